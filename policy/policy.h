@@ -140,7 +140,8 @@ struct policy_consent {
  * What the caller knows about the person, gathered from the store. All
  * pointers are borrowed for the duration of the call.
  * - collected_for: the purposes the record was collected for. Names the
- *   policy does not know are ignored (they can grant nothing).
+ *   policy does not know are ignored (they can grant nothing), and so are
+ *   entries beyond LIMIT_LIST_ITEMS.
  * - consent: for policy_decide_contact, the state for exactly (purpose,
  *   channel); for policy_decide_read, the best state across the purpose's
  *   channels (policy_consent_best() computes it).

@@ -779,7 +779,11 @@ static void load_principals(struct loader *L, const json_t *arr)
 		const json_t *el = json_array_get(arr, i);
 		size_t m = path_index(L, i);
 		struct policy_principal *pr = &p->principals[p->n_principals];
+		/* A missing key is already reported by check_object; the entry
+		 * is only kept when all three are present and valid. */
 		bool ok = check_object(L, el, keys, keys);
+		for (size_t k = 0; ok && keys[k] != NULL; k++)
+			ok = json_object_get(el, keys[k]) != NULL;
 		if (!ok)
 			goto next;
 		const json_t *v = json_object_get(el, "name");
@@ -873,7 +877,8 @@ static bool depth_within(const char *s, size_t len, int max)
 		} else if (c == '{' || c == '[') {
 			if (++depth > max)
 				return false;
-		} else if (c == '}' || c == ']') {
+		} else if ((c == '}' || c == ']') && depth > 0) {
+			/* Clamped at zero so stray closers cannot buy extra depth. */
 			depth--;
 		}
 	}

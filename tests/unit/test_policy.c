@@ -482,6 +482,9 @@ static const struct bad bads[] = {
 		       "{\"name\": \"b\", \"role\": \"auditor\", \"token_sha256\": "
 		       "\"0000000000000000000000000000000000000000000000000000000000000001\"}]",
 	 "$.principals[1].token_sha256", "tokens must be unique"},
+	{"principals", "[{\"role\": \"admin\", \"token_sha256\": "
+		       "\"0000000000000000000000000000000000000000000000000000000000000001\"}]",
+	 "$.principals[0]", "missing required key \"name\""},
 	{"principals", "[{\"name\": \"bad name!\", \"role\": \"admin\", \"token_sha256\": "
 		       "\"0000000000000000000000000000000000000000000000000000000000000001\"}]",
 	 "$.principals[0].name", "must be a string matching"},
