@@ -225,9 +225,9 @@ int audit_verify(audit_next_fn next, void *ctx, const struct audit_checkpoint *c
 		audit_time_format(sorted[ci]->time_us, tbuf);
 		fail(res, AUDIT_FAULT_TRUNCATED, expected,
 		     "the log ends after entry %lld, but a checkpoint signed at %s covers %lld "
-		     "entries: entries %lld to %lld were removed (truncated)",
+		     "entries: entries from %lld on were removed (truncated)",
 		     (long long)expected - 1, tbuf, (long long)sorted[ci]->size,
-		     (long long)expected, (long long)sorted[ci]->size);
+		     (long long)expected);
 		goto out;
 	}
 	res->ok = true;

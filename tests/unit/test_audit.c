@@ -366,7 +366,8 @@ static void test_key_files(void **state)
 	struct audit_signer *s2 = NULL;
 	assert_int_equal(chmod(pub, 0600), 0);
 	assert_int_equal(audit_signer_load(&s2, pub), ERR_INVALID);
-	assert_int_equal(audit_pubkey_from_pem(&k2 /* reassigned below */, "junk", 4), ERR_INVALID);
+	audit_pubkey_free(k2);
+	assert_int_equal(audit_pubkey_from_pem(&k2, "junk", 4), ERR_INVALID);
 	assert_null(k2);
 	assert_int_equal(audit_signer_load(&s2, dir), ERR_INVALID);
 
