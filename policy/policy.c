@@ -498,14 +498,16 @@ int policy_decide_contact(const struct policy *p, const char *role, const char *
 	}
 	const struct policy_purpose *pu = &p->purposes[pi];
 
-	if (!s->exists)
-		deny(out, POLICY_REASON_UNKNOWN_CONTACT);
-	else if (s->erased)
-		deny(out, POLICY_REASON_ERASED);
-	else if (s->suppressed)
+	/* A suppression is the person's own "stop" (or a hard bounce): the most
+	 * telling answer, so it is named before an unknown or erased record. */
+	if (s->suppressed)
 		deny(out, POLICY_REASON_SUPPRESSED);
 	else if (s->suppressed_by_list)
 		deny(out, POLICY_REASON_SUPPRESSED_BY_LIST);
+	else if (!s->exists)
+		deny(out, POLICY_REASON_UNKNOWN_CONTACT);
+	else if (s->erased)
+		deny(out, POLICY_REASON_ERASED);
 	else if (!collected_allows(p, s, pi))
 		deny(out, POLICY_REASON_PURPOSE_INCOMPATIBLE);
 	else if (!(pu->channels & (1u << ch)))

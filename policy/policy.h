@@ -309,7 +309,7 @@ struct policy_consent policy_consent_best(const struct policy_consent *states, s
  *  1. role_denied (unknown role, or it holds neither consent.check nor
  *     outreach.filter), unknown_purpose, role_denied (purpose not the
  *     role's), unknown_channel (also for a NULL channel);
- *  2. unknown_contact, erased, suppressed, suppressed_by_list;
+ *  2. suppressed, suppressed_by_list, unknown_contact, erased;
  *  3. purpose_incompatible, channel_not_allowed;
  *  4. if the purpose requires consent: refused, withdrawn, expired (status
  *     expired, or granted with expires_at <= now), no_consent, else granted;

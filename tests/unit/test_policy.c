@@ -118,9 +118,10 @@ static const struct row rows[] = {
 	{"suppression list beats consent", CONTACT, "marketing", "marketing", "email", "marketing", LIST, G, 0, POLICY_REASON_SUPPRESSED_BY_LIST, NULL},
 	{"own suppression is named before the list", CONTACT, "marketing", "marketing", "email", "marketing", SUPP | LIST, G, 0, POLICY_REASON_SUPPRESSED, NULL},
 	{"erased person with a stale grant", CONTACT, "marketing", "marketing", "email", "marketing", ERASED, G, 0, POLICY_REASON_ERASED, NULL},
-	{"erased is named before suppressed", CONTACT, "marketing", "marketing", "email", "marketing", ERASED | LIST, G, 0, POLICY_REASON_ERASED, NULL},
+	{"the suppression list is named before erased", CONTACT, "marketing", "marketing", "email", "marketing", ERASED | LIST, G, 0, POLICY_REASON_SUPPRESSED_BY_LIST, NULL},
+	{"erased without a suppression", CONTACT, "marketing", "marketing", "email", "marketing", ERASED, G, 0, POLICY_REASON_ERASED, NULL},
 	{"unknown contact", CONTACT, "marketing", "marketing", "email", "", GONE, N, 0, POLICY_REASON_UNKNOWN_CONTACT, NULL},
-	{"unknown contact on the suppression list", CONTACT, "marketing", "marketing", "email", "", GONE | LIST, N, 0, POLICY_REASON_UNKNOWN_CONTACT, NULL},
+	{"unknown contact on the suppression list", CONTACT, "marketing", "marketing", "email", "", GONE | LIST, N, 0, POLICY_REASON_SUPPRESSED_BY_LIST, NULL},
 	{"suppression beats not_required (service)", CONTACT, "admin", "service", "email", "service", SUPP, N, 0, POLICY_REASON_SUPPRESSED, NULL},
 	/* Purpose limitation. */
 	{"care data is never mailed marketing, even with consent", CONTACT, "marketing", "marketing", "email", "care", 0, G, 0, POLICY_REASON_PURPOSE_INCOMPATIBLE, NULL},

@@ -1,0 +1,89 @@
+/*
+ * log: the audit trail's single writer and group commit.
+ *
+ * Every write to the database and every audit entry goes through one thread
+ * that owns the store's writer connection. It takes all queued jobs (up to
+ * AUDIT_BATCH_MAX), runs each job's write inside a savepoint, appends each
+ * job's audit entry with the next sequence number and its hash link, and
+ * commits once: one fsync for the whole batch. Only then is each job's
+ * `done` called, so a reply built in `done` is sent only after its entry is
+ * durable. If anything in the batch cannot be written, the whole batch is
+ * rolled back and every job gets ERR_UNAVAILABLE: the caller answers 503 and
+ * reveals nothing.
+ *
+ * Signed checkpoints (size + chain head, Ed25519) are written every
+ * AUDIT_CHECKPOINT_EVERY entries, every AUDIT_CHECKPOINT_SECONDS while new
+ * entries exist, and at close.
+ *
+ *   caller thread                 commit thread
+ *   ─────────────                 ─────────────
+ *   fill job.entry, job.apply
+ *   audit_log_submit ──queue──>   BEGIN IMMEDIATE
+ *   (suspend the request)         for each job: SAVEPOINT; apply; RELEASE
+ *                                               (ROLLBACK TO on failure)
+ *                                               seq, link, INSERT audit
+ *                                 COMMIT (fsync)
+ *                      <──done──  done(job, 0 | ERR_UNAVAILABLE)
+ */
+#ifndef CONSENTD_AUDIT_LOG_H
+#define CONSENTD_AUDIT_LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "audit/audit.h"
+
+struct audit_log;
+struct store;
+struct store_conn;
+
+struct audit_job {
+	/* Filled by the caller; seq, time and hashes are set by the log. A job
+	 * whose entry.action is empty writes no entry (a pure data write). */
+	struct audit_entry entry;
+	/* Optional write run in the batch's transaction, inside a savepoint.
+	 * A negative return rolls back its changes and is kept in apply_rc;
+	 * the entry is still written, so set its decision and reason. */
+	int (*apply)(struct store_conn *w, struct audit_job *job);
+	/* Called on the commit thread after the batch: rc 0 when the entry (and
+	 * the write, if apply_rc is 0) is durable, ERR_UNAVAILABLE when not. */
+	void (*done)(struct audit_job *job, int rc);
+	void *ctx;
+	int apply_rc;
+	char apply_msg[256]; /* err_msg() of a failed apply */
+	struct audit_job *next; /* the log's own */
+	void *waiter;		/* the log's own (audit_log_run) */
+};
+
+struct audit_log_stats {
+	uint64_t entries, batches, failures, checkpoints;
+	int64_t head_seq;
+	bool healthy;
+};
+
+/* Starts the commit thread. The signing key is loaded from signing_key_path. */
+int audit_log_open(struct audit_log **out, struct store *st, const char *signing_key_path);
+/* Drains the queue, signs a final checkpoint and stops the thread; later
+ * submissions are refused with ERR_UNAVAILABLE. */
+void audit_log_shutdown(struct audit_log *log);
+/* Shuts down (if not yet) and frees. */
+void audit_log_close(struct audit_log *log);
+
+/* Queues a job; done is called later on the commit thread. ERR_UNAVAILABLE
+ * when the log is closing. */
+int audit_log_submit(struct audit_log *log, struct audit_job *job);
+/* Queues a job and waits for it; returns done's rc (the job's done, if any,
+ * is called first). */
+int audit_log_run(struct audit_log *log, struct audit_job *job);
+/* Signs a checkpoint now, if entries were added since the last one. */
+int audit_log_checkpoint(struct audit_log *log);
+
+void audit_log_stats(struct audit_log *log, struct audit_log_stats *out);
+
+/* Fills the caller-side parts of an entry: strings are truncated to their
+ * bounds; NULL means empty. */
+void audit_entry_fill(struct audit_entry *e, const char *actor, const char *role, const char *action,
+		      const char *record_id, const char *purpose, const char *channel,
+		      const char *decision, const char *reason);
+
+#endif

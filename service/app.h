@@ -1,0 +1,154 @@
+/*
+ * app: the running service: shared state, routing, authentication, and the
+ * one path every audited request takes to its reply.
+ *
+ * A handler (service/h_*.c) does its reads on ctx->rd, decides, prepares its
+ * reply with reply_json()/reply_problem() WITHOUT sending it, fills
+ * ctx->job.entry, and calls app_commit(). The reply leaves only after the
+ * audit entry (and the job's write, if any) is durable; if the commit fails
+ * the prepared reply is dropped and the client gets 503. Requests that touch
+ * no record and no decision (health, validation errors) call app_send().
+ *
+ *   on_complete ─> route ─> authenticate ─> handler ─┬─> app_send()   (no audit)
+ *                                                    └─> app_commit() ─> [commit thread]
+ *                                                          ─> done: reply or 503 ─> resume
+ *
+ * Ownership: the reqctx owns its prepared reply, its policy reference and
+ * its reader connection; all are released in on_free.
+ */
+#ifndef CONSENTD_APP_H
+#define CONSENTD_APP_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "audit/log.h"
+#include "policy/policy.h"
+#include "service/config.h"
+#include "service/http.h"
+#include "service/store/store.h"
+
+struct keyring;
+struct route;
+struct reqctx;
+
+struct app_metrics {
+	atomic_uint_fast64_t requests, status_2xx, status_4xx, status_5xx, auth_failures,
+		denials, audit_unavailable, checks, filter_entries;
+};
+
+struct app {
+	struct config cfg;
+	struct store *store;
+	struct keyring *keys;
+	struct audit_log *log;
+	struct http_server *http;
+	pthread_mutex_t policy_lock;
+	struct policy *policy; /* live policy; swap under policy_lock */
+	struct app_metrics metrics;
+	int64_t started_us;
+	atomic_bool ready;
+};
+
+/* A stream handler consumes a request body chunk by chunk (bulk endpoints). */
+struct stream_ops {
+	int (*begin)(struct reqctx *ctx);
+	int (*chunk)(struct reqctx *ctx, const char *data, size_t len);
+	void (*finish)(struct reqctx *ctx); /* like a handler: reply or commit */
+	void (*free)(void *state);
+};
+
+struct reqctx {
+	struct app *app;
+	struct http_request *http;
+	struct policy *policy; /* a reference for this request */
+	const struct route *route;
+	char param[2][128];     /* path parameters, in order */
+	bool authenticated;
+	char actor[STORE_TEXT_CAP];
+	char role[STORE_NAME_CAP];
+	struct store_conn *rd;	/* reader connection, from the pool */
+
+	/* the prepared reply */
+	int status;
+	char *body;
+	size_t body_len;
+	const char *content_type;
+	bool replied;		/* app_send or app_commit already happened */
+	/* streamed reply (sent after the commit, instead of body) */
+	http_reader stream_read;
+	void *stream_ctx;
+	void (*stream_free)(void *);
+
+	struct audit_job job;
+
+	/* a handler's own state, freed with the request */
+	void *state;
+	void (*state_free)(void *);
+
+	/* bulk request state */
+	const struct stream_ops *stream;
+	void *stream_state;
+	int stream_rc;
+};
+
+/* Lifecycle. */
+int app_open(struct app *app, const char *dir, const char *listen_override);
+int app_serve(struct app *app); /* until SIGTERM/SIGINT; SIGHUP reloads */
+void app_close(struct app *app);
+/* Reloads the policy; an invalid file is refused and the old one stays. */
+int app_reload_policy(struct app *app);
+
+/* The live policy with a new reference (drop it with policy_unref). */
+struct policy *app_policy(struct app *app);
+
+/* Preparing a reply (nothing is sent yet). */
+void reply_json(struct reqctx *ctx, int status, json_t *body); /* steals body */
+void reply_text(struct reqctx *ctx, int status, const char *content_type, char *body, size_t len);
+/* A problem+json body for an error code; the message set with err_set() is
+ * the detail. `reason`, when not NULL, is added as a machine-readable member. */
+void reply_problem(struct reqctx *ctx, int code, const char *reason);
+void reply_problem_status(struct reqctx *ctx, int status, const char *type, const char *title,
+			  const char *detail, const char *reason);
+int status_for_err(int code);
+
+/* Sending. */
+void app_send(struct reqctx *ctx);
+/* Submits ctx->job (the entry plus optional apply) and replies after the
+ * commit; on commit failure replies 503 instead of the prepared reply. If
+ * the job's apply failed, the reply is a problem for its code. */
+void app_commit(struct reqctx *ctx);
+
+/* Audit entry helpers: fills actor/role/request/client from ctx. */
+void audit_begin(struct reqctx *ctx, const char *action, const char *record_id,
+		 const char *purpose, const char *channel);
+void audit_decide(struct reqctx *ctx, bool allowed, const char *reason);
+void audit_detail(struct reqctx *ctx, json_t *detail); /* steals detail */
+void audit_fields(struct reqctx *ctx, const char *comma_list);
+
+/* Authorisation against the live policy; on refusal prepares 403, audits
+ * the denial and commits it, and returns false. */
+bool app_require(struct reqctx *ctx, enum policy_action act, const char *record_id,
+		 const char *purpose);
+
+/* Request bodies: parses the buffered body as one JSON object with depth and
+ * size bounds; on failure prepares 400/413/415 and returns NULL. */
+json_t *app_json_body(struct reqctx *ctx);
+
+/* Handlers: service/h_*.c. */
+void h_health(struct reqctx *ctx);
+void h_ready(struct reqctx *ctx);
+void h_metrics(struct reqctx *ctx);
+void h_contact_create(struct reqctx *ctx);
+void h_contact_get(struct reqctx *ctx);
+void h_contact_lookup(struct reqctx *ctx);
+void h_contact_update(struct reqctx *ctx);
+void h_contact_erase(struct reqctx *ctx);
+void h_consent_put(struct reqctx *ctx);
+void h_consents_get(struct reqctx *ctx);
+void h_consent_check(struct reqctx *ctx);
+
+#endif

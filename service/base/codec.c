@@ -1,0 +1,328 @@
+/*
+ * codec: pure helpers with no state and no allocation. Every function bounds
+ * its output by the capacity it is given.
+ */
+#include "service/base/codec.h"
+
+#include "service/base/error.h"
+#include "service/base/limits.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static const char hexdig[] = "0123456789abcdef";
+
+void hex_encode(const uint8_t *in, size_t len, char *out)
+{
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = hexdig[in[i] >> 4];
+		out[2 * i + 1] = hexdig[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int hex_decode(const char *in, uint8_t *out, size_t out_len)
+{
+	if (strlen(in) != 2 * out_len)
+		return err_set(ERR_INVALID, "expected %zu hex characters", 2 * out_len);
+	for (size_t i = 0; i < out_len; i++) {
+		int hi = hexval((unsigned char)in[2 * i]), lo = hexval((unsigned char)in[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return err_set(ERR_INVALID, "not a hex string");
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+size_t b64url_encode(const uint8_t *in, size_t len, char *out)
+{
+	size_t o = 0, i = 0;
+	for (; i + 2 < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		out[o++] = b64u[v >> 18 & 63];
+		out[o++] = b64u[v >> 12 & 63];
+		out[o++] = b64u[v >> 6 & 63];
+		out[o++] = b64u[v & 63];
+	}
+	if (len - i == 1) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		out[o++] = b64u[v >> 18 & 63];
+		out[o++] = b64u[v >> 12 & 63];
+	} else if (len - i == 2) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+		out[o++] = b64u[v >> 18 & 63];
+		out[o++] = b64u[v >> 12 & 63];
+		out[o++] = b64u[v >> 6 & 63];
+	}
+	out[o] = '\0';
+	return o;
+}
+
+static int b64val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+int b64url_decode(const char *in, size_t in_len, uint8_t *out, size_t out_cap)
+{
+	if (in_len % 4 == 1)
+		return err_set(ERR_INVALID, "bad base64url length");
+	size_t o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < in_len; i++) {
+		int v = b64val((unsigned char)in[i]);
+		if (v < 0)
+			return err_set(ERR_INVALID, "bad base64url character");
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o >= out_cap)
+				return err_set(ERR_TOOBIG, "base64url value too long");
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	/* Non-canonical trailing bits would let two strings decode alike. */
+	if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+		return err_set(ERR_INVALID, "non-canonical base64url");
+	return (int)o;
+}
+
+int normalize_email(const char *in, size_t len, char *out, size_t cap)
+{
+	while (len > 0 && (in[0] == ' ' || in[0] == '\t')) {
+		in++;
+		len--;
+	}
+	while (len > 0 && (in[len - 1] == ' ' || in[len - 1] == '\t'))
+		len--;
+	if (len == 0 || len > 254 || len + 1 > cap)
+		return err_set(ERR_INVALID, "email must be 1 to 254 characters");
+	size_t at = len;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == ',' || c == ';' ||
+		    c == '"' || c == '\\')
+			return err_set(ERR_INVALID, "email contains a character that is not allowed");
+		if (c == '@') {
+			if (at != len)
+				return err_set(ERR_INVALID, "email must contain exactly one '@'");
+			at = i;
+		}
+		out[i] = (char)(c < 0x80 ? tolower(c) : c);
+	}
+	out[len] = '\0';
+	if (at == len || at == 0 || at == len - 1)
+		return err_set(ERR_INVALID, "email needs a local part and a domain");
+	const char *domain = out + at + 1;
+	const char *dot = strchr(domain, '.');
+	if (dot == NULL || dot == domain || domain[strlen(domain) - 1] == '.' ||
+	    strstr(domain, "..") != NULL)
+		return err_set(ERR_INVALID, "email domain must be a dotted name");
+	return 0;
+}
+
+int normalize_phone(const char *in, size_t len, char *out, size_t cap)
+{
+	size_t o = 0, digits = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = in[i];
+		if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')')
+			continue;
+		if (c == '+' && o == 0) {
+			out[o++] = c;
+			continue;
+		}
+		if (c < '0' || c > '9')
+			return err_set(ERR_INVALID, "phone may hold only digits, '+', spaces, dots, dashes and parentheses");
+		if (o + 2 > cap || digits >= 15)
+			return err_set(ERR_INVALID, "phone has too many digits");
+		out[o++] = c;
+		digits++;
+	}
+	out[o] = '\0';
+	if (o == 0 || out[0] != '+' || digits < 8)
+		return err_set(ERR_INVALID, "phone must be in international form: '+' and 8 to 15 digits");
+	return 0;
+}
+
+bool is_name(const char *s)
+{
+	if (s == NULL || !(s[0] >= 'a' && s[0] <= 'z'))
+		return false;
+	size_t n = 0;
+	for (; s[n] != '\0'; n++) {
+		char c = s[n];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+			return false;
+	}
+	return n <= LIMIT_NAME_BYTES;
+}
+
+bool is_contact_id(const char *s)
+{
+	if (s == NULL)
+		return false;
+	size_t n = 0;
+	for (; s[n] != '\0'; n++)
+		if (b64val((unsigned char)s[n]) < 0)
+			return false;
+	return n == CONTACT_ID_BYTES;
+}
+
+bool is_clean_utf8(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = s[i];
+		if (c < 0x80) {
+			if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+				return false;
+			i++;
+			continue;
+		}
+		size_t n;
+		uint32_t cp;
+		if ((c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (i + n >= len)
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void format_time_us(int64_t us, char *out, size_t cap)
+{
+	time_t secs = (time_t)(us / 1000000);
+	long frac = (long)(us % 1000000);
+	if (frac < 0) {
+		frac += 1000000;
+		secs -= 1;
+	}
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	char date[24];
+	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, cap, "%s.%06ldZ", date, frac);
+}
+
+static int digits(const char *s, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int parse_time(const char *s, int64_t *us_out)
+{
+	int y, mo, d, h, mi, sec;
+	if (strlen(s) < 20 || strlen(s) > 40 || digits(s, 4, &y) || s[4] != '-' ||
+	    digits(s + 5, 2, &mo) || s[7] != '-' || digits(s + 8, 2, &d) ||
+	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || digits(s + 11, 2, &h) ||
+	    s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &sec))
+		return err_set(ERR_INVALID, "time must be RFC 3339, e.g. 2026-01-31T12:00:00Z");
+	if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+	    sec > 60)
+		return err_set(ERR_INVALID, "time is out of range");
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	if (d > mdays[mo - 1] || (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)))
+		return err_set(ERR_INVALID, "time names a day that does not exist");
+	const char *p = s + 19;
+	int64_t frac = 0;
+	if (*p == '.') {
+		p++;
+		int n = 0;
+		int64_t scale = 100000;
+		while (*p >= '0' && *p <= '9') {
+			if (n < 6)
+				frac += (*p - '0') * scale;
+			scale /= 10;
+			p++;
+			n++;
+		}
+		if (n == 0 || n > 9)
+			return err_set(ERR_INVALID, "time has a bad fraction");
+	}
+	int offset = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int oh, om;
+		if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 || om > 59)
+			return err_set(ERR_INVALID, "time has a bad offset");
+		offset = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
+		p += 6;
+	} else {
+		return err_set(ERR_INVALID, "time needs a zone: Z or an offset");
+	}
+	if (*p != '\0')
+		return err_set(ERR_INVALID, "time has trailing characters");
+	/* Days since the epoch, proleptic Gregorian (Howard Hinnant's algorithm). */
+	int yy = mo <= 2 ? y - 1 : y;
+	int era = yy / 400;
+	int yoe = yy - era * 400;
+	int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	int64_t days = (int64_t)era * 146097 + doe - 719468;
+	int64_t secs = days * 86400 + h * 3600 + mi * 60 + (sec == 60 ? 59 : sec) - offset;
+	*us_out = secs * 1000000 + frac;
+	return 0;
+}

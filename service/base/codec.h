@@ -1,0 +1,41 @@
+/*
+ * codec: small pure helpers shared by every module: hex and base64url,
+ * normalisation of emails and phone numbers, identifiers, and time.
+ */
+#ifndef CONSENTD_CODEC_H
+#define CONSENTD_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+void hex_encode(const uint8_t *in, size_t len, char *out); /* out: 2*len+1 */
+int hex_decode(const char *in, uint8_t *out, size_t out_len); /* exact length */
+
+/* base64url without padding; out needs 4*ceil(len/3)+1. Returns chars written. */
+size_t b64url_encode(const uint8_t *in, size_t len, char *out);
+/* Returns bytes written, or ERR_INVALID. */
+int b64url_decode(const char *in, size_t in_len, uint8_t *out, size_t out_cap);
+
+/* Lower-cases and trims an email into out (cap >= 255); ERR_INVALID unless it
+ * has one '@', a non-empty local part and a dotted domain, no spaces or
+ * control characters, and at most 254 bytes. */
+int normalize_email(const char *in, size_t len, char *out, size_t cap);
+/* Keeps '+' and digits, drops spaces, dots, dashes and parentheses; requires
+ * E.164 form: '+' then 8 to 15 digits. */
+int normalize_phone(const char *in, size_t len, char *out, size_t cap);
+
+/* [a-z][a-z0-9_]{0,63}: purposes, channels, roles, field names. */
+bool is_name(const char *s);
+/* Exactly CONTACT_ID_BYTES base64url characters. */
+bool is_contact_id(const char *s);
+/* Valid UTF-8 with no control characters other than tab, CR, LF. */
+bool is_clean_utf8(const char *s, size_t len);
+
+int64_t now_us(void);
+/* RFC 3339 UTC with microseconds: out needs 32 bytes. */
+void format_time_us(int64_t us, char *out, size_t cap);
+/* Parses RFC 3339 (Z or offset; fraction optional) into microseconds. */
+int parse_time(const char *s, int64_t *us_out);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * limits: every bound consentd enforces, in one place. Input beyond a bound is
+ * refused with ERR_TOOBIG (413/431) before it can cost memory or time.
+ */
+#ifndef CONSENTD_LIMITS_H
+#define CONSENTD_LIMITS_H
+
+/* HTTP */
+#define LIMIT_HEADER_BYTES (16 * 1024)	       /* request line + headers */
+#define LIMIT_BODY_BYTES (64 * 1024)	       /* ordinary JSON request bodies */
+#define LIMIT_STREAM_BODY_BYTES (2ULL << 30)   /* bulk import / filter bodies */
+#define LIMIT_CONNECTIONS 1024u
+#define LIMIT_CONNECTIONS_PER_IP 256u
+#define LIMIT_IDLE_SECONDS 30u
+#define LIMIT_PATH_BYTES 1024
+#define LIMIT_QUERY_VALUE_BYTES 512
+
+/* JSON */
+#define LIMIT_JSON_DEPTH 8		/* nesting of request bodies */
+#define LIMIT_STRING_BYTES 4096		/* one field value */
+#define LIMIT_FIELDS 64			/* keys in one contact object */
+#define LIMIT_LIST_ITEMS 64		/* e.g. collected_for */
+#define LIMIT_LINE_BYTES (64 * 1024)	/* one NDJSON / CSV line */
+#define LIMIT_BULK_ENTRIES 20000000ULL	/* entries in one filter or import */
+
+/* Identifiers */
+#define LIMIT_NAME_BYTES 64		/* purpose, channel, role, field names */
+#define CONTACT_ID_BYTES 22		/* base64url of 16 random bytes */
+
+/* Policy file */
+#define LIMIT_POLICY_BYTES (1024 * 1024)
+#define LIMIT_POLICY_DEPTH 12
+
+/* Audit */
+#define AUDIT_BATCH_MAX 512		/* entries per group commit */
+#define AUDIT_CHECKPOINT_EVERY 10000	/* sign a checkpoint every N entries */
+#define AUDIT_CHECKPOINT_SECONDS 60	/* ... or every T seconds */
+#define AUDIT_PAGE_MAX 1000		/* entries per GET /v1/audit page */
+
+#endif

@@ -1,0 +1,154 @@
+/*
+ * config: loading and writing DIR/consentd.conf. The file is JSON so that
+ * the same strict parser (unknown keys refused) serves it and the API.
+ */
+#include "service/config.h"
+
+#include "service/base/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void resolve(char *out, const char *dir, const char *path)
+{
+	if (path[0] == '/')
+		snprintf(out, CONFIG_PATH_CAP, "%s", path);
+	else
+		snprintf(out, CONFIG_PATH_CAP, "%s/%s", dir, path);
+}
+
+int config_parse_listen(const char *s, char *addr, size_t cap, uint16_t *port)
+{
+	const char *colon;
+	size_t alen;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (close == NULL || close[1] != ':')
+			return err_set(ERR_INVALID, "listen address %s: expected [ADDR]:PORT", s);
+		s++;
+		alen = (size_t)(close - s);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return err_set(ERR_INVALID, "listen address %s: expected ADDR:PORT", s);
+		alen = (size_t)(colon - s);
+	}
+	if (alen == 0 || alen >= cap)
+		return err_set(ERR_INVALID, "listen address %s: bad address", s);
+	memcpy(addr, s, alen);
+	addr[alen] = '\0';
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || p < 0 || p > 65535 || end == colon + 1)
+		return err_set(ERR_INVALID, "listen address %s: bad port", s);
+	*port = (uint16_t)p;
+	return 0;
+}
+
+int config_load(struct config *cfg, const char *dir)
+{
+	char path[CONFIG_PATH_CAP + 32];
+	json_error_t jerr;
+	json_t *root = NULL;
+	int rc = 0;
+
+	memset(cfg, 0, sizeof *cfg);
+	snprintf(cfg->dir, sizeof cfg->dir, "%s", dir);
+	snprintf(path, sizeof path, "%s/consentd.conf", dir);
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		if (access(path, F_OK) != 0)
+			return err_set(ERR_NOTFOUND, "%s is missing; run: consentd init --data %s", path, dir);
+		return err_set(ERR_INVALID, "%s:%d: %s", path, jerr.line, jerr.text);
+	}
+	const char *listen = "127.0.0.1:8443", *policy = "policy.json", *db = "consentd.db",
+		   *keys = "keys", *cert = "tls/cert.pem", *key = "tls/key.pem", *url = NULL;
+	json_int_t threads = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach(root, k, v) {
+		const char **target = NULL;
+		if (strcmp(k, "listen") == 0)
+			target = &listen;
+		else if (strcmp(k, "policy") == 0)
+			target = &policy;
+		else if (strcmp(k, "database") == 0)
+			target = &db;
+		else if (strcmp(k, "keys_dir") == 0)
+			target = &keys;
+		else if (strcmp(k, "tls_cert") == 0)
+			target = &cert;
+		else if (strcmp(k, "tls_key") == 0)
+			target = &key;
+		else if (strcmp(k, "public_url") == 0)
+			target = &url;
+		else if (strcmp(k, "threads") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 64) {
+				rc = err_set(ERR_INVALID, "%s: threads must be an integer 0..64", path);
+				goto out;
+			}
+			threads = json_integer_value(v);
+			continue;
+		} else {
+			rc = err_set(ERR_INVALID, "%s: unknown key \"%s\"", path, k);
+			goto out;
+		}
+		if (!json_is_string(v)) {
+			rc = err_set(ERR_INVALID, "%s: %s must be a string", path, k);
+			goto out;
+		}
+		*target = json_string_value(v);
+	}
+	if ((rc = config_parse_listen(listen, cfg->address, sizeof cfg->address, &cfg->port)) != 0)
+		goto out;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cfg->threads = threads > 0 ? (unsigned)threads : (unsigned)(ncpu > 0 ? ncpu : 2);
+	resolve(cfg->policy, dir, policy);
+	resolve(cfg->database, dir, db);
+	resolve(cfg->keys_dir, dir, keys);
+	resolve(cfg->tls_cert, dir, cert);
+	resolve(cfg->tls_key, dir, key);
+	snprintf(cfg->signing_key, sizeof cfg->signing_key, "%s/audit-signing.pem", cfg->keys_dir);
+	snprintf(cfg->signing_pub, sizeof cfg->signing_pub, "%s/audit-signing.pub.pem", cfg->keys_dir);
+	if (url != NULL)
+		snprintf(cfg->public_url, sizeof cfg->public_url, "%s", url);
+	else if (strchr(cfg->address, ':') != NULL)
+		snprintf(cfg->public_url, sizeof cfg->public_url, "https://[%s]:%u", cfg->address, cfg->port);
+	else
+		snprintf(cfg->public_url, sizeof cfg->public_url, "https://%s:%u",
+			 strcmp(cfg->address, "0.0.0.0") == 0 ? "127.0.0.1" : cfg->address, cfg->port);
+out:
+	json_decref(root);
+	return rc;
+}
+
+int config_write_default(const char *dir, const char *listen)
+{
+	char path[CONFIG_PATH_CAP + 32];
+	snprintf(path, sizeof path, "%s/consentd.conf", dir);
+	json_t *root = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "listen", listen, "threads", 0,
+				 "policy", "policy.json", "database", "consentd.db", "keys_dir", "keys",
+				 "tls_cert", "tls/cert.pem", "tls_key", "tls/key.pem");
+	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (text == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	int rc = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		rc = err_set(ERR_IO, "cannot create %s: %s", path, strerror(errno));
+	} else {
+		size_t n = strlen(text);
+		if (write(fd, text, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
+			rc = err_set(ERR_IO, "cannot write %s: %s", path, strerror(errno));
+		close(fd);
+	}
+	free(text);
+	return rc;
+}

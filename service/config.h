@@ -1,0 +1,46 @@
+/*
+ * config: the data directory's layout and DIR/consentd.conf (JSON).
+ *
+ * DIR/
+ *   consentd.conf         listen address, threads, paths, public URL
+ *   policy.json           the policy (docs/policy.md)
+ *   consentd.db           SQLite, WAL mode (no plaintext personal data)
+ *   keys/master-vN.key    master key versions (0600)
+ *   keys/index.key        blind-index and suppression root key (0600)
+ *   keys/audit-signing.pem      Ed25519 checkpoint key (0600)
+ *   keys/audit-signing.pub.pem  its public half, for auditors
+ *   tls/cert.pem, tls/key.pem   development certificate (key 0600)
+ *
+ * Relative paths in the file are resolved against DIR.
+ */
+#ifndef CONSENTD_CONFIG_H
+#define CONSENTD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_PATH_CAP 4096
+
+struct config {
+	char dir[CONFIG_PATH_CAP];
+	char address[64];
+	uint16_t port;
+	unsigned threads;
+	char policy[CONFIG_PATH_CAP];
+	char database[CONFIG_PATH_CAP];
+	char keys_dir[CONFIG_PATH_CAP];
+	char signing_key[CONFIG_PATH_CAP];
+	char signing_pub[CONFIG_PATH_CAP];
+	char tls_cert[CONFIG_PATH_CAP];
+	char tls_key[CONFIG_PATH_CAP];
+	char public_url[512];
+};
+
+/* Reads DIR/consentd.conf. Unknown keys are an error. */
+int config_load(struct config *cfg, const char *dir);
+/* Parses "ADDR:PORT" or "[ADDR6]:PORT". */
+int config_parse_listen(const char *s, char *addr, size_t cap, uint16_t *port);
+/* Writes a default DIR/consentd.conf (O_EXCL). */
+int config_write_default(const char *dir, const char *listen);
+
+#endif

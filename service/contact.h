@@ -1,0 +1,80 @@
+/*
+ * contact: the rules for contact records shared by every handler that
+ * touches one: validating a body against the policy's fields, sealing and
+ * opening field values, the blind indexes, and assembling what the policy
+ * engine needs to decide (the "subject").
+ *
+ * Field values are sealed as their JSON text (so types survive) under the
+ * contact's data key, with the record id and field name bound as AAD.
+ */
+#ifndef CONSENTD_CONTACT_H
+#define CONSENTD_CONTACT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "policy/policy.h"
+#include "service/store/store.h"
+
+struct keyring;
+
+/* Checks a create (patch=false) or update (patch=true) body: keys are
+ * collected_for, source, owner, or fields the policy declares, with values
+ * of the field's type (null deletes, in a patch). ERR_INVALID with a message
+ * naming the key, or ERR_UNPROCESSABLE for an unknown purpose. */
+int contact_validate(const struct policy *p, json_t *body, bool patch);
+
+/* Comma-separated collected_for from a validated body's array. */
+int contact_purposes_join(json_t *array, char *out, size_t cap);
+
+/* Blind index (for lookups) and suppression hash of a normalised email or
+ * phone; ERR_INVALID when the value does not normalise. */
+int contact_email_hashes(const struct keyring *kr, const char *email, uint8_t bidx[32],
+			 uint8_t shash[32]);
+int contact_phone_hashes(const struct keyring *kr, const char *phone, uint8_t bidx[32],
+			 uint8_t shash[32]);
+
+/* Seals value (any JSON) for field `name` of record `id`; *out is malloc'd. */
+int contact_seal(const uint8_t dek[32], const char *table, const char *id, const char *name,
+		 json_t *value, uint8_t **out, size_t *out_len);
+/* Opens a sealed value into a new JSON value. */
+int contact_open(const uint8_t dek[32], const char *table, const char *id, const char *name,
+		 const uint8_t *sealed, size_t len, json_t **out);
+int contact_unwrap(const struct keyring *kr, const struct store_contact *ct, uint8_t dek[32]);
+
+/* The fields of a contact that `visible` (policy bitmask) allows, as a JSON
+ * object, and their names comma-separated for the audit entry. */
+int contact_fields_json(struct store_conn *c, const struct keyring *kr, const struct policy *p,
+			const struct store_contact *ct, uint64_t visible, json_t **out,
+			char *names, size_t names_cap);
+
+/* A subject for policy decisions, with storage for collected_for. */
+struct contact_subject {
+	struct policy_subject s;
+	const char *purposes[LIMIT_LIST_ITEMS];
+	char buf[STORE_LIST_CAP];
+	char suppression_reason[STORE_NAME_CAP];
+};
+
+/* Fills a subject for ct (NULL: unknown contact). With channel NULL the
+ * consent is the best across the purpose's channels (for reads). Looks up
+ * the contact's own suppression for purpose/channel when channel is set. */
+int contact_subject(struct store_conn *c, const struct policy *p, const struct store_contact *ct,
+		    const char *purpose, const char *channel, int64_t now_s,
+		    struct contact_subject *out);
+
+/* Consents (service/h_consents.c). consent_from_json validates a consent
+ * body for purpose into cs (ids excepted); on ERR_UNPROCESSABLE *reason_422
+ * is the policy_reason that explains it. consent_record seals the evidence
+ * and records the consent on the writer connection. */
+int consent_from_json(const struct policy *p, const char *purpose, json_t *body, int64_t now,
+		      struct store_consent *cs, int *reason_422);
+int consent_record(struct store_conn *wc, const struct keyring *kr, const struct store_contact *ct,
+		   struct store_consent *cs, json_t *evidence);
+json_t *consent_to_json(const struct store_consent *cs, const struct policy *p, int64_t now_s);
+
+/* Time in RFC 3339, or JSON null for 0. */
+json_t *json_time(int64_t us);
+
+#endif

@@ -1,0 +1,500 @@
+/*
+ * fieldcrypt: AES-256-GCM field sealing, data-key wrapping, keyed hashes,
+ * key files, API tokens and the development TLS certificate.
+ *
+ * Key files hold 64 hex characters and a newline. They are created with
+ * O_CREAT|O_EXCL and mode 0600 and refused at load time when group or others
+ * may read or write them. Loaded keys are wiped with OPENSSL_cleanse when the
+ * keyring is freed.
+ */
+#include "service/crypto/fieldcrypt.h"
+
+#include "service/base/codec.h"
+#include "service/base/error.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <openssl/pem.h>
+
+#define MAX_VERSIONS 64
+
+struct master_key {
+	int version;
+	uint8_t key[FC_KEY_BYTES];
+};
+
+struct keyring {
+	struct master_key masters[MAX_VERSIONS];
+	int n_masters;
+	int current;
+	uint8_t derived[FC_HASH_KINDS][FC_KEY_BYTES];
+};
+
+static const char *const hash_labels[FC_HASH_KINDS] = {
+	[FC_HASH_EMAIL] = "consentd blind index email v1",
+	[FC_HASH_PHONE] = "consentd blind index phone v1",
+	[FC_HASH_SUPPRESSION] = "consentd suppression v1",
+	[FC_HASH_LINK] = "consentd preference link v1",
+	[FC_HASH_CLIENT] = "consentd client address v1",
+};
+
+int crypto_random(void *buf, size_t len)
+{
+	if (RAND_bytes(buf, (int)len) != 1)
+		return err_set(ERR_CRYPTO, "the random number generator failed");
+	return 0;
+}
+
+void crypto_wipe(void *buf, size_t len)
+{
+	OPENSSL_cleanse(buf, len);
+}
+
+bool crypto_equal(const void *a, const void *b, size_t len)
+{
+	return CRYPTO_memcmp(a, b, len) == 0;
+}
+
+int crypto_sha256(const void *data, size_t len, uint8_t out[32])
+{
+	unsigned int n = 32;
+	if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1)
+		return err_set(ERR_CRYPTO, "SHA-256 failed");
+	return 0;
+}
+
+static int write_key_file(const char *path, const uint8_t key[FC_KEY_BYTES])
+{
+	char hex[2 * FC_KEY_BYTES + 2];
+	int rc = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_set(ERR_IO, "cannot create key file %s: %s", path, strerror(errno));
+	hex_encode(key, FC_KEY_BYTES, hex);
+	hex[2 * FC_KEY_BYTES] = '\n';
+	if (write(fd, hex, sizeof hex - 1) != (ssize_t)(sizeof hex - 1) || fsync(fd) != 0)
+		rc = err_set(ERR_IO, "cannot write key file %s: %s", path, strerror(errno));
+	crypto_wipe(hex, sizeof hex);
+	close(fd);
+	return rc;
+}
+
+static int new_key_file(const char *path)
+{
+	uint8_t key[FC_KEY_BYTES];
+	int rc = crypto_random(key, sizeof key);
+	if (rc == 0)
+		rc = write_key_file(path, key);
+	crypto_wipe(key, sizeof key);
+	return rc;
+}
+
+static int read_key_file(const char *path, uint8_t key[FC_KEY_BYTES])
+{
+	char buf[2 * FC_KEY_BYTES + 8];
+	struct stat st;
+	int rc = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return err_set(ERR_NOTFOUND, "key file %s is missing", path);
+		return err_set(ERR_IO, "cannot open key file %s: %s", path, strerror(errno));
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		rc = err_set(ERR_IO, "key file %s is not a regular file", path);
+		goto out;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		rc = err_set(ERR_DENIED,
+			     "key file %s is accessible by group or others (mode %03o); run: chmod 600 %s",
+			     path, (unsigned)(st.st_mode & 0777), path);
+		goto out;
+	}
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	if (n < 2 * FC_KEY_BYTES) {
+		rc = err_set(ERR_INVALID, "key file %s is truncated", path);
+		goto out;
+	}
+	buf[2 * FC_KEY_BYTES] = '\0';
+	if (hex_decode(buf, key, FC_KEY_BYTES) != 0)
+		rc = err_set(ERR_INVALID, "key file %s does not hold a 256-bit hex key", path);
+out:
+	crypto_wipe(buf, sizeof buf);
+	close(fd);
+	return rc;
+}
+
+int keyring_init_dir(const char *keys_dir)
+{
+	char path[4096];
+	if (mkdir(keys_dir, 0700) != 0 && errno != EEXIST)
+		return err_set(ERR_IO, "cannot create %s: %s", keys_dir, strerror(errno));
+	snprintf(path, sizeof path, "%s/master-v1.key", keys_dir);
+	int rc = new_key_file(path);
+	if (rc != 0)
+		return rc;
+	snprintf(path, sizeof path, "%s/index.key", keys_dir);
+	return new_key_file(path);
+}
+
+static int derive(const uint8_t root[FC_KEY_BYTES], const char *label, uint8_t out[FC_KEY_BYTES])
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+	size_t len = FC_KEY_BYTES;
+	int rc = 0;
+	if (ctx == NULL || EVP_PKEY_derive_init(ctx) <= 0 ||
+	    EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) <= 0 ||
+	    EVP_PKEY_CTX_set1_hkdf_key(ctx, root, FC_KEY_BYTES) <= 0 ||
+	    EVP_PKEY_CTX_add1_hkdf_info(ctx, (const unsigned char *)label, (int)strlen(label)) <= 0 ||
+	    EVP_PKEY_derive(ctx, out, &len) <= 0)
+		rc = err_set(ERR_CRYPTO, "key derivation failed");
+	EVP_PKEY_CTX_free(ctx);
+	return rc;
+}
+
+static int load_master(struct keyring *kr, const char *keys_dir, int version)
+{
+	char path[4096];
+	if (kr->n_masters >= MAX_VERSIONS)
+		return err_set(ERR_TOOBIG, "more than %d master key versions in %s", MAX_VERSIONS, keys_dir);
+	snprintf(path, sizeof path, "%s/master-v%d.key", keys_dir, version);
+	struct master_key *m = &kr->masters[kr->n_masters];
+	int rc = read_key_file(path, m->key);
+	if (rc != 0)
+		return rc;
+	m->version = version;
+	kr->n_masters++;
+	if (version > kr->current)
+		kr->current = version;
+	return 0;
+}
+
+int keyring_open(struct keyring **out, const char *keys_dir)
+{
+	struct keyring *kr = NULL;
+	DIR *d = NULL;
+	uint8_t index_root[FC_KEY_BYTES];
+	char path[4096];
+	int rc = 0;
+
+	*out = NULL;
+	kr = calloc(1, sizeof *kr);
+	if (kr == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	d = opendir(keys_dir);
+	if (d == NULL) {
+		rc = err_set(ERR_NOTFOUND, "key directory %s is missing: %s", keys_dir, strerror(errno));
+		goto fail;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		int version;
+		char tail[8];
+		if (sscanf(e->d_name, "master-v%d.%7s", &version, tail) == 2 && strcmp(tail, "key") == 0 &&
+		    version > 0) {
+			if ((rc = load_master(kr, keys_dir, version)) != 0)
+				goto fail;
+		}
+	}
+	if (kr->n_masters == 0) {
+		rc = err_set(ERR_NOTFOUND, "no master key (master-vN.key) in %s", keys_dir);
+		goto fail;
+	}
+	snprintf(path, sizeof path, "%s/index.key", keys_dir);
+	if ((rc = read_key_file(path, index_root)) != 0)
+		goto fail;
+	for (int k = 0; k < FC_HASH_KINDS; k++)
+		if ((rc = derive(index_root, hash_labels[k], kr->derived[k])) != 0)
+			goto fail;
+	closedir(d);
+	crypto_wipe(index_root, sizeof index_root);
+	*out = kr;
+	return 0;
+fail:
+	if (d != NULL)
+		closedir(d);
+	crypto_wipe(index_root, sizeof index_root);
+	keyring_free(kr);
+	return rc;
+}
+
+void keyring_free(struct keyring *kr)
+{
+	if (kr == NULL)
+		return;
+	crypto_wipe(kr, sizeof *kr);
+	free(kr);
+}
+
+int keyring_current_version(const struct keyring *kr)
+{
+	return kr->current;
+}
+
+static const struct master_key *find_master(const struct keyring *kr, int version)
+{
+	for (int i = 0; i < kr->n_masters; i++)
+		if (kr->masters[i].version == version)
+			return &kr->masters[i];
+	return NULL;
+}
+
+bool keyring_has_version(const struct keyring *kr, int version)
+{
+	return find_master(kr, version) != NULL;
+}
+
+int keyring_add_version(struct keyring *kr, const char *keys_dir)
+{
+	char path[4096];
+	int next = kr->current + 1;
+	snprintf(path, sizeof path, "%s/master-v%d.key", keys_dir, next);
+	int rc = new_key_file(path);
+	if (rc != 0)
+		return rc;
+	return load_master(kr, keys_dir, next);
+}
+
+int keyring_retire_version(struct keyring *kr, const char *keys_dir, int version)
+{
+	char from[4096], to[4200];
+	if (version == kr->current)
+		return err_set(ERR_CONFLICT, "cannot retire the current master key version");
+	snprintf(from, sizeof from, "%s/master-v%d.key", keys_dir, version);
+	snprintf(to, sizeof to, "%s/master-v%d.key.retired", keys_dir, version);
+	if (rename(from, to) != 0)
+		return err_set(ERR_IO, "cannot retire %s: %s", from, strerror(errno));
+	for (int i = 0; i < kr->n_masters; i++) {
+		if (kr->masters[i].version == version) {
+			crypto_wipe(&kr->masters[i], sizeof kr->masters[i]);
+			kr->masters[i] = kr->masters[kr->n_masters - 1];
+			kr->n_masters--;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* AES-256-GCM with the layout 0x01 | nonce | ciphertext | tag. */
+static int gcm_seal(const uint8_t key[FC_KEY_BYTES], const char *aad, const void *plain, size_t len,
+		    uint8_t *out, size_t *out_len)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int n = 0, rc = 0;
+	uint8_t *nonce = out + 1, *ct = out + 1 + FC_NONCE_BYTES;
+	if (ctx == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	out[0] = 0x01;
+	if (crypto_random(nonce, FC_NONCE_BYTES) != 0 ||
+	    EVP_EncryptInit_ex2(ctx, EVP_aes_256_gcm(), key, nonce, NULL) != 1 ||
+	    EVP_EncryptUpdate(ctx, NULL, &n, (const uint8_t *)aad, (int)strlen(aad)) != 1 ||
+	    EVP_EncryptUpdate(ctx, ct, &n, plain, (int)len) != 1 ||
+	    EVP_EncryptFinal_ex(ctx, ct + n, &n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, FC_TAG_BYTES, ct + len) != 1)
+		rc = err_set(ERR_CRYPTO, "encryption failed");
+	EVP_CIPHER_CTX_free(ctx);
+	*out_len = len + FC_SEAL_OVERHEAD;
+	return rc;
+}
+
+static int gcm_open(const uint8_t key[FC_KEY_BYTES], const char *aad, const uint8_t *in, size_t len,
+		    uint8_t *out, size_t *out_len)
+{
+	if (len < FC_SEAL_OVERHEAD || in[0] != 0x01)
+		return err_set(ERR_CRYPTO, "sealed value has a bad layout");
+	size_t ct_len = len - FC_SEAL_OVERHEAD;
+	const uint8_t *nonce = in + 1, *ct = in + 1 + FC_NONCE_BYTES;
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int n = 0, rc = 0;
+	if (ctx == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	if (EVP_DecryptInit_ex2(ctx, EVP_aes_256_gcm(), key, nonce, NULL) != 1 ||
+	    EVP_DecryptUpdate(ctx, NULL, &n, (const uint8_t *)aad, (int)strlen(aad)) != 1 ||
+	    EVP_DecryptUpdate(ctx, out, &n, ct, (int)ct_len) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, FC_TAG_BYTES, (void *)(ct + ct_len)) != 1 ||
+	    EVP_DecryptFinal_ex(ctx, out + n, &n) != 1) {
+		crypto_wipe(out, ct_len);
+		rc = err_set(ERR_CRYPTO, "sealed value failed authentication");
+	}
+	EVP_CIPHER_CTX_free(ctx);
+	*out_len = rc == 0 ? ct_len : 0;
+	return rc;
+}
+
+int fieldcrypt_dek_new(uint8_t dek[FC_KEY_BYTES])
+{
+	return crypto_random(dek, FC_KEY_BYTES);
+}
+
+int fieldcrypt_dek_wrap(const struct keyring *kr, const char *record_id,
+			const uint8_t dek[FC_KEY_BYTES], uint8_t out[FC_WRAPPED_DEK_BYTES],
+			int *version_out)
+{
+	char aad[160];
+	size_t n;
+	const struct master_key *m = find_master(kr, kr->current);
+	if (m == NULL)
+		return err_set(ERR_INTERNAL, "current master key missing");
+	snprintf(aad, sizeof aad, "consentd:1|dek|%s|%d", record_id, m->version);
+	*version_out = m->version;
+	return gcm_seal(m->key, aad, dek, FC_KEY_BYTES, out, &n);
+}
+
+int fieldcrypt_dek_unwrap(const struct keyring *kr, const char *record_id, int version,
+			  const uint8_t *wrapped, size_t wrapped_len, uint8_t dek[FC_KEY_BYTES])
+{
+	char aad[160];
+	size_t n;
+	const struct master_key *m = find_master(kr, version);
+	if (m == NULL)
+		return err_set(ERR_CRYPTO, "master key version %d is not loaded", version);
+	if (wrapped_len != FC_WRAPPED_DEK_BYTES)
+		return err_set(ERR_CRYPTO, "wrapped data key has a bad length");
+	snprintf(aad, sizeof aad, "consentd:1|dek|%s|%d", record_id, version);
+	return gcm_open(m->key, aad, wrapped, wrapped_len, dek, &n);
+}
+
+static int field_aad(char *aad, size_t cap, const char *table, const char *record_id, const char *field)
+{
+	int n = snprintf(aad, cap, "consentd:1|%s|%s|%s|%d", table, record_id, field, FC_DEK_VERSION);
+	if (n < 0 || (size_t)n >= cap)
+		return err_set(ERR_TOOBIG, "associated data too long");
+	return 0;
+}
+
+int fieldcrypt_seal(const uint8_t dek[FC_KEY_BYTES], const char *table, const char *record_id,
+		    const char *field, const void *plain, size_t len, uint8_t *out, size_t *out_len)
+{
+	char aad[256];
+	int rc = field_aad(aad, sizeof aad, table, record_id, field);
+	if (rc != 0)
+		return rc;
+	return gcm_seal(dek, aad, plain, len, out, out_len);
+}
+
+int fieldcrypt_open(const uint8_t dek[FC_KEY_BYTES], const char *table, const char *record_id,
+		    const char *field, const uint8_t *sealed, size_t len, uint8_t *out,
+		    size_t *out_len)
+{
+	char aad[256];
+	int rc = field_aad(aad, sizeof aad, table, record_id, field);
+	if (rc != 0)
+		return rc;
+	return gcm_open(dek, aad, sealed, len, out, out_len);
+}
+
+int fieldcrypt_keyed_hash(const struct keyring *kr, enum fc_hash_kind kind, const void *data,
+			  size_t len, uint8_t out[FC_HASH_BYTES])
+{
+	unsigned int n = FC_HASH_BYTES;
+	if ((unsigned)kind >= FC_HASH_KINDS)
+		return err_set(ERR_INTERNAL, "bad hash kind");
+	if (HMAC(EVP_sha256(), kr->derived[kind], FC_KEY_BYTES, data, len, out, &n) == NULL)
+		return err_set(ERR_CRYPTO, "HMAC failed");
+	return 0;
+}
+
+int token_generate(char out[TOKEN_CHARS + 1])
+{
+	uint8_t raw[32];
+	int rc = crypto_random(raw, sizeof raw);
+	if (rc != 0)
+		return rc;
+	memcpy(out, "cd_", 3);
+	b64url_encode(raw, sizeof raw, out + 3);
+	crypto_wipe(raw, sizeof raw);
+	return 0;
+}
+
+int tlscert_generate(const char *cert_path, const char *key_path, int days)
+{
+	EVP_PKEY *pkey = NULL;
+	X509 *x = NULL;
+	X509_EXTENSION *ext = NULL;
+	FILE *f = NULL;
+	int fd = -1, rc = ERR_CRYPTO;
+	uint8_t serial[16];
+
+	pkey = EVP_EC_gen("P-256");
+	x = X509_new();
+	if (pkey == NULL || x == NULL)
+		goto out;
+	if (crypto_random(serial, sizeof serial) != 0)
+		goto out;
+	serial[0] &= 0x7f;
+	BIGNUM *bn = BN_bin2bn(serial, sizeof serial, NULL);
+	ASN1_INTEGER *sn = bn ? BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) : NULL;
+	BN_free(bn);
+	if (sn == NULL)
+		goto out;
+	X509_set_version(x, 2);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 86400);
+	X509_set_pubkey(x, pkey);
+	X509_NAME *name = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+				   (const unsigned char *)"consentd development", -1, -1, 0);
+	X509_set_issuer_name(x, name);
+	X509V3_CTX v3;
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1");
+	if (ext == NULL || !X509_add_ext(x, ext, -1))
+		goto out;
+	X509_EXTENSION_free(ext);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, "critical,CA:FALSE");
+	if (ext == NULL || !X509_add_ext(x, ext, -1))
+		goto out;
+	if (!X509_sign(x, pkey, EVP_sha256()))
+		goto out;
+
+	fd = open(key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+		rc = err_set(ERR_IO, "cannot create %s: %s", key_path, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (!PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL) || fclose(f) != 0) {
+		f = NULL;
+		rc = err_set(ERR_IO, "cannot write %s", key_path);
+		goto out;
+	}
+	f = fopen(cert_path, "wx");
+	if (f == NULL) {
+		rc = err_set(ERR_IO, "cannot create %s: %s", cert_path, strerror(errno));
+		goto out;
+	}
+	if (!PEM_write_X509(f, x) || fclose(f) != 0) {
+		f = NULL;
+		rc = err_set(ERR_IO, "cannot write %s", cert_path);
+		goto out;
+	}
+	f = NULL;
+	rc = 0;
+out:
+	if (rc == ERR_CRYPTO)
+		err_set(ERR_CRYPTO, "cannot generate the development certificate");
+	if (f != NULL)
+		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	X509_EXTENSION_free(ext);
+	X509_free(x);
+	EVP_PKEY_free(pkey);
+	return rc;
+}

@@ -1,0 +1,454 @@
+/*
+ * h_consents: recording consent (with a receipt and encrypted evidence),
+ * reading the current state and full history, and the consent check.
+ *
+ * Consent events are append-only (consent_event); the current row per
+ * (contact, purpose, channel) is derived from the latest event. Expiry is
+ * never stored as a status: it is decided by the policy engine at check time.
+ */
+#include "service/app.h"
+
+#include "service/base/codec.h"
+#include "service/base/error.h"
+#include "service/contact.h"
+#include "service/crypto/fieldcrypt.h"
+#include "service/router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct consent_write {
+	struct store_consent cs;
+	json_t *evidence; /* sealed in apply, under the contact's data key */
+};
+
+static void consent_write_free(void *p)
+{
+	struct consent_write *w = p;
+	if (w == NULL)
+		return;
+	json_decref(w->evidence);
+	free(w);
+}
+
+static const char *const consent_keys[] = {
+	"channel", "status", "legal_basis", "notice_version", "source", "collection_method",
+	"evidence", "expires_at", "at", NULL,
+};
+
+static int opt_text(json_t *body, const char *key, char *out, size_t cap, const char *dflt)
+{
+	json_t *v = json_object_get(body, key);
+	if (v == NULL || json_is_null(v)) {
+		snprintf(out, cap, "%s", dflt);
+		return 0;
+	}
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= cap ||
+	    !is_clean_utf8(json_string_value(v), json_string_length(v)))
+		return err_set(ERR_INVALID, "%s must be a string of 1 to %zu characters", key, cap - 1);
+	snprintf(out, cap, "%s", json_string_value(v));
+	return 0;
+}
+
+static int opt_time(json_t *body, const char *key, int64_t *out)
+{
+	json_t *v = json_object_get(body, key);
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || parse_time(json_string_value(v), out) != 0)
+		return err_set(ERR_INVALID, "%s must be an RFC 3339 time, e.g. 2026-01-31T12:00:00Z", key);
+	return 0;
+}
+
+/* Validates a consent body for purpose into cs (everything but ids). Shared
+ * with the bulk import, which records consents with their original times. */
+int consent_from_json(const struct policy *p, const char *purpose, json_t *body, int64_t now,
+		      struct store_consent *cs, int *reason_422)
+{
+	struct policy_purpose_info pi;
+	const char *key;
+	json_t *v;
+	int rc;
+	*reason_422 = -1;
+	json_object_foreach(body, key, v) {
+		bool known = false;
+		for (int i = 0; consent_keys[i] != NULL; i++)
+			known = known || strcmp(consent_keys[i], key) == 0;
+		if (!known)
+			return err_set(ERR_INVALID, "unknown key \"%s\"", key);
+	}
+	if (policy_purpose_get(p, purpose, &pi) != 0) {
+		*reason_422 = POLICY_REASON_UNKNOWN_PURPOSE;
+		return err_set(ERR_UNPROCESSABLE, "unknown purpose \"%s\"", purpose);
+	}
+	snprintf(cs->purpose, sizeof cs->purpose, "%s", purpose);
+	json_t *ch = json_object_get(body, "channel");
+	if (pi.channels != 0 || (ch != NULL && !json_is_null(ch))) {
+		enum policy_channel c;
+		if (!json_is_string(ch))
+			return err_set(ERR_INVALID, "channel is required for purpose %s", purpose);
+		if (policy_channel_from_name(json_string_value(ch), &c) != 0) {
+			*reason_422 = POLICY_REASON_UNKNOWN_CHANNEL;
+			return err_set(ERR_UNPROCESSABLE, "unknown channel \"%s\"", json_string_value(ch));
+		}
+		if (!(pi.channels & (1u << c))) {
+			*reason_422 = POLICY_REASON_CHANNEL_NOT_ALLOWED;
+			return err_set(ERR_UNPROCESSABLE, "purpose %s does not use channel %s", purpose,
+				       json_string_value(ch));
+		}
+		snprintf(cs->channel, sizeof cs->channel, "%s", json_string_value(ch));
+	}
+	json_t *st = json_object_get(body, "status");
+	const char *s = json_string_value(st);
+	if (s == NULL || (strcmp(s, "granted") != 0 && strcmp(s, "refused") != 0 && strcmp(s, "withdrawn") != 0))
+		return err_set(ERR_INVALID, "status must be granted, refused or withdrawn");
+	snprintf(cs->status, sizeof cs->status, "%s", s);
+	if ((rc = opt_text(body, "legal_basis", cs->legal_basis, sizeof cs->legal_basis,
+			   policy_legal_basis_name(pi.legal_basis))) != 0)
+		return rc;
+	bool basis_ok = false;
+	for (int b = 0; b < POLICY_BASIS_COUNT; b++)
+		basis_ok = basis_ok || strcmp(cs->legal_basis, policy_legal_basis_name((enum policy_legal_basis)b)) == 0;
+	if (!basis_ok)
+		return err_set(ERR_INVALID, "legal_basis \"%s\" is not a GDPR Art. 6 basis", cs->legal_basis);
+	if ((rc = opt_text(body, "notice_version", cs->notice_version, sizeof cs->notice_version,
+			   policy_notice_version(p))) != 0 ||
+	    (rc = opt_text(body, "source", cs->source, sizeof cs->source, "api")) != 0 ||
+	    (rc = opt_text(body, "collection_method", cs->method, sizeof cs->method, "api")) != 0)
+		return rc;
+	cs->at_us = now;
+	if ((rc = opt_time(body, "at", &cs->at_us)) != 0)
+		return rc;
+	if (cs->at_us > now + 300 * INT64_C(1000000))
+		return err_set(ERR_INVALID, "at must not be in the future");
+	cs->recorded_us = now;
+	cs->expires_us = 0;
+	if ((rc = opt_time(body, "expires_at", &cs->expires_us)) != 0)
+		return rc;
+	if (strcmp(cs->status, "granted") == 0) {
+		cs->granted_us = cs->at_us;
+		if (cs->expires_us == 0 && pi.consent_lifetime_days > 0)
+			cs->expires_us = cs->at_us + pi.consent_lifetime_days * 86400 * INT64_C(1000000);
+		if (cs->expires_us != 0 && cs->expires_us <= cs->at_us)
+			return err_set(ERR_INVALID, "expires_at must be after the time consent was given");
+	} else {
+		cs->expires_us = 0;
+		if (strcmp(cs->status, "withdrawn") == 0)
+			cs->withdrawn_us = cs->at_us;
+	}
+	json_t *ev = json_object_get(body, "evidence");
+	if (ev != NULL && !json_is_null(ev) && !json_is_object(ev) && !json_is_string(ev))
+		return err_set(ERR_INVALID, "evidence must be an object or a string");
+	return 0;
+}
+
+/* Seals evidence and records the consent; runs on the commit thread. */
+int consent_record(struct store_conn *wc, const struct keyring *kr, const struct store_contact *ct,
+		   struct store_consent *cs, json_t *evidence)
+{
+	struct store_consent prev;
+	uint8_t *sealed = NULL;
+	size_t len = 0;
+	int rc = 0;
+	if (store_consent_get(wc, ct->id, cs->purpose, cs->channel, &prev) == 0 &&
+	    strcmp(cs->status, "granted") != 0)
+		cs->granted_us = prev.granted_us; /* keep when it was first given */
+	if (evidence != NULL && !json_is_null(evidence)) {
+		uint8_t dek[32];
+		char field[96];
+		snprintf(field, sizeof field, "evidence/%s", cs->receipt_id);
+		rc = contact_unwrap(kr, ct, dek);
+		if (rc == 0)
+			rc = contact_seal(dek, "consent", ct->id, field, evidence, &sealed, &len);
+		crypto_wipe(dek, sizeof dek);
+		if (rc != 0)
+			return rc;
+	}
+	cs->evidence = sealed;
+	cs->evidence_len = len;
+	rc = store_consent_put(wc, cs);
+	free(sealed);
+	cs->evidence = NULL;
+	return rc;
+}
+
+static int apply_consent(struct store_conn *wc, struct audit_job *job)
+{
+	struct reqctx *ctx = job->ctx;
+	struct consent_write *w = ctx->state;
+	struct store_contact ct;
+	int rc = store_contact_get(wc, w->cs.contact_id, &ct);
+	if (rc == ERR_NOTFOUND) {
+		audit_decide(ctx, false, "unknown_contact");
+		return err_set(ERR_NOTFOUND, "no contact with this id");
+	}
+	if (rc != 0)
+		return rc;
+	if (ct.erased) {
+		audit_decide(ctx, false, "erased");
+		return err_set(ERR_GONE, "the contact was erased");
+	}
+	return consent_record(wc, ctx->app->keys, &ct, &w->cs, w->evidence);
+}
+
+void h_consent_put(struct reqctx *ctx)
+{
+	const char *id = ctx->param[0], *purpose = ctx->param[1];
+	json_t *body;
+	int reason = -1, rc;
+	if (!app_require(ctx, POLICY_ACT_CONSENTS_WRITE, id, NULL))
+		return;
+	if ((body = app_json_body(ctx)) == NULL)
+		return;
+	struct consent_write *w = calloc(1, sizeof *w);
+	if (w == NULL) {
+		json_decref(body);
+		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
+		app_send(ctx);
+		return;
+	}
+	ctx->state = w;
+	ctx->state_free = consent_write_free;
+	if ((rc = consent_from_json(ctx->policy, purpose, body, now_us(), &w->cs, &reason)) != 0) {
+		json_decref(body);
+		reply_problem(ctx, rc, reason >= 0 ? policy_reason_name((enum policy_reason)reason) : NULL);
+		app_send(ctx);
+		return;
+	}
+	uint8_t raw[16];
+	crypto_random(raw, sizeof raw);
+	b64url_encode(raw, sizeof raw, w->cs.receipt_id);
+	snprintf(w->cs.contact_id, sizeof w->cs.contact_id, "%s", id);
+	w->evidence = json_incref(json_object_get(body, "evidence"));
+	json_decref(body);
+
+	audit_begin(ctx, "consents.write", id, purpose, w->cs.channel);
+	audit_decide(ctx, true, w->cs.status);
+	audit_detail(ctx, json_pack("{s:s, s:s}", "receipt_id", w->cs.receipt_id, "method", w->cs.method));
+	reply_json(ctx, 200,
+		   json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "receipt_id",
+			     w->cs.receipt_id, "contact_id", id, "purpose", purpose, "channel",
+			     w->cs.channel, "status", w->cs.status, "legal_basis", w->cs.legal_basis,
+			     "notice_version", w->cs.notice_version, "at", json_time(w->cs.at_us),
+			     "expires_at", json_time(w->cs.expires_us), "recorded_at",
+			     json_time(w->cs.recorded_us)));
+	ctx->job.apply = apply_consent;
+	app_commit(ctx);
+}
+
+/* ---- reading ---- */
+
+struct consents_walk {
+	json_t *arr;
+	const struct keyring *kr;
+	const struct store_contact *ct;
+	bool evidence;
+	int64_t now_s;
+	const struct policy *p;
+};
+
+json_t *consent_to_json(const struct store_consent *cs, const struct policy *p, int64_t now_s)
+{
+	struct policy_consent pc = { POLICY_CONSENT_NONE, cs->expires_us / 1000000 };
+	policy_consent_status_from_name(cs->status, &pc.status);
+	const char *effective = cs->status;
+	if (pc.status == POLICY_CONSENT_GRANTED && !policy_consent_valid(&pc, now_s))
+		effective = "expired";
+	(void)p;
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
+			 "purpose", cs->purpose, "channel", cs->channel, "status", cs->status,
+			 "effective_status", effective, "legal_basis", cs->legal_basis, "notice_version",
+			 cs->notice_version, "source", cs->source, "collection_method", cs->method,
+			 "receipt_id", cs->receipt_id, "at", json_time(cs->at_us), "granted_at",
+			 json_time(cs->granted_us), "expires_at", json_time(cs->expires_us),
+			 "withdrawn_at", json_time(cs->withdrawn_us), "recorded_at",
+			 json_time(cs->recorded_us));
+}
+
+static int consent_cb(void *arg, const struct store_consent *cs)
+{
+	struct consents_walk *w = arg;
+	json_t *o = consent_to_json(cs, w->p, w->now_s);
+	if (w->evidence && cs->evidence != NULL && !w->ct->erased) {
+		uint8_t dek[32];
+		char field[96];
+		json_t *ev = NULL;
+		snprintf(field, sizeof field, "evidence/%s", cs->receipt_id);
+		if (contact_unwrap(w->kr, w->ct, dek) == 0 &&
+		    contact_open(dek, "consent", w->ct->id, field, cs->evidence, cs->evidence_len, &ev) == 0)
+			json_object_set_new(o, "evidence", ev);
+		crypto_wipe(dek, sizeof dek);
+	}
+	json_array_append_new(w->arr, o);
+	return 0;
+}
+
+void h_consents_get(struct reqctx *ctx)
+{
+	const char *id = ctx->param[0];
+	struct store_contact ct;
+	if (!app_require(ctx, POLICY_ACT_CONSENTS_READ, id, NULL))
+		return;
+	audit_begin(ctx, "consents.read", id, NULL, NULL);
+	int rc = store_contact_get(ctx->rd, id, &ct);
+	if (rc != 0) {
+		audit_decide(ctx, false, rc == ERR_NOTFOUND ? "unknown_contact" : "error");
+		reply_problem(ctx, rc, rc == ERR_NOTFOUND ? "unknown_contact" : NULL);
+		app_commit(ctx);
+		return;
+	}
+	/* Evidence (form URL, user agent, address) is personal data: only roles
+	 * that may change the record see it. */
+	bool evidence = policy_role_may(ctx->policy, ctx->role, POLICY_ACT_CONTACTS_UPDATE);
+	struct consents_walk cur = { json_array(), ctx->app->keys, &ct, evidence, now_us() / 1000000, ctx->policy };
+	struct consents_walk hist = cur;
+	hist.arr = json_array();
+	rc = store_consents_each(ctx->rd, id, consent_cb, &cur);
+	if (rc == 0)
+		rc = store_consent_history_each(ctx->rd, id, consent_cb, &hist);
+	if (rc != 0) {
+		json_decref(cur.arr);
+		json_decref(hist.arr);
+		audit_decide(ctx, false, "error");
+		reply_problem(ctx, rc, NULL);
+		app_commit(ctx);
+		return;
+	}
+	audit_decide(ctx, true, ct.erased ? "erased" : "allowed");
+	if (evidence)
+		audit_fields(ctx, "evidence");
+	reply_json(ctx, 200, json_pack("{s:s, s:s, s:o, s:o}", "contact_id", id, "status",
+				       ct.erased ? "erased" : "active", "consents", cur.arr, "history",
+				       hist.arr));
+	app_commit(ctx);
+}
+
+/* ---- the check ---- */
+
+static const char *const check_keys[] = { "contact_id", "email", "purpose", "channel", NULL };
+
+void h_consent_check(struct reqctx *ctx)
+{
+	json_t *body;
+	struct store_contact ct;
+	struct contact_subject subj;
+	struct policy_decision d;
+	struct policy_purpose_info pi;
+	enum policy_channel chv;
+	uint8_t bidx[32], shash[32];
+	char found_id[STORE_ID_CAP] = "";
+	bool have_shash = false;
+	int rc;
+
+	atomic_fetch_add(&ctx->app->metrics.checks, 1);
+	if ((body = app_json_body(ctx)) == NULL)
+		return;
+	const char *key;
+	json_t *v;
+	json_object_foreach(body, key, v) {
+		bool known = false;
+		for (int i = 0; check_keys[i] != NULL; i++)
+			known = known || strcmp(check_keys[i], key) == 0;
+		if (!known || !json_is_string(v)) {
+			rc = err_set(ERR_INVALID, known ? "%s must be a string" : "unknown key \"%s\"", key);
+			goto bad;
+		}
+	}
+	const char *id = json_string_value(json_object_get(body, "contact_id"));
+	const char *email = json_string_value(json_object_get(body, "email"));
+	const char *purpose = json_string_value(json_object_get(body, "purpose"));
+	const char *channel = json_string_value(json_object_get(body, "channel"));
+	if ((id == NULL) == (email == NULL)) {
+		rc = err_set(ERR_INVALID, "give exactly one of contact_id and email");
+		goto bad;
+	}
+	if (purpose == NULL || channel == NULL) {
+		rc = err_set(ERR_INVALID, "purpose and channel are required");
+		goto bad;
+	}
+	if (id != NULL && !is_contact_id(id)) {
+		rc = err_set(ERR_INVALID, "contact_id is not a contact id");
+		goto bad;
+	}
+	if (email != NULL && contact_email_hashes(ctx->app->keys, email, bidx, shash) != 0) {
+		rc = err_set(ERR_INVALID, "email: %s", err_msg());
+		goto bad;
+	}
+	have_shash = email != NULL;
+	if (policy_purpose_get(ctx->policy, purpose, &pi) != 0) {
+		err_set(ERR_UNPROCESSABLE, "unknown purpose \"%s\"", purpose);
+		json_decref(body);
+		reply_problem(ctx, ERR_UNPROCESSABLE, "unknown_purpose");
+		app_send(ctx);
+		return;
+	}
+	if (policy_channel_from_name(channel, &chv) != 0) {
+		err_set(ERR_UNPROCESSABLE, "unknown channel \"%s\"", channel);
+		json_decref(body);
+		reply_problem(ctx, ERR_UNPROCESSABLE, "unknown_channel");
+		app_send(ctx);
+		return;
+	}
+	if (!app_require(ctx, POLICY_ACT_CONSENT_CHECK, NULL, purpose)) {
+		json_decref(body);
+		return;
+	}
+	if (email != NULL) {
+		rc = store_contact_find_email(ctx->rd, bidx, found_id);
+		if (rc == 0)
+			id = found_id;
+		else if (rc != ERR_NOTFOUND)
+			goto fail;
+	}
+	rc = id ? store_contact_get(ctx->rd, id, &ct) : ERR_NOTFOUND;
+	if (rc != 0 && rc != ERR_NOTFOUND)
+		goto fail;
+	bool known = rc == 0;
+	if ((rc = contact_subject(ctx->rd, ctx->policy, known ? &ct : NULL, purpose, channel,
+				  now_us() / 1000000, &subj)) != 0)
+		goto fail;
+	if (have_shash) {
+		/* The address itself may be on the suppression list (an erased or
+		 * never-imported person, a bounce, a complaint). */
+		rc = store_suppression_match(ctx->rd, shash, NULL, purpose, channel, NULL);
+		if (rc == 0) {
+			if (known)
+				subj.s.suppressed = true;
+			else
+				subj.s.suppressed_by_list = true;
+		} else if (rc != ERR_NOTFOUND) {
+			goto fail;
+		}
+	}
+	policy_decide_contact(ctx->policy, ctx->role, purpose, channel, &subj.s, now_us() / 1000000, &d);
+	const char *reason = policy_reason_name(d.reason);
+	audit_begin(ctx, "consent.check", known ? ct.id : "", purpose, channel);
+	audit_decide(ctx, d.allowed, reason);
+	json_t *out = json_pack("{s:b, s:s, s:s, s:s}", "allowed", d.allowed, "reason", reason, "purpose",
+				purpose, "channel", channel);
+	if (known)
+		json_object_set_new(out, "contact_id", json_string(ct.id));
+	json_decref(body);
+	reply_json(ctx, 200, out);
+	app_commit(ctx);
+	return;
+bad:
+	json_decref(body);
+	reply_problem(ctx, rc, NULL);
+	app_send(ctx);
+	return;
+fail:
+	json_decref(body);
+	audit_begin(ctx, "consent.check", "", purpose, channel);
+	audit_decide(ctx, false, "error");
+	reply_problem(ctx, rc, NULL);
+	app_commit(ctx);
+}
+
+const struct route consent_routes[] = {
+	{ "PUT", "/v1/contacts/{id}/consents/{name}", h_consent_put, NULL, false, 0, "consents.write" },
+	{ "GET", "/v1/contacts/{id}/consents", h_consents_get, NULL, false, 0, "consents.read" },
+	{ "POST", "/v1/consent/check", h_consent_check, NULL, false, 0, "consent.check" },
+	{ 0 },
+};

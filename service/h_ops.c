@@ -1,0 +1,95 @@
+/*
+ * h_ops: liveness, readiness and Prometheus metrics. Public (no token) and
+ * never audited: they reveal no record and make no decision. Metrics are
+ * counts only.
+ */
+#include "service/app.h"
+
+#include "service/base/codec.h"
+#include "service/router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void h_health(struct reqctx *ctx)
+{
+	reply_json(ctx, 200, json_pack("{s:s}", "status", "ok"));
+	app_send(ctx);
+}
+
+void h_ready(struct reqctx *ctx)
+{
+	struct audit_log_stats st;
+	audit_log_stats(ctx->app->log, &st);
+	bool ready = atomic_load(&ctx->app->ready) && st.healthy;
+	reply_json(ctx, ready ? 200 : 503,
+		   json_pack("{s:s, s:b, s:I}", "status", ready ? "ready" : "not_ready", "audit_healthy",
+			     st.healthy, "audit_head", (json_int_t)st.head_seq));
+	app_send(ctx);
+}
+
+void h_metrics(struct reqctx *ctx)
+{
+	struct app_metrics *m = &ctx->app->metrics;
+	struct audit_log_stats st;
+	audit_log_stats(ctx->app->log, &st);
+	char *buf = NULL;
+	int n = asprintf(
+		&buf,
+		"# HELP consentd_requests_total HTTP requests received.\n"
+		"# TYPE consentd_requests_total counter\n"
+		"consentd_requests_total %llu\n"
+		"# HELP consentd_responses_total HTTP responses by status class.\n"
+		"# TYPE consentd_responses_total counter\n"
+		"consentd_responses_total{class=\"2xx\"} %llu\n"
+		"consentd_responses_total{class=\"4xx\"} %llu\n"
+		"consentd_responses_total{class=\"5xx\"} %llu\n"
+		"# HELP consentd_auth_failures_total Requests refused for a missing or bad token.\n"
+		"# TYPE consentd_auth_failures_total counter\n"
+		"consentd_auth_failures_total %llu\n"
+		"# HELP consentd_denials_total Requests denied by the policy.\n"
+		"# TYPE consentd_denials_total counter\n"
+		"consentd_denials_total %llu\n"
+		"# HELP consentd_consent_checks_total Consent checks answered.\n"
+		"# TYPE consentd_consent_checks_total counter\n"
+		"consentd_consent_checks_total %llu\n"
+		"# HELP consentd_audit_entries_total Audit entries committed.\n"
+		"# TYPE consentd_audit_entries_total counter\n"
+		"consentd_audit_entries_total %llu\n"
+		"# HELP consentd_audit_batches_total Group commits.\n"
+		"# TYPE consentd_audit_batches_total counter\n"
+		"consentd_audit_batches_total %llu\n"
+		"# HELP consentd_audit_failures_total Group commits that failed (requests answered 503).\n"
+		"# TYPE consentd_audit_failures_total counter\n"
+		"consentd_audit_failures_total %llu\n"
+		"# HELP consentd_audit_checkpoints_total Signed checkpoints written.\n"
+		"# TYPE consentd_audit_checkpoints_total counter\n"
+		"consentd_audit_checkpoints_total %llu\n"
+		"# HELP consentd_audit_head Sequence number of the last audit entry.\n"
+		"# TYPE consentd_audit_head gauge\n"
+		"consentd_audit_head %lld\n"
+		"# HELP consentd_uptime_seconds Seconds since start.\n"
+		"# TYPE consentd_uptime_seconds gauge\n"
+		"consentd_uptime_seconds %lld\n",
+		(unsigned long long)m->requests, (unsigned long long)m->status_2xx,
+		(unsigned long long)m->status_4xx, (unsigned long long)m->status_5xx,
+		(unsigned long long)m->auth_failures, (unsigned long long)m->denials,
+		(unsigned long long)m->checks, (unsigned long long)st.entries,
+		(unsigned long long)st.batches, (unsigned long long)st.failures,
+		(unsigned long long)st.checkpoints, (long long)st.head_seq,
+		(long long)((now_us() - ctx->app->started_us) / 1000000));
+	if (n < 0) {
+		reply_problem_status(ctx, 500, "internal", "Internal error", NULL, NULL);
+	} else {
+		reply_text(ctx, 200, "text/plain; version=0.0.4", buf, (size_t)n);
+	}
+	app_send(ctx);
+}
+
+const struct route ops_routes[] = {
+	{ "GET", "/healthz", h_health, NULL, true, 0, NULL },
+	{ "GET", "/readyz", h_ready, NULL, true, 0, NULL },
+	{ "GET", "/metrics", h_metrics, NULL, true, 0, NULL },
+	{ 0 },
+};

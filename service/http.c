@@ -1,0 +1,449 @@
+/*
+ * http: libmicrohttpd (GnuTLS) glue. See http.h for the lifecycle.
+ *
+ * Invariants:
+ * - A normal response is queued on a callback after the first one for its
+ *   request: libmicrohttpd 0.9.75 closes a connection whose response was
+ *   queued on the first callback, and TLS handshakes then dominate. Only
+ *   early refusals (413 on a declared oversized body) answer on the first
+ *   callback, where closing the connection is what we want.
+ * - Bodies are bounded: the buffered mode keeps at most body_limit bytes and
+ *   discards (and flags) the rest; streaming mode hands chunks on and keeps
+ *   nothing.
+ * - Suspend happens before the request is handed to another thread, so a
+ *   resume can never precede its suspend.
+ */
+#include "service/http.h"
+
+#include "service/base/error.h"
+#include "service/base/limits.h"
+#include "service/crypto/fieldcrypt.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_EXTRA_HEADERS 12
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	struct http_callbacks cb;
+	void *app;
+	uint16_t port;
+	uint64_t id_prefix;
+	atomic_uint_fast64_t id_counter;
+};
+
+enum req_state { R_HEADERS, R_BODY, R_SUSPENDED, R_READY, R_QUEUED };
+
+struct http_request {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	const char *method, *path;
+	char request_id[40];
+	char client[INET6_ADDRSTRLEN];
+	enum req_state state;
+	bool streaming, too_big, early;
+	uint64_t body_limit, body_bytes;
+	char *body;
+	size_t body_len, body_cap;
+	void *app_state;
+
+	/* the pending response */
+	struct MHD_Response *response;
+	int status;
+	int n_headers;
+	char *header_names[MAX_EXTRA_HEADERS], *header_values[MAX_EXTRA_HEADERS];
+	bool have_response;
+};
+
+static void make_request_id(struct http_request *req)
+{
+	const char *given = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-Request-Id");
+	if (given != NULL) {
+		size_t n = strlen(given);
+		bool ok = n > 0 && n < sizeof req->request_id && n <= 64;
+		for (size_t i = 0; ok && i < n; i++) {
+			char c = given[i];
+			ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			     c == '-' || c == '_' || c == '.';
+		}
+		if (ok) {
+			memcpy(req->request_id, given, n + 1);
+			return;
+		}
+	}
+	uint64_t n = atomic_fetch_add(&req->srv->id_counter, 1);
+	snprintf(req->request_id, sizeof req->request_id, "%08llx%08llx",
+		 (unsigned long long)(req->srv->id_prefix & 0xffffffffu), (unsigned long long)n);
+}
+
+static void client_address(struct http_request *req)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	strcpy(req->client, "unknown");
+	if (ci == NULL || ci->client_addr == NULL)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->client, sizeof req->client);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->client,
+			  sizeof req->client);
+}
+
+static void apply_headers(struct http_request *req)
+{
+	struct MHD_Response *r = req->response;
+	MHD_add_response_header(r, "X-Request-Id", req->request_id);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
+	for (int i = 0; i < req->n_headers; i++)
+		MHD_add_response_header(r, req->header_names[i], req->header_values[i]);
+}
+
+static enum MHD_Result queue(struct http_request *req)
+{
+	apply_headers(req);
+	enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, req->response);
+	MHD_destroy_response(req->response);
+	req->response = NULL;
+	req->state = R_QUEUED;
+	return ret;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+				 const char *method, const char *version, const char *upload,
+				 size_t *upload_size, void **con_cls)
+{
+	struct http_server *srv = cls;
+	struct http_request *req = *con_cls;
+	(void)version;
+
+	if (req == NULL) {
+		req = calloc(1, sizeof *req);
+		if (req == NULL)
+			return MHD_NO;
+		req->srv = srv;
+		req->conn = conn;
+		req->method = method;
+		req->path = url;
+		req->body_limit = LIMIT_BODY_BYTES;
+		make_request_id(req);
+		client_address(req);
+		*con_cls = req;
+		srv->cb.on_headers(req, srv->app);
+		if (req->have_response) {
+			req->early = true;
+			return queue(req);
+		}
+		req->state = R_BODY;
+		return MHD_YES;
+	}
+
+	if (*upload_size != 0) {
+		size_t len = *upload_size;
+		*upload_size = 0;
+		if (req->early || req->have_response)
+			return MHD_YES;
+		req->body_bytes += len;
+		if (req->streaming) {
+			if (req->body_bytes > req->body_limit) {
+				req->too_big = true;
+				return MHD_YES;
+			}
+			srv->cb.on_body(req, upload, len, srv->app);
+			return MHD_YES;
+		}
+		if (req->too_big || req->body_len + len > req->body_limit) {
+			req->too_big = true;
+			return MHD_YES;
+		}
+		if (req->body_len + len + 1 > req->body_cap) {
+			size_t cap = req->body_cap ? req->body_cap : 1024;
+			while (cap < req->body_len + len + 1)
+				cap *= 2;
+			char *n = realloc(req->body, cap);
+			if (n == NULL)
+				return MHD_NO;
+			req->body = n;
+			req->body_cap = cap;
+		}
+		memcpy(req->body + req->body_len, upload, len);
+		req->body_len += len;
+		req->body[req->body_len] = '\0';
+		return MHD_YES;
+	}
+
+	switch (req->state) {
+	case R_BODY:
+		srv->cb.on_complete(req, srv->app);
+		if (req->state == R_SUSPENDED)
+			return MHD_YES;
+		if (!req->have_response) {
+			/* A handler that neither answered nor deferred is a bug. */
+			static const char body[] = "{\"type\":\"https://consentd.dev/problems/internal\","
+						   "\"title\":\"Internal error\",\"status\":500}";
+			http_respond(req, 500, "application/problem+json", strdup(body), sizeof body - 1);
+		}
+		return queue(req);
+	case R_READY:
+		return queue(req);
+	case R_SUSPENDED:
+		/* Resumed before a response was set: a bug, answer 500. */
+		return MHD_NO;
+	default:
+		return MHD_NO;
+	}
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *srv = cls;
+	struct http_request *req = *con_cls;
+	(void)conn;
+	(void)toe;
+	if (req == NULL)
+		return;
+	srv->cb.on_free(req, srv->app);
+	if (req->response != NULL)
+		MHD_destroy_response(req->response);
+	for (int i = 0; i < req->n_headers; i++) {
+		free(req->header_names[i]);
+		free(req->header_values[i]);
+	}
+	free(req->body);
+	free(req);
+	*con_cls = NULL;
+}
+
+/* Decodes %XX like libmicrohttpd's default, but a decoded control byte (NUL
+ * included) becomes DEL, which every validator refuses, so "%00" can never
+ * truncate a path or a value into something else. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	char *w = s;
+	for (char *r = s; *r != '\0'; r++) {
+		if (r[0] == '%' && r[1] != '\0' && r[2] != '\0') {
+			char hex[3] = { r[1], r[2], '\0' };
+			char *end;
+			unsigned long v = strtoul(hex, &end, 16);
+			if (*end == '\0' && end == hex + 2) {
+				*w++ = (v < 0x20 || v == 0x7f) ? (char)0x7f : (char)v;
+				r += 2;
+				continue;
+			}
+		}
+		*w++ = *r;
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
+static void log_mhd(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	fputs("consentd: http: ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+
+int http_start(struct http_server **out, const struct http_config *cfg)
+{
+	struct http_server *srv = calloc(1, sizeof *srv);
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	if (srv == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	memset(&ss, 0, sizeof ss);
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_ERROR_LOG;
+	if (inet_pton(AF_INET, cfg->address, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(cfg->port);
+		sslen = sizeof *sin;
+	} else if (inet_pton(AF_INET6, cfg->address, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(cfg->port);
+		sslen = sizeof *sin6;
+		flags |= MHD_USE_IPv6;
+	} else {
+		free(srv);
+		return err_set(ERR_INVALID, "listen address %s is not an IP literal", cfg->address);
+	}
+	(void)sslen;
+	srv->cb = cfg->cb;
+	srv->app = cfg->app;
+	crypto_random(&srv->id_prefix, sizeof srv->id_prefix);
+	srv->daemon = MHD_start_daemon(
+		flags, cfg->port, NULL, NULL, on_access, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_HTTPS_MEM_CERT, cfg->cert_pem,
+		MHD_OPTION_HTTPS_MEM_KEY, cfg->key_pem,
+		MHD_OPTION_HTTPS_PRIORITIES,
+		"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE",
+		MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : 2u,
+		MHD_OPTION_CONNECTION_LIMIT, LIMIT_CONNECTIONS,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, LIMIT_CONNECTIONS_PER_IP,
+		MHD_OPTION_CONNECTION_TIMEOUT, LIMIT_IDLE_SECONDS,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(2 * LIMIT_HEADER_BYTES + 32 * 1024),
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+		MHD_OPTION_END);
+	if (srv->daemon == NULL) {
+		free(srv);
+		return err_set(ERR_UNAVAILABLE, "cannot listen on %s:%u (in use, or bad certificate)",
+			       cfg->address, cfg->port);
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = di ? di->port : cfg->port;
+	*out = srv;
+	return 0;
+}
+
+void http_stop(struct http_server *srv)
+{
+	if (srv == NULL)
+		return;
+	MHD_stop_daemon(srv->daemon);
+	free(srv);
+}
+
+uint16_t http_port(const struct http_server *srv)
+{
+	return srv->port;
+}
+
+const char *http_method(const struct http_request *req) { return req->method; }
+const char *http_path(const struct http_request *req) { return req->path; }
+const char *http_client(const struct http_request *req) { return req->client; }
+const char *http_request_id(const struct http_request *req) { return req->request_id; }
+bool http_body_too_big(const struct http_request *req) { return req->too_big; }
+uint64_t http_body_bytes(const struct http_request *req) { return req->body_bytes; }
+void http_set_state(struct http_request *req, void *state) { req->app_state = state; }
+void *http_state(const struct http_request *req) { return req->app_state; }
+void http_set_body_limit(struct http_request *req, uint64_t bytes) { req->body_limit = bytes; }
+void http_set_streaming(struct http_request *req) { req->streaming = true; }
+bool http_responded(const struct http_request *req) { return req->have_response; }
+
+const char *http_query(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+bool http_has_query(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name),
+					     NULL, NULL) == MHD_YES;
+}
+
+const char *http_header(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_body(const struct http_request *req, size_t *len)
+{
+	*len = req->body_len;
+	return req->body ? req->body : (req->streaming ? NULL : "");
+}
+
+void http_add_header(struct http_request *req, const char *name, const char *value)
+{
+	if (req->n_headers >= MAX_EXTRA_HEADERS)
+		return;
+	req->header_names[req->n_headers] = strdup(name);
+	req->header_values[req->n_headers] = strdup(value);
+	req->n_headers++;
+}
+
+void http_respond(struct http_request *req, int status, const char *content_type, char *body,
+		  size_t len)
+{
+	if (req->have_response) {
+		free(body);
+		return;
+	}
+	req->response = MHD_create_response_from_buffer_with_free_callback(len, body, free);
+	if (req->response == NULL) {
+		free(body);
+		return;
+	}
+	MHD_add_response_header(req->response, "Content-Type", content_type);
+	req->status = status;
+	req->have_response = true;
+}
+
+struct stream_ctx {
+	http_reader read;
+	void *ctx;
+	void (*free_ctx)(void *);
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream_ctx *s = cls;
+	(void)pos;
+	ssize_t n = s->read(s->ctx, buf, max);
+	if (n < 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (n == 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	return n;
+}
+
+static void stream_free(void *cls)
+{
+	struct stream_ctx *s = cls;
+	if (s->free_ctx)
+		s->free_ctx(s->ctx);
+	free(s);
+}
+
+void http_respond_stream(struct http_request *req, int status, const char *content_type,
+			 http_reader read, void *ctx, void (*free_ctx)(void *))
+{
+	struct stream_ctx *s = malloc(sizeof *s);
+	if (req->have_response || s == NULL) {
+		free(s);
+		if (free_ctx)
+			free_ctx(ctx);
+		return;
+	}
+	s->read = read;
+	s->ctx = ctx;
+	s->free_ctx = free_ctx;
+	req->response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, s,
+							  stream_free);
+	if (req->response == NULL) {
+		stream_free(s);
+		return;
+	}
+	MHD_add_response_header(req->response, "Content-Type", content_type);
+	req->status = status;
+	req->have_response = true;
+}
+
+void http_suspend(struct http_request *req)
+{
+	req->state = R_SUSPENDED;
+	MHD_suspend_connection(req->conn);
+}
+
+void http_resume(struct http_request *req)
+{
+	req->state = R_READY;
+	MHD_resume_connection(req->conn);
+}

@@ -1,0 +1,42 @@
+/*
+ * router: maps a method and a decoded path to a route, and checks path
+ * parameters before any handler sees them. Pure: no I/O, fuzzable.
+ *
+ * Each handler file exports a table of routes ending with an all-zero entry;
+ * router.c lists the tables. Patterns use {id} (a contact id: 22 base64url
+ * characters), {name} (a purpose or channel name: [a-z][a-z0-9_]*) and
+ * {token} (a preference token: 16 to 512 base64url or '.' characters).
+ */
+#ifndef CONSENTD_ROUTER_H
+#define CONSENTD_ROUTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct reqctx;
+struct stream_ops;
+
+struct route {
+	const char *method;
+	const char *pattern;
+	void (*handler)(struct reqctx *ctx);
+	const struct stream_ops *stream; /* bulk body, consumed in chunks */
+	bool public;			 /* no bearer token (health, customer pages) */
+	uint64_t body_limit;		 /* 0: LIMIT_BODY_BYTES */
+	const char *action;		 /* audit action name, for documentation */
+};
+
+#define ROUTER_PARAM_CAP 128
+#define ROUTER_ALLOW_CAP 64
+
+extern const struct route ops_routes[];
+extern const struct route contact_routes[];
+extern const struct route consent_routes[];
+
+/* 0 and *out on a match; ERR_NOTFOUND when no pattern matches the path or a
+ * parameter is malformed; ERR_UNSUPPORTED when the path matches with another
+ * method (allow then lists the methods, comma-separated). */
+int router_match(const char *method, const char *path, const struct route **out,
+		 char params[2][ROUTER_PARAM_CAP], char allow[ROUTER_ALLOW_CAP]);
+
+#endif

@@ -1,0 +1,1228 @@
+/*
+ * store: SQLite in WAL mode, one file. The only file that includes sqlite3.h.
+ *
+ * Invariants:
+ * - Every statement is prepared once per connection from the table `sqls`
+ *   and reset after use; no SQL is built from input.
+ * - Schema changes are numbered migrations applied in one transaction at
+ *   open; PRAGMA user_version records the last one applied.
+ * - secure_delete is on, so erased sealed values and wrapped keys are
+ *   overwritten with zeros in the file rather than left in free pages.
+ * - The audit and audit_checkpoint tables are append-only: triggers refuse
+ *   UPDATE and DELETE and any insert that is not the next seq; an authorizer
+ *   on every connection refuses UPDATE, DELETE, DROP and ALTER on them; and
+ *   SQLITE_DBCONFIG_DEFENSIVE forbids writable_schema tricks.
+ */
+#include "service/store/store.h"
+
+#include "audit/audit.h"
+#include "audit/checkpoint.h"
+#include "service/base/error.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+enum stmt_id {
+	S_CONTACT_INSERT,
+	S_CONTACT_GET,
+	S_CONTACT_UPDATE,
+	S_CONTACT_SET_INDEX,
+	S_CONTACT_FIND_EMAIL,
+	S_CONTACT_ERASE,
+	S_CONTACT_COUNT,
+	S_FIELDS_ERASE,
+	S_EVIDENCE_ERASE_CUR,
+	S_EVIDENCE_ERASE_HIST,
+	S_FIELD_PUT,
+	S_FIELD_DELETE,
+	S_FIELDS_EACH,
+	S_CONTACTS_LIVE,
+	S_KEY_VERSIONS,
+	S_CONSENT_PUT,
+	S_CONSENT_EVENT,
+	S_CONSENT_GET,
+	S_CONSENTS_EACH,
+	S_CONSENT_HISTORY,
+	S_CONSENT_HISTORY_COUNT,
+	S_PRINCIPAL_INSERT,
+	S_PRINCIPAL_FIND,
+	S_AUDIT_HEAD,
+	S_AUDIT_APPEND,
+	S_CHECKPOINT_APPEND,
+	S_CHECKPOINT_LATEST,
+	S_CHECKPOINTS_EACH,
+	S_SUPPRESSION_ADD,
+	S_SUPPRESSION_MATCH,
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_SAVEPOINT,
+	S_RELEASE,
+	S_ROLLBACK_TO,
+	S_COUNT
+};
+
+#define CONSENT_COLS                                                                        \
+	"contact_id, purpose, channel, status, legal_basis, notice_version, source, method, " \
+	"receipt_id, at_us, granted_us, expires_us, withdrawn_us, recorded_us, evidence"
+#define AUDIT_COLS                                                                           \
+	"seq, time_us, actor, role, action, record_id, purpose, channel, decision, reason, " \
+	"fields, request_id, client, detail, prev_hash, hash"
+
+static const char *const sqls[S_COUNT] = {
+	[S_CONTACT_INSERT] =
+		"INSERT INTO contact (id, created_us, updated_us, status, collected_for, source, "
+		"owner, key_version, wrapped_key, email_bidx, phone_bidx, email_shash, phone_shash) "
+		"VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[S_CONTACT_GET] = "SELECT id, created_us, updated_us, status, collected_for, source, owner, "
+			  "key_version, wrapped_key, email_shash, phone_shash FROM contact WHERE id = ?1",
+	[S_CONTACT_UPDATE] = "UPDATE contact SET updated_us = ?2, collected_for = ?3, source = ?4, "
+			     "owner = ?5, key_version = ?6, wrapped_key = ?7 "
+			     "WHERE id = ?1 AND status = 'active'",
+	[S_CONTACT_SET_INDEX] = "UPDATE contact SET email_bidx = ?2, phone_bidx = ?3, email_shash = ?4, "
+				"phone_shash = ?5 WHERE id = ?1",
+	[S_CONTACT_FIND_EMAIL] = "SELECT id FROM contact WHERE email_bidx = ?1",
+	[S_CONTACT_ERASE] = "UPDATE contact SET status = 'erased', updated_us = ?2, key_version = NULL, "
+			    "wrapped_key = NULL, email_bidx = NULL, phone_bidx = NULL, email_shash = NULL, "
+			    "phone_shash = NULL, owner = '' WHERE id = ?1 AND status = 'active'",
+	[S_CONTACT_COUNT] = "SELECT count(*) FROM contact WHERE status = 'active'",
+	[S_FIELDS_ERASE] = "DELETE FROM contact_field WHERE contact_id = ?1",
+	[S_EVIDENCE_ERASE_CUR] = "UPDATE consent SET evidence = NULL WHERE contact_id = ?1",
+	[S_EVIDENCE_ERASE_HIST] = "UPDATE consent_event SET evidence = NULL WHERE contact_id = ?1",
+	[S_FIELD_PUT] = "INSERT INTO contact_field (contact_id, name, value) VALUES (?1, ?2, ?3) "
+			"ON CONFLICT (contact_id, name) DO UPDATE SET value = excluded.value",
+	[S_FIELD_DELETE] = "DELETE FROM contact_field WHERE contact_id = ?1 AND name = ?2",
+	[S_FIELDS_EACH] = "SELECT name, value FROM contact_field WHERE contact_id = ?1 ORDER BY name",
+	[S_CONTACTS_LIVE] = "SELECT id, created_us, updated_us, status, collected_for, source, owner, "
+			    "key_version, wrapped_key, email_shash, phone_shash FROM contact WHERE status = 'active' AND id > ?1 "
+			    "ORDER BY id LIMIT 1000",
+	[S_KEY_VERSIONS] = "SELECT DISTINCT key_version FROM contact WHERE status = 'active'",
+	[S_CONSENT_PUT] = "INSERT INTO consent (" CONSENT_COLS ") VALUES "
+			  "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+			  "ON CONFLICT (contact_id, purpose, channel) DO UPDATE SET "
+			  "status = excluded.status, legal_basis = excluded.legal_basis, "
+			  "notice_version = excluded.notice_version, source = excluded.source, "
+			  "method = excluded.method, receipt_id = excluded.receipt_id, "
+			  "at_us = excluded.at_us, granted_us = excluded.granted_us, "
+			  "expires_us = excluded.expires_us, withdrawn_us = excluded.withdrawn_us, "
+			  "recorded_us = excluded.recorded_us, evidence = excluded.evidence",
+	[S_CONSENT_EVENT] = "INSERT INTO consent_event (" CONSENT_COLS ") VALUES "
+			    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+	[S_CONSENT_GET] = "SELECT " CONSENT_COLS " FROM consent "
+			  "WHERE contact_id = ?1 AND purpose = ?2 AND channel = ?3",
+	[S_CONSENTS_EACH] = "SELECT " CONSENT_COLS " FROM consent WHERE contact_id = ?1 "
+			    "ORDER BY purpose, channel",
+	[S_CONSENT_HISTORY] = "SELECT " CONSENT_COLS " FROM consent_event WHERE contact_id = ?1 "
+			      "ORDER BY at_us, seq",
+	[S_CONSENT_HISTORY_COUNT] = "SELECT count(*) FROM consent_event WHERE contact_id = ?1",
+	[S_PRINCIPAL_INSERT] = "INSERT INTO principal (name, role, token_hash, created_us) "
+			       "VALUES (?1, ?2, ?3, ?4)",
+	[S_PRINCIPAL_FIND] = "SELECT name, role, token_hash FROM principal "
+			     "WHERE token_hash = ?1 AND revoked_us IS NULL",
+	[S_AUDIT_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+	[S_AUDIT_APPEND] = "INSERT INTO audit (" AUDIT_COLS ") VALUES "
+			   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+	[S_CHECKPOINT_APPEND] = "INSERT INTO audit_checkpoint (size, root, time_us, key_id, sig) "
+				"VALUES (?1, ?2, ?3, ?4, ?5)",
+	[S_CHECKPOINT_LATEST] = "SELECT size, root, time_us, key_id, sig FROM audit_checkpoint "
+				"ORDER BY size DESC LIMIT 1",
+	[S_CHECKPOINTS_EACH] = "SELECT size, root, time_us, key_id, sig FROM audit_checkpoint "
+			       "ORDER BY size",
+	[S_SUPPRESSION_ADD] = "INSERT INTO suppression (hash, kind, scope, scope_value, reason, source, "
+			      "created_us, recorded_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[S_SUPPRESSION_MATCH] = "SELECT reason FROM suppression WHERE hash IN (?1, ?2) AND lifted_us IS NULL "
+				"AND (scope = 'all' OR (scope = 'purpose' AND scope_value = ?3) "
+				"OR (scope = 'channel' AND scope_value = ?4)) LIMIT 1",
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_SAVEPOINT] = "SAVEPOINT job",
+	[S_RELEASE] = "RELEASE job",
+	[S_ROLLBACK_TO] = "ROLLBACK TO job",
+};
+
+/* Migration n (1-based) is migrations[n - 1]. Never edit one that shipped. */
+static const char *const migrations[] = {
+	/* 1: contacts, sealed fields, consents, principals, audit. */
+	"CREATE TABLE contact ("
+	" id TEXT PRIMARY KEY,"
+	" created_us INTEGER NOT NULL,"
+	" updated_us INTEGER NOT NULL,"
+	" status TEXT NOT NULL CHECK (status IN ('active', 'erased')),"
+	" collected_for TEXT NOT NULL,"
+	" source TEXT NOT NULL DEFAULT '',"
+	" owner TEXT NOT NULL DEFAULT '',"
+	" key_version INTEGER,"
+	" wrapped_key BLOB,"
+	" email_bidx BLOB UNIQUE,"
+	" phone_bidx BLOB,"
+	" email_shash BLOB,"
+	" phone_shash BLOB"
+	") WITHOUT ROWID;"
+	"CREATE INDEX contact_phone ON contact (phone_bidx) WHERE phone_bidx IS NOT NULL;"
+	"CREATE TABLE contact_field ("
+	" contact_id TEXT NOT NULL REFERENCES contact (id),"
+	" name TEXT NOT NULL,"
+	" value BLOB NOT NULL,"
+	" PRIMARY KEY (contact_id, name)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE consent ("
+	" contact_id TEXT NOT NULL REFERENCES contact (id),"
+	" purpose TEXT NOT NULL, channel TEXT NOT NULL,"
+	" status TEXT NOT NULL CHECK (status IN ('granted', 'refused', 'withdrawn')),"
+	" legal_basis TEXT NOT NULL, notice_version TEXT NOT NULL, source TEXT NOT NULL,"
+	" method TEXT NOT NULL, receipt_id TEXT NOT NULL,"
+	" at_us INTEGER NOT NULL, granted_us INTEGER NOT NULL, expires_us INTEGER NOT NULL,"
+	" withdrawn_us INTEGER NOT NULL, recorded_us INTEGER NOT NULL, evidence BLOB,"
+	" PRIMARY KEY (contact_id, purpose, channel)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE consent_event ("
+	" seq INTEGER PRIMARY KEY,"
+	" contact_id TEXT NOT NULL REFERENCES contact (id),"
+	" purpose TEXT NOT NULL, channel TEXT NOT NULL, status TEXT NOT NULL,"
+	" legal_basis TEXT NOT NULL, notice_version TEXT NOT NULL, source TEXT NOT NULL,"
+	" method TEXT NOT NULL, receipt_id TEXT NOT NULL,"
+	" at_us INTEGER NOT NULL, granted_us INTEGER NOT NULL, expires_us INTEGER NOT NULL,"
+	" withdrawn_us INTEGER NOT NULL, recorded_us INTEGER NOT NULL, evidence BLOB"
+	");"
+	"CREATE INDEX consent_event_contact ON consent_event (contact_id, at_us);"
+	"CREATE TRIGGER consent_event_no_delete BEFORE DELETE ON consent_event"
+	" BEGIN SELECT RAISE(ABORT, 'consent history is append-only'); END;"
+	"CREATE TABLE principal ("
+	" name TEXT PRIMARY KEY, role TEXT NOT NULL, token_hash BLOB NOT NULL UNIQUE,"
+	" created_us INTEGER NOT NULL, revoked_us INTEGER"
+	");"
+	"CREATE TABLE audit ("
+	" seq INTEGER PRIMARY KEY, time_us INTEGER NOT NULL,"
+	" actor TEXT NOT NULL, role TEXT NOT NULL, action TEXT NOT NULL, record_id TEXT NOT NULL,"
+	" purpose TEXT NOT NULL, channel TEXT NOT NULL, decision TEXT NOT NULL,"
+	" reason TEXT NOT NULL, fields TEXT NOT NULL, request_id TEXT NOT NULL,"
+	" client TEXT NOT NULL, detail TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL"
+	");"
+	"CREATE INDEX audit_record ON audit (record_id, seq) WHERE record_id != '';"
+	"CREATE INDEX audit_actor ON audit (actor, seq);"
+	"CREATE INDEX audit_time ON audit (time_us);"
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	" BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"
+	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	" BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"
+	"CREATE TRIGGER audit_next_seq BEFORE INSERT ON audit"
+	" WHEN NEW.seq != coalesce((SELECT max(seq) FROM audit), 0) + 1"
+	" BEGIN SELECT RAISE(ABORT, 'audit entries are appended in sequence'); END;"
+	"CREATE TABLE audit_checkpoint ("
+	" size INTEGER PRIMARY KEY, root BLOB NOT NULL, time_us INTEGER NOT NULL,"
+	" key_id BLOB NOT NULL, sig BLOB NOT NULL"
+	");"
+	"CREATE TRIGGER checkpoint_no_update BEFORE UPDATE ON audit_checkpoint"
+	" BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;"
+	"CREATE TRIGGER checkpoint_no_delete BEFORE DELETE ON audit_checkpoint"
+	" BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;"
+	"CREATE TABLE suppression ("
+	" id INTEGER PRIMARY KEY,"
+	" hash BLOB NOT NULL,"
+	" kind TEXT NOT NULL CHECK (kind IN ('email', 'phone')),"
+	" scope TEXT NOT NULL CHECK (scope IN ('all', 'purpose', 'channel')),"
+	" scope_value TEXT NOT NULL DEFAULT '',"
+	" reason TEXT NOT NULL CHECK (reason IN ('unsubscribe', 'withdrawal', 'bounce',"
+	"  'complaint', 'erasure', 'manual', 'gpc')),"
+	" source TEXT NOT NULL DEFAULT '',"
+	" created_us INTEGER NOT NULL,"
+	" recorded_us INTEGER NOT NULL,"
+	" lifted_us INTEGER,"
+	" lifted_by TEXT"
+	");"
+	"CREATE INDEX suppression_hash ON suppression (hash) WHERE lifted_us IS NULL;",
+};
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+#define POOL_MAX 32
+
+struct store_conn {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[S_COUNT];
+	struct store *st;
+};
+
+struct store {
+	char *path;
+	pthread_mutex_t lock;
+	struct store_conn *pool[POOL_MAX];
+	int pool_n;
+	atomic_bool fault_audit;
+	bool faults_allowed;
+	int schema_version;
+};
+
+static int db_error(sqlite3 *db, int rc, const char *what)
+{
+	int code = ERR_IO;
+	int prim = rc & 0xff;
+	if (prim == SQLITE_CONSTRAINT)
+		code = ERR_CONFLICT;
+	else if (prim == SQLITE_FULL || prim == SQLITE_IOERR || prim == SQLITE_BUSY ||
+		 prim == SQLITE_LOCKED || prim == SQLITE_READONLY || prim == SQLITE_CANTOPEN)
+		code = ERR_UNAVAILABLE;
+	else if (prim == SQLITE_NOMEM)
+		code = ERR_NOMEM;
+	return err_set(code, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+}
+
+/* Refuses every change to the audit tables other than INSERT. */
+static int authorizer(void *ctx, int action, const char *a1, const char *a2, const char *db,
+		      const char *trigger)
+{
+	(void)ctx;
+	(void)a2;
+	(void)db;
+	(void)trigger;
+	bool audit_table = a1 != NULL && (strcmp(a1, "audit") == 0 || strcmp(a1, "audit_checkpoint") == 0);
+	switch (action) {
+	case SQLITE_UPDATE:
+	case SQLITE_DELETE:
+	case SQLITE_DROP_TABLE:
+	case SQLITE_ALTER_TABLE:
+		return audit_table ? SQLITE_DENY : SQLITE_OK;
+	case SQLITE_DROP_TRIGGER:
+		return a1 != NULL && (strncmp(a1, "audit_", 6) == 0 || strncmp(a1, "checkpoint_", 11) == 0)
+			       ? SQLITE_DENY
+			       : SQLITE_OK;
+	default:
+		return SQLITE_OK;
+	}
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		int code = err_set(ERR_IO, "%s", msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return code;
+	}
+	return 0;
+}
+
+static int conn_new(struct store *st, bool writer, struct store_conn **out)
+{
+	struct store_conn *c = calloc(1, sizeof *c);
+	int rc;
+	if (c == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	c->st = st;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+	rc = sqlite3_open_v2(st->path, &c->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		rc = db_error(c->db, rc, "cannot open the database");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+	sqlite3_busy_timeout(c->db, 5000);
+	if ((rc = exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")) != 0)
+		goto fail;
+	if ((rc = exec(c->db, writer ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")) != 0)
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	store_conn_free(c);
+	return rc;
+}
+
+static int conn_ready(struct store_conn *c)
+{
+	sqlite3_set_authorizer(c->db, authorizer, NULL);
+	return 0;
+}
+
+static sqlite3_stmt *stmt(struct store_conn *c, enum stmt_id id)
+{
+	if (c->stmts[id] == NULL) {
+		int rc = sqlite3_prepare_v3(c->db, sqls[id], -1, SQLITE_PREPARE_PERSISTENT,
+					    &c->stmts[id], NULL);
+		if (rc != SQLITE_OK) {
+			db_error(c->db, rc, "cannot prepare a statement");
+			return NULL;
+		}
+	}
+	return c->stmts[id];
+}
+
+void store_conn_free(struct store_conn *c)
+{
+	if (c == NULL)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(c->stmts[i]);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+static int migrate(struct store *st)
+{
+	struct store_conn *c = NULL;
+	int rc = conn_new(st, true, &c);
+	if (rc != 0)
+		return rc;
+	sqlite3_stmt *s = NULL;
+	int version = 0;
+	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		version = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	if (version > N_MIGRATIONS) {
+		rc = err_set(ERR_INVALID, "database schema %d is newer than this consentd (%d)", version,
+			     N_MIGRATIONS);
+		goto out;
+	}
+	for (int v = version + 1; v <= N_MIGRATIONS; v++) {
+		char pragma[64];
+		snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", v);
+		if ((rc = exec(c->db, "BEGIN IMMEDIATE")) != 0)
+			goto out;
+		if ((rc = exec(c->db, migrations[v - 1])) != 0 || (rc = exec(c->db, pragma)) != 0) {
+			exec(c->db, "ROLLBACK");
+			err_set(rc, "migration %d failed: %s", v, err_msg());
+			goto out;
+		}
+		if ((rc = exec(c->db, "COMMIT")) != 0)
+			goto out;
+	}
+	st->schema_version = N_MIGRATIONS;
+out:
+	store_conn_free(c);
+	return rc;
+}
+
+int store_open(struct store **out, const char *path)
+{
+	struct store *st = calloc(1, sizeof *st);
+	int rc;
+	*out = NULL;
+	if (st == NULL || (st->path = strdup(path)) == NULL) {
+		free(st);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	pthread_mutex_init(&st->lock, NULL);
+	const char *faults = getenv("CONSENTD_TEST_FAULTS");
+	st->faults_allowed = faults != NULL && strcmp(faults, "1") == 0;
+	if ((rc = migrate(st)) != 0) {
+		store_close(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+void store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < st->pool_n; i++)
+		store_conn_free(st->pool[i]);
+	pthread_mutex_destroy(&st->lock);
+	free(st->path);
+	free(st);
+}
+
+int store_schema_version(struct store *st)
+{
+	return st->schema_version;
+}
+
+void store_fault_audit(struct store *st, bool fail)
+{
+	if (st->faults_allowed)
+		atomic_store(&st->fault_audit, fail);
+}
+
+int store_conn_get(struct store *st, struct store_conn **out)
+{
+	pthread_mutex_lock(&st->lock);
+	if (st->pool_n > 0) {
+		*out = st->pool[--st->pool_n];
+		pthread_mutex_unlock(&st->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&st->lock);
+	int rc = conn_new(st, false, out);
+	if (rc == 0)
+		conn_ready(*out);
+	return rc;
+}
+
+void store_conn_put(struct store *st, struct store_conn *c)
+{
+	if (c == NULL)
+		return;
+	if (!sqlite3_get_autocommit(c->db))
+		exec(c->db, "ROLLBACK");
+	pthread_mutex_lock(&st->lock);
+	if (st->pool_n < POOL_MAX) {
+		st->pool[st->pool_n++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&st->lock);
+	store_conn_free(c);
+}
+
+int store_writer_open(struct store *st, struct store_conn **out)
+{
+	int rc = conn_new(st, true, out);
+	if (rc == 0)
+		conn_ready(*out);
+	return rc;
+}
+
+/* ---- statement helpers ---- */
+
+static int step_done(struct store_conn *c, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+	int ret = 0;
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		ret = db_error(c->db, rc, what);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+static int simple(struct store_conn *c, enum stmt_id id, const char *what)
+{
+	sqlite3_stmt *s = stmt(c, id);
+	if (s == NULL)
+		return err_code();
+	return step_done(c, s, what);
+}
+
+int store_begin(struct store_conn *c) { return simple(c, S_BEGIN, "cannot begin"); }
+int store_commit(struct store_conn *c) { return simple(c, S_COMMIT, "cannot commit"); }
+int store_savepoint(struct store_conn *c) { return simple(c, S_SAVEPOINT, "savepoint"); }
+int store_release(struct store_conn *c) { return simple(c, S_RELEASE, "release"); }
+int store_rollback_to(struct store_conn *c) { return simple(c, S_ROLLBACK_TO, "rollback to"); }
+
+int store_rollback(struct store_conn *c)
+{
+	if (sqlite3_get_autocommit(c->db))
+		return 0;
+	return simple(c, S_ROLLBACK, "cannot roll back");
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+static void bind_blob_or_null(sqlite3_stmt *s, int i, const uint8_t *v, size_t len)
+{
+	if (v == NULL)
+		sqlite3_bind_null(s, i);
+	else
+		sqlite3_bind_blob(s, i, v, (int)len, SQLITE_STATIC);
+}
+
+static void col_text(sqlite3_stmt *s, int i, char *out, size_t cap)
+{
+	const unsigned char *v = sqlite3_column_text(s, i);
+	snprintf(out, cap, "%s", v ? (const char *)v : "");
+}
+
+static size_t col_blob(sqlite3_stmt *s, int i, uint8_t *out, size_t cap)
+{
+	const void *v = sqlite3_column_blob(s, i);
+	size_t n = (size_t)sqlite3_column_bytes(s, i);
+	if (v == NULL || n > cap)
+		return 0;
+	memcpy(out, v, n);
+	return n;
+}
+
+/* ---- contacts ---- */
+
+int store_contact_insert(struct store_conn *c, const struct store_contact *ct,
+			 const uint8_t *email_bidx, const uint8_t *phone_bidx)
+{
+	sqlite3_stmt *s = stmt(c, S_CONTACT_INSERT);
+	if (s == NULL)
+		return err_code();
+	bind_text(s, 1, ct->id);
+	sqlite3_bind_int64(s, 2, ct->created_us);
+	sqlite3_bind_int64(s, 3, ct->updated_us);
+	bind_text(s, 4, ct->collected_for);
+	bind_text(s, 5, ct->source);
+	bind_text(s, 6, ct->owner);
+	sqlite3_bind_int(s, 7, ct->key_version);
+	sqlite3_bind_blob(s, 8, ct->wrapped_key, (int)ct->wrapped_len, SQLITE_STATIC);
+	bind_blob_or_null(s, 9, email_bidx, 32);
+	bind_blob_or_null(s, 10, phone_bidx, 32);
+	bind_blob_or_null(s, 11, ct->has_email_shash ? ct->email_shash : NULL, 32);
+	bind_blob_or_null(s, 12, ct->has_phone_shash ? ct->phone_shash : NULL, 32);
+	int rc = step_done(c, s, "cannot insert the contact");
+	if (rc == ERR_CONFLICT)
+		return err_set(ERR_CONFLICT, "a contact with this email already exists");
+	return rc;
+}
+
+static void read_contact(sqlite3_stmt *s, struct store_contact *out)
+{
+	memset(out, 0, sizeof *out);
+	col_text(s, 0, out->id, sizeof out->id);
+	out->created_us = sqlite3_column_int64(s, 1);
+	out->updated_us = sqlite3_column_int64(s, 2);
+	out->erased = strcmp((const char *)sqlite3_column_text(s, 3), "erased") == 0;
+	col_text(s, 4, out->collected_for, sizeof out->collected_for);
+	col_text(s, 5, out->source, sizeof out->source);
+	col_text(s, 6, out->owner, sizeof out->owner);
+	out->key_version = sqlite3_column_int(s, 7);
+	out->wrapped_len = col_blob(s, 8, out->wrapped_key, sizeof out->wrapped_key);
+	out->has_email_shash = col_blob(s, 9, out->email_shash, 32) == 32;
+	out->has_phone_shash = col_blob(s, 10, out->phone_shash, 32) == 32;
+}
+
+int store_contact_get(struct store_conn *c, const char *id, struct store_contact *out)
+{
+	sqlite3_stmt *s = stmt(c, S_CONTACT_GET);
+	if (s == NULL)
+		return err_code();
+	bind_text(s, 1, id);
+	int rc = sqlite3_step(s);
+	int ret = 0;
+	if (rc == SQLITE_ROW)
+		read_contact(s, out);
+	else if (rc == SQLITE_DONE)
+		ret = err_set(ERR_NOTFOUND, "no contact with this id");
+	else
+		ret = db_error(c->db, rc, "cannot read the contact");
+	sqlite3_reset(s);
+	return ret;
+}
+
+int store_contact_update(struct store_conn *c, const struct store_contact *ct)
+{
+	sqlite3_stmt *s = stmt(c, S_CONTACT_UPDATE);
+	if (s == NULL)
+		return err_code();
+	bind_text(s, 1, ct->id);
+	sqlite3_bind_int64(s, 2, ct->updated_us);
+	bind_text(s, 3, ct->collected_for);
+	bind_text(s, 4, ct->source);
+	bind_text(s, 5, ct->owner);
+	sqlite3_bind_int(s, 6, ct->key_version);
+	sqlite3_bind_blob(s, 7, ct->wrapped_key, (int)ct->wrapped_len, SQLITE_STATIC);
+	int rc = step_done(c, s, "cannot update the contact");
+	if (rc == 0 && sqlite3_changes(c->db) != 1)
+		return err_set(ERR_NOTFOUND, "no active contact with this id");
+	return rc;
+}
+
+int store_contact_set_index(struct store_conn *c, const char *id, const uint8_t *email_bidx,
+			    const uint8_t *phone_bidx, const uint8_t *email_shash,
+			    const uint8_t *phone_shash)
+{
+	sqlite3_stmt *s = stmt(c, S_CONTACT_SET_INDEX);
+	if (s == NULL)
+		return err_code();
+	bind_text(s, 1, id);
+	bind_blob_or_null(s, 2, email_bidx, 32);
+	bind_blob_or_null(s, 3, phone_bidx, 32);
+	bind_blob_or_null(s, 4, email_shash, 32);
+	bind_blob_or_null(s, 5, phone_shash, 32);
+	int rc = step_done(c, s, "cannot update the blind index");
+	if (rc == ERR_CONFLICT)
+		return err_set(ERR_CONFLICT, "a contact with this email already exists");
+	return rc;
+}
+
+int store_contact_find_email(struct store_conn *c, const uint8_t bidx[32], char id_out[STORE_ID_CAP])
+{
+	sqlite3_stmt *s = stmt(c, S_CONTACT_FIND_EMAIL);
+	if (s == NULL)
+		return err_code();
+	sqlite3_bind_blob(s, 1, bidx, 32, SQLITE_STATIC);
+	int rc = sqlite3_step(s), ret = 0;
+	if (rc == SQLITE_ROW)
+		col_text(s, 0, id_out, STORE_ID_CAP);
+	else if (rc == SQLITE_DONE)
+		ret = err_set(ERR_NOTFOUND, "no contact with this email");
+	else
+		ret = db_error(c->db, rc, "cannot look up the email");
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+int store_contact_erase(struct store_conn *c, const char *id, int64_t when_us)
+{
+	sqlite3_stmt *s = stmt(c, S_CONTACT_ERASE);
+	if (s == NULL)
+		return err_code();
+	bind_text(s, 1, id);
+	sqlite3_bind_int64(s, 2, when_us);
+	int rc = step_done(c, s, "cannot erase the contact");
+	if (rc != 0)
+		return rc;
+	if (sqlite3_changes(c->db) != 1)
+		return err_set(ERR_NOTFOUND, "no active contact with this id");
+	enum stmt_id wipes[] = { S_FIELDS_ERASE, S_EVIDENCE_ERASE_CUR, S_EVIDENCE_ERASE_HIST };
+	for (size_t i = 0; i < sizeof wipes / sizeof wipes[0]; i++) {
+		s = stmt(c, wipes[i]);
+		if (s == NULL)
+			return err_code();
+		bind_text(s, 1, id);
+		if ((rc = step_done(c, s, "cannot erase the contact's values")) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int store_contact_count(struct store_conn *c, int64_t *out)
+{
+	sqlite3_stmt *s = stmt(c, S_CONTACT_COUNT);
+	if (s == NULL)
+		return err_code();
+	int rc = sqlite3_step(s), ret = 0;
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(s, 0);
+	else
+		ret = db_error(c->db, rc, "cannot count contacts");
+	sqlite3_reset(s);
+	return ret;
+}
+
+int store_field_put(struct store_conn *c, const char *id, const char *name, const uint8_t *sealed,
+		    size_t len)
+{
+	sqlite3_stmt *s = stmt(c, S_FIELD_PUT);
+	if (s == NULL)
+		return err_code();
+	bind_text(s, 1, id);
+	bind_text(s, 2, name);
+	sqlite3_bind_blob(s, 3, sealed, (int)len, SQLITE_STATIC);
+	return step_done(c, s, "cannot store a field");
+}
+
+int store_field_delete(struct store_conn *c, const char *id, const char *name)
+{
+	sqlite3_stmt *s = stmt(c, S_FIELD_DELETE);
+	if (s == NULL)
+		return err_code();
+	bind_text(s, 1, id);
+	bind_text(s, 2, name);
+	return step_done(c, s, "cannot delete a field");
+}
+
+int store_fields_each(struct store_conn *c, const char *id, store_field_cb cb, void *ctx)
+{
+	sqlite3_stmt *s = stmt(c, S_FIELDS_EACH);
+	int rc, ret = 0;
+	if (s == NULL)
+		return err_code();
+	bind_text(s, 1, id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ret = cb(ctx, (const char *)sqlite3_column_text(s, 0), sqlite3_column_blob(s, 1),
+			 (size_t)sqlite3_column_bytes(s, 1));
+		if (ret != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = db_error(c->db, rc, "cannot read fields");
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+int store_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, int64_t *count)
+{
+	char after[STORE_ID_CAP] = "";
+	int rc = 0;
+	*count = 0;
+	for (;;) {
+		/* Pages of 1000 ids, so that updates never run under an open cursor. */
+		struct store_contact *page = calloc(1000, sizeof *page);
+		int n = 0, step;
+		if (page == NULL)
+			return err_set(ERR_NOMEM, "out of memory");
+		sqlite3_stmt *s = stmt(c, S_CONTACTS_LIVE);
+		if (s == NULL) {
+			free(page);
+			return err_code();
+		}
+		bind_text(s, 1, after);
+		while ((step = sqlite3_step(s)) == SQLITE_ROW && n < 1000)
+			read_contact(s, &page[n++]);
+		sqlite3_reset(s);
+		if (step != SQLITE_DONE && step != SQLITE_ROW) {
+			free(page);
+			return db_error(c->db, step, "cannot list contacts");
+		}
+		for (int i = 0; i < n && rc == 0; i++) {
+			rc = cb(ctx, &page[i]);
+			if (rc == 0)
+				rc = store_contact_update(c, &page[i]);
+			(*count)++;
+		}
+		if (n > 0)
+			memcpy(after, page[n - 1].id, sizeof after);
+		free(page);
+		if (rc != 0 || n < 1000)
+			return rc;
+	}
+}
+
+int store_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n)
+{
+	sqlite3_stmt *s = stmt(c, S_KEY_VERSIONS);
+	int rc;
+	if (s == NULL)
+		return err_code();
+	*n = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (*n < cap)
+			versions[(*n)++] = sqlite3_column_int(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : db_error(c->db, rc, "cannot list key versions");
+}
+
+/* ---- consents ---- */
+
+static void bind_consent(sqlite3_stmt *s, const struct store_consent *cs)
+{
+	bind_text(s, 1, cs->contact_id);
+	bind_text(s, 2, cs->purpose);
+	bind_text(s, 3, cs->channel);
+	bind_text(s, 4, cs->status);
+	bind_text(s, 5, cs->legal_basis);
+	bind_text(s, 6, cs->notice_version);
+	bind_text(s, 7, cs->source);
+	bind_text(s, 8, cs->method);
+	bind_text(s, 9, cs->receipt_id);
+	sqlite3_bind_int64(s, 10, cs->at_us);
+	sqlite3_bind_int64(s, 11, cs->granted_us);
+	sqlite3_bind_int64(s, 12, cs->expires_us);
+	sqlite3_bind_int64(s, 13, cs->withdrawn_us);
+	sqlite3_bind_int64(s, 14, cs->recorded_us);
+	bind_blob_or_null(s, 15, cs->evidence, cs->evidence_len);
+}
+
+static void read_consent(sqlite3_stmt *s, struct store_consent *cs)
+{
+	memset(cs, 0, sizeof *cs);
+	col_text(s, 0, cs->contact_id, sizeof cs->contact_id);
+	col_text(s, 1, cs->purpose, sizeof cs->purpose);
+	col_text(s, 2, cs->channel, sizeof cs->channel);
+	col_text(s, 3, cs->status, sizeof cs->status);
+	col_text(s, 4, cs->legal_basis, sizeof cs->legal_basis);
+	col_text(s, 5, cs->notice_version, sizeof cs->notice_version);
+	col_text(s, 6, cs->source, sizeof cs->source);
+	col_text(s, 7, cs->method, sizeof cs->method);
+	col_text(s, 8, cs->receipt_id, sizeof cs->receipt_id);
+	cs->at_us = sqlite3_column_int64(s, 9);
+	cs->granted_us = sqlite3_column_int64(s, 10);
+	cs->expires_us = sqlite3_column_int64(s, 11);
+	cs->withdrawn_us = sqlite3_column_int64(s, 12);
+	cs->recorded_us = sqlite3_column_int64(s, 13);
+	cs->evidence = sqlite3_column_blob(s, 14);
+	cs->evidence_len = (size_t)sqlite3_column_bytes(s, 14);
+}
+
+int store_consent_put(struct store_conn *c, const struct store_consent *cs)
+{
+	enum stmt_id ids[] = { S_CONSENT_PUT, S_CONSENT_EVENT };
+	for (int i = 0; i < 2; i++) {
+		sqlite3_stmt *s = stmt(c, ids[i]);
+		if (s == NULL)
+			return err_code();
+		bind_consent(s, cs);
+		int rc = step_done(c, s, "cannot record the consent");
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int store_consent_get(struct store_conn *c, const char *contact_id, const char *purpose,
+		      const char *channel, struct store_consent *out)
+{
+	sqlite3_stmt *s = stmt(c, S_CONSENT_GET);
+	if (s == NULL)
+		return err_code();
+	bind_text(s, 1, contact_id);
+	bind_text(s, 2, purpose);
+	bind_text(s, 3, channel);
+	int rc = sqlite3_step(s), ret = 0;
+	if (rc == SQLITE_ROW) {
+		read_consent(s, out);
+		out->evidence = NULL; /* borrowed memory would not outlive the reset */
+		out->evidence_len = 0;
+	} else if (rc == SQLITE_DONE) {
+		ret = ERR_NOTFOUND;
+	} else {
+		ret = db_error(c->db, rc, "cannot read the consent");
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+static int consent_walk(struct store_conn *c, enum stmt_id id, const char *contact_id,
+			store_consent_cb cb, void *ctx)
+{
+	sqlite3_stmt *s = stmt(c, id);
+	struct store_consent cs;
+	int rc, ret = 0;
+	if (s == NULL)
+		return err_code();
+	bind_text(s, 1, contact_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		read_consent(s, &cs);
+		if ((ret = cb(ctx, &cs)) != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = db_error(c->db, rc, "cannot read consents");
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+int store_consents_each(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx)
+{
+	return consent_walk(c, S_CONSENTS_EACH, contact_id, cb, ctx);
+}
+
+int store_consent_history_each(struct store_conn *c, const char *contact_id, store_consent_cb cb,
+			       void *ctx)
+{
+	return consent_walk(c, S_CONSENT_HISTORY, contact_id, cb, ctx);
+}
+
+int store_consent_history_count(struct store_conn *c, const char *contact_id, int64_t *out)
+{
+	sqlite3_stmt *s = stmt(c, S_CONSENT_HISTORY_COUNT);
+	if (s == NULL)
+		return err_code();
+	bind_text(s, 1, contact_id);
+	int rc = sqlite3_step(s), ret = 0;
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(s, 0);
+	else
+		ret = db_error(c->db, rc, "cannot count consent events");
+	sqlite3_reset(s);
+	return ret;
+}
+
+/* ---- principals ---- */
+
+int store_principal_insert(struct store_conn *c, const char *name, const char *role,
+			   const uint8_t token_hash[32], int64_t when_us)
+{
+	sqlite3_stmt *s = stmt(c, S_PRINCIPAL_INSERT);
+	if (s == NULL)
+		return err_code();
+	bind_text(s, 1, name);
+	bind_text(s, 2, role);
+	sqlite3_bind_blob(s, 3, token_hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, when_us);
+	int rc = step_done(c, s, "cannot store the principal");
+	if (rc == ERR_CONFLICT)
+		return err_set(ERR_CONFLICT, "a principal named %s already exists", name);
+	return rc;
+}
+
+int store_principal_find(struct store_conn *c, const uint8_t token_hash[32],
+			 char name[STORE_TEXT_CAP], char role[STORE_NAME_CAP])
+{
+	sqlite3_stmt *s = stmt(c, S_PRINCIPAL_FIND);
+	if (s == NULL)
+		return err_code();
+	sqlite3_bind_blob(s, 1, token_hash, 32, SQLITE_STATIC);
+	int rc = sqlite3_step(s), ret = 0;
+	if (rc == SQLITE_ROW) {
+		col_text(s, 0, name, STORE_TEXT_CAP);
+		col_text(s, 1, role, STORE_NAME_CAP);
+	} else if (rc == SQLITE_DONE) {
+		ret = err_set(ERR_NOTFOUND, "unknown token");
+	} else {
+		ret = db_error(c->db, rc, "cannot look up the token");
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+/* ---- audit ---- */
+
+int store_audit_head(struct store_conn *c, int64_t *seq, uint8_t hash[32])
+{
+	sqlite3_stmt *s = stmt(c, S_AUDIT_HEAD);
+	if (s == NULL)
+		return err_code();
+	int rc = sqlite3_step(s), ret = 0;
+	*seq = 0;
+	memset(hash, 0, 32);
+	if (rc == SQLITE_ROW) {
+		*seq = sqlite3_column_int64(s, 0);
+		col_blob(s, 1, hash, 32);
+	} else if (rc != SQLITE_DONE) {
+		ret = db_error(c->db, rc, "cannot read the audit head");
+	}
+	sqlite3_reset(s);
+	return ret;
+}
+
+int store_audit_append(struct store_conn *c, const struct audit_entry *e)
+{
+	if (atomic_load(&c->st->fault_audit))
+		return err_set(ERR_UNAVAILABLE, "audit write failed (injected fault)");
+	sqlite3_stmt *s = stmt(c, S_AUDIT_APPEND);
+	if (s == NULL)
+		return err_code();
+	sqlite3_bind_int64(s, 1, e->seq);
+	sqlite3_bind_int64(s, 2, e->time_us);
+	bind_text(s, 3, e->actor);
+	bind_text(s, 4, e->role);
+	bind_text(s, 5, e->action);
+	bind_text(s, 6, e->record_id);
+	bind_text(s, 7, e->purpose);
+	bind_text(s, 8, e->channel);
+	bind_text(s, 9, e->decision);
+	bind_text(s, 10, e->reason);
+	bind_text(s, 11, e->fields);
+	bind_text(s, 12, e->request_id);
+	bind_text(s, 13, e->client);
+	bind_text(s, 14, e->detail);
+	sqlite3_bind_blob(s, 15, e->prev_hash, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 16, e->hash, 32, SQLITE_STATIC);
+	int rc = step_done(c, s, "cannot append to the audit trail");
+	return rc == ERR_CONFLICT ? ERR_UNAVAILABLE : rc;
+}
+
+int store_checkpoint_append(struct store_conn *c, const struct audit_checkpoint *cp)
+{
+	sqlite3_stmt *s = stmt(c, S_CHECKPOINT_APPEND);
+	if (s == NULL)
+		return err_code();
+	sqlite3_bind_int64(s, 1, cp->size);
+	sqlite3_bind_blob(s, 2, cp->root, sizeof cp->root, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, cp->time_us);
+	sqlite3_bind_blob(s, 4, cp->key_id, sizeof cp->key_id, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 5, cp->sig, sizeof cp->sig, SQLITE_STATIC);
+	return step_done(c, s, "cannot store the checkpoint");
+}
+
+static void read_checkpoint(sqlite3_stmt *s, struct audit_checkpoint *cp)
+{
+	memset(cp, 0, sizeof *cp);
+	cp->size = sqlite3_column_int64(s, 0);
+	col_blob(s, 1, cp->root, sizeof cp->root);
+	cp->time_us = sqlite3_column_int64(s, 2);
+	col_blob(s, 3, cp->key_id, sizeof cp->key_id);
+	col_blob(s, 4, cp->sig, sizeof cp->sig);
+}
+
+int store_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out)
+{
+	sqlite3_stmt *s = stmt(c, S_CHECKPOINT_LATEST);
+	if (s == NULL)
+		return err_code();
+	int rc = sqlite3_step(s), ret = 0;
+	if (rc == SQLITE_ROW)
+		read_checkpoint(s, out);
+	else if (rc == SQLITE_DONE)
+		ret = err_set(ERR_NOTFOUND, "no checkpoint has been signed yet");
+	else
+		ret = db_error(c->db, rc, "cannot read the checkpoint");
+	sqlite3_reset(s);
+	return ret;
+}
+
+int store_checkpoints_each(struct store_conn *c, store_checkpoint_cb cb, void *ctx)
+{
+	sqlite3_stmt *s = stmt(c, S_CHECKPOINTS_EACH);
+	struct audit_checkpoint cp;
+	int rc, ret = 0;
+	if (s == NULL)
+		return err_code();
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		read_checkpoint(s, &cp);
+		if ((ret = cb(ctx, &cp)) != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = db_error(c->db, rc, "cannot read checkpoints");
+	sqlite3_reset(s);
+	return ret;
+}
+
+static void read_audit(sqlite3_stmt *s, struct audit_entry *e)
+{
+	e->seq = sqlite3_column_int64(s, 0);
+	e->time_us = sqlite3_column_int64(s, 1);
+	col_text(s, 2, e->actor, sizeof e->actor);
+	col_text(s, 3, e->role, sizeof e->role);
+	col_text(s, 4, e->action, sizeof e->action);
+	col_text(s, 5, e->record_id, sizeof e->record_id);
+	col_text(s, 6, e->purpose, sizeof e->purpose);
+	col_text(s, 7, e->channel, sizeof e->channel);
+	col_text(s, 8, e->decision, sizeof e->decision);
+	col_text(s, 9, e->reason, sizeof e->reason);
+	col_text(s, 10, e->fields, sizeof e->fields);
+	col_text(s, 11, e->request_id, sizeof e->request_id);
+	col_text(s, 12, e->client, sizeof e->client);
+	col_text(s, 13, e->detail, sizeof e->detail);
+	memset(e->prev_hash, 0, sizeof e->prev_hash);
+	memset(e->hash, 0, sizeof e->hash);
+	col_blob(s, 14, e->prev_hash, sizeof e->prev_hash);
+	col_blob(s, 15, e->hash, sizeof e->hash);
+}
+
+struct store_audit_cursor {
+	struct store_conn *c;
+	sqlite3_stmt *s;
+	bool done;
+};
+
+int store_audit_cursor_open(struct store_conn *c, const struct store_audit_filter *f,
+			    struct store_audit_cursor **out)
+{
+	/* The filter shape varies, so this statement is built per call from fixed
+	 * fragments only; every value is bound. */
+	char sql[768];
+	size_t n = (size_t)snprintf(sql, sizeof sql, "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1");
+	static const char *const parts[] = { " AND record_id = ?2", " AND actor = ?3", " AND action = ?4",
+					     " AND purpose = ?5", " AND decision = ?6", " AND time_us >= ?7",
+					     " AND time_us < ?8" };
+	const bool on[] = { f->record_id != NULL, f->actor != NULL, f->action != NULL, f->purpose != NULL,
+			    f->decision != NULL, f->since_us != 0, f->until_us != 0 };
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+		if (on[i])
+			n += (size_t)snprintf(sql + n, sizeof sql - n, "%s", parts[i]);
+	n += (size_t)snprintf(sql + n, sizeof sql - n, " ORDER BY seq");
+	if (f->limit > 0)
+		snprintf(sql + n, sizeof sql - n, " LIMIT ?9");
+
+	struct store_audit_cursor *cur = calloc(1, sizeof *cur);
+	if (cur == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	cur->c = c;
+	int rc = sqlite3_prepare_v2(c->db, sql, -1, &cur->s, NULL);
+	if (rc != SQLITE_OK) {
+		free(cur);
+		return db_error(c->db, rc, "cannot query the audit trail");
+	}
+	sqlite3_stmt *s = cur->s;
+	sqlite3_bind_int64(s, 1, f->after_seq);
+	if (f->record_id)
+		sqlite3_bind_text(s, 2, f->record_id, -1, SQLITE_TRANSIENT);
+	if (f->actor)
+		sqlite3_bind_text(s, 3, f->actor, -1, SQLITE_TRANSIENT);
+	if (f->action)
+		sqlite3_bind_text(s, 4, f->action, -1, SQLITE_TRANSIENT);
+	if (f->purpose)
+		sqlite3_bind_text(s, 5, f->purpose, -1, SQLITE_TRANSIENT);
+	if (f->decision)
+		sqlite3_bind_text(s, 6, f->decision, -1, SQLITE_TRANSIENT);
+	if (f->since_us)
+		sqlite3_bind_int64(s, 7, f->since_us);
+	if (f->until_us)
+		sqlite3_bind_int64(s, 8, f->until_us);
+	if (f->limit > 0)
+		sqlite3_bind_int64(s, 9, f->limit);
+	*out = cur;
+	return 0;
+}
+
+int store_audit_cursor_next(struct store_audit_cursor *cur, struct audit_entry *e)
+{
+	if (cur->done)
+		return 0;
+	int rc = sqlite3_step(cur->s);
+	if (rc == SQLITE_ROW) {
+		read_audit(cur->s, e);
+		return 1;
+	}
+	cur->done = true;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return db_error(cur->c->db, rc, "cannot read the audit trail");
+}
+
+void store_audit_cursor_close(struct store_audit_cursor *cur)
+{
+	if (cur == NULL)
+		return;
+	sqlite3_finalize(cur->s);
+	free(cur);
+}
+
+int store_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb,
+		     void *ctx)
+{
+	struct store_audit_cursor *cur = NULL;
+	struct audit_entry *e = malloc(sizeof *e);
+	int rc, ret = 0;
+	if (e == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	if ((rc = store_audit_cursor_open(c, f, &cur)) != 0) {
+		free(e);
+		return rc;
+	}
+	while ((rc = store_audit_cursor_next(cur, e)) == 1)
+		if ((ret = cb(ctx, e)) != 0)
+			break;
+	if (ret == 0 && rc < 0)
+		ret = rc;
+	store_audit_cursor_close(cur);
+	free(e);
+	return ret;
+}
+
+/* ---- suppressions ---- */
+
+int store_suppression_add(struct store_conn *c, const struct store_suppression *sp)
+{
+	sqlite3_stmt *s = stmt(c, S_SUPPRESSION_ADD);
+	if (s == NULL)
+		return err_code();
+	sqlite3_bind_blob(s, 1, sp->hash, 32, SQLITE_STATIC);
+	bind_text(s, 2, sp->kind);
+	bind_text(s, 3, sp->scope);
+	bind_text(s, 4, sp->scope_value);
+	bind_text(s, 5, sp->reason);
+	bind_text(s, 6, sp->source);
+	sqlite3_bind_int64(s, 7, sp->created_us);
+	sqlite3_bind_int64(s, 8, sp->recorded_us);
+	return step_done(c, s, "cannot store the suppression");
+}
+
+int store_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
+			    const char *purpose, const char *channel, char reason[STORE_NAME_CAP])
+{
+	sqlite3_stmt *s = stmt(c, S_SUPPRESSION_MATCH);
+	if (s == NULL)
+		return err_code();
+	if (hash_a == NULL && hash_b == NULL)
+		return ERR_NOTFOUND;
+	bind_blob_or_null(s, 1, hash_a, 32);
+	bind_blob_or_null(s, 2, hash_b, 32);
+	bind_text(s, 3, purpose);
+	bind_text(s, 4, channel);
+	int rc = sqlite3_step(s), ret = 0;
+	if (rc == SQLITE_ROW) {
+		if (reason != NULL)
+			col_text(s, 0, reason, STORE_NAME_CAP);
+	} else if (rc == SQLITE_DONE) {
+		ret = ERR_NOTFOUND;
+	} else {
+		ret = db_error(c->db, rc, "cannot check suppressions");
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}

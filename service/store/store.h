@@ -1,0 +1,196 @@
+/*
+ * store: the one narrow interface to persistent state. Only store.c includes
+ * sqlite3.h, so a PostgreSQL store can replace it without touching handlers.
+ *
+ * Threading: a `struct store` is shared; a `struct store_conn` is used by one
+ * thread at a time. Readers take a connection from the pool (store_conn_get /
+ * store_conn_put). Exactly one writer connection exists, owned by the audit
+ * log's commit thread (audit/log.c), which batches every write and every
+ * audit entry into group-committed transactions.
+ *
+ * What is stored is never plaintext personal data: field values and consent
+ * evidence arrive sealed by fieldcrypt, emails and phones only as keyed
+ * hashes. The audit tables refuse UPDATE and DELETE (triggers, an authorizer
+ * on every connection, and SQLite's defensive mode).
+ *
+ * Strings in the structs below are NUL-terminated copies; blobs returned
+ * through callbacks are borrowed for the duration of the call.
+ */
+#ifndef CONSENTD_STORE_H
+#define CONSENTD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "service/base/limits.h"
+
+struct store;
+struct store_conn;
+struct audit_entry;
+struct audit_checkpoint;
+
+#define STORE_ID_CAP (CONTACT_ID_BYTES + 1)
+#define STORE_NAME_CAP (LIMIT_NAME_BYTES + 1)
+#define STORE_TEXT_CAP 256
+#define STORE_LIST_CAP 1024 /* comma-separated names */
+#define STORE_WRAPPED_CAP 64
+
+/* Opens (creating if needed) the database file and applies migrations. */
+int store_open(struct store **out, const char *path);
+void store_close(struct store *st);
+int store_schema_version(struct store *st);
+
+/* A reader connection from the pool; give it back with store_conn_put. */
+int store_conn_get(struct store *st, struct store_conn **out);
+void store_conn_put(struct store *st, struct store_conn *c);
+/* The writer connection: synchronous=FULL, so COMMIT returns after fsync. */
+int store_writer_open(struct store *st, struct store_conn **out);
+void store_conn_free(struct store_conn *c);
+
+int store_begin(struct store_conn *c);	/* BEGIN IMMEDIATE */
+int store_commit(struct store_conn *c);
+int store_rollback(struct store_conn *c);
+int store_savepoint(struct store_conn *c);
+int store_release(struct store_conn *c);
+int store_rollback_to(struct store_conn *c);
+
+/* Faults for tests: when set, every audit append fails with ERR_IO. Only
+ * honoured when the environment variable CONSENTD_TEST_FAULTS=1. */
+void store_fault_audit(struct store *st, bool fail);
+
+/* ---- contacts ---------------------------------------------------------- */
+
+struct store_contact {
+	char id[STORE_ID_CAP];
+	int64_t created_us, updated_us;
+	bool erased;
+	char collected_for[STORE_LIST_CAP];
+	char source[STORE_TEXT_CAP];
+	char owner[STORE_TEXT_CAP];
+	int key_version;
+	uint8_t wrapped_key[STORE_WRAPPED_CAP];
+	size_t wrapped_len;
+	/* Keyed hashes of the normalised email and phone under the suppression
+	 * key: erasure turns them into suppressions without decrypting. */
+	bool has_email_shash, has_phone_shash;
+	uint8_t email_shash[32], phone_shash[32];
+};
+
+/* ERR_CONFLICT when the email blind index already names a contact. */
+int store_contact_insert(struct store_conn *c, const struct store_contact *ct,
+			 const uint8_t *email_bidx, const uint8_t *phone_bidx);
+int store_contact_get(struct store_conn *c, const char *id, struct store_contact *out);
+int store_contact_update(struct store_conn *c, const struct store_contact *ct);
+/* Replaces the blind indexes and suppression hashes (NULL clears one);
+ * ERR_CONFLICT on a duplicate email. */
+int store_contact_set_index(struct store_conn *c, const char *id, const uint8_t *email_bidx,
+			    const uint8_t *phone_bidx, const uint8_t *email_shash,
+			    const uint8_t *phone_shash);
+int store_contact_find_email(struct store_conn *c, const uint8_t bidx[32], char id_out[STORE_ID_CAP]);
+/* Crypto-shredding: removes the wrapped key, every sealed field and evidence,
+ * and the blind indexes; keeps a tombstone row with status erased. */
+int store_contact_erase(struct store_conn *c, const char *id, int64_t when_us);
+int store_contact_count(struct store_conn *c, int64_t *out);
+
+typedef int (*store_field_cb)(void *ctx, const char *name, const uint8_t *sealed, size_t len);
+int store_field_put(struct store_conn *c, const char *id, const char *name, const uint8_t *sealed,
+		    size_t len);
+int store_field_delete(struct store_conn *c, const char *id, const char *name);
+int store_fields_each(struct store_conn *c, const char *id, store_field_cb cb, void *ctx);
+
+/* Key rotation: calls cb for every live contact; cb rewraps in place. */
+typedef int (*store_rewrap_cb)(void *ctx, struct store_contact *ct);
+int store_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, int64_t *count);
+int store_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n);
+
+/* ---- consents ---------------------------------------------------------- */
+
+struct store_consent {
+	char contact_id[STORE_ID_CAP];
+	char purpose[STORE_NAME_CAP];
+	char channel[STORE_NAME_CAP]; /* "" for purposes without channels */
+	char status[16];	      /* granted | refused | withdrawn */
+	char legal_basis[32];
+	char notice_version[STORE_NAME_CAP];
+	char source[STORE_TEXT_CAP];
+	char method[STORE_NAME_CAP];
+	char receipt_id[STORE_ID_CAP];
+	int64_t at_us;	       /* when this event happened (original time on import) */
+	int64_t granted_us;    /* 0 when never granted */
+	int64_t expires_us;    /* 0 when it never expires */
+	int64_t withdrawn_us;  /* 0 unless withdrawn */
+	int64_t recorded_us;   /* when consentd recorded it */
+	const uint8_t *evidence; /* sealed; borrowed */
+	size_t evidence_len;
+};
+
+/* Sets the current state and appends the event to the immutable history. */
+int store_consent_put(struct store_conn *c, const struct store_consent *cs);
+int store_consent_get(struct store_conn *c, const char *contact_id, const char *purpose,
+		      const char *channel, struct store_consent *out);
+typedef int (*store_consent_cb)(void *ctx, const struct store_consent *cs);
+int store_consents_each(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx);
+int store_consent_history_each(struct store_conn *c, const char *contact_id, store_consent_cb cb,
+			       void *ctx);
+int store_consent_history_count(struct store_conn *c, const char *contact_id, int64_t *out);
+
+/* ---- suppressions ----------------------------------------------------- */
+
+struct store_suppression {
+	uint8_t hash[32];     /* keyed hash of the normalised address */
+	const char *kind;     /* email | phone */
+	const char *scope;    /* all | purpose | channel */
+	const char *scope_value;
+	const char *reason;   /* unsubscribe | withdrawal | bounce | complaint | erasure | manual | gpc */
+	const char *source;
+	int64_t created_us;   /* original time (imports keep theirs) */
+	int64_t recorded_us;
+};
+
+int store_suppression_add(struct store_conn *c, const struct store_suppression *sp);
+/* 0 (and the reason) when an unlifted suppression of either hash covers
+ * purpose/channel; ERR_NOTFOUND when none does. NULL hashes are skipped. */
+int store_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
+			    const char *purpose, const char *channel, char reason[STORE_NAME_CAP]);
+
+/* ---- principals (API clients) ------------------------------------------ */
+
+int store_principal_insert(struct store_conn *c, const char *name, const char *role,
+			   const uint8_t token_hash[32], int64_t when_us);
+/* ERR_NOTFOUND unless an unrevoked principal has this token hash. */
+int store_principal_find(struct store_conn *c, const uint8_t token_hash[32],
+			 char name[STORE_TEXT_CAP], char role[STORE_NAME_CAP]);
+
+/* ---- audit ------------------------------------------------------------- */
+
+/* The last entry's seq and hash; seq 0 and zero hash when empty. */
+int store_audit_head(struct store_conn *c, int64_t *seq, uint8_t hash[32]);
+int store_audit_append(struct store_conn *c, const struct audit_entry *e);
+int store_checkpoint_append(struct store_conn *c, const struct audit_checkpoint *cp);
+int store_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out);
+
+typedef int (*store_checkpoint_cb)(void *ctx, const struct audit_checkpoint *cp);
+int store_checkpoints_each(struct store_conn *c, store_checkpoint_cb cb, void *ctx);
+
+struct store_audit_filter {
+	const char *record_id, *actor, *action, *purpose, *decision;
+	int64_t since_us, until_us; /* 0 = unbounded */
+	int64_t after_seq;	    /* cursor: entries with seq > after_seq */
+	int64_t limit;		    /* 0 = unlimited */
+};
+typedef int (*store_audit_cb)(void *ctx, const struct audit_entry *e);
+/* Entries in seq order; cb returning non-zero stops the walk with that code. */
+int store_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb,
+		     void *ctx);
+
+/* A pull cursor over the same query, for streaming (export, verify). The
+ * cursor holds its own statement; close it before the connection goes back. */
+struct store_audit_cursor;
+int store_audit_cursor_open(struct store_conn *c, const struct store_audit_filter *f,
+			    struct store_audit_cursor **out);
+/* 1 and *e filled, 0 at the end, or a negative error. */
+int store_audit_cursor_next(struct store_audit_cursor *cur, struct audit_entry *e);
+void store_audit_cursor_close(struct store_audit_cursor *cur);
+
+#endif
