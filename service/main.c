@@ -569,15 +569,11 @@ static int cmd_policy(int argc, char **argv)
 {
 	struct policy *p = NULL;
 	struct policy_errors *errs = NULL;
-	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
+	if ((argc >= 2 && strcmp(argv[1], "--help") == 0) || (argc >= 3 && strcmp(argv[2], "--help") == 0)) {
 		fputs(usage_policy, stdout);
 		return EXIT_OK;
 	}
 	if (argc != 3 || strcmp(argv[1], "check") != 0) {
-		if (argc >= 3 && strcmp(argv[2], "--help") == 0) {
-			fputs(usage_policy, stdout);
-			return EXIT_OK;
-		}
 		fputs(usage_policy, stderr);
 		return EXIT_USAGE;
 	}

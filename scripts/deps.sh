@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what consentd needs to build, run and test on Debian 12 (as root).
+# Skips apt entirely when everything is already present.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
+      libmicrohttpd-dev libgnutls28-dev libjansson-dev libsqlite3-dev libssl-dev libcmocka-dev
+      python3 sqlite3 curl ca-certificates openssl procps)
+if [ "${CONSENTD_BROWSER:-0}" = 1 ]; then pkgs+=(chromium chromium-driver nodejs npm); fi
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

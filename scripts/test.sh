@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, from nothing: installs dependencies, builds, and runs
+# ctest (unit, fuzz-corpus replay, integration). Then builds again with
+# AddressSanitizer + UndefinedBehaviorSanitizer and runs the unit tests, the
+# fuzz replays and the integration tests under them.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+CONSENTD_BROWSER=1 bash scripts/deps.sh
+jobs=$(nproc)
+
+echo "== build and test (RelWithDebInfo)"
+bash scripts/build.sh "$root/build"
+(cd build && ctest --output-on-failure -j"$jobs" --timeout 900)
+
+echo "== build and test with ASan + UBSan"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+bash scripts/build.sh "$root/build-asan" -DCONSENTD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+(cd build-asan && ctest --output-on-failure -j"$jobs" --timeout 900 -L "unit|fuzz|integration" -LE "slow")

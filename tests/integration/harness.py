@@ -1,0 +1,294 @@
+"""
+harness: starts the real consentd binary over TLS on loopback with a
+temporary data directory, and talks to it with the standard library only.
+
+A test file defines functions named test_* taking a Server (or use
+`run(globals())` and create servers yourself); each is one user scenario.
+The runner prints one line per test and a closing "N passed, N failed" line
+that ctest and CI read.
+
+    from harness import Server, run
+    def test_admin_creates_a_contact(srv):
+        st, body = srv.call("POST", "/v1/contacts", token=srv.tokens["admin"], json={...})
+        assert st == 201, body
+    if __name__ == "__main__":
+        run(globals())
+"""
+import argparse
+import http.client
+import json as jsonlib
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+ARGS = None
+ROLES = ("admin", "support", "marketing", "auditor")
+
+
+def binary():
+    return ARGS.binary
+
+
+def cli(*args, check=True, input=None, env=None):
+    """Runs `consentd ARGS...`; returns (exit code, stdout, stderr)."""
+    p = subprocess.run([binary(), *args], capture_output=True, text=True, input=input,
+                       env=env, timeout=120)
+    if check and p.returncode != 0:
+        raise AssertionError(f"consentd {' '.join(args)} exited {p.returncode}: {p.stderr}")
+    return p.returncode, p.stdout, p.stderr
+
+
+class Client:
+    """One keep-alive TLS connection, verified against the dev certificate."""
+
+    def __init__(self, host, port, cafile, timeout=30):
+        self.ctx = ssl.create_default_context(cafile=cafile)
+        self.ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        self.host, self.port, self.timeout = host, port, timeout
+        self.conn = None
+
+    def connect(self):
+        self.conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx,
+                                                timeout=self.timeout)
+        self.conn.connect()
+        return self.conn
+
+    def request(self, method, path, body=None, headers=None):
+        if self.conn is None:
+            self.connect()
+        try:
+            self.conn.request(method, path, body=body, headers=headers or {})
+            resp = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                http.client.CannotSendRequest, ssl.SSLEOFError):
+            self.close()
+            self.connect()
+            self.conn.request(method, path, body=body, headers=headers or {})
+            resp = self.conn.getresponse()
+        data = resp.read()
+        if resp.getheader("Connection", "").lower() == "close":
+            self.close()
+        return resp.status, dict((k.lower(), v) for k, v in resp.getheaders()), data
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+class Server:
+    """A consentd data directory and (optionally) a running server."""
+
+    def __init__(self, roles=ROLES, start=True, env=None, data=None):
+        self.tmp = tempfile.mkdtemp(prefix="consentd-it-")
+        self.data = data or os.path.join(self.tmp, "data")
+        self.proc = None
+        self.port = None
+        self.output = ""
+        self.env = dict(os.environ, **(env or {}))
+        self._out = []
+        if data is None:
+            cli("init", "--data", self.data, "--listen", "127.0.0.1:0")
+        self.tokens = {}
+        for role in roles:
+            self.tokens[role] = self.token(role, f"{role}-1")
+        self.client = None
+        if start:
+            self.start()
+
+    @property
+    def cafile(self):
+        return os.path.join(self.data, "tls", "cert.pem")
+
+    @property
+    def db(self):
+        return os.path.join(self.data, "consentd.db")
+
+    def token(self, role, name):
+        _, out, _ = cli("token", "create", "--data", self.data, "--role", role, "--name", name)
+        return out.strip()
+
+    def start(self, expect_fail=False, extra=()):
+        self._out = []
+        self.proc = subprocess.Popen([binary(), "serve", "--data", self.data, *extra],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, env=self.env)
+        port_seen = threading.Event()
+
+        def pump():
+            for line in self.proc.stdout:
+                self._out.append(line)
+                m = re.search(r"serving .* on https://[^ ]*:(\d+) ", line)
+                if m:
+                    self.port = int(m.group(1))
+                    port_seen.set()
+            port_seen.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        port_seen.wait(20)
+        if expect_fail:
+            self.proc.wait(20)
+            time.sleep(0.1)
+            self.output = "".join(self._out)
+            return self.proc.returncode
+        if self.port is None:
+            raise AssertionError("server did not start:\n" + "".join(self._out))
+        self.client = Client("127.0.0.1", self.port, self.cafile)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                st, _, _ = self.client.request("GET", "/readyz")
+                if st == 200:
+                    return 0
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("server never became ready:\n" + "".join(self._out))
+
+    def new_client(self):
+        return Client("127.0.0.1", self.port, self.cafile)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.client:
+            self.client.close()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        time.sleep(0.05)
+        self.output = "".join(self._out)
+        self.proc = None
+        return self.output
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def raw(self, method, path, body=None, headers=None, client=None):
+        """(status, headers, bytes)"""
+        return (client or self.client).request(method, path, body=body, headers=headers)
+
+    def call(self, method, path, token=None, json=None, body=None, headers=None,
+             content_type=None, client=None):
+        """(status, parsed JSON or text). token is a role name or a raw token."""
+        h = dict(headers or {})
+        if token is not None:
+            tok = self.tokens.get(token, token)
+            h["Authorization"] = f"Bearer {tok}"
+        if json is not None:
+            body = jsonlib.dumps(json)
+            h.setdefault("Content-Type", "application/json")
+        if content_type is not None:
+            h["Content-Type"] = content_type
+        if isinstance(body, str):
+            body = body.encode()
+        st, hdrs, data = self.raw(method, path, body=body, headers=h, client=client)
+        ctype = hdrs.get("content-type", "")
+        if "json" in ctype and "ndjson" not in ctype:
+            try:
+                return st, jsonlib.loads(data)
+            except ValueError:
+                return st, data.decode(errors="replace")
+        return st, data.decode(errors="replace")
+
+    # Conveniences used by many scenarios.
+
+    def create_contact(self, token="admin", **fields):
+        fields.setdefault("collected_for", ["service", "marketing"])
+        st, body = self.call("POST", "/v1/contacts", token=token, json=fields)
+        assert st == 201, (st, body)
+        return body["id"]
+
+    def set_consent(self, cid, purpose, channel, status, token="admin", **extra):
+        payload = {"channel": channel, "status": status, "source": "test", **extra}
+        if channel is None:
+            del payload["channel"]
+        st, body = self.call("PUT", f"/v1/contacts/{cid}/consents/{purpose}", token=token,
+                             json=payload)
+        assert st == 200, (st, body)
+        return body
+
+    def check(self, purpose, channel, token="marketing", **who):
+        st, body = self.call("POST", "/v1/consent/check", token=token,
+                             json={**who, "purpose": purpose, "channel": channel})
+        assert st == 200, (st, body)
+        return body
+
+    def audit_rows(self, where="1=1", params=()):
+        """Reads the audit table directly (read-only)."""
+        import sqlite3
+        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        con.row_factory = sqlite3.Row
+        rows = [dict(r) for r in con.execute(f"SELECT * FROM audit WHERE {where} ORDER BY seq", params)]
+        con.close()
+        return rows
+
+
+def assert_problem(st, body, status, type_suffix=None):
+    assert st == status, (st, body)
+    assert isinstance(body, dict), body
+    assert body.get("status") == status, body
+    assert body.get("type", "").startswith("https://consentd.dev/problems/"), body
+    if type_suffix:
+        assert body["type"].endswith("/" + type_suffix), body
+
+
+def fresh_server(**kw):
+    return Server(**kw)
+
+
+def run(namespace):
+    """Runs every test_* function in namespace; each gets a fresh Server
+    unless it takes no arguments."""
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("-k", default=None, help="run only tests whose name contains this")
+    ARGS = ap.parse_args()
+    tests = [(n, f) for n, f in sorted(namespace.items()) if n.startswith("test_") and callable(f)]
+    if ARGS.k:
+        tests = [(n, f) for n, f in tests if ARGS.k in n]
+    passed = failed = 0
+    for name, fn in tests:
+        t0 = time.time()
+        srv = None
+        try:
+            if fn.__code__.co_argcount == 1:
+                srv = Server()
+                fn(srv)
+            else:
+                fn()
+            passed += 1
+            print(f"PASS {name} ({time.time() - t0:.1f}s)", flush=True)
+        except Exception:
+            failed += 1
+            print(f"FAIL {name} ({time.time() - t0:.1f}s)", flush=True)
+            traceback.print_exc()
+            if srv is not None and srv.proc is not None:
+                print("---- server output ----\n" + "".join(srv._out)[-4000:])
+        finally:
+            if srv is not None:
+                srv.close()
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
