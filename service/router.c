@@ -16,6 +16,11 @@ static const struct route *const tables[] = {
 	ops_routes,
 	contact_routes,
 	consent_routes,
+	audit_routes,
+	suppression_routes,
+	outreach_routes,
+	import_routes,
+	customer_routes,
 };
 
 static bool token_char(char c)

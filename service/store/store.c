@@ -14,6 +14,7 @@
  *   SQLITE_DBCONFIG_DEFENSIVE forbids writable_schema tricks.
  */
 #include "service/store/store.h"
+#include "service/store/store_internal.h"
 
 #include "audit/audit.h"
 #include "audit/checkpoint.h"
@@ -23,6 +24,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -72,6 +74,8 @@ enum stmt_id {
 #define AUDIT_COLS                                                                           \
 	"seq, time_us, actor, role, action, record_id, purpose, channel, decision, reason, " \
 	"fields, request_id, client, detail, prev_hash, hash"
+
+_Static_assert(S_COUNT <= STORE_BUILTIN_STMTS, "raise STORE_BUILTIN_STMTS");
 
 static const char *const sqls[S_COUNT] = {
 	[S_CONTACT_INSERT] =
@@ -235,29 +239,21 @@ static const char *const migrations[] = {
 	" lifted_us INTEGER,"
 	" lifted_by TEXT"
 	");"
-	"CREATE INDEX suppression_hash ON suppression (hash) WHERE lifted_us IS NULL;",
+	"CREATE INDEX suppression_hash ON suppression (hash) WHERE lifted_us IS NULL;"
+	"CREATE TABLE preference_link ("
+	" id TEXT PRIMARY KEY,"
+	" contact_id TEXT NOT NULL REFERENCES contact (id),"
+	" scope TEXT NOT NULL,"
+	" created_us INTEGER NOT NULL,"
+	" expires_us INTEGER NOT NULL,"
+	" revoked_us INTEGER,"
+	" created_by TEXT NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE INDEX preference_link_contact ON preference_link (contact_id);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
-#define POOL_MAX 32
-
-struct store_conn {
-	sqlite3 *db;
-	sqlite3_stmt *stmts[S_COUNT];
-	struct store *st;
-};
-
-struct store {
-	char *path;
-	pthread_mutex_t lock;
-	struct store_conn *pool[POOL_MAX];
-	int pool_n;
-	atomic_bool fault_audit;
-	bool faults_allowed;
-	int schema_version;
-};
-
-static int db_error(sqlite3 *db, int rc, const char *what)
+int store_db_error(sqlite3 *db, int rc, const char *what)
 {
 	int code = ERR_IO;
 	int prim = rc & 0xff;
@@ -317,7 +313,7 @@ static int conn_new(struct store *st, bool writer, struct store_conn **out)
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 	rc = sqlite3_open_v2(st->path, &c->db, flags, NULL);
 	if (rc != SQLITE_OK) {
-		rc = db_error(c->db, rc, "cannot open the database");
+		rc = store_db_error(c->db, rc, "cannot open the database");
 		goto fail;
 	}
 	sqlite3_extended_result_codes(c->db, 1);
@@ -347,11 +343,32 @@ static sqlite3_stmt *stmt(struct store_conn *c, enum stmt_id id)
 		int rc = sqlite3_prepare_v3(c->db, sqls[id], -1, SQLITE_PREPARE_PERSISTENT,
 					    &c->stmts[id], NULL);
 		if (rc != SQLITE_OK) {
-			db_error(c->db, rc, "cannot prepare a statement");
+			store_db_error(c->db, rc, "cannot prepare a statement");
 			return NULL;
 		}
 	}
 	return c->stmts[id];
+}
+
+sqlite3_stmt *store_stmt_sql(struct store_conn *c, const char *sql)
+{
+	for (int i = 0; i < c->n_extra; i++)
+		if (c->extra[i].sql == sql)
+			return c->extra[i].stmt;
+	if (c->n_extra >= STORE_EXTRA_STMTS) {
+		err_set(ERR_INTERNAL, "too many statements; raise STORE_EXTRA_STMTS");
+		return NULL;
+	}
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
+	if (rc != SQLITE_OK) {
+		store_db_error(c->db, rc, "cannot prepare a statement");
+		return NULL;
+	}
+	c->extra[c->n_extra].sql = sql;
+	c->extra[c->n_extra].stmt = s;
+	c->n_extra++;
+	return s;
 }
 
 void store_conn_free(struct store_conn *c)
@@ -360,6 +377,8 @@ void store_conn_free(struct store_conn *c)
 		return;
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(c->stmts[i]);
+	for (int i = 0; i < c->n_extra; i++)
+		sqlite3_finalize(c->extra[i].stmt);
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -412,6 +431,7 @@ int store_open(struct store **out, const char *path)
 	pthread_mutex_init(&st->lock, NULL);
 	const char *faults = getenv("CONSENTD_TEST_FAULTS");
 	st->faults_allowed = faults != NULL && strcmp(faults, "1") == 0;
+	snprintf(st->fault_path, sizeof st->fault_path, "%s.fault-audit", path);
 	if ((rc = migrate(st)) != 0) {
 		store_close(st);
 		return rc;
@@ -464,7 +484,7 @@ void store_conn_put(struct store *st, struct store_conn *c)
 	if (!sqlite3_get_autocommit(c->db))
 		exec(c->db, "ROLLBACK");
 	pthread_mutex_lock(&st->lock);
-	if (st->pool_n < POOL_MAX) {
+	if (st->pool_n < STORE_POOL_MAX) {
 		st->pool[st->pool_n++] = c;
 		c = NULL;
 	}
@@ -482,12 +502,12 @@ int store_writer_open(struct store *st, struct store_conn **out)
 
 /* ---- statement helpers ---- */
 
-static int step_done(struct store_conn *c, sqlite3_stmt *s, const char *what)
+int store_step_done(struct store_conn *c, sqlite3_stmt *s, const char *what)
 {
 	int rc = sqlite3_step(s);
 	int ret = 0;
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		ret = db_error(c->db, rc, what);
+		ret = store_db_error(c->db, rc, what);
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
@@ -498,7 +518,7 @@ static int simple(struct store_conn *c, enum stmt_id id, const char *what)
 	sqlite3_stmt *s = stmt(c, id);
 	if (s == NULL)
 		return err_code();
-	return step_done(c, s, what);
+	return store_step_done(c, s, what);
 }
 
 int store_begin(struct store_conn *c) { return simple(c, S_BEGIN, "cannot begin"); }
@@ -514,12 +534,12 @@ int store_rollback(struct store_conn *c)
 	return simple(c, S_ROLLBACK, "cannot roll back");
 }
 
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
+void store_bind_text(sqlite3_stmt *s, int i, const char *v)
 {
 	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_STATIC);
 }
 
-static void bind_blob_or_null(sqlite3_stmt *s, int i, const uint8_t *v, size_t len)
+void store_bind_blob_or_null(sqlite3_stmt *s, int i, const uint8_t *v, size_t len)
 {
 	if (v == NULL)
 		sqlite3_bind_null(s, i);
@@ -527,13 +547,13 @@ static void bind_blob_or_null(sqlite3_stmt *s, int i, const uint8_t *v, size_t l
 		sqlite3_bind_blob(s, i, v, (int)len, SQLITE_STATIC);
 }
 
-static void col_text(sqlite3_stmt *s, int i, char *out, size_t cap)
+void store_col_text(sqlite3_stmt *s, int i, char *out, size_t cap)
 {
 	const unsigned char *v = sqlite3_column_text(s, i);
 	snprintf(out, cap, "%s", v ? (const char *)v : "");
 }
 
-static size_t col_blob(sqlite3_stmt *s, int i, uint8_t *out, size_t cap)
+size_t store_col_blob(sqlite3_stmt *s, int i, uint8_t *out, size_t cap)
 {
 	const void *v = sqlite3_column_blob(s, i);
 	size_t n = (size_t)sqlite3_column_bytes(s, i);
@@ -551,19 +571,19 @@ int store_contact_insert(struct store_conn *c, const struct store_contact *ct,
 	sqlite3_stmt *s = stmt(c, S_CONTACT_INSERT);
 	if (s == NULL)
 		return err_code();
-	bind_text(s, 1, ct->id);
+	store_bind_text(s, 1, ct->id);
 	sqlite3_bind_int64(s, 2, ct->created_us);
 	sqlite3_bind_int64(s, 3, ct->updated_us);
-	bind_text(s, 4, ct->collected_for);
-	bind_text(s, 5, ct->source);
-	bind_text(s, 6, ct->owner);
+	store_bind_text(s, 4, ct->collected_for);
+	store_bind_text(s, 5, ct->source);
+	store_bind_text(s, 6, ct->owner);
 	sqlite3_bind_int(s, 7, ct->key_version);
 	sqlite3_bind_blob(s, 8, ct->wrapped_key, (int)ct->wrapped_len, SQLITE_STATIC);
-	bind_blob_or_null(s, 9, email_bidx, 32);
-	bind_blob_or_null(s, 10, phone_bidx, 32);
-	bind_blob_or_null(s, 11, ct->has_email_shash ? ct->email_shash : NULL, 32);
-	bind_blob_or_null(s, 12, ct->has_phone_shash ? ct->phone_shash : NULL, 32);
-	int rc = step_done(c, s, "cannot insert the contact");
+	store_bind_blob_or_null(s, 9, email_bidx, 32);
+	store_bind_blob_or_null(s, 10, phone_bidx, 32);
+	store_bind_blob_or_null(s, 11, ct->has_email_shash ? ct->email_shash : NULL, 32);
+	store_bind_blob_or_null(s, 12, ct->has_phone_shash ? ct->phone_shash : NULL, 32);
+	int rc = store_step_done(c, s, "cannot insert the contact");
 	if (rc == ERR_CONFLICT)
 		return err_set(ERR_CONFLICT, "a contact with this email already exists");
 	return rc;
@@ -572,17 +592,17 @@ int store_contact_insert(struct store_conn *c, const struct store_contact *ct,
 static void read_contact(sqlite3_stmt *s, struct store_contact *out)
 {
 	memset(out, 0, sizeof *out);
-	col_text(s, 0, out->id, sizeof out->id);
+	store_col_text(s, 0, out->id, sizeof out->id);
 	out->created_us = sqlite3_column_int64(s, 1);
 	out->updated_us = sqlite3_column_int64(s, 2);
 	out->erased = strcmp((const char *)sqlite3_column_text(s, 3), "erased") == 0;
-	col_text(s, 4, out->collected_for, sizeof out->collected_for);
-	col_text(s, 5, out->source, sizeof out->source);
-	col_text(s, 6, out->owner, sizeof out->owner);
+	store_col_text(s, 4, out->collected_for, sizeof out->collected_for);
+	store_col_text(s, 5, out->source, sizeof out->source);
+	store_col_text(s, 6, out->owner, sizeof out->owner);
 	out->key_version = sqlite3_column_int(s, 7);
-	out->wrapped_len = col_blob(s, 8, out->wrapped_key, sizeof out->wrapped_key);
-	out->has_email_shash = col_blob(s, 9, out->email_shash, 32) == 32;
-	out->has_phone_shash = col_blob(s, 10, out->phone_shash, 32) == 32;
+	out->wrapped_len = store_col_blob(s, 8, out->wrapped_key, sizeof out->wrapped_key);
+	out->has_email_shash = store_col_blob(s, 9, out->email_shash, 32) == 32;
+	out->has_phone_shash = store_col_blob(s, 10, out->phone_shash, 32) == 32;
 }
 
 int store_contact_get(struct store_conn *c, const char *id, struct store_contact *out)
@@ -590,7 +610,7 @@ int store_contact_get(struct store_conn *c, const char *id, struct store_contact
 	sqlite3_stmt *s = stmt(c, S_CONTACT_GET);
 	if (s == NULL)
 		return err_code();
-	bind_text(s, 1, id);
+	store_bind_text(s, 1, id);
 	int rc = sqlite3_step(s);
 	int ret = 0;
 	if (rc == SQLITE_ROW)
@@ -598,7 +618,7 @@ int store_contact_get(struct store_conn *c, const char *id, struct store_contact
 	else if (rc == SQLITE_DONE)
 		ret = err_set(ERR_NOTFOUND, "no contact with this id");
 	else
-		ret = db_error(c->db, rc, "cannot read the contact");
+		ret = store_db_error(c->db, rc, "cannot read the contact");
 	sqlite3_reset(s);
 	return ret;
 }
@@ -608,14 +628,14 @@ int store_contact_update(struct store_conn *c, const struct store_contact *ct)
 	sqlite3_stmt *s = stmt(c, S_CONTACT_UPDATE);
 	if (s == NULL)
 		return err_code();
-	bind_text(s, 1, ct->id);
+	store_bind_text(s, 1, ct->id);
 	sqlite3_bind_int64(s, 2, ct->updated_us);
-	bind_text(s, 3, ct->collected_for);
-	bind_text(s, 4, ct->source);
-	bind_text(s, 5, ct->owner);
+	store_bind_text(s, 3, ct->collected_for);
+	store_bind_text(s, 4, ct->source);
+	store_bind_text(s, 5, ct->owner);
 	sqlite3_bind_int(s, 6, ct->key_version);
 	sqlite3_bind_blob(s, 7, ct->wrapped_key, (int)ct->wrapped_len, SQLITE_STATIC);
-	int rc = step_done(c, s, "cannot update the contact");
+	int rc = store_step_done(c, s, "cannot update the contact");
 	if (rc == 0 && sqlite3_changes(c->db) != 1)
 		return err_set(ERR_NOTFOUND, "no active contact with this id");
 	return rc;
@@ -628,12 +648,12 @@ int store_contact_set_index(struct store_conn *c, const char *id, const uint8_t 
 	sqlite3_stmt *s = stmt(c, S_CONTACT_SET_INDEX);
 	if (s == NULL)
 		return err_code();
-	bind_text(s, 1, id);
-	bind_blob_or_null(s, 2, email_bidx, 32);
-	bind_blob_or_null(s, 3, phone_bidx, 32);
-	bind_blob_or_null(s, 4, email_shash, 32);
-	bind_blob_or_null(s, 5, phone_shash, 32);
-	int rc = step_done(c, s, "cannot update the blind index");
+	store_bind_text(s, 1, id);
+	store_bind_blob_or_null(s, 2, email_bidx, 32);
+	store_bind_blob_or_null(s, 3, phone_bidx, 32);
+	store_bind_blob_or_null(s, 4, email_shash, 32);
+	store_bind_blob_or_null(s, 5, phone_shash, 32);
+	int rc = store_step_done(c, s, "cannot update the blind index");
 	if (rc == ERR_CONFLICT)
 		return err_set(ERR_CONFLICT, "a contact with this email already exists");
 	return rc;
@@ -647,11 +667,11 @@ int store_contact_find_email(struct store_conn *c, const uint8_t bidx[32], char 
 	sqlite3_bind_blob(s, 1, bidx, 32, SQLITE_STATIC);
 	int rc = sqlite3_step(s), ret = 0;
 	if (rc == SQLITE_ROW)
-		col_text(s, 0, id_out, STORE_ID_CAP);
+		store_col_text(s, 0, id_out, STORE_ID_CAP);
 	else if (rc == SQLITE_DONE)
 		ret = err_set(ERR_NOTFOUND, "no contact with this email");
 	else
-		ret = db_error(c->db, rc, "cannot look up the email");
+		ret = store_db_error(c->db, rc, "cannot look up the email");
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
@@ -662,9 +682,9 @@ int store_contact_erase(struct store_conn *c, const char *id, int64_t when_us)
 	sqlite3_stmt *s = stmt(c, S_CONTACT_ERASE);
 	if (s == NULL)
 		return err_code();
-	bind_text(s, 1, id);
+	store_bind_text(s, 1, id);
 	sqlite3_bind_int64(s, 2, when_us);
-	int rc = step_done(c, s, "cannot erase the contact");
+	int rc = store_step_done(c, s, "cannot erase the contact");
 	if (rc != 0)
 		return rc;
 	if (sqlite3_changes(c->db) != 1)
@@ -674,8 +694,8 @@ int store_contact_erase(struct store_conn *c, const char *id, int64_t when_us)
 		s = stmt(c, wipes[i]);
 		if (s == NULL)
 			return err_code();
-		bind_text(s, 1, id);
-		if ((rc = step_done(c, s, "cannot erase the contact's values")) != 0)
+		store_bind_text(s, 1, id);
+		if ((rc = store_step_done(c, s, "cannot erase the contact's values")) != 0)
 			return rc;
 	}
 	return 0;
@@ -690,7 +710,7 @@ int store_contact_count(struct store_conn *c, int64_t *out)
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(s, 0);
 	else
-		ret = db_error(c->db, rc, "cannot count contacts");
+		ret = store_db_error(c->db, rc, "cannot count contacts");
 	sqlite3_reset(s);
 	return ret;
 }
@@ -701,10 +721,10 @@ int store_field_put(struct store_conn *c, const char *id, const char *name, cons
 	sqlite3_stmt *s = stmt(c, S_FIELD_PUT);
 	if (s == NULL)
 		return err_code();
-	bind_text(s, 1, id);
-	bind_text(s, 2, name);
+	store_bind_text(s, 1, id);
+	store_bind_text(s, 2, name);
 	sqlite3_bind_blob(s, 3, sealed, (int)len, SQLITE_STATIC);
-	return step_done(c, s, "cannot store a field");
+	return store_step_done(c, s, "cannot store a field");
 }
 
 int store_field_delete(struct store_conn *c, const char *id, const char *name)
@@ -712,9 +732,9 @@ int store_field_delete(struct store_conn *c, const char *id, const char *name)
 	sqlite3_stmt *s = stmt(c, S_FIELD_DELETE);
 	if (s == NULL)
 		return err_code();
-	bind_text(s, 1, id);
-	bind_text(s, 2, name);
-	return step_done(c, s, "cannot delete a field");
+	store_bind_text(s, 1, id);
+	store_bind_text(s, 2, name);
+	return store_step_done(c, s, "cannot delete a field");
 }
 
 int store_fields_each(struct store_conn *c, const char *id, store_field_cb cb, void *ctx)
@@ -723,7 +743,7 @@ int store_fields_each(struct store_conn *c, const char *id, store_field_cb cb, v
 	int rc, ret = 0;
 	if (s == NULL)
 		return err_code();
-	bind_text(s, 1, id);
+	store_bind_text(s, 1, id);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		ret = cb(ctx, (const char *)sqlite3_column_text(s, 0), sqlite3_column_blob(s, 1),
 			 (size_t)sqlite3_column_bytes(s, 1));
@@ -731,7 +751,7 @@ int store_fields_each(struct store_conn *c, const char *id, store_field_cb cb, v
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
-		ret = db_error(c->db, rc, "cannot read fields");
+		ret = store_db_error(c->db, rc, "cannot read fields");
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
@@ -753,13 +773,13 @@ int store_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, i
 			free(page);
 			return err_code();
 		}
-		bind_text(s, 1, after);
+		store_bind_text(s, 1, after);
 		while ((step = sqlite3_step(s)) == SQLITE_ROW && n < 1000)
 			read_contact(s, &page[n++]);
 		sqlite3_reset(s);
 		if (step != SQLITE_DONE && step != SQLITE_ROW) {
 			free(page);
-			return db_error(c->db, step, "cannot list contacts");
+			return store_db_error(c->db, step, "cannot list contacts");
 		}
 		for (int i = 0; i < n && rc == 0; i++) {
 			rc = cb(ctx, &page[i]);
@@ -786,42 +806,42 @@ int store_key_versions_in_use(struct store_conn *c, int *versions, int cap, int 
 		if (*n < cap)
 			versions[(*n)++] = sqlite3_column_int(s, 0);
 	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : db_error(c->db, rc, "cannot list key versions");
+	return rc == SQLITE_DONE ? 0 : store_db_error(c->db, rc, "cannot list key versions");
 }
 
 /* ---- consents ---- */
 
 static void bind_consent(sqlite3_stmt *s, const struct store_consent *cs)
 {
-	bind_text(s, 1, cs->contact_id);
-	bind_text(s, 2, cs->purpose);
-	bind_text(s, 3, cs->channel);
-	bind_text(s, 4, cs->status);
-	bind_text(s, 5, cs->legal_basis);
-	bind_text(s, 6, cs->notice_version);
-	bind_text(s, 7, cs->source);
-	bind_text(s, 8, cs->method);
-	bind_text(s, 9, cs->receipt_id);
+	store_bind_text(s, 1, cs->contact_id);
+	store_bind_text(s, 2, cs->purpose);
+	store_bind_text(s, 3, cs->channel);
+	store_bind_text(s, 4, cs->status);
+	store_bind_text(s, 5, cs->legal_basis);
+	store_bind_text(s, 6, cs->notice_version);
+	store_bind_text(s, 7, cs->source);
+	store_bind_text(s, 8, cs->method);
+	store_bind_text(s, 9, cs->receipt_id);
 	sqlite3_bind_int64(s, 10, cs->at_us);
 	sqlite3_bind_int64(s, 11, cs->granted_us);
 	sqlite3_bind_int64(s, 12, cs->expires_us);
 	sqlite3_bind_int64(s, 13, cs->withdrawn_us);
 	sqlite3_bind_int64(s, 14, cs->recorded_us);
-	bind_blob_or_null(s, 15, cs->evidence, cs->evidence_len);
+	store_bind_blob_or_null(s, 15, cs->evidence, cs->evidence_len);
 }
 
 static void read_consent(sqlite3_stmt *s, struct store_consent *cs)
 {
 	memset(cs, 0, sizeof *cs);
-	col_text(s, 0, cs->contact_id, sizeof cs->contact_id);
-	col_text(s, 1, cs->purpose, sizeof cs->purpose);
-	col_text(s, 2, cs->channel, sizeof cs->channel);
-	col_text(s, 3, cs->status, sizeof cs->status);
-	col_text(s, 4, cs->legal_basis, sizeof cs->legal_basis);
-	col_text(s, 5, cs->notice_version, sizeof cs->notice_version);
-	col_text(s, 6, cs->source, sizeof cs->source);
-	col_text(s, 7, cs->method, sizeof cs->method);
-	col_text(s, 8, cs->receipt_id, sizeof cs->receipt_id);
+	store_col_text(s, 0, cs->contact_id, sizeof cs->contact_id);
+	store_col_text(s, 1, cs->purpose, sizeof cs->purpose);
+	store_col_text(s, 2, cs->channel, sizeof cs->channel);
+	store_col_text(s, 3, cs->status, sizeof cs->status);
+	store_col_text(s, 4, cs->legal_basis, sizeof cs->legal_basis);
+	store_col_text(s, 5, cs->notice_version, sizeof cs->notice_version);
+	store_col_text(s, 6, cs->source, sizeof cs->source);
+	store_col_text(s, 7, cs->method, sizeof cs->method);
+	store_col_text(s, 8, cs->receipt_id, sizeof cs->receipt_id);
 	cs->at_us = sqlite3_column_int64(s, 9);
 	cs->granted_us = sqlite3_column_int64(s, 10);
 	cs->expires_us = sqlite3_column_int64(s, 11);
@@ -839,7 +859,7 @@ int store_consent_put(struct store_conn *c, const struct store_consent *cs)
 		if (s == NULL)
 			return err_code();
 		bind_consent(s, cs);
-		int rc = step_done(c, s, "cannot record the consent");
+		int rc = store_step_done(c, s, "cannot record the consent");
 		if (rc != 0)
 			return rc;
 	}
@@ -852,9 +872,9 @@ int store_consent_get(struct store_conn *c, const char *contact_id, const char *
 	sqlite3_stmt *s = stmt(c, S_CONSENT_GET);
 	if (s == NULL)
 		return err_code();
-	bind_text(s, 1, contact_id);
-	bind_text(s, 2, purpose);
-	bind_text(s, 3, channel);
+	store_bind_text(s, 1, contact_id);
+	store_bind_text(s, 2, purpose);
+	store_bind_text(s, 3, channel);
 	int rc = sqlite3_step(s), ret = 0;
 	if (rc == SQLITE_ROW) {
 		read_consent(s, out);
@@ -863,7 +883,7 @@ int store_consent_get(struct store_conn *c, const char *contact_id, const char *
 	} else if (rc == SQLITE_DONE) {
 		ret = ERR_NOTFOUND;
 	} else {
-		ret = db_error(c->db, rc, "cannot read the consent");
+		ret = store_db_error(c->db, rc, "cannot read the consent");
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
@@ -878,14 +898,14 @@ static int consent_walk(struct store_conn *c, enum stmt_id id, const char *conta
 	int rc, ret = 0;
 	if (s == NULL)
 		return err_code();
-	bind_text(s, 1, contact_id);
+	store_bind_text(s, 1, contact_id);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		read_consent(s, &cs);
 		if ((ret = cb(ctx, &cs)) != 0)
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
-		ret = db_error(c->db, rc, "cannot read consents");
+		ret = store_db_error(c->db, rc, "cannot read consents");
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
@@ -907,12 +927,12 @@ int store_consent_history_count(struct store_conn *c, const char *contact_id, in
 	sqlite3_stmt *s = stmt(c, S_CONSENT_HISTORY_COUNT);
 	if (s == NULL)
 		return err_code();
-	bind_text(s, 1, contact_id);
+	store_bind_text(s, 1, contact_id);
 	int rc = sqlite3_step(s), ret = 0;
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(s, 0);
 	else
-		ret = db_error(c->db, rc, "cannot count consent events");
+		ret = store_db_error(c->db, rc, "cannot count consent events");
 	sqlite3_reset(s);
 	return ret;
 }
@@ -925,11 +945,11 @@ int store_principal_insert(struct store_conn *c, const char *name, const char *r
 	sqlite3_stmt *s = stmt(c, S_PRINCIPAL_INSERT);
 	if (s == NULL)
 		return err_code();
-	bind_text(s, 1, name);
-	bind_text(s, 2, role);
+	store_bind_text(s, 1, name);
+	store_bind_text(s, 2, role);
 	sqlite3_bind_blob(s, 3, token_hash, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, when_us);
-	int rc = step_done(c, s, "cannot store the principal");
+	int rc = store_step_done(c, s, "cannot store the principal");
 	if (rc == ERR_CONFLICT)
 		return err_set(ERR_CONFLICT, "a principal named %s already exists", name);
 	return rc;
@@ -944,12 +964,12 @@ int store_principal_find(struct store_conn *c, const uint8_t token_hash[32],
 	sqlite3_bind_blob(s, 1, token_hash, 32, SQLITE_STATIC);
 	int rc = sqlite3_step(s), ret = 0;
 	if (rc == SQLITE_ROW) {
-		col_text(s, 0, name, STORE_TEXT_CAP);
-		col_text(s, 1, role, STORE_NAME_CAP);
+		store_col_text(s, 0, name, STORE_TEXT_CAP);
+		store_col_text(s, 1, role, STORE_NAME_CAP);
 	} else if (rc == SQLITE_DONE) {
 		ret = err_set(ERR_NOTFOUND, "unknown token");
 	} else {
-		ret = db_error(c->db, rc, "cannot look up the token");
+		ret = store_db_error(c->db, rc, "cannot look up the token");
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
@@ -968,9 +988,9 @@ int store_audit_head(struct store_conn *c, int64_t *seq, uint8_t hash[32])
 	memset(hash, 0, 32);
 	if (rc == SQLITE_ROW) {
 		*seq = sqlite3_column_int64(s, 0);
-		col_blob(s, 1, hash, 32);
+		store_col_blob(s, 1, hash, 32);
 	} else if (rc != SQLITE_DONE) {
-		ret = db_error(c->db, rc, "cannot read the audit head");
+		ret = store_db_error(c->db, rc, "cannot read the audit head");
 	}
 	sqlite3_reset(s);
 	return ret;
@@ -978,28 +998,28 @@ int store_audit_head(struct store_conn *c, int64_t *seq, uint8_t hash[32])
 
 int store_audit_append(struct store_conn *c, const struct audit_entry *e)
 {
-	if (atomic_load(&c->st->fault_audit))
+	if (atomic_load(&c->st->fault_audit) || (c->st->faults_allowed && access(c->st->fault_path, F_OK) == 0))
 		return err_set(ERR_UNAVAILABLE, "audit write failed (injected fault)");
 	sqlite3_stmt *s = stmt(c, S_AUDIT_APPEND);
 	if (s == NULL)
 		return err_code();
 	sqlite3_bind_int64(s, 1, e->seq);
 	sqlite3_bind_int64(s, 2, e->time_us);
-	bind_text(s, 3, e->actor);
-	bind_text(s, 4, e->role);
-	bind_text(s, 5, e->action);
-	bind_text(s, 6, e->record_id);
-	bind_text(s, 7, e->purpose);
-	bind_text(s, 8, e->channel);
-	bind_text(s, 9, e->decision);
-	bind_text(s, 10, e->reason);
-	bind_text(s, 11, e->fields);
-	bind_text(s, 12, e->request_id);
-	bind_text(s, 13, e->client);
-	bind_text(s, 14, e->detail);
+	store_bind_text(s, 3, e->actor);
+	store_bind_text(s, 4, e->role);
+	store_bind_text(s, 5, e->action);
+	store_bind_text(s, 6, e->record_id);
+	store_bind_text(s, 7, e->purpose);
+	store_bind_text(s, 8, e->channel);
+	store_bind_text(s, 9, e->decision);
+	store_bind_text(s, 10, e->reason);
+	store_bind_text(s, 11, e->fields);
+	store_bind_text(s, 12, e->request_id);
+	store_bind_text(s, 13, e->client);
+	store_bind_text(s, 14, e->detail);
 	sqlite3_bind_blob(s, 15, e->prev_hash, 32, SQLITE_STATIC);
 	sqlite3_bind_blob(s, 16, e->hash, 32, SQLITE_STATIC);
-	int rc = step_done(c, s, "cannot append to the audit trail");
+	int rc = store_step_done(c, s, "cannot append to the audit trail");
 	return rc == ERR_CONFLICT ? ERR_UNAVAILABLE : rc;
 }
 
@@ -1013,17 +1033,17 @@ int store_checkpoint_append(struct store_conn *c, const struct audit_checkpoint 
 	sqlite3_bind_int64(s, 3, cp->time_us);
 	sqlite3_bind_blob(s, 4, cp->key_id, sizeof cp->key_id, SQLITE_STATIC);
 	sqlite3_bind_blob(s, 5, cp->sig, sizeof cp->sig, SQLITE_STATIC);
-	return step_done(c, s, "cannot store the checkpoint");
+	return store_step_done(c, s, "cannot store the checkpoint");
 }
 
 static void read_checkpoint(sqlite3_stmt *s, struct audit_checkpoint *cp)
 {
 	memset(cp, 0, sizeof *cp);
 	cp->size = sqlite3_column_int64(s, 0);
-	col_blob(s, 1, cp->root, sizeof cp->root);
+	store_col_blob(s, 1, cp->root, sizeof cp->root);
 	cp->time_us = sqlite3_column_int64(s, 2);
-	col_blob(s, 3, cp->key_id, sizeof cp->key_id);
-	col_blob(s, 4, cp->sig, sizeof cp->sig);
+	store_col_blob(s, 3, cp->key_id, sizeof cp->key_id);
+	store_col_blob(s, 4, cp->sig, sizeof cp->sig);
 }
 
 int store_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out)
@@ -1037,7 +1057,7 @@ int store_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out)
 	else if (rc == SQLITE_DONE)
 		ret = err_set(ERR_NOTFOUND, "no checkpoint has been signed yet");
 	else
-		ret = db_error(c->db, rc, "cannot read the checkpoint");
+		ret = store_db_error(c->db, rc, "cannot read the checkpoint");
 	sqlite3_reset(s);
 	return ret;
 }
@@ -1055,7 +1075,7 @@ int store_checkpoints_each(struct store_conn *c, store_checkpoint_cb cb, void *c
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
-		ret = db_error(c->db, rc, "cannot read checkpoints");
+		ret = store_db_error(c->db, rc, "cannot read checkpoints");
 	sqlite3_reset(s);
 	return ret;
 }
@@ -1064,22 +1084,22 @@ static void read_audit(sqlite3_stmt *s, struct audit_entry *e)
 {
 	e->seq = sqlite3_column_int64(s, 0);
 	e->time_us = sqlite3_column_int64(s, 1);
-	col_text(s, 2, e->actor, sizeof e->actor);
-	col_text(s, 3, e->role, sizeof e->role);
-	col_text(s, 4, e->action, sizeof e->action);
-	col_text(s, 5, e->record_id, sizeof e->record_id);
-	col_text(s, 6, e->purpose, sizeof e->purpose);
-	col_text(s, 7, e->channel, sizeof e->channel);
-	col_text(s, 8, e->decision, sizeof e->decision);
-	col_text(s, 9, e->reason, sizeof e->reason);
-	col_text(s, 10, e->fields, sizeof e->fields);
-	col_text(s, 11, e->request_id, sizeof e->request_id);
-	col_text(s, 12, e->client, sizeof e->client);
-	col_text(s, 13, e->detail, sizeof e->detail);
+	store_col_text(s, 2, e->actor, sizeof e->actor);
+	store_col_text(s, 3, e->role, sizeof e->role);
+	store_col_text(s, 4, e->action, sizeof e->action);
+	store_col_text(s, 5, e->record_id, sizeof e->record_id);
+	store_col_text(s, 6, e->purpose, sizeof e->purpose);
+	store_col_text(s, 7, e->channel, sizeof e->channel);
+	store_col_text(s, 8, e->decision, sizeof e->decision);
+	store_col_text(s, 9, e->reason, sizeof e->reason);
+	store_col_text(s, 10, e->fields, sizeof e->fields);
+	store_col_text(s, 11, e->request_id, sizeof e->request_id);
+	store_col_text(s, 12, e->client, sizeof e->client);
+	store_col_text(s, 13, e->detail, sizeof e->detail);
 	memset(e->prev_hash, 0, sizeof e->prev_hash);
 	memset(e->hash, 0, sizeof e->hash);
-	col_blob(s, 14, e->prev_hash, sizeof e->prev_hash);
-	col_blob(s, 15, e->hash, sizeof e->hash);
+	store_col_blob(s, 14, e->prev_hash, sizeof e->prev_hash);
+	store_col_blob(s, 15, e->hash, sizeof e->hash);
 }
 
 struct store_audit_cursor {
@@ -1114,7 +1134,7 @@ int store_audit_cursor_open(struct store_conn *c, const struct store_audit_filte
 	int rc = sqlite3_prepare_v2(c->db, sql, -1, &cur->s, NULL);
 	if (rc != SQLITE_OK) {
 		free(cur);
-		return db_error(c->db, rc, "cannot query the audit trail");
+		return store_db_error(c->db, rc, "cannot query the audit trail");
 	}
 	sqlite3_stmt *s = cur->s;
 	sqlite3_bind_int64(s, 1, f->after_seq);
@@ -1150,7 +1170,7 @@ int store_audit_cursor_next(struct store_audit_cursor *cur, struct audit_entry *
 	cur->done = true;
 	if (rc == SQLITE_DONE)
 		return 0;
-	return db_error(cur->c->db, rc, "cannot read the audit trail");
+	return store_db_error(cur->c->db, rc, "cannot read the audit trail");
 }
 
 void store_audit_cursor_close(struct store_audit_cursor *cur)
@@ -1191,14 +1211,14 @@ int store_suppression_add(struct store_conn *c, const struct store_suppression *
 	if (s == NULL)
 		return err_code();
 	sqlite3_bind_blob(s, 1, sp->hash, 32, SQLITE_STATIC);
-	bind_text(s, 2, sp->kind);
-	bind_text(s, 3, sp->scope);
-	bind_text(s, 4, sp->scope_value);
-	bind_text(s, 5, sp->reason);
-	bind_text(s, 6, sp->source);
+	store_bind_text(s, 2, sp->kind);
+	store_bind_text(s, 3, sp->scope);
+	store_bind_text(s, 4, sp->scope_value);
+	store_bind_text(s, 5, sp->reason);
+	store_bind_text(s, 6, sp->source);
 	sqlite3_bind_int64(s, 7, sp->created_us);
 	sqlite3_bind_int64(s, 8, sp->recorded_us);
-	return step_done(c, s, "cannot store the suppression");
+	return store_step_done(c, s, "cannot store the suppression");
 }
 
 int store_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
@@ -1209,18 +1229,18 @@ int store_suppression_match(struct store_conn *c, const uint8_t *hash_a, const u
 		return err_code();
 	if (hash_a == NULL && hash_b == NULL)
 		return ERR_NOTFOUND;
-	bind_blob_or_null(s, 1, hash_a, 32);
-	bind_blob_or_null(s, 2, hash_b, 32);
-	bind_text(s, 3, purpose);
-	bind_text(s, 4, channel);
+	store_bind_blob_or_null(s, 1, hash_a, 32);
+	store_bind_blob_or_null(s, 2, hash_b, 32);
+	store_bind_text(s, 3, purpose);
+	store_bind_text(s, 4, channel);
 	int rc = sqlite3_step(s), ret = 0;
 	if (rc == SQLITE_ROW) {
 		if (reason != NULL)
-			col_text(s, 0, reason, STORE_NAME_CAP);
+			store_col_text(s, 0, reason, STORE_NAME_CAP);
 	} else if (rc == SQLITE_DONE) {
 		ret = ERR_NOTFOUND;
 	} else {
-		ret = db_error(c->db, rc, "cannot check suppressions");
+		ret = store_db_error(c->db, rc, "cannot check suppressions");
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
