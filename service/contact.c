@@ -333,3 +333,24 @@ int contact_subject(struct store_conn *c, const struct policy *p, const struct s
 	(void)p;
 	return 0;
 }
+
+int contact_erase(struct store_conn *wc, const struct store_contact *ct, int64_t now)
+{
+	int rc;
+	/* The person stays suppressed, by keyed hash, after their data is gone. */
+	struct store_suppression sp = { .scope = "all", .scope_value = "", .reason = "erasure",
+					.source = "erasure", .created_us = now, .recorded_us = now };
+	if (ct->has_email_shash) {
+		memcpy(sp.hash, ct->email_shash, 32);
+		sp.kind = "email";
+		if ((rc = store_suppression_add(wc, &sp)) != 0)
+			return rc;
+	}
+	if (ct->has_phone_shash) {
+		memcpy(sp.hash, ct->phone_shash, 32);
+		sp.kind = "phone";
+		if ((rc = store_suppression_add(wc, &sp)) != 0)
+			return rc;
+	}
+	return store_contact_erase(wc, ct->id, now);
+}

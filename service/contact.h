@@ -74,6 +74,12 @@ int consent_record(struct store_conn *wc, const struct keyring *kr, const struct
 		   struct store_consent *cs, json_t *evidence);
 json_t *consent_to_json(const struct store_consent *cs, const struct policy *p, int64_t now_s);
 
+/* Crypto-shreds a live contact on the writer connection: suppresses its
+ * email and phone hashes (scope all, reason erasure), then destroys its data
+ * key, sealed fields and blind indexes (store_contact_erase). Shared by
+ * DELETE /v1/contacts/{id} and the customer's own erasure request. */
+int contact_erase(struct store_conn *wc, const struct store_contact *ct, int64_t now);
+
 /* Time in RFC 3339, or JSON null for 0. */
 json_t *json_time(int64_t us);
 

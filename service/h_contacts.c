@@ -422,7 +422,6 @@ static int apply_erase(struct store_conn *wc, struct audit_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct store_contact ct;
-	int64_t now = now_us();
 	int rc = store_contact_get(wc, ctx->param[0], &ct);
 	if (rc == ERR_NOTFOUND) {
 		audit_decide(ctx, false, "unknown_contact");
@@ -434,22 +433,7 @@ static int apply_erase(struct store_conn *wc, struct audit_job *job)
 		audit_decide(ctx, false, "erased");
 		return err_set(ERR_GONE, "the contact was already erased");
 	}
-	/* The person stays suppressed, by keyed hash, after their data is gone. */
-	struct store_suppression sp = { .scope = "all", .scope_value = "", .reason = "erasure",
-					.source = "erasure", .created_us = now, .recorded_us = now };
-	if (ct.has_email_shash) {
-		memcpy(sp.hash, ct.email_shash, 32);
-		sp.kind = "email";
-		if ((rc = store_suppression_add(wc, &sp)) != 0)
-			return rc;
-	}
-	if (ct.has_phone_shash) {
-		memcpy(sp.hash, ct.phone_shash, 32);
-		sp.kind = "phone";
-		if ((rc = store_suppression_add(wc, &sp)) != 0)
-			return rc;
-	}
-	return store_contact_erase(wc, ct.id, now);
+	return contact_erase(wc, &ct, now_us());
 }
 
 void h_contact_erase(struct reqctx *ctx)
