@@ -1,0 +1,116 @@
+/* test_codec: normalisation, encodings, identifiers and time parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "service/base/codec.h"
+#include "service/base/error.h"
+
+static void test_email_normalisation(void **state)
+{
+	(void)state;
+	char out[256];
+	assert_int_equal(normalize_email("  Ada.Lovelace@Example.ORG ", 26, out, sizeof out), 0);
+	assert_string_equal(out, "ada.lovelace@example.org");
+	const char *bad[] = { "", "ada", "@example.org", "ada@", "ada@example", "a@b@c.org",
+			      "ada lovelace@example.org", "ada@example..org", "ada@.org", "<a@b.org>",
+			      "ada@example.org.", "a\x01@b.org" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(normalize_email(bad[i], strlen(bad[i]), out, sizeof out), ERR_INVALID);
+	char longer[300];
+	memset(longer, 'a', sizeof longer);
+	memcpy(longer + 280, "@example.org", 13);
+	assert_int_equal(normalize_email(longer, strlen(longer), out, sizeof out), ERR_INVALID);
+}
+
+static void test_phone_normalisation(void **state)
+{
+	(void)state;
+	char out[32];
+	assert_int_equal(normalize_phone("+44 (20) 7946-0000", 18, out, sizeof out), 0);
+	assert_string_equal(out, "+442079460000");
+	assert_int_equal(normalize_phone("020 7946 0000", 13, out, sizeof out), ERR_INVALID);
+	assert_int_equal(normalize_phone("+44 20 7946 000x", 16, out, sizeof out), ERR_INVALID);
+	assert_int_equal(normalize_phone("+1234", 5, out, sizeof out), ERR_INVALID);
+	assert_int_equal(normalize_phone("+1234567890123456", 17, out, sizeof out), ERR_INVALID);
+	assert_int_equal(normalize_phone("+44+2079460000", 14, out, sizeof out), ERR_INVALID);
+}
+
+static void test_base64url_round_trip_and_canonical_form(void **state)
+{
+	(void)state;
+	uint8_t in[40], back[40];
+	char enc[64];
+	for (size_t n = 0; n <= sizeof in; n++) {
+		for (size_t i = 0; i < n; i++)
+			in[i] = (uint8_t)(i * 37 + n);
+		size_t e = b64url_encode(in, n, enc);
+		assert_int_equal(b64url_decode(enc, e, back, sizeof back), (int)n);
+		assert_memory_equal(in, back, n);
+	}
+	assert_int_equal(b64url_decode("AB", 2, back, sizeof back), ERR_INVALID); /* trailing bits */
+	assert_int_equal(b64url_decode("A", 1, back, sizeof back), ERR_INVALID);
+	assert_int_equal(b64url_decode("A+==", 4, back, sizeof back), ERR_INVALID);
+	assert_int_equal(b64url_decode("AAAAAAAA", 8, back, 3), ERR_TOOBIG);
+}
+
+static void test_names_and_ids(void **state)
+{
+	(void)state;
+	assert_true(is_name("marketing"));
+	assert_true(is_name("partner_sharing2"));
+	assert_false(is_name("Marketing"));
+	assert_false(is_name("2fa"));
+	assert_false(is_name(""));
+	assert_false(is_name("a-b"));
+	assert_true(is_contact_id("Zww_-3acJ7q5JNo4YtpWQg"));
+	assert_false(is_contact_id("Zww_-3acJ7q5JNo4YtpWQ"));
+	assert_false(is_contact_id("Zww_-3acJ7q5JNo4Ytp/Qg"));
+	assert_false(is_contact_id(NULL));
+}
+
+static void test_utf8_validation(void **state)
+{
+	(void)state;
+	assert_true(is_clean_utf8("Grüße, 你好", strlen("Grüße, 你好")));
+	assert_false(is_clean_utf8("\xc3\x28", 2));	    /* bad continuation */
+	assert_false(is_clean_utf8("\xc0\xaf", 2));	    /* overlong */
+	assert_false(is_clean_utf8("\xed\xa0\x80", 3));	    /* surrogate */
+	assert_false(is_clean_utf8("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+	assert_false(is_clean_utf8("a\0b", 3));
+	assert_false(is_clean_utf8("\x1b[31m", 5));
+	assert_false(is_clean_utf8("\xe4\xbd", 2)); /* truncated */
+}
+
+static void test_time_parsing(void **state)
+{
+	(void)state;
+	int64_t us;
+	char buf[40];
+	assert_int_equal(parse_time("1970-01-01T00:00:00Z", &us), 0);
+	assert_int_equal(us, 0);
+	assert_int_equal(parse_time("2024-02-29T12:34:56.5+02:00", &us), 0);
+	format_time_us(us, buf, sizeof buf);
+	assert_string_equal(buf, "2024-02-29T10:34:56.500000Z");
+	assert_int_equal(parse_time("2023-02-29T00:00:00Z", &us), ERR_INVALID);
+	assert_int_equal(parse_time("2024-13-01T00:00:00Z", &us), ERR_INVALID);
+	assert_int_equal(parse_time("2024-01-01T00:00:00", &us), ERR_INVALID);
+	assert_int_equal(parse_time("2024-01-01T00:00:00Zjunk", &us), ERR_INVALID);
+	assert_int_equal(parse_time("yesterday", &us), ERR_INVALID);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_email_normalisation),
+		cmocka_unit_test(test_phone_normalisation),
+		cmocka_unit_test(test_base64url_round_trip_and_canonical_form),
+		cmocka_unit_test(test_names_and_ids),
+		cmocka_unit_test(test_utf8_validation),
+		cmocka_unit_test(test_time_parsing),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,206 @@
+/* test_store: migrations, contacts, consents, suppressions, principals and
+ * the append-only audit table, on a real SQLite file in /tmp. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "service/base/error.h"
+#include "service/store/store.h"
+
+static struct store *st;
+static struct store_conn *w, *r;
+
+static int setup(void **state)
+{
+	(void)state;
+	char tmpl[] = "/tmp/storetest-XXXXXX";
+	char path[128];
+	if (mkdtemp(tmpl) == NULL)
+		return -1;
+	snprintf(path, sizeof path, "%s/t.db", tmpl);
+	if (store_open(&st, path) != 0 || store_writer_open(st, &w) != 0 || store_conn_get(st, &r) != 0)
+		return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	store_conn_put(st, r);
+	store_conn_free(w);
+	store_close(st);
+	return 0;
+}
+
+static struct store_contact contact(const char *id)
+{
+	struct store_contact ct;
+	memset(&ct, 0, sizeof ct);
+	snprintf(ct.id, sizeof ct.id, "%s", id);
+	ct.created_us = ct.updated_us = 1000;
+	snprintf(ct.collected_for, sizeof ct.collected_for, "service,marketing");
+	ct.key_version = 1;
+	ct.wrapped_len = 60;
+	memset(ct.wrapped_key, 7, 60);
+	return ct;
+}
+
+static void test_schema_is_migrated(void **state)
+{
+	(void)state;
+	assert_true(store_schema_version(st) >= 1);
+}
+
+static void test_contact_insert_get_duplicate_and_erase(void **state)
+{
+	(void)state;
+	uint8_t bidx[32], other[32];
+	memset(bidx, 1, 32);
+	memset(other, 2, 32);
+	struct store_contact a = contact("AAAAAAAAAAAAAAAAAAAAAA"), b = contact("BBBBBBBBBBBBBBBBBBBBBB"), got;
+	a.has_email_shash = true;
+	memset(a.email_shash, 9, 32);
+	assert_int_equal(store_contact_insert(w, &a, bidx, NULL), 0);
+	assert_int_equal(store_contact_insert(w, &b, bidx, NULL), ERR_CONFLICT);
+	assert_int_equal(store_contact_insert(w, &b, other, NULL), 0);
+	assert_int_equal(store_field_put(w, a.id, "email", (const uint8_t *)"sealed", 6), 0);
+	char id[STORE_ID_CAP];
+	assert_int_equal(store_contact_find_email(r, bidx, id), 0);
+	assert_string_equal(id, a.id);
+	assert_int_equal(store_contact_get(r, a.id, &got), 0);
+	assert_string_equal(got.collected_for, "service,marketing");
+	assert_int_equal(got.wrapped_len, 60);
+	assert_true(got.has_email_shash);
+	assert_int_equal(store_contact_erase(w, a.id, 2000), 0);
+	assert_int_equal(store_contact_get(r, a.id, &got), 0);
+	assert_true(got.erased);
+	assert_int_equal(got.wrapped_len, 0);
+	assert_false(got.has_email_shash);
+	assert_int_equal(store_contact_find_email(r, bidx, id), ERR_NOTFOUND);
+	assert_int_equal(store_contact_erase(w, a.id, 3000), ERR_NOTFOUND);
+	assert_int_equal(store_contact_get(r, "CCCCCCCCCCCCCCCCCCCCCC", &got), ERR_NOTFOUND);
+}
+
+static int count_cb(void *ctx, const struct store_consent *cs)
+{
+	(void)cs;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void test_consent_history_is_appended(void **state)
+{
+	(void)state;
+	struct store_consent cs, got;
+	memset(&cs, 0, sizeof cs);
+	snprintf(cs.contact_id, sizeof cs.contact_id, "BBBBBBBBBBBBBBBBBBBBBB");
+	snprintf(cs.purpose, sizeof cs.purpose, "marketing");
+	snprintf(cs.channel, sizeof cs.channel, "email");
+	snprintf(cs.status, sizeof cs.status, "granted");
+	snprintf(cs.receipt_id, sizeof cs.receipt_id, "r1");
+	cs.at_us = 10;
+	assert_int_equal(store_consent_put(w, &cs), 0);
+	snprintf(cs.status, sizeof cs.status, "withdrawn");
+	snprintf(cs.receipt_id, sizeof cs.receipt_id, "r2");
+	cs.at_us = 20;
+	assert_int_equal(store_consent_put(w, &cs), 0);
+	assert_int_equal(store_consent_get(r, cs.contact_id, "marketing", "email", &got), 0);
+	assert_string_equal(got.status, "withdrawn");
+	int cur = 0, hist = 0;
+	store_consents_each(r, cs.contact_id, count_cb, &cur);
+	store_consent_history_each(r, cs.contact_id, count_cb, &hist);
+	assert_int_equal(cur, 1);
+	assert_int_equal(hist, 2);
+	snprintf(cs.status, sizeof cs.status, "maybe");
+	assert_int_not_equal(store_consent_put(w, &cs), 0); /* CHECK constraint */
+}
+
+static void test_suppression_scopes(void **state)
+{
+	(void)state;
+	uint8_t h[32];
+	char reason[STORE_NAME_CAP];
+	memset(h, 5, 32);
+	struct store_suppression sp = { .kind = "email", .scope = "purpose", .scope_value = "marketing",
+					.reason = "unsubscribe", .source = "t", .created_us = 1, .recorded_us = 1 };
+	memcpy(sp.hash, h, 32);
+	assert_int_equal(store_suppression_add(w, &sp), 0);
+	assert_int_equal(store_suppression_match(r, h, NULL, "marketing", "sms", reason), 0);
+	assert_string_equal(reason, "unsubscribe");
+	assert_int_equal(store_suppression_match(r, h, NULL, "service", "email", reason), ERR_NOTFOUND);
+	sp.scope = "channel";
+	sp.scope_value = "sms";
+	sp.reason = "complaint";
+	assert_int_equal(store_suppression_add(w, &sp), 0);
+	assert_int_equal(store_suppression_match(r, NULL, h, "service", "sms", reason), 0);
+	assert_int_equal(store_suppression_match(r, NULL, h, "service", "post", reason), ERR_NOTFOUND);
+	sp.reason = "whim";
+	assert_int_not_equal(store_suppression_add(w, &sp), 0);
+}
+
+static void test_principals(void **state)
+{
+	(void)state;
+	uint8_t h[32];
+	char name[STORE_TEXT_CAP], role[STORE_NAME_CAP];
+	memset(h, 3, 32);
+	assert_int_equal(store_principal_insert(w, "crm", "marketing", h, 1), 0);
+	assert_int_equal(store_principal_insert(w, "crm", "admin", h, 1), ERR_CONFLICT);
+	assert_int_equal(store_principal_find(r, h, name, role), 0);
+	assert_string_equal(name, "crm");
+	assert_string_equal(role, "marketing");
+	h[0] = 4;
+	assert_int_equal(store_principal_find(r, h, name, role), ERR_NOTFOUND);
+}
+
+static void test_audit_is_appended_in_sequence_only(void **state)
+{
+	(void)state;
+	struct audit_entry e;
+	int64_t seq;
+	uint8_t hash[32];
+	memset(&e, 0, sizeof e);
+	snprintf(e.action, sizeof e.action, "contacts.read");
+	snprintf(e.decision, sizeof e.decision, "allow");
+	for (int i = 1; i <= 3; i++) {
+		e.seq = i;
+		e.time_us = i;
+		assert_int_equal(audit_entry_link(NULL, &e, e.hash), 0);
+		assert_int_equal(store_audit_append(w, &e), 0);
+	}
+	assert_int_equal(store_audit_head(r, &seq, hash), 0);
+	assert_int_equal(seq, 3);
+	e.seq = 5; /* a gap */
+	assert_int_equal(store_audit_append(w, &e), ERR_UNAVAILABLE);
+	e.seq = 2; /* a replay */
+	assert_int_equal(store_audit_append(w, &e), ERR_UNAVAILABLE);
+	struct store_audit_filter f;
+	struct store_audit_cursor *cur = NULL;
+	memset(&f, 0, sizeof f);
+	f.after_seq = 1;
+	assert_int_equal(store_audit_cursor_open(r, &f, &cur), 0);
+	int n = 0;
+	while (store_audit_cursor_next(cur, &e) == 1)
+		n++;
+	store_audit_cursor_close(cur);
+	assert_int_equal(n, 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_schema_is_migrated),
+		cmocka_unit_test(test_contact_insert_get_duplicate_and_erase),
+		cmocka_unit_test(test_consent_history_is_appended),
+		cmocka_unit_test(test_suppression_scopes),
+		cmocka_unit_test(test_principals),
+		cmocka_unit_test(test_audit_is_appended_in_sequence_only),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
