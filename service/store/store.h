@@ -193,4 +193,38 @@ int store_audit_cursor_open(struct store_conn *c, const struct store_audit_filte
 int store_audit_cursor_next(struct store_audit_cursor *cur, struct audit_entry *e);
 void store_audit_cursor_close(struct store_audit_cursor *cur);
 
+/* ---- preference links (store_links.c) --------------------------------- */
+
+/* A customer's signed preference link. The token itself is never stored:
+ * it is derived from id and expiry and a MAC (service/linktoken.h). */
+struct store_link {
+	char id[STORE_ID_CAP];	       /* base64url of 16 random bytes */
+	char contact_id[STORE_ID_CAP];
+	char scope[STORE_NAME_CAP];    /* "all" or a purpose */
+	int64_t created_us, expires_us;
+	int64_t revoked_us;	       /* 0 unless revoked */
+	char created_by[STORE_TEXT_CAP];
+};
+
+int store_link_insert(struct store_conn *c, const struct store_link *l);
+/* ERR_NOTFOUND when no link has this id. */
+int store_link_get(struct store_conn *c, const char *id, struct store_link *out);
+/* Revokes one unrevoked link of contact_id; ERR_NOTFOUND when none. */
+int store_link_revoke(struct store_conn *c, const char *contact_id, const char *id, int64_t when_us);
+/* Revokes every unrevoked link of contact_id; *count (may be NULL) how many. */
+int store_links_revoke_contact(struct store_conn *c, const char *contact_id, int64_t when_us,
+			       int64_t *count);
+
+/* Every suppression (lifted or not) of either hash, oldest first, for a
+ * person's own data export. lifted_us is 0 while in force. */
+typedef int (*store_subject_suppression_cb)(void *ctx, const struct store_suppression *sp,
+					    int64_t lifted_us);
+int store_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a,
+				    const uint8_t *hash_b, store_subject_suppression_cb cb, void *ctx);
+/* Lifts the person's own unsubscribe, withdrawal and gpc suppressions of
+ * purpose (scope purpose) when they give consent again themselves; bounce,
+ * complaint, erasure and manual suppressions stay. */
+int store_subject_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *purpose,
+				    int64_t when_us, const char *by);
+
 #endif
