@@ -19,6 +19,7 @@
 #include "service/router.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -186,6 +187,15 @@ void app_commit(struct reqctx *ctx)
 {
 	if (ctx->replied)
 		return;
+	if (!ctx->audit_begun) {
+		/* A handler that commits without describing the access is a bug;
+		 * never let it reply unaudited. */
+		fprintf(stderr, "consentd: request %s: commit without an audit entry\n",
+			http_request_id(ctx->http));
+		reply_problem_status(ctx, 500, "internal", "Internal error", NULL, NULL);
+		app_send(ctx);
+		return;
+	}
 	ctx->replied = true;
 	ctx->job.done = commit_done;
 	ctx->job.ctx = ctx;
@@ -204,6 +214,11 @@ void audit_begin(struct reqctx *ctx, const char *action, const char *record_id,
 		 const char *purpose, const char *channel)
 {
 	struct audit_entry *e = &ctx->job.entry;
+	ctx->audit_begun = true;
+	e->seq = 0;
+	e->time_us = 0;
+	e->fields[0] = '\0';
+	e->detail[0] = '\0';
 	audit_entry_fill(e, ctx->authenticated ? ctx->actor : "", ctx->authenticated ? ctx->role : "",
 			 action, record_id, purpose, channel, "none", "");
 	snprintf(e->request_id, sizeof e->request_id, "%s", http_request_id(ctx->http));
@@ -327,6 +342,64 @@ json_t *app_json_body(struct reqctx *ctx)
 
 /* ---- authentication ---- */
 
+/* A small cache of principals found in the database, so that the hot path
+ * (one consent check per request) does not query for the token each time.
+ * Keyed by the token's SHA-256; positive entries only; emptied on SIGHUP.
+ * Tokens are never revoked by the API today; a revocation must empty it. */
+#define AUTH_CACHE_SLOTS 256
+
+struct auth_cache {
+	pthread_mutex_t lock;
+	struct {
+		bool used;
+		uint8_t hash[32];
+		char actor[STORE_TEXT_CAP];
+		char role[STORE_NAME_CAP];
+	} slot[AUTH_CACHE_SLOTS];
+};
+
+static bool auth_cache_get(struct auth_cache *c, const uint8_t hash[32], char *actor, char *role)
+{
+	bool hit = false;
+	if (c == NULL)
+		return false;
+	unsigned i = hash[0] | (unsigned)hash[1] << 8;
+	i %= AUTH_CACHE_SLOTS;
+	pthread_mutex_lock(&c->lock);
+	if (c->slot[i].used && crypto_equal(c->slot[i].hash, hash, 32)) {
+		memcpy(actor, c->slot[i].actor, STORE_TEXT_CAP);
+		memcpy(role, c->slot[i].role, STORE_NAME_CAP);
+		hit = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+static void auth_cache_put(struct auth_cache *c, const uint8_t hash[32], const char *actor,
+			   const char *role)
+{
+	if (c == NULL)
+		return;
+	unsigned i = hash[0] | (unsigned)hash[1] << 8;
+	i %= AUTH_CACHE_SLOTS;
+	pthread_mutex_lock(&c->lock);
+	c->slot[i].used = true;
+	memcpy(c->slot[i].hash, hash, 32);
+	snprintf(c->slot[i].actor, STORE_TEXT_CAP, "%s", actor);
+	snprintf(c->slot[i].role, STORE_NAME_CAP, "%s", role);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void auth_cache_clear(struct auth_cache *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < AUTH_CACHE_SLOTS; i++)
+		c->slot[i].used = false;
+	pthread_mutex_unlock(&c->lock);
+}
+
 static int authenticate(struct reqctx *ctx, const char **reason)
 {
 	const char *h = http_header(ctx->http, "Authorization");
@@ -344,7 +417,7 @@ static int authenticate(struct reqctx *ctx, const char **reason)
 	if (policy_principal_find(ctx->policy, hash, &name, &role) == 0) {
 		snprintf(ctx->actor, sizeof ctx->actor, "%s", name);
 		snprintf(ctx->role, sizeof ctx->role, "%s", role);
-	} else {
+	} else if (!auth_cache_get(ctx->app->auth_cache, hash, ctx->actor, ctx->role)) {
 		int rc = store_principal_find(ctx->rd, hash, ctx->actor, ctx->role);
 		if (rc == ERR_NOTFOUND) {
 			*reason = "unknown_token";
@@ -354,7 +427,9 @@ static int authenticate(struct reqctx *ctx, const char **reason)
 			*reason = "store_unavailable";
 			return ERR_UNAVAILABLE;
 		}
+		auth_cache_put(ctx->app->auth_cache, hash, ctx->actor, ctx->role);
 	}
+	crypto_wipe(hash, sizeof hash);
 	ctx->authenticated = true;
 	return 0;
 }
@@ -371,9 +446,15 @@ static int ensure_reader(struct reqctx *ctx)
 static void on_headers(struct http_request *req, void *arg)
 {
 	struct app *app = arg;
-	struct reqctx *ctx = calloc(1, sizeof *ctx);
+	/* The audit entry is several kilobytes of fixed buffers; zero everything
+	 * but it (audit_begin fills it), since this runs for every request. */
+	_Static_assert(offsetof(struct audit_job, entry) == 0, "entry leads struct audit_job");
+	struct reqctx *ctx = malloc(sizeof *ctx);
 	if (ctx == NULL)
 		return;
+	size_t job_at = offsetof(struct reqctx, job), entry_end = job_at + sizeof(struct audit_entry);
+	memset(ctx, 0, job_at);
+	memset((char *)ctx + entry_end, 0, sizeof *ctx - entry_end);
 	ctx->app = app;
 	ctx->http = req;
 	http_set_state(req, ctx);
@@ -566,6 +647,10 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 	memset(app, 0, sizeof *app);
 	pthread_mutex_init(&app->policy_lock, NULL);
 	app->started_us = now_us();
+	app->auth_cache = calloc(1, sizeof *app->auth_cache);
+	if (app->auth_cache == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	pthread_mutex_init(&app->auth_cache->lock, NULL);
 	if ((rc = config_load(&app->cfg, dir)) != 0)
 		return rc;
 	if (listen_override != NULL &&
@@ -619,6 +704,7 @@ int app_serve(struct app *app)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
+			auth_cache_clear(app->auth_cache);
 			app_reload_policy(app);
 			continue;
 		}
@@ -639,4 +725,9 @@ void app_close(struct app *app)
 	keyring_free(app->keys);
 	policy_unref(app->policy);
 	pthread_mutex_destroy(&app->policy_lock);
+	if (app->auth_cache != NULL) {
+		pthread_mutex_destroy(&app->auth_cache->lock);
+		crypto_wipe(app->auth_cache, sizeof *app->auth_cache);
+		free(app->auth_cache);
+	}
 }

@@ -34,6 +34,7 @@
 struct keyring;
 struct route;
 struct reqctx;
+struct auth_cache;
 
 struct app_metrics {
 	atomic_uint_fast64_t requests, status_2xx, status_4xx, status_5xx, auth_failures,
@@ -49,6 +50,7 @@ struct app {
 	pthread_mutex_t policy_lock;
 	struct policy *policy; /* live policy; swap under policy_lock */
 	struct app_metrics metrics;
+	struct auth_cache *auth_cache; /* principals from the database, by token hash */
 	int64_t started_us;
 	atomic_bool ready;
 };
@@ -83,7 +85,8 @@ struct reqctx {
 	void *stream_ctx;
 	void (*stream_free)(void *);
 
-	struct audit_job job;
+	bool audit_begun;
+	struct audit_job job; /* its entry is not zeroed up front: audit_begin fills it */
 
 	/* a handler's own state, freed with the request */
 	void *state;

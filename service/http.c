@@ -250,7 +250,9 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 	return (size_t)(w - s);
 }
 
-static void log_mhd(void *cls, const char *fmt, va_list ap)
+/* The format attribute lets clang's -Wformat-nonliteral see that fmt is
+ * libmicrohttpd's own printf-style format. */
+__attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
 	fputs("consentd: http: ", stderr);
@@ -298,7 +300,9 @@ int http_start(struct http_server **out, const struct http_config *cfg)
 		MHD_OPTION_CONNECTION_LIMIT, LIMIT_CONNECTIONS,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, LIMIT_CONNECTIONS_PER_IP,
 		MHD_OPTION_CONNECTION_TIMEOUT, LIMIT_IDLE_SECONDS,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(2 * LIMIT_HEADER_BYTES + 32 * 1024),
+		/* The pool holds the request line and headers; libmicrohttpd zeroes
+		 * it for every request, so it is kept at its default size. */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIMIT_CONNECTION_MEMORY,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		MHD_OPTION_END);
@@ -347,6 +351,28 @@ bool http_has_query(const struct http_request *req, const char *name)
 {
 	return MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name),
 					     NULL, NULL) == MHD_YES;
+}
+
+struct query_walk {
+	http_query_cb cb;
+	void *ctx;
+	int rc;
+};
+
+static enum MHD_Result query_one(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *value)
+{
+	struct query_walk *w = cls;
+	(void)kind;
+	w->rc = w->cb(w->ctx, key, value);
+	return w->rc == 0 ? MHD_YES : MHD_NO;
+}
+
+int http_query_each(const struct http_request *req, http_query_cb cb, void *ctx)
+{
+	struct query_walk w = { cb, ctx, 0 };
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_one, &w);
+	return w.rc;
 }
 
 const char *http_header(const struct http_request *req, const char *name)

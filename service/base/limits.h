@@ -6,7 +6,7 @@
 #define CONSENTD_LIMITS_H
 
 /* HTTP */
-#define LIMIT_HEADER_BYTES (16 * 1024)	       /* request line + headers */
+#define LIMIT_CONNECTION_MEMORY (32 * 1024)     /* per connection: request line + headers */
 #define LIMIT_BODY_BYTES (64 * 1024)	       /* ordinary JSON request bodies */
 #define LIMIT_STREAM_BODY_BYTES (2ULL << 30)   /* bulk import / filter bodies */
 #define LIMIT_CONNECTIONS 1024u
