@@ -151,6 +151,9 @@ int normalize_email(const char *in, size_t len, char *out, size_t cap)
 int normalize_phone(const char *in, size_t len, char *out, size_t cap)
 {
 	size_t o = 0, digits = 0;
+	/* Room for at least '+' and the terminator; digits check as they go. */
+	if (cap < 2)
+		return err_set(ERR_INVALID, "phone has too many digits");
 	for (size_t i = 0; i < len; i++) {
 		char c = in[i];
 		if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')')
