@@ -639,6 +639,24 @@ int app_reload_policy(struct app *app)
 	return rc;
 }
 
+int app_reload_keys(struct app *app)
+{
+	struct keyring *next = NULL;
+	int rc = keyring_open(&next, app->cfg.keys_dir);
+	if (rc != 0) {
+		fprintf(stderr, "consentd: key reload refused, the loaded keys stay in use: %s\n", err_msg());
+		return rc;
+	}
+	if (app->n_old_keys >= (int)(sizeof app->old_keys / sizeof app->old_keys[0])) {
+		keyring_free(next);
+		fprintf(stderr, "consentd: too many key reloads without a restart; restart to load new keys\n");
+		return err_set(ERR_TOOBIG, "too many key reloads");
+	}
+	app->old_keys[app->n_old_keys++] = atomic_exchange(&app->keys, next);
+	fprintf(stderr, "consentd: keys reloaded (master key version %d)\n", keyring_current_version(next));
+	return 0;
+}
+
 int app_open(struct app *app, const char *dir, const char *listen_override)
 {
 	struct policy_errors *errs = NULL;
@@ -657,8 +675,10 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 	    (rc = config_parse_listen(listen_override, app->cfg.address, sizeof app->cfg.address,
 				      &app->cfg.port)) != 0)
 		return rc;
-	if ((rc = keyring_open(&app->keys, app->cfg.keys_dir)) != 0)
+	struct keyring *kr = NULL;
+	if ((rc = keyring_open(&kr, app->cfg.keys_dir)) != 0)
 		return rc;
+	atomic_store(&app->keys, kr);
 	if ((rc = policy_load_file(&app->policy, app->cfg.policy, &errs)) != 0) {
 		fprintf(stderr, "consentd: the policy file is invalid:\n");
 		print_policy_errors(errs);
@@ -705,6 +725,7 @@ int app_serve(struct app *app)
 			continue;
 		if (sig == SIGHUP) {
 			auth_cache_clear(app->auth_cache);
+			app_reload_keys(app);
 			app_reload_policy(app);
 			continue;
 		}
@@ -722,7 +743,9 @@ void app_close(struct app *app)
 	http_stop(app->http);
 	audit_log_close(app->log);
 	store_close(app->store);
-	keyring_free(app->keys);
+	keyring_free(atomic_load(&app->keys));
+	for (int i = 0; i < app->n_old_keys; i++)
+		keyring_free(app->old_keys[i]);
 	policy_unref(app->policy);
 	pthread_mutex_destroy(&app->policy_lock);
 	if (app->auth_cache != NULL) {

@@ -44,7 +44,12 @@ struct app_metrics {
 struct app {
 	struct config cfg;
 	struct store *store;
-	struct keyring *keys;
+	/* The live keyring. SIGHUP swaps in a newly loaded one (after `keys
+	 * rotate`); replaced keyrings are kept until exit, so a request that
+	 * loaded the old pointer never sees it freed. */
+	struct keyring *_Atomic keys;
+	struct keyring *old_keys[16];
+	int n_old_keys;
 	struct audit_log *log;
 	struct http_server *http;
 	pthread_mutex_t policy_lock;
@@ -102,6 +107,8 @@ struct reqctx {
 int app_open(struct app *app, const char *dir, const char *listen_override);
 int app_serve(struct app *app); /* until SIGTERM/SIGINT; SIGHUP reloads */
 void app_close(struct app *app);
+/* Reloads the keys (new master key versions after `keys rotate`). */
+int app_reload_keys(struct app *app);
 /* Reloads the policy; an invalid file is refused and the old one stays. */
 int app_reload_policy(struct app *app);
 

@@ -34,6 +34,7 @@
 
 struct master_key {
 	int version;
+	bool retired; /* loaded to read old wraps, never used to wrap */
 	uint8_t key[FC_KEY_BYTES];
 };
 
@@ -166,19 +167,20 @@ static int derive(const uint8_t root[FC_KEY_BYTES], const char *label, uint8_t o
 	return rc;
 }
 
-static int load_master(struct keyring *kr, const char *keys_dir, int version)
+static int load_master(struct keyring *kr, const char *keys_dir, int version, bool retired)
 {
 	char path[4096];
 	if (kr->n_masters >= MAX_VERSIONS)
 		return err_set(ERR_TOOBIG, "more than %d master key versions in %s", MAX_VERSIONS, keys_dir);
-	snprintf(path, sizeof path, "%s/master-v%d.key", keys_dir, version);
+	snprintf(path, sizeof path, "%s/master-v%d.key%s", keys_dir, version, retired ? ".retired" : "");
 	struct master_key *m = &kr->masters[kr->n_masters];
 	int rc = read_key_file(path, m->key);
 	if (rc != 0)
 		return rc;
 	m->version = version;
+	m->retired = retired;
 	kr->n_masters++;
-	if (version > kr->current)
+	if (!retired && version > kr->current)
 		kr->current = version;
 	return 0;
 }
@@ -200,17 +202,20 @@ int keyring_open(struct keyring **out, const char *keys_dir)
 		rc = err_set(ERR_NOTFOUND, "key directory %s is missing: %s", keys_dir, strerror(errno));
 		goto fail;
 	}
+	/* Retired versions still on disk are loaded for reading only: a contact
+	 * wrapped by a running server between `keys rotate` and its reload
+	 * stays readable until the operator deletes the retired file. */
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
 		int version;
-		char tail[8];
-		if (sscanf(e->d_name, "master-v%d.%7s", &version, tail) == 2 && strcmp(tail, "key") == 0 &&
-		    version > 0) {
-			if ((rc = load_master(kr, keys_dir, version)) != 0)
-				goto fail;
-		}
+		char tail[16];
+		if (sscanf(e->d_name, "master-v%d.%15s", &version, tail) != 2 || version <= 0)
+			continue;
+		bool live = strcmp(tail, "key") == 0, retired = strcmp(tail, "key.retired") == 0;
+		if ((live || retired) && (rc = load_master(kr, keys_dir, version, retired)) != 0)
+			goto fail;
 	}
-	if (kr->n_masters == 0) {
+	if (kr->current == 0) {
 		rc = err_set(ERR_NOTFOUND, "no master key (master-vN.key) in %s", keys_dir);
 		goto fail;
 	}
@@ -255,7 +260,8 @@ static const struct master_key *find_master(const struct keyring *kr, int versio
 
 bool keyring_has_version(const struct keyring *kr, int version)
 {
-	return find_master(kr, version) != NULL;
+	const struct master_key *m = find_master(kr, version);
+	return m != NULL && !m->retired;
 }
 
 int keyring_add_version(struct keyring *kr, const char *keys_dir)
@@ -266,7 +272,7 @@ int keyring_add_version(struct keyring *kr, const char *keys_dir)
 	int rc = new_key_file(path);
 	if (rc != 0)
 		return rc;
-	return load_master(kr, keys_dir, next);
+	return load_master(kr, keys_dir, next, false);
 }
 
 int keyring_retire_version(struct keyring *kr, const char *keys_dir, int version)
@@ -278,14 +284,9 @@ int keyring_retire_version(struct keyring *kr, const char *keys_dir, int version
 	snprintf(to, sizeof to, "%s/master-v%d.key.retired", keys_dir, version);
 	if (rename(from, to) != 0)
 		return err_set(ERR_IO, "cannot retire %s: %s", from, strerror(errno));
-	for (int i = 0; i < kr->n_masters; i++) {
-		if (kr->masters[i].version == version) {
-			crypto_wipe(&kr->masters[i], sizeof kr->masters[i]);
-			kr->masters[i] = kr->masters[kr->n_masters - 1];
-			kr->n_masters--;
-			break;
-		}
-	}
+	for (int i = 0; i < kr->n_masters; i++)
+		if (kr->masters[i].version == version)
+			kr->masters[i].retired = true;
 	return 0;
 }
 

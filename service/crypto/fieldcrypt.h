@@ -48,17 +48,20 @@ struct keyring;
 /* Creates DIR/keys with master-v1.key and index.key (mode 0600, O_EXCL). */
 int keyring_init_dir(const char *keys_dir);
 
-/* Loads every master-vN.key in keys_dir (current = highest N) and index.key.
+/* Loads every master-vN.key in keys_dir (current = highest N), every
+ * master-vN.key.retired (for unwrapping only) and index.key.
  * Refuses (ERR_DENIED) a key file readable or writable by group or others,
  * and (ERR_NOTFOUND) a missing one, naming the file. */
 int keyring_open(struct keyring **out, const char *keys_dir);
 void keyring_free(struct keyring *kr);
 int keyring_current_version(const struct keyring *kr);
+/* True when the version is loaded and not retired. */
 bool keyring_has_version(const struct keyring *kr, int version);
 
 /* Writes master-v(N+1).key and loads it as current. */
 int keyring_add_version(struct keyring *kr, const char *keys_dir);
-/* Renames master-vN.key to master-vN.key.retired and forgets it. */
+/* Renames master-vN.key to master-vN.key.retired; it stays loaded for
+ * unwrapping until the file is deleted and the keyring reloaded. */
 int keyring_retire_version(struct keyring *kr, const char *keys_dir, int version);
 
 /* Data keys. */

@@ -148,6 +148,18 @@ static void test_dek_wrap_rotation_and_binding(void **state)
 	assert_int_equal(version, 2);
 	assert_int_equal(keyring_retire_version(kr, keydir, 1), 0);
 	assert_false(keyring_has_version(kr, 1));
+	/* A retired key still unwraps (for wraps made before a reload) ... */
+	assert_int_equal(fieldcrypt_dek_unwrap(kr, kat_id, 1, wrapped, sizeof wrapped, back), 0);
+	keyring_free(kr);
+	/* ... also after a reload, until its file is deleted. */
+	assert_int_equal(keyring_open(&kr, keydir), 0);
+	assert_int_equal(keyring_current_version(kr), 2);
+	assert_int_equal(fieldcrypt_dek_unwrap(kr, kat_id, 1, wrapped, sizeof wrapped, back), 0);
+	keyring_free(kr);
+	char path[512];
+	snprintf(path, sizeof path, "%s/master-v1.key.retired", keydir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(keyring_open(&kr, keydir), 0);
 	assert_int_equal(fieldcrypt_dek_unwrap(kr, kat_id, 1, wrapped, sizeof wrapped, back), ERR_CRYPTO);
 	assert_int_equal(fieldcrypt_dek_unwrap(kr, kat_id, 2, rewrapped, sizeof rewrapped, back), 0);
 	assert_memory_equal(dek, back, 32);
