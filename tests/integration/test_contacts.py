@@ -277,6 +277,29 @@ def test_keys_rotate_keeps_every_contact_readable():
         srv.close()
 
 
+def test_keys_rotate_while_serving_then_sighup(srv):
+    import signal
+    import time
+    before = srv.create_contact(email="before@example.org", name="Before", collected_for=["service"])
+    code, out, err = cli("keys", "rotate", "--data", srv.data, check=False)
+    assert code == 0, (out, err)
+    # Written by the running server under the old (now retired) version.
+    between = srv.create_contact(email="between@example.org", name="Between", collected_for=["service"])
+    srv.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    after = srv.create_contact(email="after@example.org", name="After", collected_for=["service"])
+    srv.restart()
+    for cid, name in ((before, "Before"), (between, "Between"), (after, "After")):
+        st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="admin")
+        assert st == 200 and body["fields"]["name"] == name, (name, st, body)
+    import sqlite3
+    con = sqlite3.connect(f"file:{srv.db}?mode=ro", uri=True)
+    versions = dict(con.execute("SELECT id, key_version FROM contact").fetchall())
+    con.close()
+    assert versions[before] == 2 and versions[between] == 1 and versions[after] == 2, versions
+    assert "keys reloaded (master key version 2)" in srv.stop()
+
+
 def test_serve_refuses_a_key_file_readable_by_others():
     srv = Server(start=False)
     try:
