@@ -288,7 +288,8 @@ def test_keys_rotate_while_serving_then_sighup(srv):
     srv.proc.send_signal(signal.SIGHUP)
     time.sleep(0.5)
     after = srv.create_contact(email="after@example.org", name="After", collected_for=["service"])
-    srv.restart()
+    assert "keys reloaded (master key version 2)" in srv.stop()
+    srv.start()
     for cid, name in ((before, "Before"), (between, "Between"), (after, "After")):
         st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="admin")
         assert st == 200 and body["fields"]["name"] == name, (name, st, body)
@@ -297,7 +298,6 @@ def test_keys_rotate_while_serving_then_sighup(srv):
     versions = dict(con.execute("SELECT id, key_version FROM contact").fetchall())
     con.close()
     assert versions[before] == 2 and versions[between] == 1 and versions[after] == 2, versions
-    assert "keys reloaded (master key version 2)" in srv.stop()
 
 
 def test_serve_refuses_a_key_file_readable_by_others():
