@@ -33,6 +33,7 @@ struct audit_log {
 	pthread_cond_t wake;
 	struct audit_job *head, *tail;
 	bool stopping, joined, want_checkpoint;
+	bool bench_no_audit; /* CONSENTD_BENCH_NO_AUDIT=1: benchmarks only */
 
 	/* commit thread only */
 	int64_t head_seq;
@@ -87,6 +88,20 @@ static int sign_checkpoint(struct audit_log *log)
 static int write_batch(struct audit_log *log, struct audit_job *jobs, int64_t *seq,
 		       uint8_t hash[AUDIT_HASH_BYTES], uint64_t *entries)
 {
+	/* Benchmark switch (tests/bench): with CONSENTD_BENCH_NO_AUDIT=1 a batch
+	 * without writes touches no database at all, so a benchmark can measure
+	 * what auditing costs. It breaks the product's promise; never set it
+	 * outside a benchmark (a loud warning is printed at start). */
+	if (log->bench_no_audit) {
+		bool any_apply = false;
+		for (struct audit_job *j = jobs; j != NULL; j = j->next)
+			any_apply = any_apply || j->apply != NULL;
+		if (!any_apply) {
+			for (struct audit_job *j = jobs; j != NULL; j = j->next)
+				j->apply_rc = 0;
+			return 0;
+		}
+	}
 	int rc = store_begin(log->w);
 	if (rc != 0)
 		return rc;
@@ -207,6 +222,12 @@ int audit_log_open(struct audit_log **out, struct store *st, const char *signing
 	if (log == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
 	log->st = st;
+	const char *bench = getenv("CONSENTD_BENCH_NO_AUDIT");
+	log->bench_no_audit = bench != NULL && strcmp(bench, "1") == 0;
+	if (log->bench_no_audit)
+		fprintf(stderr, "consentd: WARNING: CONSENTD_BENCH_NO_AUDIT=1: read and check requests are "
+				"NOT AUDITED. This switch exists for benchmarks only; never use it in "
+				"production.\n");
 	pthread_mutex_init(&log->lock, NULL);
 	pthread_cond_init(&log->wake, NULL);
 	if ((rc = audit_signer_load(&log->signer, signing_key_path)) != 0)

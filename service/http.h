@@ -61,6 +61,10 @@ const char *http_method(const struct http_request *req);
 const char *http_path(const struct http_request *req);
 const char *http_query(const struct http_request *req, const char *name);
 bool http_has_query(const struct http_request *req, const char *name);
+/* Calls cb for every query argument, in order (value is NULL for "?key"
+ * without "="); stops at the first non-zero return of cb and returns it. */
+typedef int (*http_query_cb)(void *ctx, const char *name, const char *value);
+int http_query_each(const struct http_request *req, http_query_cb cb, void *ctx);
 const char *http_header(const struct http_request *req, const char *name);
 const char *http_client(const struct http_request *req);
 const char *http_request_id(const struct http_request *req);
