@@ -207,9 +207,10 @@ static const char *const migrations[] = {
 	" reason TEXT NOT NULL, fields TEXT NOT NULL, request_id TEXT NOT NULL,"
 	" client TEXT NOT NULL, detail TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL"
 	");"
+	/* One secondary index only: every entry pays for each index on the hot
+	 * path. "Who touched this record" is the auditor's main question;
+	 * actor and time filters scan in seq order (time grows with seq). */
 	"CREATE INDEX audit_record ON audit (record_id, seq) WHERE record_id != '';"
-	"CREATE INDEX audit_actor ON audit (actor, seq);"
-	"CREATE INDEX audit_time ON audit (time_us);"
 	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
 	" BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"
 	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
@@ -250,6 +251,13 @@ static const char *const migrations[] = {
 	" created_by TEXT NOT NULL"
 	") WITHOUT ROWID;"
 	"CREATE INDEX preference_link_contact ON preference_link (contact_id);",
+	/* 2: which contacts each outreach filter request released (h_outreach.c). */
+	"CREATE TABLE filter_release ("
+	" release_id TEXT NOT NULL,"
+	" chunk INTEGER NOT NULL,"
+	" ids BLOB NOT NULL,"
+	" PRIMARY KEY (release_id, chunk)"
+	") WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -419,8 +427,62 @@ out:
 	return rc;
 }
 
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_configure(void)
+{
+	/* Memory statistics take a global mutex on every allocation; we do not
+	 * read them, and every worker thread allocates. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+/* WAL checkpoints run on their own thread and connection, so that the commit
+ * thread (whose latency every audited reply waits on) never does one. The
+ * writer's WAL hook wakes it past CHECKPOINT_PAGES. */
+#define CHECKPOINT_PAGES 2000
+
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct store *st = arg;
+	(void)db;
+	(void)name;
+	if (pages >= CHECKPOINT_PAGES) {
+		pthread_mutex_lock(&st->ckpt_lock);
+		st->ckpt_wanted = true;
+		pthread_cond_signal(&st->ckpt_cond);
+		pthread_mutex_unlock(&st->ckpt_lock);
+	}
+	return SQLITE_OK;
+}
+
+static void *checkpointer(void *arg)
+{
+	struct store *st = arg;
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(st->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 1000);
+	pthread_mutex_lock(&st->ckpt_lock);
+	while (!st->ckpt_stop) {
+		while (!st->ckpt_wanted && !st->ckpt_stop)
+			pthread_cond_wait(&st->ckpt_cond, &st->ckpt_lock);
+		if (st->ckpt_stop)
+			break;
+		st->ckpt_wanted = false;
+		pthread_mutex_unlock(&st->ckpt_lock);
+		sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&st->ckpt_lock);
+	}
+	pthread_mutex_unlock(&st->ckpt_lock);
+	sqlite3_close(db);
+	return NULL;
+}
+
 int store_open(struct store **out, const char *path)
 {
+	pthread_once(&sqlite_once, sqlite_configure);
 	struct store *st = calloc(1, sizeof *st);
 	int rc;
 	*out = NULL;
@@ -429,6 +491,8 @@ int store_open(struct store **out, const char *path)
 		return err_set(ERR_NOMEM, "out of memory");
 	}
 	pthread_mutex_init(&st->lock, NULL);
+	pthread_mutex_init(&st->ckpt_lock, NULL);
+	pthread_cond_init(&st->ckpt_cond, NULL);
 	const char *faults = getenv("CONSENTD_TEST_FAULTS");
 	st->faults_allowed = faults != NULL && strcmp(faults, "1") == 0;
 	snprintf(st->fault_path, sizeof st->fault_path, "%s.fault-audit", path);
@@ -444,6 +508,15 @@ void store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	if (st->ckpt_running) {
+		pthread_mutex_lock(&st->ckpt_lock);
+		st->ckpt_stop = true;
+		pthread_cond_signal(&st->ckpt_cond);
+		pthread_mutex_unlock(&st->ckpt_lock);
+		pthread_join(st->ckpt_thread, NULL);
+	}
+	pthread_mutex_destroy(&st->ckpt_lock);
+	pthread_cond_destroy(&st->ckpt_cond);
 	for (int i = 0; i < st->pool_n; i++)
 		store_conn_free(st->pool[i]);
 	pthread_mutex_destroy(&st->lock);
@@ -495,9 +568,15 @@ void store_conn_put(struct store *st, struct store_conn *c)
 int store_writer_open(struct store *st, struct store_conn **out)
 {
 	int rc = conn_new(st, true, out);
-	if (rc == 0)
-		conn_ready(*out);
-	return rc;
+	if (rc != 0)
+		return rc;
+	conn_ready(*out);
+	if (!st->ckpt_running && pthread_create(&st->ckpt_thread, NULL, checkpointer, st) == 0) {
+		st->ckpt_running = true;
+		sqlite3_wal_autocheckpoint((*out)->db, 0);
+		sqlite3_wal_hook((*out)->db, wal_hook, st);
+	}
+	return 0;
 }
 
 /* ---- statement helpers ---- */

@@ -40,6 +40,11 @@ struct store {
 	bool faults_allowed;
 	char fault_path[4200];
 	int schema_version;
+	/* the WAL checkpointer (see store.c) */
+	pthread_t ckpt_thread;
+	pthread_mutex_t ckpt_lock;
+	pthread_cond_t ckpt_cond;
+	bool ckpt_running, ckpt_wanted, ckpt_stop;
 };
 
 /* A prepared statement for sql (a string with static storage), cached per
