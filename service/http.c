@@ -119,13 +119,32 @@ static enum MHD_Result queue(struct http_request *req)
 	return ret;
 }
 
+/* A refusal libmicrohttpd does not make itself, answered as problem+json on
+ * the first callback (the connection is then closed): an HTTP/1.1 request
+ * without Host (RFC 9112 3.2). Oversized headers never get here: they do
+ * not fit the connection's memory pool and libmicrohttpd answers 431. */
+static bool refuse_early(struct http_request *req, const char *version)
+{
+	if (version == NULL || strcmp(version, MHD_HTTP_VERSION_1_1) != 0 ||
+	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) != NULL)
+		return false;
+	char *body = NULL;
+	if (asprintf(&body,
+		     "{\"type\":\"https://consentd.dev/problems/invalid-request\","
+		     "\"title\":\"The request is malformed\",\"status\":400,"
+		     "\"detail\":\"an HTTP/1.1 request needs a Host header\",\"request_id\":\"%s\"}",
+		     req->request_id) < 0)
+		return false;
+	http_respond(req, 400, "application/problem+json", body, strlen(body));
+	return true;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
 				 const char *method, const char *version, const char *upload,
 				 size_t *upload_size, void **con_cls)
 {
 	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
-	(void)version;
 
 	if (req == NULL) {
 		req = calloc(1, sizeof *req);
@@ -139,7 +158,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		make_request_id(req);
 		client_address(req);
 		*con_cls = req;
-		srv->cb.on_headers(req, srv->app);
+		if (!refuse_early(req, version))
+			srv->cb.on_headers(req, srv->app);
 		if (req->have_response) {
 			req->early = true;
 			return queue(req);
