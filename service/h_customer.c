@@ -1,9 +1,1139 @@
 /*
- * h_customer: (being written) routes for this area.
+ * h_customer: customer self-service. Staff create (and revoke) signed
+ * preference links; the person who holds one sees and changes their
+ * choices, withdraws everything, downloads their data, asks for erasure,
+ * and unsubscribes in one click (RFC 8058), without an account.
+ *
+ *   POST   /v1/contacts/{id}/preference-link            staff: a new link
+ *   DELETE /v1/contacts/{id}/preference-link            staff: revoke all
+ *   DELETE /v1/contacts/{id}/preference-link/{link id}  staff: revoke one
+ *   GET    /p/{token}                                   the preference centre
+ *   POST   /p/{token}                                   its forms (CSRF-checked)
+ *   GET    /v1/unsubscribe/{token}                      a confirmation button only
+ *   POST   /v1/unsubscribe/{token}                      one-click unsubscribe
+ *
+ * Invariants:
+ * - The customer routes are public: the token is the credential. It is
+ *   checked (shape, MAC, expiry, link row, revocation, contact not erased)
+ *   before anything is read, and every failure gets the same 403 page, so
+ *   the page never tells whether a contact exists. Such a denial is
+ *   audited without a record id.
+ * - Every customer request that passes is audited as actor "customer",
+ *   role "customer", with the client address replaced by "h:" and a keyed
+ *   hash of it (FC_HASH_CLIENT): a customer's IP address is personal data.
+ * - Writes run as job.apply on the commit thread, in the audit entry's
+ *   transaction. GET never writes, except that a Sec-GPC: 1 signal on the
+ *   preference centre records the opt-out it means; GET on the unsubscribe
+ *   URL writes nothing at all, because mail scanners prefetch it.
+ * - Forms carry a CSRF value bound to the link (linktoken.h); a value is
+ *   accepted once (the nonce is remembered until the value expires).
  */
 #include "service/app.h"
+
+#include "service/base/codec.h"
+#include "service/base/error.h"
+#include "service/contact.h"
+#include "service/crypto/fieldcrypt.h"
+#include "service/linktoken.h"
+#include "service/prefpage.h"
 #include "service/router.h"
 
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define LINK_TTL_DAYS_DEFAULT 90
+#define LINK_TTL_DAYS_MAX 365
+#define CSRF_MAX_AGE_S (2 * 3600)
+#define CSRF_SEEN_CAP 8192
+#define FORM_VALUE_CAP 256
+#define EXPORT_AUDIT_MAX 100000 /* entries in one data download */
+
+/* ---- used CSRF nonces (replay) ---- */
+
+static struct {
+	uint8_t nonce[LINKTOKEN_CSRF_NONCE_BYTES];
+	int64_t time_s; /* 0: free */
+} seen[CSRF_SEEN_CAP];
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* 0 when the nonce was not used before (and is now); ERR_DENIED on replay;
+ * ERR_UNAVAILABLE when every slot holds a live nonce (fail closed). */
+static int csrf_consume(const struct linktoken_csrf *c, int64_t now_s)
+{
+	int free_slot = -1, rc = 0;
+	pthread_mutex_lock(&seen_lock);
+	for (int i = 0; i < CSRF_SEEN_CAP; i++) {
+		if (seen[i].time_s != 0 && now_s - seen[i].time_s > CSRF_MAX_AGE_S + 120)
+			seen[i].time_s = 0;
+		if (seen[i].time_s == 0) {
+			if (free_slot < 0)
+				free_slot = i;
+			continue;
+		}
+		if (memcmp(seen[i].nonce, c->nonce, sizeof c->nonce) == 0) {
+			rc = ERR_DENIED;
+			break;
+		}
+	}
+	if (rc == 0 && free_slot < 0)
+		rc = ERR_UNAVAILABLE;
+	if (rc == 0) {
+		memcpy(seen[free_slot].nonce, c->nonce, sizeof c->nonce);
+		seen[free_slot].time_s = c->time_s > 0 ? c->time_s : now_s;
+	}
+	pthread_mutex_unlock(&seen_lock);
+	return rc;
+}
+
+/* ---- form bodies ---- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes a application/x-www-form-urlencoded component into out. */
+static int url_decode(const char *s, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%') {
+			if (i + 2 >= n)
+				return ERR_INVALID;
+			int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+			if (h < 0 || l < 0)
+				return ERR_INVALID;
+			c = (char)(h << 4 | l);
+			i += 2;
+		}
+		if (o + 1 >= cap)
+			return ERR_TOOBIG;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return is_clean_utf8(out, o) ? 0 : ERR_INVALID;
+}
+
+/* The value of the first `name` field of a urlencoded body; ERR_NOTFOUND. */
+static int form_value(const char *body, size_t len, const char *name, char *out, size_t cap)
+{
+	size_t nlen = strlen(name);
+	const char *p = body, *end = body + len;
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *fend = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(fend - p));
+		char key[64];
+		if (eq != NULL && url_decode(p, (size_t)(eq - p), key, sizeof key) == 0 &&
+		    strlen(key) == nlen && memcmp(key, name, nlen) == 0)
+			return url_decode(eq + 1, (size_t)(fend - eq - 1), out, cap);
+		p = fend + 1;
+	}
+	return ERR_NOTFOUND;
+}
+
+static bool media_is(const char *h, const char *want)
+{
+	size_t n = strlen(want);
+	while (h != NULL && *h == ' ')
+		h++;
+	return h != NULL && strncasecmp(h, want, n) == 0 && (h[n] == '\0' || h[n] == ';' || h[n] == ' ');
+}
+
+/* multipart/form-data: true when a part named List-Unsubscribe holds
+ * exactly One-Click (RFC 8058 section 3.1 allows either encoding). */
+static bool multipart_one_click(const char *ctype, const char *body, size_t len)
+{
+	const char *b = strcasestr(ctype, "boundary=");
+	char boundary[80] = "\r\n--";
+	if (b == NULL)
+		return false;
+	b += 9;
+	bool quoted = *b == '"';
+	if (quoted)
+		b++;
+	size_t n = strcspn(b, quoted ? "\"" : "; ");
+	if (n == 0 || n > 70)
+		return false;
+	memcpy(boundary + 4, b, n);
+	boundary[4 + n] = '\0';
+	size_t blen = 4 + n;
+	/* The first delimiter may start the body without the leading CRLF. */
+	const char *p = NULL;
+	if (len >= blen - 2 && memcmp(body, boundary + 2, blen - 2) == 0)
+		p = body + blen - 2;
+	else if ((p = memmem(body, len, boundary, blen)) != NULL)
+		p += blen;
+	const char *end = body + len;
+	while (p != NULL && p < end) {
+		if (end - p >= 2 && p[0] == '-' && p[1] == '-')
+			return false; /* the closing delimiter */
+		const char *hdr_end = memmem(p, (size_t)(end - p), "\r\n\r\n", 4);
+		if (hdr_end == NULL)
+			return false;
+		const char *value = hdr_end + 4;
+		const char *next = memmem(value, (size_t)(end - value), boundary, blen);
+		if (next == NULL)
+			return false;
+		size_t hlen = (size_t)(hdr_end - p);
+		char hdrs[512];
+		if (hlen < sizeof hdrs) {
+			memcpy(hdrs, p, hlen);
+			hdrs[hlen] = '\0';
+			const char *nm = strcasestr(hdrs, "name=\"List-Unsubscribe\"");
+			if (nm == NULL)
+				nm = strcasestr(hdrs, "name=List-Unsubscribe");
+			size_t vlen = (size_t)(next - value);
+			if (nm != NULL && vlen == 9 && memcmp(value, "One-Click", 9) == 0)
+				return true;
+		}
+		p = next + blen;
+	}
+	return false;
+}
+
+/* ---- the customer's identity in the audit trail ---- */
+
+static void customer_identity(struct reqctx *ctx)
+{
+	snprintf(ctx->actor, sizeof ctx->actor, "customer");
+	snprintf(ctx->role, sizeof ctx->role, "customer");
+	ctx->authenticated = true;
+}
+
+static void customer_audit_begin(struct reqctx *ctx, const char *action, const char *record_id,
+				 const char *purpose, const char *channel)
+{
+	uint8_t h[FC_HASH_BYTES];
+	char hex[2 * 16 + 1];
+	const char *ip = http_client(ctx->http);
+	audit_begin(ctx, action, record_id, purpose, channel);
+	if (fieldcrypt_keyed_hash(ctx->app->keys, FC_HASH_CLIENT, ip, strlen(ip), h) == 0) {
+		hex_encode(h, 16, hex);
+		snprintf(ctx->job.entry.client, sizeof ctx->job.entry.client, "h:%s", hex);
+	} else {
+		snprintf(ctx->job.entry.client, sizeof ctx->job.entry.client, "h:unavailable");
+	}
+}
+
+static void page_headers(struct reqctx *ctx)
+{
+	http_add_header(ctx->http, "Content-Security-Policy", PREFPAGE_CSP);
+	http_add_header(ctx->http, "X-Frame-Options", "DENY");
+	http_add_header(ctx->http, "Content-Language", "en, zh-CN");
+	http_add_header(ctx->http, "Vary", "Accept-Language, Sec-GPC");
+}
+
+static void reply_page(struct reqctx *ctx, int status, char *page)
+{
+	if (page == NULL) {
+		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
+		return;
+	}
+	page_headers(ctx);
+	reply_text(ctx, status, PREFPAGE_CONTENT_TYPE, page, strlen(page));
+}
+
+/* ---- resolving a token ---- */
+
+enum cust_op { OP_NONE, OP_SET, OP_WITHDRAW_ALL, OP_UNSUBSCRIBE, OP_ERASE };
+
+struct cust {
+	struct linktoken tok;
+	struct store_link link;
+	struct store_contact ct;
+	char token[LINKTOKEN_CAP];
+	enum prefpage_lang lang;
+	bool gpc;
+	enum cust_op op;
+	struct store_consent cs; /* OP_SET */
+	json_t *evidence;	 /* OP_SET */
+	int changed, suppressed; /* counted by apply, for the audit detail */
+};
+
+static void cust_free(void *p)
+{
+	struct cust *c = p;
+	if (c == NULL)
+		return;
+	json_decref(c->evidence);
+	crypto_wipe(c, sizeof *c);
+	free(c);
+}
+
+/* Refuses an unusable link: one page for every reason, audited without a
+ * record id (the reason for auditors is in the detail). */
+static void refuse_link(struct reqctx *ctx, enum prefpage_lang lang, const char *why)
+{
+	atomic_fetch_add(&ctx->app->metrics.denials, 1);
+	customer_audit_begin(ctx, "customer.link", "", NULL, NULL);
+	audit_decide(ctx, false, "invalid_link");
+	char route[96];
+	snprintf(route, sizeof route, "%s %s", http_method(ctx->http), ctx->route->pattern);
+	audit_detail(ctx, json_pack("{s:s, s:s}", "route", route, "why", why));
+	reply_page(ctx, 403, prefpage_link_invalid(lang));
+	app_commit(ctx);
+}
+
+/* Checks the token in ctx->param[0] and loads its link and contact into a
+ * new ctx->state. On failure it has replied and returns NULL. */
+static struct cust *resolve(struct reqctx *ctx)
+{
+	const char *token = ctx->param[0];
+	enum prefpage_lang lang = prefpage_lang_from(http_header(ctx->http, "Accept-Language"));
+	const char *gpc = http_header(ctx->http, "Sec-GPC");
+	int64_t now_s = now_us() / 1000000;
+	char id[LINKTOKEN_ID_TEXT_CAP];
+	int rc;
+
+	customer_identity(ctx);
+	struct cust *c = calloc(1, sizeof *c);
+	if (c == NULL) {
+		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
+		app_send(ctx);
+		return NULL;
+	}
+	ctx->state = c;
+	ctx->state_free = cust_free;
+	c->lang = lang;
+	c->gpc = gpc != NULL && strcmp(gpc, "1") == 0;
+	if (linktoken_parse(token, strlen(token), &c->tok) != 0) {
+		refuse_link(ctx, lang, "malformed");
+		return NULL;
+	}
+	if (linktoken_verify(ctx->app->keys, &c->tok, now_s) != 0) {
+		refuse_link(ctx, lang, now_s >= c->tok.expires_s ? "expired_or_forged" : "forged");
+		return NULL;
+	}
+	snprintf(c->token, sizeof c->token, "%s", token);
+	linktoken_id_text(c->tok.id, id);
+	rc = store_link_get(ctx->rd, id, &c->link);
+	if (rc == ERR_NOTFOUND) {
+		refuse_link(ctx, lang, "unknown_link");
+		return NULL;
+	}
+	if (rc != 0)
+		goto unavailable;
+	if (c->link.revoked_us != 0) {
+		refuse_link(ctx, lang, "revoked");
+		return NULL;
+	}
+	if (c->link.expires_us / 1000000 <= now_s || c->link.expires_us / 1000000 != c->tok.expires_s) {
+		refuse_link(ctx, lang, "expired");
+		return NULL;
+	}
+	rc = store_contact_get(ctx->rd, c->link.contact_id, &c->ct);
+	if (rc == ERR_NOTFOUND || (rc == 0 && c->ct.erased)) {
+		refuse_link(ctx, lang, "erased");
+		return NULL;
+	}
+	if (rc != 0)
+		goto unavailable;
+	return c;
+unavailable:
+	customer_audit_begin(ctx, "customer.link", "", NULL, NULL);
+	audit_decide(ctx, false, "error");
+	reply_problem(ctx, rc, NULL);
+	app_commit(ctx);
+	return NULL;
+}
+
+/* ---- writes (commit thread) ---- */
+
+static int make_consent(const struct policy *p, const struct policy_purpose_info *pi, const char *contact_id,
+			const char *channel, const char *status, const char *method, const char *source,
+			int64_t now, struct store_consent *cs)
+{
+	uint8_t raw[16];
+	memset(cs, 0, sizeof *cs);
+	snprintf(cs->contact_id, sizeof cs->contact_id, "%s", contact_id);
+	snprintf(cs->purpose, sizeof cs->purpose, "%s", pi->name);
+	snprintf(cs->channel, sizeof cs->channel, "%s", channel);
+	snprintf(cs->status, sizeof cs->status, "%s", status);
+	snprintf(cs->legal_basis, sizeof cs->legal_basis, "%s", policy_legal_basis_name(pi->legal_basis));
+	snprintf(cs->notice_version, sizeof cs->notice_version, "%s", policy_notice_version(p));
+	snprintf(cs->source, sizeof cs->source, "%s", source);
+	snprintf(cs->method, sizeof cs->method, "%s", method);
+	if (crypto_random(raw, sizeof raw) != 0)
+		return err_set(ERR_INTERNAL, "no randomness");
+	b64url_encode(raw, sizeof raw, cs->receipt_id);
+	cs->at_us = cs->recorded_us = now;
+	if (strcmp(status, "granted") == 0) {
+		cs->granted_us = now;
+		if (pi->consent_lifetime_days > 0)
+			cs->expires_us = now + pi->consent_lifetime_days * 86400 * INT64_C(1000000);
+	} else if (strcmp(status, "withdrawn") == 0) {
+		cs->withdrawn_us = now;
+	}
+	return 0;
+}
+
+/* Withdraws every granted channel of a purpose; with record_refusal, also
+ * records "refused" where nothing was on record (GPC is an answer). */
+static int optout_purpose(struct store_conn *wc, struct reqctx *ctx, struct cust *c,
+			  const struct policy_purpose_info *pi, const char *method, bool record_refusal,
+			  int64_t now)
+{
+	for (int ch = -1; ch < POLICY_CH_COUNT; ch++) {
+		const char *channel;
+		if (ch < 0) {
+			if (pi->channels != 0)
+				continue;
+			channel = "";
+		} else {
+			if (!(pi->channels & (1u << ch)))
+				continue;
+			channel = policy_channel_name((enum policy_channel)ch);
+		}
+		struct store_consent cur, cs;
+		const char *status = NULL;
+		int rc = store_consent_get(wc, c->ct.id, pi->name, channel, &cur);
+		if (rc == 0 && strcmp(cur.status, "granted") == 0)
+			status = "withdrawn";
+		else if (rc == ERR_NOTFOUND && record_refusal)
+			status = "refused";
+		else if (rc != 0 && rc != ERR_NOTFOUND)
+			return rc;
+		if (status == NULL)
+			continue;
+		if ((rc = make_consent(ctx->policy, pi, c->ct.id, channel, status, method, "customer", now, &cs)) != 0 ||
+		    (rc = consent_record(wc, ctx->app->keys, &c->ct, &cs, NULL)) != 0)
+			return rc;
+		c->changed++;
+	}
+	return 0;
+}
+
+/* Puts the person's email and phone hashes on the suppression list for a
+ * purpose, unless a suppression already covers it (idempotent). */
+static int suppress_purpose(struct store_conn *wc, struct cust *c, const char *purpose, const char *reason,
+			    int64_t now)
+{
+	const uint8_t *hashes[2] = { c->ct.has_email_shash ? c->ct.email_shash : NULL,
+				     c->ct.has_phone_shash ? c->ct.phone_shash : NULL };
+	const char *kinds[2] = { "email", "phone" };
+	for (int i = 0; i < 2; i++) {
+		if (hashes[i] == NULL)
+			continue;
+		int rc = store_suppression_match(wc, hashes[i], NULL, purpose, "", NULL);
+		if (rc == 0)
+			continue;
+		if (rc != ERR_NOTFOUND)
+			return rc;
+		struct store_suppression sp = { .kind = kinds[i], .scope = "purpose", .scope_value = purpose,
+						.reason = reason, .source = "customer", .created_us = now,
+						.recorded_us = now };
+		memcpy(sp.hash, hashes[i], 32);
+		if ((rc = store_suppression_add(wc, &sp)) != 0)
+			return rc;
+		c->suppressed++;
+	}
+	return 0;
+}
+
+static int apply_gpc(struct store_conn *wc, struct reqctx *ctx, struct cust *c, int64_t now)
+{
+	const char *names[POLICY_MAX_PURPOSES];
+	size_t n = policy_purposes_for_gpc(ctx->policy, names, POLICY_MAX_PURPOSES);
+	for (size_t i = 0; i < n && i < POLICY_MAX_PURPOSES; i++) {
+		struct policy_purpose_info pi;
+		if (policy_purpose_get(ctx->policy, names[i], &pi) != 0)
+			continue;
+		int before = c->changed;
+		int rc = optout_purpose(wc, ctx, c, &pi, "gpc", true, now);
+		if (rc == 0 && c->changed != before)
+			rc = suppress_purpose(wc, c, pi.name, "gpc", now);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int apply_customer(struct store_conn *wc, struct audit_job *job)
+{
+	struct reqctx *ctx = job->ctx;
+	struct cust *c = ctx->state;
+	int64_t now = now_us();
+	int rc = store_contact_get(wc, c->ct.id, &c->ct);
+	if (rc == 0 && c->ct.erased)
+		rc = err_set(ERR_GONE, "the contact was erased");
+	if (rc != 0) {
+		audit_decide(ctx, false, rc == ERR_GONE || rc == ERR_NOTFOUND ? "erased" : "error");
+		return rc;
+	}
+	if (c->gpc && c->op != OP_ERASE && (rc = apply_gpc(wc, ctx, c, now)) != 0)
+		goto out;
+	switch (c->op) {
+	case OP_NONE:
+		break;
+	case OP_SET:
+		if (strcmp(c->cs.status, "granted") == 0) {
+			/* A fresh yes from the person lifts their own earlier
+			 * unsubscribe for this purpose; bounces, complaints and
+			 * manual blocks stay. */
+			if (c->ct.has_email_shash &&
+			    (rc = store_subject_suppressions_lift(wc, c->ct.email_shash, c->cs.purpose, now, "customer")) != 0)
+				goto out;
+			if (c->ct.has_phone_shash &&
+			    (rc = store_subject_suppressions_lift(wc, c->ct.phone_shash, c->cs.purpose, now, "customer")) != 0)
+				goto out;
+		}
+		c->cs.at_us = c->cs.recorded_us = now;
+		rc = consent_record(wc, ctx->app->keys, &c->ct, &c->cs, c->evidence);
+		c->changed++;
+		break;
+	case OP_WITHDRAW_ALL:
+	case OP_UNSUBSCRIBE:
+		for (size_t i = 0; rc == 0 && i < policy_purpose_count(ctx->policy); i++) {
+			struct policy_purpose_info pi;
+			if (policy_purpose_at(ctx->policy, i, &pi) != 0 || !pi.consent_required)
+				continue;
+			if (c->op == OP_UNSUBSCRIBE) {
+				bool in_scope = strcmp(c->link.scope, "all") == 0
+							? (pi.channels & (1u << POLICY_CH_EMAIL)) != 0
+							: strcmp(c->link.scope, pi.name) == 0;
+				if (!in_scope)
+					continue;
+			}
+			const char *method = c->op == OP_UNSUBSCRIBE ? "one_click" : "preference_centre";
+			rc = optout_purpose(wc, ctx, c, &pi, method, false, now);
+			if (rc == 0)
+				rc = suppress_purpose(wc, c, pi.name,
+						      c->op == OP_UNSUBSCRIBE ? "unsubscribe" : "withdrawal", now);
+		}
+		/* A link scoped to a purpose that needs no consent (say,
+		 * service mail) still suppresses that purpose on request. */
+		if (rc == 0 && c->op == OP_UNSUBSCRIBE && strcmp(c->link.scope, "all") != 0)
+			rc = suppress_purpose(wc, c, c->link.scope, "unsubscribe", now);
+		break;
+	case OP_ERASE:
+		rc = store_links_revoke_contact(wc, c->ct.id, now, NULL);
+		if (rc == 0)
+			rc = contact_erase(wc, &c->ct, now);
+		break;
+	}
+out:
+	if (rc != 0) {
+		audit_decide(ctx, false, "error");
+		return rc;
+	}
+	if (c->gpc || c->op == OP_WITHDRAW_ALL || c->op == OP_UNSUBSCRIBE)
+		audit_detail(ctx, json_pack("{s:s, s:b, s:i, s:i}", "link_id", c->link.id, "gpc", c->gpc,
+					    "consents_changed", c->changed, "suppressions_added", c->suppressed));
+	return 0;
+}
+
+/* ---- the preference centre ---- */
+
+struct consent_list {
+	struct store_consent *items;
+	size_t n, cap;
+};
+
+static int collect_cb(void *arg, const struct store_consent *cs)
+{
+	struct consent_list *l = arg;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 32;
+		struct store_consent *p = realloc(l->items, cap * sizeof *p);
+		if (p == NULL)
+			return err_set(ERR_NOMEM, "out of memory");
+		l->items = p;
+		l->cap = cap;
+	}
+	l->items[l->n] = *cs;
+	l->items[l->n].evidence = NULL;
+	l->items[l->n].evidence_len = 0;
+	l->n++;
+	return 0;
+}
+
+static void fill_choice(struct prefpage_choice *ch, const char *channel, const struct consent_list *l,
+			const char *purpose, bool gpc_optout, int64_t now)
+{
+	memset(ch, 0, sizeof *ch);
+	snprintf(ch->channel, sizeof ch->channel, "%s", channel);
+	snprintf(ch->status, sizeof ch->status, "none");
+	for (size_t i = 0; i < l->n; i++) {
+		const struct store_consent *cs = &l->items[i];
+		if (strcmp(cs->purpose, purpose) != 0 || strcmp(cs->channel, channel) != 0)
+			continue;
+		struct policy_consent pc = { POLICY_CONSENT_NONE, cs->expires_us / 1000000 };
+		policy_consent_status_from_name(cs->status, &pc.status);
+		bool lapsed = pc.status == POLICY_CONSENT_GRANTED && !policy_consent_valid(&pc, now / 1000000);
+		snprintf(ch->status, sizeof ch->status, "%s", lapsed ? "expired" : cs->status);
+		ch->at_us = cs->at_us;
+		ch->granted_us = cs->granted_us;
+		ch->withdrawn_us = cs->withdrawn_us;
+		ch->expires_us = cs->expires_us;
+		snprintf(ch->method, sizeof ch->method, "%s", cs->method);
+		snprintf(ch->source, sizeof ch->source, "%s", cs->source);
+	}
+	/* What this request's GPC signal is about to record (same transaction
+	 * as this page's audit entry). */
+	if (gpc_optout && strcmp(ch->status, "refused") != 0 && strcmp(ch->status, "withdrawn") != 0) {
+		bool was_granted = strcmp(ch->status, "granted") == 0;
+		if (was_granted || strcmp(ch->status, "none") == 0) {
+			snprintf(ch->status, sizeof ch->status, "%s", was_granted ? "withdrawn" : "refused");
+			ch->at_us = now;
+			if (was_granted)
+				ch->withdrawn_us = now;
+			snprintf(ch->method, sizeof ch->method, "gpc");
+			snprintf(ch->source, sizeof ch->source, "customer");
+		}
+	}
+}
+
+static enum prefpage_done done_param(struct reqctx *ctx)
+{
+	const char *d = http_query(ctx->http, "done");
+	if (d == NULL)
+		return PREFPAGE_DONE_NONE;
+	if (strcmp(d, "saved") == 0)
+		return PREFPAGE_DONE_SAVED;
+	if (strcmp(d, "withdrawn_all") == 0)
+		return PREFPAGE_DONE_WITHDRAWN_ALL;
+	if (strcmp(d, "gpc_blocked") == 0)
+		return PREFPAGE_DONE_GPC_BLOCKED;
+	return PREFPAGE_DONE_NONE;
+}
+
+static void h_pref_get(struct reqctx *ctx)
+{
+	struct cust *c = resolve(ctx);
+	struct consent_list l = { 0 };
+	struct prefpage_purpose *pp = NULL;
+	char csrf[LINKTOKEN_CSRF_CAP];
+	int64_t now = now_us();
+	int rc;
+	if (c == NULL)
+		return;
+	customer_audit_begin(ctx, "customer.view", c->ct.id, NULL, NULL);
+	if ((rc = store_consents_each(ctx->rd, c->ct.id, collect_cb, &l)) != 0)
+		goto fail;
+	size_t np = policy_purpose_count(ctx->policy);
+	pp = calloc(np ? np : 1, sizeof *pp);
+	if (pp == NULL) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < np; i++) {
+		struct policy_purpose_info pi;
+		if (policy_purpose_at(ctx->policy, i, &pi) != 0)
+			continue;
+		struct prefpage_purpose *p = &pp[i];
+		p->name = pi.name;
+		p->description = c->lang == PREFPAGE_ZH && pi.description_zh ? pi.description_zh : pi.description;
+		p->legal_basis = policy_legal_basis_name(pi.legal_basis);
+		p->consent_required = pi.consent_required;
+		p->sale_or_sharing = pi.sale_or_sharing;
+		bool gpc_optout = c->gpc && pi.sale_or_sharing;
+		if (pi.channels == 0) {
+			fill_choice(&p->choices[p->n_choices++], "", &l, pi.name, gpc_optout, now);
+			continue;
+		}
+		for (int ch = 0; ch < POLICY_CH_COUNT && p->n_choices < 8; ch++)
+			if (pi.channels & (1u << ch))
+				fill_choice(&p->choices[p->n_choices++], policy_channel_name((enum policy_channel)ch),
+					    &l, pi.name, gpc_optout, now);
+	}
+	if ((rc = linktoken_csrf_make(ctx->app->keys, c->tok.id, now / 1000000, csrf)) != 0)
+		goto fail;
+	struct prefpage_model m = { c->lang, c->token, csrf, done_param(ctx), c->gpc, pp, np };
+	char *page = prefpage_centre(&m);
+	free(pp);
+	free(l.items);
+	audit_decide(ctx, true, "link_valid");
+	audit_detail(ctx, json_pack("{s:s, s:b}", "link_id", c->link.id, "gpc", c->gpc));
+	reply_page(ctx, 200, page);
+	if (c->gpc)
+		ctx->job.apply = apply_customer; /* records the GPC opt-out */
+	app_commit(ctx);
+	return;
+fail:
+	free(pp);
+	free(l.items);
+	audit_decide(ctx, false, "error");
+	reply_problem(ctx, rc, NULL);
+	app_commit(ctx);
+}
+
+/* ---- download my data ---- */
+
+static int export_consent_cb(void *arg, const struct store_consent *cs)
+{
+	json_array_append_new(arg, consent_to_json(cs, NULL, now_us() / 1000000));
+	return 0;
+}
+
+static int export_suppression_cb(void *arg, const struct store_suppression *sp, int64_t lifted_us)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "kind", sp->kind, "scope", sp->scope,
+			      "scope_value", sp->scope_value, "reason", sp->reason, "source", sp->source,
+			      "created_at", json_time(sp->created_us), "lifted_at", json_time(lifted_us));
+	json_array_append_new(arg, o);
+	return 0;
+}
+
+static int export_audit_cb(void *arg, const struct audit_entry *e)
+{
+	json_t *arr = arg;
+	if (json_array_size(arr) >= EXPORT_AUDIT_MAX)
+		return 1;
+	/* The person sees who (by role) did what, when, for which purpose and
+	 * with which outcome; staff names and client addresses stay out. */
+	json_t *o = json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "time", json_time(e->time_us),
+			      "by", strcmp(e->actor, "customer") == 0 ? "you" : "staff or system", "role", e->role,
+			      "action", e->action, "purpose", e->purpose, "channel", e->channel,
+			      "decision", strcmp(e->decision, "allow") == 0 ? "allowed" : strcmp(e->decision, "deny") == 0 ? "denied" : e->decision,
+			      "reason", e->reason);
+	if (e->fields[0] != '\0')
+		json_object_set_new(o, "fields_revealed", json_string(e->fields));
+	json_array_append_new(arr, o);
+	return 0;
+}
+
+static void customer_download(struct reqctx *ctx, struct cust *c)
+{
+	json_t *fields = NULL, *consents = json_array(), *history = json_array(), *supp = json_array(),
+	       *accesses = json_array();
+	char names[AUDIT_FIELDS_MAX + 1] = "";
+	size_t nf = policy_field_count(ctx->policy);
+	uint64_t all = nf >= 64 ? UINT64_MAX : (UINT64_C(1) << nf) - 1;
+	struct store_audit_filter f = { .record_id = c->ct.id };
+	int rc;
+
+	customer_audit_begin(ctx, "customer.export", c->ct.id, NULL, NULL);
+	if ((rc = contact_fields_json(ctx->rd, ctx->app->keys, ctx->policy, &c->ct, all, &fields, names,
+				      sizeof names)) != 0 ||
+	    (rc = store_consents_each(ctx->rd, c->ct.id, export_consent_cb, consents)) != 0 ||
+	    (rc = store_consent_history_each(ctx->rd, c->ct.id, export_consent_cb, history)) != 0 ||
+	    (rc = store_subject_suppressions_each(ctx->rd, c->ct.has_email_shash ? c->ct.email_shash : NULL,
+						  c->ct.has_phone_shash ? c->ct.phone_shash : NULL,
+						  export_suppression_cb, supp)) != 0)
+		goto fail;
+	rc = store_audit_each(ctx->rd, &f, export_audit_cb, accesses);
+	if (rc != 0 && rc != 1)
+		goto fail;
+	json_t *purposes = json_array();
+	char cf[STORE_LIST_CAP];
+	snprintf(cf, sizeof cf, "%s", c->ct.collected_for);
+	for (char *save = NULL, *t = strtok_r(cf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save))
+		json_array_append_new(purposes, json_string(t));
+	json_t *out = json_pack("{s:s, s:o, s:{s:s, s:o, s:o, s:o, s:s, s:o}, s:o, s:o, s:o, s:o, s:b}",
+				"format", "consentd-subject-export-1", "exported_at", json_time(now_us()),
+				"contact", "id", c->ct.id, "created_at", json_time(c->ct.created_us),
+				"updated_at", json_time(c->ct.updated_us), "collected_for", purposes, "source",
+				c->ct.source, "fields", fields, "consents", consents, "consent_history", history,
+				"suppressions", supp, "accesses", accesses, "accesses_truncated", rc == 1);
+	fields = consents = history = supp = accesses = NULL;
+	audit_decide(ctx, true, "exported");
+	audit_fields(ctx, names);
+	audit_detail(ctx, json_pack("{s:s}", "link_id", c->link.id));
+	reply_json(ctx, 200, out);
+	http_add_header(ctx->http, "Content-Disposition", "attachment; filename=\"my-data.json\"");
+	http_add_header(ctx->http, "Content-Security-Policy", PREFPAGE_CSP);
+	if (c->gpc)
+		ctx->job.apply = apply_customer;
+	app_commit(ctx);
+	return;
+fail:
+	json_decref(fields);
+	json_decref(consents);
+	json_decref(history);
+	json_decref(supp);
+	json_decref(accesses);
+	audit_decide(ctx, false, "error");
+	reply_problem(ctx, rc, NULL);
+	app_commit(ctx);
+}
+
+/* ---- the forms ---- */
+
+static void redirect_back(struct reqctx *ctx, struct cust *c, const char *done)
+{
+	char loc[LINKTOKEN_CAP + 32];
+	snprintf(loc, sizeof loc, "/p/%s?done=%s#done", c->token, done);
+	http_add_header(ctx->http, "Location", loc);
+	char *body = strdup("<!doctype html><title>303</title>");
+	reply_page(ctx, 303, body);
+}
+
+static void form_refused(struct reqctx *ctx, struct cust *c, int status, const char *reason)
+{
+	customer_audit_begin(ctx, "customer.form", c->ct.id, NULL, NULL);
+	audit_decide(ctx, false, reason);
+	reply_page(ctx, status, prefpage_form_expired(c->lang, c->token));
+	app_commit(ctx);
+}
+
+static void h_pref_post(struct reqctx *ctx)
+{
+	struct cust *c = resolve(ctx);
+	size_t len;
+	const char *body;
+	char csrf_text[FORM_VALUE_CAP], action[FORM_VALUE_CAP];
+	struct linktoken_csrf csrf;
+	int64_t now_s = now_us() / 1000000;
+	if (c == NULL)
+		return;
+	body = http_body(ctx->http, &len);
+	if (http_body_too_big(ctx->http) || body == NULL ||
+	    !media_is(http_header(ctx->http, "Content-Type"), "application/x-www-form-urlencoded") ||
+	    form_value(body, len, "action", action, sizeof action) != 0) {
+		form_refused(ctx, c, 400, "malformed_form");
+		return;
+	}
+	if (form_value(body, len, "csrf", csrf_text, sizeof csrf_text) != 0 ||
+	    linktoken_csrf_parse(csrf_text, strlen(csrf_text), &csrf) != 0 ||
+	    linktoken_csrf_verify(ctx->app->keys, c->tok.id, &csrf, now_s, CSRF_MAX_AGE_S) != 0) {
+		form_refused(ctx, c, 403, "csrf_invalid");
+		return;
+	}
+	int rc = csrf_consume(&csrf, now_s);
+	if (rc != 0) {
+		form_refused(ctx, c, rc == ERR_DENIED ? 403 : 503, rc == ERR_DENIED ? "csrf_replayed" : "csrf_busy");
+		return;
+	}
+
+	if (strcmp(action, "set") == 0) {
+		char purpose[FORM_VALUE_CAP], channel[FORM_VALUE_CAP] = "", status[FORM_VALUE_CAP];
+		struct policy_purpose_info pi;
+		enum policy_channel chv;
+		if (form_value(body, len, "purpose", purpose, sizeof purpose) != 0 || !is_name(purpose) ||
+		    policy_purpose_get(ctx->policy, purpose, &pi) != 0 || !pi.consent_required ||
+		    form_value(body, len, "status", status, sizeof status) != 0 ||
+		    (strcmp(status, "granted") != 0 && strcmp(status, "withdrawn") != 0)) {
+			form_refused(ctx, c, 400, "malformed_form");
+			return;
+		}
+		int crc = form_value(body, len, "channel", channel, sizeof channel);
+		if ((crc != 0 && crc != ERR_NOTFOUND) ||
+		    (pi.channels == 0 ? channel[0] != '\0'
+				      : policy_channel_from_name(channel, &chv) != 0 || !(pi.channels & (1u << chv)))) {
+			form_refused(ctx, c, 400, "malformed_form");
+			return;
+		}
+		customer_audit_begin(ctx, "customer.consent", c->ct.id, purpose, channel);
+		if (c->gpc && pi.sale_or_sharing && strcmp(status, "granted") == 0) {
+			/* The browser says "do not sell or share" in the same
+			 * breath: the signal wins, and the page says why. */
+			audit_decide(ctx, false, "gpc");
+			redirect_back(ctx, c, "gpc_blocked");
+			ctx->job.apply = apply_customer;
+			app_commit(ctx);
+			return;
+		}
+		if ((rc = make_consent(ctx->policy, &pi, c->ct.id, channel, status, "preference_centre",
+				       "customer", now_us(), &c->cs)) != 0) {
+			reply_problem(ctx, rc, NULL);
+			app_send(ctx);
+			return;
+		}
+		const char *ua = http_header(ctx->http, "User-Agent");
+		char ua_cut[256];
+		snprintf(ua_cut, sizeof ua_cut, "%s", ua && is_clean_utf8(ua, strlen(ua)) ? ua : "");
+		c->evidence = json_pack("{s:s, s:s, s:s}", "form", "preference_centre", "link_id", c->link.id,
+					"user_agent", ua_cut);
+		c->op = OP_SET;
+		audit_decide(ctx, true, status);
+		audit_detail(ctx, json_pack("{s:s, s:s, s:s}", "receipt_id", c->cs.receipt_id, "method",
+					    "preference_centre", "link_id", c->link.id));
+		redirect_back(ctx, c, "saved");
+		ctx->job.apply = apply_customer;
+		app_commit(ctx);
+	} else if (strcmp(action, "withdraw_all") == 0) {
+		customer_audit_begin(ctx, "customer.withdraw_all", c->ct.id, NULL, NULL);
+		audit_decide(ctx, true, "withdrawn");
+		c->op = OP_WITHDRAW_ALL;
+		redirect_back(ctx, c, "withdrawn_all");
+		ctx->job.apply = apply_customer;
+		app_commit(ctx);
+	} else if (strcmp(action, "download") == 0) {
+		customer_download(ctx, c);
+	} else if (strcmp(action, "erase_request") == 0) {
+		char next[LINKTOKEN_CSRF_CAP];
+		if ((rc = linktoken_csrf_make(ctx->app->keys, c->tok.id, now_s, next)) != 0) {
+			reply_problem(ctx, rc, NULL);
+			app_send(ctx);
+			return;
+		}
+		customer_audit_begin(ctx, "customer.erase_request", c->ct.id, NULL, NULL);
+		audit_decide(ctx, true, "confirmation_shown");
+		reply_page(ctx, 200, prefpage_erase_confirm(c->lang, c->token, next));
+		if (c->gpc)
+			ctx->job.apply = apply_customer;
+		app_commit(ctx);
+	} else if (strcmp(action, "erase_confirm") == 0) {
+		char confirm[16];
+		if (form_value(body, len, "confirm", confirm, sizeof confirm) != 0 || strcmp(confirm, "yes") != 0) {
+			form_refused(ctx, c, 400, "not_confirmed");
+			return;
+		}
+		customer_audit_begin(ctx, "customer.erase", c->ct.id, NULL, NULL);
+		audit_decide(ctx, true, "erased");
+		audit_detail(ctx, json_pack("{s:s}", "link_id", c->link.id));
+		c->op = OP_ERASE;
+		reply_page(ctx, 200, prefpage_erased(c->lang));
+		ctx->job.apply = apply_customer;
+		app_commit(ctx);
+	} else {
+		form_refused(ctx, c, 400, "malformed_form");
+	}
+}
+
+/* ---- one-click unsubscribe ---- */
+
+static void h_unsub_get(struct reqctx *ctx)
+{
+	struct cust *c = resolve(ctx);
+	if (c == NULL)
+		return;
+	/* Nothing is written here, not even a GPC signal: mail scanners and
+	 * link previews fetch this URL without the person. */
+	customer_audit_begin(ctx, "customer.unsubscribe_view", c->ct.id, NULL, NULL);
+	audit_decide(ctx, true, "confirmation_shown");
+	reply_page(ctx, 200, prefpage_unsubscribe_confirm(c->lang, c->token));
+	app_commit(ctx);
+}
+
+static void h_unsub_post(struct reqctx *ctx)
+{
+	struct cust *c = resolve(ctx);
+	size_t len;
+	const char *body;
+	char value[FORM_VALUE_CAP];
+	if (c == NULL)
+		return;
+	body = http_body(ctx->http, &len);
+	const char *ctype = http_header(ctx->http, "Content-Type");
+	bool ok = false;
+	if (!http_body_too_big(ctx->http) && body != NULL && ctype != NULL) {
+		if (media_is(ctype, "application/x-www-form-urlencoded"))
+			ok = form_value(body, len, "List-Unsubscribe", value, sizeof value) == 0 &&
+			     strcmp(value, "One-Click") == 0;
+		else if (media_is(ctype, "multipart/form-data"))
+			ok = multipart_one_click(ctype, body, len);
+	}
+	customer_audit_begin(ctx, "customer.unsubscribe", c->ct.id, strcmp(c->link.scope, "all") ? c->link.scope : NULL,
+			     NULL);
+	if (!ok) {
+		audit_decide(ctx, false, "not_one_click");
+		reply_page(ctx, 400, prefpage_unsubscribe_confirm(c->lang, c->token));
+		app_commit(ctx);
+		return;
+	}
+	audit_decide(ctx, true, "unsubscribed");
+	c->op = OP_UNSUBSCRIBE;
+	reply_page(ctx, 200, prefpage_unsubscribed(c->lang, c->token));
+	ctx->job.apply = apply_customer;
+	app_commit(ctx);
+}
+
+/* ---- staff: creating and revoking links ---- */
+
+static int apply_link_insert(struct store_conn *wc, struct audit_job *job)
+{
+	struct reqctx *ctx = job->ctx;
+	int rc = store_link_insert(wc, ctx->state);
+	if (rc != 0)
+		audit_decide(ctx, false, "error");
+	return rc;
+}
+
+static void h_link_create(struct reqctx *ctx)
+{
+	const char *id = ctx->param[0];
+	json_t *body = NULL;
+	struct store_contact ct;
+	struct store_link *l = NULL;
+	int64_t ttl_days = LINK_TTL_DAYS_DEFAULT;
+	const char *scope = "all";
+	size_t len;
+	int rc;
+
+	if (!app_require(ctx, POLICY_ACT_LINKS_CREATE, id, NULL))
+		return;
+	if (http_body(ctx->http, &len) != NULL && len > 0) {
+		if ((body = app_json_body(ctx)) == NULL) {
+			app_send(ctx);
+			return;
+		}
+		const char *key;
+		json_t *v;
+		json_object_foreach(body, key, v) {
+			if (strcmp(key, "scope") != 0 && strcmp(key, "ttl_days") != 0) {
+				rc = err_set(ERR_INVALID, "unknown key \"%s\"", key);
+				goto bad;
+			}
+		}
+		json_t *s = json_object_get(body, "scope"), *t = json_object_get(body, "ttl_days");
+		if (s != NULL) {
+			struct policy_purpose_info pi;
+			if (!json_is_string(s)) {
+				rc = err_set(ERR_INVALID, "scope must be \"all\" or a purpose name");
+				goto bad;
+			}
+			scope = json_string_value(s);
+			if (strcmp(scope, "all") != 0 && policy_purpose_get(ctx->policy, scope, &pi) != 0) {
+				err_set(ERR_UNPROCESSABLE, "unknown purpose \"%s\"", scope);
+				json_decref(body);
+				reply_problem(ctx, ERR_UNPROCESSABLE, "unknown_purpose");
+				app_send(ctx);
+				return;
+			}
+		}
+		if (t != NULL) {
+			if (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > LINK_TTL_DAYS_MAX) {
+				rc = err_set(ERR_INVALID, "ttl_days must be an integer from 1 to %d", LINK_TTL_DAYS_MAX);
+				goto bad;
+			}
+			ttl_days = json_integer_value(t);
+		}
+	}
+	audit_begin(ctx, "links.create", id, strcmp(scope, "all") ? scope : NULL, NULL);
+	rc = store_contact_get(ctx->rd, id, &ct);
+	if (rc != 0 || ct.erased) {
+		bool gone = rc == 0;
+		audit_decide(ctx, false, gone ? "erased" : rc == ERR_NOTFOUND ? "unknown_contact" : "error");
+		if (gone)
+			err_set(ERR_GONE, "the contact was erased");
+		reply_problem(ctx, gone ? ERR_GONE : rc, gone ? "erased" : rc == ERR_NOTFOUND ? "unknown_contact" : NULL);
+		json_decref(body);
+		app_commit(ctx);
+		return;
+	}
+	l = calloc(1, sizeof *l);
+	if (l == NULL) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto bad;
+	}
+	uint8_t raw[LINKTOKEN_ID_BYTES];
+	char token[LINKTOKEN_CAP];
+	int64_t now = now_us();
+	int64_t expires_s = now / 1000000 + ttl_days * 86400;
+	crypto_random(raw, sizeof raw);
+	linktoken_id_text(raw, l->id);
+	snprintf(l->contact_id, sizeof l->contact_id, "%s", id);
+	snprintf(l->scope, sizeof l->scope, "%s", scope);
+	l->created_us = now;
+	l->expires_us = expires_s * 1000000;
+	snprintf(l->created_by, sizeof l->created_by, "%s", ctx->actor);
+	if ((rc = linktoken_make(ctx->app->keys, raw, expires_s, token)) != 0) {
+		free(l);
+		l = NULL;
+		goto bad;
+	}
+	ctx->state = l; /* freed with the request */
+	ctx->state_free = free;
+	json_decref(body);
+	body = NULL;
+
+	const char *base = ctx->app->cfg.public_url;
+	size_t bl = strlen(base);
+	while (bl > 0 && base[bl - 1] == '/')
+		bl--;
+	char url[1024], unsub[1024], lu[1100];
+	snprintf(url, sizeof url, "%.*s/p/%s", (int)bl, base, token);
+	snprintf(unsub, sizeof unsub, "%.*s/v1/unsubscribe/%s", (int)bl, base, token);
+	snprintf(lu, sizeof lu, "<%s>", unsub);
+	crypto_wipe(token, sizeof token);
+	audit_decide(ctx, true, "created");
+	audit_detail(ctx, json_pack("{s:s, s:s, s:I}", "link_id", l->id, "scope", l->scope, "ttl_days",
+				    (json_int_t)ttl_days));
+	reply_json(ctx, 201,
+		   json_pack("{s:s, s:s, s:s, s:s, s:o, s:{s:s, s:s}}", "link_id", l->id, "scope", l->scope,
+			     "url", url, "unsubscribe_url", unsub, "expires_at", json_time(l->expires_us),
+			     "headers", "List-Unsubscribe", lu, "List-Unsubscribe-Post",
+			     "List-Unsubscribe=One-Click"));
+	crypto_wipe(url, sizeof url);
+	crypto_wipe(unsub, sizeof unsub);
+	crypto_wipe(lu, sizeof lu);
+	ctx->job.apply = apply_link_insert;
+	app_commit(ctx);
+	return;
+bad:
+	json_decref(body);
+	reply_problem(ctx, rc, NULL);
+	app_send(ctx);
+}
+
+struct link_revoke {
+	char contact_id[STORE_ID_CAP];
+	char link_id[LINKTOKEN_ID_TEXT_CAP]; /* "" revokes them all */
+};
+
+static int apply_link_revoke(struct store_conn *wc, struct audit_job *job)
+{
+	struct reqctx *ctx = job->ctx;
+	struct link_revoke *r = ctx->state;
+	int64_t now = now_us();
+	int rc = r->link_id[0] != '\0' ? store_link_revoke(wc, r->contact_id, r->link_id, now)
+				       : store_links_revoke_contact(wc, r->contact_id, now, NULL);
+	if (rc != 0)
+		audit_decide(ctx, false, rc == ERR_NOTFOUND ? "unknown_link" : "error");
+	return rc;
+}
+
+static void link_revoke(struct reqctx *ctx, const char *link_id)
+{
+	const char *id = ctx->param[0];
+	if (link_id != NULL && strlen(link_id) != LINKTOKEN_ID_TEXT_CAP - 1) {
+		err_set(ERR_NOTFOUND, "no preference link with this id");
+		reply_problem(ctx, ERR_NOTFOUND, "unknown_link");
+		app_send(ctx);
+		return;
+	}
+	if (!app_require(ctx, POLICY_ACT_LINKS_CREATE, id, NULL))
+		return;
+	struct link_revoke *r = calloc(1, sizeof *r);
+	if (r == NULL) {
+		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
+		app_send(ctx);
+		return;
+	}
+	snprintf(r->contact_id, sizeof r->contact_id, "%s", id);
+	snprintf(r->link_id, sizeof r->link_id, "%s", link_id ? link_id : "");
+	ctx->state = r;
+	ctx->state_free = free;
+	audit_begin(ctx, "links.revoke", id, NULL, NULL);
+	audit_decide(ctx, true, "revoked");
+	audit_detail(ctx, json_pack("{s:s}", "link_id", link_id ? link_id : "all"));
+	reply_json(ctx, 200, json_pack("{s:s, s:s, s:o}", "contact_id", id, "link_id", link_id ? link_id : "all",
+				       "revoked_at", json_time(now_us())));
+	ctx->job.apply = apply_link_revoke;
+	app_commit(ctx);
+}
+
+static void h_link_revoke_all(struct reqctx *ctx)
+{
+	link_revoke(ctx, NULL);
+}
+
+static void h_link_revoke_one(struct reqctx *ctx)
+{
+	link_revoke(ctx, ctx->param[1]);
+}
+
 const struct route customer_routes[] = {
+	{ "POST", "/v1/contacts/{id}/preference-link", h_link_create, NULL, false, 0, "links.create" },
+	{ "DELETE", "/v1/contacts/{id}/preference-link", h_link_revoke_all, NULL, false, 0, "links.revoke" },
+	{ "DELETE", "/v1/contacts/{id}/preference-link/{token}", h_link_revoke_one, NULL, false, 0, "links.revoke" },
+	{ "GET", "/p/{token}", h_pref_get, NULL, true, 0, "customer.view" },
+	{ "POST", "/p/{token}", h_pref_post, NULL, true, 0, "customer.*" },
+	{ "GET", "/v1/unsubscribe/{token}", h_unsub_get, NULL, true, 0, "customer.unsubscribe_view" },
+	{ "POST", "/v1/unsubscribe/{token}", h_unsub_post, NULL, true, 0, "customer.unsubscribe" },
 	{ 0 },
 };

@@ -1,0 +1,649 @@
+/*
+ * prefpage: HTML rendering for the customer pages. A small growable buffer
+ * collects the page; an allocation failure poisons it and the page comes
+ * back NULL. Text comes from one table of English / Simplified Chinese
+ * strings (T_*); purpose descriptions come from the policy.
+ */
+#include "service/prefpage.h"
+
+#include "service/base/codec.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- a bounded growable buffer ---- */
+
+struct buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+#define PAGE_MAX (1024 * 1024)
+
+static void put(struct buf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 8192;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = cap <= PAGE_MAX ? realloc(b->p, cap) : NULL;
+		if (p == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void puts_(struct buf *b, const char *s)
+{
+	put(b, s, strlen(s));
+}
+
+/* HTML-escapes s for text and for quoted attribute values. */
+static void esc(struct buf *b, const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++) {
+		switch (*s) {
+		case '&': puts_(b, "&amp;"); break;
+		case '<': puts_(b, "&lt;"); break;
+		case '>': puts_(b, "&gt;"); break;
+		case '"': puts_(b, "&quot;"); break;
+		case '\'': puts_(b, "&#39;"); break;
+		default: put(b, s, 1);
+		}
+	}
+}
+
+static char *finish(struct buf *b)
+{
+	if (b->oom) {
+		free(b->p);
+		return NULL;
+	}
+	return b->p;
+}
+
+/* ---- strings ---- */
+
+enum text {
+	T_TITLE,
+	T_INTRO,
+	T_SKIP,
+	T_SAVED,
+	T_WITHDRAWN_ALL,
+	T_GPC_BLOCKED,
+	T_GPC,
+	T_LEGAL_BASIS,
+	T_NO_CONSENT_NEEDED,
+	T_CHANNEL,
+	T_STATUS,
+	T_HISTORY,
+	T_CHANGE,
+	T_S_GRANTED,
+	T_S_REFUSED,
+	T_S_WITHDRAWN,
+	T_S_EXPIRED,
+	T_S_NONE,
+	T_GIVEN_ON,
+	T_WITHDRAWN_ON,
+	T_REFUSED_ON,
+	T_EXPIRES_ON,
+	T_HOW,
+	T_BTN_WITHDRAW,
+	T_BTN_GRANT,
+	T_NO_CHANNEL,
+	T_ALL_TITLE,
+	T_ALL_TEXT,
+	T_BTN_ALL,
+	T_DL_TITLE,
+	T_DL_TEXT,
+	T_BTN_DL,
+	T_ERASE_TITLE,
+	T_ERASE_TEXT,
+	T_BTN_ERASE,
+	T_INVALID_TITLE,
+	T_INVALID_TEXT,
+	T_FORM_TITLE,
+	T_FORM_TEXT,
+	T_BACK,
+	T_UNSUB_TITLE,
+	T_UNSUB_TEXT,
+	T_BTN_UNSUB,
+	T_UNSUBBED_TITLE,
+	T_UNSUBBED_TEXT,
+	T_ERASE_CONFIRM_TITLE,
+	T_ERASE_CONFIRM_TEXT,
+	T_ERASE_CHECK,
+	T_BTN_ERASE_CONFIRM,
+	T_ERASED_TITLE,
+	T_ERASED_TEXT,
+	T_GPC_NOTE,
+	T_COUNT
+};
+
+static const char *const texts[T_COUNT][2] = {
+	[T_TITLE] = { "Your privacy choices", "您的隐私选择" },
+	[T_INTRO] = { "Here you can see what we use your information for, change your choices at any time, "
+		      "download a copy of your data, or ask us to erase it. Changes take effect immediately.",
+		      "您可以在此查看我们使用您信息的目的，随时更改您的选择，下载您的数据副本，或要求我们删除您的数据。更改立即生效。" },
+	[T_SKIP] = { "Skip to your choices", "跳到您的选择" },
+	[T_SAVED] = { "Your choice has been saved.", "您的选择已保存。" },
+	[T_WITHDRAWN_ALL] = { "You have withdrawn all your consents. We will not contact you for any purpose that needs your consent.",
+			      "您已撤回所有同意。对于任何需要您同意的目的，我们都不会再联系您。" },
+	[T_GPC_BLOCKED] = { "Your browser sends a Global Privacy Control signal, so we cannot turn on sale or sharing of your data from this browser.",
+			    "您的浏览器发送了“全球隐私控制”信号，因此无法在此浏览器中开启出售或共享您的数据。" },
+	[T_GPC] = { "Your browser sent a Global Privacy Control (GPC) signal. We have recorded it as your opt-out of the sale or sharing of your personal information.",
+		    "您的浏览器发送了“全球隐私控制”（GPC）信号。我们已将其记录为您选择退出出售或共享您的个人信息。" },
+	[T_LEGAL_BASIS] = { "Legal basis", "法律依据" },
+	[T_NO_CONSENT_NEEDED] = { "We need this to provide what you asked for, so it does not depend on your consent.",
+				  "这是为您提供所需服务所必需的，因此不取决于您的同意。" },
+	[T_CHANNEL] = { "How we contact you", "联系方式" },
+	[T_STATUS] = { "Your choice", "您的选择" },
+	[T_HISTORY] = { "When and how", "时间和方式" },
+	[T_CHANGE] = { "Change", "更改" },
+	[T_S_GRANTED] = { "Yes, you agreed", "已同意" },
+	[T_S_REFUSED] = { "No", "已拒绝" },
+	[T_S_WITHDRAWN] = { "No, you withdrew consent", "已撤回同意" },
+	[T_S_EXPIRED] = { "No, your consent expired", "同意已过期" },
+	[T_S_NONE] = { "Not asked (no)", "未选择（视为否）" },
+	[T_GIVEN_ON] = { "Given on", "同意时间" },
+	[T_WITHDRAWN_ON] = { "Withdrawn on", "撤回时间" },
+	[T_REFUSED_ON] = { "Refused on", "拒绝时间" },
+	[T_EXPIRES_ON] = { "expires on", "到期时间" },
+	[T_HOW] = { "how", "方式" },
+	[T_BTN_WITHDRAW] = { "Withdraw", "撤回" },
+	[T_BTN_GRANT] = { "Agree", "同意" },
+	[T_NO_CHANNEL] = { "Any", "任何方式" },
+	[T_ALL_TITLE] = { "Withdraw everything", "撤回全部" },
+	[T_ALL_TEXT] = { "Withdraw every consent you have given us, on every channel, in one step. "
+			 "We also put you on our do-not-contact list for these purposes, so a later import cannot switch them back on. "
+			 "Messages we must send to provide a service you use (for example delivery updates) continue.",
+			 "一步撤回您给予我们的所有同意，涵盖所有联系方式。我们还会将您列入这些目的的“请勿联系”名单，以免日后的导入重新开启。"
+			 "为提供您正在使用的服务而必须发送的信息（例如配送通知）将继续发送。" },
+	[T_BTN_ALL] = { "Withdraw all my consents", "撤回我的所有同意" },
+	[T_DL_TITLE] = { "Download my data", "下载我的数据" },
+	[T_DL_TEXT] = { "A JSON file with everything we hold about you: your details, every consent and its history, "
+			"your do-not-contact entries, and a log of who accessed your record, when and for what purpose.",
+			"一个 JSON 文件，包含我们持有的关于您的全部信息：您的资料、每项同意及其历史记录、您的“请勿联系”记录，以及谁在何时出于何种目的访问了您的记录。" },
+	[T_BTN_DL] = { "Download my data", "下载我的数据" },
+	[T_ERASE_TITLE] = { "Erase my data", "删除我的数据" },
+	[T_ERASE_TEXT] = { "Ask us to erase your personal data. You will be asked to confirm on the next page.",
+			   "要求我们删除您的个人数据。下一页将请您确认。" },
+	[T_BTN_ERASE] = { "Ask for erasure", "申请删除" },
+	[T_INVALID_TITLE] = { "This link does not work", "此链接无效" },
+	[T_INVALID_TEXT] = { "This link is not valid. It may have expired, been replaced by a newer one, or been copied incompletely. "
+			     "Please use the link in our most recent message, or contact us to get a new one.",
+			     "此链接无效。它可能已过期、已被新链接取代，或复制不完整。请使用我们最近一封邮件中的链接，或联系我们获取新链接。" },
+	[T_FORM_TITLE] = { "Please try again", "请重试" },
+	[T_FORM_TEXT] = { "This form was already sent, is too old, or came from somewhere else, so nothing was changed. "
+			  "Open your choices again and repeat the change.",
+			  "此表单已提交过、已过期或来源不明，因此没有做任何更改。请重新打开您的选择并再次操作。" },
+	[T_BACK] = { "Back to your choices", "返回您的选择" },
+	[T_UNSUB_TITLE] = { "Unsubscribe", "退订" },
+	[T_UNSUB_TEXT] = { "Press the button to stop receiving these messages. Nothing changes until you press it.",
+			   "请按下按钮以停止接收这些信息。在您按下之前不会有任何更改。" },
+	[T_BTN_UNSUB] = { "Unsubscribe", "退订" },
+	[T_UNSUBBED_TITLE] = { "You are unsubscribed", "您已退订" },
+	[T_UNSUBBED_TEXT] = { "You will not receive these messages any more. You can review all your choices on your privacy page.",
+			      "您将不会再收到这些信息。您可以在隐私页面查看您的所有选择。" },
+	[T_ERASE_CONFIRM_TITLE] = { "Erase your data?", "删除您的数据？" },
+	[T_ERASE_CONFIRM_TEXT] = { "If you continue, we destroy the key that protects your personal data, so it can never be read again, "
+				   "and this link stops working. We keep only what the law requires: a record that the erasure happened, "
+				   "and a one-way fingerprint of your email address and phone number so that we never contact you again.",
+				   "如果继续，我们将销毁保护您个人数据的密钥，使其永远无法再被读取，此链接也将失效。我们只保留法律要求的内容：一条删除已完成的记录，"
+				   "以及您电子邮件地址和电话号码的单向指纹，以确保我们不再联系您。" },
+	[T_ERASE_CHECK] = { "I understand that this cannot be undone", "我了解此操作无法撤销" },
+	[T_BTN_ERASE_CONFIRM] = { "Erase my data now", "立即删除我的数据" },
+	[T_ERASED_TITLE] = { "Your data has been erased", "您的数据已删除" },
+	[T_ERASED_TEXT] = { "Your personal data can no longer be read by anyone, and we will not contact you again. This link no longer works.",
+			    "任何人都无法再读取您的个人数据，我们也不会再联系您。此链接已失效。" },
+	[T_GPC_NOTE] = { "Off because of your browser's Global Privacy Control signal", "因浏览器的“全球隐私控制”信号而关闭" },
+};
+
+static const char *tx(enum prefpage_lang lang, enum text t)
+{
+	return texts[t][lang == PREFPAGE_ZH ? 1 : 0];
+}
+
+static const struct {
+	const char *name, *en, *zh;
+} words[] = {
+	{ "email", "Email", "电子邮件" },
+	{ "sms", "Text message (SMS)", "短信" },
+	{ "phone", "Phone call", "电话" },
+	{ "post", "Letter", "信件" },
+	{ "push", "Push notification", "推送通知" },
+	{ "in_app", "In the app", "应用内" },
+	{ "consent", "Your consent", "您的同意" },
+	{ "contract", "Needed for our contract with you", "履行与您的合同所必需" },
+	{ "legal_obligation", "A legal obligation", "法律义务" },
+	{ "vital_interests", "Protecting vital interests", "保护切身利益" },
+	{ "public_task", "A task in the public interest", "公共利益任务" },
+	{ "legitimate_interests", "Our legitimate interests", "我们的正当利益" },
+	{ "api", "recorded by our staff or systems", "由我们的员工或系统记录" },
+	{ "import", "imported from an earlier system", "从早期系统导入" },
+	{ "preference_centre", "on this page", "在此页面" },
+	{ "one_click", "one-click unsubscribe", "一键退订" },
+	{ "gpc", "Global Privacy Control signal", "全球隐私控制信号" },
+	{ "service", "Service", "服务" },
+	{ "marketing", "Marketing", "营销" },
+	{ "analytics", "Analytics", "分析" },
+	{ "care", "Care", "护理" },
+	{ "partner_sharing", "Sharing with partners", "与合作伙伴共享" },
+};
+
+/* A known word in the page's language, else the name itself (escaped by
+ * the caller). */
+static const char *word(enum prefpage_lang lang, const char *name)
+{
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+		if (strcmp(words[i].name, name) == 0)
+			return lang == PREFPAGE_ZH ? words[i].zh : words[i].en;
+	return name;
+}
+
+/* ---- language ---- */
+
+enum prefpage_lang prefpage_lang_from(const char *h)
+{
+	enum prefpage_lang best = PREFPAGE_EN;
+	double best_q = -1;
+	if (h == NULL)
+		return PREFPAGE_EN;
+	while (*h != '\0') {
+		while (*h == ' ' || *h == ',')
+			h++;
+		const char *tag = h;
+		while (*h != '\0' && *h != ',' && *h != ';' && *h != ' ')
+			h++;
+		size_t tlen = (size_t)(h - tag);
+		double q = 1.0;
+		while (*h == ' ')
+			h++;
+		while (*h == ';') {
+			h++;
+			while (*h == ' ')
+				h++;
+			if (h[0] == 'q' && h[1] == '=')
+				q = strtod(h + 2, NULL);
+			while (*h != '\0' && *h != ',' && *h != ';')
+				h++;
+		}
+		bool zh = tlen >= 2 && strncasecmp(tag, "zh", 2) == 0 && (tlen == 2 || tag[2] == '-');
+		bool en = tlen >= 2 && strncasecmp(tag, "en", 2) == 0 && (tlen == 2 || tag[2] == '-');
+		if ((zh || en) && q > 0 && q > best_q) {
+			best_q = q;
+			best = zh ? PREFPAGE_ZH : PREFPAGE_EN;
+		}
+		if (tlen == 0 && *h != '\0' && *h != ',')
+			h++; /* never stall on stray characters */
+	}
+	return best;
+}
+
+const char *prefpage_lang_tag(enum prefpage_lang lang)
+{
+	return lang == PREFPAGE_ZH ? "zh-CN" : "en";
+}
+
+/* ---- page frame ---- */
+
+/* Colours: text #1b1b1b on #ffffff (17:1), secondary #3d3d3d (10:1), buttons
+ * #ffffff on #0a4ea8 (8:1), the erase button #ffffff on #9b1c1c (8:1); focus
+ * is a 3px outline in #1b1b1b with a white gap, visible on every background. */
+static const char STYLE[] =
+	"*{box-sizing:border-box}"
+	"body{margin:0;font:1.0625rem/1.55 system-ui,-apple-system,\"Segoe UI\",Roboto,\"Noto Sans\",\"Noto Sans CJK SC\",\"PingFang SC\",sans-serif;color:#1b1b1b;background:#fff}"
+	"main{max-width:46rem;margin:0 auto;padding:1.5rem 1rem 3rem}"
+	"h1{font-size:1.75rem;line-height:1.25;margin:.5rem 0 1rem}"
+	"h2{font-size:1.3rem;margin:0 0 .5rem}"
+	"p{margin:.5rem 0}"
+	".muted{color:#3d3d3d}"
+	".skip{position:absolute;left:-999px;top:.5rem;background:#fff;padding:.5rem}"
+	".skip:focus{left:.5rem}"
+	".vh{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}"
+	".notice{border-left:.35rem solid #0a4ea8;background:#eef3fb;padding:.75rem 1rem;margin:1rem 0}"
+	".notice.ok{border-color:#1d6b35;background:#edf7f0}"
+	"section{border:1px solid #8a8a8a;border-radius:.5rem;padding:1rem;margin:1rem 0}"
+	"dl{margin:.5rem 0;display:flex;gap:.5rem;flex-wrap:wrap}dt{font-weight:600}dd{margin:0}"
+	"table{width:100%;border-collapse:collapse;margin-top:.5rem}"
+	"th,td{text-align:left;vertical-align:top;padding:.5rem .4rem;border-top:1px solid #c4c4c4}"
+	"thead th{border-top:0;font-size:.95rem}"
+	"form{margin:0}"
+	"button{font:inherit;font-weight:600;color:#fff;background:#0a4ea8;border:2px solid #0a4ea8;border-radius:.4rem;padding:.45rem 1rem;cursor:pointer;min-height:2.75rem}"
+	"button.secondary{color:#0a4ea8;background:#fff}"
+	"button.danger{background:#9b1c1c;border-color:#9b1c1c}"
+	"button:hover{text-decoration:underline}"
+	"a{color:#0a4ea8}"
+	"a:focus-visible,button:focus-visible,input:focus-visible{outline:3px solid #1b1b1b;outline-offset:3px;box-shadow:0 0 0 3px #fff}"
+	"label{display:flex;gap:.5rem;align-items:center;margin:.75rem 0}"
+	"input[type=checkbox]{width:1.4rem;height:1.4rem}"
+	".status-granted{font-weight:600;color:#1d6b35}"
+	"@media (max-width:36rem){thead{display:none}tr{display:block;padding:.5rem 0;border-top:1px solid #c4c4c4}th,td{display:block;border:0;padding:.2rem 0}}";
+
+static void head(struct buf *b, enum prefpage_lang lang, const char *title)
+{
+	puts_(b, "<!doctype html>\n<html lang=\"");
+	puts_(b, prefpage_lang_tag(lang));
+	puts_(b, "\"><head><meta charset=\"utf-8\">"
+		 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+		 "<meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\"><title>");
+	esc(b, title);
+	puts_(b, "</title><style>");
+	puts_(b, STYLE);
+	puts_(b, "</style></head>\n<body><main id=\"main\">\n<h1>");
+	esc(b, title);
+	puts_(b, "</h1>\n");
+}
+
+static void tail(struct buf *b)
+{
+	puts_(b, "</main></body></html>\n");
+}
+
+static void hidden(struct buf *b, const char *name, const char *value)
+{
+	puts_(b, "<input type=\"hidden\" name=\"");
+	esc(b, name);
+	puts_(b, "\" value=\"");
+	esc(b, value);
+	puts_(b, "\">");
+}
+
+static void form_open(struct buf *b, const char *prefix, const char *token)
+{
+	puts_(b, "<form method=\"post\" action=\"");
+	esc(b, prefix);
+	esc(b, token);
+	puts_(b, "\">");
+}
+
+static void date(struct buf *b, int64_t us)
+{
+	char t[32];
+	format_time_us(us, t, sizeof t);
+	t[10] = '\0'; /* the day is what a person needs; the export has the rest */
+	puts_(b, "<time datetime=\"");
+	esc(b, t);
+	puts_(b, "\">");
+	esc(b, t);
+	puts_(b, "</time>");
+}
+
+static void simple_page(struct buf *b, enum prefpage_lang lang, enum text title, enum text text)
+{
+	head(b, lang, tx(lang, title));
+	puts_(b, "<p>");
+	esc(b, tx(lang, text));
+	puts_(b, "</p>\n");
+}
+
+static void back_link(struct buf *b, enum prefpage_lang lang, const char *token)
+{
+	puts_(b, "<p><a href=\"/p/");
+	esc(b, token);
+	puts_(b, "\">");
+	esc(b, tx(lang, T_BACK));
+	puts_(b, "</a></p>\n");
+}
+
+/* ---- the preference centre ---- */
+
+static enum text status_text(const char *status)
+{
+	if (strcmp(status, "granted") == 0)
+		return T_S_GRANTED;
+	if (strcmp(status, "refused") == 0)
+		return T_S_REFUSED;
+	if (strcmp(status, "withdrawn") == 0)
+		return T_S_WITHDRAWN;
+	if (strcmp(status, "expired") == 0)
+		return T_S_EXPIRED;
+	return T_S_NONE;
+}
+
+static void choice_row(struct buf *b, const struct prefpage_model *m, const struct prefpage_purpose *p,
+		       const struct prefpage_choice *c)
+{
+	enum prefpage_lang lang = m->lang;
+	const char *purpose_word = word(lang, p->name);
+	const char *channel_word = c->channel[0] ? word(lang, c->channel) : tx(lang, T_NO_CHANNEL);
+	bool granted = strcmp(c->status, "granted") == 0;
+	bool gpc_locked = m->gpc && p->sale_or_sharing && !granted;
+
+	puts_(b, "<tr><th scope=\"row\">");
+	esc(b, channel_word);
+	puts_(b, "</th><td");
+	if (granted)
+		puts_(b, " class=\"status-granted\"");
+	puts_(b, ">");
+	esc(b, tx(lang, status_text(c->status)));
+	puts_(b, "</td><td class=\"muted\">");
+	if (strcmp(c->status, "none") != 0) {
+		if (c->granted_us != 0) {
+			esc(b, tx(lang, T_GIVEN_ON));
+			puts_(b, " ");
+			date(b, c->granted_us);
+			puts_(b, "<br>");
+		}
+		if (strcmp(c->status, "withdrawn") == 0 && c->withdrawn_us != 0) {
+			esc(b, tx(lang, T_WITHDRAWN_ON));
+			puts_(b, " ");
+			date(b, c->withdrawn_us);
+			puts_(b, "<br>");
+		} else if (strcmp(c->status, "refused") == 0) {
+			esc(b, tx(lang, T_REFUSED_ON));
+			puts_(b, " ");
+			date(b, c->at_us);
+			puts_(b, "<br>");
+		}
+		if (granted && c->expires_us != 0) {
+			esc(b, tx(lang, T_EXPIRES_ON));
+			puts_(b, " ");
+			date(b, c->expires_us);
+			puts_(b, "<br>");
+		}
+		esc(b, tx(lang, T_HOW));
+		puts_(b, ": ");
+		esc(b, word(lang, c->method));
+		if (c->source[0] != '\0' && strcmp(c->source, c->method) != 0) {
+			puts_(b, " (");
+			esc(b, c->source);
+			puts_(b, ")");
+		}
+	}
+	puts_(b, "</td><td>");
+	if (gpc_locked) {
+		puts_(b, "<span class=\"muted\">");
+		esc(b, tx(lang, T_GPC_NOTE));
+		puts_(b, "</span>");
+	} else {
+		form_open(b, "/p/", m->token);
+		hidden(b, "csrf", m->csrf);
+		hidden(b, "action", "set");
+		hidden(b, "purpose", p->name);
+		hidden(b, "channel", c->channel);
+		hidden(b, "status", granted ? "withdrawn" : "granted");
+		puts_(b, granted ? "<button type=\"submit\" class=\"secondary\">" : "<button type=\"submit\">");
+		esc(b, tx(lang, granted ? T_BTN_WITHDRAW : T_BTN_GRANT));
+		puts_(b, "<span class=\"vh\">: ");
+		esc(b, purpose_word);
+		puts_(b, ", ");
+		esc(b, channel_word);
+		puts_(b, "</span></button></form>");
+	}
+	puts_(b, "</td></tr>\n");
+}
+
+static void purpose_section(struct buf *b, const struct prefpage_model *m, const struct prefpage_purpose *p)
+{
+	enum prefpage_lang lang = m->lang;
+	puts_(b, "<section aria-labelledby=\"p-");
+	esc(b, p->name);
+	puts_(b, "\"><h2 id=\"p-");
+	esc(b, p->name);
+	puts_(b, "\">");
+	esc(b, word(lang, p->name));
+	puts_(b, "</h2>\n<p>");
+	esc(b, p->description);
+	puts_(b, "</p>\n<dl><dt>");
+	esc(b, tx(lang, T_LEGAL_BASIS));
+	puts_(b, ":</dt><dd>");
+	esc(b, word(lang, p->legal_basis));
+	puts_(b, "</dd></dl>\n");
+	if (!p->consent_required) {
+		puts_(b, "<p class=\"muted\">");
+		esc(b, tx(lang, T_NO_CONSENT_NEEDED));
+		puts_(b, "</p></section>\n");
+		return;
+	}
+	puts_(b, "<table><caption class=\"vh\">");
+	esc(b, word(lang, p->name));
+	puts_(b, "</caption><thead><tr><th scope=\"col\">");
+	esc(b, tx(lang, T_CHANNEL));
+	puts_(b, "</th><th scope=\"col\">");
+	esc(b, tx(lang, T_STATUS));
+	puts_(b, "</th><th scope=\"col\">");
+	esc(b, tx(lang, T_HISTORY));
+	puts_(b, "</th><th scope=\"col\">");
+	esc(b, tx(lang, T_CHANGE));
+	puts_(b, "</th></tr></thead><tbody>\n");
+	for (size_t i = 0; i < p->n_choices; i++)
+		choice_row(b, m, p, &p->choices[i]);
+	puts_(b, "</tbody></table></section>\n");
+}
+
+static void action_section(struct buf *b, const struct prefpage_model *m, const char *id, enum text title,
+			   enum text text, const char *action, enum text button, const char *cls)
+{
+	enum prefpage_lang lang = m->lang;
+	puts_(b, "<section aria-labelledby=\"");
+	puts_(b, id);
+	puts_(b, "\"><h2 id=\"");
+	puts_(b, id);
+	puts_(b, "\">");
+	esc(b, tx(lang, title));
+	puts_(b, "</h2><p>");
+	esc(b, tx(lang, text));
+	puts_(b, "</p>");
+	form_open(b, "/p/", m->token);
+	hidden(b, "csrf", m->csrf);
+	hidden(b, "action", action);
+	puts_(b, "<button type=\"submit\"");
+	if (cls != NULL) {
+		puts_(b, " class=\"");
+		puts_(b, cls);
+		puts_(b, "\"");
+	}
+	puts_(b, ">");
+	esc(b, tx(lang, button));
+	puts_(b, "</button></form></section>\n");
+}
+
+char *prefpage_centre(const struct prefpage_model *m)
+{
+	struct buf b = { 0 };
+	enum prefpage_lang lang = m->lang;
+	head(&b, lang, tx(lang, T_TITLE));
+	if (m->done != PREFPAGE_DONE_NONE) {
+		enum text t = m->done == PREFPAGE_DONE_SAVED	     ? T_SAVED
+			      : m->done == PREFPAGE_DONE_WITHDRAWN_ALL ? T_WITHDRAWN_ALL
+								       : T_GPC_BLOCKED;
+		puts_(&b, "<div class=\"notice ok\" role=\"status\" id=\"done\" tabindex=\"-1\"><p>");
+		esc(&b, tx(lang, t));
+		puts_(&b, "</p></div>\n");
+	}
+	puts_(&b, "<p>");
+	esc(&b, tx(lang, T_INTRO));
+	puts_(&b, "</p>\n");
+	if (m->gpc) {
+		puts_(&b, "<div class=\"notice\" role=\"note\" id=\"gpc\"><p>");
+		esc(&b, tx(lang, T_GPC));
+		puts_(&b, "</p></div>\n");
+	}
+	for (size_t i = 0; i < m->n_purposes; i++)
+		purpose_section(&b, m, &m->purposes[i]);
+	action_section(&b, m, "all", T_ALL_TITLE, T_ALL_TEXT, "withdraw_all", T_BTN_ALL, NULL);
+	action_section(&b, m, "download", T_DL_TITLE, T_DL_TEXT, "download", T_BTN_DL, "secondary");
+	action_section(&b, m, "erase", T_ERASE_TITLE, T_ERASE_TEXT, "erase_request", T_BTN_ERASE, "danger");
+	tail(&b);
+	return finish(&b);
+}
+
+/* ---- the other pages ---- */
+
+char *prefpage_link_invalid(enum prefpage_lang lang)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_INVALID_TITLE, T_INVALID_TEXT);
+	tail(&b);
+	return finish(&b);
+}
+
+char *prefpage_form_expired(enum prefpage_lang lang, const char *token)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_FORM_TITLE, T_FORM_TEXT);
+	back_link(&b, lang, token);
+	tail(&b);
+	return finish(&b);
+}
+
+char *prefpage_unsubscribe_confirm(enum prefpage_lang lang, const char *token)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_UNSUB_TITLE, T_UNSUB_TEXT);
+	form_open(&b, "/v1/unsubscribe/", token);
+	hidden(&b, "List-Unsubscribe", "One-Click");
+	puts_(&b, "<button type=\"submit\">");
+	esc(&b, tx(lang, T_BTN_UNSUB));
+	puts_(&b, "</button></form>\n");
+	back_link(&b, lang, token);
+	tail(&b);
+	return finish(&b);
+}
+
+char *prefpage_unsubscribed(enum prefpage_lang lang, const char *token)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_UNSUBBED_TITLE, T_UNSUBBED_TEXT);
+	back_link(&b, lang, token);
+	tail(&b);
+	return finish(&b);
+}
+
+char *prefpage_erase_confirm(enum prefpage_lang lang, const char *token, const char *csrf)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_ERASE_CONFIRM_TITLE, T_ERASE_CONFIRM_TEXT);
+	form_open(&b, "/p/", token);
+	hidden(&b, "csrf", csrf);
+	hidden(&b, "action", "erase_confirm");
+	puts_(&b, "<label for=\"confirm\"><input type=\"checkbox\" id=\"confirm\" name=\"confirm\" value=\"yes\" required>");
+	esc(&b, tx(lang, T_ERASE_CHECK));
+	puts_(&b, "</label><button type=\"submit\" class=\"danger\">");
+	esc(&b, tx(lang, T_BTN_ERASE_CONFIRM));
+	puts_(&b, "</button></form>\n");
+	back_link(&b, lang, token);
+	tail(&b);
+	return finish(&b);
+}
+
+char *prefpage_erased(enum prefpage_lang lang)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_ERASED_TITLE, T_ERASED_TEXT);
+	tail(&b);
+	return finish(&b);
+}

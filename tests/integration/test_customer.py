@@ -1,0 +1,383 @@
+"""Customer self-service over HTTPS: preference links, the preference centre,
+one-click unsubscribe (RFC 8058), Global Privacy Control, data download and
+erasure. One scenario each, as the customer (or their mail provider) does it."""
+import base64
+import json
+import os
+import re
+import sqlite3
+import sys
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Server, assert_problem, cli, run  # noqa: E402
+
+BOB = {"email": "bob.customer@example.org", "name": "Bob Customer", "phone": "+44 20 7946 0999",
+       "income": 54321, "collected_for": ["service", "marketing"], "source": "shop-signup"}
+CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+
+
+def setup(srv, scope=None, **fields):
+    """A contact who said yes to marketing email, and a preference link."""
+    cid = srv.create_contact(**dict(BOB, **fields))
+    srv.set_consent(cid, "marketing", "email", "granted")
+    link = make_link(srv, cid, scope=scope)
+    return cid, link, link["url"].rsplit("/", 1)[1]
+
+
+def make_link(srv, cid, token="marketing", scope=None, **body):
+    if scope is not None:
+        body["scope"] = scope
+    st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token=token,
+                       json=body if body else None)
+    assert st == 201, (st, out)
+    return out
+
+
+def page(srv, tok, headers=None, query=""):
+    st, hdrs, data = srv.raw("GET", f"/p/{tok}{query}", headers=headers or {})
+    return st, hdrs, data.decode()
+
+
+def csrf_of(html):
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m, html[:2000]
+    return m.group(1)
+
+
+def post_form(srv, path, fields, headers=None):
+    h = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
+    st, hdrs, data = srv.raw("POST", path, body=urllib.parse.urlencode(fields).encode(), headers=h)
+    return st, hdrs, data
+
+
+def db_counts(srv):
+    con = sqlite3.connect(f"file:{srv.db}?mode=ro", uri=True)
+    out = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+           for t in ("consent", "consent_event", "suppression", "contact_field", "preference_link")}
+    con.close()
+    return out
+
+
+def consent_of(srv, cid, purpose, channel):
+    st, body = srv.call("GET", f"/v1/contacts/{cid}/consents", token="admin")
+    assert st == 200, body
+    for c in body["consents"]:
+        if c["purpose"] == purpose and c["channel"] == channel:
+            return c
+    return None
+
+
+def test_staff_create_a_link_that_does_not_reveal_the_contact_id(srv):
+    cid = srv.create_contact(**BOB)
+    link = make_link(srv, cid, ttl_days=30)
+    assert link["url"].startswith("https://") and "/p/" in link["url"], link
+    assert link["unsubscribe_url"].endswith("/v1/unsubscribe/" + link["url"].rsplit("/", 1)[1])
+    assert link["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    tok = link["url"].rsplit("/", 1)[1]
+    assert cid not in tok
+    payload = tok.split(".")[0]
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    assert cid.encode() not in raw and base64.urlsafe_b64decode(cid + "==") not in raw
+    # The auditor may not; an unknown contact is 404; an unknown scope 422.
+    st, body = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="auditor")
+    assert_problem(st, body, 403)
+    st, body = srv.call("POST", "/v1/contacts/AAAAAAAAAAAAAAAAAAAAAA/preference-link", token="admin")
+    assert_problem(st, body, 404)
+    st, body = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
+                        json={"scope": "nonsense"})
+    assert_problem(st, body, 422)
+    st, body = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
+                        json={"ttl_days": 9999})
+    assert_problem(st, body, 400)
+
+
+def test_customer_withdraws_marketing_on_the_page_and_the_next_check_is_denied(srv):
+    cid, link, tok = setup(srv)
+    assert srv.check("marketing", "email", contact_id=cid)["allowed"] is True
+    st, hdrs, html = page(srv, tok)
+    assert st == 200, html
+    assert hdrs["content-security-policy"] == CSP
+    assert hdrs["content-type"].startswith("text/html")
+    assert "Marketing" in html and "only if you said yes" in html  # the policy's description
+    assert "Your consent" in html  # legal basis
+    assert "Given on" in html and "<script" not in html
+    st, hdrs, _ = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(html), "action": "set",
+                                                "purpose": "marketing", "channel": "email",
+                                                "status": "withdrawn"})
+    assert st == 303 and hdrs["location"].startswith(f"/p/{tok}?done=saved"), (st, hdrs)
+    chk = srv.check("marketing", "email", contact_id=cid)
+    assert chk["allowed"] is False and chk["reason"] == "withdrawn", chk
+    st, _, html = page(srv, tok, query="?done=saved")
+    assert "Your choice has been saved." in html
+    rows = srv.audit_rows("action = 'customer.consent'")
+    assert len(rows) == 1 and rows[0]["actor"] == "customer" and rows[0]["role"] == "customer", rows
+    assert rows[0]["record_id"] == cid and rows[0]["decision"] == "allow"
+    for r in srv.audit_rows("actor = 'customer'"):
+        assert r["client"].startswith("h:") and "127.0.0.1" not in r["client"], r
+
+
+def test_one_click_unsubscribe_form_encoded_as_a_mail_provider_sends_it(srv):
+    cid, link, tok = setup(srv)
+    path = urllib.parse.urlsplit(link["unsubscribe_url"]).path
+    # Exactly what RFC 8058 section 3.1 shows: no cookies, no auth, this body.
+    st, _, data = srv.raw("POST", path, body=b"List-Unsubscribe=One-Click",
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert st == 200, data
+    chk = srv.check("marketing", "email", contact_id=cid)
+    assert chk["allowed"] is False and chk["reason"] in ("suppressed", "withdrawn"), chk
+    assert consent_of(srv, cid, "marketing", "email")["status"] == "withdrawn"
+    chk = srv.check("marketing", "email", email=BOB["email"])
+    assert chk["allowed"] is False, chk
+    before = db_counts(srv)
+    st, _, _ = srv.raw("POST", path, body=b"List-Unsubscribe=One-Click",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert st == 200
+    assert db_counts(srv) == before  # idempotent
+    # Service mail (contract) still flows.
+    assert srv.check("service", "email", contact_id=cid, token="admin")["allowed"] is True
+
+
+def test_one_click_unsubscribe_multipart_as_a_mail_provider_sends_it(srv):
+    cid, link, tok = setup(srv)
+    path = urllib.parse.urlsplit(link["unsubscribe_url"]).path
+    boundary = "----consentdTestBoundary7MA4YWxk"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\n"
+            f"One-Click\r\n--{boundary}--\r\n").encode()
+    st, _, data = srv.raw("POST", path, body=body,
+                          headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert st == 200, data
+    chk = srv.check("marketing", "email", contact_id=cid)
+    assert chk["allowed"] is False, chk
+    # A POST without the one-click field changes nothing.
+    cid2, link2, _ = setup(srv, email="other@example.org", phone="+44 20 7946 0111")
+    path2 = urllib.parse.urlsplit(link2["unsubscribe_url"]).path
+    st, _, _ = srv.raw("POST", path2, body=b"foo=bar",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert st == 400
+    assert srv.check("marketing", "email", contact_id=cid2)["allowed"] is True
+
+
+def test_get_on_the_unsubscribe_url_changes_nothing(srv):
+    cid, link, tok = setup(srv)
+    path = urllib.parse.urlsplit(link["unsubscribe_url"]).path
+    before = db_counts(srv)
+    for _ in range(3):  # a link scanner, a preview, the person
+        st, hdrs, data = srv.raw("GET", path, headers={"Sec-GPC": "1"})
+        assert st == 200, data
+        html = data.decode()
+        assert 'method="post"' in html and 'name="List-Unsubscribe" value="One-Click"' in html
+        assert hdrs["content-security-policy"] == CSP
+    assert db_counts(srv) == before
+    assert srv.check("marketing", "email", contact_id=cid)["allowed"] is True
+
+
+def invalid_page(srv, tok):
+    st, hdrs, data = srv.raw("GET", f"/p/{tok}")
+    assert st == 403, (st, data)
+    assert hdrs["content-type"].startswith("text/html")
+    return data
+
+
+def test_a_forged_token_gets_the_same_403_page_as_no_contact(srv):
+    cid, link, tok = setup(srv)
+    payload, mac = tok.split(".")
+    forged_mac = ("A" if mac[0] != "A" else "B") + mac[1:]
+    a = invalid_page(srv, f"{payload}.{forged_mac}")
+    # A token for a link id that never existed, and a token with an altered id.
+    raw = bytearray(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    raw[3] ^= 1
+    altered = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+    b = invalid_page(srv, f"{altered}.{mac}")
+    c = invalid_page(srv, "x" * 40)
+    assert a == b == c
+    assert b"does not work" in a and cid.encode() not in a
+    rows = srv.audit_rows("action = 'customer.link'")
+    assert len(rows) == 3 and all(r["decision"] == "deny" and r["record_id"] == "" for r in rows), rows
+    st, _, _ = post_form(srv, f"/v1/unsubscribe/{payload}.{forged_mac}",
+                         {"List-Unsubscribe": "One-Click"})
+    assert st == 403
+    assert srv.check("marketing", "email", contact_id=cid)["allowed"] is True
+
+
+def test_an_expired_token_gets_the_same_403_page(srv):
+    cid, link, tok = setup(srv)
+    forged = invalid_page(srv, tok[:-2] + ("AA" if tok[-2:] != "AA" else "BA"))
+    st, _, _ = page(srv, tok)
+    assert st == 200
+    con = sqlite3.connect(srv.db)
+    con.execute("UPDATE preference_link SET expires_us = 1000000 WHERE id = ?", (link["link_id"],))
+    con.commit()
+    con.close()
+    assert invalid_page(srv, tok) == forged
+    st, _, _ = post_form(srv, f"/v1/unsubscribe/{tok}", {"List-Unsubscribe": "One-Click"})
+    assert st == 403
+    assert srv.check("marketing", "email", contact_id=cid)["allowed"] is True
+    rows = srv.audit_rows("action = 'customer.link'")
+    assert rows and all(r["record_id"] == "" for r in rows)
+
+
+def test_a_revoked_token_gets_the_same_403_page(srv):
+    cid, link, tok = setup(srv)
+    other = make_link(srv, cid)
+    other_tok = other["url"].rsplit("/", 1)[1]
+    forged = invalid_page(srv, tok[:-2] + ("AA" if tok[-2:] != "AA" else "BA"))
+    st, body = srv.call("DELETE", f"/v1/contacts/{cid}/preference-link/{link['link_id']}",
+                        token="marketing")
+    assert st == 200, body
+    assert invalid_page(srv, tok) == forged
+    assert page(srv, other_tok)[0] == 200  # only that one
+    st, body = srv.call("DELETE", f"/v1/contacts/{cid}/preference-link/{link['link_id']}",
+                        token="marketing")
+    assert_problem(st, body, 404)
+    st, body = srv.call("DELETE", f"/v1/contacts/{cid}/preference-link", token="admin")
+    assert st == 200, body
+    assert invalid_page(srv, other_tok) == forged
+
+
+def test_a_replayed_form_or_one_without_its_csrf_value_changes_nothing(srv):
+    cid, link, tok = setup(srv)
+    _, _, html = page(srv, tok)
+    form = {"action": "set", "purpose": "marketing", "channel": "email", "status": "withdrawn"}
+    other = make_link(srv, cid)["url"].rsplit("/", 1)[1]
+    before = db_counts(srv)
+    st, _, data = post_form(srv, f"/p/{tok}", form)
+    assert st == 403 and b"Please try again" in data, (st, data)
+    st, _, data = post_form(srv, f"/p/{tok}", dict(form, csrf="A" * 48))
+    assert st == 403
+    # A CSRF value from another link's page is refused too.
+    _, _, other_html = page(srv, other)
+    st, _, _ = post_form(srv, f"/p/{tok}", dict(form, csrf=csrf_of(other_html)))
+    assert st == 403
+    assert db_counts(srv) == before
+    assert srv.check("marketing", "email", contact_id=cid)["allowed"] is True
+    csrf = csrf_of(html)
+    st, _, _ = post_form(srv, f"/p/{tok}", dict(form, csrf=csrf))
+    assert st == 303
+    srv.set_consent(cid, "marketing", "email", "granted")
+    st, _, _ = post_form(srv, f"/p/{tok}", dict(form, csrf=csrf))  # replayed
+    assert st == 403
+    assert srv.check("marketing", "email", contact_id=cid)["allowed"] is True
+    reasons = [r["reason"] for r in srv.audit_rows("action = 'customer.form'")]
+    assert reasons == ["csrf_invalid", "csrf_invalid", "csrf_invalid", "csrf_replayed"], reasons
+
+
+def test_global_privacy_control_records_an_opt_out_of_sale_and_sharing(srv):
+    cid, link, tok = setup(srv, collected_for=["service", "marketing", "partner_sharing"])
+    srv.set_consent(cid, "partner_sharing", None, "granted")
+    st, _, html = page(srv, tok, headers={"Sec-GPC": "1"})
+    assert st == 200
+    assert "Global Privacy Control" in html
+    c = consent_of(srv, cid, "partner_sharing", "")
+    assert c["status"] == "withdrawn" and c["collection_method"] == "gpc", c
+    # Marketing is not sale or sharing: untouched.
+    assert srv.check("marketing", "email", contact_id=cid)["allowed"] is True
+    # Trying to switch sharing back on while the browser still says no is refused.
+    st, hdrs, _ = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(html), "action": "set",
+                                                "purpose": "partner_sharing", "channel": "",
+                                                "status": "granted"}, headers={"Sec-GPC": "1"})
+    assert st == 303 and "gpc_blocked" in hdrs["location"], hdrs
+    assert consent_of(srv, cid, "partner_sharing", "")["status"] == "withdrawn"
+    # A second visit records nothing new.
+    before = db_counts(srv)
+    page(srv, tok, headers={"Sec-GPC": "1"})
+    assert db_counts(srv) == before
+
+
+def test_download_my_data_contains_the_accesses_from_the_audit_trail(srv):
+    cid, link, tok = setup(srv)
+    st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=marketing", token="marketing")
+    assert st == 200, body
+    st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=care", token="marketing")
+    assert st == 403
+    _, _, html = page(srv, tok)
+    st, hdrs, data = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(html), "action": "download"})
+    assert st == 200, data
+    assert "attachment" in hdrs["content-disposition"]
+    out = json.loads(data)
+    assert out["contact"]["id"] == cid
+    assert out["contact"]["fields"]["email"] == BOB["email"]
+    assert out["contact"]["fields"]["income"] == BOB["income"]
+    assert any(c["purpose"] == "marketing" and c["status"] == "granted" for c in out["consents"])
+    assert len(out["consent_history"]) >= 1
+    reads = [a for a in out["accesses"] if a["action"] == "contacts.read"]
+    assert any(a["role"] == "marketing" and a["purpose"] == "marketing" and a["decision"] == "allowed"
+               for a in reads), reads
+    assert any(a["purpose"] == "care" and a["decision"] == "denied" for a in reads), reads
+    assert any(a["action"] == "customer.view" and a["by"] == "you" for a in out["accesses"])
+    assert "suppressions" in out
+    rows = srv.audit_rows("action = 'customer.export'")
+    assert len(rows) == 1 and "email" in rows[0]["fields"] and BOB["email"] not in json.dumps(
+        [{k: v for k, v in r.items() if not isinstance(v, bytes)} for r in srv.audit_rows()])
+
+
+def test_erasure_asks_for_confirmation_then_crypto_shreds(srv):
+    cid, link, tok = setup(srv)
+    _, _, html = page(srv, tok)
+    st, _, data = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(html), "action": "erase_request"})
+    assert st == 200, data
+    confirm = data.decode()
+    assert 'name="action" value="erase_confirm"' in confirm and "cannot be undone" in confirm
+    st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="admin")
+    assert st == 200, body  # nothing happened yet
+    # Without ticking the box: nothing happens.
+    st, _, _ = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(confirm), "action": "erase_confirm"})
+    assert st == 400
+    st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="admin")
+    assert st == 200, body
+    _, _, html = page(srv, tok)
+    _, _, data = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(html), "action": "erase_request"})
+    st, _, data = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(data.decode()), "action": "erase_confirm",
+                                                "confirm": "yes"})
+    assert st == 200 and b"erased" in data, data
+    st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="admin")
+    assert_problem(st, body, 410)
+    chk = srv.check("marketing", "email", email=BOB["email"])
+    assert chk["allowed"] is False, chk
+    invalid_page(srv, tok)
+    con = sqlite3.connect(f"file:{srv.db}?mode=ro", uri=True)
+    assert con.execute("SELECT count(*) FROM contact_field WHERE contact_id=?", (cid,)).fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM preference_link WHERE contact_id=? AND revoked_us IS NULL",
+                       (cid,)).fetchone()[0] == 0
+    con.close()
+    rows = srv.audit_rows("action = 'customer.erase'")
+    assert len(rows) == 1 and rows[0]["decision"] == "allow" and rows[0]["actor"] == "customer"
+
+
+def test_withdraw_everything_withdraws_every_consent_and_suppresses(srv):
+    cid, link, tok = setup(srv)
+    srv.set_consent(cid, "marketing", "sms", "granted")
+    _, _, html = page(srv, tok)
+    st, hdrs, _ = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(html), "action": "withdraw_all"})
+    assert st == 303, hdrs
+    for ch in ("email", "sms"):
+        assert consent_of(srv, cid, "marketing", ch)["status"] == "withdrawn"
+        assert srv.check("marketing", ch, contact_id=cid)["allowed"] is False
+    assert srv.check("service", "email", contact_id=cid, token="admin")["allowed"] is True
+    # Giving consent again on the page lifts the person's own withdrawal.
+    _, _, html = page(srv, tok)
+    st, _, _ = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(html), "action": "set", "purpose": "marketing",
+                                             "channel": "email", "status": "granted"})
+    assert st == 303
+    assert srv.check("marketing", "email", contact_id=cid)["allowed"] is True
+    assert srv.check("marketing", "sms", contact_id=cid)["allowed"] is False
+    srv.stop()
+    code, out, err = cli("audit", "verify", "--data", srv.data, check=False)
+    assert code == 0, (code, out, err)
+
+
+def test_accept_language_zh_cn_renders_the_page_in_chinese(srv):
+    cid, link, tok = setup(srv)
+    st, _, html = page(srv, tok, headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
+    assert st == 200
+    assert '<html lang="zh-CN">' in html
+    assert "您的隐私选择" in html and "仅在您同意的情况下" in html  # the policy's description_zh
+    assert "撤回" in html
+    st, _, html = page(srv, tok, headers={"Accept-Language": "en-GB,en;q=0.9,zh;q=0.1"})
+    assert '<html lang="en">' in html and "Your privacy choices" in html
+    data = invalid_page(srv, "y" * 40).decode()
+    assert "This link does not work" in data
+
+
+if __name__ == "__main__":
+    run(globals())
