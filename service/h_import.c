@@ -1,9 +1,462 @@
 /*
- * h_import: (being written) routes for this area.
+ * h_import: POST /v1/contacts/import — NDJSON, one contact a line with its
+ * fields, collected_for, source and consents (with their original times),
+ * streamed; the answer is NDJSON, one result line per input line (created
+ * with the new id, duplicate, or invalid with the reason), then a summary.
+ * A bad line never stops the rest.
+ *
+ * Work is split so the single writer does only inserts:
+ *   request thread: parse, validate (contact_validate, consent_from_json),
+ *     new id, new DEK wrapped under the master key, every field and every
+ *     consent's evidence sealed under the DEK, keyed hashes;
+ *   commit thread (job.apply, IMPORT_BATCH contacts per job): duplicate
+ *     check on the email blind index, then the inserts.
+ * Each batch is one job with ONE audit entry ("contacts.import", counts in
+ * the detail) committed in the same transaction as its contacts, so every
+ * created contact is durable and audited before its result line exists; the
+ * request's own entry carries the totals and the reply follows it. The
+ * request thread waits for each batch (audit_log_run), so at most one batch
+ * per import is in memory. Result lines are spilled encrypted (they are
+ * ids and counts, but the spill costs nothing and keeps one path).
  */
 #include "service/app.h"
+
+#include "service/base/codec.h"
+#include "service/base/error.h"
+#include "service/bulk.h"
+#include "service/contact.h"
+#include "service/crypto/fieldcrypt.h"
+#include "service/crypto/spill.h"
 #include "service/router.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IMPORT_BATCH 1000
+#define IMPORT_CONSENTS_MAX 64
+
+struct imp_field {
+	char name[STORE_NAME_CAP];
+	uint8_t *sealed;
+	size_t len;
+};
+
+struct imp_contact {
+	uint64_t line;
+	enum { IMP_READY, IMP_CREATED, IMP_DUPLICATE, IMP_INVALID, IMP_ERROR } result;
+	char error[160];
+	struct store_contact ct;
+	bool has_email, has_phone;
+	uint8_t email_bidx[32], phone_bidx[32];
+	struct imp_field *fields;
+	size_t n_fields;
+	struct store_consent *consents;
+	size_t n_consents;
+};
+
+struct import {
+	struct reqctx *ctx;
+	bool role_denied;
+	int setup_rc;
+	struct bulk_reader *reader;
+	struct spill *out;
+	struct imp_contact *batch;
+	size_t n_batch;
+	int64_t now;
+	uint64_t lines, created, duplicates, invalid, errors, batches;
+	struct audit_job job;
+};
+
+static void contact_clear(struct imp_contact *c)
+{
+	for (size_t i = 0; i < c->n_fields; i++)
+		free(c->fields[i].sealed);
+	free(c->fields);
+	for (size_t i = 0; i < c->n_consents; i++)
+		free((void *)c->consents[i].evidence);
+	free(c->consents);
+	crypto_wipe(c, sizeof *c);
+}
+
+static void import_free(void *p)
+{
+	struct import *im = p;
+	if (im == NULL)
+		return;
+	for (size_t i = 0; im->batch != NULL && i < im->n_batch; i++)
+		contact_clear(&im->batch[i]);
+	free(im->batch);
+	bulk_reader_free(im->reader);
+	spill_free(im->out);
+	free(im);
+}
+
+static int cmp_consent_at(const void *a, const void *b)
+{
+	const struct store_consent *x = a, *y = b;
+	return x->at_us < y->at_us ? -1 : x->at_us > y->at_us;
+}
+
+/* Consents of one line, validated and sealed; history order by `at`. */
+static int prepare_consents(struct import *im, struct imp_contact *c, json_t *list, const uint8_t dek[32])
+{
+	size_t i;
+	json_t *item;
+	if (list == NULL || json_is_null(list))
+		return 0;
+	if (!json_is_array(list) || json_array_size(list) > IMPORT_CONSENTS_MAX)
+		return err_set(ERR_INVALID, "consents must be an array of at most %d objects", IMPORT_CONSENTS_MAX);
+	c->consents = calloc(json_array_size(list) + 1, sizeof *c->consents);
+	if (c->consents == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	json_array_foreach(list, i, item) {
+		struct store_consent *cs = &c->consents[c->n_consents];
+		int reason = -1;
+		if (!json_is_object(item))
+			return err_set(ERR_INVALID, "consents[%zu] must be an object", i);
+		const char *purpose = json_string_value(json_object_get(item, "purpose"));
+		if (purpose == NULL || !is_name(purpose))
+			return err_set(ERR_INVALID, "consents[%zu].purpose must be a purpose name", i);
+		json_t *body = json_copy(item);
+		json_object_del(body, "purpose");
+		int rc = consent_from_json(im->ctx->policy, purpose, body, im->now, cs, &reason);
+		json_t *ev = json_object_get(body, "evidence");
+		if (rc == 0 && ev != NULL && !json_is_null(ev)) {
+			uint8_t raw[16];
+			char field[96];
+			uint8_t *sealed = NULL;
+			size_t len = 0;
+			crypto_random(raw, sizeof raw);
+			b64url_encode(raw, sizeof raw, cs->receipt_id);
+			snprintf(field, sizeof field, "evidence/%s", cs->receipt_id);
+			rc = contact_seal(dek, "consent", c->ct.id, field, ev, &sealed, &len);
+			cs->evidence = sealed;
+			cs->evidence_len = len;
+		}
+		json_decref(body);
+		if (rc != 0)
+			return err_set(rc, "consents[%zu]: %s", i, err_msg());
+		if (cs->receipt_id[0] == '\0') {
+			uint8_t raw[16];
+			crypto_random(raw, sizeof raw);
+			b64url_encode(raw, sizeof raw, cs->receipt_id);
+		}
+		snprintf(cs->contact_id, sizeof cs->contact_id, "%s", c->ct.id);
+		c->n_consents++;
+	}
+	qsort(c->consents, c->n_consents, sizeof *c->consents, cmp_consent_at);
+	/* A later refusal or withdrawal keeps when consent was first given. */
+	for (size_t k = 1; k < c->n_consents; k++)
+		for (size_t j = 0; j < k; j++)
+			if (strcmp(c->consents[j].purpose, c->consents[k].purpose) == 0 &&
+			    strcmp(c->consents[j].channel, c->consents[k].channel) == 0 &&
+			    strcmp(c->consents[k].status, "granted") != 0 && c->consents[j].granted_us != 0)
+				c->consents[k].granted_us = c->consents[j].granted_us;
+	return 0;
+}
+
+/* Validates and seals one line into c (request thread). */
+static int prepare(struct import *im, struct imp_contact *c, json_t *v)
+{
+	const struct keyring *kr = im->ctx->app->keys;
+	const struct policy *p = im->ctx->policy;
+	uint8_t dek[32], raw[16];
+	const char *key;
+	json_t *val, *body = NULL;
+	int rc;
+	if (!json_is_object(v))
+		return err_set(ERR_INVALID, "a line is one JSON object: a contact");
+	body = json_copy(v);
+	json_t *consents = json_incref(json_object_get(body, "consents"));
+	json_object_del(body, "consents");
+	if ((rc = contact_validate(p, body, false)) != 0)
+		goto out;
+	crypto_random(raw, sizeof raw);
+	b64url_encode(raw, sizeof raw, c->ct.id);
+	c->ct.created_us = c->ct.updated_us = im->now;
+	if ((rc = contact_purposes_join(json_object_get(body, "collected_for"), c->ct.collected_for,
+					sizeof c->ct.collected_for)) != 0)
+		goto out;
+	snprintf(c->ct.source, sizeof c->ct.source, "%s", json_string_value(json_object_get(body, "source")) ?: "import");
+	snprintf(c->ct.owner, sizeof c->ct.owner, "%s", json_string_value(json_object_get(body, "owner")) ?: "");
+	json_t *email = json_object_get(body, "email"), *phone = json_object_get(body, "phone");
+	if (json_is_string(email)) {
+		c->has_email = c->ct.has_email_shash = true;
+		if ((rc = contact_email_hashes(kr, json_string_value(email), c->email_bidx, c->ct.email_shash)) != 0)
+			goto out;
+	}
+	if (json_is_string(phone)) {
+		c->has_phone = c->ct.has_phone_shash = true;
+		if ((rc = contact_phone_hashes(kr, json_string_value(phone), c->phone_bidx, c->ct.phone_shash)) != 0)
+			goto out;
+	}
+	if ((rc = fieldcrypt_dek_new(dek)) != 0 ||
+	    (rc = fieldcrypt_dek_wrap(kr, c->ct.id, dek, c->ct.wrapped_key, &c->ct.key_version)) != 0)
+		goto out;
+	c->ct.wrapped_len = FC_WRAPPED_DEK_BYTES;
+	c->fields = calloc(json_object_size(body) + 1, sizeof *c->fields);
+	if (c->fields == NULL) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	json_object_foreach(body, key, val) {
+		struct policy_field_info fi;
+		if (policy_field_get(p, key, &fi) != 0)
+			continue; /* collected_for, source, owner */
+		struct imp_field *f = &c->fields[c->n_fields];
+		snprintf(f->name, sizeof f->name, "%s", key);
+		if ((rc = contact_seal(dek, "contact", c->ct.id, key, val, &f->sealed, &f->len)) != 0)
+			goto out;
+		c->n_fields++;
+	}
+	rc = prepare_consents(im, c, consents, dek);
+out:
+	crypto_wipe(dek, sizeof dek);
+	json_decref(consents);
+	json_decref(body);
+	return rc;
+}
+
+/* Inserts the batch (commit thread). A duplicate email is that line's
+ * result; any other failure fails the whole batch (rolled back). */
+static int apply_batch(struct store_conn *w, struct audit_job *job)
+{
+	struct import *im = job->ctx;
+	uint64_t created = 0, dups = 0;
+	for (size_t i = 0; i < im->n_batch; i++) {
+		struct imp_contact *c = &im->batch[i];
+		char other[STORE_ID_CAP];
+		int rc = 0;
+		if (c->result != IMP_READY)
+			continue;
+		if (c->has_email) {
+			rc = store_contact_find_email(w, c->email_bidx, other);
+			if (rc == 0) {
+				c->result = IMP_DUPLICATE;
+				dups++;
+				continue;
+			}
+			if (rc != ERR_NOTFOUND)
+				return rc;
+		}
+		rc = store_contact_insert(w, &c->ct, c->has_email ? c->email_bidx : NULL,
+					  c->has_phone ? c->phone_bidx : NULL);
+		for (size_t k = 0; rc == 0 && k < c->n_fields; k++)
+			rc = store_field_put(w, c->ct.id, c->fields[k].name, c->fields[k].sealed, c->fields[k].len);
+		for (size_t k = 0; rc == 0 && k < c->n_consents; k++)
+			rc = store_consent_put(w, &c->consents[k]);
+		if (rc != 0) {
+			snprintf(job->entry.decision, sizeof job->entry.decision, "deny");
+			snprintf(job->entry.reason, sizeof job->entry.reason, "error");
+			return rc;
+		}
+		c->result = IMP_CREATED;
+		created++;
+	}
+	snprintf(job->entry.detail, sizeof job->entry.detail,
+		 "{\"batch\":%llu,\"created\":%llu,\"duplicates\":%llu,\"lines\":%zu}",
+		 (unsigned long long)im->batches, (unsigned long long)created, (unsigned long long)dups,
+		 im->n_batch);
+	return 0;
+}
+
+static int write_result(struct import *im, const struct imp_contact *c)
+{
+	char buf[512];
+	int n;
+	switch (c->result) {
+	case IMP_CREATED:
+		im->created++;
+		n = snprintf(buf, sizeof buf, "{\"line\":%llu,\"status\":\"created\",\"id\":\"%s\"}\n",
+			     (unsigned long long)c->line, c->ct.id);
+		break;
+	case IMP_DUPLICATE:
+		im->duplicates++;
+		n = snprintf(buf, sizeof buf, "{\"line\":%llu,\"status\":\"duplicate\",\"reason\":\"duplicate_email\"}\n",
+			     (unsigned long long)c->line);
+		break;
+	case IMP_INVALID: {
+		im->invalid++;
+		char q[400];
+		size_t qn = bulk_json_quote(c->error, strlen(c->error), q, sizeof q);
+		n = snprintf(buf, sizeof buf, "{\"line\":%llu,\"status\":\"invalid\",\"error\":%.*s}\n",
+			     (unsigned long long)c->line, (int)qn, qn ? q : "null");
+		break;
+	}
+	default:
+		im->errors++;
+		n = snprintf(buf, sizeof buf, "{\"line\":%llu,\"status\":\"error\",\"error\":\"not stored\"}\n",
+			     (unsigned long long)c->line);
+		break;
+	}
+	return spill_write(im->out, buf, (size_t)n);
+}
+
+static int flush_batch(struct import *im)
+{
+	struct reqctx *ctx = im->ctx;
+	bool any = false;
+	int rc = 0;
+	for (size_t i = 0; i < im->n_batch; i++)
+		any = any || im->batch[i].result == IMP_READY;
+	if (any) {
+		memset(&im->job, 0, sizeof im->job);
+		audit_entry_fill(&im->job.entry, ctx->actor, ctx->role, "contacts.import", "", "", "", "allow",
+				 "imported");
+		snprintf(im->job.entry.request_id, sizeof im->job.entry.request_id, "%s", http_request_id(ctx->http));
+		snprintf(im->job.entry.client, sizeof im->job.entry.client, "%s", http_client(ctx->http));
+		im->batches++;
+		im->job.apply = apply_batch;
+		im->job.ctx = im;
+		rc = audit_log_run(ctx->app->log, &im->job);
+		if (rc == 0 && im->job.apply_rc != 0)
+			rc = err_set(im->job.apply_rc, "%s", im->job.apply_msg);
+		if (rc != 0)
+			for (size_t i = 0; i < im->n_batch; i++)
+				if (im->batch[i].result != IMP_INVALID)
+					im->batch[i].result = IMP_ERROR;
+	}
+	for (size_t i = 0; i < im->n_batch; i++) {
+		int wrc = write_result(im, &im->batch[i]);
+		contact_clear(&im->batch[i]);
+		if (wrc != 0 && rc == 0)
+			rc = wrc;
+	}
+	im->n_batch = 0;
+	/* A failed batch (audit or store unavailable) stops the import: what was
+	 * committed before stays, and the reply says where it stopped. */
+	return rc;
+}
+
+static int on_line(void *arg, const struct bulk_item *it)
+{
+	struct import *im = arg;
+	struct imp_contact *c = &im->batch[im->n_batch++];
+	memset(c, 0, sizeof *c);
+	c->line = it->line;
+	im->lines++;
+	int rc = it->error ? err_set(ERR_INVALID, "%s", it->error) : prepare(im, c, it->value);
+	if (rc != 0) {
+		if (rc == ERR_NOMEM)
+			return rc;
+		char msg[160];
+		snprintf(msg, sizeof msg, "%s", err_msg());
+		contact_clear(c);
+		c->line = it->line;
+		c->result = IMP_INVALID;
+		snprintf(c->error, sizeof c->error, "%s", msg);
+	}
+	if (im->n_batch == IMPORT_BATCH)
+		return flush_batch(im);
+	return 0;
+}
+
+static int import_begin(struct reqctx *ctx)
+{
+	struct import *im = calloc(1, sizeof *im);
+	enum bulk_format fmt;
+	int rc;
+	if (im == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	ctx->stream_state = im;
+	im->ctx = ctx;
+	im->now = now_us();
+	if (!policy_role_may(ctx->policy, ctx->role, POLICY_ACT_CONTACTS_IMPORT)) {
+		im->role_denied = true;
+		return ERR_DENIED;
+	}
+	rc = bulk_format_from_type(http_header(ctx->http, "Content-Type"), &fmt, NULL);
+	if (rc != 0 || fmt == BULK_CSV)
+		return im->setup_rc = err_set(ERR_UNSUPPORTED, "send contacts as application/x-ndjson");
+	im->batch = calloc(IMPORT_BATCH, sizeof *im->batch);
+	if (im->batch == NULL)
+		return im->setup_rc = err_set(ERR_NOMEM, "out of memory");
+	if ((rc = bulk_reader_new(&im->reader, fmt, BULK_CSV_AUTO, on_line, im)) != 0 ||
+	    (rc = spill_open(&im->out, ctx->app->cfg.dir)) != 0)
+		im->setup_rc = rc;
+	return rc;
+}
+
+static int import_chunk(struct reqctx *ctx, const char *data, size_t len)
+{
+	struct import *im = ctx->stream_state;
+	return bulk_feed(im->reader, data, len);
+}
+
+static ssize_t reply_read(void *p, char *buf, size_t cap)
+{
+	ssize_t n = spill_read(p, buf, cap);
+	return n < 0 ? -1 : n;
+}
+
+static void reply_free(void *p)
+{
+	spill_free(p);
+}
+
+static void import_finish(struct reqctx *ctx)
+{
+	struct import *im = ctx->stream_state;
+	int rc = ctx->stream_rc;
+	if (im == NULL) {
+		reply_problem(ctx, rc ? rc : ERR_NOMEM, NULL);
+		app_send(ctx);
+		return;
+	}
+	if (im->role_denied) {
+		app_require(ctx, POLICY_ACT_CONTACTS_IMPORT, NULL, NULL);
+		return;
+	}
+	if (im->setup_rc != 0) {
+		reply_problem(ctx, im->setup_rc, NULL);
+		app_send(ctx);
+		return;
+	}
+	if (rc == 0)
+		rc = bulk_finish(im->reader);
+	int frc = flush_batch(im); /* what was read is stored, even after an error */
+	if (rc == 0)
+		rc = frc;
+	audit_begin(ctx, "contacts.import", "", NULL, NULL);
+	audit_detail(ctx, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "lines", (json_int_t)im->lines, "created",
+				    (json_int_t)im->created, "duplicates", (json_int_t)im->duplicates, "invalid",
+				    (json_int_t)im->invalid, "errors", (json_int_t)im->errors, "batches",
+				    (json_int_t)im->batches));
+	char *text = NULL;
+	if (rc == 0) {
+		json_t *sum = json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:s}}", "summary", "lines",
+					(json_int_t)im->lines, "created", (json_int_t)im->created, "duplicates",
+					(json_int_t)im->duplicates, "invalid", (json_int_t)im->invalid, "errors",
+					(json_int_t)im->errors, "request_id", http_request_id(ctx->http));
+		text = json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(sum);
+		rc = text ? spill_write(im->out, text, strlen(text)) : err_set(ERR_NOMEM, "out of memory");
+		if (rc == 0)
+			rc = spill_write(im->out, "\n", 1);
+		free(text);
+	}
+	if (rc == 0)
+		rc = spill_rewind(im->out);
+	if (rc != 0) {
+		audit_decide(ctx, false, "import_failed");
+		reply_problem(ctx, rc, "import_failed");
+		app_commit(ctx);
+		return;
+	}
+	audit_decide(ctx, true, "imported");
+	ctx->status = 200;
+	ctx->content_type = "application/x-ndjson";
+	ctx->stream_read = reply_read;
+	ctx->stream_ctx = im->out;
+	ctx->stream_free = reply_free;
+	im->out = NULL; /* the reply owns it now */
+	app_commit(ctx);
+}
+
+static const struct stream_ops import_ops = { import_begin, import_chunk, import_finish, import_free };
+
 const struct route import_routes[] = {
+	{ "POST", "/v1/contacts/import", NULL, &import_ops, false, LIMIT_STREAM_BODY_BYTES, "contacts.import" },
 	{ 0 },
 };

@@ -1,9 +1,542 @@
 /*
- * h_outreach: (being written) routes for this area.
+ * h_outreach: POST /v1/outreach/filter — a campaign list in, one answer per
+ * distinct entry out — and the auditor's question about it afterwards.
+ *
+ * The list is consumed chunk by chunk as it arrives (service/bulk.c); each
+ * entry is decided at once with one query (store_filter_by_*) and the same
+ * policy_decide_contact() the single check uses, so the two always agree.
+ * libmicrohttpd cannot answer before the upload ends, so result lines go to
+ * an encrypted anonymous spill file (service/crypto/spill.c), and after the
+ * upload ONE audit entry for the request is committed, together with the
+ * release record (which contact ids were allowed) in the same transaction;
+ * then the spill is streamed back, decrypted, as the reply.
+ *
+ *   headers ─> begin: check params, role, media type; open spill, digest
+ *   chunk*  ─> digest; bulk_feed ─> on_item: dedupe ─> query ─> decide ─> spill
+ *   finish  ─> summary line ─> audit entry + release record (apply) ─> stream
+ *
+ * Memory is bounded whatever the list size: one line buffer (64 KiB), two
+ * spill records (2 x 64 KiB), and the dedupe set of 8-byte keyed digests,
+ * which doubles from 64 Ki slots up to FILTER_DEDUPE_SLOTS_MAX (64 MiB, at
+ * most 0.75 full: 6.29 M distinct entries). A list with more distinct
+ * entries is refused with 413 (and audited); split it.
+ *
+ * An entry that cannot be decided (a store error) is denied with reason
+ * "error", never allowed.
  */
 #include "service/app.h"
+
+#include "service/base/codec.h"
+#include "service/base/error.h"
+#include "service/bulk.h"
+#include "service/contact.h"
+#include "service/crypto/fieldcrypt.h"
+#include "service/crypto/spill.h"
 #include "service/router.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FILTER_DEDUPE_SLOTS_MIN (UINT64_C(1) << 16)
+#define FILTER_DEDUPE_SLOTS_MAX (UINT64_C(1) << 23)
+#define RELEASE_CHUNK_IDS 4096
+#define LINE_CAP (LIMIT_LINE_BYTES * 6 + 512)
+
+struct dedupe {
+	uint64_t *slots;
+	uint64_t cap, n;
+};
+
+struct filter {
+	struct reqctx *ctx;
+	char purpose[STORE_NAME_CAP], channel[STORE_NAME_CAP];
+	int setup_rc;		/* a problem found in begin, answered in finish */
+	const char *setup_reason;
+	bool role_denied;
+	enum bulk_format fmt;
+	struct bulk_reader *reader;
+	struct spill *out, *rel;
+	struct spill_digest *digest;
+	struct dedupe seen;
+	int64_t now_s;
+	uint64_t total, allowed, denied, duplicates, invalid, errors, released;
+	uint64_t reasons[POLICY_REASON_COUNT];
+	char release_id[STORE_ID_CAP];
+	char sha256_hex[65];
+	char *line; /* LINE_CAP: one result line */
+};
+
+static void filter_free(void *p)
+{
+	struct filter *f = p;
+	if (f == NULL)
+		return;
+	bulk_reader_free(f->reader);
+	spill_free(f->out);
+	spill_free(f->rel);
+	spill_digest_free(f->digest);
+	free(f->seen.slots);
+	free(f->line);
+	free(f);
+}
+
+/* ---- the dedupe set: open addressing over non-zero 64-bit keys ---- */
+
+static int dedupe_grow(struct dedupe *d)
+{
+	uint64_t cap = d->cap ? d->cap * 2 : FILTER_DEDUPE_SLOTS_MIN;
+	if (cap > FILTER_DEDUPE_SLOTS_MAX)
+		return err_set(ERR_TOOBIG, "the list has more than %llu distinct entries; split it",
+			       (unsigned long long)(FILTER_DEDUPE_SLOTS_MAX / 4 * 3));
+	uint64_t *slots = calloc(cap, sizeof *slots);
+	if (slots == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	for (uint64_t i = 0; i < d->cap; i++) {
+		uint64_t k = d->slots[i];
+		if (k == 0)
+			continue;
+		uint64_t j = k & (cap - 1);
+		while (slots[j] != 0)
+			j = (j + 1) & (cap - 1);
+		slots[j] = k;
+	}
+	free(d->slots);
+	d->slots = slots;
+	d->cap = cap;
+	return 0;
+}
+
+/* 1 when key was already there, 0 when added, or a negative error. */
+static int dedupe_add(struct dedupe *d, const uint8_t digest[8])
+{
+	uint64_t k;
+	memcpy(&k, digest, 8);
+	if (k == 0)
+		k = 1;
+	if ((d->n + 1) * 4 > d->cap * 3) {
+		int rc = dedupe_grow(d);
+		if (rc != 0)
+			return rc;
+	}
+	uint64_t j = k & (d->cap - 1); /* keys are uniform digests */
+	while (d->slots[j] != 0) {
+		if (d->slots[j] == k)
+			return 1;
+		j = (j + 1) & (d->cap - 1);
+	}
+	d->slots[j] = k;
+	d->n++;
+	return 0;
+}
+
+/* ---- result lines ---- */
+
+/* The entry as given, as JSON: strings quoted by hand (the hot path),
+ * anything else through jansson; NULL and oversized values become null. */
+static size_t echo(json_t *v, char *out, size_t cap)
+{
+	if (json_is_string(v)) {
+		size_t n = bulk_json_quote(json_string_value(v), json_string_length(v), out, cap);
+		if (n > 0)
+			return n;
+	} else if (v != NULL) {
+		size_t n = json_dumpb(v, out, cap, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (n > 0 && n < cap)
+			return n;
+	}
+	memcpy(out, "null", 4);
+	return 4;
+}
+
+static int put_line(struct filter *f, json_t *entry, bool allowed, const char *reason,
+		    uint64_t line, const char *error)
+{
+	size_t n = 0;
+	memcpy(f->line, "{\"entry\":", 9);
+	n = 9;
+	n += echo(entry, f->line + n, LINE_CAP - 256 - n);
+	if (error != NULL)
+		n += (size_t)snprintf(f->line + n, LINE_CAP - n,
+				      ",\"line\":%llu,\"allowed\":false,\"reason\":\"invalid\",\"error\":\"%s\"}\n",
+				      (unsigned long long)line, error);
+	else
+		n += (size_t)snprintf(f->line + n, LINE_CAP - n, ",\"allowed\":%s,\"reason\":\"%s\"}\n",
+				      allowed ? "true" : "false", reason);
+	return spill_write(f->out, f->line, n);
+}
+
+static int entry_invalid(struct filter *f, const struct bulk_item *it, const char *why)
+{
+	f->invalid++;
+	f->denied++;
+	return put_line(f, it->value, false, "invalid", it->line, why);
+}
+
+/* The string to decide: the entry itself, or one of the known keys of an
+ * object entry (a CSV row with a header, an NDJSON object). */
+static const char *entry_text(json_t *v)
+{
+	static const char *const keys[] = { "contact_id", "id", "email", "entry", NULL };
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (!json_is_object(v))
+		return NULL;
+	for (int i = 0; keys[i] != NULL; i++) {
+		json_t *s = json_object_get(v, keys[i]);
+		if (json_is_string(s))
+			return json_string_value(s);
+	}
+	return NULL;
+}
+
+static enum policy_consent_status status_of(const char *s)
+{
+	enum policy_consent_status st = POLICY_CONSENT_NONE;
+	policy_consent_status_from_name(s, &st);
+	return st;
+}
+
+/* The subject exactly as h_consent_check assembles it (contact_subject plus
+ * the list match), from the one-row answer. */
+static void subject_from_row(const struct store_filter_row *row, struct policy_subject *s,
+			     const char **purposes, char *buf)
+{
+	memset(s, 0, sizeof *s);
+	if (!row->found) {
+		s->suppressed_by_list = row->list_suppressed;
+		return;
+	}
+	s->exists = true;
+	s->erased = row->erased;
+	memcpy(buf, row->collected_for, STORE_LIST_CAP);
+	size_t n = 0;
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok != NULL && n < LIMIT_LIST_ITEMS;
+	     tok = strtok_r(NULL, ",", &save))
+		purposes[n++] = tok;
+	s->collected_for = purposes;
+	s->n_collected_for = n;
+	if (row->erased)
+		return;
+	if (row->has_consent) {
+		s->consent.status = status_of(row->status);
+		s->consent.expires_at = row->expires_us / 1000000;
+	}
+	s->suppressed = row->own_suppressed || row->list_suppressed;
+}
+
+static int on_item(void *arg, const struct bulk_item *it)
+{
+	struct filter *f = arg;
+	struct reqctx *ctx = f->ctx;
+	struct store_filter_row row;
+	uint8_t bidx[32], shash[32], key[32];
+	int rc;
+
+	f->total++;
+	if (it->error != NULL)
+		return entry_invalid(f, it, it->error);
+	const char *s = entry_text(it->value);
+	if (s == NULL)
+		return entry_invalid(f, it, "an entry is a contact id or an email address");
+	bool by_id = is_contact_id(s);
+	if (by_id) {
+		char tagged[CONTACT_ID_BYTES + 4];
+		int n = snprintf(tagged, sizeof tagged, "id:%s", s);
+		crypto_sha256(tagged, (size_t)n, key);
+	} else {
+		if (contact_email_hashes(ctx->app->keys, s, bidx, shash) != 0)
+			return entry_invalid(f, it, "not an email address or a contact id");
+		memcpy(key, bidx, 8);
+	}
+	rc = dedupe_add(&f->seen, key);
+	if (rc < 0)
+		return rc;
+	if (rc == 1) {
+		f->duplicates++;
+		return 0;
+	}
+	atomic_fetch_add(&ctx->app->metrics.filter_entries, 1);
+	rc = by_id ? store_filter_by_id(ctx->rd, s, f->purpose, f->channel, &row)
+		   : store_filter_by_email(ctx->rd, bidx, shash, f->purpose, f->channel, &row);
+	if (rc != 0) {
+		/* Undecidable: denied, never allowed. */
+		f->errors++;
+		f->denied++;
+		return put_line(f, it->value, false, "error", 0, NULL);
+	}
+	struct policy_subject subj;
+	const char *purposes[LIMIT_LIST_ITEMS];
+	char buf[STORE_LIST_CAP];
+	struct policy_decision d;
+	subject_from_row(&row, &subj, purposes, buf);
+	policy_decide_contact(ctx->policy, ctx->role, f->purpose, f->channel, &subj, f->now_s, &d);
+	f->reasons[d.reason]++;
+	if (d.allowed) {
+		uint8_t raw[16];
+		f->allowed++;
+		if (b64url_decode(row.id, strlen(row.id), raw, sizeof raw) == 16) {
+			if ((rc = spill_write(f->rel, raw, sizeof raw)) != 0)
+				return rc;
+			f->released++;
+		}
+	} else {
+		f->denied++;
+	}
+	return put_line(f, it->value, d.allowed, policy_reason_name(d.reason), 0, NULL);
+}
+
+/* ---- the stream ---- */
+
+static int filter_begin(struct reqctx *ctx)
+{
+	struct filter *f = calloc(1, sizeof *f);
+	const char *purpose = http_query(ctx->http, "purpose"), *channel = http_query(ctx->http, "channel");
+	enum bulk_csv_header hdr;
+	struct policy_purpose_info pi;
+	enum policy_channel ch;
+	int rc;
+	if (f == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	ctx->stream_state = f;
+	f->ctx = ctx;
+	f->now_s = now_us() / 1000000;
+	if (purpose == NULL || channel == NULL || !is_name(purpose) || !is_name(channel)) {
+		f->setup_rc = err_set(ERR_INVALID, "name the campaign: ?purpose=NAME&channel=NAME");
+		return f->setup_rc;
+	}
+	snprintf(f->purpose, sizeof f->purpose, "%s", purpose);
+	snprintf(f->channel, sizeof f->channel, "%s", channel);
+	if (!policy_role_may(ctx->policy, ctx->role, POLICY_ACT_OUTREACH_FILTER) ||
+	    !policy_role_may_purpose(ctx->policy, ctx->role, purpose)) {
+		f->role_denied = true;
+		return ERR_DENIED;
+	}
+	if (policy_purpose_get(ctx->policy, purpose, &pi) != 0) {
+		f->setup_rc = err_set(ERR_UNPROCESSABLE, "unknown purpose \"%s\"", purpose);
+		f->setup_reason = "unknown_purpose";
+		return f->setup_rc;
+	}
+	if (policy_channel_from_name(channel, &ch) != 0) {
+		f->setup_rc = err_set(ERR_UNPROCESSABLE, "unknown channel \"%s\"", channel);
+		f->setup_reason = "unknown_channel";
+		return f->setup_rc;
+	}
+	if ((rc = bulk_format_from_type(http_header(ctx->http, "Content-Type"), &f->fmt, &hdr)) != 0) {
+		f->setup_rc = rc;
+		return rc;
+	}
+	if ((f->line = malloc(LINE_CAP)) == NULL)
+		rc = err_set(ERR_NOMEM, "out of memory");
+	if (rc == 0)
+		rc = bulk_reader_new(&f->reader, f->fmt, hdr, on_item, f);
+	if (rc == 0)
+		rc = spill_open(&f->out, ctx->app->cfg.dir);
+	if (rc == 0)
+		rc = spill_open(&f->rel, ctx->app->cfg.dir);
+	if (rc == 0)
+		rc = spill_digest_new(&f->digest);
+	if (rc == 0)
+		rc = dedupe_grow(&f->seen);
+	if (rc != 0)
+		f->setup_rc = rc;
+	return rc;
+}
+
+static int filter_chunk(struct reqctx *ctx, const char *data, size_t len)
+{
+	struct filter *f = ctx->stream_state;
+	spill_digest_update(f->digest, data, len);
+	return bulk_feed(f->reader, data, len);
+}
+
+static ssize_t reply_read(void *p, char *buf, size_t cap)
+{
+	ssize_t n = spill_read(p, buf, cap);
+	return n < 0 ? -1 : n;
+}
+
+static void reply_free(void *p)
+{
+	spill_free(p);
+}
+
+static int cmp16(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+/* The release record, in the audit entry's transaction (commit thread). */
+static int apply_release(struct store_conn *w, struct audit_job *job)
+{
+	struct reqctx *ctx = job->ctx;
+	struct filter *f = ctx->stream_state;
+	uint8_t *ids = malloc(RELEASE_CHUNK_IDS * 16);
+	int64_t chunk = 0;
+	int rc = ids ? spill_rewind(f->rel) : err_set(ERR_NOMEM, "out of memory");
+	while (rc == 0) {
+		size_t have = 0;
+		while (have < RELEASE_CHUNK_IDS * 16) {
+			ssize_t n = spill_read(f->rel, ids + have, RELEASE_CHUNK_IDS * 16 - have);
+			if (n < 0) {
+				rc = (int)n;
+				break;
+			}
+			if (n == 0)
+				break;
+			have += (size_t)n;
+		}
+		if (rc != 0 || have == 0)
+			break;
+		qsort(ids, have / 16, 16, cmp16);
+		rc = store_release_put(w, f->release_id, chunk++, ids, have / 16);
+		if (have < RELEASE_CHUNK_IDS * 16)
+			break;
+	}
+	free(ids);
+	if (rc != 0)
+		audit_decide(ctx, false, "error");
+	return rc;
+}
+
+static void filter_finish(struct reqctx *ctx)
+{
+	struct filter *f = ctx->stream_state;
+	int rc = ctx->stream_rc;
+	if (f == NULL) {
+		reply_problem(ctx, rc ? rc : ERR_NOMEM, NULL);
+		app_send(ctx);
+		return;
+	}
+	if (f->role_denied) {
+		app_require(ctx, POLICY_ACT_OUTREACH_FILTER, NULL, f->purpose);
+		return;
+	}
+	if (f->setup_rc != 0) {
+		err_set(f->setup_rc, "%s", err_code() == f->setup_rc ? err_msg() : "cannot filter this list");
+		reply_problem(ctx, f->setup_rc, f->setup_reason);
+		app_send(ctx);
+		return;
+	}
+	if (rc == 0)
+		rc = bulk_finish(f->reader);
+	uint8_t sha[32];
+	spill_digest_final(f->digest, sha);
+	hex_encode(sha, sizeof sha, f->sha256_hex);
+	uint8_t raw[16];
+	crypto_random(raw, sizeof raw);
+	b64url_encode(raw, sizeof raw, f->release_id);
+
+	audit_begin(ctx, "outreach.filter", "", f->purpose, f->channel);
+	json_t *detail = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "total", (json_int_t)f->total,
+				   "allowed", (json_int_t)f->allowed, "denied", (json_int_t)f->denied,
+				   "duplicates", (json_int_t)f->duplicates, "invalid", (json_int_t)f->invalid,
+				   "errors", (json_int_t)f->errors, "list_sha256", f->sha256_hex, "format",
+				   f->fmt == BULK_JSON_ARRAY ? "json" : f->fmt == BULK_NDJSON ? "ndjson" : "csv");
+	if (rc != 0) {
+		/* The list could not be read to its end: nothing is released. */
+		const char *reason = rc == ERR_TOOBIG ? "list_too_large" : "malformed_list";
+		if (err_code() != rc)
+			err_set(rc, "the list could not be read");
+		reply_problem(ctx, rc, reason);
+		audit_decide(ctx, false, reason);
+		audit_detail(ctx, detail);
+		app_commit(ctx);
+		return;
+	}
+	json_t *reasons = json_object();
+	for (int i = 0; i < POLICY_REASON_COUNT; i++) {
+		if (f->reasons[i] == 0)
+			continue;
+		const char *name = policy_reason_name((enum policy_reason)i);
+		char key[80];
+		snprintf(key, sizeof key, "reason_%s", name);
+		json_object_set_new(detail, key, json_integer((json_int_t)f->reasons[i]));
+		json_object_set_new(reasons, name, json_integer((json_int_t)f->reasons[i]));
+	}
+	if (f->invalid)
+		json_object_set_new(reasons, "invalid", json_integer((json_int_t)f->invalid));
+	if (f->errors)
+		json_object_set_new(reasons, "error", json_integer((json_int_t)f->errors));
+	json_object_set_new(detail, "release_id", json_string(f->release_id));
+	json_object_set_new(detail, "released", json_integer((json_int_t)f->released));
+	json_t *summary = json_pack(
+		"{s:{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:s, s:s}}", "summary", "purpose",
+		f->purpose, "channel", f->channel, "total", (json_int_t)f->total, "distinct",
+		(json_int_t)(f->total - f->duplicates - f->invalid), "allowed", (json_int_t)f->allowed,
+		"denied", (json_int_t)f->denied, "duplicates", (json_int_t)f->duplicates, "invalid",
+		(json_int_t)f->invalid, "errors", (json_int_t)f->errors, "reasons", reasons,
+		"list_sha256", f->sha256_hex, "release_id", f->release_id, "request_id",
+		http_request_id(ctx->http));
+	char *text = json_dumps(summary, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(summary);
+	rc = text ? spill_write(f->out, text, strlen(text)) : err_set(ERR_NOMEM, "out of memory");
+	if (rc == 0)
+		rc = spill_write(f->out, "\n", 1);
+	free(text);
+	if (rc == 0)
+		rc = spill_rewind(f->out);
+	if (rc != 0) {
+		reply_problem(ctx, rc, NULL);
+		audit_decide(ctx, false, "error");
+		audit_detail(ctx, detail);
+		app_commit(ctx);
+		return;
+	}
+	audit_decide(ctx, true, "filtered");
+	audit_detail(ctx, detail);
+	ctx->status = 200;
+	ctx->content_type = "application/x-ndjson";
+	ctx->stream_read = reply_read;
+	ctx->stream_ctx = f->out;
+	ctx->stream_free = reply_free;
+	f->out = NULL; /* the reply owns it now */
+	http_add_header(ctx->http, "X-Release-Id", f->release_id);
+	ctx->job.apply = apply_release;
+	app_commit(ctx);
+}
+
+static const struct stream_ops filter_ops = {
+	filter_begin,
+	filter_chunk,
+	filter_finish,
+	filter_free,
+};
+
+/* ---- was contact X released by filter request R? ---- */
+
+static void h_release_get(struct reqctx *ctx)
+{
+	const char *release = ctx->param[0], *id = ctx->param[1];
+	uint8_t raw[16];
+	int64_t count = 0;
+	if (!app_require(ctx, POLICY_ACT_AUDIT_READ, id, NULL))
+		return;
+	audit_begin(ctx, "outreach.release.read", id, NULL, NULL);
+	int rc = b64url_decode(id, strlen(id), raw, sizeof raw) == 16 ? 0 : ERR_INVALID;
+	if (rc == 0)
+		rc = store_release_count(ctx->rd, release, &count);
+	if (rc == 0) {
+		rc = store_release_find(ctx->rd, release, raw);
+		if (rc == 0 || rc == ERR_NOTFOUND) {
+			bool released = rc == 0;
+			audit_decide(ctx, true, released ? "released" : "not_released");
+			audit_detail(ctx, json_pack("{s:s}", "release_id", release));
+			reply_json(ctx, 200, json_pack("{s:s, s:s, s:b, s:I}", "release_id", release,
+						       "contact_id", id, "released", released,
+						       "released_total", (json_int_t)count));
+			app_commit(ctx);
+			return;
+		}
+	}
+	audit_decide(ctx, false, "error");
+	reply_problem(ctx, rc, NULL);
+	app_commit(ctx);
+}
+
 const struct route outreach_routes[] = {
+	{ "POST", "/v1/outreach/filter", NULL, &filter_ops, false, LIMIT_STREAM_BODY_BYTES, "outreach.filter" },
+	{ "GET", "/v1/outreach/releases/{id}/contacts/{id}", h_release_get, NULL, false, 0,
+	  "outreach.release.read" },
 	{ 0 },
 };

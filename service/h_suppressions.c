@@ -1,9 +1,507 @@
 /*
- * h_suppressions: (being written) routes for this area.
+ * h_suppressions: the suppression list. POST adds one suppression (JSON) or
+ * imports a historical opt-out list (CSV or NDJSON, streamed, keeping each
+ * entry's original created_at); GET looks up the active suppressions of one
+ * address; DELETE lifts them (admin only, audited; lifting sets lifted_us
+ * and lifted_by and never deletes a row, and erasure suppressions are never
+ * lifted: an erased person stays suppressed).
+ *
+ * Addresses are normalised and stored only as keyed hashes
+ * (FC_HASH_SUPPRESSION), the same hash erasure writes, so a list entry
+ * matches the contact, the single check and the filter alike. Replies and
+ * audit entries never echo the address: the audit detail names the first
+ * 16 hex digits of the keyed hash instead.
+ *
+ * A bulk import goes to the single writer in batches of SUPP_BATCH entries
+ * (one job and one audit entry per batch, "suppressions.import", with
+ * counts); the request's own entry ("suppressions.write") carries the
+ * totals, and the reply leaves after it is durable.
  */
 #include "service/app.h"
+
+#include "service/base/codec.h"
+#include "service/base/error.h"
+#include "service/bulk.h"
+#include "service/contact.h"
+#include "service/crypto/fieldcrypt.h"
 #include "service/router.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SUPP_BATCH 1000
+#define SUPP_ERRORS_SHOWN 100
+
+static const char *const reasons[] = { "unsubscribe", "withdrawal", "bounce", "complaint", "erasure",
+				       "manual", NULL };
+static const char *const entry_keys[] = { "email", "phone", "scope", "scope_value", "value", "reason",
+					  "source", "created_at", NULL };
+
+struct supp_entry {
+	uint8_t hash[32];
+	char kind[8], scope[16], scope_value[STORE_NAME_CAP], reason[16], source[STORE_TEXT_CAP];
+	int64_t created_us;
+};
+
+struct supp_import {
+	struct reqctx *ctx;
+	bool role_denied;
+	int setup_rc;
+	bool json;	    /* a single entry, buffered */
+	char *body;	    /* json: the buffered body */
+	size_t body_len;
+	struct bulk_reader *reader;
+	struct supp_entry *batch;
+	size_t n_batch;
+	int64_t now;
+	uint64_t total, added, already, invalid, batches;
+	json_t *errors; /* first SUPP_ERRORS_SHOWN invalid lines */
+	struct audit_job job;
+	char hash_hex[17]; /* single entry: for the reply's audit detail */
+};
+
+static void supp_free(void *p)
+{
+	struct supp_import *s = p;
+	if (s == NULL)
+		return;
+	bulk_reader_free(s->reader);
+	free(s->body);
+	free(s->batch);
+	json_decref(s->errors);
+	free(s);
+}
+
+static bool one_of(const char *s, const char *const *list)
+{
+	for (int i = 0; s != NULL && list[i] != NULL; i++)
+		if (strcmp(s, list[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Validates one entry object into e; ERR_INVALID with a message naming the key. */
+static int entry_from_json(struct supp_import *s, json_t *o, struct supp_entry *e)
+{
+	const struct policy *p = s->ctx->policy;
+	const char *key;
+	json_t *v;
+	memset(e, 0, sizeof *e);
+	if (!json_is_object(o))
+		return err_set(ERR_INVALID, "an entry is an object with email or phone");
+	json_object_foreach(o, key, v) {
+		if (!one_of(key, entry_keys))
+			return err_set(ERR_INVALID, "unknown key \"%s\"", key);
+		if (!json_is_string(v) && !json_is_null(v))
+			return err_set(ERR_INVALID, "%s must be a string", key);
+	}
+	const char *email = json_string_value(json_object_get(o, "email"));
+	const char *phone = json_string_value(json_object_get(o, "phone"));
+	if ((email == NULL) == (phone == NULL))
+		return err_set(ERR_INVALID, "give exactly one of email and phone");
+	int rc = email ? contact_email_hashes(s->ctx->app->keys, email, NULL, e->hash)
+		       : contact_phone_hashes(s->ctx->app->keys, phone, NULL, e->hash);
+	if (rc != 0)
+		return err_set(ERR_INVALID, "%s is not a valid address", email ? "email" : "phone");
+	snprintf(e->kind, sizeof e->kind, "%s", email ? "email" : "phone");
+	const char *scope = json_string_value(json_object_get(o, "scope"));
+	const char *value = json_string_value(json_object_get(o, "scope_value"));
+	if (value == NULL)
+		value = json_string_value(json_object_get(o, "value"));
+	if (scope == NULL)
+		scope = "all";
+	if (strcmp(scope, "all") == 0) {
+		if (value != NULL && value[0] != '\0')
+			return err_set(ERR_INVALID, "scope all takes no scope_value");
+		value = "";
+	} else if (strcmp(scope, "purpose") == 0) {
+		struct policy_purpose_info pi;
+		if (value == NULL || policy_purpose_get(p, value, &pi) != 0)
+			return err_set(ERR_INVALID, "scope purpose needs scope_value naming a purpose of the policy");
+	} else if (strcmp(scope, "channel") == 0) {
+		enum policy_channel ch;
+		if (value == NULL || policy_channel_from_name(value, &ch) != 0)
+			return err_set(ERR_INVALID, "scope channel needs scope_value naming a channel");
+	} else {
+		return err_set(ERR_INVALID, "scope must be all, purpose or channel");
+	}
+	snprintf(e->scope, sizeof e->scope, "%s", scope);
+	snprintf(e->scope_value, sizeof e->scope_value, "%s", value);
+	const char *reason = json_string_value(json_object_get(o, "reason"));
+	if (reason == NULL)
+		reason = "manual";
+	if (!one_of(reason, reasons))
+		return err_set(ERR_INVALID, "reason must be unsubscribe, withdrawal, bounce, complaint, "
+					    "erasure or manual");
+	snprintf(e->reason, sizeof e->reason, "%s", reason);
+	const char *source = json_string_value(json_object_get(o, "source"));
+	if (source == NULL)
+		source = "api";
+	if (strlen(source) >= sizeof e->source || !is_clean_utf8(source, strlen(source)))
+		return err_set(ERR_INVALID, "source must be at most %zu bytes of text", sizeof e->source - 1);
+	snprintf(e->source, sizeof e->source, "%s", source);
+	e->created_us = s->now;
+	const char *created = json_string_value(json_object_get(o, "created_at"));
+	if (created != NULL && created[0] != '\0') {
+		if (parse_time(created, &e->created_us) != 0)
+			return err_set(ERR_INVALID, "created_at must be an RFC 3339 time");
+		if (e->created_us > s->now + 300 * INT64_C(1000000))
+			return err_set(ERR_INVALID, "created_at must not be in the future");
+	}
+	return 0;
+}
+
+/* Writes the batch on the commit thread. */
+static int apply_batch(struct store_conn *w, struct audit_job *job)
+{
+	struct supp_import *s = job->ctx;
+	uint64_t added = 0, already = 0;
+	for (size_t i = 0; i < s->n_batch; i++) {
+		struct supp_entry *e = &s->batch[i];
+		struct store_suppression sp = { .kind = e->kind, .scope = e->scope, .scope_value = e->scope_value,
+						.reason = e->reason, .source = e->source,
+						.created_us = e->created_us, .recorded_us = s->now };
+		memcpy(sp.hash, e->hash, 32);
+		int rc = store_suppression_add_once(w, &sp);
+		if (rc < 0) {
+			snprintf(job->entry.decision, sizeof job->entry.decision, "deny");
+			snprintf(job->entry.reason, sizeof job->entry.reason, "error");
+			return rc;
+		}
+		if (rc == 1)
+			added++;
+		else
+			already++;
+	}
+	s->added += added;
+	s->already += already;
+	return 0;
+}
+
+static int flush_batch(struct supp_import *s)
+{
+	struct reqctx *ctx = s->ctx;
+	if (s->n_batch == 0)
+		return 0;
+	memset(&s->job, 0, sizeof s->job);
+	audit_entry_fill(&s->job.entry, ctx->actor, ctx->role, "suppressions.import", "", "", "", "allow",
+			 "imported");
+	snprintf(s->job.entry.request_id, sizeof s->job.entry.request_id, "%s", http_request_id(ctx->http));
+	snprintf(s->job.entry.client, sizeof s->job.entry.client, "%s", http_client(ctx->http));
+	snprintf(s->job.entry.detail, sizeof s->job.entry.detail, "{\"batch\":%llu,\"entries\":%zu}",
+		 (unsigned long long)++s->batches, s->n_batch);
+	s->job.apply = apply_batch;
+	s->job.ctx = s;
+	int rc = audit_log_run(ctx->app->log, &s->job);
+	if (rc == 0 && s->job.apply_rc != 0)
+		rc = err_set(s->job.apply_rc, "%s", s->job.apply_msg);
+	s->n_batch = 0;
+	return rc;
+}
+
+static int on_entry(void *arg, const struct bulk_item *it)
+{
+	struct supp_import *s = arg;
+	s->total++;
+	json_t *v = json_incref(it->value);
+	if (json_is_string(v)) {
+		/* A bare address (CSV without a header): unsubscribe from all. */
+		const char *a = json_string_value(v);
+		json_t *o = json_pack("{s:s, s:s}", strchr(a, '@') ? "email" : "phone", a, "reason", "unsubscribe");
+		json_decref(v);
+		v = o;
+	}
+	int rc = it->error ? err_set(ERR_INVALID, "%s", it->error) : entry_from_json(s, v, &s->batch[s->n_batch]);
+	json_decref(v);
+	if (rc != 0) {
+		s->invalid++;
+		if (json_array_size(s->errors) < SUPP_ERRORS_SHOWN)
+			json_array_append_new(s->errors, json_pack("{s:I, s:s}", "line", (json_int_t)it->line,
+								   "error", err_msg()));
+		return 0;
+	}
+	if (++s->n_batch == SUPP_BATCH)
+		return flush_batch(s);
+	return 0;
+}
+
+static int supp_begin(struct reqctx *ctx)
+{
+	struct supp_import *s = calloc(1, sizeof *s);
+	enum bulk_format fmt;
+	enum bulk_csv_header hdr;
+	if (s == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	ctx->stream_state = s;
+	s->ctx = ctx;
+	s->now = now_us();
+	if (!policy_role_may(ctx->policy, ctx->role, POLICY_ACT_SUPPRESSIONS_WRITE)) {
+		s->role_denied = true;
+		return ERR_DENIED;
+	}
+	s->errors = json_array();
+	s->batch = calloc(SUPP_BATCH, sizeof *s->batch);
+	if (s->errors == NULL || s->batch == NULL)
+		return s->setup_rc = err_set(ERR_NOMEM, "out of memory");
+	int rc = bulk_format_from_type(http_header(ctx->http, "Content-Type"), &fmt, &hdr);
+	if (rc != 0)
+		return s->setup_rc = err_set(ERR_UNSUPPORTED, "send one suppression as application/json, or a "
+							       "list as text/csv or application/x-ndjson");
+	if (fmt == BULK_JSON_ARRAY) {
+		s->json = true;
+		return 0;
+	}
+	if ((rc = bulk_reader_new(&s->reader, fmt, hdr, on_entry, s)) != 0)
+		s->setup_rc = rc;
+	return rc;
+}
+
+static int supp_chunk(struct reqctx *ctx, const char *data, size_t len)
+{
+	struct supp_import *s = ctx->stream_state;
+	if (!s->json)
+		return bulk_feed(s->reader, data, len);
+	if (s->body_len + len > LIMIT_BODY_BYTES)
+		return err_set(ERR_TOOBIG, "a single suppression is at most %d bytes; send lists as CSV or NDJSON",
+			       LIMIT_BODY_BYTES);
+	char *n = realloc(s->body, s->body_len + len + 1);
+	if (n == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	s->body = n;
+	memcpy(s->body + s->body_len, data, len);
+	s->body_len += len;
+	s->body[s->body_len] = '\0';
+	return 0;
+}
+
+static void hash_prefix(const uint8_t hash[32], char out[17])
+{
+	hex_encode(hash, 8, out);
+}
+
+static int apply_single(struct store_conn *w, struct audit_job *job)
+{
+	struct reqctx *ctx = job->ctx;
+	struct supp_import *s = ctx->stream_state;
+	struct supp_entry *e = &s->batch[0];
+	struct store_suppression sp = { .kind = e->kind, .scope = e->scope, .scope_value = e->scope_value,
+					.reason = e->reason, .source = e->source, .created_us = e->created_us,
+					.recorded_us = s->now };
+	memcpy(sp.hash, e->hash, 32);
+	int rc = store_suppression_add_once(w, &sp);
+	if (rc < 0) {
+		audit_decide(ctx, false, "error");
+		return rc;
+	}
+	s->added = (uint64_t)rc;
+	reply_json(ctx, rc == 1 ? 201 : 200,
+		   json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:o}", "added", rc == 1, "kind", e->kind, "scope",
+			     e->scope, "scope_value", e->scope_value, "reason", e->reason, "source", e->source,
+			     "created_at", json_time(e->created_us)));
+	return 0;
+}
+
+static void finish_single(struct reqctx *ctx, struct supp_import *s)
+{
+	json_error_t jerr;
+	json_t *o = s->body ? json_loadb(s->body, s->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	int rc;
+	if (o == NULL) {
+		rc = err_set(ERR_INVALID, "the body must be one JSON object");
+		goto bad;
+	}
+	if ((rc = entry_from_json(s, o, &s->batch[0])) != 0)
+		goto bad;
+	json_decref(o);
+	struct supp_entry *e = &s->batch[0];
+	hash_prefix(e->hash, s->hash_hex);
+	audit_begin(ctx, "suppressions.write", "", e->scope[0] == 'p' ? e->scope_value : "",
+		    e->scope[0] == 'c' ? e->scope_value : "");
+	audit_decide(ctx, true, e->reason);
+	audit_detail(ctx, json_pack("{s:s, s:s, s:s, s:s}", "subject_hash", s->hash_hex, "kind", e->kind,
+				    "scope", e->scope, "source", e->source));
+	reply_json(ctx, 201, json_pack("{s:b}", "added", true)); /* replaced in apply */
+	ctx->job.apply = apply_single;
+	app_commit(ctx);
+	return;
+bad:
+	json_decref(o);
+	reply_problem(ctx, rc, NULL);
+	app_send(ctx);
+}
+
+static void supp_finish(struct reqctx *ctx)
+{
+	struct supp_import *s = ctx->stream_state;
+	int rc = ctx->stream_rc;
+	if (s == NULL) {
+		reply_problem(ctx, rc ? rc : ERR_NOMEM, NULL);
+		app_send(ctx);
+		return;
+	}
+	if (s->role_denied) {
+		app_require(ctx, POLICY_ACT_SUPPRESSIONS_WRITE, NULL, NULL);
+		return;
+	}
+	if (s->setup_rc != 0) {
+		reply_problem(ctx, s->setup_rc, NULL);
+		app_send(ctx);
+		return;
+	}
+	if (s->json) {
+		if (rc != 0) {
+			reply_problem(ctx, rc, NULL);
+			app_send(ctx);
+			return;
+		}
+		finish_single(ctx, s);
+		return;
+	}
+	if (rc == 0)
+		rc = bulk_finish(s->reader);
+	if (rc == 0)
+		rc = flush_batch(s);
+	audit_begin(ctx, "suppressions.write", "", NULL, NULL);
+	audit_detail(ctx, json_pack("{s:I, s:I, s:I, s:I, s:I}", "total", (json_int_t)s->total, "added",
+				    (json_int_t)s->added, "already", (json_int_t)s->already, "invalid",
+				    (json_int_t)s->invalid, "batches", (json_int_t)s->batches));
+	if (rc != 0) {
+		/* Batches written before the failure stay (each was audited). */
+		audit_decide(ctx, false, "import_failed");
+		reply_problem(ctx, rc, "import_failed");
+		app_commit(ctx);
+		return;
+	}
+	audit_decide(ctx, true, "imported");
+	reply_json(ctx, 200, json_pack("{s:I, s:I, s:I, s:I, s:O}", "total", (json_int_t)s->total, "added",
+				       (json_int_t)s->added, "already", (json_int_t)s->already, "invalid",
+				       (json_int_t)s->invalid, "errors", s->errors));
+	app_commit(ctx);
+}
+
+static const struct stream_ops supp_ops = { supp_begin, supp_chunk, supp_finish, supp_free };
+
+/* ---- look up and lift ---- */
+
+/* The address of a GET or DELETE: ?email= or ?phone=, hashed. */
+static int address_param(struct reqctx *ctx, uint8_t hash[32], char hex[17])
+{
+	const char *email = http_query(ctx->http, "email"), *phone = http_query(ctx->http, "phone");
+	if ((email == NULL) == (phone == NULL))
+		return err_set(ERR_INVALID, "give exactly one of ?email= and ?phone=");
+	int rc = email ? contact_email_hashes(ctx->app->keys, email, NULL, hash)
+		       : contact_phone_hashes(ctx->app->keys, phone, NULL, hash);
+	if (rc != 0)
+		return err_set(ERR_INVALID, "%s is not a valid address", email ? "email" : "phone");
+	hash_prefix(hash, hex);
+	return 0;
+}
+
+static int row_cb(void *arg, const struct store_suppression_row *r)
+{
+	json_array_append_new(arg, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "scope", r->scope, "scope_value",
+					     r->scope_value, "reason", r->reason, "source", r->source,
+					     "created_at", json_time(r->created_us), "recorded_at",
+					     json_time(r->recorded_us)));
+	return 0;
+}
+
+static void h_suppressions_get(struct reqctx *ctx)
+{
+	uint8_t hash[32];
+	char hex[17];
+	int rc = address_param(ctx, hash, hex);
+	if (rc != 0) {
+		reply_problem(ctx, rc, NULL);
+		app_send(ctx);
+		return;
+	}
+	if (!app_require(ctx, POLICY_ACT_SUPPRESSIONS_READ, NULL, NULL))
+		return;
+	json_t *list = json_array();
+	audit_begin(ctx, "suppressions.read", "", NULL, NULL);
+	audit_detail(ctx, json_pack("{s:s}", "subject_hash", hex));
+	rc = store_suppressions_active(ctx->rd, hash, row_cb, list);
+	if (rc != 0) {
+		json_decref(list);
+		audit_decide(ctx, false, "error");
+		reply_problem(ctx, rc, NULL);
+		app_commit(ctx);
+		return;
+	}
+	bool any = json_array_size(list) > 0;
+	audit_decide(ctx, true, any ? "suppressed" : "not_suppressed");
+	reply_json(ctx, 200, json_pack("{s:b, s:o}", "suppressed", any, "suppressions", list));
+	app_commit(ctx);
+}
+
+struct lift {
+	uint8_t hash[32];
+	char scope[16], value[STORE_NAME_CAP];
+	bool has_scope, has_value;
+	int64_t now;
+};
+
+static int apply_lift(struct store_conn *w, struct audit_job *job)
+{
+	struct reqctx *ctx = job->ctx;
+	struct lift *l = ctx->state;
+	int64_t lifted = 0;
+	int rc = store_suppressions_lift(w, l->hash, l->has_scope ? l->scope : NULL,
+					 l->has_value ? l->value : NULL, l->now, ctx->actor, &lifted);
+	if (rc != 0) {
+		audit_decide(ctx, false, "error");
+		return rc;
+	}
+	if (lifted == 0) {
+		audit_decide(ctx, false, "not_found");
+		return err_set(ERR_NOTFOUND, "no active suppression to lift here (erasure suppressions are "
+					     "permanent)");
+	}
+	reply_json(ctx, 200, json_pack("{s:I, s:o}", "lifted", (json_int_t)lifted, "lifted_at", json_time(l->now)));
+	return 0;
+}
+
+static void h_suppressions_delete(struct reqctx *ctx)
+{
+	char hex[17];
+	struct lift *l = calloc(1, sizeof *l);
+	const char *scope = http_query(ctx->http, "scope");
+	const char *value = http_query(ctx->http, "scope_value");
+	int rc = l ? address_param(ctx, l->hash, hex) : err_set(ERR_NOMEM, "out of memory");
+	if (rc == 0 && scope != NULL && strcmp(scope, "all") != 0 && strcmp(scope, "purpose") != 0 &&
+	    strcmp(scope, "channel") != 0)
+		rc = err_set(ERR_INVALID, "scope must be all, purpose or channel");
+	if (rc == 0 && value != NULL && strlen(value) >= sizeof l->value)
+		rc = err_set(ERR_INVALID, "scope_value is too long");
+	if (rc != 0) {
+		free(l);
+		reply_problem(ctx, rc, NULL);
+		app_send(ctx);
+		return;
+	}
+	ctx->state = l;
+	ctx->state_free = free;
+	if (!app_require(ctx, POLICY_ACT_SUPPRESSIONS_DELETE, NULL, NULL))
+		return;
+	l->now = now_us();
+	if ((l->has_scope = scope != NULL))
+		snprintf(l->scope, sizeof l->scope, "%s", scope);
+	if ((l->has_value = value != NULL))
+		snprintf(l->value, sizeof l->value, "%s", value);
+	audit_begin(ctx, "suppressions.delete", "", NULL, NULL);
+	audit_decide(ctx, true, "lifted");
+	audit_detail(ctx, json_pack("{s:s, s:s, s:s}", "subject_hash", hex, "scope", scope ? scope : "",
+				    "scope_value", value ? value : ""));
+	reply_json(ctx, 200, json_pack("{s:i}", "lifted", 0)); /* replaced in apply */
+	ctx->job.apply = apply_lift;
+	app_commit(ctx);
+}
+
 const struct route suppression_routes[] = {
+	{ "POST", "/v1/suppressions", NULL, &supp_ops, false, LIMIT_STREAM_BODY_BYTES, "suppressions.write" },
+	{ "GET", "/v1/suppressions", h_suppressions_get, NULL, false, 0, "suppressions.read" },
+	{ "DELETE", "/v1/suppressions", h_suppressions_delete, NULL, false, 0, "suppressions.delete" },
 	{ 0 },
 };

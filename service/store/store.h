@@ -227,4 +227,53 @@ int store_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a,
 int store_subject_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *purpose,
 				    int64_t when_us, const char *by);
 
+/* ---- bulk: suppression lists, outreach filter, imports (store_bulk.c) -- */
+
+/* Everything the outreach filter needs about one entry, in one query: the
+ * contact (by email blind index or by id), its consent for exactly
+ * (purpose, channel), whether its own suppression hashes match, and whether
+ * the entry's own suppression hash (list_hash) matches. */
+struct store_filter_row {
+	bool found, erased;
+	char id[STORE_ID_CAP];
+	char collected_for[STORE_LIST_CAP];
+	bool has_consent;
+	char status[16];
+	int64_t expires_us;
+	bool own_suppressed;  /* the contact's email/phone hash is suppressed */
+	bool list_suppressed; /* list_hash is suppressed */
+};
+int store_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32],
+			  const char *purpose, const char *channel, struct store_filter_row *out);
+int store_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel,
+		       struct store_filter_row *out);
+
+/* Which contacts one filter request released: sorted chunks of raw 16-byte
+ * contact ids under a release id named in the request's audit entry. */
+int store_release_put(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids,
+		      size_t n_ids);
+/* 0 when id_raw was released by release_id, ERR_NOTFOUND when not. */
+int store_release_find(struct store_conn *c, const char *release_id, const uint8_t id_raw[16]);
+int store_release_count(struct store_conn *c, const char *release_id, int64_t *out);
+
+/* Adds sp unless an unlifted suppression of the same hash, scope, value and
+ * reason exists: 1 when added, 0 when it was already there. */
+int store_suppression_add_once(struct store_conn *c, const struct store_suppression *sp);
+
+/* Active (unlifted) suppressions of one hash, oldest first. */
+struct store_suppression_row {
+	int64_t id;
+	char kind[8], scope[16], scope_value[STORE_NAME_CAP], reason[16];
+	char source[STORE_TEXT_CAP];
+	int64_t created_us, recorded_us;
+};
+typedef int (*store_suppression_cb)(void *ctx, const struct store_suppression_row *row);
+int store_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb,
+			      void *ctx);
+/* Lifts the active suppressions of hash that match scope (NULL: any) and
+ * scope_value (NULL: any); erasure suppressions are never lifted. *lifted
+ * is how many were. */
+int store_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope,
+			    const char *scope_value, int64_t when_us, const char *by, int64_t *lifted);
+
 #endif
