@@ -1,0 +1,64 @@
+"""The customer pages in a real browser: headless Chromium (Debian's
+/usr/bin/chromium) driven by playwright-core from tests/browser/withdraw.mjs.
+
+Skips cleanly, and only, when Chromium is absent (CI installs it with
+CONSENTD_BROWSER=1 scripts/deps.sh). playwright-core is installed into
+tests/browser/node_modules from the committed package-lock.json if missing.
+Screenshots land in tests/browser/artifacts/ (gitignored)."""
+import os
+import shutil
+import subprocess
+import sys
+from urllib.parse import urlsplit
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import run  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BROWSER_DIR = os.path.join(HERE, "..", "browser")
+CHROMIUM = os.environ.get("CONSENTD_CHROMIUM", "/usr/bin/chromium")
+
+
+def ensure_playwright():
+    if os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")):
+        return
+    npm = shutil.which("npm")
+    assert npm, "npm is missing (CONSENTD_BROWSER=1 scripts/deps.sh installs it)"
+    lock = os.path.exists(os.path.join(BROWSER_DIR, "package-lock.json"))
+    cmd = [npm, "ci", "--no-audit", "--no-fund"] if lock else [npm, "install", "--no-audit", "--no-fund"]
+    p = subprocess.run(cmd, cwd=BROWSER_DIR, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_customer_withdraws_marketing_in_a_real_browser(srv):
+    ensure_playwright()
+    cid = srv.create_contact(email="carol.browser@example.org", name="Carol Browser",
+                             collected_for=["service", "marketing"])
+    srv.set_consent(cid, "marketing", "email", "granted")
+    srv.set_consent(cid, "marketing", "post", "granted")
+    st, link = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="marketing")
+    assert st == 201, link
+    env = dict(os.environ,
+               # public_url is derived from the configured listen address, which
+               # is port 0 in tests; the path is what the link really carries.
+               CONSENTD_PAGE_URL=f"https://127.0.0.1:{srv.port}" + urlsplit(link["url"]).path,
+               CONSENTD_API=f"https://127.0.0.1:{srv.port}",
+               CONSENTD_TOKEN=srv.tokens["marketing"],
+               CONSENTD_CONTACT=cid,
+               CONSENTD_CHROMIUM=CHROMIUM,
+               CONSENTD_ARTIFACTS=os.path.join(BROWSER_DIR, "artifacts"))
+    p = subprocess.run(["node", os.path.join(BROWSER_DIR, "withdraw.mjs")], cwd=BROWSER_DIR, env=env,
+                       capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    print(p.stdout.strip())
+    chk = srv.check("marketing", "email", contact_id=cid)
+    assert chk["allowed"] is False and chk["reason"] == "withdrawn", chk
+    assert srv.check("marketing", "post", contact_id=cid)["allowed"] is True
+
+
+if __name__ == "__main__":
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        print(f"SKIP: {CHROMIUM} is not installed (CONSENTD_BROWSER=1 scripts/deps.sh installs it)")
+        print("0 passed, 0 failed")
+        sys.exit(0)
+    run(globals())
