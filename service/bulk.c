@@ -34,6 +34,7 @@ struct bulk_reader {
 	uint64_t count;
 	uint64_t line;	    /* current line (1-based) */
 	bool bom_checked;
+	size_t bom_len; /* BOM bytes seen so far */
 	char *buf;
 	size_t len;
 	bool overflow;	    /* the current line/element went over the limit */
@@ -458,28 +459,47 @@ static int feed_array(struct bulk_reader *r, const char *data, size_t len)
 	return 0;
 }
 
-int bulk_feed(struct bulk_reader *r, const char *data, size_t len)
+static int feed_body(struct bulk_reader *r, const char *data, size_t len)
 {
-	if (r->err != 0)
-		return r->err;
-	if (!r->bom_checked) {
-		/* A UTF-8 byte-order mark at the start (spreadsheet exports). */
-		static const char bom[] = "\xEF\xBB\xBF";
-		r->bom_checked = true;
-		if (len >= 3 && memcmp(data, bom, 3) == 0) {
-			data += 3;
-			len -= 3;
-		}
-	}
 	if (r->fmt == BULK_JSON_ARRAY)
 		return feed_array(r, data, len);
 	return feed_lines(r, data, len);
+}
+
+int bulk_feed(struct bulk_reader *r, const char *data, size_t len)
+{
+	/* A UTF-8 byte-order mark at the start (spreadsheet exports), which may
+	 * arrive split over chunks. */
+	static const char bom[] = "\xEF\xBB\xBF";
+	if (r->err != 0)
+		return r->err;
+	while (!r->bom_checked && len > 0) {
+		if (*data == bom[r->bom_len]) {
+			data++;
+			len--;
+			if (++r->bom_len == 3)
+				r->bom_checked = true;
+			continue;
+		}
+		r->bom_checked = true;
+		int rc = r->bom_len ? feed_body(r, bom, r->bom_len) : 0; /* not a BOM after all */
+		if (rc != 0)
+			return rc;
+	}
+	return feed_body(r, data, len);
 }
 
 int bulk_finish(struct bulk_reader *r)
 {
 	if (r->err != 0)
 		return r->err;
+	if (!r->bom_checked && r->bom_len > 0) {
+		static const char bom[] = "\xEF\xBB\xBF";
+		r->bom_checked = true;
+		int rc = feed_body(r, bom, r->bom_len);
+		if (rc != 0)
+			return rc;
+	}
 	if (r->fmt == BULK_JSON_ARRAY) {
 		if (r->as == A_START)
 			return r->err = err_set(ERR_INVALID, "the body is empty; a JSON array is expected");
@@ -489,8 +509,6 @@ int bulk_finish(struct bulk_reader *r)
 	}
 	if (r->len > 0 || r->overflow)
 		return line_done(r);
-	if (r->fmt == BULK_CSV && r->hdr == BULK_CSV_PRESENT && !r->csv_first_done)
-		return 0;
 	return 0;
 }
 
