@@ -628,8 +628,14 @@ void store_bind_blob_or_null(sqlite3_stmt *s, int i, const uint8_t *v, size_t le
 
 void store_col_text(sqlite3_stmt *s, int i, char *out, size_t cap)
 {
+	/* Hot in audit verification: a bounded copy, no format parsing. */
 	const unsigned char *v = sqlite3_column_text(s, i);
-	snprintf(out, cap, "%s", v ? (const char *)v : "");
+	size_t n = v ? (size_t)sqlite3_column_bytes(s, i) : 0;
+	if (n >= cap)
+		n = cap - 1;
+	if (n > 0)
+		memcpy(out, v, n);
+	out[n] = '\0';
 }
 
 size_t store_col_blob(sqlite3_stmt *s, int i, uint8_t *out, size_t cap)
@@ -1194,7 +1200,7 @@ int store_audit_cursor_open(struct store_conn *c, const struct store_audit_filte
 	 * fragments only; every value is bound. */
 	char sql[768];
 	size_t n = (size_t)snprintf(sql, sizeof sql, "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1");
-	static const char *const parts[] = { " AND record_id = ?2", " AND actor = ?3", " AND action = ?4",
+	static const char *const parts[] = { " AND record_id = ?2 AND record_id != ''", " AND actor = ?3", " AND action = ?4",
 					     " AND purpose = ?5", " AND decision = ?6", " AND time_us >= ?7",
 					     " AND time_us < ?8" };
 	const bool on[] = { f->record_id != NULL, f->actor != NULL, f->action != NULL, f->purpose != NULL,
