@@ -702,6 +702,8 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 		.app = app,
 	};
 	rc = http_start(&app->http, &hc);
+	if (rc == 0 && !app->cfg.public_url_given)
+		config_default_public_url(&app->cfg, http_port(app->http)); /* --listen with port 0 */
 out:
 	free(cert);
 	if (key != NULL) {

@@ -116,16 +116,23 @@ int config_load(struct config *cfg, const char *dir)
 	resolve(cfg->tls_key, dir, key);
 	snprintf(cfg->signing_key, sizeof cfg->signing_key, "%s/audit-signing.pem", cfg->keys_dir);
 	snprintf(cfg->signing_pub, sizeof cfg->signing_pub, "%s/audit-signing.pub.pem", cfg->keys_dir);
+	cfg->public_url_given = url != NULL;
 	if (url != NULL)
 		snprintf(cfg->public_url, sizeof cfg->public_url, "%s", url);
-	else if (strchr(cfg->address, ':') != NULL)
-		snprintf(cfg->public_url, sizeof cfg->public_url, "https://[%s]:%u", cfg->address, cfg->port);
 	else
-		snprintf(cfg->public_url, sizeof cfg->public_url, "https://%s:%u",
-			 strcmp(cfg->address, "0.0.0.0") == 0 ? "127.0.0.1" : cfg->address, cfg->port);
+		config_default_public_url(cfg, cfg->port);
 out:
 	json_decref(root);
 	return rc;
+}
+
+void config_default_public_url(struct config *cfg, uint16_t port)
+{
+	if (strchr(cfg->address, ':') != NULL)
+		snprintf(cfg->public_url, sizeof cfg->public_url, "https://[%s]:%u", cfg->address, port);
+	else
+		snprintf(cfg->public_url, sizeof cfg->public_url, "https://%s:%u",
+			 strcmp(cfg->address, "0.0.0.0") == 0 ? "127.0.0.1" : cfg->address, port);
 }
 
 int config_write_default(const char *dir, const char *listen)

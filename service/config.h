@@ -16,6 +16,7 @@
 #ifndef CONSENTD_CONFIG_H
 #define CONSENTD_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,12 +35,15 @@ struct config {
 	char tls_cert[CONFIG_PATH_CAP];
 	char tls_key[CONFIG_PATH_CAP];
 	char public_url[512];
+	bool public_url_given; /* else derived from the listen address */
 };
 
 /* Reads DIR/consentd.conf. Unknown keys are an error. */
 int config_load(struct config *cfg, const char *dir);
 /* Parses "ADDR:PORT" or "[ADDR6]:PORT". */
 int config_parse_listen(const char *s, char *addr, size_t cap, uint16_t *port);
+/* Sets public_url from the listen address and the given (bound) port. */
+void config_default_public_url(struct config *cfg, uint16_t port);
 /* Writes a default DIR/consentd.conf (O_EXCL). */
 int config_write_default(const char *dir, const char *listen);
 
