@@ -1079,9 +1079,16 @@ static int apply_link_revoke(struct store_conn *wc, struct audit_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct link_revoke *r = ctx->state;
+	struct store_contact ct;
 	int64_t now = now_us();
-	int rc = r->link_id[0] != '\0' ? store_link_revoke(wc, r->contact_id, r->link_id, now)
-				       : store_links_revoke_contact(wc, r->contact_id, now, NULL);
+	int rc = store_contact_get(wc, r->contact_id, &ct);
+	if (rc == ERR_NOTFOUND) {
+		audit_decide(ctx, false, "unknown_contact");
+		return err_set(ERR_NOTFOUND, "no contact with this id");
+	}
+	if (rc == 0)
+		rc = r->link_id[0] != '\0' ? store_link_revoke(wc, r->contact_id, r->link_id, now)
+					   : store_links_revoke_contact(wc, r->contact_id, now, NULL);
 	if (rc != 0)
 		audit_decide(ctx, false, rc == ERR_NOTFOUND ? "unknown_link" : "error");
 	return rc;
@@ -1090,14 +1097,17 @@ static int apply_link_revoke(struct store_conn *wc, struct audit_job *job)
 static void link_revoke(struct reqctx *ctx, const char *link_id)
 {
 	const char *id = ctx->param[0];
-	if (link_id != NULL && strlen(link_id) != LINKTOKEN_ID_TEXT_CAP - 1) {
-		err_set(ERR_NOTFOUND, "no preference link with this id");
-		reply_problem(ctx, ERR_NOTFOUND, "unknown_link");
-		app_send(ctx);
-		return;
-	}
+	/* The role first: a caller who may not revoke learns nothing about links. */
 	if (!app_require(ctx, POLICY_ACT_LINKS_CREATE, id, NULL))
 		return;
+	if (link_id != NULL && strlen(link_id) != LINKTOKEN_ID_TEXT_CAP - 1) {
+		audit_begin(ctx, "links.revoke", id, NULL, NULL);
+		audit_decide(ctx, false, "unknown_link");
+		err_set(ERR_NOTFOUND, "no preference link with this id");
+		reply_problem(ctx, ERR_NOTFOUND, "unknown_link");
+		app_commit(ctx);
+		return;
+	}
 	struct link_revoke *r = calloc(1, sizeof *r);
 	if (r == NULL) {
 		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);

@@ -37,7 +37,7 @@ static bool param_ok(const char *kind, size_t kind_len, const char *v)
 		return is_name(v);
 	if (kind_len == 5 && memcmp(kind, "token", 5) == 0) {
 		size_t n = strlen(v);
-		if (n < 16 || n >= ROUTER_PARAM_CAP)
+		if (n == 0 || n >= ROUTER_PARAM_CAP)
 			return false;
 		for (size_t i = 0; i < n; i++)
 			if (!token_char(v[i]))
