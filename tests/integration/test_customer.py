@@ -190,10 +190,11 @@ def test_a_forged_token_gets_the_same_403_page_as_no_contact(srv):
     altered = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
     b = invalid_page(srv, f"{altered}.{mac}")
     c = invalid_page(srv, "x" * 40)
-    assert a == b == c
+    d = invalid_page(srv, "short")  # malformed: refused the same way, not with a 404
+    assert a == b == c == d
     assert b"does not work" in a and cid.encode() not in a
     rows = srv.audit_rows("action = 'customer.link'")
-    assert len(rows) == 3 and all(r["decision"] == "deny" and r["record_id"] == "" for r in rows), rows
+    assert len(rows) == 4 and all(r["decision"] == "deny" and r["record_id"] == "" for r in rows), rows
     st, _, _ = post_form(srv, f"/v1/unsubscribe/{payload}.{forged_mac}",
                          {"List-Unsubscribe": "One-Click"})
     assert st == 403
