@@ -288,50 +288,55 @@ static int best_cb(void *arg, const struct store_consent *cs)
 	return 0;
 }
 
-int contact_subject(struct store_conn *c, const struct policy *p, const struct store_contact *ct,
-		    const char *purpose, const char *channel, int64_t now_s,
-		    struct contact_subject *out)
+static void subject_purposes(struct contact_subject *out, const char *collected_for)
 {
-	memset(out, 0, sizeof *out);
-	if (ct == NULL)
-		return 0;
-	out->s.exists = true;
-	out->s.erased = ct->erased;
-	snprintf(out->buf, sizeof out->buf, "%s", ct->collected_for);
+	snprintf(out->buf, sizeof out->buf, "%s", collected_for);
 	size_t n = 0;
 	for (char *save = NULL, *tok = strtok_r(out->buf, ",", &save); tok != NULL && n < LIMIT_LIST_ITEMS;
 	     tok = strtok_r(NULL, ",", &save))
 		out->purposes[n++] = tok;
 	out->s.collected_for = out->purposes;
 	out->s.n_collected_for = n;
+}
+
+int contact_read_subject(struct store_conn *c, const struct store_contact *ct, const char *purpose,
+			 int64_t now_s, struct contact_subject *out)
+{
+	memset(&out->s, 0, sizeof out->s);
+	if (ct == NULL)
+		return 0;
+	out->s.exists = true;
+	out->s.erased = ct->erased;
+	subject_purposes(out, ct->collected_for);
 	if (ct->erased)
 		return 0;
-	int rc;
-	if (channel != NULL) {
-		struct store_consent cs;
-		rc = store_consent_get(c, ct->id, purpose, channel, &cs);
-		if (rc == 0) {
-			out->s.consent.status = status_of(cs.status);
-			out->s.consent.expires_at = cs.expires_us / 1000000;
-		} else if (rc != ERR_NOTFOUND) {
-			return rc;
-		}
-		rc = store_suppression_match(c, ct->has_email_shash ? ct->email_shash : NULL,
-					     ct->has_phone_shash ? ct->phone_shash : NULL, purpose, channel,
-					     out->suppression_reason);
-		if (rc == 0)
-			out->s.suppressed = true;
-		else if (rc != ERR_NOTFOUND)
-			return rc;
-	} else {
-		struct best_walk w = { .purpose = purpose };
-		rc = store_consents_each(c, ct->id, best_cb, &w);
-		if (rc != 0)
-			return rc;
-		out->s.consent = policy_consent_best(w.states, w.n, now_s);
-	}
-	(void)p;
+	struct best_walk w = { .purpose = purpose };
+	int rc = store_consents_each(c, ct->id, best_cb, &w);
+	if (rc != 0)
+		return rc;
+	out->s.consent = policy_consent_best(w.states, w.n, now_s);
 	return 0;
+}
+
+void contact_subject_from_row(const struct store_filter_row *row, struct contact_subject *out)
+{
+	memset(&out->s, 0, sizeof out->s);
+	if (!row->found) {
+		/* Unknown, but the address itself may be on the suppression list
+		 * (an erased person, a bounce, a complaint, an imported opt-out). */
+		out->s.suppressed_by_list = row->list_suppressed;
+		return;
+	}
+	out->s.exists = true;
+	out->s.erased = row->erased;
+	subject_purposes(out, row->collected_for);
+	if (row->erased)
+		return;
+	if (row->has_consent) {
+		out->s.consent.status = status_of(row->status);
+		out->s.consent.expires_at = row->expires_us / 1000000;
+	}
+	out->s.suppressed = row->own_suppressed || row->list_suppressed;
 }
 
 int contact_erase(struct store_conn *wc, const struct store_contact *ct, int64_t now)

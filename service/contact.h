@@ -57,12 +57,15 @@ struct contact_subject {
 	char suppression_reason[STORE_NAME_CAP];
 };
 
-/* Fills a subject for ct (NULL: unknown contact). With channel NULL the
- * consent is the best across the purpose's channels (for reads). Looks up
- * the contact's own suppression for purpose/channel when channel is set. */
-int contact_subject(struct store_conn *c, const struct policy *p, const struct store_contact *ct,
-		    const char *purpose, const char *channel, int64_t now_s,
-		    struct contact_subject *out);
+/* Fills a subject for reading ct (NULL: unknown contact) for purpose: the
+ * consent is the best across the purpose's channels. */
+int contact_read_subject(struct store_conn *c, const struct store_contact *ct, const char *purpose,
+			 int64_t now_s, struct contact_subject *out);
+
+/* Fills a subject for contacting someone, from the one-row lookup used by
+ * the consent check and the outreach filter (store_filter_by_*): the
+ * contact, its consent for the purpose and channel, and its suppressions. */
+void contact_subject_from_row(const struct store_filter_row *row, struct contact_subject *out);
 
 /* Consents (service/h_consents.c). consent_from_json validates a consent
  * body for purpose into cs (ids excepted); on ERR_UNPROCESSABLE *reason_422

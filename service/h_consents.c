@@ -331,14 +331,11 @@ static const char *const check_keys[] = { "contact_id", "email", "purpose", "cha
 void h_consent_check(struct reqctx *ctx)
 {
 	json_t *body;
-	struct store_contact ct;
 	struct contact_subject subj;
 	struct policy_decision d;
 	struct policy_purpose_info pi;
 	enum policy_channel chv;
 	uint8_t bidx[32], shash[32];
-	char found_id[STORE_ID_CAP] = "";
-	bool have_shash = false;
 	int rc;
 
 	atomic_fetch_add(&ctx->app->metrics.checks, 1);
@@ -375,7 +372,6 @@ void h_consent_check(struct reqctx *ctx)
 		rc = err_set(ERR_INVALID, "email: %s", err_msg());
 		goto bad;
 	}
-	have_shash = email != NULL;
 	if (policy_purpose_get(ctx->policy, purpose, &pi) != 0) {
 		err_set(ERR_UNPROCESSABLE, "unknown purpose \"%s\"", purpose);
 		json_decref(body);
@@ -394,43 +390,25 @@ void h_consent_check(struct reqctx *ctx)
 		json_decref(body);
 		return;
 	}
-	if (email != NULL) {
-		rc = store_contact_find_email(ctx->rd, bidx, found_id);
-		if (rc == 0)
-			id = found_id;
-		else if (rc != ERR_NOTFOUND)
-			goto fail;
-	}
-	rc = id ? store_contact_get(ctx->rd, id, &ct) : ERR_NOTFOUND;
-	if (rc != 0 && rc != ERR_NOTFOUND)
+	/* One statement: the contact, its consent for (purpose, channel), its own
+	 * suppressions and the given address's; one read lock. */
+	struct store_filter_row row;
+	rc = email != NULL ? store_filter_by_email(ctx->rd, bidx, shash, pi.name, policy_channel_name(chv), &row)
+			   : store_filter_by_id(ctx->rd, id, pi.name, policy_channel_name(chv), &row);
+	if (rc != 0)
 		goto fail;
-	bool known = rc == 0;
-	if ((rc = contact_subject(ctx->rd, ctx->policy, known ? &ct : NULL, purpose, channel,
-				  now_us() / 1000000, &subj)) != 0)
-		goto fail;
-	if (have_shash) {
-		/* The address itself may be on the suppression list (an erased or
-		 * never-imported person, a bounce, a complaint). */
-		rc = store_suppression_match(ctx->rd, shash, NULL, purpose, channel, NULL);
-		if (rc == 0) {
-			if (known)
-				subj.s.suppressed = true;
-			else
-				subj.s.suppressed_by_list = true;
-		} else if (rc != ERR_NOTFOUND) {
-			goto fail;
-		}
-	}
+	bool known = row.found;
+	contact_subject_from_row(&row, &subj);
 	policy_decide_contact(ctx->policy, ctx->role, purpose, channel, &subj.s, now_us() / 1000000, &d);
 	const char *reason = policy_reason_name(d.reason);
-	audit_begin(ctx, "consent.check", known ? ct.id : "", purpose, channel);
+	audit_begin(ctx, "consent.check", known ? row.id : "", purpose, channel);
 	audit_decide(ctx, d.allowed, reason);
 	/* The hot path: every value here is a policy name or a contact id
 	 * (validated, [A-Za-z0-9_-]), so the reply is written directly. */
 	char *out = NULL;
 	int n = asprintf(&out, "{\"allowed\":%s,\"reason\":\"%s\",\"purpose\":\"%s\",\"channel\":\"%s\"%s%s%s}",
 			 d.allowed ? "true" : "false", reason, pi.name, policy_channel_name(chv),
-			 known ? ",\"contact_id\":\"" : "", known ? ct.id : "", known ? "\"" : "");
+			 known ? ",\"contact_id\":\"" : "", known ? row.id : "", known ? "\"" : "");
 	json_decref(body);
 	if (n < 0) {
 		rc = err_set(ERR_NOMEM, "out of memory");

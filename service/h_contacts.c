@@ -213,8 +213,8 @@ static void read_for_purpose(struct reqctx *ctx, const char *id, const char *pur
 	rc = id ? store_contact_get(ctx->rd, id, &ct) : ERR_NOTFOUND;
 	if (rc != 0 && rc != ERR_NOTFOUND)
 		goto fail;
-	if ((rc = contact_subject(ctx->rd, ctx->policy, rc == 0 ? &ct : NULL, purpose, NULL,
-				  now_us() / 1000000, &subj)) != 0)
+	if ((rc = contact_read_subject(ctx->rd, rc == 0 ? &ct : NULL, purpose, now_us() / 1000000,
+				       &subj)) != 0)
 		goto fail;
 	policy_decide_read(ctx->policy, ctx->role, purpose, &subj.s, now_us() / 1000000, &d);
 	const char *reason = policy_reason_name(d.reason);

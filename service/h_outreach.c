@@ -190,41 +190,6 @@ static const char *entry_text(json_t *v)
 	return NULL;
 }
 
-static enum policy_consent_status status_of(const char *s)
-{
-	enum policy_consent_status st = POLICY_CONSENT_NONE;
-	policy_consent_status_from_name(s, &st);
-	return st;
-}
-
-/* The subject exactly as h_consent_check assembles it (contact_subject plus
- * the list match), from the one-row answer. */
-static void subject_from_row(const struct store_filter_row *row, struct policy_subject *s,
-			     const char **purposes, char *buf)
-{
-	memset(s, 0, sizeof *s);
-	if (!row->found) {
-		s->suppressed_by_list = row->list_suppressed;
-		return;
-	}
-	s->exists = true;
-	s->erased = row->erased;
-	memcpy(buf, row->collected_for, STORE_LIST_CAP);
-	size_t n = 0;
-	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok != NULL && n < LIMIT_LIST_ITEMS;
-	     tok = strtok_r(NULL, ",", &save))
-		purposes[n++] = tok;
-	s->collected_for = purposes;
-	s->n_collected_for = n;
-	if (row->erased)
-		return;
-	if (row->has_consent) {
-		s->consent.status = status_of(row->status);
-		s->consent.expires_at = row->expires_us / 1000000;
-	}
-	s->suppressed = row->own_suppressed || row->list_suppressed;
-}
-
 static int on_item(void *arg, const struct bulk_item *it)
 {
 	struct filter *f = arg;
@@ -265,12 +230,10 @@ static int on_item(void *arg, const struct bulk_item *it)
 		f->denied++;
 		return put_line(f, it->value, false, "error", 0, NULL);
 	}
-	struct policy_subject subj;
-	const char *purposes[LIMIT_LIST_ITEMS];
-	char buf[STORE_LIST_CAP];
+	struct contact_subject subj;
 	struct policy_decision d;
-	subject_from_row(&row, &subj, purposes, buf);
-	policy_decide_contact(ctx->policy, ctx->role, f->purpose, f->channel, &subj, f->now_s, &d);
+	contact_subject_from_row(&row, &subj);
+	policy_decide_contact(ctx->policy, ctx->role, f->purpose, f->channel, &subj.s, f->now_s, &d);
 	f->reasons[d.reason]++;
 	if (d.allowed) {
 		uint8_t raw[16];

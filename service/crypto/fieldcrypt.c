@@ -13,6 +13,7 @@
 #include "service/base/error.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -43,7 +45,23 @@ struct keyring {
 	int n_masters;
 	int current;
 	uint8_t derived[FC_HASH_KINDS][FC_KEY_BYTES];
+	/* Keyed HMAC-SHA256 contexts, one per kind, never used directly: each
+	 * hash works on a duplicate, so concurrent threads only read them.
+	 * (Duplicating is about 3x cheaper than a one-shot HMAC, which looks up
+	 * the digest and processes the key every time; the filter hashes two
+	 * values per list entry.) */
+	EVP_MAC_CTX *mac[FC_HASH_KINDS];
 };
+
+/* SHA-256 is looked up once per process; fetching per call cost more than
+ * hashing a token. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
 
 static const char *const hash_labels[FC_HASH_KINDS] = {
 	[FC_HASH_EMAIL] = "consentd blind index email v1",
@@ -73,9 +91,14 @@ bool crypto_equal(const void *a, const void *b, size_t len)
 int crypto_sha256(const void *data, size_t len, uint8_t out[32])
 {
 	unsigned int n = 32;
-	if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1)
-		return err_set(ERR_CRYPTO, "SHA-256 failed");
-	return 0;
+	int rc = 0;
+	pthread_once(&sha256_once, sha256_fetch);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (ctx == NULL || sha256_md == NULL || EVP_DigestInit_ex2(ctx, sha256_md, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, data, len) != 1 || EVP_DigestFinal_ex(ctx, out, &n) != 1)
+		rc = err_set(ERR_CRYPTO, "SHA-256 failed");
+	EVP_MD_CTX_free(ctx);
+	return rc;
 }
 
 static int write_key_file(const char *path, const uint8_t key[FC_KEY_BYTES])
@@ -167,6 +190,21 @@ static int derive(const uint8_t root[FC_KEY_BYTES], const char *label, uint8_t o
 	return rc;
 }
 
+static int mac_template(const uint8_t key[FC_KEY_BYTES], EVP_MAC_CTX **out)
+{
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+				OSSL_PARAM_construct_end() };
+	EVP_MAC_free(mac); /* the context keeps its own reference */
+	if (ctx == NULL || EVP_MAC_init(ctx, key, FC_KEY_BYTES, params) != 1) {
+		EVP_MAC_CTX_free(ctx);
+		return err_set(ERR_CRYPTO, "cannot set up HMAC-SHA256");
+	}
+	*out = ctx;
+	return 0;
+}
+
 static int load_master(struct keyring *kr, const char *keys_dir, int version, bool retired)
 {
 	char path[4096];
@@ -223,7 +261,8 @@ int keyring_open(struct keyring **out, const char *keys_dir)
 	if ((rc = read_key_file(path, index_root)) != 0)
 		goto fail;
 	for (int k = 0; k < FC_HASH_KINDS; k++)
-		if ((rc = derive(index_root, hash_labels[k], kr->derived[k])) != 0)
+		if ((rc = derive(index_root, hash_labels[k], kr->derived[k])) != 0 ||
+		    (rc = mac_template(kr->derived[k], &kr->mac[k])) != 0)
 			goto fail;
 	closedir(d);
 	crypto_wipe(index_root, sizeof index_root);
@@ -241,6 +280,8 @@ void keyring_free(struct keyring *kr)
 {
 	if (kr == NULL)
 		return;
+	for (int k = 0; k < FC_HASH_KINDS; k++)
+		EVP_MAC_CTX_free(kr->mac[k]);
 	crypto_wipe(kr, sizeof *kr);
 	free(kr);
 }
@@ -401,12 +442,16 @@ int fieldcrypt_open(const uint8_t dek[FC_KEY_BYTES], const char *table, const ch
 int fieldcrypt_keyed_hash(const struct keyring *kr, enum fc_hash_kind kind, const void *data,
 			  size_t len, uint8_t out[FC_HASH_BYTES])
 {
-	unsigned int n = FC_HASH_BYTES;
+	size_t n = 0;
+	int rc = 0;
 	if ((unsigned)kind >= FC_HASH_KINDS)
 		return err_set(ERR_INTERNAL, "bad hash kind");
-	if (HMAC(EVP_sha256(), kr->derived[kind], FC_KEY_BYTES, data, len, out, &n) == NULL)
-		return err_set(ERR_CRYPTO, "HMAC failed");
-	return 0;
+	EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(kr->mac[kind]);
+	if (ctx == NULL || EVP_MAC_update(ctx, data, len) != 1 ||
+	    EVP_MAC_final(ctx, out, &n, FC_HASH_BYTES) != 1 || n != FC_HASH_BYTES)
+		rc = err_set(ERR_CRYPTO, "HMAC failed");
+	EVP_MAC_CTX_free(ctx);
+	return rc;
 }
 
 int token_generate(char out[TOKEN_CHARS + 1])

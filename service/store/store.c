@@ -138,7 +138,11 @@ static const char *const sqls[S_COUNT] = {
 			       "ORDER BY size",
 	[S_SUPPRESSION_ADD] = "INSERT INTO suppression (hash, kind, scope, scope_value, reason, source, "
 			      "created_us, recorded_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	[S_SUPPRESSION_MATCH] = "SELECT reason FROM suppression WHERE hash IN (?1, ?2) AND lifted_us IS NULL "
+	/* One index probe per hash (an IN list would build a temporary table). */
+	[S_SUPPRESSION_MATCH] = "SELECT reason FROM suppression WHERE hash = ?1 AND lifted_us IS NULL "
+				"AND (scope = 'all' OR (scope = 'purpose' AND scope_value = ?3) "
+				"OR (scope = 'channel' AND scope_value = ?4)) "
+				"UNION ALL SELECT reason FROM suppression WHERE hash = ?2 AND lifted_us IS NULL "
 				"AND (scope = 'all' OR (scope = 'purpose' AND scope_value = ?3) "
 				"OR (scope = 'channel' AND scope_value = ?4)) LIMIT 1",
 	[S_BEGIN] = "BEGIN IMMEDIATE",

@@ -17,15 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One index probe per hash: "hash IN (a, b)" would build an ephemeral
+ * table for every row, which dominated the consent check's profile. */
 #define SUPPRESSION_COVERS(h)                                                                   \
-	"EXISTS (SELECT 1 FROM suppression s WHERE s.hash IN " h " AND s.lifted_us IS NULL AND " \
+	"EXISTS (SELECT 1 FROM suppression s WHERE s.hash = " h " AND s.lifted_us IS NULL AND "  \
 	"(s.scope = 'all' OR (s.scope = 'purpose' AND s.scope_value = ?2) "                      \
 	"OR (s.scope = 'channel' AND s.scope_value = ?3)))"
 
 #define FILTER_COLS                                                                     \
 	"SELECT c.id, c.status, c.collected_for, k.status, k.expires_us, "                 \
-	"CASE WHEN c.id IS NULL THEN 0 ELSE " SUPPRESSION_COVERS("(c.email_shash, c.phone_shash)") " END, " \
-	SUPPRESSION_COVERS("(?4)") " FROM (SELECT 1) AS one "
+	"CASE WHEN c.id IS NULL THEN 0 ELSE " SUPPRESSION_COVERS("c.email_shash") " OR "     \
+	SUPPRESSION_COVERS("c.phone_shash") " END, " SUPPRESSION_COVERS("?4") " FROM (SELECT 1) AS one "
 
 static const char SQL_FILTER_EMAIL[] =
 	FILTER_COLS "LEFT JOIN contact c ON c.email_bidx = ?1 "
