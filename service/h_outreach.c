@@ -270,11 +270,8 @@ static int filter_begin(struct reqctx *ctx)
 	}
 	snprintf(f->purpose, sizeof f->purpose, "%s", purpose);
 	snprintf(f->channel, sizeof f->channel, "%s", channel);
-	if (!policy_role_may(ctx->policy, ctx->role, POLICY_ACT_OUTREACH_FILTER) ||
-	    !policy_role_may_purpose(ctx->policy, ctx->role, purpose)) {
-		f->role_denied = true;
-		return ERR_DENIED;
-	}
+	/* Names the policy does not know are 422, as in the single check; only
+	 * then is the role's right to the purpose decided. */
 	if (policy_purpose_get(ctx->policy, purpose, &pi) != 0) {
 		f->setup_rc = err_set(ERR_UNPROCESSABLE, "unknown purpose \"%s\"", purpose);
 		f->setup_reason = "unknown_purpose";
@@ -284,6 +281,11 @@ static int filter_begin(struct reqctx *ctx)
 		f->setup_rc = err_set(ERR_UNPROCESSABLE, "unknown channel \"%s\"", channel);
 		f->setup_reason = "unknown_channel";
 		return f->setup_rc;
+	}
+	if (!policy_role_may(ctx->policy, ctx->role, POLICY_ACT_OUTREACH_FILTER) ||
+	    !policy_role_may_purpose(ctx->policy, ctx->role, purpose)) {
+		f->role_denied = true;
+		return ERR_DENIED;
 	}
 	if ((rc = bulk_format_from_type(http_header(ctx->http, "Content-Type"), &f->fmt, &hdr)) != 0) {
 		f->setup_rc = rc;
@@ -301,6 +303,8 @@ static int filter_begin(struct reqctx *ctx)
 		rc = spill_digest_new(&f->digest);
 	if (rc == 0)
 		rc = dedupe_grow(&f->seen);
+	if (rc == 0)
+		rc = store_conn_bulk_mode(ctx->rd);
 	if (rc != 0)
 		f->setup_rc = rc;
 	return rc;

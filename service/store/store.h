@@ -44,6 +44,9 @@ int store_schema_version(struct store *st);
 /* A reader connection from the pool; give it back with store_conn_put. */
 int store_conn_get(struct store *st, struct store_conn **out);
 void store_conn_put(struct store *st, struct store_conn *c);
+/* A larger page cache for one bulk request's lookups; store_conn_put gives
+ * the memory back before the connection returns to the pool. */
+int store_conn_bulk_mode(struct store_conn *c);
 /* The writer connection: synchronous=FULL, so COMMIT returns after fsync. */
 int store_writer_open(struct store *st, struct store_conn **out);
 void store_conn_free(struct store_conn *c);

@@ -28,6 +28,7 @@ struct store_conn {
 		sqlite3_stmt *stmt;
 	} extra[STORE_EXTRA_STMTS];
 	int n_extra;
+	bool bulk; /* a larger page cache until store_conn_put */
 	struct store *st;
 };
 

@@ -175,6 +175,14 @@ def test_filter_requires_the_role_and_the_purpose(srv):
     st, out = srv.call("POST", "/v1/outreach/filter?purpose=marketing", token="marketing",
                        body="[]", content_type="application/json")
     assert_problem(st, out, 400)
+    # Unknown names are 422, as in the single check.
+    st, out = srv.call("POST", "/v1/outreach/filter?purpose=astrology&channel=email", token="marketing",
+                       body="[]", content_type="application/json")
+    assert_problem(st, out, 422)
+    assert out["reason"] == "unknown_purpose", out
+    st, out = srv.call("POST", "/v1/outreach/filter?purpose=marketing&channel=pigeon", token="marketing",
+                       body="[]", content_type="application/json")
+    assert_problem(st, out, 422)
     st, out = srv.call("POST", FILTER, token="marketing", body="x", content_type="text/plain")
     assert_problem(st, out, 415)
     st, out = srv.call("POST", FILTER, token="marketing", body='["a@b.org" "c@d.org"', content_type="application/json")
