@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "service/base/codec.h"
 #include "service/base/error.h"
 
 struct policy_error {
@@ -858,32 +859,6 @@ done:
 
 /* ---- Entry points ----------------------------------------------------- */
 
-/* Nesting depth of a JSON text, counted over brackets outside strings.
- * Returns false as soon as it passes max. Malformed text is left to the
- * parser; this only guarantees jansson never recurses deeper than max. */
-static bool depth_within(const char *s, size_t len, int max)
-{
-	int depth = 0;
-	bool in_string = false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (in_string) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = false;
-		} else if (c == '"') {
-			in_string = true;
-		} else if (c == '{' || c == '[') {
-			if (++depth > max)
-				return false;
-		} else if ((c == '}' || c == ']') && depth > 0) {
-			/* Clamped at zero so stray closers cannot buy extra depth. */
-			depth--;
-		}
-	}
-	return true;
-}
 
 static void load_root(struct loader *L, const json_t *root)
 {
@@ -947,7 +922,7 @@ int policy_load_buffer(struct policy **out, const char *json, size_t len, const 
 		rc = ERR_TOOBIG;
 		goto fail;
 	}
-	if (!depth_within(json, len, LIMIT_POLICY_DEPTH)) {
+	if (!json_depth_within(json, len, LIMIT_POLICY_DEPTH)) {
 		add_error(&L, "nesting is deeper than %d levels", LIMIT_POLICY_DEPTH);
 		rc = ERR_TOOBIG;
 		goto fail;

@@ -5,7 +5,13 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libmicrohttpd-dev libgnutls28-dev libjansson-dev libsqlite3-dev libssl-dev libcmocka-dev
       python3 python3-yaml sqlite3 curl ca-certificates openssl procps)
-if [ "${CONSENTD_BROWSER:-0}" = 1 ]; then pkgs+=(chromium chromium-driver nodejs npm); fi
+if [ "${CONSENTD_BROWSER:-0}" = 1 ]; then
+	pkgs+=(chromium)
+	# Node.js may come with the machine image (newer than Debian's, whose npm
+	# package would conflict with it); install Debian's only when it is absent.
+	command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+	command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -275,30 +275,6 @@ static bool media_type_is(const char *header, const char *want)
 	return header[n] == '\0' || header[n] == ';' || header[n] == ' ';
 }
 
-/* Rejects nesting deeper than LIMIT_JSON_DEPTH before the parser sees it. */
-static bool depth_ok(const char *s, size_t len)
-{
-	int depth = 0;
-	bool in_string = false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (in_string) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = false;
-		} else if (c == '"') {
-			in_string = true;
-		} else if (c == '{' || c == '[') {
-			if (++depth > LIMIT_JSON_DEPTH)
-				return false;
-		} else if (c == '}' || c == ']') {
-			depth--;
-		}
-	}
-	return true;
-}
-
 json_t *app_json_body(struct reqctx *ctx)
 {
 	size_t len;
@@ -319,7 +295,7 @@ json_t *app_json_body(struct reqctx *ctx)
 		reply_problem(ctx, ERR_INVALID, NULL);
 		return NULL;
 	}
-	if (!depth_ok(body, len)) {
+	if (!json_depth_within(body, len, LIMIT_JSON_DEPTH)) {
 		err_set(ERR_INVALID, "JSON nesting is deeper than %d", LIMIT_JSON_DEPTH);
 		reply_problem(ctx, ERR_INVALID, NULL);
 		return NULL;

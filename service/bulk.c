@@ -138,34 +138,10 @@ static int emit(struct bulk_reader *r, uint64_t line, json_t *value, const char 
 	return rc;
 }
 
-/* Nesting deeper than LIMIT_JSON_DEPTH is refused before jansson sees it. */
-static bool depth_ok(const char *s, size_t len)
-{
-	int depth = 0;
-	bool in_string = false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (in_string) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = false;
-		} else if (c == '"') {
-			in_string = true;
-		} else if (c == '{' || c == '[') {
-			if (++depth > LIMIT_JSON_DEPTH)
-				return false;
-		} else if (c == '}' || c == ']') {
-			depth--;
-		}
-	}
-	return true;
-}
-
 static int emit_json(struct bulk_reader *r, uint64_t line, const char *s, size_t len)
 {
 	json_error_t jerr;
-	if (!depth_ok(s, len))
+	if (!json_depth_within(s, len, LIMIT_JSON_DEPTH))
 		return emit(r, line, NULL, "JSON nested too deeply");
 	json_t *v = json_loadb(s, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
 	if (v == NULL)

@@ -90,16 +90,6 @@ static int csrf_consume(const struct linktoken_csrf *c, int64_t now_s)
 
 /* ---- form bodies ---- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Decodes a application/x-www-form-urlencoded component into out. */
 static int url_decode(const char *s, size_t n, char *out, size_t cap)
@@ -112,7 +102,7 @@ static int url_decode(const char *s, size_t n, char *out, size_t cap)
 		} else if (c == '%') {
 			if (i + 2 >= n)
 				return ERR_INVALID;
-			int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+			int h = hex_digit((unsigned char)s[i + 1]), l = hex_digit((unsigned char)s[i + 2]);
 			if (h < 0 || l < 0)
 				return ERR_INVALID;
 			c = (char)(h << 4 | l);

@@ -15,6 +15,7 @@
  */
 #include "service/http.h"
 
+#include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/base/limits.h"
 #include "service/crypto/fieldcrypt.h"
@@ -245,29 +246,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-/* Decodes %XX like libmicrohttpd's default, but a decoded control byte (NUL
- * included) becomes DEL, which every validator refuses, so "%00" can never
- * truncate a path or a value into something else. */
+/* libmicrohttpd's URL and argument decoding, replaced by percent_decode():
+ * a decoded control byte becomes DEL, which every validator refuses. */
 static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 {
 	(void)cls;
 	(void)c;
-	char *w = s;
-	for (char *r = s; *r != '\0'; r++) {
-		if (r[0] == '%' && r[1] != '\0' && r[2] != '\0') {
-			char hex[3] = { r[1], r[2], '\0' };
-			char *end;
-			unsigned long v = strtoul(hex, &end, 16);
-			if (*end == '\0' && end == hex + 2) {
-				*w++ = (v < 0x20 || v == 0x7f) ? (char)0x7f : (char)v;
-				r += 2;
-				continue;
-			}
-		}
-		*w++ = *r;
-	}
-	*w = '\0';
-	return (size_t)(w - s);
+	return percent_decode(s);
 }
 
 /* The format attribute lets clang's -Wformat-nonliteral see that fmt is

@@ -23,7 +23,7 @@ void hex_encode(const uint8_t *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-static int hexval(int c)
+int hex_digit(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -39,7 +39,7 @@ int hex_decode(const char *in, uint8_t *out, size_t out_len)
 	if (strlen(in) != 2 * out_len)
 		return err_set(ERR_INVALID, "expected %zu hex characters", 2 * out_len);
 	for (size_t i = 0; i < out_len; i++) {
-		int hi = hexval((unsigned char)in[2 * i]), lo = hexval((unsigned char)in[2 * i + 1]);
+		int hi = hex_digit((unsigned char)in[2 * i]), lo = hex_digit((unsigned char)in[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return err_set(ERR_INVALID, "not a hex string");
 		out[i] = (uint8_t)(hi << 4 | lo);
@@ -173,6 +173,48 @@ int normalize_phone(const char *in, size_t len, char *out, size_t cap)
 	if (o == 0 || out[0] != '+' || digits < 8)
 		return err_set(ERR_INVALID, "phone must be in international form: '+' and 8 to 15 digits");
 	return 0;
+}
+
+bool json_depth_within(const char *s, size_t len, int max)
+{
+	int depth = 0;
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '{' || c == '[') {
+			if (++depth > max)
+				return false;
+		} else if ((c == '}' || c == ']') && depth > 0) {
+			/* Clamped at zero so stray closers cannot buy extra depth. */
+			depth--;
+		}
+	}
+	return true;
+}
+
+size_t percent_decode(char *s)
+{
+	char *w = s;
+	for (char *r = s; *r != '\0'; r++) {
+		int hi, lo;
+		if (r[0] == '%' && (hi = hex_digit((unsigned char)r[1])) >= 0 &&
+		    (lo = hex_digit((unsigned char)r[2])) >= 0) {
+			int v = hi << 4 | lo;
+			*w++ = (v < 0x20 || v == 0x7f) ? (char)0x7f : (char)v;
+			r += 2;
+			continue;
+		}
+		*w++ = *r;
+	}
+	*w = '\0';
+	return (size_t)(w - s);
 }
 
 bool is_name(const char *s)

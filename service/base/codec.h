@@ -25,6 +25,19 @@ int normalize_email(const char *in, size_t len, char *out, size_t cap);
  * E.164 form: '+' then 8 to 15 digits. */
 int normalize_phone(const char *in, size_t len, char *out, size_t cap);
 
+/* The value of one hex digit, or -1. */
+int hex_digit(int c);
+
+/* Nesting depth of a JSON text counted over brackets outside strings; false
+ * as soon as it passes max. Malformed text is left to the parser: this only
+ * guarantees the parser never recurses deeper than max. */
+bool json_depth_within(const char *s, size_t len, int max);
+
+/* Decodes %XX escapes in place and returns the new length. A decoded control
+ * byte (NUL included) becomes DEL (0x7f), which every validator refuses, so
+ * "%00" can never truncate a path or a value into something else. */
+size_t percent_decode(char *s);
+
 /* [a-z][a-z0-9_]{0,63}: purposes, channels, roles, field names. */
 bool is_name(const char *s);
 /* Exactly CONTACT_ID_BYTES base64url characters. */

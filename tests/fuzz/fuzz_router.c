@@ -25,25 +25,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Mirrors unescape() in service/http.c. */
-static void unescape(char *s)
-{
-	char *w = s;
-	for (char *r = s; *r != '\0'; r++) {
-		if (r[0] == '%' && r[1] != '\0' && r[2] != '\0') {
-			char hex[3] = { r[1], r[2], '\0' };
-			char *end;
-			unsigned long v = strtoul(hex, &end, 16);
-			if (*end == '\0' && end == hex + 2) {
-				*w++ = (v < 0x20 || v == 0x7f) ? (char)0x7f : (char)v;
-				r += 2;
-				continue;
-			}
-		}
-		*w++ = *r;
-	}
-	*w = '\0';
-}
 
 static bool token_ok(const char *v)
 {
@@ -128,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		path = sep + 1;
 	}
 	one(method, path);
-	unescape(path);
+	percent_decode(path);
 	one(method, path);
 	free(buf);
 	return 0;
