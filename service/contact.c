@@ -348,13 +348,13 @@ int contact_erase(struct store_conn *wc, const struct store_contact *ct, int64_t
 	if (ct->has_email_shash) {
 		memcpy(sp.hash, ct->email_shash, 32);
 		sp.kind = "email";
-		if ((rc = store_suppression_add(wc, &sp)) != 0)
+		if ((rc = store_suppression_add(wc, &sp)) < 0)
 			return rc;
 	}
 	if (ct->has_phone_shash) {
 		memcpy(sp.hash, ct->phone_shash, 32);
 		sp.kind = "phone";
-		if ((rc = store_suppression_add(wc, &sp)) != 0)
+		if ((rc = store_suppression_add(wc, &sp)) < 0)
 			return rc;
 	}
 	return store_contact_erase(wc, ct->id, now);

@@ -426,7 +426,7 @@ static int suppress_purpose(struct store_conn *wc, struct cust *c, const char *p
 						.reason = reason, .source = "customer", .created_us = now,
 						.recorded_us = now };
 		memcpy(sp.hash, hashes[i], 32);
-		if ((rc = store_suppression_add(wc, &sp)) != 0)
+		if ((rc = store_suppression_add(wc, &sp)) < 0)
 			return rc;
 		c->suppressed++;
 	}

@@ -163,7 +163,7 @@ static int apply_batch(struct store_conn *w, struct audit_job *job)
 						.reason = e->reason, .source = e->source,
 						.created_us = e->created_us, .recorded_us = s->now };
 		memcpy(sp.hash, e->hash, 32);
-		int rc = store_suppression_add_once(w, &sp);
+		int rc = store_suppression_add(w, &sp);
 		if (rc < 0) {
 			snprintf(job->entry.decision, sizeof job->entry.decision, "deny");
 			snprintf(job->entry.reason, sizeof job->entry.reason, "error");
@@ -289,7 +289,7 @@ static int apply_single(struct store_conn *w, struct audit_job *job)
 					.reason = e->reason, .source = e->source, .created_us = e->created_us,
 					.recorded_us = s->now };
 	memcpy(sp.hash, e->hash, 32);
-	int rc = store_suppression_add_once(w, &sp);
+	int rc = store_suppression_add(w, &sp);
 	if (rc < 0) {
 		audit_decide(ctx, false, "error");
 		return rc;

@@ -57,7 +57,6 @@ enum stmt_id {
 	S_CHECKPOINT_APPEND,
 	S_CHECKPOINT_LATEST,
 	S_CHECKPOINTS_EACH,
-	S_SUPPRESSION_ADD,
 	S_SUPPRESSION_MATCH,
 	S_BEGIN,
 	S_COMMIT,
@@ -136,8 +135,6 @@ static const char *const sqls[S_COUNT] = {
 				"ORDER BY size DESC LIMIT 1",
 	[S_CHECKPOINTS_EACH] = "SELECT size, root, time_us, key_id, sig FROM audit_checkpoint "
 			       "ORDER BY size",
-	[S_SUPPRESSION_ADD] = "INSERT INTO suppression (hash, kind, scope, scope_value, reason, source, "
-			      "created_us, recorded_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	/* One index probe per hash (an IN list would build a temporary table). */
 	[S_SUPPRESSION_MATCH] = "SELECT reason FROM suppression WHERE hash = ?1 AND lifted_us IS NULL "
 				"AND (scope = 'all' OR (scope = 'purpose' AND scope_value = ?3) "
@@ -1310,22 +1307,6 @@ int store_audit_each(struct store_conn *c, const struct store_audit_filter *f, s
 }
 
 /* ---- suppressions ---- */
-
-int store_suppression_add(struct store_conn *c, const struct store_suppression *sp)
-{
-	sqlite3_stmt *s = stmt(c, S_SUPPRESSION_ADD);
-	if (s == NULL)
-		return err_code();
-	sqlite3_bind_blob(s, 1, sp->hash, 32, SQLITE_STATIC);
-	store_bind_text(s, 2, sp->kind);
-	store_bind_text(s, 3, sp->scope);
-	store_bind_text(s, 4, sp->scope_value);
-	store_bind_text(s, 5, sp->reason);
-	store_bind_text(s, 6, sp->source);
-	sqlite3_bind_int64(s, 7, sp->created_us);
-	sqlite3_bind_int64(s, 8, sp->recorded_us);
-	return store_step_done(c, s, "cannot store the suppression");
-}
 
 int store_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
 			    const char *purpose, const char *channel, char reason[STORE_NAME_CAP])

@@ -151,7 +151,6 @@ struct store_suppression {
 	int64_t recorded_us;
 };
 
-int store_suppression_add(struct store_conn *c, const struct store_suppression *sp);
 /* 0 (and the reason) when an unlifted suppression of either hash covers
  * purpose/channel; ERR_NOTFOUND when none does. NULL hashes are skipped. */
 int store_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
@@ -261,7 +260,7 @@ int store_release_count(struct store_conn *c, const char *release_id, int64_t *o
 
 /* Adds sp unless an unlifted suppression of the same hash, scope, value and
  * reason exists: 1 when added, 0 when it was already there. */
-int store_suppression_add_once(struct store_conn *c, const struct store_suppression *sp);
+int store_suppression_add(struct store_conn *c, const struct store_suppression *sp);
 
 /* Active (unlifted) suppressions of one hash, oldest first. */
 struct store_suppression_row {

@@ -166,7 +166,7 @@ int store_release_count(struct store_conn *c, const char *release_id, int64_t *o
 	return ret;
 }
 
-int store_suppression_add_once(struct store_conn *c, const struct store_suppression *sp)
+int store_suppression_add(struct store_conn *c, const struct store_suppression *sp)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SUPPRESSION_ADD_ONCE);
 	if (s == NULL)
