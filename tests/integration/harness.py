@@ -38,6 +38,16 @@ def binary():
     return ARGS.binary
 
 
+def sanitized():
+    """True when the binary under test is built with AddressSanitizer, whose
+    quarantine keeps freed memory: RSS then says nothing about our bounds."""
+    try:
+        out = subprocess.run(["ldd", binary()], capture_output=True, text=True, timeout=10).stdout
+    except OSError:
+        return False
+    return "libasan" in out
+
+
 def cli(*args, check=True, input=None, env=None):
     """Runs `consentd ARGS...`; returns (exit code, stdout, stderr)."""
     p = subprocess.run([binary(), *args], capture_output=True, text=True, input=input,

@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Server, assert_problem, run  # noqa: E402
+from harness import Server, assert_problem, run, sanitized  # noqa: E402
 
 FILTER = "/v1/outreach/filter?purpose=marketing&channel=email"
 PAST = {"at": "2020-01-01T00:00:00Z", "expires_at": "2021-01-01T00:00:00Z"}
@@ -235,7 +235,12 @@ def test_memory_does_not_grow_with_the_list(srv):
     small = run_list(srv, 20000, "small")
     big = run_list(srv, 200000, "big")
     # 200k distinct 8-byte digests need ~4 MiB of dedupe slots; anything that
-    # held the list (or the answers) would grow by tens of MiB.
+    # held the list (or the answers) would grow by tens of MiB. Under ASan the
+    # quarantine keeps freed memory, so the bound is checked in the normal
+    # build only (the 200k list still streams through here).
+    if sanitized():
+        print("memory bound not checked: AddressSanitizer build")
+        return
     assert big - small < 16 * 1024, (small, big)
 
 
