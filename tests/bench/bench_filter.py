@@ -45,6 +45,12 @@ def main():
         print(f"import: {summary['created']} contacts in {dt:.1f} s = {summary['created'] / dt:,.0f} contacts/s "
               f"(status {st})")
         del body, data
+        # Startup with N contacts (goal < 1 s with 1M) and idle memory (goal < 30 MB).
+        srv.stop()
+        t0 = time.time()
+        srv.start()
+        print(f"startup with {summary['created']} contacts: {time.time() - t0:.2f} s to ready; "
+              f"idle RSS {rss_kb(srv.proc.pid) / 1024:.1f} MiB")
         # Half the list is known (every other contact), half is unknown.
         lst = "".join(("c%d@example.org\n" % (2 * i)) if i % 2 == 0 else ("u%d@example.org\n" % i)
                       for i in range(n)).encode()
