@@ -14,10 +14,20 @@
  * Each batch is one job with ONE audit entry ("contacts.import", counts in
  * the detail) committed in the same transaction as its contacts, so every
  * created contact is durable and audited before its result line exists; the
- * request's own entry carries the totals and the reply follows it. The
- * request thread waits for each batch (audit_log_run), so at most one batch
- * per import is in memory. Result lines are spilled encrypted (they are
- * ids and counts, but the spill costs nothing and keeps one path).
+ * request's own entry carries the totals and the reply follows it.
+ *
+ * Two batch buffers are pipelined: while batch k commits on the writer, the
+ * request thread prepares batch k+1 (parsing and sealing are as costly as
+ * the inserts). Before a buffer is reused its batch is collected: waited
+ * for, its result lines written in order, its memory wiped. So at most two
+ * batches per import are in memory, and a request is never freed while the
+ * commit thread still holds one of its batches.
+ *
+ *   fill b[0] -> submit b[0] -> fill b[1] -> submit b[1] -> collect b[0]
+ *   -> fill b[0] -> submit b[0] -> collect b[1] -> ...
+ *
+ * Result lines are spilled encrypted (they are ids and counts, but the
+ * spill costs nothing and keeps one path).
  */
 #include "service/app.h"
 
@@ -29,6 +39,7 @@
 #include "service/crypto/spill.h"
 #include "service/router.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,17 +66,31 @@ struct imp_contact {
 	size_t n_consents;
 };
 
+struct import;
+
+/* One batch buffer; while `pending`, the commit thread owns items and job. */
+struct imp_batch {
+	struct import *im;
+	struct imp_contact *items;
+	size_t n;
+	uint64_t number;
+	struct audit_job job;
+	bool pending, done; /* done and rc under im->lock */
+	int rc;
+};
+
 struct import {
 	struct reqctx *ctx;
 	bool role_denied;
 	int setup_rc;
 	struct bulk_reader *reader;
 	struct spill *out;
-	struct imp_contact *batch;
-	size_t n_batch;
+	struct imp_batch b[2];
+	int fill; /* the buffer being filled */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
 	int64_t now;
 	uint64_t lines, created, duplicates, invalid, errors, batches;
-	struct audit_job job;
 };
 
 static void contact_clear(struct imp_contact *c)
@@ -79,14 +104,22 @@ static void contact_clear(struct imp_contact *c)
 	crypto_wipe(c, sizeof *c);
 }
 
+static void batch_wait(struct imp_batch *b);
+
 static void import_free(void *p)
 {
 	struct import *im = p;
 	if (im == NULL)
 		return;
-	for (size_t i = 0; im->batch != NULL && i < im->n_batch; i++)
-		contact_clear(&im->batch[i]);
-	free(im->batch);
+	for (int k = 0; k < 2; k++) {
+		struct imp_batch *b = &im->b[k];
+		batch_wait(b); /* the commit thread may still hold it */
+		for (size_t i = 0; b->items != NULL && i < b->n; i++)
+			contact_clear(&b->items[i]);
+		free(b->items);
+	}
+	pthread_mutex_destroy(&im->lock);
+	pthread_cond_destroy(&im->cond);
 	bulk_reader_free(im->reader);
 	spill_free(im->out);
 	free(im);
@@ -222,10 +255,10 @@ out:
  * result; any other failure fails the whole batch (rolled back). */
 static int apply_batch(struct store_conn *w, struct audit_job *job)
 {
-	struct import *im = job->ctx;
+	struct imp_batch *b = job->ctx;
 	uint64_t created = 0, dups = 0;
-	for (size_t i = 0; i < im->n_batch; i++) {
-		struct imp_contact *c = &im->batch[i];
+	for (size_t i = 0; i < b->n; i++) {
+		struct imp_contact *c = &b->items[i];
 		char other[STORE_ID_CAP];
 		int rc = 0;
 		if (c->result != IMP_READY)
@@ -256,8 +289,8 @@ static int apply_batch(struct store_conn *w, struct audit_job *job)
 	}
 	snprintf(job->entry.detail, sizeof job->entry.detail,
 		 "{\"batch\":%llu,\"created\":%llu,\"duplicates\":%llu,\"lines\":%zu}",
-		 (unsigned long long)im->batches, (unsigned long long)created, (unsigned long long)dups,
-		 im->n_batch);
+		 (unsigned long long)b->number, (unsigned long long)created, (unsigned long long)dups,
+		 b->n);
 	return 0;
 }
 
@@ -293,46 +326,106 @@ static int write_result(struct import *im, const struct imp_contact *c)
 	return spill_write(im->out, buf, (size_t)n);
 }
 
-static int flush_batch(struct import *im)
+static void batch_done(struct audit_job *job, int rc)
+{
+	struct imp_batch *b = job->ctx;
+	struct import *im = b->im;
+	pthread_mutex_lock(&im->lock);
+	b->rc = rc != 0 ? rc : job->apply_rc != 0 ? err_set(job->apply_rc, "%s", job->apply_msg) : 0;
+	b->done = true;
+	pthread_cond_broadcast(&im->cond);
+	pthread_mutex_unlock(&im->lock);
+}
+
+static void batch_wait(struct imp_batch *b)
+{
+	struct import *im = b->im;
+	if (im == NULL || !b->pending)
+		return;
+	pthread_mutex_lock(&im->lock);
+	while (!b->done)
+		pthread_cond_wait(&im->cond, &im->lock);
+	pthread_mutex_unlock(&im->lock);
+	b->pending = false;
+}
+
+/* Hands a full (or the last) buffer to the writer; returns at once. */
+static int batch_submit(struct import *im, struct imp_batch *b)
 {
 	struct reqctx *ctx = im->ctx;
 	bool any = false;
-	int rc = 0;
-	for (size_t i = 0; i < im->n_batch; i++)
-		any = any || im->batch[i].result == IMP_READY;
-	if (any) {
-		memset(&im->job, 0, sizeof im->job);
-		audit_entry_fill(&im->job.entry, ctx->actor, ctx->role, "contacts.import", "", "", "", "allow",
-				 "imported");
-		snprintf(im->job.entry.request_id, sizeof im->job.entry.request_id, "%s", http_request_id(ctx->http));
-		snprintf(im->job.entry.client, sizeof im->job.entry.client, "%s", http_client(ctx->http));
-		im->batches++;
-		im->job.apply = apply_batch;
-		im->job.ctx = im;
-		rc = audit_log_run(ctx->app->log, &im->job);
-		if (rc == 0 && im->job.apply_rc != 0)
-			rc = err_set(im->job.apply_rc, "%s", im->job.apply_msg);
-		if (rc != 0)
-			for (size_t i = 0; i < im->n_batch; i++)
-				if (im->batch[i].result != IMP_INVALID)
-					im->batch[i].result = IMP_ERROR;
+	for (size_t i = 0; i < b->n; i++)
+		any = any || b->items[i].result == IMP_READY;
+	b->rc = 0;
+	b->done = false;
+	if (!any)
+		return 0; /* nothing to store: collected without a commit */
+	memset(&b->job, 0, sizeof b->job);
+	audit_entry_fill(&b->job.entry, ctx->actor, ctx->role, "contacts.import", "", "", "", "allow",
+			 "imported");
+	snprintf(b->job.entry.request_id, sizeof b->job.entry.request_id, "%s", http_request_id(ctx->http));
+	snprintf(b->job.entry.client, sizeof b->job.entry.client, "%s", http_client(ctx->http));
+	b->number = ++im->batches;
+	b->job.apply = apply_batch;
+	b->job.done = batch_done;
+	b->job.ctx = b;
+	b->pending = true;
+	int rc = audit_log_submit(ctx->app->log, &b->job);
+	if (rc != 0) {
+		b->pending = false;
+		b->rc = rc;
 	}
-	for (size_t i = 0; i < im->n_batch; i++) {
-		int wrc = write_result(im, &im->batch[i]);
-		contact_clear(&im->batch[i]);
+	return 0;
+}
+
+/* Waits for a submitted buffer, writes its result lines in order, wipes it.
+ * A failed batch (audit or store unavailable) is returned, so the import
+ * stops: what was committed before stays, and the reply says where. */
+static int batch_collect(struct import *im, struct imp_batch *b)
+{
+	batch_wait(b);
+	int rc = b->rc;
+	if (rc != 0)
+		for (size_t i = 0; i < b->n; i++)
+			if (b->items[i].result != IMP_INVALID)
+				b->items[i].result = IMP_ERROR;
+	for (size_t i = 0; i < b->n; i++) {
+		int wrc = write_result(im, &b->items[i]);
+		contact_clear(&b->items[i]);
 		if (wrc != 0 && rc == 0)
 			rc = wrc;
 	}
-	im->n_batch = 0;
-	/* A failed batch (audit or store unavailable) stops the import: what was
-	 * committed before stays, and the reply says where it stopped. */
+	b->n = 0;
+	b->rc = 0;
 	return rc;
+}
+
+/* Submits the buffer being filled and switches to the other one, collecting
+ * it first if its batch is still out. */
+static int batch_rotate(struct import *im)
+{
+	struct imp_batch *cur = &im->b[im->fill];
+	batch_submit(im, cur);
+	im->fill ^= 1;
+	return batch_collect(im, &im->b[im->fill]);
+}
+
+/* At the end: the older buffer first, then the last one, so result lines
+ * stay in input order. */
+static int batch_drain(struct import *im)
+{
+	struct imp_batch *last = &im->b[im->fill];
+	batch_submit(im, last);
+	int rc = batch_collect(im, &im->b[im->fill ^ 1]);
+	int rc2 = batch_collect(im, last);
+	return rc != 0 ? rc : rc2;
 }
 
 static int on_line(void *arg, const struct bulk_item *it)
 {
 	struct import *im = arg;
-	struct imp_contact *c = &im->batch[im->n_batch++];
+	struct imp_batch *b = &im->b[im->fill];
+	struct imp_contact *c = &b->items[b->n++];
 	memset(c, 0, sizeof *c);
 	c->line = it->line;
 	im->lines++;
@@ -347,8 +440,8 @@ static int on_line(void *arg, const struct bulk_item *it)
 		c->result = IMP_INVALID;
 		snprintf(c->error, sizeof c->error, "%s", msg);
 	}
-	if (im->n_batch == IMPORT_BATCH)
-		return flush_batch(im);
+	if (b->n == IMPORT_BATCH)
+		return batch_rotate(im);
 	return 0;
 }
 
@@ -362,6 +455,9 @@ static int import_begin(struct reqctx *ctx)
 	ctx->stream_state = im;
 	im->ctx = ctx;
 	im->now = now_us();
+	pthread_mutex_init(&im->lock, NULL);
+	pthread_cond_init(&im->cond, NULL);
+	im->b[0].im = im->b[1].im = im;
 	if (!policy_role_may(ctx->policy, ctx->role, POLICY_ACT_CONTACTS_IMPORT)) {
 		im->role_denied = true;
 		return ERR_DENIED;
@@ -369,9 +465,11 @@ static int import_begin(struct reqctx *ctx)
 	rc = bulk_format_from_type(http_header(ctx->http, "Content-Type"), &fmt, NULL);
 	if (rc != 0 || fmt == BULK_CSV)
 		return im->setup_rc = err_set(ERR_UNSUPPORTED, "send contacts as application/x-ndjson");
-	im->batch = calloc(IMPORT_BATCH, sizeof *im->batch);
-	if (im->batch == NULL)
-		return im->setup_rc = err_set(ERR_NOMEM, "out of memory");
+	for (int k = 0; k < 2; k++) {
+		im->b[k].items = calloc(IMPORT_BATCH, sizeof *im->b[k].items);
+		if (im->b[k].items == NULL)
+			return im->setup_rc = err_set(ERR_NOMEM, "out of memory");
+	}
 	if ((rc = bulk_reader_new(&im->reader, fmt, BULK_CSV_AUTO, on_line, im)) != 0 ||
 	    (rc = spill_open(&im->out, ctx->app->cfg.dir)) != 0)
 		im->setup_rc = rc;
@@ -415,7 +513,7 @@ static void import_finish(struct reqctx *ctx)
 	}
 	if (rc == 0)
 		rc = bulk_finish(im->reader);
-	int frc = flush_batch(im); /* what was read is stored, even after an error */
+	int frc = batch_drain(im); /* what was read is stored, even after an error */
 	if (rc == 0)
 		rc = frc;
 	audit_begin(ctx, "contacts.import", "", NULL, NULL);
