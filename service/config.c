@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,7 +108,12 @@ int config_load(struct config *cfg, const char *dir)
 	}
 	if ((rc = config_parse_listen(listen, cfg->address, sizeof cfg->address, &cfg->port)) != 0)
 		goto out;
+	/* One worker per core this process may run on (taskset, cgroups), not
+	 * per core the machine has. */
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+		ncpu = CPU_COUNT(&set);
 	cfg->threads = threads > 0 ? (unsigned)threads : (unsigned)(ncpu > 0 ? ncpu : 2);
 	resolve(cfg->policy, dir, policy);
 	resolve(cfg->database, dir, db);
