@@ -301,7 +301,8 @@ int http_start(struct http_server **out, const struct http_config *cfg)
 		MHD_OPTION_HTTPS_MEM_KEY, cfg->key_pem,
 		MHD_OPTION_HTTPS_PRIORITIES,
 		"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE",
-		MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : 2u,
+		/* One worker is the daemon's own epoll thread: no pool (0). */
+		MHD_OPTION_THREAD_POOL_SIZE, cfg->threads > 1 ? cfg->threads : 0u,
 		MHD_OPTION_CONNECTION_LIMIT, LIMIT_CONNECTIONS,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, LIMIT_CONNECTIONS_PER_IP,
 		MHD_OPTION_CONNECTION_TIMEOUT, LIMIT_IDLE_SECONDS,
