@@ -301,8 +301,6 @@ int http_start(struct http_server **out, const struct http_config *cfg)
 		MHD_OPTION_HTTPS_MEM_KEY, cfg->key_pem,
 		MHD_OPTION_HTTPS_PRIORITIES,
 		"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE",
-		/* One worker is the daemon's own epoll thread: no pool (0). */
-		MHD_OPTION_THREAD_POOL_SIZE, cfg->threads > 1 ? cfg->threads : 0u,
 		MHD_OPTION_CONNECTION_LIMIT, LIMIT_CONNECTIONS,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, LIMIT_CONNECTIONS_PER_IP,
 		MHD_OPTION_CONNECTION_TIMEOUT, LIMIT_IDLE_SECONDS,
@@ -311,6 +309,9 @@ int http_start(struct http_server **out, const struct http_config *cfg)
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIMIT_CONNECTION_MEMORY,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+		/* Last on purpose: with one worker there is no pool (the daemon's
+		 * own epoll thread serves), and the option becomes the end marker. */
+		cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, cfg->threads,
 		MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		free(srv);
