@@ -254,7 +254,11 @@ bool app_require(struct reqctx *ctx, enum policy_action act, const char *record_
 	    (purpose == NULL || policy_role_may_purpose(ctx->policy, ctx->role, purpose)))
 		return true;
 	atomic_fetch_add(&ctx->app->metrics.denials, 1);
-	audit_begin(ctx, policy_action_name(act), record_id, purpose, NULL);
+	/* Logged under the action that was attempted (the route's), so that an
+	 * auditor filtering by action finds the refusals with the successes. */
+	const char *action = ctx->route != NULL && ctx->route->action != NULL ? ctx->route->action
+									       : policy_action_name(act);
+	audit_begin(ctx, action, record_id, purpose, NULL);
 	audit_decide(ctx, false, "role_denied");
 	err_set(ERR_DENIED, "role %s may not %s%s%s", ctx->role, policy_action_name(act),
 		purpose ? " for purpose " : "", purpose ? purpose : "");

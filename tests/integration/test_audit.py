@@ -521,14 +521,17 @@ def test_auditor_filters_and_pages_through_the_trail(srv):
                  "/v1/audit/export?format=xml", "/v1/audit/export?limit=5"):
         st, body = srv.call("GET", path, token="auditor")
         assert_problem(st, body, 400)
-    # Roles without audit.read are refused, and the refusal is on the record.
+    # Roles without audit.read are refused, and the refusal is on the record
+    # under the action attempted.
     for role in ("marketing", "support"):
-        for path in ("/v1/audit", "/v1/audit/export", "/v1/audit/verify", "/v1/audit/checkpoints/latest"):
+        for path, action in (("/v1/audit", "audit.read"), ("/v1/audit/export", "audit.export"),
+                             ("/v1/audit/verify", "audit.verify"),
+                             ("/v1/audit/checkpoints/latest", "audit.read")):
             st, body = srv.call("GET", path, token=role)
             assert_problem(st, body, 403, "forbidden")
             last = rows(srv.db)[-1]
             assert (last["actor"], last["action"], last["decision"], last["reason"]) == (
-                f"{role}-1", "audit.read", "deny", "role_denied"), last
+                f"{role}-1", action, "deny", "role_denied"), last
 
 
 def test_auditor_exports_ndjson_and_csv(srv):

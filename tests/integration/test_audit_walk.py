@@ -236,8 +236,8 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     rid, st, body = w.call("GET", "/v1/contacts", f"/v1/contacts?email={q}&purpose=service",
                            token="auditor")
     assert_problem(st, body, 403)
-    # The refusal is audited under the policy action the route checks (contacts.read).
-    w.expect(rid, denied("auditor", "contacts.read", "", "service"))
+    # A refusal is audited under the action that was attempted (the route's).
+    w.expect(rid, denied("auditor", "contacts.lookup", "", "service"))
 
     rid, st, body = w.call("PATCH", "/v1/contacts/{id}", f"/v1/contacts/{alice}", token="support",
                            json_body={"name": "Alice Q. Quennell", "phone": "+44 20 7946 0813"})
@@ -412,8 +412,8 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
                         detail={"release_id": release}))
     rid, st, body = w.call("GET", "/v1/outreach/releases/{id}/contacts/{id}", rpath, token="marketing")
     assert_problem(st, body, 403)
-    # The refusal names the policy action the route needs (audit.read).
-    w.expect(rid, denied("marketing", "audit.read", alice))
+    # A refusal is audited under the action that was attempted (the route's).
+    w.expect(rid, denied("marketing", "outreach.release.read", alice))
 
     # -- contacts import --
     nd = "".join(json.dumps(c) + "\n" for c in IMPORTED) + "{broken\n"
@@ -453,8 +453,8 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     rid, st, body = w.call("DELETE", "/v1/contacts/{id}/preference-link/{token}",
                            f"/v1/contacts/{bob}/preference-link/{link2['link_id']}", token="auditor")
     assert_problem(st, body, 403)
-    # The refusal is audited under the policy action the route checks (links.create).
-    w.expect(rid, denied("auditor", "links.create", bob))
+    # A refusal is audited under the action that was attempted (the route's).
+    w.expect(rid, denied("auditor", "links.revoke", bob))
     rid, st, body = w.call("DELETE", "/v1/contacts/{id}/preference-link/{token}",
                            f"/v1/contacts/{bob}/preference-link/{link2['link_id']}", token="admin")
     assert st == 200 and body["link_id"] == link2["link_id"], body
@@ -524,7 +524,7 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     rid, st, body = w.call("DELETE", "/v1/contacts/{id}/preference-link", f"/v1/contacts/{bob}/preference-link",
                            token="auditor")
     assert_problem(st, body, 403)
-    w.expect(rid, denied("auditor", "links.create", bob))
+    w.expect(rid, denied("auditor", "links.revoke", bob))
     rid, st, body = w.call("DELETE", "/v1/contacts/{id}/preference-link", f"/v1/contacts/{bob}/preference-link",
                            token="marketing")
     assert st == 200 and body["link_id"] == "all", body
@@ -559,14 +559,14 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
                         detail={"resource": "entries", "format": "ndjson"}))
     rid, st, body = w.call("GET", "/v1/audit/export", "/v1/audit/export", token="support")
     assert_problem(st, body, 403)
-    w.expect(rid, denied("support", "audit.read"))
+    w.expect(rid, denied("support", "audit.export"))
     rid, st, body = w.call("GET", "/v1/audit/verify", "/v1/audit/verify", token="auditor")
     assert st == 200 and body["ok"] is True, body
     w.expect(rid, staff("auditor", "audit.verify", reason="intact",
                         detail={"ok": True, "entries": body["entries"], "first_bad_seq": 0}))
     rid, st, body = w.call("GET", "/v1/audit/verify", "/v1/audit/verify", token="marketing")
     assert_problem(st, body, 403)
-    w.expect(rid, denied("marketing", "audit.read"))
+    w.expect(rid, denied("marketing", "audit.verify"))
     rid, st, body = w.call("GET", "/v1/audit/checkpoints/latest", "/v1/audit/checkpoints/latest",
                            token="auditor")
     if st == 200:
