@@ -17,7 +17,10 @@
 #include "service/base/limits.h"
 #include "service/store/store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +36,7 @@ struct audit_log {
 	pthread_cond_t wake;
 	struct audit_job *head, *tail;
 	bool stopping, joined, want_checkpoint;
+	char anchor_path[4096]; /* "" when none */
 	bool bench_no_audit; /* CONSENTD_BENCH_NO_AUDIT=1: benchmarks only */
 
 	/* commit thread only */
@@ -59,6 +63,28 @@ void audit_entry_fill(struct audit_entry *e, const char *actor, const char *role
 	snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
 }
 
+/* Replaces the anchor file atomically: a reader sees the old or the new
+ * checkpoint, never a torn one. */
+static int write_anchor(const char *path, const struct audit_checkpoint *cp)
+{
+	char line[AUDIT_CHECKPOINT_JSON_MAX + 2], tmp[4200];
+	int n = audit_checkpoint_format_json(cp, line, sizeof line - 1);
+	if (n < 0)
+		return n;
+	line[n++] = '\n';
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return err_set(ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+	int rc = 0;
+	if (write(fd, line, (size_t)n) != n || fsync(fd) != 0)
+		rc = err_set(ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+	close(fd);
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = err_set(ERR_IO, "cannot replace %s: %s", path, strerror(errno));
+	return rc;
+}
+
 static int sign_checkpoint(struct audit_log *log)
 {
 	struct audit_checkpoint cp;
@@ -79,6 +105,8 @@ static int sign_checkpoint(struct audit_log *log)
 	}
 	log->checkpoint_size = cp.size;
 	log->checkpoint_time_us = cp.time_us;
+	if (log->anchor_path[0] != '\0' && (rc = write_anchor(log->anchor_path, &cp)) != 0)
+		fprintf(stderr, "consentd: audit: cannot write the checkpoint anchor: %s\n", err_msg());
 	pthread_mutex_lock(&log->lock);
 	log->stats.checkpoints++;
 	pthread_mutex_unlock(&log->lock);
@@ -213,7 +241,8 @@ static void *commit_thread(void *arg)
 	return NULL;
 }
 
-int audit_log_open(struct audit_log **out, struct store *st, const char *signing_key_path)
+int audit_log_open(struct audit_log **out, struct store *st, const char *signing_key_path,
+		   const char *anchor_path)
 {
 	struct audit_log *log = calloc(1, sizeof *log);
 	struct audit_checkpoint cp;
@@ -222,8 +251,14 @@ int audit_log_open(struct audit_log **out, struct store *st, const char *signing
 	if (log == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
 	log->st = st;
+	if (anchor_path != NULL)
+		snprintf(log->anchor_path, sizeof log->anchor_path, "%s", anchor_path);
+#ifdef CONSENTD_BENCH
+	/* Compiled only into benchmark builds (-DCONSENTD_BENCH=ON): a release
+	 * binary has no way to turn auditing off. */
 	const char *bench = getenv("CONSENTD_BENCH_NO_AUDIT");
 	log->bench_no_audit = bench != NULL && strcmp(bench, "1") == 0;
+#endif
 	if (log->bench_no_audit)
 		fprintf(stderr, "consentd: WARNING: CONSENTD_BENCH_NO_AUDIT=1: read and check requests are "
 				"NOT AUDITED. This switch exists for benchmarks only; never use it in "

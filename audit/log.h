@@ -61,8 +61,13 @@ struct audit_log_stats {
 	bool healthy;
 };
 
-/* Starts the commit thread. The signing key is loaded from signing_key_path. */
-int audit_log_open(struct audit_log **out, struct store *st, const char *signing_key_path);
+/* Starts the commit thread. The signing key is loaded from signing_key_path.
+ * Each signed checkpoint is also written to anchor_path (when not NULL), a
+ * file outside the database, atomically replaced: verification checks the
+ * database against it, so deleting entries together with their checkpoints
+ * from the database is still detected. */
+int audit_log_open(struct audit_log **out, struct store *st, const char *signing_key_path,
+		   const char *anchor_path);
 /* Drains the queue, signs a final checkpoint and stops the thread; later
  * submissions are refused with ERR_UNAVAILABLE. */
 void audit_log_shutdown(struct audit_log *log);

@@ -667,7 +667,7 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 	}
 	if ((rc = store_open(&app->store, app->cfg.database)) != 0)
 		return rc;
-	if ((rc = audit_log_open(&app->log, app->store, app->cfg.signing_key)) != 0)
+	if ((rc = audit_log_open(&app->log, app->store, app->cfg.signing_key, app->cfg.audit_anchor)) != 0)
 		return rc;
 	if ((rc = read_file(app->cfg.tls_cert, &cert, false)) != 0 ||
 	    (rc = read_file(app->cfg.tls_key, &key, true)) != 0)

@@ -122,6 +122,7 @@ int config_load(struct config *cfg, const char *dir)
 	resolve(cfg->tls_key, dir, key);
 	snprintf(cfg->signing_key, sizeof cfg->signing_key, "%s/audit-signing.pem", cfg->keys_dir);
 	snprintf(cfg->signing_pub, sizeof cfg->signing_pub, "%s/audit-signing.pub.pem", cfg->keys_dir);
+	snprintf(cfg->audit_anchor, sizeof cfg->audit_anchor, "%s/audit-anchor.json", dir);
 	cfg->public_url_given = url != NULL;
 	if (url != NULL)
 		snprintf(cfg->public_url, sizeof cfg->public_url, "%s", url);

@@ -9,6 +9,7 @@
  *   keys/index.key        blind-index and suppression root key (0600)
  *   keys/audit-signing.pem      Ed25519 checkpoint key (0600)
  *   keys/audit-signing.pub.pem  its public half, for auditors
+ *   audit-anchor.json     the latest signed checkpoint (outside the database)
  *   tls/cert.pem, tls/key.pem   development certificate (key 0600)
  *
  * Relative paths in the file are resolved against DIR.
@@ -32,6 +33,7 @@ struct config {
 	char keys_dir[CONFIG_PATH_CAP];
 	char signing_key[CONFIG_PATH_CAP];
 	char signing_pub[CONFIG_PATH_CAP];
+	char audit_anchor[CONFIG_PATH_CAP]; /* the latest signed checkpoint, outside the DB */
 	char tls_cert[CONFIG_PATH_CAP];
 	char tls_key[CONFIG_PATH_CAP];
 	char public_url[512];

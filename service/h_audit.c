@@ -495,7 +495,8 @@ static void h_audit_verify(struct reqctx *ctx)
 	if (!app_require(ctx, POLICY_ACT_AUDIT_READ, NULL, NULL))
 		return;
 	audit_begin(ctx, "audit.verify", NULL, NULL, NULL);
-	int rc = auditq_verify(ctx->rd, ctx->app->cfg.signing_pub, &res);
+	const char *anchor[1] = { ctx->app->cfg.audit_anchor };
+	int rc = auditq_verify(ctx->rd, ctx->app->cfg.signing_pub, anchor, 1, &res);
 	if (rc != 0) {
 		fail_audited(ctx, rc);
 		return;

@@ -48,6 +48,7 @@ struct http_request {
 	char request_id[40];
 	char client[INET6_ADDRSTRLEN];
 	enum req_state state;
+	bool deferred; /* set by http_suspend on the HTTP thread; never by the commit thread */
 	bool streaming, too_big, early;
 	uint64_t body_limit, body_bytes;
 	char *body;
@@ -206,7 +207,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	switch (req->state) {
 	case R_BODY:
 		srv->cb.on_complete(req, srv->app);
-		if (req->state == R_SUSPENDED)
+		/* Deferred: the commit thread may already have resumed it (and set
+		 * state), but the reply is queued only on the resumed callback. */
+		if (req->deferred)
 			return MHD_YES;
 		if (!req->have_response) {
 			/* A handler that neither answered nor deferred is a bug. */
@@ -216,9 +219,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		}
 		return queue(req);
 	case R_READY:
-		return queue(req);
 	case R_SUSPENDED:
-		/* Resumed before a response was set: a bug, answer 500. */
+		/* The resumed callback; http_resume set the reply before resuming,
+		 * and MHD_resume_connection's lock publishes it to this thread. */
+		if (req->have_response)
+			return queue(req);
 		return MHD_NO;
 	default:
 		return MHD_NO;
@@ -471,6 +476,7 @@ void http_respond_stream(struct http_request *req, int status, const char *conte
 
 void http_suspend(struct http_request *req)
 {
+	req->deferred = true;
 	req->state = R_SUSPENDED;
 	MHD_suspend_connection(req->conn);
 }

@@ -79,7 +79,7 @@ static const char usage_main[] =
 	"5 audit trail altered, 6 unavailable.\n";
 
 struct opts {
-	const char *data, *listen, *role, *name, *format, *export_file, *pubkey;
+	const char *data, *listen, *role, *name, *format, *export_file, *pubkey, *checkpoint;
 	bool help;
 };
 
@@ -90,6 +90,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
 		{ "role", required_argument, NULL, 'r' },   { "name", required_argument, NULL, 'n' },
 		{ "format", required_argument, NULL, 'f' }, { "export", required_argument, NULL, 'e' },
 		{ "pubkey", required_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
+		{ "checkpoint", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -105,6 +106,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
 		case 'f': o->format = optarg; break;
 		case 'e': o->export_file = optarg; break;
 		case 'p': o->pubkey = optarg; break;
+		case 'c': o->checkpoint = optarg; break;
 		case 'h': o->help = true; break;
 		default:
 			fprintf(stderr, "consentd: unknown or incomplete option: %s\n%s", argv[optind - 1], usage);
@@ -269,7 +271,7 @@ static int open_for_cli(const char *dir, struct config *cfg, struct store **st, 
 	if (rc == 0)
 		rc = store_open(st, cfg->database);
 	if (rc == 0)
-		rc = audit_log_open(log, *st, cfg->signing_key);
+		rc = audit_log_open(log, *st, cfg->signing_key, cfg->audit_anchor);
 	return rc;
 }
 
@@ -425,13 +427,16 @@ out:
 /* ---- audit ---- */
 
 static const char usage_audit[] =
-	"usage: consentd audit verify --data DIR\n"
-	"       consentd audit verify --export FILE --pubkey PUBLIC.pem\n"
+	"usage: consentd audit verify --data DIR [--checkpoint FILE]\n"
+	"       consentd audit verify --export FILE --pubkey PUBLIC.pem --checkpoint FILE\n"
 	"       consentd audit export --data DIR [--format ndjson|csv]\n"
-	"verify: recomputes the hash chain and checks every signed checkpoint; prints the\n"
-	"first bad sequence number and why, and exits 5, if anything was edited, deleted,\n"
-	"inserted, reordered, truncated or rewritten. export: writes every entry to standard\n"
-	"output (NDJSON verifies offline; CSV is for people).\n";
+	"verify: recomputes the hash chain and checks every signed checkpoint (those in the\n"
+	"database, the anchor file DIR/audit-anchor.json, and FILE: a checkpoint you kept,\n"
+	"e.g. from GET /v1/audit/checkpoints/latest); prints the first bad sequence number\n"
+	"and why, and exits 5, if anything was edited, deleted, inserted, reordered,\n"
+	"truncated or rewritten. An export is verified only against a checkpoint you hold.\n"
+	"export: writes every entry to standard output (NDJSON verifies offline; CSV is\n"
+	"for people).\n";
 
 struct file_iter {
 	FILE *f;
@@ -460,6 +465,9 @@ static int print_verdict(const struct audit_verify_result *res)
 	if (res->ok) {
 		printf("ok: %lld entries, %lld signed checkpoints verified (anchored up to %lld); head %s\n",
 		       (long long)res->entries, (long long)res->checkpoints, (long long)res->anchored, head);
+		if (res->entries > res->anchored)
+			printf("note: entries %lld to %lld are not yet covered by a signed checkpoint\n",
+			       (long long)res->anchored + 1, (long long)res->entries);
 		return EXIT_OK;
 	}
 	printf("FAILED at seq %lld (%s): %s\n", (long long)res->first_bad_seq, audit_fault_name(res->fault),
@@ -488,10 +496,15 @@ static int cmd_audit(int argc, char **argv)
 		 * /v1/audit/checkpoints are not needed to check the chain itself. */
 		struct file_iter it = { 0 };
 		struct audit_pubkey *key = NULL;
-		if (o.pubkey == NULL) {
+		struct audit_checkpoint cp;
+		if (o.pubkey == NULL || o.checkpoint == NULL) {
+			/* Without a signed checkpoint an export proves nothing: anyone
+			 * can recompute a shortened or rewritten chain. */
 			fputs(usage_audit, stderr);
 			return EXIT_USAGE;
 		}
+		if ((rc = auditq_read_checkpoint(o.checkpoint, &cp)) != 0)
+			return fail(rc == ERR_NOTFOUND ? err_set(ERR_NOTFOUND, "cannot open %s", o.checkpoint) : rc);
 		if ((rc = audit_pubkey_load(&key, o.pubkey)) != 0)
 			return fail(rc);
 		it.f = strcmp(o.export_file, "-") == 0 ? stdin : fopen(o.export_file, "r");
@@ -500,7 +513,7 @@ static int cmd_audit(int argc, char **argv)
 			return fail(err_set(ERR_NOTFOUND, "cannot open %s", o.export_file));
 		}
 		const struct audit_pubkey *keys[1] = { key };
-		rc = audit_verify(next_from_file, &it, NULL, 0, keys, 1, &res);
+		rc = audit_verify(next_from_file, &it, &cp, 1, keys, 1, &res);
 		if (it.f != stdin)
 			fclose(it.f);
 		free(it.line);
@@ -518,7 +531,13 @@ static int cmd_audit(int argc, char **argv)
 	}
 	int code;
 	if (verify) {
-		rc = auditq_verify(c, cfg.signing_pub, &res);
+		const char *extra[2] = { cfg.audit_anchor, o.checkpoint };
+		if (o.checkpoint != NULL && access(o.checkpoint, R_OK) != 0) {
+			store_conn_put(st, c);
+			store_close(st);
+			return fail(err_set(ERR_NOTFOUND, "cannot open %s", o.checkpoint));
+		}
+		rc = auditq_verify(c, cfg.signing_pub, extra, o.checkpoint != NULL ? 2 : 1, &res);
 		code = rc == 0 ? print_verdict(&res) : fail(rc);
 	} else {
 		bool csv = o.format != NULL && strcmp(o.format, "csv") == 0;

@@ -5,14 +5,19 @@
 #include "service/base/error.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char last_msg[512];
 static _Thread_local int last_code;
 
 int err_setv(int code, const char *fmt, va_list ap)
 {
+	/* Format into scratch space first: callers may pass err_msg() itself as
+	 * an argument ("field: %s"), which must not overlap the destination. */
+	char next[sizeof last_msg];
+	vsnprintf(next, sizeof next, fmt, ap);
+	memcpy(last_msg, next, sizeof last_msg);
 	last_code = code;
-	vsnprintf(last_msg, sizeof last_msg, fmt, ap);
 	return code;
 }
 

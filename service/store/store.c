@@ -112,7 +112,11 @@ static const char *const sqls[S_COUNT] = {
 			  "method = excluded.method, receipt_id = excluded.receipt_id, "
 			  "at_us = excluded.at_us, granted_us = excluded.granted_us, "
 			  "expires_us = excluded.expires_us, withdrawn_us = excluded.withdrawn_us, "
-			  "recorded_us = excluded.recorded_us, evidence = excluded.evidence",
+			  "recorded_us = excluded.recorded_us, evidence = excluded.evidence "
+			  /* The current state is the latest event by when it happened: a
+			   * back-dated event (an import, a replayed receipt) is history,
+			   * and never overrides a newer withdrawal. */
+			  "WHERE excluded.at_us >= consent.at_us",
 	[S_CONSENT_EVENT] = "INSERT INTO consent_event (" CONSENT_COLS ") VALUES "
 			    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
 	[S_CONSENT_GET] = "SELECT " CONSENT_COLS " FROM consent "

@@ -25,7 +25,7 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCONSENTD_BENCH=ON >/dev/null
 cmake --build "$build" -j"$(nproc)" --target consentd >/dev/null
 bin=$build/consentd
 

@@ -206,6 +206,50 @@ def test_a_tail_cut_after_a_signed_checkpoint_is_detected(srv):
     assert body["entries"] == cut, body
 
 
+def test_a_tail_cut_together_with_its_checkpoints_is_caught_by_the_anchor(srv):
+    # An attacker with the database file deletes the last entries AND every
+    # checkpoint that covered them; the signed anchor outside the database
+    # still covers the full length.
+    activity(srv)
+    srv.stop()
+    size = checkpoint_sizes(srv.db)[-1]
+    cut = size - 3
+
+    def cut_both(con):
+        con.execute("DROP TRIGGER IF EXISTS checkpoint_no_delete")
+        con.execute("DELETE FROM audit WHERE seq > ?", (cut,))
+        con.execute("DELETE FROM audit_checkpoint WHERE size > ?", (cut,))
+    tamper(srv, cut_both)
+    assert max(checkpoint_sizes(srv.db) or [0]) <= cut
+    assert_detected(srv, cut + 1, "truncated", also=f"ends after entry {cut}")
+
+
+def test_an_export_verifies_only_against_a_signed_checkpoint(srv):
+    activity(srv)
+    srv.restart()  # the shutdown checkpoint covers everything so far
+    st, hdrs, nd = srv.raw("GET", "/v1/audit/export?format=ndjson",
+                           headers={"Authorization": f"Bearer {srv.tokens['auditor']}"})
+    assert st == 200
+    lines = nd.splitlines(keepends=True)[:-1]  # the export's own entry is past the checkpoint
+    pub = os.path.join(srv.data, "keys", "audit-signing.pub.pem")
+    held = os.path.join(srv.tmp, "held-checkpoint.json")
+    with open(os.path.join(srv.data, "audit-anchor.json"), "rb") as f, open(held, "wb") as g:
+        g.write(f.read())
+    def verify(chunk, *extra):
+        path = os.path.join(srv.tmp, "export.ndjson")
+        with open(path, "wb") as f:
+            f.writelines(chunk)
+        return cli("audit", "verify", "--export", path, "--pubkey", pub, *extra, check=False)
+    code, out, err = verify(lines)
+    assert code == 2, (code, out, err)  # no checkpoint: refused, not "ok"
+    code, out, err = verify(lines, "--checkpoint", held)
+    assert code == 0 and "ok:" in out, (out, err)
+    code, out, err = verify(lines[:5], "--checkpoint", held)
+    assert code == 5 and "(truncated)" in out, (out, err)
+    code, out, err = verify([], "--checkpoint", held)
+    assert code == 5, (out, err)
+
+
 def test_a_consistent_rewrite_is_caught_only_by_the_signed_checkpoint(srv):
     activity(srv)
     srv.stop()
@@ -557,7 +601,9 @@ def test_auditor_exports_ndjson_and_csv(srv):
     with open(path, "wb") as f:
         f.write(nd)
     pub = os.path.join(srv.data, "keys", "audit-signing.pub.pem")
-    code, out, err = cli("audit", "verify", "--export", path, "--pubkey", pub, check=False)
+    anchor = os.path.join(srv.data, "audit-anchor.json")
+    code, out, err = cli("audit", "verify", "--export", path, "--pubkey", pub, "--checkpoint", anchor,
+                         check=False)
     assert code == 0, (out, err)
 
 

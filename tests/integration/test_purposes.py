@@ -96,6 +96,21 @@ def test_expired_consent_is_denied_and_email_does_not_allow_sms(srv):
     assert granted["expires_at"] is not None  # default lifetime from the policy
 
 
+def test_a_back_dated_grant_never_overrides_a_newer_withdrawal(srv):
+    cid = srv.create_contact(**CUSTOMER)
+    srv.set_consent(cid, "marketing", "email", "granted")
+    srv.set_consent(cid, "marketing", "email", "withdrawn", source="customer-call")
+    assert srv.check("marketing", "email", contact_id=cid)["reason"] == "withdrawn"
+    # A CRM replays an old receipt: it joins the history, not the current state.
+    srv.set_consent(cid, "marketing", "email", "granted", source="crm-replay",
+                    at="2025-01-01T00:00:00Z", expires_at="2030-01-01T00:00:00Z")
+    res = srv.check("marketing", "email", contact_id=cid)
+    assert res["allowed"] is False and res["reason"] == "withdrawn", res
+    st, body = srv.call("GET", f"/v1/contacts/{cid}/consents", token="admin")
+    assert body["consents"][0]["status"] == "withdrawn", body
+    assert [h["source"] for h in body["history"]][0] == "crm-replay", body["history"]
+
+
 def test_refused_and_unknown_contacts_are_not_contactable(srv):
     cid = srv.create_contact(**CUSTOMER)
     srv.set_consent(cid, "marketing", "sms", "refused")
