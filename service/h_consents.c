@@ -5,6 +5,9 @@
  * Consent events are append-only (consent_event); the current row per
  * (contact, purpose, channel) is derived from the latest event. Expiry is
  * never stored as a status: it is decided by the policy engine at check time.
+ *
+ * The check's body is read by parse_check_body (service/parse.h): pure, no
+ * keys, and fuzzed by tests/fuzz/fuzz_check_body.c.
  */
 #include "service/app.h"
 
@@ -12,6 +15,7 @@
 #include "service/base/error.h"
 #include "service/contact.h"
 #include "service/crypto/fieldcrypt.h"
+#include "service/parse.h"
 #include "service/router.h"
 
 #include <stdio.h>
@@ -328,64 +332,75 @@ void h_consents_get(struct reqctx *ctx)
 
 static const char *const check_keys[] = { "contact_id", "email", "purpose", "channel", NULL };
 
+int parse_check_body(const struct policy *p, json_t *body, struct check_req *out, const char **reason)
+{
+	const char *key;
+	json_t *v;
+	char norm[256];
+	memset(out, 0, sizeof *out);
+	*reason = NULL;
+	json_object_foreach(body, key, v) {
+		bool known = false;
+		for (int i = 0; check_keys[i] != NULL; i++)
+			known = known || strcmp(check_keys[i], key) == 0;
+		if (!known || !json_is_string(v))
+			return err_set(ERR_INVALID, known ? "%s must be a string" : "unknown key \"%s\"", key);
+	}
+	out->contact_id = json_string_value(json_object_get(body, "contact_id"));
+	out->email = json_string_value(json_object_get(body, "email"));
+	out->purpose = json_string_value(json_object_get(body, "purpose"));
+	out->channel = json_string_value(json_object_get(body, "channel"));
+	if ((out->contact_id == NULL) == (out->email == NULL))
+		return err_set(ERR_INVALID, "give exactly one of contact_id and email");
+	if (out->purpose == NULL || out->channel == NULL)
+		return err_set(ERR_INVALID, "purpose and channel are required");
+	if (out->contact_id != NULL && !is_contact_id(out->contact_id))
+		return err_set(ERR_INVALID, "contact_id is not a contact id");
+	if (out->email != NULL) {
+		/* The same normalisation contact_email_hashes applies before hashing. */
+		int rc = normalize_email(out->email, strlen(out->email), norm, sizeof norm);
+		crypto_wipe(norm, sizeof norm);
+		if (rc != 0)
+			return err_set(ERR_INVALID, "email: %s", err_msg());
+	}
+	if (policy_purpose_get(p, out->purpose, &out->pi) != 0) {
+		*reason = "unknown_purpose";
+		return err_set(ERR_UNPROCESSABLE, "unknown purpose \"%s\"", out->purpose);
+	}
+	if (policy_channel_from_name(out->channel, &out->ch) != 0) {
+		*reason = "unknown_channel";
+		return err_set(ERR_UNPROCESSABLE, "unknown channel \"%s\"", out->channel);
+	}
+	return 0;
+}
+
 void h_consent_check(struct reqctx *ctx)
 {
 	json_t *body;
+	struct check_req req;
 	struct contact_subject subj;
 	struct policy_decision d;
 	struct policy_purpose_info pi;
 	enum policy_channel chv;
 	uint8_t bidx[32], shash[32];
+	const char *reason_422;
 	int rc;
 
 	atomic_fetch_add(&ctx->app->metrics.checks, 1);
 	if ((body = app_json_body(ctx)) == NULL)
 		return;
-	const char *key;
-	json_t *v;
-	json_object_foreach(body, key, v) {
-		bool known = false;
-		for (int i = 0; check_keys[i] != NULL; i++)
-			known = known || strcmp(check_keys[i], key) == 0;
-		if (!known || !json_is_string(v)) {
-			rc = err_set(ERR_INVALID, known ? "%s must be a string" : "unknown key \"%s\"", key);
-			goto bad;
-		}
-	}
-	const char *id = json_string_value(json_object_get(body, "contact_id"));
-	const char *email = json_string_value(json_object_get(body, "email"));
-	const char *purpose = json_string_value(json_object_get(body, "purpose"));
-	const char *channel = json_string_value(json_object_get(body, "channel"));
-	if ((id == NULL) == (email == NULL)) {
-		rc = err_set(ERR_INVALID, "give exactly one of contact_id and email");
-		goto bad;
-	}
-	if (purpose == NULL || channel == NULL) {
-		rc = err_set(ERR_INVALID, "purpose and channel are required");
-		goto bad;
-	}
-	if (id != NULL && !is_contact_id(id)) {
-		rc = err_set(ERR_INVALID, "contact_id is not a contact id");
-		goto bad;
-	}
-	if (email != NULL && contact_email_hashes(ctx->app->keys, email, bidx, shash) != 0) {
+	rc = parse_check_body(ctx->policy, body, &req, &reason_422);
+	if (rc == 0 && req.email != NULL && contact_email_hashes(ctx->app->keys, req.email, bidx, shash) != 0)
 		rc = err_set(ERR_INVALID, "email: %s", err_msg());
-		goto bad;
-	}
-	if (policy_purpose_get(ctx->policy, purpose, &pi) != 0) {
-		err_set(ERR_UNPROCESSABLE, "unknown purpose \"%s\"", purpose);
+	if (rc != 0) {
 		json_decref(body);
-		reply_problem(ctx, ERR_UNPROCESSABLE, "unknown_purpose");
+		reply_problem(ctx, rc, rc == ERR_UNPROCESSABLE ? reason_422 : NULL);
 		app_send(ctx);
 		return;
 	}
-	if (policy_channel_from_name(channel, &chv) != 0) {
-		err_set(ERR_UNPROCESSABLE, "unknown channel \"%s\"", channel);
-		json_decref(body);
-		reply_problem(ctx, ERR_UNPROCESSABLE, "unknown_channel");
-		app_send(ctx);
-		return;
-	}
+	const char *id = req.contact_id, *email = req.email, *purpose = req.purpose, *channel = req.channel;
+	pi = req.pi;
+	chv = req.ch;
 	if (!app_require(ctx, POLICY_ACT_CONSENT_CHECK, NULL, purpose)) {
 		json_decref(body);
 		return;
@@ -416,11 +431,6 @@ void h_consent_check(struct reqctx *ctx)
 	}
 	reply_text(ctx, 200, "application/json", out, (size_t)n);
 	app_commit(ctx);
-	return;
-bad:
-	json_decref(body);
-	reply_problem(ctx, rc, NULL);
-	app_send(ctx);
 	return;
 fail:
 	json_decref(body);

@@ -27,6 +27,9 @@
  *   URL writes nothing at all, because mail scanners prefetch it.
  * - Forms carry a CSRF value bound to the link (linktoken.h); a value is
  *   accepted once (the nonce is remembered until the value expires).
+ * - Bodies are read by pure parsers declared in service/parse.h
+ *   (parse_form_value, parse_one_click, parse_link_body, ...), fuzzed by
+ *   tests/fuzz/fuzz_form.c and fuzz_link_body.c.
  */
 #include "service/app.h"
 
@@ -35,6 +38,7 @@
 #include "service/contact.h"
 #include "service/crypto/fieldcrypt.h"
 #include "service/linktoken.h"
+#include "service/parse.h"
 #include "service/prefpage.h"
 #include "service/router.h"
 
@@ -44,8 +48,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define LINK_TTL_DAYS_DEFAULT 90
-#define LINK_TTL_DAYS_MAX 365
 #define CSRF_MAX_AGE_S (2 * 3600)
 #define CSRF_SEEN_CAP 8192
 #define FORM_VALUE_CAP 256
@@ -88,10 +90,9 @@ static int csrf_consume(const struct linktoken_csrf *c, int64_t now_s)
 	return rc;
 }
 
-/* ---- form bodies ---- */
+/* ---- form bodies (pure; service/parse.h) ---- */
 
-
-/* Decodes a application/x-www-form-urlencoded component into out. */
+/* Decodes an application/x-www-form-urlencoded component into out. */
 static int url_decode(const char *s, size_t n, char *out, size_t cap)
 {
 	size_t o = 0;
@@ -116,8 +117,7 @@ static int url_decode(const char *s, size_t n, char *out, size_t cap)
 	return is_clean_utf8(out, o) ? 0 : ERR_INVALID;
 }
 
-/* The value of the first `name` field of a urlencoded body; ERR_NOTFOUND. */
-static int form_value(const char *body, size_t len, const char *name, char *out, size_t cap)
+int parse_form_value(const char *body, size_t len, const char *name, char *out, size_t cap)
 {
 	size_t nlen = strlen(name);
 	const char *p = body, *end = body + len;
@@ -127,14 +127,22 @@ static int form_value(const char *body, size_t len, const char *name, char *out,
 		const char *eq = memchr(p, '=', (size_t)(fend - p));
 		char key[64];
 		if (eq != NULL && url_decode(p, (size_t)(eq - p), key, sizeof key) == 0 &&
-		    strlen(key) == nlen && memcmp(key, name, nlen) == 0)
-			return url_decode(eq + 1, (size_t)(fend - eq - 1), out, cap);
-		p = fend + 1;
+		    strlen(key) == nlen && memcmp(key, name, nlen) == 0) {
+			int rc = url_decode(eq + 1, (size_t)(fend - eq - 1), out, cap);
+			if (rc == ERR_TOOBIG)
+				return err_set(rc, "form field %s is longer than %zu bytes", name, cap - 1);
+			if (rc != 0)
+				return err_set(rc, "form field %s has a bad %%-escape or is not clean UTF-8 text", name);
+			return 0;
+		}
+		if (amp == NULL)
+			break;
+		p = amp + 1;
 	}
-	return ERR_NOTFOUND;
+	return err_set(ERR_NOTFOUND, "no form field %s", name);
 }
 
-static bool media_is(const char *h, const char *want)
+bool parse_media_is(const char *h, const char *want)
 {
 	size_t n = strlen(want);
 	while (h != NULL && *h == ' ')
@@ -142,9 +150,7 @@ static bool media_is(const char *h, const char *want)
 	return h != NULL && strncasecmp(h, want, n) == 0 && (h[n] == '\0' || h[n] == ';' || h[n] == ' ');
 }
 
-/* multipart/form-data: true when a part named List-Unsubscribe holds
- * exactly One-Click (RFC 8058 section 3.1 allows either encoding). */
-static bool multipart_one_click(const char *ctype, const char *body, size_t len)
+bool parse_multipart_one_click(const char *ctype, const char *body, size_t len)
 {
 	const char *b = strcasestr(ctype, "boundary=");
 	char boundary[80] = "\r\n--";
@@ -191,6 +197,19 @@ static bool multipart_one_click(const char *ctype, const char *body, size_t len)
 		}
 		p = next + blen;
 	}
+	return false;
+}
+
+bool parse_one_click(const char *ctype, const char *body, size_t len)
+{
+	char value[FORM_VALUE_CAP];
+	if (body == NULL || ctype == NULL)
+		return false;
+	if (parse_media_is(ctype, "application/x-www-form-urlencoded"))
+		return parse_form_value(body, len, "List-Unsubscribe", value, sizeof value) == 0 &&
+		       strcmp(value, "One-Click") == 0;
+	if (parse_media_is(ctype, "multipart/form-data"))
+		return parse_multipart_one_click(ctype, body, len);
 	return false;
 }
 
@@ -781,12 +800,12 @@ static void h_pref_post(struct reqctx *ctx)
 		return;
 	body = http_body(ctx->http, &len);
 	if (http_body_too_big(ctx->http) || body == NULL ||
-	    !media_is(http_header(ctx->http, "Content-Type"), "application/x-www-form-urlencoded") ||
-	    form_value(body, len, "action", action, sizeof action) != 0) {
+	    !parse_media_is(http_header(ctx->http, "Content-Type"), "application/x-www-form-urlencoded") ||
+	    parse_form_value(body, len, "action", action, sizeof action) != 0) {
 		form_refused(ctx, c, 400, "malformed_form");
 		return;
 	}
-	if (form_value(body, len, "csrf", csrf_text, sizeof csrf_text) != 0 ||
+	if (parse_form_value(body, len, "csrf", csrf_text, sizeof csrf_text) != 0 ||
 	    linktoken_csrf_parse(csrf_text, strlen(csrf_text), &csrf) != 0 ||
 	    linktoken_csrf_verify(ctx->app->keys, c->tok.id, &csrf, now_s, CSRF_MAX_AGE_S) != 0) {
 		form_refused(ctx, c, 403, "csrf_invalid");
@@ -802,14 +821,14 @@ static void h_pref_post(struct reqctx *ctx)
 		char purpose[FORM_VALUE_CAP], channel[FORM_VALUE_CAP] = "", status[FORM_VALUE_CAP];
 		struct policy_purpose_info pi;
 		enum policy_channel chv;
-		if (form_value(body, len, "purpose", purpose, sizeof purpose) != 0 || !is_name(purpose) ||
+		if (parse_form_value(body, len, "purpose", purpose, sizeof purpose) != 0 || !is_name(purpose) ||
 		    policy_purpose_get(ctx->policy, purpose, &pi) != 0 || !pi.consent_required ||
-		    form_value(body, len, "status", status, sizeof status) != 0 ||
+		    parse_form_value(body, len, "status", status, sizeof status) != 0 ||
 		    (strcmp(status, "granted") != 0 && strcmp(status, "withdrawn") != 0)) {
 			form_refused(ctx, c, 400, "malformed_form");
 			return;
 		}
-		int crc = form_value(body, len, "channel", channel, sizeof channel);
+		int crc = parse_form_value(body, len, "channel", channel, sizeof channel);
 		if ((crc != 0 && crc != ERR_NOTFOUND) ||
 		    (pi.channels == 0 ? channel[0] != '\0'
 				      : policy_channel_from_name(channel, &chv) != 0 || !(pi.channels & (1u << chv)))) {
@@ -868,7 +887,7 @@ static void h_pref_post(struct reqctx *ctx)
 		app_commit(ctx);
 	} else if (strcmp(action, "erase_confirm") == 0) {
 		char confirm[16];
-		if (form_value(body, len, "confirm", confirm, sizeof confirm) != 0 || strcmp(confirm, "yes") != 0) {
+		if (parse_form_value(body, len, "confirm", confirm, sizeof confirm) != 0 || strcmp(confirm, "yes") != 0) {
 			form_refused(ctx, c, 400, "not_confirmed");
 			return;
 		}
@@ -904,19 +923,10 @@ static void h_unsub_post(struct reqctx *ctx)
 	struct cust *c = resolve(ctx);
 	size_t len;
 	const char *body;
-	char value[FORM_VALUE_CAP];
 	if (c == NULL)
 		return;
 	body = http_body(ctx->http, &len);
-	const char *ctype = http_header(ctx->http, "Content-Type");
-	bool ok = false;
-	if (!http_body_too_big(ctx->http) && body != NULL && ctype != NULL) {
-		if (media_is(ctype, "application/x-www-form-urlencoded"))
-			ok = form_value(body, len, "List-Unsubscribe", value, sizeof value) == 0 &&
-			     strcmp(value, "One-Click") == 0;
-		else if (media_is(ctype, "multipart/form-data"))
-			ok = multipart_one_click(ctype, body, len);
-	}
+	bool ok = !http_body_too_big(ctx->http) && parse_one_click(http_header(ctx->http, "Content-Type"), body, len);
 	customer_audit_begin(ctx, "customer.unsubscribe", c->ct.id, strcmp(c->link.scope, "all") ? c->link.scope : NULL,
 			     NULL);
 	if (!ok) {
@@ -943,14 +953,48 @@ static int apply_link_insert(struct store_conn *wc, struct audit_job *job)
 	return rc;
 }
 
+int parse_link_body(const struct policy *p, json_t *body, struct link_req *out, const char **reason)
+{
+	const char *key;
+	json_t *v;
+	out->scope = "all";
+	out->ttl_days = LINK_TTL_DAYS_DEFAULT;
+	*reason = NULL;
+	if (body == NULL)
+		return 0;
+	json_object_foreach(body, key, v) {
+		if (strcmp(key, "scope") != 0 && strcmp(key, "ttl_days") != 0)
+			return err_set(ERR_INVALID, "unknown key \"%s\"", key);
+	}
+	json_t *s = json_object_get(body, "scope"), *t = json_object_get(body, "ttl_days");
+	if (s != NULL) {
+		struct policy_purpose_info pi;
+		if (!json_is_string(s))
+			return err_set(ERR_INVALID, "scope must be \"all\" or a purpose name");
+		const char *scope = json_string_value(s);
+		if (strcmp(scope, "all") != 0 && policy_purpose_get(p, scope, &pi) != 0) {
+			*reason = "unknown_purpose";
+			return err_set(ERR_UNPROCESSABLE, "unknown purpose \"%s\"", scope);
+		}
+		out->scope = scope;
+	}
+	if (t != NULL) {
+		if (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > LINK_TTL_DAYS_MAX)
+			return err_set(ERR_INVALID, "ttl_days must be an integer from 1 to %d", LINK_TTL_DAYS_MAX);
+		out->ttl_days = json_integer_value(t);
+	}
+	return 0;
+}
+
 static void h_link_create(struct reqctx *ctx)
 {
 	const char *id = ctx->param[0];
 	json_t *body = NULL;
 	struct store_contact ct;
 	struct store_link *l = NULL;
-	int64_t ttl_days = LINK_TTL_DAYS_DEFAULT;
-	const char *scope = "all";
+	struct link_req req;
+	int64_t ttl_days;
+	const char *scope, *reason;
 	size_t len;
 	int rc;
 
@@ -961,38 +1005,16 @@ static void h_link_create(struct reqctx *ctx)
 			app_send(ctx);
 			return;
 		}
-		const char *key;
-		json_t *v;
-		json_object_foreach(body, key, v) {
-			if (strcmp(key, "scope") != 0 && strcmp(key, "ttl_days") != 0) {
-				rc = err_set(ERR_INVALID, "unknown key \"%s\"", key);
-				goto bad;
-			}
-		}
-		json_t *s = json_object_get(body, "scope"), *t = json_object_get(body, "ttl_days");
-		if (s != NULL) {
-			struct policy_purpose_info pi;
-			if (!json_is_string(s)) {
-				rc = err_set(ERR_INVALID, "scope must be \"all\" or a purpose name");
-				goto bad;
-			}
-			scope = json_string_value(s);
-			if (strcmp(scope, "all") != 0 && policy_purpose_get(ctx->policy, scope, &pi) != 0) {
-				err_set(ERR_UNPROCESSABLE, "unknown purpose \"%s\"", scope);
-				json_decref(body);
-				reply_problem(ctx, ERR_UNPROCESSABLE, "unknown_purpose");
-				app_send(ctx);
-				return;
-			}
-		}
-		if (t != NULL) {
-			if (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > LINK_TTL_DAYS_MAX) {
-				rc = err_set(ERR_INVALID, "ttl_days must be an integer from 1 to %d", LINK_TTL_DAYS_MAX);
-				goto bad;
-			}
-			ttl_days = json_integer_value(t);
-		}
 	}
+	rc = parse_link_body(ctx->policy, body, &req, &reason);
+	if (rc != 0) {
+		json_decref(body);
+		reply_problem(ctx, rc, reason);
+		app_send(ctx);
+		return;
+	}
+	scope = req.scope;
+	ttl_days = req.ttl_days;
 	audit_begin(ctx, "links.create", id, strcmp(scope, "all") ? scope : NULL, NULL);
 	rc = store_contact_get(ctx->rd, id, &ct);
 	if (rc != 0 || ct.erased) {

@@ -16,6 +16,9 @@
  * (one job and one audit entry per batch, "suppressions.import", with
  * counts); the request's own entry ("suppressions.write") carries the
  * totals, and the reply leaves after it is durable.
+ *
+ * An entry is read by parse_supp_entry (service/parse.h): pure, no keys, and
+ * fuzzed by tests/fuzz/fuzz_suppression_body.c; the address is hashed here.
  */
 #include "service/app.h"
 
@@ -24,6 +27,7 @@
 #include "service/bulk.h"
 #include "service/contact.h"
 #include "service/crypto/fieldcrypt.h"
+#include "service/parse.h"
 #include "service/router.h"
 
 #include <stdio.h>
@@ -37,12 +41,6 @@ static const char *const reasons[] = { "unsubscribe", "withdrawal", "bounce", "c
 				       "manual", NULL };
 static const char *const entry_keys[] = { "email", "phone", "scope", "scope_value", "value", "reason",
 					  "source", "created_at", NULL };
-
-struct supp_entry {
-	uint8_t hash[32];
-	char kind[8], scope[16], scope_value[STORE_NAME_CAP], reason[16], source[STORE_TEXT_CAP];
-	int64_t created_us;
-};
 
 struct supp_import {
 	struct reqctx *ctx;
@@ -81,13 +79,13 @@ static bool one_of(const char *s, const char *const *list)
 	return false;
 }
 
-/* Validates one entry object into e; ERR_INVALID with a message naming the key. */
-static int entry_from_json(struct supp_import *s, json_t *o, struct supp_entry *e)
+int parse_supp_entry(const struct policy *p, json_t *o, int64_t now, struct supp_entry *e,
+		     const char **address)
 {
-	const struct policy *p = s->ctx->policy;
 	const char *key;
 	json_t *v;
 	memset(e, 0, sizeof *e);
+	*address = NULL;
 	if (!json_is_object(o))
 		return err_set(ERR_INVALID, "an entry is an object with email or phone");
 	json_object_foreach(o, key, v) {
@@ -100,8 +98,12 @@ static int entry_from_json(struct supp_import *s, json_t *o, struct supp_entry *
 	const char *phone = json_string_value(json_object_get(o, "phone"));
 	if ((email == NULL) == (phone == NULL))
 		return err_set(ERR_INVALID, "give exactly one of email and phone");
-	int rc = email ? contact_email_hashes(s->ctx->app->keys, email, NULL, e->hash)
-		       : contact_phone_hashes(s->ctx->app->keys, phone, NULL, e->hash);
+	/* The normalisation contact_*_hashes applies, with its buffer sizes;
+	 * the handler hashes the address afterwards. */
+	char norm[256];
+	int rc = email ? normalize_email(email, strlen(email), norm, sizeof norm)
+		       : normalize_phone(phone, strlen(phone), norm, 32);
+	crypto_wipe(norm, sizeof norm);
 	if (rc != 0)
 		return err_set(ERR_INVALID, "%s is not a valid address", email ? "email" : "phone");
 	snprintf(e->kind, sizeof e->kind, "%s", email ? "email" : "phone");
@@ -141,15 +143,47 @@ static int entry_from_json(struct supp_import *s, json_t *o, struct supp_entry *
 	if (strlen(source) >= sizeof e->source || !is_clean_utf8(source, strlen(source)))
 		return err_set(ERR_INVALID, "source must be at most %zu bytes of text", sizeof e->source - 1);
 	snprintf(e->source, sizeof e->source, "%s", source);
-	e->created_us = s->now;
+	e->created_us = now;
 	const char *created = json_string_value(json_object_get(o, "created_at"));
 	if (created != NULL && created[0] != '\0') {
 		if (parse_time(created, &e->created_us) != 0)
 			return err_set(ERR_INVALID, "created_at must be an RFC 3339 time");
-		if (e->created_us > s->now + 300 * INT64_C(1000000))
+		if (e->created_us > now + 300 * INT64_C(1000000))
 			return err_set(ERR_INVALID, "created_at must not be in the future");
 	}
+	*address = email ? email : phone;
 	return 0;
+}
+
+int parse_supp_body(const struct policy *p, const char *body, size_t len, int64_t now,
+		    struct supp_entry *e, json_t **doc, const char **address)
+{
+	json_error_t jerr;
+	*address = NULL;
+	*doc = body ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	if (*doc == NULL)
+		return err_set(ERR_INVALID, "the body must be one JSON object");
+	return parse_supp_entry(p, *doc, now, e, address);
+}
+
+/* Hashes a parsed entry's address (as contact_*_hashes do for a contact). */
+static int entry_hash(struct supp_import *s, struct supp_entry *e, const char *address)
+{
+	bool email = strcmp(e->kind, "email") == 0;
+	int rc = email ? contact_email_hashes(s->ctx->app->keys, address, NULL, e->hash)
+		       : contact_phone_hashes(s->ctx->app->keys, address, NULL, e->hash);
+	if (rc != 0)
+		return err_set(ERR_INVALID, "%s is not a valid address", email ? "email" : "phone");
+	return 0;
+}
+
+/* Validates and hashes one entry object into e; ERR_INVALID with a message
+ * naming the key. */
+static int entry_from_json(struct supp_import *s, json_t *o, struct supp_entry *e)
+{
+	const char *address;
+	int rc = parse_supp_entry(s->ctx->policy, o, s->now, e, &address);
+	return rc != 0 ? rc : entry_hash(s, e, address);
 }
 
 /* Writes the batch on the commit thread. */
@@ -304,14 +338,12 @@ static int apply_single(struct store_conn *w, struct audit_job *job)
 
 static void finish_single(struct reqctx *ctx, struct supp_import *s)
 {
-	json_error_t jerr;
-	json_t *o = s->body ? json_loadb(s->body, s->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
-	int rc;
-	if (o == NULL) {
-		rc = err_set(ERR_INVALID, "the body must be one JSON object");
-		goto bad;
-	}
-	if ((rc = entry_from_json(s, o, &s->batch[0])) != 0)
+	json_t *o = NULL;
+	const char *address;
+	int rc = parse_supp_body(ctx->policy, s->body, s->body_len, s->now, &s->batch[0], &o, &address);
+	if (rc == 0)
+		rc = entry_hash(s, &s->batch[0], address);
+	if (rc != 0)
 		goto bad;
 	json_decref(o);
 	struct supp_entry *e = &s->batch[0];
