@@ -244,6 +244,7 @@ void h_consent_put(struct reqctx *ctx)
 /* ---- reading ---- */
 
 struct consents_walk {
+	const char *role; /* NULL: every purpose; else only the purposes the role may use */
 	json_t *arr;
 	const struct keyring *kr;
 	const struct store_contact *ct;
@@ -273,6 +274,8 @@ json_t *consent_to_json(const struct store_consent *cs, const struct policy *p, 
 static int consent_cb(void *arg, const struct store_consent *cs)
 {
 	struct consents_walk *w = arg;
+	if (w->role != NULL && !policy_role_may_purpose(w->p, w->role, cs->purpose))
+		return 0; /* e.g. a care consent says "patient": not for marketing's eyes */
 	json_t *o = consent_to_json(cs, w->p, w->now_s);
 	if (w->evidence && cs->evidence != NULL && !w->ct->erased) {
 		uint8_t dek[32];
@@ -305,7 +308,11 @@ void h_consents_get(struct reqctx *ctx)
 	/* Evidence (form URL, user agent, address) is personal data: only roles
 	 * that may change the record see it. */
 	bool evidence = policy_role_may(ctx->policy, ctx->role, POLICY_ACT_CONTACTS_UPDATE);
-	struct consents_walk cur = { json_array(), ctx->app->keys, &ct, evidence, now_us() / 1000000, ctx->policy };
+	/* Roles that record consents (for any purpose) see them all; a read-only
+	 * role sees only the purposes it may use. */
+	const char *only = policy_role_may(ctx->policy, ctx->role, POLICY_ACT_CONSENTS_WRITE) ? NULL : ctx->role;
+	struct consents_walk cur = { only, json_array(), ctx->app->keys, &ct, evidence, now_us() / 1000000,
+				     ctx->policy };
 	struct consents_walk hist = cur;
 	hist.arr = json_array();
 	rc = store_consents_each(ctx->rd, id, consent_cb, &cur);

@@ -222,6 +222,8 @@ static void customer_identity(struct reqctx *ctx)
 	ctx->authenticated = true;
 }
 
+static void cust_detail(struct reqctx *ctx, json_t *detail);
+
 static void customer_audit_begin(struct reqctx *ctx, const char *action, const char *record_id,
 				 const char *purpose, const char *channel)
 {
@@ -235,6 +237,7 @@ static void customer_audit_begin(struct reqctx *ctx, const char *action, const c
 	} else {
 		snprintf(ctx->job.entry.client, sizeof ctx->job.entry.client, "h:unavailable");
 	}
+	cust_detail(ctx, json_object());
 }
 
 static void page_headers(struct reqctx *ctx)
@@ -282,6 +285,21 @@ static void cust_free(void *p)
 	free(c);
 }
 
+/* Every customer entry names the link used and who created it: the token
+ * is a bearer credential, so a staff member acting through a link they
+ * minted stays attributable. */
+static void cust_detail(struct reqctx *ctx, json_t *detail)
+{
+	struct cust *c = ctx->state_free == cust_free ? ctx->state : NULL;
+	if (c != NULL && detail != NULL && c->link.id[0] != '\0') {
+		if (json_object_get(detail, "link_id") == NULL)
+			json_object_set_new(detail, "link_id", json_string(c->link.id));
+		json_object_set_new(detail, "link_created_by", json_string(c->link.created_by));
+		json_object_set_new(detail, "link_capability", json_string(c->link.capability));
+	}
+	audit_detail(ctx, detail);
+}
+
 /* Refuses an unusable link: one page for every reason, audited without a
  * record id (the reason for auditors is in the detail). */
 static void refuse_link(struct reqctx *ctx, enum prefpage_lang lang, const char *why)
@@ -291,7 +309,7 @@ static void refuse_link(struct reqctx *ctx, enum prefpage_lang lang, const char 
 	audit_decide(ctx, false, "invalid_link");
 	char route[96];
 	snprintf(route, sizeof route, "%s %s", http_method(ctx->http), ctx->route->pattern);
-	audit_detail(ctx, json_pack("{s:s, s:s}", "route", route, "why", why));
+	cust_detail(ctx, json_pack("{s:s, s:s}", "route", route, "why", why));
 	reply_page(ctx, 403, prefpage_link_invalid(lang));
 	app_commit(ctx);
 }
@@ -539,7 +557,7 @@ out:
 		return rc;
 	}
 	if (c->gpc || c->op == OP_WITHDRAW_ALL || c->op == OP_UNSUBSCRIBE)
-		audit_detail(ctx, json_pack("{s:s, s:b, s:i, s:i}", "link_id", c->link.id, "gpc", c->gpc,
+		cust_detail(ctx, json_pack("{s:s, s:b, s:i, s:i}", "link_id", c->link.id, "gpc", c->gpc,
 					    "consents_changed", c->changed, "suppressions_added", c->suppressed));
 	return 0;
 }
@@ -660,12 +678,14 @@ static void h_pref_get(struct reqctx *ctx)
 	}
 	if ((rc = linktoken_csrf_make(ctx->app->keys, c->tok.id, now / 1000000, csrf)) != 0)
 		goto fail;
-	struct prefpage_model m = { c->lang, c->token, csrf, done_param(ctx), c->gpc, pp, np };
+	struct prefpage_model m = { .lang = c->lang, .token = c->token, .csrf = csrf, .done = done_param(ctx),
+				     .gpc = c->gpc, .manage = strcmp(c->link.capability, "manage") == 0,
+				     .purposes = pp, .n_purposes = np };
 	char *page = prefpage_centre(&m);
 	free(pp);
 	free(l.items);
 	audit_decide(ctx, true, "link_valid");
-	audit_detail(ctx, json_pack("{s:s, s:b}", "link_id", c->link.id, "gpc", c->gpc));
+	cust_detail(ctx, json_pack("{s:s, s:b}", "link_id", c->link.id, "gpc", c->gpc));
 	reply_page(ctx, 200, page);
 	if (c->gpc)
 		ctx->job.apply = apply_customer; /* records the GPC opt-out */
@@ -750,7 +770,7 @@ static void customer_download(struct reqctx *ctx, struct cust *c)
 	fields = consents = history = supp = accesses = NULL;
 	audit_decide(ctx, true, "exported");
 	audit_fields(ctx, names);
-	audit_detail(ctx, json_pack("{s:s}", "link_id", c->link.id));
+	cust_detail(ctx, json_pack("{s:s}", "link_id", c->link.id));
 	reply_json(ctx, 200, out);
 	http_add_header(ctx->http, "Content-Disposition", "attachment; filename=\"my-data.json\"");
 	http_add_header(ctx->http, "Content-Security-Policy", PREFPAGE_CSP);
@@ -817,6 +837,18 @@ static void h_pref_post(struct reqctx *ctx)
 		return;
 	}
 
+	/* An opt-out link may withdraw, and nothing more: granting, downloading
+	 * and erasure need a "manage" link (see h_link_create). */
+	bool manage = strcmp(c->link.capability, "manage") == 0;
+	char wanted[16] = "";
+	if (parse_form_value(body, len, "status", wanted, sizeof wanted) != 0)
+		wanted[0] = '\0';
+	if (!manage && strcmp(action, "withdraw_all") != 0 &&
+	    !(strcmp(action, "set") == 0 && strcmp(wanted, "withdrawn") == 0)) {
+		form_refused(ctx, c, 403, "link_capability");
+		return;
+	}
+
 	if (strcmp(action, "set") == 0) {
 		char purpose[FORM_VALUE_CAP], channel[FORM_VALUE_CAP] = "", status[FORM_VALUE_CAP];
 		struct policy_purpose_info pi;
@@ -858,7 +890,7 @@ static void h_pref_post(struct reqctx *ctx)
 					"user_agent", ua_cut);
 		c->op = OP_SET;
 		audit_decide(ctx, true, status);
-		audit_detail(ctx, json_pack("{s:s, s:s, s:s}", "receipt_id", c->cs.receipt_id, "method",
+		cust_detail(ctx, json_pack("{s:s, s:s, s:s}", "receipt_id", c->cs.receipt_id, "method",
 					    "preference_centre", "link_id", c->link.id));
 		redirect_back(ctx, c, "saved");
 		ctx->job.apply = apply_customer;
@@ -893,7 +925,7 @@ static void h_pref_post(struct reqctx *ctx)
 		}
 		customer_audit_begin(ctx, "customer.erase", c->ct.id, NULL, NULL);
 		audit_decide(ctx, true, "erased");
-		audit_detail(ctx, json_pack("{s:s}", "link_id", c->link.id));
+		cust_detail(ctx, json_pack("{s:s}", "link_id", c->link.id));
 		c->op = OP_ERASE;
 		reply_page(ctx, 200, prefpage_erased(c->lang));
 		ctx->job.apply = apply_customer;
@@ -959,12 +991,20 @@ int parse_link_body(const struct policy *p, json_t *body, struct link_req *out, 
 	json_t *v;
 	out->scope = "all";
 	out->ttl_days = LINK_TTL_DAYS_DEFAULT;
+	out->manage = false;
 	*reason = NULL;
 	if (body == NULL)
 		return 0;
 	json_object_foreach(body, key, v) {
-		if (strcmp(key, "scope") != 0 && strcmp(key, "ttl_days") != 0)
+		if (strcmp(key, "scope") != 0 && strcmp(key, "ttl_days") != 0 && strcmp(key, "capability") != 0)
 			return err_set(ERR_INVALID, "unknown key \"%s\"", key);
+	}
+	json_t *cap = json_object_get(body, "capability");
+	if (cap != NULL) {
+		const char *cv = json_string_value(cap);
+		if (cv == NULL || (strcmp(cv, "optout") != 0 && strcmp(cv, "manage") != 0))
+			return err_set(ERR_INVALID, "capability must be \"optout\" or \"manage\"");
+		out->manage = strcmp(cv, "manage") == 0;
 	}
 	json_t *s = json_object_get(body, "scope"), *t = json_object_get(body, "ttl_days");
 	if (s != NULL) {
@@ -1015,6 +1055,23 @@ static void h_link_create(struct reqctx *ctx)
 	}
 	scope = req.scope;
 	ttl_days = req.ttl_days;
+	/* The token is the customer's only credential, and whoever mints it
+	 * holds it. A "manage" link can grant consent, download every field and
+	 * erase, so only a role that may do all of that itself may mint one;
+	 * other roles get opt-out links (see choices, withdraw, unsubscribe). */
+	if (req.manage && (!policy_role_may(ctx->policy, ctx->role, POLICY_ACT_CONSENTS_WRITE) ||
+			   !policy_role_may(ctx->policy, ctx->role, POLICY_ACT_CONTACTS_ERASE) ||
+			   !policy_role_may(ctx->policy, ctx->role, POLICY_ACT_CONTACTS_UPDATE))) {
+		json_decref(body);
+		audit_begin(ctx, "links.create", id, NULL, NULL);
+		audit_decide(ctx, false, "role_denied");
+		cust_detail(ctx, json_pack("{s:s}", "capability", "manage"));
+		err_set(ERR_DENIED, "role %s may not mint a manage link (it needs consents.write, "
+			"contacts.update and contacts.erase)", ctx->role);
+		reply_problem(ctx, ERR_DENIED, "role_denied");
+		app_commit(ctx);
+		return;
+	}
 	audit_begin(ctx, "links.create", id, strcmp(scope, "all") ? scope : NULL, NULL);
 	rc = store_contact_get(ctx->rd, id, &ct);
 	if (rc != 0 || ct.erased) {
@@ -1043,6 +1100,7 @@ static void h_link_create(struct reqctx *ctx)
 	l->created_us = now;
 	l->expires_us = expires_s * 1000000;
 	snprintf(l->created_by, sizeof l->created_by, "%s", ctx->actor);
+	snprintf(l->capability, sizeof l->capability, "%s", req.manage ? "manage" : "optout");
 	if ((rc = linktoken_make(ctx->app->keys, raw, expires_s, token)) != 0) {
 		free(l);
 		l = NULL;
@@ -1063,11 +1121,12 @@ static void h_link_create(struct reqctx *ctx)
 	snprintf(lu, sizeof lu, "<%s>", unsub);
 	crypto_wipe(token, sizeof token);
 	audit_decide(ctx, true, "created");
-	audit_detail(ctx, json_pack("{s:s, s:s, s:I}", "link_id", l->id, "scope", l->scope, "ttl_days",
-				    (json_int_t)ttl_days));
+	cust_detail(ctx, json_pack("{s:s, s:s, s:I, s:s}", "link_id", l->id, "scope", l->scope, "ttl_days",
+				    (json_int_t)ttl_days, "capability", l->capability));
 	reply_json(ctx, 201,
-		   json_pack("{s:s, s:s, s:s, s:s, s:o, s:{s:s, s:s}}", "link_id", l->id, "scope", l->scope,
-			     "url", url, "unsubscribe_url", unsub, "expires_at", json_time(l->expires_us),
+		   json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:{s:s, s:s}}", "link_id", l->id, "scope", l->scope,
+			     "capability", l->capability, "url", url, "unsubscribe_url", unsub,
+			     "expires_at", json_time(l->expires_us),
 			     "headers", "List-Unsubscribe", lu, "List-Unsubscribe-Post",
 			     "List-Unsubscribe=One-Click"));
 	crypto_wipe(url, sizeof url);
@@ -1132,7 +1191,7 @@ static void link_revoke(struct reqctx *ctx, const char *link_id)
 	ctx->state_free = free;
 	audit_begin(ctx, "links.revoke", id, NULL, NULL);
 	audit_decide(ctx, true, "revoked");
-	audit_detail(ctx, json_pack("{s:s}", "link_id", link_id ? link_id : "all"));
+	cust_detail(ctx, json_pack("{s:s}", "link_id", link_id ? link_id : "all"));
 	reply_json(ctx, 200, json_pack("{s:s, s:s, s:o}", "contact_id", id, "link_id", link_id ? link_id : "all",
 				       "revoked_at", json_time(now_us())));
 	ctx->job.apply = apply_link_revoke;

@@ -169,6 +169,13 @@ int parse_supp_body(const struct policy *p, const char *body, size_t len, int64_
 /* Hashes a parsed entry's address (as contact_*_hashes do for a contact). */
 static int entry_hash(struct supp_import *s, struct supp_entry *e, const char *address)
 {
+	/* An erasure suppression can never be lifted, so it is reserved for
+	 * erasure itself and for roles that may erase (importing a former
+	 * system's erasures): others could block an address for good. */
+	if (strcmp(e->reason, "erasure") == 0 &&
+	    !policy_role_may(s->ctx->policy, s->ctx->role, POLICY_ACT_CONTACTS_ERASE))
+		return err_set(ERR_DENIED, "reason erasure is recorded by erasing a contact; role %s may "
+			       "not add one", s->ctx->role);
 	bool email = strcmp(e->kind, "email") == 0;
 	int rc = email ? contact_email_hashes(s->ctx->app->keys, address, NULL, e->hash)
 		       : contact_phone_hashes(s->ctx->app->keys, address, NULL, e->hash);

@@ -70,9 +70,11 @@ int parse_supp_body(const struct policy *p, const char *body, size_t len, int64_
 struct link_req {
 	const char *scope; /* "all" (the default, static) or a purpose of the policy */
 	int64_t ttl_days;  /* 1 to LINK_TTL_DAYS_MAX; LINK_TTL_DAYS_DEFAULT when absent */
+	bool manage;	   /* capability "manage" (grant, download, erase) was asked for */
 };
 
-/* A preference-link body (keys scope and ttl_days; body NULL when none was
+/* A preference-link body (keys scope, ttl_days and capability "optout" |
+ * "manage"; body NULL when none was
  * sent): ERR_INVALID, or ERR_UNPROCESSABLE with *reason "unknown_purpose"
  * (otherwise *reason is NULL). */
 int parse_link_body(const struct policy *p, json_t *body, struct link_req *out, const char **reason);

@@ -129,11 +129,17 @@ enum text {
 	T_ERASED_TITLE,
 	T_ERASED_TEXT,
 	T_GPC_NOTE,
+	T_OPTOUT_NOTE,
 	T_COUNT
 };
 
 static const char *const texts[T_COUNT][2] = {
 	[T_TITLE] = { "Your privacy choices", "您的隐私选择" },
+	[T_OPTOUT_NOTE] = { "From this link you can withdraw any consent. To give consent, download a copy of "
+			    "your data or ask us to erase it, ask us for a personal link: we send it only to the "
+			    "address we have for you.",
+			    "通过此链接，您可以撤回任何同意。如需给予同意、下载您的数据副本或要求删除您的数据，"
+			    "请向我们索取个人链接：我们只会将其发送到我们为您记录的地址。" },
 	[T_INTRO] = { "Here you can see what we use your information for, change your choices at any time, "
 		      "download a copy of your data, or ask us to erase it. Changes take effect immediately.",
 		      "您可以在此查看我们使用您信息的目的，随时更改您的选择，下载您的数据副本，或要求我们删除您的数据。更改立即生效。" },
@@ -468,6 +474,9 @@ static void choice_row(struct buf *b, const struct prefpage_model *m, const stru
 		puts_(b, "<span class=\"muted\">");
 		esc(b, tx(lang, T_GPC_NOTE));
 		puts_(b, "</span>");
+	} else if (!granted && !m->manage) {
+		/* An opt-out link withdraws only; nothing to offer here. */
+		puts_(b, "<span class=\"muted\">&ndash;</span>");
 	} else {
 		form_open(b, "/p/", m->token);
 		hidden(b, "csrf", m->csrf);
@@ -575,8 +584,15 @@ char *prefpage_centre(const struct prefpage_model *m)
 	for (size_t i = 0; i < m->n_purposes; i++)
 		purpose_section(&b, m, &m->purposes[i]);
 	action_section(&b, m, "all", T_ALL_TITLE, T_ALL_TEXT, "withdraw_all", T_BTN_ALL, NULL);
-	action_section(&b, m, "download", T_DL_TITLE, T_DL_TEXT, "download", T_BTN_DL, "secondary");
-	action_section(&b, m, "erase", T_ERASE_TITLE, T_ERASE_TEXT, "erase_request", T_BTN_ERASE, "danger");
+	if (m->manage) {
+		action_section(&b, m, "download", T_DL_TITLE, T_DL_TEXT, "download", T_BTN_DL, "secondary");
+		action_section(&b, m, "erase", T_ERASE_TITLE, T_ERASE_TEXT, "erase_request", T_BTN_ERASE,
+			       "danger");
+	} else {
+		puts_(&b, "<div class=\"notice\" role=\"note\" id=\"optout\"><p>");
+		esc(&b, tx(lang, T_OPTOUT_NOTE));
+		puts_(&b, "</p></div>\n");
+	}
 	tail(&b);
 	return finish(&b);
 }

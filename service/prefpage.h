@@ -65,6 +65,7 @@ struct prefpage_model {
 	const char *csrf;  /* the page's CSRF value */
 	enum prefpage_done done;
 	bool gpc;	   /* the browser sent Sec-GPC: 1 */
+	bool manage;	   /* a "manage" link: also grant, download and erase */
 	const struct prefpage_purpose *purposes;
 	size_t n_purposes;
 };

@@ -263,6 +263,10 @@ static const char *const migrations[] = {
 	" ids BLOB NOT NULL,"
 	" PRIMARY KEY (release_id, chunk)"
 	") WITHOUT ROWID;",
+	/* 3: what a preference link may do. Links made before it may only opt
+	 * out: the safe reading of a link whose creator was never checked. */
+	"ALTER TABLE preference_link ADD COLUMN capability TEXT NOT NULL DEFAULT 'optout' "
+	"CHECK (capability IN ('optout', 'manage'));",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

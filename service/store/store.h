@@ -206,6 +206,7 @@ struct store_link {
 	int64_t created_us, expires_us;
 	int64_t revoked_us;	       /* 0 unless revoked */
 	char created_by[STORE_TEXT_CAP];
+	char capability[16];	       /* "optout" (withdraw only) or "manage" */
 };
 
 int store_link_insert(struct store_conn *c, const struct store_link *l);

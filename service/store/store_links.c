@@ -14,10 +14,10 @@
 
 static const char SQL_LINK_INSERT[] =
 	"INSERT INTO preference_link (id, contact_id, scope, created_us, expires_us, revoked_us, "
-	"created_by) VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6)";
+	"created_by, capability) VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7)";
 static const char SQL_LINK_GET[] =
-	"SELECT id, contact_id, scope, created_us, expires_us, coalesce(revoked_us, 0), created_by "
-	"FROM preference_link WHERE id = ?1";
+	"SELECT id, contact_id, scope, created_us, expires_us, coalesce(revoked_us, 0), created_by, "
+	"capability FROM preference_link WHERE id = ?1";
 static const char SQL_LINK_REVOKE[] =
 	"UPDATE preference_link SET revoked_us = ?3 WHERE contact_id = ?1 AND id = ?2 "
 	"AND revoked_us IS NULL";
@@ -41,6 +41,7 @@ int store_link_insert(struct store_conn *c, const struct store_link *l)
 	sqlite3_bind_int64(s, 4, l->created_us);
 	sqlite3_bind_int64(s, 5, l->expires_us);
 	store_bind_text(s, 6, l->created_by);
+	store_bind_text(s, 7, l->capability[0] ? l->capability : "optout");
 	return store_step_done(c, s, "cannot store the preference link");
 }
 
@@ -60,6 +61,7 @@ int store_link_get(struct store_conn *c, const char *id, struct store_link *out)
 		out->expires_us = sqlite3_column_int64(s, 4);
 		out->revoked_us = sqlite3_column_int64(s, 5);
 		store_col_text(s, 6, out->created_by, sizeof out->created_by);
+		store_col_text(s, 7, out->capability, sizeof out->capability);
 	} else if (rc == SQLITE_DONE) {
 		ret = err_set(ERR_NOTFOUND, "no such preference link");
 	} else {

@@ -255,6 +255,21 @@ class Server:
         return rows
 
 
+def contains_value(haystack, value):
+    """True when value occurs in haystack (str or bytes), case-insensitively.
+    An all-digit value (an income) counts only where it is not part of a
+    longer run of hex digits, so it is not "found" inside a hash or a
+    microsecond timestamp by chance, while "income":98765 still is."""
+    import re
+    if isinstance(haystack, bytes):
+        haystack = haystack.decode("latin-1")
+    haystack = haystack.lower()
+    value = value.lower()
+    if value.isdigit():
+        return re.search(r"(?<![0-9a-f])" + value + r"(?![0-9a-f])", haystack) is not None
+    return value in haystack
+
+
 def assert_problem(st, body, status, type_suffix=None):
     assert st == status, (st, body)
     assert isinstance(body, dict), body

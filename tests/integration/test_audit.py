@@ -15,7 +15,7 @@ import tempfile
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Server, assert_problem, cli, run  # noqa: E402
+from harness import contains_value, Server, assert_problem, cli, run  # noqa: E402
 
 ALICE = {"email": "Alice.Quarrington@Example.org", "name": "Alice Quarrington",
          "phone": "+44 20 7946 0321", "income": 98765, "health": "chronic zyzzyvitis",
@@ -448,9 +448,8 @@ def test_no_personal_value_reaches_the_audit_trail_or_its_exports(srv):
               "203.0.113.77", "Zyxelbrowser", "unknown.person", "never.seen", "4155550199",
               "555 0199", "ref=quarrington"]
     for where, text in blobs.items():
-        low = text.lower()
         for v in values:
-            assert v.lower() not in low, (v, where)
+            assert not contains_value(text, v), (v, where)
     assert nd.count(b"\n") >= 10
 
 

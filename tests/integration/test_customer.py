@@ -17,11 +17,16 @@ BOB = {"email": "bob.customer@example.org", "name": "Bob Customer", "phone": "+4
 CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
 
 
-def setup(srv, scope=None, **fields):
-    """A contact who said yes to marketing email, and a preference link."""
+def setup(srv, scope=None, manage=False, **fields):
+    """A contact who said yes to marketing email, and a preference link: an
+    opt-out link from marketing, or a manage link (grant, download, erase)
+    from admin."""
     cid = srv.create_contact(**dict(BOB, **fields))
     srv.set_consent(cid, "marketing", "email", "granted")
-    link = make_link(srv, cid, scope=scope)
+    if manage:
+        link = make_link(srv, cid, token="admin", scope=scope, capability="manage")
+    else:
+        link = make_link(srv, cid, scope=scope)
     return cid, link, link["url"].rsplit("/", 1)[1]
 
 
@@ -264,7 +269,7 @@ def test_a_replayed_form_or_one_without_its_csrf_value_changes_nothing(srv):
 
 
 def test_global_privacy_control_records_an_opt_out_of_sale_and_sharing(srv):
-    cid, link, tok = setup(srv, collected_for=["service", "marketing", "partner_sharing"])
+    cid, link, tok = setup(srv, manage=True, collected_for=["service", "marketing", "partner_sharing"])
     srv.set_consent(cid, "partner_sharing", None, "granted")
     st, _, html = page(srv, tok, headers={"Sec-GPC": "1"})
     assert st == 200
@@ -286,7 +291,7 @@ def test_global_privacy_control_records_an_opt_out_of_sale_and_sharing(srv):
 
 
 def test_download_my_data_contains_the_accesses_from_the_audit_trail(srv):
-    cid, link, tok = setup(srv)
+    cid, link, tok = setup(srv, manage=True)
     st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=marketing", token="marketing")
     assert st == 200, body
     st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=care", token="marketing")
@@ -313,7 +318,7 @@ def test_download_my_data_contains_the_accesses_from_the_audit_trail(srv):
 
 
 def test_erasure_asks_for_confirmation_then_crypto_shreds(srv):
-    cid, link, tok = setup(srv)
+    cid, link, tok = setup(srv, manage=True)
     _, _, html = page(srv, tok)
     st, _, data = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(html), "action": "erase_request"})
     assert st == 200, data
@@ -346,7 +351,7 @@ def test_erasure_asks_for_confirmation_then_crypto_shreds(srv):
 
 
 def test_withdraw_everything_withdraws_every_consent_and_suppresses(srv):
-    cid, link, tok = setup(srv)
+    cid, link, tok = setup(srv, manage=True)
     srv.set_consent(cid, "marketing", "sms", "granted")
     _, _, html = page(srv, tok)
     st, hdrs, _ = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(html), "action": "withdraw_all"})
@@ -365,6 +370,48 @@ def test_withdraw_everything_withdraws_every_consent_and_suppresses(srv):
     srv.stop()
     code, out, err = cli("audit", "verify", "--data", srv.data, check=False)
     assert code == 0, (code, out, err)
+
+
+def test_a_link_minted_by_marketing_can_only_opt_out(srv):
+    # The token is a bearer credential and its creator holds it: a link from a
+    # role that may not itself grant, read every field or erase can withdraw,
+    # and nothing more.
+    cid, link, tok = setup(srv)
+    assert link["capability"] == "optout"
+    st, hdrs, html = page(srv, tok)
+    assert st == 200
+    assert 'name="action" value="download"' not in html and 'value="erase_request"' not in html, html
+    assert 'name="status" value="granted"' not in html
+    assert 'value="withdraw_all"' in html and 'name="status" value="withdrawn"' in html
+    for form in ({"action": "download"}, {"action": "erase_request"},
+                 {"action": "set", "purpose": "marketing", "channel": "sms", "status": "granted"}):
+        html = page(srv, tok)[2]  # CSRF values are single-use
+        csrf = re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+        st, _, body = post_form(srv, f"/p/{tok}", dict(form, csrf=csrf))
+        assert st == 403, (form, st)
+        assert b"Quarrington" not in body and b"bob" not in body.lower(), body[:300]
+    assert srv.check("marketing", "sms", contact_id=cid)["allowed"] is False
+    st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="admin")
+    assert st == 200, body  # not erased
+    rows = srv.audit_rows("action = 'customer.form' AND reason = 'link_capability'")
+    assert len(rows) == 3, rows
+    assert all(json.loads(r["detail"])["link_created_by"] == "marketing-1" for r in rows), rows
+
+
+def test_only_a_role_that_may_erase_can_mint_a_manage_link(srv):
+    cid = srv.create_contact(**BOB)
+    st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="marketing",
+                       json={"capability": "manage"})
+    assert st == 403 and out["reason"] == "role_denied", out
+    st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="support",
+                       json={"capability": "manage"})
+    assert st == 403, out
+    st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
+                       json={"capability": "manage"})
+    assert st == 201 and out["capability"] == "manage", out
+    st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
+                       json={"capability": "everything"})
+    assert st == 400, out
 
 
 def test_accept_language_zh_cn_renders_the_page_in_chinese(srv):

@@ -111,6 +111,18 @@ def test_a_back_dated_grant_never_overrides_a_newer_withdrawal(srv):
     assert [h["source"] for h in body["history"]][0] == "crm-replay", body["history"]
 
 
+def test_marketing_never_sees_that_someone_has_care_consents(srv):
+    cid = srv.create_contact(**dict(CUSTOMER, collected_for=["service", "marketing", "care"]))
+    srv.set_consent(cid, "care", "phone", "granted")
+    srv.set_consent(cid, "marketing", "email", "granted")
+    st, body = srv.call("GET", f"/v1/contacts/{cid}/consents", token="marketing")
+    assert st == 200, body
+    assert {c["purpose"] for c in body["consents"]} == {"marketing"}, body
+    assert {h["purpose"] for h in body["history"]} == {"marketing"}, body
+    st, body = srv.call("GET", f"/v1/contacts/{cid}/consents", token="support")
+    assert {c["purpose"] for c in body["consents"]} == {"care", "marketing"}, body
+
+
 def test_refused_and_unknown_contacts_are_not_contactable(srv):
     cid = srv.create_contact(**CUSTOMER)
     srv.set_consent(cid, "marketing", "sms", "refused")

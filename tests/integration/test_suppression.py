@@ -42,6 +42,15 @@ def test_bad_suppressions_are_refused(srv):
         assert_problem(st, body, 400)
     st, body = srv.call("POST", "/v1/suppressions", token="support", json={"email": "a@b.org"})
     assert_problem(st, body, 403)
+    # An erasure suppression can never be lifted: only erasure itself, or a role
+    # that may erase (importing a former system's erasures), may create one.
+    st, body = srv.call("POST", "/v1/suppressions", token="marketing",
+                        json={"email": "victim@example.org", "reason": "erasure"})
+    assert_problem(st, body, 403)
+    assert srv.check("service", "email", email="victim@example.org", token="admin")["reason"] == "unknown_contact"
+    st, body = srv.call("POST", "/v1/suppressions", token="admin",
+                        json={"email": "former@example.org", "reason": "erasure", "source": "legacy-crm"})
+    assert st in (200, 201), (st, body)
 
 
 def test_only_admin_lifts_and_lifting_keeps_the_row(srv):
