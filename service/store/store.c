@@ -265,8 +265,7 @@ static const char *const migrations[] = {
 	") WITHOUT ROWID;",
 	/* 3: what a preference link may do. Links made before it may only opt
 	 * out: the safe reading of a link whose creator was never checked. */
-	"ALTER TABLE preference_link ADD COLUMN capability TEXT NOT NULL DEFAULT 'optout' "
-	"CHECK (capability IN ('optout', 'manage'));",
+	"ALTER TABLE preference_link ADD COLUMN capability TEXT NOT NULL DEFAULT 'optout' CHECK (capability IN ('optout', 'manage'));",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
