@@ -13,7 +13,7 @@ echo "== build and test (RelWithDebInfo)"
 bash scripts/build.sh "$root/build"
 (cd build && ctest --output-on-failure -j"$jobs" --timeout 900)
 
-echo "== build and test with ASan + UBSan"
+echo "== build and test with ASan + UBSan (clang: a second compiler's warnings too)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-bash scripts/build.sh "$root/build-asan" -DCONSENTD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+bash scripts/build.sh "$root/build-asan" -DCONSENTD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang
 (cd build-asan && ctest --output-on-failure -j"$jobs" --timeout 900 -L "unit|fuzz|integration" -LE "slow")

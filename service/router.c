@@ -37,7 +37,9 @@ static bool param_ok(const char *kind, size_t kind_len, const char *v)
 		return is_name(v);
 	if (kind_len == 5 && memcmp(kind, "token", 5) == 0) {
 		size_t n = strlen(v);
-		if (n == 0 || n >= ROUTER_PARAM_CAP)
+		/* Any malformed token reaches the handler (one refusal page for
+		 * all), but never anything shaped like a path: no leading dot, no "..". */
+		if (n == 0 || n >= ROUTER_PARAM_CAP || v[0] == '.' || strstr(v, "..") != NULL)
 			return false;
 		for (size_t i = 0; i < n; i++)
 			if (!token_char(v[i]))

@@ -5,9 +5,9 @@
  * Each handler file exports a table of routes ending with an all-zero entry;
  * router.c lists the tables. Patterns use {id} (a contact id: 22 base64url
  * characters), {name} (a purpose or channel name: [a-z][a-z0-9_]*) and
- * {token} (1 to ROUTER_PARAM_CAP - 1 base64url or '.' characters; the
- * handler checks the signature, so a malformed token gets the same refusal
- * as a forged one).
+ * {token} (1 to ROUTER_PARAM_CAP - 1 base64url or '.' characters, not
+ * starting with '.' and without ".."; the handler checks the signature, so
+ * a malformed token gets the same refusal as a forged one).
  */
 #ifndef CONSENTD_ROUTER_H
 #define CONSENTD_ROUTER_H

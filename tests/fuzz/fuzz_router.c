@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static bool token_ok(const char *v)
 {
 	size_t n = strlen(v);
-	if (n < 16 || n > 512)
+	if (n == 0 || n >= ROUTER_PARAM_CAP || v[0] == '.' || strstr(v, "..") != NULL)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = v[i];

@@ -43,9 +43,12 @@ def sanitized():
     quarantine keeps freed memory: RSS then says nothing about our bounds."""
     try:
         out = subprocess.run(["ldd", binary()], capture_output=True, text=True, timeout=10).stdout
+        if "libasan" in out:  # gcc links the runtime dynamically
+            return True
+        with open(binary(), "rb") as f:  # clang links it in
+            return b"__asan_init" in f.read()
     except OSError:
         return False
-    return "libasan" in out
 
 
 def cli(*args, check=True, input=None, env=None):
