@@ -324,14 +324,17 @@ json_t *app_json_body(struct reqctx *ctx)
 
 /* A small cache of principals found in the database, so that the hot path
  * (one consent check per request) does not query for the token each time.
- * Keyed by the token's SHA-256; positive entries only; emptied on SIGHUP.
- * Tokens are never revoked by the API today; a revocation must empty it. */
+ * Keyed by the token's SHA-256; positive entries only. An entry lives
+ * AUTH_CACHE_SECONDS, so `consentd token revoke` takes effect within that
+ * time even without a SIGHUP (which empties the cache at once). */
 #define AUTH_CACHE_SLOTS 256
+#define AUTH_CACHE_SECONDS 10
 
 struct auth_cache {
 	pthread_mutex_t lock;
 	struct {
 		bool used;
+		int64_t until_us;
 		uint8_t hash[32];
 		char actor[STORE_TEXT_CAP];
 		char role[STORE_NAME_CAP];
@@ -346,7 +349,7 @@ static bool auth_cache_get(struct auth_cache *c, const uint8_t hash[32], char *a
 	unsigned i = hash[0] | (unsigned)hash[1] << 8;
 	i %= AUTH_CACHE_SLOTS;
 	pthread_mutex_lock(&c->lock);
-	if (c->slot[i].used && crypto_equal(c->slot[i].hash, hash, 32)) {
+	if (c->slot[i].used && c->slot[i].until_us > now_us() && crypto_equal(c->slot[i].hash, hash, 32)) {
 		memcpy(actor, c->slot[i].actor, STORE_TEXT_CAP);
 		memcpy(role, c->slot[i].role, STORE_NAME_CAP);
 		hit = true;
@@ -364,6 +367,7 @@ static void auth_cache_put(struct auth_cache *c, const uint8_t hash[32], const c
 	i %= AUTH_CACHE_SLOTS;
 	pthread_mutex_lock(&c->lock);
 	c->slot[i].used = true;
+	c->slot[i].until_us = now_us() + AUTH_CACHE_SECONDS * INT64_C(1000000);
 	memcpy(c->slot[i].hash, hash, 32);
 	snprintf(c->slot[i].actor, STORE_TEXT_CAP, "%s", actor);
 	snprintf(c->slot[i].role, STORE_NAME_CAP, "%s", role);

@@ -23,6 +23,7 @@
 #include "service/store/store.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -250,9 +251,11 @@ static int cmd_serve(int argc, char **argv)
 
 static const char usage_token[] =
 	"usage: consentd token create --data DIR --role ROLE --name NAME\n"
-	"Creates an API principal with a new random token and prints the token once on\n"
-	"standard output. Only its SHA-256 is stored. ROLE must be a role of the policy.\n"
-	"The creation is recorded in the audit trail.\n";
+	"       consentd token revoke --data DIR --name NAME\n"
+	"create: a new API principal with a random token, printed once on standard output;\n"
+	"only its SHA-256 is stored. ROLE must be a role of the policy.\n"
+	"revoke: the principal's token stops working (within 10 s on a running server, at\n"
+	"once after SIGHUP). Both are recorded in the audit trail.\n";
 
 struct token_job {
 	const char *name, *role;
@@ -275,6 +278,55 @@ static int open_for_cli(const char *dir, struct config *cfg, struct store **st, 
 	return rc;
 }
 
+static int apply_revoke(struct store_conn *w, struct audit_job *job)
+{
+	const char *name = job->ctx;
+	int rc = store_principal_revoke(w, name, now_us());
+	if (rc != 0) {
+		snprintf(job->entry.decision, sizeof job->entry.decision, "deny");
+		snprintf(job->entry.reason, sizeof job->entry.reason, "%s",
+			 rc == ERR_NOTFOUND ? "unknown_principal" : "error");
+	}
+	return rc;
+}
+
+static int cmd_token_revoke(int argc, char **argv)
+{
+	struct opts o;
+	struct config cfg;
+	struct store *st = NULL;
+	struct audit_log *log = NULL;
+	int rc = parse_opts(argc, argv, &o, usage_token);
+	if (rc != 0)
+		return rc < 0 ? EXIT_OK : rc;
+	if (o.data == NULL || o.name == NULL) {
+		fputs(usage_token, stderr);
+		return EXIT_USAGE;
+	}
+	if ((rc = open_for_cli(o.data, &cfg, &st, &log)) != 0)
+		goto out;
+	struct audit_job job;
+	memset(&job, 0, sizeof job);
+	audit_entry_fill(&job.entry, "operator", "", "token.revoke", "", "", "", "allow", "revoked");
+	json_t *d = json_pack("{s:s}", "principal", o.name);
+	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(d);
+	snprintf(job.entry.detail, sizeof job.entry.detail, "%s", text ? text : "");
+	free(text);
+	snprintf(job.entry.client, sizeof job.entry.client, "cli");
+	job.apply = apply_revoke;
+	job.ctx = (void *)o.name;
+	rc = audit_log_run(log, &job);
+	if (rc == 0 && job.apply_rc != 0)
+		rc = err_set(job.apply_rc, "%s", job.apply_msg);
+	if (rc == 0)
+		fprintf(stderr, "consentd: revoked principal %s\n", o.name);
+out:
+	audit_log_close(log);
+	store_close(st);
+	return rc == 0 ? EXIT_OK : fail(rc);
+}
+
 static int cmd_token(int argc, char **argv)
 {
 	struct opts o;
@@ -284,6 +336,8 @@ static int cmd_token(int argc, char **argv)
 	struct policy *p = NULL;
 	struct policy_errors *errs = NULL;
 	char token[TOKEN_CHARS + 1];
+	if (argc >= 2 && strcmp(argv[1], "revoke") == 0)
+		return cmd_token_revoke(argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[1], "create") != 0) {
 		fputs(usage_token, argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
 		return argc >= 2 && strcmp(argv[1], "--help") == 0 ? EXIT_OK : EXIT_USAGE;
@@ -317,8 +371,11 @@ static int cmd_token(int argc, char **argv)
 	struct audit_job job;
 	memset(&job, 0, sizeof job);
 	audit_entry_fill(&job.entry, "operator", "", "token.create", "", "", "", "allow", "created");
-	snprintf(job.entry.detail, sizeof job.entry.detail, "{\"principal\":\"%s\",\"role\":\"%s\"}",
-		 o.name, o.role);
+	json_t *d = json_pack("{s:s, s:s}", "principal", o.name, "role", o.role);
+	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS); /* canonical, escaped */
+	json_decref(d);
+	snprintf(job.entry.detail, sizeof job.entry.detail, "%s", text ? text : "");
+	free(text);
 	snprintf(job.entry.client, sizeof job.entry.client, "cli");
 	job.apply = apply_token;
 	job.ctx = &t;

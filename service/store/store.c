@@ -52,6 +52,7 @@ enum stmt_id {
 	S_CONSENT_HISTORY_COUNT,
 	S_PRINCIPAL_INSERT,
 	S_PRINCIPAL_FIND,
+	S_PRINCIPAL_REVOKE,
 	S_AUDIT_HEAD,
 	S_AUDIT_APPEND,
 	S_CHECKPOINT_APPEND,
@@ -130,6 +131,7 @@ static const char *const sqls[S_COUNT] = {
 			       "VALUES (?1, ?2, ?3, ?4)",
 	[S_PRINCIPAL_FIND] = "SELECT name, role, token_hash FROM principal "
 			     "WHERE token_hash = ?1 AND revoked_us IS NULL",
+	[S_PRINCIPAL_REVOKE] = "UPDATE principal SET revoked_us = ?2 WHERE name = ?1 AND revoked_us IS NULL",
 	[S_AUDIT_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
 	[S_AUDIT_APPEND] = "INSERT INTO audit (" AUDIT_COLS ") VALUES "
 			   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
@@ -1084,6 +1086,19 @@ int store_principal_find(struct store_conn *c, const uint8_t token_hash[32],
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
+}
+
+int store_principal_revoke(struct store_conn *c, const char *name, int64_t when_us)
+{
+	sqlite3_stmt *s = stmt(c, S_PRINCIPAL_REVOKE);
+	if (s == NULL)
+		return err_code();
+	store_bind_text(s, 1, name);
+	sqlite3_bind_int64(s, 2, when_us);
+	int rc = store_step_done(c, s, "cannot revoke the principal");
+	if (rc == 0 && sqlite3_changes(c->db) != 1)
+		return err_set(ERR_NOTFOUND, "no active principal named %s", name);
+	return rc;
 }
 
 /* ---- audit ---- */

@@ -164,6 +164,10 @@ int store_principal_insert(struct store_conn *c, const char *name, const char *r
 int store_principal_find(struct store_conn *c, const uint8_t token_hash[32],
 			 char name[STORE_TEXT_CAP], char role[STORE_NAME_CAP]);
 
+/* Marks the principal revoked (its token stops working); ERR_NOTFOUND when
+ * no unrevoked principal has this name. */
+int store_principal_revoke(struct store_conn *c, const char *name, int64_t when_us);
+
 /* ---- audit ------------------------------------------------------------- */
 
 /* The last entry's seq and hash; seq 0 and zero hash when empty. */

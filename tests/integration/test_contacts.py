@@ -1,4 +1,5 @@
 """Contacts over HTTPS: the foundation's promises, one scenario each."""
+import json
 import os
 import socket
 import sqlite3
@@ -325,8 +326,32 @@ def test_init_refuses_to_overwrite_a_data_directory():
         srv.close()
 
 
+def test_a_revoked_token_stops_working(srv):
+    import signal
+    import time
+    tok = srv.token("marketing", 'crm "nightly" sync')  # a name JSON must escape
+    st, _ = srv.call("POST", "/v1/consent/check", token=tok,
+                     json={"email": "x@example.org", "purpose": "marketing", "channel": "email"})
+    assert st == 200
+    code, out, err = cli("token", "revoke", "--data", srv.data, "--name", 'crm "nightly" sync', check=False)
+    assert code == 0, (out, err)
+    srv.proc.send_signal(signal.SIGHUP)  # at once; without it, within 10 s
+    time.sleep(0.5)
+    st, body = srv.call("POST", "/v1/consent/check", token=tok,
+                        json={"email": "x@example.org", "purpose": "marketing", "channel": "email"})
+    assert_problem(st, body, 401)
+    code, _, err = cli("token", "revoke", "--data", srv.data, "--name", "nobody", check=False)
+    assert code == 4 and "no active principal" in err, (code, err)
+    rows = srv.audit_rows("action LIKE 'token.%'")
+    assert [(r["action"], r["decision"]) for r in rows][-2:] == [("token.revoke", "allow"),
+                                                                ("token.revoke", "deny")], rows
+    assert json.loads(rows[-2]["detail"])["principal"] == 'crm "nightly" sync'
+    code, _, _ = cli("audit", "verify", "--data", srv.data, check=False)
+    assert code == 0
+
+
 def test_cli_help_and_usage_exit_codes():
-    for verb in (["init"], ["serve"], ["token", "create"], ["keys", "rotate"], ["audit", "verify"],
+    for verb in (["init"], ["serve"], ["token", "create"], ["token", "revoke"], ["keys", "rotate"], ["audit", "verify"],
                  ["policy", "check"]):
         code, out, _ = cli(*verb, "--help", check=False)
         assert code == 0 and "usage:" in out, (verb, code, out)
