@@ -50,6 +50,7 @@
 
 #define CSRF_MAX_AGE_S (2 * 3600)
 #define CSRF_SEEN_CAP 8192
+#define CSRF_PER_LINK 32 /* used values one link may hold: one link cannot fill the table */
 #define FORM_VALUE_CAP 256
 #define EXPORT_AUDIT_MAX 100000 /* entries in one data download */
 
@@ -57,15 +58,19 @@
 
 static struct {
 	uint8_t nonce[LINKTOKEN_CSRF_NONCE_BYTES];
+	uint8_t link[LINKTOKEN_ID_BYTES];
 	int64_t time_s; /* 0: free */
 } seen[CSRF_SEEN_CAP];
 static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* 0 when the nonce was not used before (and is now); ERR_DENIED on replay;
- * ERR_UNAVAILABLE when every slot holds a live nonce (fail closed). */
-static int csrf_consume(const struct linktoken_csrf *c, int64_t now_s)
+ * ERR_UNAVAILABLE when every slot holds a live nonce, or this link already
+ * holds CSRF_PER_LINK of them (fail closed, for that link only: a link
+ * holder posting in a loop cannot block everyone else's forms). */
+static int csrf_consume(const struct linktoken_csrf *c, const uint8_t link[LINKTOKEN_ID_BYTES],
+			int64_t now_s)
 {
-	int free_slot = -1, rc = 0;
+	int free_slot = -1, rc = 0, mine = 0;
 	pthread_mutex_lock(&seen_lock);
 	for (int i = 0; i < CSRF_SEEN_CAP; i++) {
 		if (seen[i].time_s != 0 && now_s - seen[i].time_s > CSRF_MAX_AGE_S + 120)
@@ -79,10 +84,13 @@ static int csrf_consume(const struct linktoken_csrf *c, int64_t now_s)
 			rc = ERR_DENIED;
 			break;
 		}
+		if (memcmp(seen[i].link, link, LINKTOKEN_ID_BYTES) == 0)
+			mine++;
 	}
-	if (rc == 0 && free_slot < 0)
+	if (rc == 0 && (free_slot < 0 || mine >= CSRF_PER_LINK))
 		rc = ERR_UNAVAILABLE;
 	if (rc == 0) {
+		memcpy(seen[free_slot].link, link, LINKTOKEN_ID_BYTES);
 		memcpy(seen[free_slot].nonce, c->nonce, sizeof c->nonce);
 		seen[free_slot].time_s = c->time_s > 0 ? c->time_s : now_s;
 	}
@@ -831,7 +839,7 @@ static void h_pref_post(struct reqctx *ctx)
 		form_refused(ctx, c, 403, "csrf_invalid");
 		return;
 	}
-	int rc = csrf_consume(&csrf, now_s);
+	int rc = csrf_consume(&csrf, c->tok.id, now_s);
 	if (rc != 0) {
 		form_refused(ctx, c, rc == ERR_DENIED ? 403 : 503, rc == ERR_DENIED ? "csrf_replayed" : "csrf_busy");
 		return;

@@ -398,6 +398,20 @@ def test_a_link_minted_by_marketing_can_only_opt_out(srv):
     assert all(json.loads(r["detail"])["link_created_by"] == "marketing-1" for r in rows), rows
 
 
+def test_one_link_cannot_exhaust_the_form_values_of_everyone(srv):
+    cid, link, tok = setup(srv)
+    other = make_link(srv, srv.create_contact(email="other@example.org", collected_for=["marketing"]))
+    other_tok = other["url"].rsplit("/", 1)[1]
+
+    def post(t, action):
+        html = page(srv, t)[2]
+        csrf = re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+        return post_form(srv, f"/p/{t}", {"action": action, "csrf": csrf})[0]
+    codes = [post(tok, "download") for _ in range(33)]  # refused (opt-out), but each uses a value
+    assert codes[:32] == [403] * 32 and codes[32] == 503, codes
+    assert post(other_tok, "withdraw_all") == 303  # everyone else is still served
+
+
 def test_only_a_role_that_may_erase_can_mint_a_manage_link(srv):
     cid = srv.create_contact(**BOB)
     st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="marketing",
