@@ -31,30 +31,10 @@
 #include "service/base/error.h"
 #include "service/base/limits.h"
 #include "service/parse.h"
+#include "support.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#ifndef CONSENTD_SOURCE_DIR
-#define CONSENTD_SOURCE_DIR "."
-#endif
-
-static struct policy *the_policy(void)
-{
-	static struct policy *p;
-	if (p != NULL)
-		return p;
-	const char *dir = getenv("CONSENTD_SOURCE_DIR");
-	char path[4096];
-	struct policy_errors *errs = NULL;
-	snprintf(path, sizeof path, "%s/policy/example-policy.json", dir ? dir : CONSENTD_SOURCE_DIR);
-	if (policy_load_file(&p, path, &errs) != 0) {
-		fprintf(stderr, "fuzz_check_body: cannot load %s\n", path);
-		policy_errors_print(errs, stderr);
-		abort();
-	}
-	policy_errors_free(errs);
-	return p;
-}
 
 static void check_accepted(const struct policy *p, json_t *body, const struct check_req *r)
 {
@@ -94,7 +74,7 @@ static void check_accepted(const struct policy *p, json_t *body, const struct ch
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct policy *p = the_policy();
+	struct policy *p = fuzz_example_policy();
 	json_error_t jerr;
 	if (size == 0 || size > LIMIT_BODY_BYTES || !json_depth_within((const char *)data, size, LIMIT_JSON_DEPTH))
 		return 0;

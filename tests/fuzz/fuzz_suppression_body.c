@@ -27,32 +27,12 @@
 #include "service/base/error.h"
 #include "service/base/limits.h"
 #include "service/parse.h"
+#include "support.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#ifndef CONSENTD_SOURCE_DIR
-#define CONSENTD_SOURCE_DIR "."
-#endif
-
 #define NOW_US INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */
 
-static struct policy *the_policy(void)
-{
-	static struct policy *p;
-	if (p != NULL)
-		return p;
-	const char *dir = getenv("CONSENTD_SOURCE_DIR");
-	char path[4096];
-	struct policy_errors *errs = NULL;
-	snprintf(path, sizeof path, "%s/policy/example-policy.json", dir ? dir : CONSENTD_SOURCE_DIR);
-	if (policy_load_file(&p, path, &errs) != 0) {
-		fprintf(stderr, "fuzz_suppression_body: cannot load %s\n", path);
-		policy_errors_print(errs, stderr);
-		abort();
-	}
-	policy_errors_free(errs);
-	return p;
-}
 
 #define TERMINATED(a) (memchr((a), '\0', sizeof(a)) != NULL)
 
@@ -111,7 +91,7 @@ static void check_rc(int rc)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct policy *p = the_policy();
+	struct policy *p = fuzz_example_policy();
 	struct supp_entry e;
 	const char *address = "unset";
 	json_t *doc = NULL;
