@@ -7,7 +7,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/deps.sh
-bash scripts/build.sh "$root/build"
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$root/build" -j"$(nproc)" --target consentd   # the tests are scripts/test.sh's job
 bin=$root/build/consentd
 data=${CONSENTD_DATA:-$root/data}
 listen=${CONSENTD_LISTEN:-127.0.0.1:8443}

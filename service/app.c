@@ -250,9 +250,16 @@ void audit_detail(struct reqctx *ctx, json_t *detail)
 bool app_require(struct reqctx *ctx, enum policy_action act, const char *record_id,
 		 const char *purpose)
 {
+	return app_require_logged(ctx, act, record_id, purpose, purpose);
+}
+
+bool app_require_logged(struct reqctx *ctx, enum policy_action act, const char *record_id,
+			const char *purpose, const char *logged_purpose)
+{
 	if (policy_role_may(ctx->policy, ctx->role, act) &&
 	    (purpose == NULL || policy_role_may_purpose(ctx->policy, ctx->role, purpose)))
 		return true;
+	purpose = logged_purpose;
 	atomic_fetch_add(&ctx->app->metrics.denials, 1);
 	/* Logged under the action that was attempted (the route's), so that an
 	 * auditor filtering by action finds the refusals with the successes. */

@@ -143,6 +143,10 @@ void audit_fields(struct reqctx *ctx, const char *comma_list);
  * the denial and commits it, and returns false. */
 bool app_require(struct reqctx *ctx, enum policy_action act, const char *record_id,
 		 const char *purpose);
+/* The same, but the refusal's audit entry names logged_purpose even when
+ * the check is not about a purpose (e.g. consents.write for /consents/P). */
+bool app_require_logged(struct reqctx *ctx, enum policy_action act, const char *record_id,
+			const char *purpose, const char *logged_purpose);
 
 /* Request bodies: parses the buffered body as one JSON object with depth and
  * size bounds; on failure prepares 400/413/415 and returns NULL. */

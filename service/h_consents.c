@@ -201,7 +201,7 @@ void h_consent_put(struct reqctx *ctx)
 	const char *id = ctx->param[0], *purpose = ctx->param[1];
 	json_t *body;
 	int reason = -1, rc;
-	if (!app_require(ctx, POLICY_ACT_CONSENTS_WRITE, id, NULL))
+	if (!app_require_logged(ctx, POLICY_ACT_CONSENTS_WRITE, id, NULL, is_name(purpose) ? purpose : NULL))
 		return;
 	if ((body = app_json_body(ctx)) == NULL)
 		return;

@@ -130,11 +130,15 @@ enum text {
 	T_ERASED_TEXT,
 	T_GPC_NOTE,
 	T_OPTOUT_NOTE,
+	T_INTRO_OPTOUT,
 	T_COUNT
 };
 
 static const char *const texts[T_COUNT][2] = {
 	[T_TITLE] = { "Your privacy choices", "您的隐私选择" },
+	[T_INTRO_OPTOUT] = { "Here you can see what we use your information for and withdraw any consent you "
+			     "gave us. Changes take effect immediately.",
+			     "您可以在此查看我们使用您信息的目的，并撤回您给予我们的任何同意。更改立即生效。" },
 	[T_OPTOUT_NOTE] = { "From this link you can withdraw any consent. To give consent, download a copy of "
 			    "your data or ask us to erase it, ask us for a personal link: we send it only to the "
 			    "address we have for you.",
@@ -574,7 +578,7 @@ char *prefpage_centre(const struct prefpage_model *m)
 		puts_(&b, "</p></div>\n");
 	}
 	puts_(&b, "<p>");
-	esc(&b, tx(lang, T_INTRO));
+	esc(&b, tx(lang, m->manage ? T_INTRO : T_INTRO_OPTOUT));
 	puts_(&b, "</p>\n");
 	if (m->gpc) {
 		puts_(&b, "<div class=\"notice\" role=\"note\" id=\"gpc\"><p>");

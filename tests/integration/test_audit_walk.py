@@ -266,7 +266,7 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
                            f"/v1/contacts/{alice}/consents/marketing", token="auditor",
                            json_body={"channel": "email", "status": "withdrawn", "source": "walk"})
     assert_problem(st, body, 403)
-    w.expect(rid, denied("auditor", "consents.write", alice))
+    w.expect(rid, denied("auditor", "consents.write", alice, "marketing"))  # the purpose in the URL
 
     rid, st, body = w.call("GET", "/v1/contacts/{id}/consents", f"/v1/contacts/{alice}/consents",
                            token="admin")
