@@ -274,6 +274,22 @@ bool app_require_logged(struct reqctx *ctx, enum policy_action act, const char *
 	return false;
 }
 
+bool app_stream_refused(struct reqctx *ctx, const void *state, bool role_denied,
+			enum policy_action act, const char *purpose, int setup_rc, const char *reason)
+{
+	int rc = state == NULL ? (ctx->stream_rc ? ctx->stream_rc : ERR_NOMEM) : setup_rc;
+	if (state != NULL && role_denied) {
+		app_require(ctx, act, NULL, purpose);
+		return true;
+	}
+	if (rc == 0)
+		return false;
+	err_set(rc, "%s", ctx->stream_begin_msg[0] ? ctx->stream_begin_msg : err_name(rc));
+	reply_problem(ctx, rc, state == NULL ? NULL : reason);
+	app_send(ctx);
+	return true;
+}
+
 /* ---- bodies ---- */
 
 static bool media_type_is(const char *header, const char *want)
@@ -468,10 +484,14 @@ static void on_headers(struct http_request *req, void *arg)
 	if (ctx->route->stream != NULL) {
 		http_set_streaming(req);
 		const char *reason = NULL;
-		if (ensure_reader(ctx) == 0 && authenticate(ctx, &reason) == 0)
+		if (ensure_reader(ctx) == 0 && authenticate(ctx, &reason) == 0) {
 			ctx->stream_rc = ctx->route->stream->begin(ctx);
-		else
+			/* Body chunks may set other messages before finish runs. */
+			if (ctx->stream_rc != 0)
+				snprintf(ctx->stream_begin_msg, sizeof ctx->stream_begin_msg, "%s", err_msg());
+		} else {
 			ctx->stream_rc = ERR_UNAUTHENTICATED;
+		}
 	}
 }
 

@@ -101,6 +101,7 @@ struct reqctx {
 	const struct stream_ops *stream;
 	void *stream_state;
 	int stream_rc;
+	char stream_begin_msg[256]; /* err_msg() when begin failed, kept for finish */
 };
 
 /* Lifecycle. */
@@ -147,6 +148,13 @@ bool app_require(struct reqctx *ctx, enum policy_action act, const char *record_
  * the check is not about a purpose (e.g. consents.write for /consents/P). */
 bool app_require_logged(struct reqctx *ctx, enum policy_action act, const char *record_id,
 			const char *purpose, const char *logged_purpose);
+
+/* The common start of a bulk route's finish: answers, and returns true, when
+ * the upload never properly began: no state (begin ran out of memory), the
+ * role was refused at begin (audited like app_require), or begin failed with
+ * setup_rc (answered with begin's own message and the given reason). */
+bool app_stream_refused(struct reqctx *ctx, const void *state, bool role_denied,
+			enum policy_action act, const char *purpose, int setup_rc, const char *reason);
 
 /* Request bodies: parses the buffered body as one JSON object with depth and
  * size bounds; on failure prepares 400/413/415 and returns NULL. */

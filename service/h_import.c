@@ -482,35 +482,13 @@ static int import_chunk(struct reqctx *ctx, const char *data, size_t len)
 	return bulk_feed(im->reader, data, len);
 }
 
-static ssize_t reply_read(void *p, char *buf, size_t cap)
-{
-	ssize_t n = spill_read(p, buf, cap);
-	return n < 0 ? -1 : n;
-}
-
-static void reply_free(void *p)
-{
-	spill_free(p);
-}
-
 static void import_finish(struct reqctx *ctx)
 {
 	struct import *im = ctx->stream_state;
 	int rc = ctx->stream_rc;
-	if (im == NULL) {
-		reply_problem(ctx, rc ? rc : ERR_NOMEM, NULL);
-		app_send(ctx);
+	if (app_stream_refused(ctx, im, im && im->role_denied, POLICY_ACT_CONTACTS_IMPORT, NULL,
+			       im ? im->setup_rc : 0, NULL))
 		return;
-	}
-	if (im->role_denied) {
-		app_require(ctx, POLICY_ACT_CONTACTS_IMPORT, NULL, NULL);
-		return;
-	}
-	if (im->setup_rc != 0) {
-		reply_problem(ctx, im->setup_rc, NULL);
-		app_send(ctx);
-		return;
-	}
 	if (rc == 0)
 		rc = bulk_finish(im->reader);
 	int frc = batch_drain(im); /* what was read is stored, even after an error */
@@ -545,9 +523,9 @@ static void import_finish(struct reqctx *ctx)
 	audit_decide(ctx, true, "imported");
 	ctx->status = 200;
 	ctx->content_type = "application/x-ndjson";
-	ctx->stream_read = reply_read;
+	ctx->stream_read = spill_reply_read;
 	ctx->stream_ctx = im->out;
-	ctx->stream_free = reply_free;
+	ctx->stream_free = spill_reply_free;
 	im->out = NULL; /* the reply owns it now */
 	app_commit(ctx);
 }

@@ -317,17 +317,6 @@ static int filter_chunk(struct reqctx *ctx, const char *data, size_t len)
 	return bulk_feed(f->reader, data, len);
 }
 
-static ssize_t reply_read(void *p, char *buf, size_t cap)
-{
-	ssize_t n = spill_read(p, buf, cap);
-	return n < 0 ? -1 : n;
-}
-
-static void reply_free(void *p)
-{
-	spill_free(p);
-}
-
 static int cmp16(const void *a, const void *b)
 {
 	return memcmp(a, b, 16);
@@ -370,21 +359,9 @@ static void filter_finish(struct reqctx *ctx)
 {
 	struct filter *f = ctx->stream_state;
 	int rc = ctx->stream_rc;
-	if (f == NULL) {
-		reply_problem(ctx, rc ? rc : ERR_NOMEM, NULL);
-		app_send(ctx);
+	if (app_stream_refused(ctx, f, f && f->role_denied, POLICY_ACT_OUTREACH_FILTER, f ? f->purpose : NULL,
+			       f ? f->setup_rc : 0, f ? f->setup_reason : NULL))
 		return;
-	}
-	if (f->role_denied) {
-		app_require(ctx, POLICY_ACT_OUTREACH_FILTER, NULL, f->purpose);
-		return;
-	}
-	if (f->setup_rc != 0) {
-		err_set(f->setup_rc, "%s", err_code() == f->setup_rc ? err_msg() : "cannot filter this list");
-		reply_problem(ctx, f->setup_rc, f->setup_reason);
-		app_send(ctx);
-		return;
-	}
 	if (rc == 0)
 		rc = bulk_finish(f->reader);
 	uint8_t sha[32];
@@ -454,9 +431,9 @@ static void filter_finish(struct reqctx *ctx)
 	audit_detail(ctx, detail);
 	ctx->status = 200;
 	ctx->content_type = "application/x-ndjson";
-	ctx->stream_read = reply_read;
+	ctx->stream_read = spill_reply_read;
 	ctx->stream_ctx = f->out;
-	ctx->stream_free = reply_free;
+	ctx->stream_free = spill_reply_free;
 	f->out = NULL; /* the reply owns it now */
 	http_add_header(ctx->http, "X-Release-Id", f->release_id);
 	ctx->job.apply = apply_release;

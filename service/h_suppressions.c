@@ -374,20 +374,9 @@ static void supp_finish(struct reqctx *ctx)
 {
 	struct supp_import *s = ctx->stream_state;
 	int rc = ctx->stream_rc;
-	if (s == NULL) {
-		reply_problem(ctx, rc ? rc : ERR_NOMEM, NULL);
-		app_send(ctx);
+	if (app_stream_refused(ctx, s, s && s->role_denied, POLICY_ACT_SUPPRESSIONS_WRITE, NULL,
+			       s ? s->setup_rc : 0, NULL))
 		return;
-	}
-	if (s->role_denied) {
-		app_require(ctx, POLICY_ACT_SUPPRESSIONS_WRITE, NULL, NULL);
-		return;
-	}
-	if (s->setup_rc != 0) {
-		reply_problem(ctx, s->setup_rc, NULL);
-		app_send(ctx);
-		return;
-	}
 	if (s->json) {
 		if (rc != 0) {
 			reply_problem(ctx, rc, NULL);

@@ -273,3 +273,14 @@ void spill_digest_free(struct spill_digest *d)
 	EVP_MD_CTX_free(d->md);
 	free(d);
 }
+
+ssize_t spill_reply_read(void *spill, char *buf, size_t cap)
+{
+	ssize_t n = spill_read(spill, buf, cap);
+	return n < 0 ? -1 : n;
+}
+
+void spill_reply_free(void *spill)
+{
+	spill_free(spill);
+}

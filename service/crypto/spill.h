@@ -39,6 +39,11 @@ ssize_t spill_read(struct spill *s, void *buf, size_t cap);
 uint64_t spill_size(const struct spill *s);
 void spill_free(struct spill *s);
 
+/* The same as an http reader and its free function (see http.h), for
+ * streaming a spill as a reply: -1 on any read error. */
+ssize_t spill_reply_read(void *spill, char *buf, size_t cap);
+void spill_reply_free(void *spill);
+
 /* Streaming SHA-256. */
 struct spill_digest;
 int spill_digest_new(struct spill_digest **out);
