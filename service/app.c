@@ -290,6 +290,21 @@ bool app_stream_refused(struct reqctx *ctx, const void *state, bool role_denied,
 	return true;
 }
 
+int app_active_contact(struct reqctx *ctx, struct store_conn *c, const char *id,
+		       struct store_contact *out)
+{
+	int rc = store_contact_get(c, id, out);
+	if (rc == ERR_NOTFOUND) {
+		audit_decide(ctx, false, "unknown_contact");
+		return err_set(ERR_NOTFOUND, "no contact with this id");
+	}
+	if (rc == 0 && out->erased) {
+		audit_decide(ctx, false, "erased");
+		return err_set(ERR_GONE, "the contact was erased");
+	}
+	return rc;
+}
+
 /* ---- bodies ---- */
 
 static bool media_type_is(const char *header, const char *want)

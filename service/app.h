@@ -140,6 +140,12 @@ void audit_decide(struct reqctx *ctx, bool allowed, const char *reason);
 void audit_detail(struct reqctx *ctx, json_t *detail); /* steals detail */
 void audit_fields(struct reqctx *ctx, const char *comma_list);
 
+/* For a job's apply: loads contact id on the writer; an unknown or erased
+ * contact is audited as a denial (unknown_contact, erased) and returned as
+ * ERR_NOTFOUND or ERR_GONE. */
+int app_active_contact(struct reqctx *ctx, struct store_conn *c, const char *id,
+		       struct store_contact *out);
+
 /* Authorisation against the live policy; on refusal prepares 403, audits
  * the denial and commits it, and returns false. */
 bool app_require(struct reqctx *ctx, enum policy_action act, const char *record_id,

@@ -182,17 +182,9 @@ static int apply_consent(struct store_conn *wc, struct audit_job *job)
 	struct reqctx *ctx = job->ctx;
 	struct consent_write *w = ctx->state;
 	struct store_contact ct;
-	int rc = store_contact_get(wc, w->cs.contact_id, &ct);
-	if (rc == ERR_NOTFOUND) {
-		audit_decide(ctx, false, "unknown_contact");
-		return err_set(ERR_NOTFOUND, "no contact with this id");
-	}
+	int rc = app_active_contact(ctx, wc, w->cs.contact_id, &ct);
 	if (rc != 0)
 		return rc;
-	if (ct.erased) {
-		audit_decide(ctx, false, "erased");
-		return err_set(ERR_GONE, "the contact was erased");
-	}
 	return consent_record(wc, ctx->app->keys, &ct, &w->cs, w->evidence);
 }
 

@@ -304,15 +304,7 @@ static int apply_update(struct store_conn *wc, struct audit_job *job)
 	struct contact_write *w = ctx->state;
 	struct store_contact ct;
 	uint8_t dek[32];
-	int rc = store_contact_get(wc, ctx->param[0], &ct);
-	if (rc == ERR_NOTFOUND) {
-		audit_decide(ctx, false, "unknown_contact");
-		return rc;
-	}
-	if (rc == 0 && ct.erased) {
-		audit_decide(ctx, false, "erased");
-		return err_set(ERR_GONE, "the contact was erased");
-	}
+	int rc = app_active_contact(ctx, wc, ctx->param[0], &ct);
 	if (rc == 0)
 		rc = contact_unwrap(ctx->app->keys, &ct, dek);
 	if (rc != 0)
@@ -422,17 +414,9 @@ static int apply_erase(struct store_conn *wc, struct audit_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct store_contact ct;
-	int rc = store_contact_get(wc, ctx->param[0], &ct);
-	if (rc == ERR_NOTFOUND) {
-		audit_decide(ctx, false, "unknown_contact");
-		return err_set(ERR_NOTFOUND, "no contact with this id");
-	}
+	int rc = app_active_contact(ctx, wc, ctx->param[0], &ct);
 	if (rc != 0)
 		return rc;
-	if (ct.erased) {
-		audit_decide(ctx, false, "erased");
-		return err_set(ERR_GONE, "the contact was already erased");
-	}
 	return contact_erase(wc, &ct, now_us());
 }
 
