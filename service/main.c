@@ -278,6 +278,30 @@ static int open_for_cli(const char *dir, struct config *cfg, struct store **st, 
 	return rc;
 }
 
+/* Runs apply in the audit log's transaction, recorded as the operator's
+ * action (client "cli") with detail (stolen; NULL for none, or set by apply).
+ * Returns the log's error, or apply's with its message. */
+static int operator_job(struct audit_log *log, const char *action, const char *reason, json_t *detail,
+			int (*apply)(struct store_conn *, struct audit_job *), void *ctx)
+{
+	struct audit_job job;
+	memset(&job, 0, sizeof job);
+	audit_entry_fill(&job.entry, "operator", "", action, "", "", "", "allow", reason);
+	if (detail != NULL) {
+		char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS); /* canonical, escaped */
+		snprintf(job.entry.detail, sizeof job.entry.detail, "%s", text ? text : "");
+		free(text);
+		json_decref(detail);
+	}
+	snprintf(job.entry.client, sizeof job.entry.client, "cli");
+	job.apply = apply;
+	job.ctx = ctx;
+	int rc = audit_log_run(log, &job);
+	if (rc == 0 && job.apply_rc != 0)
+		rc = err_set(job.apply_rc, "%s", job.apply_msg);
+	return rc;
+}
+
 static int apply_revoke(struct store_conn *w, struct audit_job *job)
 {
 	const char *name = job->ctx;
@@ -305,20 +329,8 @@ static int cmd_token_revoke(int argc, char **argv)
 	}
 	if ((rc = open_for_cli(o.data, &cfg, &st, &log)) != 0)
 		goto out;
-	struct audit_job job;
-	memset(&job, 0, sizeof job);
-	audit_entry_fill(&job.entry, "operator", "", "token.revoke", "", "", "", "allow", "revoked");
-	json_t *d = json_pack("{s:s}", "principal", o.name);
-	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(d);
-	snprintf(job.entry.detail, sizeof job.entry.detail, "%s", text ? text : "");
-	free(text);
-	snprintf(job.entry.client, sizeof job.entry.client, "cli");
-	job.apply = apply_revoke;
-	job.ctx = (void *)o.name;
-	rc = audit_log_run(log, &job);
-	if (rc == 0 && job.apply_rc != 0)
-		rc = err_set(job.apply_rc, "%s", job.apply_msg);
+	rc = operator_job(log, "token.revoke", "revoked", json_pack("{s:s}", "principal", o.name),
+			  apply_revoke, (void *)o.name);
 	if (rc == 0)
 		fprintf(stderr, "consentd: revoked principal %s\n", o.name);
 out:
@@ -368,26 +380,12 @@ static int cmd_token(int argc, char **argv)
 	struct token_job t = { .name = o.name, .role = o.role };
 	if ((rc = token_generate(token)) != 0 || (rc = crypto_sha256(token, strlen(token), t.hash)) != 0)
 		goto out;
-	struct audit_job job;
-	memset(&job, 0, sizeof job);
-	audit_entry_fill(&job.entry, "operator", "", "token.create", "", "", "", "allow", "created");
-	json_t *d = json_pack("{s:s, s:s}", "principal", o.name, "role", o.role);
-	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS); /* canonical, escaped */
-	json_decref(d);
-	snprintf(job.entry.detail, sizeof job.entry.detail, "%s", text ? text : "");
-	free(text);
-	snprintf(job.entry.client, sizeof job.entry.client, "cli");
-	job.apply = apply_token;
-	job.ctx = &t;
-	rc = audit_log_run(log, &job);
-	if (rc == 0)
-		rc = job.apply_rc;
+	rc = operator_job(log, "token.create", "created",
+			  json_pack("{s:s, s:s}", "principal", o.name, "role", o.role), apply_token, &t);
 	if (rc == 0) {
 		printf("%s\n", token);
 		fprintf(stderr, "consentd: created principal %s with role %s; the token above is shown only once\n",
 			o.name, o.role);
-	} else if (job.apply_rc != 0) {
-		err_set(job.apply_rc, "%s", job.apply_msg);
 	}
 out:
 	crypto_wipe(token, sizeof token);
@@ -457,17 +455,10 @@ static int cmd_keys(int argc, char **argv)
 		goto out;
 	if ((rc = open_for_cli(o.data, &cfg, &st, &log)) != 0)
 		goto out;
-	struct audit_job job;
-	memset(&job, 0, sizeof job);
-	audit_entry_fill(&job.entry, "operator", "", "keys.rotate", "", "", "", "allow", "rotated");
-	snprintf(job.entry.client, sizeof job.entry.client, "cli");
-	job.apply = apply_rotate;
-	job.ctx = &r;
-	rc = audit_log_run(log, &job);
-	if (rc == 0 && job.apply_rc != 0)
-		rc = err_set(job.apply_rc, "rewrapping failed, nothing changed: %s", job.apply_msg);
-	if (rc != 0)
+	if ((rc = operator_job(log, "keys.rotate", "rotated", NULL, apply_rotate, &r)) != 0) {
+		err_set(rc, "rewrapping failed, nothing changed: %s", err_msg());
 		goto out;
+	}
 	/* Every live contact now uses the new version; retire the others. */
 	for (int v = 1; v <= old; v++)
 		if (keyring_has_version(r.kr, v) && (rc = keyring_retire_version(r.kr, cfg.keys_dir, v)) != 0)
