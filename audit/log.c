@@ -11,13 +11,16 @@
  */
 #include "audit/log.h"
 
+#include "audit/anchor.h"
 #include "audit/checkpoint.h"
+#include "audit/verify.h"
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/base/limits.h"
 #include "service/store/store.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -31,6 +34,7 @@ struct audit_log {
 	struct store *st;
 	struct store_conn *w;
 	struct audit_signer *signer;
+	struct audit_pubkey *pub;
 	struct audit_hasher *hasher;
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -45,6 +49,12 @@ struct audit_log {
 	uint8_t head_hash[AUDIT_HASH_BYTES];
 	int64_t checkpoint_size;
 	int64_t checkpoint_time_us;
+	/* The newest checkpoint proven at open or signed since: the chain we
+	 * append to must still reach it. size 0 when none. */
+	struct audit_checkpoint proven;
+	/* Set once, never cleared: the chain on disk is not the one this log
+	 * holds, so it appends nothing more and signs nothing more. */
+	enum audit_fault fault;
 
 	/* under lock */
 	struct audit_log_stats stats;
@@ -64,55 +74,182 @@ void audit_entry_fill(struct audit_entry *e, const char *actor, const char *role
 	snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
 }
 
-/* Replaces the anchor file atomically: a reader sees the old or the new
- * checkpoint, never a torn one. */
-static int write_anchor(const char *path, const struct audit_checkpoint *cp)
+static void raise_fault(struct audit_log *log, enum audit_fault f, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Stops appending for good and says why, once: every later batch is refused,
+ * so each audited request is answered 503, and /readyz reports the fault. */
+static void raise_fault(struct audit_log *log, enum audit_fault f, const char *fmt, ...)
 {
-	char line[AUDIT_CHECKPOINT_JSON_MAX + 2], tmp[4200];
-	int n = audit_checkpoint_format_json(cp, line, sizeof line - 1);
-	if (n < 0)
-		return n;
-	line[n++] = '\n';
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return err_set(ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-	int rc = 0;
-	/* Public by design (auditors compare against it); fixed whatever the umask. */
-	if (fchmod(fd, 0644) != 0 || write(fd, line, (size_t)n) != n || fsync(fd) != 0)
-		rc = err_set(ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-	close(fd);
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = err_set(ERR_IO, "cannot replace %s: %s", path, strerror(errno));
+	char reason[AUDIT_REASON_BYTES];
+	va_list ap;
+	if (log->fault != AUDIT_FAULT_NONE)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
+	log->fault = f;
+	fprintf(stderr, "consentd: audit: ALARM (%s): %s; appending stopped, audited requests are "
+			"refused until an operator investigates (docs/operations.md)\n",
+		audit_fault_name(f), reason);
+	pthread_mutex_lock(&log->lock);
+	log->stats.fault = f;
+	snprintf(log->stats.fault_reason, sizeof log->stats.fault_reason, "%s", reason);
+	log->stats.healthy = false;
+	pthread_mutex_unlock(&log->lock);
+}
+
+static int next_entry(void *arg, struct audit_entry *out)
+{
+	return store_audit_cursor_next(arg, out);
+}
+
+static int next_cp(void *arg, struct audit_checkpoint *out)
+{
+	return store_checkpoint_cursor_next(arg, out);
+}
+
+/*
+ * Checks the stored chain after entry from_seq (whose hash is from_hash,
+ * proven by a checkpoint or held in memory) to the stored head: every link,
+ * every hash, every stored checkpoint past from_seq. On success *seq/hash are
+ * the stored head. On a verdict of "not ok" the fault is raised and
+ * ERR_UNAVAILABLE returned; other errors pass up unchanged.
+ */
+static int check_extension(struct audit_log *log, int64_t from_seq, const uint8_t from_hash[AUDIT_HASH_BYTES],
+			   int64_t *seq, uint8_t hash[AUDIT_HASH_BYTES])
+{
+	struct store_audit_cursor *cur = NULL;
+	struct store_checkpoint_cursor *cps = NULL;
+	struct store_audit_filter f;
+	struct audit_verify_input in;
+	struct audit_verify_result res;
+	int rc;
+
+	memset(&f, 0, sizeof f);
+	f.after_seq = from_seq;
+	if ((rc = store_audit_cursor_open(log->w, &f, &cur)) != 0 ||
+	    (rc = store_checkpoint_cursor_open(log->w, from_seq, &cps)) != 0)
+		goto out;
+	const struct audit_pubkey *keys[1] = { log->pub };
+	memset(&in, 0, sizeof in);
+	in.next = next_entry;
+	in.ctx = cur;
+	in.next_cp = next_cp;
+	in.cp_ctx = cps;
+	in.keys = keys;
+	in.nkeys = 1;
+	in.start_seq = from_seq;
+	memcpy(in.start_hash, from_hash, AUDIT_HASH_BYTES);
+	if ((rc = audit_verify_run(&in, &res)) != 0)
+		goto out;
+	if (!res.ok) {
+		raise_fault(log, res.fault, "the stored chain after entry %lld does not extend the "
+					    "chain this server holds: %s",
+			    (long long)from_seq, res.reason);
+		rc = ERR_UNAVAILABLE;
+		goto out;
+	}
+	*seq = res.entries;
+	memcpy(hash, res.head, AUDIT_HASH_BYTES);
+out:
+	store_checkpoint_cursor_close(cps);
+	store_audit_cursor_close(cur);
 	return rc;
+}
+
+/*
+ * Inside a transaction: the stored chain must still be the one held in
+ * memory. It must still reach the proven checkpoint with its root, and its
+ * head must be the held head, or a verified extension of it (entries that a
+ * CLI verb appended while the server ran link to the held head). Anything
+ * else (a cut, a rewrite, a head that moved back) raises the fault.
+ */
+static int reconcile(struct audit_log *log)
+{
+	int64_t db_seq = 0;
+	uint8_t db_hash[AUDIT_HASH_BYTES], at[AUDIT_HASH_BYTES];
+	int rc;
+
+	if (log->fault != AUDIT_FAULT_NONE)
+		return ERR_UNAVAILABLE;
+	if ((rc = store_audit_head(log->w, &db_seq, db_hash)) != 0)
+		return rc;
+	if (log->proven.size > 0) {
+		rc = store_audit_hash_at(log->w, log->proven.size, at);
+		if (rc == ERR_NOTFOUND || (rc == 0 && memcmp(at, log->proven.root, AUDIT_HASH_BYTES) != 0)) {
+			raise_fault(log, rc == ERR_NOTFOUND ? AUDIT_FAULT_TRUNCATED : AUDIT_FAULT_REWRITTEN,
+				    "the stored chain no longer reaches the signed checkpoint for %lld "
+				    "entries with its root",
+				    (long long)log->proven.size);
+			return ERR_UNAVAILABLE;
+		}
+		if (rc != 0)
+			return rc;
+	}
+	if (db_seq == log->head_seq && memcmp(db_hash, log->head_hash, AUDIT_HASH_BYTES) == 0)
+		return 0;
+	if (db_seq <= log->head_seq) {
+		raise_fault(log, AUDIT_FAULT_DIVERGED,
+			    "the stored head is entry %lld, but this server wrote up to entry %lld: "
+			    "entries were removed or replaced behind its back",
+			    (long long)db_seq, (long long)log->head_seq);
+		return ERR_UNAVAILABLE;
+	}
+	if ((rc = check_extension(log, log->head_seq, log->head_hash, &db_seq, db_hash)) != 0)
+		return rc;
+	log->head_seq = db_seq;
+	memcpy(log->head_hash, db_hash, AUDIT_HASH_BYTES);
+	return 0;
 }
 
 static int sign_checkpoint(struct audit_log *log)
 {
 	struct audit_checkpoint cp;
 	int rc;
+	if (log->fault != AUDIT_FAULT_NONE)
+		return err_set(ERR_UNAVAILABLE, "the audit trail is not the one this server holds");
 	if (log->head_seq == 0 || log->head_seq == log->checkpoint_size)
 		return 0;
+	if ((rc = store_begin(log->w)) != 0)
+		return rc;
+	/* Sign only a head that extends the proven checkpoint: the stored chain
+	 * is checked again inside the transaction that records the signature. */
+	if ((rc = reconcile(log)) != 0)
+		goto fail;
 	memset(&cp, 0, sizeof cp);
 	cp.size = log->head_seq;
 	memcpy(cp.root, log->head_hash, sizeof cp.root);
 	cp.time_us = now_us();
+	/* The anchor is written before the row commits: every checkpoint in the
+	 * database then has its anchor on disk (a database checkpoint without an
+	 * anchor file means the file was deleted), and an anchor without its row
+	 * (a crash between the two) still names entries that were committed
+	 * before it was signed. */
 	if ((rc = audit_checkpoint_sign(log->signer, &cp)) != 0)
-		return rc;
-	if ((rc = store_begin(log->w)) != 0)
-		return rc;
-	if ((rc = store_checkpoint_append(log->w, &cp)) != 0 || (rc = store_commit(log->w)) != 0) {
-		store_rollback(log->w);
-		return rc;
+		goto fail;
+	if (log->anchor_path[0] != '\0' && (rc = audit_anchor_write(log->anchor_path, &cp)) != 0) {
+		fprintf(stderr, "consentd: audit: cannot write the checkpoint anchor, no checkpoint "
+				"signed: %s\n",
+			err_msg());
+		pthread_mutex_lock(&log->lock);
+		log->stats.anchor_failures++;
+		pthread_mutex_unlock(&log->lock);
+		goto fail;
 	}
+	if ((rc = store_checkpoint_append(log->w, &cp)) != 0 || (rc = store_commit(log->w)) != 0)
+		goto fail;
 	log->checkpoint_size = cp.size;
 	log->checkpoint_time_us = cp.time_us;
-	if (log->anchor_path[0] != '\0' && (rc = write_anchor(log->anchor_path, &cp)) != 0)
-		fprintf(stderr, "consentd: audit: cannot write the checkpoint anchor: %s\n", err_msg());
+	log->proven = cp;
 	pthread_mutex_lock(&log->lock);
 	log->stats.checkpoints++;
+	log->stats.anchored = cp.size;
 	pthread_mutex_unlock(&log->lock);
 	return 0;
+fail:
+	store_rollback(log->w);
+	return rc;
 }
 
 static int write_batch(struct audit_log *log, struct audit_job *jobs, int64_t *seq,
@@ -132,13 +269,18 @@ static int write_batch(struct audit_log *log, struct audit_job *jobs, int64_t *s
 			return 0;
 		}
 	}
+	if (log->fault != AUDIT_FAULT_NONE)
+		return ERR_UNAVAILABLE;
 	int rc = store_begin(log->w);
 	if (rc != 0)
 		return rc;
-	/* Re-read the head inside the transaction: a CLI command (token create,
-	 * keys rotate) may have appended entries while the server ran. */
-	if ((rc = store_audit_head(log->w, seq, hash)) != 0)
+	/* The head appended to is the head held in memory; a CLI verb (token
+	 * create, keys rotate) may have extended it while the server ran, which
+	 * reconcile verifies. Any other change raises the fault. */
+	if ((rc = reconcile(log)) != 0)
 		goto fail;
+	*seq = log->head_seq;
+	memcpy(hash, log->head_hash, AUDIT_HASH_BYTES);
 	for (struct audit_job *j = jobs; j != NULL; j = j->next) {
 		j->apply_rc = 0;
 		if (j->apply != NULL) {
@@ -220,12 +362,17 @@ static void *commit_thread(void *arg)
 			if (rc == 0) {
 				log->stats.entries += entries;
 				log->stats.head_seq = seq;
-				log->stats.healthy = true;
+				log->stats.healthy = log->fault == AUDIT_FAULT_NONE;
 			} else {
 				log->stats.failures++;
 				log->stats.healthy = false;
 			}
 			pthread_mutex_unlock(&log->lock);
+			/* The first entries of a trail are anchored before anyone is
+			 * answered, so no acknowledged trail is ever unanchored. */
+			if (rc == 0 && log->proven.size == 0 && sign_checkpoint(log) != 0)
+				fprintf(stderr, "consentd: audit: cannot sign the first checkpoint: %s\n",
+					err_msg());
 			for (struct audit_job *j = batch, *next; j != NULL; j = next) {
 				next = j->next;
 				j->done(j, rc);
@@ -243,11 +390,98 @@ static void *commit_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * At open: find the newest checkpoint that can be proven (the anchor files
+ * outside the database, and the database's own, each checked against the
+ * public key), require the stored chain to reach it with its root, and check
+ * every entry after it. Only then is the stored head taken as the head to
+ * append to. A failure raises the fault (the log opens, but appends nothing:
+ * the server answers 503 and /readyz names the fault); only errors that stop
+ * the check from running are returned.
+ */
+static int open_check(struct audit_log *log)
+{
+	struct audit_anchor_set anchors;
+	struct audit_checkpoint db_cp;
+	bool have_db_cp = false;
+	int64_t db_seq = 0;
+	uint8_t db_hash[AUDIT_HASH_BYTES], at[AUDIT_HASH_BYTES];
+	int rc;
+
+	memset(&anchors, 0, sizeof anchors);
+	if (log->anchor_path[0] != '\0' && (rc = audit_anchor_load(log->anchor_path, log->pub, &anchors)) != 0)
+		return rc;
+	if ((rc = store_audit_head(log->w, &db_seq, db_hash)) != 0)
+		return rc;
+	rc = store_checkpoint_latest(log->w, &db_cp);
+	if (rc == 0)
+		have_db_cp = true;
+	else if (rc != ERR_NOTFOUND)
+		return rc;
+	if (anchors.fault != AUDIT_FAULT_NONE) {
+		raise_fault(log, anchors.fault, "%s", anchors.reason);
+		return 0;
+	}
+	if (have_db_cp && audit_checkpoint_verify(log->pub, &db_cp) != 0) {
+		raise_fault(log, AUDIT_FAULT_SIGNATURE, "the newest checkpoint in the database (%lld "
+							"entries) is not validly signed: %s",
+			    (long long)db_cp.size, err_msg());
+		return 0;
+	}
+	if (log->anchor_path[0] != '\0' && !anchors.have && have_db_cp) {
+		raise_fault(log, AUDIT_FAULT_ANCHOR, "the database holds signed checkpoints (the newest "
+						     "for %lld entries) but the anchor file %s is "
+						     "missing: it was deleted",
+			    (long long)db_cp.size, log->anchor_path);
+		return 0;
+	}
+	if (anchors.have && have_db_cp && anchors.latest.size < db_cp.size) {
+		raise_fault(log, AUDIT_FAULT_ANCHOR, "the anchor file covers %lld entries, but the "
+						     "database holds a checkpoint for %lld: it was "
+						     "replaced by an older one",
+			    (long long)anchors.latest.size, (long long)db_cp.size);
+		return 0;
+	}
+	if (anchors.have)
+		log->proven = anchors.latest;
+	if (have_db_cp && db_cp.size > log->proven.size)
+		log->proven = db_cp;
+	if (log->proven.size == 0 && db_seq > 0 && log->anchor_path[0] != '\0') {
+		raise_fault(log, AUDIT_FAULT_UNANCHORED, "the trail holds %lld entries but no signed "
+							 "checkpoint and no anchor file",
+			    (long long)db_seq);
+		return 0;
+	}
+	if (log->proven.size > 0) {
+		rc = store_audit_hash_at(log->w, log->proven.size, at);
+		if (rc == ERR_NOTFOUND) {
+			raise_fault(log, AUDIT_FAULT_TRUNCATED, "a signed checkpoint covers %lld entries, "
+								"but the trail ends at entry %lld",
+				    (long long)log->proven.size, (long long)db_seq);
+			return 0;
+		}
+		if (rc != 0)
+			return rc;
+		if (memcmp(at, log->proven.root, AUDIT_HASH_BYTES) != 0) {
+			raise_fault(log, AUDIT_FAULT_REWRITTEN, "the stored entry %lld is not the one the "
+								"signed checkpoint names",
+				    (long long)log->proven.size);
+			return 0;
+		}
+	}
+	rc = check_extension(log, log->proven.size, log->proven.root, &log->head_seq, log->head_hash);
+	if (rc == ERR_UNAVAILABLE)
+		return 0; /* the fault is raised */
+	if (rc != 0)
+		return rc;
+	log->checkpoint_size = log->proven.size;
+	return 0;
+}
+
 int audit_log_open(struct audit_log **out, struct store *st, const char *signing_key_path,
 		   const char *anchor_path)
 {
 	struct audit_log *log = calloc(1, sizeof *log);
-	struct audit_checkpoint cp;
 	int rc;
 	*out = NULL;
 	if (log == NULL)
@@ -273,18 +507,14 @@ int audit_log_open(struct audit_log **out, struct store *st, const char *signing
 		goto fail;
 	if ((rc = store_writer_open(st, &log->w)) != 0)
 		goto fail;
-	if ((rc = store_audit_head(log->w, &log->head_seq, log->head_hash)) != 0)
+	if ((rc = audit_pubkey_from_signer(&log->pub, log->signer)) != 0)
 		goto fail;
-	rc = store_checkpoint_latest(log->w, &cp);
-	if (rc == 0) {
-		log->checkpoint_size = cp.size;
-		log->checkpoint_time_us = cp.time_us;
-	} else if (rc != ERR_NOTFOUND) {
+	log->stats.healthy = true;
+	if ((rc = open_check(log)) != 0)
 		goto fail;
-	}
 	log->checkpoint_time_us = now_us();
 	log->stats.head_seq = log->head_seq;
-	log->stats.healthy = true;
+	log->stats.anchored = log->proven.size;
 	if (pthread_create(&log->thread, NULL, commit_thread, log) != 0) {
 		rc = err_set(ERR_INTERNAL, "cannot start the audit thread");
 		goto fail;
@@ -294,6 +524,7 @@ int audit_log_open(struct audit_log **out, struct store *st, const char *signing
 fail:
 	store_conn_free(log->w);
 	audit_hasher_free(log->hasher);
+	audit_pubkey_free(log->pub);
 	audit_signer_free(log->signer);
 	pthread_mutex_destroy(&log->lock);
 	pthread_cond_destroy(&log->wake);
@@ -322,6 +553,7 @@ void audit_log_close(struct audit_log *log)
 	audit_log_shutdown(log);
 	store_conn_free(log->w);
 	audit_hasher_free(log->hasher);
+	audit_pubkey_free(log->pub);
 	audit_signer_free(log->signer);
 	pthread_mutex_destroy(&log->lock);
 	pthread_cond_destroy(&log->wake);
@@ -402,4 +634,14 @@ void audit_log_stats(struct audit_log *log, struct audit_log_stats *out)
 	pthread_mutex_lock(&log->lock);
 	*out = log->stats;
 	pthread_mutex_unlock(&log->lock);
+}
+
+enum audit_fault audit_log_fault(struct audit_log *log, char *reason, size_t cap)
+{
+	pthread_mutex_lock(&log->lock);
+	enum audit_fault f = log->stats.fault;
+	if (reason != NULL && cap > 0)
+		snprintf(reason, cap, "%s", log->stats.fault_reason);
+	pthread_mutex_unlock(&log->lock);
+	return f;
 }

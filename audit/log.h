@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "audit/audit.h"
+#include "audit/verify.h"
 
 struct audit_log;
 struct store;
@@ -56,16 +57,26 @@ struct audit_job {
 };
 
 struct audit_log_stats {
-	uint64_t entries, batches, failures, checkpoints;
+	uint64_t entries, batches, failures, checkpoints, anchor_failures;
 	int64_t head_seq;
+	int64_t anchored; /* size of the newest proven or signed checkpoint */
 	bool healthy;
+	enum audit_fault fault; /* AUDIT_FAULT_NONE unless the chain diverged */
+	char fault_reason[AUDIT_REASON_BYTES];
 };
 
 /* Starts the commit thread. The signing key is loaded from signing_key_path.
- * Each signed checkpoint is also written to anchor_path (when not NULL), a
- * file outside the database, atomically replaced: verification checks the
- * database against it, so deleting entries together with their checkpoints
- * from the database is still detected. */
+ * Each signed checkpoint is also written to anchor_path (when not NULL) and
+ * its generations (audit/anchor.h), outside the database.
+ *
+ * The log never signs a checkpoint or writes an anchor that does not extend
+ * the newest checkpoint it proved: at open the stored chain must reach the
+ * newest anchor (or database checkpoint) with its root and verify after it;
+ * before every batch and every checkpoint the stored head must be the head
+ * held in memory or a verified extension of it. When either fails the log
+ * raises a fault (audit_log_fault), logs it, and from then on refuses every
+ * job with ERR_UNAVAILABLE: it opens successfully nonetheless, so a server
+ * can report the fault; a CLI verb must check audit_log_fault and stop. */
 int audit_log_open(struct audit_log **out, struct store *st, const char *signing_key_path,
 		   const char *anchor_path);
 /* Drains the queue, signs a final checkpoint and stops the thread; later
@@ -84,6 +95,10 @@ int audit_log_run(struct audit_log *log, struct audit_job *job);
 int audit_log_checkpoint(struct audit_log *log);
 
 void audit_log_stats(struct audit_log *log, struct audit_log_stats *out);
+
+/* The fault that stopped appending (AUDIT_FAULT_NONE when none), with its
+ * reason copied into reason (may be NULL). */
+enum audit_fault audit_log_fault(struct audit_log *log, char *reason, size_t cap);
 
 /* Fills the caller-side parts of an entry: strings are truncated to their
  * bounds; NULL means empty. */

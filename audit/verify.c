@@ -40,6 +40,9 @@ const char *audit_fault_name(enum audit_fault f)
 	case AUDIT_FAULT_REWRITTEN: return "rewritten";
 	case AUDIT_FAULT_SIGNATURE: return "bad_checkpoint";
 	case AUDIT_FAULT_READ: return "read_error";
+	case AUDIT_FAULT_UNANCHORED: return "unanchored";
+	case AUDIT_FAULT_ANCHOR: return "anchor";
+	case AUDIT_FAULT_DIVERGED: return "diverged";
 	}
 	return "unknown";
 }
@@ -66,37 +69,100 @@ static void fail(struct audit_verify_result *res, enum audit_fault f, int64_t se
 	va_end(ap);
 }
 
-/* Step 1: every checkpoint must be signed by one of keys. */
+static const struct audit_pubkey *key_for(const struct audit_checkpoint *cp,
+					  const struct audit_pubkey *const *keys, size_t nkeys)
+{
+	uint8_t id[AUDIT_KEY_ID_BYTES];
+	for (size_t k = 0; k < nkeys; k++) {
+		audit_pubkey_key_id(keys[k], id);
+		if (memcmp(id, cp->key_id, AUDIT_KEY_ID_BYTES) == 0)
+			return keys[k];
+	}
+	return NULL;
+}
+
+/* One checkpoint must be signed by one of keys. */
+static bool check_signature(const struct audit_checkpoint *cp, const struct audit_pubkey *const *keys,
+			    size_t nkeys, struct audit_verify_result *res)
+{
+	char kid[2 * AUDIT_KEY_ID_BYTES + 1];
+	const struct audit_pubkey *key = key_for(cp, keys, nkeys);
+	if (key == NULL) {
+		audit_hex_encode(cp->key_id, AUDIT_KEY_ID_BYTES, kid);
+		fail(res, AUDIT_FAULT_SIGNATURE, 0,
+		     "checkpoint at size %lld names key %s, which is not a known audit key",
+		     (long long)cp->size, kid);
+		return false;
+	}
+	if (audit_checkpoint_verify(key, cp) < 0) {
+		fail(res, AUDIT_FAULT_SIGNATURE, 0, "checkpoint at size %lld is not validly signed: %s",
+		     (long long)cp->size, err_msg());
+		return false;
+	}
+	return true;
+}
+
+/* Step 1: every checkpoint given up front must be signed by one of keys. */
 static bool check_signatures(const struct audit_checkpoint *const *sorted, size_t ncps,
 			     const struct audit_pubkey *const *keys, size_t nkeys,
 			     struct audit_verify_result *res)
 {
-	char kid[2 * AUDIT_KEY_ID_BYTES + 1];
-	uint8_t id[AUDIT_KEY_ID_BYTES];
+	for (size_t i = 0; i < ncps; i++)
+		if (!check_signature(sorted[i], keys, nkeys, res))
+			return false;
+	return true;
+}
 
-	for (size_t i = 0; i < ncps; i++) {
-		const struct audit_checkpoint *cp = sorted[i];
-		const struct audit_pubkey *key = NULL;
-		for (size_t k = 0; k < nkeys && key == NULL; k++) {
-			audit_pubkey_key_id(keys[k], id);
-			if (memcmp(id, cp->key_id, AUDIT_KEY_ID_BYTES) == 0)
-				key = keys[k];
+/* The two checkpoint sources merged by size: the sorted array and the pulled
+ * stream, with one checkpoint of lookahead from the stream. */
+struct cp_merge {
+	const struct audit_checkpoint *const *sorted;
+	size_t ncps, ci;
+	audit_next_cp_fn next_cp;
+	void *cp_ctx;
+	struct audit_checkpoint ahead;
+	bool have_ahead, stream_done;
+};
+
+/* The next checkpoint in size order without consuming it; NULL at the end.
+ * A stream error or a bad signature in the stream ends the walk with *res
+ * failed (returns NULL and sets *bad). */
+static const struct audit_checkpoint *cp_peek(struct cp_merge *m, const struct audit_pubkey *const *keys,
+					      size_t nkeys, struct audit_verify_result *res, bool *bad)
+{
+	*bad = false;
+	if (!m->have_ahead && !m->stream_done && m->next_cp != NULL) {
+		int r = m->next_cp(m->cp_ctx, &m->ahead);
+		if (r < 0) {
+			fail(res, AUDIT_FAULT_READ, 0, "could not read the checkpoints: %s", err_msg());
+			*bad = true;
+			return NULL;
 		}
-		if (key == NULL) {
-			audit_hex_encode(cp->key_id, AUDIT_KEY_ID_BYTES, kid);
-			fail(res, AUDIT_FAULT_SIGNATURE, 0,
-			     "checkpoint at size %lld names key %s, which is not a known audit key",
-			     (long long)cp->size, kid);
-			return false;
-		}
-		if (audit_checkpoint_verify(key, cp) < 0) {
-			fail(res, AUDIT_FAULT_SIGNATURE, 0,
-			     "checkpoint at size %lld is not validly signed: %s", (long long)cp->size,
-			     err_msg());
-			return false;
+		if (r == 0) {
+			m->stream_done = true;
+		} else {
+			if (!check_signature(&m->ahead, keys, nkeys, res)) {
+				*bad = true;
+				return NULL;
+			}
+			m->have_ahead = true;
 		}
 	}
-	return true;
+	const struct audit_checkpoint *a = m->ci < m->ncps ? m->sorted[m->ci] : NULL;
+	const struct audit_checkpoint *b = m->have_ahead ? &m->ahead : NULL;
+	if (a == NULL)
+		return b;
+	if (b == NULL || a->size <= b->size)
+		return a;
+	return b;
+}
+
+static void cp_pop(struct cp_merge *m, const struct audit_checkpoint *cp)
+{
+	if (m->ci < m->ncps && cp == m->sorted[m->ci])
+		m->ci++;
+	else
+		m->have_ahead = false;
 }
 
 /* After a seq jump from expected to found, reads on to tell a deletion (the
@@ -130,30 +196,56 @@ int audit_verify(audit_next_fn next, void *ctx, const struct audit_checkpoint *c
 		 size_t ncps, const struct audit_pubkey *const *keys, size_t nkeys,
 		 struct audit_verify_result *res)
 {
+	struct audit_verify_input in;
+	memset(&in, 0, sizeof in);
+	in.next = next;
+	in.ctx = ctx;
+	in.cps = cps;
+	in.ncps = ncps;
+	in.keys = keys;
+	in.nkeys = nkeys;
+	return audit_verify_run(&in, res);
+}
+
+int audit_verify_run(const struct audit_verify_input *in, struct audit_verify_result *res)
+{
 	const struct audit_checkpoint **sorted = NULL;
+	const struct audit_checkpoint *cp;
 	struct audit_hasher *h = NULL;
 	struct audit_entry *e = NULL;
-	uint8_t prev[AUDIT_HASH_BYTES] = { 0 };
+	struct cp_merge m;
+	uint8_t prev[AUDIT_HASH_BYTES];
 	uint8_t computed[AUDIT_HASH_BYTES];
 	char tbuf[AUDIT_TIME_BYTES];
-	int64_t expected = 1;
-	size_t ci = 0;
+	int64_t expected;
+	bool bad = false;
 	int rc = 0, r;
 
 	memset(res, 0, sizeof *res);
 	snprintf(res->reason, sizeof res->reason, "verification did not run");
-	if (next == NULL || (ncps > 0 && cps == NULL) || (nkeys > 0 && keys == NULL))
+	if (in->next == NULL || (in->ncps > 0 && in->cps == NULL) ||
+	    (in->nkeys > 0 && in->keys == NULL) || in->start_seq < 0)
 		return err_set(ERR_INVALID, "audit verify: missing entry source, checkpoints or keys");
-	if (ncps > 0) {
-		sorted = calloc(ncps, sizeof *sorted);
+	expected = in->start_seq + 1;
+	memcpy(prev, in->start_hash, sizeof prev);
+	res->entries = in->start_seq;
+	res->anchored = in->start_seq > 0 ? in->start_seq : 0;
+	memcpy(res->head, in->start_hash, sizeof res->head);
+	if (in->ncps > 0) {
+		sorted = calloc(in->ncps, sizeof *sorted);
 		if (sorted == NULL) {
 			rc = err_set(ERR_NOMEM, "audit verify: out of memory");
 			goto out;
 		}
-		for (size_t i = 0; i < ncps; i++)
-			sorted[i] = &cps[i];
-		qsort(sorted, ncps, sizeof *sorted, by_size);
+		for (size_t i = 0; i < in->ncps; i++)
+			sorted[i] = &in->cps[i];
+		qsort(sorted, in->ncps, sizeof *sorted, by_size);
 	}
+	memset(&m, 0, sizeof m);
+	m.sorted = sorted;
+	m.ncps = in->ncps;
+	m.next_cp = in->next_cp;
+	m.cp_ctx = in->cp_ctx;
 	e = malloc(sizeof *e);
 	if (e == NULL) {
 		rc = err_set(ERR_NOMEM, "audit verify: out of memory");
@@ -162,11 +254,26 @@ int audit_verify(audit_next_fn next, void *ctx, const struct audit_checkpoint *c
 	rc = audit_hasher_new(&h);
 	if (rc < 0)
 		goto out;
-	if (!check_signatures(sorted, ncps, keys, nkeys, res))
+	if (!check_signatures(sorted, in->ncps, in->keys, in->nkeys, res))
+		goto out;
+	/* Checkpoints inside the prefix already verified: signatures only. */
+	while ((cp = cp_peek(&m, in->keys, in->nkeys, res, &bad)) != NULL && cp->size <= in->start_seq) {
+		if (cp->size == in->start_seq &&
+		    memcmp(cp->root, in->start_hash, AUDIT_HASH_BYTES) != 0) {
+			audit_time_format(cp->time_us, tbuf);
+			fail(res, AUDIT_FAULT_REWRITTEN, in->start_seq,
+			     "the chain up to entry %lld does not match the checkpoint signed at %s",
+			     (long long)in->start_seq, tbuf);
+			goto out;
+		}
+		res->checkpoints++;
+		cp_pop(&m, cp);
+	}
+	if (bad)
 		goto out;
 
 	for (;;) {
-		r = next(ctx, e);
+		r = in->next(in->ctx, e);
 		if (r < 0) {
 			fail(res, AUDIT_FAULT_READ, 0, "could not read the entry after %lld: %s",
 			     (long long)expected - 1, err_msg());
@@ -175,7 +282,7 @@ int audit_verify(audit_next_fn next, void *ctx, const struct audit_checkpoint *c
 		if (r == 0)
 			break;
 		if (e->seq > expected) {
-			diagnose_jump(next, ctx, e, expected, e->seq, res);
+			diagnose_jump(in->next, in->ctx, e, expected, e->seq, res);
 			goto out;
 		}
 		if (e->seq < expected) {
@@ -206,9 +313,9 @@ int audit_verify(audit_next_fn next, void *ctx, const struct audit_checkpoint *c
 		memcpy(prev, computed, AUDIT_HASH_BYTES);
 		memcpy(res->head, computed, AUDIT_HASH_BYTES);
 		res->entries = expected;
-		for (; ci < ncps && sorted[ci]->size == expected; ci++) {
-			if (memcmp(sorted[ci]->root, computed, AUDIT_HASH_BYTES) != 0) {
-				audit_time_format(sorted[ci]->time_us, tbuf);
+		while ((cp = cp_peek(&m, in->keys, in->nkeys, res, &bad)) != NULL && cp->size == expected) {
+			if (memcmp(cp->root, computed, AUDIT_HASH_BYTES) != 0) {
+				audit_time_format(cp->time_us, tbuf);
 				fail(res, AUDIT_FAULT_REWRITTEN, expected,
 				     "the chain up to entry %lld does not match the checkpoint "
 				     "signed at %s: entries %lld to %lld were rewritten",
@@ -218,16 +325,21 @@ int audit_verify(audit_next_fn next, void *ctx, const struct audit_checkpoint *c
 			}
 			res->checkpoints++;
 			res->anchored = expected;
+			cp_pop(&m, cp);
 		}
+		if (bad)
+			goto out;
 		expected++;
 	}
-	if (ci < ncps) {
-		audit_time_format(sorted[ci]->time_us, tbuf);
+	cp = cp_peek(&m, in->keys, in->nkeys, res, &bad);
+	if (bad)
+		goto out;
+	if (cp != NULL) {
+		audit_time_format(cp->time_us, tbuf);
 		fail(res, AUDIT_FAULT_TRUNCATED, expected,
 		     "the log ends after entry %lld, but a checkpoint signed at %s covers %lld "
 		     "entries: entries from %lld on were removed (truncated)",
-		     (long long)expected - 1, tbuf, (long long)sorted[ci]->size,
-		     (long long)expected);
+		     (long long)expected - 1, tbuf, (long long)cp->size, (long long)expected);
 		goto out;
 	}
 	res->ok = true;

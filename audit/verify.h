@@ -40,6 +40,9 @@ enum audit_fault {
 	AUDIT_FAULT_REWRITTEN,	/* a chain head differs from its signed checkpoint */
 	AUDIT_FAULT_SIGNATURE,	/* a checkpoint is malformed, unsigned or badly signed */
 	AUDIT_FAULT_READ,	/* the entries could not be read to the end */
+	AUDIT_FAULT_UNANCHORED,	/* entries exist but no signed checkpoint covers any */
+	AUDIT_FAULT_ANCHOR,	/* an anchor file is missing, older than another, or forged */
+	AUDIT_FAULT_DIVERGED,	/* the stored head is not the head the writer holds */
 };
 
 #define AUDIT_REASON_BYTES 320
@@ -70,6 +73,36 @@ struct audit_verify_result {
 int audit_verify(audit_next_fn next, void *ctx, const struct audit_checkpoint *cps,
 		 size_t ncps, const struct audit_pubkey *const *keys, size_t nkeys,
 		 struct audit_verify_result *res);
+
+/* Pulls the next checkpoint in size order: 1 and *out filled, 0 at the end,
+ * or a negative error code (with err_set). */
+typedef int (*audit_next_cp_fn)(void *ctx, struct audit_checkpoint *out);
+
+/*
+ * The general form. Entries are read from start_seq + 1 on, linking to
+ * start_hash (zeros and 0 for the whole trail): a verifier that has already
+ * checked a prefix up to a signed checkpoint resumes there. Checkpoints come
+ * from two sources merged by size: cps (few, any order: anchor files, an
+ * auditor's own copy; their signatures are checked before any entry) and
+ * next_cp (many, in size order: the database's, pulled one at a time so
+ * memory stays O(1) whatever their number; each signature is checked when it
+ * is reached). Checkpoints at or below start_seq are checked for their
+ * signature only.
+ */
+struct audit_verify_input {
+	audit_next_fn next;
+	void *ctx;
+	audit_next_cp_fn next_cp; /* may be NULL */
+	void *cp_ctx;
+	const struct audit_checkpoint *cps;
+	size_t ncps;
+	const struct audit_pubkey *const *keys;
+	size_t nkeys;
+	int64_t start_seq;
+	uint8_t start_hash[AUDIT_HASH_BYTES];
+};
+
+int audit_verify_run(const struct audit_verify_input *in, struct audit_verify_result *res);
 
 /* A short stable name for a fault ("edited", "deleted", ...). */
 const char *audit_fault_name(enum audit_fault f);

@@ -12,6 +12,8 @@
  */
 #include "service/app.h"
 
+#include "service/auditwatch.h"
+
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/base/limits.h"
@@ -45,6 +47,7 @@ static const struct {
 	{ ERR_UNSUPPORTED, 415, "unsupported-media-type", "Unsupported content type" },
 	{ ERR_UNPROCESSABLE, 422, "unprocessable", "The request names something unknown" },
 	{ ERR_UNAVAILABLE, 503, "unavailable", "Cannot serve this safely right now" },
+	{ ERR_AUDIT_ALTERED, 503, "audit-altered", "The audit trail is not intact; nothing is served" },
 };
 
 int status_for_err(int code)
@@ -171,9 +174,18 @@ static void commit_done(struct audit_job *job, int rc)
 {
 	struct reqctx *ctx = job->ctx;
 	if (rc != 0) {
+		char why[AUDIT_REASON_BYTES];
 		atomic_fetch_add(&ctx->app->metrics.audit_unavailable, 1);
-		err_set(ERR_UNAVAILABLE, "the audit trail cannot be written; nothing was changed or revealed");
-		reply_problem(ctx, ERR_UNAVAILABLE, NULL);
+		if (audit_log_fault(ctx->app->log, why, sizeof why) != AUDIT_FAULT_NONE) {
+			err_set(ERR_AUDIT_ALTERED, "the audit trail is not the one this server signed (%s); "
+						   "nothing was changed or revealed",
+				audit_fault_name(audit_log_fault(ctx->app->log, NULL, 0)));
+			reply_problem(ctx, ERR_AUDIT_ALTERED, NULL);
+		} else {
+			err_set(ERR_UNAVAILABLE, "the audit trail cannot be written; nothing was changed or "
+						 "revealed");
+			reply_problem(ctx, ERR_UNAVAILABLE, NULL);
+		}
 		http_add_header(ctx->http, "Retry-After", "5");
 	} else if (job->apply_rc != 0) {
 		err_set(job->apply_rc, "%s", job->apply_msg);
@@ -196,14 +208,33 @@ void app_commit(struct reqctx *ctx)
 		app_send(ctx);
 		return;
 	}
-	ctx->replied = true;
-	ctx->job.done = commit_done;
-	ctx->job.ctx = ctx;
+	app_defer(ctx);
+	app_commit_deferred(ctx);
+}
+
+void app_defer(struct reqctx *ctx)
+{
+	ctx->replied = true; /* the other thread replies */
 	/* Give the reader connection back before waiting: it is not needed
-	 * while the entry is committed, and the pool stays small. */
+	 * while another thread works, and the pool stays small. */
 	store_conn_put(ctx->app->store, ctx->rd);
 	ctx->rd = NULL;
 	http_suspend(ctx->http);
+}
+
+void app_commit_deferred(struct reqctx *ctx)
+{
+	ctx->replied = true;
+	if (!ctx->audit_begun) {
+		fprintf(stderr, "consentd: request %s: commit without an audit entry\n",
+			http_request_id(ctx->http));
+		reply_problem_status(ctx, 500, "internal", "Internal error", NULL, NULL);
+		deliver(ctx);
+		http_resume(ctx->http);
+		return;
+	}
+	ctx->job.done = commit_done;
+	ctx->job.ctx = ctx;
 	if (audit_log_submit(ctx->app->log, &ctx->job) != 0)
 		commit_done(&ctx->job, ERR_UNAVAILABLE);
 }
@@ -715,6 +746,9 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 		return rc;
 	if ((rc = audit_log_open(&app->log, app->store, app->cfg.signing_key, app->cfg.audit_anchor)) != 0)
 		return rc;
+	if ((rc = auditwatch_start(&app->watch, app->store, app->cfg.signing_pub, app->cfg.audit_anchor,
+				   app->cfg.audit_verify_every)) != 0)
+		return rc;
 	if ((rc = read_file(app->cfg.tls_cert, &cert, false)) != 0 ||
 	    (rc = read_file(app->cfg.tls_key, &key, true)) != 0)
 		goto out;
@@ -765,8 +799,11 @@ int app_serve(struct app *app)
 
 void app_close(struct app *app)
 {
-	/* Drain the audit queue first (every suspended request gets its reply),
-	 * then stop the server, then free the log. */
+	/* Answer waiting verifications (through the log), drain the audit queue
+	 * (every suspended request gets its reply), then stop the server, then
+	 * free the log. */
+	auditwatch_stop(app->watch);
+	app->watch = NULL;
 	audit_log_shutdown(app->log);
 	http_stop(app->http);
 	audit_log_close(app->log);

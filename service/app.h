@@ -35,6 +35,7 @@ struct keyring;
 struct route;
 struct reqctx;
 struct auth_cache;
+struct auditwatch;
 
 struct app_metrics {
 	atomic_uint_fast64_t requests, status_2xx, status_4xx, status_5xx, auth_failures,
@@ -51,6 +52,7 @@ struct app {
 	struct keyring *old_keys[16];
 	int n_old_keys;
 	struct audit_log *log;
+	struct auditwatch *watch; /* scheduled and requested verification */
 	struct http_server *http;
 	pthread_mutex_t policy_lock;
 	struct policy *policy; /* live policy; swap under policy_lock */
@@ -132,6 +134,11 @@ void app_send(struct reqctx *ctx);
  * commit; on commit failure replies 503 instead of the prepared reply. If
  * the job's apply failed, the reply is a problem for its code. */
 void app_commit(struct reqctx *ctx);
+/* For work that finishes on another thread: gives back ctx->rd and suspends
+ * the request (call on the HTTP thread, from the handler). That thread then
+ * prepares the reply and calls app_commit_deferred, exactly once. */
+void app_defer(struct reqctx *ctx);
+void app_commit_deferred(struct reqctx *ctx);
 
 /* Audit entry helpers: fills actor/role/request/client from ctx. */
 void audit_begin(struct reqctx *ctx, const char *action, const char *record_id,

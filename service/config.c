@@ -5,6 +5,7 @@
 #include "service/config.h"
 
 #include "service/base/error.h"
+#include "service/base/limits.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -70,7 +71,7 @@ int config_load(struct config *cfg, const char *dir)
 	}
 	const char *listen = "127.0.0.1:8443", *policy = "policy.json", *db = "consentd.db",
 		   *keys = "keys", *cert = "tls/cert.pem", *key = "tls/key.pem", *url = NULL;
-	json_int_t threads = 0;
+	json_int_t threads = 0, verify_every = AUDIT_VERIFY_EVERY_SECONDS;
 	const char *k;
 	json_t *v;
 	json_object_foreach(root, k, v) {
@@ -96,6 +97,17 @@ int config_load(struct config *cfg, const char *dir)
 			}
 			threads = json_integer_value(v);
 			continue;
+		} else if (strcmp(k, "audit_verify_interval_seconds") == 0) {
+			/* 0 turns the schedule off (verification at start still runs). */
+			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+			    json_integer_value(v) > 7 * 24 * 3600) {
+				rc = err_set(ERR_INVALID, "%s: audit_verify_interval_seconds must be an "
+							  "integer 0..604800",
+					     path);
+				goto out;
+			}
+			verify_every = json_integer_value(v);
+			continue;
 		} else {
 			rc = err_set(ERR_INVALID, "%s: unknown key \"%s\"", path, k);
 			goto out;
@@ -115,6 +127,7 @@ int config_load(struct config *cfg, const char *dir)
 	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
 		ncpu = CPU_COUNT(&set);
 	cfg->threads = threads > 0 ? (unsigned)threads : (unsigned)(ncpu > 0 ? ncpu : 2);
+	cfg->audit_verify_every = (unsigned)verify_every;
 	resolve(cfg->policy, dir, policy);
 	resolve(cfg->database, dir, db);
 	resolve(cfg->keys_dir, dir, keys);

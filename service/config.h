@@ -10,6 +10,7 @@
  *   keys/audit-signing.pem      Ed25519 checkpoint key (0600)
  *   keys/audit-signing.pub.pem  its public half, for auditors
  *   audit-anchor.json     the latest signed checkpoint (outside the database)
+ *   audit-anchor.json.d/  its last generations (audit/anchor.h)
  *   tls/cert.pem, tls/key.pem   development certificate (key 0600)
  *
  * Relative paths in the file are resolved against DIR.
@@ -28,6 +29,7 @@ struct config {
 	char address[64];
 	uint16_t port;
 	unsigned threads;
+	unsigned audit_verify_every; /* seconds between scheduled verifications; 0: none */
 	char policy[CONFIG_PATH_CAP];
 	char database[CONFIG_PATH_CAP];
 	char keys_dir[CONFIG_PATH_CAP];

@@ -27,6 +27,7 @@
 #include "audit/checkpoint.h"
 #include "audit/verify.h"
 #include "service/auditq.h"
+#include "service/auditwatch.h"
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/base/limits.h"
@@ -485,36 +486,74 @@ static void h_audit_export(struct reqctx *ctx)
 
 /* ---- GET /v1/audit/verify ---- */
 
+/* The schedule's state: when the server last verified, and the first
+ * failure it found (the alarm), so an auditor sees it even if the trail was
+ * put back since. */
+static json_t *schedule_json(struct app *app)
+{
+	struct auditwatch_status ws;
+	char tbuf[AUDIT_TIME_BYTES];
+	auditwatch_status(app->watch, &ws);
+	json_t *o = json_pack("{s:b, s:b, s:I, s:I, s:I}", "ran", ws.ran, "intact", ws.intact, "runs",
+			      (json_int_t)ws.runs, "failures", (json_int_t)ws.failures, "verified_size",
+			      (json_int_t)ws.verified_size);
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "last_at",
+			    ws.ran && audit_time_format(ws.last_us, tbuf) == 0 ? json_string(tbuf) : json_null());
+	if (!ws.intact && audit_time_format(ws.first_failure_us, tbuf) == 0)
+		json_object_set_new(o, "alarm",
+				    json_pack("{s:s, s:s, s:s}", "at", tbuf, "fault",
+					      audit_fault_name(ws.first_failure.fault), "reason",
+					      ws.first_failure.reason));
+	else
+		json_object_set_new(o, "alarm", json_null());
+	return o;
+}
+
+/* On the watch thread: the request is suspended; prepare the reply and the
+ * entry, then commit (the reply leaves after its entry is durable). */
+static void verify_done(void *arg, int rc, const struct audit_verify_result *res)
+{
+	struct reqctx *ctx = arg;
+	char head[2 * AUDIT_HASH_BYTES + 1];
+	if (rc != 0 || res == NULL) {
+		audit_decide(ctx, false, "error");
+		reply_problem(ctx, rc == ERR_UNAVAILABLE ? ERR_UNAVAILABLE : rc, NULL);
+		app_commit_deferred(ctx);
+		return;
+	}
+	/* The request was allowed whatever the verdict; the verdict is in the
+	 * reason and the detail, so a failed verification is on the record. */
+	audit_decide(ctx, true, res->ok ? "intact" : audit_fault_name(res->fault));
+	audit_detail(ctx, json_pack("{s:b, s:I, s:I}", "ok", res->ok, "entries", (json_int_t)res->entries,
+				    "first_bad_seq", (json_int_t)res->first_bad_seq));
+	audit_hex_encode(res->head, sizeof res->head, head);
+	json_t *out = json_pack("{s:b, s:I, s:I, s:I, s:o, s:s, s:s, s:s, s:o*}", "ok", res->ok,
+				"entries", (json_int_t)res->entries, "checkpoints",
+				(json_int_t)res->checkpoints, "anchored", (json_int_t)res->anchored,
+				"first_bad_seq",
+				res->first_bad_seq > 0 ? json_integer(res->first_bad_seq) : json_null(),
+				"fault", audit_fault_name(res->fault), "reason", res->reason, "head",
+				res->entries > 0 ? head : "", "schedule", schedule_json(ctx->app));
+	reply_json(ctx, 200, out);
+	app_commit_deferred(ctx);
+}
+
 static void h_audit_verify(struct reqctx *ctx)
 {
 	struct audit_query q;
-	struct audit_verify_result res;
-	char head[2 * AUDIT_HASH_BYTES + 1];
 	if (!parse_query(ctx, 0, &q))
 		return;
 	if (!app_require(ctx, POLICY_ACT_AUDIT_READ, NULL, NULL))
 		return;
 	audit_begin(ctx, "audit.verify", NULL, NULL, NULL);
-	const char *anchor[1] = { ctx->app->cfg.audit_anchor };
-	int rc = auditq_verify(ctx->rd, ctx->app->cfg.signing_pub, anchor, 1, &res);
-	if (rc != 0) {
-		fail_audited(ctx, rc);
-		return;
-	}
-	/* The request was allowed whatever the verdict; the verdict is in the
-	 * reason and the detail, so a failed verification is on the record. */
-	audit_decide(ctx, true, res.ok ? "intact" : audit_fault_name(res.fault));
-	audit_detail(ctx, json_pack("{s:b, s:I, s:I}", "ok", res.ok, "entries", (json_int_t)res.entries,
-				    "first_bad_seq", (json_int_t)res.first_bad_seq));
-	audit_hex_encode(res.head, sizeof res.head, head);
-	json_t *out = json_pack("{s:b, s:I, s:I, s:I, s:o, s:s, s:s, s:s}", "ok", res.ok, "entries",
-				(json_int_t)res.entries, "checkpoints", (json_int_t)res.checkpoints,
-				"anchored", (json_int_t)res.anchored, "first_bad_seq",
-				res.first_bad_seq > 0 ? json_integer(res.first_bad_seq) : json_null(),
-				"fault", audit_fault_name(res.fault), "reason", res.reason, "head",
-				res.entries > 0 ? head : "");
-	reply_json(ctx, 200, out);
-	app_commit(ctx);
+	/* A walk over the whole trail runs on the watch thread, never on an
+	 * HTTP worker (auditwatch.h). */
+	app_defer(ctx);
+	int rc = auditwatch_request(ctx->app->watch, verify_done, ctx);
+	if (rc != 0)
+		verify_done(ctx, rc, NULL);
 }
 
 /* ---- GET /v1/audit/checkpoints/latest ---- */

@@ -5,6 +5,7 @@
  */
 #include "service/app.h"
 
+#include "service/auditwatch.h"
 #include "service/base/codec.h"
 #include "service/router.h"
 
@@ -18,14 +19,27 @@ void h_health(struct reqctx *ctx)
 	app_send(ctx);
 }
 
+/* Intact: the writer holds the chain on disk and no verification failed. */
+static bool audit_intact(struct app *app, const struct audit_log_stats *st, struct auditwatch_status *ws)
+{
+	auditwatch_status(app->watch, ws);
+	return st->fault == AUDIT_FAULT_NONE && ws->intact;
+}
+
 void h_ready(struct reqctx *ctx)
 {
 	struct audit_log_stats st;
+	struct auditwatch_status ws;
 	audit_log_stats(ctx->app->log, &st);
-	bool ready = atomic_load(&ctx->app->ready) && st.healthy;
+	bool intact = audit_intact(ctx->app, &st, &ws);
+	bool ready = atomic_load(&ctx->app->ready) && st.healthy && intact;
+	/* Fault names only (stable words), never a reason: /readyz is public. */
+	const char *fault = st.fault != AUDIT_FAULT_NONE ? audit_fault_name(st.fault)
+			    : !ws.intact ? audit_fault_name(ws.first_failure.fault) : NULL;
 	reply_json(ctx, ready ? 200 : 503,
-		   json_pack("{s:s, s:b, s:I}", "status", ready ? "ready" : "not_ready", "audit_healthy",
-			     st.healthy, "audit_head", (json_int_t)st.head_seq));
+		   json_pack("{s:s, s:b, s:b, s:s?, s:I}", "status", ready ? "ready" : "not_ready",
+			     "audit_healthy", st.healthy, "audit_intact", intact, "audit_fault", fault,
+			     "audit_head", (json_int_t)st.head_seq));
 	app_send(ctx);
 }
 
@@ -33,7 +47,9 @@ void h_metrics(struct reqctx *ctx)
 {
 	struct app_metrics *m = &ctx->app->metrics;
 	struct audit_log_stats st;
+	struct auditwatch_status ws;
 	audit_log_stats(ctx->app->log, &st);
+	bool intact = audit_intact(ctx->app, &st, &ws);
 	char *buf = NULL;
 	int n = asprintf(
 		&buf,
@@ -69,6 +85,21 @@ void h_metrics(struct reqctx *ctx)
 		"# HELP consentd_audit_head Sequence number of the last audit entry.\n"
 		"# TYPE consentd_audit_head gauge\n"
 		"consentd_audit_head %lld\n"
+		"# HELP consentd_audit_intact 1 while the trail verifies and the writer holds the stored chain; 0 after an alarm.\n"
+		"# TYPE consentd_audit_intact gauge\n"
+		"consentd_audit_intact %d\n"
+		"# HELP consentd_audit_anchored Entries covered by the newest signed checkpoint.\n"
+		"# TYPE consentd_audit_anchored gauge\n"
+		"consentd_audit_anchored %lld\n"
+		"# HELP consentd_audit_anchor_failures_total Checkpoints not signed because the anchor file could not be written.\n"
+		"# TYPE consentd_audit_anchor_failures_total counter\n"
+		"consentd_audit_anchor_failures_total %llu\n"
+		"# HELP consentd_audit_verifications_total Verifications of the trail the server ran.\n"
+		"# TYPE consentd_audit_verifications_total counter\n"
+		"consentd_audit_verifications_total %lld\n"
+		"# HELP consentd_audit_verification_failures_total Verifications that found the trail altered.\n"
+		"# TYPE consentd_audit_verification_failures_total counter\n"
+		"consentd_audit_verification_failures_total %lld\n"
 		"# HELP consentd_uptime_seconds Seconds since start.\n"
 		"# TYPE consentd_uptime_seconds gauge\n"
 		"consentd_uptime_seconds %lld\n",
@@ -77,8 +108,9 @@ void h_metrics(struct reqctx *ctx)
 		(unsigned long long)m->auth_failures, (unsigned long long)m->denials,
 		(unsigned long long)m->checks, (unsigned long long)st.entries,
 		(unsigned long long)st.batches, (unsigned long long)st.failures,
-		(unsigned long long)st.checkpoints, (long long)st.head_seq,
-		(long long)((now_us() - ctx->app->started_us) / 1000000));
+		(unsigned long long)st.checkpoints, (long long)st.head_seq, intact ? 1 : 0,
+		(long long)st.anchored, (unsigned long long)st.anchor_failures, (long long)ws.runs,
+		(long long)ws.failures, (long long)((now_us() - ctx->app->started_us) / 1000000));
 	if (n < 0) {
 		reply_problem_status(ctx, 500, "internal", "Internal error", NULL, NULL);
 	} else {

@@ -49,6 +49,7 @@ static int exit_for(int code)
 	case ERR_DENIED:
 	case ERR_NOTFOUND: return EXIT_PERM;
 	case ERR_UNAVAILABLE: return EXIT_UNAVAILABLE;
+	case ERR_AUDIT_ALTERED: return EXIT_TAMPERED;
 	default: return EXIT_FAIL;
 	}
 }
@@ -275,6 +276,12 @@ static int open_for_cli(const char *dir, struct config *cfg, struct store **st, 
 		rc = store_open(st, cfg->database);
 	if (rc == 0)
 		rc = audit_log_open(log, *st, cfg->signing_key, cfg->audit_anchor);
+	/* A verb that appends to a trail it cannot prove would sign over it. */
+	char why[AUDIT_REASON_BYTES];
+	if (rc == 0 && audit_log_fault(*log, why, sizeof why) != AUDIT_FAULT_NONE)
+		rc = err_set(ERR_AUDIT_ALTERED, "the audit trail is not intact (%s); nothing was done. "
+						"Run consentd audit verify --data %s",
+			     why, dir);
 	return rc;
 }
 
@@ -579,13 +586,9 @@ static int cmd_audit(int argc, char **argv)
 	}
 	int code;
 	if (verify) {
-		const char *extra[2] = { cfg.audit_anchor, o.checkpoint };
-		if (o.checkpoint != NULL && access(o.checkpoint, R_OK) != 0) {
-			store_conn_put(st, c);
-			store_close(st);
-			return fail(err_set(ERR_NOTFOUND, "cannot open %s", o.checkpoint));
-		}
-		rc = auditq_verify(c, cfg.signing_pub, extra, o.checkpoint != NULL ? 2 : 1, &res);
+		const char *extra[1] = { o.checkpoint };
+		rc = auditq_verify(c, cfg.signing_pub, cfg.audit_anchor, extra, o.checkpoint != NULL ? 1 : 0,
+				   &res);
 		code = rc == 0 ? print_verdict(&res) : fail(rc);
 	} else {
 		bool csv = o.format != NULL && strcmp(o.format, "csv") == 0;

@@ -29,6 +29,7 @@ enum err {
 	ERR_UNSUPPORTED = -12, /* method or media type not supported */
 	ERR_INTERNAL = -13,    /* a bug: an invariant did not hold */
 	ERR_UNPROCESSABLE = -14, /* well-formed but names unknown things (422) */
+	ERR_AUDIT_ALTERED = -15, /* the audit trail is not the one that was signed */
 };
 
 /* Sets the current thread's error message and returns code, so that

@@ -35,6 +35,8 @@
 #define AUDIT_BATCH_MAX 512		/* entries per group commit */
 #define AUDIT_CHECKPOINT_EVERY 10000	/* sign a checkpoint every N entries */
 #define AUDIT_CHECKPOINT_SECONDS 60	/* ... or every T seconds */
+#define AUDIT_ANCHOR_GENERATIONS 8	/* signed anchors kept beside the newest */
+#define AUDIT_VERIFY_EVERY_SECONDS 3600 /* default scheduled verification interval */
 #define AUDIT_PAGE_MAX 1000		/* entries per GET /v1/audit page */
 
 #endif

@@ -1306,6 +1306,75 @@ void store_audit_cursor_close(struct store_audit_cursor *cur)
 	free(cur);
 }
 
+int store_audit_hash_at(struct store_conn *c, int64_t seq, uint8_t hash[32])
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(c->db, "SELECT hash FROM audit WHERE seq = ?1", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return store_db_error(c->db, rc, "cannot read the audit trail");
+	sqlite3_bind_int64(s, 1, seq);
+	rc = sqlite3_step(s);
+	int ret = 0;
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) == 32)
+		memcpy(hash, sqlite3_column_blob(s, 0), 32);
+	else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		ret = err_set(ERR_NOTFOUND, "the audit trail holds no entry %lld", (long long)seq);
+	else
+		ret = store_db_error(c->db, rc, "cannot read the audit trail");
+	sqlite3_finalize(s);
+	return ret;
+}
+
+struct store_checkpoint_cursor {
+	struct store_conn *c;
+	sqlite3_stmt *s;
+	bool done;
+};
+
+int store_checkpoint_cursor_open(struct store_conn *c, int64_t after_size,
+				 struct store_checkpoint_cursor **out)
+{
+	struct store_checkpoint_cursor *cur = calloc(1, sizeof *cur);
+	*out = NULL;
+	if (cur == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	cur->c = c;
+	int rc = sqlite3_prepare_v2(c->db,
+				    "SELECT size, root, time_us, key_id, sig FROM audit_checkpoint "
+				    "WHERE size > ?1 ORDER BY size",
+				    -1, &cur->s, NULL);
+	if (rc != SQLITE_OK) {
+		free(cur);
+		return store_db_error(c->db, rc, "cannot read checkpoints");
+	}
+	sqlite3_bind_int64(cur->s, 1, after_size);
+	*out = cur;
+	return 0;
+}
+
+int store_checkpoint_cursor_next(struct store_checkpoint_cursor *cur, struct audit_checkpoint *cp)
+{
+	if (cur->done)
+		return 0;
+	int rc = sqlite3_step(cur->s);
+	if (rc == SQLITE_ROW) {
+		read_checkpoint(cur->s, cp);
+		return 1;
+	}
+	cur->done = true;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return store_db_error(cur->c->db, rc, "cannot read checkpoints");
+}
+
+void store_checkpoint_cursor_close(struct store_checkpoint_cursor *cur)
+{
+	if (cur == NULL)
+		return;
+	sqlite3_finalize(cur->s);
+	free(cur);
+}
+
 int store_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb,
 		     void *ctx)
 {

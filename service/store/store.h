@@ -199,6 +199,18 @@ int store_audit_cursor_open(struct store_conn *c, const struct store_audit_filte
 int store_audit_cursor_next(struct store_audit_cursor *cur, struct audit_entry *e);
 void store_audit_cursor_close(struct store_audit_cursor *cur);
 
+/* The hash of entry seq; ERR_NOTFOUND when there is none. */
+int store_audit_hash_at(struct store_conn *c, int64_t seq, uint8_t hash[32]);
+
+/* A pull cursor over the signed checkpoints with size > after_size, in size
+ * order, so a verifier holds one at a time whatever their number. */
+struct store_checkpoint_cursor;
+int store_checkpoint_cursor_open(struct store_conn *c, int64_t after_size,
+				 struct store_checkpoint_cursor **out);
+/* 1 and *cp filled, 0 at the end, or a negative error. */
+int store_checkpoint_cursor_next(struct store_checkpoint_cursor *cur, struct audit_checkpoint *cp);
+void store_checkpoint_cursor_close(struct store_checkpoint_cursor *cur);
+
 /* ---- preference links (store_links.c) --------------------------------- */
 
 /* A customer's signed preference link. The token itself is never stored:

@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -84,23 +85,53 @@ def tamper(srv, fn):
 
 def verify_both(srv):
     """Runs the CLI on the stopped server's data, then starts it and asks the
-    endpoint. Returns (exit code, CLI output, endpoint body)."""
+    endpoint. Returns (exit code, CLI output, endpoint status, endpoint body).
+    A server that finds, at open, that the stored chain no longer reaches its
+    signed anchor stops appending: every audited route is 503 audit-altered.
+    One that finds it later (its start-up verification) raises the alarm and
+    the endpoint reports the verdict."""
     code, out, err = cli("audit", "verify", "--data", srv.data, check=False)
-    srv.start()
+    srv.start(wait_ready=False)
     st, body = srv.call("GET", "/v1/audit/verify", token="auditor")
-    assert st == 200, (st, body)
-    return code, out + err, body
+    assert st in (200, 503), (st, body)
+    return code, out + err, st, body
 
 
-def assert_detected(srv, seq, fault, also=None):
-    code, out, body = verify_both(srv)
+def wait_alarm(srv):
+    """/readyz turns 503 with audit_intact false once the alarm is raised."""
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        st, body = srv.call("GET", "/readyz")
+        if st == 503 and body.get("audit_intact") is False:
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"no audit alarm on /readyz: {st} {body}")
+
+
+def assert_detected(srv, seq, fault, also=None, at_open=None):
+    code, out, st, body = verify_both(srv)
     assert code == 5, (code, out)
     assert f"FAILED at seq {seq} ({fault})" in out, out
+    if also:
+        assert also in out, (also, out)
+    ready = wait_alarm(srv)
+    assert ready["audit_fault"], ready
+    if at_open is not None:
+        assert (st == 503) == at_open, (st, body)
+    if st == 503:
+        # Fail closed: the trail on disk is not the one this server signed.
+        assert body["type"].endswith("/audit-altered"), body
+        st, _ = srv.call("GET", "/v1/audit", token="auditor")
+        assert st == 503
+        m = srv.raw("GET", "/metrics")[2].decode()
+        assert "consentd_audit_intact 0" in m, m
+        return None
     assert body["ok"] is False, body
     assert body["first_bad_seq"] == seq, body
     assert body["fault"] == fault, body
+    assert body["schedule"]["intact"] is False, body
     if also:
-        assert also in out and also in body["reason"], (also, out, body)
+        assert also in body["reason"], (also, body)
     return body
 
 
@@ -202,8 +233,7 @@ def test_a_tail_cut_after_a_signed_checkpoint_is_detected(srv):
     assert size == rows(srv.db)[-1]["seq"]
     cut = size - 3
     tamper(srv, lambda con: con.execute("DELETE FROM audit WHERE seq > ?", (cut,)))
-    body = assert_detected(srv, cut + 1, "truncated", also=f"ends after entry {cut}")
-    assert body["entries"] == cut, body
+    assert_detected(srv, cut + 1, "truncated", also=f"ends after entry {cut}", at_open=True)
 
 
 def test_a_tail_cut_together_with_its_checkpoints_is_caught_by_the_anchor(srv):
