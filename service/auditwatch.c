@@ -14,6 +14,7 @@
 #include "service/auditq.h"
 #include "service/base/codec.h"
 #include "service/base/error.h"
+#include "service/base/limits.h"
 #include "service/store/store.h"
 
 #include <errno.h>
@@ -111,7 +112,9 @@ static void *watch_thread(void *arg)
 		pthread_mutex_unlock(&w->lock);
 
 		struct audit_verify_result res;
-		bool full = first || reqs != NULL;
+		/* Incremental runs cover what was appended; a full one now and then
+		 * also catches an edit below the last verified checkpoint. */
+		bool full = first || reqs != NULL || w->status.runs % AUDIT_VERIFY_FULL_EVERY == 0;
 		int rc = run(w, full, &res);
 		if (rc == 0)
 			record(w, &res);

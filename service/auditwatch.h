@@ -2,7 +2,8 @@
  * auditwatch: the server verifies the trail it serves, on its own thread.
  *
  * At start it verifies the whole trail, then every interval seconds it
- * verifies incrementally: from the last checkpoint it verified to the head.
+ * verifies incrementally: from the last checkpoint it verified to the head
+ * (every AUDIT_VERIFY_FULL_EVERY-th run verifies from entry 1 again).
  * GET /v1/audit/verify asks it for a full verification, so that a walk over
  * millions of entries never runs on an HTTP worker thread; requests that
  * arrive while one runs wait for the next run. Memory is bounded whatever

@@ -37,6 +37,7 @@
 #define AUDIT_CHECKPOINT_SECONDS 60	/* ... or every T seconds */
 #define AUDIT_ANCHOR_GENERATIONS 8	/* signed anchors kept beside the newest */
 #define AUDIT_VERIFY_EVERY_SECONDS 3600 /* default scheduled verification interval */
+#define AUDIT_VERIFY_FULL_EVERY 24	/* every Nth scheduled run verifies from entry 1 */
 #define AUDIT_PAGE_MAX 1000		/* entries per GET /v1/audit page */
 
 #endif

@@ -581,6 +581,85 @@ static void test_verify_intact(void **state)
 	log_free(l);
 }
 
+/* Checkpoints pulled one at a time, in size order (the database's). */
+struct cp_stream {
+	const struct audit_checkpoint *v;
+	int n, pos;
+};
+
+static int cp_next(void *ctx, struct audit_checkpoint *out)
+{
+	struct cp_stream *c = ctx;
+	if (c->pos >= c->n)
+		return 0;
+	*out = c->v[c->pos++];
+	return 1;
+}
+
+static void test_verify_run_streams_checkpoints_and_resumes(void **state)
+{
+	struct fixture *f = *state;
+	struct log *l = log_new(f);
+	struct audit_verify_result res;
+	struct audit_verify_input in;
+	const struct audit_pubkey *keys[1] = { f->pub };
+	struct cursor c = { l, 0 };
+	struct cp_stream cs = { l->cps, 2, 0 };
+
+	/* The same verdict with the checkpoints streamed instead of given. */
+	memset(&in, 0, sizeof in);
+	in.next = log_next;
+	in.ctx = &c;
+	in.next_cp = cp_next;
+	in.cp_ctx = &cs;
+	in.keys = keys;
+	in.nkeys = 1;
+	assert_int_equal(audit_verify_run(&in, &res), 0);
+	assert_true(res.ok);
+	assert_int_equal(res.checkpoints, 2);
+	assert_int_equal(res.anchored, LOG);
+
+	/* Resumed after the checkpoint at 20: entries 21.. link to its root. */
+	c.pos = 20;
+	cs.pos = 0;
+	in.start_seq = 20;
+	memcpy(in.start_hash, l->cps[0].root, AUDIT_HASH_BYTES);
+	assert_int_equal(audit_verify_run(&in, &res), 0);
+	assert_true(res.ok);
+	assert_int_equal(res.entries, LOG);
+	assert_int_equal(res.anchored, LOG);
+
+	/* A start hash that is not the checkpoint's root is a rewrite. */
+	c.pos = 20;
+	cs.pos = 0;
+	in.start_hash[0] ^= 1;
+	assert_int_equal(audit_verify_run(&in, &res), 0);
+	assert_false(res.ok);
+	assert_int_equal(res.fault, AUDIT_FAULT_REWRITTEN);
+
+	/* A streamed checkpoint beyond the end: truncated. */
+	c.pos = 0;
+	cs.pos = 0;
+	in.start_seq = 0;
+	memset(in.start_hash, 0, sizeof in.start_hash);
+	l->n = 25;
+	assert_int_equal(audit_verify_run(&in, &res), 0);
+	assert_false(res.ok);
+	assert_int_equal(res.fault, AUDIT_FAULT_TRUNCATED);
+
+	/* A streamed checkpoint with a bad signature is caught when reached. */
+	l->n = LOG;
+	struct audit_checkpoint bad[2] = { l->cps[0], l->cps[1] };
+	bad[1].sig[0] ^= 1;
+	cs.v = bad;
+	c.pos = 0;
+	cs.pos = 0;
+	assert_int_equal(audit_verify_run(&in, &res), 0);
+	assert_false(res.ok);
+	assert_int_equal(res.fault, AUDIT_FAULT_SIGNATURE);
+	log_free(l);
+}
+
 static void test_verify_edited_entry(void **state)
 {
 	struct log *l = log_new(*state);
@@ -818,6 +897,7 @@ int main(void)
 	const struct CMUnitTest signed_log[] = {
 		cmocka_unit_test(test_checkpoint_sign_verify),
 		cmocka_unit_test(test_verify_intact),
+		cmocka_unit_test(test_verify_run_streams_checkpoints_and_resumes),
 		cmocka_unit_test(test_verify_edited_entry),
 		cmocka_unit_test(test_verify_deleted_entry),
 		cmocka_unit_test(test_verify_inserted_entry),
