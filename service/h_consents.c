@@ -3,8 +3,11 @@
  * reading the current state and full history, and the consent check.
  *
  * Consent events are append-only (consent_event); the current row per
- * (contact, purpose, channel) is derived from the latest event. Expiry is
- * never stored as a status: it is decided by the policy engine at check time.
+ * (contact, purpose, channel) is the event that store_consent_supersedes
+ * (service/store/store_order.c) picks: a claimed `at` orders events but never
+ * past the time consentd recorded them, and a later "no" beats a "yes".
+ * Expiry is never stored as a status: it is decided by the policy engine at
+ * check time.
  *
  * The check's body is read by parse_check_body (service/parse.h): pure, no
  * keys, and fuzzed by tests/fuzz/fuzz_check_body.c.
