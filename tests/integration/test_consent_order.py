@@ -75,7 +75,8 @@ def test_a_withdrawal_inside_the_future_window_of_a_grant_takes_effect(srv):
     # The grant claims a time 200 s ahead of ours (allowed: clocks drift).
     srv.set_consent(cid, "marketing", "email", "granted", source="form", at=iso(200))
     assert srv.check("marketing", "email", contact_id=cid)["reason"] == "granted"
-    srv.set_consent(cid, "marketing", "email", "withdrawn", source="call-centre")
+    receipt = srv.set_consent(cid, "marketing", "email", "withdrawn", source="call-centre")
+    assert receipt["current"] is True and receipt["status"] == "withdrawn", receipt
     res = srv.check("marketing", "email", contact_id=cid)
     assert res["allowed"] is False and res["reason"] == "withdrawn", res
     assert current(srv, cid)["status"] == "withdrawn"
@@ -163,8 +164,10 @@ def test_imports_interleaved_with_live_withdrawals_never_revive_a_grant(srv):
     # A live withdrawal, then the old system replays its grants: one from
     # before the withdrawal, one claimed minutes ahead of it.
     srv.set_consent(cid, "marketing", "sms", "withdrawn", source="live")
-    srv.set_consent(cid, "marketing", "sms", "granted", source="replay-old", at="2025-03-01T00:00:00Z",
-                    expires_at=FAR)
+    receipt = srv.set_consent(cid, "marketing", "sms", "granted", source="replay-old",
+                              at="2025-03-01T00:00:00Z", expires_at=FAR)
+    # The receipt says the replayed grant is history, not the current state.
+    assert receipt["current"] is False and receipt["at"].startswith("2025-03-01"), receipt
     res = srv.check("marketing", "sms", contact_id=cid)
     assert res["allowed"] is False and res["reason"] == "withdrawn", res
     srv.set_consent(cid, "marketing", "email", "granted", source="replay-old", at="2024-03-01T00:00:00Z",
@@ -175,6 +178,14 @@ def test_imports_interleaved_with_live_withdrawals_never_revive_a_grant(srv):
         ("granted", "crm-1"), ("granted", "replay-old"), ("withdrawn", "live")]
     assert history(srv, cid) == [("granted", "crm-1"), ("granted", "replay-old"), ("withdrawn", "crm-2")]
     assert len(consents(srv, cid)["history"]) == 6
+
+
+def test_a_grant_claimed_too_far_ahead_is_refused_and_changes_nothing(srv):
+    cid = srv.create_contact(**CUSTOMER)
+    st, body = srv.call("PUT", f"/v1/contacts/{cid}/consents/marketing", token="admin",
+                        json={"channel": "email", "status": "granted", "at": iso(400)})
+    assert st == 400 and body["status"] == 400 and "seconds ahead" in body["detail"], body
+    assert consents(srv, cid)["history"] == []
 
 
 if __name__ == "__main__":
