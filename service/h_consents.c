@@ -202,17 +202,17 @@ static int apply_consent(struct store_conn *wc, struct audit_job *job)
 	struct reqctx *ctx = job->ctx;
 	struct consent_write *w = ctx->state;
 	struct store_contact ct;
-	struct store_consent now;
+	struct store_consent cur;
 	int rc = app_active_contact(ctx, wc, w->cs.contact_id, &ct);
 	if (rc == 0)
 		rc = consent_record(wc, ctx->app->keys, &ct, &w->cs, w->evidence);
 	if (rc == 0)
-		rc = store_consent_get(wc, w->cs.contact_id, w->cs.purpose, w->cs.channel, &now);
+		rc = store_consent_get(wc, w->cs.contact_id, w->cs.purpose, w->cs.channel, &cur);
 	if (rc != 0)
 		return rc;
 	/* Runs on the commit thread before the reply is sent; if the commit
 	 * fails, commit_done replaces this receipt with a 503. */
-	consent_receipt(ctx, &w->cs, strcmp(now.receipt_id, w->cs.receipt_id) == 0);
+	consent_receipt(ctx, &w->cs, strcmp(cur.receipt_id, w->cs.receipt_id) == 0);
 	return 0;
 }
 
