@@ -3,8 +3,11 @@
  * reading the current state and full history, and the consent check.
  *
  * Consent events are append-only (consent_event); the current row per
- * (contact, purpose, channel) is derived from the latest event. Expiry is
- * never stored as a status: it is decided by the policy engine at check time.
+ * (contact, purpose, channel) is the event that store_consent_supersedes
+ * (service/store/store_order.c) picks: a claimed `at` orders events but never
+ * past the time consentd recorded them, and a later "no" beats a "yes".
+ * Expiry is never stored as a status: it is decided by the policy engine at
+ * check time.
  *
  * The check's body is read by parse_check_body (service/parse.h): pure, no
  * keys, and fuzzed by tests/fuzz/fuzz_check_body.c.
@@ -124,8 +127,11 @@ int consent_from_json(const struct policy *p, const char *purpose, json_t *body,
 	cs->at_us = now;
 	if ((rc = opt_time(body, "at", &cs->at_us)) != 0)
 		return rc;
-	if (cs->at_us > now + 300 * INT64_C(1000000))
-		return err_set(ERR_INVALID, "at must not be in the future");
+	/* A sender's clock may run a little ahead of ours; the ordering of the
+	 * current state never trusts the excess (store_consent_effective_us). */
+	if (cs->at_us > now + LIMIT_CLOCK_AHEAD_SECONDS * INT64_C(1000000))
+		return err_set(ERR_INVALID, "at must not be more than %d seconds ahead of the server's clock",
+			       LIMIT_CLOCK_AHEAD_SECONDS);
 	cs->recorded_us = now;
 	cs->expires_us = 0;
 	if ((rc = opt_time(body, "expires_at", &cs->expires_us)) != 0)
@@ -177,15 +183,37 @@ int consent_record(struct store_conn *wc, const struct keyring *kr, const struct
 	return rc;
 }
 
+/* The receipt. `current` says whether the event is now the current state
+ * or joined the history only (a back-dated grant after a withdrawal), so a
+ * system replaying old receipts is not left believing a grant is live. */
+static void consent_receipt(struct reqctx *ctx, const struct store_consent *cs, bool current)
+{
+	reply_json(ctx, 200,
+		   json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b}", "receipt_id",
+			     cs->receipt_id, "contact_id", cs->contact_id, "purpose", cs->purpose, "channel",
+			     cs->channel, "status", cs->status, "legal_basis", cs->legal_basis,
+			     "notice_version", cs->notice_version, "at", json_time(cs->at_us),
+			     "expires_at", json_time(cs->expires_us), "recorded_at",
+			     json_time(cs->recorded_us), "current", current));
+}
+
 static int apply_consent(struct store_conn *wc, struct audit_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct consent_write *w = ctx->state;
 	struct store_contact ct;
+	struct store_consent cur;
 	int rc = app_active_contact(ctx, wc, w->cs.contact_id, &ct);
+	if (rc == 0)
+		rc = consent_record(wc, ctx->app->keys, &ct, &w->cs, w->evidence);
+	if (rc == 0)
+		rc = store_consent_get(wc, w->cs.contact_id, w->cs.purpose, w->cs.channel, &cur);
 	if (rc != 0)
 		return rc;
-	return consent_record(wc, ctx->app->keys, &ct, &w->cs, w->evidence);
+	/* Runs on the commit thread before the reply is sent; if the commit
+	 * fails, commit_done replaces this receipt with a 503. */
+	consent_receipt(ctx, &w->cs, strcmp(cur.receipt_id, w->cs.receipt_id) == 0);
+	return 0;
 }
 
 void h_consent_put(struct reqctx *ctx)
@@ -222,13 +250,8 @@ void h_consent_put(struct reqctx *ctx)
 	audit_begin(ctx, "consents.write", id, purpose, w->cs.channel);
 	audit_decide(ctx, true, w->cs.status);
 	audit_detail(ctx, json_pack("{s:s, s:s}", "receipt_id", w->cs.receipt_id, "method", w->cs.method));
-	reply_json(ctx, 200,
-		   json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "receipt_id",
-			     w->cs.receipt_id, "contact_id", id, "purpose", purpose, "channel",
-			     w->cs.channel, "status", w->cs.status, "legal_basis", w->cs.legal_basis,
-			     "notice_version", w->cs.notice_version, "at", json_time(w->cs.at_us),
-			     "expires_at", json_time(w->cs.expires_us), "recorded_at",
-			     json_time(w->cs.recorded_us)));
+	/* The receipt is written by apply_consent, once the store has said
+	 * whether the event became the current state. */
 	ctx->job.apply = apply_consent;
 	app_commit(ctx);
 }

@@ -23,6 +23,9 @@
 #define LIMIT_LINE_BYTES (64 * 1024)	/* one NDJSON / CSV line */
 #define LIMIT_BULK_ENTRIES 20000000ULL	/* entries in one filter or import */
 
+/* Time */
+#define LIMIT_CLOCK_AHEAD_SECONDS 300	/* how far a claimed `at` may run ahead of ours */
+
 /* Identifiers */
 #define LIMIT_NAME_BYTES 64		/* purpose, channel, role, field names */
 #define CONTACT_ID_BYTES 22		/* base64url of 16 random bytes */

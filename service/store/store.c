@@ -113,11 +113,9 @@ static const char *const sqls[S_COUNT] = {
 			  "method = excluded.method, receipt_id = excluded.receipt_id, "
 			  "at_us = excluded.at_us, granted_us = excluded.granted_us, "
 			  "expires_us = excluded.expires_us, withdrawn_us = excluded.withdrawn_us, "
-			  "recorded_us = excluded.recorded_us, evidence = excluded.evidence "
-			  /* The current state is the latest event by when it happened: a
-			   * back-dated event (an import, a replayed receipt) is history,
-			   * and never overrides a newer withdrawal. */
-			  "WHERE excluded.at_us >= consent.at_us",
+			  /* Run only for an event that store_consent_supersedes made
+			   * current: the ordering rule lives in C, not here. */
+			  "recorded_us = excluded.recorded_us, evidence = excluded.evidence",
 	[S_CONSENT_EVENT] = "INSERT INTO consent_event (" CONSENT_COLS ") VALUES "
 			    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
 	[S_CONSENT_GET] = "SELECT " CONSENT_COLS " FROM consent "
@@ -125,7 +123,10 @@ static const char *const sqls[S_COUNT] = {
 	[S_CONSENTS_EACH] = "SELECT " CONSENT_COLS " FROM consent WHERE contact_id = ?1 "
 			    "ORDER BY purpose, channel",
 	[S_CONSENT_HISTORY] = "SELECT " CONSENT_COLS " FROM consent_event WHERE contact_id = ?1 "
-			      "ORDER BY at_us, seq",
+			      /* Effective time (store_consent_effective_us), then
+			       * recording order: a grant claimed minutes ahead is not
+			       * listed after the withdrawal recorded later. */
+			      "ORDER BY min(at_us, recorded_us), seq",
 	[S_CONSENT_HISTORY_COUNT] = "SELECT count(*) FROM consent_event WHERE contact_id = ?1",
 	[S_PRINCIPAL_INSERT] = "INSERT INTO principal (name, role, token_hash, created_us) "
 			       "VALUES (?1, ?2, ?3, ?4)",
@@ -965,13 +966,20 @@ static void read_consent(sqlite3_stmt *s, struct store_consent *cs)
 
 int store_consent_put(struct store_conn *c, const struct store_consent *cs)
 {
+	struct store_consent cur;
+	/* The writer applies events in recording order, so cs is recorded
+	 * after whatever is current now. */
+	int rc = store_consent_get(c, cs->contact_id, cs->purpose, cs->channel, &cur);
+	if (rc != 0 && rc != ERR_NOTFOUND)
+		return rc;
+	bool current = rc == ERR_NOTFOUND || store_consent_supersedes(cs, &cur);
 	enum stmt_id ids[] = { S_CONSENT_PUT, S_CONSENT_EVENT };
-	for (int i = 0; i < 2; i++) {
+	for (int i = current ? 0 : 1; i < 2; i++) {
 		sqlite3_stmt *s = stmt(c, ids[i]);
 		if (s == NULL)
 			return err_code();
 		bind_consent(s, cs);
-		int rc = store_step_done(c, s, "cannot record the consent");
+		rc = store_step_done(c, s, "cannot record the consent");
 		if (rc != 0)
 			return rc;
 	}

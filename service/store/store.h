@@ -128,8 +128,14 @@ struct store_consent {
 	size_t evidence_len;
 };
 
-/* Sets the current state and appends the event to the immutable history. */
+/* Appends the event to the immutable history, and makes it the current
+ * state when store_consent_supersedes says it replaces the current one. */
 int store_consent_put(struct store_conn *c, const struct store_consent *cs);
+/* The ordering rule (store_order.c): min(at, recorded), the time used to
+ * order events; and whether next, recorded after cur, replaces cur as the
+ * current state. */
+int64_t store_consent_effective_us(const struct store_consent *cs);
+bool store_consent_supersedes(const struct store_consent *next, const struct store_consent *cur);
 int store_consent_get(struct store_conn *c, const char *contact_id, const char *purpose,
 		      const char *channel, struct store_consent *out);
 typedef int (*store_consent_cb)(void *ctx, const struct store_consent *cs);
