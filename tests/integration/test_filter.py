@@ -239,8 +239,8 @@ def test_memory_does_not_grow_with_the_list(srv):
     # quarantine keeps freed memory, so the bound is checked in the normal
     # build only (the 200k list still streams through here).
     if sanitized():
-        print("memory bound not checked: AddressSanitizer build")
-        return
+        from harness import Skip
+        raise Skip("memory bound not checked in an AddressSanitizer build (the lists did stream)")
     assert big - small < 16 * 1024, (small, big)
 
 
