@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libmicrohttpd-dev libgnutls28-dev libjansson-dev libsqlite3-dev libssl-dev libcmocka-dev
-      python3 python3-yaml sqlite3 curl ca-certificates openssl procps)
+      python3 python3-yaml sqlite3 curl ca-certificates openssl gnutls-bin procps)
 if [ "${CONSENTD_BROWSER:-0}" = 1 ]; then
 	pkgs+=(chromium)
 	# Node.js may come with the machine image (newer than Debian's, whose npm

@@ -4,8 +4,17 @@ temporary data directory, and talks to it with the standard library only.
 
 A test file defines functions named test_* taking a Server (or use
 `run(globals())` and create servers yourself); each is one user scenario.
-The runner prints one line per test and a closing "N passed, N failed" line
-that ctest and CI read.
+The runner prints one line per test (PASS, FAIL or SKIP) and a closing
+"N passed, N failed, N skipped" line. Its exit status is what ctest reads:
+0 when every selected test passed or skipped and at least one passed; 1 on
+any failure, and when -k selects no test at all; SKIP_EXIT (77, the ctest
+SKIP_RETURN_CODE set in tests/CMakeLists.txt) when every selected test
+skipped. A test that cannot run raises Skip("why"); with CONSENTD_NO_SKIP=1
+in the environment (CI's main run) a skip counts as a failure instead.
+
+The harness refuses to run under `python3 -O`, which strips every `assert`
+and would turn each test into one that cannot fail. check(cond, message)
+is the same test as an assert, kept under -O too.
 
     from harness import Server, run
     def test_admin_creates_a_contact(srv):
@@ -32,6 +41,32 @@ import traceback
 
 ARGS = None
 ROLES = ("admin", "support", "marketing", "auditor")
+# The exit status that tells ctest "skipped" (SKIP_RETURN_CODE in
+# tests/CMakeLists.txt); 77 is the automake convention.
+SKIP_EXIT = 77
+
+
+class Skip(Exception):
+    """Raised by a test whose prerequisite is missing: reported as SKIP with
+    the reason, never as PASS."""
+
+
+def check(cond, message="check failed"):
+    """An assert that `python3 -O` cannot strip."""
+    if not cond:
+        raise AssertionError(message)
+
+
+def refuse_optimized():
+    """Every scenario is written with `assert`; under -O (or PYTHONOPTIMIZE)
+    they all vanish and every test passes, so the harness does not run."""
+    if sys.flags.optimize or not __debug__:
+        print("FAIL: python runs with -O / PYTHONOPTIMIZE, which strips the tests' asserts; "
+              "run without it", flush=True)
+        sys.exit(1)
+
+
+refuse_optimized()
 
 
 def binary():
@@ -293,6 +328,7 @@ def run(namespace):
     """Runs every test_* function in namespace; each gets a fresh Server
     unless it takes no arguments."""
     global ARGS
+    refuse_optimized()
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
     ap.add_argument("-k", default=None, help="run only tests whose name contains this")
@@ -300,18 +336,35 @@ def run(namespace):
     tests = [(n, f) for n, f in sorted(namespace.items()) if n.startswith("test_") and callable(f)]
     if ARGS.k:
         tests = [(n, f) for n, f in tests if ARGS.k in n]
-    passed = failed = 0
+    if not tests:
+        # A filter with a typo must not look like a green run.
+        print(f"FAIL: no test selected (-k {ARGS.k!r})" if ARGS.k else "FAIL: no test_* function found",
+              flush=True)
+        print("0 passed, 1 failed, 0 skipped")
+        sys.exit(1)
+    strict = os.environ.get("CONSENTD_NO_SKIP") == "1"
+    passed = failed = skipped = 0
     for name, fn in tests:
         t0 = time.time()
         srv = None
         try:
             if fn.__code__.co_argcount == 1:
                 srv = Server()
-                fn(srv)
+                result = fn(srv)
             else:
-                fn()
+                result = fn()
+            # A generator (a stray yield) or coroutine would return here
+            # without running its body.
+            check(result is None, f"{name} returned {result!r} instead of running to the end")
             passed += 1
             print(f"PASS {name} ({time.time() - t0:.1f}s)", flush=True)
+        except Skip as why:
+            if strict:
+                failed += 1
+                print(f"FAIL {name}: skipped with CONSENTD_NO_SKIP=1: {why}", flush=True)
+            else:
+                skipped += 1
+                print(f"SKIP {name}: {why}", flush=True)
         except Exception:
             failed += 1
             print(f"FAIL {name} ({time.time() - t0:.1f}s)", flush=True)
@@ -321,5 +374,7 @@ def run(namespace):
         finally:
             if srv is not None:
                 srv.close()
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    print(f"{passed} passed, {failed} failed, {skipped} skipped")
+    if failed:
+        sys.exit(1)
+    sys.exit(0 if passed else SKIP_EXIT)

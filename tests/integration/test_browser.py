@@ -1,8 +1,8 @@
 """The customer pages in a real browser: headless Chromium (Debian's
 /usr/bin/chromium) driven by playwright-core from tests/browser/withdraw.mjs.
 
-Skips cleanly, and only, when Chromium is absent (CI installs it with
-CONSENTD_BROWSER=1 scripts/deps.sh). playwright-core is installed into
+Skips, reported as SKIP to ctest, only when Chromium is absent (CI installs
+it with CONSENTD_BROWSER=1 scripts/deps.sh). playwright-core is installed into
 tests/browser/node_modules from the committed package-lock.json if missing.
 Screenshots land in tests/browser/artifacts/ (gitignored)."""
 import os
@@ -12,7 +12,7 @@ import sys
 from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import run  # noqa: E402
+from harness import Skip, run  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BROWSER_DIR = os.path.join(HERE, "..", "browser")
@@ -31,6 +31,8 @@ def ensure_playwright():
 
 
 def test_customer_withdraws_marketing_in_a_real_browser(srv):
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        raise Skip(f"{CHROMIUM} is not installed (CONSENTD_BROWSER=1 scripts/deps.sh installs it)")
     ensure_playwright()
     cid = srv.create_contact(email="carol.browser@example.org", name="Carol Browser",
                              collected_for=["service", "marketing"])
@@ -57,8 +59,4 @@ def test_customer_withdraws_marketing_in_a_real_browser(srv):
 
 
 if __name__ == "__main__":
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        print(f"SKIP: {CHROMIUM} is not installed (CONSENTD_BROWSER=1 scripts/deps.sh installs it)")
-        print("0 passed, 0 failed")
-        sys.exit(0)
     run(globals())

@@ -223,22 +223,61 @@ def test_request_id_is_echoed(srv):
     assert hdrs["x-request-id"] != "bad id with spaces" and len(hdrs["x-request-id"]) >= 16
 
 
+def gnutls_handshake(port, version, request=b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n"
+                                            b"Connection: close\r\n\r\n"):
+    """Connects with gnutls-cli offering only `version` (a GnuTLS name such as
+    TLS1.1) and sends request; returns (the version negotiated, or None when
+    no handshake completed; gnutls-cli's output). gnutls-cli is used because
+    this OpenSSL build cannot offer TLS 1.0 or 1.1 at all."""
+    import re
+    import subprocess
+    p = subprocess.run(["gnutls-cli", "--priority", f"NORMAL:-VERS-ALL:+VERS-{version}", "--insecure",
+                        "-p", str(port), "127.0.0.1"], input=request, capture_output=True, timeout=30)
+    out = (p.stdout + p.stderr).decode(errors="replace")
+    m = re.search(r"^- Description: \((TLS1\.\d)-", out, re.M)
+    done = m is not None and "- Handshake was completed" in out
+    return (m.group(1) if done else None), out
+
+
 def test_tls_below_1_2_is_refused(srv):
-    import ssl
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+    import shutil
+    import subprocess
+    import time
+    for tool in ("gnutls-cli", "gnutls-serv"):
+        assert shutil.which(tool), f"{tool} is missing (scripts/deps.sh installs gnutls-bin)"
+    # Control: the same client completes TLS 1.0 and 1.1 with a server that
+    # accepts them (gnutls-serv, consentd's own certificate), so a refusal
+    # below is consentd's and not a client that cannot offer the version.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        ctl_port = s.getsockname()[1]
+    ctl = subprocess.Popen(["gnutls-serv", "--x509certfile", srv.cafile,
+                            "--x509keyfile", os.path.join(srv.data, "tls", "key.pem"),
+                            "-p", str(ctl_port), "--priority", "NORMAL:+VERS-TLS1.1:+VERS-TLS1.0",
+                            "--http"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
-        ctx.minimum_version = ssl.TLSVersion.TLSv1
-    except ValueError:
-        return  # the local OpenSSL cannot even offer TLS 1.1
-    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as raw:
-        try:
-            with ctx.wrap_socket(raw, server_hostname="localhost"):
-                raise AssertionError("a TLS 1.1 handshake succeeded")
-        except ssl.SSLError:
-            pass
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", ctl_port), timeout=1).close()
+                break
+            except OSError:
+                assert time.time() < deadline and ctl.poll() is None, "gnutls-serv did not start"
+                time.sleep(0.1)
+        for version in ("TLS1.0", "TLS1.1"):
+            got, out = gnutls_handshake(ctl_port, version, b"GET / HTTP/1.0\r\n\r\n")
+            assert got == version, f"control: no {version} handshake with gnutls-serv:\n{out}"
+    finally:
+        ctl.kill()
+        ctl.wait()
+    # consentd refuses both, and no request gets through.
+    for version in ("TLS1.0", "TLS1.1"):
+        got, out = gnutls_handshake(srv.port, version)
+        assert got is None and "HTTP/1.1 200" not in out, f"consentd accepted {version}:\n{out}"
+    # The same client offering TLS 1.2 or 1.3 is served.
+    for version in ("TLS1.2", "TLS1.3"):
+        got, out = gnutls_handshake(srv.port, version)
+        assert got == version and "HTTP/1.1 200 OK" in out, f"no {version} request served:\n{out}"
     # And plain HTTP on the TLS port gets nothing useful.
     with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as raw:
         raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")

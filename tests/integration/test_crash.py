@@ -36,6 +36,7 @@ class Load:
         self.lock = threading.Lock()
         self.writes = []      # (request id, contact id, receipt id)
         self.checks = []      # request id
+        self.errors = []      # tracebacks of workers that died of a bug, not of the kill
         self.threads = []
 
     def writer(self, n):
@@ -82,11 +83,20 @@ class Load:
                 with self.lock:
                     self.checks.append(rid)
 
+    def guarded(self, work, n):
+        # An exception in a thread is only printed; kept here, the test fails.
+        try:
+            work(n)
+        except Exception:
+            import traceback
+            with self.lock:
+                self.errors.append(traceback.format_exc())
+
     def start(self):
         for n in range(WRITERS):
-            self.threads.append(threading.Thread(target=self.writer, args=(n,), daemon=True))
+            self.threads.append(threading.Thread(target=self.guarded, args=(self.writer, n), daemon=True))
         for n in range(CHECKERS):
-            self.threads.append(threading.Thread(target=self.checker, args=(n,), daemon=True))
+            self.threads.append(threading.Thread(target=self.guarded, args=(self.checker, n), daemon=True))
         for t in self.threads:
             t.start()
 
@@ -117,6 +127,7 @@ def test_kill_9_under_load_loses_no_acknowledged_write_or_audit_entry(srv):
         time.sleep(rnd.uniform(0.05, 0.5))
         srv.kill9()
         load.join()
+        assert not load.errors, f"cycle {cycles}: a load thread failed:\n{load.errors[0]}"
         srv.start()
         # Acknowledged writes are in the history, by receipt.
         receipts = {}

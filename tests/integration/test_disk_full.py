@@ -8,7 +8,7 @@ the free space, API writes continue until they fail, and then:
 - `consentd audit verify` passes and the data written before is intact.
 
 Needs root and mount(2) (CI and the dev container have both); without them
-the scenario is reported as skipped and passes.
+the scenario is reported as skipped (to ctest too), never as passed.
 """
 import os
 import shutil
@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
-from harness import Server, assert_problem, cli, run  # noqa: E402
+from harness import Server, Skip, assert_problem, cli, run  # noqa: E402
 
 SIZE = "4m"
 NOTE = "n" * 3000  # 3 KB per write keeps the fill short
@@ -68,9 +68,8 @@ def test_disk_full_fails_closed_and_recovers_without_restart():
     mnt = os.path.join(base, "mnt")
     ok, why = mount_tmpfs(mnt)
     if not ok:
-        print(f"  SKIP: cannot mount a tmpfs ({why})")
         shutil.rmtree(base, ignore_errors=True)
-        return
+        raise Skip(f"cannot mount a tmpfs ({why})")
     srv = None
     try:
         data = os.path.join(mnt, "data")

@@ -189,12 +189,68 @@ def test_filter_requires_the_role_and_the_purpose(srv):
     assert_problem(st, out, 400)
 
 
+def open_spills(srv):
+    """{/proc path: size} of the files the server holds open in its data
+    directory with no name: the spill (O_TMPFILE, or created and unlinked),
+    which a walk of the directory cannot see."""
+    data = os.path.realpath(srv.data)
+    fds = f"/proc/{srv.proc.pid}/fd"
+    out = {}
+    for fd in os.listdir(fds):
+        try:
+            target = os.readlink(os.path.join(fds, fd))
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith(data + "/") and target.endswith(" (deleted)"):
+            out[os.path.join(fds, fd)] = os.stat(os.path.join(fds, fd)).st_size
+    return out
+
+
 def test_spill_file_holds_no_plaintext(srv):
-    """While a list streams, the data directory never holds an address in clear."""
+    """While a list streams, the spill the server holds (read through
+    /proc/PID/fd, the only way to see a file with no name) and the data
+    directory hold no address in clear."""
+    import http.client
+    import ssl
     n = 30000
     body = "".join(f"secret-person-{i}@example.org\n" for i in range(n)).encode()
-    lines, summary = post_list(srv, body, "text/csv")
-    assert summary["total"] == n and len(lines) == n
+    cut = len(body) - 1000
+    seen = {}
+
+    def upload():
+        yield body[:cut]
+        # The answers to what was sent so far are in the spill now (the reply
+        # cannot start before the upload ends); wait until it stops growing.
+        deadline, last = time.time() + 30, None
+        while time.time() < deadline:
+            spills = open_spills(srv)
+            size = sum(spills.values())
+            if size > 0 and size == last:
+                break
+            last = size
+            time.sleep(0.3)
+        for path, size in spills.items():
+            with open(path, "rb") as fh:
+                seen[path] = fh.read()
+        for root, _, files in os.walk(srv.data):
+            for f in files:
+                with open(os.path.join(root, f), "rb") as fh:
+                    seen[os.path.join(root, f)] = fh.read()
+        yield body[cut:]
+
+    conn = http.client.HTTPSConnection("127.0.0.1", srv.port, timeout=120,
+                                       context=ssl.create_default_context(cafile=srv.cafile))
+    conn.request("POST", FILTER, body=upload(),
+                 headers={"Authorization": f"Bearer {srv.tokens['marketing']}",
+                          "Content-Type": "text/csv", "Content-Length": str(len(body))})
+    resp = conn.getresponse()
+    lines = ndjson(resp.read().decode())
+    conn.close()
+    assert resp.status == 200 and lines[-1]["summary"]["total"] == n and len(lines) == n + 1, lines[-1]
+    spilled = [p for p in seen if p.startswith("/proc/")]
+    assert spilled and sum(len(seen[p]) for p in spilled) >= 64 * 1024, {p: len(seen[p]) for p in seen}
+    for path, data in seen.items():
+        assert b"secret-person-" not in data, f"an address in clear in {path}"
     for root, _, files in os.walk(srv.data):
         for f in files:
             with open(os.path.join(root, f), "rb") as fh:
@@ -239,8 +295,8 @@ def test_memory_does_not_grow_with_the_list(srv):
     # quarantine keeps freed memory, so the bound is checked in the normal
     # build only (the 200k list still streams through here).
     if sanitized():
-        print("memory bound not checked: AddressSanitizer build")
-        return
+        from harness import Skip
+        raise Skip("memory bound not checked in an AddressSanitizer build (the lists did stream)")
     assert big - small < 16 * 1024, (small, big)
 
 

@@ -167,6 +167,7 @@ def test_consent_evidence_is_encrypted_and_shown_only_to_admin(srv):
     st, body = srv.call("GET", f"/v1/contacts/{cid}/consents", token="marketing")
     assert st == 200 and "evidence" not in body["consents"][0]
     srv.stop()
+    assert os.path.exists(srv.db), srv.db  # else the loop below would check nothing
     for name in ("consentd.db", "consentd.db-wal"):
         path = os.path.join(srv.data, name)
         if os.path.exists(path):
