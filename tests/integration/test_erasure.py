@@ -1,0 +1,221 @@
+"""Erasure leaves no recoverable copy, and the server keeps keys out of core
+dumps. One scenario each, as an admin, a customer or an operator does it.
+
+The erasure scenarios read the contact's wrapped data key and every sealed
+value (fields and consent evidence) straight from the running server's
+database before the erasure, then look for each blob's bytes in every file
+of the data folder once the erasure is acknowledged: the database, its WAL
+and SHM, and anything else there. With the master key backup, any one of
+those blobs would give the erased person's data back."""
+import json
+import os
+import re
+import sqlite3
+import sys
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Server, assert_problem, run  # noqa: E402
+
+CAROL = {"email": "carol.erasable@example.org", "name": "Carol Erasable", "phone": "+44 20 7946 0555",
+         "postal_address": "12 Shredding Lane, Wipeford", "birthday": "1980-02-29", "income": 71234,
+         "health": "recurring quux syndrome", "family": "two children, one spouse",
+         "notes": "prefers calls after six; " + "long note " * 200,
+         "collected_for": ["service", "marketing"], "source": "erasure-test"}
+EVIDENCE = {"form": "https://shop.example/erasable-signup", "ip": "198.51.100.23",
+            "user_agent": "EraseMe/1.0"}
+
+
+def ro(srv):
+    return sqlite3.connect(f"file:{srv.db}?mode=ro", uri=True)
+
+
+def secrets_of(srv, cid):
+    """The contact's wrapped key and sealed blobs, as stored right now."""
+    con = ro(srv)
+    blobs = [("wrapped_key", con.execute("SELECT wrapped_key FROM contact WHERE id = ?",
+                                         (cid,)).fetchone()[0])]
+    blobs += [(f"field {n}", v) for n, v in
+              con.execute("SELECT name, value FROM contact_field WHERE contact_id = ?", (cid,))]
+    blobs += [(f"consent evidence {p}/{c}", e) for p, c, e in
+              con.execute("SELECT purpose, channel, evidence FROM consent WHERE contact_id = ?", (cid,))]
+    blobs += [(f"consent history evidence {s}", e) for s, e in
+              con.execute("SELECT seq, evidence FROM consent_event WHERE contact_id = ?", (cid,))]
+    con.close()
+    for what, b in blobs:
+        assert isinstance(b, bytes) and len(b) >= 16, (what, b)
+    return blobs
+
+
+def busy_contact(srv, **over):
+    """A contact with every field class, consents with evidence, a change of
+    mind (history) and an update, so copies of its pages are spread through
+    the WAL and the database."""
+    cid = srv.create_contact(**dict(CAROL, **over))
+    srv.set_consent(cid, "marketing", "email", "granted", evidence=EVIDENCE)
+    srv.set_consent(cid, "marketing", "email", "withdrawn", evidence=dict(EVIDENCE, ip="198.51.100.24"))
+    srv.set_consent(cid, "marketing", "email", "granted", evidence=dict(EVIDENCE, ip="198.51.100.25"))
+    st, body = srv.call("PATCH", f"/v1/contacts/{cid}", token="admin",
+                        json={"notes": "updated note " * 150})
+    assert st == 200, body
+    return cid
+
+
+def others(srv, n, tag):
+    for i in range(n):
+        srv.create_contact(email=f"other-{tag}-{i}@example.org", name=f"Other {i}",
+                           notes="filler " * 80)
+
+
+def leftovers(srv, blobs):
+    """Every (blob, file) pair where a blob's bytes are still found."""
+    found = []
+    for root, _, files in os.walk(srv.data):
+        for f in files:
+            path = os.path.join(root, f)
+            with open(path, "rb") as fh:
+                data = fh.read()
+            for what, b in blobs:
+                # A 16-byte piece is enough to count: whoever holds it can
+                # tell the value was there, and the GCM tag alone is 16.
+                pieces = {b[i:i + 16] for i in range(0, len(b) - 15, 16)} | {b[-16:]}
+                if any(p in data for p in pieces):
+                    found.append((what, os.path.relpath(path, srv.data), os.path.getsize(path)))
+    return found
+
+
+def test_an_admin_erasure_leaves_no_copy_of_the_key_or_sealed_values_in_the_data_folder(srv):
+    others(srv, 20, "a")
+    cid = busy_contact(srv)
+    others(srv, 20, "b")
+    blobs = secrets_of(srv, cid)
+    assert len(blobs) >= 12, blobs
+    # The live WAL holds them now: this is what the erasure must purge.
+    assert leftovers(srv, blobs), "the test found nothing before the erasure"
+    st, body = srv.call("DELETE", f"/v1/contacts/{cid}", token="admin")
+    assert st == 200 and body["status"] == "erased", body
+    # Acknowledged: nothing of it may remain, while the server still runs.
+    assert leftovers(srv, blobs) == []
+    st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="admin")
+    assert_problem(st, body, 410)
+    # And still nothing after a clean stop (the final checkpoint rewrites
+    # pages) and a restart.
+    srv.restart()
+    assert leftovers(srv, blobs) == []
+
+
+def test_a_customer_erasure_from_the_preference_page_leaves_no_copy(srv):
+    others(srv, 10, "c")
+    cid = busy_contact(srv, email="dora.erasable@example.org", name="Dora Erasable")
+    st, link = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
+                        json={"capability": "manage"})
+    assert st == 201, link
+    tok = link["url"].rsplit("/", 1)[1]
+    blobs = secrets_of(srv, cid)
+    assert leftovers(srv, blobs)
+    _, _, html = srv.raw("GET", f"/p/{tok}")
+
+    def post(fields):
+        return srv.raw("POST", f"/p/{tok}", body=urllib.parse.urlencode(fields).encode(),
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+    def csrf(page):
+        return re.search(r'name="csrf" value="([^"]+)"', page.decode()).group(1)
+
+    st, _, confirm = post({"csrf": csrf(html), "action": "erase_request"})
+    assert st == 200, confirm
+    st, _, done = post({"csrf": csrf(confirm), "action": "erase_confirm", "confirm": "yes"})
+    assert st == 200 and b"erased" in done, done
+    assert leftovers(srv, blobs) == []
+
+
+def test_an_erasure_while_a_reader_holds_an_old_snapshot_waits_or_fails_closed(srv):
+    """A reader pinned on a snapshot from before the erasure keeps the old
+    pages needed; the reply either waits for it to finish or is a 503 that
+    claims nothing, and the purge completes once the reader is gone."""
+    cid = busy_contact(srv, email="erin.erasable@example.org", name="Erin Erasable")
+    blobs = secrets_of(srv, cid)
+    con = sqlite3.connect(f"file:{srv.db}?mode=ro", uri=True, isolation_level=None)
+    con.execute("BEGIN")
+    con.execute("SELECT count(*) FROM contact").fetchone()  # holds the snapshot
+    t0 = time.time()
+    st, body = srv.call("DELETE", f"/v1/contacts/{cid}", token="admin")
+    waited = time.time() - t0
+    assert_problem(st, body, 503, "unavailable")
+    assert "erased" in body.get("detail", ""), body
+    assert waited < 10, waited
+    con.execute("COMMIT")
+    con.close()
+    # The data itself is gone from the live database either way.
+    st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="admin")
+    assert_problem(st, body, 410)
+    # A retried erasure is acknowledged only once the purge is done.
+    st, body = srv.call("DELETE", f"/v1/contacts/{cid}", token="admin")
+    assert st in (200, 410), body
+    assert leftovers(srv, blobs) == []
+
+
+def proc_status(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def core_limit(pid):
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max core file size"):
+                return line.split()[4:6]
+    raise AssertionError("no core limit line")
+
+
+def dumpable(pid):
+    # /proc/PID/* belongs to root when a process is not dumpable (see
+    # proc(5)); reading its smaps then needs ptrace rights we do not have.
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            return True, f.read()
+    except PermissionError:
+        return False, ""
+
+
+def test_the_server_refuses_core_dumps_by_default(srv):
+    pid = srv.proc.pid
+    assert core_limit(pid) == ["0", "0"], core_limit(pid)
+    ok, _ = dumpable(pid)
+    assert not ok, "the server process is dumpable"
+    assert os.stat(f"/proc/{pid}/status").st_uid == 0 or os.getuid() == 0
+
+
+def test_allow_core_dumps_in_the_config_turns_them_back_on_but_keeps_keys_out(srv):
+    srv.stop()
+    conf = os.path.join(srv.data, "consentd.conf")
+    with open(conf) as f:
+        cfg = json.load(f)
+    cfg["allow_core_dumps"] = True
+    with open(conf, "w") as f:
+        json.dump(cfg, f)
+    srv.start()
+    pid = srv.proc.pid
+    ok, smaps = dumpable(pid)
+    assert ok, "allow_core_dumps did not make the server dumpable"
+    assert core_limit(pid) != ["0", "0"] or os.getrlimit(4)[0] == 0
+    # The key pages are marked "dd" (MADV_DONTDUMP) in their mapping.
+    flags = [line for line in smaps.splitlines() if line.startswith("VmFlags:")]
+    assert any(" dd" in line for line in flags), "no mapping is excluded from core dumps"
+
+
+def test_allow_core_dumps_must_be_a_boolean(srv):
+    srv.stop()
+    conf = os.path.join(srv.data, "consentd.conf")
+    with open(conf) as f:
+        cfg = json.load(f)
+    cfg["allow_core_dumps"] = "yes"
+    with open(conf, "w") as f:
+        json.dump(cfg, f)
+    rc = srv.start(expect_fail=True)
+    assert rc != 0 and "allow_core_dumps" in srv.output, srv.output
+
+
+if __name__ == "__main__":
+    run(globals())
