@@ -16,7 +16,8 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Server, assert_problem, run  # noqa: E402
+import harness  # noqa: E402
+from harness import assert_problem, run  # noqa: E402
 
 CAROL = {"email": "carol.erasable@example.org", "name": "Carol Erasable", "phone": "+44 20 7946 0555",
          "postal_address": "12 Shredding Lane, Wipeford", "birthday": "1980-02-29", "income": 71234,
@@ -156,11 +157,6 @@ def test_an_erasure_while_a_reader_holds_an_old_snapshot_waits_or_fails_closed(s
     assert leftovers(srv, blobs) == []
 
 
-def proc_status(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
-
-
 def core_limit(pid):
     with open(f"/proc/{pid}/limits") as f:
         for line in f:
@@ -169,52 +165,90 @@ def core_limit(pid):
     raise AssertionError("no core limit line")
 
 
-def dumpable(pid):
-    # /proc/PID/* belongs to root when a process is not dumpable (see
-    # proc(5)); reading its smaps then needs ptrace rights we do not have.
+def uids(pid):
+    """(the process's real uid, the owner of its /proc files). The kernel
+    makes a process that is not dumpable look owned by root in /proc
+    (proc(5), PR_SET_DUMPABLE), so the two differ exactly then."""
+    with open(f"/proc/{pid}/status") as f:
+        real = next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
+    return real, os.stat(f"/proc/{pid}/status").st_uid
+
+
+def start_unprivileged(srv):
+    """Starts the server as a user other than root: a root process owns its
+    /proc files either way, so only then does the owner tell. When the
+    tests run as root, the data folder is handed to nobody and the binary
+    is started through a wrapper that drops to it (same pid: exec)."""
+    if os.getuid() != 0:
+        srv.start()
+        return
+    nobody = 65534
+    for root, dirs, files in os.walk(srv.tmp):
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), nobody, nobody)
+    os.chown(srv.tmp, nobody, nobody)
+    wrapper = os.path.join(srv.tmp, "as-nobody")
+    with open(wrapper, "w") as f:
+        f.write(f"#!{sys.executable}\nimport os, sys\nos.setgroups([])\nos.setgid({nobody})\n"
+                f"os.setuid({nobody})\nos.execv({harness.binary()!r}, sys.argv)\n")
+    os.chmod(wrapper, 0o755)
+    real = harness.ARGS.binary
+    harness.ARGS.binary = wrapper
     try:
-        with open(f"/proc/{pid}/smaps") as f:
-            return True, f.read()
-    except PermissionError:
-        return False, ""
+        srv.start()
+    finally:
+        harness.ARGS.binary = real
+
+
+def set_conf(srv, **keys):
+    conf = os.path.join(srv.data, "consentd.conf")
+    with open(conf) as f:
+        cfg = json.load(f)
+    cfg.update(keys)
+    with open(conf, "w") as f:
+        json.dump(cfg, f)
 
 
 def test_the_server_refuses_core_dumps_by_default(srv):
+    srv.stop()
+    start_unprivileged(srv)
     pid = srv.proc.pid
     assert core_limit(pid) == ["0", "0"], core_limit(pid)
-    ok, _ = dumpable(pid)
-    assert not ok, "the server process is dumpable"
-    assert os.stat(f"/proc/{pid}/status").st_uid == 0 or os.getuid() == 0
+    real, owner = uids(pid)
+    assert real != 0 and owner == 0, ("the server process is dumpable", real, owner)
+    st, _ = srv.call("GET", "/healthz")
+    assert st == 200
 
 
 def test_allow_core_dumps_in_the_config_turns_them_back_on_but_keeps_keys_out(srv):
     srv.stop()
-    conf = os.path.join(srv.data, "consentd.conf")
-    with open(conf) as f:
-        cfg = json.load(f)
-    cfg["allow_core_dumps"] = True
-    with open(conf, "w") as f:
-        json.dump(cfg, f)
-    srv.start()
+    set_conf(srv, allow_core_dumps=True)
+    start_unprivileged(srv)
     pid = srv.proc.pid
-    ok, smaps = dumpable(pid)
-    assert ok, "allow_core_dumps did not make the server dumpable"
-    assert core_limit(pid) != ["0", "0"] or os.getrlimit(4)[0] == 0
-    # The key pages are marked "dd" (MADV_DONTDUMP) in their mapping.
-    flags = [line for line in smaps.splitlines() if line.startswith("VmFlags:")]
-    assert any(" dd" in line for line in flags), "no mapping is excluded from core dumps"
+    real, owner = uids(pid)
+    assert real == owner, ("allow_core_dumps did not make the server dumpable", real, owner)
+    assert "allow_core_dumps is on" in "".join(srv._out)
+    # The keyring's own anonymous, writable pages are marked "dd"
+    # (MADV_DONTDUMP); the kernel's [vvar] pages always are, so they do not
+    # count.
+    keyring_like = []
+    with open(f"/proc/{pid}/smaps") as f:
+        head = None
+        for line in f:
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                head = line.split()
+            elif line.startswith("VmFlags:"):
+                flags = line.split()[1:]
+                if len(head) == 5 and "dd" in flags and "wr" in flags:
+                    keyring_like.append(head[0])
+    assert keyring_like, "no anonymous writable mapping is excluded from core dumps"
 
 
 def test_allow_core_dumps_must_be_a_boolean(srv):
     srv.stop()
-    conf = os.path.join(srv.data, "consentd.conf")
-    with open(conf) as f:
-        cfg = json.load(f)
-    cfg["allow_core_dumps"] = "yes"
-    with open(conf, "w") as f:
-        json.dump(cfg, f)
+    set_conf(srv, allow_core_dumps="yes")
     rc = srv.start(expect_fail=True)
-    assert rc != 0 and "allow_core_dumps" in srv.output, srv.output
+    assert rc != 0 and "allow_core_dumps must be true or false" in srv.output, srv.output
 
 
 if __name__ == "__main__":
