@@ -194,8 +194,9 @@ static void purge_wal(struct audit_log *log, struct audit_job *batch)
 	for (struct audit_job *j = batch; j != NULL; j = j->next)
 		if (j->purge_wal) {
 			j->apply_rc = ERR_UNAVAILABLE;
-			snprintf(j->apply_msg, sizeof j->apply_msg, "the contact was erased, but a long-running "
-				 "read still holds older copies of its encrypted data; retry to confirm");
+			snprintf(j->apply_msg, sizeof j->apply_msg,
+				 "the contact was erased, but a long-running read still holds older "
+				 "copies of its encrypted data; retry to confirm");
 		}
 }
 

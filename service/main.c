@@ -215,7 +215,9 @@ static const char usage_serve[] =
 	"usage: consentd serve --data DIR [--listen ADDR:PORT]\n"
 	"Serves the HTTPS API until SIGTERM or SIGINT. SIGHUP reloads the policy file; an\n"
 	"invalid file is refused and the old policy stays live. Refuses to start when a key\n"
-	"file is missing or readable by group or others, or when the policy is invalid.\n";
+	"file is missing or readable by group or others, or when the policy is invalid.\n"
+	"Core dumps are off (and the process not dumpable) unless consentd.conf sets\n"
+	"\"allow_core_dumps\": true.\n";
 
 /* A core dump of the server holds the master and index keys and whatever
  * personal data requests had in flight; so does a debugger attached by the
@@ -230,7 +232,7 @@ static int serve_refuse_core_dumps(const char *dir)
 	struct config cfg;
 	if (config_load(&cfg, dir) == 0 && cfg.allow_core_dumps) {
 		fprintf(stderr, "consentd: allow_core_dumps is on: a core dump may hold personal data "
-				"(keys are kept out of it)\n");
+				"and working copies of keys\n");
 		return 0;
 	}
 	struct rlimit none = { 0, 0 };

@@ -37,10 +37,10 @@
 #define AUDIT_CHECKPOINT_SECONDS 60	/* ... or every T seconds */
 #define AUDIT_PAGE_MAX 1000		/* entries per GET /v1/audit page */
 
-/* Erasure */
-#define ERASE_WAL_WAIT_MS 2000		/* an erasure's reply waits this long for old
-					 * readers before the WAL purge gives up (503) */
-#define STORE_WAL_KEEP_BYTES (8 * 1024 * 1024) /* journal_size_limit: WAL bytes kept
-						* (stale frames included) after a reset */
+/* Erasure. An erasure's reply waits this long for readers on an older
+ * snapshot before its WAL purge gives up (503). The WAL keeps at most this
+ * many bytes (stale frames included) after each reset (journal_size_limit). */
+#define ERASE_WAL_WAIT_MS 2000
+#define STORE_WAL_KEEP_BYTES (8 * 1024 * 1024)
 
 #endif
