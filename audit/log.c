@@ -43,6 +43,7 @@ struct audit_log {
 	bool stopping, joined, want_checkpoint;
 	char anchor_path[4096]; /* "" when none */
 	bool bench_no_audit; /* CONSENTD_BENCH_NO_AUDIT=1: benchmarks only */
+	bool purge_pending;  /* commit thread only: an erasure's WAL purge is owed */
 
 	/* commit thread only */
 	int64_t head_seq;
@@ -315,6 +316,32 @@ fail:
 	return ERR_UNAVAILABLE;
 }
 
+/* An erasure's batch has committed, but older versions of the pages it
+ * changed (the wrapped key, the sealed values) are still WAL frames, and
+ * would be after any PASSIVE checkpoint. The purge copies the newest pages
+ * into the database file (where secure_delete zeroed the freed bytes) and
+ * truncates the WAL. Until it succeeds the erasure is not acknowledged. */
+static void purge_wal(struct audit_log *log, struct audit_job *batch)
+{
+	bool owed = false;
+	for (struct audit_job *j = batch; j != NULL; j = j->next)
+		owed = owed || j->purge_wal;
+	if (!owed && !log->purge_pending)
+		return;
+	/* Only a batch with an erasure waiting on it waits for old readers. */
+	log->purge_pending = store_wal_truncate(log->w, owed ? ERASE_WAL_WAIT_MS : 0) != 0;
+	if (!log->purge_pending || !owed)
+		return;
+	fprintf(stderr, "consentd: erasure: %s; will retry\n", err_msg());
+	for (struct audit_job *j = batch; j != NULL; j = j->next)
+		if (j->purge_wal) {
+			j->apply_rc = ERR_UNAVAILABLE;
+			snprintf(j->apply_msg, sizeof j->apply_msg,
+				 "the contact was erased, but a long-running read still holds older "
+				 "copies of its encrypted data; retry to confirm");
+		}
+}
+
 static void *commit_thread(void *arg)
 {
 	struct audit_log *log = arg;
@@ -373,6 +400,8 @@ static void *commit_thread(void *arg)
 			if (rc == 0 && log->proven.size == 0 && sign_checkpoint(log) != 0)
 				fprintf(stderr, "consentd: audit: cannot sign the first checkpoint: %s\n",
 					err_msg());
+			if (rc == 0)
+				purge_wal(log, batch);
 			for (struct audit_job *j = batch, *next; j != NULL; j = next) {
 				next = j->next;
 				j->done(j, rc);
@@ -387,6 +416,8 @@ static void *commit_thread(void *arg)
 	}
 	if (sign_checkpoint(log) != 0)
 		fprintf(stderr, "consentd: audit: cannot sign the final checkpoint: %s\n", err_msg());
+	if (log->purge_pending && store_wal_truncate(log->w, ERASE_WAL_WAIT_MS) != 0)
+		fprintf(stderr, "consentd: erasure: the WAL purge is still owed: %s\n", err_msg());
 	return NULL;
 }
 

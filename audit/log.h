@@ -50,6 +50,12 @@ struct audit_job {
 	 * the write, if apply_rc is 0) is durable, ERR_UNAVAILABLE when not. */
 	void (*done)(struct audit_job *job, int rc);
 	void *ctx;
+	/* Set by an erasure: done is called only once the WAL holds no older
+	 * copy of any page (store_wal_truncate). When old readers keep it
+	 * from that within ERASE_WAL_WAIT_MS, the committed job gets apply_rc
+	 * ERR_UNAVAILABLE, and the purge is retried after every later batch
+	 * and at close. */
+	bool purge_wal;
 	int apply_rc;
 	char apply_msg[256]; /* err_msg() of a failed apply */
 	struct audit_job *next; /* the log's own */

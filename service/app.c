@@ -190,6 +190,8 @@ static void commit_done(struct audit_job *job, int rc)
 	} else if (job->apply_rc != 0) {
 		err_set(job->apply_rc, "%s", job->apply_msg);
 		reply_problem(ctx, job->apply_rc, job->entry.reason[0] ? job->entry.reason : NULL);
+		if (job->apply_rc == ERR_UNAVAILABLE)
+			http_add_header(ctx->http, "Retry-After", "5");
 	}
 	deliver(ctx);
 	http_resume(ctx->http);

@@ -108,6 +108,13 @@ int config_load(struct config *cfg, const char *dir)
 			}
 			verify_every = json_integer_value(v);
 			continue;
+		} else if (strcmp(k, "allow_core_dumps") == 0) {
+			if (!json_is_boolean(v)) {
+				rc = err_set(ERR_INVALID, "%s: allow_core_dumps must be true or false", path);
+				goto out;
+			}
+			cfg->allow_core_dumps = json_is_true(v);
+			continue;
 		} else {
 			rc = err_set(ERR_INVALID, "%s: unknown key \"%s\"", path, k);
 			goto out;

@@ -40,6 +40,7 @@ struct config {
 	char tls_key[CONFIG_PATH_CAP];
 	char public_url[512];
 	bool public_url_given; /* else derived from the listen address */
+	bool allow_core_dumps; /* "allow_core_dumps": true; off by default (keys in memory) */
 };
 
 /* Reads DIR/consentd.conf. Unknown keys are an error. */

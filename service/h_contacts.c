@@ -429,6 +429,9 @@ void h_contact_erase(struct reqctx *ctx)
 	reply_json(ctx, 200, json_pack("{s:s, s:s, s:o}", "id", ctx->param[0], "status", "erased",
 				       "erased_at", json_time(now_us())));
 	ctx->job.apply = apply_erase;
+	/* Also when the contact was erased before: a retried erasure (after a
+	 * 503) is confirmed only once no older copy is left in the WAL. */
+	ctx->job.purge_wal = true;
 	app_commit(ctx);
 }
 

@@ -937,6 +937,7 @@ static void h_pref_post(struct reqctx *ctx)
 		c->op = OP_ERASE;
 		reply_page(ctx, 200, prefpage_erased(c->lang));
 		ctx->job.apply = apply_customer;
+		ctx->job.purge_wal = true;
 		app_commit(ctx);
 	} else {
 		form_refused(ctx, c, 400, "malformed_form");

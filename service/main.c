@@ -30,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -214,7 +216,31 @@ static const char usage_serve[] =
 	"usage: consentd serve --data DIR [--listen ADDR:PORT]\n"
 	"Serves the HTTPS API until SIGTERM or SIGINT. SIGHUP reloads the policy file; an\n"
 	"invalid file is refused and the old policy stays live. Refuses to start when a key\n"
-	"file is missing or readable by group or others, or when the policy is invalid.\n";
+	"file is missing or readable by group or others, or when the policy is invalid.\n"
+	"Core dumps are off (and the process not dumpable) unless consentd.conf sets\n"
+	"\"allow_core_dumps\": true.\n";
+
+/* A core dump of the server holds the master and index keys and whatever
+ * personal data requests had in flight; so does a debugger attached by the
+ * service user. Unless the configuration says "allow_core_dumps": true, the
+ * process is made non-dumpable (no core, no ptrace or /proc/PID/mem by
+ * unprivileged users) and its core size limit, soft and hard, set to 0. This
+ * runs before any key is read; if it cannot be done the server refuses to
+ * start. The config is read here only for the switch: app_open reads it
+ * again and reports any error in it. */
+static int serve_refuse_core_dumps(const char *dir)
+{
+	struct config cfg;
+	if (config_load(&cfg, dir) == 0 && cfg.allow_core_dumps) {
+		fprintf(stderr, "consentd: allow_core_dumps is on: a core dump may hold personal data "
+				"and working copies of keys\n");
+		return 0;
+	}
+	struct rlimit none = { 0, 0 };
+	if (setrlimit(RLIMIT_CORE, &none) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		return err_set(ERR_INTERNAL, "cannot turn core dumps off: %s", strerror(errno));
+	return 0;
+}
 
 static int cmd_serve(int argc, char **argv)
 {
@@ -236,6 +262,8 @@ static int cmd_serve(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if ((rc = serve_refuse_core_dumps(o.data)) != 0)
+		return fail(rc);
 	if ((rc = app_open(&app, o.data, o.listen)) != 0) {
 		int code = fail(rc);
 		app_close(&app);

@@ -43,4 +43,10 @@
 #define AUDIT_VERIFY_FULL_EVERY 24	/* every Nth scheduled run verifies from entry 1 */
 #define AUDIT_PAGE_MAX 1000		/* entries per GET /v1/audit page */
 
+/* Erasure. An erasure's reply waits this long for readers on an older
+ * snapshot before its WAL purge gives up (503). The WAL keeps at most this
+ * many bytes (stale frames included) after each reset (journal_size_limit). */
+#define ERASE_WAL_WAIT_MS 2000
+#define STORE_WAL_KEEP_BYTES (8 * 1024 * 1024)
+
 #endif

@@ -5,7 +5,8 @@
  * Key files hold 64 hex characters and a newline. They are created with
  * O_CREAT|O_EXCL and mode 0600 and refused at load time when group or others
  * may read or write them. Loaded keys are wiped with OPENSSL_cleanse when the
- * keyring is freed.
+ * keyring is freed. The keyring has pages of its own, excluded from core
+ * dumps (MADV_DONTDUMP) and, where RLIMIT_MEMLOCK allows, kept out of swap.
  */
 #include "service/crypto/fieldcrypt.h"
 
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -223,6 +225,28 @@ static int load_master(struct keyring *kr, const char *keys_dir, int version, bo
 	return 0;
 }
 
+static size_t keyring_map_size(void)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	return (sizeof(struct keyring) + page - 1) / page * page;
+}
+
+/* Zeroed pages that a core dump (even one the operator allowed) leaves out.
+ * Refused rather than handed out without the exclusion. */
+static struct keyring *keyring_map(void)
+{
+	size_t size = keyring_map_size();
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (madvise(p, size, MADV_DONTDUMP) != 0) {
+		munmap(p, size);
+		return NULL;
+	}
+	(void)mlock(p, size); /* best effort: RLIMIT_MEMLOCK may be small */
+	return p;
+}
+
 int keyring_open(struct keyring **out, const char *keys_dir)
 {
 	struct keyring *kr = NULL;
@@ -232,9 +256,9 @@ int keyring_open(struct keyring **out, const char *keys_dir)
 	int rc = 0;
 
 	*out = NULL;
-	kr = calloc(1, sizeof *kr);
+	kr = keyring_map();
 	if (kr == NULL)
-		return err_set(ERR_NOMEM, "out of memory");
+		return err_set(ERR_NOMEM, "cannot map the keyring's memory: %s", strerror(errno));
 	d = opendir(keys_dir);
 	if (d == NULL) {
 		rc = err_set(ERR_NOTFOUND, "key directory %s is missing: %s", keys_dir, strerror(errno));
@@ -283,7 +307,8 @@ void keyring_free(struct keyring *kr)
 	for (int k = 0; k < FC_HASH_KINDS; k++)
 		EVP_MAC_CTX_free(kr->mac[k]);
 	crypto_wipe(kr, sizeof *kr);
-	free(kr);
+	munlock(kr, keyring_map_size());
+	munmap(kr, keyring_map_size());
 }
 
 int keyring_current_version(const struct keyring *kr)

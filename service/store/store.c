@@ -18,7 +18,9 @@
 
 #include "audit/audit.h"
 #include "audit/checkpoint.h"
+#include "service/base/codec.h"
 #include "service/base/error.h"
+#include "service/base/limits.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -341,6 +343,13 @@ static int conn_new(struct store *st, bool writer, struct store_conn **out)
 	sqlite3_busy_timeout(c->db, 5000);
 	if ((rc = exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")) != 0)
 		goto fail;
+	/* SQLite reuses a WAL from its start after a checkpoint and leaves the
+	 * older frames past the new end in the file; the limit cuts them off at
+	 * each reset, so stale page copies do not linger there indefinitely. */
+	char limit[64];
+	snprintf(limit, sizeof limit, "PRAGMA journal_size_limit=%d", STORE_WAL_KEEP_BYTES);
+	if ((rc = exec(c->db, limit)) != 0)
+		goto fail;
 	/* The single writer gets a larger page cache: a batch of imported
 	 * contacts dirties thousands of random pages, and a small cache spills
 	 * them to the WAL in the middle of the transaction. */
@@ -605,6 +614,33 @@ int store_writer_open(struct store *st, struct store_conn **out)
 		sqlite3_wal_hook((*out)->db, wal_hook, st);
 	}
 	return 0;
+}
+
+int store_wal_truncate(struct store_conn *w, int wait_ms)
+{
+	/* The writer's own busy timeout is long; here a reader on an old
+	 * snapshot would keep every queued write waiting, so each try waits
+	 * briefly and the loop keeps the whole bound. The checkpointer thread's
+	 * PASSIVE checkpoint makes a try fail at once with SQLITE_BUSY. */
+	int64_t deadline = now_us() + (int64_t)wait_ms * 1000;
+	int rc, log_frames = -1, done_frames = -1;
+	for (;;) {
+		sqlite3_busy_timeout(w->db, wait_ms > 0 ? 20 : 0);
+		rc = sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log_frames,
+					       &done_frames);
+		if ((rc == SQLITE_OK && log_frames == 0) || now_us() >= deadline)
+			break;
+		if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+			break;
+		usleep(5000);
+	}
+	sqlite3_busy_timeout(w->db, 5000);
+	if (rc == SQLITE_OK && log_frames == 0)
+		return 0;
+	if (rc == SQLITE_OK)
+		return err_set(ERR_UNAVAILABLE, "the write-ahead log still holds %d frames", log_frames);
+	store_db_error(w->db, rc, "cannot truncate the write-ahead log");
+	return err_set(ERR_UNAVAILABLE, "%s", err_msg());
 }
 
 /* ---- statement helpers ---- */

@@ -50,6 +50,12 @@ int store_conn_bulk_mode(struct store_conn *c);
 /* The writer connection: synchronous=FULL, so COMMIT returns after fsync. */
 int store_writer_open(struct store *st, struct store_conn **out);
 void store_conn_free(struct store_conn *c);
+/* On the writer, outside a transaction: copies every WAL frame into the
+ * database file and truncates the WAL to zero bytes, so no older version of
+ * any page is left in it (an erasure's promise). Readers on an older
+ * snapshot, or a checkpoint under way, hold it up: it retries for up to
+ * wait_ms and then returns ERR_UNAVAILABLE (0: one try). */
+int store_wal_truncate(struct store_conn *w, int wait_ms);
 
 int store_begin(struct store_conn *c);	/* BEGIN IMMEDIATE */
 int store_commit(struct store_conn *c);

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "audit/audit.h"
 #include "service/base/error.h"
@@ -15,6 +17,7 @@
 
 static struct store *st;
 static struct store_conn *w, *r;
+static char db_path[128];
 
 static int setup(void **state)
 {
@@ -24,6 +27,7 @@ static int setup(void **state)
 	if (mkdtemp(tmpl) == NULL)
 		return -1;
 	snprintf(path, sizeof path, "%s/t.db", tmpl);
+	snprintf(db_path, sizeof db_path, "%s", path);
 	if (store_open(&st, path) != 0 || store_writer_open(st, &w) != 0 || store_conn_get(st, &r) != 0)
 		return -1;
 	return 0;
@@ -302,6 +306,47 @@ static void test_audit_is_appended_in_sequence_only(void **state)
 	assert_int_equal(n, 2);
 }
 
+static long wal_bytes(void)
+{
+	char p[160];
+	struct stat sb;
+	snprintf(p, sizeof p, "%s-wal", db_path);
+	return stat(p, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+static double seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* An erasure's purge: the WAL ends at zero bytes, and a connection that
+ * holds it up makes the purge give up within its bound, not hang. */
+static void test_wal_truncate_empties_the_wal_or_gives_up_in_time(void **state)
+{
+	(void)state;
+	struct store_contact ct = contact("walpurge0000000000000a");
+	assert_int_equal(store_begin(w), 0);
+	assert_int_equal(store_contact_insert(w, &ct, NULL, NULL), 0);
+	assert_int_equal(store_commit(w), 0);
+	assert_true(wal_bytes() > 0);
+
+	struct store_conn *w2 = NULL;
+	assert_int_equal(store_writer_open(st, &w2), 0);
+	assert_int_equal(store_begin(w2), 0); /* holds the write lock */
+	double t0 = seconds();
+	assert_int_equal(store_wal_truncate(w, 200), ERR_UNAVAILABLE);
+	double took = seconds() - t0;
+	assert_true(took >= 0.15 && took < 2.0);
+	assert_true(wal_bytes() > 0);
+	store_rollback(w2);
+	store_conn_free(w2);
+
+	assert_int_equal(store_wal_truncate(w, 200), 0);
+	assert_int_equal(wal_bytes(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -313,6 +358,7 @@ int main(void)
 		cmocka_unit_test(test_suppression_scopes),
 		cmocka_unit_test(test_principals),
 		cmocka_unit_test(test_audit_is_appended_in_sequence_only),
+		cmocka_unit_test(test_wal_truncate_empties_the_wal_or_gives_up_in_time),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
