@@ -75,7 +75,7 @@ static const char *const action_names[POLICY_ACT_COUNT] = {
 	"contacts.create",   "contacts.read",	   "contacts.update",	  "contacts.erase",
 	"contacts.import",   "consents.read",	   "consents.write",	  "consent.check",
 	"outreach.filter",   "suppressions.read",  "suppressions.write", "suppressions.delete",
-	"links.create",	     "audit.read",	   "policy.reload",
+	"links.create",	     "audit.read",	   "policy.reload",	  "contacts.widen_purposes",
 };
 
 static const char *const channel_names[POLICY_CH_COUNT] = {
@@ -349,6 +349,14 @@ uint64_t policy_role_fields(const struct policy *p, const char *role, const char
 	if (r < 0 || pu < 0 || !(p->roles[r].purposes & (UINT64_C(1) << pu)))
 		return 0;
 	return p->roles[r].fields[pu];
+}
+
+unsigned policy_role_metadata(const struct policy *p, const char *role, const char *purpose)
+{
+	int r = policy_role_index(p, role), pu = policy_purpose_index(p, purpose);
+	if (r < 0 || pu < 0 || !(p->roles[r].purposes & (UINT64_C(1) << pu)))
+		return 0;
+	return p->roles[r].metadata[pu];
 }
 
 size_t policy_principal_count(const struct policy *p)

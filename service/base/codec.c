@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 static const char hexdig[] = "0123456789abcdef";
@@ -280,6 +281,38 @@ bool is_clean_utf8(const char *str, size_t len)
 		i += n + 1;
 	}
 	return true;
+}
+
+bool is_identifier(const char *s, size_t max)
+{
+	size_t n = 0;
+	if (s == NULL)
+		return false;
+	for (; s[n] != '\0'; n++) {
+		char c = s[n];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (n >= max || (!alnum && strchr("._:@/+-", c) == NULL))
+			return false;
+	}
+	return n > 0;
+}
+
+bool is_principal_name(const char *s)
+{
+	static const char *const reserved[] = { "customer", "operator", "system" };
+	size_t n = 0;
+	if (s == NULL)
+		return false;
+	for (; s[n] != '\0'; n++) {
+		char c = s[n];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (n >= LIMIT_NAME_BYTES || (!alnum && (n == 0 || strchr("._@-", c) == NULL)))
+			return false;
+	}
+	for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+		if (strcasecmp(s, reserved[i]) == 0)
+			return false;
+	return n > 0;
 }
 
 int64_t now_us(void)
