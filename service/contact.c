@@ -114,7 +114,7 @@ int contact_validate(const struct policy *p, json_t *body, bool patch)
 				return err_set(ERR_INVALID, "%s must be a string", key);
 			if (!is_identifier(json_string_value(v), LIMIT_LABEL_BYTES) ||
 			    json_string_length(v) != strlen(json_string_value(v)))
-				return err_set(ERR_UNPROCESSABLE,
+				return err_set(ERR_INVALID,
 					       "%s must be 1 to %d characters of A-Z a-z 0-9 . _ : @ / + -", key,
 					       LIMIT_LABEL_BYTES);
 			continue;

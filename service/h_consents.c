@@ -54,7 +54,7 @@ static int opt_text(json_t *body, const char *key, char *out, size_t cap, const 
 	if (!json_is_string(v))
 		return err_set(ERR_INVALID, "%s must be a string", key);
 	if (json_string_length(v) != strlen(json_string_value(v)) || !is_identifier(json_string_value(v), max))
-		return err_set(ERR_UNPROCESSABLE, "%s must be 1 to %zu characters of A-Z a-z 0-9 . _ : @ / + -",
+		return err_set(ERR_INVALID, "%s must be 1 to %zu characters of A-Z a-z 0-9 . _ : @ / + -",
 			       key, max);
 	snprintf(out, cap, "%s", json_string_value(v));
 	return 0;

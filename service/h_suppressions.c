@@ -145,7 +145,7 @@ int parse_supp_entry(const struct policy *p, json_t *o, int64_t now, struct supp
 		source = "api";
 	/* Stored in plaintext next to the hash: a label, never free text. */
 	if (!is_identifier(source, LIMIT_LABEL_BYTES) || (sv != NULL && json_string_length(sv) != strlen(source)))
-		return err_set(ERR_UNPROCESSABLE, "source must be 1 to %d characters of A-Z a-z 0-9 . _ : @ / + -",
+		return err_set(ERR_INVALID, "source must be 1 to %d characters of A-Z a-z 0-9 . _ : @ / + -",
 			       LIMIT_LABEL_BYTES);
 	snprintf(e->source, sizeof e->source, "%s", source);
 	e->created_us = now;
