@@ -364,6 +364,17 @@ size_t policy_principal_count(const struct policy *p)
 	return p->n_principals;
 }
 
+int policy_principal_role(const struct policy *p, const char *name, const char **role)
+{
+	for (size_t i = 0; p != NULL && name != NULL && i < p->n_principals; i++)
+		if (strcmp(p->principals[i].name, name) == 0) {
+			if (role != NULL)
+				*role = p->roles[p->principals[i].role].name;
+			return 0;
+		}
+	return err_set(ERR_NOTFOUND, "no principal named %s", name ? name : "(null)");
+}
+
 int policy_principal_find(const struct policy *p, const uint8_t token_sha256[32], const char **name,
 			  const char **role)
 {

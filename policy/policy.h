@@ -294,6 +294,9 @@ unsigned policy_role_metadata(const struct policy *p, const char *role, const ch
  * in constant time over all principals; returns 0 and borrowed name and role
  * (either out pointer may be NULL), or ERR_NOTFOUND. */
 size_t policy_principal_count(const struct policy *p);
+/* The role of the principal declared with this name; 0 and a borrowed role,
+ * or ERR_NOTFOUND. Names are not secret, so this is an ordinary lookup. */
+int policy_principal_role(const struct policy *p, const char *name, const char **role);
 int policy_principal_find(const struct policy *p, const uint8_t token_sha256[32],
 			  const char **name, const char **role);
 

@@ -256,6 +256,22 @@ static bool showable(const char *s)
 	return true;
 }
 
+/* Principal names are labels in logs: [A-Za-z0-9][A-Za-z0-9._@-]{0,63},
+ * and not one of consentd's own actor names (is_principal_name). */
+static bool valid_principal_name(const char *s)
+{
+	size_t n = 0;
+	for (; s[n] != '\0'; n++) {
+		char c = s[n];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!alnum && (n == 0 || (c != '.' && c != '_' && c != '@' && c != '-')))
+			return false;
+		if (n >= LIMIT_NAME_BYTES)
+			return false;
+	}
+	return n > 0 && is_principal_name(s);
+}
+
 /* Checks that v is an object whose keys are all in `allowed` and that every
  * key in `required` is present. Returns false if v is not an object. */
 static bool check_object(struct loader *L, const json_t *v, const char *const *allowed,
@@ -801,7 +817,7 @@ static void load_principals(struct loader *L, const json_t *arr)
 		if (v != NULL) {
 			size_t m2 = path_key(L, "name");
 			const char *s = json_string_value(v);
-			if (s == NULL || !is_principal_name(s)) {
+			if (s == NULL || !valid_principal_name(s)) {
 				add_error(L, "must be a string matching [A-Za-z0-9][A-Za-z0-9._@-]{0,63} "
 					     "and not a reserved actor name (customer, operator, system)");
 				ok = false;

@@ -455,10 +455,7 @@ static int authenticate(struct reqctx *ctx, const char **reason)
 	/* A principal created before names were checked may have one the audit
 	 * trail cannot hold (a control character, too long) or one that passes
 	 * for consentd's own actors; it cannot act until it is created again. */
-	size_t an = strlen(ctx->actor);
-	if (an == 0 || an > AUDIT_NAME_MAX || strpbrk(ctx->actor, "\t\r\n") != NULL ||
-	    !is_clean_utf8(ctx->actor, an) || strcasecmp(ctx->actor, "customer") == 0 ||
-	    strcasecmp(ctx->actor, "operator") == 0 || strcasecmp(ctx->actor, "system") == 0) {
+	if (!is_principal_name(ctx->actor)) {
 		ctx->actor[0] = ctx->role[0] = '\0';
 		*reason = "unusable_principal_name";
 		return err_set(ERR_UNAUTHENTICATED, "this token's principal name cannot be recorded; "

@@ -371,8 +371,9 @@ static int cmd_token(int argc, char **argv)
 	 * a newline there would break every later export, and "customer" would
 	 * pass staff actions off as the customer's own. */
 	if (!is_principal_name(o.name))
-		return fail(err_set(ERR_INVALID, "--name must match [A-Za-z0-9][A-Za-z0-9._@-]{0,63} and not be "
-					      "customer, operator or system"));
+		return fail(err_set(ERR_INVALID, "--name must be 1 to %d bytes of printable text (no control or "
+					      "invisible characters, no leading or trailing space) and not customer, "
+					      "operator or system", LIMIT_NAME_BYTES));
 	if ((rc = config_load(&cfg, o.data)) != 0)
 		return fail(rc);
 	if ((rc = policy_load_file(&p, cfg.policy, &errs)) != 0) {

@@ -52,10 +52,14 @@ bool is_clean_utf8(const char *s, size_t len);
  * personal data, and it is the same text in JSON, CSV and the audit trail. */
 bool is_identifier(const char *s, size_t max);
 
-/* A staff principal's name (token create, policy principals), which becomes
- * the actor of audit entries: [A-Za-z0-9][A-Za-z0-9._@-]{0,63}, and none of
- * the actor names consentd itself writes (customer, operator, system, in any
- * letter case), so an entry's actor always says who acted. */
+/* A staff principal's name (token create), which becomes the actor of
+ * audit entries: 1 to LIMIT_NAME_BYTES bytes of printable UTF-8 (quotes,
+ * commas, spaces and any script are fine: exports escape and quote them),
+ * without control characters (tab, CR, LF included), invisible or
+ * reordering characters (LRM/RLM, U+2028/9, bidi controls, BOM), leading or
+ * trailing spaces, and not one of the actor names consentd itself writes
+ * (customer, operator, system, in any letter case), so an entry's actor
+ * always says who acted. */
 bool is_principal_name(const char *s);
 
 int64_t now_us(void);
