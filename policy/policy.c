@@ -75,7 +75,7 @@ static const char *const action_names[POLICY_ACT_COUNT] = {
 	"contacts.create",   "contacts.read",	   "contacts.update",	  "contacts.erase",
 	"contacts.import",   "consents.read",	   "consents.write",	  "consent.check",
 	"outreach.filter",   "suppressions.read",  "suppressions.write", "suppressions.delete",
-	"links.create",	     "audit.read",	   "policy.reload",
+	"links.create",	     "audit.read",	   "policy.reload",	  "contacts.widen_purposes",
 };
 
 static const char *const channel_names[POLICY_CH_COUNT] = {
@@ -351,9 +351,28 @@ uint64_t policy_role_fields(const struct policy *p, const char *role, const char
 	return p->roles[r].fields[pu];
 }
 
+unsigned policy_role_metadata(const struct policy *p, const char *role, const char *purpose)
+{
+	int r = policy_role_index(p, role), pu = policy_purpose_index(p, purpose);
+	if (r < 0 || pu < 0 || !(p->roles[r].purposes & (UINT64_C(1) << pu)))
+		return 0;
+	return p->roles[r].metadata[pu];
+}
+
 size_t policy_principal_count(const struct policy *p)
 {
 	return p->n_principals;
+}
+
+int policy_principal_role(const struct policy *p, const char *name, const char **role)
+{
+	for (size_t i = 0; p != NULL && name != NULL && i < p->n_principals; i++)
+		if (strcmp(p->principals[i].name, name) == 0) {
+			if (role != NULL)
+				*role = p->roles[p->principals[i].role].name;
+			return 0;
+		}
+	return err_set(ERR_NOTFOUND, "no principal named %s", name ? name : "(null)");
 }
 
 int policy_principal_find(const struct policy *p, const uint8_t token_sha256[32], const char **name,

@@ -63,6 +63,10 @@ enum policy_action {
 	POLICY_ACT_LINKS_CREATE,	/* "links.create" */
 	POLICY_ACT_AUDIT_READ,		/* "audit.read" */
 	POLICY_ACT_POLICY_RELOAD,	/* "policy.reload" */
+	/* "contacts.widen_purposes": add purposes to a contact's collected_for
+	 * (the gate of purpose limitation). contacts.update alone may only
+	 * narrow it; a role holding this must hold contacts.update too. */
+	POLICY_ACT_CONTACTS_WIDEN_PURPOSES,
 	POLICY_ACT_COUNT
 };
 
@@ -278,11 +282,21 @@ bool policy_role_may(const struct policy *p, const char *role, enum policy_actio
 bool policy_role_may_purpose(const struct policy *p, const char *role, const char *purpose);
 /* Fields the role sees when reading for purpose (0 if none or unknown). */
 uint64_t policy_role_fields(const struct policy *p, const char *role, const char *purpose);
+/* Plaintext labels of a contact that a role sees when reading for purpose,
+ * named like fields in the role's "fields" lists ("source", "owner") but not
+ * declared under "fields" because they are not sealed: POLICY_META_* bits,
+ * 0 if none or unknown. */
+#define POLICY_META_SOURCE 1u
+#define POLICY_META_OWNER 2u
+unsigned policy_role_metadata(const struct policy *p, const char *role, const char *purpose);
 
 /* Principals declared in the file. Looks up the SHA-256 of a bearer token
  * in constant time over all principals; returns 0 and borrowed name and role
  * (either out pointer may be NULL), or ERR_NOTFOUND. */
 size_t policy_principal_count(const struct policy *p);
+/* The role of the principal declared with this name; 0 and a borrowed role,
+ * or ERR_NOTFOUND. Names are not secret, so this is an ordinary lookup. */
+int policy_principal_role(const struct policy *p, const char *name, const char **role);
 int policy_principal_find(const struct policy *p, const uint8_t token_sha256[32],
 			  const char **name, const char **role);
 

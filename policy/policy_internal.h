@@ -40,6 +40,7 @@ struct policy_role {
 	uint32_t actions;  /* bit per enum policy_action */
 	uint64_t purposes; /* bit per purpose index */
 	uint64_t fields[POLICY_MAX_PURPOSES]; /* per purpose index: bit per field index */
+	unsigned metadata[POLICY_MAX_PURPOSES]; /* per purpose index: POLICY_META_* bits */
 };
 
 struct policy_principal {

@@ -256,7 +256,8 @@ static bool showable(const char *s)
 	return true;
 }
 
-/* Principal names are labels in logs: [A-Za-z0-9][A-Za-z0-9._@-]{0,63}. */
+/* Principal names are labels in logs: [A-Za-z0-9][A-Za-z0-9._@-]{0,63},
+ * and not one of consentd's own actor names (is_principal_name). */
 static bool valid_principal_name(const char *s)
 {
 	size_t n = 0;
@@ -268,7 +269,7 @@ static bool valid_principal_name(const char *s)
 		if (n >= LIMIT_NAME_BYTES)
 			return false;
 	}
-	return n > 0;
+	return n > 0 && is_principal_name(s);
 }
 
 /* Checks that v is an object whose keys are all in `allowed` and that every
@@ -443,6 +444,13 @@ static void load_fields(struct loader *L, const json_t *fields)
 		struct policy_field *f = &p->fields[p->n_fields];
 		if (!valid_name(key)) {
 			add_error(L, "field names must match [a-z][a-z0-9_]{0,63}");
+			goto next;
+		}
+		if (strcmp(key, "collected_for") == 0 || strcmp(key, "source") == 0 ||
+		    strcmp(key, "owner") == 0) {
+			/* A contact's own plaintext attributes: a sealed field of
+			 * that name could never be written or shown. */
+			add_error(L, "\"%s\" is a contact attribute, not a field name", key);
 			goto next;
 		}
 		/* The field is kept by name even if its body is wrong, so that
@@ -663,6 +671,19 @@ static void load_role_fields(struct loader *L, struct policy_role *r, const json
 			uint64_t seen = 0;
 			for (size_t i = 0; i < json_array_size(val); i++) {
 				size_t mi = path_index(L, i);
+				const char *fname = json_string_value(json_array_get(val, i));
+				unsigned meta = fname == NULL		      ? 0
+						: strcmp(fname, "source") == 0 ? POLICY_META_SOURCE
+						: strcmp(fname, "owner") == 0  ? POLICY_META_OWNER
+									       : 0;
+				if (meta != 0) {
+					/* A contact's plaintext labels, shown like fields. */
+					if (r->metadata[pidx] & meta)
+						add_error(L, "duplicate field \"%s\"", fname);
+					r->metadata[pidx] |= meta;
+					path_pop(L, mi);
+					continue;
+				}
 				int f = array_name(L, json_array_get(val, i), "field", &seen, lookup_field, p);
 				if (f >= 0)
 					r->fields[pidx] |= UINT64_C(1) << f;
@@ -722,6 +743,11 @@ static void load_roles(struct loader *L, const json_t *roles)
 					r->actions |= UINT32_C(1) << a;
 				path_pop(L, mi);
 			}
+			/* Widening is an update: a role that may widen but not
+			 * update would hold a right no route can use. */
+			if ((r->actions & (UINT32_C(1) << POLICY_ACT_CONTACTS_WIDEN_PURPOSES)) &&
+			    !(r->actions & (UINT32_C(1) << POLICY_ACT_CONTACTS_UPDATE)))
+				add_error(L, "contacts.widen_purposes needs contacts.update in the same role");
 			path_pop(L, m2);
 		}
 		if (array_at(L, val, "purposes", POLICY_MAX_PURPOSES, &arr)) {
@@ -792,7 +818,8 @@ static void load_principals(struct loader *L, const json_t *arr)
 			size_t m2 = path_key(L, "name");
 			const char *s = json_string_value(v);
 			if (s == NULL || !valid_principal_name(s)) {
-				add_error(L, "must be a string matching [A-Za-z0-9][A-Za-z0-9._@-]{0,63}");
+				add_error(L, "must be a string matching [A-Za-z0-9][A-Za-z0-9._@-]{0,63} "
+					     "and not a reserved actor name (customer, operator, system)");
 				ok = false;
 			} else {
 				for (size_t j = 0; j < p->n_principals; j++)

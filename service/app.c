@@ -485,6 +485,15 @@ static int authenticate(struct reqctx *ctx, const char **reason)
 		auth_cache_put(ctx->app->auth_cache, hash, ctx->actor, ctx->role);
 	}
 	crypto_wipe(hash, sizeof hash);
+	/* A principal created before names were checked may have one the audit
+	 * trail cannot hold (a control character, too long) or one that passes
+	 * for consentd's own actors; it cannot act until it is created again. */
+	if (!is_principal_name(ctx->actor)) {
+		ctx->actor[0] = ctx->role[0] = '\0';
+		*reason = "unusable_principal_name";
+		return err_set(ERR_UNAUTHENTICATED, "this token's principal name cannot be recorded; "
+				"create a new token with a valid --name");
+	}
 	ctx->authenticated = true;
 	return 0;
 }

@@ -108,8 +108,15 @@ int contact_validate(const struct policy *p, json_t *body, bool patch)
 			continue;
 		}
 		if (strcmp(key, "source") == 0 || strcmp(key, "owner") == 0) {
-			if ((rc = check_text(key, v, 200)) != 0)
-				return rc;
+			/* Stored in plaintext, so identifier-like only: a label,
+			 * never a sentence that could carry personal data. */
+			if (!json_is_string(v))
+				return err_set(ERR_INVALID, "%s must be a string", key);
+			if (!is_identifier(json_string_value(v), LIMIT_LABEL_BYTES) ||
+			    json_string_length(v) != strlen(json_string_value(v)))
+				return err_set(ERR_INVALID,
+					       "%s must be 1 to %d characters of A-Z a-z 0-9 . _ : @ / + -", key,
+					       LIMIT_LABEL_BYTES);
 			continue;
 		}
 		if ((rc = check_field(p, key, v, patch)) != 0)
@@ -142,6 +149,26 @@ int contact_purposes_join(json_t *array, char *out, size_t cap)
 		n += (size_t)w;
 	}
 	return 0;
+}
+
+bool contact_purposes_widen(const char *prev, const char *next)
+{
+	char padded[STORE_LIST_CAP + 2], needle[LIMIT_NAME_BYTES + 3];
+	snprintf(padded, sizeof padded, ",%s,", prev);
+	for (const char *p = next; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+		if (n > 0) {
+			if (n > LIMIT_NAME_BYTES)
+				return true; /* not a name prev can hold: treat as new */
+			snprintf(needle, sizeof needle, ",%.*s,", (int)n, p);
+			if (strstr(padded, needle) == NULL)
+				return true;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return false;
 }
 
 int contact_email_hashes(const struct keyring *kr, const char *email, uint8_t bidx[32],

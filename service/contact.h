@@ -28,6 +28,10 @@ int contact_validate(const struct policy *p, json_t *body, bool patch);
 /* Comma-separated collected_for from a validated body's array. */
 int contact_purposes_join(json_t *array, char *out, size_t cap);
 
+/* True when the comma-separated list `next` names a purpose that `prev`
+ * does not: the change widens what the data may be used for. */
+bool contact_purposes_widen(const char *prev, const char *next);
+
 /* Blind index (for lookups) and suppression hash of a normalised email or
  * phone; ERR_INVALID when the value does not normalise. */
 int contact_email_hashes(const struct keyring *kr, const char *email, uint8_t bidx[32],

@@ -51,9 +51,14 @@ static int opt_text(json_t *body, const char *key, char *out, size_t cap, const 
 		snprintf(out, cap, "%s", dflt);
 		return 0;
 	}
-	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= cap ||
-	    !is_clean_utf8(json_string_value(v), json_string_length(v)))
-		return err_set(ERR_INVALID, "%s must be a string of 1 to %zu characters", key, cap - 1);
+	/* Every such value is stored in plaintext (and collection_method
+	 * reaches the audit trail), so it is a label, never free text. */
+	size_t max = cap - 1 < LIMIT_LABEL_BYTES ? cap - 1 : LIMIT_LABEL_BYTES;
+	if (!json_is_string(v))
+		return err_set(ERR_INVALID, "%s must be a string", key);
+	if (json_string_length(v) != strlen(json_string_value(v)) || !is_identifier(json_string_value(v), max))
+		return err_set(ERR_INVALID, "%s must be 1 to %zu characters of A-Z a-z 0-9 . _ : @ / + -",
+			       key, max);
 	snprintf(out, cap, "%s", json_string_value(v));
 	return 0;
 }

@@ -237,15 +237,38 @@ static void read_for_purpose(struct reqctx *ctx, const char *id, const char *pur
 	if ((rc = contact_fields_json(ctx->rd, ctx->app->keys, ctx->policy, &ct, d.visible_fields,
 				      &fields, names, sizeof names)) != 0)
 		goto fail;
-	audit_fields(ctx, names);
+	/* The record's plaintext attributes follow the field policy too: the
+	 * caller learns only the collection purposes its role may itself use
+	 * (not, say, that a marketing contact was also collected for care),
+	 * and source and owner only where the role's fields list names them. */
 	json_t *purposes = json_array();
 	for (size_t i = 0; i < subj.s.n_collected_for; i++)
-		json_array_append_new(purposes, json_string(subj.s.collected_for[i]));
-	reply_json(ctx, 200,
-		   json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:o}", "id", ct.id, "status",
-			     "active", "purpose", purpose, "collected_for", purposes, "created_at",
-			     json_time(ct.created_us), "updated_at", json_time(ct.updated_us), "source",
-			     ct.source, "owner", ct.owner, "fields", fields));
+		if (policy_role_may_purpose(ctx->policy, ctx->role, subj.s.collected_for[i]))
+			json_array_append_new(purposes, json_string(subj.s.collected_for[i]));
+	unsigned meta = policy_role_metadata(ctx->policy, ctx->role, purpose);
+	json_t *reply = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "id", ct.id, "status", "active",
+				  "purpose", purpose, "collected_for", purposes, "created_at",
+				  json_time(ct.created_us), "updated_at", json_time(ct.updated_us), "fields",
+				  fields);
+	if (reply != NULL && (meta & POLICY_META_SOURCE))
+		json_object_set_new(reply, "source", json_string(ct.source));
+	if (reply != NULL && (meta & POLICY_META_OWNER))
+		json_object_set_new(reply, "owner", json_string(ct.owner));
+	/* Revealed labels are listed with the fields; a list that cannot be
+	 * recorded whole is not revealed at all. */
+	for (unsigned bit = POLICY_META_SOURCE; bit <= POLICY_META_OWNER; bit <<= 1) {
+		size_t n = strlen(names);
+		int k = (meta & bit) ? snprintf(names + n, sizeof names - n, "%s%s", n ? "," : "",
+						bit == POLICY_META_SOURCE ? "source" : "owner")
+				     : 0;
+		if (k < 0 || (size_t)k >= sizeof names - n) {
+			json_decref(reply);
+			rc = err_set(ERR_TOOBIG, "the revealed field names do not fit the audit entry");
+			goto fail;
+		}
+	}
+	audit_fields(ctx, names);
+	reply_json(ctx, 200, reply);
 	app_commit(ctx);
 	return;
 fail:
@@ -310,8 +333,32 @@ static int apply_update(struct store_conn *wc, struct audit_job *job)
 	if (rc != 0)
 		goto out;
 	json_t *cf = json_object_get(w->body, "collected_for");
-	if (cf != NULL && (rc = contact_purposes_join(cf, ct.collected_for, sizeof ct.collected_for)) != 0)
-		goto out;
+	if (cf != NULL) {
+		/* collected_for is the gate of purpose limitation: narrowing it
+		 * is an ordinary update, widening it a right of its own. The
+		 * comparison runs here, on the writer, against the value the
+		 * update replaces, and the entry records both lists. */
+		char prev[STORE_LIST_CAP];
+		snprintf(prev, sizeof prev, "%s", ct.collected_for);
+		if ((rc = contact_purposes_join(cf, ct.collected_for, sizeof ct.collected_for)) != 0)
+			goto out;
+		audit_detail(ctx, json_pack("{s:s, s:s}", "collected_for_old", prev, "collected_for_new",
+					    ct.collected_for));
+		if (ctx->job.entry.detail[0] == '\0') {
+			/* Never change the gate without recording it in full. */
+			audit_decide(ctx, false, "too_large");
+			rc = err_set(ERR_TOOBIG, "collected_for is too long to record in the audit trail");
+			goto out;
+		}
+		if (contact_purposes_widen(prev, ct.collected_for) &&
+		    !policy_role_may(ctx->policy, ctx->role, POLICY_ACT_CONTACTS_WIDEN_PURPOSES)) {
+			atomic_fetch_add(&ctx->app->metrics.denials, 1);
+			audit_decide(ctx, false, "purpose_widening_denied");
+			rc = err_set(ERR_DENIED, "role %s may narrow collected_for but not add purposes to it "
+						 "(that needs contacts.widen_purposes)", ctx->role);
+			goto out;
+		}
+	}
 	if (json_is_string(json_object_get(w->body, "source")))
 		snprintf(ct.source, sizeof ct.source, "%s", json_string_value(json_object_get(w->body, "source")));
 	if (json_is_string(json_object_get(w->body, "owner")))

@@ -273,6 +273,7 @@ enum cust_op { OP_NONE, OP_SET, OP_WITHDRAW_ALL, OP_UNSUBSCRIBE, OP_ERASE };
 struct cust {
 	struct linktoken tok;
 	struct store_link link;
+	char link_role[STORE_NAME_CAP]; /* the creator's role: bounds the purposes */
 	struct store_contact ct;
 	char token[LINKTOKEN_CAP];
 	enum prefpage_lang lang;
@@ -369,6 +370,18 @@ static struct cust *resolve(struct reqctx *ctx)
 		refuse_link(ctx, lang, "expired");
 		return NULL;
 	}
+	/* The link is its creator's credential as much as the person's, so it
+	 * reaches only the purposes the creator's role may use; a creator the
+	 * service no longer knows leaves the link without any. */
+	const char *prole = NULL;
+	if (policy_principal_role(ctx->policy, c->link.created_by, &prole) == 0)
+		snprintf(c->link_role, sizeof c->link_role, "%s", prole);
+	else if ((rc = store_principal_role(ctx->rd, c->link.created_by, c->link_role)) != 0 && rc != ERR_NOTFOUND)
+		goto unavailable;
+	if (!policy_role_exists(ctx->policy, c->link_role)) {
+		refuse_link(ctx, lang, "creator_unknown");
+		return NULL;
+	}
 	rc = store_contact_get(ctx->rd, c->link.contact_id, &c->ct);
 	if (rc == ERR_NOTFOUND || (rc == 0 && c->ct.erased)) {
 		refuse_link(ctx, lang, "erased");
@@ -383,6 +396,13 @@ unavailable:
 	reply_problem(ctx, rc, NULL);
 	app_commit(ctx);
 	return NULL;
+}
+
+/* True when the link may show and change purpose: its creator's role may
+ * use it (a marketing link never reaches a care consent). */
+static bool link_covers(const struct reqctx *ctx, const struct cust *c, const char *purpose)
+{
+	return policy_role_may_purpose(ctx->policy, c->link_role, purpose);
 }
 
 /* ---- writes (commit thread) ---- */
@@ -484,7 +504,7 @@ static int apply_gpc(struct store_conn *wc, struct reqctx *ctx, struct cust *c, 
 	size_t n = policy_purposes_for_gpc(ctx->policy, names, POLICY_MAX_PURPOSES);
 	for (size_t i = 0; i < n && i < POLICY_MAX_PURPOSES; i++) {
 		struct policy_purpose_info pi;
-		if (policy_purpose_get(ctx->policy, names[i], &pi) != 0)
+		if (policy_purpose_get(ctx->policy, names[i], &pi) != 0 || !link_covers(ctx, c, pi.name))
 			continue;
 		int before = c->changed;
 		int rc = optout_purpose(wc, ctx, c, &pi, "gpc", true, now);
@@ -533,7 +553,8 @@ static int apply_customer(struct store_conn *wc, struct audit_job *job)
 	case OP_UNSUBSCRIBE:
 		for (size_t i = 0; rc == 0 && i < policy_purpose_count(ctx->policy); i++) {
 			struct policy_purpose_info pi;
-			if (policy_purpose_at(ctx->policy, i, &pi) != 0 || !pi.consent_required)
+			if (policy_purpose_at(ctx->policy, i, &pi) != 0 || !pi.consent_required ||
+			    !link_covers(ctx, c, pi.name))
 				continue;
 			if (c->op == OP_UNSUBSCRIBE) {
 				bool in_scope = strcmp(c->link.scope, "all") == 0
@@ -550,7 +571,8 @@ static int apply_customer(struct store_conn *wc, struct audit_job *job)
 		}
 		/* A link scoped to a purpose that needs no consent (say,
 		 * service mail) still suppresses that purpose on request. */
-		if (rc == 0 && c->op == OP_UNSUBSCRIBE && strcmp(c->link.scope, "all") != 0)
+		if (rc == 0 && c->op == OP_UNSUBSCRIBE && strcmp(c->link.scope, "all") != 0 &&
+		    link_covers(ctx, c, c->link.scope))
 			rc = suppress_purpose(wc, c, c->link.scope, "unsubscribe", now);
 		break;
 	case OP_ERASE:
@@ -658,7 +680,7 @@ static void h_pref_get(struct reqctx *ctx)
 	customer_audit_begin(ctx, "customer.view", c->ct.id, NULL, NULL);
 	if ((rc = store_consents_each(ctx->rd, c->ct.id, collect_cb, &l)) != 0)
 		goto fail;
-	size_t np = policy_purpose_count(ctx->policy);
+	size_t np = policy_purpose_count(ctx->policy), shown = 0;
 	pp = calloc(np ? np : 1, sizeof *pp);
 	if (pp == NULL) {
 		rc = err_set(ERR_NOMEM, "out of memory");
@@ -666,9 +688,9 @@ static void h_pref_get(struct reqctx *ctx)
 	}
 	for (size_t i = 0; i < np; i++) {
 		struct policy_purpose_info pi;
-		if (policy_purpose_at(ctx->policy, i, &pi) != 0)
+		if (policy_purpose_at(ctx->policy, i, &pi) != 0 || !link_covers(ctx, c, pi.name))
 			continue;
-		struct prefpage_purpose *p = &pp[i];
+		struct prefpage_purpose *p = &pp[shown++];
 		p->name = pi.name;
 		p->description = c->lang == PREFPAGE_ZH && pi.description_zh ? pi.description_zh : pi.description;
 		p->legal_basis = policy_legal_basis_name(pi.legal_basis);
@@ -688,7 +710,7 @@ static void h_pref_get(struct reqctx *ctx)
 		goto fail;
 	struct prefpage_model m = { .lang = c->lang, .token = c->token, .csrf = csrf, .done = done_param(ctx),
 				     .gpc = c->gpc, .manage = strcmp(c->link.capability, "manage") == 0,
-				     .purposes = pp, .n_purposes = np };
+				     .purposes = pp, .n_purposes = shown };
 	char *page = prefpage_centre(&m);
 	free(pp);
 	free(l.items);
@@ -868,6 +890,10 @@ static void h_pref_post(struct reqctx *ctx)
 			form_refused(ctx, c, 400, "malformed_form");
 			return;
 		}
+		if (!link_covers(ctx, c, pi.name)) {
+			form_refused(ctx, c, 403, "link_scope");
+			return;
+		}
 		int crc = parse_form_value(body, len, "channel", channel, sizeof channel);
 		if ((crc != 0 && crc != ERR_NOTFOUND) ||
 		    (pi.channels == 0 ? channel[0] != '\0'
@@ -985,6 +1011,29 @@ static void h_unsub_post(struct reqctx *ctx)
 
 /* ---- staff: creating and revoking links ---- */
 
+/* Whether role could mint a link of this capability and scope: a link
+ * reaches only its creator's purposes, so its scope must be one of them, and
+ * a "manage" link (grant, download every field and consent, erase) needs a
+ * role that may do all of that itself, for every purpose. */
+static bool role_may_mint(const struct policy *p, const char *role, bool manage, const char *scope)
+{
+	if (!policy_role_may(p, role, POLICY_ACT_LINKS_CREATE))
+		return false;
+	if (strcmp(scope, "all") != 0 && !policy_role_may_purpose(p, role, scope))
+		return false;
+	if (!manage)
+		return true;
+	if (!policy_role_may(p, role, POLICY_ACT_CONSENTS_WRITE) || !policy_role_may(p, role, POLICY_ACT_CONTACTS_ERASE) ||
+	    !policy_role_may(p, role, POLICY_ACT_CONTACTS_UPDATE))
+		return false;
+	for (size_t i = 0; i < policy_purpose_count(p); i++) {
+		struct policy_purpose_info pi;
+		if (policy_purpose_at(p, i, &pi) == 0 && !policy_role_may_purpose(p, role, pi.name))
+			return false;
+	}
+	return true;
+}
+
 static int apply_link_insert(struct store_conn *wc, struct audit_job *job)
 {
 	struct reqctx *ctx = job->ctx;
@@ -1068,15 +1117,18 @@ static void h_link_create(struct reqctx *ctx)
 	 * holds it. A "manage" link can grant consent, download every field and
 	 * erase, so only a role that may do all of that itself may mint one;
 	 * other roles get opt-out links (see choices, withdraw, unsubscribe). */
-	if (req.manage && (!policy_role_may(ctx->policy, ctx->role, POLICY_ACT_CONSENTS_WRITE) ||
-			   !policy_role_may(ctx->policy, ctx->role, POLICY_ACT_CONTACTS_ERASE) ||
-			   !policy_role_may(ctx->policy, ctx->role, POLICY_ACT_CONTACTS_UPDATE))) {
-		json_decref(body);
-		audit_begin(ctx, "links.create", id, NULL, NULL);
+	if (!role_may_mint(ctx->policy, ctx->role, req.manage, scope)) {
+		bool scope_denied = strcmp(scope, "all") != 0 && !policy_role_may_purpose(ctx->policy, ctx->role, scope);
+		audit_begin(ctx, "links.create", id, strcmp(scope, "all") ? scope : NULL, NULL);
 		audit_decide(ctx, false, "role_denied");
-		cust_detail(ctx, json_pack("{s:s}", "capability", "manage"));
-		err_set(ERR_DENIED, "role %s may not mint a manage link (it needs consents.write, "
-			"contacts.update and contacts.erase)", ctx->role);
+		cust_detail(ctx, json_pack("{s:s}", "capability", req.manage ? "manage" : "optout"));
+		if (scope_denied)
+			err_set(ERR_DENIED, "role %s may not mint a link for purpose %s: a link reaches only "
+				"its creator's purposes", ctx->role, scope);
+		else
+			err_set(ERR_DENIED, "role %s may not mint a manage link (it needs consents.write, "
+				"contacts.update and contacts.erase, and every purpose)", ctx->role);
+		json_decref(body);
 		reply_problem(ctx, ERR_DENIED, "role_denied");
 		app_commit(ctx);
 		return;
@@ -1153,7 +1205,27 @@ bad:
 struct link_revoke {
 	char contact_id[STORE_ID_CAP];
 	char link_id[LINKTOKEN_ID_TEXT_CAP]; /* "" revokes them all */
+	char role[STORE_NAME_CAP];	     /* revokes only what it could mint */
+	const struct policy *policy;	     /* the request's reference */
 };
+
+/* The role's purposes, comma-separated, for store_links_revoke_mintable. */
+static void role_purposes(const struct policy *p, const char *role, char *out, size_t cap)
+{
+	size_t n = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < policy_purpose_count(p); i++) {
+		struct policy_purpose_info pi;
+		if (policy_purpose_at(p, i, &pi) != 0 || !policy_role_may_purpose(p, role, pi.name))
+			continue;
+		int k = snprintf(out + n, cap - n, "%s%s", n ? "," : "", pi.name);
+		if (k < 0 || (size_t)k >= cap - n) {
+			out[n] = '\0'; /* a shorter list revokes less, never more */
+			return;
+		}
+		n += (size_t)k;
+	}
+}
 
 static int apply_link_revoke(struct store_conn *wc, struct audit_job *job)
 {
@@ -1166,9 +1238,29 @@ static int apply_link_revoke(struct store_conn *wc, struct audit_job *job)
 		audit_decide(ctx, false, "unknown_contact");
 		return err_set(ERR_NOTFOUND, "no contact with this id");
 	}
-	if (rc == 0)
-		rc = r->link_id[0] != '\0' ? store_link_revoke(wc, r->contact_id, r->link_id, now)
-					   : store_links_revoke_contact(wc, r->contact_id, now, NULL);
+	if (rc == 0 && r->link_id[0] != '\0') {
+		/* A role may end only a link it could have minted itself: marketing
+		 * cannot cut off a person's manage link, or one for care. */
+		struct store_link l;
+		rc = store_link_get(wc, r->link_id, &l);
+		if (rc == 0 && strcmp(l.contact_id, r->contact_id) != 0)
+			rc = err_set(ERR_NOTFOUND, "no active preference link with this id for this contact");
+		if (rc == 0 && !role_may_mint(r->policy, r->role, strcmp(l.capability, "manage") == 0, l.scope)) {
+			audit_decide(ctx, false, "role_denied");
+			return err_set(ERR_DENIED, "role %s may not revoke a link it could not have minted (%s, scope %s)",
+				       r->role, l.capability, l.scope);
+		}
+		if (rc == 0)
+			rc = store_link_revoke(wc, r->contact_id, r->link_id, now);
+	} else if (rc == 0) {
+		char purposes[STORE_LIST_CAP];
+		role_purposes(r->policy, r->role, purposes, sizeof purposes);
+		bool manage = role_may_mint(r->policy, r->role, true, "all");
+		int64_t count = 0;
+		rc = store_links_revoke_mintable(wc, r->contact_id, manage, purposes, now, &count);
+		if (rc == 0)
+			audit_detail(ctx, json_pack("{s:s, s:I}", "link_id", "all", "revoked", (json_int_t)count));
+	}
 	if (rc != 0)
 		audit_decide(ctx, false, rc == ERR_NOTFOUND ? "unknown_link" : "error");
 	return rc;
@@ -1196,6 +1288,8 @@ static void link_revoke(struct reqctx *ctx, const char *link_id)
 	}
 	snprintf(r->contact_id, sizeof r->contact_id, "%s", id);
 	snprintf(r->link_id, sizeof r->link_id, "%s", link_id ? link_id : "");
+	snprintf(r->role, sizeof r->role, "%s", ctx->role);
+	r->policy = ctx->policy;
 	ctx->state = r;
 	ctx->state_free = free;
 	audit_begin(ctx, "links.revoke", id, NULL, NULL);

@@ -137,11 +137,16 @@ int parse_supp_entry(const struct policy *p, json_t *o, int64_t now, struct supp
 		return err_set(ERR_INVALID, "reason must be unsubscribe, withdrawal, bounce, complaint, "
 					    "erasure or manual");
 	snprintf(e->reason, sizeof e->reason, "%s", reason);
-	const char *source = json_string_value(json_object_get(o, "source"));
+	json_t *sv = json_object_get(o, "source");
+	const char *source = json_string_value(sv);
+	if (sv != NULL && !json_is_null(sv) && source == NULL)
+		return err_set(ERR_INVALID, "source must be a string");
 	if (source == NULL)
 		source = "api";
-	if (strlen(source) >= sizeof e->source || !is_clean_utf8(source, strlen(source)))
-		return err_set(ERR_INVALID, "source must be at most %zu bytes of text", sizeof e->source - 1);
+	/* Stored in plaintext next to the hash: a label, never free text. */
+	if (!is_identifier(source, LIMIT_LABEL_BYTES) || (sv != NULL && json_string_length(sv) != strlen(source)))
+		return err_set(ERR_INVALID, "source must be 1 to %d characters of A-Z a-z 0-9 . _ : @ / + -",
+			       LIMIT_LABEL_BYTES);
 	snprintf(e->source, sizeof e->source, "%s", source);
 	e->created_us = now;
 	const char *created = json_string_value(json_object_get(o, "created_at"));

@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 static const char hexdig[] = "0123456789abcdef";
@@ -279,6 +280,45 @@ bool is_clean_utf8(const char *str, size_t len)
 			return false;
 		i += n + 1;
 	}
+	return true;
+}
+
+bool is_identifier(const char *s, size_t max)
+{
+	size_t n = 0;
+	if (s == NULL)
+		return false;
+	for (; s[n] != '\0'; n++) {
+		char c = s[n];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (n >= max || (!alnum && strchr("._:@/+-", c) == NULL))
+			return false;
+	}
+	return n > 0;
+}
+
+bool is_principal_name(const char *s)
+{
+	static const char *const reserved[] = { "customer", "operator", "system" };
+	/* Invisible or reordering characters that would make one name look
+	 * like another in an export: LRM/RLM, line and paragraph separators,
+	 * bidi embeddings and isolates, BOM. */
+	static const char *const invisible[] = { "\xe2\x80\x8e", "\xe2\x80\x8f", "\xe2\x80\xa8", "\xe2\x80\xa9",
+						 "\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac", "\xe2\x80\xad",
+						 "\xe2\x80\xae", "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8",
+						 "\xe2\x81\xa9", "\xef\xbb\xbf" };
+	if (s == NULL)
+		return false;
+	size_t n = strlen(s);
+	if (n == 0 || n > LIMIT_NAME_BYTES || s[0] == ' ' || s[n - 1] == ' ' ||
+	    strpbrk(s, "\t\r\n") != NULL || !is_clean_utf8(s, n))
+		return false;
+	for (size_t i = 0; i < sizeof invisible / sizeof invisible[0]; i++)
+		if (strstr(s, invisible[i]) != NULL)
+			return false;
+	for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+		if (strcasecmp(s, reserved[i]) == 0)
+			return false;
 	return true;
 }
 

@@ -45,6 +45,23 @@ bool is_contact_id(const char *s);
 /* Valid UTF-8 with no control characters other than tab, CR, LF. */
 bool is_clean_utf8(const char *s, size_t len);
 
+/* Identifier-like metadata stored in plaintext (a contact's source and owner,
+ * a consent's source, notice_version and collection_method, a suppression's
+ * source): 1 to max bytes of [A-Za-z0-9._:@/+-]. No spaces, quotes, commas or
+ * control characters, so such a value can never carry a sentence of
+ * personal data, and it is the same text in JSON, CSV and the audit trail. */
+bool is_identifier(const char *s, size_t max);
+
+/* A staff principal's name (token create), which becomes the actor of
+ * audit entries: 1 to LIMIT_NAME_BYTES bytes of printable UTF-8 (quotes,
+ * commas, spaces and any script are fine: exports escape and quote them),
+ * without control characters (tab, CR, LF included), invisible or
+ * reordering characters (LRM/RLM, U+2028/9, bidi controls, BOM), leading or
+ * trailing spaces, and not one of the actor names consentd itself writes
+ * (customer, operator, system, in any letter case), so an entry's actor
+ * always says who acted. */
+bool is_principal_name(const char *s);
+
 int64_t now_us(void);
 /* RFC 3339 UTC with microseconds: out needs 32 bytes. */
 void format_time_us(int64_t us, char *out, size_t cap);

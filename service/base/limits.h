@@ -29,6 +29,7 @@
 /* Identifiers */
 #define LIMIT_NAME_BYTES 64		/* purpose, channel, role, field names */
 #define CONTACT_ID_BYTES 22		/* base64url of 16 random bytes */
+#define LIMIT_LABEL_BYTES 128		/* plaintext labels: source, owner (is_identifier) */
 
 /* Policy file */
 #define LIMIT_POLICY_BYTES (1024 * 1024)

@@ -40,6 +40,7 @@ enum fc_hash_kind {
 	FC_HASH_SUPPRESSION,	/* suppression list entry (email or phone) */
 	FC_HASH_LINK,		/* preference-link MAC */
 	FC_HASH_CLIENT,		/* customer client addresses in the audit trail */
+	FC_HASH_LIST,		/* digest of a campaign list in the audit trail */
 	FC_HASH_KINDS
 };
 

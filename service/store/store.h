@@ -245,6 +245,14 @@ int store_link_revoke(struct store_conn *c, const char *contact_id, const char *
 /* Revokes every unrevoked link of contact_id; *count (may be NULL) how many. */
 int store_links_revoke_contact(struct store_conn *c, const char *contact_id, int64_t when_us,
 			       int64_t *count);
+/* Revokes the unrevoked links of contact_id that a role could have minted:
+ * "manage" ones only when may_manage, and only those whose scope is "all"
+ * or one of the comma-separated purposes. */
+int store_links_revoke_mintable(struct store_conn *c, const char *contact_id, bool may_manage,
+				const char *purposes, int64_t when_us, int64_t *count);
+/* The role of the principal with this name, revoked or not (names are
+ * never reused: they are the table's key); ERR_NOTFOUND when none. */
+int store_principal_role(struct store_conn *c, const char *name, char role[STORE_NAME_CAP]);
 
 /* Every suppression (lifted or not) of either hash, oldest first, for a
  * person's own data export. lifted_us is 0 while in force. */

@@ -23,6 +23,11 @@ static const char SQL_LINK_REVOKE[] =
 	"AND revoked_us IS NULL";
 static const char SQL_LINKS_REVOKE_CONTACT[] =
 	"UPDATE preference_link SET revoked_us = ?2 WHERE contact_id = ?1 AND revoked_us IS NULL";
+static const char SQL_LINKS_REVOKE_MINTABLE[] =
+	"UPDATE preference_link SET revoked_us = ?2 WHERE contact_id = ?1 AND revoked_us IS NULL "
+	"AND (?3 OR capability = 'optout') "
+	"AND (scope = 'all' OR instr(',' || ?4 || ',', ',' || scope || ',') > 0)";
+static const char SQL_PRINCIPAL_ROLE[] = "SELECT role FROM principal WHERE name = ?1";
 static const char SQL_SUBJECT_SUPPRESSIONS[] =
 	"SELECT hash, kind, scope, scope_value, reason, source, created_us, recorded_us, "
 	"coalesce(lifted_us, 0) FROM suppression WHERE hash IN (?1, ?2) ORDER BY created_us, id";
@@ -98,6 +103,40 @@ int store_links_revoke_contact(struct store_conn *c, const char *contact_id, int
 	if (rc == 0 && count != NULL)
 		*count = sqlite3_changes(c->db);
 	return rc;
+}
+
+int store_links_revoke_mintable(struct store_conn *c, const char *contact_id, bool may_manage,
+				const char *purposes, int64_t when_us, int64_t *count)
+{
+	sqlite3_stmt *s = store_stmt_sql(c, SQL_LINKS_REVOKE_MINTABLE);
+	if (s == NULL)
+		return err_code();
+	store_bind_text(s, 1, contact_id);
+	sqlite3_bind_int64(s, 2, when_us);
+	sqlite3_bind_int(s, 3, may_manage ? 1 : 0);
+	store_bind_text(s, 4, purposes);
+	int rc = store_step_done(c, s, "cannot revoke the preference links");
+	if (rc == 0 && count != NULL)
+		*count = sqlite3_changes(c->db);
+	return rc;
+}
+
+int store_principal_role(struct store_conn *c, const char *name, char role[STORE_NAME_CAP])
+{
+	sqlite3_stmt *s = store_stmt_sql(c, SQL_PRINCIPAL_ROLE);
+	if (s == NULL)
+		return err_code();
+	store_bind_text(s, 1, name);
+	int rc = sqlite3_step(s), ret = 0;
+	if (rc == SQLITE_ROW)
+		store_col_text(s, 0, role, STORE_NAME_CAP);
+	else if (rc == SQLITE_DONE)
+		ret = err_set(ERR_NOTFOUND, "no principal named %s", name);
+	else
+		ret = store_db_error(c->db, rc, "cannot look up the principal");
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
 }
 
 int store_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a,

@@ -43,6 +43,10 @@ static void check_accepted(const struct policy *p, const char *purpose, const st
 	if (!TERMINATED(cs->channel) || !TERMINATED(cs->status) || !TERMINATED(cs->legal_basis) ||
 	    !TERMINATED(cs->notice_version) || !TERMINATED(cs->source) || !TERMINATED(cs->method))
 		abort();
+	/* Stored in plaintext: labels only (the policy's own notice version
+	 * is the default and is the operator's text). */
+	if (!is_identifier(cs->source, LIMIT_LABEL_BYTES) || !is_identifier(cs->method, LIMIT_LABEL_BYTES))
+		abort();
 	if (strcmp(cs->status, "granted") != 0 && strcmp(cs->status, "refused") != 0 &&
 	    strcmp(cs->status, "withdrawn") != 0)
 		abort();

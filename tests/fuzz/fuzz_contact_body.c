@@ -22,6 +22,7 @@
 
 #include "policy/policy.h"
 #include "service/base/error.h"
+#include "service/base/codec.h"
 #include "service/base/limits.h"
 #include "service/contact.h"
 #include "support.h"
@@ -35,9 +36,14 @@ static void check_accepted(const struct policy *p, json_t *body, bool patch)
 	json_t *v;
 	json_object_foreach(body, key, v) {
 		struct policy_field_info f;
-		if (strcmp(key, "collected_for") == 0 || strcmp(key, "source") == 0 ||
-		    strcmp(key, "owner") == 0)
+		if (strcmp(key, "collected_for") == 0)
 			continue;
+		/* Plaintext labels: identifier-like only. */
+		if (strcmp(key, "source") == 0 || strcmp(key, "owner") == 0) {
+			if (!json_is_string(v) || !is_identifier(json_string_value(v), LIMIT_LABEL_BYTES))
+				abort();
+			continue;
+		}
 		if (policy_field_get(p, key, &f) != 0)
 			abort();
 	}

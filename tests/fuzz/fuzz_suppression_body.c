@@ -74,7 +74,7 @@ static void check_accepted(const struct policy *p, json_t *o, const struct supp_
 	bool known = false;
 	for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
 		known = known || strcmp(e->reason, reasons[i]) == 0;
-	if (!known || !is_clean_utf8(e->source, strlen(e->source)))
+	if (!known || !is_identifier(e->source, LIMIT_LABEL_BYTES))
 		abort();
 	const char *created = json_string_value(json_object_get(o, "created_at"));
 	if ((created == NULL || created[0] == '\0') && e->created_us != NOW_US)

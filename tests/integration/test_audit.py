@@ -385,12 +385,12 @@ def test_every_route_writes_exactly_the_expected_entry(srv):
     assert st == 200
     # Service needs no consent (legal basis: contract); the reason says so.
     expect(**std("support-1", "support", "contacts.read", cid, "service", reason="not_required",
-                 fields="email,name,phone"))
+                 fields="email,name,phone,source,owner"))
     q = urllib.parse.quote(ALICE["email"])
     st, _ = srv.call("GET", f"/v1/contacts?email={q}&purpose=service", token="admin")
     assert st == 200
     expect(**std("admin-1", "admin", "contacts.lookup", cid, "service", reason="not_required",
-                 fields="email,name,phone,income,health"))
+                 fields="email,name,phone,income,health,source,owner"))
     st, _ = srv.call("PATCH", f"/v1/contacts/{cid}", token="admin", json={"name": "A. Q."})
     assert st == 200
     expect(**std("admin-1", "admin", "contacts.update", cid, reason="updated", fields="name"))

@@ -211,7 +211,7 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
                            token="support")
     assert st == 200 and body["fields"]["name"] == ALICE["name"], body
     w.expect(rid, staff("support", "contacts.read", alice, "service", reason="not_required",
-                        fields="email,name,phone"))
+                        fields="email,name,phone,source,owner"))
     rid, st, body = w.call("GET", "/v1/contacts/{id}", f"/v1/contacts/{alice}?purpose=service",
                            token="marketing")
     assert_problem(st, body, 403)
@@ -232,7 +232,7 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
                            token="admin")
     assert st == 200, body
     w.expect(rid, staff("admin", "contacts.lookup", alice, "service", reason="not_required",
-                        fields="email,name,phone,income,health"))
+                        fields="email,name,phone,income,health,source,owner"))
     rid, st, body = w.call("GET", "/v1/contacts", f"/v1/contacts?email={q}&purpose=service",
                            token="auditor")
     assert_problem(st, body, 403)
@@ -243,6 +243,13 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
                            json_body={"name": "Alice Q. Quennell", "phone": "+44 20 7946 0813"})
     assert st == 200, body
     w.expect(rid, staff("support", "contacts.update", alice, reason="updated", fields="name,phone"))
+    # Widening collected_for is a right of its own; the entry records both lists.
+    rid, st, body = w.call("PATCH", "/v1/contacts/{id}", f"/v1/contacts/{alice}", token="support",
+                           json_body={"collected_for": ["service", "marketing", "care"]})
+    assert_problem(st, body, 403)
+    w.expect(rid, staff("support", "contacts.update", alice, decision="deny", reason="purpose_widening_denied",
+                        fields="collected_for", detail={"collected_for_old": "service,marketing",
+                                                        "collected_for_new": "service,marketing,care"}))
     rid, st, body = w.call("PATCH", "/v1/contacts/{id}", f"/v1/contacts/{alice}", token="marketing",
                            json_body={"name": "Zebediah Nonesuch"})
     assert_problem(st, body, 403)
@@ -384,7 +391,7 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     def filter_detail(d):
         want = {"total": 6, "allowed": summary["allowed"], "denied": summary["denied"],
                 "duplicates": 0, "invalid": 1, "errors": 0, "format": "json",
-                "list_sha256": summary["list_sha256"], "release_id": release,
+                "list_hmac": summary["list_hmac"], "release_id": release,
                 "released": summary["allowed"]}
         want.update({f"reason_{k}": v for k, v in summary["reasons"].items()
                      if k not in ("invalid", "error")})
@@ -393,7 +400,7 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
                         detail=filter_detail))
     # Alice by id and Alice by address are two distinct entries (dedupe is by entry).
     assert summary["allowed"] == 3 and summary["duplicates"] == 0, summary
-    assert summary["list_sha256"] == hashlib.sha256(list_body.encode()).hexdigest(), summary
+    assert summary["list_hmac"] != hashlib.sha256(list_body.encode()).hexdigest(), summary
     rid, st, body = w.call("POST", "/v1/outreach/filter", "/v1/outreach/filter?purpose=marketing&channel=email",
                            token="support", body=list_body, content_type="application/json")
     assert_problem(st, body, 403)
@@ -446,11 +453,17 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     via = {"link_id": link["link_id"], "link_created_by": "admin-1", "link_capability": "manage"}
     assert tok not in repr(srv.audit_rows())
     rid, st, link2 = w.call("POST", "/v1/contacts/{id}/preference-link", f"/v1/contacts/{bob}/preference-link",
-                            token="support", json_body={"scope": "marketing"})
+                            token="support", json_body={"scope": "service"})
     assert st == 201, link2
-    w.expect(rid, staff("support", "links.create", bob, "marketing", reason="created",
-                        detail={"link_id": link2["link_id"], "scope": "marketing", "ttl_days": 90,
+    w.expect(rid, staff("support", "links.create", bob, "service", reason="created",
+                        detail={"link_id": link2["link_id"], "scope": "service", "ttl_days": 90,
                                 "capability": "optout"}))
+    # A link reaches only its creator's purposes: support may not mint one for marketing.
+    rid, st, body = w.call("POST", "/v1/contacts/{id}/preference-link", f"/v1/contacts/{bob}/preference-link",
+                           token="support", json_body={"scope": "marketing"})
+    assert_problem(st, body, 403)
+    w.expect(rid, staff("support", "links.create", bob, "marketing", decision="deny", reason="role_denied",
+                        detail={"capability": "optout"}))
     rid, st, body = w.call("POST", "/v1/contacts/{id}/preference-link", f"/v1/contacts/{bob}/preference-link",
                            token="auditor")
     assert_problem(st, body, 403)
@@ -461,6 +474,12 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     assert_problem(st, body, 403)
     # A refusal is audited under the action that was attempted (the route's).
     w.expect(rid, denied("auditor", "links.revoke", bob))
+    # A role ends only links it could have minted: not admin's manage link.
+    rid, st, body = w.call("DELETE", "/v1/contacts/{id}/preference-link/{token}",
+                           f"/v1/contacts/{bob}/preference-link/{link['link_id']}", token="marketing")
+    assert_problem(st, body, 403)
+    w.expect(rid, staff("marketing", "links.revoke", bob, decision="deny", reason="role_denied",
+                        detail={"link_id": link["link_id"]}))
     rid, st, body = w.call("DELETE", "/v1/contacts/{id}/preference-link/{token}",
                            f"/v1/contacts/{bob}/preference-link/{link2['link_id']}", token="admin")
     assert st == 200 and body["link_id"] == link2["link_id"], body
@@ -531,9 +550,9 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     assert_problem(st, body, 403)
     w.expect(rid, denied("auditor", "links.revoke", bob))
     rid, st, body = w.call("DELETE", "/v1/contacts/{id}/preference-link", f"/v1/contacts/{bob}/preference-link",
-                           token="marketing")
+                           token="admin")
     assert st == 200 and body["link_id"] == "all", body
-    w.expect(rid, staff("marketing", "links.revoke", bob, reason="revoked", detail={"link_id": "all"}))
+    w.expect(rid, staff("admin", "links.revoke", bob, reason="revoked", detail={"link_id": "all", "revoked": 1}))
     rid, st, _, _ = w.send("POST", "/v1/unsubscribe/{token}", f"/v1/unsubscribe/{tok}",
                            body="List-Unsubscribe=One-Click", content_type=FORM)
     assert st == 403, st

@@ -46,7 +46,8 @@ def test_each_role_sees_only_the_fields_its_purpose_needs(srv):
     # The audit entry names exactly the fields revealed.
     rows = srv.audit_rows("record_id = ? AND action = 'contacts.read'", (cid,))
     assert rows[0]["role"] == "marketing" and set(rows[0]["fields"].split(",")) == {"name", "email"}
-    assert set(rows[1]["fields"].split(",")) == {"name", "email", "phone", "postal_address", "notes"}
+    assert set(rows[1]["fields"].split(",")) == {"name", "email", "phone", "postal_address", "notes", "source",
+                                                 "owner"}
     # A role may not read for a purpose that is not its own.
     st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="marketing")
     assert_problem(st, body, 403)

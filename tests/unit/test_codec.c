@@ -8,6 +8,7 @@
 
 #include "service/base/codec.h"
 #include "service/base/error.h"
+#include "service/base/limits.h"
 
 static void test_email_normalisation(void **state)
 {
@@ -85,6 +86,39 @@ static void test_utf8_validation(void **state)
 	assert_false(is_clean_utf8("\xe4\xbd", 2)); /* truncated */
 }
 
+static void test_labels_and_principal_names(void **state)
+{
+	(void)state;
+	char max[LIMIT_LABEL_BYTES + 2];
+	assert_true(is_identifier("web:signup/v2+promo@2026_a.b-c", LIMIT_LABEL_BYTES));
+	static const char *const bad_labels[] = { "", "has space", "tab\tx", "nl\nx", "q\"", "a,b", "z\xc3\xab", "a;b" };
+	for (size_t i = 0; i < sizeof bad_labels / sizeof bad_labels[0]; i++)
+		assert_false(is_identifier(bad_labels[i], LIMIT_LABEL_BYTES));
+	memset(max, 'a', sizeof max - 1);
+	max[LIMIT_LABEL_BYTES] = '\0';
+	assert_true(is_identifier(max, LIMIT_LABEL_BYTES));
+	max[LIMIT_LABEL_BYTES] = 'a';
+	max[LIMIT_LABEL_BYTES + 1] = '\0';
+	assert_false(is_identifier(max, LIMIT_LABEL_BYTES)); /* refused, never cut */
+	assert_false(is_identifier(NULL, LIMIT_LABEL_BYTES));
+
+	static const char *const good[] = { "crm \"nightly\" sync", "Smith, Jane", "Zo\xc3\xab", "=cmd", "admin-1",
+					    "\xe5\x90\x8d\xe5\xad\x97" };
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		assert_true(is_principal_name(good[i]));
+	static const char *const bad[] = { "", "a\tb", "a\nb", "a\rb", "customer", "OPERATOR", "System", " x", "x ",
+					   "bidi\xe2\x80\xae" "evil", "ls\xe2\x80\xa8x", "del\x7f", "c1\xc2\x85" "x", "\xff" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_false(is_principal_name(bad[i]));
+	char name[LIMIT_NAME_BYTES + 2];
+	memset(name, 'n', sizeof name - 1);
+	name[LIMIT_NAME_BYTES] = '\0';
+	assert_true(is_principal_name(name));
+	name[LIMIT_NAME_BYTES] = 'n';
+	name[LIMIT_NAME_BYTES + 1] = '\0';
+	assert_false(is_principal_name(name));
+}
+
 static void test_time_parsing(void **state)
 {
 	(void)state;
@@ -111,6 +145,7 @@ int main(void)
 		cmocka_unit_test(test_names_and_ids),
 		cmocka_unit_test(test_utf8_validation),
 		cmocka_unit_test(test_time_parsing),
+		cmocka_unit_test(test_labels_and_principal_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -489,6 +489,18 @@ static const struct bad bads[] = {
 	{"principals", "[{\"name\": \"bad name!\", \"role\": \"admin\", \"token_sha256\": "
 		       "\"0000000000000000000000000000000000000000000000000000000000000001\"}]",
 	 "$.principals[0].name", "must be a string matching"},
+	/* Staff may not pass as consentd's own actors. */
+	{"principals", "[{\"name\": \"Customer\", \"role\": \"admin\", \"token_sha256\": "
+		       "\"0000000000000000000000000000000000000000000000000000000000000001\"}]",
+	 "$.principals[0].name", "reserved actor name"},
+	/* Widening collected_for is a kind of update. */
+	{"roles/marketing/actions", "[\"contacts.read\", \"contacts.widen_purposes\"]", "$.roles.marketing.actions",
+	 "contacts.widen_purposes needs contacts.update"},
+	/* A contact's plaintext attributes are not sealed fields. */
+	{"fields/source", "{\"class\": \"personal\", \"type\": \"string\", \"description\": \"x\"}", "$.fields.source",
+	 "is a contact attribute"},
+	{"roles/support/fields/service", "[\"name\", \"owner\", \"owner\"]", "$.roles.support.fields.service[2]",
+	 "duplicate field \"owner\""},
 };
 
 static char *example_text(void)
@@ -643,9 +655,34 @@ static void test_principals(void **state)
 	memcpy(other, test2, 32);
 	other[31] ^= 1;
 	assert_int_equal(policy_principal_find(p, other, &name, &role), ERR_NOTFOUND);
+	assert_int_equal(policy_principal_role(p, "crm-sync", &role), 0);
+	assert_string_equal(role, "admin");
 	policy_free(p);
 	free(text);
 	free(base);
+}
+
+/* contacts.widen_purposes is admin's alone in the example policy, and the
+ * plaintext labels are shown per purpose like fields. */
+static void test_widening_and_labels(void **state)
+{
+	struct policy *p = *state;
+	enum policy_action act;
+	assert_int_equal(policy_action_from_name("contacts.widen_purposes", &act), 0);
+	assert_int_equal(act, POLICY_ACT_CONTACTS_WIDEN_PURPOSES);
+	assert_string_equal(policy_action_name(POLICY_ACT_CONTACTS_WIDEN_PURPOSES), "contacts.widen_purposes");
+	assert_true(policy_role_may(p, "admin", POLICY_ACT_CONTACTS_WIDEN_PURPOSES));
+	static const char *const others[] = { "support", "care_coordinator", "marketing", "auditor", "nobody" };
+	for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+		assert_false(policy_role_may(p, others[i], POLICY_ACT_CONTACTS_WIDEN_PURPOSES));
+	assert_int_equal(policy_role_metadata(p, "admin", "care"), POLICY_META_SOURCE | POLICY_META_OWNER);
+	assert_int_equal(policy_role_metadata(p, "support", "service"), POLICY_META_SOURCE | POLICY_META_OWNER);
+	assert_int_equal(policy_role_metadata(p, "support", "care"), 0);
+	assert_int_equal(policy_role_metadata(p, "support", "marketing"), 0); /* not its purpose */
+	assert_int_equal(policy_role_metadata(p, "marketing", "marketing"), 0);
+	assert_int_equal(policy_role_metadata(p, "nobody", "service"), 0);
+	const char *role = NULL;
+	assert_int_equal(policy_principal_role(p, "no-such-principal", &role), ERR_NOTFOUND);
 }
 
 int main(void)
@@ -662,6 +699,7 @@ int main(void)
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_malformed_text),
 		cmocka_unit_test(test_principals),
+		cmocka_unit_test_setup_teardown(test_widening_and_labels, load_example, free_example),
 	};
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }
