@@ -446,8 +446,13 @@ static int authenticate(struct reqctx *ctx, const char **reason)
 			return err_set(ERR_UNAUTHENTICATED, "the token is not valid");
 		}
 		if (rc != 0) {
+			/* The token may well be valid: a failed lookup is the
+			 * server's trouble, never a reason to call the client
+			 * unauthenticated. */
 			*reason = "store_unavailable";
-			return ERR_UNAVAILABLE;
+			fprintf(stderr, "consentd: request %s: token lookup failed: %s\n",
+				http_request_id(ctx->http), err_msg());
+			return err_set(ERR_UNAVAILABLE, "the credentials cannot be checked right now");
 		}
 		auth_cache_put(ctx->app->auth_cache, hash, ctx->actor, ctx->role);
 	}
@@ -468,6 +473,9 @@ static int ensure_reader(struct reqctx *ctx)
 static void on_headers(struct http_request *req, void *arg)
 {
 	struct app *app = arg;
+	/* Each request starts with a clean error state: a message or code left
+	 * by an earlier request on this thread must never decide this one. */
+	err_clear();
 	/* The audit entry is several kilobytes of fixed buffers; zero everything
 	 * but it (audit_begin fills it), since this runs for every request. */
 	_Static_assert(offsetof(struct audit_job, entry) == 0, "entry leads struct audit_job");
@@ -516,14 +524,24 @@ static void on_body(struct http_request *req, const char *data, size_t len, void
 	struct reqctx *ctx = http_state(req);
 	if (ctx == NULL || ctx->stream_rc != 0 || ctx->route == NULL || ctx->route->stream == NULL)
 		return;
+	err_clear();
 	ctx->stream_rc = ctx->route->stream->chunk(ctx, data, len);
+	/* Kept with the request: other requests run on this thread before
+	 * finish does, and each clears the thread's error state. */
+	if (ctx->stream_rc != 0)
+		snprintf(ctx->stream_msg, sizeof ctx->stream_msg, "%s", err_msg());
 }
 
-static void refuse_auth(struct reqctx *ctx, const char *reason)
+/* code is authenticate()'s own result, never the thread's last error: that
+ * may be left over from another request served on this thread. */
+static void refuse_auth(struct reqctx *ctx, const char *reason, int code)
 {
 	atomic_fetch_add(&ctx->app->metrics.auth_failures, 1);
-	int code = err_code() == ERR_UNAVAILABLE ? ERR_UNAVAILABLE : ERR_UNAUTHENTICATED;
+	if (code != ERR_UNAVAILABLE)
+		code = ERR_UNAUTHENTICATED;
 	reply_problem(ctx, code, NULL);
+	if (code == ERR_UNAVAILABLE)
+		http_add_header(ctx->http, "Retry-After", "5");
 	audit_begin(ctx, "auth.failure", NULL, NULL, NULL);
 	audit_decide(ctx, false, reason);
 	char detail[160];
@@ -539,6 +557,11 @@ static void on_complete(struct http_request *req, void *arg)
 	char allow[ROUTER_ALLOW_CAP];
 	if (ctx == NULL)
 		return; /* out of memory: http answers 500 */
+	/* Callbacks of other connections may have run on this thread since
+	 * on_headers; only this request's own saved error counts. */
+	err_clear();
+	if (ctx->stream_rc != 0 && ctx->stream_msg[0] != '\0')
+		err_set(ctx->stream_rc, "%s", ctx->stream_msg);
 	if (ctx->route == NULL) {
 		int rc = router_match(http_method(req), http_path(req), &ctx->route, ctx->param, allow);
 		if (rc == ERR_UNSUPPORTED) {
@@ -557,16 +580,16 @@ static void on_complete(struct http_request *req, void *arg)
 	}
 	if (!ctx->route->public && !ctx->authenticated) {
 		const char *reason = "unknown_token";
-		if (authenticate(ctx, &reason) != 0) {
-			refuse_auth(ctx, reason);
+		int arc = authenticate(ctx, &reason);
+		if (arc != 0) {
+			refuse_auth(ctx, reason, arc);
 			return;
 		}
 	}
 	if (ctx->route->stream != NULL) {
 		if (ctx->stream_rc == ERR_UNAUTHENTICATED && !ctx->authenticated) {
 			const char *reason = "unknown_token";
-			authenticate(ctx, &reason);
-			refuse_auth(ctx, reason);
+			refuse_auth(ctx, reason, authenticate(ctx, &reason));
 			return;
 		}
 		if (http_body_too_big(req)) {
@@ -652,7 +675,19 @@ int app_reload_policy(struct app *app)
 	if (rc != 0) {
 		fprintf(stderr, "consentd: policy reload refused; the previous policy stays live:\n");
 		print_policy_errors(errs);
-	} else {
+	}
+	policy_errors_free(errs);
+	/* The new policy goes live only once its entry is durable: a policy
+	 * that decided requests without a record of when it arrived would make
+	 * those decisions unexplainable. */
+	int arc = audit_log_run(app->log, &job);
+	if (rc == 0 && arc != 0) {
+		fprintf(stderr, "consentd: policy reload refused, the audit entry cannot be written; "
+				"the previous policy stays live\n");
+		policy_unref(next);
+		return err_set(ERR_UNAVAILABLE, "the policy reload cannot be audited");
+	}
+	if (rc == 0) {
 		pthread_mutex_lock(&app->policy_lock);
 		struct policy *old = app->policy;
 		app->policy = next;
@@ -660,8 +695,6 @@ int app_reload_policy(struct app *app)
 		policy_unref(old);
 		fprintf(stderr, "consentd: policy reloaded from %s\n", app->cfg.policy);
 	}
-	policy_errors_free(errs);
-	audit_log_run(app->log, &job);
 	return rc;
 }
 

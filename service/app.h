@@ -102,6 +102,7 @@ struct reqctx {
 	void *stream_state;
 	int stream_rc;
 	char stream_begin_msg[256]; /* err_msg() when begin failed, kept for finish */
+	char stream_msg[256];	    /* err_msg() when a chunk failed, kept for finish */
 };
 
 /* Lifecycle. */
