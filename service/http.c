@@ -30,6 +30,15 @@
 
 #define MAX_EXTRA_HEADERS 12
 
+/* TLS 1.3, and TLS 1.2 with forward-secret key exchange and AEAD ciphers
+ * only: no CBC suite (padding oracles, Lucky13), no SHA-1 MAC or
+ * signature, no static-RSA key exchange. GnuTLS priority syntax; check
+ * with `gnutls-cli --priority STRING -l`. */
+#define TLS_PRIORITIES                                                                          \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"     \
+	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-SIGN-RSA-SHA1:"     \
+	"-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1:%SERVER_PRECEDENCE"
+
 struct http_server {
 	struct MHD_Daemon *daemon;
 	struct http_callbacks cb;
@@ -304,8 +313,7 @@ int http_start(struct http_server **out, const struct http_config *cfg)
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_HTTPS_MEM_CERT, cfg->cert_pem,
 		MHD_OPTION_HTTPS_MEM_KEY, cfg->key_pem,
-		MHD_OPTION_HTTPS_PRIORITIES,
-		"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE",
+		MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
 		MHD_OPTION_CONNECTION_LIMIT, LIMIT_CONNECTIONS,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, LIMIT_CONNECTIONS_PER_IP,
 		MHD_OPTION_CONNECTION_TIMEOUT, LIMIT_IDLE_SECONDS,

@@ -103,5 +103,37 @@ def test_a_stale_error_from_an_earlier_request_never_decides_an_unknown_token():
         srv.close()
 
 
+# ---- TLS -------------------------------------------------------------------------
+
+def tls12_handshake(srv, ciphers):
+    """The suite the server picks over TLS 1.2 when offered only ciphers,
+    or None when it refuses them all."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(ciphers)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as raw:
+        try:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                return tls.cipher()[0]
+        except (ssl.SSLError, ConnectionResetError):
+            return None
+
+
+def test_tls_1_2_offers_no_cbc_and_no_sha1_suite(srv):
+    # Every suite that is not AEAD: the CBC ones with SHA-1, SHA-256 and SHA-384 MACs.
+    for offer in ("ALL:!AESGCM:!CHACHA20:!AESCCM:!ARIAGCM:@SECLEVEL=0",
+                  "AES128-SHA:AES256-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0",
+                  "ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256:AES128-SHA256:@SECLEVEL=0",
+                  "ECDHE-ECDSA-AES256-SHA384:ECDHE-RSA-AES256-SHA384:AES256-SHA256:@SECLEVEL=0"):
+        got = tls12_handshake(srv, offer)
+        assert got is None, f"TLS 1.2 accepted {got} when offered {offer}"
+    got = tls12_handshake(srv, "ECDHE+AESGCM:ECDHE+CHACHA20")
+    assert got is not None and ("GCM" in got or "CHACHA20" in got), got
+    st, _ = srv.call("GET", "/healthz")
+    assert st == 200
+
+
 if __name__ == "__main__":
     run(globals())
