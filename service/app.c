@@ -700,19 +700,16 @@ int app_reload_policy(struct app *app)
 
 int app_reload_keys(struct app *app)
 {
-	struct keyring *next = NULL;
-	int rc = keyring_open(&next, app->cfg.keys_dir);
+	/* In place: the keyring only takes the versions it lacks, so any
+	 * number of SIGHUPs costs no memory and never runs out of room. */
+	int added = 0;
+	int rc = keyring_refresh(atomic_load(&app->keys), &added);
 	if (rc != 0) {
-		fprintf(stderr, "consentd: key reload refused, the loaded keys stay in use: %s\n", err_msg());
+		fprintf(stderr, "consentd: key reload incomplete, the loaded keys stay in use: %s\n", err_msg());
 		return rc;
 	}
-	if (app->n_old_keys >= (int)(sizeof app->old_keys / sizeof app->old_keys[0])) {
-		keyring_free(next);
-		fprintf(stderr, "consentd: too many key reloads without a restart; restart to load new keys\n");
-		return err_set(ERR_TOOBIG, "too many key reloads");
-	}
-	app->old_keys[app->n_old_keys++] = atomic_exchange(&app->keys, next);
-	fprintf(stderr, "consentd: keys reloaded (master key version %d)\n", keyring_current_version(next));
+	fprintf(stderr, "consentd: keys reloaded (master key version %d)\n",
+		keyring_current_version(atomic_load(&app->keys)));
 	return 0;
 }
 
@@ -805,8 +802,6 @@ void app_close(struct app *app)
 	audit_log_close(app->log);
 	store_close(app->store);
 	keyring_free(atomic_load(&app->keys));
-	for (int i = 0; i < app->n_old_keys; i++)
-		keyring_free(app->old_keys[i]);
 	policy_unref(app->policy);
 	pthread_mutex_destroy(&app->policy_lock);
 	if (app->auth_cache != NULL) {

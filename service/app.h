@@ -44,12 +44,10 @@ struct app_metrics {
 struct app {
 	struct config cfg;
 	struct store *store;
-	/* The live keyring. SIGHUP swaps in a newly loaded one (after `keys
-	 * rotate`); replaced keyrings are kept until exit, so a request that
-	 * loaded the old pointer never sees it freed. */
+	/* The keyring, for the whole run. It picks up new master key versions
+	 * in place (after `keys rotate`): by itself when a data key needs one,
+	 * and on SIGHUP (keyring_refresh). */
 	struct keyring *_Atomic keys;
-	struct keyring *old_keys[16];
-	int n_old_keys;
 	struct audit_log *log;
 	struct http_server *http;
 	pthread_mutex_t policy_lock;

@@ -400,7 +400,8 @@ static const char usage_keys[] =
 	"usage: consentd keys rotate --data DIR\n"
 	"Creates master key version N+1, rewraps every contact's data key under it in one\n"
 	"transaction, and retires the older versions (renamed to master-vN.key.retired;\n"
-	"delete them once no backup needs them). Send SIGHUP to, or restart, a running server.\n";
+	"delete them once no backup needs them). A running server loads the new version by\n"
+	"itself the first time it meets it (SIGHUP loads it at once).\n";
 
 struct rotate_job {
 	struct keyring *kr;

@@ -103,6 +103,72 @@ def test_a_stale_error_from_an_earlier_request_never_decides_an_unknown_token():
         srv.close()
 
 
+# ---- keys rotate under a running server ------------------------------------------
+
+def key_versions(srv):
+    import sqlite3
+    con = sqlite3.connect(f"file:{srv.db}?mode=ro", uri=True)
+    versions = dict(con.execute("SELECT id, key_version FROM contact").fetchall())
+    con.close()
+    return versions
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_keys_rotate_under_a_running_server_keeps_every_read_working_without_sighup(srv):
+    ids = {srv.create_contact(email=f"r{i}@example.org", name=f"Rotated {i}",
+                              collected_for=["service"]): f"Rotated {i}" for i in range(5)}
+    code, out, err = cli("keys", "rotate", "--data", srv.data, check=False)
+    assert code == 0 and "1 -> 2" in out, (code, out, err)
+    assert set(key_versions(srv).values()) == {2}
+    # No SIGHUP: the very next reads must already work.
+    for cid, name in ids.items():
+        st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="admin")
+        assert st == 200 and body["fields"]["name"] == name, (st, body)
+    # Having met version 2, the server wraps new data keys under it.
+    new = srv.create_contact(email="new@example.org", name="New", collected_for=["service"])
+    assert key_versions(srv)[new] == 2
+
+
+def test_two_hundred_sighups_neither_exhaust_the_keyring_nor_grow_memory(srv):
+    cid = srv.create_contact(email="h@example.org", name="Hup", collected_for=["service"])
+
+    def hup(n):
+        for _ in range(n):
+            # Every SIGHUP ends with a line about the policy: wait for it.
+            seen = "".join(srv._out).count("consentd: policy reload")
+            srv.proc.send_signal(signal.SIGHUP)
+            deadline = time.time() + 10
+            while "".join(srv._out).count("consentd: policy reload") == seen and time.time() < deadline:
+                time.sleep(0.002)
+
+    hup(20)
+    rss_before = rss_kib(srv.proc.pid)
+    hup(180)
+    rss_after = rss_kib(srv.proc.pid)
+    out = "".join(srv._out)
+    assert out.count("keys reloaded") == 200, out[-2000:]
+    assert "too many key reloads" not in out and "refused" not in out, out[-2000:]
+    st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="admin")
+    assert st == 200 and body["fields"]["name"] == "Hup", body
+    assert rss_after - rss_before < 4096, (rss_before, rss_after)
+    # A rotation after all that is still taken up by the next SIGHUP: a
+    # contact created right after it is wrapped under the new version.
+    code, out, err = cli("keys", "rotate", "--data", srv.data, check=False)
+    assert code == 0, (out, err)
+    hup(1)
+    new = srv.create_contact(email="h2@example.org", name="Hup 2", collected_for=["service"])
+    assert key_versions(srv)[new] == 2, key_versions(srv)
+    st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="admin")
+    assert st == 200 and body["fields"]["name"] == "Hup", body
+
+
 # ---- TLS -------------------------------------------------------------------------
 
 def tls12_handshake(srv, ciphers):
