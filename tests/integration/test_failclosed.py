@@ -247,6 +247,38 @@ def test_ambiguous_framing_is_400_and_the_connection_is_closed(srv):
     assert st == 200
 
 
+# ---- import of a malformed JSON array ----------------------------------------------
+
+def test_a_json_array_import_that_turns_out_malformed_reports_every_contact_it_created(srv):
+    items = [json.dumps({"email": f"arr{i}@example.org", "collected_for": ["service"]}) for i in range(1500)]
+    for tail, where in (("]", None), (', {"email": "cut@example.org", "collected_for": [', "cut short"),
+                        (", , " + items[0] + "]", "broken")):
+        before = contact_count(srv)
+        body = "[" + ", ".join(items) + tail
+        st, hdrs, data = srv.raw("POST", "/v1/contacts/import", body=body.encode(),
+                                 headers={"Authorization": f"Bearer {srv.tokens['admin']}",
+                                          "Content-Type": "application/json"})
+        lines = [json.loads(l) for l in data.decode().splitlines()]
+        summary = lines[-1]["summary"]
+        created = [r["id"] for r in lines[:-1] if r.get("status") == "created"]
+        if where is None:
+            assert st == 200 and summary.get("complete", True) is True, (st, summary)
+            assert len(created) == 1500
+            items = [json.dumps({"email": f"arr{i}-{len(tail)}@example.org", "collected_for": ["service"]})
+                     for i in range(1500)]
+            continue
+        # Malformed: the contacts stored before the fault are all named.
+        assert st == 400 and hdrs["content-type"] == "application/x-ndjson", (where, st, data[-500:])
+        assert summary["complete"] is False and "malformed" in summary["error"], (where, summary)
+        assert summary["created"] == len(created) and created, (where, summary)
+        assert contact_count(srv) - before == len(created), (where, contact_count(srv), before, len(created))
+        for cid in (created[0], created[-1]):
+            st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="admin")
+            assert st == 200, (st, body)
+        items = [json.dumps({"email": f"arr{i}-{len(tail)}@example.org", "collected_for": ["service"]})
+                 for i in range(1500)]
+
+
 # ---- TLS -------------------------------------------------------------------------
 
 def tls12_handshake(srv, ciphers):
