@@ -196,6 +196,16 @@ void app_commit(struct reqctx *ctx)
 		app_send(ctx);
 		return;
 	}
+	if (ctx->audit_overflow[0] != '\0') {
+		/* A bug (inputs are bounded before they reach the entry), so the
+		 * request is refused whole rather than recorded wrongly. */
+		fprintf(stderr, "consentd: request %s: audit entry does not fit: %s\n",
+			http_request_id(ctx->http), ctx->audit_overflow);
+		ctx->job.apply = NULL;
+		audit_decide(ctx, false, "audit_entry_too_big");
+		reply_problem_status(ctx, 500, "internal", "Internal error",
+				     "the audit entry for this request does not fit; nothing was done", NULL);
+	}
 	ctx->replied = true;
 	ctx->job.done = commit_done;
 	ctx->job.ctx = ctx;
@@ -210,6 +220,26 @@ void app_commit(struct reqctx *ctx)
 
 /* ---- audit helpers ---- */
 
+/* A value that does not fit its audit field is never cut or dropped: the
+ * first such problem is kept, and app_commit answers 500 instead of the
+ * prepared reply, changing nothing, with an entry that says so. */
+static void audit_overflow(struct reqctx *ctx, int rc)
+{
+	if (rc != 0 && ctx->audit_overflow[0] == '\0')
+		snprintf(ctx->audit_overflow, sizeof ctx->audit_overflow, "%s", err_msg());
+}
+
+static void audit_put(struct reqctx *ctx, char *dst, size_t cap, const char *src, const char *name)
+{
+	size_t n = strlen(src);
+	if (n >= cap) {
+		dst[0] = '\0';
+		audit_overflow(ctx, err_set(ERR_TOOBIG, "the audit %s is longer than %zu bytes", name, cap - 1));
+		return;
+	}
+	memcpy(dst, src, n + 1);
+}
+
 void audit_begin(struct reqctx *ctx, const char *action, const char *record_id,
 		 const char *purpose, const char *channel)
 {
@@ -219,8 +249,9 @@ void audit_begin(struct reqctx *ctx, const char *action, const char *record_id,
 	e->time_us = 0;
 	e->fields[0] = '\0';
 	e->detail[0] = '\0';
-	audit_entry_fill(e, ctx->authenticated ? ctx->actor : "", ctx->authenticated ? ctx->role : "",
-			 action, record_id, purpose, channel, "none", "");
+	audit_overflow(ctx, audit_entry_fill(e, ctx->authenticated ? ctx->actor : "",
+					     ctx->authenticated ? ctx->role : "", action, record_id, purpose,
+					     channel, "none", ""));
 	snprintf(e->request_id, sizeof e->request_id, "%s", http_request_id(ctx->http));
 	snprintf(e->client, sizeof e->client, "%s", http_client(ctx->http));
 }
@@ -229,21 +260,23 @@ void audit_decide(struct reqctx *ctx, bool allowed, const char *reason)
 {
 	struct audit_entry *e = &ctx->job.entry;
 	snprintf(e->decision, sizeof e->decision, "%s", allowed ? "allow" : "deny");
-	snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
+	audit_put(ctx, e->reason, sizeof e->reason, reason ? reason : "", "reason");
 }
 
 void audit_fields(struct reqctx *ctx, const char *list)
 {
-	snprintf(ctx->job.entry.fields, sizeof ctx->job.entry.fields, "%s", list);
+	audit_put(ctx, ctx->job.entry.fields, sizeof ctx->job.entry.fields, list, "field list");
 }
 
 void audit_detail(struct reqctx *ctx, json_t *detail)
 {
 	/* Canonical flat JSON: sorted keys, compact. */
-	char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+	char *text = detail != NULL ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(detail);
-	if (text != NULL && strlen(text) < sizeof ctx->job.entry.detail)
-		snprintf(ctx->job.entry.detail, sizeof ctx->job.entry.detail, "%s", text);
+	if (text == NULL)
+		audit_overflow(ctx, err_set(ERR_NOMEM, "the audit detail could not be encoded"));
+	else
+		audit_put(ctx, ctx->job.entry.detail, sizeof ctx->job.entry.detail, text, "detail");
 	free(text);
 }
 

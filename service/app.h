@@ -89,6 +89,7 @@ struct reqctx {
 	void (*stream_free)(void *);
 
 	bool audit_begun;
+	char audit_overflow[160]; /* why a value did not fit the entry ("" when all did) */
 	struct audit_job job; /* its entry is not zeroed up front: audit_begin fills it */
 
 	/* a handler's own state, freed with the request */

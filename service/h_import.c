@@ -361,8 +361,12 @@ static int batch_submit(struct import *im, struct imp_batch *b)
 	if (!any)
 		return 0; /* nothing to store: collected without a commit */
 	memset(&b->job, 0, sizeof b->job);
-	audit_entry_fill(&b->job.entry, ctx->actor, ctx->role, "contacts.import", "", "", "", "allow",
-			 "imported");
+	int frc = audit_entry_fill(&b->job.entry, ctx->actor, ctx->role, "contacts.import", "", "", "",
+				   "allow", "imported");
+	if (frc != 0) {
+		b->rc = frc; /* never a batch whose entry names someone else */
+		return 0;
+	}
 	snprintf(b->job.entry.request_id, sizeof b->job.entry.request_id, "%s", http_request_id(ctx->http));
 	snprintf(b->job.entry.client, sizeof b->job.entry.client, "%s", http_client(ctx->http));
 	b->number = ++im->batches;

@@ -72,6 +72,7 @@ struct http_request {
 	int status;
 	int n_headers;
 	char *header_names[MAX_EXTRA_HEADERS], *header_values[MAX_EXTRA_HEADERS];
+	bool header_dropped; /* one did not fit or could not be copied: the reply is a 500 */
 	bool have_response;
 };
 
@@ -125,6 +126,28 @@ static void apply_headers(struct http_request *req)
 
 static enum MHD_Result queue(struct http_request *req)
 {
+	if (req->header_dropped) {
+		/* A reply without one of its headers (a cookie's flags, a
+		 * Retry-After, an Allow) says something else than was meant:
+		 * answer that the server failed instead. */
+		static const char body[] = "{\"type\":\"https://consentd.dev/problems/internal\","
+					   "\"title\":\"Internal error\",\"status\":500}";
+		struct MHD_Response *r = MHD_create_response_from_buffer(sizeof body - 1, (void *)body,
+									 MHD_RESPMEM_PERSISTENT);
+		fprintf(stderr, "consentd: request %s: a reply header did not fit (more than %d); "
+				"answered 500 instead\n", req->request_id, MAX_EXTRA_HEADERS);
+		if (r != NULL) {
+			MHD_add_response_header(r, "Content-Type", "application/problem+json");
+			MHD_destroy_response(req->response);
+			req->response = r;
+			req->status = 500;
+			for (int i = 0; i < req->n_headers; i++) {
+				free(req->header_names[i]);
+				free(req->header_values[i]);
+			}
+			req->n_headers = 0;
+		}
+	}
 	apply_headers(req);
 	enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, req->response);
 	MHD_destroy_response(req->response);
@@ -499,10 +522,14 @@ const char *http_body(const struct http_request *req, size_t *len)
 
 void http_add_header(struct http_request *req, const char *name, const char *value)
 {
-	if (req->n_headers >= MAX_EXTRA_HEADERS)
+	char *n = NULL, *v = NULL;
+	if (req->n_headers >= MAX_EXTRA_HEADERS || (n = strdup(name)) == NULL || (v = strdup(value)) == NULL) {
+		free(n);
+		req->header_dropped = true;
 		return;
-	req->header_names[req->n_headers] = strdup(name);
-	req->header_values[req->n_headers] = strdup(value);
+	}
+	req->header_names[req->n_headers] = n;
+	req->header_values[req->n_headers] = v;
 	req->n_headers++;
 }
 

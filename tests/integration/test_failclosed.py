@@ -279,6 +279,44 @@ def test_a_json_array_import_that_turns_out_malformed_reports_every_contact_it_c
                  for i in range(1500)]
 
 
+# ---- nothing is cut short silently ---------------------------------------------------
+
+def test_a_config_path_that_does_not_fit_is_refused_not_cut_to_another_file():
+    srv = Server(start=False)
+    try:
+        # Cut at the path limit, DIR/././.../policy.json.unused would name
+        # the real policy file: the configured one must not be swapped in.
+        need = 4095 - len(srv.data) - 1 - len("policy.json")
+        pad = "./" * (need // 2) + ("/" if need % 2 else "")
+        conf_path = os.path.join(srv.data, "consentd.conf")
+        conf = json.load(open(conf_path))
+        conf["policy"] = pad + "policy.json.unused"
+        with open(conf_path, "w") as f:
+            json.dump(conf, f)
+        code = srv.start(expect_fail=True)
+        assert code == 3, (code, srv.output[-1000:])
+        assert "policy path is longer than 4095 bytes" in srv.output, srv.output[-1000:]
+        code, _, err = cli("token", "create", "--data", srv.data, "--role", "admin", "--name", "x",
+                           check=False)
+        assert code == 3 and "longer than" in err, (code, err)
+    finally:
+        srv.close()
+
+
+def test_an_audit_detail_that_does_not_fit_is_refused_not_cut(srv):
+    before = srv.audit_rows()
+    code, _, err = cli("token", "revoke", "--data", srv.data, "--name", "n" * 3000, check=False)
+    assert code == 3, (code, err)
+    assert "longer than" in err, err
+    after = srv.audit_rows()
+    assert len(after) == len(before), after[len(before):]
+    for row in after:
+        if row["detail"]:
+            json.loads(row["detail"])  # every detail is whole JSON
+    code, out, _ = cli("audit", "verify", "--data", srv.data, check=False)
+    assert code == 0, out
+
+
 # ---- TLS -------------------------------------------------------------------------
 
 def tls12_handshake(srv, ciphers):
