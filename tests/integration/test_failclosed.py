@@ -76,6 +76,10 @@ def test_a_token_lookup_that_fails_with_an_io_error_is_503_not_401():
             body = json.loads(data)
             assert_problem(st, body, 503, "unavailable")
             assert "retry-after" in hdrs and "www-authenticate" not in hdrs, hdrs
+        # A streamed route authenticates before its body: the same answer.
+        st, body = srv.call("POST", "/v1/outreach/filter?purpose=marketing&channel=email",
+                            token="marketing", body='["a@example.org"]', content_type="application/json")
+        assert_problem(st, body, 503, "unavailable")
         os.remove(fault)
         st, body = srv.call("GET", "/v1/audit", token="auditor")
         assert st == 200, (st, body)
