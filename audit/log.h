@@ -106,10 +106,11 @@ void audit_log_stats(struct audit_log *log, struct audit_log_stats *out);
  * reason copied into reason (may be NULL). */
 enum audit_fault audit_log_fault(struct audit_log *log, char *reason, size_t cap);
 
-/* Fills the caller-side parts of an entry: strings are truncated to their
- * bounds; NULL means empty. */
-void audit_entry_fill(struct audit_entry *e, const char *actor, const char *role, const char *action,
-		      const char *record_id, const char *purpose, const char *channel,
-		      const char *decision, const char *reason);
+/* Fills the caller-side parts of an entry; NULL means empty. A string
+ * longer than its bound is not cut: that field is left empty and the call
+ * returns ERR_TOOBIG naming the first such field (the others are filled). */
+int audit_entry_fill(struct audit_entry *e, const char *actor, const char *role, const char *action,
+		     const char *record_id, const char *purpose, const char *channel,
+		     const char *decision, const char *reason);
 
 #endif

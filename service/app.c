@@ -235,6 +235,16 @@ void app_commit_deferred(struct reqctx *ctx)
 		http_resume(ctx->http);
 		return;
 	}
+	if (ctx->audit_overflow[0] != '\0') {
+		/* A bug (inputs are bounded before they reach the entry), so the
+		 * request is refused whole rather than recorded wrongly. */
+		fprintf(stderr, "consentd: request %s: audit entry does not fit: %s\n",
+			http_request_id(ctx->http), ctx->audit_overflow);
+		ctx->job.apply = NULL;
+		audit_decide(ctx, false, "audit_entry_too_big");
+		reply_problem_status(ctx, 500, "internal", "Internal error",
+				     "the audit entry for this request does not fit; nothing was done", NULL);
+	}
 	ctx->job.done = commit_done;
 	ctx->job.ctx = ctx;
 	if (audit_log_submit(ctx->app->log, &ctx->job) != 0)
@@ -242,6 +252,26 @@ void app_commit_deferred(struct reqctx *ctx)
 }
 
 /* ---- audit helpers ---- */
+
+/* A value that does not fit its audit field is never cut or dropped: the
+ * first such problem is kept, and app_commit answers 500 instead of the
+ * prepared reply, changing nothing, with an entry that says so. */
+static void audit_overflow(struct reqctx *ctx, int rc)
+{
+	if (rc != 0 && ctx->audit_overflow[0] == '\0')
+		snprintf(ctx->audit_overflow, sizeof ctx->audit_overflow, "%s", err_msg());
+}
+
+static void audit_put(struct reqctx *ctx, char *dst, size_t cap, const char *src, const char *name)
+{
+	size_t n = strlen(src);
+	if (n >= cap) {
+		dst[0] = '\0';
+		audit_overflow(ctx, err_set(ERR_TOOBIG, "the audit %s is longer than %zu bytes", name, cap - 1));
+		return;
+	}
+	memcpy(dst, src, n + 1);
+}
 
 void audit_begin(struct reqctx *ctx, const char *action, const char *record_id,
 		 const char *purpose, const char *channel)
@@ -252,8 +282,9 @@ void audit_begin(struct reqctx *ctx, const char *action, const char *record_id,
 	e->time_us = 0;
 	e->fields[0] = '\0';
 	e->detail[0] = '\0';
-	audit_entry_fill(e, ctx->authenticated ? ctx->actor : "", ctx->authenticated ? ctx->role : "",
-			 action, record_id, purpose, channel, "none", "");
+	audit_overflow(ctx, audit_entry_fill(e, ctx->authenticated ? ctx->actor : "",
+					     ctx->authenticated ? ctx->role : "", action, record_id, purpose,
+					     channel, "none", ""));
 	snprintf(e->request_id, sizeof e->request_id, "%s", http_request_id(ctx->http));
 	snprintf(e->client, sizeof e->client, "%s", http_client(ctx->http));
 }
@@ -262,21 +293,23 @@ void audit_decide(struct reqctx *ctx, bool allowed, const char *reason)
 {
 	struct audit_entry *e = &ctx->job.entry;
 	snprintf(e->decision, sizeof e->decision, "%s", allowed ? "allow" : "deny");
-	snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
+	audit_put(ctx, e->reason, sizeof e->reason, reason ? reason : "", "reason");
 }
 
 void audit_fields(struct reqctx *ctx, const char *list)
 {
-	snprintf(ctx->job.entry.fields, sizeof ctx->job.entry.fields, "%s", list);
+	audit_put(ctx, ctx->job.entry.fields, sizeof ctx->job.entry.fields, list, "field list");
 }
 
 void audit_detail(struct reqctx *ctx, json_t *detail)
 {
 	/* Canonical flat JSON: sorted keys, compact. */
-	char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+	char *text = detail != NULL ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(detail);
-	if (text != NULL && strlen(text) < sizeof ctx->job.entry.detail)
-		snprintf(ctx->job.entry.detail, sizeof ctx->job.entry.detail, "%s", text);
+	if (text == NULL)
+		audit_overflow(ctx, err_set(ERR_NOMEM, "the audit detail could not be encoded"));
+	else
+		audit_put(ctx, ctx->job.entry.detail, sizeof ctx->job.entry.detail, text, "detail");
 	free(text);
 }
 
@@ -479,8 +512,13 @@ static int authenticate(struct reqctx *ctx, const char **reason)
 			return err_set(ERR_UNAUTHENTICATED, "the token is not valid");
 		}
 		if (rc != 0) {
+			/* The token may well be valid: a failed lookup is the
+			 * server's trouble, never a reason to call the client
+			 * unauthenticated. */
 			*reason = "store_unavailable";
-			return ERR_UNAVAILABLE;
+			fprintf(stderr, "consentd: request %s: token lookup failed: %s\n",
+				http_request_id(ctx->http), err_msg());
+			return err_set(ERR_UNAVAILABLE, "the credentials cannot be checked right now");
 		}
 		auth_cache_put(ctx->app->auth_cache, hash, ctx->actor, ctx->role);
 	}
@@ -510,6 +548,9 @@ static int ensure_reader(struct reqctx *ctx)
 static void on_headers(struct http_request *req, void *arg)
 {
 	struct app *app = arg;
+	/* Each request starts with a clean error state: a message or code left
+	 * by an earlier request on this thread must never decide this one. */
+	err_clear();
 	/* The audit entry is several kilobytes of fixed buffers; zero everything
 	 * but it (audit_begin fills it), since this runs for every request. */
 	_Static_assert(offsetof(struct audit_job, entry) == 0, "entry leads struct audit_job");
@@ -558,14 +599,24 @@ static void on_body(struct http_request *req, const char *data, size_t len, void
 	struct reqctx *ctx = http_state(req);
 	if (ctx == NULL || ctx->stream_rc != 0 || ctx->route == NULL || ctx->route->stream == NULL)
 		return;
+	err_clear();
 	ctx->stream_rc = ctx->route->stream->chunk(ctx, data, len);
+	/* Kept with the request: other requests run on this thread before
+	 * finish does, and each clears the thread's error state. */
+	if (ctx->stream_rc != 0)
+		snprintf(ctx->stream_msg, sizeof ctx->stream_msg, "%s", err_msg());
 }
 
-static void refuse_auth(struct reqctx *ctx, const char *reason)
+/* code is authenticate()'s own result, never the thread's last error: that
+ * may be left over from another request served on this thread. */
+static void refuse_auth(struct reqctx *ctx, const char *reason, int code)
 {
 	atomic_fetch_add(&ctx->app->metrics.auth_failures, 1);
-	int code = err_code() == ERR_UNAVAILABLE ? ERR_UNAVAILABLE : ERR_UNAUTHENTICATED;
+	if (code != ERR_UNAVAILABLE)
+		code = ERR_UNAUTHENTICATED;
 	reply_problem(ctx, code, NULL);
+	if (code == ERR_UNAVAILABLE)
+		http_add_header(ctx->http, "Retry-After", "5");
 	audit_begin(ctx, "auth.failure", NULL, NULL, NULL);
 	audit_decide(ctx, false, reason);
 	char detail[160];
@@ -581,6 +632,11 @@ static void on_complete(struct http_request *req, void *arg)
 	char allow[ROUTER_ALLOW_CAP];
 	if (ctx == NULL)
 		return; /* out of memory: http answers 500 */
+	/* Callbacks of other connections may have run on this thread since
+	 * on_headers; only this request's own saved error counts. */
+	err_clear();
+	if (ctx->stream_rc != 0 && ctx->stream_msg[0] != '\0')
+		err_set(ctx->stream_rc, "%s", ctx->stream_msg);
 	if (ctx->route == NULL) {
 		int rc = router_match(http_method(req), http_path(req), &ctx->route, ctx->param, allow);
 		if (rc == ERR_UNSUPPORTED) {
@@ -599,16 +655,16 @@ static void on_complete(struct http_request *req, void *arg)
 	}
 	if (!ctx->route->public && !ctx->authenticated) {
 		const char *reason = "unknown_token";
-		if (authenticate(ctx, &reason) != 0) {
-			refuse_auth(ctx, reason);
+		int arc = authenticate(ctx, &reason);
+		if (arc != 0) {
+			refuse_auth(ctx, reason, arc);
 			return;
 		}
 	}
 	if (ctx->route->stream != NULL) {
 		if (ctx->stream_rc == ERR_UNAUTHENTICATED && !ctx->authenticated) {
 			const char *reason = "unknown_token";
-			authenticate(ctx, &reason);
-			refuse_auth(ctx, reason);
+			refuse_auth(ctx, reason, authenticate(ctx, &reason));
 			return;
 		}
 		if (http_body_too_big(req)) {
@@ -694,7 +750,19 @@ int app_reload_policy(struct app *app)
 	if (rc != 0) {
 		fprintf(stderr, "consentd: policy reload refused; the previous policy stays live:\n");
 		print_policy_errors(errs);
-	} else {
+	}
+	policy_errors_free(errs);
+	/* The new policy goes live only once its entry is durable: a policy
+	 * that decided requests without a record of when it arrived would make
+	 * those decisions unexplainable. */
+	int arc = audit_log_run(app->log, &job);
+	if (rc == 0 && arc != 0) {
+		fprintf(stderr, "consentd: policy reload refused, the audit entry cannot be written; "
+				"the previous policy stays live\n");
+		policy_unref(next);
+		return err_set(ERR_UNAVAILABLE, "the policy reload cannot be audited");
+	}
+	if (rc == 0) {
 		pthread_mutex_lock(&app->policy_lock);
 		struct policy *old = app->policy;
 		app->policy = next;
@@ -702,26 +770,21 @@ int app_reload_policy(struct app *app)
 		policy_unref(old);
 		fprintf(stderr, "consentd: policy reloaded from %s\n", app->cfg.policy);
 	}
-	policy_errors_free(errs);
-	audit_log_run(app->log, &job);
 	return rc;
 }
 
 int app_reload_keys(struct app *app)
 {
-	struct keyring *next = NULL;
-	int rc = keyring_open(&next, app->cfg.keys_dir);
+	/* In place: the keyring only takes the versions it lacks, so any
+	 * number of SIGHUPs costs no memory and never runs out of room. */
+	int added = 0;
+	int rc = keyring_refresh(atomic_load(&app->keys), &added);
 	if (rc != 0) {
-		fprintf(stderr, "consentd: key reload refused, the loaded keys stay in use: %s\n", err_msg());
+		fprintf(stderr, "consentd: key reload incomplete, the loaded keys stay in use: %s\n", err_msg());
 		return rc;
 	}
-	if (app->n_old_keys >= (int)(sizeof app->old_keys / sizeof app->old_keys[0])) {
-		keyring_free(next);
-		fprintf(stderr, "consentd: too many key reloads without a restart; restart to load new keys\n");
-		return err_set(ERR_TOOBIG, "too many key reloads");
-	}
-	app->old_keys[app->n_old_keys++] = atomic_exchange(&app->keys, next);
-	fprintf(stderr, "consentd: keys reloaded (master key version %d)\n", keyring_current_version(next));
+	fprintf(stderr, "consentd: keys reloaded (master key version %d)\n",
+		keyring_current_version(atomic_load(&app->keys)));
 	return 0;
 }
 
@@ -820,8 +883,6 @@ void app_close(struct app *app)
 	audit_log_close(app->log);
 	store_close(app->store);
 	keyring_free(atomic_load(&app->keys));
-	for (int i = 0; i < app->n_old_keys; i++)
-		keyring_free(app->old_keys[i]);
 	policy_unref(app->policy);
 	pthread_mutex_destroy(&app->policy_lock);
 	if (app->auth_cache != NULL) {

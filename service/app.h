@@ -45,12 +45,10 @@ struct app_metrics {
 struct app {
 	struct config cfg;
 	struct store *store;
-	/* The live keyring. SIGHUP swaps in a newly loaded one (after `keys
-	 * rotate`); replaced keyrings are kept until exit, so a request that
-	 * loaded the old pointer never sees it freed. */
+	/* The keyring, for the whole run. It picks up new master key versions
+	 * in place (after `keys rotate`): by itself when a data key needs one,
+	 * and on SIGHUP (keyring_refresh). */
 	struct keyring *_Atomic keys;
-	struct keyring *old_keys[16];
-	int n_old_keys;
 	struct audit_log *log;
 	struct auditwatch *watch; /* scheduled and requested verification */
 	struct http_server *http;
@@ -93,6 +91,7 @@ struct reqctx {
 	void (*stream_free)(void *);
 
 	bool audit_begun;
+	char audit_overflow[160]; /* why a value did not fit the entry ("" when all did) */
 	struct audit_job job; /* its entry is not zeroed up front: audit_begin fills it */
 
 	/* a handler's own state, freed with the request */
@@ -104,6 +103,7 @@ struct reqctx {
 	void *stream_state;
 	int stream_rc;
 	char stream_begin_msg[256]; /* err_msg() when begin failed, kept for finish */
+	char stream_msg[256];	    /* err_msg() when a chunk failed, kept for finish */
 };
 
 /* Lifecycle. */

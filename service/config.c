@@ -16,12 +16,19 @@
 #include <string.h>
 #include <unistd.h>
 
-static void resolve(char *out, const char *dir, const char *path)
+/* Joins dir and path (unless path is absolute) into out. A path that does
+ * not fit is an error naming the key: cut short, it could name another
+ * file that exists (DIR/././policy.json for DIR/././policy.json.new). */
+static int resolve(char *out, const char *dir, const char *path, const char *key)
 {
-	if (path[0] == '/')
-		snprintf(out, CONFIG_PATH_CAP, "%s", path);
-	else
-		snprintf(out, CONFIG_PATH_CAP, "%s/%s", dir, path);
+	int n = path[0] == '/' ? snprintf(out, CONFIG_PATH_CAP, "%s", path)
+			       : snprintf(out, CONFIG_PATH_CAP, "%s/%s", dir, path);
+	if (n < 0 || n >= CONFIG_PATH_CAP) {
+		out[0] = '\0';
+		return err_set(ERR_INVALID, "consentd.conf: the %s path is longer than %d bytes once resolved",
+			       key, CONFIG_PATH_CAP - 1);
+	}
+	return 0;
 }
 
 int config_parse_listen(const char *s, char *addr, size_t cap, uint16_t *port)
@@ -61,6 +68,8 @@ int config_load(struct config *cfg, const char *dir)
 	int rc = 0;
 
 	memset(cfg, 0, sizeof *cfg);
+	if (strlen(dir) >= sizeof cfg->dir - 32)
+		return err_set(ERR_INVALID, "the data directory path is longer than %zu bytes", sizeof cfg->dir - 33);
 	snprintf(cfg->dir, sizeof cfg->dir, "%s", dir);
 	snprintf(path, sizeof path, "%s/consentd.conf", dir);
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
@@ -135,15 +144,20 @@ int config_load(struct config *cfg, const char *dir)
 		ncpu = CPU_COUNT(&set);
 	cfg->threads = threads > 0 ? (unsigned)threads : (unsigned)(ncpu > 0 ? ncpu : 2);
 	cfg->audit_verify_every = (unsigned)verify_every;
-	resolve(cfg->policy, dir, policy);
-	resolve(cfg->database, dir, db);
-	resolve(cfg->keys_dir, dir, keys);
-	resolve(cfg->tls_cert, dir, cert);
-	resolve(cfg->tls_key, dir, key);
-	snprintf(cfg->signing_key, sizeof cfg->signing_key, "%s/audit-signing.pem", cfg->keys_dir);
-	snprintf(cfg->signing_pub, sizeof cfg->signing_pub, "%s/audit-signing.pub.pem", cfg->keys_dir);
-	snprintf(cfg->audit_anchor, sizeof cfg->audit_anchor, "%s/audit-anchor.json", dir);
+	if ((rc = resolve(cfg->policy, dir, policy, "policy")) != 0 ||
+	    (rc = resolve(cfg->database, dir, db, "database")) != 0 ||
+	    (rc = resolve(cfg->keys_dir, dir, keys, "keys_dir")) != 0 ||
+	    (rc = resolve(cfg->tls_cert, dir, cert, "tls_cert")) != 0 ||
+	    (rc = resolve(cfg->tls_key, dir, key, "tls_key")) != 0 ||
+	    (rc = resolve(cfg->signing_key, cfg->keys_dir, "audit-signing.pem", "keys_dir")) != 0 ||
+	    (rc = resolve(cfg->signing_pub, cfg->keys_dir, "audit-signing.pub.pem", "keys_dir")) != 0 ||
+	    (rc = resolve(cfg->audit_anchor, dir, "audit-anchor.json", "data directory")) != 0)
+		goto out;
 	cfg->public_url_given = url != NULL;
+	if (url != NULL && strlen(url) >= sizeof cfg->public_url) {
+		rc = err_set(ERR_INVALID, "%s: public_url is longer than %zu bytes", path, sizeof cfg->public_url - 1);
+		goto out;
+	}
 	if (url != NULL)
 		snprintf(cfg->public_url, sizeof cfg->public_url, "%s", url);
 	else

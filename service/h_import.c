@@ -361,8 +361,12 @@ static int batch_submit(struct import *im, struct imp_batch *b)
 	if (!any)
 		return 0; /* nothing to store: collected without a commit */
 	memset(&b->job, 0, sizeof b->job);
-	audit_entry_fill(&b->job.entry, ctx->actor, ctx->role, "contacts.import", "", "", "", "allow",
-			 "imported");
+	int frc = audit_entry_fill(&b->job.entry, ctx->actor, ctx->role, "contacts.import", "", "", "",
+				   "allow", "imported");
+	if (frc != 0) {
+		b->rc = frc; /* never a batch whose entry names someone else */
+		return 0;
+	}
 	snprintf(b->job.entry.request_id, sizeof b->job.entry.request_id, "%s", http_request_id(ctx->http));
 	snprintf(b->job.entry.client, sizeof b->job.entry.client, "%s", http_client(ctx->http));
 	b->number = ++im->batches;
@@ -491,7 +495,20 @@ static void import_finish(struct reqctx *ctx)
 		return;
 	if (rc == 0)
 		rc = bulk_finish(im->reader);
+	/* A body that turns out malformed (a JSON array cut short or broken,
+	 * too many entries) after elements were read: what was stored stays,
+	 * and the reply must name every contact created, so it is the usual
+	 * result lines with a summary that says the import is incomplete and
+	 * why. Broken before any element: a plain problem, nothing changed. */
+	char broken[256] = "";
+	if (rc == ERR_INVALID || rc == ERR_TOOBIG)
+		snprintf(broken, sizeof broken, "%s", err_msg());
 	int frc = batch_drain(im); /* what was read is stored, even after an error */
+	int status = 200;
+	if (broken[0] != '\0' && frc == 0 && im->lines > 0) {
+		status = status_for_err(rc);
+		rc = 0;
+	}
 	if (rc == 0)
 		rc = frc;
 	audit_begin(ctx, "contacts.import", "", NULL, NULL);
@@ -501,10 +518,13 @@ static void import_finish(struct reqctx *ctx)
 				    (json_int_t)im->batches));
 	char *text = NULL;
 	if (rc == 0) {
-		json_t *sum = json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:s}}", "summary", "lines",
+		json_t *sum = json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:s, s:b}}", "summary", "lines",
 					(json_int_t)im->lines, "created", (json_int_t)im->created, "duplicates",
 					(json_int_t)im->duplicates, "invalid", (json_int_t)im->invalid, "errors",
-					(json_int_t)im->errors, "request_id", http_request_id(ctx->http));
+					(json_int_t)im->errors, "request_id", http_request_id(ctx->http), "complete",
+					broken[0] == '\0');
+		if (sum != NULL && broken[0] != '\0')
+			json_object_set_new(json_object_get(sum, "summary"), "error", json_string(broken));
 		text = json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		json_decref(sum);
 		rc = text ? spill_write(im->out, text, strlen(text)) : err_set(ERR_NOMEM, "out of memory");
@@ -520,8 +540,8 @@ static void import_finish(struct reqctx *ctx)
 		app_commit(ctx);
 		return;
 	}
-	audit_decide(ctx, true, "imported");
-	ctx->status = 200;
+	audit_decide(ctx, true, status == 200 ? "imported" : "import_incomplete");
+	ctx->status = status;
 	ctx->content_type = "application/x-ndjson";
 	ctx->stream_read = spill_reply_read;
 	ctx->stream_ctx = im->out;

@@ -231,8 +231,12 @@ static int flush_batch(struct supp_import *s)
 	if (s->n_batch == 0)
 		return 0;
 	memset(&s->job, 0, sizeof s->job);
-	audit_entry_fill(&s->job.entry, ctx->actor, ctx->role, "suppressions.import", "", "", "", "allow",
-			 "imported");
+	int frc = audit_entry_fill(&s->job.entry, ctx->actor, ctx->role, "suppressions.import", "", "", "",
+				   "allow", "imported");
+	if (frc != 0) {
+		s->n_batch = 0;
+		return frc; /* never a batch whose entry names someone else */
+	}
 	snprintf(s->job.entry.request_id, sizeof s->job.entry.request_id, "%s", http_request_id(ctx->http));
 	snprintf(s->job.entry.client, sizeof s->job.entry.client, "%s", http_client(ctx->http));
 	snprintf(s->job.entry.detail, sizeof s->job.entry.detail, "{\"batch\":%llu,\"entries\":%zu}",

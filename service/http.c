@@ -27,8 +27,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_EXTRA_HEADERS 12
+
+/* TLS 1.3, and TLS 1.2 with forward-secret key exchange and AEAD ciphers
+ * only: no CBC suite (padding oracles, Lucky13), no SHA-1 MAC or
+ * signature, no static-RSA key exchange. GnuTLS priority syntax; check
+ * with `gnutls-cli --priority STRING -l`. */
+#define TLS_PRIORITIES                                                                          \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"     \
+	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-SIGN-RSA-SHA1:"     \
+	"-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1:%SERVER_PRECEDENCE"
 
 struct http_server {
 	struct MHD_Daemon *daemon;
@@ -48,6 +58,8 @@ struct http_request {
 	char request_id[40];
 	char client[INET6_ADDRSTRLEN];
 	enum req_state state;
+	bool started;	   /* on_access has seen this request */
+	const char *bad_target; /* set by log_uri: why the raw target is refused */
 	bool deferred; /* set by http_suspend on the HTTP thread; never by the commit thread */
 	bool streaming, too_big, early;
 	uint64_t body_limit, body_bytes;
@@ -60,6 +72,7 @@ struct http_request {
 	int status;
 	int n_headers;
 	char *header_names[MAX_EXTRA_HEADERS], *header_values[MAX_EXTRA_HEADERS];
+	bool header_dropped; /* one did not fit or could not be copied: the reply is a 500 */
 	bool have_response;
 };
 
@@ -113,6 +126,28 @@ static void apply_headers(struct http_request *req)
 
 static enum MHD_Result queue(struct http_request *req)
 {
+	if (req->header_dropped) {
+		/* A reply without one of its headers (a cookie's flags, a
+		 * Retry-After, an Allow) says something else than was meant:
+		 * answer that the server failed instead. */
+		static const char body[] = "{\"type\":\"https://consentd.dev/problems/internal\","
+					   "\"title\":\"Internal error\",\"status\":500}";
+		struct MHD_Response *r = MHD_create_response_from_buffer(sizeof body - 1, (void *)body,
+									 MHD_RESPMEM_PERSISTENT);
+		fprintf(stderr, "consentd: request %s: a reply header did not fit (more than %d); "
+				"answered 500 instead\n", req->request_id, MAX_EXTRA_HEADERS);
+		if (r != NULL) {
+			MHD_add_response_header(r, "Content-Type", "application/problem+json");
+			MHD_destroy_response(req->response);
+			req->response = r;
+			req->status = 500;
+			for (int i = 0; i < req->n_headers; i++) {
+				free(req->header_names[i]);
+				free(req->header_values[i]);
+			}
+			req->n_headers = 0;
+		}
+	}
 	apply_headers(req);
 	enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, req->response);
 	MHD_destroy_response(req->response);
@@ -121,24 +156,111 @@ static enum MHD_Result queue(struct http_request *req)
 	return ret;
 }
 
-/* A refusal libmicrohttpd does not make itself, answered as problem+json on
- * the first callback (the connection is then closed): an HTTP/1.1 request
- * without Host (RFC 9112 3.2). Oversized headers never get here: they do
+/* What the header walk found that decides how the body is framed. */
+struct framing {
+	const char *content_length; /* the first one */
+	bool lengths_differ, transfer_encoding, te_not_chunked, bad_name;
+};
+
+static bool is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static enum MHD_Result framing_one(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	struct framing *f = cls;
+	(void)kind;
+	if (key[0] == '\0')
+		f->bad_name = true;
+	for (const char *k = key; *k != '\0'; k++)
+		f->bad_name = f->bad_name || !is_tchar((unsigned char)*k);
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		if (f->content_length != NULL && strcmp(f->content_length, value) != 0)
+			f->lengths_differ = true;
+		if (f->content_length == NULL)
+			f->content_length = value;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		f->te_not_chunked = f->te_not_chunked || f->transfer_encoding || strcasecmp(value, "chunked") != 0;
+		f->transfer_encoding = true;
+	}
+	return MHD_YES;
+}
+
+/* Behind a proxy, any request two parsers could frame differently is a
+ * smuggling vector (RFC 9112 6.3, 11.2): refused, never guessed at. */
+static const char *framing_problem(struct http_request *req, const char *version)
+{
+	struct framing f = { 0 };
+	if (req->bad_target != NULL)
+		return req->bad_target;
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, framing_one, &f);
+	if (f.bad_name)
+		return "a header name may not contain whitespace or separators (nothing before the colon)";
+	if (f.transfer_encoding && f.content_length != NULL)
+		return "a request may not have both Content-Length and Transfer-Encoding";
+	if (f.lengths_differ)
+		return "the request has two different Content-Length values";
+	if (f.te_not_chunked)
+		return "the only Transfer-Encoding accepted is a single chunked";
+	if (version != NULL && strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL)
+		return "an HTTP/1.1 request needs a Host header";
+	return NULL;
+}
+
+/* Refusals libmicrohttpd does not make itself, answered as problem+json on
+ * the first callback, with the connection closed: its framing (or what is
+ * left of its stream) cannot be trusted. An HTTP/1.1 request without Host
+ * (RFC 9112 3.2) is one of them. Oversized headers never get here: they do
  * not fit the connection's memory pool and libmicrohttpd answers 431. */
 static bool refuse_early(struct http_request *req, const char *version)
 {
-	if (version == NULL || strcmp(version, MHD_HTTP_VERSION_1_1) != 0 ||
-	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) != NULL)
+	const char *why = framing_problem(req, version);
+	if (why == NULL)
 		return false;
 	char *body = NULL;
 	if (asprintf(&body,
 		     "{\"type\":\"https://consentd.dev/problems/invalid-request\","
 		     "\"title\":\"The request is malformed\",\"status\":400,"
-		     "\"detail\":\"an HTTP/1.1 request needs a Host header\",\"request_id\":\"%s\"}",
-		     req->request_id) < 0)
+		     "\"detail\":\"%s\",\"request_id\":\"%s\"}",
+		     why, req->request_id) < 0)
 		return false;
 	http_respond(req, 400, "application/problem+json", body, strlen(body));
+	http_add_header(req, MHD_HTTP_HEADER_CONNECTION, "close");
 	return true;
+}
+
+/* Sees the request target as it arrived, before any decoding: a NUL byte
+ * (which would silently end the C string every later stage sees), an
+ * encoded slash (which would change how the path splits into segments
+ * after decoding) or an encoded NUL in the path are refused. Returns the
+ * request's state, which on_access then finds in *con_cls. */
+static void *log_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)cls;
+	(void)conn;
+	struct http_request *req = calloc(1, sizeof *req);
+	if (req == NULL)
+		return NULL; /* on_access allocates (and refuses nothing here) */
+	size_t n = strlen(uri);
+	/* libmicrohttpd ends the target with the NUL that replaced the space
+	 * before the version, so the version must follow at once. */
+	if (strncmp(uri + n + 1, "HTTP/", 5) != 0)
+		req->bad_target = "the request target contains a NUL byte";
+	const char *query = strchr(uri, '?');
+	size_t path_len = query != NULL ? (size_t)(query - uri) : n;
+	for (size_t i = 0; req->bad_target == NULL && i + 2 < path_len; i++) {
+		if (uri[i] != '%')
+			continue;
+		if (uri[i + 1] == '2' && (uri[i + 2] == 'f' || uri[i + 2] == 'F'))
+			req->bad_target = "the path contains an encoded slash (%2F)";
+		else if (uri[i + 1] == '0' && uri[i + 2] == '0')
+			req->bad_target = "the path contains an encoded NUL (%00)";
+	}
+	return req;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -148,10 +270,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
 
-	if (req == NULL) {
-		req = calloc(1, sizeof *req);
-		if (req == NULL)
+	if (req == NULL || !req->started) {
+		if (req == NULL && (req = calloc(1, sizeof *req)) == NULL)
 			return MHD_NO;
+		req->started = true;
 		req->srv = srv;
 		req->conn = conn;
 		req->method = method;
@@ -304,8 +426,7 @@ int http_start(struct http_server **out, const struct http_config *cfg)
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_HTTPS_MEM_CERT, cfg->cert_pem,
 		MHD_OPTION_HTTPS_MEM_KEY, cfg->key_pem,
-		MHD_OPTION_HTTPS_PRIORITIES,
-		"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE",
+		MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
 		MHD_OPTION_CONNECTION_LIMIT, LIMIT_CONNECTIONS,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, LIMIT_CONNECTIONS_PER_IP,
 		MHD_OPTION_CONNECTION_TIMEOUT, LIMIT_IDLE_SECONDS,
@@ -314,6 +435,7 @@ int http_start(struct http_server **out, const struct http_config *cfg)
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIMIT_CONNECTION_MEMORY,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+		MHD_OPTION_URI_LOG_CALLBACK, log_uri, NULL,
 		/* Last on purpose: with one worker there is no pool (the daemon's
 		 * own epoll thread serves), and the option becomes the end marker. */
 		cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, cfg->threads,
@@ -400,10 +522,14 @@ const char *http_body(const struct http_request *req, size_t *len)
 
 void http_add_header(struct http_request *req, const char *name, const char *value)
 {
-	if (req->n_headers >= MAX_EXTRA_HEADERS)
+	char *n = NULL, *v = NULL;
+	if (req->n_headers >= MAX_EXTRA_HEADERS || (n = strdup(name)) == NULL || (v = strdup(value)) == NULL) {
+		free(n);
+		req->header_dropped = true;
 		return;
-	req->header_names[req->n_headers] = strdup(name);
-	req->header_values[req->n_headers] = strdup(value);
+	}
+	req->header_names[req->n_headers] = n;
+	req->header_values[req->n_headers] = v;
 	req->n_headers++;
 }
 

@@ -81,6 +81,8 @@ void http_set_streaming(struct http_request *req);
 
 /* Responding. Each takes ownership of what it is given. A request gets one
  * response; a second is ignored. */
+/* Adds a reply header (copied). Never dropped silently: past the limit (or
+ * out of memory) the whole reply becomes a 500, logged. */
 void http_add_header(struct http_request *req, const char *name, const char *value);
 void http_respond(struct http_request *req, int status, const char *content_type, char *body,
 		  size_t len);

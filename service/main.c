@@ -321,17 +321,27 @@ static int operator_job(struct audit_log *log, const char *action, const char *r
 {
 	struct audit_job job;
 	memset(&job, 0, sizeof job);
-	audit_entry_fill(&job.entry, "operator", "", action, "", "", "", "allow", reason);
+	int rc = audit_entry_fill(&job.entry, "operator", "", action, "", "", "", "allow", reason);
 	if (detail != NULL) {
 		char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS); /* canonical, escaped */
-		snprintf(job.entry.detail, sizeof job.entry.detail, "%s", text ? text : "");
-		free(text);
 		json_decref(detail);
+		/* A detail cut to fit would be broken JSON in the trail for good:
+		 * nothing is done instead. */
+		if (text == NULL)
+			rc = err_set(ERR_NOMEM, "out of memory");
+		else if (rc == 0 && strlen(text) >= sizeof job.entry.detail)
+			rc = err_set(ERR_TOOBIG, "the audit detail of %s is longer than %zu bytes; nothing was done",
+				     action, sizeof job.entry.detail - 1);
+		else
+			memcpy(job.entry.detail, text, strlen(text) + 1);
+		free(text);
 	}
+	if (rc != 0)
+		return rc;
 	snprintf(job.entry.client, sizeof job.entry.client, "cli");
 	job.apply = apply;
 	job.ctx = ctx;
-	int rc = audit_log_run(log, &job);
+	rc = audit_log_run(log, &job);
 	if (rc == 0 && job.apply_rc != 0)
 		rc = err_set(job.apply_rc, "%s", job.apply_msg);
 	return rc;
@@ -446,7 +456,8 @@ static const char usage_keys[] =
 	"usage: consentd keys rotate --data DIR\n"
 	"Creates master key version N+1, rewraps every contact's data key under it in one\n"
 	"transaction, and retires the older versions (renamed to master-vN.key.retired;\n"
-	"delete them once no backup needs them). Send SIGHUP to, or restart, a running server.\n";
+	"delete them once no backup needs them). A running server loads the new version by\n"
+	"itself the first time it meets it (SIGHUP loads it at once).\n";
 
 struct rotate_job {
 	struct keyring *kr;

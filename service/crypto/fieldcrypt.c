@@ -15,6 +15,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -42,10 +43,22 @@ struct master_key {
 	uint8_t key[FC_KEY_BYTES];
 };
 
+/* A keyring only grows, in place: keyring_refresh() appends master keys
+ * that appeared in its folder (after `keys rotate`) while other threads
+ * read it. An entry is written before n_masters is raised past it, and
+ * entries never move or change, so a reader needs no lock; refreshes are
+ * serialised by refresh_lock. */
 struct keyring {
 	struct master_key masters[MAX_VERSIONS];
-	int n_masters;
-	int current;
+	_Atomic int n_masters;
+	_Atomic int current;
+	char dir[4096];
+	pthread_mutex_t refresh_lock;
+	/* Versions a reader asked for that were not loaded: each is looked
+	 * for on disk once, so a bad version number in a row cannot make every
+	 * read scan the folder. */
+	int asked[MAX_VERSIONS];
+	int n_asked;
 	uint8_t derived[FC_HASH_KINDS][FC_KEY_BYTES];
 	/* Keyed HMAC-SHA256 contexts, one per kind, never used directly: each
 	 * hash works on a duplicate, so concurrent threads only read them.
@@ -260,6 +273,11 @@ int keyring_open(struct keyring **out, const char *keys_dir)
 	kr = keyring_map();
 	if (kr == NULL)
 		return err_set(ERR_NOMEM, "cannot map the keyring's memory: %s", strerror(errno));
+	pthread_mutex_init(&kr->refresh_lock, NULL);
+	if ((size_t)snprintf(kr->dir, sizeof kr->dir, "%s", keys_dir) >= sizeof kr->dir) {
+		rc = err_set(ERR_TOOBIG, "key directory path is longer than %zu bytes", sizeof kr->dir - 1);
+		goto fail;
+	}
 	d = opendir(keys_dir);
 	if (d == NULL) {
 		rc = err_set(ERR_NOTFOUND, "key directory %s is missing: %s", keys_dir, strerror(errno));
@@ -307,6 +325,7 @@ void keyring_free(struct keyring *kr)
 		return;
 	for (int k = 0; k < FC_HASH_KINDS; k++)
 		EVP_MAC_CTX_free(kr->mac[k]);
+	pthread_mutex_destroy(&kr->refresh_lock);
 	crypto_wipe(kr, sizeof *kr);
 	munlock(kr, keyring_map_size());
 	munmap(kr, keyring_map_size());
@@ -319,10 +338,78 @@ int keyring_current_version(const struct keyring *kr)
 
 static const struct master_key *find_master(const struct keyring *kr, int version)
 {
-	for (int i = 0; i < kr->n_masters; i++)
+	int n = atomic_load(&kr->n_masters);
+	for (int i = 0; i < n; i++)
 		if (kr->masters[i].version == version)
 			return &kr->masters[i];
 	return NULL;
+}
+
+/* Loads the master keys in the folder that are not loaded yet; the caller
+ * holds refresh_lock. Files that went away stay loaded (until restart). */
+static int refresh_locked(struct keyring *kr, int *added)
+{
+	DIR *d = opendir(kr->dir);
+	int rc = 0;
+	*added = 0;
+	if (d == NULL)
+		return err_set(ERR_NOTFOUND, "key directory %s is missing: %s", kr->dir, strerror(errno));
+	struct dirent *e;
+	/* One bad file does not keep the others out; its error is returned. */
+	while ((e = readdir(d)) != NULL) {
+		int version, one;
+		char tail[16];
+		if (sscanf(e->d_name, "master-v%d.%15s", &version, tail) != 2 || version <= 0 ||
+		    find_master(kr, version) != NULL)
+			continue;
+		bool live = strcmp(tail, "key") == 0, retired = strcmp(tail, "key.retired") == 0;
+		if (!live && !retired)
+			continue;
+		if ((one = load_master(kr, kr->dir, version, retired)) == 0)
+			(*added)++;
+		else if (rc == 0)
+			rc = one;
+	}
+	closedir(d);
+	return rc;
+}
+
+int keyring_refresh(struct keyring *kr, int *added)
+{
+	int n = 0;
+	pthread_mutex_lock(&kr->refresh_lock);
+	int rc = refresh_locked(kr, &n);
+	pthread_mutex_unlock(&kr->refresh_lock);
+	if (added != NULL)
+		*added = n;
+	return rc;
+}
+
+/* A reader met a version it does not have: a `keys rotate` has run since
+ * the keyring was loaded. Looks for it on disk, once per version. The
+ * keyring is logically const for its users; only this cache of loaded
+ * versions grows. */
+static const struct master_key *find_master_or_load(const struct keyring *ckr, int version)
+{
+	struct keyring *kr = (struct keyring *)ckr;
+	const struct master_key *m = find_master(kr, version);
+	if (m != NULL)
+		return m;
+	pthread_mutex_lock(&kr->refresh_lock);
+	bool asked = false;
+	for (int i = 0; i < kr->n_asked; i++)
+		asked = asked || kr->asked[i] == version;
+	if (!asked && kr->n_asked < MAX_VERSIONS) {
+		int added = 0;
+		kr->asked[kr->n_asked++] = version;
+		if (refresh_locked(kr, &added) != 0)
+			fprintf(stderr, "consentd: cannot load new master keys: %s\n", err_msg());
+		else if (added > 0)
+			fprintf(stderr, "consentd: loaded %d new master key version(s); current is %d\n", added,
+				atomic_load(&kr->current));
+	}
+	pthread_mutex_unlock(&kr->refresh_lock);
+	return find_master(kr, version);
 }
 
 bool keyring_has_version(const struct keyring *kr, int version)
@@ -351,7 +438,7 @@ int keyring_retire_version(struct keyring *kr, const char *keys_dir, int version
 	snprintf(to, sizeof to, "%s/master-v%d.key.retired", keys_dir, version);
 	if (rename(from, to) != 0)
 		return err_set(ERR_IO, "cannot retire %s: %s", from, strerror(errno));
-	for (int i = 0; i < kr->n_masters; i++)
+	for (int i = 0; i < atomic_load(&kr->n_masters); i++)
 		if (kr->masters[i].version == version)
 			kr->masters[i].retired = true;
 	return 0;
@@ -427,7 +514,7 @@ int fieldcrypt_dek_unwrap(const struct keyring *kr, const char *record_id, int v
 {
 	char aad[160];
 	size_t n;
-	const struct master_key *m = find_master(kr, version);
+	const struct master_key *m = find_master_or_load(kr, version);
 	if (m == NULL)
 		return err_set(ERR_CRYPTO, "master key version %d is not loaded", version);
 	if (wrapped_len != FC_WRAPPED_DEK_BYTES)

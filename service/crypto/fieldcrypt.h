@@ -59,6 +59,14 @@ int keyring_current_version(const struct keyring *kr);
 /* True when the version is loaded and not retired. */
 bool keyring_has_version(const struct keyring *kr, int version);
 
+/* Loads master keys that appeared in the keyring's folder since it was
+ * opened (after `keys rotate`), in place: the keyring never grows beyond
+ * the versions on disk, however often it is refreshed. *added (may be NULL)
+ * is how many. Safe while other threads use the keyring. Unwrapping a data
+ * key under a version that is not loaded refreshes by itself, once per
+ * version. */
+int keyring_refresh(struct keyring *kr, int *added);
+
 /* Writes master-v(N+1).key and loads it as current. */
 int keyring_add_version(struct keyring *kr, const char *keys_dir);
 /* Renames master-vN.key to master-vN.key.retired; it stays loaded for

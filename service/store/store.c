@@ -1114,6 +1114,13 @@ int store_principal_insert(struct store_conn *c, const char *name, const char *r
 int store_principal_find(struct store_conn *c, const uint8_t token_hash[32],
 			 char name[STORE_TEXT_CAP], char role[STORE_NAME_CAP])
 {
+	if (c->st->faults_allowed) {
+		/* Tests: DB.fault-read makes the lookup fail as a broken disk would. */
+		char fault[4200];
+		snprintf(fault, sizeof fault, "%s.fault-read", c->st->path);
+		if (access(fault, F_OK) == 0)
+			return err_set(ERR_IO, "cannot look up the token: disk I/O error (injected fault)");
+	}
 	sqlite3_stmt *s = stmt(c, S_PRINCIPAL_FIND);
 	if (s == NULL)
 		return err_code();

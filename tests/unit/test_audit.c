@@ -21,6 +21,7 @@
 
 #include "audit/audit.h"
 #include "audit/checkpoint.h"
+#include "audit/log.h"
 #include "audit/verify.h"
 #include "service/base/error.h"
 
@@ -882,6 +883,32 @@ static void test_verify_throughput(void **state)
 	free(b.hashes);
 }
 
+/* A value longer than its field is reported and left out, never cut. */
+static void test_entry_fill_never_cuts(void **state)
+{
+	(void)state;
+	struct audit_entry e;
+	char long_id[AUDIT_RECORD_ID_MAX + 2];
+	memset(long_id, 'a', sizeof long_id - 1);
+	long_id[sizeof long_id - 1] = '\0';
+	memset(&e, 0, sizeof e);
+	assert_int_equal(audit_entry_fill(&e, "alice", "admin", "contacts.read", "id1", "service", "email",
+					  "allow", "ok"),
+			 0);
+	assert_string_equal(e.record_id, "id1");
+	assert_string_equal(e.decision, "allow");
+	assert_int_equal(audit_entry_fill(&e, "alice", "admin", "contacts.read", long_id, "service", "", NULL,
+					  NULL),
+			 ERR_TOOBIG);
+	assert_string_equal(e.record_id, "");
+	assert_non_null(strstr(err_msg(), "record id is longer than"));
+	assert_string_equal(e.purpose, "service"); /* the rest is still filled */
+	assert_string_equal(e.decision, "none");
+	long_id[AUDIT_RECORD_ID_MAX] = '\0'; /* exactly the bound fits */
+	assert_int_equal(audit_entry_fill(&e, "", "", "a", long_id, "", "", "deny", ""), 0);
+	assert_int_equal(strlen(e.record_id), AUDIT_RECORD_ID_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest pure[] = {
@@ -893,6 +920,7 @@ int main(void)
 		cmocka_unit_test(test_csv_quoting_and_formula_guard),
 		cmocka_unit_test(test_key_files),
 		cmocka_unit_test(test_verify_throughput),
+		cmocka_unit_test(test_entry_fill_never_cuts),
 	};
 	const struct CMUnitTest signed_log[] = {
 		cmocka_unit_test(test_checkpoint_sign_verify),
