@@ -492,7 +492,6 @@ static int authenticate(struct reqctx *ctx, const char **reason)
 {
 	const char *h = http_header(ctx->http, "Authorization");
 	uint8_t hash[32];
-	const char *name = NULL, *role = NULL;
 	if (h == NULL) {
 		*reason = "missing_token";
 		return err_set(ERR_UNAUTHENTICATED, "send Authorization: Bearer <token>");
@@ -502,6 +501,14 @@ static int authenticate(struct reqctx *ctx, const char **reason)
 		return err_set(ERR_UNAUTHENTICATED, "the Authorization header must be: Bearer <token>");
 	}
 	crypto_sha256(h + 7, strlen(h + 7), hash);
+	int rc = app_principal(ctx, hash, reason);
+	crypto_wipe(hash, sizeof hash);
+	return rc;
+}
+
+int app_principal(struct reqctx *ctx, const uint8_t hash[32], const char **reason)
+{
+	const char *name = NULL, *role = NULL;
 	if (policy_principal_find(ctx->policy, hash, &name, &role) == 0) {
 		snprintf(ctx->actor, sizeof ctx->actor, "%s", name);
 		snprintf(ctx->role, sizeof ctx->role, "%s", role);
@@ -522,7 +529,6 @@ static int authenticate(struct reqctx *ctx, const char **reason)
 		}
 		auth_cache_put(ctx->app->auth_cache, hash, ctx->actor, ctx->role);
 	}
-	crypto_wipe(hash, sizeof hash);
 	/* A principal created before names were checked may have one the audit
 	 * trail cannot hold (a control character, too long) or one that passes
 	 * for consentd's own actors; it cannot act until it is created again. */

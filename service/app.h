@@ -169,6 +169,12 @@ bool app_require_logged(struct reqctx *ctx, enum policy_action act, const char *
 bool app_stream_refused(struct reqctx *ctx, const void *state, bool role_denied,
 			enum policy_action act, const char *purpose, int setup_rc, const char *reason);
 
+/* Finds the principal whose token has this SHA-256 (the policy's, then
+ * the database's through a cache that forgets within 10 s, so a revoked
+ * token stops working within that time) and makes it the request's actor.
+ * ERR_UNAUTHENTICATED (*reason says why) or ERR_UNAVAILABLE. */
+int app_principal(struct reqctx *ctx, const uint8_t hash[32], const char **reason);
+
 /* Request bodies: parses the buffered body as one JSON object with depth and
  * size bounds; on failure prepares 400/413/415 and returns NULL. */
 json_t *app_json_body(struct reqctx *ctx);

@@ -21,6 +21,7 @@ static const struct route *const tables[] = {
 	outreach_routes,
 	import_routes,
 	customer_routes,
+	console_routes,
 };
 
 static bool token_char(char c)

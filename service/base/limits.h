@@ -44,6 +44,23 @@
 #define AUDIT_VERIFY_FULL_EVERY 24	/* every Nth scheduled run verifies from entry 1 */
 #define AUDIT_PAGE_MAX 1000		/* entries per GET /v1/audit page */
 
+/* The auditor's console (service/console.h). Sessions end after this much
+ * idleness, and at the latest this long after sign-in. A client address
+ * that sends CONSOLE_LOGIN_FAILURES wrong tokens within the window is
+ * refused (429) until the window has passed; the table of addresses is in
+ * memory, per instance, and holds CONSOLE_RATE_SLOTS of them. */
+#define CONSOLE_IDLE_SECONDS (15 * 60)
+#define CONSOLE_ABSOLUTE_SECONDS (8 * 3600)
+#define CONSOLE_LOGIN_FAILURES 5
+#define CONSOLE_LOGIN_WINDOW_SECONDS 300
+#define CONSOLE_RATE_SLOTS 1024
+#define CONSOLE_PAGE_ENTRIES 50		/* entries per console search page */
+#define CONSOLE_SCAN_MAX 100000		/* entries one page may look at before it offers "next" */
+#define CONSOLE_REPORT_ENTRIES 500	/* entries in one access report page */
+#define CONSOLE_CAMPAIGNS_MAX 200	/* filter requests one page or report looks at */
+#define CONSOLE_CHART_DAYS 30		/* days shown in the charts */
+#define CONSOLE_PHONE_MATCHES 20	/* contacts listed for one shared phone number */
+
 /* Erasure. An erasure's reply waits this long for readers on an older
  * snapshot before its WAL purge gives up (503). The WAL keeps at most this
  * many bytes (stale frames included) after each reset (journal_size_limit). */

@@ -271,6 +271,17 @@ static const char *const migrations[] = {
 	/* 3: what a preference link may do. Links made before it may only opt
 	 * out: the safe reading of a link whose creator was never checked. */
 	"ALTER TABLE preference_link ADD COLUMN capability TEXT NOT NULL DEFAULT 'optout' CHECK (capability IN ('optout', 'manage'));",
+	/* 4: the auditor's console sessions (store_console.c). The session id
+	 * and the principal's token are stored only as SHA-256 hashes. */
+	"CREATE TABLE console_session ("
+	" id_hash BLOB PRIMARY KEY,"
+	" token_hash BLOB NOT NULL,"
+	" actor TEXT NOT NULL,"
+	" role TEXT NOT NULL,"
+	" csrf TEXT NOT NULL,"
+	" created_us INTEGER NOT NULL,"
+	" seen_us INTEGER NOT NULL"
+	") WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -315,4 +315,38 @@ int store_suppressions_active(struct store_conn *c, const uint8_t hash[32], stor
 int store_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope,
 			    const char *scope_value, int64_t when_us, const char *by, int64_t *lifted);
 
+/* ---- console sessions (store_console.c) -------------------------------- */
+
+/* One signed-in auditor. The cookie's session id and the principal's token
+ * are held only as SHA-256 hashes; csrf is the session's form value. */
+struct store_console_session {
+	uint8_t id_hash[32];
+	uint8_t token_hash[32];
+	char actor[STORE_TEXT_CAP];
+	char role[STORE_NAME_CAP];
+	char csrf[64];
+	int64_t created_us, seen_us;
+};
+
+int store_console_session_insert(struct store_conn *c, const struct store_console_session *s);
+/* ERR_NOTFOUND when no session has this id hash. */
+int store_console_session_get(struct store_conn *c, const uint8_t id_hash[32],
+			      struct store_console_session *out);
+int store_console_session_touch(struct store_conn *c, const uint8_t id_hash[32], int64_t seen_us);
+int store_console_session_delete(struct store_conn *c, const uint8_t id_hash[32]);
+/* Deletes every session seen before idle_before_us or created before
+ * created_before_us; *count (may be NULL) how many. */
+int store_console_sessions_expire(struct store_conn *c, int64_t idle_before_us,
+				  int64_t created_before_us, int64_t *count);
+/* Contact ids whose phone blind index is bidx (a phone may be shared), at
+ * most cap of them; *n how many, *more whether there were others. */
+int store_console_find_phone(struct store_conn *c, const uint8_t bidx[32], char (*ids)[STORE_ID_CAP],
+			     size_t cap, size_t *n, bool *more);
+/* Trail statistics for the console's charts, over entries at or after
+ * since_us: cb gets (day index since 1970, key, count) rows. */
+enum store_console_stat { STORE_STAT_PER_DAY, STORE_STAT_DENIALS_BY_REASON, STORE_STAT_BY_ROLE };
+typedef int (*store_console_stat_cb)(void *ctx, int64_t day, const char *key, int64_t count);
+int store_console_stats(struct store_conn *c, enum store_console_stat which, int64_t since_us,
+			store_console_stat_cb cb, void *ctx);
+
 #endif
