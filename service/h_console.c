@@ -59,6 +59,7 @@
 
 #define FORM_CAP 512
 #define COOKIE_ATTRS "; Path=/console; HttpOnly; Secure; SameSite=Strict"
+#define COOKIE_CAP 256
 
 /* ---- per-request state ---- */
 
@@ -145,12 +146,16 @@ static struct creq *creq_new(struct reqctx *ctx)
 static void signin_page(struct reqctx *ctx, struct creq *r, int status, enum ctext notice, bool alert)
 {
 	struct page_buf b = { 0 };
-	char csrf[CONSOLE_SECRET_CAP], cookie[128];
+	char csrf[CONSOLE_SECRET_CAP], cookie[COOKIE_CAP];
 	if (console_secret_new(csrf) != 0) {
 		reply_problem(ctx, err_set(ERR_UNAVAILABLE, "no randomness for the sign-in form"), NULL);
 		return;
 	}
-	snprintf(cookie, sizeof cookie, CONSOLE_LOGIN_COOKIE "=%s" COOKIE_ATTRS "; Max-Age=3600", csrf);
+	int cn = snprintf(cookie, sizeof cookie, CONSOLE_LOGIN_COOKIE "=%s" COOKIE_ATTRS "; Max-Age=3600", csrf);
+	if (cn < 0 || (size_t)cn >= sizeof cookie) {
+		reply_problem(ctx, err_set(ERR_INTERNAL, "the sign-in cookie does not fit"), NULL);
+		return;
+	}
 	consolepage_head(&b, r->lang, consolepage_tx(r->lang, C_SIGN_IN), C_COUNT_TEXTS, NULL, NULL, NULL);
 	if (notice != C_COUNT_TEXTS)
 		consolepage_notice(&b, consolepage_tx(r->lang, notice), alert);
@@ -355,7 +360,7 @@ static void login_failure(struct reqctx *ctx, struct creq *r, const char *reason
 static void h_console_login(struct reqctx *ctx)
 {
 	struct creq *r = creq_new(ctx);
-	char token[FORM_CAP], want[CONSOLE_SECRET_CAP], cookie[160];
+	char token[FORM_CAP], want[CONSOLE_SECRET_CAP], cookie[COOKIE_CAP];
 	const char *reason = NULL;
 	size_t len;
 	int retry = 0;
@@ -444,9 +449,14 @@ static void h_console_login(struct reqctx *ctx)
 	audit_begin(ctx, "console.login", NULL, NULL, NULL);
 	audit_decide(ctx, true, "signed_in");
 	ctx->job.apply = apply_session;
-	snprintf(cookie, sizeof cookie, CONSOLE_COOKIE "=%s" COOKIE_ATTRS "; Max-Age=%d", r->sid,
-		 CONSOLE_ABSOLUTE_SECONDS);
+	int cn = snprintf(cookie, sizeof cookie, CONSOLE_COOKIE "=%s" COOKIE_ATTRS "; Max-Age=%d", r->sid,
+			  CONSOLE_ABSOLUTE_SECONDS);
 	console_wipe(r->sid, sizeof r->sid);
+	if (cn < 0 || (size_t)cn >= sizeof cookie) {
+		refuse(ctx, r, err_set(ERR_INTERNAL, "the session cookie does not fit"), C_SESSION_ENDED);
+		app_send(ctx);
+		return;
+	}
 	reply_text(ctx, 303, "text/plain; charset=utf-8", strdup("signed in\n"), 10);
 	http_add_header(ctx->http, "Location", "/console/");
 	http_add_header(ctx->http, "Set-Cookie", cookie);

@@ -64,8 +64,10 @@ int store_console_session_get(struct store_conn *c, const uint8_t id_hash[32],
 	sqlite3_bind_blob(s, 1, id_hash, 32, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
+		uint8_t id[32];
+		memcpy(id, id_hash, sizeof id); /* id_hash may be out->id_hash itself */
 		memset(out, 0, sizeof *out);
-		memcpy(out->id_hash, id_hash, 32);
+		memcpy(out->id_hash, id, sizeof id);
 		if (store_col_blob(s, 0, out->token_hash, sizeof out->token_hash) != 32)
 			ret = err_set(ERR_INTERNAL, "a console session without its token hash");
 		store_col_text(s, 1, out->actor, sizeof out->actor);
