@@ -151,6 +151,7 @@ const char CONSOLEPAGE_STYLE[] =
 	"header button{color:#0a2d5c;background:#fff;border-color:#fff;min-height:2.25rem;padding:.2rem .8rem}"
 	".grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(20rem,1fr));gap:1rem}"
 	".grid section{margin:0}"
+	"section dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}"
 	".ok{color:#1d6b35;font-weight:700}.bad{color:#9b1c1c;font-weight:700}"
 	".notice.alert{border-color:#9b1c1c;background:#fbeeee}"
 	"form.search{display:grid;grid-template-columns:repeat(auto-fit,minmax(14rem,1fr));gap:.25rem 1rem;align-items:end}"

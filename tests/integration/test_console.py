@@ -1,7 +1,9 @@
 """The auditor's console over HTTP: sign-in, sessions, CSRF, the login rate
 limit, and that every view is itself on the record without personal
-plaintext in URLs, logs or the trail. The browser walk (axe-core, the
-evidence pack verified with the CLI) is in test_console_browser.py."""
+plaintext in URLs, logs or the trail; and the same in a real browser
+(tests/browser/console.mjs: headless Chromium, axe-core on every page in
+both languages, the evidence pack verified with the CLI). The browser test
+skips only when Chromium is absent, like test_browser.py."""
 import hashlib
 import http.client
 import io
@@ -18,7 +20,10 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import assert_problem, cli, contains_value, run  # noqa: E402
+from harness import Skip, assert_problem, cli, contains_value, run  # noqa: E402
+
+BROWSER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "browser")
+CHROMIUM = os.environ.get("CONSENTD_CHROMIUM", "/usr/bin/chromium")
 
 FORM = "application/x-www-form-urlencoded"
 EMAIL = "Console.Quimby.Person@Example.org"
@@ -348,6 +353,70 @@ def test_pages_come_in_english_and_chinese(srv):
     assert 'lang="en"' in page and "Trail health" in page
     st, hdrs, css = c.req("GET", "/console/console.css")
     assert st == 200 and hdrs["content-type"].startswith("text/css") and "body{" in css
+
+
+def ensure_node_modules():
+    mods = os.path.join(BROWSER_DIR, "node_modules")
+    if all(os.path.isdir(os.path.join(mods, m)) for m in ("playwright-core", "axe-core")):
+        return
+    p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER_DIR, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_auditor_uses_the_console_in_a_real_browser(srv):
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        raise Skip(f"{CHROMIUM} is not installed (CONSENTD_BROWSER=1 scripts/deps.sh installs it)")
+    ensure_node_modules()
+    cid = srv.create_contact(email=EMAIL, name="Quimby Person", phone=PHONE)
+    st, _ = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="support")
+    assert st == 200
+    srv.set_consent(cid, "marketing", "email", "granted")
+    st, _ = srv.call("POST", "/v1/outreach/filter?purpose=marketing&channel=email", token="marketing",
+                     body=json.dumps([EMAIL.lower(), "other.unknown@example.org"]), content_type="application/json")
+    assert st == 200, st
+    second = srv.token("auditor", "auditor-2")
+    flag = os.path.join(srv.tmp, "revoke-flag")
+    open(flag, "w").write("")
+    artifacts = os.path.join(BROWSER_DIR, "artifacts")
+    env = dict(os.environ, CONSENTD_API=f"https://127.0.0.1:{srv.port}", CONSENTD_TOKEN=srv.tokens["auditor"],
+               CONSENTD_TOKEN2=second, CONSENTD_MARKETING=srv.tokens["marketing"], CONSENTD_EMAIL=EMAIL,
+               CONSENTD_CONTACT=cid, CONSENTD_REVOKE=flag, CONSENTD_CHROMIUM=CHROMIUM,
+               CONSENTD_ARTIFACTS=artifacts)
+    p = subprocess.Popen(["node", os.path.join(BROWSER_DIR, "console.mjs")], cwd=BROWSER_DIR, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while p.poll() is None and time.time() < deadline:
+        if open(flag).read() == "revoke":
+            cli("token", "revoke", "--data", srv.data, "--name", "auditor-2")
+            open(flag, "w").write("revoked")
+        time.sleep(0.1)
+    if p.poll() is None:
+        p.kill()
+    out, err = p.communicate()
+    assert p.returncode == 0, out + err
+    res = json.loads(out.strip().splitlines()[-1])
+    print(json.dumps(res["axe"]))
+    assert res["ok"] and all(v == 0 for v in res["axe"].values()) and len(res["axe"]) >= 17, res
+    assert res["revoked_status"] == 401, res
+    for tag in ("en", "zh"):
+        d = tempfile.mkdtemp()
+        with tarfile.open(res[f"pack_{tag}"]) as tf:
+            tf.extractall(d, filter="data")
+        code, out, err = cli("audit", "verify", "--export", os.path.join(d, "audit.ndjson"), "--pubkey",
+                             os.path.join(d, "audit-public.pem"), "--checkpoint",
+                             os.path.join(d, "checkpoint.json"), check=False)
+        assert code == 0 and out.startswith("ok:"), (tag, code, out, err)
+    rows = srv.audit_rows("action = 'auth.failure' AND reason = 'session_token_revoked'")
+    assert len(rows) >= 1, rows
+    denied = srv.audit_rows("action = 'console.login' AND decision = 'deny'")
+    assert [r["actor"] for r in denied] == ["marketing-1"], denied
+    log = srv.stop()
+    assert not contains_value(log, EMAIL)
+    con = sqlite3.connect(f"file:{srv.db}?mode=ro", uri=True)
+    table = "\n".join(repr(r) for r in con.execute("SELECT * FROM audit"))
+    con.close()
+    assert not contains_value(table, EMAIL) and not contains_value(table, "Quimby")
 
 
 if __name__ == "__main__":
