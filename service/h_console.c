@@ -459,9 +459,9 @@ static void h_console_login(struct reqctx *ctx)
 	}
 	reply_text(ctx, 303, "text/plain; charset=utf-8", strdup("signed in\n"), 10);
 	http_add_header(ctx->http, "Location", "/console/");
+	http_add_header(ctx->http, "Set-Cookie", CONSOLE_LOGIN_COOKIE "=" COOKIE_ATTRS "; Max-Age=0");
 	http_add_header(ctx->http, "Set-Cookie", cookie);
 	console_wipe(cookie, sizeof cookie);
-	http_add_header(ctx->http, "Set-Cookie", CONSOLE_LOGIN_COOKIE "=" COOKIE_ATTRS "; Max-Age=0");
 	app_commit(ctx);
 }
 

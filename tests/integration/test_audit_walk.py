@@ -605,6 +605,68 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     w.expect(rid, dict(action="auth.failure", decision="deny", reason="unknown_token",
                        detail={"route": "GET /v1/audit/checkpoints/latest"}))
 
+    # -- the auditor's console: the session cookie is the credential --
+    rid, st, hdrs, data = w.send("GET", "/console/", "/console/", headers={"Accept": "text/html"})
+    assert st == 200 and b'name="token"' in data, st
+    w.expect_none(rid)
+    login = hdrs["set-cookie"].split(";")[0]
+    lcsrf = csrf_of(data.decode())
+    form = {"Cookie": login}
+
+    def login_as(token):
+        return w.send("POST", "/console/login", "/console/login", content_type=FORM, headers=form,
+                      body=urllib.parse.urlencode({"csrf": lcsrf, "token": token}))
+    rid, st, _, _ = login_as(srv.tokens["marketing"])
+    assert st == 403, st
+    w.expect(rid, staff("marketing", "console.login", decision="deny", reason="role_denied"))
+    rid, st, _, _ = login_as("cd_walk-not-a-console-token")
+    assert st == 401, st
+    w.expect(rid, dict(action="auth.failure", decision="deny", reason="unknown_token",
+                       detail={"route": "POST /console/login"}))
+    rid, st, hdrs, _ = login_as(srv.tokens["auditor"])
+    assert st == 303 and hdrs["set-cookie"].startswith("consentd_console="), hdrs
+    w.expect(rid, staff("auditor", "console.login", reason="signed_in"))
+    sess = {"Cookie": hdrs["set-cookie"].split(";")[0]}
+    rid, st, _, _ = w.send("GET", "/console/console.css", "/console/console.css")
+    assert st == 200
+    w.expect_none(rid)
+    rid, st, _, data = w.send("GET", "/console/", "/console/", headers=sess)
+    assert st == 200, st
+    scsrf = csrf_of(data.decode())
+    w.expect(rid, staff("auditor", "audit.read", reason="allowed", detail={"console": "health"}))
+    rid, st, _, _ = w.send("GET", "/console/search", f"/console/search?contact={alice}", headers=sess)
+    assert st == 200
+    w.expect(rid, staff("auditor", "audit.read", alice, reason="allowed",
+                        detail=lambda d: d["console"] == "search" and d["contact"] == alice and d["count"] > 0))
+    rid, st, hdrs, _ = w.send("POST", "/console/search", "/console/search", content_type=FORM, headers=sess,
+                              body=urllib.parse.urlencode({"csrf": scsrf, "email": ALICE["email"]}))
+    assert st == 303 and hdrs["location"] == f"/console/search?contact={alice}", hdrs
+    w.expect(rid, staff("auditor", "audit.read", alice, reason="allowed",
+                        detail={"console": "lookup", "by": "email", "found": 1}))
+    rid, st, _, _ = w.send("GET", "/console/entries/{token}", "/console/entries/1", headers=sess)
+    assert st == 200
+    w.expect(rid, staff("auditor", "audit.read", reason="allowed", detail={"console": "entry", "seq": 1}))
+    rid, st, _, _ = w.send("GET", "/console/people/{id}", f"/console/people/{alice}", headers=sess)
+    assert st == 200
+    w.expect(rid, staff("auditor", "audit.read", alice, reason="allowed", detail={"console": "report"}))
+    rid, st, _, _ = w.send("GET", "/console/campaigns", "/console/campaigns", headers=sess)
+    assert st == 200
+    w.expect(rid, staff("auditor", "audit.read", reason="allowed", detail={"console": "campaigns"}))
+    rid, st, _, _ = w.send("GET", "/console/export", "/console/export?format=csv", headers=sess)
+    assert st == 200
+    w.expect(rid, staff("auditor", "audit.export", reason="allowed", detail={"console": "export", "format": "csv"}))
+    rid, st, _, _ = w.send("GET", "/console/evidence", "/console/evidence", headers=sess)
+    assert st == 200
+    w.expect(rid, staff("auditor", "audit.export", reason="allowed",
+                        detail=lambda d: d["console"] == "evidence" and d["size"] > 0))
+    rid, st, hdrs, _ = w.send("POST", "/console/logout", "/console/logout", content_type=FORM, headers=sess,
+                              body=urllib.parse.urlencode({"csrf": scsrf}))
+    assert st == 303, st
+    w.expect(rid, staff("auditor", "console.logout", reason="signed_out"))
+    rid, st, _, _ = w.send("GET", "/console/search", "/console/search", headers=sess)
+    assert st == 401, st
+    w.expect_none(rid)
+
     # -- every route the code serves was walked --
     missing = sorted(routes - w.seen)
     assert not missing, f"routes the audit walk does not exercise: {missing}"
