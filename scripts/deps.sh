@@ -6,7 +6,7 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libmicrohttpd-dev libgnutls28-dev libjansson-dev libsqlite3-dev libssl-dev libcmocka-dev
       python3 python3-yaml sqlite3 curl ca-certificates openssl gnutls-bin procps)
 if [ "${CONSENTD_BROWSER:-0}" = 1 ]; then
-	pkgs+=(chromium)
+	pkgs+=(chromium fonts-wqy-zenhei) # CJK glyphs for the Chinese screenshots
 	# Node.js may come with the machine image (newer than Debian's, whose npm
 	# package would conflict with it); install Debian's only when it is absent.
 	command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
