@@ -384,7 +384,7 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 
 /* The format attribute lets clang's -Wformat-nonliteral see that fmt is
  * libmicrohttpd's own printf-style format. */
-__attribute__((format(printf, 2, 0))) __attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
 	fputs("consentd: http: ", stderr);
