@@ -2,7 +2,7 @@
 # Installs what consentd needs to build, run and test on Debian 12 (as root).
 # Skips apt entirely when everything is already present.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
+pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
       libmicrohttpd-dev libgnutls28-dev libjansson-dev libsqlite3-dev libssl-dev libcmocka-dev
       python3 python3-yaml sqlite3 curl ca-certificates openssl gnutls-bin procps)
 if [ "${CONSENTD_BROWSER:-0}" = 1 ]; then

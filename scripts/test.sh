@@ -2,12 +2,19 @@
 # The whole test suite, from nothing: installs dependencies, builds, and runs
 # ctest (unit, fuzz-corpus replay, integration). Then builds again with
 # AddressSanitizer + UndefinedBehaviorSanitizer and runs the unit tests, the
-# fuzz replays and the integration tests under them.
+# fuzz replays and the integration tests under them. The include boundaries
+# are checked first; formatting (scripts/check-format.sh) is not enforced yet.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 CONSENTD_BROWSER=1 bash scripts/deps.sh
 jobs=$(nproc)
+
+# Cheap checks first, so a crossed library boundary fails in seconds. The
+# same checks (and the OpenAPI linter) also run as ctest tests labelled lint.
+echo "== source boundaries (scripts/check-includes.py)"
+python3 scripts/check-includes.py --self-test >/dev/null
+python3 scripts/check-includes.py
 
 echo "== build and test (RelWithDebInfo)"
 bash scripts/build.sh "$root/build"

@@ -70,6 +70,12 @@ void h_metrics(struct reqctx *ctx)
 		"# HELP consentd_consent_checks_total Consent checks answered.\n"
 		"# TYPE consentd_consent_checks_total counter\n"
 		"consentd_consent_checks_total %llu\n"
+		"# HELP consentd_filter_entries_total Campaign list entries answered by the outreach filter.\n"
+		"# TYPE consentd_filter_entries_total counter\n"
+		"consentd_filter_entries_total %llu\n"
+		"# HELP consentd_audit_unavailable_total Requests answered 503 because the audit trail could not be written.\n"
+		"# TYPE consentd_audit_unavailable_total counter\n"
+		"consentd_audit_unavailable_total %llu\n"
 		"# HELP consentd_audit_entries_total Audit entries committed.\n"
 		"# TYPE consentd_audit_entries_total counter\n"
 		"consentd_audit_entries_total %llu\n"
@@ -106,7 +112,8 @@ void h_metrics(struct reqctx *ctx)
 		(unsigned long long)m->requests, (unsigned long long)m->status_2xx,
 		(unsigned long long)m->status_4xx, (unsigned long long)m->status_5xx,
 		(unsigned long long)m->auth_failures, (unsigned long long)m->denials,
-		(unsigned long long)m->checks, (unsigned long long)st.entries,
+		(unsigned long long)m->checks, (unsigned long long)m->filter_entries,
+		(unsigned long long)m->audit_unavailable, (unsigned long long)st.entries,
 		(unsigned long long)st.batches, (unsigned long long)st.failures,
 		(unsigned long long)st.checkpoints, (long long)st.head_seq, intact ? 1 : 0,
 		(long long)st.anchored, (unsigned long long)st.anchor_failures, (long long)ws.runs,

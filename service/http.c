@@ -384,7 +384,7 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 
 /* The format attribute lets clang's -Wformat-nonliteral see that fmt is
  * libmicrohttpd's own printf-style format. */
-__attribute__((format(printf, 2, 0))) __attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
 	fputs("consentd: http: ", stderr);
@@ -554,12 +554,15 @@ struct stream_ctx {
 	http_reader read;
 	void *ctx;
 	void (*free_ctx)(void *);
+	bool head; /* a HEAD request: the content is never produced */
 };
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct stream_ctx *s = cls;
 	(void)pos;
+	if (s->head)
+		return MHD_CONTENT_READER_END_OF_STREAM;
 	ssize_t n = s->read(s->ctx, buf, max);
 	if (n < 0)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -579,6 +582,7 @@ static void stream_free(void *cls)
 void http_respond_stream(struct http_request *req, int status, const char *content_type,
 			 http_reader read, void *ctx, void (*free_ctx)(void *))
 {
+	bool head = strcmp(req->method, "HEAD") == 0;
 	struct stream_ctx *s = malloc(sizeof *s);
 	if (req->have_response || s == NULL) {
 		free(s);
@@ -589,12 +593,19 @@ void http_respond_stream(struct http_request *req, int status, const char *conte
 	s->read = read;
 	s->ctx = ctx;
 	s->free_ctx = free_ctx;
+	s->head = head;
 	req->response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, s,
 							  stream_free);
 	if (req->response == NULL) {
 		stream_free(s);
 		return;
 	}
+	/* HEAD: libmicrohttpd 0.9.75 would send the terminating chunk of a
+	 * chunked reply after the headers. Without chunking (the reply ends
+	 * when the connection closes) nothing follows the headers, and no
+	 * Content-Length claims a size the content does not have. */
+	if (head)
+		MHD_set_response_options(req->response, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT, MHD_RO_END);
 	MHD_add_response_header(req->response, "Content-Type", content_type);
 	req->status = status;
 	req->have_response = true;

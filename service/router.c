@@ -9,6 +9,7 @@
 #include "service/base/error.h"
 #include "service/base/limits.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -79,10 +80,34 @@ static bool match(const char *pattern, const char *path, char params[2][ROUTER_P
 	return *s == '\0';
 }
 
+/* RFC 9110 section 9.3.2: HEAD is GET without the content, so every GET
+ * route answers it with the same status and headers (libmicrohttpd sends
+ * the reply's headers and drops its body). A route table may still name
+ * HEAD itself; an exact match wins. */
+static bool is_head_of(const char *route_method, const char *method)
+{
+	return strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0;
+}
+
+/* Appends a method to the comma-separated Allow list once. The tables are
+ * fixed, so a list that does not fit is a programmer error, not input. */
+static void allow_add(char allow[ROUTER_ALLOW_CAP], const char *method)
+{
+	size_t n = strlen(allow), m = strlen(method);
+	for (const char *p = allow; (p = strstr(p, method)) != NULL; p += m)
+		if ((p == allow || p[-1] == ' ') && (p[m] == ',' || p[m] == '\0'))
+			return;
+	int w = snprintf(allow + n, ROUTER_ALLOW_CAP - n, "%s%s", n ? ", " : "", method);
+	assert(w > 0 && (size_t)w < ROUTER_ALLOW_CAP - n);
+	(void)w;
+}
+
 int router_match(const char *method, const char *path, const struct route **out,
 		 char params[2][ROUTER_PARAM_CAP], char allow[ROUTER_ALLOW_CAP])
 {
 	bool path_matched = false;
+	const struct route *head = NULL;
+	char head_params[2][ROUTER_PARAM_CAP];
 	allow[0] = '\0';
 	*out = NULL;
 	if (path == NULL || path[0] != '/' || strlen(path) > LIMIT_PATH_BYTES)
@@ -97,12 +122,20 @@ int router_match(const char *method, const char *path, const struct route **out,
 				*out = r;
 				return 0;
 			}
-			if (!path_matched || strstr(allow, r->method) == NULL) {
-				size_t n = strlen(allow);
-				snprintf(allow + n, ROUTER_ALLOW_CAP - n, "%s%s", n ? ", " : "", r->method);
+			if (head == NULL && is_head_of(r->method, method)) {
+				memcpy(head_params, tmp, sizeof tmp);
+				head = r;
 			}
+			allow_add(allow, r->method);
+			if (strcmp(r->method, "GET") == 0)
+				allow_add(allow, "HEAD");
 			path_matched = true;
 		}
+	}
+	if (head != NULL) {
+		memcpy(params, head_params, sizeof head_params);
+		*out = head;
+		return 0;
 	}
 	if (path_matched)
 		return err_set(ERR_UNSUPPORTED, "method %s is not allowed here", method);

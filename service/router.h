@@ -43,7 +43,8 @@ extern const struct route console_routes[];	/* h_console.c */
 
 /* 0 and *out on a match; ERR_NOTFOUND when no pattern matches the path or a
  * parameter is malformed; ERR_UNSUPPORTED when the path matches with another
- * method (allow then lists the methods, comma-separated). */
+ * method (allow then lists the methods, comma-separated). A GET route also
+ * answers HEAD (RFC 9110), and HEAD is in allow wherever GET is. */
 int router_match(const char *method, const char *path, const struct route **out,
 		 char params[2][ROUTER_PARAM_CAP], char allow[ROUTER_ALLOW_CAP]);
 

@@ -68,7 +68,11 @@ static void test_wrong_method_lists_the_allowed_ones(void **state)
 	assert_non_null(strstr(allow, "PATCH"));
 	assert_non_null(strstr(allow, "DELETE"));
 	assert_int_equal(match("TRACE", "/healthz", &r, p, allow), ERR_UNSUPPORTED);
-	assert_string_equal(allow, "GET");
+	/* A GET route also answers HEAD (RFC 9110), so Allow names both. */
+	assert_string_equal(allow, "GET, HEAD");
+	assert_int_equal(match("HEAD", "/healthz", &r, p, allow), 0);
+	assert_string_equal(r->method, "GET");
+	assert_int_equal(match("HEAD", "/v1/consent/check", &r, p, allow), ERR_UNSUPPORTED);
 }
 
 int main(void)
