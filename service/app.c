@@ -170,16 +170,16 @@ void app_send(struct reqctx *ctx)
 	deliver(ctx);
 }
 
-static void commit_done(struct audit_job *job, int rc)
+static void commit_done(struct writer_job *job, int rc)
 {
 	struct reqctx *ctx = job->ctx;
 	if (rc != 0) {
 		char why[AUDIT_REASON_BYTES];
 		atomic_fetch_add(&ctx->app->metrics.audit_unavailable, 1);
-		if (audit_log_fault(ctx->app->log, why, sizeof why) != AUDIT_FAULT_NONE) {
+		if (writer_fault(ctx->app->writer, why, sizeof why) != AUDIT_FAULT_NONE) {
 			err_set(ERR_AUDIT_ALTERED, "the audit trail is not the one this server signed (%s); "
 						   "nothing was changed or revealed",
-				audit_fault_name(audit_log_fault(ctx->app->log, NULL, 0)));
+				audit_fault_name(writer_fault(ctx->app->writer, NULL, 0)));
 			reply_problem(ctx, ERR_AUDIT_ALTERED, NULL);
 		} else {
 			err_set(ERR_UNAVAILABLE, "the audit trail cannot be written; nothing was changed or "
@@ -247,7 +247,7 @@ void app_commit_deferred(struct reqctx *ctx)
 	}
 	ctx->job.done = commit_done;
 	ctx->job.ctx = ctx;
-	if (audit_log_submit(ctx->app->log, &ctx->job) != 0)
+	if (writer_submit(ctx->app->writer, &ctx->job) != 0)
 		commit_done(&ctx->job, ERR_UNAVAILABLE);
 }
 
@@ -553,7 +553,7 @@ static void on_headers(struct http_request *req, void *arg)
 	err_clear();
 	/* The audit entry is several kilobytes of fixed buffers; zero everything
 	 * but it (audit_begin fills it), since this runs for every request. */
-	_Static_assert(offsetof(struct audit_job, entry) == 0, "entry leads struct audit_job");
+	_Static_assert(offsetof(struct writer_job, entry) == 0, "entry leads struct writer_job");
 	struct reqctx *ctx = malloc(sizeof *ctx);
 	if (ctx == NULL)
 		return;
@@ -742,7 +742,7 @@ int app_reload_policy(struct app *app)
 {
 	struct policy *next = NULL;
 	struct policy_errors *errs = NULL;
-	struct audit_job job;
+	struct writer_job job;
 	memset(&job, 0, sizeof job);
 	int rc = policy_load_file(&next, app->cfg.policy, &errs);
 	audit_entry_fill(&job.entry, "system", "", "policy.reload", "", "", "", rc == 0 ? "allow" : "deny",
@@ -755,7 +755,7 @@ int app_reload_policy(struct app *app)
 	/* The new policy goes live only once its entry is durable: a policy
 	 * that decided requests without a record of when it arrived would make
 	 * those decisions unexplainable. */
-	int arc = audit_log_run(app->log, &job);
+	int arc = writer_run(app->writer, &job);
 	if (rc == 0 && arc != 0) {
 		fprintf(stderr, "consentd: policy reload refused, the audit entry cannot be written; "
 				"the previous policy stays live\n");
@@ -818,7 +818,7 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 	}
 	if ((rc = store_open(&app->store, app->cfg.database)) != 0)
 		return rc;
-	if ((rc = audit_log_open(&app->log, app->store, app->cfg.signing_key, app->cfg.audit_anchor)) != 0)
+	if ((rc = writer_open(&app->writer, app->store, app->cfg.signing_key, app->cfg.audit_anchor)) != 0)
 		return rc;
 	if ((rc = auditwatch_start(&app->watch, app->store, app->cfg.signing_pub, app->cfg.audit_anchor,
 				   app->cfg.audit_verify_every)) != 0)
@@ -878,9 +878,9 @@ void app_close(struct app *app)
 	 * free the log. */
 	auditwatch_stop(app->watch);
 	app->watch = NULL;
-	audit_log_shutdown(app->log);
+	writer_shutdown(app->writer);
 	http_stop(app->http);
-	audit_log_close(app->log);
+	writer_close(app->writer);
 	store_close(app->store);
 	keyring_free(atomic_load(&app->keys));
 	policy_unref(app->policy);

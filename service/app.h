@@ -25,7 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "audit/log.h"
+#include "service/writer.h"
 #include "policy/policy.h"
 #include "service/config.h"
 #include "service/http.h"
@@ -49,7 +49,7 @@ struct app {
 	 * in place (after `keys rotate`): by itself when a data key needs one,
 	 * and on SIGHUP (keyring_refresh). */
 	struct keyring *_Atomic keys;
-	struct audit_log *log;
+	struct writer *writer;
 	struct auditwatch *watch; /* scheduled and requested verification */
 	struct http_server *http;
 	pthread_mutex_t policy_lock;
@@ -92,7 +92,7 @@ struct reqctx {
 
 	bool audit_begun;
 	char audit_overflow[160]; /* why a value did not fit the entry ("" when all did) */
-	struct audit_job job; /* its entry is not zeroed up front: audit_begin fills it */
+	struct writer_job job; /* its entry is not zeroed up front: audit_begin fills it */
 
 	/* a handler's own state, freed with the request */
 	void *state;

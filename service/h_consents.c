@@ -202,7 +202,7 @@ static void consent_receipt(struct reqctx *ctx, const struct store_consent *cs, 
 			     json_time(cs->recorded_us), "current", current));
 }
 
-static int apply_consent(struct store_conn *wc, struct audit_job *job)
+static int apply_consent(struct store_conn *wc, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct consent_write *w = ctx->state;

@@ -85,7 +85,7 @@ static int hashes_for(const struct keyring *kr, json_t *body, struct contact_wri
 
 /* ---- create ---- */
 
-static int apply_create(struct store_conn *wc, struct audit_job *job)
+static int apply_create(struct store_conn *wc, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct contact_write *w = ctx->state;
@@ -321,7 +321,7 @@ void h_contact_lookup(struct reqctx *ctx)
 
 /* ---- update ---- */
 
-static int apply_update(struct store_conn *wc, struct audit_job *job)
+static int apply_update(struct store_conn *wc, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct contact_write *w = ctx->state;
@@ -457,7 +457,7 @@ void h_contact_update(struct reqctx *ctx)
 
 /* ---- erase ---- */
 
-static int apply_erase(struct store_conn *wc, struct audit_job *job)
+static int apply_erase(struct store_conn *wc, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct store_contact ct;

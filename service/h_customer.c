@@ -516,7 +516,7 @@ static int apply_gpc(struct store_conn *wc, struct reqctx *ctx, struct cust *c, 
 	return 0;
 }
 
-static int apply_customer(struct store_conn *wc, struct audit_job *job)
+static int apply_customer(struct store_conn *wc, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct cust *c = ctx->state;
@@ -1034,7 +1034,7 @@ static bool role_may_mint(const struct policy *p, const char *role, bool manage,
 	return true;
 }
 
-static int apply_link_insert(struct store_conn *wc, struct audit_job *job)
+static int apply_link_insert(struct store_conn *wc, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	int rc = store_link_insert(wc, ctx->state);
@@ -1227,7 +1227,7 @@ static void role_purposes(const struct policy *p, const char *role, char *out, s
 	}
 }
 
-static int apply_link_revoke(struct store_conn *wc, struct audit_job *job)
+static int apply_link_revoke(struct store_conn *wc, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct link_revoke *r = ctx->state;

@@ -74,7 +74,7 @@ struct imp_batch {
 	struct imp_contact *items;
 	size_t n;
 	uint64_t number;
-	struct audit_job job;
+	struct writer_job job;
 	bool pending, done; /* done and rc under im->lock */
 	int rc;
 };
@@ -253,7 +253,7 @@ out:
 
 /* Inserts the batch (commit thread). A duplicate email is that line's
  * result; any other failure fails the whole batch (rolled back). */
-static int apply_batch(struct store_conn *w, struct audit_job *job)
+static int apply_batch(struct store_conn *w, struct writer_job *job)
 {
 	struct imp_batch *b = job->ctx;
 	uint64_t created = 0, dups = 0;
@@ -326,7 +326,7 @@ static int write_result(struct import *im, const struct imp_contact *c)
 	return spill_write(im->out, buf, (size_t)n);
 }
 
-static void batch_done(struct audit_job *job, int rc)
+static void batch_done(struct writer_job *job, int rc)
 {
 	struct imp_batch *b = job->ctx;
 	struct import *im = b->im;
@@ -374,7 +374,7 @@ static int batch_submit(struct import *im, struct imp_batch *b)
 	b->job.done = batch_done;
 	b->job.ctx = b;
 	b->pending = true;
-	int rc = audit_log_submit(ctx->app->log, &b->job);
+	int rc = writer_submit(ctx->app->writer, &b->job);
 	if (rc != 0) {
 		b->pending = false;
 		b->rc = rc;

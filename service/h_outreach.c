@@ -323,7 +323,7 @@ static int cmp16(const void *a, const void *b)
 }
 
 /* The release record, in the audit entry's transaction (commit thread). */
-static int apply_release(struct store_conn *w, struct audit_job *job)
+static int apply_release(struct store_conn *w, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct filter *f = ctx->stream_state;

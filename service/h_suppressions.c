@@ -55,7 +55,7 @@ struct supp_import {
 	int64_t now;
 	uint64_t total, added, already, invalid, batches;
 	json_t *errors; /* first SUPP_ERRORS_SHOWN invalid lines */
-	struct audit_job job;
+	struct writer_job job;
 	char hash_hex[17]; /* single entry: for the reply's audit detail */
 };
 
@@ -199,7 +199,7 @@ static int entry_from_json(struct supp_import *s, json_t *o, struct supp_entry *
 }
 
 /* Writes the batch on the commit thread. */
-static int apply_batch(struct store_conn *w, struct audit_job *job)
+static int apply_batch(struct store_conn *w, struct writer_job *job)
 {
 	struct supp_import *s = job->ctx;
 	uint64_t added = 0, already = 0;
@@ -243,7 +243,7 @@ static int flush_batch(struct supp_import *s)
 		 (unsigned long long)++s->batches, s->n_batch);
 	s->job.apply = apply_batch;
 	s->job.ctx = s;
-	int rc = audit_log_run(ctx->app->log, &s->job);
+	int rc = writer_run(ctx->app->writer, &s->job);
 	if (rc == 0 && s->job.apply_rc != 0)
 		rc = err_set(s->job.apply_rc, "%s", s->job.apply_msg);
 	s->n_batch = 0;
@@ -330,7 +330,7 @@ static void hash_prefix(const uint8_t hash[32], char out[17])
 	hex_encode(hash, 8, out);
 }
 
-static int apply_single(struct store_conn *w, struct audit_job *job)
+static int apply_single(struct store_conn *w, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct supp_import *s = ctx->stream_state;
@@ -480,7 +480,7 @@ struct lift {
 	int64_t now;
 };
 
-static int apply_lift(struct store_conn *w, struct audit_job *job)
+static int apply_lift(struct store_conn *w, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct lift *l = ctx->state;

@@ -16,14 +16,14 @@
 #include "service/store/store.h"
 #include "service/store/store_internal.h"
 
-#include "audit/audit.h"
-#include "audit/checkpoint.h"
+#include "service/base/auditrec.h"
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/base/limits.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

@@ -5,7 +5,7 @@
  * Threading: a `struct store` is shared; a `struct store_conn` is used by one
  * thread at a time. Readers take a connection from the pool (store_conn_get /
  * store_conn_put). Exactly one writer connection exists, owned by the audit
- * log's commit thread (audit/log.c), which batches every write and every
+ * writer's commit thread (service/writer.c), which batches every write and every
  * audit entry into group-committed transactions.
  *
  * What is stored is never plaintext personal data: field values and consent
@@ -23,12 +23,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "service/base/auditrec.h"
 #include "service/base/limits.h"
 
 struct store;
 struct store_conn;
-struct audit_entry;
-struct audit_checkpoint;
 
 #define STORE_ID_CAP (CONTACT_ID_BYTES + 1)
 #define STORE_NAME_CAP (LIMIT_NAME_BYTES + 1)
