@@ -1,6 +1,10 @@
 /*
- * store: the one narrow interface to persistent state. Only store.c includes
- * sqlite3.h, so a PostgreSQL store can replace it without touching handlers.
+ * store: the one narrow interface to persistent state. Callers use these
+ * functions only; each dispatches to the backend that opened the store
+ * (backend.h says what every backend guarantees). The SQLite backend is
+ * store.c, store_bulk.c and store_links.c, the only files that include
+ * sqlite3.h; store_open picks it for a file path and refuses a
+ * postgresql:// URI until a PostgreSQL backend is built in.
  *
  * Threading: a `struct store` is shared; a `struct store_conn` is used by one
  * thread at a time. Readers take a connection from the pool (store_conn_get /
@@ -35,8 +39,10 @@ struct store_conn;
 #define STORE_LIST_CAP 1024 /* comma-separated names */
 #define STORE_WRAPPED_CAP 64
 
-/* Opens (creating if needed) the database file and applies migrations. */
-int store_open(struct store **out, const char *path);
+/* Opens the store the `database` setting names: a file path opens (creating
+ * if needed) an SQLite database and applies migrations; a postgresql:// URI
+ * is refused with ERR_INVALID ("not built in"). */
+int store_open(struct store **out, const char *location);
 void store_close(struct store *st);
 int store_schema_version(struct store *st);
 
@@ -283,6 +289,11 @@ struct store_filter_row {
 };
 int store_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32],
 			  const char *purpose, const char *channel, struct store_filter_row *out);
+/* The same for n entries at once: out[i] answers bidx[i] and list_hash[i].
+ * A backend may answer the whole batch in one query (backend.h). */
+int store_filter_by_email_many(struct store_conn *c, size_t n, const uint8_t (*bidx)[32],
+			       const uint8_t (*list_hash)[32], const char *purpose, const char *channel,
+			       struct store_filter_row *out);
 int store_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel,
 		       struct store_filter_row *out);
 

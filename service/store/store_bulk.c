@@ -74,13 +74,13 @@ static int filter_row(struct store_conn *c, sqlite3_stmt *s, struct store_filter
 		}
 		out->list_suppressed = sqlite3_column_int(s, 6) != 0;
 	} else {
-		ret = store_db_error(c->db, rc, "cannot look up the entry");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot look up the entry");
 	}
 	sqlite3_reset(s);
 	return ret;
 }
 
-int store_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32],
+int sqlite_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32],
 			  const char *purpose, const char *channel, struct store_filter_row *out)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_FILTER_EMAIL);
@@ -93,7 +93,7 @@ int store_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const ui
 	return filter_row(c, s, out);
 }
 
-int store_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel,
+int sqlite_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel,
 		       struct store_filter_row *out)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_FILTER_ID);
@@ -106,7 +106,7 @@ int store_filter_by_id(struct store_conn *c, const char *id, const char *purpose
 	return filter_row(c, s, out);
 }
 
-int store_release_put(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids,
+int sqlite_release_put(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids,
 		      size_t n_ids)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_RELEASE_PUT);
@@ -118,7 +118,7 @@ int store_release_put(struct store_conn *c, const char *release_id, int64_t chun
 	return store_step_done(c, s, "cannot record the released contacts");
 }
 
-int store_release_find(struct store_conn *c, const char *release_id, const uint8_t id_raw[16])
+int sqlite_release_find(struct store_conn *c, const char *release_id, const uint8_t id_raw[16])
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_RELEASE_GET);
 	int rc, ret = ERR_NOTFOUND;
@@ -146,12 +146,12 @@ int store_release_find(struct store_conn *c, const char *release_id, const uint8
 			break;
 	}
 	if (ret != 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		ret = store_db_error(c->db, rc, "cannot read the release record");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read the release record");
 	sqlite3_reset(s);
 	return ret;
 }
 
-int store_release_count(struct store_conn *c, const char *release_id, int64_t *out)
+int sqlite_release_count(struct store_conn *c, const char *release_id, int64_t *out)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_RELEASE_COUNT);
 	if (s == NULL)
@@ -161,12 +161,12 @@ int store_release_count(struct store_conn *c, const char *release_id, int64_t *o
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(s, 0);
 	else
-		ret = store_db_error(c->db, rc, "cannot count released contacts");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot count released contacts");
 	sqlite3_reset(s);
 	return ret;
 }
 
-int store_suppression_add(struct store_conn *c, const struct store_suppression *sp)
+int sqlite_suppression_add(struct store_conn *c, const struct store_suppression *sp)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SUPPRESSION_ADD_ONCE);
 	if (s == NULL)
@@ -182,10 +182,10 @@ int store_suppression_add(struct store_conn *c, const struct store_suppression *
 	int rc = store_step_done(c, s, "cannot store the suppression");
 	if (rc != 0)
 		return rc;
-	return sqlite3_changes(c->db) > 0 ? 1 : 0;
+	return sqlite3_changes(sq_conn(c)->db) > 0 ? 1 : 0;
 }
 
-int store_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb,
+int sqlite_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb,
 			      void *ctx)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SUPPRESSIONS_ACTIVE);
@@ -208,12 +208,12 @@ int store_suppressions_active(struct store_conn *c, const uint8_t hash[32], stor
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
-		ret = store_db_error(c->db, rc, "cannot read suppressions");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read suppressions");
 	sqlite3_reset(s);
 	return ret;
 }
 
-int store_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope,
+int sqlite_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope,
 			    const char *scope_value, int64_t when_us, const char *by, int64_t *lifted)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SUPPRESSIONS_LIFT);
@@ -232,6 +232,6 @@ int store_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const 
 	store_bind_text(s, 5, by);
 	int rc = store_step_done(c, s, "cannot lift suppressions");
 	if (rc == 0)
-		*lifted = sqlite3_changes(c->db);
+		*lifted = sqlite3_changes(sq_conn(c)->db);
 	return rc;
 }
