@@ -16,6 +16,7 @@
 
 #include "service/base/codec.h"
 #include "service/base/error.h"
+#include "service/domain/contact.h"
 #include "service/base/limits.h"
 #include "service/crypto/fieldcrypt.h"
 #include "service/router.h"
@@ -356,18 +357,18 @@ bool app_stream_refused(struct reqctx *ctx, const void *state, bool role_denied,
 	return true;
 }
 
-int app_active_contact(struct reqctx *ctx, struct store_conn *c, const char *id,
-		       struct store_contact *out)
+struct txn app_txn(struct reqctx *ctx, struct store_conn *c)
 {
-	int rc = store_contact_get(c, id, out);
-	if (rc == ERR_NOTFOUND) {
-		audit_decide(ctx, false, "unknown_contact");
-		return err_set(ERR_NOTFOUND, "no contact with this id");
-	}
-	if (rc == 0 && out->erased) {
-		audit_decide(ctx, false, "erased");
-		return err_set(ERR_GONE, "the contact was erased");
-	}
+	struct txn t = { c, ctx->app->keys, ctx->policy, now_us() };
+	return t;
+}
+
+int app_active_contact(struct reqctx *ctx, struct txn *t, const char *id, struct store_contact *out)
+{
+	const char *reason = NULL;
+	int rc = contact_get_active(t, id, out, &reason);
+	if (reason != NULL)
+		audit_decide(ctx, false, reason);
 	return rc;
 }
 

@@ -28,6 +28,7 @@
 #include "service/writer.h"
 #include "policy/policy.h"
 #include "service/config.h"
+#include "service/domain/txn.h"
 #include "service/http.h"
 #include "service/store/store.h"
 
@@ -147,11 +148,15 @@ void audit_decide(struct reqctx *ctx, bool allowed, const char *reason);
 void audit_detail(struct reqctx *ctx, json_t *detail); /* steals detail */
 void audit_fields(struct reqctx *ctx, const char *comma_list);
 
-/* For a job's apply: loads contact id on the writer; an unknown or erased
- * contact is audited as a denial (unknown_contact, erased) and returned as
+/* The domain layer's handle for this request on connection c (the
+ * writer's, in a job's apply; ctx->rd for reads; NULL when the domain call
+ * touches no store): the keys, the request's policy, and now. */
+struct txn app_txn(struct reqctx *ctx, struct store_conn *c);
+
+/* For a job's apply: loads contact id on t; an unknown or erased contact is
+ * audited as a denial (unknown_contact, erased) and returned as
  * ERR_NOTFOUND or ERR_GONE. */
-int app_active_contact(struct reqctx *ctx, struct store_conn *c, const char *id,
-		       struct store_contact *out);
+int app_active_contact(struct reqctx *ctx, struct txn *t, const char *id, struct store_contact *out);
 
 /* Authorisation against the live policy; on refusal prepares 403, audits
  * the denial and commits it, and returns false. */

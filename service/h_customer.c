@@ -35,7 +35,9 @@
 
 #include "service/base/codec.h"
 #include "service/base/error.h"
-#include "service/contact.h"
+#include "service/domain/consent.h"
+#include "service/domain/contact.h"
+#include "service/domain/suppression.h"
 #include "service/crypto/fieldcrypt.h"
 #include "service/linktoken.h"
 #include "service/parse.h"
@@ -455,7 +457,7 @@ static int optout_purpose(struct store_conn *wc, struct reqctx *ctx, struct cust
 		struct store_consent cur, cs;
 		const char *status = NULL;
 		int rc = store_consent_get(wc, c->ct.id, pi->name, channel, &cur);
-		if (rc == 0 && strcmp(cur.status, "granted") == 0)
+		if (rc == 0 && consent_status(&cur) == POLICY_CONSENT_GRANTED)
 			status = "withdrawn";
 		else if (rc == ERR_NOTFOUND && record_refusal)
 			status = "refused";
@@ -463,8 +465,10 @@ static int optout_purpose(struct store_conn *wc, struct reqctx *ctx, struct cust
 			return rc;
 		if (status == NULL)
 			continue;
+		struct txn t = app_txn(ctx, wc);
+		t.now_us = now;
 		if ((rc = make_consent(ctx->policy, pi, c->ct.id, channel, status, method, "customer", now, &cs)) != 0 ||
-		    (rc = consent_record(wc, ctx->app->keys, &c->ct, &cs, NULL)) != 0)
+		    (rc = consent_put(&t, &c->ct, &cs, NULL, NULL)) != 0)
 			return rc;
 		c->changed++;
 	}
@@ -473,25 +477,29 @@ static int optout_purpose(struct store_conn *wc, struct reqctx *ctx, struct cust
 
 /* Puts the person's email and phone hashes on the suppression list for a
  * purpose, unless a suppression already covers it (idempotent). */
-static int suppress_purpose(struct store_conn *wc, struct cust *c, const char *purpose, const char *reason,
-			    int64_t now)
+static int suppress_purpose(struct store_conn *wc, struct reqctx *ctx, struct cust *c, const char *purpose,
+			    const char *reason, int64_t now)
 {
+	struct txn t = app_txn(ctx, wc);
+	t.now_us = now;
 	const uint8_t *hashes[2] = { c->ct.has_email_shash ? c->ct.email_shash : NULL,
 				     c->ct.has_phone_shash ? c->ct.phone_shash : NULL };
 	const char *kinds[2] = { "email", "phone" };
 	for (int i = 0; i < 2; i++) {
 		if (hashes[i] == NULL)
 			continue;
-		int rc = store_suppression_match(wc, hashes[i], NULL, purpose, "", NULL);
+		int rc = suppression_match(&t, hashes[i], NULL, purpose, "", NULL);
 		if (rc == 0)
 			continue;
 		if (rc != ERR_NOTFOUND)
 			return rc;
-		struct store_suppression sp = { .kind = kinds[i], .scope = "purpose", .scope_value = purpose,
+		struct store_suppression sp = { .kind = kinds[i],
+						.scope = suppression_scope_name(SUPPRESSION_SCOPE_PURPOSE),
+						.scope_value = purpose,
 						.reason = reason, .source = "customer", .created_us = now,
 						.recorded_us = now };
 		memcpy(sp.hash, hashes[i], 32);
-		if ((rc = store_suppression_add(wc, &sp)) < 0)
+		if ((rc = suppression_add(&t, &sp)) < 0)
 			return rc;
 		c->suppressed++;
 	}
@@ -509,7 +517,7 @@ static int apply_gpc(struct store_conn *wc, struct reqctx *ctx, struct cust *c, 
 		int before = c->changed;
 		int rc = optout_purpose(wc, ctx, c, &pi, "gpc", true, now);
 		if (rc == 0 && c->changed != before)
-			rc = suppress_purpose(wc, c, pi.name, "gpc", now);
+			rc = suppress_purpose(wc, ctx, c, pi.name, "gpc", now);
 		if (rc != 0)
 			return rc;
 	}
@@ -521,7 +529,9 @@ static int apply_customer(struct store_conn *wc, struct writer_job *job)
 	struct reqctx *ctx = job->ctx;
 	struct cust *c = ctx->state;
 	int64_t now = now_us();
-	int rc = store_contact_get(wc, c->ct.id, &c->ct);
+	struct txn t = app_txn(ctx, wc);
+	t.now_us = now;
+	int rc = contact_get(&t, c->ct.id, &c->ct);
 	if (rc == 0 && c->ct.erased)
 		rc = err_set(ERR_GONE, "the contact was erased");
 	if (rc != 0) {
@@ -534,19 +544,18 @@ static int apply_customer(struct store_conn *wc, struct writer_job *job)
 	case OP_NONE:
 		break;
 	case OP_SET:
-		if (strcmp(c->cs.status, "granted") == 0) {
+		if (consent_status(&c->cs) == POLICY_CONSENT_GRANTED) {
 			/* A fresh yes from the person lifts their own earlier
-			 * unsubscribe for this purpose; bounces, complaints and
-			 * manual blocks stay. */
+			 * opt-outs of this purpose (suppression_may_lift). */
 			if (c->ct.has_email_shash &&
-			    (rc = store_subject_suppressions_lift(wc, c->ct.email_shash, c->cs.purpose, now, "customer")) != 0)
+			    (rc = suppression_lift_by_subject(&t, c->ct.email_shash, c->cs.purpose, "customer")) != 0)
 				goto out;
 			if (c->ct.has_phone_shash &&
-			    (rc = store_subject_suppressions_lift(wc, c->ct.phone_shash, c->cs.purpose, now, "customer")) != 0)
+			    (rc = suppression_lift_by_subject(&t, c->ct.phone_shash, c->cs.purpose, "customer")) != 0)
 				goto out;
 		}
 		c->cs.at_us = c->cs.recorded_us = now;
-		rc = consent_record(wc, ctx->app->keys, &c->ct, &c->cs, c->evidence);
+		rc = consent_put(&t, &c->ct, &c->cs, c->evidence, NULL);
 		c->changed++;
 		break;
 	case OP_WITHDRAW_ALL:
@@ -566,19 +575,19 @@ static int apply_customer(struct store_conn *wc, struct writer_job *job)
 			const char *method = c->op == OP_UNSUBSCRIBE ? "one_click" : "preference_centre";
 			rc = optout_purpose(wc, ctx, c, &pi, method, false, now);
 			if (rc == 0)
-				rc = suppress_purpose(wc, c, pi.name,
+				rc = suppress_purpose(wc, ctx, c, pi.name,
 						      c->op == OP_UNSUBSCRIBE ? "unsubscribe" : "withdrawal", now);
 		}
 		/* A link scoped to a purpose that needs no consent (say,
 		 * service mail) still suppresses that purpose on request. */
 		if (rc == 0 && c->op == OP_UNSUBSCRIBE && strcmp(c->link.scope, "all") != 0 &&
 		    link_covers(ctx, c, c->link.scope))
-			rc = suppress_purpose(wc, c, c->link.scope, "unsubscribe", now);
+			rc = suppress_purpose(wc, ctx, c, c->link.scope, "unsubscribe", now);
 		break;
 	case OP_ERASE:
 		rc = store_links_revoke_contact(wc, c->ct.id, now, NULL);
 		if (rc == 0)
-			rc = contact_erase(wc, &c->ct, now);
+			rc = contact_erase(&t, &c->ct);
 		break;
 	}
 out:
@@ -775,8 +784,8 @@ static void customer_download(struct reqctx *ctx, struct cust *c)
 	int rc;
 
 	customer_audit_begin(ctx, "customer.export", c->ct.id, NULL, NULL);
-	if ((rc = contact_fields_json(ctx->rd, ctx->app->keys, ctx->policy, &c->ct, all, &fields, names,
-				      sizeof names)) != 0 ||
+	struct txn rt = app_txn(ctx, ctx->rd);
+	if ((rc = contact_fields_json(&rt, &c->ct, all, &fields, names, sizeof names)) != 0 ||
 	    (rc = store_consents_each(ctx->rd, c->ct.id, export_consent_cb, consents)) != 0 ||
 	    (rc = store_consent_history_each(ctx->rd, c->ct.id, export_consent_cb, history)) != 0 ||
 	    (rc = store_subject_suppressions_each(ctx->rd, c->ct.has_email_shash ? c->ct.email_shash : NULL,

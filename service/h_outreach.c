@@ -29,7 +29,8 @@
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/bulk.h"
-#include "service/contact.h"
+#include "service/domain/consent.h"
+#include "service/domain/contact.h"
 #include "service/crypto/fieldcrypt.h"
 #include "service/crypto/spill.h"
 #include "service/router.h"
@@ -59,6 +60,7 @@ struct filter {
 	struct spill *out, *rel;
 	struct spill_digest *digest;
 	struct dedupe seen;
+	struct txn txn; /* the domain's handle: keys and policy; .c set per entry */
 	int64_t now_s;
 	uint64_t total, allowed, denied, duplicates, invalid, errors, released;
 	uint64_t reasons[POLICY_REASON_COUNT];
@@ -199,6 +201,7 @@ static int on_item(void *arg, const struct bulk_item *it)
 	int rc;
 
 	f->total++;
+	f->txn.c = ctx->rd;
 	if (it->error != NULL)
 		return entry_invalid(f, it, it->error);
 	const char *s = entry_text(it->value);
@@ -210,7 +213,7 @@ static int on_item(void *arg, const struct bulk_item *it)
 		int n = snprintf(tagged, sizeof tagged, "id:%s", s);
 		crypto_sha256(tagged, (size_t)n, key);
 	} else {
-		if (contact_email_hashes(ctx->app->keys, s, bidx, shash) != 0)
+		if (contact_hash_email(&f->txn, s, bidx, shash) != 0)
 			return entry_invalid(f, it, "not an email address or a contact id");
 		memcpy(key, bidx, 8);
 	}
@@ -222,8 +225,7 @@ static int on_item(void *arg, const struct bulk_item *it)
 		return 0;
 	}
 	atomic_fetch_add(&ctx->app->metrics.filter_entries, 1);
-	rc = by_id ? store_filter_by_id(ctx->rd, s, f->purpose, f->channel, &row)
-		   : store_filter_by_email(ctx->rd, bidx, shash, f->purpose, f->channel, &row);
+	rc = consent_lookup_hashed(&f->txn, by_id ? s : NULL, bidx, shash, f->purpose, f->channel, &row);
 	if (rc != 0) {
 		/* Undecidable: denied, never allowed. */
 		f->errors++;
@@ -264,6 +266,7 @@ static int filter_begin(struct reqctx *ctx)
 	ctx->stream_state = f;
 	f->ctx = ctx;
 	f->now_s = now_us() / 1000000;
+	f->txn = app_txn(ctx, ctx->rd);
 	if (purpose == NULL || channel == NULL || !is_name(purpose) || !is_name(channel)) {
 		f->setup_rc = err_set(ERR_INVALID, "name the campaign: ?purpose=NAME&channel=NAME");
 		return f->setup_rc;

@@ -25,7 +25,8 @@
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/bulk.h"
-#include "service/contact.h"
+#include "service/domain/contact.h"
+#include "service/domain/suppression.h"
 #include "service/crypto/fieldcrypt.h"
 #include "service/parse.h"
 #include "service/router.h"
@@ -485,8 +486,10 @@ static int apply_lift(struct store_conn *w, struct writer_job *job)
 	struct reqctx *ctx = job->ctx;
 	struct lift *l = ctx->state;
 	int64_t lifted = 0;
-	int rc = store_suppressions_lift(w, l->hash, l->has_scope ? l->scope : NULL,
-					 l->has_value ? l->value : NULL, l->now, ctx->actor, &lifted);
+	struct txn t = app_txn(ctx, w);
+	t.now_us = l->now;
+	int rc = suppression_lift(&t, l->hash, l->has_scope ? l->scope : NULL, l->has_value ? l->value : NULL,
+				  ctx->actor, &lifted);
 	if (rc != 0) {
 		audit_decide(ctx, false, "error");
 		return rc;

@@ -176,9 +176,9 @@ int store_key_versions_in_use(struct store_conn *c, int *versions, int cap, int 
 	return c->be->key_versions_in_use(c, versions, cap, n);
 }
 
-int store_consent_put(struct store_conn *c, const struct store_consent *cs)
+int store_consent_put(struct store_conn *c, const struct store_consent *cs, bool current)
 {
-	return c->be->consent_put(c, cs);
+	return c->be->consent_put(c, cs, current);
 }
 
 int store_consent_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel, struct store_consent *out)
@@ -201,9 +201,9 @@ int store_consent_history_count(struct store_conn *c, const char *contact_id, in
 	return c->be->consent_history_count(c, contact_id, out);
 }
 
-int store_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b, const char *purpose, const char *channel, char reason[STORE_NAME_CAP])
+int store_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b, const struct store_scope_keys *keys, char reason[STORE_NAME_CAP])
 {
-	return c->be->suppression_match(c, hash_a, hash_b, purpose, channel, reason);
+	return c->be->suppression_match(c, hash_a, hash_b, keys, reason);
 }
 
 int store_principal_insert(struct store_conn *c, const char *name, const char *role, const uint8_t token_hash[32], int64_t when_us)
@@ -325,33 +325,28 @@ int store_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a,
 	return c->be->subject_suppressions_each(c, hash_a, hash_b, cb, ctx);
 }
 
-int store_subject_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *purpose, int64_t when_us, const char *by)
+int store_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32], const char *purpose, const char *channel, const struct store_scope_keys *keys, struct store_filter_row *out)
 {
-	return c->be->subject_suppressions_lift(c, hash, purpose, when_us, by);
-}
-
-int store_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32], const char *purpose, const char *channel, struct store_filter_row *out)
-{
-	return c->be->filter_by_email(c, bidx, list_hash, purpose, channel, out);
+	return c->be->filter_by_email(c, bidx, list_hash, purpose, channel, keys, out);
 }
 
 int store_filter_by_email_many(struct store_conn *c, size_t n, const uint8_t (*bidx)[32],
 			       const uint8_t (*list_hash)[32], const char *purpose, const char *channel,
-			       struct store_filter_row *out)
+			       const struct store_scope_keys *keys, struct store_filter_row *out)
 {
 	if (c->be->filter_by_email_many != NULL)
-		return c->be->filter_by_email_many(c, n, bidx, list_hash, purpose, channel, out);
+		return c->be->filter_by_email_many(c, n, bidx, list_hash, purpose, channel, keys, out);
 	for (size_t i = 0; i < n; i++) {
-		int rc = c->be->filter_by_email(c, bidx[i], list_hash[i], purpose, channel, &out[i]);
+		int rc = c->be->filter_by_email(c, bidx[i], list_hash[i], purpose, channel, keys, &out[i]);
 		if (rc != 0)
 			return rc;
 	}
 	return 0;
 }
 
-int store_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel, struct store_filter_row *out)
+int store_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel, const struct store_scope_keys *keys, struct store_filter_row *out)
 {
-	return c->be->filter_by_id(c, id, purpose, channel, out);
+	return c->be->filter_by_id(c, id, purpose, channel, keys, out);
 }
 
 int store_release_put(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids, size_t n_ids)
@@ -379,7 +374,7 @@ int store_suppressions_active(struct store_conn *c, const uint8_t hash[32], stor
 	return c->be->suppressions_active(c, hash, cb, ctx);
 }
 
-int store_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope, const char *scope_value, int64_t when_us, const char *by, int64_t *lifted)
+int store_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope, const char *scope_value, const char *reasons, int64_t when_us, const char *by, int64_t *lifted)
 {
-	return c->be->suppressions_lift(c, hash, scope, scope_value, when_us, by, lifted);
+	return c->be->suppressions_lift(c, hash, scope, scope_value, reasons, when_us, by, lifted);
 }

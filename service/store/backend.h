@@ -115,12 +115,12 @@ struct store_backend {
 	int (*fields_each)(struct store_conn *c, const char *id, store_field_cb cb, void *ctx);
 	int (*contacts_rewrap)(struct store_conn *c, store_rewrap_cb cb, void *ctx, int64_t *count);
 	int (*key_versions_in_use)(struct store_conn *c, int *versions, int cap, int *n);
-	int (*consent_put)(struct store_conn *c, const struct store_consent *cs);
+	int (*consent_put)(struct store_conn *c, const struct store_consent *cs, bool current);
 	int (*consent_get)(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel, struct store_consent *out);
 	int (*consents_each)(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx);
 	int (*consent_history_each)(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx);
 	int (*consent_history_count)(struct store_conn *c, const char *contact_id, int64_t *out);
-	int (*suppression_match)(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b, const char *purpose, const char *channel, char reason[STORE_NAME_CAP]);
+	int (*suppression_match)(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b, const struct store_scope_keys *keys, char reason[STORE_NAME_CAP]);
 	int (*principal_insert)(struct store_conn *c, const char *name, const char *role, const uint8_t token_hash[32], int64_t when_us);
 	int (*principal_find)(struct store_conn *c, const uint8_t token_hash[32], char name[STORE_TEXT_CAP], char role[STORE_NAME_CAP]);
 	int (*principal_revoke)(struct store_conn *c, const char *name, int64_t when_us);
@@ -144,19 +144,19 @@ struct store_backend {
 	int (*links_revoke_mintable)(struct store_conn *c, const char *contact_id, bool may_manage, const char *purposes, int64_t when_us, int64_t *count);
 	int (*principal_role)(struct store_conn *c, const char *name, char role[STORE_NAME_CAP]);
 	int (*subject_suppressions_each)(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b, store_subject_suppression_cb cb, void *ctx);
-	int (*subject_suppressions_lift)(struct store_conn *c, const uint8_t hash[32], const char *purpose, int64_t when_us, const char *by);
-	int (*filter_by_email)(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32], const char *purpose, const char *channel, struct store_filter_row *out);
+	int (*filter_by_email)(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32], const char *purpose, const char *channel, const struct store_scope_keys *keys, struct store_filter_row *out);
 	/* May be NULL (see guarantee 8). */
 	int (*filter_by_email_many)(struct store_conn *c, size_t n, const uint8_t (*bidx)[32],
 				    const uint8_t (*list_hash)[32], const char *purpose,
-				    const char *channel, struct store_filter_row *out);
-	int (*filter_by_id)(struct store_conn *c, const char *id, const char *purpose, const char *channel, struct store_filter_row *out);
+				    const char *channel, const struct store_scope_keys *keys,
+				    struct store_filter_row *out);
+	int (*filter_by_id)(struct store_conn *c, const char *id, const char *purpose, const char *channel, const struct store_scope_keys *keys, struct store_filter_row *out);
 	int (*release_put)(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids, size_t n_ids);
 	int (*release_find)(struct store_conn *c, const char *release_id, const uint8_t id_raw[16]);
 	int (*release_count)(struct store_conn *c, const char *release_id, int64_t *out);
 	int (*suppression_add)(struct store_conn *c, const struct store_suppression *sp);
 	int (*suppressions_active)(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb, void *ctx);
-	int (*suppressions_lift)(struct store_conn *c, const uint8_t hash[32], const char *scope, const char *scope_value, int64_t when_us, const char *by, int64_t *lifted);
+	int (*suppressions_lift)(struct store_conn *c, const uint8_t hash[32], const char *scope, const char *scope_value, const char *reasons, int64_t when_us, const char *by, int64_t *lifted);
 };
 
 /* The backends built into this binary. */

@@ -115,7 +115,7 @@ static const char *const sqls[S_COUNT] = {
 			  "method = excluded.method, receipt_id = excluded.receipt_id, "
 			  "at_us = excluded.at_us, granted_us = excluded.granted_us, "
 			  "expires_us = excluded.expires_us, withdrawn_us = excluded.withdrawn_us, "
-			  /* Run only for an event that store_consent_supersedes made
+			  /* Run only for an event that consent_supersedes made
 			   * current: the ordering rule lives in C, not here. */
 			  "recorded_us = excluded.recorded_us, evidence = excluded.evidence",
 	[S_CONSENT_EVENT] = "INSERT INTO consent_event (" CONSENT_COLS ") VALUES "
@@ -125,7 +125,7 @@ static const char *const sqls[S_COUNT] = {
 	[S_CONSENTS_EACH] = "SELECT " CONSENT_COLS " FROM consent WHERE contact_id = ?1 "
 			    "ORDER BY purpose, channel",
 	[S_CONSENT_HISTORY] = "SELECT " CONSENT_COLS " FROM consent_event WHERE contact_id = ?1 "
-			      /* Effective time (store_consent_effective_us), then
+			      /* Effective time (consent_effective_us), then
 			       * recording order: a grant claimed minutes ahead is not
 			       * listed after the withdrawal recorded later. */
 			      "ORDER BY min(at_us, recorded_us), seq",
@@ -144,13 +144,14 @@ static const char *const sqls[S_COUNT] = {
 				"ORDER BY size DESC LIMIT 1",
 	[S_CHECKPOINTS_EACH] = "SELECT size, root, time_us, key_id, sig FROM audit_checkpoint "
 			       "ORDER BY size",
-	/* One index probe per hash (an IN list would build a temporary table). */
+	/* One index probe per hash (an IN list would build a temporary table).
+	 * Which scopes cover a use is the caller's (store_scope_keys). */
 	[S_SUPPRESSION_MATCH] = "SELECT reason FROM suppression WHERE hash = ?1 AND lifted_us IS NULL "
-				"AND (scope = 'all' OR (scope = 'purpose' AND scope_value = ?3) "
-				"OR (scope = 'channel' AND scope_value = ?4)) "
+				"AND ((scope = ?3 AND scope_value = ?4) OR (scope = ?5 AND scope_value = ?6) "
+				"OR (scope = ?7 AND scope_value = ?8)) "
 				"UNION ALL SELECT reason FROM suppression WHERE hash = ?2 AND lifted_us IS NULL "
-				"AND (scope = 'all' OR (scope = 'purpose' AND scope_value = ?3) "
-				"OR (scope = 'channel' AND scope_value = ?4)) LIMIT 1",
+				"AND ((scope = ?3 AND scope_value = ?4) OR (scope = ?5 AND scope_value = ?6) "
+				"OR (scope = ?7 AND scope_value = ?8)) LIMIT 1",
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
@@ -649,6 +650,20 @@ int sqlite_wal_truncate(struct store_conn *w, int wait_ms)
 
 /* ---- statement helpers ---- */
 
+void store_bind_scope_keys(sqlite3_stmt *s, int first, const struct store_scope_keys *keys)
+{
+	for (int i = 0; i < STORE_SCOPE_KEYS; i++) {
+		/* A NULL scope never equals a stored one: the slot matches nothing. */
+		if (keys->scope[i] != NULL) {
+			store_bind_text(s, first + 2 * i, keys->scope[i]);
+			store_bind_text(s, first + 2 * i + 1, keys->value[i] != NULL ? keys->value[i] : "");
+		} else {
+			sqlite3_bind_null(s, first + 2 * i);
+			sqlite3_bind_null(s, first + 2 * i + 1);
+		}
+	}
+}
+
 int store_step_done(struct store_conn *c, sqlite3_stmt *s, const char *what)
 {
 	int rc = sqlite3_step(s);
@@ -1004,15 +1019,9 @@ static void read_consent(sqlite3_stmt *s, struct store_consent *cs)
 	cs->evidence_len = (size_t)sqlite3_column_bytes(s, 14);
 }
 
-int sqlite_consent_put(struct store_conn *c, const struct store_consent *cs)
+int sqlite_consent_put(struct store_conn *c, const struct store_consent *cs, bool current)
 {
-	struct store_consent cur;
-	/* The writer applies events in recording order, so cs is recorded
-	 * after whatever is current now. */
-	int rc = sqlite_consent_get(c, cs->contact_id, cs->purpose, cs->channel, &cur);
-	if (rc != 0 && rc != ERR_NOTFOUND)
-		return rc;
-	bool current = rc == ERR_NOTFOUND || store_consent_supersedes(cs, &cur);
+	int rc;
 	enum stmt_id ids[] = { S_CONSENT_PUT, S_CONSENT_EVENT };
 	for (int i = current ? 0 : 1; i < 2; i++) {
 		sqlite3_stmt *s = stmt(c, ids[i]);
@@ -1459,7 +1468,7 @@ int sqlite_audit_each(struct store_conn *c, const struct store_audit_filter *f, 
 /* ---- suppressions ---- */
 
 int sqlite_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
-			    const char *purpose, const char *channel, char reason[STORE_NAME_CAP])
+			    const struct store_scope_keys *keys, char reason[STORE_NAME_CAP])
 {
 	sqlite3_stmt *s = stmt(c, S_SUPPRESSION_MATCH);
 	if (s == NULL)
@@ -1468,8 +1477,7 @@ int sqlite_suppression_match(struct store_conn *c, const uint8_t *hash_a, const 
 		return ERR_NOTFOUND;
 	store_bind_blob_or_null(s, 1, hash_a, 32);
 	store_bind_blob_or_null(s, 2, hash_b, 32);
-	store_bind_text(s, 3, purpose);
-	store_bind_text(s, 4, channel);
+	store_bind_scope_keys(s, 3, keys);
 	int rc = sqlite3_step(s), ret = 0;
 	if (rc == SQLITE_ROW) {
 		if (reason != NULL)
@@ -1549,7 +1557,6 @@ const struct store_backend store_sqlite_backend = {
 	.links_revoke_mintable = sqlite_links_revoke_mintable,
 	.principal_role = sqlite_principal_role,
 	.subject_suppressions_each = sqlite_subject_suppressions_each,
-	.subject_suppressions_lift = sqlite_subject_suppressions_lift,
 	.filter_by_email = sqlite_filter_by_email,
 	.filter_by_id = sqlite_filter_by_id,
 	.release_put = sqlite_release_put,

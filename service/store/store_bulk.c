@@ -18,11 +18,12 @@
 #include <string.h>
 
 /* One index probe per hash: "hash IN (a, b)" would build an ephemeral
- * table for every row, which dominated the consent check's profile. */
+ * table for every row, which dominated the consent check's profile. The
+ * (scope, value) pairs that cover the use are the caller's (?5 .. ?10). */
 #define SUPPRESSION_COVERS(h)                                                                   \
 	"EXISTS (SELECT 1 FROM suppression s WHERE s.hash = " h " AND s.lifted_us IS NULL AND "  \
-	"(s.scope = 'all' OR (s.scope = 'purpose' AND s.scope_value = ?2) "                      \
-	"OR (s.scope = 'channel' AND s.scope_value = ?3)))"
+	"((s.scope = ?5 AND s.scope_value = ?6) OR (s.scope = ?7 AND s.scope_value = ?8) "        \
+	"OR (s.scope = ?9 AND s.scope_value = ?10)))"
 
 #define FILTER_COLS                                                                     \
 	"SELECT c.id, c.status, c.collected_for, k.status, k.expires_us, "                 \
@@ -51,7 +52,8 @@ static const char SQL_SUPPRESSIONS_ACTIVE[] =
 	"WHERE hash = ?1 AND lifted_us IS NULL ORDER BY created_us, id";
 static const char SQL_SUPPRESSIONS_LIFT[] =
 	"UPDATE suppression SET lifted_us = ?4, lifted_by = ?5 WHERE hash = ?1 AND lifted_us IS NULL "
-	"AND reason != 'erasure' AND (?2 IS NULL OR scope = ?2) AND (?3 IS NULL OR scope_value = ?3)";
+	"AND instr(',' || ?6 || ',', ',' || reason || ',') > 0 "
+	"AND (?2 IS NULL OR scope = ?2) AND (?3 IS NULL OR scope_value = ?3)";
 
 static int filter_row(struct store_conn *c, sqlite3_stmt *s, struct store_filter_row *out)
 {
@@ -81,7 +83,8 @@ static int filter_row(struct store_conn *c, sqlite3_stmt *s, struct store_filter
 }
 
 int sqlite_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32],
-			  const char *purpose, const char *channel, struct store_filter_row *out)
+			  const char *purpose, const char *channel, const struct store_scope_keys *keys,
+			  struct store_filter_row *out)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_FILTER_EMAIL);
 	if (s == NULL)
@@ -90,11 +93,12 @@ int sqlite_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const u
 	store_bind_text(s, 2, purpose);
 	store_bind_text(s, 3, channel);
 	store_bind_blob_or_null(s, 4, list_hash, 32);
+	store_bind_scope_keys(s, 5, keys);
 	return filter_row(c, s, out);
 }
 
 int sqlite_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel,
-		       struct store_filter_row *out)
+		       const struct store_scope_keys *keys, struct store_filter_row *out)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_FILTER_ID);
 	if (s == NULL)
@@ -103,6 +107,7 @@ int sqlite_filter_by_id(struct store_conn *c, const char *id, const char *purpos
 	store_bind_text(s, 2, purpose);
 	store_bind_text(s, 3, channel);
 	sqlite3_bind_null(s, 4);
+	store_bind_scope_keys(s, 5, keys);
 	return filter_row(c, s, out);
 }
 
@@ -214,7 +219,8 @@ int sqlite_suppressions_active(struct store_conn *c, const uint8_t hash[32], sto
 }
 
 int sqlite_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope,
-			    const char *scope_value, int64_t when_us, const char *by, int64_t *lifted)
+			    const char *scope_value, const char *reasons, int64_t when_us, const char *by,
+			    int64_t *lifted)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SUPPRESSIONS_LIFT);
 	if (s == NULL)
@@ -230,8 +236,9 @@ int sqlite_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const
 		sqlite3_bind_null(s, 3);
 	sqlite3_bind_int64(s, 4, when_us);
 	store_bind_text(s, 5, by);
+	store_bind_text(s, 6, reasons);
 	int rc = store_step_done(c, s, "cannot lift suppressions");
-	if (rc == 0)
+	if (rc == 0 && lifted != NULL)
 		*lifted = sqlite3_changes(sq_conn(c)->db);
 	return rc;
 }

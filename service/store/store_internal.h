@@ -94,12 +94,12 @@ int sqlite_field_delete(struct store_conn *c, const char *id, const char *name);
 int sqlite_fields_each(struct store_conn *c, const char *id, store_field_cb cb, void *ctx);
 int sqlite_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, int64_t *count);
 int sqlite_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n);
-int sqlite_consent_put(struct store_conn *c, const struct store_consent *cs);
+int sqlite_consent_put(struct store_conn *c, const struct store_consent *cs, bool current);
 int sqlite_consent_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel, struct store_consent *out);
 int sqlite_consents_each(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx);
 int sqlite_consent_history_each(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx);
 int sqlite_consent_history_count(struct store_conn *c, const char *contact_id, int64_t *out);
-int sqlite_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b, const char *purpose, const char *channel, char reason[STORE_NAME_CAP]);
+int sqlite_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b, const struct store_scope_keys *keys, char reason[STORE_NAME_CAP]);
 int sqlite_principal_insert(struct store_conn *c, const char *name, const char *role, const uint8_t token_hash[32], int64_t when_us);
 int sqlite_principal_find(struct store_conn *c, const uint8_t token_hash[32], char name[STORE_TEXT_CAP], char role[STORE_NAME_CAP]);
 int sqlite_principal_revoke(struct store_conn *c, const char *name, int64_t when_us);
@@ -123,15 +123,14 @@ int sqlite_links_revoke_contact(struct store_conn *c, const char *contact_id, in
 int sqlite_links_revoke_mintable(struct store_conn *c, const char *contact_id, bool may_manage, const char *purposes, int64_t when_us, int64_t *count);
 int sqlite_principal_role(struct store_conn *c, const char *name, char role[STORE_NAME_CAP]);
 int sqlite_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b, store_subject_suppression_cb cb, void *ctx);
-int sqlite_subject_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *purpose, int64_t when_us, const char *by);
-int sqlite_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32], const char *purpose, const char *channel, struct store_filter_row *out);
-int sqlite_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel, struct store_filter_row *out);
+int sqlite_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32], const char *purpose, const char *channel, const struct store_scope_keys *keys, struct store_filter_row *out);
+int sqlite_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel, const struct store_scope_keys *keys, struct store_filter_row *out);
 int sqlite_release_put(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids, size_t n_ids);
 int sqlite_release_find(struct store_conn *c, const char *release_id, const uint8_t id_raw[16]);
 int sqlite_release_count(struct store_conn *c, const char *release_id, int64_t *out);
 int sqlite_suppression_add(struct store_conn *c, const struct store_suppression *sp);
 int sqlite_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb, void *ctx);
-int sqlite_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope, const char *scope_value, int64_t when_us, const char *by, int64_t *lifted);
+int sqlite_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope, const char *scope_value, const char *reasons, int64_t when_us, const char *by, int64_t *lifted);
 
 /* A prepared statement for sql (a string with static storage), cached per
  * connection; NULL with err_set() on failure. */
@@ -143,6 +142,8 @@ int store_db_error(sqlite3 *db, int rc, const char *what);
 /* Steps a statement that returns no rows we need, then resets it. */
 int store_step_done(struct store_conn *c, sqlite3_stmt *s, const char *what);
 void store_bind_text(sqlite3_stmt *s, int i, const char *v); /* SQLITE_STATIC */
+/* Binds the STORE_SCOPE_KEYS pairs of keys to ?first .. ?(first + 5). */
+void store_bind_scope_keys(sqlite3_stmt *s, int first, const struct store_scope_keys *keys);
 void store_bind_blob_or_null(sqlite3_stmt *s, int i, const uint8_t *v, size_t len);
 void store_col_text(sqlite3_stmt *s, int i, char *out, size_t cap);
 size_t store_col_blob(sqlite3_stmt *s, int i, uint8_t *out, size_t cap);

@@ -31,9 +31,6 @@ static const char SQL_PRINCIPAL_ROLE[] = "SELECT role FROM principal WHERE name 
 static const char SQL_SUBJECT_SUPPRESSIONS[] =
 	"SELECT hash, kind, scope, scope_value, reason, source, created_us, recorded_us, "
 	"coalesce(lifted_us, 0) FROM suppression WHERE hash IN (?1, ?2) ORDER BY created_us, id";
-static const char SQL_SUBJECT_LIFT[] =
-	"UPDATE suppression SET lifted_us = ?3, lifted_by = ?4 WHERE hash = ?1 AND lifted_us IS NULL "
-	"AND scope = 'purpose' AND scope_value = ?2 AND reason IN ('unsubscribe', 'withdrawal', 'gpc')";
 
 int sqlite_link_insert(struct store_conn *c, const struct store_link *l)
 {
@@ -175,17 +172,4 @@ int sqlite_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
-}
-
-int sqlite_subject_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *purpose,
-				    int64_t when_us, const char *by)
-{
-	sqlite3_stmt *s = store_stmt_sql(c, SQL_SUBJECT_LIFT);
-	if (s == NULL)
-		return err_code();
-	sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
-	store_bind_text(s, 2, purpose);
-	sqlite3_bind_int64(s, 3, when_us);
-	store_bind_text(s, 4, by);
-	return store_step_done(c, s, "cannot lift the suppression");
 }

@@ -292,16 +292,22 @@ static void test_consent_history_keeps_every_event_in_order(void **state)
 	snprintf(cs.legal_basis, sizeof cs.legal_basis, "consent");
 	snprintf(cs.status, sizeof cs.status, "granted");
 	cs.at_us = cs.recorded_us = cs.granted_us = 1000;
-	assert_int_equal(store_consent_put(f->w, &cs), 0);
+	assert_int_equal(store_consent_put(f->w, &cs, true), 0);
 	snprintf(cs.status, sizeof cs.status, "withdrawn");
 	cs.at_us = cs.recorded_us = cs.withdrawn_us = 2000;
-	assert_int_equal(store_consent_put(f->w, &cs), 0);
+	assert_int_equal(store_consent_put(f->w, &cs, true), 0);
+	assert_int_equal(store_consent_get(f->r, a.id, "marketing", "email", &got), 0);
+	assert_string_equal(got.status, "withdrawn");
+	/* History only: the current state is the caller's decision. */
+	snprintf(cs.status, sizeof cs.status, "granted");
+	cs.at_us = cs.recorded_us = 3000;
+	assert_int_equal(store_consent_put(f->w, &cs, false), 0);
 	assert_int_equal(store_consent_get(f->r, a.id, "marketing", "email", &got), 0);
 	assert_string_equal(got.status, "withdrawn");
 	assert_int_equal(store_consent_history_count(f->r, a.id, &n), 0);
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 3);
 	assert_int_equal(store_consent_history_each(f->r, a.id, count_history, order), 0);
-	assert_string_equal(order, "gw");
+	assert_string_equal(order, "gwg");
 }
 
 /* ---- 5. the audit append ---------------------------------------------- */
@@ -392,6 +398,40 @@ static void test_checkpoints_come_back_in_size_order(void **state)
 	store_checkpoint_cursor_close(cur);
 }
 
+/* The keys a use of (marketing, email) is covered by, as the suppression
+ * domain gives them; the store must match them exactly and decide nothing. */
+static const struct store_scope_keys marketing_email = {
+	.scope = { "all", "purpose", "channel" },
+	.value = { "", "marketing", "email" },
+};
+
+static void test_a_suppression_matches_exactly_the_keys_it_is_asked_for(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t h[32];
+	char reason[STORE_NAME_CAP];
+	struct store_scope_keys only_all = { .scope = { "all" }, .value = { "" } };
+	hash_of(h, 9);
+	struct store_suppression sp = { .kind = "email", .scope = "purpose", .scope_value = "marketing",
+					.reason = "unsubscribe", .source = "test", .created_us = 1,
+					.recorded_us = 1 };
+	memcpy(sp.hash, h, 32);
+	assert_int_equal(store_suppression_add(f->w, &sp), 1);
+	assert_int_equal(store_suppression_match(f->r, h, NULL, &marketing_email, reason), 0);
+	assert_string_equal(reason, "unsubscribe");
+	assert_int_equal(store_suppression_match(f->r, NULL, h, &marketing_email, reason), 0);
+	assert_int_equal(store_suppression_match(f->r, h, NULL, &only_all, reason), ERR_NOTFOUND);
+	/* Lifted only with a reason the caller names. */
+	int64_t lifted = -1;
+	assert_int_equal(store_suppressions_lift(f->w, h, NULL, NULL, "bounce,manual", 5, "op", &lifted), 0);
+	assert_int_equal(lifted, 0);
+	assert_int_equal(store_suppressions_lift(f->w, h, "purpose", "marketing", "manual,unsubscribe", 5, "op",
+						 &lifted),
+			 0);
+	assert_int_equal(lifted, 1);
+	assert_int_equal(store_suppression_match(f->r, h, NULL, &marketing_email, reason), ERR_NOTFOUND);
+}
+
 /* ---- 8. batched lookups ----------------------------------------------- */
 
 static void test_a_batched_filter_lookup_answers_like_single_ones(void **state)
@@ -406,10 +446,13 @@ static void test_a_batched_filter_lookup_answers_like_single_ones(void **state)
 	}
 	assert_int_equal(store_contact_insert(f->w, &a, bidx[1], NULL), 0);
 	assert_int_equal(store_filter_by_email_many(f->r, 3, (const uint8_t(*)[32])bidx,
-						    (const uint8_t(*)[32])list, "marketing", "email", many),
+						    (const uint8_t(*)[32])list, "marketing", "email", &marketing_email,
+						    many),
 			 0);
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(store_filter_by_email(f->r, bidx[i], list[i], "marketing", "email", &one), 0);
+		assert_int_equal(store_filter_by_email(f->r, bidx[i], list[i], "marketing", "email",
+						       &marketing_email, &one),
+				 0);
 		assert_int_equal(many[i].found, one.found);
 		assert_string_equal(many[i].id, one.id);
 	}
@@ -443,6 +486,7 @@ int main(void)
 		T(test_audit_entries_come_back_byte_for_byte_in_seq_order),
 		T(test_an_audit_append_out_of_sequence_fails),
 		T(test_checkpoints_come_back_in_size_order),
+		T(test_a_suppression_matches_exactly_the_keys_it_is_asked_for),
 		T(test_a_batched_filter_lookup_answers_like_single_ones),
 		cmocka_unit_test(test_a_postgresql_location_is_refused_as_not_built_in),
 	};
