@@ -7,7 +7,7 @@
  * (service/domain/consent.h); this file parses, authorises, audits and
  * renders.
  *
- * The check's body is read by parse_check_body (service/parse.h): pure, no
+ * The check's body is read by parse_check_body (service/parse.c): pure, no
  * keys, and fuzzed by tests/fuzz/fuzz_check_body.c.
  */
 #include "service/app.h"
@@ -16,7 +16,6 @@
 #include "service/base/error.h"
 #include "service/domain/consent.h"
 #include "service/domain/contact.h"
-#include "service/crypto/fieldcrypt.h"
 #include "service/parse.h"
 #include "service/router.h"
 
@@ -149,50 +148,6 @@ void h_consents_get(struct reqctx *ctx)
 }
 
 /* ---- the check ---- */
-
-static const char *const check_keys[] = { "contact_id", "email", "purpose", "channel", NULL };
-
-int parse_check_body(const struct policy *p, json_t *body, struct check_req *out, const char **reason)
-{
-	const char *key;
-	json_t *v;
-	char norm[256];
-	memset(out, 0, sizeof *out);
-	*reason = NULL;
-	json_object_foreach(body, key, v) {
-		bool known = false;
-		for (int i = 0; check_keys[i] != NULL; i++)
-			known = known || strcmp(check_keys[i], key) == 0;
-		if (!known || !json_is_string(v))
-			return err_set(ERR_INVALID, known ? "%s must be a string" : "unknown key \"%s\"", key);
-	}
-	out->contact_id = json_string_value(json_object_get(body, "contact_id"));
-	out->email = json_string_value(json_object_get(body, "email"));
-	out->purpose = json_string_value(json_object_get(body, "purpose"));
-	out->channel = json_string_value(json_object_get(body, "channel"));
-	if ((out->contact_id == NULL) == (out->email == NULL))
-		return err_set(ERR_INVALID, "give exactly one of contact_id and email");
-	if (out->purpose == NULL || out->channel == NULL)
-		return err_set(ERR_INVALID, "purpose and channel are required");
-	if (out->contact_id != NULL && !is_contact_id(out->contact_id))
-		return err_set(ERR_INVALID, "contact_id is not a contact id");
-	if (out->email != NULL) {
-		/* The same normalisation contact_email_hashes applies before hashing. */
-		int rc = normalize_email(out->email, strlen(out->email), norm, sizeof norm);
-		crypto_wipe(norm, sizeof norm);
-		if (rc != 0)
-			return err_set(ERR_INVALID, "email: %s", err_msg());
-	}
-	if (policy_purpose_get(p, out->purpose, &out->pi) != 0) {
-		*reason = "unknown_purpose";
-		return err_set(ERR_UNPROCESSABLE, "unknown purpose \"%s\"", out->purpose);
-	}
-	if (policy_channel_from_name(out->channel, &out->ch) != 0) {
-		*reason = "unknown_channel";
-		return err_set(ERR_UNPROCESSABLE, "unknown channel \"%s\"", out->channel);
-	}
-	return 0;
-}
 
 void h_consent_check(struct reqctx *ctx)
 {

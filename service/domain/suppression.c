@@ -4,6 +4,7 @@
 #include "service/domain/suppression.h"
 
 #include "service/base/error.h"
+#include "policy/policy.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -92,6 +93,23 @@ static void liftable(enum suppression_lifter lifter, char *out, size_t cap)
 		if (k > 0 && (size_t)k < cap - n)
 			n += (size_t)k;
 	}
+}
+
+int suppression_may_add(const struct txn *t, const char *role, const char *reason)
+{
+	/* An erasure suppression can never be lifted, so it is reserved for
+	 * erasure itself and for roles that may erase (importing a former
+	 * system's erasures): others could block an address for good. */
+	if (strcmp(reason, reason_names[SUPPRESSION_REASON_ERASURE]) == 0 &&
+	    !policy_role_may(t->policy, role, POLICY_ACT_CONTACTS_ERASE))
+		return err_set(ERR_DENIED, "reason erasure is recorded by erasing a contact; role %s may "
+			       "not add one", role);
+	return 0;
+}
+
+int suppression_list(struct txn *t, const uint8_t hash[32], store_suppression_cb cb, void *ctx)
+{
+	return store_suppressions_active(t->c, hash, cb, ctx);
 }
 
 int suppression_add(struct txn *t, const struct store_suppression *sp)

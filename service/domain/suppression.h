@@ -63,6 +63,13 @@ void suppression_covering(const char *purpose, const char *channel, struct store
 /* Whether lifter may lift a suppression given for reason. */
 bool suppression_may_lift(enum suppression_lifter lifter, enum suppression_reason reason);
 
+/* Whether role may add a suppression with this reason: an erasure's only
+ * when the role may erase (ERR_DENIED otherwise), since no one can lift it. */
+int suppression_may_add(const struct txn *t, const char *role, const char *reason);
+
+/* The active suppressions of hash, oldest first. */
+int suppression_list(struct txn *t, const uint8_t hash[32], store_suppression_cb cb, void *ctx);
+
 /* Adds sp unless the same one is in force: 1 added, 0 already there. */
 int suppression_add(struct txn *t, const struct store_suppression *sp);
 
