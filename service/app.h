@@ -1,6 +1,8 @@
 /*
  * app: the running service: shared state, routing, authentication, and the
- * one path every audited request takes to its reply.
+ * one path every audited request takes to its reply. Implemented in app.c
+ * (lifecycle, dispatch), auth.c (authentication), reply.c (replies, the
+ * commit, audit helpers) and problem.c (the error-to-status table).
  *
  * A handler (service/h_*.c) does its reads on ctx->rd, decides, prepares its
  * reply with reply_json()/reply_problem() WITHOUT sending it, fills
@@ -30,6 +32,7 @@
 #include "service/config.h"
 #include "service/domain/txn.h"
 #include "service/http.h"
+#include "service/problem.h"
 #include "service/store/store.h"
 
 struct keyring;
@@ -122,12 +125,13 @@ struct policy *app_policy(struct app *app);
 /* Preparing a reply (nothing is sent yet). */
 void reply_json(struct reqctx *ctx, int status, json_t *body); /* steals body */
 void reply_text(struct reqctx *ctx, int status, const char *content_type, char *body, size_t len);
+/* Frees a prepared reply that was not sent (a streamed one too). */
+void reply_drop(struct reqctx *ctx);
 /* A problem+json body for an error code; the message set with err_set() is
  * the detail. `reason`, when not NULL, is added as a machine-readable member. */
 void reply_problem(struct reqctx *ctx, int code, const char *reason);
 void reply_problem_status(struct reqctx *ctx, int status, const char *type, const char *title,
 			  const char *detail, const char *reason);
-int status_for_err(int code);
 
 /* Sending. */
 void app_send(struct reqctx *ctx);
