@@ -37,6 +37,7 @@
 #include "service/base/error.h"
 #include "service/domain/consent.h"
 #include "service/domain/contact.h"
+#include "service/domain/link.h"
 #include "service/domain/suppression.h"
 #include "service/crypto/fieldcrypt.h"
 #include "service/linktoken.h"
@@ -237,16 +238,9 @@ static void cust_detail(struct reqctx *ctx, json_t *detail);
 static void customer_audit_begin(struct reqctx *ctx, const char *action, const char *record_id,
 				 const char *purpose, const char *channel)
 {
-	uint8_t h[FC_HASH_BYTES];
-	char hex[2 * 16 + 1];
-	const char *ip = http_client(ctx->http);
+	struct txn t = app_txn(ctx, NULL);
 	audit_begin(ctx, action, record_id, purpose, channel);
-	if (fieldcrypt_keyed_hash(ctx->app->keys, FC_HASH_CLIENT, ip, strlen(ip), h) == 0) {
-		hex_encode(h, 16, hex);
-		snprintf(ctx->job.entry.client, sizeof ctx->job.entry.client, "h:%s", hex);
-	} else {
-		snprintf(ctx->job.entry.client, sizeof ctx->job.entry.client, "h:unavailable");
-	}
+	link_client_id(&t, http_client(ctx->http), ctx->job.entry.client, sizeof ctx->job.entry.client);
 	cust_detail(ctx, json_object());
 }
 
@@ -333,7 +327,6 @@ static struct cust *resolve(struct reqctx *ctx)
 	enum prefpage_lang lang = prefpage_lang_from(http_header(ctx->http, "Accept-Language"));
 	const char *gpc = http_header(ctx->http, "Sec-GPC");
 	int64_t now_s = now_us() / 1000000;
-	char id[LINKTOKEN_ID_TEXT_CAP];
 	int rc;
 
 	customer_identity(ctx);
@@ -347,50 +340,16 @@ static struct cust *resolve(struct reqctx *ctx)
 	ctx->state_free = cust_free;
 	c->lang = lang;
 	c->gpc = gpc != NULL && strcmp(gpc, "1") == 0;
-	if (linktoken_parse(token, strlen(token), &c->tok) != 0) {
-		refuse_link(ctx, lang, "malformed");
-		return NULL;
-	}
-	if (linktoken_verify(ctx->app->keys, &c->tok, now_s) != 0) {
-		refuse_link(ctx, lang, now_s >= c->tok.expires_s ? "expired_or_forged" : "forged");
+	struct txn t = app_txn(ctx, ctx->rd);
+	const char *refusal = NULL;
+	rc = link_resolve(&t, token, now_s, &c->tok, &c->link, c->link_role, &c->ct, &refusal);
+	if (rc != 0)
+		goto unavailable;
+	if (refusal != NULL) {
+		refuse_link(ctx, lang, refusal);
 		return NULL;
 	}
 	snprintf(c->token, sizeof c->token, "%s", token);
-	linktoken_id_text(c->tok.id, id);
-	rc = store_link_get(ctx->rd, id, &c->link);
-	if (rc == ERR_NOTFOUND) {
-		refuse_link(ctx, lang, "unknown_link");
-		return NULL;
-	}
-	if (rc != 0)
-		goto unavailable;
-	if (c->link.revoked_us != 0) {
-		refuse_link(ctx, lang, "revoked");
-		return NULL;
-	}
-	if (c->link.expires_us / 1000000 <= now_s || c->link.expires_us / 1000000 != c->tok.expires_s) {
-		refuse_link(ctx, lang, "expired");
-		return NULL;
-	}
-	/* The link is its creator's credential as much as the person's, so it
-	 * reaches only the purposes the creator's role may use; a creator the
-	 * service no longer knows leaves the link without any. */
-	const char *prole = NULL;
-	if (policy_principal_role(ctx->policy, c->link.created_by, &prole) == 0)
-		snprintf(c->link_role, sizeof c->link_role, "%s", prole);
-	else if ((rc = store_principal_role(ctx->rd, c->link.created_by, c->link_role)) != 0 && rc != ERR_NOTFOUND)
-		goto unavailable;
-	if (!policy_role_exists(ctx->policy, c->link_role)) {
-		refuse_link(ctx, lang, "creator_unknown");
-		return NULL;
-	}
-	rc = store_contact_get(ctx->rd, c->link.contact_id, &c->ct);
-	if (rc == ERR_NOTFOUND || (rc == 0 && c->ct.erased)) {
-		refuse_link(ctx, lang, "erased");
-		return NULL;
-	}
-	if (rc != 0)
-		goto unavailable;
 	return c;
 unavailable:
 	customer_audit_begin(ctx, "customer.link", "", NULL, NULL);
@@ -413,7 +372,6 @@ static int make_consent(const struct policy *p, const struct policy_purpose_info
 			const char *channel, const char *status, const char *method, const char *source,
 			int64_t now, struct store_consent *cs)
 {
-	uint8_t raw[16];
 	memset(cs, 0, sizeof *cs);
 	snprintf(cs->contact_id, sizeof cs->contact_id, "%s", contact_id);
 	snprintf(cs->purpose, sizeof cs->purpose, "%s", pi->name);
@@ -423,9 +381,7 @@ static int make_consent(const struct policy *p, const struct policy_purpose_info
 	snprintf(cs->notice_version, sizeof cs->notice_version, "%s", policy_notice_version(p));
 	snprintf(cs->source, sizeof cs->source, "%s", source);
 	snprintf(cs->method, sizeof cs->method, "%s", method);
-	if (crypto_random(raw, sizeof raw) != 0)
-		return err_set(ERR_INTERNAL, "no randomness");
-	b64url_encode(raw, sizeof raw, cs->receipt_id);
+	consent_new_receipt(cs->receipt_id);
 	cs->at_us = cs->recorded_us = now;
 	if (strcmp(status, "granted") == 0) {
 		cs->granted_us = now;
@@ -585,7 +541,7 @@ static int apply_customer(struct store_conn *wc, struct writer_job *job)
 			rc = suppress_purpose(wc, ctx, c, c->link.scope, "unsubscribe", now);
 		break;
 	case OP_ERASE:
-		rc = store_links_revoke_contact(wc, c->ct.id, now, NULL);
+		rc = link_revoke_all(&t, c->ct.id);
 		if (rc == 0)
 			rc = contact_erase(&t, &c->ct);
 		break;
@@ -1020,33 +976,11 @@ static void h_unsub_post(struct reqctx *ctx)
 
 /* ---- staff: creating and revoking links ---- */
 
-/* Whether role could mint a link of this capability and scope: a link
- * reaches only its creator's purposes, so its scope must be one of them, and
- * a "manage" link (grant, download every field and consent, erase) needs a
- * role that may do all of that itself, for every purpose. */
-static bool role_may_mint(const struct policy *p, const char *role, bool manage, const char *scope)
-{
-	if (!policy_role_may(p, role, POLICY_ACT_LINKS_CREATE))
-		return false;
-	if (strcmp(scope, "all") != 0 && !policy_role_may_purpose(p, role, scope))
-		return false;
-	if (!manage)
-		return true;
-	if (!policy_role_may(p, role, POLICY_ACT_CONSENTS_WRITE) || !policy_role_may(p, role, POLICY_ACT_CONTACTS_ERASE) ||
-	    !policy_role_may(p, role, POLICY_ACT_CONTACTS_UPDATE))
-		return false;
-	for (size_t i = 0; i < policy_purpose_count(p); i++) {
-		struct policy_purpose_info pi;
-		if (policy_purpose_at(p, i, &pi) == 0 && !policy_role_may_purpose(p, role, pi.name))
-			return false;
-	}
-	return true;
-}
-
 static int apply_link_insert(struct store_conn *wc, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
-	int rc = store_link_insert(wc, ctx->state);
+	struct txn t = app_txn(ctx, wc);
+	int rc = link_insert(&t, ctx->state);
 	if (rc != 0)
 		audit_decide(ctx, false, "error");
 	return rc;
@@ -1126,7 +1060,7 @@ static void h_link_create(struct reqctx *ctx)
 	 * holds it. A "manage" link can grant consent, download every field and
 	 * erase, so only a role that may do all of that itself may mint one;
 	 * other roles get opt-out links (see choices, withdraw, unsubscribe). */
-	if (!role_may_mint(ctx->policy, ctx->role, req.manage, scope)) {
+	if (!link_role_may_mint(ctx->policy, ctx->role, req.manage ? LINK_MANAGE : LINK_OPTOUT, scope)) {
 		bool scope_denied = strcmp(scope, "all") != 0 && !policy_role_may_purpose(ctx->policy, ctx->role, scope);
 		audit_begin(ctx, "links.create", id, strcmp(scope, "all") ? scope : NULL, NULL);
 		audit_decide(ctx, false, "role_denied");
@@ -1143,7 +1077,8 @@ static void h_link_create(struct reqctx *ctx)
 		return;
 	}
 	audit_begin(ctx, "links.create", id, strcmp(scope, "all") ? scope : NULL, NULL);
-	rc = store_contact_get(ctx->rd, id, &ct);
+	struct txn t = app_txn(ctx, ctx->rd);
+	rc = contact_get(&t, id, &ct);
 	if (rc != 0 || ct.erased) {
 		bool gone = rc == 0;
 		audit_decide(ctx, false, gone ? "erased" : rc == ERR_NOTFOUND ? "unknown_contact" : "error");
@@ -1159,19 +1094,9 @@ static void h_link_create(struct reqctx *ctx)
 		rc = err_set(ERR_NOMEM, "out of memory");
 		goto bad;
 	}
-	uint8_t raw[LINKTOKEN_ID_BYTES];
 	char token[LINKTOKEN_CAP];
-	int64_t now = now_us();
-	int64_t expires_s = now / 1000000 + ttl_days * 86400;
-	crypto_random(raw, sizeof raw);
-	linktoken_id_text(raw, l->id);
-	snprintf(l->contact_id, sizeof l->contact_id, "%s", id);
-	snprintf(l->scope, sizeof l->scope, "%s", scope);
-	l->created_us = now;
-	l->expires_us = expires_s * 1000000;
-	snprintf(l->created_by, sizeof l->created_by, "%s", ctx->actor);
-	snprintf(l->capability, sizeof l->capability, "%s", req.manage ? "manage" : "optout");
-	if ((rc = linktoken_make(ctx->app->keys, raw, expires_s, token)) != 0) {
+	if ((rc = link_mint(&t, id, scope, req.manage ? LINK_MANAGE : LINK_OPTOUT, ttl_days, ctx->actor, l,
+			    token)) != 0) {
 		free(l);
 		l = NULL;
 		goto bad;
@@ -1218,64 +1143,24 @@ struct link_revoke {
 	const struct policy *policy;	     /* the request's reference */
 };
 
-/* The role's purposes, comma-separated, for store_links_revoke_mintable. */
-static void role_purposes(const struct policy *p, const char *role, char *out, size_t cap)
-{
-	size_t n = 0;
-	out[0] = '\0';
-	for (size_t i = 0; i < policy_purpose_count(p); i++) {
-		struct policy_purpose_info pi;
-		if (policy_purpose_at(p, i, &pi) != 0 || !policy_role_may_purpose(p, role, pi.name))
-			continue;
-		int k = snprintf(out + n, cap - n, "%s%s", n ? "," : "", pi.name);
-		if (k < 0 || (size_t)k >= cap - n) {
-			out[n] = '\0'; /* a shorter list revokes less, never more */
-			return;
-		}
-		n += (size_t)k;
-	}
-}
-
 static int apply_link_revoke(struct store_conn *wc, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct link_revoke *r = ctx->state;
-	struct store_contact ct;
-	int64_t now = now_us();
-	int rc = store_contact_get(wc, r->contact_id, &ct);
-	if (rc == ERR_NOTFOUND) {
-		audit_decide(ctx, false, "unknown_contact");
-		return err_set(ERR_NOTFOUND, "no contact with this id");
+	struct txn t = app_txn(ctx, wc);
+	const char *reason = NULL;
+	int64_t count = 0;
+	int rc = link_revoke(&t, r->contact_id, r->link_id, r->role, &count, &reason);
+	if (rc != 0) {
+		audit_decide(ctx, false, reason);
+		return rc;
 	}
-	if (rc == 0 && r->link_id[0] != '\0') {
-		/* A role may end only a link it could have minted itself: marketing
-		 * cannot cut off a person's manage link, or one for care. */
-		struct store_link l;
-		rc = store_link_get(wc, r->link_id, &l);
-		if (rc == 0 && strcmp(l.contact_id, r->contact_id) != 0)
-			rc = err_set(ERR_NOTFOUND, "no active preference link with this id for this contact");
-		if (rc == 0 && !role_may_mint(r->policy, r->role, strcmp(l.capability, "manage") == 0, l.scope)) {
-			audit_decide(ctx, false, "role_denied");
-			return err_set(ERR_DENIED, "role %s may not revoke a link it could not have minted (%s, scope %s)",
-				       r->role, l.capability, l.scope);
-		}
-		if (rc == 0)
-			rc = store_link_revoke(wc, r->contact_id, r->link_id, now);
-	} else if (rc == 0) {
-		char purposes[STORE_LIST_CAP];
-		role_purposes(r->policy, r->role, purposes, sizeof purposes);
-		bool manage = role_may_mint(r->policy, r->role, true, "all");
-		int64_t count = 0;
-		rc = store_links_revoke_mintable(wc, r->contact_id, manage, purposes, now, &count);
-		if (rc == 0)
-			audit_detail(ctx, json_pack("{s:s, s:I}", "link_id", "all", "revoked", (json_int_t)count));
-	}
-	if (rc != 0)
-		audit_decide(ctx, false, rc == ERR_NOTFOUND ? "unknown_link" : "error");
-	return rc;
+	if (r->link_id[0] == '\0')
+		audit_detail(ctx, json_pack("{s:s, s:I}", "link_id", "all", "revoked", (json_int_t)count));
+	return 0;
 }
 
-static void link_revoke(struct reqctx *ctx, const char *link_id)
+static void revoke_links(struct reqctx *ctx, const char *link_id)
 {
 	const char *id = ctx->param[0];
 	/* The role first: a caller who may not revoke learns nothing about links. */
@@ -1312,12 +1197,12 @@ static void link_revoke(struct reqctx *ctx, const char *link_id)
 
 static void h_link_revoke_all(struct reqctx *ctx)
 {
-	link_revoke(ctx, NULL);
+	revoke_links(ctx, NULL);
 }
 
 static void h_link_revoke_one(struct reqctx *ctx)
 {
-	link_revoke(ctx, ctx->param[1]);
+	revoke_links(ctx, ctx->param[1]);
 }
 
 const struct route customer_routes[] = {
