@@ -362,14 +362,25 @@ int consent_lookup(struct txn *t, const char *contact_id, const char *email, con
 
 int consent_check(struct txn *t, const char *role, const struct check_req *req, struct consent_decision *out)
 {
-	struct contact_subject subj;
 	struct store_filter_row row;
 	int rc = consent_lookup(t, req->contact_id, req->email, req->pi.name, policy_channel_name(req->ch), &row);
 	if (rc != 0)
 		return rc;
 	out->known = row.found;
 	snprintf(out->contact_id, sizeof out->contact_id, "%s", row.found ? row.id : "");
-	contact_subject_from_row(&row, &subj);
-	policy_decide_contact(t->policy, role, req->purpose, req->channel, &subj.s, t->now_us / 1000000, &out->d);
+	consent_decide(t, role, req->purpose, req->channel, &row, t->now_us / 1000000, &out->d);
 	return 0;
+}
+
+void consent_decide(const struct txn *t, const char *role, const char *purpose, const char *channel,
+		    const struct store_filter_row *row, int64_t now_s, struct policy_decision *d)
+{
+	struct contact_subject subj;
+	contact_subject_from_row(row, &subj);
+	policy_decide_contact(t->policy, role, purpose, channel, &subj.s, now_s, d);
+}
+
+int consent_lookup_bulk(struct txn *t)
+{
+	return store_conn_bulk_mode(t->c);
 }

@@ -78,6 +78,15 @@ int consent_lookup_hashed(struct txn *t, const char *contact_id, const uint8_t b
 			  const uint8_t shash[32], const char *purpose, const char *channel,
 			  struct store_filter_row *row);
 
+/* The decision for role about a use of (purpose, channel) at now_s, from
+ * the lookup's row. */
+void consent_decide(const struct txn *t, const char *role, const char *purpose, const char *channel,
+		    const struct store_filter_row *row, int64_t now_s, struct policy_decision *d);
+
+/* Tunes t's reader for a whole list of lookups (a larger page cache, given
+ * back with the connection). */
+int consent_lookup_bulk(struct txn *t);
+
 struct consent_decision {
 	struct policy_decision d;
 	bool known; /* the contact exists (erased or not) */
