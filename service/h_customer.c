@@ -38,8 +38,8 @@
 #include "service/domain/consent.h"
 #include "service/domain/contact.h"
 #include "service/domain/link.h"
+#include "service/domain/trail.h"
 #include "service/domain/suppression.h"
-#include "service/crypto/fieldcrypt.h"
 #include "service/linktoken.h"
 #include "service/parse.h"
 #include "service/prefpage.h"
@@ -286,7 +286,7 @@ static void cust_free(void *p)
 	if (c == NULL)
 		return;
 	json_decref(c->evidence);
-	crypto_wipe(c, sizeof *c);
+	mem_wipe(c, sizeof *c);
 	free(c);
 }
 
@@ -412,7 +412,9 @@ static int optout_purpose(struct store_conn *wc, struct reqctx *ctx, struct cust
 		}
 		struct store_consent cur, cs;
 		const char *status = NULL;
-		int rc = store_consent_get(wc, c->ct.id, pi->name, channel, &cur);
+		struct txn t = app_txn(ctx, wc);
+		t.now_us = now;
+		int rc = consent_current(&t, c->ct.id, pi->name, channel, &cur);
 		if (rc == 0 && consent_status(&cur) == POLICY_CONSENT_GRANTED)
 			status = "withdrawn";
 		else if (rc == ERR_NOTFOUND && record_refusal)
@@ -421,8 +423,6 @@ static int optout_purpose(struct store_conn *wc, struct reqctx *ctx, struct cust
 			return rc;
 		if (status == NULL)
 			continue;
-		struct txn t = app_txn(ctx, wc);
-		t.now_us = now;
 		if ((rc = make_consent(ctx->policy, pi, c->ct.id, channel, status, method, "customer", now, &cs)) != 0 ||
 		    (rc = consent_put(&t, &c->ct, &cs, NULL, NULL)) != 0)
 			return rc;
@@ -643,7 +643,8 @@ static void h_pref_get(struct reqctx *ctx)
 	if (c == NULL)
 		return;
 	customer_audit_begin(ctx, "customer.view", c->ct.id, NULL, NULL);
-	if ((rc = store_consents_each(ctx->rd, c->ct.id, collect_cb, &l)) != 0)
+	struct txn rt = app_txn(ctx, ctx->rd);
+	if ((rc = consent_each(&rt, c->ct.id, collect_cb, &l)) != 0)
 		goto fail;
 	size_t np = policy_purpose_count(ctx->policy), shown = 0;
 	pp = calloc(np ? np : 1, sizeof *pp);
@@ -671,7 +672,8 @@ static void h_pref_get(struct reqctx *ctx)
 				fill_choice(&p->choices[p->n_choices++], policy_channel_name((enum policy_channel)ch),
 					    &l, pi.name, gpc_optout, now);
 	}
-	if ((rc = linktoken_csrf_make(ctx->app->keys, c->tok.id, now / 1000000, csrf)) != 0)
+	struct txn t = app_txn(ctx, ctx->rd);
+	if ((rc = link_csrf_make(&t, &c->tok, now / 1000000, csrf)) != 0)
 		goto fail;
 	struct prefpage_model m = { .lang = c->lang, .token = c->token, .csrf = csrf, .done = done_param(ctx),
 				     .gpc = c->gpc, .manage = strcmp(c->link.capability, "manage") == 0,
@@ -742,13 +744,11 @@ static void customer_download(struct reqctx *ctx, struct cust *c)
 	customer_audit_begin(ctx, "customer.export", c->ct.id, NULL, NULL);
 	struct txn rt = app_txn(ctx, ctx->rd);
 	if ((rc = contact_fields_json(&rt, &c->ct, all, &fields, names, sizeof names)) != 0 ||
-	    (rc = store_consents_each(ctx->rd, c->ct.id, export_consent_cb, consents)) != 0 ||
-	    (rc = store_consent_history_each(ctx->rd, c->ct.id, export_consent_cb, history)) != 0 ||
-	    (rc = store_subject_suppressions_each(ctx->rd, c->ct.has_email_shash ? c->ct.email_shash : NULL,
-						  c->ct.has_phone_shash ? c->ct.phone_shash : NULL,
-						  export_suppression_cb, supp)) != 0)
+	    (rc = consent_each(&rt, c->ct.id, export_consent_cb, consents)) != 0 ||
+	    (rc = consent_history_each(&rt, c->ct.id, export_consent_cb, history)) != 0 ||
+	    (rc = suppression_subject_each(&rt, &c->ct, export_suppression_cb, supp)) != 0)
 		goto fail;
-	rc = store_audit_each(ctx->rd, &f, export_audit_cb, accesses);
+	rc = trail_each(&rt, &f, export_audit_cb, accesses);
 	if (rc != 0 && rc != 1)
 		goto fail;
 	json_t *purposes = json_array();
@@ -820,9 +820,9 @@ static void h_pref_post(struct reqctx *ctx)
 		form_refused(ctx, c, 400, "malformed_form");
 		return;
 	}
+	struct txn t = app_txn(ctx, NULL);
 	if (parse_form_value(body, len, "csrf", csrf_text, sizeof csrf_text) != 0 ||
-	    linktoken_csrf_parse(csrf_text, strlen(csrf_text), &csrf) != 0 ||
-	    linktoken_csrf_verify(ctx->app->keys, c->tok.id, &csrf, now_s, CSRF_MAX_AGE_S) != 0) {
+	    link_csrf_check(&t, &c->tok, csrf_text, now_s, CSRF_MAX_AGE_S, &csrf) != 0) {
 		form_refused(ctx, c, 403, "csrf_invalid");
 		return;
 	}
@@ -905,7 +905,7 @@ static void h_pref_post(struct reqctx *ctx)
 		customer_download(ctx, c);
 	} else if (strcmp(action, "erase_request") == 0) {
 		char next[LINKTOKEN_CSRF_CAP];
-		if ((rc = linktoken_csrf_make(ctx->app->keys, c->tok.id, now_s, next)) != 0) {
+		if ((rc = link_csrf_make(&t, &c->tok, now_s, next)) != 0) {
 			reply_problem(ctx, rc, NULL);
 			app_send(ctx);
 			return;
@@ -1114,7 +1114,7 @@ static void h_link_create(struct reqctx *ctx)
 	snprintf(url, sizeof url, "%.*s/p/%s", (int)bl, base, token);
 	snprintf(unsub, sizeof unsub, "%.*s/v1/unsubscribe/%s", (int)bl, base, token);
 	snprintf(lu, sizeof lu, "<%s>", unsub);
-	crypto_wipe(token, sizeof token);
+	mem_wipe(token, sizeof token);
 	audit_decide(ctx, true, "created");
 	cust_detail(ctx, json_pack("{s:s, s:s, s:I, s:s}", "link_id", l->id, "scope", l->scope, "ttl_days",
 				    (json_int_t)ttl_days, "capability", l->capability));
@@ -1124,9 +1124,9 @@ static void h_link_create(struct reqctx *ctx)
 			     "expires_at", json_time(l->expires_us),
 			     "headers", "List-Unsubscribe", lu, "List-Unsubscribe-Post",
 			     "List-Unsubscribe=One-Click"));
-	crypto_wipe(url, sizeof url);
-	crypto_wipe(unsub, sizeof unsub);
-	crypto_wipe(lu, sizeof lu);
+	mem_wipe(url, sizeof url);
+	mem_wipe(unsub, sizeof unsub);
+	mem_wipe(lu, sizeof lu);
 	ctx->job.apply = apply_link_insert;
 	app_commit(ctx);
 	return;

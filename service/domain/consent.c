@@ -384,3 +384,19 @@ int consent_lookup_bulk(struct txn *t)
 {
 	return store_conn_bulk_mode(t->c);
 }
+
+int consent_current(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
+		    struct store_consent *out)
+{
+	return store_consent_get(t->c, contact_id, purpose, channel, out);
+}
+
+int consent_each(struct txn *t, const char *contact_id, store_consent_cb cb, void *ctx)
+{
+	return store_consents_each(t->c, contact_id, cb, ctx);
+}
+
+int consent_history_each(struct txn *t, const char *contact_id, store_consent_cb cb, void *ctx)
+{
+	return store_consent_history_each(t->c, contact_id, cb, ctx);
+}

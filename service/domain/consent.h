@@ -87,6 +87,14 @@ void consent_decide(const struct txn *t, const char *role, const char *purpose, 
  * back with the connection). */
 int consent_lookup_bulk(struct txn *t);
 
+/* The current event of (contact, purpose, channel) (ERR_NOTFOUND when
+ * none), every current event of a contact, and its whole history in
+ * effective-time order; evidence stays sealed. */
+int consent_current(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
+		    struct store_consent *out);
+int consent_each(struct txn *t, const char *contact_id, store_consent_cb cb, void *ctx);
+int consent_history_each(struct txn *t, const char *contact_id, store_consent_cb cb, void *ctx);
+
 struct consent_decision {
 	struct policy_decision d;
 	bool known; /* the contact exists (erased or not) */

@@ -192,3 +192,16 @@ void link_client_id(const struct txn *t, const char *ip, char *out, size_t cap)
 	}
 	crypto_wipe(h, sizeof h);
 }
+
+int link_csrf_make(const struct txn *t, const struct linktoken *tok, int64_t now_s, char out[LINKTOKEN_CSRF_CAP])
+{
+	return linktoken_csrf_make(t->keys, tok->id, now_s, out);
+}
+
+int link_csrf_check(const struct txn *t, const struct linktoken *tok, const char *text, int64_t now_s,
+		    int64_t max_age_s, struct linktoken_csrf *out)
+{
+	if (linktoken_csrf_parse(text, strlen(text), out) != 0)
+		return err_set(ERR_DENIED, "the form token is malformed");
+	return linktoken_csrf_verify(t->keys, tok->id, out, now_s, max_age_s);
+}

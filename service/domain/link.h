@@ -53,6 +53,12 @@ int link_revoke(struct txn *t, const char *contact_id, const char *link_id, cons
 /* On the writer: revokes every link of contact_id (erasure). */
 int link_revoke_all(struct txn *t, const char *contact_id);
 
+/* A form token for the preference page of tok, made at now_s; and the
+ * check of one sent back (its shape, its MAC for this link, its age). */
+int link_csrf_make(const struct txn *t, const struct linktoken *tok, int64_t now_s, char out[LINKTOKEN_CSRF_CAP]);
+int link_csrf_check(const struct txn *t, const struct linktoken *tok, const char *text, int64_t now_s,
+		    int64_t max_age_s, struct linktoken_csrf *out);
+
 /* The keyed hash of a customer's client address for the audit entry:
  * "h:" and 32 hex digits, or "h:unavailable". */
 void link_client_id(const struct txn *t, const char *ip, char *out, size_t cap);

@@ -141,3 +141,10 @@ int suppression_lift_by_subject(struct txn *t, const uint8_t hash[32], const cha
 	return store_suppressions_lift(t->c, hash, scope_names[SUPPRESSION_SCOPE_PURPOSE], purpose, reasons,
 				       t->now_us, by, NULL);
 }
+
+int suppression_subject_each(struct txn *t, const struct store_contact *ct, store_subject_suppression_cb cb,
+			     void *ctx)
+{
+	return store_subject_suppressions_each(t->c, ct->has_email_shash ? ct->email_shash : NULL,
+					       ct->has_phone_shash ? ct->phone_shash : NULL, cb, ctx);
+}

@@ -87,4 +87,9 @@ int suppression_lift(struct txn *t, const uint8_t hash[32], const char *scope, c
 int suppression_lift_by_subject(struct txn *t, const uint8_t hash[32], const char *purpose,
 				const char *by);
 
+/* Every suppression (lifted or not) of ct's email and phone hashes, oldest
+ * first: the person's own data export. */
+int suppression_subject_each(struct txn *t, const struct store_contact *ct, store_subject_suppression_cb cb,
+			     void *ctx);
+
 #endif
