@@ -369,25 +369,25 @@ static bool link_covers(const struct reqctx *ctx, const struct cust *c, const ch
 /* ---- writes (commit thread) ---- */
 
 static int make_consent(const struct policy *p, const struct policy_purpose_info *pi, const char *contact_id,
-			const char *channel, const char *status, const char *method, const char *source,
-			int64_t now, struct store_consent *cs)
+			const char *channel, enum policy_consent_status status, const char *method,
+			const char *source, int64_t now, struct store_consent *cs)
 {
 	memset(cs, 0, sizeof *cs);
 	snprintf(cs->contact_id, sizeof cs->contact_id, "%s", contact_id);
 	snprintf(cs->purpose, sizeof cs->purpose, "%s", pi->name);
 	snprintf(cs->channel, sizeof cs->channel, "%s", channel);
-	snprintf(cs->status, sizeof cs->status, "%s", status);
+	snprintf(cs->status, sizeof cs->status, "%s", policy_consent_status_name(status));
 	snprintf(cs->legal_basis, sizeof cs->legal_basis, "%s", policy_legal_basis_name(pi->legal_basis));
 	snprintf(cs->notice_version, sizeof cs->notice_version, "%s", policy_notice_version(p));
 	snprintf(cs->source, sizeof cs->source, "%s", source);
 	snprintf(cs->method, sizeof cs->method, "%s", method);
 	consent_new_receipt(cs->receipt_id);
 	cs->at_us = cs->recorded_us = now;
-	if (strcmp(status, "granted") == 0) {
+	if (status == POLICY_CONSENT_GRANTED) {
 		cs->granted_us = now;
 		if (pi->consent_lifetime_days > 0)
 			cs->expires_us = now + pi->consent_lifetime_days * 86400 * INT64_C(1000000);
-	} else if (strcmp(status, "withdrawn") == 0) {
+	} else if (status == POLICY_CONSENT_WITHDRAWN) {
 		cs->withdrawn_us = now;
 	}
 	return 0;
@@ -411,17 +411,17 @@ static int optout_purpose(struct store_conn *wc, struct reqctx *ctx, struct cust
 			channel = policy_channel_name((enum policy_channel)ch);
 		}
 		struct store_consent cur, cs;
-		const char *status = NULL;
+		enum policy_consent_status status = POLICY_CONSENT_NONE;
 		struct txn t = app_txn(ctx, wc);
 		t.now_us = now;
 		int rc = consent_current(&t, c->ct.id, pi->name, channel, &cur);
 		if (rc == 0 && consent_status(&cur) == POLICY_CONSENT_GRANTED)
-			status = "withdrawn";
+			status = POLICY_CONSENT_WITHDRAWN;
 		else if (rc == ERR_NOTFOUND && record_refusal)
-			status = "refused";
+			status = POLICY_CONSENT_REFUSED;
 		else if (rc != 0 && rc != ERR_NOTFOUND)
 			return rc;
-		if (status == NULL)
+		if (status == POLICY_CONSENT_NONE)
 			continue;
 		if ((rc = make_consent(ctx->policy, pi, c->ct.id, channel, status, method, "customer", now, &cs)) != 0 ||
 		    (rc = consent_put(&t, &c->ct, &cs, NULL, NULL)) != 0)
@@ -676,7 +676,7 @@ static void h_pref_get(struct reqctx *ctx)
 	if ((rc = link_csrf_make(&t, &c->tok, now / 1000000, csrf)) != 0)
 		goto fail;
 	struct prefpage_model m = { .lang = c->lang, .token = c->token, .csrf = csrf, .done = done_param(ctx),
-				     .gpc = c->gpc, .manage = strcmp(c->link.capability, "manage") == 0,
+				     .gpc = c->gpc, .manage = link_capability_of(&c->link) == LINK_MANAGE,
 				     .purposes = pp, .n_purposes = shown };
 	char *page = prefpage_centre(&m);
 	free(pp);
@@ -834,7 +834,7 @@ static void h_pref_post(struct reqctx *ctx)
 
 	/* An opt-out link may withdraw, and nothing more: granting, downloading
 	 * and erasure need a "manage" link (see h_link_create). */
-	bool manage = strcmp(c->link.capability, "manage") == 0;
+	bool manage = link_capability_of(&c->link) == LINK_MANAGE;
 	char wanted[16] = "";
 	if (parse_form_value(body, len, "status", wanted, sizeof wanted) != 0)
 		wanted[0] = '\0';
@@ -848,10 +848,12 @@ static void h_pref_post(struct reqctx *ctx)
 		char purpose[FORM_VALUE_CAP], channel[FORM_VALUE_CAP] = "", status[FORM_VALUE_CAP];
 		struct policy_purpose_info pi;
 		enum policy_channel chv;
+		enum policy_consent_status stv = POLICY_CONSENT_NONE;
 		if (parse_form_value(body, len, "purpose", purpose, sizeof purpose) != 0 || !is_name(purpose) ||
 		    policy_purpose_get(ctx->policy, purpose, &pi) != 0 || !pi.consent_required ||
 		    parse_form_value(body, len, "status", status, sizeof status) != 0 ||
-		    (strcmp(status, "granted") != 0 && strcmp(status, "withdrawn") != 0)) {
+		    policy_consent_status_from_name(status, &stv) != 0 ||
+		    (stv != POLICY_CONSENT_GRANTED && stv != POLICY_CONSENT_WITHDRAWN)) {
 			form_refused(ctx, c, 400, "malformed_form");
 			return;
 		}
@@ -867,7 +869,7 @@ static void h_pref_post(struct reqctx *ctx)
 			return;
 		}
 		customer_audit_begin(ctx, "customer.consent", c->ct.id, purpose, channel);
-		if (c->gpc && pi.sale_or_sharing && strcmp(status, "granted") == 0) {
+		if (c->gpc && pi.sale_or_sharing && stv == POLICY_CONSENT_GRANTED) {
 			/* The browser says "do not sell or share" in the same
 			 * breath: the signal wins, and the page says why. */
 			audit_decide(ctx, false, "gpc");
@@ -876,7 +878,7 @@ static void h_pref_post(struct reqctx *ctx)
 			app_commit(ctx);
 			return;
 		}
-		if ((rc = make_consent(ctx->policy, &pi, c->ct.id, channel, status, "preference_centre",
+		if ((rc = make_consent(ctx->policy, &pi, c->ct.id, channel, stv, "preference_centre",
 				       "customer", now_us(), &c->cs)) != 0) {
 			reply_problem(ctx, rc, NULL);
 			app_send(ctx);
