@@ -709,3 +709,33 @@ int audit_entry_format_csv(const struct audit_entry *e, char *buf, size_t cap)
 	out_str(&o, "\r\n");
 	return out_finish(&o, "audit CSV row");
 }
+
+/* Copies src into a field of cap bytes; a value that does not fit leaves
+ * the field empty and is reported, never cut (a cut id or reason would be
+ * a different, wrong record). */
+static int fill_one(char *dst, size_t cap, const char *src, const char *name, int rc)
+{
+	size_t n = strlen(src);
+	if (n >= cap) {
+		dst[0] = '\0';
+		return rc != 0 ? rc : err_set(ERR_TOOBIG, "the audit %s is longer than %zu bytes", name, cap - 1);
+	}
+	memcpy(dst, src, n + 1);
+	return rc;
+}
+
+int audit_entry_fill(struct audit_entry *e, const char *actor, const char *role, const char *action,
+		     const char *record_id, const char *purpose, const char *channel,
+		     const char *decision, const char *reason)
+{
+	int rc = 0;
+	rc = fill_one(e->actor, sizeof e->actor, actor ? actor : "", "actor", rc);
+	rc = fill_one(e->role, sizeof e->role, role ? role : "", "role", rc);
+	rc = fill_one(e->action, sizeof e->action, action ? action : "", "action", rc);
+	rc = fill_one(e->record_id, sizeof e->record_id, record_id ? record_id : "", "record id", rc);
+	rc = fill_one(e->purpose, sizeof e->purpose, purpose ? purpose : "", "purpose", rc);
+	rc = fill_one(e->channel, sizeof e->channel, channel ? channel : "", "channel", rc);
+	rc = fill_one(e->decision, sizeof e->decision, decision ? decision : "none", "decision", rc);
+	rc = fill_one(e->reason, sizeof e->reason, reason ? reason : "", "reason", rc);
+	return rc;
+}

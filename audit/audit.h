@@ -28,26 +28,7 @@
 
 #include "service/base/limits.h"
 
-#define AUDIT_HASH_BYTES 32
-
-/* Bounds of each string, in bytes, without the terminating NUL. They live
- * here rather than in limits.h because they are the format's own: changing one
- * changes what a valid entry is. */
-#define AUDIT_NAME_MAX LIMIT_NAME_BYTES	 /* actor, role, action, purpose, channel */
-#define AUDIT_RECORD_ID_MAX 128
-#define AUDIT_DECISION_MAX 8
-#define AUDIT_REASON_MAX 256
-#define AUDIT_FIELDS_MAX (LIMIT_FIELDS * (LIMIT_NAME_BYTES + 1))
-#define AUDIT_REQUEST_ID_MAX 64
-#define AUDIT_CLIENT_MAX 64
-#define AUDIT_DETAIL_MAX 2048
-
-/* Number of strings in the encoding and the largest possible encoding. */
-#define AUDIT_STRINGS 12
-#define AUDIT_ENCODED_MAX                                                      \
-	(16 + 4 * AUDIT_STRINGS + 5 * AUDIT_NAME_MAX + AUDIT_RECORD_ID_MAX +   \
-	 AUDIT_DECISION_MAX + AUDIT_REASON_MAX + AUDIT_FIELDS_MAX +            \
-	 AUDIT_REQUEST_ID_MAX + AUDIT_CLIENT_MAX + AUDIT_DETAIL_MAX)
+#include "service/base/auditrec.h"
 
 /* The largest NDJSON line audit_entry_format_json writes (without newline,
  * with NUL): every string byte may be escaped to two, plus keys and hashes. */
@@ -60,25 +41,6 @@
 #define AUDIT_TIME_BYTES 28
 /* The largest time that renders with a four-digit year: 9999-12-31T23:59:59.999999Z. */
 #define AUDIT_TIME_MAX_US INT64_C(253402300799999999)
-
-struct audit_entry {
-	int64_t seq;	 /* 1-based, contiguous */
-	int64_t time_us; /* microseconds since 1970-01-01T00:00:00Z */
-	char actor[AUDIT_NAME_MAX + 1];	  /* principal name, "customer" or "system" */
-	char role[AUDIT_NAME_MAX + 1];
-	char action[AUDIT_NAME_MAX + 1];  /* "contacts.read", "consent.check", ... */
-	char record_id[AUDIT_RECORD_ID_MAX + 1];
-	char purpose[AUDIT_NAME_MAX + 1];
-	char channel[AUDIT_NAME_MAX + 1];
-	char decision[AUDIT_DECISION_MAX + 1]; /* allow | deny | error | none */
-	char reason[AUDIT_REASON_MAX + 1];
-	char fields[AUDIT_FIELDS_MAX + 1]; /* comma-separated revealed field names */
-	char request_id[AUDIT_REQUEST_ID_MAX + 1];
-	char client[AUDIT_CLIENT_MAX + 1]; /* client address */
-	char detail[AUDIT_DETAIL_MAX + 1]; /* "" or a canonical flat JSON object */
-	uint8_t prev_hash[AUDIT_HASH_BYTES];
-	uint8_t hash[AUDIT_HASH_BYTES];
-};
 
 /* The domain-separation tag that starts every hashed entry, NUL included. */
 #define AUDIT_ENTRY_TAG "consentd-audit-v1"
@@ -172,5 +134,12 @@ int audit_entry_from_json(struct audit_entry *out, const char *line, size_t len)
  */
 int audit_csv_header(char *buf, size_t cap);
 int audit_entry_format_csv(const struct audit_entry *e, char *buf, size_t cap);
+
+/* Fills the caller-side parts of an entry; NULL means empty. A string
+ * longer than its bound is not cut: that field is left empty and the call
+ * returns ERR_TOOBIG naming the first such field (the others are filled). */
+int audit_entry_fill(struct audit_entry *e, const char *actor, const char *role, const char *action,
+		     const char *record_id, const char *purpose, const char *channel,
+		     const char *decision, const char *reason);
 
 #endif

@@ -23,8 +23,6 @@
 
 #include "audit/audit.h"
 
-#define AUDIT_KEY_ID_BYTES 8
-#define AUDIT_SIG_BYTES 64
 #define AUDIT_CHECKPOINT_TAG "consentd-checkpoint-v1"
 #define AUDIT_CHECKPOINT_TAG_BYTES 23
 #define AUDIT_CHECKPOINT_MSG_BYTES (AUDIT_CHECKPOINT_TAG_BYTES + 8 + AUDIT_HASH_BYTES + 8)
@@ -33,13 +31,6 @@
 /* A PEM public key is about 113 bytes; private key files are refused above this. */
 #define AUDIT_PEM_MAX 4096
 
-struct audit_checkpoint {
-	int64_t size;			   /* number of entries covered, >= 1 */
-	uint8_t root[AUDIT_HASH_BYTES];	   /* hash of entry number size */
-	int64_t time_us;		   /* when it was signed */
-	uint8_t key_id[AUDIT_KEY_ID_BYTES];
-	uint8_t sig[AUDIT_SIG_BYTES];
-};
 
 /* The private signing key (opaque). */
 struct audit_signer;

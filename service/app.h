@@ -1,6 +1,8 @@
 /*
  * app: the running service: shared state, routing, authentication, and the
- * one path every audited request takes to its reply.
+ * one path every audited request takes to its reply. Implemented in app.c
+ * (lifecycle, dispatch), auth.c (authentication), reply.c (replies, the
+ * commit, audit helpers) and problem.c (the error-to-status table).
  *
  * A handler (service/h_*.c) does its reads on ctx->rd, decides, prepares its
  * reply with reply_json()/reply_problem() WITHOUT sending it, fills
@@ -25,10 +27,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "audit/log.h"
+#include "service/writer.h"
 #include "policy/policy.h"
 #include "service/config.h"
+#include "service/domain/txn.h"
 #include "service/http.h"
+#include "service/problem.h"
 #include "service/store/store.h"
 
 struct keyring;
@@ -49,7 +53,7 @@ struct app {
 	 * in place (after `keys rotate`): by itself when a data key needs one,
 	 * and on SIGHUP (keyring_refresh). */
 	struct keyring *_Atomic keys;
-	struct audit_log *log;
+	struct writer *writer;
 	struct auditwatch *watch; /* scheduled and requested verification */
 	struct http_server *http;
 	pthread_mutex_t policy_lock;
@@ -92,7 +96,7 @@ struct reqctx {
 
 	bool audit_begun;
 	char audit_overflow[160]; /* why a value did not fit the entry ("" when all did) */
-	struct audit_job job; /* its entry is not zeroed up front: audit_begin fills it */
+	struct writer_job job; /* its entry is not zeroed up front: audit_begin fills it */
 
 	/* a handler's own state, freed with the request */
 	void *state;
@@ -121,12 +125,13 @@ struct policy *app_policy(struct app *app);
 /* Preparing a reply (nothing is sent yet). */
 void reply_json(struct reqctx *ctx, int status, json_t *body); /* steals body */
 void reply_text(struct reqctx *ctx, int status, const char *content_type, char *body, size_t len);
+/* Frees a prepared reply that was not sent (a streamed one too). */
+void reply_drop(struct reqctx *ctx);
 /* A problem+json body for an error code; the message set with err_set() is
  * the detail. `reason`, when not NULL, is added as a machine-readable member. */
 void reply_problem(struct reqctx *ctx, int code, const char *reason);
 void reply_problem_status(struct reqctx *ctx, int status, const char *type, const char *title,
 			  const char *detail, const char *reason);
-int status_for_err(int code);
 
 /* Sending. */
 void app_send(struct reqctx *ctx);
@@ -147,11 +152,15 @@ void audit_decide(struct reqctx *ctx, bool allowed, const char *reason);
 void audit_detail(struct reqctx *ctx, json_t *detail); /* steals detail */
 void audit_fields(struct reqctx *ctx, const char *comma_list);
 
-/* For a job's apply: loads contact id on the writer; an unknown or erased
- * contact is audited as a denial (unknown_contact, erased) and returned as
+/* The domain layer's handle for this request on connection c (the
+ * writer's, in a job's apply; ctx->rd for reads; NULL when the domain call
+ * touches no store): the keys, the request's policy, and now. */
+struct txn app_txn(struct reqctx *ctx, struct store_conn *c);
+
+/* For a job's apply: loads contact id on t; an unknown or erased contact is
+ * audited as a denial (unknown_contact, erased) and returned as
  * ERR_NOTFOUND or ERR_GONE. */
-int app_active_contact(struct reqctx *ctx, struct store_conn *c, const char *id,
-		       struct store_contact *out);
+int app_active_contact(struct reqctx *ctx, struct txn *t, const char *id, struct store_contact *out);
 
 /* Authorisation against the live policy; on refusal prepares 403, audits
  * the denial and commits it, and returns false. */
@@ -169,11 +178,6 @@ bool app_require_logged(struct reqctx *ctx, enum policy_action act, const char *
 bool app_stream_refused(struct reqctx *ctx, const void *state, bool role_denied,
 			enum policy_action act, const char *purpose, int setup_rc, const char *reason);
 
-/* Finds the principal whose token has this SHA-256 (the policy's, then
- * the database's through a cache that forgets within 10 s, so a revoked
- * token stops working within that time) and makes it the request's actor.
- * ERR_UNAUTHENTICATED (*reason says why) or ERR_UNAVAILABLE. */
-int app_principal(struct reqctx *ctx, const uint8_t hash[32], const char **reason);
 
 /* Request bodies: parses the buffered body as one JSON object with depth and
  * size bounds; on failure prepares 400/413/415 and returns NULL. */

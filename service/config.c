@@ -21,8 +21,11 @@
  * file that exists (DIR/././policy.json for DIR/././policy.json.new). */
 static int resolve(char *out, const char *dir, const char *path, const char *key)
 {
-	int n = path[0] == '/' ? snprintf(out, CONFIG_PATH_CAP, "%s", path)
-			       : snprintf(out, CONFIG_PATH_CAP, "%s/%s", dir, path);
+	/* A URI (the database setting's postgresql://...) is no path: it is kept
+	 * as written, so the store can tell which backend it names. */
+	bool as_is = path[0] == '/' || strstr(path, "://") != NULL;
+	int n = as_is ? snprintf(out, CONFIG_PATH_CAP, "%s", path)
+		      : snprintf(out, CONFIG_PATH_CAP, "%s/%s", dir, path);
 	if (n < 0 || n >= CONFIG_PATH_CAP) {
 		out[0] = '\0';
 		return err_set(ERR_INVALID, "consentd.conf: the %s path is longer than %d bytes once resolved",

@@ -10,7 +10,7 @@
  *
  *   cookie ─> id hash ─> row? ─> idle < CONSOLE_IDLE_SECONDS
  *          ─> age < CONSOLE_ABSOLUTE_SECONDS ─> principal of the token hash
- *             still exists (app_principal: revocation ends the session)
+ *             still exists (auth_principal: revocation ends the session)
  *          ─> its role still may audit.read ─> the page
  *
  * Wrong tokens are counted per client address in memory (per instance); an

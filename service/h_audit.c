@@ -31,6 +31,7 @@
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/base/limits.h"
+#include "service/domain/trail.h"
 #include "service/router.h"
 
 #include <errno.h>
@@ -340,7 +341,8 @@ static void h_audit_list(struct reqctx *ctx)
 	f.limit = q.limit + 1;
 	p.entries = json_array();
 	p.limit = q.limit;
-	int rc = q.empty ? 0 : store_audit_each(ctx->rd, &f, page_add, &p);
+	struct txn t = app_txn(ctx, ctx->rd);
+	int rc = q.empty ? 0 : trail_each(&t, &f, page_add, &p);
 	if (rc < 0) {
 		json_decref(p.entries);
 		audit_detail(ctx, detail);
@@ -364,9 +366,7 @@ static void h_audit_list(struct reqctx *ctx)
 
 /* The state of one streamed export; owned by the response once delivered. */
 struct export_stream {
-	struct store *st;
-	struct store_conn *c; /* its own reader connection */
-	struct store_audit_cursor *cur;
+	struct trail_cursor *cur; /* with its own reader connection */
 	bool csv, started, ended;
 	struct audit_entry e;
 	size_t len, off; /* pending bytes of line */
@@ -378,9 +378,7 @@ static void export_free(void *arg)
 	struct export_stream *x = arg;
 	if (x == NULL)
 		return;
-	store_audit_cursor_close(x->cur);
-	if (x->c != NULL)
-		store_conn_put(x->st, x->c);
+	trail_cursor_close(x->cur);
 	free(x);
 }
 
@@ -401,7 +399,7 @@ static int export_next_line(struct export_stream *x)
 			return 1;
 		}
 	}
-	int rc = store_audit_cursor_next(x->cur, &x->e);
+	int rc = trail_cursor_next(x->cur, &x->e);
 	if (rc <= 0)
 		return rc;
 	if (x->csv) {
@@ -462,12 +460,11 @@ static void h_audit_export(struct reqctx *ctx)
 		fail_audited(ctx, err_set(ERR_NOMEM, "out of memory"));
 		return;
 	}
-	x->st = ctx->app->store;
 	x->csv = q.csv;
 	query_filter(&q, &f);
 	if (q.empty)
 		f.after_seq = INT64_MAX; /* nothing matches */
-	if ((rc = store_conn_get(x->st, &x->c)) != 0 || (rc = store_audit_cursor_open(x->c, &f, &x->cur)) != 0) {
+	if ((rc = trail_cursor_open(ctx->app->store, &f, &x->cur)) != 0) {
 		export_free(x);
 		fail_audited(ctx, rc);
 		return;
@@ -587,14 +584,15 @@ static void h_audit_checkpoint_latest(struct reqctx *ctx)
 	if (!app_require(ctx, POLICY_ACT_AUDIT_READ, NULL, NULL))
 		return;
 	audit_auditor(ctx, "audit.read", &q, json_pack("{s:s}", "resource", "checkpoint"));
+	struct txn t = app_txn(ctx, ctx->rd);
 	if ((rc = read_public_pem(ctx->app->cfg.signing_pub, pem, sizeof pem)) != 0 ||
 	    (rc = audit_pubkey_from_pem(&key, pem, strlen(pem))) != 0 ||
-	    (rc = store_audit_head(ctx->rd, &head_seq, headhash)) != 0)
+	    (rc = trail_head(&t, &head_seq, headhash)) != 0)
 		goto fail;
 	audit_pubkey_key_id(key, kid);
 	audit_hex_encode(kid, sizeof kid, hexid);
 	audit_hex_encode(headhash, sizeof headhash, headhex);
-	rc = store_checkpoint_latest(ctx->rd, &cp);
+	rc = trail_checkpoint_latest(&t, &cp);
 	if (rc == ERR_NOTFOUND) {
 		audit_decide(ctx, false, "no_checkpoint");
 		reply_problem(ctx, ERR_NOTFOUND, "no_checkpoint");

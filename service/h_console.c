@@ -43,12 +43,13 @@
 #include "audit/audit.h"
 #include "audit/checkpoint.h"
 #include "service/auditwatch.h"
+#include "service/auth.h"
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/base/limits.h"
 #include "service/console.h"
 #include "service/consolepage.h"
-#include "service/contact.h"
+#include "service/domain/contact.h"
 #include "service/parse.h"
 #include "service/router.h"
 
@@ -82,7 +83,7 @@ static void creq_free(void *p)
 	free(r);
 }
 
-static int apply_session(struct store_conn *w, struct audit_job *job)
+static int apply_session(struct store_conn *w, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct creq *r = ctx->state;
@@ -227,7 +228,7 @@ static bool session(struct reqctx *ctx, struct creq *r, bool signin_ok)
 	}
 	if (!console_session_alive(&r->s, now_us()))
 		goto signed_out;
-	rc = app_principal(ctx, r->s.token_hash, &reason);
+	rc = auth_principal(ctx, r->s.token_hash, &reason);
 	if (rc == ERR_UNAVAILABLE) {
 		refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED);
 		app_send(ctx);
@@ -408,7 +409,7 @@ static void h_console_login(struct reqctx *ctx)
 	}
 	console_hash(token, r->s.token_hash);
 	console_wipe(token, sizeof token);
-	rc = app_principal(ctx, r->s.token_hash, &reason);
+	rc = auth_principal(ctx, r->s.token_hash, &reason);
 	if (rc == ERR_UNAVAILABLE) {
 		refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED);
 		http_add_header(ctx->http, "Retry-After", "5");
@@ -568,7 +569,7 @@ static void h_console_home(struct reqctx *ctx)
 	struct creq *r = creq_new(ctx);
 	struct page_buf b = { 0 };
 	struct auditwatch_status ws;
-	struct audit_log_stats ls;
+	struct writer_stats ls;
 	struct audit_checkpoint cp;
 	struct audit_pubkey *key = NULL;
 	struct day_series per_day, denials;
@@ -600,7 +601,7 @@ static void h_console_home(struct reqctx *ctx)
 	keyed_finish(&reasons);
 	keyed_finish(&roles);
 	auditwatch_status(ctx->app->watch, &ws);
-	audit_log_stats(ctx->app->log, &ls);
+	writer_stats(ctx->app->writer, &ls);
 	int cprc = store_checkpoint_latest(ctx->rd, &cp);
 	if (cprc != 0 && cprc != ERR_NOTFOUND) {
 		fail_audited(ctx, r, cprc);
@@ -2015,7 +2016,7 @@ static void h_console_evidence(struct reqctx *ctx)
 	struct store_audit_filter f;
 	struct audit_checkpoint cp;
 	struct audit_pubkey *key = NULL;
-	struct audit_job j1, j2;
+	struct writer_job j1, j2;
 	struct dl *x = NULL;
 	char tcp[AUDIT_TIME_BYTES], tnow[AUDIT_TIME_BYTES], kid[2 * AUDIT_KEY_ID_BYTES + 1];
 	int rc;
@@ -2028,9 +2029,9 @@ static void h_console_evidence(struct reqctx *ctx)
 	 * second empty job returns only once that signature is stored. */
 	memset(&j1, 0, sizeof j1);
 	memset(&j2, 0, sizeof j2);
-	audit_log_checkpoint(ctx->app->log);
-	if ((rc = audit_log_run(ctx->app->log, &j1)) == 0)
-		rc = audit_log_run(ctx->app->log, &j2);
+	writer_checkpoint(ctx->app->writer);
+	if ((rc = writer_run(ctx->app->writer, &j1)) == 0)
+		rc = writer_run(ctx->app->writer, &j2);
 	audit_view(ctx, r, "audit.export", NULL, json_pack("{s:s}", "console", "evidence"));
 	if (rc != 0) {
 		fail_audited(ctx, r, ERR_UNAVAILABLE);

@@ -35,8 +35,11 @@
 
 #include "service/base/codec.h"
 #include "service/base/error.h"
-#include "service/contact.h"
-#include "service/crypto/fieldcrypt.h"
+#include "service/domain/consent.h"
+#include "service/domain/contact.h"
+#include "service/domain/link.h"
+#include "service/domain/trail.h"
+#include "service/domain/suppression.h"
 #include "service/linktoken.h"
 #include "service/parse.h"
 #include "service/prefpage.h"
@@ -235,16 +238,9 @@ static void cust_detail(struct reqctx *ctx, json_t *detail);
 static void customer_audit_begin(struct reqctx *ctx, const char *action, const char *record_id,
 				 const char *purpose, const char *channel)
 {
-	uint8_t h[FC_HASH_BYTES];
-	char hex[2 * 16 + 1];
-	const char *ip = http_client(ctx->http);
+	struct txn t = app_txn(ctx, NULL);
 	audit_begin(ctx, action, record_id, purpose, channel);
-	if (fieldcrypt_keyed_hash(ctx->app->keys, FC_HASH_CLIENT, ip, strlen(ip), h) == 0) {
-		hex_encode(h, 16, hex);
-		snprintf(ctx->job.entry.client, sizeof ctx->job.entry.client, "h:%s", hex);
-	} else {
-		snprintf(ctx->job.entry.client, sizeof ctx->job.entry.client, "h:unavailable");
-	}
+	link_client_id(&t, http_client(ctx->http), ctx->job.entry.client, sizeof ctx->job.entry.client);
 	cust_detail(ctx, json_object());
 }
 
@@ -290,7 +286,7 @@ static void cust_free(void *p)
 	if (c == NULL)
 		return;
 	json_decref(c->evidence);
-	crypto_wipe(c, sizeof *c);
+	mem_wipe(c, sizeof *c);
 	free(c);
 }
 
@@ -331,7 +327,6 @@ static struct cust *resolve(struct reqctx *ctx)
 	enum prefpage_lang lang = prefpage_lang_from(http_header(ctx->http, "Accept-Language"));
 	const char *gpc = http_header(ctx->http, "Sec-GPC");
 	int64_t now_s = now_us() / 1000000;
-	char id[LINKTOKEN_ID_TEXT_CAP];
 	int rc;
 
 	customer_identity(ctx);
@@ -345,50 +340,16 @@ static struct cust *resolve(struct reqctx *ctx)
 	ctx->state_free = cust_free;
 	c->lang = lang;
 	c->gpc = gpc != NULL && strcmp(gpc, "1") == 0;
-	if (linktoken_parse(token, strlen(token), &c->tok) != 0) {
-		refuse_link(ctx, lang, "malformed");
-		return NULL;
-	}
-	if (linktoken_verify(ctx->app->keys, &c->tok, now_s) != 0) {
-		refuse_link(ctx, lang, now_s >= c->tok.expires_s ? "expired_or_forged" : "forged");
+	struct txn t = app_txn(ctx, ctx->rd);
+	const char *refusal = NULL;
+	rc = link_resolve(&t, token, now_s, &c->tok, &c->link, c->link_role, &c->ct, &refusal);
+	if (rc != 0)
+		goto unavailable;
+	if (refusal != NULL) {
+		refuse_link(ctx, lang, refusal);
 		return NULL;
 	}
 	snprintf(c->token, sizeof c->token, "%s", token);
-	linktoken_id_text(c->tok.id, id);
-	rc = store_link_get(ctx->rd, id, &c->link);
-	if (rc == ERR_NOTFOUND) {
-		refuse_link(ctx, lang, "unknown_link");
-		return NULL;
-	}
-	if (rc != 0)
-		goto unavailable;
-	if (c->link.revoked_us != 0) {
-		refuse_link(ctx, lang, "revoked");
-		return NULL;
-	}
-	if (c->link.expires_us / 1000000 <= now_s || c->link.expires_us / 1000000 != c->tok.expires_s) {
-		refuse_link(ctx, lang, "expired");
-		return NULL;
-	}
-	/* The link is its creator's credential as much as the person's, so it
-	 * reaches only the purposes the creator's role may use; a creator the
-	 * service no longer knows leaves the link without any. */
-	const char *prole = NULL;
-	if (policy_principal_role(ctx->policy, c->link.created_by, &prole) == 0)
-		snprintf(c->link_role, sizeof c->link_role, "%s", prole);
-	else if ((rc = store_principal_role(ctx->rd, c->link.created_by, c->link_role)) != 0 && rc != ERR_NOTFOUND)
-		goto unavailable;
-	if (!policy_role_exists(ctx->policy, c->link_role)) {
-		refuse_link(ctx, lang, "creator_unknown");
-		return NULL;
-	}
-	rc = store_contact_get(ctx->rd, c->link.contact_id, &c->ct);
-	if (rc == ERR_NOTFOUND || (rc == 0 && c->ct.erased)) {
-		refuse_link(ctx, lang, "erased");
-		return NULL;
-	}
-	if (rc != 0)
-		goto unavailable;
 	return c;
 unavailable:
 	customer_audit_begin(ctx, "customer.link", "", NULL, NULL);
@@ -408,28 +369,25 @@ static bool link_covers(const struct reqctx *ctx, const struct cust *c, const ch
 /* ---- writes (commit thread) ---- */
 
 static int make_consent(const struct policy *p, const struct policy_purpose_info *pi, const char *contact_id,
-			const char *channel, const char *status, const char *method, const char *source,
-			int64_t now, struct store_consent *cs)
+			const char *channel, enum policy_consent_status status, const char *method,
+			const char *source, int64_t now, struct store_consent *cs)
 {
-	uint8_t raw[16];
 	memset(cs, 0, sizeof *cs);
 	snprintf(cs->contact_id, sizeof cs->contact_id, "%s", contact_id);
 	snprintf(cs->purpose, sizeof cs->purpose, "%s", pi->name);
 	snprintf(cs->channel, sizeof cs->channel, "%s", channel);
-	snprintf(cs->status, sizeof cs->status, "%s", status);
+	snprintf(cs->status, sizeof cs->status, "%s", policy_consent_status_name(status));
 	snprintf(cs->legal_basis, sizeof cs->legal_basis, "%s", policy_legal_basis_name(pi->legal_basis));
 	snprintf(cs->notice_version, sizeof cs->notice_version, "%s", policy_notice_version(p));
 	snprintf(cs->source, sizeof cs->source, "%s", source);
 	snprintf(cs->method, sizeof cs->method, "%s", method);
-	if (crypto_random(raw, sizeof raw) != 0)
-		return err_set(ERR_INTERNAL, "no randomness");
-	b64url_encode(raw, sizeof raw, cs->receipt_id);
+	consent_new_receipt(cs->receipt_id);
 	cs->at_us = cs->recorded_us = now;
-	if (strcmp(status, "granted") == 0) {
+	if (status == POLICY_CONSENT_GRANTED) {
 		cs->granted_us = now;
 		if (pi->consent_lifetime_days > 0)
 			cs->expires_us = now + pi->consent_lifetime_days * 86400 * INT64_C(1000000);
-	} else if (strcmp(status, "withdrawn") == 0) {
+	} else if (status == POLICY_CONSENT_WITHDRAWN) {
 		cs->withdrawn_us = now;
 	}
 	return 0;
@@ -453,18 +411,20 @@ static int optout_purpose(struct store_conn *wc, struct reqctx *ctx, struct cust
 			channel = policy_channel_name((enum policy_channel)ch);
 		}
 		struct store_consent cur, cs;
-		const char *status = NULL;
-		int rc = store_consent_get(wc, c->ct.id, pi->name, channel, &cur);
-		if (rc == 0 && strcmp(cur.status, "granted") == 0)
-			status = "withdrawn";
+		enum policy_consent_status status = POLICY_CONSENT_NONE;
+		struct txn t = app_txn(ctx, wc);
+		t.now_us = now;
+		int rc = consent_current(&t, c->ct.id, pi->name, channel, &cur);
+		if (rc == 0 && consent_status(&cur) == POLICY_CONSENT_GRANTED)
+			status = POLICY_CONSENT_WITHDRAWN;
 		else if (rc == ERR_NOTFOUND && record_refusal)
-			status = "refused";
+			status = POLICY_CONSENT_REFUSED;
 		else if (rc != 0 && rc != ERR_NOTFOUND)
 			return rc;
-		if (status == NULL)
+		if (status == POLICY_CONSENT_NONE)
 			continue;
 		if ((rc = make_consent(ctx->policy, pi, c->ct.id, channel, status, method, "customer", now, &cs)) != 0 ||
-		    (rc = consent_record(wc, ctx->app->keys, &c->ct, &cs, NULL)) != 0)
+		    (rc = consent_put(&t, &c->ct, &cs, NULL, NULL)) != 0)
 			return rc;
 		c->changed++;
 	}
@@ -473,25 +433,29 @@ static int optout_purpose(struct store_conn *wc, struct reqctx *ctx, struct cust
 
 /* Puts the person's email and phone hashes on the suppression list for a
  * purpose, unless a suppression already covers it (idempotent). */
-static int suppress_purpose(struct store_conn *wc, struct cust *c, const char *purpose, const char *reason,
-			    int64_t now)
+static int suppress_purpose(struct store_conn *wc, struct reqctx *ctx, struct cust *c, const char *purpose,
+			    const char *reason, int64_t now)
 {
+	struct txn t = app_txn(ctx, wc);
+	t.now_us = now;
 	const uint8_t *hashes[2] = { c->ct.has_email_shash ? c->ct.email_shash : NULL,
 				     c->ct.has_phone_shash ? c->ct.phone_shash : NULL };
 	const char *kinds[2] = { "email", "phone" };
 	for (int i = 0; i < 2; i++) {
 		if (hashes[i] == NULL)
 			continue;
-		int rc = store_suppression_match(wc, hashes[i], NULL, purpose, "", NULL);
+		int rc = suppression_match(&t, hashes[i], NULL, purpose, "", NULL);
 		if (rc == 0)
 			continue;
 		if (rc != ERR_NOTFOUND)
 			return rc;
-		struct store_suppression sp = { .kind = kinds[i], .scope = "purpose", .scope_value = purpose,
+		struct store_suppression sp = { .kind = kinds[i],
+						.scope = suppression_scope_name(SUPPRESSION_SCOPE_PURPOSE),
+						.scope_value = purpose,
 						.reason = reason, .source = "customer", .created_us = now,
 						.recorded_us = now };
 		memcpy(sp.hash, hashes[i], 32);
-		if ((rc = store_suppression_add(wc, &sp)) < 0)
+		if ((rc = suppression_add(&t, &sp)) < 0)
 			return rc;
 		c->suppressed++;
 	}
@@ -509,19 +473,21 @@ static int apply_gpc(struct store_conn *wc, struct reqctx *ctx, struct cust *c, 
 		int before = c->changed;
 		int rc = optout_purpose(wc, ctx, c, &pi, "gpc", true, now);
 		if (rc == 0 && c->changed != before)
-			rc = suppress_purpose(wc, c, pi.name, "gpc", now);
+			rc = suppress_purpose(wc, ctx, c, pi.name, "gpc", now);
 		if (rc != 0)
 			return rc;
 	}
 	return 0;
 }
 
-static int apply_customer(struct store_conn *wc, struct audit_job *job)
+static int apply_customer(struct store_conn *wc, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct cust *c = ctx->state;
 	int64_t now = now_us();
-	int rc = store_contact_get(wc, c->ct.id, &c->ct);
+	struct txn t = app_txn(ctx, wc);
+	t.now_us = now;
+	int rc = contact_get(&t, c->ct.id, &c->ct);
 	if (rc == 0 && c->ct.erased)
 		rc = err_set(ERR_GONE, "the contact was erased");
 	if (rc != 0) {
@@ -534,19 +500,18 @@ static int apply_customer(struct store_conn *wc, struct audit_job *job)
 	case OP_NONE:
 		break;
 	case OP_SET:
-		if (strcmp(c->cs.status, "granted") == 0) {
+		if (consent_status(&c->cs) == POLICY_CONSENT_GRANTED) {
 			/* A fresh yes from the person lifts their own earlier
-			 * unsubscribe for this purpose; bounces, complaints and
-			 * manual blocks stay. */
+			 * opt-outs of this purpose (suppression_may_lift). */
 			if (c->ct.has_email_shash &&
-			    (rc = store_subject_suppressions_lift(wc, c->ct.email_shash, c->cs.purpose, now, "customer")) != 0)
+			    (rc = suppression_lift_by_subject(&t, c->ct.email_shash, c->cs.purpose, "customer")) != 0)
 				goto out;
 			if (c->ct.has_phone_shash &&
-			    (rc = store_subject_suppressions_lift(wc, c->ct.phone_shash, c->cs.purpose, now, "customer")) != 0)
+			    (rc = suppression_lift_by_subject(&t, c->ct.phone_shash, c->cs.purpose, "customer")) != 0)
 				goto out;
 		}
 		c->cs.at_us = c->cs.recorded_us = now;
-		rc = consent_record(wc, ctx->app->keys, &c->ct, &c->cs, c->evidence);
+		rc = consent_put(&t, &c->ct, &c->cs, c->evidence, NULL);
 		c->changed++;
 		break;
 	case OP_WITHDRAW_ALL:
@@ -566,19 +531,19 @@ static int apply_customer(struct store_conn *wc, struct audit_job *job)
 			const char *method = c->op == OP_UNSUBSCRIBE ? "one_click" : "preference_centre";
 			rc = optout_purpose(wc, ctx, c, &pi, method, false, now);
 			if (rc == 0)
-				rc = suppress_purpose(wc, c, pi.name,
+				rc = suppress_purpose(wc, ctx, c, pi.name,
 						      c->op == OP_UNSUBSCRIBE ? "unsubscribe" : "withdrawal", now);
 		}
 		/* A link scoped to a purpose that needs no consent (say,
 		 * service mail) still suppresses that purpose on request. */
 		if (rc == 0 && c->op == OP_UNSUBSCRIBE && strcmp(c->link.scope, "all") != 0 &&
 		    link_covers(ctx, c, c->link.scope))
-			rc = suppress_purpose(wc, c, c->link.scope, "unsubscribe", now);
+			rc = suppress_purpose(wc, ctx, c, c->link.scope, "unsubscribe", now);
 		break;
 	case OP_ERASE:
-		rc = store_links_revoke_contact(wc, c->ct.id, now, NULL);
+		rc = link_revoke_all(&t, c->ct.id);
 		if (rc == 0)
-			rc = contact_erase(wc, &c->ct, now);
+			rc = contact_erase(&t, &c->ct);
 		break;
 	}
 out:
@@ -678,7 +643,8 @@ static void h_pref_get(struct reqctx *ctx)
 	if (c == NULL)
 		return;
 	customer_audit_begin(ctx, "customer.view", c->ct.id, NULL, NULL);
-	if ((rc = store_consents_each(ctx->rd, c->ct.id, collect_cb, &l)) != 0)
+	struct txn rt = app_txn(ctx, ctx->rd);
+	if ((rc = consent_each(&rt, c->ct.id, collect_cb, &l)) != 0)
 		goto fail;
 	size_t np = policy_purpose_count(ctx->policy), shown = 0;
 	pp = calloc(np ? np : 1, sizeof *pp);
@@ -706,10 +672,11 @@ static void h_pref_get(struct reqctx *ctx)
 				fill_choice(&p->choices[p->n_choices++], policy_channel_name((enum policy_channel)ch),
 					    &l, pi.name, gpc_optout, now);
 	}
-	if ((rc = linktoken_csrf_make(ctx->app->keys, c->tok.id, now / 1000000, csrf)) != 0)
+	struct txn t = app_txn(ctx, ctx->rd);
+	if ((rc = link_csrf_make(&t, &c->tok, now / 1000000, csrf)) != 0)
 		goto fail;
 	struct prefpage_model m = { .lang = c->lang, .token = c->token, .csrf = csrf, .done = done_param(ctx),
-				     .gpc = c->gpc, .manage = strcmp(c->link.capability, "manage") == 0,
+				     .gpc = c->gpc, .manage = link_capability_of(&c->link) == LINK_MANAGE,
 				     .purposes = pp, .n_purposes = shown };
 	char *page = prefpage_centre(&m);
 	free(pp);
@@ -775,15 +742,13 @@ static void customer_download(struct reqctx *ctx, struct cust *c)
 	int rc;
 
 	customer_audit_begin(ctx, "customer.export", c->ct.id, NULL, NULL);
-	if ((rc = contact_fields_json(ctx->rd, ctx->app->keys, ctx->policy, &c->ct, all, &fields, names,
-				      sizeof names)) != 0 ||
-	    (rc = store_consents_each(ctx->rd, c->ct.id, export_consent_cb, consents)) != 0 ||
-	    (rc = store_consent_history_each(ctx->rd, c->ct.id, export_consent_cb, history)) != 0 ||
-	    (rc = store_subject_suppressions_each(ctx->rd, c->ct.has_email_shash ? c->ct.email_shash : NULL,
-						  c->ct.has_phone_shash ? c->ct.phone_shash : NULL,
-						  export_suppression_cb, supp)) != 0)
+	struct txn rt = app_txn(ctx, ctx->rd);
+	if ((rc = contact_fields_json(&rt, &c->ct, all, &fields, names, sizeof names)) != 0 ||
+	    (rc = consent_each(&rt, c->ct.id, export_consent_cb, consents)) != 0 ||
+	    (rc = consent_history_each(&rt, c->ct.id, export_consent_cb, history)) != 0 ||
+	    (rc = suppression_subject_each(&rt, &c->ct, export_suppression_cb, supp)) != 0)
 		goto fail;
-	rc = store_audit_each(ctx->rd, &f, export_audit_cb, accesses);
+	rc = trail_each(&rt, &f, export_audit_cb, accesses);
 	if (rc != 0 && rc != 1)
 		goto fail;
 	json_t *purposes = json_array();
@@ -855,9 +820,9 @@ static void h_pref_post(struct reqctx *ctx)
 		form_refused(ctx, c, 400, "malformed_form");
 		return;
 	}
+	struct txn t = app_txn(ctx, NULL);
 	if (parse_form_value(body, len, "csrf", csrf_text, sizeof csrf_text) != 0 ||
-	    linktoken_csrf_parse(csrf_text, strlen(csrf_text), &csrf) != 0 ||
-	    linktoken_csrf_verify(ctx->app->keys, c->tok.id, &csrf, now_s, CSRF_MAX_AGE_S) != 0) {
+	    link_csrf_check(&t, &c->tok, csrf_text, now_s, CSRF_MAX_AGE_S, &csrf) != 0) {
 		form_refused(ctx, c, 403, "csrf_invalid");
 		return;
 	}
@@ -869,7 +834,7 @@ static void h_pref_post(struct reqctx *ctx)
 
 	/* An opt-out link may withdraw, and nothing more: granting, downloading
 	 * and erasure need a "manage" link (see h_link_create). */
-	bool manage = strcmp(c->link.capability, "manage") == 0;
+	bool manage = link_capability_of(&c->link) == LINK_MANAGE;
 	char wanted[16] = "";
 	if (parse_form_value(body, len, "status", wanted, sizeof wanted) != 0)
 		wanted[0] = '\0';
@@ -883,10 +848,12 @@ static void h_pref_post(struct reqctx *ctx)
 		char purpose[FORM_VALUE_CAP], channel[FORM_VALUE_CAP] = "", status[FORM_VALUE_CAP];
 		struct policy_purpose_info pi;
 		enum policy_channel chv;
+		enum policy_consent_status stv = POLICY_CONSENT_NONE;
 		if (parse_form_value(body, len, "purpose", purpose, sizeof purpose) != 0 || !is_name(purpose) ||
 		    policy_purpose_get(ctx->policy, purpose, &pi) != 0 || !pi.consent_required ||
 		    parse_form_value(body, len, "status", status, sizeof status) != 0 ||
-		    (strcmp(status, "granted") != 0 && strcmp(status, "withdrawn") != 0)) {
+		    policy_consent_status_from_name(status, &stv) != 0 ||
+		    (stv != POLICY_CONSENT_GRANTED && stv != POLICY_CONSENT_WITHDRAWN)) {
 			form_refused(ctx, c, 400, "malformed_form");
 			return;
 		}
@@ -902,7 +869,7 @@ static void h_pref_post(struct reqctx *ctx)
 			return;
 		}
 		customer_audit_begin(ctx, "customer.consent", c->ct.id, purpose, channel);
-		if (c->gpc && pi.sale_or_sharing && strcmp(status, "granted") == 0) {
+		if (c->gpc && pi.sale_or_sharing && stv == POLICY_CONSENT_GRANTED) {
 			/* The browser says "do not sell or share" in the same
 			 * breath: the signal wins, and the page says why. */
 			audit_decide(ctx, false, "gpc");
@@ -911,7 +878,7 @@ static void h_pref_post(struct reqctx *ctx)
 			app_commit(ctx);
 			return;
 		}
-		if ((rc = make_consent(ctx->policy, &pi, c->ct.id, channel, status, "preference_centre",
+		if ((rc = make_consent(ctx->policy, &pi, c->ct.id, channel, stv, "preference_centre",
 				       "customer", now_us(), &c->cs)) != 0) {
 			reply_problem(ctx, rc, NULL);
 			app_send(ctx);
@@ -940,7 +907,7 @@ static void h_pref_post(struct reqctx *ctx)
 		customer_download(ctx, c);
 	} else if (strcmp(action, "erase_request") == 0) {
 		char next[LINKTOKEN_CSRF_CAP];
-		if ((rc = linktoken_csrf_make(ctx->app->keys, c->tok.id, now_s, next)) != 0) {
+		if ((rc = link_csrf_make(&t, &c->tok, now_s, next)) != 0) {
 			reply_problem(ctx, rc, NULL);
 			app_send(ctx);
 			return;
@@ -1011,33 +978,11 @@ static void h_unsub_post(struct reqctx *ctx)
 
 /* ---- staff: creating and revoking links ---- */
 
-/* Whether role could mint a link of this capability and scope: a link
- * reaches only its creator's purposes, so its scope must be one of them, and
- * a "manage" link (grant, download every field and consent, erase) needs a
- * role that may do all of that itself, for every purpose. */
-static bool role_may_mint(const struct policy *p, const char *role, bool manage, const char *scope)
-{
-	if (!policy_role_may(p, role, POLICY_ACT_LINKS_CREATE))
-		return false;
-	if (strcmp(scope, "all") != 0 && !policy_role_may_purpose(p, role, scope))
-		return false;
-	if (!manage)
-		return true;
-	if (!policy_role_may(p, role, POLICY_ACT_CONSENTS_WRITE) || !policy_role_may(p, role, POLICY_ACT_CONTACTS_ERASE) ||
-	    !policy_role_may(p, role, POLICY_ACT_CONTACTS_UPDATE))
-		return false;
-	for (size_t i = 0; i < policy_purpose_count(p); i++) {
-		struct policy_purpose_info pi;
-		if (policy_purpose_at(p, i, &pi) == 0 && !policy_role_may_purpose(p, role, pi.name))
-			return false;
-	}
-	return true;
-}
-
-static int apply_link_insert(struct store_conn *wc, struct audit_job *job)
+static int apply_link_insert(struct store_conn *wc, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
-	int rc = store_link_insert(wc, ctx->state);
+	struct txn t = app_txn(ctx, wc);
+	int rc = link_insert(&t, ctx->state);
 	if (rc != 0)
 		audit_decide(ctx, false, "error");
 	return rc;
@@ -1117,7 +1062,7 @@ static void h_link_create(struct reqctx *ctx)
 	 * holds it. A "manage" link can grant consent, download every field and
 	 * erase, so only a role that may do all of that itself may mint one;
 	 * other roles get opt-out links (see choices, withdraw, unsubscribe). */
-	if (!role_may_mint(ctx->policy, ctx->role, req.manage, scope)) {
+	if (!link_role_may_mint(ctx->policy, ctx->role, req.manage ? LINK_MANAGE : LINK_OPTOUT, scope)) {
 		bool scope_denied = strcmp(scope, "all") != 0 && !policy_role_may_purpose(ctx->policy, ctx->role, scope);
 		audit_begin(ctx, "links.create", id, strcmp(scope, "all") ? scope : NULL, NULL);
 		audit_decide(ctx, false, "role_denied");
@@ -1134,7 +1079,8 @@ static void h_link_create(struct reqctx *ctx)
 		return;
 	}
 	audit_begin(ctx, "links.create", id, strcmp(scope, "all") ? scope : NULL, NULL);
-	rc = store_contact_get(ctx->rd, id, &ct);
+	struct txn t = app_txn(ctx, ctx->rd);
+	rc = contact_get(&t, id, &ct);
 	if (rc != 0 || ct.erased) {
 		bool gone = rc == 0;
 		audit_decide(ctx, false, gone ? "erased" : rc == ERR_NOTFOUND ? "unknown_contact" : "error");
@@ -1150,19 +1096,9 @@ static void h_link_create(struct reqctx *ctx)
 		rc = err_set(ERR_NOMEM, "out of memory");
 		goto bad;
 	}
-	uint8_t raw[LINKTOKEN_ID_BYTES];
 	char token[LINKTOKEN_CAP];
-	int64_t now = now_us();
-	int64_t expires_s = now / 1000000 + ttl_days * 86400;
-	crypto_random(raw, sizeof raw);
-	linktoken_id_text(raw, l->id);
-	snprintf(l->contact_id, sizeof l->contact_id, "%s", id);
-	snprintf(l->scope, sizeof l->scope, "%s", scope);
-	l->created_us = now;
-	l->expires_us = expires_s * 1000000;
-	snprintf(l->created_by, sizeof l->created_by, "%s", ctx->actor);
-	snprintf(l->capability, sizeof l->capability, "%s", req.manage ? "manage" : "optout");
-	if ((rc = linktoken_make(ctx->app->keys, raw, expires_s, token)) != 0) {
+	if ((rc = link_mint(&t, id, scope, req.manage ? LINK_MANAGE : LINK_OPTOUT, ttl_days, ctx->actor, l,
+			    token)) != 0) {
 		free(l);
 		l = NULL;
 		goto bad;
@@ -1180,7 +1116,7 @@ static void h_link_create(struct reqctx *ctx)
 	snprintf(url, sizeof url, "%.*s/p/%s", (int)bl, base, token);
 	snprintf(unsub, sizeof unsub, "%.*s/v1/unsubscribe/%s", (int)bl, base, token);
 	snprintf(lu, sizeof lu, "<%s>", unsub);
-	crypto_wipe(token, sizeof token);
+	mem_wipe(token, sizeof token);
 	audit_decide(ctx, true, "created");
 	cust_detail(ctx, json_pack("{s:s, s:s, s:I, s:s}", "link_id", l->id, "scope", l->scope, "ttl_days",
 				    (json_int_t)ttl_days, "capability", l->capability));
@@ -1190,9 +1126,9 @@ static void h_link_create(struct reqctx *ctx)
 			     "expires_at", json_time(l->expires_us),
 			     "headers", "List-Unsubscribe", lu, "List-Unsubscribe-Post",
 			     "List-Unsubscribe=One-Click"));
-	crypto_wipe(url, sizeof url);
-	crypto_wipe(unsub, sizeof unsub);
-	crypto_wipe(lu, sizeof lu);
+	mem_wipe(url, sizeof url);
+	mem_wipe(unsub, sizeof unsub);
+	mem_wipe(lu, sizeof lu);
 	ctx->job.apply = apply_link_insert;
 	app_commit(ctx);
 	return;
@@ -1209,64 +1145,24 @@ struct link_revoke {
 	const struct policy *policy;	     /* the request's reference */
 };
 
-/* The role's purposes, comma-separated, for store_links_revoke_mintable. */
-static void role_purposes(const struct policy *p, const char *role, char *out, size_t cap)
-{
-	size_t n = 0;
-	out[0] = '\0';
-	for (size_t i = 0; i < policy_purpose_count(p); i++) {
-		struct policy_purpose_info pi;
-		if (policy_purpose_at(p, i, &pi) != 0 || !policy_role_may_purpose(p, role, pi.name))
-			continue;
-		int k = snprintf(out + n, cap - n, "%s%s", n ? "," : "", pi.name);
-		if (k < 0 || (size_t)k >= cap - n) {
-			out[n] = '\0'; /* a shorter list revokes less, never more */
-			return;
-		}
-		n += (size_t)k;
-	}
-}
-
-static int apply_link_revoke(struct store_conn *wc, struct audit_job *job)
+static int apply_link_revoke(struct store_conn *wc, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct link_revoke *r = ctx->state;
-	struct store_contact ct;
-	int64_t now = now_us();
-	int rc = store_contact_get(wc, r->contact_id, &ct);
-	if (rc == ERR_NOTFOUND) {
-		audit_decide(ctx, false, "unknown_contact");
-		return err_set(ERR_NOTFOUND, "no contact with this id");
+	struct txn t = app_txn(ctx, wc);
+	const char *reason = NULL;
+	int64_t count = 0;
+	int rc = link_revoke(&t, r->contact_id, r->link_id, r->role, &count, &reason);
+	if (rc != 0) {
+		audit_decide(ctx, false, reason);
+		return rc;
 	}
-	if (rc == 0 && r->link_id[0] != '\0') {
-		/* A role may end only a link it could have minted itself: marketing
-		 * cannot cut off a person's manage link, or one for care. */
-		struct store_link l;
-		rc = store_link_get(wc, r->link_id, &l);
-		if (rc == 0 && strcmp(l.contact_id, r->contact_id) != 0)
-			rc = err_set(ERR_NOTFOUND, "no active preference link with this id for this contact");
-		if (rc == 0 && !role_may_mint(r->policy, r->role, strcmp(l.capability, "manage") == 0, l.scope)) {
-			audit_decide(ctx, false, "role_denied");
-			return err_set(ERR_DENIED, "role %s may not revoke a link it could not have minted (%s, scope %s)",
-				       r->role, l.capability, l.scope);
-		}
-		if (rc == 0)
-			rc = store_link_revoke(wc, r->contact_id, r->link_id, now);
-	} else if (rc == 0) {
-		char purposes[STORE_LIST_CAP];
-		role_purposes(r->policy, r->role, purposes, sizeof purposes);
-		bool manage = role_may_mint(r->policy, r->role, true, "all");
-		int64_t count = 0;
-		rc = store_links_revoke_mintable(wc, r->contact_id, manage, purposes, now, &count);
-		if (rc == 0)
-			audit_detail(ctx, json_pack("{s:s, s:I}", "link_id", "all", "revoked", (json_int_t)count));
-	}
-	if (rc != 0)
-		audit_decide(ctx, false, rc == ERR_NOTFOUND ? "unknown_link" : "error");
-	return rc;
+	if (r->link_id[0] == '\0')
+		audit_detail(ctx, json_pack("{s:s, s:I}", "link_id", "all", "revoked", (json_int_t)count));
+	return 0;
 }
 
-static void link_revoke(struct reqctx *ctx, const char *link_id)
+static void revoke_links(struct reqctx *ctx, const char *link_id)
 {
 	const char *id = ctx->param[0];
 	/* The role first: a caller who may not revoke learns nothing about links. */
@@ -1303,12 +1199,12 @@ static void link_revoke(struct reqctx *ctx, const char *link_id)
 
 static void h_link_revoke_all(struct reqctx *ctx)
 {
-	link_revoke(ctx, NULL);
+	revoke_links(ctx, NULL);
 }
 
 static void h_link_revoke_one(struct reqctx *ctx)
 {
-	link_revoke(ctx, ctx->param[1]);
+	revoke_links(ctx, ctx->param[1]);
 }
 
 const struct route customer_routes[] = {

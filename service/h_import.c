@@ -6,11 +6,12 @@
  * A bad line never stops the rest.
  *
  * Work is split so the single writer does only inserts:
- *   request thread: parse, validate (contact_validate, consent_from_json),
- *     new id, new DEK wrapped under the master key, every field and every
- *     consent's evidence sealed under the DEK, keyed hashes;
- *   commit thread (job.apply, IMPORT_BATCH contacts per job): duplicate
- *     check on the email blind index, then the inserts.
+ *   request thread: contact_new_prepare, the contact domain's one creation
+ *     path (validation, new id, new DEK wrapped under the master key, every
+ *     field and every consent's evidence sealed, keyed hashes);
+ *   commit thread (job.apply, IMPORT_BATCH contacts per job):
+ *     contact_new_insert (duplicate check on the email blind index, then
+ *     the inserts).
  * Each batch is one job with ONE audit entry ("contacts.import", counts in
  * the detail) committed in the same transaction as its contacts, so every
  * created contact is durable and audited before its result line exists; the
@@ -34,8 +35,7 @@
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/bulk.h"
-#include "service/contact.h"
-#include "service/crypto/fieldcrypt.h"
+#include "service/domain/contact.h"
 #include "service/crypto/spill.h"
 #include "service/router.h"
 
@@ -45,25 +45,14 @@
 #include <string.h>
 
 #define IMPORT_BATCH 1000
-#define IMPORT_CONSENTS_MAX 64
 
-struct imp_field {
-	char name[STORE_NAME_CAP];
-	uint8_t *sealed;
-	size_t len;
-};
-
+/* One line: the contact prepared by the contact domain's one creation path
+ * (the same as POST /v1/contacts), and its result. */
 struct imp_contact {
 	uint64_t line;
 	enum { IMP_READY, IMP_CREATED, IMP_DUPLICATE, IMP_INVALID, IMP_ERROR } result;
 	char error[160];
-	struct store_contact ct;
-	bool has_email, has_phone;
-	uint8_t email_bidx[32], phone_bidx[32];
-	struct imp_field *fields;
-	size_t n_fields;
-	struct store_consent *consents;
-	size_t n_consents;
+	struct contact_new nc;
 };
 
 struct import;
@@ -74,7 +63,7 @@ struct imp_batch {
 	struct imp_contact *items;
 	size_t n;
 	uint64_t number;
-	struct audit_job job;
+	struct writer_job job;
 	bool pending, done; /* done and rc under im->lock */
 	int rc;
 };
@@ -95,13 +84,8 @@ struct import {
 
 static void contact_clear(struct imp_contact *c)
 {
-	for (size_t i = 0; i < c->n_fields; i++)
-		free(c->fields[i].sealed);
-	free(c->fields);
-	for (size_t i = 0; i < c->n_consents; i++)
-		free((void *)c->consents[i].evidence);
-	free(c->consents);
-	crypto_wipe(c, sizeof *c);
+	contact_new_clear(&c->nc);
+	memset(c, 0, sizeof *c);
 }
 
 static void batch_wait(struct imp_batch *b);
@@ -125,127 +109,19 @@ static void import_free(void *p)
 	free(im);
 }
 
-static int cmp_consent_at(const void *a, const void *b)
-{
-	const struct store_consent *x = a, *y = b;
-	return x->at_us < y->at_us ? -1 : x->at_us > y->at_us;
-}
-
-/* Consents of one line, validated and sealed; history order by `at`. */
-static int prepare_consents(struct import *im, struct imp_contact *c, json_t *list, const uint8_t dek[32])
-{
-	size_t i;
-	json_t *item;
-	if (list == NULL || json_is_null(list))
-		return 0;
-	if (!json_is_array(list) || json_array_size(list) > IMPORT_CONSENTS_MAX)
-		return err_set(ERR_INVALID, "consents must be an array of at most %d objects", IMPORT_CONSENTS_MAX);
-	c->consents = calloc(json_array_size(list) + 1, sizeof *c->consents);
-	if (c->consents == NULL)
-		return err_set(ERR_NOMEM, "out of memory");
-	json_array_foreach(list, i, item) {
-		struct store_consent *cs = &c->consents[c->n_consents];
-		int reason = -1;
-		if (!json_is_object(item))
-			return err_set(ERR_INVALID, "consents[%zu] must be an object", i);
-		const char *purpose = json_string_value(json_object_get(item, "purpose"));
-		if (purpose == NULL || !is_name(purpose))
-			return err_set(ERR_INVALID, "consents[%zu].purpose must be a purpose name", i);
-		json_t *body = json_copy(item);
-		json_object_del(body, "purpose");
-		int rc = consent_from_json(im->ctx->policy, purpose, body, im->now, cs, &reason);
-		json_t *ev = json_object_get(body, "evidence");
-		if (rc == 0 && ev != NULL && !json_is_null(ev)) {
-			uint8_t raw[16];
-			char field[96];
-			uint8_t *sealed = NULL;
-			size_t len = 0;
-			crypto_random(raw, sizeof raw);
-			b64url_encode(raw, sizeof raw, cs->receipt_id);
-			snprintf(field, sizeof field, "evidence/%s", cs->receipt_id);
-			rc = contact_seal(dek, "consent", c->ct.id, field, ev, &sealed, &len);
-			cs->evidence = sealed;
-			cs->evidence_len = len;
-		}
-		json_decref(body);
-		if (rc != 0)
-			return err_set(rc, "consents[%zu]: %s", i, err_msg());
-		if (cs->receipt_id[0] == '\0') {
-			uint8_t raw[16];
-			crypto_random(raw, sizeof raw);
-			b64url_encode(raw, sizeof raw, cs->receipt_id);
-		}
-		snprintf(cs->contact_id, sizeof cs->contact_id, "%s", c->ct.id);
-		c->n_consents++;
-	}
-	qsort(c->consents, c->n_consents, sizeof *c->consents, cmp_consent_at);
-	/* A later refusal or withdrawal keeps when consent was first given. */
-	for (size_t k = 1; k < c->n_consents; k++)
-		for (size_t j = 0; j < k; j++)
-			if (strcmp(c->consents[j].purpose, c->consents[k].purpose) == 0 &&
-			    strcmp(c->consents[j].channel, c->consents[k].channel) == 0 &&
-			    strcmp(c->consents[k].status, "granted") != 0 && c->consents[j].granted_us != 0)
-				c->consents[k].granted_us = c->consents[j].granted_us;
-	return 0;
-}
-
 /* Validates and seals one line into c (request thread). */
 static int prepare(struct import *im, struct imp_contact *c, json_t *v)
 {
-	const struct keyring *kr = im->ctx->app->keys;
-	const struct policy *p = im->ctx->policy;
-	uint8_t dek[32], raw[16];
-	const char *key;
-	json_t *val, *body = NULL;
+	struct txn t = app_txn(im->ctx, NULL);
+	json_t *body = NULL;
 	int rc;
 	if (!json_is_object(v))
 		return err_set(ERR_INVALID, "a line is one JSON object: a contact");
+	t.now_us = im->now;
 	body = json_copy(v);
 	json_t *consents = json_incref(json_object_get(body, "consents"));
 	json_object_del(body, "consents");
-	if ((rc = contact_validate(p, body, false)) != 0)
-		goto out;
-	crypto_random(raw, sizeof raw);
-	b64url_encode(raw, sizeof raw, c->ct.id);
-	c->ct.created_us = c->ct.updated_us = im->now;
-	if ((rc = contact_purposes_join(json_object_get(body, "collected_for"), c->ct.collected_for,
-					sizeof c->ct.collected_for)) != 0)
-		goto out;
-	snprintf(c->ct.source, sizeof c->ct.source, "%s", json_string_value(json_object_get(body, "source")) ?: "import");
-	snprintf(c->ct.owner, sizeof c->ct.owner, "%s", json_string_value(json_object_get(body, "owner")) ?: "");
-	json_t *email = json_object_get(body, "email"), *phone = json_object_get(body, "phone");
-	if (json_is_string(email)) {
-		c->has_email = c->ct.has_email_shash = true;
-		if ((rc = contact_email_hashes(kr, json_string_value(email), c->email_bidx, c->ct.email_shash)) != 0)
-			goto out;
-	}
-	if (json_is_string(phone)) {
-		c->has_phone = c->ct.has_phone_shash = true;
-		if ((rc = contact_phone_hashes(kr, json_string_value(phone), c->phone_bidx, c->ct.phone_shash)) != 0)
-			goto out;
-	}
-	if ((rc = fieldcrypt_dek_new(dek)) != 0 ||
-	    (rc = fieldcrypt_dek_wrap(kr, c->ct.id, dek, c->ct.wrapped_key, &c->ct.key_version)) != 0)
-		goto out;
-	c->ct.wrapped_len = FC_WRAPPED_DEK_BYTES;
-	c->fields = calloc(json_object_size(body) + 1, sizeof *c->fields);
-	if (c->fields == NULL) {
-		rc = err_set(ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	json_object_foreach(body, key, val) {
-		struct policy_field_info fi;
-		if (policy_field_get(p, key, &fi) != 0)
-			continue; /* collected_for, source, owner */
-		struct imp_field *f = &c->fields[c->n_fields];
-		snprintf(f->name, sizeof f->name, "%s", key);
-		if ((rc = contact_seal(dek, "contact", c->ct.id, key, val, &f->sealed, &f->len)) != 0)
-			goto out;
-		c->n_fields++;
-	}
-	rc = prepare_consents(im, c, consents, dek);
-out:
-	crypto_wipe(dek, sizeof dek);
+	rc = contact_new_prepare(&t, body, consents, "import", &c->nc);
 	json_decref(consents);
 	json_decref(body);
 	return rc;
@@ -253,32 +129,21 @@ out:
 
 /* Inserts the batch (commit thread). A duplicate email is that line's
  * result; any other failure fails the whole batch (rolled back). */
-static int apply_batch(struct store_conn *w, struct audit_job *job)
+static int apply_batch(struct store_conn *w, struct writer_job *job)
 {
 	struct imp_batch *b = job->ctx;
+	struct txn t = app_txn(b->im->ctx, w);
 	uint64_t created = 0, dups = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		struct imp_contact *c = &b->items[i];
-		char other[STORE_ID_CAP];
-		int rc = 0;
 		if (c->result != IMP_READY)
 			continue;
-		if (c->has_email) {
-			rc = store_contact_find_email(w, c->email_bidx, other);
-			if (rc == 0) {
-				c->result = IMP_DUPLICATE;
-				dups++;
-				continue;
-			}
-			if (rc != ERR_NOTFOUND)
-				return rc;
+		int rc = contact_new_insert(&t, &c->nc);
+		if (rc == ERR_CONFLICT) {
+			c->result = IMP_DUPLICATE;
+			dups++;
+			continue;
 		}
-		rc = store_contact_insert(w, &c->ct, c->has_email ? c->email_bidx : NULL,
-					  c->has_phone ? c->phone_bidx : NULL);
-		for (size_t k = 0; rc == 0 && k < c->n_fields; k++)
-			rc = store_field_put(w, c->ct.id, c->fields[k].name, c->fields[k].sealed, c->fields[k].len);
-		for (size_t k = 0; rc == 0 && k < c->n_consents; k++)
-			rc = store_consent_put(w, &c->consents[k]);
 		if (rc != 0) {
 			snprintf(job->entry.decision, sizeof job->entry.decision, "deny");
 			snprintf(job->entry.reason, sizeof job->entry.reason, "error");
@@ -302,7 +167,7 @@ static int write_result(struct import *im, const struct imp_contact *c)
 	case IMP_CREATED:
 		im->created++;
 		n = snprintf(buf, sizeof buf, "{\"line\":%llu,\"status\":\"created\",\"id\":\"%s\"}\n",
-			     (unsigned long long)c->line, c->ct.id);
+			     (unsigned long long)c->line, c->nc.ct.id);
 		break;
 	case IMP_DUPLICATE:
 		im->duplicates++;
@@ -326,7 +191,7 @@ static int write_result(struct import *im, const struct imp_contact *c)
 	return spill_write(im->out, buf, (size_t)n);
 }
 
-static void batch_done(struct audit_job *job, int rc)
+static void batch_done(struct writer_job *job, int rc)
 {
 	struct imp_batch *b = job->ctx;
 	struct import *im = b->im;
@@ -374,7 +239,7 @@ static int batch_submit(struct import *im, struct imp_batch *b)
 	b->job.done = batch_done;
 	b->job.ctx = b;
 	b->pending = true;
-	int rc = audit_log_submit(ctx->app->log, &b->job);
+	int rc = writer_submit(ctx->app->writer, &b->job);
 	if (rc != 0) {
 		b->pending = false;
 		b->rc = rc;

@@ -20,7 +20,7 @@ void h_health(struct reqctx *ctx)
 }
 
 /* Intact: the writer holds the chain on disk and no verification failed. */
-static bool audit_intact(struct app *app, const struct audit_log_stats *st, struct auditwatch_status *ws)
+static bool audit_intact(struct app *app, const struct writer_stats *st, struct auditwatch_status *ws)
 {
 	auditwatch_status(app->watch, ws);
 	return st->fault == AUDIT_FAULT_NONE && ws->intact;
@@ -28,9 +28,9 @@ static bool audit_intact(struct app *app, const struct audit_log_stats *st, stru
 
 void h_ready(struct reqctx *ctx)
 {
-	struct audit_log_stats st;
+	struct writer_stats st;
 	struct auditwatch_status ws;
-	audit_log_stats(ctx->app->log, &st);
+	writer_stats(ctx->app->writer, &st);
 	bool intact = audit_intact(ctx->app, &st, &ws);
 	bool ready = atomic_load(&ctx->app->ready) && st.healthy && intact;
 	/* Fault names only (stable words), never a reason: /readyz is public. */
@@ -46,9 +46,9 @@ void h_ready(struct reqctx *ctx)
 void h_metrics(struct reqctx *ctx)
 {
 	struct app_metrics *m = &ctx->app->metrics;
-	struct audit_log_stats st;
+	struct writer_stats st;
 	struct auditwatch_status ws;
-	audit_log_stats(ctx->app->log, &st);
+	writer_stats(ctx->app->writer, &st);
 	bool intact = audit_intact(ctx->app, &st, &ws);
 	char *buf = NULL;
 	int n = asprintf(

@@ -29,8 +29,9 @@
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/bulk.h"
-#include "service/contact.h"
-#include "service/crypto/fieldcrypt.h"
+#include "service/domain/consent.h"
+#include "service/domain/contact.h"
+#include "service/domain/release.h"
 #include "service/crypto/spill.h"
 #include "service/router.h"
 
@@ -59,6 +60,7 @@ struct filter {
 	struct spill *out, *rel;
 	struct spill_digest *digest;
 	struct dedupe seen;
+	struct txn txn; /* the domain's handle: keys and policy; .c set per entry */
 	int64_t now_s;
 	uint64_t total, allowed, denied, duplicates, invalid, errors, released;
 	uint64_t reasons[POLICY_REASON_COUNT];
@@ -199,6 +201,7 @@ static int on_item(void *arg, const struct bulk_item *it)
 	int rc;
 
 	f->total++;
+	f->txn.c = ctx->rd;
 	if (it->error != NULL)
 		return entry_invalid(f, it, it->error);
 	const char *s = entry_text(it->value);
@@ -206,11 +209,9 @@ static int on_item(void *arg, const struct bulk_item *it)
 		return entry_invalid(f, it, "an entry is a contact id or an email address");
 	bool by_id = is_contact_id(s);
 	if (by_id) {
-		char tagged[CONTACT_ID_BYTES + 4];
-		int n = snprintf(tagged, sizeof tagged, "id:%s", s);
-		crypto_sha256(tagged, (size_t)n, key);
+		release_id_key(s, key);
 	} else {
-		if (contact_email_hashes(ctx->app->keys, s, bidx, shash) != 0)
+		if (contact_hash_email(&f->txn, s, bidx, shash) != 0)
 			return entry_invalid(f, it, "not an email address or a contact id");
 		memcpy(key, bidx, 8);
 	}
@@ -222,18 +223,15 @@ static int on_item(void *arg, const struct bulk_item *it)
 		return 0;
 	}
 	atomic_fetch_add(&ctx->app->metrics.filter_entries, 1);
-	rc = by_id ? store_filter_by_id(ctx->rd, s, f->purpose, f->channel, &row)
-		   : store_filter_by_email(ctx->rd, bidx, shash, f->purpose, f->channel, &row);
+	rc = consent_lookup_hashed(&f->txn, by_id ? s : NULL, bidx, shash, f->purpose, f->channel, &row);
 	if (rc != 0) {
 		/* Undecidable: denied, never allowed. */
 		f->errors++;
 		f->denied++;
 		return put_line(f, it->value, false, "error", 0, NULL);
 	}
-	struct contact_subject subj;
 	struct policy_decision d;
-	contact_subject_from_row(&row, &subj);
-	policy_decide_contact(ctx->policy, ctx->role, f->purpose, f->channel, &subj.s, f->now_s, &d);
+	consent_decide(&f->txn, ctx->role, f->purpose, f->channel, &row, f->now_s, &d);
 	f->reasons[d.reason]++;
 	if (d.allowed) {
 		uint8_t raw[16];
@@ -264,6 +262,7 @@ static int filter_begin(struct reqctx *ctx)
 	ctx->stream_state = f;
 	f->ctx = ctx;
 	f->now_s = now_us() / 1000000;
+	f->txn = app_txn(ctx, ctx->rd);
 	if (purpose == NULL || channel == NULL || !is_name(purpose) || !is_name(channel)) {
 		f->setup_rc = err_set(ERR_INVALID, "name the campaign: ?purpose=NAME&channel=NAME");
 		return f->setup_rc;
@@ -304,7 +303,7 @@ static int filter_begin(struct reqctx *ctx)
 	if (rc == 0)
 		rc = dedupe_grow(&f->seen);
 	if (rc == 0)
-		rc = store_conn_bulk_mode(ctx->rd);
+		rc = consent_lookup_bulk(&f->txn);
 	if (rc != 0)
 		f->setup_rc = rc;
 	return rc;
@@ -323,10 +322,11 @@ static int cmp16(const void *a, const void *b)
 }
 
 /* The release record, in the audit entry's transaction (commit thread). */
-static int apply_release(struct store_conn *w, struct audit_job *job)
+static int apply_release(struct store_conn *w, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct filter *f = ctx->stream_state;
+	struct txn t = app_txn(ctx, w);
 	uint8_t *ids = malloc(RELEASE_CHUNK_IDS * 16);
 	int64_t chunk = 0;
 	int rc = ids ? spill_rewind(f->rel) : err_set(ERR_NOMEM, "out of memory");
@@ -345,7 +345,7 @@ static int apply_release(struct store_conn *w, struct audit_job *job)
 		if (rc != 0 || have == 0)
 			break;
 		qsort(ids, have / 16, 16, cmp16);
-		rc = store_release_put(w, f->release_id, chunk++, ids, have / 16);
+		rc = release_put(&t, f->release_id, chunk++, ids, have / 16);
 		if (have < RELEASE_CHUNK_IDS * 16)
 			break;
 	}
@@ -368,15 +368,12 @@ static void filter_finish(struct reqctx *ctx)
 	 * plain SHA-256 by trying likely addresses; what the trail and the reply
 	 * show is keyed like every other hash of personal data: HMAC-SHA256,
 	 * under a key derived from the index key, over the body's SHA-256. */
-	uint8_t sha[32], mac[FC_HASH_BYTES];
+	uint8_t sha[32];
 	spill_digest_final(f->digest, sha);
-	if (fieldcrypt_keyed_hash(ctx->app->keys, FC_HASH_LIST, sha, sizeof sha, mac) != 0 && rc == 0)
-		rc = ERR_CRYPTO;
-	hex_encode(mac, sizeof mac, f->list_hmac_hex);
-	crypto_wipe(sha, sizeof sha);
-	uint8_t raw[16];
-	crypto_random(raw, sizeof raw);
-	b64url_encode(raw, sizeof raw, f->release_id);
+	int drc = release_list_digest(&f->txn, sha, f->list_hmac_hex);
+	if (drc != 0 && rc == 0)
+		rc = drc;
+	release_new_id(f->release_id);
 
 	audit_begin(ctx, "outreach.filter", "", f->purpose, f->channel);
 	json_t *detail = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "total", (json_int_t)f->total,
@@ -465,10 +462,11 @@ static void h_release_get(struct reqctx *ctx)
 		return;
 	audit_begin(ctx, "outreach.release.read", id, NULL, NULL);
 	int rc = b64url_decode(id, strlen(id), raw, sizeof raw) == 16 ? 0 : ERR_INVALID;
+	struct txn t = app_txn(ctx, ctx->rd);
 	if (rc == 0)
-		rc = store_release_count(ctx->rd, release, &count);
+		rc = release_count(&t, release, &count);
 	if (rc == 0) {
-		rc = store_release_find(ctx->rd, release, raw);
+		rc = release_find(&t, release, raw);
 		if (rc == 0 || rc == ERR_NOTFOUND) {
 			bool released = rc == 0;
 			audit_decide(ctx, true, released ? "released" : "not_released");

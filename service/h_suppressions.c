@@ -25,8 +25,8 @@
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/bulk.h"
-#include "service/contact.h"
-#include "service/crypto/fieldcrypt.h"
+#include "service/domain/contact.h"
+#include "service/domain/suppression.h"
 #include "service/parse.h"
 #include "service/router.h"
 
@@ -36,11 +36,6 @@
 
 #define SUPP_BATCH 1000
 #define SUPP_ERRORS_SHOWN 100
-
-static const char *const reasons[] = { "unsubscribe", "withdrawal", "bounce", "complaint", "erasure",
-				       "manual", NULL };
-static const char *const entry_keys[] = { "email", "phone", "scope", "scope_value", "value", "reason",
-					  "source", "created_at", NULL };
 
 struct supp_import {
 	struct reqctx *ctx;
@@ -55,7 +50,7 @@ struct supp_import {
 	int64_t now;
 	uint64_t total, added, already, invalid, batches;
 	json_t *errors; /* first SUPP_ERRORS_SHOWN invalid lines */
-	struct audit_job job;
+	struct writer_job job;
 	char hash_hex[17]; /* single entry: for the reply's audit detail */
 };
 
@@ -71,119 +66,15 @@ static void supp_free(void *p)
 	free(s);
 }
 
-static bool one_of(const char *s, const char *const *list)
-{
-	for (int i = 0; s != NULL && list[i] != NULL; i++)
-		if (strcmp(s, list[i]) == 0)
-			return true;
-	return false;
-}
-
-int parse_supp_entry(const struct policy *p, json_t *o, int64_t now, struct supp_entry *e,
-		     const char **address)
-{
-	const char *key;
-	json_t *v;
-	memset(e, 0, sizeof *e);
-	*address = NULL;
-	if (!json_is_object(o))
-		return err_set(ERR_INVALID, "an entry is an object with email or phone");
-	json_object_foreach(o, key, v) {
-		if (!one_of(key, entry_keys))
-			return err_set(ERR_INVALID, "unknown key \"%s\"", key);
-		if (!json_is_string(v) && !json_is_null(v))
-			return err_set(ERR_INVALID, "%s must be a string", key);
-	}
-	const char *email = json_string_value(json_object_get(o, "email"));
-	const char *phone = json_string_value(json_object_get(o, "phone"));
-	if ((email == NULL) == (phone == NULL))
-		return err_set(ERR_INVALID, "give exactly one of email and phone");
-	/* The normalisation contact_*_hashes applies, with its buffer sizes;
-	 * the handler hashes the address afterwards. */
-	char norm[256];
-	int rc = email ? normalize_email(email, strlen(email), norm, sizeof norm)
-		       : normalize_phone(phone, strlen(phone), norm, 32);
-	crypto_wipe(norm, sizeof norm);
-	if (rc != 0)
-		return err_set(ERR_INVALID, "%s is not a valid address", email ? "email" : "phone");
-	snprintf(e->kind, sizeof e->kind, "%s", email ? "email" : "phone");
-	const char *scope = json_string_value(json_object_get(o, "scope"));
-	const char *value = json_string_value(json_object_get(o, "scope_value"));
-	if (value == NULL)
-		value = json_string_value(json_object_get(o, "value"));
-	if (scope == NULL)
-		scope = "all";
-	if (strcmp(scope, "all") == 0) {
-		if (value != NULL && value[0] != '\0')
-			return err_set(ERR_INVALID, "scope all takes no scope_value");
-		value = "";
-	} else if (strcmp(scope, "purpose") == 0) {
-		struct policy_purpose_info pi;
-		if (value == NULL || policy_purpose_get(p, value, &pi) != 0)
-			return err_set(ERR_INVALID, "scope purpose needs scope_value naming a purpose of the policy");
-	} else if (strcmp(scope, "channel") == 0) {
-		enum policy_channel ch;
-		if (value == NULL || policy_channel_from_name(value, &ch) != 0)
-			return err_set(ERR_INVALID, "scope channel needs scope_value naming a channel");
-	} else {
-		return err_set(ERR_INVALID, "scope must be all, purpose or channel");
-	}
-	snprintf(e->scope, sizeof e->scope, "%s", scope);
-	snprintf(e->scope_value, sizeof e->scope_value, "%s", value);
-	const char *reason = json_string_value(json_object_get(o, "reason"));
-	if (reason == NULL)
-		reason = "manual";
-	if (!one_of(reason, reasons))
-		return err_set(ERR_INVALID, "reason must be unsubscribe, withdrawal, bounce, complaint, "
-					    "erasure or manual");
-	snprintf(e->reason, sizeof e->reason, "%s", reason);
-	json_t *sv = json_object_get(o, "source");
-	const char *source = json_string_value(sv);
-	if (sv != NULL && !json_is_null(sv) && source == NULL)
-		return err_set(ERR_INVALID, "source must be a string");
-	if (source == NULL)
-		source = "api";
-	/* Stored in plaintext next to the hash: a label, never free text. */
-	if (!is_identifier(source, LIMIT_LABEL_BYTES) || (sv != NULL && json_string_length(sv) != strlen(source)))
-		return err_set(ERR_INVALID, "source must be 1 to %d characters of A-Z a-z 0-9 . _ : @ / + -",
-			       LIMIT_LABEL_BYTES);
-	snprintf(e->source, sizeof e->source, "%s", source);
-	e->created_us = now;
-	const char *created = json_string_value(json_object_get(o, "created_at"));
-	if (created != NULL && created[0] != '\0') {
-		if (parse_time(created, &e->created_us) != 0)
-			return err_set(ERR_INVALID, "created_at must be an RFC 3339 time");
-		if (e->created_us > now + 300 * INT64_C(1000000))
-			return err_set(ERR_INVALID, "created_at must not be in the future");
-	}
-	*address = email ? email : phone;
-	return 0;
-}
-
-int parse_supp_body(const struct policy *p, const char *body, size_t len, int64_t now,
-		    struct supp_entry *e, json_t **doc, const char **address)
-{
-	json_error_t jerr;
-	*address = NULL;
-	*doc = body ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
-	if (*doc == NULL)
-		return err_set(ERR_INVALID, "the body must be one JSON object");
-	return parse_supp_entry(p, *doc, now, e, address);
-}
-
 /* Hashes a parsed entry's address (as contact_*_hashes do for a contact). */
 static int entry_hash(struct supp_import *s, struct supp_entry *e, const char *address)
 {
-	/* An erasure suppression can never be lifted, so it is reserved for
-	 * erasure itself and for roles that may erase (importing a former
-	 * system's erasures): others could block an address for good. */
-	if (strcmp(e->reason, "erasure") == 0 &&
-	    !policy_role_may(s->ctx->policy, s->ctx->role, POLICY_ACT_CONTACTS_ERASE))
-		return err_set(ERR_DENIED, "reason erasure is recorded by erasing a contact; role %s may "
-			       "not add one", s->ctx->role);
+	struct txn t = app_txn(s->ctx, NULL);
+	int rc = suppression_may_add(&t, s->ctx->role, e->reason);
+	if (rc != 0)
+		return rc;
 	bool email = strcmp(e->kind, "email") == 0;
-	int rc = email ? contact_email_hashes(s->ctx->app->keys, address, NULL, e->hash)
-		       : contact_phone_hashes(s->ctx->app->keys, address, NULL, e->hash);
+	rc = email ? contact_hash_email(&t, address, NULL, e->hash) : contact_hash_phone(&t, address, NULL, e->hash);
 	if (rc != 0)
 		return err_set(ERR_INVALID, "%s is not a valid address", email ? "email" : "phone");
 	return 0;
@@ -199,9 +90,10 @@ static int entry_from_json(struct supp_import *s, json_t *o, struct supp_entry *
 }
 
 /* Writes the batch on the commit thread. */
-static int apply_batch(struct store_conn *w, struct audit_job *job)
+static int apply_batch(struct store_conn *w, struct writer_job *job)
 {
 	struct supp_import *s = job->ctx;
+	struct txn t = app_txn(s->ctx, w);
 	uint64_t added = 0, already = 0;
 	for (size_t i = 0; i < s->n_batch; i++) {
 		struct supp_entry *e = &s->batch[i];
@@ -209,7 +101,7 @@ static int apply_batch(struct store_conn *w, struct audit_job *job)
 						.reason = e->reason, .source = e->source,
 						.created_us = e->created_us, .recorded_us = s->now };
 		memcpy(sp.hash, e->hash, 32);
-		int rc = store_suppression_add(w, &sp);
+		int rc = suppression_add(&t, &sp);
 		if (rc < 0) {
 			snprintf(job->entry.decision, sizeof job->entry.decision, "deny");
 			snprintf(job->entry.reason, sizeof job->entry.reason, "error");
@@ -243,7 +135,7 @@ static int flush_batch(struct supp_import *s)
 		 (unsigned long long)++s->batches, s->n_batch);
 	s->job.apply = apply_batch;
 	s->job.ctx = s;
-	int rc = audit_log_run(ctx->app->log, &s->job);
+	int rc = writer_run(ctx->app->writer, &s->job);
 	if (rc == 0 && s->job.apply_rc != 0)
 		rc = err_set(s->job.apply_rc, "%s", s->job.apply_msg);
 	s->n_batch = 0;
@@ -330,7 +222,7 @@ static void hash_prefix(const uint8_t hash[32], char out[17])
 	hex_encode(hash, 8, out);
 }
 
-static int apply_single(struct store_conn *w, struct audit_job *job)
+static int apply_single(struct store_conn *w, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct supp_import *s = ctx->stream_state;
@@ -339,7 +231,8 @@ static int apply_single(struct store_conn *w, struct audit_job *job)
 					.reason = e->reason, .source = e->source, .created_us = e->created_us,
 					.recorded_us = s->now };
 	memcpy(sp.hash, e->hash, 32);
-	int rc = store_suppression_add(w, &sp);
+	struct txn t = app_txn(ctx, w);
+	int rc = suppression_add(&t, &sp);
 	if (rc < 0) {
 		audit_decide(ctx, false, "error");
 		return rc;
@@ -427,8 +320,8 @@ static int address_param(struct reqctx *ctx, uint8_t hash[32], char hex[17])
 	const char *email = http_query(ctx->http, "email"), *phone = http_query(ctx->http, "phone");
 	if ((email == NULL) == (phone == NULL))
 		return err_set(ERR_INVALID, "give exactly one of ?email= and ?phone=");
-	int rc = email ? contact_email_hashes(ctx->app->keys, email, NULL, hash)
-		       : contact_phone_hashes(ctx->app->keys, phone, NULL, hash);
+	struct txn t = app_txn(ctx, NULL);
+	int rc = email ? contact_hash_email(&t, email, NULL, hash) : contact_hash_phone(&t, phone, NULL, hash);
 	if (rc != 0)
 		return err_set(ERR_INVALID, "%s is not a valid address", email ? "email" : "phone");
 	hash_prefix(hash, hex);
@@ -459,7 +352,8 @@ static void h_suppressions_get(struct reqctx *ctx)
 	json_t *list = json_array();
 	audit_begin(ctx, "suppressions.read", "", NULL, NULL);
 	audit_detail(ctx, json_pack("{s:s}", "subject_hash", hex));
-	rc = store_suppressions_active(ctx->rd, hash, row_cb, list);
+	struct txn t = app_txn(ctx, ctx->rd);
+	rc = suppression_list(&t, hash, row_cb, list);
 	if (rc != 0) {
 		json_decref(list);
 		audit_decide(ctx, false, "error");
@@ -480,13 +374,15 @@ struct lift {
 	int64_t now;
 };
 
-static int apply_lift(struct store_conn *w, struct audit_job *job)
+static int apply_lift(struct store_conn *w, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct lift *l = ctx->state;
 	int64_t lifted = 0;
-	int rc = store_suppressions_lift(w, l->hash, l->has_scope ? l->scope : NULL,
-					 l->has_value ? l->value : NULL, l->now, ctx->actor, &lifted);
+	struct txn t = app_txn(ctx, w);
+	t.now_us = l->now;
+	int rc = suppression_lift(&t, l->hash, l->has_scope ? l->scope : NULL, l->has_value ? l->value : NULL,
+				  ctx->actor, &lifted);
 	if (rc != 0) {
 		audit_decide(ctx, false, "error");
 		return rc;

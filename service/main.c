@@ -11,7 +11,7 @@
  *   6  unavailable (address in use, database locked)
  */
 #include "audit/checkpoint.h"
-#include "audit/log.h"
+#include "service/writer.h"
 #include "audit/verify.h"
 #include "policy/policy.h"
 #include "service/app.h"
@@ -291,22 +291,22 @@ struct token_job {
 	uint8_t hash[32];
 };
 
-static int apply_token(struct store_conn *w, struct audit_job *job)
+static int apply_token(struct store_conn *w, struct writer_job *job)
 {
 	struct token_job *t = job->ctx;
 	return store_principal_insert(w, t->name, t->role, t->hash, now_us());
 }
 
-static int open_for_cli(const char *dir, struct config *cfg, struct store **st, struct audit_log **log)
+static int open_for_cli(const char *dir, struct config *cfg, struct store **st, struct writer **log)
 {
 	int rc = config_load(cfg, dir);
 	if (rc == 0)
 		rc = store_open(st, cfg->database);
 	if (rc == 0)
-		rc = audit_log_open(log, *st, cfg->signing_key, cfg->audit_anchor);
+		rc = writer_open(log, *st, cfg->signing_key, cfg->audit_anchor);
 	/* A verb that appends to a trail it cannot prove would sign over it. */
 	char why[AUDIT_REASON_BYTES];
-	if (rc == 0 && audit_log_fault(*log, why, sizeof why) != AUDIT_FAULT_NONE)
+	if (rc == 0 && writer_fault(*log, why, sizeof why) != AUDIT_FAULT_NONE)
 		rc = err_set(ERR_AUDIT_ALTERED, "the audit trail is not intact (%s); nothing was done. "
 						"Run consentd audit verify --data %s",
 			     why, dir);
@@ -316,10 +316,10 @@ static int open_for_cli(const char *dir, struct config *cfg, struct store **st, 
 /* Runs apply in the audit log's transaction, recorded as the operator's
  * action (client "cli") with detail (stolen; NULL for none, or set by apply).
  * Returns the log's error, or apply's with its message. */
-static int operator_job(struct audit_log *log, const char *action, const char *reason, json_t *detail,
-			int (*apply)(struct store_conn *, struct audit_job *), void *ctx)
+static int operator_job(struct writer *log, const char *action, const char *reason, json_t *detail,
+			int (*apply)(struct store_conn *, struct writer_job *), void *ctx)
 {
-	struct audit_job job;
+	struct writer_job job;
 	memset(&job, 0, sizeof job);
 	int rc = audit_entry_fill(&job.entry, "operator", "", action, "", "", "", "allow", reason);
 	if (detail != NULL) {
@@ -341,13 +341,13 @@ static int operator_job(struct audit_log *log, const char *action, const char *r
 	snprintf(job.entry.client, sizeof job.entry.client, "cli");
 	job.apply = apply;
 	job.ctx = ctx;
-	rc = audit_log_run(log, &job);
+	rc = writer_run(log, &job);
 	if (rc == 0 && job.apply_rc != 0)
 		rc = err_set(job.apply_rc, "%s", job.apply_msg);
 	return rc;
 }
 
-static int apply_revoke(struct store_conn *w, struct audit_job *job)
+static int apply_revoke(struct store_conn *w, struct writer_job *job)
 {
 	const char *name = job->ctx;
 	int rc = store_principal_revoke(w, name, now_us());
@@ -364,7 +364,7 @@ static int cmd_token_revoke(int argc, char **argv)
 	struct opts o;
 	struct config cfg;
 	struct store *st = NULL;
-	struct audit_log *log = NULL;
+	struct writer *log = NULL;
 	int rc = parse_opts(argc, argv, &o, usage_token);
 	if (rc != 0)
 		return rc < 0 ? EXIT_OK : rc;
@@ -385,7 +385,7 @@ static int cmd_token_revoke(int argc, char **argv)
 	if (rc == 0)
 		fprintf(stderr, "consentd: revoked principal %s\n", o.name);
 out:
-	audit_log_close(log);
+	writer_close(log);
 	store_close(st);
 	return rc == 0 ? EXIT_OK : fail(rc);
 }
@@ -395,7 +395,7 @@ static int cmd_token(int argc, char **argv)
 	struct opts o;
 	struct config cfg;
 	struct store *st = NULL;
-	struct audit_log *log = NULL;
+	struct writer *log = NULL;
 	struct policy *p = NULL;
 	struct policy_errors *errs = NULL;
 	char token[TOKEN_CHARS + 1];
@@ -445,7 +445,7 @@ static int cmd_token(int argc, char **argv)
 	}
 out:
 	crypto_wipe(token, sizeof token);
-	audit_log_close(log);
+	writer_close(log);
 	store_close(st);
 	return rc == 0 ? EXIT_OK : fail(rc);
 }
@@ -476,7 +476,7 @@ static int rewrap_one(void *arg, struct store_contact *ct)
 	return rc;
 }
 
-static int apply_rotate(struct store_conn *w, struct audit_job *job)
+static int apply_rotate(struct store_conn *w, struct writer_job *job)
 {
 	struct rotate_job *r = job->ctx;
 	int rc = store_contacts_rewrap(w, rewrap_one, r, &r->count);
@@ -491,7 +491,7 @@ static int cmd_keys(int argc, char **argv)
 	struct opts o;
 	struct config cfg;
 	struct store *st = NULL;
-	struct audit_log *log = NULL;
+	struct writer *log = NULL;
 	struct rotate_job r = { 0 };
 	if (argc < 2 || strcmp(argv[1], "rotate") != 0) {
 		bool help = argc >= 2 && strcmp(argv[1], "--help") == 0;
@@ -523,7 +523,7 @@ static int cmd_keys(int argc, char **argv)
 	printf("rotated: master key version %d -> %d; %lld data keys rewrapped; old versions retired\n",
 	       old, keyring_current_version(r.kr), (long long)r.count);
 out:
-	audit_log_close(log);
+	writer_close(log);
 	store_close(st);
 	keyring_free(r.kr);
 	return rc == 0 ? EXIT_OK : fail(rc);

@@ -411,3 +411,9 @@ int parse_time(const char *s, int64_t *us_out)
 	*us_out = secs * 1000000 + frac;
 	return 0;
 }
+
+void mem_wipe(void *buf, size_t len)
+{
+	if (buf != NULL)
+		explicit_bzero(buf, len);
+}

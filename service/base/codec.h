@@ -62,6 +62,11 @@ bool is_identifier(const char *s, size_t max);
  * always says who acted. */
 bool is_principal_name(const char *s);
 
+/* Overwrites len bytes of buf in a way the compiler may not drop, for
+ * copies of tokens and personal data in handler memory (keys themselves are
+ * wiped by the crypto layer with OPENSSL_cleanse). */
+void mem_wipe(void *buf, size_t len);
+
 int64_t now_us(void);
 /* RFC 3339 UTC with microseconds: out needs 32 bytes. */
 void format_time_us(int64_t us, char *out, size_t cap);

@@ -16,14 +16,14 @@
 #include "service/store/store.h"
 #include "service/store/store_internal.h"
 
-#include "audit/audit.h"
-#include "audit/checkpoint.h"
+#include "service/base/auditrec.h"
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/base/limits.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -115,7 +115,7 @@ static const char *const sqls[S_COUNT] = {
 			  "method = excluded.method, receipt_id = excluded.receipt_id, "
 			  "at_us = excluded.at_us, granted_us = excluded.granted_us, "
 			  "expires_us = excluded.expires_us, withdrawn_us = excluded.withdrawn_us, "
-			  /* Run only for an event that store_consent_supersedes made
+			  /* Run only for an event that consent_supersedes made
 			   * current: the ordering rule lives in C, not here. */
 			  "recorded_us = excluded.recorded_us, evidence = excluded.evidence",
 	[S_CONSENT_EVENT] = "INSERT INTO consent_event (" CONSENT_COLS ") VALUES "
@@ -125,7 +125,7 @@ static const char *const sqls[S_COUNT] = {
 	[S_CONSENTS_EACH] = "SELECT " CONSENT_COLS " FROM consent WHERE contact_id = ?1 "
 			    "ORDER BY purpose, channel",
 	[S_CONSENT_HISTORY] = "SELECT " CONSENT_COLS " FROM consent_event WHERE contact_id = ?1 "
-			      /* Effective time (store_consent_effective_us), then
+			      /* Effective time (consent_effective_us), then
 			       * recording order: a grant claimed minutes ahead is not
 			       * listed after the withdrawal recorded later. */
 			      "ORDER BY min(at_us, recorded_us), seq",
@@ -144,13 +144,14 @@ static const char *const sqls[S_COUNT] = {
 				"ORDER BY size DESC LIMIT 1",
 	[S_CHECKPOINTS_EACH] = "SELECT size, root, time_us, key_id, sig FROM audit_checkpoint "
 			       "ORDER BY size",
-	/* One index probe per hash (an IN list would build a temporary table). */
+	/* One index probe per hash (an IN list would build a temporary table).
+	 * Which scopes cover a use is the caller's (store_scope_keys). */
 	[S_SUPPRESSION_MATCH] = "SELECT reason FROM suppression WHERE hash = ?1 AND lifted_us IS NULL "
-				"AND (scope = 'all' OR (scope = 'purpose' AND scope_value = ?3) "
-				"OR (scope = 'channel' AND scope_value = ?4)) "
+				"AND ((scope = ?3 AND scope_value = ?4) OR (scope = ?5 AND scope_value = ?6) "
+				"OR (scope = ?7 AND scope_value = ?8)) "
 				"UNION ALL SELECT reason FROM suppression WHERE hash = ?2 AND lifted_us IS NULL "
-				"AND (scope = 'all' OR (scope = 'purpose' AND scope_value = ?3) "
-				"OR (scope = 'channel' AND scope_value = ?4)) LIMIT 1",
+				"AND ((scope = ?3 AND scope_value = ?4) OR (scope = ?5 AND scope_value = ?6) "
+				"OR (scope = ?7 AND scope_value = ?8)) LIMIT 1",
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
@@ -337,92 +338,94 @@ static int exec(sqlite3 *db, const char *sql)
 
 static int conn_new(struct store *st, bool writer, struct store_conn **out)
 {
-	struct store_conn *c = calloc(1, sizeof *c);
+	struct sqlite_conn *sc = calloc(1, sizeof *sc);
+	struct store_conn *c = sc == NULL ? NULL : &sc->base;
 	int rc;
 	if (c == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
+	c->be = &store_sqlite_backend;
 	c->st = st;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-	rc = sqlite3_open_v2(st->path, &c->db, flags, NULL);
+	rc = sqlite3_open_v2(sq_store(st)->path, &sq_conn(c)->db, flags, NULL);
 	if (rc != SQLITE_OK) {
-		rc = store_db_error(c->db, rc, "cannot open the database");
+		rc = store_db_error(sq_conn(c)->db, rc, "cannot open the database");
 		goto fail;
 	}
-	sqlite3_extended_result_codes(c->db, 1);
-	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-	sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-	sqlite3_busy_timeout(c->db, 5000);
-	if ((rc = exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")) != 0)
+	sqlite3_extended_result_codes(sq_conn(c)->db, 1);
+	sqlite3_db_config(sq_conn(c)->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	sqlite3_db_config(sq_conn(c)->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+	sqlite3_busy_timeout(sq_conn(c)->db, 5000);
+	if ((rc = exec(sq_conn(c)->db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")) != 0)
 		goto fail;
 	/* SQLite reuses a WAL from its start after a checkpoint and leaves the
 	 * older frames past the new end in the file; the limit cuts them off at
 	 * each reset, so stale page copies do not linger there indefinitely. */
 	char limit[64];
 	snprintf(limit, sizeof limit, "PRAGMA journal_size_limit=%d", STORE_WAL_KEEP_BYTES);
-	if ((rc = exec(c->db, limit)) != 0)
+	if ((rc = exec(sq_conn(c)->db, limit)) != 0)
 		goto fail;
 	/* The single writer gets a larger page cache: a batch of imported
 	 * contacts dirties thousands of random pages, and a small cache spills
 	 * them to the WAL in the middle of the transaction. */
-	if ((rc = exec(c->db, writer ? "PRAGMA synchronous=FULL; PRAGMA cache_size=-32768"
+	if ((rc = exec(sq_conn(c)->db, writer ? "PRAGMA synchronous=FULL; PRAGMA cache_size=-32768"
 				     : "PRAGMA synchronous=NORMAL")) != 0)
 		goto fail;
 	*out = c;
 	return 0;
 fail:
-	store_conn_free(c);
+	sqlite_conn_free(c);
 	return rc;
 }
 
 static int conn_ready(struct store_conn *c)
 {
-	sqlite3_set_authorizer(c->db, authorizer, NULL);
+	sqlite3_set_authorizer(sq_conn(c)->db, authorizer, NULL);
 	return 0;
 }
 
 static sqlite3_stmt *stmt(struct store_conn *c, enum stmt_id id)
 {
-	if (c->stmts[id] == NULL) {
-		int rc = sqlite3_prepare_v3(c->db, sqls[id], -1, SQLITE_PREPARE_PERSISTENT,
-					    &c->stmts[id], NULL);
+	if (sq_conn(c)->stmts[id] == NULL) {
+		int rc = sqlite3_prepare_v3(sq_conn(c)->db, sqls[id], -1, SQLITE_PREPARE_PERSISTENT,
+					    &sq_conn(c)->stmts[id], NULL);
 		if (rc != SQLITE_OK) {
-			store_db_error(c->db, rc, "cannot prepare a statement");
+			store_db_error(sq_conn(c)->db, rc, "cannot prepare a statement");
 			return NULL;
 		}
 	}
-	return c->stmts[id];
+	return sq_conn(c)->stmts[id];
 }
 
 sqlite3_stmt *store_stmt_sql(struct store_conn *c, const char *sql)
 {
-	for (int i = 0; i < c->n_extra; i++)
-		if (c->extra[i].sql == sql)
-			return c->extra[i].stmt;
-	if (c->n_extra >= STORE_EXTRA_STMTS) {
+	for (int i = 0; i < sq_conn(c)->n_extra; i++)
+		if (sq_conn(c)->extra[i].sql == sql)
+			return sq_conn(c)->extra[i].stmt;
+	if (sq_conn(c)->n_extra >= STORE_EXTRA_STMTS) {
 		err_set(ERR_INTERNAL, "too many statements; raise STORE_EXTRA_STMTS");
 		return NULL;
 	}
 	sqlite3_stmt *s = NULL;
-	int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
+	int rc = sqlite3_prepare_v3(sq_conn(c)->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
 	if (rc != SQLITE_OK) {
-		store_db_error(c->db, rc, "cannot prepare a statement");
+		store_db_error(sq_conn(c)->db, rc, "cannot prepare a statement");
 		return NULL;
 	}
-	c->extra[c->n_extra].sql = sql;
-	c->extra[c->n_extra].stmt = s;
-	c->n_extra++;
+	sq_conn(c)->extra[sq_conn(c)->n_extra].sql = sql;
+	sq_conn(c)->extra[sq_conn(c)->n_extra].stmt = s;
+	sq_conn(c)->n_extra++;
 	return s;
 }
 
-void store_conn_free(struct store_conn *c)
+void sqlite_conn_free(struct store_conn *c)
 {
 	if (c == NULL)
 		return;
 	for (int i = 0; i < S_COUNT; i++)
-		sqlite3_finalize(c->stmts[i]);
-	for (int i = 0; i < c->n_extra; i++)
-		sqlite3_finalize(c->extra[i].stmt);
-	sqlite3_close(c->db);
+		sqlite3_finalize(sq_conn(c)->stmts[i]);
+	for (int i = 0; i < sq_conn(c)->n_extra; i++)
+		sqlite3_finalize(sq_conn(c)->extra[i].stmt);
+	sqlite3_close(sq_conn(c)->db);
 	free(c);
 }
 
@@ -434,7 +437,7 @@ static int migrate(struct store *st)
 		return rc;
 	sqlite3_stmt *s = NULL;
 	int version = 0;
-	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
+	if (sqlite3_prepare_v2(sq_conn(c)->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
 	    sqlite3_step(s) == SQLITE_ROW)
 		version = sqlite3_column_int(s, 0);
 	sqlite3_finalize(s);
@@ -446,19 +449,19 @@ static int migrate(struct store *st)
 	for (int v = version + 1; v <= N_MIGRATIONS; v++) {
 		char pragma[64];
 		snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", v);
-		if ((rc = exec(c->db, "BEGIN IMMEDIATE")) != 0)
+		if ((rc = exec(sq_conn(c)->db, "BEGIN IMMEDIATE")) != 0)
 			goto out;
-		if ((rc = exec(c->db, migrations[v - 1])) != 0 || (rc = exec(c->db, pragma)) != 0) {
-			exec(c->db, "ROLLBACK");
+		if ((rc = exec(sq_conn(c)->db, migrations[v - 1])) != 0 || (rc = exec(sq_conn(c)->db, pragma)) != 0) {
+			exec(sq_conn(c)->db, "ROLLBACK");
 			err_set(rc, "migration %d failed: %s", v, err_msg());
 			goto out;
 		}
-		if ((rc = exec(c->db, "COMMIT")) != 0)
+		if ((rc = exec(sq_conn(c)->db, "COMMIT")) != 0)
 			goto out;
 	}
-	st->schema_version = N_MIGRATIONS;
+	sq_store(st)->schema_version = N_MIGRATIONS;
 out:
-	store_conn_free(c);
+	sqlite_conn_free(c);
 	return rc;
 }
 
@@ -482,10 +485,10 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	(void)db;
 	(void)name;
 	if (pages >= CHECKPOINT_PAGES) {
-		pthread_mutex_lock(&st->ckpt_lock);
-		st->ckpt_wanted = true;
-		pthread_cond_signal(&st->ckpt_cond);
-		pthread_mutex_unlock(&st->ckpt_lock);
+		pthread_mutex_lock(&sq_store(st)->ckpt_lock);
+		sq_store(st)->ckpt_wanted = true;
+		pthread_cond_signal(&sq_store(st)->ckpt_cond);
+		pthread_mutex_unlock(&sq_store(st)->ckpt_lock);
 	}
 	return SQLITE_OK;
 }
@@ -494,140 +497,142 @@ static void *checkpointer(void *arg)
 {
 	struct store *st = arg;
 	sqlite3 *db = NULL;
-	if (sqlite3_open_v2(st->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(sq_store(st)->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		sqlite3_close(db);
 		return NULL;
 	}
 	sqlite3_busy_timeout(db, 1000);
-	pthread_mutex_lock(&st->ckpt_lock);
-	while (!st->ckpt_stop) {
-		while (!st->ckpt_wanted && !st->ckpt_stop)
-			pthread_cond_wait(&st->ckpt_cond, &st->ckpt_lock);
-		if (st->ckpt_stop)
+	pthread_mutex_lock(&sq_store(st)->ckpt_lock);
+	while (!sq_store(st)->ckpt_stop) {
+		while (!sq_store(st)->ckpt_wanted && !sq_store(st)->ckpt_stop)
+			pthread_cond_wait(&sq_store(st)->ckpt_cond, &sq_store(st)->ckpt_lock);
+		if (sq_store(st)->ckpt_stop)
 			break;
-		st->ckpt_wanted = false;
-		pthread_mutex_unlock(&st->ckpt_lock);
+		sq_store(st)->ckpt_wanted = false;
+		pthread_mutex_unlock(&sq_store(st)->ckpt_lock);
 		sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-		pthread_mutex_lock(&st->ckpt_lock);
+		pthread_mutex_lock(&sq_store(st)->ckpt_lock);
 	}
-	pthread_mutex_unlock(&st->ckpt_lock);
+	pthread_mutex_unlock(&sq_store(st)->ckpt_lock);
 	sqlite3_close(db);
 	return NULL;
 }
 
-int store_open(struct store **out, const char *path)
+int sqlite_open(struct store **out, const char *path)
 {
 	pthread_once(&sqlite_once, sqlite_configure);
-	struct store *st = calloc(1, sizeof *st);
+	struct sqlite_store *sst = calloc(1, sizeof *sst);
+	struct store *st = sst == NULL ? NULL : &sst->base;
 	int rc;
 	*out = NULL;
-	if (st == NULL || (st->path = strdup(path)) == NULL) {
-		free(st);
+	if (st == NULL || (sst->path = strdup(path)) == NULL) {
+		free(sst);
 		return err_set(ERR_NOMEM, "out of memory");
 	}
-	pthread_mutex_init(&st->lock, NULL);
-	pthread_mutex_init(&st->ckpt_lock, NULL);
-	pthread_cond_init(&st->ckpt_cond, NULL);
+	st->be = &store_sqlite_backend;
+	pthread_mutex_init(&sq_store(st)->lock, NULL);
+	pthread_mutex_init(&sq_store(st)->ckpt_lock, NULL);
+	pthread_cond_init(&sq_store(st)->ckpt_cond, NULL);
 	const char *faults = getenv("CONSENTD_TEST_FAULTS");
-	st->faults_allowed = faults != NULL && strcmp(faults, "1") == 0;
-	snprintf(st->fault_path, sizeof st->fault_path, "%s.fault-audit", path);
+	sq_store(st)->faults_allowed = faults != NULL && strcmp(faults, "1") == 0;
+	snprintf(sq_store(st)->fault_path, sizeof sq_store(st)->fault_path, "%s.fault-audit", path);
 	if ((rc = migrate(st)) != 0) {
-		store_close(st);
+		sqlite_close(st);
 		return rc;
 	}
 	*out = st;
 	return 0;
 }
 
-void store_close(struct store *st)
+void sqlite_close(struct store *st)
 {
 	if (st == NULL)
 		return;
-	if (st->ckpt_running) {
-		pthread_mutex_lock(&st->ckpt_lock);
-		st->ckpt_stop = true;
-		pthread_cond_signal(&st->ckpt_cond);
-		pthread_mutex_unlock(&st->ckpt_lock);
-		pthread_join(st->ckpt_thread, NULL);
+	if (sq_store(st)->ckpt_running) {
+		pthread_mutex_lock(&sq_store(st)->ckpt_lock);
+		sq_store(st)->ckpt_stop = true;
+		pthread_cond_signal(&sq_store(st)->ckpt_cond);
+		pthread_mutex_unlock(&sq_store(st)->ckpt_lock);
+		pthread_join(sq_store(st)->ckpt_thread, NULL);
 	}
-	pthread_mutex_destroy(&st->ckpt_lock);
-	pthread_cond_destroy(&st->ckpt_cond);
-	for (int i = 0; i < st->pool_n; i++)
-		store_conn_free(st->pool[i]);
-	pthread_mutex_destroy(&st->lock);
-	free(st->path);
+	pthread_mutex_destroy(&sq_store(st)->ckpt_lock);
+	pthread_cond_destroy(&sq_store(st)->ckpt_cond);
+	for (int i = 0; i < sq_store(st)->pool_n; i++)
+		sqlite_conn_free(sq_store(st)->pool[i]);
+	pthread_mutex_destroy(&sq_store(st)->lock);
+	free(sq_store(st)->path);
 	free(st);
 }
 
-int store_schema_version(struct store *st)
+int sqlite_schema_version(struct store *st)
 {
-	return st->schema_version;
+	return sq_store(st)->schema_version;
 }
 
-void store_fault_audit(struct store *st, bool fail)
+void sqlite_fault_audit(struct store *st, bool fail)
 {
-	if (st->faults_allowed)
-		atomic_store(&st->fault_audit, fail);
+	if (sq_store(st)->faults_allowed)
+		atomic_store(&sq_store(st)->fault_audit, fail);
 }
 
-int store_conn_get(struct store *st, struct store_conn **out)
+int sqlite_conn_get(struct store *st, struct store_conn **out)
 {
-	pthread_mutex_lock(&st->lock);
-	if (st->pool_n > 0) {
-		*out = st->pool[--st->pool_n];
-		pthread_mutex_unlock(&st->lock);
+	pthread_mutex_lock(&sq_store(st)->lock);
+	if (sq_store(st)->pool_n > 0) {
+		*out = sq_store(st)->pool[--sq_store(st)->pool_n];
+		pthread_mutex_unlock(&sq_store(st)->lock);
 		return 0;
 	}
-	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_unlock(&sq_store(st)->lock);
 	int rc = conn_new(st, false, out);
 	if (rc == 0)
 		conn_ready(*out);
 	return rc;
 }
 
-int store_conn_bulk_mode(struct store_conn *c)
+int sqlite_conn_bulk_mode(struct store_conn *c)
 {
 	/* 32 MiB holds every interior page of the contact, consent and index
 	 * B-trees of a million-contact database, so a random lookup reads one
 	 * leaf page per tree instead of several pages. */
-	c->bulk = true;
-	return exec(c->db, "PRAGMA cache_size=-32768");
+	sq_conn(c)->bulk = true;
+	return exec(sq_conn(c)->db, "PRAGMA cache_size=-32768");
 }
 
-void store_conn_put(struct store *st, struct store_conn *c)
+void sqlite_conn_put(struct store *st, struct store_conn *c)
 {
 	if (c == NULL)
 		return;
-	if (!sqlite3_get_autocommit(c->db))
-		exec(c->db, "ROLLBACK");
-	if (c->bulk) {
-		exec(c->db, "PRAGMA cache_size=-2000; PRAGMA shrink_memory");
-		c->bulk = false;
+	if (!sqlite3_get_autocommit(sq_conn(c)->db))
+		exec(sq_conn(c)->db, "ROLLBACK");
+	if (sq_conn(c)->bulk) {
+		exec(sq_conn(c)->db, "PRAGMA cache_size=-2000; PRAGMA shrink_memory");
+		sq_conn(c)->bulk = false;
 	}
-	pthread_mutex_lock(&st->lock);
-	if (st->pool_n < STORE_POOL_MAX) {
-		st->pool[st->pool_n++] = c;
+	pthread_mutex_lock(&sq_store(st)->lock);
+	if (sq_store(st)->pool_n < STORE_POOL_MAX) {
+		sq_store(st)->pool[sq_store(st)->pool_n++] = c;
 		c = NULL;
 	}
-	pthread_mutex_unlock(&st->lock);
-	store_conn_free(c);
+	pthread_mutex_unlock(&sq_store(st)->lock);
+	sqlite_conn_free(c);
 }
 
-int store_writer_open(struct store *st, struct store_conn **out)
+int sqlite_writer_open(struct store *st, struct store_conn **out)
 {
 	int rc = conn_new(st, true, out);
 	if (rc != 0)
 		return rc;
 	conn_ready(*out);
-	if (!st->ckpt_running && pthread_create(&st->ckpt_thread, NULL, checkpointer, st) == 0) {
-		st->ckpt_running = true;
-		sqlite3_wal_autocheckpoint((*out)->db, 0);
-		sqlite3_wal_hook((*out)->db, wal_hook, st);
+	if (!sq_store(st)->ckpt_running && pthread_create(&sq_store(st)->ckpt_thread, NULL, checkpointer, st) == 0) {
+		sq_store(st)->ckpt_running = true;
+		sqlite3_wal_autocheckpoint(sq_conn(*out)->db, 0);
+		sqlite3_wal_hook(sq_conn(*out)->db, wal_hook, st);
 	}
 	return 0;
 }
 
-int store_wal_truncate(struct store_conn *w, int wait_ms)
+int sqlite_wal_truncate(struct store_conn *w, int wait_ms)
 {
 	/* The writer's own busy timeout is long; here a reader on an old
 	 * snapshot would keep every queued write waiting, so each try waits
@@ -636,8 +641,8 @@ int store_wal_truncate(struct store_conn *w, int wait_ms)
 	int64_t deadline = now_us() + (int64_t)wait_ms * 1000;
 	int rc, log_frames = -1, done_frames = -1;
 	for (;;) {
-		sqlite3_busy_timeout(w->db, wait_ms > 0 ? 20 : 0);
-		rc = sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log_frames,
+		sqlite3_busy_timeout(sq_conn(w)->db, wait_ms > 0 ? 20 : 0);
+		rc = sqlite3_wal_checkpoint_v2(sq_conn(w)->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log_frames,
 					       &done_frames);
 		if ((rc == SQLITE_OK && log_frames == 0) || now_us() >= deadline)
 			break;
@@ -645,23 +650,37 @@ int store_wal_truncate(struct store_conn *w, int wait_ms)
 			break;
 		usleep(5000);
 	}
-	sqlite3_busy_timeout(w->db, 5000);
+	sqlite3_busy_timeout(sq_conn(w)->db, 5000);
 	if (rc == SQLITE_OK && log_frames == 0)
 		return 0;
 	if (rc == SQLITE_OK)
 		return err_set(ERR_UNAVAILABLE, "the write-ahead log still holds %d frames", log_frames);
-	store_db_error(w->db, rc, "cannot truncate the write-ahead log");
+	store_db_error(sq_conn(w)->db, rc, "cannot truncate the write-ahead log");
 	return err_set(ERR_UNAVAILABLE, "%s", err_msg());
 }
 
 /* ---- statement helpers ---- */
+
+void store_bind_scope_keys(sqlite3_stmt *s, int first, const struct store_scope_keys *keys)
+{
+	for (int i = 0; i < STORE_SCOPE_KEYS; i++) {
+		/* A NULL scope never equals a stored one: the slot matches nothing. */
+		if (keys->scope[i] != NULL) {
+			store_bind_text(s, first + 2 * i, keys->scope[i]);
+			store_bind_text(s, first + 2 * i + 1, keys->value[i] != NULL ? keys->value[i] : "");
+		} else {
+			sqlite3_bind_null(s, first + 2 * i);
+			sqlite3_bind_null(s, first + 2 * i + 1);
+		}
+	}
+}
 
 int store_step_done(struct store_conn *c, sqlite3_stmt *s, const char *what)
 {
 	int rc = sqlite3_step(s);
 	int ret = 0;
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		ret = store_db_error(c->db, rc, what);
+		ret = store_db_error(sq_conn(c)->db, rc, what);
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
@@ -675,15 +694,15 @@ static int simple(struct store_conn *c, enum stmt_id id, const char *what)
 	return store_step_done(c, s, what);
 }
 
-int store_begin(struct store_conn *c) { return simple(c, S_BEGIN, "cannot begin"); }
-int store_commit(struct store_conn *c) { return simple(c, S_COMMIT, "cannot commit"); }
-int store_savepoint(struct store_conn *c) { return simple(c, S_SAVEPOINT, "savepoint"); }
-int store_release(struct store_conn *c) { return simple(c, S_RELEASE, "release"); }
-int store_rollback_to(struct store_conn *c) { return simple(c, S_ROLLBACK_TO, "rollback to"); }
+int sqlite_begin(struct store_conn *c) { return simple(c, S_BEGIN, "cannot begin"); }
+int sqlite_commit(struct store_conn *c) { return simple(c, S_COMMIT, "cannot commit"); }
+int sqlite_savepoint(struct store_conn *c) { return simple(c, S_SAVEPOINT, "savepoint"); }
+int sqlite_release(struct store_conn *c) { return simple(c, S_RELEASE, "release"); }
+int sqlite_rollback_to(struct store_conn *c) { return simple(c, S_ROLLBACK_TO, "rollback to"); }
 
-int store_rollback(struct store_conn *c)
+int sqlite_rollback(struct store_conn *c)
 {
-	if (sqlite3_get_autocommit(c->db))
+	if (sqlite3_get_autocommit(sq_conn(c)->db))
 		return 0;
 	return simple(c, S_ROLLBACK, "cannot roll back");
 }
@@ -725,7 +744,7 @@ size_t store_col_blob(sqlite3_stmt *s, int i, uint8_t *out, size_t cap)
 
 /* ---- contacts ---- */
 
-int store_contact_insert(struct store_conn *c, const struct store_contact *ct,
+int sqlite_contact_insert(struct store_conn *c, const struct store_contact *ct,
 			 const uint8_t *email_bidx, const uint8_t *phone_bidx)
 {
 	sqlite3_stmt *s = stmt(c, S_CONTACT_INSERT);
@@ -765,7 +784,7 @@ static void read_contact(sqlite3_stmt *s, struct store_contact *out)
 	out->has_phone_shash = store_col_blob(s, 10, out->phone_shash, 32) == 32;
 }
 
-int store_contact_get(struct store_conn *c, const char *id, struct store_contact *out)
+int sqlite_contact_get(struct store_conn *c, const char *id, struct store_contact *out)
 {
 	sqlite3_stmt *s = stmt(c, S_CONTACT_GET);
 	if (s == NULL)
@@ -778,12 +797,12 @@ int store_contact_get(struct store_conn *c, const char *id, struct store_contact
 	else if (rc == SQLITE_DONE)
 		ret = err_set(ERR_NOTFOUND, "no contact with this id");
 	else
-		ret = store_db_error(c->db, rc, "cannot read the contact");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read the contact");
 	sqlite3_reset(s);
 	return ret;
 }
 
-int store_contact_update(struct store_conn *c, const struct store_contact *ct)
+int sqlite_contact_update(struct store_conn *c, const struct store_contact *ct)
 {
 	sqlite3_stmt *s = stmt(c, S_CONTACT_UPDATE);
 	if (s == NULL)
@@ -796,12 +815,12 @@ int store_contact_update(struct store_conn *c, const struct store_contact *ct)
 	sqlite3_bind_int(s, 6, ct->key_version);
 	sqlite3_bind_blob(s, 7, ct->wrapped_key, (int)ct->wrapped_len, SQLITE_STATIC);
 	int rc = store_step_done(c, s, "cannot update the contact");
-	if (rc == 0 && sqlite3_changes(c->db) != 1)
+	if (rc == 0 && sqlite3_changes(sq_conn(c)->db) != 1)
 		return err_set(ERR_NOTFOUND, "no active contact with this id");
 	return rc;
 }
 
-int store_contact_set_index(struct store_conn *c, const char *id, const uint8_t *email_bidx,
+int sqlite_contact_set_index(struct store_conn *c, const char *id, const uint8_t *email_bidx,
 			    const uint8_t *phone_bidx, const uint8_t *email_shash,
 			    const uint8_t *phone_shash)
 {
@@ -819,7 +838,7 @@ int store_contact_set_index(struct store_conn *c, const char *id, const uint8_t 
 	return rc;
 }
 
-int store_contact_find_email(struct store_conn *c, const uint8_t bidx[32], char id_out[STORE_ID_CAP])
+int sqlite_contact_find_email(struct store_conn *c, const uint8_t bidx[32], char id_out[STORE_ID_CAP])
 {
 	sqlite3_stmt *s = stmt(c, S_CONTACT_FIND_EMAIL);
 	if (s == NULL)
@@ -831,13 +850,13 @@ int store_contact_find_email(struct store_conn *c, const uint8_t bidx[32], char 
 	else if (rc == SQLITE_DONE)
 		ret = err_set(ERR_NOTFOUND, "no contact with this email");
 	else
-		ret = store_db_error(c->db, rc, "cannot look up the email");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot look up the email");
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
 }
 
-int store_contact_erase(struct store_conn *c, const char *id, int64_t when_us)
+int sqlite_contact_erase(struct store_conn *c, const char *id, int64_t when_us)
 {
 	sqlite3_stmt *s = stmt(c, S_CONTACT_ERASE);
 	if (s == NULL)
@@ -847,7 +866,7 @@ int store_contact_erase(struct store_conn *c, const char *id, int64_t when_us)
 	int rc = store_step_done(c, s, "cannot erase the contact");
 	if (rc != 0)
 		return rc;
-	if (sqlite3_changes(c->db) != 1)
+	if (sqlite3_changes(sq_conn(c)->db) != 1)
 		return err_set(ERR_NOTFOUND, "no active contact with this id");
 	enum stmt_id wipes[] = { S_FIELDS_ERASE, S_EVIDENCE_ERASE_CUR, S_EVIDENCE_ERASE_HIST };
 	for (size_t i = 0; i < sizeof wipes / sizeof wipes[0]; i++) {
@@ -861,7 +880,7 @@ int store_contact_erase(struct store_conn *c, const char *id, int64_t when_us)
 	return 0;
 }
 
-int store_contact_count(struct store_conn *c, int64_t *out)
+int sqlite_contact_count(struct store_conn *c, int64_t *out)
 {
 	sqlite3_stmt *s = stmt(c, S_CONTACT_COUNT);
 	if (s == NULL)
@@ -870,12 +889,12 @@ int store_contact_count(struct store_conn *c, int64_t *out)
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(s, 0);
 	else
-		ret = store_db_error(c->db, rc, "cannot count contacts");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot count contacts");
 	sqlite3_reset(s);
 	return ret;
 }
 
-int store_field_put(struct store_conn *c, const char *id, const char *name, const uint8_t *sealed,
+int sqlite_field_put(struct store_conn *c, const char *id, const char *name, const uint8_t *sealed,
 		    size_t len)
 {
 	sqlite3_stmt *s = stmt(c, S_FIELD_PUT);
@@ -887,7 +906,7 @@ int store_field_put(struct store_conn *c, const char *id, const char *name, cons
 	return store_step_done(c, s, "cannot store a field");
 }
 
-int store_field_delete(struct store_conn *c, const char *id, const char *name)
+int sqlite_field_delete(struct store_conn *c, const char *id, const char *name)
 {
 	sqlite3_stmt *s = stmt(c, S_FIELD_DELETE);
 	if (s == NULL)
@@ -897,7 +916,7 @@ int store_field_delete(struct store_conn *c, const char *id, const char *name)
 	return store_step_done(c, s, "cannot delete a field");
 }
 
-int store_fields_each(struct store_conn *c, const char *id, store_field_cb cb, void *ctx)
+int sqlite_fields_each(struct store_conn *c, const char *id, store_field_cb cb, void *ctx)
 {
 	sqlite3_stmt *s = stmt(c, S_FIELDS_EACH);
 	int rc, ret = 0;
@@ -911,13 +930,13 @@ int store_fields_each(struct store_conn *c, const char *id, store_field_cb cb, v
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
-		ret = store_db_error(c->db, rc, "cannot read fields");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read fields");
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
 }
 
-int store_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, int64_t *count)
+int sqlite_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, int64_t *count)
 {
 	char after[STORE_ID_CAP] = "";
 	int rc = 0;
@@ -939,12 +958,12 @@ int store_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, i
 		sqlite3_reset(s);
 		if (step != SQLITE_DONE && step != SQLITE_ROW) {
 			free(page);
-			return store_db_error(c->db, step, "cannot list contacts");
+			return store_db_error(sq_conn(c)->db, step, "cannot list contacts");
 		}
 		for (int i = 0; i < n && rc == 0; i++) {
 			rc = cb(ctx, &page[i]);
 			if (rc == 0)
-				rc = store_contact_update(c, &page[i]);
+				rc = sqlite_contact_update(c, &page[i]);
 			(*count)++;
 		}
 		if (n > 0)
@@ -955,7 +974,7 @@ int store_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, i
 	}
 }
 
-int store_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n)
+int sqlite_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n)
 {
 	sqlite3_stmt *s = stmt(c, S_KEY_VERSIONS);
 	int rc;
@@ -966,7 +985,7 @@ int store_key_versions_in_use(struct store_conn *c, int *versions, int cap, int 
 		if (*n < cap)
 			versions[(*n)++] = sqlite3_column_int(s, 0);
 	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : store_db_error(c->db, rc, "cannot list key versions");
+	return rc == SQLITE_DONE ? 0 : store_db_error(sq_conn(c)->db, rc, "cannot list key versions");
 }
 
 /* ---- consents ---- */
@@ -1011,15 +1030,9 @@ static void read_consent(sqlite3_stmt *s, struct store_consent *cs)
 	cs->evidence_len = (size_t)sqlite3_column_bytes(s, 14);
 }
 
-int store_consent_put(struct store_conn *c, const struct store_consent *cs)
+int sqlite_consent_put(struct store_conn *c, const struct store_consent *cs, bool current)
 {
-	struct store_consent cur;
-	/* The writer applies events in recording order, so cs is recorded
-	 * after whatever is current now. */
-	int rc = store_consent_get(c, cs->contact_id, cs->purpose, cs->channel, &cur);
-	if (rc != 0 && rc != ERR_NOTFOUND)
-		return rc;
-	bool current = rc == ERR_NOTFOUND || store_consent_supersedes(cs, &cur);
+	int rc;
 	enum stmt_id ids[] = { S_CONSENT_PUT, S_CONSENT_EVENT };
 	for (int i = current ? 0 : 1; i < 2; i++) {
 		sqlite3_stmt *s = stmt(c, ids[i]);
@@ -1033,7 +1046,7 @@ int store_consent_put(struct store_conn *c, const struct store_consent *cs)
 	return 0;
 }
 
-int store_consent_get(struct store_conn *c, const char *contact_id, const char *purpose,
+int sqlite_consent_get(struct store_conn *c, const char *contact_id, const char *purpose,
 		      const char *channel, struct store_consent *out)
 {
 	sqlite3_stmt *s = stmt(c, S_CONSENT_GET);
@@ -1050,7 +1063,7 @@ int store_consent_get(struct store_conn *c, const char *contact_id, const char *
 	} else if (rc == SQLITE_DONE) {
 		ret = ERR_NOTFOUND;
 	} else {
-		ret = store_db_error(c->db, rc, "cannot read the consent");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read the consent");
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
@@ -1072,24 +1085,24 @@ static int consent_walk(struct store_conn *c, enum stmt_id id, const char *conta
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
-		ret = store_db_error(c->db, rc, "cannot read consents");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read consents");
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
 }
 
-int store_consents_each(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx)
+int sqlite_consents_each(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx)
 {
 	return consent_walk(c, S_CONSENTS_EACH, contact_id, cb, ctx);
 }
 
-int store_consent_history_each(struct store_conn *c, const char *contact_id, store_consent_cb cb,
+int sqlite_consent_history_each(struct store_conn *c, const char *contact_id, store_consent_cb cb,
 			       void *ctx)
 {
 	return consent_walk(c, S_CONSENT_HISTORY, contact_id, cb, ctx);
 }
 
-int store_consent_history_count(struct store_conn *c, const char *contact_id, int64_t *out)
+int sqlite_consent_history_count(struct store_conn *c, const char *contact_id, int64_t *out)
 {
 	sqlite3_stmt *s = stmt(c, S_CONSENT_HISTORY_COUNT);
 	if (s == NULL)
@@ -1099,14 +1112,14 @@ int store_consent_history_count(struct store_conn *c, const char *contact_id, in
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(s, 0);
 	else
-		ret = store_db_error(c->db, rc, "cannot count consent events");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot count consent events");
 	sqlite3_reset(s);
 	return ret;
 }
 
 /* ---- principals ---- */
 
-int store_principal_insert(struct store_conn *c, const char *name, const char *role,
+int sqlite_principal_insert(struct store_conn *c, const char *name, const char *role,
 			   const uint8_t token_hash[32], int64_t when_us)
 {
 	sqlite3_stmt *s = stmt(c, S_PRINCIPAL_INSERT);
@@ -1122,13 +1135,13 @@ int store_principal_insert(struct store_conn *c, const char *name, const char *r
 	return rc;
 }
 
-int store_principal_find(struct store_conn *c, const uint8_t token_hash[32],
+int sqlite_principal_find(struct store_conn *c, const uint8_t token_hash[32],
 			 char name[STORE_TEXT_CAP], char role[STORE_NAME_CAP])
 {
-	if (c->st->faults_allowed) {
+	if (sq_store(c->st)->faults_allowed) {
 		/* Tests: DB.fault-read makes the lookup fail as a broken disk would. */
 		char fault[4200];
-		snprintf(fault, sizeof fault, "%s.fault-read", c->st->path);
+		snprintf(fault, sizeof fault, "%s.fault-read", sq_store(c->st)->path);
 		if (access(fault, F_OK) == 0)
 			return err_set(ERR_IO, "cannot look up the token: disk I/O error (injected fault)");
 	}
@@ -1143,14 +1156,14 @@ int store_principal_find(struct store_conn *c, const uint8_t token_hash[32],
 	} else if (rc == SQLITE_DONE) {
 		ret = err_set(ERR_NOTFOUND, "unknown token");
 	} else {
-		ret = store_db_error(c->db, rc, "cannot look up the token");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot look up the token");
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
 }
 
-int store_principal_revoke(struct store_conn *c, const char *name, int64_t when_us)
+int sqlite_principal_revoke(struct store_conn *c, const char *name, int64_t when_us)
 {
 	sqlite3_stmt *s = stmt(c, S_PRINCIPAL_REVOKE);
 	if (s == NULL)
@@ -1158,14 +1171,14 @@ int store_principal_revoke(struct store_conn *c, const char *name, int64_t when_
 	store_bind_text(s, 1, name);
 	sqlite3_bind_int64(s, 2, when_us);
 	int rc = store_step_done(c, s, "cannot revoke the principal");
-	if (rc == 0 && sqlite3_changes(c->db) != 1)
+	if (rc == 0 && sqlite3_changes(sq_conn(c)->db) != 1)
 		return err_set(ERR_NOTFOUND, "no active principal named %s", name);
 	return rc;
 }
 
 /* ---- audit ---- */
 
-int store_audit_head(struct store_conn *c, int64_t *seq, uint8_t hash[32])
+int sqlite_audit_head(struct store_conn *c, int64_t *seq, uint8_t hash[32])
 {
 	sqlite3_stmt *s = stmt(c, S_AUDIT_HEAD);
 	if (s == NULL)
@@ -1177,15 +1190,15 @@ int store_audit_head(struct store_conn *c, int64_t *seq, uint8_t hash[32])
 		*seq = sqlite3_column_int64(s, 0);
 		store_col_blob(s, 1, hash, 32);
 	} else if (rc != SQLITE_DONE) {
-		ret = store_db_error(c->db, rc, "cannot read the audit head");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read the audit head");
 	}
 	sqlite3_reset(s);
 	return ret;
 }
 
-int store_audit_append(struct store_conn *c, const struct audit_entry *e)
+int sqlite_audit_append(struct store_conn *c, const struct audit_entry *e)
 {
-	if (atomic_load(&c->st->fault_audit) || (c->st->faults_allowed && access(c->st->fault_path, F_OK) == 0))
+	if (atomic_load(&sq_store(c->st)->fault_audit) || (sq_store(c->st)->faults_allowed && access(sq_store(c->st)->fault_path, F_OK) == 0))
 		return err_set(ERR_UNAVAILABLE, "audit write failed (injected fault)");
 	sqlite3_stmt *s = stmt(c, S_AUDIT_APPEND);
 	if (s == NULL)
@@ -1210,7 +1223,7 @@ int store_audit_append(struct store_conn *c, const struct audit_entry *e)
 	return rc == ERR_CONFLICT ? ERR_UNAVAILABLE : rc;
 }
 
-int store_checkpoint_append(struct store_conn *c, const struct audit_checkpoint *cp)
+int sqlite_checkpoint_append(struct store_conn *c, const struct audit_checkpoint *cp)
 {
 	sqlite3_stmt *s = stmt(c, S_CHECKPOINT_APPEND);
 	if (s == NULL)
@@ -1233,7 +1246,7 @@ static void read_checkpoint(sqlite3_stmt *s, struct audit_checkpoint *cp)
 	store_col_blob(s, 4, cp->sig, sizeof cp->sig);
 }
 
-int store_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out)
+int sqlite_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out)
 {
 	sqlite3_stmt *s = stmt(c, S_CHECKPOINT_LATEST);
 	if (s == NULL)
@@ -1244,12 +1257,12 @@ int store_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out)
 	else if (rc == SQLITE_DONE)
 		ret = err_set(ERR_NOTFOUND, "no checkpoint has been signed yet");
 	else
-		ret = store_db_error(c->db, rc, "cannot read the checkpoint");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read the checkpoint");
 	sqlite3_reset(s);
 	return ret;
 }
 
-int store_checkpoints_each(struct store_conn *c, store_checkpoint_cb cb, void *ctx)
+int sqlite_checkpoints_each(struct store_conn *c, store_checkpoint_cb cb, void *ctx)
 {
 	sqlite3_stmt *s = stmt(c, S_CHECKPOINTS_EACH);
 	struct audit_checkpoint cp;
@@ -1262,7 +1275,7 @@ int store_checkpoints_each(struct store_conn *c, store_checkpoint_cb cb, void *c
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
-		ret = store_db_error(c->db, rc, "cannot read checkpoints");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read checkpoints");
 	sqlite3_reset(s);
 	return ret;
 }
@@ -1289,13 +1302,13 @@ static void read_audit(sqlite3_stmt *s, struct audit_entry *e)
 	store_col_blob(s, 15, e->hash, sizeof e->hash);
 }
 
-struct store_audit_cursor {
-	struct store_conn *c;
+struct sqlite_audit_cursor {
+	struct store_audit_cursor base; /* first: the interface's handle */
 	sqlite3_stmt *s;
 	bool done;
 };
 
-int store_audit_cursor_open(struct store_conn *c, const struct store_audit_filter *f,
+int sqlite_audit_cursor_open(struct store_conn *c, const struct store_audit_filter *f,
 			    struct store_audit_cursor **out)
 {
 	/* The filter shape varies, so this statement is built per call from fixed
@@ -1314,14 +1327,14 @@ int store_audit_cursor_open(struct store_conn *c, const struct store_audit_filte
 	if (f->limit > 0)
 		snprintf(sql + n, sizeof sql - n, " LIMIT ?9");
 
-	struct store_audit_cursor *cur = calloc(1, sizeof *cur);
+	struct sqlite_audit_cursor *cur = calloc(1, sizeof *cur);
 	if (cur == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
-	cur->c = c;
-	int rc = sqlite3_prepare_v2(c->db, sql, -1, &cur->s, NULL);
+	cur->base.c = c;
+	int rc = sqlite3_prepare_v2(sq_conn(c)->db, sql, -1, &cur->s, NULL);
 	if (rc != SQLITE_OK) {
 		free(cur);
-		return store_db_error(c->db, rc, "cannot query the audit trail");
+		return store_db_error(sq_conn(c)->db, rc, "cannot query the audit trail");
 	}
 	sqlite3_stmt *s = cur->s;
 	sqlite3_bind_int64(s, 1, f->after_seq);
@@ -1341,12 +1354,13 @@ int store_audit_cursor_open(struct store_conn *c, const struct store_audit_filte
 		sqlite3_bind_int64(s, 8, f->until_us);
 	if (f->limit > 0)
 		sqlite3_bind_int64(s, 9, f->limit);
-	*out = cur;
+	*out = &cur->base;
 	return 0;
 }
 
-int store_audit_cursor_next(struct store_audit_cursor *cur, struct audit_entry *e)
+int sqlite_audit_cursor_next(struct store_audit_cursor *base, struct audit_entry *e)
 {
+	struct sqlite_audit_cursor *cur = (struct sqlite_audit_cursor *)base;
 	if (cur->done)
 		return 0;
 	int rc = sqlite3_step(cur->s);
@@ -1357,23 +1371,24 @@ int store_audit_cursor_next(struct store_audit_cursor *cur, struct audit_entry *
 	cur->done = true;
 	if (rc == SQLITE_DONE)
 		return 0;
-	return store_db_error(cur->c->db, rc, "cannot read the audit trail");
+	return store_db_error(sq_conn(cur->base.c)->db, rc, "cannot read the audit trail");
 }
 
-void store_audit_cursor_close(struct store_audit_cursor *cur)
+void sqlite_audit_cursor_close(struct store_audit_cursor *base)
 {
+	struct sqlite_audit_cursor *cur = (struct sqlite_audit_cursor *)base;
 	if (cur == NULL)
 		return;
 	sqlite3_finalize(cur->s);
 	free(cur);
 }
 
-int store_audit_hash_at(struct store_conn *c, int64_t seq, uint8_t hash[32])
+int sqlite_audit_hash_at(struct store_conn *c, int64_t seq, uint8_t hash[32])
 {
 	sqlite3_stmt *s = NULL;
-	int rc = sqlite3_prepare_v2(c->db, "SELECT hash FROM audit WHERE seq = ?1", -1, &s, NULL);
+	int rc = sqlite3_prepare_v2(sq_conn(c)->db, "SELECT hash FROM audit WHERE seq = ?1", -1, &s, NULL);
 	if (rc != SQLITE_OK)
-		return store_db_error(c->db, rc, "cannot read the audit trail");
+		return store_db_error(sq_conn(c)->db, rc, "cannot read the audit trail");
 	sqlite3_bind_int64(s, 1, seq);
 	rc = sqlite3_step(s);
 	int ret = 0;
@@ -1382,40 +1397,41 @@ int store_audit_hash_at(struct store_conn *c, int64_t seq, uint8_t hash[32])
 	else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
 		ret = err_set(ERR_NOTFOUND, "the audit trail holds no entry %lld", (long long)seq);
 	else
-		ret = store_db_error(c->db, rc, "cannot read the audit trail");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read the audit trail");
 	sqlite3_finalize(s);
 	return ret;
 }
 
-struct store_checkpoint_cursor {
-	struct store_conn *c;
+struct sqlite_checkpoint_cursor {
+	struct store_checkpoint_cursor base; /* first: the interface's handle */
 	sqlite3_stmt *s;
 	bool done;
 };
 
-int store_checkpoint_cursor_open(struct store_conn *c, int64_t after_size,
+int sqlite_checkpoint_cursor_open(struct store_conn *c, int64_t after_size,
 				 struct store_checkpoint_cursor **out)
 {
-	struct store_checkpoint_cursor *cur = calloc(1, sizeof *cur);
+	struct sqlite_checkpoint_cursor *cur = calloc(1, sizeof *cur);
 	*out = NULL;
 	if (cur == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
-	cur->c = c;
-	int rc = sqlite3_prepare_v2(c->db,
+	cur->base.c = c;
+	int rc = sqlite3_prepare_v2(sq_conn(c)->db,
 				    "SELECT size, root, time_us, key_id, sig FROM audit_checkpoint "
 				    "WHERE size > ?1 ORDER BY size",
 				    -1, &cur->s, NULL);
 	if (rc != SQLITE_OK) {
 		free(cur);
-		return store_db_error(c->db, rc, "cannot read checkpoints");
+		return store_db_error(sq_conn(c)->db, rc, "cannot read checkpoints");
 	}
 	sqlite3_bind_int64(cur->s, 1, after_size);
-	*out = cur;
+	*out = &cur->base;
 	return 0;
 }
 
-int store_checkpoint_cursor_next(struct store_checkpoint_cursor *cur, struct audit_checkpoint *cp)
+int sqlite_checkpoint_cursor_next(struct store_checkpoint_cursor *base, struct audit_checkpoint *cp)
 {
+	struct sqlite_checkpoint_cursor *cur = (struct sqlite_checkpoint_cursor *)base;
 	if (cur->done)
 		return 0;
 	int rc = sqlite3_step(cur->s);
@@ -1426,18 +1442,19 @@ int store_checkpoint_cursor_next(struct store_checkpoint_cursor *cur, struct aud
 	cur->done = true;
 	if (rc == SQLITE_DONE)
 		return 0;
-	return store_db_error(cur->c->db, rc, "cannot read checkpoints");
+	return store_db_error(sq_conn(cur->base.c)->db, rc, "cannot read checkpoints");
 }
 
-void store_checkpoint_cursor_close(struct store_checkpoint_cursor *cur)
+void sqlite_checkpoint_cursor_close(struct store_checkpoint_cursor *base)
 {
+	struct sqlite_checkpoint_cursor *cur = (struct sqlite_checkpoint_cursor *)base;
 	if (cur == NULL)
 		return;
 	sqlite3_finalize(cur->s);
 	free(cur);
 }
 
-int store_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb,
+int sqlite_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb,
 		     void *ctx)
 {
 	struct store_audit_cursor *cur = NULL;
@@ -1445,24 +1462,24 @@ int store_audit_each(struct store_conn *c, const struct store_audit_filter *f, s
 	int rc, ret = 0;
 	if (e == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
-	if ((rc = store_audit_cursor_open(c, f, &cur)) != 0) {
+	if ((rc = sqlite_audit_cursor_open(c, f, &cur)) != 0) {
 		free(e);
 		return rc;
 	}
-	while ((rc = store_audit_cursor_next(cur, e)) == 1)
+	while ((rc = sqlite_audit_cursor_next(cur, e)) == 1)
 		if ((ret = cb(ctx, e)) != 0)
 			break;
 	if (ret == 0 && rc < 0)
 		ret = rc;
-	store_audit_cursor_close(cur);
+	sqlite_audit_cursor_close(cur);
 	free(e);
 	return ret;
 }
 
 /* ---- suppressions ---- */
 
-int store_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
-			    const char *purpose, const char *channel, char reason[STORE_NAME_CAP])
+int sqlite_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
+			    const struct store_scope_keys *keys, char reason[STORE_NAME_CAP])
 {
 	sqlite3_stmt *s = stmt(c, S_SUPPRESSION_MATCH);
 	if (s == NULL)
@@ -1471,8 +1488,7 @@ int store_suppression_match(struct store_conn *c, const uint8_t *hash_a, const u
 		return ERR_NOTFOUND;
 	store_bind_blob_or_null(s, 1, hash_a, 32);
 	store_bind_blob_or_null(s, 2, hash_b, 32);
-	store_bind_text(s, 3, purpose);
-	store_bind_text(s, 4, channel);
+	store_bind_scope_keys(s, 3, keys);
 	int rc = sqlite3_step(s), ret = 0;
 	if (rc == SQLITE_ROW) {
 		if (reason != NULL)
@@ -1480,9 +1496,91 @@ int store_suppression_match(struct store_conn *c, const uint8_t *hash_a, const u
 	} else if (rc == SQLITE_DONE) {
 		ret = ERR_NOTFOUND;
 	} else {
-		ret = store_db_error(c->db, rc, "cannot check suppressions");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot check suppressions");
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
 }
+
+static bool sqlite_accepts(const char *location)
+{
+	return strstr(location, "://") == NULL;
+}
+
+const struct store_backend store_sqlite_backend = {
+	.name = "sqlite",
+	.accepts = sqlite_accepts,
+	.open = sqlite_open,
+	.close = sqlite_close,
+	.schema_version = sqlite_schema_version,
+	.conn_get = sqlite_conn_get,
+	.conn_put = sqlite_conn_put,
+	.conn_bulk_mode = sqlite_conn_bulk_mode,
+	.writer_open = sqlite_writer_open,
+	.conn_free = sqlite_conn_free,
+	.wal_truncate = sqlite_wal_truncate,
+	.begin = sqlite_begin,
+	.commit = sqlite_commit,
+	.rollback = sqlite_rollback,
+	.savepoint = sqlite_savepoint,
+	.release = sqlite_release,
+	.rollback_to = sqlite_rollback_to,
+	.fault_audit = sqlite_fault_audit,
+	.contact_insert = sqlite_contact_insert,
+	.contact_get = sqlite_contact_get,
+	.contact_update = sqlite_contact_update,
+	.contact_set_index = sqlite_contact_set_index,
+	.contact_find_email = sqlite_contact_find_email,
+	.contact_erase = sqlite_contact_erase,
+	.contact_count = sqlite_contact_count,
+	.field_put = sqlite_field_put,
+	.field_delete = sqlite_field_delete,
+	.fields_each = sqlite_fields_each,
+	.contacts_rewrap = sqlite_contacts_rewrap,
+	.key_versions_in_use = sqlite_key_versions_in_use,
+	.consent_put = sqlite_consent_put,
+	.consent_get = sqlite_consent_get,
+	.consents_each = sqlite_consents_each,
+	.consent_history_each = sqlite_consent_history_each,
+	.consent_history_count = sqlite_consent_history_count,
+	.suppression_match = sqlite_suppression_match,
+	.principal_insert = sqlite_principal_insert,
+	.principal_find = sqlite_principal_find,
+	.principal_revoke = sqlite_principal_revoke,
+	.audit_head = sqlite_audit_head,
+	.audit_append = sqlite_audit_append,
+	.checkpoint_append = sqlite_checkpoint_append,
+	.checkpoint_latest = sqlite_checkpoint_latest,
+	.checkpoints_each = sqlite_checkpoints_each,
+	.audit_each = sqlite_audit_each,
+	.audit_cursor_open = sqlite_audit_cursor_open,
+	.audit_cursor_next = sqlite_audit_cursor_next,
+	.audit_cursor_close = sqlite_audit_cursor_close,
+	.audit_hash_at = sqlite_audit_hash_at,
+	.checkpoint_cursor_open = sqlite_checkpoint_cursor_open,
+	.checkpoint_cursor_next = sqlite_checkpoint_cursor_next,
+	.checkpoint_cursor_close = sqlite_checkpoint_cursor_close,
+	.link_insert = sqlite_link_insert,
+	.link_get = sqlite_link_get,
+	.link_revoke = sqlite_link_revoke,
+	.links_revoke_contact = sqlite_links_revoke_contact,
+	.links_revoke_mintable = sqlite_links_revoke_mintable,
+	.console_session_insert = sqlite_console_session_insert,
+	.console_session_get = sqlite_console_session_get,
+	.console_session_touch = sqlite_console_session_touch,
+	.console_session_delete = sqlite_console_session_delete,
+	.console_sessions_expire = sqlite_console_sessions_expire,
+	.console_stats = sqlite_console_stats,
+	.console_find_phone = sqlite_console_find_phone,
+	.principal_role = sqlite_principal_role,
+	.subject_suppressions_each = sqlite_subject_suppressions_each,
+	.filter_by_email = sqlite_filter_by_email,
+	.filter_by_id = sqlite_filter_by_id,
+	.release_put = sqlite_release_put,
+	.release_find = sqlite_release_find,
+	.release_count = sqlite_release_count,
+	.suppression_add = sqlite_suppression_add,
+	.suppressions_active = sqlite_suppressions_active,
+	.suppressions_lift = sqlite_suppressions_lift,
+};

@@ -1,11 +1,15 @@
 /*
- * store: the one narrow interface to persistent state. Only store.c includes
- * sqlite3.h, so a PostgreSQL store can replace it without touching handlers.
+ * store: the one narrow interface to persistent state. Callers use these
+ * functions only; each dispatches to the backend that opened the store
+ * (backend.h says what every backend guarantees). The SQLite backend is
+ * store.c, store_bulk.c and store_links.c, the only files that include
+ * sqlite3.h; store_open picks it for a file path and refuses a
+ * postgresql:// URI until a PostgreSQL backend is built in.
  *
  * Threading: a `struct store` is shared; a `struct store_conn` is used by one
  * thread at a time. Readers take a connection from the pool (store_conn_get /
  * store_conn_put). Exactly one writer connection exists, owned by the audit
- * log's commit thread (audit/log.c), which batches every write and every
+ * writer's commit thread (service/writer.c), which batches every write and every
  * audit entry into group-committed transactions.
  *
  * What is stored is never plaintext personal data: field values and consent
@@ -23,12 +27,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "service/base/auditrec.h"
 #include "service/base/limits.h"
 
 struct store;
 struct store_conn;
-struct audit_entry;
-struct audit_checkpoint;
 
 #define STORE_ID_CAP (CONTACT_ID_BYTES + 1)
 #define STORE_NAME_CAP (LIMIT_NAME_BYTES + 1)
@@ -36,8 +39,10 @@ struct audit_checkpoint;
 #define STORE_LIST_CAP 1024 /* comma-separated names */
 #define STORE_WRAPPED_CAP 64
 
-/* Opens (creating if needed) the database file and applies migrations. */
-int store_open(struct store **out, const char *path);
+/* Opens the store the `database` setting names: a file path opens (creating
+ * if needed) an SQLite database and applies migrations; a postgresql:// URI
+ * is refused with ERR_INVALID ("not built in"). */
+int store_open(struct store **out, const char *location);
 void store_close(struct store *st);
 int store_schema_version(struct store *st);
 
@@ -134,14 +139,10 @@ struct store_consent {
 	size_t evidence_len;
 };
 
-/* Appends the event to the immutable history, and makes it the current
- * state when store_consent_supersedes says it replaces the current one. */
-int store_consent_put(struct store_conn *c, const struct store_consent *cs);
-/* The ordering rule (store_order.c): min(at, recorded), the time used to
- * order events; and whether next, recorded after cur, replaces cur as the
- * current state. */
-int64_t store_consent_effective_us(const struct store_consent *cs);
-bool store_consent_supersedes(const struct store_consent *next, const struct store_consent *cur);
+/* Appends the event to the immutable history and, when current, makes it
+ * the current state of (contact, purpose, channel). Which event is current
+ * is the consent domain's rule (service/domain/consent.c), not the store's. */
+int store_consent_put(struct store_conn *c, const struct store_consent *cs, bool current);
 int store_consent_get(struct store_conn *c, const char *contact_id, const char *purpose,
 		      const char *channel, struct store_consent *out);
 typedef int (*store_consent_cb)(void *ctx, const struct store_consent *cs);
@@ -163,10 +164,19 @@ struct store_suppression {
 	int64_t recorded_us;
 };
 
-/* 0 (and the reason) when an unlifted suppression of either hash covers
- * purpose/channel; ERR_NOTFOUND when none does. NULL hashes are skipped. */
+/* The (scope, scope_value) pairs of which an unlifted suppression covers
+ * one use; the suppression domain decides them (suppression_covering), the
+ * store only matches them exactly. An unused slot has scope NULL. */
+#define STORE_SCOPE_KEYS 3
+struct store_scope_keys {
+	const char *scope[STORE_SCOPE_KEYS];
+	const char *value[STORE_SCOPE_KEYS];
+};
+
+/* 0 (and the reason) when an unlifted suppression of either hash has one of
+ * the keys; ERR_NOTFOUND when none has. NULL hashes are skipped. */
 int store_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
-			    const char *purpose, const char *channel, char reason[STORE_NAME_CAP]);
+			    const struct store_scope_keys *keys, char reason[STORE_NAME_CAP]);
 
 /* ---- principals (API clients) ------------------------------------------ */
 
@@ -260,18 +270,14 @@ typedef int (*store_subject_suppression_cb)(void *ctx, const struct store_suppre
 					    int64_t lifted_us);
 int store_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a,
 				    const uint8_t *hash_b, store_subject_suppression_cb cb, void *ctx);
-/* Lifts the person's own unsubscribe, withdrawal and gpc suppressions of
- * purpose (scope purpose) when they give consent again themselves; bounce,
- * complaint, erasure and manual suppressions stay. */
-int store_subject_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *purpose,
-				    int64_t when_us, const char *by);
 
 /* ---- bulk: suppression lists, outreach filter, imports (store_bulk.c) -- */
 
 /* Everything the outreach filter needs about one entry, in one query: the
  * contact (by email blind index or by id), its consent for exactly
- * (purpose, channel), whether its own suppression hashes match, and whether
- * the entry's own suppression hash (list_hash) matches. */
+ * (purpose, channel), whether its own suppression hashes have an unlifted
+ * suppression with one of the keys, and whether the entry's own suppression
+ * hash (list_hash) has. */
 struct store_filter_row {
 	bool found, erased;
 	char id[STORE_ID_CAP];
@@ -283,9 +289,15 @@ struct store_filter_row {
 	bool list_suppressed; /* list_hash is suppressed */
 };
 int store_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32],
-			  const char *purpose, const char *channel, struct store_filter_row *out);
+			  const char *purpose, const char *channel, const struct store_scope_keys *keys,
+			  struct store_filter_row *out);
+/* The same for n entries at once: out[i] answers bidx[i] and list_hash[i].
+ * A backend may answer the whole batch in one query (backend.h). */
+int store_filter_by_email_many(struct store_conn *c, size_t n, const uint8_t (*bidx)[32],
+			       const uint8_t (*list_hash)[32], const char *purpose, const char *channel,
+			       const struct store_scope_keys *keys, struct store_filter_row *out);
 int store_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel,
-		       struct store_filter_row *out);
+		       const struct store_scope_keys *keys, struct store_filter_row *out);
 
 /* Which contacts one filter request released: sorted chunks of raw 16-byte
  * contact ids under a release id named in the request's audit entry. */
@@ -310,10 +322,12 @@ typedef int (*store_suppression_cb)(void *ctx, const struct store_suppression_ro
 int store_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb,
 			      void *ctx);
 /* Lifts the active suppressions of hash that match scope (NULL: any) and
- * scope_value (NULL: any); erasure suppressions are never lifted. *lifted
- * is how many were. */
+ * scope_value (NULL: any) and whose reason is one of the comma-separated
+ * reasons; which reasons a lifter may lift ("erasure is never lifted") is
+ * the suppression domain's rule. *lifted (may be NULL) is how many were. */
 int store_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope,
-			    const char *scope_value, int64_t when_us, const char *by, int64_t *lifted);
+			    const char *scope_value, const char *reasons, int64_t when_us, const char *by,
+			    int64_t *lifted);
 
 /* ---- console sessions (store_console.c) -------------------------------- */
 

@@ -18,11 +18,12 @@
 #include <string.h>
 
 /* One index probe per hash: "hash IN (a, b)" would build an ephemeral
- * table for every row, which dominated the consent check's profile. */
+ * table for every row, which dominated the consent check's profile. The
+ * (scope, value) pairs that cover the use are the caller's (?5 .. ?10). */
 #define SUPPRESSION_COVERS(h)                                                                   \
 	"EXISTS (SELECT 1 FROM suppression s WHERE s.hash = " h " AND s.lifted_us IS NULL AND "  \
-	"(s.scope = 'all' OR (s.scope = 'purpose' AND s.scope_value = ?2) "                      \
-	"OR (s.scope = 'channel' AND s.scope_value = ?3)))"
+	"((s.scope = ?5 AND s.scope_value = ?6) OR (s.scope = ?7 AND s.scope_value = ?8) "        \
+	"OR (s.scope = ?9 AND s.scope_value = ?10)))"
 
 #define FILTER_COLS                                                                     \
 	"SELECT c.id, c.status, c.collected_for, k.status, k.expires_us, "                 \
@@ -51,7 +52,8 @@ static const char SQL_SUPPRESSIONS_ACTIVE[] =
 	"WHERE hash = ?1 AND lifted_us IS NULL ORDER BY created_us, id";
 static const char SQL_SUPPRESSIONS_LIFT[] =
 	"UPDATE suppression SET lifted_us = ?4, lifted_by = ?5 WHERE hash = ?1 AND lifted_us IS NULL "
-	"AND reason != 'erasure' AND (?2 IS NULL OR scope = ?2) AND (?3 IS NULL OR scope_value = ?3)";
+	"AND instr(',' || ?6 || ',', ',' || reason || ',') > 0 "
+	"AND (?2 IS NULL OR scope = ?2) AND (?3 IS NULL OR scope_value = ?3)";
 
 static int filter_row(struct store_conn *c, sqlite3_stmt *s, struct store_filter_row *out)
 {
@@ -74,14 +76,15 @@ static int filter_row(struct store_conn *c, sqlite3_stmt *s, struct store_filter
 		}
 		out->list_suppressed = sqlite3_column_int(s, 6) != 0;
 	} else {
-		ret = store_db_error(c->db, rc, "cannot look up the entry");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot look up the entry");
 	}
 	sqlite3_reset(s);
 	return ret;
 }
 
-int store_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32],
-			  const char *purpose, const char *channel, struct store_filter_row *out)
+int sqlite_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32],
+			  const char *purpose, const char *channel, const struct store_scope_keys *keys,
+			  struct store_filter_row *out)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_FILTER_EMAIL);
 	if (s == NULL)
@@ -90,11 +93,12 @@ int store_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const ui
 	store_bind_text(s, 2, purpose);
 	store_bind_text(s, 3, channel);
 	store_bind_blob_or_null(s, 4, list_hash, 32);
+	store_bind_scope_keys(s, 5, keys);
 	return filter_row(c, s, out);
 }
 
-int store_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel,
-		       struct store_filter_row *out)
+int sqlite_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel,
+		       const struct store_scope_keys *keys, struct store_filter_row *out)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_FILTER_ID);
 	if (s == NULL)
@@ -103,10 +107,11 @@ int store_filter_by_id(struct store_conn *c, const char *id, const char *purpose
 	store_bind_text(s, 2, purpose);
 	store_bind_text(s, 3, channel);
 	sqlite3_bind_null(s, 4);
+	store_bind_scope_keys(s, 5, keys);
 	return filter_row(c, s, out);
 }
 
-int store_release_put(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids,
+int sqlite_release_put(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids,
 		      size_t n_ids)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_RELEASE_PUT);
@@ -118,7 +123,7 @@ int store_release_put(struct store_conn *c, const char *release_id, int64_t chun
 	return store_step_done(c, s, "cannot record the released contacts");
 }
 
-int store_release_find(struct store_conn *c, const char *release_id, const uint8_t id_raw[16])
+int sqlite_release_find(struct store_conn *c, const char *release_id, const uint8_t id_raw[16])
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_RELEASE_GET);
 	int rc, ret = ERR_NOTFOUND;
@@ -146,12 +151,12 @@ int store_release_find(struct store_conn *c, const char *release_id, const uint8
 			break;
 	}
 	if (ret != 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		ret = store_db_error(c->db, rc, "cannot read the release record");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read the release record");
 	sqlite3_reset(s);
 	return ret;
 }
 
-int store_release_count(struct store_conn *c, const char *release_id, int64_t *out)
+int sqlite_release_count(struct store_conn *c, const char *release_id, int64_t *out)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_RELEASE_COUNT);
 	if (s == NULL)
@@ -161,12 +166,12 @@ int store_release_count(struct store_conn *c, const char *release_id, int64_t *o
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(s, 0);
 	else
-		ret = store_db_error(c->db, rc, "cannot count released contacts");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot count released contacts");
 	sqlite3_reset(s);
 	return ret;
 }
 
-int store_suppression_add(struct store_conn *c, const struct store_suppression *sp)
+int sqlite_suppression_add(struct store_conn *c, const struct store_suppression *sp)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SUPPRESSION_ADD_ONCE);
 	if (s == NULL)
@@ -182,10 +187,10 @@ int store_suppression_add(struct store_conn *c, const struct store_suppression *
 	int rc = store_step_done(c, s, "cannot store the suppression");
 	if (rc != 0)
 		return rc;
-	return sqlite3_changes(c->db) > 0 ? 1 : 0;
+	return sqlite3_changes(sq_conn(c)->db) > 0 ? 1 : 0;
 }
 
-int store_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb,
+int sqlite_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb,
 			      void *ctx)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SUPPRESSIONS_ACTIVE);
@@ -208,13 +213,14 @@ int store_suppressions_active(struct store_conn *c, const uint8_t hash[32], stor
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
-		ret = store_db_error(c->db, rc, "cannot read suppressions");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read suppressions");
 	sqlite3_reset(s);
 	return ret;
 }
 
-int store_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope,
-			    const char *scope_value, int64_t when_us, const char *by, int64_t *lifted)
+int sqlite_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope,
+			    const char *scope_value, const char *reasons, int64_t when_us, const char *by,
+			    int64_t *lifted)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SUPPRESSIONS_LIFT);
 	if (s == NULL)
@@ -230,8 +236,9 @@ int store_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const 
 		sqlite3_bind_null(s, 3);
 	sqlite3_bind_int64(s, 4, when_us);
 	store_bind_text(s, 5, by);
+	store_bind_text(s, 6, reasons);
 	int rc = store_step_done(c, s, "cannot lift suppressions");
-	if (rc == 0)
-		*lifted = sqlite3_changes(c->db);
+	if (rc == 0 && lifted != NULL)
+		*lifted = sqlite3_changes(sq_conn(c)->db);
 	return rc;
 }

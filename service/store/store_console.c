@@ -39,7 +39,7 @@ static const char SQL_STAT_DENIALS[] =
 static const char SQL_STAT_ROLES[] =
 	"SELECT 0, role, count(*) FROM audit WHERE time_us >= ?1 GROUP BY 2 ORDER BY 3 DESC, 2";
 
-int store_console_session_insert(struct store_conn *c, const struct store_console_session *cs)
+int sqlite_console_session_insert(struct store_conn *c, const struct store_console_session *cs)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SESSION_INSERT);
 	if (s == NULL)
@@ -54,7 +54,7 @@ int store_console_session_insert(struct store_conn *c, const struct store_consol
 	return store_step_done(c, s, "cannot store the console session");
 }
 
-int store_console_session_get(struct store_conn *c, const uint8_t id_hash[32],
+int sqlite_console_session_get(struct store_conn *c, const uint8_t id_hash[32],
 			      struct store_console_session *out)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SESSION_GET);
@@ -78,14 +78,14 @@ int store_console_session_get(struct store_conn *c, const uint8_t id_hash[32],
 	} else if (rc == SQLITE_DONE) {
 		ret = err_set(ERR_NOTFOUND, "no such console session");
 	} else {
-		ret = store_db_error(c->db, rc, "cannot read the console session");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read the console session");
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
 }
 
-int store_console_session_touch(struct store_conn *c, const uint8_t id_hash[32], int64_t seen_us)
+int sqlite_console_session_touch(struct store_conn *c, const uint8_t id_hash[32], int64_t seen_us)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SESSION_TOUCH);
 	if (s == NULL)
@@ -95,7 +95,7 @@ int store_console_session_touch(struct store_conn *c, const uint8_t id_hash[32],
 	return store_step_done(c, s, "cannot update the console session");
 }
 
-int store_console_session_delete(struct store_conn *c, const uint8_t id_hash[32])
+int sqlite_console_session_delete(struct store_conn *c, const uint8_t id_hash[32])
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SESSION_DELETE);
 	if (s == NULL)
@@ -104,7 +104,7 @@ int store_console_session_delete(struct store_conn *c, const uint8_t id_hash[32]
 	return store_step_done(c, s, "cannot delete the console session");
 }
 
-int store_console_sessions_expire(struct store_conn *c, int64_t idle_before_us,
+int sqlite_console_sessions_expire(struct store_conn *c, int64_t idle_before_us,
 				  int64_t created_before_us, int64_t *count)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SESSIONS_EXPIRE);
@@ -114,11 +114,11 @@ int store_console_sessions_expire(struct store_conn *c, int64_t idle_before_us,
 	sqlite3_bind_int64(s, 2, created_before_us);
 	int rc = store_step_done(c, s, "cannot expire console sessions");
 	if (rc == 0 && count != NULL)
-		*count = sqlite3_changes(c->db);
+		*count = sqlite3_changes(sq_conn(c)->db);
 	return rc;
 }
 
-int store_console_find_phone(struct store_conn *c, const uint8_t bidx[32], char (*ids)[STORE_ID_CAP],
+int sqlite_console_find_phone(struct store_conn *c, const uint8_t bidx[32], char (*ids)[STORE_ID_CAP],
 			     size_t cap, size_t *n, bool *more)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_FIND_PHONE);
@@ -138,13 +138,13 @@ int store_console_find_phone(struct store_conn *c, const uint8_t bidx[32], char 
 		(*n)++;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		ret = store_db_error(c->db, rc, "cannot look up the phone number");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot look up the phone number");
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
 }
 
-int store_console_stats(struct store_conn *c, enum store_console_stat which, int64_t since_us,
+int sqlite_console_stats(struct store_conn *c, enum store_console_stat which, int64_t since_us,
 			store_console_stat_cb cb, void *ctx)
 {
 	const char *sql = which == STORE_STAT_PER_DAY		  ? SQL_STAT_PER_DAY
@@ -163,7 +163,7 @@ int store_console_stats(struct store_conn *c, enum store_console_stat which, int
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-		ret = store_db_error(c->db, rc, "cannot count the audit trail");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot count the audit trail");
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;

@@ -31,11 +31,8 @@ static const char SQL_PRINCIPAL_ROLE[] = "SELECT role FROM principal WHERE name 
 static const char SQL_SUBJECT_SUPPRESSIONS[] =
 	"SELECT hash, kind, scope, scope_value, reason, source, created_us, recorded_us, "
 	"coalesce(lifted_us, 0) FROM suppression WHERE hash IN (?1, ?2) ORDER BY created_us, id";
-static const char SQL_SUBJECT_LIFT[] =
-	"UPDATE suppression SET lifted_us = ?3, lifted_by = ?4 WHERE hash = ?1 AND lifted_us IS NULL "
-	"AND scope = 'purpose' AND scope_value = ?2 AND reason IN ('unsubscribe', 'withdrawal', 'gpc')";
 
-int store_link_insert(struct store_conn *c, const struct store_link *l)
+int sqlite_link_insert(struct store_conn *c, const struct store_link *l)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_LINK_INSERT);
 	if (s == NULL)
@@ -50,7 +47,7 @@ int store_link_insert(struct store_conn *c, const struct store_link *l)
 	return store_step_done(c, s, "cannot store the preference link");
 }
 
-int store_link_get(struct store_conn *c, const char *id, struct store_link *out)
+int sqlite_link_get(struct store_conn *c, const char *id, struct store_link *out)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_LINK_GET);
 	if (s == NULL)
@@ -70,14 +67,14 @@ int store_link_get(struct store_conn *c, const char *id, struct store_link *out)
 	} else if (rc == SQLITE_DONE) {
 		ret = err_set(ERR_NOTFOUND, "no such preference link");
 	} else {
-		ret = store_db_error(c->db, rc, "cannot read the preference link");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read the preference link");
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
 }
 
-int store_link_revoke(struct store_conn *c, const char *contact_id, const char *id, int64_t when_us)
+int sqlite_link_revoke(struct store_conn *c, const char *contact_id, const char *id, int64_t when_us)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_LINK_REVOKE);
 	if (s == NULL)
@@ -86,12 +83,12 @@ int store_link_revoke(struct store_conn *c, const char *contact_id, const char *
 	store_bind_text(s, 2, id);
 	sqlite3_bind_int64(s, 3, when_us);
 	int rc = store_step_done(c, s, "cannot revoke the preference link");
-	if (rc == 0 && sqlite3_changes(c->db) != 1)
+	if (rc == 0 && sqlite3_changes(sq_conn(c)->db) != 1)
 		return err_set(ERR_NOTFOUND, "no active preference link with this id for this contact");
 	return rc;
 }
 
-int store_links_revoke_contact(struct store_conn *c, const char *contact_id, int64_t when_us,
+int sqlite_links_revoke_contact(struct store_conn *c, const char *contact_id, int64_t when_us,
 			       int64_t *count)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_LINKS_REVOKE_CONTACT);
@@ -101,11 +98,11 @@ int store_links_revoke_contact(struct store_conn *c, const char *contact_id, int
 	sqlite3_bind_int64(s, 2, when_us);
 	int rc = store_step_done(c, s, "cannot revoke the preference links");
 	if (rc == 0 && count != NULL)
-		*count = sqlite3_changes(c->db);
+		*count = sqlite3_changes(sq_conn(c)->db);
 	return rc;
 }
 
-int store_links_revoke_mintable(struct store_conn *c, const char *contact_id, bool may_manage,
+int sqlite_links_revoke_mintable(struct store_conn *c, const char *contact_id, bool may_manage,
 				const char *purposes, int64_t when_us, int64_t *count)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_LINKS_REVOKE_MINTABLE);
@@ -117,11 +114,11 @@ int store_links_revoke_mintable(struct store_conn *c, const char *contact_id, bo
 	store_bind_text(s, 4, purposes);
 	int rc = store_step_done(c, s, "cannot revoke the preference links");
 	if (rc == 0 && count != NULL)
-		*count = sqlite3_changes(c->db);
+		*count = sqlite3_changes(sq_conn(c)->db);
 	return rc;
 }
 
-int store_principal_role(struct store_conn *c, const char *name, char role[STORE_NAME_CAP])
+int sqlite_principal_role(struct store_conn *c, const char *name, char role[STORE_NAME_CAP])
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_PRINCIPAL_ROLE);
 	if (s == NULL)
@@ -133,13 +130,13 @@ int store_principal_role(struct store_conn *c, const char *name, char role[STORE
 	else if (rc == SQLITE_DONE)
 		ret = err_set(ERR_NOTFOUND, "no principal named %s", name);
 	else
-		ret = store_db_error(c->db, rc, "cannot look up the principal");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot look up the principal");
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
 }
 
-int store_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a,
+int sqlite_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a,
 				    const uint8_t *hash_b, store_subject_suppression_cb cb, void *ctx)
 {
 	if (hash_a == NULL && hash_b == NULL)
@@ -171,21 +168,8 @@ int store_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a,
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		ret = store_db_error(c->db, rc, "cannot read suppressions");
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read suppressions");
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
-}
-
-int store_subject_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *purpose,
-				    int64_t when_us, const char *by)
-{
-	sqlite3_stmt *s = store_stmt_sql(c, SQL_SUBJECT_LIFT);
-	if (s == NULL)
-		return err_code();
-	sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
-	store_bind_text(s, 2, purpose);
-	sqlite3_bind_int64(s, 3, when_us);
-	store_bind_text(s, 4, by);
-	return store_step_done(c, s, "cannot lift the suppression");
 }

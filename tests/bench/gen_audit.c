@@ -13,7 +13,7 @@
  */
 #include "audit/audit.h"
 #include "audit/checkpoint.h"
-#include "audit/log.h"
+#include "service/writer.h"
 #include "service/base/error.h"
 #include "service/base/limits.h"
 #include "service/store/store.h"

@@ -25,7 +25,8 @@
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/base/limits.h"
-#include "service/contact.h"
+#include "service/domain/consent.h"
+#include "service/domain/contact.h"
 #include "support.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -24,7 +24,7 @@
 #include "service/base/error.h"
 #include "service/base/codec.h"
 #include "service/base/limits.h"
-#include "service/contact.h"
+#include "service/domain/contact.h"
 #include "support.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -41,9 +41,9 @@ def test_every_route_is_documented_in_openapi():
 
 
 def test_every_problem_type_is_documented():
-    types = set(re.findall(r'"([a-z-]+)", "[A-Z][^"]*" \}', open(os.path.join(ROOT, "service", "app.c")).read()))
+    types = set(re.findall(r'"([a-z-]+)", "[A-Z][^"]*" \}', open(os.path.join(ROOT, "service", "problem.c")).read()))
     api = open(os.path.join(ROOT, "docs", "api.md")).read()
-    assert types, "no problem types found in service/app.c"
+    assert types, "no problem types found in service/problem.c"
     for t in types | {"method-not-allowed", "internal"}:
         assert f"`{t}`" in api, f"problem type {t} is not in docs/api.md"
 

@@ -21,7 +21,7 @@
 
 #include "audit/audit.h"
 #include "audit/checkpoint.h"
-#include "audit/log.h"
+#include "service/writer.h"
 #include "audit/verify.h"
 #include "service/base/error.h"
 

@@ -1,5 +1,8 @@
-/* test_store: migrations, contacts, consents, suppressions, principals and
- * the append-only audit table, on a real SQLite file in /tmp. */
+/* test_store: migrations, contacts, consents, principals and the
+ * append-only audit table, on a real SQLite file in /tmp. The rules that
+ * run on the store (which consent is current, which suppression covers a
+ * use) are tested with their domain modules: test_consent.c and
+ * test_suppression.c; what every backend must do, in tests/store/. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,11 +112,11 @@ static void test_consent_history_is_appended(void **state)
 	snprintf(cs.status, sizeof cs.status, "granted");
 	snprintf(cs.receipt_id, sizeof cs.receipt_id, "r1");
 	cs.at_us = 10;
-	assert_int_equal(store_consent_put(w, &cs), 0);
+	assert_int_equal(store_consent_put(w, &cs, true), 0);
 	snprintf(cs.status, sizeof cs.status, "withdrawn");
 	snprintf(cs.receipt_id, sizeof cs.receipt_id, "r2");
 	cs.at_us = 20;
-	assert_int_equal(store_consent_put(w, &cs), 0);
+	assert_int_equal(store_consent_put(w, &cs, true), 0);
 	assert_int_equal(store_consent_get(r, cs.contact_id, "marketing", "email", &got), 0);
 	assert_string_equal(got.status, "withdrawn");
 	int cur = 0, hist = 0;
@@ -122,140 +125,7 @@ static void test_consent_history_is_appended(void **state)
 	assert_int_equal(cur, 1);
 	assert_int_equal(hist, 2);
 	snprintf(cs.status, sizeof cs.status, "maybe");
-	assert_int_not_equal(store_consent_put(w, &cs), 0); /* CHECK constraint */
-}
-
-static struct store_consent event(const char *status, int64_t at_us, int64_t recorded_us, int64_t expires_us)
-{
-	struct store_consent cs;
-	memset(&cs, 0, sizeof cs);
-	snprintf(cs.contact_id, sizeof cs.contact_id, "DDDDDDDDDDDDDDDDDDDDDD");
-	snprintf(cs.purpose, sizeof cs.purpose, "marketing");
-	snprintf(cs.channel, sizeof cs.channel, "email");
-	snprintf(cs.status, sizeof cs.status, "%s", status);
-	snprintf(cs.receipt_id, sizeof cs.receipt_id, "%s-%lld", status, (long long)recorded_us);
-	cs.at_us = at_us;
-	cs.recorded_us = recorded_us;
-	cs.expires_us = expires_us;
-	return cs;
-}
-
-#define S INT64_C(1000000)
-#define T (INT64_C(1767225600) * S) /* 2026-01-01T00:00:00Z */
-
-/* The one ordering rule, case by case (service/store/store_order.c). */
-static void test_consent_order_rule(void **state)
-{
-	(void)state;
-	struct store_consent g = event("granted", T + 200 * S, T, 0);
-	assert_true(store_consent_effective_us(&g) == T); /* never past when it was recorded */
-
-	/* A grant claimed 200 s ahead, then a withdrawal a second later: the
-	 * withdrawal wins (it lost on `at` alone). */
-	struct store_consent w1 = event("withdrawn", T + S, T + S, 0);
-	assert_true(store_consent_supersedes(&w1, &g));
-	/* The same with a refusal, and with a withdrawal whose sender's clock
-	 * is behind ours: a "no" recorded after a "yes" always wins. */
-	struct store_consent r1 = event("refused", T - 3600 * S, T + S, 0);
-	assert_true(store_consent_supersedes(&r1, &g));
-	/* An old grant imported after a withdrawal is history only, and so
-	 * is a grant claimed ahead of its recording when the times tie. */
-	struct store_consent wd = event("withdrawn", T, T, 0);
-	struct store_consent old = event("granted", T - 86400 * S, T + 5 * S, 0);
-	assert_false(store_consent_supersedes(&old, &wd));
-	struct store_consent ahead = event("granted", T + 250 * S, T, 0);
-	assert_false(store_consent_supersedes(&ahead, &wd));
-	/* A grant the person gives after withdrawing is current again. */
-	struct store_consent again = event("granted", T + 250 * S, T + S, 0);
-	assert_true(store_consent_supersedes(&again, &wd));
-
-	/* Equal effective times: the most restrictive state. */
-	struct store_consent ge = event("granted", T, T, 0), we = event("withdrawn", T, T, 0);
-	assert_false(store_consent_supersedes(&ge, &we));
-	assert_true(store_consent_supersedes(&we, &ge));
-	struct store_consent soon = event("granted", T, T, T + 86400 * S), late = event("granted", T, T, T + 864000 * S);
-	assert_true(store_consent_supersedes(&soon, &late));
-	assert_false(store_consent_supersedes(&late, &soon));
-	assert_false(store_consent_supersedes(&ge, &soon)); /* never expiring is the least restrictive */
-	/* Equal in every way: the one recorded later. */
-	struct store_consent re = event("refused", T, T, 0);
-	assert_true(store_consent_supersedes(&re, &we));
-	assert_true(store_consent_supersedes(&we, &re));
-	assert_true(store_consent_supersedes(&ge, &ge));
-	/* Between restrictive states, and between grants, time decides. */
-	struct store_consent w_before = event("withdrawn", T - S, T + S, 0);
-	struct store_consent g_after = event("granted", T + 2 * S, T + 2 * S, 0);
-	assert_false(store_consent_supersedes(&w_before, &re));
-	assert_true(store_consent_supersedes(&g_after, &soon));
-}
-
-struct hist {
-	char status[8][16];
-	int64_t at[8];
-	int n;
-};
-
-static int hist_cb(void *ctx, const struct store_consent *cs)
-{
-	struct hist *h = ctx;
-	if (h->n < 8) {
-		snprintf(h->status[h->n], sizeof h->status[0], "%s", cs->status);
-		h->at[h->n] = cs->at_us;
-		h->n++;
-	}
-	return 0;
-}
-
-static void test_consent_current_state_follows_the_rule(void **state)
-{
-	(void)state;
-	struct store_contact ct = contact("DDDDDDDDDDDDDDDDDDDDDD");
-	uint8_t bidx[32];
-	memset(bidx, 0x44, 32);
-	assert_int_equal(store_contact_insert(w, &ct, bidx, NULL), 0);
-	struct store_consent got, cs = event("granted", T + 200 * S, T, 0);
-	assert_int_equal(store_consent_put(w, &cs), 0);
-	cs = event("withdrawn", T + S, T + S, 0);
-	assert_int_equal(store_consent_put(w, &cs), 0);
-	assert_int_equal(store_consent_get(r, ct.id, "marketing", "email", &got), 0);
-	assert_string_equal(got.status, "withdrawn");
-	cs = event("granted", T - 86400 * S, T + 2 * S, 0); /* an old receipt replayed */
-	assert_int_equal(store_consent_put(w, &cs), 0);
-	assert_int_equal(store_consent_get(r, ct.id, "marketing", "email", &got), 0);
-	assert_string_equal(got.status, "withdrawn");
-	/* History keeps every event, in effective-time order. */
-	struct hist h = { 0 };
-	assert_int_equal(store_consent_history_each(r, ct.id, hist_cb, &h), 0);
-	assert_int_equal(h.n, 3);
-	assert_string_equal(h.status[0], "granted");
-	assert_true(h.at[0] == T - 86400 * S);
-	assert_string_equal(h.status[1], "granted");
-	assert_true(h.at[1] == T + 200 * S);
-	assert_string_equal(h.status[2], "withdrawn");
-}
-
-static void test_suppression_scopes(void **state)
-{
-	(void)state;
-	uint8_t h[32];
-	char reason[STORE_NAME_CAP];
-	memset(h, 5, 32);
-	struct store_suppression sp = { .kind = "email", .scope = "purpose", .scope_value = "marketing",
-					.reason = "unsubscribe", .source = "t", .created_us = 1, .recorded_us = 1 };
-	memcpy(sp.hash, h, 32);
-	assert_int_equal(store_suppression_add(w, &sp), 1);
-	assert_int_equal(store_suppression_add(w, &sp), 0); /* already there: not stacked */
-	assert_int_equal(store_suppression_match(r, h, NULL, "marketing", "sms", reason), 0);
-	assert_string_equal(reason, "unsubscribe");
-	assert_int_equal(store_suppression_match(r, h, NULL, "service", "email", reason), ERR_NOTFOUND);
-	sp.scope = "channel";
-	sp.scope_value = "sms";
-	sp.reason = "complaint";
-	assert_int_equal(store_suppression_add(w, &sp), 1);
-	assert_int_equal(store_suppression_match(r, NULL, h, "service", "sms", reason), 0);
-	assert_int_equal(store_suppression_match(r, NULL, h, "service", "post", reason), ERR_NOTFOUND);
-	sp.reason = "whim";
-	assert_true(store_suppression_add(w, &sp) < 0);
+	assert_int_not_equal(store_consent_put(w, &cs, true), 0); /* CHECK constraint */
 }
 
 static void test_principals(void **state)
@@ -353,9 +223,6 @@ int main(void)
 		cmocka_unit_test(test_schema_is_migrated),
 		cmocka_unit_test(test_contact_insert_get_duplicate_and_erase),
 		cmocka_unit_test(test_consent_history_is_appended),
-		cmocka_unit_test(test_consent_order_rule),
-		cmocka_unit_test(test_consent_current_state_follows_the_rule),
-		cmocka_unit_test(test_suppression_scopes),
 		cmocka_unit_test(test_principals),
 		cmocka_unit_test(test_audit_is_appended_in_sequence_only),
 		cmocka_unit_test(test_wal_truncate_empties_the_wal_or_gives_up_in_time),

@@ -1,5 +1,5 @@
 /*
- * log: single writer, group commit, checkpoints. See log.h.
+ * writer: single writer, group commit, checkpoints. See writer.h.
  *
  * Invariants:
  * - Only the commit thread touches the writer connection, head_seq and
@@ -9,7 +9,7 @@
  * - A job is never completed twice, and every submitted job is completed,
  *   also at close.
  */
-#include "audit/log.h"
+#include "service/writer.h"
 
 #include "audit/anchor.h"
 #include "audit/checkpoint.h"
@@ -30,7 +30,7 @@
 #include <string.h>
 #include <time.h>
 
-struct audit_log {
+struct writer {
 	struct store *st;
 	struct store_conn *w;
 	struct audit_signer *signer;
@@ -39,7 +39,7 @@ struct audit_log {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	struct audit_job *head, *tail;
+	struct writer_job *head, *tail;
 	bool stopping, joined, want_checkpoint;
 	char anchor_path[4096]; /* "" when none */
 	bool bench_no_audit; /* CONSENTD_BENCH_NO_AUDIT=1: benchmarks only */
@@ -58,45 +58,15 @@ struct audit_log {
 	enum audit_fault fault;
 
 	/* under lock */
-	struct audit_log_stats stats;
+	struct writer_stats stats;
 };
 
-/* Copies src into a field of cap bytes; a value that does not fit leaves
- * the field empty and is reported, never cut (a cut id or reason would be
- * a different, wrong record). */
-static int fill_one(char *dst, size_t cap, const char *src, const char *name, int rc)
-{
-	size_t n = strlen(src);
-	if (n >= cap) {
-		dst[0] = '\0';
-		return rc != 0 ? rc : err_set(ERR_TOOBIG, "the audit %s is longer than %zu bytes", name, cap - 1);
-	}
-	memcpy(dst, src, n + 1);
-	return rc;
-}
-
-int audit_entry_fill(struct audit_entry *e, const char *actor, const char *role, const char *action,
-		     const char *record_id, const char *purpose, const char *channel,
-		     const char *decision, const char *reason)
-{
-	int rc = 0;
-	rc = fill_one(e->actor, sizeof e->actor, actor ? actor : "", "actor", rc);
-	rc = fill_one(e->role, sizeof e->role, role ? role : "", "role", rc);
-	rc = fill_one(e->action, sizeof e->action, action ? action : "", "action", rc);
-	rc = fill_one(e->record_id, sizeof e->record_id, record_id ? record_id : "", "record id", rc);
-	rc = fill_one(e->purpose, sizeof e->purpose, purpose ? purpose : "", "purpose", rc);
-	rc = fill_one(e->channel, sizeof e->channel, channel ? channel : "", "channel", rc);
-	rc = fill_one(e->decision, sizeof e->decision, decision ? decision : "none", "decision", rc);
-	rc = fill_one(e->reason, sizeof e->reason, reason ? reason : "", "reason", rc);
-	return rc;
-}
-
-static void raise_fault(struct audit_log *log, enum audit_fault f, const char *fmt, ...)
+static void raise_fault(struct writer *log, enum audit_fault f, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Stops appending for good and says why, once: every later batch is refused,
  * so each audited request is answered 503, and /readyz reports the fault. */
-static void raise_fault(struct audit_log *log, enum audit_fault f, const char *fmt, ...)
+static void raise_fault(struct writer *log, enum audit_fault f, const char *fmt, ...)
 {
 	char reason[AUDIT_REASON_BYTES];
 	va_list ap;
@@ -133,7 +103,7 @@ static int next_cp(void *arg, struct audit_checkpoint *out)
  * the stored head. On a verdict of "not ok" the fault is raised and
  * ERR_UNAVAILABLE returned; other errors pass up unchanged.
  */
-static int check_extension(struct audit_log *log, int64_t from_seq, const uint8_t from_hash[AUDIT_HASH_BYTES],
+static int check_extension(struct writer *log, int64_t from_seq, const uint8_t from_hash[AUDIT_HASH_BYTES],
 			   int64_t *seq, uint8_t hash[AUDIT_HASH_BYTES])
 {
 	struct store_audit_cursor *cur = NULL;
@@ -182,7 +152,7 @@ out:
  * CLI verb appended while the server ran link to the held head). Anything
  * else (a cut, a rewrite, a head that moved back) raises the fault.
  */
-static int reconcile(struct audit_log *log)
+static int reconcile(struct writer *log)
 {
 	int64_t db_seq = 0;
 	uint8_t db_hash[AUDIT_HASH_BYTES], at[AUDIT_HASH_BYTES];
@@ -220,7 +190,7 @@ static int reconcile(struct audit_log *log)
 	return 0;
 }
 
-static int sign_checkpoint(struct audit_log *log)
+static int sign_checkpoint(struct writer *log)
 {
 	struct audit_checkpoint cp;
 	int rc;
@@ -269,7 +239,7 @@ fail:
 	return rc;
 }
 
-static int write_batch(struct audit_log *log, struct audit_job *jobs, int64_t *seq,
+static int write_batch(struct writer *log, struct writer_job *jobs, int64_t *seq,
 		       uint8_t hash[AUDIT_HASH_BYTES], uint64_t *entries)
 {
 	/* Benchmark switch (tests/bench): with CONSENTD_BENCH_NO_AUDIT=1 a batch
@@ -278,10 +248,10 @@ static int write_batch(struct audit_log *log, struct audit_job *jobs, int64_t *s
 	 * outside a benchmark (a loud warning is printed at start). */
 	if (log->bench_no_audit) {
 		bool any_apply = false;
-		for (struct audit_job *j = jobs; j != NULL; j = j->next)
+		for (struct writer_job *j = jobs; j != NULL; j = j->next)
 			any_apply = any_apply || j->apply != NULL;
 		if (!any_apply) {
-			for (struct audit_job *j = jobs; j != NULL; j = j->next)
+			for (struct writer_job *j = jobs; j != NULL; j = j->next)
 				j->apply_rc = 0;
 			return 0;
 		}
@@ -298,7 +268,7 @@ static int write_batch(struct audit_log *log, struct audit_job *jobs, int64_t *s
 		goto fail;
 	*seq = log->head_seq;
 	memcpy(hash, log->head_hash, AUDIT_HASH_BYTES);
-	for (struct audit_job *j = jobs; j != NULL; j = j->next) {
+	for (struct writer_job *j = jobs; j != NULL; j = j->next) {
 		j->apply_rc = 0;
 		if (j->apply != NULL) {
 			if ((rc = store_savepoint(log->w)) != 0)
@@ -337,10 +307,10 @@ fail:
  * would be after any PASSIVE checkpoint. The purge copies the newest pages
  * into the database file (where secure_delete zeroed the freed bytes) and
  * truncates the WAL. Until it succeeds the erasure is not acknowledged. */
-static void purge_wal(struct audit_log *log, struct audit_job *batch)
+static void purge_wal(struct writer *log, struct writer_job *batch)
 {
 	bool owed = false;
-	for (struct audit_job *j = batch; j != NULL; j = j->next)
+	for (struct writer_job *j = batch; j != NULL; j = j->next)
 		owed = owed || j->purge_wal;
 	if (!owed && !log->purge_pending)
 		return;
@@ -349,7 +319,7 @@ static void purge_wal(struct audit_log *log, struct audit_job *batch)
 	if (!log->purge_pending || !owed)
 		return;
 	fprintf(stderr, "consentd: erasure: %s; will retry\n", err_msg());
-	for (struct audit_job *j = batch; j != NULL; j = j->next)
+	for (struct writer_job *j = batch; j != NULL; j = j->next)
 		if (j->purge_wal) {
 			j->apply_rc = ERR_UNAVAILABLE;
 			snprintf(j->apply_msg, sizeof j->apply_msg,
@@ -360,7 +330,7 @@ static void purge_wal(struct audit_log *log, struct audit_job *batch)
 
 static void *commit_thread(void *arg)
 {
-	struct audit_log *log = arg;
+	struct writer *log = arg;
 	for (;;) {
 		pthread_mutex_lock(&log->lock);
 		while (log->head == NULL && !log->stopping && !log->want_checkpoint) {
@@ -373,9 +343,9 @@ static void *commit_thread(void *arg)
 				log->want_checkpoint = true;
 		}
 		/* Take up to AUDIT_BATCH_MAX jobs. */
-		struct audit_job *batch = log->head, *last = NULL;
+		struct writer_job *batch = log->head, *last = NULL;
 		int n = 0;
-		for (struct audit_job *j = batch; j != NULL && n < AUDIT_BATCH_MAX; j = j->next) {
+		for (struct writer_job *j = batch; j != NULL && n < AUDIT_BATCH_MAX; j = j->next) {
 			last = j;
 			n++;
 		}
@@ -418,7 +388,7 @@ static void *commit_thread(void *arg)
 					err_msg());
 			if (rc == 0)
 				purge_wal(log, batch);
-			for (struct audit_job *j = batch, *next; j != NULL; j = next) {
+			for (struct writer_job *j = batch, *next; j != NULL; j = next) {
 				next = j->next;
 				j->done(j, rc);
 			}
@@ -446,7 +416,7 @@ static void *commit_thread(void *arg)
  * the server answers 503 and /readyz names the fault); only errors that stop
  * the check from running are returned.
  */
-static int open_check(struct audit_log *log)
+static int open_check(struct writer *log)
 {
 	struct audit_anchor_set anchors;
 	struct audit_checkpoint db_cp;
@@ -525,10 +495,10 @@ static int open_check(struct audit_log *log)
 	return 0;
 }
 
-int audit_log_open(struct audit_log **out, struct store *st, const char *signing_key_path,
+int writer_open(struct writer **out, struct store *st, const char *signing_key_path,
 		   const char *anchor_path)
 {
-	struct audit_log *log = calloc(1, sizeof *log);
+	struct writer *log = calloc(1, sizeof *log);
 	int rc;
 	*out = NULL;
 	if (log == NULL)
@@ -579,7 +549,7 @@ fail:
 	return rc;
 }
 
-void audit_log_shutdown(struct audit_log *log)
+void writer_shutdown(struct writer *log)
 {
 	if (log == NULL)
 		return;
@@ -593,11 +563,11 @@ void audit_log_shutdown(struct audit_log *log)
 		pthread_join(log->thread, NULL);
 }
 
-void audit_log_close(struct audit_log *log)
+void writer_close(struct writer *log)
 {
 	if (log == NULL)
 		return;
-	audit_log_shutdown(log);
+	writer_shutdown(log);
 	store_conn_free(log->w);
 	audit_hasher_free(log->hasher);
 	audit_pubkey_free(log->pub);
@@ -607,7 +577,7 @@ void audit_log_close(struct audit_log *log)
 	free(log);
 }
 
-int audit_log_submit(struct audit_log *log, struct audit_job *job)
+int writer_submit(struct writer *log, struct writer_job *job)
 {
 	job->next = NULL;
 	pthread_mutex_lock(&log->lock);
@@ -630,10 +600,10 @@ struct waiter {
 	pthread_cond_t cond;
 	bool done;
 	int rc;
-	void (*inner)(struct audit_job *, int);
+	void (*inner)(struct writer_job *, int);
 };
 
-static void wake_waiter(struct audit_job *job, int rc)
+static void wake_waiter(struct writer_job *job, int rc)
 {
 	struct waiter *w = job->waiter;
 	if (w->inner != NULL)
@@ -645,14 +615,14 @@ static void wake_waiter(struct audit_job *job, int rc)
 	pthread_mutex_unlock(&w->lock);
 }
 
-int audit_log_run(struct audit_log *log, struct audit_job *job)
+int writer_run(struct writer *log, struct writer_job *job)
 {
 	struct waiter w = { .done = false, .inner = job->done };
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
 	job->done = wake_waiter;
 	job->waiter = &w;
-	int rc = audit_log_submit(log, job);
+	int rc = writer_submit(log, job);
 	if (rc == 0) {
 		pthread_mutex_lock(&w.lock);
 		while (!w.done)
@@ -667,7 +637,7 @@ int audit_log_run(struct audit_log *log, struct audit_job *job)
 	return rc;
 }
 
-int audit_log_checkpoint(struct audit_log *log)
+int writer_checkpoint(struct writer *log)
 {
 	pthread_mutex_lock(&log->lock);
 	log->want_checkpoint = true;
@@ -676,14 +646,14 @@ int audit_log_checkpoint(struct audit_log *log)
 	return 0;
 }
 
-void audit_log_stats(struct audit_log *log, struct audit_log_stats *out)
+void writer_stats(struct writer *log, struct writer_stats *out)
 {
 	pthread_mutex_lock(&log->lock);
 	*out = log->stats;
 	pthread_mutex_unlock(&log->lock);
 }
 
-enum audit_fault audit_log_fault(struct audit_log *log, char *reason, size_t cap)
+enum audit_fault writer_fault(struct writer *log, char *reason, size_t cap)
 {
 	pthread_mutex_lock(&log->lock);
 	enum audit_fault f = log->stats.fault;

@@ -1,7 +1,9 @@
 /*
- * log: the audit trail's single writer and group commit.
+ * writer: the transaction manager: the single writer and group commit.
  *
- * Every write to the database and every audit entry goes through one thread
+ * It is not part of audit/: audit/ encodes, chains, signs and verifies
+ * entries and knows nothing of the store; the writer owns the store's writer
+ * connection and appends the entries audit/ links. Every write to the database and every audit entry goes through one thread
  * that owns the store's writer connection. It takes all queued jobs (up to
  * AUDIT_BATCH_MAX), runs each job's write inside a savepoint, appends each
  * job's audit entry with the next sequence number and its hash link, and
@@ -18,15 +20,15 @@
  *   caller thread                 commit thread
  *   ─────────────                 ─────────────
  *   fill job.entry, job.apply
- *   audit_log_submit ──queue──>   BEGIN IMMEDIATE
+ *   writer_submit ──queue──>   BEGIN IMMEDIATE
  *   (suspend the request)         for each job: SAVEPOINT; apply; RELEASE
  *                                               (ROLLBACK TO on failure)
  *                                               seq, link, INSERT audit
  *                                 COMMIT (fsync)
  *                      <──done──  done(job, 0 | ERR_UNAVAILABLE)
  */
-#ifndef CONSENTD_AUDIT_LOG_H
-#define CONSENTD_AUDIT_LOG_H
+#ifndef CONSENTD_WRITER_H
+#define CONSENTD_WRITER_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,21 +36,21 @@
 #include "audit/audit.h"
 #include "audit/verify.h"
 
-struct audit_log;
+struct writer;
 struct store;
 struct store_conn;
 
-struct audit_job {
+struct writer_job {
 	/* Filled by the caller; seq, time and hashes are set by the log. A job
 	 * whose entry.action is empty writes no entry (a pure data write). */
 	struct audit_entry entry;
 	/* Optional write run in the batch's transaction, inside a savepoint.
 	 * A negative return rolls back its changes and is kept in apply_rc;
 	 * the entry is still written, so set its decision and reason. */
-	int (*apply)(struct store_conn *w, struct audit_job *job);
+	int (*apply)(struct store_conn *w, struct writer_job *job);
 	/* Called on the commit thread after the batch: rc 0 when the entry (and
 	 * the write, if apply_rc is 0) is durable, ERR_UNAVAILABLE when not. */
-	void (*done)(struct audit_job *job, int rc);
+	void (*done)(struct writer_job *job, int rc);
 	void *ctx;
 	/* Set by an erasure: done is called only once the WAL holds no older
 	 * copy of any page (store_wal_truncate). When old readers keep it
@@ -58,11 +60,11 @@ struct audit_job {
 	bool purge_wal;
 	int apply_rc;
 	char apply_msg[256]; /* err_msg() of a failed apply */
-	struct audit_job *next; /* the log's own */
-	void *waiter;		/* the log's own (audit_log_run) */
+	struct writer_job *next; /* the log's own */
+	void *waiter;		/* the log's own (writer_run) */
 };
 
-struct audit_log_stats {
+struct writer_stats {
 	uint64_t entries, batches, failures, checkpoints, anchor_failures;
 	int64_t head_seq;
 	int64_t anchored; /* size of the newest proven or signed checkpoint */
@@ -80,37 +82,30 @@ struct audit_log_stats {
  * newest anchor (or database checkpoint) with its root and verify after it;
  * before every batch and every checkpoint the stored head must be the head
  * held in memory or a verified extension of it. When either fails the log
- * raises a fault (audit_log_fault), logs it, and from then on refuses every
+ * raises a fault (writer_fault), logs it, and from then on refuses every
  * job with ERR_UNAVAILABLE: it opens successfully nonetheless, so a server
- * can report the fault; a CLI verb must check audit_log_fault and stop. */
-int audit_log_open(struct audit_log **out, struct store *st, const char *signing_key_path,
+ * can report the fault; a CLI verb must check writer_fault and stop. */
+int writer_open(struct writer **out, struct store *st, const char *signing_key_path,
 		   const char *anchor_path);
 /* Drains the queue, signs a final checkpoint and stops the thread; later
  * submissions are refused with ERR_UNAVAILABLE. */
-void audit_log_shutdown(struct audit_log *log);
+void writer_shutdown(struct writer *log);
 /* Shuts down (if not yet) and frees. */
-void audit_log_close(struct audit_log *log);
+void writer_close(struct writer *log);
 
 /* Queues a job; done is called later on the commit thread. ERR_UNAVAILABLE
  * when the log is closing. */
-int audit_log_submit(struct audit_log *log, struct audit_job *job);
+int writer_submit(struct writer *log, struct writer_job *job);
 /* Queues a job and waits for it; returns done's rc (the job's done, if any,
  * is called first). */
-int audit_log_run(struct audit_log *log, struct audit_job *job);
+int writer_run(struct writer *log, struct writer_job *job);
 /* Signs a checkpoint now, if entries were added since the last one. */
-int audit_log_checkpoint(struct audit_log *log);
+int writer_checkpoint(struct writer *log);
 
-void audit_log_stats(struct audit_log *log, struct audit_log_stats *out);
+void writer_stats(struct writer *log, struct writer_stats *out);
 
 /* The fault that stopped appending (AUDIT_FAULT_NONE when none), with its
  * reason copied into reason (may be NULL). */
-enum audit_fault audit_log_fault(struct audit_log *log, char *reason, size_t cap);
-
-/* Fills the caller-side parts of an entry; NULL means empty. A string
- * longer than its bound is not cut: that field is left empty and the call
- * returns ERR_TOOBIG naming the first such field (the others are filled). */
-int audit_entry_fill(struct audit_entry *e, const char *actor, const char *role, const char *action,
-		     const char *record_id, const char *purpose, const char *channel,
-		     const char *decision, const char *reason);
+enum audit_fault writer_fault(struct writer *log, char *reason, size_t cap);
 
 #endif

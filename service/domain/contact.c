@@ -1,0 +1,707 @@
+/*
+ * contact: validation, creation, sealing, erasure and decision subjects for
+ * contact records. See contact.h.
+ */
+#include "service/domain/contact.h"
+
+#include "service/domain/consent.h"
+#include "service/domain/suppression.h"
+
+#include "service/base/codec.h"
+#include "service/base/error.h"
+#include "service/base/limits.h"
+#include "service/crypto/fieldcrypt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+json_t *json_time(int64_t us)
+{
+	char buf[40];
+	if (us == 0)
+		return json_null();
+	format_time_us(us, buf, sizeof buf);
+	return json_string(buf);
+}
+
+static int check_text(const char *key, json_t *v, size_t max)
+{
+	if (!json_is_string(v))
+		return err_set(ERR_INVALID, "%s must be a string", key);
+	size_t n = json_string_length(v);
+	if (n == 0 || n > max)
+		return err_set(ERR_INVALID, "%s must be 1 to %zu bytes", key, max);
+	if (!is_clean_utf8(json_string_value(v), n))
+		return err_set(ERR_INVALID, "%s must be UTF-8 text without control characters", key);
+	return 0;
+}
+
+static int check_date(const char *key, const char *s)
+{
+	int64_t us;
+	char full[40];
+	if (strlen(s) != 10)
+		return err_set(ERR_INVALID, "%s must be a date: YYYY-MM-DD", key);
+	snprintf(full, sizeof full, "%sT00:00:00Z", s);
+	if (parse_time(full, &us) != 0)
+		return err_set(ERR_INVALID, "%s must be a date: YYYY-MM-DD", key);
+	return 0;
+}
+
+static int check_field(const struct policy *p, const char *key, json_t *v, bool patch)
+{
+	struct policy_field_info f;
+	char tmp[LIMIT_STRING_BYTES + 1];
+	if (policy_field_get(p, key, &f) != 0)
+		return err_set(ERR_INVALID, "unknown field \"%s\": the policy does not declare it", key);
+	if (json_is_null(v)) {
+		if (patch)
+			return 0;
+		return err_set(ERR_INVALID, "%s must not be null", key);
+	}
+	if (f.type == POLICY_TYPE_INTEGER) {
+		if (!json_is_integer(v))
+			return err_set(ERR_INVALID, "%s must be an integer", key);
+		return 0;
+	}
+	int rc = check_text(key, v, LIMIT_STRING_BYTES);
+	if (rc != 0)
+		return rc;
+	const char *s = json_string_value(v);
+	switch (f.type) {
+	case POLICY_TYPE_EMAIL:
+		return normalize_email(s, strlen(s), tmp, sizeof tmp) == 0
+			       ? 0
+			       : err_set(ERR_INVALID, "%s: %s", key, err_msg());
+	case POLICY_TYPE_PHONE:
+		return normalize_phone(s, strlen(s), tmp, sizeof tmp) == 0
+			       ? 0
+			       : err_set(ERR_INVALID, "%s: %s", key, err_msg());
+	case POLICY_TYPE_DATE:
+		return check_date(key, s);
+	default:
+		return 0;
+	}
+}
+
+int contact_validate(const struct policy *p, json_t *body, bool patch)
+{
+	const char *key;
+	json_t *v;
+	size_t nfields = 0;
+	if (json_object_size(body) > LIMIT_FIELDS)
+		return err_set(ERR_TOOBIG, "more than %d keys", LIMIT_FIELDS);
+	json_object_foreach(body, key, v) {
+		int rc;
+		if (strcmp(key, "collected_for") == 0) {
+			size_t i;
+			json_t *item;
+			if (!json_is_array(v) || json_array_size(v) == 0 ||
+			    json_array_size(v) > LIMIT_LIST_ITEMS)
+				return err_set(ERR_INVALID,
+					       "collected_for must be a non-empty array of purpose names");
+			json_array_foreach(v, i, item) {
+				struct policy_purpose_info pi;
+				if (!json_is_string(item) || !is_name(json_string_value(item)))
+					return err_set(ERR_INVALID, "collected_for[%zu] must be a purpose name", i);
+				if (policy_purpose_get(p, json_string_value(item), &pi) != 0)
+					return err_set(ERR_UNPROCESSABLE, "collected_for[%zu]: unknown purpose \"%s\"",
+						       i, json_string_value(item));
+			}
+			continue;
+		}
+		if (strcmp(key, "source") == 0 || strcmp(key, "owner") == 0) {
+			/* Stored in plaintext, so identifier-like only: a label,
+			 * never a sentence that could carry personal data. */
+			if (!json_is_string(v))
+				return err_set(ERR_INVALID, "%s must be a string", key);
+			if (!is_identifier(json_string_value(v), LIMIT_LABEL_BYTES) ||
+			    json_string_length(v) != strlen(json_string_value(v)))
+				return err_set(ERR_INVALID,
+					       "%s must be 1 to %d characters of A-Z a-z 0-9 . _ : @ / + -", key,
+					       LIMIT_LABEL_BYTES);
+			continue;
+		}
+		if ((rc = check_field(p, key, v, patch)) != 0)
+			return rc;
+		nfields++;
+	}
+	if (!patch && json_object_get(body, "collected_for") == NULL)
+		return err_set(ERR_INVALID,
+			       "collected_for is required: the purposes this data was collected for");
+	return 0;
+}
+
+int contact_purposes_join(json_t *array, char *out, size_t cap)
+{
+	size_t i, n = 0;
+	json_t *item;
+	out[0] = '\0';
+	json_array_foreach(array, i, item) {
+		const char *name = json_string_value(item);
+		/* Skip duplicates: the list is a set. */
+		char needle[LIMIT_NAME_BYTES + 3];
+		char padded[STORE_LIST_CAP + 2];
+		snprintf(needle, sizeof needle, ",%s,", name);
+		snprintf(padded, sizeof padded, ",%s,", out);
+		if (strstr(padded, needle) != NULL)
+			continue;
+		int w = snprintf(out + n, cap - n, "%s%s", n ? "," : "", name);
+		if (w < 0 || (size_t)w >= cap - n)
+			return err_set(ERR_TOOBIG, "collected_for is too long");
+		n += (size_t)w;
+	}
+	return 0;
+}
+
+bool contact_purposes_widen(const char *prev, const char *next)
+{
+	char padded[STORE_LIST_CAP + 2], needle[LIMIT_NAME_BYTES + 3];
+	snprintf(padded, sizeof padded, ",%s,", prev);
+	for (const char *p = next; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+		if (n > 0) {
+			if (n > LIMIT_NAME_BYTES)
+				return true; /* not a name prev can hold: treat as new */
+			snprintf(needle, sizeof needle, ",%.*s,", (int)n, p);
+			if (strstr(padded, needle) == NULL)
+				return true;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
+int contact_email_hashes(const struct keyring *kr, const char *email, uint8_t bidx[32],
+			 uint8_t shash[32])
+{
+	char norm[256];
+	int rc = normalize_email(email, strlen(email), norm, sizeof norm);
+	if (rc == 0 && bidx != NULL)
+		rc = fieldcrypt_keyed_hash(kr, FC_HASH_EMAIL, norm, strlen(norm), bidx);
+	if (rc == 0 && shash != NULL)
+		rc = fieldcrypt_keyed_hash(kr, FC_HASH_SUPPRESSION, norm, strlen(norm), shash);
+	crypto_wipe(norm, sizeof norm);
+	return rc;
+}
+
+int contact_phone_hashes(const struct keyring *kr, const char *phone, uint8_t bidx[32],
+			 uint8_t shash[32])
+{
+	char norm[32];
+	int rc = normalize_phone(phone, strlen(phone), norm, sizeof norm);
+	if (rc == 0 && bidx != NULL)
+		rc = fieldcrypt_keyed_hash(kr, FC_HASH_PHONE, norm, strlen(norm), bidx);
+	if (rc == 0 && shash != NULL)
+		rc = fieldcrypt_keyed_hash(kr, FC_HASH_SUPPRESSION, norm, strlen(norm), shash);
+	crypto_wipe(norm, sizeof norm);
+	return rc;
+}
+
+int contact_seal(const uint8_t dek[32], const char *table, const char *id, const char *name,
+		 json_t *value, uint8_t **out, size_t *out_len)
+{
+	char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+	if (text == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	size_t len = strlen(text);
+	uint8_t *buf = malloc(len + FC_SEAL_OVERHEAD);
+	int rc = buf ? fieldcrypt_seal(dek, table, id, name, text, len, buf, out_len)
+		     : err_set(ERR_NOMEM, "out of memory");
+	crypto_wipe(text, len);
+	free(text);
+	if (rc != 0) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	return 0;
+}
+
+int contact_open(const uint8_t dek[32], const char *table, const char *id, const char *name,
+		 const uint8_t *sealed, size_t len, json_t **out)
+{
+	if (len < FC_SEAL_OVERHEAD)
+		return err_set(ERR_CRYPTO, "sealed value too short");
+	char *plain = malloc(len - FC_SEAL_OVERHEAD + 1);
+	size_t n = 0;
+	if (plain == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	int rc = fieldcrypt_open(dek, table, id, name, sealed, len, (uint8_t *)plain, &n);
+	if (rc == 0) {
+		*out = json_loadb(plain, n, JSON_DECODE_ANY, NULL);
+		if (*out == NULL)
+			rc = err_set(ERR_CRYPTO, "sealed value is not JSON");
+	}
+	crypto_wipe(plain, len - FC_SEAL_OVERHEAD + 1);
+	free(plain);
+	return rc;
+}
+
+int contact_unwrap(const struct keyring *kr, const struct store_contact *ct, uint8_t dek[32])
+{
+	if (ct->erased || ct->wrapped_len == 0)
+		return err_set(ERR_GONE, "the contact was erased");
+	return fieldcrypt_dek_unwrap(kr, ct->id, ct->key_version, ct->wrapped_key, ct->wrapped_len, dek);
+}
+
+struct fields_walk {
+	const struct policy *p;
+	const struct store_contact *ct;
+	const uint8_t *dek;
+	uint64_t visible;
+	json_t *obj;
+	char *names;
+	size_t cap, len;
+};
+
+static int field_cb(void *arg, const char *name, const uint8_t *sealed, size_t len)
+{
+	struct fields_walk *w = arg;
+	struct policy_field_info f;
+	json_t *value = NULL;
+	/* A field the policy no longer declares is never shown. */
+	if (policy_field_get(w->p, name, &f) != 0 || !(w->visible & (UINT64_C(1) << f.index)))
+		return 0;
+	int rc = contact_open(w->dek, "contact", w->ct->id, name, sealed, len, &value);
+	if (rc != 0)
+		return rc;
+	json_object_set_new(w->obj, name, value);
+	int n = snprintf(w->names + w->len, w->cap - w->len, "%s%s", w->len ? "," : "", name);
+	if (n > 0 && (size_t)n < w->cap - w->len)
+		w->len += (size_t)n;
+	return 0;
+}
+
+int contact_fields_json(struct txn *t, const struct store_contact *ct, uint64_t visible, json_t **out,
+			char *names, size_t names_cap)
+{
+	uint8_t dek[32];
+	struct fields_walk w = { t->policy, ct, dek, visible, json_object(), names, names_cap, 0 };
+	names[0] = '\0';
+	int rc = visible ? contact_unwrap(t->keys, ct, dek) : 0;
+	if (rc == 0 && visible)
+		rc = store_fields_each(t->c, ct->id, field_cb, &w);
+	crypto_wipe(dek, sizeof dek);
+	if (rc != 0) {
+		json_decref(w.obj);
+		return rc;
+	}
+	*out = w.obj;
+	return 0;
+}
+
+struct best_walk {
+	const char *purpose;
+	struct policy_consent states[POLICY_CH_COUNT + 1];
+	size_t n;
+};
+
+static int best_cb(void *arg, const struct store_consent *cs)
+{
+	struct best_walk *w = arg;
+	if (strcmp(cs->purpose, w->purpose) != 0 || w->n >= sizeof w->states / sizeof w->states[0])
+		return 0;
+	w->states[w->n].status = consent_status(cs);
+	w->states[w->n].expires_at = cs->expires_us / 1000000;
+	w->n++;
+	return 0;
+}
+
+static void subject_purposes(struct contact_subject *out, const char *collected_for)
+{
+	snprintf(out->buf, sizeof out->buf, "%s", collected_for);
+	size_t n = 0;
+	for (char *save = NULL, *tok = strtok_r(out->buf, ",", &save); tok != NULL && n < LIMIT_LIST_ITEMS;
+	     tok = strtok_r(NULL, ",", &save))
+		out->purposes[n++] = tok;
+	out->s.collected_for = out->purposes;
+	out->s.n_collected_for = n;
+}
+
+int contact_read_subject(struct txn *t, const struct store_contact *ct, const char *purpose,
+			 struct contact_subject *out)
+{
+	memset(&out->s, 0, sizeof out->s);
+	if (ct == NULL)
+		return 0;
+	out->s.exists = true;
+	out->s.erased = ct->erased;
+	subject_purposes(out, ct->collected_for);
+	if (ct->erased)
+		return 0;
+	struct best_walk w = { .purpose = purpose };
+	int rc = store_consents_each(t->c, ct->id, best_cb, &w);
+	if (rc != 0)
+		return rc;
+	out->s.consent = policy_consent_best(w.states, w.n, t->now_us / 1000000);
+	return 0;
+}
+
+void contact_subject_from_row(const struct store_filter_row *row, struct contact_subject *out)
+{
+	memset(&out->s, 0, sizeof out->s);
+	if (!row->found) {
+		/* Unknown, but the address itself may be on the suppression list
+		 * (an erased person, a bounce, a complaint, an imported opt-out). */
+		out->s.suppressed_by_list = row->list_suppressed;
+		return;
+	}
+	out->s.exists = true;
+	out->s.erased = row->erased;
+	subject_purposes(out, row->collected_for);
+	if (row->erased)
+		return;
+	if (row->has_consent) {
+		out->s.consent.status = POLICY_CONSENT_NONE;
+		policy_consent_status_from_name(row->status, &out->s.consent.status);
+		out->s.consent.expires_at = row->expires_us / 1000000;
+	}
+	out->s.suppressed = row->own_suppressed || row->list_suppressed;
+}
+
+int contact_erase(struct txn *t, const struct store_contact *ct)
+{
+	int64_t now = t->now_us;
+	int rc;
+	/* The person stays suppressed, by keyed hash, after their data is gone. */
+	struct store_suppression sp = { .scope = suppression_scope_name(SUPPRESSION_SCOPE_ALL),
+					.scope_value = "",
+					.reason = suppression_reason_name(SUPPRESSION_REASON_ERASURE),
+					.source = "erasure", .created_us = now, .recorded_us = now };
+	if (ct->has_email_shash) {
+		memcpy(sp.hash, ct->email_shash, 32);
+		sp.kind = "email";
+		if ((rc = suppression_add(t, &sp)) < 0)
+			return rc;
+	}
+	if (ct->has_phone_shash) {
+		memcpy(sp.hash, ct->phone_shash, 32);
+		sp.kind = "phone";
+		if ((rc = suppression_add(t, &sp)) < 0)
+			return rc;
+	}
+	return store_contact_erase(t->c, ct->id, now);
+}
+
+/* ---- the one creation path ---- */
+
+void contact_new_clear(struct contact_new *c)
+{
+	for (size_t i = 0; i < c->n_fields; i++)
+		free(c->fields[i].sealed);
+	free(c->fields);
+	for (size_t i = 0; i < c->n_consents; i++)
+		free((void *)c->consents[i].evidence);
+	free(c->consents);
+	crypto_wipe(c, sizeof *c);
+}
+
+static int add_consents(const struct txn *t, struct contact_new *c, json_t *list, const uint8_t dek[32]);
+
+int contact_new_prepare(const struct txn *t, json_t *body, json_t *consents, const char *default_source,
+			struct contact_new *c)
+{
+	const struct policy *p = t->policy;
+	uint8_t dek[32], raw[16];
+	const char *key;
+	json_t *val;
+	size_t names = 0;
+	int rc;
+	memset(c, 0, sizeof *c);
+	if ((rc = contact_validate(p, body, false)) != 0)
+		return rc;
+	crypto_random(raw, sizeof raw);
+	b64url_encode(raw, sizeof raw, c->ct.id);
+	c->ct.created_us = c->ct.updated_us = t->now_us;
+	if ((rc = contact_purposes_join(json_object_get(body, "collected_for"), c->ct.collected_for,
+					sizeof c->ct.collected_for)) != 0)
+		return rc;
+	snprintf(c->ct.source, sizeof c->ct.source, "%s",
+		 json_string_value(json_object_get(body, "source")) ?: default_source);
+	snprintf(c->ct.owner, sizeof c->ct.owner, "%s", json_string_value(json_object_get(body, "owner")) ?: "");
+	json_t *email = json_object_get(body, "email"), *phone = json_object_get(body, "phone");
+	if (json_is_string(email)) {
+		c->has_email = c->ct.has_email_shash = true;
+		if ((rc = contact_email_hashes(t->keys, json_string_value(email), c->email_bidx,
+					       c->ct.email_shash)) != 0)
+			return rc;
+	}
+	if (json_is_string(phone)) {
+		c->has_phone = c->ct.has_phone_shash = true;
+		if ((rc = contact_phone_hashes(t->keys, json_string_value(phone), c->phone_bidx,
+					       c->ct.phone_shash)) != 0)
+			return rc;
+	}
+	if ((rc = fieldcrypt_dek_new(dek)) != 0 ||
+	    (rc = fieldcrypt_dek_wrap(t->keys, c->ct.id, dek, c->ct.wrapped_key, &c->ct.key_version)) != 0)
+		goto out;
+	c->ct.wrapped_len = FC_WRAPPED_DEK_BYTES;
+	c->fields = calloc(json_object_size(body) + 1, sizeof *c->fields);
+	if (c->fields == NULL) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	json_object_foreach(body, key, val) {
+		struct policy_field_info fi;
+		if (policy_field_get(p, key, &fi) != 0)
+			continue; /* collected_for, source, owner */
+		struct contact_new_field *f = &c->fields[c->n_fields];
+		snprintf(f->name, sizeof f->name, "%s", key);
+		if ((rc = contact_seal(dek, "contact", c->ct.id, key, val, &f->sealed, &f->len)) != 0)
+			goto out;
+		c->n_fields++;
+		int k = snprintf(c->field_names + names, sizeof c->field_names - names, "%s%s",
+				 names ? "," : "", key);
+		if (k > 0 && (size_t)k < sizeof c->field_names - names)
+			names += (size_t)k;
+	}
+	rc = add_consents(t, c, consents, dek);
+out:
+	crypto_wipe(dek, sizeof dek);
+	return rc;
+}
+
+static int cmp_consent_at(const void *a, const void *b)
+{
+	const struct store_consent *x = a, *y = b;
+	return x->at_us < y->at_us ? -1 : x->at_us > y->at_us;
+}
+
+/* The import's consents of c, validated, with receipts and evidence sealed
+ * under dek, in history order (by `at`). */
+static int add_consents(const struct txn *t, struct contact_new *c, json_t *list, const uint8_t dek[32])
+{
+	size_t i;
+	json_t *item;
+	int rc = 0;
+	if (list == NULL || json_is_null(list))
+		return 0;
+	if (!json_is_array(list) || json_array_size(list) > LIMIT_IMPORT_CONSENTS)
+		return err_set(ERR_INVALID, "consents must be an array of at most %d objects",
+			       LIMIT_IMPORT_CONSENTS);
+	c->consents = calloc(json_array_size(list) + 1, sizeof *c->consents);
+	if (c->consents == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	json_array_foreach(list, i, item) {
+		struct store_consent *cs = &c->consents[c->n_consents];
+		uint8_t *sealed = NULL;
+		int reason = -1;
+		if (!json_is_object(item))
+			return err_set(ERR_INVALID, "consents[%zu] must be an object", i);
+		const char *purpose = json_string_value(json_object_get(item, "purpose"));
+		if (purpose == NULL || !is_name(purpose))
+			return err_set(ERR_INVALID, "consents[%zu].purpose must be a purpose name", i);
+		json_t *body = json_copy(item);
+		json_object_del(body, "purpose");
+		rc = consent_from_json(t->policy, purpose, body, t->now_us, cs, &reason);
+		json_t *ev = json_object_get(body, "evidence");
+		if (rc == 0 && ev != NULL && !json_is_null(ev)) {
+			consent_new_receipt(cs->receipt_id);
+			rc = consent_seal_evidence(dek, c->ct.id, cs, ev, &sealed);
+		}
+		json_decref(body);
+		if (rc != 0) {
+			free(sealed);
+			cs->evidence = NULL;
+			return err_set(rc, "consents[%zu]: %s", i, err_msg());
+		}
+		if (cs->receipt_id[0] == '\0')
+			consent_new_receipt(cs->receipt_id);
+		snprintf(cs->contact_id, sizeof cs->contact_id, "%s", c->ct.id);
+		c->n_consents++;
+	}
+	qsort(c->consents, c->n_consents, sizeof *c->consents, cmp_consent_at);
+	/* A later refusal or withdrawal keeps when consent was first given. */
+	for (size_t k = 1; k < c->n_consents; k++)
+		for (size_t j = 0; j < k; j++)
+			if (strcmp(c->consents[j].purpose, c->consents[k].purpose) == 0 &&
+			    strcmp(c->consents[j].channel, c->consents[k].channel) == 0 &&
+			    consent_status(&c->consents[k]) != POLICY_CONSENT_GRANTED &&
+			    c->consents[j].granted_us != 0)
+				c->consents[k].granted_us = c->consents[j].granted_us;
+	return 0;
+}
+
+int contact_new_insert(struct txn *t, struct contact_new *c)
+{
+	char other[STORE_ID_CAP];
+	int rc;
+	/* Asked first, so that a duplicate is an answer (the import's result
+	 * line), not a failed statement; the unique index still holds. */
+	if (c->has_email) {
+		rc = store_contact_find_email(t->c, c->email_bidx, other);
+		if (rc == 0)
+			return err_set(ERR_CONFLICT, "a contact with this email already exists");
+		if (rc != ERR_NOTFOUND)
+			return rc;
+	}
+	rc = store_contact_insert(t->c, &c->ct, c->has_email ? c->email_bidx : NULL,
+				  c->has_phone ? c->phone_bidx : NULL);
+	for (size_t k = 0; rc == 0 && k < c->n_fields; k++)
+		rc = store_field_put(t->c, c->ct.id, c->fields[k].name, c->fields[k].sealed, c->fields[k].len);
+	for (size_t k = 0; rc == 0 && k < c->n_consents; k++)
+		rc = consent_apply(t, &c->consents[k], NULL);
+	return rc;
+}
+
+int contact_hash_email(const struct txn *t, const char *email, uint8_t bidx[32], uint8_t shash[32])
+{
+	return contact_email_hashes(t->keys, email, bidx, shash);
+}
+
+int contact_hash_phone(const struct txn *t, const char *phone, uint8_t bidx[32], uint8_t shash[32])
+{
+	return contact_phone_hashes(t->keys, phone, bidx, shash);
+}
+
+int contact_get(struct txn *t, const char *id, struct store_contact *out)
+{
+	return store_contact_get(t->c, id, out);
+}
+
+int contact_get_active(struct txn *t, const char *id, struct store_contact *out, const char **reason)
+{
+	int rc = store_contact_get(t->c, id, out);
+	*reason = NULL;
+	if (rc == ERR_NOTFOUND) {
+		*reason = "unknown_contact";
+		return err_set(ERR_NOTFOUND, "no contact with this id");
+	}
+	if (rc == 0 && out->erased) {
+		*reason = "erased";
+		return err_set(ERR_GONE, "the contact was erased");
+	}
+	return rc;
+}
+
+/* Seals and stores every declared field of body for contact id (null
+ * deletes one). */
+static int put_fields(struct txn *t, const uint8_t dek[32], const char *id, json_t *body)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(body, key, v) {
+		struct policy_field_info f;
+		if (policy_field_get(t->policy, key, &f) != 0)
+			continue; /* collected_for, source, owner */
+		if (json_is_null(v)) {
+			int rc = store_field_delete(t->c, id, key);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
+		uint8_t *sealed = NULL;
+		size_t len = 0;
+		int rc = contact_seal(dek, "contact", id, key, v, &sealed, &len);
+		if (rc == 0)
+			rc = store_field_put(t->c, id, key, sealed, len);
+		free(sealed);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* The blind indexes and suppression hashes from the email and phone that
+ * will be current after body is applied to ct. */
+static int reindex(struct txn *t, const struct store_contact *ct, json_t *body)
+{
+	json_t *email = json_object_get(body, "email"), *phone = json_object_get(body, "phone");
+	json_t *cur_email = NULL, *cur_phone = NULL;
+	uint8_t eb[32], pb[32], es[32], ps[32];
+	bool he = false, hp = false;
+	int rc;
+	if (email == NULL || phone == NULL) {
+		json_t *all = NULL;
+		char names[AUDIT_FIELDS_MAX + 1];
+		struct policy_field_info fe, fp;
+		uint64_t mask = 0;
+		if (policy_field_get(t->policy, "email", &fe) == 0)
+			mask |= UINT64_C(1) << fe.index;
+		if (policy_field_get(t->policy, "phone", &fp) == 0)
+			mask |= UINT64_C(1) << fp.index;
+		if ((rc = contact_fields_json(t, ct, mask, &all, names, sizeof names)) != 0)
+			return rc;
+		if (email == NULL)
+			cur_email = json_incref(json_object_get(all, "email"));
+		if (phone == NULL)
+			cur_phone = json_incref(json_object_get(all, "phone"));
+		json_decref(all);
+	}
+	json_t *e = email ? email : cur_email, *p = phone ? phone : cur_phone;
+	if (json_is_string(e) && contact_email_hashes(t->keys, json_string_value(e), eb, es) == 0)
+		he = true;
+	if (json_is_string(p) && contact_phone_hashes(t->keys, json_string_value(p), pb, ps) == 0)
+		hp = true;
+	json_decref(cur_email);
+	json_decref(cur_phone);
+	return store_contact_set_index(t->c, ct->id, he ? eb : NULL, hp ? pb : NULL, he ? es : NULL,
+				       hp ? ps : NULL);
+}
+
+int contact_update(struct txn *t, const char *id, json_t *body, const char *role,
+		   int (*record)(void *ctx, const char *old_purposes, const char *new_purposes), void *ctx,
+		   const char **reason)
+{
+	struct store_contact ct;
+	uint8_t dek[32];
+	int rc = contact_get_active(t, id, &ct, reason);
+	if (rc == 0)
+		rc = contact_unwrap(t->keys, &ct, dek);
+	if (rc != 0)
+		goto out;
+	json_t *cf = json_object_get(body, "collected_for");
+	if (cf != NULL) {
+		/* collected_for is the gate of purpose limitation: narrowing it
+		 * is an ordinary update, widening it a right of its own. The
+		 * comparison runs here, on the writer, against the value the
+		 * update replaces, and the caller records both lists. */
+		char prev[STORE_LIST_CAP];
+		snprintf(prev, sizeof prev, "%s", ct.collected_for);
+		if ((rc = contact_purposes_join(cf, ct.collected_for, sizeof ct.collected_for)) != 0)
+			goto out;
+		if ((rc = record(ctx, prev, ct.collected_for)) != 0) {
+			*reason = "too_large"; /* never change the gate without recording it in full */
+			goto out;
+		}
+		if (contact_purposes_widen(prev, ct.collected_for) &&
+		    !policy_role_may(t->policy, role, POLICY_ACT_CONTACTS_WIDEN_PURPOSES)) {
+			*reason = "purpose_widening_denied";
+			rc = err_set(ERR_DENIED, "role %s may narrow collected_for but not add purposes to it "
+						 "(that needs contacts.widen_purposes)", role);
+			goto out;
+		}
+	}
+	if (json_is_string(json_object_get(body, "source")))
+		snprintf(ct.source, sizeof ct.source, "%s", json_string_value(json_object_get(body, "source")));
+	if (json_is_string(json_object_get(body, "owner")))
+		snprintf(ct.owner, sizeof ct.owner, "%s", json_string_value(json_object_get(body, "owner")));
+	ct.updated_us = t->now_us;
+	if ((rc = store_contact_update(t->c, &ct)) != 0)
+		goto out;
+	if (json_object_get(body, "email") != NULL || json_object_get(body, "phone") != NULL) {
+		if ((rc = reindex(t, &ct, body)) != 0) {
+			if (rc == ERR_CONFLICT)
+				*reason = "duplicate_email";
+			goto out;
+		}
+	}
+	rc = put_fields(t, dek, ct.id, body);
+out:
+	crypto_wipe(dek, sizeof dek);
+	if (rc != 0 && *reason == NULL)
+		*reason = "error";
+	return rc;
+}
+
+int contact_find_email(struct txn *t, const char *email, char id[STORE_ID_CAP])
+{
+	uint8_t bidx[32];
+	if (contact_email_hashes(t->keys, email, bidx, NULL) != 0)
+		return err_set(ERR_INVALID, "email: %s", err_msg());
+	return store_contact_find_email(t->c, bidx, id);
+}

@@ -1,0 +1,150 @@
+/*
+ * contact: the contact domain: validating a body against the policy's
+ * fields, the ONE way a contact is created (the API and the import both use
+ * contact_new_prepare + contact_new_insert), sealing and opening field
+ * values, the blind indexes, erasure, and assembling what the policy engine
+ * needs to decide (the "subject").
+ *
+ * Field values are sealed as their JSON text (so types survive) under the
+ * contact's data key, with the record id and field name bound as AAD.
+ */
+#ifndef CONSENTD_CONTACT_H
+#define CONSENTD_CONTACT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "policy/policy.h"
+#include "service/base/auditrec.h"
+#include "service/domain/txn.h"
+#include "service/store/store.h"
+
+struct keyring;
+
+/* Checks a create (patch=false) or update (patch=true) body: keys are
+ * collected_for, source, owner, or fields the policy declares, with values
+ * of the field's type (null deletes, in a patch). ERR_INVALID with a message
+ * naming the key, or ERR_UNPROCESSABLE for an unknown purpose. */
+int contact_validate(const struct policy *p, json_t *body, bool patch);
+
+/* Comma-separated collected_for from a validated body's array. */
+int contact_purposes_join(json_t *array, char *out, size_t cap);
+
+/* True when the comma-separated list `next` names a purpose that `prev`
+ * does not: the change widens what the data may be used for. */
+bool contact_purposes_widen(const char *prev, const char *next);
+
+/* Blind index (for lookups) and suppression hash of a normalised email or
+ * phone; ERR_INVALID when the value does not normalise. */
+int contact_email_hashes(const struct keyring *kr, const char *email, uint8_t bidx[32],
+			 uint8_t shash[32]);
+int contact_phone_hashes(const struct keyring *kr, const char *phone, uint8_t bidx[32],
+			 uint8_t shash[32]);
+
+/* The same under the request's keys (t->keys); bidx or shash may be NULL. */
+int contact_hash_email(const struct txn *t, const char *email, uint8_t bidx[32], uint8_t shash[32]);
+int contact_hash_phone(const struct txn *t, const char *phone, uint8_t bidx[32], uint8_t shash[32]);
+
+/* Seals value (any JSON) for field `name` of record `id`; *out is malloc'd. */
+int contact_seal(const uint8_t dek[32], const char *table, const char *id, const char *name,
+		 json_t *value, uint8_t **out, size_t *out_len);
+/* Opens a sealed value into a new JSON value. */
+int contact_open(const uint8_t dek[32], const char *table, const char *id, const char *name,
+		 const uint8_t *sealed, size_t len, json_t **out);
+int contact_unwrap(const struct keyring *kr, const struct store_contact *ct, uint8_t dek[32]);
+
+/* The fields of a contact that `visible` (policy bitmask) allows, as a JSON
+ * object, and their names comma-separated for the audit entry. */
+int contact_fields_json(struct txn *t, const struct store_contact *ct, uint64_t visible, json_t **out,
+			char *names, size_t names_cap);
+
+/* A subject for policy decisions, with storage for collected_for. */
+struct contact_subject {
+	struct policy_subject s;
+	const char *purposes[LIMIT_LIST_ITEMS];
+	char buf[STORE_LIST_CAP];
+	char suppression_reason[STORE_NAME_CAP];
+};
+
+/* Fills a subject for reading ct (NULL: unknown contact) for purpose: the
+ * consent is the best across the purpose's channels. */
+int contact_read_subject(struct txn *t, const struct store_contact *ct, const char *purpose,
+			 struct contact_subject *out);
+
+/* Fills a subject for contacting someone, from the one-row lookup used by
+ * the consent check and the outreach filter (store_filter_by_*): the
+ * contact, its consent for the purpose and channel, and its suppressions. */
+void contact_subject_from_row(const struct store_filter_row *row, struct contact_subject *out);
+
+/* Crypto-shreds a live contact on the writer: suppresses its email and
+ * phone hashes (scope all, reason erasure), then destroys its data key,
+ * sealed fields and blind indexes (store_contact_erase), at t->now_us.
+ * Shared by DELETE /v1/contacts/{id} and the customer's own erasure. */
+int contact_erase(struct txn *t, const struct store_contact *ct);
+
+/* ---- creating a contact: the one path ---------------------------------- */
+
+struct contact_new_field {
+	char name[STORE_NAME_CAP];
+	uint8_t *sealed;
+	size_t len;
+};
+
+/* A contact ready to insert: everything costly (validation, the new data
+ * key wrapped under the master key, sealing, keyed hashes) is done by
+ * contact_new_prepare on the request thread, so the single writer only
+ * inserts. */
+struct contact_new {
+	struct store_contact ct;
+	bool has_email, has_phone;
+	uint8_t email_bidx[32], phone_bidx[32];
+	struct contact_new_field *fields;
+	size_t n_fields;
+	struct store_consent *consents; /* their evidence sealed; owned */
+	size_t n_consents;
+	char field_names[AUDIT_FIELDS_MAX + 1]; /* the fields written, for the audit entry */
+};
+
+/* Validates body (a create body: contact_validate) and prepares it as a new
+ * contact with a new random id, at t->now_us; source defaults to
+ * default_source. consents (NULL: none; the import's) is an array of
+ * consent bodies, each with its purpose: validated, given receipts, their
+ * evidence sealed, put in history order. Clear out with contact_new_clear,
+ * also on failure. */
+int contact_new_prepare(const struct txn *t, json_t *body, json_t *consents, const char *default_source,
+			struct contact_new *out);
+/* On the writer: ERR_CONFLICT when the email already names a contact;
+ * otherwise inserts the contact, its sealed fields and its consents. */
+int contact_new_insert(struct txn *t, struct contact_new *c);
+/* Frees and wipes what c holds (not c itself). */
+void contact_new_clear(struct contact_new *c);
+
+/* ---- reading ----------------------------------------------------------- */
+
+/* The contact with this id (erased ones too); ERR_NOTFOUND when none. */
+int contact_get(struct txn *t, const char *id, struct store_contact *out);
+/* A live contact: ERR_NOTFOUND (reason "unknown_contact") or ERR_GONE
+ * (reason "erased") otherwise; *reason is NULL on success. */
+int contact_get_active(struct txn *t, const char *id, struct store_contact *out, const char **reason);
+
+/* On the writer: applies a validated patch body to live contact id at
+ * t->now_us for role: collected_for (widening it only when the role has
+ * contacts.widen_purposes; record is
+ * called with the old and new lists first and refuses the update by
+ * returning non-zero), source, owner, the blind indexes when email or phone
+ * change, and the sealed fields. On failure *reason is the audit reason
+ * (unknown_contact, erased, too_large, purpose_widening_denied,
+ * duplicate_email or error). */
+int contact_update(struct txn *t, const char *id, json_t *body, const char *role,
+		   int (*record)(void *ctx, const char *old_purposes, const char *new_purposes), void *ctx,
+		   const char **reason);
+
+/* The id of the contact with this email; ERR_INVALID when it does not
+ * normalise, ERR_NOTFOUND when no contact has it. */
+int contact_find_email(struct txn *t, const char *email, char id[STORE_ID_CAP]);
+
+/* Time in RFC 3339, or JSON null for 0. */
+json_t *json_time(int64_t us);
+
+#endif

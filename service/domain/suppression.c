@@ -1,0 +1,150 @@
+/*
+ * suppression: scopes, reasons, coverage and lifting. See suppression.h.
+ */
+#include "service/domain/suppression.h"
+
+#include "service/base/error.h"
+#include "policy/policy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const scope_names[SUPPRESSION_SCOPE_COUNT] = {
+	[SUPPRESSION_SCOPE_ALL] = "all",
+	[SUPPRESSION_SCOPE_PURPOSE] = "purpose",
+	[SUPPRESSION_SCOPE_CHANNEL] = "channel",
+};
+
+static const char *const reason_names[SUPPRESSION_REASON_COUNT] = {
+	[SUPPRESSION_REASON_UNSUBSCRIBE] = "unsubscribe",
+	[SUPPRESSION_REASON_WITHDRAWAL] = "withdrawal",
+	[SUPPRESSION_REASON_BOUNCE] = "bounce",
+	[SUPPRESSION_REASON_COMPLAINT] = "complaint",
+	[SUPPRESSION_REASON_ERASURE] = "erasure",
+	[SUPPRESSION_REASON_MANUAL] = "manual",
+	[SUPPRESSION_REASON_GPC] = "gpc",
+};
+
+const char *suppression_scope_name(enum suppression_scope s)
+{
+	return (unsigned)s < SUPPRESSION_SCOPE_COUNT ? scope_names[s] : "";
+}
+
+int suppression_scope_from_name(const char *name, enum suppression_scope *out)
+{
+	for (int i = 0; name != NULL && i < SUPPRESSION_SCOPE_COUNT; i++)
+		if (strcmp(name, scope_names[i]) == 0) {
+			*out = (enum suppression_scope)i;
+			return 0;
+		}
+	return err_set(ERR_INVALID, "scope must be all, purpose or channel");
+}
+
+const char *suppression_reason_name(enum suppression_reason r)
+{
+	return (unsigned)r < SUPPRESSION_REASON_COUNT ? reason_names[r] : "";
+}
+
+int suppression_reason_from_name(const char *name, enum suppression_reason *out)
+{
+	for (int i = 0; name != NULL && i < SUPPRESSION_REASON_COUNT; i++)
+		if (strcmp(name, reason_names[i]) == 0) {
+			*out = (enum suppression_reason)i;
+			return 0;
+		}
+	return err_set(ERR_INVALID, "reason must be unsubscribe, withdrawal, bounce, complaint, erasure, "
+				    "manual or gpc");
+}
+
+void suppression_covering(const char *purpose, const char *channel, struct store_scope_keys *out)
+{
+	memset(out, 0, sizeof *out);
+	out->scope[0] = scope_names[SUPPRESSION_SCOPE_ALL];
+	out->value[0] = "";
+	if (purpose != NULL && purpose[0] != '\0') {
+		out->scope[1] = scope_names[SUPPRESSION_SCOPE_PURPOSE];
+		out->value[1] = purpose;
+	}
+	if (channel != NULL && channel[0] != '\0') {
+		out->scope[2] = scope_names[SUPPRESSION_SCOPE_CHANNEL];
+		out->value[2] = channel;
+	}
+}
+
+bool suppression_may_lift(enum suppression_lifter lifter, enum suppression_reason reason)
+{
+	if (reason == SUPPRESSION_REASON_ERASURE)
+		return false; /* never, by anyone */
+	if (lifter == SUPPRESSION_BY_OPERATOR)
+		return true;
+	return reason == SUPPRESSION_REASON_UNSUBSCRIBE || reason == SUPPRESSION_REASON_WITHDRAWAL ||
+	       reason == SUPPRESSION_REASON_GPC;
+}
+
+/* The reasons lifter may lift, comma-separated, for the store's question. */
+static void liftable(enum suppression_lifter lifter, char *out, size_t cap)
+{
+	size_t n = 0;
+	out[0] = '\0';
+	for (int r = 0; r < SUPPRESSION_REASON_COUNT; r++) {
+		if (!suppression_may_lift(lifter, (enum suppression_reason)r))
+			continue;
+		int k = snprintf(out + n, cap - n, "%s%s", n ? "," : "", reason_names[r]);
+		if (k > 0 && (size_t)k < cap - n)
+			n += (size_t)k;
+	}
+}
+
+int suppression_may_add(const struct txn *t, const char *role, const char *reason)
+{
+	/* An erasure suppression can never be lifted, so it is reserved for
+	 * erasure itself and for roles that may erase (importing a former
+	 * system's erasures): others could block an address for good. */
+	if (strcmp(reason, reason_names[SUPPRESSION_REASON_ERASURE]) == 0 &&
+	    !policy_role_may(t->policy, role, POLICY_ACT_CONTACTS_ERASE))
+		return err_set(ERR_DENIED, "reason erasure is recorded by erasing a contact; role %s may "
+			       "not add one", role);
+	return 0;
+}
+
+int suppression_list(struct txn *t, const uint8_t hash[32], store_suppression_cb cb, void *ctx)
+{
+	return store_suppressions_active(t->c, hash, cb, ctx);
+}
+
+int suppression_add(struct txn *t, const struct store_suppression *sp)
+{
+	return store_suppression_add(t->c, sp);
+}
+
+int suppression_match(struct txn *t, const uint8_t *hash_a, const uint8_t *hash_b, const char *purpose,
+		      const char *channel, char reason[STORE_NAME_CAP])
+{
+	struct store_scope_keys keys;
+	suppression_covering(purpose, channel, &keys);
+	return store_suppression_match(t->c, hash_a, hash_b, &keys, reason);
+}
+
+int suppression_lift(struct txn *t, const uint8_t hash[32], const char *scope, const char *scope_value,
+		     const char *by, int64_t *lifted)
+{
+	char reasons[128];
+	liftable(SUPPRESSION_BY_OPERATOR, reasons, sizeof reasons);
+	return store_suppressions_lift(t->c, hash, scope, scope_value, reasons, t->now_us, by, lifted);
+}
+
+int suppression_lift_by_subject(struct txn *t, const uint8_t hash[32], const char *purpose,
+				const char *by)
+{
+	char reasons[128];
+	liftable(SUPPRESSION_BY_SUBJECT, reasons, sizeof reasons);
+	return store_suppressions_lift(t->c, hash, scope_names[SUPPRESSION_SCOPE_PURPOSE], purpose, reasons,
+				       t->now_us, by, NULL);
+}
+
+int suppression_subject_each(struct txn *t, const struct store_contact *ct, store_subject_suppression_cb cb,
+			     void *ctx)
+{
+	return store_subject_suppressions_each(t->c, ct->has_email_shash ? ct->email_shash : NULL,
+					       ct->has_phone_shash ? ct->phone_shash : NULL, cb, ctx);
+}

@@ -1,0 +1,495 @@
+/*
+ * conformance: what every store backend must do (service/store/backend.h),
+ * checked through the store_* interface only, so one suite serves every
+ * backend.
+ *
+ * The backend under test comes from the factory below: by default a fresh
+ * SQLite file per test; with CONSENTD_STORE_TEST_LOCATION set, store_open
+ * gets that location instead (a postgresql:// URI once a PostgreSQL backend
+ * is built in). Such a database must start empty; CONSENTD_STORE_TEST_RESET,
+ * when set, is a shell command run before each test to empty it again.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "service/base/error.h"
+#include "service/store/store.h"
+
+struct fixture {
+	char dir[64];
+	struct store *st;
+	struct store_conn *w, *r;
+};
+
+/* ---- the backend factory ---------------------------------------------- */
+
+static int factory_open(struct fixture *f)
+{
+	const char *loc = getenv("CONSENTD_STORE_TEST_LOCATION");
+	const char *reset = getenv("CONSENTD_STORE_TEST_RESET");
+	char path[128];
+	if (loc != NULL && loc[0] != '\0') {
+		if (reset != NULL && reset[0] != '\0' && system(reset) != 0)
+			return -1;
+		return store_open(&f->st, loc);
+	}
+	snprintf(f->dir, sizeof f->dir, "/tmp/conformance-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(path, sizeof path, "%s/t.db", f->dir);
+	return store_open(&f->st, path);
+}
+
+static void factory_close(struct fixture *f)
+{
+	char cmd[128];
+	store_close(f->st);
+	if (f->dir[0] != '\0') {
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "conformance: cannot remove %s\n", f->dir);
+	}
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+	if (f == NULL || factory_open(f) != 0 || store_writer_open(f->st, &f->w) != 0 ||
+	    store_conn_get(f->st, &f->r) != 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	store_conn_put(f->st, f->r);
+	store_conn_free(f->w);
+	factory_close(f);
+	free(f);
+	return 0;
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static void hash_of(uint8_t h[32], int seed)
+{
+	memset(h, 0, 32);
+	h[0] = (uint8_t)seed;
+	h[31] = (uint8_t)(seed * 7 + 1);
+}
+
+static int add_principal(struct store_conn *c, const char *name)
+{
+	uint8_t h[32];
+	memset(h, 0, sizeof h);
+	snprintf((char *)h, sizeof h, "%s", name);
+	return store_principal_insert(c, name, "admin", h, 1);
+}
+
+static bool has_principal(struct store_conn *c, const char *name)
+{
+	char role[STORE_NAME_CAP];
+	int rc = store_principal_role(c, name, role);
+	assert_true(rc == 0 || rc == ERR_NOTFOUND);
+	return rc == 0;
+}
+
+static struct store_contact contact(const char *id)
+{
+	struct store_contact ct;
+	memset(&ct, 0, sizeof ct);
+	snprintf(ct.id, sizeof ct.id, "%s", id);
+	ct.created_us = ct.updated_us = 1000;
+	snprintf(ct.collected_for, sizeof ct.collected_for, "service,marketing");
+	ct.key_version = 1;
+	ct.wrapped_len = 60;
+	memset(ct.wrapped_key, 7, 60);
+	return ct;
+}
+
+static void entry(struct audit_entry *e, int64_t seq, const uint8_t prev[32])
+{
+	memset(e, 0, sizeof *e);
+	e->seq = seq;
+	e->time_us = 1700000000000000 + seq;
+	snprintf(e->actor, sizeof e->actor, "alice");
+	snprintf(e->action, sizeof e->action, "contacts.read");
+	snprintf(e->record_id, sizeof e->record_id, "rec%lld", (long long)seq);
+	snprintf(e->decision, sizeof e->decision, "allow");
+	snprintf(e->detail, sizeof e->detail, "{\"n\":%lld}", (long long)seq);
+	memcpy(e->prev_hash, prev, 32);
+	hash_of(e->hash, (int)seq);
+}
+
+/* ---- 1. transactions -------------------------------------------------- */
+
+static void test_commit_keeps_and_rollback_drops_every_write(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(add_principal(f->w, "a"), 0);
+	assert_int_equal(add_principal(f->w, "b"), 0);
+	assert_int_equal(store_rollback(f->w), 0);
+	assert_false(has_principal(f->r, "a"));
+	assert_false(has_principal(f->r, "b"));
+
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(add_principal(f->w, "a"), 0);
+	assert_int_equal(add_principal(f->w, "b"), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_true(has_principal(f->r, "a"));
+	assert_true(has_principal(f->r, "b"));
+}
+
+static void test_rollback_to_a_savepoint_undoes_only_what_came_after_it(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(add_principal(f->w, "kept"), 0);
+	assert_int_equal(store_savepoint(f->w), 0);
+	assert_int_equal(add_principal(f->w, "undone"), 0);
+	assert_int_equal(store_rollback_to(f->w), 0);
+	assert_int_equal(store_release(f->w), 0);
+	assert_int_equal(store_savepoint(f->w), 0);
+	assert_int_equal(add_principal(f->w, "released"), 0);
+	assert_int_equal(store_release(f->w), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_true(has_principal(f->r, "kept"));
+	assert_false(has_principal(f->r, "undone"));
+	assert_true(has_principal(f->r, "released"));
+}
+
+static void test_readers_see_committed_data_only(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(add_principal(f->w, "pending"), 0);
+	assert_true(has_principal(f->w, "pending")); /* the writer sees its own */
+	assert_false(has_principal(f->r, "pending"));
+	assert_int_equal(store_commit(f->w), 0);
+	assert_true(has_principal(f->r, "pending"));
+}
+
+static void test_a_duplicate_email_is_a_conflict_and_the_transaction_goes_on(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t bidx[32], other[32];
+	char id[STORE_ID_CAP];
+	struct store_contact a = contact("AAAAAAAAAAAAAAAAAAAAAA"), b = contact("BBBBBBBBBBBBBBBBBBBBBB");
+	hash_of(bidx, 1);
+	hash_of(other, 2);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_contact_insert(f->w, &a, bidx, NULL), 0);
+	assert_int_equal(store_contact_insert(f->w, &b, bidx, NULL), ERR_CONFLICT);
+	assert_int_equal(store_contact_insert(f->w, &b, other, NULL), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(store_contact_find_email(f->r, bidx, id), 0);
+	assert_string_equal(id, a.id);
+	assert_int_equal(store_contact_find_email(f->r, other, id), 0);
+	assert_string_equal(id, b.id);
+}
+
+/* ---- 4. ordering; 7. what is stored comes back ------------------------- */
+
+static void test_a_contact_comes_back_as_stored_and_erasure_leaves_a_tombstone(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t bidx[32];
+	char id[STORE_ID_CAP];
+	struct store_contact a = contact("CCCCCCCCCCCCCCCCCCCCCC"), got;
+	hash_of(bidx, 3);
+	a.has_email_shash = true;
+	hash_of(a.email_shash, 4);
+	assert_int_equal(store_contact_insert(f->w, &a, bidx, NULL), 0);
+	assert_int_equal(store_field_put(f->w, a.id, "email", (const uint8_t *)"sealed\0bytes", 12), 0);
+	assert_int_equal(store_contact_get(f->r, a.id, &got), 0);
+	assert_string_equal(got.collected_for, a.collected_for);
+	assert_int_equal(got.wrapped_len, a.wrapped_len);
+	assert_memory_equal(got.wrapped_key, a.wrapped_key, a.wrapped_len);
+	assert_true(got.has_email_shash);
+	assert_memory_equal(got.email_shash, a.email_shash, 32);
+	assert_false(got.erased);
+
+	assert_int_equal(store_contact_erase(f->w, a.id, 2000), 0);
+	assert_int_equal(store_contact_get(f->r, a.id, &got), 0);
+	assert_true(got.erased);
+	assert_int_equal(got.wrapped_len, 0);
+	assert_int_equal(store_contact_find_email(f->r, bidx, id), ERR_NOTFOUND);
+}
+
+struct reasons {
+	int n;
+	char reasons[4][16];
+};
+
+static int collect(void *ctx, const struct store_suppression_row *row)
+{
+	struct reasons *seen = ctx;
+	if (seen->n < 4)
+		snprintf(seen->reasons[seen->n], sizeof seen->reasons[0], "%s", row->reason);
+	seen->n++;
+	return 0;
+}
+
+static void test_suppressions_are_listed_oldest_first_and_added_once(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t h[32];
+	hash_of(h, 5);
+	struct store_suppression sp = { .kind = "email", .scope = "all", .scope_value = "",
+					.reason = "bounce", .source = "test", .created_us = 300,
+					.recorded_us = 300 };
+	memcpy(sp.hash, h, 32);
+	assert_int_equal(store_suppression_add(f->w, &sp), 1);
+	assert_int_equal(store_suppression_add(f->w, &sp), 0);
+	sp.reason = "complaint";
+	sp.created_us = 100;
+	assert_int_equal(store_suppression_add(f->w, &sp), 1);
+	sp.reason = "manual";
+	sp.created_us = 200;
+	assert_int_equal(store_suppression_add(f->w, &sp), 1);
+
+	struct reasons seen = { 0 };
+	assert_int_equal(store_suppressions_active(f->r, h, collect, &seen), 0);
+	assert_int_equal(seen.n, 3);
+	assert_string_equal(seen.reasons[0], "complaint");
+	assert_string_equal(seen.reasons[1], "manual");
+	assert_string_equal(seen.reasons[2], "bounce");
+}
+
+static int count_history(void *ctx, const struct store_consent *cs)
+{
+	char *order = ctx;
+	size_t n = strlen(order);
+	order[n] = cs->status[0];
+	order[n + 1] = '\0';
+	return 0;
+}
+
+static void test_consent_history_keeps_every_event_in_order(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t bidx[32];
+	struct store_contact a = contact("DDDDDDDDDDDDDDDDDDDDDD");
+	struct store_consent cs, got;
+	char order[8] = "";
+	int64_t n = 0;
+	hash_of(bidx, 6);
+	assert_int_equal(store_contact_insert(f->w, &a, bidx, NULL), 0);
+	memset(&cs, 0, sizeof cs);
+	snprintf(cs.contact_id, sizeof cs.contact_id, "%s", a.id);
+	snprintf(cs.purpose, sizeof cs.purpose, "marketing");
+	snprintf(cs.channel, sizeof cs.channel, "email");
+	snprintf(cs.legal_basis, sizeof cs.legal_basis, "consent");
+	snprintf(cs.status, sizeof cs.status, "granted");
+	cs.at_us = cs.recorded_us = cs.granted_us = 1000;
+	assert_int_equal(store_consent_put(f->w, &cs, true), 0);
+	snprintf(cs.status, sizeof cs.status, "withdrawn");
+	cs.at_us = cs.recorded_us = cs.withdrawn_us = 2000;
+	assert_int_equal(store_consent_put(f->w, &cs, true), 0);
+	assert_int_equal(store_consent_get(f->r, a.id, "marketing", "email", &got), 0);
+	assert_string_equal(got.status, "withdrawn");
+	/* History only: the current state is the caller's decision. */
+	snprintf(cs.status, sizeof cs.status, "granted");
+	cs.at_us = cs.recorded_us = 3000;
+	assert_int_equal(store_consent_put(f->w, &cs, false), 0);
+	assert_int_equal(store_consent_get(f->r, a.id, "marketing", "email", &got), 0);
+	assert_string_equal(got.status, "withdrawn");
+	assert_int_equal(store_consent_history_count(f->r, a.id, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_consent_history_each(f->r, a.id, count_history, order), 0);
+	assert_string_equal(order, "gwg");
+}
+
+/* ---- 5. the audit append ---------------------------------------------- */
+
+static void test_audit_entries_come_back_byte_for_byte_in_seq_order(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_entry e[3], got;
+	uint8_t zero[32] = { 0 }, head[32];
+	int64_t seq = -1;
+	struct store_audit_cursor *cur = NULL;
+	struct store_audit_filter flt;
+
+	assert_int_equal(store_audit_head(f->r, &seq, head), 0);
+	assert_int_equal(seq, 0);
+	assert_memory_equal(head, zero, 32);
+	assert_int_equal(store_begin(f->w), 0);
+	for (int i = 0; i < 3; i++) {
+		entry(&e[i], i + 1, i == 0 ? zero : e[i - 1].hash);
+		assert_int_equal(store_audit_append(f->w, &e[i]), 0);
+	}
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(store_audit_head(f->r, &seq, head), 0);
+	assert_int_equal(seq, 3);
+	assert_memory_equal(head, e[2].hash, 32);
+	assert_int_equal(store_audit_hash_at(f->r, 2, head), 0);
+	assert_memory_equal(head, e[1].hash, 32);
+	assert_int_equal(store_audit_hash_at(f->r, 4, head), ERR_NOTFOUND);
+
+	memset(&flt, 0, sizeof flt);
+	assert_int_equal(store_audit_cursor_open(f->r, &flt, &cur), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(store_audit_cursor_next(cur, &got), 1);
+		assert_int_equal(got.seq, e[i].seq);
+		assert_int_equal(got.time_us, e[i].time_us);
+		assert_string_equal(got.record_id, e[i].record_id);
+		assert_string_equal(got.detail, e[i].detail);
+		assert_memory_equal(got.prev_hash, e[i].prev_hash, 32);
+		assert_memory_equal(got.hash, e[i].hash, 32);
+	}
+	assert_int_equal(store_audit_cursor_next(cur, &got), 0);
+	store_audit_cursor_close(cur);
+
+	flt.after_seq = 1;
+	flt.record_id = "rec3";
+	assert_int_equal(store_audit_cursor_open(f->r, &flt, &cur), 0);
+	assert_int_equal(store_audit_cursor_next(cur, &got), 1);
+	assert_int_equal(got.seq, 3);
+	assert_int_equal(store_audit_cursor_next(cur, &got), 0);
+	store_audit_cursor_close(cur);
+}
+
+static void test_an_audit_append_out_of_sequence_fails(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_entry e;
+	uint8_t zero[32] = { 0 };
+	entry(&e, 2, zero); /* the trail is empty: 1 comes first */
+	assert_true(store_audit_append(f->w, &e) < 0);
+	entry(&e, 1, zero);
+	assert_int_equal(store_audit_append(f->w, &e), 0);
+	assert_true(store_audit_append(f->w, &e) < 0); /* 1 again */
+}
+
+static void test_checkpoints_come_back_in_size_order(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_checkpoint cp, got;
+	struct store_checkpoint_cursor *cur = NULL;
+	assert_int_equal(store_checkpoint_latest(f->r, &got), ERR_NOTFOUND);
+	for (int size = 1; size <= 3; size++) {
+		memset(&cp, 0, sizeof cp);
+		cp.size = size * 10;
+		hash_of(cp.root, size);
+		cp.time_us = size;
+		memset(cp.sig, size, sizeof cp.sig);
+		assert_int_equal(store_checkpoint_append(f->w, &cp), 0);
+	}
+	assert_int_equal(store_checkpoint_latest(f->r, &got), 0);
+	assert_int_equal(got.size, 30);
+	assert_memory_equal(got.sig, cp.sig, sizeof cp.sig);
+	assert_int_equal(store_checkpoint_cursor_open(f->r, 10, &cur), 0);
+	assert_int_equal(store_checkpoint_cursor_next(cur, &got), 1);
+	assert_int_equal(got.size, 20);
+	assert_int_equal(store_checkpoint_cursor_next(cur, &got), 1);
+	assert_int_equal(got.size, 30);
+	assert_int_equal(store_checkpoint_cursor_next(cur, &got), 0);
+	store_checkpoint_cursor_close(cur);
+}
+
+/* The keys a use of (marketing, email) is covered by, as the suppression
+ * domain gives them; the store must match them exactly and decide nothing. */
+static const struct store_scope_keys marketing_email = {
+	.scope = { "all", "purpose", "channel" },
+	.value = { "", "marketing", "email" },
+};
+
+static void test_a_suppression_matches_exactly_the_keys_it_is_asked_for(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t h[32];
+	char reason[STORE_NAME_CAP];
+	struct store_scope_keys only_all = { .scope = { "all" }, .value = { "" } };
+	hash_of(h, 9);
+	struct store_suppression sp = { .kind = "email", .scope = "purpose", .scope_value = "marketing",
+					.reason = "unsubscribe", .source = "test", .created_us = 1,
+					.recorded_us = 1 };
+	memcpy(sp.hash, h, 32);
+	assert_int_equal(store_suppression_add(f->w, &sp), 1);
+	assert_int_equal(store_suppression_match(f->r, h, NULL, &marketing_email, reason), 0);
+	assert_string_equal(reason, "unsubscribe");
+	assert_int_equal(store_suppression_match(f->r, NULL, h, &marketing_email, reason), 0);
+	assert_int_equal(store_suppression_match(f->r, h, NULL, &only_all, reason), ERR_NOTFOUND);
+	/* Lifted only with a reason the caller names. */
+	int64_t lifted = -1;
+	assert_int_equal(store_suppressions_lift(f->w, h, NULL, NULL, "bounce,manual", 5, "op", &lifted), 0);
+	assert_int_equal(lifted, 0);
+	assert_int_equal(store_suppressions_lift(f->w, h, "purpose", "marketing", "manual,unsubscribe", 5, "op",
+						 &lifted),
+			 0);
+	assert_int_equal(lifted, 1);
+	assert_int_equal(store_suppression_match(f->r, h, NULL, &marketing_email, reason), ERR_NOTFOUND);
+}
+
+/* ---- 8. batched lookups ----------------------------------------------- */
+
+static void test_a_batched_filter_lookup_answers_like_single_ones(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t bidx[3][32], list[3][32];
+	struct store_filter_row one, many[3];
+	struct store_contact a = contact("EEEEEEEEEEEEEEEEEEEEEE");
+	for (int i = 0; i < 3; i++) {
+		hash_of(bidx[i], 20 + i);
+		hash_of(list[i], 40 + i);
+	}
+	assert_int_equal(store_contact_insert(f->w, &a, bidx[1], NULL), 0);
+	assert_int_equal(store_filter_by_email_many(f->r, 3, (const uint8_t(*)[32])bidx,
+						    (const uint8_t(*)[32])list, "marketing", "email", &marketing_email,
+						    many),
+			 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(store_filter_by_email(f->r, bidx[i], list[i], "marketing", "email",
+						       &marketing_email, &one),
+				 0);
+		assert_int_equal(many[i].found, one.found);
+		assert_string_equal(many[i].id, one.id);
+	}
+	assert_false(many[0].found);
+	assert_true(many[1].found);
+	assert_string_equal(many[1].id, a.id);
+}
+
+/* ---- the choice of backend -------------------------------------------- */
+
+static void test_a_postgresql_location_is_refused_as_not_built_in(void **state)
+{
+	struct store *st = NULL;
+	(void)state;
+	assert_int_equal(store_open(&st, "postgresql://consentd@localhost/consent"), ERR_INVALID);
+	assert_null(st);
+	assert_non_null(strstr(err_msg(), "not built into"));
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_commit_keeps_and_rollback_drops_every_write),
+		T(test_rollback_to_a_savepoint_undoes_only_what_came_after_it),
+		T(test_readers_see_committed_data_only),
+		T(test_a_duplicate_email_is_a_conflict_and_the_transaction_goes_on),
+		T(test_a_contact_comes_back_as_stored_and_erasure_leaves_a_tombstone),
+		T(test_suppressions_are_listed_oldest_first_and_added_once),
+		T(test_consent_history_keeps_every_event_in_order),
+		T(test_audit_entries_come_back_byte_for_byte_in_seq_order),
+		T(test_an_audit_append_out_of_sequence_fails),
+		T(test_checkpoints_come_back_in_size_order),
+		T(test_a_suppression_matches_exactly_the_keys_it_is_asked_for),
+		T(test_a_batched_filter_lookup_answers_like_single_ones),
+		cmocka_unit_test(test_a_postgresql_location_is_refused_as_not_built_in),
+	};
+#undef T
+	return cmocka_run_group_tests_name("store_conformance", tests, NULL, NULL);
+}
