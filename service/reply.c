@@ -171,7 +171,8 @@ void app_defer(struct reqctx *ctx)
 
 void app_commit_deferred(struct reqctx *ctx)
 {
-	ctx->replied = true;
+	/* ctx->replied was set by app_defer on the HTTP thread; this runs on
+	 * another one, which must not write it (the HTTP thread reads it). */
 	if (!ctx->audit_begun) {
 		fprintf(stderr, "consentd: request %s: commit without an audit entry\n",
 			http_request_id(ctx->http));
