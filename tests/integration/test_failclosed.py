@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Server, assert_problem, cli, run  # noqa: E402
+from harness import sanitized, Server, assert_problem, cli, run  # noqa: E402
 
 ALICE = {"email": "alice@example.org", "name": "Alice Quarrington", "collected_for": ["service", "marketing"]}
 
@@ -161,7 +161,10 @@ def test_two_hundred_sighups_neither_exhaust_the_keyring_nor_grow_memory(srv):
     assert "too many key reloads" not in out and "refused" not in out, out[-2000:]
     st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="admin")
     assert st == 200 and body["fields"]["name"] == "Hup", body
-    assert rss_after - rss_before < 4096, (rss_before, rss_after)
+    # AddressSanitizer's quarantine keeps freed memory, so RSS says nothing
+    # about our bound there; the plain build (the suite's first pass) checks it.
+    if not sanitized():
+        assert rss_after - rss_before < 4096, (rss_before, rss_after)
     # A rotation after all that is still taken up by the next SIGHUP: a
     # contact created right after it is wrapped under the new version.
     code, out, err = cli("keys", "rotate", "--data", srv.data, check=False)
