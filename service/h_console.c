@@ -49,7 +49,8 @@
 #include "service/base/limits.h"
 #include "service/console.h"
 #include "service/consolepage.h"
-#include "service/domain/contact.h"
+#include "service/domain/console_session.h"
+#include "service/domain/trail.h"
 #include "service/parse.h"
 #include "service/router.h"
 
@@ -87,19 +88,14 @@ static int apply_session(struct store_conn *w, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct creq *r = ctx->state;
-	int64_t now = now_us();
+	struct txn t = app_txn(ctx, w);
 	switch (r->op) {
 	case OP_TOUCH:
-		return store_console_session_touch(w, r->s.id_hash, now);
-	case OP_INSERT: {
-		/* Sessions that ended by time are swept at each sign-in, so the
-		 * table holds only live ones (plus those ended since). */
-		int rc = store_console_sessions_expire(w, now - (int64_t)CONSOLE_IDLE_SECONDS * 1000000,
-						       now - (int64_t)CONSOLE_ABSOLUTE_SECONDS * 1000000, NULL);
-		return rc != 0 ? rc : store_console_session_insert(w, &r->s);
-	}
+		return console_session_touch(&t, r->s.id_hash);
+	case OP_INSERT:
+		return console_session_start(&t, &r->s);
 	case OP_DELETE:
-		return store_console_session_delete(w, r->s.id_hash);
+		return console_session_end(&t, r->s.id_hash);
 	default:
 		return 0;
 	}
@@ -218,7 +214,8 @@ static bool session(struct reqctx *ctx, struct creq *r, bool signin_ok)
 		goto signed_out;
 	console_hash(sid, r->s.id_hash);
 	console_wipe(sid, sizeof sid);
-	rc = store_console_session_get(ctx->rd, r->s.id_hash, &r->s);
+	struct txn t = app_txn(ctx, ctx->rd);
+	rc = console_session_load(&t, r->s.id_hash, &r->s);
 	if (rc == ERR_NOTFOUND)
 		goto signed_out;
 	if (rc != 0) {
@@ -226,8 +223,6 @@ static bool session(struct reqctx *ctx, struct creq *r, bool signin_ok)
 		app_send(ctx);
 		return false;
 	}
-	if (!console_session_alive(&r->s, now_us()))
-		goto signed_out;
 	rc = auth_principal(ctx, r->s.token_hash, &reason);
 	if (rc == ERR_UNAVAILABLE) {
 		refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED);
@@ -591,10 +586,11 @@ static void h_console_home(struct reqctx *ctx)
 	int64_t now = now_us(), since = (now / INT64_C(86400000000) - (CONSOLE_CHART_DAYS - 1)) * INT64_C(86400000000);
 	series_init(&per_day, now);
 	series_init(&denials, now);
-	if ((rc = store_console_stats(ctx->rd, STORE_STAT_PER_DAY, since, series_add, &per_day)) != 0 ||
-	    (rc = store_console_stats(ctx->rd, STORE_STAT_DENIALS_BY_REASON, since, series_add, &denials)) != 0 ||
-	    (rc = store_console_stats(ctx->rd, STORE_STAT_DENIALS_BY_REASON, since, keyed_add, &reasons)) != 0 ||
-	    (rc = store_console_stats(ctx->rd, STORE_STAT_BY_ROLE, since, keyed_add, &roles)) != 0) {
+	struct txn t = app_txn(ctx, ctx->rd);
+	if ((rc = trail_stats(&t, STORE_STAT_PER_DAY, since, series_add, &per_day)) != 0 ||
+	    (rc = trail_stats(&t, STORE_STAT_DENIALS_BY_REASON, since, series_add, &denials)) != 0 ||
+	    (rc = trail_stats(&t, STORE_STAT_DENIALS_BY_REASON, since, keyed_add, &reasons)) != 0 ||
+	    (rc = trail_stats(&t, STORE_STAT_BY_ROLE, since, keyed_add, &roles)) != 0) {
 		fail_audited(ctx, r, rc);
 		return;
 	}
@@ -602,7 +598,7 @@ static void h_console_home(struct reqctx *ctx)
 	keyed_finish(&roles);
 	auditwatch_status(ctx->app->watch, &ws);
 	writer_stats(ctx->app->writer, &ls);
-	int cprc = store_checkpoint_latest(ctx->rd, &cp);
+	int cprc = trail_checkpoint_latest(&t, &cp);
 	if (cprc != 0 && cprc != ERR_NOTFOUND) {
 		fail_audited(ctx, r, cprc);
 		return;
@@ -1120,7 +1116,8 @@ static void h_console_search(struct reqctx *ctx)
 		entries_head(&b, L, C_RESULTS);
 		filter_store(&q, &f);
 		f.limit = l.reason != NULL ? 0 : l.limit + 1;
-		int rc = store_audit_each(ctx->rd, &f, listing_add, &l);
+		struct txn t = app_txn(ctx, ctx->rd);
+		int rc = trail_each(&t, &f, listing_add, &l);
 		if (rc < 0) {
 			free(page_finish(&b));
 			fail_audited(ctx, r, rc);
@@ -1182,7 +1179,6 @@ static void h_console_search_post(struct reqctx *ctx)
 	struct cfilter q;
 	char email[FORM_CAP] = "", phone[FORM_CAP] = "";
 	char ids[CONSOLE_PHONE_MATCHES][STORE_ID_CAP];
-	uint8_t bidx[32];
 	size_t len, n = 0;
 	bool more = false;
 	int rc;
@@ -1214,34 +1210,25 @@ static void h_console_search_post(struct reqctx *ctx)
 	}
 	const char *by = email[0] ? "email" : phone[0] ? "phone" : NULL;
 	if (by != NULL) {
+		struct txn t = app_txn(ctx, ctx->rd);
 		if (email[0] && phone[0])
 			rc = err_set(ERR_INVALID, "give an email address or a phone number, not both");
 		else if (q.seen & F_CONTACT)
 			rc = err_set(ERR_INVALID, "give a contact id or an address, not both");
-		else if (email[0])
-			rc = contact_email_hashes(ctx->app->keys, email, bidx, NULL);
 		else
-			rc = contact_phone_hashes(ctx->app->keys, phone, bidx, NULL);
+			rc = trail_find_contacts(&t, email[0] ? email : NULL, email[0] ? NULL : phone, ids,
+						 CONSOLE_PHONE_MATCHES, &n, &more);
 		/* The address is not needed any more, and never kept. */
 		console_wipe(email, sizeof email);
 		console_wipe(phone, sizeof phone);
 		if (rc == ERR_INVALID && (q.seen & F_CONTACT) == 0 && !(email[0] && phone[0]))
 			err_set(ERR_INVALID, "%s", by[0] == 'e' ? "this is not an email address"
 								  : "a phone number needs the form +CC NUMBER");
-		if (rc != 0) {
+		if (rc == ERR_INVALID) {
 			refuse(ctx, r, rc, C_FORM_EXPIRED);
 			app_send(ctx);
 			return;
 		}
-		if (by[0] == 'e') {
-			rc = store_contact_find_email(ctx->rd, bidx, ids[0]);
-			n = rc == 0 ? 1 : 0;
-			if (rc == ERR_NOTFOUND)
-				rc = 0;
-		} else {
-			rc = store_console_find_phone(ctx->rd, bidx, ids, CONSOLE_PHONE_MATCHES, &n, &more);
-		}
-		console_wipe(bidx, sizeof bidx);
 		audit_view(ctx, r, "audit.read", n == 1 ? ids[0] : NULL,
 			   json_pack("{s:s, s:s, s:I}", "console", "lookup", "by", by, "found", (json_int_t)n));
 		if (rc != 0) {
@@ -1304,12 +1291,6 @@ static void h_console_search_post(struct reqctx *ctx)
 
 /* ---- GET /console/entries/{token} ---- */
 
-static int take_one(void *arg, const struct audit_entry *e)
-{
-	memcpy(arg, e, sizeof *e);
-	return 1;
-}
-
 static void hash_row(struct page_buf *b, enum prefpage_lang L, enum ctext label, const uint8_t h[32])
 {
 	char hex[2 * AUDIT_HASH_BYTES + 1];
@@ -1333,10 +1314,9 @@ static void text_row(struct page_buf *b, enum prefpage_lang L, enum ctext label,
 static void h_console_entry(struct reqctx *ctx)
 {
 	struct creq *r = signed_in(ctx);
-	struct store_audit_filter f;
 	struct audit_entry *e = NULL;
 	struct page_buf b = { 0 };
-	uint8_t h[AUDIT_HASH_BYTES], prev[AUDIT_HASH_BYTES];
+	bool linked = false;
 	char *end = NULL;
 	if (r == NULL)
 		return;
@@ -1354,13 +1334,11 @@ static void h_console_entry(struct reqctx *ctx)
 		fail_audited(ctx, r, err_set(ERR_NOMEM, "out of memory"));
 		return;
 	}
-	memset(&f, 0, sizeof f);
-	f.after_seq = seq - 1;
-	f.limit = 1;
-	int rc = store_audit_each(ctx->rd, &f, take_one, e);
-	if (rc < 0 || e->seq != seq) {
+	struct txn t = app_txn(ctx, ctx->rd);
+	int rc = trail_entry(&t, seq, e, &linked);
+	if (rc != 0) {
 		free(e);
-		if (rc >= 0) {
+		if (rc == ERR_NOTFOUND) {
 			audit_decide(ctx, false, "no_such_entry");
 			err_set(ERR_NOTFOUND, "there is no entry %lld", seq);
 			refuse(ctx, r, ERR_NOTFOUND, C_NOT_FOUND);
@@ -1369,14 +1347,6 @@ static void h_console_entry(struct reqctx *ctx)
 			fail_audited(ctx, r, rc);
 		}
 		return;
-	}
-	bool linked = audit_entry_hash(NULL, e, h) == 0 && memcmp(h, e->hash, sizeof h) == 0;
-	if (seq == 1) {
-		memset(prev, 0, sizeof prev);
-		linked = linked && memcmp(prev, e->prev_hash, sizeof prev) == 0;
-	} else {
-		linked = linked && store_audit_hash_at(ctx->rd, seq - 1, prev) == 0 &&
-			 memcmp(prev, e->prev_hash, sizeof prev) == 0;
 	}
 	enum prefpage_lang L = r->lang;
 	char title[96];
@@ -1541,36 +1511,16 @@ static void campaign_row(struct page_buf *b, const struct campaign *c)
 }
 
 struct reach {
-	struct store_conn *rd;
 	struct page_buf *b;
-	uint8_t raw[16];
-	int64_t scanned, found, last_seq;
-	bool more;
-	int rc;
+	int64_t found;
 };
 
+/* One campaign that reached the person (trail_reach_each decided that). */
 static int reach_add(void *arg, const struct audit_entry *e)
 {
 	struct reach *x = arg;
 	struct campaign c;
-	if (x->scanned == CONSOLE_CAMPAIGNS_MAX) {
-		x->more = true;
-		return 1;
-	}
-	x->scanned++;
-	x->last_seq = e->seq;
-	if (strcmp(e->decision, "allow") != 0)
-		return 0;
 	campaign_from(e, &c);
-	if (c.release_id[0] == '\0')
-		return 0;
-	int rc = store_release_find(x->rd, c.release_id, x->raw);
-	if (rc == ERR_NOTFOUND)
-		return 0;
-	if (rc != 0) {
-		x->rc = rc;
-		return 1;
-	}
 	campaign_row(x->b, &c);
 	x->found++;
 	return 0;
@@ -1616,7 +1566,8 @@ static void h_console_person(struct reqctx *ctx)
 	f.record_id = id;
 	f.after_seq = q.after;
 	f.limit = CONSOLE_REPORT_ENTRIES + 1;
-	int rc = store_audit_each(ctx->rd, &f, report_add, &rp);
+	struct txn t = app_txn(ctx, ctx->rd);
+	int rc = trail_each(&t, &f, report_add, &rp);
 	if (rc < 0) {
 		free(page_finish(&b));
 		fail_audited(ctx, r, rc);
@@ -1635,24 +1586,18 @@ static void h_console_person(struct reqctx *ctx)
 	page_esc(&b, consolepage_tx(L, C_CAMPAIGNS_REACHED));
 	page_puts(&b, "</h2>");
 	campaigns_head(&b, L, C_CAMPAIGNS_REACHED);
-	struct reach x = { .rd = ctx->rd, .b = &b };
-	if (b64url_decode(id, strlen(id), x.raw, sizeof x.raw) != 16) {
+	struct reach x = { .b = &b };
+	bool more = false;
+	if ((rc = trail_reach_each(&t, id, reach_add, &x, &more)) != 0) {
 		free(page_finish(&b));
-		fail_audited(ctx, r, err_set(ERR_INTERNAL, "a contact id that is not 16 bytes"));
-		return;
-	}
-	memset(&f, 0, sizeof f);
-	f.action = "outreach.filter";
-	rc = store_audit_each(ctx->rd, &f, reach_add, &x);
-	if (rc < 0 || x.rc != 0) {
-		free(page_finish(&b));
-		fail_audited(ctx, r, rc < 0 ? rc : x.rc);
+		/* The router checked the id's form; a bad one here is ours. */
+		fail_audited(ctx, r, rc == ERR_INVALID ? err_set(ERR_INTERNAL, "a contact id that is not 16 bytes") : rc);
 		return;
 	}
 	page_puts(&b, "</tbody></table>\n");
 	if (x.found == 0)
 		consolepage_notice(&b, consolepage_tx(L, C_NO_CAMPAIGNS), 0);
-	if (x.more)
+	if (more)
 		consolepage_notice(&b, consolepage_tx(L, C_SCAN_LIMIT), 0);
 	consolepage_tail(&b);
 	reply_page(ctx, 200, &b);
@@ -1708,7 +1653,8 @@ static void h_console_campaigns(struct reqctx *ctx)
 	f.decision = "allow";
 	f.after_seq = q.after;
 	f.limit = CONSOLE_CAMPAIGNS_MAX + 1;
-	int rc = store_audit_each(ctx->rd, &f, clist_add, &l);
+	struct txn t = app_txn(ctx, ctx->rd);
+	int rc = trail_each(&t, &f, clist_add, &l);
 	if (rc < 0) {
 		free(page_finish(&b));
 		fail_audited(ctx, r, rc);
@@ -1751,8 +1697,7 @@ static const char *const member_names[M_COUNT] = { "README.txt", "checkpoint.jso
 
 struct dl {
 	struct store *st;
-	struct store_conn *c;
-	struct store_audit_cursor *cur;
+	struct trail_cursor *cur;
 	const char *reason; /* export: post-filter (reason_buf), or NULL */
 	char reason_buf[AUDIT_NAME_MAX + 1];
 	bool tar, csv, started, ended;
@@ -1770,9 +1715,7 @@ static void dl_free(void *arg)
 	struct dl *x = arg;
 	if (x == NULL)
 		return;
-	store_audit_cursor_close(x->cur);
-	if (x->c != NULL)
-		store_conn_put(x->st, x->c);
+	trail_cursor_close(x->cur);
 	for (int i = 0; i < M_COUNT; i++)
 		free(x->mem[i]);
 	free(x);
@@ -1783,7 +1726,7 @@ static void dl_free(void *arg)
 static int dl_entry_line(struct dl *x)
 {
 	for (;;) {
-		int rc = store_audit_cursor_next(x->cur, &x->e);
+		int rc = trail_cursor_next(x->cur, &x->e);
 		if (rc <= 0)
 			return rc;
 		if (x->reason != NULL && strcmp(x->e.reason, x->reason) != 0)
@@ -1960,7 +1903,7 @@ static void h_console_export(struct reqctx *ctx)
 		x->reason = x->reason_buf;
 	}
 	filter_store(&q, &f);
-	if ((rc = store_conn_get(x->st, &x->c)) != 0 || (rc = store_audit_cursor_open(x->c, &f, &x->cur)) != 0) {
+	if ((rc = trail_cursor_open(x->st, &f, &x->cur)) != 0) {
 		dl_free(x);
 		fail_audited(ctx, r, rc);
 		return;
@@ -2015,7 +1958,6 @@ static void h_console_evidence(struct reqctx *ctx)
 	struct cfilter q;
 	struct store_audit_filter f;
 	struct audit_checkpoint cp;
-	struct audit_pubkey *key = NULL;
 	struct writer_job j1, j2;
 	struct dl *x = NULL;
 	char tcp[AUDIT_TIME_BYTES], tnow[AUDIT_TIME_BYTES], kid[2 * AUDIT_KEY_ID_BYTES + 1];
@@ -2043,13 +1985,10 @@ static void h_console_evidence(struct reqctx *ctx)
 	}
 	x->st = ctx->app->store;
 	x->tar = true;
-	if ((rc = store_conn_get(x->st, &x->c)) != 0 || (rc = store_checkpoint_latest(x->c, &cp)) != 0 ||
-	    (rc = audit_pubkey_load(&key, ctx->app->cfg.signing_pub)) != 0 ||
-	    (rc = audit_checkpoint_verify(key, &cp)) != 0 ||
+	struct txn t = app_txn(ctx, ctx->rd);
+	if ((rc = trail_evidence_checkpoint(&t, ctx->app->cfg.signing_pub, &cp)) != 0 ||
 	    (rc = read_small_file(ctx->app->cfg.signing_pub, &x->mem[M_PUBKEY], &x->size[M_PUBKEY])) != 0)
 		goto fail;
-	audit_pubkey_free(key);
-	key = NULL;
 	x->mem[M_CHECKPOINT] = malloc(AUDIT_CHECKPOINT_JSON_MAX + 1);
 	x->mem[M_README] = malloc(sizeof README + 1024);
 	if (x->mem[M_CHECKPOINT] == NULL || x->mem[M_README] == NULL) {
@@ -2076,27 +2015,26 @@ static void h_console_evidence(struct reqctx *ctx)
 	/* Measure entries 1..N, then open the cursor that sends them. */
 	memset(&f, 0, sizeof f);
 	f.limit = cp.size;
-	if ((rc = store_audit_cursor_open(x->c, &f, &x->cur)) != 0)
+	if ((rc = trail_cursor_open(x->st, &f, &x->cur)) != 0)
 		goto fail;
 	int64_t count = 0;
 	while ((rc = dl_entry_line(x)) == 1) {
 		x->size[M_NDJSON] += x->len;
 		count++;
 	}
-	store_audit_cursor_close(x->cur);
+	trail_cursor_close(x->cur);
 	x->cur = NULL;
 	x->len = x->off = 0;
 	if (rc == 0 && count != cp.size)
 		rc = err_set(ERR_AUDIT_ALTERED, "the trail has %lld of the %lld entries its checkpoint signs",
 			     (long long)count, (long long)cp.size);
-	if (rc != 0 || (rc = store_audit_cursor_open(x->c, &f, &x->cur)) != 0)
+	if (rc != 0 || (rc = trail_cursor_open(x->st, &f, &x->cur)) != 0)
 		goto fail;
 	json_t *d = json_pack("{s:s, s:I}", "console", "evidence", "size", (json_int_t)cp.size);
 	audit_detail(ctx, d);
 	start_download(ctx, x, "application/x-tar", "attachment; filename=\"consentd-evidence.tar\"");
 	return;
 fail:
-	audit_pubkey_free(key);
 	dl_free(x);
 	fail_audited(ctx, r, rc);
 }
