@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The handler layer, checked: no service/h_*.c calls a store_*,
-fieldcrypt_* or keyring_* function or touches a keyring through ->keys.
+fieldcrypt_* or keyring_* function or touches a keyring through ->keys, and
+none waits for the writer with writer_run.
 
 docs/architecture.md: a handler parses, authorises, calls ONE domain
 function (service/domain/) on a struct txn from app_txn(), and renders.
@@ -15,6 +16,12 @@ that names store_audit_each() or a message that says "->keys" is not a
 violation. Types (struct store_audit_filter) are not calls and are allowed:
 the domain's interface speaks in the store's plain records.
 
+writer_run blocks its caller until the commit thread has handled the job:
+on an HTTP worker that is a worker lost for a whole group commit. A handler
+submits (app_commit, or app_defer and writer_submit with a done callback).
+The handlers that still wait are listed in WAITS_DUE_TO_GO: TEMPORARY, named
+on every run, and reported as stale once they no longer wait.
+
 Usage: check-layers.py [--root DIR]   check the tree (exit 1 on a violation)
        check-layers.py --self-test    prove that a handler calling the store fails
 """
@@ -27,6 +34,9 @@ import tempfile
 
 CALL_RE = re.compile(r"\b((?:store|fieldcrypt|keyring)_[A-Za-z0-9_]+)\s*\(")
 KEYS_RE = re.compile(r"->\s*keys\b")
+WAIT_RE = re.compile(r"\bwriter_run\s*\(")
+# TEMPORARY: handlers that still block an HTTP worker on the writer.
+WAITS_DUE_TO_GO = {"service/h_suppressions.c"}
 
 
 def blank(src):
@@ -57,8 +67,9 @@ def blank(src):
     return "".join(out)
 
 
-def violations(root):
+def violations(root, waits_allowed=WAITS_DUE_TO_GO, notes=None):
     found = []
+    waiting = set()
     for path in sorted(glob.glob(os.path.join(root, "service", "h_*.c"))):
         with open(path, encoding="utf-8") as f:
             text = blank(f.read())
@@ -68,11 +79,24 @@ def violations(root):
                 found.append(f"{rel}:{no}: calls {m.group(1)}() (use a service/domain/ function)")
             if KEYS_RE.search(line):
                 found.append(f"{rel}:{no}: touches ->keys (the keys are the domain's, via app_txn)")
+            if WAIT_RE.search(line):
+                waiting.add(rel)
+                if rel not in waits_allowed:
+                    found.append(f"{rel}:{no}: waits with writer_run (blocks an HTTP worker; submit instead)")
+    if notes is not None:
+        for rel in sorted(waits_allowed):
+            if not os.path.exists(os.path.join(root, rel)):
+                continue
+            notes.append(f"TEMPORARY: {rel} still waits with writer_run" if rel in waiting
+                         else f"stale: {rel} no longer waits; remove it from WAITS_DUE_TO_GO")
     return found
 
 
 def check(root):
-    found = violations(root)
+    notes = []
+    found = violations(root, notes=notes)
+    for n in notes:
+        print(n)
     for v in found:
         print(v)
     if found:
@@ -90,7 +114,8 @@ def self_test():
         "\tstruct store_audit_filter f; /* a type, allowed */\n"
         "\tstore_audit_each (ctx->rd, &f, NULL, NULL);\n"
         "\tcontact_email_hashes(ctx->app->keys, \"a@b\", NULL, NULL);\n"
-        "\tfieldcrypt_open(NULL);\n}\n"
+        "\tfieldcrypt_open(NULL);\n"
+        "\twriter_run(ctx->app->writer, &ctx->job);\n}\n"
     )
     good = (
         "// keyring_get() is mentioned only here\n"
@@ -110,7 +135,7 @@ def self_test():
             f.write(bad)
         got = violations(d)
         want = ["service/h_bad.c:6: calls store_audit_each()", "service/h_bad.c:7: touches ->keys",
-                "service/h_bad.c:8: calls fieldcrypt_open()"]
+                "service/h_bad.c:8: calls fieldcrypt_open()", "service/h_bad.c:9: waits with writer_run"]
         for w in want:
             if not any(g.startswith(w) for g in got):
                 print("self-test: missed", w, "in", got)

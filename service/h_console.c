@@ -73,6 +73,7 @@ struct creq {
 	struct store_console_session s; /* the session (signed in), or the new one (login) */
 	enum session_op op;
 	char sid[CONSOLE_SECRET_CAP]; /* a new session's id, for its cookie only */
+	struct writer_job wait[2];    /* the evidence pack's two empty jobs */
 };
 
 static void creq_free(void *p)
@@ -313,6 +314,16 @@ static void fail_audited(struct reqctx *ctx, struct creq *r, int rc)
 	snprintf(ctx->job.entry.reason, sizeof ctx->job.entry.reason, "error");
 	refuse(ctx, r, rc, C_NOT_FOUND);
 	app_commit(ctx);
+}
+
+/* The same for a request suspended by app_defer, on the thread that
+ * finishes it. */
+static void fail_audited_deferred(struct reqctx *ctx, struct creq *r, int rc)
+{
+	snprintf(ctx->job.entry.decision, sizeof ctx->job.entry.decision, "error");
+	snprintf(ctx->job.entry.reason, sizeof ctx->job.entry.reason, "error");
+	refuse(ctx, r, rc, C_NOT_FOUND);
+	app_commit_deferred(ctx);
 }
 
 /* ---- GET /console/console.css ---- */
@@ -1701,6 +1712,8 @@ struct dl {
 	const char *reason; /* export: post-filter (reason_buf), or NULL */
 	char reason_buf[AUDIT_NAME_MAX + 1];
 	bool tar, csv, started, ended;
+	int64_t entries; /* evidence: the checkpoint's size, measured before its member's header */
+	bool measured;
 	/* tar */
 	int member, phase; /* phase 0 header, 1 body, 2 padding; member M_COUNT: the end blocks */
 	char *mem[M_COUNT];
@@ -1769,6 +1782,36 @@ static void tar_header(char h[512], const char *name, uint64_t size, int64_t mti
 	h[155] = ' ';
 }
 
+/* Measures entries 1..N (N = x->entries, the checkpoint's size), then opens
+ * the cursor that sends them. This pass reads the whole signed trail, so it
+ * runs when the reader pulls the member's header, on the thread that sends
+ * the body, never on the writer's commit thread. A failure cuts the
+ * download (dl_read), so a short pack cannot pass for a whole one. */
+static int dl_measure(struct dl *x)
+{
+	struct store_audit_filter f;
+	int64_t count = 0;
+	int rc;
+	memset(&f, 0, sizeof f);
+	f.limit = x->entries;
+	if ((rc = trail_cursor_open(x->st, &f, &x->cur)) != 0)
+		return rc;
+	while ((rc = dl_entry_line(x)) == 1) {
+		x->size[M_NDJSON] += x->len;
+		count++;
+	}
+	trail_cursor_close(x->cur);
+	x->cur = NULL;
+	x->len = x->off = 0;
+	if (rc == 0 && count != x->entries)
+		rc = err_set(ERR_AUDIT_ALTERED, "the trail has %lld of the %lld entries its checkpoint signs",
+			     (long long)count, (long long)x->entries);
+	if (rc != 0 || (rc = trail_cursor_open(x->st, &f, &x->cur)) != 0)
+		return rc;
+	x->measured = true;
+	return 0;
+}
+
 /* The tar's next piece into x->line; 1, 0 at the end, negative on error. */
 static int dl_tar_next(struct dl *x)
 {
@@ -1781,6 +1824,11 @@ static int dl_tar_next(struct dl *x)
 			x->off = 0;
 			x->phase = 3;
 			return 1;
+		}
+		if (x->phase == 0 && x->member == M_NDJSON && !x->measured) {
+			int rc = dl_measure(x);
+			if (rc != 0)
+				return rc;
 		}
 		if (x->phase == 0) {
 			tar_header(x->line, member_names[x->member], x->size[x->member], now_us() / 1000000);
@@ -1868,7 +1916,7 @@ static ssize_t dl_read(void *arg, char *buf, size_t cap)
 	return (ssize_t)out;
 }
 
-static void start_download(struct reqctx *ctx, struct dl *x, const char *ctype, const char *disposition)
+static void prepare_download(struct reqctx *ctx, struct dl *x, const char *ctype, const char *disposition)
 {
 	ctx->status = 200;
 	ctx->content_type = ctype;
@@ -1877,6 +1925,11 @@ static void start_download(struct reqctx *ctx, struct dl *x, const char *ctype, 
 	ctx->stream_free = dl_free;
 	http_add_header(ctx->http, "Content-Disposition", disposition);
 	http_add_header(ctx->http, "Content-Security-Policy", CONSOLE_CSP);
+}
+
+static void start_download(struct reqctx *ctx, struct dl *x, const char *ctype, const char *disposition)
+{
+	prepare_download(ctx, x, ctype, disposition);
 	app_commit(ctx);
 }
 
@@ -1952,43 +2005,40 @@ static int read_small_file(const char *path, char **out, uint64_t *len)
 	return 0;
 }
 
-static void h_console_evidence(struct reqctx *ctx)
+/*
+ * The evidence pack is built on a checkpoint over everything written before
+ * it was asked for, and no HTTP worker waits for that signature:
+ *
+ *   HTTP thread     h_console_evidence: session, app_defer (suspend),
+ *                   writer_checkpoint, submit empty job wait[0]
+ *   commit thread   evidence_batch (wait[0] done): the writer signs after
+ *                   the batch whose done this is, so submit wait[1]
+ *                   evidence_signed (wait[1] done): the checkpoint is
+ *                   stored; evidence_build loads and verifies it, prepares
+ *                   the small members and the stream, app_commit_deferred
+ *   HTTP thread     dl_read, after the view's entry is durable: measures
+ *                   and sends entries 1..N (dl_measure)
+ */
+static void evidence_build(struct reqctx *ctx, struct creq *r, int rc)
 {
-	struct creq *r = signed_in(ctx);
-	struct cfilter q;
-	struct store_audit_filter f;
 	struct audit_checkpoint cp;
-	struct writer_job j1, j2;
 	struct dl *x = NULL;
 	char tcp[AUDIT_TIME_BYTES], tnow[AUDIT_TIME_BYTES], kid[2 * AUDIT_KEY_ID_BYTES + 1];
-	int rc;
-	if (r == NULL)
-		return;
-	if (!filter_query(ctx, r, 0, &q))
-		return;
-	/* Ask for a checkpoint over everything written so far, and wait for
-	 * it: the commit thread signs after the batch it is handling, so the
-	 * second empty job returns only once that signature is stored. */
-	memset(&j1, 0, sizeof j1);
-	memset(&j2, 0, sizeof j2);
-	writer_checkpoint(ctx->app->writer);
-	if ((rc = writer_run(ctx->app->writer, &j1)) == 0)
-		rc = writer_run(ctx->app->writer, &j2);
 	audit_view(ctx, r, "audit.export", NULL, json_pack("{s:s}", "console", "evidence"));
 	if (rc != 0) {
-		fail_audited(ctx, r, ERR_UNAVAILABLE);
+		fail_audited_deferred(ctx, r, ERR_UNAVAILABLE);
 		return;
 	}
 	if ((x = calloc(1, sizeof *x)) == NULL) {
-		fail_audited(ctx, r, err_set(ERR_NOMEM, "out of memory"));
-		return;
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto fail;
 	}
 	x->st = ctx->app->store;
 	x->tar = true;
-	struct txn t = app_txn(ctx, ctx->rd);
-	if ((rc = trail_evidence_checkpoint(&t, ctx->app->cfg.signing_pub, &cp)) != 0 ||
+	if ((rc = trail_evidence_checkpoint_on(x->st, ctx->app->cfg.signing_pub, &cp)) != 0 ||
 	    (rc = read_small_file(ctx->app->cfg.signing_pub, &x->mem[M_PUBKEY], &x->size[M_PUBKEY])) != 0)
 		goto fail;
+	x->entries = cp.size;
 	x->mem[M_CHECKPOINT] = malloc(AUDIT_CHECKPOINT_JSON_MAX + 1);
 	x->mem[M_README] = malloc(sizeof README + 1024);
 	if (x->mem[M_CHECKPOINT] == NULL || x->mem[M_README] == NULL) {
@@ -2012,31 +2062,52 @@ static void h_console_evidence(struct reqctx *ctx)
 		goto fail;
 	}
 	x->size[M_README] = (uint64_t)n;
-	/* Measure entries 1..N, then open the cursor that sends them. */
-	memset(&f, 0, sizeof f);
-	f.limit = cp.size;
-	if ((rc = trail_cursor_open(x->st, &f, &x->cur)) != 0)
-		goto fail;
-	int64_t count = 0;
-	while ((rc = dl_entry_line(x)) == 1) {
-		x->size[M_NDJSON] += x->len;
-		count++;
-	}
-	trail_cursor_close(x->cur);
-	x->cur = NULL;
-	x->len = x->off = 0;
-	if (rc == 0 && count != cp.size)
-		rc = err_set(ERR_AUDIT_ALTERED, "the trail has %lld of the %lld entries its checkpoint signs",
-			     (long long)count, (long long)cp.size);
-	if (rc != 0 || (rc = trail_cursor_open(x->st, &f, &x->cur)) != 0)
-		goto fail;
-	json_t *d = json_pack("{s:s, s:I}", "console", "evidence", "size", (json_int_t)cp.size);
-	audit_detail(ctx, d);
-	start_download(ctx, x, "application/x-tar", "attachment; filename=\"consentd-evidence.tar\"");
+	audit_detail(ctx, json_pack("{s:s, s:I}", "console", "evidence", "size", (json_int_t)cp.size));
+	prepare_download(ctx, x, "application/x-tar", "attachment; filename=\"consentd-evidence.tar\"");
+	app_commit_deferred(ctx);
 	return;
 fail:
 	dl_free(x);
-	fail_audited(ctx, r, rc);
+	fail_audited_deferred(ctx, r, rc);
+}
+
+static void evidence_signed(struct writer_job *job, int rc)
+{
+	struct reqctx *ctx = job->ctx;
+	evidence_build(ctx, ctx->state, rc);
+}
+
+static void evidence_batch(struct writer_job *job, int rc)
+{
+	struct reqctx *ctx = job->ctx;
+	struct creq *r = ctx->state;
+	/* The commit thread signs the checkpoint asked for after the batch
+	 * whose done this is; the next empty job is taken only once that
+	 * signature is stored. Submitting from here queues, it never waits. */
+	if (rc == 0) {
+		r->wait[1].done = evidence_signed;
+		r->wait[1].ctx = ctx;
+		rc = writer_submit(ctx->app->writer, &r->wait[1]);
+	}
+	if (rc != 0)
+		evidence_build(ctx, r, rc);
+}
+
+static void h_console_evidence(struct reqctx *ctx)
+{
+	struct creq *r = signed_in(ctx);
+	struct cfilter q;
+	if (r == NULL)
+		return;
+	if (!filter_query(ctx, r, 0, &q))
+		return;
+	/* From here the request is the commit thread's (see above). */
+	app_defer(ctx);
+	writer_checkpoint(ctx->app->writer);
+	r->wait[0].done = evidence_batch;
+	r->wait[0].ctx = ctx;
+	if (writer_submit(ctx->app->writer, &r->wait[0]) != 0)
+		evidence_build(ctx, r, ERR_UNAVAILABLE);
 }
 
 const struct route console_routes[] = {

@@ -214,3 +214,14 @@ out:
 	audit_pubkey_free(key);
 	return rc;
 }
+
+int trail_evidence_checkpoint_on(struct store *st, const char *pubkey_path, struct audit_checkpoint *out)
+{
+	struct txn t = { 0 };
+	int rc = store_conn_get(st, &t.c);
+	if (rc != 0)
+		return rc;
+	rc = trail_evidence_checkpoint(&t, pubkey_path, out);
+	store_conn_put(st, t.c);
+	return rc;
+}

@@ -62,5 +62,9 @@ int trail_reach_each(struct txn *t, const char *contact_id, store_audit_cb cb, v
  * whose signature verifies under the public key at pubkey_path.
  * ERR_NOTFOUND when none has been signed yet. */
 int trail_evidence_checkpoint(struct txn *t, const char *pubkey_path, struct audit_checkpoint *out);
+/* The same on a reader connection of its own from st's pool, for a thread
+ * that holds none (the evidence pack is built after the writer's batch,
+ * off the HTTP thread). */
+int trail_evidence_checkpoint_on(struct store *st, const char *pubkey_path, struct audit_checkpoint *out);
 
 #endif
