@@ -16,6 +16,12 @@
  *   GET  /console/export            a search as NDJSON or CSV
  *   GET  /console/evidence          the evidence pack (tar): trail, checkpoint, key, README
  *
+ * Layering: like every handler this file parses, calls the domain
+ * (service/domain/console_session.c for sessions, trail.c for every read
+ * of the trail, the contacts and the releases) on app_txn(), and renders;
+ * it calls no store_*, fieldcrypt_* or keyring_* function
+ * (scripts/check-layers.py).
+ *
  * Invariants:
  * - The routes are "public" to the bearer-token layer: the credential is the
  *   session cookie, checked here on every request (console.h), including
@@ -26,8 +32,8 @@
  *   the page leaves (app_commit); the same commit records the session's
  *   last use. Wrong tokens are audited as auth.failure and rate-limited.
  * - No personal plaintext in URLs, logs or the trail: the search form
- *   POSTs; an email or phone is normalised, turned into its blind index by
- *   contact_email_hashes / contact_phone_hashes (the functions GET
+ *   POSTs; an email or phone is normalised and turned into its blind index
+ *   in the trail domain (trail_find_contacts, on the functions GET
  *   /v1/contacts?email= uses) and forgotten; only the contact id goes into
  *   the redirect, the page and the entry. Pages show ids, names of
  *   principals, purposes and reasons: what the trail itself holds.
