@@ -6,7 +6,12 @@
 
 #include "service/base/error.h"
 #include "service/base/limits.h"
-#include "service/console.h"
+
+bool console_session_alive(const struct store_console_session *s, int64_t now)
+{
+	return now - s->seen_us < (int64_t)CONSOLE_IDLE_SECONDS * 1000000 &&
+	       now - s->created_us < (int64_t)CONSOLE_ABSOLUTE_SECONDS * 1000000 && now >= s->created_us;
+}
 
 int console_session_load(struct txn *t, const uint8_t id_hash[32], struct store_console_session *out)
 {

@@ -6,7 +6,7 @@
  * the principal's name and role, the session's CSRF value and two times.
  * This module decides what the row means: a session is alive while it was
  * used within CONSOLE_IDLE_SECONDS and began within
- * CONSOLE_ABSOLUTE_SECONDS (console_session_alive, service/console.h); an
+ * CONSOLE_ABSOLUTE_SECONDS (console_session_alive); an
  * ended one reads as ERR_NOTFOUND, exactly like a row that does not exist,
  * so no caller can use a session past its lifetime by forgetting a check.
  * Whether the token behind a session still exists (revocation) is the
@@ -19,10 +19,15 @@
 #ifndef CONSENTD_DOMAIN_CONSOLE_SESSION_H
 #define CONSENTD_DOMAIN_CONSOLE_SESSION_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "service/domain/txn.h"
 #include "service/store/store.h"
+
+/* Whether s is still alive at now_us: used within the idle limit, begun
+ * within the absolute one, and not begun in the future. */
+bool console_session_alive(const struct store_console_session *s, int64_t now_us);
 
 /* The live session whose id hashes to id_hash, at t->now_us; ERR_NOTFOUND
  * when there is none or it ended by time. */

@@ -8,7 +8,7 @@
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/base/limits.h"
-#include "service/console.h"
+#include "service/crypto/fieldcrypt.h"
 #include "service/domain/contact.h"
 #include "service/domain/release.h"
 
@@ -134,7 +134,7 @@ int trail_find_contacts(struct txn *t, const char *email, const char *phone, cha
 	}
 out:
 	/* The index names a person as well as the address does. */
-	console_wipe(bidx, sizeof bidx);
+	crypto_wipe(bidx, sizeof bidx);
 	return rc;
 }
 
