@@ -88,12 +88,6 @@ bool console_secret_equal(const char *a, const char *b)
 	return n == strlen(b) && n > 0 && crypto_equal(a, b, n);
 }
 
-bool console_session_alive(const struct store_console_session *s, int64_t now)
-{
-	return now - s->seen_us < (int64_t)CONSOLE_IDLE_SECONDS * 1000000 &&
-	       now - s->created_us < (int64_t)CONSOLE_ABSOLUTE_SECONDS * 1000000 && now >= s->created_us;
-}
-
 /* ---- login rate limit ---- */
 
 static struct {

@@ -49,8 +49,8 @@ void console_wipe(void *p, size_t n);
 /* Constant-time comparison of two NUL-terminated values. */
 bool console_secret_equal(const char *a, const char *b);
 
-/* Whether a session is still alive at now_us (idle and absolute limits). */
-bool console_session_alive(const struct store_console_session *s, int64_t now_us);
+/* Whether a session is still alive: console_session_alive, in the domain
+ * (service/domain/console_session.h). */
 
 /* Login rate limit by client address: console_login_allowed is false while
  * the address is blocked (and *retry_s says for how long); a failure is

@@ -16,6 +16,12 @@
  *   GET  /console/export            a search as NDJSON or CSV
  *   GET  /console/evidence          the evidence pack (tar): trail, checkpoint, key, README
  *
+ * Layering: like every handler this file parses, calls the domain
+ * (service/domain/console_session.c for sessions, trail.c for every read
+ * of the trail, the contacts and the releases) on app_txn(), and renders;
+ * it calls no store_*, fieldcrypt_* or keyring_* function
+ * (scripts/check-layers.py).
+ *
  * Invariants:
  * - The routes are "public" to the bearer-token layer: the credential is the
  *   session cookie, checked here on every request (console.h), including
@@ -26,8 +32,8 @@
  *   the page leaves (app_commit); the same commit records the session's
  *   last use. Wrong tokens are audited as auth.failure and rate-limited.
  * - No personal plaintext in URLs, logs or the trail: the search form
- *   POSTs; an email or phone is normalised, turned into its blind index by
- *   contact_email_hashes / contact_phone_hashes (the functions GET
+ *   POSTs; an email or phone is normalised and turned into its blind index
+ *   in the trail domain (trail_find_contacts, on the functions GET
  *   /v1/contacts?email= uses) and forgotten; only the contact id goes into
  *   the redirect, the page and the entry. Pages show ids, names of
  *   principals, purposes and reasons: what the trail itself holds.
@@ -49,7 +55,8 @@
 #include "service/base/limits.h"
 #include "service/console.h"
 #include "service/consolepage.h"
-#include "service/domain/contact.h"
+#include "service/domain/console_session.h"
+#include "service/domain/trail.h"
 #include "service/parse.h"
 #include "service/router.h"
 
@@ -72,6 +79,7 @@ struct creq {
 	struct store_console_session s; /* the session (signed in), or the new one (login) */
 	enum session_op op;
 	char sid[CONSOLE_SECRET_CAP]; /* a new session's id, for its cookie only */
+	struct writer_job wait[2];    /* the evidence pack's two empty jobs */
 };
 
 static void creq_free(void *p)
@@ -87,19 +95,14 @@ static int apply_session(struct store_conn *w, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct creq *r = ctx->state;
-	int64_t now = now_us();
+	struct txn t = app_txn(ctx, w);
 	switch (r->op) {
 	case OP_TOUCH:
-		return store_console_session_touch(w, r->s.id_hash, now);
-	case OP_INSERT: {
-		/* Sessions that ended by time are swept at each sign-in, so the
-		 * table holds only live ones (plus those ended since). */
-		int rc = store_console_sessions_expire(w, now - (int64_t)CONSOLE_IDLE_SECONDS * 1000000,
-						       now - (int64_t)CONSOLE_ABSOLUTE_SECONDS * 1000000, NULL);
-		return rc != 0 ? rc : store_console_session_insert(w, &r->s);
-	}
+		return console_session_touch(&t, r->s.id_hash);
+	case OP_INSERT:
+		return console_session_start(&t, &r->s);
 	case OP_DELETE:
-		return store_console_session_delete(w, r->s.id_hash);
+		return console_session_end(&t, r->s.id_hash);
 	default:
 		return 0;
 	}
@@ -218,7 +221,8 @@ static bool session(struct reqctx *ctx, struct creq *r, bool signin_ok)
 		goto signed_out;
 	console_hash(sid, r->s.id_hash);
 	console_wipe(sid, sizeof sid);
-	rc = store_console_session_get(ctx->rd, r->s.id_hash, &r->s);
+	struct txn t = app_txn(ctx, ctx->rd);
+	rc = console_session_load(&t, r->s.id_hash, &r->s);
 	if (rc == ERR_NOTFOUND)
 		goto signed_out;
 	if (rc != 0) {
@@ -226,8 +230,6 @@ static bool session(struct reqctx *ctx, struct creq *r, bool signin_ok)
 		app_send(ctx);
 		return false;
 	}
-	if (!console_session_alive(&r->s, now_us()))
-		goto signed_out;
 	rc = auth_principal(ctx, r->s.token_hash, &reason);
 	if (rc == ERR_UNAVAILABLE) {
 		refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED);
@@ -318,6 +320,16 @@ static void fail_audited(struct reqctx *ctx, struct creq *r, int rc)
 	snprintf(ctx->job.entry.reason, sizeof ctx->job.entry.reason, "error");
 	refuse(ctx, r, rc, C_NOT_FOUND);
 	app_commit(ctx);
+}
+
+/* The same for a request suspended by app_defer, on the thread that
+ * finishes it. */
+static void fail_audited_deferred(struct reqctx *ctx, struct creq *r, int rc)
+{
+	snprintf(ctx->job.entry.decision, sizeof ctx->job.entry.decision, "error");
+	snprintf(ctx->job.entry.reason, sizeof ctx->job.entry.reason, "error");
+	refuse(ctx, r, rc, C_NOT_FOUND);
+	app_commit_deferred(ctx);
 }
 
 /* ---- GET /console/console.css ---- */
@@ -591,10 +603,11 @@ static void h_console_home(struct reqctx *ctx)
 	int64_t now = now_us(), since = (now / INT64_C(86400000000) - (CONSOLE_CHART_DAYS - 1)) * INT64_C(86400000000);
 	series_init(&per_day, now);
 	series_init(&denials, now);
-	if ((rc = store_console_stats(ctx->rd, STORE_STAT_PER_DAY, since, series_add, &per_day)) != 0 ||
-	    (rc = store_console_stats(ctx->rd, STORE_STAT_DENIALS_BY_REASON, since, series_add, &denials)) != 0 ||
-	    (rc = store_console_stats(ctx->rd, STORE_STAT_DENIALS_BY_REASON, since, keyed_add, &reasons)) != 0 ||
-	    (rc = store_console_stats(ctx->rd, STORE_STAT_BY_ROLE, since, keyed_add, &roles)) != 0) {
+	struct txn t = app_txn(ctx, ctx->rd);
+	if ((rc = trail_stats(&t, STORE_STAT_PER_DAY, since, series_add, &per_day)) != 0 ||
+	    (rc = trail_stats(&t, STORE_STAT_DENIALS_BY_REASON, since, series_add, &denials)) != 0 ||
+	    (rc = trail_stats(&t, STORE_STAT_DENIALS_BY_REASON, since, keyed_add, &reasons)) != 0 ||
+	    (rc = trail_stats(&t, STORE_STAT_BY_ROLE, since, keyed_add, &roles)) != 0) {
 		fail_audited(ctx, r, rc);
 		return;
 	}
@@ -602,7 +615,7 @@ static void h_console_home(struct reqctx *ctx)
 	keyed_finish(&roles);
 	auditwatch_status(ctx->app->watch, &ws);
 	writer_stats(ctx->app->writer, &ls);
-	int cprc = store_checkpoint_latest(ctx->rd, &cp);
+	int cprc = trail_checkpoint_latest(&t, &cp);
 	if (cprc != 0 && cprc != ERR_NOTFOUND) {
 		fail_audited(ctx, r, cprc);
 		return;
@@ -1120,7 +1133,8 @@ static void h_console_search(struct reqctx *ctx)
 		entries_head(&b, L, C_RESULTS);
 		filter_store(&q, &f);
 		f.limit = l.reason != NULL ? 0 : l.limit + 1;
-		int rc = store_audit_each(ctx->rd, &f, listing_add, &l);
+		struct txn t = app_txn(ctx, ctx->rd);
+		int rc = trail_each(&t, &f, listing_add, &l);
 		if (rc < 0) {
 			free(page_finish(&b));
 			fail_audited(ctx, r, rc);
@@ -1182,7 +1196,6 @@ static void h_console_search_post(struct reqctx *ctx)
 	struct cfilter q;
 	char email[FORM_CAP] = "", phone[FORM_CAP] = "";
 	char ids[CONSOLE_PHONE_MATCHES][STORE_ID_CAP];
-	uint8_t bidx[32];
 	size_t len, n = 0;
 	bool more = false;
 	int rc;
@@ -1214,34 +1227,25 @@ static void h_console_search_post(struct reqctx *ctx)
 	}
 	const char *by = email[0] ? "email" : phone[0] ? "phone" : NULL;
 	if (by != NULL) {
+		struct txn t = app_txn(ctx, ctx->rd);
 		if (email[0] && phone[0])
 			rc = err_set(ERR_INVALID, "give an email address or a phone number, not both");
 		else if (q.seen & F_CONTACT)
 			rc = err_set(ERR_INVALID, "give a contact id or an address, not both");
-		else if (email[0])
-			rc = contact_email_hashes(ctx->app->keys, email, bidx, NULL);
 		else
-			rc = contact_phone_hashes(ctx->app->keys, phone, bidx, NULL);
+			rc = trail_find_contacts(&t, email[0] ? email : NULL, email[0] ? NULL : phone, ids,
+						 CONSOLE_PHONE_MATCHES, &n, &more);
 		/* The address is not needed any more, and never kept. */
 		console_wipe(email, sizeof email);
 		console_wipe(phone, sizeof phone);
 		if (rc == ERR_INVALID && (q.seen & F_CONTACT) == 0 && !(email[0] && phone[0]))
 			err_set(ERR_INVALID, "%s", by[0] == 'e' ? "this is not an email address"
 								  : "a phone number needs the form +CC NUMBER");
-		if (rc != 0) {
+		if (rc == ERR_INVALID) {
 			refuse(ctx, r, rc, C_FORM_EXPIRED);
 			app_send(ctx);
 			return;
 		}
-		if (by[0] == 'e') {
-			rc = store_contact_find_email(ctx->rd, bidx, ids[0]);
-			n = rc == 0 ? 1 : 0;
-			if (rc == ERR_NOTFOUND)
-				rc = 0;
-		} else {
-			rc = store_console_find_phone(ctx->rd, bidx, ids, CONSOLE_PHONE_MATCHES, &n, &more);
-		}
-		console_wipe(bidx, sizeof bidx);
 		audit_view(ctx, r, "audit.read", n == 1 ? ids[0] : NULL,
 			   json_pack("{s:s, s:s, s:I}", "console", "lookup", "by", by, "found", (json_int_t)n));
 		if (rc != 0) {
@@ -1304,12 +1308,6 @@ static void h_console_search_post(struct reqctx *ctx)
 
 /* ---- GET /console/entries/{token} ---- */
 
-static int take_one(void *arg, const struct audit_entry *e)
-{
-	memcpy(arg, e, sizeof *e);
-	return 1;
-}
-
 static void hash_row(struct page_buf *b, enum prefpage_lang L, enum ctext label, const uint8_t h[32])
 {
 	char hex[2 * AUDIT_HASH_BYTES + 1];
@@ -1333,10 +1331,9 @@ static void text_row(struct page_buf *b, enum prefpage_lang L, enum ctext label,
 static void h_console_entry(struct reqctx *ctx)
 {
 	struct creq *r = signed_in(ctx);
-	struct store_audit_filter f;
 	struct audit_entry *e = NULL;
 	struct page_buf b = { 0 };
-	uint8_t h[AUDIT_HASH_BYTES], prev[AUDIT_HASH_BYTES];
+	bool linked = false;
 	char *end = NULL;
 	if (r == NULL)
 		return;
@@ -1354,13 +1351,11 @@ static void h_console_entry(struct reqctx *ctx)
 		fail_audited(ctx, r, err_set(ERR_NOMEM, "out of memory"));
 		return;
 	}
-	memset(&f, 0, sizeof f);
-	f.after_seq = seq - 1;
-	f.limit = 1;
-	int rc = store_audit_each(ctx->rd, &f, take_one, e);
-	if (rc < 0 || e->seq != seq) {
+	struct txn t = app_txn(ctx, ctx->rd);
+	int rc = trail_entry(&t, seq, e, &linked);
+	if (rc != 0) {
 		free(e);
-		if (rc >= 0) {
+		if (rc == ERR_NOTFOUND) {
 			audit_decide(ctx, false, "no_such_entry");
 			err_set(ERR_NOTFOUND, "there is no entry %lld", seq);
 			refuse(ctx, r, ERR_NOTFOUND, C_NOT_FOUND);
@@ -1369,14 +1364,6 @@ static void h_console_entry(struct reqctx *ctx)
 			fail_audited(ctx, r, rc);
 		}
 		return;
-	}
-	bool linked = audit_entry_hash(NULL, e, h) == 0 && memcmp(h, e->hash, sizeof h) == 0;
-	if (seq == 1) {
-		memset(prev, 0, sizeof prev);
-		linked = linked && memcmp(prev, e->prev_hash, sizeof prev) == 0;
-	} else {
-		linked = linked && store_audit_hash_at(ctx->rd, seq - 1, prev) == 0 &&
-			 memcmp(prev, e->prev_hash, sizeof prev) == 0;
 	}
 	enum prefpage_lang L = r->lang;
 	char title[96];
@@ -1541,36 +1528,16 @@ static void campaign_row(struct page_buf *b, const struct campaign *c)
 }
 
 struct reach {
-	struct store_conn *rd;
 	struct page_buf *b;
-	uint8_t raw[16];
-	int64_t scanned, found, last_seq;
-	bool more;
-	int rc;
+	int64_t found;
 };
 
+/* One campaign that reached the person (trail_reach_each decided that). */
 static int reach_add(void *arg, const struct audit_entry *e)
 {
 	struct reach *x = arg;
 	struct campaign c;
-	if (x->scanned == CONSOLE_CAMPAIGNS_MAX) {
-		x->more = true;
-		return 1;
-	}
-	x->scanned++;
-	x->last_seq = e->seq;
-	if (strcmp(e->decision, "allow") != 0)
-		return 0;
 	campaign_from(e, &c);
-	if (c.release_id[0] == '\0')
-		return 0;
-	int rc = store_release_find(x->rd, c.release_id, x->raw);
-	if (rc == ERR_NOTFOUND)
-		return 0;
-	if (rc != 0) {
-		x->rc = rc;
-		return 1;
-	}
 	campaign_row(x->b, &c);
 	x->found++;
 	return 0;
@@ -1616,7 +1583,8 @@ static void h_console_person(struct reqctx *ctx)
 	f.record_id = id;
 	f.after_seq = q.after;
 	f.limit = CONSOLE_REPORT_ENTRIES + 1;
-	int rc = store_audit_each(ctx->rd, &f, report_add, &rp);
+	struct txn t = app_txn(ctx, ctx->rd);
+	int rc = trail_each(&t, &f, report_add, &rp);
 	if (rc < 0) {
 		free(page_finish(&b));
 		fail_audited(ctx, r, rc);
@@ -1635,24 +1603,18 @@ static void h_console_person(struct reqctx *ctx)
 	page_esc(&b, consolepage_tx(L, C_CAMPAIGNS_REACHED));
 	page_puts(&b, "</h2>");
 	campaigns_head(&b, L, C_CAMPAIGNS_REACHED);
-	struct reach x = { .rd = ctx->rd, .b = &b };
-	if (b64url_decode(id, strlen(id), x.raw, sizeof x.raw) != 16) {
+	struct reach x = { .b = &b };
+	bool more = false;
+	if ((rc = trail_reach_each(&t, id, reach_add, &x, &more)) != 0) {
 		free(page_finish(&b));
-		fail_audited(ctx, r, err_set(ERR_INTERNAL, "a contact id that is not 16 bytes"));
-		return;
-	}
-	memset(&f, 0, sizeof f);
-	f.action = "outreach.filter";
-	rc = store_audit_each(ctx->rd, &f, reach_add, &x);
-	if (rc < 0 || x.rc != 0) {
-		free(page_finish(&b));
-		fail_audited(ctx, r, rc < 0 ? rc : x.rc);
+		/* The router checked the id's form; a bad one here is ours. */
+		fail_audited(ctx, r, rc == ERR_INVALID ? err_set(ERR_INTERNAL, "a contact id that is not 16 bytes") : rc);
 		return;
 	}
 	page_puts(&b, "</tbody></table>\n");
 	if (x.found == 0)
 		consolepage_notice(&b, consolepage_tx(L, C_NO_CAMPAIGNS), 0);
-	if (x.more)
+	if (more)
 		consolepage_notice(&b, consolepage_tx(L, C_SCAN_LIMIT), 0);
 	consolepage_tail(&b);
 	reply_page(ctx, 200, &b);
@@ -1708,7 +1670,8 @@ static void h_console_campaigns(struct reqctx *ctx)
 	f.decision = "allow";
 	f.after_seq = q.after;
 	f.limit = CONSOLE_CAMPAIGNS_MAX + 1;
-	int rc = store_audit_each(ctx->rd, &f, clist_add, &l);
+	struct txn t = app_txn(ctx, ctx->rd);
+	int rc = trail_each(&t, &f, clist_add, &l);
 	if (rc < 0) {
 		free(page_finish(&b));
 		fail_audited(ctx, r, rc);
@@ -1751,11 +1714,12 @@ static const char *const member_names[M_COUNT] = { "README.txt", "checkpoint.jso
 
 struct dl {
 	struct store *st;
-	struct store_conn *c;
-	struct store_audit_cursor *cur;
+	struct trail_cursor *cur;
 	const char *reason; /* export: post-filter (reason_buf), or NULL */
 	char reason_buf[AUDIT_NAME_MAX + 1];
 	bool tar, csv, started, ended;
+	int64_t entries; /* evidence: the checkpoint's size, measured before its member's header */
+	bool measured;
 	/* tar */
 	int member, phase; /* phase 0 header, 1 body, 2 padding; member M_COUNT: the end blocks */
 	char *mem[M_COUNT];
@@ -1770,9 +1734,7 @@ static void dl_free(void *arg)
 	struct dl *x = arg;
 	if (x == NULL)
 		return;
-	store_audit_cursor_close(x->cur);
-	if (x->c != NULL)
-		store_conn_put(x->st, x->c);
+	trail_cursor_close(x->cur);
 	for (int i = 0; i < M_COUNT; i++)
 		free(x->mem[i]);
 	free(x);
@@ -1783,7 +1745,7 @@ static void dl_free(void *arg)
 static int dl_entry_line(struct dl *x)
 {
 	for (;;) {
-		int rc = store_audit_cursor_next(x->cur, &x->e);
+		int rc = trail_cursor_next(x->cur, &x->e);
 		if (rc <= 0)
 			return rc;
 		if (x->reason != NULL && strcmp(x->e.reason, x->reason) != 0)
@@ -1826,6 +1788,36 @@ static void tar_header(char h[512], const char *name, uint64_t size, int64_t mti
 	h[155] = ' ';
 }
 
+/* Measures entries 1..N (N = x->entries, the checkpoint's size), then opens
+ * the cursor that sends them. This pass reads the whole signed trail, so it
+ * runs when the reader pulls the member's header, on the thread that sends
+ * the body, never on the writer's commit thread. A failure cuts the
+ * download (dl_read), so a short pack cannot pass for a whole one. */
+static int dl_measure(struct dl *x)
+{
+	struct store_audit_filter f;
+	int64_t count = 0;
+	int rc;
+	memset(&f, 0, sizeof f);
+	f.limit = x->entries;
+	if ((rc = trail_cursor_open(x->st, &f, &x->cur)) != 0)
+		return rc;
+	while ((rc = dl_entry_line(x)) == 1) {
+		x->size[M_NDJSON] += x->len;
+		count++;
+	}
+	trail_cursor_close(x->cur);
+	x->cur = NULL;
+	x->len = x->off = 0;
+	if (rc == 0 && count != x->entries)
+		rc = err_set(ERR_AUDIT_ALTERED, "the trail has %lld of the %lld entries its checkpoint signs",
+			     (long long)count, (long long)x->entries);
+	if (rc != 0 || (rc = trail_cursor_open(x->st, &f, &x->cur)) != 0)
+		return rc;
+	x->measured = true;
+	return 0;
+}
+
 /* The tar's next piece into x->line; 1, 0 at the end, negative on error. */
 static int dl_tar_next(struct dl *x)
 {
@@ -1838,6 +1830,11 @@ static int dl_tar_next(struct dl *x)
 			x->off = 0;
 			x->phase = 3;
 			return 1;
+		}
+		if (x->phase == 0 && x->member == M_NDJSON && !x->measured) {
+			int rc = dl_measure(x);
+			if (rc != 0)
+				return rc;
 		}
 		if (x->phase == 0) {
 			tar_header(x->line, member_names[x->member], x->size[x->member], now_us() / 1000000);
@@ -1925,7 +1922,7 @@ static ssize_t dl_read(void *arg, char *buf, size_t cap)
 	return (ssize_t)out;
 }
 
-static void start_download(struct reqctx *ctx, struct dl *x, const char *ctype, const char *disposition)
+static void prepare_download(struct reqctx *ctx, struct dl *x, const char *ctype, const char *disposition)
 {
 	ctx->status = 200;
 	ctx->content_type = ctype;
@@ -1934,6 +1931,11 @@ static void start_download(struct reqctx *ctx, struct dl *x, const char *ctype, 
 	ctx->stream_free = dl_free;
 	http_add_header(ctx->http, "Content-Disposition", disposition);
 	http_add_header(ctx->http, "Content-Security-Policy", CONSOLE_CSP);
+}
+
+static void start_download(struct reqctx *ctx, struct dl *x, const char *ctype, const char *disposition)
+{
+	prepare_download(ctx, x, ctype, disposition);
 	app_commit(ctx);
 }
 
@@ -1960,7 +1962,7 @@ static void h_console_export(struct reqctx *ctx)
 		x->reason = x->reason_buf;
 	}
 	filter_store(&q, &f);
-	if ((rc = store_conn_get(x->st, &x->c)) != 0 || (rc = store_audit_cursor_open(x->c, &f, &x->cur)) != 0) {
+	if ((rc = trail_cursor_open(x->st, &f, &x->cur)) != 0) {
 		dl_free(x);
 		fail_audited(ctx, r, rc);
 		return;
@@ -2009,47 +2011,40 @@ static int read_small_file(const char *path, char **out, uint64_t *len)
 	return 0;
 }
 
-static void h_console_evidence(struct reqctx *ctx)
+/*
+ * The evidence pack is built on a checkpoint over everything written before
+ * it was asked for, and no HTTP worker waits for that signature:
+ *
+ *   HTTP thread     h_console_evidence: session, app_defer (suspend),
+ *                   writer_checkpoint, submit empty job wait[0]
+ *   commit thread   evidence_batch (wait[0] done): the writer signs after
+ *                   the batch whose done this is, so submit wait[1]
+ *                   evidence_signed (wait[1] done): the checkpoint is
+ *                   stored; evidence_build loads and verifies it, prepares
+ *                   the small members and the stream, app_commit_deferred
+ *   HTTP thread     dl_read, after the view's entry is durable: measures
+ *                   and sends entries 1..N (dl_measure)
+ */
+static void evidence_build(struct reqctx *ctx, struct creq *r, int rc)
 {
-	struct creq *r = signed_in(ctx);
-	struct cfilter q;
-	struct store_audit_filter f;
 	struct audit_checkpoint cp;
-	struct audit_pubkey *key = NULL;
-	struct writer_job j1, j2;
 	struct dl *x = NULL;
 	char tcp[AUDIT_TIME_BYTES], tnow[AUDIT_TIME_BYTES], kid[2 * AUDIT_KEY_ID_BYTES + 1];
-	int rc;
-	if (r == NULL)
-		return;
-	if (!filter_query(ctx, r, 0, &q))
-		return;
-	/* Ask for a checkpoint over everything written so far, and wait for
-	 * it: the commit thread signs after the batch it is handling, so the
-	 * second empty job returns only once that signature is stored. */
-	memset(&j1, 0, sizeof j1);
-	memset(&j2, 0, sizeof j2);
-	writer_checkpoint(ctx->app->writer);
-	if ((rc = writer_run(ctx->app->writer, &j1)) == 0)
-		rc = writer_run(ctx->app->writer, &j2);
 	audit_view(ctx, r, "audit.export", NULL, json_pack("{s:s}", "console", "evidence"));
 	if (rc != 0) {
-		fail_audited(ctx, r, ERR_UNAVAILABLE);
+		fail_audited_deferred(ctx, r, ERR_UNAVAILABLE);
 		return;
 	}
 	if ((x = calloc(1, sizeof *x)) == NULL) {
-		fail_audited(ctx, r, err_set(ERR_NOMEM, "out of memory"));
-		return;
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto fail;
 	}
 	x->st = ctx->app->store;
 	x->tar = true;
-	if ((rc = store_conn_get(x->st, &x->c)) != 0 || (rc = store_checkpoint_latest(x->c, &cp)) != 0 ||
-	    (rc = audit_pubkey_load(&key, ctx->app->cfg.signing_pub)) != 0 ||
-	    (rc = audit_checkpoint_verify(key, &cp)) != 0 ||
+	if ((rc = trail_evidence_checkpoint_on(x->st, ctx->app->cfg.signing_pub, &cp)) != 0 ||
 	    (rc = read_small_file(ctx->app->cfg.signing_pub, &x->mem[M_PUBKEY], &x->size[M_PUBKEY])) != 0)
 		goto fail;
-	audit_pubkey_free(key);
-	key = NULL;
+	x->entries = cp.size;
 	x->mem[M_CHECKPOINT] = malloc(AUDIT_CHECKPOINT_JSON_MAX + 1);
 	x->mem[M_README] = malloc(sizeof README + 1024);
 	if (x->mem[M_CHECKPOINT] == NULL || x->mem[M_README] == NULL) {
@@ -2073,32 +2068,52 @@ static void h_console_evidence(struct reqctx *ctx)
 		goto fail;
 	}
 	x->size[M_README] = (uint64_t)n;
-	/* Measure entries 1..N, then open the cursor that sends them. */
-	memset(&f, 0, sizeof f);
-	f.limit = cp.size;
-	if ((rc = store_audit_cursor_open(x->c, &f, &x->cur)) != 0)
-		goto fail;
-	int64_t count = 0;
-	while ((rc = dl_entry_line(x)) == 1) {
-		x->size[M_NDJSON] += x->len;
-		count++;
-	}
-	store_audit_cursor_close(x->cur);
-	x->cur = NULL;
-	x->len = x->off = 0;
-	if (rc == 0 && count != cp.size)
-		rc = err_set(ERR_AUDIT_ALTERED, "the trail has %lld of the %lld entries its checkpoint signs",
-			     (long long)count, (long long)cp.size);
-	if (rc != 0 || (rc = store_audit_cursor_open(x->c, &f, &x->cur)) != 0)
-		goto fail;
-	json_t *d = json_pack("{s:s, s:I}", "console", "evidence", "size", (json_int_t)cp.size);
-	audit_detail(ctx, d);
-	start_download(ctx, x, "application/x-tar", "attachment; filename=\"consentd-evidence.tar\"");
+	audit_detail(ctx, json_pack("{s:s, s:I}", "console", "evidence", "size", (json_int_t)cp.size));
+	prepare_download(ctx, x, "application/x-tar", "attachment; filename=\"consentd-evidence.tar\"");
+	app_commit_deferred(ctx);
 	return;
 fail:
-	audit_pubkey_free(key);
 	dl_free(x);
-	fail_audited(ctx, r, rc);
+	fail_audited_deferred(ctx, r, rc);
+}
+
+static void evidence_signed(struct writer_job *job, int rc)
+{
+	struct reqctx *ctx = job->ctx;
+	evidence_build(ctx, ctx->state, rc);
+}
+
+static void evidence_batch(struct writer_job *job, int rc)
+{
+	struct reqctx *ctx = job->ctx;
+	struct creq *r = ctx->state;
+	/* The commit thread signs the checkpoint asked for after the batch
+	 * whose done this is; the next empty job is taken only once that
+	 * signature is stored. Submitting from here queues, it never waits. */
+	if (rc == 0) {
+		r->wait[1].done = evidence_signed;
+		r->wait[1].ctx = ctx;
+		rc = writer_submit(ctx->app->writer, &r->wait[1]);
+	}
+	if (rc != 0)
+		evidence_build(ctx, r, rc);
+}
+
+static void h_console_evidence(struct reqctx *ctx)
+{
+	struct creq *r = signed_in(ctx);
+	struct cfilter q;
+	if (r == NULL)
+		return;
+	if (!filter_query(ctx, r, 0, &q))
+		return;
+	/* From here the request is the commit thread's (see above). */
+	app_defer(ctx);
+	writer_checkpoint(ctx->app->writer);
+	r->wait[0].done = evidence_batch;
+	r->wait[0].ctx = ctx;
+	if (writer_submit(ctx->app->writer, &r->wait[0]) != 0)
+		evidence_build(ctx, r, ERR_UNAVAILABLE);
 }
 
 const struct route console_routes[] = {

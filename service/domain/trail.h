@@ -7,6 +7,8 @@
 #ifndef CONSENTD_DOMAIN_TRAIL_H
 #define CONSENTD_DOMAIN_TRAIL_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "service/domain/txn.h"
@@ -28,5 +30,41 @@ void trail_cursor_close(struct trail_cursor *tc); /* accepts NULL */
 int trail_head(struct txn *t, int64_t *seq, uint8_t hash[32]);
 /* The newest signed checkpoint; ERR_NOTFOUND when none. */
 int trail_checkpoint_latest(struct txn *t, struct audit_checkpoint *out);
+
+/* ---- the auditor console's reads ---- */
+
+/* The charts' statistics over entries at or after since_us (see
+ * store_console_stats). */
+int trail_stats(struct txn *t, enum store_console_stat which, int64_t since_us, store_console_stat_cb cb,
+		void *ctx);
+
+/* Entry seq into *e and whether it is linked: its stored hash is the hash
+ * of its fields and its prev_hash is the hash of entry seq - 1 (zero for the
+ * first). ERR_NOTFOUND when there is no entry seq. */
+int trail_entry(struct txn *t, int64_t seq, struct audit_entry *e, bool *linked);
+
+/* The contacts an email address or a phone number belongs to (exactly one
+ * of email and phone is non-NULL): the value is normalised and turned into
+ * its blind index under t->keys, and the index is wiped after the lookup.
+ * An email matches at most one contact; a phone may be shared, so up to cap
+ * ids are given, *more saying whether there were others. ERR_INVALID when
+ * the value does not normalise. */
+int trail_find_contacts(struct txn *t, const char *email, const char *phone, char (*ids)[STORE_ID_CAP],
+			size_t cap, size_t *n, bool *more);
+
+/* A person's campaign reach: cb gets each allowed outreach filter entry
+ * (oldest first) whose release holds contact_id, among the first
+ * CONSOLE_CAMPAIGNS_MAX filter entries; *more says that the scan stopped
+ * at that limit. ERR_INVALID when contact_id is not a contact id. */
+int trail_reach_each(struct txn *t, const char *contact_id, store_audit_cb cb, void *ctx, bool *more);
+
+/* The checkpoint an evidence pack is built on: the newest stored one,
+ * whose signature verifies under the public key at pubkey_path.
+ * ERR_NOTFOUND when none has been signed yet. */
+int trail_evidence_checkpoint(struct txn *t, const char *pubkey_path, struct audit_checkpoint *out);
+/* The same on a reader connection of its own from st's pool, for a thread
+ * that holds none (the evidence pack is built after the writer's batch,
+ * off the HTTP thread). */
+int trail_evidence_checkpoint_on(struct store *st, const char *pubkey_path, struct audit_checkpoint *out);
 
 #endif
