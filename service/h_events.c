@@ -140,9 +140,10 @@ static void h_events(struct reqctx *ctx)
 		r->n = rc == 0 ? 1 : 0;
 	}
 	if (rc != 0) {
-		audit_decide(ctx, false, rc == ERR_TOOBIG ? "too_many_events" : "invalid");
+		const char *reason = rc == ERR_TOOBIG ? "too_many_events" : "invalid_events";
+		audit_decide(ctx, false, reason);
 		audit_detail(ctx, json_pack("{s:s}", "provider", provider_name(kind)));
-		reply_problem(ctx, rc, NULL);
+		reply_problem(ctx, rc, reason);
 		app_commit(ctx);
 		return;
 	}
