@@ -16,6 +16,7 @@
 #include "service/base/error.h"
 #include "service/base/limits.h"
 #include "service/crypto/fieldcrypt.h"
+#include "service/crypto/provsig.h"
 #include "service/router.h"
 
 #include <errno.h>
@@ -361,6 +362,9 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 	if ((rc = keyring_open(&kr, app->cfg.keys_dir)) != 0)
 		return rc;
 	atomic_store(&app->keys, kr);
+	if ((rc = provsig_open(&app->provsig, app->cfg.events.sendgrid_key, app->cfg.events.mailgun_key,
+			       app->cfg.events.postmark_auth)) != 0)
+		return rc;
 	if ((rc = policy_load_file(&app->policy, app->cfg.policy, &errs)) != 0) {
 		fprintf(stderr, "consentd: the policy file is invalid:\n");
 		print_policy_errors(errs);
@@ -434,6 +438,7 @@ void app_close(struct app *app)
 	writer_close(app->writer);
 	store_close(app->store);
 	keyring_free(atomic_load(&app->keys));
+	provsig_free(app->provsig);
 	policy_unref(app->policy);
 	pthread_mutex_destroy(&app->policy_lock);
 	auth_cache_free(app->auth_cache);

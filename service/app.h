@@ -40,6 +40,7 @@ struct route;
 struct reqctx;
 struct auth_cache;
 struct auditwatch;
+struct provsig;
 
 struct app_metrics {
 	atomic_uint_fast64_t requests, status_2xx, status_4xx, status_5xx, auth_failures,
@@ -60,6 +61,7 @@ struct app {
 	struct policy *policy; /* live policy; swap under policy_lock */
 	struct app_metrics metrics;
 	struct auth_cache *auth_cache; /* principals from the database, by token hash */
+	struct provsig *provsig;       /* inbound providers' keys (events in consentd.conf) */
 	int64_t started_us;
 	atomic_bool ready;
 };

@@ -63,6 +63,77 @@ int config_parse_listen(const char *s, char *addr, size_t cap, uint16_t *port)
 	return 0;
 }
 
+/* One provider's object: exactly the file key (resolved into out), plus
+ * group_purposes for SendGrid. */
+static int events_provider(json_t *o, const char *dir, const char *path, const char *name,
+			   const char *file_key, char *out, struct provider_groups *groups)
+{
+	const char *k;
+	json_t *v;
+	if (!json_is_object(o))
+		return err_set(ERR_INVALID, "%s: events.%s must be an object", path, name);
+	json_object_foreach(o, k, v) {
+		if (strcmp(k, file_key) == 0) {
+			if (!json_is_string(v) || json_string_length(v) == 0)
+				return err_set(ERR_INVALID, "%s: events.%s.%s must be a file name", path, name, k);
+			int rc = resolve(out, dir, json_string_value(v), file_key);
+			if (rc != 0)
+				return rc;
+		} else if (groups != NULL && strcmp(k, "group_purposes") == 0) {
+			const char *g;
+			json_t *pv;
+			if (!json_is_object(v) || json_object_size(v) > LIMIT_EVENT_GROUPS)
+				return err_set(ERR_INVALID, "%s: events.%s.group_purposes must be an object of at most "
+							    "%d group ids to purpose names",
+					       path, name, LIMIT_EVENT_GROUPS);
+			json_object_foreach(v, g, pv) {
+				const char *pn = json_string_value(pv);
+				bool digits = g[0] != '\0' && strspn(g, "0123456789") == strlen(g);
+				if (!digits || strlen(g) >= sizeof groups->map[0].group || pn == NULL ||
+				    strlen(pn) == 0 || strlen(pn) >= sizeof groups->map[0].purpose)
+					return err_set(ERR_INVALID, "%s: events.%s.group_purposes maps a numeric group "
+								    "id to a purpose name (\"%s\")",
+						       path, name, g);
+				snprintf(groups->map[groups->n].group, sizeof groups->map[0].group, "%s", g);
+				snprintf(groups->map[groups->n].purpose, sizeof groups->map[0].purpose, "%s", pn);
+				groups->n++;
+			}
+		} else {
+			return err_set(ERR_INVALID, "%s: unknown key \"events.%s.%s\"", path, name, k);
+		}
+	}
+	if (out[0] == '\0')
+		return err_set(ERR_INVALID, "%s: events.%s needs %s", path, name, file_key);
+	return 0;
+}
+
+static int events_load(json_t *v, struct config *cfg, const char *dir, const char *path)
+{
+	const char *k;
+	json_t *o;
+	struct config_events *ev = &cfg->events;
+	if (!json_is_object(v))
+		return err_set(ERR_INVALID, "%s: events must be an object", path);
+	json_object_foreach(v, k, o) {
+		int rc;
+		if (strcmp(k, "sendgrid") == 0)
+			rc = events_provider(o, dir, path, k, "public_key_file", ev->sendgrid_key, &ev->sendgrid_groups);
+		else if (strcmp(k, "mailgun") == 0)
+			rc = events_provider(o, dir, path, k, "signing_key_file", ev->mailgun_key, NULL);
+		else if (strcmp(k, "postmark") == 0)
+			rc = events_provider(o, dir, path, k, "basic_auth_file", ev->postmark_auth, NULL);
+		else if (strcmp(k, "ses") == 0)
+			/* Refused rather than ignored: an operator who configures SES
+			 * must not believe its bounces are being taken in. */
+			rc = err_set(ERR_INVALID, "%s: events.ses is not supported by this consentd yet", path);
+		else
+			rc = err_set(ERR_INVALID, "%s: unknown key \"events.%s\"", path, k);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
 int config_load(struct config *cfg, const char *dir)
 {
 	char path[CONFIG_PATH_CAP + 32];
@@ -119,6 +190,10 @@ int config_load(struct config *cfg, const char *dir)
 				goto out;
 			}
 			verify_every = json_integer_value(v);
+			continue;
+		} else if (strcmp(k, "events") == 0) {
+			if ((rc = events_load(v, cfg, dir, path)) != 0)
+				goto out;
 			continue;
 		} else if (strcmp(k, "allow_core_dumps") == 0) {
 			if (!json_is_boolean(v)) {

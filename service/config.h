@@ -22,7 +22,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "service/domain/provider.h"
+
 #define CONFIG_PATH_CAP 4096
+
+/* "events": the inbound providers; a path "" leaves its provider
+ * unconfigured (its route answers 404). */
+struct config_events {
+	char sendgrid_key[CONFIG_PATH_CAP];  /* events.sendgrid.public_key_file */
+	char mailgun_key[CONFIG_PATH_CAP];   /* events.mailgun.signing_key_file */
+	char postmark_auth[CONFIG_PATH_CAP]; /* events.postmark.basic_auth_file */
+	struct provider_groups sendgrid_groups; /* events.sendgrid.group_purposes */
+};
 
 struct config {
 	char dir[CONFIG_PATH_CAP];
@@ -41,6 +52,7 @@ struct config {
 	char public_url[512];
 	bool public_url_given; /* else derived from the listen address */
 	bool allow_core_dumps; /* "allow_core_dumps": true; off by default (keys in memory) */
+	struct config_events events;
 };
 
 /* Reads DIR/consentd.conf. Unknown keys are an error. */

@@ -23,6 +23,7 @@ static const struct route *const tables[] = {
 	import_routes,
 	customer_routes,
 	console_routes,
+	event_routes,
 };
 
 static bool token_char(char c)

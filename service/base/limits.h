@@ -33,6 +33,13 @@
 #define LIMIT_LABEL_BYTES 128		/* plaintext labels: source, owner (is_identifier) */
 
 /* Policy file */
+/* Inbound provider events (POST /v1/events/{provider}). */
+#define LIMIT_EVENT_BODY_BYTES (1024 * 1024) /* one provider request: a SendGrid batch */
+#define LIMIT_EVENT_BATCH 1000		    /* events in one request; more is 413 */
+#define LIMIT_EVENT_ID_BYTES 128	    /* a provider's event id or token */
+#define LIMIT_EVENT_TOLERANCE_SECONDS 300   /* signed timestamp freshness, either way */
+#define LIMIT_EVENT_GROUPS 64		    /* SendGrid group -> purpose table entries */
+
 #define LIMIT_POLICY_BYTES (1024 * 1024)
 #define LIMIT_POLICY_DEPTH 12
 

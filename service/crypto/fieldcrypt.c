@@ -85,6 +85,7 @@ static const char *const hash_labels[FC_HASH_KINDS] = {
 	[FC_HASH_LINK] = "consentd preference link v1",
 	[FC_HASH_CLIENT] = "consentd client address v1",
 	[FC_HASH_LIST] = "consentd list digest v1",
+	[FC_HASH_EVENT] = "consentd provider event id v1",
 };
 
 int crypto_random(void *buf, size_t len)

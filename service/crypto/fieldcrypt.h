@@ -41,6 +41,7 @@ enum fc_hash_kind {
 	FC_HASH_LINK,		/* preference-link MAC */
 	FC_HASH_CLIENT,		/* customer client addresses in the audit trail */
 	FC_HASH_LIST,		/* digest of a campaign list in the audit trail */
+	FC_HASH_EVENT,		/* a provider's event id (dedupe, audit) */
 	FC_HASH_KINDS
 };
 

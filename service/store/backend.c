@@ -413,3 +413,9 @@ int store_console_find_phone(struct store_conn *c, const uint8_t bidx[32], char 
 {
 	return c->be->console_find_phone(c, bidx, ids, cap, n, more);
 }
+
+int store_provider_event_once(struct store_conn *c, const char *provider, const uint8_t id_hash[32],
+			      int64_t received_us)
+{
+	return c->be->provider_event_once(c, provider, id_hash, received_us);
+}

@@ -283,6 +283,15 @@ static const char *const migrations[] = {
 	" created_us INTEGER NOT NULL,"
 	" seen_us INTEGER NOT NULL"
 	") WITHOUT ROWID;",
+	/* 5: provider events already taken in (store_events.c), so a replayed
+	 * event changes nothing. The provider's event id is kept only as a
+	 * keyed hash. */
+	"CREATE TABLE provider_event ("
+	" provider TEXT NOT NULL,"
+	" id_hash BLOB NOT NULL,"
+	" received_us INTEGER NOT NULL,"
+	" PRIMARY KEY (provider, id_hash)"
+	") WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1583,4 +1592,5 @@ const struct store_backend store_sqlite_backend = {
 	.suppression_add = sqlite_suppression_add,
 	.suppressions_active = sqlite_suppressions_active,
 	.suppressions_lift = sqlite_suppressions_lift,
+	.provider_event_once = sqlite_provider_event_once,
 };

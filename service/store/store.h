@@ -329,6 +329,12 @@ int store_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const 
 			    const char *scope_value, const char *reasons, int64_t when_us, const char *by,
 			    int64_t *lifted);
 
+/* Records that provider's event (by keyed hash of its id) was taken in:
+ * 1 the first time, 0 when it already was (a replay), within the caller's
+ * transaction so a rolled-back batch forgets its events too. */
+int store_provider_event_once(struct store_conn *c, const char *provider, const uint8_t id_hash[32],
+			      int64_t received_us);
+
 /* ---- console sessions (store_console.c) -------------------------------- */
 
 /* One signed-in auditor. The cookie's session id and the principal's token

@@ -138,6 +138,7 @@ int sqlite_release_count(struct store_conn *c, const char *release_id, int64_t *
 int sqlite_suppression_add(struct store_conn *c, const struct store_suppression *sp);
 int sqlite_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb, void *ctx);
 int sqlite_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope, const char *scope_value, const char *reasons, int64_t when_us, const char *by, int64_t *lifted);
+int sqlite_provider_event_once(struct store_conn *c, const char *provider, const uint8_t id_hash[32], int64_t received_us);
 
 /* A prepared statement for sql (a string with static storage), cached per
  * connection; NULL with err_set() on failure. */

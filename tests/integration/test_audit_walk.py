@@ -667,6 +667,14 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     assert st == 401, st
     w.expect_none(rid)
 
+    # -- provider events: this server configures no provider, so the route
+    # is 404 and writes nothing; test_events.py walks the configured ones
+    # (events.receive, events.auth_failure) --
+    rid, st, _, _ = w.send("POST", "/v1/events/{name}", "/v1/events/postmark", content_type="application/json",
+                           body=json.dumps({"RecordType": "Bounce", "Email": SUPPRESSED[0]}))
+    assert st == 404, st
+    w.expect_none(rid)
+
     # -- every route the code serves was walked --
     missing = sorted(routes - w.seen)
     assert not missing, f"routes the audit walk does not exercise: {missing}"

@@ -472,6 +472,28 @@ static void test_a_postgresql_location_is_refused_as_not_built_in(void **state)
 	assert_non_null(strstr(err_msg(), "not built into"));
 }
 
+/* A provider event is taken in once per provider; a rolled-back batch
+ * forgets its events, so the provider's retry is taken in then. */
+static void test_a_provider_event_is_taken_in_once_and_a_rollback_forgets_it(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t a[32], b[32];
+	hash_of(a, 7);
+	hash_of(b, 8);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_provider_event_once(f->w, "sendgrid", a, 100), 1);
+	assert_int_equal(store_provider_event_once(f->w, "sendgrid", a, 200), 0);
+	assert_int_equal(store_provider_event_once(f->w, "mailgun", a, 200), 1);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_provider_event_once(f->w, "sendgrid", a, 300), 0);
+	assert_int_equal(store_provider_event_once(f->w, "sendgrid", b, 300), 1);
+	assert_int_equal(store_rollback(f->w), 0);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_provider_event_once(f->w, "sendgrid", b, 400), 1);
+	assert_int_equal(store_commit(f->w), 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -488,6 +510,7 @@ int main(void)
 		T(test_checkpoints_come_back_in_size_order),
 		T(test_a_suppression_matches_exactly_the_keys_it_is_asked_for),
 		T(test_a_batched_filter_lookup_answers_like_single_ones),
+		T(test_a_provider_event_is_taken_in_once_and_a_rollback_forgets_it),
 		cmocka_unit_test(test_a_postgresql_location_is_refused_as_not_built_in),
 	};
 #undef T
