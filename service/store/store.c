@@ -1392,14 +1392,16 @@ void sqlite_audit_cursor_close(struct store_audit_cursor *base)
 	free(cur);
 }
 
+static const char SQL_AUDIT_HASH_AT[] = "SELECT hash FROM audit WHERE seq = ?1";
+
 int sqlite_audit_hash_at(struct store_conn *c, int64_t seq, uint8_t hash[32])
 {
-	sqlite3_stmt *s = NULL;
-	int rc = sqlite3_prepare_v2(sq_conn(c)->db, "SELECT hash FROM audit WHERE seq = ?1", -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		return store_db_error(sq_conn(c)->db, rc, "cannot read the audit trail");
+	/* Cached: the writer asks before every batch (writer.c, reconcile). */
+	sqlite3_stmt *s = store_stmt_sql(c, SQL_AUDIT_HASH_AT);
+	if (s == NULL)
+		return err_code();
 	sqlite3_bind_int64(s, 1, seq);
-	rc = sqlite3_step(s);
+	int rc = sqlite3_step(s);
 	int ret = 0;
 	if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) == 32)
 		memcpy(hash, sqlite3_column_blob(s, 0), 32);
@@ -1407,7 +1409,7 @@ int sqlite_audit_hash_at(struct store_conn *c, int64_t seq, uint8_t hash[32])
 		ret = err_set(ERR_NOTFOUND, "the audit trail holds no entry %lld", (long long)seq);
 	else
 		ret = store_db_error(sq_conn(c)->db, rc, "cannot read the audit trail");
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 	return ret;
 }
 

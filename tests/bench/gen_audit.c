@@ -11,6 +11,7 @@
  *
  * usage: gen_audit DATA_DIR COUNT
  */
+#include "audit/anchor.h"
 #include "audit/audit.h"
 #include "audit/checkpoint.h"
 #include "service/writer.h"
@@ -30,6 +31,11 @@ static int64_t wall_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Where the service keeps its anchors: a checkpoint in the database without
+ * its anchor file is reported as a deleted anchor, so the generator writes
+ * both, anchor first, as the writer does. */
+static char anchor_path[4096];
+
 static int checkpoint(struct store_conn *w, struct audit_signer *s, int64_t size,
 		      const uint8_t root[AUDIT_HASH_BYTES])
 {
@@ -39,6 +45,8 @@ static int checkpoint(struct store_conn *w, struct audit_signer *s, int64_t size
 	memcpy(cp.root, root, AUDIT_HASH_BYTES);
 	cp.time_us = wall_us();
 	int rc = audit_checkpoint_sign(s, &cp);
+	if (rc == 0)
+		rc = audit_anchor_write(anchor_path, &cp);
 	return rc != 0 ? rc : store_checkpoint_append(w, &cp);
 }
 
@@ -58,6 +66,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	long long count = atoll(argv[2]);
+	snprintf(anchor_path, sizeof anchor_path, "%s/audit-anchor.json", argv[1]);
 	snprintf(path, sizeof path, "%s/consentd.db", argv[1]);
 	if ((rc = store_open(&st, path)) != 0 || (rc = store_writer_open(st, &w)) != 0)
 		goto fail;
