@@ -94,7 +94,7 @@ static const char *const reason_names[POLICY_REASON_COUNT] = {
 	"granted",		"not_required",	       "no_consent",	    "refused",
 	"withdrawn",		"expired",	       "purpose_incompatible", "channel_not_allowed",
 	"unknown_contact",	"erased",	       "suppressed",	    "suppressed_by_list",
-	"role_denied",		"unknown_purpose",     "unknown_channel",
+	"role_denied",		"unknown_purpose",     "unknown_channel",	    "frequency_cap",
 };
 
 static int index_of(const char *const *names, size_t n, const char *name)
@@ -244,6 +244,8 @@ int policy_purpose_at(const struct policy *p, size_t i, struct policy_purpose_in
 		.channels = pu->channels,
 		.consent_lifetime_days = pu->lifetime_days,
 		.sale_or_sharing = pu->sale_or_sharing,
+		.cap_max = pu->cap_max,
+		.cap_per_days = pu->cap_per_days,
 		.index = i,
 	};
 	return 0;
@@ -253,6 +255,23 @@ int policy_purpose_get(const struct policy *p, const char *name, struct policy_p
 {
 	int i = policy_purpose_index(p, name);
 	return i < 0 ? ERR_NOTFOUND : policy_purpose_at(p, (size_t)i, out);
+}
+
+int64_t policy_cap_window_start(int64_t per_days, int64_t now_us)
+{
+	return now_us - per_days * INT64_C(86400000000);
+}
+
+bool policy_cap_reached(int64_t max, int64_t per_days, int64_t recent, int64_t kth_us,
+			int64_t *reachable_us)
+{
+	*reachable_us = 0;
+	if (max <= 0 || recent < max)
+		return false;
+	/* The max-th newest release is the one whose leaving the window brings
+	 * the count below max again. */
+	*reachable_us = kth_us + per_days * INT64_C(86400000000);
+	return true;
 }
 
 bool policy_purpose_allows_channel(const struct policy *p, const char *purpose, const char *channel)

@@ -55,18 +55,23 @@ struct filter {
 	int setup_rc;		/* a problem found in begin, answered in finish */
 	const char *setup_reason;
 	bool role_denied;
+	bool dry_run;		/* answer, but record no release (caps unchanged) */
+	int64_t cap_max, cap_per_days; /* the purpose's frequency cap; 0: none */
 	enum bulk_format fmt;
 	struct bulk_reader *reader;
 	struct spill *out, *rel;
 	struct spill_digest *digest;
 	struct dedupe seen;
+	struct dedupe persons; /* contact ids already answered allowed */
 	struct txn txn; /* the domain's handle: keys and policy; .c set per entry */
 	int64_t now_s;
 	uint64_t total, allowed, denied, duplicates, invalid, errors, released;
+	uint64_t same_person, held_by_cap;
 	uint64_t reasons[POLICY_REASON_COUNT];
 	char release_id[STORE_ID_CAP];
 	char list_hmac_hex[65];
 	char *line; /* LINE_CAP: one result line */
+	json_t *summary; /* the release record's summary, kept for apply */
 };
 
 static void filter_free(void *p)
@@ -79,7 +84,9 @@ static void filter_free(void *p)
 	spill_free(f->rel);
 	spill_digest_free(f->digest);
 	free(f->seen.slots);
+	free(f->persons.slots);
 	free(f->line);
+	json_decref(f->summary);
 	free(f);
 }
 
@@ -151,8 +158,8 @@ static size_t echo(json_t *v, char *out, size_t cap)
 	return 4;
 }
 
-static int put_line(struct filter *f, json_t *entry, bool allowed, const char *reason,
-		    uint64_t line, const char *error)
+static int put_line_at(struct filter *f, json_t *entry, bool allowed, const char *reason,
+		       uint64_t line, const char *error, int64_t reachable_us)
 {
 	size_t n = 0;
 	memcpy(f->line, "{\"entry\":", 9);
@@ -162,10 +169,22 @@ static int put_line(struct filter *f, json_t *entry, bool allowed, const char *r
 		n += (size_t)snprintf(f->line + n, LINE_CAP - n,
 				      ",\"line\":%llu,\"allowed\":false,\"reason\":\"invalid\",\"error\":\"%s\"}\n",
 				      (unsigned long long)line, error);
-	else
+	else if (reachable_us > 0) {
+		char when[32];
+		format_time_us(reachable_us, when, sizeof when);
+		n += (size_t)snprintf(f->line + n, LINE_CAP - n,
+				      ",\"allowed\":false,\"reason\":\"%s\",\"reachable_again\":\"%s\"}\n", reason,
+				      when);
+	} else
 		n += (size_t)snprintf(f->line + n, LINE_CAP - n, ",\"allowed\":%s,\"reason\":\"%s\"}\n",
 				      allowed ? "true" : "false", reason);
 	return spill_write(f->out, f->line, n);
+}
+
+static int put_line(struct filter *f, json_t *entry, bool allowed, const char *reason,
+		    uint64_t line, const char *error)
+{
+	return put_line_at(f, entry, allowed, reason, line, error, 0);
 }
 
 static int entry_invalid(struct filter *f, const struct bulk_item *it, const char *why)
@@ -231,7 +250,36 @@ static int on_item(void *arg, const struct bulk_item *it)
 		return put_line(f, it->value, false, "error", 0, NULL);
 	}
 	struct policy_decision d;
+	int64_t reachable_us = 0;
 	consent_decide(&f->txn, ctx->role, f->purpose, f->channel, &row, f->now_s, &d);
+	if (d.allowed) {
+		/* One person named twice (by id and by email) is answered allowed
+		 * once, so a campaign never reaches anyone twice. */
+		uint8_t pkey[32];
+		release_id_key(row.id, pkey);
+		rc = dedupe_add(&f->persons, pkey);
+		if (rc < 0)
+			return rc;
+		if (rc == 1) {
+			f->same_person++;
+			f->denied++;
+			return put_line(f, it->value, false, "duplicate_person", 0, NULL);
+		}
+	}
+	if (d.allowed && f->cap_max > 0) {
+		bool held = false;
+		if (release_cap_held(&f->txn, row.id, f->purpose, f->channel, f->cap_max, f->cap_per_days, &held,
+				     &reachable_us) != 0) {
+			f->errors++;
+			f->denied++;
+			return put_line(f, it->value, false, "error", 0, NULL);
+		}
+		if (held) {
+			d.allowed = false;
+			d.reason = POLICY_REASON_FREQUENCY_CAP;
+			f->held_by_cap++;
+		}
+	}
 	f->reasons[d.reason]++;
 	if (d.allowed) {
 		uint8_t raw[16];
@@ -244,7 +292,7 @@ static int on_item(void *arg, const struct bulk_item *it)
 	} else {
 		f->denied++;
 	}
-	return put_line(f, it->value, d.allowed, policy_reason_name(d.reason), 0, NULL);
+	return put_line_at(f, it->value, d.allowed, policy_reason_name(d.reason), 0, NULL, reachable_us);
 }
 
 /* ---- the stream ---- */
@@ -269,6 +317,12 @@ static int filter_begin(struct reqctx *ctx)
 	}
 	snprintf(f->purpose, sizeof f->purpose, "%s", purpose);
 	snprintf(f->channel, sizeof f->channel, "%s", channel);
+	const char *dry = http_query(ctx->http, "dry_run");
+	if (dry != NULL && strcmp(dry, "true") != 0 && strcmp(dry, "false") != 0) {
+		f->setup_rc = err_set(ERR_INVALID, "dry_run is true or false");
+		return f->setup_rc;
+	}
+	f->dry_run = dry != NULL && strcmp(dry, "true") == 0;
 	/* Names the policy does not know are 422, as in the single check; only
 	 * then is the role's right to the purpose decided. */
 	if (policy_purpose_get(ctx->policy, purpose, &pi) != 0) {
@@ -276,6 +330,8 @@ static int filter_begin(struct reqctx *ctx)
 		f->setup_reason = "unknown_purpose";
 		return f->setup_rc;
 	}
+	f->cap_max = pi.cap_max;
+	f->cap_per_days = pi.cap_per_days;
 	if (policy_channel_from_name(channel, &ch) != 0) {
 		f->setup_rc = err_set(ERR_UNPROCESSABLE, "unknown channel \"%s\"", channel);
 		f->setup_reason = "unknown_channel";
@@ -302,6 +358,8 @@ static int filter_begin(struct reqctx *ctx)
 		rc = spill_digest_new(&f->digest);
 	if (rc == 0)
 		rc = dedupe_grow(&f->seen);
+	if (rc == 0)
+		rc = dedupe_grow(&f->persons);
 	if (rc == 0)
 		rc = consent_lookup_bulk(&f->txn);
 	if (rc != 0)
@@ -346,10 +404,14 @@ static int apply_release(struct store_conn *w, struct writer_job *job)
 			break;
 		qsort(ids, have / 16, 16, cmp16);
 		rc = release_put(&t, f->release_id, chunk++, ids, have / 16);
+		if (rc == 0)
+			rc = release_log_put(&t, f->release_id, f->purpose, f->channel, ids, have / 16);
 		if (have < RELEASE_CHUNK_IDS * 16)
 			break;
 	}
 	free(ids);
+	if (rc == 0)
+		rc = release_summary_put(&t, f->release_id, f->summary);
 	if (rc != 0)
 		audit_decide(ctx, false, "error");
 	return rc;
@@ -406,8 +468,17 @@ static void filter_finish(struct reqctx *ctx)
 		json_object_set_new(reasons, "invalid", json_integer((json_int_t)f->invalid));
 	if (f->errors)
 		json_object_set_new(reasons, "error", json_integer((json_int_t)f->errors));
-	json_object_set_new(detail, "release_id", json_string(f->release_id));
-	json_object_set_new(detail, "released", json_integer((json_int_t)f->released));
+	if (f->dry_run) {
+		/* A dry run answers the same way but releases no one: no release
+		 * id, no record, nothing counted toward a frequency cap. */
+		f->release_id[0] = '\0';
+		json_object_set_new(detail, "dry_run", json_true());
+	} else {
+		json_object_set_new(detail, "release_id", json_string(f->release_id));
+		json_object_set_new(detail, "released", json_integer((json_int_t)f->released));
+	}
+	json_object_set_new(detail, "same_person", json_integer((json_int_t)f->same_person));
+	json_object_set_new(detail, "held_by_cap", json_integer((json_int_t)f->held_by_cap));
 	json_t *summary = json_pack(
 		"{s:{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:s, s:s}}", "summary", "purpose",
 		f->purpose, "channel", f->channel, "total", (json_int_t)f->total, "distinct",
@@ -416,6 +487,21 @@ static void filter_finish(struct reqctx *ctx)
 		(json_int_t)f->invalid, "errors", (json_int_t)f->errors, "reasons", reasons,
 		"list_hmac", f->list_hmac_hex, "release_id", f->release_id, "request_id",
 		http_request_id(ctx->http));
+	json_t *sl = json_object_get(summary, "summary");
+	json_object_set_new(sl, "same_person", json_integer((json_int_t)f->same_person));
+	json_object_set_new(sl, "held_by_cap", json_integer((json_int_t)f->held_by_cap));
+	json_object_set_new(sl, "dry_run", json_boolean(f->dry_run));
+	if (f->dry_run)
+		json_object_set_new(sl, "release_id", json_null());
+	/* What the auditor reads later: the summary without the request id,
+	 * plus who ran it. No entry of the list is in it. */
+	f->summary = json_deep_copy(sl);
+	if (f->summary != NULL) {
+		json_object_del(f->summary, "request_id");
+		json_object_set_new(f->summary, "release_id", json_string(f->release_id));
+		json_object_set_new(f->summary, "released", json_integer((json_int_t)f->released));
+		json_object_set_new(f->summary, "actor", json_string(ctx->actor));
+	}
 	char *text = json_dumps(summary, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(summary);
 	rc = text ? spill_write(f->out, text, strlen(text)) : err_set(ERR_NOMEM, "out of memory");
@@ -431,7 +517,7 @@ static void filter_finish(struct reqctx *ctx)
 		app_commit(ctx);
 		return;
 	}
-	audit_decide(ctx, true, "filtered");
+	audit_decide(ctx, true, f->dry_run ? "dry_run" : "filtered");
 	audit_detail(ctx, detail);
 	ctx->status = 200;
 	ctx->content_type = "application/x-ndjson";
@@ -439,8 +525,10 @@ static void filter_finish(struct reqctx *ctx)
 	ctx->stream_ctx = f->out;
 	ctx->stream_free = spill_reply_free;
 	f->out = NULL; /* the reply owns it now */
-	http_add_header(ctx->http, "X-Release-Id", f->release_id);
-	ctx->job.apply = apply_release;
+	if (!f->dry_run) {
+		http_add_header(ctx->http, "X-Release-Id", f->release_id);
+		ctx->job.apply = apply_release;
+	}
 	app_commit(ctx);
 }
 
@@ -451,6 +539,49 @@ static const struct stream_ops filter_ops = {
 	filter_free,
 };
 
+/* ---- the auditor's view of a release ---- */
+
+/* A release is known when its summary was recorded, or, for releases made
+ * before summaries existed, when it released anyone. Unknown ids are 404,
+ * never "not released". */
+static int release_known(struct txn *t, const char *release, json_t **summary)
+{
+	int64_t count = 0;
+	int rc = release_summary_get(t, release, summary);
+	if (rc != ERR_NOTFOUND)
+		return rc;
+	rc = release_count(t, release, &count);
+	if (rc == 0 && count == 0)
+		rc = err_set(ERR_NOTFOUND, "no release %s", release);
+	return rc;
+}
+
+static void h_release_summary(struct reqctx *ctx)
+{
+	const char *release = ctx->param[0];
+	json_t *summary = NULL;
+	if (!app_require(ctx, POLICY_ACT_AUDIT_READ, NULL, NULL))
+		return;
+	audit_begin(ctx, "outreach.release.summary", "", NULL, NULL);
+	audit_detail(ctx, json_pack("{s:s}", "release_id", release));
+	struct txn t = app_txn(ctx, ctx->rd);
+	int rc = release_known(&t, release, &summary);
+	if (rc == 0 && summary == NULL) {
+		int64_t count = 0;
+		rc = release_count(&t, release, &count);
+		summary = json_pack("{s:s, s:I}", "release_id", release, "released", (json_int_t)count);
+	}
+	if (rc != 0) {
+		audit_decide(ctx, false, rc == ERR_NOTFOUND ? "not_found" : "error");
+		reply_problem(ctx, rc, NULL);
+		app_commit(ctx);
+		return;
+	}
+	audit_decide(ctx, true, "read");
+	reply_json(ctx, 200, summary);
+	app_commit(ctx);
+}
+
 /* ---- was contact X released by filter request R? ---- */
 
 static void h_release_get(struct reqctx *ctx)
@@ -458,11 +589,15 @@ static void h_release_get(struct reqctx *ctx)
 	const char *release = ctx->param[0], *id = ctx->param[1];
 	uint8_t raw[16];
 	int64_t count = 0;
+	json_t *summary = NULL;
 	if (!app_require(ctx, POLICY_ACT_AUDIT_READ, id, NULL))
 		return;
 	audit_begin(ctx, "outreach.release.read", id, NULL, NULL);
 	int rc = b64url_decode(id, strlen(id), raw, sizeof raw) == 16 ? 0 : ERR_INVALID;
 	struct txn t = app_txn(ctx, ctx->rd);
+	if (rc == 0)
+		rc = release_known(&t, release, &summary);
+	json_decref(summary);
 	if (rc == 0)
 		rc = release_count(&t, release, &count);
 	if (rc == 0) {
@@ -478,14 +613,41 @@ static void h_release_get(struct reqctx *ctx)
 			return;
 		}
 	}
-	audit_decide(ctx, false, "error");
+	audit_decide(ctx, false, rc == ERR_NOTFOUND ? "not_found" : "error");
+	audit_detail(ctx, json_pack("{s:s}", "release_id", release));
 	reply_problem(ctx, rc, NULL);
+	app_commit(ctx);
+}
+
+/* ---- which releases included contact X? ---- */
+
+static void h_contact_releases(struct reqctx *ctx)
+{
+	const char *id = ctx->param[0];
+	json_t *list = NULL;
+	if (!app_require(ctx, POLICY_ACT_AUDIT_READ, id, NULL))
+		return;
+	audit_begin(ctx, "outreach.contact.releases", id, NULL, NULL);
+	struct txn t = app_txn(ctx, ctx->rd);
+	int rc = release_of_contact_json(&t, id, &list);
+	if (rc != 0) {
+		audit_decide(ctx, false, "error");
+		reply_problem(ctx, rc, NULL);
+		app_commit(ctx);
+		return;
+	}
+	audit_decide(ctx, true, "read");
+	audit_detail(ctx, json_pack("{s:I}", "releases", (json_int_t)json_array_size(list)));
+	reply_json(ctx, 200, json_pack("{s:s, s:o}", "contact_id", id, "releases", list));
 	app_commit(ctx);
 }
 
 const struct route outreach_routes[] = {
 	{ "POST", "/v1/outreach/filter", NULL, &filter_ops, false, LIMIT_STREAM_BODY_BYTES, "outreach.filter" },
+	{ "GET", "/v1/outreach/releases/{id}", h_release_summary, NULL, false, 0, "outreach.release.summary" },
 	{ "GET", "/v1/outreach/releases/{id}/contacts/{id}", h_release_get, NULL, false, 0,
 	  "outreach.release.read" },
+	{ "GET", "/v1/outreach/contacts/{id}/releases", h_contact_releases, NULL, false, 0,
+	  "outreach.contact.releases" },
 	{ 0 },
 };

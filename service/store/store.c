@@ -283,6 +283,22 @@ static const char *const migrations[] = {
 	" created_us INTEGER NOT NULL,"
 	" seen_us INTEGER NOT NULL"
 	") WITHOUT ROWID;",
+	/* 5: the per-person release log behind frequency caps, and each filter
+	 * request's summary for the auditor (store_release.c). The contact is
+	 * its raw 16-byte id; the summary holds counts and the keyed digest. */
+	"CREATE TABLE release_log ("
+	" contact BLOB NOT NULL,"
+	" purpose TEXT NOT NULL,"
+	" channel TEXT NOT NULL,"
+	" at_us INTEGER NOT NULL,"
+	" release_id TEXT NOT NULL,"
+	" PRIMARY KEY (contact, purpose, channel, at_us, release_id)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE release_summary ("
+	" release_id TEXT PRIMARY KEY,"
+	" at_us INTEGER NOT NULL,"
+	" summary TEXT NOT NULL"
+	") WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1580,6 +1596,11 @@ const struct store_backend store_sqlite_backend = {
 	.release_put = sqlite_release_put,
 	.release_find = sqlite_release_find,
 	.release_count = sqlite_release_count,
+	.release_log_put = sqlite_release_log_put,
+	.release_recent = sqlite_release_recent,
+	.release_log_each = sqlite_release_log_each,
+	.release_summary_put = sqlite_release_summary_put,
+	.release_summary_get = sqlite_release_summary_get,
 	.suppression_add = sqlite_suppression_add,
 	.suppressions_active = sqlite_suppressions_active,
 	.suppressions_lift = sqlite_suppressions_lift,

@@ -1,0 +1,235 @@
+"""A marketing campaign over HTTPS: frequency caps across campaigns, the dry
+run that releases nothing, one person named twice, and the auditor's view
+of a release.
+
+The frequency cap is a policy setting (frequency_cap on a purpose); these
+scenarios write it into the server's policy.json before it starts. Time
+moves with the test-only clock (CONSENTD_TEST_CLOCK_OFFSET_S, honoured only
+with CONSENTD_TEST_FAULTS=1), never by sleeping."""
+import json
+import os
+import sys
+from datetime import datetime, timedelta, timezone
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Server, assert_problem, run  # noqa: E402
+
+FILTER = "/v1/outreach/filter?purpose=marketing&channel=email"
+DAY = 86400
+
+
+def ndjson(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def capped_server(cap=None, offset=None):
+    env = {"CONSENTD_TEST_FAULTS": "1"}
+    if offset is not None:
+        env["CONSENTD_TEST_CLOCK_OFFSET_S"] = str(offset)
+    srv = Server(start=False, env=env)
+    if cap is not None:
+        path = os.path.join(srv.data, "policy.json")
+        doc = json.load(open(path))
+        doc["purposes"]["marketing"]["frequency_cap"] = cap
+        json.dump(doc, open(path, "w"))
+    srv.start()
+    return srv
+
+
+def run_filter(srv, entries, path=FILTER, ctype="application/x-ndjson"):
+    if ctype == "text/csv":
+        body = "entry\n" + "".join(e + "\n" for e in entries)
+    else:
+        body = "".join(json.dumps(e) + "\n" for e in entries)
+    st, out = srv.call("POST", path, token="marketing", body=body, content_type=ctype)
+    assert st == 200, (st, out)
+    lines = ndjson(out)
+    assert "summary" in lines[-1], lines[-1]
+    return lines[:-1], lines[-1]["summary"]
+
+
+def consented(srv, email):
+    cid = srv.create_contact(email=email, collected_for=["marketing"])
+    srv.set_consent(cid, "marketing", "email", "granted")
+    return cid
+
+
+def parse_time(s):
+    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def release_summary(srv, release_id):
+    st, body = srv.call("GET", f"/v1/outreach/releases/{release_id}", token="auditor")
+    assert st == 200, (st, body)
+    return body
+
+
+def test_third_campaign_in_a_week_is_held_back_by_a_cap_of_two():
+    for ctype in ("application/x-ndjson", "text/csv"):
+        srv = capped_server({"max": 2, "per_days": 7})
+        try:
+            consented(srv, "ana@example.org")
+            first = None
+            for i in range(2):
+                lines, summary = run_filter(srv, ["ana@example.org"], ctype=ctype)
+                assert lines[0]["allowed"] is True, lines
+                assert summary["held_by_cap"] == 0, summary
+                if first is None:
+                    first = release_summary(srv, summary["release_id"])
+            lines, summary = run_filter(srv, ["ana@example.org"], ctype=ctype)
+            assert lines[0]["allowed"] is False and lines[0]["reason"] == "frequency_cap", lines
+            # Reachable again when the older of the two releases leaves the window.
+            want = parse_time(first["released_at"]) + timedelta(days=7)
+            assert parse_time(lines[0]["reachable_again"]) == want, (lines[0], first)
+            assert summary["held_by_cap"] == 1 and summary["reasons"]["frequency_cap"] == 1, summary
+            assert summary["allowed"] == 0, summary
+            rec = release_summary(srv, summary["release_id"])
+            assert rec["held_by_cap"] == 1 and rec["released"] == 0, rec
+        finally:
+            srv.close()
+
+
+def test_a_person_is_reachable_again_once_the_window_has_passed():
+    srv = capped_server({"max": 2, "per_days": 7})
+    try:
+        consented(srv, "ben@example.org")
+        for _ in range(2):
+            run_filter(srv, ["ben@example.org"])
+        lines, _ = run_filter(srv, ["ben@example.org"])
+        assert lines[0]["reason"] == "frequency_cap", lines
+        # Six days later: still held; eight days later: reachable.
+        srv.stop()
+        srv.env["CONSENTD_TEST_CLOCK_OFFSET_S"] = str(6 * DAY)
+        srv.start()
+        lines, _ = run_filter(srv, ["ben@example.org"])
+        assert lines[0]["reason"] == "frequency_cap", lines
+        srv.stop()
+        srv.env["CONSENTD_TEST_CLOCK_OFFSET_S"] = str(8 * DAY)
+        srv.start()
+        lines, _ = run_filter(srv, ["ben@example.org"])
+        assert lines[0]["allowed"] is True, lines
+    finally:
+        srv.close()
+
+
+def test_the_clock_offset_is_ignored_without_the_test_hooks():
+    srv = Server(start=False, env={"CONSENTD_TEST_CLOCK_OFFSET_S": str(400 * DAY)})
+    try:
+        srv.start()
+        consented(srv, "cal@example.org")
+        last = srv.audit_rows()[-1]
+        drift = abs(last["time_us"] / 1e6 - datetime.now(timezone.utc).timestamp())
+        assert drift < 3600, last
+        assert "TEST CLOCK" not in srv.stop()
+    finally:
+        srv.close()
+
+
+def test_a_dry_run_releases_no_one_and_uses_up_no_allowance():
+    srv = capped_server({"max": 2, "per_days": 7})
+    try:
+        cid = consented(srv, "dee@example.org")
+        for _ in range(3):
+            st, out = srv.call("POST", FILTER + "&dry_run=true", token="marketing",
+                               body='"dee@example.org"\n', content_type="application/x-ndjson")
+            assert st == 200, out
+            lines = ndjson(out)
+            assert lines[0]["allowed"] is True, lines
+            assert lines[-1]["summary"]["dry_run"] is True, lines[-1]
+            assert lines[-1]["summary"]["release_id"] is None, lines[-1]
+        st, body = srv.call("GET", f"/v1/outreach/contacts/{cid}/releases", token="auditor")
+        assert st == 200 and body["releases"] == [], body
+        rows = srv.audit_rows("action = 'outreach.filter'")
+        assert len(rows) == 3 and all(r["reason"] == "dry_run" for r in rows), rows
+        assert all("release_id" not in json.loads(r["detail"]) for r in rows), rows
+        # The real runs still have the whole allowance.
+        for want in (True, True, False):
+            lines, _ = run_filter(srv, ["dee@example.org"])
+            assert lines[0]["allowed"] is want, lines
+        st, out = srv.call("POST", FILTER + "&dry_run=maybe", token="marketing",
+                           body='"dee@example.org"\n', content_type="application/x-ndjson")
+        assert_problem(st, out, 400)
+    finally:
+        srv.close()
+
+
+def test_identifiers_of_one_person_in_different_lists_count_as_one_person():
+    srv = capped_server({"max": 2, "per_days": 7})
+    try:
+        cid = consented(srv, "eve@example.org")
+        lines, _ = run_filter(srv, ["eve@example.org"])
+        assert lines[0]["allowed"] is True, lines
+        lines, _ = run_filter(srv, [cid], ctype="text/csv")
+        assert lines[0]["allowed"] is True, lines
+        lines, _ = run_filter(srv, ["EVE@Example.org"])
+        assert lines[0]["reason"] == "frequency_cap", lines
+        lines, _ = run_filter(srv, [cid])
+        assert lines[0]["reason"] == "frequency_cap", lines
+        st, body = srv.call("GET", f"/v1/outreach/contacts/{cid}/releases", token="auditor")
+        assert st == 200 and len(body["releases"]) == 2, body
+        assert all(r["purpose"] == "marketing" and r["channel"] == "email" for r in body["releases"]), body
+    finally:
+        srv.close()
+
+
+def test_one_person_named_twice_in_a_list_is_allowed_once():
+    for ctype in ("application/x-ndjson", "text/csv"):
+        srv = capped_server()
+        try:
+            cid = consented(srv, "fay@example.org")
+            lines, summary = run_filter(srv, [cid, "fay@example.org", "FAY@example.org"], ctype=ctype)
+            # The exact duplicate (same address, other case) is left out; the
+            # same person by another identifier is flagged.
+            assert [ln["allowed"] for ln in lines] == [True, False], lines
+            assert lines[1]["reason"] == "duplicate_person", lines
+            assert summary["allowed"] == 1 and summary["same_person"] == 1, summary
+            rec = release_summary(srv, summary["release_id"])
+            assert rec["released"] == 1, rec
+        finally:
+            srv.close()
+
+
+def test_the_auditor_reads_a_release_and_unknown_ids_are_404():
+    srv = capped_server()
+    try:
+        cid = consented(srv, "gus@example.org")
+        _, summary = run_filter(srv, ["gus@example.org", "nobody@example.org"])
+        rid = summary["release_id"]
+        rec = release_summary(srv, rid)
+        for key, want in (("purpose", "marketing"), ("channel", "email"), ("total", 2), ("allowed", 1),
+                          ("released", 1), ("actor", "marketing-1"), ("list_hmac", summary["list_hmac"])):
+            assert rec[key] == want, (key, rec)
+        assert "gus@example.org" not in json.dumps(rec)
+        st, body = srv.call("GET", f"/v1/outreach/releases/{rid}/contacts/{cid}", token="auditor")
+        assert st == 200 and body["released"] is True, body
+        unknown = "AAAAAAAAAAAAAAAAAAAAAA"
+        st, body = srv.call("GET", f"/v1/outreach/releases/{unknown}", token="auditor")
+        assert_problem(st, body, 404)
+        st, body = srv.call("GET", f"/v1/outreach/releases/{unknown}/contacts/{cid}", token="auditor")
+        assert_problem(st, body, 404)
+        st, body = srv.call("GET", f"/v1/outreach/releases/{rid}", token="marketing")
+        assert st == 403, body
+    finally:
+        srv.close()
+
+
+def test_an_invalid_frequency_cap_refuses_start_with_a_precise_message():
+    for cap, text in (({"max": 0, "per_days": 7}, "$.purposes.marketing.frequency_cap.max"),
+                      ({"max": 2}, "per_days"),
+                      ({"max": 2, "per_days": 7, "per": 1}, "per"),
+                      ({"max": 2, "per_days": 9999}, "$.purposes.marketing.frequency_cap.per_days")):
+        srv = Server(start=False)
+        try:
+            path = os.path.join(srv.data, "policy.json")
+            doc = json.load(open(path))
+            doc["purposes"]["marketing"]["frequency_cap"] = cap
+            json.dump(doc, open(path, "w"))
+            code = srv.start(expect_fail=True)
+            assert code == 3, (code, srv.output)
+            assert text in srv.output, (cap, srv.output)
+        finally:
+            srv.close()
+
+
+if __name__ == "__main__":
+    run(globals())
