@@ -231,6 +231,9 @@ static void test_decision_table(void **state)
 	}
 	/* Every reason but the ones only a caller's list lookup produces is
 	 * covered by a row. */
+	/* frequency_cap is decided after the contact decision from the release
+	 * count (policy_cap_reached, test_frequency_cap). */
+	seen[POLICY_REASON_FREQUENCY_CAP] = true;
 	for (int k = 0; k < POLICY_REASON_COUNT; k++)
 		if (!seen[k])
 			fail_msg("no row for reason %s", policy_reason_name((enum policy_reason)k));
@@ -369,7 +372,7 @@ static void test_vocabulary(void **state)
 	static const char *const names[POLICY_REASON_COUNT] = {
 		"granted", "not_required", "no_consent", "refused", "withdrawn", "expired",
 		"purpose_incompatible", "channel_not_allowed", "unknown_contact", "erased", "suppressed",
-		"suppressed_by_list", "role_denied", "unknown_purpose", "unknown_channel",
+		"suppressed_by_list", "role_denied", "unknown_purpose", "unknown_channel", "frequency_cap",
 	};
 	for (int i = 0; i < POLICY_REASON_COUNT; i++)
 		assert_string_equal(policy_reason_name((enum policy_reason)i), names[i]);
@@ -501,6 +504,15 @@ static const struct bad bads[] = {
 	 "is a contact attribute"},
 	{"roles/support/fields/service", "[\"name\", \"owner\", \"owner\"]", "$.roles.support.fields.service[2]",
 	 "duplicate field \"owner\""},
+	/* Frequency caps: both numbers, in range, no other key. */
+	{"purposes/marketing/frequency_cap", "{\"max\": 0, \"per_days\": 7}", "$.purposes.marketing.frequency_cap.max",
+	 "between 1 and 1000"},
+	{"purposes/marketing/frequency_cap", "{\"max\": 2, \"per_days\": 400}",
+	 "$.purposes.marketing.frequency_cap.per_days", "between 1 and 366"},
+	{"purposes/marketing/frequency_cap", "{\"max\": 2}", "$.purposes.marketing.frequency_cap", "per_days"},
+	{"purposes/marketing/frequency_cap", "{\"max\": 2, \"per_days\": 7, \"weeks\": 1}",
+	 "$.purposes.marketing.frequency_cap.weeks", "unknown key"},
+	{"purposes/marketing/frequency_cap", "[2, 7]", "$.purposes.marketing.frequency_cap", "object"},
 };
 
 static char *example_text(void)
@@ -558,6 +570,39 @@ static void test_invalid_policies(void **state)
 	assert_int_equal(policy_load_buffer(&p, base, strlen(base), "test.json", NULL), 0);
 	policy_free(p);
 	free(base);
+}
+
+static void test_frequency_cap(void **state)
+{
+	(void)state;
+	json_error_t jerr;
+	char *base = example_text();
+	json_t *doc = json_loads(base, 0, &jerr);
+	edit(doc, "purposes/marketing/frequency_cap", "{\"max\": 2, \"per_days\": 7}");
+	char *text = json_dumps(doc, 0);
+	json_decref(doc);
+	struct policy *p = NULL;
+	struct policy_purpose_info pi;
+	assert_int_equal(policy_load_buffer(&p, text, strlen(text), "test.json", NULL), 0);
+	assert_int_equal(policy_purpose_get(p, "marketing", &pi), 0);
+	assert_int_equal(pi.cap_max, 2);
+	assert_int_equal(pi.cap_per_days, 7);
+	assert_int_equal(policy_purpose_get(p, "service", &pi), 0);
+	assert_int_equal(pi.cap_max, 0);
+	policy_free(p);
+	free(text);
+	free(base);
+
+	const int64_t day = INT64_C(86400000000), now = INT64_C(1700000000000000);
+	int64_t at = -1;
+	assert_int_equal(policy_cap_window_start(7, now), now - 7 * day);
+	/* No cap, or fewer releases than max: reachable. */
+	assert_false(policy_cap_reached(0, 0, 5, now, &at));
+	assert_int_equal(at, 0);
+	assert_false(policy_cap_reached(2, 7, 1, now - day, &at));
+	/* At max: held until the max-th newest release leaves the window. */
+	assert_true(policy_cap_reached(2, 7, 2, now - 3 * day, &at));
+	assert_int_equal(at, now + 4 * day);
 }
 
 static void test_all_errors_reported(void **state)
@@ -697,6 +742,7 @@ int main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_invalid_policies),
 		cmocka_unit_test(test_all_errors_reported),
+		cmocka_unit_test(test_frequency_cap),
 		cmocka_unit_test(test_malformed_text),
 		cmocka_unit_test(test_principals),
 		cmocka_unit_test_setup_teardown(test_widening_and_labels, load_example, free_example),
