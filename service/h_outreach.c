@@ -43,6 +43,7 @@
 #define FILTER_DEDUPE_SLOTS_MAX (UINT64_C(1) << 23)
 #define RELEASE_CHUNK_IDS 4096
 #define LINE_CAP (LIMIT_LINE_BYTES * 6 + 512)
+#define FILTER_CSV_HEADER "entry,allowed,reason,contact_id,reachable_again,line,error\r\n"
 
 struct dedupe {
 	uint64_t *slots;
@@ -56,6 +57,8 @@ struct filter {
 	const char *setup_reason;
 	bool role_denied;
 	bool dry_run;		/* answer, but record no release (caps unchanged) */
+	bool only_allowed;	/* only=allowed: leave denied entries out of the reply */
+	bool csv_out;		/* Accept: text/csv: CSV records, the summary in a header */
 	int64_t cap_max, cap_per_days; /* the purpose's frequency cap; 0: none */
 	enum bulk_format fmt;
 	struct bulk_reader *reader;
@@ -158,10 +161,79 @@ static size_t echo(json_t *v, char *out, size_t cap)
 	return 4;
 }
 
+/* The string to decide: the entry itself, or one of the known keys of an
+ * object entry (a CSV row with a header, an NDJSON object). */
+static const char *entry_text(json_t *v)
+{
+	static const char *const keys[] = { "contact_id", "id", "email", "entry", NULL };
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (!json_is_object(v))
+		return NULL;
+	for (int i = 0; keys[i] != NULL; i++) {
+		json_t *s = json_object_get(v, keys[i]);
+		if (json_is_string(s))
+			return json_string_value(s);
+	}
+	return NULL;
+}
+
+/* One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line
+ * break, and formula-safe: a field a spreadsheet would run as a formula
+ * (starting with = + - @, a tab or a carriage return) gets a leading
+ * apostrophe, so a hostile list cannot plant a formula in the export. */
+static size_t csv_field(const char *s, char *out, size_t cap)
+{
+	size_t n = 0, len = s ? strlen(s) : 0;
+	bool quote = len > 0 && strpbrk(s, ",\"\r\n") != NULL;
+	bool formula = len > 0 && strchr("=+-@\t\r", s[0]) != NULL;
+	if (len * 2 + 4 > cap)
+		return 0;
+	if (quote)
+		out[n++] = '"';
+	if (formula)
+		out[n++] = '\'';
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"')
+			out[n++] = '"';
+		out[n++] = s[i];
+	}
+	if (quote)
+		out[n++] = '"';
+	return n;
+}
+
+/* A result as one CSV record (FILTER_CSV_HEADER's columns); line and error
+ * only for an invalid entry, as in the NDJSON. */
+static int put_csv(struct filter *f, json_t *entry, bool allowed, const char *reason, int64_t reachable_us,
+		   const char *contact_id, uint64_t line, const char *error)
+{
+	char num[24] = "";
+	char when[32] = "";
+	const char *text = entry_text(entry);
+	size_t n = csv_field(text, f->line, LINE_CAP - 256);
+	if (text != NULL && n == 0)
+		return err_set(ERR_TOOBIG, "an entry is too long to answer");
+	if (reachable_us > 0)
+		format_time_us(reachable_us, when, sizeof when);
+	if (error != NULL)
+		snprintf(num, sizeof num, "%llu", (unsigned long long)line);
+	n += (size_t)snprintf(f->line + n, LINE_CAP - n, ",%s,%s,%s,%s,%s,", allowed ? "true" : "false",
+			      error ? "invalid" : reason, allowed && contact_id ? contact_id : "", when, num);
+	n += csv_field(error, f->line + n, LINE_CAP - n - 2);
+	memcpy(f->line + n, "\r\n", 2);
+	n += 2;
+	return spill_write(f->out, f->line, n);
+}
+
 static int put_line_at(struct filter *f, json_t *entry, bool allowed, const char *reason,
-		       uint64_t line, const char *error, int64_t reachable_us)
+		       uint64_t line, const char *error, int64_t reachable_us, const char *contact_id)
 {
 	size_t n = 0;
+	if (f->only_allowed && !allowed)
+		return 0;
+	if (f->csv_out)
+		return put_csv(f, entry, allowed, reason, reachable_us, contact_id, line, error);
 	memcpy(f->line, "{\"entry\":", 9);
 	n = 9;
 	n += echo(entry, f->line + n, LINE_CAP - 256 - n);
@@ -184,7 +256,7 @@ static int put_line_at(struct filter *f, json_t *entry, bool allowed, const char
 static int put_line(struct filter *f, json_t *entry, bool allowed, const char *reason,
 		    uint64_t line, const char *error)
 {
-	return put_line_at(f, entry, allowed, reason, line, error, 0);
+	return put_line_at(f, entry, allowed, reason, line, error, 0, NULL);
 }
 
 static int entry_invalid(struct filter *f, const struct bulk_item *it, const char *why)
@@ -192,23 +264,6 @@ static int entry_invalid(struct filter *f, const struct bulk_item *it, const cha
 	f->invalid++;
 	f->denied++;
 	return put_line(f, it->value, false, "invalid", it->line, why);
-}
-
-/* The string to decide: the entry itself, or one of the known keys of an
- * object entry (a CSV row with a header, an NDJSON object). */
-static const char *entry_text(json_t *v)
-{
-	static const char *const keys[] = { "contact_id", "id", "email", "entry", NULL };
-	if (json_is_string(v))
-		return json_string_value(v);
-	if (!json_is_object(v))
-		return NULL;
-	for (int i = 0; keys[i] != NULL; i++) {
-		json_t *s = json_object_get(v, keys[i]);
-		if (json_is_string(s))
-			return json_string_value(s);
-	}
-	return NULL;
 }
 
 static int on_item(void *arg, const struct bulk_item *it)
@@ -292,10 +347,21 @@ static int on_item(void *arg, const struct bulk_item *it)
 	} else {
 		f->denied++;
 	}
-	return put_line_at(f, it->value, d.allowed, policy_reason_name(d.reason), 0, NULL, reachable_us);
+	return put_line_at(f, it->value, d.allowed, policy_reason_name(d.reason), 0, NULL, reachable_us, row.id);
 }
 
 /* ---- the stream ---- */
+
+/* CSV when the client asks for text/csv and not for NDJSON first; NDJSON
+ * stays the default (no Accept, * / *, or anything else). */
+static bool filter_wants_csv(const char *accept)
+{
+	if (accept == NULL)
+		return false;
+	const char *csv = strcasestr(accept, "text/csv");
+	const char *nd = strcasestr(accept, "ndjson");
+	return csv != NULL && (nd == NULL || csv < nd);
+}
 
 static int filter_begin(struct reqctx *ctx)
 {
@@ -323,6 +389,13 @@ static int filter_begin(struct reqctx *ctx)
 		return f->setup_rc;
 	}
 	f->dry_run = dry != NULL && strcmp(dry, "true") == 0;
+	const char *only = http_query(ctx->http, "only");
+	if (only != NULL && strcmp(only, "allowed") != 0) {
+		f->setup_rc = err_set(ERR_INVALID, "only=allowed is the one choice");
+		return f->setup_rc;
+	}
+	f->only_allowed = only != NULL;
+	f->csv_out = filter_wants_csv(http_header(ctx->http, "Accept"));
 	/* Names the policy does not know are 422, as in the single check; only
 	 * then is the role's right to the purpose decided. */
 	if (policy_purpose_get(ctx->policy, purpose, &pi) != 0) {
@@ -354,6 +427,8 @@ static int filter_begin(struct reqctx *ctx)
 		rc = spill_open(&f->out, ctx->app->cfg.dir);
 	if (rc == 0)
 		rc = spill_open(&f->rel, ctx->app->cfg.dir);
+	if (rc == 0 && f->csv_out)
+		rc = spill_write(f->out, FILTER_CSV_HEADER, strlen(FILTER_CSV_HEADER));
 	if (rc == 0)
 		rc = spill_digest_new(&f->digest);
 	if (rc == 0)
@@ -504,9 +579,17 @@ static void filter_finish(struct reqctx *ctx)
 	}
 	char *text = json_dumps(summary, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(summary);
-	rc = text ? spill_write(f->out, text, strlen(text)) : err_set(ERR_NOMEM, "out of memory");
-	if (rc == 0)
-		rc = spill_write(f->out, "\n", 1);
+	if (f->csv_out) {
+		/* A CSV has no place for the summary: it travels in a header, as
+		 * the same JSON the NDJSON's last line holds. */
+		rc = text ? 0 : err_set(ERR_NOMEM, "out of memory");
+		if (rc == 0)
+			http_add_header(ctx->http, "X-Filter-Summary", text);
+	} else {
+		rc = text ? spill_write(f->out, text, strlen(text)) : err_set(ERR_NOMEM, "out of memory");
+		if (rc == 0)
+			rc = spill_write(f->out, "\n", 1);
+	}
 	free(text);
 	if (rc == 0)
 		rc = spill_rewind(f->out);
@@ -520,7 +603,8 @@ static void filter_finish(struct reqctx *ctx)
 	audit_decide(ctx, true, f->dry_run ? "dry_run" : "filtered");
 	audit_detail(ctx, detail);
 	ctx->status = 200;
-	ctx->content_type = "application/x-ndjson";
+	ctx->content_type = f->csv_out ? "text/csv; charset=utf-8; header=present" : "application/x-ndjson";
+
 	ctx->stream_read = spill_reply_read;
 	ctx->stream_ctx = f->out;
 	ctx->stream_free = spill_reply_free;

@@ -6,8 +6,11 @@ The frequency cap is a policy setting (frequency_cap on a purpose); these
 scenarios write it into the server's policy.json before it starts. Time
 moves with the test-only clock (CONSENTD_TEST_CLOCK_OFFSET_S, honoured only
 with CONSENTD_TEST_FAULTS=1), never by sleeping."""
+import csv
+import io
 import json
 import os
+import random
 import sys
 from datetime import datetime, timedelta, timezone
 
@@ -229,6 +232,110 @@ def test_an_invalid_frequency_cap_refuses_start_with_a_precise_message():
             assert text in srv.output, (cap, srv.output)
         finally:
             srv.close()
+
+
+def filter_csv(srv, entries, path=FILTER):
+    """Posts NDJSON, asks for CSV back: (rows as dicts, summary from the header)."""
+    body = "".join(json.dumps(e) + "\n" for e in entries)
+    st, hdrs, data = srv.raw("POST", path, body=body.encode(),
+                             headers={"Authorization": f"Bearer {srv.tokens['marketing']}",
+                                      "Content-Type": "application/x-ndjson", "Accept": "text/csv"})
+    assert st == 200, (st, data)
+    assert hdrs["content-type"].startswith("text/csv"), hdrs
+    text = data.decode()
+    assert text.startswith("entry,allowed,reason,contact_id,reachable_again,line,error\r\n"), text[:200]
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    return rows, json.loads(hdrs["x-filter-summary"])["summary"]
+
+
+def import_contacts(srv, n, prefix):
+    """n consented contacts through the import: {email: id}."""
+    body = "".join(json.dumps({"email": f"{prefix}{i}@example.org", "collected_for": ["marketing"],
+                               "consents": [{"purpose": "marketing", "channel": "email",
+                                             "status": "granted"}]}) + "\n" for i in range(n))
+    st, out = srv.call("POST", "/v1/contacts/import", token="admin", body=body,
+                       content_type="application/x-ndjson")
+    assert st == 200, out
+    ids = {}
+    for line in ndjson(out):
+        if "summary" in line:
+            continue
+        assert line.get("status") == "created", line
+        ids[f"{prefix}{line['line'] - 1}@example.org"] = line["id"]
+    assert len(ids) == n, len(ids)
+    return ids
+
+
+def test_a_mailing_tool_gets_csv_with_only_the_allowed_entries():
+    srv = capped_server()
+    try:
+        ann = consented(srv, "ann@example.org")
+        bob = consented(srv, "bob@example.org")
+        srv.set_consent(bob, "marketing", "email", "withdrawn")
+        entries = ["ann@example.org", "bob@example.org", "=HYPERLINK(\"http://x\")", "nobody@example.org"]
+        rows, summary = filter_csv(srv, entries)
+        assert [r["allowed"] for r in rows] == ["true", "false", "false", "false"], rows
+        assert rows[0]["contact_id"] == ann and rows[1]["contact_id"] == "", rows
+        # A formula is defused, and the invalid entry keeps its line and why.
+        assert rows[2]["entry"].startswith("'="), rows[2]
+        assert rows[2]["reason"] == "invalid" and rows[2]["line"] == "3" and rows[2]["error"], rows[2]
+        assert summary["total"] == 4 and summary["allowed"] == 1, summary
+        rows, summary = filter_csv(srv, entries, path=FILTER + "&only=allowed")
+        assert [(r["entry"], r["allowed"]) for r in rows] == [("ann@example.org", "true")], rows
+        assert summary["total"] == 4 and summary["denied"] == 3, summary
+        # NDJSON: the same choice, the summary as the last line.
+        lines, summary = run_filter(srv, entries, path=FILTER + "&only=allowed")
+        assert [ln["entry"] for ln in lines] == ["ann@example.org"], lines
+        assert summary["denied"] == 3, summary
+        st, out = srv.call("POST", FILTER + "&only=denied", token="marketing", body='"ann@example.org"\n',
+                           content_type="application/x-ndjson")
+        assert_problem(st, out, 400)
+    finally:
+        srv.close()
+
+
+def test_a_list_of_100000_mixed_identifiers_reaches_each_person_once():
+    srv = capped_server({"max": 2, "per_days": 7})
+    try:
+        ids = import_contacts(srv, 2000, "mix")
+        rng = random.Random(15)
+        emails = list(ids)
+        entries = []
+        while len(entries) < 100000:
+            k = rng.randrange(4)
+            e = rng.choice(emails)
+            if k == 0:
+                entries.append(e)
+            elif k == 1:
+                entries.append(ids[e])
+            elif k == 2:
+                entries.append(e.upper())
+            else:
+                entries.append(f"stranger{rng.randrange(50000)}@example.org")
+        people = {ids[e] for e in emails}
+        for fmt in ("ndjson", "csv"):
+            if fmt == "ndjson":
+                lines, summary = run_filter(srv, entries, path=FILTER + "&dry_run=true")
+                allowed = [ln for ln in lines if ln["allowed"]]
+                flagged = sum(1 for ln in lines if ln["reason"] == "duplicate_person")
+            else:
+                rows, summary = filter_csv(srv, entries, path=FILTER + "&dry_run=true")
+                allowed = [r for r in rows if r["allowed"] == "true"]
+                flagged = sum(1 for r in rows if r["reason"] == "duplicate_person")
+            # Every named person is allowed exactly once, whichever identifiers named them.
+            named = {ids[e.lower()] if "@" in e and e.lower() in ids else e for e in entries} & people
+            assert summary["allowed"] == len(allowed) == len(named), (summary, len(named))
+            assert summary["same_person"] == flagged > 0, summary
+            assert summary["total"] == 100000, summary
+        # The real run releases each person once; a second and third count toward the cap.
+        _, summary = run_filter(srv, entries)
+        rec = release_summary(srv, summary["release_id"])
+        assert rec["released"] == summary["allowed"], (rec, summary)
+        run_filter(srv, entries[:500])
+        lines, summary = run_filter(srv, entries[:500])
+        assert summary["allowed"] == 0 and summary["held_by_cap"] > 0, summary
+    finally:
+        srv.close()
 
 
 if __name__ == "__main__":
