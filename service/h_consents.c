@@ -180,10 +180,15 @@ void h_consent_check(struct reqctx *ctx)
 	audit_decide(ctx, cd.d.allowed, reason);
 	/* The hot path: every value here is a policy name or a contact id
 	 * (validated, [A-Za-z0-9_-]), so the reply is written directly. */
-	char *out = NULL;
-	int n = asprintf(&out, "{\"allowed\":%s,\"reason\":\"%s\",\"purpose\":\"%s\",\"channel\":\"%s\"%s%s%s}",
+	char *out = NULL, when[48] = "";
+	if (cd.reachable_us > 0) {
+		char t_s[32];
+		format_time_us(cd.reachable_us, t_s, sizeof t_s);
+		snprintf(when, sizeof when, ",\"reachable_again\":\"%s\"", t_s);
+	}
+	int n = asprintf(&out, "{\"allowed\":%s,\"reason\":\"%s\",\"purpose\":\"%s\",\"channel\":\"%s\"%s%s%s%s}",
 			 cd.d.allowed ? "true" : "false", reason, req.pi.name, policy_channel_name(req.ch),
-			 cd.known ? ",\"contact_id\":\"" : "", cd.contact_id, cd.known ? "\"" : "");
+			 cd.known ? ",\"contact_id\":\"" : "", cd.contact_id, cd.known ? "\"" : "", when);
 	json_decref(body);
 	if (n < 0) {
 		rc = err_set(ERR_NOMEM, "out of memory");

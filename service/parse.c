@@ -17,7 +17,7 @@
 
 /* ---- POST /v1/consent/check ---- */
 
-static const char *const check_keys[] = { "contact_id", "email", "purpose", "channel", NULL };
+static const char *const check_keys[] = { "contact_id", "email", "purpose", "channel", "use", NULL };
 
 int parse_check_body(const struct policy *p, json_t *body, struct check_req *out, const char **reason)
 {
@@ -41,6 +41,10 @@ int parse_check_body(const struct policy *p, json_t *body, struct check_req *out
 		return err_set(ERR_INVALID, "give exactly one of contact_id and email");
 	if (out->purpose == NULL || out->channel == NULL)
 		return err_set(ERR_INVALID, "purpose and channel are required");
+	const char *use = json_string_value(json_object_get(body, "use"));
+	if (use != NULL && strcmp(use, "outreach") != 0 && strcmp(use, "lookup") != 0)
+		return err_set(ERR_INVALID, "use is \"lookup\" or \"outreach\"");
+	out->outreach = use != NULL && strcmp(use, "outreach") == 0;
 	if (out->contact_id != NULL && !is_contact_id(out->contact_id))
 		return err_set(ERR_INVALID, "contact_id is not a contact id");
 	if (out->email != NULL) {

@@ -34,6 +34,7 @@
 #include "service/base/error.h"
 #include "service/base/limits.h"
 #include "service/domain/contact.h"
+#include "service/domain/release.h"
 #include "service/domain/suppression.h"
 #include "service/crypto/fieldcrypt.h"
 #include "service/parse.h"
@@ -369,6 +370,20 @@ int consent_check(struct txn *t, const char *role, const struct check_req *req, 
 	out->known = row.found;
 	snprintf(out->contact_id, sizeof out->contact_id, "%s", row.found ? row.id : "");
 	consent_decide(t, role, req->purpose, req->channel, &row, t->now_us / 1000000, &out->d);
+	out->reachable_us = 0;
+	/* Asked about an outreach, the check answers as the filter would: the
+	 * purpose's frequency cap applies (a look-up is not a contact). */
+	if (req->outreach && out->d.allowed && req->pi.cap_max > 0) {
+		bool held = false;
+		rc = release_cap_held(t, row.id, req->pi.name, policy_channel_name(req->ch), req->pi.cap_max,
+				      req->pi.cap_per_days, &held, &out->reachable_us);
+		if (rc != 0)
+			return rc;
+		if (held) {
+			out->d.allowed = false;
+			out->d.reason = POLICY_REASON_FREQUENCY_CAP;
+		}
+	}
 	return 0;
 }
 

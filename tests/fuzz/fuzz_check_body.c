@@ -10,8 +10,8 @@
  * - the result is 0, ERR_INVALID or ERR_UNPROCESSABLE, an error always
  *   comes with a message, and a reason comes with ERR_UNPROCESSABLE only
  *   ("unknown_purpose" or "unknown_channel");
- * - an accepted body has only the keys contact_id, email, purpose and
- *   channel, all strings; exactly one of contact_id and email, the one
+ * - an accepted body has only the keys contact_id, email, purpose,
+ *   channel and use (lookup|outreach, which sets outreach), all strings; exactly one of contact_id and email, the one
  *   given being a contact id or an email that normalises; purpose and
  *   channel the body's own strings, naming a purpose and a channel the
  *   policy knows;
@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_accepted(const struct policy *p, json_t *body, const struct check_req *r)
 {
-	static const char *const keys[] = { "contact_id", "email", "purpose", "channel" };
+	static const char *const keys[] = { "contact_id", "email", "purpose", "channel", "use" };
 	const char *key;
 	json_t *v;
 	json_object_foreach(body, key, v) {
@@ -49,6 +49,12 @@ static void check_accepted(const struct policy *p, json_t *body, const struct ch
 			abort();
 	}
 	if ((r->contact_id == NULL) == (r->email == NULL))
+		abort();
+	/* use is "lookup" or "outreach", and outreach says which. */
+	const char *use = json_string_value(json_object_get(body, "use"));
+	if (use != NULL && strcmp(use, "lookup") != 0 && strcmp(use, "outreach") != 0)
+		abort();
+	if (r->outreach != (use != NULL && strcmp(use, "outreach") == 0))
 		abort();
 	if (r->contact_id != json_string_value(json_object_get(body, "contact_id")) ||
 	    r->email != json_string_value(json_object_get(body, "email")) ||

@@ -115,6 +115,26 @@ def test_a_person_is_reachable_again_once_the_window_has_passed():
         srv.close()
 
 
+def test_the_single_check_about_an_outreach_answers_the_cap_and_a_lookup_does_not():
+    srv = capped_server({"max": 1, "per_days": 30})
+    try:
+        cid = consented(srv, "hil@example.org")
+        _, summary = run_filter(srv, [cid])
+        first = release_summary(srv, summary["release_id"])
+        body = srv.check("marketing", "email", email="hil@example.org", use="outreach")
+        assert body["allowed"] is False and body["reason"] == "frequency_cap", body
+        want = parse_time(first["released_at"]) + timedelta(days=30)
+        assert parse_time(body["reachable_again"]) == want, body
+        for who in ({"email": "hil@example.org"}, {"contact_id": cid, "use": "lookup"}):
+            body = srv.check("marketing", "email", **who)
+            assert body["allowed"] is True and "reachable_again" not in body, body
+        st, body = srv.call("POST", "/v1/consent/check", token="marketing",
+                            json={"contact_id": cid, "purpose": "marketing", "channel": "email", "use": "shout"})
+        assert_problem(st, body, 400)
+    finally:
+        srv.close()
+
+
 def test_the_clock_offset_is_ignored_without_the_test_hooks():
     srv = Server(start=False, env={"CONSENTD_TEST_CLOCK_OFFSET_S": str(400 * DAY)})
     try:
