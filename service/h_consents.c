@@ -180,7 +180,7 @@ void h_consent_check(struct reqctx *ctx)
 	audit_decide(ctx, cd.d.allowed, reason);
 	/* The hot path: every value here is a policy name or a contact id
 	 * (validated, [A-Za-z0-9_-]), so the reply is written directly. */
-	char *out = NULL, when[48] = "";
+	char *out = NULL, when[80] = "";
 	if (cd.reachable_us > 0) {
 		char t_s[32];
 		format_time_us(cd.reachable_us, t_s, sizeof t_s);
