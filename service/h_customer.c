@@ -359,6 +359,45 @@ unavailable:
 	return NULL;
 }
 
+/* resolve() for the one-click POST: an authentic opt-out token keeps
+ * unsubscribing after its expiry or revocation, and after erasure
+ * (*erased: answer success, write nothing). See link_resolve_optout. */
+static struct cust *resolve_optout(struct reqctx *ctx, bool *erased)
+{
+	const char *token = ctx->param[0];
+	enum prefpage_lang lang = prefpage_lang_from(http_header(ctx->http, "Accept-Language"));
+	const char *refusal = NULL;
+	int rc;
+
+	*erased = false;
+	customer_identity(ctx);
+	struct cust *c = calloc(1, sizeof *c);
+	if (c == NULL) {
+		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
+		app_send(ctx);
+		return NULL;
+	}
+	ctx->state = c;
+	ctx->state_free = cust_free;
+	c->lang = lang;
+	struct txn t = app_txn(ctx, ctx->rd);
+	rc = link_resolve_optout(&t, token, t.now_us / 1000000, &c->tok, &c->link, c->link_role, &c->ct, erased,
+				 &refusal);
+	if (rc != 0) {
+		customer_audit_begin(ctx, "customer.link", "", NULL, NULL);
+		audit_decide(ctx, false, "error");
+		reply_problem(ctx, rc, NULL);
+		app_commit(ctx);
+		return NULL;
+	}
+	if (refusal != NULL) {
+		refuse_link(ctx, lang, refusal);
+		return NULL;
+	}
+	snprintf(c->token, sizeof c->token, "%s", token);
+	return c;
+}
+
 /* True when the link may show and change purpose: its creator's role may
  * use it (a marketing link never reaches a care consent). */
 static bool link_covers(const struct reqctx *ctx, const struct cust *c, const char *purpose)
@@ -954,18 +993,27 @@ static void h_unsub_get(struct reqctx *ctx)
 
 static void h_unsub_post(struct reqctx *ctx)
 {
-	struct cust *c = resolve(ctx);
+	bool erased = false;
+	struct cust *c = resolve_optout(ctx, &erased);
 	size_t len;
 	const char *body;
 	if (c == NULL)
 		return;
 	body = http_body(ctx->http, &len);
 	bool ok = !http_body_too_big(ctx->http) && parse_one_click(http_header(ctx->http, "Content-Type"), body, len);
-	customer_audit_begin(ctx, "customer.unsubscribe", c->ct.id, strcmp(c->link.scope, "all") ? c->link.scope : NULL,
-			     NULL);
+	customer_audit_begin(ctx, "customer.unsubscribe", erased ? c->link.contact_id : c->ct.id,
+			     strcmp(c->link.scope, "all") ? c->link.scope : NULL, NULL);
 	if (!ok) {
 		audit_decide(ctx, false, "not_one_click");
 		reply_page(ctx, 400, prefpage_unsubscribe_confirm(c->lang, c->token));
+		app_commit(ctx);
+		return;
+	}
+	if (erased) {
+		/* The person was erased: their addresses are erasure-suppressed
+		 * for good, so the opt-out already holds; nothing to write. */
+		audit_decide(ctx, true, "already_suppressed");
+		reply_page(ctx, 200, prefpage_unsubscribed(c->lang, c->token));
 		app_commit(ctx);
 		return;
 	}

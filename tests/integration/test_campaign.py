@@ -254,6 +254,89 @@ def test_an_invalid_frequency_cap_refuses_start_with_a_precise_message():
             srv.close()
 
 
+def one_click(srv, url):
+    path = url.split("://", 1)[1].split("/", 1)[1]
+    st, _, data = srv.raw("POST", "/" + path, body=b"List-Unsubscribe=One-Click",
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    return st, data.decode()
+
+
+def mint(srv, cid, token="marketing", **body):
+    st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token=token, json=body)
+    assert st == 201, (st, out)
+    return out
+
+
+def test_one_click_through_an_expired_opt_out_link_still_unsubscribes():
+    srv = capped_server()
+    try:
+        cid = consented(srv, "ida@example.org")
+        optout = mint(srv, cid, scope="marketing", ttl_days=1)
+        manage = mint(srv, cid, token="admin", scope="all", ttl_days=1, capability="manage")
+        # Two days later, on the test clock: both links have expired.
+        srv.stop()
+        srv.env["CONSENTD_TEST_CLOCK_OFFSET_S"] = str(2 * DAY)
+        srv.start()
+        st, _, _ = srv.raw("GET", "/p/" + optout["url"].rsplit("/", 1)[1])
+        assert st == 403  # the page is gone ...
+        # ... a staff link of another capability keeps its expiry ...
+        st, _ = one_click(srv, manage["unsubscribe_url"])
+        assert st == 403
+        assert srv.check("marketing", "email", contact_id=cid)["allowed"] is True
+        # ... and the opt-out keeps working.
+        st, html = one_click(srv, optout["unsubscribe_url"])
+        assert st == 200, html
+        body = srv.check("marketing", "email", contact_id=cid)
+        assert body["allowed"] is False and body["reason"] in ("withdrawn", "suppressed"), body
+        rows = srv.audit_rows("action = 'customer.unsubscribe'")
+        assert [r["reason"] for r in rows] == ["unsubscribed"] and rows[0]["record_id"] == cid, rows
+    finally:
+        srv.close()
+
+
+def test_one_click_through_a_revoked_opt_out_link_still_unsubscribes():
+    srv = capped_server()
+    try:
+        cid = consented(srv, "jon@example.org")
+        link = mint(srv, cid, scope="marketing")
+        st, body = srv.call("DELETE", f"/v1/contacts/{cid}/preference-link/{link['link_id']}", token="marketing")
+        assert st == 200, body
+        st, html = one_click(srv, link["unsubscribe_url"])
+        assert st == 200, html
+        assert srv.check("marketing", "email", contact_id=cid)["allowed"] is False
+        # A forged token is still refused.
+        tok = link["unsubscribe_url"].rsplit("/", 1)[1]
+        st, _ = one_click(srv, link["unsubscribe_url"].replace(tok, tok[:-2] + ("AA" if tok[-2:] != "AA" else "BA")))
+        assert st == 403
+    finally:
+        srv.close()
+
+
+def test_one_click_after_erasure_answers_success_and_writes_nothing():
+    srv = capped_server()
+    try:
+        cid = consented(srv, "kim@example.org")
+        link = mint(srv, cid, scope="marketing")
+        st, body = srv.call("DELETE", f"/v1/contacts/{cid}", token="admin")
+        assert st == 200, body
+        import sqlite3
+        def counts():
+            con = sqlite3.connect(f"file:{srv.db}?mode=ro", uri=True)
+            out = [con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                   for t in ("suppression", "consent_event", "consent")]
+            con.close()
+            return out
+        before = counts()
+        st, html = one_click(srv, link["unsubscribe_url"])
+        assert st == 200, html
+        assert counts() == before
+        rows = srv.audit_rows("action = 'customer.unsubscribe'")
+        assert [r["reason"] for r in rows] == ["already_suppressed"] and rows[0]["record_id"] == cid, rows
+        assert srv.check("marketing", "email", email="kim@example.org")["allowed"] is False
+    finally:
+        srv.close()
+
+
 def filter_csv(srv, entries, path=FILTER):
     """Posts NDJSON, asks for CSV back: (rows as dicts, summary from the header)."""
     body = "".join(json.dumps(e) + "\n" for e in entries)
