@@ -480,6 +480,9 @@ static int apply_release(struct store_conn *w, struct writer_job *job)
 		qsort(ids, have / 16, 16, cmp16);
 		rc = release_put(&t, f->release_id, chunk++, ids, have / 16);
 		if (rc == 0)
+			rc = release_cap_recheck(&t, f->purpose, f->channel, f->cap_max, f->cap_per_days, ids,
+						 have / 16);
+		if (rc == 0)
 			rc = release_log_put(&t, f->release_id, f->purpose, f->channel, ids, have / 16);
 		if (have < RELEASE_CHUNK_IDS * 16)
 			break;
@@ -488,7 +491,7 @@ static int apply_release(struct store_conn *w, struct writer_job *job)
 	if (rc == 0)
 		rc = release_summary_put(&t, f->release_id, f->summary);
 	if (rc != 0)
-		audit_decide(ctx, false, "error");
+		audit_decide(ctx, false, rc == ERR_CONFLICT ? "cap_conflict" : "error");
 	return rc;
 }
 

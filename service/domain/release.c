@@ -71,6 +71,22 @@ int release_cap_held(struct txn *t, const char *contact_id, const char *purpose,
 	return rc;
 }
 
+int release_cap_recheck(struct txn *t, const char *purpose, const char *channel, int64_t cap_max,
+			int64_t cap_per_days, const uint8_t *ids, size_t n_ids)
+{
+	int64_t since = policy_cap_window_start(cap_per_days, t->now_us);
+	for (size_t i = 0; cap_max > 0 && i < n_ids; i++) {
+		int64_t count = 0, kth = 0;
+		int rc = store_release_recent(t->c, ids + i * 16, purpose, channel, since, cap_max, &count, &kth);
+		if (rc != 0)
+			return rc;
+		if (count >= cap_max)
+			return err_set(ERR_CONFLICT, "another campaign reached some of these people while this "
+						     "list was read; nothing was released: run the filter again");
+	}
+	return 0;
+}
+
 int release_log_put(struct txn *t, const char *release_id, const char *purpose, const char *channel,
 		    const uint8_t *ids, size_t n_ids)
 {

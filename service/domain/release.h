@@ -42,6 +42,13 @@ int release_find(struct txn *t, const char *release_id, const uint8_t id_raw[16]
  */
 int release_cap_held(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
 		     int64_t cap_max, int64_t cap_per_days, bool *held, int64_t *reachable_us);
+/* On the writer, before release_log_put: whether every one of n_ids raw
+ * ids is still under the cap, counting what committed since the list was
+ * decided on a reader (another filter may have released the same people
+ * meanwhile). ERR_CONFLICT when one is not: the request must release no
+ * one and be run again. The count is then exact, whatever runs alongside. */
+int release_cap_recheck(struct txn *t, const char *purpose, const char *channel, int64_t cap_max,
+			int64_t cap_per_days, const uint8_t *ids, size_t n_ids);
 /* On the writer: the per-person log of one sorted chunk of released ids. */
 int release_log_put(struct txn *t, const char *release_id, const char *purpose, const char *channel,
 		    const uint8_t *ids, size_t n_ids);

@@ -148,6 +148,55 @@ def test_the_clock_offset_is_ignored_without_the_test_hooks():
         srv.close()
 
 
+def test_two_campaigns_at_once_never_pass_the_cap_together():
+    """The cap is counted again on the writer: a list decided while another
+    campaign released the same person is refused whole (409) and releases
+    no one, so the count stays exact whatever runs alongside."""
+    import http.client
+    import ssl
+    srv = capped_server({"max": 1, "per_days": 7})
+    try:
+        cid = consented(srv, "lea@example.org")
+        ctx = ssl.create_default_context(cafile=srv.cafile)
+        slow = http.client.HTTPSConnection("127.0.0.1", srv.port, context=ctx, timeout=30)
+        head = b'"lea@example.org"\n'
+        tail = b"\n" * 64
+        slow.putrequest("POST", FILTER)
+        slow.putheader("Authorization", f"Bearer {srv.tokens['marketing']}")
+        slow.putheader("Content-Type", "application/x-ndjson")
+        slow.putheader("Content-Length", str(len(head) + len(tail)))
+        slow.endheaders()
+        slow.send(head)
+        # The slow list has decided its entry (allowed); a second campaign
+        # now releases the same person and commits first.
+        deadline = __import__("time").time() + 10
+        while __import__("time").time() < deadline:
+            if int(metric(srv, "consentd_filter_entries_total") or 0) >= 1:
+                break
+            __import__("time").sleep(0.02)
+        lines, summary = run_filter(srv, [cid])
+        assert lines[0]["allowed"] is True, lines
+        slow.send(tail)
+        resp = slow.getresponse()
+        data = resp.read().decode()
+        assert resp.status == 409, (resp.status, data)
+        assert json.loads(data)["reason"] == "cap_conflict", data
+        st, body = srv.call("GET", f"/v1/outreach/contacts/{cid}/releases", token="auditor")
+        assert st == 200 and len(body["releases"]) == 1, body
+        rows = srv.audit_rows("action = 'outreach.filter'")
+        assert [r["reason"] for r in rows] == ["filtered", "cap_conflict"], rows
+    finally:
+        srv.close()
+
+
+def metric(srv, name):
+    st, text = srv.call("GET", "/metrics", token="admin")
+    for line in str(text).splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return line.rsplit(" ", 1)[1]
+    return None
+
+
 def test_a_dry_run_releases_no_one_and_uses_up_no_allowance():
     srv = capped_server({"max": 2, "per_days": 7})
     try:
