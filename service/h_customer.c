@@ -38,6 +38,7 @@
 #include "service/domain/consent.h"
 #include "service/domain/contact.h"
 #include "service/domain/link.h"
+#include "service/domain/release.h"
 #include "service/domain/trail.h"
 #include "service/domain/suppression.h"
 #include "service/linktoken.h"
@@ -787,9 +788,15 @@ static void customer_download(struct reqctx *ctx, struct cust *c)
 	    (rc = consent_history_each(&rt, c->ct.id, export_consent_cb, history)) != 0 ||
 	    (rc = suppression_subject_each(&rt, &c->ct, export_suppression_cb, supp)) != 0)
 		goto fail;
-	rc = trail_each(&rt, &f, export_audit_cb, accesses);
-	if (rc != 0 && rc != 1)
+	/* The campaigns that were allowed to reach the person (release log). */
+	json_t *campaigns = NULL;
+	if ((rc = release_of_contact_json(&rt, c->ct.id, &campaigns)) != 0)
 		goto fail;
+	rc = trail_each(&rt, &f, export_audit_cb, accesses);
+	if (rc != 0 && rc != 1) {
+		json_decref(campaigns);
+		goto fail;
+	}
 	json_t *purposes = json_array();
 	char cf[STORE_LIST_CAP];
 	snprintf(cf, sizeof cf, "%s", c->ct.collected_for);
@@ -802,6 +809,7 @@ static void customer_download(struct reqctx *ctx, struct cust *c)
 				c->ct.source, "fields", fields, "consents", consents, "consent_history", history,
 				"suppressions", supp, "accesses", accesses, "accesses_truncated", rc == 1);
 	fields = consents = history = supp = accesses = NULL;
+	json_object_set_new(out, "campaigns", campaigns);
 	audit_decide(ctx, true, "exported");
 	audit_fields(ctx, names);
 	cust_detail(ctx, json_pack("{s:s}", "link_id", c->link.id));

@@ -386,6 +386,32 @@ def test_one_click_after_erasure_answers_success_and_writes_nothing():
         srv.close()
 
 
+def test_the_persons_data_download_lists_the_campaigns_that_reached_them():
+    import re
+    import urllib.parse
+    srv = capped_server()
+    try:
+        cid = consented(srv, "max@example.org")
+        _, first = run_filter(srv, ["max@example.org"])
+        run_filter(srv, ["max@example.org"], path=FILTER + "&dry_run=true")  # releases no one
+        _, second = run_filter(srv, [cid])
+        link = mint(srv, cid, token="admin", scope="all", capability="manage")
+        tok = link["url"].rsplit("/", 1)[1]
+        st, _, html = srv.raw("GET", f"/p/{tok}")
+        assert st == 200
+        csrf = re.search(r'name="csrf" value="([^"]+)"', html.decode()).group(1)
+        st, _, data = srv.raw("POST", f"/p/{tok}", body=urllib.parse.urlencode(
+            {"csrf": csrf, "action": "download"}).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert st == 200, data
+        doc = json.loads(data)
+        got = [(c["release_id"], c["purpose"], c["channel"]) for c in doc["campaigns"]]
+        assert got == [(second["release_id"], "marketing", "email"),
+                       (first["release_id"], "marketing", "email")], doc["campaigns"]
+    finally:
+        srv.close()
+
+
 def filter_csv(srv, entries, path=FILTER):
     """Posts NDJSON, asks for CSV back: (rows as dicts, summary from the header)."""
     body = "".join(json.dumps(e) + "\n" for e in entries)
