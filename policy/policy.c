@@ -529,12 +529,16 @@ int policy_decide_contact(const struct policy *p, const char *role, const char *
 	}
 	if (!(ro->purposes & (UINT64_C(1) << pi)))
 		return 0;
-	enum policy_channel ch;
-	if (policy_channel_from_name(channel, &ch) != 0) {
+	const struct policy_purpose *pu = &p->purposes[pi];
+	/* A purpose that declares no channels (analytics, partner sharing) is
+	 * decided without one: the question is the use, not a contact. A
+	 * purpose with channels always needs one. */
+	bool no_channel = channel == NULL || channel[0] == '\0';
+	enum policy_channel ch = POLICY_CH_COUNT;
+	if (no_channel ? pu->channels != 0 : policy_channel_from_name(channel, &ch) != 0) {
 		deny(out, POLICY_REASON_UNKNOWN_CHANNEL);
 		return 0;
 	}
-	const struct policy_purpose *pu = &p->purposes[pi];
 
 	/* A suppression is the person's own "stop" (or a hard bounce): the most
 	 * telling answer, so it is named before an unknown or erased record. */
@@ -548,7 +552,7 @@ int policy_decide_contact(const struct policy *p, const char *role, const char *
 		deny(out, POLICY_REASON_ERASED);
 	else if (!collected_allows(p, s, pi))
 		deny(out, POLICY_REASON_PURPOSE_INCOMPATIBLE);
-	else if (!(pu->channels & (1u << ch)))
+	else if (!no_channel && !(pu->channels & (1u << ch)))
 		deny(out, POLICY_REASON_CHANNEL_NOT_ALLOWED);
 	else
 		decide_consent(pu, &s->consent, now, out);

@@ -186,8 +186,12 @@ void h_consent_check(struct reqctx *ctx)
 		format_time_us(cd.reachable_us, t_s, sizeof t_s);
 		snprintf(when, sizeof when, ",\"reachable_again\":\"%s\"", t_s);
 	}
-	int n = asprintf(&out, "{\"allowed\":%s,\"reason\":\"%s\",\"purpose\":\"%s\",\"channel\":\"%s\"%s%s%s%s}",
-			 cd.d.allowed ? "true" : "false", reason, req.pi.name, policy_channel_name(req.ch),
+	/* A purpose without channels is answered with "channel": null. */
+	char chan[STORE_NAME_CAP + 2] = "null";
+	if (req.ch != POLICY_CH_COUNT)
+		snprintf(chan, sizeof chan, "\"%s\"", policy_channel_name(req.ch));
+	int n = asprintf(&out, "{\"allowed\":%s,\"reason\":\"%s\",\"purpose\":\"%s\",\"channel\":%s%s%s%s%s}",
+			 cd.d.allowed ? "true" : "false", reason, req.pi.name, chan,
 			 cd.known ? ",\"contact_id\":\"" : "", cd.contact_id, cd.known ? "\"" : "", when);
 	json_decref(body);
 	if (n < 0) {
@@ -200,7 +204,7 @@ void h_consent_check(struct reqctx *ctx)
 fail:
 	json_decref(body);
 fail_noid:
-	audit_begin(ctx, "consent.check", "", req.pi.name, policy_channel_name(req.ch));
+	audit_begin(ctx, "consent.check", "", req.pi.name, req.ch == POLICY_CH_COUNT ? "" : policy_channel_name(req.ch));
 	audit_decide(ctx, false, "error");
 	reply_problem(ctx, rc, NULL);
 	app_commit(ctx);

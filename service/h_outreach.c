@@ -377,12 +377,12 @@ static int filter_begin(struct reqctx *ctx)
 	f->ctx = ctx;
 	f->now_s = now_us() / 1000000;
 	f->txn = app_txn(ctx, ctx->rd);
-	if (purpose == NULL || channel == NULL || !is_name(purpose) || !is_name(channel)) {
+	if (purpose == NULL || !is_name(purpose) || (channel != NULL && !is_name(channel))) {
 		f->setup_rc = err_set(ERR_INVALID, "name the campaign: ?purpose=NAME&channel=NAME");
 		return f->setup_rc;
 	}
 	snprintf(f->purpose, sizeof f->purpose, "%s", purpose);
-	snprintf(f->channel, sizeof f->channel, "%s", channel);
+	snprintf(f->channel, sizeof f->channel, "%s", channel ? channel : "");
 	const char *dry = http_query(ctx->http, "dry_run");
 	if (dry != NULL && strcmp(dry, "true") != 0 && strcmp(dry, "false") != 0) {
 		f->setup_rc = err_set(ERR_INVALID, "dry_run is true or false");
@@ -405,7 +405,18 @@ static int filter_begin(struct reqctx *ctx)
 	}
 	f->cap_max = pi.cap_max;
 	f->cap_per_days = pi.cap_per_days;
-	if (policy_channel_from_name(channel, &ch) != 0) {
+	/* A purpose that declares no channels (analytics, partner sharing) is
+	 * filtered without one; naming one for it is a clear 422. */
+	if (pi.channels == 0 && channel != NULL) {
+		f->setup_rc = err_set(ERR_UNPROCESSABLE, "purpose %s uses no channel; leave channel out", purpose);
+		f->setup_reason = "channel_not_allowed";
+		return f->setup_rc;
+	}
+	if (pi.channels != 0 && channel == NULL) {
+		f->setup_rc = err_set(ERR_INVALID, "name the campaign: ?purpose=NAME&channel=NAME");
+		return f->setup_rc;
+	}
+	if (channel != NULL && policy_channel_from_name(channel, &ch) != 0) {
 		f->setup_rc = err_set(ERR_UNPROCESSABLE, "unknown channel \"%s\"", channel);
 		f->setup_reason = "unknown_channel";
 		return f->setup_rc;

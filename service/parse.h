@@ -32,7 +32,7 @@ struct check_req {
 	const char *purpose;	 /* as given; pi describes it */
 	const char *channel;	 /* as given; ch is its value */
 	struct policy_purpose_info pi;
-	enum policy_channel ch;
+	enum policy_channel ch;	 /* POLICY_CH_COUNT for a purpose without channels */
 	bool outreach; /* "use": "outreach": about to contact, so frequency caps apply */
 };
 

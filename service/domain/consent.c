@@ -361,10 +361,17 @@ int consent_lookup(struct txn *t, const char *contact_id, const char *email, con
 	return rc;
 }
 
+/* The channel a check is about: "" for a purpose without channels (its
+ * consent is stored under the empty channel). */
+static const char *check_channel(const struct check_req *req)
+{
+	return req->ch == POLICY_CH_COUNT ? "" : policy_channel_name(req->ch);
+}
+
 int consent_check(struct txn *t, const char *role, const struct check_req *req, struct consent_decision *out)
 {
 	struct store_filter_row row;
-	int rc = consent_lookup(t, req->contact_id, req->email, req->pi.name, policy_channel_name(req->ch), &row);
+	int rc = consent_lookup(t, req->contact_id, req->email, req->pi.name, check_channel(req), &row);
 	if (rc != 0)
 		return rc;
 	out->known = row.found;
@@ -375,7 +382,7 @@ int consent_check(struct txn *t, const char *role, const struct check_req *req, 
 	 * purpose's frequency cap applies (a look-up is not a contact). */
 	if (req->outreach && out->d.allowed && req->pi.cap_max > 0) {
 		bool held = false;
-		rc = release_cap_held(t, row.id, req->pi.name, policy_channel_name(req->ch), req->pi.cap_max,
+		rc = release_cap_held(t, row.id, req->pi.name, check_channel(req), req->pi.cap_max,
 				      req->pi.cap_per_days, &held, &out->reachable_us);
 		if (rc != 0)
 			return rc;

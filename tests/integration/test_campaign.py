@@ -412,6 +412,46 @@ def test_the_persons_data_download_lists_the_campaigns_that_reached_them():
         srv.close()
 
 
+def test_a_purpose_without_channels_is_checked_and_filtered_without_one():
+    srv = capped_server()
+    try:
+        cid = srv.create_contact(email="ned@example.org", collected_for=["marketing", "partner_sharing"])
+        srv.set_consent(cid, "partner_sharing", None, "granted")
+        other = srv.create_contact(email="ola@example.org", collected_for=["partner_sharing"])
+        st, body = srv.call("POST", "/v1/consent/check", token="marketing",
+                            json={"contact_id": cid, "purpose": "partner_sharing"})
+        assert st == 200 and body["allowed"] is True and body["channel"] is None, body
+        st, body = srv.call("POST", "/v1/consent/check", token="marketing",
+                            json={"contact_id": other, "purpose": "partner_sharing"})
+        assert st == 200 and body["allowed"] is False and body["reason"] == "no_consent", body
+        # A channel named for it is a clear 422; a purpose with channels still needs one.
+        st, body = srv.call("POST", "/v1/consent/check", token="marketing",
+                            json={"contact_id": cid, "purpose": "partner_sharing", "channel": "email"})
+        assert_problem(st, body, 422)
+        assert body["reason"] == "channel_not_allowed", body
+        st, body = srv.call("POST", "/v1/consent/check", token="marketing",
+                            json={"contact_id": cid, "purpose": "marketing"})
+        assert_problem(st, body, 400)
+        for fmt in ("ndjson", "csv"):
+            path = "/v1/outreach/filter?purpose=partner_sharing"
+            if fmt == "ndjson":
+                lines, summary = run_filter(srv, ["ned@example.org", other], path=path)
+                got = [(ln["allowed"], ln["reason"]) for ln in lines]
+            else:
+                rows, summary = filter_csv(srv, ["ned@example.org", other], path=path)
+                got = [(r["allowed"] == "true", r["reason"]) for r in rows]
+            assert got == [(True, "granted"), (False, "no_consent")], got
+        st, out = srv.call("POST", "/v1/outreach/filter?purpose=partner_sharing&channel=email", token="marketing",
+                           body='"ned@example.org"\n', content_type="application/x-ndjson")
+        assert_problem(st, out, 422)
+        assert out["reason"] == "channel_not_allowed", out
+        st, out = srv.call("POST", "/v1/outreach/filter?purpose=marketing", token="marketing",
+                           body='"ned@example.org"\n', content_type="application/x-ndjson")
+        assert_problem(st, out, 400)
+    finally:
+        srv.close()
+
+
 def filter_csv(srv, entries, path=FILTER):
     """Posts NDJSON, asks for CSV back: (rows as dicts, summary from the header)."""
     body = "".join(json.dumps(e) + "\n" for e in entries)

@@ -132,6 +132,10 @@ static const struct row rows[] = {
 	{"care by phone with care consent", CONTACT, "care_coordinator", "care", "phone", "care", 0, G, 0, POLICY_REASON_GRANTED, NULL},
 	{"care never by email", CONTACT, "admin", "care", "email", "care", 0, G, 0, POLICY_REASON_CHANNEL_NOT_ALLOWED, NULL},
 	{"analytics has no outreach channel", CONTACT, "admin", "analytics", "email", "marketing", 0, G, 0, POLICY_REASON_CHANNEL_NOT_ALLOWED, NULL},
+	/* A purpose without channels is decided without one; one with channels never is. */
+	{"analytics without a channel, consent given", CONTACT, "admin", "analytics", "", "analytics", 0, G, 0, POLICY_REASON_GRANTED, NULL},
+	{"analytics without a channel, no consent", CONTACT, "admin", "analytics", "", "analytics", 0, N, 0, POLICY_REASON_NO_CONSENT, NULL},
+	{"marketing needs a channel", CONTACT, "marketing", "marketing", "", "marketing", 0, G, 0, POLICY_REASON_UNKNOWN_CHANNEL, NULL},
 	{"service by sms needs no consent", CONTACT, "admin", "service", "sms", "service", 0, N, 0, POLICY_REASON_NOT_REQUIRED, NULL},
 	{"service ignores a marketing-style refusal", CONTACT, "admin", "service", "post", "service", 0, R, 0, POLICY_REASON_NOT_REQUIRED, NULL},
 	{"service not by push", CONTACT, "admin", "service", "push", "service", 0, N, 0, POLICY_REASON_CHANNEL_NOT_ALLOWED, NULL},
