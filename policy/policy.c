@@ -246,6 +246,7 @@ int policy_purpose_at(const struct policy *p, size_t i, struct policy_purpose_in
 		.sale_or_sharing = pu->sale_or_sharing,
 		.cap_max = pu->cap_max,
 		.cap_per_days = pu->cap_per_days,
+		.frequency_choice = pu->frequency_choice,
 		.index = i,
 	};
 	return 0;
@@ -255,6 +256,37 @@ int policy_purpose_get(const struct policy *p, const char *name, struct policy_p
 {
 	int i = policy_purpose_index(p, name);
 	return i < 0 ? ERR_NOTFOUND : policy_purpose_at(p, (size_t)i, out);
+}
+
+static const char *const frequency_names[POLICY_FREQ_COUNT] = { "any", "weekly", "monthly", "important" };
+
+const char *policy_frequency_name(enum policy_frequency f)
+{
+	return (unsigned)f < POLICY_FREQ_COUNT ? frequency_names[f] : "unknown";
+}
+
+int policy_frequency_from_name(const char *name, enum policy_frequency *out)
+{
+	int i = index_of(frequency_names, POLICY_FREQ_COUNT, name);
+	if (i < 0)
+		return ERR_NOTFOUND;
+	*out = (enum policy_frequency)i;
+	return 0;
+}
+
+void policy_frequency_cap(enum policy_frequency f, int64_t *max, int64_t *per_days)
+{
+	*max = 0;
+	*per_days = 0;
+	if (f == POLICY_FREQ_WEEKLY) {
+		*max = 1;
+		*per_days = 7;
+	} else if (f == POLICY_FREQ_MONTHLY) {
+		*max = 1;
+		*per_days = 30;
+	} else if (f == POLICY_FREQ_IMPORTANT) {
+		*max = -1;
+	}
 }
 
 int64_t policy_cap_window_start(int64_t per_days, int64_t now_us)

@@ -189,8 +189,25 @@ struct policy_purpose_info {
 	 * per channel within cap_per_days; 0 and 0 when it has none. */
 	int64_t cap_max;
 	int64_t cap_per_days;
+	bool frequency_choice; /* the person may choose how often (policy_frequency) */
 	size_t index;
 };
+
+/* The frequencies a person may choose on the preference page for a
+ * purpose with frequency_choice. Names (policy_frequency_name): any,
+ * weekly, monthly, important. */
+enum policy_frequency {
+	POLICY_FREQ_ANY,       /* no choice of their own: the policy's cap only */
+	POLICY_FREQ_WEEKLY,    /* at most one a week */
+	POLICY_FREQ_MONTHLY,   /* at most one a month (30 days) */
+	POLICY_FREQ_IMPORTANT, /* only important messages: no campaign reaches them */
+	POLICY_FREQ_COUNT
+};
+const char *policy_frequency_name(enum policy_frequency f);
+int policy_frequency_from_name(const char *name, enum policy_frequency *out);
+/* The person's choice as a cap: *max releases per *per_days (max 0: none
+ * of their own; IMPORTANT: max -1, every campaign is held back). */
+void policy_frequency_cap(enum policy_frequency f, int64_t *max, int64_t *per_days);
 
 struct policy_field_info {
 	const char *name;

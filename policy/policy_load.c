@@ -536,7 +536,7 @@ static void load_purpose(struct loader *L, struct policy_purpose *pu, const json
 {
 	static const char *const allowed[] = {"description", "description_zh", "legal_basis",
 					      "consent_required", "channels", "consent_lifetime_days",
-					      "compatible_with", "sale_or_sharing", "frequency_cap", NULL};
+					      "compatible_with", "sale_or_sharing", "frequency_cap", "frequency_choice", NULL};
 	static const char *const required[] = {"description", "description_zh", "legal_basis",
 					       "consent_required", "channels", "sale_or_sharing", NULL};
 	struct policy *p = L->p;
@@ -627,6 +627,12 @@ static void load_purpose(struct loader *L, struct policy_purpose *pu, const json
 	if ((v = json_object_get(val, "frequency_cap")) != NULL) {
 		m = path_key(L, "frequency_cap");
 		load_cap(L, pu, v);
+		path_pop(L, m);
+	}
+	if ((v = json_object_get(val, "frequency_choice")) != NULL) {
+		m = path_key(L, "frequency_choice");
+		if (take_bool(L, v, &pu->frequency_choice) && pu->frequency_choice && pu->channels == 0)
+			add_error(L, "a purpose without channels contacts no one: no frequency to choose");
 		path_pop(L, m);
 	}
 }

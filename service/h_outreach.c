@@ -60,6 +60,7 @@ struct filter {
 	bool only_allowed;	/* only=allowed: leave denied entries out of the reply */
 	bool csv_out;		/* Accept: text/csv: CSV records, the summary in a header */
 	int64_t cap_max, cap_per_days; /* the purpose's frequency cap; 0: none */
+	bool frequency_choice;	       /* the purpose lets people choose how often */
 	enum bulk_format fmt;
 	struct bulk_reader *reader;
 	struct spill *out, *rel;
@@ -321,10 +322,10 @@ static int on_item(void *arg, const struct bulk_item *it)
 			return put_line(f, it->value, false, "duplicate_person", 0, NULL);
 		}
 	}
-	if (d.allowed && f->cap_max > 0) {
+	if (d.allowed && (f->cap_max > 0 || f->frequency_choice)) {
 		bool held = false;
-		if (release_cap_held(&f->txn, row.id, f->purpose, f->channel, f->cap_max, f->cap_per_days, &held,
-				     &reachable_us) != 0) {
+		if (release_outreach_held(&f->txn, row.id, f->purpose, f->channel, f->cap_max, f->cap_per_days,
+					  f->frequency_choice, &held, &reachable_us) != 0) {
 			f->errors++;
 			f->denied++;
 			return put_line(f, it->value, false, "error", 0, NULL);
@@ -405,6 +406,7 @@ static int filter_begin(struct reqctx *ctx)
 	}
 	f->cap_max = pi.cap_max;
 	f->cap_per_days = pi.cap_per_days;
+	f->frequency_choice = pi.frequency_choice;
 	/* A purpose that declares no channels (analytics, partner sharing) is
 	 * filtered without one; naming one for it is a clear 422. */
 	if (pi.channels == 0 && channel != NULL) {

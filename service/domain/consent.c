@@ -380,10 +380,10 @@ int consent_check(struct txn *t, const char *role, const struct check_req *req, 
 	out->reachable_us = 0;
 	/* Asked about an outreach, the check answers as the filter would: the
 	 * purpose's frequency cap applies (a look-up is not a contact). */
-	if (req->outreach && out->d.allowed && req->pi.cap_max > 0) {
+	if (req->outreach && out->d.allowed && (req->pi.cap_max > 0 || req->pi.frequency_choice)) {
 		bool held = false;
-		rc = release_cap_held(t, row.id, req->pi.name, check_channel(req), req->pi.cap_max,
-				      req->pi.cap_per_days, &held, &out->reachable_us);
+		rc = release_outreach_held(t, row.id, req->pi.name, check_channel(req), req->pi.cap_max,
+					   req->pi.cap_per_days, req->pi.frequency_choice, &held, &out->reachable_us);
 		if (rc != 0)
 			return rc;
 		if (held) {

@@ -150,3 +150,72 @@ int release_of_contact_json(struct txn *t, const char *contact_id, json_t **out)
 	*out = arr;
 	return 0;
 }
+
+int release_outreach_held(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
+			  int64_t cap_max, int64_t cap_per_days, bool with_choice, bool *held,
+			  int64_t *reachable_us)
+{
+	struct store_frequency fq;
+	enum policy_frequency f = POLICY_FREQ_ANY;
+	int64_t pmax = 0, pdays = 0, preach = 0;
+	bool pheld = false;
+	int rc = release_cap_held(t, contact_id, purpose, channel, cap_max, cap_per_days, held, reachable_us);
+	if (rc != 0 || !with_choice)
+		return rc;
+	rc = store_frequency_get(t->c, contact_id, purpose, channel, &fq);
+	if (rc == ERR_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	/* A name this build does not know holds the person back: never fail open. */
+	if (policy_frequency_from_name(fq.choice, &f) != 0)
+		f = POLICY_FREQ_IMPORTANT;
+	policy_frequency_cap(f, &pmax, &pdays);
+	if (pmax < 0) {
+		*held = true;
+		*reachable_us = 0;
+		return 0;
+	}
+	if (pmax > 0 && (rc = release_cap_held(t, contact_id, purpose, channel, pmax, pdays, &pheld, &preach)) != 0)
+		return rc;
+	if (pheld) {
+		if (!*held || preach > *reachable_us)
+			*reachable_us = preach;
+		*held = true;
+	}
+	return 0;
+}
+
+int release_choice_set(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
+		       enum policy_frequency f)
+{
+	struct store_frequency fq;
+	memset(&fq, 0, sizeof fq);
+	snprintf(fq.purpose, sizeof fq.purpose, "%s", purpose);
+	snprintf(fq.channel, sizeof fq.channel, "%s", channel);
+	snprintf(fq.choice, sizeof fq.choice, "%s", policy_frequency_name(f));
+	fq.set_us = t->now_us;
+	return store_frequency_put(t->c, contact_id, &fq);
+}
+
+static int choice_json(void *ctx, const struct store_frequency *fq)
+{
+	return json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:o}", "purpose", fq->purpose, "channel",
+						    fq->channel, "choice", fq->choice, "set_at",
+						    json_time(fq->set_us))) == 0
+		       ? 0
+		       : err_set(ERR_NOMEM, "out of memory");
+}
+
+int release_choices_json(struct txn *t, const char *contact_id, json_t **out)
+{
+	json_t *arr = json_array();
+	int rc = arr ? store_frequency_each(t->c, contact_id, choice_json, arr) : err_set(ERR_NOMEM, "out of memory");
+	*out = NULL;
+	if (rc != 0) {
+		json_decref(arr);
+		return rc;
+	}
+	*out = arr;
+	return 0;
+}

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "policy/policy.h"
 #include "service/domain/txn.h"
 #include "service/store/store.h"
 
@@ -49,6 +50,23 @@ int release_cap_held(struct txn *t, const char *contact_id, const char *purpose,
  * one and be run again. The count is then exact, whatever runs alongside. */
 int release_cap_recheck(struct txn *t, const char *purpose, const char *channel, int64_t cap_max,
 			int64_t cap_per_days, const uint8_t *ids, size_t n_ids);
+/*
+ * The person's own frequency choice (policy_frequency, offered on the
+ * preference page for purposes with frequency_choice). The stricter of the
+ * person's choice and the policy's cap applies: release_outreach_held holds
+ * the person back when either does, and *reachable_us is the later of the
+ * two times (0 when the choice is "important": no campaign reaches them).
+ * with_choice false skips the choice (the purpose offers none).
+ */
+int release_outreach_held(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
+			  int64_t cap_max, int64_t cap_per_days, bool with_choice, bool *held,
+			  int64_t *reachable_us);
+/* On the writer: records the person's choice for (purpose, channel). */
+int release_choice_set(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
+		       enum policy_frequency f);
+/* The person's current choices as a new JSON array ({purpose, channel,
+ * choice, set_at}). */
+int release_choices_json(struct txn *t, const char *contact_id, json_t **out);
 /* On the writer: the per-person log of one sorted chunk of released ids. */
 int release_log_put(struct txn *t, const char *release_id, const char *purpose, const char *channel,
 		    const uint8_t *ids, size_t n_ids);

@@ -389,6 +389,21 @@ int store_release_summary_get(struct store_conn *c, const char *release_id, int6
 	return c->be->release_summary_get(c, release_id, at_us, summary);
 }
 
+int store_frequency_put(struct store_conn *c, const char *contact_id, const struct store_frequency *fq)
+{
+	return c->be->frequency_put(c, contact_id, fq);
+}
+
+int store_frequency_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel, struct store_frequency *out)
+{
+	return c->be->frequency_get(c, contact_id, purpose, channel, out);
+}
+
+int store_frequency_each(struct store_conn *c, const char *contact_id, store_frequency_cb cb, void *ctx)
+{
+	return c->be->frequency_each(c, contact_id, cb, ctx);
+}
+
 int store_suppression_add(struct store_conn *c, const struct store_suppression *sp)
 {
 	return c->be->suppression_add(c, sp);

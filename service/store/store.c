@@ -299,6 +299,16 @@ static const char *const migrations[] = {
 	" at_us INTEGER NOT NULL,"
 	" summary TEXT NOT NULL"
 	") WITHOUT ROWID;",
+	/* 6: the person's own frequency choice per (purpose, channel), from the
+	 * preference page (store_release.c). A name, no personal data. */
+	"CREATE TABLE frequency_choice ("
+	" contact_id TEXT NOT NULL REFERENCES contact (id),"
+	" purpose TEXT NOT NULL,"
+	" channel TEXT NOT NULL,"
+	" choice TEXT NOT NULL,"
+	" set_us INTEGER NOT NULL,"
+	" PRIMARY KEY (contact_id, purpose, channel)"
+	") WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1601,6 +1611,9 @@ const struct store_backend store_sqlite_backend = {
 	.release_log_each = sqlite_release_log_each,
 	.release_summary_put = sqlite_release_summary_put,
 	.release_summary_get = sqlite_release_summary_get,
+	.frequency_put = sqlite_frequency_put,
+	.frequency_get = sqlite_frequency_get,
+	.frequency_each = sqlite_frequency_each,
 	.suppression_add = sqlite_suppression_add,
 	.suppressions_active = sqlite_suppressions_active,
 	.suppressions_lift = sqlite_suppressions_lift,

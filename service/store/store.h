@@ -334,6 +334,18 @@ int store_release_log_each(struct store_conn *c, const uint8_t id_raw[16], int64
 int store_release_summary_put(struct store_conn *c, const char *release_id, int64_t at_us, const char *summary);
 int store_release_summary_get(struct store_conn *c, const char *release_id, int64_t *at_us, char **summary);
 
+/* The person's own frequency choice for (purpose, channel): put replaces
+ * it; get is ERR_NOTFOUND when there is none. */
+struct store_frequency {
+	char purpose[STORE_NAME_CAP], channel[STORE_NAME_CAP], choice[16];
+	int64_t set_us;
+};
+typedef int (*store_frequency_cb)(void *ctx, const struct store_frequency *fq);
+int store_frequency_put(struct store_conn *c, const char *contact_id, const struct store_frequency *fq);
+int store_frequency_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel,
+			struct store_frequency *out);
+int store_frequency_each(struct store_conn *c, const char *contact_id, store_frequency_cb cb, void *ctx);
+
 /* Adds sp unless an unlifted suppression of the same hash, scope, value and
  * reason exists: 1 when added, 0 when it was already there. */
 int store_suppression_add(struct store_conn *c, const struct store_suppression *sp);

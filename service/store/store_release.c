@@ -131,3 +131,77 @@ int sqlite_release_summary_get(struct store_conn *c, const char *release_id, int
 	sqlite3_reset(s);
 	return ret;
 }
+
+/* ---- the person's frequency choice ---- */
+
+static const char SQL_FREQ_PUT[] =
+	"INSERT OR REPLACE INTO frequency_choice (contact_id, purpose, channel, choice, set_us) "
+	"VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char SQL_FREQ_GET[] =
+	"SELECT purpose, channel, choice, set_us FROM frequency_choice "
+	"WHERE contact_id = ?1 AND purpose = ?2 AND channel = ?3";
+static const char SQL_FREQ_EACH[] =
+	"SELECT purpose, channel, choice, set_us FROM frequency_choice WHERE contact_id = ?1 "
+	"ORDER BY purpose, channel";
+
+int sqlite_frequency_put(struct store_conn *c, const char *contact_id, const struct store_frequency *fq)
+{
+	sqlite3_stmt *s = store_stmt_sql(c, SQL_FREQ_PUT);
+	if (s == NULL)
+		return err_code();
+	store_bind_text(s, 1, contact_id);
+	store_bind_text(s, 2, fq->purpose);
+	store_bind_text(s, 3, fq->channel);
+	store_bind_text(s, 4, fq->choice);
+	sqlite3_bind_int64(s, 5, fq->set_us);
+	return store_step_done(c, s, "cannot record the frequency choice");
+}
+
+static void freq_row(sqlite3_stmt *s, struct store_frequency *out)
+{
+	memset(out, 0, sizeof *out);
+	snprintf(out->purpose, sizeof out->purpose, "%s", (const char *)sqlite3_column_text(s, 0));
+	snprintf(out->channel, sizeof out->channel, "%s", (const char *)sqlite3_column_text(s, 1));
+	snprintf(out->choice, sizeof out->choice, "%s", (const char *)sqlite3_column_text(s, 2));
+	out->set_us = sqlite3_column_int64(s, 3);
+}
+
+int sqlite_frequency_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel,
+			 struct store_frequency *out)
+{
+	sqlite3_stmt *s = store_stmt_sql(c, SQL_FREQ_GET);
+	int rc, ret = 0;
+	if (s == NULL)
+		return err_code();
+	store_bind_text(s, 1, contact_id);
+	store_bind_text(s, 2, purpose);
+	store_bind_text(s, 3, channel);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		freq_row(s, out);
+	else if (rc == SQLITE_DONE)
+		ret = err_set(ERR_NOTFOUND, "no frequency choice");
+	else
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read the frequency choice");
+	sqlite3_reset(s);
+	return ret;
+}
+
+int sqlite_frequency_each(struct store_conn *c, const char *contact_id, store_frequency_cb cb, void *ctx)
+{
+	sqlite3_stmt *s = store_stmt_sql(c, SQL_FREQ_EACH);
+	int rc, ret = 0;
+	if (s == NULL)
+		return err_code();
+	store_bind_text(s, 1, contact_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_frequency fq;
+		freq_row(s, &fq);
+		if ((ret = cb(ctx, &fq)) != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read the frequency choices");
+	sqlite3_reset(s);
+	return ret;
+}

@@ -452,6 +452,99 @@ def test_a_purpose_without_channels_is_checked_and_filtered_without_one():
         srv.close()
 
 
+def choice_server(cap):
+    env = {"CONSENTD_TEST_FAULTS": "1"}
+    srv = Server(start=False, env=env)
+    path = os.path.join(srv.data, "policy.json")
+    doc = json.load(open(path))
+    doc["purposes"]["marketing"]["frequency_cap"] = cap
+    doc["purposes"]["marketing"]["frequency_choice"] = True
+    json.dump(doc, open(path, "w"))
+    srv.start()
+    return srv
+
+
+def choose(srv, tok, choice):
+    import re
+    import urllib.parse
+    st, _, html = srv.raw("GET", f"/p/{tok}")
+    assert st == 200
+    html = html.decode()
+    assert 'name="frequency"' in html and "At most one a week" in html, html[-3000:]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+    st, hdrs, data = srv.raw("POST", f"/p/{tok}", body=urllib.parse.urlencode(
+        {"csrf": csrf, "action": "frequency", "purpose": "marketing", "channel": "email",
+         "frequency": choice}).encode(), headers={"Content-Type": "application/x-www-form-urlencoded"})
+    return st, hdrs
+
+
+def test_a_persons_weekly_choice_holds_back_a_second_mail_the_policy_would_allow():
+    srv = choice_server({"max": 5, "per_days": 7})
+    try:
+        cid = consented(srv, "pia@example.org")
+        link = mint(srv, cid, scope="marketing")  # an opt-out link may choose less contact
+        tok = link["url"].rsplit("/", 1)[1]
+        st, hdrs = choose(srv, tok, "weekly")
+        assert st == 303 and "done=saved" in hdrs["location"], (st, hdrs)
+        _, first = run_filter(srv, ["pia@example.org"])
+        assert first["allowed"] == 1, first
+        rec = release_summary(srv, first["release_id"])
+        for ctype in ("application/x-ndjson", "text/csv"):
+            lines, summary = run_filter(srv, ["pia@example.org"], path=FILTER + "&dry_run=true", ctype=ctype)
+            assert lines[0]["reason"] == "frequency_cap", lines
+            want = parse_time(rec["released_at"]) + timedelta(days=7)
+            assert parse_time(lines[0]["reachable_again"]) == want, lines
+        body = srv.check("marketing", "email", contact_id=cid, use="outreach")
+        assert body["reason"] == "frequency_cap", body
+        rows, _ = filter_csv(srv, ["pia@example.org"], path=FILTER + "&dry_run=true")
+        assert rows[0]["reason"] == "frequency_cap" and rows[0]["reachable_again"], rows
+        # "Only important messages": no campaign reaches them, no date to wait for.
+        assert choose(srv, tok, "important")[0] == 303
+        lines, _ = run_filter(srv, ["pia@example.org"], path=FILTER + "&dry_run=true")
+        assert lines[0]["reason"] == "frequency_cap" and "reachable_again" not in lines[0], lines
+        # Back to "as often as you send": the policy's 5 a week applies again.
+        assert choose(srv, tok, "any")[0] == 303
+        lines, _ = run_filter(srv, ["pia@example.org"], path=FILTER + "&dry_run=true")
+        assert lines[0]["allowed"] is True, lines
+        assert choose(srv, tok, "hourly")[0] == 400
+        rows = srv.audit_rows("action = 'customer.frequency'")
+        assert [r["reason"] for r in rows] == ["weekly", "important", "any"], rows
+        assert all(r["purpose"] == "marketing" and r["channel"] == "email" for r in rows), rows
+        # The choice is in the person's data download.
+        import re
+        import urllib.parse
+        manage = mint(srv, cid, token="admin", scope="all", capability="manage")["url"].rsplit("/", 1)[1]
+        _, _, html = srv.raw("GET", f"/p/{manage}")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', html.decode()).group(1)
+        st, _, data = srv.raw("POST", f"/p/{manage}", body=urllib.parse.urlencode(
+            {"csrf": csrf, "action": "download"}).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        doc = json.loads(data)
+        assert [(f["purpose"], f["channel"], f["choice"]) for f in doc["frequency_choices"]] == \
+            [("marketing", "email", "any")], doc["frequency_choices"]
+    finally:
+        srv.close()
+
+
+def test_the_frequency_choice_is_offered_only_where_the_policy_allows_it():
+    srv = capped_server()
+    try:
+        cid = consented(srv, "quin@example.org")
+        tok = mint(srv, cid, scope="marketing")["url"].rsplit("/", 1)[1]
+        st, _, html = srv.raw("GET", f"/p/{tok}")
+        assert st == 200 and 'name="frequency"' not in html.decode()
+        import re
+        import urllib.parse
+        csrf = re.search(r'name="csrf" value="([^"]+)"', html.decode()).group(1)
+        st, _, _ = srv.raw("POST", f"/p/{tok}", body=urllib.parse.urlencode(
+            {"csrf": csrf, "action": "frequency", "purpose": "marketing", "channel": "email",
+             "frequency": "weekly"}).encode(), headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert st == 400
+        assert not srv.audit_rows("action = 'customer.frequency'")
+    finally:
+        srv.close()
+
+
 def filter_csv(srv, entries, path=FILTER):
     """Posts NDJSON, asks for CSV back: (rows as dicts, summary from the header)."""
     body = "".join(json.dumps(e) + "\n" for e in entries)

@@ -509,6 +509,37 @@ static void test_the_release_log_counts_newest_first_within_the_window(void **st
 	assert_null(text);
 }
 
+static int count_freq(void *ctx, const struct store_frequency *fq)
+{
+	int *n = ctx;
+	(*n)++;
+	assert_string_equal(fq->choice, "monthly");
+	return 0;
+}
+
+static void test_a_frequency_choice_is_replaced_not_added(void **state)
+{
+	struct fixture *f = *state;
+	struct store_contact a = contact("FFFFFFFFFFFFFFFFFFFFFF");
+	struct store_frequency fq = { "marketing", "email", "weekly", 100 }, got;
+	uint8_t bidx[32];
+	int n = 0;
+	hash_of(bidx, 77);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_contact_insert(f->w, &a, bidx, NULL), 0);
+	assert_int_equal(store_frequency_put(f->w, a.id, &fq), 0);
+	snprintf(fq.choice, sizeof fq.choice, "monthly");
+	fq.set_us = 200;
+	assert_int_equal(store_frequency_put(f->w, a.id, &fq), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(store_frequency_get(f->r, a.id, "marketing", "email", &got), 0);
+	assert_string_equal(got.choice, "monthly");
+	assert_int_equal(got.set_us, 200);
+	assert_int_equal(store_frequency_get(f->r, a.id, "marketing", "sms", &got), ERR_NOTFOUND);
+	assert_int_equal(store_frequency_each(f->r, a.id, count_freq, &n), 0);
+	assert_int_equal(n, 1);
+}
+
 /* ---- the choice of backend -------------------------------------------- */
 
 static void test_a_postgresql_location_is_refused_as_not_built_in(void **state)
@@ -537,6 +568,7 @@ int main(void)
 		T(test_a_suppression_matches_exactly_the_keys_it_is_asked_for),
 		T(test_a_batched_filter_lookup_answers_like_single_ones),
 		T(test_the_release_log_counts_newest_first_within_the_window),
+		T(test_a_frequency_choice_is_replaced_not_added),
 		cmocka_unit_test(test_a_postgresql_location_is_refused_as_not_built_in),
 	};
 #undef T

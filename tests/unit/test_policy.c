@@ -517,6 +517,8 @@ static const struct bad bads[] = {
 	{"purposes/marketing/frequency_cap", "{\"max\": 2, \"per_days\": 7, \"weeks\": 1}",
 	 "$.purposes.marketing.frequency_cap.weeks", "unknown key"},
 	{"purposes/marketing/frequency_cap", "[2, 7]", "$.purposes.marketing.frequency_cap", "object"},
+	{"purposes/analytics/frequency_choice", "true", "$.purposes.analytics.frequency_choice", "no frequency to choose"},
+	{"purposes/marketing/frequency_choice", "\"yes\"", "$.purposes.marketing.frequency_choice", "must be true or false"},
 };
 
 static char *example_text(void)
@@ -607,6 +609,23 @@ static void test_frequency_cap(void **state)
 	/* At max: held until the max-th newest release leaves the window. */
 	assert_true(policy_cap_reached(2, 7, 2, now - 3 * day, &at));
 	assert_int_equal(at, now + 4 * day);
+
+	/* The person's own choices, as caps. */
+	static const struct {
+		const char *name;
+		int64_t max, days;
+	} freq[] = { { "any", 0, 0 }, { "weekly", 1, 7 }, { "monthly", 1, 30 }, { "important", -1, 0 } };
+	for (size_t i = 0; i < sizeof freq / sizeof freq[0]; i++) {
+		enum policy_frequency f;
+		int64_t mx = 9, pd = 9;
+		assert_int_equal(policy_frequency_from_name(freq[i].name, &f), 0);
+		assert_string_equal(policy_frequency_name(f), freq[i].name);
+		policy_frequency_cap(f, &mx, &pd);
+		assert_int_equal(mx, freq[i].max);
+		assert_int_equal(pd, freq[i].days);
+	}
+	enum policy_frequency f;
+	assert_int_equal(policy_frequency_from_name("hourly", &f), ERR_NOTFOUND);
 }
 
 static void test_all_errors_reported(void **state)
