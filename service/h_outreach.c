@@ -16,10 +16,18 @@
  *   finish  ─> summary line ─> audit entry + release record (apply) ─> stream
  *
  * Memory is bounded whatever the list size: one line buffer (64 KiB), two
- * spill records (2 x 64 KiB), and the dedupe set of 8-byte keyed digests,
- * which doubles from 64 Ki slots up to FILTER_DEDUPE_SLOTS_MAX (64 MiB, at
- * most 0.75 full: 6.29 M distinct entries). A list with more distinct
- * entries is refused with 413 (and audited); split it.
+ * spill records (2 x 64 KiB), and two dedupe sets of 8-byte digests (the
+ * entries, and the contacts answered allowed, so one person named by id and
+ * by email is allowed once), each doubling from 64 Ki slots up to
+ * FILTER_DEDUPE_SLOTS_MAX (64 MiB, at most 0.75 full: 6.29 M). A list with
+ * more distinct entries is refused with 413 (and audited); split it.
+ *
+ * Campaign rules on top of the consent decision: a purpose's frequency cap
+ * and the person's own frequency choice (release_outreach_held, counted
+ * from the release log; recounted on the writer, release_cap_recheck);
+ * dry_run=true answers the same and records nothing; only=allowed leaves
+ * denied lines out; Accept: text/csv answers CSV with the summary in a
+ * header.
  *
  * An entry that cannot be decided (a store error) is denied with reason
  * "error", never allowed.
