@@ -94,7 +94,7 @@ static const char *const reason_names[POLICY_REASON_COUNT] = {
 	"granted",		"not_required",	       "no_consent",	    "refused",
 	"withdrawn",		"expired",	       "purpose_incompatible", "channel_not_allowed",
 	"unknown_contact",	"erased",	       "suppressed",	    "suppressed_by_list",
-	"role_denied",		"unknown_purpose",     "unknown_channel",
+	"role_denied",		"unknown_purpose",     "unknown_channel",	    "frequency_cap",
 };
 
 static int index_of(const char *const *names, size_t n, const char *name)
@@ -244,6 +244,9 @@ int policy_purpose_at(const struct policy *p, size_t i, struct policy_purpose_in
 		.channels = pu->channels,
 		.consent_lifetime_days = pu->lifetime_days,
 		.sale_or_sharing = pu->sale_or_sharing,
+		.cap_max = pu->cap_max,
+		.cap_per_days = pu->cap_per_days,
+		.frequency_choice = pu->frequency_choice,
 		.index = i,
 	};
 	return 0;
@@ -253,6 +256,54 @@ int policy_purpose_get(const struct policy *p, const char *name, struct policy_p
 {
 	int i = policy_purpose_index(p, name);
 	return i < 0 ? ERR_NOTFOUND : policy_purpose_at(p, (size_t)i, out);
+}
+
+static const char *const frequency_names[POLICY_FREQ_COUNT] = { "any", "weekly", "monthly", "important" };
+
+const char *policy_frequency_name(enum policy_frequency f)
+{
+	return (unsigned)f < POLICY_FREQ_COUNT ? frequency_names[f] : "unknown";
+}
+
+int policy_frequency_from_name(const char *name, enum policy_frequency *out)
+{
+	int i = index_of(frequency_names, POLICY_FREQ_COUNT, name);
+	if (i < 0)
+		return ERR_NOTFOUND;
+	*out = (enum policy_frequency)i;
+	return 0;
+}
+
+void policy_frequency_cap(enum policy_frequency f, int64_t *max, int64_t *per_days)
+{
+	*max = 0;
+	*per_days = 0;
+	if (f == POLICY_FREQ_WEEKLY) {
+		*max = 1;
+		*per_days = 7;
+	} else if (f == POLICY_FREQ_MONTHLY) {
+		*max = 1;
+		*per_days = 30;
+	} else if (f == POLICY_FREQ_IMPORTANT) {
+		*max = -1;
+	}
+}
+
+int64_t policy_cap_window_start(int64_t per_days, int64_t now_us)
+{
+	return now_us - per_days * INT64_C(86400000000);
+}
+
+bool policy_cap_reached(int64_t max, int64_t per_days, int64_t recent, int64_t kth_us,
+			int64_t *reachable_us)
+{
+	*reachable_us = 0;
+	if (max <= 0 || recent < max)
+		return false;
+	/* The max-th newest release is the one whose leaving the window brings
+	 * the count below max again. */
+	*reachable_us = kth_us + per_days * INT64_C(86400000000);
+	return true;
 }
 
 bool policy_purpose_allows_channel(const struct policy *p, const char *purpose, const char *channel)
@@ -510,12 +561,16 @@ int policy_decide_contact(const struct policy *p, const char *role, const char *
 	}
 	if (!(ro->purposes & (UINT64_C(1) << pi)))
 		return 0;
-	enum policy_channel ch;
-	if (policy_channel_from_name(channel, &ch) != 0) {
+	const struct policy_purpose *pu = &p->purposes[pi];
+	/* A purpose that declares no channels (analytics, partner sharing) is
+	 * decided without one: the question is the use, not a contact. A
+	 * purpose with channels always needs one. */
+	bool no_channel = channel == NULL || channel[0] == '\0';
+	enum policy_channel ch = POLICY_CH_COUNT;
+	if (no_channel ? pu->channels != 0 : policy_channel_from_name(channel, &ch) != 0) {
 		deny(out, POLICY_REASON_UNKNOWN_CHANNEL);
 		return 0;
 	}
-	const struct policy_purpose *pu = &p->purposes[pi];
 
 	/* A suppression is the person's own "stop" (or a hard bounce): the most
 	 * telling answer, so it is named before an unknown or erased record. */
@@ -529,7 +584,7 @@ int policy_decide_contact(const struct policy *p, const char *role, const char *
 		deny(out, POLICY_REASON_ERASED);
 	else if (!collected_allows(p, s, pi))
 		deny(out, POLICY_REASON_PURPOSE_INCOMPATIBLE);
-	else if (!(pu->channels & (1u << ch)))
+	else if (!no_channel && !(pu->channels & (1u << ch)))
 		deny(out, POLICY_REASON_CHANNEL_NOT_ALLOWED);
 	else
 		decide_consent(pu, &s->consent, now, out);

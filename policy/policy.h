@@ -45,6 +45,8 @@ struct policy_errors;
 #define POLICY_MAX_PRINCIPALS 1024
 #define POLICY_MAX_TEXT_BYTES 4096 /* a description */
 #define POLICY_MAX_ERRORS 100	   /* errors kept; the rest are counted */
+#define POLICY_CAP_MAX 1000	   /* a frequency cap's largest max */
+#define POLICY_CAP_MAX_DAYS 366  /* and its longest window */
 
 /* The fixed action vocabulary. Names are the dotted strings in the file. */
 enum policy_action {
@@ -131,6 +133,7 @@ enum policy_reason {
 	POLICY_REASON_ROLE_DENIED,	    /* role lacks the action or the purpose */
 	POLICY_REASON_UNKNOWN_PURPOSE,	    /* purpose not in the policy */
 	POLICY_REASON_UNKNOWN_CHANNEL,	    /* channel not in the vocabulary */
+	POLICY_REASON_FREQUENCY_CAP,	    /* the purpose's frequency cap is reached */
 	POLICY_REASON_COUNT
 };
 
@@ -182,8 +185,29 @@ struct policy_purpose_info {
 	unsigned channels; /* bitmask of (1u << enum policy_channel) */
 	int64_t consent_lifetime_days;
 	bool sale_or_sharing;
+	/* The purpose's frequency cap: at most cap_max releases to one person
+	 * per channel within cap_per_days; 0 and 0 when it has none. */
+	int64_t cap_max;
+	int64_t cap_per_days;
+	bool frequency_choice; /* the person may choose how often (policy_frequency) */
 	size_t index;
 };
+
+/* The frequencies a person may choose on the preference page for a
+ * purpose with frequency_choice. Names (policy_frequency_name): any,
+ * weekly, monthly, important. */
+enum policy_frequency {
+	POLICY_FREQ_ANY,       /* no choice of their own: the policy's cap only */
+	POLICY_FREQ_WEEKLY,    /* at most one a week */
+	POLICY_FREQ_MONTHLY,   /* at most one a month (30 days) */
+	POLICY_FREQ_IMPORTANT, /* only important messages: no campaign reaches them */
+	POLICY_FREQ_COUNT
+};
+const char *policy_frequency_name(enum policy_frequency f);
+int policy_frequency_from_name(const char *name, enum policy_frequency *out);
+/* The person's choice as a cap: *max releases per *per_days (max 0: none
+ * of their own; IMPORTANT: max -1, every campaign is held back). */
+void policy_frequency_cap(enum policy_frequency f, int64_t *max, int64_t *per_days);
 
 struct policy_field_info {
 	const char *name;
@@ -257,6 +281,20 @@ const char *policy_notice_version(const struct policy *p);
 size_t policy_purpose_count(const struct policy *p);
 int policy_purpose_at(const struct policy *p, size_t i, struct policy_purpose_info *out);
 int policy_purpose_get(const struct policy *p, const char *name, struct policy_purpose_info *out);
+
+/*
+ * The frequency cap rule, pure. A person may be reached at most max times
+ * per per_days days (max 0: no cap). recent is how many releases to that
+ * person for the purpose and channel fall within the window ending at
+ * now_us (the caller counts at most max of them, newest first), and
+ * kth_us is the time of the max-th newest (when recent >= max). Returns
+ * true when the cap holds the person back; *reachable_us is then the time
+ * that release leaves the window, when the person may be reached again.
+ */
+bool policy_cap_reached(int64_t max, int64_t per_days, int64_t recent, int64_t kth_us,
+			int64_t *reachable_us);
+/* The start of the cap's window at now_us (releases after it count). */
+int64_t policy_cap_window_start(int64_t per_days, int64_t now_us);
 /* True when the purpose exists and allows the channel. */
 bool policy_purpose_allows_channel(const struct policy *p, const char *purpose, const char *channel);
 /* True when data collected for `from` may be used for `to`: from == to, or

@@ -26,6 +26,8 @@ struct policy_purpose {
 	int64_t lifetime_days;
 	uint64_t compatible_with; /* bit per purpose index */
 	bool sale_or_sharing;
+	int64_t cap_max, cap_per_days; /* frequency_cap; 0: none */
+	bool frequency_choice;
 };
 
 struct policy_field {

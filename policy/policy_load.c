@@ -506,11 +506,37 @@ done:
  * overflows and a typo of extra zeros is caught. */
 #define MAX_LIFETIME_DAYS 36500
 
+/* A frequency cap: {"max": N, "per_days": D}, both required integers. */
+static void load_cap(struct loader *L, struct policy_purpose *pu, const json_t *val)
+{
+	static const char *const keys[] = {"max", "per_days", NULL};
+	const json_t *mx, *pd;
+	size_t m;
+	if (!check_object(L, val, keys, keys))
+		return;
+	mx = json_object_get(val, "max");
+	pd = json_object_get(val, "per_days");
+	m = path_key(L, "max");
+	if (!json_is_integer(mx) || json_integer_value(mx) < 1 || json_integer_value(mx) > POLICY_CAP_MAX)
+		add_error(L, "must be an integer between 1 and %d", POLICY_CAP_MAX);
+	path_pop(L, m);
+	m = path_key(L, "per_days");
+	if (!json_is_integer(pd) || json_integer_value(pd) < 1 || json_integer_value(pd) > POLICY_CAP_MAX_DAYS)
+		add_error(L, "must be an integer number of days between 1 and %d", POLICY_CAP_MAX_DAYS);
+	path_pop(L, m);
+	if (json_is_integer(mx) && json_is_integer(pd) && json_integer_value(mx) >= 1 &&
+	    json_integer_value(mx) <= POLICY_CAP_MAX && json_integer_value(pd) >= 1 &&
+	    json_integer_value(pd) <= POLICY_CAP_MAX_DAYS) {
+		pu->cap_max = json_integer_value(mx);
+		pu->cap_per_days = json_integer_value(pd);
+	}
+}
+
 static void load_purpose(struct loader *L, struct policy_purpose *pu, const json_t *val)
 {
 	static const char *const allowed[] = {"description", "description_zh", "legal_basis",
 					      "consent_required", "channels", "consent_lifetime_days",
-					      "compatible_with", "sale_or_sharing", NULL};
+					      "compatible_with", "sale_or_sharing", "frequency_cap", "frequency_choice", NULL};
 	static const char *const required[] = {"description", "description_zh", "legal_basis",
 					       "consent_required", "channels", "sale_or_sharing", NULL};
 	struct policy *p = L->p;
@@ -596,6 +622,17 @@ static void load_purpose(struct loader *L, struct policy_purpose *pu, const json
 	if ((v = json_object_get(val, "sale_or_sharing")) != NULL) {
 		m = path_key(L, "sale_or_sharing");
 		take_bool(L, v, &pu->sale_or_sharing);
+		path_pop(L, m);
+	}
+	if ((v = json_object_get(val, "frequency_cap")) != NULL) {
+		m = path_key(L, "frequency_cap");
+		load_cap(L, pu, v);
+		path_pop(L, m);
+	}
+	if ((v = json_object_get(val, "frequency_choice")) != NULL) {
+		m = path_key(L, "frequency_choice");
+		if (take_bool(L, v, &pu->frequency_choice) && pu->frequency_choice && pu->channels == 0)
+			add_error(L, "a purpose without channels contacts no one: no frequency to choose");
 		path_pop(L, m);
 	}
 }

@@ -342,8 +342,26 @@ int app_reload_keys(struct app *app)
 	return 0;
 }
 
+/* The test-only clock: CONSENTD_TEST_CLOCK_OFFSET_S moves now_us() by that
+ * many seconds, honoured only together with CONSENTD_TEST_FAULTS=1 (the
+ * store's test hooks), so a production start can never run on a shifted
+ * clock by accident. */
+static void app_test_clock(void)
+{
+	const char *hooks = getenv("CONSENTD_TEST_FAULTS"), *off = getenv("CONSENTD_TEST_CLOCK_OFFSET_S");
+	char *end = NULL;
+	if (hooks == NULL || strcmp(hooks, "1") != 0 || off == NULL || *off == '\0')
+		return;
+	long long s = strtoll(off, &end, 10);
+	if (*end != '\0' || s < 0 || s > 100LL * 366 * 86400)
+		return;
+	clock_set_test_offset_s((int64_t)s);
+	fprintf(stderr, "consentd: TEST CLOCK: now is shifted by %lld s\n", s);
+}
+
 int app_open(struct app *app, const char *dir, const char *listen_override)
 {
+	app_test_clock();
 	struct policy_errors *errs = NULL;
 	char *cert = NULL, *key = NULL;
 	int rc;

@@ -180,10 +180,19 @@ void h_consent_check(struct reqctx *ctx)
 	audit_decide(ctx, cd.d.allowed, reason);
 	/* The hot path: every value here is a policy name or a contact id
 	 * (validated, [A-Za-z0-9_-]), so the reply is written directly. */
-	char *out = NULL;
-	int n = asprintf(&out, "{\"allowed\":%s,\"reason\":\"%s\",\"purpose\":\"%s\",\"channel\":\"%s\"%s%s%s}",
-			 cd.d.allowed ? "true" : "false", reason, req.pi.name, policy_channel_name(req.ch),
-			 cd.known ? ",\"contact_id\":\"" : "", cd.contact_id, cd.known ? "\"" : "");
+	char *out = NULL, when[80] = "";
+	if (cd.reachable_us > 0) {
+		char t_s[32];
+		format_time_us(cd.reachable_us, t_s, sizeof t_s);
+		snprintf(when, sizeof when, ",\"reachable_again\":\"%s\"", t_s);
+	}
+	/* A purpose without channels is answered with "channel": null. */
+	char chan[STORE_NAME_CAP + 2] = "null";
+	if (req.ch != POLICY_CH_COUNT)
+		snprintf(chan, sizeof chan, "\"%s\"", policy_channel_name(req.ch));
+	int n = asprintf(&out, "{\"allowed\":%s,\"reason\":\"%s\",\"purpose\":\"%s\",\"channel\":%s%s%s%s%s}",
+			 cd.d.allowed ? "true" : "false", reason, req.pi.name, chan,
+			 cd.known ? ",\"contact_id\":\"" : "", cd.contact_id, cd.known ? "\"" : "", when);
 	json_decref(body);
 	if (n < 0) {
 		rc = err_set(ERR_NOMEM, "out of memory");
@@ -195,7 +204,7 @@ void h_consent_check(struct reqctx *ctx)
 fail:
 	json_decref(body);
 fail_noid:
-	audit_begin(ctx, "consent.check", "", req.pi.name, policy_channel_name(req.ch));
+	audit_begin(ctx, "consent.check", "", req.pi.name, req.ch == POLICY_CH_COUNT ? "" : policy_channel_name(req.ch));
 	audit_decide(ctx, false, "error");
 	reply_problem(ctx, rc, NULL);
 	app_commit(ctx);

@@ -38,6 +38,7 @@
 #include "service/domain/consent.h"
 #include "service/domain/contact.h"
 #include "service/domain/link.h"
+#include "service/domain/release.h"
 #include "service/domain/trail.h"
 #include "service/domain/suppression.h"
 #include "service/linktoken.h"
@@ -278,6 +279,8 @@ struct cust {
 	struct store_consent cs; /* OP_SET */
 	json_t *evidence;	 /* OP_SET */
 	int changed, suppressed; /* counted by apply, for the audit detail */
+	char fq_purpose[STORE_NAME_CAP], fq_channel[STORE_NAME_CAP]; /* apply_frequency */
+	enum policy_frequency fq;
 };
 
 static void cust_free(void *p)
@@ -357,6 +360,45 @@ unavailable:
 	reply_problem(ctx, rc, NULL);
 	app_commit(ctx);
 	return NULL;
+}
+
+/* resolve() for the one-click POST: an authentic opt-out token keeps
+ * unsubscribing after its expiry or revocation, and after erasure
+ * (*erased: answer success, write nothing). See link_resolve_optout. */
+static struct cust *resolve_optout(struct reqctx *ctx, bool *erased)
+{
+	const char *token = ctx->param[0];
+	enum prefpage_lang lang = prefpage_lang_from(http_header(ctx->http, "Accept-Language"));
+	const char *refusal = NULL;
+	int rc;
+
+	*erased = false;
+	customer_identity(ctx);
+	struct cust *c = calloc(1, sizeof *c);
+	if (c == NULL) {
+		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
+		app_send(ctx);
+		return NULL;
+	}
+	ctx->state = c;
+	ctx->state_free = cust_free;
+	c->lang = lang;
+	struct txn t = app_txn(ctx, ctx->rd);
+	rc = link_resolve_optout(&t, token, t.now_us / 1000000, &c->tok, &c->link, c->link_role, &c->ct, erased,
+				 &refusal);
+	if (rc != 0) {
+		customer_audit_begin(ctx, "customer.link", "", NULL, NULL);
+		audit_decide(ctx, false, "error");
+		reply_problem(ctx, rc, NULL);
+		app_commit(ctx);
+		return NULL;
+	}
+	if (refusal != NULL) {
+		refuse_link(ctx, lang, refusal);
+		return NULL;
+	}
+	snprintf(c->token, sizeof c->token, "%s", token);
+	return c;
 }
 
 /* True when the link may show and change purpose: its creator's role may
@@ -632,6 +674,27 @@ static enum prefpage_done done_param(struct reqctx *ctx)
 	return PREFPAGE_DONE_NONE;
 }
 
+/* The person's own frequency choices into the page's rows. */
+static int fill_frequencies(struct txn *t, const char *contact_id, struct prefpage_purpose *pp, size_t n)
+{
+	json_t *all = NULL, *fq;
+	size_t k;
+	int rc = release_choices_json(t, contact_id, &all);
+	if (rc != 0)
+		return rc;
+	json_array_foreach(all, k, fq) {
+		const char *purpose = json_string_value(json_object_get(fq, "purpose"));
+		const char *channel = json_string_value(json_object_get(fq, "channel"));
+		for (size_t i = 0; purpose && channel && i < n; i++)
+			for (size_t j = 0; strcmp(pp[i].name, purpose) == 0 && j < pp[i].n_choices; j++)
+				if (strcmp(pp[i].choices[j].channel, channel) == 0)
+					snprintf(pp[i].choices[j].frequency, sizeof pp[i].choices[j].frequency, "%s",
+						 json_string_value(json_object_get(fq, "choice")));
+	}
+	json_decref(all);
+	return 0;
+}
+
 static void h_pref_get(struct reqctx *ctx)
 {
 	struct cust *c = resolve(ctx);
@@ -662,6 +725,7 @@ static void h_pref_get(struct reqctx *ctx)
 		p->legal_basis = policy_legal_basis_name(pi.legal_basis);
 		p->consent_required = pi.consent_required;
 		p->sale_or_sharing = pi.sale_or_sharing;
+		p->frequency_choice = pi.frequency_choice && pi.channels != 0;
 		bool gpc_optout = c->gpc && pi.sale_or_sharing;
 		if (pi.channels == 0) {
 			fill_choice(&p->choices[p->n_choices++], "", &l, pi.name, gpc_optout, now);
@@ -672,6 +736,8 @@ static void h_pref_get(struct reqctx *ctx)
 				fill_choice(&p->choices[p->n_choices++], policy_channel_name((enum policy_channel)ch),
 					    &l, pi.name, gpc_optout, now);
 	}
+	if ((rc = fill_frequencies(&rt, c->ct.id, pp, shown)) != 0)
+		goto fail;
 	struct txn t = app_txn(ctx, ctx->rd);
 	if ((rc = link_csrf_make(&t, &c->tok, now / 1000000, csrf)) != 0)
 		goto fail;
@@ -748,9 +814,20 @@ static void customer_download(struct reqctx *ctx, struct cust *c)
 	    (rc = consent_history_each(&rt, c->ct.id, export_consent_cb, history)) != 0 ||
 	    (rc = suppression_subject_each(&rt, &c->ct, export_suppression_cb, supp)) != 0)
 		goto fail;
-	rc = trail_each(&rt, &f, export_audit_cb, accesses);
-	if (rc != 0 && rc != 1)
+	/* The campaigns that were allowed to reach the person (release log). */
+	json_t *campaigns = NULL, *freqs = NULL;
+	if ((rc = release_of_contact_json(&rt, c->ct.id, &campaigns)) != 0)
 		goto fail;
+	if ((rc = release_choices_json(&rt, c->ct.id, &freqs)) != 0) {
+		json_decref(campaigns);
+		goto fail;
+	}
+	rc = trail_each(&rt, &f, export_audit_cb, accesses);
+	if (rc != 0 && rc != 1) {
+		json_decref(campaigns);
+		json_decref(freqs);
+		goto fail;
+	}
 	json_t *purposes = json_array();
 	char cf[STORE_LIST_CAP];
 	snprintf(cf, sizeof cf, "%s", c->ct.collected_for);
@@ -763,6 +840,8 @@ static void customer_download(struct reqctx *ctx, struct cust *c)
 				c->ct.source, "fields", fields, "consents", consents, "consent_history", history,
 				"suppressions", supp, "accesses", accesses, "accesses_truncated", rc == 1);
 	fields = consents = history = supp = accesses = NULL;
+	json_object_set_new(out, "campaigns", campaigns);
+	json_object_set_new(out, "frequency_choices", freqs);
 	audit_decide(ctx, true, "exported");
 	audit_fields(ctx, names);
 	cust_detail(ctx, json_pack("{s:s}", "link_id", c->link.id));
@@ -781,6 +860,53 @@ fail:
 	json_decref(accesses);
 	audit_decide(ctx, false, "error");
 	reply_problem(ctx, rc, NULL);
+	app_commit(ctx);
+}
+
+/* ---- the person's own frequency choice ---- */
+
+static int apply_frequency(struct store_conn *w, struct writer_job *job)
+{
+	struct reqctx *ctx = job->ctx;
+	struct cust *c = ctx->state;
+	struct txn t = app_txn(ctx, w);
+	int rc = release_choice_set(&t, c->ct.id, c->fq_purpose, c->fq_channel, c->fq);
+	if (rc != 0)
+		audit_decide(ctx, false, "error");
+	return rc;
+}
+
+static void redirect_back(struct reqctx *ctx, struct cust *c, const char *done);
+static void form_refused(struct reqctx *ctx, struct cust *c, int status, const char *why);
+
+/* POST /p/<token> action=frequency: how often the person wants to hear
+ * from us for one (purpose, channel) of a purpose that offers the choice.
+ * Any link may set it: choosing less contact is the person's right. */
+static void customer_frequency(struct reqctx *ctx, struct cust *c, const char *body, size_t len)
+{
+	char purpose[FORM_VALUE_CAP], channel[FORM_VALUE_CAP], choice[FORM_VALUE_CAP];
+	struct policy_purpose_info pi;
+	enum policy_channel chv;
+	if (parse_form_value(body, len, "purpose", purpose, sizeof purpose) != 0 || !is_name(purpose) ||
+	    policy_purpose_get(ctx->policy, purpose, &pi) != 0 || !pi.frequency_choice ||
+	    parse_form_value(body, len, "channel", channel, sizeof channel) != 0 ||
+	    policy_channel_from_name(channel, &chv) != 0 || !(pi.channels & (1u << chv)) ||
+	    parse_form_value(body, len, "frequency", choice, sizeof choice) != 0 ||
+	    policy_frequency_from_name(choice, &c->fq) != 0) {
+		form_refused(ctx, c, 400, "malformed_form");
+		return;
+	}
+	if (!link_covers(ctx, c, pi.name)) {
+		form_refused(ctx, c, 403, "link_scope");
+		return;
+	}
+	snprintf(c->fq_purpose, sizeof c->fq_purpose, "%s", pi.name);
+	snprintf(c->fq_channel, sizeof c->fq_channel, "%s", policy_channel_name(chv));
+	customer_audit_begin(ctx, "customer.frequency", c->ct.id, c->fq_purpose, c->fq_channel);
+	audit_decide(ctx, true, policy_frequency_name(c->fq));
+	cust_detail(ctx, json_pack("{s:s, s:s}", "link_id", c->link.id, "frequency", policy_frequency_name(c->fq)));
+	redirect_back(ctx, c, "saved");
+	ctx->job.apply = apply_frequency;
 	app_commit(ctx);
 }
 
@@ -838,7 +964,7 @@ static void h_pref_post(struct reqctx *ctx)
 	char wanted[16] = "";
 	if (parse_form_value(body, len, "status", wanted, sizeof wanted) != 0)
 		wanted[0] = '\0';
-	if (!manage && strcmp(action, "withdraw_all") != 0 &&
+	if (!manage && strcmp(action, "withdraw_all") != 0 && strcmp(action, "frequency") != 0 &&
 	    !(strcmp(action, "set") == 0 && strcmp(wanted, "withdrawn") == 0)) {
 		form_refused(ctx, c, 403, "link_capability");
 		return;
@@ -896,6 +1022,8 @@ static void h_pref_post(struct reqctx *ctx)
 		redirect_back(ctx, c, "saved");
 		ctx->job.apply = apply_customer;
 		app_commit(ctx);
+	} else if (strcmp(action, "frequency") == 0) {
+		customer_frequency(ctx, c, body, len);
 	} else if (strcmp(action, "withdraw_all") == 0) {
 		customer_audit_begin(ctx, "customer.withdraw_all", c->ct.id, NULL, NULL);
 		audit_decide(ctx, true, "withdrawn");
@@ -954,18 +1082,27 @@ static void h_unsub_get(struct reqctx *ctx)
 
 static void h_unsub_post(struct reqctx *ctx)
 {
-	struct cust *c = resolve(ctx);
+	bool erased = false;
+	struct cust *c = resolve_optout(ctx, &erased);
 	size_t len;
 	const char *body;
 	if (c == NULL)
 		return;
 	body = http_body(ctx->http, &len);
 	bool ok = !http_body_too_big(ctx->http) && parse_one_click(http_header(ctx->http, "Content-Type"), body, len);
-	customer_audit_begin(ctx, "customer.unsubscribe", c->ct.id, strcmp(c->link.scope, "all") ? c->link.scope : NULL,
-			     NULL);
+	customer_audit_begin(ctx, "customer.unsubscribe", erased ? c->link.contact_id : c->ct.id,
+			     strcmp(c->link.scope, "all") ? c->link.scope : NULL, NULL);
 	if (!ok) {
 		audit_decide(ctx, false, "not_one_click");
 		reply_page(ctx, 400, prefpage_unsubscribe_confirm(c->lang, c->token));
+		app_commit(ctx);
+		return;
+	}
+	if (erased) {
+		/* The person was erased: their addresses are erasure-suppressed
+		 * for good, so the opt-out already holds; nothing to write. */
+		audit_decide(ctx, true, "already_suppressed");
+		reply_page(ctx, 200, prefpage_unsubscribed(c->lang, c->token));
 		app_commit(ctx);
 		return;
 	}

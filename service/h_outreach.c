@@ -16,10 +16,18 @@
  *   finish  ─> summary line ─> audit entry + release record (apply) ─> stream
  *
  * Memory is bounded whatever the list size: one line buffer (64 KiB), two
- * spill records (2 x 64 KiB), and the dedupe set of 8-byte keyed digests,
- * which doubles from 64 Ki slots up to FILTER_DEDUPE_SLOTS_MAX (64 MiB, at
- * most 0.75 full: 6.29 M distinct entries). A list with more distinct
- * entries is refused with 413 (and audited); split it.
+ * spill records (2 x 64 KiB), and two dedupe sets of 8-byte digests (the
+ * entries, and the contacts answered allowed, so one person named by id and
+ * by email is allowed once), each doubling from 64 Ki slots up to
+ * FILTER_DEDUPE_SLOTS_MAX (64 MiB, at most 0.75 full: 6.29 M). A list with
+ * more distinct entries is refused with 413 (and audited); split it.
+ *
+ * Campaign rules on top of the consent decision: a purpose's frequency cap
+ * and the person's own frequency choice (release_outreach_held, counted
+ * from the release log; recounted on the writer, release_cap_recheck);
+ * dry_run=true answers the same and records nothing; only=allowed leaves
+ * denied lines out; Accept: text/csv answers CSV with the summary in a
+ * header.
  *
  * An entry that cannot be decided (a store error) is denied with reason
  * "error", never allowed.
@@ -43,6 +51,7 @@
 #define FILTER_DEDUPE_SLOTS_MAX (UINT64_C(1) << 23)
 #define RELEASE_CHUNK_IDS 4096
 #define LINE_CAP (LIMIT_LINE_BYTES * 6 + 512)
+#define FILTER_CSV_HEADER "entry,allowed,reason,contact_id,reachable_again,line,error\r\n"
 
 struct dedupe {
 	uint64_t *slots;
@@ -55,18 +64,26 @@ struct filter {
 	int setup_rc;		/* a problem found in begin, answered in finish */
 	const char *setup_reason;
 	bool role_denied;
+	bool dry_run;		/* answer, but record no release (caps unchanged) */
+	bool only_allowed;	/* only=allowed: leave denied entries out of the reply */
+	bool csv_out;		/* Accept: text/csv: CSV records, the summary in a header */
+	int64_t cap_max, cap_per_days; /* the purpose's frequency cap; 0: none */
+	bool frequency_choice;	       /* the purpose lets people choose how often */
 	enum bulk_format fmt;
 	struct bulk_reader *reader;
 	struct spill *out, *rel;
 	struct spill_digest *digest;
 	struct dedupe seen;
+	struct dedupe persons; /* contact ids already answered allowed */
 	struct txn txn; /* the domain's handle: keys and policy; .c set per entry */
 	int64_t now_s;
 	uint64_t total, allowed, denied, duplicates, invalid, errors, released;
+	uint64_t same_person, held_by_cap;
 	uint64_t reasons[POLICY_REASON_COUNT];
 	char release_id[STORE_ID_CAP];
 	char list_hmac_hex[65];
 	char *line; /* LINE_CAP: one result line */
+	json_t *summary; /* the release record's summary, kept for apply */
 };
 
 static void filter_free(void *p)
@@ -79,7 +96,9 @@ static void filter_free(void *p)
 	spill_free(f->rel);
 	spill_digest_free(f->digest);
 	free(f->seen.slots);
+	free(f->persons.slots);
 	free(f->line);
+	json_decref(f->summary);
 	free(f);
 }
 
@@ -151,30 +170,6 @@ static size_t echo(json_t *v, char *out, size_t cap)
 	return 4;
 }
 
-static int put_line(struct filter *f, json_t *entry, bool allowed, const char *reason,
-		    uint64_t line, const char *error)
-{
-	size_t n = 0;
-	memcpy(f->line, "{\"entry\":", 9);
-	n = 9;
-	n += echo(entry, f->line + n, LINE_CAP - 256 - n);
-	if (error != NULL)
-		n += (size_t)snprintf(f->line + n, LINE_CAP - n,
-				      ",\"line\":%llu,\"allowed\":false,\"reason\":\"invalid\",\"error\":\"%s\"}\n",
-				      (unsigned long long)line, error);
-	else
-		n += (size_t)snprintf(f->line + n, LINE_CAP - n, ",\"allowed\":%s,\"reason\":\"%s\"}\n",
-				      allowed ? "true" : "false", reason);
-	return spill_write(f->out, f->line, n);
-}
-
-static int entry_invalid(struct filter *f, const struct bulk_item *it, const char *why)
-{
-	f->invalid++;
-	f->denied++;
-	return put_line(f, it->value, false, "invalid", it->line, why);
-}
-
 /* The string to decide: the entry itself, or one of the known keys of an
  * object entry (a CSV row with a header, an NDJSON object). */
 static const char *entry_text(json_t *v)
@@ -190,6 +185,94 @@ static const char *entry_text(json_t *v)
 			return json_string_value(s);
 	}
 	return NULL;
+}
+
+/* One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line
+ * break, and formula-safe: a field a spreadsheet would run as a formula
+ * (starting with = + - @, a tab or a carriage return) gets a leading
+ * apostrophe, so a hostile list cannot plant a formula in the export. */
+static size_t csv_field(const char *s, char *out, size_t cap)
+{
+	size_t n = 0, len = s ? strlen(s) : 0;
+	bool quote = len > 0 && strpbrk(s, ",\"\r\n") != NULL;
+	bool formula = len > 0 && strchr("=+-@\t\r", s[0]) != NULL;
+	if (len * 2 + 4 > cap)
+		return 0;
+	if (quote)
+		out[n++] = '"';
+	if (formula)
+		out[n++] = '\'';
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"')
+			out[n++] = '"';
+		out[n++] = s[i];
+	}
+	if (quote)
+		out[n++] = '"';
+	return n;
+}
+
+/* A result as one CSV record (FILTER_CSV_HEADER's columns); line and error
+ * only for an invalid entry, as in the NDJSON. */
+static int put_csv(struct filter *f, json_t *entry, bool allowed, const char *reason, int64_t reachable_us,
+		   const char *contact_id, uint64_t line, const char *error)
+{
+	char num[24] = "";
+	char when[32] = "";
+	const char *text = entry_text(entry);
+	size_t n = csv_field(text, f->line, LINE_CAP - 256);
+	if (text != NULL && n == 0)
+		return err_set(ERR_TOOBIG, "an entry is too long to answer");
+	if (reachable_us > 0)
+		format_time_us(reachable_us, when, sizeof when);
+	if (error != NULL)
+		snprintf(num, sizeof num, "%llu", (unsigned long long)line);
+	n += (size_t)snprintf(f->line + n, LINE_CAP - n, ",%s,%s,%s,%s,%s,", allowed ? "true" : "false",
+			      error ? "invalid" : reason, allowed && contact_id ? contact_id : "", when, num);
+	n += csv_field(error, f->line + n, LINE_CAP - n - 2);
+	memcpy(f->line + n, "\r\n", 2);
+	n += 2;
+	return spill_write(f->out, f->line, n);
+}
+
+static int put_line_at(struct filter *f, json_t *entry, bool allowed, const char *reason,
+		       uint64_t line, const char *error, int64_t reachable_us, const char *contact_id)
+{
+	size_t n = 0;
+	if (f->only_allowed && !allowed)
+		return 0;
+	if (f->csv_out)
+		return put_csv(f, entry, allowed, reason, reachable_us, contact_id, line, error);
+	memcpy(f->line, "{\"entry\":", 9);
+	n = 9;
+	n += echo(entry, f->line + n, LINE_CAP - 256 - n);
+	if (error != NULL)
+		n += (size_t)snprintf(f->line + n, LINE_CAP - n,
+				      ",\"line\":%llu,\"allowed\":false,\"reason\":\"invalid\",\"error\":\"%s\"}\n",
+				      (unsigned long long)line, error);
+	else if (reachable_us > 0) {
+		char when[32];
+		format_time_us(reachable_us, when, sizeof when);
+		n += (size_t)snprintf(f->line + n, LINE_CAP - n,
+				      ",\"allowed\":false,\"reason\":\"%s\",\"reachable_again\":\"%s\"}\n", reason,
+				      when);
+	} else
+		n += (size_t)snprintf(f->line + n, LINE_CAP - n, ",\"allowed\":%s,\"reason\":\"%s\"}\n",
+				      allowed ? "true" : "false", reason);
+	return spill_write(f->out, f->line, n);
+}
+
+static int put_line(struct filter *f, json_t *entry, bool allowed, const char *reason,
+		    uint64_t line, const char *error)
+{
+	return put_line_at(f, entry, allowed, reason, line, error, 0, NULL);
+}
+
+static int entry_invalid(struct filter *f, const struct bulk_item *it, const char *why)
+{
+	f->invalid++;
+	f->denied++;
+	return put_line(f, it->value, false, "invalid", it->line, why);
 }
 
 static int on_item(void *arg, const struct bulk_item *it)
@@ -231,7 +314,36 @@ static int on_item(void *arg, const struct bulk_item *it)
 		return put_line(f, it->value, false, "error", 0, NULL);
 	}
 	struct policy_decision d;
+	int64_t reachable_us = 0;
 	consent_decide(&f->txn, ctx->role, f->purpose, f->channel, &row, f->now_s, &d);
+	if (d.allowed) {
+		/* One person named twice (by id and by email) is answered allowed
+		 * once, so a campaign never reaches anyone twice. */
+		uint8_t pkey[32];
+		release_id_key(row.id, pkey);
+		rc = dedupe_add(&f->persons, pkey);
+		if (rc < 0)
+			return rc;
+		if (rc == 1) {
+			f->same_person++;
+			f->denied++;
+			return put_line(f, it->value, false, "duplicate_person", 0, NULL);
+		}
+	}
+	if (d.allowed && (f->cap_max > 0 || f->frequency_choice)) {
+		bool held = false;
+		if (release_outreach_held(&f->txn, row.id, f->purpose, f->channel, f->cap_max, f->cap_per_days,
+					  f->frequency_choice, &held, &reachable_us) != 0) {
+			f->errors++;
+			f->denied++;
+			return put_line(f, it->value, false, "error", 0, NULL);
+		}
+		if (held) {
+			d.allowed = false;
+			d.reason = POLICY_REASON_FREQUENCY_CAP;
+			f->held_by_cap++;
+		}
+	}
 	f->reasons[d.reason]++;
 	if (d.allowed) {
 		uint8_t raw[16];
@@ -244,10 +356,21 @@ static int on_item(void *arg, const struct bulk_item *it)
 	} else {
 		f->denied++;
 	}
-	return put_line(f, it->value, d.allowed, policy_reason_name(d.reason), 0, NULL);
+	return put_line_at(f, it->value, d.allowed, policy_reason_name(d.reason), 0, NULL, reachable_us, row.id);
 }
 
 /* ---- the stream ---- */
+
+/* CSV when the client asks for text/csv and not for NDJSON first; NDJSON
+ * stays the default (no Accept, * / *, or anything else). */
+static bool filter_wants_csv(const char *accept)
+{
+	if (accept == NULL)
+		return false;
+	const char *csv = strcasestr(accept, "text/csv");
+	const char *nd = strcasestr(accept, "ndjson");
+	return csv != NULL && (nd == NULL || csv < nd);
+}
 
 static int filter_begin(struct reqctx *ctx)
 {
@@ -263,12 +386,25 @@ static int filter_begin(struct reqctx *ctx)
 	f->ctx = ctx;
 	f->now_s = now_us() / 1000000;
 	f->txn = app_txn(ctx, ctx->rd);
-	if (purpose == NULL || channel == NULL || !is_name(purpose) || !is_name(channel)) {
+	if (purpose == NULL || !is_name(purpose) || (channel != NULL && !is_name(channel))) {
 		f->setup_rc = err_set(ERR_INVALID, "name the campaign: ?purpose=NAME&channel=NAME");
 		return f->setup_rc;
 	}
 	snprintf(f->purpose, sizeof f->purpose, "%s", purpose);
-	snprintf(f->channel, sizeof f->channel, "%s", channel);
+	snprintf(f->channel, sizeof f->channel, "%s", channel ? channel : "");
+	const char *dry = http_query(ctx->http, "dry_run");
+	if (dry != NULL && strcmp(dry, "true") != 0 && strcmp(dry, "false") != 0) {
+		f->setup_rc = err_set(ERR_INVALID, "dry_run is true or false");
+		return f->setup_rc;
+	}
+	f->dry_run = dry != NULL && strcmp(dry, "true") == 0;
+	const char *only = http_query(ctx->http, "only");
+	if (only != NULL && strcmp(only, "allowed") != 0) {
+		f->setup_rc = err_set(ERR_INVALID, "only=allowed is the one choice");
+		return f->setup_rc;
+	}
+	f->only_allowed = only != NULL;
+	f->csv_out = filter_wants_csv(http_header(ctx->http, "Accept"));
 	/* Names the policy does not know are 422, as in the single check; only
 	 * then is the role's right to the purpose decided. */
 	if (policy_purpose_get(ctx->policy, purpose, &pi) != 0) {
@@ -276,7 +412,21 @@ static int filter_begin(struct reqctx *ctx)
 		f->setup_reason = "unknown_purpose";
 		return f->setup_rc;
 	}
-	if (policy_channel_from_name(channel, &ch) != 0) {
+	f->cap_max = pi.cap_max;
+	f->cap_per_days = pi.cap_per_days;
+	f->frequency_choice = pi.frequency_choice;
+	/* A purpose that declares no channels (analytics, partner sharing) is
+	 * filtered without one; naming one for it is a clear 422. */
+	if (pi.channels == 0 && channel != NULL) {
+		f->setup_rc = err_set(ERR_UNPROCESSABLE, "purpose %s uses no channel; leave channel out", purpose);
+		f->setup_reason = "channel_not_allowed";
+		return f->setup_rc;
+	}
+	if (pi.channels != 0 && channel == NULL) {
+		f->setup_rc = err_set(ERR_INVALID, "name the campaign: ?purpose=NAME&channel=NAME");
+		return f->setup_rc;
+	}
+	if (channel != NULL && policy_channel_from_name(channel, &ch) != 0) {
 		f->setup_rc = err_set(ERR_UNPROCESSABLE, "unknown channel \"%s\"", channel);
 		f->setup_reason = "unknown_channel";
 		return f->setup_rc;
@@ -298,10 +448,14 @@ static int filter_begin(struct reqctx *ctx)
 		rc = spill_open(&f->out, ctx->app->cfg.dir);
 	if (rc == 0)
 		rc = spill_open(&f->rel, ctx->app->cfg.dir);
+	if (rc == 0 && f->csv_out)
+		rc = spill_write(f->out, FILTER_CSV_HEADER, strlen(FILTER_CSV_HEADER));
 	if (rc == 0)
 		rc = spill_digest_new(&f->digest);
 	if (rc == 0)
 		rc = dedupe_grow(&f->seen);
+	if (rc == 0)
+		rc = dedupe_grow(&f->persons);
 	if (rc == 0)
 		rc = consent_lookup_bulk(&f->txn);
 	if (rc != 0)
@@ -346,12 +500,19 @@ static int apply_release(struct store_conn *w, struct writer_job *job)
 			break;
 		qsort(ids, have / 16, 16, cmp16);
 		rc = release_put(&t, f->release_id, chunk++, ids, have / 16);
+		if (rc == 0)
+			rc = release_cap_recheck(&t, f->purpose, f->channel, f->cap_max, f->cap_per_days, ids,
+						 have / 16);
+		if (rc == 0)
+			rc = release_log_put(&t, f->release_id, f->purpose, f->channel, ids, have / 16);
 		if (have < RELEASE_CHUNK_IDS * 16)
 			break;
 	}
 	free(ids);
+	if (rc == 0)
+		rc = release_summary_put(&t, f->release_id, f->summary);
 	if (rc != 0)
-		audit_decide(ctx, false, "error");
+		audit_decide(ctx, false, rc == ERR_CONFLICT ? "cap_conflict" : "error");
 	return rc;
 }
 
@@ -406,8 +567,17 @@ static void filter_finish(struct reqctx *ctx)
 		json_object_set_new(reasons, "invalid", json_integer((json_int_t)f->invalid));
 	if (f->errors)
 		json_object_set_new(reasons, "error", json_integer((json_int_t)f->errors));
-	json_object_set_new(detail, "release_id", json_string(f->release_id));
-	json_object_set_new(detail, "released", json_integer((json_int_t)f->released));
+	if (f->dry_run) {
+		/* A dry run answers the same way but releases no one: no release
+		 * id, no record, nothing counted toward a frequency cap. */
+		f->release_id[0] = '\0';
+		json_object_set_new(detail, "dry_run", json_true());
+	} else {
+		json_object_set_new(detail, "release_id", json_string(f->release_id));
+		json_object_set_new(detail, "released", json_integer((json_int_t)f->released));
+	}
+	json_object_set_new(detail, "same_person", json_integer((json_int_t)f->same_person));
+	json_object_set_new(detail, "held_by_cap", json_integer((json_int_t)f->held_by_cap));
 	json_t *summary = json_pack(
 		"{s:{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:s, s:s}}", "summary", "purpose",
 		f->purpose, "channel", f->channel, "total", (json_int_t)f->total, "distinct",
@@ -416,11 +586,34 @@ static void filter_finish(struct reqctx *ctx)
 		(json_int_t)f->invalid, "errors", (json_int_t)f->errors, "reasons", reasons,
 		"list_hmac", f->list_hmac_hex, "release_id", f->release_id, "request_id",
 		http_request_id(ctx->http));
+	json_t *sl = json_object_get(summary, "summary");
+	json_object_set_new(sl, "same_person", json_integer((json_int_t)f->same_person));
+	json_object_set_new(sl, "held_by_cap", json_integer((json_int_t)f->held_by_cap));
+	json_object_set_new(sl, "dry_run", json_boolean(f->dry_run));
+	if (f->dry_run)
+		json_object_set_new(sl, "release_id", json_null());
+	/* What the auditor reads later: the summary without the request id,
+	 * plus who ran it. No entry of the list is in it. */
+	f->summary = json_deep_copy(sl);
+	if (f->summary != NULL) {
+		json_object_del(f->summary, "request_id");
+		json_object_set_new(f->summary, "release_id", json_string(f->release_id));
+		json_object_set_new(f->summary, "released", json_integer((json_int_t)f->released));
+		json_object_set_new(f->summary, "actor", json_string(ctx->actor));
+	}
 	char *text = json_dumps(summary, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(summary);
-	rc = text ? spill_write(f->out, text, strlen(text)) : err_set(ERR_NOMEM, "out of memory");
-	if (rc == 0)
-		rc = spill_write(f->out, "\n", 1);
+	if (f->csv_out) {
+		/* A CSV has no place for the summary: it travels in a header, as
+		 * the same JSON the NDJSON's last line holds. */
+		rc = text ? 0 : err_set(ERR_NOMEM, "out of memory");
+		if (rc == 0)
+			http_add_header(ctx->http, "X-Filter-Summary", text);
+	} else {
+		rc = text ? spill_write(f->out, text, strlen(text)) : err_set(ERR_NOMEM, "out of memory");
+		if (rc == 0)
+			rc = spill_write(f->out, "\n", 1);
+	}
 	free(text);
 	if (rc == 0)
 		rc = spill_rewind(f->out);
@@ -431,16 +624,19 @@ static void filter_finish(struct reqctx *ctx)
 		app_commit(ctx);
 		return;
 	}
-	audit_decide(ctx, true, "filtered");
+	audit_decide(ctx, true, f->dry_run ? "dry_run" : "filtered");
 	audit_detail(ctx, detail);
 	ctx->status = 200;
-	ctx->content_type = "application/x-ndjson";
+	ctx->content_type = f->csv_out ? "text/csv; charset=utf-8; header=present" : "application/x-ndjson";
+
 	ctx->stream_read = spill_reply_read;
 	ctx->stream_ctx = f->out;
 	ctx->stream_free = spill_reply_free;
 	f->out = NULL; /* the reply owns it now */
-	http_add_header(ctx->http, "X-Release-Id", f->release_id);
-	ctx->job.apply = apply_release;
+	if (!f->dry_run) {
+		http_add_header(ctx->http, "X-Release-Id", f->release_id);
+		ctx->job.apply = apply_release;
+	}
 	app_commit(ctx);
 }
 
@@ -451,6 +647,49 @@ static const struct stream_ops filter_ops = {
 	filter_free,
 };
 
+/* ---- the auditor's view of a release ---- */
+
+/* A release is known when its summary was recorded, or, for releases made
+ * before summaries existed, when it released anyone. Unknown ids are 404,
+ * never "not released". */
+static int release_known(struct txn *t, const char *release, json_t **summary)
+{
+	int64_t count = 0;
+	int rc = release_summary_get(t, release, summary);
+	if (rc != ERR_NOTFOUND)
+		return rc;
+	rc = release_count(t, release, &count);
+	if (rc == 0 && count == 0)
+		rc = err_set(ERR_NOTFOUND, "no release %s", release);
+	return rc;
+}
+
+static void h_release_summary(struct reqctx *ctx)
+{
+	const char *release = ctx->param[0];
+	json_t *summary = NULL;
+	if (!app_require(ctx, POLICY_ACT_AUDIT_READ, NULL, NULL))
+		return;
+	audit_begin(ctx, "outreach.release.summary", "", NULL, NULL);
+	audit_detail(ctx, json_pack("{s:s}", "release_id", release));
+	struct txn t = app_txn(ctx, ctx->rd);
+	int rc = release_known(&t, release, &summary);
+	if (rc == 0 && summary == NULL) {
+		int64_t count = 0;
+		rc = release_count(&t, release, &count);
+		summary = json_pack("{s:s, s:I}", "release_id", release, "released", (json_int_t)count);
+	}
+	if (rc != 0) {
+		audit_decide(ctx, false, rc == ERR_NOTFOUND ? "not_found" : "error");
+		reply_problem(ctx, rc, NULL);
+		app_commit(ctx);
+		return;
+	}
+	audit_decide(ctx, true, "read");
+	reply_json(ctx, 200, summary);
+	app_commit(ctx);
+}
+
 /* ---- was contact X released by filter request R? ---- */
 
 static void h_release_get(struct reqctx *ctx)
@@ -458,11 +697,15 @@ static void h_release_get(struct reqctx *ctx)
 	const char *release = ctx->param[0], *id = ctx->param[1];
 	uint8_t raw[16];
 	int64_t count = 0;
+	json_t *summary = NULL;
 	if (!app_require(ctx, POLICY_ACT_AUDIT_READ, id, NULL))
 		return;
 	audit_begin(ctx, "outreach.release.read", id, NULL, NULL);
 	int rc = b64url_decode(id, strlen(id), raw, sizeof raw) == 16 ? 0 : ERR_INVALID;
 	struct txn t = app_txn(ctx, ctx->rd);
+	if (rc == 0)
+		rc = release_known(&t, release, &summary);
+	json_decref(summary);
 	if (rc == 0)
 		rc = release_count(&t, release, &count);
 	if (rc == 0) {
@@ -478,14 +721,41 @@ static void h_release_get(struct reqctx *ctx)
 			return;
 		}
 	}
-	audit_decide(ctx, false, "error");
+	audit_decide(ctx, false, rc == ERR_NOTFOUND ? "not_found" : "error");
+	audit_detail(ctx, json_pack("{s:s}", "release_id", release));
 	reply_problem(ctx, rc, NULL);
+	app_commit(ctx);
+}
+
+/* ---- which releases included contact X? ---- */
+
+static void h_contact_releases(struct reqctx *ctx)
+{
+	const char *id = ctx->param[0];
+	json_t *list = NULL;
+	if (!app_require(ctx, POLICY_ACT_AUDIT_READ, id, NULL))
+		return;
+	audit_begin(ctx, "outreach.contact.releases", id, NULL, NULL);
+	struct txn t = app_txn(ctx, ctx->rd);
+	int rc = release_of_contact_json(&t, id, &list);
+	if (rc != 0) {
+		audit_decide(ctx, false, "error");
+		reply_problem(ctx, rc, NULL);
+		app_commit(ctx);
+		return;
+	}
+	audit_decide(ctx, true, "read");
+	audit_detail(ctx, json_pack("{s:I}", "releases", (json_int_t)json_array_size(list)));
+	reply_json(ctx, 200, json_pack("{s:s, s:o}", "contact_id", id, "releases", list));
 	app_commit(ctx);
 }
 
 const struct route outreach_routes[] = {
 	{ "POST", "/v1/outreach/filter", NULL, &filter_ops, false, LIMIT_STREAM_BODY_BYTES, "outreach.filter" },
+	{ "GET", "/v1/outreach/releases/{id}", h_release_summary, NULL, false, 0, "outreach.release.summary" },
 	{ "GET", "/v1/outreach/releases/{id}/contacts/{id}", h_release_get, NULL, false, 0,
 	  "outreach.release.read" },
+	{ "GET", "/v1/outreach/contacts/{id}/releases", h_contact_releases, NULL, false, 0,
+	  "outreach.contact.releases" },
 	{ 0 },
 };

@@ -17,7 +17,7 @@
 
 /* ---- POST /v1/consent/check ---- */
 
-static const char *const check_keys[] = { "contact_id", "email", "purpose", "channel", NULL };
+static const char *const check_keys[] = { "contact_id", "email", "purpose", "channel", "use", NULL };
 
 int parse_check_body(const struct policy *p, json_t *body, struct check_req *out, const char **reason)
 {
@@ -39,8 +39,12 @@ int parse_check_body(const struct policy *p, json_t *body, struct check_req *out
 	out->channel = json_string_value(json_object_get(body, "channel"));
 	if ((out->contact_id == NULL) == (out->email == NULL))
 		return err_set(ERR_INVALID, "give exactly one of contact_id and email");
-	if (out->purpose == NULL || out->channel == NULL)
-		return err_set(ERR_INVALID, "purpose and channel are required");
+	if (out->purpose == NULL)
+		return err_set(ERR_INVALID, "purpose is required");
+	const char *use = json_string_value(json_object_get(body, "use"));
+	if (use != NULL && strcmp(use, "outreach") != 0 && strcmp(use, "lookup") != 0)
+		return err_set(ERR_INVALID, "use is \"lookup\" or \"outreach\"");
+	out->outreach = use != NULL && strcmp(use, "outreach") == 0;
 	if (out->contact_id != NULL && !is_contact_id(out->contact_id))
 		return err_set(ERR_INVALID, "contact_id is not a contact id");
 	if (out->email != NULL) {
@@ -54,6 +58,17 @@ int parse_check_body(const struct policy *p, json_t *body, struct check_req *out
 		*reason = "unknown_purpose";
 		return err_set(ERR_UNPROCESSABLE, "unknown purpose \"%s\"", out->purpose);
 	}
+	/* A purpose that declares no channels is checked without one, and a
+	 * channel named for it is a clear 422, never silently dropped. */
+	out->ch = POLICY_CH_COUNT;
+	if (out->pi.channels == 0) {
+		if (out->channel == NULL)
+			return 0;
+		*reason = "channel_not_allowed";
+		return err_set(ERR_UNPROCESSABLE, "purpose %s uses no channel; leave channel out", out->purpose);
+	}
+	if (out->channel == NULL)
+		return err_set(ERR_INVALID, "channel is required for purpose %s", out->purpose);
 	if (policy_channel_from_name(out->channel, &out->ch) != 0) {
 		*reason = "unknown_channel";
 		return err_set(ERR_UNPROCESSABLE, "unknown channel \"%s\"", out->channel);

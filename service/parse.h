@@ -32,11 +32,13 @@ struct check_req {
 	const char *purpose;	 /* as given; pi describes it */
 	const char *channel;	 /* as given; ch is its value */
 	struct policy_purpose_info pi;
-	enum policy_channel ch;
+	enum policy_channel ch;	 /* POLICY_CH_COUNT for a purpose without channels */
+	bool outreach; /* "use": "outreach": about to contact, so frequency caps apply */
 };
 
-/* A consent-check body (keys contact_id|email, purpose, channel; strings
- * only; unknown keys refused): ERR_INVALID, or ERR_UNPROCESSABLE with
+/* A consent-check body (keys contact_id|email, purpose, channel, and
+ * optionally use: "lookup" (the default) or "outreach"; strings only;
+ * unknown keys refused): ERR_INVALID, or ERR_UNPROCESSABLE with
  * *reason "unknown_purpose" or "unknown_channel" (otherwise *reason is NULL). */
 int parse_check_body(const struct policy *p, json_t *body, struct check_req *out, const char **reason);
 

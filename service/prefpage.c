@@ -91,6 +91,12 @@ enum text {
 	T_GPC_NOTE,
 	T_OPTOUT_NOTE,
 	T_INTRO_OPTOUT,
+	T_FREQ_LABEL,
+	T_FREQ_ANY,
+	T_FREQ_WEEKLY,
+	T_FREQ_MONTHLY,
+	T_FREQ_IMPORTANT,
+	T_BTN_FREQ,
 	T_COUNT
 };
 
@@ -122,6 +128,12 @@ static const char *const texts[T_COUNT][2] = {
 	[T_STATUS] = { "Your choice", "您的选择" },
 	[T_HISTORY] = { "When and how", "时间和方式" },
 	[T_CHANGE] = { "Change", "更改" },
+	[T_FREQ_LABEL] = { "How often", "频率" },
+	[T_FREQ_ANY] = { "As often as you send", "不限" },
+	[T_FREQ_WEEKLY] = { "At most one a week", "每周最多一次" },
+	[T_FREQ_MONTHLY] = { "At most one a month", "每月最多一次" },
+	[T_FREQ_IMPORTANT] = { "Only important messages", "仅重要消息" },
+	[T_BTN_FREQ] = { "Save", "保存" },
 	[T_S_GRANTED] = { "Yes, you agreed", "已同意" },
 	[T_S_REFUSED] = { "No", "已拒绝" },
 	[T_S_WITHDRAWN] = { "No, you withdrew consent", "已撤回同意" },
@@ -353,6 +365,37 @@ static enum text status_text(const char *status)
 	return T_S_NONE;
 }
 
+/* The person's own "how often" for a granted channel of a purpose that
+ * offers it: one small form, a select of the four choices. */
+static void frequency_form(struct buf *b, const struct prefpage_model *m, const struct prefpage_purpose *p,
+			   const struct prefpage_choice *c)
+{
+	static const struct {
+		const char *name;
+		enum text label;
+	} opts[] = { { "any", T_FREQ_ANY }, { "weekly", T_FREQ_WEEKLY }, { "monthly", T_FREQ_MONTHLY },
+		     { "important", T_FREQ_IMPORTANT } };
+	const char *cur = c->frequency[0] ? c->frequency : "any";
+	form_open(b, "/p/", m->token);
+	hidden(b, "csrf", m->csrf);
+	hidden(b, "action", "frequency");
+	hidden(b, "purpose", p->name);
+	hidden(b, "channel", c->channel);
+	puts_(b, "<label>");
+	esc(b, tx(m->lang, T_FREQ_LABEL));
+	puts_(b, " <select name=\"frequency\">");
+	for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+		puts_(b, "<option value=\"");
+		esc(b, opts[i].name);
+		puts_(b, strcmp(cur, opts[i].name) == 0 ? "\" selected>" : "\">");
+		esc(b, tx(m->lang, opts[i].label));
+		puts_(b, "</option>");
+	}
+	puts_(b, "</select></label> <button type=\"submit\" class=\"secondary\">");
+	esc(b, tx(m->lang, T_BTN_FREQ));
+	puts_(b, "</button></form>");
+}
+
 static void choice_row(struct buf *b, const struct prefpage_model *m, const struct prefpage_purpose *p,
 		       const struct prefpage_choice *c)
 {
@@ -426,6 +469,8 @@ static void choice_row(struct buf *b, const struct prefpage_model *m, const stru
 		esc(b, channel_word);
 		puts_(b, "</span></button></form>");
 	}
+	if (granted && p->frequency_choice && c->channel[0] != '\0')
+		frequency_form(b, m, p, c);
 	puts_(b, "</td></tr>\n");
 }
 

@@ -42,11 +42,13 @@ struct prefpage_choice {
 	int64_t at_us, granted_us, withdrawn_us, expires_us;
 	char method[65];     /* how it was given: api, preference_centre, gpc, ... */
 	char source[256];
+	char frequency[16];  /* the person's own frequency choice ("" or "any": none) */
 };
 
 struct prefpage_purpose {
 	const char *name, *description, *legal_basis;
 	bool consent_required, sale_or_sharing;
+	bool frequency_choice; /* offer "how often" on granted channels */
 	size_t n_choices;
 	struct prefpage_choice choices[8];
 };

@@ -322,11 +322,20 @@ bool is_principal_name(const char *s)
 	return true;
 }
 
+/* Zero in production: only app_test_clock() sets it, and only when the
+ * test hooks are enabled (CONSENTD_TEST_FAULTS=1). */
+static int64_t clock_offset_us;
+
+void clock_set_test_offset_s(int64_t s)
+{
+	clock_offset_us = s * 1000000;
+}
+
 int64_t now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + clock_offset_us;
 }
 
 void format_time_us(int64_t us, char *out, size_t cap)

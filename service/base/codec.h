@@ -68,6 +68,9 @@ bool is_principal_name(const char *s);
 void mem_wipe(void *buf, size_t len);
 
 int64_t now_us(void);
+/* Moves the clock now_us reads by s seconds, for tests only (frequency caps
+ * and expiry without sleeping); set once at start, before any thread. */
+void clock_set_test_offset_s(int64_t s);
 /* RFC 3339 UTC with microseconds: out needs 32 bytes. */
 void format_time_us(int64_t us, char *out, size_t cap);
 /* Parses RFC 3339 (Z or offset; fraction optional) into microseconds. */

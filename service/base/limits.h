@@ -20,6 +20,7 @@
 #define LIMIT_STRING_BYTES 4096		/* one field value */
 #define LIMIT_FIELDS 64			/* keys in one contact object */
 #define LIMIT_LIST_ITEMS 64		/* e.g. collected_for */
+#define LIMIT_RELEASES_LISTED 1000	/* releases of one contact an auditor sees at once */
 #define LIMIT_IMPORT_CONSENTS 64	/* consents of one imported contact */
 #define LIMIT_LINE_BYTES (64 * 1024)	/* one NDJSON / CSV line */
 #define LIMIT_BULK_ENTRIES 20000000ULL	/* entries in one filter or import */

@@ -34,6 +34,7 @@
 #include "service/base/error.h"
 #include "service/base/limits.h"
 #include "service/domain/contact.h"
+#include "service/domain/release.h"
 #include "service/domain/suppression.h"
 #include "service/crypto/fieldcrypt.h"
 #include "service/parse.h"
@@ -360,15 +361,36 @@ int consent_lookup(struct txn *t, const char *contact_id, const char *email, con
 	return rc;
 }
 
+/* The channel a check is about: "" for a purpose without channels (its
+ * consent is stored under the empty channel). */
+static const char *check_channel(const struct check_req *req)
+{
+	return req->ch == POLICY_CH_COUNT ? "" : policy_channel_name(req->ch);
+}
+
 int consent_check(struct txn *t, const char *role, const struct check_req *req, struct consent_decision *out)
 {
 	struct store_filter_row row;
-	int rc = consent_lookup(t, req->contact_id, req->email, req->pi.name, policy_channel_name(req->ch), &row);
+	int rc = consent_lookup(t, req->contact_id, req->email, req->pi.name, check_channel(req), &row);
 	if (rc != 0)
 		return rc;
 	out->known = row.found;
 	snprintf(out->contact_id, sizeof out->contact_id, "%s", row.found ? row.id : "");
 	consent_decide(t, role, req->purpose, req->channel, &row, t->now_us / 1000000, &out->d);
+	out->reachable_us = 0;
+	/* Asked about an outreach, the check answers as the filter would: the
+	 * purpose's frequency cap applies (a look-up is not a contact). */
+	if (req->outreach && out->d.allowed && (req->pi.cap_max > 0 || req->pi.frequency_choice)) {
+		bool held = false;
+		rc = release_outreach_held(t, row.id, req->pi.name, check_channel(req), req->pi.cap_max,
+					   req->pi.cap_per_days, req->pi.frequency_choice, &held, &out->reachable_us);
+		if (rc != 0)
+			return rc;
+		if (held) {
+			out->d.allowed = false;
+			out->d.reason = POLICY_REASON_FREQUENCY_CAP;
+		}
+	}
 	return 0;
 }
 

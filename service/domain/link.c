@@ -8,6 +8,7 @@
 #include "service/base/error.h"
 #include "service/crypto/fieldcrypt.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -135,6 +136,51 @@ int link_resolve(struct txn *t, const char *token, int64_t now_s, struct linktok
 		return 0;
 	}
 	return rc;
+}
+
+int link_resolve_optout(struct txn *t, const char *token, int64_t now_s, struct linktoken *tok,
+			struct store_link *link, char role[STORE_NAME_CAP], struct store_contact *ct, bool *erased,
+			const char **refusal)
+{
+	char id[LINKTOKEN_ID_TEXT_CAP];
+	const char *prole = NULL;
+	int rc = link_resolve(t, token, now_s, tok, link, role, ct, refusal);
+	*erased = false;
+	if (rc != 0 || *refusal == NULL)
+		return rc;
+	if (strcmp(*refusal, "expired_or_forged") != 0 && strcmp(*refusal, "expired") != 0 &&
+	    strcmp(*refusal, "revoked") != 0 && strcmp(*refusal, "erased") != 0)
+		return 0;
+	/* The MAC alone: verified as of the earliest time, where no token has
+	 * expired yet. A forged token stays forged. */
+	if (linktoken_verify(t->keys, tok, INT64_MIN) != 0)
+		return 0;
+	linktoken_id_text(tok->id, id);
+	if ((rc = store_link_get(t->c, id, link)) != 0)
+		return rc == ERR_NOTFOUND ? 0 : rc;
+	if (link_capability_of(link) != LINK_OPTOUT)
+		return 0; /* staff links of other capabilities keep their expiry */
+	role[0] = '\0';
+	if (policy_principal_role(t->policy, link->created_by, &prole) == 0)
+		snprintf(role, STORE_NAME_CAP, "%s", prole);
+	else if ((rc = store_principal_role(t->c, link->created_by, role)) != 0 && rc != ERR_NOTFOUND)
+		return rc;
+	rc = store_contact_get(t->c, link->contact_id, ct);
+	if (rc == ERR_NOTFOUND || (rc == 0 && ct->erased)) {
+		*erased = true;
+		*refusal = NULL;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	/* A creator the service no longer knows leaves the link without any
+	 * purpose, as in link_resolve; that refusal stands. */
+	if (!policy_role_exists(t->policy, role)) {
+		*refusal = "creator_unknown";
+		return 0;
+	}
+	*refusal = NULL;
+	return 0;
 }
 
 int link_revoke(struct txn *t, const char *contact_id, const char *link_id, const char *role, int64_t *count,

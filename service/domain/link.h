@@ -41,6 +41,16 @@ int link_insert(struct txn *t, const struct store_link *l);
  * *refusal set: refuse it for that reason (malformed, expired_or_forged,
  * forged, unknown_link, revoked, expired, creator_unknown, erased); a
  * negative code when the store could not answer. */
+/* The one-click opt-out's resolve (RFC 8058: the mechanism must keep
+ * working long after the mail was sent). An authentic token of an optout
+ * link unsubscribes whatever its expiry or revocation: those limit what the
+ * preference page shows, never the opt-out. After erasure it resolves with
+ * *erased true (the person is suppressed anyway; nothing is to be written).
+ * A link of any other capability is resolved exactly as link_resolve does.
+ * Same returns as link_resolve. */
+int link_resolve_optout(struct txn *t, const char *token, int64_t now_s, struct linktoken *tok,
+			struct store_link *link, char role[STORE_NAME_CAP], struct store_contact *ct, bool *erased,
+			const char **refusal);
 int link_resolve(struct txn *t, const char *token, int64_t now_s, struct linktoken *tok, struct store_link *link,
 		 char role[STORE_NAME_CAP], struct store_contact *ct, const char **refusal);
 

@@ -7,8 +7,11 @@
 #include "service/base/error.h"
 #include "service/base/limits.h"
 #include "service/crypto/fieldcrypt.h"
+#include "service/domain/contact.h"
+#include "policy/policy.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void release_new_id(char id[STORE_ID_CAP])
@@ -47,4 +50,172 @@ int release_count(struct txn *t, const char *release_id, int64_t *out)
 int release_find(struct txn *t, const char *release_id, const uint8_t id_raw[16])
 {
 	return store_release_find(t->c, release_id, id_raw);
+}
+
+int release_cap_held(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
+		     int64_t cap_max, int64_t cap_per_days, bool *held, int64_t *reachable_us)
+{
+	uint8_t raw[16];
+	int64_t count = 0, kth = 0;
+	int rc;
+	*held = false;
+	*reachable_us = 0;
+	if (cap_max <= 0)
+		return 0;
+	if (b64url_decode(contact_id, strlen(contact_id), raw, sizeof raw) != 16)
+		return err_set(ERR_INVALID, "not a contact id");
+	rc = store_release_recent(t->c, raw, purpose, channel, policy_cap_window_start(cap_per_days, t->now_us),
+				  cap_max, &count, &kth);
+	if (rc == 0)
+		*held = policy_cap_reached(cap_max, cap_per_days, count, kth, reachable_us);
+	return rc;
+}
+
+int release_cap_recheck(struct txn *t, const char *purpose, const char *channel, int64_t cap_max,
+			int64_t cap_per_days, const uint8_t *ids, size_t n_ids)
+{
+	int64_t since = policy_cap_window_start(cap_per_days, t->now_us);
+	for (size_t i = 0; cap_max > 0 && i < n_ids; i++) {
+		int64_t count = 0, kth = 0;
+		int rc = store_release_recent(t->c, ids + i * 16, purpose, channel, since, cap_max, &count, &kth);
+		if (rc != 0)
+			return rc;
+		if (count >= cap_max)
+			return err_set(ERR_CONFLICT, "another campaign reached some of these people while this "
+						     "list was read; nothing was released: run the filter again");
+	}
+	return 0;
+}
+
+int release_log_put(struct txn *t, const char *release_id, const char *purpose, const char *channel,
+		    const uint8_t *ids, size_t n_ids)
+{
+	return store_release_log_put(t->c, release_id, purpose, channel, t->now_us, ids, n_ids);
+}
+
+int release_summary_put(struct txn *t, const char *release_id, json_t *summary)
+{
+	char *text = json_dumps(summary, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	int rc = text ? store_release_summary_put(t->c, release_id, t->now_us, text)
+		      : err_set(ERR_NOMEM, "out of memory");
+	free(text);
+	return rc;
+}
+
+int release_summary_get(struct txn *t, const char *release_id, json_t **out)
+{
+	char *text = NULL;
+	int64_t at = 0;
+	json_error_t jerr;
+	int rc = store_release_summary_get(t->c, release_id, &at, &text);
+	*out = NULL;
+	if (rc == 0) {
+		*out = json_loads(text, 0, &jerr);
+		if (!json_is_object(*out)) {
+			json_decref(*out);
+			*out = NULL;
+			rc = err_set(ERR_IO, "the release summary is not readable");
+		} else {
+			json_object_set_new(*out, "released_at", json_time(at));
+		}
+	}
+	free(text);
+	return rc;
+}
+
+static int log_entry_json(void *ctx, const struct store_release_entry *e)
+{
+	json_t *arr = ctx;
+	return json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o}", "release_id", e->release_id,
+						     "purpose", e->purpose, "channel", e->channel,
+						     "released_at", json_time(e->at_us))) == 0
+		       ? 0
+		       : err_set(ERR_NOMEM, "out of memory");
+}
+
+int release_of_contact_json(struct txn *t, const char *contact_id, json_t **out)
+{
+	uint8_t raw[16];
+	json_t *arr = json_array();
+	int rc = arr ? 0 : err_set(ERR_NOMEM, "out of memory");
+	*out = NULL;
+	if (rc == 0 && b64url_decode(contact_id, strlen(contact_id), raw, sizeof raw) != 16)
+		rc = err_set(ERR_INVALID, "not a contact id");
+	if (rc == 0)
+		rc = store_release_log_each(t->c, raw, LIMIT_RELEASES_LISTED, log_entry_json, arr);
+	if (rc != 0) {
+		json_decref(arr);
+		return rc;
+	}
+	*out = arr;
+	return 0;
+}
+
+int release_outreach_held(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
+			  int64_t cap_max, int64_t cap_per_days, bool with_choice, bool *held,
+			  int64_t *reachable_us)
+{
+	struct store_frequency fq;
+	enum policy_frequency f = POLICY_FREQ_ANY;
+	int64_t pmax = 0, pdays = 0, preach = 0;
+	bool pheld = false;
+	int rc = release_cap_held(t, contact_id, purpose, channel, cap_max, cap_per_days, held, reachable_us);
+	if (rc != 0 || !with_choice)
+		return rc;
+	rc = store_frequency_get(t->c, contact_id, purpose, channel, &fq);
+	if (rc == ERR_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	/* A name this build does not know holds the person back: never fail open. */
+	if (policy_frequency_from_name(fq.choice, &f) != 0)
+		f = POLICY_FREQ_IMPORTANT;
+	policy_frequency_cap(f, &pmax, &pdays);
+	if (pmax < 0) {
+		*held = true;
+		*reachable_us = 0;
+		return 0;
+	}
+	if (pmax > 0 && (rc = release_cap_held(t, contact_id, purpose, channel, pmax, pdays, &pheld, &preach)) != 0)
+		return rc;
+	if (pheld) {
+		if (!*held || preach > *reachable_us)
+			*reachable_us = preach;
+		*held = true;
+	}
+	return 0;
+}
+
+int release_choice_set(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
+		       enum policy_frequency f)
+{
+	struct store_frequency fq;
+	memset(&fq, 0, sizeof fq);
+	snprintf(fq.purpose, sizeof fq.purpose, "%s", purpose);
+	snprintf(fq.channel, sizeof fq.channel, "%s", channel);
+	snprintf(fq.choice, sizeof fq.choice, "%s", policy_frequency_name(f));
+	fq.set_us = t->now_us;
+	return store_frequency_put(t->c, contact_id, &fq);
+}
+
+static int choice_json(void *ctx, const struct store_frequency *fq)
+{
+	return json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:o}", "purpose", fq->purpose, "channel",
+						    fq->channel, "choice", fq->choice, "set_at",
+						    json_time(fq->set_us))) == 0
+		       ? 0
+		       : err_set(ERR_NOMEM, "out of memory");
+}
+
+int release_choices_json(struct txn *t, const char *contact_id, json_t **out)
+{
+	json_t *arr = json_array();
+	int rc = arr ? store_frequency_each(t->c, contact_id, choice_json, arr) : err_set(ERR_NOMEM, "out of memory");
+	*out = NULL;
+	if (rc != 0) {
+		json_decref(arr);
+		return rc;
+	}
+	*out = arr;
+	return 0;
 }

@@ -8,9 +8,12 @@
 #ifndef CONSENTD_DOMAIN_RELEASE_H
 #define CONSENTD_DOMAIN_RELEASE_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "policy/policy.h"
 #include "service/domain/txn.h"
 #include "service/store/store.h"
 
@@ -29,5 +32,51 @@ int release_put(struct txn *t, const char *release_id, int64_t chunk, const uint
  * is one of them (0) or not (ERR_NOTFOUND). */
 int release_count(struct txn *t, const char *release_id, int64_t *out);
 int release_find(struct txn *t, const char *release_id, const uint8_t id_raw[16]);
+
+/*
+ * Frequency caps. A purpose's cap (policy: frequency_cap) limits how many
+ * real filter runs may release one person for (purpose, channel) within a
+ * window; releases are counted per contact id, whatever identifier a list
+ * used. release_cap_held decides, on a reader, whether the cap holds
+ * contact_id back at t->now_us, and if so when the person is reachable
+ * again (*reachable_us). No cap: *held is false, nothing is read.
+ */
+int release_cap_held(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
+		     int64_t cap_max, int64_t cap_per_days, bool *held, int64_t *reachable_us);
+/* On the writer, before release_log_put: whether every one of n_ids raw
+ * ids is still under the cap, counting what committed since the list was
+ * decided on a reader (another filter may have released the same people
+ * meanwhile). ERR_CONFLICT when one is not: the request must release no
+ * one and be run again. The count is then exact, whatever runs alongside. */
+int release_cap_recheck(struct txn *t, const char *purpose, const char *channel, int64_t cap_max,
+			int64_t cap_per_days, const uint8_t *ids, size_t n_ids);
+/*
+ * The person's own frequency choice (policy_frequency, offered on the
+ * preference page for purposes with frequency_choice). The stricter of the
+ * person's choice and the policy's cap applies: release_outreach_held holds
+ * the person back when either does, and *reachable_us is the later of the
+ * two times (0 when the choice is "important": no campaign reaches them).
+ * with_choice false skips the choice (the purpose offers none).
+ */
+int release_outreach_held(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
+			  int64_t cap_max, int64_t cap_per_days, bool with_choice, bool *held,
+			  int64_t *reachable_us);
+/* On the writer: records the person's choice for (purpose, channel). */
+int release_choice_set(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
+		       enum policy_frequency f);
+/* The person's current choices as a new JSON array ({purpose, channel,
+ * choice, set_at}). */
+int release_choices_json(struct txn *t, const char *contact_id, json_t **out);
+/* On the writer: the per-person log of one sorted chunk of released ids. */
+int release_log_put(struct txn *t, const char *release_id, const char *purpose, const char *channel,
+		    const uint8_t *ids, size_t n_ids);
+/* On the writer: the request's summary (JSON without personal data). */
+int release_summary_put(struct txn *t, const char *release_id, json_t *summary);
+/* On a reader: the summary of release_id (ERR_NOTFOUND for an unknown id),
+ * as a new JSON object with "released_at". */
+int release_summary_get(struct txn *t, const char *release_id, json_t **out);
+/* On a reader: the releases that included contact_id, newest first
+ * (at most LIMIT_RELEASES_LISTED), as a new JSON array. */
+int release_of_contact_json(struct txn *t, const char *contact_id, json_t **out);
 
 #endif

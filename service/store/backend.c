@@ -364,6 +364,46 @@ int store_release_count(struct store_conn *c, const char *release_id, int64_t *o
 	return c->be->release_count(c, release_id, out);
 }
 
+int store_release_log_put(struct store_conn *c, const char *release_id, const char *purpose, const char *channel, int64_t at_us, const uint8_t *ids, size_t n_ids)
+{
+	return c->be->release_log_put(c, release_id, purpose, channel, at_us, ids, n_ids);
+}
+
+int store_release_recent(struct store_conn *c, const uint8_t id_raw[16], const char *purpose, const char *channel, int64_t after_us, int64_t limit, int64_t *count, int64_t *last_us)
+{
+	return c->be->release_recent(c, id_raw, purpose, channel, after_us, limit, count, last_us);
+}
+
+int store_release_log_each(struct store_conn *c, const uint8_t id_raw[16], int64_t limit, store_release_log_cb cb, void *ctx)
+{
+	return c->be->release_log_each(c, id_raw, limit, cb, ctx);
+}
+
+int store_release_summary_put(struct store_conn *c, const char *release_id, int64_t at_us, const char *summary)
+{
+	return c->be->release_summary_put(c, release_id, at_us, summary);
+}
+
+int store_release_summary_get(struct store_conn *c, const char *release_id, int64_t *at_us, char **summary)
+{
+	return c->be->release_summary_get(c, release_id, at_us, summary);
+}
+
+int store_frequency_put(struct store_conn *c, const char *contact_id, const struct store_frequency *fq)
+{
+	return c->be->frequency_put(c, contact_id, fq);
+}
+
+int store_frequency_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel, struct store_frequency *out)
+{
+	return c->be->frequency_get(c, contact_id, purpose, channel, out);
+}
+
+int store_frequency_each(struct store_conn *c, const char *contact_id, store_frequency_cb cb, void *ctx)
+{
+	return c->be->frequency_each(c, contact_id, cb, ctx);
+}
+
 int store_suppression_add(struct store_conn *c, const struct store_suppression *sp)
 {
 	return c->be->suppression_add(c, sp);

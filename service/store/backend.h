@@ -162,6 +162,14 @@ struct store_backend {
 	int (*release_put)(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids, size_t n_ids);
 	int (*release_find)(struct store_conn *c, const char *release_id, const uint8_t id_raw[16]);
 	int (*release_count)(struct store_conn *c, const char *release_id, int64_t *out);
+	int (*release_log_put)(struct store_conn *c, const char *release_id, const char *purpose, const char *channel, int64_t at_us, const uint8_t *ids, size_t n_ids);
+	int (*release_recent)(struct store_conn *c, const uint8_t id_raw[16], const char *purpose, const char *channel, int64_t after_us, int64_t limit, int64_t *count, int64_t *last_us);
+	int (*release_log_each)(struct store_conn *c, const uint8_t id_raw[16], int64_t limit, store_release_log_cb cb, void *ctx);
+	int (*release_summary_put)(struct store_conn *c, const char *release_id, int64_t at_us, const char *summary);
+	int (*release_summary_get)(struct store_conn *c, const char *release_id, int64_t *at_us, char **summary);
+	int (*frequency_put)(struct store_conn *c, const char *contact_id, const struct store_frequency *fq);
+	int (*frequency_get)(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel, struct store_frequency *out);
+	int (*frequency_each)(struct store_conn *c, const char *contact_id, store_frequency_cb cb, void *ctx);
 	int (*suppression_add)(struct store_conn *c, const struct store_suppression *sp);
 	int (*suppressions_active)(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb, void *ctx);
 	int (*suppressions_lift)(struct store_conn *c, const uint8_t hash[32], const char *scope, const char *scope_value, const char *reasons, int64_t when_us, const char *by, int64_t *lifted);

@@ -292,6 +292,32 @@ static const char *const migrations[] = {
 	" received_us INTEGER NOT NULL,"
 	" PRIMARY KEY (provider, id_hash)"
 	") WITHOUT ROWID;",
+	/* 6: the per-person release log behind frequency caps, and each filter
+	 * request's summary for the auditor (store_release.c). The contact is
+	 * its raw 16-byte id; the summary holds counts and the keyed digest. */
+	"CREATE TABLE release_log ("
+	" contact BLOB NOT NULL,"
+	" purpose TEXT NOT NULL,"
+	" channel TEXT NOT NULL,"
+	" at_us INTEGER NOT NULL,"
+	" release_id TEXT NOT NULL,"
+	" PRIMARY KEY (contact, purpose, channel, at_us, release_id)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE release_summary ("
+	" release_id TEXT PRIMARY KEY,"
+	" at_us INTEGER NOT NULL,"
+	" summary TEXT NOT NULL"
+	") WITHOUT ROWID;",
+	/* 7: the person's own frequency choice per (purpose, channel), from the
+	 * preference page (store_release.c). A name, no personal data. */
+	"CREATE TABLE frequency_choice ("
+	" contact_id TEXT NOT NULL REFERENCES contact (id),"
+	" purpose TEXT NOT NULL,"
+	" channel TEXT NOT NULL,"
+	" choice TEXT NOT NULL,"
+	" set_us INTEGER NOT NULL,"
+	" PRIMARY KEY (contact_id, purpose, channel)"
+	") WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1591,6 +1617,14 @@ const struct store_backend store_sqlite_backend = {
 	.release_put = sqlite_release_put,
 	.release_find = sqlite_release_find,
 	.release_count = sqlite_release_count,
+	.release_log_put = sqlite_release_log_put,
+	.release_recent = sqlite_release_recent,
+	.release_log_each = sqlite_release_log_each,
+	.release_summary_put = sqlite_release_summary_put,
+	.release_summary_get = sqlite_release_summary_get,
+	.frequency_put = sqlite_frequency_put,
+	.frequency_get = sqlite_frequency_get,
+	.frequency_each = sqlite_frequency_each,
 	.suppression_add = sqlite_suppression_add,
 	.suppressions_active = sqlite_suppressions_active,
 	.suppressions_lift = sqlite_suppressions_lift,

@@ -307,6 +307,45 @@ int store_release_put(struct store_conn *c, const char *release_id, int64_t chun
 int store_release_find(struct store_conn *c, const char *release_id, const uint8_t id_raw[16]);
 int store_release_count(struct store_conn *c, const char *release_id, int64_t *out);
 
+/* ---- release log: who each filter reached, for frequency caps ---- */
+
+struct store_release_entry {
+	char release_id[STORE_ID_CAP];
+	char purpose[STORE_NAME_CAP], channel[STORE_NAME_CAP];
+	int64_t at_us;
+};
+typedef int (*store_release_log_cb)(void *ctx, const struct store_release_entry *e);
+
+/* On the writer: one row per raw 16-byte id (n_ids of them) released by
+ * release_id for (purpose, channel) at at_us. */
+int store_release_log_put(struct store_conn *c, const char *release_id, const char *purpose,
+			  const char *channel, int64_t at_us, const uint8_t *ids, size_t n_ids);
+/* The contact's releases for (purpose, channel) after after_us, newest
+ * first, at most limit of them: *count of them, *last_us the time of the
+ * last one counted (the limit-th newest when *count == limit). */
+int store_release_recent(struct store_conn *c, const uint8_t id_raw[16], const char *purpose,
+			 const char *channel, int64_t after_us, int64_t limit, int64_t *count,
+			 int64_t *last_us);
+/* The contact's releases, newest first, at most limit. */
+int store_release_log_each(struct store_conn *c, const uint8_t id_raw[16], int64_t limit,
+			   store_release_log_cb cb, void *ctx);
+/* A filter request's summary (JSON text without personal data); get gives
+ * the caller a copy to free, or ERR_NOTFOUND. */
+int store_release_summary_put(struct store_conn *c, const char *release_id, int64_t at_us, const char *summary);
+int store_release_summary_get(struct store_conn *c, const char *release_id, int64_t *at_us, char **summary);
+
+/* The person's own frequency choice for (purpose, channel): put replaces
+ * it; get is ERR_NOTFOUND when there is none. */
+struct store_frequency {
+	char purpose[STORE_NAME_CAP], channel[STORE_NAME_CAP], choice[16];
+	int64_t set_us;
+};
+typedef int (*store_frequency_cb)(void *ctx, const struct store_frequency *fq);
+int store_frequency_put(struct store_conn *c, const char *contact_id, const struct store_frequency *fq);
+int store_frequency_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel,
+			struct store_frequency *out);
+int store_frequency_each(struct store_conn *c, const char *contact_id, store_frequency_cb cb, void *ctx);
+
 /* Adds sp unless an unlifted suppression of the same hash, scope, value and
  * reason exists: 1 when added, 0 when it was already there. */
 int store_suppression_add(struct store_conn *c, const struct store_suppression *sp);

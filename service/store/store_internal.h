@@ -135,6 +135,14 @@ int sqlite_filter_by_id(struct store_conn *c, const char *id, const char *purpos
 int sqlite_release_put(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids, size_t n_ids);
 int sqlite_release_find(struct store_conn *c, const char *release_id, const uint8_t id_raw[16]);
 int sqlite_release_count(struct store_conn *c, const char *release_id, int64_t *out);
+int sqlite_release_log_put(struct store_conn *c, const char *release_id, const char *purpose, const char *channel, int64_t at_us, const uint8_t *ids, size_t n_ids);
+int sqlite_release_recent(struct store_conn *c, const uint8_t id_raw[16], const char *purpose, const char *channel, int64_t after_us, int64_t limit, int64_t *count, int64_t *last_us);
+int sqlite_release_log_each(struct store_conn *c, const uint8_t id_raw[16], int64_t limit, store_release_log_cb cb, void *ctx);
+int sqlite_release_summary_put(struct store_conn *c, const char *release_id, int64_t at_us, const char *summary);
+int sqlite_release_summary_get(struct store_conn *c, const char *release_id, int64_t *at_us, char **summary);
+int sqlite_frequency_put(struct store_conn *c, const char *contact_id, const struct store_frequency *fq);
+int sqlite_frequency_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel, struct store_frequency *out);
+int sqlite_frequency_each(struct store_conn *c, const char *contact_id, store_frequency_cb cb, void *ctx);
 int sqlite_suppression_add(struct store_conn *c, const struct store_suppression *sp);
 int sqlite_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb, void *ctx);
 int sqlite_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope, const char *scope_value, const char *reasons, int64_t when_us, const char *by, int64_t *lifted);

@@ -9,12 +9,13 @@
  * Invariants checked (abort on violation):
  * - the result is 0, ERR_INVALID or ERR_UNPROCESSABLE, an error always
  *   comes with a message, and a reason comes with ERR_UNPROCESSABLE only
- *   ("unknown_purpose" or "unknown_channel");
- * - an accepted body has only the keys contact_id, email, purpose and
- *   channel, all strings; exactly one of contact_id and email, the one
+ *   ("unknown_purpose", "unknown_channel", or "channel_not_allowed" for a
+ *   channel named for a purpose that declares none);
+ * - an accepted body has only the keys contact_id, email, purpose,
+ *   channel and use (lookup|outreach, which sets outreach), all strings; exactly one of contact_id and email, the one
  *   given being a contact id or an email that normalises; purpose and
  *   channel the body's own strings, naming a purpose and a channel the
- *   policy knows;
+ *   policy knows (no channel exactly when the purpose declares none);
  * - an email that does not normalise is refused with "email: " and
  *   exactly the message normalize_email gives for it (the prefix is
  *   formatted from the message buffer itself, which err_setv must allow);
@@ -38,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_accepted(const struct policy *p, json_t *body, const struct check_req *r)
 {
-	static const char *const keys[] = { "contact_id", "email", "purpose", "channel" };
+	static const char *const keys[] = { "contact_id", "email", "purpose", "channel", "use" };
 	const char *key;
 	json_t *v;
 	json_object_foreach(body, key, v) {
@@ -49,6 +50,12 @@ static void check_accepted(const struct policy *p, json_t *body, const struct ch
 			abort();
 	}
 	if ((r->contact_id == NULL) == (r->email == NULL))
+		abort();
+	/* use is "lookup" or "outreach", and outreach says which. */
+	const char *use = json_string_value(json_object_get(body, "use"));
+	if (use != NULL && strcmp(use, "lookup") != 0 && strcmp(use, "outreach") != 0)
+		abort();
+	if (r->outreach != (use != NULL && strcmp(use, "outreach") == 0))
 		abort();
 	if (r->contact_id != json_string_value(json_object_get(body, "contact_id")) ||
 	    r->email != json_string_value(json_object_get(body, "email")) ||
@@ -65,11 +72,18 @@ static void check_accepted(const struct policy *p, json_t *body, const struct ch
 	}
 	struct policy_purpose_info pi;
 	enum policy_channel ch;
-	if (r->purpose == NULL || r->channel == NULL || policy_purpose_get(p, r->purpose, &pi) != 0 ||
-	    strcmp(pi.name, r->purpose) != 0 || strcmp(r->pi.name, r->purpose) != 0 ||
-	    policy_channel_from_name(r->channel, &ch) != 0 || ch != r->ch ||
-	    strcmp(policy_channel_name(r->ch), r->channel) != 0)
+	if (r->purpose == NULL || policy_purpose_get(p, r->purpose, &pi) != 0 ||
+	    strcmp(pi.name, r->purpose) != 0 || strcmp(r->pi.name, r->purpose) != 0)
 		abort();
+	/* A purpose without channels is accepted only without one (ch is then
+	 * POLICY_CH_COUNT); any other needs a channel the policy knows. */
+	if (pi.channels == 0) {
+		if (r->channel != NULL || r->ch != POLICY_CH_COUNT)
+			abort();
+	} else if (r->channel == NULL || policy_channel_from_name(r->channel, &ch) != 0 || ch != r->ch ||
+		   strcmp(policy_channel_name(r->ch), r->channel) != 0) {
+		abort();
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -93,7 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_accepted(p, body, &r);
 	} else if (rc == ERR_UNPROCESSABLE) {
 		if (reason == NULL ||
-		    (strcmp(reason, "unknown_purpose") != 0 && strcmp(reason, "unknown_channel") != 0))
+		    (strcmp(reason, "unknown_purpose") != 0 && strcmp(reason, "unknown_channel") != 0 &&
+		     strcmp(reason, "channel_not_allowed") != 0))
 			abort();
 	} else if (rc != ERR_INVALID || reason != NULL) {
 		abort();

@@ -392,14 +392,15 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
         want = {"total": 6, "allowed": summary["allowed"], "denied": summary["denied"],
                 "duplicates": 0, "invalid": 1, "errors": 0, "format": "json",
                 "list_hmac": summary["list_hmac"], "release_id": release,
-                "released": summary["allowed"]}
+                "released": summary["allowed"], "same_person": summary["same_person"],
+                "held_by_cap": 0}
         want.update({f"reason_{k}": v for k, v in summary["reasons"].items()
                      if k not in ("invalid", "error")})
         return d == want
     w.expect(rid, staff("marketing", "outreach.filter", "", "marketing", "email", reason="filtered",
                         detail=filter_detail))
-    # Alice by id and Alice by address are two distinct entries (dedupe is by entry).
-    assert summary["allowed"] == 3 and summary["duplicates"] == 0, summary
+    # Alice by id and Alice by address are one person: allowed once, flagged once.
+    assert summary["allowed"] == 2 and summary["duplicates"] == 0 and summary["same_person"] == 1, summary
     assert summary["list_hmac"] != hashlib.sha256(list_body.encode()).hexdigest(), summary
     rid, st, body = w.call("POST", "/v1/outreach/filter", "/v1/outreach/filter?purpose=marketing&channel=email",
                            token="support", body=list_body, content_type="application/json")
@@ -408,8 +409,8 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
 
     rpath = f"/v1/outreach/releases/{release}/contacts/{alice}"
     rid, st, body = w.call("GET", "/v1/outreach/releases/{id}/contacts/{id}", rpath, token="auditor")
-    # released_total counts released entries: Alice twice (by id and by address).
-    assert st == 200 and body["released"] is True and body["released_total"] == 3, body
+    # released_total counts released people: Alice once, however she was named.
+    assert st == 200 and body["released"] is True and body["released_total"] == 2, body
     w.expect(rid, staff("auditor", "outreach.release.read", alice, reason="released",
                         detail={"release_id": release}))
     rid, st, body = w.call("GET", "/v1/outreach/releases/{id}/contacts/{id}",
@@ -421,6 +422,19 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     assert_problem(st, body, 403)
     # A refusal is audited under the action that was attempted (the route's).
     w.expect(rid, denied("marketing", "outreach.release.read", alice))
+    rid, st, body = w.call("GET", "/v1/outreach/releases/{id}", f"/v1/outreach/releases/{release}",
+                           token="auditor")
+    assert st == 200 and body["released"] == 2 and body["actor"] == "marketing-1", body
+    w.expect(rid, staff("auditor", "outreach.release.summary", reason="read", detail={"release_id": release}))
+    rid, st, body = w.call("GET", "/v1/outreach/releases/{id}", "/v1/outreach/releases/AAAAAAAAAAAAAAAAAAAAAA",
+                           token="auditor")
+    assert_problem(st, body, 404)
+    w.expect(rid, staff("auditor", "outreach.release.summary", decision="deny", reason="not_found",
+                        detail={"release_id": "AAAAAAAAAAAAAAAAAAAAAA"}))
+    rid, st, body = w.call("GET", "/v1/outreach/contacts/{id}/releases", f"/v1/outreach/contacts/{alice}/releases",
+                           token="auditor")
+    assert st == 200 and [r["release_id"] for r in body["releases"]] == [release], body
+    w.expect(rid, staff("auditor", "outreach.contact.releases", alice, reason="read", detail={"releases": 1}))
 
     # -- contacts import --
     nd = "".join(json.dumps(c) + "\n" for c in IMPORTED) + "{broken\n"

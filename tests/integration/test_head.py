@@ -77,6 +77,8 @@ def concrete_paths(srv):
         "/v1/unsubscribe/{token}": (f"/v1/unsubscribe/{tok}", None),
         "/v1/outreach/releases/{id}/contacts/{id}":
             (f"/v1/outreach/releases/{release or 'A' * 22}/contacts/{cid}", "auditor"),
+        "/v1/outreach/releases/{id}": (f"/v1/outreach/releases/{release or 'A' * 22}", "auditor"),
+        "/v1/outreach/contacts/{id}/releases": (f"/v1/outreach/contacts/{cid}/releases", "auditor"),
         "/healthz": ("/healthz", None),
         "/readyz": ("/readyz", None),
         "/metrics": ("/metrics", None),

@@ -461,6 +461,85 @@ static void test_a_batched_filter_lookup_answers_like_single_ones(void **state)
 	assert_string_equal(many[1].id, a.id);
 }
 
+static int count_entry(void *ctx, const struct store_release_entry *e)
+{
+	int *n = ctx;
+	(*n)++;
+	assert_string_equal(e->purpose, "marketing");
+	return 0;
+}
+
+static void test_the_release_log_counts_newest_first_within_the_window(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t ids[2][16], other[16];
+	int64_t count = -1, last = -1;
+	char *text = NULL;
+	int n = 0;
+	memset(ids, 0, sizeof ids);
+	ids[0][0] = 1;
+	ids[1][0] = 2;
+	memset(other, 9, sizeof other);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_release_log_put(f->w, "r1", "marketing", "email", 100, &ids[0][0], 2), 0);
+	assert_int_equal(store_release_log_put(f->w, "r2", "marketing", "email", 200, &ids[0][0], 1), 0);
+	assert_int_equal(store_release_log_put(f->w, "r3", "marketing", "email", 300, &ids[0][0], 1), 0);
+	assert_int_equal(store_release_log_put(f->w, "r4", "marketing", "sms", 400, &ids[0][0], 1), 0);
+	assert_int_equal(store_release_summary_put(f->w, "r1", 100, "{\"total\":2}"), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	/* Newest first, at most limit, only after the window's start, only
+	 * for the (purpose, channel) asked. */
+	assert_int_equal(store_release_recent(f->r, ids[0], "marketing", "email", 0, 2, &count, &last), 0);
+	assert_int_equal(count, 2);
+	assert_int_equal(last, 200);
+	assert_int_equal(store_release_recent(f->r, ids[0], "marketing", "email", 150, 10, &count, &last), 0);
+	assert_int_equal(count, 2);
+	assert_int_equal(store_release_recent(f->r, ids[1], "marketing", "email", 0, 10, &count, &last), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(last, 100);
+	assert_int_equal(store_release_recent(f->r, other, "marketing", "email", 0, 10, &count, &last), 0);
+	assert_int_equal(count, 0);
+	assert_int_equal(store_release_log_each(f->r, ids[0], 3, count_entry, &n), ERR_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_release_summary_get(f->r, "r1", &last, &text), 0);
+	assert_string_equal(text, "{\"total\":2}");
+	assert_int_equal(last, 100);
+	free(text);
+	assert_int_equal(store_release_summary_get(f->r, "r9", &last, &text), ERR_NOTFOUND);
+	assert_null(text);
+}
+
+static int count_freq(void *ctx, const struct store_frequency *fq)
+{
+	int *n = ctx;
+	(*n)++;
+	assert_string_equal(fq->choice, "monthly");
+	return 0;
+}
+
+static void test_a_frequency_choice_is_replaced_not_added(void **state)
+{
+	struct fixture *f = *state;
+	struct store_contact a = contact("FFFFFFFFFFFFFFFFFFFFFF");
+	struct store_frequency fq = { "marketing", "email", "weekly", 100 }, got;
+	uint8_t bidx[32];
+	int n = 0;
+	hash_of(bidx, 77);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_contact_insert(f->w, &a, bidx, NULL), 0);
+	assert_int_equal(store_frequency_put(f->w, a.id, &fq), 0);
+	snprintf(fq.choice, sizeof fq.choice, "monthly");
+	fq.set_us = 200;
+	assert_int_equal(store_frequency_put(f->w, a.id, &fq), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(store_frequency_get(f->r, a.id, "marketing", "email", &got), 0);
+	assert_string_equal(got.choice, "monthly");
+	assert_int_equal(got.set_us, 200);
+	assert_int_equal(store_frequency_get(f->r, a.id, "marketing", "sms", &got), ERR_NOTFOUND);
+	assert_int_equal(store_frequency_each(f->r, a.id, count_freq, &n), 0);
+	assert_int_equal(n, 1);
+}
+
 /* ---- the choice of backend -------------------------------------------- */
 
 static void test_a_postgresql_location_is_refused_as_not_built_in(void **state)
@@ -511,6 +590,8 @@ int main(void)
 		T(test_a_suppression_matches_exactly_the_keys_it_is_asked_for),
 		T(test_a_batched_filter_lookup_answers_like_single_ones),
 		T(test_a_provider_event_is_taken_in_once_and_a_rollback_forgets_it),
+		T(test_the_release_log_counts_newest_first_within_the_window),
+		T(test_a_frequency_choice_is_replaced_not_added),
 		cmocka_unit_test(test_a_postgresql_location_is_refused_as_not_built_in),
 	};
 #undef T

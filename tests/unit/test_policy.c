@@ -132,6 +132,10 @@ static const struct row rows[] = {
 	{"care by phone with care consent", CONTACT, "care_coordinator", "care", "phone", "care", 0, G, 0, POLICY_REASON_GRANTED, NULL},
 	{"care never by email", CONTACT, "admin", "care", "email", "care", 0, G, 0, POLICY_REASON_CHANNEL_NOT_ALLOWED, NULL},
 	{"analytics has no outreach channel", CONTACT, "admin", "analytics", "email", "marketing", 0, G, 0, POLICY_REASON_CHANNEL_NOT_ALLOWED, NULL},
+	/* A purpose without channels is decided without one; one with channels never is. */
+	{"analytics without a channel, consent given", CONTACT, "admin", "analytics", "", "analytics", 0, G, 0, POLICY_REASON_GRANTED, NULL},
+	{"analytics without a channel, no consent", CONTACT, "admin", "analytics", "", "analytics", 0, N, 0, POLICY_REASON_NO_CONSENT, NULL},
+	{"marketing needs a channel", CONTACT, "marketing", "marketing", "", "marketing", 0, G, 0, POLICY_REASON_UNKNOWN_CHANNEL, NULL},
 	{"service by sms needs no consent", CONTACT, "admin", "service", "sms", "service", 0, N, 0, POLICY_REASON_NOT_REQUIRED, NULL},
 	{"service ignores a marketing-style refusal", CONTACT, "admin", "service", "post", "service", 0, R, 0, POLICY_REASON_NOT_REQUIRED, NULL},
 	{"service not by push", CONTACT, "admin", "service", "push", "service", 0, N, 0, POLICY_REASON_CHANNEL_NOT_ALLOWED, NULL},
@@ -231,6 +235,9 @@ static void test_decision_table(void **state)
 	}
 	/* Every reason but the ones only a caller's list lookup produces is
 	 * covered by a row. */
+	/* frequency_cap is decided after the contact decision from the release
+	 * count (policy_cap_reached, test_frequency_cap). */
+	seen[POLICY_REASON_FREQUENCY_CAP] = true;
 	for (int k = 0; k < POLICY_REASON_COUNT; k++)
 		if (!seen[k])
 			fail_msg("no row for reason %s", policy_reason_name((enum policy_reason)k));
@@ -369,7 +376,7 @@ static void test_vocabulary(void **state)
 	static const char *const names[POLICY_REASON_COUNT] = {
 		"granted", "not_required", "no_consent", "refused", "withdrawn", "expired",
 		"purpose_incompatible", "channel_not_allowed", "unknown_contact", "erased", "suppressed",
-		"suppressed_by_list", "role_denied", "unknown_purpose", "unknown_channel",
+		"suppressed_by_list", "role_denied", "unknown_purpose", "unknown_channel", "frequency_cap",
 	};
 	for (int i = 0; i < POLICY_REASON_COUNT; i++)
 		assert_string_equal(policy_reason_name((enum policy_reason)i), names[i]);
@@ -501,6 +508,17 @@ static const struct bad bads[] = {
 	 "is a contact attribute"},
 	{"roles/support/fields/service", "[\"name\", \"owner\", \"owner\"]", "$.roles.support.fields.service[2]",
 	 "duplicate field \"owner\""},
+	/* Frequency caps: both numbers, in range, no other key. */
+	{"purposes/marketing/frequency_cap", "{\"max\": 0, \"per_days\": 7}", "$.purposes.marketing.frequency_cap.max",
+	 "between 1 and 1000"},
+	{"purposes/marketing/frequency_cap", "{\"max\": 2, \"per_days\": 400}",
+	 "$.purposes.marketing.frequency_cap.per_days", "between 1 and 366"},
+	{"purposes/marketing/frequency_cap", "{\"max\": 2}", "$.purposes.marketing.frequency_cap", "per_days"},
+	{"purposes/marketing/frequency_cap", "{\"max\": 2, \"per_days\": 7, \"weeks\": 1}",
+	 "$.purposes.marketing.frequency_cap.weeks", "unknown key"},
+	{"purposes/marketing/frequency_cap", "[2, 7]", "$.purposes.marketing.frequency_cap", "object"},
+	{"purposes/analytics/frequency_choice", "true", "$.purposes.analytics.frequency_choice", "no frequency to choose"},
+	{"purposes/marketing/frequency_choice", "\"yes\"", "$.purposes.marketing.frequency_choice", "must be true or false"},
 };
 
 static char *example_text(void)
@@ -558,6 +576,56 @@ static void test_invalid_policies(void **state)
 	assert_int_equal(policy_load_buffer(&p, base, strlen(base), "test.json", NULL), 0);
 	policy_free(p);
 	free(base);
+}
+
+static void test_frequency_cap(void **state)
+{
+	(void)state;
+	json_error_t jerr;
+	char *base = example_text();
+	json_t *doc = json_loads(base, 0, &jerr);
+	edit(doc, "purposes/marketing/frequency_cap", "{\"max\": 2, \"per_days\": 7}");
+	char *text = json_dumps(doc, 0);
+	json_decref(doc);
+	struct policy *p = NULL;
+	struct policy_purpose_info pi;
+	assert_int_equal(policy_load_buffer(&p, text, strlen(text), "test.json", NULL), 0);
+	assert_int_equal(policy_purpose_get(p, "marketing", &pi), 0);
+	assert_int_equal(pi.cap_max, 2);
+	assert_int_equal(pi.cap_per_days, 7);
+	assert_int_equal(policy_purpose_get(p, "service", &pi), 0);
+	assert_int_equal(pi.cap_max, 0);
+	policy_free(p);
+	free(text);
+	free(base);
+
+	const int64_t day = INT64_C(86400000000), now = INT64_C(1700000000000000);
+	int64_t at = -1;
+	assert_int_equal(policy_cap_window_start(7, now), now - 7 * day);
+	/* No cap, or fewer releases than max: reachable. */
+	assert_false(policy_cap_reached(0, 0, 5, now, &at));
+	assert_int_equal(at, 0);
+	assert_false(policy_cap_reached(2, 7, 1, now - day, &at));
+	/* At max: held until the max-th newest release leaves the window. */
+	assert_true(policy_cap_reached(2, 7, 2, now - 3 * day, &at));
+	assert_int_equal(at, now + 4 * day);
+
+	/* The person's own choices, as caps. */
+	static const struct {
+		const char *name;
+		int64_t max, days;
+	} freq[] = { { "any", 0, 0 }, { "weekly", 1, 7 }, { "monthly", 1, 30 }, { "important", -1, 0 } };
+	for (size_t i = 0; i < sizeof freq / sizeof freq[0]; i++) {
+		enum policy_frequency f;
+		int64_t mx = 9, pd = 9;
+		assert_int_equal(policy_frequency_from_name(freq[i].name, &f), 0);
+		assert_string_equal(policy_frequency_name(f), freq[i].name);
+		policy_frequency_cap(f, &mx, &pd);
+		assert_int_equal(mx, freq[i].max);
+		assert_int_equal(pd, freq[i].days);
+	}
+	enum policy_frequency f;
+	assert_int_equal(policy_frequency_from_name("hourly", &f), ERR_NOTFOUND);
 }
 
 static void test_all_errors_reported(void **state)
@@ -697,6 +765,7 @@ int main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_invalid_policies),
 		cmocka_unit_test(test_all_errors_reported),
+		cmocka_unit_test(test_frequency_cap),
 		cmocka_unit_test(test_malformed_text),
 		cmocka_unit_test(test_principals),
 		cmocka_unit_test_setup_teardown(test_widening_and_labels, load_example, free_example),
