@@ -63,6 +63,28 @@ int config_parse_listen(const char *s, char *addr, size_t cap, uint16_t *port)
 	return 0;
 }
 
+/* "mail": {"dir": D}. The SMTP form ("smtp_url", "from", "starttls") is
+ * refused by name rather than accepted and ignored: a deployment that asks
+ * for a relay must not silently get files instead. */
+static int parse_mail(json_t *v, const char *path, const char **dir)
+{
+	const char *k;
+	json_t *m;
+	if (!json_is_object(v))
+		return err_set(ERR_INVALID, "%s: mail must be an object such as {\"dir\": \"mail-outbox\"}", path);
+	json_object_foreach(v, k, m) {
+		if (strcmp(k, "smtp_url") == 0 || strcmp(k, "from") == 0 || strcmp(k, "starttls") == 0)
+			return err_set(ERR_INVALID, "%s: mail.%s: SMTP delivery is not built into this consentd yet; "
+						    "use {\"dir\": ...}", path, k);
+		if (strcmp(k, "dir") != 0)
+			return err_set(ERR_INVALID, "%s: mail: unknown key \"%s\"", path, k);
+		if (!json_is_string(m) || json_string_value(m)[0] == '\0')
+			return err_set(ERR_INVALID, "%s: mail.dir must be a non-empty string", path);
+		*dir = json_string_value(m);
+	}
+	return 0;
+}
+
 int config_load(struct config *cfg, const char *dir)
 {
 	char path[CONFIG_PATH_CAP + 32];
@@ -82,7 +104,8 @@ int config_load(struct config *cfg, const char *dir)
 		return err_set(ERR_INVALID, "%s:%d: %s", path, jerr.line, jerr.text);
 	}
 	const char *listen = "127.0.0.1:8443", *policy = "policy.json", *db = "consentd.db",
-		   *keys = "keys", *cert = "tls/cert.pem", *key = "tls/key.pem", *url = NULL;
+		   *keys = "keys", *cert = "tls/cert.pem", *key = "tls/key.pem", *url = NULL,
+		   *mail_dir = "mail-outbox";
 	json_int_t threads = 0, verify_every = AUDIT_VERIFY_EVERY_SECONDS;
 	const char *k;
 	json_t *v;
@@ -127,6 +150,10 @@ int config_load(struct config *cfg, const char *dir)
 			}
 			cfg->allow_core_dumps = json_is_true(v);
 			continue;
+		} else if (strcmp(k, "mail") == 0) {
+			if ((rc = parse_mail(v, path, &mail_dir)) != 0)
+				goto out;
+			continue;
 		} else {
 			rc = err_set(ERR_INVALID, "%s: unknown key \"%s\"", path, k);
 			goto out;
@@ -154,7 +181,8 @@ int config_load(struct config *cfg, const char *dir)
 	    (rc = resolve(cfg->tls_key, dir, key, "tls_key")) != 0 ||
 	    (rc = resolve(cfg->signing_key, cfg->keys_dir, "audit-signing.pem", "keys_dir")) != 0 ||
 	    (rc = resolve(cfg->signing_pub, cfg->keys_dir, "audit-signing.pub.pem", "keys_dir")) != 0 ||
-	    (rc = resolve(cfg->audit_anchor, dir, "audit-anchor.json", "data directory")) != 0)
+	    (rc = resolve(cfg->audit_anchor, dir, "audit-anchor.json", "data directory")) != 0 ||
+	    (rc = resolve(cfg->mail_dir, dir, mail_dir, "mail.dir")) != 0)
 		goto out;
 	cfg->public_url_given = url != NULL;
 	if (url != NULL && strlen(url) >= sizeof cfg->public_url) {

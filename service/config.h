@@ -41,6 +41,9 @@ struct config {
 	char public_url[512];
 	bool public_url_given; /* else derived from the listen address */
 	bool allow_core_dumps; /* "allow_core_dumps": true; off by default (keys in memory) */
+	/* "mail": {"dir": D}: messages are written as D/<id>.eml (default
+	 * DIR/mail-outbox). SMTP relays are refused until they are built. */
+	char mail_dir[CONFIG_PATH_CAP];
 };
 
 /* Reads DIR/consentd.conf. Unknown keys are an error. */

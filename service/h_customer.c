@@ -988,6 +988,16 @@ static int apply_link_insert(struct store_conn *wc, struct writer_job *job)
 	return rc;
 }
 
+static int apply_link_insert_mailed(struct store_conn *wc, struct writer_job *job)
+{
+	struct reqctx *ctx = job->ctx;
+	struct txn t = app_txn(ctx, wc);
+	int rc = link_insert_mailed(&t, ctx->state);
+	if (rc != 0)
+		audit_decide(ctx, false, "error");
+	return rc;
+}
+
 int parse_link_body(const struct policy *p, json_t *body, struct link_req *out, const char **reason)
 {
 	const char *key;
@@ -1091,6 +1101,14 @@ static void h_link_create(struct reqctx *ctx)
 		app_commit(ctx);
 		return;
 	}
+	if (req.manage && !link_mailable(&ct)) {
+		audit_decide(ctx, false, "no_email");
+		err_set(ERR_UNPROCESSABLE, "the contact has no email address to mail a manage link to");
+		reply_problem(ctx, ERR_UNPROCESSABLE, "no_email");
+		json_decref(body);
+		app_commit(ctx);
+		return;
+	}
 	l = calloc(1, sizeof *l);
 	if (l == NULL) {
 		rc = err_set(ERR_NOMEM, "out of memory");
@@ -1108,6 +1126,23 @@ static void h_link_create(struct reqctx *ctx)
 	json_decref(body);
 	body = NULL;
 
+	if (req.manage) {
+		/* The token can grant, download every field and erase: it goes
+		 * only to the person's own address, by mail queued in this
+		 * job's transaction. The caller learns the link's id (to revoke
+		 * it), never the token. */
+		mem_wipe(token, sizeof token);
+		audit_decide(ctx, true, "created");
+		cust_detail(ctx, json_pack("{s:s, s:s, s:I, s:s, s:s}", "link_id", l->id, "scope", l->scope,
+					    "ttl_days", (json_int_t)ttl_days, "capability", l->capability,
+					    "delivery", "mail"));
+		reply_json(ctx, 202,
+			   json_pack("{s:s, s:s, s:s, s:o, s:s}", "link_id", l->id, "scope", l->scope, "capability",
+				     l->capability, "expires_at", json_time(l->expires_us), "delivery", "mail"));
+		ctx->job.apply = apply_link_insert_mailed;
+		app_commit(ctx);
+		return;
+	}
 	const char *base = ctx->app->cfg.public_url;
 	size_t bl = strlen(base);
 	while (bl > 0 && base[bl - 1] == '/')

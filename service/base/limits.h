@@ -68,4 +68,13 @@
 #define ERASE_WAL_WAIT_MS 2000
 #define STORE_WAL_KEEP_BYTES (8 * 1024 * 1024)
 
+/* Mail (service/mail.c). The worker looks for queued mail this often (and
+ * at once when a job queues one), takes at most MAIL_BATCH a round, and
+ * gives a message up after MAIL_ATTEMPTS_MAX failed deliveries. */
+#define MAIL_POLL_MS 500
+#define MAIL_BATCH 32
+#define MAIL_ATTEMPTS_MAX 20
+#define MAIL_ADDRESS_CAP 320	/* an address on the To: line, with its NUL */
+#define MAIL_BODY_CAP 8192	/* one composed message */
+
 #endif

@@ -7,6 +7,7 @@
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/crypto/fieldcrypt.h"
+#include "service/domain/mailq.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -84,6 +85,17 @@ int link_mint(const struct txn *t, const char *contact_id, const char *scope, en
 int link_insert(struct txn *t, const struct store_link *l)
 {
 	return store_link_insert(t->c, l);
+}
+
+int link_insert_mailed(struct txn *t, const struct store_link *l)
+{
+	int rc = store_link_insert(t->c, l);
+	return rc != 0 ? rc : mailq_manage_link_queue(t, l);
+}
+
+bool link_mailable(const struct store_contact *ct)
+{
+	return !ct->erased && ct->has_email_shash;
 }
 
 int link_resolve(struct txn *t, const char *token, int64_t now_s, struct linktoken *tok, struct store_link *link,

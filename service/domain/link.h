@@ -34,6 +34,12 @@ int link_mint(const struct txn *t, const char *contact_id, const char *scope, en
 	      int64_t ttl_days, const char *actor, struct store_link *out, char token[LINKTOKEN_CAP]);
 /* On the writer: records a minted link. */
 int link_insert(struct txn *t, const struct store_link *l);
+/* Manage links are never handed to the caller: whoever holds the token can
+ * act as the person. This records l and, in the same transaction, queues
+ * the mail that hands the token to the person's own address (mailq.h). */
+int link_insert_mailed(struct txn *t, const struct store_link *l);
+/* Whether ct has an email address a link could be mailed to. */
+bool link_mailable(const struct store_contact *ct);
 
 /* Resolves a token at now_s on a reader: its MAC, its link row, the link's
  * state and expiry, its creator's role (policy principals first, then the

@@ -413,3 +413,18 @@ int store_console_find_phone(struct store_conn *c, const uint8_t bidx[32], char 
 {
 	return c->be->console_find_phone(c, bidx, ids, cap, n, more);
 }
+
+int store_mail_put(struct store_conn *c, const struct store_mail *m)
+{
+	return c->be->mail_put(c, m);
+}
+
+int store_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx)
+{
+	return c->be->mail_pending(c, max, cb, ctx);
+}
+
+int store_mail_sent(struct store_conn *c, const char *id, int64_t when_us, bool sent)
+{
+	return c->be->mail_sent(c, id, when_us, sent);
+}
