@@ -24,9 +24,11 @@ def setup(srv, scope=None, manage=False, **fields):
     cid = srv.create_contact(**dict(BOB, **fields))
     srv.set_consent(cid, "marketing", "email", "granted")
     if manage:
-        link = make_link(srv, cid, token="admin", scope=scope, capability="manage")
-    else:
-        link = make_link(srv, cid, scope=scope)
+        # A manage link is mailed to the person, never returned: the token
+        # comes from the development mail folder.
+        link, tok = srv.manage_link(cid, **({"scope": scope} if scope else {}))
+        return cid, link, tok
+    link = make_link(srv, cid, scope=scope)
     return cid, link, link["url"].rsplit("/", 1)[1]
 
 
@@ -422,10 +424,85 @@ def test_only_a_role_that_may_erase_can_mint_a_manage_link(srv):
     assert st == 403, out
     st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
                        json={"capability": "manage"})
-    assert st == 201 and out["capability"] == "manage", out
+    assert st == 202 and out["capability"] == "manage", out
     st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
                        json={"capability": "everything"})
     assert st == 400, out
+
+
+def test_staff_asking_for_a_manage_link_get_202_and_the_link_goes_to_the_person_by_mail(srv):
+    cid = srv.create_contact(**BOB)
+    st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
+                       json={"capability": "manage"})
+    assert st == 202, out
+    assert set(out) == {"link_id", "scope", "capability", "expires_at", "delivery"}, out
+    assert out["delivery"] == "mail" and out["capability"] == "manage", out
+    msg = srv.mailed(out["link_id"])
+    assert msg["To"].addresses[0].addr_spec == "bob.customer@example.org", msg["To"]
+    assert "隐私" in msg["Subject"] and "privacy" in msg["Subject"], msg["Subject"]
+    text = msg.get_content()
+    tok = srv.mailed_token(out["link_id"])
+    assert tok not in repr(out)
+    # The mailed link opens the manage page (download and erase offered).
+    st, _, html = page(srv, tok)
+    assert st == 200 and 'value="download"' in html, html[:400]
+    # The token is in the mail only: not in the audit, not in the outbox row.
+    assert tok not in repr(srv.audit_rows())
+    for _ in range(100):  # the worker marks it sent just after writing it
+        con = sqlite3.connect(f"file:{srv.db}?mode=ro", uri=True)
+        rows = con.execute("SELECT * FROM mail_outbox").fetchall()
+        con.close()
+        if rows and rows[0][6] is not None:
+            break
+        __import__("time").sleep(0.05)
+    assert len(rows) == 1 and rows[0][6] is not None, rows  # sent_us set
+    assert tok not in repr(rows) and "bob.customer" not in repr(rows), rows
+    assert "bob.customer" not in "".join(srv._out)
+    entry = srv.audit_rows("action = 'links.create'")[-1]
+    assert json.loads(entry["detail"])["delivery"] == "mail", entry
+    assert "Anyone with this link can act for you" in text
+
+
+def test_a_manage_link_for_a_contact_without_email_is_refused_and_nothing_is_minted(srv):
+    cid = srv.create_contact(name="No Mail", phone="+44 20 7946 0111", collected_for=["service"])
+    st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
+                       json={"capability": "manage"})
+    assert_problem(st, out, 422)
+    assert out["reason"] == "no_email", out
+    con = sqlite3.connect(f"file:{srv.db}?mode=ro", uri=True)
+    n = con.execute("SELECT count(*) FROM preference_link").fetchone()[0]
+    m = con.execute("SELECT count(*) FROM mail_outbox").fetchone()[0]
+    con.close()
+    assert (n, m) == (0, 0), (n, m)
+
+
+def test_a_config_asking_for_an_smtp_relay_is_refused_until_smtp_is_built(srv):
+    srv.stop()
+    conf = os.path.join(srv.data, "consentd.conf")
+    with open(conf) as f:
+        saved = f.read()
+    cfg = json.loads(saved)
+    cfg["mail"] = {"smtp_url": "smtp://127.0.0.1:2525", "from": "privacy@example.org"}
+    with open(conf, "w") as f:
+        json.dump(cfg, f)
+    rc = srv.start(expect_fail=True)
+    assert rc != 0 and "SMTP delivery is not built" in srv.output, (rc, srv.output)
+    cfg["mail"] = {"dir": "outgoing"}
+    with open(conf, "w") as f:
+        json.dump(cfg, f)
+    srv.start()
+    cid = srv.create_contact(**BOB)
+    st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
+                       json={"capability": "manage"})
+    assert st == 202, out
+    folder = os.path.join(srv.data, "outgoing")
+    for _ in range(200):
+        if os.path.isdir(folder) and any(n.endswith(".eml") for n in os.listdir(folder)):
+            break
+        __import__("time").sleep(0.05)
+    names = [n for n in os.listdir(folder) if n.endswith(".eml")]
+    assert len(names) == 1, names
+    assert oct(os.stat(os.path.join(folder, names[0])).st_mode & 0o777) == "0o600"
 
 
 def test_accept_language_zh_cn_renders_the_page_in_chinese(srv):
