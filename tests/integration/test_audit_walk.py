@@ -444,11 +444,11 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     # do all of that itself; marketing's and support's links opt out only.
     rid, st, link = w.call("POST", "/v1/contacts/{id}/preference-link", f"/v1/contacts/{bob}/preference-link",
                            token="admin", json_body={"ttl_days": 30, "capability": "manage"})
-    assert st == 201, link
-    tok = link["url"].rsplit("/", 1)[1]
+    assert st == 202 and "url" not in link, link  # mailed to Bob, never returned
+    tok = srv.mailed_token(link["link_id"])
     w.expect(rid, staff("admin", "links.create", bob, reason="created",
                         detail={"link_id": link["link_id"], "scope": "all", "ttl_days": 30,
-                                "capability": "manage"}))
+                                "capability": "manage", "delivery": "mail"}))
     # Every customer entry names the link used and who minted it.
     via = {"link_id": link["link_id"], "link_created_by": "admin-1", "link_capability": "manage"}
     assert tok not in repr(srv.audit_rows())
