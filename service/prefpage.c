@@ -91,6 +91,14 @@ enum text {
 	T_GPC_NOTE,
 	T_OPTOUT_NOTE,
 	T_INTRO_OPTOUT,
+	/* the public "ask for a link" page (/p/request) */
+	T_REQ_TITLE,
+	T_REQ_TEXT,
+	T_REQ_LABEL,
+	T_REQ_BTN,
+	T_REQ_SENT_TITLE,
+	T_REQ_SENT_TEXT,
+	T_REQ_BUSY_TEXT,
 	T_COUNT
 };
 
@@ -179,6 +187,20 @@ static const char *const texts[T_COUNT][2] = {
 	[T_ERASED_TEXT] = { "Your personal data can no longer be read by anyone, and we will not contact you again. This link no longer works.",
 			    "任何人都无法再读取您的个人数据，我们也不会再联系您。此链接已失效。" },
 	[T_GPC_NOTE] = { "Off because of your browser's Global Privacy Control signal", "因浏览器的“全球隐私控制”信号而关闭" },
+	[T_REQ_TITLE] = { "Get a link to your privacy choices", "获取您的隐私选择链接" },
+	[T_REQ_TEXT] = { "Enter the email address we have for you. If it is on file, we will send a personal link to it: "
+			 "with it you can see and change your choices, download your data or ask us to erase it.",
+			 "请输入我们存档的您的电子邮件地址。如果该地址在我们的记录中，我们会向其发送一个个人链接："
+			 "您可以用它查看和更改您的选择、下载您的数据或要求我们删除您的数据。" },
+	[T_REQ_LABEL] = { "Email address", "电子邮件地址" },
+	[T_REQ_BTN] = { "Send me a link", "给我发送链接" },
+	[T_REQ_SENT_TITLE] = { "Check your email", "请查看您的电子邮件" },
+	[T_REQ_SENT_TEXT] = { "If this address is on file, we have sent a link to it. The link works for 7 days. "
+			      "If nothing arrives, check the address and try again later.",
+			      "如果该地址在我们的记录中，我们已向其发送了一个链接，有效期为 7 天。"
+			      "如果没有收到，请检查地址并稍后再试。" },
+	[T_REQ_BUSY_TEXT] = { "Too many requests from your network. Please try again in a few minutes.",
+			      "来自您网络的请求过多。请几分钟后再试。" },
 };
 
 static const char *tx(enum prefpage_lang lang, enum text t)
@@ -594,6 +616,40 @@ char *prefpage_erased(enum prefpage_lang lang)
 {
 	struct buf b = { 0 };
 	simple_page(&b, lang, T_ERASED_TITLE, T_ERASED_TEXT);
+	tail(&b);
+	return finish(&b);
+}
+
+/* ---- the public "ask for a link" page ---- */
+
+char *prefpage_request_form(enum prefpage_lang lang)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_REQ_TITLE, T_REQ_TEXT);
+	puts_(&b, "<form method=\"post\" action=\"/p/request\"><p><label for=\"email\">");
+	esc(&b, tx(lang, T_REQ_LABEL));
+	puts_(&b, "</label> <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required "
+		  "maxlength=\"254\"></p>");
+	hidden(&b, "lang", prefpage_lang_tag(lang));
+	puts_(&b, "<button type=\"submit\">");
+	esc(&b, tx(lang, T_REQ_BTN));
+	puts_(&b, "</button></form>\n");
+	tail(&b);
+	return finish(&b);
+}
+
+char *prefpage_request_sent(enum prefpage_lang lang)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_REQ_SENT_TITLE, T_REQ_SENT_TEXT);
+	tail(&b);
+	return finish(&b);
+}
+
+char *prefpage_request_busy(enum prefpage_lang lang)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_REQ_TITLE, T_REQ_BUSY_TEXT);
 	tail(&b);
 	return finish(&b);
 }

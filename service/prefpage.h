@@ -81,5 +81,11 @@ char *prefpage_unsubscribe_confirm(enum prefpage_lang lang, const char *token);
 char *prefpage_unsubscribed(enum prefpage_lang lang, const char *token);
 char *prefpage_erase_confirm(enum prefpage_lang lang, const char *token, const char *csrf);
 char *prefpage_erased(enum prefpage_lang lang);
+/* The public page that mails a manage link to an address on file: its
+ * form, the one answer for every address (found or not), and the answer
+ * when the client is over its rate limit. */
+char *prefpage_request_form(enum prefpage_lang lang);
+char *prefpage_request_sent(enum prefpage_lang lang);
+char *prefpage_request_busy(enum prefpage_lang lang);
 
 #endif

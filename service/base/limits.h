@@ -77,4 +77,15 @@
 #define MAIL_ADDRESS_CAP 320	/* an address on the To: line, with its NUL */
 #define MAIL_BODY_CAP 8192	/* one composed message */
 
+/* The public "ask for a link" page (/p/request). A self-requested manage
+ * link lives LINK_SELF_TTL_DAYS. Per address (keyed hash) at most
+ * LINK_REQUEST_PER_ADDRESS mails per window, per client address at most
+ * LINK_REQUEST_PER_CLIENT requests; each table holds LINK_REQUEST_SLOTS
+ * keys, in memory, per instance. */
+#define LINK_SELF_TTL_DAYS 7
+#define LINK_REQUEST_WINDOW_SECONDS 3600
+#define LINK_REQUEST_PER_ADDRESS 3
+#define LINK_REQUEST_PER_CLIENT 20
+#define LINK_REQUEST_SLOTS 1024
+
 #endif

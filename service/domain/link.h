@@ -41,6 +41,25 @@ int link_insert_mailed(struct txn *t, const struct store_link *l);
 /* Whether ct has an email address a link could be mailed to. */
 bool link_mailable(const struct store_contact *ct);
 
+/* The creator of a link the person asked for themselves (/p/request). It is
+ * a reserved principal name (is_principal_name refuses it), so no staff
+ * caller can be it; such a link reaches every purpose, as the person's own. */
+#define LINK_CREATOR_SELF "customer"
+
+/* Whether a link made by creator_role (from link_resolve) reaches purpose. */
+bool link_covers_purpose(const struct policy *p, const char *creator_role, const char *purpose);
+
+/* The keyed hash of a normalised email address for audit entries and rate
+ * limits ("h:" and 32 hex digits); ERR_INVALID when it is no address. */
+int link_address_id(const struct txn *t, const char *email, char *out, size_t cap);
+
+/* On a reader, for the public page: the live contact whose email is email,
+ * and a new manage link for it made by LINK_CREATOR_SELF (insert it with
+ * link_insert_mailed). *outcome is "mailed" (out filled), or "no_match"
+ * (no live contact has this address); negative when the store could not
+ * answer. The token is made and wiped here: it only ever goes by mail. */
+int link_request_mint(struct txn *t, const char *email, struct store_link *out, const char **outcome);
+
 /* Resolves a token at now_s on a reader: its MAC, its link row, the link's
  * state and expiry, its creator's role (policy principals first, then the
  * store) and the live contact. 0 with *refusal NULL: usable; 0 with

@@ -518,5 +518,91 @@ def test_accept_language_zh_cn_renders_the_page_in_chinese(srv):
     assert "This link does not work" in data
 
 
+
+def request_link(srv, email, headers=None, client=None):
+    h = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
+    st, _, data = srv.raw("POST", "/p/request", body=urllib.parse.urlencode({"email": email}).encode(),
+                          headers=h, client=client)
+    return st, data.decode()
+
+
+def eml_count(srv):
+    folder = os.path.join(srv.data, "mail-outbox")
+    return len([n for n in os.listdir(folder) if n.endswith(".eml")]) if os.path.isdir(folder) else 0
+
+
+def test_a_person_with_no_link_asks_for_one_by_email_and_it_arrives_by_mail(srv):
+    cid = srv.create_contact(**BOB)
+    srv.set_consent(cid, "marketing", "email", "granted")
+    st, hdrs, data = srv.raw("GET", "/p/request")
+    html = data.decode()
+    assert st == 200 and 'name="email"' in html and 'for="email"' in html, html
+    st, _, zh = srv.raw("GET", "/p/request", headers={"Accept-Language": "zh-CN"})
+    assert '<html lang="zh-CN">' in zh.decode() and "电子邮件地址" in zh.decode()
+    st, page_text = request_link(srv, "  Bob.Customer@Example.org ")
+    assert st == 200 and "Check your email" in page_text, page_text
+    entry = srv.audit_rows("action = 'customer.link_request'")[-1]
+    assert entry["actor"] == "customer" and entry["reason"] == "mailed" and entry["record_id"] == cid, entry
+    detail = json.loads(entry["detail"])
+    assert detail["address"].startswith("h:") and detail["capability"] == "manage", detail
+    assert "bob" not in repr(entry).lower(), entry
+    tok = srv.mailed_token(detail["link_id"])
+    # The person's own link reaches every purpose and may download.
+    st, _, html = page(srv, tok)
+    assert st == 200 and 'value="download"' in html, html[:300]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+    st, hdrs, data = post_form(srv, f"/p/{tok}", {"action": "download", "csrf": csrf})
+    assert st == 200 and b"bob.customer@example.org" in data, (st, data[:200])
+    entries = srv.audit_rows("action = 'customer.export'")
+    assert json.loads(entries[-1]["detail"])["link_created_by"] == "customer", entries[-1]
+
+
+def test_an_unknown_address_gets_the_same_answer_and_no_mail_is_sent(srv):
+    srv.create_contact(**BOB)
+    st1, known = request_link(srv, "bob.customer@example.org")
+    st2, unknown = request_link(srv, "nobody.here@example.org")
+    assert (st1, known) == (st2, unknown), (st1, st2)
+    e = srv.audit_rows("action = 'customer.link_request'")
+    assert [x["reason"] for x in e] == ["mailed", "no_match"], e
+    assert e[1]["record_id"] == "" and "nobody" not in repr(e), e
+    time_limit = __import__("time").monotonic() + 2
+    while __import__("time").monotonic() < time_limit and eml_count(srv) < 1:
+        __import__("time").sleep(0.05)
+    __import__("time").sleep(0.8)  # a worker round or more: still one mail only
+    assert eml_count(srv) == 1
+
+
+def test_link_requests_are_rate_limited_per_address_and_per_client(srv):
+    srv.create_contact(**BOB)
+    answers = [request_link(srv, "bob.customer@example.org") for _ in range(4)]
+    assert len({a for a in answers}) == 1 and answers[0][0] == 200, answers
+    reasons = [x["reason"] for x in srv.audit_rows("action = 'customer.link_request'")]
+    assert reasons == ["mailed"] * 3 + ["rate_limited_address"], reasons
+    for _ in range(100):
+        if eml_count(srv) >= 3:
+            break
+        __import__("time").sleep(0.05)
+    __import__("time").sleep(0.6)
+    assert eml_count(srv) == 3
+    # 20 requests per client address per hour; the 21st is refused, audited.
+    codes = [request_link(srv, f"someone{i}@example.org")[0] for i in range(16)]
+    assert codes == [200] * 16, codes
+    st, body = request_link(srv, "someone.else@example.org")
+    assert st == 429 and "Too many requests" in body, (st, body[:200])
+    last = srv.audit_rows("action = 'customer.link_request'")[-1]
+    assert last["reason"] == "rate_limited_client" and last["decision"] == "deny", last
+
+
+def test_a_link_request_without_an_email_address_is_a_400_problem_and_changes_nothing(srv):
+    before = len(srv.audit_rows())
+    for body, ctype in ((b"email=not-an-address", "application/x-www-form-urlencoded"),
+                        (b"mail=a@example.org", "application/x-www-form-urlencoded"),
+                        (b'{"email": "a@example.org"}', "application/json")):
+        st, hdrs, data = srv.raw("POST", "/p/request", body=body, headers={"Content-Type": ctype})
+        assert st == 400, (st, data[:200])
+        assert_problem(st, json.loads(data), 400)
+    assert len(srv.audit_rows()) == before
+    assert eml_count(srv) == 0
+
 if __name__ == "__main__":
     run(globals())
