@@ -532,6 +532,24 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     w.expect(rid, customer("customer.link", decision="deny", reason="invalid_link",
                            detail=lambda d: d["route"] == "GET /v1/unsubscribe/{token}"))
     assert data_tables(srv) == tables
+
+    # The public "ask for a link" page: the form is not audited; a request
+    # is, with the address as a keyed hash, and the same answer either way.
+    rid, st, _, _ = w.send("GET", "/p/request", "/p/request")
+    assert st == 200, st
+    w.expect_none(rid)
+    rid, st, _, known = w.send("POST", "/p/request", "/p/request", body="email=" + BOB["email"],
+                               content_type="application/x-www-form-urlencoded")
+    assert st == 200, known[:300]
+    w.expect(rid, customer("customer.link_request", bob, reason="mailed",
+                           detail=lambda d: d["address"].startswith("h:") and d["capability"] == "manage"
+                           and set(d) == {"address", "link_id", "capability"}))
+    rid, st, _, unknown = w.send("POST", "/p/request", "/p/request", body="email=walk.nobody@example.net",
+                                 content_type="application/x-www-form-urlencoded")
+    assert (st, unknown) == (200, known)
+    w.expect(rid, customer("customer.link_request", reason="no_match",
+                           detail=lambda d: set(d) == {"address"} and d["address"].startswith("h:")))
+    tables = data_tables(srv)
     rid, st, _, _ = w.send("POST", "/v1/unsubscribe/{token}", f"/v1/unsubscribe/{tok}",
                            body="List-Unsubscribe=Maybe", content_type=FORM)
     assert st == 400, st
@@ -552,7 +570,8 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     rid, st, body = w.call("DELETE", "/v1/contacts/{id}/preference-link", f"/v1/contacts/{bob}/preference-link",
                            token="admin")
     assert st == 200 and body["link_id"] == "all", body
-    w.expect(rid, staff("admin", "links.revoke", bob, reason="revoked", detail={"link_id": "all", "revoked": 1}))
+    # Bob's staff-made manage link and the one he asked for on /p/request.
+    w.expect(rid, staff("admin", "links.revoke", bob, reason="revoked", detail={"link_id": "all", "revoked": 2}))
     rid, st, _, _ = w.send("POST", "/v1/unsubscribe/{token}", f"/v1/unsubscribe/{tok}",
                            body="List-Unsubscribe=One-Click", content_type=FORM)
     assert st == 403, st
