@@ -11,6 +11,7 @@
 #include "service/auditwatch.h"
 #include "service/auth.h"
 #include "service/mail.h"
+#include "service/prefpage.h"
 #include "service/problem.h"
 
 #include "service/base/codec.h"
@@ -354,6 +355,8 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 		return err_set(ERR_NOMEM, "out of memory");
 	if ((rc = config_load(&app->cfg, dir)) != 0)
 		return rc;
+	prefpage_set_organisation(app->cfg.org.name, app->cfg.org.postal_address, app->cfg.org.privacy_policy_url,
+				  app->cfg.org.contact_email);
 	if (listen_override != NULL &&
 	    (rc = config_parse_listen(listen_override, app->cfg.address, sizeof app->cfg.address,
 				      &app->cfg.port)) != 0)

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #define CONFIG_PATH_CAP 4096
+#define CONFIG_ORG_CAP 256 /* one organisation detail, with its NUL */
 
 struct config {
 	char dir[CONFIG_PATH_CAP];
@@ -44,6 +45,14 @@ struct config {
 	/* "mail": {"dir": D}: messages are written as D/<id>.eml (default
 	 * DIR/mail-outbox). SMTP relays are refused until they are built. */
 	char mail_dir[CONFIG_PATH_CAP];
+	/* "organisation": who the customer pages and mail speak for. Every
+	 * field is optional ("" when absent) and shown as written. */
+	struct config_org {
+		char name[CONFIG_ORG_CAP];
+		char postal_address[CONFIG_ORG_CAP];
+		char privacy_policy_url[CONFIG_ORG_CAP]; /* https:// only */
+		char contact_email[CONFIG_ORG_CAP];
+	} org;
 };
 
 /* Reads DIR/consentd.conf. Unknown keys are an error. */

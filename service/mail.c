@@ -178,11 +178,13 @@ static void round_once(struct mail_worker *w)
 	if (store_mail_pending(rd, MAIL_BATCH, batch_cb, b) != 0)
 		goto out;
 	p = app_policy(app);
+	const struct mailq_org org = { app->cfg.org.name, app->cfg.org.postal_address,
+				       app->cfg.org.privacy_policy_url, app->cfg.org.contact_email };
 	for (size_t i = 0; i < b->n; i++) {
 		const struct store_mail *m = &b->rows[i];
 		const char *drop = NULL;
 		struct txn t = { rd, atomic_load(&app->keys), p, now_us() };
-		int rc = mailq_compose(&t, m, app->cfg.public_url, msg, &drop);
+		int rc = mailq_compose(&t, m, app->cfg.public_url, &org, msg, &drop);
 		if (rc == 0 && drop == NULL)
 			rc = mail_deliver_dir(app->cfg.mail_dir, msg, t.now_us);
 		mem_wipe(msg, sizeof *msg);

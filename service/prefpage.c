@@ -91,6 +91,8 @@ enum text {
 	T_GPC_NOTE,
 	T_OPTOUT_NOTE,
 	T_INTRO_OPTOUT,
+	T_ORG_PRIVACY,
+	T_ORG_CONTACT,
 	/* the public "ask for a link" page (/p/request) */
 	T_REQ_TITLE,
 	T_REQ_TEXT,
@@ -187,6 +189,8 @@ static const char *const texts[T_COUNT][2] = {
 	[T_ERASED_TEXT] = { "Your personal data can no longer be read by anyone, and we will not contact you again. This link no longer works.",
 			    "任何人都无法再读取您的个人数据，我们也不会再联系您。此链接已失效。" },
 	[T_GPC_NOTE] = { "Off because of your browser's Global Privacy Control signal", "因浏览器的“全球隐私控制”信号而关闭" },
+	[T_ORG_PRIVACY] = { "Privacy policy", "隐私政策" },
+	[T_ORG_CONTACT] = { "Contact", "联系方式" },
 	[T_REQ_TITLE] = { "Get a link to your privacy choices", "获取您的隐私选择链接" },
 	[T_REQ_TEXT] = { "Enter the email address we have for you. If it is on file, we will send a personal link to it: "
 			 "with it you can see and change your choices, download your data or ask us to erase it.",
@@ -294,6 +298,70 @@ const char *prefpage_lang_tag(enum prefpage_lang lang)
 /* The look is shared with the console: PAGE_STYLE (service/page.h). */
 #define STYLE PAGE_STYLE
 
+static struct {
+	const char *name, *address, *privacy, *contact;
+} org;
+
+void prefpage_set_organisation(const char *name, const char *postal_address, const char *privacy_policy_url,
+			       const char *contact_email)
+{
+	org.name = name;
+	org.address = postal_address;
+	org.privacy = privacy_policy_url;
+	org.contact = contact_email;
+}
+
+static bool given(const char *s)
+{
+	return s != NULL && s[0] != '\0';
+}
+
+/* The organisation's details, when configured: who is asking, where they
+ * are, their policy and how to reach them (GDPR art. 13(1)(a)). */
+static void org_header(struct buf *b, enum prefpage_lang lang)
+{
+	if (!given(org.name) && !given(org.address) && !given(org.privacy) && !given(org.contact))
+		return;
+	puts_(b, "<header class=\"org\"><p>");
+	if (given(org.name)) {
+		puts_(b, "<strong>");
+		esc(b, org.name);
+		puts_(b, "</strong>");
+	}
+	if (given(org.address)) {
+		puts_(b, given(org.name) ? "<br>" : "");
+		for (const char *s = org.address; *s;) {
+			const char *nl = strchr(s, '\n');
+			size_t n = nl != NULL ? (size_t)(nl - s) : strlen(s);
+			char line[256];
+			snprintf(line, sizeof line, "%.*s", (int)n, s);
+			esc(b, line);
+			s += n;
+			if (*s == '\n') {
+				puts_(b, ", ");
+				s++;
+			}
+		}
+	}
+	if (given(org.privacy)) {
+		puts_(b, "<br><a href=\"");
+		esc(b, org.privacy);
+		puts_(b, "\">");
+		esc(b, tx(lang, T_ORG_PRIVACY));
+		puts_(b, "</a>");
+	}
+	if (given(org.contact)) {
+		puts_(b, given(org.privacy) ? " · " : "<br>");
+		esc(b, tx(lang, T_ORG_CONTACT));
+		puts_(b, ": <a href=\"mailto:");
+		esc(b, org.contact);
+		puts_(b, "\">");
+		esc(b, org.contact);
+		puts_(b, "</a>");
+	}
+	puts_(b, "</p></header>\n");
+}
+
 static void head(struct buf *b, enum prefpage_lang lang, const char *title)
 {
 	puts_(b, "<!doctype html>\n<html lang=\"");
@@ -304,7 +372,9 @@ static void head(struct buf *b, enum prefpage_lang lang, const char *title)
 	esc(b, title);
 	puts_(b, "</title><style>");
 	puts_(b, STYLE);
-	puts_(b, "</style></head>\n<body><main id=\"main\">\n<h1>");
+	puts_(b, "</style></head>\n<body>");
+	org_header(b, lang);
+	puts_(b, "<main id=\"main\">\n<h1>");
 	esc(b, title);
 	puts_(b, "</h1>\n");
 }

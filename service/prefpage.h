@@ -70,6 +70,12 @@ struct prefpage_model {
 	size_t n_purposes;
 };
 
+/* Who the pages speak for, shown at the top of every page; set once at
+ * start, before any page is rendered (the strings are borrowed for the
+ * whole run; "" or NULL leaves a detail out). */
+void prefpage_set_organisation(const char *name, const char *postal_address, const char *privacy_policy_url,
+			       const char *contact_email);
+
 /* Each returns a new page (free it), or NULL when out of memory. */
 char *prefpage_centre(const struct prefpage_model *m);
 /* The same page for a forged, altered, expired, revoked or erased link. */

@@ -63,8 +63,40 @@ static bool header_safe(const char *s)
 	return true;
 }
 
+/* Appends the organisation's details to the body at *n; false when they
+ * do not fit (the caller refuses the message rather than cut it). */
+static bool org_footer(struct mailq_message *out, size_t *n, const struct mailq_org *org)
+{
+	const char *v[4] = { org->name, org->postal_address, org->privacy_policy_url, org->contact_email };
+	bool any = false;
+	for (int i = 0; i < 4; i++)
+		any = any || (v[i] != NULL && v[i][0] != '\0');
+	if (!any)
+		return true;
+	int w = snprintf(out->body + *n, sizeof out->body - *n, "\r\n-- \r\n");
+	if (w < 0 || (size_t)w >= sizeof out->body - *n)
+		return false;
+	*n += (size_t)w;
+	for (int i = 0; i < 4; i++) {
+		if (v[i] == NULL || v[i][0] == '\0')
+			continue;
+		for (const char *s = v[i]; *s; s++) {
+			/* A postal address's line breaks become CRLF, as mail wants. */
+			const char *piece = *s == '\n' ? "\r\n" : NULL;
+			size_t len = piece != NULL ? 2 : 1;
+			if (*n + len + 3 >= sizeof out->body)
+				return false;
+			memcpy(out->body + *n, piece != NULL ? piece : s, len);
+			*n += len;
+		}
+		memcpy(out->body + *n, "\r\n", 3);
+		*n += 2;
+	}
+	return true;
+}
+
 int mailq_compose(struct txn *t, const struct store_mail *m, const char *public_url,
-		  struct mailq_message *out, const char **drop)
+		  const struct mailq_org *org, struct mailq_message *out, const char **drop)
 {
 	struct store_link l;
 	struct store_contact ct;
@@ -142,7 +174,8 @@ int mailq_compose(struct txn *t, const struct store_mail *m, const char *public_
 			 "任何持有此链接的人都可以代表您操作：请勿转发。如果您没有提出此请求，请忽略本邮件。\r\n",
 			 expires, (int)bl, public_url, token, expires, (int)bl, public_url, token);
 	crypto_wipe(token, sizeof token);
-	if (n < 0 || (size_t)n >= sizeof out->body) {
+	size_t used = n < 0 ? 0 : (size_t)n;
+	if (n < 0 || (size_t)n >= sizeof out->body || !org_footer(out, &used, org)) {
 		/* A message cut short would carry a broken link: refuse it whole. */
 		rc = err_set(ERR_TOOBIG, "the composed mail does not fit %d bytes", MAIL_BODY_CAP);
 		goto fail;

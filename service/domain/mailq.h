@@ -30,12 +30,18 @@ struct mailq_message {
  * l's token to the contact's own address. */
 int mailq_manage_link_queue(struct txn *t, const struct store_link *l);
 
-/* On a reader: the message for queued row m, its links under public_url.
+/* Who the mail speaks for, from the configuration ("" leaves one out). */
+struct mailq_org {
+	const char *name, *postal_address, *privacy_policy_url, *contact_email;
+};
+
+/* On a reader: the message for queued row m, its links under public_url,
+ * signed with org's details.
  * 0 with *drop NULL: send out; 0 with *drop set: do not send, for that
  * reason (revoked, expired, erased, no_email, unknown_link, bad_address);
  * a negative code when the store or the keys could not answer (try again
  * later). out->body holds a live token: wipe out after use. */
 int mailq_compose(struct txn *t, const struct store_mail *m, const char *public_url,
-		  struct mailq_message *out, const char **drop);
+		  const struct mailq_org *org, struct mailq_message *out, const char **drop);
 
 #endif

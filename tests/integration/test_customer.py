@@ -604,5 +604,51 @@ def test_a_link_request_without_an_email_address_is_a_400_problem_and_changes_no
     assert len(srv.audit_rows()) == before
     assert eml_count(srv) == 0
 
+
+ORG = {"name": "Acme Shoes Ltd", "postal_address": "1 High Street\nLondon EC1A 1AA",
+       "privacy_policy_url": "https://acme.example/privacy", "contact_email": "privacy@acme.example"}
+
+
+def with_config(srv, **keys):
+    conf = os.path.join(srv.data, "consentd.conf")
+    with open(conf) as f:
+        cfg = json.load(f)
+    cfg.update(keys)
+    with open(conf, "w") as f:
+        json.dump(cfg, f)
+
+
+def test_the_organisation_from_the_config_is_on_every_customer_page_and_in_the_mail(srv):
+    srv.stop()
+    with_config(srv, organisation=ORG)
+    srv.start()
+    cid = srv.create_contact(**BOB)
+    srv.set_consent(cid, "marketing", "email", "granted")
+    link, tok = srv.manage_link(cid)
+    optout = make_link(srv, cid)["url"].rsplit("/", 1)[1]
+    pages = [page(srv, tok)[2], page(srv, tok, headers={"Accept-Language": "zh-CN"})[2],
+             srv.raw("GET", "/p/request")[2].decode(), request_link(srv, "x@example.org")[1],
+             page(srv, "A" * 20 + "." + "B" * 43)[2], srv.raw("GET", f"/v1/unsubscribe/{optout}")[2].decode()]
+    for html in pages:
+        assert "Acme Shoes Ltd" in html and "1 High Street, London EC1A 1AA" in html, html[:600]
+        assert 'href="https://acme.example/privacy"' in html and 'href="mailto:privacy@acme.example"' in html
+    assert "隐私政策" in pages[1] and "Privacy policy" in pages[0]
+    body = srv.mailed(link["link_id"]).get_content()
+    for v in ("Acme Shoes Ltd", "1 High Street\nLondon EC1A 1AA", "https://acme.example/privacy",
+              "privacy@acme.example"):
+        assert v in body, body
+
+
+def test_an_organisation_config_that_is_wrong_is_refused_at_start(srv):
+    srv.stop()
+    for bad, why in (({"privacy_policy_url": "http://acme.example/p"}, "must start with https://"),
+                     ({"name": "x" * 300}, "at most 255 bytes"),
+                     ({"contact_email": "nobody"}, "must be an email address"),
+                     ({"name": "Acme\u0007"}, "control character"),
+                     ({"website": "https://acme.example"}, "unknown key")):
+        with_config(srv, organisation=bad)
+        rc = srv.start(expect_fail=True)
+        assert rc != 0 and why in srv.output, (bad, rc, srv.output)
+
 if __name__ == "__main__":
     run(globals())
