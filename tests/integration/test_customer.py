@@ -650,5 +650,23 @@ def test_an_organisation_config_that_is_wrong_is_refused_at_start(srv):
         rc = srv.start(expect_fail=True)
         assert rc != 0 and why in srv.output, (bad, rc, srv.output)
 
+
+def test_staff_creating_a_contact_for_an_erased_address_are_told_previously_erased_and_it_stays_suppressed(srv):
+    cid = srv.create_contact(**BOB)
+    st, body = srv.call("DELETE", f"/v1/contacts/{cid}", token="admin")
+    assert st == 200, body
+    st, again = srv.call("POST", "/v1/contacts", token="admin", json=dict(BOB))
+    assert st == 201 and again.get("previously_erased") is True, again
+    entry = srv.audit_rows("action = 'contacts.create'")[-1]
+    assert json.loads(entry["detail"]) == {"previously_erased": True}, entry
+    # A staff create cannot lift the erasure suppression: a grant does not
+    # make the returning address contactable.
+    srv.set_consent(again["id"], "marketing", "email", "granted")
+    out = srv.check("marketing", "email", contact_id=again["id"])
+    assert out["allowed"] is False and out["reason"] == "suppressed", out
+    st, fresh = srv.call("POST", "/v1/contacts", token="admin",
+                         json={"email": "someone.new@example.org", "collected_for": ["service"]})
+    assert st == 201 and "previously_erased" not in fresh, fresh
+
 if __name__ == "__main__":
     run(globals())
