@@ -665,6 +665,7 @@ static void h_pref_get(struct reqctx *ctx)
 		p->legal_basis = policy_legal_basis_name(pi.legal_basis);
 		p->consent_required = pi.consent_required;
 		p->sale_or_sharing = pi.sale_or_sharing;
+		p->offerable = consent_offerable(ctx->policy, c->ct.collected_for, pi.name);
 		bool gpc_optout = c->gpc && pi.sale_or_sharing;
 		if (pi.channels == 0) {
 			fill_choice(&p->choices[p->n_choices++], "", &l, pi.name, gpc_optout, now);
@@ -862,6 +863,10 @@ static void h_pref_post(struct reqctx *ctx)
 		}
 		if (!link_covers(ctx, c, pi.name)) {
 			form_refused(ctx, c, 403, "link_scope");
+			return;
+		}
+		if (stv == POLICY_CONSENT_GRANTED && !consent_offerable(ctx->policy, c->ct.collected_for, pi.name)) {
+			form_refused(ctx, c, 403, "not_collected_for");
 			return;
 		}
 		int crc = parse_form_value(body, len, "channel", channel, sizeof channel);

@@ -93,6 +93,7 @@ enum text {
 	T_INTRO_OPTOUT,
 	T_ORG_PRIVACY,
 	T_ORG_CONTACT,
+	T_NOT_COLLECTED,
 	/* the public "ask for a link" page (/p/request) */
 	T_REQ_TITLE,
 	T_REQ_TEXT,
@@ -189,6 +190,8 @@ static const char *const texts[T_COUNT][2] = {
 	[T_ERASED_TEXT] = { "Your personal data can no longer be read by anyone, and we will not contact you again. This link no longer works.",
 			    "任何人都无法再读取您的个人数据，我们也不会再联系您。此链接已失效。" },
 	[T_GPC_NOTE] = { "Off because of your browser's Global Privacy Control signal", "因浏览器的“全球隐私控制”信号而关闭" },
+	[T_NOT_COLLECTED] = { "We did not collect your data for this, so we do not ask for it",
+			      "我们并非为此目的收集您的数据，因此不会征求此项同意" },
 	[T_ORG_PRIVACY] = { "Privacy policy", "隐私政策" },
 	[T_ORG_CONTACT] = { "Contact", "联系方式" },
 	[T_REQ_TITLE] = { "Get a link to your privacy choices", "获取您的隐私选择链接" },
@@ -499,6 +502,12 @@ static void choice_row(struct buf *b, const struct prefpage_model *m, const stru
 	if (gpc_locked) {
 		puts_(b, "<span class=\"muted\">");
 		esc(b, tx(lang, T_GPC_NOTE));
+		puts_(b, "</span>");
+	} else if (!granted && !p->offerable) {
+		/* Consent to a purpose the data was not collected for could never
+		 * be used: it is not offered (withdrawing one stays possible). */
+		puts_(b, "<span class=\"muted\">");
+		esc(b, tx(lang, T_NOT_COLLECTED));
 		puts_(b, "</span>");
 	} else if (!granted && !m->manage) {
 		/* An opt-out link withdraws only; nothing to offer here. */

@@ -47,6 +47,7 @@ struct prefpage_choice {
 struct prefpage_purpose {
 	const char *name, *description, *legal_basis;
 	bool consent_required, sale_or_sharing;
+	bool offerable; /* collected for it (or a compatible purpose): consent may be given */
 	size_t n_choices;
 	struct prefpage_choice choices[8];
 };

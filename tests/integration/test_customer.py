@@ -668,5 +668,30 @@ def test_staff_creating_a_contact_for_an_erased_address_are_told_previously_eras
                          json={"email": "someone.new@example.org", "collected_for": ["service"]})
     assert st == 201 and "previously_erased" not in fresh, fresh
 
+
+def test_the_page_offers_consent_only_for_purposes_the_data_was_collected_for(srv):
+    cid = srv.create_contact(**dict(BOB, collected_for=["service"]))
+    link, tok = srv.manage_link(cid)
+    st, _, html = page(srv, tok)
+    assert st == 200
+    assert "We did not collect your data for this" in html, html
+    assert not re.search(r'name="purpose" value="marketing">.{0,200}value="granted"', html, re.S), html
+    st, _, zh = page(srv, tok, headers={"Accept-Language": "zh-CN"})
+    assert "我们并非为此目的收集您的数据" in zh
+    csrf = re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+    st, _, _ = post_form(srv, f"/p/{tok}", {"action": "set", "purpose": "marketing", "channel": "email",
+                                             "status": "granted", "csrf": csrf})
+    assert st == 403, st
+    entry = srv.audit_rows("action = 'customer.form'")[-1]
+    assert entry["reason"] == "not_collected_for" and entry["decision"] == "deny", entry
+    st, body = srv.call("GET", f"/v1/contacts/{cid}/consents?purpose=service", token="admin")
+    assert st == 200 and not [c for c in body.get("current", []) if c.get("purpose") == "marketing"], body
+    # Collected for marketing: offered, and marketing's compatible analytics too.
+    cid2 = srv.create_contact(email="dana@example.org", collected_for=["service", "marketing"])
+    _, tok2 = srv.manage_link(cid2)
+    html2 = page(srv, tok2)[2]
+    assert re.search(r'name="purpose" value="marketing">.{0,200}value="granted"', html2, re.S), html2
+    assert re.search(r'name="purpose" value="analytics">.{0,200}value="granted"', html2, re.S), html2
+
 if __name__ == "__main__":
     run(globals())
