@@ -842,7 +842,7 @@ static void h_pref_post(struct reqctx *ctx)
 	char wanted[16] = "";
 	if (parse_form_value(body, len, "status", wanted, sizeof wanted) != 0)
 		wanted[0] = '\0';
-	if (!manage && strcmp(action, "withdraw_all") != 0 &&
+	if (!manage && strcmp(action, "withdraw_all") != 0 && strcmp(action, "withdraw_all_request") != 0 &&
 	    !(strcmp(action, "set") == 0 && strcmp(wanted, "withdrawn") == 0)) {
 		form_refused(ctx, c, 403, "link_capability");
 		return;
@@ -904,7 +904,27 @@ static void h_pref_post(struct reqctx *ctx)
 		redirect_back(ctx, c, "saved");
 		ctx->job.apply = apply_customer;
 		app_commit(ctx);
+	} else if (strcmp(action, "withdraw_all_request") == 0) {
+		/* Withdrawing everything is one click away from the page, so it
+		 * asks first, with a fresh form value; nothing changes here. */
+		char next[LINKTOKEN_CSRF_CAP];
+		if ((rc = link_csrf_make(&t, &c->tok, now_s, next)) != 0) {
+			reply_problem(ctx, rc, NULL);
+			app_send(ctx);
+			return;
+		}
+		customer_audit_begin(ctx, "customer.withdraw_all_request", c->ct.id, NULL, NULL);
+		audit_decide(ctx, true, "confirmation_shown");
+		reply_page(ctx, 200, prefpage_withdraw_all_confirm(c->lang, c->token, next));
+		if (c->gpc)
+			ctx->job.apply = apply_customer;
+		app_commit(ctx);
 	} else if (strcmp(action, "withdraw_all") == 0) {
+		char confirm[16];
+		if (parse_form_value(body, len, "confirm", confirm, sizeof confirm) != 0 || strcmp(confirm, "yes") != 0) {
+			form_refused(ctx, c, 400, "not_confirmed");
+			return;
+		}
 		customer_audit_begin(ctx, "customer.withdraw_all", c->ct.id, NULL, NULL);
 		audit_decide(ctx, true, "withdrawn");
 		c->op = OP_WITHDRAW_ALL;

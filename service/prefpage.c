@@ -94,6 +94,9 @@ enum text {
 	T_ORG_PRIVACY,
 	T_ORG_CONTACT,
 	T_NOT_COLLECTED,
+	T_ALL_CONFIRM_TITLE,
+	T_ALL_CONFIRM_TEXT,
+	T_BTN_ALL_CONFIRM,
 	/* the public "ask for a link" page (/p/request) */
 	T_REQ_TITLE,
 	T_REQ_TEXT,
@@ -192,6 +195,12 @@ static const char *const texts[T_COUNT][2] = {
 	[T_GPC_NOTE] = { "Off because of your browser's Global Privacy Control signal", "因浏览器的“全球隐私控制”信号而关闭" },
 	[T_NOT_COLLECTED] = { "We did not collect your data for this, so we do not ask for it",
 			      "我们并非为此目的收集您的数据，因此不会征求此项同意" },
+	[T_ALL_CONFIRM_TITLE] = { "Withdraw every consent?", "撤回所有同意？" },
+	[T_ALL_CONFIRM_TEXT] = { "If you continue, every consent you gave us is withdrawn, on every channel, and you go on our "
+				 "do-not-contact list for those purposes. You can give consent again later on your page.",
+				 "如果继续，您给予我们的所有同意将在所有渠道上撤回，并且您将被列入这些目的的"
+				 "“请勿联系”名单。您之后可以在您的页面上再次给予同意。" },
+	[T_BTN_ALL_CONFIRM] = { "Yes, withdraw all my consents", "是的，撤回我的所有同意" },
 	[T_ORG_PRIVACY] = { "Privacy policy", "隐私政策" },
 	[T_ORG_CONTACT] = { "Contact", "联系方式" },
 	[T_REQ_TITLE] = { "Get a link to your privacy choices", "获取您的隐私选择链接" },
@@ -618,7 +627,7 @@ char *prefpage_centre(const struct prefpage_model *m)
 	}
 	for (size_t i = 0; i < m->n_purposes; i++)
 		purpose_section(&b, m, &m->purposes[i]);
-	action_section(&b, m, "all", T_ALL_TITLE, T_ALL_TEXT, "withdraw_all", T_BTN_ALL, NULL);
+	action_section(&b, m, "all", T_ALL_TITLE, T_ALL_TEXT, "withdraw_all_request", T_BTN_ALL, NULL);
 	if (m->manage) {
 		action_section(&b, m, "download", T_DL_TITLE, T_DL_TEXT, "download", T_BTN_DL, "secondary");
 		action_section(&b, m, "erase", T_ERASE_TITLE, T_ERASE_TEXT, "erase_request", T_BTN_ERASE,
@@ -685,6 +694,22 @@ char *prefpage_erase_confirm(enum prefpage_lang lang, const char *token, const c
 	esc(&b, tx(lang, T_ERASE_CHECK));
 	puts_(&b, "</label><button type=\"submit\" class=\"danger\">");
 	esc(&b, tx(lang, T_BTN_ERASE_CONFIRM));
+	puts_(&b, "</button></form>\n");
+	back_link(&b, lang, token);
+	tail(&b);
+	return finish(&b);
+}
+
+char *prefpage_withdraw_all_confirm(enum prefpage_lang lang, const char *token, const char *csrf)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_ALL_CONFIRM_TITLE, T_ALL_CONFIRM_TEXT);
+	form_open(&b, "/p/", token);
+	hidden(&b, "csrf", csrf);
+	hidden(&b, "action", "withdraw_all");
+	hidden(&b, "confirm", "yes");
+	puts_(&b, "<button type=\"submit\" class=\"danger\">");
+	esc(&b, tx(lang, T_BTN_ALL_CONFIRM));
 	puts_(&b, "</button></form>\n");
 	back_link(&b, lang, token);
 	tail(&b);

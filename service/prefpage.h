@@ -88,6 +88,9 @@ char *prefpage_unsubscribe_confirm(enum prefpage_lang lang, const char *token);
 char *prefpage_unsubscribed(enum prefpage_lang lang, const char *token);
 char *prefpage_erase_confirm(enum prefpage_lang lang, const char *token, const char *csrf);
 char *prefpage_erased(enum prefpage_lang lang);
+/* Withdraw-all asks first: this page's button posts withdraw_all with
+ * confirm=yes. */
+char *prefpage_withdraw_all_confirm(enum prefpage_lang lang, const char *token, const char *csrf);
 /* The public page that mails a manage link to an address on file: its
  * form, the one answer for every address (found or not), and the answer
  * when the client is over its rate limit. */

@@ -152,7 +152,7 @@ def test_a_marketing_opt_out_link_neither_shows_nor_withdraws_a_care_consent(srv
     st, _ = post_form(srv, tok, {"action": "set", "purpose": "care", "channel": "phone", "status": "withdrawn"})
     assert st == 403, st
     assert last_entry(srv, "customer.form")["reason"] == "link_scope"
-    st, _ = post_form(srv, tok, {"action": "withdraw_all"})
+    st, _ = post_form(srv, tok, {"action": "withdraw_all", "confirm": "yes"})
     assert st == 303, st
     assert status_of(srv, cid, "marketing", "email") == "withdrawn"
     assert status_of(srv, cid, "care", "phone") == "granted"

@@ -356,7 +356,19 @@ def test_withdraw_everything_withdraws_every_consent_and_suppresses(srv):
     cid, link, tok = setup(srv, manage=True)
     srv.set_consent(cid, "marketing", "sms", "granted")
     _, _, html = page(srv, tok)
-    st, hdrs, _ = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(html), "action": "withdraw_all"})
+    # The page's button asks first; the confirmation page changes nothing.
+    assert 'value="withdraw_all_request"' in html and 'value="withdraw_all"' not in html
+    st, hdrs, data = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(html), "action": "withdraw_all_request"})
+    confirm = data.decode()
+    assert st == 200 and "Withdraw every consent?" in confirm, confirm[:300]
+    assert consent_of(srv, cid, "marketing", "email")["status"] == "granted"
+    # Without confirm=yes nothing happens either.
+    st, _, _ = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(page(srv, tok)[2]), "action": "withdraw_all"})
+    assert st == 400 and consent_of(srv, cid, "marketing", "email")["status"] == "granted"
+    assert srv.audit_rows("action = 'customer.form'")[-1]["reason"] == "not_confirmed"
+    assert 'name="confirm" value="yes"' in confirm and 'value="withdraw_all"' in confirm
+    st, hdrs, _ = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(confirm), "action": "withdraw_all",
+                                               "confirm": "yes"})
     assert st == 303, hdrs
     for ch in ("email", "sms"):
         assert consent_of(srv, cid, "marketing", ch)["status"] == "withdrawn"
@@ -384,7 +396,7 @@ def test_a_link_minted_by_marketing_can_only_opt_out(srv):
     assert st == 200
     assert 'name="action" value="download"' not in html and 'value="erase_request"' not in html, html
     assert 'name="status" value="granted"' not in html
-    assert 'value="withdraw_all"' in html and 'name="status" value="withdrawn"' in html
+    assert 'value="withdraw_all_request"' in html and 'name="status" value="withdrawn"' in html
     for form in ({"action": "download"}, {"action": "erase_request"},
                  {"action": "set", "purpose": "marketing", "channel": "sms", "status": "granted"}):
         html = page(srv, tok)[2]  # CSRF values are single-use
@@ -408,7 +420,7 @@ def test_one_link_cannot_exhaust_the_form_values_of_everyone(srv):
     def post(t, action):
         html = page(srv, t)[2]
         csrf = re.search(r'name="csrf" value="([^"]+)"', html).group(1)
-        return post_form(srv, f"/p/{t}", {"action": action, "csrf": csrf})[0]
+        return post_form(srv, f"/p/{t}", {"action": action, "csrf": csrf, "confirm": "yes"})[0]
     codes = [post(tok, "download") for _ in range(33)]  # refused (opt-out), but each uses a value
     assert codes[:32] == [403] * 32 and codes[32] == 503, codes
     assert post(other_tok, "withdraw_all") == 303  # everyone else is still served
