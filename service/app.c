@@ -10,6 +10,8 @@
 
 #include "service/auditwatch.h"
 #include "service/auth.h"
+#include "service/mail.h"
+#include "service/prefpage.h"
 #include "service/problem.h"
 
 #include "service/base/codec.h"
@@ -372,6 +374,8 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 		return err_set(ERR_NOMEM, "out of memory");
 	if ((rc = config_load(&app->cfg, dir)) != 0)
 		return rc;
+	prefpage_set_organisation(app->cfg.org.name, app->cfg.org.postal_address, app->cfg.org.privacy_policy_url,
+				  app->cfg.org.contact_email);
 	if (listen_override != NULL &&
 	    (rc = config_parse_listen(listen_override, app->cfg.address, sizeof app->cfg.address,
 				      &app->cfg.port)) != 0)
@@ -411,6 +415,9 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 	rc = http_start(&app->http, &hc);
 	if (rc == 0 && !app->cfg.public_url_given)
 		config_default_public_url(&app->cfg, http_port(app->http)); /* --listen with port 0 */
+	/* After the public URL is final: the mail carries links under it. */
+	if (rc == 0)
+		rc = mail_worker_start(&app->mail, app);
 out:
 	free(cert);
 	if (key != NULL) {
@@ -451,6 +458,8 @@ void app_close(struct app *app)
 	 * free the log. */
 	auditwatch_stop(app->watch);
 	app->watch = NULL;
+	mail_worker_stop(app->mail);
+	app->mail = NULL;
 	writer_shutdown(app->writer);
 	http_stop(app->http);
 	writer_close(app->writer);

@@ -56,6 +56,7 @@ struct app {
 	struct keyring *_Atomic keys;
 	struct writer *writer;
 	struct auditwatch *watch; /* scheduled and requested verification */
+	struct mail_worker *mail; /* sends the queued mail (service/mail.c) */
 	struct http_server *http;
 	pthread_mutex_t policy_lock;
 	struct policy *policy; /* live policy; swap under policy_lock */

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,69 @@ static int events_load(json_t *v, struct config *cfg, const char *dir, const cha
 	return 0;
 }
 
+/* "mail": {"dir": D}. The SMTP form ("smtp_url", "from", "starttls") is
+ * refused by name rather than accepted and ignored: a deployment that asks
+ * for a relay must not silently get files instead. */
+static int parse_mail(json_t *v, const char *path, const char **dir)
+{
+	const char *k;
+	json_t *m;
+	if (!json_is_object(v))
+		return err_set(ERR_INVALID, "%s: mail must be an object such as {\"dir\": \"mail-outbox\"}", path);
+	json_object_foreach(v, k, m) {
+		if (strcmp(k, "smtp_url") == 0 || strcmp(k, "from") == 0 || strcmp(k, "starttls") == 0)
+			return err_set(ERR_INVALID, "%s: mail.%s: SMTP delivery is not built into this consentd yet; "
+						    "use {\"dir\": ...}", path, k);
+		if (strcmp(k, "dir") != 0)
+			return err_set(ERR_INVALID, "%s: mail: unknown key \"%s\"", path, k);
+		if (!json_is_string(m) || json_string_value(m)[0] == '\0')
+			return err_set(ERR_INVALID, "%s: mail.dir must be a non-empty string", path);
+		*dir = json_string_value(m);
+	}
+	return 0;
+}
+
+/* "organisation": {"name", "postal_address", "privacy_policy_url",
+ * "contact_email"}, each an optional string of printable text (a postal
+ * address may hold line breaks). A value that does not fit is refused, not
+ * cut: a cut address or URL would send people to the wrong place. */
+static int parse_org(json_t *v, const char *path, struct config_org *org)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} fields[] = {
+		{ "name", offsetof(struct config_org, name) },
+		{ "postal_address", offsetof(struct config_org, postal_address) },
+		{ "privacy_policy_url", offsetof(struct config_org, privacy_policy_url) },
+		{ "contact_email", offsetof(struct config_org, contact_email) },
+	};
+	const char *k;
+	json_t *m;
+	if (!json_is_object(v))
+		return err_set(ERR_INVALID, "%s: organisation must be an object", path);
+	json_object_foreach(v, k, m) {
+		size_t i = 0;
+		while (i < sizeof fields / sizeof fields[0] && strcmp(fields[i].key, k) != 0)
+			i++;
+		if (i == sizeof fields / sizeof fields[0])
+			return err_set(ERR_INVALID, "%s: organisation: unknown key \"%s\"", path, k);
+		const char *s = json_string_value(m);
+		if (s == NULL || strlen(s) >= CONFIG_ORG_CAP)
+			return err_set(ERR_INVALID, "%s: organisation.%s must be a string of at most %d bytes", path, k,
+				       CONFIG_ORG_CAP - 1);
+		for (const char *c = s; *c; c++)
+			if (((unsigned char)*c < 0x20 && !(*c == '\n' && i == 1)) || *c == 0x7f)
+				return err_set(ERR_INVALID, "%s: organisation.%s holds a control character", path, k);
+		if (i == 2 && strncmp(s, "https://", 8) != 0)
+			return err_set(ERR_INVALID, "%s: organisation.privacy_policy_url must start with https://", path);
+		if (i == 3 && (strchr(s, '@') == NULL || strpbrk(s, " <>\"") != NULL))
+			return err_set(ERR_INVALID, "%s: organisation.contact_email must be an email address", path);
+		snprintf((char *)org + fields[i].off, CONFIG_ORG_CAP, "%s", s);
+	}
+	return 0;
+}
+
 int config_load(struct config *cfg, const char *dir)
 {
 	char path[CONFIG_PATH_CAP + 32];
@@ -153,7 +217,8 @@ int config_load(struct config *cfg, const char *dir)
 		return err_set(ERR_INVALID, "%s:%d: %s", path, jerr.line, jerr.text);
 	}
 	const char *listen = "127.0.0.1:8443", *policy = "policy.json", *db = "consentd.db",
-		   *keys = "keys", *cert = "tls/cert.pem", *key = "tls/key.pem", *url = NULL;
+		   *keys = "keys", *cert = "tls/cert.pem", *key = "tls/key.pem", *url = NULL,
+		   *mail_dir = "mail-outbox";
 	json_int_t threads = 0, verify_every = AUDIT_VERIFY_EVERY_SECONDS;
 	const char *k;
 	json_t *v;
@@ -202,6 +267,14 @@ int config_load(struct config *cfg, const char *dir)
 			}
 			cfg->allow_core_dumps = json_is_true(v);
 			continue;
+		} else if (strcmp(k, "organisation") == 0) {
+			if ((rc = parse_org(v, path, &cfg->org)) != 0)
+				goto out;
+			continue;
+		} else if (strcmp(k, "mail") == 0) {
+			if ((rc = parse_mail(v, path, &mail_dir)) != 0)
+				goto out;
+			continue;
 		} else {
 			rc = err_set(ERR_INVALID, "%s: unknown key \"%s\"", path, k);
 			goto out;
@@ -229,7 +302,8 @@ int config_load(struct config *cfg, const char *dir)
 	    (rc = resolve(cfg->tls_key, dir, key, "tls_key")) != 0 ||
 	    (rc = resolve(cfg->signing_key, cfg->keys_dir, "audit-signing.pem", "keys_dir")) != 0 ||
 	    (rc = resolve(cfg->signing_pub, cfg->keys_dir, "audit-signing.pub.pem", "keys_dir")) != 0 ||
-	    (rc = resolve(cfg->audit_anchor, dir, "audit-anchor.json", "data directory")) != 0)
+	    (rc = resolve(cfg->audit_anchor, dir, "audit-anchor.json", "data directory")) != 0 ||
+	    (rc = resolve(cfg->mail_dir, dir, mail_dir, "mail.dir")) != 0)
 		goto out;
 	cfg->public_url_given = url != NULL;
 	if (url != NULL && strlen(url) >= sizeof cfg->public_url) {

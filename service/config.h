@@ -25,6 +25,7 @@
 #include "service/domain/provider.h"
 
 #define CONFIG_PATH_CAP 4096
+#define CONFIG_ORG_CAP 256 /* one organisation detail, with its NUL */
 
 /* "events": the inbound providers; a path "" leaves its provider
  * unconfigured (its route answers 404). */
@@ -53,6 +54,17 @@ struct config {
 	bool public_url_given; /* else derived from the listen address */
 	bool allow_core_dumps; /* "allow_core_dumps": true; off by default (keys in memory) */
 	struct config_events events;
+	/* "mail": {"dir": D}: messages are written as D/<id>.eml (default
+	 * DIR/mail-outbox). SMTP relays are refused until they are built. */
+	char mail_dir[CONFIG_PATH_CAP];
+	/* "organisation": who the customer pages and mail speak for. Every
+	 * field is optional ("" when absent) and shown as written. */
+	struct config_org {
+		char name[CONFIG_ORG_CAP];
+		char postal_address[CONFIG_ORG_CAP];
+		char privacy_policy_url[CONFIG_ORG_CAP]; /* https:// only */
+		char contact_email[CONFIG_ORG_CAP];
+	} org;
 };
 
 /* Reads DIR/consentd.conf. Unknown keys are an error. */

@@ -13,6 +13,7 @@
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/domain/contact.h"
+#include "service/domain/suppression.h"
 #include "service/router.h"
 
 #include <stdio.h>
@@ -60,15 +61,27 @@ void h_contact_create(struct reqctx *ctx)
 	json_decref(body);
 	body = NULL;
 
+	/* An address erased before stays suppressed (erasure suppressions are
+	 * never lifted by staff): the caller is told, so nobody believes the
+	 * new record can be contacted. */
+	bool erased_before = false;
+	struct txn rt = app_txn(ctx, ctx->rd);
+	if ((rc = suppression_previously_erased(&rt, &c->ct, &erased_before)) != 0)
+		goto fail;
 	ctx->state = c; /* freed with the request */
 	ctx->state_free = contact_new_free;
 	audit_begin(ctx, "contacts.create", c->ct.id, NULL, NULL);
 	audit_decide(ctx, true, "created");
 	audit_fields(ctx, c->field_names);
+	if (erased_before)
+		audit_detail(ctx, json_pack("{s:b}", "previously_erased", 1));
 	char location[64];
 	snprintf(location, sizeof location, "/v1/contacts/%s", c->ct.id);
 	http_add_header(ctx->http, "Location", location);
-	reply_json(ctx, 201, json_pack("{s:s, s:o}", "id", c->ct.id, "created_at", json_time(t.now_us)));
+	json_t *answer = json_pack("{s:s, s:o}", "id", c->ct.id, "created_at", json_time(t.now_us));
+	if (erased_before && answer != NULL)
+		json_object_set_new(answer, "previously_erased", json_true());
+	reply_json(ctx, 201, answer);
 	ctx->job.apply = apply_create;
 	app_commit(ctx);
 	return;

@@ -11,6 +11,8 @@
  *   POST   /p/{token}                                   its forms (CSRF-checked)
  *   GET    /v1/unsubscribe/{token}                      a confirmation button only
  *   POST   /v1/unsubscribe/{token}                      one-click unsubscribe
+ *   GET    /p/request                                   the public "ask for a link" form
+ *   POST   /p/request                                   mails a manage link to an address on file
  *
  * Invariants:
  * - The customer routes are public: the token is the credential. It is
@@ -35,6 +37,7 @@
 
 #include "service/base/codec.h"
 #include "service/base/error.h"
+#include "service/base/limits.h"
 #include "service/domain/consent.h"
 #include "service/domain/contact.h"
 #include "service/domain/link.h"
@@ -405,7 +408,7 @@ static struct cust *resolve_optout(struct reqctx *ctx, bool *erased)
  * use it (a marketing link never reaches a care consent). */
 static bool link_covers(const struct reqctx *ctx, const struct cust *c, const char *purpose)
 {
-	return policy_role_may_purpose(ctx->policy, c->link_role, purpose);
+	return link_covers_purpose(ctx->policy, c->link_role, purpose);
 }
 
 /* ---- writes (commit thread) ---- */
@@ -726,6 +729,7 @@ static void h_pref_get(struct reqctx *ctx)
 		p->consent_required = pi.consent_required;
 		p->sale_or_sharing = pi.sale_or_sharing;
 		p->frequency_choice = pi.frequency_choice && pi.channels != 0;
+		p->offerable = consent_offerable(ctx->policy, c->ct.collected_for, pi.name);
 		bool gpc_optout = c->gpc && pi.sale_or_sharing;
 		if (pi.channels == 0) {
 			fill_choice(&p->choices[p->n_choices++], "", &l, pi.name, gpc_optout, now);
@@ -964,7 +968,8 @@ static void h_pref_post(struct reqctx *ctx)
 	char wanted[16] = "";
 	if (parse_form_value(body, len, "status", wanted, sizeof wanted) != 0)
 		wanted[0] = '\0';
-	if (!manage && strcmp(action, "withdraw_all") != 0 && strcmp(action, "frequency") != 0 &&
+	if (!manage && strcmp(action, "withdraw_all") != 0 && strcmp(action, "withdraw_all_request") != 0 &&
+	    strcmp(action, "frequency") != 0 &&
 	    !(strcmp(action, "set") == 0 && strcmp(wanted, "withdrawn") == 0)) {
 		form_refused(ctx, c, 403, "link_capability");
 		return;
@@ -985,6 +990,10 @@ static void h_pref_post(struct reqctx *ctx)
 		}
 		if (!link_covers(ctx, c, pi.name)) {
 			form_refused(ctx, c, 403, "link_scope");
+			return;
+		}
+		if (stv == POLICY_CONSENT_GRANTED && !consent_offerable(ctx->policy, c->ct.collected_for, pi.name)) {
+			form_refused(ctx, c, 403, "not_collected_for");
 			return;
 		}
 		int crc = parse_form_value(body, len, "channel", channel, sizeof channel);
@@ -1024,7 +1033,27 @@ static void h_pref_post(struct reqctx *ctx)
 		app_commit(ctx);
 	} else if (strcmp(action, "frequency") == 0) {
 		customer_frequency(ctx, c, body, len);
+	} else if (strcmp(action, "withdraw_all_request") == 0) {
+		/* Withdrawing everything is one click away from the page, so it
+		 * asks first, with a fresh form value; nothing changes here. */
+		char next[LINKTOKEN_CSRF_CAP];
+		if ((rc = link_csrf_make(&t, &c->tok, now_s, next)) != 0) {
+			reply_problem(ctx, rc, NULL);
+			app_send(ctx);
+			return;
+		}
+		customer_audit_begin(ctx, "customer.withdraw_all_request", c->ct.id, NULL, NULL);
+		audit_decide(ctx, true, "confirmation_shown");
+		reply_page(ctx, 200, prefpage_withdraw_all_confirm(c->lang, c->token, next));
+		if (c->gpc)
+			ctx->job.apply = apply_customer;
+		app_commit(ctx);
 	} else if (strcmp(action, "withdraw_all") == 0) {
+		char confirm[16];
+		if (parse_form_value(body, len, "confirm", confirm, sizeof confirm) != 0 || strcmp(confirm, "yes") != 0) {
+			form_refused(ctx, c, 400, "not_confirmed");
+			return;
+		}
 		customer_audit_begin(ctx, "customer.withdraw_all", c->ct.id, NULL, NULL);
 		audit_decide(ctx, true, "withdrawn");
 		c->op = OP_WITHDRAW_ALL;
@@ -1120,6 +1149,16 @@ static int apply_link_insert(struct store_conn *wc, struct writer_job *job)
 	struct reqctx *ctx = job->ctx;
 	struct txn t = app_txn(ctx, wc);
 	int rc = link_insert(&t, ctx->state);
+	if (rc != 0)
+		audit_decide(ctx, false, "error");
+	return rc;
+}
+
+static int apply_link_insert_mailed(struct store_conn *wc, struct writer_job *job)
+{
+	struct reqctx *ctx = job->ctx;
+	struct txn t = app_txn(ctx, wc);
+	int rc = link_insert_mailed(&t, ctx->state);
 	if (rc != 0)
 		audit_decide(ctx, false, "error");
 	return rc;
@@ -1228,6 +1267,14 @@ static void h_link_create(struct reqctx *ctx)
 		app_commit(ctx);
 		return;
 	}
+	if (req.manage && !link_mailable(&ct)) {
+		audit_decide(ctx, false, "no_email");
+		err_set(ERR_UNPROCESSABLE, "the contact has no email address to mail a manage link to");
+		reply_problem(ctx, ERR_UNPROCESSABLE, "no_email");
+		json_decref(body);
+		app_commit(ctx);
+		return;
+	}
 	l = calloc(1, sizeof *l);
 	if (l == NULL) {
 		rc = err_set(ERR_NOMEM, "out of memory");
@@ -1245,6 +1292,23 @@ static void h_link_create(struct reqctx *ctx)
 	json_decref(body);
 	body = NULL;
 
+	if (req.manage) {
+		/* The token can grant, download every field and erase: it goes
+		 * only to the person's own address, by mail queued in this
+		 * job's transaction. The caller learns the link's id (to revoke
+		 * it), never the token. */
+		mem_wipe(token, sizeof token);
+		audit_decide(ctx, true, "created");
+		cust_detail(ctx, json_pack("{s:s, s:s, s:I, s:s, s:s}", "link_id", l->id, "scope", l->scope,
+					    "ttl_days", (json_int_t)ttl_days, "capability", l->capability,
+					    "delivery", "mail"));
+		reply_json(ctx, 202,
+			   json_pack("{s:s, s:s, s:s, s:o, s:s}", "link_id", l->id, "scope", l->scope, "capability",
+				     l->capability, "expires_at", json_time(l->expires_us), "delivery", "mail"));
+		ctx->job.apply = apply_link_insert_mailed;
+		app_commit(ctx);
+		return;
+	}
 	const char *base = ctx->app->cfg.public_url;
 	size_t bl = strlen(base);
 	while (bl > 0 && base[bl - 1] == '/')
@@ -1344,7 +1408,140 @@ static void h_link_revoke_one(struct reqctx *ctx)
 	revoke_links(ctx, ctx->param[1]);
 }
 
+/* ---- the public page: ask for a manage link by email (/p/request) ---- */
+
+/* A fixed window per key (a keyed hash as text), in memory. A table whose
+ * every slot holds a live window refuses new keys: fail closed. */
+struct rate_slot {
+	char key[40];
+	int64_t start_s; /* 0: free */
+	int count;
+};
+
+static struct rate_slot by_address[LINK_REQUEST_SLOTS], by_client[LINK_REQUEST_SLOTS];
+static pthread_mutex_t rate_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Counts one use of key; false when key already had max in this window
+ * (or the table is full of live windows). */
+static bool rate_take(struct rate_slot *t, const char *key, int max, int64_t now_s)
+{
+	int free_slot = -1, hit = -1;
+	bool ok = false;
+	pthread_mutex_lock(&rate_lock);
+	for (int i = 0; i < LINK_REQUEST_SLOTS; i++) {
+		if (t[i].start_s != 0 && now_s - t[i].start_s >= LINK_REQUEST_WINDOW_SECONDS)
+			t[i].start_s = 0;
+		if (t[i].start_s == 0) {
+			if (free_slot < 0)
+				free_slot = i;
+		} else if (strcmp(t[i].key, key) == 0) {
+			hit = i;
+		}
+	}
+	if (hit >= 0) {
+		ok = t[hit].count < max;
+		if (ok)
+			t[hit].count++;
+	} else if (free_slot >= 0) {
+		snprintf(t[free_slot].key, sizeof t[free_slot].key, "%s", key);
+		t[free_slot].start_s = now_s;
+		t[free_slot].count = 1;
+		ok = true;
+	}
+	pthread_mutex_unlock(&rate_lock);
+	return ok;
+}
+
+static enum prefpage_lang request_lang(struct reqctx *ctx, const char *body, size_t len)
+{
+	char lang[16];
+	if (body != NULL && parse_form_value(body, len, "lang", lang, sizeof lang) == 0)
+		return strcmp(lang, "zh-CN") == 0 ? PREFPAGE_ZH : PREFPAGE_EN;
+	return prefpage_lang_from(http_header(ctx->http, "Accept-Language"));
+}
+
+static void h_request_get(struct reqctx *ctx)
+{
+	customer_identity(ctx);
+	reply_page(ctx, 200, prefpage_request_form(request_lang(ctx, NULL, 0)));
+	app_send(ctx);
+}
+
+/* One answer for every address, found or not, so the page cannot tell who
+ * is on file; the link goes only to the address on file, by mail queued in
+ * the audit entry's transaction. The entry names the address by a keyed
+ * hash, and the contact id when one matched (the trail is the auditor's). */
+static void h_request_post(struct reqctx *ctx)
+{
+	char email[FORM_VALUE_CAP], addr_id[40], client_id[40];
+	const char *outcome = NULL;
+	struct store_link *l = NULL;
+	size_t len;
+	int64_t now_s = now_us() / 1000000;
+	customer_identity(ctx);
+	const char *body = http_body(ctx->http, &len);
+	enum prefpage_lang lang = request_lang(ctx, body, body != NULL ? len : 0);
+	struct txn t = app_txn(ctx, ctx->rd);
+	if (http_body_too_big(ctx->http) || body == NULL ||
+	    !parse_media_is(http_header(ctx->http, "Content-Type"), "application/x-www-form-urlencoded") ||
+	    parse_form_value(body, len, "email", email, sizeof email) != 0 ||
+	    link_address_id(&t, email, addr_id, sizeof addr_id) != 0) {
+		err_set(ERR_INVALID, "the form needs one field email with an email address");
+		reply_problem(ctx, ERR_INVALID, "malformed_form");
+		app_send(ctx);
+		return;
+	}
+	customer_audit_begin(ctx, "customer.link_request", "", NULL, NULL);
+	snprintf(client_id, sizeof client_id, "%s", ctx->job.entry.client);
+	if (!rate_take(by_client, client_id, LINK_REQUEST_PER_CLIENT, now_s)) {
+		audit_decide(ctx, false, "rate_limited_client");
+		cust_detail(ctx, json_pack("{s:s}", "address", addr_id));
+		reply_page(ctx, 429, prefpage_request_busy(lang));
+		http_add_header(ctx->http, "Retry-After", "600");
+		app_commit(ctx);
+		return;
+	}
+	if (!rate_take(by_address, addr_id, LINK_REQUEST_PER_ADDRESS, now_s)) {
+		audit_decide(ctx, false, "rate_limited_address");
+		cust_detail(ctx, json_pack("{s:s}", "address", addr_id));
+		reply_page(ctx, 200, prefpage_request_sent(lang));
+		app_commit(ctx);
+		mem_wipe(email, sizeof email);
+		return;
+	}
+	l = calloc(1, sizeof *l);
+	int rc = l == NULL ? err_set(ERR_NOMEM, "out of memory") : link_request_mint(&t, email, l, &outcome);
+	mem_wipe(email, sizeof email);
+	if (rc != 0) {
+		free(l);
+		audit_decide(ctx, false, "error");
+		reply_problem(ctx, rc, NULL);
+		app_commit(ctx);
+		return;
+	}
+	if (strcmp(outcome, "mailed") != 0) {
+		free(l);
+		audit_decide(ctx, true, outcome);
+		cust_detail(ctx, json_pack("{s:s}", "address", addr_id));
+		reply_page(ctx, 200, prefpage_request_sent(lang));
+		app_commit(ctx);
+		return;
+	}
+	snprintf(ctx->job.entry.record_id, sizeof ctx->job.entry.record_id, "%s", l->contact_id);
+	audit_decide(ctx, true, "mailed");
+	cust_detail(ctx, json_pack("{s:s, s:s, s:s}", "address", addr_id, "link_id", l->id, "capability",
+				    l->capability));
+	ctx->state = l; /* freed with the request */
+	ctx->state_free = free;
+	reply_page(ctx, 200, prefpage_request_sent(lang));
+	ctx->job.apply = apply_link_insert_mailed;
+	app_commit(ctx);
+}
+
 const struct route customer_routes[] = {
+	/* Before /p/{token}: the router takes the first pattern that matches. */
+	{ "GET", "/p/request", h_request_get, NULL, true, 0, NULL },
+	{ "POST", "/p/request", h_request_post, NULL, true, 0, "customer.link_request" },
 	{ "POST", "/v1/contacts/{id}/preference-link", h_link_create, NULL, false, 0, "links.create" },
 	{ "DELETE", "/v1/contacts/{id}/preference-link", h_link_revoke_all, NULL, false, 0, "links.revoke" },
 	{ "DELETE", "/v1/contacts/{id}/preference-link/{token}", h_link_revoke_one, NULL, false, 0, "links.revoke" },

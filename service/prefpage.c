@@ -97,6 +97,20 @@ enum text {
 	T_FREQ_MONTHLY,
 	T_FREQ_IMPORTANT,
 	T_BTN_FREQ,
+	T_ORG_PRIVACY,
+	T_ORG_CONTACT,
+	T_NOT_COLLECTED,
+	T_ALL_CONFIRM_TITLE,
+	T_ALL_CONFIRM_TEXT,
+	T_BTN_ALL_CONFIRM,
+	/* the public "ask for a link" page (/p/request) */
+	T_REQ_TITLE,
+	T_REQ_TEXT,
+	T_REQ_LABEL,
+	T_REQ_BTN,
+	T_REQ_SENT_TITLE,
+	T_REQ_SENT_TEXT,
+	T_REQ_BUSY_TEXT,
 	T_COUNT
 };
 
@@ -191,6 +205,30 @@ static const char *const texts[T_COUNT][2] = {
 	[T_ERASED_TEXT] = { "Your personal data can no longer be read by anyone, and we will not contact you again. This link no longer works.",
 			    "任何人都无法再读取您的个人数据，我们也不会再联系您。此链接已失效。" },
 	[T_GPC_NOTE] = { "Off because of your browser's Global Privacy Control signal", "因浏览器的“全球隐私控制”信号而关闭" },
+	[T_NOT_COLLECTED] = { "We did not collect your data for this, so we do not ask for it",
+			      "我们并非为此目的收集您的数据，因此不会征求此项同意" },
+	[T_ALL_CONFIRM_TITLE] = { "Withdraw every consent?", "撤回所有同意？" },
+	[T_ALL_CONFIRM_TEXT] = { "If you continue, every consent you gave us is withdrawn, on every channel, and you go on our "
+				 "do-not-contact list for those purposes. You can give consent again later on your page.",
+				 "如果继续，您给予我们的所有同意将在所有渠道上撤回，并且您将被列入这些目的的"
+				 "“请勿联系”名单。您之后可以在您的页面上再次给予同意。" },
+	[T_BTN_ALL_CONFIRM] = { "Yes, withdraw all my consents", "是的，撤回我的所有同意" },
+	[T_ORG_PRIVACY] = { "Privacy policy", "隐私政策" },
+	[T_ORG_CONTACT] = { "Contact", "联系方式" },
+	[T_REQ_TITLE] = { "Get a link to your privacy choices", "获取您的隐私选择链接" },
+	[T_REQ_TEXT] = { "Enter the email address we have for you. If it is on file, we will send a personal link to it: "
+			 "with it you can see and change your choices, download your data or ask us to erase it.",
+			 "请输入我们存档的您的电子邮件地址。如果该地址在我们的记录中，我们会向其发送一个个人链接："
+			 "您可以用它查看和更改您的选择、下载您的数据或要求我们删除您的数据。" },
+	[T_REQ_LABEL] = { "Email address", "电子邮件地址" },
+	[T_REQ_BTN] = { "Send me a link", "给我发送链接" },
+	[T_REQ_SENT_TITLE] = { "Check your email", "请查看您的电子邮件" },
+	[T_REQ_SENT_TEXT] = { "If this address is on file, we have sent a link to it. The link works for 7 days. "
+			      "If nothing arrives, check the address and try again later.",
+			      "如果该地址在我们的记录中，我们已向其发送了一个链接，有效期为 7 天。"
+			      "如果没有收到，请检查地址并稍后再试。" },
+	[T_REQ_BUSY_TEXT] = { "Too many requests from your network. Please try again in a few minutes.",
+			      "来自您网络的请求过多。请几分钟后再试。" },
 };
 
 static const char *tx(enum prefpage_lang lang, enum text t)
@@ -284,6 +322,70 @@ const char *prefpage_lang_tag(enum prefpage_lang lang)
 /* The look is shared with the console: PAGE_STYLE (service/page.h). */
 #define STYLE PAGE_STYLE
 
+static struct {
+	const char *name, *address, *privacy, *contact;
+} org;
+
+void prefpage_set_organisation(const char *name, const char *postal_address, const char *privacy_policy_url,
+			       const char *contact_email)
+{
+	org.name = name;
+	org.address = postal_address;
+	org.privacy = privacy_policy_url;
+	org.contact = contact_email;
+}
+
+static bool given(const char *s)
+{
+	return s != NULL && s[0] != '\0';
+}
+
+/* The organisation's details, when configured: who is asking, where they
+ * are, their policy and how to reach them (GDPR art. 13(1)(a)). */
+static void org_header(struct buf *b, enum prefpage_lang lang)
+{
+	if (!given(org.name) && !given(org.address) && !given(org.privacy) && !given(org.contact))
+		return;
+	puts_(b, "<header class=\"org\"><p>");
+	if (given(org.name)) {
+		puts_(b, "<strong>");
+		esc(b, org.name);
+		puts_(b, "</strong>");
+	}
+	if (given(org.address)) {
+		puts_(b, given(org.name) ? "<br>" : "");
+		for (const char *s = org.address; *s;) {
+			const char *nl = strchr(s, '\n');
+			size_t n = nl != NULL ? (size_t)(nl - s) : strlen(s);
+			char line[256];
+			snprintf(line, sizeof line, "%.*s", (int)n, s);
+			esc(b, line);
+			s += n;
+			if (*s == '\n') {
+				puts_(b, ", ");
+				s++;
+			}
+		}
+	}
+	if (given(org.privacy)) {
+		puts_(b, "<br><a href=\"");
+		esc(b, org.privacy);
+		puts_(b, "\">");
+		esc(b, tx(lang, T_ORG_PRIVACY));
+		puts_(b, "</a>");
+	}
+	if (given(org.contact)) {
+		puts_(b, given(org.privacy) ? " · " : "<br>");
+		esc(b, tx(lang, T_ORG_CONTACT));
+		puts_(b, ": <a href=\"mailto:");
+		esc(b, org.contact);
+		puts_(b, "\">");
+		esc(b, org.contact);
+		puts_(b, "</a>");
+	}
+	puts_(b, "</p></header>\n");
+}
+
 static void head(struct buf *b, enum prefpage_lang lang, const char *title)
 {
 	puts_(b, "<!doctype html>\n<html lang=\"");
@@ -294,7 +396,9 @@ static void head(struct buf *b, enum prefpage_lang lang, const char *title)
 	esc(b, title);
 	puts_(b, "</title><style>");
 	puts_(b, STYLE);
-	puts_(b, "</style></head>\n<body><main id=\"main\">\n<h1>");
+	puts_(b, "</style></head>\n<body>");
+	org_header(b, lang);
+	puts_(b, "<main id=\"main\">\n<h1>");
 	esc(b, title);
 	puts_(b, "</h1>\n");
 }
@@ -451,6 +555,12 @@ static void choice_row(struct buf *b, const struct prefpage_model *m, const stru
 		puts_(b, "<span class=\"muted\">");
 		esc(b, tx(lang, T_GPC_NOTE));
 		puts_(b, "</span>");
+	} else if (!granted && !p->offerable) {
+		/* Consent to a purpose the data was not collected for could never
+		 * be used: it is not offered (withdrawing one stays possible). */
+		puts_(b, "<span class=\"muted\">");
+		esc(b, tx(lang, T_NOT_COLLECTED));
+		puts_(b, "</span>");
 	} else if (!granted && !m->manage) {
 		/* An opt-out link withdraws only; nothing to offer here. */
 		puts_(b, "<span class=\"muted\">&ndash;</span>");
@@ -562,7 +672,7 @@ char *prefpage_centre(const struct prefpage_model *m)
 	}
 	for (size_t i = 0; i < m->n_purposes; i++)
 		purpose_section(&b, m, &m->purposes[i]);
-	action_section(&b, m, "all", T_ALL_TITLE, T_ALL_TEXT, "withdraw_all", T_BTN_ALL, NULL);
+	action_section(&b, m, "all", T_ALL_TITLE, T_ALL_TEXT, "withdraw_all_request", T_BTN_ALL, NULL);
 	if (m->manage) {
 		action_section(&b, m, "download", T_DL_TITLE, T_DL_TEXT, "download", T_BTN_DL, "secondary");
 		action_section(&b, m, "erase", T_ERASE_TITLE, T_ERASE_TEXT, "erase_request", T_BTN_ERASE,
@@ -635,10 +745,60 @@ char *prefpage_erase_confirm(enum prefpage_lang lang, const char *token, const c
 	return finish(&b);
 }
 
+char *prefpage_withdraw_all_confirm(enum prefpage_lang lang, const char *token, const char *csrf)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_ALL_CONFIRM_TITLE, T_ALL_CONFIRM_TEXT);
+	form_open(&b, "/p/", token);
+	hidden(&b, "csrf", csrf);
+	hidden(&b, "action", "withdraw_all");
+	hidden(&b, "confirm", "yes");
+	puts_(&b, "<button type=\"submit\" class=\"danger\">");
+	esc(&b, tx(lang, T_BTN_ALL_CONFIRM));
+	puts_(&b, "</button></form>\n");
+	back_link(&b, lang, token);
+	tail(&b);
+	return finish(&b);
+}
+
 char *prefpage_erased(enum prefpage_lang lang)
 {
 	struct buf b = { 0 };
 	simple_page(&b, lang, T_ERASED_TITLE, T_ERASED_TEXT);
+	tail(&b);
+	return finish(&b);
+}
+
+/* ---- the public "ask for a link" page ---- */
+
+char *prefpage_request_form(enum prefpage_lang lang)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_REQ_TITLE, T_REQ_TEXT);
+	puts_(&b, "<form method=\"post\" action=\"/p/request\"><p><label for=\"email\">");
+	esc(&b, tx(lang, T_REQ_LABEL));
+	puts_(&b, "</label> <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required "
+		  "maxlength=\"254\"></p>");
+	hidden(&b, "lang", prefpage_lang_tag(lang));
+	puts_(&b, "<button type=\"submit\">");
+	esc(&b, tx(lang, T_REQ_BTN));
+	puts_(&b, "</button></form>\n");
+	tail(&b);
+	return finish(&b);
+}
+
+char *prefpage_request_sent(enum prefpage_lang lang)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_REQ_SENT_TITLE, T_REQ_SENT_TEXT);
+	tail(&b);
+	return finish(&b);
+}
+
+char *prefpage_request_busy(enum prefpage_lang lang)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_REQ_TITLE, T_REQ_BUSY_TEXT);
 	tail(&b);
 	return finish(&b);
 }

@@ -49,6 +49,7 @@ struct prefpage_purpose {
 	const char *name, *description, *legal_basis;
 	bool consent_required, sale_or_sharing;
 	bool frequency_choice; /* offer "how often" on granted channels */
+	bool offerable; /* collected for it (or a compatible purpose): consent may be given */
 	size_t n_choices;
 	struct prefpage_choice choices[8];
 };
@@ -72,6 +73,12 @@ struct prefpage_model {
 	size_t n_purposes;
 };
 
+/* Who the pages speak for, shown at the top of every page; set once at
+ * start, before any page is rendered (the strings are borrowed for the
+ * whole run; "" or NULL leaves a detail out). */
+void prefpage_set_organisation(const char *name, const char *postal_address, const char *privacy_policy_url,
+			       const char *contact_email);
+
 /* Each returns a new page (free it), or NULL when out of memory. */
 char *prefpage_centre(const struct prefpage_model *m);
 /* The same page for a forged, altered, expired, revoked or erased link. */
@@ -83,5 +90,14 @@ char *prefpage_unsubscribe_confirm(enum prefpage_lang lang, const char *token);
 char *prefpage_unsubscribed(enum prefpage_lang lang, const char *token);
 char *prefpage_erase_confirm(enum prefpage_lang lang, const char *token, const char *csrf);
 char *prefpage_erased(enum prefpage_lang lang);
+/* Withdraw-all asks first: this page's button posts withdraw_all with
+ * confirm=yes. */
+char *prefpage_withdraw_all_confirm(enum prefpage_lang lang, const char *token, const char *csrf);
+/* The public page that mails a manage link to an address on file: its
+ * form, the one answer for every address (found or not), and the answer
+ * when the client is over its rate limit. */
+char *prefpage_request_form(enum prefpage_lang lang);
+char *prefpage_request_sent(enum prefpage_lang lang);
+char *prefpage_request_busy(enum prefpage_lang lang);
 
 #endif

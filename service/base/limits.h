@@ -76,4 +76,24 @@
 #define ERASE_WAL_WAIT_MS 2000
 #define STORE_WAL_KEEP_BYTES (8 * 1024 * 1024)
 
+/* Mail (service/mail.c). The worker looks for queued mail this often (and
+ * at once when a job queues one), takes at most MAIL_BATCH a round, and
+ * gives a message up after MAIL_ATTEMPTS_MAX failed deliveries. */
+#define MAIL_POLL_MS 500
+#define MAIL_BATCH 32
+#define MAIL_ATTEMPTS_MAX 20
+#define MAIL_ADDRESS_CAP 320	/* an address on the To: line, with its NUL */
+#define MAIL_BODY_CAP 8192	/* one composed message */
+
+/* The public "ask for a link" page (/p/request). A self-requested manage
+ * link lives LINK_SELF_TTL_DAYS. Per address (keyed hash) at most
+ * LINK_REQUEST_PER_ADDRESS mails per window, per client address at most
+ * LINK_REQUEST_PER_CLIENT requests; each table holds LINK_REQUEST_SLOTS
+ * keys, in memory, per instance. */
+#define LINK_SELF_TTL_DAYS 7
+#define LINK_REQUEST_WINDOW_SECONDS 3600
+#define LINK_REQUEST_PER_ADDRESS 3
+#define LINK_REQUEST_PER_CLIENT 20
+#define LINK_REQUEST_SLOTS 1024
+
 #endif

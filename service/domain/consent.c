@@ -422,3 +422,21 @@ int consent_history_each(struct txn *t, const char *contact_id, store_consent_cb
 {
 	return store_consent_history_each(t->c, contact_id, cb, ctx);
 }
+
+bool consent_offerable(const struct policy *p, const char *collected_for, const char *purpose)
+{
+	char one[STORE_NAME_CAP];
+	for (const char *s = collected_for; *s;) {
+		size_t n = strcspn(s, ",");
+		if (n > 0 && n < sizeof one) {
+			memcpy(one, s, n);
+			one[n] = '\0';
+			if (policy_purpose_compatible(p, one, purpose))
+				return true;
+		}
+		s += n;
+		if (*s == ',')
+			s++;
+	}
+	return false;
+}

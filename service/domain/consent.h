@@ -30,6 +30,12 @@ enum policy_consent_status consent_status(const struct store_consent *cs);
 
 /* The ordering rule: min(at, recorded), the time used to order events; and
  * whether next, recorded after cur, replaces cur as the current state. */
+/* Whether the person may be offered (and may give) consent for purpose:
+ * their data was collected for it or for a purpose the policy declares it
+ * compatible with. collected_for is the contact's comma-separated list.
+ * Consent to anything else could never be used (purpose_incompatible), so
+ * offering it would only mislead. */
+bool consent_offerable(const struct policy *p, const char *collected_for, const char *purpose);
 int64_t consent_effective_us(const struct store_consent *cs);
 bool consent_supersedes(const struct store_consent *next, const struct store_consent *cur);
 

@@ -7,6 +7,10 @@
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/crypto/fieldcrypt.h"
+#include "service/domain/contact.h"
+#include "service/domain/mailq.h"
+
+#include "service/base/limits.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -87,6 +91,64 @@ int link_insert(struct txn *t, const struct store_link *l)
 	return store_link_insert(t->c, l);
 }
 
+int link_insert_mailed(struct txn *t, const struct store_link *l)
+{
+	int rc = store_link_insert(t->c, l);
+	return rc != 0 ? rc : mailq_manage_link_queue(t, l);
+}
+
+bool link_mailable(const struct store_contact *ct)
+{
+	return !ct->erased && ct->has_email_shash;
+}
+
+bool link_covers_purpose(const struct policy *p, const char *creator_role, const char *purpose)
+{
+	return strcmp(creator_role, LINK_CREATOR_SELF) == 0 || policy_role_may_purpose(p, creator_role, purpose);
+}
+
+int link_address_id(const struct txn *t, const char *email, char *out, size_t cap)
+{
+	char norm[320], in[330];
+	uint8_t h[FC_HASH_BYTES];
+	char hex[2 * 16 + 1];
+	if (normalize_email(email, strlen(email), norm, sizeof norm) != 0)
+		return err_set(ERR_INVALID, "not an email address");
+	/* Domain-separated from client addresses, which share the key. */
+	snprintf(in, sizeof in, "mail:%s", norm);
+	int rc = fieldcrypt_keyed_hash(t->keys, FC_HASH_CLIENT, in, strlen(in), h);
+	crypto_wipe(norm, sizeof norm);
+	crypto_wipe(in, sizeof in);
+	if (rc != 0)
+		return rc;
+	hex_encode(h, 16, hex);
+	snprintf(out, cap, "h:%s", hex);
+	crypto_wipe(h, sizeof h);
+	return 0;
+}
+
+int link_request_mint(struct txn *t, const char *email, struct store_link *out, const char **outcome)
+{
+	char id[STORE_ID_CAP], token[LINKTOKEN_CAP];
+	struct store_contact ct;
+	*outcome = "no_match";
+	int rc = contact_find_email(t, email, id);
+	if (rc == ERR_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	rc = store_contact_get(t->c, id, &ct);
+	if (rc == ERR_NOTFOUND || (rc == 0 && !link_mailable(&ct)))
+		return 0;
+	if (rc != 0)
+		return rc;
+	rc = link_mint(t, id, "all", LINK_MANAGE, LINK_SELF_TTL_DAYS, LINK_CREATOR_SELF, out, token);
+	crypto_wipe(token, sizeof token);
+	if (rc == 0)
+		*outcome = "mailed";
+	return rc;
+}
+
 int link_resolve(struct txn *t, const char *token, int64_t now_s, struct linktoken *tok, struct store_link *link,
 		 char role[STORE_NAME_CAP], struct store_contact *ct, const char **refusal)
 {
@@ -122,11 +184,13 @@ int link_resolve(struct txn *t, const char *token, int64_t now_s, struct linktok
 	 * service no longer knows leaves the link without any. */
 	const char *prole = NULL;
 	role[0] = '\0';
-	if (policy_principal_role(t->policy, link->created_by, &prole) == 0)
+	if (strcmp(link->created_by, LINK_CREATOR_SELF) == 0)
+		snprintf(role, STORE_NAME_CAP, "%s", LINK_CREATOR_SELF);
+	else if (policy_principal_role(t->policy, link->created_by, &prole) == 0)
 		snprintf(role, STORE_NAME_CAP, "%s", prole);
 	else if ((rc = store_principal_role(t->c, link->created_by, role)) != 0 && rc != ERR_NOTFOUND)
 		return rc;
-	if (!policy_role_exists(t->policy, role)) {
+	if (strcmp(role, LINK_CREATOR_SELF) != 0 && !policy_role_exists(t->policy, role)) {
 		*refusal = "creator_unknown";
 		return 0;
 	}

@@ -34,6 +34,31 @@ int link_mint(const struct txn *t, const char *contact_id, const char *scope, en
 	      int64_t ttl_days, const char *actor, struct store_link *out, char token[LINKTOKEN_CAP]);
 /* On the writer: records a minted link. */
 int link_insert(struct txn *t, const struct store_link *l);
+/* Manage links are never handed to the caller: whoever holds the token can
+ * act as the person. This records l and, in the same transaction, queues
+ * the mail that hands the token to the person's own address (mailq.h). */
+int link_insert_mailed(struct txn *t, const struct store_link *l);
+/* Whether ct has an email address a link could be mailed to. */
+bool link_mailable(const struct store_contact *ct);
+
+/* The creator of a link the person asked for themselves (/p/request). It is
+ * a reserved principal name (is_principal_name refuses it), so no staff
+ * caller can be it; such a link reaches every purpose, as the person's own. */
+#define LINK_CREATOR_SELF "customer"
+
+/* Whether a link made by creator_role (from link_resolve) reaches purpose. */
+bool link_covers_purpose(const struct policy *p, const char *creator_role, const char *purpose);
+
+/* The keyed hash of a normalised email address for audit entries and rate
+ * limits ("h:" and 32 hex digits); ERR_INVALID when it is no address. */
+int link_address_id(const struct txn *t, const char *email, char *out, size_t cap);
+
+/* On a reader, for the public page: the live contact whose email is email,
+ * and a new manage link for it made by LINK_CREATOR_SELF (insert it with
+ * link_insert_mailed). *outcome is "mailed" (out filled), or "no_match"
+ * (no live contact has this address); negative when the store could not
+ * answer. The token is made and wiped here: it only ever goes by mail. */
+int link_request_mint(struct txn *t, const char *email, struct store_link *out, const char **outcome);
 
 /* Resolves a token at now_s on a reader: its MAC, its link row, the link's
  * state and expiry, its creator's role (policy principals first, then the

@@ -148,3 +148,22 @@ int suppression_subject_each(struct txn *t, const struct store_contact *ct, stor
 	return store_subject_suppressions_each(t->c, ct->has_email_shash ? ct->email_shash : NULL,
 					       ct->has_phone_shash ? ct->phone_shash : NULL, cb, ctx);
 }
+
+static int erased_cb(void *arg, const struct store_suppression_row *row)
+{
+	bool *found = arg;
+	if (strcmp(row->reason, suppression_reason_name(SUPPRESSION_REASON_ERASURE)) == 0)
+		*found = true;
+	return 0;
+}
+
+int suppression_previously_erased(struct txn *t, const struct store_contact *ct, bool *out)
+{
+	int rc = 0;
+	*out = false;
+	if (ct->has_email_shash)
+		rc = store_suppressions_active(t->c, ct->email_shash, erased_cb, out);
+	if (rc == 0 && !*out && ct->has_phone_shash)
+		rc = store_suppressions_active(t->c, ct->phone_shash, erased_cb, out);
+	return rc;
+}

@@ -92,4 +92,10 @@ int suppression_lift_by_subject(struct txn *t, const uint8_t hash[32], const cha
 int suppression_subject_each(struct txn *t, const struct store_contact *ct, store_subject_suppression_cb cb,
 			     void *ctx);
 
+/* Whether the address of ct (its email or phone suppression hash) was
+ * erased before: it carries an unlifted erasure suppression. A new record
+ * made by staff or an import stays suppressed and says so
+ * (`previously_erased`); only the person, by themselves, could come back. */
+int suppression_previously_erased(struct txn *t, const struct store_contact *ct, bool *out);
+
 #endif

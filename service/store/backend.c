@@ -459,3 +459,18 @@ int store_provider_event_once(struct store_conn *c, const char *provider, const 
 {
 	return c->be->provider_event_once(c, provider, id_hash, received_us);
 }
+
+int store_mail_put(struct store_conn *c, const struct store_mail *m)
+{
+	return c->be->mail_put(c, m);
+}
+
+int store_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx)
+{
+	return c->be->mail_pending(c, max, cb, ctx);
+}
+
+int store_mail_sent(struct store_conn *c, const char *id, int64_t when_us, bool sent)
+{
+	return c->be->mail_sent(c, id, when_us, sent);
+}

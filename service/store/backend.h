@@ -174,6 +174,10 @@ struct store_backend {
 	int (*suppressions_active)(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb, void *ctx);
 	int (*suppressions_lift)(struct store_conn *c, const uint8_t hash[32], const char *scope, const char *scope_value, const char *reasons, int64_t when_us, const char *by, int64_t *lifted);
 	int (*provider_event_once)(struct store_conn *c, const char *provider, const uint8_t id_hash[32], int64_t received_us);
+	/* the mail outbox (store_mail.c) */
+	int (*mail_put)(struct store_conn *c, const struct store_mail *m);
+	int (*mail_pending)(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx);
+	int (*mail_sent)(struct store_conn *c, const char *id, int64_t when_us, bool sent);
 };
 
 /* The backends built into this binary. */

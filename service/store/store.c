@@ -318,6 +318,20 @@ static const char *const migrations[] = {
 	" set_us INTEGER NOT NULL,"
 	" PRIMARY KEY (contact_id, purpose, channel)"
 	") WITHOUT ROWID;",
+	/* 8: mail to send, queued in the transaction of the change that causes
+	 * it (store_mail.c) and sent by the mail worker after the commit. A row
+	 * names what to send (kind, contact, link), never an address or a
+	 * token: both are recomputed when it is sent. */
+	"CREATE TABLE mail_outbox ("
+	" id TEXT PRIMARY KEY,"
+	" kind TEXT NOT NULL,"
+	" contact_id TEXT NOT NULL,"
+	" link_id TEXT NOT NULL,"
+	" created_us INTEGER NOT NULL,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" sent_us INTEGER"
+	") WITHOUT ROWID;"
+	"CREATE INDEX mail_outbox_pending ON mail_outbox (created_us) WHERE sent_us IS NULL;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1629,4 +1643,7 @@ const struct store_backend store_sqlite_backend = {
 	.suppressions_active = sqlite_suppressions_active,
 	.suppressions_lift = sqlite_suppressions_lift,
 	.provider_event_once = sqlite_provider_event_once,
+	.mail_put = sqlite_mail_put,
+	.mail_pending = sqlite_mail_pending,
+	.mail_sent = sqlite_mail_sent,
 };

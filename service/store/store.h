@@ -408,4 +408,24 @@ typedef int (*store_console_stat_cb)(void *ctx, int64_t day, const char *key, in
 int store_console_stats(struct store_conn *c, enum store_console_stat which, int64_t since_us,
 			store_console_stat_cb cb, void *ctx);
 
+/* The mail outbox: a message to send, queued in the transaction of the change
+ * that causes it and sent after the commit by the mail worker. A row names
+ * what to send (kind, contact, link), never an address or a token. */
+struct store_mail {
+	char id[STORE_ID_CAP];
+	char kind[STORE_NAME_CAP]; /* "manage_link" */
+	char contact_id[STORE_ID_CAP];
+	char link_id[STORE_ID_CAP];
+	int64_t created_us;
+	int64_t attempts; /* deliveries tried and failed so far */
+};
+
+int store_mail_put(struct store_conn *c, const struct store_mail *m);
+/* Up to max unsent messages, oldest first. */
+typedef int (*store_mail_cb)(void *ctx, const struct store_mail *m);
+int store_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx);
+/* Marks message id sent at when_us (sent) or counts one failed attempt (not
+ * sent); ERR_NOTFOUND when no unsent message has this id. */
+int store_mail_sent(struct store_conn *c, const char *id, int64_t when_us, bool sent);
+
 #endif

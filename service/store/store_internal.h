@@ -147,6 +147,9 @@ int sqlite_suppression_add(struct store_conn *c, const struct store_suppression 
 int sqlite_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb, void *ctx);
 int sqlite_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope, const char *scope_value, const char *reasons, int64_t when_us, const char *by, int64_t *lifted);
 int sqlite_provider_event_once(struct store_conn *c, const char *provider, const uint8_t id_hash[32], int64_t received_us);
+int sqlite_mail_put(struct store_conn *c, const struct store_mail *m);
+int sqlite_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx);
+int sqlite_mail_sent(struct store_conn *c, const char *id, int64_t when_us, bool sent);
 
 /* A prepared statement for sql (a string with static storage), cached per
  * connection; NULL with err_set() on failure. */

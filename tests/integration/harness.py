@@ -286,6 +286,43 @@ class Server:
         assert st == 200, (st, body)
         return body
 
+    def mailed(self, link_id, timeout=10.0):
+        """The message consentd wrote to the development mail folder
+        (DIR/mail-outbox/<id>.eml) for link_id, as an email.message, once
+        it is there (the mail worker sends after the commit)."""
+        import email
+        import email.policy
+        folder = os.path.join(self.data, "mail-outbox")
+        deadline = time.monotonic() + timeout
+        while True:
+            names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+            for name in names:
+                if not name.endswith(".eml"):
+                    continue
+                with open(os.path.join(folder, name), "rb") as f:
+                    msg = email.message_from_binary_file(f, policy=email.policy.default)
+                if msg["X-Consentd-Link-Id"] == link_id:
+                    return msg
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no mail for link {link_id} in {folder}: {names}")
+            time.sleep(0.05)
+
+    def mailed_token(self, link_id, timeout=10.0):
+        """The preference-page token in the mail sent for link_id."""
+        body = self.mailed(link_id, timeout).get_content()
+        m = re.search(r"/p/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", body)
+        assert m, body
+        return m.group(1)
+
+    def manage_link(self, cid, token="admin", **body):
+        """Asks for a manage link for cid (202: consentd mails it) and
+        returns (answer, token read from the mail)."""
+        st, out = self.call("POST", f"/v1/contacts/{cid}/preference-link", token=token,
+                            json={"capability": "manage", **body})
+        assert st == 202, (st, out)
+        assert "url" not in out, out
+        return out, self.mailed_token(out["link_id"])
+
     def audit_rows(self, where="1=1", params=()):
         """Reads the audit table directly (read-only)."""
         import sqlite3

@@ -458,11 +458,11 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     # do all of that itself; marketing's and support's links opt out only.
     rid, st, link = w.call("POST", "/v1/contacts/{id}/preference-link", f"/v1/contacts/{bob}/preference-link",
                            token="admin", json_body={"ttl_days": 30, "capability": "manage"})
-    assert st == 201, link
-    tok = link["url"].rsplit("/", 1)[1]
+    assert st == 202 and "url" not in link, link  # mailed to Bob, never returned
+    tok = srv.mailed_token(link["link_id"])
     w.expect(rid, staff("admin", "links.create", bob, reason="created",
                         detail={"link_id": link["link_id"], "scope": "all", "ttl_days": 30,
-                                "capability": "manage"}))
+                                "capability": "manage", "delivery": "mail"}))
     # Every customer entry names the link used and who minted it.
     via = {"link_id": link["link_id"], "link_created_by": "admin-1", "link_capability": "manage"}
     assert tok not in repr(srv.audit_rows())
@@ -546,6 +546,24 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     w.expect(rid, customer("customer.link", decision="deny", reason="invalid_link",
                            detail=lambda d: d["route"] == "GET /v1/unsubscribe/{token}"))
     assert data_tables(srv) == tables
+
+    # The public "ask for a link" page: the form is not audited; a request
+    # is, with the address as a keyed hash, and the same answer either way.
+    rid, st, _, _ = w.send("GET", "/p/request", "/p/request")
+    assert st == 200, st
+    w.expect_none(rid)
+    rid, st, _, known = w.send("POST", "/p/request", "/p/request", body="email=" + BOB["email"],
+                               content_type="application/x-www-form-urlencoded")
+    assert st == 200, known[:300]
+    w.expect(rid, customer("customer.link_request", bob, reason="mailed",
+                           detail=lambda d: d["address"].startswith("h:") and d["capability"] == "manage"
+                           and set(d) == {"address", "link_id", "capability"}))
+    rid, st, _, unknown = w.send("POST", "/p/request", "/p/request", body="email=walk.nobody@example.net",
+                                 content_type="application/x-www-form-urlencoded")
+    assert (st, unknown) == (200, known)
+    w.expect(rid, customer("customer.link_request", reason="no_match",
+                           detail=lambda d: set(d) == {"address"} and d["address"].startswith("h:")))
+    tables = data_tables(srv)
     rid, st, _, _ = w.send("POST", "/v1/unsubscribe/{token}", f"/v1/unsubscribe/{tok}",
                            body="List-Unsubscribe=Maybe", content_type=FORM)
     assert st == 400, st
@@ -566,7 +584,8 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     rid, st, body = w.call("DELETE", "/v1/contacts/{id}/preference-link", f"/v1/contacts/{bob}/preference-link",
                            token="admin")
     assert st == 200 and body["link_id"] == "all", body
-    w.expect(rid, staff("admin", "links.revoke", bob, reason="revoked", detail={"link_id": "all", "revoked": 1}))
+    # Bob's staff-made manage link and the one he asked for on /p/request.
+    w.expect(rid, staff("admin", "links.revoke", bob, reason="revoked", detail={"link_id": "all", "revoked": 2}))
     rid, st, _, _ = w.send("POST", "/v1/unsubscribe/{token}", f"/v1/unsubscribe/{tok}",
                            body="List-Unsubscribe=One-Click", content_type=FORM)
     assert st == 403, st

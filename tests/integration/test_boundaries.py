@@ -115,6 +115,8 @@ def test_reads_show_collected_for_source_and_owner_only_where_the_role_may_see_t
 # ---- preference links reach only their creator's purposes ----
 
 def make_link(srv, cid, token="marketing", **body):
+    if body.get("capability") == "manage":  # mailed to the person, never returned
+        return srv.manage_link(cid, token=token, **{k: v for k, v in body.items() if k != "capability"})
     st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token=token, json=body or None)
     assert st == 201, (st, out)
     return out, out["url"].rsplit("/", 1)[1]
@@ -150,7 +152,7 @@ def test_a_marketing_opt_out_link_neither_shows_nor_withdraws_a_care_consent(srv
     st, _ = post_form(srv, tok, {"action": "set", "purpose": "care", "channel": "phone", "status": "withdrawn"})
     assert st == 403, st
     assert last_entry(srv, "customer.form")["reason"] == "link_scope"
-    st, _ = post_form(srv, tok, {"action": "withdraw_all"})
+    st, _ = post_form(srv, tok, {"action": "withdraw_all", "confirm": "yes"})
     assert st == 303, st
     assert status_of(srv, cid, "marketing", "email") == "withdrawn"
     assert status_of(srv, cid, "care", "phone") == "granted"

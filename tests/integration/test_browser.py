@@ -5,6 +5,7 @@ Skips, reported as SKIP to ctest, only when Chromium is absent (CI installs
 it with CONSENTD_BROWSER=1 scripts/deps.sh). playwright-core is installed into
 tests/browser/node_modules from the committed package-lock.json if missing.
 Screenshots land in tests/browser/artifacts/ (gitignored)."""
+import json
 import os
 import shutil
 import subprocess
@@ -57,6 +58,34 @@ def test_customer_withdraws_marketing_in_a_real_browser(srv):
     assert chk["allowed"] is False and chk["reason"] == "withdrawn", chk
     assert srv.check("marketing", "post", contact_id=cid)["allowed"] is True
 
+
+
+def test_a_person_asks_for_a_link_reads_the_mail_downloads_withdraws_and_erases_in_a_real_browser(srv):
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        raise Skip(f"{CHROMIUM} is not installed (CONSENTD_BROWSER=1 scripts/deps.sh installs it)")
+    ensure_playwright()
+    if not os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "axe-core")):
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER_DIR, check=True,
+                       capture_output=True, timeout=300)
+    email = "erin.browser@example.org"
+    cid = srv.create_contact(email=email, name="Erin Browser", collected_for=["service", "marketing"])
+    srv.set_consent(cid, "marketing", "email", "granted")
+    env = dict(os.environ, CONSENTD_API=f"https://127.0.0.1:{srv.port}", CONSENTD_EMAIL=email,
+               CONSENTD_MAILDIR=os.path.join(srv.data, "mail-outbox"), CONSENTD_CHROMIUM=CHROMIUM,
+               CONSENTD_ARTIFACTS=os.path.join(BROWSER_DIR, "artifacts"))
+    p = subprocess.run(["node", os.path.join(BROWSER_DIR, "customer.mjs")], cwd=BROWSER_DIR, env=env,
+                       capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    print(json.dumps(res["axe"]))
+    assert res["ok"] and res["download_has_email"] and res["erased"], res
+    assert len(res["axe"]) == 10 and all(v == 0 for v in res["axe"].values()), res
+    st, body = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="admin")
+    assert st == 410, (st, body)
+    reasons = [e["action"] for e in srv.audit_rows("actor = 'customer'")]
+    for action in ("customer.link_request", "customer.export", "customer.withdraw_all_request",
+                   "customer.withdraw_all", "customer.erase_request", "customer.erase"):
+        assert action in reasons, (action, reasons)
 
 if __name__ == "__main__":
     run(globals())

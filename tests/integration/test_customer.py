@@ -24,9 +24,11 @@ def setup(srv, scope=None, manage=False, **fields):
     cid = srv.create_contact(**dict(BOB, **fields))
     srv.set_consent(cid, "marketing", "email", "granted")
     if manage:
-        link = make_link(srv, cid, token="admin", scope=scope, capability="manage")
-    else:
-        link = make_link(srv, cid, scope=scope)
+        # A manage link is mailed to the person, never returned: the token
+        # comes from the development mail folder.
+        link, tok = srv.manage_link(cid, **({"scope": scope} if scope else {}))
+        return cid, link, tok
+    link = make_link(srv, cid, scope=scope)
     return cid, link, link["url"].rsplit("/", 1)[1]
 
 
@@ -356,7 +358,19 @@ def test_withdraw_everything_withdraws_every_consent_and_suppresses(srv):
     cid, link, tok = setup(srv, manage=True)
     srv.set_consent(cid, "marketing", "sms", "granted")
     _, _, html = page(srv, tok)
-    st, hdrs, _ = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(html), "action": "withdraw_all"})
+    # The page's button asks first; the confirmation page changes nothing.
+    assert 'value="withdraw_all_request"' in html and 'value="withdraw_all"' not in html
+    st, hdrs, data = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(html), "action": "withdraw_all_request"})
+    confirm = data.decode()
+    assert st == 200 and "Withdraw every consent?" in confirm, confirm[:300]
+    assert consent_of(srv, cid, "marketing", "email")["status"] == "granted"
+    # Without confirm=yes nothing happens either.
+    st, _, _ = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(page(srv, tok)[2]), "action": "withdraw_all"})
+    assert st == 400 and consent_of(srv, cid, "marketing", "email")["status"] == "granted"
+    assert srv.audit_rows("action = 'customer.form'")[-1]["reason"] == "not_confirmed"
+    assert 'name="confirm" value="yes"' in confirm and 'value="withdraw_all"' in confirm
+    st, hdrs, _ = post_form(srv, f"/p/{tok}", {"csrf": csrf_of(confirm), "action": "withdraw_all",
+                                               "confirm": "yes"})
     assert st == 303, hdrs
     for ch in ("email", "sms"):
         assert consent_of(srv, cid, "marketing", ch)["status"] == "withdrawn"
@@ -384,7 +398,7 @@ def test_a_link_minted_by_marketing_can_only_opt_out(srv):
     assert st == 200
     assert 'name="action" value="download"' not in html and 'value="erase_request"' not in html, html
     assert 'name="status" value="granted"' not in html
-    assert 'value="withdraw_all"' in html and 'name="status" value="withdrawn"' in html
+    assert 'value="withdraw_all_request"' in html and 'name="status" value="withdrawn"' in html
     for form in ({"action": "download"}, {"action": "erase_request"},
                  {"action": "set", "purpose": "marketing", "channel": "sms", "status": "granted"}):
         html = page(srv, tok)[2]  # CSRF values are single-use
@@ -408,7 +422,7 @@ def test_one_link_cannot_exhaust_the_form_values_of_everyone(srv):
     def post(t, action):
         html = page(srv, t)[2]
         csrf = re.search(r'name="csrf" value="([^"]+)"', html).group(1)
-        return post_form(srv, f"/p/{t}", {"action": action, "csrf": csrf})[0]
+        return post_form(srv, f"/p/{t}", {"action": action, "csrf": csrf, "confirm": "yes"})[0]
     codes = [post(tok, "download") for _ in range(33)]  # refused (opt-out), but each uses a value
     assert codes[:32] == [403] * 32 and codes[32] == 503, codes
     assert post(other_tok, "withdraw_all") == 303  # everyone else is still served
@@ -424,10 +438,85 @@ def test_only_a_role_that_may_erase_can_mint_a_manage_link(srv):
     assert st == 403, out
     st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
                        json={"capability": "manage"})
-    assert st == 201 and out["capability"] == "manage", out
+    assert st == 202 and out["capability"] == "manage", out
     st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
                        json={"capability": "everything"})
     assert st == 400, out
+
+
+def test_staff_asking_for_a_manage_link_get_202_and_the_link_goes_to_the_person_by_mail(srv):
+    cid = srv.create_contact(**BOB)
+    st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
+                       json={"capability": "manage"})
+    assert st == 202, out
+    assert set(out) == {"link_id", "scope", "capability", "expires_at", "delivery"}, out
+    assert out["delivery"] == "mail" and out["capability"] == "manage", out
+    msg = srv.mailed(out["link_id"])
+    assert msg["To"].addresses[0].addr_spec == "bob.customer@example.org", msg["To"]
+    assert "隐私" in msg["Subject"] and "privacy" in msg["Subject"], msg["Subject"]
+    text = msg.get_content()
+    tok = srv.mailed_token(out["link_id"])
+    assert tok not in repr(out)
+    # The mailed link opens the manage page (download and erase offered).
+    st, _, html = page(srv, tok)
+    assert st == 200 and 'value="download"' in html, html[:400]
+    # The token is in the mail only: not in the audit, not in the outbox row.
+    assert tok not in repr(srv.audit_rows())
+    for _ in range(100):  # the worker marks it sent just after writing it
+        con = sqlite3.connect(f"file:{srv.db}?mode=ro", uri=True)
+        rows = con.execute("SELECT * FROM mail_outbox").fetchall()
+        con.close()
+        if rows and rows[0][6] is not None:
+            break
+        __import__("time").sleep(0.05)
+    assert len(rows) == 1 and rows[0][6] is not None, rows  # sent_us set
+    assert tok not in repr(rows) and "bob.customer" not in repr(rows), rows
+    assert "bob.customer" not in "".join(srv._out)
+    entry = srv.audit_rows("action = 'links.create'")[-1]
+    assert json.loads(entry["detail"])["delivery"] == "mail", entry
+    assert "Anyone with this link can act for you" in text
+
+
+def test_a_manage_link_for_a_contact_without_email_is_refused_and_nothing_is_minted(srv):
+    cid = srv.create_contact(name="No Mail", phone="+44 20 7946 0111", collected_for=["service"])
+    st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
+                       json={"capability": "manage"})
+    assert_problem(st, out, 422)
+    assert out["reason"] == "no_email", out
+    con = sqlite3.connect(f"file:{srv.db}?mode=ro", uri=True)
+    n = con.execute("SELECT count(*) FROM preference_link").fetchone()[0]
+    m = con.execute("SELECT count(*) FROM mail_outbox").fetchone()[0]
+    con.close()
+    assert (n, m) == (0, 0), (n, m)
+
+
+def test_a_config_asking_for_an_smtp_relay_is_refused_until_smtp_is_built(srv):
+    srv.stop()
+    conf = os.path.join(srv.data, "consentd.conf")
+    with open(conf) as f:
+        saved = f.read()
+    cfg = json.loads(saved)
+    cfg["mail"] = {"smtp_url": "smtp://127.0.0.1:2525", "from": "privacy@example.org"}
+    with open(conf, "w") as f:
+        json.dump(cfg, f)
+    rc = srv.start(expect_fail=True)
+    assert rc != 0 and "SMTP delivery is not built" in srv.output, (rc, srv.output)
+    cfg["mail"] = {"dir": "outgoing"}
+    with open(conf, "w") as f:
+        json.dump(cfg, f)
+    srv.start()
+    cid = srv.create_contact(**BOB)
+    st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
+                       json={"capability": "manage"})
+    assert st == 202, out
+    folder = os.path.join(srv.data, "outgoing")
+    for _ in range(200):
+        if os.path.isdir(folder) and any(n.endswith(".eml") for n in os.listdir(folder)):
+            break
+        __import__("time").sleep(0.05)
+    names = [n for n in os.listdir(folder) if n.endswith(".eml")]
+    assert len(names) == 1, names
+    assert oct(os.stat(os.path.join(folder, names[0])).st_mode & 0o777) == "0o600"
 
 
 def test_accept_language_zh_cn_renders_the_page_in_chinese(srv):
@@ -442,6 +531,183 @@ def test_accept_language_zh_cn_renders_the_page_in_chinese(srv):
     data = invalid_page(srv, "y" * 40).decode()
     assert "This link does not work" in data
 
+
+
+def request_link(srv, email, headers=None, client=None):
+    h = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
+    st, _, data = srv.raw("POST", "/p/request", body=urllib.parse.urlencode({"email": email}).encode(),
+                          headers=h, client=client)
+    return st, data.decode()
+
+
+def eml_count(srv):
+    folder = os.path.join(srv.data, "mail-outbox")
+    return len([n for n in os.listdir(folder) if n.endswith(".eml")]) if os.path.isdir(folder) else 0
+
+
+def test_a_person_with_no_link_asks_for_one_by_email_and_it_arrives_by_mail(srv):
+    cid = srv.create_contact(**BOB)
+    srv.set_consent(cid, "marketing", "email", "granted")
+    st, hdrs, data = srv.raw("GET", "/p/request")
+    html = data.decode()
+    assert st == 200 and 'name="email"' in html and 'for="email"' in html, html
+    st, _, zh = srv.raw("GET", "/p/request", headers={"Accept-Language": "zh-CN"})
+    assert '<html lang="zh-CN">' in zh.decode() and "电子邮件地址" in zh.decode()
+    st, page_text = request_link(srv, "  Bob.Customer@Example.org ")
+    assert st == 200 and "Check your email" in page_text, page_text
+    entry = srv.audit_rows("action = 'customer.link_request'")[-1]
+    assert entry["actor"] == "customer" and entry["reason"] == "mailed" and entry["record_id"] == cid, entry
+    detail = json.loads(entry["detail"])
+    assert detail["address"].startswith("h:") and detail["capability"] == "manage", detail
+    assert "bob" not in repr(entry).lower(), entry
+    tok = srv.mailed_token(detail["link_id"])
+    # The person's own link reaches every purpose and may download.
+    st, _, html = page(srv, tok)
+    assert st == 200 and 'value="download"' in html, html[:300]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+    st, hdrs, data = post_form(srv, f"/p/{tok}", {"action": "download", "csrf": csrf})
+    assert st == 200 and b"bob.customer@example.org" in data, (st, data[:200])
+    entries = srv.audit_rows("action = 'customer.export'")
+    assert json.loads(entries[-1]["detail"])["link_created_by"] == "customer", entries[-1]
+
+
+def test_an_unknown_address_gets_the_same_answer_and_no_mail_is_sent(srv):
+    srv.create_contact(**BOB)
+    st1, known = request_link(srv, "bob.customer@example.org")
+    st2, unknown = request_link(srv, "nobody.here@example.org")
+    assert (st1, known) == (st2, unknown), (st1, st2)
+    e = srv.audit_rows("action = 'customer.link_request'")
+    assert [x["reason"] for x in e] == ["mailed", "no_match"], e
+    assert e[1]["record_id"] == "" and "nobody" not in repr(e), e
+    time_limit = __import__("time").monotonic() + 2
+    while __import__("time").monotonic() < time_limit and eml_count(srv) < 1:
+        __import__("time").sleep(0.05)
+    __import__("time").sleep(0.8)  # a worker round or more: still one mail only
+    assert eml_count(srv) == 1
+
+
+def test_link_requests_are_rate_limited_per_address_and_per_client(srv):
+    srv.create_contact(**BOB)
+    answers = [request_link(srv, "bob.customer@example.org") for _ in range(4)]
+    assert len({a for a in answers}) == 1 and answers[0][0] == 200, answers
+    reasons = [x["reason"] for x in srv.audit_rows("action = 'customer.link_request'")]
+    assert reasons == ["mailed"] * 3 + ["rate_limited_address"], reasons
+    for _ in range(100):
+        if eml_count(srv) >= 3:
+            break
+        __import__("time").sleep(0.05)
+    __import__("time").sleep(0.6)
+    assert eml_count(srv) == 3
+    # 20 requests per client address per hour; the 21st is refused, audited.
+    codes = [request_link(srv, f"someone{i}@example.org")[0] for i in range(16)]
+    assert codes == [200] * 16, codes
+    st, body = request_link(srv, "someone.else@example.org")
+    assert st == 429 and "Too many requests" in body, (st, body[:200])
+    last = srv.audit_rows("action = 'customer.link_request'")[-1]
+    assert last["reason"] == "rate_limited_client" and last["decision"] == "deny", last
+
+
+def test_a_link_request_without_an_email_address_is_a_400_problem_and_changes_nothing(srv):
+    before = len(srv.audit_rows())
+    for body, ctype in ((b"email=not-an-address", "application/x-www-form-urlencoded"),
+                        (b"mail=a@example.org", "application/x-www-form-urlencoded"),
+                        (b'{"email": "a@example.org"}', "application/json")):
+        st, hdrs, data = srv.raw("POST", "/p/request", body=body, headers={"Content-Type": ctype})
+        assert st == 400, (st, data[:200])
+        assert_problem(st, json.loads(data), 400)
+    assert len(srv.audit_rows()) == before
+    assert eml_count(srv) == 0
+
+
+ORG = {"name": "Acme Shoes Ltd", "postal_address": "1 High Street\nLondon EC1A 1AA",
+       "privacy_policy_url": "https://acme.example/privacy", "contact_email": "privacy@acme.example"}
+
+
+def with_config(srv, **keys):
+    conf = os.path.join(srv.data, "consentd.conf")
+    with open(conf) as f:
+        cfg = json.load(f)
+    cfg.update(keys)
+    with open(conf, "w") as f:
+        json.dump(cfg, f)
+
+
+def test_the_organisation_from_the_config_is_on_every_customer_page_and_in_the_mail(srv):
+    srv.stop()
+    with_config(srv, organisation=ORG)
+    srv.start()
+    cid = srv.create_contact(**BOB)
+    srv.set_consent(cid, "marketing", "email", "granted")
+    link, tok = srv.manage_link(cid)
+    optout = make_link(srv, cid)["url"].rsplit("/", 1)[1]
+    pages = [page(srv, tok)[2], page(srv, tok, headers={"Accept-Language": "zh-CN"})[2],
+             srv.raw("GET", "/p/request")[2].decode(), request_link(srv, "x@example.org")[1],
+             page(srv, "A" * 20 + "." + "B" * 43)[2], srv.raw("GET", f"/v1/unsubscribe/{optout}")[2].decode()]
+    for html in pages:
+        assert "Acme Shoes Ltd" in html and "1 High Street, London EC1A 1AA" in html, html[:600]
+        assert 'href="https://acme.example/privacy"' in html and 'href="mailto:privacy@acme.example"' in html
+    assert "隐私政策" in pages[1] and "Privacy policy" in pages[0]
+    body = srv.mailed(link["link_id"]).get_content()
+    for v in ("Acme Shoes Ltd", "1 High Street\nLondon EC1A 1AA", "https://acme.example/privacy",
+              "privacy@acme.example"):
+        assert v in body, body
+
+
+def test_an_organisation_config_that_is_wrong_is_refused_at_start(srv):
+    srv.stop()
+    for bad, why in (({"privacy_policy_url": "http://acme.example/p"}, "must start with https://"),
+                     ({"name": "x" * 300}, "at most 255 bytes"),
+                     ({"contact_email": "nobody"}, "must be an email address"),
+                     ({"name": "Acme\u0007"}, "control character"),
+                     ({"website": "https://acme.example"}, "unknown key")):
+        with_config(srv, organisation=bad)
+        rc = srv.start(expect_fail=True)
+        assert rc != 0 and why in srv.output, (bad, rc, srv.output)
+
+
+def test_staff_creating_a_contact_for_an_erased_address_are_told_previously_erased_and_it_stays_suppressed(srv):
+    cid = srv.create_contact(**BOB)
+    st, body = srv.call("DELETE", f"/v1/contacts/{cid}", token="admin")
+    assert st == 200, body
+    st, again = srv.call("POST", "/v1/contacts", token="admin", json=dict(BOB))
+    assert st == 201 and again.get("previously_erased") is True, again
+    entry = srv.audit_rows("action = 'contacts.create'")[-1]
+    assert json.loads(entry["detail"]) == {"previously_erased": True}, entry
+    # A staff create cannot lift the erasure suppression: a grant does not
+    # make the returning address contactable.
+    srv.set_consent(again["id"], "marketing", "email", "granted")
+    out = srv.check("marketing", "email", contact_id=again["id"])
+    assert out["allowed"] is False and out["reason"] == "suppressed", out
+    st, fresh = srv.call("POST", "/v1/contacts", token="admin",
+                         json={"email": "someone.new@example.org", "collected_for": ["service"]})
+    assert st == 201 and "previously_erased" not in fresh, fresh
+
+
+def test_the_page_offers_consent_only_for_purposes_the_data_was_collected_for(srv):
+    cid = srv.create_contact(**dict(BOB, collected_for=["service"]))
+    link, tok = srv.manage_link(cid)
+    st, _, html = page(srv, tok)
+    assert st == 200
+    assert "We did not collect your data for this" in html, html
+    assert not re.search(r'name="purpose" value="marketing">.{0,200}value="granted"', html, re.S), html
+    st, _, zh = page(srv, tok, headers={"Accept-Language": "zh-CN"})
+    assert "我们并非为此目的收集您的数据" in zh
+    csrf = re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+    st, _, _ = post_form(srv, f"/p/{tok}", {"action": "set", "purpose": "marketing", "channel": "email",
+                                             "status": "granted", "csrf": csrf})
+    assert st == 403, st
+    entry = srv.audit_rows("action = 'customer.form'")[-1]
+    assert entry["reason"] == "not_collected_for" and entry["decision"] == "deny", entry
+    con = sqlite3.connect(f"file:{srv.db}?mode=ro", uri=True)
+    n = con.execute("SELECT count(*) FROM consent_event WHERE contact_id = ?", (cid,)).fetchone()[0]
+    con.close()
+    assert n == 0, n  # nothing was recorded
+    # Collected for marketing: offered, and marketing's compatible analytics too.
+    cid2 = srv.create_contact(email="dana@example.org", collected_for=["service", "marketing"])
+    _, tok2 = srv.manage_link(cid2)
+    html2 = page(srv, tok2)[2]
+    assert re.search(r'name="purpose" value="marketing">.{0,200}value="granted"', html2, re.S), html2
+    assert re.search(r'name="purpose" value="analytics">.{0,200}value="granted"', html2, re.S), html2
 
 if __name__ == "__main__":
     run(globals())

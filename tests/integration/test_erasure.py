@@ -120,10 +120,7 @@ def test_an_admin_erasure_leaves_no_copy_of_the_key_or_sealed_values_in_the_data
 def test_a_customer_erasure_from_the_preference_page_leaves_no_copy(srv):
     others(srv, 10, "c")
     cid, blobs = busy_contact(srv, email="dora.erasable@example.org", name="Dora Erasable")
-    st, link = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
-                        json={"capability": "manage"})
-    assert st == 201, link
-    tok = link["url"].rsplit("/", 1)[1]
+    link, tok = srv.manage_link(cid)
     assert leftovers(srv, blobs)
     _, _, html = srv.raw("GET", f"/p/{tok}")
 

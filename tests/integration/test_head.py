@@ -73,6 +73,7 @@ def concrete_paths(srv):
         "/v1/contacts/{id}": (f"/v1/contacts/{cid}?purpose=service", "admin"),
         "/v1/contacts/{id}/consents": (f"/v1/contacts/{cid}/consents?purpose=service", "admin"),
         "/v1/suppressions": ("/v1/suppressions?email=head.case%40example.org", "marketing"),
+        "/p/request": ("/p/request", None),
         "/p/{token}": (f"/p/{tok}", None),
         "/v1/unsubscribe/{token}": (f"/v1/unsubscribe/{tok}", None),
         "/v1/outreach/releases/{id}/contacts/{id}":

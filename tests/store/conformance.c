@@ -542,6 +542,72 @@ static void test_a_frequency_choice_is_replaced_not_added(void **state)
 
 /* ---- the choice of backend -------------------------------------------- */
 
+/* ---- the mail outbox ------------------------------------------------- */
+
+struct mail_seen {
+	size_t n;
+	char ids[4][STORE_ID_CAP];
+	int64_t attempts[4];
+};
+
+static int mail_collect(void *ctx, const struct store_mail *m)
+{
+	struct mail_seen *s = ctx;
+	if (s->n < 4) {
+		snprintf(s->ids[s->n], sizeof s->ids[0], "%s", m->id);
+		s->attempts[s->n] = m->attempts;
+	}
+	s->n++;
+	return 0;
+}
+
+static struct store_mail mail(const char *id, int64_t created)
+{
+	struct store_mail m;
+	memset(&m, 0, sizeof m);
+	snprintf(m.id, sizeof m.id, "%s", id);
+	snprintf(m.kind, sizeof m.kind, "manage_link");
+	snprintf(m.contact_id, sizeof m.contact_id, "c1");
+	snprintf(m.link_id, sizeof m.link_id, "l-%s", id);
+	m.created_us = created;
+	return m;
+}
+
+static void test_queued_mail_is_pending_oldest_first_until_sent_and_a_rollback_drops_it(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mail a = mail("m-a", 200), b = mail("m-b", 100), c = mail("m-c", 300);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_mail_put(f->w, &c), 0);
+	assert_int_equal(store_rollback(f->w), 0);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_mail_put(f->w, &a), 0);
+	assert_int_equal(store_mail_put(f->w, &b), 0);
+	assert_int_equal(store_mail_put(f->w, &a), ERR_CONFLICT);
+	assert_int_equal(store_commit(f->w), 0);
+
+	struct mail_seen seen = { 0 };
+	assert_int_equal(store_mail_pending(f->r, 10, mail_collect, &seen), 0);
+	assert_int_equal(seen.n, 2);
+	assert_string_equal(seen.ids[0], "m-b");
+	assert_string_equal(seen.ids[1], "m-a");
+	memset(&seen, 0, sizeof seen);
+	assert_int_equal(store_mail_pending(f->r, 1, mail_collect, &seen), 0);
+	assert_int_equal(seen.n, 1);
+
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_mail_sent(f->w, "m-b", 500, false), 0);
+	assert_int_equal(store_mail_sent(f->w, "m-a", 500, true), 0);
+	assert_int_equal(store_mail_sent(f->w, "m-a", 600, true), ERR_NOTFOUND);
+	assert_int_equal(store_mail_sent(f->w, "m-none", 600, true), ERR_NOTFOUND);
+	assert_int_equal(store_commit(f->w), 0);
+	memset(&seen, 0, sizeof seen);
+	assert_int_equal(store_mail_pending(f->r, 10, mail_collect, &seen), 0);
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.ids[0], "m-b");
+	assert_int_equal(seen.attempts[0], 1);
+}
+
 static void test_a_postgresql_location_is_refused_as_not_built_in(void **state)
 {
 	struct store *st = NULL;
@@ -592,6 +658,7 @@ int main(void)
 		T(test_a_provider_event_is_taken_in_once_and_a_rollback_forgets_it),
 		T(test_the_release_log_counts_newest_first_within_the_window),
 		T(test_a_frequency_choice_is_replaced_not_added),
+		T(test_queued_mail_is_pending_oldest_first_until_sent_and_a_rollback_drops_it),
 		cmocka_unit_test(test_a_postgresql_location_is_refused_as_not_built_in),
 	};
 #undef T

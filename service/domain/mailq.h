@@ -1,0 +1,47 @@
+/*
+ * mailq: the mail consentd sends as a consequence of a change, as a rule of
+ * the domain. A change that causes mail queues it (mailq_*_queue) inside
+ * its own job, so the message is durable exactly when the change is; the
+ * mail worker (service/mail.c) composes each queued message after the
+ * commit (mailq_compose) and delivers it.
+ *
+ * Invariants: the outbox holds ids only, never an address or a token; the
+ * address is opened from the contact's sealed fields and the link token
+ * recomputed from the link row only when the message is composed, and a
+ * message for a link that is revoked or expired, or a contact that is
+ * erased, is dropped rather than sent.
+ */
+#ifndef CONSENTD_DOMAIN_MAILQ_H
+#define CONSENTD_DOMAIN_MAILQ_H
+
+#include "service/base/limits.h"
+#include "service/domain/txn.h"
+#include "service/store/store.h"
+
+struct mailq_message {
+	char id[STORE_ID_CAP];	       /* the outbox row: the .eml name, Message-ID */
+	char link_id[STORE_ID_CAP];
+	char to[MAIL_ADDRESS_CAP];
+	char subject[256];
+	char body[MAIL_BODY_CAP];      /* text/plain, UTF-8, CRLF line ends */
+};
+
+/* On the writer, in the job that made link l: queues the mail that hands
+ * l's token to the contact's own address. */
+int mailq_manage_link_queue(struct txn *t, const struct store_link *l);
+
+/* Who the mail speaks for, from the configuration ("" leaves one out). */
+struct mailq_org {
+	const char *name, *postal_address, *privacy_policy_url, *contact_email;
+};
+
+/* On a reader: the message for queued row m, its links under public_url,
+ * signed with org's details.
+ * 0 with *drop NULL: send out; 0 with *drop set: do not send, for that
+ * reason (revoked, expired, erased, no_email, unknown_link, bad_address);
+ * a negative code when the store or the keys could not answer (try again
+ * later). out->body holds a live token: wipe out after use. */
+int mailq_compose(struct txn *t, const struct store_mail *m, const char *public_url,
+		  const struct mailq_org *org, struct mailq_message *out, const char **drop);
+
+#endif

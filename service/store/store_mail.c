@@ -1,0 +1,75 @@
+/*
+ * store_mail: the mail outbox (migration 5). A row is queued in the same
+ * transaction as the change that causes the message, so a committed change
+ * always has its mail and a rolled-back one never does; the mail worker
+ * (service/mail.c) sends it after the commit and marks it sent. Rows hold
+ * only ids, a kind and times: the address is opened and the link token
+ * recomputed when the message is sent.
+ */
+#include "service/store/store_internal.h"
+
+#include "service/base/error.h"
+
+#include <string.h>
+
+static const char SQL_MAIL_PUT[] =
+	"INSERT INTO mail_outbox (id, kind, contact_id, link_id, created_us) VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char SQL_MAIL_PENDING[] =
+	"SELECT id, kind, contact_id, link_id, created_us, attempts FROM mail_outbox "
+	"WHERE sent_us IS NULL ORDER BY created_us, id LIMIT ?1";
+static const char SQL_MAIL_SENT[] =
+	"UPDATE mail_outbox SET sent_us = CASE WHEN ?3 THEN ?2 ELSE NULL END, "
+	"attempts = attempts + CASE WHEN ?3 THEN 0 ELSE 1 END WHERE id = ?1 AND sent_us IS NULL";
+
+int sqlite_mail_put(struct store_conn *c, const struct store_mail *m)
+{
+	sqlite3_stmt *s = store_stmt_sql(c, SQL_MAIL_PUT);
+	if (s == NULL)
+		return err_code();
+	store_bind_text(s, 1, m->id);
+	store_bind_text(s, 2, m->kind);
+	store_bind_text(s, 3, m->contact_id);
+	store_bind_text(s, 4, m->link_id);
+	sqlite3_bind_int64(s, 5, m->created_us);
+	return store_step_done(c, s, "cannot queue the mail");
+}
+
+int sqlite_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx)
+{
+	sqlite3_stmt *s = store_stmt_sql(c, SQL_MAIL_PENDING);
+	int rc, ret = 0;
+	if (s == NULL)
+		return err_code();
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_mail m;
+		memset(&m, 0, sizeof m);
+		store_col_text(s, 0, m.id, sizeof m.id);
+		store_col_text(s, 1, m.kind, sizeof m.kind);
+		store_col_text(s, 2, m.contact_id, sizeof m.contact_id);
+		store_col_text(s, 3, m.link_id, sizeof m.link_id);
+		m.created_us = sqlite3_column_int64(s, 4);
+		m.attempts = sqlite3_column_int64(s, 5);
+		if ((ret = cb(ctx, &m)) != 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read the mail outbox");
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+int sqlite_mail_sent(struct store_conn *c, const char *id, int64_t when_us, bool sent)
+{
+	sqlite3_stmt *s = store_stmt_sql(c, SQL_MAIL_SENT);
+	if (s == NULL)
+		return err_code();
+	store_bind_text(s, 1, id);
+	sqlite3_bind_int64(s, 2, when_us);
+	sqlite3_bind_int(s, 3, sent ? 1 : 0);
+	int rc = store_step_done(c, s, "cannot mark the mail");
+	if (rc == 0 && sqlite3_changes(sq_conn(c)->db) == 0)
+		rc = err_set(ERR_NOTFOUND, "no unsent mail with this id");
+	return rc;
+}
