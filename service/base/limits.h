@@ -29,7 +29,8 @@
 
 /* Identifiers */
 #define LIMIT_NAME_BYTES 64		/* purpose, channel, role, field names */
-#define CONTACT_ID_BYTES 22		/* base64url of 16 random bytes */
+#define CONTACT_ID_BYTES 22		/* base64url of 16 bytes: a counter, then random */
+#define CONTACT_ID_SEQ_BYTES 6		/* the counter's share; 80 random bits remain */
 #define LIMIT_LABEL_BYTES 128		/* plaintext labels: source, owner (is_identifier) */
 
 /* Policy file */
