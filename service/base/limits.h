@@ -68,5 +68,9 @@
  * many bytes (stale frames included) after each reset (journal_size_limit). */
 #define ERASE_WAL_WAIT_MS 2000
 #define STORE_WAL_KEEP_BYTES (8 * 1024 * 1024)
+/* The writer connection's page cache, KiB. It fills only as the database
+ * grows; at 1,000,000 contacts 64 MiB keeps the random-keyed email blind
+ * index cached during an import (32 MiB: 10,903 contacts/s; 64: 26,445). */
+#define STORE_WRITER_CACHE_KIB (64 * 1024)
 
 #endif
