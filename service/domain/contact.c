@@ -424,7 +424,7 @@ static void id_counter_seed(void)
  * the import (docs/suppression.md). The counter starts at random and says
  * nothing about time; the 80 random bits keep ids unguessable.
  */
-void contact_new_id(char id[STORE_ID_CAP])
+int contact_new_id(char id[STORE_ID_CAP])
 {
 	uint8_t raw[16];
 	pthread_once(&id_once, id_counter_seed);
@@ -433,8 +433,13 @@ void contact_new_id(char id[STORE_ID_CAP])
 		raw[i] = (uint8_t)(n & 0xff);
 		n >>= 8;
 	}
-	crypto_random(raw + CONTACT_ID_SEQ_BYTES, sizeof raw - CONTACT_ID_SEQ_BYTES);
+	/* A failed generator must not yield an id of leftover stack bytes. The
+	 * seed's failure is harmless: the counter only places ids. */
+	int rc = crypto_random(raw + CONTACT_ID_SEQ_BYTES, sizeof raw - CONTACT_ID_SEQ_BYTES);
+	if (rc != 0)
+		return rc;
 	b64url_encode(raw, sizeof raw, id);
+	return 0;
 }
 
 int contact_new_prepare(const struct txn *t, json_t *body, json_t *consents, const char *default_source,
@@ -449,7 +454,8 @@ int contact_new_prepare(const struct txn *t, json_t *body, json_t *consents, con
 	memset(c, 0, sizeof *c);
 	if ((rc = contact_validate(p, body, false)) != 0)
 		return rc;
-	contact_new_id(c->ct.id);
+	if ((rc = contact_new_id(c->ct.id)) != 0)
+		return rc;
 	c->ct.created_us = c->ct.updated_us = t->now_us;
 	if ((rc = contact_purposes_join(json_object_get(body, "collected_for"), c->ct.collected_for,
 					sizeof c->ct.collected_for)) != 0)

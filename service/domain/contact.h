@@ -108,8 +108,9 @@ struct contact_new {
 
 /* A new contact id (CONTACT_ID_BYTES of base64url): a per-process counter
  * that starts at random, then 80 random bits, so that ids made in sequence
- * are close together in the id-keyed B-trees. Thread-safe. */
-void contact_new_id(char id[STORE_ID_CAP]);
+ * are close together in the id-keyed B-trees. Thread-safe. ERR_CRYPTO when
+ * the random generator fails (no id is written). */
+int contact_new_id(char id[STORE_ID_CAP]);
 
 /* Validates body (a create body: contact_validate) and prepares it as a new
  * contact with a new id (contact_new_id), at t->now_us; source defaults to
