@@ -30,7 +30,8 @@
 
 /* Identifiers */
 #define LIMIT_NAME_BYTES 64		/* purpose, channel, role, field names */
-#define CONTACT_ID_BYTES 22		/* base64url of 16 random bytes */
+#define CONTACT_ID_BYTES 22		/* base64url of 16 bytes: a counter, then random */
+#define CONTACT_ID_SEQ_BYTES 6		/* the counter's share; 80 random bits remain */
 #define LIMIT_LABEL_BYTES 128		/* plaintext labels: source, owner (is_identifier) */
 
 /* Policy file */
@@ -75,6 +76,10 @@
  * many bytes (stale frames included) after each reset (journal_size_limit). */
 #define ERASE_WAL_WAIT_MS 2000
 #define STORE_WAL_KEEP_BYTES (8 * 1024 * 1024)
+/* The writer connection's page cache, KiB. It fills only as the database
+ * grows; at 1,000,000 contacts 64 MiB keeps the random-keyed email blind
+ * index cached during an import (32 MiB: 10,903 contacts/s; 64: 26,445). */
+#define STORE_WRITER_CACHE_KIB (64 * 1024)
 
 /* Mail (service/mail.c). The worker looks for queued mail this often (and
  * at once when a job queues one), takes at most MAIL_BATCH a round, and

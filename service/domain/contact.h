@@ -106,8 +106,14 @@ struct contact_new {
 	char field_names[AUDIT_FIELDS_MAX + 1]; /* the fields written, for the audit entry */
 };
 
+/* A new contact id (CONTACT_ID_BYTES of base64url): a per-process counter
+ * that starts at random, then 80 random bits, so that ids made in sequence
+ * are close together in the id-keyed B-trees. Thread-safe. ERR_CRYPTO when
+ * the random generator fails (no id is written). */
+int contact_new_id(char id[STORE_ID_CAP]);
+
 /* Validates body (a create body: contact_validate) and prepares it as a new
- * contact with a new random id, at t->now_us; source defaults to
+ * contact with a new id (contact_new_id), at t->now_us; source defaults to
  * default_source. consents (NULL: none; the import's) is an array of
  * consent bodies, each with its purpose: validated, given receipts, their
  * evidence sealed, put in history order. Clear out with contact_new_clear,

@@ -6,7 +6,9 @@
  * store's writer connection, audit_entry_link for the hash chain, and
  * store_audit_append, in transactions of 50,000 entries, and signs a
  * checkpoint every AUDIT_CHECKPOINT_EVERY entries and at the end with the
- * directory's audit signing key, as the running service would. Entries look
+ * directory's audit signing key, as the running service would. The last
+ * checkpoint is also written to the directory's anchor file, as the writer
+ * does, so that `consentd audit verify` finds the trail anchored. Entries look
  * like consent checks; they hold no personal data.
  *
  * usage: gen_audit DATA_DIR COUNT
@@ -31,12 +33,7 @@ static int64_t wall_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Where the service keeps its anchors: a checkpoint in the database without
- * its anchor file is reported as a deleted anchor, so the generator writes
- * both, anchor first, as the writer does. */
-static char anchor_path[4096];
-
-static int checkpoint(struct store_conn *w, struct audit_signer *s, int64_t size,
+static int checkpoint(struct store_conn *w, struct audit_signer *s, const char *anchor, int64_t size,
 		      const uint8_t root[AUDIT_HASH_BYTES])
 {
 	struct audit_checkpoint cp;
@@ -46,8 +43,10 @@ static int checkpoint(struct store_conn *w, struct audit_signer *s, int64_t size
 	cp.time_us = wall_us();
 	int rc = audit_checkpoint_sign(s, &cp);
 	if (rc == 0)
-		rc = audit_anchor_write(anchor_path, &cp);
-	return rc != 0 ? rc : store_checkpoint_append(w, &cp);
+		rc = store_checkpoint_append(w, &cp);
+	/* Only the last checkpoint goes to the anchor: anchors only grow, and one
+	 * fsync'd file per checkpoint would dominate the generation time. */
+	return rc != 0 || anchor == NULL ? rc : audit_anchor_write(anchor, &cp);
 }
 
 int main(int argc, char **argv)
@@ -58,7 +57,7 @@ int main(int argc, char **argv)
 	struct audit_hasher *h = NULL;
 	struct audit_entry e;
 	uint8_t prev[AUDIT_HASH_BYTES];
-	char path[4096];
+	char path[4096], anchor[4096];
 	int64_t seq = 0;
 	int rc;
 	if (argc != 3) {
@@ -66,8 +65,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	long long count = atoll(argv[2]);
-	snprintf(anchor_path, sizeof anchor_path, "%s/audit-anchor.json", argv[1]);
 	snprintf(path, sizeof path, "%s/consentd.db", argv[1]);
+	snprintf(anchor, sizeof anchor, "%s/audit-anchor.json", argv[1]);
 	if ((rc = store_open(&st, path)) != 0 || (rc = store_writer_open(st, &w)) != 0)
 		goto fail;
 	snprintf(path, sizeof path, "%s/keys/audit-signing.pem", argv[1]);
@@ -90,14 +89,13 @@ int main(int argc, char **argv)
 		if ((rc = audit_entry_link(h, &e, prev)) != 0 || (rc = store_audit_append(w, &e)) != 0)
 			goto fail;
 		memcpy(prev, e.hash, sizeof prev);
-		if (seq % AUDIT_CHECKPOINT_EVERY == 0 && (rc = checkpoint(w, signer, seq, prev)) != 0)
+		if (seq % AUDIT_CHECKPOINT_EVERY == 0 && i + 1 != count &&
+		    (rc = checkpoint(w, signer, NULL, seq, prev)) != 0)
 			goto fail;
 		if (seq % 50000 == 0 && ((rc = store_commit(w)) != 0 || (rc = store_begin(w)) != 0))
 			goto fail;
 	}
-	if (seq % AUDIT_CHECKPOINT_EVERY != 0 && (rc = checkpoint(w, signer, seq, prev)) != 0)
-		goto fail;
-	if ((rc = store_commit(w)) != 0)
+	if ((rc = checkpoint(w, signer, anchor, seq, prev)) != 0 || (rc = store_commit(w)) != 0)
 		goto fail;
 	printf("gen_audit: %lld entries; head seq %lld\n", count, (long long)seq);
 	store_conn_free(w);

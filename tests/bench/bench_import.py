@@ -1,0 +1,82 @@
+"""bench_import: POST /v1/contacts/import of N contacts over TLS, half of them
+with a marketing consent (the shape of issue 13), into an empty server. Prints
+the rate next to its goal (docs/suppression.md) and the server's peak RSS.
+
+    python3 tests/bench/bench_import.py --binary build/consentd [-n 1000000]
+    python3 tests/bench/bench_import.py --binary build/consentd --smoke
+
+--smoke imports a few hundred contacts untimed and checks every count, so the
+benchmark cannot rot; ctest runs it (label bench-smoke). The server is pinned
+to CPU 0 and this client to CPU 1 when the machine has two cores, as in
+bench_audit.sh.
+"""
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+import harness  # noqa: E402
+
+GOAL = 50000
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("-n", type=int, default=1000000)
+    ap.add_argument("--smoke", action="store_true")
+    a = ap.parse_args()
+    n = 300 if a.smoke else a.n
+    harness.ARGS = a
+    srv = harness.Server()
+    try:
+        if os.cpu_count() and os.cpu_count() >= 2:
+            os.sched_setaffinity(srv.proc.pid, {0})
+            os.sched_setaffinity(0, {1})
+        consent = ',"consents":[{"purpose":"marketing","channel":"email","status":"granted"}]'
+        body = "".join('{"email":"c%d@example.org","collected_for":["marketing"]%s}\n'
+                       % (i, consent if i % 2 == 0 else "") for i in range(n)).encode()
+        base = rss_kb(srv.proc.pid)
+        peak = [base]
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                peak[0] = max(peak[0], rss_kb(srv.proc.pid))
+                time.sleep(0.05)
+        th = threading.Thread(target=sample, daemon=True)
+        th.start()
+        t0 = time.time()
+        st, hdrs, data = srv.raw("POST", "/v1/contacts/import", body=body,
+                                 headers={"Authorization": f"Bearer {srv.tokens['admin']}",
+                                          "Content-Type": "application/x-ndjson"},
+                                 client=harness.Client("127.0.0.1", srv.port, srv.cafile, timeout=3600))
+        dt = time.time() - t0
+        stop.set()
+        th.join()
+        summary = json.loads(data.rstrip(b"\n").rsplit(b"\n", 1)[-1])["summary"]
+        if st != 200 or summary["created"] != n or summary["lines"] != n:
+            print(f"bench_import: status {st}, summary {summary}: not every contact was created",
+                  file=sys.stderr)
+            return 1
+        rate = n / dt
+        print(f"import: {n:,} contacts (half with a consent) in {dt:.2f} s = {rate:,.0f} contacts/s "
+              f"(goal >= {GOAL:,}); RSS {base / 1024:.1f} MiB -> peak {peak[0] / 1024:.1f} MiB")
+        return 0
+    finally:
+        srv.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
