@@ -9,6 +9,7 @@
 #include "service/app.h"
 
 #include "service/auditwatch.h"
+#include "service/outbound.h"
 #include "service/auth.h"
 #include "service/problem.h"
 
@@ -378,6 +379,8 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 	if ((rc = auditwatch_start(&app->watch, app->store, app->cfg.signing_pub, app->cfg.audit_anchor,
 				   app->cfg.audit_verify_every)) != 0)
 		return rc;
+	if ((rc = outbound_start(&app->outbound, app)) != 0)
+		return rc;
 	if ((rc = read_file(app->cfg.tls_cert, &cert, false)) != 0 ||
 	    (rc = read_file(app->cfg.tls_key, &key, true)) != 0)
 		goto out;
@@ -433,6 +436,8 @@ void app_close(struct app *app)
 	 * free the log. */
 	auditwatch_stop(app->watch);
 	app->watch = NULL;
+	outbound_stop(app->outbound); /* it records through the writer */
+	app->outbound = NULL;
 	writer_shutdown(app->writer);
 	http_stop(app->http);
 	writer_close(app->writer);

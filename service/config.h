@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "service/domain/provider.h"
+#include "service/domain/webhook.h"
 
 #define CONFIG_PATH_CAP 4096
 
@@ -53,6 +54,9 @@ struct config {
 	bool public_url_given; /* else derived from the listen address */
 	bool allow_core_dumps; /* "allow_core_dumps": true; off by default (keys in memory) */
 	struct config_events events;
+	/* "webhooks": {"allow_private_targets", "retry_base_ms",
+	 * "max_age_seconds"}: outbound delivery (docs/integrations.md). */
+	struct webhook_settings webhooks;
 };
 
 /* Reads DIR/consentd.conf. Unknown keys are an error. */
