@@ -159,7 +159,10 @@ static int apply_retry(struct store_conn *w, struct writer_job *job)
 	struct txn t = app_txn(ctx, w);
 	int rc = webhook_retry(&t, ctx->param[0], ctx->param[1]);
 	if (rc != 0)
-		audit_decide(ctx, false, rc == ERR_NOTFOUND ? "not_found" : rc == ERR_CONFLICT ? "disabled" : "error");
+		audit_decide(ctx, false,
+			     rc == ERR_NOTFOUND	  ? "not_found"
+			     : rc == ERR_CONFLICT ? "disabled"
+						  : "error");
 	return rc;
 }
 
@@ -169,7 +172,8 @@ static void h_webhook_retry(struct reqctx *ctx)
 		return;
 	audit_begin(ctx, "webhooks.retry", "", NULL, NULL);
 	audit_decide(ctx, true, "queued");
-	audit_detail(ctx, json_pack("{s:s, s:s}", "endpoint_id", ctx->param[0], "delivery_id", ctx->param[1]));
+	audit_detail(ctx,
+		     json_pack("{s:s, s:s}", "endpoint_id", ctx->param[0], "delivery_id", ctx->param[1]));
 	reply_json(ctx, 202, json_pack("{s:s, s:s}", "id", ctx->param[1], "state", "pending"));
 	ctx->job.apply = apply_retry;
 	app_commit(ctx);
@@ -180,7 +184,9 @@ const struct route webhook_routes[] = {
 	{ "GET", "/v1/webhooks", h_webhooks_list, NULL, false, 0, "webhooks.read" },
 	{ "GET", "/v1/webhooks/{id}", h_webhook_get, NULL, false, 0, "webhooks.read" },
 	{ "DELETE", "/v1/webhooks/{id}", h_webhook_delete, NULL, false, 0, "webhooks.delete" },
-	{ "GET", "/v1/webhooks/{id}/deliveries", h_webhook_deliveries, NULL, false, 0, "webhooks.deliveries" },
-	{ "POST", "/v1/webhooks/{id}/deliveries/{token}/retry", h_webhook_retry, NULL, false, 0, "webhooks.retry" },
+	{ "GET", "/v1/webhooks/{id}/deliveries", h_webhook_deliveries, NULL, false, 0,
+	  "webhooks.deliveries" },
+	{ "POST", "/v1/webhooks/{id}/deliveries/{token}/retry", h_webhook_retry, NULL, false, 0,
+	  "webhooks.retry" },
 	{ 0 },
 };

@@ -114,13 +114,15 @@ static void post(struct outbound *ob, const struct store_webhook *w, const struc
 	snprintf(h_ts, sizeof h_ts, "webhook-timestamp: %lld", (long long)ts);
 	snprintf(h_sig, sizeof h_sig, "webhook-signature: %s", sig);
 	struct curl_slist *l = NULL;
-	if ((h = curl_easy_init()) == NULL || (l = curl_slist_append(NULL, "Content-Type: application/json")) == NULL) {
+	if ((h = curl_easy_init()) == NULL ||
+	    (l = curl_slist_append(NULL, "Content-Type: application/json")) == NULL) {
 		snprintf(error, cap, "out of memory");
 		goto out;
 	}
 	hdrs = l;
 	if ((l = curl_slist_append(hdrs, h_id)) == NULL || (l = curl_slist_append(hdrs, h_ts)) == NULL ||
-	    (l = curl_slist_append(hdrs, h_sig)) == NULL || (l = curl_slist_append(hdrs, "Expect:")) == NULL) {
+	    (l = curl_slist_append(hdrs, h_sig)) == NULL ||
+	    (l = curl_slist_append(hdrs, "Expect:")) == NULL) {
 		snprintf(error, cap, "out of memory");
 		goto out;
 	}

@@ -48,7 +48,8 @@ int event_emit(struct txn *t, const char *type, const char *contact_id, json_t *
 		goto out;
 	}
 	if (strlen(text) > LIMIT_WEBHOOK_BODY_BYTES) {
-		rc = err_set(ERR_TOOBIG, "a webhook event body is at most %d bytes", LIMIT_WEBHOOK_BODY_BYTES);
+		rc = err_set(ERR_TOOBIG, "a webhook event body is at most %d bytes",
+			     LIMIT_WEBHOOK_BODY_BYTES);
 		goto out;
 	}
 	rc = store_outbox_add(t->c, type, contact_id, version, text, t->now_us, &queued);

@@ -42,7 +42,8 @@ bool webhook_addr_public(int family, const uint8_t *a)
 	if (family == AF_INET6 && memcmp(a, v4_mapped, 12) == 0)
 		return webhook_addr_public(AF_INET, a + 12);
 	if (family == AF_INET) {
-		if (a[0] == 0 || a[0] == 10 || a[0] == 127 || a[0] >= 224) /* this net, private, loopback, multicast, reserved */
+		if (a[0] == 0 || a[0] == 10 || a[0] == 127 ||
+		    a[0] >= 224) /* this net, private, loopback, multicast, reserved */
 			return false;
 		if (a[0] == 100 && (a[1] & 0xc0) == 64) /* shared (carrier NAT) 100.64/10 */
 			return false;
@@ -67,7 +68,8 @@ bool webhook_addr_public(int family, const uint8_t *a)
 			return false;
 		if (a[0] == 0xff) /* multicast */
 			return false;
-		if (a[0] == 0x00 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b) /* NAT64 may reach private v4 */
+		if (a[0] == 0x00 && a[1] == 0x64 && a[2] == 0xff &&
+		    a[3] == 0x9b) /* NAT64 may reach private v4 */
 			return false;
 		if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8) /* documentation */
 			return false;
@@ -145,13 +147,14 @@ static int copy_text(json_t *body, const char *key, char *out, size_t cap, bool 
 	return 0;
 }
 
-int webhook_parse(const struct txn *t, const struct webhook_settings *ws, json_t *body, struct webhook_new *out)
+int webhook_parse(const struct txn *t, const struct webhook_settings *ws, json_t *body,
+		  struct webhook_new *out)
 {
 	const char *k;
 	json_t *v;
 	int rc;
 	memset(out, 0, sizeof *out);
-	json_object_foreach(body, k, v)
+	json_object_foreach (body, k, v)
 		if (strcmp(k, "url") != 0 && strcmp(k, "events") != 0 && strcmp(k, "description") != 0 &&
 		    strcmp(k, "role") != 0)
 			return err_set(ERR_INVALID, "unknown member \"%.64s\"", k);
@@ -166,14 +169,17 @@ int webhook_parse(const struct txn *t, const struct webhook_settings *ws, json_t
 	size_t i, len = 0;
 	if (!json_is_array(ev) || json_array_size(ev) == 0 || json_array_size(ev) > 4)
 		return err_set(ERR_INVALID, "events must be a list of 1 to 4 event types");
-	json_array_foreach(ev, i, v) {
+	json_array_foreach (ev, i, v) {
 		const char *name = json_string_value(v);
 		if (!event_type_known(name))
-			return err_set(ERR_INVALID, "events[%zu] is not consent.changed, suppression.added, "
-						    "suppression.lifted or contact.erased", i);
+			return err_set(ERR_INVALID,
+				       "events[%zu] is not consent.changed, suppression.added, "
+				       "suppression.lifted or contact.erased",
+				       i);
 		if (strstr(out->events, name) != NULL)
 			continue; /* named twice: once is enough */
-		len += (size_t)snprintf(out->events + len, sizeof out->events - len, "%s%s", len ? "," : "", name);
+		len += (size_t)snprintf(out->events + len, sizeof out->events - len, "%s%s", len ? "," : "",
+					name);
 	}
 	return 0;
 }
@@ -188,7 +194,8 @@ int webhook_create(struct txn *t, const struct webhook_new *in, struct store_web
 	if ((rc = store_webhooks_each(t->c, NULL, NULL, &n)) != 0)
 		return rc;
 	if (n >= LIMIT_WEBHOOK_ENDPOINTS)
-		return err_set(ERR_CONFLICT, "at most %d webhook endpoints may exist", LIMIT_WEBHOOK_ENDPOINTS);
+		return err_set(ERR_CONFLICT, "at most %d webhook endpoints may exist",
+			       LIMIT_WEBHOOK_ENDPOINTS);
 	if ((rc = crypto_random(raw, sizeof raw)) != 0 || (rc = whsig_secret_new(secret)) != 0 ||
 	    (rc = fieldcrypt_dek_new(dek)) != 0)
 		goto out;
@@ -228,8 +235,8 @@ json_t *webhook_to_json(const struct store_webhook *w)
 	snprintf(buf, sizeof buf, "%s", w->events);
 	for (char *save = NULL, *e = strtok_r(buf, ",", &save); e != NULL; e = strtok_r(NULL, ",", &save))
 		json_array_append_new(events, json_string(e));
-	return json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:b, s:o, s:s}", "id", w->id, "url", w->url, "events",
-			 events, "description", w->description, "role", w->role, "created_at",
+	return json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:b, s:o, s:s}", "id", w->id, "url", w->url,
+			 "events", events, "description", w->description, "role", w->role, "created_at",
 			 json_time(w->created_us), "enabled", w->disabled_us == 0, "disabled_at",
 			 w->disabled_us ? json_time(w->disabled_us) : json_null(), "disabled_reason",
 			 w->disabled_reason);
@@ -258,8 +265,8 @@ static int delivery_cb(void *ctx, const struct store_delivery *d)
 			      "state", d->state, "attempts", (json_int_t)d->attempts, "created_at",
 			      json_time(d->created_us), "next_attempt_at",
 			      strcmp(d->state, "pending") == 0 ? json_time(d->next_us) : json_null(),
-			      "last_attempt_at", d->last_us ? json_time(d->last_us) : json_null(), "last_status",
-			      (json_int_t)d->last_status, "last_error", d->last_error);
+			      "last_attempt_at", d->last_us ? json_time(d->last_us) : json_null(),
+			      "last_status", (json_int_t)d->last_status, "last_error", d->last_error);
 	return json_array_append_new(ctx, o) == 0 ? 0 : err_set(ERR_NOMEM, "out of memory");
 }
 
@@ -290,7 +297,8 @@ int webhook_retry(struct txn *t, const char *id, const char *delivery_id)
 	if (rc != 0)
 		return rc;
 	if (disabled)
-		return err_set(ERR_CONFLICT, "the endpoint is disabled (it answered 410 Gone); create it again");
+		return err_set(ERR_CONFLICT,
+			       "the endpoint is disabled (it answered 410 Gone); create it again");
 	return store_delivery_retry(t->c, id, delivery_id, t->now_us);
 }
 
@@ -310,10 +318,11 @@ int webhook_sign(struct txn *t, const struct store_webhook *w, const char *id, i
 	int rc;
 	if (w->secret_len < FC_SEAL_OVERHEAD || w->secret_len - FC_SEAL_OVERHEAD >= sizeof secret)
 		return err_set(ERR_CRYPTO, "the endpoint's sealed secret has the wrong size");
-	if ((rc = fieldcrypt_dek_unwrap(t->keys, w->id, w->key_version, w->wrapped_key, w->wrapped_len, dek)) != 0)
+	if ((rc = fieldcrypt_dek_unwrap(t->keys, w->id, w->key_version, w->wrapped_key, w->wrapped_len,
+					dek)) != 0)
 		goto out;
-	if ((rc = fieldcrypt_open(dek, "webhook", w->id, "secret", w->secret, w->secret_len, (uint8_t *)secret,
-				  &n)) != 0)
+	if ((rc = fieldcrypt_open(dek, "webhook", w->id, "secret", w->secret, w->secret_len,
+				  (uint8_t *)secret, &n)) != 0)
 		goto out;
 	secret[n] = '\0';
 	if ((rc = whsig_secret_key(secret, key, &klen)) != 0)

@@ -53,7 +53,8 @@ struct webhook_new {
 };
 
 /* Checks a request body; ERR_INVALID with a message naming the member. */
-int webhook_parse(const struct txn *t, const struct webhook_settings *ws, json_t *body, struct webhook_new *out);
+int webhook_parse(const struct txn *t, const struct webhook_settings *ws, json_t *body,
+		  struct webhook_new *out);
 /* Checks a target URL (scheme, host, literal addresses). */
 int webhook_check_url(const char *url, bool allow_private);
 /* Whether an address (AF_INET: 4 bytes, AF_INET6: 16) is public: not

@@ -29,7 +29,8 @@ static void test_the_published_vector_signs_exactly(void **state)
 	/* One byte of the body, the id or the time changes the signature. */
 	assert_int_equal(whsig_sign(key, n, VECTOR_ID, 1614265331, VECTOR_BODY, strlen(VECTOR_BODY), sig), 0);
 	assert_string_not_equal(sig, VECTOR_SIG);
-	assert_int_equal(whsig_sign(key, n, "msg_other", 1614265330, VECTOR_BODY, strlen(VECTOR_BODY), sig), 0);
+	assert_int_equal(whsig_sign(key, n, "msg_other", 1614265330, VECTOR_BODY, strlen(VECTOR_BODY), sig),
+			 0);
 	assert_string_not_equal(sig, VECTOR_SIG);
 }
 
