@@ -36,6 +36,7 @@ struct outbound {
 struct due {
 	struct store_delivery d;
 	char *body;
+	uint8_t *personal; /* sealed */
 };
 
 struct due_list {
@@ -55,9 +56,17 @@ static int due_cb(void *ctx, const struct store_delivery *d)
 	struct due *it = &l->items[l->n];
 	it->d = *d;
 	it->d.body = NULL;
+	it->d.personal = NULL;
 	if ((it->body = strdup(d->body ? d->body : "")) == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
 	l->n++;
+	if (d->personal_len > 0) {
+		if ((it->personal = malloc(d->personal_len)) == NULL)
+			return err_set(ERR_NOMEM, "out of memory");
+		memcpy(it->personal, d->personal, d->personal_len);
+		it->d.personal = it->personal;
+	}
+	it->d.body = it->body;
 	return 0;
 }
 
@@ -88,9 +97,10 @@ static size_t discard(char *p, size_t size, size_t n, void *ctx)
 	return size * n;
 }
 
-/* Posts one delivery; *status the HTTP status (0 when none), error why not. */
-static void post(struct outbound *ob, const struct store_webhook *w, const struct due *it, long *status,
-		 char *error, size_t cap)
+/* Posts one delivery (body: this endpoint's copy); *status the HTTP status
+ * (0 when none), error why not. */
+static void post(struct outbound *ob, const struct store_webhook *w, const struct due *it, const char *body,
+		 long *status, char *error, size_t cap)
 {
 	struct txn t = { .keys = atomic_load(&ob->app->keys), .now_us = now_us() };
 	struct guard g = { .allow_private = ob->app->cfg.webhooks.allow_private_targets,
@@ -106,7 +116,11 @@ static void post(struct outbound *ob, const struct store_webhook *w, const struc
 		atomic_fetch_add(&ob->refused, 1);
 		goto out;
 	}
-	if (webhook_sign(&t, w, it->d.id, ts, it->body, sig) != 0) {
+	if (body == NULL) {
+		snprintf(error, cap, "cannot build the request body");
+		goto out;
+	}
+	if (webhook_sign(&t, w, it->d.id, ts, body, sig) != 0) {
 		snprintf(error, cap, "cannot sign the request");
 		goto out;
 	}
@@ -139,8 +153,8 @@ static void post(struct outbound *ob, const struct store_webhook *w, const struc
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &g);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "consentd-webhooks/1");
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, it->body);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(it->body));
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
 	CURLcode cc = curl_easy_perform(h);
 	if (cc == CURLE_OK) {
@@ -181,16 +195,23 @@ static void deliver(struct outbound *ob, struct due *it)
 	struct store_conn *c = NULL;
 	struct store_webhook w;
 	char error[STORE_TEXT_CAP];
+	char *body = NULL;
 	long status = 0;
+	memset(&w, 0, sizeof w);
 	if (store_conn_get(app->store, &c) != 0)
 		return;
-	struct txn t = { .c = c, .keys = atomic_load(&app->keys), .now_us = now_us() };
+	struct policy *p = app_policy(app);
+	struct txn t = { .c = c, .keys = atomic_load(&app->keys), .policy = p, .now_us = now_us() };
 	int rc = webhook_get(&t, it->d.endpoint_id, &w);
-	store_conn_put(app->store, c);
 	/* Disabled by a 410 earlier in this pass: its deliveries are failed. */
-	if (rc != 0 || w.disabled_us != 0)
+	bool skip = rc != 0 || w.disabled_us != 0;
+	if (!skip && webhook_body(&t, &w, &it->d, &body) != 0)
+		body = NULL; /* recorded as a failed attempt below */
+	store_conn_put(app->store, c);
+	policy_unref(p);
+	if (skip)
 		goto out;
-	post(ob, &w, it, &status, error, sizeof error);
+	post(ob, &w, it, body, &status, error, sizeof error);
 	struct record r = { .ob = ob, .d = it->d, .status = status, .error = error };
 	struct writer_job job;
 	memset(&job, 0, sizeof job);
@@ -207,6 +228,10 @@ static void deliver(struct outbound *ob, struct due *it)
 	case WEBHOOK_GONE: atomic_fetch_add(&ob->gone, 1); break;
 	}
 out:
+	if (body != NULL) {
+		mem_wipe(body, strlen(body));
+		free(body);
+	}
 	mem_wipe(&w, sizeof w);
 }
 
@@ -235,8 +260,10 @@ static void pass(struct outbound *ob)
 		deliver(ob, &l->items[i]);
 	}
 out:
-	for (int i = 0; l != NULL && i < l->n; i++)
+	for (int i = 0; l != NULL && i < l->n; i++) {
 		free(l->items[i].body);
+		free(l->items[i].personal);
+	}
 	free(l);
 }
 

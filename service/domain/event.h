@@ -9,8 +9,12 @@
  *
  * Payloads are thin: ids, names, statuses, and for contact events the
  * contact's event number `version` (1, 2, ...), which lets a subscriber put
- * one contact's events in order whatever order they arrive in. They hold
- * no personal value (no address, no field).
+ * one contact's events in order whatever order they arrive in. The body
+ * stored holds no personal value. A consent.changed whose purpose lets a
+ * subscriber's role see the contact's email or phone also stores those,
+ * sealed under the contact's data key; the worker adds them to that
+ * subscriber's copy only (webhook_body), if the live policy still lets its
+ * role see them and the contact is not erased.
  */
 #ifndef CONSENTD_DOMAIN_EVENT_H
 #define CONSENTD_DOMAIN_EVENT_H
@@ -20,6 +24,10 @@
 
 #include "service/domain/txn.h"
 
+#include <stdint.h>
+
+struct policy;
+
 #define EVENT_CONSENT_CHANGED "consent.changed"
 #define EVENT_SUPPRESSION_ADDED "suppression.added"
 #define EVENT_SUPPRESSION_LIFTED "suppression.lifted"
@@ -27,6 +35,10 @@
 
 /* Whether name is one of the event types above. */
 bool event_type_known(const char *name);
+
+/* The personal fields (email, phone: bits of policy_field_at) a role may
+ * see in a payload for purpose. */
+uint64_t event_personal_fields(const struct policy *p, const char *role, const char *purpose);
 
 /* Queues the event for every endpoint subscribed to type, on t's
  * connection (a writer job's). contact_id may be "" (suppressions carry no

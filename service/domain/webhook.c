@@ -335,6 +335,61 @@ out:
 	return rc;
 }
 
+int webhook_body(struct txn *t, const struct store_webhook *w, const struct store_delivery *d, char **out)
+{
+	struct store_contact ct;
+	struct policy_field_info f;
+	uint8_t dek[FC_KEY_BYTES];
+	json_t *body = NULL, *vals = NULL, *v;
+	const char *k;
+	int rc = 0;
+	*out = NULL;
+	if (d->personal_len == 0 || d->contact_id[0] == '\0')
+		goto plain;
+	if ((body = json_loads(d->body, 0, NULL)) == NULL) {
+		rc = err_set(ERR_IO, "a stored webhook body is not JSON");
+		goto out;
+	}
+	json_t *data = json_object_get(body, "data");
+	uint64_t mask = event_personal_fields(t->policy, w->role,
+					      json_string_value(json_object_get(data, "purpose")));
+	if (mask == 0)
+		goto plain;
+	rc = store_contact_get(t->c, d->contact_id, &ct);
+	if (rc == ERR_NOTFOUND || (rc == 0 && ct.erased)) {
+		rc = 0;
+		goto plain; /* erased meanwhile: its values are gone, and stay out */
+	}
+	if (rc != 0 || (rc = contact_unwrap(t->keys, &ct, dek)) != 0)
+		goto out;
+	rc = contact_open(dek, "outbox", d->contact_id, "personal", d->personal, d->personal_len, &vals);
+	crypto_wipe(dek, sizeof dek);
+	if (rc != 0)
+		goto out;
+	json_object_foreach (vals, k, v)
+		if (policy_field_get(t->policy, k, &f) == 0 && (mask & (UINT64_C(1) << f.index)))
+			json_object_set(data, k, v);
+	*out = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	if (*out == NULL)
+		rc = err_set(ERR_NOMEM, "out of memory");
+	else if (strlen(*out) > LIMIT_WEBHOOK_BODY_BYTES)
+		rc = err_set(ERR_TOOBIG, "a webhook event body is at most %d bytes",
+			     LIMIT_WEBHOOK_BODY_BYTES);
+	goto out;
+plain:
+	if ((*out = strdup(d->body)) == NULL)
+		rc = err_set(ERR_NOMEM, "out of memory");
+out:
+	if (rc != 0 && *out != NULL) {
+		mem_wipe(*out, strlen(*out));
+		free(*out);
+		*out = NULL;
+	}
+	json_decref(vals);
+	json_decref(body);
+	return rc;
+}
+
 /* The wait before attempt number `attempts + 1`, with jitter. */
 static int64_t backoff_us(const struct webhook_settings *ws, int64_t attempts)
 {

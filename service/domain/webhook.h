@@ -79,6 +79,11 @@ int webhook_retry(struct txn *t, const char *id, const char *delivery_id);
 /* ---- the delivery worker's side (service/outbound.c) ---- */
 
 int webhook_due(struct txn *t, int limit, store_delivery_cb cb, void *ctx);
+/* The body one endpoint gets for delivery d (which carries the event's
+ * body and sealed personal values): the stored body, plus the personal
+ * values its role may see for the event's purpose under t's policy, unless
+ * the contact was erased. *out is the caller's to free. */
+int webhook_body(struct txn *t, const struct store_webhook *w, const struct store_delivery *d, char **out);
 /* The webhook-signature header for one attempt. */
 int webhook_sign(struct txn *t, const struct store_webhook *w, const char *id, int64_t timestamp,
 		 const char *body, char out[WEBHOOK_SIG_CAP]);

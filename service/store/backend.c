@@ -456,9 +456,15 @@ int store_outbox_next_version(struct store_conn *c, const char *contact_id, int6
 }
 
 int store_outbox_add(struct store_conn *c, const char *type, const char *contact_id, int64_t version,
-		     const char *body, int64_t created_us, int64_t *queued)
+		     const char *body, const uint8_t *personal, size_t personal_len, int64_t created_us,
+		     int64_t *queued)
 {
-	return c->be->outbox_add(c, type, contact_id, version, body, created_us, queued);
+	return c->be->outbox_add(c, type, contact_id, version, body, personal, personal_len, created_us, queued);
+}
+
+int store_outbox_forget_personal(struct store_conn *c, const char *contact_id)
+{
+	return c->be->outbox_forget_personal(c, contact_id);
 }
 
 int store_deliveries_each(struct store_conn *c, const char *endpoint_id, int limit, store_delivery_cb cb,

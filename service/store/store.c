@@ -303,7 +303,7 @@ static const char *const migrations[] = {
 	") WITHOUT ROWID;"
 	"CREATE TABLE outbox_event ("
 	" seq INTEGER PRIMARY KEY, type TEXT NOT NULL, contact_id TEXT NOT NULL, version INTEGER NOT NULL,"
-	" body TEXT NOT NULL, created_us INTEGER NOT NULL"
+	" body TEXT NOT NULL, personal BLOB, created_us INTEGER NOT NULL"
 	");"
 	"CREATE INDEX outbox_event_contact ON outbox_event (contact_id, version) WHERE contact_id != '';"
 	"CREATE TABLE webhook_delivery ("
@@ -1629,4 +1629,5 @@ const struct store_backend store_sqlite_backend = {
 	.delivery_record = sqlite_delivery_record,
 	.delivery_retry = sqlite_delivery_retry,
 	.outbox_stats = sqlite_outbox_stats,
+	.outbox_forget_personal = sqlite_outbox_forget_personal,
 };

@@ -408,11 +408,16 @@ int store_webhook_disable(struct store_conn *c, const char *id, int64_t when_us,
 
 /* The contact's next event number (1, 2, ...), from the outbox. */
 int store_outbox_next_version(struct store_conn *c, const char *contact_id, int64_t *version);
-/* Appends an event (its JSON body, built by the caller) to the outbox and
- * queues one delivery for each enabled endpoint subscribed to its type, in
- * the caller's transaction; *queued how many. */
+/* Appends an event (its JSON body, built by the caller, and optionally
+ * the personal values some subscribers may see, sealed by the caller) to
+ * the outbox and queues one delivery for each enabled endpoint subscribed
+ * to its type, in the caller's transaction; *queued how many. */
 int store_outbox_add(struct store_conn *c, const char *type, const char *contact_id, int64_t version,
-		     const char *body, int64_t created_us, int64_t *queued);
+		     const char *body, const uint8_t *personal, size_t personal_len, int64_t created_us,
+		     int64_t *queued);
+/* Drops the sealed personal values of every outbox event of a contact (its
+ * erasure): undelivered events then go out without them. */
+int store_outbox_forget_personal(struct store_conn *c, const char *contact_id);
 /* How many enabled endpoints subscribe to type. */
 int store_webhook_subscribers(struct store_conn *c, const char *type, int64_t *n);
 
@@ -426,6 +431,9 @@ struct store_delivery {
 	int64_t last_status; /* HTTP status of the last attempt, 0 when none */
 	char last_error[STORE_TEXT_CAP];
 	const char *body; /* the event body, borrowed for the callback (due only) */
+	char contact_id[STORE_ID_CAP]; /* the event's contact, "" for none (due only) */
+	const uint8_t *personal;       /* sealed personal values, borrowed (due only) */
+	size_t personal_len;
 };
 typedef int (*store_delivery_cb)(void *ctx, const struct store_delivery *d);
 /* An endpoint's deliveries, newest first, at most limit. */

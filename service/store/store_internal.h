@@ -146,7 +146,8 @@ int sqlite_webhook_delete(struct store_conn *c, const char *id, int64_t when_us)
 int sqlite_webhook_disable(struct store_conn *c, const char *id, int64_t when_us, const char *reason);
 int sqlite_webhook_subscribers(struct store_conn *c, const char *type, int64_t *n);
 int sqlite_outbox_next_version(struct store_conn *c, const char *contact_id, int64_t *version);
-int sqlite_outbox_add(struct store_conn *c, const char *type, const char *contact_id, int64_t version, const char *body, int64_t created_us, int64_t *queued);
+int sqlite_outbox_add(struct store_conn *c, const char *type, const char *contact_id, int64_t version, const char *body, const uint8_t *personal, size_t personal_len, int64_t created_us, int64_t *queued);
+int sqlite_outbox_forget_personal(struct store_conn *c, const char *contact_id);
 int sqlite_deliveries_each(struct store_conn *c, const char *endpoint_id, int limit, store_delivery_cb cb, void *ctx);
 int sqlite_deliveries_due(struct store_conn *c, int64_t now_us, int limit, store_delivery_cb cb, void *ctx);
 int sqlite_delivery_record(struct store_conn *c, const struct store_delivery *d);

@@ -36,7 +36,10 @@ static const char SQL_WH_SUBSCRIBERS[] =
 static const char SQL_OUTBOX_VERSION[] =
 	"SELECT coalesce(max(version), 0) + 1 FROM outbox_event WHERE contact_id = ?1";
 static const char SQL_OUTBOX_INSERT[] =
-	"INSERT INTO outbox_event (type, contact_id, version, body, created_us) VALUES (?1, ?2, ?3, ?4, ?5)";
+	"INSERT INTO outbox_event (type, contact_id, version, body, personal, created_us)"
+	" VALUES (?1, ?2, ?3, ?4, ?6, ?5)";
+static const char SQL_OUTBOX_FORGET[] =
+	"UPDATE outbox_event SET personal = NULL WHERE contact_id = ?1 AND personal IS NOT NULL";
 /* The delivery id is the webhook-id header: the same on every attempt. */
 static const char SQL_OUTBOX_FANOUT[] =
 	"INSERT INTO webhook_delivery (id, endpoint_id, event_seq, state, attempts, created_us, next_us)"
@@ -44,13 +47,13 @@ static const char SQL_OUTBOX_FANOUT[] =
 	" WHERE deleted_us IS NULL AND disabled_us IS NULL AND instr(',' || events || ',', ',' || ?2 || ',') > 0";
 static const char SQL_DELIVERIES_EACH[] =
 	"SELECT d.id, d.endpoint_id, e.type, d.state, d.attempts, d.created_us, d.next_us,"
-	" coalesce(d.last_us, 0), d.last_status, d.last_error, e.body FROM webhook_delivery d"
+	" coalesce(d.last_us, 0), d.last_status, d.last_error, e.body, e.contact_id, NULL FROM webhook_delivery d"
 	" JOIN outbox_event e ON e.seq = d.event_seq WHERE d.endpoint_id = ?1"
 	" ORDER BY d.event_seq DESC LIMIT ?2";
 static const char SQL_DELIVERIES_DUE[] =
 	"SELECT d.id, d.endpoint_id, e.type, d.state, d.attempts, d.created_us, d.next_us,"
-	" coalesce(d.last_us, 0), d.last_status, d.last_error, e.body FROM webhook_delivery d"
-	" JOIN outbox_event e ON e.seq = d.event_seq JOIN webhook_endpoint w ON w.id = d.endpoint_id"
+	" coalesce(d.last_us, 0), d.last_status, d.last_error, e.body, e.contact_id, e.personal"
+	" FROM webhook_delivery d JOIN outbox_event e ON e.seq = d.event_seq JOIN webhook_endpoint w ON w.id = d.endpoint_id"
 	" WHERE d.state = 'pending' AND d.next_us <= ?1 AND w.deleted_us IS NULL AND w.disabled_us IS NULL"
 	" ORDER BY d.event_seq LIMIT ?2";
 static const char SQL_DELIVERY_RECORD[] =
@@ -205,8 +208,18 @@ int sqlite_outbox_next_version(struct store_conn *c, const char *contact_id, int
 	return one_int(c, SQL_OUTBOX_VERSION, contact_id, version, "cannot read the contact's event version");
 }
 
+int sqlite_outbox_forget_personal(struct store_conn *c, const char *contact_id)
+{
+	sqlite3_stmt *s = store_stmt_sql(c, SQL_OUTBOX_FORGET);
+	if (s == NULL)
+		return err_code();
+	store_bind_text(s, 1, contact_id);
+	return store_step_done(c, s, "cannot drop the outbox's personal values");
+}
+
 int sqlite_outbox_add(struct store_conn *c, const char *type, const char *contact_id, int64_t version,
-		      const char *body, int64_t created_us, int64_t *queued)
+		      const char *body, const uint8_t *personal, size_t personal_len, int64_t created_us,
+		      int64_t *queued)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_OUTBOX_INSERT);
 	if (s == NULL)
@@ -216,6 +229,7 @@ int sqlite_outbox_add(struct store_conn *c, const char *type, const char *contac
 	sqlite3_bind_int64(s, 3, version);
 	store_bind_text(s, 4, body);
 	sqlite3_bind_int64(s, 5, created_us);
+	store_bind_blob_or_null(s, 6, personal, personal_len);
 	int rc = store_step_done(c, s, "cannot append to the outbox");
 	if (rc != 0)
 		return rc;
@@ -249,6 +263,9 @@ static int each_delivery(struct store_conn *c, sqlite3_stmt *s, store_delivery_c
 		d.last_status = sqlite3_column_int64(s, 8);
 		store_col_text(s, 9, d.last_error, sizeof d.last_error);
 		d.body = (const char *)sqlite3_column_text(s, 10);
+		store_col_text(s, 11, d.contact_id, sizeof d.contact_id);
+		d.personal = sqlite3_column_blob(s, 12);
+		d.personal_len = (size_t)sqlite3_column_bytes(s, 12);
 		if ((ret = cb(ctx, &d)) != 0)
 			break;
 	}

@@ -130,7 +130,8 @@ def wait_until(cond, timeout=15):
 def test_admin_subscribes_and_a_consent_change_arrives_signed():
     rec, srv = Receiver(), server()
     try:
-        ep = subscribe(srv, rec)
+        # support may not see marketing's fields: a thin payload only.
+        ep = subscribe(srv, rec, role="support")
         cid = srv.create_contact(email="ada@example.org")
         srv.set_consent(cid, "marketing", "email", "granted")
         (h, ev), = rec.wait(1)
@@ -241,6 +242,47 @@ def test_an_erasure_sends_contact_erased_without_personal_values():
     finally:
         srv.close()
         rec.close()
+
+
+def test_a_subscriber_gets_the_address_only_where_its_role_may_see_it():
+    # marketing sees name and email for marketing; support sees nothing for
+    # marketing; a third receiver is down until the contact is erased.
+    rec_m, rec_s, rec_late = Receiver(), Receiver(), Receiver(plan=[500] * 100000)
+    srv = server()
+    try:
+        subscribe(srv, rec_m, role="marketing")
+        subscribe(srv, rec_s, role="support")
+        late = subscribe(srv, rec_late, role="marketing")
+        cid = srv.create_contact(email="ida@example.org", phone="+4915112345670", name="Ida Example")
+        srv.set_consent(cid, "marketing", "email", "granted")
+        (_, ev), = rec_m.wait(1)
+        check(ev["data"]["email"] == "ida@example.org", ev)
+        check("phone" not in ev["data"] and "name" not in ev["data"], ev)
+        (_, ev), = rec_s.wait(1)
+        check("email" not in ev["data"] and "phone" not in ev["data"], ev)
+        import sqlite3
+        con = sqlite3.connect(f"file:{srv.db}?mode=ro", uri=True)
+        (sealed,), = con.execute("SELECT personal FROM outbox_event WHERE contact_id = ?", (cid,)).fetchall()
+        check(sealed is not None and b"ida@example.org" not in sealed, sealed)
+        check(not con.execute("SELECT 1 FROM outbox_event WHERE instr(body, 'ida@') > 0").fetchall())
+        con.close()
+        # Erased before the third endpoint got it: it gets it without the address.
+        st, _ = srv.call("DELETE", f"/v1/contacts/{cid}", token="admin")
+        check(st in (200, 204), st)
+        con = sqlite3.connect(f"file:{srv.db}?mode=ro", uri=True)
+        check(con.execute("SELECT count(*) FROM outbox_event WHERE personal IS NOT NULL").fetchone()[0] == 0)
+        con.close()
+        with rec_late.lock:
+            rec_late.plan = []
+        d, = [d for d in deliveries(srv, late["id"]) if d["state"] == "pending"]
+        st, _ = srv.call("POST", f"/v1/webhooks/{late['id']}/deliveries/{d['id']}/retry", token="admin")
+        check(st == 202, st)
+        (_, ev), = rec_late.wait(1)
+        check(ev["type"] == "consent.changed" and "email" not in ev["data"], ev)
+    finally:
+        srv.close()
+        for r in (rec_m, rec_s, rec_late):
+            r.close()
 
 
 def test_a_private_target_is_refused_without_the_switch():

@@ -509,6 +509,7 @@ static int collect_delivery(void *ctx, const struct store_delivery *d)
 		return 0;
 	out[i] = *d;
 	out[i].body = NULL;
+	out[i].personal = NULL;
 	if (d->body != NULL)
 		assert_non_null(strstr(d->body, "\"type\""));
 	return 0;
@@ -535,6 +536,7 @@ static void test_the_outbox_fans_out_in_the_transaction_and_deliveries_follow_th
 	struct store_webhook a, b, got;
 	struct store_delivery due[8];
 	int64_t n = -1, v = 0, pending = 0, oldest = 0;
+	const uint8_t sealed[4] = { 1, 2, 3, 4 };
 	endpoint(&a, "AAAAAAAAAAAAAAAAAAAAAA", "consent.changed,contact.erased");
 	endpoint(&b, "BBBBBBBBBBBBBBBBBBBBBB", "suppression.added");
 	assert_int_equal(store_begin(f->w), 0);
@@ -554,7 +556,7 @@ static void test_the_outbox_fans_out_in_the_transaction_and_deliveries_follow_th
 
 	/* A rolled-back event queues nothing. */
 	assert_int_equal(store_begin(f->w), 0);
-	assert_int_equal(store_outbox_add(f->w, "consent.changed", "c1", 1, "{\"type\":1}", 100, &n), 0);
+	assert_int_equal(store_outbox_add(f->w, "consent.changed", "c1", 1, "{\"type\":1}", NULL, 0, 100, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(store_rollback(f->w), 0);
 	assert_int_equal(store_outbox_stats(f->r, &pending, &oldest), 0);
@@ -563,11 +565,11 @@ static void test_the_outbox_fans_out_in_the_transaction_and_deliveries_follow_th
 	assert_int_equal(store_begin(f->w), 0);
 	assert_int_equal(store_outbox_next_version(f->w, "c1", &v), 0);
 	assert_int_equal(v, 1);
-	assert_int_equal(store_outbox_add(f->w, "consent.changed", "c1", v, "{\"type\":1}", 100, &n), 0);
+	assert_int_equal(store_outbox_add(f->w, "consent.changed", "c1", v, "{\"type\":1}", sealed, sizeof sealed, 100, &n), 0);
 	assert_int_equal(store_outbox_next_version(f->w, "c1", &v), 0);
 	assert_int_equal(v, 2);
-	assert_int_equal(store_outbox_add(f->w, "contact.erased", "c1", v, "{\"type\":2}", 200, &n), 0);
-	assert_int_equal(store_outbox_add(f->w, "suppression.added", "", 0, "{\"type\":3}", 300, &n), 0);
+	assert_int_equal(store_outbox_add(f->w, "contact.erased", "c1", v, "{\"type\":2}", NULL, 0, 200, &n), 0);
+	assert_int_equal(store_outbox_add(f->w, "suppression.added", "", 0, "{\"type\":3}", NULL, 0, 300, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(store_commit(f->w), 0);
 	assert_int_equal(store_outbox_next_version(f->r, "c2", &v), 0);
@@ -582,6 +584,17 @@ static void test_the_outbox_fans_out_in_the_transaction_and_deliveries_follow_th
 	assert_string_equal(due[1].type, "contact.erased");
 	assert_string_equal(due[2].id, ""); /* the third is due at 300 */
 	assert_string_equal(due[0].endpoint_id, a.id);
+	assert_string_equal(due[0].contact_id, "c1");
+	assert_int_equal(due[0].personal_len, sizeof sealed);
+	assert_int_equal(due[1].personal_len, 0);
+
+	/* An erasure drops the sealed values of the contact's events. */
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_outbox_forget_personal(f->w, "c1"), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	memset(due, 0, sizeof due);
+	assert_int_equal(store_deliveries_due(f->r, 250, 10, collect_delivery, due), 0);
+	assert_int_equal(due[0].personal_len, 0);
 
 	struct store_delivery d = due[0];
 	snprintf(d.state, sizeof d.state, "delivered");
