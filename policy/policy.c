@@ -76,6 +76,7 @@ static const char *const action_names[POLICY_ACT_COUNT] = {
 	"contacts.import",   "consents.read",	   "consents.write",	  "consent.check",
 	"outreach.filter",   "suppressions.read",  "suppressions.write", "suppressions.delete",
 	"links.create",	     "audit.read",	   "policy.reload",	  "contacts.widen_purposes",
+	"webhooks.manage",
 };
 
 static const char *const channel_names[POLICY_CH_COUNT] = {

@@ -69,6 +69,7 @@ enum policy_action {
 	 * (the gate of purpose limitation). contacts.update alone may only
 	 * narrow it; a role holding this must hold contacts.update too. */
 	POLICY_ACT_CONTACTS_WIDEN_PURPOSES,
+	POLICY_ACT_WEBHOOKS_MANAGE, /* "webhooks.manage": outbound webhook endpoints */
 	POLICY_ACT_COUNT
 };
 

@@ -3,7 +3,7 @@
 # Skips apt entirely when everything is already present.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
-      libmicrohttpd-dev libgnutls28-dev libjansson-dev libsqlite3-dev libssl-dev libcmocka-dev
+      libmicrohttpd-dev libgnutls28-dev libjansson-dev libsqlite3-dev libssl-dev libcmocka-dev libcurl4-openssl-dev
       python3 python3-yaml sqlite3 curl ca-certificates openssl gnutls-bin procps)
 if [ "${CONSENTD_BROWSER:-0}" = 1 ]; then
 	pkgs+=(chromium fonts-wqy-zenhei) # CJK glyphs for the Chinese screenshots

@@ -9,6 +9,7 @@
 #include "service/app.h"
 
 #include "service/auditwatch.h"
+#include "service/outbound.h"
 #include "service/auth.h"
 #include "service/mail.h"
 #include "service/prefpage.h"
@@ -400,6 +401,8 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 	if ((rc = auditwatch_start(&app->watch, app->store, app->cfg.signing_pub, app->cfg.audit_anchor,
 				   app->cfg.audit_verify_every)) != 0)
 		return rc;
+	if ((rc = outbound_start(&app->outbound, app)) != 0)
+		return rc;
 	if ((rc = read_file(app->cfg.tls_cert, &cert, false)) != 0 ||
 	    (rc = read_file(app->cfg.tls_key, &key, true)) != 0)
 		goto out;
@@ -460,6 +463,8 @@ void app_close(struct app *app)
 	app->watch = NULL;
 	mail_worker_stop(app->mail);
 	app->mail = NULL;
+	outbound_stop(app->outbound); /* it records through the writer */
+	app->outbound = NULL;
 	writer_shutdown(app->writer);
 	http_stop(app->http);
 	writer_close(app->writer);

@@ -41,6 +41,7 @@ struct reqctx;
 struct auth_cache;
 struct auditwatch;
 struct provsig;
+struct outbound;
 
 struct app_metrics {
 	atomic_uint_fast64_t requests, status_2xx, status_4xx, status_5xx, auth_failures,
@@ -63,6 +64,7 @@ struct app {
 	struct app_metrics metrics;
 	struct auth_cache *auth_cache; /* principals from the database, by token hash */
 	struct provsig *provsig;       /* inbound providers' keys (events in consentd.conf) */
+	struct outbound *outbound;     /* the webhook delivery worker (outbound.c) */
 	int64_t started_us;
 	atomic_bool ready;
 };

@@ -198,6 +198,37 @@ static int parse_org(json_t *v, const char *path, struct config_org *org)
 	return 0;
 }
 
+/* "webhooks": outbound delivery settings. The defaults retry for three
+ * days, the first retry after 30 seconds; tests set a tiny base. */
+static int webhooks_load(json_t *v, struct webhook_settings *ws, const char *path)
+{
+	const char *k;
+	json_t *o;
+	if (!json_is_object(v))
+		return err_set(ERR_INVALID, "%s: webhooks must be an object", path);
+	json_object_foreach(v, k, o) {
+		if (strcmp(k, "allow_private_targets") == 0) {
+			if (!json_is_boolean(o))
+				return err_set(ERR_INVALID, "%s: webhooks.allow_private_targets must be true or false",
+					       path);
+			ws->allow_private_targets = json_is_true(o);
+		} else if (strcmp(k, "retry_base_ms") == 0) {
+			if (!json_is_integer(o) || json_integer_value(o) < 1 || json_integer_value(o) > 3600000)
+				return err_set(ERR_INVALID, "%s: webhooks.retry_base_ms must be an integer 1..3600000",
+					       path);
+			ws->retry_base_ms = json_integer_value(o);
+		} else if (strcmp(k, "max_age_seconds") == 0) {
+			if (!json_is_integer(o) || json_integer_value(o) < 1 || json_integer_value(o) > 30 * 24 * 3600)
+				return err_set(ERR_INVALID, "%s: webhooks.max_age_seconds must be an integer 1..2592000",
+					       path);
+			ws->max_age_seconds = json_integer_value(o);
+		} else {
+			return err_set(ERR_INVALID, "%s: unknown key \"webhooks.%s\"", path, k);
+		}
+	}
+	return 0;
+}
+
 int config_load(struct config *cfg, const char *dir)
 {
 	char path[CONFIG_PATH_CAP + 32];
@@ -206,6 +237,8 @@ int config_load(struct config *cfg, const char *dir)
 	int rc = 0;
 
 	memset(cfg, 0, sizeof *cfg);
+	cfg->webhooks.retry_base_ms = 30000;
+	cfg->webhooks.max_age_seconds = 3 * 24 * 3600;
 	if (strlen(dir) >= sizeof cfg->dir - 32)
 		return err_set(ERR_INVALID, "the data directory path is longer than %zu bytes", sizeof cfg->dir - 33);
 	snprintf(cfg->dir, sizeof cfg->dir, "%s", dir);
@@ -258,6 +291,10 @@ int config_load(struct config *cfg, const char *dir)
 			continue;
 		} else if (strcmp(k, "events") == 0) {
 			if ((rc = events_load(v, cfg, dir, path)) != 0)
+				goto out;
+			continue;
+		} else if (strcmp(k, "webhooks") == 0) {
+			if ((rc = webhooks_load(v, &cfg->webhooks, path)) != 0)
 				goto out;
 			continue;
 		} else if (strcmp(k, "allow_core_dumps") == 0) {

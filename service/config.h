@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "service/domain/provider.h"
+#include "service/domain/webhook.h"
 
 #define CONFIG_PATH_CAP 4096
 #define CONFIG_ORG_CAP 256 /* one organisation detail, with its NUL */
@@ -65,6 +66,9 @@ struct config {
 		char privacy_policy_url[CONFIG_ORG_CAP]; /* https:// only */
 		char contact_email[CONFIG_ORG_CAP];
 	} org;
+	/* "webhooks": {"allow_private_targets", "retry_base_ms",
+	 * "max_age_seconds"}: outbound delivery (docs/integrations.md). */
+	struct webhook_settings webhooks;
 };
 
 /* Reads DIR/consentd.conf. Unknown keys are an error. */

@@ -7,6 +7,7 @@
 
 #include "service/auditwatch.h"
 #include "service/base/codec.h"
+#include "service/outbound.h"
 #include "service/router.h"
 
 #include <stdio.h>
@@ -41,6 +42,45 @@ void h_ready(struct reqctx *ctx)
 			     "audit_healthy", st.healthy, "audit_intact", intact, "audit_fault", fault,
 			     "audit_head", (json_int_t)st.head_seq));
 	app_send(ctx);
+}
+
+/* Appends the webhook delivery metrics to *buf (n bytes); the new length,
+ * or -1 (and *buf freed) when out of memory. */
+static int webhook_metrics(struct app *app, char **buf, int n)
+{
+	struct outbound_stats os;
+	char *more = NULL;
+	outbound_stats(app->outbound, &os);
+	int64_t age = os.oldest_us > 0 ? (now_us() - os.oldest_us) / 1000000 : 0;
+	int m = asprintf(&more,
+		"# HELP consentd_webhook_deliveries_total Webhook delivery attempts by outcome.\n"
+		"# TYPE consentd_webhook_deliveries_total counter\n"
+		"consentd_webhook_deliveries_total{outcome=\"delivered\"} %llu\n"
+		"consentd_webhook_deliveries_total{outcome=\"retry\"} %llu\n"
+		"consentd_webhook_deliveries_total{outcome=\"failed\"} %llu\n"
+		"consentd_webhook_deliveries_total{outcome=\"gone\"} %llu\n"
+		"# HELP consentd_webhook_refused_total Attempts refused because the target address is not public.\n"
+		"# TYPE consentd_webhook_refused_total counter\n"
+		"consentd_webhook_refused_total %llu\n"
+		"# HELP consentd_webhook_queue_depth Webhook deliveries waiting.\n"
+		"# TYPE consentd_webhook_queue_depth gauge\n"
+		"consentd_webhook_queue_depth %lld\n"
+		"# HELP consentd_webhook_oldest_pending_seconds Age of the oldest waiting webhook delivery.\n"
+		"# TYPE consentd_webhook_oldest_pending_seconds gauge\n"
+		"consentd_webhook_oldest_pending_seconds %lld\n",
+		(unsigned long long)os.delivered, (unsigned long long)os.retried, (unsigned long long)os.dead,
+		(unsigned long long)os.gone, (unsigned long long)os.refused, (long long)os.pending, (long long)age);
+	char *joined = m < 0 ? NULL : realloc(*buf, (size_t)n + (size_t)m + 1);
+	if (joined == NULL) {
+		free(more);
+		free(*buf);
+		*buf = NULL;
+		return -1;
+	}
+	memcpy(joined + n, more, (size_t)m + 1);
+	free(more);
+	*buf = joined;
+	return n + m;
 }
 
 void h_metrics(struct reqctx *ctx)
@@ -118,6 +158,8 @@ void h_metrics(struct reqctx *ctx)
 		(unsigned long long)st.checkpoints, (long long)st.head_seq, intact ? 1 : 0,
 		(long long)st.anchored, (unsigned long long)st.anchor_failures, (long long)ws.runs,
 		(long long)ws.failures, (long long)((now_us() - ctx->app->started_us) / 1000000));
+	if (n >= 0)
+		n = webhook_metrics(ctx->app, &buf, n);
 	if (n < 0) {
 		reply_problem_status(ctx, 500, "internal", "Internal error", NULL, NULL);
 	} else {

@@ -24,6 +24,7 @@ static const struct route *const tables[] = {
 	customer_routes,
 	console_routes,
 	event_routes,
+	webhook_routes,
 };
 
 static bool token_char(char c)

@@ -41,6 +41,7 @@ extern const struct route import_routes[];	/* h_import.c */
 extern const struct route customer_routes[];	/* h_customer.c */
 extern const struct route console_routes[];	/* h_console.c */
 extern const struct route event_routes[];	/* h_events.c */
+extern const struct route webhook_routes[];	/* h_webhooks.c */
 
 /* 0 and *out on a match; ERR_NOTFOUND when no pattern matches the path or a
  * parameter is malformed; ERR_UNSUPPORTED when the path matches with another

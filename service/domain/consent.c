@@ -35,6 +35,7 @@
 #include "service/base/limits.h"
 #include "service/domain/contact.h"
 #include "service/domain/release.h"
+#include "service/domain/event.h"
 #include "service/domain/suppression.h"
 #include "service/crypto/fieldcrypt.h"
 #include "service/parse.h"
@@ -236,7 +237,11 @@ int consent_apply(struct txn *t, const struct store_consent *cs, bool *current)
 	bool is_current = rc == ERR_NOTFOUND || consent_supersedes(cs, &cur);
 	if (current != NULL)
 		*current = is_current;
-	return store_consent_put(t->c, cs, is_current);
+	if ((rc = store_consent_put(t->c, cs, is_current)) != 0 || !is_current)
+		return rc;
+	return event_emit(t, EVENT_CONSENT_CHANGED, cs->contact_id,
+			  json_pack("{s:s, s:s, s:s}", "purpose", cs->purpose, "channel", cs->channel, "status",
+				    cs->status));
 }
 
 int consent_put(struct txn *t, const struct store_contact *ct, struct store_consent *cs, json_t *evidence,

@@ -5,6 +5,7 @@
 #include "service/domain/contact.h"
 
 #include "service/domain/consent.h"
+#include "service/domain/event.h"
 #include "service/domain/suppression.h"
 
 #include "service/base/codec.h"
@@ -386,7 +387,9 @@ int contact_erase(struct txn *t, const struct store_contact *ct)
 		if ((rc = suppression_add(t, &sp)) < 0)
 			return rc;
 	}
-	return store_contact_erase(t->c, ct->id, now);
+	if ((rc = store_contact_erase(t->c, ct->id, now)) != 0)
+		return rc;
+	return event_emit(t, EVENT_CONTACT_ERASED, ct->id, json_object());
 }
 
 /* ---- the one creation path ---- */

@@ -4,6 +4,7 @@
 #include "service/domain/suppression.h"
 
 #include "service/base/error.h"
+#include "service/domain/event.h"
 #include "policy/policy.h"
 
 #include <stdio.h>
@@ -114,7 +115,23 @@ int suppression_list(struct txn *t, const uint8_t hash[32], store_suppression_cb
 
 int suppression_add(struct txn *t, const struct store_suppression *sp)
 {
-	return store_suppression_add(t->c, sp);
+	int rc = store_suppression_add(t->c, sp);
+	if (rc != 1)
+		return rc;
+	int erc = event_emit(t, EVENT_SUPPRESSION_ADDED, "",
+			     json_pack("{s:s, s:s, s:s, s:s}", "kind", sp->kind, "scope", sp->scope, "scope_value",
+				       sp->scope_value ? sp->scope_value : "", "reason", sp->reason));
+	return erc != 0 ? erc : rc;
+}
+
+/* The suppression.lifted event of a lift that lifted n. */
+static int lifted_event(struct txn *t, const char *scope, const char *scope_value, int64_t n)
+{
+	if (n <= 0)
+		return 0;
+	return event_emit(t, EVENT_SUPPRESSION_LIFTED, "",
+			  json_pack("{s:s, s:s, s:I}", "scope", scope ? scope : "", "scope_value",
+				    scope_value ? scope_value : "", "lifted", (json_int_t)n));
 }
 
 int suppression_match(struct txn *t, const uint8_t *hash_a, const uint8_t *hash_b, const char *purpose,
@@ -129,17 +146,23 @@ int suppression_lift(struct txn *t, const uint8_t hash[32], const char *scope, c
 		     const char *by, int64_t *lifted)
 {
 	char reasons[128];
+	int64_t n = 0;
 	liftable(SUPPRESSION_BY_OPERATOR, reasons, sizeof reasons);
-	return store_suppressions_lift(t->c, hash, scope, scope_value, reasons, t->now_us, by, lifted);
+	int rc = store_suppressions_lift(t->c, hash, scope, scope_value, reasons, t->now_us, by, &n);
+	if (lifted != NULL)
+		*lifted = n;
+	return rc != 0 ? rc : lifted_event(t, scope, scope_value, n);
 }
 
 int suppression_lift_by_subject(struct txn *t, const uint8_t hash[32], const char *purpose,
 				const char *by)
 {
 	char reasons[128];
+	int64_t n = 0;
 	liftable(SUPPRESSION_BY_SUBJECT, reasons, sizeof reasons);
-	return store_suppressions_lift(t->c, hash, scope_names[SUPPRESSION_SCOPE_PURPOSE], purpose, reasons,
-				       t->now_us, by, NULL);
+	int rc = store_suppressions_lift(t->c, hash, scope_names[SUPPRESSION_SCOPE_PURPOSE], purpose, reasons,
+					 t->now_us, by, &n);
+	return rc != 0 ? rc : lifted_event(t, scope_names[SUPPRESSION_SCOPE_PURPOSE], purpose, n);
 }
 
 int suppression_subject_each(struct txn *t, const struct store_contact *ct, store_subject_suppression_cb cb,

@@ -474,3 +474,76 @@ int store_mail_sent(struct store_conn *c, const char *id, int64_t when_us, bool 
 {
 	return c->be->mail_sent(c, id, when_us, sent);
 }
+
+int store_webhook_insert(struct store_conn *c, const struct store_webhook *w)
+{
+	return c->be->webhook_insert(c, w);
+}
+
+int store_webhook_get(struct store_conn *c, const char *id, struct store_webhook *out)
+{
+	return c->be->webhook_get(c, id, out);
+}
+
+int store_webhooks_each(struct store_conn *c, store_webhook_cb cb, void *ctx, int64_t *n)
+{
+	return c->be->webhooks_each(c, cb, ctx, n);
+}
+
+int store_webhook_delete(struct store_conn *c, const char *id, int64_t when_us)
+{
+	return c->be->webhook_delete(c, id, when_us);
+}
+
+int store_webhook_disable(struct store_conn *c, const char *id, int64_t when_us, const char *reason)
+{
+	return c->be->webhook_disable(c, id, when_us, reason);
+}
+
+int store_webhook_subscribers(struct store_conn *c, const char *type, int64_t *n)
+{
+	return c->be->webhook_subscribers(c, type, n);
+}
+
+int store_outbox_next_version(struct store_conn *c, const char *contact_id, int64_t *version)
+{
+	return c->be->outbox_next_version(c, contact_id, version);
+}
+
+int store_outbox_add(struct store_conn *c, const char *type, const char *contact_id, int64_t version,
+		     const char *body, const uint8_t *personal, size_t personal_len, int64_t created_us,
+		     int64_t *queued)
+{
+	return c->be->outbox_add(c, type, contact_id, version, body, personal, personal_len, created_us, queued);
+}
+
+int store_outbox_forget_personal(struct store_conn *c, const char *contact_id)
+{
+	return c->be->outbox_forget_personal(c, contact_id);
+}
+
+int store_deliveries_each(struct store_conn *c, const char *endpoint_id, int limit, store_delivery_cb cb,
+			  void *ctx)
+{
+	return c->be->deliveries_each(c, endpoint_id, limit, cb, ctx);
+}
+
+int store_deliveries_due(struct store_conn *c, int64_t now_us, int limit, store_delivery_cb cb, void *ctx)
+{
+	return c->be->deliveries_due(c, now_us, limit, cb, ctx);
+}
+
+int store_delivery_record(struct store_conn *c, const struct store_delivery *d)
+{
+	return c->be->delivery_record(c, d);
+}
+
+int store_delivery_retry(struct store_conn *c, const char *endpoint_id, const char *id, int64_t now_us)
+{
+	return c->be->delivery_retry(c, endpoint_id, id, now_us);
+}
+
+int store_outbox_stats(struct store_conn *c, int64_t *pending, int64_t *oldest_us)
+{
+	return c->be->outbox_stats(c, pending, oldest_us);
+}

@@ -178,6 +178,21 @@ struct store_backend {
 	int (*mail_put)(struct store_conn *c, const struct store_mail *m);
 	int (*mail_pending)(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx);
 	int (*mail_sent)(struct store_conn *c, const char *id, int64_t when_us, bool sent);
+	/* outbound webhooks (store_webhooks.c) */
+	int (*webhook_insert)(struct store_conn *c, const struct store_webhook *w);
+	int (*webhook_get)(struct store_conn *c, const char *id, struct store_webhook *out);
+	int (*webhooks_each)(struct store_conn *c, store_webhook_cb cb, void *ctx, int64_t *n);
+	int (*webhook_delete)(struct store_conn *c, const char *id, int64_t when_us);
+	int (*webhook_disable)(struct store_conn *c, const char *id, int64_t when_us, const char *reason);
+	int (*webhook_subscribers)(struct store_conn *c, const char *type, int64_t *n);
+	int (*outbox_next_version)(struct store_conn *c, const char *contact_id, int64_t *version);
+	int (*outbox_add)(struct store_conn *c, const char *type, const char *contact_id, int64_t version, const char *body, const uint8_t *personal, size_t personal_len, int64_t created_us, int64_t *queued);
+	int (*outbox_forget_personal)(struct store_conn *c, const char *contact_id);
+	int (*deliveries_each)(struct store_conn *c, const char *endpoint_id, int limit, store_delivery_cb cb, void *ctx);
+	int (*deliveries_due)(struct store_conn *c, int64_t now_us, int limit, store_delivery_cb cb, void *ctx);
+	int (*delivery_record)(struct store_conn *c, const struct store_delivery *d);
+	int (*delivery_retry)(struct store_conn *c, const char *endpoint_id, const char *id, int64_t now_us);
+	int (*outbox_stats)(struct store_conn *c, int64_t *pending, int64_t *oldest_us);
 };
 
 /* The backends built into this binary. */

@@ -332,6 +332,29 @@ static const char *const migrations[] = {
 	" sent_us INTEGER"
 	") WITHOUT ROWID;"
 	"CREATE INDEX mail_outbox_pending ON mail_outbox (created_us) WHERE sent_us IS NULL;",
+	/* 9: outbound webhooks (store_webhooks.c): endpoints with sealed
+	 * secrets, the transactional outbox and one delivery row per event and
+	 * endpoint. */
+	"CREATE TABLE webhook_endpoint ("
+	" id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, description TEXT NOT NULL,"
+	" role TEXT NOT NULL, key_version INTEGER NOT NULL, wrapped_key BLOB NOT NULL, secret BLOB NOT NULL,"
+	" created_us INTEGER NOT NULL, disabled_us INTEGER, disabled_reason TEXT NOT NULL DEFAULT '',"
+	" deleted_us INTEGER"
+	") WITHOUT ROWID;"
+	"CREATE TABLE outbox_event ("
+	" seq INTEGER PRIMARY KEY, type TEXT NOT NULL, contact_id TEXT NOT NULL, version INTEGER NOT NULL,"
+	" body TEXT NOT NULL, personal BLOB, created_us INTEGER NOT NULL"
+	");"
+	"CREATE INDEX outbox_event_contact ON outbox_event (contact_id, version) WHERE contact_id != '';"
+	"CREATE TABLE webhook_delivery ("
+	" id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL REFERENCES webhook_endpoint (id),"
+	" event_seq INTEGER NOT NULL REFERENCES outbox_event (seq),"
+	" state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),"
+	" attempts INTEGER NOT NULL, created_us INTEGER NOT NULL, next_us INTEGER NOT NULL, last_us INTEGER,"
+	" last_status INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT ''"
+	") WITHOUT ROWID;"
+	"CREATE INDEX webhook_delivery_due ON webhook_delivery (next_us) WHERE state = 'pending';"
+	"CREATE INDEX webhook_delivery_endpoint ON webhook_delivery (endpoint_id, event_seq);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1649,4 +1672,18 @@ const struct store_backend store_sqlite_backend = {
 	.mail_put = sqlite_mail_put,
 	.mail_pending = sqlite_mail_pending,
 	.mail_sent = sqlite_mail_sent,
+	.webhook_insert = sqlite_webhook_insert,
+	.webhook_get = sqlite_webhook_get,
+	.webhooks_each = sqlite_webhooks_each,
+	.webhook_delete = sqlite_webhook_delete,
+	.webhook_disable = sqlite_webhook_disable,
+	.webhook_subscribers = sqlite_webhook_subscribers,
+	.outbox_next_version = sqlite_outbox_next_version,
+	.outbox_add = sqlite_outbox_add,
+	.deliveries_each = sqlite_deliveries_each,
+	.deliveries_due = sqlite_deliveries_due,
+	.delivery_record = sqlite_delivery_record,
+	.delivery_retry = sqlite_delivery_retry,
+	.outbox_stats = sqlite_outbox_stats,
+	.outbox_forget_personal = sqlite_outbox_forget_personal,
 };

@@ -428,4 +428,84 @@ int store_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, void 
  * sent); ERR_NOTFOUND when no unsent message has this id. */
 int store_mail_sent(struct store_conn *c, const char *id, int64_t when_us, bool sent);
 
+/* ---- outbound webhooks (store_webhooks.c) ------------------------------ */
+
+#define STORE_URL_CAP (LIMIT_WEBHOOK_URL_BYTES + 1)
+#define STORE_DELIVERY_ID_CAP 48
+#define STORE_EVENT_TYPE_CAP 32
+
+/* One endpoint. Its signing secret is sealed under its own data key, which
+ * the keyring wraps (like a contact's); deleted endpoints are never read. */
+struct store_webhook {
+	char id[STORE_ID_CAP];
+	char url[STORE_URL_CAP];
+	char events[STORE_TEXT_CAP]; /* comma-separated event types */
+	char description[STORE_TEXT_CAP];
+	char role[STORE_NAME_CAP];
+	int key_version;
+	uint8_t wrapped_key[96];
+	size_t wrapped_len;
+	uint8_t secret[128]; /* sealed */
+	size_t secret_len;
+	int64_t created_us;
+	int64_t disabled_us; /* 0 while enabled */
+	char disabled_reason[64];
+};
+
+int store_webhook_insert(struct store_conn *c, const struct store_webhook *w);
+/* ERR_NOTFOUND for an unknown or deleted endpoint. */
+int store_webhook_get(struct store_conn *c, const char *id, struct store_webhook *out);
+typedef int (*store_webhook_cb)(void *ctx, const struct store_webhook *w);
+/* Endpoints not deleted, oldest first; *n (may be NULL) how many. */
+int store_webhooks_each(struct store_conn *c, store_webhook_cb cb, void *ctx, int64_t *n);
+/* Marks the endpoint deleted and its pending deliveries failed. */
+int store_webhook_delete(struct store_conn *c, const char *id, int64_t when_us);
+/* Disables an endpoint: nothing more is delivered to it; pending deliveries
+ * are marked failed with the reason. */
+int store_webhook_disable(struct store_conn *c, const char *id, int64_t when_us, const char *reason);
+
+/* The contact's next event number (1, 2, ...), from the outbox. */
+int store_outbox_next_version(struct store_conn *c, const char *contact_id, int64_t *version);
+/* Appends an event (its JSON body, built by the caller, and optionally
+ * the personal values some subscribers may see, sealed by the caller) to
+ * the outbox and queues one delivery for each enabled endpoint subscribed
+ * to its type, in the caller's transaction; *queued how many. */
+int store_outbox_add(struct store_conn *c, const char *type, const char *contact_id, int64_t version,
+		     const char *body, const uint8_t *personal, size_t personal_len, int64_t created_us,
+		     int64_t *queued);
+/* Drops the sealed personal values of every outbox event of a contact (its
+ * erasure): undelivered events then go out without them. */
+int store_outbox_forget_personal(struct store_conn *c, const char *contact_id);
+/* How many enabled endpoints subscribe to type. */
+int store_webhook_subscribers(struct store_conn *c, const char *type, int64_t *n);
+
+struct store_delivery {
+	char id[STORE_DELIVERY_ID_CAP]; /* the webhook-id header */
+	char endpoint_id[STORE_ID_CAP];
+	char type[STORE_EVENT_TYPE_CAP];
+	char state[16]; /* pending | delivered | failed */
+	int64_t attempts;
+	int64_t created_us, next_us, last_us;
+	int64_t last_status; /* HTTP status of the last attempt, 0 when none */
+	char last_error[STORE_TEXT_CAP];
+	const char *body; /* the event body, borrowed for the callback (due only) */
+	char contact_id[STORE_ID_CAP]; /* the event's contact, "" for none (due only) */
+	const uint8_t *personal;       /* sealed personal values, borrowed (due only) */
+	size_t personal_len;
+};
+typedef int (*store_delivery_cb)(void *ctx, const struct store_delivery *d);
+/* An endpoint's deliveries, newest first, at most limit. */
+int store_deliveries_each(struct store_conn *c, const char *endpoint_id, int limit, store_delivery_cb cb,
+			  void *ctx);
+/* Pending deliveries due at now_us, to enabled endpoints, oldest event
+ * first, at most limit; d->body is set. */
+int store_deliveries_due(struct store_conn *c, int64_t now_us, int limit, store_delivery_cb cb, void *ctx);
+/* Records an attempt's outcome: state, attempts, next_us, status, error. */
+int store_delivery_record(struct store_conn *c, const struct store_delivery *d);
+/* Makes a delivery of endpoint_id pending again, due at now_us.
+ * ERR_NOTFOUND when the endpoint has no such delivery. */
+int store_delivery_retry(struct store_conn *c, const char *endpoint_id, const char *id, int64_t now_us);
+/* Pending deliveries and the creation time of the oldest (0 when none). */
+int store_outbox_stats(struct store_conn *c, int64_t *pending, int64_t *oldest_us);
+
 #endif

@@ -150,6 +150,20 @@ int sqlite_provider_event_once(struct store_conn *c, const char *provider, const
 int sqlite_mail_put(struct store_conn *c, const struct store_mail *m);
 int sqlite_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx);
 int sqlite_mail_sent(struct store_conn *c, const char *id, int64_t when_us, bool sent);
+int sqlite_webhook_insert(struct store_conn *c, const struct store_webhook *w);
+int sqlite_webhook_get(struct store_conn *c, const char *id, struct store_webhook *out);
+int sqlite_webhooks_each(struct store_conn *c, store_webhook_cb cb, void *ctx, int64_t *n);
+int sqlite_webhook_delete(struct store_conn *c, const char *id, int64_t when_us);
+int sqlite_webhook_disable(struct store_conn *c, const char *id, int64_t when_us, const char *reason);
+int sqlite_webhook_subscribers(struct store_conn *c, const char *type, int64_t *n);
+int sqlite_outbox_next_version(struct store_conn *c, const char *contact_id, int64_t *version);
+int sqlite_outbox_add(struct store_conn *c, const char *type, const char *contact_id, int64_t version, const char *body, const uint8_t *personal, size_t personal_len, int64_t created_us, int64_t *queued);
+int sqlite_outbox_forget_personal(struct store_conn *c, const char *contact_id);
+int sqlite_deliveries_each(struct store_conn *c, const char *endpoint_id, int limit, store_delivery_cb cb, void *ctx);
+int sqlite_deliveries_due(struct store_conn *c, int64_t now_us, int limit, store_delivery_cb cb, void *ctx);
+int sqlite_delivery_record(struct store_conn *c, const struct store_delivery *d);
+int sqlite_delivery_retry(struct store_conn *c, const char *endpoint_id, const char *id, int64_t now_us);
+int sqlite_outbox_stats(struct store_conn *c, int64_t *pending, int64_t *oldest_us);
 
 /* A prepared statement for sql (a string with static storage), cached per
  * connection; NULL with err_set() on failure. */

@@ -708,6 +708,41 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     assert st == 404, st
     w.expect_none(rid)
 
+    # -- outbound webhooks (admin): the entries name the endpoint, never its
+    # URL or secret; test_webhooks.py walks the deliveries --
+    hook = {"url": "https://hooks.example.org/walk", "events": ["suppression.lifted"], "role": "marketing",
+            "description": "walk"}
+    rid, st, body = w.call("POST", "/v1/webhooks", "/v1/webhooks", token="admin", json_body=hook)
+    assert st == 201 and body["secret"].startswith("whsec_"), body
+    wid, secret = body["id"], body["secret"]
+    w.expect(rid, staff("admin", "webhooks.create", reason="created",
+                        detail={"endpoint_id": wid, "events": "suppression.lifted", "role": "marketing"}))
+    rid, st, body = w.call("POST", "/v1/webhooks", "/v1/webhooks", token="marketing", json_body=hook)
+    assert_problem(st, body, 403)
+    w.expect(rid, denied("marketing", "webhooks.create"))
+    rid, st, body = w.call("POST", "/v1/webhooks", "/v1/webhooks", token="admin",
+                           json_body={**hook, "events": ["no.such"]})
+    assert_problem(st, body, 400)
+    w.expect_none(rid)
+    rid, st, body = w.call("GET", "/v1/webhooks", "/v1/webhooks", token="admin")
+    assert st == 200 and [h["id"] for h in body["webhooks"]] == [wid], body
+    w.expect(rid, staff("admin", "webhooks.read", reason="read"))
+    rid, st, body = w.call("GET", "/v1/webhooks/{id}", f"/v1/webhooks/{wid}", token="admin")
+    assert st == 200 and "secret" not in body, body
+    w.expect(rid, staff("admin", "webhooks.read", reason="read", detail={"endpoint_id": wid}))
+    rid, st, body = w.call("GET", "/v1/webhooks/{id}/deliveries", f"/v1/webhooks/{wid}/deliveries", token="admin")
+    assert st == 200 and body["deliveries"] == [], body
+    w.expect(rid, staff("admin", "webhooks.deliveries", reason="read", detail={"endpoint_id": wid}))
+    rid, st, body = w.call("POST", "/v1/webhooks/{id}/deliveries/{token}/retry",
+                           f"/v1/webhooks/{wid}/deliveries/msg_none/retry", token="admin")
+    assert_problem(st, body, 404)
+    w.expect(rid, staff("admin", "webhooks.retry", decision="deny", reason="not_found",
+                        detail={"endpoint_id": wid, "delivery_id": "msg_none"}))
+    rid, st, body = w.call("DELETE", "/v1/webhooks/{id}", f"/v1/webhooks/{wid}", token="admin")
+    assert st == 200, body
+    w.expect(rid, staff("admin", "webhooks.delete", reason="deleted", detail={"endpoint_id": wid}))
+    PERSONAL.extend([secret, secret[6:]])
+
     # -- every route the code serves was walked --
     missing = sorted(routes - w.seen)
     assert not missing, f"routes the audit walk does not exercise: {missing}"

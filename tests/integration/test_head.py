@@ -68,7 +68,14 @@ def concrete_paths(srv):
     assert st == 200, st
     rows = srv.audit_rows("action = ?", ("outreach.filter",))
     release = next((v for v in re.findall(r'"release_id":"([A-Za-z0-9_-]{22})"', str(rows))), None)
+    st, hook = srv.call("POST", "/v1/webhooks", token="admin",
+                        json={"url": "https://hooks.example.org/head", "events": ["contact.erased"],
+                              "role": "marketing"})
+    assert st == 201, (st, hook)
     fill = {
+        "/v1/webhooks": ("/v1/webhooks", "admin"),
+        "/v1/webhooks/{id}": (f"/v1/webhooks/{hook['id']}", "admin"),
+        "/v1/webhooks/{id}/deliveries": (f"/v1/webhooks/{hook['id']}/deliveries", "admin"),
         "/v1/contacts": ("/v1/contacts?email=head.case%40example.org&purpose=service", "admin"),
         "/v1/contacts/{id}": (f"/v1/contacts/{cid}?purpose=service", "admin"),
         "/v1/contacts/{id}/consents": (f"/v1/contacts/{cid}/consents?purpose=service", "admin"),

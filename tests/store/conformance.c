@@ -639,6 +639,140 @@ static void test_a_provider_event_is_taken_in_once_and_a_rollback_forgets_it(voi
 	assert_int_equal(store_commit(f->w), 0);
 }
 
+/* Outbound webhooks: an outbox row fans out to the enabled subscribers of
+ * its type only, in the caller's transaction (a rollback queues nothing);
+ * the version counts per contact; due deliveries come oldest event first
+ * with their body; a recorded attempt, a retry, a disable and a delete
+ * behave as store.h says. */
+static int collect_delivery(void *ctx, const struct store_delivery *d)
+{
+	struct store_delivery *out = ctx;
+	size_t i = 0;
+	while (out[i].id[0] != '\0')
+		i++;
+	if (i >= 7)
+		return 0;
+	out[i] = *d;
+	out[i].body = NULL;
+	out[i].personal = NULL;
+	if (d->body != NULL)
+		assert_non_null(strstr(d->body, "\"type\""));
+	return 0;
+}
+
+static void endpoint(struct store_webhook *w, const char *id, const char *events)
+{
+	memset(w, 0, sizeof *w);
+	snprintf(w->id, sizeof w->id, "%s", id);
+	snprintf(w->url, sizeof w->url, "https://example.org/%s", id);
+	snprintf(w->events, sizeof w->events, "%s", events);
+	snprintf(w->role, sizeof w->role, "marketing");
+	w->key_version = 1;
+	w->wrapped_len = 61;
+	memset(w->wrapped_key, 0xaa, w->wrapped_len);
+	w->secret_len = 67;
+	memset(w->secret, 0xbb, w->secret_len);
+	w->created_us = 10;
+}
+
+static void test_the_outbox_fans_out_in_the_transaction_and_deliveries_follow_their_states(void **state)
+{
+	struct fixture *f = *state;
+	struct store_webhook a, b, got;
+	struct store_delivery due[8];
+	int64_t n = -1, v = 0, pending = 0, oldest = 0;
+	const uint8_t sealed[4] = { 1, 2, 3, 4 };
+	endpoint(&a, "AAAAAAAAAAAAAAAAAAAAAA", "consent.changed,contact.erased");
+	endpoint(&b, "BBBBBBBBBBBBBBBBBBBBBB", "suppression.added");
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_webhook_insert(f->w, &a), 0);
+	assert_int_equal(store_webhook_insert(f->w, &b), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(store_webhook_get(f->r, a.id, &got), 0);
+	assert_string_equal(got.url, a.url);
+	assert_int_equal(got.secret_len, a.secret_len);
+	assert_memory_equal(got.secret, a.secret, a.secret_len);
+	assert_int_equal(store_webhooks_each(f->r, NULL, NULL, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_webhook_subscribers(f->r, "consent.changed", &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_webhook_subscribers(f->r, "consent", &n), 0);
+	assert_int_equal(n, 0); /* whole names only */
+
+	/* A rolled-back event queues nothing. */
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_outbox_add(f->w, "consent.changed", "c1", 1, "{\"type\":1}", NULL, 0, 100, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_rollback(f->w), 0);
+	assert_int_equal(store_outbox_stats(f->r, &pending, &oldest), 0);
+	assert_int_equal(pending, 0);
+
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_outbox_next_version(f->w, "c1", &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(store_outbox_add(f->w, "consent.changed", "c1", v, "{\"type\":1}", sealed, sizeof sealed, 100, &n), 0);
+	assert_int_equal(store_outbox_next_version(f->w, "c1", &v), 0);
+	assert_int_equal(v, 2);
+	assert_int_equal(store_outbox_add(f->w, "contact.erased", "c1", v, "{\"type\":2}", NULL, 0, 200, &n), 0);
+	assert_int_equal(store_outbox_add(f->w, "suppression.added", "", 0, "{\"type\":3}", NULL, 0, 300, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(store_outbox_next_version(f->r, "c2", &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(store_outbox_stats(f->r, &pending, &oldest), 0);
+	assert_int_equal(pending, 3);
+	assert_int_equal(oldest, 100);
+
+	memset(due, 0, sizeof due);
+	assert_int_equal(store_deliveries_due(f->r, 250, 10, collect_delivery, due), 0);
+	assert_string_equal(due[0].type, "consent.changed");
+	assert_string_equal(due[1].type, "contact.erased");
+	assert_string_equal(due[2].id, ""); /* the third is due at 300 */
+	assert_string_equal(due[0].endpoint_id, a.id);
+	assert_string_equal(due[0].contact_id, "c1");
+	assert_int_equal(due[0].personal_len, sizeof sealed);
+	assert_int_equal(due[1].personal_len, 0);
+
+	/* An erasure drops the sealed values of the contact's events. */
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_outbox_forget_personal(f->w, "c1"), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	memset(due, 0, sizeof due);
+	assert_int_equal(store_deliveries_due(f->r, 250, 10, collect_delivery, due), 0);
+	assert_int_equal(due[0].personal_len, 0);
+
+	struct store_delivery d = due[0];
+	snprintf(d.state, sizeof d.state, "delivered");
+	d.attempts = 1;
+	d.last_us = 260;
+	d.last_status = 200;
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_delivery_record(f->w, &d), 0);
+	assert_int_equal(store_delivery_retry(f->w, a.id, "msg_none", 270), ERR_NOTFOUND);
+	assert_int_equal(store_delivery_retry(f->w, b.id, d.id, 270), ERR_NOTFOUND); /* not b's */
+	assert_int_equal(store_webhook_disable(f->w, b.id, 280, "gone"), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	memset(due, 0, sizeof due);
+	assert_int_equal(store_deliveries_each(f->r, a.id, 10, collect_delivery, due), 0);
+	assert_string_equal(due[0].type, "contact.erased"); /* newest first */
+	assert_string_equal(due[1].state, "delivered");
+	assert_int_equal(due[1].last_status, 200);
+	memset(due, 0, sizeof due);
+	assert_int_equal(store_deliveries_each(f->r, b.id, 10, collect_delivery, due), 0);
+	assert_string_equal(due[0].state, "failed");
+	assert_string_equal(due[0].last_error, "gone");
+	assert_int_equal(store_webhook_subscribers(f->r, "suppression.added", &n), 0);
+	assert_int_equal(n, 0);
+
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_webhook_delete(f->w, a.id, 400), 0);
+	assert_int_equal(store_webhook_delete(f->w, a.id, 400), ERR_NOTFOUND);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(store_webhook_get(f->r, a.id, &got), ERR_NOTFOUND);
+	assert_int_equal(store_outbox_stats(f->r, &pending, &oldest), 0);
+	assert_int_equal(pending, 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -659,6 +793,7 @@ int main(void)
 		T(test_the_release_log_counts_newest_first_within_the_window),
 		T(test_a_frequency_choice_is_replaced_not_added),
 		T(test_queued_mail_is_pending_oldest_first_until_sent_and_a_rollback_drops_it),
+		T(test_the_outbox_fans_out_in_the_transaction_and_deliveries_follow_their_states),
 		cmocka_unit_test(test_a_postgresql_location_is_refused_as_not_built_in),
 	};
 #undef T
