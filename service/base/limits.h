@@ -67,5 +67,9 @@
  * many bytes (stale frames included) after each reset (journal_size_limit). */
 #define ERASE_WAL_WAIT_MS 2000
 #define STORE_WAL_KEEP_BYTES (8 * 1024 * 1024)
+/* PostgreSQL backend: connections one instance opens in all (readers and
+ * the writer). A request that finds none free is answered 503, so a burst
+ * cannot exhaust the server's max_connections across a fleet. */
+#define LIMIT_PG_CONNS 16
 
 #endif

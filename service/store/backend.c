@@ -11,10 +11,15 @@
 #include <stddef.h>
 #include <string.h>
 
-static const struct store_backend *const builtin[] = { &store_sqlite_backend };
+static const struct store_backend *const builtin[] = {
+#ifdef CONSENTD_WITH_POSTGRES
+	&store_pg_backend,
+#endif
+	&store_sqlite_backend,
+};
 
-/* A PostgreSQL URI: refused with a clear message until a libpq backend is
- * built in, rather than taken for a file name. */
+/* A PostgreSQL URI in a consentd built without libpq: refused with a clear
+ * message rather than taken for a file name. */
 static bool is_postgres_uri(const char *location)
 {
 	return strncmp(location, "postgresql://", 13) == 0 || strncmp(location, "postgres://", 11) == 0;
@@ -25,7 +30,7 @@ int store_open(struct store **out, const char *location)
 	*out = NULL;
 	if (location == NULL || location[0] == '\0')
 		return err_set(ERR_INVALID, "the database setting is empty");
-	if (is_postgres_uri(location))
+	if (is_postgres_uri(location) && !builtin[0]->accepts(location))
 		return err_set(ERR_INVALID, "the database setting names a PostgreSQL server, but the "
 						"PostgreSQL backend is not built into this consentd; use "
 						"a file path (SQLite)");

@@ -169,5 +169,8 @@ struct store_backend {
 
 /* The backends built into this binary. */
 extern const struct store_backend store_sqlite_backend;
+#ifdef CONSENTD_WITH_POSTGRES
+extern const struct store_backend store_pg_backend; /* pg.c */
+#endif
 
 #endif
