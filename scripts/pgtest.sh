@@ -10,7 +10,7 @@
 # only) and CONSENTD_TEST_PG_ADMIN to the maintenance database, so a test
 # can create and drop databases of its own. The server is stopped and the
 # folder removed at the end, also when COMMAND fails or is interrupted.
-# Exits with COMMAND's status. PostgreSQL 15 from Debian (scripts/deps.sh).
+# Exits with COMMAND's status, 77 when no PostgreSQL server is installed. PostgreSQL 15 from Debian (scripts/deps.sh).
 set -euo pipefail
 
 bindir=""
@@ -19,7 +19,7 @@ for d in /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
 done
 if [ -z "$bindir" ]; then
 	echo "pgtest: PostgreSQL server binaries not found (apt-get install postgresql-15)" >&2
-	exit 2
+	exit 77 # ctest's SKIP_RETURN_CODE
 fi
 
 dir="$(mktemp -d /tmp/consentd-pg-XXXXXX)"
