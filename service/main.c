@@ -734,6 +734,10 @@ static int cmd_policy(int argc, char **argv)
 	return exit_for(rc);
 }
 
+#ifndef CONSENTD_VERSION
+#define CONSENTD_VERSION "unknown"
+#endif
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -746,7 +750,15 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (strcmp(cmd, "--version") == 0) {
-		puts("consentd 0.1.0");
+		/* The store backends built in: an operator pointing an instance
+		 * at PostgreSQL can see whether this binary can. */
+		printf("consentd %s (store backends: sqlite%s)\n", CONSENTD_VERSION,
+#ifdef CONSENTD_WITH_POSTGRES
+		       ", postgresql"
+#else
+		       ""
+#endif
+		);
 		return EXIT_OK;
 	}
 	if (strcmp(cmd, "init") == 0)
