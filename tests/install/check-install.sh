@@ -3,10 +3,13 @@
 # the binary, the systemd unit, the example config and policy, the docs and
 # every command's --help text where docs/operations.md says; the installed
 # binary answers --version with the project version and its store backends.
-# Usage: check-install.sh BUILD_DIR VERSION
+# In a Release build it also checks the hardening: PIE, full RELRO
+# (BIND_NOW), fortified calls and the stack protector.
+# Usage: check-install.sh BUILD_DIR VERSION [BUILD_TYPE]
 set -euo pipefail
 build="$1"
 version="$2"
+build_type="${3:-}"
 prefix="$(mktemp -d /tmp/consentd-install-XXXXXX)"
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
@@ -32,4 +35,12 @@ esac
 	{ echo "check-install: the installed example policy does not check" >&2; fail=1; }
 python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$prefix/share/consentd/consentd.conf.example" ||
 	{ echo "check-install: consentd.conf.example is not JSON" >&2; fail=1; }
+if [ "$build_type" = Release ]; then
+	bin="$prefix/bin/consentd"
+	readelf -h "$bin" | grep -q "DYN (Position-Independent" || { echo "check-install: not PIE" >&2; fail=1; }
+	readelf -d "$bin" | grep -q "BIND_NOW" || { echo "check-install: no full RELRO (BIND_NOW)" >&2; fail=1; }
+	readelf -lW "$bin" | grep -q GNU_RELRO || { echo "check-install: no RELRO segment" >&2; fail=1; }
+	nm -D "$bin" | grep -q "__stack_chk_fail" || { echo "check-install: no stack protector" >&2; fail=1; }
+	nm -D "$bin" | grep -q "_chk@" || { echo "check-install: no fortified calls" >&2; fail=1; }
+fi
 exit $fail
