@@ -38,14 +38,19 @@ trap cleanup EXIT INT TERM
 
 "${as_pg[@]}" "$bindir/initdb" -D "$dir/data" -U consentd_test --auth=trust -E UTF8 \
 	--no-instructions >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 2; }
-"${as_pg[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-	-o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=on -c synchronous_commit=on -c max_connections=200" \
-	start >/dev/null || { cat "$dir/server.log" >&2; exit 2; }
+# In postgresql.conf rather than on the command line, so a test can stop
+# and start the server again with plain pg_ctl (CONSENTD_TEST_PG_CTL).
+printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\nfsync = on\nsynchronous_commit = on\nmax_connections = 200\n" \
+	"$port" "$dir" >>"$dir/data/postgresql.conf"
+pg_ctl_cmd="${as_pg[*]} $bindir/pg_ctl -D $dir/data -l $dir/server.log -w -t 60"
+$pg_ctl_cmd start >/dev/null || { cat "$dir/server.log" >&2; exit 2; }
 "$bindir/../bin/createdb" -h 127.0.0.1 -p "$port" -U consentd_test consentd 2>/dev/null ||
 	psql -h 127.0.0.1 -p "$port" -U consentd_test -d postgres -qc 'CREATE DATABASE consentd' >/dev/null
 
 export CONSENTD_TEST_DATABASE="postgresql://consentd_test@127.0.0.1:$port/consentd"
 export CONSENTD_TEST_PG_ADMIN="postgresql://consentd_test@127.0.0.1:$port/postgres"
+# "$CONSENTD_TEST_PG_CTL stop -m fast" / "... start": a database outage.
+export CONSENTD_TEST_PG_CTL="$pg_ctl_cmd"
 set +e
 "$@"
 rc=$?
