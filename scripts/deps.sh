@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
       libmicrohttpd-dev libgnutls28-dev libjansson-dev libsqlite3-dev libssl-dev libcmocka-dev libcurl4-openssl-dev
-      python3 python3-yaml sqlite3 curl ca-certificates openssl gnutls-bin procps)
+      python3 python3-yaml sqlite3 curl ca-certificates openssl gnutls-bin procps
+      libpq-dev postgresql-15 postgresql-client-15) # the PostgreSQL backend and its tests
 if [ "${CONSENTD_BROWSER:-0}" = 1 ]; then
 	pkgs+=(chromium fonts-wqy-zenhei) # CJK glyphs for the Chinese screenshots
 	# Node.js may come with the machine image (newer than Debian's, whose npm

@@ -475,3 +475,16 @@ void app_close(struct app *app)
 	pthread_mutex_destroy(&app->policy_lock);
 	auth_cache_free(app->auth_cache);
 }
+
+/* Whether the store answers now. An idle instance whose database server is
+ * gone (PostgreSQL down, a failover under way) has no failed batch yet to
+ * make the writer unhealthy; a load balancer must still take it out. */
+bool app_store_reachable(struct app *app)
+{
+	struct store_conn *c = NULL;
+	int64_t seq = 0;
+	uint8_t hash[32];
+	bool ok = store_conn_get(app->store, &c) == 0 && store_audit_head(c, &seq, hash) == 0;
+	store_conn_put(app->store, c);
+	return ok;
+}

@@ -201,4 +201,8 @@ void h_consent_put(struct reqctx *ctx);
 void h_consents_get(struct reqctx *ctx);
 void h_consent_check(struct reqctx *ctx);
 
+/* Whether the store answers a read now (for /readyz): false while the
+ * database server is unreachable, even before any write has failed. */
+bool app_store_reachable(struct app *app);
+
 #endif

@@ -367,10 +367,15 @@ void config_default_public_url(struct config *cfg, uint16_t port)
 
 int config_write_default(const char *dir, const char *listen)
 {
+	return config_write_default_db(dir, listen, "consentd.db");
+}
+
+int config_write_default_db(const char *dir, const char *listen, const char *database)
+{
 	char path[CONFIG_PATH_CAP + 32];
 	snprintf(path, sizeof path, "%s/consentd.conf", dir);
 	json_t *root = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "listen", listen, "threads", 0,
-				 "policy", "policy.json", "database", "consentd.db", "keys_dir", "keys",
+				 "policy", "policy.json", "database", database, "keys_dir", "keys",
 				 "tls_cert", "tls/cert.pem", "tls_key", "tls/key.pem");
 	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(root);

@@ -33,7 +33,7 @@ void h_ready(struct reqctx *ctx)
 	struct auditwatch_status ws;
 	writer_stats(ctx->app->writer, &st);
 	bool intact = audit_intact(ctx->app, &st, &ws);
-	bool ready = atomic_load(&ctx->app->ready) && st.healthy && intact;
+	bool ready = atomic_load(&ctx->app->ready) && st.healthy && intact && app_store_reachable(ctx->app);
 	/* Fault names only (stable words), never a reason: /readyz is public. */
 	const char *fault = st.fault != AUDIT_FAULT_NONE ? audit_fault_name(st.fault)
 			    : !ws.intact ? audit_fault_name(ws.first_failure.fault) : NULL;

@@ -66,7 +66,8 @@ static const char usage_main[] =
 	"usage: consentd <command> [options]\n"
 	"\n"
 	"commands:\n"
-	"  init --data DIR [--listen ADDR:PORT]    create a data directory (config, dev TLS\n"
+	"  init --data DIR [--listen ADDR:PORT] [--database URI]\n"
+	"                                          create a data directory (config, dev TLS\n"
 	"                                          certificate, keys, example policy, database)\n"
 	"  serve --data DIR [--listen ADDR:PORT]   run the HTTPS service\n"
 	"  token create --data DIR --role ROLE --name NAME\n"
@@ -84,6 +85,7 @@ static const char usage_main[] =
 
 struct opts {
 	const char *data, *listen, *role, *name, *format, *export_file, *pubkey, *checkpoint;
+	const char *database;
 	bool help;
 };
 
@@ -95,6 +97,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
 		{ "format", required_argument, NULL, 'f' }, { "export", required_argument, NULL, 'e' },
 		{ "pubkey", required_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
 		{ "checkpoint", required_argument, NULL, 'c' },
+		{ "database", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -111,6 +114,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
 		case 'e': o->export_file = optarg; break;
 		case 'p': o->pubkey = optarg; break;
 		case 'c': o->checkpoint = optarg; break;
+		case 'D': o->database = optarg; break;
 		case 'h': o->help = true; break;
 		default:
 			fprintf(stderr, "consentd: unknown or incomplete option: %s\n%s", argv[optind - 1], usage);
@@ -139,11 +143,27 @@ static int write_secret_file(const char *path, const char *text, mode_t mode)
 
 /* ---- init ---- */
 
+/* The database setting as printed: a URI's password (user:secret@host) is
+ * replaced by "***", so the init summary never shows it. */
+static const char *shown_location(const char *loc, char *out, size_t cap)
+{
+	const char *scheme = strstr(loc, "://");
+	const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+	const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
+	if (at == NULL || colon == NULL || colon > at)
+		return loc;
+	snprintf(out, cap, "%.*s:***%s", (int)(colon - loc), loc, at);
+	return out;
+}
+
 static const char usage_init[] =
-	"usage: consentd init --data DIR [--listen ADDR:PORT]\n"
+	"usage: consentd init --data DIR [--listen ADDR:PORT] [--database URI]\n"
 	"Creates DIR (which must not exist or be empty) with consentd.conf, a self-signed\n"
 	"development certificate for localhost and 127.0.0.1, the master key, the index key\n"
 	"and the audit signing key (all mode 0600), the example policy and an empty database.\n"
+	"--database postgresql://USER@HOST/DB (libpq conninfo) puts the data in PostgreSQL\n"
+	"instead of DIR/consentd.db and creates or upgrades its schema there; a copy of DIR\n"
+	"with another --listen is a further instance on the same database.\n"
 	"The default listen address is 127.0.0.1:8443.\n";
 
 static int cmd_init(int argc, char **argv)
@@ -172,7 +192,7 @@ static int cmd_init(int argc, char **argv)
 		if (mkdir(o.data, 0700) != 0)
 			return fail(err_set(ERR_IO, "cannot create %s: %s", o.data, strerror(errno)));
 	}
-	if ((rc = config_write_default(o.data, listen)) != 0)
+	if ((rc = config_write_default_db(o.data, listen, o.database ? o.database : "consentd.db")) != 0)
 		return fail(rc);
 	struct config cfg;
 	if ((rc = config_load(&cfg, o.data)) != 0)
@@ -198,6 +218,7 @@ static int cmd_init(int argc, char **argv)
 	if ((rc = store_open(&st, cfg.database)) != 0)
 		return fail(rc);
 	store_close(st);
+	char shown[CONFIG_PATH_CAP];
 	printf("Initialised %s\n"
 	       "  config:      %s/consentd.conf (listen %s)\n"
 	       "  policy:      %s\n"
@@ -206,7 +227,8 @@ static int cmd_init(int argc, char **argv)
 	       "  certificate: %s (self-signed, for development)\n"
 	       "Next: consentd token create --data %s --role admin --name me\n"
 	       "      consentd serve --data %s\n",
-	       o.data, o.data, listen, cfg.policy, cfg.database, cfg.keys_dir, cfg.tls_cert, o.data, o.data);
+	       o.data, o.data, listen, cfg.policy, shown_location(cfg.database, shown, sizeof shown),
+	       cfg.keys_dir, cfg.tls_cert, o.data, o.data);
 	return EXIT_OK;
 }
 
@@ -712,6 +734,10 @@ static int cmd_policy(int argc, char **argv)
 	return exit_for(rc);
 }
 
+#ifndef CONSENTD_VERSION
+#define CONSENTD_VERSION "unknown"
+#endif
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -724,7 +750,15 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (strcmp(cmd, "--version") == 0) {
-		puts("consentd 0.1.0");
+		/* The store backends built in: an operator pointing an instance
+		 * at PostgreSQL can see whether this binary can. */
+		printf("consentd %s (store backends: sqlite%s)\n", CONSENTD_VERSION,
+#ifdef CONSENTD_WITH_POSTGRES
+		       ", postgresql"
+#else
+		       ""
+#endif
+		);
 		return EXIT_OK;
 	}
 	if (strcmp(cmd, "init") == 0)

@@ -111,4 +111,9 @@
 #define LIMIT_WEBHOOK_CONNECT_SECONDS 5	     /* its connection and TLS handshake */
 #define LIMIT_WEBHOOK_MAX_BACKOFF_SECONDS 3600 /* the longest wait between two attempts */
 
+/* PostgreSQL backend: connections one instance opens in all (readers and
+ * the writer). A request that finds none free is answered 503, so a burst
+ * cannot exhaust the server's max_connections across a fleet. */
+#define LIMIT_PG_CONNS 16
+
 #endif

@@ -11,10 +11,25 @@
 #include <stddef.h>
 #include <string.h>
 
-static const struct store_backend *const builtin[] = { &store_sqlite_backend };
+/* An entry a backend leaves NULL (a store function added to the interface
+ * after that backend was written) is an error naming the function, not a
+ * crash: the conformance suite then says what is missing. */
+#define CALL(be, fn, ...) ((be)->fn != NULL ? (be)->fn(__VA_ARGS__) : unimplemented((be), #fn))
 
-/* A PostgreSQL URI: refused with a clear message until a libpq backend is
- * built in, rather than taken for a file name. */
+static int unimplemented(const struct store_backend *be, const char *fn)
+{
+	return err_set(ERR_UNSUPPORTED, "the %s store backend does not implement store_%s", be->name, fn);
+}
+
+static const struct store_backend *const builtin[] = {
+#ifdef CONSENTD_WITH_POSTGRES
+	&store_pg_backend,
+#endif
+	&store_sqlite_backend,
+};
+
+/* A PostgreSQL URI in a consentd built without libpq: refused with a clear
+ * message rather than taken for a file name. */
 static bool is_postgres_uri(const char *location)
 {
 	return strncmp(location, "postgresql://", 13) == 0 || strncmp(location, "postgres://", 11) == 0;
@@ -25,7 +40,7 @@ int store_open(struct store **out, const char *location)
 	*out = NULL;
 	if (location == NULL || location[0] == '\0')
 		return err_set(ERR_INVALID, "the database setting is empty");
-	if (is_postgres_uri(location))
+	if (is_postgres_uri(location) && !builtin[0]->accepts(location))
 		return err_set(ERR_INVALID, "the database setting names a PostgreSQL server, but the "
 						"PostgreSQL backend is not built into this consentd; use "
 						"a file path (SQLite)");
@@ -44,12 +59,12 @@ void store_close(struct store *st)
 
 int store_schema_version(struct store *st)
 {
-	return st->be->schema_version(st);
+	return CALL(st->be, schema_version, st);
 }
 
 int store_conn_get(struct store *st, struct store_conn **out)
 {
-	return st->be->conn_get(st, out);
+	return CALL(st->be, conn_get, st, out);
 }
 
 void store_conn_put(struct store *st, struct store_conn *c)
@@ -61,12 +76,12 @@ void store_conn_put(struct store *st, struct store_conn *c)
 
 int store_conn_bulk_mode(struct store_conn *c)
 {
-	return c->be->conn_bulk_mode(c);
+	return CALL(c->be, conn_bulk_mode, c);
 }
 
 int store_writer_open(struct store *st, struct store_conn **out)
 {
-	return st->be->writer_open(st, out);
+	return CALL(st->be, writer_open, st, out);
 }
 
 void store_conn_free(struct store_conn *c)
@@ -78,37 +93,37 @@ void store_conn_free(struct store_conn *c)
 
 int store_wal_truncate(struct store_conn *w, int wait_ms)
 {
-	return w->be->wal_truncate(w, wait_ms);
+	return CALL(w->be, wal_truncate, w, wait_ms);
 }
 
 int store_begin(struct store_conn *c)
 {
-	return c->be->begin(c);
+	return CALL(c->be, begin, c);
 }
 
 int store_commit(struct store_conn *c)
 {
-	return c->be->commit(c);
+	return CALL(c->be, commit, c);
 }
 
 int store_rollback(struct store_conn *c)
 {
-	return c->be->rollback(c);
+	return CALL(c->be, rollback, c);
 }
 
 int store_savepoint(struct store_conn *c)
 {
-	return c->be->savepoint(c);
+	return CALL(c->be, savepoint, c);
 }
 
 int store_release(struct store_conn *c)
 {
-	return c->be->release(c);
+	return CALL(c->be, release, c);
 }
 
 int store_rollback_to(struct store_conn *c)
 {
-	return c->be->rollback_to(c);
+	return CALL(c->be, rollback_to, c);
 }
 
 void store_fault_audit(struct store *st, bool fail)
@@ -118,147 +133,147 @@ void store_fault_audit(struct store *st, bool fail)
 
 int store_contact_insert(struct store_conn *c, const struct store_contact *ct, const uint8_t *email_bidx, const uint8_t *phone_bidx)
 {
-	return c->be->contact_insert(c, ct, email_bidx, phone_bidx);
+	return CALL(c->be, contact_insert, c, ct, email_bidx, phone_bidx);
 }
 
 int store_contact_get(struct store_conn *c, const char *id, struct store_contact *out)
 {
-	return c->be->contact_get(c, id, out);
+	return CALL(c->be, contact_get, c, id, out);
 }
 
 int store_contact_update(struct store_conn *c, const struct store_contact *ct)
 {
-	return c->be->contact_update(c, ct);
+	return CALL(c->be, contact_update, c, ct);
 }
 
 int store_contact_set_index(struct store_conn *c, const char *id, const uint8_t *email_bidx, const uint8_t *phone_bidx, const uint8_t *email_shash, const uint8_t *phone_shash)
 {
-	return c->be->contact_set_index(c, id, email_bidx, phone_bidx, email_shash, phone_shash);
+	return CALL(c->be, contact_set_index, c, id, email_bidx, phone_bidx, email_shash, phone_shash);
 }
 
 int store_contact_find_email(struct store_conn *c, const uint8_t bidx[32], char id_out[STORE_ID_CAP])
 {
-	return c->be->contact_find_email(c, bidx, id_out);
+	return CALL(c->be, contact_find_email, c, bidx, id_out);
 }
 
 int store_contact_erase(struct store_conn *c, const char *id, int64_t when_us)
 {
-	return c->be->contact_erase(c, id, when_us);
+	return CALL(c->be, contact_erase, c, id, when_us);
 }
 
 int store_contact_count(struct store_conn *c, int64_t *out)
 {
-	return c->be->contact_count(c, out);
+	return CALL(c->be, contact_count, c, out);
 }
 
 int store_field_put(struct store_conn *c, const char *id, const char *name, const uint8_t *sealed, size_t len)
 {
-	return c->be->field_put(c, id, name, sealed, len);
+	return CALL(c->be, field_put, c, id, name, sealed, len);
 }
 
 int store_field_delete(struct store_conn *c, const char *id, const char *name)
 {
-	return c->be->field_delete(c, id, name);
+	return CALL(c->be, field_delete, c, id, name);
 }
 
 int store_fields_each(struct store_conn *c, const char *id, store_field_cb cb, void *ctx)
 {
-	return c->be->fields_each(c, id, cb, ctx);
+	return CALL(c->be, fields_each, c, id, cb, ctx);
 }
 
 int store_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, int64_t *count)
 {
-	return c->be->contacts_rewrap(c, cb, ctx, count);
+	return CALL(c->be, contacts_rewrap, c, cb, ctx, count);
 }
 
 int store_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n)
 {
-	return c->be->key_versions_in_use(c, versions, cap, n);
+	return CALL(c->be, key_versions_in_use, c, versions, cap, n);
 }
 
 int store_consent_put(struct store_conn *c, const struct store_consent *cs, bool current)
 {
-	return c->be->consent_put(c, cs, current);
+	return CALL(c->be, consent_put, c, cs, current);
 }
 
 int store_consent_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel, struct store_consent *out)
 {
-	return c->be->consent_get(c, contact_id, purpose, channel, out);
+	return CALL(c->be, consent_get, c, contact_id, purpose, channel, out);
 }
 
 int store_consents_each(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx)
 {
-	return c->be->consents_each(c, contact_id, cb, ctx);
+	return CALL(c->be, consents_each, c, contact_id, cb, ctx);
 }
 
 int store_consent_history_each(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx)
 {
-	return c->be->consent_history_each(c, contact_id, cb, ctx);
+	return CALL(c->be, consent_history_each, c, contact_id, cb, ctx);
 }
 
 int store_consent_history_count(struct store_conn *c, const char *contact_id, int64_t *out)
 {
-	return c->be->consent_history_count(c, contact_id, out);
+	return CALL(c->be, consent_history_count, c, contact_id, out);
 }
 
 int store_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b, const struct store_scope_keys *keys, char reason[STORE_NAME_CAP])
 {
-	return c->be->suppression_match(c, hash_a, hash_b, keys, reason);
+	return CALL(c->be, suppression_match, c, hash_a, hash_b, keys, reason);
 }
 
 int store_principal_insert(struct store_conn *c, const char *name, const char *role, const uint8_t token_hash[32], int64_t when_us)
 {
-	return c->be->principal_insert(c, name, role, token_hash, when_us);
+	return CALL(c->be, principal_insert, c, name, role, token_hash, when_us);
 }
 
 int store_principal_find(struct store_conn *c, const uint8_t token_hash[32], char name[STORE_TEXT_CAP], char role[STORE_NAME_CAP])
 {
-	return c->be->principal_find(c, token_hash, name, role);
+	return CALL(c->be, principal_find, c, token_hash, name, role);
 }
 
 int store_principal_revoke(struct store_conn *c, const char *name, int64_t when_us)
 {
-	return c->be->principal_revoke(c, name, when_us);
+	return CALL(c->be, principal_revoke, c, name, when_us);
 }
 
 int store_audit_head(struct store_conn *c, int64_t *seq, uint8_t hash[32])
 {
-	return c->be->audit_head(c, seq, hash);
+	return CALL(c->be, audit_head, c, seq, hash);
 }
 
 int store_audit_append(struct store_conn *c, const struct audit_entry *e)
 {
-	return c->be->audit_append(c, e);
+	return CALL(c->be, audit_append, c, e);
 }
 
 int store_checkpoint_append(struct store_conn *c, const struct audit_checkpoint *cp)
 {
-	return c->be->checkpoint_append(c, cp);
+	return CALL(c->be, checkpoint_append, c, cp);
 }
 
 int store_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out)
 {
-	return c->be->checkpoint_latest(c, out);
+	return CALL(c->be, checkpoint_latest, c, out);
 }
 
 int store_checkpoints_each(struct store_conn *c, store_checkpoint_cb cb, void *ctx)
 {
-	return c->be->checkpoints_each(c, cb, ctx);
+	return CALL(c->be, checkpoints_each, c, cb, ctx);
 }
 
 int store_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb, void *ctx)
 {
-	return c->be->audit_each(c, f, cb, ctx);
+	return CALL(c->be, audit_each, c, f, cb, ctx);
 }
 
 int store_audit_cursor_open(struct store_conn *c, const struct store_audit_filter *f, struct store_audit_cursor **out)
 {
-	return c->be->audit_cursor_open(c, f, out);
+	return CALL(c->be, audit_cursor_open, c, f, out);
 }
 
 int store_audit_cursor_next(struct store_audit_cursor *cur, struct audit_entry *e)
 {
-	return cur->c->be->audit_cursor_next(cur, e);
+	return CALL(cur->c->be, audit_cursor_next, cur, e);
 }
 
 void store_audit_cursor_close(struct store_audit_cursor *cur)
@@ -270,17 +285,17 @@ void store_audit_cursor_close(struct store_audit_cursor *cur)
 
 int store_audit_hash_at(struct store_conn *c, int64_t seq, uint8_t hash[32])
 {
-	return c->be->audit_hash_at(c, seq, hash);
+	return CALL(c->be, audit_hash_at, c, seq, hash);
 }
 
 int store_checkpoint_cursor_open(struct store_conn *c, int64_t after_size, struct store_checkpoint_cursor **out)
 {
-	return c->be->checkpoint_cursor_open(c, after_size, out);
+	return CALL(c->be, checkpoint_cursor_open, c, after_size, out);
 }
 
 int store_checkpoint_cursor_next(struct store_checkpoint_cursor *cur, struct audit_checkpoint *cp)
 {
-	return cur->c->be->checkpoint_cursor_next(cur, cp);
+	return CALL(cur->c->be, checkpoint_cursor_next, cur, cp);
 }
 
 void store_checkpoint_cursor_close(struct store_checkpoint_cursor *cur)
@@ -292,42 +307,42 @@ void store_checkpoint_cursor_close(struct store_checkpoint_cursor *cur)
 
 int store_link_insert(struct store_conn *c, const struct store_link *l)
 {
-	return c->be->link_insert(c, l);
+	return CALL(c->be, link_insert, c, l);
 }
 
 int store_link_get(struct store_conn *c, const char *id, struct store_link *out)
 {
-	return c->be->link_get(c, id, out);
+	return CALL(c->be, link_get, c, id, out);
 }
 
 int store_link_revoke(struct store_conn *c, const char *contact_id, const char *id, int64_t when_us)
 {
-	return c->be->link_revoke(c, contact_id, id, when_us);
+	return CALL(c->be, link_revoke, c, contact_id, id, when_us);
 }
 
 int store_links_revoke_contact(struct store_conn *c, const char *contact_id, int64_t when_us, int64_t *count)
 {
-	return c->be->links_revoke_contact(c, contact_id, when_us, count);
+	return CALL(c->be, links_revoke_contact, c, contact_id, when_us, count);
 }
 
 int store_links_revoke_mintable(struct store_conn *c, const char *contact_id, bool may_manage, const char *purposes, int64_t when_us, int64_t *count)
 {
-	return c->be->links_revoke_mintable(c, contact_id, may_manage, purposes, when_us, count);
+	return CALL(c->be, links_revoke_mintable, c, contact_id, may_manage, purposes, when_us, count);
 }
 
 int store_principal_role(struct store_conn *c, const char *name, char role[STORE_NAME_CAP])
 {
-	return c->be->principal_role(c, name, role);
+	return CALL(c->be, principal_role, c, name, role);
 }
 
 int store_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b, store_subject_suppression_cb cb, void *ctx)
 {
-	return c->be->subject_suppressions_each(c, hash_a, hash_b, cb, ctx);
+	return CALL(c->be, subject_suppressions_each, c, hash_a, hash_b, cb, ctx);
 }
 
 int store_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32], const char *purpose, const char *channel, const struct store_scope_keys *keys, struct store_filter_row *out)
 {
-	return c->be->filter_by_email(c, bidx, list_hash, purpose, channel, keys, out);
+	return CALL(c->be, filter_by_email, c, bidx, list_hash, purpose, channel, keys, out);
 }
 
 int store_filter_by_email_many(struct store_conn *c, size_t n, const uint8_t (*bidx)[32],
@@ -335,9 +350,9 @@ int store_filter_by_email_many(struct store_conn *c, size_t n, const uint8_t (*b
 			       const struct store_scope_keys *keys, struct store_filter_row *out)
 {
 	if (c->be->filter_by_email_many != NULL)
-		return c->be->filter_by_email_many(c, n, bidx, list_hash, purpose, channel, keys, out);
+		return CALL(c->be, filter_by_email_many, c, n, bidx, list_hash, purpose, channel, keys, out);
 	for (size_t i = 0; i < n; i++) {
-		int rc = c->be->filter_by_email(c, bidx[i], list_hash[i], purpose, channel, keys, &out[i]);
+		int rc = CALL(c->be, filter_by_email, c, bidx[i], list_hash[i], purpose, channel, keys, &out[i]);
 		if (rc != 0)
 			return rc;
 	}
@@ -346,22 +361,22 @@ int store_filter_by_email_many(struct store_conn *c, size_t n, const uint8_t (*b
 
 int store_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel, const struct store_scope_keys *keys, struct store_filter_row *out)
 {
-	return c->be->filter_by_id(c, id, purpose, channel, keys, out);
+	return CALL(c->be, filter_by_id, c, id, purpose, channel, keys, out);
 }
 
 int store_release_put(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids, size_t n_ids)
 {
-	return c->be->release_put(c, release_id, chunk, ids, n_ids);
+	return CALL(c->be, release_put, c, release_id, chunk, ids, n_ids);
 }
 
 int store_release_find(struct store_conn *c, const char *release_id, const uint8_t id_raw[16])
 {
-	return c->be->release_find(c, release_id, id_raw);
+	return CALL(c->be, release_find, c, release_id, id_raw);
 }
 
 int store_release_count(struct store_conn *c, const char *release_id, int64_t *out)
 {
-	return c->be->release_count(c, release_id, out);
+	return CALL(c->be, release_count, c, release_id, out);
 }
 
 int store_release_log_put(struct store_conn *c, const char *release_id, const char *purpose, const char *channel, int64_t at_us, const uint8_t *ids, size_t n_ids)
@@ -406,52 +421,52 @@ int store_frequency_each(struct store_conn *c, const char *contact_id, store_fre
 
 int store_suppression_add(struct store_conn *c, const struct store_suppression *sp)
 {
-	return c->be->suppression_add(c, sp);
+	return CALL(c->be, suppression_add, c, sp);
 }
 
 int store_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb, void *ctx)
 {
-	return c->be->suppressions_active(c, hash, cb, ctx);
+	return CALL(c->be, suppressions_active, c, hash, cb, ctx);
 }
 
 int store_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope, const char *scope_value, const char *reasons, int64_t when_us, const char *by, int64_t *lifted)
 {
-	return c->be->suppressions_lift(c, hash, scope, scope_value, reasons, when_us, by, lifted);
+	return CALL(c->be, suppressions_lift, c, hash, scope, scope_value, reasons, when_us, by, lifted);
 }
 
 int store_console_session_insert(struct store_conn *c, const struct store_console_session *cs)
 {
-	return c->be->console_session_insert(c, cs);
+	return CALL(c->be, console_session_insert, c, cs);
 }
 
 int store_console_session_get(struct store_conn *c, const uint8_t id_hash[32], struct store_console_session *out)
 {
-	return c->be->console_session_get(c, id_hash, out);
+	return CALL(c->be, console_session_get, c, id_hash, out);
 }
 
 int store_console_session_touch(struct store_conn *c, const uint8_t id_hash[32], int64_t seen_us)
 {
-	return c->be->console_session_touch(c, id_hash, seen_us);
+	return CALL(c->be, console_session_touch, c, id_hash, seen_us);
 }
 
 int store_console_session_delete(struct store_conn *c, const uint8_t id_hash[32])
 {
-	return c->be->console_session_delete(c, id_hash);
+	return CALL(c->be, console_session_delete, c, id_hash);
 }
 
 int store_console_sessions_expire(struct store_conn *c, int64_t idle_before_us, int64_t created_before_us, int64_t *count)
 {
-	return c->be->console_sessions_expire(c, idle_before_us, created_before_us, count);
+	return CALL(c->be, console_sessions_expire, c, idle_before_us, created_before_us, count);
 }
 
 int store_console_stats(struct store_conn *c, enum store_console_stat which, int64_t since_us, store_console_stat_cb cb, void *ctx)
 {
-	return c->be->console_stats(c, which, since_us, cb, ctx);
+	return CALL(c->be, console_stats, c, which, since_us, cb, ctx);
 }
 
 int store_console_find_phone(struct store_conn *c, const uint8_t bidx[32], char (*ids)[STORE_ID_CAP], size_t cap, size_t *n, bool *more)
 {
-	return c->be->console_find_phone(c, bidx, ids, cap, n, more);
+	return CALL(c->be, console_find_phone, c, bidx, ids, cap, n, more);
 }
 
 int store_provider_event_once(struct store_conn *c, const char *provider, const uint8_t id_hash[32],

@@ -5,9 +5,10 @@
  * dispatches through the function table of the backend that opened the
  * store (libgit2's refdb and odb backends work the same way). The SQLite
  * backend (store.c, store_bulk.c, store_links.c; store_internal.h) is the
- * first; store_open picks the backend from the `database` setting: a file
- * path is SQLite, a postgresql:// URI names a PostgreSQL backend, which is
- * refused until one is built in. Nothing here names a type of any database
+ * first, the PostgreSQL backend (pg.c) the second; store_open picks the
+ * backend from the `database` setting: a file path is SQLite, a
+ * postgresql:// URI is PostgreSQL (refused when built without libpq). An
+ * entry a backend leaves NULL fails with ERR_UNSUPPORTED naming it. Nothing here names a type of any database
  * library, so a libpq backend implements this header as it is.
  *
  * A backend embeds `struct store` and `struct store_conn` (and the cursor
@@ -197,5 +198,8 @@ struct store_backend {
 
 /* The backends built into this binary. */
 extern const struct store_backend store_sqlite_backend;
+#ifdef CONSENTD_WITH_POSTGRES
+extern const struct store_backend store_pg_backend; /* pg.c */
+#endif
 
 #endif

@@ -3,8 +3,8 @@
  * functions only; each dispatches to the backend that opened the store
  * (backend.h says what every backend guarantees). The SQLite backend is
  * store.c, store_bulk.c and store_links.c, the only files that include
- * sqlite3.h; store_open picks it for a file path and refuses a
- * postgresql:// URI until a PostgreSQL backend is built in.
+ * sqlite3.h; store_open picks it for a file path. A postgresql:// URI
+ * opens the PostgreSQL backend (pg.c, libpq) when consentd is built with it.
  *
  * Threading: a `struct store` is shared; a `struct store_conn` is used by one
  * thread at a time. Readers take a connection from the pool (store_conn_get /
@@ -41,7 +41,9 @@ struct store_conn;
 
 /* Opens the store the `database` setting names: a file path opens (creating
  * if needed) an SQLite database and applies migrations; a postgresql:// URI
- * is refused with ERR_INVALID ("not built in"). */
+ * connects to PostgreSQL and applies its migrations (ERR_UNAVAILABLE when
+ * the server does not answer), or is refused with ERR_INVALID ("not built
+ * in") in a consentd built without libpq. */
 int store_open(struct store **out, const char *location);
 void store_close(struct store *st);
 int store_schema_version(struct store *st);

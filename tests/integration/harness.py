@@ -95,6 +95,52 @@ def cli(*args, check=True, input=None, env=None):
     return p.returncode, p.stdout, p.stderr
 
 
+def pg_admin():
+    """The maintenance database of the PostgreSQL cluster the suite runs
+    against (scripts/pgtest.sh sets it), or None: the SQLite backend."""
+    if not os.environ.get("CONSENTD_TEST_DATABASE"):
+        return None
+    return os.environ.get("CONSENTD_TEST_PG_ADMIN") or os.environ["CONSENTD_TEST_DATABASE"]
+
+
+def pg_new_database():
+    """A fresh, empty PostgreSQL database of its own for one test server:
+    its libpq URI. Servers of one test share it by passing it on (several
+    instances); the throwaway cluster takes every database with it."""
+    name = "consentd_it_" + os.urandom(6).hex()
+    subprocess.run(["psql", "-qX", "-v", "ON_ERROR_STOP=1", pg_admin(), "-c",
+                    f"CREATE DATABASE {name}"], check=True, capture_output=True, timeout=60)
+    base = os.environ["CONSENTD_TEST_DATABASE"]
+    return base[:base.rindex("/") + 1] + name
+
+
+def _skip_sqlite_reads_on_postgresql():
+    """On the PostgreSQL backend there is no SQLite file: a scenario that
+    inspects it directly is reported SKIP with that reason, not FAIL."""
+    import sqlite3
+    real = sqlite3.connect
+
+    def connect(target, *a, **kw):
+        path = str(target)
+        path = path[5:].split("?", 1)[0] if path.startswith("file:") else path
+        if path.endswith("consentd.db") and not os.path.exists(path):
+            raise Skip("reads the SQLite database file, which the PostgreSQL backend has not")
+        return real(target, *a, **kw)
+    sqlite3.connect = connect
+
+
+if os.environ.get("CONSENTD_TEST_DATABASE"):
+    _skip_sqlite_reads_on_postgresql()
+
+
+def psql_rows(uri, sql):
+    """Rows of sql as dicts (psql, one JSON object a line)."""
+    out = subprocess.run(["psql", "-qAtX", "-v", "ON_ERROR_STOP=1", uri, "-c",
+                          f"SELECT row_to_json(q) FROM ({sql}) AS q"],
+                         check=True, capture_output=True, text=True, timeout=60).stdout
+    return [jsonlib.loads(line) for line in out.splitlines() if line.strip()]
+
+
 class Client:
     """One keep-alive TLS connection, verified against the dev certificate."""
 
@@ -136,16 +182,20 @@ class Client:
 class Server:
     """A consentd data directory and (optionally) a running server."""
 
-    def __init__(self, roles=ROLES, start=True, env=None, data=None):
+    def __init__(self, roles=ROLES, start=True, env=None, data=None, database=None):
         self.tmp = tempfile.mkdtemp(prefix="consentd-it-")
         self.data = data or os.path.join(self.tmp, "data")
+        # CONSENTD_TEST_DATABASE (scripts/pgtest.sh): each server gets a
+        # PostgreSQL database of its own, or the one it is given.
+        self.pg = database or (pg_new_database() if pg_admin() and data is None else None)
         self.proc = None
         self.port = None
         self.output = ""
         self.env = dict(os.environ, **(env or {}))
         self._out = []
         if data is None:
-            cli("init", "--data", self.data, "--listen", "127.0.0.1:0")
+            cli("init", "--data", self.data, "--listen", "127.0.0.1:0",
+                *(("--database", self.pg) if self.pg else ()))
         self.tokens = {}
         for role in roles:
             self.tokens[role] = self.token(role, f"{role}-1")
@@ -325,6 +375,12 @@ class Server:
 
     def audit_rows(self, where="1=1", params=()):
         """Reads the audit table directly (read-only)."""
+        if self.pg:
+            # Test-controlled values only: each ? becomes a quoted literal.
+            for p in params:
+                lit = str(p) if isinstance(p, int) else "'" + str(p).replace("'", "''") + "'"
+                where = where.replace("?", lit, 1)
+            return psql_rows(self.pg, f"SELECT * FROM audit WHERE {where} ORDER BY seq")
         import sqlite3
         con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
         con.row_factory = sqlite3.Row

@@ -2,6 +2,7 @@
 import json
 import os
 import socket
+import subprocess
 import sqlite3
 import sys
 
@@ -188,6 +189,10 @@ def test_no_personal_value_reaches_the_database_wal_or_logs(srv):
         path = os.path.join(srv.data, name)
         if os.path.exists(path):
             blobs[name] = open(path, "rb").read()
+    if srv.pg:
+        # PostgreSQL: everything the database holds, as pg_dump writes it.
+        blobs["pg_dump"] = subprocess.run(["pg_dump", "--data-only", srv.pg], check=True,
+                                          capture_output=True, timeout=120).stdout
     blobs["server output"] = output.encode()
     _, export, _ = cli("audit", "export", "--data", srv.data)
     blobs["audit export"] = export.encode()

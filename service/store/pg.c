@@ -1,0 +1,1952 @@
+/*
+ * pg: the PostgreSQL backend of the store interface (backend.h), over libpq.
+ * The only file that includes libpq-fe.h. Selected by a `database` setting
+ * that is a postgresql:// (or postgres://) URI, which is libpq's conninfo.
+ *
+ * Invariants:
+ * - No SQL is built from input: every value is a parameter. Blobs go in and
+ *   come out in binary format, so hashes and sealed values are byte exact;
+ *   integers go in as decimal text and come out in binary.
+ * - Schema changes are numbered migrations mirroring SQLite's, applied in
+ *   one transaction under an advisory lock (several instances may start at
+ *   once); consentd_schema records the last one applied.
+ * - store_begin takes the chain lock, pg_advisory_xact_lock(PG_CHAIN_LOCK),
+ *   in the same transaction as everything the batch writes. Every instance's
+ *   writer does, so batches from several instances are totally ordered: the
+ *   audit head a batch reads under the lock is the head its entries extend,
+ *   and a trigger refuses an entry whose seq is not head + 1 (gapless; a
+ *   PostgreSQL sequence would leave gaps on rollback).
+ * - The writer connection runs with synchronous_commit = on: COMMIT returns
+ *   after the WAL is flushed (backend.h guarantee 2).
+ * - The audit, checkpoint and consent history tables are append-only:
+ *   triggers refuse UPDATE, DELETE and TRUNCATE (history: DELETE).
+ * - Error messages name the SQLSTATE and the constraint, never a value
+ *   (PostgreSQL's own messages may quote the values of a failed row).
+ * - A connection the server dropped is reset before its next use, so an
+ *   instance reconnects by itself; while the server is unreachable every
+ *   call fails with ERR_UNAVAILABLE (fail closed: the writer answers 503).
+ * - The pool is bounded (LIMIT_PG_CONNS connections in all): a request that
+ *   finds none free gets ERR_UNAVAILABLE rather than a new connection.
+ */
+#include "service/store/backend.h"
+#include "service/store/store.h"
+
+#include "service/base/error.h"
+#include "service/base/limits.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+/* Keys of the advisory locks; any constant unique to consentd. */
+#define PG_CHAIN_LOCK 0x636f6e73656e7401LL
+#define PG_MIGRATE_LOCK 0x636f6e73656e7402LL
+#define PG_MAX_PARAMS 20
+#define PG_PAGE 1000 /* rows per page of the audit and checkpoint cursors */
+#define PG_FILTER_BATCH 4096
+
+struct pg_conn {
+	struct store_conn base; /* first: the interface's handle */
+	PGconn *db;
+	bool writer;
+};
+
+struct pg_store {
+	struct store base; /* first: the interface's handle */
+	char *conninfo;
+	pthread_mutex_t lock;
+	struct store_conn *pool[LIMIT_PG_CONNS];
+	int pool_n, open_n;
+	atomic_bool fault_audit;
+	bool faults_allowed;
+	int schema_version;
+};
+
+static inline struct pg_conn *pgc(struct store_conn *c) { return (struct pg_conn *)c; }
+static inline struct pg_store *pgs(struct store *st) { return (struct pg_store *)st; }
+
+/* ---- parameters and results -------------------------------------------- */
+
+struct pg_args {
+	int n;
+	const char *v[PG_MAX_PARAMS];
+	int len[PG_MAX_PARAMS];
+	int fmt[PG_MAX_PARAMS];
+	char num[PG_MAX_PARAMS][24];
+};
+
+static void a_text(struct pg_args *a, const char *s)
+{
+	a->v[a->n] = s ? s : "";
+	a->len[a->n] = 0;
+	a->fmt[a->n++] = 0;
+}
+
+static void a_null(struct pg_args *a)
+{
+	a->v[a->n] = NULL;
+	a->len[a->n] = 0;
+	a->fmt[a->n++] = 0;
+}
+
+static void a_text_or_null(struct pg_args *a, const char *s)
+{
+	if (s == NULL)
+		a_null(a);
+	else
+		a_text(a, s);
+}
+
+static void a_i64(struct pg_args *a, int64_t x)
+{
+	snprintf(a->num[a->n], sizeof a->num[a->n], "%lld", (long long)x);
+	a_text(a, a->num[a->n]);
+}
+
+static void a_blob(struct pg_args *a, const uint8_t *b, size_t n)
+{
+	if (b == NULL) {
+		a_null(a);
+		return;
+	}
+	a->v[a->n] = (const char *)b;
+	a->len[a->n] = (int)n;
+	a->fmt[a->n++] = 1;
+}
+
+static void a_keys(struct pg_args *a, const struct store_scope_keys *k)
+{
+	for (int i = 0; i < STORE_SCOPE_KEYS; i++) {
+		a_text_or_null(a, k ? k->scope[i] : NULL);
+		a_text_or_null(a, k ? k->value[i] : NULL);
+	}
+}
+
+/* Maps a failed result (or none) to an ERR_*: a unique or check violation is
+ * ERR_CONFLICT; a lost connection, a server shutting down or out of
+ * resources, a serialization failure or a read-only standby after a
+ * failover is ERR_UNAVAILABLE; the rest ERR_IO. */
+/* Durable commits whatever the server's default (backend.h guarantee 2);
+ * quiet notices, which could quote values. */
+static void pg_session_setup(PGconn *db)
+{
+	PQclear(PQexec(db, "SET synchronous_commit TO on; SET client_min_messages TO warning"));
+}
+
+static int pg_error(struct pg_conn *pc, PGresult *r, const char *what)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *cons = r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
+	int code = ERR_IO;
+	if (state == NULL || PQstatus(pc->db) != CONNECTION_OK)
+		code = ERR_UNAVAILABLE;
+	else if (strncmp(state, "23", 2) == 0)
+		code = ERR_CONFLICT;
+	else if (strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
+		 strncmp(state, "57P", 3) == 0 || strcmp(state, "40001") == 0 ||
+		 strcmp(state, "40P01") == 0 || strcmp(state, "25006") == 0)
+		code = ERR_UNAVAILABLE;
+	if (state == NULL) {
+		/* Connection messages come from libpq and hold no row values. */
+		char msg[160];
+		snprintf(msg, sizeof msg, "%s", PQerrorMessage(pc->db));
+		msg[strcspn(msg, "\n")] = '\0';
+		return err_set(code, "%s: the database is unreachable (%s)", what, msg);
+	}
+	return err_set(code, "%s: PostgreSQL error %s%s%s", what, state, cons ? " on " : "",
+		       cons ? cons : "");
+}
+
+/* Reconnects a connection the server dropped (a restart, a failover) and
+ * sets the session up again; a transaction it was in is gone, so the
+ * caller's next statement fails or starts afresh, never half-applied. */
+static void pg_reset(struct pg_conn *pc)
+{
+	PQreset(pc->db);
+	if (PQstatus(pc->db) == CONNECTION_OK)
+		pg_session_setup(pc->db);
+}
+
+/* Runs sql with the arguments; binary results. *out is the result when it
+ * has status want; otherwise it is freed and an ERR_* returned. */
+static int pg_run(struct store_conn *c, const char *sql, const struct pg_args *a, PGresult **out,
+		  const char *what)
+{
+	struct pg_conn *pc = pgc(c);
+	*out = NULL;
+	if (PQstatus(pc->db) != CONNECTION_OK)
+		pg_reset(pc);
+	PGresult *r = PQexecParams(pc->db, sql, a ? a->n : 0, NULL, a ? a->v : NULL,
+				   a ? a->len : NULL, a ? a->fmt : NULL, 1);
+	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
+		int rc = pg_error(pc, r, what);
+		PQclear(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+/* A statement whose rows we do not need; *changed (may be NULL) how many
+ * rows it inserted, updated or deleted. */
+static int pg_do(struct store_conn *c, const char *sql, const struct pg_args *a, int64_t *changed,
+		 const char *what)
+{
+	PGresult *r = NULL;
+	int rc = pg_run(c, sql, a, &r, what);
+	if (rc == 0 && changed != NULL)
+		*changed = strtoll(PQcmdTuples(r), NULL, 10);
+	PQclear(r);
+	return rc;
+}
+
+static bool r_null(const PGresult *r, int row, int col) { return PQgetisnull(r, row, col) != 0; }
+
+static int64_t r_i64(const PGresult *r, int row, int col)
+{
+	const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
+	int n = PQgetlength(r, row, col);
+	uint64_t v = 0;
+	if (PQgetisnull(r, row, col) || n > 8)
+		return 0;
+	for (int i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	if (n > 0 && n < 8 && (p[0] & 0x80))
+		v |= ~UINT64_C(0) << (8 * n); /* sign-extend int2 and int4 */
+	return (int64_t)v;
+}
+
+/* Copies a text column; a value longer than the field is refused, never cut
+ * (backend.h guarantee 6); *bad is set and the output left empty. */
+static void r_text(const PGresult *r, int row, int col, char *out, size_t cap, bool *bad)
+{
+	size_t n = (size_t)PQgetlength(r, row, col);
+	out[0] = '\0';
+	if (PQgetisnull(r, row, col))
+		return;
+	if (n >= cap) {
+		*bad = true;
+		return;
+	}
+	memcpy(out, PQgetvalue(r, row, col), n);
+	out[n] = '\0';
+}
+
+static size_t r_blob(const PGresult *r, int row, int col, uint8_t *out, size_t cap)
+{
+	size_t n = (size_t)PQgetlength(r, row, col);
+	if (PQgetisnull(r, row, col) || n > cap)
+		return 0;
+	memcpy(out, PQgetvalue(r, row, col), n);
+	return n;
+}
+
+static int too_long(const char *what)
+{
+	return err_set(ERR_IO, "%s: a stored value is longer than its field", what);
+}
+
+/* ---- schema ------------------------------------------------------------ */
+
+/* Migration n (1-based) is migrations[n - 1], each mirroring SQLite's of the
+ * same number. Never edit one that shipped. */
+static const char *const migrations[] = {
+	/* 1: contacts, sealed fields, consents, principals, audit. */
+	"CREATE TABLE contact ("
+	" id TEXT PRIMARY KEY, created_us BIGINT NOT NULL, updated_us BIGINT NOT NULL,"
+	" status TEXT NOT NULL CHECK (status IN ('active', 'erased')),"
+	" collected_for TEXT NOT NULL, source TEXT NOT NULL DEFAULT '', owner TEXT NOT NULL DEFAULT '',"
+	" key_version INTEGER, wrapped_key BYTEA, email_bidx BYTEA UNIQUE, phone_bidx BYTEA,"
+	" email_shash BYTEA, phone_shash BYTEA);"
+	"CREATE INDEX contact_phone ON contact (phone_bidx) WHERE phone_bidx IS NOT NULL;"
+	"CREATE TABLE contact_field (contact_id TEXT NOT NULL REFERENCES contact (id),"
+	" name TEXT NOT NULL, value BYTEA NOT NULL, PRIMARY KEY (contact_id, name));"
+	"CREATE TABLE consent (contact_id TEXT NOT NULL REFERENCES contact (id),"
+	" purpose TEXT NOT NULL, channel TEXT NOT NULL,"
+	" status TEXT NOT NULL CHECK (status IN ('granted', 'refused', 'withdrawn')),"
+	" legal_basis TEXT NOT NULL, notice_version TEXT NOT NULL, source TEXT NOT NULL,"
+	" method TEXT NOT NULL, receipt_id TEXT NOT NULL, at_us BIGINT NOT NULL,"
+	" granted_us BIGINT NOT NULL, expires_us BIGINT NOT NULL, withdrawn_us BIGINT NOT NULL,"
+	" recorded_us BIGINT NOT NULL, evidence BYTEA, PRIMARY KEY (contact_id, purpose, channel));"
+	"CREATE TABLE consent_event (seq BIGSERIAL PRIMARY KEY,"
+	" contact_id TEXT NOT NULL REFERENCES contact (id),"
+	" purpose TEXT NOT NULL, channel TEXT NOT NULL, status TEXT NOT NULL,"
+	" legal_basis TEXT NOT NULL, notice_version TEXT NOT NULL, source TEXT NOT NULL,"
+	" method TEXT NOT NULL, receipt_id TEXT NOT NULL, at_us BIGINT NOT NULL,"
+	" granted_us BIGINT NOT NULL, expires_us BIGINT NOT NULL, withdrawn_us BIGINT NOT NULL,"
+	" recorded_us BIGINT NOT NULL, evidence BYTEA);"
+	"CREATE INDEX consent_event_contact ON consent_event (contact_id, at_us);"
+	"CREATE FUNCTION consentd_append_only() RETURNS trigger LANGUAGE plpgsql AS"
+	" $$BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = '23001'; END$$;"
+	"CREATE TRIGGER consent_event_no_delete BEFORE DELETE ON consent_event"
+	" FOR EACH ROW EXECUTE FUNCTION consentd_append_only();"
+	"CREATE TABLE principal (name TEXT PRIMARY KEY, role TEXT NOT NULL,"
+	" token_hash BYTEA NOT NULL UNIQUE, created_us BIGINT NOT NULL, revoked_us BIGINT);"
+	"CREATE TABLE audit (seq BIGINT PRIMARY KEY, time_us BIGINT NOT NULL,"
+	" actor TEXT NOT NULL, role TEXT NOT NULL, action TEXT NOT NULL, record_id TEXT NOT NULL,"
+	" purpose TEXT NOT NULL, channel TEXT NOT NULL, decision TEXT NOT NULL,"
+	" reason TEXT NOT NULL, fields TEXT NOT NULL, request_id TEXT NOT NULL,"
+	" client TEXT NOT NULL, detail TEXT NOT NULL, prev_hash BYTEA NOT NULL, hash BYTEA NOT NULL);"
+	"CREATE INDEX audit_record ON audit (record_id, seq) WHERE record_id != '';"
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE OR DELETE ON audit"
+	" FOR EACH ROW EXECUTE FUNCTION consentd_append_only();"
+	"CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit"
+	" FOR EACH STATEMENT EXECUTE FUNCTION consentd_append_only();"
+	/* Gapless: the chain lock of store_begin makes max(seq) stable for the
+	 * batch; this refuses any insert that is not the next entry. */
+	"CREATE FUNCTION consentd_audit_next() RETURNS trigger LANGUAGE plpgsql AS"
+	" $$BEGIN IF NEW.seq <> coalesce((SELECT max(seq) FROM audit), 0) + 1 THEN"
+	" RAISE EXCEPTION 'audit entries are appended in sequence' USING ERRCODE = '23002';"
+	" END IF; RETURN NEW; END$$;"
+	"CREATE TRIGGER audit_next_seq BEFORE INSERT ON audit"
+	" FOR EACH ROW EXECUTE FUNCTION consentd_audit_next();"
+	"CREATE TABLE audit_checkpoint (size BIGINT PRIMARY KEY, root BYTEA NOT NULL,"
+	" time_us BIGINT NOT NULL, key_id BYTEA NOT NULL, sig BYTEA NOT NULL);"
+	"CREATE TRIGGER checkpoint_no_update BEFORE UPDATE OR DELETE ON audit_checkpoint"
+	" FOR EACH ROW EXECUTE FUNCTION consentd_append_only();"
+	"CREATE TRIGGER checkpoint_no_truncate BEFORE TRUNCATE ON audit_checkpoint"
+	" FOR EACH STATEMENT EXECUTE FUNCTION consentd_append_only();"
+	"CREATE TABLE suppression (id BIGSERIAL PRIMARY KEY, hash BYTEA NOT NULL,"
+	" kind TEXT NOT NULL CHECK (kind IN ('email', 'phone')),"
+	" scope TEXT NOT NULL CHECK (scope IN ('all', 'purpose', 'channel')),"
+	" scope_value TEXT NOT NULL DEFAULT '',"
+	" reason TEXT NOT NULL CHECK (reason IN ('unsubscribe', 'withdrawal', 'bounce',"
+	"  'complaint', 'erasure', 'manual', 'gpc')),"
+	" source TEXT NOT NULL DEFAULT '', created_us BIGINT NOT NULL, recorded_us BIGINT NOT NULL,"
+	" lifted_us BIGINT, lifted_by TEXT);"
+	"CREATE INDEX suppression_hash ON suppression (hash) WHERE lifted_us IS NULL;"
+	"CREATE TABLE preference_link (id TEXT PRIMARY KEY,"
+	" contact_id TEXT NOT NULL REFERENCES contact (id), scope TEXT NOT NULL,"
+	" created_us BIGINT NOT NULL, expires_us BIGINT NOT NULL, revoked_us BIGINT,"
+	" created_by TEXT NOT NULL);"
+	"CREATE INDEX preference_link_contact ON preference_link (contact_id);",
+	/* 2: which contacts each outreach filter request released. */
+	"CREATE TABLE filter_release (release_id TEXT NOT NULL, chunk BIGINT NOT NULL,"
+	" ids BYTEA NOT NULL, PRIMARY KEY (release_id, chunk));",
+	/* 3: what a preference link may do. */
+	"ALTER TABLE preference_link ADD COLUMN capability TEXT NOT NULL DEFAULT 'optout'"
+	" CHECK (capability IN ('optout', 'manage'));",
+	/* 4: the auditor's console sessions; ids and tokens only as hashes. */
+	"CREATE TABLE console_session (id_hash BYTEA PRIMARY KEY, token_hash BYTEA NOT NULL,"
+	" actor TEXT NOT NULL, role TEXT NOT NULL, csrf TEXT NOT NULL,"
+	" created_us BIGINT NOT NULL, seen_us BIGINT NOT NULL);",
+};
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* A migration holds several statements, which only PQexec (the simple
+ * query protocol) accepts; migrations take no parameters. */
+static int pg_script(struct store_conn *c, const char *sql, const char *what)
+{
+	PGresult *r = PQexec(pgc(c)->db, sql);
+	int rc = 0;
+	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
+		rc = pg_error(pgc(c), r, what);
+	PQclear(r);
+	return rc;
+}
+
+static int pg_migrate(struct store_conn *c, int *version)
+{
+	PGresult *r = NULL;
+	struct pg_args a = { 0 };
+	int rc;
+	a_i64(&a, PG_MIGRATE_LOCK);
+	if ((rc = pg_do(c, "BEGIN", NULL, NULL, "cannot begin the migration")) != 0 ||
+	    (rc = pg_do(c, "SELECT pg_advisory_xact_lock($1::bigint)", &a, NULL, "cannot lock the schema")) != 0 ||
+	    (rc = pg_do(c, "CREATE TABLE IF NOT EXISTS consentd_schema (version INTEGER NOT NULL)", NULL,
+			NULL, "cannot create the schema table")) != 0 ||
+	    (rc = pg_run(c, "SELECT coalesce(max(version), 0)::bigint FROM consentd_schema", NULL, &r,
+			 "cannot read the schema version")) != 0)
+		goto fail;
+	int v = (int)r_i64(r, 0, 0);
+	PQclear(r);
+	if (v > N_MIGRATIONS) {
+		rc = err_set(ERR_INVALID, "the database has schema %d, newer than this consentd (%d)", v,
+			     N_MIGRATIONS);
+		goto fail;
+	}
+	for (v++; v <= N_MIGRATIONS; v++) {
+		struct pg_args b = { 0 };
+		a_i64(&b, v);
+		if ((rc = pg_script(c, migrations[v - 1], "a migration failed")) != 0 ||
+		    (rc = pg_do(c, "DELETE FROM consentd_schema", NULL, NULL, "a migration failed")) != 0 ||
+		    (rc = pg_do(c, "INSERT INTO consentd_schema (version) VALUES ($1)", &b, NULL,
+				"a migration failed")) != 0)
+			goto fail;
+	}
+	if ((rc = pg_do(c, "COMMIT", NULL, NULL, "cannot commit the migration")) != 0)
+		goto fail;
+	*version = N_MIGRATIONS;
+	return 0;
+fail:
+	PQclear(PQexec(pgc(c)->db, "ROLLBACK"));
+	return rc;
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static int pg_connect(struct pg_store *ps, bool writer, struct store_conn **out)
+{
+	struct pg_conn *pc = calloc(1, sizeof *pc);
+	*out = NULL;
+	if (pc == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	pc->base.be = &store_pg_backend;
+	pc->base.st = &ps->base;
+	pc->writer = writer;
+	pc->db = PQconnectdb(ps->conninfo);
+	if (pc->db == NULL || PQstatus(pc->db) != CONNECTION_OK) {
+		int rc = pc->db ? pg_error(pc, NULL, "cannot connect to PostgreSQL")
+				: err_set(ERR_NOMEM, "out of memory");
+		PQfinish(pc->db);
+		free(pc);
+		return rc;
+	}
+	pg_session_setup(pc->db);
+	*out = &pc->base;
+	return 0;
+}
+
+static void pg_conn_free(struct store_conn *c)
+{
+	if (c == NULL)
+		return;
+	struct pg_store *ps = pgs(c->st);
+	pthread_mutex_lock(&ps->lock);
+	ps->open_n--;
+	pthread_mutex_unlock(&ps->lock);
+	PQfinish(pgc(c)->db);
+	free(c);
+}
+
+static bool pg_accepts(const char *location)
+{
+	return strncmp(location, "postgresql://", 13) == 0 || strncmp(location, "postgres://", 11) == 0;
+}
+
+static int pg_open(struct store **out, const char *location)
+{
+	struct pg_store *ps = calloc(1, sizeof *ps);
+	struct store_conn *c = NULL;
+	int rc;
+	*out = NULL;
+	if (ps == NULL || (ps->conninfo = strdup(location)) == NULL) {
+		free(ps);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	ps->base.be = &store_pg_backend;
+	pthread_mutex_init(&ps->lock, NULL);
+	const char *faults = getenv("CONSENTD_TEST_FAULTS");
+	ps->faults_allowed = faults != NULL && strcmp(faults, "1") == 0;
+	ps->open_n = 1;
+	if ((rc = pg_connect(ps, false, &c)) != 0 || (rc = pg_migrate(c, &ps->schema_version)) != 0) {
+		if (c == NULL)
+			ps->open_n--;
+		pg_conn_free(c);
+		pthread_mutex_destroy(&ps->lock);
+		free(ps->conninfo);
+		free(ps);
+		return rc;
+	}
+	ps->pool[ps->pool_n++] = c;
+	*out = &ps->base;
+	return 0;
+}
+
+static void pg_close(struct store *st)
+{
+	struct pg_store *ps = pgs(st);
+	while (ps->pool_n > 0)
+		pg_conn_free(ps->pool[--ps->pool_n]);
+	pthread_mutex_destroy(&ps->lock);
+	free(ps->conninfo);
+	free(ps);
+}
+
+static int pg_schema_version(struct store *st) { return pgs(st)->schema_version; }
+
+static int pg_conn_get(struct store *st, struct store_conn **out)
+{
+	struct pg_store *ps = pgs(st);
+	*out = NULL;
+	pthread_mutex_lock(&ps->lock);
+	if (ps->pool_n > 0) {
+		*out = ps->pool[--ps->pool_n];
+		pthread_mutex_unlock(&ps->lock);
+		return 0;
+	}
+	if (ps->open_n >= LIMIT_PG_CONNS) {
+		pthread_mutex_unlock(&ps->lock);
+		return err_set(ERR_UNAVAILABLE, "every database connection is in use");
+	}
+	ps->open_n++;
+	pthread_mutex_unlock(&ps->lock);
+	int rc = pg_connect(ps, false, out);
+	if (rc != 0) {
+		pthread_mutex_lock(&ps->lock);
+		ps->open_n--;
+		pthread_mutex_unlock(&ps->lock);
+	}
+	return rc;
+}
+
+static void pg_conn_put(struct store *st, struct store_conn *c)
+{
+	struct pg_store *ps = pgs(st);
+	/* A connection left inside a transaction (a caller's bug or a failed
+	 * statement) must not carry it into the next request. */
+	if (PQtransactionStatus(pgc(c)->db) != PQTRANS_IDLE)
+		PQclear(PQexec(pgc(c)->db, "ROLLBACK"));
+	pthread_mutex_lock(&ps->lock);
+	if (ps->pool_n < LIMIT_PG_CONNS) {
+		ps->pool[ps->pool_n++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&ps->lock);
+	pg_conn_free(c);
+}
+
+static int pg_conn_bulk_mode(struct store_conn *c)
+{
+	(void)c; /* the server's caches serve bulk reads; nothing to change per connection */
+	return 0;
+}
+
+static int pg_writer_open(struct store *st, struct store_conn **out)
+{
+	struct pg_store *ps = pgs(st);
+	pthread_mutex_lock(&ps->lock);
+	ps->open_n++;
+	pthread_mutex_unlock(&ps->lock);
+	int rc = pg_connect(ps, true, out);
+	if (rc != 0) {
+		pthread_mutex_lock(&ps->lock);
+		ps->open_n--;
+		pthread_mutex_unlock(&ps->lock);
+	}
+	return rc;
+}
+
+/* Erasure's "no older version left" step. PostgreSQL keeps dead row
+ * versions until VACUUM, which makes their space reusable; the WAL and any
+ * base backup keep them longer (docs/security.md says what is promised). */
+static int pg_wal_truncate(struct store_conn *w, int wait_ms)
+{
+	(void)wait_ms;
+	return pg_do(w, "VACUUM contact, contact_field, consent, consent_event", NULL, NULL,
+		     "cannot vacuum the erased rows");
+}
+
+/* ---- transactions ------------------------------------------------------- */
+
+static int pg_begin(struct store_conn *c)
+{
+	struct pg_args a = { 0 };
+	a_i64(&a, PG_CHAIN_LOCK);
+	int rc = pg_do(c, "BEGIN", NULL, NULL, "cannot begin");
+	if (rc == 0 && (rc = pg_do(c, "SELECT pg_advisory_xact_lock($1::bigint)", &a, NULL,
+				   "cannot take the chain lock")) != 0)
+		PQclear(PQexec(pgc(c)->db, "ROLLBACK"));
+	return rc;
+}
+
+static int pg_commit(struct store_conn *c) { return pg_do(c, "COMMIT", NULL, NULL, "cannot commit"); }
+
+static int pg_rollback(struct store_conn *c)
+{
+	if (PQtransactionStatus(pgc(c)->db) == PQTRANS_IDLE)
+		return 0;
+	return pg_do(c, "ROLLBACK", NULL, NULL, "cannot roll back");
+}
+
+static int pg_savepoint(struct store_conn *c) { return pg_do(c, "SAVEPOINT job", NULL, NULL, "savepoint"); }
+static int pg_release(struct store_conn *c) { return pg_do(c, "RELEASE SAVEPOINT job", NULL, NULL, "release"); }
+static int pg_rollback_to(struct store_conn *c)
+{
+	return pg_do(c, "ROLLBACK TO SAVEPOINT job", NULL, NULL, "rollback to");
+}
+
+static void pg_fault_audit(struct store *st, bool fail)
+{
+	if (pgs(st)->faults_allowed)
+		atomic_store(&pgs(st)->fault_audit, fail);
+}
+
+/* ---- contacts ------------------------------------------------------------ */
+
+#define CONTACT_COLS                                                                        \
+	"id, created_us, updated_us, status, collected_for, source, owner, "                 \
+	"coalesce(key_version, 0)::bigint, wrapped_key, email_shash, phone_shash"
+
+static int read_contact(const PGresult *r, int i, struct store_contact *out)
+{
+	bool bad = false;
+	char st[16];
+	memset(out, 0, sizeof *out);
+	r_text(r, i, 0, out->id, sizeof out->id, &bad);
+	out->created_us = r_i64(r, i, 1);
+	out->updated_us = r_i64(r, i, 2);
+	r_text(r, i, 3, st, sizeof st, &bad);
+	out->erased = strcmp(st, "erased") == 0;
+	r_text(r, i, 4, out->collected_for, sizeof out->collected_for, &bad);
+	r_text(r, i, 5, out->source, sizeof out->source, &bad);
+	r_text(r, i, 6, out->owner, sizeof out->owner, &bad);
+	out->key_version = (int)r_i64(r, i, 7);
+	out->wrapped_len = r_blob(r, i, 8, out->wrapped_key, sizeof out->wrapped_key);
+	out->has_email_shash = r_blob(r, i, 9, out->email_shash, 32) == 32;
+	out->has_phone_shash = r_blob(r, i, 10, out->phone_shash, 32) == 32;
+	return bad ? too_long("cannot read the contact") : 0;
+}
+
+static int pg_contact_insert(struct store_conn *c, const struct store_contact *ct,
+			     const uint8_t *email_bidx, const uint8_t *phone_bidx)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, ct->id);
+	a_i64(&a, ct->created_us);
+	a_i64(&a, ct->updated_us);
+	a_text(&a, ct->collected_for);
+	a_text(&a, ct->source);
+	a_text(&a, ct->owner);
+	a_i64(&a, ct->key_version);
+	a_blob(&a, ct->wrapped_key, ct->wrapped_len);
+	a_blob(&a, email_bidx, 32);
+	a_blob(&a, phone_bidx, 32);
+	a_blob(&a, ct->has_email_shash ? ct->email_shash : NULL, 32);
+	a_blob(&a, ct->has_phone_shash ? ct->phone_shash : NULL, 32);
+	/* ON CONFLICT DO NOTHING: a duplicate is an answer, not an error that
+	 * would abort the writer's whole transaction. */
+	int rc = pg_do(c,
+		       "INSERT INTO contact (id, created_us, updated_us, status, collected_for, source, "
+		       "owner, key_version, wrapped_key, email_bidx, phone_bidx, email_shash, phone_shash) "
+		       "VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+		       "ON CONFLICT DO NOTHING",
+		       &a, &n, "cannot insert the contact");
+	if (rc == 0 && n != 1)
+		return err_set(ERR_CONFLICT, "a contact with this email already exists");
+	return rc;
+}
+
+static int pg_contact_get(struct store_conn *c, const char *id, struct store_contact *out)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_text(&a, id);
+	int rc = pg_run(c, "SELECT " CONTACT_COLS " FROM contact WHERE id = $1", &a, &r,
+			"cannot read the contact");
+	if (rc == 0)
+		rc = PQntuples(r) == 1 ? read_contact(r, 0, out)
+				       : err_set(ERR_NOTFOUND, "no contact with this id");
+	PQclear(r);
+	return rc;
+}
+
+static int pg_contact_update(struct store_conn *c, const struct store_contact *ct)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, ct->id);
+	a_i64(&a, ct->updated_us);
+	a_text(&a, ct->collected_for);
+	a_text(&a, ct->source);
+	a_text(&a, ct->owner);
+	a_i64(&a, ct->key_version);
+	a_blob(&a, ct->wrapped_key, ct->wrapped_len);
+	int rc = pg_do(c,
+		       "UPDATE contact SET updated_us = $2, collected_for = $3, source = $4, owner = $5, "
+		       "key_version = $6, wrapped_key = $7 WHERE id = $1 AND status = 'active'",
+		       &a, &n, "cannot update the contact");
+	if (rc == 0 && n != 1)
+		return err_set(ERR_NOTFOUND, "no active contact with this id");
+	return rc;
+}
+
+static int pg_contact_set_index(struct store_conn *c, const char *id, const uint8_t *email_bidx,
+				const uint8_t *phone_bidx, const uint8_t *email_shash,
+				const uint8_t *phone_shash)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_text(&a, id);
+	a_blob(&a, email_bidx, 32);
+	a_blob(&a, phone_bidx, 32);
+	a_blob(&a, email_shash, 32);
+	a_blob(&a, phone_shash, 32);
+	/* The duplicate check runs first, in the same statement, so a conflict
+	 * does not abort the transaction (the writer holds the chain lock, so no
+	 * other writer can slip a contact in between). */
+	int rc = pg_run(c,
+			"WITH dup AS (SELECT 1 FROM contact WHERE $2::bytea IS NOT NULL AND "
+			"email_bidx = $2::bytea AND id <> $1), "
+			"upd AS (UPDATE contact SET email_bidx = $2, phone_bidx = $3, email_shash = $4, "
+			"phone_shash = $5 WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM dup) RETURNING 1) "
+			"SELECT EXISTS (SELECT 1 FROM dup)",
+			&a, &r, "cannot update the blind index");
+	if (rc == 0 && PQntuples(r) == 1 && r_i64(r, 0, 0) != 0)
+		rc = err_set(ERR_CONFLICT, "a contact with this email already exists");
+	PQclear(r);
+	return rc;
+}
+
+static int pg_contact_find_email(struct store_conn *c, const uint8_t bidx[32], char id_out[STORE_ID_CAP])
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	bool bad = false;
+	a_blob(&a, bidx, 32);
+	int rc = pg_run(c, "SELECT id FROM contact WHERE email_bidx = $1", &a, &r,
+			"cannot look up the email");
+	if (rc == 0 && PQntuples(r) == 0)
+		rc = err_set(ERR_NOTFOUND, "no contact with this email");
+	else if (rc == 0)
+		r_text(r, 0, 0, id_out, STORE_ID_CAP, &bad);
+	if (rc == 0 && bad)
+		rc = too_long("cannot look up the email");
+	PQclear(r);
+	return rc;
+}
+
+static int pg_contact_erase(struct store_conn *c, const char *id, int64_t when_us)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, id);
+	a_i64(&a, when_us);
+	int rc = pg_do(c,
+		       "UPDATE contact SET status = 'erased', updated_us = $2, key_version = NULL, "
+		       "wrapped_key = NULL, email_bidx = NULL, phone_bidx = NULL, email_shash = NULL, "
+		       "phone_shash = NULL, owner = '' WHERE id = $1 AND status = 'active'",
+		       &a, &n, "cannot erase the contact");
+	if (rc != 0)
+		return rc;
+	if (n != 1)
+		return err_set(ERR_NOTFOUND, "no active contact with this id");
+	static const char *const wipes[] = {
+		"DELETE FROM contact_field WHERE contact_id = $1",
+		"UPDATE consent SET evidence = NULL WHERE contact_id = $1",
+		"UPDATE consent_event SET evidence = NULL WHERE contact_id = $1",
+	};
+	a.n = 1;
+	for (size_t i = 0; i < sizeof wipes / sizeof wipes[0] && rc == 0; i++)
+		rc = pg_do(c, wipes[i], &a, NULL, "cannot erase the contact's values");
+	return rc;
+}
+
+static int pg_count(struct store_conn *c, const char *sql, const struct pg_args *a, int64_t *out,
+		    const char *what)
+{
+	PGresult *r = NULL;
+	int rc = pg_run(c, sql, a, &r, what);
+	if (rc == 0)
+		*out = PQntuples(r) == 1 ? r_i64(r, 0, 0) : 0;
+	PQclear(r);
+	return rc;
+}
+
+static int pg_contact_count(struct store_conn *c, int64_t *out)
+{
+	return pg_count(c, "SELECT count(*) FROM contact WHERE status = 'active'", NULL, out,
+			"cannot count contacts");
+}
+
+static int pg_field_put(struct store_conn *c, const char *id, const char *name, const uint8_t *sealed,
+			size_t len)
+{
+	struct pg_args a = { 0 };
+	a_text(&a, id);
+	a_text(&a, name);
+	a_blob(&a, sealed, len);
+	return pg_do(c,
+		     "INSERT INTO contact_field (contact_id, name, value) VALUES ($1, $2, $3) "
+		     "ON CONFLICT (contact_id, name) DO UPDATE SET value = excluded.value",
+		     &a, NULL, "cannot store a field");
+}
+
+static int pg_field_delete(struct store_conn *c, const char *id, const char *name)
+{
+	struct pg_args a = { 0 };
+	a_text(&a, id);
+	a_text(&a, name);
+	return pg_do(c, "DELETE FROM contact_field WHERE contact_id = $1 AND name = $2", &a, NULL,
+		     "cannot delete a field");
+}
+
+static int pg_fields_each(struct store_conn *c, const char *id, store_field_cb cb, void *ctx)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_text(&a, id);
+	int rc = pg_run(c, "SELECT name, value FROM contact_field WHERE contact_id = $1 ORDER BY name",
+			&a, &r, "cannot read fields");
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		char name[STORE_TEXT_CAP];
+		bool bad = false;
+		r_text(r, i, 0, name, sizeof name, &bad);
+		rc = bad ? too_long("cannot read fields")
+			 : cb(ctx, name, (const uint8_t *)PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1));
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, int64_t *count)
+{
+	char after[STORE_ID_CAP] = "";
+	int rc = 0;
+	*count = 0;
+	for (;;) {
+		/* Pages of 1000 ids, so that updates never run under an open result. */
+		struct pg_args a = { 0 };
+		PGresult *r = NULL;
+		a_text(&a, after);
+		if ((rc = pg_run(c, "SELECT " CONTACT_COLS " FROM contact WHERE status = 'active' "
+				    "AND id > $1 ORDER BY id LIMIT 1000", &a, &r, "cannot list contacts")) != 0)
+			return rc;
+		int n = PQntuples(r);
+		for (int i = 0; i < n && rc == 0; i++) {
+			struct store_contact ct;
+			if ((rc = read_contact(r, i, &ct)) == 0 && (rc = cb(ctx, &ct)) == 0)
+				rc = pg_contact_update(c, &ct);
+			(*count)++;
+			memcpy(after, ct.id, sizeof after);
+		}
+		PQclear(r);
+		if (rc != 0 || n < 1000)
+			return rc;
+	}
+}
+
+static int pg_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n)
+{
+	PGresult *r = NULL;
+	*n = 0;
+	int rc = pg_run(c, "SELECT DISTINCT key_version::bigint FROM contact WHERE status = 'active'",
+			NULL, &r, "cannot list key versions");
+	for (int i = 0; rc == 0 && i < PQntuples(r) && *n < cap; i++)
+		versions[(*n)++] = (int)r_i64(r, i, 0);
+	PQclear(r);
+	return rc;
+}
+
+/* ---- consents ------------------------------------------------------------ */
+
+#define CONSENT_COLS                                                                        \
+	"contact_id, purpose, channel, status, legal_basis, notice_version, source, method, " \
+	"receipt_id, at_us, granted_us, expires_us, withdrawn_us, recorded_us, evidence"
+
+static void args_consent(struct pg_args *a, const struct store_consent *cs)
+{
+	a_text(a, cs->contact_id);
+	a_text(a, cs->purpose);
+	a_text(a, cs->channel);
+	a_text(a, cs->status);
+	a_text(a, cs->legal_basis);
+	a_text(a, cs->notice_version);
+	a_text(a, cs->source);
+	a_text(a, cs->method);
+	a_text(a, cs->receipt_id);
+	a_i64(a, cs->at_us);
+	a_i64(a, cs->granted_us);
+	a_i64(a, cs->expires_us);
+	a_i64(a, cs->withdrawn_us);
+	a_i64(a, cs->recorded_us);
+	a_blob(a, cs->evidence, cs->evidence_len);
+}
+
+static int read_consent(const PGresult *r, int i, struct store_consent *cs)
+{
+	bool bad = false;
+	memset(cs, 0, sizeof *cs);
+	r_text(r, i, 0, cs->contact_id, sizeof cs->contact_id, &bad);
+	r_text(r, i, 1, cs->purpose, sizeof cs->purpose, &bad);
+	r_text(r, i, 2, cs->channel, sizeof cs->channel, &bad);
+	r_text(r, i, 3, cs->status, sizeof cs->status, &bad);
+	r_text(r, i, 4, cs->legal_basis, sizeof cs->legal_basis, &bad);
+	r_text(r, i, 5, cs->notice_version, sizeof cs->notice_version, &bad);
+	r_text(r, i, 6, cs->source, sizeof cs->source, &bad);
+	r_text(r, i, 7, cs->method, sizeof cs->method, &bad);
+	r_text(r, i, 8, cs->receipt_id, sizeof cs->receipt_id, &bad);
+	cs->at_us = r_i64(r, i, 9);
+	cs->granted_us = r_i64(r, i, 10);
+	cs->expires_us = r_i64(r, i, 11);
+	cs->withdrawn_us = r_i64(r, i, 12);
+	cs->recorded_us = r_i64(r, i, 13);
+	if (!r_null(r, i, 14)) {
+		cs->evidence = (const uint8_t *)PQgetvalue(r, i, 14);
+		cs->evidence_len = (size_t)PQgetlength(r, i, 14);
+	}
+	return bad ? too_long("cannot read the consent") : 0;
+}
+
+static int pg_consent_put(struct store_conn *c, const struct store_consent *cs, bool current)
+{
+	struct pg_args a = { 0 };
+	int rc = 0;
+	args_consent(&a, cs);
+	if (current)
+		rc = pg_do(c,
+			   "INSERT INTO consent (" CONSENT_COLS ") VALUES "
+			   "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
+			   "ON CONFLICT (contact_id, purpose, channel) DO UPDATE SET "
+			   "status = excluded.status, legal_basis = excluded.legal_basis, "
+			   "notice_version = excluded.notice_version, source = excluded.source, "
+			   "method = excluded.method, receipt_id = excluded.receipt_id, "
+			   "at_us = excluded.at_us, granted_us = excluded.granted_us, "
+			   "expires_us = excluded.expires_us, withdrawn_us = excluded.withdrawn_us, "
+			   "recorded_us = excluded.recorded_us, evidence = excluded.evidence",
+			   &a, NULL, "cannot record the consent");
+	if (rc == 0)
+		rc = pg_do(c,
+			   "INSERT INTO consent_event (" CONSENT_COLS ") VALUES "
+			   "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+			   &a, NULL, "cannot record the consent");
+	return rc;
+}
+
+static int pg_consent_get(struct store_conn *c, const char *contact_id, const char *purpose,
+			  const char *channel, struct store_consent *out)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_text(&a, contact_id);
+	a_text(&a, purpose);
+	a_text(&a, channel);
+	int rc = pg_run(c, "SELECT " CONSENT_COLS " FROM consent WHERE contact_id = $1 AND "
+			   "purpose = $2 AND channel = $3", &a, &r, "cannot read the consent");
+	if (rc == 0 && PQntuples(r) == 0)
+		rc = ERR_NOTFOUND;
+	else if (rc == 0 && (rc = read_consent(r, 0, out)) == 0) {
+		out->evidence = NULL; /* borrowed memory would not outlive the result */
+		out->evidence_len = 0;
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int consent_walk(struct store_conn *c, const char *sql, const char *contact_id,
+			store_consent_cb cb, void *ctx)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	struct store_consent cs;
+	a_text(&a, contact_id);
+	int rc = pg_run(c, sql, &a, &r, "cannot read consents");
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+		if ((rc = read_consent(r, i, &cs)) == 0)
+			rc = cb(ctx, &cs);
+	PQclear(r);
+	return rc;
+}
+
+static int pg_consents_each(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx)
+{
+	return consent_walk(c, "SELECT " CONSENT_COLS " FROM consent WHERE contact_id = $1 "
+			       "ORDER BY purpose, channel", contact_id, cb, ctx);
+}
+
+static int pg_consent_history_each(struct store_conn *c, const char *contact_id, store_consent_cb cb,
+				   void *ctx)
+{
+	/* Effective time, then recording order, as the SQLite backend. */
+	return consent_walk(c, "SELECT " CONSENT_COLS " FROM consent_event WHERE contact_id = $1 "
+			       "ORDER BY least(at_us, recorded_us), seq", contact_id, cb, ctx);
+}
+
+static int pg_consent_history_count(struct store_conn *c, const char *contact_id, int64_t *out)
+{
+	struct pg_args a = { 0 };
+	a_text(&a, contact_id);
+	return pg_count(c, "SELECT count(*) FROM consent_event WHERE contact_id = $1", &a, out,
+			"cannot count consent events");
+}
+
+/* ---- principals ---------------------------------------------------------- */
+
+static int pg_principal_insert(struct store_conn *c, const char *name, const char *role,
+			       const uint8_t token_hash[32], int64_t when_us)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, name);
+	a_text(&a, role);
+	a_blob(&a, token_hash, 32);
+	a_i64(&a, when_us);
+	int rc = pg_do(c, "INSERT INTO principal (name, role, token_hash, created_us) "
+			  "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", &a, &n,
+		       "cannot store the principal");
+	if (rc == 0 && n != 1)
+		return err_set(ERR_CONFLICT, "a principal named %s already exists", name);
+	return rc;
+}
+
+static int pg_principal_find(struct store_conn *c, const uint8_t token_hash[32],
+			     char name[STORE_TEXT_CAP], char role[STORE_NAME_CAP])
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	bool bad = false;
+	a_blob(&a, token_hash, 32);
+	int rc = pg_run(c, "SELECT name, role FROM principal WHERE token_hash = $1 AND revoked_us IS NULL",
+			&a, &r, "cannot look up the token");
+	if (rc == 0 && PQntuples(r) == 0)
+		rc = err_set(ERR_NOTFOUND, "unknown token");
+	else if (rc == 0) {
+		r_text(r, 0, 0, name, STORE_TEXT_CAP, &bad);
+		r_text(r, 0, 1, role, STORE_NAME_CAP, &bad);
+		if (bad)
+			rc = too_long("cannot look up the token");
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_principal_revoke(struct store_conn *c, const char *name, int64_t when_us)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, name);
+	a_i64(&a, when_us);
+	int rc = pg_do(c, "UPDATE principal SET revoked_us = $2 WHERE name = $1 AND revoked_us IS NULL",
+		       &a, &n, "cannot revoke the principal");
+	if (rc == 0 && n != 1)
+		return err_set(ERR_NOTFOUND, "no active principal named %s", name);
+	return rc;
+}
+
+static int pg_principal_role(struct store_conn *c, const char *name, char role[STORE_NAME_CAP])
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	bool bad = false;
+	a_text(&a, name);
+	int rc = pg_run(c, "SELECT role FROM principal WHERE name = $1", &a, &r,
+			"cannot read the principal");
+	if (rc == 0 && PQntuples(r) == 0)
+		rc = err_set(ERR_NOTFOUND, "no principal named %s", name);
+	else if (rc == 0) {
+		r_text(r, 0, 0, role, STORE_NAME_CAP, &bad);
+		if (bad)
+			rc = too_long("cannot read the principal");
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* ---- audit --------------------------------------------------------------- */
+
+#define AUDIT_COLS                                                                           \
+	"seq, time_us, actor, role, action, record_id, purpose, channel, decision, reason, " \
+	"fields, request_id, client, detail, prev_hash, hash"
+#define CHECKPOINT_COLS "size, root, time_us, key_id, sig"
+
+static int pg_audit_head(struct store_conn *c, int64_t *seq, uint8_t hash[32])
+{
+	PGresult *r = NULL;
+	*seq = 0;
+	memset(hash, 0, 32);
+	int rc = pg_run(c, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", NULL, &r,
+			"cannot read the audit head");
+	if (rc == 0 && PQntuples(r) == 1) {
+		*seq = r_i64(r, 0, 0);
+		r_blob(r, 0, 1, hash, 32);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_audit_append(struct store_conn *c, const struct audit_entry *e)
+{
+	struct pg_args a = { 0 };
+	if (atomic_load(&pgs(c->st)->fault_audit))
+		return err_set(ERR_UNAVAILABLE, "audit write failed (injected fault)");
+	a_i64(&a, e->seq);
+	a_i64(&a, e->time_us);
+	a_text(&a, e->actor);
+	a_text(&a, e->role);
+	a_text(&a, e->action);
+	a_text(&a, e->record_id);
+	a_text(&a, e->purpose);
+	a_text(&a, e->channel);
+	a_text(&a, e->decision);
+	a_text(&a, e->reason);
+	a_text(&a, e->fields);
+	a_text(&a, e->request_id);
+	a_text(&a, e->client);
+	a_text(&a, e->detail);
+	a_blob(&a, e->prev_hash, 32);
+	a_blob(&a, e->hash, 32);
+	int rc = pg_do(c, "INSERT INTO audit (" AUDIT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+			  "$9, $10, $11, $12, $13, $14, $15, $16)", &a, NULL,
+		       "cannot append to the audit trail");
+	return rc == ERR_CONFLICT ? ERR_UNAVAILABLE : rc;
+}
+
+static int pg_checkpoint_append(struct store_conn *c, const struct audit_checkpoint *cp)
+{
+	struct pg_args a = { 0 };
+	a_i64(&a, cp->size);
+	a_blob(&a, cp->root, sizeof cp->root);
+	a_i64(&a, cp->time_us);
+	a_blob(&a, cp->key_id, sizeof cp->key_id);
+	a_blob(&a, cp->sig, sizeof cp->sig);
+	return pg_do(c, "INSERT INTO audit_checkpoint (" CHECKPOINT_COLS ") VALUES ($1, $2, $3, $4, $5)",
+		     &a, NULL, "cannot store the checkpoint");
+}
+
+static void read_checkpoint(const PGresult *r, int i, struct audit_checkpoint *cp)
+{
+	memset(cp, 0, sizeof *cp);
+	cp->size = r_i64(r, i, 0);
+	r_blob(r, i, 1, cp->root, sizeof cp->root);
+	cp->time_us = r_i64(r, i, 2);
+	r_blob(r, i, 3, cp->key_id, sizeof cp->key_id);
+	r_blob(r, i, 4, cp->sig, sizeof cp->sig);
+}
+
+static int pg_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out)
+{
+	PGresult *r = NULL;
+	int rc = pg_run(c, "SELECT " CHECKPOINT_COLS " FROM audit_checkpoint ORDER BY size DESC LIMIT 1",
+			NULL, &r, "cannot read the checkpoint");
+	if (rc == 0 && PQntuples(r) == 0)
+		rc = err_set(ERR_NOTFOUND, "no checkpoint has been signed yet");
+	else if (rc == 0)
+		read_checkpoint(r, 0, out);
+	PQclear(r);
+	return rc;
+}
+
+/* Both cursors page by key (seq > last, size > last) rather than holding a
+ * server-side cursor, so the connection stays free for other statements
+ * between pages and a verifier's memory is one page whatever the trail. */
+struct pg_audit_cursor {
+	struct store_audit_cursor base; /* first: the interface's handle */
+	struct store_audit_filter f;
+	char *strs[5];
+	PGresult *page;
+	int row;
+	int64_t last, left; /* left: entries still allowed by f.limit, or -1 */
+	bool done;
+};
+
+static int audit_page(struct pg_audit_cursor *cur)
+{
+	char sql[900];
+	struct pg_args a = { 0 };
+	const struct store_audit_filter *f = &cur->f;
+	size_t n = (size_t)snprintf(sql, sizeof sql, "SELECT " AUDIT_COLS " FROM audit WHERE seq > $1");
+	a_i64(&a, cur->last);
+	/* Fixed fragments only; every value is a parameter. */
+	static const char *const cols[] = { "record_id", "actor", "action", "purpose", "decision" };
+	for (int i = 0; i < 5; i++)
+		if (cur->strs[i] != NULL) {
+			n += (size_t)snprintf(sql + n, sizeof sql - n, " AND %s = $%d%s", cols[i], a.n + 1,
+					      i == 0 ? " AND record_id != ''" : "");
+			a_text(&a, cur->strs[i]);
+		}
+	if (f->since_us != 0) {
+		n += (size_t)snprintf(sql + n, sizeof sql - n, " AND time_us >= $%d", a.n + 1);
+		a_i64(&a, f->since_us);
+	}
+	if (f->until_us != 0) {
+		n += (size_t)snprintf(sql + n, sizeof sql - n, " AND time_us < $%d", a.n + 1);
+		a_i64(&a, f->until_us);
+	}
+	int64_t lim = cur->left >= 0 && cur->left < PG_PAGE ? cur->left : PG_PAGE;
+	snprintf(sql + n, sizeof sql - n, " ORDER BY seq LIMIT $%d", a.n + 1);
+	a_i64(&a, lim);
+	PQclear(cur->page);
+	cur->page = NULL;
+	cur->row = 0;
+	return pg_run(cur->base.c, sql, &a, &cur->page, "cannot read the audit trail");
+}
+
+static void pg_audit_cursor_close(struct store_audit_cursor *base)
+{
+	struct pg_audit_cursor *cur = (struct pg_audit_cursor *)base;
+	if (cur == NULL)
+		return;
+	PQclear(cur->page);
+	for (int i = 0; i < 5; i++)
+		free(cur->strs[i]);
+	free(cur);
+}
+
+static int pg_audit_cursor_open(struct store_conn *c, const struct store_audit_filter *f,
+				struct store_audit_cursor **out)
+{
+	struct pg_audit_cursor *cur = calloc(1, sizeof *cur);
+	const char *s[5] = { f->record_id, f->actor, f->action, f->purpose, f->decision };
+	*out = NULL;
+	if (cur == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	cur->base.c = c;
+	cur->f = *f;
+	cur->last = f->after_seq;
+	cur->left = f->limit > 0 ? f->limit : -1;
+	for (int i = 0; i < 5; i++)
+		if (s[i] != NULL && (cur->strs[i] = strdup(s[i])) == NULL) {
+			pg_audit_cursor_close(&cur->base);
+			return err_set(ERR_NOMEM, "out of memory");
+		}
+	int rc = audit_page(cur);
+	if (rc != 0) {
+		pg_audit_cursor_close(&cur->base);
+		return rc;
+	}
+	*out = &cur->base;
+	return 0;
+}
+
+static int pg_audit_cursor_next(struct store_audit_cursor *base, struct audit_entry *e)
+{
+	struct pg_audit_cursor *cur = (struct pg_audit_cursor *)base;
+	int rc;
+	if (cur->done || cur->left == 0)
+		return 0;
+	if (cur->row >= PQntuples(cur->page)) {
+		if (PQntuples(cur->page) < PG_PAGE || (rc = audit_page(cur)) != 0 ||
+		    PQntuples(cur->page) == 0) {
+			cur->done = true;
+			return cur->page == NULL ? err_code() : 0;
+		}
+	}
+	const PGresult *r = cur->page;
+	int i = cur->row++;
+	bool bad = false;
+	e->seq = r_i64(r, i, 0);
+	e->time_us = r_i64(r, i, 1);
+	r_text(r, i, 2, e->actor, sizeof e->actor, &bad);
+	r_text(r, i, 3, e->role, sizeof e->role, &bad);
+	r_text(r, i, 4, e->action, sizeof e->action, &bad);
+	r_text(r, i, 5, e->record_id, sizeof e->record_id, &bad);
+	r_text(r, i, 6, e->purpose, sizeof e->purpose, &bad);
+	r_text(r, i, 7, e->channel, sizeof e->channel, &bad);
+	r_text(r, i, 8, e->decision, sizeof e->decision, &bad);
+	r_text(r, i, 9, e->reason, sizeof e->reason, &bad);
+	r_text(r, i, 10, e->fields, sizeof e->fields, &bad);
+	r_text(r, i, 11, e->request_id, sizeof e->request_id, &bad);
+	r_text(r, i, 12, e->client, sizeof e->client, &bad);
+	r_text(r, i, 13, e->detail, sizeof e->detail, &bad);
+	memset(e->prev_hash, 0, sizeof e->prev_hash);
+	memset(e->hash, 0, sizeof e->hash);
+	r_blob(r, i, 14, e->prev_hash, sizeof e->prev_hash);
+	r_blob(r, i, 15, e->hash, sizeof e->hash);
+	cur->last = e->seq;
+	if (cur->left > 0)
+		cur->left--;
+	if (bad) {
+		/* A field that does not fit would change the entry's hash input:
+		 * an error, never a shortened entry. */
+		cur->done = true;
+		return too_long("cannot read the audit trail");
+	}
+	return 1;
+}
+
+static int pg_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb,
+			 void *ctx)
+{
+	struct store_audit_cursor *cur = NULL;
+	struct audit_entry *e = malloc(sizeof *e);
+	int rc, ret = 0;
+	if (e == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	if ((rc = pg_audit_cursor_open(c, f, &cur)) != 0) {
+		free(e);
+		return rc;
+	}
+	while ((rc = pg_audit_cursor_next(cur, e)) == 1)
+		if ((ret = cb(ctx, e)) != 0)
+			break;
+	if (ret == 0 && rc < 0)
+		ret = rc;
+	pg_audit_cursor_close(cur);
+	free(e);
+	return ret;
+}
+
+static int pg_audit_hash_at(struct store_conn *c, int64_t seq, uint8_t hash[32])
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_i64(&a, seq);
+	int rc = pg_run(c, "SELECT hash FROM audit WHERE seq = $1", &a, &r, "cannot read the audit trail");
+	if (rc == 0 && (PQntuples(r) != 1 || r_blob(r, 0, 0, hash, 32) != 32))
+		rc = err_set(ERR_NOTFOUND, "the audit trail holds no entry %lld", (long long)seq);
+	PQclear(r);
+	return rc;
+}
+
+struct pg_checkpoint_cursor {
+	struct store_checkpoint_cursor base; /* first: the interface's handle */
+	PGresult *page;
+	int row;
+	int64_t last;
+	bool done;
+};
+
+static int checkpoint_page(struct pg_checkpoint_cursor *cur)
+{
+	struct pg_args a = { 0 };
+	a_i64(&a, cur->last);
+	a_i64(&a, PG_PAGE);
+	PQclear(cur->page);
+	cur->page = NULL;
+	cur->row = 0;
+	return pg_run(cur->base.c, "SELECT " CHECKPOINT_COLS " FROM audit_checkpoint WHERE size > $1 "
+				   "ORDER BY size LIMIT $2", &a, &cur->page, "cannot read checkpoints");
+}
+
+static void pg_checkpoint_cursor_close(struct store_checkpoint_cursor *base)
+{
+	struct pg_checkpoint_cursor *cur = (struct pg_checkpoint_cursor *)base;
+	if (cur == NULL)
+		return;
+	PQclear(cur->page);
+	free(cur);
+}
+
+static int pg_checkpoint_cursor_open(struct store_conn *c, int64_t after_size,
+				     struct store_checkpoint_cursor **out)
+{
+	struct pg_checkpoint_cursor *cur = calloc(1, sizeof *cur);
+	*out = NULL;
+	if (cur == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	cur->base.c = c;
+	cur->last = after_size;
+	int rc = checkpoint_page(cur);
+	if (rc != 0) {
+		pg_checkpoint_cursor_close(&cur->base);
+		return rc;
+	}
+	*out = &cur->base;
+	return 0;
+}
+
+static int pg_checkpoint_cursor_next(struct store_checkpoint_cursor *base, struct audit_checkpoint *cp)
+{
+	struct pg_checkpoint_cursor *cur = (struct pg_checkpoint_cursor *)base;
+	if (cur->done)
+		return 0;
+	if (cur->row >= PQntuples(cur->page)) {
+		if (PQntuples(cur->page) < PG_PAGE || checkpoint_page(cur) != 0 ||
+		    PQntuples(cur->page) == 0) {
+			cur->done = true;
+			return cur->page == NULL ? err_code() : 0;
+		}
+	}
+	read_checkpoint(cur->page, cur->row++, cp);
+	cur->last = cp->size;
+	return 1;
+}
+
+static int pg_checkpoints_each(struct store_conn *c, store_checkpoint_cb cb, void *ctx)
+{
+	struct store_checkpoint_cursor *cur = NULL;
+	struct audit_checkpoint cp;
+	int rc, ret = 0;
+	if ((rc = pg_checkpoint_cursor_open(c, 0, &cur)) != 0)
+		return rc;
+	while ((rc = pg_checkpoint_cursor_next(cur, &cp)) == 1)
+		if ((ret = cb(ctx, &cp)) != 0)
+			break;
+	if (ret == 0 && rc < 0)
+		ret = rc;
+	pg_checkpoint_cursor_close(cur);
+	return ret;
+}
+
+/* ---- suppressions ---------------------------------------------------------- */
+
+static int pg_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
+				const struct store_scope_keys *keys, char reason[STORE_NAME_CAP])
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	bool bad = false;
+	if (hash_a == NULL && hash_b == NULL)
+		return ERR_NOTFOUND;
+	a_blob(&a, hash_a, 32);
+	a_blob(&a, hash_b, 32);
+	a_keys(&a, keys);
+	int rc = pg_run(c,
+			"SELECT reason FROM suppression WHERE hash IN ($1, $2) AND lifted_us IS NULL "
+			"AND ((scope = $3 AND scope_value = $4) OR (scope = $5 AND scope_value = $6) "
+			"OR (scope = $7 AND scope_value = $8)) LIMIT 1",
+			&a, &r, "cannot check suppressions");
+	if (rc == 0 && PQntuples(r) == 0)
+		rc = ERR_NOTFOUND;
+	else if (rc == 0 && reason != NULL) {
+		r_text(r, 0, 0, reason, STORE_NAME_CAP, &bad);
+		if (bad)
+			rc = too_long("cannot check suppressions");
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_suppression_add(struct store_conn *c, const struct store_suppression *sp)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_blob(&a, sp->hash, 32);
+	a_text(&a, sp->kind);
+	a_text(&a, sp->scope);
+	a_text(&a, sp->scope_value);
+	a_text(&a, sp->reason);
+	a_text(&a, sp->source);
+	a_i64(&a, sp->created_us);
+	a_i64(&a, sp->recorded_us);
+	int rc = pg_do(c,
+		       "INSERT INTO suppression (hash, kind, scope, scope_value, reason, source, created_us, "
+		       "recorded_us) SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM "
+		       "suppression WHERE hash = $1 AND lifted_us IS NULL AND scope = $3 AND "
+		       "scope_value = $4 AND reason = $5)",
+		       &a, &n, "cannot add the suppression");
+	return rc != 0 ? rc : (int)n;
+}
+
+static int pg_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb,
+				  void *ctx)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_blob(&a, hash, 32);
+	int rc = pg_run(c,
+			"SELECT id, kind, scope, scope_value, reason, source, created_us, recorded_us FROM "
+			"suppression WHERE hash = $1 AND lifted_us IS NULL ORDER BY created_us, id",
+			&a, &r, "cannot read suppressions");
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		struct store_suppression_row row;
+		bool bad = false;
+		memset(&row, 0, sizeof row);
+		row.id = r_i64(r, i, 0);
+		r_text(r, i, 1, row.kind, sizeof row.kind, &bad);
+		r_text(r, i, 2, row.scope, sizeof row.scope, &bad);
+		r_text(r, i, 3, row.scope_value, sizeof row.scope_value, &bad);
+		r_text(r, i, 4, row.reason, sizeof row.reason, &bad);
+		r_text(r, i, 5, row.source, sizeof row.source, &bad);
+		row.created_us = r_i64(r, i, 6);
+		row.recorded_us = r_i64(r, i, 7);
+		rc = bad ? too_long("cannot read suppressions") : cb(ctx, &row);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope,
+				const char *scope_value, const char *reasons, int64_t when_us,
+				const char *by, int64_t *lifted)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_blob(&a, hash, 32);
+	a_text_or_null(&a, scope);
+	a_text_or_null(&a, scope_value);
+	a_i64(&a, when_us);
+	a_text(&a, by);
+	a_text(&a, reasons);
+	int rc = pg_do(c,
+		       "UPDATE suppression SET lifted_us = $4, lifted_by = $5 WHERE hash = $1 AND "
+		       "lifted_us IS NULL AND reason = ANY (string_to_array($6, ',')) AND "
+		       "($2::text IS NULL OR scope = $2) AND ($3::text IS NULL OR scope_value = $3)",
+		       &a, &n, "cannot lift suppressions");
+	if (rc == 0 && lifted != NULL)
+		*lifted = n;
+	return rc;
+}
+
+static int pg_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a,
+					const uint8_t *hash_b, store_subject_suppression_cb cb, void *ctx)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_blob(&a, hash_a, 32);
+	a_blob(&a, hash_b, 32);
+	int rc = pg_run(c,
+			"SELECT hash, kind, scope, scope_value, reason, source, created_us, recorded_us, "
+			"coalesce(lifted_us, 0) FROM suppression WHERE hash IN ($1, $2) ORDER BY created_us, id",
+			&a, &r, "cannot read suppressions");
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		struct store_suppression sp;
+		memset(&sp, 0, sizeof sp);
+		r_blob(r, i, 0, sp.hash, 32);
+		sp.kind = PQgetvalue(r, i, 1);
+		sp.scope = PQgetvalue(r, i, 2);
+		sp.scope_value = PQgetvalue(r, i, 3);
+		sp.reason = PQgetvalue(r, i, 4);
+		sp.source = PQgetvalue(r, i, 5);
+		sp.created_us = r_i64(r, i, 6);
+		sp.recorded_us = r_i64(r, i, 7);
+		rc = cb(ctx, &sp, r_i64(r, i, 8));
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* ---- preference links -------------------------------------------------------- */
+
+static int pg_link_insert(struct store_conn *c, const struct store_link *l)
+{
+	struct pg_args a = { 0 };
+	a_text(&a, l->id);
+	a_text(&a, l->contact_id);
+	a_text(&a, l->scope);
+	a_i64(&a, l->created_us);
+	a_i64(&a, l->expires_us);
+	a_text(&a, l->created_by);
+	a_text(&a, l->capability[0] ? l->capability : "optout");
+	return pg_do(c,
+		     "INSERT INTO preference_link (id, contact_id, scope, created_us, expires_us, revoked_us, "
+		     "created_by, capability) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)",
+		     &a, NULL, "cannot store the link");
+}
+
+static int pg_link_get(struct store_conn *c, const char *id, struct store_link *out)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	bool bad = false;
+	a_text(&a, id);
+	int rc = pg_run(c,
+			"SELECT id, contact_id, scope, created_us, expires_us, coalesce(revoked_us, 0), "
+			"created_by, capability FROM preference_link WHERE id = $1",
+			&a, &r, "cannot read the link");
+	if (rc == 0 && PQntuples(r) == 0)
+		rc = err_set(ERR_NOTFOUND, "no link with this id");
+	else if (rc == 0) {
+		memset(out, 0, sizeof *out);
+		r_text(r, 0, 0, out->id, sizeof out->id, &bad);
+		r_text(r, 0, 1, out->contact_id, sizeof out->contact_id, &bad);
+		r_text(r, 0, 2, out->scope, sizeof out->scope, &bad);
+		out->created_us = r_i64(r, 0, 3);
+		out->expires_us = r_i64(r, 0, 4);
+		out->revoked_us = r_i64(r, 0, 5);
+		r_text(r, 0, 6, out->created_by, sizeof out->created_by, &bad);
+		r_text(r, 0, 7, out->capability, sizeof out->capability, &bad);
+		if (bad)
+			rc = too_long("cannot read the link");
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_link_revoke(struct store_conn *c, const char *contact_id, const char *id, int64_t when_us)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, contact_id);
+	a_text(&a, id);
+	a_i64(&a, when_us);
+	int rc = pg_do(c, "UPDATE preference_link SET revoked_us = $3 WHERE contact_id = $1 AND id = $2 "
+			  "AND revoked_us IS NULL", &a, &n, "cannot revoke the link");
+	if (rc == 0 && n != 1)
+		return err_set(ERR_NOTFOUND, "no unrevoked link with this id");
+	return rc;
+}
+
+static int pg_links_revoke_contact(struct store_conn *c, const char *contact_id, int64_t when_us,
+				   int64_t *count)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, contact_id);
+	a_i64(&a, when_us);
+	int rc = pg_do(c, "UPDATE preference_link SET revoked_us = $2 WHERE contact_id = $1 AND "
+			  "revoked_us IS NULL", &a, &n, "cannot revoke the links");
+	if (rc == 0 && count != NULL)
+		*count = n;
+	return rc;
+}
+
+static int pg_links_revoke_mintable(struct store_conn *c, const char *contact_id, bool may_manage,
+				    const char *purposes, int64_t when_us, int64_t *count)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, contact_id);
+	a_i64(&a, when_us);
+	a_text(&a, may_manage ? "true" : "false");
+	a_text(&a, purposes);
+	int rc = pg_do(c,
+		       "UPDATE preference_link SET revoked_us = $2 WHERE contact_id = $1 AND revoked_us IS NULL "
+		       "AND ($3::boolean OR capability = 'optout') "
+		       "AND (scope = 'all' OR scope = ANY (string_to_array($4, ',')))",
+		       &a, &n, "cannot revoke the links");
+	if (rc == 0 && count != NULL)
+		*count = n;
+	return rc;
+}
+
+/* ---- bulk: outreach filter, release records ---------------------------------- */
+
+/* One probe of the suppression index per hash, for the keys $5 .. $10. */
+#define SUPPRESSION_COVERS(h)                                                                  \
+	"EXISTS (SELECT 1 FROM suppression s WHERE s.hash = " h " AND s.lifted_us IS NULL AND " \
+	"((s.scope = $5 AND s.scope_value = $6) OR (s.scope = $7 AND s.scope_value = $8) "       \
+	"OR (s.scope = $9 AND s.scope_value = $10)))"
+#define FILTER_COLS                                                                          \
+	"c.id, c.status, c.collected_for, k.status, k.expires_us, "                             \
+	"CASE WHEN c.id IS NULL THEN false ELSE " SUPPRESSION_COVERS("c.email_shash") " OR "      \
+	SUPPRESSION_COVERS("c.phone_shash") " END"
+
+static int read_filter_row(const PGresult *r, int i, int col, struct store_filter_row *out)
+{
+	bool bad = false;
+	memset(out, 0, sizeof *out);
+	if (!r_null(r, i, col)) {
+		char st[16];
+		out->found = true;
+		r_text(r, i, col, out->id, sizeof out->id, &bad);
+		r_text(r, i, col + 1, st, sizeof st, &bad);
+		out->erased = strcmp(st, "active") != 0;
+		r_text(r, i, col + 2, out->collected_for, sizeof out->collected_for, &bad);
+		if (!r_null(r, i, col + 3)) {
+			out->has_consent = true;
+			r_text(r, i, col + 3, out->status, sizeof out->status, &bad);
+			out->expires_us = r_i64(r, i, col + 4);
+		}
+		out->own_suppressed = r_i64(r, i, col + 5) != 0;
+	}
+	out->list_suppressed = r_i64(r, i, col + 6) != 0;
+	return bad ? too_long("cannot look up the entry") : 0;
+}
+
+static int filter_one(struct store_conn *c, const char *join, const uint8_t *bidx, const char *id,
+		      const uint8_t *list_hash, const char *purpose, const char *channel,
+		      const struct store_scope_keys *keys, struct store_filter_row *out)
+{
+	char sql[2048];
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	if (bidx != NULL)
+		a_blob(&a, bidx, 32);
+	else
+		a_text(&a, id);
+	a_text(&a, purpose);
+	a_text(&a, channel ? channel : "");
+	a_blob(&a, list_hash, 32);
+	a_keys(&a, keys);
+	snprintf(sql, sizeof sql,
+		 "SELECT " FILTER_COLS ", " SUPPRESSION_COVERS("$4::bytea") " FROM (SELECT 1) AS one "
+		 "LEFT JOIN contact c ON %s LEFT JOIN consent k ON k.contact_id = c.id AND "
+		 "k.purpose = $2 AND k.channel = $3", join);
+	int rc = pg_run(c, sql, &a, &r, "cannot look up the entry");
+	if (rc == 0)
+		rc = PQntuples(r) == 1 ? read_filter_row(r, 0, 0, out)
+				       : err_set(ERR_IO, "cannot look up the entry");
+	PQclear(r);
+	return rc;
+}
+
+static int pg_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32],
+			      const char *purpose, const char *channel, const struct store_scope_keys *keys,
+			      struct store_filter_row *out)
+{
+	return filter_one(c, "c.email_bidx = $1::bytea", bidx, NULL, list_hash, purpose, channel, keys, out);
+}
+
+static int pg_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel,
+			   const struct store_scope_keys *keys, struct store_filter_row *out)
+{
+	return filter_one(c, "c.id = $1::text", NULL, id, NULL, purpose, channel, keys, out);
+}
+
+/* The whole batch in one round trip per PG_FILTER_BATCH entries (backend.h
+ * guarantee 8): the blind indexes and list hashes travel as two binary
+ * strings of 32-byte slices, cut apart by the server. */
+static int pg_filter_by_email_many(struct store_conn *c, size_t n, const uint8_t (*bidx)[32],
+				   const uint8_t (*list_hash)[32], const char *purpose,
+				   const char *channel, const struct store_scope_keys *keys,
+				   struct store_filter_row *out)
+{
+	for (size_t done = 0; done < n;) {
+		size_t k = n - done < PG_FILTER_BATCH ? n - done : PG_FILTER_BATCH;
+		struct pg_args a = { 0 };
+		PGresult *r = NULL;
+		a_blob(&a, bidx[done], 32 * k);
+		a_text(&a, purpose);
+		a_text(&a, channel ? channel : "");
+		a_blob(&a, list_hash[done], 32 * k);
+		a_keys(&a, keys);
+		a_i64(&a, (int64_t)k);
+		int rc = pg_run(c,
+				"SELECT g.i, " FILTER_COLS ", " SUPPRESSION_COVERS("e.lh") " "
+				"FROM generate_series(0, $11::int - 1) AS g(i) "
+				"CROSS JOIN LATERAL (SELECT substring($1::bytea FROM g.i * 32 + 1 FOR 32) AS b, "
+				"substring($4::bytea FROM g.i * 32 + 1 FOR 32) AS lh) AS e "
+				"LEFT JOIN contact c ON c.email_bidx = e.b "
+				"LEFT JOIN consent k ON k.contact_id = c.id AND k.purpose = $2 AND k.channel = $3 "
+				"ORDER BY g.i",
+				&a, &r, "cannot look up the entries");
+		if (rc == 0 && (size_t)PQntuples(r) != k)
+			rc = err_set(ERR_IO, "cannot look up the entries: %d rows for %zu", PQntuples(r), k);
+		for (size_t i = 0; rc == 0 && i < k; i++)
+			rc = read_filter_row(r, (int)i, 1, &out[done + i]);
+		PQclear(r);
+		if (rc != 0)
+			return rc;
+		done += k;
+	}
+	return 0;
+}
+
+static int pg_release_put(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids,
+			  size_t n_ids)
+{
+	struct pg_args a = { 0 };
+	a_text(&a, release_id);
+	a_i64(&a, chunk);
+	a_blob(&a, ids, n_ids * 16);
+	return pg_do(c, "INSERT INTO filter_release (release_id, chunk, ids) VALUES ($1, $2, $3)", &a, NULL,
+		     "cannot record the released contacts");
+}
+
+static int pg_release_find(struct store_conn *c, const char *release_id, const uint8_t id_raw[16])
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_text(&a, release_id);
+	int rc = pg_run(c, "SELECT ids FROM filter_release WHERE release_id = $1", &a, &r,
+			"cannot read the release record");
+	if (rc != 0)
+		return rc;
+	rc = ERR_NOTFOUND;
+	for (int i = 0; rc == ERR_NOTFOUND && i < PQntuples(r); i++) {
+		/* Each chunk is sorted: binary search. */
+		const uint8_t *ids = (const uint8_t *)PQgetvalue(r, i, 0);
+		size_t lo = 0, hi = (size_t)PQgetlength(r, i, 0) / 16;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			int cmp = memcmp(ids + mid * 16, id_raw, 16);
+			if (cmp == 0) {
+				rc = 0;
+				break;
+			}
+			if (cmp < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_release_count(struct store_conn *c, const char *release_id, int64_t *out)
+{
+	struct pg_args a = { 0 };
+	a_text(&a, release_id);
+	return pg_count(c, "SELECT (coalesce(sum(length(ids)), 0) / 16)::bigint FROM filter_release "
+			   "WHERE release_id = $1", &a, out, "cannot count the released contacts");
+}
+
+/* ---- console ------------------------------------------------------------------ */
+
+static int pg_console_session_insert(struct store_conn *c, const struct store_console_session *cs)
+{
+	struct pg_args a = { 0 };
+	a_blob(&a, cs->id_hash, 32);
+	a_blob(&a, cs->token_hash, 32);
+	a_text(&a, cs->actor);
+	a_text(&a, cs->role);
+	a_text(&a, cs->csrf);
+	a_i64(&a, cs->created_us);
+	a_i64(&a, cs->seen_us);
+	return pg_do(c, "INSERT INTO console_session (id_hash, token_hash, actor, role, csrf, created_us, "
+			"seen_us) VALUES ($1, $2, $3, $4, $5, $6, $7)", &a, NULL,
+		     "cannot store the console session");
+}
+
+static int pg_console_session_get(struct store_conn *c, const uint8_t id_hash[32],
+				  struct store_console_session *out)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	bool bad = false;
+	a_blob(&a, id_hash, 32);
+	int rc = pg_run(c, "SELECT token_hash, actor, role, csrf, created_us, seen_us FROM console_session "
+			   "WHERE id_hash = $1", &a, &r, "cannot read the console session");
+	if (rc == 0 && PQntuples(r) == 0)
+		rc = err_set(ERR_NOTFOUND, "no such console session");
+	else if (rc == 0) {
+		memset(out, 0, sizeof *out);
+		memcpy(out->id_hash, id_hash, 32);
+		r_blob(r, 0, 0, out->token_hash, 32);
+		r_text(r, 0, 1, out->actor, sizeof out->actor, &bad);
+		r_text(r, 0, 2, out->role, sizeof out->role, &bad);
+		r_text(r, 0, 3, out->csrf, sizeof out->csrf, &bad);
+		out->created_us = r_i64(r, 0, 4);
+		out->seen_us = r_i64(r, 0, 5);
+		if (bad)
+			rc = too_long("cannot read the console session");
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_console_session_touch(struct store_conn *c, const uint8_t id_hash[32], int64_t seen_us)
+{
+	struct pg_args a = { 0 };
+	a_blob(&a, id_hash, 32);
+	a_i64(&a, seen_us);
+	return pg_do(c, "UPDATE console_session SET seen_us = greatest(seen_us, $2) WHERE id_hash = $1",
+		     &a, NULL, "cannot touch the console session");
+}
+
+static int pg_console_session_delete(struct store_conn *c, const uint8_t id_hash[32])
+{
+	struct pg_args a = { 0 };
+	a_blob(&a, id_hash, 32);
+	return pg_do(c, "DELETE FROM console_session WHERE id_hash = $1", &a, NULL,
+		     "cannot delete the console session");
+}
+
+static int pg_console_sessions_expire(struct store_conn *c, int64_t idle_before_us,
+				      int64_t created_before_us, int64_t *count)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_i64(&a, idle_before_us);
+	a_i64(&a, created_before_us);
+	int rc = pg_do(c, "DELETE FROM console_session WHERE seen_us < $1 OR created_us < $2", &a, &n,
+		       "cannot expire console sessions");
+	if (rc == 0 && count != NULL)
+		*count = n;
+	return rc;
+}
+
+static int pg_console_stats(struct store_conn *c, enum store_console_stat which, int64_t since_us,
+			    store_console_stat_cb cb, void *ctx)
+{
+	static const char *const sqls[] = {
+		[STORE_STAT_PER_DAY] = "SELECT time_us / 86400000000, '', count(*) FROM audit "
+				       "WHERE time_us >= $1 GROUP BY 1 ORDER BY 1",
+		[STORE_STAT_DENIALS_BY_REASON] = "SELECT time_us / 86400000000, reason, count(*) FROM audit "
+						 "WHERE time_us >= $1 AND decision = 'deny' "
+						 "GROUP BY 1, 2 ORDER BY 1, 2",
+		[STORE_STAT_BY_ROLE] = "SELECT 0::bigint, role, count(*) FROM audit WHERE time_us >= $1 "
+				       "GROUP BY 2 ORDER BY 3 DESC, 2",
+	};
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	if ((unsigned)which >= sizeof sqls / sizeof sqls[0])
+		return err_set(ERR_INVALID, "no such statistic");
+	a_i64(&a, since_us);
+	int rc = pg_run(c, sqls[which], &a, &r, "cannot compute the statistics");
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+		rc = cb(ctx, r_i64(r, i, 0), PQgetvalue(r, i, 1), r_i64(r, i, 2));
+	PQclear(r);
+	return rc;
+}
+
+static int pg_console_find_phone(struct store_conn *c, const uint8_t bidx[32], char (*ids)[STORE_ID_CAP],
+				 size_t cap, size_t *n, bool *more)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	bool bad = false;
+	*n = 0;
+	*more = false;
+	a_blob(&a, bidx, 32);
+	a_i64(&a, (int64_t)cap + 1); /* one more, to know there are others */
+	int rc = pg_run(c, "SELECT id FROM contact WHERE phone_bidx = $1 AND status = 'active' "
+			   "ORDER BY id LIMIT $2", &a, &r, "cannot look up the phone");
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		if (*n == cap) {
+			*more = true;
+			break;
+		}
+		r_text(r, i, 0, ids[(*n)++], STORE_ID_CAP, &bad);
+	}
+	if (rc == 0 && bad)
+		rc = too_long("cannot look up the phone");
+	PQclear(r);
+	return rc;
+}
+
+const struct store_backend store_pg_backend = {
+	.name = "postgresql",
+	.accepts = pg_accepts,
+	.open = pg_open,
+	.close = pg_close,
+	.schema_version = pg_schema_version,
+	.conn_get = pg_conn_get,
+	.conn_put = pg_conn_put,
+	.conn_bulk_mode = pg_conn_bulk_mode,
+	.writer_open = pg_writer_open,
+	.conn_free = pg_conn_free,
+	.wal_truncate = pg_wal_truncate,
+	.begin = pg_begin,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.savepoint = pg_savepoint,
+	.release = pg_release,
+	.rollback_to = pg_rollback_to,
+	.fault_audit = pg_fault_audit,
+	.contact_insert = pg_contact_insert,
+	.contact_get = pg_contact_get,
+	.contact_update = pg_contact_update,
+	.contact_set_index = pg_contact_set_index,
+	.contact_find_email = pg_contact_find_email,
+	.contact_erase = pg_contact_erase,
+	.contact_count = pg_contact_count,
+	.field_put = pg_field_put,
+	.field_delete = pg_field_delete,
+	.fields_each = pg_fields_each,
+	.contacts_rewrap = pg_contacts_rewrap,
+	.key_versions_in_use = pg_key_versions_in_use,
+	.consent_put = pg_consent_put,
+	.consent_get = pg_consent_get,
+	.consents_each = pg_consents_each,
+	.consent_history_each = pg_consent_history_each,
+	.consent_history_count = pg_consent_history_count,
+	.suppression_match = pg_suppression_match,
+	.principal_insert = pg_principal_insert,
+	.principal_find = pg_principal_find,
+	.principal_revoke = pg_principal_revoke,
+	.audit_head = pg_audit_head,
+	.audit_append = pg_audit_append,
+	.checkpoint_append = pg_checkpoint_append,
+	.checkpoint_latest = pg_checkpoint_latest,
+	.checkpoints_each = pg_checkpoints_each,
+	.audit_each = pg_audit_each,
+	.audit_cursor_open = pg_audit_cursor_open,
+	.audit_cursor_next = pg_audit_cursor_next,
+	.audit_cursor_close = pg_audit_cursor_close,
+	.audit_hash_at = pg_audit_hash_at,
+	.checkpoint_cursor_open = pg_checkpoint_cursor_open,
+	.checkpoint_cursor_next = pg_checkpoint_cursor_next,
+	.checkpoint_cursor_close = pg_checkpoint_cursor_close,
+	.link_insert = pg_link_insert,
+	.link_get = pg_link_get,
+	.link_revoke = pg_link_revoke,
+	.links_revoke_contact = pg_links_revoke_contact,
+	.links_revoke_mintable = pg_links_revoke_mintable,
+	.console_session_insert = pg_console_session_insert,
+	.console_session_get = pg_console_session_get,
+	.console_session_touch = pg_console_session_touch,
+	.console_session_delete = pg_console_session_delete,
+	.console_sessions_expire = pg_console_sessions_expire,
+	.console_stats = pg_console_stats,
+	.console_find_phone = pg_console_find_phone,
+	.principal_role = pg_principal_role,
+	.subject_suppressions_each = pg_subject_suppressions_each,
+	.filter_by_email = pg_filter_by_email,
+	.filter_by_email_many = pg_filter_by_email_many,
+	.filter_by_id = pg_filter_by_id,
+	.release_put = pg_release_put,
+	.release_find = pg_release_find,
+	.release_count = pg_release_count,
+	.suppression_add = pg_suppression_add,
+	.suppressions_active = pg_suppressions_active,
+	.suppressions_lift = pg_suppressions_lift,
+};
