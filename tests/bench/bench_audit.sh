@@ -106,7 +106,8 @@ rm -rf "$work/vdata"
 "$bin" init --data "$work/vdata" >/dev/null
 cc -O2 -std=gnu11 -I"$src" -o "$work/gen_audit" "$here/gen_audit.c" \
 	"$build/libcd_store.a" "$build/libcd_audit.a" "$build/libcd_crypto.a" "$build/libcd_base.a" \
-	$(pkg-config --cflags --libs sqlite3 openssl jansson) -lpthread
+	$(pkg-config --cflags --libs sqlite3 openssl jansson) \
+	$(pkg-config --exists libpq && pkg-config --libs libpq) -lpthread
 t0=$(date +%s.%N)
 "$work/gen_audit" "$work/vdata" "$entries" >&2
 t1=$(date +%s.%N)
