@@ -104,7 +104,16 @@ def test_an_admin_erasure_leaves_no_copy_of_the_key_or_sealed_values_in_the_data
     # The live WAL holds them now: this is what the erasure must purge.
     assert leftovers(srv, blobs), "the test found nothing before the erasure"
     st, body = srv.call("DELETE", f"/v1/contacts/{cid}", token="admin")
-    assert st == 200 and body["status"] == "erased", body
+    # On a loaded machine an old reader can outlast the purge's wait: then
+    # the erasure is committed but answered 503 (docs/api.md), and a retry
+    # answers 410 only once the purge is done. Either way it is acknowledged
+    # only when nothing is left.
+    for _ in range(20):
+        if st != 503:
+            break
+        time.sleep(0.5)
+        st, body = srv.call("DELETE", f"/v1/contacts/{cid}", token="admin")
+    assert (st == 200 and body["status"] == "erased") or st == 410, (st, body)
     # Acknowledged: nothing of it may remain, while the server still runs.
     found = leftovers(srv, blobs)
     assert found == [], found
