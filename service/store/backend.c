@@ -381,42 +381,42 @@ int store_release_count(struct store_conn *c, const char *release_id, int64_t *o
 
 int store_release_log_put(struct store_conn *c, const char *release_id, const char *purpose, const char *channel, int64_t at_us, const uint8_t *ids, size_t n_ids)
 {
-	return c->be->release_log_put(c, release_id, purpose, channel, at_us, ids, n_ids);
+	return CALL(c->be, release_log_put, c, release_id, purpose, channel, at_us, ids, n_ids);
 }
 
 int store_release_recent(struct store_conn *c, const uint8_t id_raw[16], const char *purpose, const char *channel, int64_t after_us, int64_t limit, int64_t *count, int64_t *last_us)
 {
-	return c->be->release_recent(c, id_raw, purpose, channel, after_us, limit, count, last_us);
+	return CALL(c->be, release_recent, c, id_raw, purpose, channel, after_us, limit, count, last_us);
 }
 
 int store_release_log_each(struct store_conn *c, const uint8_t id_raw[16], int64_t limit, store_release_log_cb cb, void *ctx)
 {
-	return c->be->release_log_each(c, id_raw, limit, cb, ctx);
+	return CALL(c->be, release_log_each, c, id_raw, limit, cb, ctx);
 }
 
 int store_release_summary_put(struct store_conn *c, const char *release_id, int64_t at_us, const char *summary)
 {
-	return c->be->release_summary_put(c, release_id, at_us, summary);
+	return CALL(c->be, release_summary_put, c, release_id, at_us, summary);
 }
 
 int store_release_summary_get(struct store_conn *c, const char *release_id, int64_t *at_us, char **summary)
 {
-	return c->be->release_summary_get(c, release_id, at_us, summary);
+	return CALL(c->be, release_summary_get, c, release_id, at_us, summary);
 }
 
 int store_frequency_put(struct store_conn *c, const char *contact_id, const struct store_frequency *fq)
 {
-	return c->be->frequency_put(c, contact_id, fq);
+	return CALL(c->be, frequency_put, c, contact_id, fq);
 }
 
 int store_frequency_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel, struct store_frequency *out)
 {
-	return c->be->frequency_get(c, contact_id, purpose, channel, out);
+	return CALL(c->be, frequency_get, c, contact_id, purpose, channel, out);
 }
 
 int store_frequency_each(struct store_conn *c, const char *contact_id, store_frequency_cb cb, void *ctx)
 {
-	return c->be->frequency_each(c, contact_id, cb, ctx);
+	return CALL(c->be, frequency_each, c, contact_id, cb, ctx);
 }
 
 int store_suppression_add(struct store_conn *c, const struct store_suppression *sp)
@@ -472,93 +472,93 @@ int store_console_find_phone(struct store_conn *c, const uint8_t bidx[32], char 
 int store_provider_event_once(struct store_conn *c, const char *provider, const uint8_t id_hash[32],
 			      int64_t received_us)
 {
-	return c->be->provider_event_once(c, provider, id_hash, received_us);
+	return CALL(c->be, provider_event_once, c, provider, id_hash, received_us);
 }
 
 int store_mail_put(struct store_conn *c, const struct store_mail *m)
 {
-	return c->be->mail_put(c, m);
+	return CALL(c->be, mail_put, c, m);
 }
 
 int store_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx)
 {
-	return c->be->mail_pending(c, max, cb, ctx);
+	return CALL(c->be, mail_pending, c, max, cb, ctx);
 }
 
 int store_mail_sent(struct store_conn *c, const char *id, int64_t when_us, bool sent)
 {
-	return c->be->mail_sent(c, id, when_us, sent);
+	return CALL(c->be, mail_sent, c, id, when_us, sent);
 }
 
 int store_webhook_insert(struct store_conn *c, const struct store_webhook *w)
 {
-	return c->be->webhook_insert(c, w);
+	return CALL(c->be, webhook_insert, c, w);
 }
 
 int store_webhook_get(struct store_conn *c, const char *id, struct store_webhook *out)
 {
-	return c->be->webhook_get(c, id, out);
+	return CALL(c->be, webhook_get, c, id, out);
 }
 
 int store_webhooks_each(struct store_conn *c, store_webhook_cb cb, void *ctx, int64_t *n)
 {
-	return c->be->webhooks_each(c, cb, ctx, n);
+	return CALL(c->be, webhooks_each, c, cb, ctx, n);
 }
 
 int store_webhook_delete(struct store_conn *c, const char *id, int64_t when_us)
 {
-	return c->be->webhook_delete(c, id, when_us);
+	return CALL(c->be, webhook_delete, c, id, when_us);
 }
 
 int store_webhook_disable(struct store_conn *c, const char *id, int64_t when_us, const char *reason)
 {
-	return c->be->webhook_disable(c, id, when_us, reason);
+	return CALL(c->be, webhook_disable, c, id, when_us, reason);
 }
 
 int store_webhook_subscribers(struct store_conn *c, const char *type, int64_t *n)
 {
-	return c->be->webhook_subscribers(c, type, n);
+	return CALL(c->be, webhook_subscribers, c, type, n);
 }
 
 int store_outbox_next_version(struct store_conn *c, const char *contact_id, int64_t *version)
 {
-	return c->be->outbox_next_version(c, contact_id, version);
+	return CALL(c->be, outbox_next_version, c, contact_id, version);
 }
 
 int store_outbox_add(struct store_conn *c, const char *type, const char *contact_id, int64_t version,
 		     const char *body, const uint8_t *personal, size_t personal_len, int64_t created_us,
 		     int64_t *queued)
 {
-	return c->be->outbox_add(c, type, contact_id, version, body, personal, personal_len, created_us, queued);
+	return CALL(c->be, outbox_add, c, type, contact_id, version, body, personal, personal_len, created_us, queued);
 }
 
 int store_outbox_forget_personal(struct store_conn *c, const char *contact_id)
 {
-	return c->be->outbox_forget_personal(c, contact_id);
+	return CALL(c->be, outbox_forget_personal, c, contact_id);
 }
 
 int store_deliveries_each(struct store_conn *c, const char *endpoint_id, int limit, store_delivery_cb cb,
 			  void *ctx)
 {
-	return c->be->deliveries_each(c, endpoint_id, limit, cb, ctx);
+	return CALL(c->be, deliveries_each, c, endpoint_id, limit, cb, ctx);
 }
 
 int store_deliveries_due(struct store_conn *c, int64_t now_us, int limit, store_delivery_cb cb, void *ctx)
 {
-	return c->be->deliveries_due(c, now_us, limit, cb, ctx);
+	return CALL(c->be, deliveries_due, c, now_us, limit, cb, ctx);
 }
 
 int store_delivery_record(struct store_conn *c, const struct store_delivery *d)
 {
-	return c->be->delivery_record(c, d);
+	return CALL(c->be, delivery_record, c, d);
 }
 
 int store_delivery_retry(struct store_conn *c, const char *endpoint_id, const char *id, int64_t now_us)
 {
-	return c->be->delivery_retry(c, endpoint_id, id, now_us);
+	return CALL(c->be, delivery_retry, c, endpoint_id, id, now_us);
 }
 
 int store_outbox_stats(struct store_conn *c, int64_t *pending, int64_t *oldest_us)
 {
-	return c->be->outbox_stats(c, pending, oldest_us);
+	return CALL(c->be, outbox_stats, c, pending, oldest_us);
 }
