@@ -1170,7 +1170,7 @@ struct pg_audit_cursor {
 	PGresult *page;
 	int row;
 	int64_t last, left; /* left: entries still allowed by f.limit, or -1 */
-	bool done;
+	bool started, done;
 };
 
 static int audit_page(struct pg_audit_cursor *cur)
@@ -1233,11 +1233,9 @@ static int pg_audit_cursor_open(struct store_conn *c, const struct store_audit_f
 			pg_audit_cursor_close(&cur->base);
 			return err_set(ERR_NOMEM, "out of memory");
 		}
-	int rc = audit_page(cur);
-	if (rc != 0) {
-		pg_audit_cursor_close(&cur->base);
-		return rc;
-	}
+	/* The first page is read by the first next, as SQLite first steps its
+	 * statement there: a caller that opens the cursor and then commits
+	 * (the console's export and its own entry) finds that commit in it. */
 	*out = &cur->base;
 	return 0;
 }
@@ -1248,6 +1246,13 @@ static int pg_audit_cursor_next(struct store_audit_cursor *base, struct audit_en
 	int rc;
 	if (cur->done || cur->left == 0)
 		return 0;
+	if (!cur->started) {
+		cur->started = true;
+		if ((rc = audit_page(cur)) != 0) {
+			cur->done = true;
+			return rc;
+		}
+	}
 	if (cur->row >= PQntuples(cur->page)) {
 		if (PQntuples(cur->page) < PG_PAGE || (rc = audit_page(cur)) != 0 ||
 		    PQntuples(cur->page) == 0) {
@@ -1327,7 +1332,7 @@ struct pg_checkpoint_cursor {
 	PGresult *page;
 	int row;
 	int64_t last;
-	bool done;
+	bool started, done;
 };
 
 static int checkpoint_page(struct pg_checkpoint_cursor *cur)
@@ -1360,11 +1365,7 @@ static int pg_checkpoint_cursor_open(struct store_conn *c, int64_t after_size,
 		return err_set(ERR_NOMEM, "out of memory");
 	cur->base.c = c;
 	cur->last = after_size;
-	int rc = checkpoint_page(cur);
-	if (rc != 0) {
-		pg_checkpoint_cursor_close(&cur->base);
-		return rc;
-	}
+	/* Read from the first next, like the audit cursor. */
 	*out = &cur->base;
 	return 0;
 }
@@ -1374,6 +1375,14 @@ static int pg_checkpoint_cursor_next(struct store_checkpoint_cursor *base, struc
 	struct pg_checkpoint_cursor *cur = (struct pg_checkpoint_cursor *)base;
 	if (cur->done)
 		return 0;
+	if (!cur->started) {
+		cur->started = true;
+		int rc = checkpoint_page(cur);
+		if (rc != 0) {
+			cur->done = true;
+			return rc;
+		}
+	}
 	if (cur->row >= PQntuples(cur->page)) {
 		if (PQntuples(cur->page) < PG_PAGE || checkpoint_page(cur) != 0 ||
 		    PQntuples(cur->page) == 0) {
