@@ -104,9 +104,12 @@ fi
 echo "== (b) audit verify over $entries entries" >&2
 rm -rf "$work/vdata"
 "$bin" init --data "$work/vdata" >/dev/null
+# libcd_store holds the PostgreSQL backend too when consentd is built with
+# libpq, so the generator links libpq whenever it is installed.
+pq=$(pkg-config --exists libpq && echo libpq || true)
 cc -O2 -std=gnu11 -I"$src" -o "$work/gen_audit" "$here/gen_audit.c" \
 	"$build/libcd_store.a" "$build/libcd_audit.a" "$build/libcd_crypto.a" "$build/libcd_base.a" \
-	$(pkg-config --cflags --libs sqlite3 openssl jansson) -lpthread
+	$(pkg-config --cflags --libs sqlite3 openssl jansson $pq) -lpthread
 t0=$(date +%s.%N)
 "$work/gen_audit" "$work/vdata" "$entries" >&2
 t1=$(date +%s.%N)
