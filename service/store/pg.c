@@ -335,6 +335,44 @@ static const char *const migrations[] = {
 	"CREATE TABLE console_session (id_hash BYTEA PRIMARY KEY, token_hash BYTEA NOT NULL,"
 	" actor TEXT NOT NULL, role TEXT NOT NULL, csrf TEXT NOT NULL,"
 	" created_us BIGINT NOT NULL, seen_us BIGINT NOT NULL);",
+	/* 5: provider events already taken in; the event id only as a keyed hash. */
+	"CREATE TABLE provider_event (provider TEXT NOT NULL, id_hash BYTEA NOT NULL,"
+	" received_us BIGINT NOT NULL, PRIMARY KEY (provider, id_hash));",
+	/* 6: the per-person release log behind frequency caps (the contact as
+	 * its raw 16-byte id) and each filter request's summary. */
+	"CREATE TABLE release_log (contact BYTEA NOT NULL, purpose TEXT NOT NULL,"
+	" channel TEXT NOT NULL, at_us BIGINT NOT NULL, release_id TEXT NOT NULL,"
+	" PRIMARY KEY (contact, purpose, channel, at_us, release_id));"
+	"CREATE TABLE release_summary (release_id TEXT PRIMARY KEY, at_us BIGINT NOT NULL,"
+	" summary TEXT NOT NULL);",
+	/* 7: the person's own frequency choice per (purpose, channel). */
+	"CREATE TABLE frequency_choice (contact_id TEXT NOT NULL REFERENCES contact (id),"
+	" purpose TEXT NOT NULL, channel TEXT NOT NULL, choice TEXT NOT NULL,"
+	" set_us BIGINT NOT NULL, PRIMARY KEY (contact_id, purpose, channel));",
+	/* 8: mail to send, queued in the transaction of the change that causes
+	 * it; ids and a kind only, never an address or a token. */
+	"CREATE TABLE mail_outbox (id TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+	" contact_id TEXT NOT NULL, link_id TEXT NOT NULL, created_us BIGINT NOT NULL,"
+	" attempts BIGINT NOT NULL DEFAULT 0, sent_us BIGINT);"
+	"CREATE INDEX mail_outbox_pending ON mail_outbox (created_us) WHERE sent_us IS NULL;",
+	/* 9: outbound webhooks: endpoints with sealed secrets, the transactional
+	 * outbox and one delivery row per event and endpoint. */
+	"CREATE TABLE webhook_endpoint (id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL,"
+	" description TEXT NOT NULL, role TEXT NOT NULL, key_version INTEGER NOT NULL,"
+	" wrapped_key BYTEA NOT NULL, secret BYTEA NOT NULL, created_us BIGINT NOT NULL,"
+	" disabled_us BIGINT, disabled_reason TEXT NOT NULL DEFAULT '', deleted_us BIGINT);"
+	"CREATE TABLE outbox_event (seq BIGSERIAL PRIMARY KEY, type TEXT NOT NULL,"
+	" contact_id TEXT NOT NULL, version BIGINT NOT NULL, body TEXT NOT NULL, personal BYTEA,"
+	" created_us BIGINT NOT NULL);"
+	"CREATE INDEX outbox_event_contact ON outbox_event (contact_id, version) WHERE contact_id != '';"
+	"CREATE TABLE webhook_delivery (id TEXT PRIMARY KEY,"
+	" endpoint_id TEXT NOT NULL REFERENCES webhook_endpoint (id),"
+	" event_seq BIGINT NOT NULL REFERENCES outbox_event (seq),"
+	" state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),"
+	" attempts BIGINT NOT NULL, created_us BIGINT NOT NULL, next_us BIGINT NOT NULL, last_us BIGINT,"
+	" last_status BIGINT NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX webhook_delivery_due ON webhook_delivery (next_us) WHERE state = 'pending';"
+	"CREATE INDEX webhook_delivery_endpoint ON webhook_delivery (endpoint_id, event_seq);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -538,7 +576,7 @@ static int pg_writer_open(struct store *st, struct store_conn **out)
 static int pg_wal_truncate(struct store_conn *w, int wait_ms)
 {
 	(void)wait_ms;
-	return pg_do(w, "VACUUM contact, contact_field, consent, consent_event", NULL, NULL,
+	return pg_do(w, "VACUUM contact, contact_field, consent, consent_event, outbox_event", NULL, NULL,
 		     "cannot vacuum the erased rows");
 }
 
@@ -1132,7 +1170,7 @@ struct pg_audit_cursor {
 	PGresult *page;
 	int row;
 	int64_t last, left; /* left: entries still allowed by f.limit, or -1 */
-	bool done;
+	bool started, done;
 };
 
 static int audit_page(struct pg_audit_cursor *cur)
@@ -1195,11 +1233,9 @@ static int pg_audit_cursor_open(struct store_conn *c, const struct store_audit_f
 			pg_audit_cursor_close(&cur->base);
 			return err_set(ERR_NOMEM, "out of memory");
 		}
-	int rc = audit_page(cur);
-	if (rc != 0) {
-		pg_audit_cursor_close(&cur->base);
-		return rc;
-	}
+	/* The first page is read by the first next, as SQLite first steps its
+	 * statement there: a caller that opens the cursor and then commits
+	 * (the console's export and its own entry) finds that commit in it. */
 	*out = &cur->base;
 	return 0;
 }
@@ -1210,6 +1246,13 @@ static int pg_audit_cursor_next(struct store_audit_cursor *base, struct audit_en
 	int rc;
 	if (cur->done || cur->left == 0)
 		return 0;
+	if (!cur->started) {
+		cur->started = true;
+		if ((rc = audit_page(cur)) != 0) {
+			cur->done = true;
+			return rc;
+		}
+	}
 	if (cur->row >= PQntuples(cur->page)) {
 		if (PQntuples(cur->page) < PG_PAGE || (rc = audit_page(cur)) != 0 ||
 		    PQntuples(cur->page) == 0) {
@@ -1289,7 +1332,7 @@ struct pg_checkpoint_cursor {
 	PGresult *page;
 	int row;
 	int64_t last;
-	bool done;
+	bool started, done;
 };
 
 static int checkpoint_page(struct pg_checkpoint_cursor *cur)
@@ -1322,11 +1365,7 @@ static int pg_checkpoint_cursor_open(struct store_conn *c, int64_t after_size,
 		return err_set(ERR_NOMEM, "out of memory");
 	cur->base.c = c;
 	cur->last = after_size;
-	int rc = checkpoint_page(cur);
-	if (rc != 0) {
-		pg_checkpoint_cursor_close(&cur->base);
-		return rc;
-	}
+	/* Read from the first next, like the audit cursor. */
 	*out = &cur->base;
 	return 0;
 }
@@ -1336,6 +1375,14 @@ static int pg_checkpoint_cursor_next(struct store_checkpoint_cursor *base, struc
 	struct pg_checkpoint_cursor *cur = (struct pg_checkpoint_cursor *)base;
 	if (cur->done)
 		return 0;
+	if (!cur->started) {
+		cur->started = true;
+		int rc = checkpoint_page(cur);
+		if (rc != 0) {
+			cur->done = true;
+			return rc;
+		}
+	}
 	if (cur->row >= PQntuples(cur->page)) {
 		if (PQntuples(cur->page) < PG_PAGE || checkpoint_page(cur) != 0 ||
 		    PQntuples(cur->page) == 0) {
@@ -1873,6 +1920,544 @@ static int pg_console_find_phone(struct store_conn *c, const uint8_t bidx[32], c
 	return rc;
 }
 
+/* ---- provider events ------------------------------------------------------------ */
+
+/* 1 when the event is new, 0 when this provider's event was taken in before. */
+static int pg_provider_event_once(struct store_conn *c, const char *provider, const uint8_t id_hash[32],
+				  int64_t received_us)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, provider);
+	a_blob(&a, id_hash, 32);
+	a_i64(&a, received_us);
+	int rc = pg_do(c, "INSERT INTO provider_event (provider, id_hash, received_us) VALUES ($1, $2, $3) "
+			  "ON CONFLICT (provider, id_hash) DO NOTHING", &a, &n,
+		       "cannot record the provider event");
+	return rc != 0 ? rc : n > 0 ? 1 : 0;
+}
+
+/* ---- release log, release summary, frequency choice ------------------------------ */
+
+/* The ids travel as one binary string of 16-byte slices, cut apart by the
+ * server: one round trip per PG_FILTER_BATCH ids, not one per id. */
+static int pg_release_log_put(struct store_conn *c, const char *release_id, const char *purpose,
+			      const char *channel, int64_t at_us, const uint8_t *ids, size_t n_ids)
+{
+	int rc = 0;
+	for (size_t done = 0; done < n_ids && rc == 0;) {
+		size_t k = n_ids - done < PG_FILTER_BATCH ? n_ids - done : PG_FILTER_BATCH;
+		struct pg_args a = { 0 };
+		a_blob(&a, ids + done * 16, k * 16);
+		a_text(&a, purpose);
+		a_text(&a, channel);
+		a_i64(&a, at_us);
+		a_text(&a, release_id);
+		a_i64(&a, (int64_t)k);
+		rc = pg_do(c,
+			   "INSERT INTO release_log (contact, purpose, channel, at_us, release_id) "
+			   "SELECT substring($1::bytea FROM g.i * 16 + 1 FOR 16), $2, $3, $4, $5 "
+			   "FROM generate_series(0, $6::int - 1) AS g(i) ON CONFLICT DO NOTHING",
+			   &a, NULL, "cannot record the release log");
+		done += k;
+	}
+	return rc;
+}
+
+static int pg_release_recent(struct store_conn *c, const uint8_t id_raw[16], const char *purpose,
+			     const char *channel, int64_t after_us, int64_t limit, int64_t *count,
+			     int64_t *last_us)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	*count = 0;
+	*last_us = 0;
+	a_blob(&a, id_raw, 16);
+	a_text(&a, purpose);
+	a_text(&a, channel);
+	a_i64(&a, after_us);
+	a_i64(&a, limit);
+	int rc = pg_run(c, "SELECT at_us FROM release_log WHERE contact = $1 AND purpose = $2 AND "
+			   "channel = $3 AND at_us > $4 ORDER BY at_us DESC LIMIT $5", &a, &r,
+			"cannot read the release log");
+	if (rc == 0 && PQntuples(r) > 0) {
+		*count = PQntuples(r);
+		*last_us = r_i64(r, PQntuples(r) - 1, 0);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_release_log_each(struct store_conn *c, const uint8_t id_raw[16], int64_t limit,
+			       store_release_log_cb cb, void *ctx)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_blob(&a, id_raw, 16);
+	a_i64(&a, limit);
+	int rc = pg_run(c, "SELECT release_id, purpose, channel, at_us FROM release_log WHERE contact = $1 "
+			   "ORDER BY at_us DESC LIMIT $2", &a, &r, "cannot read the release log");
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		struct store_release_entry e;
+		bool bad = false;
+		memset(&e, 0, sizeof e);
+		r_text(r, i, 0, e.release_id, sizeof e.release_id, &bad);
+		r_text(r, i, 1, e.purpose, sizeof e.purpose, &bad);
+		r_text(r, i, 2, e.channel, sizeof e.channel, &bad);
+		e.at_us = r_i64(r, i, 3);
+		rc = bad ? too_long("cannot read the release log") : cb(ctx, &e);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_release_summary_put(struct store_conn *c, const char *release_id, int64_t at_us,
+				  const char *summary)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, release_id);
+	a_i64(&a, at_us);
+	a_text(&a, summary);
+	/* ON CONFLICT DO NOTHING: a duplicate is ERR_CONFLICT as on SQLite,
+	 * without aborting the writer's transaction. */
+	int rc = pg_do(c, "INSERT INTO release_summary (release_id, at_us, summary) VALUES ($1, $2, $3) "
+			  "ON CONFLICT DO NOTHING", &a, &n, "cannot record the release summary");
+	if (rc == 0 && n != 1)
+		return err_set(ERR_CONFLICT, "cannot record the release summary: the release has one");
+	return rc;
+}
+
+static int pg_release_summary_get(struct store_conn *c, const char *release_id, int64_t *at_us,
+				  char **summary)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	*summary = NULL;
+	a_text(&a, release_id);
+	int rc = pg_run(c, "SELECT at_us, summary FROM release_summary WHERE release_id = $1", &a, &r,
+			"cannot read the release summary");
+	if (rc == 0 && PQntuples(r) == 0)
+		rc = err_set(ERR_NOTFOUND, "no such release");
+	else if (rc == 0) {
+		*at_us = r_i64(r, 0, 0);
+		if ((*summary = strdup(PQgetvalue(r, 0, 1))) == NULL)
+			rc = err_set(ERR_NOMEM, "out of memory");
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_frequency_put(struct store_conn *c, const char *contact_id, const struct store_frequency *fq)
+{
+	struct pg_args a = { 0 };
+	a_text(&a, contact_id);
+	a_text(&a, fq->purpose);
+	a_text(&a, fq->channel);
+	a_text(&a, fq->choice);
+	a_i64(&a, fq->set_us);
+	return pg_do(c,
+		     "INSERT INTO frequency_choice (contact_id, purpose, channel, choice, set_us) "
+		     "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (contact_id, purpose, channel) DO UPDATE "
+		     "SET choice = excluded.choice, set_us = excluded.set_us",
+		     &a, NULL, "cannot record the frequency choice");
+}
+
+static int read_frequency(const PGresult *r, int i, struct store_frequency *out)
+{
+	bool bad = false;
+	memset(out, 0, sizeof *out);
+	r_text(r, i, 0, out->purpose, sizeof out->purpose, &bad);
+	r_text(r, i, 1, out->channel, sizeof out->channel, &bad);
+	r_text(r, i, 2, out->choice, sizeof out->choice, &bad);
+	out->set_us = r_i64(r, i, 3);
+	return bad ? too_long("cannot read the frequency choice") : 0;
+}
+
+static int pg_frequency_get(struct store_conn *c, const char *contact_id, const char *purpose,
+			    const char *channel, struct store_frequency *out)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_text(&a, contact_id);
+	a_text(&a, purpose);
+	a_text(&a, channel);
+	int rc = pg_run(c, "SELECT purpose, channel, choice, set_us FROM frequency_choice "
+			   "WHERE contact_id = $1 AND purpose = $2 AND channel = $3", &a, &r,
+			"cannot read the frequency choice");
+	if (rc == 0)
+		rc = PQntuples(r) == 1 ? read_frequency(r, 0, out)
+				       : err_set(ERR_NOTFOUND, "no frequency choice");
+	PQclear(r);
+	return rc;
+}
+
+static int pg_frequency_each(struct store_conn *c, const char *contact_id, store_frequency_cb cb, void *ctx)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_text(&a, contact_id);
+	int rc = pg_run(c, "SELECT purpose, channel, choice, set_us FROM frequency_choice "
+			   "WHERE contact_id = $1 ORDER BY purpose, channel", &a, &r,
+			"cannot read the frequency choices");
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		struct store_frequency fq;
+		if ((rc = read_frequency(r, i, &fq)) == 0)
+			rc = cb(ctx, &fq);
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* ---- the mail outbox ------------------------------------------------------------ */
+
+static int pg_mail_put(struct store_conn *c, const struct store_mail *m)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, m->id);
+	a_text(&a, m->kind);
+	a_text(&a, m->contact_id);
+	a_text(&a, m->link_id);
+	a_i64(&a, m->created_us);
+	int rc = pg_do(c, "INSERT INTO mail_outbox (id, kind, contact_id, link_id, created_us) "
+			  "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING", &a, &n,
+		       "cannot queue the mail");
+	if (rc == 0 && n != 1)
+		return err_set(ERR_CONFLICT, "cannot queue the mail: a mail with this id is queued");
+	return rc;
+}
+
+static int pg_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_i64(&a, (int64_t)max);
+	int rc = pg_run(c, "SELECT id, kind, contact_id, link_id, created_us, attempts FROM mail_outbox "
+			   "WHERE sent_us IS NULL ORDER BY created_us, id LIMIT $1", &a, &r,
+			"cannot read the mail outbox");
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		struct store_mail m;
+		bool bad = false;
+		memset(&m, 0, sizeof m);
+		r_text(r, i, 0, m.id, sizeof m.id, &bad);
+		r_text(r, i, 1, m.kind, sizeof m.kind, &bad);
+		r_text(r, i, 2, m.contact_id, sizeof m.contact_id, &bad);
+		r_text(r, i, 3, m.link_id, sizeof m.link_id, &bad);
+		m.created_us = r_i64(r, i, 4);
+		m.attempts = r_i64(r, i, 5);
+		rc = bad ? too_long("cannot read the mail outbox") : cb(ctx, &m);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_mail_sent(struct store_conn *c, const char *id, int64_t when_us, bool sent)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, id);
+	a_i64(&a, when_us);
+	a_text(&a, sent ? "true" : "false");
+	int rc = pg_do(c, "UPDATE mail_outbox SET sent_us = CASE WHEN $3::boolean THEN $2::bigint END, "
+			  "attempts = attempts + CASE WHEN $3::boolean THEN 0 ELSE 1 END "
+			  "WHERE id = $1 AND sent_us IS NULL", &a, &n, "cannot mark the mail");
+	if (rc == 0 && n == 0)
+		rc = err_set(ERR_NOTFOUND, "no unsent mail with this id");
+	return rc;
+}
+
+/* ---- outbound webhooks ---------------------------------------------------------- */
+
+#define WEBHOOK_COLS                                                                         \
+	"id, url, events, description, role, key_version, wrapped_key, secret, created_us, "  \
+	"coalesce(disabled_us, 0), disabled_reason"
+/* Whole event names only: "consent" does not subscribe to "consent.changed". */
+#define WEBHOOK_SUBSCRIBES(t) "strpos(',' || events || ',', ',' || " t " || ',') > 0"
+
+static int pg_webhook_insert(struct store_conn *c, const struct store_webhook *w)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, w->id);
+	a_text(&a, w->url);
+	a_text(&a, w->events);
+	a_text(&a, w->description);
+	a_text(&a, w->role);
+	a_i64(&a, w->key_version);
+	a_blob(&a, w->wrapped_key, w->wrapped_len);
+	a_blob(&a, w->secret, w->secret_len);
+	a_i64(&a, w->created_us);
+	int rc = pg_do(c, "INSERT INTO webhook_endpoint (id, url, events, description, role, key_version, "
+			  "wrapped_key, secret, created_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+			  "ON CONFLICT DO NOTHING", &a, &n, "cannot store the webhook endpoint");
+	if (rc == 0 && n != 1)
+		return err_set(ERR_CONFLICT, "a webhook endpoint with this id exists");
+	return rc;
+}
+
+static int read_webhook(const PGresult *r, int i, struct store_webhook *w)
+{
+	bool bad = false;
+	memset(w, 0, sizeof *w);
+	r_text(r, i, 0, w->id, sizeof w->id, &bad);
+	r_text(r, i, 1, w->url, sizeof w->url, &bad);
+	r_text(r, i, 2, w->events, sizeof w->events, &bad);
+	r_text(r, i, 3, w->description, sizeof w->description, &bad);
+	r_text(r, i, 4, w->role, sizeof w->role, &bad);
+	w->key_version = (int)r_i64(r, i, 5);
+	w->wrapped_len = r_blob(r, i, 6, w->wrapped_key, sizeof w->wrapped_key);
+	w->secret_len = r_blob(r, i, 7, w->secret, sizeof w->secret);
+	w->created_us = r_i64(r, i, 8);
+	w->disabled_us = r_i64(r, i, 9);
+	r_text(r, i, 10, w->disabled_reason, sizeof w->disabled_reason, &bad);
+	return bad ? too_long("cannot read the webhook endpoint") : 0;
+}
+
+static int pg_webhook_get(struct store_conn *c, const char *id, struct store_webhook *out)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_text(&a, id);
+	int rc = pg_run(c, "SELECT " WEBHOOK_COLS " FROM webhook_endpoint WHERE deleted_us IS NULL AND id = $1",
+			&a, &r, "cannot read the webhook endpoint");
+	if (rc == 0)
+		rc = PQntuples(r) == 1 ? read_webhook(r, 0, out)
+				       : err_set(ERR_NOTFOUND, "no such webhook endpoint");
+	PQclear(r);
+	return rc;
+}
+
+static int pg_webhooks_each(struct store_conn *c, store_webhook_cb cb, void *ctx, int64_t *n)
+{
+	struct store_webhook w;
+	PGresult *r = NULL;
+	int64_t count = 0;
+	int rc = pg_run(c, "SELECT " WEBHOOK_COLS " FROM webhook_endpoint WHERE deleted_us IS NULL "
+			   "ORDER BY created_us, id", NULL, &r, "cannot list the webhook endpoints");
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		count++;
+		if (cb != NULL && (rc = read_webhook(r, i, &w)) == 0)
+			rc = cb(ctx, &w);
+	}
+	PQclear(r);
+	/* The copy held a sealed secret and its wrapped key. */
+	memset(&w, 0, sizeof w);
+	if (n != NULL)
+		*n = count;
+	return rc;
+}
+
+/* Marks the endpoint (not deleted) deleted or disabled, then fails its
+ * pending deliveries with the reason; ERR_NOTFOUND when there is no such
+ * endpoint. */
+static int webhook_stop(struct store_conn *c, const char *sql, const char *id, int64_t when_us,
+			bool disable, const char *reason, const char *what)
+{
+	struct pg_args a = { 0 }, b = { 0 };
+	int64_t n = 0;
+	a_text(&a, id);
+	a_i64(&a, when_us);
+	if (disable)
+		a_text(&a, reason);
+	int rc = pg_do(c, sql, &a, &n, what);
+	if (rc != 0)
+		return rc;
+	if (n == 0)
+		return err_set(ERR_NOTFOUND, "no such webhook endpoint");
+	a_text(&b, id);
+	a_text(&b, disable ? reason : "endpoint deleted");
+	return pg_do(c, "UPDATE webhook_delivery SET state = 'failed', last_error = $2 "
+			"WHERE endpoint_id = $1 AND state = 'pending'", &b, NULL,
+		     "cannot fail the pending deliveries");
+}
+
+static int pg_webhook_delete(struct store_conn *c, const char *id, int64_t when_us)
+{
+	return webhook_stop(c, "UPDATE webhook_endpoint SET deleted_us = $2 WHERE id = $1 AND deleted_us IS NULL",
+			    id, when_us, false, NULL, "cannot delete the webhook endpoint");
+}
+
+static int pg_webhook_disable(struct store_conn *c, const char *id, int64_t when_us, const char *reason)
+{
+	return webhook_stop(c, "UPDATE webhook_endpoint SET disabled_us = $2, disabled_reason = $3 "
+			       "WHERE id = $1 AND deleted_us IS NULL",
+			    id, when_us, true, reason, "cannot disable the webhook endpoint");
+}
+
+static int pg_webhook_subscribers(struct store_conn *c, const char *type, int64_t *n)
+{
+	struct pg_args a = { 0 };
+	a_text(&a, type);
+	return pg_count(c, "SELECT count(*) FROM webhook_endpoint WHERE deleted_us IS NULL AND "
+			   "disabled_us IS NULL AND " WEBHOOK_SUBSCRIBES("$1"), &a, n,
+			"cannot count the webhook subscribers");
+}
+
+static int pg_outbox_next_version(struct store_conn *c, const char *contact_id, int64_t *version)
+{
+	struct pg_args a = { 0 };
+	a_text(&a, contact_id);
+	return pg_count(c, "SELECT coalesce(max(version), 0) + 1 FROM outbox_event WHERE contact_id = $1",
+			&a, version, "cannot read the contact's event version");
+}
+
+static int pg_outbox_forget_personal(struct store_conn *c, const char *contact_id)
+{
+	struct pg_args a = { 0 };
+	a_text(&a, contact_id);
+	return pg_do(c, "UPDATE outbox_event SET personal = NULL WHERE contact_id = $1 AND personal IS NOT NULL",
+		     &a, NULL, "cannot drop the outbox's personal values");
+}
+
+static int pg_outbox_add(struct store_conn *c, const char *type, const char *contact_id, int64_t version,
+			 const char *body, const uint8_t *personal, size_t personal_len, int64_t created_us,
+			 int64_t *queued)
+{
+	struct pg_args a = { 0 }, b = { 0 };
+	PGresult *r = NULL;
+	a_text(&a, type);
+	a_text(&a, contact_id);
+	a_i64(&a, version);
+	a_text(&a, body);
+	a_i64(&a, created_us);
+	a_blob(&a, personal_len > 0 ? personal : NULL, personal_len);
+	int rc = pg_run(c, "INSERT INTO outbox_event (type, contact_id, version, body, personal, created_us) "
+			   "VALUES ($1, $2, $3, $4, $6, $5) RETURNING seq", &a, &r,
+			"cannot append to the outbox");
+	if (rc != 0)
+		return rc;
+	int64_t seq = PQntuples(r) == 1 ? r_i64(r, 0, 0) : 0;
+	PQclear(r);
+	if (seq == 0)
+		return err_set(ERR_IO, "cannot append to the outbox: no sequence number");
+	/* The delivery id is the webhook-id header, the same on every attempt:
+	 * "msg_" and 24 hex digits, as on SQLite, from the server's random
+	 * UUID (gen_random_uuid is built in, no extension needed). */
+	int64_t n = 0;
+	a_i64(&b, seq);
+	a_text(&b, type);
+	a_i64(&b, created_us);
+	rc = pg_do(c, "INSERT INTO webhook_delivery (id, endpoint_id, event_seq, state, attempts, created_us, "
+		      "next_us) SELECT 'msg_' || substr(md5(gen_random_uuid()::text), 1, 24), id, $1, "
+		      "'pending', 0, $3, $3 FROM webhook_endpoint WHERE deleted_us IS NULL AND "
+		      "disabled_us IS NULL AND " WEBHOOK_SUBSCRIBES("$2::text"), &b, &n,
+		   "cannot queue the webhook deliveries");
+	if (rc == 0 && queued != NULL)
+		*queued = n;
+	return rc;
+}
+
+#define DELIVERY_COLS                                                                        \
+	"d.id, d.endpoint_id, e.type, d.state, d.attempts, d.created_us, d.next_us, "          \
+	"coalesce(d.last_us, 0), d.last_status, d.last_error, e.body, e.contact_id"
+
+/* d->body and d->personal borrow the result, so they live for the callback. */
+static int each_delivery(PGresult *r, bool due, store_delivery_cb cb, void *ctx)
+{
+	struct store_delivery d;
+	int rc = 0;
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		bool bad = false;
+		memset(&d, 0, sizeof d);
+		r_text(r, i, 0, d.id, sizeof d.id, &bad);
+		r_text(r, i, 1, d.endpoint_id, sizeof d.endpoint_id, &bad);
+		r_text(r, i, 2, d.type, sizeof d.type, &bad);
+		r_text(r, i, 3, d.state, sizeof d.state, &bad);
+		d.attempts = r_i64(r, i, 4);
+		d.created_us = r_i64(r, i, 5);
+		d.next_us = r_i64(r, i, 6);
+		d.last_us = r_i64(r, i, 7);
+		d.last_status = r_i64(r, i, 8);
+		r_text(r, i, 9, d.last_error, sizeof d.last_error, &bad);
+		d.body = PQgetvalue(r, i, 10);
+		r_text(r, i, 11, d.contact_id, sizeof d.contact_id, &bad);
+		if (due && !r_null(r, i, 12)) {
+			d.personal = (const uint8_t *)PQgetvalue(r, i, 12);
+			d.personal_len = (size_t)PQgetlength(r, i, 12);
+		}
+		rc = bad ? too_long("cannot list the deliveries") : cb(ctx, &d);
+	}
+	return rc;
+}
+
+static int pg_deliveries_each(struct store_conn *c, const char *endpoint_id, int limit,
+			      store_delivery_cb cb, void *ctx)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_text(&a, endpoint_id);
+	a_i64(&a, limit);
+	int rc = pg_run(c, "SELECT " DELIVERY_COLS " FROM webhook_delivery d JOIN outbox_event e "
+			   "ON e.seq = d.event_seq WHERE d.endpoint_id = $1 ORDER BY d.event_seq DESC LIMIT $2",
+			&a, &r, "cannot list the deliveries");
+	if (rc == 0)
+		rc = each_delivery(r, false, cb, ctx);
+	PQclear(r);
+	return rc;
+}
+
+static int pg_deliveries_due(struct store_conn *c, int64_t now_us, int limit, store_delivery_cb cb, void *ctx)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_i64(&a, now_us);
+	a_i64(&a, limit);
+	int rc = pg_run(c, "SELECT " DELIVERY_COLS ", e.personal FROM webhook_delivery d "
+			   "JOIN outbox_event e ON e.seq = d.event_seq JOIN webhook_endpoint w ON w.id = d.endpoint_id "
+			   "WHERE d.state = 'pending' AND d.next_us <= $1 AND w.deleted_us IS NULL AND "
+			   "w.disabled_us IS NULL ORDER BY d.event_seq LIMIT $2",
+			&a, &r, "cannot list the deliveries");
+	if (rc == 0)
+		rc = each_delivery(r, true, cb, ctx);
+	PQclear(r);
+	return rc;
+}
+
+static int pg_delivery_record(struct store_conn *c, const struct store_delivery *d)
+{
+	struct pg_args a = { 0 };
+	a_text(&a, d->id);
+	a_text(&a, d->state);
+	a_i64(&a, d->attempts);
+	a_i64(&a, d->next_us);
+	a_i64(&a, d->last_us);
+	a_i64(&a, d->last_status);
+	a_text(&a, d->last_error);
+	return pg_do(c, "UPDATE webhook_delivery SET state = $2, attempts = $3, next_us = $4, last_us = $5, "
+			"last_status = $6, last_error = $7 WHERE id = $1", &a, NULL,
+		     "cannot record the delivery attempt");
+}
+
+static int pg_delivery_retry(struct store_conn *c, const char *endpoint_id, const char *id, int64_t now_us)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, endpoint_id);
+	a_text(&a, id);
+	a_i64(&a, now_us);
+	int rc = pg_do(c, "UPDATE webhook_delivery SET state = 'pending', next_us = $3 "
+			  "WHERE endpoint_id = $1 AND id = $2", &a, &n, "cannot queue the delivery again");
+	if (rc == 0 && n == 0)
+		rc = err_set(ERR_NOTFOUND, "this endpoint has no such delivery");
+	return rc;
+}
+
+static int pg_outbox_stats(struct store_conn *c, int64_t *pending, int64_t *oldest_us)
+{
+	PGresult *r = NULL;
+	int rc = pg_run(c, "SELECT count(*), coalesce(min(created_us), 0) FROM webhook_delivery "
+			   "WHERE state = 'pending'", NULL, &r, "cannot count the pending deliveries");
+	if (rc == 0 && PQntuples(r) == 1) {
+		*pending = r_i64(r, 0, 0);
+		*oldest_us = r_i64(r, 0, 1);
+	} else if (rc == 0) {
+		rc = err_set(ERR_IO, "cannot count the pending deliveries");
+	}
+	PQclear(r);
+	return rc;
+}
+
 const struct store_backend store_pg_backend = {
 	.name = "postgresql",
 	.accepts = pg_accepts,
@@ -1949,4 +2534,30 @@ const struct store_backend store_pg_backend = {
 	.suppression_add = pg_suppression_add,
 	.suppressions_active = pg_suppressions_active,
 	.suppressions_lift = pg_suppressions_lift,
+	.provider_event_once = pg_provider_event_once,
+	.release_log_put = pg_release_log_put,
+	.release_recent = pg_release_recent,
+	.release_log_each = pg_release_log_each,
+	.release_summary_put = pg_release_summary_put,
+	.release_summary_get = pg_release_summary_get,
+	.frequency_put = pg_frequency_put,
+	.frequency_get = pg_frequency_get,
+	.frequency_each = pg_frequency_each,
+	.mail_put = pg_mail_put,
+	.mail_pending = pg_mail_pending,
+	.mail_sent = pg_mail_sent,
+	.webhook_insert = pg_webhook_insert,
+	.webhook_get = pg_webhook_get,
+	.webhooks_each = pg_webhooks_each,
+	.webhook_delete = pg_webhook_delete,
+	.webhook_disable = pg_webhook_disable,
+	.webhook_subscribers = pg_webhook_subscribers,
+	.outbox_next_version = pg_outbox_next_version,
+	.outbox_add = pg_outbox_add,
+	.outbox_forget_personal = pg_outbox_forget_personal,
+	.deliveries_each = pg_deliveries_each,
+	.deliveries_due = pg_deliveries_due,
+	.delivery_record = pg_delivery_record,
+	.delivery_retry = pg_delivery_retry,
+	.outbox_stats = pg_outbox_stats,
 };

@@ -373,6 +373,40 @@ static void test_an_audit_append_out_of_sequence_fails(void **state)
 	assert_true(store_audit_append(f->w, &e) < 0); /* 1 again */
 }
 
+/* A cursor reads from its first next, not from its open: the console's
+ * export opens its cursor before the export's own audit entry commits and
+ * must still list that entry (SQLite steps its statement lazily; a backend
+ * that fetched at open missed it). */
+static void test_a_cursor_sees_what_committed_between_its_open_and_its_first_read(void **state)
+{
+	struct fixture *f = *state;
+	struct audit_entry e, got;
+	struct audit_checkpoint cp, gotcp;
+	struct store_audit_cursor *cur = NULL;
+	struct store_checkpoint_cursor *ccur = NULL;
+	struct store_audit_filter flt;
+	uint8_t zero[32] = { 0 };
+	memset(&flt, 0, sizeof flt);
+	memset(&cp, 0, sizeof cp);
+	assert_int_equal(store_audit_cursor_open(f->r, &flt, &cur), 0);
+	assert_int_equal(store_checkpoint_cursor_open(f->r, 0, &ccur), 0);
+	entry(&e, 1, zero);
+	cp.size = 1;
+	hash_of(cp.root, 1);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_audit_append(f->w, &e), 0);
+	assert_int_equal(store_checkpoint_append(f->w, &cp), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(store_audit_cursor_next(cur, &got), 1);
+	assert_int_equal(got.seq, 1);
+	assert_int_equal(store_audit_cursor_next(cur, &got), 0);
+	store_audit_cursor_close(cur);
+	assert_int_equal(store_checkpoint_cursor_next(ccur, &gotcp), 1);
+	assert_int_equal(gotcp.size, 1);
+	assert_int_equal(store_checkpoint_cursor_next(ccur, &gotcp), 0);
+	store_checkpoint_cursor_close(ccur);
+}
+
 static void test_checkpoints_come_back_in_size_order(void **state)
 {
 	struct fixture *f = *state;
@@ -628,6 +662,63 @@ static void test_an_entry_the_backend_lacks_is_an_error_naming_it(void **state)
 	assert_int_equal(n, -1);
 }
 
+/* The same for every store function added with the release log, frequency
+ * choices, provider events, the mail outbox and webhooks: a backend table
+ * with none of them set answers each call with ERR_UNSUPPORTED naming it
+ * (these once dereferenced the NULL entry and crashed the caller). */
+static void test_every_later_entry_the_backend_lacks_is_an_error_too(void **state)
+{
+	struct fixture *f = *state;
+	const struct store_backend *real = f->r->be;
+	struct store_backend none = { .name = real->name };
+	struct store_frequency fq = { .purpose = "news", .channel = "email", .choice = "weekly" };
+	struct store_mail m = { .id = "m1", .kind = "manage_link" };
+	struct store_webhook w;
+	struct store_delivery d = { .id = "msg_1", .state = "delivered" };
+	uint8_t id[32] = { 0 };
+	int64_t a = 0, b = 0;
+	char *summary = NULL;
+	memset(&w, 0, sizeof w);
+	f->r->be = &none;
+#define LACKS(call, name)                                                               \
+	do {                                                                                \
+		int rc_ = (call);                                                           \
+		f->r->be = real;                                                            \
+		assert_int_equal(rc_, ERR_UNSUPPORTED);                                     \
+		assert_non_null(strstr(err_msg(), "does not implement store_" name));       \
+		f->r->be = &none;                                                           \
+	} while (0)
+	LACKS(store_release_log_put(f->r, "r1", "news", "email", 1, id, 1), "release_log_put");
+	LACKS(store_release_recent(f->r, id, "news", "email", 0, 1, &a, &b), "release_recent");
+	LACKS(store_release_log_each(f->r, id, 1, NULL, NULL), "release_log_each");
+	LACKS(store_release_summary_put(f->r, "r1", 1, "{}"), "release_summary_put");
+	LACKS(store_release_summary_get(f->r, "r1", &a, &summary), "release_summary_get");
+	LACKS(store_frequency_put(f->r, "c1", &fq), "frequency_put");
+	LACKS(store_frequency_get(f->r, "c1", "news", "email", &fq), "frequency_get");
+	LACKS(store_frequency_each(f->r, "c1", NULL, NULL), "frequency_each");
+	LACKS(store_provider_event_once(f->r, "sendgrid", id, 1), "provider_event_once");
+	LACKS(store_mail_put(f->r, &m), "mail_put");
+	LACKS(store_mail_pending(f->r, 1, NULL, NULL), "mail_pending");
+	LACKS(store_mail_sent(f->r, "m1", 1, true), "mail_sent");
+	LACKS(store_webhook_insert(f->r, &w), "webhook_insert");
+	LACKS(store_webhook_get(f->r, "w1", &w), "webhook_get");
+	LACKS(store_webhooks_each(f->r, NULL, NULL, &a), "webhooks_each");
+	LACKS(store_webhook_delete(f->r, "w1", 1), "webhook_delete");
+	LACKS(store_webhook_disable(f->r, "w1", 1, "why"), "webhook_disable");
+	LACKS(store_webhook_subscribers(f->r, "consent.changed", &a), "webhook_subscribers");
+	LACKS(store_outbox_next_version(f->r, "c1", &a), "outbox_next_version");
+	LACKS(store_outbox_add(f->r, "consent.changed", "c1", 1, "{}", NULL, 0, 1, &a), "outbox_add");
+	LACKS(store_outbox_forget_personal(f->r, "c1"), "outbox_forget_personal");
+	LACKS(store_deliveries_each(f->r, "w1", 1, NULL, NULL), "deliveries_each");
+	LACKS(store_deliveries_due(f->r, 1, 1, NULL, NULL), "deliveries_due");
+	LACKS(store_delivery_record(f->r, &d), "delivery_record");
+	LACKS(store_delivery_retry(f->r, "w1", "msg_1", 1), "delivery_retry");
+	LACKS(store_outbox_stats(f->r, &a, &b), "outbox_stats");
+#undef LACKS
+	f->r->be = real;
+	assert_null(summary);
+}
+
 /* A PostgreSQL server that does not answer is ERR_UNAVAILABLE (the service
  * answers 503 and /readyz fails), never a store that half works. In a
  * consentd built without libpq the URI is refused as not built in. */
@@ -816,6 +907,7 @@ int main(void)
 		T(test_audit_entries_come_back_byte_for_byte_in_seq_order),
 		T(test_an_audit_append_out_of_sequence_fails),
 		T(test_checkpoints_come_back_in_size_order),
+		T(test_a_cursor_sees_what_committed_between_its_open_and_its_first_read),
 		T(test_a_suppression_matches_exactly_the_keys_it_is_asked_for),
 		T(test_a_batched_filter_lookup_answers_like_single_ones),
 		T(test_a_provider_event_is_taken_in_once_and_a_rollback_forgets_it),
@@ -824,6 +916,7 @@ int main(void)
 		T(test_queued_mail_is_pending_oldest_first_until_sent_and_a_rollback_drops_it),
 		T(test_the_outbox_fans_out_in_the_transaction_and_deliveries_follow_their_states),
 		T(test_an_entry_the_backend_lacks_is_an_error_naming_it),
+		T(test_every_later_entry_the_backend_lacks_is_an_error_too),
 		cmocka_unit_test(test_an_unreachable_postgresql_server_is_unavailable),
 	};
 #undef T
