@@ -16,42 +16,9 @@
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/evparse.h"
+#include "support.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* What every accepted item must satisfy. */
-static void check_item(const struct evp_item *it)
-{
-	char norm[EVP_EMAIL_CAP];
-	if (memchr(it->email, '\0', sizeof it->email) == NULL || memchr(it->id, '\0', sizeof it->id) == NULL ||
-	    memchr(it->group, '\0', sizeof it->group) == NULL || it->reason == NULL || it->time_us < 0)
-		abort();
-	switch (it->kind) {
-	case EVP_SUPPRESS:
-		if (strcmp(it->reason, "bounce") != 0 && strcmp(it->reason, "complaint") != 0 &&
-		    strcmp(it->reason, "unsubscribe") != 0)
-			abort();
-		/* fall through */
-	case EVP_SOFT:
-		if (normalize_email(it->email, strlen(it->email), norm, sizeof norm) != 0 || it->id[0] == '\0')
-			abort();
-		if (it->kind == EVP_SOFT && it->reason[0] != '\0')
-			abort();
-		break;
-	case EVP_IGNORED:
-		if (it->reason[0] != '\0')
-			abort();
-		break;
-	default:
-		abort();
-	}
-}
-
-static void check_rc(int rc)
-{
-	if (rc != 0 && ((rc != ERR_INVALID && rc != ERR_TOOBIG) || err_code() != rc))
-		abort();
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -59,12 +26,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct evp_mailgun_sig sig;
 	err_clear();
 	int rc = evparse_mailgun((const char *)data, size, &it, &sig);
-	check_rc(rc);
+	fuzz_check_event_rc(rc);
 	if (rc == ERR_TOOBIG)
 		abort();
 	if (rc != 0)
 		return 0;
-	check_item(&it);
+	fuzz_check_event_item(&it);
 	if (memchr(sig.timestamp, '\0', sizeof sig.timestamp) == NULL || memchr(sig.token, '\0', sizeof sig.token) == NULL ||
 	    memchr(sig.signature, '\0', sizeof sig.signature) == NULL || sig.timestamp[0] == '\0' ||
 	    sig.token[0] == '\0' || sig.signature[0] == '\0' || strcmp(it.id, sig.token) != 0)
