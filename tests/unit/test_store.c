@@ -17,31 +17,29 @@
 #include "audit/audit.h"
 #include "service/base/error.h"
 #include "service/store/store.h"
+#include "tests/unit/fixture.h"
 
 static struct store *st;
 static struct store_conn *w, *r;
-static char db_path[128];
+static struct fixture_store fx;
+static char db_path[PATH_MAX + 8];
 
 static int setup(void **state)
 {
 	(void)state;
-	char tmpl[] = "/tmp/storetest-XXXXXX";
-	char path[128];
-	if (mkdtemp(tmpl) == NULL)
+	if (fixture_store_open(&fx) != 0)
 		return -1;
-	snprintf(path, sizeof path, "%s/t.db", tmpl);
-	snprintf(db_path, sizeof db_path, "%s", path);
-	if (store_open(&st, path) != 0 || store_writer_open(st, &w) != 0 || store_conn_get(st, &r) != 0)
-		return -1;
+	st = fx.st;
+	w = fx.w;
+	r = fx.r;
+	snprintf(db_path, sizeof db_path, "%s/t.db", fx.dir);
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	store_conn_put(st, r);
-	store_conn_free(w);
-	store_close(st);
+	fixture_store_close(&fx);
 	return 0;
 }
 

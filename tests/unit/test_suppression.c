@@ -13,29 +13,27 @@
 #include "service/base/error.h"
 #include "service/domain/suppression.h"
 #include "service/store/store.h"
+#include "tests/unit/fixture.h"
 
 static struct store *st;
 static struct store_conn *w, *r;
+static struct fixture_store fx;
 
 static int setup(void **state)
 {
 	(void)state;
-	char tmpl[] = "/tmp/suppressiontest-XXXXXX";
-	char path[128];
-	if (mkdtemp(tmpl) == NULL)
+	if (fixture_store_open(&fx) != 0)
 		return -1;
-	snprintf(path, sizeof path, "%s/t.db", tmpl);
-	if (store_open(&st, path) != 0 || store_writer_open(st, &w) != 0 || store_conn_get(st, &r) != 0)
-		return -1;
+	st = fx.st;
+	w = fx.w;
+	r = fx.r;
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	store_conn_put(st, r);
-	store_conn_free(w);
-	store_close(st);
+	fixture_store_close(&fx);
 	return 0;
 }
 
