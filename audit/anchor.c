@@ -151,16 +151,18 @@ int audit_anchor_write(const char *path, const struct audit_checkpoint *cp)
 	/* Monotonic: never move the newest anchor back. */
 	rc = read_one(path, &cur);
 	if (rc == 0 && cur.size > cp->size)
-		return err_set(ERR_CONFLICT, "audit anchor: refusing to replace the anchor for %lld "
-					     "entries with one for %lld",
+		return err_set(ERR_CONFLICT,
+			       "audit anchor: refusing to replace the anchor for %lld "
+			       "entries with one for %lld",
 			       (long long)cur.size, (long long)cp->size);
 	if (rc != 0 && rc != ERR_NOTFOUND && rc != ERR_INVALID)
 		return rc;
 	if ((rc = list_generations(dir, sizes, AUDIT_ANCHOR_GENERATIONS * 4, &n, &total)) != 0)
 		return rc;
 	if (n > 0 && sizes[0] > cp->size)
-		return err_set(ERR_CONFLICT, "audit anchor: refusing an anchor for %lld entries below "
-					     "the generation for %lld",
+		return err_set(ERR_CONFLICT,
+			       "audit anchor: refusing an anchor for %lld entries below "
+			       "the generation for %lld",
 			       (long long)cp->size, sizes[0]);
 	if ((rc = write_one(path, cp)) != 0)
 		return rc;
@@ -181,8 +183,7 @@ int audit_anchor_write(const char *path, const struct audit_checkpoint *cp)
 	return 0;
 }
 
-static void fault(struct audit_anchor_set *out, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void fault(struct audit_anchor_set *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void fault(struct audit_anchor_set *out, const char *fmt, ...)
 {
@@ -250,12 +251,14 @@ int audit_anchor_load(const char *path, const struct audit_pubkey *key, struct a
 			      gen, (long long)out->all[out->n - 1].size, sizes[i]);
 	}
 	if (!main_present && n > 0)
-		fault(out, "the anchor file %s is missing, but %s holds %zu earlier anchors (the newest "
-			   "covers %lld entries): it was deleted",
+		fault(out,
+		      "the anchor file %s is missing, but %s holds %zu earlier anchors (the newest "
+		      "covers %lld entries): it was deleted",
 		      path, dir, total, sizes[0]);
 	else if (main_present && n > 0 && main_size < sizes[0] && out->fault == AUDIT_FAULT_NONE)
-		fault(out, "the anchor file %s covers %lld entries, but the generation in %s covers "
-			   "%lld: it was replaced by an older one",
+		fault(out,
+		      "the anchor file %s covers %lld entries, but the generation in %s covers "
+		      "%lld: it was replaced by an older one",
 		      path, (long long)main_size, dir, sizes[0]);
 	/* Two anchors for one size must name one root. */
 	for (size_t i = 0; i < out->n; i++)

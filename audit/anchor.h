@@ -27,11 +27,11 @@
 #include "service/base/limits.h"
 
 struct audit_anchor_set {
-	bool have;			   /* at least one anchor file exists */
-	struct audit_checkpoint latest;	   /* the largest, when have */
+	bool have;			/* at least one anchor file exists */
+	struct audit_checkpoint latest; /* the largest, when have */
 	struct audit_checkpoint all[AUDIT_ANCHOR_GENERATIONS + 1];
-	size_t n;			   /* files read into all[] */
-	enum audit_fault fault;		   /* AUDIT_FAULT_NONE when consistent */
+	size_t n;		/* files read into all[] */
+	enum audit_fault fault; /* AUDIT_FAULT_NONE when consistent */
 	char reason[AUDIT_REASON_BYTES];
 };
 

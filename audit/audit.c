@@ -40,20 +40,17 @@ struct audit_field {
 	size_t max;
 };
 
-#define FIELD(n, m) { #n, offsetof(struct audit_entry, n), m }
+#define FIELD(n, m)                                                                                          \
+	{                                                                                                    \
+#n, offsetof(struct audit_entry, n), m                                                       \
+	}
 static const struct audit_field audit_fields[AUDIT_STRINGS] = {
-	FIELD(actor, AUDIT_NAME_MAX),
-	FIELD(role, AUDIT_NAME_MAX),
-	FIELD(action, AUDIT_NAME_MAX),
-	FIELD(record_id, AUDIT_RECORD_ID_MAX),
-	FIELD(purpose, AUDIT_NAME_MAX),
-	FIELD(channel, AUDIT_NAME_MAX),
-	FIELD(decision, AUDIT_DECISION_MAX),
-	FIELD(reason, AUDIT_REASON_MAX),
-	FIELD(fields, AUDIT_FIELDS_MAX),
-	FIELD(request_id, AUDIT_REQUEST_ID_MAX),
-	FIELD(client, AUDIT_CLIENT_MAX),
-	FIELD(detail, AUDIT_DETAIL_MAX),
+	FIELD(actor, AUDIT_NAME_MAX),	     FIELD(role, AUDIT_NAME_MAX),
+	FIELD(action, AUDIT_NAME_MAX),	     FIELD(record_id, AUDIT_RECORD_ID_MAX),
+	FIELD(purpose, AUDIT_NAME_MAX),	     FIELD(channel, AUDIT_NAME_MAX),
+	FIELD(decision, AUDIT_DECISION_MAX), FIELD(reason, AUDIT_REASON_MAX),
+	FIELD(fields, AUDIT_FIELDS_MAX),     FIELD(request_id, AUDIT_REQUEST_ID_MAX),
+	FIELD(client, AUDIT_CLIENT_MAX),     FIELD(detail, AUDIT_DETAIL_MAX),
 };
 #undef FIELD
 
@@ -155,22 +152,28 @@ static int check_detail(const char *d, size_t len)
 		rc = err_set(ERR_TOOBIG, "audit entry: detail has more than %d keys", LIMIT_FIELDS);
 		goto out;
 	}
-	json_object_foreach(o, key, val) {
+	json_object_foreach (o, key, val) {
 		size_t klen = strlen(key);
 		if (klen == 0 || klen > LIMIT_NAME_BYTES || !text_ok(key, klen)) {
-			rc = err_set(ERR_INVALID, "audit entry: detail keys must be 1 to %d "
-						  "printable characters", LIMIT_NAME_BYTES);
+			rc = err_set(ERR_INVALID,
+				     "audit entry: detail keys must be 1 to %d "
+				     "printable characters",
+				     LIMIT_NAME_BYTES);
 			goto out;
 		}
 		if (json_is_string(val)) {
 			if (!text_ok(json_string_value(val), json_string_length(val))) {
-				rc = err_set(ERR_INVALID, "audit entry: detail.%s contains a "
-							  "control character", key);
+				rc = err_set(ERR_INVALID,
+					     "audit entry: detail.%s contains a "
+					     "control character",
+					     key);
 				goto out;
 			}
 		} else if (!json_is_integer(val) && !json_is_boolean(val) && !json_is_null(val)) {
-			rc = err_set(ERR_INVALID, "audit entry: detail.%s must be a string, an "
-						  "integer, a boolean or null", key);
+			rc = err_set(ERR_INVALID,
+				     "audit entry: detail.%s must be a string, an "
+				     "integer, a boolean or null",
+				     key);
 			goto out;
 		}
 	}
@@ -196,8 +199,9 @@ int audit_entry_check(const struct audit_entry *e)
 			return err_set(ERR_TOOBIG, "audit entry %lld: %s is longer than %zu bytes",
 				       (long long)e->seq, audit_fields[i].name, audit_fields[i].max);
 		if (!text_ok(s, len))
-			return err_set(ERR_INVALID, "audit entry %lld: %s is not UTF-8 text without "
-						    "control characters",
+			return err_set(ERR_INVALID,
+				       "audit entry %lld: %s is not UTF-8 text without "
+				       "control characters",
 				       (long long)e->seq, audit_fields[i].name);
 		if (i == DETAIL_INDEX) {
 			int rc = check_detail(s, len);
@@ -207,8 +211,9 @@ int audit_entry_check(const struct audit_entry *e)
 	}
 	if (strcmp(e->decision, "allow") != 0 && strcmp(e->decision, "deny") != 0 &&
 	    strcmp(e->decision, "error") != 0 && strcmp(e->decision, "none") != 0)
-		return err_set(ERR_INVALID, "audit entry %lld: decision must be allow, deny, "
-					    "error or none",
+		return err_set(ERR_INVALID,
+			       "audit entry %lld: decision must be allow, deny, "
+			       "error or none",
 			       (long long)e->seq);
 	return 0;
 }
@@ -227,8 +232,9 @@ int audit_entry_encode(const struct audit_entry *e, uint8_t *buf, size_t cap)
 		const char *s = field_ptr(e, i);
 		size_t n = strnlen(s, audit_fields[i].max + 1);
 		if (n > audit_fields[i].max)
-			return err_set(ERR_INVALID, "audit entry %lld: %s is not terminated within "
-						    "%zu bytes",
+			return err_set(ERR_INVALID,
+				       "audit entry %lld: %s is not terminated within "
+				       "%zu bytes",
 				       (long long)e->seq, audit_fields[i].name, audit_fields[i].max);
 		if (cap - len < 4 + n)
 			return err_set(ERR_TOOBIG, "audit entry: encoding buffer too small");
@@ -273,8 +279,7 @@ void audit_hasher_free(struct audit_hasher *h)
 	free(h);
 }
 
-int audit_entry_hash(struct audit_hasher *h, const struct audit_entry *e,
-		     uint8_t out[AUDIT_HASH_BYTES])
+int audit_entry_hash(struct audit_hasher *h, const struct audit_entry *e, uint8_t out[AUDIT_HASH_BYTES])
 {
 	struct audit_hasher *tmp = NULL;
 	const size_t head = AUDIT_ENTRY_TAG_BYTES + AUDIT_HASH_BYTES;
@@ -305,8 +310,7 @@ out:
 	return rc;
 }
 
-int audit_entry_link(struct audit_hasher *h, struct audit_entry *e,
-		     const uint8_t prev[AUDIT_HASH_BYTES])
+int audit_entry_link(struct audit_hasher *h, struct audit_entry *e, const uint8_t prev[AUDIT_HASH_BYTES])
 {
 	memmove(e->prev_hash, prev, AUDIT_HASH_BYTES);
 	return audit_entry_hash(h, e, e->hash);
@@ -383,14 +387,14 @@ int audit_time_parse(const char *s, size_t len, int64_t *time_us)
 {
 	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 
-	if (len != AUDIT_TIME_BYTES - 1 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
-	    s[13] != ':' || s[16] != ':' || s[19] != '.' || s[26] != 'Z')
+	if (len != AUDIT_TIME_BYTES - 1 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+	    s[16] != ':' || s[19] != '.' || s[26] != 'Z')
 		goto bad;
 	int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
 	int h = digits(s + 11, 2), mi = digits(s + 14, 2), se = digits(s + 17, 2);
 	int us = digits(s + 20, 6);
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h < 0 || h > 23 ||
-	    mi < 0 || mi > 59 || se < 0 || se > 59 || us < 0)
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h < 0 || h > 23 || mi < 0 ||
+	    mi > 59 || se < 0 || se > 59 || us < 0)
 		goto bad;
 	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 	if (mo == 2 && d == 29 && !leap)
@@ -588,7 +592,7 @@ int audit_entry_from_json(struct audit_entry *out, const char *line, size_t len)
 		rc = err_set(ERR_INVALID, "audit entry JSON: a line must be an object");
 		goto out;
 	}
-	json_object_foreach(root, key, v) {
+	json_object_foreach (root, key, v) {
 		if (!known_key(key)) {
 			rc = err_set(ERR_INVALID, "audit entry JSON: unknown key");
 			goto out;
@@ -718,15 +722,16 @@ static int fill_one(char *dst, size_t cap, const char *src, const char *name, in
 	size_t n = strlen(src);
 	if (n >= cap) {
 		dst[0] = '\0';
-		return rc != 0 ? rc : err_set(ERR_TOOBIG, "the audit %s is longer than %zu bytes", name, cap - 1);
+		return rc != 0 ? rc
+			       : err_set(ERR_TOOBIG, "the audit %s is longer than %zu bytes", name, cap - 1);
 	}
 	memcpy(dst, src, n + 1);
 	return rc;
 }
 
 int audit_entry_fill(struct audit_entry *e, const char *actor, const char *role, const char *action,
-		     const char *record_id, const char *purpose, const char *channel,
-		     const char *decision, const char *reason)
+		     const char *record_id, const char *purpose, const char *channel, const char *decision,
+		     const char *reason)
 {
 	int rc = 0;
 	rc = fill_one(e->actor, sizeof e->actor, actor ? actor : "", "actor", rc);

@@ -76,13 +76,11 @@ void audit_hasher_free(struct audit_hasher *h);
 
 /* Computes SHA-256(tag || e->prev_hash || encoding(e)) into out. h may be NULL,
  * which builds a temporary hasher (slow; for one-off use). */
-int audit_entry_hash(struct audit_hasher *h, const struct audit_entry *e,
-		     uint8_t out[AUDIT_HASH_BYTES]);
+int audit_entry_hash(struct audit_hasher *h, const struct audit_entry *e, uint8_t out[AUDIT_HASH_BYTES]);
 
 /* Sets e->prev_hash to prev (32 zero bytes for seq 1) and e->hash to the
  * entry's hash. h may be NULL as above. */
-int audit_entry_link(struct audit_hasher *h, struct audit_entry *e,
-		     const uint8_t prev[AUDIT_HASH_BYTES]);
+int audit_entry_link(struct audit_hasher *h, struct audit_entry *e, const uint8_t prev[AUDIT_HASH_BYTES]);
 
 /* Formats time_us as RFC 3339 UTC with six fraction digits. Returns 0 or
  * ERR_INVALID when time_us is outside 0..AUDIT_TIME_MAX_US. */
@@ -139,7 +137,7 @@ int audit_entry_format_csv(const struct audit_entry *e, char *buf, size_t cap);
  * longer than its bound is not cut: that field is left empty and the call
  * returns ERR_TOOBIG naming the first such field (the others are filled). */
 int audit_entry_fill(struct audit_entry *e, const char *actor, const char *role, const char *action,
-		     const char *record_id, const char *purpose, const char *channel,
-		     const char *decision, const char *reason);
+		     const char *record_id, const char *purpose, const char *channel, const char *decision,
+		     const char *reason);
 
 #endif

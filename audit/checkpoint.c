@@ -47,8 +47,7 @@ static void put_be64(uint8_t *p, int64_t v)
 	}
 }
 
-void audit_checkpoint_message(const struct audit_checkpoint *cp,
-			      uint8_t out[AUDIT_CHECKPOINT_MSG_BYTES])
+void audit_checkpoint_message(const struct audit_checkpoint *cp, uint8_t out[AUDIT_CHECKPOINT_MSG_BYTES])
 {
 	memcpy(out, AUDIT_CHECKPOINT_TAG, AUDIT_CHECKPOINT_TAG_BYTES);
 	put_be64(out + AUDIT_CHECKPOINT_TAG_BYTES, cp->size);
@@ -117,8 +116,10 @@ int audit_signer_generate_file(const char *path)
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		if (errno == EEXIST)
-			rc = err_set(ERR_CONFLICT, "audit key: %s already exists; refusing to "
-						   "overwrite a signing key", path);
+			rc = err_set(ERR_CONFLICT,
+				     "audit key: %s already exists; refusing to "
+				     "overwrite a signing key",
+				     path);
 		else
 			rc = err_set(ERR_IO, "audit key: cannot create %s: %s", path, strerror(errno));
 		goto out;
@@ -170,8 +171,9 @@ int audit_signer_load(struct audit_signer **out, const char *path)
 		goto out;
 	}
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		rc = err_set(ERR_DENIED, "audit key: %s is accessible by group or others (mode "
-					 "%03o); run chmod 600 on it",
+		rc = err_set(ERR_DENIED,
+			     "audit key: %s is accessible by group or others (mode "
+			     "%03o); run chmod 600 on it",
 			     path, (unsigned)(st.st_mode & 0777));
 		goto out;
 	}
@@ -306,8 +308,7 @@ int audit_checkpoint_sign(const struct audit_signer *s, struct audit_checkpoint 
 	audit_checkpoint_message(cp, msg);
 	ctx = EVP_MD_CTX_new();
 	if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, NULL, NULL, s->pkey) != 1 ||
-	    EVP_DigestSign(ctx, cp->sig, &siglen, msg, sizeof msg) != 1 ||
-	    siglen != AUDIT_SIG_BYTES) {
+	    EVP_DigestSign(ctx, cp->sig, &siglen, msg, sizeof msg) != 1 || siglen != AUDIT_SIG_BYTES) {
 		rc = err_set(ERR_CRYPTO, "audit checkpoint: signing failed");
 		goto out;
 	}
@@ -344,8 +345,7 @@ int audit_pubkey_from_pem(struct audit_pubkey **out, const char *pem, size_t len
 
 	*out = NULL;
 	if (len > AUDIT_PEM_MAX)
-		return err_set(ERR_TOOBIG, "audit key: public key PEM longer than %d bytes",
-			       AUDIT_PEM_MAX);
+		return err_set(ERR_TOOBIG, "audit key: public key PEM longer than %d bytes", AUDIT_PEM_MAX);
 	bio = BIO_new_mem_buf(pem, (int)len);
 	if (bio == NULL)
 		return err_set(ERR_NOMEM, "audit key: out of memory");
@@ -414,8 +414,7 @@ int audit_checkpoint_verify(const struct audit_pubkey *k, const struct audit_che
 	if (memcmp(cp->key_id, k->key_id, AUDIT_KEY_ID_BYTES) != 0) {
 		audit_hex_encode(cp->key_id, AUDIT_KEY_ID_BYTES, got);
 		audit_hex_encode(k->key_id, AUDIT_KEY_ID_BYTES, want);
-		return err_set(ERR_CRYPTO, "audit checkpoint: signed by key %s, not by key %s", got,
-			       want);
+		return err_set(ERR_CRYPTO, "audit checkpoint: signed by key %s, not by key %s", got, want);
 	}
 	audit_checkpoint_message(cp, msg);
 	ctx = EVP_MD_CTX_new();
@@ -443,8 +442,9 @@ int audit_checkpoint_format_json(const struct audit_checkpoint *cp, char *buf, s
 	audit_hex_encode(cp->root, AUDIT_HASH_BYTES, root);
 	audit_hex_encode(cp->key_id, AUDIT_KEY_ID_BYTES, kid);
 	audit_hex_encode(cp->sig, AUDIT_SIG_BYTES, sig);
-	n = snprintf(buf, cap, "{\"size\":%lld,\"root\":\"%s\",\"time\":\"%s\",\"key_id\":\"%s\","
-			       "\"sig\":\"%s\"}",
+	n = snprintf(buf, cap,
+		     "{\"size\":%lld,\"root\":\"%s\",\"time\":\"%s\",\"key_id\":\"%s\","
+		     "\"sig\":\"%s\"}",
 		     (long long)cp->size, root, tbuf, kid, sig);
 	if (n < 0 || (size_t)n >= cap)
 		return err_set(ERR_TOOBIG, "audit checkpoint: JSON does not fit in %zu bytes", cap);
@@ -454,10 +454,10 @@ int audit_checkpoint_format_json(const struct audit_checkpoint *cp, char *buf, s
 static int hex_field(json_t *root, const char *key, uint8_t *out, size_t n)
 {
 	json_t *v = json_object_get(root, key);
-	if (!json_is_string(v) ||
-	    audit_hex_decode(json_string_value(v), json_string_length(v), out, n) < 0)
-		return err_set(ERR_INVALID, "audit checkpoint JSON: %s must be %zu lowercase hex "
-					    "digits",
+	if (!json_is_string(v) || audit_hex_decode(json_string_value(v), json_string_length(v), out, n) < 0)
+		return err_set(ERR_INVALID,
+			       "audit checkpoint JSON: %s must be %zu lowercase hex "
+			       "digits",
 			       key, 2 * n);
 	return 0;
 }
@@ -470,8 +470,7 @@ int audit_checkpoint_from_json(struct audit_checkpoint *out, const char *line, s
 
 	memset(out, 0, sizeof *out);
 	if (len > LIMIT_LINE_BYTES)
-		return err_set(ERR_TOOBIG, "audit checkpoint JSON: longer than %d bytes",
-			       LIMIT_LINE_BYTES);
+		return err_set(ERR_TOOBIG, "audit checkpoint JSON: longer than %d bytes", LIMIT_LINE_BYTES);
 	root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(root)) {
 		rc = err_set(ERR_INVALID, "audit checkpoint JSON: not a JSON object");

@@ -31,15 +31,13 @@
 /* A PEM public key is about 113 bytes; private key files are refused above this. */
 #define AUDIT_PEM_MAX 4096
 
-
 /* The private signing key (opaque). */
 struct audit_signer;
 /* A public verifying key (opaque). */
 struct audit_pubkey;
 
 /* Writes the signed message of cp into out. */
-void audit_checkpoint_message(const struct audit_checkpoint *cp,
-			      uint8_t out[AUDIT_CHECKPOINT_MSG_BYTES]);
+void audit_checkpoint_message(const struct audit_checkpoint *cp, uint8_t out[AUDIT_CHECKPOINT_MSG_BYTES]);
 
 /* Generates a new Ed25519 key and writes it as PEM to path with mode 0600.
  * Refuses (ERR_CONFLICT) if path exists; ERR_IO on any file error, in which

@@ -54,11 +54,10 @@ static int by_size(const void *a, const void *b)
 	return (x->size > y->size) - (x->size < y->size);
 }
 
-static void fail(struct audit_verify_result *res, enum audit_fault f, int64_t seq,
-		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void fail(struct audit_verify_result *res, enum audit_fault f, int64_t seq, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
-static void fail(struct audit_verify_result *res, enum audit_fault f, int64_t seq,
-		 const char *fmt, ...)
+static void fail(struct audit_verify_result *res, enum audit_fault f, int64_t seq, const char *fmt, ...)
 {
 	va_list ap;
 	res->ok = false;
@@ -167,8 +166,8 @@ static void cp_pop(struct cp_merge *m, const struct audit_checkpoint *cp)
 
 /* After a seq jump from expected to found, reads on to tell a deletion (the
  * missing numbers never appear) from a reordering (one of them turns up). */
-static void diagnose_jump(audit_next_fn next, void *ctx, struct audit_entry *e,
-			  int64_t expected, int64_t found, struct audit_verify_result *res)
+static void diagnose_jump(audit_next_fn next, void *ctx, struct audit_entry *e, int64_t expected,
+			  int64_t found, struct audit_verify_result *res)
 {
 	int64_t pos = expected;
 	while (next(ctx, e) == 1) {
@@ -183,18 +182,16 @@ static void diagnose_jump(audit_next_fn next, void *ctx, struct audit_entry *e,
 	}
 	if (found == expected + 1)
 		fail(res, AUDIT_FAULT_DELETED, expected,
-		     "entry %lld is missing (deleted): entry %lld follows entry %lld",
-		     (long long)expected, (long long)found, (long long)expected - 1);
+		     "entry %lld is missing (deleted): entry %lld follows entry %lld", (long long)expected,
+		     (long long)found, (long long)expected - 1);
 	else
 		fail(res, AUDIT_FAULT_DELETED, expected,
 		     "entries %lld to %lld are missing (deleted): entry %lld follows entry %lld",
-		     (long long)expected, (long long)found - 1, (long long)found,
-		     (long long)expected - 1);
+		     (long long)expected, (long long)found - 1, (long long)found, (long long)expected - 1);
 }
 
-int audit_verify(audit_next_fn next, void *ctx, const struct audit_checkpoint *cps,
-		 size_t ncps, const struct audit_pubkey *const *keys, size_t nkeys,
-		 struct audit_verify_result *res)
+int audit_verify(audit_next_fn next, void *ctx, const struct audit_checkpoint *cps, size_t ncps,
+		 const struct audit_pubkey *const *keys, size_t nkeys, struct audit_verify_result *res)
 {
 	struct audit_verify_input in;
 	memset(&in, 0, sizeof in);
@@ -223,8 +220,8 @@ int audit_verify_run(const struct audit_verify_input *in, struct audit_verify_re
 
 	memset(res, 0, sizeof *res);
 	snprintf(res->reason, sizeof res->reason, "verification did not run");
-	if (in->next == NULL || (in->ncps > 0 && in->cps == NULL) ||
-	    (in->nkeys > 0 && in->keys == NULL) || in->start_seq < 0)
+	if (in->next == NULL || (in->ncps > 0 && in->cps == NULL) || (in->nkeys > 0 && in->keys == NULL) ||
+	    in->start_seq < 0)
 		return err_set(ERR_INVALID, "audit verify: missing entry source, checkpoints or keys");
 	expected = in->start_seq + 1;
 	memcpy(prev, in->start_hash, sizeof prev);
@@ -258,8 +255,7 @@ int audit_verify_run(const struct audit_verify_input *in, struct audit_verify_re
 		goto out;
 	/* Checkpoints inside the prefix already verified: signatures only. */
 	while ((cp = cp_peek(&m, in->keys, in->nkeys, res, &bad)) != NULL && cp->size <= in->start_seq) {
-		if (cp->size == in->start_seq &&
-		    memcmp(cp->root, in->start_hash, AUDIT_HASH_BYTES) != 0) {
+		if (cp->size == in->start_seq && memcmp(cp->root, in->start_hash, AUDIT_HASH_BYTES) != 0) {
 			audit_time_format(cp->time_us, tbuf);
 			fail(res, AUDIT_FAULT_REWRITTEN, in->start_seq,
 			     "the chain up to entry %lld does not match the checkpoint signed at %s",

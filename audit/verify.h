@@ -40,7 +40,7 @@ enum audit_fault {
 	AUDIT_FAULT_REWRITTEN,	/* a chain head differs from its signed checkpoint */
 	AUDIT_FAULT_SIGNATURE,	/* a checkpoint is malformed, unsigned or badly signed */
 	AUDIT_FAULT_READ,	/* the entries could not be read to the end */
-	AUDIT_FAULT_UNANCHORED,	/* entries exist but no signed checkpoint covers any */
+	AUDIT_FAULT_UNANCHORED, /* entries exist but no signed checkpoint covers any */
 	AUDIT_FAULT_ANCHOR,	/* an anchor file is missing, older than another, or forged */
 	AUDIT_FAULT_DIVERGED,	/* the stored head is not the head the writer holds */
 };
@@ -49,13 +49,13 @@ enum audit_fault {
 
 struct audit_verify_result {
 	bool ok;
-	int64_t entries;	     /* entries read and found consistent */
-	int64_t checkpoints;	     /* checkpoints whose signature and root matched */
-	int64_t anchored;	     /* largest size covered by a verified checkpoint */
-	int64_t first_bad_seq;	     /* 0 when ok, or when no entry is to blame */
+	int64_t entries;       /* entries read and found consistent */
+	int64_t checkpoints;   /* checkpoints whose signature and root matched */
+	int64_t anchored;      /* largest size covered by a verified checkpoint */
+	int64_t first_bad_seq; /* 0 when ok, or when no entry is to blame */
 	enum audit_fault fault;
 	char reason[AUDIT_REASON_BYTES]; /* a sentence for people; "ok" when ok */
-	uint8_t head[AUDIT_HASH_BYTES]; /* hash of the last consistent entry */
+	uint8_t head[AUDIT_HASH_BYTES];	 /* hash of the last consistent entry */
 };
 
 /*
@@ -70,9 +70,8 @@ struct audit_verify_result {
  * If next fails, the verdict is "not ok" with fault AUDIT_FAULT_READ and the
  * error's message as the reason; the return value is still 0.
  */
-int audit_verify(audit_next_fn next, void *ctx, const struct audit_checkpoint *cps,
-		 size_t ncps, const struct audit_pubkey *const *keys, size_t nkeys,
-		 struct audit_verify_result *res);
+int audit_verify(audit_next_fn next, void *ctx, const struct audit_checkpoint *cps, size_t ncps,
+		 const struct audit_pubkey *const *keys, size_t nkeys, struct audit_verify_result *res);
 
 /* Pulls the next checkpoint in size order: 1 and *out filled, 0 at the end,
  * or a negative error code (with err_set). */

@@ -72,10 +72,10 @@ void policy_free(struct policy *p)
 /* ---- Vocabularies ----------------------------------------------------- */
 
 static const char *const action_names[POLICY_ACT_COUNT] = {
-	"contacts.create",   "contacts.read",	   "contacts.update",	  "contacts.erase",
-	"contacts.import",   "consents.read",	   "consents.write",	  "consent.check",
-	"outreach.filter",   "suppressions.read",  "suppressions.write", "suppressions.delete",
-	"links.create",	     "audit.read",	   "policy.reload",	  "contacts.widen_purposes",
+	"contacts.create", "contacts.read",	"contacts.update",    "contacts.erase",
+	"contacts.import", "consents.read",	"consents.write",     "consent.check",
+	"outreach.filter", "suppressions.read", "suppressions.write", "suppressions.delete",
+	"links.create",	   "audit.read",	"policy.reload",      "contacts.widen_purposes",
 	"webhooks.manage",
 };
 
@@ -92,10 +92,10 @@ static const char *const status_names[] = {
 };
 
 static const char *const reason_names[POLICY_REASON_COUNT] = {
-	"granted",		"not_required",	       "no_consent",	    "refused",
-	"withdrawn",		"expired",	       "purpose_incompatible", "channel_not_allowed",
-	"unknown_contact",	"erased",	       "suppressed",	    "suppressed_by_list",
-	"role_denied",		"unknown_purpose",     "unknown_channel",	    "frequency_cap",
+	"granted",	   "not_required",    "no_consent",	      "refused",
+	"withdrawn",	   "expired",	      "purpose_incompatible", "channel_not_allowed",
+	"unknown_contact", "erased",	      "suppressed",	      "suppressed_by_list",
+	"role_denied",	   "unknown_purpose", "unknown_channel",      "frequency_cap",
 };
 
 static int index_of(const char *const *names, size_t n, const char *name)
@@ -295,8 +295,7 @@ int64_t policy_cap_window_start(int64_t per_days, int64_t now_us)
 	return now_us - per_days * INT64_C(86400000000);
 }
 
-bool policy_cap_reached(int64_t max, int64_t per_days, int64_t recent, int64_t kth_us,
-			int64_t *reachable_us)
+bool policy_cap_reached(int64_t max, int64_t per_days, int64_t recent, int64_t kth_us, int64_t *reachable_us)
 {
 	*reachable_us = 0;
 	if (max <= 0 || recent < max)
@@ -475,7 +474,7 @@ static int consent_rank(const struct policy_consent *c, int64_t now)
 
 struct policy_consent policy_consent_best(const struct policy_consent *states, size_t n, int64_t now)
 {
-	struct policy_consent best = {.status = POLICY_CONSENT_NONE, .expires_at = 0};
+	struct policy_consent best = { .status = POLICY_CONSENT_NONE, .expires_at = 0 };
 	int best_rank = 1;
 	for (size_t i = 0; i < n; i++) {
 		int r = consent_rank(&states[i], now);
@@ -538,9 +537,8 @@ static void decide_consent(const struct policy_purpose *pu, const struct policy_
 	deny(d, POLICY_REASON_NO_CONSENT);
 }
 
-int policy_decide_contact(const struct policy *p, const char *role, const char *purpose,
-			  const char *channel, const struct policy_subject *s, int64_t now,
-			  struct policy_decision *out)
+int policy_decide_contact(const struct policy *p, const char *role, const char *purpose, const char *channel,
+			  const struct policy_subject *s, int64_t now, struct policy_decision *out)
 {
 	if (out == NULL)
 		return err_set(ERR_INVALID, "policy_decide_contact: no decision to fill");
@@ -552,7 +550,8 @@ int policy_decide_contact(const struct policy *p, const char *role, const char *
 	if (r < 0)
 		return 0;
 	const struct policy_role *ro = &p->roles[r];
-	uint32_t contact_acts = (UINT32_C(1) << POLICY_ACT_CONSENT_CHECK) | (UINT32_C(1) << POLICY_ACT_OUTREACH_FILTER);
+	uint32_t contact_acts =
+		(UINT32_C(1) << POLICY_ACT_CONSENT_CHECK) | (UINT32_C(1) << POLICY_ACT_OUTREACH_FILTER);
 	if (!(ro->actions & contact_acts))
 		return 0;
 	int pi = policy_purpose_index(p, purpose);

@@ -46,7 +46,7 @@ struct policy_errors;
 #define POLICY_MAX_TEXT_BYTES 4096 /* a description */
 #define POLICY_MAX_ERRORS 100	   /* errors kept; the rest are counted */
 #define POLICY_CAP_MAX 1000	   /* a frequency cap's largest max */
-#define POLICY_CAP_MAX_DAYS 366  /* and its longest window */
+#define POLICY_CAP_MAX_DAYS 366	   /* and its longest window */
 
 /* The fixed action vocabulary. Names are the dotted strings in the file. */
 enum policy_action {
@@ -229,8 +229,8 @@ struct policy_field_info {
  * frees it with policy_errors_free(). source_name is used in messages only.
  */
 int policy_load_file(struct policy **out, const char *path, struct policy_errors **errs);
-int policy_load_buffer(struct policy **out, const char *json, size_t len,
-		       const char *source_name, struct policy_errors **errs);
+int policy_load_buffer(struct policy **out, const char *json, size_t len, const char *source_name,
+		       struct policy_errors **errs);
 
 /* Reference counting (atomic). policy_ref returns its argument; policy_unref
  * frees on the last reference. policy_free is policy_unref. Both accept NULL. */
@@ -292,8 +292,7 @@ int policy_purpose_get(const struct policy *p, const char *name, struct policy_p
  * true when the cap holds the person back; *reachable_us is then the time
  * that release leaves the window, when the person may be reached again.
  */
-bool policy_cap_reached(int64_t max, int64_t per_days, int64_t recent, int64_t kth_us,
-			int64_t *reachable_us);
+bool policy_cap_reached(int64_t max, int64_t per_days, int64_t recent, int64_t kth_us, int64_t *reachable_us);
 /* The start of the cap's window at now_us (releases after it count). */
 int64_t policy_cap_window_start(int64_t per_days, int64_t now_us);
 /* True when the purpose exists and allows the channel. */
@@ -336,8 +335,8 @@ size_t policy_principal_count(const struct policy *p);
 /* The role of the principal declared with this name; 0 and a borrowed role,
  * or ERR_NOTFOUND. Names are not secret, so this is an ordinary lookup. */
 int policy_principal_role(const struct policy *p, const char *name, const char **role);
-int policy_principal_find(const struct policy *p, const uint8_t token_sha256[32],
-			  const char **name, const char **role);
+int policy_principal_find(const struct policy *p, const uint8_t token_sha256[32], const char **name,
+			  const char **role);
 
 /* ---- Decisions -------------------------------------------------------- */
 
@@ -370,9 +369,8 @@ struct policy_consent policy_consent_best(const struct policy_consent *states, s
  * Always fills *out and returns 0; ERR_INVALID only for NULL arguments (and
  * *out, if given, is then a role_denied denial).
  */
-int policy_decide_contact(const struct policy *p, const char *role, const char *purpose,
-			  const char *channel, const struct policy_subject *subject, int64_t now,
-			  struct policy_decision *out);
+int policy_decide_contact(const struct policy *p, const char *role, const char *purpose, const char *channel,
+			  const struct policy_subject *subject, int64_t now, struct policy_decision *out);
 
 /*
  * May role read this record for purpose, and which fields? Same precedence

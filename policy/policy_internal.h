@@ -22,7 +22,7 @@ struct policy_purpose {
 	char *description_zh;
 	enum policy_legal_basis legal_basis;
 	bool consent_required;
-	unsigned channels;	  /* bit per enum policy_channel */
+	unsigned channels; /* bit per enum policy_channel */
 	int64_t lifetime_days;
 	uint64_t compatible_with; /* bit per purpose index */
 	bool sale_or_sharing;
@@ -39,9 +39,9 @@ struct policy_field {
 
 struct policy_role {
 	char *name;
-	uint32_t actions;  /* bit per enum policy_action */
-	uint64_t purposes; /* bit per purpose index */
-	uint64_t fields[POLICY_MAX_PURPOSES]; /* per purpose index: bit per field index */
+	uint32_t actions;			/* bit per enum policy_action */
+	uint64_t purposes;			/* bit per purpose index */
+	uint64_t fields[POLICY_MAX_PURPOSES];	/* per purpose index: bit per field index */
 	unsigned metadata[POLICY_MAX_PURPOSES]; /* per purpose index: POLICY_META_* bits */
 };
 

@@ -283,7 +283,7 @@ static bool check_object(struct loader *L, const json_t *v, const char *const *a
 	}
 	const char *key;
 	json_t *val;
-	json_object_foreach((json_t *)v, key, val) {
+	json_object_foreach ((json_t *)v, key, val) {
 		bool known = false;
 		for (size_t i = 0; allowed[i] != NULL; i++)
 			if (strcmp(key, allowed[i]) == 0)
@@ -419,8 +419,8 @@ static int lookup_action(const void *ctx, const char *name)
 
 static void load_fields(struct loader *L, const json_t *fields)
 {
-	static const char *const allowed[] = {"class", "type", "description", NULL};
-	static const char *const required[] = {"class", "type", "description", NULL};
+	static const char *const allowed[] = { "class", "type", "description", NULL };
+	static const char *const required[] = { "class", "type", "description", NULL };
 	struct policy *p = L->p;
 
 	size_t mark = path_key(L, "fields");
@@ -439,7 +439,7 @@ static void load_fields(struct loader *L, const json_t *fields)
 	}
 	const char *key;
 	json_t *val;
-	json_object_foreach((json_t *)fields, key, val) {
+	json_object_foreach ((json_t *)fields, key, val) {
 		size_t m2 = path_key(L, key);
 		struct policy_field *f = &p->fields[p->n_fields];
 		if (!valid_name(key)) {
@@ -509,7 +509,7 @@ done:
 /* A frequency cap: {"max": N, "per_days": D}, both required integers. */
 static void load_cap(struct loader *L, struct policy_purpose *pu, const json_t *val)
 {
-	static const char *const keys[] = {"max", "per_days", NULL};
+	static const char *const keys[] = { "max", "per_days", NULL };
 	const json_t *mx, *pd;
 	size_t m;
 	if (!check_object(L, val, keys, keys))
@@ -521,7 +521,8 @@ static void load_cap(struct loader *L, struct policy_purpose *pu, const json_t *
 		add_error(L, "must be an integer between 1 and %d", POLICY_CAP_MAX);
 	path_pop(L, m);
 	m = path_key(L, "per_days");
-	if (!json_is_integer(pd) || json_integer_value(pd) < 1 || json_integer_value(pd) > POLICY_CAP_MAX_DAYS)
+	if (!json_is_integer(pd) || json_integer_value(pd) < 1 ||
+	    json_integer_value(pd) > POLICY_CAP_MAX_DAYS)
 		add_error(L, "must be an integer number of days between 1 and %d", POLICY_CAP_MAX_DAYS);
 	path_pop(L, m);
 	if (json_is_integer(mx) && json_is_integer(pd) && json_integer_value(mx) >= 1 &&
@@ -534,11 +535,21 @@ static void load_cap(struct loader *L, struct policy_purpose *pu, const json_t *
 
 static void load_purpose(struct loader *L, struct policy_purpose *pu, const json_t *val)
 {
-	static const char *const allowed[] = {"description", "description_zh", "legal_basis",
-					      "consent_required", "channels", "consent_lifetime_days",
-					      "compatible_with", "sale_or_sharing", "frequency_cap", "frequency_choice", NULL};
-	static const char *const required[] = {"description", "description_zh", "legal_basis",
-					       "consent_required", "channels", "sale_or_sharing", NULL};
+	static const char *const allowed[] = { "description",
+					       "description_zh",
+					       "legal_basis",
+					       "consent_required",
+					       "channels",
+					       "consent_lifetime_days",
+					       "compatible_with",
+					       "sale_or_sharing",
+					       "frequency_cap",
+					       "frequency_choice",
+					       NULL };
+	static const char *const required[] = { "description", "description_zh",
+						"legal_basis", "consent_required",
+						"channels",    "sale_or_sharing",
+						NULL };
 	struct policy *p = L->p;
 	if (!check_object(L, val, allowed, required))
 		return;
@@ -573,7 +584,8 @@ static void load_purpose(struct loader *L, struct policy_purpose *pu, const json
 	if ((v = json_object_get(val, "consent_required")) != NULL) {
 		m = path_key(L, "consent_required");
 		required_ok = take_bool(L, v, &pu->consent_required);
-		if (required_ok && basis_ok && pu->legal_basis == POLICY_BASIS_CONSENT && !pu->consent_required)
+		if (required_ok && basis_ok && pu->legal_basis == POLICY_BASIS_CONSENT &&
+		    !pu->consent_required)
 			add_error(L, "must be true when legal_basis is \"consent\"");
 		path_pop(L, m);
 	}
@@ -583,7 +595,8 @@ static void load_purpose(struct loader *L, struct policy_purpose *pu, const json
 		m = path_key(L, "channels");
 		for (size_t i = 0; i < json_array_size(arr); i++) {
 			size_t mi = path_index(L, i);
-			int ch = array_name(L, json_array_get(arr, i), "channel", &seen, lookup_channel, NULL);
+			int ch =
+				array_name(L, json_array_get(arr, i), "channel", &seen, lookup_channel, NULL);
 			if (ch >= 0)
 				pu->channels |= 1u << ch;
 			path_pop(L, mi);
@@ -646,7 +659,8 @@ static void load_purposes(struct loader *L, const json_t *purposes)
 		goto done;
 	}
 	if (json_object_size(purposes) > POLICY_MAX_PURPOSES) {
-		add_error(L, "has %zu purposes; the limit is %d", json_object_size(purposes), POLICY_MAX_PURPOSES);
+		add_error(L, "has %zu purposes; the limit is %d", json_object_size(purposes),
+			  POLICY_MAX_PURPOSES);
 		goto done;
 	}
 	p->purposes = calloc(json_object_size(purposes) + 1, sizeof *p->purposes);
@@ -658,7 +672,7 @@ static void load_purposes(struct loader *L, const json_t *purposes)
 	 * appears later in the file. */
 	const char *key;
 	json_t *val;
-	json_object_foreach((json_t *)purposes, key, val) {
+	json_object_foreach ((json_t *)purposes, key, val) {
 		if (!valid_name(key)) {
 			size_t m2 = path_key(L, key);
 			add_error(L, "purpose names must match [a-z][a-z0-9_]{0,63}");
@@ -672,7 +686,7 @@ static void load_purposes(struct loader *L, const json_t *purposes)
 		}
 		p->n_purposes++;
 	}
-	json_object_foreach((json_t *)purposes, key, val) {
+	json_object_foreach ((json_t *)purposes, key, val) {
 		int idx = policy_purpose_index(p, key);
 		if (idx < 0)
 			continue;
@@ -693,7 +707,7 @@ static void load_role_fields(struct loader *L, struct policy_role *r, const json
 	}
 	const char *key;
 	json_t *val;
-	json_object_foreach((json_t *)fields, key, val) {
+	json_object_foreach ((json_t *)fields, key, val) {
 		size_t m = path_key(L, key);
 		int pidx = policy_purpose_index(p, key);
 		if (pidx < 0) {
@@ -703,13 +717,14 @@ static void load_role_fields(struct loader *L, struct policy_role *r, const json
 		} else if (!json_is_array(val)) {
 			add_error(L, "must be an array of field names, not %s", json_kind(val));
 		} else if (json_array_size(val) > POLICY_MAX_FIELDS) {
-			add_error(L, "has %zu entries; the limit is %d", json_array_size(val), POLICY_MAX_FIELDS);
+			add_error(L, "has %zu entries; the limit is %d", json_array_size(val),
+				  POLICY_MAX_FIELDS);
 		} else {
 			uint64_t seen = 0;
 			for (size_t i = 0; i < json_array_size(val); i++) {
 				size_t mi = path_index(L, i);
 				const char *fname = json_string_value(json_array_get(val, i));
-				unsigned meta = fname == NULL		      ? 0
+				unsigned meta = fname == NULL		       ? 0
 						: strcmp(fname, "source") == 0 ? POLICY_META_SOURCE
 						: strcmp(fname, "owner") == 0  ? POLICY_META_OWNER
 									       : 0;
@@ -721,7 +736,8 @@ static void load_role_fields(struct loader *L, struct policy_role *r, const json
 					path_pop(L, mi);
 					continue;
 				}
-				int f = array_name(L, json_array_get(val, i), "field", &seen, lookup_field, p);
+				int f = array_name(L, json_array_get(val, i), "field", &seen, lookup_field,
+						   p);
 				if (f >= 0)
 					r->fields[pidx] |= UINT64_C(1) << f;
 				path_pop(L, mi);
@@ -733,8 +749,8 @@ static void load_role_fields(struct loader *L, struct policy_role *r, const json
 
 static void load_roles(struct loader *L, const json_t *roles)
 {
-	static const char *const allowed[] = {"actions", "purposes", "fields", NULL};
-	static const char *const required[] = {"actions", "purposes", NULL};
+	static const char *const allowed[] = { "actions", "purposes", "fields", NULL };
+	static const char *const required[] = { "actions", "purposes", NULL };
 	struct policy *p = L->p;
 	size_t mark = path_key(L, "roles");
 	if (!json_is_object(roles)) {
@@ -752,7 +768,7 @@ static void load_roles(struct loader *L, const json_t *roles)
 	}
 	const char *key;
 	json_t *val;
-	json_object_foreach((json_t *)roles, key, val) {
+	json_object_foreach ((json_t *)roles, key, val) {
 		size_t m = path_key(L, key);
 		struct policy_role *r = &p->roles[p->n_roles];
 		if (!valid_name(key)) {
@@ -775,7 +791,8 @@ static void load_roles(struct loader *L, const json_t *roles)
 			size_t m2 = path_key(L, "actions");
 			for (size_t i = 0; i < json_array_size(arr); i++) {
 				size_t mi = path_index(L, i);
-				int a = array_name(L, json_array_get(arr, i), "action", &seen, lookup_action, NULL);
+				int a = array_name(L, json_array_get(arr, i), "action", &seen, lookup_action,
+						   NULL);
 				if (a >= 0)
 					r->actions |= UINT32_C(1) << a;
 				path_pop(L, mi);
@@ -784,7 +801,8 @@ static void load_roles(struct loader *L, const json_t *roles)
 			 * update would hold a right no route can use. */
 			if ((r->actions & (UINT32_C(1) << POLICY_ACT_CONTACTS_WIDEN_PURPOSES)) &&
 			    !(r->actions & (UINT32_C(1) << POLICY_ACT_CONTACTS_UPDATE)))
-				add_error(L, "contacts.widen_purposes needs contacts.update in the same role");
+				add_error(L,
+					  "contacts.widen_purposes needs contacts.update in the same role");
 			path_pop(L, m2);
 		}
 		if (array_at(L, val, "purposes", POLICY_MAX_PURPOSES, &arr)) {
@@ -792,7 +810,8 @@ static void load_roles(struct loader *L, const json_t *roles)
 			size_t m2 = path_key(L, "purposes");
 			for (size_t i = 0; i < json_array_size(arr); i++) {
 				size_t mi = path_index(L, i);
-				int pu = array_name(L, json_array_get(arr, i), "purpose", &seen, lookup_purpose, p);
+				int pu = array_name(L, json_array_get(arr, i), "purpose", &seen,
+						    lookup_purpose, p);
 				if (pu >= 0)
 					r->purposes |= UINT64_C(1) << pu;
 				path_pop(L, mi);
@@ -823,7 +842,7 @@ static int hexval(char c)
 
 static void load_principals(struct loader *L, const json_t *arr)
 {
-	static const char *const keys[] = {"name", "role", "token_sha256", NULL};
+	static const char *const keys[] = { "name", "role", "token_sha256", NULL };
 	struct policy *p = L->p;
 	size_t mark = path_key(L, "principals");
 	if (!json_is_array(arr)) {
@@ -899,9 +918,12 @@ static void load_principals(struct loader *L, const json_t *arr)
 				ok = false;
 			} else {
 				for (size_t j = 0; j < p->n_principals; j++)
-					if (memcmp(p->principals[j].token_sha256, pr->token_sha256, 32) == 0) {
-						add_error(L, "same token hash as $.principals[%zu]; tokens must be unique",
-							  j);
+					if (memcmp(p->principals[j].token_sha256, pr->token_sha256, 32) ==
+					    0) {
+						add_error(
+							L,
+							"same token hash as $.principals[%zu]; tokens must be unique",
+							j);
 						ok = false;
 					}
 			}
@@ -923,13 +945,12 @@ done:
 
 /* ---- Entry points ----------------------------------------------------- */
 
-
 static void load_root(struct loader *L, const json_t *root)
 {
-	static const char *const allowed[] = {"version", "notice_version", "purposes", "fields",
-					      "roles", "principals", NULL};
-	static const char *const required[] = {"version", "notice_version", "purposes", "fields",
-					       "roles", NULL};
+	static const char *const allowed[] = { "version", "notice_version", "purposes", "fields",
+					       "roles",	  "principals",	    NULL };
+	static const char *const required[] = { "version", "notice_version", "purposes",
+						"fields",  "roles",	     NULL };
 	struct policy *p = L->p;
 	if (!check_object(L, root, allowed, required))
 		return;
@@ -962,7 +983,7 @@ int policy_load_buffer(struct policy **out, const char *json, size_t len, const 
 {
 	int rc = ERR_NOMEM;
 	json_t *root = NULL;
-	struct loader L = {.plen = 1, .path = "$"};
+	struct loader L = { .plen = 1, .path = "$" };
 
 	*out = NULL;
 	if (errs != NULL)

@@ -2,8 +2,7 @@
 # Checks that the C sources follow .clang-format (clang-format 14, Debian's
 # clang-format package), without changing them: exits 1 and lists the files
 # that a reformat would change. `scripts/check-format.sh --fix` reformats them
-# in place instead. Not yet part of scripts/test.sh: the tree is reformatted
-# once (by the lead, in one commit of its own) and then this check is enabled.
+# in place instead. scripts/test.sh (and so CI) runs the check.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

@@ -3,7 +3,7 @@
 # ctest (unit, fuzz-corpus replay, integration). Then builds again with
 # AddressSanitizer + UndefinedBehaviorSanitizer and runs the unit tests, the
 # fuzz replays and the integration tests under them. The include boundaries
-# are checked first; formatting (scripts/check-format.sh) is not enforced yet.
+# and the formatting (.clang-format, clang-format 14) are checked first.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -15,6 +15,8 @@ jobs=$(nproc)
 echo "== source boundaries (scripts/check-includes.py)"
 python3 scripts/check-includes.py --self-test >/dev/null
 python3 scripts/check-includes.py
+echo "== formatting (scripts/check-format.sh; --fix reformats)"
+bash scripts/check-format.sh
 
 echo "== build and test (RelWithDebInfo)"
 bash scripts/build.sh "$root/build"

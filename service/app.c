@@ -143,7 +143,8 @@ static void on_headers(struct http_request *req, void *arg)
 			ctx->stream_rc = ctx->route->stream->begin(ctx);
 			/* Body chunks may set other messages before finish runs. */
 			if (ctx->stream_rc != 0)
-				snprintf(ctx->stream_begin_msg, sizeof ctx->stream_begin_msg, "%s", err_msg());
+				snprintf(ctx->stream_begin_msg, sizeof ctx->stream_begin_msg, "%s",
+					 err_msg());
 		} else {
 			ctx->stream_rc = ERR_UNAUTHENTICATED;
 		}
@@ -177,7 +178,8 @@ static void refuse_auth(struct reqctx *ctx, const char *reason, int code)
 	audit_begin(ctx, "auth.failure", NULL, NULL, NULL);
 	audit_decide(ctx, false, reason);
 	char detail[160];
-	snprintf(detail, sizeof detail, "%s %s", http_method(ctx->http), ctx->route ? ctx->route->pattern : "");
+	snprintf(detail, sizeof detail, "%s %s", http_method(ctx->http),
+		 ctx->route ? ctx->route->pattern : "");
 	audit_detail(ctx, json_pack("{s:s}", "route", detail));
 	app_commit(ctx);
 }
@@ -197,7 +199,8 @@ static void on_complete(struct http_request *req, void *arg)
 	if (ctx->route == NULL) {
 		int rc = router_match(http_method(req), http_path(req), &ctx->route, ctx->param, allow);
 		if (rc == ERR_UNSUPPORTED) {
-			reply_problem_status(ctx, 405, "method-not-allowed", "Method not allowed", err_msg(), NULL);
+			reply_problem_status(ctx, 405, "method-not-allowed", "Method not allowed", err_msg(),
+					     NULL);
 			http_add_header(req, "Allow", allow);
 		} else {
 			reply_problem(ctx, ERR_NOTFOUND, NULL);
@@ -337,7 +340,8 @@ int app_reload_keys(struct app *app)
 	int added = 0;
 	int rc = keyring_refresh(atomic_load(&app->keys), &added);
 	if (rc != 0) {
-		fprintf(stderr, "consentd: key reload incomplete, the loaded keys stay in use: %s\n", err_msg());
+		fprintf(stderr, "consentd: key reload incomplete, the loaded keys stay in use: %s\n",
+			err_msg());
 		return rc;
 	}
 	fprintf(stderr, "consentd: keys reloaded (master key version %d)\n",
@@ -375,8 +379,8 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 		return err_set(ERR_NOMEM, "out of memory");
 	if ((rc = config_load(&app->cfg, dir)) != 0)
 		return rc;
-	prefpage_set_organisation(app->cfg.org.name, app->cfg.org.postal_address, app->cfg.org.privacy_policy_url,
-				  app->cfg.org.contact_email);
+	prefpage_set_organisation(app->cfg.org.name, app->cfg.org.postal_address,
+				  app->cfg.org.privacy_policy_url, app->cfg.org.contact_email);
 	if (listen_override != NULL &&
 	    (rc = config_parse_listen(listen_override, app->cfg.address, sizeof app->cfg.address,
 				      &app->cfg.port)) != 0)

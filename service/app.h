@@ -44,8 +44,8 @@ struct provsig;
 struct outbound;
 
 struct app_metrics {
-	atomic_uint_fast64_t requests, status_2xx, status_4xx, status_5xx, auth_failures,
-		denials, audit_unavailable, checks, filter_entries;
+	atomic_uint_fast64_t requests, status_2xx, status_4xx, status_5xx, auth_failures, denials,
+		audit_unavailable, checks, filter_entries;
 };
 
 struct app {
@@ -82,18 +82,18 @@ struct reqctx {
 	struct http_request *http;
 	struct policy *policy; /* a reference for this request */
 	const struct route *route;
-	char param[2][128];     /* path parameters, in order */
+	char param[2][128]; /* path parameters, in order */
 	bool authenticated;
 	char actor[STORE_TEXT_CAP];
 	char role[STORE_NAME_CAP];
-	struct store_conn *rd;	/* reader connection, from the pool */
+	struct store_conn *rd; /* reader connection, from the pool */
 
 	/* the prepared reply */
 	int status;
 	char *body;
 	size_t body_len;
 	const char *content_type;
-	bool replied;		/* app_send or app_commit already happened */
+	bool replied; /* app_send or app_commit already happened */
 	/* streamed reply (sent after the commit, instead of body) */
 	http_reader stream_read;
 	void *stream_ctx;
@@ -101,7 +101,7 @@ struct reqctx {
 
 	bool audit_begun;
 	char audit_overflow[160]; /* why a value did not fit the entry ("" when all did) */
-	struct writer_job job; /* its entry is not zeroed up front: audit_begin fills it */
+	struct writer_job job;	  /* its entry is not zeroed up front: audit_begin fills it */
 
 	/* a handler's own state, freed with the request */
 	void *state;
@@ -151,8 +151,8 @@ void app_defer(struct reqctx *ctx);
 void app_commit_deferred(struct reqctx *ctx);
 
 /* Audit entry helpers: fills actor/role/request/client from ctx. */
-void audit_begin(struct reqctx *ctx, const char *action, const char *record_id,
-		 const char *purpose, const char *channel);
+void audit_begin(struct reqctx *ctx, const char *action, const char *record_id, const char *purpose,
+		 const char *channel);
 void audit_decide(struct reqctx *ctx, bool allowed, const char *reason);
 void audit_detail(struct reqctx *ctx, json_t *detail); /* steals detail */
 void audit_fields(struct reqctx *ctx, const char *comma_list);
@@ -169,8 +169,7 @@ int app_active_contact(struct reqctx *ctx, struct txn *t, const char *id, struct
 
 /* Authorisation against the live policy; on refusal prepares 403, audits
  * the denial and commits it, and returns false. */
-bool app_require(struct reqctx *ctx, enum policy_action act, const char *record_id,
-		 const char *purpose);
+bool app_require(struct reqctx *ctx, enum policy_action act, const char *record_id, const char *purpose);
 /* The same, but the refusal's audit entry names logged_purpose even when
  * the check is not about a purpose (e.g. consents.write for /consents/P). */
 bool app_require_logged(struct reqctx *ctx, enum policy_action act, const char *record_id,
@@ -180,9 +179,8 @@ bool app_require_logged(struct reqctx *ctx, enum policy_action act, const char *
  * the upload never properly began: no state (begin ran out of memory), the
  * role was refused at begin (audited like app_require), or begin failed with
  * setup_rc (answered with begin's own message and the given reason). */
-bool app_stream_refused(struct reqctx *ctx, const void *state, bool role_denied,
-			enum policy_action act, const char *purpose, int setup_rc, const char *reason);
-
+bool app_stream_refused(struct reqctx *ctx, const void *state, bool role_denied, enum policy_action act,
+			const char *purpose, int setup_rc, const char *reason);
 
 /* Request bodies: parses the buffered body as one JSON object with depth and
  * size bounds; on failure prepares 400/413/415 and returns NULL. */

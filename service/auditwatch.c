@@ -39,7 +39,7 @@ struct auditwatch {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	bool stopping;
-	struct watch_req *reqs; /* under lock */
+	struct watch_req *reqs;		 /* under lock */
 	struct auditwatch_status status; /* under lock */
 	/* watch thread only */
 	int64_t verified_size;
@@ -131,8 +131,8 @@ static void *watch_thread(void *arg)
 	return NULL;
 }
 
-int auditwatch_start(struct auditwatch **out, struct store *st, const char *pub_path,
-		     const char *anchor_path, unsigned interval_s)
+int auditwatch_start(struct auditwatch **out, struct store *st, const char *pub_path, const char *anchor_path,
+		     unsigned interval_s)
 {
 	struct auditwatch *w = calloc(1, sizeof *w);
 	*out = NULL;

@@ -29,10 +29,10 @@ struct store;
 struct auditwatch;
 
 struct auditwatch_status {
-	bool ran;		 /* at least one verification finished */
-	bool intact;		 /* false once any verification failed */
-	int64_t last_us;	 /* when the last one finished */
-	int64_t verified_size;	 /* the newest checkpoint verified so far */
+	bool ran;	       /* at least one verification finished */
+	bool intact;	       /* false once any verification failed */
+	int64_t last_us;       /* when the last one finished */
+	int64_t verified_size; /* the newest checkpoint verified so far */
 	int64_t runs, failures;
 	struct audit_verify_result last; /* the last verdict (fault and reason) */
 	struct audit_verify_result first_failure;
@@ -46,8 +46,8 @@ typedef void (*auditwatch_done_fn)(void *arg, int rc, const struct audit_verify_
 /* Starts the thread; it verifies the whole trail at once. interval 0 means
  * no scheduled runs after the first (requests are still served). The paths
  * are copied. */
-int auditwatch_start(struct auditwatch **out, struct store *st, const char *pub_path,
-		     const char *anchor_path, unsigned interval_s);
+int auditwatch_start(struct auditwatch **out, struct store *st, const char *pub_path, const char *anchor_path,
+		     unsigned interval_s);
 /* Answers every waiting request with ERR_UNAVAILABLE, stops and frees. */
 void auditwatch_stop(struct auditwatch *w);
 

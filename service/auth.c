@@ -72,8 +72,7 @@ static bool auth_cache_get(struct auth_cache *c, const uint8_t hash[32], char *a
 	return hit;
 }
 
-static void auth_cache_put(struct auth_cache *c, const uint8_t hash[32], const char *actor,
-			   const char *role)
+static void auth_cache_put(struct auth_cache *c, const uint8_t hash[32], const char *actor, const char *role)
 {
 	if (c == NULL)
 		return;
@@ -146,7 +145,7 @@ int auth_principal(struct reqctx *ctx, const uint8_t hash[32], const char **reas
 		ctx->actor[0] = ctx->role[0] = '\0';
 		*reason = "unusable_principal_name";
 		return err_set(ERR_UNAUTHENTICATED, "this token's principal name cannot be recorded; "
-				"create a new token with a valid --name");
+						    "create a new token with a valid --name");
 	}
 	ctx->authenticated = true;
 	return 0;

@@ -32,12 +32,12 @@ struct bulk_reader {
 	void *ctx;
 	int err; /* sticky */
 	uint64_t count;
-	uint64_t line;	    /* current line (1-based) */
+	uint64_t line; /* current line (1-based) */
 	bool bom_checked;
 	size_t bom_len; /* BOM bytes seen so far */
 	char *buf;
 	size_t len;
-	bool overflow;	    /* the current line/element went over the limit */
+	bool overflow; /* the current line/element went over the limit */
 	/* CSV */
 	bool csv_first_done;
 	char *columns[CSV_MAX_COLUMNS];
@@ -68,7 +68,8 @@ int bulk_format_from_type(const char *ct, enum bulk_format *fmt, enum bulk_csv_h
 	if (hdr != NULL)
 		*hdr = BULK_CSV_AUTO;
 	if (ct == NULL)
-		return err_set(ERR_UNSUPPORTED, "send the list as application/json, application/x-ndjson or text/csv");
+		return err_set(ERR_UNSUPPORTED,
+			       "send the list as application/json, application/x-ndjson or text/csv");
 	if (media_is(ct, "application/json", &params)) {
 		*fmt = BULK_JSON_ARRAY;
 		return 0;
@@ -89,11 +90,12 @@ int bulk_format_from_type(const char *ct, enum bulk_format *fmt, enum bulk_csv_h
 		}
 		return 0;
 	}
-	return err_set(ERR_UNSUPPORTED, "send the list as application/json, application/x-ndjson or text/csv");
+	return err_set(ERR_UNSUPPORTED,
+		       "send the list as application/json, application/x-ndjson or text/csv");
 }
 
-int bulk_reader_new(struct bulk_reader **out, enum bulk_format fmt, enum bulk_csv_header hdr,
-		    bulk_cb cb, void *ctx)
+int bulk_reader_new(struct bulk_reader **out, enum bulk_format fmt, enum bulk_csv_header hdr, bulk_cb cb,
+		    void *ctx)
 {
 	struct bulk_reader *r = calloc(1, sizeof *r);
 	*out = NULL;
@@ -228,7 +230,8 @@ static bool csv_try_header(struct bulk_reader *r, char **f, size_t *fl, int n)
 		if (fl[i] == 0 || fl[i] > LIMIT_NAME_BYTES)
 			return false;
 		for (size_t k = 0; k < fl[i]; k++)
-			name[k] = (char)(r->hdr == BULK_CSV_PRESENT ? tolower((unsigned char)f[i][k]) : f[i][k]);
+			name[k] = (char)(r->hdr == BULK_CSV_PRESENT ? tolower((unsigned char)f[i][k])
+								    : f[i][k]);
 		name[fl[i]] = '\0';
 		if (!is_name(name))
 			return false;

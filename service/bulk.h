@@ -56,11 +56,10 @@ struct bulk_reader;
 
 /* Parses a Content-Type header into a format (and, for CSV, the header
  * parameter). ERR_UNSUPPORTED for anything else. */
-int bulk_format_from_type(const char *content_type, enum bulk_format *fmt,
-			  enum bulk_csv_header *csv_header);
+int bulk_format_from_type(const char *content_type, enum bulk_format *fmt, enum bulk_csv_header *csv_header);
 
-int bulk_reader_new(struct bulk_reader **out, enum bulk_format fmt, enum bulk_csv_header hdr,
-		    bulk_cb cb, void *ctx);
+int bulk_reader_new(struct bulk_reader **out, enum bulk_format fmt, enum bulk_csv_header hdr, bulk_cb cb,
+		    void *ctx);
 /* Feeds the next piece of the body. 0, the callback's non-zero code,
  * ERR_INVALID on a broken JSON array, or ERR_TOOBIG past LIMIT_BULK_ENTRIES.
  * An error is sticky: later calls return it again. */

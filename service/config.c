@@ -29,8 +29,9 @@ static int resolve(char *out, const char *dir, const char *path, const char *key
 		      : snprintf(out, CONFIG_PATH_CAP, "%s/%s", dir, path);
 	if (n < 0 || n >= CONFIG_PATH_CAP) {
 		out[0] = '\0';
-		return err_set(ERR_INVALID, "consentd.conf: the %s path is longer than %d bytes once resolved",
-			       key, CONFIG_PATH_CAP - 1);
+		return err_set(ERR_INVALID,
+			       "consentd.conf: the %s path is longer than %d bytes once resolved", key,
+			       CONFIG_PATH_CAP - 1);
 	}
 	return 0;
 }
@@ -73,10 +74,11 @@ static int events_provider(json_t *o, const char *dir, const char *path, const c
 	json_t *v;
 	if (!json_is_object(o))
 		return err_set(ERR_INVALID, "%s: events.%s must be an object", path, name);
-	json_object_foreach(o, k, v) {
+	json_object_foreach (o, k, v) {
 		if (strcmp(k, file_key) == 0) {
 			if (!json_is_string(v) || json_string_length(v) == 0)
-				return err_set(ERR_INVALID, "%s: events.%s.%s must be a file name", path, name, k);
+				return err_set(ERR_INVALID, "%s: events.%s.%s must be a file name", path,
+					       name, k);
 			int rc = resolve(out, dir, json_string_value(v), file_key);
 			if (rc != 0)
 				return rc;
@@ -84,19 +86,22 @@ static int events_provider(json_t *o, const char *dir, const char *path, const c
 			const char *g;
 			json_t *pv;
 			if (!json_is_object(v) || json_object_size(v) > LIMIT_EVENT_GROUPS)
-				return err_set(ERR_INVALID, "%s: events.%s.group_purposes must be an object of at most "
-							    "%d group ids to purpose names",
+				return err_set(ERR_INVALID,
+					       "%s: events.%s.group_purposes must be an object of at most "
+					       "%d group ids to purpose names",
 					       path, name, LIMIT_EVENT_GROUPS);
-			json_object_foreach(v, g, pv) {
+			json_object_foreach (v, g, pv) {
 				const char *pn = json_string_value(pv);
 				bool digits = g[0] != '\0' && strspn(g, "0123456789") == strlen(g);
 				if (!digits || strlen(g) >= sizeof groups->map[0].group || pn == NULL ||
 				    strlen(pn) == 0 || strlen(pn) >= sizeof groups->map[0].purpose)
-					return err_set(ERR_INVALID, "%s: events.%s.group_purposes maps a numeric group "
-								    "id to a purpose name (\"%s\")",
+					return err_set(ERR_INVALID,
+						       "%s: events.%s.group_purposes maps a numeric group "
+						       "id to a purpose name (\"%s\")",
 						       path, name, g);
 				snprintf(groups->map[groups->n].group, sizeof groups->map[0].group, "%s", g);
-				snprintf(groups->map[groups->n].purpose, sizeof groups->map[0].purpose, "%s", pn);
+				snprintf(groups->map[groups->n].purpose, sizeof groups->map[0].purpose, "%s",
+					 pn);
 				groups->n++;
 			}
 		} else {
@@ -115,10 +120,11 @@ static int events_load(json_t *v, struct config *cfg, const char *dir, const cha
 	struct config_events *ev = &cfg->events;
 	if (!json_is_object(v))
 		return err_set(ERR_INVALID, "%s: events must be an object", path);
-	json_object_foreach(v, k, o) {
+	json_object_foreach (v, k, o) {
 		int rc;
 		if (strcmp(k, "sendgrid") == 0)
-			rc = events_provider(o, dir, path, k, "public_key_file", ev->sendgrid_key, &ev->sendgrid_groups);
+			rc = events_provider(o, dir, path, k, "public_key_file", ev->sendgrid_key,
+					     &ev->sendgrid_groups);
 		else if (strcmp(k, "mailgun") == 0)
 			rc = events_provider(o, dir, path, k, "signing_key_file", ev->mailgun_key, NULL);
 		else if (strcmp(k, "postmark") == 0)
@@ -126,7 +132,8 @@ static int events_load(json_t *v, struct config *cfg, const char *dir, const cha
 		else if (strcmp(k, "ses") == 0)
 			/* Refused rather than ignored: an operator who configures SES
 			 * must not believe its bounces are being taken in. */
-			rc = err_set(ERR_INVALID, "%s: events.ses is not supported by this consentd yet", path);
+			rc = err_set(ERR_INVALID, "%s: events.ses is not supported by this consentd yet",
+				     path);
 		else
 			rc = err_set(ERR_INVALID, "%s: unknown key \"events.%s\"", path, k);
 		if (rc != 0)
@@ -143,11 +150,14 @@ static int parse_mail(json_t *v, const char *path, const char **dir)
 	const char *k;
 	json_t *m;
 	if (!json_is_object(v))
-		return err_set(ERR_INVALID, "%s: mail must be an object such as {\"dir\": \"mail-outbox\"}", path);
-	json_object_foreach(v, k, m) {
+		return err_set(ERR_INVALID, "%s: mail must be an object such as {\"dir\": \"mail-outbox\"}",
+			       path);
+	json_object_foreach (v, k, m) {
 		if (strcmp(k, "smtp_url") == 0 || strcmp(k, "from") == 0 || strcmp(k, "starttls") == 0)
-			return err_set(ERR_INVALID, "%s: mail.%s: SMTP delivery is not built into this consentd yet; "
-						    "use {\"dir\": ...}", path, k);
+			return err_set(ERR_INVALID,
+				       "%s: mail.%s: SMTP delivery is not built into this consentd yet; "
+				       "use {\"dir\": ...}",
+				       path, k);
 		if (strcmp(k, "dir") != 0)
 			return err_set(ERR_INVALID, "%s: mail: unknown key \"%s\"", path, k);
 		if (!json_is_string(m) || json_string_value(m)[0] == '\0')
@@ -176,7 +186,7 @@ static int parse_org(json_t *v, const char *path, struct config_org *org)
 	json_t *m;
 	if (!json_is_object(v))
 		return err_set(ERR_INVALID, "%s: organisation must be an object", path);
-	json_object_foreach(v, k, m) {
+	json_object_foreach (v, k, m) {
 		size_t i = 0;
 		while (i < sizeof fields / sizeof fields[0] && strcmp(fields[i].key, k) != 0)
 			i++;
@@ -184,15 +194,19 @@ static int parse_org(json_t *v, const char *path, struct config_org *org)
 			return err_set(ERR_INVALID, "%s: organisation: unknown key \"%s\"", path, k);
 		const char *s = json_string_value(m);
 		if (s == NULL || strlen(s) >= CONFIG_ORG_CAP)
-			return err_set(ERR_INVALID, "%s: organisation.%s must be a string of at most %d bytes", path, k,
+			return err_set(ERR_INVALID,
+				       "%s: organisation.%s must be a string of at most %d bytes", path, k,
 				       CONFIG_ORG_CAP - 1);
 		for (const char *c = s; *c; c++)
 			if (((unsigned char)*c < 0x20 && !(*c == '\n' && i == 1)) || *c == 0x7f)
-				return err_set(ERR_INVALID, "%s: organisation.%s holds a control character", path, k);
+				return err_set(ERR_INVALID, "%s: organisation.%s holds a control character",
+					       path, k);
 		if (i == 2 && strncmp(s, "https://", 8) != 0)
-			return err_set(ERR_INVALID, "%s: organisation.privacy_policy_url must start with https://", path);
+			return err_set(ERR_INVALID,
+				       "%s: organisation.privacy_policy_url must start with https://", path);
 		if (i == 3 && (strchr(s, '@') == NULL || strpbrk(s, " <>\"") != NULL))
-			return err_set(ERR_INVALID, "%s: organisation.contact_email must be an email address", path);
+			return err_set(ERR_INVALID, "%s: organisation.contact_email must be an email address",
+				       path);
 		snprintf((char *)org + fields[i].off, CONFIG_ORG_CAP, "%s", s);
 	}
 	return 0;
@@ -206,20 +220,25 @@ static int webhooks_load(json_t *v, struct webhook_settings *ws, const char *pat
 	json_t *o;
 	if (!json_is_object(v))
 		return err_set(ERR_INVALID, "%s: webhooks must be an object", path);
-	json_object_foreach(v, k, o) {
+	json_object_foreach (v, k, o) {
 		if (strcmp(k, "allow_private_targets") == 0) {
 			if (!json_is_boolean(o))
-				return err_set(ERR_INVALID, "%s: webhooks.allow_private_targets must be true or false",
+				return err_set(ERR_INVALID,
+					       "%s: webhooks.allow_private_targets must be true or false",
 					       path);
 			ws->allow_private_targets = json_is_true(o);
 		} else if (strcmp(k, "retry_base_ms") == 0) {
-			if (!json_is_integer(o) || json_integer_value(o) < 1 || json_integer_value(o) > 3600000)
-				return err_set(ERR_INVALID, "%s: webhooks.retry_base_ms must be an integer 1..3600000",
+			if (!json_is_integer(o) || json_integer_value(o) < 1 ||
+			    json_integer_value(o) > 3600000)
+				return err_set(ERR_INVALID,
+					       "%s: webhooks.retry_base_ms must be an integer 1..3600000",
 					       path);
 			ws->retry_base_ms = json_integer_value(o);
 		} else if (strcmp(k, "max_age_seconds") == 0) {
-			if (!json_is_integer(o) || json_integer_value(o) < 1 || json_integer_value(o) > 30 * 24 * 3600)
-				return err_set(ERR_INVALID, "%s: webhooks.max_age_seconds must be an integer 1..2592000",
+			if (!json_is_integer(o) || json_integer_value(o) < 1 ||
+			    json_integer_value(o) > 30 * 24 * 3600)
+				return err_set(ERR_INVALID,
+					       "%s: webhooks.max_age_seconds must be an integer 1..2592000",
 					       path);
 			ws->max_age_seconds = json_integer_value(o);
 		} else {
@@ -240,22 +259,23 @@ int config_load(struct config *cfg, const char *dir)
 	cfg->webhooks.retry_base_ms = 30000;
 	cfg->webhooks.max_age_seconds = 3 * 24 * 3600;
 	if (strlen(dir) >= sizeof cfg->dir - 32)
-		return err_set(ERR_INVALID, "the data directory path is longer than %zu bytes", sizeof cfg->dir - 33);
+		return err_set(ERR_INVALID, "the data directory path is longer than %zu bytes",
+			       sizeof cfg->dir - 33);
 	snprintf(cfg->dir, sizeof cfg->dir, "%s", dir);
 	snprintf(path, sizeof path, "%s/consentd.conf", dir);
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
 		if (access(path, F_OK) != 0)
-			return err_set(ERR_NOTFOUND, "%s is missing; run: consentd init --data %s", path, dir);
+			return err_set(ERR_NOTFOUND, "%s is missing; run: consentd init --data %s", path,
+				       dir);
 		return err_set(ERR_INVALID, "%s:%d: %s", path, jerr.line, jerr.text);
 	}
-	const char *listen = "127.0.0.1:8443", *policy = "policy.json", *db = "consentd.db",
-		   *keys = "keys", *cert = "tls/cert.pem", *key = "tls/key.pem", *url = NULL,
-		   *mail_dir = "mail-outbox";
+	const char *listen = "127.0.0.1:8443", *policy = "policy.json", *db = "consentd.db", *keys = "keys",
+		   *cert = "tls/cert.pem", *key = "tls/key.pem", *url = NULL, *mail_dir = "mail-outbox";
 	json_int_t threads = 0, verify_every = AUDIT_VERIFY_EVERY_SECONDS;
 	const char *k;
 	json_t *v;
-	json_object_foreach(root, k, v) {
+	json_object_foreach (root, k, v) {
 		const char **target = NULL;
 		if (strcmp(k, "listen") == 0)
 			target = &listen;
@@ -282,8 +302,9 @@ int config_load(struct config *cfg, const char *dir)
 			/* 0 turns the schedule off (verification at start still runs). */
 			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 			    json_integer_value(v) > 7 * 24 * 3600) {
-				rc = err_set(ERR_INVALID, "%s: audit_verify_interval_seconds must be an "
-							  "integer 0..604800",
+				rc = err_set(ERR_INVALID,
+					     "%s: audit_verify_interval_seconds must be an "
+					     "integer 0..604800",
 					     path);
 				goto out;
 			}
@@ -344,7 +365,8 @@ int config_load(struct config *cfg, const char *dir)
 		goto out;
 	cfg->public_url_given = url != NULL;
 	if (url != NULL && strlen(url) >= sizeof cfg->public_url) {
-		rc = err_set(ERR_INVALID, "%s: public_url is longer than %zu bytes", path, sizeof cfg->public_url - 1);
+		rc = err_set(ERR_INVALID, "%s: public_url is longer than %zu bytes", path,
+			     sizeof cfg->public_url - 1);
 		goto out;
 	}
 	if (url != NULL)

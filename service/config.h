@@ -31,9 +31,9 @@
 /* "events": the inbound providers; a path "" leaves its provider
  * unconfigured (its route answers 404). */
 struct config_events {
-	char sendgrid_key[CONFIG_PATH_CAP];  /* events.sendgrid.public_key_file */
-	char mailgun_key[CONFIG_PATH_CAP];   /* events.mailgun.signing_key_file */
-	char postmark_auth[CONFIG_PATH_CAP]; /* events.postmark.basic_auth_file */
+	char sendgrid_key[CONFIG_PATH_CAP];	/* events.sendgrid.public_key_file */
+	char mailgun_key[CONFIG_PATH_CAP];	/* events.mailgun.signing_key_file */
+	char postmark_auth[CONFIG_PATH_CAP];	/* events.postmark.basic_auth_file */
 	struct provider_groups sendgrid_groups; /* events.sendgrid.group_purposes */
 };
 

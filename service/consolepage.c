@@ -35,7 +35,8 @@ static const char *const texts[C_COUNT_TEXTS][2] = {
 			     "来自此地址的错误令牌过多。请等待几分钟后重试。" },
 	[C_FORM_EXPIRED] = { "This form is too old or came from somewhere else, so nothing was done. Please try again.",
 			     "此表单已过期或来源不明，因此未执行任何操作。请重试。" },
-	[C_SESSION_ENDED] = { "Your session has ended. Please sign in again.", "您的会话已结束。请重新登录。" },
+	[C_SESSION_ENDED] = { "Your session has ended. Please sign in again.",
+			      "您的会话已结束。请重新登录。" },
 	[C_INTACT] = { "The trail is intact", "审计日志完整" },
 	[C_NOT_INTACT] = { "The trail is NOT intact", "审计日志不完整" },
 	[C_NOT_YET_VERIFIED] = { "The first verification has not finished yet.", "首次校验尚未完成。" },
@@ -105,7 +106,8 @@ static const char *const texts[C_COUNT_TEXTS][2] = {
 	[C_DETAIL] = { "Detail", "详情" },
 	[C_PREV_HASH] = { "Previous hash", "前一哈希" },
 	[C_HASH] = { "Hash", "哈希" },
-	[C_LINK_OK] = { "The hash recomputes and links to the previous entry.", "哈希可重新计算，且与前一条目相连。" },
+	[C_LINK_OK] = { "The hash recomputes and links to the previous entry.",
+			"哈希可重新计算，且与前一条目相连。" },
 	[C_LINK_BAD] = { "The hash does NOT recompute or does not link to the previous entry.",
 			 "哈希无法重新计算，或未与前一条目相连。" },
 	[C_PREVIOUS] = { "Previous entry", "前一条目" },
@@ -186,7 +188,8 @@ void consolepage_csrf(struct page_buf *b, const char *csrf)
 
 void consolepage_notice(struct page_buf *b, const char *text, int alert)
 {
-	page_puts(b, alert ? "<p class=\"notice alert\" role=\"alert\">" : "<p class=\"notice\" role=\"status\">");
+	page_puts(b, alert ? "<p class=\"notice alert\" role=\"alert\">"
+			   : "<p class=\"notice\" role=\"status\">");
 	page_esc(b, text);
 	page_puts(b, "</p>\n");
 }
@@ -206,9 +209,11 @@ void consolepage_head(struct page_buf *b, enum prefpage_lang lang, const char *t
 {
 	page_puts(b, "<!doctype html>\n<html lang=\"");
 	page_puts(b, prefpage_lang_tag(lang));
-	page_puts(b, "\"><head><meta charset=\"utf-8\">"
-		     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-		     "<meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\"><title>");
+	page_puts(
+		b,
+		"\"><head><meta charset=\"utf-8\">"
+		"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+		"<meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\"><title>");
 	page_esc(b, title);
 	page_puts(b, " · ");
 	page_esc(b, consolepage_tx(lang, C_CONSOLE));
@@ -266,41 +271,55 @@ void consolepage_chart(struct page_buf *b, enum prefpage_lang lang, const char *
 		/* Columns: one per day, 600 x 160 user units. */
 		int w = 600, h = 160;
 		double bw = n > 0 ? (double)w / (double)n : (double)w;
-		page_printf(b, "<svg viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" aria-labelledby=\"",
-			    w, h + 20, w, h + 20);
+		page_printf(
+			b,
+			"<svg viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" aria-labelledby=\"",
+			w, h + 20, w, h + 20);
 		page_esc(b, id);
 		page_puts(b, "\">");
 		page_printf(b, "<line x1=\"0\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#5c5c5c\"/>", h, w, h);
 		for (size_t i = 0; i < n; i++) {
 			double bh = (double)bars[i].value * (h - 16) / (double)max;
-			page_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#0a4ea8\"/>",
-				    i * bw + 1, h - bh, bw > 3 ? bw - 2 : bw, bh);
+			page_printf(
+				b,
+				"<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#0a4ea8\"/>",
+				i * bw + 1, h - bh, bw > 3 ? bw - 2 : bw, bh);
 		}
 		page_printf(b, "<text x=\"0\" y=\"%d\" font-size=\"12\" fill=\"#1b1b1b\">", h + 16);
 		if (n > 0)
 			page_esc(b, bars[0].label);
-		page_printf(b, "</text><text x=\"%d\" y=\"%d\" font-size=\"12\" fill=\"#1b1b1b\" text-anchor=\"end\">",
-			    w, h + 16);
+		page_printf(
+			b,
+			"</text><text x=\"%d\" y=\"%d\" font-size=\"12\" fill=\"#1b1b1b\" text-anchor=\"end\">",
+			w, h + 16);
 		if (n > 0)
 			page_esc(b, bars[n - 1].label);
-		page_printf(b, "</text><text x=\"2\" y=\"12\" font-size=\"12\" fill=\"#1b1b1b\">%lld</text></svg>",
-			    (long long)max);
+		page_printf(
+			b,
+			"</text><text x=\"2\" y=\"12\" font-size=\"12\" fill=\"#1b1b1b\">%lld</text></svg>",
+			(long long)max);
 	} else {
 		int w = 600, row = 24, lw = 200;
 		int h = (int)n * row + 4;
-		page_printf(b, "<svg viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" aria-labelledby=\"",
-			    w, h, w, h);
+		page_printf(
+			b,
+			"<svg viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" aria-labelledby=\"",
+			w, h, w, h);
 		page_esc(b, id);
 		page_puts(b, "\">");
 		for (size_t i = 0; i < n; i++) {
 			double bw = (double)bars[i].value * (w - lw - 60) / (double)max;
 			int y = (int)i * row;
-			page_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"13\" fill=\"#1b1b1b\" text-anchor=\"end\">",
-				    lw - 6, y + 16);
+			page_printf(
+				b,
+				"<text x=\"%d\" y=\"%d\" font-size=\"13\" fill=\"#1b1b1b\" text-anchor=\"end\">",
+				lw - 6, y + 16);
 			page_esc(b, bars[i].label);
-			page_printf(b, "</text><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"18\" fill=\"#0a4ea8\"/>"
-				       "<text x=\"%.1f\" y=\"%d\" font-size=\"13\" fill=\"#1b1b1b\">%lld</text>",
-				    lw, y + 3, bw, lw + bw + 4, y + 16, (long long)bars[i].value);
+			page_printf(
+				b,
+				"</text><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"18\" fill=\"#0a4ea8\"/>"
+				"<text x=\"%.1f\" y=\"%d\" font-size=\"13\" fill=\"#1b1b1b\">%lld</text>",
+				lw, y + 3, bw, lw + bw + 4, y + 16, (long long)bars[i].value);
 		}
 		page_puts(b, "</svg>");
 	}

@@ -23,8 +23,8 @@
 #include "service/page.h"
 #include "service/prefpage.h"
 
-#define CONSOLE_CSP                                                                                \
-	"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "                 \
+#define CONSOLE_CSP                                                                                          \
+	"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "                         \
 	"frame-ancestors 'none'; base-uri 'none'"
 
 enum ctext {

@@ -134,7 +134,8 @@ static int sendgrid_one(json_t *o, size_t i, struct evp_item *it)
 	if (strcmp(event, "group_unsubscribe") == 0) {
 		json_t *g = json_object_get(o, "asm_group_id");
 		if (!json_is_integer(g) || json_integer_value(g) < 0)
-			return err_set(ERR_INVALID, "%s: a group_unsubscribe needs asm_group_id (an integer)", where);
+			return err_set(ERR_INVALID, "%s: a group_unsubscribe needs asm_group_id (an integer)",
+				       where);
 		snprintf(it->group, sizeof it->group, "%lld", (long long)json_integer_value(g));
 	}
 	return 0;
@@ -157,7 +158,7 @@ int evparse_sendgrid(const char *body, size_t len, struct evp_item *items, size_
 	}
 	size_t i;
 	json_t *o;
-	json_array_foreach(doc, i, o) {
+	json_array_foreach (doc, i, o) {
 		if ((rc = sendgrid_one(o, i, &items[i])) != 0)
 			goto out;
 	}
@@ -181,7 +182,8 @@ int evparse_mailgun(const char *body, size_t len, struct evp_item *it, struct ev
 		return ERR_INVALID;
 	json_t *s = json_object_get(doc, "signature"), *ed = json_object_get(doc, "event-data");
 	if (!json_is_object(s) || !json_is_object(ed)) {
-		rc = err_set(ERR_INVALID, "a Mailgun webhook body has a signature object and an event-data object");
+		rc = err_set(ERR_INVALID,
+			     "a Mailgun webhook body has a signature object and an event-data object");
 		goto out;
 	}
 	if ((rc = get_text(s, "timestamp", sig->timestamp, sizeof sig->timestamp, "signature")) != 0 ||
@@ -272,7 +274,8 @@ int evparse_postmark(const char *body, size_t len, struct evp_item *it)
 		addr_key = "Recipient";
 		time_key = "ChangedAt";
 		if (!json_is_boolean(ss)) {
-			rc = err_set(ERR_INVALID, "a SubscriptionChange needs SuppressSending (true or false)");
+			rc = err_set(ERR_INVALID,
+				     "a SubscriptionChange needs SuppressSending (true or false)");
 			goto out;
 		}
 		if (!json_is_true(ss))

@@ -34,11 +34,11 @@ enum evp_kind { EVP_SUPPRESS, EVP_SOFT, EVP_IGNORED };
 
 struct evp_item {
 	enum evp_kind kind;
-	const char *reason;	      /* static: bounce, complaint, unsubscribe; "" unless EVP_SUPPRESS */
-	char email[EVP_EMAIL_CAP];    /* as received; "" for ignored events */
-	char group[EVP_GROUP_CAP];    /* SendGrid asm_group_id of a group_unsubscribe, else "" */
+	const char *reason;	       /* static: bounce, complaint, unsubscribe; "" unless EVP_SUPPRESS */
+	char email[EVP_EMAIL_CAP];     /* as received; "" for ignored events */
+	char group[EVP_GROUP_CAP];     /* SendGrid asm_group_id of a group_unsubscribe, else "" */
 	char id[LIMIT_EVENT_ID_BYTES]; /* dedupe key */
-	int64_t time_us;	      /* the provider's time of the event; 0 when not given */
+	int64_t time_us;	       /* the provider's time of the event; 0 when not given */
 };
 
 /* What Mailgun signs, from the body's "signature" object. */

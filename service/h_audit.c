@@ -63,10 +63,9 @@ static const struct {
 	const char *name;
 	unsigned bit;
 } query_keys[] = {
-	{ "contact", Q_CONTACT }, { "actor", Q_ACTOR },	  { "action", Q_ACTION },
-	{ "purpose", Q_PURPOSE }, { "decision", Q_DECISION }, { "since", Q_SINCE },
-	{ "until", Q_UNTIL },	  { "after", Q_AFTER },	  { "limit", Q_LIMIT },
-	{ "format", Q_FORMAT },
+	{ "contact", Q_CONTACT },   { "actor", Q_ACTOR },   { "action", Q_ACTION }, { "purpose", Q_PURPOSE },
+	{ "decision", Q_DECISION }, { "since", Q_SINCE },   { "until", Q_UNTIL },   { "after", Q_AFTER },
+	{ "limit", Q_LIMIT },	    { "format", Q_FORMAT },
 };
 
 /* The validated query of one request. Strings are copies, bounded by the
@@ -146,8 +145,8 @@ static bool parse_count(const char *s, int64_t max, int64_t *out)
 static int parse_when(const char *name, const char *v, int64_t *us, char out[AUDIT_TIME_BYTES])
 {
 	if (parse_time(v, us) != 0 || *us < 0 || *us > AUDIT_TIME_MAX_US)
-		return err_set(ERR_INVALID, "%s must be an RFC 3339 time after 1970, e.g. 2026-01-31T12:00:00Z",
-			       name);
+		return err_set(ERR_INVALID,
+			       "%s must be an RFC 3339 time after 1970, e.g. 2026-01-31T12:00:00Z", name);
 	audit_time_format(*us, out);
 	return 0;
 }
@@ -197,13 +196,12 @@ static int query_one(void *arg, const char *name, const char *v)
 			return err_set(ERR_INVALID, "decision must be allow, deny, error or none");
 		snprintf(q->decision, sizeof q->decision, "%s", v);
 		return 0;
-	case Q_SINCE:
-		return parse_when("since", v, &q->since_us, q->since);
-	case Q_UNTIL:
-		return parse_when("until", v, &q->until_us, q->until);
+	case Q_SINCE: return parse_when("since", v, &q->since_us, q->since);
+	case Q_UNTIL: return parse_when("until", v, &q->until_us, q->until);
 	case Q_AFTER:
 		if (!parse_count(v, INT64_MAX, &q->after))
-			return err_set(ERR_INVALID, "after must be a cursor: the sequence number from \"next\"");
+			return err_set(ERR_INVALID,
+				       "after must be a cursor: the sequence number from \"next\"");
 		return 0;
 	case Q_LIMIT:
 		if (!parse_count(v, AUDIT_PAGE_MAX, &q->limit) || q->limit == 0)
@@ -214,8 +212,7 @@ static int query_one(void *arg, const char *name, const char *v)
 			return err_set(ERR_INVALID, "format must be ndjson or csv");
 		q->csv = strcmp(v, "csv") == 0;
 		return 0;
-	default:
-		return err_set(ERR_INTERNAL, "query key without a parser");
+	default: return err_set(ERR_INTERNAL, "query key without a parser");
 	}
 }
 
@@ -283,8 +280,7 @@ static json_t *query_detail(const struct audit_query *q, const char *resource)
 
 /* Audits an auditor's request; a contact filter also goes into record_id, so
  * "who looked at this contact's trail" is itself a contact query. */
-static void audit_auditor(struct reqctx *ctx, const char *action, const struct audit_query *q,
-			  json_t *detail)
+static void audit_auditor(struct reqctx *ctx, const char *action, const struct audit_query *q, json_t *detail)
 {
 	audit_begin(ctx, action, (q->seen & Q_CONTACT) ? q->contact : NULL, NULL, NULL);
 	audit_decide(ctx, true, "allowed");
@@ -477,7 +473,8 @@ static void h_audit_export(struct reqctx *ctx)
 	ctx->stream_ctx = x;
 	ctx->stream_free = export_free;
 	http_add_header(ctx->http, "Content-Disposition",
-			q.csv ? "attachment; filename=\"audit.csv\"" : "attachment; filename=\"audit.ndjson\"");
+			q.csv ? "attachment; filename=\"audit.csv\""
+			      : "attachment; filename=\"audit.ndjson\"");
 	app_commit(ctx);
 }
 
@@ -497,7 +494,8 @@ static json_t *schedule_json(struct app *app)
 	if (o == NULL)
 		return NULL;
 	json_object_set_new(o, "last_at",
-			    ws.ran && audit_time_format(ws.last_us, tbuf) == 0 ? json_string(tbuf) : json_null());
+			    ws.ran && audit_time_format(ws.last_us, tbuf) == 0 ? json_string(tbuf)
+									       : json_null());
 	if (!ws.intact && audit_time_format(ws.first_failure_us, tbuf) == 0)
 		json_object_set_new(o, "alarm",
 				    json_pack("{s:s, s:s, s:s}", "at", tbuf, "fault",
@@ -526,10 +524,9 @@ static void verify_done(void *arg, int rc, const struct audit_verify_result *res
 	audit_detail(ctx, json_pack("{s:b, s:I, s:I}", "ok", res->ok, "entries", (json_int_t)res->entries,
 				    "first_bad_seq", (json_int_t)res->first_bad_seq));
 	audit_hex_encode(res->head, sizeof res->head, head);
-	json_t *out = json_pack("{s:b, s:I, s:I, s:I, s:o, s:s, s:s, s:s, s:o*}", "ok", res->ok,
-				"entries", (json_int_t)res->entries, "checkpoints",
-				(json_int_t)res->checkpoints, "anchored", (json_int_t)res->anchored,
-				"first_bad_seq",
+	json_t *out = json_pack("{s:b, s:I, s:I, s:I, s:o, s:s, s:s, s:s, s:o*}", "ok", res->ok, "entries",
+				(json_int_t)res->entries, "checkpoints", (json_int_t)res->checkpoints,
+				"anchored", (json_int_t)res->anchored, "first_bad_seq",
 				res->first_bad_seq > 0 ? json_integer(res->first_bad_seq) : json_null(),
 				"fault", audit_fault_name(res->fault), "reason", res->reason, "head",
 				res->entries > 0 ? head : "", "schedule", schedule_json(ctx->app));
@@ -609,9 +606,9 @@ static void h_audit_checkpoint_latest(struct reqctx *ctx)
 	}
 	bool valid = audit_checkpoint_verify(key, &cp) == 0;
 	reply_json(ctx, 200,
-		   json_pack("{s:o, s:b, s:s, s:s, s:s, s:{s:I, s:s}}", "checkpoint", cpobj, "signature_valid",
-			     valid, "algorithm", "Ed25519", "key_id", hexid, "public_key", pem, "head",
-			     "seq", (json_int_t)head_seq, "hash", head_seq > 0 ? headhex : ""));
+		   json_pack("{s:o, s:b, s:s, s:s, s:s, s:{s:I, s:s}}", "checkpoint", cpobj,
+			     "signature_valid", valid, "algorithm", "Ed25519", "key_id", hexid, "public_key",
+			     pem, "head", "seq", (json_int_t)head_seq, "hash", head_seq > 0 ? headhex : ""));
 	audit_pubkey_free(key);
 	app_commit(ctx);
 	return;

@@ -46,9 +46,9 @@ static void consent_receipt(struct reqctx *ctx, const struct store_consent *cs, 
 		   json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b}", "receipt_id",
 			     cs->receipt_id, "contact_id", cs->contact_id, "purpose", cs->purpose, "channel",
 			     cs->channel, "status", cs->status, "legal_basis", cs->legal_basis,
-			     "notice_version", cs->notice_version, "at", json_time(cs->at_us),
-			     "expires_at", json_time(cs->expires_us), "recorded_at",
-			     json_time(cs->recorded_us), "current", current));
+			     "notice_version", cs->notice_version, "at", json_time(cs->at_us), "expires_at",
+			     json_time(cs->expires_us), "recorded_at", json_time(cs->recorded_us), "current",
+			     current));
 }
 
 static int apply_consent(struct store_conn *wc, struct writer_job *job)
@@ -130,7 +130,8 @@ void h_consents_get(struct reqctx *ctx)
 	bool evidence = policy_role_may(ctx->policy, ctx->role, POLICY_ACT_CONTACTS_UPDATE);
 	/* Roles that record consents (for any purpose) see them all; a read-only
 	 * role sees only the purposes it may use. */
-	const char *only = policy_role_may(ctx->policy, ctx->role, POLICY_ACT_CONSENTS_WRITE) ? NULL : ctx->role;
+	const char *only =
+		policy_role_may(ctx->policy, ctx->role, POLICY_ACT_CONSENTS_WRITE) ? NULL : ctx->role;
 	rc = consent_lists_json(&t, &ct, only, evidence, &current, &history);
 	if (rc != 0) {
 		audit_decide(ctx, false, "error");
@@ -141,9 +142,9 @@ void h_consents_get(struct reqctx *ctx)
 	audit_decide(ctx, true, ct.erased ? "erased" : "allowed");
 	if (evidence)
 		audit_fields(ctx, "evidence");
-	reply_json(ctx, 200, json_pack("{s:s, s:s, s:o, s:o}", "contact_id", id, "status",
-				       ct.erased ? "erased" : "active", "consents", current, "history",
-				       history));
+	reply_json(ctx, 200,
+		   json_pack("{s:s, s:s, s:o, s:o}", "contact_id", id, "status",
+			     ct.erased ? "erased" : "active", "consents", current, "history", history));
 	app_commit(ctx);
 }
 
@@ -204,7 +205,8 @@ void h_consent_check(struct reqctx *ctx)
 fail:
 	json_decref(body);
 fail_noid:
-	audit_begin(ctx, "consent.check", "", req.pi.name, req.ch == POLICY_CH_COUNT ? "" : policy_channel_name(req.ch));
+	audit_begin(ctx, "consent.check", "", req.pi.name,
+		    req.ch == POLICY_CH_COUNT ? "" : policy_channel_name(req.ch));
 	audit_decide(ctx, false, "error");
 	reply_problem(ctx, rc, NULL);
 	app_commit(ctx);

@@ -97,14 +97,10 @@ static int apply_session(struct store_conn *w, struct writer_job *job)
 	struct creq *r = ctx->state;
 	struct txn t = app_txn(ctx, w);
 	switch (r->op) {
-	case OP_TOUCH:
-		return console_session_touch(&t, r->s.id_hash);
-	case OP_INSERT:
-		return console_session_start(&t, &r->s);
-	case OP_DELETE:
-		return console_session_end(&t, r->s.id_hash);
-	default:
-		return 0;
+	case OP_TOUCH: return console_session_touch(&t, r->s.id_hash);
+	case OP_INSERT: return console_session_start(&t, &r->s);
+	case OP_DELETE: return console_session_end(&t, r->s.id_hash);
+	default: return 0;
 	}
 }
 
@@ -155,7 +151,8 @@ static void signin_page(struct reqctx *ctx, struct creq *r, int status, enum cte
 		reply_problem(ctx, err_set(ERR_UNAVAILABLE, "no randomness for the sign-in form"), NULL);
 		return;
 	}
-	int cn = snprintf(cookie, sizeof cookie, CONSOLE_LOGIN_COOKIE "=%s" COOKIE_ATTRS "; Max-Age=3600", csrf);
+	int cn = snprintf(cookie, sizeof cookie, CONSOLE_LOGIN_COOKIE "=%s" COOKIE_ATTRS "; Max-Age=3600",
+			  csrf);
 	if (cn < 0 || (size_t)cn >= sizeof cookie) {
 		reply_problem(ctx, err_set(ERR_INTERNAL, "the sign-in cookie does not fit"), NULL);
 		return;
@@ -169,8 +166,10 @@ static void signin_page(struct reqctx *ctx, struct creq *r, int status, enum cte
 	consolepage_csrf(&b, csrf);
 	page_puts(&b, "<label for=\"token\">");
 	page_esc(&b, consolepage_tx(r->lang, C_TOKEN));
-	page_puts(&b, "</label><input type=\"password\" id=\"token\" name=\"token\" required autocomplete=\"off\" "
-		      "spellcheck=\"false\"><p><button type=\"submit\">");
+	page_puts(
+		&b,
+		"</label><input type=\"password\" id=\"token\" name=\"token\" required autocomplete=\"off\" "
+		"spellcheck=\"false\"><p><button type=\"submit\">");
 	page_esc(&b, consolepage_tx(r->lang, C_SIGN_IN_BTN));
 	page_puts(&b, "</button></p></form>\n");
 	consolepage_tail(&b);
@@ -189,7 +188,8 @@ static void refuse(struct reqctx *ctx, struct creq *r, int code, enum ctext text
 {
 	if (r != NULL && wants_html(ctx)) {
 		struct page_buf b = { 0 };
-		consolepage_head(&b, r->lang, consolepage_tx(r->lang, C_CONSOLE), C_COUNT_TEXTS, NULL, NULL, NULL);
+		consolepage_head(&b, r->lang, consolepage_tx(r->lang, C_CONSOLE), C_COUNT_TEXTS, NULL, NULL,
+				 NULL);
 		consolepage_notice(&b, consolepage_tx(r->lang, text), 1);
 		if (code == ERR_INVALID || code == ERR_TOOBIG) {
 			page_puts(&b, "<p class=\"mono\">");
@@ -294,8 +294,8 @@ static bool csrf_ok(struct reqctx *ctx, const char *want)
 	size_t len;
 	const char *body = http_body(ctx->http, &len);
 	char got[FORM_CAP];
-	if (body == NULL || !parse_media_is(http_header(ctx->http, "Content-Type"),
-					    "application/x-www-form-urlencoded"))
+	if (body == NULL ||
+	    !parse_media_is(http_header(ctx->http, "Content-Type"), "application/x-www-form-urlencoded"))
 		return false;
 	if (parse_form_value(body, len, "csrf", got, sizeof got) != 0)
 		return false;
@@ -352,8 +352,7 @@ static void h_console_css(struct reqctx *ctx)
 
 /* ---- POST /console/login, POST /console/logout ---- */
 
-static void login_failure(struct reqctx *ctx, struct creq *r, const char *reason, int status,
-			  enum ctext text)
+static void login_failure(struct reqctx *ctx, struct creq *r, const char *reason, int status, enum ctext text)
 {
 	atomic_fetch_add(&ctx->app->metrics.auth_failures, 1);
 	audit_begin(ctx, "auth.failure", NULL, NULL, NULL);
@@ -362,7 +361,8 @@ static void login_failure(struct reqctx *ctx, struct creq *r, const char *reason
 	if (wants_html(ctx)) {
 		signin_page(ctx, r, status, text, true);
 	} else {
-		err_set(status == 429 ? ERR_DENIED : ERR_UNAUTHENTICATED, "%s", consolepage_tx(PREFPAGE_EN, text));
+		err_set(status == 429 ? ERR_DENIED : ERR_UNAUTHENTICATED, "%s",
+			consolepage_tx(PREFPAGE_EN, text));
 		reply_problem_status(ctx, status, status == 429 ? "too-many-requests" : "unauthenticated",
 				     status == 429 ? "Too many wrong tokens" : "A valid token is required",
 				     err_msg(), reason);
@@ -391,8 +391,8 @@ static void h_console_login(struct reqctx *ctx)
 		return;
 	}
 	const char *body = http_body(ctx->http, &len);
-	if (body == NULL || !parse_media_is(http_header(ctx->http, "Content-Type"),
-					    "application/x-www-form-urlencoded")) {
+	if (body == NULL ||
+	    !parse_media_is(http_header(ctx->http, "Content-Type"), "application/x-www-form-urlencoded")) {
 		err_set(ERR_UNSUPPORTED, "send the sign-in form as application/x-www-form-urlencoded");
 		refuse(ctx, r, ERR_UNSUPPORTED, C_FORM_EXPIRED);
 		app_send(ctx);
@@ -442,7 +442,8 @@ static void h_console_login(struct reqctx *ctx)
 		if (wants_html(ctx)) {
 			signin_page(ctx, r, 403, C_NOT_AUDITOR, true);
 		} else {
-			err_set(ERR_DENIED, "role %s may not audit.read, so it cannot use the console", ctx->role);
+			err_set(ERR_DENIED, "role %s may not audit.read, so it cannot use the console",
+				ctx->role);
 			reply_problem(ctx, ERR_DENIED, "role_denied");
 		}
 		app_commit(ctx);
@@ -600,7 +601,8 @@ static void h_console_home(struct reqctx *ctx)
 		return;
 	}
 	audit_view(ctx, r, "audit.read", NULL, json_pack("{s:s}", "console", "health"));
-	int64_t now = now_us(), since = (now / INT64_C(86400000000) - (CONSOLE_CHART_DAYS - 1)) * INT64_C(86400000000);
+	int64_t now = now_us(),
+		since = (now / INT64_C(86400000000) - (CONSOLE_CHART_DAYS - 1)) * INT64_C(86400000000);
 	series_init(&per_day, now);
 	series_init(&denials, now);
 	struct txn t = app_txn(ctx, ctx->rd);
@@ -692,12 +694,16 @@ static void h_console_home(struct reqctx *ctx)
 	page_esc(&b, consolepage_tx(L, C_EVIDENCE_TEXT));
 	page_puts(&b, "</p><p><a href=\"/console/evidence\" download>");
 	page_esc(&b, consolepage_tx(L, C_EVIDENCE_BTN));
-	page_puts(&b, "</a></p></section></div>\n<section aria-labelledby=\"h-charts\"><h2 id=\"h-charts\" class=\"vh\">");
+	page_puts(
+		&b,
+		"</a></p></section></div>\n<section aria-labelledby=\"h-charts\"><h2 id=\"h-charts\" class=\"vh\">");
 	page_esc(&b, consolepage_tx(L, C_ENTRIES_PER_DAY));
 	page_puts(&b, "</h2><div class=\"grid\"><div>");
-	consolepage_chart(&b, L, "c-days", consolepage_tx(L, C_ENTRIES_PER_DAY), per_day.bars, per_day.n, C_DAY);
+	consolepage_chart(&b, L, "c-days", consolepage_tx(L, C_ENTRIES_PER_DAY), per_day.bars, per_day.n,
+			  C_DAY);
 	page_puts(&b, "</div><div>");
-	consolepage_chart(&b, L, "c-denials", consolepage_tx(L, C_DENIALS_PER_DAY), denials.bars, denials.n, C_DAY);
+	consolepage_chart(&b, L, "c-denials", consolepage_tx(L, C_DENIALS_PER_DAY), denials.bars, denials.n,
+			  C_DAY);
 	page_puts(&b, "</div><div>");
 	consolepage_chart(&b, L, "c-reasons", consolepage_tx(L, C_DENIALS_BY_REASON), reasons.bars, reasons.n,
 			  C_REASON);
@@ -729,9 +735,9 @@ static const struct {
 	const char *name;
 	unsigned bit;
 } filter_keys[] = {
-	{ "contact", F_CONTACT }, { "actor", F_ACTOR },	  { "action", F_ACTION }, { "purpose", F_PURPOSE },
+	{ "contact", F_CONTACT },   { "actor", F_ACTOR },   { "action", F_ACTION }, { "purpose", F_PURPOSE },
 	{ "decision", F_DECISION }, { "reason", F_REASON }, { "since", F_SINCE },   { "until", F_UNTIL },
-	{ "after", F_AFTER },	  { "format", F_FORMAT },
+	{ "after", F_AFTER },	    { "format", F_FORMAT },
 };
 
 struct cfilter {
@@ -782,7 +788,8 @@ static int parse_when(const char *name, const char *v, int64_t *us, char out[AUD
 		v = day;
 	}
 	if (parse_time(v, us) != 0 || *us < 0 || *us > AUDIT_TIME_MAX_US)
-		return err_set(ERR_INVALID, "%s must be a day (YYYY-MM-DD) or an RFC 3339 time after 1970", name);
+		return err_set(ERR_INVALID, "%s must be a day (YYYY-MM-DD) or an RFC 3339 time after 1970",
+			       name);
 	audit_time_format(*us, out);
 	return 0;
 }
@@ -802,7 +809,8 @@ static int filter_one(void *arg, const char *name, const char *v)
 	if (v == NULL || v[0] == '\0')
 		return 0;
 	if (strlen(v) > LIMIT_QUERY_VALUE_BYTES)
-		return err_set(ERR_TOOBIG, "parameter %s is longer than %d bytes", name, LIMIT_QUERY_VALUE_BYTES);
+		return err_set(ERR_TOOBIG, "parameter %s is longer than %d bytes", name,
+			       LIMIT_QUERY_VALUE_BYTES);
 	q->seen |= bit;
 	switch (bit) {
 	case F_CONTACT:
@@ -812,7 +820,8 @@ static int filter_one(void *arg, const char *name, const char *v)
 		return 0;
 	case F_ACTOR:
 		if (!actor_ok(v))
-			return err_set(ERR_INVALID, "actor must be a principal name of 1 to %d bytes", AUDIT_NAME_MAX);
+			return err_set(ERR_INVALID, "actor must be a principal name of 1 to %d bytes",
+				       AUDIT_NAME_MAX);
 		snprintf(q->actor, sizeof q->actor, "%s", v);
 		return 0;
 	case F_ACTION:
@@ -836,14 +845,13 @@ static int filter_one(void *arg, const char *name, const char *v)
 			return err_set(ERR_INVALID, "reason must be a reason name such as role_denied");
 		snprintf(q->reason, sizeof q->reason, "%s", v);
 		return 0;
-	case F_SINCE:
-		return parse_when("since", v, &q->since_us, q->since);
-	case F_UNTIL:
-		return parse_when("until", v, &q->until_us, q->until);
+	case F_SINCE: return parse_when("since", v, &q->since_us, q->since);
+	case F_UNTIL: return parse_when("until", v, &q->until_us, q->until);
 	case F_AFTER: {
 		char *end = NULL;
 		if (!chars_ok(v, 19, "", false) || (q->after = strtoll(v, &end, 10)) < 0 || *end != '\0')
-			return err_set(ERR_INVALID, "after must be a cursor: the sequence number from the next link");
+			return err_set(ERR_INVALID,
+				       "after must be a cursor: the sequence number from the next link");
 		return 0;
 	}
 	case F_FORMAT:
@@ -851,8 +859,7 @@ static int filter_one(void *arg, const char *name, const char *v)
 			return err_set(ERR_INVALID, "format must be ndjson or csv");
 		q->csv = strcmp(v, "csv") == 0;
 		return 0;
-	default:
-		return err_set(ERR_INTERNAL, "a parameter without a parser");
+	default: return err_set(ERR_INTERNAL, "a parameter without a parser");
 	}
 }
 
@@ -937,9 +944,12 @@ static void put_qvalue(struct page_buf *b, const char *v)
 /* The filters as a query string (raw: escape it with page_esc in HTML). */
 static void put_filters(struct page_buf *b, const struct cfilter *q)
 {
-	const char *vals[] = { q->contact, q->actor, q->action, q->purpose, q->decision, q->reason, q->since, q->until };
-	static const unsigned bits[] = { F_CONTACT, F_ACTOR, F_ACTION, F_PURPOSE, F_DECISION, F_REASON, F_SINCE, F_UNTIL };
-	static const char *const names[] = { "contact", "actor", "action", "purpose", "decision", "reason", "since", "until" };
+	const char *vals[] = { q->contact,  q->actor,  q->action, q->purpose,
+			       q->decision, q->reason, q->since,  q->until };
+	static const unsigned bits[] = { F_CONTACT,  F_ACTOR,  F_ACTION, F_PURPOSE,
+					 F_DECISION, F_REASON, F_SINCE,	 F_UNTIL };
+	static const char *const names[] = { "contact",	 "actor",  "action", "purpose",
+					     "decision", "reason", "since",  "until" };
 	bool first = true;
 	for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++) {
 		if (!(q->seen & bits[i]))
@@ -977,8 +987,8 @@ static void put_href(struct page_buf *b, const char *path, const struct cfilter 
 
 static void entry_row(struct page_buf *b, const struct audit_entry *e)
 {
-	page_printf(b, "<tr><th scope=\"row\"><a href=\"/console/entries/%lld\">%lld</a></th><td>", (long long)e->seq,
-		    (long long)e->seq);
+	page_printf(b, "<tr><th scope=\"row\"><a href=\"/console/entries/%lld\">%lld</a></th><td>",
+		    (long long)e->seq, (long long)e->seq);
 	consolepage_time(b, e->time_us);
 	page_puts(b, "</td><td>");
 	page_esc(b, e->actor);
@@ -1007,7 +1017,8 @@ static void entry_row(struct page_buf *b, const struct audit_entry *e)
 
 static void entries_head(struct page_buf *b, enum prefpage_lang L, enum ctext caption)
 {
-	static const enum ctext cols[] = { C_SEQ, C_TIME, C_ACTOR, C_ROLE, C_ACTION, C_RECORD, C_PURPOSE, C_DECISION, C_REASON };
+	static const enum ctext cols[] = { C_SEQ,    C_TIME,	C_ACTOR,    C_ROLE,  C_ACTION,
+					   C_RECORD, C_PURPOSE, C_DECISION, C_REASON };
 	page_puts(b, "<table class=\"entries\"><caption class=\"vh\">");
 	page_esc(b, consolepage_tx(L, caption));
 	page_puts(b, "</caption><thead><tr>");
@@ -1114,12 +1125,15 @@ static void h_console_search(struct reqctx *ctx)
 	if (!filter_query(ctx, r, F_FILTERS | F_AFTER, &q))
 		return;
 	enum prefpage_lang L = r->lang;
-	audit_view(ctx, r, "audit.read", (q.seen & F_CONTACT) ? q.contact : NULL, filter_detail(&q, "search"));
+	audit_view(ctx, r, "audit.read", (q.seen & F_CONTACT) ? q.contact : NULL,
+		   filter_detail(&q, "search"));
 	consolepage_head(&b, L, consolepage_tx(L, C_SEARCH), C_SEARCH, ctx->actor, ctx->role, r->s.csrf);
 	search_form(&b, L, r->s.csrf, &q);
 	bool any = (q.seen & F_FILTERS) != 0;
 	if (any) {
-		struct listing l = { .b = &b, .reason = (q.seen & F_REASON) ? q.reason : NULL, .limit = CONSOLE_PAGE_ENTRIES };
+		struct listing l = { .b = &b,
+				     .reason = (q.seen & F_REASON) ? q.reason : NULL,
+				     .limit = CONSOLE_PAGE_ENTRIES };
 		page_puts(&b, "<h2>");
 		page_esc(&b, consolepage_tx(L, C_RESULTS));
 		page_puts(&b, "</h2>");
@@ -1174,7 +1188,8 @@ static void h_console_search(struct reqctx *ctx)
 /* Reads the search form's filters (not email/phone) into q. */
 static int form_filters(const char *body, size_t len, struct cfilter *q)
 {
-	static const char *const names[] = { "contact", "actor", "action", "purpose", "decision", "reason", "since", "until" };
+	static const char *const names[] = { "contact",	 "actor",  "action", "purpose",
+					     "decision", "reason", "since",  "until" };
 	char v[FORM_CAP];
 	memset(q, 0, sizeof *q);
 	q->allowed = F_FILTERS;
@@ -1239,15 +1254,17 @@ static void h_console_search_post(struct reqctx *ctx)
 		console_wipe(email, sizeof email);
 		console_wipe(phone, sizeof phone);
 		if (rc == ERR_INVALID && (q.seen & F_CONTACT) == 0 && !(email[0] && phone[0]))
-			err_set(ERR_INVALID, "%s", by[0] == 'e' ? "this is not an email address"
-								  : "a phone number needs the form +CC NUMBER");
+			err_set(ERR_INVALID, "%s",
+				by[0] == 'e' ? "this is not an email address"
+					     : "a phone number needs the form +CC NUMBER");
 		if (rc == ERR_INVALID) {
 			refuse(ctx, r, rc, C_FORM_EXPIRED);
 			app_send(ctx);
 			return;
 		}
-		audit_view(ctx, r, "audit.read", n == 1 ? ids[0] : NULL,
-			   json_pack("{s:s, s:s, s:I}", "console", "lookup", "by", by, "found", (json_int_t)n));
+		audit_view(
+			ctx, r, "audit.read", n == 1 ? ids[0] : NULL,
+			json_pack("{s:s, s:s, s:I}", "console", "lookup", "by", by, "found", (json_int_t)n));
 		if (rc != 0) {
 			fail_audited(ctx, r, rc);
 			return;
@@ -1257,7 +1274,8 @@ static void h_console_search_post(struct reqctx *ctx)
 			 * redirect, and still without the address. */
 			struct page_buf b = { 0 };
 			enum prefpage_lang L = r->lang;
-			consolepage_head(&b, L, consolepage_tx(L, C_SEARCH), C_SEARCH, ctx->actor, ctx->role, r->s.csrf);
+			consolepage_head(&b, L, consolepage_tx(L, C_SEARCH), C_SEARCH, ctx->actor, ctx->role,
+					 r->s.csrf);
 			if (n == 0) {
 				consolepage_notice(&b, consolepage_tx(L, C_NO_MATCH), 0);
 			} else {
@@ -1345,7 +1363,8 @@ static void h_console_entry(struct reqctx *ctx)
 		app_send(ctx);
 		return;
 	}
-	audit_view(ctx, r, "audit.read", NULL, json_pack("{s:s, s:I}", "console", "entry", "seq", (json_int_t)seq));
+	audit_view(ctx, r, "audit.read", NULL,
+		   json_pack("{s:s, s:I}", "console", "entry", "seq", (json_int_t)seq));
 	e = calloc(1, sizeof *e);
 	if (e == NULL) {
 		fail_audited(ctx, r, err_set(ERR_NOMEM, "out of memory"));
@@ -1496,7 +1515,8 @@ static void campaign_from(const struct audit_entry *e, struct campaign *c)
 
 static void campaigns_head(struct page_buf *b, enum prefpage_lang L, enum ctext caption)
 {
-	static const enum ctext cols[] = { C_SEQ, C_TIME, C_ACTOR, C_PURPOSE, C_CHANNEL, C_TOTAL, C_ALLOWED, C_DENIED, C_RELEASED, C_LIST_DIGEST, C_RELEASE };
+	static const enum ctext cols[] = { C_SEQ,     C_TIME,	C_ACTOR,    C_PURPOSE,	   C_CHANNEL, C_TOTAL,
+					   C_ALLOWED, C_DENIED, C_RELEASED, C_LIST_DIGEST, C_RELEASE };
 	page_puts(b, "<table class=\"entries\"><caption class=\"vh\">");
 	page_esc(b, consolepage_tx(L, caption));
 	page_puts(b, "</caption><thead><tr>");
@@ -1510,8 +1530,8 @@ static void campaigns_head(struct page_buf *b, enum prefpage_lang L, enum ctext 
 
 static void campaign_row(struct page_buf *b, const struct campaign *c)
 {
-	page_printf(b, "<tr><th scope=\"row\"><a href=\"/console/entries/%lld\">%lld</a></th><td>", (long long)c->seq,
-		    (long long)c->seq);
+	page_printf(b, "<tr><th scope=\"row\"><a href=\"/console/entries/%lld\">%lld</a></th><td>",
+		    (long long)c->seq, (long long)c->seq);
 	consolepage_time(b, c->time_us);
 	page_puts(b, "</td><td>");
 	page_esc(b, c->actor);
@@ -1519,8 +1539,8 @@ static void campaign_row(struct page_buf *b, const struct campaign *c)
 	page_esc(b, c->purpose);
 	page_puts(b, "</td><td>");
 	page_esc(b, c->channel);
-	page_printf(b, "</td><td>%lld</td><td>%lld</td><td>%lld</td><td>%lld</td><td><code>", (long long)c->total,
-		    (long long)c->allowed, (long long)c->denied, (long long)c->released);
+	page_printf(b, "</td><td>%lld</td><td>%lld</td><td>%lld</td><td>%lld</td><td><code>",
+		    (long long)c->total, (long long)c->allowed, (long long)c->denied, (long long)c->released);
 	page_esc(b, c->list_hmac);
 	page_puts(b, "</code></td><td><code>");
 	page_esc(b, c->release_id);
@@ -1571,7 +1591,8 @@ static void h_console_person(struct reqctx *ctx)
 	page_puts(&b, "</h2><table class=\"entries\"><caption class=\"vh\">");
 	page_esc(&b, consolepage_tx(L, C_WHO_ACCESSED));
 	page_puts(&b, "</caption><thead><tr>");
-	static const enum ctext cols[] = { C_SEQ, C_TIME, C_ACTOR, C_ROLE, C_ACTION, C_PURPOSE, C_OUTCOME, C_FIELDS };
+	static const enum ctext cols[] = { C_SEQ,    C_TIME,	C_ACTOR,   C_ROLE,
+					   C_ACTION, C_PURPOSE, C_OUTCOME, C_FIELDS };
 	for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
 		page_puts(&b, "<th scope=\"col\">");
 		page_esc(&b, consolepage_tx(L, cols[i]));
@@ -1594,8 +1615,9 @@ static void h_console_person(struct reqctx *ctx)
 	if (rp.n == 0)
 		consolepage_notice(&b, consolepage_tx(L, C_NO_RESULTS), 0);
 	if (rp.more) {
-		page_printf(&b, "<p class=\"actions\"><a rel=\"next\" href=\"/console/people/%s?after=%lld\">", id,
-			    (long long)rp.last_seq);
+		page_printf(&b,
+			    "<p class=\"actions\"><a rel=\"next\" href=\"/console/people/%s?after=%lld\">",
+			    id, (long long)rp.last_seq);
 		page_esc(&b, consolepage_tx(L, C_NEXT_PAGE));
 		page_puts(&b, "</a></p>");
 	}
@@ -1608,7 +1630,9 @@ static void h_console_person(struct reqctx *ctx)
 	if ((rc = trail_reach_each(&t, id, reach_add, &x, &more)) != 0) {
 		free(page_finish(&b));
 		/* The router checked the id's form; a bad one here is ours. */
-		fail_audited(ctx, r, rc == ERR_INVALID ? err_set(ERR_INTERNAL, "a contact id that is not 16 bytes") : rc);
+		fail_audited(ctx, r,
+			     rc == ERR_INVALID ? err_set(ERR_INTERNAL, "a contact id that is not 16 bytes")
+					       : rc);
 		return;
 	}
 	page_puts(&b, "</tbody></table>\n");
@@ -1659,7 +1683,8 @@ static void h_console_campaigns(struct reqctx *ctx)
 	if (q.seen & F_AFTER)
 		json_object_set_new(d, "after", json_integer(q.after));
 	audit_view(ctx, r, "audit.read", NULL, d);
-	consolepage_head(&b, L, consolepage_tx(L, C_CAMPAIGNS), C_CAMPAIGNS, ctx->actor, ctx->role, r->s.csrf);
+	consolepage_head(&b, L, consolepage_tx(L, C_CAMPAIGNS), C_CAMPAIGNS, ctx->actor, ctx->role,
+			 r->s.csrf);
 	page_puts(&b, "<p>");
 	page_esc(&b, consolepage_tx(L, C_CAMPAIGNS_TEXT));
 	page_puts(&b, "</p>");
@@ -1681,7 +1706,8 @@ static void h_console_campaigns(struct reqctx *ctx)
 	if (l.n == 0)
 		consolepage_notice(&b, consolepage_tx(L, C_NO_RESULTS), 0);
 	if (l.more) {
-		page_printf(&b, "<p class=\"actions\"><a rel=\"next\" href=\"/console/campaigns?after=%lld\">",
+		page_printf(&b,
+			    "<p class=\"actions\"><a rel=\"next\" href=\"/console/campaigns?after=%lld\">",
 			    (long long)l.last_seq);
 		page_esc(&b, consolepage_tx(L, C_NEXT_PAGE));
 		page_puts(&b, "</a></p>");
@@ -1710,7 +1736,7 @@ static void h_console_campaigns(struct reqctx *ctx)
  */
 enum { M_README, M_CHECKPOINT, M_PUBKEY, M_NDJSON, M_COUNT };
 static const char *const member_names[M_COUNT] = { "README.txt", "checkpoint.json", "audit-public.pem",
-						    "audit.ndjson" };
+						   "audit.ndjson" };
 
 struct dl {
 	struct store *st;
@@ -1852,7 +1878,8 @@ static int dl_tar_next(struct dl *x)
 			if (x->member == M_NDJSON) {
 				int rc = dl_entry_line(x);
 				if (rc == 0 || (rc > 0 && x->sent + x->len > x->size[x->member]))
-					return err_set(ERR_INTERNAL, "the trail changed under the evidence pack");
+					return err_set(ERR_INTERNAL,
+						       "the trail changed under the evidence pack");
 				if (rc < 0)
 					return rc;
 			} else {
@@ -1950,7 +1977,8 @@ static void h_console_export(struct reqctx *ctx)
 		return;
 	if (!filter_query(ctx, r, F_FILTERS | F_AFTER | F_FORMAT, &q))
 		return;
-	audit_view(ctx, r, "audit.export", (q.seen & F_CONTACT) ? q.contact : NULL, filter_detail(&q, "export"));
+	audit_view(ctx, r, "audit.export", (q.seen & F_CONTACT) ? q.contact : NULL,
+		   filter_detail(&q, "export"));
 	if ((x = calloc(1, sizeof *x)) == NULL) {
 		fail_audited(ctx, r, err_set(ERR_NOMEM, "out of memory"));
 		return;
@@ -1968,7 +1996,8 @@ static void h_console_export(struct reqctx *ctx)
 		return;
 	}
 	start_download(ctx, x, q.csv ? "text/csv; charset=utf-8" : "application/x-ndjson",
-		       q.csv ? "attachment; filename=\"audit.csv\"" : "attachment; filename=\"audit.ndjson\"");
+		       q.csv ? "attachment; filename=\"audit.csv\""
+			     : "attachment; filename=\"audit.ndjson\"");
 }
 
 static const char README[] =
@@ -2061,8 +2090,8 @@ static void evidence_build(struct reqctx *ctx, struct creq *r, int rc)
 	audit_time_format(cp.time_us, tcp);
 	audit_time_format(now_us(), tnow);
 	audit_hex_encode(cp.key_id, sizeof cp.key_id, kid);
-	n = snprintf(x->mem[M_README], sizeof README + 1024, README, (long long)cp.size, (long long)cp.size, tcp, kid,
-		     ctx->actor, ctx->role, tnow, http_request_id(ctx->http), (long long)cp.size);
+	n = snprintf(x->mem[M_README], sizeof README + 1024, README, (long long)cp.size, (long long)cp.size,
+		     tcp, kid, ctx->actor, ctx->role, tnow, http_request_id(ctx->http), (long long)cp.size);
 	if (n < 0 || (size_t)n >= sizeof README + 1024) {
 		rc = err_set(ERR_INTERNAL, "the evidence README does not fit");
 		goto fail;

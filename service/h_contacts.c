@@ -142,7 +142,8 @@ static void read_for_purpose(struct reqctx *ctx, const char *id, const char *pur
 			err_set(ERR_GONE, "the contact was erased; its personal data no longer exists");
 			reply_problem(ctx, ERR_GONE, reason);
 		} else {
-			err_set(ERR_DENIED, "reading this contact for %s is not allowed: %s", purpose, reason);
+			err_set(ERR_DENIED, "reading this contact for %s is not allowed: %s", purpose,
+				reason);
 			reply_problem(ctx, ERR_DENIED, reason);
 		}
 		app_commit(ctx);
@@ -159,10 +160,10 @@ static void read_for_purpose(struct reqctx *ctx, const char *id, const char *pur
 		if (policy_role_may_purpose(ctx->policy, ctx->role, subj.s.collected_for[i]))
 			json_array_append_new(purposes, json_string(subj.s.collected_for[i]));
 	unsigned meta = policy_role_metadata(ctx->policy, ctx->role, purpose);
-	json_t *reply = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "id", ct.id, "status", "active",
-				  "purpose", purpose, "collected_for", purposes, "created_at",
-				  json_time(ct.created_us), "updated_at", json_time(ct.updated_us), "fields",
-				  fields);
+	json_t *reply =
+		json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "id", ct.id, "status", "active", "purpose",
+			  purpose, "collected_for", purposes, "created_at", json_time(ct.created_us),
+			  "updated_at", json_time(ct.updated_us), "fields", fields);
 	if (reply != NULL && (meta & POLICY_META_SOURCE))
 		json_object_set_new(reply, "source", json_string(ct.source));
 	if (reply != NULL && (meta & POLICY_META_OWNER))
@@ -302,7 +303,7 @@ void h_contact_update(struct reqctx *ctx)
 	size_t n = 0;
 	const char *key;
 	json_t *v;
-	json_object_foreach(body, key, v) {
+	json_object_foreach (body, key, v) {
 		int k = snprintf(names + n, sizeof names - n, "%s%s", n ? "," : "", key);
 		if (k > 0 && (size_t)k < sizeof names - n)
 			n += (size_t)k;
@@ -332,8 +333,9 @@ void h_contact_erase(struct reqctx *ctx)
 		return;
 	audit_begin(ctx, "contacts.erase", ctx->param[0], NULL, NULL);
 	audit_decide(ctx, true, "erased");
-	reply_json(ctx, 200, json_pack("{s:s, s:s, s:o}", "id", ctx->param[0], "status", "erased",
-				       "erased_at", json_time(now_us())));
+	reply_json(ctx, 200,
+		   json_pack("{s:s, s:s, s:o}", "id", ctx->param[0], "status", "erased", "erased_at",
+			     json_time(now_us())));
 	ctx->job.apply = apply_erase;
 	/* Also when the contact was erased before: a retried erasure (after a
 	 * 503) is confirmed only once no older copy is left in the WAL. */

@@ -74,8 +74,7 @@ static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
  * ERR_UNAVAILABLE when every slot holds a live nonce, or this link already
  * holds CSRF_PER_LINK of them (fail closed, for that link only: a link
  * holder posting in a loop cannot block everyone else's forms). */
-static int csrf_consume(const struct linktoken_csrf *c, const uint8_t link[LINKTOKEN_ID_BYTES],
-			int64_t now_s)
+static int csrf_consume(const struct linktoken_csrf *c, const uint8_t link[LINKTOKEN_ID_BYTES], int64_t now_s)
 {
 	int free_slot = -1, rc = 0, mine = 0;
 	pthread_mutex_lock(&seen_lock);
@@ -147,7 +146,9 @@ int parse_form_value(const char *body, size_t len, const char *name, char *out, 
 			if (rc == ERR_TOOBIG)
 				return err_set(rc, "form field %s is longer than %zu bytes", name, cap - 1);
 			if (rc != 0)
-				return err_set(rc, "form field %s has a bad %%-escape or is not clean UTF-8 text", name);
+				return err_set(rc,
+					       "form field %s has a bad %%-escape or is not clean UTF-8 text",
+					       name);
 			return 0;
 		}
 		if (amp == NULL)
@@ -387,8 +388,8 @@ static struct cust *resolve_optout(struct reqctx *ctx, bool *erased)
 	ctx->state_free = cust_free;
 	c->lang = lang;
 	struct txn t = app_txn(ctx, ctx->rd);
-	rc = link_resolve_optout(&t, token, t.now_us / 1000000, &c->tok, &c->link, c->link_role, &c->ct, erased,
-				 &refusal);
+	rc = link_resolve_optout(&t, token, t.now_us / 1000000, &c->tok, &c->link, c->link_role, &c->ct,
+				 erased, &refusal);
 	if (rc != 0) {
 		customer_audit_begin(ctx, "customer.link", "", NULL, NULL);
 		audit_decide(ctx, false, "error");
@@ -468,7 +469,8 @@ static int optout_purpose(struct store_conn *wc, struct reqctx *ctx, struct cust
 			return rc;
 		if (status == POLICY_CONSENT_NONE)
 			continue;
-		if ((rc = make_consent(ctx->policy, pi, c->ct.id, channel, status, method, "customer", now, &cs)) != 0 ||
+		if ((rc = make_consent(ctx->policy, pi, c->ct.id, channel, status, method, "customer", now,
+				       &cs)) != 0 ||
 		    (rc = consent_put(&t, &c->ct, &cs, NULL, NULL)) != 0)
 			return rc;
 		c->changed++;
@@ -497,7 +499,9 @@ static int suppress_purpose(struct store_conn *wc, struct reqctx *ctx, struct cu
 		struct store_suppression sp = { .kind = kinds[i],
 						.scope = suppression_scope_name(SUPPRESSION_SCOPE_PURPOSE),
 						.scope_value = purpose,
-						.reason = reason, .source = "customer", .created_us = now,
+						.reason = reason,
+						.source = "customer",
+						.created_us = now,
 						.recorded_us = now };
 		memcpy(sp.hash, hashes[i], 32);
 		if ((rc = suppression_add(&t, &sp)) < 0)
@@ -542,17 +546,18 @@ static int apply_customer(struct store_conn *wc, struct writer_job *job)
 	if (c->gpc && c->op != OP_ERASE && (rc = apply_gpc(wc, ctx, c, now)) != 0)
 		goto out;
 	switch (c->op) {
-	case OP_NONE:
-		break;
+	case OP_NONE: break;
 	case OP_SET:
 		if (consent_status(&c->cs) == POLICY_CONSENT_GRANTED) {
 			/* A fresh yes from the person lifts their own earlier
 			 * opt-outs of this purpose (suppression_may_lift). */
 			if (c->ct.has_email_shash &&
-			    (rc = suppression_lift_by_subject(&t, c->ct.email_shash, c->cs.purpose, "customer")) != 0)
+			    (rc = suppression_lift_by_subject(&t, c->ct.email_shash, c->cs.purpose,
+							      "customer")) != 0)
 				goto out;
 			if (c->ct.has_phone_shash &&
-			    (rc = suppression_lift_by_subject(&t, c->ct.phone_shash, c->cs.purpose, "customer")) != 0)
+			    (rc = suppression_lift_by_subject(&t, c->ct.phone_shash, c->cs.purpose,
+							      "customer")) != 0)
 				goto out;
 		}
 		c->cs.at_us = c->cs.recorded_us = now;
@@ -577,7 +582,8 @@ static int apply_customer(struct store_conn *wc, struct writer_job *job)
 			rc = optout_purpose(wc, ctx, c, &pi, method, false, now);
 			if (rc == 0)
 				rc = suppress_purpose(wc, ctx, c, pi.name,
-						      c->op == OP_UNSUBSCRIBE ? "unsubscribe" : "withdrawal", now);
+						      c->op == OP_UNSUBSCRIBE ? "unsubscribe" : "withdrawal",
+						      now);
 		}
 		/* A link scoped to a purpose that needs no consent (say,
 		 * service mail) still suppresses that purpose on request. */
@@ -597,8 +603,9 @@ out:
 		return rc;
 	}
 	if (c->gpc || c->op == OP_WITHDRAW_ALL || c->op == OP_UNSUBSCRIBE)
-		cust_detail(ctx, json_pack("{s:s, s:b, s:i, s:i}", "link_id", c->link.id, "gpc", c->gpc,
-					    "consents_changed", c->changed, "suppressions_added", c->suppressed));
+		cust_detail(ctx,
+			    json_pack("{s:s, s:b, s:i, s:i}", "link_id", c->link.id, "gpc", c->gpc,
+				      "consents_changed", c->changed, "suppressions_added", c->suppressed));
 	return 0;
 }
 
@@ -639,7 +646,8 @@ static void fill_choice(struct prefpage_choice *ch, const char *channel, const s
 			continue;
 		struct policy_consent pc = { POLICY_CONSENT_NONE, cs->expires_us / 1000000 };
 		policy_consent_status_from_name(cs->status, &pc.status);
-		bool lapsed = pc.status == POLICY_CONSENT_GRANTED && !policy_consent_valid(&pc, now / 1000000);
+		bool lapsed =
+			pc.status == POLICY_CONSENT_GRANTED && !policy_consent_valid(&pc, now / 1000000);
 		snprintf(ch->status, sizeof ch->status, "%s", lapsed ? "expired" : cs->status);
 		ch->at_us = cs->at_us;
 		ch->granted_us = cs->granted_us;
@@ -685,13 +693,14 @@ static int fill_frequencies(struct txn *t, const char *contact_id, struct prefpa
 	int rc = release_choices_json(t, contact_id, &all);
 	if (rc != 0)
 		return rc;
-	json_array_foreach(all, k, fq) {
+	json_array_foreach (all, k, fq) {
 		const char *purpose = json_string_value(json_object_get(fq, "purpose"));
 		const char *channel = json_string_value(json_object_get(fq, "channel"));
 		for (size_t i = 0; purpose && channel && i < n; i++)
 			for (size_t j = 0; strcmp(pp[i].name, purpose) == 0 && j < pp[i].n_choices; j++)
 				if (strcmp(pp[i].choices[j].channel, channel) == 0)
-					snprintf(pp[i].choices[j].frequency, sizeof pp[i].choices[j].frequency, "%s",
+					snprintf(pp[i].choices[j].frequency,
+						 sizeof pp[i].choices[j].frequency, "%s",
 						 json_string_value(json_object_get(fq, "choice")));
 	}
 	json_decref(all);
@@ -724,7 +733,8 @@ static void h_pref_get(struct reqctx *ctx)
 			continue;
 		struct prefpage_purpose *p = &pp[shown++];
 		p->name = pi.name;
-		p->description = c->lang == PREFPAGE_ZH && pi.description_zh ? pi.description_zh : pi.description;
+		p->description =
+			c->lang == PREFPAGE_ZH && pi.description_zh ? pi.description_zh : pi.description;
 		p->legal_basis = policy_legal_basis_name(pi.legal_basis);
 		p->consent_required = pi.consent_required;
 		p->sale_or_sharing = pi.sale_or_sharing;
@@ -737,17 +747,23 @@ static void h_pref_get(struct reqctx *ctx)
 		}
 		for (int ch = 0; ch < POLICY_CH_COUNT && p->n_choices < 8; ch++)
 			if (pi.channels & (1u << ch))
-				fill_choice(&p->choices[p->n_choices++], policy_channel_name((enum policy_channel)ch),
-					    &l, pi.name, gpc_optout, now);
+				fill_choice(&p->choices[p->n_choices++],
+					    policy_channel_name((enum policy_channel)ch), &l, pi.name,
+					    gpc_optout, now);
 	}
 	if ((rc = fill_frequencies(&rt, c->ct.id, pp, shown)) != 0)
 		goto fail;
 	struct txn t = app_txn(ctx, ctx->rd);
 	if ((rc = link_csrf_make(&t, &c->tok, now / 1000000, csrf)) != 0)
 		goto fail;
-	struct prefpage_model m = { .lang = c->lang, .token = c->token, .csrf = csrf, .done = done_param(ctx),
-				     .gpc = c->gpc, .manage = link_capability_of(&c->link) == LINK_MANAGE,
-				     .purposes = pp, .n_purposes = shown };
+	struct prefpage_model m = { .lang = c->lang,
+				    .token = c->token,
+				    .csrf = csrf,
+				    .done = done_param(ctx),
+				    .gpc = c->gpc,
+				    .manage = link_capability_of(&c->link) == LINK_MANAGE,
+				    .purposes = pp,
+				    .n_purposes = shown };
 	char *page = prefpage_centre(&m);
 	free(pp);
 	free(l.items);
@@ -790,10 +806,12 @@ static int export_audit_cb(void *arg, const struct audit_entry *e)
 		return 1;
 	/* The person sees who (by role) did what, when, for which purpose and
 	 * with which outcome; staff names and client addresses stay out. */
-	json_t *o = json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "time", json_time(e->time_us),
-			      "by", strcmp(e->actor, "customer") == 0 ? "you" : "staff or system", "role", e->role,
-			      "action", e->action, "purpose", e->purpose, "channel", e->channel,
-			      "decision", strcmp(e->decision, "allow") == 0 ? "allowed" : strcmp(e->decision, "deny") == 0 ? "denied" : e->decision,
+	json_t *o = json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "time", json_time(e->time_us), "by",
+			      strcmp(e->actor, "customer") == 0 ? "you" : "staff or system", "role", e->role,
+			      "action", e->action, "purpose", e->purpose, "channel", e->channel, "decision",
+			      strcmp(e->decision, "allow") == 0	 ? "allowed"
+			      : strcmp(e->decision, "deny") == 0 ? "denied"
+								 : e->decision,
 			      "reason", e->reason);
 	if (e->fields[0] != '\0')
 		json_object_set_new(o, "fields_revealed", json_string(e->fields));
@@ -837,12 +855,13 @@ static void customer_download(struct reqctx *ctx, struct cust *c)
 	snprintf(cf, sizeof cf, "%s", c->ct.collected_for);
 	for (char *save = NULL, *t = strtok_r(cf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save))
 		json_array_append_new(purposes, json_string(t));
-	json_t *out = json_pack("{s:s, s:o, s:{s:s, s:o, s:o, s:o, s:s, s:o}, s:o, s:o, s:o, s:o, s:b}",
-				"format", "consentd-subject-export-1", "exported_at", json_time(now_us()),
-				"contact", "id", c->ct.id, "created_at", json_time(c->ct.created_us),
-				"updated_at", json_time(c->ct.updated_us), "collected_for", purposes, "source",
-				c->ct.source, "fields", fields, "consents", consents, "consent_history", history,
-				"suppressions", supp, "accesses", accesses, "accesses_truncated", rc == 1);
+	json_t *out =
+		json_pack("{s:s, s:o, s:{s:s, s:o, s:o, s:o, s:s, s:o}, s:o, s:o, s:o, s:o, s:b}", "format",
+			  "consentd-subject-export-1", "exported_at", json_time(now_us()), "contact", "id",
+			  c->ct.id, "created_at", json_time(c->ct.created_us), "updated_at",
+			  json_time(c->ct.updated_us), "collected_for", purposes, "source", c->ct.source,
+			  "fields", fields, "consents", consents, "consent_history", history, "suppressions",
+			  supp, "accesses", accesses, "accesses_truncated", rc == 1);
 	fields = consents = history = supp = accesses = NULL;
 	json_object_set_new(out, "campaigns", campaigns);
 	json_object_set_new(out, "frequency_choices", freqs);
@@ -908,7 +927,8 @@ static void customer_frequency(struct reqctx *ctx, struct cust *c, const char *b
 	snprintf(c->fq_channel, sizeof c->fq_channel, "%s", policy_channel_name(chv));
 	customer_audit_begin(ctx, "customer.frequency", c->ct.id, c->fq_purpose, c->fq_channel);
 	audit_decide(ctx, true, policy_frequency_name(c->fq));
-	cust_detail(ctx, json_pack("{s:s, s:s}", "link_id", c->link.id, "frequency", policy_frequency_name(c->fq)));
+	cust_detail(ctx, json_pack("{s:s, s:s}", "link_id", c->link.id, "frequency",
+				   policy_frequency_name(c->fq)));
 	redirect_back(ctx, c, "saved");
 	ctx->job.apply = apply_frequency;
 	app_commit(ctx);
@@ -958,7 +978,8 @@ static void h_pref_post(struct reqctx *ctx)
 	}
 	int rc = csrf_consume(&csrf, c->tok.id, now_s);
 	if (rc != 0) {
-		form_refused(ctx, c, rc == ERR_DENIED ? 403 : 503, rc == ERR_DENIED ? "csrf_replayed" : "csrf_busy");
+		form_refused(ctx, c, rc == ERR_DENIED ? 403 : 503,
+			     rc == ERR_DENIED ? "csrf_replayed" : "csrf_busy");
 		return;
 	}
 
@@ -980,8 +1001,9 @@ static void h_pref_post(struct reqctx *ctx)
 		struct policy_purpose_info pi;
 		enum policy_channel chv;
 		enum policy_consent_status stv = POLICY_CONSENT_NONE;
-		if (parse_form_value(body, len, "purpose", purpose, sizeof purpose) != 0 || !is_name(purpose) ||
-		    policy_purpose_get(ctx->policy, purpose, &pi) != 0 || !pi.consent_required ||
+		if (parse_form_value(body, len, "purpose", purpose, sizeof purpose) != 0 ||
+		    !is_name(purpose) || policy_purpose_get(ctx->policy, purpose, &pi) != 0 ||
+		    !pi.consent_required ||
 		    parse_form_value(body, len, "status", status, sizeof status) != 0 ||
 		    policy_consent_status_from_name(status, &stv) != 0 ||
 		    (stv != POLICY_CONSENT_GRANTED && stv != POLICY_CONSENT_WITHDRAWN)) {
@@ -992,14 +1014,16 @@ static void h_pref_post(struct reqctx *ctx)
 			form_refused(ctx, c, 403, "link_scope");
 			return;
 		}
-		if (stv == POLICY_CONSENT_GRANTED && !consent_offerable(ctx->policy, c->ct.collected_for, pi.name)) {
+		if (stv == POLICY_CONSENT_GRANTED &&
+		    !consent_offerable(ctx->policy, c->ct.collected_for, pi.name)) {
 			form_refused(ctx, c, 403, "not_collected_for");
 			return;
 		}
 		int crc = parse_form_value(body, len, "channel", channel, sizeof channel);
 		if ((crc != 0 && crc != ERR_NOTFOUND) ||
 		    (pi.channels == 0 ? channel[0] != '\0'
-				      : policy_channel_from_name(channel, &chv) != 0 || !(pi.channels & (1u << chv)))) {
+				      : policy_channel_from_name(channel, &chv) != 0 ||
+						!(pi.channels & (1u << chv)))) {
 			form_refused(ctx, c, 400, "malformed_form");
 			return;
 		}
@@ -1027,7 +1051,7 @@ static void h_pref_post(struct reqctx *ctx)
 		c->op = OP_SET;
 		audit_decide(ctx, true, status);
 		cust_detail(ctx, json_pack("{s:s, s:s, s:s}", "receipt_id", c->cs.receipt_id, "method",
-					    "preference_centre", "link_id", c->link.id));
+					   "preference_centre", "link_id", c->link.id));
 		redirect_back(ctx, c, "saved");
 		ctx->job.apply = apply_customer;
 		app_commit(ctx);
@@ -1050,7 +1074,8 @@ static void h_pref_post(struct reqctx *ctx)
 		app_commit(ctx);
 	} else if (strcmp(action, "withdraw_all") == 0) {
 		char confirm[16];
-		if (parse_form_value(body, len, "confirm", confirm, sizeof confirm) != 0 || strcmp(confirm, "yes") != 0) {
+		if (parse_form_value(body, len, "confirm", confirm, sizeof confirm) != 0 ||
+		    strcmp(confirm, "yes") != 0) {
 			form_refused(ctx, c, 400, "not_confirmed");
 			return;
 		}
@@ -1077,7 +1102,8 @@ static void h_pref_post(struct reqctx *ctx)
 		app_commit(ctx);
 	} else if (strcmp(action, "erase_confirm") == 0) {
 		char confirm[16];
-		if (parse_form_value(body, len, "confirm", confirm, sizeof confirm) != 0 || strcmp(confirm, "yes") != 0) {
+		if (parse_form_value(body, len, "confirm", confirm, sizeof confirm) != 0 ||
+		    strcmp(confirm, "yes") != 0) {
 			form_refused(ctx, c, 400, "not_confirmed");
 			return;
 		}
@@ -1118,7 +1144,8 @@ static void h_unsub_post(struct reqctx *ctx)
 	if (c == NULL)
 		return;
 	body = http_body(ctx->http, &len);
-	bool ok = !http_body_too_big(ctx->http) && parse_one_click(http_header(ctx->http, "Content-Type"), body, len);
+	bool ok = !http_body_too_big(ctx->http) &&
+		  parse_one_click(http_header(ctx->http, "Content-Type"), body, len);
 	customer_audit_begin(ctx, "customer.unsubscribe", erased ? c->link.contact_id : c->ct.id,
 			     strcmp(c->link.scope, "all") ? c->link.scope : NULL, NULL);
 	if (!ok) {
@@ -1174,8 +1201,9 @@ int parse_link_body(const struct policy *p, json_t *body, struct link_req *out, 
 	*reason = NULL;
 	if (body == NULL)
 		return 0;
-	json_object_foreach(body, key, v) {
-		if (strcmp(key, "scope") != 0 && strcmp(key, "ttl_days") != 0 && strcmp(key, "capability") != 0)
+	json_object_foreach (body, key, v) {
+		if (strcmp(key, "scope") != 0 && strcmp(key, "ttl_days") != 0 &&
+		    strcmp(key, "capability") != 0)
 			return err_set(ERR_INVALID, "unknown key \"%s\"", key);
 	}
 	json_t *cap = json_object_get(body, "capability");
@@ -1198,8 +1226,10 @@ int parse_link_body(const struct policy *p, json_t *body, struct link_req *out, 
 		out->scope = scope;
 	}
 	if (t != NULL) {
-		if (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > LINK_TTL_DAYS_MAX)
-			return err_set(ERR_INVALID, "ttl_days must be an integer from 1 to %d", LINK_TTL_DAYS_MAX);
+		if (!json_is_integer(t) || json_integer_value(t) < 1 ||
+		    json_integer_value(t) > LINK_TTL_DAYS_MAX)
+			return err_set(ERR_INVALID, "ttl_days must be an integer from 1 to %d",
+				       LINK_TTL_DAYS_MAX);
 		out->ttl_days = json_integer_value(t);
 	}
 	return 0;
@@ -1239,16 +1269,21 @@ static void h_link_create(struct reqctx *ctx)
 	 * erase, so only a role that may do all of that itself may mint one;
 	 * other roles get opt-out links (see choices, withdraw, unsubscribe). */
 	if (!link_role_may_mint(ctx->policy, ctx->role, req.manage ? LINK_MANAGE : LINK_OPTOUT, scope)) {
-		bool scope_denied = strcmp(scope, "all") != 0 && !policy_role_may_purpose(ctx->policy, ctx->role, scope);
+		bool scope_denied =
+			strcmp(scope, "all") != 0 && !policy_role_may_purpose(ctx->policy, ctx->role, scope);
 		audit_begin(ctx, "links.create", id, strcmp(scope, "all") ? scope : NULL, NULL);
 		audit_decide(ctx, false, "role_denied");
 		cust_detail(ctx, json_pack("{s:s}", "capability", req.manage ? "manage" : "optout"));
 		if (scope_denied)
-			err_set(ERR_DENIED, "role %s may not mint a link for purpose %s: a link reaches only "
-				"its creator's purposes", ctx->role, scope);
+			err_set(ERR_DENIED,
+				"role %s may not mint a link for purpose %s: a link reaches only "
+				"its creator's purposes",
+				ctx->role, scope);
 		else
-			err_set(ERR_DENIED, "role %s may not mint a manage link (it needs consents.write, "
-				"contacts.update and contacts.erase, and every purpose)", ctx->role);
+			err_set(ERR_DENIED,
+				"role %s may not mint a manage link (it needs consents.write, "
+				"contacts.update and contacts.erase, and every purpose)",
+				ctx->role);
 		json_decref(body);
 		reply_problem(ctx, ERR_DENIED, "role_denied");
 		app_commit(ctx);
@@ -1262,7 +1297,10 @@ static void h_link_create(struct reqctx *ctx)
 		audit_decide(ctx, false, gone ? "erased" : rc == ERR_NOTFOUND ? "unknown_contact" : "error");
 		if (gone)
 			err_set(ERR_GONE, "the contact was erased");
-		reply_problem(ctx, gone ? ERR_GONE : rc, gone ? "erased" : rc == ERR_NOTFOUND ? "unknown_contact" : NULL);
+		reply_problem(ctx, gone ? ERR_GONE : rc,
+			      gone		   ? "erased"
+			      : rc == ERR_NOTFOUND ? "unknown_contact"
+						   : NULL);
 		json_decref(body);
 		app_commit(ctx);
 		return;
@@ -1300,11 +1338,12 @@ static void h_link_create(struct reqctx *ctx)
 		mem_wipe(token, sizeof token);
 		audit_decide(ctx, true, "created");
 		cust_detail(ctx, json_pack("{s:s, s:s, s:I, s:s, s:s}", "link_id", l->id, "scope", l->scope,
-					    "ttl_days", (json_int_t)ttl_days, "capability", l->capability,
-					    "delivery", "mail"));
+					   "ttl_days", (json_int_t)ttl_days, "capability", l->capability,
+					   "delivery", "mail"));
 		reply_json(ctx, 202,
-			   json_pack("{s:s, s:s, s:s, s:o, s:s}", "link_id", l->id, "scope", l->scope, "capability",
-				     l->capability, "expires_at", json_time(l->expires_us), "delivery", "mail"));
+			   json_pack("{s:s, s:s, s:s, s:o, s:s}", "link_id", l->id, "scope", l->scope,
+				     "capability", l->capability, "expires_at", json_time(l->expires_us),
+				     "delivery", "mail"));
 		ctx->job.apply = apply_link_insert_mailed;
 		app_commit(ctx);
 		return;
@@ -1320,13 +1359,12 @@ static void h_link_create(struct reqctx *ctx)
 	mem_wipe(token, sizeof token);
 	audit_decide(ctx, true, "created");
 	cust_detail(ctx, json_pack("{s:s, s:s, s:I, s:s}", "link_id", l->id, "scope", l->scope, "ttl_days",
-				    (json_int_t)ttl_days, "capability", l->capability));
+				   (json_int_t)ttl_days, "capability", l->capability));
 	reply_json(ctx, 201,
-		   json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:{s:s, s:s}}", "link_id", l->id, "scope", l->scope,
-			     "capability", l->capability, "url", url, "unsubscribe_url", unsub,
-			     "expires_at", json_time(l->expires_us),
-			     "headers", "List-Unsubscribe", lu, "List-Unsubscribe-Post",
-			     "List-Unsubscribe=One-Click"));
+		   json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:{s:s, s:s}}", "link_id", l->id, "scope",
+			     l->scope, "capability", l->capability, "url", url, "unsubscribe_url", unsub,
+			     "expires_at", json_time(l->expires_us), "headers", "List-Unsubscribe", lu,
+			     "List-Unsubscribe-Post", "List-Unsubscribe=One-Click"));
 	mem_wipe(url, sizeof url);
 	mem_wipe(unsub, sizeof unsub);
 	mem_wipe(lu, sizeof lu);
@@ -1392,8 +1430,9 @@ static void revoke_links(struct reqctx *ctx, const char *link_id)
 	audit_begin(ctx, "links.revoke", id, NULL, NULL);
 	audit_decide(ctx, true, "revoked");
 	cust_detail(ctx, json_pack("{s:s}", "link_id", link_id ? link_id : "all"));
-	reply_json(ctx, 200, json_pack("{s:s, s:s, s:o}", "contact_id", id, "link_id", link_id ? link_id : "all",
-				       "revoked_at", json_time(now_us())));
+	reply_json(ctx, 200,
+		   json_pack("{s:s, s:s, s:o}", "contact_id", id, "link_id", link_id ? link_id : "all",
+			     "revoked_at", json_time(now_us())));
 	ctx->job.apply = apply_link_revoke;
 	app_commit(ctx);
 }
@@ -1530,7 +1569,7 @@ static void h_request_post(struct reqctx *ctx)
 	snprintf(ctx->job.entry.record_id, sizeof ctx->job.entry.record_id, "%s", l->contact_id);
 	audit_decide(ctx, true, "mailed");
 	cust_detail(ctx, json_pack("{s:s, s:s, s:s}", "address", addr_id, "link_id", l->id, "capability",
-				    l->capability));
+				   l->capability));
 	ctx->state = l; /* freed with the request */
 	ctx->state_free = free;
 	reply_page(ctx, 200, prefpage_request_sent(lang));
@@ -1544,7 +1583,8 @@ const struct route customer_routes[] = {
 	{ "POST", "/p/request", h_request_post, NULL, true, 0, "customer.link_request" },
 	{ "POST", "/v1/contacts/{id}/preference-link", h_link_create, NULL, false, 0, "links.create" },
 	{ "DELETE", "/v1/contacts/{id}/preference-link", h_link_revoke_all, NULL, false, 0, "links.revoke" },
-	{ "DELETE", "/v1/contacts/{id}/preference-link/{token}", h_link_revoke_one, NULL, false, 0, "links.revoke" },
+	{ "DELETE", "/v1/contacts/{id}/preference-link/{token}", h_link_revoke_one, NULL, false, 0,
+	  "links.revoke" },
 	{ "GET", "/p/{token}", h_pref_get, NULL, true, 0, "customer.view" },
 	{ "POST", "/p/{token}", h_pref_post, NULL, true, 0, "customer.*" },
 	{ "GET", "/v1/unsubscribe/{token}", h_unsub_get, NULL, true, 0, "customer.unsubscribe_view" },

@@ -61,8 +61,8 @@ static int apply_take_in(struct store_conn *w, struct writer_job *job)
 	struct reqctx *ctx = job->ctx;
 	struct ev_req *r = ctx->state;
 	struct txn t = app_txn(ctx, w);
-	int rc = provider_take_in(&t, provider_name(r->kind), r->items, r->n, &ctx->app->cfg.events.sendgrid_groups,
-				  &r->counts);
+	int rc = provider_take_in(&t, provider_name(r->kind), r->items, r->n,
+				  &ctx->app->cfg.events.sendgrid_groups, &r->counts);
 	if (rc != 0) {
 		audit_decide(ctx, false, "error");
 		return rc;
@@ -95,10 +95,12 @@ static void h_events(struct reqctx *ctx)
 		return;
 	}
 	if (http_body_too_big(ctx->http)) {
-		refuse(ctx, err_set(ERR_TOOBIG, "a provider request is at most %d bytes", LIMIT_EVENT_BODY_BYTES));
+		refuse(ctx,
+		       err_set(ERR_TOOBIG, "a provider request is at most %d bytes", LIMIT_EVENT_BODY_BYTES));
 		return;
 	}
-	if ((r = calloc(1, sizeof *r)) == NULL || (r->items = calloc(LIMIT_EVENT_BATCH, sizeof *r->items)) == NULL) {
+	if ((r = calloc(1, sizeof *r)) == NULL ||
+	    (r->items = calloc(LIMIT_EVENT_BATCH, sizeof *r->items)) == NULL) {
 		ev_free(r);
 		refuse(ctx, err_set(ERR_NOMEM, "out of memory"));
 		return;
@@ -107,7 +109,8 @@ static void h_events(struct reqctx *ctx)
 	ctx->state = r;
 	ctx->state_free = ev_free;
 
-	struct provider_proof proof = { .body = body, .len = len,
+	struct provider_proof proof = { .body = body,
+					.len = len,
 					.authorization = http_header(ctx->http, "Authorization") };
 	if (kind == PROVIDER_SENDGRID) {
 		proof.signature = http_header(ctx->http, "X-Twilio-Email-Event-Webhook-Signature");

@@ -154,8 +154,7 @@ static int apply_batch(struct store_conn *w, struct writer_job *job)
 	}
 	snprintf(job->entry.detail, sizeof job->entry.detail,
 		 "{\"batch\":%llu,\"created\":%llu,\"duplicates\":%llu,\"lines\":%zu}",
-		 (unsigned long long)b->number, (unsigned long long)created, (unsigned long long)dups,
-		 b->n);
+		 (unsigned long long)b->number, (unsigned long long)created, (unsigned long long)dups, b->n);
 	return 0;
 }
 
@@ -171,7 +170,8 @@ static int write_result(struct import *im, const struct imp_contact *c)
 		break;
 	case IMP_DUPLICATE:
 		im->duplicates++;
-		n = snprintf(buf, sizeof buf, "{\"line\":%llu,\"status\":\"duplicate\",\"reason\":\"duplicate_email\"}\n",
+		n = snprintf(buf, sizeof buf,
+			     "{\"line\":%llu,\"status\":\"duplicate\",\"reason\":\"duplicate_email\"}\n",
 			     (unsigned long long)c->line);
 		break;
 	case IMP_INVALID: {
@@ -184,7 +184,8 @@ static int write_result(struct import *im, const struct imp_contact *c)
 	}
 	default:
 		im->errors++;
-		n = snprintf(buf, sizeof buf, "{\"line\":%llu,\"status\":\"error\",\"error\":\"not stored\"}\n",
+		n = snprintf(buf, sizeof buf,
+			     "{\"line\":%llu,\"status\":\"error\",\"error\":\"not stored\"}\n",
 			     (unsigned long long)c->line);
 		break;
 	}
@@ -377,17 +378,17 @@ static void import_finish(struct reqctx *ctx)
 	if (rc == 0)
 		rc = frc;
 	audit_begin(ctx, "contacts.import", "", NULL, NULL);
-	audit_detail(ctx, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "lines", (json_int_t)im->lines, "created",
-				    (json_int_t)im->created, "duplicates", (json_int_t)im->duplicates, "invalid",
-				    (json_int_t)im->invalid, "errors", (json_int_t)im->errors, "batches",
-				    (json_int_t)im->batches));
+	audit_detail(ctx, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "lines", (json_int_t)im->lines,
+				    "created", (json_int_t)im->created, "duplicates",
+				    (json_int_t)im->duplicates, "invalid", (json_int_t)im->invalid, "errors",
+				    (json_int_t)im->errors, "batches", (json_int_t)im->batches));
 	char *text = NULL;
 	if (rc == 0) {
-		json_t *sum = json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:s, s:b}}", "summary", "lines",
-					(json_int_t)im->lines, "created", (json_int_t)im->created, "duplicates",
-					(json_int_t)im->duplicates, "invalid", (json_int_t)im->invalid, "errors",
-					(json_int_t)im->errors, "request_id", http_request_id(ctx->http), "complete",
-					broken[0] == '\0');
+		json_t *sum = json_pack(
+			"{s:{s:I, s:I, s:I, s:I, s:I, s:s, s:b}}", "summary", "lines", (json_int_t)im->lines,
+			"created", (json_int_t)im->created, "duplicates", (json_int_t)im->duplicates,
+			"invalid", (json_int_t)im->invalid, "errors", (json_int_t)im->errors, "request_id",
+			http_request_id(ctx->http), "complete", broken[0] == '\0');
 		if (sum != NULL && broken[0] != '\0')
 			json_object_set_new(json_object_get(sum, "summary"), "error", json_string(broken));
 		text = json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -418,6 +419,7 @@ static void import_finish(struct reqctx *ctx)
 static const struct stream_ops import_ops = { import_begin, import_chunk, import_finish, import_free };
 
 const struct route import_routes[] = {
-	{ "POST", "/v1/contacts/import", NULL, &import_ops, false, LIMIT_STREAM_BODY_BYTES, "contacts.import" },
+	{ "POST", "/v1/contacts/import", NULL, &import_ops, false, LIMIT_STREAM_BODY_BYTES,
+	  "contacts.import" },
 	{ 0 },
 };

@@ -36,7 +36,8 @@ void h_ready(struct reqctx *ctx)
 	bool ready = atomic_load(&ctx->app->ready) && st.healthy && intact && app_store_reachable(ctx->app);
 	/* Fault names only (stable words), never a reason: /readyz is public. */
 	const char *fault = st.fault != AUDIT_FAULT_NONE ? audit_fault_name(st.fault)
-			    : !ws.intact ? audit_fault_name(ws.first_failure.fault) : NULL;
+			    : !ws.intact		 ? audit_fault_name(ws.first_failure.fault)
+							 : NULL;
 	reply_json(ctx, ready ? 200 : 503,
 		   json_pack("{s:s, s:b, s:b, s:s?, s:I}", "status", ready ? "ready" : "not_ready",
 			     "audit_healthy", st.healthy, "audit_intact", intact, "audit_fault", fault,
@@ -52,7 +53,8 @@ static int webhook_metrics(struct app *app, char **buf, int n)
 	char *more = NULL;
 	outbound_stats(app->outbound, &os);
 	int64_t age = os.oldest_us > 0 ? (now_us() - os.oldest_us) / 1000000 : 0;
-	int m = asprintf(&more,
+	int m = asprintf(
+		&more,
 		"# HELP consentd_webhook_deliveries_total Webhook delivery attempts by outcome.\n"
 		"# TYPE consentd_webhook_deliveries_total counter\n"
 		"consentd_webhook_deliveries_total{outcome=\"delivered\"} %llu\n"
@@ -69,7 +71,8 @@ static int webhook_metrics(struct app *app, char **buf, int n)
 		"# TYPE consentd_webhook_oldest_pending_seconds gauge\n"
 		"consentd_webhook_oldest_pending_seconds %lld\n",
 		(unsigned long long)os.delivered, (unsigned long long)os.retried, (unsigned long long)os.dead,
-		(unsigned long long)os.gone, (unsigned long long)os.refused, (long long)os.pending, (long long)age);
+		(unsigned long long)os.gone, (unsigned long long)os.refused, (long long)os.pending,
+		(long long)age);
 	char *joined = m < 0 ? NULL : realloc(*buf, (size_t)n + (size_t)m + 1);
 	if (joined == NULL) {
 		free(more);

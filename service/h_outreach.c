@@ -61,12 +61,12 @@ struct dedupe {
 struct filter {
 	struct reqctx *ctx;
 	char purpose[STORE_NAME_CAP], channel[STORE_NAME_CAP];
-	int setup_rc;		/* a problem found in begin, answered in finish */
+	int setup_rc; /* a problem found in begin, answered in finish */
 	const char *setup_reason;
 	bool role_denied;
-	bool dry_run;		/* answer, but record no release (caps unchanged) */
-	bool only_allowed;	/* only=allowed: leave denied entries out of the reply */
-	bool csv_out;		/* Accept: text/csv: CSV records, the summary in a header */
+	bool dry_run;		       /* answer, but record no release (caps unchanged) */
+	bool only_allowed;	       /* only=allowed: leave denied entries out of the reply */
+	bool csv_out;		       /* Accept: text/csv: CSV records, the summary in a header */
 	int64_t cap_max, cap_per_days; /* the purpose's frequency cap; 0: none */
 	bool frequency_choice;	       /* the purpose lets people choose how often */
 	enum bulk_format fmt;
@@ -75,14 +75,14 @@ struct filter {
 	struct spill_digest *digest;
 	struct dedupe seen;
 	struct dedupe persons; /* contact ids already answered allowed */
-	struct txn txn; /* the domain's handle: keys and policy; .c set per entry */
+	struct txn txn;	       /* the domain's handle: keys and policy; .c set per entry */
 	int64_t now_s;
 	uint64_t total, allowed, denied, duplicates, invalid, errors, released;
 	uint64_t same_person, held_by_cap;
 	uint64_t reasons[POLICY_REASON_COUNT];
 	char release_id[STORE_ID_CAP];
 	char list_hmac_hex[65];
-	char *line; /* LINE_CAP: one result line */
+	char *line;	 /* LINE_CAP: one result line */
 	json_t *summary; /* the release record's summary, kept for apply */
 };
 
@@ -235,8 +235,8 @@ static int put_csv(struct filter *f, json_t *entry, bool allowed, const char *re
 	return spill_write(f->out, f->line, n);
 }
 
-static int put_line_at(struct filter *f, json_t *entry, bool allowed, const char *reason,
-		       uint64_t line, const char *error, int64_t reachable_us, const char *contact_id)
+static int put_line_at(struct filter *f, json_t *entry, bool allowed, const char *reason, uint64_t line,
+		       const char *error, int64_t reachable_us, const char *contact_id)
 {
 	size_t n = 0;
 	if (f->only_allowed && !allowed)
@@ -247,23 +247,24 @@ static int put_line_at(struct filter *f, json_t *entry, bool allowed, const char
 	n = 9;
 	n += echo(entry, f->line + n, LINE_CAP - 256 - n);
 	if (error != NULL)
-		n += (size_t)snprintf(f->line + n, LINE_CAP - n,
-				      ",\"line\":%llu,\"allowed\":false,\"reason\":\"invalid\",\"error\":\"%s\"}\n",
-				      (unsigned long long)line, error);
+		n += (size_t)snprintf(
+			f->line + n, LINE_CAP - n,
+			",\"line\":%llu,\"allowed\":false,\"reason\":\"invalid\",\"error\":\"%s\"}\n",
+			(unsigned long long)line, error);
 	else if (reachable_us > 0) {
 		char when[32];
 		format_time_us(reachable_us, when, sizeof when);
 		n += (size_t)snprintf(f->line + n, LINE_CAP - n,
-				      ",\"allowed\":false,\"reason\":\"%s\",\"reachable_again\":\"%s\"}\n", reason,
-				      when);
+				      ",\"allowed\":false,\"reason\":\"%s\",\"reachable_again\":\"%s\"}\n",
+				      reason, when);
 	} else
 		n += (size_t)snprintf(f->line + n, LINE_CAP - n, ",\"allowed\":%s,\"reason\":\"%s\"}\n",
 				      allowed ? "true" : "false", reason);
 	return spill_write(f->out, f->line, n);
 }
 
-static int put_line(struct filter *f, json_t *entry, bool allowed, const char *reason,
-		    uint64_t line, const char *error)
+static int put_line(struct filter *f, json_t *entry, bool allowed, const char *reason, uint64_t line,
+		    const char *error)
 {
 	return put_line_at(f, entry, allowed, reason, line, error, 0, NULL);
 }
@@ -332,8 +333,8 @@ static int on_item(void *arg, const struct bulk_item *it)
 	}
 	if (d.allowed && (f->cap_max > 0 || f->frequency_choice)) {
 		bool held = false;
-		if (release_outreach_held(&f->txn, row.id, f->purpose, f->channel, f->cap_max, f->cap_per_days,
-					  f->frequency_choice, &held, &reachable_us) != 0) {
+		if (release_outreach_held(&f->txn, row.id, f->purpose, f->channel, f->cap_max,
+					  f->cap_per_days, f->frequency_choice, &held, &reachable_us) != 0) {
 			f->errors++;
 			f->denied++;
 			return put_line(f, it->value, false, "error", 0, NULL);
@@ -356,7 +357,8 @@ static int on_item(void *arg, const struct bulk_item *it)
 	} else {
 		f->denied++;
 	}
-	return put_line_at(f, it->value, d.allowed, policy_reason_name(d.reason), 0, NULL, reachable_us, row.id);
+	return put_line_at(f, it->value, d.allowed, policy_reason_name(d.reason), 0, NULL, reachable_us,
+			   row.id);
 }
 
 /* ---- the stream ---- */
@@ -418,7 +420,8 @@ static int filter_begin(struct reqctx *ctx)
 	/* A purpose that declares no channels (analytics, partner sharing) is
 	 * filtered without one; naming one for it is a clear 422. */
 	if (pi.channels == 0 && channel != NULL) {
-		f->setup_rc = err_set(ERR_UNPROCESSABLE, "purpose %s uses no channel; leave channel out", purpose);
+		f->setup_rc =
+			err_set(ERR_UNPROCESSABLE, "purpose %s uses no channel; leave channel out", purpose);
 		f->setup_reason = "channel_not_allowed";
 		return f->setup_rc;
 	}
@@ -541,7 +544,9 @@ static void filter_finish(struct reqctx *ctx)
 				   "allowed", (json_int_t)f->allowed, "denied", (json_int_t)f->denied,
 				   "duplicates", (json_int_t)f->duplicates, "invalid", (json_int_t)f->invalid,
 				   "errors", (json_int_t)f->errors, "list_hmac", f->list_hmac_hex, "format",
-				   f->fmt == BULK_JSON_ARRAY ? "json" : f->fmt == BULK_NDJSON ? "ndjson" : "csv");
+				   f->fmt == BULK_JSON_ARRAY ? "json"
+				   : f->fmt == BULK_NDJSON   ? "ndjson"
+							     : "csv");
 	if (rc != 0) {
 		/* The list could not be read to its end: nothing is released. */
 		const char *reason = rc == ERR_TOOBIG ? "list_too_large" : "malformed_list";
@@ -583,9 +588,8 @@ static void filter_finish(struct reqctx *ctx)
 		f->purpose, "channel", f->channel, "total", (json_int_t)f->total, "distinct",
 		(json_int_t)(f->total - f->duplicates - f->invalid), "allowed", (json_int_t)f->allowed,
 		"denied", (json_int_t)f->denied, "duplicates", (json_int_t)f->duplicates, "invalid",
-		(json_int_t)f->invalid, "errors", (json_int_t)f->errors, "reasons", reasons,
-		"list_hmac", f->list_hmac_hex, "release_id", f->release_id, "request_id",
-		http_request_id(ctx->http));
+		(json_int_t)f->invalid, "errors", (json_int_t)f->errors, "reasons", reasons, "list_hmac",
+		f->list_hmac_hex, "release_id", f->release_id, "request_id", http_request_id(ctx->http));
 	json_t *sl = json_object_get(summary, "summary");
 	json_object_set_new(sl, "same_person", json_integer((json_int_t)f->same_person));
 	json_object_set_new(sl, "held_by_cap", json_integer((json_int_t)f->held_by_cap));
@@ -714,9 +718,9 @@ static void h_release_get(struct reqctx *ctx)
 			bool released = rc == 0;
 			audit_decide(ctx, true, released ? "released" : "not_released");
 			audit_detail(ctx, json_pack("{s:s}", "release_id", release));
-			reply_json(ctx, 200, json_pack("{s:s, s:s, s:b, s:I}", "release_id", release,
-						       "contact_id", id, "released", released,
-						       "released_total", (json_int_t)count));
+			reply_json(ctx, 200,
+				   json_pack("{s:s, s:s, s:b, s:I}", "release_id", release, "contact_id", id,
+					     "released", released, "released_total", (json_int_t)count));
 			app_commit(ctx);
 			return;
 		}
@@ -751,8 +755,10 @@ static void h_contact_releases(struct reqctx *ctx)
 }
 
 const struct route outreach_routes[] = {
-	{ "POST", "/v1/outreach/filter", NULL, &filter_ops, false, LIMIT_STREAM_BODY_BYTES, "outreach.filter" },
-	{ "GET", "/v1/outreach/releases/{id}", h_release_summary, NULL, false, 0, "outreach.release.summary" },
+	{ "POST", "/v1/outreach/filter", NULL, &filter_ops, false, LIMIT_STREAM_BODY_BYTES,
+	  "outreach.filter" },
+	{ "GET", "/v1/outreach/releases/{id}", h_release_summary, NULL, false, 0,
+	  "outreach.release.summary" },
 	{ "GET", "/v1/outreach/releases/{id}/contacts/{id}", h_release_get, NULL, false, 0,
 	  "outreach.release.read" },
 	{ "GET", "/v1/outreach/contacts/{id}/releases", h_contact_releases, NULL, false, 0,

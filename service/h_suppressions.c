@@ -41,8 +41,8 @@ struct supp_import {
 	struct reqctx *ctx;
 	bool role_denied;
 	int setup_rc;
-	bool json;	    /* a single entry, buffered */
-	char *body;	    /* json: the buffered body */
+	bool json;  /* a single entry, buffered */
+	char *body; /* json: the buffered body */
 	size_t body_len;
 	struct bulk_reader *reader;
 	struct supp_entry *batch;
@@ -74,7 +74,8 @@ static int entry_hash(struct supp_import *s, struct supp_entry *e, const char *a
 	if (rc != 0)
 		return rc;
 	bool email = strcmp(e->kind, "email") == 0;
-	rc = email ? contact_hash_email(&t, address, NULL, e->hash) : contact_hash_phone(&t, address, NULL, e->hash);
+	rc = email ? contact_hash_email(&t, address, NULL, e->hash)
+		   : contact_hash_phone(&t, address, NULL, e->hash);
 	if (rc != 0)
 		return err_set(ERR_INVALID, "%s is not a valid address", email ? "email" : "phone");
 	return 0;
@@ -97,9 +98,13 @@ static int apply_batch(struct store_conn *w, struct writer_job *job)
 	uint64_t added = 0, already = 0;
 	for (size_t i = 0; i < s->n_batch; i++) {
 		struct supp_entry *e = &s->batch[i];
-		struct store_suppression sp = { .kind = e->kind, .scope = e->scope, .scope_value = e->scope_value,
-						.reason = e->reason, .source = e->source,
-						.created_us = e->created_us, .recorded_us = s->now };
+		struct store_suppression sp = { .kind = e->kind,
+						.scope = e->scope,
+						.scope_value = e->scope_value,
+						.reason = e->reason,
+						.source = e->source,
+						.created_us = e->created_us,
+						.recorded_us = s->now };
 		memcpy(sp.hash, e->hash, 32);
 		int rc = suppression_add(&t, &sp);
 		if (rc < 0) {
@@ -150,11 +155,13 @@ static int on_entry(void *arg, const struct bulk_item *it)
 	if (json_is_string(v)) {
 		/* A bare address (CSV without a header): unsubscribe from all. */
 		const char *a = json_string_value(v);
-		json_t *o = json_pack("{s:s, s:s}", strchr(a, '@') ? "email" : "phone", a, "reason", "unsubscribe");
+		json_t *o = json_pack("{s:s, s:s}", strchr(a, '@') ? "email" : "phone", a, "reason",
+				      "unsubscribe");
 		json_decref(v);
 		v = o;
 	}
-	int rc = it->error ? err_set(ERR_INVALID, "%s", it->error) : entry_from_json(s, v, &s->batch[s->n_batch]);
+	int rc = it->error ? err_set(ERR_INVALID, "%s", it->error)
+			   : entry_from_json(s, v, &s->batch[s->n_batch]);
 	json_decref(v);
 	if (rc != 0) {
 		s->invalid++;
@@ -188,8 +195,9 @@ static int supp_begin(struct reqctx *ctx)
 		return s->setup_rc = err_set(ERR_NOMEM, "out of memory");
 	int rc = bulk_format_from_type(http_header(ctx->http, "Content-Type"), &fmt, &hdr);
 	if (rc != 0)
-		return s->setup_rc = err_set(ERR_UNSUPPORTED, "send one suppression as application/json, or a "
-							       "list as text/csv or application/x-ndjson");
+		return s->setup_rc =
+			       err_set(ERR_UNSUPPORTED, "send one suppression as application/json, or a "
+							"list as text/csv or application/x-ndjson");
 	if (fmt == BULK_JSON_ARRAY) {
 		s->json = true;
 		return 0;
@@ -205,7 +213,8 @@ static int supp_chunk(struct reqctx *ctx, const char *data, size_t len)
 	if (!s->json)
 		return bulk_feed(s->reader, data, len);
 	if (s->body_len + len > LIMIT_BODY_BYTES)
-		return err_set(ERR_TOOBIG, "a single suppression is at most %d bytes; send lists as CSV or NDJSON",
+		return err_set(ERR_TOOBIG,
+			       "a single suppression is at most %d bytes; send lists as CSV or NDJSON",
 			       LIMIT_BODY_BYTES);
 	char *n = realloc(s->body, s->body_len + len + 1);
 	if (n == NULL)
@@ -227,8 +236,12 @@ static int apply_single(struct store_conn *w, struct writer_job *job)
 	struct reqctx *ctx = job->ctx;
 	struct supp_import *s = ctx->stream_state;
 	struct supp_entry *e = &s->batch[0];
-	struct store_suppression sp = { .kind = e->kind, .scope = e->scope, .scope_value = e->scope_value,
-					.reason = e->reason, .source = e->source, .created_us = e->created_us,
+	struct store_suppression sp = { .kind = e->kind,
+					.scope = e->scope,
+					.scope_value = e->scope_value,
+					.reason = e->reason,
+					.source = e->source,
+					.created_us = e->created_us,
 					.recorded_us = s->now };
 	memcpy(sp.hash, e->hash, 32);
 	struct txn t = app_txn(ctx, w);
@@ -239,9 +252,9 @@ static int apply_single(struct store_conn *w, struct writer_job *job)
 	}
 	s->added = (uint64_t)rc;
 	reply_json(ctx, rc == 1 ? 201 : 200,
-		   json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:o}", "added", rc == 1, "kind", e->kind, "scope",
-			     e->scope, "scope_value", e->scope_value, "reason", e->reason, "source", e->source,
-			     "created_at", json_time(e->created_us)));
+		   json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:o}", "added", rc == 1, "kind", e->kind,
+			     "scope", e->scope, "scope_value", e->scope_value, "reason", e->reason, "source",
+			     e->source, "created_at", json_time(e->created_us)));
 	return 0;
 }
 
@@ -304,9 +317,10 @@ static void supp_finish(struct reqctx *ctx)
 		return;
 	}
 	audit_decide(ctx, true, "imported");
-	reply_json(ctx, 200, json_pack("{s:I, s:I, s:I, s:I, s:O}", "total", (json_int_t)s->total, "added",
-				       (json_int_t)s->added, "already", (json_int_t)s->already, "invalid",
-				       (json_int_t)s->invalid, "errors", s->errors));
+	reply_json(ctx, 200,
+		   json_pack("{s:I, s:I, s:I, s:I, s:O}", "total", (json_int_t)s->total, "added",
+			     (json_int_t)s->added, "already", (json_int_t)s->already, "invalid",
+			     (json_int_t)s->invalid, "errors", s->errors));
 	app_commit(ctx);
 }
 
@@ -321,7 +335,8 @@ static int address_param(struct reqctx *ctx, uint8_t hash[32], char hex[17])
 	if ((email == NULL) == (phone == NULL))
 		return err_set(ERR_INVALID, "give exactly one of ?email= and ?phone=");
 	struct txn t = app_txn(ctx, NULL);
-	int rc = email ? contact_hash_email(&t, email, NULL, hash) : contact_hash_phone(&t, phone, NULL, hash);
+	int rc =
+		email ? contact_hash_email(&t, email, NULL, hash) : contact_hash_phone(&t, phone, NULL, hash);
 	if (rc != 0)
 		return err_set(ERR_INVALID, "%s is not a valid address", email ? "email" : "phone");
 	hash_prefix(hash, hex);
@@ -330,9 +345,9 @@ static int address_param(struct reqctx *ctx, uint8_t hash[32], char hex[17])
 
 static int row_cb(void *arg, const struct store_suppression_row *r)
 {
-	json_array_append_new(arg, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "scope", r->scope, "scope_value",
-					     r->scope_value, "reason", r->reason, "source", r->source,
-					     "created_at", json_time(r->created_us), "recorded_at",
+	json_array_append_new(arg, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "scope", r->scope,
+					     "scope_value", r->scope_value, "reason", r->reason, "source",
+					     r->source, "created_at", json_time(r->created_us), "recorded_at",
 					     json_time(r->recorded_us)));
 	return 0;
 }
@@ -392,7 +407,8 @@ static int apply_lift(struct store_conn *w, struct writer_job *job)
 		return err_set(ERR_NOTFOUND, "no active suppression to lift here (erasure suppressions are "
 					     "permanent)");
 	}
-	reply_json(ctx, 200, json_pack("{s:I, s:o}", "lifted", (json_int_t)lifted, "lifted_at", json_time(l->now)));
+	reply_json(ctx, 200,
+		   json_pack("{s:I, s:o}", "lifted", (json_int_t)lifted, "lifted_at", json_time(l->now)));
 	return 0;
 }
 

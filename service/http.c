@@ -35,9 +35,9 @@
  * only: no CBC suite (padding oracles, Lucky13), no SHA-1 MAC or
  * signature, no static-RSA key exchange. GnuTLS priority syntax; check
  * with `gnutls-cli --priority STRING -l`. */
-#define TLS_PRIORITIES                                                                          \
-	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"     \
-	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-SIGN-RSA-SHA1:"     \
+#define TLS_PRIORITIES                                                                                       \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"                  \
+	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-SIGN-RSA-SHA1:"                  \
 	"-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1:%SERVER_PRECEDENCE"
 
 struct http_server {
@@ -58,9 +58,9 @@ struct http_request {
 	char request_id[40];
 	char client[INET6_ADDRSTRLEN];
 	enum req_state state;
-	bool started;	   /* on_access has seen this request */
+	bool started;		/* on_access has seen this request */
 	const char *bad_target; /* set by log_uri: why the raw target is refused */
-	bool deferred; /* set by http_suspend on the HTTP thread; never by the commit thread */
+	bool deferred;		/* set by http_suspend on the HTTP thread; never by the commit thread */
 	bool streaming, too_big, early;
 	uint64_t body_limit, body_bytes;
 	char *body;
@@ -106,7 +106,8 @@ static void client_address(struct http_request *req)
 		return;
 	const struct sockaddr *sa = ci->client_addr;
 	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->client, sizeof req->client);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->client,
+			  sizeof req->client);
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->client,
 			  sizeof req->client);
@@ -134,8 +135,10 @@ static enum MHD_Result queue(struct http_request *req)
 					   "\"title\":\"Internal error\",\"status\":500}";
 		struct MHD_Response *r = MHD_create_response_from_buffer(sizeof body - 1, (void *)body,
 									 MHD_RESPMEM_PERSISTENT);
-		fprintf(stderr, "consentd: request %s: a reply header did not fit (more than %d); "
-				"answered 500 instead\n", req->request_id, MAX_EXTRA_HEADERS);
+		fprintf(stderr,
+			"consentd: request %s: a reply header did not fit (more than %d); "
+			"answered 500 instead\n",
+			req->request_id, MAX_EXTRA_HEADERS);
 		if (r != NULL) {
 			MHD_add_response_header(r, "Content-Type", "application/problem+json");
 			MHD_destroy_response(req->response);
@@ -168,8 +171,7 @@ static bool is_tchar(unsigned char c)
 	       strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-static enum MHD_Result framing_one(void *cls, enum MHD_ValueKind kind, const char *key,
-				   const char *value)
+static enum MHD_Result framing_one(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	struct framing *f = cls;
 	(void)kind;
@@ -183,7 +185,8 @@ static enum MHD_Result framing_one(void *cls, enum MHD_ValueKind kind, const cha
 		if (f->content_length == NULL)
 			f->content_length = value;
 	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
-		f->te_not_chunked = f->te_not_chunked || f->transfer_encoding || strcasecmp(value, "chunked") != 0;
+		f->te_not_chunked =
+			f->te_not_chunked || f->transfer_encoding || strcasecmp(value, "chunked") != 0;
 		f->transfer_encoding = true;
 	}
 	return MHD_YES;
@@ -263,9 +266,8 @@ static void *log_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	return req;
 }
 
-static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-				 const char *method, const char *version, const char *upload,
-				 size_t *upload_size, void **con_cls)
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+				 const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
 	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
@@ -347,8 +349,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		if (req->have_response)
 			return queue(req);
 		return MHD_NO;
-	default:
-		return MHD_NO;
+	default: return MHD_NO;
 	}
 }
 
@@ -399,8 +400,8 @@ int http_start(struct http_server **out, const struct http_config *cfg)
 	if (srv == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
 	memset(&ss, 0, sizeof ss);
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_ALLOW_SUSPEND_RESUME |
-			 MHD_USE_ERROR_LOG;
+	unsigned flags =
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (inet_pton(AF_INET, cfg->address, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 		sin->sin_family = AF_INET;
@@ -421,20 +422,15 @@ int http_start(struct http_server **out, const struct http_config *cfg)
 	srv->app = cfg->app;
 	crypto_random(&srv->id_prefix, sizeof srv->id_prefix);
 	srv->daemon = MHD_start_daemon(
-		flags, cfg->port, NULL, NULL, on_access, srv,
-		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_HTTPS_MEM_CERT, cfg->cert_pem,
-		MHD_OPTION_HTTPS_MEM_KEY, cfg->key_pem,
-		MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
-		MHD_OPTION_CONNECTION_LIMIT, LIMIT_CONNECTIONS,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, LIMIT_CONNECTIONS_PER_IP,
-		MHD_OPTION_CONNECTION_TIMEOUT, LIMIT_IDLE_SECONDS,
+		flags, cfg->port, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_CERT, cfg->cert_pem,
+		MHD_OPTION_HTTPS_MEM_KEY, cfg->key_pem, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+		MHD_OPTION_CONNECTION_LIMIT, LIMIT_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		LIMIT_CONNECTIONS_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT, LIMIT_IDLE_SECONDS,
 		/* The pool holds the request line and headers; libmicrohttpd zeroes
 		 * it for every request, so it is kept at its default size. */
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIMIT_CONNECTION_MEMORY,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		MHD_OPTION_URI_LOG_CALLBACK, log_uri, NULL,
 		/* Last on purpose: with one worker there is no pool (the daemon's
 		 * own epoll thread serves), and the option becomes the end marker. */
@@ -464,17 +460,50 @@ uint16_t http_port(const struct http_server *srv)
 	return srv->port;
 }
 
-const char *http_method(const struct http_request *req) { return req->method; }
-const char *http_path(const struct http_request *req) { return req->path; }
-const char *http_client(const struct http_request *req) { return req->client; }
-const char *http_request_id(const struct http_request *req) { return req->request_id; }
-bool http_body_too_big(const struct http_request *req) { return req->too_big; }
-uint64_t http_body_bytes(const struct http_request *req) { return req->body_bytes; }
-void http_set_state(struct http_request *req, void *state) { req->app_state = state; }
-void *http_state(const struct http_request *req) { return req->app_state; }
-void http_set_body_limit(struct http_request *req, uint64_t bytes) { req->body_limit = bytes; }
-void http_set_streaming(struct http_request *req) { req->streaming = true; }
-bool http_responded(const struct http_request *req) { return req->have_response; }
+const char *http_method(const struct http_request *req)
+{
+	return req->method;
+}
+const char *http_path(const struct http_request *req)
+{
+	return req->path;
+}
+const char *http_client(const struct http_request *req)
+{
+	return req->client;
+}
+const char *http_request_id(const struct http_request *req)
+{
+	return req->request_id;
+}
+bool http_body_too_big(const struct http_request *req)
+{
+	return req->too_big;
+}
+uint64_t http_body_bytes(const struct http_request *req)
+{
+	return req->body_bytes;
+}
+void http_set_state(struct http_request *req, void *state)
+{
+	req->app_state = state;
+}
+void *http_state(const struct http_request *req)
+{
+	return req->app_state;
+}
+void http_set_body_limit(struct http_request *req, uint64_t bytes)
+{
+	req->body_limit = bytes;
+}
+void http_set_streaming(struct http_request *req)
+{
+	req->streaming = true;
+}
+bool http_responded(const struct http_request *req)
+{
+	return req->have_response;
+}
 
 const char *http_query(const struct http_request *req, const char *name)
 {
@@ -483,8 +512,8 @@ const char *http_query(const struct http_request *req, const char *name)
 
 bool http_has_query(const struct http_request *req, const char *name)
 {
-	return MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name),
-					     NULL, NULL) == MHD_YES;
+	return MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), NULL,
+					     NULL) == MHD_YES;
 }
 
 struct query_walk {
@@ -493,8 +522,7 @@ struct query_walk {
 	int rc;
 };
 
-static enum MHD_Result query_one(void *cls, enum MHD_ValueKind kind, const char *key,
-				 const char *value)
+static enum MHD_Result query_one(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	struct query_walk *w = cls;
 	(void)kind;
@@ -523,7 +551,8 @@ const char *http_body(const struct http_request *req, size_t *len)
 void http_add_header(struct http_request *req, const char *name, const char *value)
 {
 	char *n = NULL, *v = NULL;
-	if (req->n_headers >= MAX_EXTRA_HEADERS || (n = strdup(name)) == NULL || (v = strdup(value)) == NULL) {
+	if (req->n_headers >= MAX_EXTRA_HEADERS || (n = strdup(name)) == NULL ||
+	    (v = strdup(value)) == NULL) {
 		free(n);
 		req->header_dropped = true;
 		return;
@@ -533,8 +562,7 @@ void http_add_header(struct http_request *req, const char *name, const char *val
 	req->n_headers++;
 }
 
-void http_respond(struct http_request *req, int status, const char *content_type, char *body,
-		  size_t len)
+void http_respond(struct http_request *req, int status, const char *content_type, char *body, size_t len)
 {
 	if (req->have_response) {
 		free(body);
@@ -579,8 +607,8 @@ static void stream_free(void *cls)
 	free(s);
 }
 
-void http_respond_stream(struct http_request *req, int status, const char *content_type,
-			 http_reader read, void *ctx, void (*free_ctx)(void *))
+void http_respond_stream(struct http_request *req, int status, const char *content_type, http_reader read,
+			 void *ctx, void (*free_ctx)(void *))
 {
 	bool head = strcmp(req->method, "HEAD") == 0;
 	struct stream_ctx *s = malloc(sizeof *s);
@@ -594,8 +622,8 @@ void http_respond_stream(struct http_request *req, int status, const char *conte
 	s->ctx = ctx;
 	s->free_ctx = free_ctx;
 	s->head = head;
-	req->response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, s,
-							  stream_free);
+	req->response =
+		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, s, stream_free);
 	if (req->response == NULL) {
 		stream_free(s);
 		return;

@@ -84,13 +84,12 @@ void http_set_streaming(struct http_request *req);
 /* Adds a reply header (copied). Never dropped silently: past the limit (or
  * out of memory) the whole reply becomes a 500, logged. */
 void http_add_header(struct http_request *req, const char *name, const char *value);
-void http_respond(struct http_request *req, int status, const char *content_type, char *body,
-		  size_t len);
+void http_respond(struct http_request *req, int status, const char *content_type, char *body, size_t len);
 /* Streams a body of unknown length (chunked). read returns bytes written to
  * buf, 0 at the end, or -1 on error (the connection is then cut). */
 typedef ssize_t (*http_reader)(void *ctx, char *buf, size_t cap);
-void http_respond_stream(struct http_request *req, int status, const char *content_type,
-			 http_reader read, void *ctx, void (*free_ctx)(void *));
+void http_respond_stream(struct http_request *req, int status, const char *content_type, http_reader read,
+			 void *ctx, void (*free_ctx)(void *));
 bool http_responded(const struct http_request *req);
 
 /* Deferral: call http_suspend from on_complete before handing the request to

@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-static const char LINK_TAG[] = "consentd-link-v1";	/* sizeof includes the NUL */
+static const char LINK_TAG[] = "consentd-link-v1"; /* sizeof includes the NUL */
 static const char CSRF_TAG[] = "consentd-csrf-v1";
 
 static void put_be64(uint8_t *p, int64_t v)

@@ -35,7 +35,7 @@ struct keyring;
 #define LINKTOKEN_ID_BYTES 16
 #define LINKTOKEN_PAYLOAD_BYTES (1 + LINKTOKEN_ID_BYTES + 8)
 #define LINKTOKEN_MAC_BYTES 32
-#define LINKTOKEN_CAP 96	  /* the text form with its NUL (78 characters) */
+#define LINKTOKEN_CAP 96	 /* the text form with its NUL (78 characters) */
 #define LINKTOKEN_ID_TEXT_CAP 23 /* base64url of the id with its NUL */
 
 #define LINKTOKEN_CSRF_NONCE_BYTES 12

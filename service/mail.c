@@ -197,7 +197,8 @@ static void round_once(struct mail_worker *w)
 		 * the queue, and said in the log. */
 		bool give_up = rc != 0 && m->attempts + 1 >= MAIL_ATTEMPTS_MAX;
 		if (give_up)
-			fprintf(stderr, "consentd: mail %s given up after %d attempts\n", m->id, MAIL_ATTEMPTS_MAX);
+			fprintf(stderr, "consentd: mail %s given up after %d attempts\n", m->id,
+				MAIL_ATTEMPTS_MAX);
 		mark(w, m->id, rc == 0 || give_up);
 	}
 out:

@@ -37,8 +37,15 @@
 
 extern const char policy_example_json[];
 
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_INVALID = 3, EXIT_PERM = 4,
-       EXIT_TAMPERED = 5, EXIT_UNAVAILABLE = 6 };
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,
+	EXIT_USAGE = 2,
+	EXIT_INVALID = 3,
+	EXIT_PERM = 4,
+	EXIT_TAMPERED = 5,
+	EXIT_UNAVAILABLE = 6
+};
 
 static int exit_for(int code)
 {
@@ -92,10 +99,14 @@ struct opts {
 static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
 {
 	static const struct option longopts[] = {
-		{ "data", required_argument, NULL, 'd' },   { "listen", required_argument, NULL, 'l' },
-		{ "role", required_argument, NULL, 'r' },   { "name", required_argument, NULL, 'n' },
-		{ "format", required_argument, NULL, 'f' }, { "export", required_argument, NULL, 'e' },
-		{ "pubkey", required_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
+		{ "data", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "role", required_argument, NULL, 'r' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "export", required_argument, NULL, 'e' },
+		{ "pubkey", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
 		{ "checkpoint", required_argument, NULL, 'c' },
 		{ "database", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
@@ -117,7 +128,8 @@ static int parse_opts(int argc, char **argv, struct opts *o, const char *usage)
 		case 'D': o->database = optarg; break;
 		case 'h': o->help = true; break;
 		default:
-			fprintf(stderr, "consentd: unknown or incomplete option: %s\n%s", argv[optind - 1], usage);
+			fprintf(stderr, "consentd: unknown or incomplete option: %s\n%s", argv[optind - 1],
+				usage);
 			return EXIT_USAGE;
 		}
 	}
@@ -187,7 +199,8 @@ static int cmd_init(int argc, char **argv)
 		if (errno != EEXIST)
 			return fail(err_set(ERR_IO, "cannot create %s: %s", o.data, strerror(errno)));
 		if (rmdir(o.data) != 0)
-			return fail(err_set(ERR_INVALID, "%s already exists and is not empty; refusing to overwrite it",
+			return fail(err_set(ERR_INVALID,
+					    "%s already exists and is not empty; refusing to overwrite it",
 					    o.data));
 		if (mkdir(o.data, 0700) != 0)
 			return fail(err_set(ERR_IO, "cannot create %s: %s", o.data, strerror(errno)));
@@ -329,8 +342,9 @@ static int open_for_cli(const char *dir, struct config *cfg, struct store **st, 
 	/* A verb that appends to a trail it cannot prove would sign over it. */
 	char why[AUDIT_REASON_BYTES];
 	if (rc == 0 && writer_fault(*log, why, sizeof why) != AUDIT_FAULT_NONE)
-		rc = err_set(ERR_AUDIT_ALTERED, "the audit trail is not intact (%s); nothing was done. "
-						"Run consentd audit verify --data %s",
+		rc = err_set(ERR_AUDIT_ALTERED,
+			     "the audit trail is not intact (%s); nothing was done. "
+			     "Run consentd audit verify --data %s",
 			     why, dir);
 	return rc;
 }
@@ -352,7 +366,8 @@ static int operator_job(struct writer *log, const char *action, const char *reas
 		if (text == NULL)
 			rc = err_set(ERR_NOMEM, "out of memory");
 		else if (rc == 0 && strlen(text) >= sizeof job.entry.detail)
-			rc = err_set(ERR_TOOBIG, "the audit detail of %s is longer than %zu bytes; nothing was done",
+			rc = err_set(ERR_TOOBIG,
+				     "the audit detail of %s is longer than %zu bytes; nothing was done",
 				     action, sizeof job.entry.detail - 1);
 		else
 			memcpy(job.entry.detail, text, strlen(text) + 1);
@@ -399,7 +414,8 @@ static int cmd_token_revoke(int argc, char **argv)
 	 * outside today's charset, so only what the trail cannot hold is refused. */
 	if (strlen(o.name) == 0 || strlen(o.name) > LIMIT_NAME_BYTES || strpbrk(o.name, "\t\r\n") != NULL ||
 	    !is_clean_utf8(o.name, strlen(o.name)))
-		return fail(err_set(ERR_INVALID, "--name must be 1 to %d printable characters", LIMIT_NAME_BYTES));
+		return fail(err_set(ERR_INVALID, "--name must be 1 to %d printable characters",
+				    LIMIT_NAME_BYTES));
 	if ((rc = open_for_cli(o.data, &cfg, &st, &log)) != 0)
 		goto out;
 	rc = operator_job(log, "token.revoke", "revoked", json_pack("{s:s}", "principal", o.name),
@@ -438,9 +454,11 @@ static int cmd_token(int argc, char **argv)
 	 * a newline there would break every later export, and "customer" would
 	 * pass staff actions off as the customer's own. */
 	if (!is_principal_name(o.name))
-		return fail(err_set(ERR_INVALID, "--name must be 1 to %d bytes of printable text (no control or "
-					      "invisible characters, no leading or trailing space) and not customer, "
-					      "operator or system", LIMIT_NAME_BYTES));
+		return fail(err_set(ERR_INVALID,
+				    "--name must be 1 to %d bytes of printable text (no control or "
+				    "invisible characters, no leading or trailing space) and not customer, "
+				    "operator or system",
+				    LIMIT_NAME_BYTES));
 	if ((rc = config_load(&cfg, o.data)) != 0)
 		return fail(rc);
 	if ((rc = policy_load_file(&p, cfg.policy, &errs)) != 0) {
@@ -462,7 +480,8 @@ static int cmd_token(int argc, char **argv)
 			  json_pack("{s:s, s:s}", "principal", o.name, "role", o.role), apply_token, &t);
 	if (rc == 0) {
 		printf("%s\n", token);
-		fprintf(stderr, "consentd: created principal %s with role %s; the token above is shown only once\n",
+		fprintf(stderr,
+			"consentd: created principal %s with role %s; the token above is shown only once\n",
 			o.name, o.role);
 	}
 out:
@@ -502,9 +521,8 @@ static int apply_rotate(struct store_conn *w, struct writer_job *job)
 {
 	struct rotate_job *r = job->ctx;
 	int rc = store_contacts_rewrap(w, rewrap_one, r, &r->count);
-	snprintf(job->entry.detail, sizeof job->entry.detail,
-		 "{\"contacts\":%lld,\"key_version\":%d}", (long long)r->count,
-		 keyring_current_version(r->kr));
+	snprintf(job->entry.detail, sizeof job->entry.detail, "{\"contacts\":%lld,\"key_version\":%d}",
+		 (long long)r->count, keyring_current_version(r->kr));
 	return rc;
 }
 
@@ -542,8 +560,8 @@ static int cmd_keys(int argc, char **argv)
 	for (int v = 1; v <= old; v++)
 		if (keyring_has_version(r.kr, v) && (rc = keyring_retire_version(r.kr, cfg.keys_dir, v)) != 0)
 			goto out;
-	printf("rotated: master key version %d -> %d; %lld data keys rewrapped; old versions retired\n",
-	       old, keyring_current_version(r.kr), (long long)r.count);
+	printf("rotated: master key version %d -> %d; %lld data keys rewrapped; old versions retired\n", old,
+	       keyring_current_version(r.kr), (long long)r.count);
 out:
 	writer_close(log);
 	store_close(st);
@@ -631,7 +649,8 @@ static int cmd_audit(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		if ((rc = auditq_read_checkpoint(o.checkpoint, &cp)) != 0)
-			return fail(rc == ERR_NOTFOUND ? err_set(ERR_NOTFOUND, "cannot open %s", o.checkpoint) : rc);
+			return fail(rc == ERR_NOTFOUND ? err_set(ERR_NOTFOUND, "cannot open %s", o.checkpoint)
+						       : rc);
 		if ((rc = audit_pubkey_load(&key, o.pubkey)) != 0)
 			return fail(rc);
 		it.f = strcmp(o.export_file, "-") == 0 ? stdin : fopen(o.export_file, "r");
@@ -675,7 +694,8 @@ static int cmd_audit(int argc, char **argv)
 		struct audit_entry *e = malloc(sizeof *e);
 		char *buf = malloc(AUDIT_JSON_MAX > AUDIT_CSV_MAX ? AUDIT_JSON_MAX : AUDIT_CSV_MAX);
 		memset(&all, 0, sizeof all);
-		rc = (e && buf) ? store_audit_cursor_open(c, &all, &cur) : err_set(ERR_NOMEM, "out of memory");
+		rc = (e && buf) ? store_audit_cursor_open(c, &all, &cur)
+				: err_set(ERR_NOMEM, "out of memory");
 		if (rc == 0 && csv && audit_csv_header(buf, AUDIT_CSV_MAX) > 0)
 			fputs(buf, stdout);
 		while (rc == 0 && (rc = store_audit_cursor_next(cur, e)) == 1) {

@@ -26,12 +26,13 @@ int parse_check_body(const struct policy *p, json_t *body, struct check_req *out
 	char norm[256];
 	memset(out, 0, sizeof *out);
 	*reason = NULL;
-	json_object_foreach(body, key, v) {
+	json_object_foreach (body, key, v) {
 		bool known = false;
 		for (int i = 0; check_keys[i] != NULL; i++)
 			known = known || strcmp(check_keys[i], key) == 0;
 		if (!known || !json_is_string(v))
-			return err_set(ERR_INVALID, known ? "%s must be a string" : "unknown key \"%s\"", key);
+			return err_set(ERR_INVALID, known ? "%s must be a string" : "unknown key \"%s\"",
+				       key);
 	}
 	out->contact_id = json_string_value(json_object_get(body, "contact_id"));
 	out->email = json_string_value(json_object_get(body, "email"));
@@ -65,7 +66,8 @@ int parse_check_body(const struct policy *p, json_t *body, struct check_req *out
 		if (out->channel == NULL)
 			return 0;
 		*reason = "channel_not_allowed";
-		return err_set(ERR_UNPROCESSABLE, "purpose %s uses no channel; leave channel out", out->purpose);
+		return err_set(ERR_UNPROCESSABLE, "purpose %s uses no channel; leave channel out",
+			       out->purpose);
 	}
 	if (out->channel == NULL)
 		return err_set(ERR_INVALID, "channel is required for purpose %s", out->purpose);
@@ -78,10 +80,10 @@ int parse_check_body(const struct policy *p, json_t *body, struct check_req *out
 
 /* ---- suppressions ---- */
 
-static const char *const reasons[] = { "unsubscribe", "withdrawal", "bounce", "complaint", "erasure",
-				       "manual", NULL };
-static const char *const entry_keys[] = { "email", "phone", "scope", "scope_value", "value", "reason",
-					  "source", "created_at", NULL };
+static const char *const reasons[] = { "unsubscribe", "withdrawal", "bounce", "complaint",
+				       "erasure",     "manual",	    NULL };
+static const char *const entry_keys[] = { "email",  "phone",  "scope",	    "scope_value", "value",
+					  "reason", "source", "created_at", NULL };
 
 static bool one_of(const char *s, const char *const *list)
 {
@@ -100,7 +102,7 @@ int parse_supp_entry(const struct policy *p, json_t *o, int64_t now, struct supp
 	*address = NULL;
 	if (!json_is_object(o))
 		return err_set(ERR_INVALID, "an entry is an object with email or phone");
-	json_object_foreach(o, key, v) {
+	json_object_foreach (o, key, v) {
 		if (!one_of(key, entry_keys))
 			return err_set(ERR_INVALID, "unknown key \"%s\"", key);
 		if (!json_is_string(v) && !json_is_null(v))
@@ -132,7 +134,8 @@ int parse_supp_entry(const struct policy *p, json_t *o, int64_t now, struct supp
 	} else if (strcmp(scope, "purpose") == 0) {
 		struct policy_purpose_info pi;
 		if (value == NULL || policy_purpose_get(p, value, &pi) != 0)
-			return err_set(ERR_INVALID, "scope purpose needs scope_value naming a purpose of the policy");
+			return err_set(ERR_INVALID,
+				       "scope purpose needs scope_value naming a purpose of the policy");
 	} else if (strcmp(scope, "channel") == 0) {
 		enum policy_channel ch;
 		if (value == NULL || policy_channel_from_name(value, &ch) != 0)
@@ -156,7 +159,8 @@ int parse_supp_entry(const struct policy *p, json_t *o, int64_t now, struct supp
 	if (source == NULL)
 		source = "api";
 	/* Stored in plaintext next to the hash: a label, never free text. */
-	if (!is_identifier(source, LIMIT_LABEL_BYTES) || (sv != NULL && json_string_length(sv) != strlen(source)))
+	if (!is_identifier(source, LIMIT_LABEL_BYTES) ||
+	    (sv != NULL && json_string_length(sv) != strlen(source)))
 		return err_set(ERR_INVALID, "source must be 1 to %d characters of A-Z a-z 0-9 . _ : @ / + -",
 			       LIMIT_LABEL_BYTES);
 	snprintf(e->source, sizeof e->source, "%s", source);
@@ -172,8 +176,8 @@ int parse_supp_entry(const struct policy *p, json_t *o, int64_t now, struct supp
 	return 0;
 }
 
-int parse_supp_body(const struct policy *p, const char *body, size_t len, int64_t now,
-		    struct supp_entry *e, json_t **doc, const char **address)
+int parse_supp_body(const struct policy *p, const char *body, size_t len, int64_t now, struct supp_entry *e,
+		    json_t **doc, const char **address)
 {
 	json_error_t jerr;
 	*address = NULL;
@@ -182,4 +186,3 @@ int parse_supp_body(const struct policy *p, const char *body, size_t len, int64_
 		return err_set(ERR_INVALID, "the body must be one JSON object");
 	return parse_supp_entry(p, *doc, now, e, address);
 }
-

@@ -27,13 +27,13 @@
 /* ---- POST /v1/consent/check (service/h_consents.c) ---- */
 
 struct check_req {
-	const char *contact_id;	 /* exactly one of contact_id and email is set */
-	const char *email;	 /* as given; it is known to normalise */
-	const char *purpose;	 /* as given; pi describes it */
-	const char *channel;	 /* as given; ch is its value */
+	const char *contact_id; /* exactly one of contact_id and email is set */
+	const char *email;	/* as given; it is known to normalise */
+	const char *purpose;	/* as given; pi describes it */
+	const char *channel;	/* as given; ch is its value */
 	struct policy_purpose_info pi;
-	enum policy_channel ch;	 /* POLICY_CH_COUNT for a purpose without channels */
-	bool outreach; /* "use": "outreach": about to contact, so frequency caps apply */
+	enum policy_channel ch; /* POLICY_CH_COUNT for a purpose without channels */
+	bool outreach;		/* "use": "outreach": about to contact, so frequency caps apply */
 };
 
 /* A consent-check body (keys contact_id|email, purpose, channel, and
@@ -61,8 +61,8 @@ int parse_supp_entry(const struct policy *p, json_t *o, int64_t now, struct supp
  * object, duplicate keys refused, then parse_supp_entry. On 0 *doc holds
  * the object *address borrows from; the caller frees it (also on error,
  * where it may be NULL). */
-int parse_supp_body(const struct policy *p, const char *body, size_t len, int64_t now,
-		    struct supp_entry *e, json_t **doc, const char **address);
+int parse_supp_body(const struct policy *p, const char *body, size_t len, int64_t now, struct supp_entry *e,
+		    json_t **doc, const char **address);
 
 /* ---- POST /v1/contacts/{id}/preference-link (service/h_customer.c) ---- */
 

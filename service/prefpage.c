@@ -204,7 +204,8 @@ static const char *const texts[T_COUNT][2] = {
 	[T_ERASED_TITLE] = { "Your data has been erased", "您的数据已删除" },
 	[T_ERASED_TEXT] = { "Your personal data can no longer be read by anyone, and we will not contact you again. This link no longer works.",
 			    "任何人都无法再读取您的个人数据，我们也不会再联系您。此链接已失效。" },
-	[T_GPC_NOTE] = { "Off because of your browser's Global Privacy Control signal", "因浏览器的“全球隐私控制”信号而关闭" },
+	[T_GPC_NOTE] = { "Off because of your browser's Global Privacy Control signal",
+			 "因浏览器的“全球隐私控制”信号而关闭" },
 	[T_NOT_COLLECTED] = { "We did not collect your data for this, so we do not ask for it",
 			      "我们并非为此目的收集您的数据，因此不会征求此项同意" },
 	[T_ALL_CONFIRM_TITLE] = { "Withdraw every consent?", "撤回所有同意？" },
@@ -390,9 +391,10 @@ static void head(struct buf *b, enum prefpage_lang lang, const char *title)
 {
 	puts_(b, "<!doctype html>\n<html lang=\"");
 	puts_(b, prefpage_lang_tag(lang));
-	puts_(b, "\"><head><meta charset=\"utf-8\">"
-		 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-		 "<meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\"><title>");
+	puts_(b,
+	      "\"><head><meta charset=\"utf-8\">"
+	      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+	      "<meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\"><title>");
 	esc(b, title);
 	puts_(b, "</title><style>");
 	puts_(b, STYLE);
@@ -477,7 +479,9 @@ static void frequency_form(struct buf *b, const struct prefpage_model *m, const 
 	static const struct {
 		const char *name;
 		enum text label;
-	} opts[] = { { "any", T_FREQ_ANY }, { "weekly", T_FREQ_WEEKLY }, { "monthly", T_FREQ_MONTHLY },
+	} opts[] = { { "any", T_FREQ_ANY },
+		     { "weekly", T_FREQ_WEEKLY },
+		     { "monthly", T_FREQ_MONTHLY },
 		     { "important", T_FREQ_IMPORTANT } };
 	const char *cur = c->frequency[0] ? c->frequency : "any";
 	form_open(b, "/p/", m->token);
@@ -571,7 +575,8 @@ static void choice_row(struct buf *b, const struct prefpage_model *m, const stru
 		hidden(b, "purpose", p->name);
 		hidden(b, "channel", c->channel);
 		hidden(b, "status", granted ? "withdrawn" : "granted");
-		puts_(b, granted ? "<button type=\"submit\" class=\"secondary\">" : "<button type=\"submit\">");
+		puts_(b,
+		      granted ? "<button type=\"submit\" class=\"secondary\">" : "<button type=\"submit\">");
 		esc(b, tx(lang, granted ? T_BTN_WITHDRAW : T_BTN_GRANT));
 		puts_(b, "<span class=\"vh\">: ");
 		esc(b, purpose_word);
@@ -655,7 +660,7 @@ char *prefpage_centre(const struct prefpage_model *m)
 	enum prefpage_lang lang = m->lang;
 	head(&b, lang, tx(lang, T_TITLE));
 	if (m->done != PREFPAGE_DONE_NONE) {
-		enum text t = m->done == PREFPAGE_DONE_SAVED	     ? T_SAVED
+		enum text t = m->done == PREFPAGE_DONE_SAVED	       ? T_SAVED
 			      : m->done == PREFPAGE_DONE_WITHDRAWN_ALL ? T_WITHDRAWN_ALL
 								       : T_GPC_BLOCKED;
 		puts_(&b, "<div class=\"notice ok\" role=\"status\" id=\"done\" tabindex=\"-1\"><p>");
@@ -735,7 +740,8 @@ char *prefpage_erase_confirm(enum prefpage_lang lang, const char *token, const c
 	form_open(&b, "/p/", token);
 	hidden(&b, "csrf", csrf);
 	hidden(&b, "action", "erase_confirm");
-	puts_(&b, "<label for=\"confirm\"><input type=\"checkbox\" id=\"confirm\" name=\"confirm\" value=\"yes\" required>");
+	puts_(&b,
+	      "<label for=\"confirm\"><input type=\"checkbox\" id=\"confirm\" name=\"confirm\" value=\"yes\" required>");
 	esc(&b, tx(lang, T_ERASE_CHECK));
 	puts_(&b, "</label><button type=\"submit\" class=\"danger\">");
 	esc(&b, tx(lang, T_BTN_ERASE_CONFIRM));
@@ -777,8 +783,9 @@ char *prefpage_request_form(enum prefpage_lang lang)
 	simple_page(&b, lang, T_REQ_TITLE, T_REQ_TEXT);
 	puts_(&b, "<form method=\"post\" action=\"/p/request\"><p><label for=\"email\">");
 	esc(&b, tx(lang, T_REQ_LABEL));
-	puts_(&b, "</label> <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required "
-		  "maxlength=\"254\"></p>");
+	puts_(&b,
+	      "</label> <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required "
+	      "maxlength=\"254\"></p>");
 	hidden(&b, "lang", prefpage_lang_tag(lang));
 	puts_(&b, "<button type=\"submit\">");
 	esc(&b, tx(lang, T_REQ_BTN));

@@ -24,7 +24,8 @@
 #include <stdint.h>
 
 /* Sent with every customer page. */
-#define PREFPAGE_CSP "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+#define PREFPAGE_CSP                                                                                         \
+	"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
 #define PREFPAGE_CONTENT_TYPE "text/html; charset=utf-8"
 
 enum prefpage_lang { PREFPAGE_EN, PREFPAGE_ZH };
@@ -37,19 +38,19 @@ const char *prefpage_lang_tag(enum prefpage_lang lang); /* "en" | "zh-CN" */
 
 /* One (purpose, channel) as the customer sees it. */
 struct prefpage_choice {
-	char channel[65];    /* "" for purposes without channels */
-	char status[16];     /* granted | refused | withdrawn | expired | none */
+	char channel[65]; /* "" for purposes without channels */
+	char status[16];  /* granted | refused | withdrawn | expired | none */
 	int64_t at_us, granted_us, withdrawn_us, expires_us;
-	char method[65];     /* how it was given: api, preference_centre, gpc, ... */
+	char method[65]; /* how it was given: api, preference_centre, gpc, ... */
 	char source[256];
-	char frequency[16];  /* the person's own frequency choice ("" or "any": none) */
+	char frequency[16]; /* the person's own frequency choice ("" or "any": none) */
 };
 
 struct prefpage_purpose {
 	const char *name, *description, *legal_basis;
 	bool consent_required, sale_or_sharing;
 	bool frequency_choice; /* offer "how often" on granted channels */
-	bool offerable; /* collected for it (or a compatible purpose): consent may be given */
+	bool offerable;	       /* collected for it (or a compatible purpose): consent may be given */
 	size_t n_choices;
 	struct prefpage_choice choices[8];
 };
@@ -67,8 +68,8 @@ struct prefpage_model {
 	const char *token; /* the link token: the form action is /p/<token> */
 	const char *csrf;  /* the page's CSRF value */
 	enum prefpage_done done;
-	bool gpc;	   /* the browser sent Sec-GPC: 1 */
-	bool manage;	   /* a "manage" link: also grant, download and erase */
+	bool gpc;    /* the browser sent Sec-GPC: 1 */
+	bool manage; /* a "manage" link: also grant, download and erase */
 	const struct prefpage_purpose *purposes;
 	size_t n_purposes;
 };

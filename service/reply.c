@@ -74,10 +74,9 @@ void reply_problem(struct reqctx *ctx, int code, const char *reason)
 		reply_problem_status(ctx, p->status, p->type, p->title, detail, reason);
 		return;
 	}
-	fprintf(stderr, "consentd: request %s: internal error: %s\n", http_request_id(ctx->http),
-		err_msg());
-	reply_problem_status(ctx, 500, "internal", "Internal error",
-			     "see the server log for this request id", reason);
+	fprintf(stderr, "consentd: request %s: internal error: %s\n", http_request_id(ctx->http), err_msg());
+	reply_problem_status(ctx, 500, "internal", "Internal error", "see the server log for this request id",
+			     reason);
 }
 
 static void count_status(struct app *app, int status)
@@ -122,8 +121,9 @@ static void commit_done(struct writer_job *job, int rc)
 		char why[AUDIT_REASON_BYTES];
 		atomic_fetch_add(&ctx->app->metrics.audit_unavailable, 1);
 		if (writer_fault(ctx->app->writer, why, sizeof why) != AUDIT_FAULT_NONE) {
-			err_set(ERR_AUDIT_ALTERED, "the audit trail is not the one this server signed (%s); "
-						   "nothing was changed or revealed",
+			err_set(ERR_AUDIT_ALTERED,
+				"the audit trail is not the one this server signed (%s); "
+				"nothing was changed or revealed",
 				audit_fault_name(writer_fault(ctx->app->writer, NULL, 0)));
 			reply_problem(ctx, ERR_AUDIT_ALTERED, NULL);
 		} else {
@@ -213,14 +213,15 @@ static void audit_put(struct reqctx *ctx, char *dst, size_t cap, const char *src
 	size_t n = strlen(src);
 	if (n >= cap) {
 		dst[0] = '\0';
-		audit_overflow(ctx, err_set(ERR_TOOBIG, "the audit %s is longer than %zu bytes", name, cap - 1));
+		audit_overflow(ctx,
+			       err_set(ERR_TOOBIG, "the audit %s is longer than %zu bytes", name, cap - 1));
 		return;
 	}
 	memcpy(dst, src, n + 1);
 }
 
-void audit_begin(struct reqctx *ctx, const char *action, const char *record_id,
-		 const char *purpose, const char *channel)
+void audit_begin(struct reqctx *ctx, const char *action, const char *record_id, const char *purpose,
+		 const char *channel)
 {
 	struct audit_entry *e = &ctx->job.entry;
 	ctx->audit_begun = true;
@@ -259,8 +260,7 @@ void audit_detail(struct reqctx *ctx, json_t *detail)
 	free(text);
 }
 
-bool app_require(struct reqctx *ctx, enum policy_action act, const char *record_id,
-		 const char *purpose)
+bool app_require(struct reqctx *ctx, enum policy_action act, const char *record_id, const char *purpose)
 {
 	return app_require_logged(ctx, act, record_id, purpose, purpose);
 }
@@ -276,7 +276,7 @@ bool app_require_logged(struct reqctx *ctx, enum policy_action act, const char *
 	/* Logged under the action that was attempted (the route's), so that an
 	 * auditor filtering by action finds the refusals with the successes. */
 	const char *action = ctx->route != NULL && ctx->route->action != NULL ? ctx->route->action
-									       : policy_action_name(act);
+									      : policy_action_name(act);
 	audit_begin(ctx, action, record_id, purpose, NULL);
 	audit_decide(ctx, false, "role_denied");
 	err_set(ERR_DENIED, "role %s may not %s%s%s", ctx->role, policy_action_name(act),
@@ -286,8 +286,8 @@ bool app_require_logged(struct reqctx *ctx, enum policy_action act, const char *
 	return false;
 }
 
-bool app_stream_refused(struct reqctx *ctx, const void *state, bool role_denied,
-			enum policy_action act, const char *purpose, int setup_rc, const char *reason)
+bool app_stream_refused(struct reqctx *ctx, const void *state, bool role_denied, enum policy_action act,
+			const char *purpose, int setup_rc, const char *reason)
 {
 	int rc = state == NULL ? (ctx->stream_rc ? ctx->stream_rc : ERR_NOMEM) : setup_rc;
 	if (state != NULL && role_denied) {

@@ -42,8 +42,8 @@ struct writer {
 	struct writer_job *head, *tail;
 	bool stopping, joined, want_checkpoint;
 	char anchor_path[4096]; /* "" when none */
-	bool bench_no_audit; /* CONSENTD_BENCH_NO_AUDIT=1: benchmarks only */
-	bool purge_pending;  /* commit thread only: an erasure's WAL purge is owed */
+	bool bench_no_audit;	/* CONSENTD_BENCH_NO_AUDIT=1: benchmarks only */
+	bool purge_pending;	/* commit thread only: an erasure's WAL purge is owed */
 
 	/* commit thread only */
 	int64_t head_seq;
@@ -76,8 +76,9 @@ static void raise_fault(struct writer *log, enum audit_fault f, const char *fmt,
 	vsnprintf(reason, sizeof reason, fmt, ap);
 	va_end(ap);
 	log->fault = f;
-	fprintf(stderr, "consentd: audit: ALARM (%s): %s; appending stopped, audited requests are "
-			"refused until an operator investigates (docs/operations.md)\n",
+	fprintf(stderr,
+		"consentd: audit: ALARM (%s): %s; appending stopped, audited requests are "
+		"refused until an operator investigates (docs/operations.md)\n",
 		audit_fault_name(f), reason);
 	pthread_mutex_lock(&log->lock);
 	log->stats.fault = f;
@@ -131,8 +132,9 @@ static int check_extension(struct writer *log, int64_t from_seq, const uint8_t f
 	if ((rc = audit_verify_run(&in, &res)) != 0)
 		goto out;
 	if (!res.ok) {
-		raise_fault(log, res.fault, "the stored chain after entry %lld does not extend the "
-					    "chain this server holds: %s",
+		raise_fault(log, res.fault,
+			    "the stored chain after entry %lld does not extend the "
+			    "chain this server holds: %s",
 			    (long long)from_seq, res.reason);
 		rc = ERR_UNAVAILABLE;
 		goto out;
@@ -216,8 +218,9 @@ static int sign_checkpoint(struct writer *log)
 	if ((rc = audit_checkpoint_sign(log->signer, &cp)) != 0)
 		goto fail;
 	if (log->anchor_path[0] != '\0' && (rc = audit_anchor_write(log->anchor_path, &cp)) != 0) {
-		fprintf(stderr, "consentd: audit: cannot write the checkpoint anchor, no checkpoint "
-				"signed: %s\n",
+		fprintf(stderr,
+			"consentd: audit: cannot write the checkpoint anchor, no checkpoint "
+			"signed: %s\n",
 			err_msg());
 		pthread_mutex_lock(&log->lock);
 		log->stats.anchor_failures++;
@@ -426,7 +429,8 @@ static int open_check(struct writer *log)
 	int rc;
 
 	memset(&anchors, 0, sizeof anchors);
-	if (log->anchor_path[0] != '\0' && (rc = audit_anchor_load(log->anchor_path, log->pub, &anchors)) != 0)
+	if (log->anchor_path[0] != '\0' &&
+	    (rc = audit_anchor_load(log->anchor_path, log->pub, &anchors)) != 0)
 		return rc;
 	if ((rc = store_audit_head(log->w, &db_seq, db_hash)) != 0)
 		return rc;
@@ -440,22 +444,25 @@ static int open_check(struct writer *log)
 		return 0;
 	}
 	if (have_db_cp && audit_checkpoint_verify(log->pub, &db_cp) != 0) {
-		raise_fault(log, AUDIT_FAULT_SIGNATURE, "the newest checkpoint in the database (%lld "
-							"entries) is not validly signed: %s",
+		raise_fault(log, AUDIT_FAULT_SIGNATURE,
+			    "the newest checkpoint in the database (%lld "
+			    "entries) is not validly signed: %s",
 			    (long long)db_cp.size, err_msg());
 		return 0;
 	}
 	if (log->anchor_path[0] != '\0' && !anchors.have && have_db_cp) {
-		raise_fault(log, AUDIT_FAULT_ANCHOR, "the database holds signed checkpoints (the newest "
-						     "for %lld entries) but the anchor file %s is "
-						     "missing: it was deleted",
+		raise_fault(log, AUDIT_FAULT_ANCHOR,
+			    "the database holds signed checkpoints (the newest "
+			    "for %lld entries) but the anchor file %s is "
+			    "missing: it was deleted",
 			    (long long)db_cp.size, log->anchor_path);
 		return 0;
 	}
 	if (anchors.have && have_db_cp && anchors.latest.size < db_cp.size) {
-		raise_fault(log, AUDIT_FAULT_ANCHOR, "the anchor file covers %lld entries, but the "
-						     "database holds a checkpoint for %lld: it was "
-						     "replaced by an older one",
+		raise_fault(log, AUDIT_FAULT_ANCHOR,
+			    "the anchor file covers %lld entries, but the "
+			    "database holds a checkpoint for %lld: it was "
+			    "replaced by an older one",
 			    (long long)anchors.latest.size, (long long)db_cp.size);
 		return 0;
 	}
@@ -464,24 +471,27 @@ static int open_check(struct writer *log)
 	if (have_db_cp && db_cp.size > log->proven.size)
 		log->proven = db_cp;
 	if (log->proven.size == 0 && db_seq > 0 && log->anchor_path[0] != '\0') {
-		raise_fault(log, AUDIT_FAULT_UNANCHORED, "the trail holds %lld entries but no signed "
-							 "checkpoint and no anchor file",
+		raise_fault(log, AUDIT_FAULT_UNANCHORED,
+			    "the trail holds %lld entries but no signed "
+			    "checkpoint and no anchor file",
 			    (long long)db_seq);
 		return 0;
 	}
 	if (log->proven.size > 0) {
 		rc = store_audit_hash_at(log->w, log->proven.size, at);
 		if (rc == ERR_NOTFOUND) {
-			raise_fault(log, AUDIT_FAULT_TRUNCATED, "a signed checkpoint covers %lld entries, "
-								"but the trail ends at entry %lld",
+			raise_fault(log, AUDIT_FAULT_TRUNCATED,
+				    "a signed checkpoint covers %lld entries, "
+				    "but the trail ends at entry %lld",
 				    (long long)log->proven.size, (long long)db_seq);
 			return 0;
 		}
 		if (rc != 0)
 			return rc;
 		if (memcmp(at, log->proven.root, AUDIT_HASH_BYTES) != 0) {
-			raise_fault(log, AUDIT_FAULT_REWRITTEN, "the stored entry %lld is not the one the "
-								"signed checkpoint names",
+			raise_fault(log, AUDIT_FAULT_REWRITTEN,
+				    "the stored entry %lld is not the one the "
+				    "signed checkpoint names",
 				    (long long)log->proven.size);
 			return 0;
 		}
@@ -495,8 +505,7 @@ static int open_check(struct writer *log)
 	return 0;
 }
 
-int writer_open(struct writer **out, struct store *st, const char *signing_key_path,
-		   const char *anchor_path)
+int writer_open(struct writer **out, struct store *st, const char *signing_key_path, const char *anchor_path)
 {
 	struct writer *log = calloc(1, sizeof *log);
 	int rc;

@@ -3,8 +3,8 @@
  *
  * It is not part of audit/: audit/ encodes, chains, signs and verifies
  * entries and knows nothing of the store; the writer owns the store's writer
- * connection and appends the entries audit/ links. Every write to the database and every audit entry goes through one thread
- * that owns the store's writer connection. It takes all queued jobs (up to
+ * connection and appends the entries audit/ links. Every write to the database and every audit entry goes
+ * through one thread that owns the store's writer connection. It takes all queued jobs (up to
  * AUDIT_BATCH_MAX), runs each job's write inside a savepoint, appends each
  * job's audit entry with the next sequence number and its hash link, and
  * commits once: one fsync for the whole batch. Only then is each job's
@@ -59,9 +59,9 @@ struct writer_job {
 	 * and at close. */
 	bool purge_wal;
 	int apply_rc;
-	char apply_msg[256]; /* err_msg() of a failed apply */
+	char apply_msg[256];	 /* err_msg() of a failed apply */
 	struct writer_job *next; /* the log's own */
-	void *waiter;		/* the log's own (writer_run) */
+	void *waiter;		 /* the log's own (writer_run) */
 };
 
 struct writer_stats {
@@ -85,8 +85,7 @@ struct writer_stats {
  * raises a fault (writer_fault), logs it, and from then on refuses every
  * job with ERR_UNAVAILABLE: it opens successfully nonetheless, so a server
  * can report the fault; a CLI verb must check writer_fault and stop. */
-int writer_open(struct writer **out, struct store *st, const char *signing_key_path,
-		   const char *anchor_path);
+int writer_open(struct writer **out, struct store *st, const char *signing_key_path, const char *anchor_path);
 /* Drains the queue, signs a final checkpoint and stops the thread; later
  * submissions are refused with ERR_UNAVAILABLE. */
 void writer_shutdown(struct writer *log);

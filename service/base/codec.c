@@ -128,8 +128,8 @@ int normalize_email(const char *in, size_t len, char *out, size_t cap)
 	size_t at = len;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
-		if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == ',' || c == ';' ||
-		    c == '"' || c == '\\')
+		if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == ',' || c == ';' || c == '"' ||
+		    c == '\\')
 			return err_set(ERR_INVALID, "email contains a character that is not allowed");
 		if (c == '@') {
 			if (at != len)
@@ -143,8 +143,7 @@ int normalize_email(const char *in, size_t len, char *out, size_t cap)
 		return err_set(ERR_INVALID, "email needs a local part and a domain");
 	const char *domain = out + at + 1;
 	const char *dot = strchr(domain, '.');
-	if (dot == NULL || dot == domain || domain[strlen(domain) - 1] == '.' ||
-	    strstr(domain, "..") != NULL)
+	if (dot == NULL || dot == domain || domain[strlen(domain) - 1] == '.' || strstr(domain, "..") != NULL)
 		return err_set(ERR_INVALID, "email domain must be a dotted name");
 	return 0;
 }
@@ -164,7 +163,9 @@ int normalize_phone(const char *in, size_t len, char *out, size_t cap)
 			continue;
 		}
 		if (c < '0' || c > '9')
-			return err_set(ERR_INVALID, "phone may hold only digits, '+', spaces, dots, dashes and parentheses");
+			return err_set(
+				ERR_INVALID,
+				"phone may hold only digits, '+', spaces, dots, dashes and parentheses");
 		if (o + 2 > cap || digits >= 15)
 			return err_set(ERR_INVALID, "phone has too many digits");
 		out[o++] = c;
@@ -303,9 +304,10 @@ bool is_principal_name(const char *s)
 	/* Invisible or reordering characters that would make one name look
 	 * like another in an export: LRM/RLM, line and paragraph separators,
 	 * bidi embeddings and isolates, BOM. */
-	static const char *const invisible[] = { "\xe2\x80\x8e", "\xe2\x80\x8f", "\xe2\x80\xa8", "\xe2\x80\xa9",
-						 "\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac", "\xe2\x80\xad",
-						 "\xe2\x80\xae", "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8",
+	static const char *const invisible[] = { "\xe2\x80\x8e", "\xe2\x80\x8f", "\xe2\x80\xa8",
+						 "\xe2\x80\xa9", "\xe2\x80\xaa", "\xe2\x80\xab",
+						 "\xe2\x80\xac", "\xe2\x80\xad", "\xe2\x80\xae",
+						 "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8",
 						 "\xe2\x81\xa9", "\xef\xbb\xbf" };
 	if (s == NULL)
 		return false;
@@ -368,13 +370,12 @@ static int digits(const char *s, int n, int *out)
 int parse_time(const char *s, int64_t *us_out)
 {
 	int y, mo, d, h, mi, sec;
-	if (strlen(s) < 20 || strlen(s) > 40 || digits(s, 4, &y) || s[4] != '-' ||
-	    digits(s + 5, 2, &mo) || s[7] != '-' || digits(s + 8, 2, &d) ||
-	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || digits(s + 11, 2, &h) ||
-	    s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &sec))
+	if (strlen(s) < 20 || strlen(s) > 40 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) ||
+	    s[7] != '-' || digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+	    digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
+	    digits(s + 17, 2, &sec))
 		return err_set(ERR_INVALID, "time must be RFC 3339, e.g. 2026-01-31T12:00:00Z");
-	if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-	    sec > 60)
+	if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
 		return err_set(ERR_INVALID, "time is out of range");
 	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	if (d > mdays[mo - 1] || (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)))

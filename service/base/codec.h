@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-void hex_encode(const uint8_t *in, size_t len, char *out); /* out: 2*len+1 */
+void hex_encode(const uint8_t *in, size_t len, char *out);    /* out: 2*len+1 */
 int hex_decode(const char *in, uint8_t *out, size_t out_len); /* exact length */
 
 /* base64url without padding; out needs 4*ceil(len/3)+1. Returns chars written. */

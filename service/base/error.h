@@ -24,10 +24,10 @@ enum err {
 	ERR_TOOBIG = -7,	  /* a bound in limits.h was exceeded */
 	ERR_UNAVAILABLE = -8,	  /* cannot serve safely now (audit, disk) */
 	ERR_NOMEM = -9,
-	ERR_IO = -10,	  /* file or database I/O failed */
-	ERR_CRYPTO = -11, /* authentication tag mismatch, bad key */
-	ERR_UNSUPPORTED = -12, /* method or media type not supported */
-	ERR_INTERNAL = -13,    /* a bug: an invariant did not hold */
+	ERR_IO = -10,		 /* file or database I/O failed */
+	ERR_CRYPTO = -11,	 /* authentication tag mismatch, bad key */
+	ERR_UNSUPPORTED = -12,	 /* method or media type not supported */
+	ERR_INTERNAL = -13,	 /* a bug: an invariant did not hold */
 	ERR_UNPROCESSABLE = -14, /* well-formed but names unknown things (422) */
 	ERR_AUDIT_ALTERED = -15, /* the audit trail is not the one that was signed */
 };

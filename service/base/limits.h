@@ -6,9 +6,9 @@
 #define CONSENTD_LIMITS_H
 
 /* HTTP */
-#define LIMIT_CONNECTION_MEMORY (32 * 1024)     /* per connection: request line + headers */
-#define LIMIT_BODY_BYTES (64 * 1024)	       /* ordinary JSON request bodies */
-#define LIMIT_STREAM_BODY_BYTES (2ULL << 30)   /* bulk import / filter bodies */
+#define LIMIT_CONNECTION_MEMORY (32 * 1024)  /* per connection: request line + headers */
+#define LIMIT_BODY_BYTES (64 * 1024)	     /* ordinary JSON request bodies */
+#define LIMIT_STREAM_BODY_BYTES (2ULL << 30) /* bulk import / filter bodies */
 #define LIMIT_CONNECTIONS 1024u
 #define LIMIT_CONNECTIONS_PER_IP 256u
 #define LIMIT_IDLE_SECONDS 30u
@@ -16,31 +16,31 @@
 #define LIMIT_QUERY_VALUE_BYTES 512
 
 /* JSON */
-#define LIMIT_JSON_DEPTH 8		/* nesting of request bodies */
-#define LIMIT_STRING_BYTES 4096		/* one field value */
-#define LIMIT_FIELDS 64			/* keys in one contact object */
-#define LIMIT_LIST_ITEMS 64		/* e.g. collected_for */
-#define LIMIT_RELEASES_LISTED 1000	/* releases of one contact an auditor sees at once */
-#define LIMIT_IMPORT_CONSENTS 64	/* consents of one imported contact */
-#define LIMIT_LINE_BYTES (64 * 1024)	/* one NDJSON / CSV line */
-#define LIMIT_BULK_ENTRIES 20000000ULL	/* entries in one filter or import */
+#define LIMIT_JSON_DEPTH 8	       /* nesting of request bodies */
+#define LIMIT_STRING_BYTES 4096	       /* one field value */
+#define LIMIT_FIELDS 64		       /* keys in one contact object */
+#define LIMIT_LIST_ITEMS 64	       /* e.g. collected_for */
+#define LIMIT_RELEASES_LISTED 1000     /* releases of one contact an auditor sees at once */
+#define LIMIT_IMPORT_CONSENTS 64       /* consents of one imported contact */
+#define LIMIT_LINE_BYTES (64 * 1024)   /* one NDJSON / CSV line */
+#define LIMIT_BULK_ENTRIES 20000000ULL /* entries in one filter or import */
 
 /* Time */
-#define LIMIT_CLOCK_AHEAD_SECONDS 300	/* how far a claimed `at` may run ahead of ours */
+#define LIMIT_CLOCK_AHEAD_SECONDS 300 /* how far a claimed `at` may run ahead of ours */
 
 /* Identifiers */
-#define LIMIT_NAME_BYTES 64		/* purpose, channel, role, field names */
-#define CONTACT_ID_BYTES 22		/* base64url of 16 bytes: a counter, then random */
-#define CONTACT_ID_SEQ_BYTES 6		/* the counter's share; 80 random bits remain */
-#define LIMIT_LABEL_BYTES 128		/* plaintext labels: source, owner (is_identifier) */
+#define LIMIT_NAME_BYTES 64    /* purpose, channel, role, field names */
+#define CONTACT_ID_BYTES 22    /* base64url of 16 bytes: a counter, then random */
+#define CONTACT_ID_SEQ_BYTES 6 /* the counter's share; 80 random bits remain */
+#define LIMIT_LABEL_BYTES 128  /* plaintext labels: source, owner (is_identifier) */
 
 /* Policy file */
 /* Inbound provider events (POST /v1/events/{provider}). */
 #define LIMIT_EVENT_BODY_BYTES (1024 * 1024) /* one provider request: a SendGrid batch */
-#define LIMIT_EVENT_BATCH 1000		    /* events in one request; more is 413 */
-#define LIMIT_EVENT_ID_BYTES 128	    /* a provider's event id or token */
-#define LIMIT_EVENT_TOLERANCE_SECONDS 300   /* signed timestamp freshness, either way */
-#define LIMIT_EVENT_GROUPS 64		    /* SendGrid group -> purpose table entries */
+#define LIMIT_EVENT_BATCH 1000		     /* events in one request; more is 413 */
+#define LIMIT_EVENT_ID_BYTES 128	     /* a provider's event id or token */
+#define LIMIT_EVENT_TOLERANCE_SECONDS 300    /* signed timestamp freshness, either way */
+#define LIMIT_EVENT_GROUPS 64		     /* SendGrid group -> purpose table entries */
 
 #define LIMIT_POLICY_BYTES (1024 * 1024)
 #define LIMIT_POLICY_DEPTH 12
@@ -64,12 +64,12 @@
 #define CONSOLE_LOGIN_FAILURES 5
 #define CONSOLE_LOGIN_WINDOW_SECONDS 300
 #define CONSOLE_RATE_SLOTS 1024
-#define CONSOLE_PAGE_ENTRIES 50		/* entries per console search page */
-#define CONSOLE_SCAN_MAX 100000		/* entries one page may look at before it offers "next" */
-#define CONSOLE_REPORT_ENTRIES 500	/* entries in one access report page */
-#define CONSOLE_CAMPAIGNS_MAX 200	/* filter requests one page or report looks at */
-#define CONSOLE_CHART_DAYS 30		/* days shown in the charts */
-#define CONSOLE_PHONE_MATCHES 20	/* contacts listed for one shared phone number */
+#define CONSOLE_PAGE_ENTRIES 50	   /* entries per console search page */
+#define CONSOLE_SCAN_MAX 100000	   /* entries one page may look at before it offers "next" */
+#define CONSOLE_REPORT_ENTRIES 500 /* entries in one access report page */
+#define CONSOLE_CAMPAIGNS_MAX 200  /* filter requests one page or report looks at */
+#define CONSOLE_CHART_DAYS 30	   /* days shown in the charts */
+#define CONSOLE_PHONE_MATCHES 20   /* contacts listed for one shared phone number */
 
 /* Erasure. An erasure's reply waits this long for readers on an older
  * snapshot before its WAL purge gives up (503). The WAL keeps at most this
@@ -87,8 +87,8 @@
 #define MAIL_POLL_MS 500
 #define MAIL_BATCH 32
 #define MAIL_ATTEMPTS_MAX 20
-#define MAIL_ADDRESS_CAP 320	/* an address on the To: line, with its NUL */
-#define MAIL_BODY_CAP 8192	/* one composed message */
+#define MAIL_ADDRESS_CAP 320 /* an address on the To: line, with its NUL */
+#define MAIL_BODY_CAP 8192   /* one composed message */
 
 /* The public "ask for a link" page (/p/request). A self-requested manage
  * link lives LINK_SELF_TTL_DAYS. Per address (keyed hash) at most
@@ -102,13 +102,13 @@
 #define LINK_REQUEST_SLOTS 1024
 
 /* Outbound webhooks (service/outbound.c, service/domain/webhook.c). */
-#define LIMIT_WEBHOOK_URL_BYTES 1024	     /* an endpoint's target URL */
-#define LIMIT_WEBHOOK_ENDPOINTS 64	     /* endpoints that may exist at once */
-#define LIMIT_WEBHOOK_BODY_BYTES 4096	     /* one event's JSON body (thin payloads) */
-#define LIMIT_WEBHOOK_LIST 100		     /* deliveries one GET lists */
-#define LIMIT_WEBHOOK_BATCH 32		     /* due deliveries the worker takes per pass */
-#define LIMIT_WEBHOOK_TIMEOUT_SECONDS 10     /* a whole delivery attempt */
-#define LIMIT_WEBHOOK_CONNECT_SECONDS 5	     /* its connection and TLS handshake */
+#define LIMIT_WEBHOOK_URL_BYTES 1024	       /* an endpoint's target URL */
+#define LIMIT_WEBHOOK_ENDPOINTS 64	       /* endpoints that may exist at once */
+#define LIMIT_WEBHOOK_BODY_BYTES 4096	       /* one event's JSON body (thin payloads) */
+#define LIMIT_WEBHOOK_LIST 100		       /* deliveries one GET lists */
+#define LIMIT_WEBHOOK_BATCH 32		       /* due deliveries the worker takes per pass */
+#define LIMIT_WEBHOOK_TIMEOUT_SECONDS 10       /* a whole delivery attempt */
+#define LIMIT_WEBHOOK_CONNECT_SECONDS 5	       /* its connection and TLS handshake */
 #define LIMIT_WEBHOOK_MAX_BACKOFF_SECONDS 3600 /* the longest wait between two attempts */
 
 /* PostgreSQL backend: connections one instance opens in all (readers and

@@ -79,12 +79,9 @@ static void sha256_fetch(void)
 }
 
 static const char *const hash_labels[FC_HASH_KINDS] = {
-	[FC_HASH_EMAIL] = "consentd blind index email v1",
-	[FC_HASH_PHONE] = "consentd blind index phone v1",
-	[FC_HASH_SUPPRESSION] = "consentd suppression v1",
-	[FC_HASH_LINK] = "consentd preference link v1",
-	[FC_HASH_CLIENT] = "consentd client address v1",
-	[FC_HASH_LIST] = "consentd list digest v1",
+	[FC_HASH_EMAIL] = "consentd blind index email v1", [FC_HASH_PHONE] = "consentd blind index phone v1",
+	[FC_HASH_SUPPRESSION] = "consentd suppression v1", [FC_HASH_LINK] = "consentd preference link v1",
+	[FC_HASH_CLIENT] = "consentd client address v1",   [FC_HASH_LIST] = "consentd list digest v1",
 	[FC_HASH_EVENT] = "consentd provider event id v1",
 };
 
@@ -406,8 +403,8 @@ static const struct master_key *find_master_or_load(const struct keyring *ckr, i
 		if (refresh_locked(kr, &added) != 0)
 			fprintf(stderr, "consentd: cannot load new master keys: %s\n", err_msg());
 		else if (added > 0)
-			fprintf(stderr, "consentd: loaded %d new master key version(s); current is %d\n", added,
-				atomic_load(&kr->current));
+			fprintf(stderr, "consentd: loaded %d new master key version(s); current is %d\n",
+				added, atomic_load(&kr->current));
 	}
 	pthread_mutex_unlock(&kr->refresh_lock);
 	return find_master(kr, version);
@@ -496,9 +493,8 @@ int fieldcrypt_dek_new(uint8_t dek[FC_KEY_BYTES])
 	return crypto_random(dek, FC_KEY_BYTES);
 }
 
-int fieldcrypt_dek_wrap(const struct keyring *kr, const char *record_id,
-			const uint8_t dek[FC_KEY_BYTES], uint8_t out[FC_WRAPPED_DEK_BYTES],
-			int *version_out)
+int fieldcrypt_dek_wrap(const struct keyring *kr, const char *record_id, const uint8_t dek[FC_KEY_BYTES],
+			uint8_t out[FC_WRAPPED_DEK_BYTES], int *version_out)
 {
 	char aad[160];
 	size_t n;
@@ -543,8 +539,7 @@ int fieldcrypt_seal(const uint8_t dek[FC_KEY_BYTES], const char *table, const ch
 }
 
 int fieldcrypt_open(const uint8_t dek[FC_KEY_BYTES], const char *table, const char *record_id,
-		    const char *field, const uint8_t *sealed, size_t len, uint8_t *out,
-		    size_t *out_len)
+		    const char *field, const uint8_t *sealed, size_t len, uint8_t *out, size_t *out_len)
 {
 	char aad[256];
 	int rc = field_aad(aad, sizeof aad, table, record_id, field);
@@ -553,8 +548,8 @@ int fieldcrypt_open(const uint8_t dek[FC_KEY_BYTES], const char *table, const ch
 	return gcm_open(dek, aad, sealed, len, out, out_len);
 }
 
-int fieldcrypt_keyed_hash(const struct keyring *kr, enum fc_hash_kind kind, const void *data,
-			  size_t len, uint8_t out[FC_HASH_BYTES])
+int fieldcrypt_keyed_hash(const struct keyring *kr, enum fc_hash_kind kind, const void *data, size_t len,
+			  uint8_t out[FC_HASH_BYTES])
 {
 	size_t n = 0;
 	int rc = 0;
@@ -607,8 +602,8 @@ int tlscert_generate(const char *cert_path, const char *key_path, int days)
 	X509_set_pubkey(x, pkey);
 	X509_NAME *name = X509_get_subject_name(x);
 	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1, 0);
-	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
-				   (const unsigned char *)"consentd development", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"consentd development", -1,
+				   -1, 0);
 	X509_set_issuer_name(x, name);
 	X509V3_CTX v3;
 	X509V3_set_ctx_nodb(&v3);

@@ -35,13 +35,13 @@
 
 /* Which derived key a keyed hash uses; each is independent. */
 enum fc_hash_kind {
-	FC_HASH_EMAIL = 0,	/* blind index of a normalised email */
-	FC_HASH_PHONE,		/* blind index of a normalised phone number */
-	FC_HASH_SUPPRESSION,	/* suppression list entry (email or phone) */
-	FC_HASH_LINK,		/* preference-link MAC */
-	FC_HASH_CLIENT,		/* customer client addresses in the audit trail */
-	FC_HASH_LIST,		/* digest of a campaign list in the audit trail */
-	FC_HASH_EVENT,		/* a provider's event id (dedupe, audit) */
+	FC_HASH_EMAIL = 0,   /* blind index of a normalised email */
+	FC_HASH_PHONE,	     /* blind index of a normalised phone number */
+	FC_HASH_SUPPRESSION, /* suppression list entry (email or phone) */
+	FC_HASH_LINK,	     /* preference-link MAC */
+	FC_HASH_CLIENT,	     /* customer client addresses in the audit trail */
+	FC_HASH_LIST,	     /* digest of a campaign list in the audit trail */
+	FC_HASH_EVENT,	     /* a provider's event id (dedupe, audit) */
 	FC_HASH_KINDS
 };
 
@@ -76,9 +76,8 @@ int keyring_retire_version(struct keyring *kr, const char *keys_dir, int version
 
 /* Data keys. */
 int fieldcrypt_dek_new(uint8_t dek[FC_KEY_BYTES]);
-int fieldcrypt_dek_wrap(const struct keyring *kr, const char *record_id,
-			const uint8_t dek[FC_KEY_BYTES], uint8_t out[FC_WRAPPED_DEK_BYTES],
-			int *version_out);
+int fieldcrypt_dek_wrap(const struct keyring *kr, const char *record_id, const uint8_t dek[FC_KEY_BYTES],
+			uint8_t out[FC_WRAPPED_DEK_BYTES], int *version_out);
 int fieldcrypt_dek_unwrap(const struct keyring *kr, const char *record_id, int version,
 			  const uint8_t *wrapped, size_t wrapped_len, uint8_t dek[FC_KEY_BYTES]);
 
@@ -88,12 +87,11 @@ int fieldcrypt_seal(const uint8_t dek[FC_KEY_BYTES], const char *table, const ch
 /* Opens a sealed blob into out (capacity >= len - FC_SEAL_OVERHEAD);
  * ERR_CRYPTO when the tag, the AAD or the layout does not match. */
 int fieldcrypt_open(const uint8_t dek[FC_KEY_BYTES], const char *table, const char *record_id,
-		    const char *field, const uint8_t *sealed, size_t len, uint8_t *out,
-		    size_t *out_len);
+		    const char *field, const uint8_t *sealed, size_t len, uint8_t *out, size_t *out_len);
 
 /* HMAC-SHA256 under the derived key of the given kind. */
-int fieldcrypt_keyed_hash(const struct keyring *kr, enum fc_hash_kind kind, const void *data,
-			  size_t len, uint8_t out[FC_HASH_BYTES]);
+int fieldcrypt_keyed_hash(const struct keyring *kr, enum fc_hash_kind kind, const void *data, size_t len,
+			  uint8_t out[FC_HASH_BYTES]);
 
 /* Primitives. */
 int crypto_random(void *buf, size_t len);

@@ -51,7 +51,8 @@ static int read_secret(const char *path, char *buf, size_t cap, size_t *len)
 		goto out;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		rc = err_set(ERR_DENIED, "key file %s is accessible by group or others (mode %03o); run: chmod 600 %s",
+		rc = err_set(ERR_DENIED,
+			     "key file %s is accessible by group or others (mode %03o); run: chmod 600 %s",
 			     path, (unsigned)(st.st_mode & 0777), path);
 		goto out;
 	}
@@ -126,8 +127,9 @@ static int load_sendgrid(struct provsig *p, const char *path)
 	if (key == NULL || !EVP_PKEY_is_a(key, "EC") ||
 	    EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, NULL) != 1 ||
 	    strcmp(group, "prime256v1") != 0) {
-		rc = err_set(ERR_INVALID, "%s does not hold an ECDSA P-256 public key (base64 DER as SendGrid shows "
-					  "it, or PEM)",
+		rc = err_set(ERR_INVALID,
+			     "%s does not hold an ECDSA P-256 public key (base64 DER as SendGrid shows "
+			     "it, or PEM)",
 			     path);
 		goto out;
 	}
@@ -181,9 +183,11 @@ int provsig_open(struct provsig **out, const char *sendgrid_key_file, const char
 	*out = NULL;
 	if (p == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
-	if (sendgrid_key_file != NULL && sendgrid_key_file[0] != '\0' && (rc = load_sendgrid(p, sendgrid_key_file)) != 0)
+	if (sendgrid_key_file != NULL && sendgrid_key_file[0] != '\0' &&
+	    (rc = load_sendgrid(p, sendgrid_key_file)) != 0)
 		goto fail;
-	if (mailgun_key_file != NULL && mailgun_key_file[0] != '\0' && (rc = load_mailgun(p, mailgun_key_file)) != 0)
+	if (mailgun_key_file != NULL && mailgun_key_file[0] != '\0' &&
+	    (rc = load_mailgun(p, mailgun_key_file)) != 0)
 		goto fail;
 	if (postmark_auth_file != NULL && postmark_auth_file[0] != '\0' &&
 	    (rc = load_postmark(p, postmark_auth_file)) != 0)
@@ -226,7 +230,8 @@ int provsig_sendgrid_verify(const struct provsig *p, const char *timestamp, cons
 	size_t sig_len = 0;
 	int ok = 0;
 	if (!provsig_has_sendgrid(p) || timestamp == NULL || signature_b64 == NULL ||
-	    strlen(signature_b64) > 2 * sizeof sig || b64_decode(signature_b64, sig, sizeof sig, &sig_len) != 0)
+	    strlen(signature_b64) > 2 * sizeof sig ||
+	    b64_decode(signature_b64, sig, sizeof sig, &sig_len) != 0)
 		return err_set(ERR_UNAUTHENTICATED, "the SendGrid signature is missing or malformed");
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	if (md != NULL && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, p->sendgrid) == 1 &&
@@ -268,10 +273,12 @@ int provsig_mailgun_verify(const struct provsig *p, const char *timestamp, const
 	/* Hex digits compare case-insensitively: fold before the constant-time
 	 * comparison rather than branch on each character. */
 	for (int i = 0; i < 64; i++)
-		got[i] = (char)(signature_hex[i] | ((signature_hex[i] >= 'A' && signature_hex[i] <= 'F') ? 0x20 : 0));
+		got[i] = (char)(signature_hex[i] |
+				((signature_hex[i] >= 'A' && signature_hex[i] <= 'F') ? 0x20 : 0));
 	got[64] = '\0';
-	rc = CRYPTO_memcmp(want, got, 64) == 0 ? 0
-					       : err_set(ERR_UNAUTHENTICATED, "the Mailgun signature does not verify");
+	rc = CRYPTO_memcmp(want, got, 64) == 0
+		     ? 0
+		     : err_set(ERR_UNAUTHENTICATED, "the Mailgun signature does not verify");
 	OPENSSL_cleanse(want, sizeof want);
 	return rc;
 }

@@ -182,8 +182,8 @@ static int load_record(struct spill *s)
 	int rc = read_all(s->fd, s->sealed, 4);
 	if (rc != 0)
 		return rc;
-	uint32_t len = (uint32_t)s->sealed[0] | (uint32_t)s->sealed[1] << 8 |
-		       (uint32_t)s->sealed[2] << 16 | (uint32_t)s->sealed[3] << 24;
+	uint32_t len = (uint32_t)s->sealed[0] | (uint32_t)s->sealed[1] << 8 | (uint32_t)s->sealed[2] << 16 |
+		       (uint32_t)s->sealed[3] << 24;
 	if (len == 0 || len > SPILL_RECORD_BYTES)
 		return err_set(ERR_CRYPTO, "the temporary file is corrupt");
 	if ((rc = read_all(s->fd, s->sealed + 4, len + 16)) != 0)
@@ -245,7 +245,8 @@ int spill_digest_new(struct spill_digest **out)
 {
 	struct spill_digest *d = calloc(1, sizeof *d);
 	*out = NULL;
-	if (d == NULL || (d->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) != 1) {
+	if (d == NULL || (d->md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) != 1) {
 		if (d != NULL)
 			EVP_MD_CTX_free(d->md);
 		free(d);

@@ -78,12 +78,12 @@ bool consent_supersedes(const struct store_consent *next, const struct store_con
 		return is_restrictive(next); /* rule 3: a "no" beats a "yes" */
 	if (!is_restrictive(next) && expiry_or_never(next) != expiry_or_never(cur))
 		return expiry_or_never(next) < expiry_or_never(cur); /* rule 3: expires first */
-	return true; /* rule 4 */
+	return true;						     /* rule 4 */
 }
 
 static const char *const consent_keys[] = {
-	"channel", "status", "legal_basis", "notice_version", "source", "collection_method",
-	"evidence", "expires_at", "at", NULL,
+	"channel",    "status", "legal_basis", "notice_version", "source", "collection_method", "evidence",
+	"expires_at", "at",	NULL,
 };
 
 static int opt_text(json_t *body, const char *key, char *out, size_t cap, const char *dflt)
@@ -98,7 +98,8 @@ static int opt_text(json_t *body, const char *key, char *out, size_t cap, const 
 	size_t max = cap - 1 < LIMIT_LABEL_BYTES ? cap - 1 : LIMIT_LABEL_BYTES;
 	if (!json_is_string(v))
 		return err_set(ERR_INVALID, "%s must be a string", key);
-	if (json_string_length(v) != strlen(json_string_value(v)) || !is_identifier(json_string_value(v), max))
+	if (json_string_length(v) != strlen(json_string_value(v)) ||
+	    !is_identifier(json_string_value(v), max))
 		return err_set(ERR_INVALID, "%s must be 1 to %zu characters of A-Z a-z 0-9 . _ : @ / + -",
 			       key, max);
 	snprintf(out, cap, "%s", json_string_value(v));
@@ -123,7 +124,7 @@ int consent_from_json(const struct policy *p, const char *purpose, json_t *body,
 	json_t *v;
 	int rc;
 	*reason_422 = -1;
-	json_object_foreach(body, key, v) {
+	json_object_foreach (body, key, v) {
 		bool known = false;
 		for (int i = 0; consent_keys[i] != NULL; i++)
 			known = known || strcmp(consent_keys[i], key) == 0;
@@ -166,7 +167,8 @@ int consent_from_json(const struct policy *p, const char *purpose, json_t *body,
 		return rc;
 	bool basis_ok = false;
 	for (int b = 0; b < POLICY_BASIS_COUNT; b++)
-		basis_ok = basis_ok || strcmp(cs->legal_basis, policy_legal_basis_name((enum policy_legal_basis)b)) == 0;
+		basis_ok = basis_ok ||
+			   strcmp(cs->legal_basis, policy_legal_basis_name((enum policy_legal_basis)b)) == 0;
 	if (!basis_ok)
 		return err_set(ERR_INVALID, "legal_basis \"%s\" is not a GDPR Art. 6 basis", cs->legal_basis);
 	if ((rc = opt_text(body, "notice_version", cs->notice_version, sizeof cs->notice_version,
@@ -202,7 +204,6 @@ int consent_from_json(const struct policy *p, const char *purpose, json_t *body,
 		return err_set(ERR_INVALID, "evidence must be an object or a string");
 	return 0;
 }
-
 
 void consent_new_receipt(char receipt_id[STORE_ID_CAP])
 {
@@ -240,8 +241,8 @@ int consent_apply(struct txn *t, const struct store_consent *cs, bool *current)
 	if ((rc = store_consent_put(t->c, cs, is_current)) != 0 || !is_current)
 		return rc;
 	return event_emit(t, EVENT_CONSENT_CHANGED, cs->contact_id,
-			  json_pack("{s:s, s:s, s:s}", "purpose", cs->purpose, "channel", cs->channel, "status",
-				    cs->status));
+			  json_pack("{s:s, s:s, s:s}", "purpose", cs->purpose, "channel", cs->channel,
+				    "status", cs->status));
 }
 
 int consent_put(struct txn *t, const struct store_contact *ct, struct store_consent *cs, json_t *evidence,
@@ -280,14 +281,13 @@ json_t *consent_to_json(const struct store_consent *cs, const struct policy *p, 
 	if (pc.status == POLICY_CONSENT_GRANTED && !policy_consent_valid(&pc, now_s))
 		effective = "expired";
 	(void)p;
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
-			 "purpose", cs->purpose, "channel", cs->channel, "status", cs->status,
-			 "effective_status", effective, "legal_basis", cs->legal_basis, "notice_version",
-			 cs->notice_version, "source", cs->source, "collection_method", cs->method,
-			 "receipt_id", cs->receipt_id, "at", json_time(cs->at_us), "granted_at",
-			 json_time(cs->granted_us), "expires_at", json_time(cs->expires_us),
-			 "withdrawn_at", json_time(cs->withdrawn_us), "recorded_at",
-			 json_time(cs->recorded_us));
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "purpose",
+			 cs->purpose, "channel", cs->channel, "status", cs->status, "effective_status",
+			 effective, "legal_basis", cs->legal_basis, "notice_version", cs->notice_version,
+			 "source", cs->source, "collection_method", cs->method, "receipt_id", cs->receipt_id,
+			 "at", json_time(cs->at_us), "granted_at", json_time(cs->granted_us), "expires_at",
+			 json_time(cs->expires_us), "withdrawn_at", json_time(cs->withdrawn_us),
+			 "recorded_at", json_time(cs->recorded_us));
 }
 
 struct consents_walk {
@@ -388,7 +388,8 @@ int consent_check(struct txn *t, const char *role, const struct check_req *req, 
 	if (req->outreach && out->d.allowed && (req->pi.cap_max > 0 || req->pi.frequency_choice)) {
 		bool held = false;
 		rc = release_outreach_held(t, row.id, req->pi.name, check_channel(req), req->pi.cap_max,
-					   req->pi.cap_per_days, req->pi.frequency_choice, &held, &out->reachable_us);
+					   req->pi.cap_per_days, req->pi.frequency_choice, &held,
+					   &out->reachable_us);
 		if (rc != 0)
 			return rc;
 		if (held) {

@@ -103,7 +103,7 @@ int consent_history_each(struct txn *t, const char *contact_id, store_consent_cb
 
 struct consent_decision {
 	struct policy_decision d;
-	bool known; /* the contact exists (erased or not) */
+	bool known;	      /* the contact exists (erased or not) */
 	int64_t reachable_us; /* with POLICY_REASON_FREQUENCY_CAP: when the cap lets go */
 	char contact_id[STORE_ID_CAP];
 };

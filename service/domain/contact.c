@@ -81,10 +81,8 @@ static int check_field(const struct policy *p, const char *key, json_t *v, bool 
 		return normalize_phone(s, strlen(s), tmp, sizeof tmp) == 0
 			       ? 0
 			       : err_set(ERR_INVALID, "%s: %s", key, err_msg());
-	case POLICY_TYPE_DATE:
-		return check_date(key, s);
-	default:
-		return 0;
+	case POLICY_TYPE_DATE: return check_date(key, s);
+	default: return 0;
 	}
 }
 
@@ -95,7 +93,7 @@ int contact_validate(const struct policy *p, json_t *body, bool patch)
 	size_t nfields = 0;
 	if (json_object_size(body) > LIMIT_FIELDS)
 		return err_set(ERR_TOOBIG, "more than %d keys", LIMIT_FIELDS);
-	json_object_foreach(body, key, v) {
+	json_object_foreach (body, key, v) {
 		int rc;
 		if (strcmp(key, "collected_for") == 0) {
 			size_t i;
@@ -104,13 +102,15 @@ int contact_validate(const struct policy *p, json_t *body, bool patch)
 			    json_array_size(v) > LIMIT_LIST_ITEMS)
 				return err_set(ERR_INVALID,
 					       "collected_for must be a non-empty array of purpose names");
-			json_array_foreach(v, i, item) {
+			json_array_foreach (v, i, item) {
 				struct policy_purpose_info pi;
 				if (!json_is_string(item) || !is_name(json_string_value(item)))
-					return err_set(ERR_INVALID, "collected_for[%zu] must be a purpose name", i);
+					return err_set(ERR_INVALID,
+						       "collected_for[%zu] must be a purpose name", i);
 				if (policy_purpose_get(p, json_string_value(item), &pi) != 0)
-					return err_set(ERR_UNPROCESSABLE, "collected_for[%zu]: unknown purpose \"%s\"",
-						       i, json_string_value(item));
+					return err_set(ERR_UNPROCESSABLE,
+						       "collected_for[%zu]: unknown purpose \"%s\"", i,
+						       json_string_value(item));
 			}
 			continue;
 		}
@@ -122,8 +122,8 @@ int contact_validate(const struct policy *p, json_t *body, bool patch)
 			if (!is_identifier(json_string_value(v), LIMIT_LABEL_BYTES) ||
 			    json_string_length(v) != strlen(json_string_value(v)))
 				return err_set(ERR_INVALID,
-					       "%s must be 1 to %d characters of A-Z a-z 0-9 . _ : @ / + -", key,
-					       LIMIT_LABEL_BYTES);
+					       "%s must be 1 to %d characters of A-Z a-z 0-9 . _ : @ / + -",
+					       key, LIMIT_LABEL_BYTES);
 			continue;
 		}
 		if ((rc = check_field(p, key, v, patch)) != 0)
@@ -141,7 +141,7 @@ int contact_purposes_join(json_t *array, char *out, size_t cap)
 	size_t i, n = 0;
 	json_t *item;
 	out[0] = '\0';
-	json_array_foreach(array, i, item) {
+	json_array_foreach (array, i, item) {
 		const char *name = json_string_value(item);
 		/* Skip duplicates: the list is a set. */
 		char needle[LIMIT_NAME_BYTES + 3];
@@ -178,8 +178,7 @@ bool contact_purposes_widen(const char *prev, const char *next)
 	return false;
 }
 
-int contact_email_hashes(const struct keyring *kr, const char *email, uint8_t bidx[32],
-			 uint8_t shash[32])
+int contact_email_hashes(const struct keyring *kr, const char *email, uint8_t bidx[32], uint8_t shash[32])
 {
 	char norm[256];
 	int rc = normalize_email(email, strlen(email), norm, sizeof norm);
@@ -191,8 +190,7 @@ int contact_email_hashes(const struct keyring *kr, const char *email, uint8_t bi
 	return rc;
 }
 
-int contact_phone_hashes(const struct keyring *kr, const char *phone, uint8_t bidx[32],
-			 uint8_t shash[32])
+int contact_phone_hashes(const struct keyring *kr, const char *phone, uint8_t bidx[32], uint8_t shash[32])
 {
 	char norm[32];
 	int rc = normalize_phone(phone, strlen(phone), norm, sizeof norm);
@@ -204,8 +202,8 @@ int contact_phone_hashes(const struct keyring *kr, const char *phone, uint8_t bi
 	return rc;
 }
 
-int contact_seal(const uint8_t dek[32], const char *table, const char *id, const char *name,
-		 json_t *value, uint8_t **out, size_t *out_len)
+int contact_seal(const uint8_t dek[32], const char *table, const char *id, const char *name, json_t *value,
+		 uint8_t **out, size_t *out_len)
 {
 	char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
 	if (text == NULL)
@@ -374,7 +372,9 @@ int contact_erase(struct txn *t, const struct store_contact *ct)
 	struct store_suppression sp = { .scope = suppression_scope_name(SUPPRESSION_SCOPE_ALL),
 					.scope_value = "",
 					.reason = suppression_reason_name(SUPPRESSION_REASON_ERASURE),
-					.source = "erasure", .created_us = now, .recorded_us = now };
+					.source = "erasure",
+					.created_us = now,
+					.recorded_us = now };
 	if (ct->has_email_shash) {
 		memcpy(sp.hash, ct->email_shash, 32);
 		sp.kind = "email";
@@ -465,7 +465,8 @@ int contact_new_prepare(const struct txn *t, json_t *body, json_t *consents, con
 		return rc;
 	snprintf(c->ct.source, sizeof c->ct.source, "%s",
 		 json_string_value(json_object_get(body, "source")) ?: default_source);
-	snprintf(c->ct.owner, sizeof c->ct.owner, "%s", json_string_value(json_object_get(body, "owner")) ?: "");
+	snprintf(c->ct.owner, sizeof c->ct.owner, "%s",
+		 json_string_value(json_object_get(body, "owner")) ?: "");
 	json_t *email = json_object_get(body, "email"), *phone = json_object_get(body, "phone");
 	if (json_is_string(email)) {
 		c->has_email = c->ct.has_email_shash = true;
@@ -488,7 +489,7 @@ int contact_new_prepare(const struct txn *t, json_t *body, json_t *consents, con
 		rc = err_set(ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	json_object_foreach(body, key, val) {
+	json_object_foreach (body, key, val) {
 		struct policy_field_info fi;
 		if (policy_field_get(p, key, &fi) != 0)
 			continue; /* collected_for, source, owner */
@@ -529,7 +530,7 @@ static int add_consents(const struct txn *t, struct contact_new *c, json_t *list
 	c->consents = calloc(json_array_size(list) + 1, sizeof *c->consents);
 	if (c->consents == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
-	json_array_foreach(list, i, item) {
+	json_array_foreach (list, i, item) {
 		struct store_consent *cs = &c->consents[c->n_consents];
 		uint8_t *sealed = NULL;
 		int reason = -1;
@@ -585,7 +586,8 @@ int contact_new_insert(struct txn *t, struct contact_new *c)
 	rc = store_contact_insert(t->c, &c->ct, c->has_email ? c->email_bidx : NULL,
 				  c->has_phone ? c->phone_bidx : NULL);
 	for (size_t k = 0; rc == 0 && k < c->n_fields; k++)
-		rc = store_field_put(t->c, c->ct.id, c->fields[k].name, c->fields[k].sealed, c->fields[k].len);
+		rc = store_field_put(t->c, c->ct.id, c->fields[k].name, c->fields[k].sealed,
+				     c->fields[k].len);
 	for (size_t k = 0; rc == 0 && k < c->n_consents; k++)
 		rc = consent_apply(t, &c->consents[k], NULL);
 	return rc;
@@ -627,7 +629,7 @@ static int put_fields(struct txn *t, const uint8_t dek[32], const char *id, json
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach(body, key, v) {
+	json_object_foreach (body, key, v) {
 		struct policy_field_info f;
 		if (policy_field_get(t->policy, key, &f) != 0)
 			continue; /* collected_for, source, owner */
@@ -714,13 +716,16 @@ int contact_update(struct txn *t, const char *id, json_t *body, const char *role
 		if (contact_purposes_widen(prev, ct.collected_for) &&
 		    !policy_role_may(t->policy, role, POLICY_ACT_CONTACTS_WIDEN_PURPOSES)) {
 			*reason = "purpose_widening_denied";
-			rc = err_set(ERR_DENIED, "role %s may narrow collected_for but not add purposes to it "
-						 "(that needs contacts.widen_purposes)", role);
+			rc = err_set(ERR_DENIED,
+				     "role %s may narrow collected_for but not add purposes to it "
+				     "(that needs contacts.widen_purposes)",
+				     role);
 			goto out;
 		}
 	}
 	if (json_is_string(json_object_get(body, "source")))
-		snprintf(ct.source, sizeof ct.source, "%s", json_string_value(json_object_get(body, "source")));
+		snprintf(ct.source, sizeof ct.source, "%s",
+			 json_string_value(json_object_get(body, "source")));
 	if (json_is_string(json_object_get(body, "owner")))
 		snprintf(ct.owner, sizeof ct.owner, "%s", json_string_value(json_object_get(body, "owner")));
 	ct.updated_us = t->now_us;

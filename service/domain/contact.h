@@ -37,18 +37,16 @@ bool contact_purposes_widen(const char *prev, const char *next);
 
 /* Blind index (for lookups) and suppression hash of a normalised email or
  * phone; ERR_INVALID when the value does not normalise. */
-int contact_email_hashes(const struct keyring *kr, const char *email, uint8_t bidx[32],
-			 uint8_t shash[32]);
-int contact_phone_hashes(const struct keyring *kr, const char *phone, uint8_t bidx[32],
-			 uint8_t shash[32]);
+int contact_email_hashes(const struct keyring *kr, const char *email, uint8_t bidx[32], uint8_t shash[32]);
+int contact_phone_hashes(const struct keyring *kr, const char *phone, uint8_t bidx[32], uint8_t shash[32]);
 
 /* The same under the request's keys (t->keys); bidx or shash may be NULL. */
 int contact_hash_email(const struct txn *t, const char *email, uint8_t bidx[32], uint8_t shash[32]);
 int contact_hash_phone(const struct txn *t, const char *phone, uint8_t bidx[32], uint8_t shash[32]);
 
 /* Seals value (any JSON) for field `name` of record `id`; *out is malloc'd. */
-int contact_seal(const uint8_t dek[32], const char *table, const char *id, const char *name,
-		 json_t *value, uint8_t **out, size_t *out_len);
+int contact_seal(const uint8_t dek[32], const char *table, const char *id, const char *name, json_t *value,
+		 uint8_t **out, size_t *out_len);
 /* Opens a sealed value into a new JSON value. */
 int contact_open(const uint8_t dek[32], const char *table, const char *id, const char *name,
 		 const uint8_t *sealed, size_t len, json_t **out);

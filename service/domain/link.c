@@ -40,7 +40,8 @@ bool link_role_may_mint(const struct policy *p, const char *role, enum link_capa
 		return false;
 	if (!manage)
 		return true;
-	if (!policy_role_may(p, role, POLICY_ACT_CONSENTS_WRITE) || !policy_role_may(p, role, POLICY_ACT_CONTACTS_ERASE) ||
+	if (!policy_role_may(p, role, POLICY_ACT_CONSENTS_WRITE) ||
+	    !policy_role_may(p, role, POLICY_ACT_CONTACTS_ERASE) ||
 	    !policy_role_may(p, role, POLICY_ACT_CONTACTS_UPDATE))
 		return false;
 	for (size_t i = 0; i < policy_purpose_count(p); i++) {
@@ -104,7 +105,8 @@ bool link_mailable(const struct store_contact *ct)
 
 bool link_covers_purpose(const struct policy *p, const char *creator_role, const char *purpose)
 {
-	return strcmp(creator_role, LINK_CREATOR_SELF) == 0 || policy_role_may_purpose(p, creator_role, purpose);
+	return strcmp(creator_role, LINK_CREATOR_SELF) == 0 ||
+	       policy_role_may_purpose(p, creator_role, purpose);
 }
 
 int link_address_id(const struct txn *t, const char *email, char *out, size_t cap)
@@ -149,8 +151,9 @@ int link_request_mint(struct txn *t, const char *email, struct store_link *out, 
 	return rc;
 }
 
-int link_resolve(struct txn *t, const char *token, int64_t now_s, struct linktoken *tok, struct store_link *link,
-		 char role[STORE_NAME_CAP], struct store_contact *ct, const char **refusal)
+int link_resolve(struct txn *t, const char *token, int64_t now_s, struct linktoken *tok,
+		 struct store_link *link, char role[STORE_NAME_CAP], struct store_contact *ct,
+		 const char **refusal)
 {
 	char id[LINKTOKEN_ID_TEXT_CAP];
 	int rc;
@@ -203,8 +206,8 @@ int link_resolve(struct txn *t, const char *token, int64_t now_s, struct linktok
 }
 
 int link_resolve_optout(struct txn *t, const char *token, int64_t now_s, struct linktoken *tok,
-			struct store_link *link, char role[STORE_NAME_CAP], struct store_contact *ct, bool *erased,
-			const char **refusal)
+			struct store_link *link, char role[STORE_NAME_CAP], struct store_contact *ct,
+			bool *erased, const char **refusal)
 {
 	char id[LINKTOKEN_ID_TEXT_CAP];
 	const char *prole = NULL;
@@ -267,8 +270,10 @@ int link_revoke(struct txn *t, const char *contact_id, const char *link_id, cons
 			rc = err_set(ERR_NOTFOUND, "no active preference link with this id for this contact");
 		if (rc == 0 && !link_role_may_mint(t->policy, role, link_capability_of(&l), l.scope)) {
 			*reason = "role_denied";
-			return err_set(ERR_DENIED, "role %s may not revoke a link it could not have minted (%s, scope %s)",
-				       role, l.capability, l.scope);
+			return err_set(
+				ERR_DENIED,
+				"role %s may not revoke a link it could not have minted (%s, scope %s)", role,
+				l.capability, l.scope);
 		}
 		if (rc == 0)
 			rc = store_link_revoke(t->c, contact_id, link_id, t->now_us);
@@ -303,7 +308,8 @@ void link_client_id(const struct txn *t, const char *ip, char *out, size_t cap)
 	crypto_wipe(h, sizeof h);
 }
 
-int link_csrf_make(const struct txn *t, const struct linktoken *tok, int64_t now_s, char out[LINKTOKEN_CSRF_CAP])
+int link_csrf_make(const struct txn *t, const struct linktoken *tok, int64_t now_s,
+		   char out[LINKTOKEN_CSRF_CAP])
 {
 	return linktoken_csrf_make(t->keys, tok->id, now_s, out);
 }

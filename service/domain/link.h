@@ -26,7 +26,8 @@ enum link_capability link_capability_of(const struct store_link *l);
  * must be one of the role's purposes (or all), and a manage link (grant,
  * download every field and consent, erase) needs a role that may do all of
  * that itself, for every purpose. */
-bool link_role_may_mint(const struct policy *p, const char *role, enum link_capability cap, const char *scope);
+bool link_role_may_mint(const struct policy *p, const char *role, enum link_capability cap,
+			const char *scope);
 
 /* A new link for contact_id (checked by the caller) created by actor at
  * t->now_us, valid ttl_days; token receives its text (wipe it after use). */
@@ -74,10 +75,11 @@ int link_request_mint(struct txn *t, const char *email, struct store_link *out, 
  * A link of any other capability is resolved exactly as link_resolve does.
  * Same returns as link_resolve. */
 int link_resolve_optout(struct txn *t, const char *token, int64_t now_s, struct linktoken *tok,
-			struct store_link *link, char role[STORE_NAME_CAP], struct store_contact *ct, bool *erased,
-			const char **refusal);
-int link_resolve(struct txn *t, const char *token, int64_t now_s, struct linktoken *tok, struct store_link *link,
-		 char role[STORE_NAME_CAP], struct store_contact *ct, const char **refusal);
+			struct store_link *link, char role[STORE_NAME_CAP], struct store_contact *ct,
+			bool *erased, const char **refusal);
+int link_resolve(struct txn *t, const char *token, int64_t now_s, struct linktoken *tok,
+		 struct store_link *link, char role[STORE_NAME_CAP], struct store_contact *ct,
+		 const char **refusal);
 
 /* On the writer, for role: revokes link_id of contact_id, or ("" link_id)
  * every link of contact_id the role could have minted (*count how many).
@@ -90,7 +92,8 @@ int link_revoke_all(struct txn *t, const char *contact_id);
 
 /* A form token for the preference page of tok, made at now_s; and the
  * check of one sent back (its shape, its MAC for this link, its age). */
-int link_csrf_make(const struct txn *t, const struct linktoken *tok, int64_t now_s, char out[LINKTOKEN_CSRF_CAP]);
+int link_csrf_make(const struct txn *t, const struct linktoken *tok, int64_t now_s,
+		   char out[LINKTOKEN_CSRF_CAP]);
 int link_csrf_check(const struct txn *t, const struct linktoken *tok, const char *text, int64_t now_s,
 		    int64_t max_age_s, struct linktoken_csrf *out);
 

@@ -160,19 +160,20 @@ int mailq_compose(struct txn *t, const struct store_mail *m, const char *public_
 	gmtime_r(&es, &tm);
 	strftime(expires, sizeof expires, "%Y-%m-%d", &tm);
 	snprintf(out->subject, sizeof out->subject, "Your privacy choices / 您的隐私选择");
-	int n = snprintf(out->body, sizeof out->body,
-			 "Hello,\r\n\r\n"
-			 "You can see and change what you agreed to, download your data or ask\r\n"
-			 "us to erase it at this personal link (valid until %s):\r\n\r\n"
-			 "  %.*s/p/%s\r\n\r\n"
-			 "Anyone with this link can act for you: do not forward it. If you did\r\n"
-			 "not ask for it, you can ignore this message.\r\n\r\n"
-			 "您好：\r\n\r\n"
-			 "您可以通过以下个人链接（有效期至 %s）查看和更改您的同意选择、下载您的数据，\r\n"
-			 "或要求我们删除您的数据：\r\n\r\n"
-			 "  %.*s/p/%s\r\n\r\n"
-			 "任何持有此链接的人都可以代表您操作：请勿转发。如果您没有提出此请求，请忽略本邮件。\r\n",
-			 expires, (int)bl, public_url, token, expires, (int)bl, public_url, token);
+	int n = snprintf(
+		out->body, sizeof out->body,
+		"Hello,\r\n\r\n"
+		"You can see and change what you agreed to, download your data or ask\r\n"
+		"us to erase it at this personal link (valid until %s):\r\n\r\n"
+		"  %.*s/p/%s\r\n\r\n"
+		"Anyone with this link can act for you: do not forward it. If you did\r\n"
+		"not ask for it, you can ignore this message.\r\n\r\n"
+		"您好：\r\n\r\n"
+		"您可以通过以下个人链接（有效期至 %s）查看和更改您的同意选择、下载您的数据，\r\n"
+		"或要求我们删除您的数据：\r\n\r\n"
+		"  %.*s/p/%s\r\n\r\n"
+		"任何持有此链接的人都可以代表您操作：请勿转发。如果您没有提出此请求，请忽略本邮件。\r\n",
+		expires, (int)bl, public_url, token, expires, (int)bl, public_url, token);
 	crypto_wipe(token, sizeof token);
 	size_t used = n < 0 ? 0 : (size_t)n;
 	if (n < 0 || (size_t)n >= sizeof out->body || !org_footer(out, &used, org)) {

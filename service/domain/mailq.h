@@ -19,11 +19,11 @@
 #include "service/store/store.h"
 
 struct mailq_message {
-	char id[STORE_ID_CAP];	       /* the outbox row: the .eml name, Message-ID */
+	char id[STORE_ID_CAP]; /* the outbox row: the .eml name, Message-ID */
 	char link_id[STORE_ID_CAP];
 	char to[MAIL_ADDRESS_CAP];
 	char subject[256];
-	char body[MAIL_BODY_CAP];      /* text/plain, UTF-8, CRLF line ends */
+	char body[MAIL_BODY_CAP]; /* text/plain, UTF-8, CRLF line ends */
 };
 
 /* On the writer, in the job that made link l: queues the mail that hands

@@ -82,8 +82,7 @@ int provider_authenticate(const struct txn *t, const struct provsig *ps, enum pr
 		/* Postmark signs nothing; its requests carry no timestamp, so
 		 * replays are answered by the event-id dedupe alone. */
 		return provsig_postmark_verify(ps, p->authorization);
-	default:
-		return err_set(ERR_UNAUTHENTICATED, "no such event provider");
+	default: return err_set(ERR_UNAUTHENTICATED, "no such event provider");
 	}
 	*why = "stale_timestamp";
 	return provider_fresh(t, p->timestamp);
@@ -97,8 +96,9 @@ static const char *group_purpose(const struct txn *t, const struct provider_grou
 		return NULL;
 	for (size_t i = 0; i < groups->n; i++)
 		if (strcmp(groups->map[i].group, group) == 0)
-			return policy_purpose_get(t->policy, groups->map[i].purpose, &pi) == 0 ? groups->map[i].purpose
-											      : NULL;
+			return policy_purpose_get(t->policy, groups->map[i].purpose, &pi) == 0
+				       ? groups->map[i].purpose
+				       : NULL;
 	return NULL;
 }
 

@@ -64,8 +64,8 @@ int release_cap_held(struct txn *t, const char *contact_id, const char *purpose,
 		return 0;
 	if (b64url_decode(contact_id, strlen(contact_id), raw, sizeof raw) != 16)
 		return err_set(ERR_INVALID, "not a contact id");
-	rc = store_release_recent(t->c, raw, purpose, channel, policy_cap_window_start(cap_per_days, t->now_us),
-				  cap_max, &count, &kth);
+	rc = store_release_recent(t->c, raw, purpose, channel,
+				  policy_cap_window_start(cap_per_days, t->now_us), cap_max, &count, &kth);
 	if (rc == 0)
 		*held = policy_cap_reached(cap_max, cap_per_days, count, kth, reachable_us);
 	return rc;
@@ -77,12 +77,14 @@ int release_cap_recheck(struct txn *t, const char *purpose, const char *channel,
 	int64_t since = policy_cap_window_start(cap_per_days, t->now_us);
 	for (size_t i = 0; cap_max > 0 && i < n_ids; i++) {
 		int64_t count = 0, kth = 0;
-		int rc = store_release_recent(t->c, ids + i * 16, purpose, channel, since, cap_max, &count, &kth);
+		int rc = store_release_recent(t->c, ids + i * 16, purpose, channel, since, cap_max, &count,
+					      &kth);
 		if (rc != 0)
 			return rc;
 		if (count >= cap_max)
-			return err_set(ERR_CONFLICT, "another campaign reached some of these people while this "
-						     "list was read; nothing was released: run the filter again");
+			return err_set(ERR_CONFLICT,
+				       "another campaign reached some of these people while this "
+				       "list was read; nothing was released: run the filter again");
 	}
 	return 0;
 }
@@ -127,8 +129,8 @@ static int log_entry_json(void *ctx, const struct store_release_entry *e)
 {
 	json_t *arr = ctx;
 	return json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o}", "release_id", e->release_id,
-						     "purpose", e->purpose, "channel", e->channel,
-						     "released_at", json_time(e->at_us))) == 0
+						    "purpose", e->purpose, "channel", e->channel,
+						    "released_at", json_time(e->at_us))) == 0
 		       ? 0
 		       : err_set(ERR_NOMEM, "out of memory");
 }
@@ -176,7 +178,8 @@ int release_outreach_held(struct txn *t, const char *contact_id, const char *pur
 		*reachable_us = 0;
 		return 0;
 	}
-	if (pmax > 0 && (rc = release_cap_held(t, contact_id, purpose, channel, pmax, pdays, &pheld, &preach)) != 0)
+	if (pmax > 0 &&
+	    (rc = release_cap_held(t, contact_id, purpose, channel, pmax, pdays, &pheld, &preach)) != 0)
 		return rc;
 	if (pheld) {
 		if (!*held || preach > *reachable_us)
@@ -210,7 +213,8 @@ static int choice_json(void *ctx, const struct store_frequency *fq)
 int release_choices_json(struct txn *t, const char *contact_id, json_t **out)
 {
 	json_t *arr = json_array();
-	int rc = arr ? store_frequency_each(t->c, contact_id, choice_json, arr) : err_set(ERR_NOMEM, "out of memory");
+	int rc = arr ? store_frequency_each(t->c, contact_id, choice_json, arr)
+		     : err_set(ERR_NOMEM, "out of memory");
 	*out = NULL;
 	if (rc != 0) {
 		json_decref(arr);

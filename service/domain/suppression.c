@@ -103,8 +103,10 @@ int suppression_may_add(const struct txn *t, const char *role, const char *reaso
 	 * system's erasures): others could block an address for good. */
 	if (strcmp(reason, reason_names[SUPPRESSION_REASON_ERASURE]) == 0 &&
 	    !policy_role_may(t->policy, role, POLICY_ACT_CONTACTS_ERASE))
-		return err_set(ERR_DENIED, "reason erasure is recorded by erasing a contact; role %s may "
-			       "not add one", role);
+		return err_set(ERR_DENIED,
+			       "reason erasure is recorded by erasing a contact; role %s may "
+			       "not add one",
+			       role);
 	return 0;
 }
 
@@ -119,8 +121,9 @@ int suppression_add(struct txn *t, const struct store_suppression *sp)
 	if (rc != 1)
 		return rc;
 	int erc = event_emit(t, EVENT_SUPPRESSION_ADDED, "",
-			     json_pack("{s:s, s:s, s:s, s:s}", "kind", sp->kind, "scope", sp->scope, "scope_value",
-				       sp->scope_value ? sp->scope_value : "", "reason", sp->reason));
+			     json_pack("{s:s, s:s, s:s, s:s}", "kind", sp->kind, "scope", sp->scope,
+				       "scope_value", sp->scope_value ? sp->scope_value : "", "reason",
+				       sp->reason));
 	return erc != 0 ? erc : rc;
 }
 
@@ -154,8 +157,7 @@ int suppression_lift(struct txn *t, const uint8_t hash[32], const char *scope, c
 	return rc != 0 ? rc : lifted_event(t, scope, scope_value, n);
 }
 
-int suppression_lift_by_subject(struct txn *t, const uint8_t hash[32], const char *purpose,
-				const char *by)
+int suppression_lift_by_subject(struct txn *t, const uint8_t hash[32], const char *purpose, const char *by)
 {
 	char reasons[128];
 	int64_t n = 0;

@@ -84,8 +84,7 @@ int suppression_lift(struct txn *t, const uint8_t hash[32], const char *scope, c
 		     const char *by, int64_t *lifted);
 
 /* The person's own consent for purpose: lifts their own opt-outs of it. */
-int suppression_lift_by_subject(struct txn *t, const uint8_t hash[32], const char *purpose,
-				const char *by);
+int suppression_lift_by_subject(struct txn *t, const uint8_t hash[32], const char *purpose, const char *by);
 
 /* Every suppression (lifted or not) of ct's email and phone hashes, oldest
  * first: the person's own data export. */

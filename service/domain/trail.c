@@ -35,7 +35,8 @@ int trail_cursor_open(struct store *st, const struct store_audit_filter *f, stru
 	if (tc == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
 	tc->st = st;
-	if ((rc = store_conn_get(st, &tc->c)) != 0 || (rc = store_audit_cursor_open(tc->c, f, &tc->cur)) != 0) {
+	if ((rc = store_conn_get(st, &tc->c)) != 0 ||
+	    (rc = store_audit_cursor_open(tc->c, f, &tc->cur)) != 0) {
 		trail_cursor_close(tc);
 		return rc;
 	}

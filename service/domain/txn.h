@@ -24,8 +24,8 @@ struct keyring;
 struct policy;
 
 struct txn {
-	struct store_conn *c;	    /* borrowed */
-	const struct keyring *keys; /* borrowed */
+	struct store_conn *c;	     /* borrowed */
+	const struct keyring *keys;  /* borrowed */
 	const struct policy *policy; /* borrowed */
 	int64_t now_us;
 };

@@ -42,8 +42,8 @@ int store_open(struct store **out, const char *location)
 		return err_set(ERR_INVALID, "the database setting is empty");
 	if (is_postgres_uri(location) && !builtin[0]->accepts(location))
 		return err_set(ERR_INVALID, "the database setting names a PostgreSQL server, but the "
-						"PostgreSQL backend is not built into this consentd; use "
-						"a file path (SQLite)");
+					    "PostgreSQL backend is not built into this consentd; use "
+					    "a file path (SQLite)");
 	for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++)
 		if (builtin[i]->accepts(location))
 			return builtin[i]->open(out, location);
@@ -131,7 +131,8 @@ void store_fault_audit(struct store *st, bool fail)
 	st->be->fault_audit(st, fail);
 }
 
-int store_contact_insert(struct store_conn *c, const struct store_contact *ct, const uint8_t *email_bidx, const uint8_t *phone_bidx)
+int store_contact_insert(struct store_conn *c, const struct store_contact *ct, const uint8_t *email_bidx,
+			 const uint8_t *phone_bidx)
 {
 	return CALL(c->be, contact_insert, c, ct, email_bidx, phone_bidx);
 }
@@ -146,7 +147,8 @@ int store_contact_update(struct store_conn *c, const struct store_contact *ct)
 	return CALL(c->be, contact_update, c, ct);
 }
 
-int store_contact_set_index(struct store_conn *c, const char *id, const uint8_t *email_bidx, const uint8_t *phone_bidx, const uint8_t *email_shash, const uint8_t *phone_shash)
+int store_contact_set_index(struct store_conn *c, const char *id, const uint8_t *email_bidx,
+			    const uint8_t *phone_bidx, const uint8_t *email_shash, const uint8_t *phone_shash)
 {
 	return CALL(c->be, contact_set_index, c, id, email_bidx, phone_bidx, email_shash, phone_shash);
 }
@@ -196,7 +198,8 @@ int store_consent_put(struct store_conn *c, const struct store_consent *cs, bool
 	return CALL(c->be, consent_put, c, cs, current);
 }
 
-int store_consent_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel, struct store_consent *out)
+int store_consent_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel,
+		      struct store_consent *out)
 {
 	return CALL(c->be, consent_get, c, contact_id, purpose, channel, out);
 }
@@ -216,17 +219,20 @@ int store_consent_history_count(struct store_conn *c, const char *contact_id, in
 	return CALL(c->be, consent_history_count, c, contact_id, out);
 }
 
-int store_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b, const struct store_scope_keys *keys, char reason[STORE_NAME_CAP])
+int store_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
+			    const struct store_scope_keys *keys, char reason[STORE_NAME_CAP])
 {
 	return CALL(c->be, suppression_match, c, hash_a, hash_b, keys, reason);
 }
 
-int store_principal_insert(struct store_conn *c, const char *name, const char *role, const uint8_t token_hash[32], int64_t when_us)
+int store_principal_insert(struct store_conn *c, const char *name, const char *role,
+			   const uint8_t token_hash[32], int64_t when_us)
 {
 	return CALL(c->be, principal_insert, c, name, role, token_hash, when_us);
 }
 
-int store_principal_find(struct store_conn *c, const uint8_t token_hash[32], char name[STORE_TEXT_CAP], char role[STORE_NAME_CAP])
+int store_principal_find(struct store_conn *c, const uint8_t token_hash[32], char name[STORE_TEXT_CAP],
+			 char role[STORE_NAME_CAP])
 {
 	return CALL(c->be, principal_find, c, token_hash, name, role);
 }
@@ -266,7 +272,8 @@ int store_audit_each(struct store_conn *c, const struct store_audit_filter *f, s
 	return CALL(c->be, audit_each, c, f, cb, ctx);
 }
 
-int store_audit_cursor_open(struct store_conn *c, const struct store_audit_filter *f, struct store_audit_cursor **out)
+int store_audit_cursor_open(struct store_conn *c, const struct store_audit_filter *f,
+			    struct store_audit_cursor **out)
 {
 	return CALL(c->be, audit_cursor_open, c, f, out);
 }
@@ -288,7 +295,8 @@ int store_audit_hash_at(struct store_conn *c, int64_t seq, uint8_t hash[32])
 	return CALL(c->be, audit_hash_at, c, seq, hash);
 }
 
-int store_checkpoint_cursor_open(struct store_conn *c, int64_t after_size, struct store_checkpoint_cursor **out)
+int store_checkpoint_cursor_open(struct store_conn *c, int64_t after_size,
+				 struct store_checkpoint_cursor **out)
 {
 	return CALL(c->be, checkpoint_cursor_open, c, after_size, out);
 }
@@ -325,7 +333,8 @@ int store_links_revoke_contact(struct store_conn *c, const char *contact_id, int
 	return CALL(c->be, links_revoke_contact, c, contact_id, when_us, count);
 }
 
-int store_links_revoke_mintable(struct store_conn *c, const char *contact_id, bool may_manage, const char *purposes, int64_t when_us, int64_t *count)
+int store_links_revoke_mintable(struct store_conn *c, const char *contact_id, bool may_manage,
+				const char *purposes, int64_t when_us, int64_t *count)
 {
 	return CALL(c->be, links_revoke_mintable, c, contact_id, may_manage, purposes, when_us, count);
 }
@@ -335,12 +344,15 @@ int store_principal_role(struct store_conn *c, const char *name, char role[STORE
 	return CALL(c->be, principal_role, c, name, role);
 }
 
-int store_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b, store_subject_suppression_cb cb, void *ctx)
+int store_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
+				    store_subject_suppression_cb cb, void *ctx)
 {
 	return CALL(c->be, subject_suppressions_each, c, hash_a, hash_b, cb, ctx);
 }
 
-int store_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32], const char *purpose, const char *channel, const struct store_scope_keys *keys, struct store_filter_row *out)
+int store_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32],
+			  const char *purpose, const char *channel, const struct store_scope_keys *keys,
+			  struct store_filter_row *out)
 {
 	return CALL(c->be, filter_by_email, c, bidx, list_hash, purpose, channel, keys, out);
 }
@@ -352,19 +364,22 @@ int store_filter_by_email_many(struct store_conn *c, size_t n, const uint8_t (*b
 	if (c->be->filter_by_email_many != NULL)
 		return CALL(c->be, filter_by_email_many, c, n, bidx, list_hash, purpose, channel, keys, out);
 	for (size_t i = 0; i < n; i++) {
-		int rc = CALL(c->be, filter_by_email, c, bidx[i], list_hash[i], purpose, channel, keys, &out[i]);
+		int rc = CALL(c->be, filter_by_email, c, bidx[i], list_hash[i], purpose, channel, keys,
+			      &out[i]);
 		if (rc != 0)
 			return rc;
 	}
 	return 0;
 }
 
-int store_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel, const struct store_scope_keys *keys, struct store_filter_row *out)
+int store_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel,
+		       const struct store_scope_keys *keys, struct store_filter_row *out)
 {
 	return CALL(c->be, filter_by_id, c, id, purpose, channel, keys, out);
 }
 
-int store_release_put(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids, size_t n_ids)
+int store_release_put(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids,
+		      size_t n_ids)
 {
 	return CALL(c->be, release_put, c, release_id, chunk, ids, n_ids);
 }
@@ -379,22 +394,27 @@ int store_release_count(struct store_conn *c, const char *release_id, int64_t *o
 	return CALL(c->be, release_count, c, release_id, out);
 }
 
-int store_release_log_put(struct store_conn *c, const char *release_id, const char *purpose, const char *channel, int64_t at_us, const uint8_t *ids, size_t n_ids)
+int store_release_log_put(struct store_conn *c, const char *release_id, const char *purpose,
+			  const char *channel, int64_t at_us, const uint8_t *ids, size_t n_ids)
 {
 	return CALL(c->be, release_log_put, c, release_id, purpose, channel, at_us, ids, n_ids);
 }
 
-int store_release_recent(struct store_conn *c, const uint8_t id_raw[16], const char *purpose, const char *channel, int64_t after_us, int64_t limit, int64_t *count, int64_t *last_us)
+int store_release_recent(struct store_conn *c, const uint8_t id_raw[16], const char *purpose,
+			 const char *channel, int64_t after_us, int64_t limit, int64_t *count,
+			 int64_t *last_us)
 {
 	return CALL(c->be, release_recent, c, id_raw, purpose, channel, after_us, limit, count, last_us);
 }
 
-int store_release_log_each(struct store_conn *c, const uint8_t id_raw[16], int64_t limit, store_release_log_cb cb, void *ctx)
+int store_release_log_each(struct store_conn *c, const uint8_t id_raw[16], int64_t limit,
+			   store_release_log_cb cb, void *ctx)
 {
 	return CALL(c->be, release_log_each, c, id_raw, limit, cb, ctx);
 }
 
-int store_release_summary_put(struct store_conn *c, const char *release_id, int64_t at_us, const char *summary)
+int store_release_summary_put(struct store_conn *c, const char *release_id, int64_t at_us,
+			      const char *summary)
 {
 	return CALL(c->be, release_summary_put, c, release_id, at_us, summary);
 }
@@ -409,7 +429,8 @@ int store_frequency_put(struct store_conn *c, const char *contact_id, const stru
 	return CALL(c->be, frequency_put, c, contact_id, fq);
 }
 
-int store_frequency_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel, struct store_frequency *out)
+int store_frequency_get(struct store_conn *c, const char *contact_id, const char *purpose,
+			const char *channel, struct store_frequency *out)
 {
 	return CALL(c->be, frequency_get, c, contact_id, purpose, channel, out);
 }
@@ -424,12 +445,15 @@ int store_suppression_add(struct store_conn *c, const struct store_suppression *
 	return CALL(c->be, suppression_add, c, sp);
 }
 
-int store_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb, void *ctx)
+int store_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb,
+			      void *ctx)
 {
 	return CALL(c->be, suppressions_active, c, hash, cb, ctx);
 }
 
-int store_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope, const char *scope_value, const char *reasons, int64_t when_us, const char *by, int64_t *lifted)
+int store_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope,
+			    const char *scope_value, const char *reasons, int64_t when_us, const char *by,
+			    int64_t *lifted)
 {
 	return CALL(c->be, suppressions_lift, c, hash, scope, scope_value, reasons, when_us, by, lifted);
 }
@@ -439,7 +463,8 @@ int store_console_session_insert(struct store_conn *c, const struct store_consol
 	return CALL(c->be, console_session_insert, c, cs);
 }
 
-int store_console_session_get(struct store_conn *c, const uint8_t id_hash[32], struct store_console_session *out)
+int store_console_session_get(struct store_conn *c, const uint8_t id_hash[32],
+			      struct store_console_session *out)
 {
 	return CALL(c->be, console_session_get, c, id_hash, out);
 }
@@ -454,17 +479,20 @@ int store_console_session_delete(struct store_conn *c, const uint8_t id_hash[32]
 	return CALL(c->be, console_session_delete, c, id_hash);
 }
 
-int store_console_sessions_expire(struct store_conn *c, int64_t idle_before_us, int64_t created_before_us, int64_t *count)
+int store_console_sessions_expire(struct store_conn *c, int64_t idle_before_us, int64_t created_before_us,
+				  int64_t *count)
 {
 	return CALL(c->be, console_sessions_expire, c, idle_before_us, created_before_us, count);
 }
 
-int store_console_stats(struct store_conn *c, enum store_console_stat which, int64_t since_us, store_console_stat_cb cb, void *ctx)
+int store_console_stats(struct store_conn *c, enum store_console_stat which, int64_t since_us,
+			store_console_stat_cb cb, void *ctx)
 {
 	return CALL(c->be, console_stats, c, which, since_us, cb, ctx);
 }
 
-int store_console_find_phone(struct store_conn *c, const uint8_t bidx[32], char (*ids)[STORE_ID_CAP], size_t cap, size_t *n, bool *more)
+int store_console_find_phone(struct store_conn *c, const uint8_t bidx[32], char (*ids)[STORE_ID_CAP],
+			     size_t cap, size_t *n, bool *more)
 {
 	return CALL(c->be, console_find_phone, c, bidx, ids, cap, n, more);
 }
@@ -529,7 +557,8 @@ int store_outbox_add(struct store_conn *c, const char *type, const char *contact
 		     const char *body, const uint8_t *personal, size_t personal_len, int64_t created_us,
 		     int64_t *queued)
 {
-	return CALL(c->be, outbox_add, c, type, contact_id, version, body, personal, personal_len, created_us, queued);
+	return CALL(c->be, outbox_add, c, type, contact_id, version, body, personal, personal_len, created_us,
+		    queued);
 }
 
 int store_outbox_forget_personal(struct store_conn *c, const char *contact_id)

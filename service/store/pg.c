@@ -66,8 +66,14 @@ struct pg_store {
 	int schema_version;
 };
 
-static inline struct pg_conn *pgc(struct store_conn *c) { return (struct pg_conn *)c; }
-static inline struct pg_store *pgs(struct store *st) { return (struct pg_store *)st; }
+static inline struct pg_conn *pgc(struct store_conn *c)
+{
+	return (struct pg_conn *)c;
+}
+static inline struct pg_store *pgs(struct store *st)
+{
+	return (struct pg_store *)st;
+}
 
 /* ---- parameters and results -------------------------------------------- */
 
@@ -180,8 +186,8 @@ static int pg_run(struct store_conn *c, const char *sql, const struct pg_args *a
 	*out = NULL;
 	if (PQstatus(pc->db) != CONNECTION_OK)
 		pg_reset(pc);
-	PGresult *r = PQexecParams(pc->db, sql, a ? a->n : 0, NULL, a ? a->v : NULL,
-				   a ? a->len : NULL, a ? a->fmt : NULL, 1);
+	PGresult *r = PQexecParams(pc->db, sql, a ? a->n : 0, NULL, a ? a->v : NULL, a ? a->len : NULL,
+				   a ? a->fmt : NULL, 1);
 	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
 		int rc = pg_error(pc, r, what);
@@ -205,7 +211,10 @@ static int pg_do(struct store_conn *c, const char *sql, const struct pg_args *a,
 	return rc;
 }
 
-static bool r_null(const PGresult *r, int row, int col) { return PQgetisnull(r, row, col) != 0; }
+static bool r_null(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) != 0;
+}
 
 static int64_t r_i64(const PGresult *r, int row, int col)
 {
@@ -395,7 +404,8 @@ static int pg_migrate(struct store_conn *c, int *version)
 	int rc;
 	a_i64(&a, PG_MIGRATE_LOCK);
 	if ((rc = pg_do(c, "BEGIN", NULL, NULL, "cannot begin the migration")) != 0 ||
-	    (rc = pg_do(c, "SELECT pg_advisory_xact_lock($1::bigint)", &a, NULL, "cannot lock the schema")) != 0 ||
+	    (rc = pg_do(c, "SELECT pg_advisory_xact_lock($1::bigint)", &a, NULL, "cannot lock the schema")) !=
+		    0 ||
 	    (rc = pg_do(c, "CREATE TABLE IF NOT EXISTS consentd_schema (version INTEGER NOT NULL)", NULL,
 			NULL, "cannot create the schema table")) != 0 ||
 	    (rc = pg_run(c, "SELECT coalesce(max(version), 0)::bigint FROM consentd_schema", NULL, &r,
@@ -506,7 +516,10 @@ static void pg_close(struct store *st)
 	free(ps);
 }
 
-static int pg_schema_version(struct store *st) { return pgs(st)->schema_version; }
+static int pg_schema_version(struct store *st)
+{
+	return pgs(st)->schema_version;
+}
 
 static int pg_conn_get(struct store *st, struct store_conn **out)
 {
@@ -593,7 +606,10 @@ static int pg_begin(struct store_conn *c)
 	return rc;
 }
 
-static int pg_commit(struct store_conn *c) { return pg_do(c, "COMMIT", NULL, NULL, "cannot commit"); }
+static int pg_commit(struct store_conn *c)
+{
+	return pg_do(c, "COMMIT", NULL, NULL, "cannot commit");
+}
 
 static int pg_rollback(struct store_conn *c)
 {
@@ -602,8 +618,14 @@ static int pg_rollback(struct store_conn *c)
 	return pg_do(c, "ROLLBACK", NULL, NULL, "cannot roll back");
 }
 
-static int pg_savepoint(struct store_conn *c) { return pg_do(c, "SAVEPOINT job", NULL, NULL, "savepoint"); }
-static int pg_release(struct store_conn *c) { return pg_do(c, "RELEASE SAVEPOINT job", NULL, NULL, "release"); }
+static int pg_savepoint(struct store_conn *c)
+{
+	return pg_do(c, "SAVEPOINT job", NULL, NULL, "savepoint");
+}
+static int pg_release(struct store_conn *c)
+{
+	return pg_do(c, "RELEASE SAVEPOINT job", NULL, NULL, "release");
+}
 static int pg_rollback_to(struct store_conn *c)
 {
 	return pg_do(c, "ROLLBACK TO SAVEPOINT job", NULL, NULL, "rollback to");
@@ -617,8 +639,8 @@ static void pg_fault_audit(struct store *st, bool fail)
 
 /* ---- contacts ------------------------------------------------------------ */
 
-#define CONTACT_COLS                                                                        \
-	"id, created_us, updated_us, status, collected_for, source, owner, "                 \
+#define CONTACT_COLS                                                                                         \
+	"id, created_us, updated_us, status, collected_for, source, owner, "                                 \
 	"coalesce(key_version, 0)::bigint, wrapped_key, email_shash, phone_shash"
 
 static int read_contact(const PGresult *r, int i, struct store_contact *out)
@@ -641,8 +663,8 @@ static int read_contact(const PGresult *r, int i, struct store_contact *out)
 	return bad ? too_long("cannot read the contact") : 0;
 }
 
-static int pg_contact_insert(struct store_conn *c, const struct store_contact *ct,
-			     const uint8_t *email_bidx, const uint8_t *phone_bidx)
+static int pg_contact_insert(struct store_conn *c, const struct store_contact *ct, const uint8_t *email_bidx,
+			     const uint8_t *phone_bidx)
 {
 	struct pg_args a = { 0 };
 	int64_t n = 0;
@@ -738,8 +760,8 @@ static int pg_contact_find_email(struct store_conn *c, const uint8_t bidx[32], c
 	PGresult *r = NULL;
 	bool bad = false;
 	a_blob(&a, bidx, 32);
-	int rc = pg_run(c, "SELECT id FROM contact WHERE email_bidx = $1", &a, &r,
-			"cannot look up the email");
+	int rc =
+		pg_run(c, "SELECT id FROM contact WHERE email_bidx = $1", &a, &r, "cannot look up the email");
 	if (rc == 0 && PQntuples(r) == 0)
 		rc = err_set(ERR_NOTFOUND, "no contact with this email");
 	else if (rc == 0)
@@ -820,8 +842,8 @@ static int pg_fields_each(struct store_conn *c, const char *id, store_field_cb c
 	struct pg_args a = { 0 };
 	PGresult *r = NULL;
 	a_text(&a, id);
-	int rc = pg_run(c, "SELECT name, value FROM contact_field WHERE contact_id = $1 ORDER BY name",
-			&a, &r, "cannot read fields");
+	int rc = pg_run(c, "SELECT name, value FROM contact_field WHERE contact_id = $1 ORDER BY name", &a,
+			&r, "cannot read fields");
 	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
 		char name[STORE_TEXT_CAP];
 		bool bad = false;
@@ -843,8 +865,10 @@ static int pg_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ct
 		struct pg_args a = { 0 };
 		PGresult *r = NULL;
 		a_text(&a, after);
-		if ((rc = pg_run(c, "SELECT " CONTACT_COLS " FROM contact WHERE status = 'active' "
-				    "AND id > $1 ORDER BY id LIMIT 1000", &a, &r, "cannot list contacts")) != 0)
+		if ((rc = pg_run(c,
+				 "SELECT " CONTACT_COLS " FROM contact WHERE status = 'active' "
+				 "AND id > $1 ORDER BY id LIMIT 1000",
+				 &a, &r, "cannot list contacts")) != 0)
 			return rc;
 		int n = PQntuples(r);
 		for (int i = 0; i < n && rc == 0; i++) {
@@ -864,8 +888,8 @@ static int pg_key_versions_in_use(struct store_conn *c, int *versions, int cap, 
 {
 	PGresult *r = NULL;
 	*n = 0;
-	int rc = pg_run(c, "SELECT DISTINCT key_version::bigint FROM contact WHERE status = 'active'",
-			NULL, &r, "cannot list key versions");
+	int rc = pg_run(c, "SELECT DISTINCT key_version::bigint FROM contact WHERE status = 'active'", NULL,
+			&r, "cannot list key versions");
 	for (int i = 0; rc == 0 && i < PQntuples(r) && *n < cap; i++)
 		versions[(*n)++] = (int)r_i64(r, i, 0);
 	PQclear(r);
@@ -874,8 +898,8 @@ static int pg_key_versions_in_use(struct store_conn *c, int *versions, int cap, 
 
 /* ---- consents ------------------------------------------------------------ */
 
-#define CONSENT_COLS                                                                        \
-	"contact_id, purpose, channel, status, legal_basis, notice_version, source, method, " \
+#define CONSENT_COLS                                                                                         \
+	"contact_id, purpose, channel, status, legal_basis, notice_version, source, method, "                \
 	"receipt_id, at_us, granted_us, expires_us, withdrawn_us, recorded_us, evidence"
 
 static void args_consent(struct pg_args *a, const struct store_consent *cs)
@@ -955,8 +979,10 @@ static int pg_consent_get(struct store_conn *c, const char *contact_id, const ch
 	a_text(&a, contact_id);
 	a_text(&a, purpose);
 	a_text(&a, channel);
-	int rc = pg_run(c, "SELECT " CONSENT_COLS " FROM consent WHERE contact_id = $1 AND "
-			   "purpose = $2 AND channel = $3", &a, &r, "cannot read the consent");
+	int rc = pg_run(c,
+			"SELECT " CONSENT_COLS " FROM consent WHERE contact_id = $1 AND "
+			"purpose = $2 AND channel = $3",
+			&a, &r, "cannot read the consent");
 	if (rc == 0 && PQntuples(r) == 0)
 		rc = ERR_NOTFOUND;
 	else if (rc == 0 && (rc = read_consent(r, 0, out)) == 0) {
@@ -967,8 +993,8 @@ static int pg_consent_get(struct store_conn *c, const char *contact_id, const ch
 	return rc;
 }
 
-static int consent_walk(struct store_conn *c, const char *sql, const char *contact_id,
-			store_consent_cb cb, void *ctx)
+static int consent_walk(struct store_conn *c, const char *sql, const char *contact_id, store_consent_cb cb,
+			void *ctx)
 {
 	struct pg_args a = { 0 };
 	PGresult *r = NULL;
@@ -984,16 +1010,20 @@ static int consent_walk(struct store_conn *c, const char *sql, const char *conta
 
 static int pg_consents_each(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx)
 {
-	return consent_walk(c, "SELECT " CONSENT_COLS " FROM consent WHERE contact_id = $1 "
-			       "ORDER BY purpose, channel", contact_id, cb, ctx);
+	return consent_walk(c,
+			    "SELECT " CONSENT_COLS " FROM consent WHERE contact_id = $1 "
+			    "ORDER BY purpose, channel",
+			    contact_id, cb, ctx);
 }
 
 static int pg_consent_history_each(struct store_conn *c, const char *contact_id, store_consent_cb cb,
 				   void *ctx)
 {
 	/* Effective time, then recording order, as the SQLite backend. */
-	return consent_walk(c, "SELECT " CONSENT_COLS " FROM consent_event WHERE contact_id = $1 "
-			       "ORDER BY least(at_us, recorded_us), seq", contact_id, cb, ctx);
+	return consent_walk(c,
+			    "SELECT " CONSENT_COLS " FROM consent_event WHERE contact_id = $1 "
+			    "ORDER BY least(at_us, recorded_us), seq",
+			    contact_id, cb, ctx);
 }
 
 static int pg_consent_history_count(struct store_conn *c, const char *contact_id, int64_t *out)
@@ -1015,16 +1045,17 @@ static int pg_principal_insert(struct store_conn *c, const char *name, const cha
 	a_text(&a, role);
 	a_blob(&a, token_hash, 32);
 	a_i64(&a, when_us);
-	int rc = pg_do(c, "INSERT INTO principal (name, role, token_hash, created_us) "
-			  "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", &a, &n,
-		       "cannot store the principal");
+	int rc = pg_do(c,
+		       "INSERT INTO principal (name, role, token_hash, created_us) "
+		       "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+		       &a, &n, "cannot store the principal");
 	if (rc == 0 && n != 1)
 		return err_set(ERR_CONFLICT, "a principal named %s already exists", name);
 	return rc;
 }
 
-static int pg_principal_find(struct store_conn *c, const uint8_t token_hash[32],
-			     char name[STORE_TEXT_CAP], char role[STORE_NAME_CAP])
+static int pg_principal_find(struct store_conn *c, const uint8_t token_hash[32], char name[STORE_TEXT_CAP],
+			     char role[STORE_NAME_CAP])
 {
 	struct pg_args a = { 0 };
 	PGresult *r = NULL;
@@ -1050,8 +1081,8 @@ static int pg_principal_revoke(struct store_conn *c, const char *name, int64_t w
 	int64_t n = 0;
 	a_text(&a, name);
 	a_i64(&a, when_us);
-	int rc = pg_do(c, "UPDATE principal SET revoked_us = $2 WHERE name = $1 AND revoked_us IS NULL",
-		       &a, &n, "cannot revoke the principal");
+	int rc = pg_do(c, "UPDATE principal SET revoked_us = $2 WHERE name = $1 AND revoked_us IS NULL", &a,
+		       &n, "cannot revoke the principal");
 	if (rc == 0 && n != 1)
 		return err_set(ERR_NOTFOUND, "no active principal named %s", name);
 	return rc;
@@ -1063,8 +1094,7 @@ static int pg_principal_role(struct store_conn *c, const char *name, char role[S
 	PGresult *r = NULL;
 	bool bad = false;
 	a_text(&a, name);
-	int rc = pg_run(c, "SELECT role FROM principal WHERE name = $1", &a, &r,
-			"cannot read the principal");
+	int rc = pg_run(c, "SELECT role FROM principal WHERE name = $1", &a, &r, "cannot read the principal");
 	if (rc == 0 && PQntuples(r) == 0)
 		rc = err_set(ERR_NOTFOUND, "no principal named %s", name);
 	else if (rc == 0) {
@@ -1078,8 +1108,8 @@ static int pg_principal_role(struct store_conn *c, const char *name, char role[S
 
 /* ---- audit --------------------------------------------------------------- */
 
-#define AUDIT_COLS                                                                           \
-	"seq, time_us, actor, role, action, record_id, purpose, channel, decision, reason, " \
+#define AUDIT_COLS                                                                                           \
+	"seq, time_us, actor, role, action, record_id, purpose, channel, decision, reason, "                 \
 	"fields, request_id, client, detail, prev_hash, hash"
 #define CHECKPOINT_COLS "size, root, time_us, key_id, sig"
 
@@ -1119,9 +1149,10 @@ static int pg_audit_append(struct store_conn *c, const struct audit_entry *e)
 	a_text(&a, e->detail);
 	a_blob(&a, e->prev_hash, 32);
 	a_blob(&a, e->hash, 32);
-	int rc = pg_do(c, "INSERT INTO audit (" AUDIT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-			  "$9, $10, $11, $12, $13, $14, $15, $16)", &a, NULL,
-		       "cannot append to the audit trail");
+	int rc = pg_do(c,
+		       "INSERT INTO audit (" AUDIT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+		       "$9, $10, $11, $12, $13, $14, $15, $16)",
+		       &a, NULL, "cannot append to the audit trail");
 	return rc == ERR_CONFLICT ? ERR_UNAVAILABLE : rc;
 }
 
@@ -1133,8 +1164,8 @@ static int pg_checkpoint_append(struct store_conn *c, const struct audit_checkpo
 	a_i64(&a, cp->time_us);
 	a_blob(&a, cp->key_id, sizeof cp->key_id);
 	a_blob(&a, cp->sig, sizeof cp->sig);
-	return pg_do(c, "INSERT INTO audit_checkpoint (" CHECKPOINT_COLS ") VALUES ($1, $2, $3, $4, $5)",
-		     &a, NULL, "cannot store the checkpoint");
+	return pg_do(c, "INSERT INTO audit_checkpoint (" CHECKPOINT_COLS ") VALUES ($1, $2, $3, $4, $5)", &a,
+		     NULL, "cannot store the checkpoint");
 }
 
 static void read_checkpoint(const PGresult *r, int i, struct audit_checkpoint *cp)
@@ -1343,8 +1374,10 @@ static int checkpoint_page(struct pg_checkpoint_cursor *cur)
 	PQclear(cur->page);
 	cur->page = NULL;
 	cur->row = 0;
-	return pg_run(cur->base.c, "SELECT " CHECKPOINT_COLS " FROM audit_checkpoint WHERE size > $1 "
-				   "ORDER BY size LIMIT $2", &a, &cur->page, "cannot read checkpoints");
+	return pg_run(cur->base.c,
+		      "SELECT " CHECKPOINT_COLS " FROM audit_checkpoint WHERE size > $1 "
+		      "ORDER BY size LIMIT $2",
+		      &a, &cur->page, "cannot read checkpoints");
 }
 
 static void pg_checkpoint_cursor_close(struct store_checkpoint_cursor *base)
@@ -1490,8 +1523,8 @@ static int pg_suppressions_active(struct store_conn *c, const uint8_t hash[32], 
 }
 
 static int pg_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope,
-				const char *scope_value, const char *reasons, int64_t when_us,
-				const char *by, int64_t *lifted)
+				const char *scope_value, const char *reasons, int64_t when_us, const char *by,
+				int64_t *lifted)
 {
 	struct pg_args a = { 0 };
 	int64_t n = 0;
@@ -1511,17 +1544,18 @@ static int pg_suppressions_lift(struct store_conn *c, const uint8_t hash[32], co
 	return rc;
 }
 
-static int pg_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a,
-					const uint8_t *hash_b, store_subject_suppression_cb cb, void *ctx)
+static int pg_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
+					store_subject_suppression_cb cb, void *ctx)
 {
 	struct pg_args a = { 0 };
 	PGresult *r = NULL;
 	a_blob(&a, hash_a, 32);
 	a_blob(&a, hash_b, 32);
-	int rc = pg_run(c,
-			"SELECT hash, kind, scope, scope_value, reason, source, created_us, recorded_us, "
-			"coalesce(lifted_us, 0) FROM suppression WHERE hash IN ($1, $2) ORDER BY created_us, id",
-			&a, &r, "cannot read suppressions");
+	int rc = pg_run(
+		c,
+		"SELECT hash, kind, scope, scope_value, reason, source, created_us, recorded_us, "
+		"coalesce(lifted_us, 0) FROM suppression WHERE hash IN ($1, $2) ORDER BY created_us, id",
+		&a, &r, "cannot read suppressions");
 	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
 		struct store_suppression sp;
 		memset(&sp, 0, sizeof sp);
@@ -1551,10 +1585,11 @@ static int pg_link_insert(struct store_conn *c, const struct store_link *l)
 	a_i64(&a, l->expires_us);
 	a_text(&a, l->created_by);
 	a_text(&a, l->capability[0] ? l->capability : "optout");
-	return pg_do(c,
-		     "INSERT INTO preference_link (id, contact_id, scope, created_us, expires_us, revoked_us, "
-		     "created_by, capability) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)",
-		     &a, NULL, "cannot store the link");
+	return pg_do(
+		c,
+		"INSERT INTO preference_link (id, contact_id, scope, created_us, expires_us, revoked_us, "
+		"created_by, capability) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)",
+		&a, NULL, "cannot store the link");
 }
 
 static int pg_link_get(struct store_conn *c, const char *id, struct store_link *out)
@@ -1593,8 +1628,10 @@ static int pg_link_revoke(struct store_conn *c, const char *contact_id, const ch
 	a_text(&a, contact_id);
 	a_text(&a, id);
 	a_i64(&a, when_us);
-	int rc = pg_do(c, "UPDATE preference_link SET revoked_us = $3 WHERE contact_id = $1 AND id = $2 "
-			  "AND revoked_us IS NULL", &a, &n, "cannot revoke the link");
+	int rc = pg_do(c,
+		       "UPDATE preference_link SET revoked_us = $3 WHERE contact_id = $1 AND id = $2 "
+		       "AND revoked_us IS NULL",
+		       &a, &n, "cannot revoke the link");
 	if (rc == 0 && n != 1)
 		return err_set(ERR_NOTFOUND, "no unrevoked link with this id");
 	return rc;
@@ -1607,8 +1644,10 @@ static int pg_links_revoke_contact(struct store_conn *c, const char *contact_id,
 	int64_t n = 0;
 	a_text(&a, contact_id);
 	a_i64(&a, when_us);
-	int rc = pg_do(c, "UPDATE preference_link SET revoked_us = $2 WHERE contact_id = $1 AND "
-			  "revoked_us IS NULL", &a, &n, "cannot revoke the links");
+	int rc = pg_do(c,
+		       "UPDATE preference_link SET revoked_us = $2 WHERE contact_id = $1 AND "
+		       "revoked_us IS NULL",
+		       &a, &n, "cannot revoke the links");
 	if (rc == 0 && count != NULL)
 		*count = n;
 	return rc;
@@ -1623,11 +1662,12 @@ static int pg_links_revoke_mintable(struct store_conn *c, const char *contact_id
 	a_i64(&a, when_us);
 	a_text(&a, may_manage ? "true" : "false");
 	a_text(&a, purposes);
-	int rc = pg_do(c,
-		       "UPDATE preference_link SET revoked_us = $2 WHERE contact_id = $1 AND revoked_us IS NULL "
-		       "AND ($3::boolean OR capability = 'optout') "
-		       "AND (scope = 'all' OR scope = ANY (string_to_array($4, ',')))",
-		       &a, &n, "cannot revoke the links");
+	int rc = pg_do(
+		c,
+		"UPDATE preference_link SET revoked_us = $2 WHERE contact_id = $1 AND revoked_us IS NULL "
+		"AND ($3::boolean OR capability = 'optout') "
+		"AND (scope = 'all' OR scope = ANY (string_to_array($4, ',')))",
+		&a, &n, "cannot revoke the links");
 	if (rc == 0 && count != NULL)
 		*count = n;
 	return rc;
@@ -1636,14 +1676,14 @@ static int pg_links_revoke_mintable(struct store_conn *c, const char *contact_id
 /* ---- bulk: outreach filter, release records ---------------------------------- */
 
 /* One probe of the suppression index per hash, for the keys $5 .. $10. */
-#define SUPPRESSION_COVERS(h)                                                                  \
-	"EXISTS (SELECT 1 FROM suppression s WHERE s.hash = " h " AND s.lifted_us IS NULL AND " \
-	"((s.scope = $5 AND s.scope_value = $6) OR (s.scope = $7 AND s.scope_value = $8) "       \
+#define SUPPRESSION_COVERS(h)                                                                                \
+	"EXISTS (SELECT 1 FROM suppression s WHERE s.hash = " h " AND s.lifted_us IS NULL AND "              \
+	"((s.scope = $5 AND s.scope_value = $6) OR (s.scope = $7 AND s.scope_value = $8) "                   \
 	"OR (s.scope = $9 AND s.scope_value = $10)))"
-#define FILTER_COLS                                                                          \
-	"c.id, c.status, c.collected_for, k.status, k.expires_us, "                             \
-	"CASE WHEN c.id IS NULL THEN false ELSE " SUPPRESSION_COVERS("c.email_shash") " OR "      \
-	SUPPRESSION_COVERS("c.phone_shash") " END"
+#define FILTER_COLS                                                                                          \
+	"c.id, c.status, c.collected_for, k.status, k.expires_us, "                                          \
+	"CASE WHEN c.id IS NULL THEN false ELSE " SUPPRESSION_COVERS(                                        \
+		"c.email_shash") " OR " SUPPRESSION_COVERS("c.phone_shash") " END"
 
 static int read_filter_row(const PGresult *r, int i, int col, struct store_filter_row *out)
 {
@@ -1682,10 +1722,13 @@ static int filter_one(struct store_conn *c, const char *join, const uint8_t *bid
 	a_text(&a, channel ? channel : "");
 	a_blob(&a, list_hash, 32);
 	a_keys(&a, keys);
-	snprintf(sql, sizeof sql,
-		 "SELECT " FILTER_COLS ", " SUPPRESSION_COVERS("$4::bytea") " FROM (SELECT 1) AS one "
-		 "LEFT JOIN contact c ON %s LEFT JOIN consent k ON k.contact_id = c.id AND "
-		 "k.purpose = $2 AND k.channel = $3", join);
+	snprintf(
+		sql, sizeof sql,
+		"SELECT " FILTER_COLS ", " SUPPRESSION_COVERS(
+			"$4::bytea") " FROM (SELECT 1) AS one "
+				     "LEFT JOIN contact c ON %s LEFT JOIN consent k ON k.contact_id = c.id AND "
+				     "k.purpose = $2 AND k.channel = $3",
+		join);
 	int rc = pg_run(c, sql, &a, &r, "cannot look up the entry");
 	if (rc == 0)
 		rc = PQntuples(r) == 1 ? read_filter_row(r, 0, 0, out)
@@ -1711,9 +1754,8 @@ static int pg_filter_by_id(struct store_conn *c, const char *id, const char *pur
  * guarantee 8): the blind indexes and list hashes travel as two binary
  * strings of 32-byte slices, cut apart by the server. */
 static int pg_filter_by_email_many(struct store_conn *c, size_t n, const uint8_t (*bidx)[32],
-				   const uint8_t (*list_hash)[32], const char *purpose,
-				   const char *channel, const struct store_scope_keys *keys,
-				   struct store_filter_row *out)
+				   const uint8_t (*list_hash)[32], const char *purpose, const char *channel,
+				   const struct store_scope_keys *keys, struct store_filter_row *out)
 {
 	for (size_t done = 0; done < n;) {
 		size_t k = n - done < PG_FILTER_BATCH ? n - done : PG_FILTER_BATCH;
@@ -1725,15 +1767,17 @@ static int pg_filter_by_email_many(struct store_conn *c, size_t n, const uint8_t
 		a_blob(&a, list_hash[done], 32 * k);
 		a_keys(&a, keys);
 		a_i64(&a, (int64_t)k);
-		int rc = pg_run(c,
-				"SELECT g.i, " FILTER_COLS ", " SUPPRESSION_COVERS("e.lh") " "
-				"FROM generate_series(0, $11::int - 1) AS g(i) "
-				"CROSS JOIN LATERAL (SELECT substring($1::bytea FROM g.i * 32 + 1 FOR 32) AS b, "
-				"substring($4::bytea FROM g.i * 32 + 1 FOR 32) AS lh) AS e "
-				"LEFT JOIN contact c ON c.email_bidx = e.b "
-				"LEFT JOIN consent k ON k.contact_id = c.id AND k.purpose = $2 AND k.channel = $3 "
-				"ORDER BY g.i",
-				&a, &r, "cannot look up the entries");
+		int rc = pg_run(
+			c,
+			"SELECT g.i, " FILTER_COLS ", " SUPPRESSION_COVERS(
+				"e.lh") " "
+					"FROM generate_series(0, $11::int - 1) AS g(i) "
+					"CROSS JOIN LATERAL (SELECT substring($1::bytea FROM g.i * 32 + 1 FOR 32) AS b, "
+					"substring($4::bytea FROM g.i * 32 + 1 FOR 32) AS lh) AS e "
+					"LEFT JOIN contact c ON c.email_bidx = e.b "
+					"LEFT JOIN consent k ON k.contact_id = c.id AND k.purpose = $2 AND k.channel = $3 "
+					"ORDER BY g.i",
+			&a, &r, "cannot look up the entries");
 		if (rc == 0 && (size_t)PQntuples(r) != k)
 			rc = err_set(ERR_IO, "cannot look up the entries: %d rows for %zu", PQntuples(r), k);
 		for (size_t i = 0; rc == 0 && i < k; i++)
@@ -1792,8 +1836,10 @@ static int pg_release_count(struct store_conn *c, const char *release_id, int64_
 {
 	struct pg_args a = { 0 };
 	a_text(&a, release_id);
-	return pg_count(c, "SELECT (coalesce(sum(length(ids)), 0) / 16)::bigint FROM filter_release "
-			   "WHERE release_id = $1", &a, out, "cannot count the released contacts");
+	return pg_count(c,
+			"SELECT (coalesce(sum(length(ids)), 0) / 16)::bigint FROM filter_release "
+			"WHERE release_id = $1",
+			&a, out, "cannot count the released contacts");
 }
 
 /* ---- console ------------------------------------------------------------------ */
@@ -1808,9 +1854,10 @@ static int pg_console_session_insert(struct store_conn *c, const struct store_co
 	a_text(&a, cs->csrf);
 	a_i64(&a, cs->created_us);
 	a_i64(&a, cs->seen_us);
-	return pg_do(c, "INSERT INTO console_session (id_hash, token_hash, actor, role, csrf, created_us, "
-			"seen_us) VALUES ($1, $2, $3, $4, $5, $6, $7)", &a, NULL,
-		     "cannot store the console session");
+	return pg_do(c,
+		     "INSERT INTO console_session (id_hash, token_hash, actor, role, csrf, created_us, "
+		     "seen_us) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		     &a, NULL, "cannot store the console session");
 }
 
 static int pg_console_session_get(struct store_conn *c, const uint8_t id_hash[32],
@@ -1820,8 +1867,10 @@ static int pg_console_session_get(struct store_conn *c, const uint8_t id_hash[32
 	PGresult *r = NULL;
 	bool bad = false;
 	a_blob(&a, id_hash, 32);
-	int rc = pg_run(c, "SELECT token_hash, actor, role, csrf, created_us, seen_us FROM console_session "
-			   "WHERE id_hash = $1", &a, &r, "cannot read the console session");
+	int rc = pg_run(c,
+			"SELECT token_hash, actor, role, csrf, created_us, seen_us FROM console_session "
+			"WHERE id_hash = $1",
+			&a, &r, "cannot read the console session");
 	if (rc == 0 && PQntuples(r) == 0)
 		rc = err_set(ERR_NOTFOUND, "no such console session");
 	else if (rc == 0) {
@@ -1845,8 +1894,8 @@ static int pg_console_session_touch(struct store_conn *c, const uint8_t id_hash[
 	struct pg_args a = { 0 };
 	a_blob(&a, id_hash, 32);
 	a_i64(&a, seen_us);
-	return pg_do(c, "UPDATE console_session SET seen_us = greatest(seen_us, $2) WHERE id_hash = $1",
-		     &a, NULL, "cannot touch the console session");
+	return pg_do(c, "UPDATE console_session SET seen_us = greatest(seen_us, $2) WHERE id_hash = $1", &a,
+		     NULL, "cannot touch the console session");
 }
 
 static int pg_console_session_delete(struct store_conn *c, const uint8_t id_hash[32])
@@ -1857,8 +1906,8 @@ static int pg_console_session_delete(struct store_conn *c, const uint8_t id_hash
 		     "cannot delete the console session");
 }
 
-static int pg_console_sessions_expire(struct store_conn *c, int64_t idle_before_us,
-				      int64_t created_before_us, int64_t *count)
+static int pg_console_sessions_expire(struct store_conn *c, int64_t idle_before_us, int64_t created_before_us,
+				      int64_t *count)
 {
 	struct pg_args a = { 0 };
 	int64_t n = 0;
@@ -1905,8 +1954,10 @@ static int pg_console_find_phone(struct store_conn *c, const uint8_t bidx[32], c
 	*more = false;
 	a_blob(&a, bidx, 32);
 	a_i64(&a, (int64_t)cap + 1); /* one more, to know there are others */
-	int rc = pg_run(c, "SELECT id FROM contact WHERE phone_bidx = $1 AND status = 'active' "
-			   "ORDER BY id LIMIT $2", &a, &r, "cannot look up the phone");
+	int rc = pg_run(c,
+			"SELECT id FROM contact WHERE phone_bidx = $1 AND status = 'active' "
+			"ORDER BY id LIMIT $2",
+			&a, &r, "cannot look up the phone");
 	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
 		if (*n == cap) {
 			*more = true;
@@ -1931,9 +1982,10 @@ static int pg_provider_event_once(struct store_conn *c, const char *provider, co
 	a_text(&a, provider);
 	a_blob(&a, id_hash, 32);
 	a_i64(&a, received_us);
-	int rc = pg_do(c, "INSERT INTO provider_event (provider, id_hash, received_us) VALUES ($1, $2, $3) "
-			  "ON CONFLICT (provider, id_hash) DO NOTHING", &a, &n,
-		       "cannot record the provider event");
+	int rc = pg_do(c,
+		       "INSERT INTO provider_event (provider, id_hash, received_us) VALUES ($1, $2, $3) "
+		       "ON CONFLICT (provider, id_hash) DO NOTHING",
+		       &a, &n, "cannot record the provider event");
 	return rc != 0 ? rc : n > 0 ? 1 : 0;
 }
 
@@ -1977,9 +2029,10 @@ static int pg_release_recent(struct store_conn *c, const uint8_t id_raw[16], con
 	a_text(&a, channel);
 	a_i64(&a, after_us);
 	a_i64(&a, limit);
-	int rc = pg_run(c, "SELECT at_us FROM release_log WHERE contact = $1 AND purpose = $2 AND "
-			   "channel = $3 AND at_us > $4 ORDER BY at_us DESC LIMIT $5", &a, &r,
-			"cannot read the release log");
+	int rc = pg_run(c,
+			"SELECT at_us FROM release_log WHERE contact = $1 AND purpose = $2 AND "
+			"channel = $3 AND at_us > $4 ORDER BY at_us DESC LIMIT $5",
+			&a, &r, "cannot read the release log");
 	if (rc == 0 && PQntuples(r) > 0) {
 		*count = PQntuples(r);
 		*last_us = r_i64(r, PQntuples(r) - 1, 0);
@@ -1995,8 +2048,10 @@ static int pg_release_log_each(struct store_conn *c, const uint8_t id_raw[16], i
 	PGresult *r = NULL;
 	a_blob(&a, id_raw, 16);
 	a_i64(&a, limit);
-	int rc = pg_run(c, "SELECT release_id, purpose, channel, at_us FROM release_log WHERE contact = $1 "
-			   "ORDER BY at_us DESC LIMIT $2", &a, &r, "cannot read the release log");
+	int rc = pg_run(c,
+			"SELECT release_id, purpose, channel, at_us FROM release_log WHERE contact = $1 "
+			"ORDER BY at_us DESC LIMIT $2",
+			&a, &r, "cannot read the release log");
 	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
 		struct store_release_entry e;
 		bool bad = false;
@@ -2021,8 +2076,10 @@ static int pg_release_summary_put(struct store_conn *c, const char *release_id, 
 	a_text(&a, summary);
 	/* ON CONFLICT DO NOTHING: a duplicate is ERR_CONFLICT as on SQLite,
 	 * without aborting the writer's transaction. */
-	int rc = pg_do(c, "INSERT INTO release_summary (release_id, at_us, summary) VALUES ($1, $2, $3) "
-			  "ON CONFLICT DO NOTHING", &a, &n, "cannot record the release summary");
+	int rc = pg_do(c,
+		       "INSERT INTO release_summary (release_id, at_us, summary) VALUES ($1, $2, $3) "
+		       "ON CONFLICT DO NOTHING",
+		       &a, &n, "cannot record the release summary");
 	if (rc == 0 && n != 1)
 		return err_set(ERR_CONFLICT, "cannot record the release summary: the release has one");
 	return rc;
@@ -2082,9 +2139,10 @@ static int pg_frequency_get(struct store_conn *c, const char *contact_id, const 
 	a_text(&a, contact_id);
 	a_text(&a, purpose);
 	a_text(&a, channel);
-	int rc = pg_run(c, "SELECT purpose, channel, choice, set_us FROM frequency_choice "
-			   "WHERE contact_id = $1 AND purpose = $2 AND channel = $3", &a, &r,
-			"cannot read the frequency choice");
+	int rc = pg_run(c,
+			"SELECT purpose, channel, choice, set_us FROM frequency_choice "
+			"WHERE contact_id = $1 AND purpose = $2 AND channel = $3",
+			&a, &r, "cannot read the frequency choice");
 	if (rc == 0)
 		rc = PQntuples(r) == 1 ? read_frequency(r, 0, out)
 				       : err_set(ERR_NOTFOUND, "no frequency choice");
@@ -2097,9 +2155,10 @@ static int pg_frequency_each(struct store_conn *c, const char *contact_id, store
 	struct pg_args a = { 0 };
 	PGresult *r = NULL;
 	a_text(&a, contact_id);
-	int rc = pg_run(c, "SELECT purpose, channel, choice, set_us FROM frequency_choice "
-			   "WHERE contact_id = $1 ORDER BY purpose, channel", &a, &r,
-			"cannot read the frequency choices");
+	int rc = pg_run(c,
+			"SELECT purpose, channel, choice, set_us FROM frequency_choice "
+			"WHERE contact_id = $1 ORDER BY purpose, channel",
+			&a, &r, "cannot read the frequency choices");
 	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
 		struct store_frequency fq;
 		if ((rc = read_frequency(r, i, &fq)) == 0)
@@ -2120,9 +2179,10 @@ static int pg_mail_put(struct store_conn *c, const struct store_mail *m)
 	a_text(&a, m->contact_id);
 	a_text(&a, m->link_id);
 	a_i64(&a, m->created_us);
-	int rc = pg_do(c, "INSERT INTO mail_outbox (id, kind, contact_id, link_id, created_us) "
-			  "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING", &a, &n,
-		       "cannot queue the mail");
+	int rc = pg_do(c,
+		       "INSERT INTO mail_outbox (id, kind, contact_id, link_id, created_us) "
+		       "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+		       &a, &n, "cannot queue the mail");
 	if (rc == 0 && n != 1)
 		return err_set(ERR_CONFLICT, "cannot queue the mail: a mail with this id is queued");
 	return rc;
@@ -2133,9 +2193,10 @@ static int pg_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, v
 	struct pg_args a = { 0 };
 	PGresult *r = NULL;
 	a_i64(&a, (int64_t)max);
-	int rc = pg_run(c, "SELECT id, kind, contact_id, link_id, created_us, attempts FROM mail_outbox "
-			   "WHERE sent_us IS NULL ORDER BY created_us, id LIMIT $1", &a, &r,
-			"cannot read the mail outbox");
+	int rc = pg_run(c,
+			"SELECT id, kind, contact_id, link_id, created_us, attempts FROM mail_outbox "
+			"WHERE sent_us IS NULL ORDER BY created_us, id LIMIT $1",
+			&a, &r, "cannot read the mail outbox");
 	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
 		struct store_mail m;
 		bool bad = false;
@@ -2159,9 +2220,11 @@ static int pg_mail_sent(struct store_conn *c, const char *id, int64_t when_us, b
 	a_text(&a, id);
 	a_i64(&a, when_us);
 	a_text(&a, sent ? "true" : "false");
-	int rc = pg_do(c, "UPDATE mail_outbox SET sent_us = CASE WHEN $3::boolean THEN $2::bigint END, "
-			  "attempts = attempts + CASE WHEN $3::boolean THEN 0 ELSE 1 END "
-			  "WHERE id = $1 AND sent_us IS NULL", &a, &n, "cannot mark the mail");
+	int rc = pg_do(c,
+		       "UPDATE mail_outbox SET sent_us = CASE WHEN $3::boolean THEN $2::bigint END, "
+		       "attempts = attempts + CASE WHEN $3::boolean THEN 0 ELSE 1 END "
+		       "WHERE id = $1 AND sent_us IS NULL",
+		       &a, &n, "cannot mark the mail");
 	if (rc == 0 && n == 0)
 		rc = err_set(ERR_NOTFOUND, "no unsent mail with this id");
 	return rc;
@@ -2169,8 +2232,8 @@ static int pg_mail_sent(struct store_conn *c, const char *id, int64_t when_us, b
 
 /* ---- outbound webhooks ---------------------------------------------------------- */
 
-#define WEBHOOK_COLS                                                                         \
-	"id, url, events, description, role, key_version, wrapped_key, secret, created_us, "  \
+#define WEBHOOK_COLS                                                                                         \
+	"id, url, events, description, role, key_version, wrapped_key, secret, created_us, "                 \
 	"coalesce(disabled_us, 0), disabled_reason"
 /* Whole event names only: "consent" does not subscribe to "consent.changed". */
 #define WEBHOOK_SUBSCRIBES(t) "strpos(',' || events || ',', ',' || " t " || ',') > 0"
@@ -2188,9 +2251,11 @@ static int pg_webhook_insert(struct store_conn *c, const struct store_webhook *w
 	a_blob(&a, w->wrapped_key, w->wrapped_len);
 	a_blob(&a, w->secret, w->secret_len);
 	a_i64(&a, w->created_us);
-	int rc = pg_do(c, "INSERT INTO webhook_endpoint (id, url, events, description, role, key_version, "
-			  "wrapped_key, secret, created_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-			  "ON CONFLICT DO NOTHING", &a, &n, "cannot store the webhook endpoint");
+	int rc = pg_do(c,
+		       "INSERT INTO webhook_endpoint (id, url, events, description, role, key_version, "
+		       "wrapped_key, secret, created_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+		       "ON CONFLICT DO NOTHING",
+		       &a, &n, "cannot store the webhook endpoint");
 	if (rc == 0 && n != 1)
 		return err_set(ERR_CONFLICT, "a webhook endpoint with this id exists");
 	return rc;
@@ -2219,7 +2284,8 @@ static int pg_webhook_get(struct store_conn *c, const char *id, struct store_web
 	struct pg_args a = { 0 };
 	PGresult *r = NULL;
 	a_text(&a, id);
-	int rc = pg_run(c, "SELECT " WEBHOOK_COLS " FROM webhook_endpoint WHERE deleted_us IS NULL AND id = $1",
+	int rc = pg_run(c,
+			"SELECT " WEBHOOK_COLS " FROM webhook_endpoint WHERE deleted_us IS NULL AND id = $1",
 			&a, &r, "cannot read the webhook endpoint");
 	if (rc == 0)
 		rc = PQntuples(r) == 1 ? read_webhook(r, 0, out)
@@ -2233,8 +2299,10 @@ static int pg_webhooks_each(struct store_conn *c, store_webhook_cb cb, void *ctx
 	struct store_webhook w;
 	PGresult *r = NULL;
 	int64_t count = 0;
-	int rc = pg_run(c, "SELECT " WEBHOOK_COLS " FROM webhook_endpoint WHERE deleted_us IS NULL "
-			   "ORDER BY created_us, id", NULL, &r, "cannot list the webhook endpoints");
+	int rc = pg_run(c,
+			"SELECT " WEBHOOK_COLS " FROM webhook_endpoint WHERE deleted_us IS NULL "
+			"ORDER BY created_us, id",
+			NULL, &r, "cannot list the webhook endpoints");
 	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
 		count++;
 		if (cb != NULL && (rc = read_webhook(r, i, &w)) == 0)
@@ -2251,8 +2319,8 @@ static int pg_webhooks_each(struct store_conn *c, store_webhook_cb cb, void *ctx
 /* Marks the endpoint (not deleted) deleted or disabled, then fails its
  * pending deliveries with the reason; ERR_NOTFOUND when there is no such
  * endpoint. */
-static int webhook_stop(struct store_conn *c, const char *sql, const char *id, int64_t when_us,
-			bool disable, const char *reason, const char *what)
+static int webhook_stop(struct store_conn *c, const char *sql, const char *id, int64_t when_us, bool disable,
+			const char *reason, const char *what)
 {
 	struct pg_args a = { 0 }, b = { 0 };
 	int64_t n = 0;
@@ -2267,21 +2335,24 @@ static int webhook_stop(struct store_conn *c, const char *sql, const char *id, i
 		return err_set(ERR_NOTFOUND, "no such webhook endpoint");
 	a_text(&b, id);
 	a_text(&b, disable ? reason : "endpoint deleted");
-	return pg_do(c, "UPDATE webhook_delivery SET state = 'failed', last_error = $2 "
-			"WHERE endpoint_id = $1 AND state = 'pending'", &b, NULL,
-		     "cannot fail the pending deliveries");
+	return pg_do(c,
+		     "UPDATE webhook_delivery SET state = 'failed', last_error = $2 "
+		     "WHERE endpoint_id = $1 AND state = 'pending'",
+		     &b, NULL, "cannot fail the pending deliveries");
 }
 
 static int pg_webhook_delete(struct store_conn *c, const char *id, int64_t when_us)
 {
-	return webhook_stop(c, "UPDATE webhook_endpoint SET deleted_us = $2 WHERE id = $1 AND deleted_us IS NULL",
-			    id, when_us, false, NULL, "cannot delete the webhook endpoint");
+	return webhook_stop(
+		c, "UPDATE webhook_endpoint SET deleted_us = $2 WHERE id = $1 AND deleted_us IS NULL", id,
+		when_us, false, NULL, "cannot delete the webhook endpoint");
 }
 
 static int pg_webhook_disable(struct store_conn *c, const char *id, int64_t when_us, const char *reason)
 {
-	return webhook_stop(c, "UPDATE webhook_endpoint SET disabled_us = $2, disabled_reason = $3 "
-			       "WHERE id = $1 AND deleted_us IS NULL",
+	return webhook_stop(c,
+			    "UPDATE webhook_endpoint SET disabled_us = $2, disabled_reason = $3 "
+			    "WHERE id = $1 AND deleted_us IS NULL",
 			    id, when_us, true, reason, "cannot disable the webhook endpoint");
 }
 
@@ -2289,24 +2360,26 @@ static int pg_webhook_subscribers(struct store_conn *c, const char *type, int64_
 {
 	struct pg_args a = { 0 };
 	a_text(&a, type);
-	return pg_count(c, "SELECT count(*) FROM webhook_endpoint WHERE deleted_us IS NULL AND "
-			   "disabled_us IS NULL AND " WEBHOOK_SUBSCRIBES("$1"), &a, n,
-			"cannot count the webhook subscribers");
+	return pg_count(c,
+			"SELECT count(*) FROM webhook_endpoint WHERE deleted_us IS NULL AND "
+			"disabled_us IS NULL AND " WEBHOOK_SUBSCRIBES("$1"),
+			&a, n, "cannot count the webhook subscribers");
 }
 
 static int pg_outbox_next_version(struct store_conn *c, const char *contact_id, int64_t *version)
 {
 	struct pg_args a = { 0 };
 	a_text(&a, contact_id);
-	return pg_count(c, "SELECT coalesce(max(version), 0) + 1 FROM outbox_event WHERE contact_id = $1",
-			&a, version, "cannot read the contact's event version");
+	return pg_count(c, "SELECT coalesce(max(version), 0) + 1 FROM outbox_event WHERE contact_id = $1", &a,
+			version, "cannot read the contact's event version");
 }
 
 static int pg_outbox_forget_personal(struct store_conn *c, const char *contact_id)
 {
 	struct pg_args a = { 0 };
 	a_text(&a, contact_id);
-	return pg_do(c, "UPDATE outbox_event SET personal = NULL WHERE contact_id = $1 AND personal IS NOT NULL",
+	return pg_do(c,
+		     "UPDATE outbox_event SET personal = NULL WHERE contact_id = $1 AND personal IS NOT NULL",
 		     &a, NULL, "cannot drop the outbox's personal values");
 }
 
@@ -2322,9 +2395,10 @@ static int pg_outbox_add(struct store_conn *c, const char *type, const char *con
 	a_text(&a, body);
 	a_i64(&a, created_us);
 	a_blob(&a, personal_len > 0 ? personal : NULL, personal_len);
-	int rc = pg_run(c, "INSERT INTO outbox_event (type, contact_id, version, body, personal, created_us) "
-			   "VALUES ($1, $2, $3, $4, $6, $5) RETURNING seq", &a, &r,
-			"cannot append to the outbox");
+	int rc = pg_run(c,
+			"INSERT INTO outbox_event (type, contact_id, version, body, personal, created_us) "
+			"VALUES ($1, $2, $3, $4, $6, $5) RETURNING seq",
+			&a, &r, "cannot append to the outbox");
 	if (rc != 0)
 		return rc;
 	int64_t seq = PQntuples(r) == 1 ? r_i64(r, 0, 0) : 0;
@@ -2338,18 +2412,19 @@ static int pg_outbox_add(struct store_conn *c, const char *type, const char *con
 	a_i64(&b, seq);
 	a_text(&b, type);
 	a_i64(&b, created_us);
-	rc = pg_do(c, "INSERT INTO webhook_delivery (id, endpoint_id, event_seq, state, attempts, created_us, "
-		      "next_us) SELECT 'msg_' || substr(md5(gen_random_uuid()::text), 1, 24), id, $1, "
-		      "'pending', 0, $3, $3 FROM webhook_endpoint WHERE deleted_us IS NULL AND "
-		      "disabled_us IS NULL AND " WEBHOOK_SUBSCRIBES("$2::text"), &b, &n,
-		   "cannot queue the webhook deliveries");
+	rc = pg_do(c,
+		   "INSERT INTO webhook_delivery (id, endpoint_id, event_seq, state, attempts, created_us, "
+		   "next_us) SELECT 'msg_' || substr(md5(gen_random_uuid()::text), 1, 24), id, $1, "
+		   "'pending', 0, $3, $3 FROM webhook_endpoint WHERE deleted_us IS NULL AND "
+		   "disabled_us IS NULL AND " WEBHOOK_SUBSCRIBES("$2::text"),
+		   &b, &n, "cannot queue the webhook deliveries");
 	if (rc == 0 && queued != NULL)
 		*queued = n;
 	return rc;
 }
 
-#define DELIVERY_COLS                                                                        \
-	"d.id, d.endpoint_id, e.type, d.state, d.attempts, d.created_us, d.next_us, "          \
+#define DELIVERY_COLS                                                                                        \
+	"d.id, d.endpoint_id, e.type, d.state, d.attempts, d.created_us, d.next_us, "                        \
 	"coalesce(d.last_us, 0), d.last_status, d.last_error, e.body, e.contact_id"
 
 /* d->body and d->personal borrow the result, so they live for the callback. */
@@ -2381,15 +2456,16 @@ static int each_delivery(PGresult *r, bool due, store_delivery_cb cb, void *ctx)
 	return rc;
 }
 
-static int pg_deliveries_each(struct store_conn *c, const char *endpoint_id, int limit,
-			      store_delivery_cb cb, void *ctx)
+static int pg_deliveries_each(struct store_conn *c, const char *endpoint_id, int limit, store_delivery_cb cb,
+			      void *ctx)
 {
 	struct pg_args a = { 0 };
 	PGresult *r = NULL;
 	a_text(&a, endpoint_id);
 	a_i64(&a, limit);
-	int rc = pg_run(c, "SELECT " DELIVERY_COLS " FROM webhook_delivery d JOIN outbox_event e "
-			   "ON e.seq = d.event_seq WHERE d.endpoint_id = $1 ORDER BY d.event_seq DESC LIMIT $2",
+	int rc = pg_run(c,
+			"SELECT " DELIVERY_COLS " FROM webhook_delivery d JOIN outbox_event e "
+			"ON e.seq = d.event_seq WHERE d.endpoint_id = $1 ORDER BY d.event_seq DESC LIMIT $2",
 			&a, &r, "cannot list the deliveries");
 	if (rc == 0)
 		rc = each_delivery(r, false, cb, ctx);
@@ -2403,11 +2479,13 @@ static int pg_deliveries_due(struct store_conn *c, int64_t now_us, int limit, st
 	PGresult *r = NULL;
 	a_i64(&a, now_us);
 	a_i64(&a, limit);
-	int rc = pg_run(c, "SELECT " DELIVERY_COLS ", e.personal FROM webhook_delivery d "
-			   "JOIN outbox_event e ON e.seq = d.event_seq JOIN webhook_endpoint w ON w.id = d.endpoint_id "
-			   "WHERE d.state = 'pending' AND d.next_us <= $1 AND w.deleted_us IS NULL AND "
-			   "w.disabled_us IS NULL ORDER BY d.event_seq LIMIT $2",
-			&a, &r, "cannot list the deliveries");
+	int rc = pg_run(
+		c,
+		"SELECT " DELIVERY_COLS ", e.personal FROM webhook_delivery d "
+		"JOIN outbox_event e ON e.seq = d.event_seq JOIN webhook_endpoint w ON w.id = d.endpoint_id "
+		"WHERE d.state = 'pending' AND d.next_us <= $1 AND w.deleted_us IS NULL AND "
+		"w.disabled_us IS NULL ORDER BY d.event_seq LIMIT $2",
+		&a, &r, "cannot list the deliveries");
 	if (rc == 0)
 		rc = each_delivery(r, true, cb, ctx);
 	PQclear(r);
@@ -2424,9 +2502,10 @@ static int pg_delivery_record(struct store_conn *c, const struct store_delivery 
 	a_i64(&a, d->last_us);
 	a_i64(&a, d->last_status);
 	a_text(&a, d->last_error);
-	return pg_do(c, "UPDATE webhook_delivery SET state = $2, attempts = $3, next_us = $4, last_us = $5, "
-			"last_status = $6, last_error = $7 WHERE id = $1", &a, NULL,
-		     "cannot record the delivery attempt");
+	return pg_do(c,
+		     "UPDATE webhook_delivery SET state = $2, attempts = $3, next_us = $4, last_us = $5, "
+		     "last_status = $6, last_error = $7 WHERE id = $1",
+		     &a, NULL, "cannot record the delivery attempt");
 }
 
 static int pg_delivery_retry(struct store_conn *c, const char *endpoint_id, const char *id, int64_t now_us)
@@ -2436,8 +2515,10 @@ static int pg_delivery_retry(struct store_conn *c, const char *endpoint_id, cons
 	a_text(&a, endpoint_id);
 	a_text(&a, id);
 	a_i64(&a, now_us);
-	int rc = pg_do(c, "UPDATE webhook_delivery SET state = 'pending', next_us = $3 "
-			  "WHERE endpoint_id = $1 AND id = $2", &a, &n, "cannot queue the delivery again");
+	int rc = pg_do(c,
+		       "UPDATE webhook_delivery SET state = 'pending', next_us = $3 "
+		       "WHERE endpoint_id = $1 AND id = $2",
+		       &a, &n, "cannot queue the delivery again");
 	if (rc == 0 && n == 0)
 		rc = err_set(ERR_NOTFOUND, "this endpoint has no such delivery");
 	return rc;
@@ -2446,8 +2527,10 @@ static int pg_delivery_retry(struct store_conn *c, const char *endpoint_id, cons
 static int pg_outbox_stats(struct store_conn *c, int64_t *pending, int64_t *oldest_us)
 {
 	PGresult *r = NULL;
-	int rc = pg_run(c, "SELECT count(*), coalesce(min(created_us), 0) FROM webhook_delivery "
-			   "WHERE state = 'pending'", NULL, &r, "cannot count the pending deliveries");
+	int rc = pg_run(c,
+			"SELECT count(*), coalesce(min(created_us), 0) FROM webhook_delivery "
+			"WHERE state = 'pending'",
+			NULL, &r, "cannot count the pending deliveries");
 	if (rc == 0 && PQntuples(r) == 1) {
 		*pending = r_i64(r, 0, 0);
 		*oldest_us = r_i64(r, 0, 1);

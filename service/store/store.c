@@ -70,11 +70,11 @@ enum stmt_id {
 	S_COUNT
 };
 
-#define CONSENT_COLS                                                                        \
-	"contact_id, purpose, channel, status, legal_basis, notice_version, source, method, " \
+#define CONSENT_COLS                                                                                         \
+	"contact_id, purpose, channel, status, legal_basis, notice_version, source, method, "                \
 	"receipt_id, at_us, granted_us, expires_us, withdrawn_us, recorded_us, evidence"
-#define AUDIT_COLS                                                                           \
-	"seq, time_us, actor, role, action, record_id, purpose, channel, decision, reason, " \
+#define AUDIT_COLS                                                                                           \
+	"seq, time_us, actor, role, action, record_id, purpose, channel, decision, reason, "                 \
 	"fields, request_id, client, detail, prev_hash, hash"
 
 _Static_assert(S_COUNT <= STORE_BUILTIN_STMTS, "raise STORE_BUILTIN_STMTS");
@@ -103,9 +103,10 @@ static const char *const sqls[S_COUNT] = {
 			"ON CONFLICT (contact_id, name) DO UPDATE SET value = excluded.value",
 	[S_FIELD_DELETE] = "DELETE FROM contact_field WHERE contact_id = ?1 AND name = ?2",
 	[S_FIELDS_EACH] = "SELECT name, value FROM contact_field WHERE contact_id = ?1 ORDER BY name",
-	[S_CONTACTS_LIVE] = "SELECT id, created_us, updated_us, status, collected_for, source, owner, "
-			    "key_version, wrapped_key, email_shash, phone_shash FROM contact WHERE status = 'active' AND id > ?1 "
-			    "ORDER BY id LIMIT 1000",
+	[S_CONTACTS_LIVE] =
+		"SELECT id, created_us, updated_us, status, collected_for, source, owner, "
+		"key_version, wrapped_key, email_shash, phone_shash FROM contact WHERE status = 'active' AND id > ?1 "
+		"ORDER BY id LIMIT 1000",
 	[S_KEY_VERSIONS] = "SELECT DISTINCT key_version FROM contact WHERE status = 'active'",
 	[S_CONSENT_PUT] = "INSERT INTO consent (" CONSENT_COLS ") VALUES "
 			  "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
@@ -146,12 +147,13 @@ static const char *const sqls[S_COUNT] = {
 			       "ORDER BY size",
 	/* One index probe per hash (an IN list would build a temporary table).
 	 * Which scopes cover a use is the caller's (store_scope_keys). */
-	[S_SUPPRESSION_MATCH] = "SELECT reason FROM suppression WHERE hash = ?1 AND lifted_us IS NULL "
-				"AND ((scope = ?3 AND scope_value = ?4) OR (scope = ?5 AND scope_value = ?6) "
-				"OR (scope = ?7 AND scope_value = ?8)) "
-				"UNION ALL SELECT reason FROM suppression WHERE hash = ?2 AND lifted_us IS NULL "
-				"AND ((scope = ?3 AND scope_value = ?4) OR (scope = ?5 AND scope_value = ?6) "
-				"OR (scope = ?7 AND scope_value = ?8)) LIMIT 1",
+	[S_SUPPRESSION_MATCH] =
+		"SELECT reason FROM suppression WHERE hash = ?1 AND lifted_us IS NULL "
+		"AND ((scope = ?3 AND scope_value = ?4) OR (scope = ?5 AND scope_value = ?6) "
+		"OR (scope = ?7 AND scope_value = ?8)) "
+		"UNION ALL SELECT reason FROM suppression WHERE hash = ?2 AND lifted_us IS NULL "
+		"AND ((scope = ?3 AND scope_value = ?4) OR (scope = ?5 AND scope_value = ?6) "
+		"OR (scope = ?7 AND scope_value = ?8)) LIMIT 1",
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
@@ -385,14 +387,12 @@ static int authorizer(void *ctx, int action, const char *a1, const char *a2, con
 	case SQLITE_UPDATE:
 	case SQLITE_DELETE:
 	case SQLITE_DROP_TABLE:
-	case SQLITE_ALTER_TABLE:
-		return audit_table ? SQLITE_DENY : SQLITE_OK;
+	case SQLITE_ALTER_TABLE: return audit_table ? SQLITE_DENY : SQLITE_OK;
 	case SQLITE_DROP_TRIGGER:
 		return a1 != NULL && (strncmp(a1, "audit_", 6) == 0 || strncmp(a1, "checkpoint_", 11) == 0)
 			       ? SQLITE_DENY
 			       : SQLITE_OK;
-	default:
-		return SQLITE_OK;
+	default: return SQLITE_OK;
 	}
 }
 
@@ -427,7 +427,8 @@ static int conn_new(struct store *st, bool writer, struct store_conn **out)
 	sqlite3_db_config(sq_conn(c)->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	sqlite3_db_config(sq_conn(c)->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
 	sqlite3_busy_timeout(sq_conn(c)->db, 5000);
-	if ((rc = exec(sq_conn(c)->db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")) != 0)
+	if ((rc = exec(sq_conn(c)->db,
+		       "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")) != 0)
 		goto fail;
 	/* SQLite reuses a WAL from its start after a checkpoint and leaves the
 	 * older frames past the new end in the file; the limit cuts them off at
@@ -442,7 +443,8 @@ static int conn_new(struct store *st, bool writer, struct store_conn **out)
 	 * contacts the email blind index alone outgrows 32 MiB, hence
 	 * STORE_WRITER_CACHE_KIB (docs/suppression.md has the measurements). */
 	char wpragma[96];
-	snprintf(wpragma, sizeof wpragma, "PRAGMA synchronous=FULL; PRAGMA cache_size=-%d", STORE_WRITER_CACHE_KIB);
+	snprintf(wpragma, sizeof wpragma, "PRAGMA synchronous=FULL; PRAGMA cache_size=-%d",
+		 STORE_WRITER_CACHE_KIB);
 	if ((rc = exec(sq_conn(c)->db, writer ? wpragma : "PRAGMA synchronous=NORMAL")) != 0)
 		goto fail;
 	*out = c;
@@ -526,7 +528,8 @@ static int migrate(struct store *st)
 		snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", v);
 		if ((rc = exec(sq_conn(c)->db, "BEGIN IMMEDIATE")) != 0)
 			goto out;
-		if ((rc = exec(sq_conn(c)->db, migrations[v - 1])) != 0 || (rc = exec(sq_conn(c)->db, pragma)) != 0) {
+		if ((rc = exec(sq_conn(c)->db, migrations[v - 1])) != 0 ||
+		    (rc = exec(sq_conn(c)->db, pragma)) != 0) {
 			exec(sq_conn(c)->db, "ROLLBACK");
 			err_set(rc, "migration %d failed: %s", v, err_msg());
 			goto out;
@@ -572,7 +575,8 @@ static void *checkpointer(void *arg)
 {
 	struct store *st = arg;
 	sqlite3 *db = NULL;
-	if (sqlite3_open_v2(sq_store(st)->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(sq_store(st)->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
 		sqlite3_close(db);
 		return NULL;
 	}
@@ -699,7 +703,8 @@ int sqlite_writer_open(struct store *st, struct store_conn **out)
 	if (rc != 0)
 		return rc;
 	conn_ready(*out);
-	if (!sq_store(st)->ckpt_running && pthread_create(&sq_store(st)->ckpt_thread, NULL, checkpointer, st) == 0) {
+	if (!sq_store(st)->ckpt_running &&
+	    pthread_create(&sq_store(st)->ckpt_thread, NULL, checkpointer, st) == 0) {
 		sq_store(st)->ckpt_running = true;
 		sqlite3_wal_autocheckpoint(sq_conn(*out)->db, 0);
 		sqlite3_wal_hook(sq_conn(*out)->db, wal_hook, st);
@@ -769,11 +774,26 @@ static int simple(struct store_conn *c, enum stmt_id id, const char *what)
 	return store_step_done(c, s, what);
 }
 
-int sqlite_begin(struct store_conn *c) { return simple(c, S_BEGIN, "cannot begin"); }
-int sqlite_commit(struct store_conn *c) { return simple(c, S_COMMIT, "cannot commit"); }
-int sqlite_savepoint(struct store_conn *c) { return simple(c, S_SAVEPOINT, "savepoint"); }
-int sqlite_release(struct store_conn *c) { return simple(c, S_RELEASE, "release"); }
-int sqlite_rollback_to(struct store_conn *c) { return simple(c, S_ROLLBACK_TO, "rollback to"); }
+int sqlite_begin(struct store_conn *c)
+{
+	return simple(c, S_BEGIN, "cannot begin");
+}
+int sqlite_commit(struct store_conn *c)
+{
+	return simple(c, S_COMMIT, "cannot commit");
+}
+int sqlite_savepoint(struct store_conn *c)
+{
+	return simple(c, S_SAVEPOINT, "savepoint");
+}
+int sqlite_release(struct store_conn *c)
+{
+	return simple(c, S_RELEASE, "release");
+}
+int sqlite_rollback_to(struct store_conn *c)
+{
+	return simple(c, S_ROLLBACK_TO, "rollback to");
+}
 
 int sqlite_rollback(struct store_conn *c)
 {
@@ -819,8 +839,8 @@ size_t store_col_blob(sqlite3_stmt *s, int i, uint8_t *out, size_t cap)
 
 /* ---- contacts ---- */
 
-int sqlite_contact_insert(struct store_conn *c, const struct store_contact *ct,
-			 const uint8_t *email_bidx, const uint8_t *phone_bidx)
+int sqlite_contact_insert(struct store_conn *c, const struct store_contact *ct, const uint8_t *email_bidx,
+			  const uint8_t *phone_bidx)
 {
 	sqlite3_stmt *s = stmt(c, S_CONTACT_INSERT);
 	if (s == NULL)
@@ -896,8 +916,8 @@ int sqlite_contact_update(struct store_conn *c, const struct store_contact *ct)
 }
 
 int sqlite_contact_set_index(struct store_conn *c, const char *id, const uint8_t *email_bidx,
-			    const uint8_t *phone_bidx, const uint8_t *email_shash,
-			    const uint8_t *phone_shash)
+			     const uint8_t *phone_bidx, const uint8_t *email_shash,
+			     const uint8_t *phone_shash)
 {
 	sqlite3_stmt *s = stmt(c, S_CONTACT_SET_INDEX);
 	if (s == NULL)
@@ -970,7 +990,7 @@ int sqlite_contact_count(struct store_conn *c, int64_t *out)
 }
 
 int sqlite_field_put(struct store_conn *c, const char *id, const char *name, const uint8_t *sealed,
-		    size_t len)
+		     size_t len)
 {
 	sqlite3_stmt *s = stmt(c, S_FIELD_PUT);
 	if (s == NULL)
@@ -1121,8 +1141,8 @@ int sqlite_consent_put(struct store_conn *c, const struct store_consent *cs, boo
 	return 0;
 }
 
-int sqlite_consent_get(struct store_conn *c, const char *contact_id, const char *purpose,
-		      const char *channel, struct store_consent *out)
+int sqlite_consent_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel,
+		       struct store_consent *out)
 {
 	sqlite3_stmt *s = stmt(c, S_CONSENT_GET);
 	if (s == NULL)
@@ -1145,8 +1165,8 @@ int sqlite_consent_get(struct store_conn *c, const char *contact_id, const char 
 	return ret;
 }
 
-static int consent_walk(struct store_conn *c, enum stmt_id id, const char *contact_id,
-			store_consent_cb cb, void *ctx)
+static int consent_walk(struct store_conn *c, enum stmt_id id, const char *contact_id, store_consent_cb cb,
+			void *ctx)
 {
 	sqlite3_stmt *s = stmt(c, id);
 	struct store_consent cs;
@@ -1171,8 +1191,7 @@ int sqlite_consents_each(struct store_conn *c, const char *contact_id, store_con
 	return consent_walk(c, S_CONSENTS_EACH, contact_id, cb, ctx);
 }
 
-int sqlite_consent_history_each(struct store_conn *c, const char *contact_id, store_consent_cb cb,
-			       void *ctx)
+int sqlite_consent_history_each(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx)
 {
 	return consent_walk(c, S_CONSENT_HISTORY, contact_id, cb, ctx);
 }
@@ -1195,7 +1214,7 @@ int sqlite_consent_history_count(struct store_conn *c, const char *contact_id, i
 /* ---- principals ---- */
 
 int sqlite_principal_insert(struct store_conn *c, const char *name, const char *role,
-			   const uint8_t token_hash[32], int64_t when_us)
+			    const uint8_t token_hash[32], int64_t when_us)
 {
 	sqlite3_stmt *s = stmt(c, S_PRINCIPAL_INSERT);
 	if (s == NULL)
@@ -1210,8 +1229,8 @@ int sqlite_principal_insert(struct store_conn *c, const char *name, const char *
 	return rc;
 }
 
-int sqlite_principal_find(struct store_conn *c, const uint8_t token_hash[32],
-			 char name[STORE_TEXT_CAP], char role[STORE_NAME_CAP])
+int sqlite_principal_find(struct store_conn *c, const uint8_t token_hash[32], char name[STORE_TEXT_CAP],
+			  char role[STORE_NAME_CAP])
 {
 	if (sq_store(c->st)->faults_allowed) {
 		/* Tests: DB.fault-read makes the lookup fail as a broken disk would. */
@@ -1273,7 +1292,8 @@ int sqlite_audit_head(struct store_conn *c, int64_t *seq, uint8_t hash[32])
 
 int sqlite_audit_append(struct store_conn *c, const struct audit_entry *e)
 {
-	if (atomic_load(&sq_store(c->st)->fault_audit) || (sq_store(c->st)->faults_allowed && access(sq_store(c->st)->fault_path, F_OK) == 0))
+	if (atomic_load(&sq_store(c->st)->fault_audit) ||
+	    (sq_store(c->st)->faults_allowed && access(sq_store(c->st)->fault_path, F_OK) == 0))
 		return err_set(ERR_UNAVAILABLE, "audit write failed (injected fault)");
 	sqlite3_stmt *s = stmt(c, S_AUDIT_APPEND);
 	if (s == NULL)
@@ -1384,17 +1404,21 @@ struct sqlite_audit_cursor {
 };
 
 int sqlite_audit_cursor_open(struct store_conn *c, const struct store_audit_filter *f,
-			    struct store_audit_cursor **out)
+			     struct store_audit_cursor **out)
 {
 	/* The filter shape varies, so this statement is built per call from fixed
 	 * fragments only; every value is bound. */
 	char sql[768];
 	size_t n = (size_t)snprintf(sql, sizeof sql, "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1");
-	static const char *const parts[] = { " AND record_id = ?2 AND record_id != ''", " AND actor = ?3", " AND action = ?4",
-					     " AND purpose = ?5", " AND decision = ?6", " AND time_us >= ?7",
+	static const char *const parts[] = { " AND record_id = ?2 AND record_id != ''",
+					     " AND actor = ?3",
+					     " AND action = ?4",
+					     " AND purpose = ?5",
+					     " AND decision = ?6",
+					     " AND time_us >= ?7",
 					     " AND time_us < ?8" };
 	const bool on[] = { f->record_id != NULL, f->actor != NULL, f->action != NULL, f->purpose != NULL,
-			    f->decision != NULL, f->since_us != 0, f->until_us != 0 };
+			    f->decision != NULL,  f->since_us != 0, f->until_us != 0 };
 	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
 		if (on[i])
 			n += (size_t)snprintf(sql + n, sizeof sql - n, "%s", parts[i]);
@@ -1486,7 +1510,7 @@ struct sqlite_checkpoint_cursor {
 };
 
 int sqlite_checkpoint_cursor_open(struct store_conn *c, int64_t after_size,
-				 struct store_checkpoint_cursor **out)
+				  struct store_checkpoint_cursor **out)
 {
 	struct sqlite_checkpoint_cursor *cur = calloc(1, sizeof *cur);
 	*out = NULL;
@@ -1531,8 +1555,7 @@ void sqlite_checkpoint_cursor_close(struct store_checkpoint_cursor *base)
 	free(cur);
 }
 
-int sqlite_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb,
-		     void *ctx)
+int sqlite_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb, void *ctx)
 {
 	struct store_audit_cursor *cur = NULL;
 	struct audit_entry *e = malloc(sizeof *e);
@@ -1556,7 +1579,7 @@ int sqlite_audit_each(struct store_conn *c, const struct store_audit_filter *f, 
 /* ---- suppressions ---- */
 
 int sqlite_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
-			    const struct store_scope_keys *keys, char reason[STORE_NAME_CAP])
+			     const struct store_scope_keys *keys, char reason[STORE_NAME_CAP])
 {
 	sqlite3_stmt *s = stmt(c, S_SUPPRESSION_MATCH);
 	if (s == NULL)

@@ -64,7 +64,7 @@ void store_conn_free(struct store_conn *c);
  * wait_ms and then returns ERR_UNAVAILABLE (0: one try). */
 int store_wal_truncate(struct store_conn *w, int wait_ms);
 
-int store_begin(struct store_conn *c);	/* BEGIN IMMEDIATE */
+int store_begin(struct store_conn *c); /* BEGIN IMMEDIATE */
 int store_commit(struct store_conn *c);
 int store_rollback(struct store_conn *c);
 int store_savepoint(struct store_conn *c);
@@ -94,8 +94,8 @@ struct store_contact {
 };
 
 /* ERR_CONFLICT when the email blind index already names a contact. */
-int store_contact_insert(struct store_conn *c, const struct store_contact *ct,
-			 const uint8_t *email_bidx, const uint8_t *phone_bidx);
+int store_contact_insert(struct store_conn *c, const struct store_contact *ct, const uint8_t *email_bidx,
+			 const uint8_t *phone_bidx);
 int store_contact_get(struct store_conn *c, const char *id, struct store_contact *out);
 int store_contact_update(struct store_conn *c, const struct store_contact *ct);
 /* Replaces the blind indexes and suppression hashes (NULL clears one);
@@ -132,11 +132,11 @@ struct store_consent {
 	char source[STORE_TEXT_CAP];
 	char method[STORE_NAME_CAP];
 	char receipt_id[STORE_ID_CAP];
-	int64_t at_us;	       /* when this event happened (original time on import) */
-	int64_t granted_us;    /* 0 when never granted */
-	int64_t expires_us;    /* 0 when it never expires */
-	int64_t withdrawn_us;  /* 0 unless withdrawn */
-	int64_t recorded_us;   /* when consentd recorded it */
+	int64_t at_us;		 /* when this event happened (original time on import) */
+	int64_t granted_us;	 /* 0 when never granted */
+	int64_t expires_us;	 /* 0 when it never expires */
+	int64_t withdrawn_us;	 /* 0 unless withdrawn */
+	int64_t recorded_us;	 /* when consentd recorded it */
 	const uint8_t *evidence; /* sealed; borrowed */
 	size_t evidence_len;
 };
@@ -145,24 +145,23 @@ struct store_consent {
  * the current state of (contact, purpose, channel). Which event is current
  * is the consent domain's rule (service/domain/consent.c), not the store's. */
 int store_consent_put(struct store_conn *c, const struct store_consent *cs, bool current);
-int store_consent_get(struct store_conn *c, const char *contact_id, const char *purpose,
-		      const char *channel, struct store_consent *out);
+int store_consent_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel,
+		      struct store_consent *out);
 typedef int (*store_consent_cb)(void *ctx, const struct store_consent *cs);
 int store_consents_each(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx);
-int store_consent_history_each(struct store_conn *c, const char *contact_id, store_consent_cb cb,
-			       void *ctx);
+int store_consent_history_each(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx);
 int store_consent_history_count(struct store_conn *c, const char *contact_id, int64_t *out);
 
 /* ---- suppressions ----------------------------------------------------- */
 
 struct store_suppression {
-	uint8_t hash[32];     /* keyed hash of the normalised address */
-	const char *kind;     /* email | phone */
-	const char *scope;    /* all | purpose | channel */
+	uint8_t hash[32];  /* keyed hash of the normalised address */
+	const char *kind;  /* email | phone */
+	const char *scope; /* all | purpose | channel */
 	const char *scope_value;
-	const char *reason;   /* unsubscribe | withdrawal | bounce | complaint | erasure | manual | gpc */
+	const char *reason; /* unsubscribe | withdrawal | bounce | complaint | erasure | manual | gpc */
 	const char *source;
-	int64_t created_us;   /* original time (imports keep theirs) */
+	int64_t created_us; /* original time (imports keep theirs) */
 	int64_t recorded_us;
 };
 
@@ -185,8 +184,8 @@ int store_suppression_match(struct store_conn *c, const uint8_t *hash_a, const u
 int store_principal_insert(struct store_conn *c, const char *name, const char *role,
 			   const uint8_t token_hash[32], int64_t when_us);
 /* ERR_NOTFOUND unless an unrevoked principal has this token hash. */
-int store_principal_find(struct store_conn *c, const uint8_t token_hash[32],
-			 char name[STORE_TEXT_CAP], char role[STORE_NAME_CAP]);
+int store_principal_find(struct store_conn *c, const uint8_t token_hash[32], char name[STORE_TEXT_CAP],
+			 char role[STORE_NAME_CAP]);
 
 /* Marks the principal revoked (its token stops working); ERR_NOTFOUND when
  * no unrevoked principal has this name. */
@@ -211,8 +210,7 @@ struct store_audit_filter {
 };
 typedef int (*store_audit_cb)(void *ctx, const struct audit_entry *e);
 /* Entries in seq order; cb returning non-zero stops the walk with that code. */
-int store_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb,
-		     void *ctx);
+int store_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb, void *ctx);
 
 /* A pull cursor over the same query, for streaming (export, verify). The
  * cursor holds its own statement; close it before the connection goes back. */
@@ -240,13 +238,13 @@ void store_checkpoint_cursor_close(struct store_checkpoint_cursor *cur);
 /* A customer's signed preference link. The token itself is never stored:
  * it is derived from id and expiry and a MAC (service/linktoken.h). */
 struct store_link {
-	char id[STORE_ID_CAP];	       /* base64url of 16 random bytes */
+	char id[STORE_ID_CAP]; /* base64url of 16 random bytes */
 	char contact_id[STORE_ID_CAP];
-	char scope[STORE_NAME_CAP];    /* "all" or a purpose */
+	char scope[STORE_NAME_CAP]; /* "all" or a purpose */
 	int64_t created_us, expires_us;
-	int64_t revoked_us;	       /* 0 unless revoked */
+	int64_t revoked_us; /* 0 unless revoked */
 	char created_by[STORE_TEXT_CAP];
-	char capability[16];	       /* "optout" (withdraw only) or "manage" */
+	char capability[16]; /* "optout" (withdraw only) or "manage" */
 };
 
 int store_link_insert(struct store_conn *c, const struct store_link *l);
@@ -255,8 +253,7 @@ int store_link_get(struct store_conn *c, const char *id, struct store_link *out)
 /* Revokes one unrevoked link of contact_id; ERR_NOTFOUND when none. */
 int store_link_revoke(struct store_conn *c, const char *contact_id, const char *id, int64_t when_us);
 /* Revokes every unrevoked link of contact_id; *count (may be NULL) how many. */
-int store_links_revoke_contact(struct store_conn *c, const char *contact_id, int64_t when_us,
-			       int64_t *count);
+int store_links_revoke_contact(struct store_conn *c, const char *contact_id, int64_t when_us, int64_t *count);
 /* Revokes the unrevoked links of contact_id that a role could have minted:
  * "manage" ones only when may_manage, and only those whose scope is "all"
  * or one of the comma-separated purposes. */
@@ -268,10 +265,9 @@ int store_principal_role(struct store_conn *c, const char *name, char role[STORE
 
 /* Every suppression (lifted or not) of either hash, oldest first, for a
  * person's own data export. lifted_us is 0 while in force. */
-typedef int (*store_subject_suppression_cb)(void *ctx, const struct store_suppression *sp,
-					    int64_t lifted_us);
-int store_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a,
-				    const uint8_t *hash_b, store_subject_suppression_cb cb, void *ctx);
+typedef int (*store_subject_suppression_cb)(void *ctx, const struct store_suppression *sp, int64_t lifted_us);
+int store_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
+				    store_subject_suppression_cb cb, void *ctx);
 
 /* ---- bulk: suppression lists, outreach filter, imports (store_bulk.c) -- */
 
@@ -333,7 +329,8 @@ int store_release_log_each(struct store_conn *c, const uint8_t id_raw[16], int64
 			   store_release_log_cb cb, void *ctx);
 /* A filter request's summary (JSON text without personal data); get gives
  * the caller a copy to free, or ERR_NOTFOUND. */
-int store_release_summary_put(struct store_conn *c, const char *release_id, int64_t at_us, const char *summary);
+int store_release_summary_put(struct store_conn *c, const char *release_id, int64_t at_us,
+			      const char *summary);
 int store_release_summary_get(struct store_conn *c, const char *release_id, int64_t *at_us, char **summary);
 
 /* The person's own frequency choice for (purpose, channel): put replaces
@@ -344,8 +341,8 @@ struct store_frequency {
 };
 typedef int (*store_frequency_cb)(void *ctx, const struct store_frequency *fq);
 int store_frequency_put(struct store_conn *c, const char *contact_id, const struct store_frequency *fq);
-int store_frequency_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel,
-			struct store_frequency *out);
+int store_frequency_get(struct store_conn *c, const char *contact_id, const char *purpose,
+			const char *channel, struct store_frequency *out);
 int store_frequency_each(struct store_conn *c, const char *contact_id, store_frequency_cb cb, void *ctx);
 
 /* Adds sp unless an unlifted suppression of the same hash, scope, value and
@@ -397,8 +394,8 @@ int store_console_session_touch(struct store_conn *c, const uint8_t id_hash[32],
 int store_console_session_delete(struct store_conn *c, const uint8_t id_hash[32]);
 /* Deletes every session seen before idle_before_us or created before
  * created_before_us; *count (may be NULL) how many. */
-int store_console_sessions_expire(struct store_conn *c, int64_t idle_before_us,
-				  int64_t created_before_us, int64_t *count);
+int store_console_sessions_expire(struct store_conn *c, int64_t idle_before_us, int64_t created_before_us,
+				  int64_t *count);
 /* Contact ids whose phone blind index is bidx (a phone may be shared), at
  * most cap of them; *n how many, *more whether there were others. */
 int store_console_find_phone(struct store_conn *c, const uint8_t bidx[32], char (*ids)[STORE_ID_CAP],
@@ -490,7 +487,7 @@ struct store_delivery {
 	int64_t created_us, next_us, last_us;
 	int64_t last_status; /* HTTP status of the last attempt, 0 when none */
 	char last_error[STORE_TEXT_CAP];
-	const char *body; /* the event body, borrowed for the callback (due only) */
+	const char *body;	       /* the event body, borrowed for the callback (due only) */
 	char contact_id[STORE_ID_CAP]; /* the event's contact, "" for none (due only) */
 	const uint8_t *personal;       /* sealed personal values, borrowed (due only) */
 	size_t personal_len;

@@ -20,15 +20,15 @@
 /* One index probe per hash: "hash IN (a, b)" would build an ephemeral
  * table for every row, which dominated the consent check's profile. The
  * (scope, value) pairs that cover the use are the caller's (?5 .. ?10). */
-#define SUPPRESSION_COVERS(h)                                                                   \
-	"EXISTS (SELECT 1 FROM suppression s WHERE s.hash = " h " AND s.lifted_us IS NULL AND "  \
-	"((s.scope = ?5 AND s.scope_value = ?6) OR (s.scope = ?7 AND s.scope_value = ?8) "        \
+#define SUPPRESSION_COVERS(h)                                                                                \
+	"EXISTS (SELECT 1 FROM suppression s WHERE s.hash = " h " AND s.lifted_us IS NULL AND "              \
+	"((s.scope = ?5 AND s.scope_value = ?6) OR (s.scope = ?7 AND s.scope_value = ?8) "                   \
 	"OR (s.scope = ?9 AND s.scope_value = ?10)))"
 
-#define FILTER_COLS                                                                     \
-	"SELECT c.id, c.status, c.collected_for, k.status, k.expires_us, "                 \
-	"CASE WHEN c.id IS NULL THEN 0 ELSE " SUPPRESSION_COVERS("c.email_shash") " OR "     \
-	SUPPRESSION_COVERS("c.phone_shash") " END, " SUPPRESSION_COVERS("?4") " FROM (SELECT 1) AS one "
+#define FILTER_COLS                                                                                          \
+	"SELECT c.id, c.status, c.collected_for, k.status, k.expires_us, "                                   \
+	"CASE WHEN c.id IS NULL THEN 0 ELSE " SUPPRESSION_COVERS("c.email_shash") " OR " SUPPRESSION_COVERS( \
+		"c.phone_shash") " END, " SUPPRESSION_COVERS("?4") " FROM (SELECT 1) AS one "
 
 static const char SQL_FILTER_EMAIL[] =
 	FILTER_COLS "LEFT JOIN contact c ON c.email_bidx = ?1 "
@@ -83,8 +83,8 @@ static int filter_row(struct store_conn *c, sqlite3_stmt *s, struct store_filter
 }
 
 int sqlite_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32],
-			  const char *purpose, const char *channel, const struct store_scope_keys *keys,
-			  struct store_filter_row *out)
+			   const char *purpose, const char *channel, const struct store_scope_keys *keys,
+			   struct store_filter_row *out)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_FILTER_EMAIL);
 	if (s == NULL)
@@ -98,7 +98,7 @@ int sqlite_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const u
 }
 
 int sqlite_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel,
-		       const struct store_scope_keys *keys, struct store_filter_row *out)
+			const struct store_scope_keys *keys, struct store_filter_row *out)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_FILTER_ID);
 	if (s == NULL)
@@ -112,7 +112,7 @@ int sqlite_filter_by_id(struct store_conn *c, const char *id, const char *purpos
 }
 
 int sqlite_release_put(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids,
-		      size_t n_ids)
+		       size_t n_ids)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_RELEASE_PUT);
 	if (s == NULL)
@@ -191,7 +191,7 @@ int sqlite_suppression_add(struct store_conn *c, const struct store_suppression 
 }
 
 int sqlite_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb,
-			      void *ctx)
+			       void *ctx)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SUPPRESSIONS_ACTIVE);
 	struct store_suppression_row row;
@@ -219,8 +219,8 @@ int sqlite_suppressions_active(struct store_conn *c, const uint8_t hash[32], sto
 }
 
 int sqlite_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope,
-			    const char *scope_value, const char *reasons, int64_t when_us, const char *by,
-			    int64_t *lifted)
+			     const char *scope_value, const char *reasons, int64_t when_us, const char *by,
+			     int64_t *lifted)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SUPPRESSIONS_LIFT);
 	if (s == NULL)

@@ -24,10 +24,10 @@ static const char SQL_SESSION_INSERT[] =
 	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 static const char SQL_SESSION_GET[] =
 	"SELECT token_hash, actor, role, csrf, created_us, seen_us FROM console_session WHERE id_hash = ?1";
-static const char SQL_SESSION_TOUCH[] = "UPDATE console_session SET seen_us = max(seen_us, ?2) WHERE id_hash = ?1";
+static const char SQL_SESSION_TOUCH[] =
+	"UPDATE console_session SET seen_us = max(seen_us, ?2) WHERE id_hash = ?1";
 static const char SQL_SESSION_DELETE[] = "DELETE FROM console_session WHERE id_hash = ?1";
-static const char SQL_SESSIONS_EXPIRE[] =
-	"DELETE FROM console_session WHERE seen_us < ?1 OR created_us < ?2";
+static const char SQL_SESSIONS_EXPIRE[] = "DELETE FROM console_session WHERE seen_us < ?1 OR created_us < ?2";
 static const char SQL_FIND_PHONE[] =
 	"SELECT id FROM contact WHERE phone_bidx = ?1 AND status = 'active' ORDER BY id LIMIT ?2";
 /* Days are counted in UTC: time_us / 86400e6. */
@@ -55,7 +55,7 @@ int sqlite_console_session_insert(struct store_conn *c, const struct store_conso
 }
 
 int sqlite_console_session_get(struct store_conn *c, const uint8_t id_hash[32],
-			      struct store_console_session *out)
+			       struct store_console_session *out)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SESSION_GET);
 	int rc, ret = 0;
@@ -104,8 +104,8 @@ int sqlite_console_session_delete(struct store_conn *c, const uint8_t id_hash[32
 	return store_step_done(c, s, "cannot delete the console session");
 }
 
-int sqlite_console_sessions_expire(struct store_conn *c, int64_t idle_before_us,
-				  int64_t created_before_us, int64_t *count)
+int sqlite_console_sessions_expire(struct store_conn *c, int64_t idle_before_us, int64_t created_before_us,
+				   int64_t *count)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SESSIONS_EXPIRE);
 	if (s == NULL)
@@ -119,7 +119,7 @@ int sqlite_console_sessions_expire(struct store_conn *c, int64_t idle_before_us,
 }
 
 int sqlite_console_find_phone(struct store_conn *c, const uint8_t bidx[32], char (*ids)[STORE_ID_CAP],
-			     size_t cap, size_t *n, bool *more)
+			      size_t cap, size_t *n, bool *more)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_FIND_PHONE);
 	int rc, ret = 0;
@@ -145,7 +145,7 @@ int sqlite_console_find_phone(struct store_conn *c, const uint8_t bidx[32], char
 }
 
 int sqlite_console_stats(struct store_conn *c, enum store_console_stat which, int64_t since_us,
-			store_console_stat_cb cb, void *ctx)
+			 store_console_stat_cb cb, void *ctx)
 {
 	const char *sql = which == STORE_STAT_PER_DAY		  ? SQL_STAT_PER_DAY
 			  : which == STORE_STAT_DENIALS_BY_REASON ? SQL_STAT_DENIALS

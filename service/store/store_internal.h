@@ -82,26 +82,34 @@ int sqlite_savepoint(struct store_conn *c);
 int sqlite_release(struct store_conn *c);
 int sqlite_rollback_to(struct store_conn *c);
 void sqlite_fault_audit(struct store *st, bool fail);
-int sqlite_contact_insert(struct store_conn *c, const struct store_contact *ct, const uint8_t *email_bidx, const uint8_t *phone_bidx);
+int sqlite_contact_insert(struct store_conn *c, const struct store_contact *ct, const uint8_t *email_bidx,
+			  const uint8_t *phone_bidx);
 int sqlite_contact_get(struct store_conn *c, const char *id, struct store_contact *out);
 int sqlite_contact_update(struct store_conn *c, const struct store_contact *ct);
-int sqlite_contact_set_index(struct store_conn *c, const char *id, const uint8_t *email_bidx, const uint8_t *phone_bidx, const uint8_t *email_shash, const uint8_t *phone_shash);
+int sqlite_contact_set_index(struct store_conn *c, const char *id, const uint8_t *email_bidx,
+			     const uint8_t *phone_bidx, const uint8_t *email_shash,
+			     const uint8_t *phone_shash);
 int sqlite_contact_find_email(struct store_conn *c, const uint8_t bidx[32], char id_out[STORE_ID_CAP]);
 int sqlite_contact_erase(struct store_conn *c, const char *id, int64_t when_us);
 int sqlite_contact_count(struct store_conn *c, int64_t *out);
-int sqlite_field_put(struct store_conn *c, const char *id, const char *name, const uint8_t *sealed, size_t len);
+int sqlite_field_put(struct store_conn *c, const char *id, const char *name, const uint8_t *sealed,
+		     size_t len);
 int sqlite_field_delete(struct store_conn *c, const char *id, const char *name);
 int sqlite_fields_each(struct store_conn *c, const char *id, store_field_cb cb, void *ctx);
 int sqlite_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, int64_t *count);
 int sqlite_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n);
 int sqlite_consent_put(struct store_conn *c, const struct store_consent *cs, bool current);
-int sqlite_consent_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel, struct store_consent *out);
+int sqlite_consent_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel,
+		       struct store_consent *out);
 int sqlite_consents_each(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx);
 int sqlite_consent_history_each(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx);
 int sqlite_consent_history_count(struct store_conn *c, const char *contact_id, int64_t *out);
-int sqlite_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b, const struct store_scope_keys *keys, char reason[STORE_NAME_CAP]);
-int sqlite_principal_insert(struct store_conn *c, const char *name, const char *role, const uint8_t token_hash[32], int64_t when_us);
-int sqlite_principal_find(struct store_conn *c, const uint8_t token_hash[32], char name[STORE_TEXT_CAP], char role[STORE_NAME_CAP]);
+int sqlite_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
+			     const struct store_scope_keys *keys, char reason[STORE_NAME_CAP]);
+int sqlite_principal_insert(struct store_conn *c, const char *name, const char *role,
+			    const uint8_t token_hash[32], int64_t when_us);
+int sqlite_principal_find(struct store_conn *c, const uint8_t token_hash[32], char name[STORE_TEXT_CAP],
+			  char role[STORE_NAME_CAP]);
 int sqlite_principal_revoke(struct store_conn *c, const char *name, int64_t when_us);
 int sqlite_audit_head(struct store_conn *c, int64_t *seq, uint8_t hash[32]);
 int sqlite_audit_append(struct store_conn *c, const struct audit_entry *e);
@@ -109,44 +117,67 @@ int sqlite_checkpoint_append(struct store_conn *c, const struct audit_checkpoint
 int sqlite_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out);
 int sqlite_checkpoints_each(struct store_conn *c, store_checkpoint_cb cb, void *ctx);
 int sqlite_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb, void *ctx);
-int sqlite_audit_cursor_open(struct store_conn *c, const struct store_audit_filter *f, struct store_audit_cursor **out);
+int sqlite_audit_cursor_open(struct store_conn *c, const struct store_audit_filter *f,
+			     struct store_audit_cursor **out);
 int sqlite_audit_cursor_next(struct store_audit_cursor *cur, struct audit_entry *e);
 void sqlite_audit_cursor_close(struct store_audit_cursor *cur);
 int sqlite_audit_hash_at(struct store_conn *c, int64_t seq, uint8_t hash[32]);
-int sqlite_checkpoint_cursor_open(struct store_conn *c, int64_t after_size, struct store_checkpoint_cursor **out);
+int sqlite_checkpoint_cursor_open(struct store_conn *c, int64_t after_size,
+				  struct store_checkpoint_cursor **out);
 int sqlite_checkpoint_cursor_next(struct store_checkpoint_cursor *cur, struct audit_checkpoint *cp);
 void sqlite_checkpoint_cursor_close(struct store_checkpoint_cursor *cur);
 int sqlite_link_insert(struct store_conn *c, const struct store_link *l);
 int sqlite_link_get(struct store_conn *c, const char *id, struct store_link *out);
 int sqlite_link_revoke(struct store_conn *c, const char *contact_id, const char *id, int64_t when_us);
-int sqlite_links_revoke_contact(struct store_conn *c, const char *contact_id, int64_t when_us, int64_t *count);
-int sqlite_links_revoke_mintable(struct store_conn *c, const char *contact_id, bool may_manage, const char *purposes, int64_t when_us, int64_t *count);
+int sqlite_links_revoke_contact(struct store_conn *c, const char *contact_id, int64_t when_us,
+				int64_t *count);
+int sqlite_links_revoke_mintable(struct store_conn *c, const char *contact_id, bool may_manage,
+				 const char *purposes, int64_t when_us, int64_t *count);
 int sqlite_console_session_insert(struct store_conn *c, const struct store_console_session *cs);
-int sqlite_console_session_get(struct store_conn *c, const uint8_t id_hash[32], struct store_console_session *out);
+int sqlite_console_session_get(struct store_conn *c, const uint8_t id_hash[32],
+			       struct store_console_session *out);
 int sqlite_console_session_touch(struct store_conn *c, const uint8_t id_hash[32], int64_t seen_us);
 int sqlite_console_session_delete(struct store_conn *c, const uint8_t id_hash[32]);
-int sqlite_console_sessions_expire(struct store_conn *c, int64_t idle_before_us, int64_t created_before_us, int64_t *count);
-int sqlite_console_stats(struct store_conn *c, enum store_console_stat which, int64_t since_us, store_console_stat_cb cb, void *ctx);
-int sqlite_console_find_phone(struct store_conn *c, const uint8_t bidx[32], char (*ids)[STORE_ID_CAP], size_t cap, size_t *n, bool *more);
+int sqlite_console_sessions_expire(struct store_conn *c, int64_t idle_before_us, int64_t created_before_us,
+				   int64_t *count);
+int sqlite_console_stats(struct store_conn *c, enum store_console_stat which, int64_t since_us,
+			 store_console_stat_cb cb, void *ctx);
+int sqlite_console_find_phone(struct store_conn *c, const uint8_t bidx[32], char (*ids)[STORE_ID_CAP],
+			      size_t cap, size_t *n, bool *more);
 int sqlite_principal_role(struct store_conn *c, const char *name, char role[STORE_NAME_CAP]);
-int sqlite_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b, store_subject_suppression_cb cb, void *ctx);
-int sqlite_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32], const char *purpose, const char *channel, const struct store_scope_keys *keys, struct store_filter_row *out);
-int sqlite_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel, const struct store_scope_keys *keys, struct store_filter_row *out);
-int sqlite_release_put(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids, size_t n_ids);
+int sqlite_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
+				     store_subject_suppression_cb cb, void *ctx);
+int sqlite_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32],
+			   const char *purpose, const char *channel, const struct store_scope_keys *keys,
+			   struct store_filter_row *out);
+int sqlite_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel,
+			const struct store_scope_keys *keys, struct store_filter_row *out);
+int sqlite_release_put(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids,
+		       size_t n_ids);
 int sqlite_release_find(struct store_conn *c, const char *release_id, const uint8_t id_raw[16]);
 int sqlite_release_count(struct store_conn *c, const char *release_id, int64_t *out);
-int sqlite_release_log_put(struct store_conn *c, const char *release_id, const char *purpose, const char *channel, int64_t at_us, const uint8_t *ids, size_t n_ids);
-int sqlite_release_recent(struct store_conn *c, const uint8_t id_raw[16], const char *purpose, const char *channel, int64_t after_us, int64_t limit, int64_t *count, int64_t *last_us);
-int sqlite_release_log_each(struct store_conn *c, const uint8_t id_raw[16], int64_t limit, store_release_log_cb cb, void *ctx);
-int sqlite_release_summary_put(struct store_conn *c, const char *release_id, int64_t at_us, const char *summary);
+int sqlite_release_log_put(struct store_conn *c, const char *release_id, const char *purpose,
+			   const char *channel, int64_t at_us, const uint8_t *ids, size_t n_ids);
+int sqlite_release_recent(struct store_conn *c, const uint8_t id_raw[16], const char *purpose,
+			  const char *channel, int64_t after_us, int64_t limit, int64_t *count,
+			  int64_t *last_us);
+int sqlite_release_log_each(struct store_conn *c, const uint8_t id_raw[16], int64_t limit,
+			    store_release_log_cb cb, void *ctx);
+int sqlite_release_summary_put(struct store_conn *c, const char *release_id, int64_t at_us,
+			       const char *summary);
 int sqlite_release_summary_get(struct store_conn *c, const char *release_id, int64_t *at_us, char **summary);
 int sqlite_frequency_put(struct store_conn *c, const char *contact_id, const struct store_frequency *fq);
-int sqlite_frequency_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel, struct store_frequency *out);
+int sqlite_frequency_get(struct store_conn *c, const char *contact_id, const char *purpose,
+			 const char *channel, struct store_frequency *out);
 int sqlite_frequency_each(struct store_conn *c, const char *contact_id, store_frequency_cb cb, void *ctx);
 int sqlite_suppression_add(struct store_conn *c, const struct store_suppression *sp);
-int sqlite_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb, void *ctx);
-int sqlite_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope, const char *scope_value, const char *reasons, int64_t when_us, const char *by, int64_t *lifted);
-int sqlite_provider_event_once(struct store_conn *c, const char *provider, const uint8_t id_hash[32], int64_t received_us);
+int sqlite_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb,
+			       void *ctx);
+int sqlite_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const char *scope,
+			     const char *scope_value, const char *reasons, int64_t when_us, const char *by,
+			     int64_t *lifted);
+int sqlite_provider_event_once(struct store_conn *c, const char *provider, const uint8_t id_hash[32],
+			       int64_t received_us);
 int sqlite_mail_put(struct store_conn *c, const struct store_mail *m);
 int sqlite_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx);
 int sqlite_mail_sent(struct store_conn *c, const char *id, int64_t when_us, bool sent);
@@ -157,9 +188,12 @@ int sqlite_webhook_delete(struct store_conn *c, const char *id, int64_t when_us)
 int sqlite_webhook_disable(struct store_conn *c, const char *id, int64_t when_us, const char *reason);
 int sqlite_webhook_subscribers(struct store_conn *c, const char *type, int64_t *n);
 int sqlite_outbox_next_version(struct store_conn *c, const char *contact_id, int64_t *version);
-int sqlite_outbox_add(struct store_conn *c, const char *type, const char *contact_id, int64_t version, const char *body, const uint8_t *personal, size_t personal_len, int64_t created_us, int64_t *queued);
+int sqlite_outbox_add(struct store_conn *c, const char *type, const char *contact_id, int64_t version,
+		      const char *body, const uint8_t *personal, size_t personal_len, int64_t created_us,
+		      int64_t *queued);
 int sqlite_outbox_forget_personal(struct store_conn *c, const char *contact_id);
-int sqlite_deliveries_each(struct store_conn *c, const char *endpoint_id, int limit, store_delivery_cb cb, void *ctx);
+int sqlite_deliveries_each(struct store_conn *c, const char *endpoint_id, int limit, store_delivery_cb cb,
+			   void *ctx);
 int sqlite_deliveries_due(struct store_conn *c, int64_t now_us, int limit, store_delivery_cb cb, void *ctx);
 int sqlite_delivery_record(struct store_conn *c, const struct store_delivery *d);
 int sqlite_delivery_retry(struct store_conn *c, const char *endpoint_id, const char *id, int64_t now_us);

@@ -88,8 +88,7 @@ int sqlite_link_revoke(struct store_conn *c, const char *contact_id, const char 
 	return rc;
 }
 
-int sqlite_links_revoke_contact(struct store_conn *c, const char *contact_id, int64_t when_us,
-			       int64_t *count)
+int sqlite_links_revoke_contact(struct store_conn *c, const char *contact_id, int64_t when_us, int64_t *count)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_LINKS_REVOKE_CONTACT);
 	if (s == NULL)
@@ -103,7 +102,7 @@ int sqlite_links_revoke_contact(struct store_conn *c, const char *contact_id, in
 }
 
 int sqlite_links_revoke_mintable(struct store_conn *c, const char *contact_id, bool may_manage,
-				const char *purposes, int64_t when_us, int64_t *count)
+				 const char *purposes, int64_t when_us, int64_t *count)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_LINKS_REVOKE_MINTABLE);
 	if (s == NULL)
@@ -136,8 +135,8 @@ int sqlite_principal_role(struct store_conn *c, const char *name, char role[STOR
 	return ret;
 }
 
-int sqlite_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a,
-				    const uint8_t *hash_b, store_subject_suppression_cb cb, void *ctx)
+int sqlite_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
+				     store_subject_suppression_cb cb, void *ctx)
 {
 	if (hash_a == NULL && hash_b == NULL)
 		return 0;
@@ -149,7 +148,8 @@ int sqlite_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a
 	int rc, ret = 0;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct store_suppression sp;
-		char kind[16], scope[16], value[STORE_NAME_CAP], reason[STORE_NAME_CAP], source[STORE_TEXT_CAP];
+		char kind[16], scope[16], value[STORE_NAME_CAP], reason[STORE_NAME_CAP],
+			source[STORE_TEXT_CAP];
 		memset(&sp, 0, sizeof sp);
 		store_col_blob(s, 0, sp.hash, sizeof sp.hash);
 		store_col_text(s, 1, kind, sizeof kind);

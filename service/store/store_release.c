@@ -98,7 +98,8 @@ int sqlite_release_log_each(struct store_conn *c, const uint8_t id_raw[16], int6
 	return ret;
 }
 
-int sqlite_release_summary_put(struct store_conn *c, const char *release_id, int64_t at_us, const char *summary)
+int sqlite_release_summary_put(struct store_conn *c, const char *release_id, int64_t at_us,
+			       const char *summary)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_SUMMARY_PUT);
 	if (s == NULL)
@@ -137,9 +138,8 @@ int sqlite_release_summary_get(struct store_conn *c, const char *release_id, int
 static const char SQL_FREQ_PUT[] =
 	"INSERT OR REPLACE INTO frequency_choice (contact_id, purpose, channel, choice, set_us) "
 	"VALUES (?1, ?2, ?3, ?4, ?5)";
-static const char SQL_FREQ_GET[] =
-	"SELECT purpose, channel, choice, set_us FROM frequency_choice "
-	"WHERE contact_id = ?1 AND purpose = ?2 AND channel = ?3";
+static const char SQL_FREQ_GET[] = "SELECT purpose, channel, choice, set_us FROM frequency_choice "
+				   "WHERE contact_id = ?1 AND purpose = ?2 AND channel = ?3";
 static const char SQL_FREQ_EACH[] =
 	"SELECT purpose, channel, choice, set_us FROM frequency_choice WHERE contact_id = ?1 "
 	"ORDER BY purpose, channel";
@@ -166,8 +166,8 @@ static void freq_row(sqlite3_stmt *s, struct store_frequency *out)
 	out->set_us = sqlite3_column_int64(s, 3);
 }
 
-int sqlite_frequency_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel,
-			 struct store_frequency *out)
+int sqlite_frequency_get(struct store_conn *c, const char *contact_id, const char *purpose,
+			 const char *channel, struct store_frequency *out)
 {
 	sqlite3_stmt *s = store_stmt_sql(c, SQL_FREQ_GET);
 	int rc, ret = 0;

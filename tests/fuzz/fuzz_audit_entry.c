@@ -45,8 +45,7 @@ static int feed_next(void *ctx, struct audit_entry *out)
 static void round_trip(const struct audit_entry *e, char *buf, struct audit_entry *back)
 {
 	int n = audit_entry_format_json(e, buf, AUDIT_JSON_MAX);
-	if (n < 0 || audit_entry_from_json(back, buf, (size_t)n) != 0 ||
-	    memcmp(e, back, sizeof *e) != 0)
+	if (n < 0 || audit_entry_from_json(back, buf, (size_t)n) != 0 || memcmp(e, back, sizeof *e) != 0)
 		abort();
 	if (audit_entry_format_csv(e, buf, AUDIT_CSV_MAX) < 0)
 		abort();
@@ -78,8 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (f.n < MAX_ENTRIES && audit_entry_from_json(&f.entries[f.n], p, len) == 0) {
 			round_trip(&f.entries[f.n], buf, back);
 			f.n++;
-		} else if (ncps < MAX_CHECKPOINTS &&
-			   audit_checkpoint_from_json(&cps[ncps], p, len) == 0) {
+		} else if (ncps < MAX_CHECKPOINTS && audit_checkpoint_from_json(&cps[ncps], p, len) == 0) {
 			int n = audit_checkpoint_format_json(&cps[ncps], buf, AUDIT_CHECKPOINT_JSON_MAX);
 			if (n < 0)
 				abort();

@@ -12,10 +12,9 @@
  *   ("unknown_purpose", "unknown_channel", or "channel_not_allowed" for a
  *   channel named for a purpose that declares none);
  * - an accepted body has only the keys contact_id, email, purpose,
- *   channel and use (lookup|outreach, which sets outreach), all strings; exactly one of contact_id and email, the one
- *   given being a contact id or an email that normalises; purpose and
- *   channel the body's own strings, naming a purpose and a channel the
- *   policy knows (no channel exactly when the purpose declares none);
+ *   channel and use (lookup|outreach, which sets outreach), all strings; exactly one of contact_id and email,
+ * the one given being a contact id or an email that normalises; purpose and channel the body's own strings,
+ * naming a purpose and a channel the policy knows (no channel exactly when the purpose declares none);
  * - an email that does not normalise is refused with "email: " and
  *   exactly the message normalize_email gives for it (the prefix is
  *   formatted from the message buffer itself, which err_setv must allow);
@@ -36,13 +35,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-
 static void check_accepted(const struct policy *p, json_t *body, const struct check_req *r)
 {
 	static const char *const keys[] = { "contact_id", "email", "purpose", "channel", "use" };
 	const char *key;
 	json_t *v;
-	json_object_foreach(body, key, v) {
+	json_object_foreach (body, key, v) {
 		bool known = false;
 		for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
 			known = known || strcmp(key, keys[i]) == 0;
@@ -90,7 +88,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct policy *p = fuzz_example_policy();
 	json_error_t jerr;
-	if (size == 0 || size > LIMIT_BODY_BYTES || !json_depth_within((const char *)data, size, LIMIT_JSON_DEPTH))
+	if (size == 0 || size > LIMIT_BODY_BYTES ||
+	    !json_depth_within((const char *)data, size, LIMIT_JSON_DEPTH))
 		return 0;
 	json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &jerr);
 	if (body == NULL || !json_is_object(body)) {

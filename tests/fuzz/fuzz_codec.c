@@ -175,22 +175,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 0:
 		check_email(s, len, cap < 255 ? 255 : cap); /* the documented minimum */
 		break;
-	case 1:
-		check_phone(s, len, cap);
-		break;
-	case 2:
-		check_time(s);
-		break;
-	case 3:
-		check_b64(s, len, cap - 1);
-		break;
+	case 1: check_phone(s, len, cap); break;
+	case 2: check_time(s); break;
+	case 3: check_b64(s, len, cap - 1); break;
 	case 4:
 		if (is_clean_utf8(s, len) != ref_clean(in, len))
 			abort();
 		break;
-	case 5:
-		check_hex(in, len);
-		break;
+	case 5: check_hex(in, len); break;
 	case 6: {
 		/* The validators used by the router: total functions on any string. */
 		bool n = is_name(s), id = is_contact_id(s);

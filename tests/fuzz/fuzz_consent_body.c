@@ -33,7 +33,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NOW_US INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */
 
-
 #define TERMINATED(a) (memchr((a), '\0', sizeof(a)) != NULL)
 
 static void check_accepted(const struct policy *p, const char *purpose, const struct store_consent *cs)
@@ -58,7 +57,8 @@ static void check_accepted(const struct policy *p, const char *purpose, const st
 	}
 	bool basis = false;
 	for (int b = 0; b < POLICY_BASIS_COUNT; b++)
-		basis = basis || strcmp(cs->legal_basis, policy_legal_basis_name((enum policy_legal_basis)b)) == 0;
+		basis = basis ||
+			strcmp(cs->legal_basis, policy_legal_basis_name((enum policy_legal_basis)b)) == 0;
 	if (!basis)
 		abort();
 	if (cs->at_us > NOW_US + 300 * INT64_C(1000000) || cs->recorded_us != NOW_US)
@@ -81,8 +81,8 @@ static void check_accepted(const struct policy *p, const char *purpose, const st
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const purposes[] = { "service", "marketing", "analytics", "care",
-						"partner_sharing", "astrology" };
+	static const char *const purposes[] = { "service", "marketing",	      "analytics",
+						"care",	   "partner_sharing", "astrology" };
 	struct policy *p = fuzz_example_policy();
 	char purpose[LIMIT_NAME_BYTES + 1];
 	json_error_t jerr;
@@ -92,7 +92,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	if (sel < 0xf0) {
-		snprintf(purpose, sizeof purpose, "%s", purposes[sel % (sizeof purposes / sizeof purposes[0])]);
+		snprintf(purpose, sizeof purpose, "%s",
+			 purposes[sel % (sizeof purposes / sizeof purposes[0])]);
 	} else {
 		/* A purpose name from the input: up to the first NUL or 64 bytes. */
 		size_t n = 0;

@@ -29,12 +29,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-
 static void check_accepted(const struct policy *p, json_t *body, bool patch)
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach(body, key, v) {
+	json_object_foreach (body, key, v) {
 		struct policy_field_info f;
 		if (strcmp(key, "collected_for") == 0)
 			continue;

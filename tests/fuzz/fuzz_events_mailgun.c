@@ -32,7 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc != 0)
 		return 0;
 	fuzz_check_event_item(&it);
-	if (memchr(sig.timestamp, '\0', sizeof sig.timestamp) == NULL || memchr(sig.token, '\0', sizeof sig.token) == NULL ||
+	if (memchr(sig.timestamp, '\0', sizeof sig.timestamp) == NULL ||
+	    memchr(sig.token, '\0', sizeof sig.token) == NULL ||
 	    memchr(sig.signature, '\0', sizeof sig.signature) == NULL || sig.timestamp[0] == '\0' ||
 	    sig.token[0] == '\0' || sig.signature[0] == '\0' || strcmp(it.id, sig.token) != 0)
 		abort();

@@ -40,8 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define BIG_CAP 70000
 
-static const char *const names[] = { "action", "csrf", "purpose", "channel", "status", "confirm",
-				     "List-Unsubscribe", "", "a b", "%" };
+static const char *const names[] = { "action",		 "csrf", "purpose", "channel", "status", "confirm",
+				     "List-Unsubscribe", "",	 "a b",	    "%" };
 static const size_t caps[] = { 1, 2, 4, 10, 16, 64, 256, 1024 };
 
 /* The bytes a decoded form value may hold: text, no control byte but
@@ -134,7 +134,8 @@ static void check_value(const char *body, size_t len, const char *name, size_t c
 	switch (rc) {
 	case 0: {
 		size_t n = strnlen(out, cap);
-		if (n >= cap || !allowed_text(out, n) || found != 1 || ref_len != n || memcmp(ref, out, n) != 0)
+		if (n >= cap || !allowed_text(out, n) || found != 1 || ref_len != n ||
+		    memcmp(ref, out, n) != 0)
 			abort();
 		/* Round trip: the value %-encoded (spaces as '+') decodes to itself. */
 		char *enc = malloc(strlen(name) * 3 + 1 + n * 3 + 1);
@@ -145,7 +146,8 @@ static void check_value(const char *body, size_t len, const char *name, size_t c
 			k += (size_t)sprintf(enc + k, "%%%02X", (unsigned char)name[i]);
 		enc[k++] = '=';
 		for (size_t i = 0; i < n; i++)
-			k += out[i] == ' ' ? (size_t)sprintf(enc + k, "+") : (size_t)sprintf(enc + k, "%%%02x", (unsigned char)out[i]);
+			k += out[i] == ' ' ? (size_t)sprintf(enc + k, "+")
+					   : (size_t)sprintf(enc + k, "%%%02x", (unsigned char)out[i]);
 		if (parse_form_value(enc, k, name, big, cap) != 0 || strcmp(big, out) != 0)
 			abort();
 		free(enc);
@@ -168,8 +170,7 @@ static void check_value(const char *body, size_t len, const char *name, size_t c
 		if (found == 0 || (found == 1 && ref_len < cap - 1))
 			abort();
 		break;
-	default:
-		abort();
+	default: abort();
 	}
 	/* Nothing is written past the capacity. */
 	for (size_t i = cap; i < cap + 8; i++)
@@ -189,11 +190,13 @@ static void check_one_click(const char *ctype, const char *body, size_t len)
 		return;
 	if (!url && !mp)
 		abort();
-	if (mp && (memmem(body, len, "One-Click\r\n--", 13) == NULL || !parse_multipart_one_click(ctype, body, len)))
+	if (mp && (memmem(body, len, "One-Click\r\n--", 13) == NULL ||
+		   !parse_multipart_one_click(ctype, body, len)))
 		abort();
 	if (url) {
 		char v[256];
-		if (parse_form_value(body, len, "List-Unsubscribe", v, sizeof v) != 0 || strcmp(v, "One-Click") != 0)
+		if (parse_form_value(body, len, "List-Unsubscribe", v, sizeof v) != 0 ||
+		    strcmp(v, "One-Click") != 0)
 			abort();
 	}
 }
@@ -234,7 +237,8 @@ static void check_generated_multipart(uint8_t sel, const uint8_t *in, size_t n)
 			len = snprintf(body, sizeof body,
 				       "%s--%s\r\nContent-Disposition: form-data; "
 				       "name=\"List-Unsubscribe\"\r\n\r\n%s\r\n--%s--\r\n",
-				       sel & 8 ? "a preamble\r\n" : "", b, value == 0 ? "One-Click" : "One-Click ", b);
+				       sel & 8 ? "a preamble\r\n" : "", b,
+				       value == 0 ? "One-Click" : "One-Click ", b);
 		if (len < 0 || (size_t)len >= sizeof body)
 			abort();
 		/* An exact-size copy, so a read past the end is an ASan report. */

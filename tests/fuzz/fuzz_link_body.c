@@ -27,7 +27,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-
 static void check_accepted(const struct policy *p, json_t *body, const struct link_req *r)
 {
 	const char *key;
@@ -44,7 +43,7 @@ static void check_accepted(const struct policy *p, json_t *body, const struct li
 			abort();
 		return;
 	}
-	json_object_foreach(body, key, v) {
+	json_object_foreach (body, key, v) {
 		if (strcmp(key, "scope") != 0 && strcmp(key, "ttl_days") != 0)
 			abort();
 	}

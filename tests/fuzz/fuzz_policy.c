@@ -28,8 +28,8 @@ static void check(const struct policy_decision *d)
 
 static void ask(const struct policy *p, const uint8_t *data, size_t size)
 {
-	static const char *const roles[] = {"admin", "support", "marketing", "auditor", "nobody"};
-	static const char *const channels[] = {"email", "sms", "phone", "post", "push", "in_app", "fax"};
+	static const char *const roles[] = { "admin", "support", "marketing", "auditor", "nobody" };
+	static const char *const channels[] = { "email", "sms", "phone", "post", "push", "in_app", "fax" };
 	size_t np = policy_purpose_count(p);
 	const char *collected[POLICY_MAX_PURPOSES + 1];
 	size_t nc = 0;
@@ -50,8 +50,8 @@ static void ask(const struct policy *p, const uint8_t *data, size_t size)
 		.suppressed_by_list = (flags & 8) != 0,
 		.collected_for = collected,
 		.n_collected_for = nc,
-		.consent = {.status = (enum policy_consent_status)((flags >> 4) % 5),
-			    .expires_at = (flags & 0x80) ? 1000 : 0},
+		.consent = { .status = (enum policy_consent_status)((flags >> 4) % 5),
+			     .expires_at = (flags & 0x80) ? 1000 : 0 },
 	};
 	const int64_t now = 1000 - 1 + (pick & 1) * 2;
 
@@ -61,7 +61,8 @@ static void ask(const struct policy *p, const uint8_t *data, size_t size)
 				abort();
 			struct policy_decision d;
 			for (size_t c = 0; c < sizeof channels / sizeof channels[0]; c++) {
-				if (policy_decide_contact(p, roles[r], pi.name, channels[c], &s, now, &d) != 0)
+				if (policy_decide_contact(p, roles[r], pi.name, channels[c], &s, now, &d) !=
+				    0)
 					abort();
 				check(&d);
 			}
@@ -78,7 +79,7 @@ static void ask(const struct policy *p, const uint8_t *data, size_t size)
 	const char *gpc[POLICY_MAX_PURPOSES];
 	if (policy_purposes_for_gpc(p, gpc, POLICY_MAX_PURPOSES) > np)
 		abort();
-	uint8_t hash[32] = {0};
+	uint8_t hash[32] = { 0 };
 	memcpy(hash, data, size < 32 ? size : 32);
 	const char *name, *role;
 	if (policy_principal_find(p, hash, &name, &role) == 0 && !policy_role_exists(p, role))

@@ -25,7 +25,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-
 static bool token_ok(const char *v)
 {
 	size_t n = strlen(v);

@@ -33,18 +33,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NOW_US INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */
 
-
 #define TERMINATED(a) (memchr((a), '\0', sizeof(a)) != NULL)
 
 static void check_accepted(const struct policy *p, json_t *o, const struct supp_entry *e, const char *address)
 {
 	static const uint8_t zero[32];
-	static const char *const reasons[] = { "unsubscribe", "withdrawal", "bounce", "complaint", "erasure", "manual" };
+	static const char *const reasons[] = { "unsubscribe", "withdrawal", "bounce",
+					       "complaint",   "erasure",    "manual" };
 	char norm[256];
 	if (!TERMINATED(e->kind) || !TERMINATED(e->scope) || !TERMINATED(e->scope_value) ||
 	    !TERMINATED(e->reason) || !TERMINATED(e->source) || memcmp(e->hash, zero, 32) != 0)
 		abort();
-	if (!json_is_object(o) || address == NULL || address != json_string_value(json_object_get(o, e->kind)))
+	if (!json_is_object(o) || address == NULL ||
+	    address != json_string_value(json_object_get(o, e->kind)))
 		abort();
 	if (strcmp(e->kind, "email") == 0) {
 		if (json_string_value(json_object_get(o, "phone")) != NULL ||
@@ -115,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (json_is_array(doc)) {
 		size_t i;
 		json_t *item;
-		json_array_foreach(doc, i, item) {
+		json_array_foreach (doc, i, item) {
 			if (i >= 64)
 				break;
 			err_clear();

@@ -36,7 +36,8 @@ struct policy *fuzz_example_policy(void)
 void fuzz_check_event_item(const struct evp_item *it)
 {
 	char norm[EVP_EMAIL_CAP];
-	if (memchr(it->email, '\0', sizeof it->email) == NULL || memchr(it->id, '\0', sizeof it->id) == NULL ||
+	if (memchr(it->email, '\0', sizeof it->email) == NULL ||
+	    memchr(it->id, '\0', sizeof it->id) == NULL ||
 	    memchr(it->group, '\0', sizeof it->group) == NULL || it->reason == NULL || it->time_us < 0)
 		abort();
 	switch (it->kind) {
@@ -46,7 +47,8 @@ void fuzz_check_event_item(const struct evp_item *it)
 			abort();
 		/* fall through */
 	case EVP_SOFT:
-		if (normalize_email(it->email, strlen(it->email), norm, sizeof norm) != 0 || it->id[0] == '\0')
+		if (normalize_email(it->email, strlen(it->email), norm, sizeof norm) != 0 ||
+		    it->id[0] == '\0')
 			abort();
 		if (it->kind == EVP_SOFT && it->reason[0] != '\0')
 			abort();
@@ -55,8 +57,7 @@ void fuzz_check_event_item(const struct evp_item *it)
 		if (it->reason[0] != '\0')
 			abort();
 		break;
-	default:
-		abort();
+	default: abort();
 	}
 }
 

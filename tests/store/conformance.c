@@ -246,8 +246,12 @@ static void test_suppressions_are_listed_oldest_first_and_added_once(void **stat
 	struct fixture *f = *state;
 	uint8_t h[32];
 	hash_of(h, 5);
-	struct store_suppression sp = { .kind = "email", .scope = "all", .scope_value = "",
-					.reason = "bounce", .source = "test", .created_us = 300,
+	struct store_suppression sp = { .kind = "email",
+					.scope = "all",
+					.scope_value = "",
+					.reason = "bounce",
+					.source = "test",
+					.created_us = 300,
 					.recorded_us = 300 };
 	memcpy(sp.hash, h, 32);
 	assert_int_equal(store_suppression_add(f->w, &sp), 1);
@@ -447,8 +451,12 @@ static void test_a_suppression_matches_exactly_the_keys_it_is_asked_for(void **s
 	char reason[STORE_NAME_CAP];
 	struct store_scope_keys only_all = { .scope = { "all" }, .value = { "" } };
 	hash_of(h, 9);
-	struct store_suppression sp = { .kind = "email", .scope = "purpose", .scope_value = "marketing",
-					.reason = "unsubscribe", .source = "test", .created_us = 1,
+	struct store_suppression sp = { .kind = "email",
+					.scope = "purpose",
+					.scope_value = "marketing",
+					.reason = "unsubscribe",
+					.source = "test",
+					.created_us = 1,
 					.recorded_us = 1 };
 	memcpy(sp.hash, h, 32);
 	assert_int_equal(store_suppression_add(f->w, &sp), 1);
@@ -460,8 +468,8 @@ static void test_a_suppression_matches_exactly_the_keys_it_is_asked_for(void **s
 	int64_t lifted = -1;
 	assert_int_equal(store_suppressions_lift(f->w, h, NULL, NULL, "bounce,manual", 5, "op", &lifted), 0);
 	assert_int_equal(lifted, 0);
-	assert_int_equal(store_suppressions_lift(f->w, h, "purpose", "marketing", "manual,unsubscribe", 5, "op",
-						 &lifted),
+	assert_int_equal(store_suppressions_lift(f->w, h, "purpose", "marketing", "manual,unsubscribe", 5,
+						 "op", &lifted),
 			 0);
 	assert_int_equal(lifted, 1);
 	assert_int_equal(store_suppression_match(f->r, h, NULL, &marketing_email, reason), ERR_NOTFOUND);
@@ -481,8 +489,8 @@ static void test_a_batched_filter_lookup_answers_like_single_ones(void **state)
 	}
 	assert_int_equal(store_contact_insert(f->w, &a, bidx[1], NULL), 0);
 	assert_int_equal(store_filter_by_email_many(f->r, 3, (const uint8_t(*)[32])bidx,
-						    (const uint8_t(*)[32])list, "marketing", "email", &marketing_email,
-						    many),
+						    (const uint8_t(*)[32])list, "marketing", "email",
+						    &marketing_email, many),
 			 0);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(store_filter_by_email(f->r, bidx[i], list[i], "marketing", "email",
@@ -680,13 +688,13 @@ static void test_every_later_entry_the_backend_lacks_is_an_error_too(void **stat
 	char *summary = NULL;
 	memset(&w, 0, sizeof w);
 	f->r->be = &none;
-#define LACKS(call, name)                                                               \
-	do {                                                                                \
-		int rc_ = (call);                                                           \
-		f->r->be = real;                                                            \
-		assert_int_equal(rc_, ERR_UNSUPPORTED);                                     \
-		assert_non_null(strstr(err_msg(), "does not implement store_" name));       \
-		f->r->be = &none;                                                           \
+#define LACKS(call, name)                                                                                    \
+	do {                                                                                                 \
+		int rc_ = (call);                                                                            \
+		f->r->be = real;                                                                             \
+		assert_int_equal(rc_, ERR_UNSUPPORTED);                                                      \
+		assert_non_null(strstr(err_msg(), "does not implement store_" name));                        \
+		f->r->be = &none;                                                                            \
 	} while (0)
 	LACKS(store_release_log_put(f->r, "r1", "news", "email", 1, id, 1), "release_log_put");
 	LACKS(store_release_recent(f->r, id, "news", "email", 0, 1, &a, &b), "release_recent");
@@ -821,7 +829,8 @@ static void test_the_outbox_fans_out_in_the_transaction_and_deliveries_follow_th
 
 	/* A rolled-back event queues nothing. */
 	assert_int_equal(store_begin(f->w), 0);
-	assert_int_equal(store_outbox_add(f->w, "consent.changed", "c1", 1, "{\"type\":1}", NULL, 0, 100, &n), 0);
+	assert_int_equal(store_outbox_add(f->w, "consent.changed", "c1", 1, "{\"type\":1}", NULL, 0, 100, &n),
+			 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(store_rollback(f->w), 0);
 	assert_int_equal(store_outbox_stats(f->r, &pending, &oldest), 0);
@@ -830,11 +839,15 @@ static void test_the_outbox_fans_out_in_the_transaction_and_deliveries_follow_th
 	assert_int_equal(store_begin(f->w), 0);
 	assert_int_equal(store_outbox_next_version(f->w, "c1", &v), 0);
 	assert_int_equal(v, 1);
-	assert_int_equal(store_outbox_add(f->w, "consent.changed", "c1", v, "{\"type\":1}", sealed, sizeof sealed, 100, &n), 0);
+	assert_int_equal(store_outbox_add(f->w, "consent.changed", "c1", v, "{\"type\":1}", sealed,
+					  sizeof sealed, 100, &n),
+			 0);
 	assert_int_equal(store_outbox_next_version(f->w, "c1", &v), 0);
 	assert_int_equal(v, 2);
-	assert_int_equal(store_outbox_add(f->w, "contact.erased", "c1", v, "{\"type\":2}", NULL, 0, 200, &n), 0);
-	assert_int_equal(store_outbox_add(f->w, "suppression.added", "", 0, "{\"type\":3}", NULL, 0, 300, &n), 0);
+	assert_int_equal(store_outbox_add(f->w, "contact.erased", "c1", v, "{\"type\":2}", NULL, 0, 200, &n),
+			 0);
+	assert_int_equal(store_outbox_add(f->w, "suppression.added", "", 0, "{\"type\":3}", NULL, 0, 300, &n),
+			 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(store_commit(f->w), 0);
 	assert_int_equal(store_outbox_next_version(f->r, "c2", &v), 0);

@@ -126,8 +126,16 @@ static void test_entry_check_rejects_bad_shapes(void **state)
 	assert_int_equal(audit_entry_check(&e), ERR_INVALID);
 
 	static const char *bad_details[] = {
-		"{}", "{ \"a\":1}", "{\"a\":1.5}", "{\"a\":{\"b\":1}}", "{\"a\":[1]}", "[1]",
-		"{\"a\":1,\"a\":2}", "{\"a\":\"\\u0001\"}", "{\"a\":-0}", "{\"a\":\"\\u00e9\"}",
+		"{}",
+		"{ \"a\":1}",
+		"{\"a\":1.5}",
+		"{\"a\":{\"b\":1}}",
+		"{\"a\":[1]}",
+		"[1]",
+		"{\"a\":1,\"a\":2}",
+		"{\"a\":\"\\u0001\"}",
+		"{\"a\":-0}",
+		"{\"a\":\"\\u00e9\"}",
 		"not json",
 	};
 	for (size_t i = 0; i < sizeof bad_details / sizeof *bad_details; i++) {
@@ -167,11 +175,9 @@ static void test_time_format_and_parse(void **state)
 	assert_string_equal(t, "2024-02-29T00:00:00.000000Z");
 
 	static const char *bad[] = {
-		"2023-02-29T00:00:00.000000Z", "2024-13-01T00:00:00.000000Z",
-		"2024-01-01T24:00:00.000000Z", "2024-01-01T00:00:60.000000Z",
-		"2024-01-01 00:00:00.000000Z", "2024-01-01T00:00:00.000000+",
-		"2024-01-01T00:00:00Z",	       "1969-12-31T23:59:59.999999Z",
-		"2024-01-01T00:00:00.00000aZ",
+		"2023-02-29T00:00:00.000000Z", "2024-13-01T00:00:00.000000Z", "2024-01-01T24:00:00.000000Z",
+		"2024-01-01T00:00:60.000000Z", "2024-01-01 00:00:00.000000Z", "2024-01-01T00:00:00.000000+",
+		"2024-01-01T00:00:00Z",	       "1969-12-31T23:59:59.999999Z", "2024-01-01T00:00:00.00000aZ",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
 		assert_int_equal(audit_time_parse(bad[i], strlen(bad[i]), &us), ERR_INVALID);
@@ -253,8 +259,7 @@ static void test_json_parse_is_strict(void **state)
 		const char *at = strstr(line, edits[i][0]);
 		assert_non_null(at);
 		size_t pre = (size_t)(at - line);
-		snprintf(bad, sizeof bad, "%.*s%s%s", (int)pre, line, edits[i][1],
-			 at + strlen(edits[i][0]));
+		snprintf(bad, sizeof bad, "%.*s%s%s", (int)pre, line, edits[i][1], at + strlen(edits[i][0]));
 		if (audit_entry_from_json(&back, bad, strlen(bad)) == 0)
 			fail_msg("accepted edit %zu: %s", i, bad);
 	}
@@ -537,9 +542,9 @@ static void expect_fault(struct fixture *f, struct log *l, enum audit_fault faul
 	struct audit_verify_result res;
 	run_verify(f, l, &res);
 	if (res.ok || res.fault != fault || res.first_bad_seq != seq)
-		fail_msg("expected %s at %lld, got %s at %lld: %s", audit_fault_name(fault),
-			 (long long)seq, res.ok ? "ok" : audit_fault_name(res.fault),
-			 (long long)res.first_bad_seq, res.reason);
+		fail_msg("expected %s at %lld, got %s at %lld: %s", audit_fault_name(fault), (long long)seq,
+			 res.ok ? "ok" : audit_fault_name(res.fault), (long long)res.first_bad_seq,
+			 res.reason);
 	print_message("    %-13s first bad %-3lld %s\n", audit_fault_name(res.fault),
 		      (long long)res.first_bad_seq, res.reason);
 }
@@ -877,8 +882,8 @@ static void test_verify_throughput(void **state)
 	assert_true(res.ok);
 	assert_int_equal(res.entries, b.n);
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	print_message("    verified %lld entries in %.3f s: %.0f entries/s (not asserted)\n",
-		      (long long)b.n, secs, (double)b.n / secs);
+	print_message("    verified %lld entries in %.3f s: %.0f entries/s (not asserted)\n", (long long)b.n,
+		      secs, (double)b.n / secs);
 	audit_hasher_free(h);
 	free(b.hashes);
 }
@@ -897,9 +902,9 @@ static void test_entry_fill_never_cuts(void **state)
 			 0);
 	assert_string_equal(e.record_id, "id1");
 	assert_string_equal(e.decision, "allow");
-	assert_int_equal(audit_entry_fill(&e, "alice", "admin", "contacts.read", long_id, "service", "", NULL,
-					  NULL),
-			 ERR_TOOBIG);
+	assert_int_equal(
+		audit_entry_fill(&e, "alice", "admin", "contacts.read", long_id, "service", "", NULL, NULL),
+		ERR_TOOBIG);
 	assert_string_equal(e.record_id, "");
 	assert_non_null(strstr(err_msg(), "record id is longer than"));
 	assert_string_equal(e.purpose, "service"); /* the rest is still filled */
@@ -936,7 +941,6 @@ int main(void)
 		cmocka_unit_test(test_verify_read_error),
 	};
 	int failed = cmocka_run_group_tests_name("audit", pure, NULL, NULL);
-	failed += cmocka_run_group_tests_name("audit_signed_log", signed_log, setup_signer,
-					      teardown_signer);
+	failed += cmocka_run_group_tests_name("audit_signed_log", signed_log, setup_signer, teardown_signer);
 	return failed == 0 ? 0 : 1;
 }

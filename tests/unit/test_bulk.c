@@ -87,7 +87,8 @@ static void test_content_types(void **state)
 static void test_json_array(void **state)
 {
 	(void)state;
-	same_in_every_chunking(BULK_JSON_ARRAY, " [\"a@b.org\", {\"email\":\"c,]d@e.org\"} ,\n 7, [1,2], nope ]\n",
+	same_in_every_chunking(BULK_JSON_ARRAY,
+			       " [\"a@b.org\", {\"email\":\"c,]d@e.org\"} ,\n 7, [1,2], nope ]\n",
 			       "1:\"a@b.org\";2:{\"email\":\"c,]d@e.org\"};3:7;4:[1,2];5:!;", 0);
 	same_in_every_chunking(BULK_JSON_ARRAY, "[]", "", 0);
 	same_in_every_chunking(BULK_JSON_ARRAY, "[\"a\\\"b\"]", "1:\"a\\\"b\";", 0);
@@ -108,15 +109,19 @@ static void test_json_array_framing_errors_are_fatal(void **state)
 static void test_ndjson(void **state)
 {
 	(void)state;
-	same_in_every_chunking(BULK_NDJSON, "\"a@b.org\"\r\n\n  {\"id\":\"x\"}\n{bad\n[[[[[[[[[[1]]]]]]]]]]\n\"last\"",
+	same_in_every_chunking(BULK_NDJSON,
+			       "\"a@b.org\"\r\n\n  {\"id\":\"x\"}\n{bad\n[[[[[[[[[[1]]]]]]]]]]\n\"last\"",
 			       "1:\"a@b.org\";3:{\"id\":\"x\"};4:!;5:!;6:\"last\";", 0);
 }
 
 static void test_csv_with_and_without_header(void **state)
 {
 	(void)state;
-	same_in_every_chunking(BULK_CSV, "\xEF\xBB\xBF" "email,name\r\na@b.org,\"Smith, J\"\r\n\"x\"\"y@z.org\",\n\"open\n",
-			       "2:{\"email\":\"a@b.org\",\"name\":\"Smith, J\"};3:{\"email\":\"x\\\"y@z.org\"};4:!;", 0);
+	same_in_every_chunking(
+		BULK_CSV,
+		"\xEF\xBB\xBF"
+		"email,name\r\na@b.org,\"Smith, J\"\r\n\"x\"\"y@z.org\",\n\"open\n",
+		"2:{\"email\":\"a@b.org\",\"name\":\"Smith, J\"};3:{\"email\":\"x\\\"y@z.org\"};4:!;", 0);
 	same_in_every_chunking(BULK_CSV, "a@b.org\nc@d.org,extra\n\n", "1:\"a@b.org\";2:\"c@d.org\";", 0);
 	/* A first line that is data, not names, is not a header. */
 	same_in_every_chunking(BULK_CSV, "abcdefghijklmnopqrstuv\n", "1:\"abcdefghijklmnopqrstuv\";", 0);

@@ -16,9 +16,18 @@ static void test_email_normalisation(void **state)
 	char out[256];
 	assert_int_equal(normalize_email("  Ada.Lovelace@Example.ORG ", 26, out, sizeof out), 0);
 	assert_string_equal(out, "ada.lovelace@example.org");
-	const char *bad[] = { "", "ada", "@example.org", "ada@", "ada@example", "a@b@c.org",
-			      "ada lovelace@example.org", "ada@example..org", "ada@.org", "<a@b.org>",
-			      "ada@example.org.", "a\x01@b.org" };
+	const char *bad[] = { "",
+			      "ada",
+			      "@example.org",
+			      "ada@",
+			      "ada@example",
+			      "a@b@c.org",
+			      "ada lovelace@example.org",
+			      "ada@example..org",
+			      "ada@.org",
+			      "<a@b.org>",
+			      "ada@example.org.",
+			      "a\x01@b.org" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(normalize_email(bad[i], strlen(bad[i]), out, sizeof out), ERR_INVALID);
 	char longer[300];
@@ -91,7 +100,8 @@ static void test_labels_and_principal_names(void **state)
 	(void)state;
 	char max[LIMIT_LABEL_BYTES + 2];
 	assert_true(is_identifier("web:signup/v2+promo@2026_a.b-c", LIMIT_LABEL_BYTES));
-	static const char *const bad_labels[] = { "", "has space", "tab\tx", "nl\nx", "q\"", "a,b", "z\xc3\xab", "a;b" };
+	static const char *const bad_labels[] = { "",	 "has space", "tab\tx",	   "nl\nx",
+						  "q\"", "a,b",	      "z\xc3\xab", "a;b" };
 	for (size_t i = 0; i < sizeof bad_labels / sizeof bad_labels[0]; i++)
 		assert_false(is_identifier(bad_labels[i], LIMIT_LABEL_BYTES));
 	memset(max, 'a', sizeof max - 1);
@@ -102,12 +112,28 @@ static void test_labels_and_principal_names(void **state)
 	assert_false(is_identifier(max, LIMIT_LABEL_BYTES)); /* refused, never cut */
 	assert_false(is_identifier(NULL, LIMIT_LABEL_BYTES));
 
-	static const char *const good[] = { "crm \"nightly\" sync", "Smith, Jane", "Zo\xc3\xab", "=cmd", "admin-1",
-					    "\xe5\x90\x8d\xe5\xad\x97" };
+	static const char *const good[] = {
+		"crm \"nightly\" sync",	   "Smith, Jane", "Zo\xc3\xab", "=cmd", "admin-1",
+		"\xe5\x90\x8d\xe5\xad\x97"
+	};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
 		assert_true(is_principal_name(good[i]));
-	static const char *const bad[] = { "", "a\tb", "a\nb", "a\rb", "customer", "OPERATOR", "System", " x", "x ",
-					   "bidi\xe2\x80\xae" "evil", "ls\xe2\x80\xa8x", "del\x7f", "c1\xc2\x85" "x", "\xff" };
+	static const char *const bad[] = { "",
+					   "a\tb",
+					   "a\nb",
+					   "a\rb",
+					   "customer",
+					   "OPERATOR",
+					   "System",
+					   " x",
+					   "x ",
+					   "bidi\xe2\x80\xae"
+					   "evil",
+					   "ls\xe2\x80\xa8x",
+					   "del\x7f",
+					   "c1\xc2\x85"
+					   "x",
+					   "\xff" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_false(is_principal_name(bad[i]));
 	char name[LIMIT_NAME_BYTES + 2];

@@ -98,7 +98,8 @@ static void test_consent_order_rule(void **state)
 	struct store_consent ge = event("granted", T, T, 0), we = event("withdrawn", T, T, 0);
 	assert_false(consent_supersedes(&ge, &we));
 	assert_true(consent_supersedes(&we, &ge));
-	struct store_consent soon = event("granted", T, T, T + 86400 * S), late = event("granted", T, T, T + 864000 * S);
+	struct store_consent soon = event("granted", T, T, T + 86400 * S),
+			     late = event("granted", T, T, T + 864000 * S);
 	assert_true(consent_supersedes(&soon, &late));
 	assert_false(consent_supersedes(&late, &soon));
 	assert_false(consent_supersedes(&ge, &soon)); /* never expiring is the least restrictive */

@@ -35,7 +35,8 @@ static int setup(void **state)
 	snprintf(path, sizeof path, "%s/t.db", tmpl);
 	snprintf(keys, sizeof keys, "%s/keys", tmpl);
 	snprintf(pp, sizeof pp, "%s/policy/example-policy.json", root);
-	if (keyring_init_dir(keys) != 0 || keyring_open(&kr, keys) != 0 || policy_load_file(&pol, pp, NULL) != 0)
+	if (keyring_init_dir(keys) != 0 || keyring_open(&kr, keys) != 0 ||
+	    policy_load_file(&pol, pp, NULL) != 0)
 		return -1;
 	if (store_open(&st, path) != 0 || store_writer_open(st, &w) != 0 || store_conn_get(st, &r) != 0)
 		return -1;
@@ -72,7 +73,8 @@ static void test_a_created_contact_is_stored_sealed_and_found_by_email(void **st
 	(void)state;
 	struct contact_new c;
 	struct txn t = txn_on(w, 1000);
-	json_t *b = body("{\"email\":\"Alice@Example.org\",\"name\":\"Alice\",\"collected_for\":[\"service\"]}");
+	json_t *b =
+		body("{\"email\":\"Alice@Example.org\",\"name\":\"Alice\",\"collected_for\":[\"service\"]}");
 	assert_int_equal(contact_new_prepare(&t, b, NULL, "api", &c), 0);
 	assert_string_equal(c.ct.source, "api");
 	assert_int_equal(c.n_fields, 2);
@@ -159,7 +161,8 @@ static void test_erasure_shreds_the_contact_and_keeps_it_suppressed(void **state
 	(void)state;
 	struct contact_new c;
 	struct txn t = txn_on(w, 1000);
-	json_t *b = body("{\"email\":\"erin@example.org\",\"name\":\"Erin\",\"collected_for\":[\"service\"]}");
+	json_t *b =
+		body("{\"email\":\"erin@example.org\",\"name\":\"Erin\",\"collected_for\":[\"service\"]}");
 	assert_int_equal(contact_new_prepare(&t, b, NULL, "api", &c), 0);
 	assert_int_equal(contact_new_insert(&t, &c), 0);
 	struct store_contact got;
@@ -196,8 +199,9 @@ static void test_ids_made_in_sequence_are_close_together_and_still_random(void *
 		snprintf(ids[i], sizeof ids[i], "%s", c.ct.id);
 		contact_new_clear(&c);
 		assert_int_equal(strlen(ids[i]), CONTACT_ID_BYTES);
-		assert_int_equal(strspn(ids[i], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
-				 CONTACT_ID_BYTES);
+		assert_int_equal(
+			strspn(ids[i], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+			CONTACT_ID_BYTES);
 		if (i > 0) {
 			close += memcmp(ids[i], ids[i - 1], 6) == 0;
 			same_tail += memcmp(ids[i] + 9, ids[i - 1] + 9, CONTACT_ID_BYTES - 9) == 0;

@@ -21,7 +21,8 @@
 static const char kat_id[] = "AAAAAAAAAAAAAAAAAAAAAA";
 /* AESGCM(key=00..1f).encrypt(nonce=64..6f, b'"kat@example.org"',
  * aad=b"consentd:1|contact|AAAAAAAAAAAAAAAAAAAAAA|email|1"), with our 0x01|nonce prefix. */
-static const char kat_sealed[] = "016465666768696a6b6c6d6e6f6a70bf12398c2eff5312338df40a189a60c9b6378977d700c5f8883a3deb99a9cc";
+static const char kat_sealed[] =
+	"016465666768696a6b6c6d6e6f6a70bf12398c2eff5312338df40a189a60c9b6378977d700c5f8883a3deb99a9cc";
 
 static void kat_key(uint8_t key[32])
 {
@@ -48,11 +49,16 @@ static void test_ciphertext_is_bound_to_record_field_and_table(void **state)
 	size_t n = strlen(kat_sealed) / 2, outlen;
 	kat_key(key);
 	hex_decode(kat_sealed, sealed, n);
-	assert_int_equal(fieldcrypt_open(key, "contact", "BAAAAAAAAAAAAAAAAAAAAA", "email", sealed, n, out, &outlen), ERR_CRYPTO);
-	assert_int_equal(fieldcrypt_open(key, "contact", kat_id, "phone", sealed, n, out, &outlen), ERR_CRYPTO);
-	assert_int_equal(fieldcrypt_open(key, "consent", kat_id, "email", sealed, n, out, &outlen), ERR_CRYPTO);
+	assert_int_equal(
+		fieldcrypt_open(key, "contact", "BAAAAAAAAAAAAAAAAAAAAA", "email", sealed, n, out, &outlen),
+		ERR_CRYPTO);
+	assert_int_equal(fieldcrypt_open(key, "contact", kat_id, "phone", sealed, n, out, &outlen),
+			 ERR_CRYPTO);
+	assert_int_equal(fieldcrypt_open(key, "consent", kat_id, "email", sealed, n, out, &outlen),
+			 ERR_CRYPTO);
 	key[0] ^= 1;
-	assert_int_equal(fieldcrypt_open(key, "contact", kat_id, "email", sealed, n, out, &outlen), ERR_CRYPTO);
+	assert_int_equal(fieldcrypt_open(key, "contact", kat_id, "email", sealed, n, out, &outlen),
+			 ERR_CRYPTO);
 }
 
 static void test_every_flipped_byte_fails(void **state)
@@ -64,11 +70,14 @@ static void test_every_flipped_byte_fails(void **state)
 	hex_decode(kat_sealed, sealed, n);
 	for (size_t i = 0; i < n; i++) {
 		sealed[i] ^= 0x20;
-		assert_int_equal(fieldcrypt_open(key, "contact", kat_id, "email", sealed, n, out, &outlen), ERR_CRYPTO);
+		assert_int_equal(fieldcrypt_open(key, "contact", kat_id, "email", sealed, n, out, &outlen),
+				 ERR_CRYPTO);
 		sealed[i] ^= 0x20;
 	}
-	assert_int_equal(fieldcrypt_open(key, "contact", kat_id, "email", sealed, n - 1, out, &outlen), ERR_CRYPTO);
-	assert_int_equal(fieldcrypt_open(key, "contact", kat_id, "email", sealed, 5, out, &outlen), ERR_CRYPTO);
+	assert_int_equal(fieldcrypt_open(key, "contact", kat_id, "email", sealed, n - 1, out, &outlen),
+			 ERR_CRYPTO);
+	assert_int_equal(fieldcrypt_open(key, "contact", kat_id, "email", sealed, 5, out, &outlen),
+			 ERR_CRYPTO);
 }
 
 static void test_seal_round_trip_uses_fresh_nonces(void **state)
@@ -115,7 +124,8 @@ static void test_blind_index_known_answer(void **state)
 	char hex[65];
 	write_key("index.key", "4242424242424242424242424242424242424242424242424242424242424242", 0600);
 	assert_int_equal(keyring_open(&kr, keydir), 0);
-	/* HMAC-SHA256(HKDF-SHA256(ikm=0x42*32, salt=none, info="consentd blind index email v1"), "kat@example.org") */
+	/* HMAC-SHA256(HKDF-SHA256(ikm=0x42*32, salt=none, info="consentd blind index email v1"),
+	 * "kat@example.org") */
 	assert_int_equal(fieldcrypt_keyed_hash(kr, FC_HASH_EMAIL, "kat@example.org", 15, out), 0);
 	hex_encode(out, 32, hex);
 	assert_string_equal(hex, "f3f51f2cebe511d9b7bd36e630a338c364e649c53fcbf54a95d6b8dbfd412071");
@@ -139,7 +149,9 @@ static void test_dek_wrap_rotation_and_binding(void **state)
 	assert_int_equal(fieldcrypt_dek_unwrap(kr, kat_id, 1, wrapped, sizeof wrapped, back), 0);
 	assert_memory_equal(dek, back, 32);
 	/* Bound to the record id and the version. */
-	assert_int_equal(fieldcrypt_dek_unwrap(kr, "BAAAAAAAAAAAAAAAAAAAAA", 1, wrapped, sizeof wrapped, back), ERR_CRYPTO);
+	assert_int_equal(
+		fieldcrypt_dek_unwrap(kr, "BAAAAAAAAAAAAAAAAAAAAA", 1, wrapped, sizeof wrapped, back),
+		ERR_CRYPTO);
 	assert_int_equal(keyring_add_version(kr, keydir), 0);
 	assert_int_equal(keyring_current_version(kr), 2);
 	assert_int_equal(fieldcrypt_dek_unwrap(kr, kat_id, 2, wrapped, sizeof wrapped, back), ERR_CRYPTO);

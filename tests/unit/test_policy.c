@@ -71,10 +71,10 @@ static int free_example(void **state)
 enum kind { CONTACT, READ };
 
 /* Subject flags. */
-#define GONE 0x1	/* the contact does not exist */
+#define GONE 0x1 /* the contact does not exist */
 #define ERASED 0x2
-#define SUPP 0x4	/* the contact's own suppression */
-#define LIST 0x8	/* suppression list match */
+#define SUPP 0x4 /* the contact's own suppression */
+#define LIST 0x8 /* suppression list match */
 
 struct row {
 	const char *what;
@@ -102,78 +102,144 @@ struct row {
 
 static const struct row rows[] = {
 	/* Consent statuses and expiry, decided at call time. */
-	{"granted email consent, never expires", CONTACT, "marketing", "marketing", "email", "marketing", 0, G, 0, POLICY_REASON_GRANTED, NULL},
-	{"granted, expires one second from now", CONTACT, "marketing", "marketing", "email", "marketing", 0, G, NOW + 1, POLICY_REASON_GRANTED, NULL},
-	{"granted, expires exactly now: expired", CONTACT, "marketing", "marketing", "email", "marketing", 0, G, NOW, POLICY_REASON_EXPIRED, NULL},
-	{"granted, expired a second ago", CONTACT, "marketing", "marketing", "email", "marketing", 0, G, NOW - 1, POLICY_REASON_EXPIRED, NULL},
-	{"stored as expired", CONTACT, "marketing", "marketing", "email", "marketing", 0, X, 0, POLICY_REASON_EXPIRED, NULL},
-	{"withdrawn beats an unexpired grant date", CONTACT, "marketing", "marketing", "email", "marketing", 0, W, NOW + 30 * DAY, POLICY_REASON_WITHDRAWN, NULL},
-	{"refused", CONTACT, "marketing", "marketing", "sms", "marketing", 0, R, 0, POLICY_REASON_REFUSED, NULL},
-	{"no consent on record", CONTACT, "marketing", "marketing", "post", "marketing", 0, N, 0, POLICY_REASON_NO_CONSENT, NULL},
-	{"email consent does not allow sms (sms state is none)", CONTACT, "marketing", "marketing", "sms", "marketing", 0, N, 0, POLICY_REASON_NO_CONSENT, NULL},
-	{"marketing never allows push, consent or not", CONTACT, "marketing", "marketing", "push", "marketing", 0, G, 0, POLICY_REASON_CHANNEL_NOT_ALLOWED, NULL},
-	{"channel check comes before the withdrawal", CONTACT, "marketing", "marketing", "in_app", "marketing", 0, W, 0, POLICY_REASON_CHANNEL_NOT_ALLOWED, NULL},
+	{ "granted email consent, never expires", CONTACT, "marketing", "marketing", "email", "marketing", 0,
+	  G, 0, POLICY_REASON_GRANTED, NULL },
+	{ "granted, expires one second from now", CONTACT, "marketing", "marketing", "email", "marketing", 0,
+	  G, NOW + 1, POLICY_REASON_GRANTED, NULL },
+	{ "granted, expires exactly now: expired", CONTACT, "marketing", "marketing", "email", "marketing", 0,
+	  G, NOW, POLICY_REASON_EXPIRED, NULL },
+	{ "granted, expired a second ago", CONTACT, "marketing", "marketing", "email", "marketing", 0, G,
+	  NOW - 1, POLICY_REASON_EXPIRED, NULL },
+	{ "stored as expired", CONTACT, "marketing", "marketing", "email", "marketing", 0, X, 0,
+	  POLICY_REASON_EXPIRED, NULL },
+	{ "withdrawn beats an unexpired grant date", CONTACT, "marketing", "marketing", "email", "marketing",
+	  0, W, NOW + 30 * DAY, POLICY_REASON_WITHDRAWN, NULL },
+	{ "refused", CONTACT, "marketing", "marketing", "sms", "marketing", 0, R, 0, POLICY_REASON_REFUSED,
+	  NULL },
+	{ "no consent on record", CONTACT, "marketing", "marketing", "post", "marketing", 0, N, 0,
+	  POLICY_REASON_NO_CONSENT, NULL },
+	{ "email consent does not allow sms (sms state is none)", CONTACT, "marketing", "marketing", "sms",
+	  "marketing", 0, N, 0, POLICY_REASON_NO_CONSENT, NULL },
+	{ "marketing never allows push, consent or not", CONTACT, "marketing", "marketing", "push",
+	  "marketing", 0, G, 0, POLICY_REASON_CHANNEL_NOT_ALLOWED, NULL },
+	{ "channel check comes before the withdrawal", CONTACT, "marketing", "marketing", "in_app",
+	  "marketing", 0, W, 0, POLICY_REASON_CHANNEL_NOT_ALLOWED, NULL },
 	/* Suppression and contact state beat consent. */
-	{"suppression beats consent", CONTACT, "marketing", "marketing", "email", "marketing", SUPP, G, 0, POLICY_REASON_SUPPRESSED, NULL},
-	{"suppression list beats consent", CONTACT, "marketing", "marketing", "email", "marketing", LIST, G, 0, POLICY_REASON_SUPPRESSED_BY_LIST, NULL},
-	{"own suppression is named before the list", CONTACT, "marketing", "marketing", "email", "marketing", SUPP | LIST, G, 0, POLICY_REASON_SUPPRESSED, NULL},
-	{"erased person with a stale grant", CONTACT, "marketing", "marketing", "email", "marketing", ERASED, G, 0, POLICY_REASON_ERASED, NULL},
-	{"the suppression list is named before erased", CONTACT, "marketing", "marketing", "email", "marketing", ERASED | LIST, G, 0, POLICY_REASON_SUPPRESSED_BY_LIST, NULL},
-	{"erased without a suppression", CONTACT, "marketing", "marketing", "email", "marketing", ERASED, G, 0, POLICY_REASON_ERASED, NULL},
-	{"unknown contact", CONTACT, "marketing", "marketing", "email", "", GONE, N, 0, POLICY_REASON_UNKNOWN_CONTACT, NULL},
-	{"unknown contact on the suppression list", CONTACT, "marketing", "marketing", "email", "", GONE | LIST, N, 0, POLICY_REASON_SUPPRESSED_BY_LIST, NULL},
-	{"suppression beats not_required (service)", CONTACT, "admin", "service", "email", "service", SUPP, N, 0, POLICY_REASON_SUPPRESSED, NULL},
+	{ "suppression beats consent", CONTACT, "marketing", "marketing", "email", "marketing", SUPP, G, 0,
+	  POLICY_REASON_SUPPRESSED, NULL },
+	{ "suppression list beats consent", CONTACT, "marketing", "marketing", "email", "marketing", LIST, G,
+	  0, POLICY_REASON_SUPPRESSED_BY_LIST, NULL },
+	{ "own suppression is named before the list", CONTACT, "marketing", "marketing", "email", "marketing",
+	  SUPP | LIST, G, 0, POLICY_REASON_SUPPRESSED, NULL },
+	{ "erased person with a stale grant", CONTACT, "marketing", "marketing", "email", "marketing", ERASED,
+	  G, 0, POLICY_REASON_ERASED, NULL },
+	{ "the suppression list is named before erased", CONTACT, "marketing", "marketing", "email",
+	  "marketing", ERASED | LIST, G, 0, POLICY_REASON_SUPPRESSED_BY_LIST, NULL },
+	{ "erased without a suppression", CONTACT, "marketing", "marketing", "email", "marketing", ERASED, G,
+	  0, POLICY_REASON_ERASED, NULL },
+	{ "unknown contact", CONTACT, "marketing", "marketing", "email", "", GONE, N, 0,
+	  POLICY_REASON_UNKNOWN_CONTACT, NULL },
+	{ "unknown contact on the suppression list", CONTACT, "marketing", "marketing", "email", "",
+	  GONE | LIST, N, 0, POLICY_REASON_SUPPRESSED_BY_LIST, NULL },
+	{ "suppression beats not_required (service)", CONTACT, "admin", "service", "email", "service", SUPP,
+	  N, 0, POLICY_REASON_SUPPRESSED, NULL },
 	/* Purpose limitation. */
-	{"care data is never mailed marketing, even with consent", CONTACT, "marketing", "marketing", "email", "care", 0, G, 0, POLICY_REASON_PURPOSE_INCOMPATIBLE, NULL},
-	{"service data is not marketing data", CONTACT, "marketing", "marketing", "email", "service", 0, G, 0, POLICY_REASON_PURPOSE_INCOMPATIBLE, NULL},
-	{"collected for service and marketing", CONTACT, "marketing", "marketing", "email", "service,marketing", 0, G, 0, POLICY_REASON_GRANTED, NULL},
-	{"a purpose the policy no longer knows grants nothing", CONTACT, "marketing", "marketing", "email", "legacy", 0, G, 0, POLICY_REASON_PURPOSE_INCOMPATIBLE, NULL},
-	{"incompatible purpose is named before the channel", CONTACT, "marketing", "marketing", "push", "care", 0, G, 0, POLICY_REASON_PURPOSE_INCOMPATIBLE, NULL},
-	{"care by phone with care consent", CONTACT, "care_coordinator", "care", "phone", "care", 0, G, 0, POLICY_REASON_GRANTED, NULL},
-	{"care never by email", CONTACT, "admin", "care", "email", "care", 0, G, 0, POLICY_REASON_CHANNEL_NOT_ALLOWED, NULL},
-	{"analytics has no outreach channel", CONTACT, "admin", "analytics", "email", "marketing", 0, G, 0, POLICY_REASON_CHANNEL_NOT_ALLOWED, NULL},
+	{ "care data is never mailed marketing, even with consent", CONTACT, "marketing", "marketing",
+	  "email", "care", 0, G, 0, POLICY_REASON_PURPOSE_INCOMPATIBLE, NULL },
+	{ "service data is not marketing data", CONTACT, "marketing", "marketing", "email", "service", 0, G,
+	  0, POLICY_REASON_PURPOSE_INCOMPATIBLE, NULL },
+	{ "collected for service and marketing", CONTACT, "marketing", "marketing", "email",
+	  "service,marketing", 0, G, 0, POLICY_REASON_GRANTED, NULL },
+	{ "a purpose the policy no longer knows grants nothing", CONTACT, "marketing", "marketing", "email",
+	  "legacy", 0, G, 0, POLICY_REASON_PURPOSE_INCOMPATIBLE, NULL },
+	{ "incompatible purpose is named before the channel", CONTACT, "marketing", "marketing", "push",
+	  "care", 0, G, 0, POLICY_REASON_PURPOSE_INCOMPATIBLE, NULL },
+	{ "care by phone with care consent", CONTACT, "care_coordinator", "care", "phone", "care", 0, G, 0,
+	  POLICY_REASON_GRANTED, NULL },
+	{ "care never by email", CONTACT, "admin", "care", "email", "care", 0, G, 0,
+	  POLICY_REASON_CHANNEL_NOT_ALLOWED, NULL },
+	{ "analytics has no outreach channel", CONTACT, "admin", "analytics", "email", "marketing", 0, G, 0,
+	  POLICY_REASON_CHANNEL_NOT_ALLOWED, NULL },
 	/* A purpose without channels is decided without one; one with channels never is. */
-	{"analytics without a channel, consent given", CONTACT, "admin", "analytics", "", "analytics", 0, G, 0, POLICY_REASON_GRANTED, NULL},
-	{"analytics without a channel, no consent", CONTACT, "admin", "analytics", "", "analytics", 0, N, 0, POLICY_REASON_NO_CONSENT, NULL},
-	{"marketing needs a channel", CONTACT, "marketing", "marketing", "", "marketing", 0, G, 0, POLICY_REASON_UNKNOWN_CHANNEL, NULL},
-	{"service by sms needs no consent", CONTACT, "admin", "service", "sms", "service", 0, N, 0, POLICY_REASON_NOT_REQUIRED, NULL},
-	{"service ignores a marketing-style refusal", CONTACT, "admin", "service", "post", "service", 0, R, 0, POLICY_REASON_NOT_REQUIRED, NULL},
-	{"service not by push", CONTACT, "admin", "service", "push", "service", 0, N, 0, POLICY_REASON_CHANNEL_NOT_ALLOWED, NULL},
+	{ "analytics without a channel, consent given", CONTACT, "admin", "analytics", "", "analytics", 0, G,
+	  0, POLICY_REASON_GRANTED, NULL },
+	{ "analytics without a channel, no consent", CONTACT, "admin", "analytics", "", "analytics", 0, N, 0,
+	  POLICY_REASON_NO_CONSENT, NULL },
+	{ "marketing needs a channel", CONTACT, "marketing", "marketing", "", "marketing", 0, G, 0,
+	  POLICY_REASON_UNKNOWN_CHANNEL, NULL },
+	{ "service by sms needs no consent", CONTACT, "admin", "service", "sms", "service", 0, N, 0,
+	  POLICY_REASON_NOT_REQUIRED, NULL },
+	{ "service ignores a marketing-style refusal", CONTACT, "admin", "service", "post", "service", 0, R,
+	  0, POLICY_REASON_NOT_REQUIRED, NULL },
+	{ "service not by push", CONTACT, "admin", "service", "push", "service", 0, N, 0,
+	  POLICY_REASON_CHANNEL_NOT_ALLOWED, NULL },
 	/* Vocabulary and roles come first. */
-	{"unknown purpose", CONTACT, "marketing", "sales", "email", "marketing", 0, G, 0, POLICY_REASON_UNKNOWN_PURPOSE, NULL},
-	{"unknown channel", CONTACT, "marketing", "marketing", "fax", "marketing", 0, G, 0, POLICY_REASON_UNKNOWN_CHANNEL, NULL},
-	{"no channel given", CONTACT, "marketing", "marketing", NULL, "marketing", 0, G, 0, POLICY_REASON_UNKNOWN_CHANNEL, NULL},
-	{"unknown channel is named before unknown contact", CONTACT, "marketing", "marketing", "fax", "", GONE, N, 0, POLICY_REASON_UNKNOWN_CHANNEL, NULL},
-	{"auditor may not check consent", CONTACT, "auditor", "marketing", "email", "marketing", 0, G, 0, POLICY_REASON_ROLE_DENIED, NULL},
-	{"role denial is named before unknown contact", CONTACT, "auditor", "marketing", "email", "", GONE, N, 0, POLICY_REASON_ROLE_DENIED, NULL},
-	{"unknown role", CONTACT, "intern", "marketing", "email", "marketing", 0, G, 0, POLICY_REASON_ROLE_DENIED, NULL},
-	{"no role", CONTACT, NULL, "marketing", "email", "marketing", 0, G, 0, POLICY_REASON_ROLE_DENIED, NULL},
-	{"marketing role may not use the service purpose", CONTACT, "marketing", "service", "email", "service", 0, N, 0, POLICY_REASON_ROLE_DENIED, NULL},
-	{"support holds no consent.check", CONTACT, "support", "service", "email", "service", 0, N, 0, POLICY_REASON_ROLE_DENIED, NULL},
+	{ "unknown purpose", CONTACT, "marketing", "sales", "email", "marketing", 0, G, 0,
+	  POLICY_REASON_UNKNOWN_PURPOSE, NULL },
+	{ "unknown channel", CONTACT, "marketing", "marketing", "fax", "marketing", 0, G, 0,
+	  POLICY_REASON_UNKNOWN_CHANNEL, NULL },
+	{ "no channel given", CONTACT, "marketing", "marketing", NULL, "marketing", 0, G, 0,
+	  POLICY_REASON_UNKNOWN_CHANNEL, NULL },
+	{ "unknown channel is named before unknown contact", CONTACT, "marketing", "marketing", "fax", "",
+	  GONE, N, 0, POLICY_REASON_UNKNOWN_CHANNEL, NULL },
+	{ "auditor may not check consent", CONTACT, "auditor", "marketing", "email", "marketing", 0, G, 0,
+	  POLICY_REASON_ROLE_DENIED, NULL },
+	{ "role denial is named before unknown contact", CONTACT, "auditor", "marketing", "email", "", GONE,
+	  N, 0, POLICY_REASON_ROLE_DENIED, NULL },
+	{ "unknown role", CONTACT, "intern", "marketing", "email", "marketing", 0, G, 0,
+	  POLICY_REASON_ROLE_DENIED, NULL },
+	{ "no role", CONTACT, NULL, "marketing", "email", "marketing", 0, G, 0, POLICY_REASON_ROLE_DENIED,
+	  NULL },
+	{ "marketing role may not use the service purpose", CONTACT, "marketing", "service", "email",
+	  "service", 0, N, 0, POLICY_REASON_ROLE_DENIED, NULL },
+	{ "support holds no consent.check", CONTACT, "support", "service", "email", "service", 0, N, 0,
+	  POLICY_REASON_ROLE_DENIED, NULL },
 
 	/* Reads: fields per role and purpose. */
-	{"marketing reads for marketing: name and email only", READ, "marketing", "marketing", NULL, "marketing", 0, G, 0, POLICY_REASON_GRANTED, MKT_FIELDS},
-	{"marketing cannot read a care record, even with marketing consent", READ, "marketing", "marketing", NULL, "care", 0, G, 0, POLICY_REASON_PURPOSE_INCOMPATIBLE, ""},
-	{"marketing read after withdrawal", READ, "marketing", "marketing", NULL, "marketing", 0, W, 0, POLICY_REASON_WITHDRAWN, ""},
-	{"marketing read with lapsed consent at the boundary", READ, "marketing", "marketing", NULL, "marketing", 0, G, NOW, POLICY_REASON_EXPIRED, ""},
-	{"suppression stops outreach, not reading", READ, "marketing", "marketing", NULL, "marketing", SUPP | LIST, G, 0, POLICY_REASON_GRANTED, MKT_FIELDS},
-	{"marketing may not read for care", READ, "marketing", "care", NULL, "care", 0, G, 0, POLICY_REASON_ROLE_DENIED, ""},
-	{"partner_sharing needs its own collection purpose", READ, "marketing", "partner_sharing", NULL, "marketing", 0, G, 0, POLICY_REASON_PURPOSE_INCOMPATIBLE, ""},
-	{"support reads for service", READ, "support", "service", NULL, "service", 0, N, 0, POLICY_REASON_NOT_REQUIRED, SUPPORT_SERVICE_FIELDS},
-	{"support reads for care: no health", READ, "support", "care", NULL, "care", 0, G, 0, POLICY_REASON_GRANTED, "name,phone,postal_address"},
-	{"support may not read for marketing", READ, "support", "marketing", NULL, "marketing", 0, G, 0, POLICY_REASON_ROLE_DENIED, ""},
-	{"care coordinator sees health for care", READ, "care_coordinator", "care", NULL, "care", 0, G, 0, POLICY_REASON_GRANTED, "name,phone,postal_address,birthday,health,family"},
-	{"care record without care consent", READ, "care_coordinator", "care", NULL, "care", 0, N, 0, POLICY_REASON_NO_CONSENT, ""},
-	{"auditor reads no contacts", READ, "auditor", "service", NULL, "service", 0, N, 0, POLICY_REASON_ROLE_DENIED, ""},
-	{"admin: marketing data may feed analytics with consent", READ, "admin", "analytics", NULL, "marketing", 0, G, 0, POLICY_REASON_GRANTED, ALL_FIELDS},
-	{"admin: analytics still needs its own consent", READ, "admin", "analytics", NULL, "marketing", 0, N, 0, POLICY_REASON_NO_CONSENT, ""},
-	{"compatibility is one-way", READ, "admin", "marketing", NULL, "analytics", 0, G, 0, POLICY_REASON_PURPOSE_INCOMPATIBLE, ""},
-	{"care data is not service data", READ, "admin", "service", NULL, "care", 0, N, 0, POLICY_REASON_PURPOSE_INCOMPATIBLE, ""},
-	{"no collected_for at all", READ, "admin", "service", NULL, "", 0, N, 0, POLICY_REASON_PURPOSE_INCOMPATIBLE, ""},
-	{"erased record", READ, "admin", "service", NULL, "service", ERASED, N, 0, POLICY_REASON_ERASED, ""},
-	{"unknown record", READ, "marketing", "marketing", NULL, "", GONE, N, 0, POLICY_REASON_UNKNOWN_CONTACT, ""},
-	{"read for an unknown purpose", READ, "admin", "billing", NULL, "service", 0, N, 0, POLICY_REASON_UNKNOWN_PURPOSE, ""},
-	{"read by an unknown role", READ, "root", "service", NULL, "service", 0, N, 0, POLICY_REASON_ROLE_DENIED, ""},
+	{ "marketing reads for marketing: name and email only", READ, "marketing", "marketing", NULL,
+	  "marketing", 0, G, 0, POLICY_REASON_GRANTED, MKT_FIELDS },
+	{ "marketing cannot read a care record, even with marketing consent", READ, "marketing", "marketing",
+	  NULL, "care", 0, G, 0, POLICY_REASON_PURPOSE_INCOMPATIBLE, "" },
+	{ "marketing read after withdrawal", READ, "marketing", "marketing", NULL, "marketing", 0, W, 0,
+	  POLICY_REASON_WITHDRAWN, "" },
+	{ "marketing read with lapsed consent at the boundary", READ, "marketing", "marketing", NULL,
+	  "marketing", 0, G, NOW, POLICY_REASON_EXPIRED, "" },
+	{ "suppression stops outreach, not reading", READ, "marketing", "marketing", NULL, "marketing",
+	  SUPP | LIST, G, 0, POLICY_REASON_GRANTED, MKT_FIELDS },
+	{ "marketing may not read for care", READ, "marketing", "care", NULL, "care", 0, G, 0,
+	  POLICY_REASON_ROLE_DENIED, "" },
+	{ "partner_sharing needs its own collection purpose", READ, "marketing", "partner_sharing", NULL,
+	  "marketing", 0, G, 0, POLICY_REASON_PURPOSE_INCOMPATIBLE, "" },
+	{ "support reads for service", READ, "support", "service", NULL, "service", 0, N, 0,
+	  POLICY_REASON_NOT_REQUIRED, SUPPORT_SERVICE_FIELDS },
+	{ "support reads for care: no health", READ, "support", "care", NULL, "care", 0, G, 0,
+	  POLICY_REASON_GRANTED, "name,phone,postal_address" },
+	{ "support may not read for marketing", READ, "support", "marketing", NULL, "marketing", 0, G, 0,
+	  POLICY_REASON_ROLE_DENIED, "" },
+	{ "care coordinator sees health for care", READ, "care_coordinator", "care", NULL, "care", 0, G, 0,
+	  POLICY_REASON_GRANTED, "name,phone,postal_address,birthday,health,family" },
+	{ "care record without care consent", READ, "care_coordinator", "care", NULL, "care", 0, N, 0,
+	  POLICY_REASON_NO_CONSENT, "" },
+	{ "auditor reads no contacts", READ, "auditor", "service", NULL, "service", 0, N, 0,
+	  POLICY_REASON_ROLE_DENIED, "" },
+	{ "admin: marketing data may feed analytics with consent", READ, "admin", "analytics", NULL,
+	  "marketing", 0, G, 0, POLICY_REASON_GRANTED, ALL_FIELDS },
+	{ "admin: analytics still needs its own consent", READ, "admin", "analytics", NULL, "marketing", 0, N,
+	  0, POLICY_REASON_NO_CONSENT, "" },
+	{ "compatibility is one-way", READ, "admin", "marketing", NULL, "analytics", 0, G, 0,
+	  POLICY_REASON_PURPOSE_INCOMPATIBLE, "" },
+	{ "care data is not service data", READ, "admin", "service", NULL, "care", 0, N, 0,
+	  POLICY_REASON_PURPOSE_INCOMPATIBLE, "" },
+	{ "no collected_for at all", READ, "admin", "service", NULL, "", 0, N, 0,
+	  POLICY_REASON_PURPOSE_INCOMPATIBLE, "" },
+	{ "erased record", READ, "admin", "service", NULL, "service", ERASED, N, 0, POLICY_REASON_ERASED,
+	  "" },
+	{ "unknown record", READ, "marketing", "marketing", NULL, "", GONE, N, 0,
+	  POLICY_REASON_UNKNOWN_CONTACT, "" },
+	{ "read for an unknown purpose", READ, "admin", "billing", NULL, "service", 0, N, 0,
+	  POLICY_REASON_UNKNOWN_PURPOSE, "" },
+	{ "read by an unknown role", READ, "root", "service", NULL, "service", 0, N, 0,
+	  POLICY_REASON_ROLE_DENIED, "" },
 };
 
 static size_t split(const char *list, char *buf, size_t buflen, const char **out, size_t max)
@@ -189,7 +255,7 @@ static size_t split(const char *list, char *buf, size_t buflen, const char **out
 static void test_decision_table(void **state)
 {
 	const struct policy *p = *state;
-	bool seen[POLICY_REASON_COUNT] = {false};
+	bool seen[POLICY_REASON_COUNT] = { false };
 
 	assert_true(sizeof rows / sizeof rows[0] >= 40);
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -203,13 +269,14 @@ static void test_decision_table(void **state)
 			.suppressed_by_list = (r->flags & LIST) != 0,
 			.collected_for = collected,
 			.n_collected_for = split(r->collected_for, buf, sizeof buf, collected, 16),
-			.consent = {.status = r->status, .expires_at = r->expires_at},
+			.consent = { .status = r->status, .expires_at = r->expires_at },
 		};
 		struct policy_decision d;
 		int rc = r->kind == CONTACT
 				 ? policy_decide_contact(p, r->role, r->purpose, r->channel, &s, NOW, &d)
 				 : policy_decide_read(p, r->role, r->purpose, &s, NOW, &d);
-		bool want_allowed = r->expect == POLICY_REASON_GRANTED || r->expect == POLICY_REASON_NOT_REQUIRED;
+		bool want_allowed =
+			r->expect == POLICY_REASON_GRANTED || r->expect == POLICY_REASON_NOT_REQUIRED;
 		if (rc != 0 || d.reason != r->expect || d.allowed != want_allowed)
 			fail_msg("row %zu \"%s\": got rc %d %s/%s, want %s/%s", i, r->what, rc,
 				 d.allowed ? "allowed" : "denied", policy_reason_name(d.reason),
@@ -260,9 +327,11 @@ static void test_marketing_never_sees_sensitive_fields(void **state)
 		}
 	}
 	/* And through a real decision. */
-	const char *collected[] = {"marketing"};
-	struct policy_subject s = {.exists = true, .collected_for = collected, .n_collected_for = 1,
-				   .consent = {POLICY_CONSENT_GRANTED, 0}};
+	const char *collected[] = { "marketing" };
+	struct policy_subject s = { .exists = true,
+				    .collected_for = collected,
+				    .n_collected_for = 1,
+				    .consent = { POLICY_CONSENT_GRANTED, 0 } };
 	struct policy_decision d;
 	assert_int_equal(policy_decide_read(p, "marketing", "marketing", &s, NOW, &d), 0);
 	assert_true(d.allowed);
@@ -278,9 +347,9 @@ static void test_consent_best(void **state)
 {
 	(void)state;
 	struct policy_consent a[] = {
-		{POLICY_CONSENT_GRANTED, NOW - 1}, /* email, lapsed */
-		{POLICY_CONSENT_WITHDRAWN, 0},	   /* sms */
-		{POLICY_CONSENT_GRANTED, NOW + 1}, /* post, valid */
+		{ POLICY_CONSENT_GRANTED, NOW - 1 }, /* email, lapsed */
+		{ POLICY_CONSENT_WITHDRAWN, 0 },     /* sms */
+		{ POLICY_CONSENT_GRANTED, NOW + 1 }, /* post, valid */
 	};
 	struct policy_consent b = policy_consent_best(a, 3, NOW);
 	assert_int_equal(b.status, POLICY_CONSENT_GRANTED);
@@ -291,11 +360,11 @@ static void test_consent_best(void **state)
 	assert_int_equal(b.status, POLICY_CONSENT_EXPIRED);
 	b = policy_consent_best(NULL, 0, NOW);
 	assert_int_equal(b.status, POLICY_CONSENT_NONE);
-	struct policy_consent c[] = {{POLICY_CONSENT_NONE, 0}, {POLICY_CONSENT_REFUSED, 0}};
+	struct policy_consent c[] = { { POLICY_CONSENT_NONE, 0 }, { POLICY_CONSENT_REFUSED, 0 } };
 	assert_int_equal(policy_consent_best(c, 2, NOW).status, POLICY_CONSENT_REFUSED);
 	assert_false(policy_consent_valid(&a[0], NOW));
 	assert_true(policy_consent_valid(&a[2], NOW));
-	struct policy_consent edge = {POLICY_CONSENT_GRANTED, NOW};
+	struct policy_consent edge = { POLICY_CONSENT_GRANTED, NOW };
 	assert_true(policy_consent_valid(&edge, NOW - 1));
 	assert_false(policy_consent_valid(&edge, NOW));
 }
@@ -310,8 +379,8 @@ static void test_lookups(void **state)
 	assert_int_equal(policy_purpose_get(p, "service", &pi), 0);
 	assert_int_equal(pi.legal_basis, POLICY_BASIS_CONTRACT);
 	assert_false(pi.consent_required);
-	assert_int_equal(pi.channels, (1u << POLICY_CH_EMAIL) | (1u << POLICY_CH_SMS) | (1u << POLICY_CH_PHONE) |
-					      (1u << POLICY_CH_POST));
+	assert_int_equal(pi.channels, (1u << POLICY_CH_EMAIL) | (1u << POLICY_CH_SMS) |
+					      (1u << POLICY_CH_PHONE) | (1u << POLICY_CH_POST));
 	assert_int_equal(policy_purpose_get(p, "marketing", &pi), 0);
 	assert_true(pi.consent_required);
 	assert_int_equal(pi.consent_lifetime_days, 365);
@@ -374,9 +443,10 @@ static void test_vocabulary(void **state)
 
 	/* Reason names are part of the API: pin them. */
 	static const char *const names[POLICY_REASON_COUNT] = {
-		"granted", "not_required", "no_consent", "refused", "withdrawn", "expired",
-		"purpose_incompatible", "channel_not_allowed", "unknown_contact", "erased", "suppressed",
-		"suppressed_by_list", "role_denied", "unknown_purpose", "unknown_channel", "frequency_cap",
+		"granted",	   "not_required",    "no_consent",	      "refused",
+		"withdrawn",	   "expired",	      "purpose_incompatible", "channel_not_allowed",
+		"unknown_contact", "erased",	      "suppressed",	      "suppressed_by_list",
+		"role_denied",	   "unknown_purpose", "unknown_channel",      "frequency_cap",
 	};
 	for (int i = 0; i < POLICY_REASON_COUNT; i++)
 		assert_string_equal(policy_reason_name((enum policy_reason)i), names[i]);
@@ -427,7 +497,8 @@ static void edit(json_t *doc, const char *where, const char *value)
 		char *next = strtok_r(NULL, "/", &save);
 		if (next == NULL)
 			break;
-		cur = json_is_array(cur) ? json_array_get(cur, strtoul(tok, NULL, 10)) : json_object_get(cur, tok);
+		cur = json_is_array(cur) ? json_array_get(cur, strtoul(tok, NULL, 10))
+					 : json_object_get(cur, tok);
 		assert_non_null(cur);
 		tok = next;
 	}
@@ -447,78 +518,103 @@ static void edit(json_t *doc, const char *where, const char *value)
 
 struct bad {
 	const char *where;
-	const char *value; /* NULL removes */
-	const char *path;  /* expected error path */
+	const char *value;  /* NULL removes */
+	const char *path;   /* expected error path */
 	const char *reason; /* expected substring */
 };
 
 static const struct bad bads[] = {
-	{"roles/marketing/fields/marketing", "[\"name\", \"incme\"]", "$.roles.marketing.fields.marketing[1]", "unknown field \"incme\""},
-	{"roles/marketing/fields/care", "[\"name\"]", "$.roles.marketing.fields.care", "not in this role's purposes"},
-	{"roles/support/actions", "[\"contacts.read\", \"contacts.delete\"]", "$.roles.support.actions[1]", "unknown action \"contacts.delete\""},
-	{"roles/support/purposes", "[\"service\", \"care\", \"sales\"]", "$.roles.support.purposes[2]", "unknown purpose \"sales\""},
-	{"roles/support/field", "{}", "$.roles.support.field", "unknown key"},
-	{"roles/auditor/actions", "\"audit.read\"", "$.roles.auditor.actions", "must be an array"},
-	{"purposes/marketing/consent_requierd", "true", "$.purposes.marketing.consent_requierd", "unknown key"},
-	{"purposes/marketing/compatible_with", "[\"analytic\"]", "$.purposes.marketing.compatible_with[0]", "unknown purpose \"analytic\""},
-	{"purposes/service/compatible_with", "[\"service\"]", "$.purposes.service.compatible_with[0]", "compatible with itself"},
-	{"purposes/care/legal_basis", "\"consnt\"", "$.purposes.care.legal_basis", "must be one of consent, contract"},
-	{"purposes/marketing/consent_required", "false", "$.purposes.marketing.consent_required", "must be true when legal_basis is \"consent\""},
-	{"purposes/marketing/consent_lifetime_days", "0", "$.purposes.marketing.consent_lifetime_days", "between 1 and"},
-	{"purposes/marketing/consent_lifetime_days", "365.5", "$.purposes.marketing.consent_lifetime_days", "must be an integer"},
-	{"purposes/marketing/consent_lifetime_days", NULL, "$.purposes.marketing", "consent_lifetime_days"},
-	{"purposes/analytics/channels", "[\"in_app\", \"fax\"]", "$.purposes.analytics.channels[1]", "unknown channel \"fax\""},
-	{"purposes/service/channels", "[\"email\", \"email\"]", "$.purposes.service.channels[1]", "duplicate channel \"email\""},
-	{"purposes/service/sale_or_sharing", "\"no\"", "$.purposes.service.sale_or_sharing", "must be true or false"},
-	{"purposes/service/description", "\"\"", "$.purposes.service.description", "must not be empty"},
-	{"purposes/service/description_zh", NULL, "$.purposes.service", "missing required key \"description_zh\""},
-	{"purposes/Sales", "{}", "$.purposes.Sales", "purpose names must match"},
-	{"fields/Income", "{\"class\": \"sensitive\", \"type\": \"integer\", \"description\": \"x\"}", "$.fields.Income", "field names must match"},
-	{"fields/income/class", "\"secret\"", "$.fields.income.class", "\"personal\" or \"sensitive\""},
-	{"fields/income/type", "\"money\"", "$.fields.income.type", "must be one of string, email"},
-	{"version", "2", "$.version", "integer 1"},
-	{"notice_version", NULL, "$", "missing required key \"notice_version\""},
-	{"purpose", "{}", "$.purpose", "unknown key"},
-	{"principals", "[{\"name\": \"ci\", \"role\": \"sales\", \"token_sha256\": "
-		       "\"0000000000000000000000000000000000000000000000000000000000000000\"}]",
-	 "$.principals[0].role", "unknown role"},
-	{"principals", "[{\"name\": \"ci\", \"role\": \"admin\", \"token_sha256\": "
-		       "\"9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08\"}]",
-	 "$.principals[0].token_sha256", "lowercase hexadecimal"},
-	{"principals", "[{\"name\": \"a\", \"role\": \"admin\", \"token_sha256\": "
-		       "\"0000000000000000000000000000000000000000000000000000000000000001\"},"
-		       "{\"name\": \"b\", \"role\": \"auditor\", \"token_sha256\": "
-		       "\"0000000000000000000000000000000000000000000000000000000000000001\"}]",
-	 "$.principals[1].token_sha256", "tokens must be unique"},
-	{"principals", "[{\"role\": \"admin\", \"token_sha256\": "
-		       "\"0000000000000000000000000000000000000000000000000000000000000001\"}]",
-	 "$.principals[0]", "missing required key \"name\""},
-	{"principals", "[{\"name\": \"bad name!\", \"role\": \"admin\", \"token_sha256\": "
-		       "\"0000000000000000000000000000000000000000000000000000000000000001\"}]",
-	 "$.principals[0].name", "must be a string matching"},
+	{ "roles/marketing/fields/marketing", "[\"name\", \"incme\"]",
+	  "$.roles.marketing.fields.marketing[1]", "unknown field \"incme\"" },
+	{ "roles/marketing/fields/care", "[\"name\"]", "$.roles.marketing.fields.care",
+	  "not in this role's purposes" },
+	{ "roles/support/actions", "[\"contacts.read\", \"contacts.delete\"]", "$.roles.support.actions[1]",
+	  "unknown action \"contacts.delete\"" },
+	{ "roles/support/purposes", "[\"service\", \"care\", \"sales\"]", "$.roles.support.purposes[2]",
+	  "unknown purpose \"sales\"" },
+	{ "roles/support/field", "{}", "$.roles.support.field", "unknown key" },
+	{ "roles/auditor/actions", "\"audit.read\"", "$.roles.auditor.actions", "must be an array" },
+	{ "purposes/marketing/consent_requierd", "true", "$.purposes.marketing.consent_requierd",
+	  "unknown key" },
+	{ "purposes/marketing/compatible_with", "[\"analytic\"]", "$.purposes.marketing.compatible_with[0]",
+	  "unknown purpose \"analytic\"" },
+	{ "purposes/service/compatible_with", "[\"service\"]", "$.purposes.service.compatible_with[0]",
+	  "compatible with itself" },
+	{ "purposes/care/legal_basis", "\"consnt\"", "$.purposes.care.legal_basis",
+	  "must be one of consent, contract" },
+	{ "purposes/marketing/consent_required", "false", "$.purposes.marketing.consent_required",
+	  "must be true when legal_basis is \"consent\"" },
+	{ "purposes/marketing/consent_lifetime_days", "0", "$.purposes.marketing.consent_lifetime_days",
+	  "between 1 and" },
+	{ "purposes/marketing/consent_lifetime_days", "365.5", "$.purposes.marketing.consent_lifetime_days",
+	  "must be an integer" },
+	{ "purposes/marketing/consent_lifetime_days", NULL, "$.purposes.marketing", "consent_lifetime_days" },
+	{ "purposes/analytics/channels", "[\"in_app\", \"fax\"]", "$.purposes.analytics.channels[1]",
+	  "unknown channel \"fax\"" },
+	{ "purposes/service/channels", "[\"email\", \"email\"]", "$.purposes.service.channels[1]",
+	  "duplicate channel \"email\"" },
+	{ "purposes/service/sale_or_sharing", "\"no\"", "$.purposes.service.sale_or_sharing",
+	  "must be true or false" },
+	{ "purposes/service/description", "\"\"", "$.purposes.service.description", "must not be empty" },
+	{ "purposes/service/description_zh", NULL, "$.purposes.service",
+	  "missing required key \"description_zh\"" },
+	{ "purposes/Sales", "{}", "$.purposes.Sales", "purpose names must match" },
+	{ "fields/Income", "{\"class\": \"sensitive\", \"type\": \"integer\", \"description\": \"x\"}",
+	  "$.fields.Income", "field names must match" },
+	{ "fields/income/class", "\"secret\"", "$.fields.income.class", "\"personal\" or \"sensitive\"" },
+	{ "fields/income/type", "\"money\"", "$.fields.income.type", "must be one of string, email" },
+	{ "version", "2", "$.version", "integer 1" },
+	{ "notice_version", NULL, "$", "missing required key \"notice_version\"" },
+	{ "purpose", "{}", "$.purpose", "unknown key" },
+	{ "principals",
+	  "[{\"name\": \"ci\", \"role\": \"sales\", \"token_sha256\": "
+	  "\"0000000000000000000000000000000000000000000000000000000000000000\"}]",
+	  "$.principals[0].role", "unknown role" },
+	{ "principals",
+	  "[{\"name\": \"ci\", \"role\": \"admin\", \"token_sha256\": "
+	  "\"9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08\"}]",
+	  "$.principals[0].token_sha256", "lowercase hexadecimal" },
+	{ "principals",
+	  "[{\"name\": \"a\", \"role\": \"admin\", \"token_sha256\": "
+	  "\"0000000000000000000000000000000000000000000000000000000000000001\"},"
+	  "{\"name\": \"b\", \"role\": \"auditor\", \"token_sha256\": "
+	  "\"0000000000000000000000000000000000000000000000000000000000000001\"}]",
+	  "$.principals[1].token_sha256", "tokens must be unique" },
+	{ "principals",
+	  "[{\"role\": \"admin\", \"token_sha256\": "
+	  "\"0000000000000000000000000000000000000000000000000000000000000001\"}]",
+	  "$.principals[0]", "missing required key \"name\"" },
+	{ "principals",
+	  "[{\"name\": \"bad name!\", \"role\": \"admin\", \"token_sha256\": "
+	  "\"0000000000000000000000000000000000000000000000000000000000000001\"}]",
+	  "$.principals[0].name", "must be a string matching" },
 	/* Staff may not pass as consentd's own actors. */
-	{"principals", "[{\"name\": \"Customer\", \"role\": \"admin\", \"token_sha256\": "
-		       "\"0000000000000000000000000000000000000000000000000000000000000001\"}]",
-	 "$.principals[0].name", "reserved actor name"},
+	{ "principals",
+	  "[{\"name\": \"Customer\", \"role\": \"admin\", \"token_sha256\": "
+	  "\"0000000000000000000000000000000000000000000000000000000000000001\"}]",
+	  "$.principals[0].name", "reserved actor name" },
 	/* Widening collected_for is a kind of update. */
-	{"roles/marketing/actions", "[\"contacts.read\", \"contacts.widen_purposes\"]", "$.roles.marketing.actions",
-	 "contacts.widen_purposes needs contacts.update"},
+	{ "roles/marketing/actions", "[\"contacts.read\", \"contacts.widen_purposes\"]",
+	  "$.roles.marketing.actions", "contacts.widen_purposes needs contacts.update" },
 	/* A contact's plaintext attributes are not sealed fields. */
-	{"fields/source", "{\"class\": \"personal\", \"type\": \"string\", \"description\": \"x\"}", "$.fields.source",
-	 "is a contact attribute"},
-	{"roles/support/fields/service", "[\"name\", \"owner\", \"owner\"]", "$.roles.support.fields.service[2]",
-	 "duplicate field \"owner\""},
+	{ "fields/source", "{\"class\": \"personal\", \"type\": \"string\", \"description\": \"x\"}",
+	  "$.fields.source", "is a contact attribute" },
+	{ "roles/support/fields/service", "[\"name\", \"owner\", \"owner\"]",
+	  "$.roles.support.fields.service[2]", "duplicate field \"owner\"" },
 	/* Frequency caps: both numbers, in range, no other key. */
-	{"purposes/marketing/frequency_cap", "{\"max\": 0, \"per_days\": 7}", "$.purposes.marketing.frequency_cap.max",
-	 "between 1 and 1000"},
-	{"purposes/marketing/frequency_cap", "{\"max\": 2, \"per_days\": 400}",
-	 "$.purposes.marketing.frequency_cap.per_days", "between 1 and 366"},
-	{"purposes/marketing/frequency_cap", "{\"max\": 2}", "$.purposes.marketing.frequency_cap", "per_days"},
-	{"purposes/marketing/frequency_cap", "{\"max\": 2, \"per_days\": 7, \"weeks\": 1}",
-	 "$.purposes.marketing.frequency_cap.weeks", "unknown key"},
-	{"purposes/marketing/frequency_cap", "[2, 7]", "$.purposes.marketing.frequency_cap", "object"},
-	{"purposes/analytics/frequency_choice", "true", "$.purposes.analytics.frequency_choice", "no frequency to choose"},
-	{"purposes/marketing/frequency_choice", "\"yes\"", "$.purposes.marketing.frequency_choice", "must be true or false"},
+	{ "purposes/marketing/frequency_cap", "{\"max\": 0, \"per_days\": 7}",
+	  "$.purposes.marketing.frequency_cap.max", "between 1 and 1000" },
+	{ "purposes/marketing/frequency_cap", "{\"max\": 2, \"per_days\": 400}",
+	  "$.purposes.marketing.frequency_cap.per_days", "between 1 and 366" },
+	{ "purposes/marketing/frequency_cap", "{\"max\": 2}", "$.purposes.marketing.frequency_cap",
+	  "per_days" },
+	{ "purposes/marketing/frequency_cap", "{\"max\": 2, \"per_days\": 7, \"weeks\": 1}",
+	  "$.purposes.marketing.frequency_cap.weeks", "unknown key" },
+	{ "purposes/marketing/frequency_cap", "[2, 7]", "$.purposes.marketing.frequency_cap", "object" },
+	{ "purposes/analytics/frequency_choice", "true", "$.purposes.analytics.frequency_choice",
+	  "no frequency to choose" },
+	{ "purposes/marketing/frequency_choice", "\"yes\"", "$.purposes.marketing.frequency_choice",
+	  "must be true or false" },
 };
 
 static char *example_text(void)
@@ -711,9 +807,9 @@ static void test_principals(void **state)
 	struct policy *p = NULL;
 	assert_int_equal(policy_load_buffer(&p, text, strlen(text), "p.json", NULL), 0);
 
-	static const uint8_t test2[32] = {0x60, 0x30, 0x3a, 0xe2, 0x2b, 0x99, 0x88, 0x61, 0xbc, 0xe3, 0xb2,
-					  0x8f, 0x33, 0xee, 0xc1, 0xbe, 0x75, 0x8a, 0x21, 0x3c, 0x86, 0xc9,
-					  0x3c, 0x07, 0x6d, 0xbe, 0x9f, 0x55, 0x8c, 0x11, 0xc7, 0x52};
+	static const uint8_t test2[32] = { 0x60, 0x30, 0x3a, 0xe2, 0x2b, 0x99, 0x88, 0x61, 0xbc, 0xe3, 0xb2,
+					   0x8f, 0x33, 0xee, 0xc1, 0xbe, 0x75, 0x8a, 0x21, 0x3c, 0x86, 0xc9,
+					   0x3c, 0x07, 0x6d, 0xbe, 0x9f, 0x55, 0x8c, 0x11, 0xc7, 0x52 };
 	const char *name = NULL, *role = NULL;
 	assert_int_equal(policy_principal_count(p), 2);
 	assert_int_equal(policy_principal_find(p, test2, &name, &role), 0);
@@ -738,13 +834,16 @@ static void test_widening_and_labels(void **state)
 	enum policy_action act;
 	assert_int_equal(policy_action_from_name("contacts.widen_purposes", &act), 0);
 	assert_int_equal(act, POLICY_ACT_CONTACTS_WIDEN_PURPOSES);
-	assert_string_equal(policy_action_name(POLICY_ACT_CONTACTS_WIDEN_PURPOSES), "contacts.widen_purposes");
+	assert_string_equal(policy_action_name(POLICY_ACT_CONTACTS_WIDEN_PURPOSES),
+			    "contacts.widen_purposes");
 	assert_true(policy_role_may(p, "admin", POLICY_ACT_CONTACTS_WIDEN_PURPOSES));
-	static const char *const others[] = { "support", "care_coordinator", "marketing", "auditor", "nobody" };
+	static const char *const others[] = { "support", "care_coordinator", "marketing", "auditor",
+					      "nobody" };
 	for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
 		assert_false(policy_role_may(p, others[i], POLICY_ACT_CONTACTS_WIDEN_PURPOSES));
 	assert_int_equal(policy_role_metadata(p, "admin", "care"), POLICY_META_SOURCE | POLICY_META_OWNER);
-	assert_int_equal(policy_role_metadata(p, "support", "service"), POLICY_META_SOURCE | POLICY_META_OWNER);
+	assert_int_equal(policy_role_metadata(p, "support", "service"),
+			 POLICY_META_SOURCE | POLICY_META_OWNER);
 	assert_int_equal(policy_role_metadata(p, "support", "care"), 0);
 	assert_int_equal(policy_role_metadata(p, "support", "marketing"), 0); /* not its purpose */
 	assert_int_equal(policy_role_metadata(p, "marketing", "marketing"), 0);
@@ -757,7 +856,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_decision_table, load_example, free_example),
-		cmocka_unit_test_setup_teardown(test_marketing_never_sees_sensitive_fields, load_example, free_example),
+		cmocka_unit_test_setup_teardown(test_marketing_never_sees_sensitive_fields, load_example,
+						free_example),
 		cmocka_unit_test_setup_teardown(test_lookups, load_example, free_example),
 		cmocka_unit_test(test_consent_best),
 		cmocka_unit_test(test_vocabulary),

@@ -15,8 +15,8 @@
 static void assert_date(struct request_date got, struct request_date want, const char *what)
 {
 	if (got.y != want.y || got.m != want.m || got.d != want.d) {
-		print_error("%s: got %04d-%02d-%02d, want %04d-%02d-%02d\n", what, got.y, got.m, got.d, want.y,
-			    want.m, want.d);
+		print_error("%s: got %04d-%02d-%02d, want %04d-%02d-%02d\n", what, got.y, got.m, got.d,
+			    want.y, want.m, want.d);
 		fail();
 	}
 }
@@ -114,11 +114,11 @@ static void test_dates_weekdays_and_invalid_days(void **state)
 {
 	(void)state;
 	assert_int_equal(request_days(D(1970, 1, 1)), 0);
-	assert_int_equal(request_weekday(D(1970, 1, 1)), 3);  /* Thursday */
-	assert_int_equal(request_weekday(D(2000, 2, 29)), 1); /* Tuesday */
-	assert_int_equal(request_weekday(D(2026, 12, 1)), 1); /* Tuesday */
+	assert_int_equal(request_weekday(D(1970, 1, 1)), 3);   /* Thursday */
+	assert_int_equal(request_weekday(D(2000, 2, 29)), 1);  /* Tuesday */
+	assert_int_equal(request_weekday(D(2026, 12, 1)), 1);  /* Tuesday */
 	assert_int_equal(request_weekday(D(1969, 12, 28)), 6); /* Sunday, before the epoch */
-	for (int64_t z = -719162; z <= 2900000; z += 997) { /* 0001-01-01 to 9909 */
+	for (int64_t z = -719162; z <= 2900000; z += 997) {    /* 0001-01-01 to 9909 */
 		struct request_date d = request_from_days(z);
 		assert_true(request_date_valid(d));
 		assert_int_equal(request_days(d), z);

@@ -68,7 +68,8 @@ static void test_contact_insert_get_duplicate_and_erase(void **state)
 	uint8_t bidx[32], other[32];
 	memset(bidx, 1, 32);
 	memset(other, 2, 32);
-	struct store_contact a = contact("AAAAAAAAAAAAAAAAAAAAAA"), b = contact("BBBBBBBBBBBBBBBBBBBBBB"), got;
+	struct store_contact a = contact("AAAAAAAAAAAAAAAAAAAAAA"), b = contact("BBBBBBBBBBBBBBBBBBBBBB"),
+			     got;
 	a.has_email_shash = true;
 	memset(a.email_shash, 9, 32);
 	assert_int_equal(store_contact_insert(w, &a, bidx, NULL), 0);

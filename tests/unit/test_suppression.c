@@ -44,8 +44,13 @@ static void test_a_suppression_covers_its_scope_only(void **state)
 	uint8_t h[32];
 	char reason[STORE_NAME_CAP];
 	memset(h, 5, 32);
-	struct store_suppression sp = { .kind = "email", .scope = "purpose", .scope_value = "marketing",
-					.reason = "unsubscribe", .source = "t", .created_us = 1, .recorded_us = 1 };
+	struct store_suppression sp = { .kind = "email",
+					.scope = "purpose",
+					.scope_value = "marketing",
+					.reason = "unsubscribe",
+					.source = "t",
+					.created_us = 1,
+					.recorded_us = 1 };
 	memcpy(sp.hash, h, 32);
 	assert_int_equal(store_suppression_add(w, &sp), 1);
 	assert_int_equal(store_suppression_add(w, &sp), 0); /* already there: not stacked */
@@ -67,8 +72,8 @@ static void test_who_may_lift_what(void **state)
 	(void)state;
 	for (int r2 = 0; r2 < SUPPRESSION_REASON_COUNT; r2++) {
 		enum suppression_reason reason = (enum suppression_reason)r2;
-		bool own = reason == SUPPRESSION_REASON_UNSUBSCRIBE || reason == SUPPRESSION_REASON_WITHDRAWAL ||
-			   reason == SUPPRESSION_REASON_GPC;
+		bool own = reason == SUPPRESSION_REASON_UNSUBSCRIBE ||
+			   reason == SUPPRESSION_REASON_WITHDRAWAL || reason == SUPPRESSION_REASON_GPC;
 		assert_int_equal(suppression_may_lift(SUPPRESSION_BY_OPERATOR, reason),
 				 reason != SUPPRESSION_REASON_ERASURE);
 		assert_int_equal(suppression_may_lift(SUPPRESSION_BY_SUBJECT, reason), own);
@@ -80,12 +85,16 @@ static void test_names_round_trip_through_their_one_table(void **state)
 	(void)state;
 	for (int i = 0; i < SUPPRESSION_REASON_COUNT; i++) {
 		enum suppression_reason back;
-		assert_int_equal(suppression_reason_from_name(suppression_reason_name((enum suppression_reason)i), &back), 0);
+		assert_int_equal(suppression_reason_from_name(
+					 suppression_reason_name((enum suppression_reason)i), &back),
+				 0);
 		assert_int_equal(back, i);
 	}
 	for (int i = 0; i < SUPPRESSION_SCOPE_COUNT; i++) {
 		enum suppression_scope back;
-		assert_int_equal(suppression_scope_from_name(suppression_scope_name((enum suppression_scope)i), &back), 0);
+		assert_int_equal(
+			suppression_scope_from_name(suppression_scope_name((enum suppression_scope)i), &back),
+			0);
 		assert_int_equal(back, i);
 	}
 	enum suppression_reason rr;
@@ -94,8 +103,13 @@ static void test_names_round_trip_through_their_one_table(void **state)
 
 static int add(const uint8_t h[32], const char *scope, const char *value, const char *reason)
 {
-	struct store_suppression sp = { .kind = "email", .scope = scope, .scope_value = value,
-					.reason = reason, .source = "t", .created_us = 1, .recorded_us = 1 };
+	struct store_suppression sp = { .kind = "email",
+					.scope = scope,
+					.scope_value = value,
+					.reason = reason,
+					.source = "t",
+					.created_us = 1,
+					.recorded_us = 1 };
 	memcpy(sp.hash, h, 32);
 	return store_suppression_add(w, &sp);
 }

@@ -49,7 +49,8 @@ static int setup(void **state)
 	snprintf(keyfile, sizeof keyfile, "%s/audit.key", tmpl);
 	snprintf(pubfile, sizeof pubfile, "%s/audit.pub", tmpl);
 	snprintf(pp, sizeof pp, "%s/policy/example-policy.json", root);
-	if (keyring_init_dir(keys) != 0 || keyring_open(&kr, keys) != 0 || policy_load_file(&pol, pp, NULL) != 0)
+	if (keyring_init_dir(keys) != 0 || keyring_open(&kr, keys) != 0 ||
+	    policy_load_file(&pol, pp, NULL) != 0)
 		return -1;
 	if (audit_signer_generate_file(keyfile) != 0 || audit_signer_load(&sg, keyfile) != 0 ||
 	    audit_signer_save_public(sg, pubfile) != 0)
@@ -202,8 +203,12 @@ static void test_search_by_identifier_goes_through_the_blind_index(void **state)
 	char a[STORE_ID_CAP], b[STORE_ID_CAP], ids[4][STORE_ID_CAP];
 	size_t n = 9;
 	bool more = true;
-	make_contact("{\"email\":\"dora@example.org\",\"phone\":\"+44 20 7946 0001\",\"collected_for\":[\"service\"]}", a);
-	make_contact("{\"email\":\"ed@example.org\",\"phone\":\"+44 20 7946 0001\",\"collected_for\":[\"service\"]}", b);
+	make_contact(
+		"{\"email\":\"dora@example.org\",\"phone\":\"+44 20 7946 0001\",\"collected_for\":[\"service\"]}",
+		a);
+	make_contact(
+		"{\"email\":\"ed@example.org\",\"phone\":\"+44 20 7946 0001\",\"collected_for\":[\"service\"]}",
+		b);
 	struct txn rt = txn_on(r, T);
 	/* The address is normalised first, like GET /v1/contacts?email=. */
 	assert_int_equal(trail_find_contacts(&rt, "Dora@Example.org", NULL, ids, 4, &n, &more), 0);

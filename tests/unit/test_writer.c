@@ -99,9 +99,9 @@ static void tjob_init(struct tjob *t, const char *action, const char *record_id,
 		      int (*apply)(struct store_conn *, struct writer_job *))
 {
 	memset(t, 0, sizeof *t);
-	assert_int_equal(audit_entry_fill(&t->job.entry, "tester", "admin", action, record_id, "", "",
-					  "allow", ""),
-			 0);
+	assert_int_equal(
+		audit_entry_fill(&t->job.entry, "tester", "admin", action, record_id, "", "", "allow", ""),
+		0);
 	t->job.apply = apply;
 	t->job.done = tjob_done;
 }
