@@ -134,13 +134,19 @@ def test_slowloris_does_not_delay_other_clients_and_idle_connections_are_dropped
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
         stalled.append(s)
     attack.close()
-    deadline = time.time() + 40
+    # The idle timeout is 30 s; on a loaded 2-core CI machine the server's
+    # timeout sweep can run late, so allow 30 s on top before calling it a
+    # leak (one run in many saw a connection outlive a 10 s margin).
+    deadline = time.time() + 60
     while time.time() < deadline:
         if all(is_closed(s) for s in idle + stalled):
             break
         time.sleep(1)
-    open_left = sum(not is_closed(s) for s in idle + stalled)
-    assert open_left == 0, f"{open_left} idle connections still open after {time.time() - t_start:.0f}s"
+    left_idle = sum(not is_closed(s) for s in idle)
+    left_stalled = sum(not is_closed(s) for s in stalled)
+    assert left_idle + left_stalled == 0, (
+        f"{left_idle} raw and {left_stalled} stalled-header connections still open after "
+        f"{time.time() - t_start:.0f}s")
     for s in idle + stalled:
         s.close()
     st, _ = good_request(srv)
