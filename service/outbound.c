@@ -5,6 +5,8 @@
 #include "service/outbound.h"
 
 #include "service/app.h"
+
+#include "audit/audit.h"
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/base/limits.h"
@@ -24,10 +26,18 @@
 
 struct outbound {
 	struct app *app;
-	pthread_t thread;
+	struct worker {
+		struct outbound *ob;
+		pthread_t thread;
+		int slot;
+	} workers[LIMIT_WEBHOOK_WORKERS];
+	int started;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop;
+	/* The endpoint each worker is delivering to ("" when none), under
+	 * lock: an endpoint is claimed by one worker at a time. */
+	char busy[LIMIT_WEBHOOK_WORKERS][STORE_ID_CAP];
 	atomic_uint_fast64_t delivered, retried, dead, gone, refused;
 	atomic_int_fast64_t pending, oldest_us;
 };
@@ -97,10 +107,33 @@ static size_t discard(char *p, size_t size, size_t n, void *ctx)
 	return size * n;
 }
 
+/* What went wrong, in a word the audit trail can hold: never curl's
+ * message, which may name a host. */
+static const char *outbound_error_class(CURLcode cc, bool refused)
+{
+	if (refused)
+		return "refused_address";
+	switch (cc) {
+	case CURLE_OK: return "http_status";
+	case CURLE_OPERATION_TIMEDOUT: return "timeout";
+	case CURLE_COULDNT_RESOLVE_HOST: return "dns";
+	case CURLE_COULDNT_CONNECT: return "connect";
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE: return "tls";
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING: return "network";
+	default: return "other";
+	}
+}
+
 /* Posts one delivery (body: this endpoint's copy); *status the HTTP status
  * (0 when none), error why not. */
 static void post(struct outbound *ob, const struct store_webhook *w, const struct due *it, const char *body,
-		 long *status, char *error, size_t cap)
+		 long *status, char *error, size_t cap, const char **class)
 {
 	struct txn t = { .keys = atomic_load(&ob->app->keys), .now_us = now_us() };
 	struct guard g = { .allow_private = ob->app->cfg.webhooks.allow_private_targets,
@@ -111,7 +144,9 @@ static void post(struct outbound *ob, const struct store_webhook *w, const struc
 	int64_t ts = t.now_us / 1000000;
 	*status = 0;
 	error[0] = '\0';
+	*class = "internal";
 	if (webhook_check_url(w->url, g.allow_private) != 0) {
+		*class = "refused_address";
 		snprintf(error, cap, "the target URL is not allowed");
 		atomic_fetch_add(&ob->refused, 1);
 		goto out;
@@ -157,6 +192,7 @@ static void post(struct outbound *ob, const struct store_webhook *w, const struc
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
 	CURLcode cc = curl_easy_perform(h);
+	*class = outbound_error_class(cc, g.refused);
 	if (cc == CURLE_OK) {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 		if (*status < 200 || *status >= 300)
@@ -178,15 +214,50 @@ struct record {
 	struct outbound *ob;
 	struct store_delivery d;
 	long status;
-	const char *error;
+	const char *error, *class;
 	enum webhook_outcome outcome;
 };
 
+static const char *const outcome_names[] = {
+	[WEBHOOK_DELIVERED] = "delivered",
+	[WEBHOOK_RETRY] = "retry",
+	[WEBHOOK_DEAD] = "dead_letter",
+	[WEBHOOK_GONE] = "disabled",
+};
+
+/* Records the attempt and fills the job's audit entry (webhooks.delivery)
+ * with its outcome: ids, attempt number, status or error class, and when
+ * the next attempt is due. Never the body or the target URL. */
 static int apply_record(struct store_conn *w, struct writer_job *job)
 {
 	struct record *r = job->ctx;
 	struct txn t = { .c = w, .keys = atomic_load(&r->ob->app->keys), .now_us = now_us() };
-	return webhook_attempt_done(&t, &r->ob->app->cfg.webhooks, &r->d, r->status, r->error, &r->outcome);
+	int rc = webhook_attempt_done(&t, &r->ob->app->cfg.webhooks, &r->d, r->status, r->error, &r->outcome);
+	if (rc != 0) {
+		snprintf(job->entry.decision, sizeof job->entry.decision, "error");
+		snprintf(job->entry.reason, sizeof job->entry.reason, "error");
+		return rc;
+	}
+	bool ok = r->outcome == WEBHOOK_DELIVERED;
+	snprintf(job->entry.decision, sizeof job->entry.decision, "%s", ok ? "allow" : "deny");
+	snprintf(job->entry.reason, sizeof job->entry.reason, "%s", outcome_names[r->outcome]);
+	json_t *d = json_pack("{s:s, s:s, s:I, s:I, s:s}", "delivery_id", r->d.id, "type", r->d.type,
+			      "attempt", (json_int_t)r->d.attempts, "status", (json_int_t)r->status, "error",
+			      ok ? "" : r->class);
+	if (d != NULL && r->outcome == WEBHOOK_RETRY) {
+		char next[40];
+		format_time_us(r->d.next_us, next, sizeof next);
+		json_object_set_new(d, "next_attempt_at", json_string(next));
+	}
+	char *text = d != NULL ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(d);
+	if (text == NULL || strlen(text) >= sizeof job->entry.detail) {
+		free(text);
+		return err_set(ERR_NOMEM, "the delivery's audit detail cannot be encoded");
+	}
+	memcpy(job->entry.detail, text, strlen(text) + 1);
+	free(text);
+	return 0;
 }
 
 static void deliver(struct outbound *ob, struct due *it)
@@ -211,10 +282,16 @@ static void deliver(struct outbound *ob, struct due *it)
 	policy_unref(p);
 	if (skip)
 		goto out;
-	post(ob, &w, it, body, &status, error, sizeof error);
-	struct record r = { .ob = ob, .d = it->d, .status = status, .error = error };
+	const char *class = "internal";
+	post(ob, &w, it, body, &status, error, sizeof error, &class);
+	struct record r = { .ob = ob, .d = it->d, .status = status, .error = error, .class = class };
 	struct writer_job job;
 	memset(&job, 0, sizeof job);
+	/* Every attempt is audited, with its outcome filled in by apply: at
+	 * most one entry per LIMIT_WEBHOOK_MAX_BACKOFF_SECONDS per delivery
+	 * once the backoff has grown, which the trail holds easily. */
+	audit_entry_fill(&job.entry, "system", "", "webhooks.delivery", it->d.endpoint_id, "", "", "error",
+			 "error");
 	job.apply = apply_record;
 	job.ctx = &r;
 	if (writer_run(app->writer, &job) != 0 || job.apply_rc != 0) {
@@ -235,43 +312,99 @@ out:
 	mem_wipe(&w, sizeof w);
 }
 
-/* One pass: the due deliveries, oldest event first. */
-static void pass(struct outbound *ob)
+/* Claims, for worker slot, the first endpoint in l that no other worker
+ * is delivering to; false when every one of them is busy. */
+static bool claim(struct outbound *ob, int slot, const struct due_list *l, char mine[STORE_ID_CAP])
 {
-	struct app *app = ob->app;
-	struct store_conn *c = NULL;
-	struct due_list *l = calloc(1, sizeof *l);
-	int64_t pending = 0, oldest = 0;
-	if (l == NULL || store_conn_get(app->store, &c) != 0)
-		goto out;
-	struct txn t = { .c = c, .keys = atomic_load(&app->keys), .now_us = now_us() };
-	if (webhook_queue_stats(&t, &pending, &oldest) == 0) {
-		atomic_store(&ob->pending, pending);
-		atomic_store(&ob->oldest_us, oldest);
+	bool got = false;
+	pthread_mutex_lock(&ob->lock);
+	for (int i = 0; !got && i < l->n; i++) {
+		const char *ep = l->items[i].d.endpoint_id;
+		bool busy = false;
+		for (int k = 0; k < LIMIT_WEBHOOK_WORKERS && !busy; k++)
+			busy = strcmp(ob->busy[k], ep) == 0;
+		if (!busy) {
+			snprintf(ob->busy[slot], sizeof ob->busy[slot], "%s", ep);
+			snprintf(mine, STORE_ID_CAP, "%s", ep);
+			got = true;
+		}
 	}
-	int rc = pending > 0 ? webhook_due(&t, LIMIT_WEBHOOK_BATCH, due_cb, l) : 0;
-	store_conn_put(app->store, c);
-	for (int i = 0; rc == 0 && i < l->n; i++) {
-		pthread_mutex_lock(&ob->lock);
-		bool stop = ob->stop;
-		pthread_mutex_unlock(&ob->lock);
-		if (stop)
-			break;
-		deliver(ob, &l->items[i]);
-	}
-out:
-	for (int i = 0; l != NULL && i < l->n; i++) {
+	pthread_mutex_unlock(&ob->lock);
+	return got;
+}
+
+static void release_claim(struct outbound *ob, int slot)
+{
+	pthread_mutex_lock(&ob->lock);
+	ob->busy[slot][0] = '\0';
+	pthread_mutex_unlock(&ob->lock);
+}
+
+static bool stopping(struct outbound *ob)
+{
+	pthread_mutex_lock(&ob->lock);
+	bool stop = ob->stop;
+	pthread_mutex_unlock(&ob->lock);
+	return stop;
+}
+
+static void list_clear(struct due_list *l)
+{
+	for (int i = 0; i < l->n; i++) {
 		free(l->items[i].body);
 		free(l->items[i].personal);
 	}
+	memset(l, 0, sizeof *l);
+}
+
+/* Reads the due deliveries into l (and, for slot 0, the gauges). */
+static int read_due(struct outbound *ob, int slot, struct due_list *l)
+{
+	struct store_conn *c = NULL;
+	int64_t pending = 0, oldest = 0;
+	list_clear(l);
+	if (store_conn_get(ob->app->store, &c) != 0)
+		return ERR_UNAVAILABLE;
+	struct txn t = { .c = c, .keys = atomic_load(&ob->app->keys), .now_us = now_us() };
+	int rc = webhook_queue_stats(&t, &pending, &oldest);
+	if (rc == 0 && slot == 0) {
+		atomic_store(&ob->pending, pending);
+		atomic_store(&ob->oldest_us, oldest);
+	}
+	if (rc == 0 && pending > 0)
+		rc = webhook_due(&t, LIMIT_WEBHOOK_BATCH, due_cb, l);
+	store_conn_put(ob->app->store, c);
+	return rc;
+}
+
+/* One pass of one worker: claim an endpoint with due deliveries that no
+ * other worker holds, then send its due deliveries, oldest event first, one
+ * at a time. The list is read again after the claim: one read before it
+ * may predate the outcome another worker recorded for the same endpoint
+ * just before it let go, and would send that delivery twice. */
+static void pass(struct outbound *ob, int slot)
+{
+	struct due_list *l = calloc(1, sizeof *l);
+	char mine[STORE_ID_CAP];
+	if (l == NULL || read_due(ob, slot, l) != 0 || l->n == 0 || !claim(ob, slot, l, mine))
+		goto out;
+	if (read_due(ob, slot, l) == 0)
+		for (int i = 0; i < l->n && !stopping(ob); i++)
+			if (strcmp(l->items[i].d.endpoint_id, mine) == 0)
+				deliver(ob, &l->items[i]);
+	release_claim(ob, slot);
+out:
+	if (l != NULL)
+		list_clear(l);
 	free(l);
 }
 
 static void *run(void *arg)
 {
-	struct outbound *ob = arg;
+	struct worker *wk = arg;
+	struct outbound *ob = wk->ob;
 	for (;;) {
-		pass(ob);
+		pass(ob, wk->slot);
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += OUTBOUND_POLL_MS * 1000000L;
@@ -289,6 +422,20 @@ static void *run(void *arg)
 	}
 }
 
+static void stop_workers(struct outbound *ob)
+{
+	pthread_mutex_lock(&ob->lock);
+	ob->stop = true;
+	pthread_cond_broadcast(&ob->cond);
+	pthread_mutex_unlock(&ob->lock);
+	for (int i = 0; i < ob->started; i++)
+		pthread_join(ob->workers[i].thread, NULL);
+	pthread_mutex_destroy(&ob->lock);
+	pthread_cond_destroy(&ob->cond);
+	free(ob);
+	curl_global_cleanup();
+}
+
 int outbound_start(struct outbound **out, struct app *app)
 {
 	struct outbound *ob = calloc(1, sizeof *ob);
@@ -302,12 +449,14 @@ int outbound_start(struct outbound **out, struct app *app)
 	ob->app = app;
 	pthread_mutex_init(&ob->lock, NULL);
 	pthread_cond_init(&ob->cond, NULL);
-	if (pthread_create(&ob->thread, NULL, run, ob) != 0) {
-		pthread_mutex_destroy(&ob->lock);
-		pthread_cond_destroy(&ob->cond);
-		free(ob);
-		curl_global_cleanup();
-		return err_set(ERR_IO, "cannot start the webhook worker");
+	for (int i = 0; i < LIMIT_WEBHOOK_WORKERS; i++) {
+		ob->workers[i].ob = ob;
+		ob->workers[i].slot = i;
+		if (pthread_create(&ob->workers[i].thread, NULL, run, &ob->workers[i]) != 0) {
+			stop_workers(ob);
+			return err_set(ERR_IO, "cannot start the webhook workers");
+		}
+		ob->started++;
 	}
 	*out = ob;
 	return 0;
@@ -315,17 +464,8 @@ int outbound_start(struct outbound **out, struct app *app)
 
 void outbound_stop(struct outbound *ob)
 {
-	if (ob == NULL)
-		return;
-	pthread_mutex_lock(&ob->lock);
-	ob->stop = true;
-	pthread_cond_signal(&ob->cond);
-	pthread_mutex_unlock(&ob->lock);
-	pthread_join(ob->thread, NULL);
-	pthread_mutex_destroy(&ob->lock);
-	pthread_cond_destroy(&ob->cond);
-	free(ob);
-	curl_global_cleanup();
+	if (ob != NULL)
+		stop_workers(ob);
 }
 
 void outbound_stats(struct outbound *ob, struct outbound_stats *out)

@@ -1,12 +1,17 @@
 /*
- * outbound: the webhook delivery worker, one thread, the only user of
- * libcurl for webhooks.
+ * outbound: the webhook delivery workers, LIMIT_WEBHOOK_WORKERS threads,
+ * the only user of libcurl for webhooks.
  *
- * Every pass it reads the due deliveries (service/domain/webhook.h) on a
- * reader connection, posts each one as a Standard Webhooks request, and
- * records the outcome with a writer job (a pure data write, no audit
- * entry). Deliveries are sent one at a time, so at most one request is in
- * flight per endpoint (and in all); a delivery that gets no answer within
+ * Every pass a worker reads the due deliveries (service/domain/webhook.h,
+ * round robin over the endpoints) on a reader connection, claims one
+ * endpoint that no other worker holds, posts that endpoint's due
+ * deliveries one at a time as Standard Webhooks requests, oldest event
+ * first, and records each outcome with a writer job whose audit entry
+ * (webhooks.delivery) says what happened. So at most one request is in
+ * flight per endpoint (its order is kept, except that a retry lets later
+ * events overtake), at most LIMIT_WEBHOOK_WORKERS in all, and a slow or
+ * dead endpoint holds up one worker only: the others go on serving the
+ * other endpoints. A delivery that gets no answer within
  * LIMIT_WEBHOOK_TIMEOUT_SECONDS is retried. Since the outcome is recorded
  * only after the request, a crash in between sends the event again: at
  * least once, never lost, and the same webhook-id lets a subscriber
@@ -34,7 +39,7 @@ struct outbound_stats {
 };
 
 int outbound_start(struct outbound **out, struct app *app);
-/* Stops the thread after the attempt in flight; accepts NULL. */
+/* Stops the workers after the attempts in flight; accepts NULL. */
 void outbound_stop(struct outbound *ob);
 void outbound_stats(struct outbound *ob, struct outbound_stats *out);
 

@@ -106,7 +106,8 @@
 #define LIMIT_WEBHOOK_ENDPOINTS 64	       /* endpoints that may exist at once */
 #define LIMIT_WEBHOOK_BODY_BYTES 4096	       /* one event's JSON body (thin payloads) */
 #define LIMIT_WEBHOOK_LIST 100		       /* deliveries one GET lists */
-#define LIMIT_WEBHOOK_BATCH 32		       /* due deliveries the worker takes per pass */
+#define LIMIT_WEBHOOK_BATCH 32		       /* due deliveries a worker takes per pass */
+#define LIMIT_WEBHOOK_WORKERS 4		       /* delivery workers: requests in flight, in all */
 #define LIMIT_WEBHOOK_TIMEOUT_SECONDS 10       /* a whole delivery attempt */
 #define LIMIT_WEBHOOK_CONNECT_SECONDS 5	       /* its connection and TLS handshake */
 #define LIMIT_WEBHOOK_MAX_BACKOFF_SECONDS 3600 /* the longest wait between two attempts */

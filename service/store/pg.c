@@ -2484,7 +2484,8 @@ static int pg_deliveries_due(struct store_conn *c, int64_t now_us, int limit, st
 		"SELECT " DELIVERY_COLS ", e.personal FROM webhook_delivery d "
 		"JOIN outbox_event e ON e.seq = d.event_seq JOIN webhook_endpoint w ON w.id = d.endpoint_id "
 		"WHERE d.state = 'pending' AND d.next_us <= $1 AND w.deleted_us IS NULL AND "
-		"w.disabled_us IS NULL ORDER BY d.event_seq LIMIT $2",
+		"w.disabled_us IS NULL ORDER BY row_number() OVER (PARTITION BY d.endpoint_id ORDER BY "
+		"d.event_seq), d.event_seq LIMIT $2",
 		&a, &r, "cannot list the deliveries");
 	if (rc == 0)
 		rc = each_delivery(r, true, cb, ctx);

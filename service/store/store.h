@@ -496,8 +496,10 @@ typedef int (*store_delivery_cb)(void *ctx, const struct store_delivery *d);
 /* An endpoint's deliveries, newest first, at most limit. */
 int store_deliveries_each(struct store_conn *c, const char *endpoint_id, int limit, store_delivery_cb cb,
 			  void *ctx);
-/* Pending deliveries due at now_us, to enabled endpoints, oldest event
- * first, at most limit; d->body is set. */
+/* Pending deliveries due at now_us, to enabled endpoints, at most limit;
+ * d->body is set. Round robin over the endpoints: every endpoint's oldest
+ * event first (oldest first among them), then every endpoint's second, and
+ * so on, so that one endpoint's backlog cannot fill the batch. */
 int store_deliveries_due(struct store_conn *c, int64_t now_us, int limit, store_delivery_cb cb, void *ctx);
 /* Records an attempt's outcome: state, attempts, next_us, status, error. */
 int store_delivery_record(struct store_conn *c, const struct store_delivery *d);

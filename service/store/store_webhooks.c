@@ -55,7 +55,7 @@ static const char SQL_DELIVERIES_DUE[] =
 	" coalesce(d.last_us, 0), d.last_status, d.last_error, e.body, e.contact_id, e.personal"
 	" FROM webhook_delivery d JOIN outbox_event e ON e.seq = d.event_seq JOIN webhook_endpoint w ON w.id = d.endpoint_id"
 	" WHERE d.state = 'pending' AND d.next_us <= ?1 AND w.deleted_us IS NULL AND w.disabled_us IS NULL"
-	" ORDER BY d.event_seq LIMIT ?2";
+	" ORDER BY row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.event_seq), d.event_seq LIMIT ?2";
 static const char SQL_DELIVERY_RECORD[] =
 	"UPDATE webhook_delivery SET state = ?2, attempts = ?3, next_us = ?4, last_us = ?5, last_status = ?6,"
 	" last_error = ?7 WHERE id = ?1";

@@ -23,9 +23,11 @@ class Receiver:
     hang_first: the first request is held open until release() (the sender
     is killed meanwhile)."""
 
-    def __init__(self, plan=(), hang_first=False):
+    def __init__(self, plan=(), hang_first=False, delay=0):
         self.plan = list(plan)
         self.hang_first = hang_first
+        self.delay = delay  # seconds every answer is held back
+        self.times = []  # when each request arrived
         self.secret = None
         self.got = []  # (headers, body bytes, verified, status answered)
         self.lock = threading.Lock()
@@ -37,6 +39,7 @@ class Receiver:
                 n = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(n)
                 with rec.lock:
+                    rec.times.append(time.time())
                     first = not rec.got
                     status = rec.plan.pop(0) if rec.plan else 200
                     if first and rec.hang_first:
@@ -45,6 +48,8 @@ class Receiver:
                 if first and rec.hang_first:
                     rec.hold.wait(30)
                     return
+                if rec.delay:
+                    rec.hold.wait(rec.delay)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -391,6 +396,56 @@ def test_bad_endpoint_requests_are_refused_and_change_nothing(srv):
     check(st == 200)
     st, body = srv.call("GET", f"/v1/webhooks/{ep['id']}", token="admin")
     assert_problem(st, body, 404)
+
+
+def test_a_slow_endpoint_does_not_delay_deliveries_to_another():
+    slow, fast, srv = Receiver(delay=10), Receiver(), server()
+    try:
+        subscribe(srv, slow, events=("consent.changed",))
+        subscribe(srv, fast, events=("suppression.added",))
+        cid = srv.create_contact(email="di@example.org")
+        srv.set_consent(cid, "marketing", "email", "granted")
+        # The slow endpoint holds its request for 10 s (the timeout).
+        wait_until(lambda: len(slow.got) == 1)
+        t0 = time.time()
+        st, _ = srv.call("POST", "/v1/suppressions", token="admin",
+                         json={"email": "someone@example.org", "reason": "manual"})
+        check(st in (200, 201), st)
+        (h, ev), = fast.wait(1, timeout=15)
+        took = fast.times[0] - t0
+        check(ev["type"] == "suppression.added", ev)
+        check(took < 3, f"the fast endpoint waited {took:.1f} s behind the slow one")
+    finally:
+        srv.close()
+        slow.close()
+        fast.close()
+
+
+def test_each_delivery_attempt_is_audited_without_payload_and_the_auditor_sees_it():
+    rec, srv = Receiver(plan=[500]), server()
+    try:
+        ep = subscribe(srv, rec)
+        cid = srv.create_contact(email="el@example.org")
+        srv.set_consent(cid, "marketing", "email", "granted")
+        rec.wait(1)
+        rows = wait_until(lambda: (lambda r: r if len(r) == 2 else None)(
+            srv.audit_rows("action = ?", ("webhooks.delivery",))))
+        check([r["reason"] for r in rows] == ["retry", "delivered"], rows)
+        check([r["decision"] for r in rows] == ["deny", "allow"], rows)
+        check(all(r["record_id"] == ep["id"] and r["actor"] == "system" for r in rows), rows)
+        first, second = (json.loads(r["detail"]) for r in rows)
+        check(first["attempt"] == 1 and first["status"] == 500 and first["error"] == "http_status", first)
+        check("next_attempt_at" in first, first)
+        check(second["attempt"] == 2 and second["status"] == 200 and second["error"] == "", second)
+        check(first["delivery_id"] == rec.got[0][0]["webhook-id"] and first["type"] == "consent.changed", first)
+        check("el@example.org" not in repr(rows) and rec.url not in repr(rows), rows)
+        st, body = srv.call("GET", "/v1/audit?action=webhooks.delivery", token="auditor")
+        check(st == 200 and [e["reason"] for e in body["entries"]] == ["retry", "delivered"], body)
+        st, body = srv.call("GET", "/v1/audit/verify", token="auditor")
+        check(st == 200 and body["ok"] is True, body)
+    finally:
+        srv.close()
+        rec.close()
 
 
 if __name__ == "__main__":

@@ -906,6 +906,37 @@ static void test_the_outbox_fans_out_in_the_transaction_and_deliveries_follow_th
 	assert_int_equal(pending, 0);
 }
 
+/* Due deliveries come round robin over the endpoints: one endpoint's
+ * backlog cannot keep another's events out of a batch. */
+static void test_one_endpoints_backlog_does_not_fill_the_due_batch(void **state)
+{
+	struct fixture *f = *state;
+	struct store_webhook a, b;
+	struct store_delivery due[8];
+	int64_t n = 0;
+	endpoint(&a, "AAAAAAAAAAAAAAAAAAAAAA", "consent.changed");
+	endpoint(&b, "BBBBBBBBBBBBBBBBBBBBBB", "suppression.added");
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_webhook_insert(f->w, &a), 0);
+	assert_int_equal(store_webhook_insert(f->w, &b), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(store_outbox_add(f->w, "consent.changed", "", 0, "{\"type\":1}", NULL, 0,
+						  100 + i, &n),
+				 0);
+	assert_int_equal(store_outbox_add(f->w, "suppression.added", "", 0, "{\"type\":2}", NULL, 0, 200, &n),
+			 0);
+	assert_int_equal(store_commit(f->w), 0);
+	memset(due, 0, sizeof due);
+	assert_int_equal(store_deliveries_due(f->r, 300, 2, collect_delivery, due), 0);
+	assert_string_equal(due[0].endpoint_id, a.id);
+	assert_int_equal(due[0].created_us, 100);
+	assert_string_equal(due[1].endpoint_id, b.id);
+	memset(due, 0, sizeof due);
+	assert_int_equal(store_deliveries_due(f->r, 300, 8, collect_delivery, due), 0);
+	assert_int_equal(due[2].created_us, 101); /* then each endpoint's next, oldest first */
+	assert_int_equal(due[3].created_us, 102);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -928,6 +959,7 @@ int main(void)
 		T(test_a_frequency_choice_is_replaced_not_added),
 		T(test_queued_mail_is_pending_oldest_first_until_sent_and_a_rollback_drops_it),
 		T(test_the_outbox_fans_out_in_the_transaction_and_deliveries_follow_their_states),
+		T(test_one_endpoints_backlog_does_not_fill_the_due_batch),
 		T(test_an_entry_the_backend_lacks_is_an_error_naming_it),
 		T(test_every_later_entry_the_backend_lacks_is_an_error_too),
 		cmocka_unit_test(test_an_unreachable_postgresql_server_is_unavailable),
