@@ -38,7 +38,6 @@ bool webhook_addr_loopback(int family, const uint8_t *a)
 bool webhook_addr_public(int family, const uint8_t *a)
 {
 	static const uint8_t v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
-	static const uint8_t zero[16] = { 0 };
 	if (family == AF_INET6 && memcmp(a, v4_mapped, 12) == 0)
 		return webhook_addr_public(AF_INET, a + 12);
 	if (family == AF_INET) {
@@ -60,18 +59,22 @@ bool webhook_addr_public(int family, const uint8_t *a)
 		return true;
 	}
 	if (family == AF_INET6) {
-		if (memcmp(a, zero, 15) == 0 && (a[15] == 0 || a[15] == 1)) /* unspecified, loopback */
-			return false;
-		if ((a[0] & 0xfe) == 0xfc) /* unique local fc00::/7 */
-			return false;
-		if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) /* link-local fe80::/10 */
-			return false;
-		if (a[0] == 0xff) /* multicast */
-			return false;
-		if (a[0] == 0x00 && a[1] == 0x64 && a[2] == 0xff &&
-		    a[3] == 0x9b) /* NAT64 may reach private v4 */
+		/* Only global unicast (2000::/3) is public; everything else is
+		 * loopback, unspecified, IPv4-compatible, NAT64 (which may reach
+		 * private IPv4), unique local, link-local, site-local, multicast
+		 * or reserved. */
+		if ((a[0] & 0xe0) != 0x20)
 			return false;
 		if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8) /* documentation */
+			return false;
+		if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x00 &&
+		    a[3] == 0x00) /* Teredo: any IPv4 inside */
+			return false;
+		if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x00 && (a[3] & 0xf0) == 0x10) /* ORCHID */
+			return false;
+		if (a[0] == 0x20 && a[1] == 0x02) /* 6to4: judged by the IPv4 address inside */
+			return webhook_addr_public(AF_INET, a + 2);
+		if (a[0] == 0x3f && a[1] == 0xff && (a[2] & 0xf0) == 0x00) /* documentation 3fff::/20 */
 			return false;
 		return true;
 	}
