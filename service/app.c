@@ -20,6 +20,7 @@
 #include "service/base/limits.h"
 #include "service/crypto/fieldcrypt.h"
 #include "service/crypto/provsig.h"
+#include "service/snscert.h"
 #include "service/router.h"
 
 #include <errno.h>
@@ -392,6 +393,9 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 	if ((rc = provsig_open(&app->provsig, app->cfg.events.sendgrid_key, app->cfg.events.mailgun_key,
 			       app->cfg.events.postmark_auth)) != 0)
 		return rc;
+	if (provider_ses_configured(&app->cfg.events.ses) &&
+	    (rc = snscert_open(&app->snscert, app->cfg.events.ses_ca_file)) != 0)
+		return rc;
 	if ((rc = policy_load_file(&app->policy, app->cfg.policy, &errs)) != 0) {
 		fprintf(stderr, "consentd: the policy file is invalid:\n");
 		print_policy_errors(errs);
@@ -475,6 +479,7 @@ void app_close(struct app *app)
 	store_close(app->store);
 	keyring_free(atomic_load(&app->keys));
 	provsig_free(app->provsig);
+	snscert_free(app->snscert);
 	policy_unref(app->policy);
 	pthread_mutex_destroy(&app->policy_lock);
 	auth_cache_free(app->auth_cache);

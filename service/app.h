@@ -41,6 +41,7 @@ struct reqctx;
 struct auth_cache;
 struct auditwatch;
 struct provsig;
+struct snscert;
 struct outbound;
 
 struct app_metrics {
@@ -64,7 +65,8 @@ struct app {
 	struct app_metrics metrics;
 	struct auth_cache *auth_cache; /* principals from the database, by token hash */
 	struct provsig *provsig;       /* inbound providers' keys (events in consentd.conf) */
-	struct outbound *outbound;     /* the webhook delivery worker (outbound.c) */
+	struct outbound *outbound;     /* the webhook delivery workers (outbound.c) */
+	struct snscert *snscert;       /* SNS certificates and confirmations, when SES is configured */
 	int64_t started_us;
 	atomic_bool ready;
 };

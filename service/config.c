@@ -113,6 +113,69 @@ static int events_provider(json_t *o, const char *dir, const char *path, const c
 	return 0;
 }
 
+/* "ses": {"topic_arns": [...], "cert_host_suffix": S, "ca_file": F}. */
+static int events_ses(json_t *o, const char *dir, const char *path, struct config_events *ev)
+{
+	struct provider_ses *ses = &ev->ses;
+	const char *k, *hooks = getenv("CONSENTD_TEST_FAULTS");
+	json_t *v;
+	if (!json_is_object(o))
+		return err_set(ERR_INVALID, "%s: events.ses must be an object", path);
+	snprintf(ses->cert_host_suffix, sizeof ses->cert_host_suffix, ".amazonaws.com");
+	json_object_foreach (o, k, v) {
+		if (strcmp(k, "topic_arns") == 0) {
+			size_t i;
+			json_t *t;
+			if (!json_is_array(v) || json_array_size(v) == 0 ||
+			    json_array_size(v) > LIMIT_SES_TOPICS)
+				return err_set(ERR_INVALID,
+					       "%s: events.ses.topic_arns must list 1 to %d topic ARNs", path,
+					       LIMIT_SES_TOPICS);
+			json_array_foreach (v, i, t) {
+				const char *arn = json_string_value(t);
+				if (arn == NULL || strncmp(arn, "arn:", 4) != 0 ||
+				    strlen(arn) >= sizeof ses->topics[0] || strpbrk(arn, " \t\r\n") != NULL)
+					return err_set(ERR_INVALID,
+						       "%s: events.ses.topic_arns[%zu] must be a topic ARN "
+						       "(arn:aws:sns:REGION:ACCOUNT:NAME)",
+						       path, i);
+				snprintf(ses->topics[i], sizeof ses->topics[i], "%s", arn);
+			}
+			ses->n_topics = json_array_size(v);
+		} else if (strcmp(k, "cert_host_suffix") == 0) {
+			const char *sfx = json_string_value(v);
+			const char *bare = sfx && sfx[0] == '.' ? sfx + 1 : sfx;
+			if (sfx == NULL || strlen(bare) < 3 || strlen(sfx) >= sizeof ses->cert_host_suffix ||
+			    strspn(sfx, "abcdefghijklmnopqrstuvwxyz0123456789.-") != strlen(sfx))
+				return err_set(
+					ERR_INVALID,
+					"%s: events.ses.cert_host_suffix must be a lower-case host name "
+					"suffix such as .amazonaws.com",
+					path);
+			snprintf(ses->cert_host_suffix, sizeof ses->cert_host_suffix, "%s", sfx);
+		} else if (strcmp(k, "ca_file") == 0) {
+			/* Trusting another CA (and loopback) is for the test suite's
+			 * own certificate server only: never in production. */
+			if (hooks == NULL || strcmp(hooks, "1") != 0)
+				return err_set(ERR_INVALID,
+					       "%s: events.ses.ca_file is a test setting, honoured only with "
+					       "CONSENTD_TEST_FAULTS=1",
+					       path);
+			if (!json_is_string(v) || json_string_length(v) == 0)
+				return err_set(ERR_INVALID, "%s: events.ses.ca_file must be a file name",
+					       path);
+			int rc = resolve(ev->ses_ca_file, dir, json_string_value(v), "ca_file");
+			if (rc != 0)
+				return rc;
+		} else {
+			return err_set(ERR_INVALID, "%s: unknown key \"events.ses.%s\"", path, k);
+		}
+	}
+	if (ses->n_topics == 0)
+		return err_set(ERR_INVALID, "%s: events.ses needs topic_arns", path);
+	return 0;
+}
+
 static int events_load(json_t *v, struct config *cfg, const char *dir, const char *path)
 {
 	const char *k;
@@ -130,10 +193,7 @@ static int events_load(json_t *v, struct config *cfg, const char *dir, const cha
 		else if (strcmp(k, "postmark") == 0)
 			rc = events_provider(o, dir, path, k, "basic_auth_file", ev->postmark_auth, NULL);
 		else if (strcmp(k, "ses") == 0)
-			/* Refused rather than ignored: an operator who configures SES
-			 * must not believe its bounces are being taken in. */
-			rc = err_set(ERR_INVALID, "%s: events.ses is not supported by this consentd yet",
-				     path);
+			rc = events_ses(o, dir, path, ev);
 		else
 			rc = err_set(ERR_INVALID, "%s: unknown key \"events.%s\"", path, k);
 		if (rc != 0)

@@ -35,6 +35,11 @@ struct config_events {
 	char mailgun_key[CONFIG_PATH_CAP];	/* events.mailgun.signing_key_file */
 	char postmark_auth[CONFIG_PATH_CAP];	/* events.postmark.basic_auth_file */
 	struct provider_groups sendgrid_groups; /* events.sendgrid.group_purposes */
+	struct provider_ses ses;		/* events.ses: topic_arns, cert_host_suffix */
+	/* events.ses.ca_file: the CA that certificate and confirmation fetches
+	 * trust instead of the system's, and loopback admitted; a test
+	 * setting, refused unless CONSENTD_TEST_FAULTS=1. "" when not set. */
+	char ses_ca_file[CONFIG_PATH_CAP];
 };
 
 struct config {

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char R_BOUNCE[] = "bounce", R_COMPLAINT[] = "complaint", R_UNSUBSCRIBE[] = "unsubscribe";
@@ -305,6 +306,274 @@ int evparse_postmark(const char *body, size_t len, struct evp_item *it)
 out:
 	if (rc != 0)
 		mem_wipe(it, sizeof *it);
+	json_decref(doc);
+	return rc;
+}
+
+/* ---- Amazon SES through SNS ---- */
+
+void evparse_sns_clear(struct evp_sns *s)
+{
+	if (s == NULL)
+		return;
+	if (s->message != NULL)
+		mem_wipe(s->message, s->message_len);
+	if (s->canonical != NULL)
+		mem_wipe(s->canonical, s->canonical_len);
+	free(s->message);
+	free(s->canonical);
+	memset(s, 0, sizeof *s);
+}
+
+/* A string member that may hold anything but NUL (the Message, Subject). */
+static const char *sns_member(json_t *o, const char *key, size_t *len)
+{
+	json_t *v = json_object_get(o, key);
+	if (!json_is_string(v))
+		return NULL;
+	*len = json_string_length(v);
+	return json_string_value(v);
+}
+
+/* Appends "key\nvalue\n" to the canonical string (cap: bytes left). */
+static int canon_add(struct evp_sns *s, size_t cap, const char *key, const char *value, size_t vlen)
+{
+	size_t klen = strlen(key);
+	if (s->canonical_len + klen + vlen + 2 >= cap)
+		return err_set(ERR_TOOBIG, "the SNS message is too large");
+	memcpy(s->canonical + s->canonical_len, key, klen);
+	s->canonical[s->canonical_len + klen] = '\n';
+	s->canonical_len += klen + 1;
+	memcpy(s->canonical + s->canonical_len, value, vlen);
+	s->canonical[s->canonical_len + vlen] = '\n';
+	s->canonical_len += vlen + 1;
+	s->canonical[s->canonical_len] = '\0';
+	return 0;
+}
+
+/* What SNS signs for each message type, in the order AWS documents. */
+static const char *const sns_notification_keys[] = { "Message",	 "MessageId", "Subject", "Timestamp",
+						     "TopicArn", "Type",      NULL };
+static const char *const sns_confirmation_keys[] = { "Message", "MessageId", "SubscribeURL", "Timestamp",
+						     "Token",	"TopicArn",  "Type",	     NULL };
+
+int evparse_sns(const char *body, size_t len, struct evp_sns *out)
+{
+	int rc = 0;
+	char token[2048];
+	memset(out, 0, sizeof *out);
+	json_t *doc = load(body, len);
+	if (doc == NULL)
+		return ERR_INVALID;
+	if (!json_is_object(doc)) {
+		rc = err_set(ERR_INVALID, "an SNS message is a JSON object");
+		goto out;
+	}
+	const char *type = json_string_value(json_object_get(doc, "Type"));
+	const char *ver = json_string_value(json_object_get(doc, "SignatureVersion"));
+	if (type == NULL) {
+		rc = err_set(ERR_INVALID, "Type must be a string");
+		goto out;
+	}
+	const char *const *keys = sns_confirmation_keys;
+	if (strcmp(type, "Notification") == 0) {
+		out->type = EVP_SNS_NOTIFICATION;
+		keys = sns_notification_keys;
+	} else if (strcmp(type, "SubscriptionConfirmation") == 0) {
+		out->type = EVP_SNS_SUBSCRIBE;
+	} else if (strcmp(type, "UnsubscribeConfirmation") == 0) {
+		out->type = EVP_SNS_UNSUBSCRIBE;
+	} else {
+		rc = err_set(ERR_INVALID, "Type must be Notification, SubscriptionConfirmation or "
+					  "UnsubscribeConfirmation");
+		goto out;
+	}
+	if (ver == NULL || (strcmp(ver, "1") != 0 && strcmp(ver, "2") != 0)) {
+		rc = err_set(ERR_INVALID, "SignatureVersion must be \"1\" or \"2\"");
+		goto out;
+	}
+	out->version = ver[0] - '0';
+	if ((rc = get_text(doc, "MessageId", out->message_id, sizeof out->message_id, "SNS")) != 0 ||
+	    (rc = get_text(doc, "TopicArn", out->topic_arn, sizeof out->topic_arn, "SNS")) != 0 ||
+	    (rc = get_text(doc, "Timestamp", out->timestamp, sizeof out->timestamp, "SNS")) != 0 ||
+	    (rc = get_text(doc, "Signature", out->signature, sizeof out->signature, "SNS")) != 0 ||
+	    (rc = get_text(doc, "SigningCertURL", out->cert_url, sizeof out->cert_url, "SNS")) != 0)
+		goto out;
+	if (out->type != EVP_SNS_NOTIFICATION &&
+	    ((rc = get_text(doc, "SubscribeURL", out->subscribe_url, sizeof out->subscribe_url, "SNS")) !=
+		     0 ||
+	     (rc = get_text(doc, "Token", token, sizeof token, "SNS")) != 0))
+		goto out;
+	if (parse_time(out->timestamp, &out->time_us) != 0) {
+		rc = err_set(ERR_INVALID, "SNS: Timestamp must be an ISO 8601 time");
+		goto out;
+	}
+	size_t mlen = 0;
+	const char *msg = sns_member(doc, "Message", &mlen);
+	if (msg == NULL) {
+		rc = err_set(ERR_INVALID, "SNS: Message must be a string");
+		goto out;
+	}
+	if ((out->message = malloc(mlen + 1)) == NULL) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(out->message, msg, mlen + 1);
+	out->message_len = mlen;
+	/* The canonical string is at most the body plus the key names: every
+	 * value in it came from the body, and JSON escapes only shrink. */
+	size_t cap = len + 256;
+	if ((out->canonical = malloc(cap)) == NULL) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	out->canonical[0] = '\0';
+	for (size_t i = 0; keys[i] != NULL; i++) {
+		size_t vlen = 0;
+		const char *v = sns_member(doc, keys[i], &vlen);
+		if (v == NULL && strcmp(keys[i], "Subject") == 0 && json_object_get(doc, "Subject") == NULL)
+			continue; /* signed only when present */
+		if (v == NULL) {
+			rc = err_set(ERR_INVALID, "SNS: %s must be a string", keys[i]);
+			goto out;
+		}
+		if ((rc = canon_add(out, cap, keys[i], v, vlen)) != 0)
+			goto out;
+	}
+out:
+	mem_wipe(token, sizeof token);
+	if (rc != 0)
+		evparse_sns_clear(out);
+	json_decref(doc);
+	return rc;
+}
+
+/* Adds one item per address in the array arr (objects with key, or strings
+ * when key is NULL). */
+static int ses_recipients(json_t *arr, const char *key, const char *message_id, enum evp_kind kind,
+			  const char *reason, int64_t when, struct evp_item *items, size_t cap, size_t *n,
+			  const char *where)
+{
+	size_t i;
+	json_t *r;
+	if (kind == EVP_IGNORED) {
+		/* Counted once, whoever it names: nothing is taken from it. */
+		memset(&items[0], 0, sizeof items[0]);
+		set(&items[0], EVP_IGNORED, "");
+		*n = 1;
+		return 0;
+	}
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		return err_set(ERR_INVALID, "%s must be a non-empty array", where);
+	if (json_array_size(arr) > cap)
+		return err_set(ERR_TOOBIG, "a notification names at most %zu recipients", cap);
+	json_array_foreach (arr, i, r) {
+		struct evp_item *it = &items[i];
+		char name[48];
+		memset(it, 0, sizeof *it);
+		set(it, kind, reason);
+		it->time_us = when;
+		snprintf(name, sizeof name, "%s[%zu]", where, i);
+		int rc;
+		if (key != NULL) {
+			if (!json_is_object(r))
+				return err_set(ERR_INVALID, "%s must be an object", name);
+			rc = get_email(r, key, it, name);
+		} else {
+			json_t *wrap = json_pack("{s:O}", "address", r);
+			rc = wrap ? get_email(wrap, "address", it, name)
+				  : err_set(ERR_NOMEM, "out of memory");
+			json_decref(wrap);
+		}
+		if (rc != 0)
+			return rc;
+		snprintf(it->id, sizeof it->id, "%s|%zu", message_id, i);
+	}
+	*n = json_array_size(arr);
+	return 0;
+}
+
+/* The event's own time (bounce.timestamp, ...), or 0 when absent. */
+static int ses_time(json_t *o, int64_t *us)
+{
+	const char *ts = json_string_value(json_object_get(o, "timestamp"));
+	*us = 0;
+	if (ts == NULL)
+		return 0;
+	return parse_time(ts, us) == 0 ? 0 : err_set(ERR_INVALID, "the SES event's timestamp is not a time");
+}
+
+int evparse_ses(const char *message, size_t len, const char *message_id, struct evp_item *items, size_t cap,
+		size_t *n)
+{
+	int rc = 0;
+	int64_t when = 0;
+	*n = 0;
+	json_t *doc = load(message, len);
+	if (doc == NULL)
+		return ERR_INVALID;
+	const char *type = json_string_value(json_object_get(doc, "notificationType"));
+	if (type == NULL)
+		type = json_string_value(json_object_get(doc, "eventType"));
+	if (!json_is_object(doc) || type == NULL) {
+		rc = err_set(ERR_INVALID,
+			     "an SES notification is an object with notificationType or eventType");
+		goto out;
+	}
+	if (cap == 0 || strlen(message_id) + 8 > sizeof items[0].id) {
+		rc = err_set(ERR_TOOBIG, "no room for the notification's events");
+		goto out;
+	}
+	if (strcmp(type, "Bounce") == 0) {
+		json_t *b = json_object_get(doc, "bounce");
+		const char *bt = json_string_value(json_object_get(b, "bounceType"));
+		if (!json_is_object(b) || bt == NULL) {
+			rc = err_set(ERR_INVALID, "a Bounce needs bounce.bounceType");
+			goto out;
+		}
+		/* Only a permanent bounce says the address is dead; a transient
+		 * or undetermined one may work tomorrow. */
+		enum evp_kind kind = strcmp(bt, "Permanent") == 0 ? EVP_SUPPRESS : EVP_SOFT;
+		if ((rc = ses_time(b, &when)) == 0)
+			rc = ses_recipients(json_object_get(b, "bouncedRecipients"), "emailAddress",
+					    message_id, kind, R_BOUNCE, when, items, cap, n,
+					    "bounce.bouncedRecipients");
+	} else if (strcmp(type, "Complaint") == 0) {
+		json_t *c = json_object_get(doc, "complaint");
+		const char *fb = json_string_value(json_object_get(c, "complaintFeedbackType"));
+		if (!json_is_object(c)) {
+			rc = err_set(ERR_INVALID, "a Complaint needs a complaint object");
+			goto out;
+		}
+		/* A "not-spam" report is the opposite of a complaint. */
+		enum evp_kind kind = fb != NULL && strcmp(fb, "not-spam") == 0 ? EVP_IGNORED : EVP_SUPPRESS;
+		if ((rc = ses_time(c, &when)) == 0)
+			rc = ses_recipients(json_object_get(c, "complainedRecipients"), "emailAddress",
+					    message_id, kind, R_COMPLAINT, when, items, cap, n,
+					    "complaint.complainedRecipients");
+	} else if (strcmp(type, "Subscription") == 0) {
+		json_t *s = json_object_get(doc, "subscription");
+		json_t *all = json_object_get(json_object_get(s, "newTopicPreferences"), "unsubscribeAll");
+		if (!json_is_object(s)) {
+			rc = err_set(ERR_INVALID, "a Subscription event needs a subscription object");
+			goto out;
+		}
+		/* A change of topics is not a "stop": only unsubscribeAll is. */
+		enum evp_kind kind = json_is_true(all) ? EVP_SUPPRESS : EVP_IGNORED;
+		if ((rc = ses_time(s, &when)) == 0)
+			rc = ses_recipients(json_object_get(json_object_get(doc, "mail"), "destination"),
+					    NULL, message_id, kind, R_UNSUBSCRIBE, when, items, cap, n,
+					    "mail.destination");
+	} else {
+		memset(&items[0], 0, sizeof items[0]);
+		set(&items[0], EVP_IGNORED, "");
+		*n = 1;
+	}
+out:
+	if (rc != 0) {
+		mem_wipe(items, cap * sizeof *items);
+		*n = 0;
+	}
 	json_decref(doc);
 	return rc;
 }

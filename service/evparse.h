@@ -1,6 +1,7 @@
 /*
  * evparse: pure parsers of inbound email-provider events (SendGrid's Event
- * Webhook, Mailgun's webhooks, Postmark's webhooks). No keys, no store, no
+ * Webhook, Mailgun's webhooks, Postmark's webhooks, Amazon SNS messages and
+ * the SES notifications inside them). No keys, no store, no
  * I/O: each turns a raw body into evp_items and is fuzzed on its own
  * (tests/fuzz/fuzz_events_*.c).
  *
@@ -56,5 +57,48 @@ int evparse_mailgun(const char *body, size_t len, struct evp_item *item, struct 
 /* One Postmark event (RecordType Bounce, SpamComplaint, SubscriptionChange,
  * others ignored). The dedupe key is MessageID|time. */
 int evparse_postmark(const char *body, size_t len, struct evp_item *item);
+
+/* ---- Amazon SES through SNS ---- */
+
+#define EVP_SNS_URL_CAP 1024
+#define EVP_SNS_ARN_CAP 256
+#define EVP_SNS_SIG_CAP 1400 /* base64 of an RSA-8192 signature */
+
+enum evp_sns_type { EVP_SNS_NOTIFICATION, EVP_SNS_SUBSCRIBE, EVP_SNS_UNSUBSCRIBE };
+
+/* One SNS message (the HTTP body SNS posts). canonical is the string SNS
+ * signed, built from the members its Type names, in the order AWS
+ * documents ("Key\nValue\n" each); message is the Message member (for a
+ * Notification from SES: a JSON document holding addresses). Both are
+ * owned by the struct: evparse_sns_clear wipes and frees them. */
+struct evp_sns {
+	enum evp_sns_type type;
+	char message_id[LIMIT_EVENT_ID_BYTES];
+	char topic_arn[EVP_SNS_ARN_CAP];
+	char timestamp[48];
+	int64_t time_us; /* Timestamp: when SNS published the message */
+	int version;	 /* SignatureVersion: 1 (SHA1withRSA) or 2 (SHA256withRSA) */
+	char signature[EVP_SNS_SIG_CAP];
+	char cert_url[EVP_SNS_URL_CAP];	     /* SigningCertURL */
+	char subscribe_url[EVP_SNS_URL_CAP]; /* SubscribeURL of a (Un)SubscriptionConfirmation, else "" */
+	char *message;
+	size_t message_len;
+	char *canonical;
+	size_t canonical_len;
+};
+
+/* Parses an SNS message; on success *out holds it (evparse_sns_clear it),
+ * on failure nothing is held. */
+int evparse_sns(const char *body, size_t len, struct evp_sns *out);
+void evparse_sns_clear(struct evp_sns *s);
+/* The SES notification in an SNS Notification's Message ("notificationType"
+ * or, from a configuration set's event destination, "eventType"): one item
+ * per recipient of a Bounce (Permanent suppresses, others are soft), a
+ * Complaint (a "not-spam" feedback is ignored) or a Subscription event that
+ * unsubscribes from all topics; anything else is one ignored item. Item ids
+ * are message_id "|" the recipient's index, so that each recipient of one
+ * notification is taken in once. */
+int evparse_ses(const char *message, size_t len, const char *message_id, struct evp_item *items, size_t cap,
+		size_t *n);
 
 #endif

@@ -13,6 +13,15 @@
  *   take in (one job: the events and their audit entry commit together)
  *        ─> audit events.receive allow ─> 200 with the counts
  *
+ * SES posts through Amazon SNS (h_events_ses): the SNS message is parsed
+ * first (400, not audited), then proven (topic, certificate URL, the
+ * certificate fetched, signature, timestamp: 401, or 503 when the
+ * certificate cannot be fetched now, audited as events.auth_failure). A
+ * SubscriptionConfirmation is confirmed by a GET of its SubscribeURL, whose
+ * host must pass the same check (503 when that fails, so SNS sends it
+ * again); an UnsubscribeConfirmation is recorded; both are audited as
+ * events.receive. A Notification's SES events are taken in like any other.
+ *
  * A replayed event is counted as replayed and changes nothing; the reply is
  * still 200 so that the provider stops retrying. Neither the reply nor the
  * audit entry holds an address: the entry names the provider, the counts
@@ -25,6 +34,7 @@
 #include "service/domain/provider.h"
 #include "service/evparse.h"
 #include "service/router.h"
+#include "service/snscert.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +91,85 @@ static void refuse(struct reqctx *ctx, int rc)
 	app_send(ctx);
 }
 
+static void refuse_audited(struct reqctx *ctx, enum provider_kind kind, const char *action, int rc,
+			   const char *why)
+{
+	if (rc == ERR_UNAUTHENTICATED)
+		atomic_fetch_add(&ctx->app->metrics.auth_failures, 1);
+	audit_begin(ctx, action, "", NULL, NULL);
+	audit_decide(ctx, false, why);
+	audit_detail(ctx, json_pack("{s:s}", "provider", provider_name(kind)));
+	reply_problem(ctx, rc, why);
+	app_commit(ctx);
+}
+
+/* A proven SNS (Un)SubscriptionConfirmation: audited, and a subscription is
+ * confirmed by fetching its SubscribeURL. */
+static void ses_confirmation(struct reqctx *ctx, const struct evp_sns *m)
+{
+	const struct provider_ses *cfg = &ctx->app->cfg.events.ses;
+	bool subscribe = m->type == EVP_SNS_SUBSCRIBE;
+	int rc = 0;
+	audit_begin(ctx, "events.receive", "", NULL, NULL);
+	if (subscribe && ((rc = provider_sns_url_ok(cfg, m->subscribe_url, false)) != 0 ||
+			  (rc = snscert_confirm(ctx->app->snscert, m->subscribe_url)) != 0)) {
+		const char *reason = rc == ERR_UNAUTHENTICATED ? "bad_subscribe_url" : "confirm_failed";
+		audit_decide(ctx, false, reason);
+		audit_detail(ctx, json_pack("{s:s, s:s}", "provider", "ses", "topic", m->topic_arn));
+		reply_problem(ctx, rc == ERR_UNAUTHENTICATED ? ERR_UNAUTHENTICATED : ERR_UNAVAILABLE, reason);
+		app_commit(ctx);
+		return;
+	}
+	audit_decide(ctx, true, subscribe ? "subscription_confirmed" : "unsubscribe_confirmed");
+	audit_detail(ctx, json_pack("{s:s, s:s}", "provider", "ses", "topic", m->topic_arn));
+	reply_json(ctx, 200,
+		   json_pack("{s:s, s:s}", "topic", m->topic_arn, "subscription",
+			     subscribe ? "confirmed" : "ended"));
+	app_commit(ctx);
+}
+
+static void h_events_ses(struct reqctx *ctx, struct ev_req *r, const char *body, size_t len)
+{
+	struct evp_sns *m = calloc(1, sizeof *m);
+	const char *why = "";
+	int rc;
+	if (m == NULL) {
+		refuse(ctx, err_set(ERR_NOMEM, "out of memory"));
+		return;
+	}
+	if ((rc = evparse_sns(body, len, m)) != 0) {
+		refuse(ctx, rc);
+		goto out;
+	}
+	struct txn t = app_txn(ctx, NULL);
+	if ((rc = provider_sns_authenticate(&t, &ctx->app->cfg.events.ses, m, snscert_get, ctx->app->snscert,
+					    &why)) != 0) {
+		refuse_audited(ctx, PROVIDER_SES, "events.auth_failure", rc, why);
+		goto out;
+	}
+	if (m->type != EVP_SNS_NOTIFICATION) {
+		ses_confirmation(ctx, m);
+		goto out;
+	}
+	audit_begin(ctx, "events.receive", "", NULL, NULL);
+	if ((rc = evparse_ses(m->message, m->message_len, m->message_id, r->items, LIMIT_EVENT_BATCH,
+			      &r->n)) != 0) {
+		const char *reason = rc == ERR_TOOBIG ? "too_many_events" : "invalid_events";
+		audit_decide(ctx, false, reason);
+		audit_detail(ctx, json_pack("{s:s}", "provider", "ses"));
+		reply_problem(ctx, rc, reason);
+		app_commit(ctx);
+		goto out;
+	}
+	audit_decide(ctx, true, "taken_in");
+	reply_json(ctx, 200, json_object()); /* replaced in apply */
+	ctx->job.apply = apply_take_in;
+	app_commit(ctx);
+out:
+	evparse_sns_clear(m);
+	free(m);
+}
+
 static void h_events(struct reqctx *ctx)
 {
 	struct ev_req *r = NULL;
@@ -90,7 +179,9 @@ static void h_events(struct reqctx *ctx)
 	const char *why = "";
 	enum provider_kind kind;
 	int rc;
-	if (provider_from_name(ctx->param[0], &kind) != 0 || !provider_configured(ctx->app->provsig, kind)) {
+	if (provider_from_name(ctx->param[0], &kind) != 0 ||
+	    !(kind == PROVIDER_SES ? provider_ses_configured(&ctx->app->cfg.events.ses)
+				   : provider_configured(ctx->app->provsig, kind))) {
 		refuse(ctx, err_set(ERR_NOTFOUND, "no such resource"));
 		return;
 	}
@@ -108,6 +199,10 @@ static void h_events(struct reqctx *ctx)
 	r->kind = kind;
 	ctx->state = r;
 	ctx->state_free = ev_free;
+	if (kind == PROVIDER_SES) {
+		h_events_ses(ctx, r, body, len);
+		return;
+	}
 
 	struct provider_proof proof = { .body = body,
 					.len = len,

@@ -41,6 +41,13 @@
 #define LIMIT_EVENT_ID_BYTES 128	     /* a provider's event id or token */
 #define LIMIT_EVENT_TOLERANCE_SECONDS 300    /* signed timestamp freshness, either way */
 #define LIMIT_EVENT_GROUPS 64		     /* SendGrid group -> purpose table entries */
+#define LIMIT_SES_TOPICS 16		     /* events.ses.topic_arns */
+#define LIMIT_SES_HOST_BYTES 256	     /* events.ses.cert_host_suffix, a URL's host */
+#define LIMIT_SNS_TOLERANCE_SECONDS 3600     /* an SNS Timestamp's age (it stays on retries) */
+#define LIMIT_SNS_CERT_BYTES 16384	     /* one fetched SNS signing certificate */
+#define LIMIT_SNS_CERT_CACHE 8		     /* signing certificates kept, by URL */
+#define LIMIT_SNS_CERT_SECONDS 86400	     /* how long one is kept */
+#define LIMIT_SNS_FETCH_SECONDS 5	     /* a certificate fetch or subscription confirmation */
 
 #define LIMIT_POLICY_BYTES (1024 * 1024)
 #define LIMIT_POLICY_DEPTH 12

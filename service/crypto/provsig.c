@@ -26,6 +26,8 @@
 
 #define PROVSIG_FILE_MAX 16384
 #define PROVSIG_SECRET_MAX 512
+#define PROVSIG_SNS_SIG_MAX 1024 /* an RSA-8192 signature */
+#define PROVSIG_SNS_RSA_MIN_BITS 2048
 
 struct provsig {
 	EVP_PKEY *sendgrid;
@@ -240,6 +242,50 @@ int provsig_sendgrid_verify(const struct provsig *p, const char *timestamp, cons
 		ok = EVP_DigestVerifyFinal(md, sig, sig_len) == 1;
 	EVP_MD_CTX_free(md);
 	return ok ? 0 : err_set(ERR_UNAUTHENTICATED, "the SendGrid signature does not verify");
+}
+
+int provsig_sns_verify(const char *cert_pem, size_t pem_len, int version, const char *msg, size_t len,
+		       const char *signature_b64)
+{
+	unsigned char sig[PROVSIG_SNS_SIG_MAX];
+	size_t sig_len = 0;
+	int ok = 0;
+	BIO *bio = NULL;
+	X509 *cert = NULL;
+	EVP_PKEY *key = NULL;
+	EVP_MD_CTX *md = NULL;
+	const EVP_MD *alg = version == 1 ? EVP_sha1() : version == 2 ? EVP_sha256() : NULL;
+	if (alg == NULL)
+		return err_set(ERR_UNAUTHENTICATED, "the SNS SignatureVersion is not 1 or 2");
+	if (signature_b64 == NULL || strlen(signature_b64) > 2 * sizeof sig ||
+	    b64_decode(signature_b64, sig, sizeof sig, &sig_len) != 0 || sig_len == 0)
+		return err_set(ERR_UNAUTHENTICATED, "the SNS signature is missing or malformed");
+	if (cert_pem == NULL || pem_len == 0 || pem_len > PROVSIG_FILE_MAX ||
+	    (bio = BIO_new_mem_buf(cert_pem, (int)pem_len)) == NULL ||
+	    (cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL ||
+	    (key = X509_get_pubkey(cert)) == NULL) {
+		err_set(ERR_UNAUTHENTICATED, "the SNS signing certificate is not a PEM certificate");
+		goto out;
+	}
+	/* SNS signs with RSA; a short key, or a key of another kind, is no
+	 * signing certificate of theirs. */
+	if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA || EVP_PKEY_get_bits(key) < PROVSIG_SNS_RSA_MIN_BITS) {
+		err_set(ERR_UNAUTHENTICATED,
+			"the SNS signing certificate holds no RSA key of %d bits or more",
+			PROVSIG_SNS_RSA_MIN_BITS);
+		goto out;
+	}
+	if ((md = EVP_MD_CTX_new()) != NULL && EVP_DigestVerifyInit(md, NULL, alg, NULL, key) == 1 &&
+	    EVP_DigestVerifyUpdate(md, msg, len) == 1)
+		ok = EVP_DigestVerifyFinal(md, sig, sig_len) == 1;
+	if (!ok)
+		err_set(ERR_UNAUTHENTICATED, "the SNS signature does not verify");
+out:
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	BIO_free(bio);
+	return ok ? 0 : ERR_UNAUTHENTICATED;
 }
 
 int provsig_hmac_hex(const void *key, size_t key_len, const void *msg, size_t msg_len, char out[65])

@@ -7,6 +7,10 @@
  *              SubjectPublicKeyInfo) or as PEM.
  *   Mailgun    hex HMAC-SHA256 of timestamp + token under the signing key.
  *   Postmark   HTTP basic auth; the file holds "user:password".
+ *   SES (SNS)  RSA PKCS #1 v1.5 over the message's canonical string, with
+ *              SHA-1 (SignatureVersion 1) or SHA-256 (2), under the key of
+ *              the signing certificate, which the caller fetched from an
+ *              SNS host it trusts (service/snscert.c); no key is configured.
  *
  * Key files live in the data folder with mode 0600, like every other key;
  * a file readable by group or others is refused at start. Secrets are kept
@@ -40,6 +44,11 @@ int provsig_mailgun_verify(const struct provsig *p, const char *timestamp, const
 			   const char *signature_hex);
 /* authorization: the request's Authorization header, or NULL. */
 int provsig_postmark_verify(const struct provsig *p, const char *authorization);
+
+/* Verifies an SNS signature (base64) over msg[0..len) with the public key
+ * of cert_pem (an RSA key of 2048 bits or more); version 1 or 2. */
+int provsig_sns_verify(const char *cert_pem, size_t pem_len, int version, const char *msg, size_t len,
+		       const char *signature_b64);
 
 /* For tests and the fuzz targets: HMAC-SHA256 of msg under key as 64 hex
  * characters and a NUL. */

@@ -20,6 +20,7 @@ static const char *const names[PROVIDER_COUNT] = {
 	[PROVIDER_SENDGRID] = "sendgrid",
 	[PROVIDER_MAILGUN] = "mailgun",
 	[PROVIDER_POSTMARK] = "postmark",
+	[PROVIDER_SES] = "ses",
 };
 
 int provider_from_name(const char *name, enum provider_kind *out)
@@ -86,6 +87,103 @@ int provider_authenticate(const struct txn *t, const struct provsig *ps, enum pr
 	}
 	*why = "stale_timestamp";
 	return provider_fresh(t, p->timestamp);
+}
+
+/* ---- Amazon SES through SNS ---- */
+
+bool provider_ses_configured(const struct provider_ses *cfg)
+{
+	return cfg != NULL && cfg->n_topics > 0;
+}
+
+/* Whether host (n bytes, already lower case) is suffix or ends with it on a
+ * label boundary: ".amazonaws.com" admits sns.eu-west-1.amazonaws.com, and
+ * "localhost" admits localhost, but neither admits evilamazonaws.com. */
+static bool host_under(const char *host, size_t n, const char *suffix)
+{
+	size_t sl = strlen(suffix);
+	const char *bare = suffix[0] == '.' ? suffix + 1 : suffix;
+	size_t bl = strlen(bare);
+	if (bl == 0)
+		return false;
+	if (n == bl && memcmp(host, bare, n) == 0)
+		return true;
+	if (suffix[0] == '.')
+		return n > sl && memcmp(host + n - sl, suffix, sl) == 0;
+	return n > bl + 1 && host[n - bl - 1] == '.' && memcmp(host + n - bl, bare, bl) == 0;
+}
+
+int provider_sns_url_ok(const struct provider_ses *cfg, const char *url, bool cert)
+{
+	char host[LIMIT_SES_HOST_BYTES];
+	if (url == NULL || strncmp(url, "https://", 8) != 0)
+		return err_set(ERR_UNAUTHENTICATED, "the SNS URL is not https://");
+	const char *a = url + 8;
+	size_t alen = strcspn(a, "/?#"), hlen = 0;
+	for (const char *p = url; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			return err_set(ERR_UNAUTHENTICATED,
+				       "the SNS URL holds a space or a control character");
+	if (a[alen] != '/')
+		return err_set(ERR_UNAUTHENTICATED, "the SNS URL has no path");
+	/* Host characters only, then an optional port: no credentials, no
+	 * bracketed address, no percent-encoding that a client would read
+	 * differently. */
+	while (hlen < alen && a[hlen] != ':') {
+		char c = a[hlen];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-'))
+			return err_set(ERR_UNAUTHENTICATED, "the SNS URL's host is not a host name");
+		if (hlen + 1 >= sizeof host)
+			return err_set(ERR_UNAUTHENTICATED, "the SNS URL's host is too long");
+		host[hlen] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		hlen++;
+	}
+	host[hlen] = '\0';
+	if (hlen < alen && (alen - hlen < 2 || strspn(a + hlen + 1, "0123456789") != alen - hlen - 1))
+		return err_set(ERR_UNAUTHENTICATED, "the SNS URL's port is not a number");
+	if (hlen == 0 || !host_under(host, hlen, cfg->cert_host_suffix))
+		return err_set(ERR_UNAUTHENTICATED, "the SNS URL's host is not under %s",
+			       cfg->cert_host_suffix);
+	if (cert) {
+		const char *path = a + alen;
+		size_t plen = strlen(path);
+		if (strpbrk(path, "?#") != NULL || plen < 5 || strcmp(path + plen - 4, ".pem") != 0)
+			return err_set(ERR_UNAUTHENTICATED, "the SigningCertURL is not a .pem file");
+	}
+	return 0;
+}
+
+int provider_sns_authenticate(const struct txn *t, const struct provider_ses *cfg, const struct evp_sns *m,
+			      provider_cert_fetch fetch, void *fetch_ctx, const char **why)
+{
+	char *pem = NULL;
+	size_t len = 0;
+	bool known = false;
+	int rc;
+	*why = "unknown_topic";
+	for (size_t i = 0; i < cfg->n_topics && !known; i++)
+		known = strcmp(cfg->topics[i], m->topic_arn) == 0;
+	if (!known)
+		return err_set(ERR_UNAUTHENTICATED, "the TopicArn is not one of events.ses.topic_arns");
+	*why = "bad_signature";
+	if ((rc = provider_sns_url_ok(cfg, m->cert_url, true)) != 0)
+		return rc;
+	if ((rc = fetch(fetch_ctx, m->cert_url, &pem, &len)) != 0) {
+		*why = "cert_unavailable";
+		return err_set(ERR_UNAVAILABLE, "the SNS signing certificate cannot be fetched now");
+	}
+	rc = provsig_sns_verify(pem, len, m->version, m->canonical, m->canonical_len, m->signature);
+	free(pem);
+	if (rc != 0)
+		return rc;
+	*why = "stale_timestamp";
+	if (m->time_us < t->now_us - (int64_t)LIMIT_SNS_TOLERANCE_SECONDS * 1000000 ||
+	    m->time_us > t->now_us + (int64_t)LIMIT_EVENT_TOLERANCE_SECONDS * 1000000)
+		return err_set(ERR_UNAUTHENTICATED,
+			       "the SNS Timestamp is more than %d seconds old or in the future",
+			       LIMIT_SNS_TOLERANCE_SECONDS);
+	return 0;
 }
 
 /* The purpose a SendGrid group means, if the table and the policy know it. */

@@ -36,12 +36,13 @@
 
 struct provsig;
 
-enum provider_kind { PROVIDER_SENDGRID, PROVIDER_MAILGUN, PROVIDER_POSTMARK, PROVIDER_COUNT };
+enum provider_kind { PROVIDER_SENDGRID, PROVIDER_MAILGUN, PROVIDER_POSTMARK, PROVIDER_SES, PROVIDER_COUNT };
 
 /* ERR_NOTFOUND for a name outside the table. */
 int provider_from_name(const char *name, enum provider_kind *out);
 const char *provider_name(enum provider_kind k);
-/* Whether consentd.conf configures k (its keys loaded at start). */
+/* Whether consentd.conf configures k (its keys loaded at start); SES is
+ * configured by its topics (provider_ses_configured). */
 bool provider_configured(const struct provsig *ps, enum provider_kind k);
 
 /* SendGrid unsubscribe groups (asm_group_id) and the purpose each means. */
@@ -79,6 +80,44 @@ struct provider_proof {
  * "bad_signature" for the audit entry. */
 int provider_authenticate(const struct txn *t, const struct provsig *ps, enum provider_kind k,
 			  const struct provider_proof *p, const char **why);
+
+/* ---- Amazon SES through SNS ----
+ *
+ * SNS signs each message with the key of a certificate it names by URL
+ * (SigningCertURL). The URL is trusted only when it is https://, its host
+ * is the configured suffix or ends with it (on a label boundary), and its
+ * path ends in .pem; the certificate is fetched over verified TLS from
+ * there (service/snscert.c). The topic must be one of the configured ARNs,
+ * checked before anything is fetched. SNS keeps the same Timestamp on
+ * every retry of a message, for up to an hour by its default policy, so a
+ * message is stale after LIMIT_SNS_TOLERANCE_SECONDS (and refused when
+ * more than LIMIT_EVENT_TOLERANCE_SECONDS in the future); within that the
+ * MessageId dedupe answers replays. */
+
+/* "events": {"ses": {...}} in consentd.conf. */
+struct provider_ses {
+	size_t n_topics; /* 0: SES not configured (its route answers 404) */
+	char topics[LIMIT_SES_TOPICS][EVP_SNS_ARN_CAP];
+	char cert_host_suffix[LIMIT_SES_HOST_BYTES];
+};
+
+bool provider_ses_configured(const struct provider_ses *cfg);
+/* 0 when url may be fetched for this SES configuration: https://, no
+ * credentials, a host that is cfg's suffix or ends with it; a certificate
+ * URL (cert) also has a path ending in .pem and no query. ERR_UNAUTHENTICATED
+ * otherwise. */
+int provider_sns_url_ok(const struct provider_ses *cfg, const char *url, bool cert);
+
+/* Fetches the PEM certificate at url (checked already) into *pem, which the
+ * caller frees; ERR_UNAVAILABLE when it cannot be had now. */
+typedef int (*provider_cert_fetch)(void *ctx, const char *url, char **pem, size_t *len);
+
+/* 0 when m comes from SNS for one of cfg's topics: topic, certificate URL,
+ * signature, freshness, in that order. ERR_UNAUTHENTICATED with *why
+ * "unknown_topic", "bad_signature" or "stale_timestamp", or ERR_UNAVAILABLE
+ * with *why "cert_unavailable" (SNS retries). */
+int provider_sns_authenticate(const struct txn *t, const struct provider_ses *cfg, const struct evp_sns *m,
+			      provider_cert_fetch fetch, void *fetch_ctx, const char **why);
 
 /* Takes in items[0..n) from provider on t (a job's apply). */
 int provider_take_in(struct txn *t, const char *provider, const struct evp_item *items, size_t n,
