@@ -252,7 +252,11 @@ static int apply_record(struct store_conn *w, struct writer_job *job)
 	char *text = d != NULL ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(d);
 	if (text == NULL || strlen(text) >= sizeof job->entry.detail) {
+		/* The recorded outcome is rolled back with this error: the
+		 * entry says so rather than what would have been. */
 		free(text);
+		snprintf(job->entry.decision, sizeof job->entry.decision, "error");
+		snprintf(job->entry.reason, sizeof job->entry.reason, "error");
 		return err_set(ERR_NOMEM, "the delivery's audit detail cannot be encoded");
 	}
 	memcpy(job->entry.detail, text, strlen(text) + 1);
