@@ -472,9 +472,10 @@ void app_close(struct app *app)
 	mail_worker_stop(app->mail);
 	app->mail = NULL;
 	outbound_stop(app->outbound); /* it records through the writer */
-	app->outbound = NULL;
 	writer_shutdown(app->writer);
 	http_stop(app->http);
+	outbound_free(app->outbound); /* /metrics reads its stats until http_stop */
+	app->outbound = NULL;
 	writer_close(app->writer);
 	store_close(app->store);
 	keyring_free(atomic_load(&app->keys));

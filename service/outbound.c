@@ -434,10 +434,7 @@ static void stop_workers(struct outbound *ob)
 	pthread_mutex_unlock(&ob->lock);
 	for (int i = 0; i < ob->started; i++)
 		pthread_join(ob->workers[i].thread, NULL);
-	pthread_mutex_destroy(&ob->lock);
-	pthread_cond_destroy(&ob->cond);
-	free(ob);
-	curl_global_cleanup();
+	ob->started = 0;
 }
 
 int outbound_start(struct outbound **out, struct app *app)
@@ -457,7 +454,7 @@ int outbound_start(struct outbound **out, struct app *app)
 		ob->workers[i].ob = ob;
 		ob->workers[i].slot = i;
 		if (pthread_create(&ob->workers[i].thread, NULL, run, &ob->workers[i]) != 0) {
-			stop_workers(ob);
+			outbound_free(ob);
 			return err_set(ERR_IO, "cannot start the webhook workers");
 		}
 		ob->started++;
@@ -470,6 +467,17 @@ void outbound_stop(struct outbound *ob)
 {
 	if (ob != NULL)
 		stop_workers(ob);
+}
+
+void outbound_free(struct outbound *ob)
+{
+	if (ob == NULL)
+		return;
+	stop_workers(ob);
+	pthread_mutex_destroy(&ob->lock);
+	pthread_cond_destroy(&ob->cond);
+	free(ob);
+	curl_global_cleanup();
 }
 
 void outbound_stats(struct outbound *ob, struct outbound_stats *out)

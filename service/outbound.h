@@ -39,8 +39,11 @@ struct outbound_stats {
 };
 
 int outbound_start(struct outbound **out, struct app *app);
-/* Stops the workers after the attempts in flight; accepts NULL. */
+/* Stops the workers after the attempts in flight; accepts NULL. The stats
+ * stay readable (an HTTP worker may still be answering /metrics) until
+ * outbound_free, which stops them too if need be. */
 void outbound_stop(struct outbound *ob);
+void outbound_free(struct outbound *ob);
 void outbound_stats(struct outbound *ob, struct outbound_stats *out);
 
 #endif
