@@ -22,8 +22,16 @@ submits (app_commit, or app_defer and writer_submit with a done callback).
 The handlers that still wait are listed in WAITS_DUE_TO_GO: TEMPORARY, named
 on every run, and reported as stale once they no longer wait.
 
+The modules, checked: the include graph between the modules of
+service/ and service/domain/ has no cycle. A module is a .c and its .h
+(service/domain/contact.c and contact.h are one); X depends on Y when a
+file of X includes Y's header. PARTS names the files that implement another
+module's header (app.h says which). A cycle is printed as the loop of
+modules and the include that closes each step, so the fix is visible.
+
 Usage: check-layers.py [--root DIR]   check the tree (exit 1 on a violation)
-       check-layers.py --self-test    prove that a handler calling the store fails
+       check-layers.py --self-test    prove that a handler calling the store,
+                                      and a cycle between modules, fail
 """
 import argparse
 import glob
@@ -92,9 +100,108 @@ def violations(root, waits_allowed=WAITS_DUE_TO_GO, notes=None):
     return found
 
 
+# Files that are part of another module: app.h is implemented in app.c,
+# auth.c and reply.c (its header says so), so auth.h is that module's too.
+PARTS = {"service/auth.c": "service/app", "service/auth.h": "service/app",
+         "service/reply.c": "service/app"}
+QUOTED_RE = re.compile(r'^\s*#\s*include\s*"(service/(?:domain/)?[A-Za-z0-9_]+)\.h"', re.M)
+
+
+def module_of(rel):
+    return PARTS.get(rel, os.path.splitext(rel)[0])
+
+
+def module_graph(root):
+    """{module: {module it includes: "file:line" of the first such include}}."""
+    graph = {}
+    files = glob.glob(os.path.join(root, "service", "*.[ch]")) + \
+        glob.glob(os.path.join(root, "service", "domain", "*.[ch]"))
+    for path in sorted(files):
+        rel = os.path.relpath(path, root).replace(os.sep, "/")
+        me = module_of(rel)
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        edges = graph.setdefault(me, {})
+        for m in QUOTED_RE.finditer(text):
+            them = module_of(m.group(1) + ".h")
+            if them != me and them not in edges:
+                edges[them] = f"{rel}:{text.count(chr(10), 0, m.start()) + 1}"
+    return graph
+
+
+def cycles(graph):
+    """One loop per strongly connected component of more than one module."""
+    index, low, stack, on, comps = {}, {}, [], set(), []
+
+    def strong(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, {})):
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                comps.append(set(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            strong(v)
+    loops = []
+    for comp in comps:
+        start = min(comp)
+        # Shortest way back to start inside the component (breadth first).
+        prev, todo = {start: None}, [start]
+        found = None
+        while todo and found is None:
+            nxt = []
+            for v in todo:
+                for w in sorted(graph[v]):
+                    if w not in comp:
+                        continue
+                    if w == start:
+                        found = v
+                        break
+                    if w not in prev:
+                        prev[w] = v
+                        nxt.append(w)
+                if found is not None:
+                    break
+            todo = nxt
+        path, v = [], found
+        while v is not None:
+            path.append(v)
+            v = prev[v]
+        path.reverse()
+        path.append(start)
+        loops.append((path, sorted(comp)))
+    return loops
+
+
+def cycle_violations(root):
+    graph = module_graph(root)
+    found = []
+    for loop, comp in cycles(graph):
+        steps = ", ".join(f"{a} -> {b} ({graph[a][b]})" for a, b in zip(loop, loop[1:]))
+        found.append(f"cycle: {' -> '.join(loop)}: {steps}")
+        if len(comp) > len(loop) - 1:
+            found[-1] += f"\n  (that loop is one of several among {', '.join(comp)})"
+    return found
+
+
 def check(root):
     notes = []
-    found = violations(root, notes=notes)
+    found = violations(root, notes=notes) + cycle_violations(root)
     for n in notes:
         print(n)
     for v in found:
@@ -142,6 +249,34 @@ def self_test():
                 return 1
         if len(got) != len(want):
             print("self-test: unexpected findings", got)
+            return 1
+    with tempfile.TemporaryDirectory() as d:
+        os.makedirs(os.path.join(d, "service", "domain"))
+
+        def put(rel, text):
+            with open(os.path.join(d, rel), "w") as f:
+                f.write(text)
+        # A DAG: contact on consent on record; the app on a worker.
+        put("service/domain/record.h", "#include <stdint.h>\n")
+        put("service/domain/consent.c", '#include "service/domain/consent.h"\n#include "service/domain/record.h"\n')
+        put("service/domain/contact.c", '#include "service/domain/consent.h"\n#include "service/domain/record.h"\n')
+        put("service/app.c", '#include "service/app.h"\n#include "service/auth.h"\n#include "service/mail.h"\n')
+        put("service/auth.c", '#include "service/app.h"\n')
+        put("service/mail.c", '#include "service/mail.h"\n#include "service/env.h"\n')
+        if cycle_violations(d):
+            print("self-test: a DAG was flagged:", cycle_violations(d))
+            return 1
+        # Closing two loops: consent reaches back up to contact; mail to app.
+        put("service/domain/consent.h", '#include "service/domain/contact.h"\n')
+        put("service/mail.c", '#include "service/mail.h"\n/* #include "service/app.h" */\n#include "service/app.h"\n')
+        got = cycle_violations(d)
+        want = ["cycle: service/domain/consent -> service/domain/contact -> service/domain/consent: "
+                "service/domain/consent -> service/domain/contact (service/domain/consent.h:1), "
+                "service/domain/contact -> service/domain/consent (service/domain/contact.c:1)",
+                "cycle: service/app -> service/mail -> service/app: service/app -> service/mail "
+                "(service/app.c:3), service/mail -> service/app (service/mail.c:3)"]
+        if sorted(got) != sorted(want):
+            print("self-test: cycles found", got, "wanted", want)
             return 1
     print("check-layers self-test: ok")
     return 0

@@ -40,6 +40,12 @@ struct policy *app_policy(struct app *app)
 	return p;
 }
 
+/* app_policy in the shape struct service_env wants. */
+static struct policy *env_policy(void *arg)
+{
+	return app_policy(arg);
+}
+
 /* ---- bodies ---- */
 
 static bool media_type_is(const char *header, const char *want)
@@ -405,7 +411,13 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 	if ((rc = auditwatch_start(&app->watch, app->store, app->cfg.signing_pub, app->cfg.audit_anchor,
 				   app->cfg.audit_verify_every)) != 0)
 		return rc;
-	if ((rc = outbound_start(&app->outbound, app)) != 0)
+	app->env = (struct service_env){ .cfg = &app->cfg,
+					 .store = app->store,
+					 .writer = app->writer,
+					 .keys = &app->keys,
+					 .policy = env_policy,
+					 .policy_arg = app };
+	if ((rc = outbound_start(&app->outbound, &app->env)) != 0)
 		return rc;
 	if ((rc = read_file(app->cfg.tls_cert, &cert, false)) != 0 ||
 	    (rc = read_file(app->cfg.tls_key, &key, true)) != 0)
@@ -424,7 +436,7 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 		config_default_public_url(&app->cfg, http_port(app->http)); /* --listen with port 0 */
 	/* After the public URL is final: the mail carries links under it. */
 	if (rc == 0)
-		rc = mail_worker_start(&app->mail, app);
+		rc = mail_worker_start(&app->mail, &app->env);
 out:
 	free(cert);
 	if (key != NULL) {

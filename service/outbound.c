@@ -4,11 +4,15 @@
  */
 #include "service/outbound.h"
 
-#include "service/app.h"
+#include "policy/policy.h"
+#include "service/config.h"
+#include "service/env.h"
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/base/limits.h"
 #include "service/domain/webhook.h"
+#include "service/store/store.h"
+#include "service/writer.h"
 
 #include <curl/curl.h>
 #include <netinet/in.h>
@@ -23,7 +27,7 @@
 #define OUTBOUND_POLL_MS 100
 
 struct outbound {
-	struct app *app;
+	const struct service_env *env;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -102,8 +106,8 @@ static size_t discard(char *p, size_t size, size_t n, void *ctx)
 static void post(struct outbound *ob, const struct store_webhook *w, const struct due *it, const char *body,
 		 long *status, char *error, size_t cap)
 {
-	struct txn t = { .keys = atomic_load(&ob->app->keys), .now_us = now_us() };
-	struct guard g = { .allow_private = ob->app->cfg.webhooks.allow_private_targets,
+	struct txn t = { .keys = atomic_load(ob->env->keys), .now_us = now_us() };
+	struct guard g = { .allow_private = ob->env->cfg->webhooks.allow_private_targets,
 			   .http = strncmp(w->url, "http://", 7) == 0 };
 	char sig[WEBHOOK_SIG_CAP], h_id[80], h_ts[64], h_sig[96];
 	struct curl_slist *hdrs = NULL;
@@ -185,29 +189,29 @@ struct record {
 static int apply_record(struct store_conn *w, struct writer_job *job)
 {
 	struct record *r = job->ctx;
-	struct txn t = { .c = w, .keys = atomic_load(&r->ob->app->keys), .now_us = now_us() };
-	return webhook_attempt_done(&t, &r->ob->app->cfg.webhooks, &r->d, r->status, r->error, &r->outcome);
+	struct txn t = { .c = w, .keys = atomic_load(r->ob->env->keys), .now_us = now_us() };
+	return webhook_attempt_done(&t, &r->ob->env->cfg->webhooks, &r->d, r->status, r->error, &r->outcome);
 }
 
 static void deliver(struct outbound *ob, struct due *it)
 {
-	struct app *app = ob->app;
+	const struct service_env *env = ob->env;
 	struct store_conn *c = NULL;
 	struct store_webhook w;
 	char error[STORE_TEXT_CAP];
 	char *body = NULL;
 	long status = 0;
 	memset(&w, 0, sizeof w);
-	if (store_conn_get(app->store, &c) != 0)
+	if (store_conn_get(env->store, &c) != 0)
 		return;
-	struct policy *p = app_policy(app);
-	struct txn t = { .c = c, .keys = atomic_load(&app->keys), .policy = p, .now_us = now_us() };
+	struct policy *p = env->policy(env->policy_arg);
+	struct txn t = { .c = c, .keys = atomic_load(env->keys), .policy = p, .now_us = now_us() };
 	int rc = webhook_get(&t, it->d.endpoint_id, &w);
 	/* Disabled by a 410 earlier in this pass: its deliveries are failed. */
 	bool skip = rc != 0 || w.disabled_us != 0;
 	if (!skip && webhook_body(&t, &w, &it->d, &body) != 0)
 		body = NULL; /* recorded as a failed attempt below */
-	store_conn_put(app->store, c);
+	store_conn_put(env->store, c);
 	policy_unref(p);
 	if (skip)
 		goto out;
@@ -217,7 +221,7 @@ static void deliver(struct outbound *ob, struct due *it)
 	memset(&job, 0, sizeof job);
 	job.apply = apply_record;
 	job.ctx = &r;
-	if (writer_run(app->writer, &job) != 0 || job.apply_rc != 0) {
+	if (writer_run(env->writer, &job) != 0 || job.apply_rc != 0) {
 		fprintf(stderr, "consentd: webhooks: cannot record a delivery attempt: %s\n", job.apply_msg);
 		goto out;
 	}
@@ -238,19 +242,19 @@ out:
 /* One pass: the due deliveries, oldest event first. */
 static void pass(struct outbound *ob)
 {
-	struct app *app = ob->app;
+	const struct service_env *env = ob->env;
 	struct store_conn *c = NULL;
 	struct due_list *l = calloc(1, sizeof *l);
 	int64_t pending = 0, oldest = 0;
-	if (l == NULL || store_conn_get(app->store, &c) != 0)
+	if (l == NULL || store_conn_get(env->store, &c) != 0)
 		goto out;
-	struct txn t = { .c = c, .keys = atomic_load(&app->keys), .now_us = now_us() };
+	struct txn t = { .c = c, .keys = atomic_load(env->keys), .now_us = now_us() };
 	if (webhook_queue_stats(&t, &pending, &oldest) == 0) {
 		atomic_store(&ob->pending, pending);
 		atomic_store(&ob->oldest_us, oldest);
 	}
 	int rc = pending > 0 ? webhook_due(&t, LIMIT_WEBHOOK_BATCH, due_cb, l) : 0;
-	store_conn_put(app->store, c);
+	store_conn_put(env->store, c);
 	for (int i = 0; rc == 0 && i < l->n; i++) {
 		pthread_mutex_lock(&ob->lock);
 		bool stop = ob->stop;
@@ -289,7 +293,7 @@ static void *run(void *arg)
 	}
 }
 
-int outbound_start(struct outbound **out, struct app *app)
+int outbound_start(struct outbound **out, const struct service_env *env)
 {
 	struct outbound *ob = calloc(1, sizeof *ob);
 	*out = NULL;
@@ -299,7 +303,7 @@ int outbound_start(struct outbound **out, struct app *app)
 		free(ob);
 		return err_set(ERR_IO, "cannot initialise libcurl");
 	}
-	ob->app = app;
+	ob->env = env;
 	pthread_mutex_init(&ob->lock, NULL);
 	pthread_cond_init(&ob->cond, NULL);
 	if (pthread_create(&ob->thread, NULL, run, ob) != 0) {

@@ -24,7 +24,7 @@
 
 #include <stdint.h>
 
-struct app;
+struct service_env;
 struct outbound;
 
 struct outbound_stats {
@@ -33,7 +33,7 @@ struct outbound_stats {
 	int64_t oldest_us; /* creation time of the oldest of them, 0 when none */
 };
 
-int outbound_start(struct outbound **out, struct app *app);
+int outbound_start(struct outbound **out, const struct service_env *env);
 /* Stops the thread after the attempt in flight; accepts NULL. */
 void outbound_stop(struct outbound *ob);
 void outbound_stats(struct outbound *ob, struct outbound_stats *out);

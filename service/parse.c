@@ -49,7 +49,7 @@ int parse_check_body(const struct policy *p, json_t *body, struct check_req *out
 	if (out->contact_id != NULL && !is_contact_id(out->contact_id))
 		return err_set(ERR_INVALID, "contact_id is not a contact id");
 	if (out->email != NULL) {
-		/* The same normalisation contact_email_hashes applies before hashing. */
+		/* The same normalisation record_email_hashes applies before hashing. */
 		int rc = normalize_email(out->email, strlen(out->email), norm, sizeof norm);
 		crypto_wipe(norm, sizeof norm);
 		if (rc != 0)

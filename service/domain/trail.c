@@ -9,7 +9,7 @@
 #include "service/base/error.h"
 #include "service/base/limits.h"
 #include "service/crypto/fieldcrypt.h"
-#include "service/domain/contact.h"
+#include "service/domain/record.h"
 #include "service/domain/release.h"
 
 #include <jansson.h>
@@ -119,9 +119,9 @@ int trail_find_contacts(struct txn *t, const char *email, const char *phone, cha
 	if ((email == NULL) == (phone == NULL) || cap == 0)
 		return err_set(ERR_INVALID, "give an email address or a phone number, not both");
 	if (email != NULL)
-		rc = contact_email_hashes(t->keys, email, bidx, NULL);
+		rc = record_email_hashes(t->keys, email, bidx, NULL);
 	else
-		rc = contact_phone_hashes(t->keys, phone, bidx, NULL);
+		rc = record_phone_hashes(t->keys, phone, bidx, NULL);
 	if (rc != 0)
 		goto out;
 	if (email != NULL) {

@@ -9,7 +9,7 @@
 #include "service/base/limits.h"
 #include "service/crypto/fieldcrypt.h"
 #include "service/crypto/whsig.h"
-#include "service/domain/contact.h"
+#include "service/domain/record.h"
 #include "service/domain/event.h"
 
 #include <arpa/inet.h>
@@ -360,9 +360,9 @@ int webhook_body(struct txn *t, const struct store_webhook *w, const struct stor
 		rc = 0;
 		goto plain; /* erased meanwhile: its values are gone, and stay out */
 	}
-	if (rc != 0 || (rc = contact_unwrap(t->keys, &ct, dek)) != 0)
+	if (rc != 0 || (rc = record_unwrap(t->keys, &ct, dek)) != 0)
 		goto out;
-	rc = contact_open(dek, "outbox", d->contact_id, "personal", d->personal, d->personal_len, &vals);
+	rc = record_open(dek, "outbox", d->contact_id, "personal", d->personal, d->personal_len, &vals);
 	crypto_wipe(dek, sizeof dek);
 	if (rc != 0)
 		goto out;
