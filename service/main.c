@@ -20,6 +20,9 @@
 #include "service/base/error.h"
 #include "service/config.h"
 #include "service/crypto/fieldcrypt.h"
+#include "service/domain/principal.h"
+#include "service/domain/rotation.h"
+#include "service/domain/trail.h"
 #include "service/store/store.h"
 
 #include <errno.h>
@@ -328,8 +331,9 @@ struct token_job {
 
 static int apply_token(struct store_conn *w, struct writer_job *job)
 {
-	struct token_job *t = job->ctx;
-	return store_principal_insert(w, t->name, t->role, t->hash, now_us());
+	struct token_job *tj = job->ctx;
+	struct txn t = { .c = w, .now_us = now_us() };
+	return principal_create(&t, tj->name, tj->role, tj->hash);
 }
 
 static int open_for_cli(const char *dir, struct config *cfg, struct store **st, struct writer **log)
@@ -387,7 +391,8 @@ static int operator_job(struct writer *log, const char *action, const char *reas
 static int apply_revoke(struct store_conn *w, struct writer_job *job)
 {
 	const char *name = job->ctx;
-	int rc = store_principal_revoke(w, name, now_us());
+	struct txn t = { .c = w, .now_us = now_us() };
+	int rc = principal_revoke(&t, name);
 	if (rc != 0) {
 		snprintf(job->entry.decision, sizeof job->entry.decision, "deny");
 		snprintf(job->entry.reason, sizeof job->entry.reason, "%s",
@@ -505,24 +510,13 @@ struct rotate_job {
 	int64_t count;
 };
 
-static int rewrap_one(void *arg, struct store_contact *ct)
-{
-	struct rotate_job *r = arg;
-	uint8_t dek[FC_KEY_BYTES];
-	int rc = fieldcrypt_dek_unwrap(r->kr, ct->id, ct->key_version, ct->wrapped_key, ct->wrapped_len, dek);
-	if (rc == 0)
-		rc = fieldcrypt_dek_wrap(r->kr, ct->id, dek, ct->wrapped_key, &ct->key_version);
-	ct->wrapped_len = FC_WRAPPED_DEK_BYTES;
-	crypto_wipe(dek, sizeof dek);
-	return rc;
-}
-
 static int apply_rotate(struct store_conn *w, struct writer_job *job)
 {
 	struct rotate_job *r = job->ctx;
-	int rc = store_contacts_rewrap(w, rewrap_one, r, &r->count);
+	struct txn t = { .c = w, .keys = r->kr, .now_us = now_us() };
+	int rc = rotation_rewrap(&t, &r->count);
 	snprintf(job->entry.detail, sizeof job->entry.detail, "{\"contacts\":%lld,\"key_version\":%d}",
-		 (long long)r->count, keyring_current_version(r->kr));
+		 (long long)r->count, rotation_version(r->kr));
 	return rc;
 }
 
@@ -545,10 +539,10 @@ static int cmd_keys(int argc, char **argv)
 		fputs(usage_keys, stderr);
 		return EXIT_USAGE;
 	}
-	if ((rc = config_load(&cfg, o.data)) != 0 || (rc = keyring_open(&r.kr, cfg.keys_dir)) != 0)
+	int old = 0;
+	if ((rc = config_load(&cfg, o.data)) != 0)
 		return fail(rc);
-	int old = keyring_current_version(r.kr);
-	if ((rc = keyring_add_version(r.kr, cfg.keys_dir)) != 0)
+	if ((rc = rotation_start(cfg.keys_dir, &r.kr, &old)) != 0)
 		goto out;
 	if ((rc = open_for_cli(o.data, &cfg, &st, &log)) != 0)
 		goto out;
@@ -557,11 +551,10 @@ static int cmd_keys(int argc, char **argv)
 		goto out;
 	}
 	/* Every live contact now uses the new version; retire the others. */
-	for (int v = 1; v <= old; v++)
-		if (keyring_has_version(r.kr, v) && (rc = keyring_retire_version(r.kr, cfg.keys_dir, v)) != 0)
-			goto out;
+	if ((rc = rotation_retire(r.kr, cfg.keys_dir, old)) != 0)
+		goto out;
 	printf("rotated: master key version %d -> %d; %lld data keys rewrapped; old versions retired\n", old,
-	       keyring_current_version(r.kr), (long long)r.count);
+	       rotation_version(r.kr), (long long)r.count);
 out:
 	writer_close(log);
 	store_close(st);
@@ -690,15 +683,14 @@ static int cmd_audit(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		struct store_audit_filter all;
-		struct store_audit_cursor *cur = NULL;
+		struct trail_cursor *cur = NULL;
 		struct audit_entry *e = malloc(sizeof *e);
 		char *buf = malloc(AUDIT_JSON_MAX > AUDIT_CSV_MAX ? AUDIT_JSON_MAX : AUDIT_CSV_MAX);
 		memset(&all, 0, sizeof all);
-		rc = (e && buf) ? store_audit_cursor_open(c, &all, &cur)
-				: err_set(ERR_NOMEM, "out of memory");
+		rc = (e && buf) ? trail_cursor_open(st, &all, &cur) : err_set(ERR_NOMEM, "out of memory");
 		if (rc == 0 && csv && audit_csv_header(buf, AUDIT_CSV_MAX) > 0)
 			fputs(buf, stdout);
-		while (rc == 0 && (rc = store_audit_cursor_next(cur, e)) == 1) {
+		while (rc == 0 && (rc = trail_cursor_next(cur, e)) == 1) {
 			int n = csv ? audit_entry_format_csv(e, buf, AUDIT_CSV_MAX)
 				    : audit_entry_format_json(e, buf, AUDIT_JSON_MAX);
 			if (n < 0) {
@@ -710,7 +702,7 @@ static int cmd_audit(int argc, char **argv)
 				fputc('\n', stdout);
 			rc = 0;
 		}
-		store_audit_cursor_close(cur);
+		trail_cursor_close(cur);
 		free(e);
 		free(buf);
 		code = rc == 0 ? EXIT_OK : fail(rc);
