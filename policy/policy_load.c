@@ -104,11 +104,6 @@ const char *policy_errors_reason(const struct policy_errors *errs, size_t i)
 	return errs && i < errs->n ? errs->items[i].reason : NULL;
 }
 
-size_t policy_errors_dropped(const struct policy_errors *errs)
-{
-	return errs ? errs->dropped : 0;
-}
-
 int policy_errors_format(const struct policy_errors *errs, size_t i, char *buf, size_t len)
 {
 	if (errs == NULL || i >= errs->n) {
@@ -998,9 +993,6 @@ int policy_load_buffer(struct policy **out, const char *json, size_t len, const 
 	if (L.errs->source == NULL || L.p == NULL)
 		goto fail;
 	atomic_init(&L.p->refs, 1);
-	L.p->source = strdup(source_name);
-	if (L.p->source == NULL)
-		goto fail;
 
 	if (json == NULL || len > LIMIT_POLICY_BYTES) {
 		add_error(&L, "policy is %zu bytes; the limit is %d", json ? len : 0, LIMIT_POLICY_BYTES);

@@ -387,11 +387,6 @@ void config_default_public_url(struct config *cfg, uint16_t port)
 			 strcmp(cfg->address, "0.0.0.0") == 0 ? "127.0.0.1" : cfg->address, port);
 }
 
-int config_write_default(const char *dir, const char *listen)
-{
-	return config_write_default_db(dir, listen, "consentd.db");
-}
-
 int config_write_default_db(const char *dir, const char *listen, const char *database)
 {
 	char path[CONFIG_PATH_CAP + 32];

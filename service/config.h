@@ -77,8 +77,6 @@ int config_load(struct config *cfg, const char *dir);
 int config_parse_listen(const char *s, char *addr, size_t cap, uint16_t *port);
 /* Sets public_url from the listen address and the given (bound) port. */
 void config_default_public_url(struct config *cfg, uint16_t port);
-/* Writes a default DIR/consentd.conf (O_EXCL). */
-int config_write_default(const char *dir, const char *listen);
 /* The same with another `database` setting: a file path (SQLite) or a
  * postgresql:// URI (libpq conninfo). */
 int config_write_default_db(const char *dir, const char *listen, const char *database);

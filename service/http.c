@@ -480,10 +480,6 @@ bool http_body_too_big(const struct http_request *req)
 {
 	return req->too_big;
 }
-uint64_t http_body_bytes(const struct http_request *req)
-{
-	return req->body_bytes;
-}
 void http_set_state(struct http_request *req, void *state)
 {
 	req->app_state = state;
@@ -500,20 +496,9 @@ void http_set_streaming(struct http_request *req)
 {
 	req->streaming = true;
 }
-bool http_responded(const struct http_request *req)
-{
-	return req->have_response;
-}
-
 const char *http_query(const struct http_request *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-bool http_has_query(const struct http_request *req, const char *name)
-{
-	return MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), NULL,
-					     NULL) == MHD_YES;
 }
 
 struct query_walk {

@@ -29,7 +29,7 @@ struct spill {
 	uint8_t *sealed; /* SPILL_RECORD_BYTES + 4 + 16 */
 	size_t plen;	 /* bytes in plain (writing) */
 	size_t ppos;	 /* read position in plain (reading) */
-	uint64_t records, read_records, size;
+	uint64_t records, read_records;
 	int reading;
 };
 
@@ -136,7 +136,6 @@ int spill_write(struct spill *s, const void *data, size_t len)
 		size_t take = len < room ? len : room;
 		memcpy(s->plain + s->plen, p, take);
 		s->plen += take;
-		s->size += take;
 		p += take;
 		len -= take;
 		if (s->plen == SPILL_RECORD_BYTES) {
@@ -219,11 +218,6 @@ ssize_t spill_read(struct spill *s, void *buf, size_t cap)
 	memcpy(buf, s->plain + s->ppos, n);
 	s->ppos += n;
 	return (ssize_t)n;
-}
-
-uint64_t spill_size(const struct spill *s)
-{
-	return s->size;
 }
 
 void spill_free(struct spill *s)

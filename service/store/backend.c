@@ -188,11 +188,6 @@ int store_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, i
 	return CALL(c->be, contacts_rewrap, c, cb, ctx, count);
 }
 
-int store_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n)
-{
-	return CALL(c->be, key_versions_in_use, c, versions, cap, n);
-}
-
 int store_consent_put(struct store_conn *c, const struct store_consent *cs, bool current)
 {
 	return CALL(c->be, consent_put, c, cs, current);
@@ -260,11 +255,6 @@ int store_checkpoint_append(struct store_conn *c, const struct audit_checkpoint 
 int store_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out)
 {
 	return CALL(c->be, checkpoint_latest, c, out);
-}
-
-int store_checkpoints_each(struct store_conn *c, store_checkpoint_cb cb, void *ctx)
-{
-	return CALL(c->be, checkpoints_each, c, cb, ctx);
 }
 
 int store_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb, void *ctx)

@@ -1069,20 +1069,6 @@ int sqlite_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, 
 	}
 }
 
-int sqlite_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n)
-{
-	sqlite3_stmt *s = stmt(c, S_KEY_VERSIONS);
-	int rc;
-	if (s == NULL)
-		return err_code();
-	*n = 0;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		if (*n < cap)
-			versions[(*n)++] = sqlite3_column_int(s, 0);
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : store_db_error(sq_conn(c)->db, rc, "cannot list key versions");
-}
-
 /* ---- consents ---- */
 
 static void bind_consent(sqlite3_stmt *s, const struct store_consent *cs)
@@ -1357,24 +1343,6 @@ int sqlite_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out)
 	return ret;
 }
 
-int sqlite_checkpoints_each(struct store_conn *c, store_checkpoint_cb cb, void *ctx)
-{
-	sqlite3_stmt *s = stmt(c, S_CHECKPOINTS_EACH);
-	struct audit_checkpoint cp;
-	int rc, ret = 0;
-	if (s == NULL)
-		return err_code();
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		read_checkpoint(s, &cp);
-		if ((ret = cb(ctx, &cp)) != 0)
-			break;
-	}
-	if (ret == 0 && rc != SQLITE_DONE)
-		ret = store_db_error(sq_conn(c)->db, rc, "cannot read checkpoints");
-	sqlite3_reset(s);
-	return ret;
-}
-
 static void read_audit(sqlite3_stmt *s, struct audit_entry *e)
 {
 	e->seq = sqlite3_column_int64(s, 0);
@@ -1638,7 +1606,6 @@ const struct store_backend store_sqlite_backend = {
 	.field_delete = sqlite_field_delete,
 	.fields_each = sqlite_fields_each,
 	.contacts_rewrap = sqlite_contacts_rewrap,
-	.key_versions_in_use = sqlite_key_versions_in_use,
 	.consent_put = sqlite_consent_put,
 	.consent_get = sqlite_consent_get,
 	.consents_each = sqlite_consents_each,
@@ -1652,7 +1619,6 @@ const struct store_backend store_sqlite_backend = {
 	.audit_append = sqlite_audit_append,
 	.checkpoint_append = sqlite_checkpoint_append,
 	.checkpoint_latest = sqlite_checkpoint_latest,
-	.checkpoints_each = sqlite_checkpoints_each,
 	.audit_each = sqlite_audit_each,
 	.audit_cursor_open = sqlite_audit_cursor_open,
 	.audit_cursor_next = sqlite_audit_cursor_next,
