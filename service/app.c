@@ -48,16 +48,6 @@ static struct policy *env_policy(void *arg)
 
 /* ---- bodies ---- */
 
-static bool media_type_is(const char *header, const char *want)
-{
-	if (header == NULL)
-		return false;
-	size_t n = strlen(want);
-	if (strncasecmp(header, want, n) != 0)
-		return false;
-	return header[n] == '\0' || header[n] == ';' || header[n] == ' ';
-}
-
 json_t *app_json_body(struct reqctx *ctx)
 {
 	size_t len;
@@ -68,7 +58,7 @@ json_t *app_json_body(struct reqctx *ctx)
 		reply_problem(ctx, ERR_TOOBIG, NULL);
 		return NULL;
 	}
-	if (!media_type_is(http_header(ctx->http, "Content-Type"), "application/json")) {
+	if (!media_type_is(http_header(ctx->http, "Content-Type"), "application/json", NULL)) {
 		err_set(ERR_UNSUPPORTED, "send the body as application/json");
 		reply_problem(ctx, ERR_UNSUPPORTED, NULL);
 		return NULL;
