@@ -311,6 +311,23 @@ out:
 	return rc;
 }
 
+int audit_entry_set_detail(struct audit_entry *e, json_t *detail)
+{
+	char *text = detail != NULL ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(detail);
+	e->detail[0] = '\0';
+	if (text == NULL)
+		return err_set(ERR_NOMEM, "the audit detail could not be encoded");
+	size_t n = strlen(text);
+	int rc = 0;
+	if (n >= sizeof e->detail)
+		rc = err_set(ERR_TOOBIG, "the audit detail is longer than %zu bytes", sizeof e->detail - 1);
+	else
+		memcpy(e->detail, text, n + 1);
+	free(text);
+	return rc;
+}
+
 int audit_entry_link(struct audit_hasher *h, struct audit_entry *e, const uint8_t prev[AUDIT_HASH_BYTES])
 {
 	memmove(e->prev_hash, prev, AUDIT_HASH_BYTES);

@@ -362,20 +362,15 @@ static int operator_job(struct writer *log, const char *action, const char *reas
 	struct writer_job job;
 	memset(&job, 0, sizeof job);
 	int rc = audit_entry_fill(&job.entry, "operator", "", action, "", "", "", "allow", reason);
+	/* A detail that does not fit is refused, not cut: nothing is done. */
 	if (detail != NULL) {
-		char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS); /* canonical, escaped */
-		json_decref(detail);
-		/* A detail cut to fit would be broken JSON in the trail for good:
-		 * nothing is done instead. */
-		if (text == NULL)
-			rc = err_set(ERR_NOMEM, "out of memory");
-		else if (rc == 0 && strlen(text) >= sizeof job.entry.detail)
-			rc = err_set(ERR_TOOBIG,
-				     "the audit detail of %s is longer than %zu bytes; nothing was done",
-				     action, sizeof job.entry.detail - 1);
-		else
-			memcpy(job.entry.detail, text, strlen(text) + 1);
-		free(text);
+		int drc = audit_entry_set_detail(&job.entry, detail);
+		if (drc != 0 && rc == 0)
+			rc = drc == ERR_TOOBIG
+				     ? err_set(drc,
+					       "the audit detail of %s is longer than %zu bytes; nothing was done",
+					       action, sizeof job.entry.detail - 1)
+				     : drc;
 	}
 	if (rc != 0)
 		return rc;
@@ -515,9 +510,10 @@ static int apply_rotate(struct store_conn *w, struct writer_job *job)
 	struct rotate_job *r = job->ctx;
 	struct txn t = { .c = w, .keys = r->kr, .now_us = now_us() };
 	int rc = rotation_rewrap(&t, &r->count);
-	snprintf(job->entry.detail, sizeof job->entry.detail, "{\"contacts\":%lld,\"key_version\":%d}",
-		 (long long)r->count, rotation_version(r->kr));
-	return rc;
+	int drc =
+		audit_entry_set_detail(&job->entry, json_pack("{s:I, s:i}", "contacts", (json_int_t)r->count,
+							      "key_version", rotation_version(r->kr)));
+	return rc != 0 ? rc : drc;
 }
 
 static int cmd_keys(int argc, char **argv)
