@@ -9,6 +9,7 @@
 #include "service/base/error.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* An entry a backend leaves NULL (a store function added to the interface
@@ -257,9 +258,26 @@ int store_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out)
 	return CALL(c->be, checkpoint_latest, c, out);
 }
 
+/* One walk over the cursor for every backend (each carried its own copy). */
 int store_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb, void *ctx)
 {
-	return CALL(c->be, audit_each, c, f, cb, ctx);
+	struct store_audit_cursor *cur = NULL;
+	struct audit_entry *e = malloc(sizeof *e);
+	int rc, ret = 0;
+	if (e == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	if ((rc = store_audit_cursor_open(c, f, &cur)) != 0) {
+		free(e);
+		return rc;
+	}
+	while ((rc = store_audit_cursor_next(cur, e)) == 1)
+		if ((ret = cb(ctx, e)) != 0)
+			break;
+	if (ret == 0 && rc < 0)
+		ret = rc;
+	store_audit_cursor_close(cur);
+	free(e);
+	return ret;
 }
 
 int store_audit_cursor_open(struct store_conn *c, const struct store_audit_filter *f,

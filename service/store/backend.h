@@ -137,8 +137,6 @@ struct store_backend {
 	int (*audit_append)(struct store_conn *c, const struct audit_entry *e);
 	int (*checkpoint_append)(struct store_conn *c, const struct audit_checkpoint *cp);
 	int (*checkpoint_latest)(struct store_conn *c, struct audit_checkpoint *out);
-	int (*audit_each)(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb,
-			  void *ctx);
 	int (*audit_cursor_open)(struct store_conn *c, const struct store_audit_filter *f,
 				 struct store_audit_cursor **out);
 	int (*audit_cursor_next)(struct store_audit_cursor *cur, struct audit_entry *e);

@@ -1312,28 +1312,6 @@ static int pg_audit_cursor_next(struct store_audit_cursor *base, struct audit_en
 	return 1;
 }
 
-static int pg_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb,
-			 void *ctx)
-{
-	struct store_audit_cursor *cur = NULL;
-	struct audit_entry *e = malloc(sizeof *e);
-	int rc, ret = 0;
-	if (e == NULL)
-		return err_set(ERR_NOMEM, "out of memory");
-	if ((rc = pg_audit_cursor_open(c, f, &cur)) != 0) {
-		free(e);
-		return rc;
-	}
-	while ((rc = pg_audit_cursor_next(cur, e)) == 1)
-		if ((ret = cb(ctx, e)) != 0)
-			break;
-	if (ret == 0 && rc < 0)
-		ret = rc;
-	pg_audit_cursor_close(cur);
-	free(e);
-	return ret;
-}
-
 static int pg_audit_hash_at(struct store_conn *c, int64_t seq, uint8_t hash[32])
 {
 	struct pg_args a = { 0 };
@@ -2556,7 +2534,6 @@ const struct store_backend store_pg_backend = {
 	.audit_append = pg_audit_append,
 	.checkpoint_append = pg_checkpoint_append,
 	.checkpoint_latest = pg_checkpoint_latest,
-	.audit_each = pg_audit_each,
 	.audit_cursor_open = pg_audit_cursor_open,
 	.audit_cursor_next = pg_audit_cursor_next,
 	.audit_cursor_close = pg_audit_cursor_close,

@@ -1523,27 +1523,6 @@ void sqlite_checkpoint_cursor_close(struct store_checkpoint_cursor *base)
 	free(cur);
 }
 
-int sqlite_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb, void *ctx)
-{
-	struct store_audit_cursor *cur = NULL;
-	struct audit_entry *e = malloc(sizeof *e);
-	int rc, ret = 0;
-	if (e == NULL)
-		return err_set(ERR_NOMEM, "out of memory");
-	if ((rc = sqlite_audit_cursor_open(c, f, &cur)) != 0) {
-		free(e);
-		return rc;
-	}
-	while ((rc = sqlite_audit_cursor_next(cur, e)) == 1)
-		if ((ret = cb(ctx, e)) != 0)
-			break;
-	if (ret == 0 && rc < 0)
-		ret = rc;
-	sqlite_audit_cursor_close(cur);
-	free(e);
-	return ret;
-}
-
 /* ---- suppressions ---- */
 
 int sqlite_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
@@ -1619,7 +1598,6 @@ const struct store_backend store_sqlite_backend = {
 	.audit_append = sqlite_audit_append,
 	.checkpoint_append = sqlite_checkpoint_append,
 	.checkpoint_latest = sqlite_checkpoint_latest,
-	.audit_each = sqlite_audit_each,
 	.audit_cursor_open = sqlite_audit_cursor_open,
 	.audit_cursor_next = sqlite_audit_cursor_next,
 	.audit_cursor_close = sqlite_audit_cursor_close,

@@ -114,7 +114,6 @@ int sqlite_audit_head(struct store_conn *c, int64_t *seq, uint8_t hash[32]);
 int sqlite_audit_append(struct store_conn *c, const struct audit_entry *e);
 int sqlite_checkpoint_append(struct store_conn *c, const struct audit_checkpoint *cp);
 int sqlite_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out);
-int sqlite_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb, void *ctx);
 int sqlite_audit_cursor_open(struct store_conn *c, const struct store_audit_filter *f,
 			     struct store_audit_cursor **out);
 int sqlite_audit_cursor_next(struct store_audit_cursor *cur, struct audit_entry *e);
