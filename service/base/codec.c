@@ -155,8 +155,8 @@ int normalize_email(const char *in, size_t len, char *out, size_t cap)
 	}
 	while (len > 0 && (in[len - 1] == ' ' || in[len - 1] == '\t'))
 		len--;
-	if (len == 0 || len > 254 || len + 1 > cap)
-		return err_set(ERR_INVALID, "email must be 1 to 254 characters");
+	if (len == 0 || len > LIMIT_EMAIL_BYTES || len + 1 > cap)
+		return err_set(ERR_INVALID, "email must be 1 to %d characters", LIMIT_EMAIL_BYTES);
 	size_t at = len;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
@@ -198,14 +198,15 @@ int normalize_phone(const char *in, size_t len, char *out, size_t cap)
 			return err_set(
 				ERR_INVALID,
 				"phone may hold only digits, '+', spaces, dots, dashes and parentheses");
-		if (o + 2 > cap || digits >= 15)
+		if (o + 2 > cap || digits >= LIMIT_PHONE_DIGITS)
 			return err_set(ERR_INVALID, "phone has too many digits");
 		out[o++] = c;
 		digits++;
 	}
 	out[o] = '\0';
-	if (o == 0 || out[0] != '+' || digits < 8)
-		return err_set(ERR_INVALID, "phone must be in international form: '+' and 8 to 15 digits");
+	if (o == 0 || out[0] != '+' || digits < LIMIT_PHONE_DIGITS_MIN)
+		return err_set(ERR_INVALID, "phone must be in international form: '+' and %d to %d digits",
+			       LIMIT_PHONE_DIGITS_MIN, LIMIT_PHONE_DIGITS);
 	return 0;
 }
 

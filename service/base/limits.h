@@ -34,6 +34,16 @@
 #define CONTACT_ID_SEQ_BYTES 6 /* the counter's share; 80 random bits remain */
 #define LIMIT_LABEL_BYTES 128  /* plaintext labels: source, owner (is_identifier) */
 
+/* Contact addresses, normalised (normalize_email, normalize_phone): an
+ * email is at most 254 bytes (RFC 5321's path limit less its angle
+ * brackets); a phone is E.164, '+' and 8 to 15 digits. The _CAP sizes hold
+ * one with its NUL. */
+#define LIMIT_EMAIL_BYTES 254
+#define LIMIT_EMAIL_CAP (LIMIT_EMAIL_BYTES + 2)
+#define LIMIT_PHONE_DIGITS_MIN 8
+#define LIMIT_PHONE_DIGITS 15
+#define LIMIT_PHONE_CAP (LIMIT_PHONE_DIGITS + 2)
+
 /* Policy file */
 /* Inbound provider events (POST /v1/events/{provider}). */
 #define LIMIT_EVENT_BODY_BYTES (1024 * 1024) /* one provider request: a SendGrid batch */

@@ -28,28 +28,31 @@ json_t *json_time(int64_t us)
 	return json_string(buf);
 }
 
-int record_email_hashes(const struct keyring *kr, const char *email, uint8_t bidx[32], uint8_t shash[32])
+/* The blind index (kind) and the suppression hash of a normalised value;
+ * bidx or shash may be NULL. norm is wiped whatever happens. */
+static int hashes_of(const struct keyring *kr, enum fc_hash_kind kind, int rc, char *norm, size_t cap,
+		     uint8_t bidx[32], uint8_t shash[32])
 {
-	char norm[256];
-	int rc = normalize_email(email, strlen(email), norm, sizeof norm);
 	if (rc == 0 && bidx != NULL)
-		rc = fieldcrypt_keyed_hash(kr, FC_HASH_EMAIL, norm, strlen(norm), bidx);
+		rc = fieldcrypt_keyed_hash(kr, kind, norm, strlen(norm), bidx);
 	if (rc == 0 && shash != NULL)
 		rc = fieldcrypt_keyed_hash(kr, FC_HASH_SUPPRESSION, norm, strlen(norm), shash);
-	crypto_wipe(norm, sizeof norm);
+	crypto_wipe(norm, cap);
 	return rc;
+}
+
+int record_email_hashes(const struct keyring *kr, const char *email, uint8_t bidx[32], uint8_t shash[32])
+{
+	char norm[LIMIT_EMAIL_CAP];
+	int rc = normalize_email(email, strlen(email), norm, sizeof norm);
+	return hashes_of(kr, FC_HASH_EMAIL, rc, norm, sizeof norm, bidx, shash);
 }
 
 int record_phone_hashes(const struct keyring *kr, const char *phone, uint8_t bidx[32], uint8_t shash[32])
 {
-	char norm[32];
+	char norm[LIMIT_PHONE_CAP];
 	int rc = normalize_phone(phone, strlen(phone), norm, sizeof norm);
-	if (rc == 0 && bidx != NULL)
-		rc = fieldcrypt_keyed_hash(kr, FC_HASH_PHONE, norm, strlen(norm), bidx);
-	if (rc == 0 && shash != NULL)
-		rc = fieldcrypt_keyed_hash(kr, FC_HASH_SUPPRESSION, norm, strlen(norm), shash);
-	crypto_wipe(norm, sizeof norm);
-	return rc;
+	return hashes_of(kr, FC_HASH_PHONE, rc, norm, sizeof norm, bidx, shash);
 }
 
 int record_seal(const uint8_t dek[32], const char *table, const char *id, const char *name, json_t *value,
