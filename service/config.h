@@ -22,10 +22,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "service/base/limits.h"
 #include "service/domain/provider.h"
 #include "service/domain/webhook.h"
 
-#define CONFIG_PATH_CAP 4096
+#define CONFIG_PATH_CAP LIMIT_FILE_PATH_CAP
+/* Where `init` and a config without "listen" serve: loopback only. */
+#define CONFIG_DEFAULT_LISTEN "127.0.0.1:8443"
 #define CONFIG_ORG_CAP 256 /* one organisation detail, with its NUL */
 
 /* "events": the inbound providers; a path "" leaves its provider

@@ -18,6 +18,7 @@
 #include "service/auditq.h"
 #include "service/base/codec.h"
 #include "service/base/error.h"
+#include "service/base/limits.h"
 #include "service/config.h"
 #include "service/crypto/fieldcrypt.h"
 #include "service/domain/principal.h"
@@ -179,7 +180,7 @@ static const char usage_init[] =
 	"--database postgresql://USER@HOST/DB (libpq conninfo) puts the data in PostgreSQL\n"
 	"instead of DIR/consentd.db and creates or upgrades its schema there; a copy of DIR\n"
 	"with another --listen is a further instance on the same database.\n"
-	"The default listen address is 127.0.0.1:8443.\n";
+	"The default listen address is " CONFIG_DEFAULT_LISTEN ".\n";
 
 static int cmd_init(int argc, char **argv)
 {
@@ -193,7 +194,7 @@ static int cmd_init(int argc, char **argv)
 		fputs(usage_init, stderr);
 		return EXIT_USAGE;
 	}
-	const char *listen = o.listen ? o.listen : "127.0.0.1:8443";
+	const char *listen = o.listen ? o.listen : CONFIG_DEFAULT_LISTEN;
 	char addr[64];
 	uint16_t port;
 	if ((rc = config_parse_listen(listen, addr, sizeof addr, &port)) != 0)
@@ -227,7 +228,7 @@ static int cmd_init(int argc, char **argv)
 	snprintf(path, sizeof path, "%s/tls", o.data);
 	if (mkdir(path, 0700) != 0)
 		return fail(err_set(ERR_IO, "cannot create %s: %s", path, strerror(errno)));
-	if ((rc = tlscert_generate(cfg.tls_cert, cfg.tls_key, 365)) != 0)
+	if ((rc = tlscert_generate(cfg.tls_cert, cfg.tls_key, LIMIT_DEV_CERT_DAYS)) != 0)
 		return fail(rc);
 	if ((rc = write_secret_file(cfg.policy, policy_example_json, 0640)) != 0)
 		return fail(rc);

@@ -10,6 +10,7 @@
 #include "service/crypto/spill.h"
 
 #include "service/base/error.h"
+#include "service/base/limits.h"
 #include "service/crypto/fieldcrypt.h"
 
 #include <errno.h>
@@ -44,7 +45,7 @@ static int open_tmp(const char *dir)
 	if (fd >= 0)
 		return fd;
 #endif
-	char path[4200];
+	char path[LIMIT_DERIVED_PATH_CAP];
 	snprintf(path, sizeof path, "%s/.spill-XXXXXX", dir);
 	int fd2 = mkostemp(path, O_CLOEXEC);
 	if (fd2 >= 0)

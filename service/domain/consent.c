@@ -207,7 +207,7 @@ int consent_from_json(const struct policy *p, const char *purpose, json_t *body,
 
 void consent_new_receipt(char receipt_id[STORE_ID_CAP])
 {
-	uint8_t raw[16];
+	uint8_t raw[LIMIT_ID_RAW_BYTES];
 	crypto_random(raw, sizeof raw);
 	b64url_encode(raw, sizeof raw, receipt_id);
 }

@@ -270,7 +270,7 @@ static void id_counter_seed(void)
  */
 int contact_new_id(char id[STORE_ID_CAP])
 {
-	uint8_t raw[16];
+	uint8_t raw[LIMIT_ID_RAW_BYTES];
 	pthread_once(&id_once, id_counter_seed);
 	uint64_t n = atomic_fetch_add(&id_counter, 1);
 	for (int i = CONTACT_ID_SEQ_BYTES - 1; i >= 0; i--) {

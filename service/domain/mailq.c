@@ -5,6 +5,7 @@
 
 #include "service/base/codec.h"
 #include "service/base/error.h"
+#include "service/base/limits.h"
 #include "service/crypto/fieldcrypt.h"
 #include "service/domain/record.h"
 #include "service/linktoken.h"
@@ -17,7 +18,7 @@
 int mailq_manage_link_queue(struct txn *t, const struct store_link *l)
 {
 	struct store_mail m;
-	uint8_t raw[16];
+	uint8_t raw[LIMIT_ID_RAW_BYTES];
 	memset(&m, 0, sizeof m);
 	crypto_random(raw, sizeof raw);
 	b64url_encode(raw, sizeof raw, m.id);

@@ -187,7 +187,7 @@ int webhook_parse(const struct txn *t, const struct webhook_settings *ws, json_t
 int webhook_create(struct txn *t, const struct webhook_new *in, struct store_webhook *out,
 		   char secret[WEBHOOK_SECRET_CAP])
 {
-	uint8_t raw[16], dek[FC_KEY_BYTES];
+	uint8_t raw[LIMIT_ID_RAW_BYTES], dek[FC_KEY_BYTES];
 	int64_t n = 0;
 	int rc;
 	memset(out, 0, sizeof *out);

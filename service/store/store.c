@@ -426,7 +426,7 @@ static int conn_new(struct store *st, bool writer, struct store_conn **out)
 	sqlite3_extended_result_codes(sq_conn(c)->db, 1);
 	sqlite3_db_config(sq_conn(c)->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	sqlite3_db_config(sq_conn(c)->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-	sqlite3_busy_timeout(sq_conn(c)->db, 5000);
+	sqlite3_busy_timeout(sq_conn(c)->db, STORE_BUSY_TIMEOUT_MS);
 	if ((rc = exec(sq_conn(c)->db,
 		       "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")) != 0)
 		goto fail;
@@ -580,7 +580,7 @@ static void *checkpointer(void *arg)
 		sqlite3_close(db);
 		return NULL;
 	}
-	sqlite3_busy_timeout(db, 1000);
+	sqlite3_busy_timeout(db, STORE_CHECKPOINTER_BUSY_MS);
 	pthread_mutex_lock(&sq_store(st)->ckpt_lock);
 	while (!sq_store(st)->ckpt_stop) {
 		while (!sq_store(st)->ckpt_wanted && !sq_store(st)->ckpt_stop)
@@ -721,16 +721,16 @@ int sqlite_wal_truncate(struct store_conn *w, int wait_ms)
 	int64_t deadline = now_us() + (int64_t)wait_ms * 1000;
 	int rc, log_frames = -1, done_frames = -1;
 	for (;;) {
-		sqlite3_busy_timeout(sq_conn(w)->db, wait_ms > 0 ? 20 : 0);
+		sqlite3_busy_timeout(sq_conn(w)->db, wait_ms > 0 ? ERASE_WAL_TRY_MS : 0);
 		rc = sqlite3_wal_checkpoint_v2(sq_conn(w)->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log_frames,
 					       &done_frames);
 		if ((rc == SQLITE_OK && log_frames == 0) || now_us() >= deadline)
 			break;
 		if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
 			break;
-		usleep(5000);
+		usleep(ERASE_WAL_RETRY_US);
 	}
-	sqlite3_busy_timeout(sq_conn(w)->db, 5000);
+	sqlite3_busy_timeout(sq_conn(w)->db, STORE_BUSY_TIMEOUT_MS);
 	if (rc == SQLITE_OK && log_frames == 0)
 		return 0;
 	if (rc == SQLITE_OK)
@@ -1220,7 +1220,7 @@ int sqlite_principal_find(struct store_conn *c, const uint8_t token_hash[32], ch
 {
 	if (sq_store(c->st)->faults_allowed) {
 		/* Tests: DB.fault-read makes the lookup fail as a broken disk would. */
-		char fault[4200];
+		char fault[LIMIT_DERIVED_PATH_CAP];
 		snprintf(fault, sizeof fault, "%s.fault-read", sq_store(c->st)->path);
 		if (access(fault, F_OK) == 0)
 			return err_set(ERR_IO, "cannot look up the token: disk I/O error (injected fault)");

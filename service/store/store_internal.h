@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "service/store/backend.h"
+#include "service/base/limits.h"
 #include "service/store/store.h"
 
 #define STORE_POOL_MAX 32
@@ -44,7 +45,7 @@ struct sqlite_store {
 	int pool_n;
 	atomic_bool fault_audit;
 	bool faults_allowed;
-	char fault_path[4200];
+	char fault_path[LIMIT_DERIVED_PATH_CAP];
 	int schema_version;
 	/* the WAL checkpointer (see store.c) */
 	pthread_t ckpt_thread;
