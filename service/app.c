@@ -266,15 +266,13 @@ static int read_file(const char *path, char **out, bool secret)
 	*out = NULL;
 	if (fd < 0)
 		return err_set(ERR_NOTFOUND, "cannot open %s: %s", path, strerror(errno));
-	if (fstat(fd, &st) != 0 || st.st_size > 1024 * 1024) {
+	if (fstat(fd, &st) != 0 || st.st_size > LIMIT_PEM_FILE_BYTES) {
 		close(fd);
 		return err_set(ERR_INVALID, "%s is not a small regular file", path);
 	}
-	if (secret && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+	if (secret && (rc = crypto_key_file_private(path, st.st_mode)) != 0) {
 		close(fd);
-		return err_set(ERR_DENIED,
-			       "key file %s is accessible by group or others (mode %03o); run: chmod 600 %s",
-			       path, (unsigned)(st.st_mode & 0777), path);
+		return rc;
 	}
 	char *buf = malloc((size_t)st.st_size + 1);
 	if (buf == NULL || read(fd, buf, (size_t)st.st_size) != st.st_size) {

@@ -53,6 +53,9 @@
 /* The self-signed certificate `consentd init` makes, for development: a
  * year, after which `init` in a new folder (or a real certificate) is due. */
 #define LIMIT_DEV_CERT_DAYS 365
+/* The TLS certificate and key files read at start: a chain of a few PEM
+ * certificates is kilobytes; a megabyte is a wrong file. */
+#define LIMIT_PEM_FILE_BYTES (1024 * 1024)
 
 /* Contact addresses, normalised (normalize_email, normalize_phone): an
  * email is at most 254 bytes (RFC 5321's path limit less its angle

@@ -73,6 +73,15 @@ struct keyring {
  * whose clock runs a little behind the server's accepts it at once. */
 #define TLSCERT_BACKDATE_SECONDS 3600
 
+int crypto_key_file_private(const char *path, unsigned mode)
+{
+	if (mode & (S_IRWXG | S_IRWXO))
+		return err_set(ERR_DENIED,
+			       "key file %s is accessible by group or others (mode %03o); run: chmod 600 %s",
+			       path, mode & 0777, path);
+	return 0;
+}
+
 /* SHA-256 is looked up once per process; fetching per call cost more than
  * hashing a token. */
 static EVP_MD *sha256_md;
@@ -161,12 +170,8 @@ static int read_key_file(const char *path, uint8_t key[FC_KEY_BYTES])
 		rc = err_set(ERR_IO, "key file %s is not a regular file", path);
 		goto out;
 	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		rc = err_set(ERR_DENIED,
-			     "key file %s is accessible by group or others (mode %03o); run: chmod 600 %s",
-			     path, (unsigned)(st.st_mode & 0777), path);
+	if ((rc = crypto_key_file_private(path, st.st_mode)) != 0)
 		goto out;
-	}
 	ssize_t n = read(fd, buf, sizeof buf - 1);
 	if (n < 2 * FC_KEY_BYTES) {
 		rc = err_set(ERR_INVALID, "key file %s is truncated", path);
