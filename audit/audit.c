@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "service/base/codec.h"
 #include "service/base/error.h"
 
 struct audit_hasher {
@@ -310,65 +311,34 @@ out:
 	return rc;
 }
 
+int audit_entry_set_detail(struct audit_entry *e, json_t *detail)
+{
+	char *text = detail != NULL ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(detail);
+	e->detail[0] = '\0';
+	if (text == NULL)
+		return err_set(ERR_NOMEM, "the audit detail could not be encoded");
+	size_t n = strlen(text);
+	int rc = 0;
+	if (n >= sizeof e->detail)
+		rc = err_set(ERR_TOOBIG, "the audit detail is longer than %zu bytes", sizeof e->detail - 1);
+	else
+		memcpy(e->detail, text, n + 1);
+	free(text);
+	return rc;
+}
+
 int audit_entry_link(struct audit_hasher *h, struct audit_entry *e, const uint8_t prev[AUDIT_HASH_BYTES])
 {
 	memmove(e->prev_hash, prev, AUDIT_HASH_BYTES);
 	return audit_entry_hash(h, e, e->hash);
 }
 
-/* Days since 1970-01-01 to a proleptic Gregorian date, and back
- * (H. Hinnant's algorithms; exact for every date this module renders). */
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-	z += 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	int64_t doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
-static int64_t days_from_civil(int y, int m, int d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-/* Writes v as exactly n decimal digits (v is known to fit). */
-static void put_digits(char *p, int v, int n)
-{
-	for (int i = n - 1; i >= 0; i--) {
-		p[i] = (char)('0' + v % 10);
-		v /= 10;
-	}
-}
-
 int audit_time_format(int64_t time_us, char out[AUDIT_TIME_BYTES])
 {
-	int y, mo, d;
-
 	if (time_us < 0 || time_us > AUDIT_TIME_MAX_US)
 		return err_set(ERR_INVALID, "audit: time out of range");
-	int64_t secs = time_us / 1000000;
-	int64_t us = time_us % 1000000;
-	int64_t days = secs / 86400;
-	int64_t sod = secs % 86400;
-	civil_from_days(days, &y, &mo, &d);
-	memcpy(out, "0000-00-00T00:00:00.000000Z", AUDIT_TIME_BYTES);
-	put_digits(out, y, 4);
-	put_digits(out + 5, mo, 2);
-	put_digits(out + 8, d, 2);
-	put_digits(out + 11, (int)(sod / 3600), 2);
-	put_digits(out + 14, (int)(sod / 60 % 60), 2);
-	put_digits(out + 17, (int)(sod % 60), 2);
-	put_digits(out + 20, (int)us, 6);
+	format_time_us(time_us, out, AUDIT_TIME_BYTES);
 	return 0;
 }
 
@@ -407,33 +377,16 @@ bad:
 
 void audit_hex_encode(const uint8_t *in, size_t n, char *out)
 {
-	static const char hex[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex[in[i] >> 4];
-		out[2 * i + 1] = hex[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	hex_encode(in, n, out);
 }
 
 int audit_hex_decode(const char *in, size_t len, uint8_t *out, size_t n)
 {
 	if (len != 2 * n)
 		return err_set(ERR_INVALID, "audit: expected %zu hex digits", 2 * n);
-	for (size_t i = 0; i < n; i++) {
-		int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return err_set(ERR_INVALID, "audit: expected lowercase hex digits");
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
+	/* Lowercase only: one text per value, as the chain hashes text. */
+	if (!hex_decode_lower(in, len, out, n))
+		return err_set(ERR_INVALID, "audit: expected lowercase hex digits");
 	return 0;
 }
 

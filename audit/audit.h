@@ -133,6 +133,13 @@ int audit_entry_from_json(struct audit_entry *out, const char *line, size_t len)
 int audit_csv_header(char *buf, size_t cap);
 int audit_entry_format_csv(const struct audit_entry *e, char *buf, size_t cap);
 
+/* Sets e->detail to detail (stolen) as canonical flat JSON: compact, keys
+ * sorted, escaped by jansson. A detail that does not fit is not cut (cut
+ * JSON would stay broken in the trail for good): e->detail is left empty
+ * and the call returns ERR_TOOBIG; NULL (a json_pack that failed) or a
+ * failed encoding is ERR_NOMEM. The one way an entry's detail is written. */
+int audit_entry_set_detail(struct audit_entry *e, json_t *detail);
+
 /* Fills the caller-side parts of an entry; NULL means empty. A string
  * longer than its bound is not cut: that field is left empty and the call
  * returns ERR_TOOBIG naming the first such field (the others are filled). */

@@ -43,7 +43,6 @@ void policy_destroy(struct policy *p)
 	free(p->roles);
 	free(p->principals);
 	free(p->notice_version);
-	free(p->source);
 	free(p);
 }
 
@@ -141,15 +140,6 @@ const char *policy_legal_basis_name(enum policy_legal_basis b)
 	return (unsigned)b < POLICY_BASIS_COUNT ? basis_names[b] : "unknown";
 }
 
-const char *policy_field_class_name(enum policy_field_class c)
-{
-	switch (c) {
-	case POLICY_CLASS_PERSONAL: return "personal";
-	case POLICY_CLASS_SENSITIVE: return "sensitive";
-	}
-	return "unknown";
-}
-
 const char *policy_field_type_name(enum policy_field_type t)
 {
 	switch (t) {
@@ -214,11 +204,6 @@ int policy_role_index(const struct policy *p, const char *name)
 		if (strcmp(p->roles[i].name, name) == 0)
 			return (int)i;
 	return -1;
-}
-
-const char *policy_source(const struct policy *p)
-{
-	return p->source;
 }
 
 const char *policy_notice_version(const struct policy *p)

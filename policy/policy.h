@@ -248,8 +248,6 @@ const char *policy_errors_source(const struct policy_errors *errs);
 const char *policy_errors_path(const struct policy_errors *errs, size_t i);
 /* Reason of error i in plain English; borrowed, NULL when out of range. */
 const char *policy_errors_reason(const struct policy_errors *errs, size_t i);
-/* Errors found beyond POLICY_MAX_ERRORS, counted but not kept. */
-size_t policy_errors_dropped(const struct policy_errors *errs);
 /* Formats error i as "FILE: $.path: reason" into buf (always terminated);
  * returns the length snprintf would have written, or -1 if i is out of range. */
 int policy_errors_format(const struct policy_errors *errs, size_t i, char *buf, size_t len);
@@ -267,7 +265,6 @@ const char *policy_action_name(enum policy_action act);
 int policy_channel_from_name(const char *name, enum policy_channel *out);
 const char *policy_channel_name(enum policy_channel ch);
 const char *policy_legal_basis_name(enum policy_legal_basis b);
-const char *policy_field_class_name(enum policy_field_class c);
 const char *policy_field_type_name(enum policy_field_type t);
 const char *policy_consent_status_name(enum policy_consent_status s);
 int policy_consent_status_from_name(const char *name, enum policy_consent_status *out);
@@ -275,7 +272,6 @@ const char *policy_reason_name(enum policy_reason r);
 
 /* ---- Lookups ---------------------------------------------------------- */
 
-const char *policy_source(const struct policy *p);
 const char *policy_notice_version(const struct policy *p);
 
 /* Purposes, in file order. _get and _at return 0 or ERR_NOTFOUND. */

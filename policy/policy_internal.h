@@ -53,7 +53,6 @@ struct policy_principal {
 
 struct policy {
 	atomic_ulong refs;
-	char *source;
 	char *notice_version;
 	struct policy_purpose *purposes;
 	size_t n_purposes;

@@ -104,11 +104,6 @@ const char *policy_errors_reason(const struct policy_errors *errs, size_t i)
 	return errs && i < errs->n ? errs->items[i].reason : NULL;
 }
 
-size_t policy_errors_dropped(const struct policy_errors *errs)
-{
-	return errs ? errs->dropped : 0;
-}
-
 int policy_errors_format(const struct policy_errors *errs, size_t i, char *buf, size_t len)
 {
 	if (errs == NULL || i >= errs->n) {
@@ -831,15 +826,6 @@ done:
 	path_pop(L, mark);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 static void load_principals(struct loader *L, const json_t *arr)
 {
 	static const char *const keys[] = { "name", "role", "token_sha256", NULL };
@@ -905,14 +891,9 @@ static void load_principals(struct loader *L, const json_t *arr)
 		if (v != NULL) {
 			size_t m2 = path_key(L, "token_sha256");
 			const char *s = json_string_value(v);
-			bool hex_ok = s != NULL && json_string_length(v) == 64;
-			for (size_t k = 0; hex_ok && k < 32; k++) {
-				int hi = hexval(s[2 * k]), lo = hexval(s[2 * k + 1]);
-				if (hi < 0 || lo < 0)
-					hex_ok = false;
-				else
-					pr->token_sha256[k] = (uint8_t)(hi << 4 | lo);
-			}
+			bool hex_ok =
+				s != NULL && hex_decode_lower(s, json_string_length(v), pr->token_sha256,
+							      sizeof pr->token_sha256);
 			if (!hex_ok) {
 				add_error(L, "must be 64 lowercase hexadecimal characters (a SHA-256)");
 				ok = false;
@@ -998,9 +979,6 @@ int policy_load_buffer(struct policy **out, const char *json, size_t len, const 
 	if (L.errs->source == NULL || L.p == NULL)
 		goto fail;
 	atomic_init(&L.p->refs, 1);
-	L.p->source = strdup(source_name);
-	if (L.p->source == NULL)
-		goto fail;
 
 	if (json == NULL || len > LIMIT_POLICY_BYTES) {
 		add_error(&L, "policy is %zu bytes; the limit is %d", json ? len : 0, LIMIT_POLICY_BYTES);

@@ -22,8 +22,21 @@ submits (app_commit, or app_defer and writer_submit with a done callback).
 The handlers that still wait are listed in WAITS_DUE_TO_GO: TEMPORARY, named
 on every run, and reported as stale once they no longer wait.
 
+The CLI, checked the same way: service/main.c reaches the store and the
+keys only through the domain layer (principal, rotation, trail), except for
+the calls in CLI_OPENING, which open or create the database and the
+keyring a verb works on, and close them again.
+
+The modules, checked: the include graph between the modules of
+service/ and service/domain/ has no cycle. A module is a .c and its .h
+(service/domain/contact.c and contact.h are one); X depends on Y when a
+file of X includes Y's header. PARTS names the files that implement another
+module's header (app.h says which). A cycle is printed as the loop of
+modules and the include that closes each step, so the fix is visible.
+
 Usage: check-layers.py [--root DIR]   check the tree (exit 1 on a violation)
-       check-layers.py --self-test    prove that a handler calling the store fails
+       check-layers.py --self-test    prove that a handler calling the store,
+                                      and a cycle between modules, fail
 """
 import argparse
 import glob
@@ -67,6 +80,34 @@ def blank(src):
     return "".join(out)
 
 
+# What the CLI may call itself, one line each with why: opening and closing.
+CLI_FILES = ("service/main.c",)
+CLI_OPENING = {
+    "store_open": "opens (and at init creates) the database a verb works on",
+    "store_close": "closes it again",
+    "store_conn_get": "a reader connection for audit verify (auditq_verify reads on it)",
+    "store_conn_put": "gives that connection back",
+    "keyring_init_dir": "init creates the key files, before any keyring exists",
+    "keyring_free": "frees the keyring that rotation_start opened",
+}
+
+
+def cli_violations(root):
+    found = []
+    for rel in CLI_FILES:
+        path = os.path.join(root, rel)
+        if not os.path.exists(path):
+            continue
+        with open(path, encoding="utf-8") as f:
+            text = blank(f.read())
+        for no, line in enumerate(text.split("\n"), 1):
+            for m in CALL_RE.finditer(line):
+                if m.group(1) not in CLI_OPENING:
+                    found.append(f"{rel}:{no}: calls {m.group(1)}() (the CLI goes through "
+                                 "service/domain/: principal, rotation, trail, ...)")
+    return found
+
+
 def violations(root, waits_allowed=WAITS_DUE_TO_GO, notes=None):
     found = []
     waiting = set()
@@ -92,9 +133,108 @@ def violations(root, waits_allowed=WAITS_DUE_TO_GO, notes=None):
     return found
 
 
+# Files that are part of another module: app.h is implemented in app.c,
+# auth.c and reply.c (its header says so), so auth.h is that module's too.
+PARTS = {"service/auth.c": "service/app", "service/auth.h": "service/app",
+         "service/reply.c": "service/app"}
+QUOTED_RE = re.compile(r'^\s*#\s*include\s*"(service/(?:domain/)?[A-Za-z0-9_]+)\.h"', re.M)
+
+
+def module_of(rel):
+    return PARTS.get(rel, os.path.splitext(rel)[0])
+
+
+def module_graph(root):
+    """{module: {module it includes: "file:line" of the first such include}}."""
+    graph = {}
+    files = glob.glob(os.path.join(root, "service", "*.[ch]")) + \
+        glob.glob(os.path.join(root, "service", "domain", "*.[ch]"))
+    for path in sorted(files):
+        rel = os.path.relpath(path, root).replace(os.sep, "/")
+        me = module_of(rel)
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        edges = graph.setdefault(me, {})
+        for m in QUOTED_RE.finditer(text):
+            them = module_of(m.group(1) + ".h")
+            if them != me and them not in edges:
+                edges[them] = f"{rel}:{text.count(chr(10), 0, m.start()) + 1}"
+    return graph
+
+
+def cycles(graph):
+    """One loop per strongly connected component of more than one module."""
+    index, low, stack, on, comps = {}, {}, [], set(), []
+
+    def strong(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, {})):
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                comps.append(set(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            strong(v)
+    loops = []
+    for comp in comps:
+        start = min(comp)
+        # Shortest way back to start inside the component (breadth first).
+        prev, todo = {start: None}, [start]
+        found = None
+        while todo and found is None:
+            nxt = []
+            for v in todo:
+                for w in sorted(graph[v]):
+                    if w not in comp:
+                        continue
+                    if w == start:
+                        found = v
+                        break
+                    if w not in prev:
+                        prev[w] = v
+                        nxt.append(w)
+                if found is not None:
+                    break
+            todo = nxt
+        path, v = [], found
+        while v is not None:
+            path.append(v)
+            v = prev[v]
+        path.reverse()
+        path.append(start)
+        loops.append((path, sorted(comp)))
+    return loops
+
+
+def cycle_violations(root):
+    graph = module_graph(root)
+    found = []
+    for loop, comp in cycles(graph):
+        steps = ", ".join(f"{a} -> {b} ({graph[a][b]})" for a, b in zip(loop, loop[1:]))
+        found.append(f"cycle: {' -> '.join(loop)}: {steps}")
+        if len(comp) > len(loop) - 1:
+            found[-1] += f"\n  (that loop is one of several among {', '.join(comp)})"
+    return found
+
+
 def check(root):
     notes = []
-    found = violations(root, notes=notes)
+    found = violations(root, notes=notes) + cli_violations(root) + cycle_violations(root)
     for n in notes:
         print(n)
     for v in found:
@@ -142,6 +282,47 @@ def self_test():
                 return 1
         if len(got) != len(want):
             print("self-test: unexpected findings", got)
+            return 1
+    with tempfile.TemporaryDirectory() as d:
+        os.mkdir(os.path.join(d, "service"))
+        with open(os.path.join(d, "service", "main.c"), "w") as f:
+            f.write("/* store_contacts_rewrap() is named in a comment only */\n"
+                    "static int cmd_x(void)\n{\n\tstore_open(&st, \"x\");\n"
+                    "\tkeyring_retire_version(kr, dir, 1);\n"
+                    "\tstore_principal_insert(w, \"n\", \"r\", h, 0);\n\tstore_close(st);\n}\n")
+        got = cli_violations(d)
+        want = ["service/main.c:5: calls keyring_retire_version()",
+                "service/main.c:6: calls store_principal_insert()"]
+        if len(got) != len(want) or not all(g.startswith(w) for g, w in zip(got, want)):
+            print("self-test: CLI findings", got, "wanted", want)
+            return 1
+    with tempfile.TemporaryDirectory() as d:
+        os.makedirs(os.path.join(d, "service", "domain"))
+
+        def put(rel, text):
+            with open(os.path.join(d, rel), "w") as f:
+                f.write(text)
+        # A DAG: contact on consent on record; the app on a worker.
+        put("service/domain/record.h", "#include <stdint.h>\n")
+        put("service/domain/consent.c", '#include "service/domain/consent.h"\n#include "service/domain/record.h"\n')
+        put("service/domain/contact.c", '#include "service/domain/consent.h"\n#include "service/domain/record.h"\n')
+        put("service/app.c", '#include "service/app.h"\n#include "service/auth.h"\n#include "service/mail.h"\n')
+        put("service/auth.c", '#include "service/app.h"\n')
+        put("service/mail.c", '#include "service/mail.h"\n#include "service/env.h"\n')
+        if cycle_violations(d):
+            print("self-test: a DAG was flagged:", cycle_violations(d))
+            return 1
+        # Closing two loops: consent reaches back up to contact; mail to app.
+        put("service/domain/consent.h", '#include "service/domain/contact.h"\n')
+        put("service/mail.c", '#include "service/mail.h"\n/* #include "service/app.h" */\n#include "service/app.h"\n')
+        got = cycle_violations(d)
+        want = ["cycle: service/domain/consent -> service/domain/contact -> service/domain/consent: "
+                "service/domain/consent -> service/domain/contact (service/domain/consent.h:1), "
+                "service/domain/contact -> service/domain/consent (service/domain/contact.c:1)",
+                "cycle: service/app -> service/mail -> service/app: service/app -> service/mail "
+                "(service/app.c:3), service/mail -> service/app (service/mail.c:3)"]
+        if sorted(got) != sorted(want):
+            print("self-test: cycles found", got, "wanted", want)
             return 1
     print("check-layers self-test: ok")
     return 0

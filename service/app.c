@@ -41,17 +41,13 @@ struct policy *app_policy(struct app *app)
 	return p;
 }
 
-/* ---- bodies ---- */
-
-static bool media_type_is(const char *header, const char *want)
+/* app_policy in the shape struct service_env wants. */
+static struct policy *env_policy(void *arg)
 {
-	if (header == NULL)
-		return false;
-	size_t n = strlen(want);
-	if (strncasecmp(header, want, n) != 0)
-		return false;
-	return header[n] == '\0' || header[n] == ';' || header[n] == ' ';
+	return app_policy(arg);
 }
+
+/* ---- bodies ---- */
 
 json_t *app_json_body(struct reqctx *ctx)
 {
@@ -63,7 +59,7 @@ json_t *app_json_body(struct reqctx *ctx)
 		reply_problem(ctx, ERR_TOOBIG, NULL);
 		return NULL;
 	}
-	if (!media_type_is(http_header(ctx->http, "Content-Type"), "application/json")) {
+	if (!media_type_is(http_header(ctx->http, "Content-Type"), "application/json", NULL)) {
 		err_set(ERR_UNSUPPORTED, "send the body as application/json");
 		reply_problem(ctx, ERR_UNSUPPORTED, NULL);
 		return NULL;
@@ -271,15 +267,13 @@ static int read_file(const char *path, char **out, bool secret)
 	*out = NULL;
 	if (fd < 0)
 		return err_set(ERR_NOTFOUND, "cannot open %s: %s", path, strerror(errno));
-	if (fstat(fd, &st) != 0 || st.st_size > 1024 * 1024) {
+	if (fstat(fd, &st) != 0 || st.st_size > LIMIT_PEM_FILE_BYTES) {
 		close(fd);
 		return err_set(ERR_INVALID, "%s is not a small regular file", path);
 	}
-	if (secret && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+	if (secret && (rc = crypto_key_file_private(path, st.st_mode)) != 0) {
 		close(fd);
-		return err_set(ERR_DENIED,
-			       "key file %s is accessible by group or others (mode %03o); run: chmod 600 %s",
-			       path, (unsigned)(st.st_mode & 0777), path);
+		return rc;
 	}
 	char *buf = malloc((size_t)st.st_size + 1);
 	if (buf == NULL || read(fd, buf, (size_t)st.st_size) != st.st_size) {
@@ -409,7 +403,13 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 	if ((rc = auditwatch_start(&app->watch, app->store, app->cfg.signing_pub, app->cfg.audit_anchor,
 				   app->cfg.audit_verify_every)) != 0)
 		return rc;
-	if ((rc = outbound_start(&app->outbound, app)) != 0)
+	app->env = (struct service_env){ .cfg = &app->cfg,
+					 .store = app->store,
+					 .writer = app->writer,
+					 .keys = &app->keys,
+					 .policy = env_policy,
+					 .policy_arg = app };
+	if ((rc = outbound_start(&app->outbound, &app->env)) != 0)
 		return rc;
 	if ((rc = read_file(app->cfg.tls_cert, &cert, false)) != 0 ||
 	    (rc = read_file(app->cfg.tls_key, &key, true)) != 0)
@@ -428,7 +428,7 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 		config_default_public_url(&app->cfg, http_port(app->http)); /* --listen with port 0 */
 	/* After the public URL is final: the mail carries links under it. */
 	if (rc == 0)
-		rc = mail_worker_start(&app->mail, app);
+		rc = mail_worker_start(&app->mail, &app->env);
 out:
 	free(cert);
 	if (key != NULL) {

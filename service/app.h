@@ -30,6 +30,7 @@
 #include "service/writer.h"
 #include "policy/policy.h"
 #include "service/config.h"
+#include "service/env.h"
 #include "service/domain/txn.h"
 #include "service/http.h"
 #include "service/problem.h"
@@ -67,6 +68,7 @@ struct app {
 	struct provsig *provsig;       /* inbound providers' keys (events in consentd.conf) */
 	struct outbound *outbound;     /* the webhook delivery workers (outbound.c) */
 	struct snscert *snscert;       /* SNS certificates and confirmations, when SES is configured */
+	struct service_env env;	       /* what the workers above borrow (env.h) */
 	int64_t started_us;
 	atomic_bool ready;
 };

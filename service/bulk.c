@@ -49,19 +49,6 @@ struct bulk_reader {
 	uint64_t elements;
 };
 
-static bool media_is(const char *h, const char *want, const char **params)
-{
-	size_t n = strlen(want);
-	while (*h == ' ')
-		h++;
-	if (strncasecmp(h, want, n) != 0)
-		return false;
-	if (h[n] != '\0' && h[n] != ';' && h[n] != ' ')
-		return false;
-	*params = h + n;
-	return true;
-}
-
 int bulk_format_from_type(const char *ct, enum bulk_format *fmt, enum bulk_csv_header *hdr)
 {
 	const char *params = NULL;
@@ -70,16 +57,18 @@ int bulk_format_from_type(const char *ct, enum bulk_format *fmt, enum bulk_csv_h
 	if (ct == NULL)
 		return err_set(ERR_UNSUPPORTED,
 			       "send the list as application/json, application/x-ndjson or text/csv");
-	if (media_is(ct, "application/json", &params)) {
+	if (media_type_is(ct, "application/json", &params)) {
 		*fmt = BULK_JSON_ARRAY;
 		return 0;
 	}
-	if (media_is(ct, "application/x-ndjson", &params) || media_is(ct, "application/ndjson", &params) ||
-	    media_is(ct, "application/jsonl", &params) || media_is(ct, "application/x-jsonlines", &params)) {
+	if (media_type_is(ct, "application/x-ndjson", &params) ||
+	    media_type_is(ct, "application/ndjson", &params) ||
+	    media_type_is(ct, "application/jsonl", &params) ||
+	    media_type_is(ct, "application/x-jsonlines", &params)) {
 		*fmt = BULK_NDJSON;
 		return 0;
 	}
-	if (media_is(ct, "text/csv", &params)) {
+	if (media_type_is(ct, "text/csv", &params)) {
 		*fmt = BULK_CSV;
 		if (hdr != NULL) {
 			const char *h = strcasestr(params, "header=");

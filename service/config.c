@@ -289,17 +289,17 @@ static int webhooks_load(json_t *v, struct webhook_settings *ws, const char *pat
 			ws->allow_private_targets = json_is_true(o);
 		} else if (strcmp(k, "retry_base_ms") == 0) {
 			if (!json_is_integer(o) || json_integer_value(o) < 1 ||
-			    json_integer_value(o) > 3600000)
+			    json_integer_value(o) > LIMIT_WEBHOOK_RETRY_BASE_MS_MAX)
 				return err_set(ERR_INVALID,
-					       "%s: webhooks.retry_base_ms must be an integer 1..3600000",
-					       path);
+					       "%s: webhooks.retry_base_ms must be an integer 1..%d", path,
+					       LIMIT_WEBHOOK_RETRY_BASE_MS_MAX);
 			ws->retry_base_ms = json_integer_value(o);
 		} else if (strcmp(k, "max_age_seconds") == 0) {
 			if (!json_is_integer(o) || json_integer_value(o) < 1 ||
-			    json_integer_value(o) > 30 * 24 * 3600)
+			    json_integer_value(o) > LIMIT_WEBHOOK_MAX_AGE_SECONDS_MAX)
 				return err_set(ERR_INVALID,
-					       "%s: webhooks.max_age_seconds must be an integer 1..2592000",
-					       path);
+					       "%s: webhooks.max_age_seconds must be an integer 1..%d", path,
+					       LIMIT_WEBHOOK_MAX_AGE_SECONDS_MAX);
 			ws->max_age_seconds = json_integer_value(o);
 		} else {
 			return err_set(ERR_INVALID, "%s: unknown key \"webhooks.%s\"", path, k);
@@ -316,8 +316,8 @@ int config_load(struct config *cfg, const char *dir)
 	int rc = 0;
 
 	memset(cfg, 0, sizeof *cfg);
-	cfg->webhooks.retry_base_ms = 30000;
-	cfg->webhooks.max_age_seconds = 3 * 24 * 3600;
+	cfg->webhooks.retry_base_ms = LIMIT_WEBHOOK_RETRY_BASE_MS_DEFAULT;
+	cfg->webhooks.max_age_seconds = LIMIT_WEBHOOK_MAX_AGE_SECONDS_DEFAULT;
 	if (strlen(dir) >= sizeof cfg->dir - 32)
 		return err_set(ERR_INVALID, "the data directory path is longer than %zu bytes",
 			       sizeof cfg->dir - 33);
@@ -330,8 +330,9 @@ int config_load(struct config *cfg, const char *dir)
 				       dir);
 		return err_set(ERR_INVALID, "%s:%d: %s", path, jerr.line, jerr.text);
 	}
-	const char *listen = "127.0.0.1:8443", *policy = "policy.json", *db = "consentd.db", *keys = "keys",
-		   *cert = "tls/cert.pem", *key = "tls/key.pem", *url = NULL, *mail_dir = "mail-outbox";
+	const char *listen = CONFIG_DEFAULT_LISTEN, *policy = "policy.json", *db = "consentd.db",
+		   *keys = "keys", *cert = "tls/cert.pem", *key = "tls/key.pem", *url = NULL,
+		   *mail_dir = "mail-outbox";
 	json_int_t threads = 0, verify_every = AUDIT_VERIFY_EVERY_SECONDS;
 	const char *k;
 	json_t *v;
@@ -445,11 +446,6 @@ void config_default_public_url(struct config *cfg, uint16_t port)
 	else
 		snprintf(cfg->public_url, sizeof cfg->public_url, "https://%s:%u",
 			 strcmp(cfg->address, "0.0.0.0") == 0 ? "127.0.0.1" : cfg->address, port);
-}
-
-int config_write_default(const char *dir, const char *listen)
-{
-	return config_write_default_db(dir, listen, "consentd.db");
 }
 
 int config_write_default_db(const char *dir, const char *listen, const char *database)

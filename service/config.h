@@ -22,10 +22,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "service/base/limits.h"
 #include "service/domain/provider.h"
 #include "service/domain/webhook.h"
 
-#define CONFIG_PATH_CAP 4096
+#define CONFIG_PATH_CAP LIMIT_FILE_PATH_CAP
+/* Where `init` and a config without "listen" serve: loopback only. */
+#define CONFIG_DEFAULT_LISTEN "127.0.0.1:8443"
 #define CONFIG_ORG_CAP 256 /* one organisation detail, with its NUL */
 
 /* "events": the inbound providers; a path "" leaves its provider
@@ -82,8 +85,6 @@ int config_load(struct config *cfg, const char *dir);
 int config_parse_listen(const char *s, char *addr, size_t cap, uint16_t *port);
 /* Sets public_url from the listen address and the given (bound) port. */
 void config_default_public_url(struct config *cfg, uint16_t port);
-/* Writes a default DIR/consentd.conf (O_EXCL). */
-int config_write_default(const char *dir, const char *listen);
 /* The same with another `database` setting: a file path (SQLite) or a
  * postgresql:// URI (libpq conninfo). */
 int config_write_default_db(const char *dir, const char *listen, const char *database);

@@ -30,6 +30,11 @@
 #include <strings.h>
 
 #define MAX_EXTRA_HEADERS 12
+/* A buffered body's first allocation; it doubles up to the route's limit. */
+#define HTTP_BODY_FIRST_BYTES 1024
+/* Strict-Transport-Security: browsers keep to HTTPS for a year, the
+ * period the HSTS preload list asks for. */
+#define HTTP_HSTS_MAX_AGE "31536000"
 
 /* TLS 1.3, and TLS 1.2 with forward-secret key exchange and AEAD ciphers
  * only: no CBC suite (padding oracles, Lucky13), no SHA-1 MAC or
@@ -120,7 +125,7 @@ static void apply_headers(struct http_request *req)
 	MHD_add_response_header(r, "Cache-Control", "no-store");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-	MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
+	MHD_add_response_header(r, "Strict-Transport-Security", "max-age=" HTTP_HSTS_MAX_AGE);
 	for (int i = 0; i < req->n_headers; i++)
 		MHD_add_response_header(r, req->header_names[i], req->header_values[i]);
 }
@@ -313,7 +318,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 			return MHD_YES;
 		}
 		if (req->body_len + len + 1 > req->body_cap) {
-			size_t cap = req->body_cap ? req->body_cap : 1024;
+			size_t cap = req->body_cap ? req->body_cap : HTTP_BODY_FIRST_BYTES;
 			while (cap < req->body_len + len + 1)
 				cap *= 2;
 			char *n = realloc(req->body, cap);
@@ -480,10 +485,6 @@ bool http_body_too_big(const struct http_request *req)
 {
 	return req->too_big;
 }
-uint64_t http_body_bytes(const struct http_request *req)
-{
-	return req->body_bytes;
-}
 void http_set_state(struct http_request *req, void *state)
 {
 	req->app_state = state;
@@ -500,20 +501,9 @@ void http_set_streaming(struct http_request *req)
 {
 	req->streaming = true;
 }
-bool http_responded(const struct http_request *req)
-{
-	return req->have_response;
-}
-
 const char *http_query(const struct http_request *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-bool http_has_query(const struct http_request *req, const char *name)
-{
-	return MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), NULL,
-					     NULL) == MHD_YES;
 }
 
 struct query_walk {
@@ -622,8 +612,8 @@ void http_respond_stream(struct http_request *req, int status, const char *conte
 	s->ctx = ctx;
 	s->free_ctx = free_ctx;
 	s->head = head;
-	req->response =
-		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, s, stream_free);
+	req->response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, LIMIT_STREAM_BLOCK_BYTES,
+							  stream_read, s, stream_free);
 	if (req->response == NULL) {
 		stream_free(s);
 		return;

@@ -60,7 +60,6 @@ uint16_t http_port(const struct http_server *srv);
 const char *http_method(const struct http_request *req);
 const char *http_path(const struct http_request *req);
 const char *http_query(const struct http_request *req, const char *name);
-bool http_has_query(const struct http_request *req, const char *name);
 /* Calls cb for every query argument, in order (value is NULL for "?key"
  * without "="); stops at the first non-zero return of cb and returns it. */
 typedef int (*http_query_cb)(void *ctx, const char *name, const char *value);
@@ -72,7 +71,6 @@ const char *http_request_id(const struct http_request *req);
 const char *http_body(const struct http_request *req, size_t *len);
 /* True when a buffered body went over its limit (the rest was discarded). */
 bool http_body_too_big(const struct http_request *req);
-uint64_t http_body_bytes(const struct http_request *req);
 
 void http_set_state(struct http_request *req, void *state);
 void *http_state(const struct http_request *req);
@@ -90,7 +88,6 @@ void http_respond(struct http_request *req, int status, const char *content_type
 typedef ssize_t (*http_reader)(void *ctx, char *buf, size_t cap);
 void http_respond_stream(struct http_request *req, int status, const char *content_type, http_reader read,
 			 void *ctx, void (*free_ctx)(void *));
-bool http_responded(const struct http_request *req);
 
 /* Deferral: call http_suspend from on_complete before handing the request to
  * another thread; that thread responds and then calls http_resume. */

@@ -4,7 +4,8 @@
 #include "service/mail.h"
 
 #include "policy/policy.h"
-#include "service/app.h"
+#include "service/config.h"
+#include "service/env.h"
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/base/limits.h"
@@ -14,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +25,7 @@
 #include <unistd.h>
 
 struct mail_worker {
-	struct app *app;
+	const struct service_env *env;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -162,31 +164,32 @@ static void mark(struct mail_worker *w, const char *id, bool sent)
 	mk.sent = sent;
 	job.apply = apply_mark;
 	job.ctx = &mk;
-	if (writer_run(w->app->writer, &job) != 0 || job.apply_rc != 0)
+	if (writer_run(w->env->writer, &job) != 0 || job.apply_rc != 0)
 		fprintf(stderr, "consentd: mail %s: cannot record its delivery; it will be sent again\n", id);
 }
 
 static void round_once(struct mail_worker *w)
 {
-	struct app *app = w->app;
+	const struct service_env *env = w->env;
+	const struct config *cfg = env->cfg;
 	struct store_conn *rd = NULL;
 	struct batch *b = calloc(1, sizeof *b);
 	struct mailq_message *msg = calloc(1, sizeof *msg);
 	struct policy *p = NULL;
-	if (b == NULL || msg == NULL || store_conn_get(app->store, &rd) != 0)
+	if (b == NULL || msg == NULL || store_conn_get(env->store, &rd) != 0)
 		goto out;
 	if (store_mail_pending(rd, MAIL_BATCH, batch_cb, b) != 0)
 		goto out;
-	p = app_policy(app);
-	const struct mailq_org org = { app->cfg.org.name, app->cfg.org.postal_address,
-				       app->cfg.org.privacy_policy_url, app->cfg.org.contact_email };
+	p = env->policy(env->policy_arg);
+	const struct mailq_org org = { cfg->org.name, cfg->org.postal_address, cfg->org.privacy_policy_url,
+				       cfg->org.contact_email };
 	for (size_t i = 0; i < b->n; i++) {
 		const struct store_mail *m = &b->rows[i];
 		const char *drop = NULL;
-		struct txn t = { rd, atomic_load(&app->keys), p, now_us() };
-		int rc = mailq_compose(&t, m, app->cfg.public_url, &org, msg, &drop);
+		struct txn t = { rd, atomic_load(env->keys), p, now_us() };
+		int rc = mailq_compose(&t, m, cfg->public_url, &org, msg, &drop);
 		if (rc == 0 && drop == NULL)
-			rc = mail_deliver_dir(app->cfg.mail_dir, msg, t.now_us);
+			rc = mail_deliver_dir(cfg->mail_dir, msg, t.now_us);
 		mem_wipe(msg, sizeof *msg);
 		if (rc == 0 && drop != NULL)
 			fprintf(stderr, "consentd: mail %s dropped: %s\n", m->id, drop);
@@ -205,7 +208,7 @@ out:
 	if (p != NULL)
 		policy_unref(p);
 	if (rd != NULL)
-		store_conn_put(app->store, rd);
+		store_conn_put(env->store, rd);
 	free(msg);
 	free(b);
 }
@@ -231,13 +234,13 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int mail_worker_start(struct mail_worker **out, struct app *app)
+int mail_worker_start(struct mail_worker **out, const struct service_env *env)
 {
 	struct mail_worker *w = calloc(1, sizeof *w);
 	*out = NULL;
 	if (w == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
-	w->app = app;
+	w->env = env;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {

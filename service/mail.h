@@ -21,13 +21,14 @@
 
 #include "service/domain/mailq.h"
 
-struct app;
+struct service_env;
 struct mail_worker;
 
 /* Writes m as dir/<m->id>.eml; creates dir (0700) when it is missing. */
 int mail_deliver_dir(const char *dir, const struct mailq_message *m, int64_t now_us);
 
-int mail_worker_start(struct mail_worker **out, struct app *app);
+/* Starts the worker on env (borrowed: it must outlive the worker). */
+int mail_worker_start(struct mail_worker **out, const struct service_env *env);
 /* Stops the thread (after its current round) and frees; NULL is fine. */
 void mail_worker_stop(struct mail_worker *w);
 

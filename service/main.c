@@ -18,8 +18,12 @@
 #include "service/auditq.h"
 #include "service/base/codec.h"
 #include "service/base/error.h"
+#include "service/base/limits.h"
 #include "service/config.h"
 #include "service/crypto/fieldcrypt.h"
+#include "service/domain/principal.h"
+#include "service/domain/rotation.h"
+#include "service/domain/trail.h"
 #include "service/store/store.h"
 
 #include <errno.h>
@@ -176,7 +180,7 @@ static const char usage_init[] =
 	"--database postgresql://USER@HOST/DB (libpq conninfo) puts the data in PostgreSQL\n"
 	"instead of DIR/consentd.db and creates or upgrades its schema there; a copy of DIR\n"
 	"with another --listen is a further instance on the same database.\n"
-	"The default listen address is 127.0.0.1:8443.\n";
+	"The default listen address is " CONFIG_DEFAULT_LISTEN ".\n";
 
 static int cmd_init(int argc, char **argv)
 {
@@ -190,7 +194,7 @@ static int cmd_init(int argc, char **argv)
 		fputs(usage_init, stderr);
 		return EXIT_USAGE;
 	}
-	const char *listen = o.listen ? o.listen : "127.0.0.1:8443";
+	const char *listen = o.listen ? o.listen : CONFIG_DEFAULT_LISTEN;
 	char addr[64];
 	uint16_t port;
 	if ((rc = config_parse_listen(listen, addr, sizeof addr, &port)) != 0)
@@ -224,7 +228,7 @@ static int cmd_init(int argc, char **argv)
 	snprintf(path, sizeof path, "%s/tls", o.data);
 	if (mkdir(path, 0700) != 0)
 		return fail(err_set(ERR_IO, "cannot create %s: %s", path, strerror(errno)));
-	if ((rc = tlscert_generate(cfg.tls_cert, cfg.tls_key, 365)) != 0)
+	if ((rc = tlscert_generate(cfg.tls_cert, cfg.tls_key, LIMIT_DEV_CERT_DAYS)) != 0)
 		return fail(rc);
 	if ((rc = write_secret_file(cfg.policy, policy_example_json, 0640)) != 0)
 		return fail(rc);
@@ -328,8 +332,9 @@ struct token_job {
 
 static int apply_token(struct store_conn *w, struct writer_job *job)
 {
-	struct token_job *t = job->ctx;
-	return store_principal_insert(w, t->name, t->role, t->hash, now_us());
+	struct token_job *tj = job->ctx;
+	struct txn t = { .c = w, .now_us = now_us() };
+	return principal_create(&t, tj->name, tj->role, tj->hash);
 }
 
 static int open_for_cli(const char *dir, struct config *cfg, struct store **st, struct writer **log)
@@ -358,20 +363,15 @@ static int operator_job(struct writer *log, const char *action, const char *reas
 	struct writer_job job;
 	memset(&job, 0, sizeof job);
 	int rc = audit_entry_fill(&job.entry, "operator", "", action, "", "", "", "allow", reason);
+	/* A detail that does not fit is refused, not cut: nothing is done. */
 	if (detail != NULL) {
-		char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS); /* canonical, escaped */
-		json_decref(detail);
-		/* A detail cut to fit would be broken JSON in the trail for good:
-		 * nothing is done instead. */
-		if (text == NULL)
-			rc = err_set(ERR_NOMEM, "out of memory");
-		else if (rc == 0 && strlen(text) >= sizeof job.entry.detail)
-			rc = err_set(ERR_TOOBIG,
-				     "the audit detail of %s is longer than %zu bytes; nothing was done",
-				     action, sizeof job.entry.detail - 1);
-		else
-			memcpy(job.entry.detail, text, strlen(text) + 1);
-		free(text);
+		int drc = audit_entry_set_detail(&job.entry, detail);
+		if (drc != 0 && rc == 0)
+			rc = drc == ERR_TOOBIG
+				     ? err_set(drc,
+					       "the audit detail of %s is longer than %zu bytes; nothing was done",
+					       action, sizeof job.entry.detail - 1)
+				     : drc;
 	}
 	if (rc != 0)
 		return rc;
@@ -387,7 +387,8 @@ static int operator_job(struct writer *log, const char *action, const char *reas
 static int apply_revoke(struct store_conn *w, struct writer_job *job)
 {
 	const char *name = job->ctx;
-	int rc = store_principal_revoke(w, name, now_us());
+	struct txn t = { .c = w, .now_us = now_us() };
+	int rc = principal_revoke(&t, name);
 	if (rc != 0) {
 		snprintf(job->entry.decision, sizeof job->entry.decision, "deny");
 		snprintf(job->entry.reason, sizeof job->entry.reason, "%s",
@@ -505,25 +506,15 @@ struct rotate_job {
 	int64_t count;
 };
 
-static int rewrap_one(void *arg, struct store_contact *ct)
-{
-	struct rotate_job *r = arg;
-	uint8_t dek[FC_KEY_BYTES];
-	int rc = fieldcrypt_dek_unwrap(r->kr, ct->id, ct->key_version, ct->wrapped_key, ct->wrapped_len, dek);
-	if (rc == 0)
-		rc = fieldcrypt_dek_wrap(r->kr, ct->id, dek, ct->wrapped_key, &ct->key_version);
-	ct->wrapped_len = FC_WRAPPED_DEK_BYTES;
-	crypto_wipe(dek, sizeof dek);
-	return rc;
-}
-
 static int apply_rotate(struct store_conn *w, struct writer_job *job)
 {
 	struct rotate_job *r = job->ctx;
-	int rc = store_contacts_rewrap(w, rewrap_one, r, &r->count);
-	snprintf(job->entry.detail, sizeof job->entry.detail, "{\"contacts\":%lld,\"key_version\":%d}",
-		 (long long)r->count, keyring_current_version(r->kr));
-	return rc;
+	struct txn t = { .c = w, .keys = r->kr, .now_us = now_us() };
+	int rc = rotation_rewrap(&t, &r->count);
+	int drc =
+		audit_entry_set_detail(&job->entry, json_pack("{s:I, s:i}", "contacts", (json_int_t)r->count,
+							      "key_version", rotation_version(r->kr)));
+	return rc != 0 ? rc : drc;
 }
 
 static int cmd_keys(int argc, char **argv)
@@ -545,10 +536,10 @@ static int cmd_keys(int argc, char **argv)
 		fputs(usage_keys, stderr);
 		return EXIT_USAGE;
 	}
-	if ((rc = config_load(&cfg, o.data)) != 0 || (rc = keyring_open(&r.kr, cfg.keys_dir)) != 0)
+	int old = 0;
+	if ((rc = config_load(&cfg, o.data)) != 0)
 		return fail(rc);
-	int old = keyring_current_version(r.kr);
-	if ((rc = keyring_add_version(r.kr, cfg.keys_dir)) != 0)
+	if ((rc = rotation_start(cfg.keys_dir, &r.kr, &old)) != 0)
 		goto out;
 	if ((rc = open_for_cli(o.data, &cfg, &st, &log)) != 0)
 		goto out;
@@ -557,11 +548,10 @@ static int cmd_keys(int argc, char **argv)
 		goto out;
 	}
 	/* Every live contact now uses the new version; retire the others. */
-	for (int v = 1; v <= old; v++)
-		if (keyring_has_version(r.kr, v) && (rc = keyring_retire_version(r.kr, cfg.keys_dir, v)) != 0)
-			goto out;
+	if ((rc = rotation_retire(r.kr, cfg.keys_dir, old)) != 0)
+		goto out;
 	printf("rotated: master key version %d -> %d; %lld data keys rewrapped; old versions retired\n", old,
-	       keyring_current_version(r.kr), (long long)r.count);
+	       rotation_version(r.kr), (long long)r.count);
 out:
 	writer_close(log);
 	store_close(st);
@@ -690,15 +680,14 @@ static int cmd_audit(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		struct store_audit_filter all;
-		struct store_audit_cursor *cur = NULL;
+		struct trail_cursor *cur = NULL;
 		struct audit_entry *e = malloc(sizeof *e);
 		char *buf = malloc(AUDIT_JSON_MAX > AUDIT_CSV_MAX ? AUDIT_JSON_MAX : AUDIT_CSV_MAX);
 		memset(&all, 0, sizeof all);
-		rc = (e && buf) ? store_audit_cursor_open(c, &all, &cur)
-				: err_set(ERR_NOMEM, "out of memory");
+		rc = (e && buf) ? trail_cursor_open(st, &all, &cur) : err_set(ERR_NOMEM, "out of memory");
 		if (rc == 0 && csv && audit_csv_header(buf, AUDIT_CSV_MAX) > 0)
 			fputs(buf, stdout);
-		while (rc == 0 && (rc = store_audit_cursor_next(cur, e)) == 1) {
+		while (rc == 0 && (rc = trail_cursor_next(cur, e)) == 1) {
 			int n = csv ? audit_entry_format_csv(e, buf, AUDIT_CSV_MAX)
 				    : audit_entry_format_json(e, buf, AUDIT_JSON_MAX);
 			if (n < 0) {
@@ -710,7 +699,7 @@ static int cmd_audit(int argc, char **argv)
 				fputc('\n', stdout);
 			rc = 0;
 		}
-		store_audit_cursor_close(cur);
+		trail_cursor_close(cur);
 		free(e);
 		free(buf);
 		code = rc == 0 ? EXIT_OK : fail(rc);

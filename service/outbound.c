@@ -4,13 +4,16 @@
  */
 #include "service/outbound.h"
 
-#include "service/app.h"
-
 #include "audit/audit.h"
+#include "policy/policy.h"
+#include "service/config.h"
+#include "service/env.h"
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/base/limits.h"
 #include "service/domain/webhook.h"
+#include "service/store/store.h"
+#include "service/writer.h"
 
 #include <curl/curl.h>
 #include <netinet/in.h>
@@ -25,7 +28,7 @@
 #define OUTBOUND_POLL_MS 100
 
 struct outbound {
-	struct app *app;
+	const struct service_env *env;
 	struct worker {
 		struct outbound *ob;
 		pthread_t thread;
@@ -135,8 +138,8 @@ static const char *outbound_error_class(CURLcode cc, bool refused)
 static void post(struct outbound *ob, const struct store_webhook *w, const struct due *it, const char *body,
 		 long *status, char *error, size_t cap, const char **class)
 {
-	struct txn t = { .keys = atomic_load(&ob->app->keys), .now_us = now_us() };
-	struct guard g = { .allow_private = ob->app->cfg.webhooks.allow_private_targets,
+	struct txn t = { .keys = atomic_load(ob->env->keys), .now_us = now_us() };
+	struct guard g = { .allow_private = ob->env->cfg->webhooks.allow_private_targets,
 			   .http = strncmp(w->url, "http://", 7) == 0 };
 	char sig[WEBHOOK_SIG_CAP], h_id[80], h_ts[64], h_sig[96];
 	struct curl_slist *hdrs = NULL;
@@ -231,8 +234,9 @@ static const char *const outcome_names[] = {
 static int apply_record(struct store_conn *w, struct writer_job *job)
 {
 	struct record *r = job->ctx;
-	struct txn t = { .c = w, .keys = atomic_load(&r->ob->app->keys), .now_us = now_us() };
-	int rc = webhook_attempt_done(&t, &r->ob->app->cfg.webhooks, &r->d, r->status, r->error, &r->outcome);
+	struct txn t = { .c = w, .keys = atomic_load(r->ob->env->keys), .now_us = now_us() };
+	int rc =
+		webhook_attempt_done(&t, &r->ob->env->cfg->webhooks, &r->d, r->status, r->error, &r->outcome);
 	if (rc != 0) {
 		snprintf(job->entry.decision, sizeof job->entry.decision, "error");
 		snprintf(job->entry.reason, sizeof job->entry.reason, "error");
@@ -266,23 +270,23 @@ static int apply_record(struct store_conn *w, struct writer_job *job)
 
 static void deliver(struct outbound *ob, struct due *it)
 {
-	struct app *app = ob->app;
+	const struct service_env *env = ob->env;
 	struct store_conn *c = NULL;
 	struct store_webhook w;
 	char error[STORE_TEXT_CAP];
 	char *body = NULL;
 	long status = 0;
 	memset(&w, 0, sizeof w);
-	if (store_conn_get(app->store, &c) != 0)
+	if (store_conn_get(env->store, &c) != 0)
 		return;
-	struct policy *p = app_policy(app);
-	struct txn t = { .c = c, .keys = atomic_load(&app->keys), .policy = p, .now_us = now_us() };
+	struct policy *p = env->policy(env->policy_arg);
+	struct txn t = { .c = c, .keys = atomic_load(env->keys), .policy = p, .now_us = now_us() };
 	int rc = webhook_get(&t, it->d.endpoint_id, &w);
 	/* Disabled by a 410 earlier in this pass: its deliveries are failed. */
 	bool skip = rc != 0 || w.disabled_us != 0;
 	if (!skip && webhook_body(&t, &w, &it->d, &body) != 0)
 		body = NULL; /* recorded as a failed attempt below */
-	store_conn_put(app->store, c);
+	store_conn_put(env->store, c);
 	policy_unref(p);
 	if (skip)
 		goto out;
@@ -298,7 +302,7 @@ static void deliver(struct outbound *ob, struct due *it)
 			 "error");
 	job.apply = apply_record;
 	job.ctx = &r;
-	if (writer_run(app->writer, &job) != 0 || job.apply_rc != 0) {
+	if (writer_run(env->writer, &job) != 0 || job.apply_rc != 0) {
 		fprintf(stderr, "consentd: webhooks: cannot record a delivery attempt: %s\n", job.apply_msg);
 		goto out;
 	}
@@ -367,9 +371,9 @@ static int read_due(struct outbound *ob, int slot, struct due_list *l)
 	struct store_conn *c = NULL;
 	int64_t pending = 0, oldest = 0;
 	list_clear(l);
-	if (store_conn_get(ob->app->store, &c) != 0)
+	if (store_conn_get(ob->env->store, &c) != 0)
 		return ERR_UNAVAILABLE;
-	struct txn t = { .c = c, .keys = atomic_load(&ob->app->keys), .now_us = now_us() };
+	struct txn t = { .c = c, .keys = atomic_load(ob->env->keys), .now_us = now_us() };
 	int rc = webhook_queue_stats(&t, &pending, &oldest);
 	if (rc == 0 && slot == 0) {
 		atomic_store(&ob->pending, pending);
@@ -377,7 +381,7 @@ static int read_due(struct outbound *ob, int slot, struct due_list *l)
 	}
 	if (rc == 0 && pending > 0)
 		rc = webhook_due(&t, LIMIT_WEBHOOK_BATCH, due_cb, l);
-	store_conn_put(ob->app->store, c);
+	store_conn_put(ob->env->store, c);
 	return rc;
 }
 
@@ -437,7 +441,7 @@ static void stop_workers(struct outbound *ob)
 	ob->started = 0;
 }
 
-int outbound_start(struct outbound **out, struct app *app)
+int outbound_start(struct outbound **out, const struct service_env *env)
 {
 	struct outbound *ob = calloc(1, sizeof *ob);
 	*out = NULL;
@@ -447,7 +451,7 @@ int outbound_start(struct outbound **out, struct app *app)
 		free(ob);
 		return err_set(ERR_IO, "cannot initialise libcurl");
 	}
-	ob->app = app;
+	ob->env = env;
 	pthread_mutex_init(&ob->lock, NULL);
 	pthread_cond_init(&ob->cond, NULL);
 	for (int i = 0; i < LIMIT_WEBHOOK_WORKERS; i++) {

@@ -29,7 +29,7 @@
 
 #include <stdint.h>
 
-struct app;
+struct service_env;
 struct outbound;
 
 struct outbound_stats {
@@ -38,7 +38,7 @@ struct outbound_stats {
 	int64_t oldest_us; /* creation time of the oldest of them, 0 when none */
 };
 
-int outbound_start(struct outbound **out, struct app *app);
+int outbound_start(struct outbound **out, const struct service_env *env);
 /* Stops the workers after the attempts in flight; accepts NULL. The stats
  * stay readable (an HTTP worker may still be answering /metrics) until
  * outbound_free, which stops them too if need be. */

@@ -8,12 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A page buffer's first allocation: most pages fit, so most are one
+ * malloc; larger ones double from here up to PAGE_MAX. */
+#define PAGE_FIRST_BYTES 8192
+
 void page_put(struct page_buf *b, const char *s, size_t n)
 {
 	if (b->oom)
 		return;
 	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 8192;
+		size_t cap = b->cap ? b->cap : PAGE_FIRST_BYTES;
 		while (cap < b->len + n + 1)
 			cap *= 2;
 		char *p = cap <= PAGE_MAX ? realloc(b->p, cap) : NULL;

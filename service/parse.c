@@ -23,7 +23,7 @@ int parse_check_body(const struct policy *p, json_t *body, struct check_req *out
 {
 	const char *key;
 	json_t *v;
-	char norm[256];
+	char norm[LIMIT_EMAIL_CAP];
 	memset(out, 0, sizeof *out);
 	*reason = NULL;
 	json_object_foreach (body, key, v) {
@@ -49,7 +49,7 @@ int parse_check_body(const struct policy *p, json_t *body, struct check_req *out
 	if (out->contact_id != NULL && !is_contact_id(out->contact_id))
 		return err_set(ERR_INVALID, "contact_id is not a contact id");
 	if (out->email != NULL) {
-		/* The same normalisation contact_email_hashes applies before hashing. */
+		/* The same normalisation record_email_hashes applies before hashing. */
 		int rc = normalize_email(out->email, strlen(out->email), norm, sizeof norm);
 		crypto_wipe(norm, sizeof norm);
 		if (rc != 0)
@@ -112,11 +112,11 @@ int parse_supp_entry(const struct policy *p, json_t *o, int64_t now, struct supp
 	const char *phone = json_string_value(json_object_get(o, "phone"));
 	if ((email == NULL) == (phone == NULL))
 		return err_set(ERR_INVALID, "give exactly one of email and phone");
-	/* The normalisation contact_*_hashes applies, with its buffer sizes;
+	/* The normalisation record_*_hashes applies, with its buffer sizes;
 	 * the handler hashes the address afterwards. */
-	char norm[256];
+	char norm[LIMIT_EMAIL_CAP];
 	int rc = email ? normalize_email(email, strlen(email), norm, sizeof norm)
-		       : normalize_phone(phone, strlen(phone), norm, 32);
+		       : normalize_phone(phone, strlen(phone), norm, LIMIT_PHONE_CAP);
 	crypto_wipe(norm, sizeof norm);
 	if (rc != 0)
 		return err_set(ERR_INVALID, "%s is not a valid address", email ? "email" : "phone");

@@ -250,14 +250,7 @@ void audit_fields(struct reqctx *ctx, const char *list)
 
 void audit_detail(struct reqctx *ctx, json_t *detail)
 {
-	/* Canonical flat JSON: sorted keys, compact. */
-	char *text = detail != NULL ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	json_decref(detail);
-	if (text == NULL)
-		audit_overflow(ctx, err_set(ERR_NOMEM, "the audit detail could not be encoded"));
-	else
-		audit_put(ctx, ctx->job.entry.detail, sizeof ctx->job.entry.detail, text, "detail");
-	free(text);
+	audit_overflow(ctx, audit_entry_set_detail(&ctx->job.entry, detail));
 }
 
 bool app_require(struct reqctx *ctx, enum policy_action act, const char *record_id, const char *purpose)

@@ -41,9 +41,9 @@ struct writer {
 	pthread_cond_t wake;
 	struct writer_job *head, *tail;
 	bool stopping, joined, want_checkpoint;
-	char anchor_path[4096]; /* "" when none */
-	bool bench_no_audit;	/* CONSENTD_BENCH_NO_AUDIT=1: benchmarks only */
-	bool purge_pending;	/* commit thread only: an erasure's WAL purge is owed */
+	char anchor_path[LIMIT_FILE_PATH_CAP]; /* "" when none */
+	bool bench_no_audit;		       /* CONSENTD_BENCH_NO_AUDIT=1: benchmarks only */
+	bool purge_pending;		       /* commit thread only: an erasure's WAL purge is owed */
 
 	/* commit thread only */
 	int64_t head_seq;

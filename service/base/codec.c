@@ -24,27 +24,59 @@ void hex_encode(const uint8_t *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-int hex_digit(int c)
+int hex_digit_lower(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
 	if (c >= 'a' && c <= 'f')
 		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
 	return -1;
+}
+
+static bool hex_decode_with(int (*digit)(int), const char *in, size_t len, uint8_t *out, size_t n)
+{
+	if (len != 2 * n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		int hi = digit((unsigned char)in[2 * i]), lo = digit((unsigned char)in[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+bool hex_decode_lower(const char *in, size_t len, uint8_t *out, size_t n)
+{
+	return hex_decode_with(hex_digit_lower, in, len, out, n);
+}
+
+int hex_digit(int c)
+{
+	return hex_digit_lower(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+}
+
+bool media_type_is(const char *header, const char *want, const char **params)
+{
+	if (header == NULL)
+		return false;
+	size_t n = strlen(want);
+	while (*header == ' ')
+		header++;
+	if (strncasecmp(header, want, n) != 0 || (header[n] != '\0' && header[n] != ';' && header[n] != ' '))
+		return false;
+	if (params != NULL)
+		*params = header + n;
+	return true;
 }
 
 int hex_decode(const char *in, uint8_t *out, size_t out_len)
 {
-	if (strlen(in) != 2 * out_len)
+	size_t len = strlen(in);
+	if (len != 2 * out_len)
 		return err_set(ERR_INVALID, "expected %zu hex characters", 2 * out_len);
-	for (size_t i = 0; i < out_len; i++) {
-		int hi = hex_digit((unsigned char)in[2 * i]), lo = hex_digit((unsigned char)in[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return err_set(ERR_INVALID, "not a hex string");
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
+	if (!hex_decode_with(hex_digit, in, len, out, out_len))
+		return err_set(ERR_INVALID, "not a hex string");
 	return 0;
 }
 
@@ -123,8 +155,8 @@ int normalize_email(const char *in, size_t len, char *out, size_t cap)
 	}
 	while (len > 0 && (in[len - 1] == ' ' || in[len - 1] == '\t'))
 		len--;
-	if (len == 0 || len > 254 || len + 1 > cap)
-		return err_set(ERR_INVALID, "email must be 1 to 254 characters");
+	if (len == 0 || len > LIMIT_EMAIL_BYTES || len + 1 > cap)
+		return err_set(ERR_INVALID, "email must be 1 to %d characters", LIMIT_EMAIL_BYTES);
 	size_t at = len;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
@@ -166,14 +198,15 @@ int normalize_phone(const char *in, size_t len, char *out, size_t cap)
 			return err_set(
 				ERR_INVALID,
 				"phone may hold only digits, '+', spaces, dots, dashes and parentheses");
-		if (o + 2 > cap || digits >= 15)
+		if (o + 2 > cap || digits >= LIMIT_PHONE_DIGITS)
 			return err_set(ERR_INVALID, "phone has too many digits");
 		out[o++] = c;
 		digits++;
 	}
 	out[o] = '\0';
-	if (o == 0 || out[0] != '+' || digits < 8)
-		return err_set(ERR_INVALID, "phone must be in international form: '+' and 8 to 15 digits");
+	if (o == 0 || out[0] != '+' || digits < LIMIT_PHONE_DIGITS_MIN)
+		return err_set(ERR_INVALID, "phone must be in international form: '+' and %d to %d digits",
+			       LIMIT_PHONE_DIGITS_MIN, LIMIT_PHONE_DIGITS);
 	return 0;
 }
 
@@ -340,19 +373,49 @@ int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + clock_offset_us;
 }
 
+/* Days since 1970-01-01 to a proleptic Gregorian date, and back
+ * (H. Hinnant's algorithms: exact for every date, before 1970 too). */
+void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+int64_t days_from_civil(int y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
 void format_time_us(int64_t us, char *out, size_t cap)
 {
-	time_t secs = (time_t)(us / 1000000);
-	long frac = (long)(us % 1000000);
+	/* Floor division, so a time before the epoch still counts forward
+	 * from its second (-1 us is 23:59:59.999999 of the day before). */
+	int64_t secs = us / 1000000, frac = us % 1000000;
 	if (frac < 0) {
 		frac += 1000000;
 		secs -= 1;
 	}
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	char date[24];
-	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, cap, "%s.%06ldZ", date, frac);
+	int64_t days = secs / 86400, sod = secs % 86400;
+	if (sod < 0) {
+		sod += 86400;
+		days -= 1;
+	}
+	int y, mo, d;
+	civil_from_days(days, &y, &mo, &d);
+	snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", y, mo, d, (int)(sod / 3600),
+		 (int)(sod / 60 % 60), (int)(sod % 60), (long long)frac);
 }
 
 static int digits(const char *s, int n, int *out)
@@ -410,13 +473,7 @@ int parse_time(const char *s, int64_t *us_out)
 	}
 	if (*p != '\0')
 		return err_set(ERR_INVALID, "time has trailing characters");
-	/* Days since the epoch, proleptic Gregorian (Howard Hinnant's algorithm). */
-	int yy = mo <= 2 ? y - 1 : y;
-	int era = yy / 400;
-	int yoe = yy - era * 400;
-	int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	int64_t days = (int64_t)era * 146097 + doe - 719468;
+	int64_t days = days_from_civil(y, mo, d);
 	int64_t secs = days * 86400 + h * 3600 + mi * 60 + (sec == 60 ? 59 : sec) - offset;
 	*us_out = secs * 1000000 + frac;
 	return 0;

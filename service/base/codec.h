@@ -25,8 +25,18 @@ int normalize_email(const char *in, size_t len, char *out, size_t cap);
  * E.164 form: '+' then 8 to 15 digits. */
 int normalize_phone(const char *in, size_t len, char *out, size_t cap);
 
-/* The value of one hex digit, or -1. */
+/* Whether a Content-Type header names the media type want (letter case
+ * aside; leading spaces and parameters allowed: "text/csv; header=present").
+ * *params, when params is not NULL, points after the type. NULL is false. */
+bool media_type_is(const char *header, const char *want, const char **params);
+
+/* The value of one hex digit, or -1; _lower refuses A-F (for the formats
+ * that allow one text per value: the audit trail, policy token hashes). */
 int hex_digit(int c);
+int hex_digit_lower(int c);
+/* True when in (len bytes) is exactly 2*n lowercase hex digits, decoded
+ * into out; sets no error message (the caller says what was wrong). */
+bool hex_decode_lower(const char *in, size_t len, uint8_t *out, size_t n);
 
 /* Nesting depth of a JSON text counted over brackets outside strings; false
  * as soon as it passes max. Malformed text is left to the parser: this only
@@ -71,8 +81,13 @@ int64_t now_us(void);
 /* Moves the clock now_us reads by s seconds, for tests only (frequency caps
  * and expiry without sleeping); set once at start, before any thread. */
 void clock_set_test_offset_s(int64_t s);
-/* RFC 3339 UTC with microseconds: out needs 32 bytes. */
+/* RFC 3339 UTC with microseconds (2024-05-01T12:34:56.123456Z): out needs
+ * 32 bytes. The one time formatter: the audit trail's canonical times
+ * (audit_time_format) are this text for the times the trail accepts. */
 void format_time_us(int64_t us, char *out, size_t cap);
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
+int64_t days_from_civil(int y, int m, int d);
+void civil_from_days(int64_t days, int *y, int *m, int *d);
 /* Parses RFC 3339 (Z or offset; fraction optional) into microseconds. */
 int parse_time(const char *s, int64_t *us_out);
 

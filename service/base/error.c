@@ -3,11 +3,12 @@
  * thread-local so worker threads never see each other's messages.
  */
 #include "service/base/error.h"
+#include "service/base/limits.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static _Thread_local char last_msg[512];
+static _Thread_local char last_msg[LIMIT_ERROR_MESSAGE_BYTES];
 static _Thread_local int last_code;
 
 int err_setv(int code, const char *fmt, va_list ap)

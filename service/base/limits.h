@@ -33,6 +33,39 @@
 #define CONTACT_ID_BYTES 22    /* base64url of 16 bytes: a counter, then random */
 #define CONTACT_ID_SEQ_BYTES 6 /* the counter's share; 80 random bits remain */
 #define LIMIT_LABEL_BYTES 128  /* plaintext labels: source, owner (is_identifier) */
+#define LIMIT_ID_RAW_BYTES 16  /* the 128 bits behind a base64url id (CONTACT_ID_BYTES) */
+
+/* A file path consentd is configured with or builds (Linux's PATH_MAX),
+ * and room for one with a suffix the code adds (".retired", "-wal", a
+ * temporary name, "/t.db"). A longer path is refused, never cut. */
+#define LIMIT_FILE_PATH_CAP 4096
+#define LIMIT_DERIVED_PATH_CAP (LIMIT_FILE_PATH_CAP + 104)
+
+/* One error message (err_set), per thread: a sentence with a path or a
+ * name in it; a longer one is cut by err_set and nowhere else. */
+#define LIMIT_ERROR_MESSAGE_BYTES 512
+
+/* Streamed replies (exports, bulk results) are handed to the HTTP layer
+ * in blocks of this size: large enough that a 20-million-line answer is
+ * not a million small writes, small enough to sit in each worker's stack. */
+#define LIMIT_STREAM_BLOCK_BYTES (64 * 1024)
+
+/* The self-signed certificate `consentd init` makes, for development: a
+ * year, after which `init` in a new folder (or a real certificate) is due. */
+#define LIMIT_DEV_CERT_DAYS 365
+/* The TLS certificate and key files read at start: a chain of a few PEM
+ * certificates is kilobytes; a megabyte is a wrong file. */
+#define LIMIT_PEM_FILE_BYTES (1024 * 1024)
+
+/* Contact addresses, normalised (normalize_email, normalize_phone): an
+ * email is at most 254 bytes (RFC 5321's path limit less its angle
+ * brackets); a phone is E.164, '+' and 8 to 15 digits. The _CAP sizes hold
+ * one with its NUL. */
+#define LIMIT_EMAIL_BYTES 254
+#define LIMIT_EMAIL_CAP (LIMIT_EMAIL_BYTES + 2)
+#define LIMIT_PHONE_DIGITS_MIN 8
+#define LIMIT_PHONE_DIGITS 15
+#define LIMIT_PHONE_CAP (LIMIT_PHONE_DIGITS + 2)
 
 /* Policy file */
 /* Inbound provider events (POST /v1/events/{provider}). */
@@ -83,6 +116,17 @@
  * many bytes (stale frames included) after each reset (journal_size_limit). */
 #define ERASE_WAL_WAIT_MS 2000
 #define STORE_WAL_KEEP_BYTES (8 * 1024 * 1024)
+/* While the WAL purge waits, each checkpoint try waits this long for a
+ * lock and the next try follows this much later: short, so a reader on an
+ * old snapshot never holds up the queued writes for the whole bound. */
+#define ERASE_WAL_TRY_MS 20
+#define ERASE_WAL_RETRY_US 5000
+/* How long a SQLite connection waits for a lock before SQLITE_BUSY: well
+ * over one group commit (AUDIT_BATCH_MAX entries), so a busy moment is a
+ * wait and not an error. The background checkpointer waits less: it
+ * simply tries again at its next turn. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+#define STORE_CHECKPOINTER_BUSY_MS 1000
 /* The writer connection's page cache, KiB. It fills only as the database
  * grows; at 1,000,000 contacts 64 MiB keeps the random-keyed email blind
  * index cached during an import (32 MiB: 10,903 contacts/s; 64: 26,445). */
@@ -109,13 +153,20 @@
 #define LINK_REQUEST_SLOTS 1024
 
 /* Outbound webhooks (service/outbound.c, service/domain/webhook.c). */
-#define LIMIT_WEBHOOK_URL_BYTES 1024	       /* an endpoint's target URL */
-#define LIMIT_WEBHOOK_ENDPOINTS 64	       /* endpoints that may exist at once */
-#define LIMIT_WEBHOOK_BODY_BYTES 4096	       /* one event's JSON body (thin payloads) */
-#define LIMIT_WEBHOOK_LIST 100		       /* deliveries one GET lists */
-#define LIMIT_WEBHOOK_BATCH 32		       /* due deliveries a worker takes per pass */
-#define LIMIT_WEBHOOK_WORKERS 4		       /* delivery workers: requests in flight, in all */
-#define LIMIT_WEBHOOK_TIMEOUT_SECONDS 10       /* a whole delivery attempt */
+#define LIMIT_WEBHOOK_URL_BYTES 1024	 /* an endpoint's target URL */
+#define LIMIT_WEBHOOK_ENDPOINTS 64	 /* endpoints that may exist at once */
+#define LIMIT_WEBHOOK_BODY_BYTES 4096	 /* one event's JSON body (thin payloads) */
+#define LIMIT_WEBHOOK_LIST 100		 /* deliveries one GET lists */
+#define LIMIT_WEBHOOK_BATCH 32		 /* due deliveries a worker takes per pass */
+#define LIMIT_WEBHOOK_WORKERS 4		 /* delivery workers: requests in flight, in all */
+#define LIMIT_WEBHOOK_TIMEOUT_SECONDS 10 /* a whole delivery attempt */
+/* webhooks.retry_base_ms (the first retry's wait, doubling after) and
+ * webhooks.max_age_seconds (when a delivery is given up): the defaults,
+ * and the largest values consentd.conf may set (an hour; thirty days). */
+#define LIMIT_WEBHOOK_RETRY_BASE_MS_DEFAULT 30000
+#define LIMIT_WEBHOOK_RETRY_BASE_MS_MAX 3600000
+#define LIMIT_WEBHOOK_MAX_AGE_SECONDS_DEFAULT (3 * 24 * 3600)
+#define LIMIT_WEBHOOK_MAX_AGE_SECONDS_MAX (30 * 24 * 3600)
 #define LIMIT_WEBHOOK_CONNECT_SECONDS 5	       /* its connection and TLS handshake */
 #define LIMIT_WEBHOOK_MAX_BACKOFF_SECONDS 3600 /* the longest wait between two attempts */
 

@@ -12,6 +12,7 @@
 
 #include "service/base/codec.h"
 #include "service/base/error.h"
+#include "service/base/limits.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -52,7 +53,7 @@ struct keyring {
 	struct master_key masters[MAX_VERSIONS];
 	_Atomic int n_masters;
 	_Atomic int current;
-	char dir[4096];
+	char dir[LIMIT_FILE_PATH_CAP];
 	pthread_mutex_t refresh_lock;
 	/* Versions a reader asked for that were not loaded: each is looked
 	 * for on disk once, so a bad version number in a row cannot make every
@@ -67,6 +68,19 @@ struct keyring {
 	 * values per list entry.) */
 	EVP_MAC_CTX *mac[FC_HASH_KINDS];
 };
+
+/* The development certificate is valid from an hour ago, so a client
+ * whose clock runs a little behind the server's accepts it at once. */
+#define TLSCERT_BACKDATE_SECONDS 3600
+
+int crypto_key_file_private(const char *path, unsigned mode)
+{
+	if (mode & (S_IRWXG | S_IRWXO))
+		return err_set(ERR_DENIED,
+			       "key file %s is accessible by group or others (mode %03o); run: chmod 600 %s",
+			       path, mode & 0777, path);
+	return 0;
+}
 
 /* SHA-256 is looked up once per process; fetching per call cost more than
  * hashing a token. */
@@ -156,12 +170,8 @@ static int read_key_file(const char *path, uint8_t key[FC_KEY_BYTES])
 		rc = err_set(ERR_IO, "key file %s is not a regular file", path);
 		goto out;
 	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		rc = err_set(ERR_DENIED,
-			     "key file %s is accessible by group or others (mode %03o); run: chmod 600 %s",
-			     path, (unsigned)(st.st_mode & 0777), path);
+	if ((rc = crypto_key_file_private(path, st.st_mode)) != 0)
 		goto out;
-	}
 	ssize_t n = read(fd, buf, sizeof buf - 1);
 	if (n < 2 * FC_KEY_BYTES) {
 		rc = err_set(ERR_INVALID, "key file %s is truncated", path);
@@ -178,7 +188,7 @@ out:
 
 int keyring_init_dir(const char *keys_dir)
 {
-	char path[4096];
+	char path[LIMIT_FILE_PATH_CAP];
 	if (mkdir(keys_dir, 0700) != 0 && errno != EEXIST)
 		return err_set(ERR_IO, "cannot create %s: %s", keys_dir, strerror(errno));
 	snprintf(path, sizeof path, "%s/master-v1.key", keys_dir);
@@ -221,7 +231,7 @@ static int mac_template(const uint8_t key[FC_KEY_BYTES], EVP_MAC_CTX **out)
 
 static int load_master(struct keyring *kr, const char *keys_dir, int version, bool retired)
 {
-	char path[4096];
+	char path[LIMIT_FILE_PATH_CAP];
 	if (kr->n_masters >= MAX_VERSIONS)
 		return err_set(ERR_TOOBIG, "more than %d master key versions in %s", MAX_VERSIONS, keys_dir);
 	snprintf(path, sizeof path, "%s/master-v%d.key%s", keys_dir, version, retired ? ".retired" : "");
@@ -264,7 +274,7 @@ int keyring_open(struct keyring **out, const char *keys_dir)
 	struct keyring *kr = NULL;
 	DIR *d = NULL;
 	uint8_t index_root[FC_KEY_BYTES];
-	char path[4096];
+	char path[LIMIT_FILE_PATH_CAP];
 	int rc = 0;
 
 	*out = NULL;
@@ -418,7 +428,7 @@ bool keyring_has_version(const struct keyring *kr, int version)
 
 int keyring_add_version(struct keyring *kr, const char *keys_dir)
 {
-	char path[4096];
+	char path[LIMIT_FILE_PATH_CAP];
 	int next = kr->current + 1;
 	snprintf(path, sizeof path, "%s/master-v%d.key", keys_dir, next);
 	int rc = new_key_file(path);
@@ -429,7 +439,7 @@ int keyring_add_version(struct keyring *kr, const char *keys_dir)
 
 int keyring_retire_version(struct keyring *kr, const char *keys_dir, int version)
 {
-	char from[4096], to[4200];
+	char from[LIMIT_FILE_PATH_CAP], to[LIMIT_DERIVED_PATH_CAP];
 	if (version == kr->current)
 		return err_set(ERR_CONFLICT, "cannot retire the current master key version");
 	snprintf(from, sizeof from, "%s/master-v%d.key", keys_dir, version);
@@ -597,7 +607,7 @@ int tlscert_generate(const char *cert_path, const char *key_path, int days)
 	if (sn == NULL)
 		goto out;
 	X509_set_version(x, 2);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notBefore(x), -TLSCERT_BACKDATE_SECONDS);
 	X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 86400);
 	X509_set_pubkey(x, pkey);
 	X509_NAME *name = X509_get_subject_name(x);

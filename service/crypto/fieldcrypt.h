@@ -93,6 +93,11 @@ int fieldcrypt_open(const uint8_t dek[FC_KEY_BYTES], const char *table, const ch
 int fieldcrypt_keyed_hash(const struct keyring *kr, enum fc_hash_kind kind, const void *data, size_t len,
 			  uint8_t out[FC_HASH_BYTES]);
 
+/* The one rule for every file that holds a secret (master keys, the TLS
+ * key, provider keys): no permission bit for group or others. 0, or
+ * ERR_DENIED with a message that names the file and the chmod to run. */
+int crypto_key_file_private(const char *path, unsigned mode);
+
 /* Primitives. */
 int crypto_random(void *buf, size_t len);
 void crypto_wipe(void *buf, size_t len);

@@ -6,6 +6,7 @@
 #include "service/crypto/provsig.h"
 
 #include "service/base/error.h"
+#include "service/crypto/fieldcrypt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,12 +53,8 @@ static int read_secret(const char *path, char *buf, size_t cap, size_t *len)
 		rc = err_set(ERR_INVALID, "key file %s is not a small, non-empty regular file", path);
 		goto out;
 	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		rc = err_set(ERR_DENIED,
-			     "key file %s is accessible by group or others (mode %03o); run: chmod 600 %s",
-			     path, (unsigned)(st.st_mode & 0777), path);
+	if ((rc = crypto_key_file_private(path, st.st_mode)) != 0)
 		goto out;
-	}
 	ssize_t n = read(fd, buf, (size_t)st.st_size);
 	if (n != st.st_size) {
 		rc = err_set(ERR_IO, "cannot read key file %s", path);

@@ -10,6 +10,7 @@
 #include "service/crypto/spill.h"
 
 #include "service/base/error.h"
+#include "service/base/limits.h"
 #include "service/crypto/fieldcrypt.h"
 
 #include <errno.h>
@@ -29,7 +30,7 @@ struct spill {
 	uint8_t *sealed; /* SPILL_RECORD_BYTES + 4 + 16 */
 	size_t plen;	 /* bytes in plain (writing) */
 	size_t ppos;	 /* read position in plain (reading) */
-	uint64_t records, read_records, size;
+	uint64_t records, read_records;
 	int reading;
 };
 
@@ -44,7 +45,7 @@ static int open_tmp(const char *dir)
 	if (fd >= 0)
 		return fd;
 #endif
-	char path[4200];
+	char path[LIMIT_DERIVED_PATH_CAP];
 	snprintf(path, sizeof path, "%s/.spill-XXXXXX", dir);
 	int fd2 = mkostemp(path, O_CLOEXEC);
 	if (fd2 >= 0)
@@ -136,7 +137,6 @@ int spill_write(struct spill *s, const void *data, size_t len)
 		size_t take = len < room ? len : room;
 		memcpy(s->plain + s->plen, p, take);
 		s->plen += take;
-		s->size += take;
 		p += take;
 		len -= take;
 		if (s->plen == SPILL_RECORD_BYTES) {
@@ -219,11 +219,6 @@ ssize_t spill_read(struct spill *s, void *buf, size_t cap)
 	memcpy(buf, s->plain + s->ppos, n);
 	s->ppos += n;
 	return (ssize_t)n;
-}
-
-uint64_t spill_size(const struct spill *s)
-{
-	return s->size;
 }
 
 void spill_free(struct spill *s)

@@ -35,8 +35,6 @@ int spill_write(struct spill *s, const void *data, size_t len);
 int spill_rewind(struct spill *s);
 /* Plaintext bytes into buf: > 0, 0 at the end, or a negative error. */
 ssize_t spill_read(struct spill *s, void *buf, size_t cap);
-/* Plaintext bytes written so far. */
-uint64_t spill_size(const struct spill *s);
 void spill_free(struct spill *s);
 
 /* The same as an http reader and its free function (see http.h), for

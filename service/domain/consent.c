@@ -33,7 +33,7 @@
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/base/limits.h"
-#include "service/domain/contact.h"
+#include "service/domain/record.h"
 #include "service/domain/release.h"
 #include "service/domain/event.h"
 #include "service/domain/suppression.h"
@@ -207,7 +207,7 @@ int consent_from_json(const struct policy *p, const char *purpose, json_t *body,
 
 void consent_new_receipt(char receipt_id[STORE_ID_CAP])
 {
-	uint8_t raw[16];
+	uint8_t raw[LIMIT_ID_RAW_BYTES];
 	crypto_random(raw, sizeof raw);
 	b64url_encode(raw, sizeof raw, receipt_id);
 }
@@ -221,7 +221,7 @@ int consent_seal_evidence(const uint8_t dek[32], const char *contact_id, struct 
 	if (evidence == NULL || json_is_null(evidence))
 		return 0;
 	snprintf(field, sizeof field, "evidence/%s", cs->receipt_id);
-	int rc = contact_seal(dek, "consent", contact_id, field, evidence, sealed, &len);
+	int rc = record_seal(dek, "consent", contact_id, field, evidence, sealed, &len);
 	cs->evidence = *sealed;
 	cs->evidence_len = len;
 	return rc;
@@ -256,7 +256,7 @@ int consent_put(struct txn *t, const struct store_contact *ct, struct store_cons
 		cs->granted_us = prev.granted_us; /* keep when it was first given */
 	if (evidence != NULL && !json_is_null(evidence)) {
 		uint8_t dek[32];
-		rc = contact_unwrap(t->keys, ct, dek);
+		rc = record_unwrap(t->keys, ct, dek);
 		if (rc == 0)
 			rc = consent_seal_evidence(dek, ct->id, cs, evidence, &sealed);
 		crypto_wipe(dek, sizeof dek);
@@ -310,8 +310,8 @@ static int consent_cb(void *arg, const struct store_consent *cs)
 		char field[96];
 		json_t *ev = NULL;
 		snprintf(field, sizeof field, "evidence/%s", cs->receipt_id);
-		if (contact_unwrap(w->t->keys, w->ct, dek) == 0 &&
-		    contact_open(dek, "consent", w->ct->id, field, cs->evidence, cs->evidence_len, &ev) == 0)
+		if (record_unwrap(w->t->keys, w->ct, dek) == 0 &&
+		    record_open(dek, "consent", w->ct->id, field, cs->evidence, cs->evidence_len, &ev) == 0)
 			json_object_set_new(o, "evidence", ev);
 		crypto_wipe(dek, sizeof dek);
 	}
@@ -359,7 +359,7 @@ int consent_lookup(struct txn *t, const char *contact_id, const char *email, con
 		return store_filter_by_id(t->c, contact_id, purpose, channel, &keys, row);
 	/* One statement: the contact, its consent for (purpose, channel), its own
 	 * suppressions and the given address's; one read lock. */
-	if (contact_email_hashes(t->keys, email, bidx, shash) != 0)
+	if (record_email_hashes(t->keys, email, bidx, shash) != 0)
 		return err_set(ERR_INVALID, "email: %s", err_msg());
 	rc = store_filter_by_email(t->c, bidx, shash, purpose, channel, &keys, row);
 	crypto_wipe(bidx, sizeof bidx);
@@ -404,7 +404,7 @@ void consent_decide(const struct txn *t, const char *role, const char *purpose, 
 		    const struct store_filter_row *row, int64_t now_s, struct policy_decision *d)
 {
 	struct contact_subject subj;
-	contact_subject_from_row(row, &subj);
+	record_subject_from_row(row, &subj);
 	policy_decide_contact(t->policy, role, purpose, channel, &subj.s, now_s, d);
 }
 

@@ -19,15 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-json_t *json_time(int64_t us)
-{
-	char buf[40];
-	if (us == 0)
-		return json_null();
-	format_time_us(us, buf, sizeof buf);
-	return json_string(buf);
-}
-
 static int check_text(const char *key, json_t *v, size_t max)
 {
 	if (!json_is_string(v))
@@ -178,123 +169,6 @@ bool contact_purposes_widen(const char *prev, const char *next)
 	return false;
 }
 
-int contact_email_hashes(const struct keyring *kr, const char *email, uint8_t bidx[32], uint8_t shash[32])
-{
-	char norm[256];
-	int rc = normalize_email(email, strlen(email), norm, sizeof norm);
-	if (rc == 0 && bidx != NULL)
-		rc = fieldcrypt_keyed_hash(kr, FC_HASH_EMAIL, norm, strlen(norm), bidx);
-	if (rc == 0 && shash != NULL)
-		rc = fieldcrypt_keyed_hash(kr, FC_HASH_SUPPRESSION, norm, strlen(norm), shash);
-	crypto_wipe(norm, sizeof norm);
-	return rc;
-}
-
-int contact_phone_hashes(const struct keyring *kr, const char *phone, uint8_t bidx[32], uint8_t shash[32])
-{
-	char norm[32];
-	int rc = normalize_phone(phone, strlen(phone), norm, sizeof norm);
-	if (rc == 0 && bidx != NULL)
-		rc = fieldcrypt_keyed_hash(kr, FC_HASH_PHONE, norm, strlen(norm), bidx);
-	if (rc == 0 && shash != NULL)
-		rc = fieldcrypt_keyed_hash(kr, FC_HASH_SUPPRESSION, norm, strlen(norm), shash);
-	crypto_wipe(norm, sizeof norm);
-	return rc;
-}
-
-int contact_seal(const uint8_t dek[32], const char *table, const char *id, const char *name, json_t *value,
-		 uint8_t **out, size_t *out_len)
-{
-	char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
-	if (text == NULL)
-		return err_set(ERR_NOMEM, "out of memory");
-	size_t len = strlen(text);
-	uint8_t *buf = malloc(len + FC_SEAL_OVERHEAD);
-	int rc = buf ? fieldcrypt_seal(dek, table, id, name, text, len, buf, out_len)
-		     : err_set(ERR_NOMEM, "out of memory");
-	crypto_wipe(text, len);
-	free(text);
-	if (rc != 0) {
-		free(buf);
-		return rc;
-	}
-	*out = buf;
-	return 0;
-}
-
-int contact_open(const uint8_t dek[32], const char *table, const char *id, const char *name,
-		 const uint8_t *sealed, size_t len, json_t **out)
-{
-	if (len < FC_SEAL_OVERHEAD)
-		return err_set(ERR_CRYPTO, "sealed value too short");
-	char *plain = malloc(len - FC_SEAL_OVERHEAD + 1);
-	size_t n = 0;
-	if (plain == NULL)
-		return err_set(ERR_NOMEM, "out of memory");
-	int rc = fieldcrypt_open(dek, table, id, name, sealed, len, (uint8_t *)plain, &n);
-	if (rc == 0) {
-		*out = json_loadb(plain, n, JSON_DECODE_ANY, NULL);
-		if (*out == NULL)
-			rc = err_set(ERR_CRYPTO, "sealed value is not JSON");
-	}
-	crypto_wipe(plain, len - FC_SEAL_OVERHEAD + 1);
-	free(plain);
-	return rc;
-}
-
-int contact_unwrap(const struct keyring *kr, const struct store_contact *ct, uint8_t dek[32])
-{
-	if (ct->erased || ct->wrapped_len == 0)
-		return err_set(ERR_GONE, "the contact was erased");
-	return fieldcrypt_dek_unwrap(kr, ct->id, ct->key_version, ct->wrapped_key, ct->wrapped_len, dek);
-}
-
-struct fields_walk {
-	const struct policy *p;
-	const struct store_contact *ct;
-	const uint8_t *dek;
-	uint64_t visible;
-	json_t *obj;
-	char *names;
-	size_t cap, len;
-};
-
-static int field_cb(void *arg, const char *name, const uint8_t *sealed, size_t len)
-{
-	struct fields_walk *w = arg;
-	struct policy_field_info f;
-	json_t *value = NULL;
-	/* A field the policy no longer declares is never shown. */
-	if (policy_field_get(w->p, name, &f) != 0 || !(w->visible & (UINT64_C(1) << f.index)))
-		return 0;
-	int rc = contact_open(w->dek, "contact", w->ct->id, name, sealed, len, &value);
-	if (rc != 0)
-		return rc;
-	json_object_set_new(w->obj, name, value);
-	int n = snprintf(w->names + w->len, w->cap - w->len, "%s%s", w->len ? "," : "", name);
-	if (n > 0 && (size_t)n < w->cap - w->len)
-		w->len += (size_t)n;
-	return 0;
-}
-
-int contact_fields_json(struct txn *t, const struct store_contact *ct, uint64_t visible, json_t **out,
-			char *names, size_t names_cap)
-{
-	uint8_t dek[32];
-	struct fields_walk w = { t->policy, ct, dek, visible, json_object(), names, names_cap, 0 };
-	names[0] = '\0';
-	int rc = visible ? contact_unwrap(t->keys, ct, dek) : 0;
-	if (rc == 0 && visible)
-		rc = store_fields_each(t->c, ct->id, field_cb, &w);
-	crypto_wipe(dek, sizeof dek);
-	if (rc != 0) {
-		json_decref(w.obj);
-		return rc;
-	}
-	*out = w.obj;
-	return 0;
-}
-
 struct best_walk {
 	const char *purpose;
 	struct policy_consent states[POLICY_CH_COUNT + 1];
@@ -312,17 +186,6 @@ static int best_cb(void *arg, const struct store_consent *cs)
 	return 0;
 }
 
-static void subject_purposes(struct contact_subject *out, const char *collected_for)
-{
-	snprintf(out->buf, sizeof out->buf, "%s", collected_for);
-	size_t n = 0;
-	for (char *save = NULL, *tok = strtok_r(out->buf, ",", &save); tok != NULL && n < LIMIT_LIST_ITEMS;
-	     tok = strtok_r(NULL, ",", &save))
-		out->purposes[n++] = tok;
-	out->s.collected_for = out->purposes;
-	out->s.n_collected_for = n;
-}
-
 int contact_read_subject(struct txn *t, const struct store_contact *ct, const char *purpose,
 			 struct contact_subject *out)
 {
@@ -331,7 +194,7 @@ int contact_read_subject(struct txn *t, const struct store_contact *ct, const ch
 		return 0;
 	out->s.exists = true;
 	out->s.erased = ct->erased;
-	subject_purposes(out, ct->collected_for);
+	record_subject_purposes(out, ct->collected_for);
 	if (ct->erased)
 		return 0;
 	struct best_walk w = { .purpose = purpose };
@@ -340,28 +203,6 @@ int contact_read_subject(struct txn *t, const struct store_contact *ct, const ch
 		return rc;
 	out->s.consent = policy_consent_best(w.states, w.n, t->now_us / 1000000);
 	return 0;
-}
-
-void contact_subject_from_row(const struct store_filter_row *row, struct contact_subject *out)
-{
-	memset(&out->s, 0, sizeof out->s);
-	if (!row->found) {
-		/* Unknown, but the address itself may be on the suppression list
-		 * (an erased person, a bounce, a complaint, an imported opt-out). */
-		out->s.suppressed_by_list = row->list_suppressed;
-		return;
-	}
-	out->s.exists = true;
-	out->s.erased = row->erased;
-	subject_purposes(out, row->collected_for);
-	if (row->erased)
-		return;
-	if (row->has_consent) {
-		out->s.consent.status = POLICY_CONSENT_NONE;
-		policy_consent_status_from_name(row->status, &out->s.consent.status);
-		out->s.consent.expires_at = row->expires_us / 1000000;
-	}
-	out->s.suppressed = row->own_suppressed || row->list_suppressed;
 }
 
 int contact_erase(struct txn *t, const struct store_contact *ct)
@@ -429,7 +270,7 @@ static void id_counter_seed(void)
  */
 int contact_new_id(char id[STORE_ID_CAP])
 {
-	uint8_t raw[16];
+	uint8_t raw[LIMIT_ID_RAW_BYTES];
 	pthread_once(&id_once, id_counter_seed);
 	uint64_t n = atomic_fetch_add(&id_counter, 1);
 	for (int i = CONTACT_ID_SEQ_BYTES - 1; i >= 0; i--) {
@@ -470,14 +311,14 @@ int contact_new_prepare(const struct txn *t, json_t *body, json_t *consents, con
 	json_t *email = json_object_get(body, "email"), *phone = json_object_get(body, "phone");
 	if (json_is_string(email)) {
 		c->has_email = c->ct.has_email_shash = true;
-		if ((rc = contact_email_hashes(t->keys, json_string_value(email), c->email_bidx,
-					       c->ct.email_shash)) != 0)
+		if ((rc = record_email_hashes(t->keys, json_string_value(email), c->email_bidx,
+					      c->ct.email_shash)) != 0)
 			return rc;
 	}
 	if (json_is_string(phone)) {
 		c->has_phone = c->ct.has_phone_shash = true;
-		if ((rc = contact_phone_hashes(t->keys, json_string_value(phone), c->phone_bidx,
-					       c->ct.phone_shash)) != 0)
+		if ((rc = record_phone_hashes(t->keys, json_string_value(phone), c->phone_bidx,
+					      c->ct.phone_shash)) != 0)
 			return rc;
 	}
 	if ((rc = fieldcrypt_dek_new(dek)) != 0 ||
@@ -495,7 +336,7 @@ int contact_new_prepare(const struct txn *t, json_t *body, json_t *consents, con
 			continue; /* collected_for, source, owner */
 		struct contact_new_field *f = &c->fields[c->n_fields];
 		snprintf(f->name, sizeof f->name, "%s", key);
-		if ((rc = contact_seal(dek, "contact", c->ct.id, key, val, &f->sealed, &f->len)) != 0)
+		if ((rc = record_seal(dek, "contact", c->ct.id, key, val, &f->sealed, &f->len)) != 0)
 			goto out;
 		c->n_fields++;
 		int k = snprintf(c->field_names + names, sizeof c->field_names - names, "%s%s",
@@ -595,12 +436,12 @@ int contact_new_insert(struct txn *t, struct contact_new *c)
 
 int contact_hash_email(const struct txn *t, const char *email, uint8_t bidx[32], uint8_t shash[32])
 {
-	return contact_email_hashes(t->keys, email, bidx, shash);
+	return record_email_hashes(t->keys, email, bidx, shash);
 }
 
 int contact_hash_phone(const struct txn *t, const char *phone, uint8_t bidx[32], uint8_t shash[32])
 {
-	return contact_phone_hashes(t->keys, phone, bidx, shash);
+	return record_phone_hashes(t->keys, phone, bidx, shash);
 }
 
 int contact_get(struct txn *t, const char *id, struct store_contact *out)
@@ -641,7 +482,7 @@ static int put_fields(struct txn *t, const uint8_t dek[32], const char *id, json
 		}
 		uint8_t *sealed = NULL;
 		size_t len = 0;
-		int rc = contact_seal(dek, "contact", id, key, v, &sealed, &len);
+		int rc = record_seal(dek, "contact", id, key, v, &sealed, &len);
 		if (rc == 0)
 			rc = store_field_put(t->c, id, key, sealed, len);
 		free(sealed);
@@ -669,7 +510,7 @@ static int reindex(struct txn *t, const struct store_contact *ct, json_t *body)
 			mask |= UINT64_C(1) << fe.index;
 		if (policy_field_get(t->policy, "phone", &fp) == 0)
 			mask |= UINT64_C(1) << fp.index;
-		if ((rc = contact_fields_json(t, ct, mask, &all, names, sizeof names)) != 0)
+		if ((rc = record_fields_json(t, ct, mask, &all, names, sizeof names)) != 0)
 			return rc;
 		if (email == NULL)
 			cur_email = json_incref(json_object_get(all, "email"));
@@ -678,9 +519,9 @@ static int reindex(struct txn *t, const struct store_contact *ct, json_t *body)
 		json_decref(all);
 	}
 	json_t *e = email ? email : cur_email, *p = phone ? phone : cur_phone;
-	if (json_is_string(e) && contact_email_hashes(t->keys, json_string_value(e), eb, es) == 0)
+	if (json_is_string(e) && record_email_hashes(t->keys, json_string_value(e), eb, es) == 0)
 		he = true;
-	if (json_is_string(p) && contact_phone_hashes(t->keys, json_string_value(p), pb, ps) == 0)
+	if (json_is_string(p) && record_phone_hashes(t->keys, json_string_value(p), pb, ps) == 0)
 		hp = true;
 	json_decref(cur_email);
 	json_decref(cur_phone);
@@ -696,7 +537,7 @@ int contact_update(struct txn *t, const char *id, json_t *body, const char *role
 	uint8_t dek[32];
 	int rc = contact_get_active(t, id, &ct, reason);
 	if (rc == 0)
-		rc = contact_unwrap(t->keys, &ct, dek);
+		rc = record_unwrap(t->keys, &ct, dek);
 	if (rc != 0)
 		goto out;
 	json_t *cf = json_object_get(body, "collected_for");
@@ -749,7 +590,7 @@ out:
 int contact_find_email(struct txn *t, const char *email, char id[STORE_ID_CAP])
 {
 	uint8_t bidx[32];
-	if (contact_email_hashes(t->keys, email, bidx, NULL) != 0)
+	if (record_email_hashes(t->keys, email, bidx, NULL) != 0)
 		return err_set(ERR_INVALID, "email: %s", err_msg());
 	return store_contact_find_email(t->c, bidx, id);
 }

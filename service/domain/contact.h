@@ -17,6 +17,7 @@
 
 #include "policy/policy.h"
 #include "service/base/auditrec.h"
+#include "service/domain/record.h"
 #include "service/domain/txn.h"
 #include "service/store/store.h"
 
@@ -36,44 +37,22 @@ int contact_purposes_join(json_t *array, char *out, size_t cap);
 bool contact_purposes_widen(const char *prev, const char *next);
 
 /* Blind index (for lookups) and suppression hash of a normalised email or
- * phone; ERR_INVALID when the value does not normalise. */
-int contact_email_hashes(const struct keyring *kr, const char *email, uint8_t bidx[32], uint8_t shash[32]);
-int contact_phone_hashes(const struct keyring *kr, const char *phone, uint8_t bidx[32], uint8_t shash[32]);
-
-/* The same under the request's keys (t->keys); bidx or shash may be NULL. */
+ * phone under the request's keys (t->keys; record_email_hashes); bidx or
+ * shash may be NULL. ERR_INVALID when the value does not normalise. */
 int contact_hash_email(const struct txn *t, const char *email, uint8_t bidx[32], uint8_t shash[32]);
 int contact_hash_phone(const struct txn *t, const char *phone, uint8_t bidx[32], uint8_t shash[32]);
 
-/* Seals value (any JSON) for field `name` of record `id`; *out is malloc'd. */
-int contact_seal(const uint8_t dek[32], const char *table, const char *id, const char *name, json_t *value,
-		 uint8_t **out, size_t *out_len);
-/* Opens a sealed value into a new JSON value. */
-int contact_open(const uint8_t dek[32], const char *table, const char *id, const char *name,
-		 const uint8_t *sealed, size_t len, json_t **out);
-int contact_unwrap(const struct keyring *kr, const struct store_contact *ct, uint8_t dek[32]);
-
-/* The fields of a contact that `visible` (policy bitmask) allows, as a JSON
- * object, and their names comma-separated for the audit entry. */
-int contact_fields_json(struct txn *t, const struct store_contact *ct, uint64_t visible, json_t **out,
-			char *names, size_t names_cap);
-
-/* A subject for policy decisions, with storage for collected_for. */
-struct contact_subject {
-	struct policy_subject s;
-	const char *purposes[LIMIT_LIST_ITEMS];
-	char buf[STORE_LIST_CAP];
-	char suppression_reason[STORE_NAME_CAP];
-};
+/* The handlers' name for record_fields_json (record.h). */
+static inline int contact_fields_json(struct txn *t, const struct store_contact *ct, uint64_t visible,
+				      json_t **out, char *names, size_t names_cap)
+{
+	return record_fields_json(t, ct, visible, out, names, names_cap);
+}
 
 /* Fills a subject for reading ct (NULL: unknown contact) for purpose: the
  * consent is the best across the purpose's channels. */
 int contact_read_subject(struct txn *t, const struct store_contact *ct, const char *purpose,
 			 struct contact_subject *out);
-
-/* Fills a subject for contacting someone, from the one-row lookup used by
- * the consent check and the outreach filter (store_filter_by_*): the
- * contact, its consent for the purpose and channel, and its suppressions. */
-void contact_subject_from_row(const struct store_filter_row *row, struct contact_subject *out);
 
 /* Crypto-shreds a live contact on the writer: suppresses its email and
  * phone hashes (scope all, reason erasure), then destroys its data key,
@@ -147,8 +126,5 @@ int contact_update(struct txn *t, const char *id, json_t *body, const char *role
 /* The id of the contact with this email; ERR_INVALID when it does not
  * normalise, ERR_NOTFOUND when no contact has it. */
 int contact_find_email(struct txn *t, const char *email, char id[STORE_ID_CAP]);
-
-/* Time in RFC 3339, or JSON null for 0. */
-json_t *json_time(int64_t us);
 
 #endif

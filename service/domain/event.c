@@ -7,7 +7,7 @@
 #include "service/base/error.h"
 #include "service/base/limits.h"
 #include "service/crypto/fieldcrypt.h"
-#include "service/domain/contact.h"
+#include "service/domain/record.h"
 #include "service/store/store.h"
 
 #include <stdio.h>
@@ -72,12 +72,12 @@ static int seal_personal(struct txn *t, const char *type, const char *contact_id
 		return rc;
 	if ((rc = store_contact_get(t->c, contact_id, &ct)) != 0 || ct.erased)
 		return rc == ERR_NOTFOUND ? 0 : rc;
-	if ((rc = contact_fields_json(t, &ct, x.mask, &vals, names, sizeof names)) != 0)
+	if ((rc = record_fields_json(t, &ct, x.mask, &vals, names, sizeof names)) != 0)
 		goto out;
 	if (json_object_size(vals) == 0)
 		goto out;
-	if ((rc = contact_unwrap(t->keys, &ct, dek)) == 0)
-		rc = contact_seal(dek, "outbox", contact_id, "personal", vals, sealed, len);
+	if ((rc = record_unwrap(t->keys, &ct, dek)) == 0)
+		rc = record_seal(dek, "outbox", contact_id, "personal", vals, sealed, len);
 out:
 	crypto_wipe(dek, sizeof dek);
 	json_decref(vals);

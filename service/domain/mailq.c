@@ -5,8 +5,9 @@
 
 #include "service/base/codec.h"
 #include "service/base/error.h"
+#include "service/base/limits.h"
 #include "service/crypto/fieldcrypt.h"
-#include "service/domain/contact.h"
+#include "service/domain/record.h"
 #include "service/linktoken.h"
 
 #include <jansson.h>
@@ -17,7 +18,7 @@
 int mailq_manage_link_queue(struct txn *t, const struct store_link *l)
 {
 	struct store_mail m;
-	uint8_t raw[16];
+	uint8_t raw[LIMIT_ID_RAW_BYTES];
 	memset(&m, 0, sizeof m);
 	crypto_random(raw, sizeof raw);
 	b64url_encode(raw, sizeof raw, m.id);
@@ -42,7 +43,7 @@ static int email_cb(void *arg, const char *name, const uint8_t *sealed, size_t l
 	json_t *v = NULL;
 	if (strcmp(name, "email") != 0)
 		return 0;
-	int rc = contact_open(w->dek, "contact", w->ct->id, name, sealed, len, &v);
+	int rc = record_open(w->dek, "contact", w->ct->id, name, sealed, len, &v);
 	if (rc != 0)
 		return rc;
 	const char *s = json_string_value(v);
@@ -130,7 +131,7 @@ int mailq_compose(struct txn *t, const struct store_mail *m, const char *public_
 	}
 	if (rc != 0)
 		return rc;
-	if ((rc = contact_unwrap(t->keys, &ct, dek)) != 0)
+	if ((rc = record_unwrap(t->keys, &ct, dek)) != 0)
 		return rc;
 	struct email_walk w = { &ct, dek, out->to, sizeof out->to, false };
 	rc = store_fields_each(t->c, ct.id, email_cb, &w);

@@ -7,7 +7,7 @@
 #include "service/base/error.h"
 #include "service/base/limits.h"
 #include "service/crypto/fieldcrypt.h"
-#include "service/domain/contact.h"
+#include "service/domain/record.h"
 #include "policy/policy.h"
 
 #include <stdio.h>
@@ -16,7 +16,7 @@
 
 void release_new_id(char id[STORE_ID_CAP])
 {
-	uint8_t raw[16];
+	uint8_t raw[LIMIT_ID_RAW_BYTES];
 	crypto_random(raw, sizeof raw);
 	b64url_encode(raw, sizeof raw, id);
 }
@@ -47,7 +47,7 @@ int release_count(struct txn *t, const char *release_id, int64_t *out)
 	return store_release_count(t->c, release_id, out);
 }
 
-int release_find(struct txn *t, const char *release_id, const uint8_t id_raw[16])
+int release_find(struct txn *t, const char *release_id, const uint8_t id_raw[LIMIT_ID_RAW_BYTES])
 {
 	return store_release_find(t->c, release_id, id_raw);
 }
@@ -55,14 +55,14 @@ int release_find(struct txn *t, const char *release_id, const uint8_t id_raw[16]
 int release_cap_held(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
 		     int64_t cap_max, int64_t cap_per_days, bool *held, int64_t *reachable_us)
 {
-	uint8_t raw[16];
+	uint8_t raw[LIMIT_ID_RAW_BYTES];
 	int64_t count = 0, kth = 0;
 	int rc;
 	*held = false;
 	*reachable_us = 0;
 	if (cap_max <= 0)
 		return 0;
-	if (b64url_decode(contact_id, strlen(contact_id), raw, sizeof raw) != 16)
+	if (b64url_decode(contact_id, strlen(contact_id), raw, sizeof raw) != LIMIT_ID_RAW_BYTES)
 		return err_set(ERR_INVALID, "not a contact id");
 	rc = store_release_recent(t->c, raw, purpose, channel,
 				  policy_cap_window_start(cap_per_days, t->now_us), cap_max, &count, &kth);
@@ -137,11 +137,11 @@ static int log_entry_json(void *ctx, const struct store_release_entry *e)
 
 int release_of_contact_json(struct txn *t, const char *contact_id, json_t **out)
 {
-	uint8_t raw[16];
+	uint8_t raw[LIMIT_ID_RAW_BYTES];
 	json_t *arr = json_array();
 	int rc = arr ? 0 : err_set(ERR_NOMEM, "out of memory");
 	*out = NULL;
-	if (rc == 0 && b64url_decode(contact_id, strlen(contact_id), raw, sizeof raw) != 16)
+	if (rc == 0 && b64url_decode(contact_id, strlen(contact_id), raw, sizeof raw) != LIMIT_ID_RAW_BYTES)
 		rc = err_set(ERR_INVALID, "not a contact id");
 	if (rc == 0)
 		rc = store_release_log_each(t->c, raw, LIMIT_RELEASES_LISTED, log_entry_json, arr);

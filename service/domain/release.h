@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "policy/policy.h"
+#include "service/base/limits.h"
 #include "service/domain/txn.h"
 #include "service/store/store.h"
 
@@ -31,7 +32,7 @@ int release_put(struct txn *t, const char *release_id, int64_t chunk, const uint
 /* On a reader: how many contacts release_id released, and whether id_raw
  * is one of them (0) or not (ERR_NOTFOUND). */
 int release_count(struct txn *t, const char *release_id, int64_t *out);
-int release_find(struct txn *t, const char *release_id, const uint8_t id_raw[16]);
+int release_find(struct txn *t, const char *release_id, const uint8_t id_raw[LIMIT_ID_RAW_BYTES]);
 
 /*
  * Frequency caps. A purpose's cap (policy: frequency_cap) limits how many

@@ -3,6 +3,7 @@
  */
 #include "service/domain/request.h"
 
+#include "service/base/codec.h"
 #include "service/base/error.h"
 
 static bool leap(int y)
@@ -21,30 +22,16 @@ bool request_date_valid(struct request_date d)
 	return d.y >= 1 && d.y <= 9999 && d.m >= 1 && d.m <= 12 && d.d >= 1 && d.d <= month_days(d.y, d.m);
 }
 
-/* Howard Hinnant's days_from_civil and civil_from_days (proleptic
- * Gregorian), exact over the whole range. */
+/* The calendar is codec's (the one proleptic Gregorian day count). */
 int64_t request_days(struct request_date d)
 {
-	int64_t y = d.m <= 2 ? d.y - 1 : d.y;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (d.m + (d.m > 2 ? -3 : 9)) + 2) / 5 + d.d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
+	return days_from_civil(d.y, d.m, d.d);
 }
 
 struct request_date request_from_days(int64_t z)
 {
-	z += 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	int64_t doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153;
 	struct request_date r;
-	r.d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	r.m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	r.y = (int)(yoe + era * 400 + (r.m <= 2 ? 1 : 0));
+	civil_from_days(z, &r.y, &r.m, &r.d);
 	return r;
 }
 

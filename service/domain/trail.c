@@ -9,7 +9,7 @@
 #include "service/base/error.h"
 #include "service/base/limits.h"
 #include "service/crypto/fieldcrypt.h"
-#include "service/domain/contact.h"
+#include "service/domain/record.h"
 #include "service/domain/release.h"
 
 #include <jansson.h>
@@ -119,9 +119,9 @@ int trail_find_contacts(struct txn *t, const char *email, const char *phone, cha
 	if ((email == NULL) == (phone == NULL) || cap == 0)
 		return err_set(ERR_INVALID, "give an email address or a phone number, not both");
 	if (email != NULL)
-		rc = contact_email_hashes(t->keys, email, bidx, NULL);
+		rc = record_email_hashes(t->keys, email, bidx, NULL);
 	else
-		rc = contact_phone_hashes(t->keys, phone, bidx, NULL);
+		rc = record_phone_hashes(t->keys, phone, bidx, NULL);
 	if (rc != 0)
 		goto out;
 	if (email != NULL) {
@@ -141,7 +141,7 @@ out:
 
 struct reach {
 	struct txn *t;
-	uint8_t raw[16];
+	uint8_t raw[LIMIT_ID_RAW_BYTES];
 	store_audit_cb cb;
 	void *ctx;
 	int64_t scanned;
@@ -191,7 +191,8 @@ int trail_reach_each(struct txn *t, const char *contact_id, store_audit_cb cb, v
 	struct store_audit_filter f;
 	struct reach x = { .t = t, .cb = cb, .ctx = ctx };
 	*more = false;
-	if (contact_id == NULL || b64url_decode(contact_id, strlen(contact_id), x.raw, sizeof x.raw) != 16)
+	if (contact_id == NULL ||
+	    b64url_decode(contact_id, strlen(contact_id), x.raw, sizeof x.raw) != LIMIT_ID_RAW_BYTES)
 		return err_set(ERR_INVALID, "a contact id is 16 bytes in base64url");
 	memset(&f, 0, sizeof f);
 	f.action = "outreach.filter";

@@ -9,7 +9,7 @@
 #include "service/base/limits.h"
 #include "service/crypto/fieldcrypt.h"
 #include "service/crypto/whsig.h"
-#include "service/domain/contact.h"
+#include "service/domain/record.h"
 #include "service/domain/event.h"
 
 #include <arpa/inet.h>
@@ -190,7 +190,7 @@ int webhook_parse(const struct txn *t, const struct webhook_settings *ws, json_t
 int webhook_create(struct txn *t, const struct webhook_new *in, struct store_webhook *out,
 		   char secret[WEBHOOK_SECRET_CAP])
 {
-	uint8_t raw[16], dek[FC_KEY_BYTES];
+	uint8_t raw[LIMIT_ID_RAW_BYTES], dek[FC_KEY_BYTES];
 	int64_t n = 0;
 	int rc;
 	memset(out, 0, sizeof *out);
@@ -363,9 +363,9 @@ int webhook_body(struct txn *t, const struct store_webhook *w, const struct stor
 		rc = 0;
 		goto plain; /* erased meanwhile: its values are gone, and stay out */
 	}
-	if (rc != 0 || (rc = contact_unwrap(t->keys, &ct, dek)) != 0)
+	if (rc != 0 || (rc = record_unwrap(t->keys, &ct, dek)) != 0)
 		goto out;
-	rc = contact_open(dek, "outbox", d->contact_id, "personal", d->personal, d->personal_len, &vals);
+	rc = record_open(dek, "outbox", d->contact_id, "personal", d->personal, d->personal_len, &vals);
 	crypto_wipe(dek, sizeof dek);
 	if (rc != 0)
 		goto out;

@@ -9,6 +9,7 @@
 #include "service/base/error.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* An entry a backend leaves NULL (a store function added to the interface
@@ -188,11 +189,6 @@ int store_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, i
 	return CALL(c->be, contacts_rewrap, c, cb, ctx, count);
 }
 
-int store_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n)
-{
-	return CALL(c->be, key_versions_in_use, c, versions, cap, n);
-}
-
 int store_consent_put(struct store_conn *c, const struct store_consent *cs, bool current)
 {
 	return CALL(c->be, consent_put, c, cs, current);
@@ -262,14 +258,26 @@ int store_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out)
 	return CALL(c->be, checkpoint_latest, c, out);
 }
 
-int store_checkpoints_each(struct store_conn *c, store_checkpoint_cb cb, void *ctx)
-{
-	return CALL(c->be, checkpoints_each, c, cb, ctx);
-}
-
+/* One walk over the cursor for every backend (each carried its own copy). */
 int store_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb, void *ctx)
 {
-	return CALL(c->be, audit_each, c, f, cb, ctx);
+	struct store_audit_cursor *cur = NULL;
+	struct audit_entry *e = malloc(sizeof *e);
+	int rc, ret = 0;
+	if (e == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	if ((rc = store_audit_cursor_open(c, f, &cur)) != 0) {
+		free(e);
+		return rc;
+	}
+	while ((rc = store_audit_cursor_next(cur, e)) == 1)
+		if ((ret = cb(ctx, e)) != 0)
+			break;
+	if (ret == 0 && rc < 0)
+		ret = rc;
+	store_audit_cursor_close(cur);
+	free(e);
+	return ret;
 }
 
 int store_audit_cursor_open(struct store_conn *c, const struct store_audit_filter *f,

@@ -119,7 +119,6 @@ struct store_backend {
 	int (*field_delete)(struct store_conn *c, const char *id, const char *name);
 	int (*fields_each)(struct store_conn *c, const char *id, store_field_cb cb, void *ctx);
 	int (*contacts_rewrap)(struct store_conn *c, store_rewrap_cb cb, void *ctx, int64_t *count);
-	int (*key_versions_in_use)(struct store_conn *c, int *versions, int cap, int *n);
 	int (*consent_put)(struct store_conn *c, const struct store_consent *cs, bool current);
 	int (*consent_get)(struct store_conn *c, const char *contact_id, const char *purpose,
 			   const char *channel, struct store_consent *out);
@@ -138,9 +137,6 @@ struct store_backend {
 	int (*audit_append)(struct store_conn *c, const struct audit_entry *e);
 	int (*checkpoint_append)(struct store_conn *c, const struct audit_checkpoint *cp);
 	int (*checkpoint_latest)(struct store_conn *c, struct audit_checkpoint *out);
-	int (*checkpoints_each)(struct store_conn *c, store_checkpoint_cb cb, void *ctx);
-	int (*audit_each)(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb,
-			  void *ctx);
 	int (*audit_cursor_open)(struct store_conn *c, const struct store_audit_filter *f,
 				 struct store_audit_cursor **out);
 	int (*audit_cursor_next)(struct store_audit_cursor *cur, struct audit_entry *e);

@@ -884,18 +884,6 @@ static int pg_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ct
 	}
 }
 
-static int pg_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n)
-{
-	PGresult *r = NULL;
-	*n = 0;
-	int rc = pg_run(c, "SELECT DISTINCT key_version::bigint FROM contact WHERE status = 'active'", NULL,
-			&r, "cannot list key versions");
-	for (int i = 0; rc == 0 && i < PQntuples(r) && *n < cap; i++)
-		versions[(*n)++] = (int)r_i64(r, i, 0);
-	PQclear(r);
-	return rc;
-}
-
 /* ---- consents ------------------------------------------------------------ */
 
 #define CONSENT_COLS                                                                                         \
@@ -1324,28 +1312,6 @@ static int pg_audit_cursor_next(struct store_audit_cursor *base, struct audit_en
 	return 1;
 }
 
-static int pg_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb,
-			 void *ctx)
-{
-	struct store_audit_cursor *cur = NULL;
-	struct audit_entry *e = malloc(sizeof *e);
-	int rc, ret = 0;
-	if (e == NULL)
-		return err_set(ERR_NOMEM, "out of memory");
-	if ((rc = pg_audit_cursor_open(c, f, &cur)) != 0) {
-		free(e);
-		return rc;
-	}
-	while ((rc = pg_audit_cursor_next(cur, e)) == 1)
-		if ((ret = cb(ctx, e)) != 0)
-			break;
-	if (ret == 0 && rc < 0)
-		ret = rc;
-	pg_audit_cursor_close(cur);
-	free(e);
-	return ret;
-}
-
 static int pg_audit_hash_at(struct store_conn *c, int64_t seq, uint8_t hash[32])
 {
 	struct pg_args a = { 0 };
@@ -1426,22 +1392,6 @@ static int pg_checkpoint_cursor_next(struct store_checkpoint_cursor *base, struc
 	read_checkpoint(cur->page, cur->row++, cp);
 	cur->last = cp->size;
 	return 1;
-}
-
-static int pg_checkpoints_each(struct store_conn *c, store_checkpoint_cb cb, void *ctx)
-{
-	struct store_checkpoint_cursor *cur = NULL;
-	struct audit_checkpoint cp;
-	int rc, ret = 0;
-	if ((rc = pg_checkpoint_cursor_open(c, 0, &cur)) != 0)
-		return rc;
-	while ((rc = pg_checkpoint_cursor_next(cur, &cp)) == 1)
-		if ((ret = cb(ctx, &cp)) != 0)
-			break;
-	if (ret == 0 && rc < 0)
-		ret = rc;
-	pg_checkpoint_cursor_close(cur);
-	return ret;
 }
 
 /* ---- suppressions ---------------------------------------------------------- */
@@ -2572,7 +2522,6 @@ const struct store_backend store_pg_backend = {
 	.field_delete = pg_field_delete,
 	.fields_each = pg_fields_each,
 	.contacts_rewrap = pg_contacts_rewrap,
-	.key_versions_in_use = pg_key_versions_in_use,
 	.consent_put = pg_consent_put,
 	.consent_get = pg_consent_get,
 	.consents_each = pg_consents_each,
@@ -2586,8 +2535,6 @@ const struct store_backend store_pg_backend = {
 	.audit_append = pg_audit_append,
 	.checkpoint_append = pg_checkpoint_append,
 	.checkpoint_latest = pg_checkpoint_latest,
-	.checkpoints_each = pg_checkpoints_each,
-	.audit_each = pg_audit_each,
 	.audit_cursor_open = pg_audit_cursor_open,
 	.audit_cursor_next = pg_audit_cursor_next,
 	.audit_cursor_close = pg_audit_cursor_close,

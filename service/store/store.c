@@ -426,7 +426,7 @@ static int conn_new(struct store *st, bool writer, struct store_conn **out)
 	sqlite3_extended_result_codes(sq_conn(c)->db, 1);
 	sqlite3_db_config(sq_conn(c)->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	sqlite3_db_config(sq_conn(c)->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-	sqlite3_busy_timeout(sq_conn(c)->db, 5000);
+	sqlite3_busy_timeout(sq_conn(c)->db, STORE_BUSY_TIMEOUT_MS);
 	if ((rc = exec(sq_conn(c)->db,
 		       "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")) != 0)
 		goto fail;
@@ -580,7 +580,7 @@ static void *checkpointer(void *arg)
 		sqlite3_close(db);
 		return NULL;
 	}
-	sqlite3_busy_timeout(db, 1000);
+	sqlite3_busy_timeout(db, STORE_CHECKPOINTER_BUSY_MS);
 	pthread_mutex_lock(&sq_store(st)->ckpt_lock);
 	while (!sq_store(st)->ckpt_stop) {
 		while (!sq_store(st)->ckpt_wanted && !sq_store(st)->ckpt_stop)
@@ -721,16 +721,16 @@ int sqlite_wal_truncate(struct store_conn *w, int wait_ms)
 	int64_t deadline = now_us() + (int64_t)wait_ms * 1000;
 	int rc, log_frames = -1, done_frames = -1;
 	for (;;) {
-		sqlite3_busy_timeout(sq_conn(w)->db, wait_ms > 0 ? 20 : 0);
+		sqlite3_busy_timeout(sq_conn(w)->db, wait_ms > 0 ? ERASE_WAL_TRY_MS : 0);
 		rc = sqlite3_wal_checkpoint_v2(sq_conn(w)->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log_frames,
 					       &done_frames);
 		if ((rc == SQLITE_OK && log_frames == 0) || now_us() >= deadline)
 			break;
 		if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
 			break;
-		usleep(5000);
+		usleep(ERASE_WAL_RETRY_US);
 	}
-	sqlite3_busy_timeout(sq_conn(w)->db, 5000);
+	sqlite3_busy_timeout(sq_conn(w)->db, STORE_BUSY_TIMEOUT_MS);
 	if (rc == SQLITE_OK && log_frames == 0)
 		return 0;
 	if (rc == SQLITE_OK)
@@ -1069,20 +1069,6 @@ int sqlite_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, 
 	}
 }
 
-int sqlite_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n)
-{
-	sqlite3_stmt *s = stmt(c, S_KEY_VERSIONS);
-	int rc;
-	if (s == NULL)
-		return err_code();
-	*n = 0;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		if (*n < cap)
-			versions[(*n)++] = sqlite3_column_int(s, 0);
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : store_db_error(sq_conn(c)->db, rc, "cannot list key versions");
-}
-
 /* ---- consents ---- */
 
 static void bind_consent(sqlite3_stmt *s, const struct store_consent *cs)
@@ -1234,7 +1220,7 @@ int sqlite_principal_find(struct store_conn *c, const uint8_t token_hash[32], ch
 {
 	if (sq_store(c->st)->faults_allowed) {
 		/* Tests: DB.fault-read makes the lookup fail as a broken disk would. */
-		char fault[4200];
+		char fault[LIMIT_DERIVED_PATH_CAP];
 		snprintf(fault, sizeof fault, "%s.fault-read", sq_store(c->st)->path);
 		if (access(fault, F_OK) == 0)
 			return err_set(ERR_IO, "cannot look up the token: disk I/O error (injected fault)");
@@ -1353,24 +1339,6 @@ int sqlite_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out)
 		ret = err_set(ERR_NOTFOUND, "no checkpoint has been signed yet");
 	else
 		ret = store_db_error(sq_conn(c)->db, rc, "cannot read the checkpoint");
-	sqlite3_reset(s);
-	return ret;
-}
-
-int sqlite_checkpoints_each(struct store_conn *c, store_checkpoint_cb cb, void *ctx)
-{
-	sqlite3_stmt *s = stmt(c, S_CHECKPOINTS_EACH);
-	struct audit_checkpoint cp;
-	int rc, ret = 0;
-	if (s == NULL)
-		return err_code();
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		read_checkpoint(s, &cp);
-		if ((ret = cb(ctx, &cp)) != 0)
-			break;
-	}
-	if (ret == 0 && rc != SQLITE_DONE)
-		ret = store_db_error(sq_conn(c)->db, rc, "cannot read checkpoints");
 	sqlite3_reset(s);
 	return ret;
 }
@@ -1555,27 +1523,6 @@ void sqlite_checkpoint_cursor_close(struct store_checkpoint_cursor *base)
 	free(cur);
 }
 
-int sqlite_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb, void *ctx)
-{
-	struct store_audit_cursor *cur = NULL;
-	struct audit_entry *e = malloc(sizeof *e);
-	int rc, ret = 0;
-	if (e == NULL)
-		return err_set(ERR_NOMEM, "out of memory");
-	if ((rc = sqlite_audit_cursor_open(c, f, &cur)) != 0) {
-		free(e);
-		return rc;
-	}
-	while ((rc = sqlite_audit_cursor_next(cur, e)) == 1)
-		if ((ret = cb(ctx, e)) != 0)
-			break;
-	if (ret == 0 && rc < 0)
-		ret = rc;
-	sqlite_audit_cursor_close(cur);
-	free(e);
-	return ret;
-}
-
 /* ---- suppressions ---- */
 
 int sqlite_suppression_match(struct store_conn *c, const uint8_t *hash_a, const uint8_t *hash_b,
@@ -1638,7 +1585,6 @@ const struct store_backend store_sqlite_backend = {
 	.field_delete = sqlite_field_delete,
 	.fields_each = sqlite_fields_each,
 	.contacts_rewrap = sqlite_contacts_rewrap,
-	.key_versions_in_use = sqlite_key_versions_in_use,
 	.consent_put = sqlite_consent_put,
 	.consent_get = sqlite_consent_get,
 	.consents_each = sqlite_consents_each,
@@ -1652,8 +1598,6 @@ const struct store_backend store_sqlite_backend = {
 	.audit_append = sqlite_audit_append,
 	.checkpoint_append = sqlite_checkpoint_append,
 	.checkpoint_latest = sqlite_checkpoint_latest,
-	.checkpoints_each = sqlite_checkpoints_each,
-	.audit_each = sqlite_audit_each,
 	.audit_cursor_open = sqlite_audit_cursor_open,
 	.audit_cursor_next = sqlite_audit_cursor_next,
 	.audit_cursor_close = sqlite_audit_cursor_close,

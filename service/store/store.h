@@ -118,7 +118,6 @@ int store_fields_each(struct store_conn *c, const char *id, store_field_cb cb, v
 /* Key rotation: calls cb for every live contact; cb rewraps in place. */
 typedef int (*store_rewrap_cb)(void *ctx, struct store_contact *ct);
 int store_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, int64_t *count);
-int store_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n);
 
 /* ---- consents ---------------------------------------------------------- */
 
@@ -198,9 +197,6 @@ int store_audit_head(struct store_conn *c, int64_t *seq, uint8_t hash[32]);
 int store_audit_append(struct store_conn *c, const struct audit_entry *e);
 int store_checkpoint_append(struct store_conn *c, const struct audit_checkpoint *cp);
 int store_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out);
-
-typedef int (*store_checkpoint_cb)(void *ctx, const struct audit_checkpoint *cp);
-int store_checkpoints_each(struct store_conn *c, store_checkpoint_cb cb, void *ctx);
 
 struct store_audit_filter {
 	const char *record_id, *actor, *action, *purpose, *decision;

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "service/store/backend.h"
+#include "service/base/limits.h"
 #include "service/store/store.h"
 
 #define STORE_POOL_MAX 32
@@ -44,7 +45,7 @@ struct sqlite_store {
 	int pool_n;
 	atomic_bool fault_audit;
 	bool faults_allowed;
-	char fault_path[4200];
+	char fault_path[LIMIT_DERIVED_PATH_CAP];
 	int schema_version;
 	/* the WAL checkpointer (see store.c) */
 	pthread_t ckpt_thread;
@@ -97,7 +98,6 @@ int sqlite_field_put(struct store_conn *c, const char *id, const char *name, con
 int sqlite_field_delete(struct store_conn *c, const char *id, const char *name);
 int sqlite_fields_each(struct store_conn *c, const char *id, store_field_cb cb, void *ctx);
 int sqlite_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, int64_t *count);
-int sqlite_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n);
 int sqlite_consent_put(struct store_conn *c, const struct store_consent *cs, bool current);
 int sqlite_consent_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel,
 		       struct store_consent *out);
@@ -115,8 +115,6 @@ int sqlite_audit_head(struct store_conn *c, int64_t *seq, uint8_t hash[32]);
 int sqlite_audit_append(struct store_conn *c, const struct audit_entry *e);
 int sqlite_checkpoint_append(struct store_conn *c, const struct audit_checkpoint *cp);
 int sqlite_checkpoint_latest(struct store_conn *c, struct audit_checkpoint *out);
-int sqlite_checkpoints_each(struct store_conn *c, store_checkpoint_cb cb, void *ctx);
-int sqlite_audit_each(struct store_conn *c, const struct store_audit_filter *f, store_audit_cb cb, void *ctx);
 int sqlite_audit_cursor_open(struct store_conn *c, const struct store_audit_filter *f,
 			     struct store_audit_cursor **out);
 int sqlite_audit_cursor_next(struct store_audit_cursor *cur, struct audit_entry *e);

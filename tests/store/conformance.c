@@ -22,6 +22,7 @@
 #include "service/base/error.h"
 #include "service/store/backend.h"
 #include "service/store/store.h"
+#include "tests/unit/fixture.h"
 
 struct fixture {
 	char dir[64];
@@ -104,19 +105,6 @@ static bool has_principal(struct store_conn *c, const char *name)
 	return rc == 0;
 }
 
-static struct store_contact contact(const char *id)
-{
-	struct store_contact ct;
-	memset(&ct, 0, sizeof ct);
-	snprintf(ct.id, sizeof ct.id, "%s", id);
-	ct.created_us = ct.updated_us = 1000;
-	snprintf(ct.collected_for, sizeof ct.collected_for, "service,marketing");
-	ct.key_version = 1;
-	ct.wrapped_len = 60;
-	memset(ct.wrapped_key, 7, 60);
-	return ct;
-}
-
 static void entry(struct audit_entry *e, int64_t seq, const uint8_t prev[32])
 {
 	memset(e, 0, sizeof *e);
@@ -185,7 +173,8 @@ static void test_a_duplicate_email_is_a_conflict_and_the_transaction_goes_on(voi
 	struct fixture *f = *state;
 	uint8_t bidx[32], other[32];
 	char id[STORE_ID_CAP];
-	struct store_contact a = contact("AAAAAAAAAAAAAAAAAAAAAA"), b = contact("BBBBBBBBBBBBBBBBBBBBBB");
+	struct store_contact a = fixture_contact("AAAAAAAAAAAAAAAAAAAAAA"),
+			     b = fixture_contact("BBBBBBBBBBBBBBBBBBBBBB");
 	hash_of(bidx, 1);
 	hash_of(other, 2);
 	assert_int_equal(store_begin(f->w), 0);
@@ -206,7 +195,7 @@ static void test_a_contact_comes_back_as_stored_and_erasure_leaves_a_tombstone(v
 	struct fixture *f = *state;
 	uint8_t bidx[32];
 	char id[STORE_ID_CAP];
-	struct store_contact a = contact("CCCCCCCCCCCCCCCCCCCCCC"), got;
+	struct store_contact a = fixture_contact("CCCCCCCCCCCCCCCCCCCCCC"), got;
 	hash_of(bidx, 3);
 	a.has_email_shash = true;
 	hash_of(a.email_shash, 4);
@@ -284,7 +273,7 @@ static void test_consent_history_keeps_every_event_in_order(void **state)
 {
 	struct fixture *f = *state;
 	uint8_t bidx[32];
-	struct store_contact a = contact("DDDDDDDDDDDDDDDDDDDDDD");
+	struct store_contact a = fixture_contact("DDDDDDDDDDDDDDDDDDDDDD");
 	struct store_consent cs, got;
 	char order[8] = "";
 	int64_t n = 0;
@@ -482,7 +471,7 @@ static void test_a_batched_filter_lookup_answers_like_single_ones(void **state)
 	struct fixture *f = *state;
 	uint8_t bidx[3][32], list[3][32];
 	struct store_filter_row one, many[3];
-	struct store_contact a = contact("EEEEEEEEEEEEEEEEEEEEEE");
+	struct store_contact a = fixture_contact("EEEEEEEEEEEEEEEEEEEEEE");
 	for (int i = 0; i < 3; i++) {
 		hash_of(bidx[i], 20 + i);
 		hash_of(list[i], 40 + i);
@@ -563,7 +552,7 @@ static int count_freq(void *ctx, const struct store_frequency *fq)
 static void test_a_frequency_choice_is_replaced_not_added(void **state)
 {
 	struct fixture *f = *state;
-	struct store_contact a = contact("FFFFFFFFFFFFFFFFFFFFFF");
+	struct store_contact a = fixture_contact("FFFFFFFFFFFFFFFFFFFFFF");
 	struct store_frequency fq = { "marketing", "email", "weekly", 100 }, got;
 	uint8_t bidx[32];
 	int n = 0;

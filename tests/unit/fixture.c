@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "policy/policy.h"
+#include "service/crypto/fieldcrypt.h"
 #include "service/store/store.h"
 
 int fixture_store_open(struct fixture_store *f)
@@ -44,4 +46,30 @@ void fixture_store_close(struct fixture_store *f)
 	if (f->dir[0] != '\0' && nftw(f->dir, remove_one, 8, FTW_DEPTH | FTW_PHYS) != 0)
 		fprintf(stderr, "fixture: cannot remove %s\n", f->dir);
 	f->dir[0] = '\0';
+}
+
+int fixture_domain_open(struct fixture_domain *f)
+{
+	char keys[PATH_MAX + 8], pp[PATH_MAX];
+	const char *root = getenv("CONSENTD_SOURCE_DIR");
+	f->kr = NULL;
+	f->pol = NULL;
+	if (root == NULL || fixture_store_open(&f->s) != 0)
+		return -1;
+	snprintf(keys, sizeof keys, "%s/keys", f->s.dir);
+	snprintf(pp, sizeof pp, "%s/policy/example-policy.json", root);
+	if (keyring_init_dir(keys) != 0 || keyring_open(&f->kr, keys) != 0 ||
+	    policy_load_file(&f->pol, pp, NULL) != 0)
+		return -1;
+	return 0;
+}
+
+void fixture_domain_close(struct fixture_domain *f)
+{
+	fixture_store_close(&f->s);
+	if (f->pol != NULL)
+		policy_unref(f->pol);
+	keyring_free(f->kr);
+	f->pol = NULL;
+	f->kr = NULL;
 }

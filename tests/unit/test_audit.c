@@ -914,6 +914,24 @@ static void test_entry_fill_never_cuts(void **state)
 	assert_int_equal(strlen(e.record_id), AUDIT_RECORD_ID_MAX);
 }
 
+/* An entry's detail is canonical JSON (sorted keys, compact), and one that
+ * does not fit is refused and left empty, never cut. */
+static void test_detail_is_canonical_and_never_cut(void **state)
+{
+	(void)state;
+	struct audit_entry e;
+	memset(&e, 0, sizeof e);
+	assert_int_equal(
+		audit_entry_set_detail(&e, json_pack("{s:i, s:s}", "key_version", 2, "contacts", "x\t")), 0);
+	assert_string_equal(e.detail, "{\"contacts\":\"x\\t\",\"key_version\":2}");
+	char big[sizeof e.detail + 1];
+	memset(big, 'a', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	assert_int_equal(audit_entry_set_detail(&e, json_pack("{s:s}", "k", big)), ERR_TOOBIG);
+	assert_string_equal(e.detail, "");
+	assert_int_equal(audit_entry_set_detail(&e, NULL), ERR_NOMEM);
+}
+
 int main(void)
 {
 	const struct CMUnitTest pure[] = {
@@ -939,6 +957,7 @@ int main(void)
 		cmocka_unit_test(test_verify_consistent_rewrite),
 		cmocka_unit_test(test_verify_bad_checkpoint),
 		cmocka_unit_test(test_verify_read_error),
+		cmocka_unit_test(test_detail_is_canonical_and_never_cut),
 	};
 	int failed = cmocka_run_group_tests_name("audit", pure, NULL, NULL);
 	failed += cmocka_run_group_tests_name("audit_signed_log", signed_log, setup_signer, teardown_signer);

@@ -4,7 +4,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "service/base/codec.h"
 #include "service/base/error.h"
@@ -162,6 +164,64 @@ static void test_time_parsing(void **state)
 	assert_int_equal(parse_time("yesterday", &us), ERR_INVALID);
 }
 
+/* The one formatter (format_time_us) against the C library's calendar,
+ * which the old formatter used: every day from 1969 to 2101 (leap days,
+ * century rules), and the microseconds around the epoch. */
+static void test_time_formatting_matches_the_c_library(void **state)
+{
+	(void)state;
+	char got[40], want[64], date[32];
+	for (int64_t day = -366; day < 48000; day++) {
+		int64_t us = day * 86400 * INT64_C(1000000) + INT64_C(45296789012); /* 12:34:56.789012 */
+		time_t secs = (time_t)(day * 86400 + 45296);
+		struct tm tm;
+		gmtime_r(&secs, &tm);
+		strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(want, sizeof want, "%s.789012Z", date);
+		format_time_us(us, got, sizeof got);
+		assert_string_equal(got, want);
+		int y, m, d;
+		civil_from_days(day, &y, &m, &d);
+		assert_int_equal(days_from_civil(y, m, d), day);
+	}
+	format_time_us(-1, got, sizeof got);
+	assert_string_equal(got, "1969-12-31T23:59:59.999999Z");
+	format_time_us(0, got, sizeof got);
+	assert_string_equal(got, "1970-01-01T00:00:00.000000Z");
+}
+
+/* One hex decoder: any case for hex_decode, lowercase only where one text
+ * per value matters (the audit trail, token hashes in the policy). */
+static void test_hex_decoders(void **state)
+{
+	(void)state;
+	uint8_t out[2];
+	assert_int_equal(hex_decode("aBcD", out, 2), 0);
+	assert_int_equal(out[0], 0xab);
+	assert_int_equal(out[1], 0xcd);
+	assert_int_equal(hex_decode("abc", out, 2), ERR_INVALID);
+	assert_int_equal(hex_decode("abcg", out, 2), ERR_INVALID);
+	assert_true(hex_decode_lower("abcd", 4, out, 2));
+	assert_false(hex_decode_lower("aBcd", 4, out, 2));
+	assert_false(hex_decode_lower("abc", 3, out, 2));
+	assert_int_equal(hex_digit('F'), 15);
+	assert_int_equal(hex_digit_lower('F'), -1);
+}
+
+/* One media-type matcher for the JSON bodies and the bulk uploads. */
+static void test_media_types(void **state)
+{
+	(void)state;
+	const char *params = NULL;
+	assert_true(media_type_is("application/json", "application/json", NULL));
+	assert_true(media_type_is("Application/JSON; charset=utf-8", "application/json", NULL));
+	assert_true(media_type_is(" text/csv; header=absent", "text/csv", &params));
+	assert_string_equal(params, "; header=absent");
+	assert_false(media_type_is("application/jsonx", "application/json", NULL));
+	assert_false(media_type_is("text/plain", "application/json", NULL));
+	assert_false(media_type_is(NULL, "application/json", NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +231,9 @@ int main(void)
 		cmocka_unit_test(test_names_and_ids),
 		cmocka_unit_test(test_utf8_validation),
 		cmocka_unit_test(test_time_parsing),
+		cmocka_unit_test(test_time_formatting_matches_the_c_library),
+		cmocka_unit_test(test_hex_decoders),
+		cmocka_unit_test(test_media_types),
 		cmocka_unit_test(test_labels_and_principal_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,19 +37,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct store_contact contact(const char *id)
-{
-	struct store_contact ct;
-	memset(&ct, 0, sizeof ct);
-	snprintf(ct.id, sizeof ct.id, "%s", id);
-	ct.created_us = ct.updated_us = 1000;
-	snprintf(ct.collected_for, sizeof ct.collected_for, "service,marketing");
-	ct.key_version = 1;
-	ct.wrapped_len = 60;
-	memset(ct.wrapped_key, 7, 60);
-	return ct;
-}
-
 static struct store_consent event(const char *status, int64_t at_us, int64_t recorded_us, int64_t expires_us)
 {
 	struct store_consent cs;
@@ -135,7 +122,7 @@ static int hist_cb(void *ctx, const struct store_consent *cs)
 static void test_a_replayed_old_grant_joins_the_history_but_not_the_current_state(void **state)
 {
 	(void)state;
-	struct store_contact ct = contact("DDDDDDDDDDDDDDDDDDDDDD");
+	struct store_contact ct = fixture_contact("DDDDDDDDDDDDDDDDDDDDDD");
 	uint8_t bidx[32];
 	memset(bidx, 0x44, 32);
 	assert_int_equal(store_contact_insert(w, &ct, bidx, NULL), 0);

@@ -1,5 +1,5 @@
 /* test_contact: the contact domain (service/domain/contact.c) with a real
- * keyring, the example policy and a real SQLite file in /tmp: the one
+ * keyring, the example policy and a real SQLite file in a temporary folder (removed afterwards): the one
  * creation path that the API and the import share, and erasure. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,39 +18,31 @@
 #include "service/domain/contact.h"
 #include "service/domain/suppression.h"
 #include "service/store/store.h"
+#include "tests/unit/fixture.h"
 
 static struct store *st;
 static struct store_conn *w, *r;
 static struct keyring *kr;
 static struct policy *pol;
+static struct fixture_domain fx;
 
 static int setup(void **state)
 {
 	(void)state;
-	char tmpl[] = "/tmp/contacttest-XXXXXX";
-	char path[160], keys[160], pp[512];
-	const char *root = getenv("CONSENTD_SOURCE_DIR");
-	if (mkdtemp(tmpl) == NULL || root == NULL)
+	if (fixture_domain_open(&fx) != 0)
 		return -1;
-	snprintf(path, sizeof path, "%s/t.db", tmpl);
-	snprintf(keys, sizeof keys, "%s/keys", tmpl);
-	snprintf(pp, sizeof pp, "%s/policy/example-policy.json", root);
-	if (keyring_init_dir(keys) != 0 || keyring_open(&kr, keys) != 0 ||
-	    policy_load_file(&pol, pp, NULL) != 0)
-		return -1;
-	if (store_open(&st, path) != 0 || store_writer_open(st, &w) != 0 || store_conn_get(st, &r) != 0)
-		return -1;
+	st = fx.s.st;
+	w = fx.s.w;
+	r = fx.s.r;
+	kr = fx.kr;
+	pol = fx.pol;
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	store_conn_put(st, r);
-	store_conn_free(w);
-	store_close(st);
-	policy_unref(pol);
-	keyring_free(kr);
+	fixture_domain_close(&fx);
 	return 0;
 }
 

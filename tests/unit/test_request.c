@@ -21,15 +21,31 @@ static void assert_date(struct request_date got, struct request_date want, const
 	}
 }
 
+/* One row of a due-date table: when the request came, whether it was
+ * extended, the day it is due, and why that day. */
+struct due_case {
+	struct request_date received;
+	bool extended;
+	struct request_date due;
+	const char *why;
+};
+
+static void check_due(enum request_jurisdiction kind, const struct due_case *cases, size_t n,
+		      bool weekdays_only)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct request_date due;
+		assert_int_equal(request_due(kind, cases[i].received, cases[i].extended, &due), 0);
+		assert_date(due, cases[i].due, cases[i].why);
+		if (weekdays_only)
+			assert_true(request_weekday(due) < 5);
+	}
+}
+
 static void test_gdpr_one_month_clamped_to_the_month_end_and_moved_off_weekends(void **state)
 {
 	(void)state;
-	static const struct {
-		struct request_date received;
-		bool extended;
-		struct request_date due;
-		const char *why;
-	} cases[] = {
+	static const struct due_case cases[] = {
 		{ D(2026, 1, 31), false, D(2026, 3, 2), "31 Jan -> 28 Feb 2026, a Saturday -> Monday 2 Mar" },
 		{ D(2024, 1, 31), false, D(2024, 2, 29), "31 Jan of a leap year -> 29 Feb (a Thursday)" },
 		{ D(2023, 1, 31), false, D(2023, 2, 28), "31 Jan 2023 -> 28 Feb (a Tuesday)" },
@@ -42,23 +58,13 @@ static void test_gdpr_one_month_clamped_to_the_month_end_and_moved_off_weekends(
 		{ D(2023, 11, 30), true, D(2024, 2, 29), "extended into a leap February" },
 		{ D(2026, 2, 28), true, D(2026, 5, 28), "extended, a Thursday" },
 	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct request_date due;
-		assert_int_equal(request_due(REQUEST_GDPR, cases[i].received, cases[i].extended, &due), 0);
-		assert_date(due, cases[i].due, cases[i].why);
-		assert_true(request_weekday(due) < 5);
-	}
+	check_due(REQUEST_GDPR, cases, sizeof cases / sizeof cases[0], true);
 }
 
 static void test_ccpa_45_and_90_calendar_days(void **state)
 {
 	(void)state;
-	static const struct {
-		struct request_date received;
-		bool extended;
-		struct request_date due;
-		const char *why;
-	} cases[] = {
+	static const struct due_case cases[] = {
 		{ D(2026, 1, 31), false, D(2026, 3, 17), "45 days over a 28-day February" },
 		{ D(2024, 2, 1), false, D(2024, 3, 17), "45 days over a leap February" },
 		{ D(2023, 2, 1), false, D(2023, 3, 18), "45 days over a common February" },
@@ -66,11 +72,7 @@ static void test_ccpa_45_and_90_calendar_days(void **state)
 		{ D(2026, 12, 1), false, D(2027, 1, 15), "across the year" },
 		{ D(2026, 3, 1), false, D(2026, 4, 15), "calendar days: a Wednesday" },
 	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct request_date due;
-		assert_int_equal(request_due(REQUEST_CCPA, cases[i].received, cases[i].extended, &due), 0);
-		assert_date(due, cases[i].due, cases[i].why);
-	}
+	check_due(REQUEST_CCPA, cases, sizeof cases / sizeof cases[0], false);
 }
 
 static void test_ccpa_acknowledgement_in_10_business_days_and_none_for_gdpr(void **state)

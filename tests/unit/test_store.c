@@ -43,19 +43,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct store_contact contact(const char *id)
-{
-	struct store_contact ct;
-	memset(&ct, 0, sizeof ct);
-	snprintf(ct.id, sizeof ct.id, "%s", id);
-	ct.created_us = ct.updated_us = 1000;
-	snprintf(ct.collected_for, sizeof ct.collected_for, "service,marketing");
-	ct.key_version = 1;
-	ct.wrapped_len = 60;
-	memset(ct.wrapped_key, 7, 60);
-	return ct;
-}
-
 static void test_schema_is_migrated(void **state)
 {
 	(void)state;
@@ -68,8 +55,8 @@ static void test_contact_insert_get_duplicate_and_erase(void **state)
 	uint8_t bidx[32], other[32];
 	memset(bidx, 1, 32);
 	memset(other, 2, 32);
-	struct store_contact a = contact("AAAAAAAAAAAAAAAAAAAAAA"), b = contact("BBBBBBBBBBBBBBBBBBBBBB"),
-			     got;
+	struct store_contact a = fixture_contact("AAAAAAAAAAAAAAAAAAAAAA"),
+			     b = fixture_contact("BBBBBBBBBBBBBBBBBBBBBB"), got;
 	a.has_email_shash = true;
 	memset(a.email_shash, 9, 32);
 	assert_int_equal(store_contact_insert(w, &a, bidx, NULL), 0);
@@ -195,7 +182,7 @@ static double seconds(void)
 static void test_wal_truncate_empties_the_wal_or_gives_up_in_time(void **state)
 {
 	(void)state;
-	struct store_contact ct = contact("walpurge0000000000000a");
+	struct store_contact ct = fixture_contact("walpurge0000000000000a");
 	assert_int_equal(store_begin(w), 0);
 	assert_int_equal(store_contact_insert(w, &ct, NULL, NULL), 0);
 	assert_int_equal(store_commit(w), 0);

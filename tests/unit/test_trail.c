@@ -1,6 +1,6 @@
 /* test_trail: the auditor's reads (service/domain/trail.c) and the console
  * session rules (service/domain/console_session.c) on a real SQLite file,
- * a real keyring and a real signing key in /tmp. */
+ * a real keyring and a real signing key in a temporary folder (removed afterwards). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +23,7 @@
 #include "service/domain/release.h"
 #include "service/domain/trail.h"
 #include "service/store/store.h"
+#include "tests/unit/fixture.h"
 
 #define S INT64_C(1000000)
 #define T (INT64_C(1767225600) * S) /* 2026-01-01T00:00:00Z */
@@ -31,44 +32,36 @@ static struct store *st;
 static struct store_conn *w, *r;
 static struct keyring *kr;
 static struct policy *pol;
-static char keyfile[200], pubfile[200];
+static char keyfile[PATH_MAX + 16], pubfile[PATH_MAX + 16];
 static int64_t last_seq;
 static uint8_t last_hash[AUDIT_HASH_BYTES];
+
+static struct fixture_domain fx;
 
 static int setup(void **state)
 {
 	(void)state;
-	char tmpl[] = "/tmp/trailtest-XXXXXX";
-	char path[160], keys[160], pp[512];
 	struct audit_signer *sg = NULL;
-	const char *root = getenv("CONSENTD_SOURCE_DIR");
-	if (mkdtemp(tmpl) == NULL || root == NULL)
+	if (fixture_domain_open(&fx) != 0)
 		return -1;
-	snprintf(path, sizeof path, "%s/t.db", tmpl);
-	snprintf(keys, sizeof keys, "%s/keys", tmpl);
-	snprintf(keyfile, sizeof keyfile, "%s/audit.key", tmpl);
-	snprintf(pubfile, sizeof pubfile, "%s/audit.pub", tmpl);
-	snprintf(pp, sizeof pp, "%s/policy/example-policy.json", root);
-	if (keyring_init_dir(keys) != 0 || keyring_open(&kr, keys) != 0 ||
-	    policy_load_file(&pol, pp, NULL) != 0)
-		return -1;
+	st = fx.s.st;
+	w = fx.s.w;
+	r = fx.s.r;
+	kr = fx.kr;
+	pol = fx.pol;
+	snprintf(keyfile, sizeof keyfile, "%s/audit.key", fx.s.dir);
+	snprintf(pubfile, sizeof pubfile, "%s/audit.pub", fx.s.dir);
 	if (audit_signer_generate_file(keyfile) != 0 || audit_signer_load(&sg, keyfile) != 0 ||
 	    audit_signer_save_public(sg, pubfile) != 0)
 		return -1;
 	audit_signer_free(sg);
-	if (store_open(&st, path) != 0 || store_writer_open(st, &w) != 0 || store_conn_get(st, &r) != 0)
-		return -1;
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	store_conn_put(st, r);
-	store_conn_free(w);
-	store_close(st);
-	policy_unref(pol);
-	keyring_free(kr);
+	fixture_domain_close(&fx);
 	return 0;
 }
 
