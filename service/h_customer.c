@@ -1181,6 +1181,24 @@ static int apply_link_insert(struct store_conn *wc, struct writer_job *job)
 	return rc;
 }
 
+/* A link the person asked for, with the language the mail is written in
+ * (the page's). The link comes first, so the pair frees as one. */
+struct mailed_link {
+	struct store_link l;
+	char lang[8];
+};
+
+static int apply_link_insert_mailed_lang(struct store_conn *wc, struct writer_job *job)
+{
+	struct reqctx *ctx = job->ctx;
+	struct txn t = app_txn(ctx, wc);
+	struct mailed_link *ml = ctx->state;
+	int rc = link_insert_mailed_lang(&t, &ml->l, ml->lang);
+	if (rc != 0)
+		audit_decide(ctx, false, "error");
+	return rc;
+}
+
 static int apply_link_insert_mailed(struct store_conn *wc, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
@@ -1548,7 +1566,10 @@ static void h_request_post(struct reqctx *ctx)
 		mem_wipe(email, sizeof email);
 		return;
 	}
-	l = calloc(1, sizeof *l);
+	struct mailed_link *ml = calloc(1, sizeof *ml);
+	l = ml != NULL ? &ml->l : NULL;
+	if (ml != NULL)
+		snprintf(ml->lang, sizeof ml->lang, "%s", prefpage_lang_tag(lang));
 	int rc = l == NULL ? err_set(ERR_NOMEM, "out of memory") : link_request_mint(&t, email, l, &outcome);
 	mem_wipe(email, sizeof email);
 	if (rc != 0) {
@@ -1573,7 +1594,7 @@ static void h_request_post(struct reqctx *ctx)
 	ctx->state = l; /* freed with the request */
 	ctx->state_free = free;
 	reply_page(ctx, 200, prefpage_request_sent(lang));
-	ctx->job.apply = apply_link_insert_mailed;
+	ctx->job.apply = apply_link_insert_mailed_lang;
 	app_commit(ctx);
 }
 

@@ -88,7 +88,17 @@
 #define MAIL_BATCH 32
 #define MAIL_ATTEMPTS_MAX 20
 #define MAIL_ADDRESS_CAP 320 /* an address on the To: line, with its NUL */
-#define MAIL_BODY_CAP 8192   /* one composed message */
+#define MAIL_BODY_CAP 8192   /* one composed message's text part */
+#define MAIL_HTML_CAP 16384  /* and its HTML part */
+/* A failed delivery through the relay is tried again after
+ * MAIL_RETRY_BASE_MS (config mail.retry_base_ms), doubling each time up to
+ * MAIL_RETRY_MAX_MS. curl gives up on connecting after
+ * MAIL_SMTP_CONNECT_TIMEOUT_S and on the whole conversation after
+ * MAIL_SMTP_TIMEOUT_S, so one dead relay cannot stall the worker. */
+#define MAIL_RETRY_BASE_MS 30000
+#define MAIL_RETRY_MAX_MS (6 * 3600 * 1000)
+#define MAIL_SMTP_CONNECT_TIMEOUT_S 10
+#define MAIL_SMTP_TIMEOUT_S 60
 
 /* The public "ask for a link" page (/p/request). A self-requested manage
  * link lives LINK_SELF_TTL_DAYS. Per address (keyed hash) at most

@@ -39,6 +39,8 @@ int link_insert(struct txn *t, const struct store_link *l);
  * act as the person. This records l and, in the same transaction, queues
  * the mail that hands the token to the person's own address (mailq.h). */
 int link_insert_mailed(struct txn *t, const struct store_link *l);
+/* The same, with the mail written in lang ("en", "zh-CN"; NULL: English). */
+int link_insert_mailed_lang(struct txn *t, const struct store_link *l, const char *lang);
 /* Whether ct has an email address a link could be mailed to. */
 bool link_mailable(const struct store_contact *ct);
 

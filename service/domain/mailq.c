@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-int mailq_manage_link_queue(struct txn *t, const struct store_link *l)
+int mailq_manage_link_queue(struct txn *t, const struct store_link *l, const char *lang)
 {
 	struct store_mail m;
 	uint8_t raw[16];
@@ -24,6 +24,7 @@ int mailq_manage_link_queue(struct txn *t, const struct store_link *l)
 	snprintf(m.kind, sizeof m.kind, "manage_link");
 	snprintf(m.contact_id, sizeof m.contact_id, "%s", l->contact_id);
 	snprintf(m.link_id, sizeof m.link_id, "%s", l->id);
+	snprintf(m.lang, sizeof m.lang, "%s", lang != NULL && strcmp(lang, "zh-CN") == 0 ? "zh-CN" : "en");
 	m.created_us = t->now_us;
 	return store_mail_put(t->c, &m);
 }
@@ -58,41 +59,174 @@ static int email_cb(void *arg, const char *name, const uint8_t *sealed, size_t l
 static bool header_safe(const char *s)
 {
 	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+		if ((unsigned char)*s <= 0x20 || *s == 0x7f || *s == '<' || *s == '>')
 			return false;
 	return true;
 }
 
-/* Appends the organisation's details to the body at *n; false when they
- * do not fit (the caller refuses the message rather than cut it). */
-static bool org_footer(struct mailq_message *out, size_t *n, const struct mailq_org *org)
+/* A bounded text buffer that refuses, rather than cuts, what does not
+ * fit: a message cut short would carry a broken link. */
+struct mbuf {
+	char *s;
+	size_t n, cap;
+	bool full;
+};
+
+static void mb_put(struct mbuf *b, const char *s, size_t n)
+{
+	if (b->full || b->n + n + 1 > b->cap) {
+		b->full = true;
+		return;
+	}
+	memcpy(b->s + b->n, s, n);
+	b->n += n;
+	b->s[b->n] = '\0';
+}
+
+static void mb_str(struct mbuf *b, const char *s)
+{
+	mb_put(b, s, strlen(s));
+}
+
+/* Text for the plain part: line breaks become CRLF, as mail wants. */
+static void mb_text(struct mbuf *b, const char *s)
+{
+	for (; *s; s++)
+		if (*s == '\n')
+			mb_str(b, "\r\n");
+		else if (*s != '\r')
+			mb_put(b, s, 1);
+}
+
+/* Text for the HTML part: every markup character escaped, line breaks
+ * kept as <br>. */
+static void mb_html(struct mbuf *b, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': mb_str(b, "&amp;"); break;
+		case '<': mb_str(b, "&lt;"); break;
+		case '>': mb_str(b, "&gt;"); break;
+		case '"': mb_str(b, "&quot;"); break;
+		case '\'': mb_str(b, "&#39;"); break;
+		case '\n': mb_str(b, "<br>"); break;
+		case '\r': break;
+		default: mb_put(b, s, 1);
+		}
+	}
+}
+
+/* The words of one kind of mail, in English [0] and Chinese [1]. lead has
+ * one %s: the link's expiry date. */
+struct mail_words {
+	const char *kind;
+	const char *subject[2], *greeting[2], *lead[2], *action[2], *note[2];
+};
+
+static const struct mail_words words[] = {
+	{ "manage_link",
+	  { "Your privacy choices", "您的隐私选择" },
+	  { "Hello,", "您好：" },
+	  { "You can see and change what you agreed to, download your data or ask us to erase it at this "
+	    "personal link (valid until %s):",
+	    "您可以通过以下个人链接（有效期至 %s）查看和更改您的同意选择、下载您的数据，或要求我们删除您的数据：" },
+	  { "Open your privacy choices", "打开您的隐私选择" },
+	  { "Anyone with this link can act for you: do not forward it. If you did not ask for it, you can "
+	    "ignore this message.",
+	    "任何持有此链接的人都可以代表您操作：请勿转发。如果您没有提出此请求，请忽略本邮件。" } },
+};
+
+static const char *const org_labels[2][4] = {
+	{ "", "", "Privacy policy: ", "Contact: " },
+	{ "", "", "隐私政策：", "联系方式：" },
+};
+
+/* The organisation's details, in both parts: who sent this and how to
+ * reach them (every mail carries them). */
+static void org_footer(struct mbuf *tx, struct mbuf *ht, const struct mailq_org *org, int L)
 {
 	const char *v[4] = { org->name, org->postal_address, org->privacy_policy_url, org->contact_email };
 	bool any = false;
 	for (int i = 0; i < 4; i++)
 		any = any || (v[i] != NULL && v[i][0] != '\0');
 	if (!any)
-		return true;
-	int w = snprintf(out->body + *n, sizeof out->body - *n, "\r\n-- \r\n");
-	if (w < 0 || (size_t)w >= sizeof out->body - *n)
-		return false;
-	*n += (size_t)w;
+		return;
+	mb_str(tx, "\r\n-- \r\n");
+	mb_str(ht, "<hr><address style=\"font-style:normal\">");
 	for (int i = 0; i < 4; i++) {
 		if (v[i] == NULL || v[i][0] == '\0')
 			continue;
-		for (const char *s = v[i]; *s; s++) {
-			/* A postal address's line breaks become CRLF, as mail wants. */
-			const char *piece = *s == '\n' ? "\r\n" : NULL;
-			size_t len = piece != NULL ? 2 : 1;
-			if (*n + len + 3 >= sizeof out->body)
-				return false;
-			memcpy(out->body + *n, piece != NULL ? piece : s, len);
-			*n += len;
+		mb_text(tx, org_labels[L][i]);
+		mb_text(tx, v[i]);
+		mb_str(tx, "\r\n");
+		mb_str(ht, "<p>");
+		mb_html(ht, org_labels[L][i]);
+		if (i == 2) {
+			mb_str(ht, "<a href=\"");
+			mb_html(ht, v[i]);
+			mb_str(ht, "\">");
+			mb_html(ht, v[i]);
+			mb_str(ht, "</a>");
+		} else if (i == 3) {
+			mb_str(ht, "<a href=\"mailto:");
+			mb_html(ht, v[i]);
+			mb_str(ht, "\">");
+			mb_html(ht, v[i]);
+			mb_str(ht, "</a>");
+		} else {
+			mb_html(ht, v[i]);
 		}
-		memcpy(out->body + *n, "\r\n", 3);
-		*n += 2;
+		mb_str(ht, "</p>");
 	}
-	return true;
+	mb_str(ht, "</address>");
+}
+
+/* Writes the subject, the text part and the HTML part of a message of the
+ * given words in language L (0 English, 1 Chinese) for the link url. */
+static int compose_parts(struct mailq_message *out, const struct mail_words *w, int L, const char *url,
+			 const char *expires, const struct mailq_org *org)
+{
+	struct mbuf tx = { out->body, 0, sizeof out->body, false };
+	struct mbuf ht = { out->html, 0, sizeof out->html, false };
+	char lead[1024];
+	snprintf(out->subject, sizeof out->subject, "%s", w->subject[L]);
+	snprintf(out->lang, sizeof out->lang, "%s", L ? "zh-CN" : "en");
+	snprintf(out->from_name, sizeof out->from_name, "%s", org->name != NULL ? org->name : "");
+	/* The date goes where the template's "%s" is (a fixed table, not a
+	 * format string). */
+	const char *hole = strstr(w->lead[L], "%s");
+	size_t before = hole != NULL ? (size_t)(hole - w->lead[L]) : strlen(w->lead[L]);
+	snprintf(lead, sizeof lead, "%.*s%s%s", (int)before, w->lead[L], hole != NULL ? expires : "",
+		 hole != NULL ? hole + 2 : "");
+
+	mb_text(&tx, w->greeting[L]);
+	mb_str(&tx, "\r\n\r\n");
+	mb_text(&tx, lead);
+	mb_str(&tx, "\r\n\r\n  ");
+	mb_str(&tx, url);
+	mb_str(&tx, "\r\n\r\n");
+	mb_text(&tx, w->note[L]);
+	mb_str(&tx, "\r\n");
+
+	mb_str(&ht, L ? "<!DOCTYPE html>\r\n<html lang=\"zh-CN\">" : "<!DOCTYPE html>\r\n<html lang=\"en\">");
+	mb_str(&ht, "<head><meta charset=\"utf-8\"><title>");
+	mb_html(&ht, w->subject[L]);
+	mb_str(&ht, "</title></head>\r\n<body>\r\n<p>");
+	mb_html(&ht, w->greeting[L]);
+	mb_str(&ht, "</p>\r\n<p>");
+	mb_html(&ht, lead);
+	mb_str(&ht, "</p>\r\n<p><a href=\"");
+	mb_html(&ht, url);
+	mb_str(&ht, "\">");
+	mb_html(&ht, w->action[L]);
+	mb_str(&ht, "</a></p>\r\n<p>");
+	mb_html(&ht, w->note[L]);
+	mb_str(&ht, "</p>\r\n");
+	org_footer(&tx, &ht, org, L);
+	mb_str(&ht, "\r\n</body>\r\n</html>\r\n");
+	if (tx.full || ht.full)
+		return err_set(ERR_TOOBIG, "the composed mail does not fit %d bytes", MAIL_BODY_CAP);
+	return 0;
 }
 
 int mailq_compose(struct txn *t, const struct store_mail *m, const char *public_url,
@@ -154,38 +288,31 @@ int mailq_compose(struct txn *t, const struct store_mail *m, const char *public_
 	size_t bl = strlen(public_url);
 	while (bl > 0 && public_url[bl - 1] == '/')
 		bl--;
-	char expires[32];
+	char expires[32], url[LINKTOKEN_CAP + 600];
 	time_t es = (time_t)(l.expires_us / 1000000);
 	struct tm tm;
 	gmtime_r(&es, &tm);
 	strftime(expires, sizeof expires, "%Y-%m-%d", &tm);
-	snprintf(out->subject, sizeof out->subject, "Your privacy choices / 您的隐私选择");
-	int n = snprintf(
-		out->body, sizeof out->body,
-		"Hello,\r\n\r\n"
-		"You can see and change what you agreed to, download your data or ask\r\n"
-		"us to erase it at this personal link (valid until %s):\r\n\r\n"
-		"  %.*s/p/%s\r\n\r\n"
-		"Anyone with this link can act for you: do not forward it. If you did\r\n"
-		"not ask for it, you can ignore this message.\r\n\r\n"
-		"您好：\r\n\r\n"
-		"您可以通过以下个人链接（有效期至 %s）查看和更改您的同意选择、下载您的数据，\r\n"
-		"或要求我们删除您的数据：\r\n\r\n"
-		"  %.*s/p/%s\r\n\r\n"
-		"任何持有此链接的人都可以代表您操作：请勿转发。如果您没有提出此请求，请忽略本邮件。\r\n",
-		expires, (int)bl, public_url, token, expires, (int)bl, public_url, token);
+	int un = snprintf(url, sizeof url, "%.*s/p/%s", (int)bl, public_url, token);
 	crypto_wipe(token, sizeof token);
-	size_t used = n < 0 ? 0 : (size_t)n;
-	if (n < 0 || (size_t)n >= sizeof out->body || !org_footer(out, &used, org)) {
-		/* A message cut short would carry a broken link: refuse it whole. */
-		rc = err_set(ERR_TOOBIG, "the composed mail does not fit %d bytes", MAIL_BODY_CAP);
+	const struct mail_words *mw = &words[0];
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+		if (strcmp(words[i].kind, m->kind) == 0)
+			mw = &words[i];
+	snprintf(out->link_id, sizeof out->link_id, "%s", m->link_id);
+	if (un < 0 || (size_t)un >= sizeof url)
+		rc = err_set(ERR_TOOBIG, "the public URL is too long for a mail link");
+	else
+		rc = compose_parts(out, mw, strcmp(m->lang, "zh-CN") == 0 ? 1 : 0, url, expires, org);
+	crypto_wipe(url, sizeof url);
+	if (rc != 0)
 		goto fail;
-	}
 	return 0;
 fail:
 	if (rc != 0 || *drop != NULL) {
 		crypto_wipe(out->to, sizeof out->to);
 		crypto_wipe(out->body, sizeof out->body);
+		crypto_wipe(out->html, sizeof out->html);
 	}
 	return rc;
 }

@@ -21,14 +21,18 @@
 struct mailq_message {
 	char id[STORE_ID_CAP]; /* the outbox row: the .eml name, Message-ID */
 	char link_id[STORE_ID_CAP];
+	char lang[8]; /* "en" | "zh-CN": the language it is written in */
 	char to[MAIL_ADDRESS_CAP];
+	char from_name[256]; /* the organisation's name, "" when none */
 	char subject[256];
 	char body[MAIL_BODY_CAP]; /* text/plain, UTF-8, CRLF line ends */
+	char html[MAIL_HTML_CAP]; /* text/html, UTF-8, every value escaped */
 };
 
 /* On the writer, in the job that made link l: queues the mail that hands
- * l's token to the contact's own address. */
-int mailq_manage_link_queue(struct txn *t, const struct store_link *l);
+ * l's token to the contact's own address, written in lang ("en",
+ * "zh-CN"; NULL or another value: English). */
+int mailq_manage_link_queue(struct txn *t, const struct store_link *l, const char *lang);
 
 /* Who the mail speaks for, from the configuration ("" leaves one out). */
 struct mailq_org {

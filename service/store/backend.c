@@ -508,14 +508,14 @@ int store_mail_put(struct store_conn *c, const struct store_mail *m)
 	return CALL(c->be, mail_put, c, m);
 }
 
-int store_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx)
+int store_mail_pending(struct store_conn *c, size_t max, int64_t now_us, store_mail_cb cb, void *ctx)
 {
-	return CALL(c->be, mail_pending, c, max, cb, ctx);
+	return CALL(c->be, mail_pending, c, max, now_us, cb, ctx);
 }
 
-int store_mail_sent(struct store_conn *c, const char *id, int64_t when_us, bool sent)
+int store_mail_mark(struct store_conn *c, const char *id, enum store_mail_outcome outcome, int64_t when_us)
 {
-	return CALL(c->be, mail_sent, c, id, when_us, sent);
+	return CALL(c->be, mail_mark, c, id, outcome, when_us);
 }
 
 int store_webhook_insert(struct store_conn *c, const struct store_webhook *w)

@@ -382,6 +382,9 @@ static const char *const migrations[] = {
 	" last_status BIGINT NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '');"
 	"CREATE INDEX webhook_delivery_due ON webhook_delivery (next_us) WHERE state = 'pending';"
 	"CREATE INDEX webhook_delivery_endpoint ON webhook_delivery (endpoint_id, event_seq);",
+	/* 10: mail through a relay: retry time, permanent failure, language. */
+	"ALTER TABLE mail_outbox ADD COLUMN next_us BIGINT NOT NULL DEFAULT 0,"
+	" ADD COLUMN failed_us BIGINT, ADD COLUMN lang TEXT NOT NULL DEFAULT '';",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -2179,24 +2182,28 @@ static int pg_mail_put(struct store_conn *c, const struct store_mail *m)
 	a_text(&a, m->contact_id);
 	a_text(&a, m->link_id);
 	a_i64(&a, m->created_us);
+	a_text(&a, m->lang);
 	int rc = pg_do(c,
-		       "INSERT INTO mail_outbox (id, kind, contact_id, link_id, created_us) "
-		       "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+		       "INSERT INTO mail_outbox (id, kind, contact_id, link_id, created_us, lang) "
+		       "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
 		       &a, &n, "cannot queue the mail");
 	if (rc == 0 && n != 1)
 		return err_set(ERR_CONFLICT, "cannot queue the mail: a mail with this id is queued");
 	return rc;
 }
 
-static int pg_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx)
+static int pg_mail_pending(struct store_conn *c, size_t max, int64_t now_us, store_mail_cb cb, void *ctx)
 {
 	struct pg_args a = { 0 };
 	PGresult *r = NULL;
 	a_i64(&a, (int64_t)max);
-	int rc = pg_run(c,
-			"SELECT id, kind, contact_id, link_id, created_us, attempts FROM mail_outbox "
-			"WHERE sent_us IS NULL ORDER BY created_us, id LIMIT $1",
-			&a, &r, "cannot read the mail outbox");
+	a_i64(&a, now_us);
+	int rc = pg_run(
+		c,
+		"SELECT id, kind, contact_id, link_id, created_us, attempts, next_us, lang FROM mail_outbox "
+		"WHERE sent_us IS NULL AND failed_us IS NULL AND next_us <= $2 "
+		"ORDER BY created_us, id LIMIT $1",
+		&a, &r, "cannot read the mail outbox");
 	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
 		struct store_mail m;
 		bool bad = false;
@@ -2207,26 +2214,31 @@ static int pg_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, v
 		r_text(r, i, 3, m.link_id, sizeof m.link_id, &bad);
 		m.created_us = r_i64(r, i, 4);
 		m.attempts = r_i64(r, i, 5);
+		m.next_us = r_i64(r, i, 6);
+		r_text(r, i, 7, m.lang, sizeof m.lang, &bad);
 		rc = bad ? too_long("cannot read the mail outbox") : cb(ctx, &m);
 	}
 	PQclear(r);
 	return rc;
 }
 
-static int pg_mail_sent(struct store_conn *c, const char *id, int64_t when_us, bool sent)
+static int pg_mail_mark(struct store_conn *c, const char *id, enum store_mail_outcome outcome,
+			int64_t when_us)
 {
 	struct pg_args a = { 0 };
 	int64_t n = 0;
 	a_text(&a, id);
+	a_i64(&a, (int64_t)outcome);
 	a_i64(&a, when_us);
-	a_text(&a, sent ? "true" : "false");
 	int rc = pg_do(c,
-		       "UPDATE mail_outbox SET sent_us = CASE WHEN $3::boolean THEN $2::bigint END, "
-		       "attempts = attempts + CASE WHEN $3::boolean THEN 0 ELSE 1 END "
-		       "WHERE id = $1 AND sent_us IS NULL",
+		       "UPDATE mail_outbox SET sent_us = CASE WHEN $2::bigint = 0 THEN $3::bigint END, "
+		       "next_us = CASE WHEN $2::bigint = 1 THEN $3::bigint ELSE next_us END, "
+		       "failed_us = CASE WHEN $2::bigint = 2 THEN $3::bigint END, "
+		       "attempts = attempts + CASE WHEN $2::bigint = 0 THEN 0 ELSE 1 END "
+		       "WHERE id = $1 AND sent_us IS NULL AND failed_us IS NULL",
 		       &a, &n, "cannot mark the mail");
 	if (rc == 0 && n == 0)
-		rc = err_set(ERR_NOTFOUND, "no unsent mail with this id");
+		rc = err_set(ERR_NOTFOUND, "no pending mail with this id");
 	return rc;
 }
 
@@ -2628,7 +2640,7 @@ const struct store_backend store_pg_backend = {
 	.frequency_each = pg_frequency_each,
 	.mail_put = pg_mail_put,
 	.mail_pending = pg_mail_pending,
-	.mail_sent = pg_mail_sent,
+	.mail_mark = pg_mail_mark,
 	.webhook_insert = pg_webhook_insert,
 	.webhook_get = pg_webhook_get,
 	.webhooks_each = pg_webhooks_each,

@@ -357,6 +357,12 @@ static const char *const migrations[] = {
 	") WITHOUT ROWID;"
 	"CREATE INDEX webhook_delivery_due ON webhook_delivery (next_us) WHERE state = 'pending';"
 	"CREATE INDEX webhook_delivery_endpoint ON webhook_delivery (endpoint_id, event_seq);",
+	/* 10: mail through a relay (store_mail.c): a failed delivery waits
+	 * until next_us, a permanent refusal is failed_us (never sent again),
+	 * and each message carries the person's language. */
+	"ALTER TABLE mail_outbox ADD COLUMN next_us INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE mail_outbox ADD COLUMN failed_us INTEGER;"
+	"ALTER TABLE mail_outbox ADD COLUMN lang TEXT NOT NULL DEFAULT '';",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1694,7 +1700,7 @@ const struct store_backend store_sqlite_backend = {
 	.provider_event_once = sqlite_provider_event_once,
 	.mail_put = sqlite_mail_put,
 	.mail_pending = sqlite_mail_pending,
-	.mail_sent = sqlite_mail_sent,
+	.mail_mark = sqlite_mail_mark,
 	.webhook_insert = sqlite_webhook_insert,
 	.webhook_get = sqlite_webhook_get,
 	.webhooks_each = sqlite_webhooks_each,
