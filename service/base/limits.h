@@ -106,6 +106,12 @@
  * LINK_REQUEST_PER_CLIENT requests; each table holds LINK_REQUEST_SLOTS
  * keys, in memory, per instance. */
 #define LINK_SELF_TTL_DAYS 7
+/* A double opt-in confirmation link (service/domain/optin.h) confirms
+ * within this many days, once. */
+#define OPTIN_TTL_DAYS 7
+/* A confirming request's User-Agent kept as evidence, at most this long
+ * (a longer one is left out, not cut). */
+#define LIMIT_USER_AGENT_BYTES 512
 #define LINK_REQUEST_WINDOW_SECONDS 3600
 #define LINK_REQUEST_PER_ADDRESS 3
 #define LINK_REQUEST_PER_CLIENT 20

@@ -29,6 +29,7 @@
  * table-tests it.
  */
 #include "service/domain/consent.h"
+#include "service/domain/optin.h"
 
 #include "service/base/codec.h"
 #include "service/base/error.h"
@@ -245,14 +246,25 @@ int consent_apply(struct txn *t, const struct store_consent *cs, bool *current)
 				    "status", cs->status));
 }
 
-int consent_put(struct txn *t, const struct store_contact *ct, struct store_consent *cs, json_t *evidence,
-		bool *current)
+static int put(struct txn *t, const struct store_contact *ct, struct store_consent *cs, json_t *evidence,
+	       bool *current, bool confirmed)
 {
 	struct store_consent prev;
 	uint8_t *sealed = NULL;
-	int rc = 0;
-	if (store_consent_get(t->c, ct->id, cs->purpose, cs->channel, &prev) == 0 &&
-	    consent_status(cs) != POLICY_CONSENT_GRANTED)
+	bool is_current = false;
+	int rc = store_consent_get(t->c, ct->id, cs->purpose, cs->channel, &prev);
+	if (rc != 0 && rc != ERR_NOTFOUND)
+		return rc;
+	bool have_prev = rc == 0;
+	rc = 0;
+	/* Double opt-in: the grant waits for the person's confirmation
+	 * (optin.h); only optin_confirm records it as given. */
+	bool pending = !confirmed && optin_needed(t->policy, cs, have_prev ? &prev : NULL);
+	if (pending) {
+		snprintf(cs->status, sizeof cs->status, "pending_confirmation");
+		cs->granted_us = 0;
+	}
+	if (have_prev && consent_status(cs) != POLICY_CONSENT_GRANTED)
 		cs->granted_us = prev.granted_us; /* keep when it was first given */
 	if (evidence != NULL && !json_is_null(evidence)) {
 		uint8_t dek[32];
@@ -266,11 +278,28 @@ int consent_put(struct txn *t, const struct store_contact *ct, struct store_cons
 			return rc;
 		}
 	}
-	rc = consent_apply(t, cs, current);
+	rc = consent_apply(t, cs, &is_current);
 	free(sealed);
 	cs->evidence = NULL;
 	cs->evidence_len = 0;
+	if (current != NULL)
+		*current = is_current;
+	/* A back-dated grant that is not the current state asks nothing. */
+	if (rc == 0 && pending && is_current)
+		rc = optin_begin(t, cs, NULL);
 	return rc;
+}
+
+int consent_put(struct txn *t, const struct store_contact *ct, struct store_consent *cs, json_t *evidence,
+		bool *current)
+{
+	return put(t, ct, cs, evidence, current, false);
+}
+
+int consent_put_confirmed(struct txn *t, const struct store_contact *ct, struct store_consent *cs,
+			  json_t *evidence, bool *current)
+{
+	return put(t, ct, cs, evidence, current, true);
 }
 
 json_t *consent_to_json(const struct store_consent *cs, const struct policy *p, int64_t now_s)

@@ -62,6 +62,12 @@ int consent_apply(struct txn *t, const struct store_consent *cs, bool *current);
  * seals evidence under ct's data key, and applies cs (consent_apply). */
 int consent_put(struct txn *t, const struct store_contact *ct, struct store_consent *cs, json_t *evidence,
 		bool *current);
+/* The same without the double opt-in rule: for optin_confirm only, which
+ * records the grant the person confirmed. A grant through consent_put for
+ * a double_opt_in purpose's email channel is stored as
+ * pending_confirmation, and its confirmation mail queued (optin.h). */
+int consent_put_confirmed(struct txn *t, const struct store_contact *ct, struct store_consent *cs,
+			  json_t *evidence, bool *current);
 
 /* One event as the API shows it (with its effective status at now_s). */
 json_t *consent_to_json(const struct store_consent *cs, const struct policy *p, int64_t now_s);

@@ -116,8 +116,9 @@ static void mb_html(struct mbuf *b, const char *s)
 	}
 }
 
-/* The words of one kind of mail, in English [0] and Chinese [1]. lead has
- * one %s: the link's expiry date. */
+/* The words of one kind of mail, in English [0] and Chinese [1]. In lead,
+ * "{date}" is the link's expiry date and "{purpose}" what the person is
+ * asked to confirm (the policy's description of the purpose). */
 struct mail_words {
 	const char *kind;
 	const char *subject[2], *greeting[2], *lead[2], *action[2], *note[2];
@@ -128,13 +129,46 @@ static const struct mail_words words[] = {
 	  { "Your privacy choices", "您的隐私选择" },
 	  { "Hello,", "您好：" },
 	  { "You can see and change what you agreed to, download your data or ask us to erase it at this "
-	    "personal link (valid until %s):",
-	    "您可以通过以下个人链接（有效期至 %s）查看和更改您的同意选择、下载您的数据，或要求我们删除您的数据：" },
+	    "personal link (valid until {date}):",
+	    "您可以通过以下个人链接（有效期至 {date}）查看和更改您的同意选择、下载您的数据，或要求我们删除您的数据：" },
 	  { "Open your privacy choices", "打开您的隐私选择" },
 	  { "Anyone with this link can act for you: do not forward it. If you did not ask for it, you can "
 	    "ignore this message.",
 	    "任何持有此链接的人都可以代表您操作：请勿转发。如果您没有提出此请求，请忽略本邮件。" } },
+	{ "confirm_consent",
+	  { "Please confirm your subscription", "请确认您的订阅" },
+	  { "Hello,", "您好：" },
+	  { "Please confirm that you want to receive this by email: {purpose}. Open this link and press "
+	    "the button to confirm (valid until {date}):",
+	    "请确认您希望通过电子邮件接收：{purpose}。请打开以下链接并点击按钮确认（有效期至 {date}）：" },
+	  { "Confirm my subscription", "确认我的订阅" },
+	  { "Until you confirm, we will not send you this. If you did not ask for it, ignore this message: "
+	    "nothing will be sent.",
+	    "在您确认之前，我们不会向您发送此类邮件。如果您没有提出此请求，请忽略本邮件：我们不会发送任何内容。" } },
 };
+
+/* Copies template into out (cap bytes) with {date} and {purpose} filled
+ * in; false when it does not fit. */
+static bool fill(char *out, size_t cap, const char *template, const char *date, const char *purpose)
+{
+	size_t n = 0;
+	for (const char *s = template; *s;) {
+		const char *v = NULL;
+		size_t skip = 1;
+		if (strncmp(s, "{date}", 6) == 0)
+			v = date, skip = 6;
+		else if (strncmp(s, "{purpose}", 9) == 0)
+			v = purpose, skip = 9;
+		size_t len = v != NULL ? strlen(v) : 1;
+		if (n + len + 1 > cap)
+			return false;
+		memcpy(out + n, v != NULL ? v : s, len);
+		n += len;
+		s += skip;
+	}
+	out[n] = '\0';
+	return true;
+}
 
 static const char *const org_labels[2][4] = {
 	{ "", "", "Privacy policy: ", "Contact: " },
@@ -184,7 +218,7 @@ static void org_footer(struct mbuf *tx, struct mbuf *ht, const struct mailq_org 
 /* Writes the subject, the text part and the HTML part of a message of the
  * given words in language L (0 English, 1 Chinese) for the link url. */
 static int compose_parts(struct mailq_message *out, const struct mail_words *w, int L, const char *url,
-			 const char *expires, const struct mailq_org *org)
+			 const char *expires, const char *purpose, const struct mailq_org *org)
 {
 	struct mbuf tx = { out->body, 0, sizeof out->body, false };
 	struct mbuf ht = { out->html, 0, sizeof out->html, false };
@@ -192,12 +226,8 @@ static int compose_parts(struct mailq_message *out, const struct mail_words *w, 
 	snprintf(out->subject, sizeof out->subject, "%s", w->subject[L]);
 	snprintf(out->lang, sizeof out->lang, "%s", L ? "zh-CN" : "en");
 	snprintf(out->from_name, sizeof out->from_name, "%s", org->name != NULL ? org->name : "");
-	/* The date goes where the template's "%s" is (a fixed table, not a
-	 * format string). */
-	const char *hole = strstr(w->lead[L], "%s");
-	size_t before = hole != NULL ? (size_t)(hole - w->lead[L]) : strlen(w->lead[L]);
-	snprintf(lead, sizeof lead, "%.*s%s%s", (int)before, w->lead[L], hole != NULL ? expires : "",
-		 hole != NULL ? hole + 2 : "");
+	if (!fill(lead, sizeof lead, w->lead[L], expires, purpose))
+		return err_set(ERR_TOOBIG, "the composed mail does not fit");
 
 	mb_text(&tx, w->greeting[L]);
 	mb_str(&tx, "\r\n\r\n");
@@ -229,6 +259,68 @@ static int compose_parts(struct mailq_message *out, const struct mail_words *w, 
 	return 0;
 }
 
+/* A manage link's row: *drop when it no longer should be mailed. */
+static int link_target(struct txn *t, const struct store_mail *m, struct store_link *l, const char **drop)
+{
+	int rc = store_link_get(t->c, m->link_id, l);
+	if (rc == ERR_NOTFOUND || (rc == 0 && strcmp(l->contact_id, m->contact_id) != 0)) {
+		*drop = "unknown_link";
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	if (l->revoked_us != 0)
+		*drop = "revoked";
+	else if (l->expires_us <= t->now_us)
+		*drop = "expired";
+	return 0;
+}
+
+/* A double opt-in confirmation, as a link (its id and expiry): dropped
+ * once used, expired or superseded by a newer choice of the person's
+ * (a withdrawal before the mail went must not be undone by it). */
+static int confirm_target(struct txn *t, const struct store_mail *m, struct store_link *l, char *purpose_text,
+			  size_t cap, const char **drop)
+{
+	struct store_confirmation cf;
+	struct store_consent cur;
+	struct policy_purpose_info pi;
+	memset(l, 0, sizeof *l);
+	int rc = store_confirmation_get(t->c, m->link_id, &cf);
+	if (rc == ERR_NOTFOUND || (rc == 0 && strcmp(cf.contact_id, m->contact_id) != 0)) {
+		*drop = "unknown_link";
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	if (cf.confirmed_us != 0) {
+		*drop = "used";
+		return 0;
+	}
+	if (cf.expires_us <= t->now_us) {
+		*drop = "expired";
+		return 0;
+	}
+	rc = store_consent_get(t->c, cf.contact_id, cf.purpose, cf.channel, &cur);
+	if (rc != 0 && rc != ERR_NOTFOUND)
+		return rc;
+	if (rc == ERR_NOTFOUND || strcmp(cur.receipt_id, cf.receipt_id) != 0 ||
+	    strcmp(cur.status, "pending_confirmation") != 0) {
+		*drop = "superseded";
+		return 0;
+	}
+	snprintf(l->id, sizeof l->id, "%s", cf.id);
+	snprintf(l->contact_id, sizeof l->contact_id, "%s", cf.contact_id);
+	l->expires_us = cf.expires_us;
+	bool zh = strcmp(m->lang, "zh-CN") == 0;
+	if (policy_purpose_get(t->policy, cf.purpose, &pi) == 0)
+		snprintf(purpose_text, cap, "%s",
+			 zh && pi.description_zh != NULL ? pi.description_zh : pi.description);
+	else
+		snprintf(purpose_text, cap, "%s", cf.purpose);
+	return 0;
+}
+
 int mailq_compose(struct txn *t, const struct store_mail *m, const char *public_url,
 		  const struct mailq_org *org, struct mailq_message *out, const char **drop)
 {
@@ -242,21 +334,14 @@ int mailq_compose(struct txn *t, const struct store_mail *m, const char *public_
 	*drop = NULL;
 	snprintf(out->id, sizeof out->id, "%s", m->id);
 	snprintf(out->link_id, sizeof out->link_id, "%s", m->link_id);
-	rc = store_link_get(t->c, m->link_id, &l);
-	if (rc == ERR_NOTFOUND || (rc == 0 && strcmp(l.contact_id, m->contact_id) != 0)) {
-		*drop = "unknown_link";
-		return 0;
-	}
-	if (rc != 0)
+	bool confirm = strcmp(m->kind, "confirm_consent") == 0;
+	char purpose_text[512] = "";
+	if (confirm)
+		rc = confirm_target(t, m, &l, purpose_text, sizeof purpose_text, drop);
+	else
+		rc = link_target(t, m, &l, drop);
+	if (rc != 0 || *drop != NULL)
 		return rc;
-	if (l.revoked_us != 0) {
-		*drop = "revoked";
-		return 0;
-	}
-	if (l.expires_us <= t->now_us) {
-		*drop = "expired";
-		return 0;
-	}
 	rc = store_contact_get(t->c, m->contact_id, &ct);
 	if (rc == ERR_NOTFOUND || (rc == 0 && ct.erased)) {
 		*drop = "erased";
@@ -293,7 +378,8 @@ int mailq_compose(struct txn *t, const struct store_mail *m, const char *public_
 	struct tm tm;
 	gmtime_r(&es, &tm);
 	strftime(expires, sizeof expires, "%Y-%m-%d", &tm);
-	int un = snprintf(url, sizeof url, "%.*s/p/%s", (int)bl, public_url, token);
+	int un = snprintf(url, sizeof url, "%.*s/p/%s%s", (int)bl, public_url, confirm ? "confirm/" : "",
+			  token);
 	crypto_wipe(token, sizeof token);
 	const struct mail_words *mw = &words[0];
 	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
@@ -303,7 +389,8 @@ int mailq_compose(struct txn *t, const struct store_mail *m, const char *public_
 	if (un < 0 || (size_t)un >= sizeof url)
 		rc = err_set(ERR_TOOBIG, "the public URL is too long for a mail link");
 	else
-		rc = compose_parts(out, mw, strcmp(m->lang, "zh-CN") == 0 ? 1 : 0, url, expires, org);
+		rc = compose_parts(out, mw, strcmp(m->lang, "zh-CN") == 0 ? 1 : 0, url, expires, purpose_text,
+				   org);
 	crypto_wipe(url, sizeof url);
 	if (rc != 0)
 		goto fail;

@@ -518,6 +518,21 @@ int store_mail_mark(struct store_conn *c, const char *id, enum store_mail_outcom
 	return CALL(c->be, mail_mark, c, id, outcome, when_us);
 }
 
+int store_confirmation_put(struct store_conn *c, const struct store_confirmation *cf)
+{
+	return CALL(c->be, confirmation_put, c, cf);
+}
+
+int store_confirmation_get(struct store_conn *c, const char *id, struct store_confirmation *out)
+{
+	return CALL(c->be, confirmation_get, c, id, out);
+}
+
+int store_confirmation_done(struct store_conn *c, const char *id, int64_t when_us)
+{
+	return CALL(c->be, confirmation_done, c, id, when_us);
+}
+
 int store_webhook_insert(struct store_conn *c, const struct store_webhook *w)
 {
 	return CALL(c->be, webhook_insert, c, w);

@@ -385,6 +385,14 @@ static const char *const migrations[] = {
 	/* 10: mail through a relay: retry time, permanent failure, language. */
 	"ALTER TABLE mail_outbox ADD COLUMN next_us BIGINT NOT NULL DEFAULT 0,"
 	" ADD COLUMN failed_us BIGINT, ADD COLUMN lang TEXT NOT NULL DEFAULT '';",
+	/* 11: double opt-in: a consent may be pending_confirmation, and the
+	 * mailed links that confirm one. */
+	"ALTER TABLE consent DROP CONSTRAINT consent_status_check,"
+	" ADD CONSTRAINT consent_status_check"
+	" CHECK (status IN ('granted', 'refused', 'withdrawn', 'pending_confirmation'));"
+	"CREATE TABLE consent_confirmation (id TEXT PRIMARY KEY, contact_id TEXT NOT NULL,"
+	" purpose TEXT NOT NULL, channel TEXT NOT NULL, receipt_id TEXT NOT NULL,"
+	" created_us BIGINT NOT NULL, expires_us BIGINT NOT NULL, confirmed_us BIGINT);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -2242,6 +2250,71 @@ static int pg_mail_mark(struct store_conn *c, const char *id, enum store_mail_ou
 	return rc;
 }
 
+/* ---- double opt-in confirmations ------------------------------------------------ */
+
+static int pg_confirmation_put(struct store_conn *c, const struct store_confirmation *cf)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, cf->id);
+	a_text(&a, cf->contact_id);
+	a_text(&a, cf->purpose);
+	a_text(&a, cf->channel);
+	a_text(&a, cf->receipt_id);
+	a_i64(&a, cf->created_us);
+	a_i64(&a, cf->expires_us);
+	int rc = pg_do(c,
+		       "INSERT INTO consent_confirmation (id, contact_id, purpose, channel, receipt_id, "
+		       "created_us, expires_us) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+		       &a, &n, "cannot record the confirmation");
+	if (rc == 0 && n != 1)
+		return err_set(ERR_CONFLICT, "cannot record the confirmation: the id is taken");
+	return rc;
+}
+
+static int pg_confirmation_get(struct store_conn *c, const char *id, struct store_confirmation *out)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	bool bad = false;
+	a_text(&a, id);
+	memset(out, 0, sizeof *out);
+	int rc = pg_run(c,
+			"SELECT id, contact_id, purpose, channel, receipt_id, created_us, expires_us, "
+			"coalesce(confirmed_us, 0) FROM consent_confirmation WHERE id = $1",
+			&a, &r, "cannot read the confirmation");
+	if (rc == 0 && PQntuples(r) == 0)
+		rc = err_set(ERR_NOTFOUND, "no confirmation with this id");
+	if (rc == 0) {
+		r_text(r, 0, 0, out->id, sizeof out->id, &bad);
+		r_text(r, 0, 1, out->contact_id, sizeof out->contact_id, &bad);
+		r_text(r, 0, 2, out->purpose, sizeof out->purpose, &bad);
+		r_text(r, 0, 3, out->channel, sizeof out->channel, &bad);
+		r_text(r, 0, 4, out->receipt_id, sizeof out->receipt_id, &bad);
+		out->created_us = r_i64(r, 0, 5);
+		out->expires_us = r_i64(r, 0, 6);
+		out->confirmed_us = r_i64(r, 0, 7);
+		if (bad)
+			rc = too_long("cannot read the confirmation");
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_confirmation_done(struct store_conn *c, const char *id, int64_t when_us)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, id);
+	a_i64(&a, when_us);
+	int rc = pg_do(
+		c, "UPDATE consent_confirmation SET confirmed_us = $2 WHERE id = $1 AND confirmed_us IS NULL",
+		&a, &n, "cannot confirm");
+	if (rc == 0 && n == 0)
+		rc = err_set(ERR_NOTFOUND, "no unconfirmed confirmation with this id");
+	return rc;
+}
+
 /* ---- outbound webhooks ---------------------------------------------------------- */
 
 #define WEBHOOK_COLS                                                                                         \
@@ -2641,6 +2714,9 @@ const struct store_backend store_pg_backend = {
 	.mail_put = pg_mail_put,
 	.mail_pending = pg_mail_pending,
 	.mail_mark = pg_mail_mark,
+	.confirmation_put = pg_confirmation_put,
+	.confirmation_get = pg_confirmation_get,
+	.confirmation_done = pg_confirmation_done,
 	.webhook_insert = pg_webhook_insert,
 	.webhook_get = pg_webhook_get,
 	.webhooks_each = pg_webhooks_each,

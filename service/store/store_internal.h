@@ -181,6 +181,9 @@ int sqlite_provider_event_once(struct store_conn *c, const char *provider, const
 int sqlite_mail_put(struct store_conn *c, const struct store_mail *m);
 int sqlite_mail_pending(struct store_conn *c, size_t max, int64_t now_us, store_mail_cb cb, void *ctx);
 int sqlite_mail_mark(struct store_conn *c, const char *id, enum store_mail_outcome outcome, int64_t when_us);
+int sqlite_confirmation_put(struct store_conn *c, const struct store_confirmation *cf);
+int sqlite_confirmation_get(struct store_conn *c, const char *id, struct store_confirmation *out);
+int sqlite_confirmation_done(struct store_conn *c, const char *id, int64_t when_us);
 int sqlite_webhook_insert(struct store_conn *c, const struct store_webhook *w);
 int sqlite_webhook_get(struct store_conn *c, const char *id, struct store_webhook *out);
 int sqlite_webhooks_each(struct store_conn *c, store_webhook_cb cb, void *ctx, int64_t *n);

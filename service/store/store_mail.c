@@ -81,3 +81,70 @@ int sqlite_mail_mark(struct store_conn *c, const char *id, enum store_mail_outco
 		rc = err_set(ERR_NOTFOUND, "no pending mail with this id");
 	return rc;
 }
+
+/* ---- double opt-in confirmations ---- */
+
+static const char SQL_CONFIRM_PUT[] =
+	"INSERT INTO consent_confirmation (id, contact_id, purpose, channel, receipt_id, created_us, "
+	"expires_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char SQL_CONFIRM_GET[] = "SELECT id, contact_id, purpose, channel, receipt_id, created_us, "
+				      "expires_us, coalesce(confirmed_us, 0) FROM consent_confirmation "
+				      "WHERE id = ?1";
+static const char SQL_CONFIRM_DONE[] =
+	"UPDATE consent_confirmation SET confirmed_us = ?2 WHERE id = ?1 AND confirmed_us IS NULL";
+
+int sqlite_confirmation_put(struct store_conn *c, const struct store_confirmation *cf)
+{
+	sqlite3_stmt *s = store_stmt_sql(c, SQL_CONFIRM_PUT);
+	if (s == NULL)
+		return err_code();
+	store_bind_text(s, 1, cf->id);
+	store_bind_text(s, 2, cf->contact_id);
+	store_bind_text(s, 3, cf->purpose);
+	store_bind_text(s, 4, cf->channel);
+	store_bind_text(s, 5, cf->receipt_id);
+	sqlite3_bind_int64(s, 6, cf->created_us);
+	sqlite3_bind_int64(s, 7, cf->expires_us);
+	return store_step_done(c, s, "cannot record the confirmation");
+}
+
+int sqlite_confirmation_get(struct store_conn *c, const char *id, struct store_confirmation *out)
+{
+	sqlite3_stmt *s = store_stmt_sql(c, SQL_CONFIRM_GET);
+	int rc, ret = 0;
+	if (s == NULL)
+		return err_code();
+	store_bind_text(s, 1, id);
+	memset(out, 0, sizeof *out);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		store_col_text(s, 0, out->id, sizeof out->id);
+		store_col_text(s, 1, out->contact_id, sizeof out->contact_id);
+		store_col_text(s, 2, out->purpose, sizeof out->purpose);
+		store_col_text(s, 3, out->channel, sizeof out->channel);
+		store_col_text(s, 4, out->receipt_id, sizeof out->receipt_id);
+		out->created_us = sqlite3_column_int64(s, 5);
+		out->expires_us = sqlite3_column_int64(s, 6);
+		out->confirmed_us = sqlite3_column_int64(s, 7);
+	} else if (rc == SQLITE_DONE) {
+		ret = err_set(ERR_NOTFOUND, "no confirmation with this id");
+	} else {
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read the confirmation");
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+int sqlite_confirmation_done(struct store_conn *c, const char *id, int64_t when_us)
+{
+	sqlite3_stmt *s = store_stmt_sql(c, SQL_CONFIRM_DONE);
+	if (s == NULL)
+		return err_code();
+	store_bind_text(s, 1, id);
+	sqlite3_bind_int64(s, 2, when_us);
+	int rc = store_step_done(c, s, "cannot confirm");
+	if (rc == 0 && sqlite3_changes(sq_conn(c)->db) == 0)
+		rc = err_set(ERR_NOTFOUND, "no unconfirmed confirmation with this id");
+	return rc;
+}

@@ -664,6 +664,38 @@ static void test_queued_mail_is_pending_oldest_first_until_sent_and_a_rollback_d
 	assert_int_equal(seen.n, 0);
 }
 
+static void test_a_confirmation_is_kept_and_confirms_once(void **state)
+{
+	struct fixture *f = *state;
+	struct store_confirmation cf, got;
+	memset(&cf, 0, sizeof cf);
+	snprintf(cf.id, sizeof cf.id, "cf-1");
+	snprintf(cf.contact_id, sizeof cf.contact_id, "c1");
+	snprintf(cf.purpose, sizeof cf.purpose, "marketing");
+	snprintf(cf.channel, sizeof cf.channel, "email");
+	snprintf(cf.receipt_id, sizeof cf.receipt_id, "r-1");
+	cf.created_us = 100;
+	cf.expires_us = 200;
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_confirmation_put(f->w, &cf), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(store_confirmation_get(f->r, "cf-1", &got), 0);
+	assert_string_equal(got.contact_id, "c1");
+	assert_string_equal(got.purpose, "marketing");
+	assert_string_equal(got.channel, "email");
+	assert_string_equal(got.receipt_id, "r-1");
+	assert_int_equal(got.created_us, 100);
+	assert_int_equal(got.expires_us, 200);
+	assert_int_equal(got.confirmed_us, 0);
+	assert_int_equal(store_confirmation_get(f->r, "cf-none", &got), ERR_NOTFOUND);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_confirmation_done(f->w, "cf-1", 150), 0);
+	assert_int_equal(store_confirmation_done(f->w, "cf-1", 160), ERR_NOTFOUND);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(store_confirmation_get(f->r, "cf-1", &got), 0);
+	assert_int_equal(got.confirmed_us, 150);
+}
+
 /* A store function a backend does not implement yet (added to the interface
  * after the backend was written, so its table entry is NULL) fails with an
  * error naming it, so this suite lists what a backend lacks instead of
@@ -940,6 +972,7 @@ int main(void)
 		T(test_the_release_log_counts_newest_first_within_the_window),
 		T(test_a_frequency_choice_is_replaced_not_added),
 		T(test_queued_mail_is_pending_oldest_first_until_sent_and_a_rollback_drops_it),
+		T(test_a_confirmation_is_kept_and_confirms_once),
 		T(test_the_outbox_fans_out_in_the_transaction_and_deliveries_follow_their_states),
 		T(test_an_entry_the_backend_lacks_is_an_error_naming_it),
 		T(test_every_later_entry_the_backend_lacks_is_an_error_too),
