@@ -83,7 +83,9 @@ static struct confirm_req *resolve(struct reqctx *ctx, const char *action)
 	link_client_id(&t, http_client(ctx->http), ctx->job.entry.client, sizeof ctx->job.entry.client);
 	if (!ok) {
 		audit_decide(ctx, false, refusal);
-		audit_detail(ctx, json_pack("{s:s}", "confirmation_id", r->cf.id));
+		/* A forged token names no confirmation: nothing to name. */
+		if (r->cf.id[0] != '\0')
+			audit_detail(ctx, json_pack("{s:s}", "confirmation_id", r->cf.id));
 		reply_page(ctx, 403, prefpage_link_invalid(r->lang));
 		app_commit(ctx);
 		return NULL;
