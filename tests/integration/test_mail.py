@@ -12,7 +12,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Server, run  # noqa: E402
+from harness import Server, psql_rows, run  # noqa: E402
 from smtpsink import Sink  # noqa: E402
 
 BOB = {"email": "bob.customer@example.org", "name": "Bob Customer",
@@ -53,6 +53,9 @@ def metric(srv, outcome):
 
 
 def outbox(srv):
+    cols = ("id", "attempts", "sent_us", "failed_us", "next_us", "lang")
+    if srv.pg:
+        return [tuple(r[c] for c in cols) for r in psql_rows(srv.pg, "SELECT " + ", ".join(cols) + " FROM mail_outbox")]
     con = sqlite3.connect(f"file:{srv.db}?mode=ro", uri=True)
     try:
         return con.execute("SELECT id, attempts, sent_us, failed_us, next_us, lang FROM mail_outbox").fetchall()
@@ -238,6 +241,18 @@ def test_mail_is_plain_text_and_html_in_the_persons_language_with_encoded_header
     # The outbox row keeps the language, never the address.
     langs = sorted(r[5] for r in outbox(srv))
     assert langs == ["en", "zh-CN"], langs
+
+
+def test_staff_can_say_which_language_a_manage_link_mail_is_written_in(srv):
+    cid = srv.create_contact(**BOB)
+    st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
+                       json={"capability": "manage", "lang": "zh-CN"})
+    assert st == 202, out
+    msg = srv.mailed(out["link_id"])
+    assert msg["Subject"] == "您的隐私选择" and msg["Content-Language"] == "zh-CN", msg["Subject"]
+    st, out = srv.call("POST", f"/v1/contacts/{cid}/preference-link", token="admin",
+                       json={"capability": "manage", "lang": "fr"})
+    assert st == 400, out
 
 
 def srv_url(srv):
