@@ -336,6 +336,12 @@ int mailq_compose(struct txn *t, const struct store_mail *m, const char *public_
 	snprintf(out->link_id, sizeof out->link_id, "%s", m->link_id);
 	bool confirm = strcmp(m->kind, "confirm_consent") == 0;
 	char purpose_text[512] = "";
+	/* A kind this consentd does not know (a newer one's row) is not
+	 * guessed at: it could hand out the wrong kind of link. */
+	if (!confirm && strcmp(m->kind, "manage_link") != 0) {
+		*drop = "unknown_kind";
+		return 0;
+	}
 	if (confirm)
 		rc = confirm_target(t, m, &l, purpose_text, sizeof purpose_text, drop);
 	else
