@@ -86,15 +86,16 @@ static void put_b64_body(struct out *o, const char *text)
 	}
 }
 
-/* A UTF-8 header value as RFC 2047 encoded words of at most 75
- * characters, folded onto continuation lines, each word ending on a whole
- * character (a word may not split one, RFC 2047 section 5). */
+/* A UTF-8 header value as RFC 2047 encoded words, folded onto
+ * continuation lines, each word ending on a whole character (a word may
+ * not split one, RFC 2047 section 5). 36 bytes make a word of 60
+ * characters, so a line stays within 78 with "Subject: " before it. */
 static void put_encoded_words(struct out *o, const char *text)
 {
 	size_t n = strlen(text), i = 0;
 	bool first = true;
 	while (i < n) {
-		size_t take = n - i < 45 ? n - i : 45;
+		size_t take = n - i < 36 ? n - i : 36;
 		while (i + take < n && take > 0 && ((uint8_t)text[i + take] & 0xc0) == 0x80)
 			take--;
 		if (!first)
@@ -143,7 +144,7 @@ int mail_render(const struct mailq_message *m, const char *from, int64_t now, ch
 			puts_(&o, line);
 		} else {
 			put_encoded_words(&o, m->from_name);
-			puts_(&o, " ");
+			puts_(&o, "\r\n ");
 		}
 	}
 	snprintf(line, sizeof line, "<%s>\r\nTo: <%s>\r\nSubject: ", from, m->to);

@@ -89,7 +89,7 @@
 #define MAIL_ATTEMPTS_MAX 20
 #define MAIL_ADDRESS_CAP 320 /* an address on the To: line, with its NUL */
 #define MAIL_BODY_CAP 8192   /* one composed message's text part */
-#define MAIL_HTML_CAP 16384  /* and its HTML part */
+#define MAIL_HTML_CAP 32768  /* and its HTML part (a purpose's description, escaped, fits) */
 /* A failed delivery through the relay is tried again after
  * MAIL_RETRY_BASE_MS (config mail.retry_base_ms), doubling each time up to
  * MAIL_RETRY_MAX_MS. curl gives up on connecting after

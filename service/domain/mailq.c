@@ -222,7 +222,7 @@ static int compose_parts(struct mailq_message *out, const struct mail_words *w, 
 {
 	struct mbuf tx = { out->body, 0, sizeof out->body, false };
 	struct mbuf ht = { out->html, 0, sizeof out->html, false };
-	char lead[1024];
+	char lead[POLICY_MAX_TEXT_BYTES + 1024];
 	snprintf(out->subject, sizeof out->subject, "%s", w->subject[L]);
 	snprintf(out->lang, sizeof out->lang, "%s", L ? "zh-CN" : "en");
 	snprintf(out->from_name, sizeof out->from_name, "%s", org->name != NULL ? org->name : "");
@@ -335,7 +335,7 @@ int mailq_compose(struct txn *t, const struct store_mail *m, const char *public_
 	snprintf(out->id, sizeof out->id, "%s", m->id);
 	snprintf(out->link_id, sizeof out->link_id, "%s", m->link_id);
 	bool confirm = strcmp(m->kind, "confirm_consent") == 0;
-	char purpose_text[512] = "";
+	char purpose_text[POLICY_MAX_TEXT_BYTES + 1] = "";
 	/* A kind this consentd does not know (a newer one's row) is not
 	 * guessed at: it could hand out the wrong kind of link. */
 	if (!confirm && strcmp(m->kind, "manage_link") != 0) {
