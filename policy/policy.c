@@ -87,14 +87,14 @@ static const char *const basis_names[POLICY_BASIS_COUNT] = {
 };
 
 static const char *const status_names[] = {
-	"none", "granted", "refused", "withdrawn", "expired",
+	"none", "granted", "refused", "withdrawn", "expired", "pending_confirmation",
 };
 
 static const char *const reason_names[POLICY_REASON_COUNT] = {
-	"granted",	   "not_required",    "no_consent",	      "refused",
-	"withdrawn",	   "expired",	      "purpose_incompatible", "channel_not_allowed",
-	"unknown_contact", "erased",	      "suppressed",	      "suppressed_by_list",
-	"role_denied",	   "unknown_purpose", "unknown_channel",      "frequency_cap",
+	"granted",	 "not_required",	 "no_consent",		"refused",	   "withdrawn",
+	"expired",	 "purpose_incompatible", "channel_not_allowed", "unknown_contact", "erased",
+	"suppressed",	 "suppressed_by_list",	 "role_denied",		"unknown_purpose", "unknown_channel",
+	"frequency_cap", "pending_confirmation",
 };
 
 static int index_of(const char *const *names, size_t n, const char *name)
@@ -233,6 +233,7 @@ int policy_purpose_at(const struct policy *p, size_t i, struct policy_purpose_in
 		.cap_max = pu->cap_max,
 		.cap_per_days = pu->cap_per_days,
 		.frequency_choice = pu->frequency_choice,
+		.double_opt_in = pu->double_opt_in,
 		.index = i,
 	};
 	return 0;
@@ -449,6 +450,7 @@ static int consent_rank(const struct policy_consent *c, int64_t now)
 		return 5;
 	switch (c->status) {
 	case POLICY_CONSENT_WITHDRAWN: return 4;
+	case POLICY_CONSENT_PENDING:
 	case POLICY_CONSENT_REFUSED: return 3;
 	case POLICY_CONSENT_GRANTED: /* lapsed */
 	case POLICY_CONSENT_EXPIRED: return 2;
@@ -514,6 +516,7 @@ static void decide_consent(const struct policy_purpose *pu, const struct policy_
 	switch (c->status) {
 	case POLICY_CONSENT_REFUSED: deny(d, POLICY_REASON_REFUSED); return;
 	case POLICY_CONSENT_WITHDRAWN: deny(d, POLICY_REASON_WITHDRAWN); return;
+	case POLICY_CONSENT_PENDING: deny(d, POLICY_REASON_PENDING_CONFIRMATION); return;
 	case POLICY_CONSENT_GRANTED: /* lapsed at `now` */
 	case POLICY_CONSENT_EXPIRED: deny(d, POLICY_REASON_EXPIRED); return;
 	case POLICY_CONSENT_NONE: deny(d, POLICY_REASON_NO_CONSENT); return;

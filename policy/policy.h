@@ -112,7 +112,10 @@ enum policy_consent_status {
 	POLICY_CONSENT_GRANTED,
 	POLICY_CONSENT_REFUSED,
 	POLICY_CONSENT_WITHDRAWN,
-	POLICY_CONSENT_EXPIRED
+	POLICY_CONSENT_EXPIRED,
+	/* Granted for a double_opt_in purpose's email channel, waiting for
+	 * the person to confirm from the mailed link: not a grant yet. */
+	POLICY_CONSENT_PENDING
 };
 
 /* Why a decision came out the way it did. The string names (see
@@ -135,6 +138,7 @@ enum policy_reason {
 	POLICY_REASON_UNKNOWN_PURPOSE,	    /* purpose not in the policy */
 	POLICY_REASON_UNKNOWN_CHANNEL,	    /* channel not in the vocabulary */
 	POLICY_REASON_FREQUENCY_CAP,	    /* the purpose's frequency cap is reached */
+	POLICY_REASON_PENDING_CONFIRMATION, /* double opt-in: the person has not confirmed yet */
 	POLICY_REASON_COUNT
 };
 
@@ -191,6 +195,9 @@ struct policy_purpose_info {
 	int64_t cap_max;
 	int64_t cap_per_days;
 	bool frequency_choice; /* the person may choose how often (policy_frequency) */
+	/* "double_opt_in": a grant for the email channel waits for the
+	 * person's confirmation from a mailed link (service/domain/optin.h). */
+	bool double_opt_in;
 	size_t index;
 };
 

@@ -28,6 +28,7 @@ struct policy_purpose {
 	bool sale_or_sharing;
 	int64_t cap_max, cap_per_days; /* frequency_cap; 0: none */
 	bool frequency_choice;
+	bool double_opt_in;
 };
 
 struct policy_field {

@@ -530,17 +530,10 @@ static void load_cap(struct loader *L, struct policy_purpose *pu, const json_t *
 
 static void load_purpose(struct loader *L, struct policy_purpose *pu, const json_t *val)
 {
-	static const char *const allowed[] = { "description",
-					       "description_zh",
-					       "legal_basis",
-					       "consent_required",
-					       "channels",
-					       "consent_lifetime_days",
-					       "compatible_with",
-					       "sale_or_sharing",
-					       "frequency_cap",
-					       "frequency_choice",
-					       NULL };
+	static const char *const allowed[] = { "description",	   "description_zh",  "legal_basis",
+					       "consent_required", "channels",	      "consent_lifetime_days",
+					       "compatible_with",  "sale_or_sharing", "frequency_cap",
+					       "frequency_choice", "double_opt_in",   NULL };
 	static const char *const required[] = { "description", "description_zh",
 						"legal_basis", "consent_required",
 						"channels",    "sale_or_sharing",
@@ -641,6 +634,15 @@ static void load_purpose(struct loader *L, struct policy_purpose *pu, const json
 		m = path_key(L, "frequency_choice");
 		if (take_bool(L, v, &pu->frequency_choice) && pu->frequency_choice && pu->channels == 0)
 			add_error(L, "a purpose without channels contacts no one: no frequency to choose");
+		path_pop(L, m);
+	}
+	if ((v = json_object_get(val, "double_opt_in")) != NULL) {
+		m = path_key(L, "double_opt_in");
+		if (take_bool(L, v, &pu->double_opt_in) && pu->double_opt_in &&
+		    !(pu->channels & (1u << POLICY_CH_EMAIL)))
+			add_error(
+				L,
+				"double opt-in confirms an email address: the purpose needs the email channel");
 		path_pop(L, m);
 	}
 }

@@ -14,7 +14,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* Joins dir and path (unless path is absolute) into out. A path that does
@@ -205,25 +207,122 @@ static int events_load(json_t *v, struct config *cfg, const char *dir, const cha
 /* "mail": {"dir": D}. The SMTP form ("smtp_url", "from", "starttls") is
  * refused by name rather than accepted and ignored: a deployment that asks
  * for a relay must not silently get files instead. */
-static int parse_mail(json_t *v, const char *path, const char **dir)
+/* True when the host of an smtp:// URL is a loopback name or address: the
+ * only relay consentd may talk to without TLS (the mail then never leaves
+ * the machine). */
+static bool smtp_host_is_loopback(const char *url)
+{
+	const char *h = strstr(url, "://");
+	char host[256];
+	size_t n = 0;
+	if (h == NULL)
+		return false;
+	h += 3;
+	const char *at = strpbrk(h, "@/");
+	if (at != NULL && *at == '@')
+		h = at + 1; /* user:password@ */
+	if (*h == '[') {
+		for (h++; *h && *h != ']' && n + 1 < sizeof host; h++)
+			host[n++] = *h;
+	} else {
+		for (; *h && *h != ':' && *h != '/' && n + 1 < sizeof host; h++)
+			host[n++] = *h;
+	}
+	host[n] = '\0';
+	if (strcasecmp(host, "localhost") == 0 || strcmp(host, "::1") == 0)
+		return true;
+	struct in_addr a;
+	return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+/* A value that goes on a header line or into an SMTP command must not be
+ * able to start another. */
+static bool mail_text_safe(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s <= 0x20 || *s == 0x7f || *s == '<' || *s == '>')
+			return false;
+	return true;
+}
+
+/* "mail": {"dir": D} (the development default) or {"smtp_url": U, "from":
+ * A, "starttls": "required" | "optional" | "none", "ca_file": F,
+ * "retry_base_ms": N}. */
+static int parse_mail(json_t *v, const char *path, const char **dir, const char **ca_file,
+		      struct config_mail *mail)
 {
 	const char *k;
 	json_t *m;
+	bool starttls_given = false;
 	if (!json_is_object(v))
 		return err_set(ERR_INVALID, "%s: mail must be an object such as {\"dir\": \"mail-outbox\"}",
 			       path);
 	json_object_foreach (v, k, m) {
-		if (strcmp(k, "smtp_url") == 0 || strcmp(k, "from") == 0 || strcmp(k, "starttls") == 0)
-			return err_set(ERR_INVALID,
-				       "%s: mail.%s: SMTP delivery is not built into this consentd yet; "
-				       "use {\"dir\": ...}",
-				       path, k);
-		if (strcmp(k, "dir") != 0)
-			return err_set(ERR_INVALID, "%s: mail: unknown key \"%s\"", path, k);
+		if (strcmp(k, "retry_base_ms") == 0) {
+			if (!json_is_integer(m) || json_integer_value(m) < 1 ||
+			    json_integer_value(m) > 3600000)
+				return err_set(ERR_INVALID,
+					       "%s: mail.retry_base_ms must be an integer 1..3600000", path);
+			mail->retry_base_ms = json_integer_value(m);
+			continue;
+		}
 		if (!json_is_string(m) || json_string_value(m)[0] == '\0')
-			return err_set(ERR_INVALID, "%s: mail.dir must be a non-empty string", path);
-		*dir = json_string_value(m);
+			return err_set(ERR_INVALID, "%s: mail.%s must be a non-empty string", path, k);
+		const char *s = json_string_value(m);
+		if (strcmp(k, "dir") == 0) {
+			*dir = s;
+		} else if (strcmp(k, "smtp_url") == 0) {
+			if (strncasecmp(s, "smtp://", 7) != 0 && strncasecmp(s, "smtps://", 8) != 0)
+				return err_set(ERR_INVALID,
+					       "%s: mail.smtp_url must start with smtp:// or smtps://", path);
+			if (strlen(s) >= sizeof mail->smtp_url || !mail_text_safe(s))
+				return err_set(ERR_INVALID, "%s: mail.smtp_url is not a usable URL", path);
+			snprintf(mail->smtp_url, sizeof mail->smtp_url, "%s", s);
+		} else if (strcmp(k, "from") == 0) {
+			if (strlen(s) >= sizeof mail->from || !mail_text_safe(s) || strchr(s, '@') == NULL)
+				return err_set(ERR_INVALID,
+					       "%s: mail.from must be one address such as "
+					       "privacy@example.com",
+					       path);
+			snprintf(mail->from, sizeof mail->from, "%s", s);
+		} else if (strcmp(k, "starttls") == 0) {
+			if (strcmp(s, "required") == 0)
+				mail->starttls = CONFIG_STARTTLS_REQUIRED;
+			else if (strcmp(s, "optional") == 0)
+				mail->starttls = CONFIG_STARTTLS_OPTIONAL;
+			else if (strcmp(s, "none") == 0)
+				mail->starttls = CONFIG_STARTTLS_NONE;
+			else
+				return err_set(
+					ERR_INVALID,
+					"%s: mail.starttls must be \"required\", \"optional\" or \"none\"",
+					path);
+			starttls_given = true;
+		} else if (strcmp(k, "ca_file") == 0) {
+			*ca_file = s;
+		} else {
+			return err_set(ERR_INVALID, "%s: mail: unknown key \"%s\"", path, k);
+		}
 	}
+	if (mail->smtp_url[0] == '\0') {
+		if (mail->from[0] != '\0' || starttls_given || *ca_file != NULL)
+			return err_set(ERR_INVALID,
+				       "%s: mail.from, mail.starttls and mail.ca_file need "
+				       "mail.smtp_url",
+				       path);
+		return 0;
+	}
+	if (*dir != NULL)
+		return err_set(ERR_INVALID, "%s: mail: give either dir or smtp_url, not both", path);
+	if (mail->from[0] == '\0')
+		return err_set(ERR_INVALID, "%s: mail.from is required with mail.smtp_url", path);
+	/* Without TLS the mail, with its personal link, would cross the network
+	 * in the clear: only a relay on this machine may be spoken to so. */
+	if (mail->starttls == CONFIG_STARTTLS_NONE && !smtp_host_is_loopback(mail->smtp_url))
+		return err_set(ERR_INVALID,
+			       "%s: mail.starttls \"none\" is accepted only for a loopback relay "
+			       "(localhost, 127.0.0.0/8, ::1)",
+			       path);
 	return 0;
 }
 
@@ -318,6 +417,7 @@ int config_load(struct config *cfg, const char *dir)
 	memset(cfg, 0, sizeof *cfg);
 	cfg->webhooks.retry_base_ms = LIMIT_WEBHOOK_RETRY_BASE_MS_DEFAULT;
 	cfg->webhooks.max_age_seconds = LIMIT_WEBHOOK_MAX_AGE_SECONDS_DEFAULT;
+	cfg->mail.retry_base_ms = MAIL_RETRY_BASE_MS;
 	if (strlen(dir) >= sizeof cfg->dir - 32)
 		return err_set(ERR_INVALID, "the data directory path is longer than %zu bytes",
 			       sizeof cfg->dir - 33);
@@ -332,7 +432,7 @@ int config_load(struct config *cfg, const char *dir)
 	}
 	const char *listen = CONFIG_DEFAULT_LISTEN, *policy = "policy.json", *db = "consentd.db",
 		   *keys = "keys", *cert = "tls/cert.pem", *key = "tls/key.pem", *url = NULL,
-		   *mail_dir = "mail-outbox";
+		   *mail_dir = NULL, *mail_ca = NULL;
 	json_int_t threads = 0, verify_every = AUDIT_VERIFY_EVERY_SECONDS;
 	const char *k;
 	json_t *v;
@@ -391,7 +491,7 @@ int config_load(struct config *cfg, const char *dir)
 				goto out;
 			continue;
 		} else if (strcmp(k, "mail") == 0) {
-			if ((rc = parse_mail(v, path, &mail_dir)) != 0)
+			if ((rc = parse_mail(v, path, &mail_dir, &mail_ca, &cfg->mail)) != 0)
 				goto out;
 			continue;
 		} else {
@@ -422,7 +522,10 @@ int config_load(struct config *cfg, const char *dir)
 	    (rc = resolve(cfg->signing_key, cfg->keys_dir, "audit-signing.pem", "keys_dir")) != 0 ||
 	    (rc = resolve(cfg->signing_pub, cfg->keys_dir, "audit-signing.pub.pem", "keys_dir")) != 0 ||
 	    (rc = resolve(cfg->audit_anchor, dir, "audit-anchor.json", "data directory")) != 0 ||
-	    (rc = resolve(cfg->mail_dir, dir, mail_dir, "mail.dir")) != 0)
+	    (cfg->mail.smtp_url[0] == '\0' &&
+	     (rc = resolve(cfg->mail_dir, dir, mail_dir != NULL ? mail_dir : "mail-outbox", "mail.dir")) !=
+		     0) ||
+	    (mail_ca != NULL && (rc = resolve(cfg->mail.ca_file, dir, mail_ca, "mail.ca_file")) != 0))
 		goto out;
 	cfg->public_url_given = url != NULL;
 	if (url != NULL && strlen(url) >= sizeof cfg->public_url) {

@@ -64,8 +64,21 @@ struct config {
 	bool allow_core_dumps; /* "allow_core_dumps": true; off by default (keys in memory) */
 	struct config_events events;
 	/* "mail": {"dir": D}: messages are written as D/<id>.eml (default
-	 * DIR/mail-outbox). SMTP relays are refused until they are built. */
+	 * DIR/mail-outbox; "" when a relay is configured). Or "mail":
+	 * {"smtp_url", "from", "starttls", "ca_file", "retry_base_ms"}: sent
+	 * through that relay (service/mail.c, docs/operations.md). */
 	char mail_dir[CONFIG_PATH_CAP];
+	struct config_mail {
+		char smtp_url[CONFIG_PATH_CAP]; /* smtp:// or smtps://; "" for the folder */
+		char from[CONFIG_ORG_CAP];	/* the envelope and From: address */
+		enum config_starttls {
+			CONFIG_STARTTLS_REQUIRED, /* the default: no TLS, no mail */
+			CONFIG_STARTTLS_OPTIONAL,
+			CONFIG_STARTTLS_NONE /* accepted for a loopback relay only */
+		} starttls;
+		char ca_file[CONFIG_PATH_CAP]; /* the relay's CA bundle; "" for the system's */
+		int64_t retry_base_ms;	       /* first retry after this; doubles each time */
+	} mail;
 	/* "organisation": who the customer pages and mail speak for. Every
 	 * field is optional ("" when absent) and shown as written. */
 	struct config_org {

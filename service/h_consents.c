@@ -63,6 +63,8 @@ static int apply_consent(struct store_conn *wc, struct writer_job *job)
 		rc = consent_put(&t, &ct, &w->cs, w->evidence, &current);
 	if (rc != 0)
 		return rc;
+	/* Double opt-in may have recorded the grant as pending_confirmation. */
+	audit_decide(ctx, true, w->cs.status);
 	/* Runs on the commit thread before the reply is sent; if the commit
 	 * fails, commit_done replaces this receipt with a 503. */
 	consent_receipt(ctx, &w->cs, current);

@@ -1181,11 +1181,20 @@ static int apply_link_insert(struct store_conn *wc, struct writer_job *job)
 	return rc;
 }
 
-static int apply_link_insert_mailed(struct store_conn *wc, struct writer_job *job)
+/* A link the person asked for, with the language the mail is written in
+ * (the page's, or the "lang" staff give). The link comes first, so the
+ * pair frees as one. */
+struct mailed_link {
+	struct store_link l;
+	char lang[8];
+};
+
+static int apply_link_insert_mailed_lang(struct store_conn *wc, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
 	struct txn t = app_txn(ctx, wc);
-	int rc = link_insert_mailed(&t, ctx->state);
+	struct mailed_link *ml = ctx->state;
+	int rc = link_insert_mailed_lang(&t, &ml->l, ml->lang);
 	if (rc != 0)
 		audit_decide(ctx, false, "error");
 	return rc;
@@ -1198,13 +1207,21 @@ int parse_link_body(const struct policy *p, json_t *body, struct link_req *out, 
 	out->scope = "all";
 	out->ttl_days = LINK_TTL_DAYS_DEFAULT;
 	out->manage = false;
+	out->lang = NULL;
 	*reason = NULL;
 	if (body == NULL)
 		return 0;
 	json_object_foreach (body, key, v) {
 		if (strcmp(key, "scope") != 0 && strcmp(key, "ttl_days") != 0 &&
-		    strcmp(key, "capability") != 0)
+		    strcmp(key, "capability") != 0 && strcmp(key, "lang") != 0)
 			return err_set(ERR_INVALID, "unknown key \"%s\"", key);
+	}
+	json_t *lang = json_object_get(body, "lang");
+	if (lang != NULL) {
+		const char *lv = json_string_value(lang);
+		if (lv == NULL || (strcmp(lv, "en") != 0 && strcmp(lv, "zh-CN") != 0))
+			return err_set(ERR_INVALID, "lang must be \"en\" or \"zh-CN\"");
+		out->lang = lv;
 	}
 	json_t *cap = json_object_get(body, "capability");
 	if (cap != NULL) {
@@ -1313,7 +1330,12 @@ static void h_link_create(struct reqctx *ctx)
 		app_commit(ctx);
 		return;
 	}
-	l = calloc(1, sizeof *l);
+	/* With the language a manage link's mail is written in (the link
+	 * comes first in the pair: l frees it whole). */
+	struct mailed_link *ml = calloc(1, sizeof *ml);
+	l = ml != NULL ? &ml->l : NULL;
+	if (ml != NULL)
+		snprintf(ml->lang, sizeof ml->lang, "%s", req.lang != NULL ? req.lang : "en");
 	if (l == NULL) {
 		rc = err_set(ERR_NOMEM, "out of memory");
 		goto bad;
@@ -1340,11 +1362,11 @@ static void h_link_create(struct reqctx *ctx)
 		cust_detail(ctx, json_pack("{s:s, s:s, s:I, s:s, s:s}", "link_id", l->id, "scope", l->scope,
 					   "ttl_days", (json_int_t)ttl_days, "capability", l->capability,
 					   "delivery", "mail"));
+		ctx->job.apply = apply_link_insert_mailed_lang;
 		reply_json(ctx, 202,
 			   json_pack("{s:s, s:s, s:s, s:o, s:s}", "link_id", l->id, "scope", l->scope,
 				     "capability", l->capability, "expires_at", json_time(l->expires_us),
 				     "delivery", "mail"));
-		ctx->job.apply = apply_link_insert_mailed;
 		app_commit(ctx);
 		return;
 	}
@@ -1548,7 +1570,10 @@ static void h_request_post(struct reqctx *ctx)
 		mem_wipe(email, sizeof email);
 		return;
 	}
-	l = calloc(1, sizeof *l);
+	struct mailed_link *ml = calloc(1, sizeof *ml);
+	l = ml != NULL ? &ml->l : NULL;
+	if (ml != NULL)
+		snprintf(ml->lang, sizeof ml->lang, "%s", prefpage_lang_tag(lang));
 	int rc = l == NULL ? err_set(ERR_NOMEM, "out of memory") : link_request_mint(&t, email, l, &outcome);
 	mem_wipe(email, sizeof email);
 	if (rc != 0) {
@@ -1573,7 +1598,7 @@ static void h_request_post(struct reqctx *ctx)
 	ctx->state = l; /* freed with the request */
 	ctx->state_free = free;
 	reply_page(ctx, 200, prefpage_request_sent(lang));
-	ctx->job.apply = apply_link_insert_mailed;
+	ctx->job.apply = apply_link_insert_mailed_lang;
 	app_commit(ctx);
 }
 

@@ -7,6 +7,7 @@
 
 #include "service/auditwatch.h"
 #include "service/base/codec.h"
+#include "service/mail.h"
 #include "service/outbound.h"
 #include "service/router.h"
 
@@ -73,6 +74,35 @@ static int webhook_metrics(struct app *app, char **buf, int n)
 		(unsigned long long)os.delivered, (unsigned long long)os.retried, (unsigned long long)os.dead,
 		(unsigned long long)os.gone, (unsigned long long)os.refused, (long long)os.pending,
 		(long long)age);
+	char *joined = m < 0 ? NULL : realloc(*buf, (size_t)n + (size_t)m + 1);
+	if (joined == NULL) {
+		free(more);
+		free(*buf);
+		*buf = NULL;
+		return -1;
+	}
+	memcpy(joined + n, more, (size_t)m + 1);
+	free(more);
+	*buf = joined;
+	return n + m;
+}
+
+/* Appends the mail worker's counters to *buf, like webhook_metrics. */
+static int mail_metrics(struct app *app, char **buf, int n)
+{
+	struct mail_stats ms;
+	char *more = NULL;
+	mail_worker_stats(app->mail, &ms);
+	int m = asprintf(&more,
+			 "# HELP consentd_mail_total Mail deliveries by outcome (failed: refused for good or "
+			 "given up; dropped: no longer to be sent).\n"
+			 "# TYPE consentd_mail_total counter\n"
+			 "consentd_mail_total{outcome=\"sent\"} %llu\n"
+			 "consentd_mail_total{outcome=\"retry\"} %llu\n"
+			 "consentd_mail_total{outcome=\"failed\"} %llu\n"
+			 "consentd_mail_total{outcome=\"dropped\"} %llu\n",
+			 (unsigned long long)ms.sent, (unsigned long long)ms.retried,
+			 (unsigned long long)ms.failed, (unsigned long long)ms.dropped);
 	char *joined = m < 0 ? NULL : realloc(*buf, (size_t)n + (size_t)m + 1);
 	if (joined == NULL) {
 		free(more);
@@ -163,6 +193,8 @@ void h_metrics(struct reqctx *ctx)
 		(long long)ws.failures, (long long)((now_us() - ctx->app->started_us) / 1000000));
 	if (n >= 0)
 		n = webhook_metrics(ctx->app, &buf, n);
+	if (n >= 0)
+		n = mail_metrics(ctx->app, &buf, n);
 	if (n < 0) {
 		reply_problem_status(ctx, 500, "internal", "Internal error", NULL, NULL);
 	} else {

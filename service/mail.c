@@ -1,5 +1,6 @@
 /*
- * mail: .eml delivery and the outbox worker. See mail.h.
+ * mail: rendering, .eml and SMTP delivery, and the outbox worker. See
+ * mail.h. The only file besides outbound.c that includes curl/curl.h.
  */
 #include "service/mail.h"
 
@@ -12,6 +13,7 @@
 #include "service/store/store.h"
 #include "service/writer.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -30,7 +32,165 @@ struct mail_worker {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop;
+	atomic_uint_fast64_t sent, retried, failed, dropped;
 };
+
+/* ---- rendering ---- */
+
+/* A growing buffer that refuses, rather than cuts, what does not fit. */
+struct out {
+	char *s;
+	size_t n, cap;
+	bool full;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	if (o->full || o->n + n + 1 > o->cap) {
+		o->full = true;
+		return;
+	}
+	memcpy(o->s + o->n, s, n);
+	o->n += n;
+	o->s[o->n] = '\0';
+}
+
+static void puts_(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void put_b64(struct out *o, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		char q[4] = { b64[(v >> 18) & 63], b64[(v >> 12) & 63], i + 1 < n ? b64[(v >> 6) & 63] : '=',
+			      i + 2 < n ? b64[v & 63] : '=' };
+		put(o, q, 4);
+	}
+}
+
+/* A body part as base64 in lines of 76 characters (RFC 2045): any UTF-8
+ * text survives any relay, and no line can be read as the end of DATA. */
+static void put_b64_body(struct out *o, const char *text)
+{
+	size_t n = strlen(text);
+	for (size_t i = 0; i < n; i += 57) {
+		put_b64(o, (const uint8_t *)text + i, n - i < 57 ? n - i : 57);
+		puts_(o, "\r\n");
+	}
+}
+
+/* A UTF-8 header value as RFC 2047 encoded words, folded onto
+ * continuation lines, each word ending on a whole character (a word may
+ * not split one, RFC 2047 section 5). 36 bytes make a word of 60
+ * characters, so a line stays within 78 with "Subject: " before it. */
+static void put_encoded_words(struct out *o, const char *text)
+{
+	size_t n = strlen(text), i = 0;
+	bool first = true;
+	while (i < n) {
+		size_t take = n - i < 36 ? n - i : 36;
+		while (i + take < n && take > 0 && ((uint8_t)text[i + take] & 0xc0) == 0x80)
+			take--;
+		if (!first)
+			puts_(o, "\r\n ");
+		puts_(o, "=?UTF-8?B?");
+		put_b64(o, (const uint8_t *)text + i, take);
+		puts_(o, "?=");
+		first = false;
+		i += take;
+	}
+}
+
+static bool is_ascii_printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return false;
+	return true;
+}
+
+int mail_render(const struct mailq_message *m, const char *from, int64_t now, char **out, size_t *len)
+{
+	struct out o = { NULL, 0, 3 * MAIL_BODY_CAP + 4 * MAIL_HTML_CAP / 3 + 4096, false };
+	char date[64], boundary[STORE_ID_CAP + 16], line[512];
+	*out = NULL;
+	*len = 0;
+	if ((o.s = malloc(o.cap)) == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	o.s[0] = '\0';
+	time_t s = (time_t)(now / 1000000);
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	const char *domain = strchr(from, '@');
+	domain = domain != NULL ? domain + 1 : "consentd.invalid";
+	/* "=_" never occurs in base64 text, so the boundary cannot occur in
+	 * a part. */
+	snprintf(boundary, sizeof boundary, "=_consentd_%s", m->id);
+
+	puts_(&o, "From: ");
+	if (m->from_name[0] != '\0') {
+		/* An organisation's name may hold any character: as encoded
+		 * words it cannot break the header. */
+		if (is_ascii_printable(m->from_name) && strpbrk(m->from_name, "\"\\()<>,;:@[]") == NULL) {
+			snprintf(line, sizeof line, "\"%s\" ", m->from_name);
+			puts_(&o, line);
+		} else {
+			put_encoded_words(&o, m->from_name);
+			puts_(&o, "\r\n ");
+		}
+	}
+	snprintf(line, sizeof line, "<%s>\r\nTo: <%s>\r\nSubject: ", from, m->to);
+	puts_(&o, line);
+	put_encoded_words(&o, m->subject);
+	snprintf(line, sizeof line,
+		 "\r\nDate: %s\r\n"
+		 "Message-ID: <%s@%s>\r\n"
+		 "X-Consentd-Link-Id: %s\r\n"
+		 "Content-Language: %s\r\n"
+		 "Auto-Submitted: auto-generated\r\n"
+		 "MIME-Version: 1.0\r\n",
+		 date, m->id, domain, m->link_id, m->lang[0] ? m->lang : "en");
+	puts_(&o, line);
+	if (m->html[0] == '\0') {
+		puts_(&o,
+		      "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+		put_b64_body(&o, m->body);
+	} else {
+		snprintf(line, sizeof line,
+			 "Content-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n\r\n--%s\r\n", boundary,
+			 boundary);
+		puts_(&o, line);
+		puts_(&o,
+		      "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+		put_b64_body(&o, m->body);
+		snprintf(line, sizeof line, "--%s\r\n", boundary);
+		puts_(&o, line);
+		puts_(&o,
+		      "Content-Type: text/html; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+		put_b64_body(&o, m->html);
+		snprintf(line, sizeof line, "--%s--\r\n", boundary);
+		puts_(&o, line);
+	}
+	if (o.full) {
+		mem_wipe(o.s, o.cap);
+		free(o.s);
+		return err_set(ERR_TOOBIG, "the rendered mail does not fit");
+	}
+	*out = o.s;
+	*len = o.n;
+	return 0;
+}
+
+/* ---- delivery into a folder ---- */
 
 static int write_all(int fd, const char *s, size_t n)
 {
@@ -46,73 +206,32 @@ static int write_all(int fd, const char *s, size_t n)
 	return 0;
 }
 
-int mail_deliver_dir(const char *dir, const struct mailq_message *m, int64_t now)
+int mail_deliver_dir(const char *dir, const char *id, const char *msg, size_t len)
 {
-	char tmp[CONFIG_PATH_CAP + 64], path[CONFIG_PATH_CAP + 64], date[64], subj[512];
-	char head[2048];
+	char tmp[CONFIG_PATH_CAP + 64], path[CONFIG_PATH_CAP + 64];
 	int fd = -1, rc = 0;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return err_set(ERR_IO, "cannot create the mail folder: %s", strerror(errno));
-	snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, m->id);
-	snprintf(path, sizeof path, "%s/%s.eml", dir, m->id);
-	time_t s = (time_t)(now / 1000000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	/* The subject is UTF-8, so it goes on the header line as an RFC 2047
-	 * encoded word. */
-	size_t sl = strlen(m->subject);
-	if (4 * ((sl + 2) / 3) + 16 > sizeof subj)
-		return err_set(ERR_TOOBIG, "the mail subject is too long");
-	memcpy(subj, "=?UTF-8?B?", 10);
-	size_t n = 10;
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	for (size_t i = 0; i < sl; i += 3) {
-		uint32_t v = (uint32_t)(uint8_t)m->subject[i] << 16;
-		if (i + 1 < sl)
-			v |= (uint32_t)(uint8_t)m->subject[i + 1] << 8;
-		if (i + 2 < sl)
-			v |= (uint8_t)m->subject[i + 2];
-		subj[n++] = b64[(v >> 18) & 63];
-		subj[n++] = b64[(v >> 12) & 63];
-		subj[n++] = i + 1 < sl ? b64[(v >> 6) & 63] : '=';
-		subj[n++] = i + 2 < sl ? b64[v & 63] : '=';
-	}
-	memcpy(subj + n, "?=", 3);
-	int hn = snprintf(head, sizeof head,
-			  "From: consentd <no-reply@consentd.invalid>\r\n"
-			  "To: <%s>\r\n"
-			  "Subject: %s\r\n"
-			  "Date: %s\r\n"
-			  "Message-ID: <%s@consentd.invalid>\r\n"
-			  "X-Consentd-Link-Id: %s\r\n"
-			  "Auto-Submitted: auto-generated\r\n"
-			  "MIME-Version: 1.0\r\n"
-			  "Content-Type: text/plain; charset=UTF-8\r\n"
-			  "Content-Transfer-Encoding: 8bit\r\n"
-			  "\r\n",
-			  m->to, subj, date, m->id, m->link_id);
-	if (hn < 0 || (size_t)hn >= sizeof head)
-		return err_set(ERR_TOOBIG, "the mail header is too long");
+	snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, id);
+	snprintf(path, sizeof path, "%s/%s.eml", dir, id);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
-		rc = err_set(ERR_IO, "cannot create mail %s: %s", m->id, strerror(errno));
+		rc = err_set(ERR_IO, "cannot create mail %s: %s", id, strerror(errno));
 		goto out;
 	}
-	if (write_all(fd, head, (size_t)hn) != 0 || write_all(fd, m->body, strlen(m->body)) != 0 ||
-	    fsync(fd) != 0) {
-		rc = err_set(ERR_IO, "cannot write mail %s: %s", m->id, strerror(errno));
+	if (write_all(fd, msg, len) != 0 || fsync(fd) != 0) {
+		rc = err_set(ERR_IO, "cannot write mail %s: %s", id, strerror(errno));
 		goto out;
 	}
 	if (close(fd) != 0) {
 		fd = -1;
-		rc = err_set(ERR_IO, "cannot write mail %s: %s", m->id, strerror(errno));
+		rc = err_set(ERR_IO, "cannot write mail %s: %s", id, strerror(errno));
 		goto out;
 	}
 	fd = -1;
 	if (rename(tmp, path) != 0) {
-		rc = err_set(ERR_IO, "cannot publish mail %s: %s", m->id, strerror(errno));
+		rc = err_set(ERR_IO, "cannot publish mail %s: %s", id, strerror(errno));
 		goto out;
 	}
 	/* The rename is durable once the folder is synced. */
@@ -129,17 +248,95 @@ out:
 	return rc;
 }
 
+/* ---- delivery through a relay ---- */
+
+struct upload {
+	const char *p;
+	size_t left;
+};
+
+static size_t read_cb(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct upload *u = arg;
+	size_t n = size * nitems < u->left ? size * nitems : u->left;
+	memcpy(buf, u->p, n);
+	u->p += n;
+	u->left -= n;
+	return n;
+}
+
+int mail_deliver_smtp(const struct config_mail *cfg, const char *to, const char *msg, size_t len,
+		      bool *permanent)
+{
+	CURL *h = NULL;
+	struct curl_slist *rcpt = NULL;
+	char from[CONFIG_ORG_CAP + 2], rcpt_to[MAIL_ADDRESS_CAP + 2];
+	struct upload u = { msg, len };
+	long code = 0;
+	int rc = 0;
+
+	*permanent = false;
+	snprintf(from, sizeof from, "<%s>", cfg->from);
+	snprintf(rcpt_to, sizeof rcpt_to, "<%s>", to);
+	if ((h = curl_easy_init()) == NULL || (rcpt = curl_slist_append(NULL, rcpt_to)) == NULL) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	curl_easy_setopt(h, CURLOPT_URL, cfg->smtp_url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_MAIL_FROM, from);
+	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt);
+	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
+	curl_easy_setopt(h, CURLOPT_READDATA, &u);
+	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)MAIL_SMTP_CONNECT_TIMEOUT_S);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)MAIL_SMTP_TIMEOUT_S);
+	/* "required": no STARTTLS, no mail (curl fails the transfer before
+	 * MAIL FROM); "optional" upgrades when the relay offers it. Either
+	 * way the relay's certificate and name are verified. */
+	curl_easy_setopt(h, CURLOPT_USE_SSL,
+			 cfg->starttls == CONFIG_STARTTLS_REQUIRED   ? (long)CURLUSESSL_ALL
+			 : cfg->starttls == CONFIG_STARTTLS_OPTIONAL ? (long)CURLUSESSL_TRY
+								     : (long)CURLUSESSL_NONE);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	if (cfg->ca_file[0] != '\0')
+		curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
+	CURLcode cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	if (cc != CURLE_OK) {
+		/* A 5xx answer to the envelope or the data is the relay's final
+		 * word on this message; a refused STARTTLS is the relay's state
+		 * (or an attacker's), so the message waits for a relay that
+		 * speaks TLS. Only curl's own words are logged: the relay's
+		 * text may quote the address. */
+		*permanent = code >= 500 && code <= 599 && cc != CURLE_USE_SSL_FAILED;
+		rc = err_set(ERR_UNAVAILABLE, "the relay did not take the message: %s (reply %ld)",
+			     curl_easy_strerror(cc), code);
+	}
+out:
+	curl_slist_free_all(rcpt);
+	if (h != NULL)
+		curl_easy_cleanup(h);
+	return rc;
+}
+
 /* ---- the worker ---- */
 
 struct mark {
 	char id[STORE_ID_CAP];
-	bool sent; /* delivered or dropped: never try it again */
+	enum store_mail_outcome outcome;
+	int64_t when_us;
 };
 
 static int apply_mark(struct store_conn *w, struct writer_job *job)
 {
 	struct mark *mk = job->ctx;
-	return store_mail_sent(w, mk->id, now_us(), mk->sent);
+	return store_mail_mark(w, mk->id, mk->outcome, mk->when_us);
 }
 
 struct batch {
@@ -155,17 +352,43 @@ static int batch_cb(void *ctx, const struct store_mail *m)
 	return 0;
 }
 
-static void mark(struct mail_worker *w, const char *id, bool sent)
+static void mark(struct mail_worker *w, const char *id, enum store_mail_outcome outcome, int64_t when_us)
 {
 	struct mark mk;
 	struct writer_job job;
 	memset(&job, 0, sizeof job);
 	snprintf(mk.id, sizeof mk.id, "%s", id);
-	mk.sent = sent;
+	mk.outcome = outcome;
+	mk.when_us = when_us;
 	job.apply = apply_mark;
 	job.ctx = &mk;
 	if (writer_run(w->env->writer, &job) != 0 || job.apply_rc != 0)
 		fprintf(stderr, "consentd: mail %s: cannot record its delivery; it will be sent again\n", id);
+}
+
+int64_t mail_retry_delay_ms(int64_t base_ms, int64_t attempts)
+{
+	int64_t d = base_ms;
+	for (int64_t i = 0; i < attempts && d < MAIL_RETRY_MAX_MS; i++)
+		d *= 2;
+	return d < MAIL_RETRY_MAX_MS ? d : MAIL_RETRY_MAX_MS;
+}
+
+static int deliver(const struct config *cfg, const struct mailq_message *msg, int64_t now, bool *permanent)
+{
+	const struct config_mail *mc = &cfg->mail;
+	char *text = NULL;
+	size_t len = 0;
+	*permanent = false;
+	int rc = mail_render(msg, mc->from[0] ? mc->from : "no-reply@consentd.invalid", now, &text, &len);
+	if (rc == 0)
+		rc = mc->smtp_url[0] != '\0' ? mail_deliver_smtp(mc, msg->to, text, len, permanent)
+					     : mail_deliver_dir(cfg->mail_dir, msg->id, text, len);
+	if (text != NULL) {
+		mem_wipe(text, len);
+		free(text);
+	}
+	return rc;
 }
 
 static void round_once(struct mail_worker *w)
@@ -178,7 +401,7 @@ static void round_once(struct mail_worker *w)
 	struct policy *p = NULL;
 	if (b == NULL || msg == NULL || store_conn_get(env->store, &rd) != 0)
 		goto out;
-	if (store_mail_pending(rd, MAIL_BATCH, batch_cb, b) != 0)
+	if (store_mail_pending(rd, MAIL_BATCH, now_us(), batch_cb, b) != 0)
 		goto out;
 	p = env->policy(env->policy_arg);
 	const struct mailq_org org = { cfg->org.name, cfg->org.postal_address, cfg->org.privacy_policy_url,
@@ -186,23 +409,37 @@ static void round_once(struct mail_worker *w)
 	for (size_t i = 0; i < b->n; i++) {
 		const struct store_mail *m = &b->rows[i];
 		const char *drop = NULL;
+		bool permanent = false;
 		struct txn t = { rd, atomic_load(env->keys), p, now_us() };
 		int rc = mailq_compose(&t, m, cfg->public_url, &org, msg, &drop);
 		if (rc == 0 && drop == NULL)
-			rc = mail_deliver_dir(cfg->mail_dir, msg, t.now_us);
+			rc = deliver(cfg, msg, t.now_us, &permanent);
 		mem_wipe(msg, sizeof *msg);
-		if (rc == 0 && drop != NULL)
+		if (rc == 0 && drop != NULL) {
 			fprintf(stderr, "consentd: mail %s dropped: %s\n", m->id, drop);
-		if (rc != 0)
-			fprintf(stderr, "consentd: mail %s not delivered (attempt %lld): %s\n", m->id,
-				(long long)m->attempts + 1, err_msg());
-		/* Given up after MAIL_ATTEMPTS_MAX: marked, so it stops blocking
-		 * the queue, and said in the log. */
-		bool give_up = rc != 0 && m->attempts + 1 >= MAIL_ATTEMPTS_MAX;
-		if (give_up)
-			fprintf(stderr, "consentd: mail %s given up after %d attempts\n", m->id,
-				MAIL_ATTEMPTS_MAX);
-		mark(w, m->id, rc == 0 || give_up);
+			atomic_fetch_add(&w->dropped, 1);
+		}
+		if (rc == 0) {
+			if (drop == NULL)
+				atomic_fetch_add(&w->sent, 1);
+			mark(w, m->id, STORE_MAIL_SENT, now_us());
+			continue;
+		}
+		fprintf(stderr, "consentd: mail %s not delivered (attempt %lld): %s\n", m->id,
+			(long long)m->attempts + 1, err_msg());
+		/* A permanent refusal, or MAIL_ATTEMPTS_MAX failures: failed
+		 * for good, so it stops taking the relay's time, counted in
+		 * /metrics and said in the log. */
+		if (permanent || m->attempts + 1 >= MAIL_ATTEMPTS_MAX) {
+			fprintf(stderr, "consentd: mail %s failed for good after %lld attempts\n", m->id,
+				(long long)m->attempts + 1);
+			atomic_fetch_add(&w->failed, 1);
+			mark(w, m->id, STORE_MAIL_FAILED, now_us());
+			continue;
+		}
+		atomic_fetch_add(&w->retried, 1);
+		mark(w, m->id, STORE_MAIL_RETRY,
+		     now_us() + mail_retry_delay_ms(cfg->mail.retry_base_ms, m->attempts) * 1000);
 	}
 out:
 	if (p != NULL)
@@ -240,17 +477,33 @@ int mail_worker_start(struct mail_worker **out, const struct service_env *env)
 	*out = NULL;
 	if (w == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		free(w);
+		return err_set(ERR_INTERNAL, "cannot initialise libcurl");
+	}
 	w->env = env;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
 		pthread_mutex_destroy(&w->lock);
 		pthread_cond_destroy(&w->cond);
+		curl_global_cleanup();
 		free(w);
 		return err_set(ERR_INTERNAL, "cannot start the mail worker");
 	}
 	*out = w;
 	return 0;
+}
+
+void mail_worker_stats(struct mail_worker *w, struct mail_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	if (w == NULL)
+		return;
+	out->sent = atomic_load(&w->sent);
+	out->retried = atomic_load(&w->retried);
+	out->failed = atomic_load(&w->failed);
+	out->dropped = atomic_load(&w->dropped);
 }
 
 void mail_worker_stop(struct mail_worker *w)
@@ -264,5 +517,6 @@ void mail_worker_stop(struct mail_worker *w)
 	pthread_join(w->thread, NULL);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
+	curl_global_cleanup();
 	free(w);
 }

@@ -73,6 +73,7 @@ struct link_req {
 	const char *scope; /* "all" (the default, static) or a purpose of the policy */
 	int64_t ttl_days;  /* 1 to LINK_TTL_DAYS_MAX; LINK_TTL_DAYS_DEFAULT when absent */
 	bool manage;	   /* capability "manage" (grant, download, erase) was asked for */
+	const char *lang;  /* "lang": the mail's language, "en" | "zh-CN"; NULL: English */
 };
 
 /* A preference-link body (keys scope, ttl_days and capability "optout" |

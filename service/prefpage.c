@@ -111,6 +111,13 @@ enum text {
 	T_REQ_SENT_TITLE,
 	T_REQ_SENT_TEXT,
 	T_REQ_BUSY_TEXT,
+	/* double opt-in: the confirmation page (/p/confirm/<token>) */
+	T_S_PENDING,
+	T_CONFIRM_TITLE,
+	T_CONFIRM_TEXT,
+	T_CONFIRM_BTN,
+	T_CONFIRMED_TITLE,
+	T_CONFIRMED_TEXT,
 	T_COUNT
 };
 
@@ -230,6 +237,15 @@ static const char *const texts[T_COUNT][2] = {
 			      "如果没有收到，请检查地址并稍后再试。" },
 	[T_REQ_BUSY_TEXT] = { "Too many requests from your network. Please try again in a few minutes.",
 			      "来自您网络的请求过多。请几分钟后再试。" },
+	[T_S_PENDING] = { "Not yet: waiting for you to confirm from the email we sent",
+			  "尚未生效：等待您通过我们发送的电子邮件确认" },
+	[T_CONFIRM_TITLE] = { "Confirm your subscription", "确认您的订阅" },
+	[T_CONFIRM_TEXT] = { "You asked to receive this by email. Nothing is sent until you confirm:",
+			     "您要求通过电子邮件接收以下内容。在您确认之前，我们不会发送任何内容：" },
+	[T_CONFIRM_BTN] = { "Yes, send me this by email", "是的，请通过电子邮件发送给我" },
+	[T_CONFIRMED_TITLE] = { "Thank you: confirmed", "谢谢：已确认" },
+	[T_CONFIRMED_TEXT] = { "Your subscription is confirmed. Every message has a link to stop it at any time.",
+			       "您的订阅已确认。每封邮件中都有链接，您可以随时取消。" },
 };
 
 static const char *tx(enum prefpage_lang lang, enum text t)
@@ -468,6 +484,8 @@ static enum text status_text(const char *status)
 		return T_S_WITHDRAWN;
 	if (strcmp(status, "expired") == 0)
 		return T_S_EXPIRED;
+	if (strcmp(status, "pending_confirmation") == 0)
+		return T_S_PENDING;
 	return T_S_NONE;
 }
 
@@ -806,6 +824,32 @@ char *prefpage_request_busy(enum prefpage_lang lang)
 {
 	struct buf b = { 0 };
 	simple_page(&b, lang, T_REQ_TITLE, T_REQ_BUSY_TEXT);
+	tail(&b);
+	return finish(&b);
+}
+
+char *prefpage_confirm_ask(enum prefpage_lang lang, const char *token, const char *purpose_text)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_CONFIRM_TITLE, T_CONFIRM_TEXT);
+	puts_(&b, "<p><strong>");
+	esc(&b, purpose_text);
+	puts_(&b, "</strong></p>\n");
+	/* A button, not the link itself: mail scanners open links, and an
+	 * opened link must not count as the person's yes. */
+	form_open(&b, "/p/confirm/", token);
+	hidden(&b, "action", "confirm");
+	puts_(&b, "<button type=\"submit\">");
+	esc(&b, tx(lang, T_CONFIRM_BTN));
+	puts_(&b, "</button></form>\n");
+	tail(&b);
+	return finish(&b);
+}
+
+char *prefpage_confirmed(enum prefpage_lang lang)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_CONFIRMED_TITLE, T_CONFIRMED_TEXT);
 	tail(&b);
 	return finish(&b);
 }

@@ -39,7 +39,7 @@ const char *prefpage_lang_tag(enum prefpage_lang lang); /* "en" | "zh-CN" */
 /* One (purpose, channel) as the customer sees it. */
 struct prefpage_choice {
 	char channel[65]; /* "" for purposes without channels */
-	char status[16];  /* granted | refused | withdrawn | expired | none */
+	char status[24];  /* granted | refused | withdrawn | expired | pending_confirmation | none */
 	int64_t at_us, granted_us, withdrawn_us, expires_us;
 	char method[65]; /* how it was given: api, preference_centre, gpc, ... */
 	char source[256];
@@ -100,5 +100,10 @@ char *prefpage_withdraw_all_confirm(enum prefpage_lang lang, const char *token, 
 char *prefpage_request_form(enum prefpage_lang lang);
 char *prefpage_request_sent(enum prefpage_lang lang);
 char *prefpage_request_busy(enum prefpage_lang lang);
+/* Double opt-in (service/domain/optin.h): the page a confirmation link
+ * opens (its button posts to /p/confirm/<token>), and the answer. A link
+ * that cannot confirm gets prefpage_link_invalid. */
+char *prefpage_confirm_ask(enum prefpage_lang lang, const char *token, const char *purpose_text);
+char *prefpage_confirmed(enum prefpage_lang lang);
 
 #endif

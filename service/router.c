@@ -23,6 +23,7 @@ static const struct route *const tables[] = {
 	suppression_routes,
 	outreach_routes,
 	import_routes,
+	confirm_routes,
 	customer_routes,
 	console_routes,
 	event_routes,

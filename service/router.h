@@ -39,6 +39,7 @@ extern const struct route suppression_routes[]; /* h_suppressions.c */
 extern const struct route outreach_routes[];	/* h_outreach.c */
 extern const struct route import_routes[];	/* h_import.c */
 extern const struct route customer_routes[];	/* h_customer.c */
+extern const struct route confirm_routes[];	/* h_confirm.c */
 extern const struct route console_routes[];	/* h_console.c */
 extern const struct route event_routes[];	/* h_events.c */
 extern const struct route webhook_routes[];	/* h_webhooks.c */

@@ -139,7 +139,17 @@
 #define MAIL_BATCH 32
 #define MAIL_ATTEMPTS_MAX 20
 #define MAIL_ADDRESS_CAP 320 /* an address on the To: line, with its NUL */
-#define MAIL_BODY_CAP 8192   /* one composed message */
+#define MAIL_BODY_CAP 8192   /* one composed message's text part */
+#define MAIL_HTML_CAP 32768  /* and its HTML part (a purpose's description, escaped, fits) */
+/* A failed delivery through the relay is tried again after
+ * MAIL_RETRY_BASE_MS (config mail.retry_base_ms), doubling each time up to
+ * MAIL_RETRY_MAX_MS. curl gives up on connecting after
+ * MAIL_SMTP_CONNECT_TIMEOUT_S and on the whole conversation after
+ * MAIL_SMTP_TIMEOUT_S, so one dead relay cannot stall the worker. */
+#define MAIL_RETRY_BASE_MS 30000
+#define MAIL_RETRY_MAX_MS (6 * 3600 * 1000)
+#define MAIL_SMTP_CONNECT_TIMEOUT_S 10
+#define MAIL_SMTP_TIMEOUT_S 60
 
 /* The public "ask for a link" page (/p/request). A self-requested manage
  * link lives LINK_SELF_TTL_DAYS. Per address (keyed hash) at most
@@ -147,6 +157,12 @@
  * LINK_REQUEST_PER_CLIENT requests; each table holds LINK_REQUEST_SLOTS
  * keys, in memory, per instance. */
 #define LINK_SELF_TTL_DAYS 7
+/* A double opt-in confirmation link (service/domain/optin.h) confirms
+ * within this many days, once. */
+#define OPTIN_TTL_DAYS 7
+/* A confirming request's User-Agent kept as evidence, at most this long
+ * (a longer one is left out, not cut). */
+#define LIMIT_USER_AGENT_BYTES 512
 #define LINK_REQUEST_WINDOW_SECONDS 3600
 #define LINK_REQUEST_PER_ADDRESS 3
 #define LINK_REQUEST_PER_CLIENT 20

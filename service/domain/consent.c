@@ -29,6 +29,7 @@
  * table-tests it.
  */
 #include "service/domain/consent.h"
+#include "service/domain/optin.h"
 
 #include "service/base/codec.h"
 #include "service/base/error.h"
@@ -245,14 +246,25 @@ int consent_apply(struct txn *t, const struct store_consent *cs, bool *current)
 				    "status", cs->status));
 }
 
-int consent_put(struct txn *t, const struct store_contact *ct, struct store_consent *cs, json_t *evidence,
-		bool *current)
+static int put(struct txn *t, const struct store_contact *ct, struct store_consent *cs, json_t *evidence,
+	       bool *current, bool confirmed)
 {
 	struct store_consent prev;
 	uint8_t *sealed = NULL;
-	int rc = 0;
-	if (store_consent_get(t->c, ct->id, cs->purpose, cs->channel, &prev) == 0 &&
-	    consent_status(cs) != POLICY_CONSENT_GRANTED)
+	bool is_current = false;
+	int rc = store_consent_get(t->c, ct->id, cs->purpose, cs->channel, &prev);
+	if (rc != 0 && rc != ERR_NOTFOUND)
+		return rc;
+	bool have_prev = rc == 0;
+	rc = 0;
+	/* Double opt-in: the grant waits for the person's confirmation
+	 * (optin.h); only consent_confirm records it as given. */
+	bool pending = !confirmed && optin_needed(t->policy, cs, have_prev ? &prev : NULL);
+	if (pending) {
+		snprintf(cs->status, sizeof cs->status, "pending_confirmation");
+		cs->granted_us = 0;
+	}
+	if (have_prev && consent_status(cs) != POLICY_CONSENT_GRANTED)
 		cs->granted_us = prev.granted_us; /* keep when it was first given */
 	if (evidence != NULL && !json_is_null(evidence)) {
 		uint8_t dek[32];
@@ -266,11 +278,28 @@ int consent_put(struct txn *t, const struct store_contact *ct, struct store_cons
 			return rc;
 		}
 	}
-	rc = consent_apply(t, cs, current);
+	rc = consent_apply(t, cs, &is_current);
 	free(sealed);
 	cs->evidence = NULL;
 	cs->evidence_len = 0;
+	if (current != NULL)
+		*current = is_current;
+	/* A back-dated grant that is not the current state asks nothing. */
+	if (rc == 0 && pending && is_current)
+		rc = optin_begin(t, cs, NULL);
 	return rc;
+}
+
+int consent_put(struct txn *t, const struct store_contact *ct, struct store_consent *cs, json_t *evidence,
+		bool *current)
+{
+	return put(t, ct, cs, evidence, current, false);
+}
+
+int consent_put_confirmed(struct txn *t, const struct store_contact *ct, struct store_consent *cs,
+			  json_t *evidence, bool *current)
+{
+	return put(t, ct, cs, evidence, current, true);
 }
 
 json_t *consent_to_json(const struct store_consent *cs, const struct policy *p, int64_t now_s)
@@ -445,4 +474,42 @@ bool consent_offerable(const struct policy *p, const char *collected_for, const 
 			s++;
 	}
 	return false;
+}
+
+int consent_confirm(struct txn *t, const struct store_confirmation *cf, json_t *evidence,
+		    struct store_consent *granted, const char **refusal)
+{
+	struct store_confirmation now;
+	struct store_contact ct;
+	json_t *ev = NULL;
+	*refusal = NULL;
+	int rc = store_confirmation_get(t->c, cf->id, &now);
+	if (rc == ERR_NOTFOUND) {
+		*refusal = "invalid";
+		return 0;
+	}
+	if (rc != 0 || (rc = optin_check(t, &now, refusal)) != 0 || *refusal != NULL)
+		return rc;
+	if ((rc = store_contact_get(t->c, now.contact_id, &ct)) != 0 ||
+	    (rc = store_consent_get(t->c, now.contact_id, now.purpose, now.channel, granted)) != 0)
+		return rc;
+	/* The grant as it was asked for (basis, notice, lifetime), now given:
+	 * a new event with its own receipt, the confirmation as its evidence. */
+	snprintf(granted->status, sizeof granted->status, "granted");
+	snprintf(granted->method, sizeof granted->method, OPTIN_METHOD);
+	consent_new_receipt(granted->receipt_id);
+	granted->at_us = t->now_us;
+	granted->recorded_us = t->now_us;
+	granted->granted_us = t->now_us;
+	granted->withdrawn_us = 0;
+	granted->evidence = NULL;
+	granted->evidence_len = 0;
+	ev = json_pack("{s:s, s:s, s:O?}", "confirmation_id", now.id, "pending_receipt_id", now.receipt_id,
+		       "request", evidence);
+	if (ev == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	if ((rc = consent_put_confirmed(t, &ct, granted, ev, NULL)) == 0)
+		rc = store_confirmation_done(t->c, now.id, t->now_us);
+	json_decref(ev);
+	return rc;
 }

@@ -62,6 +62,12 @@ int consent_apply(struct txn *t, const struct store_consent *cs, bool *current);
  * seals evidence under ct's data key, and applies cs (consent_apply). */
 int consent_put(struct txn *t, const struct store_contact *ct, struct store_consent *cs, json_t *evidence,
 		bool *current);
+/* The same without the double opt-in rule: for consent_confirm only, which
+ * records the grant the person confirmed. A grant through consent_put for
+ * a double_opt_in purpose's email channel is stored as
+ * pending_confirmation, and its confirmation mail queued (optin.h). */
+int consent_put_confirmed(struct txn *t, const struct store_contact *ct, struct store_consent *cs,
+			  json_t *evidence, bool *current);
 
 /* One event as the API shows it (with its effective status at now_s). */
 json_t *consent_to_json(const struct store_consent *cs, const struct policy *p, int64_t now_s);
@@ -110,5 +116,12 @@ struct consent_decision {
 
 /* The consent check of a parsed request for role, on a reader. */
 int consent_check(struct txn *t, const char *role, const struct check_req *req, struct consent_decision *out);
+
+/* On the writer: confirms cf (resolved again inside the transaction, so a
+ * link confirms once even when two clicks race), appending the granted
+ * event into *granted. evidence (borrowed) is what the confirming request
+ * showed (user agent); it is sealed. *refusal as for optin_resolve. */
+int consent_confirm(struct txn *t, const struct store_confirmation *cf, json_t *evidence,
+		    struct store_consent *granted, const char **refusal);
 
 #endif

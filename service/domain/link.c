@@ -92,10 +92,10 @@ int link_insert(struct txn *t, const struct store_link *l)
 	return store_link_insert(t->c, l);
 }
 
-int link_insert_mailed(struct txn *t, const struct store_link *l)
+int link_insert_mailed_lang(struct txn *t, const struct store_link *l, const char *lang)
 {
 	int rc = store_link_insert(t->c, l);
-	return rc != 0 ? rc : mailq_manage_link_queue(t, l);
+	return rc != 0 ? rc : mailq_manage_link_queue(t, l, lang);
 }
 
 bool link_mailable(const struct store_contact *ct)

@@ -37,8 +37,9 @@ int link_mint(const struct txn *t, const char *contact_id, const char *scope, en
 int link_insert(struct txn *t, const struct store_link *l);
 /* Manage links are never handed to the caller: whoever holds the token can
  * act as the person. This records l and, in the same transaction, queues
- * the mail that hands the token to the person's own address (mailq.h). */
-int link_insert_mailed(struct txn *t, const struct store_link *l);
+ * the mail that hands the token to the person's own address (mailq.h),
+ * written in lang ("en", "zh-CN"; NULL: English). */
+int link_insert_mailed_lang(struct txn *t, const struct store_link *l, const char *lang);
 /* Whether ct has an email address a link could be mailed to. */
 bool link_mailable(const struct store_contact *ct);
 
@@ -56,7 +57,7 @@ int link_address_id(const struct txn *t, const char *email, char *out, size_t ca
 
 /* On a reader, for the public page: the live contact whose email is email,
  * and a new manage link for it made by LINK_CREATOR_SELF (insert it with
- * link_insert_mailed). *outcome is "mailed" (out filled), or "no_match"
+ * link_insert_mailed_lang). *outcome is "mailed" (out filled), or "no_match"
  * (no live contact has this address); negative when the store could not
  * answer. The token is made and wiped here: it only ever goes by mail. */
 int link_request_mint(struct txn *t, const char *email, struct store_link *out, const char **outcome);

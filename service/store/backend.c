@@ -516,14 +516,29 @@ int store_mail_put(struct store_conn *c, const struct store_mail *m)
 	return CALL(c->be, mail_put, c, m);
 }
 
-int store_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx)
+int store_mail_pending(struct store_conn *c, size_t max, int64_t now_us, store_mail_cb cb, void *ctx)
 {
-	return CALL(c->be, mail_pending, c, max, cb, ctx);
+	return CALL(c->be, mail_pending, c, max, now_us, cb, ctx);
 }
 
-int store_mail_sent(struct store_conn *c, const char *id, int64_t when_us, bool sent)
+int store_mail_mark(struct store_conn *c, const char *id, enum store_mail_outcome outcome, int64_t when_us)
 {
-	return CALL(c->be, mail_sent, c, id, when_us, sent);
+	return CALL(c->be, mail_mark, c, id, outcome, when_us);
+}
+
+int store_confirmation_put(struct store_conn *c, const struct store_confirmation *cf)
+{
+	return CALL(c->be, confirmation_put, c, cf);
+}
+
+int store_confirmation_get(struct store_conn *c, const char *id, struct store_confirmation *out)
+{
+	return CALL(c->be, confirmation_get, c, id, out);
+}
+
+int store_confirmation_done(struct store_conn *c, const char *id, int64_t when_us)
+{
+	return CALL(c->be, confirmation_done, c, id, when_us);
 }
 
 int store_webhook_insert(struct store_conn *c, const struct store_webhook *w)

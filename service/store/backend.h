@@ -206,8 +206,13 @@ struct store_backend {
 				   int64_t received_us);
 	/* the mail outbox (store_mail.c) */
 	int (*mail_put)(struct store_conn *c, const struct store_mail *m);
-	int (*mail_pending)(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx);
-	int (*mail_sent)(struct store_conn *c, const char *id, int64_t when_us, bool sent);
+	int (*mail_pending)(struct store_conn *c, size_t max, int64_t now_us, store_mail_cb cb, void *ctx);
+	int (*mail_mark)(struct store_conn *c, const char *id, enum store_mail_outcome outcome,
+			 int64_t when_us);
+	/* double opt-in confirmations (store_mail.c) */
+	int (*confirmation_put)(struct store_conn *c, const struct store_confirmation *cf);
+	int (*confirmation_get)(struct store_conn *c, const char *id, struct store_confirmation *out);
+	int (*confirmation_done)(struct store_conn *c, const char *id, int64_t when_us);
 	/* outbound webhooks (store_webhooks.c) */
 	int (*webhook_insert)(struct store_conn *c, const struct store_webhook *w);
 	int (*webhook_get)(struct store_conn *c, const char *id, struct store_webhook *out);

@@ -382,6 +382,17 @@ static const char *const migrations[] = {
 	" last_status BIGINT NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '');"
 	"CREATE INDEX webhook_delivery_due ON webhook_delivery (next_us) WHERE state = 'pending';"
 	"CREATE INDEX webhook_delivery_endpoint ON webhook_delivery (endpoint_id, event_seq);",
+	/* 10: mail through a relay: retry time, permanent failure, language. */
+	"ALTER TABLE mail_outbox ADD COLUMN next_us BIGINT NOT NULL DEFAULT 0,"
+	" ADD COLUMN failed_us BIGINT, ADD COLUMN lang TEXT NOT NULL DEFAULT '';",
+	/* 11: double opt-in: a consent may be pending_confirmation, and the
+	 * mailed links that confirm one. */
+	"ALTER TABLE consent DROP CONSTRAINT consent_status_check,"
+	" ADD CONSTRAINT consent_status_check"
+	" CHECK (status IN ('granted', 'refused', 'withdrawn', 'pending_confirmation'));"
+	"CREATE TABLE consent_confirmation (id TEXT PRIMARY KEY, contact_id TEXT NOT NULL,"
+	" purpose TEXT NOT NULL, channel TEXT NOT NULL, receipt_id TEXT NOT NULL,"
+	" created_us BIGINT NOT NULL, expires_us BIGINT NOT NULL, confirmed_us BIGINT);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -2129,24 +2140,28 @@ static int pg_mail_put(struct store_conn *c, const struct store_mail *m)
 	a_text(&a, m->contact_id);
 	a_text(&a, m->link_id);
 	a_i64(&a, m->created_us);
+	a_text(&a, m->lang);
 	int rc = pg_do(c,
-		       "INSERT INTO mail_outbox (id, kind, contact_id, link_id, created_us) "
-		       "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+		       "INSERT INTO mail_outbox (id, kind, contact_id, link_id, created_us, lang) "
+		       "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
 		       &a, &n, "cannot queue the mail");
 	if (rc == 0 && n != 1)
 		return err_set(ERR_CONFLICT, "cannot queue the mail: a mail with this id is queued");
 	return rc;
 }
 
-static int pg_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx)
+static int pg_mail_pending(struct store_conn *c, size_t max, int64_t now_us, store_mail_cb cb, void *ctx)
 {
 	struct pg_args a = { 0 };
 	PGresult *r = NULL;
 	a_i64(&a, (int64_t)max);
-	int rc = pg_run(c,
-			"SELECT id, kind, contact_id, link_id, created_us, attempts FROM mail_outbox "
-			"WHERE sent_us IS NULL ORDER BY created_us, id LIMIT $1",
-			&a, &r, "cannot read the mail outbox");
+	a_i64(&a, now_us);
+	int rc = pg_run(
+		c,
+		"SELECT id, kind, contact_id, link_id, created_us, attempts, next_us, lang FROM mail_outbox "
+		"WHERE sent_us IS NULL AND failed_us IS NULL AND next_us <= $2 "
+		"ORDER BY created_us, id LIMIT $1",
+		&a, &r, "cannot read the mail outbox");
 	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
 		struct store_mail m;
 		bool bad = false;
@@ -2157,26 +2172,96 @@ static int pg_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, v
 		r_text(r, i, 3, m.link_id, sizeof m.link_id, &bad);
 		m.created_us = r_i64(r, i, 4);
 		m.attempts = r_i64(r, i, 5);
+		m.next_us = r_i64(r, i, 6);
+		r_text(r, i, 7, m.lang, sizeof m.lang, &bad);
 		rc = bad ? too_long("cannot read the mail outbox") : cb(ctx, &m);
 	}
 	PQclear(r);
 	return rc;
 }
 
-static int pg_mail_sent(struct store_conn *c, const char *id, int64_t when_us, bool sent)
+static int pg_mail_mark(struct store_conn *c, const char *id, enum store_mail_outcome outcome,
+			int64_t when_us)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, id);
+	a_i64(&a, (int64_t)outcome);
+	a_i64(&a, when_us);
+	int rc = pg_do(c,
+		       "UPDATE mail_outbox SET sent_us = CASE WHEN $2::bigint = 0 THEN $3::bigint END, "
+		       "next_us = CASE WHEN $2::bigint = 1 THEN $3::bigint ELSE next_us END, "
+		       "failed_us = CASE WHEN $2::bigint = 2 THEN $3::bigint END, "
+		       "attempts = attempts + CASE WHEN $2::bigint = 0 THEN 0 ELSE 1 END "
+		       "WHERE id = $1 AND sent_us IS NULL AND failed_us IS NULL",
+		       &a, &n, "cannot mark the mail");
+	if (rc == 0 && n == 0)
+		rc = err_set(ERR_NOTFOUND, "no pending mail with this id");
+	return rc;
+}
+
+/* ---- double opt-in confirmations ------------------------------------------------ */
+
+static int pg_confirmation_put(struct store_conn *c, const struct store_confirmation *cf)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, cf->id);
+	a_text(&a, cf->contact_id);
+	a_text(&a, cf->purpose);
+	a_text(&a, cf->channel);
+	a_text(&a, cf->receipt_id);
+	a_i64(&a, cf->created_us);
+	a_i64(&a, cf->expires_us);
+	int rc = pg_do(c,
+		       "INSERT INTO consent_confirmation (id, contact_id, purpose, channel, receipt_id, "
+		       "created_us, expires_us) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+		       &a, &n, "cannot record the confirmation");
+	if (rc == 0 && n != 1)
+		return err_set(ERR_CONFLICT, "cannot record the confirmation: the id is taken");
+	return rc;
+}
+
+static int pg_confirmation_get(struct store_conn *c, const char *id, struct store_confirmation *out)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	bool bad = false;
+	a_text(&a, id);
+	memset(out, 0, sizeof *out);
+	int rc = pg_run(c,
+			"SELECT id, contact_id, purpose, channel, receipt_id, created_us, expires_us, "
+			"coalesce(confirmed_us, 0) FROM consent_confirmation WHERE id = $1",
+			&a, &r, "cannot read the confirmation");
+	if (rc == 0 && PQntuples(r) == 0)
+		rc = err_set(ERR_NOTFOUND, "no confirmation with this id");
+	if (rc == 0) {
+		r_text(r, 0, 0, out->id, sizeof out->id, &bad);
+		r_text(r, 0, 1, out->contact_id, sizeof out->contact_id, &bad);
+		r_text(r, 0, 2, out->purpose, sizeof out->purpose, &bad);
+		r_text(r, 0, 3, out->channel, sizeof out->channel, &bad);
+		r_text(r, 0, 4, out->receipt_id, sizeof out->receipt_id, &bad);
+		out->created_us = r_i64(r, 0, 5);
+		out->expires_us = r_i64(r, 0, 6);
+		out->confirmed_us = r_i64(r, 0, 7);
+		if (bad)
+			rc = too_long("cannot read the confirmation");
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_confirmation_done(struct store_conn *c, const char *id, int64_t when_us)
 {
 	struct pg_args a = { 0 };
 	int64_t n = 0;
 	a_text(&a, id);
 	a_i64(&a, when_us);
-	a_text(&a, sent ? "true" : "false");
-	int rc = pg_do(c,
-		       "UPDATE mail_outbox SET sent_us = CASE WHEN $3::boolean THEN $2::bigint END, "
-		       "attempts = attempts + CASE WHEN $3::boolean THEN 0 ELSE 1 END "
-		       "WHERE id = $1 AND sent_us IS NULL",
-		       &a, &n, "cannot mark the mail");
+	int rc = pg_do(
+		c, "UPDATE consent_confirmation SET confirmed_us = $2 WHERE id = $1 AND confirmed_us IS NULL",
+		&a, &n, "cannot confirm");
 	if (rc == 0 && n == 0)
-		rc = err_set(ERR_NOTFOUND, "no unsent mail with this id");
+		rc = err_set(ERR_NOTFOUND, "no unconfirmed confirmation with this id");
 	return rc;
 }
 
@@ -2576,7 +2661,10 @@ const struct store_backend store_pg_backend = {
 	.frequency_each = pg_frequency_each,
 	.mail_put = pg_mail_put,
 	.mail_pending = pg_mail_pending,
-	.mail_sent = pg_mail_sent,
+	.mail_mark = pg_mail_mark,
+	.confirmation_put = pg_confirmation_put,
+	.confirmation_get = pg_confirmation_get,
+	.confirmation_done = pg_confirmation_done,
 	.webhook_insert = pg_webhook_insert,
 	.webhook_get = pg_webhook_get,
 	.webhooks_each = pg_webhooks_each,

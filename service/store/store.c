@@ -357,6 +357,36 @@ static const char *const migrations[] = {
 	") WITHOUT ROWID;"
 	"CREATE INDEX webhook_delivery_due ON webhook_delivery (next_us) WHERE state = 'pending';"
 	"CREATE INDEX webhook_delivery_endpoint ON webhook_delivery (endpoint_id, event_seq);",
+	/* 10: mail through a relay (store_mail.c): a failed delivery waits
+	 * until next_us, a permanent refusal is failed_us (never sent again),
+	 * and each message carries the person's language. */
+	"ALTER TABLE mail_outbox ADD COLUMN next_us INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE mail_outbox ADD COLUMN failed_us INTEGER;"
+	"ALTER TABLE mail_outbox ADD COLUMN lang TEXT NOT NULL DEFAULT '';",
+	/* 11: double opt-in. A consent may be pending_confirmation (SQLite
+	 * cannot alter a CHECK: the table is rebuilt with the same columns),
+	 * and consent_confirmation holds the mailed links that confirm one. */
+	"CREATE TABLE consent_v11 ("
+	" contact_id TEXT NOT NULL REFERENCES contact (id),"
+	" purpose TEXT NOT NULL, channel TEXT NOT NULL,"
+	" status TEXT NOT NULL CHECK (status IN ('granted', 'refused', 'withdrawn', 'pending_confirmation')),"
+	" legal_basis TEXT NOT NULL, notice_version TEXT NOT NULL, source TEXT NOT NULL,"
+	" method TEXT NOT NULL, receipt_id TEXT NOT NULL,"
+	" at_us INTEGER NOT NULL, granted_us INTEGER NOT NULL, expires_us INTEGER NOT NULL,"
+	" withdrawn_us INTEGER NOT NULL, recorded_us INTEGER NOT NULL, evidence BLOB,"
+	" PRIMARY KEY (contact_id, purpose, channel)"
+	") WITHOUT ROWID;"
+	"INSERT INTO consent_v11 (contact_id, purpose, channel, status, legal_basis, notice_version, source,"
+	" method, receipt_id, at_us, granted_us, expires_us, withdrawn_us, recorded_us, evidence)"
+	" SELECT contact_id, purpose, channel, status, legal_basis, notice_version, source, method,"
+	" receipt_id, at_us, granted_us, expires_us, withdrawn_us, recorded_us, evidence FROM consent;"
+	"DROP TABLE consent;"
+	"ALTER TABLE consent_v11 RENAME TO consent;"
+	"CREATE TABLE consent_confirmation ("
+	" id TEXT PRIMARY KEY, contact_id TEXT NOT NULL, purpose TEXT NOT NULL, channel TEXT NOT NULL,"
+	" receipt_id TEXT NOT NULL, created_us INTEGER NOT NULL, expires_us INTEGER NOT NULL,"
+	" confirmed_us INTEGER"
+	") WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1638,7 +1668,10 @@ const struct store_backend store_sqlite_backend = {
 	.provider_event_once = sqlite_provider_event_once,
 	.mail_put = sqlite_mail_put,
 	.mail_pending = sqlite_mail_pending,
-	.mail_sent = sqlite_mail_sent,
+	.mail_mark = sqlite_mail_mark,
+	.confirmation_put = sqlite_confirmation_put,
+	.confirmation_get = sqlite_confirmation_get,
+	.confirmation_done = sqlite_confirmation_done,
 	.webhook_insert = sqlite_webhook_insert,
 	.webhook_get = sqlite_webhook_get,
 	.webhooks_each = sqlite_webhooks_each,

@@ -125,7 +125,7 @@ struct store_consent {
 	char contact_id[STORE_ID_CAP];
 	char purpose[STORE_NAME_CAP];
 	char channel[STORE_NAME_CAP]; /* "" for purposes without channels */
-	char status[16];	      /* granted | refused | withdrawn */
+	char status[24];	      /* granted | refused | withdrawn | pending_confirmation */
 	char legal_basis[32];
 	char notice_version[STORE_NAME_CAP];
 	char source[STORE_TEXT_CAP];
@@ -277,7 +277,7 @@ struct store_filter_row {
 	char id[STORE_ID_CAP];
 	char collected_for[STORE_LIST_CAP];
 	bool has_consent;
-	char status[16];
+	char status[24];
 	int64_t expires_us;
 	bool own_suppressed;  /* the contact's email/phone hash is suppressed */
 	bool list_suppressed; /* list_hash is suppressed */
@@ -411,17 +411,45 @@ struct store_mail {
 	char kind[STORE_NAME_CAP]; /* "manage_link" */
 	char contact_id[STORE_ID_CAP];
 	char link_id[STORE_ID_CAP];
+	char lang[8]; /* the person's language for this message ("en", "zh-CN"); "" the default */
 	int64_t created_us;
 	int64_t attempts; /* deliveries tried and failed so far */
+	int64_t next_us;  /* not tried again before this */
 };
 
 int store_mail_put(struct store_conn *c, const struct store_mail *m);
-/* Up to max unsent messages, oldest first. */
+/* Up to max messages neither sent nor failed and due at now_us, oldest
+ * first. */
 typedef int (*store_mail_cb)(void *ctx, const struct store_mail *m);
-int store_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx);
-/* Marks message id sent at when_us (sent) or counts one failed attempt (not
- * sent); ERR_NOTFOUND when no unsent message has this id. */
-int store_mail_sent(struct store_conn *c, const char *id, int64_t when_us, bool sent);
+int store_mail_pending(struct store_conn *c, size_t max, int64_t now_us, store_mail_cb cb, void *ctx);
+/* What became of one delivery: SENT (or dropped: never again) at when_us;
+ * RETRY counts a failed attempt and holds the message until when_us;
+ * FAILED counts it and gives the message up for good (a permanent refusal
+ * or too many attempts), at when_us. ERR_NOTFOUND when no pending message
+ * has this id. */
+enum store_mail_outcome { STORE_MAIL_SENT, STORE_MAIL_RETRY, STORE_MAIL_FAILED };
+int store_mail_mark(struct store_conn *c, const char *id, enum store_mail_outcome outcome, int64_t when_us);
+
+/* Double opt-in (store_mail.c): a grant waiting for the person to confirm
+ * it from a mailed link. The row names the pending consent event (its
+ * receipt id) and the link's lifetime; the token is recomputed from the
+ * id, never stored. */
+struct store_confirmation {
+	char id[STORE_ID_CAP]; /* base64url of 16 random bytes: the token's link id */
+	char contact_id[STORE_ID_CAP];
+	char purpose[STORE_NAME_CAP];
+	char channel[STORE_NAME_CAP];
+	char receipt_id[STORE_ID_CAP]; /* the pending_confirmation event */
+	int64_t created_us, expires_us;
+	int64_t confirmed_us; /* 0 until confirmed */
+};
+
+int store_confirmation_put(struct store_conn *c, const struct store_confirmation *cf);
+/* ERR_NOTFOUND when no confirmation has this id. */
+int store_confirmation_get(struct store_conn *c, const char *id, struct store_confirmation *out);
+/* Marks it confirmed at when_us; ERR_NOTFOUND when it is unknown or was
+ * confirmed already (a link confirms once). */
+int store_confirmation_done(struct store_conn *c, const char *id, int64_t when_us);
 
 /* ---- outbound webhooks (store_webhooks.c) ------------------------------ */
 

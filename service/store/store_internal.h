@@ -177,8 +177,11 @@ int sqlite_suppressions_lift(struct store_conn *c, const uint8_t hash[32], const
 int sqlite_provider_event_once(struct store_conn *c, const char *provider, const uint8_t id_hash[32],
 			       int64_t received_us);
 int sqlite_mail_put(struct store_conn *c, const struct store_mail *m);
-int sqlite_mail_pending(struct store_conn *c, size_t max, store_mail_cb cb, void *ctx);
-int sqlite_mail_sent(struct store_conn *c, const char *id, int64_t when_us, bool sent);
+int sqlite_mail_pending(struct store_conn *c, size_t max, int64_t now_us, store_mail_cb cb, void *ctx);
+int sqlite_mail_mark(struct store_conn *c, const char *id, enum store_mail_outcome outcome, int64_t when_us);
+int sqlite_confirmation_put(struct store_conn *c, const struct store_confirmation *cf);
+int sqlite_confirmation_get(struct store_conn *c, const char *id, struct store_confirmation *out);
+int sqlite_confirmation_done(struct store_conn *c, const char *id, int64_t when_us);
 int sqlite_webhook_insert(struct store_conn *c, const struct store_webhook *w);
 int sqlite_webhook_get(struct store_conn *c, const char *id, struct store_webhook *out);
 int sqlite_webhooks_each(struct store_conn *c, store_webhook_cb cb, void *ctx, int64_t *n);

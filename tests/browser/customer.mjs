@@ -14,6 +14,7 @@ import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync }
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { mailText } from './mail.mjs';
 
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -41,7 +42,7 @@ async function mailedLink(seen) {
     const names = existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.eml') && !seen.has(n)) : [];
     if (names.length) {
       seen.add(names[0]);
-      const m = readFileSync(join(dir, names[0]), 'utf8').match(/\/p\/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)/);
+      const m = mailText(join(dir, names[0])).match(/\/p\/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)/);
       if (!m) throw new Error('no link in the mail');
       return m[1];
     }

@@ -359,7 +359,8 @@ class Server:
 
     def mailed_token(self, link_id, timeout=10.0):
         """The preference-page token in the mail sent for link_id."""
-        body = self.mailed(link_id, timeout).get_content()
+        msg = self.mailed(link_id, timeout)
+        body = msg.get_body(preferencelist=("plain",)).get_content()
         m = re.search(r"/p/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", body)
         assert m, body
         return m.group(1)

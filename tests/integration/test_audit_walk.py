@@ -533,6 +533,17 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     assert st == 403, st
     w.expect(rid, customer("customer.link", decision="deny", reason="invalid_link",
                            detail={"route": "POST /p/{token}", "why": "malformed"}))
+    # A double opt-in confirmation link (the walk's policy asks for none, so
+    # a forged one: test_optin.py walks the real thing) changes nothing.
+    tables = data_tables(srv)
+    rid, st, _, _ = w.send("GET", "/p/confirm/{token}", f"/p/confirm/{bad}")
+    assert st == 403, st
+    w.expect(rid, customer("customer.confirm_view", decision="deny", reason="invalid"))
+    rid, st, _, _ = w.send("POST", "/p/confirm/{token}", f"/p/confirm/{bad}", body="action=confirm",
+                           content_type=FORM)
+    assert st == 403, st
+    w.expect(rid, customer("customer.confirm", decision="deny", reason="invalid"))
+    assert data_tables(srv) == tables
 
     # GET on the unsubscribe URL changes nothing; it audits only the view.
     tables = data_tables(srv)

@@ -87,5 +87,44 @@ def test_a_person_asks_for_a_link_reads_the_mail_downloads_withdraws_and_erases_
                    "customer.withdraw_all", "customer.erase_request", "customer.erase"):
         assert action in reasons, (action, reasons)
 
+
+def test_a_person_confirms_a_double_opt_in_in_a_real_browser_in_both_languages(srv):
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        raise Skip(f"{CHROMIUM} is not installed (CONSENTD_BROWSER=1 scripts/deps.sh installs it)")
+    ensure_playwright()
+    if not os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "axe-core")):
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER_DIR, check=True,
+                       capture_output=True, timeout=300)
+    srv.stop()
+    path = os.path.join(srv.data, "policy.json")
+    with open(path) as f:
+        doc = json.load(f)
+    doc["purposes"]["marketing"]["double_opt_in"] = True
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    srv.start()
+    ids = []
+    for who in ("zhao", "frank"):
+        cid = srv.create_contact(email=f"{who}.browser@example.org", name=f"{who} Browser",
+                                 collected_for=["service", "marketing"])
+        st, out = srv.call("PUT", f"/v1/contacts/{cid}/consents/marketing", token="admin",
+                           json={"channel": "email", "status": "granted", "source": "signup-form"})
+        assert st == 200 and out["status"] == "pending_confirmation", out
+        ids.append(cid)
+    env = dict(os.environ, CONSENTD_API=f"https://127.0.0.1:{srv.port}",
+               CONSENTD_MAILDIR=os.path.join(srv.data, "mail-outbox"), CONSENTD_CHROMIUM=CHROMIUM,
+               CONSENTD_ARTIFACTS=os.path.join(BROWSER_DIR, "artifacts"))
+    p = subprocess.run(["node", os.path.join(BROWSER_DIR, "confirm.mjs")], cwd=BROWSER_DIR, env=env,
+                       capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    print(json.dumps(res["axe"]))
+    assert res["ok"] and res["confirmed"] == ["谢谢：已确认", "Thank you: confirmed"], res
+    assert len(res["axe"]) == 4 and all(v == 0 for v in res["axe"].values()), res
+    for cid in ids:
+        chk = srv.check("marketing", "email", contact_id=cid)
+        assert chk["allowed"] is True and chk["reason"] == "granted", chk
+
+
 if __name__ == "__main__":
     run(globals())

@@ -82,6 +82,8 @@ def concrete_paths(srv):
         "/v1/suppressions": ("/v1/suppressions?email=head.case%40example.org", "marketing"),
         "/p/request": ("/p/request", None),
         "/p/{token}": (f"/p/{tok}", None),
+        # A preference link's token names no confirmation: the 403 page.
+        "/p/confirm/{token}": (f"/p/confirm/{tok}", None),
         "/v1/unsubscribe/{token}": (f"/v1/unsubscribe/{tok}", None),
         "/v1/outreach/releases/{id}/contacts/{id}":
             (f"/v1/outreach/releases/{release or 'A' * 22}/contacts/{cid}", "auditor"),

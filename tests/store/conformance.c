@@ -585,6 +585,7 @@ struct mail_seen {
 static int mail_collect(void *ctx, const struct store_mail *m)
 {
 	struct mail_seen *s = ctx;
+	assert_string_equal(m->lang, "zh-CN"); /* the language travels with the message */
 	if (s->n < 4) {
 		snprintf(s->ids[s->n], sizeof s->ids[0], "%s", m->id);
 		s->attempts[s->n] = m->attempts;
@@ -601,6 +602,7 @@ static struct store_mail mail(const char *id, int64_t created)
 	snprintf(m.kind, sizeof m.kind, "manage_link");
 	snprintf(m.contact_id, sizeof m.contact_id, "c1");
 	snprintf(m.link_id, sizeof m.link_id, "l-%s", id);
+	snprintf(m.lang, sizeof m.lang, "zh-CN");
 	m.created_us = created;
 	return m;
 }
@@ -619,25 +621,68 @@ static void test_queued_mail_is_pending_oldest_first_until_sent_and_a_rollback_d
 	assert_int_equal(store_commit(f->w), 0);
 
 	struct mail_seen seen = { 0 };
-	assert_int_equal(store_mail_pending(f->r, 10, mail_collect, &seen), 0);
+	assert_int_equal(store_mail_pending(f->r, 10, 1000, mail_collect, &seen), 0);
 	assert_int_equal(seen.n, 2);
 	assert_string_equal(seen.ids[0], "m-b");
 	assert_string_equal(seen.ids[1], "m-a");
 	memset(&seen, 0, sizeof seen);
-	assert_int_equal(store_mail_pending(f->r, 1, mail_collect, &seen), 0);
+	assert_int_equal(store_mail_pending(f->r, 1, 1000, mail_collect, &seen), 0);
 	assert_int_equal(seen.n, 1);
 
 	assert_int_equal(store_begin(f->w), 0);
-	assert_int_equal(store_mail_sent(f->w, "m-b", 500, false), 0);
-	assert_int_equal(store_mail_sent(f->w, "m-a", 500, true), 0);
-	assert_int_equal(store_mail_sent(f->w, "m-a", 600, true), ERR_NOTFOUND);
-	assert_int_equal(store_mail_sent(f->w, "m-none", 600, true), ERR_NOTFOUND);
+	assert_int_equal(store_mail_mark(f->w, "m-b", STORE_MAIL_RETRY, 2000), 0);
+	assert_int_equal(store_mail_mark(f->w, "m-a", STORE_MAIL_SENT, 500), 0);
+	assert_int_equal(store_mail_mark(f->w, "m-a", STORE_MAIL_SENT, 600), ERR_NOTFOUND);
+	assert_int_equal(store_mail_mark(f->w, "m-none", STORE_MAIL_SENT, 600), ERR_NOTFOUND);
 	assert_int_equal(store_commit(f->w), 0);
+	/* A retried message waits until its time. */
 	memset(&seen, 0, sizeof seen);
-	assert_int_equal(store_mail_pending(f->r, 10, mail_collect, &seen), 0);
+	assert_int_equal(store_mail_pending(f->r, 10, 1999, mail_collect, &seen), 0);
+	assert_int_equal(seen.n, 0);
+	assert_int_equal(store_mail_pending(f->r, 10, 2000, mail_collect, &seen), 0);
 	assert_int_equal(seen.n, 1);
 	assert_string_equal(seen.ids[0], "m-b");
 	assert_int_equal(seen.attempts[0], 1);
+	/* A failed one is never pending again, and cannot be marked again. */
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_mail_mark(f->w, "m-b", STORE_MAIL_FAILED, 2100), 0);
+	assert_int_equal(store_mail_mark(f->w, "m-b", STORE_MAIL_SENT, 2200), ERR_NOTFOUND);
+	assert_int_equal(store_commit(f->w), 0);
+	memset(&seen, 0, sizeof seen);
+	assert_int_equal(store_mail_pending(f->r, 10, INT64_MAX, mail_collect, &seen), 0);
+	assert_int_equal(seen.n, 0);
+}
+
+static void test_a_confirmation_is_kept_and_confirms_once(void **state)
+{
+	struct fixture *f = *state;
+	struct store_confirmation cf, got;
+	memset(&cf, 0, sizeof cf);
+	snprintf(cf.id, sizeof cf.id, "cf-1");
+	snprintf(cf.contact_id, sizeof cf.contact_id, "c1");
+	snprintf(cf.purpose, sizeof cf.purpose, "marketing");
+	snprintf(cf.channel, sizeof cf.channel, "email");
+	snprintf(cf.receipt_id, sizeof cf.receipt_id, "r-1");
+	cf.created_us = 100;
+	cf.expires_us = 200;
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_confirmation_put(f->w, &cf), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(store_confirmation_get(f->r, "cf-1", &got), 0);
+	assert_string_equal(got.contact_id, "c1");
+	assert_string_equal(got.purpose, "marketing");
+	assert_string_equal(got.channel, "email");
+	assert_string_equal(got.receipt_id, "r-1");
+	assert_int_equal(got.created_us, 100);
+	assert_int_equal(got.expires_us, 200);
+	assert_int_equal(got.confirmed_us, 0);
+	assert_int_equal(store_confirmation_get(f->r, "cf-none", &got), ERR_NOTFOUND);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_confirmation_done(f->w, "cf-1", 150), 0);
+	assert_int_equal(store_confirmation_done(f->w, "cf-1", 160), ERR_NOTFOUND);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(store_confirmation_get(f->r, "cf-1", &got), 0);
+	assert_int_equal(got.confirmed_us, 150);
 }
 
 /* A store function a backend does not implement yet (added to the interface
@@ -695,8 +740,8 @@ static void test_every_later_entry_the_backend_lacks_is_an_error_too(void **stat
 	LACKS(store_frequency_each(f->r, "c1", NULL, NULL), "frequency_each");
 	LACKS(store_provider_event_once(f->r, "sendgrid", id, 1), "provider_event_once");
 	LACKS(store_mail_put(f->r, &m), "mail_put");
-	LACKS(store_mail_pending(f->r, 1, NULL, NULL), "mail_pending");
-	LACKS(store_mail_sent(f->r, "m1", 1, true), "mail_sent");
+	LACKS(store_mail_pending(f->r, 1, 0, NULL, NULL), "mail_pending");
+	LACKS(store_mail_mark(f->r, "m1", STORE_MAIL_SENT, 1), "mail_mark");
 	LACKS(store_webhook_insert(f->r, &w), "webhook_insert");
 	LACKS(store_webhook_get(f->r, "w1", &w), "webhook_get");
 	LACKS(store_webhooks_each(f->r, NULL, NULL, &a), "webhooks_each");
@@ -947,6 +992,7 @@ int main(void)
 		T(test_the_release_log_counts_newest_first_within_the_window),
 		T(test_a_frequency_choice_is_replaced_not_added),
 		T(test_queued_mail_is_pending_oldest_first_until_sent_and_a_rollback_drops_it),
+		T(test_a_confirmation_is_kept_and_confirms_once),
 		T(test_the_outbox_fans_out_in_the_transaction_and_deliveries_follow_their_states),
 		T(test_one_endpoints_backlog_does_not_fill_the_due_batch),
 		T(test_an_entry_the_backend_lacks_is_an_error_naming_it),

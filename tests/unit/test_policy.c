@@ -95,6 +95,7 @@ struct row {
 #define R POLICY_CONSENT_REFUSED
 #define W POLICY_CONSENT_WITHDRAWN
 #define X POLICY_CONSENT_EXPIRED
+#define P POLICY_CONSENT_PENDING
 
 #define MKT_FIELDS "name,email"
 #define SUPPORT_SERVICE_FIELDS "name,email,phone,postal_address,notes"
@@ -116,6 +117,8 @@ static const struct row rows[] = {
 	  0, W, NOW + 30 * DAY, POLICY_REASON_WITHDRAWN, NULL },
 	{ "refused", CONTACT, "marketing", "marketing", "sms", "marketing", 0, R, 0, POLICY_REASON_REFUSED,
 	  NULL },
+	{ "a grant waiting for the person's confirmation (double opt-in)", CONTACT, "marketing", "marketing",
+	  "email", "marketing", 0, P, NOW + 30 * DAY, POLICY_REASON_PENDING_CONFIRMATION, NULL },
 	{ "no consent on record", CONTACT, "marketing", "marketing", "post", "marketing", 0, N, 0,
 	  POLICY_REASON_NO_CONSENT, NULL },
 	{ "email consent does not allow sms (sms state is none)", CONTACT, "marketing", "marketing", "sms",
@@ -443,10 +446,23 @@ static void test_vocabulary(void **state)
 
 	/* Reason names are part of the API: pin them. */
 	static const char *const names[POLICY_REASON_COUNT] = {
-		"granted",	   "not_required",    "no_consent",	      "refused",
-		"withdrawn",	   "expired",	      "purpose_incompatible", "channel_not_allowed",
-		"unknown_contact", "erased",	      "suppressed",	      "suppressed_by_list",
-		"role_denied",	   "unknown_purpose", "unknown_channel",      "frequency_cap",
+		"granted",
+		"not_required",
+		"no_consent",
+		"refused",
+		"withdrawn",
+		"expired",
+		"purpose_incompatible",
+		"channel_not_allowed",
+		"unknown_contact",
+		"erased",
+		"suppressed",
+		"suppressed_by_list",
+		"role_denied",
+		"unknown_purpose",
+		"unknown_channel",
+		"frequency_cap",
+		"pending_confirmation",
 	};
 	for (int i = 0; i < POLICY_REASON_COUNT; i++)
 		assert_string_equal(policy_reason_name((enum policy_reason)i), names[i]);
@@ -455,6 +471,8 @@ static void test_vocabulary(void **state)
 	assert_int_equal(policy_consent_status_from_name("withdrawn", &st), 0);
 	assert_int_equal(st, POLICY_CONSENT_WITHDRAWN);
 	assert_string_equal(policy_consent_status_name(POLICY_CONSENT_EXPIRED), "expired");
+	assert_int_equal(policy_consent_status_from_name("pending_confirmation", &st), 0);
+	assert_int_equal(st, POLICY_CONSENT_PENDING);
 }
 
 static void test_refcount_and_null(void **state)
@@ -615,6 +633,11 @@ static const struct bad bads[] = {
 	  "no frequency to choose" },
 	{ "purposes/marketing/frequency_choice", "\"yes\"", "$.purposes.marketing.frequency_choice",
 	  "must be true or false" },
+	/* Double opt-in confirms an address by mail. */
+	{ "purposes/analytics/double_opt_in", "true", "$.purposes.analytics.double_opt_in",
+	  "needs the email channel" },
+	{ "purposes/marketing/double_opt_in", "1", "$.purposes.marketing.double_opt_in",
+	  "must be true or false" },
 };
 
 static char *example_text(void)
@@ -691,6 +714,17 @@ static void test_frequency_cap(void **state)
 	assert_int_equal(pi.cap_per_days, 7);
 	assert_int_equal(policy_purpose_get(p, "service", &pi), 0);
 	assert_int_equal(pi.cap_max, 0);
+	assert_false(pi.double_opt_in);
+	policy_free(p);
+	/* double_opt_in is read into the purpose. */
+	doc = json_loads(base, 0, &jerr);
+	edit(doc, "purposes/marketing/double_opt_in", "true");
+	free(text);
+	text = json_dumps(doc, 0);
+	json_decref(doc);
+	assert_int_equal(policy_load_buffer(&p, text, strlen(text), "test.json", NULL), 0);
+	assert_int_equal(policy_purpose_get(p, "marketing", &pi), 0);
+	assert_true(pi.double_opt_in);
 	policy_free(p);
 	free(text);
 	free(base);
