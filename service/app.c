@@ -52,44 +52,38 @@ static bool media_type_is(const char *header, const char *want)
 	return header[n] == '\0' || header[n] == ';' || header[n] == ' ';
 }
 
-json_t *app_json_body(struct reqctx *ctx)
+int app_body(struct reqctx *ctx, json_t **out)
 {
 	size_t len;
 	const char *body = http_body(ctx->http, &len);
 	json_error_t jerr;
-	if (http_body_too_big(ctx->http)) {
-		err_set(ERR_TOOBIG, "the body is larger than %d bytes", LIMIT_BODY_BYTES);
-		reply_problem(ctx, ERR_TOOBIG, NULL);
-		return NULL;
-	}
-	if (!media_type_is(http_header(ctx->http, "Content-Type"), "application/json")) {
-		err_set(ERR_UNSUPPORTED, "send the body as application/json");
-		reply_problem(ctx, ERR_UNSUPPORTED, NULL);
-		return NULL;
-	}
-	if (body == NULL || len == 0) {
-		err_set(ERR_INVALID, "the body is empty; a JSON object is expected");
-		reply_problem(ctx, ERR_INVALID, NULL);
-		return NULL;
-	}
-	if (!json_depth_within(body, len, LIMIT_JSON_DEPTH)) {
-		err_set(ERR_INVALID, "JSON nesting is deeper than %d", LIMIT_JSON_DEPTH);
-		reply_problem(ctx, ERR_INVALID, NULL);
-		return NULL;
-	}
+	*out = NULL;
+	if (http_body_too_big(ctx->http))
+		return err_set(ERR_TOOBIG, "the body is larger than %d bytes", LIMIT_BODY_BYTES);
+	if (!media_type_is(http_header(ctx->http, "Content-Type"), "application/json"))
+		return err_set(ERR_UNSUPPORTED, "send the body as application/json");
+	if (body == NULL || len == 0)
+		return err_set(ERR_INVALID, "the body is empty; a JSON object is expected");
+	if (!json_depth_within(body, len, LIMIT_JSON_DEPTH))
+		return err_set(ERR_INVALID, "JSON nesting is deeper than %d", LIMIT_JSON_DEPTH);
 	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		err_set(ERR_INVALID, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
-			jerr.text);
-		reply_problem(ctx, ERR_INVALID, NULL);
-		return NULL;
-	}
+	if (root == NULL)
+		return err_set(ERR_INVALID, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
+			       jerr.text);
 	if (!json_is_object(root)) {
 		json_decref(root);
-		err_set(ERR_INVALID, "the body must be a JSON object");
-		reply_problem(ctx, ERR_INVALID, NULL);
-		return NULL;
+		return err_set(ERR_INVALID, "the body must be a JSON object");
 	}
+	*out = root;
+	return 0;
+}
+
+json_t *app_json_body(struct reqctx *ctx)
+{
+	json_t *root = NULL;
+	int rc = app_body(ctx, &root);
+	if (rc != 0)
+		reply_problem(ctx, rc, NULL);
 	return root;
 }
 
@@ -189,6 +183,7 @@ static void on_complete(struct http_request *req, void *arg)
 	struct app *app = arg;
 	struct reqctx *ctx = http_state(req);
 	char allow[ROUTER_ALLOW_CAP];
+	int rc;
 	if (ctx == NULL)
 		return; /* out of memory: http answers 500 */
 	/* Callbacks of other connections may have run on this thread since
@@ -197,7 +192,7 @@ static void on_complete(struct http_request *req, void *arg)
 	if (ctx->stream_rc != 0 && ctx->stream_msg[0] != '\0')
 		err_set(ctx->stream_rc, "%s", ctx->stream_msg);
 	if (ctx->route == NULL) {
-		int rc = router_match(http_method(req), http_path(req), &ctx->route, ctx->param, allow);
+		rc = router_match(http_method(req), http_path(req), &ctx->route, ctx->param, allow);
 		if (rc == ERR_UNSUPPORTED) {
 			reply_problem_status(ctx, 405, "method-not-allowed", "Method not allowed", err_msg(),
 					     NULL);
@@ -233,11 +228,18 @@ static void on_complete(struct http_request *req, void *arg)
 			app_send(ctx);
 			return;
 		}
-		ctx->route->stream->finish(ctx);
+		rc = ctx->route->stream->finish(ctx);
 	} else {
-		ctx->route->handler(ctx);
+		rc = ctx->route->handler(ctx);
 	}
-	if (!ctx->replied) {
+	if (rc != 0 && !ctx->replied) {
+		/* The one place a handler's error becomes its reply. */
+		app_fail(ctx, rc);
+	} else if (!ctx->replied && ctx->audit_begun) {
+		/* A prepared reply whose entry was begun leaves only after the
+		 * entry is durable, never unaudited. */
+		app_commit(ctx);
+	} else if (!ctx->replied) {
 		/* A handler that prepared a reply without sending it. */
 		app_send(ctx);
 	}

@@ -118,11 +118,13 @@ static void page_headers(struct reqctx *ctx)
 	http_add_header(ctx->http, "Vary", "Accept-Language, Cookie");
 }
 
+/* Prepares a page. A page that could not be built (out of memory) leaves
+ * no reply at all, which the sender answers as a bare 500. */
 static void reply_page(struct reqctx *ctx, int status, struct page_buf *b)
 {
 	char *page = page_finish(b);
 	if (page == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "the page could not be built"), NULL);
+		reply_drop(ctx);
 		return;
 	}
 	page_headers(ctx);
@@ -142,21 +144,18 @@ static struct creq *creq_new(struct reqctx *ctx)
 
 /* ---- the sign-in page ---- */
 
-/* The sign-in form, with a fresh double-submit value in its cookie. */
-static void signin_page(struct reqctx *ctx, struct creq *r, int status, enum ctext notice, bool alert)
+/* The sign-in form, with a fresh double-submit value in its cookie; 0 when
+ * it is prepared. */
+static int signin_page(struct reqctx *ctx, struct creq *r, int status, enum ctext notice, bool alert)
 {
 	struct page_buf b = { 0 };
 	char csrf[CONSOLE_SECRET_CAP], cookie[COOKIE_CAP];
-	if (console_secret_new(csrf) != 0) {
-		reply_problem(ctx, err_set(ERR_UNAVAILABLE, "no randomness for the sign-in form"), NULL);
-		return;
-	}
+	if (console_secret_new(csrf) != 0)
+		return err_set(ERR_UNAVAILABLE, "no randomness for the sign-in form");
 	int cn = snprintf(cookie, sizeof cookie, CONSOLE_LOGIN_COOKIE "=%s" COOKIE_ATTRS "; Max-Age=3600",
 			  csrf);
-	if (cn < 0 || (size_t)cn >= sizeof cookie) {
-		reply_problem(ctx, err_set(ERR_INTERNAL, "the sign-in cookie does not fit"), NULL);
-		return;
-	}
+	if (cn < 0 || (size_t)cn >= sizeof cookie)
+		return err_set(ERR_INTERNAL, "the sign-in cookie does not fit");
 	consolepage_head(&b, r->lang, consolepage_tx(r->lang, C_SIGN_IN), C_COUNT_TEXTS, NULL, NULL, NULL);
 	if (notice != C_COUNT_TEXTS)
 		consolepage_notice(&b, consolepage_tx(r->lang, notice), alert);
@@ -175,6 +174,7 @@ static void signin_page(struct reqctx *ctx, struct creq *r, int status, enum cte
 	consolepage_tail(&b);
 	reply_page(ctx, status, &b);
 	http_add_header(ctx->http, "Set-Cookie", cookie);
+	return 0;
 }
 
 static void clear_session_cookie(struct reqctx *ctx)
@@ -182,9 +182,9 @@ static void clear_session_cookie(struct reqctx *ctx)
 	http_add_header(ctx->http, "Set-Cookie", CONSOLE_COOKIE "=" COOKIE_ATTRS "; Max-Age=0");
 }
 
-/* A refusal in the console's own terms: an HTML page for a browser, a
- * problem otherwise. */
-static void refuse(struct reqctx *ctx, struct creq *r, int code, enum ctext text)
+/* A refusal in the console's own terms: an HTML page for a browser
+ * (prepared; 0), or code, which the dispatcher answers as a problem. */
+static int refuse(struct reqctx *ctx, struct creq *r, int code, enum ctext text)
 {
 	if (r != NULL && wants_html(ctx)) {
 		struct page_buf b = { 0 };
@@ -201,18 +201,33 @@ static void refuse(struct reqctx *ctx, struct creq *r, int code, enum ctext text
 		page_puts(&b, "</a></p>");
 		consolepage_tail(&b);
 		reply_page(ctx, status_for_err(code), &b);
-		return;
+		return 0;
 	}
-	reply_problem(ctx, code, NULL);
+	return code;
+}
+
+/* A helper's "the request has its reply (prepared, or sent): stop here",
+ * distinct from 0 (go on) and from an error code (negative). */
+#define ANSWERED 1
+
+static int answered(int rc)
+{
+	return rc != 0 ? rc : ANSWERED;
+}
+
+/* What a handler returns for a helper's result. */
+static int handled(int rc)
+{
+	return rc == ANSWERED ? 0 : rc;
 }
 
 /* ---- sessions ---- */
 
-/* Resolves the session cookie; true when signed in (ctx is then the
- * session's principal). Otherwise the request has been answered: the
- * sign-in page (unless signin_ok, where the caller shows it), a refusal,
- * or an audited refusal of a revoked token's session. */
-static bool session(struct reqctx *ctx, struct creq *r, bool signin_ok)
+/* Resolves the session cookie; 0 when signed in (ctx is then the
+ * session's principal). Otherwise ANSWERED (the sign-in page, 200 when
+ * signin_ok, or a refusal page, or an audited refusal of a revoked token's
+ * session) or an error code for the dispatcher. */
+static int session(struct reqctx *ctx, struct creq *r, bool signin_ok)
 {
 	char sid[CONSOLE_SECRET_CAP];
 	const char *reason = NULL;
@@ -225,17 +240,11 @@ static bool session(struct reqctx *ctx, struct creq *r, bool signin_ok)
 	rc = console_session_load(&t, r->s.id_hash, &r->s);
 	if (rc == ERR_NOTFOUND)
 		goto signed_out;
-	if (rc != 0) {
-		refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED);
-		app_send(ctx);
-		return false;
-	}
+	if (rc != 0)
+		return answered(refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED));
 	rc = auth_principal(ctx, r->s.token_hash, &reason);
-	if (rc == ERR_UNAVAILABLE) {
-		refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED);
-		app_send(ctx);
-		return false;
-	}
+	if (rc == ERR_UNAVAILABLE)
+		return answered(refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED));
 	if (rc != 0 || strcmp(ctx->actor, r->s.actor) != 0) {
 		/* The token was revoked (or now names someone else): the
 		 * session dies with it, on the record. */
@@ -249,43 +258,40 @@ static bool session(struct reqctx *ctx, struct creq *r, bool signin_ok)
 		r->op = OP_DELETE;
 		ctx->job.apply = apply_session;
 		atomic_fetch_add(&ctx->app->metrics.auth_failures, 1);
-		if (wants_html(ctx)) {
-			signin_page(ctx, r, 401, C_SESSION_ENDED, true);
-		} else {
-			err_set(ERR_UNAUTHENTICATED, "the session's token was revoked; sign in again");
-			reply_problem(ctx, ERR_UNAUTHENTICATED, "session_token_revoked");
-		}
+		if (wants_html(ctx))
+			rc = signin_page(ctx, r, 401, C_SESSION_ENDED, true);
+		else
+			rc = app_reason(ctx,
+					err_set(ERR_UNAUTHENTICATED,
+						"the session's token was revoked; sign in again"),
+					"session_token_revoked");
 		clear_session_cookie(ctx);
-		app_commit(ctx);
-		return false;
+		return answered(rc);
 	}
 	if (!app_require(ctx, POLICY_ACT_AUDIT_READ, NULL, NULL))
-		return false;
+		return ANSWERED;
 	r->signed_in = true;
-	return true;
+	return 0;
 signed_out:
 	if (signin_ok)
-		return false;
-	if (wants_html(ctx)) {
-		signin_page(ctx, r, 401, C_SESSION_ENDED, false);
-	} else {
-		err_set(ERR_UNAUTHENTICATED, "sign in at /console/ first");
-		reply_problem(ctx, ERR_UNAUTHENTICATED, "no_session");
-	}
-	app_send(ctx);
-	return false;
+		return answered(signin_page(ctx, r, 200, C_COUNT_TEXTS, false));
+	if (wants_html(ctx))
+		return answered(signin_page(ctx, r, 401, C_SESSION_ENDED, false));
+	return app_reason(ctx, err_set(ERR_UNAUTHENTICATED, "sign in at /console/ first"), "no_session");
 }
 
-/* The start of every signed-in page: state, session, or an answer. */
-static struct creq *signed_in(struct reqctx *ctx)
+/* The start of every signed-in page: state and session (0, *out), or what
+ * session() answers. */
+static int signed_in(struct reqctx *ctx, struct creq **out)
 {
 	struct creq *r = creq_new(ctx);
-	if (r == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
-		app_send(ctx);
-		return NULL;
-	}
-	return session(ctx, r, false) ? r : NULL;
+	*out = NULL;
+	if (r == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	int rc = session(ctx, r, false);
+	if (rc == 0)
+		*out = r;
+	return rc;
 }
 
 /* A form's csrf field against the session's value. */
@@ -314,12 +320,13 @@ static void audit_view(struct reqctx *ctx, struct creq *r, const char *action, c
 	ctx->job.apply = apply_session;
 }
 
-static void fail_audited(struct reqctx *ctx, struct creq *r, int rc)
+/* A view failed after its entry was begun: the entry says so, and the
+ * refusal (a page, or rc for the dispatcher) is committed with it. */
+static int fail_audited(struct reqctx *ctx, struct creq *r, int rc)
 {
 	snprintf(ctx->job.entry.decision, sizeof ctx->job.entry.decision, "error");
 	snprintf(ctx->job.entry.reason, sizeof ctx->job.entry.reason, "error");
-	refuse(ctx, r, rc, C_NOT_FOUND);
-	app_commit(ctx);
+	return refuse(ctx, r, rc, C_NOT_FOUND);
 }
 
 /* The same for a request suspended by app_defer, on the thread that
@@ -328,110 +335,93 @@ static void fail_audited_deferred(struct reqctx *ctx, struct creq *r, int rc)
 {
 	snprintf(ctx->job.entry.decision, sizeof ctx->job.entry.decision, "error");
 	snprintf(ctx->job.entry.reason, sizeof ctx->job.entry.reason, "error");
-	refuse(ctx, r, rc, C_NOT_FOUND);
-	app_commit_deferred(ctx);
+	app_fail_deferred(ctx, refuse(ctx, r, rc, C_NOT_FOUND));
 }
 
 /* ---- GET /console/console.css ---- */
 
-static void h_console_css(struct reqctx *ctx)
+static int h_console_css(struct reqctx *ctx)
 {
 	size_t a = strlen(PAGE_STYLE), b = strlen(CONSOLEPAGE_STYLE);
 	char *css = malloc(a + b + 1);
-	if (css == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
-		app_send(ctx);
-		return;
-	}
+	if (css == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
 	memcpy(css, PAGE_STYLE, a);
 	memcpy(css + a, CONSOLEPAGE_STYLE, b + 1);
 	http_add_header(ctx->http, "Content-Security-Policy", CONSOLE_CSP);
 	reply_text(ctx, 200, "text/css; charset=utf-8", css, a + b);
 	app_send(ctx);
+	return 0;
 }
 
 /* ---- POST /console/login, POST /console/logout ---- */
 
-static void login_failure(struct reqctx *ctx, struct creq *r, const char *reason, int status, enum ctext text)
+static int login_failure(struct reqctx *ctx, struct creq *r, const char *reason, int status, enum ctext text)
 {
 	atomic_fetch_add(&ctx->app->metrics.auth_failures, 1);
 	audit_begin(ctx, "auth.failure", NULL, NULL, NULL);
 	audit_decide(ctx, false, reason);
 	audit_detail(ctx, json_pack("{s:s}", "route", "POST /console/login"));
-	if (wants_html(ctx)) {
-		signin_page(ctx, r, status, text, true);
-	} else {
-		err_set(status == 429 ? ERR_DENIED : ERR_UNAUTHENTICATED, "%s",
-			consolepage_tx(PREFPAGE_EN, text));
-		reply_problem_status(ctx, status, status == 429 ? "too-many-requests" : "unauthenticated",
-				     status == 429 ? "Too many wrong tokens" : "A valid token is required",
-				     err_msg(), reason);
-	}
-	app_commit(ctx);
+	if (wants_html(ctx))
+		return signin_page(ctx, r, status, text, true);
+	return app_reason(ctx,
+			  err_set(status == 429 ? ERR_RATE_LIMITED : ERR_UNAUTHENTICATED, "%s",
+				  consolepage_tx(PREFPAGE_EN, text)),
+			  reason);
 }
 
-static void h_console_login(struct reqctx *ctx)
+static int h_console_login(struct reqctx *ctx)
 {
 	struct creq *r = creq_new(ctx);
 	char token[FORM_CAP], want[CONSOLE_SECRET_CAP], cookie[COOKIE_CAP];
 	const char *reason = NULL;
 	size_t len;
 	int retry = 0;
-	if (r == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
-		app_send(ctx);
-		return;
-	}
+	if (r == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
 	const char *client = http_client(ctx->http);
 	if (!console_login_allowed(client, now_us(), &retry)) {
 		char ra[16];
 		snprintf(ra, sizeof ra, "%d", retry);
-		login_failure(ctx, r, "rate_limited", 429, C_RATE_LIMITED);
 		http_add_header(ctx->http, "Retry-After", ra);
-		return;
+		return login_failure(ctx, r, "rate_limited", 429, C_RATE_LIMITED);
 	}
 	const char *body = http_body(ctx->http, &len);
 	if (body == NULL ||
 	    !parse_media_is(http_header(ctx->http, "Content-Type"), "application/x-www-form-urlencoded")) {
 		err_set(ERR_UNSUPPORTED, "send the sign-in form as application/x-www-form-urlencoded");
-		refuse(ctx, r, ERR_UNSUPPORTED, C_FORM_EXPIRED);
-		app_send(ctx);
-		return;
+		return refuse(ctx, r, ERR_UNSUPPORTED, C_FORM_EXPIRED);
 	}
 	/* Login CSRF: the form's value must be the one its page set in the
 	 * cookie, so another site cannot sign a browser in as someone else. */
 	if (!console_cookie_get(http_header(ctx->http, "Cookie"), CONSOLE_LOGIN_COOKIE, want) ||
 	    !csrf_ok(ctx, want)) {
-		if (wants_html(ctx)) {
-			signin_page(ctx, r, 403, C_FORM_EXPIRED, true);
-		} else {
-			err_set(ERR_DENIED, "the sign-in form's csrf value does not match its cookie");
-			reply_problem(ctx, ERR_DENIED, "csrf");
-		}
-		app_send(ctx);
-		return;
+		if (wants_html(ctx))
+			return signin_page(ctx, r, 403, C_FORM_EXPIRED, true);
+		return app_reason(
+			ctx, err_set(ERR_DENIED, "the sign-in form's csrf value does not match its cookie"),
+			"csrf");
 	}
 	int rc = parse_form_value(body, len, "token", token, sizeof token);
 	size_t tlen = rc == 0 ? strlen(token) : 0;
 	if (rc != 0 || tlen < 16 || tlen > 256) {
 		console_wipe(token, sizeof token);
 		console_login_failed(client, now_us());
-		login_failure(ctx, r, rc != 0 ? "missing_token" : "malformed_token", 401, C_WRONG_TOKEN);
-		return;
+		return login_failure(ctx, r, rc != 0 ? "missing_token" : "malformed_token", 401,
+				     C_WRONG_TOKEN);
 	}
 	console_hash(token, r->s.token_hash);
 	console_wipe(token, sizeof token);
 	rc = auth_principal(ctx, r->s.token_hash, &reason);
 	if (rc == ERR_UNAVAILABLE) {
-		refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED);
-		http_add_header(ctx->http, "Retry-After", "5");
-		app_send(ctx);
-		return;
+		/* A problem gets its Retry-After where it is rendered (app_fail). */
+		if ((rc = refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED)) == 0)
+			http_add_header(ctx->http, "Retry-After", "5");
+		return rc;
 	}
 	if (rc != 0) {
 		console_login_failed(client, now_us());
-		login_failure(ctx, r, reason ? reason : "unknown_token", 401, C_WRONG_TOKEN);
-		return;
+		return login_failure(ctx, r, reason ? reason : "unknown_token", 401, C_WRONG_TOKEN);
 	}
 	if (!policy_role_may(ctx->policy, ctx->role, POLICY_ACT_AUDIT_READ)) {
 		/* A real token of a role without audit.read: no guess, so not
@@ -439,23 +429,26 @@ static void h_console_login(struct reqctx *ctx)
 		atomic_fetch_add(&ctx->app->metrics.denials, 1);
 		audit_begin(ctx, "console.login", NULL, NULL, NULL);
 		audit_decide(ctx, false, "role_denied");
-		if (wants_html(ctx)) {
-			signin_page(ctx, r, 403, C_NOT_AUDITOR, true);
-		} else {
-			err_set(ERR_DENIED, "role %s may not audit.read, so it cannot use the console",
-				ctx->role);
-			reply_problem(ctx, ERR_DENIED, "role_denied");
-		}
-		app_commit(ctx);
-		return;
+		if (wants_html(ctx))
+			return signin_page(ctx, r, 403, C_NOT_AUDITOR, true);
+		return app_reason(ctx,
+				  err_set(ERR_DENIED,
+					  "role %s may not audit.read, so it cannot use the console",
+					  ctx->role),
+				  "role_denied");
 	}
 	console_login_succeeded(client);
-	if ((rc = console_secret_new(r->sid)) != 0 || (rc = console_secret_new(r->s.csrf)) != 0) {
-		refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED);
-		app_send(ctx);
-		return;
-	}
+	if ((rc = console_secret_new(r->sid)) != 0 || (rc = console_secret_new(r->s.csrf)) != 0)
+		return refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED);
 	console_hash(r->sid, r->s.id_hash);
+	/* The cookie before the entry: a session that cannot be handed out is
+	 * never begun (nor written). */
+	int cn = snprintf(cookie, sizeof cookie, CONSOLE_COOKIE "=%s" COOKIE_ATTRS "; Max-Age=%d", r->sid,
+			  CONSOLE_ABSOLUTE_SECONDS);
+	console_wipe(r->sid, sizeof r->sid);
+	if (cn < 0 || (size_t)cn >= sizeof cookie)
+		return refuse(ctx, r, err_set(ERR_INTERNAL, "the session cookie does not fit"),
+			      C_SESSION_ENDED);
 	snprintf(r->s.actor, sizeof r->s.actor, "%s", ctx->actor);
 	snprintf(r->s.role, sizeof r->s.role, "%s", ctx->role);
 	r->s.created_us = r->s.seen_us = now_us();
@@ -463,36 +456,25 @@ static void h_console_login(struct reqctx *ctx)
 	audit_begin(ctx, "console.login", NULL, NULL, NULL);
 	audit_decide(ctx, true, "signed_in");
 	ctx->job.apply = apply_session;
-	int cn = snprintf(cookie, sizeof cookie, CONSOLE_COOKIE "=%s" COOKIE_ATTRS "; Max-Age=%d", r->sid,
-			  CONSOLE_ABSOLUTE_SECONDS);
-	console_wipe(r->sid, sizeof r->sid);
-	if (cn < 0 || (size_t)cn >= sizeof cookie) {
-		refuse(ctx, r, err_set(ERR_INTERNAL, "the session cookie does not fit"), C_SESSION_ENDED);
-		app_send(ctx);
-		return;
-	}
 	reply_text(ctx, 303, "text/plain; charset=utf-8", strdup("signed in\n"), 10);
 	http_add_header(ctx->http, "Location", "/console/");
 	http_add_header(ctx->http, "Set-Cookie", CONSOLE_LOGIN_COOKIE "=" COOKIE_ATTRS "; Max-Age=0");
 	http_add_header(ctx->http, "Set-Cookie", cookie);
 	console_wipe(cookie, sizeof cookie);
 	app_commit(ctx);
+	return 0;
 }
 
-static void h_console_logout(struct reqctx *ctx)
+static int h_console_logout(struct reqctx *ctx)
 {
-	struct creq *r = signed_in(ctx);
-	if (r == NULL)
-		return;
+	struct creq *r = NULL;
+	int src = signed_in(ctx, &r);
+	if (src != 0)
+		return handled(src);
 	if (!csrf_ok(ctx, r->s.csrf)) {
 		err_set(ERR_DENIED, "the form's csrf value is missing or wrong; nothing was done");
-		if (wants_html(ctx)) {
-			refuse(ctx, r, ERR_DENIED, C_FORM_EXPIRED);
-		} else {
-			reply_problem(ctx, ERR_DENIED, "csrf");
-		}
-		app_send(ctx);
-		return;
+		return wants_html(ctx) ? refuse(ctx, r, ERR_DENIED, C_FORM_EXPIRED)
+				       : app_reason(ctx, ERR_DENIED, "csrf");
 	}
 	audit_begin(ctx, "console.logout", NULL, NULL, NULL);
 	audit_decide(ctx, true, "signed_out");
@@ -502,6 +484,7 @@ static void h_console_logout(struct reqctx *ctx)
 	http_add_header(ctx->http, "Location", "/console/");
 	clear_session_cookie(ctx);
 	app_commit(ctx);
+	return 0;
 }
 
 /* ---- GET /console/: sign-in, or the trail's health ---- */
@@ -577,7 +560,7 @@ static void dl_item(struct page_buf *b, enum prefpage_lang lang, enum ctext term
 	page_puts(b, "</dt><dd>");
 }
 
-static void h_console_home(struct reqctx *ctx)
+static int h_console_home(struct reqctx *ctx)
 {
 	struct creq *r = creq_new(ctx);
 	struct page_buf b = { 0 };
@@ -588,18 +571,10 @@ static void h_console_home(struct reqctx *ctx)
 	struct day_series per_day, denials;
 	struct keyed reasons = { 0 }, roles = { 0 };
 	int rc;
-	if (r == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
-		app_send(ctx);
-		return;
-	}
-	if (!session(ctx, r, true)) {
-		if (!ctx->replied) {
-			signin_page(ctx, r, 200, C_COUNT_TEXTS, false);
-			app_send(ctx);
-		}
-		return;
-	}
+	if (r == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	if ((rc = session(ctx, r, true)) != 0)
+		return handled(rc);
 	audit_view(ctx, r, "audit.read", NULL, json_pack("{s:s}", "console", "health"));
 	int64_t now = now_us(),
 		since = (now / INT64_C(86400000000) - (CONSOLE_CHART_DAYS - 1)) * INT64_C(86400000000);
@@ -610,8 +585,7 @@ static void h_console_home(struct reqctx *ctx)
 	    (rc = trail_stats(&t, STORE_STAT_DENIALS_BY_REASON, since, series_add, &denials)) != 0 ||
 	    (rc = trail_stats(&t, STORE_STAT_DENIALS_BY_REASON, since, keyed_add, &reasons)) != 0 ||
 	    (rc = trail_stats(&t, STORE_STAT_BY_ROLE, since, keyed_add, &roles)) != 0) {
-		fail_audited(ctx, r, rc);
-		return;
+		return fail_audited(ctx, r, rc);
 	}
 	keyed_finish(&reasons);
 	keyed_finish(&roles);
@@ -619,8 +593,7 @@ static void h_console_home(struct reqctx *ctx)
 	writer_stats(ctx->app->writer, &ls);
 	int cprc = trail_checkpoint_latest(&t, &cp);
 	if (cprc != 0 && cprc != ERR_NOTFOUND) {
-		fail_audited(ctx, r, cprc);
-		return;
+		return fail_audited(ctx, r, cprc);
 	}
 	bool sig_ok = cprc == 0 && audit_pubkey_load(&key, ctx->app->cfg.signing_pub) == 0 &&
 		      audit_checkpoint_verify(key, &cp) == 0;
@@ -713,6 +686,7 @@ static void h_console_home(struct reqctx *ctx)
 	consolepage_tail(&b);
 	reply_page(ctx, 200, &b);
 	app_commit(ctx);
+	return 0;
 }
 
 /* ---- search filters ---- */
@@ -872,8 +846,9 @@ static int filter_check(struct cfilter *q)
 	return 0;
 }
 
-/* Parses the query string; on failure answers 400 and returns false. */
-static bool filter_query(struct reqctx *ctx, struct creq *r, unsigned allowed, struct cfilter *q)
+/* Parses the query string; 0, or ANSWERED with a refusal page, or the
+ * error (400) for the dispatcher. */
+static int filter_query(struct reqctx *ctx, struct creq *r, unsigned allowed, struct cfilter *q)
 {
 	memset(q, 0, sizeof *q);
 	q->allowed = allowed;
@@ -882,11 +857,9 @@ static bool filter_query(struct reqctx *ctx, struct creq *r, unsigned allowed, s
 		rc = filter_check(q);
 	if (rc != 0) {
 		/* Nothing was read: a plain validation error, not audited. */
-		refuse(ctx, r, rc, C_FORM_EXPIRED);
-		app_send(ctx);
-		return false;
+		return answered(refuse(ctx, r, rc, C_FORM_EXPIRED));
 	}
-	return true;
+	return 0;
 }
 
 static void filter_store(const struct cfilter *q, struct store_audit_filter *f)
@@ -1114,16 +1087,17 @@ static void search_form(struct page_buf *b, enum prefpage_lang L, const char *cs
 	page_puts(b, "</button></div></form>\n");
 }
 
-static void h_console_search(struct reqctx *ctx)
+static int h_console_search(struct reqctx *ctx)
 {
-	struct creq *r = signed_in(ctx);
+	struct creq *r = NULL;
+	int src = signed_in(ctx, &r);
 	struct cfilter q;
 	struct store_audit_filter f;
 	struct page_buf b = { 0 };
-	if (r == NULL)
-		return;
-	if (!filter_query(ctx, r, F_FILTERS | F_AFTER, &q))
-		return;
+	if (src != 0)
+		return handled(src);
+	if ((src = filter_query(ctx, r, F_FILTERS | F_AFTER, &q)) != 0)
+		return handled(src);
 	enum prefpage_lang L = r->lang;
 	audit_view(ctx, r, "audit.read", (q.seen & F_CONTACT) ? q.contact : NULL,
 		   filter_detail(&q, "search"));
@@ -1151,8 +1125,7 @@ static void h_console_search(struct reqctx *ctx)
 		int rc = trail_each(&t, &f, listing_add, &l);
 		if (rc < 0) {
 			free(page_finish(&b));
-			fail_audited(ctx, r, rc);
-			return;
+			return fail_audited(ctx, r, rc);
 		}
 		page_puts(&b, "</tbody></table>\n");
 		if (l.n == 0)
@@ -1183,6 +1156,7 @@ static void h_console_search(struct reqctx *ctx)
 	consolepage_tail(&b);
 	reply_page(ctx, 200, &b);
 	app_commit(ctx);
+	return 0;
 }
 
 /* Reads the search form's filters (not email/phone) into q. */
@@ -1205,40 +1179,33 @@ static int form_filters(const char *body, size_t len, struct cfilter *q)
 	return filter_check(q);
 }
 
-static void h_console_search_post(struct reqctx *ctx)
+static int h_console_search_post(struct reqctx *ctx)
 {
-	struct creq *r = signed_in(ctx);
+	struct creq *r = NULL;
+	int src = signed_in(ctx, &r);
 	struct cfilter q;
 	char email[FORM_CAP] = "", phone[FORM_CAP] = "";
 	char ids[CONSOLE_PHONE_MATCHES][STORE_ID_CAP];
 	size_t len, n = 0;
 	bool more = false;
 	int rc;
-	if (r == NULL)
-		return;
+	if (src != 0)
+		return handled(src);
 	if (!csrf_ok(ctx, r->s.csrf)) {
 		err_set(ERR_DENIED, "the form's csrf value is missing or wrong; nothing was done");
-		if (wants_html(ctx))
-			refuse(ctx, r, ERR_DENIED, C_FORM_EXPIRED);
-		else
-			reply_problem(ctx, ERR_DENIED, "csrf");
-		app_send(ctx);
-		return;
+		return wants_html(ctx) ? refuse(ctx, r, ERR_DENIED, C_FORM_EXPIRED)
+				       : app_reason(ctx, ERR_DENIED, "csrf");
 	}
 	const char *body = http_body(ctx->http, &len);
 	if ((rc = form_filters(body, len, &q)) != 0) {
-		refuse(ctx, r, rc, C_FORM_EXPIRED);
-		app_send(ctx);
-		return;
+		return refuse(ctx, r, rc, C_FORM_EXPIRED);
 	}
 	rc = parse_form_value(body, len, "email", email, sizeof email);
 	if (rc == 0 || rc == ERR_NOTFOUND)
 		rc = parse_form_value(body, len, "phone", phone, sizeof phone);
 	if (rc != 0 && rc != ERR_NOTFOUND) {
 		console_wipe(email, sizeof email);
-		refuse(ctx, r, rc, C_FORM_EXPIRED);
-		app_send(ctx);
-		return;
+		return refuse(ctx, r, rc, C_FORM_EXPIRED);
 	}
 	const char *by = email[0] ? "email" : phone[0] ? "phone" : NULL;
 	if (by != NULL) {
@@ -1258,16 +1225,13 @@ static void h_console_search_post(struct reqctx *ctx)
 				by[0] == 'e' ? "this is not an email address"
 					     : "a phone number needs the form +CC NUMBER");
 		if (rc == ERR_INVALID) {
-			refuse(ctx, r, rc, C_FORM_EXPIRED);
-			app_send(ctx);
-			return;
+			return refuse(ctx, r, rc, C_FORM_EXPIRED);
 		}
 		audit_view(
 			ctx, r, "audit.read", n == 1 ? ids[0] : NULL,
 			json_pack("{s:s, s:s, s:I}", "console", "lookup", "by", by, "found", (json_int_t)n));
 		if (rc != 0) {
-			fail_audited(ctx, r, rc);
-			return;
+			return fail_audited(ctx, r, rc);
 		}
 		if (n != 1) {
 			/* None, or several sharing a phone number: a page, not a
@@ -1295,7 +1259,7 @@ static void h_console_search_post(struct reqctx *ctx)
 			consolepage_tail(&b);
 			reply_page(ctx, 200, &b);
 			app_commit(ctx);
-			return;
+			return 0;
 		}
 		snprintf(q.contact, sizeof q.contact, "%s", ids[0]);
 		q.seen |= F_CONTACT;
@@ -1305,12 +1269,8 @@ static void h_console_search_post(struct reqctx *ctx)
 	put_filters(&loc, &q);
 	char *where = page_finish(&loc);
 	if (where == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
-		if (ctx->audit_begun)
-			fail_audited(ctx, r, ERR_NOMEM);
-		else
-			app_send(ctx);
-		return;
+		rc = err_set(ERR_NOMEM, "out of memory");
+		return ctx->audit_begun ? fail_audited(ctx, r, rc) : rc;
 	}
 	reply_text(ctx, 303, "text/plain; charset=utf-8", strdup("see the search page\n"), 20);
 	http_add_header(ctx->http, "Location", where);
@@ -1322,6 +1282,7 @@ static void h_console_search_post(struct reqctx *ctx)
 		app_commit(ctx);
 	else
 		app_send(ctx);
+	return 0;
 }
 
 /* ---- GET /console/entries/{token} ---- */
@@ -1346,43 +1307,37 @@ static void text_row(struct page_buf *b, enum prefpage_lang L, enum ctext label,
 	page_puts(b, "</td></tr>");
 }
 
-static void h_console_entry(struct reqctx *ctx)
+static int h_console_entry(struct reqctx *ctx)
 {
-	struct creq *r = signed_in(ctx);
+	struct creq *r = NULL;
+	int src = signed_in(ctx, &r);
 	struct audit_entry *e = NULL;
 	struct page_buf b = { 0 };
 	bool linked = false;
 	char *end = NULL;
-	if (r == NULL)
-		return;
+	if (src != 0)
+		return handled(src);
 	const char *p = ctx->param[0];
 	long long seq = strtoll(p, &end, 10);
 	if (!chars_ok(p, 19, "", false) || *end != '\0' || seq < 1) {
 		err_set(ERR_INVALID, "an entry is named by its sequence number");
-		refuse(ctx, r, ERR_INVALID, C_NOT_FOUND);
-		app_send(ctx);
-		return;
+		return refuse(ctx, r, ERR_INVALID, C_NOT_FOUND);
 	}
 	audit_view(ctx, r, "audit.read", NULL,
 		   json_pack("{s:s, s:I}", "console", "entry", "seq", (json_int_t)seq));
 	e = calloc(1, sizeof *e);
 	if (e == NULL) {
-		fail_audited(ctx, r, err_set(ERR_NOMEM, "out of memory"));
-		return;
+		return fail_audited(ctx, r, err_set(ERR_NOMEM, "out of memory"));
 	}
 	struct txn t = app_txn(ctx, ctx->rd);
 	int rc = trail_entry(&t, seq, e, &linked);
 	if (rc != 0) {
 		free(e);
-		if (rc == ERR_NOTFOUND) {
-			audit_decide(ctx, false, "no_such_entry");
-			err_set(ERR_NOTFOUND, "there is no entry %lld", seq);
-			refuse(ctx, r, ERR_NOTFOUND, C_NOT_FOUND);
-			app_commit(ctx);
-		} else {
-			fail_audited(ctx, r, rc);
-		}
-		return;
+		if (rc != ERR_NOTFOUND)
+			return fail_audited(ctx, r, rc);
+		audit_decide(ctx, false, "no_such_entry");
+		err_set(ERR_NOTFOUND, "there is no entry %lld", seq);
+		return refuse(ctx, r, ERR_NOTFOUND, C_NOT_FOUND);
 	}
 	enum prefpage_lang L = r->lang;
 	char title[96];
@@ -1440,6 +1395,7 @@ static void h_console_entry(struct reqctx *ctx)
 	free(e);
 	reply_page(ctx, 200, &b);
 	app_commit(ctx);
+	return 0;
 }
 
 /* ---- GET /console/people/{id} ---- */
@@ -1563,16 +1519,17 @@ static int reach_add(void *arg, const struct audit_entry *e)
 	return 0;
 }
 
-static void h_console_person(struct reqctx *ctx)
+static int h_console_person(struct reqctx *ctx)
 {
-	struct creq *r = signed_in(ctx);
+	struct creq *r = NULL;
+	int src = signed_in(ctx, &r);
 	struct cfilter q;
 	struct store_audit_filter f;
 	struct page_buf b = { 0 };
-	if (r == NULL)
-		return;
-	if (!filter_query(ctx, r, F_AFTER, &q))
-		return;
+	if (src != 0)
+		return handled(src);
+	if ((src = filter_query(ctx, r, F_AFTER, &q)) != 0)
+		return handled(src);
 	const char *id = ctx->param[0];
 	enum prefpage_lang L = r->lang;
 	json_t *d = json_pack("{s:s}", "console", "report");
@@ -1608,8 +1565,7 @@ static void h_console_person(struct reqctx *ctx)
 	int rc = trail_each(&t, &f, report_add, &rp);
 	if (rc < 0) {
 		free(page_finish(&b));
-		fail_audited(ctx, r, rc);
-		return;
+		return fail_audited(ctx, r, rc);
 	}
 	page_puts(&b, "</tbody></table>\n");
 	if (rp.n == 0)
@@ -1630,10 +1586,9 @@ static void h_console_person(struct reqctx *ctx)
 	if ((rc = trail_reach_each(&t, id, reach_add, &x, &more)) != 0) {
 		free(page_finish(&b));
 		/* The router checked the id's form; a bad one here is ours. */
-		fail_audited(ctx, r,
-			     rc == ERR_INVALID ? err_set(ERR_INTERNAL, "a contact id that is not 16 bytes")
-					       : rc);
-		return;
+		return fail_audited(
+			ctx, r,
+			rc == ERR_INVALID ? err_set(ERR_INTERNAL, "a contact id that is not 16 bytes") : rc);
 	}
 	page_puts(&b, "</tbody></table>\n");
 	if (x.found == 0)
@@ -1643,6 +1598,7 @@ static void h_console_person(struct reqctx *ctx)
 	consolepage_tail(&b);
 	reply_page(ctx, 200, &b);
 	app_commit(ctx);
+	return 0;
 }
 
 /* ---- GET /console/campaigns ---- */
@@ -1668,16 +1624,17 @@ static int clist_add(void *arg, const struct audit_entry *e)
 	return 0;
 }
 
-static void h_console_campaigns(struct reqctx *ctx)
+static int h_console_campaigns(struct reqctx *ctx)
 {
-	struct creq *r = signed_in(ctx);
+	struct creq *r = NULL;
+	int src = signed_in(ctx, &r);
 	struct cfilter q;
 	struct store_audit_filter f;
 	struct page_buf b = { 0 };
-	if (r == NULL)
-		return;
-	if (!filter_query(ctx, r, F_AFTER, &q))
-		return;
+	if (src != 0)
+		return handled(src);
+	if ((src = filter_query(ctx, r, F_AFTER, &q)) != 0)
+		return handled(src);
 	enum prefpage_lang L = r->lang;
 	json_t *d = json_pack("{s:s}", "console", "campaigns");
 	if (q.seen & F_AFTER)
@@ -1699,8 +1656,7 @@ static void h_console_campaigns(struct reqctx *ctx)
 	int rc = trail_each(&t, &f, clist_add, &l);
 	if (rc < 0) {
 		free(page_finish(&b));
-		fail_audited(ctx, r, rc);
-		return;
+		return fail_audited(ctx, r, rc);
 	}
 	page_puts(&b, "</tbody></table>\n");
 	if (l.n == 0)
@@ -1715,6 +1671,7 @@ static void h_console_campaigns(struct reqctx *ctx)
 	consolepage_tail(&b);
 	reply_page(ctx, 200, &b);
 	app_commit(ctx);
+	return 0;
 }
 
 /* ---- GET /console/export and GET /console/evidence: streamed bodies ---- */
@@ -1960,28 +1917,29 @@ static void prepare_download(struct reqctx *ctx, struct dl *x, const char *ctype
 	http_add_header(ctx->http, "Content-Security-Policy", CONSOLE_CSP);
 }
 
-static void start_download(struct reqctx *ctx, struct dl *x, const char *ctype, const char *disposition)
+static int start_download(struct reqctx *ctx, struct dl *x, const char *ctype, const char *disposition)
 {
 	prepare_download(ctx, x, ctype, disposition);
 	app_commit(ctx);
+	return 0;
 }
 
-static void h_console_export(struct reqctx *ctx)
+static int h_console_export(struct reqctx *ctx)
 {
-	struct creq *r = signed_in(ctx);
+	struct creq *r = NULL;
+	int src = signed_in(ctx, &r);
 	struct cfilter q;
 	struct store_audit_filter f;
 	struct dl *x = NULL;
 	int rc;
-	if (r == NULL)
-		return;
-	if (!filter_query(ctx, r, F_FILTERS | F_AFTER | F_FORMAT, &q))
-		return;
+	if (src != 0)
+		return handled(src);
+	if ((src = filter_query(ctx, r, F_FILTERS | F_AFTER | F_FORMAT, &q)) != 0)
+		return handled(src);
 	audit_view(ctx, r, "audit.export", (q.seen & F_CONTACT) ? q.contact : NULL,
 		   filter_detail(&q, "export"));
 	if ((x = calloc(1, sizeof *x)) == NULL) {
-		fail_audited(ctx, r, err_set(ERR_NOMEM, "out of memory"));
-		return;
+		return fail_audited(ctx, r, err_set(ERR_NOMEM, "out of memory"));
 	}
 	x->st = ctx->app->store;
 	x->csv = q.csv;
@@ -1992,12 +1950,11 @@ static void h_console_export(struct reqctx *ctx)
 	filter_store(&q, &f);
 	if ((rc = trail_cursor_open(x->st, &f, &x->cur)) != 0) {
 		dl_free(x);
-		fail_audited(ctx, r, rc);
-		return;
+		return fail_audited(ctx, r, rc);
 	}
-	start_download(ctx, x, q.csv ? "text/csv; charset=utf-8" : "application/x-ndjson",
-		       q.csv ? "attachment; filename=\"audit.csv\""
-			     : "attachment; filename=\"audit.ndjson\"");
+	return start_download(ctx, x, q.csv ? "text/csv; charset=utf-8" : "application/x-ndjson",
+			      q.csv ? "attachment; filename=\"audit.csv\""
+				    : "attachment; filename=\"audit.ndjson\"");
 }
 
 static const char README[] =
@@ -2128,14 +2085,15 @@ static void evidence_batch(struct writer_job *job, int rc)
 		evidence_build(ctx, r, rc);
 }
 
-static void h_console_evidence(struct reqctx *ctx)
+static int h_console_evidence(struct reqctx *ctx)
 {
-	struct creq *r = signed_in(ctx);
+	struct creq *r = NULL;
+	int src = signed_in(ctx, &r);
 	struct cfilter q;
-	if (r == NULL)
-		return;
-	if (!filter_query(ctx, r, 0, &q))
-		return;
+	if (src != 0)
+		return handled(src);
+	if ((src = filter_query(ctx, r, 0, &q)) != 0)
+		return handled(src);
 	/* From here the request is the commit thread's (see above). */
 	app_defer(ctx);
 	writer_checkpoint(ctx->app->writer);
@@ -2143,6 +2101,7 @@ static void h_console_evidence(struct reqctx *ctx)
 	r->wait[0].ctx = ctx;
 	if (writer_submit(ctx->app->writer, &r->wait[0]) != 0)
 		evidence_build(ctx, r, ERR_UNAVAILABLE);
+	return 0;
 }
 
 const struct route console_routes[] = {

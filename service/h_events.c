@@ -75,13 +75,7 @@ static int apply_take_in(struct store_conn *w, struct writer_job *job)
 	return 0;
 }
 
-static void refuse(struct reqctx *ctx, int rc)
-{
-	reply_problem(ctx, rc, NULL);
-	app_send(ctx);
-}
-
-static void h_events(struct reqctx *ctx)
+static int h_events(struct reqctx *ctx)
 {
 	struct ev_req *r = NULL;
 	struct evp_mailgun_sig mg;
@@ -91,19 +85,15 @@ static void h_events(struct reqctx *ctx)
 	enum provider_kind kind;
 	int rc;
 	if (provider_from_name(ctx->param[0], &kind) != 0 || !provider_configured(ctx->app->provsig, kind)) {
-		refuse(ctx, err_set(ERR_NOTFOUND, "no such resource"));
-		return;
+		return err_set(ERR_NOTFOUND, "no such resource");
 	}
 	if (http_body_too_big(ctx->http)) {
-		refuse(ctx,
-		       err_set(ERR_TOOBIG, "a provider request is at most %d bytes", LIMIT_EVENT_BODY_BYTES));
-		return;
+		return err_set(ERR_TOOBIG, "a provider request is at most %d bytes", LIMIT_EVENT_BODY_BYTES);
 	}
 	if ((r = calloc(1, sizeof *r)) == NULL ||
 	    (r->items = calloc(LIMIT_EVENT_BATCH, sizeof *r->items)) == NULL) {
 		ev_free(r);
-		refuse(ctx, err_set(ERR_NOMEM, "out of memory"));
-		return;
+		return err_set(ERR_NOMEM, "out of memory");
 	}
 	r->kind = kind;
 	ctx->state = r;
@@ -117,8 +107,7 @@ static void h_events(struct reqctx *ctx)
 		proof.timestamp = http_header(ctx->http, "X-Twilio-Email-Event-Webhook-Timestamp");
 	} else if (kind == PROVIDER_MAILGUN) {
 		if ((rc = evparse_mailgun(body, len, &r->items[0], &mg)) != 0) {
-			refuse(ctx, rc);
-			return;
+			return rc;
 		}
 		r->n = 1;
 		proof.timestamp = mg.timestamp;
@@ -131,9 +120,7 @@ static void h_events(struct reqctx *ctx)
 		audit_begin(ctx, "events.auth_failure", "", NULL, NULL);
 		audit_decide(ctx, false, why);
 		audit_detail(ctx, json_pack("{s:s}", "provider", provider_name(kind)));
-		reply_problem(ctx, rc, why);
-		app_commit(ctx);
-		return;
+		return app_reason(ctx, rc, why);
 	}
 	audit_begin(ctx, "events.receive", "", NULL, NULL);
 	if (kind == PROVIDER_SENDGRID) {
@@ -146,14 +133,13 @@ static void h_events(struct reqctx *ctx)
 		const char *reason = rc == ERR_TOOBIG ? "too_many_events" : "invalid_events";
 		audit_decide(ctx, false, reason);
 		audit_detail(ctx, json_pack("{s:s}", "provider", provider_name(kind)));
-		reply_problem(ctx, rc, reason);
-		app_commit(ctx);
-		return;
+		return app_reason(ctx, rc, reason);
 	}
 	audit_decide(ctx, true, "taken_in");
 	reply_json(ctx, 200, json_object()); /* replaced in apply */
 	ctx->job.apply = apply_take_in;
 	app_commit(ctx);
+	return 0;
 }
 
 const struct route event_routes[] = {

@@ -79,6 +79,44 @@ void reply_problem(struct reqctx *ctx, int code, const char *reason)
 			     reason);
 }
 
+/* ---- failing: the one place an error code becomes a reply ---- */
+
+/* The problem for code with reason; a 503 says when to try again. Used for
+ * a handler's returned code (app_fail) and for a job's apply error
+ * (commit_done) alike. */
+static void fail_render(struct reqctx *ctx, int code, const char *reason)
+{
+	reply_problem(ctx, code, reason);
+	if (code == ERR_UNAVAILABLE)
+		http_add_header(ctx->http, "Retry-After", "5");
+}
+
+int app_reason(struct reqctx *ctx, int code, const char *reason)
+{
+	ctx->reason = reason;
+	return code;
+}
+
+void app_fail(struct reqctx *ctx, int code)
+{
+	if (ctx->replied)
+		return;
+	fail_render(ctx, code, ctx->reason);
+	/* A refusal that was begun as an audit entry is on the record before
+	 * it is answered; one that touched nothing is answered at once. */
+	if (ctx->audit_begun)
+		app_commit(ctx);
+	else
+		app_send(ctx);
+}
+
+void app_fail_deferred(struct reqctx *ctx, int code)
+{
+	if (code != 0)
+		fail_render(ctx, code, ctx->reason);
+	app_commit_deferred(ctx);
+}
+
 static void count_status(struct app *app, int status)
 {
 	if (status < 300)
@@ -134,9 +172,7 @@ static void commit_done(struct writer_job *job, int rc)
 		http_add_header(ctx->http, "Retry-After", "5");
 	} else if (job->apply_rc != 0) {
 		err_set(job->apply_rc, "%s", job->apply_msg);
-		reply_problem(ctx, job->apply_rc, job->entry.reason[0] ? job->entry.reason : NULL);
-		if (job->apply_rc == ERR_UNAVAILABLE)
-			http_add_header(ctx->http, "Retry-After", "5");
+		fail_render(ctx, job->apply_rc, job->entry.reason[0] ? job->entry.reason : NULL);
 	}
 	deliver(ctx);
 	http_resume(ctx->http);
@@ -281,8 +317,7 @@ bool app_require_logged(struct reqctx *ctx, enum policy_action act, const char *
 	audit_decide(ctx, false, "role_denied");
 	err_set(ERR_DENIED, "role %s may not %s%s%s", ctx->role, policy_action_name(act),
 		purpose ? " for purpose " : "", purpose ? purpose : "");
-	reply_problem(ctx, ERR_DENIED, "role_denied");
-	app_commit(ctx);
+	app_fail(ctx, app_reason(ctx, ERR_DENIED, "role_denied"));
 	return false;
 }
 
@@ -297,8 +332,7 @@ bool app_stream_refused(struct reqctx *ctx, const void *state, bool role_denied,
 	if (rc == 0)
 		return false;
 	err_set(rc, "%s", ctx->stream_begin_msg[0] ? ctx->stream_begin_msg : err_name(rc));
-	reply_problem(ctx, rc, state == NULL ? NULL : reason);
-	app_send(ctx);
+	app_fail(ctx, app_reason(ctx, rc, state == NULL ? NULL : reason));
 	return true;
 }
 
