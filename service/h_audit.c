@@ -73,7 +73,7 @@ static const struct {
 struct audit_query {
 	unsigned allowed, seen;
 	char contact[AUDIT_RECORD_ID_MAX + 1];
-	char actor[AUDIT_NAME_MAX + 1];
+	char actor[AUDIT_ACTOR_MAX + 1];
 	char action[AUDIT_NAME_MAX + 1];
 	char purpose[AUDIT_NAME_MAX + 1];
 	char decision[AUDIT_DECISION_MAX + 1];
@@ -108,18 +108,6 @@ static bool action_ok(const char *s)
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
 			return false;
 	}
-	return true;
-}
-
-/* Principal names are chosen by operators; any short clean text is allowed. */
-static bool actor_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > AUDIT_NAME_MAX || !is_clean_utf8(s, n))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return false;
 	return true;
 }
 
@@ -175,9 +163,9 @@ static int query_one(void *arg, const char *name, const char *v)
 		snprintf(q->contact, sizeof q->contact, "%s", v);
 		return 0;
 	case Q_ACTOR:
-		if (!actor_ok(v))
-			return err_set(ERR_INVALID, "actor must be a principal name of 1 to %d bytes",
-				       AUDIT_NAME_MAX);
+		if (!is_actor_name(v))
+			return err_set(ERR_INVALID, "actor must be a principal name of 1 to %d characters",
+				       LIMIT_PRINCIPAL_CHARS);
 		snprintf(q->actor, sizeof q->actor, "%s", v);
 		return 0;
 	case Q_ACTION:

@@ -717,7 +717,7 @@ static const struct {
 struct cfilter {
 	unsigned allowed, seen;
 	char contact[AUDIT_RECORD_ID_MAX + 1];
-	char actor[AUDIT_NAME_MAX + 1];
+	char actor[AUDIT_ACTOR_MAX + 1];
 	char action[AUDIT_NAME_MAX + 1];
 	char purpose[AUDIT_NAME_MAX + 1];
 	char decision[AUDIT_DECISION_MAX + 1];
@@ -738,18 +738,6 @@ static bool chars_ok(const char *s, size_t max, const char *extra, bool upper)
 		      strchr(extra, c) != NULL))
 			return false;
 	}
-	return true;
-}
-
-/* Principal names: short clean text without control characters. */
-static bool actor_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > AUDIT_NAME_MAX || !is_clean_utf8(s, n))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return false;
 	return true;
 }
 
@@ -793,9 +781,9 @@ static int filter_one(void *arg, const char *name, const char *v)
 		snprintf(q->contact, sizeof q->contact, "%s", v);
 		return 0;
 	case F_ACTOR:
-		if (!actor_ok(v))
-			return err_set(ERR_INVALID, "actor must be a principal name of 1 to %d bytes",
-				       AUDIT_NAME_MAX);
+		if (!is_actor_name(v))
+			return err_set(ERR_INVALID, "actor must be a principal name of 1 to %d characters",
+				       LIMIT_PRINCIPAL_CHARS);
 		snprintf(q->actor, sizeof q->actor, "%s", v);
 		return 0;
 	case F_ACTION:
@@ -1441,7 +1429,7 @@ static int report_add(void *arg, const struct audit_entry *e)
 /* One outreach filter request, read from its entry's detail. */
 struct campaign {
 	int64_t seq, time_us, total, allowed, denied, released;
-	char actor[AUDIT_NAME_MAX + 1], purpose[AUDIT_NAME_MAX + 1], channel[AUDIT_NAME_MAX + 1];
+	char actor[AUDIT_ACTOR_MAX + 1], purpose[AUDIT_NAME_MAX + 1], channel[AUDIT_NAME_MAX + 1];
 	char release_id[STORE_ID_CAP], list_hmac[80];
 };
 
