@@ -30,6 +30,7 @@
 #include "service/writer.h"
 #include "policy/policy.h"
 #include "service/config.h"
+#include "service/domain/reason.h"
 #include "service/domain/txn.h"
 #include "service/http.h"
 #include "service/problem.h"
@@ -95,8 +96,8 @@ struct reqctx {
 	const char *content_type;
 	bool replied; /* app_send or app_commit already happened */
 	/* The machine-readable reason of the problem for the code a handler
-	 * returns (set with app_reason; a static string or NULL). */
-	const char *reason;
+	 * returns (set with app_reason; REASON_NONE for none). */
+	enum decision_reason reason;
 	/* streamed reply (sent after the commit, instead of body) */
 	http_reader stream_read;
 	void *stream_ctx;
@@ -147,7 +148,7 @@ void reply_problem_status(struct reqctx *ctx, int status, const char *type, cons
  * was set for this code, and the reason given with app_reason(). The reply
  * is committed when the handler began an audit entry (the refusal is on the
  * record) and sent at once otherwise. */
-int app_reason(struct reqctx *ctx, int code, const char *reason); /* returns code */
+int app_reason(struct reqctx *ctx, int code, enum decision_reason reason); /* returns code */
 void app_fail(struct reqctx *ctx, int code);
 /* app_fail for work finished on another thread (after app_defer): renders
  * the problem for code (none when 0) and calls app_commit_deferred. */
@@ -169,6 +170,8 @@ void app_commit_deferred(struct reqctx *ctx);
 void audit_begin(struct reqctx *ctx, const char *action, const char *record_id, const char *purpose,
 		 const char *channel);
 void audit_decide(struct reqctx *ctx, bool allowed, const char *reason);
+/* The same for a reason of the API's vocabulary (service/domain/reason.h). */
+void audit_decide_reason(struct reqctx *ctx, bool allowed, enum decision_reason reason);
 void audit_detail(struct reqctx *ctx, json_t *detail); /* steals detail */
 void audit_fields(struct reqctx *ctx, const char *comma_list);
 

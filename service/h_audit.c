@@ -346,116 +346,29 @@ static int h_audit_list(struct reqctx *ctx)
 
 /* ---- GET /v1/audit/export ---- */
 
-/* The state of one streamed export; owned by the response once delivered. */
-struct export_stream {
-	struct trail_cursor *cur; /* with its own reader connection */
-	bool csv, started, ended;
-	struct audit_entry e;
-	size_t len, off; /* pending bytes of line */
-	char line[AUDIT_JSON_MAX > AUDIT_CSV_MAX ? AUDIT_JSON_MAX : AUDIT_CSV_MAX];
-};
-
-static void export_free(void *arg)
-{
-	struct export_stream *x = arg;
-	if (x == NULL)
-		return;
-	trail_cursor_close(x->cur);
-	free(x);
-}
-
-/* Renders the next line into x->line; 1 when there is one, 0 at the end,
- * negative on error (the connection is then cut, so a partial export can
- * never look complete: the chunked body lacks its last chunk). */
-static int export_next_line(struct export_stream *x)
-{
-	int n;
-	if (!x->started) {
-		x->started = true;
-		if (x->csv) {
-			n = audit_csv_header(x->line, sizeof x->line);
-			if (n < 0)
-				return n;
-			x->len = (size_t)n;
-			x->off = 0;
-			return 1;
-		}
-	}
-	int rc = trail_cursor_next(x->cur, &x->e);
-	if (rc <= 0)
-		return rc;
-	if (x->csv) {
-		n = audit_entry_format_csv(&x->e, x->line, sizeof x->line);
-	} else {
-		n = audit_entry_format_json(&x->e, x->line, sizeof x->line - 1);
-		if (n >= 0)
-			x->line[n++] = '\n';
-	}
-	if (n < 0)
-		return n;
-	x->len = (size_t)n;
-	x->off = 0;
-	return 1;
-}
-
-static ssize_t export_read(void *arg, char *buf, size_t cap)
-{
-	struct export_stream *x = arg;
-	size_t out = 0;
-	while (out < cap) {
-		if (x->off == x->len) {
-			if (x->ended)
-				break;
-			int rc = export_next_line(x);
-			if (rc < 0) {
-				fprintf(stderr, "consentd: audit export cut short: %s\n", err_msg());
-				return -1;
-			}
-			if (rc == 0) {
-				x->ended = true;
-				break;
-			}
-		}
-		size_t k = x->len - x->off;
-		if (k > cap - out)
-			k = cap - out;
-		memcpy(buf + out, x->line + x->off, k);
-		x->off += k;
-		out += k;
-	}
-	return (ssize_t)out;
-}
-
 static int h_audit_export(struct reqctx *ctx)
 {
 	struct audit_query q;
 	struct store_audit_filter f;
-	struct export_stream *x = NULL;
+	struct trail_lines *x = NULL;
 	int rc;
 	if ((rc = parse_query(ctx, Q_FILTERS | Q_AFTER | Q_FORMAT, &q)) != 0)
 		return rc;
 	if (!app_require(ctx, POLICY_ACT_AUDIT_READ, NULL, NULL))
 		return 0;
 	audit_auditor(ctx, "audit.export", &q, query_detail(&q, "entries"));
-	x = calloc(1, sizeof *x);
-	if (x == NULL) {
-		return fail_audited(ctx, err_set(ERR_NOMEM, "out of memory"));
-	}
-	x->csv = q.csv;
 	query_filter(&q, &f);
 	if (q.empty)
 		f.after_seq = INT64_MAX; /* nothing matches */
-	if ((rc = trail_cursor_open(ctx->app->store, &f, &x->cur)) != 0) {
-		export_free(x);
+	if ((rc = trail_lines_open(ctx->app->store, &f, q.csv ? TRAIL_CSV : TRAIL_NDJSON, NULL, &x)) != 0)
 		return fail_audited(ctx, rc);
-	}
 	/* Prepared, not sent: app_commit delivers the stream after the entry is
-	 * durable, or drops it (export_free) and answers 503. */
+	 * durable, or drops it (trail_lines_free) and answers 503. */
 	ctx->status = 200;
 	ctx->content_type = q.csv ? "text/csv; charset=utf-8" : "application/x-ndjson";
-	ctx->stream_read = export_read;
+	ctx->stream_read = trail_lines_read;
 	ctx->stream_ctx = x;
-	ctx->stream_free = export_free;
+	ctx->stream_free = trail_lines_free;
 	http_add_header(ctx->http, "Content-Disposition",
 			q.csv ? "attachment; filename=\"audit.csv\""
 			      : "attachment; filename=\"audit.ndjson\"");
@@ -579,7 +492,7 @@ static int h_audit_checkpoint_latest(struct reqctx *ctx)
 	if (rc == ERR_NOTFOUND) {
 		audit_decide(ctx, false, "no_checkpoint");
 		audit_pubkey_free(key);
-		return app_reason(ctx, ERR_NOTFOUND, "no_checkpoint");
+		return app_reason(ctx, ERR_NOTFOUND, REASON_NO_CHECKPOINT);
 	}
 	if (rc != 0)
 		goto fail;

@@ -88,7 +88,7 @@ int h_consent_put(struct reqctx *ctx)
 	if ((rc = consent_from_json(ctx->policy, purpose, body, now_us(), &w->cs, &reason)) != 0) {
 		json_decref(body);
 		return app_reason(ctx, rc,
-				  reason >= 0 ? policy_reason_name((enum policy_reason)reason) : NULL);
+				  reason >= 0 ? decision_reason_of((enum policy_reason)reason) : REASON_NONE);
 	}
 	consent_new_receipt(w->cs.receipt_id);
 	snprintf(w->cs.contact_id, sizeof w->cs.contact_id, "%s", id);
@@ -119,7 +119,7 @@ int h_consents_get(struct reqctx *ctx)
 	int rc = contact_get(&t, id, &ct);
 	if (rc != 0) {
 		audit_decide(ctx, false, rc == ERR_NOTFOUND ? "unknown_contact" : "error");
-		return app_reason(ctx, rc, rc == ERR_NOTFOUND ? "unknown_contact" : NULL);
+		return app_reason(ctx, rc, rc == ERR_NOTFOUND ? REASON_UNKNOWN_CONTACT : REASON_NONE);
 	}
 	/* Evidence (form URL, user agent, address) is personal data: only roles
 	 * that may change the record see it. */
@@ -159,7 +159,9 @@ int h_consent_check(struct reqctx *ctx)
 	rc = parse_check_body(ctx->policy, body, &req, &reason_422);
 	if (rc != 0) {
 		json_decref(body);
-		return app_reason(ctx, rc, rc == ERR_UNPROCESSABLE ? reason_422 : NULL);
+		return app_reason(ctx, rc,
+				  rc == ERR_UNPROCESSABLE ? decision_reason_from_name(reason_422)
+							  : REASON_NONE);
 	}
 	const char *purpose = req.purpose, *channel = req.channel;
 	if (!app_require(ctx, POLICY_ACT_CONSENT_CHECK, NULL, purpose)) {
@@ -171,7 +173,7 @@ int h_consent_check(struct reqctx *ctx)
 		goto fail;
 	const char *reason = policy_reason_name(cd.d.reason);
 	audit_begin(ctx, "consent.check", cd.contact_id, purpose, channel);
-	audit_decide(ctx, cd.d.allowed, reason);
+	audit_decide_reason(ctx, cd.d.allowed, decision_reason_of(cd.d.reason));
 	/* The hot path: every value here is a policy name or a contact id
 	 * (validated, [A-Za-z0-9_-]), so the reply is written directly. */
 	char *out = NULL, when[80] = "";

@@ -264,7 +264,7 @@ static int session(struct reqctx *ctx, struct creq *r, bool signin_ok)
 			rc = app_reason(ctx,
 					err_set(ERR_UNAUTHENTICATED,
 						"the session's token was revoked; sign in again"),
-					"session_token_revoked");
+					REASON_SESSION_TOKEN_REVOKED);
 		clear_session_cookie(ctx);
 		return answered(rc);
 	}
@@ -277,7 +277,7 @@ signed_out:
 		return answered(signin_page(ctx, r, 200, C_COUNT_TEXTS, false));
 	if (wants_html(ctx))
 		return answered(signin_page(ctx, r, 401, C_SESSION_ENDED, false));
-	return app_reason(ctx, err_set(ERR_UNAUTHENTICATED, "sign in at /console/ first"), "no_session");
+	return app_reason(ctx, err_set(ERR_UNAUTHENTICATED, "sign in at /console/ first"), REASON_NO_SESSION);
 }
 
 /* The start of every signed-in page: state and session (0, *out), or what
@@ -367,7 +367,7 @@ static int login_failure(struct reqctx *ctx, struct creq *r, const char *reason,
 	return app_reason(ctx,
 			  err_set(status == 429 ? ERR_RATE_LIMITED : ERR_UNAUTHENTICATED, "%s",
 				  consolepage_tx(PREFPAGE_EN, text)),
-			  reason);
+			  decision_reason_from_name(reason));
 }
 
 static int h_console_login(struct reqctx *ctx)
@@ -400,7 +400,7 @@ static int h_console_login(struct reqctx *ctx)
 			return signin_page(ctx, r, 403, C_FORM_EXPIRED, true);
 		return app_reason(
 			ctx, err_set(ERR_DENIED, "the sign-in form's csrf value does not match its cookie"),
-			"csrf");
+			REASON_CSRF);
 	}
 	int rc = parse_form_value(body, len, "token", token, sizeof token);
 	size_t tlen = rc == 0 ? strlen(token) : 0;
@@ -435,7 +435,7 @@ static int h_console_login(struct reqctx *ctx)
 				  err_set(ERR_DENIED,
 					  "role %s may not audit.read, so it cannot use the console",
 					  ctx->role),
-				  "role_denied");
+				  REASON_ROLE_DENIED);
 	}
 	console_login_succeeded(client);
 	if ((rc = console_secret_new(r->sid)) != 0 || (rc = console_secret_new(r->s.csrf)) != 0)
@@ -474,7 +474,7 @@ static int h_console_logout(struct reqctx *ctx)
 	if (!csrf_ok(ctx, r->s.csrf)) {
 		err_set(ERR_DENIED, "the form's csrf value is missing or wrong; nothing was done");
 		return wants_html(ctx) ? refuse(ctx, r, ERR_DENIED, C_FORM_EXPIRED)
-				       : app_reason(ctx, ERR_DENIED, "csrf");
+				       : app_reason(ctx, ERR_DENIED, REASON_CSRF);
 	}
 	audit_begin(ctx, "console.logout", NULL, NULL, NULL);
 	audit_decide(ctx, true, "signed_out");
@@ -1182,7 +1182,7 @@ static int h_console_search_post(struct reqctx *ctx)
 	if (!csrf_ok(ctx, r->s.csrf)) {
 		err_set(ERR_DENIED, "the form's csrf value is missing or wrong; nothing was done");
 		return wants_html(ctx) ? refuse(ctx, r, ERR_DENIED, C_FORM_EXPIRED)
-				       : app_reason(ctx, ERR_DENIED, "csrf");
+				       : app_reason(ctx, ERR_DENIED, REASON_CSRF);
 	}
 	const char *body = http_body(ctx->http, &len);
 	if ((rc = form_filters(body, len, &q)) != 0) {
@@ -1685,17 +1685,14 @@ static const char *const member_names[M_COUNT] = { "README.txt", "checkpoint.jso
 
 struct dl {
 	struct store *st;
-	struct trail_cursor *cur;
-	const char *reason; /* export: post-filter (reason_buf), or NULL */
-	char reason_buf[AUDIT_NAME_MAX + 1];
-	bool tar, csv, started, ended;
+	struct trail_lines *lines; /* audit.ndjson's entries (trail.c's export stream) */
+	bool ended;
 	int64_t entries; /* evidence: the checkpoint's size, measured before its member's header */
 	bool measured;
 	/* tar */
 	int member, phase; /* phase 0 header, 1 body, 2 padding; member M_COUNT: the end blocks */
 	char *mem[M_COUNT];
 	uint64_t size[M_COUNT], sent; /* bytes of the current member's body sent */
-	struct audit_entry e;
 	size_t len, off;
 	char line[AUDIT_JSON_MAX > AUDIT_CSV_MAX ? AUDIT_JSON_MAX : AUDIT_CSV_MAX];
 };
@@ -1705,36 +1702,27 @@ static void dl_free(void *arg)
 	struct dl *x = arg;
 	if (x == NULL)
 		return;
-	trail_cursor_close(x->cur);
+	trail_lines_free(x->lines);
 	for (int i = 0; i < M_COUNT; i++)
 		free(x->mem[i]);
 	free(x);
 }
 
-/* The next entry's line into x->line (NDJSON with newline, or CSV);
- * 1, 0 at the end, negative on error. */
+/* The next entry's NDJSON line into x->line; 1, 0 at the end, negative on
+ * error. */
 static int dl_entry_line(struct dl *x)
 {
-	for (;;) {
-		int rc = trail_cursor_next(x->cur, &x->e);
-		if (rc <= 0)
-			return rc;
-		if (x->reason != NULL && strcmp(x->e.reason, x->reason) != 0)
-			continue;
-		int n;
-		if (x->csv) {
-			n = audit_entry_format_csv(&x->e, x->line, sizeof x->line);
-		} else {
-			n = audit_entry_format_json(&x->e, x->line, sizeof x->line - 1);
-			if (n >= 0)
-				x->line[n++] = '\n';
-		}
-		if (n < 0)
-			return n;
-		x->len = (size_t)n;
-		x->off = 0;
-		return 1;
-	}
+	const char *p;
+	size_t n;
+	int rc = trail_lines_next(x->lines, &p, &n);
+	if (rc <= 0)
+		return rc;
+	if (n > sizeof x->line)
+		return err_set(ERR_INTERNAL, "an entry's line is longer than its bound");
+	memcpy(x->line, p, n);
+	x->len = n;
+	x->off = 0;
+	return 1;
 }
 
 static void tar_header(char h[512], const char *name, uint64_t size, int64_t mtime)
@@ -1771,19 +1759,19 @@ static int dl_measure(struct dl *x)
 	int rc;
 	memset(&f, 0, sizeof f);
 	f.limit = x->entries;
-	if ((rc = trail_cursor_open(x->st, &f, &x->cur)) != 0)
+	if ((rc = trail_lines_open(x->st, &f, TRAIL_NDJSON, NULL, &x->lines)) != 0)
 		return rc;
 	while ((rc = dl_entry_line(x)) == 1) {
 		x->size[M_NDJSON] += x->len;
 		count++;
 	}
-	trail_cursor_close(x->cur);
-	x->cur = NULL;
+	trail_lines_free(x->lines);
+	x->lines = NULL;
 	x->len = x->off = 0;
 	if (rc == 0 && count != x->entries)
 		rc = err_set(ERR_AUDIT_ALTERED, "the trail has %lld of the %lld entries its checkpoint signs",
 			     (long long)count, (long long)x->entries);
-	if (rc != 0 || (rc = trail_cursor_open(x->st, &f, &x->cur)) != 0)
+	if (rc != 0 || (rc = trail_lines_open(x->st, &f, TRAIL_NDJSON, NULL, &x->lines)) != 0)
 		return rc;
 	x->measured = true;
 	return 0;
@@ -1859,20 +1847,7 @@ static ssize_t dl_read(void *arg, char *buf, size_t cap)
 		if (x->off == x->len) {
 			if (x->ended)
 				break;
-			int rc;
-			if (x->tar) {
-				rc = dl_tar_next(x);
-			} else if (!x->started && x->csv) {
-				x->started = true;
-				rc = audit_csv_header(x->line, sizeof x->line);
-				if (rc >= 0) {
-					x->len = (size_t)rc;
-					x->off = 0;
-					rc = 1;
-				}
-			} else {
-				rc = dl_entry_line(x);
-			}
+			int rc = dl_tar_next(x);
 			if (rc < 0) {
 				/* Cut: a chunked body without its last chunk can
 				 * never pass for a whole download. */
@@ -1894,22 +1869,18 @@ static ssize_t dl_read(void *arg, char *buf, size_t cap)
 	return (ssize_t)out;
 }
 
-static void prepare_download(struct reqctx *ctx, struct dl *x, const char *ctype, const char *disposition)
+/* Prepares a streamed download (read, with free_arg for arg); the commit
+ * sends it after the entry is durable, or drops it. */
+static void prepare_download(struct reqctx *ctx, http_reader read, void *arg, void (*free_arg)(void *),
+			     const char *ctype, const char *disposition)
 {
 	ctx->status = 200;
 	ctx->content_type = ctype;
-	ctx->stream_read = dl_read;
-	ctx->stream_ctx = x;
-	ctx->stream_free = dl_free;
+	ctx->stream_read = read;
+	ctx->stream_ctx = arg;
+	ctx->stream_free = free_arg;
 	http_add_header(ctx->http, "Content-Disposition", disposition);
 	http_add_header(ctx->http, "Content-Security-Policy", CONSOLE_CSP);
-}
-
-static int start_download(struct reqctx *ctx, struct dl *x, const char *ctype, const char *disposition)
-{
-	prepare_download(ctx, x, ctype, disposition);
-	app_commit(ctx);
-	return 0;
 }
 
 static int h_console_export(struct reqctx *ctx)
@@ -1918,7 +1889,7 @@ static int h_console_export(struct reqctx *ctx)
 	int src = signed_in(ctx, &r);
 	struct cfilter q;
 	struct store_audit_filter f;
-	struct dl *x = NULL;
+	struct trail_lines *lines = NULL;
 	int rc;
 	if (src != 0)
 		return handled(src);
@@ -1926,23 +1897,17 @@ static int h_console_export(struct reqctx *ctx)
 		return handled(src);
 	audit_view(ctx, r, "audit.export", (q.seen & F_CONTACT) ? q.contact : NULL,
 		   filter_detail(&q, "export"));
-	if ((x = calloc(1, sizeof *x)) == NULL) {
-		return fail_audited(ctx, r, err_set(ERR_NOMEM, "out of memory"));
-	}
-	x->st = ctx->app->store;
-	x->csv = q.csv;
-	if (q.seen & F_REASON) {
-		snprintf(x->reason_buf, sizeof x->reason_buf, "%s", q.reason);
-		x->reason = x->reason_buf;
-	}
+	/* The same stream as GET /v1/audit/export, with the reason post-filter. */
 	filter_store(&q, &f);
-	if ((rc = trail_cursor_open(x->st, &f, &x->cur)) != 0) {
-		dl_free(x);
+	if ((rc = trail_lines_open(ctx->app->store, &f, q.csv ? TRAIL_CSV : TRAIL_NDJSON,
+				   (q.seen & F_REASON) ? q.reason : NULL, &lines)) != 0)
 		return fail_audited(ctx, r, rc);
-	}
-	return start_download(ctx, x, q.csv ? "text/csv; charset=utf-8" : "application/x-ndjson",
-			      q.csv ? "attachment; filename=\"audit.csv\""
-				    : "attachment; filename=\"audit.ndjson\"");
+	prepare_download(ctx, trail_lines_read, lines, trail_lines_free,
+			 q.csv ? "text/csv; charset=utf-8" : "application/x-ndjson",
+			 q.csv ? "attachment; filename=\"audit.csv\""
+			       : "attachment; filename=\"audit.ndjson\"");
+	app_commit(ctx);
+	return 0;
 }
 
 static const char README[] =
@@ -2014,7 +1979,6 @@ static void evidence_build(struct reqctx *ctx, struct creq *r, int rc)
 		goto fail;
 	}
 	x->st = ctx->app->store;
-	x->tar = true;
 	if ((rc = trail_evidence_checkpoint_on(x->st, ctx->app->cfg.signing_pub, &cp)) != 0 ||
 	    (rc = read_small_file(ctx->app->cfg.signing_pub, &x->mem[M_PUBKEY], &x->size[M_PUBKEY])) != 0)
 		goto fail;
@@ -2043,7 +2007,8 @@ static void evidence_build(struct reqctx *ctx, struct creq *r, int rc)
 	}
 	x->size[M_README] = (uint64_t)n;
 	audit_detail(ctx, json_pack("{s:s, s:I}", "console", "evidence", "size", (json_int_t)cp.size));
-	prepare_download(ctx, x, "application/x-tar", "attachment; filename=\"consentd-evidence.tar\"");
+	prepare_download(ctx, dl_read, x, dl_free, "application/x-tar",
+			 "attachment; filename=\"consentd-evidence.tar\"");
 	app_commit_deferred(ctx);
 	return;
 fail:

@@ -101,7 +101,7 @@ static int purpose_param(struct reqctx *ctx, const char **purpose)
 		return err_set(ERR_INVALID, "name the purpose of this read: ?purpose=NAME");
 	if (policy_purpose_get(ctx->policy, *purpose, &pi) != 0)
 		return app_reason(ctx, err_set(ERR_UNPROCESSABLE, "unknown purpose \"%s\"", *purpose),
-				  "unknown_purpose");
+				  REASON_UNKNOWN_PURPOSE);
 	return 0;
 }
 
@@ -124,7 +124,7 @@ static int read_for_purpose(struct reqctx *ctx, const char *id, const char *purp
 		goto fail;
 	policy_decide_read(ctx->policy, ctx->role, purpose, &subj.s, t.now_us / 1000000, &d);
 	const char *reason = policy_reason_name(d.reason);
-	audit_decide(ctx, d.allowed, reason);
+	audit_decide_reason(ctx, d.allowed, decision_reason_of(d.reason));
 	if (!d.allowed) {
 		atomic_fetch_add(&ctx->app->metrics.denials, 1);
 		if (d.reason == POLICY_REASON_UNKNOWN_CONTACT)
@@ -134,7 +134,7 @@ static int read_for_purpose(struct reqctx *ctx, const char *id, const char *purp
 		else
 			rc = err_set(ERR_DENIED, "reading this contact for %s is not allowed: %s", purpose,
 				     reason);
-		return app_reason(ctx, rc, reason);
+		return app_reason(ctx, rc, decision_reason_of(d.reason));
 	}
 	if ((rc = contact_fields_json(&t, &ct, d.visible_fields, &fields, names, sizeof names)) != 0)
 		goto fail;

@@ -1218,7 +1218,7 @@ static int h_link_create(struct reqctx *ctx)
 	rc = parse_link_body(ctx->policy, body, &req, &reason);
 	if (rc != 0) {
 		json_decref(body);
-		return app_reason(ctx, rc, reason);
+		return app_reason(ctx, rc, decision_reason_from_name(reason));
 	}
 	scope = req.scope;
 	ttl_days = req.ttl_days;
@@ -1243,7 +1243,7 @@ static int h_link_create(struct reqctx *ctx)
 				"contacts.update and contacts.erase, and every purpose)",
 				ctx->role);
 		json_decref(body);
-		return app_reason(ctx, ERR_DENIED, "role_denied");
+		return app_reason(ctx, ERR_DENIED, REASON_ROLE_DENIED);
 	}
 	audit_begin(ctx, "links.create", id, strcmp(scope, "all") ? scope : NULL, NULL);
 	struct txn t = app_txn(ctx, ctx->rd);
@@ -1255,15 +1255,15 @@ static int h_link_create(struct reqctx *ctx)
 			err_set(ERR_GONE, "the contact was erased");
 		json_decref(body);
 		return app_reason(ctx, gone ? ERR_GONE : rc,
-				  gone		       ? "erased"
-				  : rc == ERR_NOTFOUND ? "unknown_contact"
-						       : NULL);
+				  gone		       ? REASON_ERASED
+				  : rc == ERR_NOTFOUND ? REASON_UNKNOWN_CONTACT
+						       : REASON_NONE);
 	}
 	if (req.manage && !link_mailable(&ct)) {
 		audit_decide(ctx, false, "no_email");
 		err_set(ERR_UNPROCESSABLE, "the contact has no email address to mail a manage link to");
 		json_decref(body);
-		return app_reason(ctx, ERR_UNPROCESSABLE, "no_email");
+		return app_reason(ctx, ERR_UNPROCESSABLE, REASON_NO_EMAIL);
 	}
 	l = calloc(1, sizeof *l);
 	if (l == NULL) {
@@ -1365,7 +1365,7 @@ static int revoke_links(struct reqctx *ctx, const char *link_id)
 		audit_begin(ctx, "links.revoke", id, NULL, NULL);
 		audit_decide(ctx, false, "unknown_link");
 		return app_reason(ctx, err_set(ERR_NOTFOUND, "no preference link with this id"),
-				  "unknown_link");
+				  REASON_UNKNOWN_LINK);
 	}
 	struct link_revoke *r = calloc(1, sizeof *r);
 	if (r == NULL)
@@ -1477,7 +1477,7 @@ static int h_request_post(struct reqctx *ctx)
 	    parse_form_value(body, len, "email", email, sizeof email) != 0 ||
 	    link_address_id(&t, email, addr_id, sizeof addr_id) != 0) {
 		err_set(ERR_INVALID, "the form needs one field email with an email address");
-		return app_reason(ctx, ERR_INVALID, "malformed_form");
+		return app_reason(ctx, ERR_INVALID, REASON_MALFORMED_FORM);
 	}
 	customer_audit_begin(ctx, "customer.link_request", "", NULL, NULL);
 	snprintf(client_id, sizeof client_id, "%s", ctx->job.entry.client);

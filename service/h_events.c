@@ -120,7 +120,7 @@ static int h_events(struct reqctx *ctx)
 		audit_begin(ctx, "events.auth_failure", "", NULL, NULL);
 		audit_decide(ctx, false, why);
 		audit_detail(ctx, json_pack("{s:s}", "provider", provider_name(kind)));
-		return app_reason(ctx, rc, why);
+		return app_reason(ctx, rc, decision_reason_from_name(why));
 	}
 	audit_begin(ctx, "events.receive", "", NULL, NULL);
 	if (kind == PROVIDER_SENDGRID) {
@@ -130,8 +130,9 @@ static int h_events(struct reqctx *ctx)
 		r->n = rc == 0 ? 1 : 0;
 	}
 	if (rc != 0) {
-		const char *reason = rc == ERR_TOOBIG ? "too_many_events" : "invalid_events";
-		audit_decide(ctx, false, reason);
+		enum decision_reason reason =
+			rc == ERR_TOOBIG ? REASON_TOO_MANY_EVENTS : REASON_INVALID_EVENTS;
+		audit_decide_reason(ctx, false, reason);
 		audit_detail(ctx, json_pack("{s:s}", "provider", provider_name(kind)));
 		return app_reason(ctx, rc, reason);
 	}

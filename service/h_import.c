@@ -400,7 +400,7 @@ static int import_finish(struct reqctx *ctx)
 		rc = spool_rewind(im->out);
 	if (rc != 0) {
 		audit_decide(ctx, false, "import_failed");
-		return app_reason(ctx, rc, "import_failed");
+		return app_reason(ctx, rc, REASON_IMPORT_FAILED);
 	}
 	audit_decide(ctx, true, status == 200 ? "imported" : "import_incomplete");
 	ctx->status = status;

@@ -292,7 +292,7 @@ static void import_end(struct supp_import *s, int rc)
 	import_totals(ctx, s);
 	if (rc != 0) {
 		audit_decide(ctx, false, "import_failed");
-		app_reason(ctx, rc, "import_failed");
+		app_reason(ctx, rc, REASON_IMPORT_FAILED);
 		app_fail_deferred(ctx, rc);
 		return;
 	}
@@ -374,7 +374,7 @@ static int supp_finish(struct reqctx *ctx)
 		/* Nothing was written: the list is refused whole. */
 		import_totals(ctx, s);
 		audit_decide(ctx, false, "import_failed");
-		return app_reason(ctx, rc, "import_failed");
+		return app_reason(ctx, rc, REASON_IMPORT_FAILED);
 	}
 	/* From here the commit thread drives the import and replies. */
 	app_defer(ctx);

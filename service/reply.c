@@ -91,7 +91,7 @@ static void fail_render(struct reqctx *ctx, int code, const char *reason)
 		http_add_header(ctx->http, "Retry-After", "5");
 }
 
-int app_reason(struct reqctx *ctx, int code, const char *reason)
+int app_reason(struct reqctx *ctx, int code, enum decision_reason reason)
 {
 	ctx->reason = reason;
 	return code;
@@ -101,7 +101,7 @@ void app_fail(struct reqctx *ctx, int code)
 {
 	if (ctx->replied)
 		return;
-	fail_render(ctx, code, ctx->reason);
+	fail_render(ctx, code, decision_reason_name(ctx->reason));
 	/* A refusal that was begun as an audit entry is on the record before
 	 * it is answered; one that touched nothing is answered at once. */
 	if (ctx->audit_begun)
@@ -113,7 +113,7 @@ void app_fail(struct reqctx *ctx, int code)
 void app_fail_deferred(struct reqctx *ctx, int code)
 {
 	if (code != 0)
-		fail_render(ctx, code, ctx->reason);
+		fail_render(ctx, code, decision_reason_name(ctx->reason));
 	app_commit_deferred(ctx);
 }
 
@@ -223,7 +223,7 @@ void app_commit_deferred(struct reqctx *ctx)
 		fprintf(stderr, "consentd: request %s: audit entry does not fit: %s\n",
 			http_request_id(ctx->http), ctx->audit_overflow);
 		ctx->job.apply = NULL;
-		audit_decide(ctx, false, "audit_entry_too_big");
+		audit_decide_reason(ctx, false, REASON_AUDIT_ENTRY_TOO_BIG);
 		reply_problem_status(ctx, 500, "internal", "Internal error",
 				     "the audit entry for this request does not fit; nothing was done", NULL);
 	}
@@ -279,6 +279,11 @@ void audit_decide(struct reqctx *ctx, bool allowed, const char *reason)
 	audit_put(ctx, e->reason, sizeof e->reason, reason ? reason : "", "reason");
 }
 
+void audit_decide_reason(struct reqctx *ctx, bool allowed, enum decision_reason reason)
+{
+	audit_decide(ctx, allowed, decision_reason_name(reason));
+}
+
 void audit_fields(struct reqctx *ctx, const char *list)
 {
 	audit_put(ctx, ctx->job.entry.fields, sizeof ctx->job.entry.fields, list, "field list");
@@ -314,10 +319,10 @@ bool app_require_logged(struct reqctx *ctx, enum policy_action act, const char *
 	const char *action = ctx->route != NULL && ctx->route->action != NULL ? ctx->route->action
 									      : policy_action_name(act);
 	audit_begin(ctx, action, record_id, purpose, NULL);
-	audit_decide(ctx, false, "role_denied");
+	audit_decide_reason(ctx, false, REASON_ROLE_DENIED);
 	err_set(ERR_DENIED, "role %s may not %s%s%s", ctx->role, policy_action_name(act),
 		purpose ? " for purpose " : "", purpose ? purpose : "");
-	app_fail(ctx, app_reason(ctx, ERR_DENIED, "role_denied"));
+	app_fail(ctx, app_reason(ctx, ERR_DENIED, REASON_ROLE_DENIED));
 	return false;
 }
 
@@ -332,7 +337,8 @@ bool app_stream_refused(struct reqctx *ctx, const void *state, bool role_denied,
 	if (rc == 0)
 		return false;
 	err_set(rc, "%s", ctx->stream_begin_msg[0] ? ctx->stream_begin_msg : err_name(rc));
-	app_fail(ctx, app_reason(ctx, rc, state == NULL ? NULL : reason));
+	/* The string is the bulk routes' own (h_outreach.c still names it so). */
+	app_fail(ctx, app_reason(ctx, rc, state == NULL ? REASON_NONE : decision_reason_from_name(reason)));
 	return true;
 }
 

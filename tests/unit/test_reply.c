@@ -131,7 +131,7 @@ static void test_a_returned_code_is_answered_from_the_table_with_its_reason(void
 {
 	(void)state;
 	struct reqctx *ctx = new_ctx();
-	int rc = app_reason(ctx, err_set(ERR_UNPROCESSABLE, "unknown purpose \"x\""), "unknown_purpose");
+	int rc = app_reason(ctx, err_set(ERR_UNPROCESSABLE, "unknown purpose \"x\""), REASON_UNKNOWN_PURPOSE);
 	assert_int_equal(rc, ERR_UNPROCESSABLE);
 	app_fail(ctx, rc);
 	/* Nothing was audited: sent at once, never submitted. */
@@ -155,7 +155,8 @@ static void test_an_audited_refusal_leaves_only_after_its_commit(void **state)
 	struct reqctx *ctx = new_ctx();
 	audit_begin(ctx, "contacts.read", "", "marketing", NULL);
 	audit_decide(ctx, false, "unknown_contact");
-	app_fail(ctx, app_reason(ctx, err_set(ERR_NOTFOUND, "no contact with this id"), "unknown_contact"));
+	app_fail(ctx,
+		 app_reason(ctx, err_set(ERR_NOTFOUND, "no contact with this id"), REASON_UNKNOWN_CONTACT));
 	assert_int_equal(rec.submits, 1);
 	assert_int_equal(rec.responses, 0); /* not before the entry is durable */
 	assert_int_equal(rec.suspends, 1);
@@ -206,7 +207,8 @@ static void test_rate_limiting_is_a_429_of_the_table(void **state)
 {
 	(void)state;
 	struct reqctx *ctx = new_ctx();
-	app_fail(ctx, app_reason(ctx, err_set(ERR_RATE_LIMITED, "too many wrong tokens"), "rate_limited"));
+	app_fail(ctx,
+		 app_reason(ctx, err_set(ERR_RATE_LIMITED, "too many wrong tokens"), REASON_RATE_LIMITED));
 	assert_int_equal(rec.status, 429);
 	assert_non_null(strstr(rec.body, "problems/too-many-requests\""));
 	assert_non_null(strstr(rec.body, "\"reason\":\"rate_limited\""));
