@@ -125,9 +125,8 @@ static void on_headers(struct http_request *req, void *arg)
 	http_set_body_limit(req, limit);
 	const char *cl = http_header(req, "Content-Length");
 	if (cl != NULL && strtoull(cl, NULL, 10) > limit) {
-		err_set(ERR_TOOBIG, "the body is larger than %llu bytes", (unsigned long long)limit);
-		reply_problem(ctx, ERR_TOOBIG, NULL);
-		app_send(ctx);
+		app_fail(ctx, err_set(ERR_TOOBIG, "the body is larger than %llu bytes",
+				      (unsigned long long)limit));
 		return;
 	}
 	if (ctx->route->stream != NULL) {
@@ -166,16 +165,13 @@ static void refuse_auth(struct reqctx *ctx, const char *reason, int code)
 	atomic_fetch_add(&ctx->app->metrics.auth_failures, 1);
 	if (code != ERR_UNAVAILABLE)
 		code = ERR_UNAUTHENTICATED;
-	reply_problem(ctx, code, NULL);
-	if (code == ERR_UNAVAILABLE)
-		http_add_header(ctx->http, "Retry-After", "5");
 	audit_begin(ctx, "auth.failure", NULL, NULL, NULL);
 	audit_decide(ctx, false, reason);
 	char detail[160];
 	snprintf(detail, sizeof detail, "%s %s", http_method(ctx->http),
 		 ctx->route ? ctx->route->pattern : "");
 	audit_detail(ctx, json_pack("{s:s}", "route", detail));
-	app_commit(ctx);
+	app_fail(ctx, code); /* committed: the refusal is on the record */
 }
 
 static void on_complete(struct http_request *req, void *arg)
@@ -193,19 +189,18 @@ static void on_complete(struct http_request *req, void *arg)
 		err_set(ctx->stream_rc, "%s", ctx->stream_msg);
 	if (ctx->route == NULL) {
 		rc = router_match(http_method(req), http_path(req), &ctx->route, ctx->param, allow);
-		if (rc == ERR_UNSUPPORTED) {
-			reply_problem_status(ctx, 405, "method-not-allowed", "Method not allowed", err_msg(),
-					     NULL);
-			http_add_header(req, "Allow", allow);
-		} else {
-			reply_problem(ctx, ERR_NOTFOUND, NULL);
+		if (rc != ERR_UNSUPPORTED) {
+			app_fail(ctx, ERR_NOTFOUND);
+			return;
 		}
+		/* 405 is the router's alone (error.h's ERR_UNSUPPORTED is 415). */
+		reply_problem_status(ctx, 405, "method-not-allowed", "Method not allowed", err_msg(), NULL);
+		http_add_header(req, "Allow", allow);
 		app_send(ctx);
 		return;
 	}
 	if (ensure_reader(ctx) != 0) {
-		reply_problem(ctx, ERR_UNAVAILABLE, NULL);
-		app_send(ctx);
+		app_fail(ctx, ERR_UNAVAILABLE);
 		return;
 	}
 	if (!ctx->route->public && !ctx->authenticated) {
@@ -223,9 +218,7 @@ static void on_complete(struct http_request *req, void *arg)
 			return;
 		}
 		if (http_body_too_big(req)) {
-			err_set(ERR_TOOBIG, "the body is larger than allowed");
-			reply_problem(ctx, ERR_TOOBIG, NULL);
-			app_send(ctx);
+			app_fail(ctx, err_set(ERR_TOOBIG, "the body is larger than allowed"));
 			return;
 		}
 		rc = ctx->route->stream->finish(ctx);

@@ -242,13 +242,13 @@ static int apply_update(struct store_conn *wc, struct writer_job *job)
 	struct reqctx *ctx = job->ctx;
 	struct contact_patch *w = ctx->state;
 	struct txn t = app_txn(ctx, wc);
-	const char *reason = NULL;
+	enum decision_reason reason = REASON_NONE;
 	t.now_us = w->now;
 	int rc = contact_update(&t, ctx->param[0], w->body, ctx->role, record_purposes, ctx, &reason);
 	if (rc != 0) {
 		if (rc == ERR_DENIED)
 			atomic_fetch_add(&ctx->app->metrics.denials, 1);
-		audit_decide(ctx, false, reason);
+		audit_decide_reason(ctx, false, reason);
 	}
 	return rc;
 }

@@ -350,9 +350,9 @@ struct txn app_txn(struct reqctx *ctx, struct store_conn *c)
 
 int app_active_contact(struct reqctx *ctx, struct txn *t, const char *id, struct store_contact *out)
 {
-	const char *reason = NULL;
+	enum decision_reason reason = REASON_NONE;
 	int rc = contact_get_active(t, id, out, &reason);
-	if (reason != NULL)
-		audit_decide(ctx, false, reason);
+	if (reason != REASON_NONE)
+		audit_decide_reason(ctx, false, reason);
 	return rc;
 }
