@@ -42,6 +42,7 @@ static const char *const own_names[REASON_COUNT - REASON_ERROR] = {
 	[REASON_UNKNOWN_TOKEN - REASON_ERROR] = "unknown_token",
 	[REASON_MISSING_TOKEN - REASON_ERROR] = "missing_token",
 	[REASON_MALFORMED_TOKEN - REASON_ERROR] = "malformed_token",
+	[REASON_UNUSABLE_PRINCIPAL_NAME - REASON_ERROR] = "unusable_principal_name",
 };
 
 const char *decision_reason_name(enum decision_reason r)
