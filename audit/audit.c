@@ -46,7 +46,7 @@ struct audit_field {
 #n, offsetof(struct audit_entry, n), m                                                       \
 	}
 static const struct audit_field audit_fields[AUDIT_STRINGS] = {
-	FIELD(actor, AUDIT_NAME_MAX),	     FIELD(role, AUDIT_NAME_MAX),
+	FIELD(actor, AUDIT_ACTOR_MAX),	     FIELD(role, AUDIT_NAME_MAX),
 	FIELD(action, AUDIT_NAME_MAX),	     FIELD(record_id, AUDIT_RECORD_ID_MAX),
 	FIELD(purpose, AUDIT_NAME_MAX),	     FIELD(channel, AUDIT_NAME_MAX),
 	FIELD(decision, AUDIT_DECISION_MAX), FIELD(reason, AUDIT_REASON_MAX),

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The handler layer, checked: no service/h_*.c calls a store_*,
-fieldcrypt_* or keyring_* function or touches a keyring through ->keys, and
-none waits for the writer with writer_run.
+fieldcrypt_* or keyring_* function or touches a keyring through ->keys,
+none waits for the writer with writer_run, and none renders a problem
+itself with reply_problem / reply_problem_status.
 
 docs/architecture.md: a handler parses, authorises, calls ONE domain
 function (service/domain/) on a struct txn from app_txn(), and renders.
@@ -21,6 +22,12 @@ on an HTTP worker that is a worker lost for a whole group commit. A handler
 submits (app_commit, or app_defer and writer_submit with a done callback).
 The handlers that still wait are listed in WAITS_DUE_TO_GO: TEMPORARY, named
 on every run, and reported as stale once they no longer wait.
+
+A handler returns an error code (with app_reason for the problem's reason)
+and the dispatcher renders it, once, with app_fail (service/reply.c): one
+place decides status, type, detail and whether the refusal is committed
+with its audit entry. The handlers that still render their own problems
+are listed in PROBLEMS_DUE_TO_GO, the same way.
 
 The CLI, checked the same way: service/main.c reaches the store and the
 keys only through the domain layer (principal, rotation, trail), except for
@@ -48,8 +55,11 @@ import tempfile
 CALL_RE = re.compile(r"\b((?:store|fieldcrypt|keyring)_[A-Za-z0-9_]+)\s*\(")
 KEYS_RE = re.compile(r"->\s*keys\b")
 WAIT_RE = re.compile(r"\bwriter_run\s*\(")
+PROBLEM_RE = re.compile(r"\b(reply_problem(?:_status)?)\s*\(")
 # TEMPORARY: handlers that still block an HTTP worker on the writer.
-WAITS_DUE_TO_GO = {"service/h_suppressions.c"}
+WAITS_DUE_TO_GO = set()
+# TEMPORARY (issue 11): handlers that still render their own problems.
+PROBLEMS_DUE_TO_GO = {"service/h_outreach.c"}
 
 
 def blank(src):
@@ -108,9 +118,10 @@ def cli_violations(root):
     return found
 
 
-def violations(root, waits_allowed=WAITS_DUE_TO_GO, notes=None):
+def violations(root, waits_allowed=WAITS_DUE_TO_GO, notes=None, problems_allowed=PROBLEMS_DUE_TO_GO):
     found = []
     waiting = set()
+    rendering = set()
     for path in sorted(glob.glob(os.path.join(root, "service", "h_*.c"))):
         with open(path, encoding="utf-8") as f:
             text = blank(f.read())
@@ -124,12 +135,22 @@ def violations(root, waits_allowed=WAITS_DUE_TO_GO, notes=None):
                 waiting.add(rel)
                 if rel not in waits_allowed:
                     found.append(f"{rel}:{no}: waits with writer_run (blocks an HTTP worker; submit instead)")
+            for m in PROBLEM_RE.finditer(line):
+                rendering.add(rel)
+                if rel not in problems_allowed:
+                    found.append(f"{rel}:{no}: renders a problem with {m.group(1)}() "
+                                 "(return the error code; app_reason for the reason)")
     if notes is not None:
         for rel in sorted(waits_allowed):
             if not os.path.exists(os.path.join(root, rel)):
                 continue
             notes.append(f"TEMPORARY: {rel} still waits with writer_run" if rel in waiting
                          else f"stale: {rel} no longer waits; remove it from WAITS_DUE_TO_GO")
+        for rel in sorted(problems_allowed):
+            if not os.path.exists(os.path.join(root, rel)):
+                continue
+            notes.append(f"TEMPORARY: {rel} still renders its own problems" if rel in rendering
+                         else f"stale: {rel} no longer renders problems; remove it from PROBLEMS_DUE_TO_GO")
     return found
 
 
@@ -255,14 +276,16 @@ def self_test():
         "\tstore_audit_each (ctx->rd, &f, NULL, NULL);\n"
         "\tcontact_email_hashes(ctx->app->keys, \"a@b\", NULL, NULL);\n"
         "\tfieldcrypt_open(NULL);\n"
-        "\twriter_run(ctx->app->writer, &ctx->job);\n}\n"
+        "\twriter_run(ctx->app->writer, &ctx->job);\n"
+        "\treply_problem (ctx, ERR_INVALID, \"reply_problem( in a string is fine\");\n}\n"
     )
     good = (
         "// keyring_get() is mentioned only here\n"
         "static void h_good(struct reqctx *ctx)\n{\n"
         "\tstruct txn t = app_txn(ctx, ctx->rd);\n"
         "\tconst char *m = \"store_x( and ->keys\";\n"
-        "\ttrail_each(&t, NULL, NULL, NULL);\n}\n"
+        "\ttrail_each(&t, NULL, NULL, NULL);\n"
+        "\treturn app_reason(ctx, ERR_INVALID, \"reply_problem(\"); /* reply_problem() named */\n}\n"
     )
     with tempfile.TemporaryDirectory() as d:
         os.mkdir(os.path.join(d, "service"))
@@ -275,7 +298,8 @@ def self_test():
             f.write(bad)
         got = violations(d)
         want = ["service/h_bad.c:6: calls store_audit_each()", "service/h_bad.c:7: touches ->keys",
-                "service/h_bad.c:8: calls fieldcrypt_open()", "service/h_bad.c:9: waits with writer_run"]
+                "service/h_bad.c:8: calls fieldcrypt_open()", "service/h_bad.c:9: waits with writer_run",
+                "service/h_bad.c:10: renders a problem with reply_problem()"]
         for w in want:
             if not any(g.startswith(w) for g in got):
                 print("self-test: missed", w, "in", got)

@@ -49,44 +49,38 @@ static struct policy *env_policy(void *arg)
 
 /* ---- bodies ---- */
 
-json_t *app_json_body(struct reqctx *ctx)
+int app_body(struct reqctx *ctx, json_t **out)
 {
 	size_t len;
 	const char *body = http_body(ctx->http, &len);
 	json_error_t jerr;
-	if (http_body_too_big(ctx->http)) {
-		err_set(ERR_TOOBIG, "the body is larger than %d bytes", LIMIT_BODY_BYTES);
-		reply_problem(ctx, ERR_TOOBIG, NULL);
-		return NULL;
-	}
-	if (!media_type_is(http_header(ctx->http, "Content-Type"), "application/json", NULL)) {
-		err_set(ERR_UNSUPPORTED, "send the body as application/json");
-		reply_problem(ctx, ERR_UNSUPPORTED, NULL);
-		return NULL;
-	}
-	if (body == NULL || len == 0) {
-		err_set(ERR_INVALID, "the body is empty; a JSON object is expected");
-		reply_problem(ctx, ERR_INVALID, NULL);
-		return NULL;
-	}
-	if (!json_depth_within(body, len, LIMIT_JSON_DEPTH)) {
-		err_set(ERR_INVALID, "JSON nesting is deeper than %d", LIMIT_JSON_DEPTH);
-		reply_problem(ctx, ERR_INVALID, NULL);
-		return NULL;
-	}
+	*out = NULL;
+	if (http_body_too_big(ctx->http))
+		return err_set(ERR_TOOBIG, "the body is larger than %d bytes", LIMIT_BODY_BYTES);
+	if (!media_type_is(http_header(ctx->http, "Content-Type"), "application/json", NULL))
+		return err_set(ERR_UNSUPPORTED, "send the body as application/json");
+	if (body == NULL || len == 0)
+		return err_set(ERR_INVALID, "the body is empty; a JSON object is expected");
+	if (!json_depth_within(body, len, LIMIT_JSON_DEPTH))
+		return err_set(ERR_INVALID, "JSON nesting is deeper than %d", LIMIT_JSON_DEPTH);
 	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		err_set(ERR_INVALID, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
-			jerr.text);
-		reply_problem(ctx, ERR_INVALID, NULL);
-		return NULL;
-	}
+	if (root == NULL)
+		return err_set(ERR_INVALID, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
+			       jerr.text);
 	if (!json_is_object(root)) {
 		json_decref(root);
-		err_set(ERR_INVALID, "the body must be a JSON object");
-		reply_problem(ctx, ERR_INVALID, NULL);
-		return NULL;
+		return err_set(ERR_INVALID, "the body must be a JSON object");
 	}
+	*out = root;
+	return 0;
+}
+
+json_t *app_json_body(struct reqctx *ctx)
+{
+	json_t *root = NULL;
+	int rc = app_body(ctx, &root);
+	if (rc != 0)
+		reply_problem(ctx, rc, NULL);
 	return root;
 }
 
@@ -128,9 +122,8 @@ static void on_headers(struct http_request *req, void *arg)
 	http_set_body_limit(req, limit);
 	const char *cl = http_header(req, "Content-Length");
 	if (cl != NULL && strtoull(cl, NULL, 10) > limit) {
-		err_set(ERR_TOOBIG, "the body is larger than %llu bytes", (unsigned long long)limit);
-		reply_problem(ctx, ERR_TOOBIG, NULL);
-		app_send(ctx);
+		app_fail(ctx, err_set(ERR_TOOBIG, "the body is larger than %llu bytes",
+				      (unsigned long long)limit));
 		return;
 	}
 	if (ctx->route->stream != NULL) {
@@ -169,16 +162,13 @@ static void refuse_auth(struct reqctx *ctx, const char *reason, int code)
 	atomic_fetch_add(&ctx->app->metrics.auth_failures, 1);
 	if (code != ERR_UNAVAILABLE)
 		code = ERR_UNAUTHENTICATED;
-	reply_problem(ctx, code, NULL);
-	if (code == ERR_UNAVAILABLE)
-		http_add_header(ctx->http, "Retry-After", "5");
 	audit_begin(ctx, "auth.failure", NULL, NULL, NULL);
 	audit_decide(ctx, false, reason);
 	char detail[160];
 	snprintf(detail, sizeof detail, "%s %s", http_method(ctx->http),
 		 ctx->route ? ctx->route->pattern : "");
 	audit_detail(ctx, json_pack("{s:s}", "route", detail));
-	app_commit(ctx);
+	app_fail(ctx, code); /* committed: the refusal is on the record */
 }
 
 static void on_complete(struct http_request *req, void *arg)
@@ -186,6 +176,7 @@ static void on_complete(struct http_request *req, void *arg)
 	struct app *app = arg;
 	struct reqctx *ctx = http_state(req);
 	char allow[ROUTER_ALLOW_CAP];
+	int rc;
 	if (ctx == NULL)
 		return; /* out of memory: http answers 500 */
 	/* Callbacks of other connections may have run on this thread since
@@ -194,20 +185,19 @@ static void on_complete(struct http_request *req, void *arg)
 	if (ctx->stream_rc != 0 && ctx->stream_msg[0] != '\0')
 		err_set(ctx->stream_rc, "%s", ctx->stream_msg);
 	if (ctx->route == NULL) {
-		int rc = router_match(http_method(req), http_path(req), &ctx->route, ctx->param, allow);
-		if (rc == ERR_UNSUPPORTED) {
-			reply_problem_status(ctx, 405, "method-not-allowed", "Method not allowed", err_msg(),
-					     NULL);
-			http_add_header(req, "Allow", allow);
-		} else {
-			reply_problem(ctx, ERR_NOTFOUND, NULL);
+		rc = router_match(http_method(req), http_path(req), &ctx->route, ctx->param, allow);
+		if (rc != ERR_UNSUPPORTED) {
+			app_fail(ctx, ERR_NOTFOUND);
+			return;
 		}
+		/* 405 is the router's alone (error.h's ERR_UNSUPPORTED is 415). */
+		reply_problem_status(ctx, 405, "method-not-allowed", "Method not allowed", err_msg(), NULL);
+		http_add_header(req, "Allow", allow);
 		app_send(ctx);
 		return;
 	}
 	if (ensure_reader(ctx) != 0) {
-		reply_problem(ctx, ERR_UNAVAILABLE, NULL);
-		app_send(ctx);
+		app_fail(ctx, ERR_UNAVAILABLE);
 		return;
 	}
 	if (!ctx->route->public && !ctx->authenticated) {
@@ -225,16 +215,21 @@ static void on_complete(struct http_request *req, void *arg)
 			return;
 		}
 		if (http_body_too_big(req)) {
-			err_set(ERR_TOOBIG, "the body is larger than allowed");
-			reply_problem(ctx, ERR_TOOBIG, NULL);
-			app_send(ctx);
+			app_fail(ctx, err_set(ERR_TOOBIG, "the body is larger than allowed"));
 			return;
 		}
-		ctx->route->stream->finish(ctx);
+		rc = ctx->route->stream->finish(ctx);
 	} else {
-		ctx->route->handler(ctx);
+		rc = ctx->route->handler(ctx);
 	}
-	if (!ctx->replied) {
+	if (rc != 0 && !ctx->replied) {
+		/* The one place a handler's error becomes its reply. */
+		app_fail(ctx, rc);
+	} else if (!ctx->replied && ctx->audit_begun) {
+		/* A prepared reply whose entry was begun leaves only after the
+		 * entry is durable, never unaudited. */
+		app_commit(ctx);
+	} else if (!ctx->replied) {
 		/* A handler that prepared a reply without sending it. */
 		app_send(ctx);
 	}

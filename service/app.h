@@ -30,6 +30,7 @@
 #include "service/writer.h"
 #include "policy/policy.h"
 #include "service/config.h"
+#include "service/domain/reason.h"
 #include "service/env.h"
 #include "service/domain/txn.h"
 #include "service/http.h"
@@ -77,7 +78,7 @@ struct app {
 struct stream_ops {
 	int (*begin)(struct reqctx *ctx);
 	int (*chunk)(struct reqctx *ctx, const char *data, size_t len);
-	void (*finish)(struct reqctx *ctx); /* like a handler: reply or commit */
+	int (*finish)(struct reqctx *ctx); /* like a handler: 0 or an error code */
 	void (*free)(void *state);
 };
 
@@ -98,6 +99,9 @@ struct reqctx {
 	size_t body_len;
 	const char *content_type;
 	bool replied; /* app_send or app_commit already happened */
+	/* The machine-readable reason of the problem for the code a handler
+	 * returns (set with app_reason; REASON_NONE for none). */
+	enum decision_reason reason;
 	/* streamed reply (sent after the commit, instead of body) */
 	http_reader stream_read;
 	void *stream_ctx;
@@ -142,6 +146,18 @@ void reply_problem(struct reqctx *ctx, int code, const char *reason);
 void reply_problem_status(struct reqctx *ctx, int status, const char *type, const char *title,
 			  const char *detail, const char *reason);
 
+/* Failing. A handler returns an error code; the dispatcher (app.c) calls
+ * app_fail, the one place a code becomes a problem reply: the status, type
+ * and title from the table in problem.c, the detail from err_set() when it
+ * was set for this code, and the reason given with app_reason(). The reply
+ * is committed when the handler began an audit entry (the refusal is on the
+ * record) and sent at once otherwise. */
+int app_reason(struct reqctx *ctx, int code, enum decision_reason reason); /* returns code */
+void app_fail(struct reqctx *ctx, int code);
+/* app_fail for work finished on another thread (after app_defer): renders
+ * the problem for code (none when 0) and calls app_commit_deferred. */
+void app_fail_deferred(struct reqctx *ctx, int code);
+
 /* Sending. */
 void app_send(struct reqctx *ctx);
 /* Submits ctx->job (the entry plus optional apply) and replies after the
@@ -158,6 +174,8 @@ void app_commit_deferred(struct reqctx *ctx);
 void audit_begin(struct reqctx *ctx, const char *action, const char *record_id, const char *purpose,
 		 const char *channel);
 void audit_decide(struct reqctx *ctx, bool allowed, const char *reason);
+/* The same for a reason of the API's vocabulary (service/domain/reason.h). */
+void audit_decide_reason(struct reqctx *ctx, bool allowed, enum decision_reason reason);
 void audit_detail(struct reqctx *ctx, json_t *detail); /* steals detail */
 void audit_fields(struct reqctx *ctx, const char *comma_list);
 
@@ -187,21 +205,34 @@ bool app_stream_refused(struct reqctx *ctx, const void *state, bool role_denied,
 			const char *purpose, int setup_rc, const char *reason);
 
 /* Request bodies: parses the buffered body as one JSON object with depth and
- * size bounds; on failure prepares 400/413/415 and returns NULL. */
+ * size bounds into *out; ERR_TOOBIG, ERR_UNSUPPORTED or ERR_INVALID (with
+ * the message set) otherwise. app_json_body is the same for callers that
+ * still render their own problems: on failure it prepares the problem and
+ * returns NULL. */
+int app_body(struct reqctx *ctx, json_t **out);
 json_t *app_json_body(struct reqctx *ctx);
 
+/* TEMPORARY (issue 11): adapts a handler that still renders its own
+ * problems (void) to the route signature, as NAME_route. */
+#define APP_VOID_HANDLER(name)                                                                               \
+	static int name##_route(struct reqctx *ctx)                                                          \
+	{                                                                                                    \
+		name(ctx);                                                                                   \
+		return 0;                                                                                    \
+	}
+
 /* Handlers: service/h_*.c. */
-void h_health(struct reqctx *ctx);
-void h_ready(struct reqctx *ctx);
-void h_metrics(struct reqctx *ctx);
-void h_contact_create(struct reqctx *ctx);
-void h_contact_get(struct reqctx *ctx);
-void h_contact_lookup(struct reqctx *ctx);
-void h_contact_update(struct reqctx *ctx);
-void h_contact_erase(struct reqctx *ctx);
-void h_consent_put(struct reqctx *ctx);
-void h_consents_get(struct reqctx *ctx);
-void h_consent_check(struct reqctx *ctx);
+int h_health(struct reqctx *ctx);
+int h_ready(struct reqctx *ctx);
+int h_metrics(struct reqctx *ctx);
+int h_contact_create(struct reqctx *ctx);
+int h_contact_get(struct reqctx *ctx);
+int h_contact_lookup(struct reqctx *ctx);
+int h_contact_update(struct reqctx *ctx);
+int h_contact_erase(struct reqctx *ctx);
+int h_consent_put(struct reqctx *ctx);
+int h_consents_get(struct reqctx *ctx);
+int h_consent_check(struct reqctx *ctx);
 
 /* Whether the store answers a read now (for /readyz): false while the
  * database server is unreachable, even before any write has failed. */

@@ -73,7 +73,7 @@ static const struct {
 struct audit_query {
 	unsigned allowed, seen;
 	char contact[AUDIT_RECORD_ID_MAX + 1];
-	char actor[AUDIT_NAME_MAX + 1];
+	char actor[AUDIT_ACTOR_MAX + 1];
 	char action[AUDIT_NAME_MAX + 1];
 	char purpose[AUDIT_NAME_MAX + 1];
 	char decision[AUDIT_DECISION_MAX + 1];
@@ -108,18 +108,6 @@ static bool action_ok(const char *s)
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
 			return false;
 	}
-	return true;
-}
-
-/* Principal names are chosen by operators; any short clean text is allowed. */
-static bool actor_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > AUDIT_NAME_MAX || !is_clean_utf8(s, n))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return false;
 	return true;
 }
 
@@ -175,9 +163,9 @@ static int query_one(void *arg, const char *name, const char *v)
 		snprintf(q->contact, sizeof q->contact, "%s", v);
 		return 0;
 	case Q_ACTOR:
-		if (!actor_ok(v))
-			return err_set(ERR_INVALID, "actor must be a principal name of 1 to %d bytes",
-				       AUDIT_NAME_MAX);
+		if (!is_actor_name(v))
+			return err_set(ERR_INVALID, "actor must be a principal name of 1 to %d characters",
+				       LIMIT_PRINCIPAL_CHARS);
 		snprintf(q->actor, sizeof q->actor, "%s", v);
 		return 0;
 	case Q_ACTION:
@@ -216,9 +204,9 @@ static int query_one(void *arg, const char *name, const char *v)
 	}
 }
 
-/* Parses and validates the query; on failure prepares and sends a 400 (or
- * 413) problem and returns false. */
-static bool parse_query(struct reqctx *ctx, unsigned allowed, struct audit_query *q)
+/* Parses and validates the query; ERR_INVALID (or ERR_TOOBIG) with the
+ * message set when it is not one this route takes. */
+static int parse_query(struct reqctx *ctx, unsigned allowed, struct audit_query *q)
 {
 	memset(q, 0, sizeof *q);
 	q->allowed = allowed;
@@ -226,15 +214,12 @@ static bool parse_query(struct reqctx *ctx, unsigned allowed, struct audit_query
 	int rc = http_query_each(ctx->http, query_one, q);
 	if (rc == 0 && (q->seen & Q_SINCE) && (q->seen & Q_UNTIL) && q->since_us >= q->until_us)
 		rc = err_set(ERR_INVALID, "since must be before until");
-	if (rc != 0) {
-		reply_problem(ctx, rc, NULL);
-		app_send(ctx);
-		return false;
-	}
+	if (rc != 0)
+		return rc;
 	/* The store reads until_us == 0 as "no bound"; an until at the epoch
 	 * matches nothing instead. */
 	q->empty = (q->seen & Q_UNTIL) && q->until_us == 0;
-	return true;
+	return 0;
 }
 
 static void query_filter(const struct audit_query *q, struct store_audit_filter *f)
@@ -288,13 +273,13 @@ static void audit_auditor(struct reqctx *ctx, const char *action, const struct a
 		audit_detail(ctx, detail);
 }
 
-/* A read failed before anything was revealed: audit the error, answer it. */
-static void fail_audited(struct reqctx *ctx, int rc)
+/* A read failed before anything was revealed: audit the error; returns rc
+ * for the dispatcher to answer. */
+static int fail_audited(struct reqctx *ctx, int rc)
 {
 	snprintf(ctx->job.entry.decision, sizeof ctx->job.entry.decision, "error");
 	snprintf(ctx->job.entry.reason, sizeof ctx->job.entry.reason, "error");
-	reply_problem(ctx, rc, NULL);
-	app_commit(ctx);
+	return rc;
 }
 
 /* ---- GET /v1/audit ---- */
@@ -322,15 +307,16 @@ static int page_add(void *arg, const struct audit_entry *e)
 	return 0;
 }
 
-static void h_audit_list(struct reqctx *ctx)
+static int h_audit_list(struct reqctx *ctx)
 {
 	struct audit_query q;
 	struct store_audit_filter f;
 	struct page p = { 0 };
-	if (!parse_query(ctx, Q_FILTERS | Q_AFTER | Q_LIMIT, &q))
-		return;
+	int rc;
+	if ((rc = parse_query(ctx, Q_FILTERS | Q_AFTER | Q_LIMIT, &q)) != 0)
+		return rc;
 	if (!app_require(ctx, POLICY_ACT_AUDIT_READ, NULL, NULL))
-		return;
+		return 0;
 	json_t *detail = query_detail(&q, "entries");
 	audit_auditor(ctx, "audit.read", &q, NULL);
 	query_filter(&q, &f);
@@ -338,12 +324,11 @@ static void h_audit_list(struct reqctx *ctx)
 	p.entries = json_array();
 	p.limit = q.limit;
 	struct txn t = app_txn(ctx, ctx->rd);
-	int rc = q.empty ? 0 : trail_each(&t, &f, page_add, &p);
+	rc = q.empty ? 0 : trail_each(&t, &f, page_add, &p);
 	if (rc < 0) {
 		json_decref(p.entries);
 		audit_detail(ctx, detail);
-		fail_audited(ctx, rc);
-		return;
+		return fail_audited(ctx, rc);
 	}
 	json_object_set_new(detail, "count", json_integer(p.n));
 	audit_detail(ctx, detail);
@@ -356,126 +341,39 @@ static void h_audit_list(struct reqctx *ctx)
 	}
 	reply_json(ctx, 200, json_pack("{s:o, s:o}", "entries", p.entries, "next", next));
 	app_commit(ctx);
+	return 0;
 }
 
 /* ---- GET /v1/audit/export ---- */
 
-/* The state of one streamed export; owned by the response once delivered. */
-struct export_stream {
-	struct trail_cursor *cur; /* with its own reader connection */
-	bool csv, started, ended;
-	struct audit_entry e;
-	size_t len, off; /* pending bytes of line */
-	char line[AUDIT_JSON_MAX > AUDIT_CSV_MAX ? AUDIT_JSON_MAX : AUDIT_CSV_MAX];
-};
-
-static void export_free(void *arg)
-{
-	struct export_stream *x = arg;
-	if (x == NULL)
-		return;
-	trail_cursor_close(x->cur);
-	free(x);
-}
-
-/* Renders the next line into x->line; 1 when there is one, 0 at the end,
- * negative on error (the connection is then cut, so a partial export can
- * never look complete: the chunked body lacks its last chunk). */
-static int export_next_line(struct export_stream *x)
-{
-	int n;
-	if (!x->started) {
-		x->started = true;
-		if (x->csv) {
-			n = audit_csv_header(x->line, sizeof x->line);
-			if (n < 0)
-				return n;
-			x->len = (size_t)n;
-			x->off = 0;
-			return 1;
-		}
-	}
-	int rc = trail_cursor_next(x->cur, &x->e);
-	if (rc <= 0)
-		return rc;
-	if (x->csv) {
-		n = audit_entry_format_csv(&x->e, x->line, sizeof x->line);
-	} else {
-		n = audit_entry_format_json(&x->e, x->line, sizeof x->line - 1);
-		if (n >= 0)
-			x->line[n++] = '\n';
-	}
-	if (n < 0)
-		return n;
-	x->len = (size_t)n;
-	x->off = 0;
-	return 1;
-}
-
-static ssize_t export_read(void *arg, char *buf, size_t cap)
-{
-	struct export_stream *x = arg;
-	size_t out = 0;
-	while (out < cap) {
-		if (x->off == x->len) {
-			if (x->ended)
-				break;
-			int rc = export_next_line(x);
-			if (rc < 0) {
-				fprintf(stderr, "consentd: audit export cut short: %s\n", err_msg());
-				return -1;
-			}
-			if (rc == 0) {
-				x->ended = true;
-				break;
-			}
-		}
-		size_t k = x->len - x->off;
-		if (k > cap - out)
-			k = cap - out;
-		memcpy(buf + out, x->line + x->off, k);
-		x->off += k;
-		out += k;
-	}
-	return (ssize_t)out;
-}
-
-static void h_audit_export(struct reqctx *ctx)
+static int h_audit_export(struct reqctx *ctx)
 {
 	struct audit_query q;
 	struct store_audit_filter f;
-	struct export_stream *x = NULL;
+	struct trail_lines *x = NULL;
 	int rc;
-	if (!parse_query(ctx, Q_FILTERS | Q_AFTER | Q_FORMAT, &q))
-		return;
+	if ((rc = parse_query(ctx, Q_FILTERS | Q_AFTER | Q_FORMAT, &q)) != 0)
+		return rc;
 	if (!app_require(ctx, POLICY_ACT_AUDIT_READ, NULL, NULL))
-		return;
+		return 0;
 	audit_auditor(ctx, "audit.export", &q, query_detail(&q, "entries"));
-	x = calloc(1, sizeof *x);
-	if (x == NULL) {
-		fail_audited(ctx, err_set(ERR_NOMEM, "out of memory"));
-		return;
-	}
-	x->csv = q.csv;
 	query_filter(&q, &f);
 	if (q.empty)
 		f.after_seq = INT64_MAX; /* nothing matches */
-	if ((rc = trail_cursor_open(ctx->app->store, &f, &x->cur)) != 0) {
-		export_free(x);
-		fail_audited(ctx, rc);
-		return;
-	}
+	if ((rc = trail_lines_open(ctx->app->store, &f, q.csv ? TRAIL_CSV : TRAIL_NDJSON, NULL, &x)) != 0)
+		return fail_audited(ctx, rc);
 	/* Prepared, not sent: app_commit delivers the stream after the entry is
-	 * durable, or drops it (export_free) and answers 503. */
+	 * durable, or drops it (trail_lines_free) and answers 503. */
 	ctx->status = 200;
 	ctx->content_type = q.csv ? "text/csv; charset=utf-8" : "application/x-ndjson";
-	ctx->stream_read = export_read;
+	ctx->stream_read = trail_lines_read;
 	ctx->stream_ctx = x;
-	ctx->stream_free = export_free;
+	ctx->stream_free = trail_lines_free;
 	http_add_header(ctx->http, "Content-Disposition",
 			q.csv ? "attachment; filename=\"audit.csv\""
 			      : "attachment; filename=\"audit.ndjson\"");
 	app_commit(ctx);
+	return 0;
 }
 
 /* ---- GET /v1/audit/verify ---- */
@@ -514,8 +412,7 @@ static void verify_done(void *arg, int rc, const struct audit_verify_result *res
 	char head[2 * AUDIT_HASH_BYTES + 1];
 	if (rc != 0 || res == NULL) {
 		audit_decide(ctx, false, "error");
-		reply_problem(ctx, rc == ERR_UNAVAILABLE ? ERR_UNAVAILABLE : rc, NULL);
-		app_commit_deferred(ctx);
+		app_fail_deferred(ctx, rc != 0 ? rc : ERR_INTERNAL);
 		return;
 	}
 	/* The request was allowed whatever the verdict; the verdict is in the
@@ -534,20 +431,22 @@ static void verify_done(void *arg, int rc, const struct audit_verify_result *res
 	app_commit_deferred(ctx);
 }
 
-static void h_audit_verify(struct reqctx *ctx)
+static int h_audit_verify(struct reqctx *ctx)
 {
 	struct audit_query q;
-	if (!parse_query(ctx, 0, &q))
-		return;
+	int rc;
+	if ((rc = parse_query(ctx, 0, &q)) != 0)
+		return rc;
 	if (!app_require(ctx, POLICY_ACT_AUDIT_READ, NULL, NULL))
-		return;
+		return 0;
 	audit_begin(ctx, "audit.verify", NULL, NULL, NULL);
 	/* A walk over the whole trail runs on the watch thread, never on an
 	 * HTTP worker (auditwatch.h). */
 	app_defer(ctx);
-	int rc = auditwatch_request(ctx->app->watch, verify_done, ctx);
+	rc = auditwatch_request(ctx->app->watch, verify_done, ctx);
 	if (rc != 0)
 		verify_done(ctx, rc, NULL);
+	return 0;
 }
 
 /* ---- GET /v1/audit/checkpoints/latest ---- */
@@ -565,7 +464,7 @@ static int read_public_pem(const char *path, char *buf, size_t cap)
 	return 0;
 }
 
-static void h_audit_checkpoint_latest(struct reqctx *ctx)
+static int h_audit_checkpoint_latest(struct reqctx *ctx)
 {
 	struct audit_query q;
 	struct audit_checkpoint cp;
@@ -576,10 +475,10 @@ static void h_audit_checkpoint_latest(struct reqctx *ctx)
 	int64_t head_seq = 0;
 	json_t *cpobj = NULL;
 	int rc;
-	if (!parse_query(ctx, 0, &q))
-		return;
+	if ((rc = parse_query(ctx, 0, &q)) != 0)
+		return rc;
 	if (!app_require(ctx, POLICY_ACT_AUDIT_READ, NULL, NULL))
-		return;
+		return 0;
 	audit_auditor(ctx, "audit.read", &q, json_pack("{s:s}", "resource", "checkpoint"));
 	struct txn t = app_txn(ctx, ctx->rd);
 	if ((rc = read_public_pem(ctx->app->cfg.signing_pub, pem, sizeof pem)) != 0 ||
@@ -592,10 +491,8 @@ static void h_audit_checkpoint_latest(struct reqctx *ctx)
 	rc = trail_checkpoint_latest(&t, &cp);
 	if (rc == ERR_NOTFOUND) {
 		audit_decide(ctx, false, "no_checkpoint");
-		reply_problem(ctx, ERR_NOTFOUND, "no_checkpoint");
-		app_commit(ctx);
 		audit_pubkey_free(key);
-		return;
+		return app_reason(ctx, ERR_NOTFOUND, REASON_NO_CHECKPOINT);
 	}
 	if (rc != 0)
 		goto fail;
@@ -611,10 +508,10 @@ static void h_audit_checkpoint_latest(struct reqctx *ctx)
 			     pem, "head", "seq", (json_int_t)head_seq, "hash", head_seq > 0 ? headhex : ""));
 	audit_pubkey_free(key);
 	app_commit(ctx);
-	return;
+	return 0;
 fail:
 	audit_pubkey_free(key);
-	fail_audited(ctx, rc);
+	return fail_audited(ctx, rc);
 }
 
 const struct route audit_routes[] = {

@@ -41,7 +41,7 @@ static void confirm_req_free(void *p)
 static void reply_page(struct reqctx *ctx, int status, char *page)
 {
 	if (page == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
+		reply_drop(ctx); /* a bare 500, as the customer pages answer */
 		return;
 	}
 	http_add_header(ctx->http, "Content-Security-Policy", PREFPAGE_CSP);
@@ -53,31 +53,27 @@ static void reply_page(struct reqctx *ctx, int status, char *page)
 	reply_text(ctx, status, PREFPAGE_CONTENT_TYPE, page, strlen(page));
 }
 
-/* Resolves the path's token on the reader and opens the audit entry;
- * NULL when the link cannot confirm (the refusal is then answered and
- * committed) or on a store error (answered). */
-static struct confirm_req *resolve(struct reqctx *ctx, const char *action)
+/* Resolves the path's token on the reader and opens the audit entry into
+ * *out. 0 with *out NULL when the link cannot confirm (the refusal page is
+ * then answered and committed); an error code for the dispatcher to render
+ * otherwise. */
+static int resolve(struct reqctx *ctx, const char *action, struct confirm_req **out)
 {
 	struct confirm_req *r = calloc(1, sizeof *r);
 	const char *refusal = NULL;
 	snprintf(ctx->actor, sizeof ctx->actor, "customer");
 	snprintf(ctx->role, sizeof ctx->role, "customer");
 	ctx->authenticated = true;
-	if (r == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
-		app_send(ctx);
-		return NULL;
-	}
+	*out = NULL;
+	if (r == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
 	ctx->state = r;
 	ctx->state_free = confirm_req_free;
 	r->lang = prefpage_lang_from(http_header(ctx->http, "Accept-Language"));
 	struct txn t = app_txn(ctx, ctx->rd);
 	int rc = optin_resolve(&t, ctx->param[0], &r->cf, &refusal);
-	if (rc != 0) {
-		reply_problem(ctx, rc, NULL);
-		app_send(ctx);
-		return NULL;
-	}
+	if (rc != 0)
+		return rc;
 	bool ok = refusal == NULL;
 	audit_begin(ctx, action, ok ? r->cf.contact_id : "", ok ? r->cf.purpose : NULL,
 		    ok ? r->cf.channel : NULL);
@@ -89,19 +85,21 @@ static struct confirm_req *resolve(struct reqctx *ctx, const char *action)
 			audit_detail(ctx, json_pack("{s:s}", "confirmation_id", r->cf.id));
 		reply_page(ctx, 403, prefpage_link_invalid(r->lang));
 		app_commit(ctx);
-		return NULL;
+		return 0;
 	}
 	audit_detail(ctx, json_pack("{s:s, s:s}", "confirmation_id", r->cf.id, "pending_receipt_id",
 				    r->cf.receipt_id));
-	return r;
+	*out = r;
+	return 0;
 }
 
-static void h_confirm_get(struct reqctx *ctx)
+static int h_confirm_get(struct reqctx *ctx)
 {
-	struct confirm_req *r = resolve(ctx, "customer.confirm_view");
+	struct confirm_req *r = NULL;
 	struct policy_purpose_info pi;
-	if (r == NULL)
-		return;
+	int rc = resolve(ctx, "customer.confirm_view", &r);
+	if (rc != 0 || r == NULL)
+		return rc;
 	const char *what = r->cf.purpose;
 	if (policy_purpose_get(ctx->policy, r->cf.purpose, &pi) == 0)
 		what = r->lang == PREFPAGE_ZH && pi.description_zh != NULL ? pi.description_zh
@@ -109,6 +107,7 @@ static void h_confirm_get(struct reqctx *ctx)
 	audit_decide(ctx, true, "shown");
 	reply_page(ctx, 200, prefpage_confirm_ask(r->lang, ctx->param[0], what));
 	app_commit(ctx);
+	return 0;
 }
 
 static int apply_confirm(struct store_conn *wc, struct writer_job *job)
@@ -137,11 +136,12 @@ static int apply_confirm(struct store_conn *wc, struct writer_job *job)
 	return 0;
 }
 
-static void h_confirm_post(struct reqctx *ctx)
+static int h_confirm_post(struct reqctx *ctx)
 {
-	struct confirm_req *r = resolve(ctx, "customer.confirm");
-	if (r == NULL)
-		return;
+	struct confirm_req *r = NULL;
+	int rc = resolve(ctx, "customer.confirm", &r);
+	if (rc != 0 || r == NULL)
+		return rc;
 	/* The evidence of the confirming request: how it came (the client
 	 * address is in the audit entry, as a keyed hash). A user agent longer
 	 * than the bound is left out whole rather than cut. */
@@ -150,6 +150,7 @@ static void h_confirm_post(struct reqctx *ctx)
 				ua != NULL && strlen(ua) <= LIMIT_USER_AGENT_BYTES ? ua : NULL);
 	ctx->job.apply = apply_confirm;
 	app_commit(ctx);
+	return 0;
 }
 
 const struct route confirm_routes[] = {

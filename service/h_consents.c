@@ -71,29 +71,26 @@ static int apply_consent(struct store_conn *wc, struct writer_job *job)
 	return 0;
 }
 
-void h_consent_put(struct reqctx *ctx)
+int h_consent_put(struct reqctx *ctx)
 {
 	const char *id = ctx->param[0], *purpose = ctx->param[1];
 	json_t *body;
 	int reason = -1, rc;
 	if (!app_require_logged(ctx, POLICY_ACT_CONSENTS_WRITE, id, NULL, is_name(purpose) ? purpose : NULL))
-		return;
-	if ((body = app_json_body(ctx)) == NULL)
-		return;
+		return 0;
+	if ((rc = app_body(ctx, &body)) != 0)
+		return rc;
 	struct consent_write *w = calloc(1, sizeof *w);
 	if (w == NULL) {
 		json_decref(body);
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
-		app_send(ctx);
-		return;
+		return err_set(ERR_NOMEM, "out of memory");
 	}
 	ctx->state = w;
 	ctx->state_free = consent_write_free;
 	if ((rc = consent_from_json(ctx->policy, purpose, body, now_us(), &w->cs, &reason)) != 0) {
 		json_decref(body);
-		reply_problem(ctx, rc, reason >= 0 ? policy_reason_name((enum policy_reason)reason) : NULL);
-		app_send(ctx);
-		return;
+		return app_reason(ctx, rc,
+				  reason >= 0 ? decision_reason_of((enum policy_reason)reason) : REASON_NONE);
 	}
 	consent_new_receipt(w->cs.receipt_id);
 	snprintf(w->cs.contact_id, sizeof w->cs.contact_id, "%s", id);
@@ -107,25 +104,24 @@ void h_consent_put(struct reqctx *ctx)
 	 * whether the event became the current state. */
 	ctx->job.apply = apply_consent;
 	app_commit(ctx);
+	return 0;
 }
 
 /* ---- reading ---- */
 
-void h_consents_get(struct reqctx *ctx)
+int h_consents_get(struct reqctx *ctx)
 {
 	const char *id = ctx->param[0];
 	struct store_contact ct;
 	json_t *current = NULL, *history = NULL;
 	if (!app_require(ctx, POLICY_ACT_CONSENTS_READ, id, NULL))
-		return;
+		return 0;
 	struct txn t = app_txn(ctx, ctx->rd);
 	audit_begin(ctx, "consents.read", id, NULL, NULL);
 	int rc = contact_get(&t, id, &ct);
 	if (rc != 0) {
 		audit_decide(ctx, false, rc == ERR_NOTFOUND ? "unknown_contact" : "error");
-		reply_problem(ctx, rc, rc == ERR_NOTFOUND ? "unknown_contact" : NULL);
-		app_commit(ctx);
-		return;
+		return app_reason(ctx, rc, rc == ERR_NOTFOUND ? REASON_UNKNOWN_CONTACT : REASON_NONE);
 	}
 	/* Evidence (form URL, user agent, address) is personal data: only roles
 	 * that may change the record see it. */
@@ -137,9 +133,7 @@ void h_consents_get(struct reqctx *ctx)
 	rc = consent_lists_json(&t, &ct, only, evidence, &current, &history);
 	if (rc != 0) {
 		audit_decide(ctx, false, "error");
-		reply_problem(ctx, rc, NULL);
-		app_commit(ctx);
-		return;
+		return rc;
 	}
 	audit_decide(ctx, true, ct.erased ? "erased" : "allowed");
 	if (evidence)
@@ -148,11 +142,12 @@ void h_consents_get(struct reqctx *ctx)
 		   json_pack("{s:s, s:s, s:o, s:o}", "contact_id", id, "status",
 			     ct.erased ? "erased" : "active", "consents", current, "history", history));
 	app_commit(ctx);
+	return 0;
 }
 
 /* ---- the check ---- */
 
-void h_consent_check(struct reqctx *ctx)
+int h_consent_check(struct reqctx *ctx)
 {
 	json_t *body;
 	struct check_req req;
@@ -161,26 +156,26 @@ void h_consent_check(struct reqctx *ctx)
 	int rc;
 
 	atomic_fetch_add(&ctx->app->metrics.checks, 1);
-	if ((body = app_json_body(ctx)) == NULL)
-		return;
+	if ((rc = app_body(ctx, &body)) != 0)
+		return rc;
 	rc = parse_check_body(ctx->policy, body, &req, &reason_422);
 	if (rc != 0) {
 		json_decref(body);
-		reply_problem(ctx, rc, rc == ERR_UNPROCESSABLE ? reason_422 : NULL);
-		app_send(ctx);
-		return;
+		return app_reason(ctx, rc,
+				  rc == ERR_UNPROCESSABLE ? decision_reason_from_name(reason_422)
+							  : REASON_NONE);
 	}
 	const char *purpose = req.purpose, *channel = req.channel;
 	if (!app_require(ctx, POLICY_ACT_CONSENT_CHECK, NULL, purpose)) {
 		json_decref(body);
-		return;
+		return 0;
 	}
 	struct txn t = app_txn(ctx, ctx->rd);
 	if ((rc = consent_check(&t, ctx->role, &req, &cd)) != 0)
 		goto fail;
 	const char *reason = policy_reason_name(cd.d.reason);
 	audit_begin(ctx, "consent.check", cd.contact_id, purpose, channel);
-	audit_decide(ctx, cd.d.allowed, reason);
+	audit_decide_reason(ctx, cd.d.allowed, decision_reason_of(cd.d.reason));
 	/* The hot path: every value here is a policy name or a contact id
 	 * (validated, [A-Za-z0-9_-]), so the reply is written directly. */
 	char *out = NULL, when[80] = "";
@@ -203,15 +198,14 @@ void h_consent_check(struct reqctx *ctx)
 	}
 	reply_text(ctx, 200, "application/json", out, (size_t)n);
 	app_commit(ctx);
-	return;
+	return 0;
 fail:
 	json_decref(body);
 fail_noid:
 	audit_begin(ctx, "consent.check", "", req.pi.name,
 		    req.ch == POLICY_CH_COUNT ? "" : policy_channel_name(req.ch));
 	audit_decide(ctx, false, "error");
-	reply_problem(ctx, rc, NULL);
-	app_commit(ctx);
+	return rc;
 }
 
 const struct route consent_routes[] = {

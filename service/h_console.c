@@ -118,11 +118,13 @@ static void page_headers(struct reqctx *ctx)
 	http_add_header(ctx->http, "Vary", "Accept-Language, Cookie");
 }
 
+/* Prepares a page. A page that could not be built (out of memory) leaves
+ * no reply at all, which the sender answers as a bare 500. */
 static void reply_page(struct reqctx *ctx, int status, struct page_buf *b)
 {
 	char *page = page_finish(b);
 	if (page == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "the page could not be built"), NULL);
+		reply_drop(ctx);
 		return;
 	}
 	page_headers(ctx);
@@ -142,21 +144,18 @@ static struct creq *creq_new(struct reqctx *ctx)
 
 /* ---- the sign-in page ---- */
 
-/* The sign-in form, with a fresh double-submit value in its cookie. */
-static void signin_page(struct reqctx *ctx, struct creq *r, int status, enum ctext notice, bool alert)
+/* The sign-in form, with a fresh double-submit value in its cookie; 0 when
+ * it is prepared. */
+static int signin_page(struct reqctx *ctx, struct creq *r, int status, enum ctext notice, bool alert)
 {
 	struct page_buf b = { 0 };
 	char csrf[CONSOLE_SECRET_CAP], cookie[COOKIE_CAP];
-	if (console_secret_new(csrf) != 0) {
-		reply_problem(ctx, err_set(ERR_UNAVAILABLE, "no randomness for the sign-in form"), NULL);
-		return;
-	}
+	if (console_secret_new(csrf) != 0)
+		return err_set(ERR_UNAVAILABLE, "no randomness for the sign-in form");
 	int cn = snprintf(cookie, sizeof cookie, CONSOLE_LOGIN_COOKIE "=%s" COOKIE_ATTRS "; Max-Age=3600",
 			  csrf);
-	if (cn < 0 || (size_t)cn >= sizeof cookie) {
-		reply_problem(ctx, err_set(ERR_INTERNAL, "the sign-in cookie does not fit"), NULL);
-		return;
-	}
+	if (cn < 0 || (size_t)cn >= sizeof cookie)
+		return err_set(ERR_INTERNAL, "the sign-in cookie does not fit");
 	consolepage_head(&b, r->lang, consolepage_tx(r->lang, C_SIGN_IN), C_COUNT_TEXTS, NULL, NULL, NULL);
 	if (notice != C_COUNT_TEXTS)
 		consolepage_notice(&b, consolepage_tx(r->lang, notice), alert);
@@ -175,6 +174,7 @@ static void signin_page(struct reqctx *ctx, struct creq *r, int status, enum cte
 	consolepage_tail(&b);
 	reply_page(ctx, status, &b);
 	http_add_header(ctx->http, "Set-Cookie", cookie);
+	return 0;
 }
 
 static void clear_session_cookie(struct reqctx *ctx)
@@ -182,9 +182,9 @@ static void clear_session_cookie(struct reqctx *ctx)
 	http_add_header(ctx->http, "Set-Cookie", CONSOLE_COOKIE "=" COOKIE_ATTRS "; Max-Age=0");
 }
 
-/* A refusal in the console's own terms: an HTML page for a browser, a
- * problem otherwise. */
-static void refuse(struct reqctx *ctx, struct creq *r, int code, enum ctext text)
+/* A refusal in the console's own terms: an HTML page for a browser
+ * (prepared; 0), or code, which the dispatcher answers as a problem. */
+static int refuse(struct reqctx *ctx, struct creq *r, int code, enum ctext text)
 {
 	if (r != NULL && wants_html(ctx)) {
 		struct page_buf b = { 0 };
@@ -201,18 +201,33 @@ static void refuse(struct reqctx *ctx, struct creq *r, int code, enum ctext text
 		page_puts(&b, "</a></p>");
 		consolepage_tail(&b);
 		reply_page(ctx, status_for_err(code), &b);
-		return;
+		return 0;
 	}
-	reply_problem(ctx, code, NULL);
+	return code;
+}
+
+/* A helper's "the request has its reply (prepared, or sent): stop here",
+ * distinct from 0 (go on) and from an error code (negative). */
+#define ANSWERED 1
+
+static int answered(int rc)
+{
+	return rc != 0 ? rc : ANSWERED;
+}
+
+/* What a handler returns for a helper's result. */
+static int handled(int rc)
+{
+	return rc == ANSWERED ? 0 : rc;
 }
 
 /* ---- sessions ---- */
 
-/* Resolves the session cookie; true when signed in (ctx is then the
- * session's principal). Otherwise the request has been answered: the
- * sign-in page (unless signin_ok, where the caller shows it), a refusal,
- * or an audited refusal of a revoked token's session. */
-static bool session(struct reqctx *ctx, struct creq *r, bool signin_ok)
+/* Resolves the session cookie; 0 when signed in (ctx is then the
+ * session's principal). Otherwise ANSWERED (the sign-in page, 200 when
+ * signin_ok, or a refusal page, or an audited refusal of a revoked token's
+ * session) or an error code for the dispatcher. */
+static int session(struct reqctx *ctx, struct creq *r, bool signin_ok)
 {
 	char sid[CONSOLE_SECRET_CAP];
 	const char *reason = NULL;
@@ -225,17 +240,11 @@ static bool session(struct reqctx *ctx, struct creq *r, bool signin_ok)
 	rc = console_session_load(&t, r->s.id_hash, &r->s);
 	if (rc == ERR_NOTFOUND)
 		goto signed_out;
-	if (rc != 0) {
-		refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED);
-		app_send(ctx);
-		return false;
-	}
+	if (rc != 0)
+		return answered(refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED));
 	rc = auth_principal(ctx, r->s.token_hash, &reason);
-	if (rc == ERR_UNAVAILABLE) {
-		refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED);
-		app_send(ctx);
-		return false;
-	}
+	if (rc == ERR_UNAVAILABLE)
+		return answered(refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED));
 	if (rc != 0 || strcmp(ctx->actor, r->s.actor) != 0) {
 		/* The token was revoked (or now names someone else): the
 		 * session dies with it, on the record. */
@@ -249,43 +258,40 @@ static bool session(struct reqctx *ctx, struct creq *r, bool signin_ok)
 		r->op = OP_DELETE;
 		ctx->job.apply = apply_session;
 		atomic_fetch_add(&ctx->app->metrics.auth_failures, 1);
-		if (wants_html(ctx)) {
-			signin_page(ctx, r, 401, C_SESSION_ENDED, true);
-		} else {
-			err_set(ERR_UNAUTHENTICATED, "the session's token was revoked; sign in again");
-			reply_problem(ctx, ERR_UNAUTHENTICATED, "session_token_revoked");
-		}
+		if (wants_html(ctx))
+			rc = signin_page(ctx, r, 401, C_SESSION_ENDED, true);
+		else
+			rc = app_reason(ctx,
+					err_set(ERR_UNAUTHENTICATED,
+						"the session's token was revoked; sign in again"),
+					REASON_SESSION_TOKEN_REVOKED);
 		clear_session_cookie(ctx);
-		app_commit(ctx);
-		return false;
+		return answered(rc);
 	}
 	if (!app_require(ctx, POLICY_ACT_AUDIT_READ, NULL, NULL))
-		return false;
+		return ANSWERED;
 	r->signed_in = true;
-	return true;
+	return 0;
 signed_out:
 	if (signin_ok)
-		return false;
-	if (wants_html(ctx)) {
-		signin_page(ctx, r, 401, C_SESSION_ENDED, false);
-	} else {
-		err_set(ERR_UNAUTHENTICATED, "sign in at /console/ first");
-		reply_problem(ctx, ERR_UNAUTHENTICATED, "no_session");
-	}
-	app_send(ctx);
-	return false;
+		return answered(signin_page(ctx, r, 200, C_COUNT_TEXTS, false));
+	if (wants_html(ctx))
+		return answered(signin_page(ctx, r, 401, C_SESSION_ENDED, false));
+	return app_reason(ctx, err_set(ERR_UNAUTHENTICATED, "sign in at /console/ first"), REASON_NO_SESSION);
 }
 
-/* The start of every signed-in page: state, session, or an answer. */
-static struct creq *signed_in(struct reqctx *ctx)
+/* The start of every signed-in page: state and session (0, *out), or what
+ * session() answers. */
+static int signed_in(struct reqctx *ctx, struct creq **out)
 {
 	struct creq *r = creq_new(ctx);
-	if (r == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
-		app_send(ctx);
-		return NULL;
-	}
-	return session(ctx, r, false) ? r : NULL;
+	*out = NULL;
+	if (r == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	int rc = session(ctx, r, false);
+	if (rc == 0)
+		*out = r;
+	return rc;
 }
 
 /* A form's csrf field against the session's value. */
@@ -314,12 +320,13 @@ static void audit_view(struct reqctx *ctx, struct creq *r, const char *action, c
 	ctx->job.apply = apply_session;
 }
 
-static void fail_audited(struct reqctx *ctx, struct creq *r, int rc)
+/* A view failed after its entry was begun: the entry says so, and the
+ * refusal (a page, or rc for the dispatcher) is committed with it. */
+static int fail_audited(struct reqctx *ctx, struct creq *r, int rc)
 {
 	snprintf(ctx->job.entry.decision, sizeof ctx->job.entry.decision, "error");
 	snprintf(ctx->job.entry.reason, sizeof ctx->job.entry.reason, "error");
-	refuse(ctx, r, rc, C_NOT_FOUND);
-	app_commit(ctx);
+	return refuse(ctx, r, rc, C_NOT_FOUND);
 }
 
 /* The same for a request suspended by app_defer, on the thread that
@@ -328,110 +335,93 @@ static void fail_audited_deferred(struct reqctx *ctx, struct creq *r, int rc)
 {
 	snprintf(ctx->job.entry.decision, sizeof ctx->job.entry.decision, "error");
 	snprintf(ctx->job.entry.reason, sizeof ctx->job.entry.reason, "error");
-	refuse(ctx, r, rc, C_NOT_FOUND);
-	app_commit_deferred(ctx);
+	app_fail_deferred(ctx, refuse(ctx, r, rc, C_NOT_FOUND));
 }
 
 /* ---- GET /console/console.css ---- */
 
-static void h_console_css(struct reqctx *ctx)
+static int h_console_css(struct reqctx *ctx)
 {
 	size_t a = strlen(PAGE_STYLE), b = strlen(CONSOLEPAGE_STYLE);
 	char *css = malloc(a + b + 1);
-	if (css == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
-		app_send(ctx);
-		return;
-	}
+	if (css == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
 	memcpy(css, PAGE_STYLE, a);
 	memcpy(css + a, CONSOLEPAGE_STYLE, b + 1);
 	http_add_header(ctx->http, "Content-Security-Policy", CONSOLE_CSP);
 	reply_text(ctx, 200, "text/css; charset=utf-8", css, a + b);
 	app_send(ctx);
+	return 0;
 }
 
 /* ---- POST /console/login, POST /console/logout ---- */
 
-static void login_failure(struct reqctx *ctx, struct creq *r, const char *reason, int status, enum ctext text)
+static int login_failure(struct reqctx *ctx, struct creq *r, const char *reason, int status, enum ctext text)
 {
 	atomic_fetch_add(&ctx->app->metrics.auth_failures, 1);
 	audit_begin(ctx, "auth.failure", NULL, NULL, NULL);
 	audit_decide(ctx, false, reason);
 	audit_detail(ctx, json_pack("{s:s}", "route", "POST /console/login"));
-	if (wants_html(ctx)) {
-		signin_page(ctx, r, status, text, true);
-	} else {
-		err_set(status == 429 ? ERR_DENIED : ERR_UNAUTHENTICATED, "%s",
-			consolepage_tx(PREFPAGE_EN, text));
-		reply_problem_status(ctx, status, status == 429 ? "too-many-requests" : "unauthenticated",
-				     status == 429 ? "Too many wrong tokens" : "A valid token is required",
-				     err_msg(), reason);
-	}
-	app_commit(ctx);
+	if (wants_html(ctx))
+		return signin_page(ctx, r, status, text, true);
+	return app_reason(ctx,
+			  err_set(status == 429 ? ERR_RATE_LIMITED : ERR_UNAUTHENTICATED, "%s",
+				  consolepage_tx(PREFPAGE_EN, text)),
+			  decision_reason_from_name(reason));
 }
 
-static void h_console_login(struct reqctx *ctx)
+static int h_console_login(struct reqctx *ctx)
 {
 	struct creq *r = creq_new(ctx);
 	char token[FORM_CAP], want[CONSOLE_SECRET_CAP], cookie[COOKIE_CAP];
 	const char *reason = NULL;
 	size_t len;
 	int retry = 0;
-	if (r == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
-		app_send(ctx);
-		return;
-	}
+	if (r == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
 	const char *client = http_client(ctx->http);
 	if (!console_login_allowed(client, now_us(), &retry)) {
 		char ra[16];
 		snprintf(ra, sizeof ra, "%d", retry);
-		login_failure(ctx, r, "rate_limited", 429, C_RATE_LIMITED);
 		http_add_header(ctx->http, "Retry-After", ra);
-		return;
+		return login_failure(ctx, r, "rate_limited", 429, C_RATE_LIMITED);
 	}
 	const char *body = http_body(ctx->http, &len);
 	if (body == NULL ||
 	    !parse_media_is(http_header(ctx->http, "Content-Type"), "application/x-www-form-urlencoded")) {
 		err_set(ERR_UNSUPPORTED, "send the sign-in form as application/x-www-form-urlencoded");
-		refuse(ctx, r, ERR_UNSUPPORTED, C_FORM_EXPIRED);
-		app_send(ctx);
-		return;
+		return refuse(ctx, r, ERR_UNSUPPORTED, C_FORM_EXPIRED);
 	}
 	/* Login CSRF: the form's value must be the one its page set in the
 	 * cookie, so another site cannot sign a browser in as someone else. */
 	if (!console_cookie_get(http_header(ctx->http, "Cookie"), CONSOLE_LOGIN_COOKIE, want) ||
 	    !csrf_ok(ctx, want)) {
-		if (wants_html(ctx)) {
-			signin_page(ctx, r, 403, C_FORM_EXPIRED, true);
-		} else {
-			err_set(ERR_DENIED, "the sign-in form's csrf value does not match its cookie");
-			reply_problem(ctx, ERR_DENIED, "csrf");
-		}
-		app_send(ctx);
-		return;
+		if (wants_html(ctx))
+			return signin_page(ctx, r, 403, C_FORM_EXPIRED, true);
+		return app_reason(
+			ctx, err_set(ERR_DENIED, "the sign-in form's csrf value does not match its cookie"),
+			REASON_CSRF);
 	}
 	int rc = parse_form_value(body, len, "token", token, sizeof token);
 	size_t tlen = rc == 0 ? strlen(token) : 0;
 	if (rc != 0 || tlen < 16 || tlen > 256) {
 		console_wipe(token, sizeof token);
 		console_login_failed(client, now_us());
-		login_failure(ctx, r, rc != 0 ? "missing_token" : "malformed_token", 401, C_WRONG_TOKEN);
-		return;
+		return login_failure(ctx, r, rc != 0 ? "missing_token" : "malformed_token", 401,
+				     C_WRONG_TOKEN);
 	}
 	console_hash(token, r->s.token_hash);
 	console_wipe(token, sizeof token);
 	rc = auth_principal(ctx, r->s.token_hash, &reason);
 	if (rc == ERR_UNAVAILABLE) {
-		refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED);
-		http_add_header(ctx->http, "Retry-After", "5");
-		app_send(ctx);
-		return;
+		/* A problem gets its Retry-After where it is rendered (app_fail). */
+		if ((rc = refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED)) == 0)
+			http_add_header(ctx->http, "Retry-After", "5");
+		return rc;
 	}
 	if (rc != 0) {
 		console_login_failed(client, now_us());
-		login_failure(ctx, r, reason ? reason : "unknown_token", 401, C_WRONG_TOKEN);
-		return;
+		return login_failure(ctx, r, reason ? reason : "unknown_token", 401, C_WRONG_TOKEN);
 	}
 	if (!policy_role_may(ctx->policy, ctx->role, POLICY_ACT_AUDIT_READ)) {
 		/* A real token of a role without audit.read: no guess, so not
@@ -439,23 +429,26 @@ static void h_console_login(struct reqctx *ctx)
 		atomic_fetch_add(&ctx->app->metrics.denials, 1);
 		audit_begin(ctx, "console.login", NULL, NULL, NULL);
 		audit_decide(ctx, false, "role_denied");
-		if (wants_html(ctx)) {
-			signin_page(ctx, r, 403, C_NOT_AUDITOR, true);
-		} else {
-			err_set(ERR_DENIED, "role %s may not audit.read, so it cannot use the console",
-				ctx->role);
-			reply_problem(ctx, ERR_DENIED, "role_denied");
-		}
-		app_commit(ctx);
-		return;
+		if (wants_html(ctx))
+			return signin_page(ctx, r, 403, C_NOT_AUDITOR, true);
+		return app_reason(ctx,
+				  err_set(ERR_DENIED,
+					  "role %s may not audit.read, so it cannot use the console",
+					  ctx->role),
+				  REASON_ROLE_DENIED);
 	}
 	console_login_succeeded(client);
-	if ((rc = console_secret_new(r->sid)) != 0 || (rc = console_secret_new(r->s.csrf)) != 0) {
-		refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED);
-		app_send(ctx);
-		return;
-	}
+	if ((rc = console_secret_new(r->sid)) != 0 || (rc = console_secret_new(r->s.csrf)) != 0)
+		return refuse(ctx, r, ERR_UNAVAILABLE, C_SESSION_ENDED);
 	console_hash(r->sid, r->s.id_hash);
+	/* The cookie before the entry: a session that cannot be handed out is
+	 * never begun (nor written). */
+	int cn = snprintf(cookie, sizeof cookie, CONSOLE_COOKIE "=%s" COOKIE_ATTRS "; Max-Age=%d", r->sid,
+			  CONSOLE_ABSOLUTE_SECONDS);
+	console_wipe(r->sid, sizeof r->sid);
+	if (cn < 0 || (size_t)cn >= sizeof cookie)
+		return refuse(ctx, r, err_set(ERR_INTERNAL, "the session cookie does not fit"),
+			      C_SESSION_ENDED);
 	snprintf(r->s.actor, sizeof r->s.actor, "%s", ctx->actor);
 	snprintf(r->s.role, sizeof r->s.role, "%s", ctx->role);
 	r->s.created_us = r->s.seen_us = now_us();
@@ -463,36 +456,25 @@ static void h_console_login(struct reqctx *ctx)
 	audit_begin(ctx, "console.login", NULL, NULL, NULL);
 	audit_decide(ctx, true, "signed_in");
 	ctx->job.apply = apply_session;
-	int cn = snprintf(cookie, sizeof cookie, CONSOLE_COOKIE "=%s" COOKIE_ATTRS "; Max-Age=%d", r->sid,
-			  CONSOLE_ABSOLUTE_SECONDS);
-	console_wipe(r->sid, sizeof r->sid);
-	if (cn < 0 || (size_t)cn >= sizeof cookie) {
-		refuse(ctx, r, err_set(ERR_INTERNAL, "the session cookie does not fit"), C_SESSION_ENDED);
-		app_send(ctx);
-		return;
-	}
 	reply_text(ctx, 303, "text/plain; charset=utf-8", strdup("signed in\n"), 10);
 	http_add_header(ctx->http, "Location", "/console/");
 	http_add_header(ctx->http, "Set-Cookie", CONSOLE_LOGIN_COOKIE "=" COOKIE_ATTRS "; Max-Age=0");
 	http_add_header(ctx->http, "Set-Cookie", cookie);
 	console_wipe(cookie, sizeof cookie);
 	app_commit(ctx);
+	return 0;
 }
 
-static void h_console_logout(struct reqctx *ctx)
+static int h_console_logout(struct reqctx *ctx)
 {
-	struct creq *r = signed_in(ctx);
-	if (r == NULL)
-		return;
+	struct creq *r = NULL;
+	int src = signed_in(ctx, &r);
+	if (src != 0)
+		return handled(src);
 	if (!csrf_ok(ctx, r->s.csrf)) {
 		err_set(ERR_DENIED, "the form's csrf value is missing or wrong; nothing was done");
-		if (wants_html(ctx)) {
-			refuse(ctx, r, ERR_DENIED, C_FORM_EXPIRED);
-		} else {
-			reply_problem(ctx, ERR_DENIED, "csrf");
-		}
-		app_send(ctx);
-		return;
+		return wants_html(ctx) ? refuse(ctx, r, ERR_DENIED, C_FORM_EXPIRED)
+				       : app_reason(ctx, ERR_DENIED, REASON_CSRF);
 	}
 	audit_begin(ctx, "console.logout", NULL, NULL, NULL);
 	audit_decide(ctx, true, "signed_out");
@@ -502,6 +484,7 @@ static void h_console_logout(struct reqctx *ctx)
 	http_add_header(ctx->http, "Location", "/console/");
 	clear_session_cookie(ctx);
 	app_commit(ctx);
+	return 0;
 }
 
 /* ---- GET /console/: sign-in, or the trail's health ---- */
@@ -577,7 +560,7 @@ static void dl_item(struct page_buf *b, enum prefpage_lang lang, enum ctext term
 	page_puts(b, "</dt><dd>");
 }
 
-static void h_console_home(struct reqctx *ctx)
+static int h_console_home(struct reqctx *ctx)
 {
 	struct creq *r = creq_new(ctx);
 	struct page_buf b = { 0 };
@@ -588,18 +571,10 @@ static void h_console_home(struct reqctx *ctx)
 	struct day_series per_day, denials;
 	struct keyed reasons = { 0 }, roles = { 0 };
 	int rc;
-	if (r == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
-		app_send(ctx);
-		return;
-	}
-	if (!session(ctx, r, true)) {
-		if (!ctx->replied) {
-			signin_page(ctx, r, 200, C_COUNT_TEXTS, false);
-			app_send(ctx);
-		}
-		return;
-	}
+	if (r == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	if ((rc = session(ctx, r, true)) != 0)
+		return handled(rc);
 	audit_view(ctx, r, "audit.read", NULL, json_pack("{s:s}", "console", "health"));
 	int64_t now = now_us(),
 		since = (now / INT64_C(86400000000) - (CONSOLE_CHART_DAYS - 1)) * INT64_C(86400000000);
@@ -610,8 +585,7 @@ static void h_console_home(struct reqctx *ctx)
 	    (rc = trail_stats(&t, STORE_STAT_DENIALS_BY_REASON, since, series_add, &denials)) != 0 ||
 	    (rc = trail_stats(&t, STORE_STAT_DENIALS_BY_REASON, since, keyed_add, &reasons)) != 0 ||
 	    (rc = trail_stats(&t, STORE_STAT_BY_ROLE, since, keyed_add, &roles)) != 0) {
-		fail_audited(ctx, r, rc);
-		return;
+		return fail_audited(ctx, r, rc);
 	}
 	keyed_finish(&reasons);
 	keyed_finish(&roles);
@@ -619,8 +593,7 @@ static void h_console_home(struct reqctx *ctx)
 	writer_stats(ctx->app->writer, &ls);
 	int cprc = trail_checkpoint_latest(&t, &cp);
 	if (cprc != 0 && cprc != ERR_NOTFOUND) {
-		fail_audited(ctx, r, cprc);
-		return;
+		return fail_audited(ctx, r, cprc);
 	}
 	bool sig_ok = cprc == 0 && audit_pubkey_load(&key, ctx->app->cfg.signing_pub) == 0 &&
 		      audit_checkpoint_verify(key, &cp) == 0;
@@ -713,6 +686,7 @@ static void h_console_home(struct reqctx *ctx)
 	consolepage_tail(&b);
 	reply_page(ctx, 200, &b);
 	app_commit(ctx);
+	return 0;
 }
 
 /* ---- search filters ---- */
@@ -743,7 +717,7 @@ static const struct {
 struct cfilter {
 	unsigned allowed, seen;
 	char contact[AUDIT_RECORD_ID_MAX + 1];
-	char actor[AUDIT_NAME_MAX + 1];
+	char actor[AUDIT_ACTOR_MAX + 1];
 	char action[AUDIT_NAME_MAX + 1];
 	char purpose[AUDIT_NAME_MAX + 1];
 	char decision[AUDIT_DECISION_MAX + 1];
@@ -764,18 +738,6 @@ static bool chars_ok(const char *s, size_t max, const char *extra, bool upper)
 		      strchr(extra, c) != NULL))
 			return false;
 	}
-	return true;
-}
-
-/* Principal names: short clean text without control characters. */
-static bool actor_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > AUDIT_NAME_MAX || !is_clean_utf8(s, n))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return false;
 	return true;
 }
 
@@ -819,9 +781,9 @@ static int filter_one(void *arg, const char *name, const char *v)
 		snprintf(q->contact, sizeof q->contact, "%s", v);
 		return 0;
 	case F_ACTOR:
-		if (!actor_ok(v))
-			return err_set(ERR_INVALID, "actor must be a principal name of 1 to %d bytes",
-				       AUDIT_NAME_MAX);
+		if (!is_actor_name(v))
+			return err_set(ERR_INVALID, "actor must be a principal name of 1 to %d characters",
+				       LIMIT_PRINCIPAL_CHARS);
 		snprintf(q->actor, sizeof q->actor, "%s", v);
 		return 0;
 	case F_ACTION:
@@ -872,8 +834,9 @@ static int filter_check(struct cfilter *q)
 	return 0;
 }
 
-/* Parses the query string; on failure answers 400 and returns false. */
-static bool filter_query(struct reqctx *ctx, struct creq *r, unsigned allowed, struct cfilter *q)
+/* Parses the query string; 0, or ANSWERED with a refusal page, or the
+ * error (400) for the dispatcher. */
+static int filter_query(struct reqctx *ctx, struct creq *r, unsigned allowed, struct cfilter *q)
 {
 	memset(q, 0, sizeof *q);
 	q->allowed = allowed;
@@ -882,11 +845,9 @@ static bool filter_query(struct reqctx *ctx, struct creq *r, unsigned allowed, s
 		rc = filter_check(q);
 	if (rc != 0) {
 		/* Nothing was read: a plain validation error, not audited. */
-		refuse(ctx, r, rc, C_FORM_EXPIRED);
-		app_send(ctx);
-		return false;
+		return answered(refuse(ctx, r, rc, C_FORM_EXPIRED));
 	}
-	return true;
+	return 0;
 }
 
 static void filter_store(const struct cfilter *q, struct store_audit_filter *f)
@@ -1114,16 +1075,17 @@ static void search_form(struct page_buf *b, enum prefpage_lang L, const char *cs
 	page_puts(b, "</button></div></form>\n");
 }
 
-static void h_console_search(struct reqctx *ctx)
+static int h_console_search(struct reqctx *ctx)
 {
-	struct creq *r = signed_in(ctx);
+	struct creq *r = NULL;
+	int src = signed_in(ctx, &r);
 	struct cfilter q;
 	struct store_audit_filter f;
 	struct page_buf b = { 0 };
-	if (r == NULL)
-		return;
-	if (!filter_query(ctx, r, F_FILTERS | F_AFTER, &q))
-		return;
+	if (src != 0)
+		return handled(src);
+	if ((src = filter_query(ctx, r, F_FILTERS | F_AFTER, &q)) != 0)
+		return handled(src);
 	enum prefpage_lang L = r->lang;
 	audit_view(ctx, r, "audit.read", (q.seen & F_CONTACT) ? q.contact : NULL,
 		   filter_detail(&q, "search"));
@@ -1151,8 +1113,7 @@ static void h_console_search(struct reqctx *ctx)
 		int rc = trail_each(&t, &f, listing_add, &l);
 		if (rc < 0) {
 			free(page_finish(&b));
-			fail_audited(ctx, r, rc);
-			return;
+			return fail_audited(ctx, r, rc);
 		}
 		page_puts(&b, "</tbody></table>\n");
 		if (l.n == 0)
@@ -1183,6 +1144,7 @@ static void h_console_search(struct reqctx *ctx)
 	consolepage_tail(&b);
 	reply_page(ctx, 200, &b);
 	app_commit(ctx);
+	return 0;
 }
 
 /* Reads the search form's filters (not email/phone) into q. */
@@ -1205,40 +1167,33 @@ static int form_filters(const char *body, size_t len, struct cfilter *q)
 	return filter_check(q);
 }
 
-static void h_console_search_post(struct reqctx *ctx)
+static int h_console_search_post(struct reqctx *ctx)
 {
-	struct creq *r = signed_in(ctx);
+	struct creq *r = NULL;
+	int src = signed_in(ctx, &r);
 	struct cfilter q;
 	char email[FORM_CAP] = "", phone[FORM_CAP] = "";
 	char ids[CONSOLE_PHONE_MATCHES][STORE_ID_CAP];
 	size_t len, n = 0;
 	bool more = false;
 	int rc;
-	if (r == NULL)
-		return;
+	if (src != 0)
+		return handled(src);
 	if (!csrf_ok(ctx, r->s.csrf)) {
 		err_set(ERR_DENIED, "the form's csrf value is missing or wrong; nothing was done");
-		if (wants_html(ctx))
-			refuse(ctx, r, ERR_DENIED, C_FORM_EXPIRED);
-		else
-			reply_problem(ctx, ERR_DENIED, "csrf");
-		app_send(ctx);
-		return;
+		return wants_html(ctx) ? refuse(ctx, r, ERR_DENIED, C_FORM_EXPIRED)
+				       : app_reason(ctx, ERR_DENIED, REASON_CSRF);
 	}
 	const char *body = http_body(ctx->http, &len);
 	if ((rc = form_filters(body, len, &q)) != 0) {
-		refuse(ctx, r, rc, C_FORM_EXPIRED);
-		app_send(ctx);
-		return;
+		return refuse(ctx, r, rc, C_FORM_EXPIRED);
 	}
 	rc = parse_form_value(body, len, "email", email, sizeof email);
 	if (rc == 0 || rc == ERR_NOTFOUND)
 		rc = parse_form_value(body, len, "phone", phone, sizeof phone);
 	if (rc != 0 && rc != ERR_NOTFOUND) {
 		console_wipe(email, sizeof email);
-		refuse(ctx, r, rc, C_FORM_EXPIRED);
-		app_send(ctx);
-		return;
+		return refuse(ctx, r, rc, C_FORM_EXPIRED);
 	}
 	const char *by = email[0] ? "email" : phone[0] ? "phone" : NULL;
 	if (by != NULL) {
@@ -1258,16 +1213,13 @@ static void h_console_search_post(struct reqctx *ctx)
 				by[0] == 'e' ? "this is not an email address"
 					     : "a phone number needs the form +CC NUMBER");
 		if (rc == ERR_INVALID) {
-			refuse(ctx, r, rc, C_FORM_EXPIRED);
-			app_send(ctx);
-			return;
+			return refuse(ctx, r, rc, C_FORM_EXPIRED);
 		}
 		audit_view(
 			ctx, r, "audit.read", n == 1 ? ids[0] : NULL,
 			json_pack("{s:s, s:s, s:I}", "console", "lookup", "by", by, "found", (json_int_t)n));
 		if (rc != 0) {
-			fail_audited(ctx, r, rc);
-			return;
+			return fail_audited(ctx, r, rc);
 		}
 		if (n != 1) {
 			/* None, or several sharing a phone number: a page, not a
@@ -1295,7 +1247,7 @@ static void h_console_search_post(struct reqctx *ctx)
 			consolepage_tail(&b);
 			reply_page(ctx, 200, &b);
 			app_commit(ctx);
-			return;
+			return 0;
 		}
 		snprintf(q.contact, sizeof q.contact, "%s", ids[0]);
 		q.seen |= F_CONTACT;
@@ -1305,12 +1257,8 @@ static void h_console_search_post(struct reqctx *ctx)
 	put_filters(&loc, &q);
 	char *where = page_finish(&loc);
 	if (where == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
-		if (ctx->audit_begun)
-			fail_audited(ctx, r, ERR_NOMEM);
-		else
-			app_send(ctx);
-		return;
+		rc = err_set(ERR_NOMEM, "out of memory");
+		return ctx->audit_begun ? fail_audited(ctx, r, rc) : rc;
 	}
 	reply_text(ctx, 303, "text/plain; charset=utf-8", strdup("see the search page\n"), 20);
 	http_add_header(ctx->http, "Location", where);
@@ -1322,6 +1270,7 @@ static void h_console_search_post(struct reqctx *ctx)
 		app_commit(ctx);
 	else
 		app_send(ctx);
+	return 0;
 }
 
 /* ---- GET /console/entries/{token} ---- */
@@ -1346,43 +1295,37 @@ static void text_row(struct page_buf *b, enum prefpage_lang L, enum ctext label,
 	page_puts(b, "</td></tr>");
 }
 
-static void h_console_entry(struct reqctx *ctx)
+static int h_console_entry(struct reqctx *ctx)
 {
-	struct creq *r = signed_in(ctx);
+	struct creq *r = NULL;
+	int src = signed_in(ctx, &r);
 	struct audit_entry *e = NULL;
 	struct page_buf b = { 0 };
 	bool linked = false;
 	char *end = NULL;
-	if (r == NULL)
-		return;
+	if (src != 0)
+		return handled(src);
 	const char *p = ctx->param[0];
 	long long seq = strtoll(p, &end, 10);
 	if (!chars_ok(p, 19, "", false) || *end != '\0' || seq < 1) {
 		err_set(ERR_INVALID, "an entry is named by its sequence number");
-		refuse(ctx, r, ERR_INVALID, C_NOT_FOUND);
-		app_send(ctx);
-		return;
+		return refuse(ctx, r, ERR_INVALID, C_NOT_FOUND);
 	}
 	audit_view(ctx, r, "audit.read", NULL,
 		   json_pack("{s:s, s:I}", "console", "entry", "seq", (json_int_t)seq));
 	e = calloc(1, sizeof *e);
 	if (e == NULL) {
-		fail_audited(ctx, r, err_set(ERR_NOMEM, "out of memory"));
-		return;
+		return fail_audited(ctx, r, err_set(ERR_NOMEM, "out of memory"));
 	}
 	struct txn t = app_txn(ctx, ctx->rd);
 	int rc = trail_entry(&t, seq, e, &linked);
 	if (rc != 0) {
 		free(e);
-		if (rc == ERR_NOTFOUND) {
-			audit_decide(ctx, false, "no_such_entry");
-			err_set(ERR_NOTFOUND, "there is no entry %lld", seq);
-			refuse(ctx, r, ERR_NOTFOUND, C_NOT_FOUND);
-			app_commit(ctx);
-		} else {
-			fail_audited(ctx, r, rc);
-		}
-		return;
+		if (rc != ERR_NOTFOUND)
+			return fail_audited(ctx, r, rc);
+		audit_decide(ctx, false, "no_such_entry");
+		err_set(ERR_NOTFOUND, "there is no entry %lld", seq);
+		return refuse(ctx, r, ERR_NOTFOUND, C_NOT_FOUND);
 	}
 	enum prefpage_lang L = r->lang;
 	char title[96];
@@ -1440,6 +1383,7 @@ static void h_console_entry(struct reqctx *ctx)
 	free(e);
 	reply_page(ctx, 200, &b);
 	app_commit(ctx);
+	return 0;
 }
 
 /* ---- GET /console/people/{id} ---- */
@@ -1485,7 +1429,7 @@ static int report_add(void *arg, const struct audit_entry *e)
 /* One outreach filter request, read from its entry's detail. */
 struct campaign {
 	int64_t seq, time_us, total, allowed, denied, released;
-	char actor[AUDIT_NAME_MAX + 1], purpose[AUDIT_NAME_MAX + 1], channel[AUDIT_NAME_MAX + 1];
+	char actor[AUDIT_ACTOR_MAX + 1], purpose[AUDIT_NAME_MAX + 1], channel[AUDIT_NAME_MAX + 1];
 	char release_id[STORE_ID_CAP], list_hmac[80];
 };
 
@@ -1563,16 +1507,17 @@ static int reach_add(void *arg, const struct audit_entry *e)
 	return 0;
 }
 
-static void h_console_person(struct reqctx *ctx)
+static int h_console_person(struct reqctx *ctx)
 {
-	struct creq *r = signed_in(ctx);
+	struct creq *r = NULL;
+	int src = signed_in(ctx, &r);
 	struct cfilter q;
 	struct store_audit_filter f;
 	struct page_buf b = { 0 };
-	if (r == NULL)
-		return;
-	if (!filter_query(ctx, r, F_AFTER, &q))
-		return;
+	if (src != 0)
+		return handled(src);
+	if ((src = filter_query(ctx, r, F_AFTER, &q)) != 0)
+		return handled(src);
 	const char *id = ctx->param[0];
 	enum prefpage_lang L = r->lang;
 	json_t *d = json_pack("{s:s}", "console", "report");
@@ -1608,8 +1553,7 @@ static void h_console_person(struct reqctx *ctx)
 	int rc = trail_each(&t, &f, report_add, &rp);
 	if (rc < 0) {
 		free(page_finish(&b));
-		fail_audited(ctx, r, rc);
-		return;
+		return fail_audited(ctx, r, rc);
 	}
 	page_puts(&b, "</tbody></table>\n");
 	if (rp.n == 0)
@@ -1630,10 +1574,9 @@ static void h_console_person(struct reqctx *ctx)
 	if ((rc = trail_reach_each(&t, id, reach_add, &x, &more)) != 0) {
 		free(page_finish(&b));
 		/* The router checked the id's form; a bad one here is ours. */
-		fail_audited(ctx, r,
-			     rc == ERR_INVALID ? err_set(ERR_INTERNAL, "a contact id that is not 16 bytes")
-					       : rc);
-		return;
+		return fail_audited(
+			ctx, r,
+			rc == ERR_INVALID ? err_set(ERR_INTERNAL, "a contact id that is not 16 bytes") : rc);
 	}
 	page_puts(&b, "</tbody></table>\n");
 	if (x.found == 0)
@@ -1643,6 +1586,7 @@ static void h_console_person(struct reqctx *ctx)
 	consolepage_tail(&b);
 	reply_page(ctx, 200, &b);
 	app_commit(ctx);
+	return 0;
 }
 
 /* ---- GET /console/campaigns ---- */
@@ -1668,16 +1612,17 @@ static int clist_add(void *arg, const struct audit_entry *e)
 	return 0;
 }
 
-static void h_console_campaigns(struct reqctx *ctx)
+static int h_console_campaigns(struct reqctx *ctx)
 {
-	struct creq *r = signed_in(ctx);
+	struct creq *r = NULL;
+	int src = signed_in(ctx, &r);
 	struct cfilter q;
 	struct store_audit_filter f;
 	struct page_buf b = { 0 };
-	if (r == NULL)
-		return;
-	if (!filter_query(ctx, r, F_AFTER, &q))
-		return;
+	if (src != 0)
+		return handled(src);
+	if ((src = filter_query(ctx, r, F_AFTER, &q)) != 0)
+		return handled(src);
 	enum prefpage_lang L = r->lang;
 	json_t *d = json_pack("{s:s}", "console", "campaigns");
 	if (q.seen & F_AFTER)
@@ -1699,8 +1644,7 @@ static void h_console_campaigns(struct reqctx *ctx)
 	int rc = trail_each(&t, &f, clist_add, &l);
 	if (rc < 0) {
 		free(page_finish(&b));
-		fail_audited(ctx, r, rc);
-		return;
+		return fail_audited(ctx, r, rc);
 	}
 	page_puts(&b, "</tbody></table>\n");
 	if (l.n == 0)
@@ -1715,6 +1659,7 @@ static void h_console_campaigns(struct reqctx *ctx)
 	consolepage_tail(&b);
 	reply_page(ctx, 200, &b);
 	app_commit(ctx);
+	return 0;
 }
 
 /* ---- GET /console/export and GET /console/evidence: streamed bodies ---- */
@@ -1740,17 +1685,14 @@ static const char *const member_names[M_COUNT] = { "README.txt", "checkpoint.jso
 
 struct dl {
 	struct store *st;
-	struct trail_cursor *cur;
-	const char *reason; /* export: post-filter (reason_buf), or NULL */
-	char reason_buf[AUDIT_NAME_MAX + 1];
-	bool tar, csv, started, ended;
+	struct trail_lines *lines; /* audit.ndjson's entries (trail.c's export stream) */
+	bool ended;
 	int64_t entries; /* evidence: the checkpoint's size, measured before its member's header */
 	bool measured;
 	/* tar */
 	int member, phase; /* phase 0 header, 1 body, 2 padding; member M_COUNT: the end blocks */
 	char *mem[M_COUNT];
 	uint64_t size[M_COUNT], sent; /* bytes of the current member's body sent */
-	struct audit_entry e;
 	size_t len, off;
 	char line[AUDIT_JSON_MAX > AUDIT_CSV_MAX ? AUDIT_JSON_MAX : AUDIT_CSV_MAX];
 };
@@ -1760,36 +1702,27 @@ static void dl_free(void *arg)
 	struct dl *x = arg;
 	if (x == NULL)
 		return;
-	trail_cursor_close(x->cur);
+	trail_lines_free(x->lines);
 	for (int i = 0; i < M_COUNT; i++)
 		free(x->mem[i]);
 	free(x);
 }
 
-/* The next entry's line into x->line (NDJSON with newline, or CSV);
- * 1, 0 at the end, negative on error. */
+/* The next entry's NDJSON line into x->line; 1, 0 at the end, negative on
+ * error. */
 static int dl_entry_line(struct dl *x)
 {
-	for (;;) {
-		int rc = trail_cursor_next(x->cur, &x->e);
-		if (rc <= 0)
-			return rc;
-		if (x->reason != NULL && strcmp(x->e.reason, x->reason) != 0)
-			continue;
-		int n;
-		if (x->csv) {
-			n = audit_entry_format_csv(&x->e, x->line, sizeof x->line);
-		} else {
-			n = audit_entry_format_json(&x->e, x->line, sizeof x->line - 1);
-			if (n >= 0)
-				x->line[n++] = '\n';
-		}
-		if (n < 0)
-			return n;
-		x->len = (size_t)n;
-		x->off = 0;
-		return 1;
-	}
+	const char *p;
+	size_t n;
+	int rc = trail_lines_next(x->lines, &p, &n);
+	if (rc <= 0)
+		return rc;
+	if (n > sizeof x->line)
+		return err_set(ERR_INTERNAL, "an entry's line is longer than its bound");
+	memcpy(x->line, p, n);
+	x->len = n;
+	x->off = 0;
+	return 1;
 }
 
 static void tar_header(char h[512], const char *name, uint64_t size, int64_t mtime)
@@ -1826,19 +1759,19 @@ static int dl_measure(struct dl *x)
 	int rc;
 	memset(&f, 0, sizeof f);
 	f.limit = x->entries;
-	if ((rc = trail_cursor_open(x->st, &f, &x->cur)) != 0)
+	if ((rc = trail_lines_open(x->st, &f, TRAIL_NDJSON, NULL, &x->lines)) != 0)
 		return rc;
 	while ((rc = dl_entry_line(x)) == 1) {
 		x->size[M_NDJSON] += x->len;
 		count++;
 	}
-	trail_cursor_close(x->cur);
-	x->cur = NULL;
+	trail_lines_free(x->lines);
+	x->lines = NULL;
 	x->len = x->off = 0;
 	if (rc == 0 && count != x->entries)
 		rc = err_set(ERR_AUDIT_ALTERED, "the trail has %lld of the %lld entries its checkpoint signs",
 			     (long long)count, (long long)x->entries);
-	if (rc != 0 || (rc = trail_cursor_open(x->st, &f, &x->cur)) != 0)
+	if (rc != 0 || (rc = trail_lines_open(x->st, &f, TRAIL_NDJSON, NULL, &x->lines)) != 0)
 		return rc;
 	x->measured = true;
 	return 0;
@@ -1914,20 +1847,7 @@ static ssize_t dl_read(void *arg, char *buf, size_t cap)
 		if (x->off == x->len) {
 			if (x->ended)
 				break;
-			int rc;
-			if (x->tar) {
-				rc = dl_tar_next(x);
-			} else if (!x->started && x->csv) {
-				x->started = true;
-				rc = audit_csv_header(x->line, sizeof x->line);
-				if (rc >= 0) {
-					x->len = (size_t)rc;
-					x->off = 0;
-					rc = 1;
-				}
-			} else {
-				rc = dl_entry_line(x);
-			}
+			int rc = dl_tar_next(x);
 			if (rc < 0) {
 				/* Cut: a chunked body without its last chunk can
 				 * never pass for a whole download. */
@@ -1949,55 +1869,45 @@ static ssize_t dl_read(void *arg, char *buf, size_t cap)
 	return (ssize_t)out;
 }
 
-static void prepare_download(struct reqctx *ctx, struct dl *x, const char *ctype, const char *disposition)
+/* Prepares a streamed download (read, with free_arg for arg); the commit
+ * sends it after the entry is durable, or drops it. */
+static void prepare_download(struct reqctx *ctx, http_reader read, void *arg, void (*free_arg)(void *),
+			     const char *ctype, const char *disposition)
 {
 	ctx->status = 200;
 	ctx->content_type = ctype;
-	ctx->stream_read = dl_read;
-	ctx->stream_ctx = x;
-	ctx->stream_free = dl_free;
+	ctx->stream_read = read;
+	ctx->stream_ctx = arg;
+	ctx->stream_free = free_arg;
 	http_add_header(ctx->http, "Content-Disposition", disposition);
 	http_add_header(ctx->http, "Content-Security-Policy", CONSOLE_CSP);
 }
 
-static void start_download(struct reqctx *ctx, struct dl *x, const char *ctype, const char *disposition)
+static int h_console_export(struct reqctx *ctx)
 {
-	prepare_download(ctx, x, ctype, disposition);
-	app_commit(ctx);
-}
-
-static void h_console_export(struct reqctx *ctx)
-{
-	struct creq *r = signed_in(ctx);
+	struct creq *r = NULL;
+	int src = signed_in(ctx, &r);
 	struct cfilter q;
 	struct store_audit_filter f;
-	struct dl *x = NULL;
+	struct trail_lines *lines = NULL;
 	int rc;
-	if (r == NULL)
-		return;
-	if (!filter_query(ctx, r, F_FILTERS | F_AFTER | F_FORMAT, &q))
-		return;
+	if (src != 0)
+		return handled(src);
+	if ((src = filter_query(ctx, r, F_FILTERS | F_AFTER | F_FORMAT, &q)) != 0)
+		return handled(src);
 	audit_view(ctx, r, "audit.export", (q.seen & F_CONTACT) ? q.contact : NULL,
 		   filter_detail(&q, "export"));
-	if ((x = calloc(1, sizeof *x)) == NULL) {
-		fail_audited(ctx, r, err_set(ERR_NOMEM, "out of memory"));
-		return;
-	}
-	x->st = ctx->app->store;
-	x->csv = q.csv;
-	if (q.seen & F_REASON) {
-		snprintf(x->reason_buf, sizeof x->reason_buf, "%s", q.reason);
-		x->reason = x->reason_buf;
-	}
+	/* The same stream as GET /v1/audit/export, with the reason post-filter. */
 	filter_store(&q, &f);
-	if ((rc = trail_cursor_open(x->st, &f, &x->cur)) != 0) {
-		dl_free(x);
-		fail_audited(ctx, r, rc);
-		return;
-	}
-	start_download(ctx, x, q.csv ? "text/csv; charset=utf-8" : "application/x-ndjson",
-		       q.csv ? "attachment; filename=\"audit.csv\""
-			     : "attachment; filename=\"audit.ndjson\"");
+	if ((rc = trail_lines_open(ctx->app->store, &f, q.csv ? TRAIL_CSV : TRAIL_NDJSON,
+				   (q.seen & F_REASON) ? q.reason : NULL, &lines)) != 0)
+		return fail_audited(ctx, r, rc);
+	prepare_download(ctx, trail_lines_read, lines, trail_lines_free,
+			 q.csv ? "text/csv; charset=utf-8" : "application/x-ndjson",
+			 q.csv ? "attachment; filename=\"audit.csv\""
+			       : "attachment; filename=\"audit.ndjson\"");
+	app_commit(ctx);
+	return 0;
 }
 
 static const char README[] =
@@ -2069,7 +1979,6 @@ static void evidence_build(struct reqctx *ctx, struct creq *r, int rc)
 		goto fail;
 	}
 	x->st = ctx->app->store;
-	x->tar = true;
 	if ((rc = trail_evidence_checkpoint_on(x->st, ctx->app->cfg.signing_pub, &cp)) != 0 ||
 	    (rc = read_small_file(ctx->app->cfg.signing_pub, &x->mem[M_PUBKEY], &x->size[M_PUBKEY])) != 0)
 		goto fail;
@@ -2098,7 +2007,8 @@ static void evidence_build(struct reqctx *ctx, struct creq *r, int rc)
 	}
 	x->size[M_README] = (uint64_t)n;
 	audit_detail(ctx, json_pack("{s:s, s:I}", "console", "evidence", "size", (json_int_t)cp.size));
-	prepare_download(ctx, x, "application/x-tar", "attachment; filename=\"consentd-evidence.tar\"");
+	prepare_download(ctx, dl_read, x, dl_free, "application/x-tar",
+			 "attachment; filename=\"consentd-evidence.tar\"");
 	app_commit_deferred(ctx);
 	return;
 fail:
@@ -2128,14 +2038,15 @@ static void evidence_batch(struct writer_job *job, int rc)
 		evidence_build(ctx, r, rc);
 }
 
-static void h_console_evidence(struct reqctx *ctx)
+static int h_console_evidence(struct reqctx *ctx)
 {
-	struct creq *r = signed_in(ctx);
+	struct creq *r = NULL;
+	int src = signed_in(ctx, &r);
 	struct cfilter q;
-	if (r == NULL)
-		return;
-	if (!filter_query(ctx, r, 0, &q))
-		return;
+	if (src != 0)
+		return handled(src);
+	if ((src = filter_query(ctx, r, 0, &q)) != 0)
+		return handled(src);
 	/* From here the request is the commit thread's (see above). */
 	app_defer(ctx);
 	writer_checkpoint(ctx->app->writer);
@@ -2143,6 +2054,7 @@ static void h_console_evidence(struct reqctx *ctx)
 	r->wait[0].ctx = ctx;
 	if (writer_submit(ctx->app->writer, &r->wait[0]) != 0)
 		evidence_build(ctx, r, ERR_UNAVAILABLE);
+	return 0;
 }
 
 const struct route console_routes[] = {

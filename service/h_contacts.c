@@ -40,16 +40,16 @@ static int apply_create(struct store_conn *wc, struct writer_job *job)
 	return rc;
 }
 
-void h_contact_create(struct reqctx *ctx)
+int h_contact_create(struct reqctx *ctx)
 {
 	json_t *body = NULL;
 	struct contact_new *c = NULL;
 	int rc;
 
 	if (!app_require(ctx, POLICY_ACT_CONTACTS_CREATE, NULL, NULL))
-		return;
-	if ((body = app_json_body(ctx)) == NULL)
-		return;
+		return 0;
+	if ((rc = app_body(ctx, &body)) != 0)
+		return rc;
 	struct txn t = app_txn(ctx, NULL);
 	c = malloc(sizeof *c);
 	if (c == NULL) {
@@ -84,37 +84,29 @@ void h_contact_create(struct reqctx *ctx)
 	reply_json(ctx, 201, answer);
 	ctx->job.apply = apply_create;
 	app_commit(ctx);
-	return;
+	return 0;
 fail:
 	json_decref(body);
 	contact_new_free(c);
-	reply_problem(ctx, rc, NULL);
-	app_send(ctx);
+	return rc;
 }
 
 /* ---- read ---- */
 
-static bool purpose_param(struct reqctx *ctx, const char **purpose)
+static int purpose_param(struct reqctx *ctx, const char **purpose)
 {
 	*purpose = http_query(ctx->http, "purpose");
 	struct policy_purpose_info pi;
-	if (*purpose == NULL || !is_name(*purpose)) {
-		err_set(ERR_INVALID, "name the purpose of this read: ?purpose=NAME");
-		reply_problem(ctx, ERR_INVALID, NULL);
-		app_send(ctx);
-		return false;
-	}
-	if (policy_purpose_get(ctx->policy, *purpose, &pi) != 0) {
-		err_set(ERR_UNPROCESSABLE, "unknown purpose \"%s\"", *purpose);
-		reply_problem(ctx, ERR_UNPROCESSABLE, "unknown_purpose");
-		app_send(ctx);
-		return false;
-	}
-	return true;
+	if (*purpose == NULL || !is_name(*purpose))
+		return err_set(ERR_INVALID, "name the purpose of this read: ?purpose=NAME");
+	if (policy_purpose_get(ctx->policy, *purpose, &pi) != 0)
+		return app_reason(ctx, err_set(ERR_UNPROCESSABLE, "unknown purpose \"%s\"", *purpose),
+				  REASON_UNKNOWN_PURPOSE);
+	return 0;
 }
 
 /* Reads contact id for purpose: decides, reveals the visible fields, audits. */
-static void read_for_purpose(struct reqctx *ctx, const char *id, const char *purpose, const char *action)
+static int read_for_purpose(struct reqctx *ctx, const char *id, const char *purpose, const char *action)
 {
 	struct store_contact ct;
 	struct contact_subject subj;
@@ -132,22 +124,17 @@ static void read_for_purpose(struct reqctx *ctx, const char *id, const char *pur
 		goto fail;
 	policy_decide_read(ctx->policy, ctx->role, purpose, &subj.s, t.now_us / 1000000, &d);
 	const char *reason = policy_reason_name(d.reason);
-	audit_decide(ctx, d.allowed, reason);
+	audit_decide_reason(ctx, d.allowed, decision_reason_of(d.reason));
 	if (!d.allowed) {
 		atomic_fetch_add(&ctx->app->metrics.denials, 1);
-		if (d.reason == POLICY_REASON_UNKNOWN_CONTACT) {
-			err_set(ERR_NOTFOUND, "no contact with this id");
-			reply_problem(ctx, ERR_NOTFOUND, reason);
-		} else if (d.reason == POLICY_REASON_ERASED) {
-			err_set(ERR_GONE, "the contact was erased; its personal data no longer exists");
-			reply_problem(ctx, ERR_GONE, reason);
-		} else {
-			err_set(ERR_DENIED, "reading this contact for %s is not allowed: %s", purpose,
-				reason);
-			reply_problem(ctx, ERR_DENIED, reason);
-		}
-		app_commit(ctx);
-		return;
+		if (d.reason == POLICY_REASON_UNKNOWN_CONTACT)
+			rc = err_set(ERR_NOTFOUND, "no contact with this id");
+		else if (d.reason == POLICY_REASON_ERASED)
+			rc = err_set(ERR_GONE, "the contact was erased; its personal data no longer exists");
+		else
+			rc = err_set(ERR_DENIED, "reading this contact for %s is not allowed: %s", purpose,
+				     reason);
+		return app_reason(ctx, rc, decision_reason_of(d.reason));
 	}
 	if ((rc = contact_fields_json(&t, &ct, d.visible_fields, &fields, names, sizeof names)) != 0)
 		goto fail;
@@ -184,47 +171,41 @@ static void read_for_purpose(struct reqctx *ctx, const char *id, const char *pur
 	audit_fields(ctx, names);
 	reply_json(ctx, 200, reply);
 	app_commit(ctx);
-	return;
+	return 0;
 fail:
 	/* Could not decide or decrypt: reveal nothing, and audit the failure. */
 	audit_decide(ctx, false, "error");
 	snprintf(ctx->job.entry.decision, sizeof ctx->job.entry.decision, "error");
-	reply_problem(ctx, rc, NULL);
-	app_commit(ctx);
+	return rc;
 }
 
-void h_contact_get(struct reqctx *ctx)
+int h_contact_get(struct reqctx *ctx)
 {
 	const char *purpose;
-	if (!purpose_param(ctx, &purpose))
-		return;
+	int rc = purpose_param(ctx, &purpose);
+	if (rc != 0)
+		return rc;
 	if (!app_require(ctx, POLICY_ACT_CONTACTS_READ, ctx->param[0], purpose))
-		return;
-	read_for_purpose(ctx, ctx->param[0], purpose, "contacts.read");
+		return 0;
+	return read_for_purpose(ctx, ctx->param[0], purpose, "contacts.read");
 }
 
-void h_contact_lookup(struct reqctx *ctx)
+int h_contact_lookup(struct reqctx *ctx)
 {
 	const char *purpose, *email = http_query(ctx->http, "email");
 	char id[STORE_ID_CAP];
-	if (email == NULL || strlen(email) > 254) {
-		err_set(ERR_INVALID, "look up by ?email=ADDRESS&purpose=NAME");
-		reply_problem(ctx, ERR_INVALID, NULL);
-		app_send(ctx);
-		return;
-	}
-	if (!purpose_param(ctx, &purpose))
-		return;
+	int rc;
+	if (email == NULL || strlen(email) > 254)
+		return err_set(ERR_INVALID, "look up by ?email=ADDRESS&purpose=NAME");
+	if ((rc = purpose_param(ctx, &purpose)) != 0)
+		return rc;
 	if (!app_require(ctx, POLICY_ACT_CONTACTS_READ, NULL, purpose))
-		return;
+		return 0;
 	struct txn t = app_txn(ctx, ctx->rd);
-	int rc = contact_find_email(&t, email, id);
-	if (rc != 0 && rc != ERR_NOTFOUND) {
-		reply_problem(ctx, rc, NULL);
-		app_send(ctx);
-		return;
-	}
-	read_for_purpose(ctx, rc == 0 ? id : NULL, purpose, "contacts.lookup");
+	rc = contact_find_email(&t, email, id);
+	if (rc != 0 && rc != ERR_NOTFOUND)
+		return rc;
+	return read_for_purpose(ctx, rc == 0 ? id : NULL, purpose, "contacts.lookup");
 }
 
 /* ---- update ---- */
@@ -261,37 +242,33 @@ static int apply_update(struct store_conn *wc, struct writer_job *job)
 	struct reqctx *ctx = job->ctx;
 	struct contact_patch *w = ctx->state;
 	struct txn t = app_txn(ctx, wc);
-	const char *reason = NULL;
+	enum decision_reason reason = REASON_NONE;
 	t.now_us = w->now;
 	int rc = contact_update(&t, ctx->param[0], w->body, ctx->role, record_purposes, ctx, &reason);
 	if (rc != 0) {
 		if (rc == ERR_DENIED)
 			atomic_fetch_add(&ctx->app->metrics.denials, 1);
-		audit_decide(ctx, false, reason);
+		audit_decide_reason(ctx, false, reason);
 	}
 	return rc;
 }
 
-void h_contact_update(struct reqctx *ctx)
+int h_contact_update(struct reqctx *ctx)
 {
 	json_t *body;
 	int rc;
 	if (!app_require(ctx, POLICY_ACT_CONTACTS_UPDATE, ctx->param[0], NULL))
-		return;
-	if ((body = app_json_body(ctx)) == NULL)
-		return;
+		return 0;
+	if ((rc = app_body(ctx, &body)) != 0)
+		return rc;
 	if ((rc = contact_validate(ctx->policy, body, true)) != 0) {
 		json_decref(body);
-		reply_problem(ctx, rc, NULL);
-		app_send(ctx);
-		return;
+		return rc;
 	}
 	struct contact_patch *w = calloc(1, sizeof *w);
 	if (w == NULL) {
 		json_decref(body);
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
-		app_send(ctx);
-		return;
+		return err_set(ERR_NOMEM, "out of memory");
 	}
 	w->body = body;
 	w->now = now_us();
@@ -312,6 +289,7 @@ void h_contact_update(struct reqctx *ctx)
 	reply_json(ctx, 200, json_pack("{s:s, s:o}", "id", ctx->param[0], "updated_at", json_time(w->now)));
 	ctx->job.apply = apply_update;
 	app_commit(ctx);
+	return 0;
 }
 
 /* ---- erase ---- */
@@ -327,10 +305,10 @@ static int apply_erase(struct store_conn *wc, struct writer_job *job)
 	return contact_erase(&t, &ct);
 }
 
-void h_contact_erase(struct reqctx *ctx)
+int h_contact_erase(struct reqctx *ctx)
 {
 	if (!app_require(ctx, POLICY_ACT_CONTACTS_ERASE, ctx->param[0], NULL))
-		return;
+		return 0;
 	audit_begin(ctx, "contacts.erase", ctx->param[0], NULL, NULL);
 	audit_decide(ctx, true, "erased");
 	reply_json(ctx, 200,
@@ -341,6 +319,7 @@ void h_contact_erase(struct reqctx *ctx)
 	 * 503) is confirmed only once no older copy is left in the WAL. */
 	ctx->job.purge_wal = true;
 	app_commit(ctx);
+	return 0;
 }
 
 const struct route contact_routes[] = {

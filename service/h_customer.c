@@ -257,10 +257,12 @@ static void page_headers(struct reqctx *ctx)
 	http_add_header(ctx->http, "Vary", "Accept-Language, Sec-GPC");
 }
 
+/* Prepares a page. A page that could not be built (out of memory) leaves
+ * no reply at all, which the sender answers as a bare 500. */
 static void reply_page(struct reqctx *ctx, int status, char *page)
 {
 	if (page == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
+		reply_drop(ctx);
 		return;
 	}
 	page_headers(ctx);
@@ -327,8 +329,9 @@ static void refuse_link(struct reqctx *ctx, enum prefpage_lang lang, const char 
 }
 
 /* Checks the token in ctx->param[0] and loads its link and contact into a
- * new ctx->state. On failure it has replied and returns NULL. */
-static struct cust *resolve(struct reqctx *ctx)
+ * new ctx->state, *out. An unusable link is answered here with the refusal
+ * page (0, *out NULL); an error is returned, audited. */
+static int resolve(struct reqctx *ctx, struct cust **out)
 {
 	const char *token = ctx->param[0];
 	enum prefpage_lang lang = prefpage_lang_from(http_header(ctx->http, "Accept-Language"));
@@ -336,13 +339,11 @@ static struct cust *resolve(struct reqctx *ctx)
 	int64_t now_s = now_us() / 1000000;
 	int rc;
 
+	*out = NULL;
 	customer_identity(ctx);
 	struct cust *c = calloc(1, sizeof *c);
-	if (c == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
-		app_send(ctx);
-		return NULL;
-	}
+	if (c == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
 	ctx->state = c;
 	ctx->state_free = cust_free;
 	c->lang = lang;
@@ -350,26 +351,24 @@ static struct cust *resolve(struct reqctx *ctx)
 	struct txn t = app_txn(ctx, ctx->rd);
 	const char *refusal = NULL;
 	rc = link_resolve(&t, token, now_s, &c->tok, &c->link, c->link_role, &c->ct, &refusal);
-	if (rc != 0)
-		goto unavailable;
+	if (rc != 0) {
+		customer_audit_begin(ctx, "customer.link", "", NULL, NULL);
+		audit_decide(ctx, false, "error");
+		return rc;
+	}
 	if (refusal != NULL) {
 		refuse_link(ctx, lang, refusal);
-		return NULL;
+		return 0;
 	}
 	snprintf(c->token, sizeof c->token, "%s", token);
-	return c;
-unavailable:
-	customer_audit_begin(ctx, "customer.link", "", NULL, NULL);
-	audit_decide(ctx, false, "error");
-	reply_problem(ctx, rc, NULL);
-	app_commit(ctx);
-	return NULL;
+	*out = c;
+	return 0;
 }
 
 /* resolve() for the one-click POST: an authentic opt-out token keeps
  * unsubscribing after its expiry or revocation, and after erasure
  * (*erased: answer success, write nothing). See link_resolve_optout. */
-static struct cust *resolve_optout(struct reqctx *ctx, bool *erased)
+static int resolve_optout(struct reqctx *ctx, bool *erased, struct cust **out)
 {
 	const char *token = ctx->param[0];
 	enum prefpage_lang lang = prefpage_lang_from(http_header(ctx->http, "Accept-Language"));
@@ -377,13 +376,11 @@ static struct cust *resolve_optout(struct reqctx *ctx, bool *erased)
 	int rc;
 
 	*erased = false;
+	*out = NULL;
 	customer_identity(ctx);
 	struct cust *c = calloc(1, sizeof *c);
-	if (c == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
-		app_send(ctx);
-		return NULL;
-	}
+	if (c == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
 	ctx->state = c;
 	ctx->state_free = cust_free;
 	c->lang = lang;
@@ -393,16 +390,15 @@ static struct cust *resolve_optout(struct reqctx *ctx, bool *erased)
 	if (rc != 0) {
 		customer_audit_begin(ctx, "customer.link", "", NULL, NULL);
 		audit_decide(ctx, false, "error");
-		reply_problem(ctx, rc, NULL);
-		app_commit(ctx);
-		return NULL;
+		return rc;
 	}
 	if (refusal != NULL) {
 		refuse_link(ctx, lang, refusal);
-		return NULL;
+		return 0;
 	}
 	snprintf(c->token, sizeof c->token, "%s", token);
-	return c;
+	*out = c;
+	return 0;
 }
 
 /* True when the link may show and change purpose: its creator's role may
@@ -707,16 +703,16 @@ static int fill_frequencies(struct txn *t, const char *contact_id, struct prefpa
 	return 0;
 }
 
-static void h_pref_get(struct reqctx *ctx)
+static int h_pref_get(struct reqctx *ctx)
 {
-	struct cust *c = resolve(ctx);
+	struct cust *c = NULL;
 	struct consent_list l = { 0 };
 	struct prefpage_purpose *pp = NULL;
 	char csrf[LINKTOKEN_CSRF_CAP];
 	int64_t now = now_us();
-	int rc;
-	if (c == NULL)
-		return;
+	int rc = resolve(ctx, &c);
+	if (rc != 0 || c == NULL)
+		return rc;
 	customer_audit_begin(ctx, "customer.view", c->ct.id, NULL, NULL);
 	struct txn rt = app_txn(ctx, ctx->rd);
 	if ((rc = consent_each(&rt, c->ct.id, collect_cb, &l)) != 0)
@@ -773,13 +769,12 @@ static void h_pref_get(struct reqctx *ctx)
 	if (c->gpc)
 		ctx->job.apply = apply_customer; /* records the GPC opt-out */
 	app_commit(ctx);
-	return;
+	return 0;
 fail:
 	free(pp);
 	free(l.items);
 	audit_decide(ctx, false, "error");
-	reply_problem(ctx, rc, NULL);
-	app_commit(ctx);
+	return rc;
 }
 
 /* ---- download my data ---- */
@@ -819,7 +814,7 @@ static int export_audit_cb(void *arg, const struct audit_entry *e)
 	return 0;
 }
 
-static void customer_download(struct reqctx *ctx, struct cust *c)
+static int customer_download(struct reqctx *ctx, struct cust *c)
 {
 	json_t *fields = NULL, *consents = json_array(), *history = json_array(), *supp = json_array(),
 	       *accesses = json_array();
@@ -874,7 +869,7 @@ static void customer_download(struct reqctx *ctx, struct cust *c)
 	if (c->gpc)
 		ctx->job.apply = apply_customer;
 	app_commit(ctx);
-	return;
+	return 0;
 fail:
 	json_decref(fields);
 	json_decref(consents);
@@ -882,8 +877,7 @@ fail:
 	json_decref(supp);
 	json_decref(accesses);
 	audit_decide(ctx, false, "error");
-	reply_problem(ctx, rc, NULL);
-	app_commit(ctx);
+	return rc;
 }
 
 /* ---- the person's own frequency choice ---- */
@@ -900,12 +894,29 @@ static int apply_frequency(struct store_conn *w, struct writer_job *job)
 }
 
 static void redirect_back(struct reqctx *ctx, struct cust *c, const char *done);
-static void form_refused(struct reqctx *ctx, struct cust *c, int status, const char *why);
+static int form_refused(struct reqctx *ctx, struct cust *c, int status, const char *why);
+
+/* The end of every form branch, whose reply is prepared: its entry (the
+ * action on this contact, the decision, the link in the detail, or detail
+ * when not NULL), then the commit, with apply as the job's write (NULL:
+ * nothing to write). The reply leaves once the entry is durable. */
+static int form_done(struct reqctx *ctx, struct cust *c, const char *action, const char *purpose,
+		     const char *channel, bool allowed, const char *reason, json_t *detail,
+		     int (*apply)(struct store_conn *, struct writer_job *))
+{
+	customer_audit_begin(ctx, action, c->ct.id, purpose, channel);
+	audit_decide(ctx, allowed, reason);
+	if (detail != NULL)
+		cust_detail(ctx, detail);
+	ctx->job.apply = apply;
+	app_commit(ctx);
+	return 0;
+}
 
 /* POST /p/<token> action=frequency: how often the person wants to hear
  * from us for one (purpose, channel) of a purpose that offers the choice.
  * Any link may set it: choosing less contact is the person's right. */
-static void customer_frequency(struct reqctx *ctx, struct cust *c, const char *body, size_t len)
+static int customer_frequency(struct reqctx *ctx, struct cust *c, const char *body, size_t len)
 {
 	char purpose[FORM_VALUE_CAP], channel[FORM_VALUE_CAP], choice[FORM_VALUE_CAP];
 	struct policy_purpose_info pi;
@@ -915,23 +926,18 @@ static void customer_frequency(struct reqctx *ctx, struct cust *c, const char *b
 	    parse_form_value(body, len, "channel", channel, sizeof channel) != 0 ||
 	    policy_channel_from_name(channel, &chv) != 0 || !(pi.channels & (1u << chv)) ||
 	    parse_form_value(body, len, "frequency", choice, sizeof choice) != 0 ||
-	    policy_frequency_from_name(choice, &c->fq) != 0) {
-		form_refused(ctx, c, 400, "malformed_form");
-		return;
-	}
-	if (!link_covers(ctx, c, pi.name)) {
-		form_refused(ctx, c, 403, "link_scope");
-		return;
-	}
+	    policy_frequency_from_name(choice, &c->fq) != 0)
+		return form_refused(ctx, c, 400, "malformed_form");
+	if (!link_covers(ctx, c, pi.name))
+		return form_refused(ctx, c, 403, "link_scope");
 	snprintf(c->fq_purpose, sizeof c->fq_purpose, "%s", pi.name);
 	snprintf(c->fq_channel, sizeof c->fq_channel, "%s", policy_channel_name(chv));
-	customer_audit_begin(ctx, "customer.frequency", c->ct.id, c->fq_purpose, c->fq_channel);
-	audit_decide(ctx, true, policy_frequency_name(c->fq));
-	cust_detail(ctx, json_pack("{s:s, s:s}", "link_id", c->link.id, "frequency",
-				   policy_frequency_name(c->fq)));
 	redirect_back(ctx, c, "saved");
-	ctx->job.apply = apply_frequency;
-	app_commit(ctx);
+	return form_done(
+		ctx, c, "customer.frequency", c->fq_purpose, c->fq_channel, true,
+		policy_frequency_name(c->fq),
+		json_pack("{s:s, s:s}", "link_id", c->link.id, "frequency", policy_frequency_name(c->fq)),
+		apply_frequency);
 }
 
 /* ---- the forms ---- */
@@ -945,43 +951,36 @@ static void redirect_back(struct reqctx *ctx, struct cust *c, const char *done)
 	reply_page(ctx, 303, body);
 }
 
-static void form_refused(struct reqctx *ctx, struct cust *c, int status, const char *reason)
+static int form_refused(struct reqctx *ctx, struct cust *c, int status, const char *reason)
 {
-	customer_audit_begin(ctx, "customer.form", c->ct.id, NULL, NULL);
-	audit_decide(ctx, false, reason);
 	reply_page(ctx, status, prefpage_form_expired(c->lang, c->token));
-	app_commit(ctx);
+	return form_done(ctx, c, "customer.form", NULL, NULL, false, reason, NULL, NULL);
 }
 
-static void h_pref_post(struct reqctx *ctx)
+static int h_pref_post(struct reqctx *ctx)
 {
-	struct cust *c = resolve(ctx);
+	struct cust *c = NULL;
 	size_t len;
 	const char *body;
 	char csrf_text[FORM_VALUE_CAP], action[FORM_VALUE_CAP];
 	struct linktoken_csrf csrf;
 	int64_t now_s = now_us() / 1000000;
-	if (c == NULL)
-		return;
+	int rc = resolve(ctx, &c);
+	if (rc != 0 || c == NULL)
+		return rc;
 	body = http_body(ctx->http, &len);
 	if (http_body_too_big(ctx->http) || body == NULL ||
 	    !parse_media_is(http_header(ctx->http, "Content-Type"), "application/x-www-form-urlencoded") ||
-	    parse_form_value(body, len, "action", action, sizeof action) != 0) {
-		form_refused(ctx, c, 400, "malformed_form");
-		return;
-	}
+	    parse_form_value(body, len, "action", action, sizeof action) != 0)
+		return form_refused(ctx, c, 400, "malformed_form");
 	struct txn t = app_txn(ctx, NULL);
 	if (parse_form_value(body, len, "csrf", csrf_text, sizeof csrf_text) != 0 ||
-	    link_csrf_check(&t, &c->tok, csrf_text, now_s, CSRF_MAX_AGE_S, &csrf) != 0) {
-		form_refused(ctx, c, 403, "csrf_invalid");
-		return;
-	}
-	int rc = csrf_consume(&csrf, c->tok.id, now_s);
-	if (rc != 0) {
-		form_refused(ctx, c, rc == ERR_DENIED ? 403 : 503,
-			     rc == ERR_DENIED ? "csrf_replayed" : "csrf_busy");
-		return;
-	}
+	    link_csrf_check(&t, &c->tok, csrf_text, now_s, CSRF_MAX_AGE_S, &csrf) != 0)
+		return form_refused(ctx, c, 403, "csrf_invalid");
+	rc = csrf_consume(&csrf, c->tok.id, now_s);
+	if (rc != 0)
+		return form_refused(ctx, c, rc == ERR_DENIED ? 403 : 503,
+				    rc == ERR_DENIED ? "csrf_replayed" : "csrf_busy");
 
 	/* An opt-out link may withdraw, and nothing more: granting, downloading
 	 * and erasure need a "manage" link (see h_link_create). */
@@ -991,10 +990,8 @@ static void h_pref_post(struct reqctx *ctx)
 		wanted[0] = '\0';
 	if (!manage && strcmp(action, "withdraw_all") != 0 && strcmp(action, "withdraw_all_request") != 0 &&
 	    strcmp(action, "frequency") != 0 &&
-	    !(strcmp(action, "set") == 0 && strcmp(wanted, "withdrawn") == 0)) {
-		form_refused(ctx, c, 403, "link_capability");
-		return;
-	}
+	    !(strcmp(action, "set") == 0 && strcmp(wanted, "withdrawn") == 0))
+		return form_refused(ctx, c, 403, "link_capability");
 
 	if (strcmp(action, "set") == 0) {
 		char purpose[FORM_VALUE_CAP], channel[FORM_VALUE_CAP] = "", status[FORM_VALUE_CAP];
@@ -1006,143 +1003,109 @@ static void h_pref_post(struct reqctx *ctx)
 		    !pi.consent_required ||
 		    parse_form_value(body, len, "status", status, sizeof status) != 0 ||
 		    policy_consent_status_from_name(status, &stv) != 0 ||
-		    (stv != POLICY_CONSENT_GRANTED && stv != POLICY_CONSENT_WITHDRAWN)) {
-			form_refused(ctx, c, 400, "malformed_form");
-			return;
-		}
-		if (!link_covers(ctx, c, pi.name)) {
-			form_refused(ctx, c, 403, "link_scope");
-			return;
-		}
+		    (stv != POLICY_CONSENT_GRANTED && stv != POLICY_CONSENT_WITHDRAWN))
+			return form_refused(ctx, c, 400, "malformed_form");
+		if (!link_covers(ctx, c, pi.name))
+			return form_refused(ctx, c, 403, "link_scope");
 		if (stv == POLICY_CONSENT_GRANTED &&
-		    !consent_offerable(ctx->policy, c->ct.collected_for, pi.name)) {
-			form_refused(ctx, c, 403, "not_collected_for");
-			return;
-		}
+		    !consent_offerable(ctx->policy, c->ct.collected_for, pi.name))
+			return form_refused(ctx, c, 403, "not_collected_for");
 		int crc = parse_form_value(body, len, "channel", channel, sizeof channel);
 		if ((crc != 0 && crc != ERR_NOTFOUND) ||
-		    (pi.channels == 0 ? channel[0] != '\0'
-				      : policy_channel_from_name(channel, &chv) != 0 ||
-						!(pi.channels & (1u << chv)))) {
-			form_refused(ctx, c, 400, "malformed_form");
-			return;
-		}
-		customer_audit_begin(ctx, "customer.consent", c->ct.id, purpose, channel);
+		    (pi.channels == 0
+			     ? channel[0] != '\0'
+			     : policy_channel_from_name(channel, &chv) != 0 || !(pi.channels & (1u << chv))))
+			return form_refused(ctx, c, 400, "malformed_form");
 		if (c->gpc && pi.sale_or_sharing && stv == POLICY_CONSENT_GRANTED) {
 			/* The browser says "do not sell or share" in the same
 			 * breath: the signal wins, and the page says why. */
-			audit_decide(ctx, false, "gpc");
 			redirect_back(ctx, c, "gpc_blocked");
-			ctx->job.apply = apply_customer;
-			app_commit(ctx);
-			return;
+			return form_done(ctx, c, "customer.consent", purpose, channel, false, "gpc", NULL,
+					 apply_customer);
 		}
 		if ((rc = make_consent(ctx->policy, &pi, c->ct.id, channel, stv, "preference_centre",
-				       "customer", now_us(), &c->cs)) != 0) {
-			reply_problem(ctx, rc, NULL);
-			app_send(ctx);
-			return;
-		}
+				       "customer", now_us(), &c->cs)) != 0)
+			return rc;
 		const char *ua = http_header(ctx->http, "User-Agent");
 		char ua_cut[256];
 		snprintf(ua_cut, sizeof ua_cut, "%s", ua && is_clean_utf8(ua, strlen(ua)) ? ua : "");
 		c->evidence = json_pack("{s:s, s:s, s:s}", "form", "preference_centre", "link_id", c->link.id,
 					"user_agent", ua_cut);
 		c->op = OP_SET;
-		audit_decide(ctx, true, status);
-		cust_detail(ctx, json_pack("{s:s, s:s, s:s}", "receipt_id", c->cs.receipt_id, "method",
-					   "preference_centre", "link_id", c->link.id));
 		redirect_back(ctx, c, "saved");
-		ctx->job.apply = apply_customer;
-		app_commit(ctx);
+		return form_done(ctx, c, "customer.consent", purpose, channel, true, status,
+				 json_pack("{s:s, s:s, s:s}", "receipt_id", c->cs.receipt_id, "method",
+					   "preference_centre", "link_id", c->link.id),
+				 apply_customer);
 	} else if (strcmp(action, "frequency") == 0) {
-		customer_frequency(ctx, c, body, len);
+		return customer_frequency(ctx, c, body, len);
 	} else if (strcmp(action, "withdraw_all_request") == 0) {
 		/* Withdrawing everything is one click away from the page, so it
 		 * asks first, with a fresh form value; nothing changes here. */
 		char next[LINKTOKEN_CSRF_CAP];
-		if ((rc = link_csrf_make(&t, &c->tok, now_s, next)) != 0) {
-			reply_problem(ctx, rc, NULL);
-			app_send(ctx);
-			return;
-		}
-		customer_audit_begin(ctx, "customer.withdraw_all_request", c->ct.id, NULL, NULL);
-		audit_decide(ctx, true, "confirmation_shown");
+		if ((rc = link_csrf_make(&t, &c->tok, now_s, next)) != 0)
+			return rc;
 		reply_page(ctx, 200, prefpage_withdraw_all_confirm(c->lang, c->token, next));
-		if (c->gpc)
-			ctx->job.apply = apply_customer;
-		app_commit(ctx);
+		return form_done(ctx, c, "customer.withdraw_all_request", NULL, NULL, true,
+				 "confirmation_shown", NULL, c->gpc ? apply_customer : NULL);
 	} else if (strcmp(action, "withdraw_all") == 0) {
 		char confirm[16];
 		if (parse_form_value(body, len, "confirm", confirm, sizeof confirm) != 0 ||
-		    strcmp(confirm, "yes") != 0) {
-			form_refused(ctx, c, 400, "not_confirmed");
-			return;
-		}
-		customer_audit_begin(ctx, "customer.withdraw_all", c->ct.id, NULL, NULL);
-		audit_decide(ctx, true, "withdrawn");
+		    strcmp(confirm, "yes") != 0)
+			return form_refused(ctx, c, 400, "not_confirmed");
 		c->op = OP_WITHDRAW_ALL;
 		redirect_back(ctx, c, "withdrawn_all");
-		ctx->job.apply = apply_customer;
-		app_commit(ctx);
+		return form_done(ctx, c, "customer.withdraw_all", NULL, NULL, true, "withdrawn", NULL,
+				 apply_customer);
 	} else if (strcmp(action, "download") == 0) {
-		customer_download(ctx, c);
+		return customer_download(ctx, c);
 	} else if (strcmp(action, "erase_request") == 0) {
 		char next[LINKTOKEN_CSRF_CAP];
-		if ((rc = link_csrf_make(&t, &c->tok, now_s, next)) != 0) {
-			reply_problem(ctx, rc, NULL);
-			app_send(ctx);
-			return;
-		}
-		customer_audit_begin(ctx, "customer.erase_request", c->ct.id, NULL, NULL);
-		audit_decide(ctx, true, "confirmation_shown");
+		if ((rc = link_csrf_make(&t, &c->tok, now_s, next)) != 0)
+			return rc;
 		reply_page(ctx, 200, prefpage_erase_confirm(c->lang, c->token, next));
-		if (c->gpc)
-			ctx->job.apply = apply_customer;
-		app_commit(ctx);
+		return form_done(ctx, c, "customer.erase_request", NULL, NULL, true, "confirmation_shown",
+				 NULL, c->gpc ? apply_customer : NULL);
 	} else if (strcmp(action, "erase_confirm") == 0) {
 		char confirm[16];
 		if (parse_form_value(body, len, "confirm", confirm, sizeof confirm) != 0 ||
-		    strcmp(confirm, "yes") != 0) {
-			form_refused(ctx, c, 400, "not_confirmed");
-			return;
-		}
-		customer_audit_begin(ctx, "customer.erase", c->ct.id, NULL, NULL);
-		audit_decide(ctx, true, "erased");
-		cust_detail(ctx, json_pack("{s:s}", "link_id", c->link.id));
+		    strcmp(confirm, "yes") != 0)
+			return form_refused(ctx, c, 400, "not_confirmed");
 		c->op = OP_ERASE;
 		reply_page(ctx, 200, prefpage_erased(c->lang));
-		ctx->job.apply = apply_customer;
 		ctx->job.purge_wal = true;
-		app_commit(ctx);
-	} else {
-		form_refused(ctx, c, 400, "malformed_form");
+		return form_done(ctx, c, "customer.erase", NULL, NULL, true, "erased",
+				 json_pack("{s:s}", "link_id", c->link.id), apply_customer);
 	}
+	return form_refused(ctx, c, 400, "malformed_form");
 }
 
 /* ---- one-click unsubscribe ---- */
 
-static void h_unsub_get(struct reqctx *ctx)
+static int h_unsub_get(struct reqctx *ctx)
 {
-	struct cust *c = resolve(ctx);
-	if (c == NULL)
-		return;
+	struct cust *c = NULL;
+	int rc = resolve(ctx, &c);
+	if (rc != 0 || c == NULL)
+		return rc;
 	/* Nothing is written here, not even a GPC signal: mail scanners and
 	 * link previews fetch this URL without the person. */
 	customer_audit_begin(ctx, "customer.unsubscribe_view", c->ct.id, NULL, NULL);
 	audit_decide(ctx, true, "confirmation_shown");
 	reply_page(ctx, 200, prefpage_unsubscribe_confirm(c->lang, c->token));
 	app_commit(ctx);
+	return 0;
 }
 
-static void h_unsub_post(struct reqctx *ctx)
+static int h_unsub_post(struct reqctx *ctx)
 {
 	bool erased = false;
-	struct cust *c = resolve_optout(ctx, &erased);
+	struct cust *c = NULL;
 	size_t len;
 	const char *body;
-	if (c == NULL)
-		return;
+	int rc = resolve_optout(ctx, &erased, &c);
+	if (rc != 0 || c == NULL)
+		return rc;
 	body = http_body(ctx->http, &len);
 	bool ok = !http_body_too_big(ctx->http) &&
 		  parse_one_click(http_header(ctx->http, "Content-Type"), body, len);
@@ -1152,7 +1115,7 @@ static void h_unsub_post(struct reqctx *ctx)
 		audit_decide(ctx, false, "not_one_click");
 		reply_page(ctx, 400, prefpage_unsubscribe_confirm(c->lang, c->token));
 		app_commit(ctx);
-		return;
+		return 0;
 	}
 	if (erased) {
 		/* The person was erased: their addresses are erasure-suppressed
@@ -1160,13 +1123,14 @@ static void h_unsub_post(struct reqctx *ctx)
 		audit_decide(ctx, true, "already_suppressed");
 		reply_page(ctx, 200, prefpage_unsubscribed(c->lang, c->token));
 		app_commit(ctx);
-		return;
+		return 0;
 	}
 	audit_decide(ctx, true, "unsubscribed");
 	c->op = OP_UNSUBSCRIBE;
 	reply_page(ctx, 200, prefpage_unsubscribed(c->lang, c->token));
 	ctx->job.apply = apply_customer;
 	app_commit(ctx);
+	return 0;
 }
 
 /* ---- staff: creating and revoking links ---- */
@@ -1252,7 +1216,7 @@ int parse_link_body(const struct policy *p, json_t *body, struct link_req *out, 
 	return 0;
 }
 
-static void h_link_create(struct reqctx *ctx)
+static int h_link_create(struct reqctx *ctx)
 {
 	const char *id = ctx->param[0];
 	json_t *body = NULL;
@@ -1265,19 +1229,13 @@ static void h_link_create(struct reqctx *ctx)
 	int rc;
 
 	if (!app_require(ctx, POLICY_ACT_LINKS_CREATE, id, NULL))
-		return;
-	if (http_body(ctx->http, &len) != NULL && len > 0) {
-		if ((body = app_json_body(ctx)) == NULL) {
-			app_send(ctx);
-			return;
-		}
-	}
+		return 0;
+	if (http_body(ctx->http, &len) != NULL && len > 0 && (rc = app_body(ctx, &body)) != 0)
+		return rc;
 	rc = parse_link_body(ctx->policy, body, &req, &reason);
 	if (rc != 0) {
 		json_decref(body);
-		reply_problem(ctx, rc, reason);
-		app_send(ctx);
-		return;
+		return app_reason(ctx, rc, decision_reason_from_name(reason));
 	}
 	scope = req.scope;
 	ttl_days = req.ttl_days;
@@ -1302,9 +1260,7 @@ static void h_link_create(struct reqctx *ctx)
 				"contacts.update and contacts.erase, and every purpose)",
 				ctx->role);
 		json_decref(body);
-		reply_problem(ctx, ERR_DENIED, "role_denied");
-		app_commit(ctx);
-		return;
+		return app_reason(ctx, ERR_DENIED, REASON_ROLE_DENIED);
 	}
 	audit_begin(ctx, "links.create", id, strcmp(scope, "all") ? scope : NULL, NULL);
 	struct txn t = app_txn(ctx, ctx->rd);
@@ -1314,21 +1270,17 @@ static void h_link_create(struct reqctx *ctx)
 		audit_decide(ctx, false, gone ? "erased" : rc == ERR_NOTFOUND ? "unknown_contact" : "error");
 		if (gone)
 			err_set(ERR_GONE, "the contact was erased");
-		reply_problem(ctx, gone ? ERR_GONE : rc,
-			      gone		   ? "erased"
-			      : rc == ERR_NOTFOUND ? "unknown_contact"
-						   : NULL);
 		json_decref(body);
-		app_commit(ctx);
-		return;
+		return app_reason(ctx, gone ? ERR_GONE : rc,
+				  gone		       ? REASON_ERASED
+				  : rc == ERR_NOTFOUND ? REASON_UNKNOWN_CONTACT
+						       : REASON_NONE);
 	}
 	if (req.manage && !link_mailable(&ct)) {
 		audit_decide(ctx, false, "no_email");
 		err_set(ERR_UNPROCESSABLE, "the contact has no email address to mail a manage link to");
-		reply_problem(ctx, ERR_UNPROCESSABLE, "no_email");
 		json_decref(body);
-		app_commit(ctx);
-		return;
+		return app_reason(ctx, ERR_UNPROCESSABLE, REASON_NO_EMAIL);
 	}
 	/* With the language a manage link's mail is written in (the link
 	 * comes first in the pair: l frees it whole). */
@@ -1368,7 +1320,7 @@ static void h_link_create(struct reqctx *ctx)
 				     "capability", l->capability, "expires_at", json_time(l->expires_us),
 				     "delivery", "mail"));
 		app_commit(ctx);
-		return;
+		return 0;
 	}
 	const char *base = ctx->app->cfg.public_url;
 	size_t bl = strlen(base);
@@ -1392,11 +1344,13 @@ static void h_link_create(struct reqctx *ctx)
 	mem_wipe(lu, sizeof lu);
 	ctx->job.apply = apply_link_insert;
 	app_commit(ctx);
-	return;
+	return 0;
 bad:
+	/* Minting failed (no randomness, no memory): the attempt is on the
+	 * record as an error, and nothing was revealed. */
 	json_decref(body);
-	reply_problem(ctx, rc, NULL);
-	app_send(ctx);
+	audit_decide(ctx, false, "error");
+	return rc;
 }
 
 struct link_revoke {
@@ -1423,26 +1377,21 @@ static int apply_link_revoke(struct store_conn *wc, struct writer_job *job)
 	return 0;
 }
 
-static void revoke_links(struct reqctx *ctx, const char *link_id)
+static int revoke_links(struct reqctx *ctx, const char *link_id)
 {
 	const char *id = ctx->param[0];
 	/* The role first: a caller who may not revoke learns nothing about links. */
 	if (!app_require(ctx, POLICY_ACT_LINKS_CREATE, id, NULL))
-		return;
+		return 0;
 	if (link_id != NULL && strlen(link_id) != LINKTOKEN_ID_TEXT_CAP - 1) {
 		audit_begin(ctx, "links.revoke", id, NULL, NULL);
 		audit_decide(ctx, false, "unknown_link");
-		err_set(ERR_NOTFOUND, "no preference link with this id");
-		reply_problem(ctx, ERR_NOTFOUND, "unknown_link");
-		app_commit(ctx);
-		return;
+		return app_reason(ctx, err_set(ERR_NOTFOUND, "no preference link with this id"),
+				  REASON_UNKNOWN_LINK);
 	}
 	struct link_revoke *r = calloc(1, sizeof *r);
-	if (r == NULL) {
-		reply_problem(ctx, err_set(ERR_NOMEM, "out of memory"), NULL);
-		app_send(ctx);
-		return;
-	}
+	if (r == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
 	snprintf(r->contact_id, sizeof r->contact_id, "%s", id);
 	snprintf(r->link_id, sizeof r->link_id, "%s", link_id ? link_id : "");
 	snprintf(r->role, sizeof r->role, "%s", ctx->role);
@@ -1457,16 +1406,17 @@ static void revoke_links(struct reqctx *ctx, const char *link_id)
 			     "revoked_at", json_time(now_us())));
 	ctx->job.apply = apply_link_revoke;
 	app_commit(ctx);
+	return 0;
 }
 
-static void h_link_revoke_all(struct reqctx *ctx)
+static int h_link_revoke_all(struct reqctx *ctx)
 {
-	revoke_links(ctx, NULL);
+	return revoke_links(ctx, NULL);
 }
 
-static void h_link_revoke_one(struct reqctx *ctx)
+static int h_link_revoke_one(struct reqctx *ctx)
 {
-	revoke_links(ctx, ctx->param[1]);
+	return revoke_links(ctx, ctx->param[1]);
 }
 
 /* ---- the public page: ask for a manage link by email (/p/request) ---- */
@@ -1521,18 +1471,19 @@ static enum prefpage_lang request_lang(struct reqctx *ctx, const char *body, siz
 	return prefpage_lang_from(http_header(ctx->http, "Accept-Language"));
 }
 
-static void h_request_get(struct reqctx *ctx)
+static int h_request_get(struct reqctx *ctx)
 {
 	customer_identity(ctx);
 	reply_page(ctx, 200, prefpage_request_form(request_lang(ctx, NULL, 0)));
 	app_send(ctx);
+	return 0;
 }
 
 /* One answer for every address, found or not, so the page cannot tell who
  * is on file; the link goes only to the address on file, by mail queued in
  * the audit entry's transaction. The entry names the address by a keyed
  * hash, and the contact id when one matched (the trail is the auditor's). */
-static void h_request_post(struct reqctx *ctx)
+static int h_request_post(struct reqctx *ctx)
 {
 	char email[FORM_VALUE_CAP], addr_id[40], client_id[40];
 	const char *outcome = NULL;
@@ -1548,9 +1499,7 @@ static void h_request_post(struct reqctx *ctx)
 	    parse_form_value(body, len, "email", email, sizeof email) != 0 ||
 	    link_address_id(&t, email, addr_id, sizeof addr_id) != 0) {
 		err_set(ERR_INVALID, "the form needs one field email with an email address");
-		reply_problem(ctx, ERR_INVALID, "malformed_form");
-		app_send(ctx);
-		return;
+		return app_reason(ctx, ERR_INVALID, REASON_MALFORMED_FORM);
 	}
 	customer_audit_begin(ctx, "customer.link_request", "", NULL, NULL);
 	snprintf(client_id, sizeof client_id, "%s", ctx->job.entry.client);
@@ -1560,7 +1509,7 @@ static void h_request_post(struct reqctx *ctx)
 		reply_page(ctx, 429, prefpage_request_busy(lang));
 		http_add_header(ctx->http, "Retry-After", "600");
 		app_commit(ctx);
-		return;
+		return 0;
 	}
 	if (!rate_take(by_address, addr_id, LINK_REQUEST_PER_ADDRESS, now_s)) {
 		audit_decide(ctx, false, "rate_limited_address");
@@ -1568,7 +1517,7 @@ static void h_request_post(struct reqctx *ctx)
 		reply_page(ctx, 200, prefpage_request_sent(lang));
 		app_commit(ctx);
 		mem_wipe(email, sizeof email);
-		return;
+		return 0;
 	}
 	struct mailed_link *ml = calloc(1, sizeof *ml);
 	l = ml != NULL ? &ml->l : NULL;
@@ -1579,9 +1528,7 @@ static void h_request_post(struct reqctx *ctx)
 	if (rc != 0) {
 		free(l);
 		audit_decide(ctx, false, "error");
-		reply_problem(ctx, rc, NULL);
-		app_commit(ctx);
-		return;
+		return rc;
 	}
 	if (strcmp(outcome, "mailed") != 0) {
 		free(l);
@@ -1589,7 +1536,7 @@ static void h_request_post(struct reqctx *ctx)
 		cust_detail(ctx, json_pack("{s:s}", "address", addr_id));
 		reply_page(ctx, 200, prefpage_request_sent(lang));
 		app_commit(ctx);
-		return;
+		return 0;
 	}
 	snprintf(ctx->job.entry.record_id, sizeof ctx->job.entry.record_id, "%s", l->contact_id);
 	audit_decide(ctx, true, "mailed");
@@ -1600,6 +1547,7 @@ static void h_request_post(struct reqctx *ctx)
 	reply_page(ctx, 200, prefpage_request_sent(lang));
 	ctx->job.apply = apply_link_insert_mailed_lang;
 	app_commit(ctx);
+	return 0;
 }
 
 const struct route customer_routes[] = {

@@ -85,27 +85,22 @@ static int apply_take_in(struct store_conn *w, struct writer_job *job)
 	return 0;
 }
 
-static void refuse(struct reqctx *ctx, int rc)
-{
-	reply_problem(ctx, rc, NULL);
-	app_send(ctx);
-}
-
-static void refuse_audited(struct reqctx *ctx, enum provider_kind kind, const char *action, int rc,
-			   const char *why)
+/* A refusal after the provider's proof failed: audited, then rendered by
+ * the dispatcher. */
+static int refuse_audited(struct reqctx *ctx, enum provider_kind kind, const char *action, int rc,
+			  const char *why)
 {
 	if (rc == ERR_UNAUTHENTICATED)
 		atomic_fetch_add(&ctx->app->metrics.auth_failures, 1);
 	audit_begin(ctx, action, "", NULL, NULL);
 	audit_decide(ctx, false, why);
 	audit_detail(ctx, json_pack("{s:s}", "provider", provider_name(kind)));
-	reply_problem(ctx, rc, why);
-	app_commit(ctx);
+	return app_reason(ctx, rc, decision_reason_from_name(why));
 }
 
 /* A proven SNS (Un)SubscriptionConfirmation: audited, and a subscription is
  * confirmed by fetching its SubscribeURL. */
-static void ses_confirmation(struct reqctx *ctx, const struct evp_sns *m)
+static int ses_confirmation(struct reqctx *ctx, const struct evp_sns *m)
 {
 	const struct provider_ses *cfg = &ctx->app->cfg.events.ses;
 	bool subscribe = m->type == EVP_SNS_SUBSCRIBE;
@@ -113,12 +108,12 @@ static void ses_confirmation(struct reqctx *ctx, const struct evp_sns *m)
 	audit_begin(ctx, "events.receive", "", NULL, NULL);
 	if (subscribe && ((rc = provider_sns_url_ok(cfg, m->subscribe_url, false)) != 0 ||
 			  (rc = snscert_confirm(ctx->app->snscert, m->subscribe_url)) != 0)) {
-		const char *reason = rc == ERR_UNAUTHENTICATED ? "bad_subscribe_url" : "confirm_failed";
-		audit_decide(ctx, false, reason);
+		enum decision_reason reason =
+			rc == ERR_UNAUTHENTICATED ? REASON_BAD_SUBSCRIBE_URL : REASON_CONFIRM_FAILED;
+		audit_decide_reason(ctx, false, reason);
 		audit_detail(ctx, json_pack("{s:s, s:s}", "provider", "ses", "topic", m->topic_arn));
-		reply_problem(ctx, rc == ERR_UNAUTHENTICATED ? ERR_UNAUTHENTICATED : ERR_UNAVAILABLE, reason);
-		app_commit(ctx);
-		return;
+		return app_reason(ctx, rc == ERR_UNAUTHENTICATED ? ERR_UNAUTHENTICATED : ERR_UNAVAILABLE,
+				  reason);
 	}
 	audit_decide(ctx, true, subscribe ? "subscription_confirmed" : "unsubscribe_confirmed");
 	audit_detail(ctx, json_pack("{s:s, s:s}", "provider", "ses", "topic", m->topic_arn));
@@ -126,39 +121,36 @@ static void ses_confirmation(struct reqctx *ctx, const struct evp_sns *m)
 		   json_pack("{s:s, s:s}", "topic", m->topic_arn, "subscription",
 			     subscribe ? "confirmed" : "ended"));
 	app_commit(ctx);
+	return 0;
 }
 
-static void h_events_ses(struct reqctx *ctx, struct ev_req *r, const char *body, size_t len)
+static int h_events_ses(struct reqctx *ctx, struct ev_req *r, const char *body, size_t len)
 {
 	struct evp_sns *m = calloc(1, sizeof *m);
 	const char *why = "";
 	int rc;
-	if (m == NULL) {
-		refuse(ctx, err_set(ERR_NOMEM, "out of memory"));
-		return;
-	}
-	if ((rc = evparse_sns(body, len, m)) != 0) {
-		refuse(ctx, rc);
+	if (m == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	if ((rc = evparse_sns(body, len, m)) != 0)
 		goto out;
-	}
 	struct txn t = app_txn(ctx, NULL);
 	if ((rc = provider_sns_authenticate(&t, &ctx->app->cfg.events.ses, m, snscert_get, ctx->app->snscert,
 					    &why)) != 0) {
-		refuse_audited(ctx, PROVIDER_SES, "events.auth_failure", rc, why);
+		rc = refuse_audited(ctx, PROVIDER_SES, "events.auth_failure", rc, why);
 		goto out;
 	}
 	if (m->type != EVP_SNS_NOTIFICATION) {
-		ses_confirmation(ctx, m);
+		rc = ses_confirmation(ctx, m);
 		goto out;
 	}
 	audit_begin(ctx, "events.receive", "", NULL, NULL);
 	if ((rc = evparse_ses(m->message, m->message_len, m->message_id, r->items, LIMIT_EVENT_BATCH,
 			      &r->n)) != 0) {
-		const char *reason = rc == ERR_TOOBIG ? "too_many_events" : "invalid_events";
-		audit_decide(ctx, false, reason);
+		enum decision_reason reason =
+			rc == ERR_TOOBIG ? REASON_TOO_MANY_EVENTS : REASON_INVALID_EVENTS;
+		audit_decide_reason(ctx, false, reason);
 		audit_detail(ctx, json_pack("{s:s}", "provider", "ses"));
-		reply_problem(ctx, rc, reason);
-		app_commit(ctx);
+		rc = app_reason(ctx, rc, reason);
 		goto out;
 	}
 	audit_decide(ctx, true, "taken_in");
@@ -168,9 +160,10 @@ static void h_events_ses(struct reqctx *ctx, struct ev_req *r, const char *body,
 out:
 	evparse_sns_clear(m);
 	free(m);
+	return rc;
 }
 
-static void h_events(struct reqctx *ctx)
+static int h_events(struct reqctx *ctx)
 {
 	struct ev_req *r = NULL;
 	struct evp_mailgun_sig mg;
@@ -182,27 +175,21 @@ static void h_events(struct reqctx *ctx)
 	if (provider_from_name(ctx->param[0], &kind) != 0 ||
 	    !(kind == PROVIDER_SES ? provider_ses_configured(&ctx->app->cfg.events.ses)
 				   : provider_configured(ctx->app->provsig, kind))) {
-		refuse(ctx, err_set(ERR_NOTFOUND, "no such resource"));
-		return;
+		return err_set(ERR_NOTFOUND, "no such resource");
 	}
 	if (http_body_too_big(ctx->http)) {
-		refuse(ctx,
-		       err_set(ERR_TOOBIG, "a provider request is at most %d bytes", LIMIT_EVENT_BODY_BYTES));
-		return;
+		return err_set(ERR_TOOBIG, "a provider request is at most %d bytes", LIMIT_EVENT_BODY_BYTES);
 	}
 	if ((r = calloc(1, sizeof *r)) == NULL ||
 	    (r->items = calloc(LIMIT_EVENT_BATCH, sizeof *r->items)) == NULL) {
 		ev_free(r);
-		refuse(ctx, err_set(ERR_NOMEM, "out of memory"));
-		return;
+		return err_set(ERR_NOMEM, "out of memory");
 	}
 	r->kind = kind;
 	ctx->state = r;
 	ctx->state_free = ev_free;
-	if (kind == PROVIDER_SES) {
-		h_events_ses(ctx, r, body, len);
-		return;
-	}
+	if (kind == PROVIDER_SES)
+		return h_events_ses(ctx, r, body, len);
 
 	struct provider_proof proof = { .body = body,
 					.len = len,
@@ -212,8 +199,7 @@ static void h_events(struct reqctx *ctx)
 		proof.timestamp = http_header(ctx->http, "X-Twilio-Email-Event-Webhook-Timestamp");
 	} else if (kind == PROVIDER_MAILGUN) {
 		if ((rc = evparse_mailgun(body, len, &r->items[0], &mg)) != 0) {
-			refuse(ctx, rc);
-			return;
+			return rc;
 		}
 		r->n = 1;
 		proof.timestamp = mg.timestamp;
@@ -226,9 +212,7 @@ static void h_events(struct reqctx *ctx)
 		audit_begin(ctx, "events.auth_failure", "", NULL, NULL);
 		audit_decide(ctx, false, why);
 		audit_detail(ctx, json_pack("{s:s}", "provider", provider_name(kind)));
-		reply_problem(ctx, rc, why);
-		app_commit(ctx);
-		return;
+		return app_reason(ctx, rc, decision_reason_from_name(why));
 	}
 	audit_begin(ctx, "events.receive", "", NULL, NULL);
 	if (kind == PROVIDER_SENDGRID) {
@@ -238,17 +222,17 @@ static void h_events(struct reqctx *ctx)
 		r->n = rc == 0 ? 1 : 0;
 	}
 	if (rc != 0) {
-		const char *reason = rc == ERR_TOOBIG ? "too_many_events" : "invalid_events";
-		audit_decide(ctx, false, reason);
+		enum decision_reason reason =
+			rc == ERR_TOOBIG ? REASON_TOO_MANY_EVENTS : REASON_INVALID_EVENTS;
+		audit_decide_reason(ctx, false, reason);
 		audit_detail(ctx, json_pack("{s:s}", "provider", provider_name(kind)));
-		reply_problem(ctx, rc, reason);
-		app_commit(ctx);
-		return;
+		return app_reason(ctx, rc, reason);
 	}
 	audit_decide(ctx, true, "taken_in");
 	reply_json(ctx, 200, json_object()); /* replaced in apply */
 	ctx->job.apply = apply_take_in;
 	app_commit(ctx);
+	return 0;
 }
 
 const struct route event_routes[] = {

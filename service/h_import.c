@@ -27,8 +27,8 @@
  *   fill b[0] -> submit b[0] -> fill b[1] -> submit b[1] -> collect b[0]
  *   -> fill b[0] -> submit b[0] -> collect b[1] -> ...
  *
- * Result lines are spilled encrypted (they are ids and counts, but the
- * spill costs nothing and keeps one path).
+ * Result lines are spooled encrypted (service/domain/spool.h; they are ids
+ * and counts, but the spool costs nothing and keeps one path).
  */
 #include "service/app.h"
 
@@ -36,7 +36,7 @@
 #include "service/base/error.h"
 #include "service/bulk.h"
 #include "service/domain/contact.h"
-#include "service/crypto/spill.h"
+#include "service/domain/spool.h"
 #include "service/router.h"
 
 #include <pthread.h>
@@ -73,7 +73,7 @@ struct import {
 	bool role_denied;
 	int setup_rc;
 	struct bulk_reader *reader;
-	struct spill *out;
+	struct spool *out;
 	struct imp_batch b[2];
 	int fill; /* the buffer being filled */
 	pthread_mutex_t lock;
@@ -105,7 +105,7 @@ static void import_free(void *p)
 	pthread_mutex_destroy(&im->lock);
 	pthread_cond_destroy(&im->cond);
 	bulk_reader_free(im->reader);
-	spill_free(im->out);
+	spool_free(im->out);
 	free(im);
 }
 
@@ -189,7 +189,7 @@ static int write_result(struct import *im, const struct imp_contact *c)
 			     (unsigned long long)c->line);
 		break;
 	}
-	return spill_write(im->out, buf, (size_t)n);
+	return spool_put(im->out, buf, (size_t)n);
 }
 
 static void batch_done(struct writer_job *job, int rc)
@@ -341,7 +341,7 @@ static int import_begin(struct reqctx *ctx)
 			return im->setup_rc = err_set(ERR_NOMEM, "out of memory");
 	}
 	if ((rc = bulk_reader_new(&im->reader, fmt, BULK_CSV_AUTO, on_line, im)) != 0 ||
-	    (rc = spill_open(&im->out, ctx->app->cfg.dir)) != 0)
+	    (rc = spool_open(&im->out, ctx->app->cfg.dir)) != 0)
 		im->setup_rc = rc;
 	return rc;
 }
@@ -352,13 +352,13 @@ static int import_chunk(struct reqctx *ctx, const char *data, size_t len)
 	return bulk_feed(im->reader, data, len);
 }
 
-static void import_finish(struct reqctx *ctx)
+static int import_finish(struct reqctx *ctx)
 {
 	struct import *im = ctx->stream_state;
 	int rc = ctx->stream_rc;
 	if (app_stream_refused(ctx, im, im && im->role_denied, POLICY_ACT_CONTACTS_IMPORT, NULL,
 			       im ? im->setup_rc : 0, NULL))
-		return;
+		return 0;
 	if (rc == 0)
 		rc = bulk_finish(im->reader);
 	/* A body that turns out malformed (a JSON array cut short or broken,
@@ -393,27 +393,24 @@ static void import_finish(struct reqctx *ctx)
 			json_object_set_new(json_object_get(sum, "summary"), "error", json_string(broken));
 		text = json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		json_decref(sum);
-		rc = text ? spill_write(im->out, text, strlen(text)) : err_set(ERR_NOMEM, "out of memory");
-		if (rc == 0)
-			rc = spill_write(im->out, "\n", 1);
+		rc = text ? spool_line(im->out, text) : err_set(ERR_NOMEM, "out of memory");
 		free(text);
 	}
 	if (rc == 0)
-		rc = spill_rewind(im->out);
+		rc = spool_rewind(im->out);
 	if (rc != 0) {
 		audit_decide(ctx, false, "import_failed");
-		reply_problem(ctx, rc, "import_failed");
-		app_commit(ctx);
-		return;
+		return app_reason(ctx, rc, REASON_IMPORT_FAILED);
 	}
 	audit_decide(ctx, true, status == 200 ? "imported" : "import_incomplete");
 	ctx->status = status;
 	ctx->content_type = "application/x-ndjson";
-	ctx->stream_read = spill_reply_read;
+	ctx->stream_read = spool_reply_read;
 	ctx->stream_ctx = im->out;
-	ctx->stream_free = spill_reply_free;
+	ctx->stream_free = spool_reply_free;
 	im->out = NULL; /* the reply owns it now */
 	app_commit(ctx);
+	return 0;
 }
 
 static const struct stream_ops import_ops = { import_begin, import_chunk, import_finish, import_free };

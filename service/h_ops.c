@@ -7,6 +7,7 @@
 
 #include "service/auditwatch.h"
 #include "service/base/codec.h"
+#include "service/base/error.h"
 #include "service/mail.h"
 #include "service/outbound.h"
 #include "service/router.h"
@@ -15,10 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-void h_health(struct reqctx *ctx)
+int h_health(struct reqctx *ctx)
 {
 	reply_json(ctx, 200, json_pack("{s:s}", "status", "ok"));
 	app_send(ctx);
+	return 0;
 }
 
 /* Intact: the writer holds the chain on disk and no verification failed. */
@@ -28,7 +30,7 @@ static bool audit_intact(struct app *app, const struct writer_stats *st, struct 
 	return st->fault == AUDIT_FAULT_NONE && ws->intact;
 }
 
-void h_ready(struct reqctx *ctx)
+int h_ready(struct reqctx *ctx)
 {
 	struct writer_stats st;
 	struct auditwatch_status ws;
@@ -44,6 +46,7 @@ void h_ready(struct reqctx *ctx)
 			     "audit_healthy", st.healthy, "audit_intact", intact, "audit_fault", fault,
 			     "audit_head", (json_int_t)st.head_seq));
 	app_send(ctx);
+	return 0;
 }
 
 /* Appends the webhook delivery metrics to *buf (n bytes); the new length,
@@ -116,7 +119,7 @@ static int mail_metrics(struct app *app, char **buf, int n)
 	return n + m;
 }
 
-void h_metrics(struct reqctx *ctx)
+int h_metrics(struct reqctx *ctx)
 {
 	struct app_metrics *m = &ctx->app->metrics;
 	struct writer_stats st;
@@ -195,12 +198,11 @@ void h_metrics(struct reqctx *ctx)
 		n = webhook_metrics(ctx->app, &buf, n);
 	if (n >= 0)
 		n = mail_metrics(ctx->app, &buf, n);
-	if (n < 0) {
-		reply_problem_status(ctx, 500, "internal", "Internal error", NULL, NULL);
-	} else {
-		reply_text(ctx, 200, "text/plain; version=0.0.4", buf, (size_t)n);
-	}
+	if (n < 0)
+		return err_set(ERR_NOMEM, "the metrics do not fit in memory");
+	reply_text(ctx, 200, "text/plain; version=0.0.4", buf, (size_t)n);
 	app_send(ctx);
+	return 0;
 }
 
 const struct route ops_routes[] = {

@@ -644,10 +644,14 @@ static void filter_finish(struct reqctx *ctx)
 	app_commit(ctx);
 }
 
+/* TEMPORARY (issue 11): this file still renders its own problems; its
+ * handlers are adapted to the route signature until they return codes. */
+APP_VOID_HANDLER(filter_finish)
+
 static const struct stream_ops filter_ops = {
 	filter_begin,
 	filter_chunk,
-	filter_finish,
+	filter_finish_route,
 	filter_free,
 };
 
@@ -754,14 +758,18 @@ static void h_contact_releases(struct reqctx *ctx)
 	app_commit(ctx);
 }
 
+APP_VOID_HANDLER(h_release_summary)
+APP_VOID_HANDLER(h_release_get)
+APP_VOID_HANDLER(h_contact_releases)
+
 const struct route outreach_routes[] = {
 	{ "POST", "/v1/outreach/filter", NULL, &filter_ops, false, LIMIT_STREAM_BODY_BYTES,
 	  "outreach.filter" },
-	{ "GET", "/v1/outreach/releases/{id}", h_release_summary, NULL, false, 0,
+	{ "GET", "/v1/outreach/releases/{id}", h_release_summary_route, NULL, false, 0,
 	  "outreach.release.summary" },
-	{ "GET", "/v1/outreach/releases/{id}/contacts/{id}", h_release_get, NULL, false, 0,
+	{ "GET", "/v1/outreach/releases/{id}/contacts/{id}", h_release_get_route, NULL, false, 0,
 	  "outreach.release.read" },
-	{ "GET", "/v1/outreach/contacts/{id}/releases", h_contact_releases, NULL, false, 0,
+	{ "GET", "/v1/outreach/contacts/{id}/releases", h_contact_releases_route, NULL, false, 0,
 	  "outreach.contact.releases" },
 	{ 0 },
 };

@@ -12,10 +12,21 @@
  * audit entries never echo the address: the audit detail names the first
  * 16 hex digits of the keyed hash instead.
  *
- * A bulk import goes to the single writer in batches of SUPP_BATCH entries
- * (one job and one audit entry per batch, "suppressions.import", with
- * counts); the request's own entry ("suppressions.write") carries the
- * totals, and the reply leaves after it is durable.
+ * A bulk import is read, checked and hashed while it arrives, and spooled
+ * (encrypted, service/domain/spool.h); nothing is written before the upload
+ * has ended whole, so a list that turns out malformed changes nothing.
+ * Then the request is deferred and the spool goes to the single writer in
+ * batches of SUPP_BATCH entries (one job and one audit entry per batch,
+ * "suppressions.import", with counts), each submitted from the commit
+ * thread when the one before it is durable: no HTTP worker waits for a
+ * commit. The request's own entry ("suppressions.write") carries the
+ * totals, and the reply leaves after it is durable. A batch that cannot be
+ * written ends the import; the batches before it stay (each was audited).
+ *
+ *   upload:  line -> parse, hash -> spool             (HTTP thread)
+ *   finish:  rewind, defer -> submit batch 1          (HTTP thread)
+ *   done k:  ok -> load and submit batch k+1, or      (commit thread)
+ *            the request's entry and reply (app_commit_deferred)
  *
  * An entry is read by parse_supp_entry (service/parse.h): pure, no keys, and
  * fuzzed by tests/fuzz/fuzz_suppression_body.c; the address is hashed here.
@@ -26,6 +37,7 @@
 #include "service/base/error.h"
 #include "service/bulk.h"
 #include "service/domain/contact.h"
+#include "service/domain/spool.h"
 #include "service/domain/suppression.h"
 #include "service/parse.h"
 #include "service/router.h"
@@ -45,7 +57,9 @@ struct supp_import {
 	char *body; /* json: the buffered body */
 	size_t body_len;
 	struct bulk_reader *reader;
-	struct supp_entry *batch;
+	struct spool *pending; /* the valid entries, until the upload has ended */
+	uint64_t spooled;
+	struct supp_entry *batch; /* the batch being written (or the single entry) */
 	size_t n_batch;
 	int64_t now;
 	uint64_t total, added, already, invalid, batches;
@@ -60,6 +74,7 @@ static void supp_free(void *p)
 	if (s == NULL)
 		return;
 	bulk_reader_free(s->reader);
+	spool_free(s->pending);
 	free(s->body);
 	free(s->batch);
 	json_decref(s->errors);
@@ -122,34 +137,10 @@ static int apply_batch(struct store_conn *w, struct writer_job *job)
 	return 0;
 }
 
-static int flush_batch(struct supp_import *s)
-{
-	struct reqctx *ctx = s->ctx;
-	if (s->n_batch == 0)
-		return 0;
-	memset(&s->job, 0, sizeof s->job);
-	int frc = audit_entry_fill(&s->job.entry, ctx->actor, ctx->role, "suppressions.import", "", "", "",
-				   "allow", "imported");
-	if (frc != 0) {
-		s->n_batch = 0;
-		return frc; /* never a batch whose entry names someone else */
-	}
-	snprintf(s->job.entry.request_id, sizeof s->job.entry.request_id, "%s", http_request_id(ctx->http));
-	snprintf(s->job.entry.client, sizeof s->job.entry.client, "%s", http_client(ctx->http));
-	snprintf(s->job.entry.detail, sizeof s->job.entry.detail, "{\"batch\":%llu,\"entries\":%zu}",
-		 (unsigned long long)++s->batches, s->n_batch);
-	s->job.apply = apply_batch;
-	s->job.ctx = s;
-	int rc = writer_run(ctx->app->writer, &s->job);
-	if (rc == 0 && s->job.apply_rc != 0)
-		rc = err_set(s->job.apply_rc, "%s", s->job.apply_msg);
-	s->n_batch = 0;
-	return rc;
-}
-
 static int on_entry(void *arg, const struct bulk_item *it)
 {
 	struct supp_import *s = arg;
+	struct supp_entry e;
 	s->total++;
 	json_t *v = json_incref(it->value);
 	if (json_is_string(v)) {
@@ -160,8 +151,8 @@ static int on_entry(void *arg, const struct bulk_item *it)
 		json_decref(v);
 		v = o;
 	}
-	int rc = it->error ? err_set(ERR_INVALID, "%s", it->error)
-			   : entry_from_json(s, v, &s->batch[s->n_batch]);
+	memset(&e, 0, sizeof e);
+	int rc = it->error ? err_set(ERR_INVALID, "%s", it->error) : entry_from_json(s, v, &e);
 	json_decref(v);
 	if (rc != 0) {
 		s->invalid++;
@@ -170,8 +161,11 @@ static int on_entry(void *arg, const struct bulk_item *it)
 								   "error", err_msg()));
 		return 0;
 	}
-	if (++s->n_batch == SUPP_BATCH)
-		return flush_batch(s);
+	/* Held (sealed) until the upload has ended: a list that breaks later
+	 * must not have been half written. */
+	if ((rc = spool_put(s->pending, &e, sizeof e)) != 0)
+		return rc;
+	s->spooled++;
 	return 0;
 }
 
@@ -202,7 +196,8 @@ static int supp_begin(struct reqctx *ctx)
 		s->json = true;
 		return 0;
 	}
-	if ((rc = bulk_reader_new(&s->reader, fmt, hdr, on_entry, s)) != 0)
+	if ((rc = bulk_reader_new(&s->reader, fmt, hdr, on_entry, s)) != 0 ||
+	    (rc = spool_open(&s->pending, ctx->app->cfg.dir)) != 0)
 		s->setup_rc = rc;
 	return rc;
 }
@@ -258,16 +253,16 @@ static int apply_single(struct store_conn *w, struct writer_job *job)
 	return 0;
 }
 
-static void finish_single(struct reqctx *ctx, struct supp_import *s)
+static int finish_single(struct reqctx *ctx, struct supp_import *s)
 {
 	json_t *o = NULL;
 	const char *address;
 	int rc = parse_supp_body(ctx->policy, s->body, s->body_len, s->now, &s->batch[0], &o, &address);
 	if (rc == 0)
 		rc = entry_hash(s, &s->batch[0], address);
-	if (rc != 0)
-		goto bad;
 	json_decref(o);
+	if (rc != 0)
+		return rc;
 	struct supp_entry *e = &s->batch[0];
 	hash_prefix(e->hash, s->hash_hex);
 	audit_begin(ctx, "suppressions.write", "", e->scope[0] == 'p' ? e->scope_value : "",
@@ -278,42 +273,27 @@ static void finish_single(struct reqctx *ctx, struct supp_import *s)
 	reply_json(ctx, 201, json_pack("{s:b}", "added", true)); /* replaced in apply */
 	ctx->job.apply = apply_single;
 	app_commit(ctx);
-	return;
-bad:
-	json_decref(o);
-	reply_problem(ctx, rc, NULL);
-	app_send(ctx);
+	return 0;
 }
 
-static void supp_finish(struct reqctx *ctx)
+/* The request's own entry: the totals, whatever the outcome. */
+static void import_totals(struct reqctx *ctx, struct supp_import *s)
 {
-	struct supp_import *s = ctx->stream_state;
-	int rc = ctx->stream_rc;
-	if (app_stream_refused(ctx, s, s && s->role_denied, POLICY_ACT_SUPPRESSIONS_WRITE, NULL,
-			       s ? s->setup_rc : 0, NULL))
-		return;
-	if (s->json) {
-		if (rc != 0) {
-			reply_problem(ctx, rc, NULL);
-			app_send(ctx);
-			return;
-		}
-		finish_single(ctx, s);
-		return;
-	}
-	if (rc == 0)
-		rc = bulk_finish(s->reader);
-	if (rc == 0)
-		rc = flush_batch(s);
-	audit_begin(ctx, "suppressions.write", "", NULL, NULL);
 	audit_detail(ctx, json_pack("{s:I, s:I, s:I, s:I, s:I}", "total", (json_int_t)s->total, "added",
 				    (json_int_t)s->added, "already", (json_int_t)s->already, "invalid",
 				    (json_int_t)s->invalid, "batches", (json_int_t)s->batches));
+}
+
+/* The end of an import that reached the writer (commit thread, or the HTTP
+ * thread when nothing was submitted): answer after the request's entry. */
+static void import_end(struct supp_import *s, int rc)
+{
+	struct reqctx *ctx = s->ctx;
+	import_totals(ctx, s);
 	if (rc != 0) {
-		/* Batches written before the failure stay (each was audited). */
 		audit_decide(ctx, false, "import_failed");
-		reply_problem(ctx, rc, "import_failed");
-		app_commit(ctx);
+		app_reason(ctx, rc, REASON_IMPORT_FAILED);
+		app_fail_deferred(ctx, rc);
 		return;
 	}
 	audit_decide(ctx, true, "imported");
@@ -321,7 +301,85 @@ static void supp_finish(struct reqctx *ctx)
 		   json_pack("{s:I, s:I, s:I, s:I, s:O}", "total", (json_int_t)s->total, "added",
 			     (json_int_t)s->added, "already", (json_int_t)s->already, "invalid",
 			     (json_int_t)s->invalid, "errors", s->errors));
-	app_commit(ctx);
+	app_commit_deferred(ctx);
+}
+
+static void batch_done(struct writer_job *job, int rc);
+
+/* Loads the next batch from the spool and hands it to the writer; at the
+ * end of the spool (or on an error) ends the import. Never waits. */
+static void batch_next(struct supp_import *s)
+{
+	struct reqctx *ctx = s->ctx;
+	int rc = 0;
+	s->n_batch = 0;
+	while (s->n_batch < SUPP_BATCH &&
+	       (rc = spool_get(s->pending, &s->batch[s->n_batch], sizeof s->batch[0])) == 1)
+		s->n_batch++;
+	if (rc < 0 || s->n_batch == 0) {
+		import_end(s, rc < 0 ? rc : 0);
+		return;
+	}
+	memset(&s->job, 0, sizeof s->job);
+	rc = audit_entry_fill(&s->job.entry, ctx->actor, ctx->role, "suppressions.import", "", "", "",
+			      "allow", "imported");
+	if (rc != 0) {
+		import_end(s, rc); /* never a batch whose entry names someone else */
+		return;
+	}
+	snprintf(s->job.entry.request_id, sizeof s->job.entry.request_id, "%s", http_request_id(ctx->http));
+	snprintf(s->job.entry.client, sizeof s->job.entry.client, "%s", http_client(ctx->http));
+	snprintf(s->job.entry.detail, sizeof s->job.entry.detail, "{\"batch\":%llu,\"entries\":%zu}",
+		 (unsigned long long)++s->batches, s->n_batch);
+	s->job.apply = apply_batch;
+	s->job.done = batch_done;
+	s->job.ctx = s;
+	if ((rc = writer_submit(ctx->app->writer, &s->job)) != 0)
+		import_end(s, rc);
+}
+
+/* Commit thread: batch k is durable (or not); go on with k+1. */
+static void batch_done(struct writer_job *job, int rc)
+{
+	struct supp_import *s = job->ctx;
+	if (rc != 0) {
+		import_end(s, err_set(rc,
+				      "batch %llu of the import could not be written; the batches "
+				      "before it stay",
+				      (unsigned long long)s->batches));
+		return;
+	}
+	if (job->apply_rc != 0) {
+		import_end(s, err_set(job->apply_rc, "%s", job->apply_msg));
+		return;
+	}
+	batch_next(s);
+}
+
+static int supp_finish(struct reqctx *ctx)
+{
+	struct supp_import *s = ctx->stream_state;
+	int rc = ctx->stream_rc;
+	if (app_stream_refused(ctx, s, s && s->role_denied, POLICY_ACT_SUPPRESSIONS_WRITE, NULL,
+			       s ? s->setup_rc : 0, NULL))
+		return 0;
+	if (s->json)
+		return rc != 0 ? rc : finish_single(ctx, s);
+	if (rc == 0)
+		rc = bulk_finish(s->reader);
+	if (rc == 0)
+		rc = spool_rewind(s->pending);
+	audit_begin(ctx, "suppressions.write", "", NULL, NULL);
+	if (rc != 0) {
+		/* Nothing was written: the list is refused whole. */
+		import_totals(ctx, s);
+		audit_decide(ctx, false, "import_failed");
+		return app_reason(ctx, rc, REASON_IMPORT_FAILED);
+	}
+	/* From here the commit thread drives the import and replies. */
+	app_defer(ctx);
+	batch_next(s);
+	return 0;
 }
 
 static const struct stream_ops supp_ops = { supp_begin, supp_chunk, supp_finish, supp_free };
@@ -352,18 +410,15 @@ static int row_cb(void *arg, const struct store_suppression_row *r)
 	return 0;
 }
 
-static void h_suppressions_get(struct reqctx *ctx)
+static int h_suppressions_get(struct reqctx *ctx)
 {
 	uint8_t hash[32];
 	char hex[17];
 	int rc = address_param(ctx, hash, hex);
-	if (rc != 0) {
-		reply_problem(ctx, rc, NULL);
-		app_send(ctx);
-		return;
-	}
+	if (rc != 0)
+		return rc;
 	if (!app_require(ctx, POLICY_ACT_SUPPRESSIONS_READ, NULL, NULL))
-		return;
+		return 0;
 	json_t *list = json_array();
 	audit_begin(ctx, "suppressions.read", "", NULL, NULL);
 	audit_detail(ctx, json_pack("{s:s}", "subject_hash", hex));
@@ -372,14 +427,13 @@ static void h_suppressions_get(struct reqctx *ctx)
 	if (rc != 0) {
 		json_decref(list);
 		audit_decide(ctx, false, "error");
-		reply_problem(ctx, rc, NULL);
-		app_commit(ctx);
-		return;
+		return rc;
 	}
 	bool any = json_array_size(list) > 0;
 	audit_decide(ctx, true, any ? "suppressed" : "not_suppressed");
 	reply_json(ctx, 200, json_pack("{s:b, s:o}", "suppressed", any, "suppressions", list));
 	app_commit(ctx);
+	return 0;
 }
 
 struct lift {
@@ -412,7 +466,7 @@ static int apply_lift(struct store_conn *w, struct writer_job *job)
 	return 0;
 }
 
-static void h_suppressions_delete(struct reqctx *ctx)
+static int h_suppressions_delete(struct reqctx *ctx)
 {
 	char hex[17];
 	struct lift *l = calloc(1, sizeof *l);
@@ -426,14 +480,12 @@ static void h_suppressions_delete(struct reqctx *ctx)
 		rc = err_set(ERR_INVALID, "scope_value is too long");
 	if (rc != 0) {
 		free(l);
-		reply_problem(ctx, rc, NULL);
-		app_send(ctx);
-		return;
+		return rc;
 	}
 	ctx->state = l;
 	ctx->state_free = free;
 	if (!app_require(ctx, POLICY_ACT_SUPPRESSIONS_DELETE, NULL, NULL))
-		return;
+		return 0;
 	l->now = now_us();
 	if ((l->has_scope = scope != NULL))
 		snprintf(l->scope, sizeof l->scope, "%s", scope);
@@ -446,6 +498,7 @@ static void h_suppressions_delete(struct reqctx *ctx)
 	reply_json(ctx, 200, json_pack("{s:i}", "lifted", 0)); /* replaced in apply */
 	ctx->job.apply = apply_lift;
 	app_commit(ctx);
+	return 0;
 }
 
 const struct route suppression_routes[] = {

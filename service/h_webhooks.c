@@ -52,15 +52,15 @@ static int apply_create(struct store_conn *w, struct writer_job *job)
 	return 0;
 }
 
-static void h_webhook_create(struct reqctx *ctx)
+static int h_webhook_create(struct reqctx *ctx)
 {
 	json_t *body = NULL;
 	struct webhook_new *in = NULL;
 	int rc;
 	if (!app_require(ctx, POLICY_ACT_WEBHOOKS_MANAGE, NULL, NULL))
-		return;
-	if ((body = app_json_body(ctx)) == NULL)
-		return;
+		return 0;
+	if ((rc = app_body(ctx, &body)) != 0)
+		return rc;
 	struct txn t = app_txn(ctx, NULL);
 	if ((in = calloc(1, sizeof *in)) == NULL)
 		rc = err_set(ERR_NOMEM, "out of memory");
@@ -69,9 +69,7 @@ static void h_webhook_create(struct reqctx *ctx)
 	json_decref(body);
 	if (rc != 0) {
 		wh_free(in);
-		reply_problem(ctx, rc, NULL);
-		app_send(ctx);
-		return;
+		return rc;
 	}
 	ctx->state = in;
 	ctx->state_free = wh_free;
@@ -80,55 +78,57 @@ static void h_webhook_create(struct reqctx *ctx)
 	reply_json(ctx, 201, json_object()); /* replaced in apply */
 	ctx->job.apply = apply_create;
 	app_commit(ctx);
+	return 0;
 }
 
 /* The end of a read: the reply, or the error, audited. */
-static void read_done(struct reqctx *ctx, int rc, json_t *body)
+static int read_done(struct reqctx *ctx, int rc, json_t *body)
 {
 	if (rc != 0) {
 		audit_decide(ctx, false, rc == ERR_NOTFOUND ? "not_found" : "error");
-		reply_problem(ctx, rc, NULL);
-	} else {
-		audit_decide(ctx, true, "read");
-		reply_json(ctx, 200, body);
+		return rc;
 	}
+	audit_decide(ctx, true, "read");
+	reply_json(ctx, 200, body);
 	app_commit(ctx);
+	return 0;
 }
 
-static void h_webhooks_list(struct reqctx *ctx)
+static int h_webhooks_list(struct reqctx *ctx)
 {
 	json_t *list = NULL;
 	if (!app_require(ctx, POLICY_ACT_WEBHOOKS_MANAGE, NULL, NULL))
-		return;
+		return 0;
 	audit_begin(ctx, "webhooks.read", "", NULL, NULL);
 	struct txn t = app_txn(ctx, ctx->rd);
 	int rc = webhook_list_json(&t, &list);
-	read_done(ctx, rc, rc == 0 ? json_pack("{s:o}", "webhooks", list) : NULL);
+	return read_done(ctx, rc, rc == 0 ? json_pack("{s:o}", "webhooks", list) : NULL);
 }
 
-static void h_webhook_get(struct reqctx *ctx)
+static int h_webhook_get(struct reqctx *ctx)
 {
 	struct store_webhook w;
 	if (!app_require(ctx, POLICY_ACT_WEBHOOKS_MANAGE, NULL, NULL))
-		return;
+		return 0;
 	audit_begin(ctx, "webhooks.read", "", NULL, NULL);
 	audit_detail(ctx, json_pack("{s:s}", "endpoint_id", ctx->param[0]));
 	struct txn t = app_txn(ctx, ctx->rd);
 	int rc = webhook_get(&t, ctx->param[0], &w);
-	read_done(ctx, rc, rc == 0 ? webhook_to_json(&w) : NULL);
+	rc = read_done(ctx, rc, rc == 0 ? webhook_to_json(&w) : NULL);
 	mem_wipe(&w, sizeof w);
+	return rc;
 }
 
-static void h_webhook_deliveries(struct reqctx *ctx)
+static int h_webhook_deliveries(struct reqctx *ctx)
 {
 	json_t *list = NULL;
 	if (!app_require(ctx, POLICY_ACT_WEBHOOKS_MANAGE, NULL, NULL))
-		return;
+		return 0;
 	audit_begin(ctx, "webhooks.deliveries", "", NULL, NULL);
 	audit_detail(ctx, json_pack("{s:s}", "endpoint_id", ctx->param[0]));
 	struct txn t = app_txn(ctx, ctx->rd);
 	int rc = webhook_deliveries_json(&t, ctx->param[0], &list);
-	read_done(ctx, rc, rc == 0 ? json_pack("{s:o}", "deliveries", list) : NULL);
+	return read_done(ctx, rc, rc == 0 ? json_pack("{s:o}", "deliveries", list) : NULL);
 }
 
 static int apply_delete(struct store_conn *w, struct writer_job *job)
@@ -141,16 +141,17 @@ static int apply_delete(struct store_conn *w, struct writer_job *job)
 	return rc;
 }
 
-static void h_webhook_delete(struct reqctx *ctx)
+static int h_webhook_delete(struct reqctx *ctx)
 {
 	if (!app_require(ctx, POLICY_ACT_WEBHOOKS_MANAGE, NULL, NULL))
-		return;
+		return 0;
 	audit_begin(ctx, "webhooks.delete", "", NULL, NULL);
 	audit_decide(ctx, true, "deleted");
 	audit_detail(ctx, json_pack("{s:s}", "endpoint_id", ctx->param[0]));
 	reply_json(ctx, 200, json_pack("{s:s, s:b}", "id", ctx->param[0], "deleted", true));
 	ctx->job.apply = apply_delete;
 	app_commit(ctx);
+	return 0;
 }
 
 static int apply_retry(struct store_conn *w, struct writer_job *job)
@@ -166,10 +167,10 @@ static int apply_retry(struct store_conn *w, struct writer_job *job)
 	return rc;
 }
 
-static void h_webhook_retry(struct reqctx *ctx)
+static int h_webhook_retry(struct reqctx *ctx)
 {
 	if (!app_require(ctx, POLICY_ACT_WEBHOOKS_MANAGE, NULL, NULL))
-		return;
+		return 0;
 	audit_begin(ctx, "webhooks.retry", "", NULL, NULL);
 	audit_decide(ctx, true, "queued");
 	audit_detail(ctx,
@@ -177,6 +178,7 @@ static void h_webhook_retry(struct reqctx *ctx)
 	reply_json(ctx, 202, json_pack("{s:s, s:s}", "id", ctx->param[1], "state", "pending"));
 	ctx->job.apply = apply_retry;
 	app_commit(ctx);
+	return 0;
 }
 
 const struct route webhook_routes[] = {

@@ -413,10 +413,11 @@ static int cmd_token_revoke(int argc, char **argv)
 	/* The name goes into the entry's detail: a control character there
 	 * would make the entry unexportable. Older principals may have names
 	 * outside today's charset, so only what the trail cannot hold is refused. */
-	if (strlen(o.name) == 0 || strlen(o.name) > LIMIT_NAME_BYTES || strpbrk(o.name, "\t\r\n") != NULL ||
-	    !is_clean_utf8(o.name, strlen(o.name)))
+	if (strlen(o.name) == 0 || strlen(o.name) > LIMIT_PRINCIPAL_BYTES ||
+	    strpbrk(o.name, "\t\r\n") != NULL || !is_clean_utf8(o.name, strlen(o.name)) ||
+	    utf8_chars(o.name, strlen(o.name)) > LIMIT_PRINCIPAL_CHARS)
 		return fail(err_set(ERR_INVALID, "--name must be 1 to %d printable characters",
-				    LIMIT_NAME_BYTES));
+				    LIMIT_PRINCIPAL_CHARS));
 	if ((rc = open_for_cli(o.data, &cfg, &st, &log)) != 0)
 		goto out;
 	rc = operator_job(log, "token.revoke", "revoked", json_pack("{s:s}", "principal", o.name),
@@ -456,10 +457,10 @@ static int cmd_token(int argc, char **argv)
 	 * pass staff actions off as the customer's own. */
 	if (!is_principal_name(o.name))
 		return fail(err_set(ERR_INVALID,
-				    "--name must be 1 to %d bytes of printable text (no control or "
+				    "--name must be 1 to %d characters of printable text (no control or "
 				    "invisible characters, no leading or trailing space) and not customer, "
 				    "operator or system",
-				    LIMIT_NAME_BYTES));
+				    LIMIT_PRINCIPAL_CHARS));
 	if ((rc = config_load(&cfg, o.data)) != 0)
 		return fail(rc);
 	if ((rc = policy_load_file(&p, cfg.policy, &errs)) != 0) {

@@ -24,6 +24,7 @@ static const struct problem problems[] = {
 	{ ERR_TOOBIG, 413, "too-large", "The request is larger than allowed" },
 	{ ERR_UNSUPPORTED, 415, "unsupported-media-type", "Unsupported content type" },
 	{ ERR_UNPROCESSABLE, 422, "unprocessable", "The request names something unknown" },
+	{ ERR_RATE_LIMITED, 429, "too-many-requests", "Too many attempts; try again later" },
 	{ ERR_UNAVAILABLE, 503, "unavailable", "Cannot serve this safely right now" },
 	{ ERR_AUDIT_ALTERED, 503, "audit-altered", "The audit trail is not intact; nothing is served" },
 };

@@ -79,6 +79,44 @@ void reply_problem(struct reqctx *ctx, int code, const char *reason)
 			     reason);
 }
 
+/* ---- failing: the one place an error code becomes a reply ---- */
+
+/* The problem for code with reason; a 503 says when to try again. Used for
+ * a handler's returned code (app_fail) and for a job's apply error
+ * (commit_done) alike. */
+static void fail_render(struct reqctx *ctx, int code, const char *reason)
+{
+	reply_problem(ctx, code, reason);
+	if (code == ERR_UNAVAILABLE)
+		http_add_header(ctx->http, "Retry-After", "5");
+}
+
+int app_reason(struct reqctx *ctx, int code, enum decision_reason reason)
+{
+	ctx->reason = reason;
+	return code;
+}
+
+void app_fail(struct reqctx *ctx, int code)
+{
+	if (ctx->replied)
+		return;
+	fail_render(ctx, code, decision_reason_name(ctx->reason));
+	/* A refusal that was begun as an audit entry is on the record before
+	 * it is answered; one that touched nothing is answered at once. */
+	if (ctx->audit_begun)
+		app_commit(ctx);
+	else
+		app_send(ctx);
+}
+
+void app_fail_deferred(struct reqctx *ctx, int code)
+{
+	if (code != 0)
+		fail_render(ctx, code, decision_reason_name(ctx->reason));
+	app_commit_deferred(ctx);
+}
+
 static void count_status(struct app *app, int status)
 {
 	if (status < 300)
@@ -134,9 +172,7 @@ static void commit_done(struct writer_job *job, int rc)
 		http_add_header(ctx->http, "Retry-After", "5");
 	} else if (job->apply_rc != 0) {
 		err_set(job->apply_rc, "%s", job->apply_msg);
-		reply_problem(ctx, job->apply_rc, job->entry.reason[0] ? job->entry.reason : NULL);
-		if (job->apply_rc == ERR_UNAVAILABLE)
-			http_add_header(ctx->http, "Retry-After", "5");
+		fail_render(ctx, job->apply_rc, job->entry.reason[0] ? job->entry.reason : NULL);
 	}
 	deliver(ctx);
 	http_resume(ctx->http);
@@ -187,7 +223,7 @@ void app_commit_deferred(struct reqctx *ctx)
 		fprintf(stderr, "consentd: request %s: audit entry does not fit: %s\n",
 			http_request_id(ctx->http), ctx->audit_overflow);
 		ctx->job.apply = NULL;
-		audit_decide(ctx, false, "audit_entry_too_big");
+		audit_decide_reason(ctx, false, REASON_AUDIT_ENTRY_TOO_BIG);
 		reply_problem_status(ctx, 500, "internal", "Internal error",
 				     "the audit entry for this request does not fit; nothing was done", NULL);
 	}
@@ -243,6 +279,11 @@ void audit_decide(struct reqctx *ctx, bool allowed, const char *reason)
 	audit_put(ctx, e->reason, sizeof e->reason, reason ? reason : "", "reason");
 }
 
+void audit_decide_reason(struct reqctx *ctx, bool allowed, enum decision_reason reason)
+{
+	audit_decide(ctx, allowed, decision_reason_name(reason));
+}
+
 void audit_fields(struct reqctx *ctx, const char *list)
 {
 	audit_put(ctx, ctx->job.entry.fields, sizeof ctx->job.entry.fields, list, "field list");
@@ -271,11 +312,10 @@ bool app_require_logged(struct reqctx *ctx, enum policy_action act, const char *
 	const char *action = ctx->route != NULL && ctx->route->action != NULL ? ctx->route->action
 									      : policy_action_name(act);
 	audit_begin(ctx, action, record_id, purpose, NULL);
-	audit_decide(ctx, false, "role_denied");
+	audit_decide_reason(ctx, false, REASON_ROLE_DENIED);
 	err_set(ERR_DENIED, "role %s may not %s%s%s", ctx->role, policy_action_name(act),
 		purpose ? " for purpose " : "", purpose ? purpose : "");
-	reply_problem(ctx, ERR_DENIED, "role_denied");
-	app_commit(ctx);
+	app_fail(ctx, app_reason(ctx, ERR_DENIED, REASON_ROLE_DENIED));
 	return false;
 }
 
@@ -290,8 +330,8 @@ bool app_stream_refused(struct reqctx *ctx, const void *state, bool role_denied,
 	if (rc == 0)
 		return false;
 	err_set(rc, "%s", ctx->stream_begin_msg[0] ? ctx->stream_begin_msg : err_name(rc));
-	reply_problem(ctx, rc, state == NULL ? NULL : reason);
-	app_send(ctx);
+	/* The string is the bulk routes' own (h_outreach.c still names it so). */
+	app_fail(ctx, app_reason(ctx, rc, state == NULL ? REASON_NONE : decision_reason_from_name(reason)));
 	return true;
 }
 
@@ -303,9 +343,9 @@ struct txn app_txn(struct reqctx *ctx, struct store_conn *c)
 
 int app_active_contact(struct reqctx *ctx, struct txn *t, const char *id, struct store_contact *out)
 {
-	const char *reason = NULL;
+	enum decision_reason reason = REASON_NONE;
 	int rc = contact_get_active(t, id, out, &reason);
-	if (reason != NULL)
-		audit_decide(ctx, false, reason);
+	if (reason != REASON_NONE)
+		audit_decide_reason(ctx, false, reason);
 	return rc;
 }

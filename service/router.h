@@ -21,7 +21,10 @@ struct stream_ops;
 struct route {
 	const char *method;
 	const char *pattern;
-	void (*handler)(struct reqctx *ctx);
+	/* 0 when the reply is sent, prepared or on its way (committed,
+	 * deferred); otherwise an error code that app.c renders once as a
+	 * problem (app_fail). */
+	int (*handler)(struct reqctx *ctx);
 	const struct stream_ops *stream; /* bulk body, consumed in chunks */
 	bool public;			 /* no bearer token (health, customer pages) */
 	uint64_t body_limit;		 /* 0: LIMIT_BODY_BYTES */

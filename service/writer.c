@@ -43,6 +43,7 @@ struct writer {
 	bool stopping, joined, want_checkpoint;
 	char anchor_path[LIMIT_FILE_PATH_CAP]; /* "" when none */
 	bool bench_no_audit;		       /* CONSENTD_BENCH_NO_AUDIT=1: benchmarks only */
+	int test_commit_delay_ms;	       /* tests only: see writer_open */
 	bool purge_pending;		       /* commit thread only: an erasure's WAL purge is owed */
 
 	/* commit thread only */
@@ -261,6 +262,11 @@ static int write_batch(struct writer *log, struct writer_job *jobs, int64_t *seq
 	}
 	if (log->fault != AUDIT_FAULT_NONE)
 		return ERR_UNAVAILABLE;
+	if (log->test_commit_delay_ms > 0) {
+		struct timespec d = { log->test_commit_delay_ms / 1000,
+				      (log->test_commit_delay_ms % 1000) * 1000000L };
+		nanosleep(&d, NULL);
+	}
 	int rc = store_begin(log->w);
 	if (rc != 0)
 		return rc;
@@ -521,6 +527,15 @@ int writer_open(struct writer **out, struct store *st, const char *signing_key_p
 	const char *bench = getenv("CONSENTD_BENCH_NO_AUDIT");
 	log->bench_no_audit = bench != NULL && strcmp(bench, "1") == 0;
 #endif
+	/* Test hook: CONSENTD_TEST_COMMIT_DELAY_MS makes every group commit
+	 * that long, so a test can see what waits for a commit and what does
+	 * not; honoured only with CONSENTD_TEST_FAULTS=1, like the store's. */
+	const char *hooks = getenv("CONSENTD_TEST_FAULTS"), *delay = getenv("CONSENTD_TEST_COMMIT_DELAY_MS");
+	if (hooks != NULL && strcmp(hooks, "1") == 0 && delay != NULL) {
+		log->test_commit_delay_ms = atoi(delay);
+		if (log->test_commit_delay_ms < 0 || log->test_commit_delay_ms > 10000)
+			log->test_commit_delay_ms = 0;
+	}
 	if (log->bench_no_audit)
 		fprintf(stderr, "consentd: WARNING: CONSENTD_BENCH_NO_AUDIT=1: read and check requests are "
 				"NOT AUDITED. This switch exists for benchmarks only; never use it in "

@@ -21,7 +21,8 @@
 /* Bounds of each string, in bytes, without the terminating NUL. They live
  * here rather than in limits.h because they are the format's own: changing one
  * changes what a valid entry is. */
-#define AUDIT_NAME_MAX LIMIT_NAME_BYTES /* actor, role, action, purpose, channel */
+#define AUDIT_NAME_MAX LIMIT_NAME_BYTES	      /* role, action, purpose, channel */
+#define AUDIT_ACTOR_MAX LIMIT_PRINCIPAL_BYTES /* a principal name, in any script */
 #define AUDIT_RECORD_ID_MAX 128
 #define AUDIT_DECISION_MAX 8
 #define AUDIT_REASON_MAX 256
@@ -33,13 +34,14 @@
 /* Number of strings in the encoding and the largest possible encoding. */
 #define AUDIT_STRINGS 12
 #define AUDIT_ENCODED_MAX                                                                                    \
-	(16 + 4 * AUDIT_STRINGS + 5 * AUDIT_NAME_MAX + AUDIT_RECORD_ID_MAX + AUDIT_DECISION_MAX +            \
-	 AUDIT_REASON_MAX + AUDIT_FIELDS_MAX + AUDIT_REQUEST_ID_MAX + AUDIT_CLIENT_MAX + AUDIT_DETAIL_MAX)
+	(16 + 4 * AUDIT_STRINGS + AUDIT_ACTOR_MAX + 4 * AUDIT_NAME_MAX + AUDIT_RECORD_ID_MAX +               \
+	 AUDIT_DECISION_MAX + AUDIT_REASON_MAX + AUDIT_FIELDS_MAX + AUDIT_REQUEST_ID_MAX +                   \
+	 AUDIT_CLIENT_MAX + AUDIT_DETAIL_MAX)
 
 struct audit_entry {
-	int64_t seq;			/* 1-based, contiguous */
-	int64_t time_us;		/* microseconds since 1970-01-01T00:00:00Z */
-	char actor[AUDIT_NAME_MAX + 1]; /* principal name, "customer" or "system" */
+	int64_t seq;			 /* 1-based, contiguous */
+	int64_t time_us;		 /* microseconds since 1970-01-01T00:00:00Z */
+	char actor[AUDIT_ACTOR_MAX + 1]; /* principal name, "customer" or "system" */
 	char role[AUDIT_NAME_MAX + 1];
 	char action[AUDIT_NAME_MAX + 1]; /* "contacts.read", "consent.check", ... */
 	char record_id[AUDIT_RECORD_ID_MAX + 1];

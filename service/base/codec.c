@@ -331,6 +331,27 @@ bool is_identifier(const char *s, size_t max)
 	return n > 0;
 }
 
+size_t utf8_chars(const char *s, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			k++;
+	return k;
+}
+
+bool is_actor_name(const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+	if (n == 0 || n > LIMIT_PRINCIPAL_BYTES || !is_clean_utf8(s, n) ||
+	    utf8_chars(s, n) > LIMIT_PRINCIPAL_CHARS)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
 bool is_principal_name(const char *s)
 {
 	static const char *const reserved[] = { "customer", "operator", "system" };
@@ -345,8 +366,8 @@ bool is_principal_name(const char *s)
 	if (s == NULL)
 		return false;
 	size_t n = strlen(s);
-	if (n == 0 || n > LIMIT_NAME_BYTES || s[0] == ' ' || s[n - 1] == ' ' ||
-	    strpbrk(s, "\t\r\n") != NULL || !is_clean_utf8(s, n))
+	if (n == 0 || n > LIMIT_PRINCIPAL_BYTES || s[0] == ' ' || s[n - 1] == ' ' ||
+	    strpbrk(s, "\t\r\n") != NULL || !is_clean_utf8(s, n) || utf8_chars(s, n) > LIMIT_PRINCIPAL_CHARS)
 		return false;
 	for (size_t i = 0; i < sizeof invisible / sizeof invisible[0]; i++)
 		if (strstr(s, invisible[i]) != NULL)

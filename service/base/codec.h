@@ -62,8 +62,19 @@ bool is_clean_utf8(const char *s, size_t len);
  * personal data, and it is the same text in JSON, CSV and the audit trail. */
 bool is_identifier(const char *s, size_t max);
 
+/* The number of code points in n bytes of valid UTF-8 (bytes that do not
+ * continue a sequence). */
+size_t utf8_chars(const char *s, size_t n);
+
+/* An actor as an auditor names it in a filter: 1 to LIMIT_PRINCIPAL_CHARS
+ * characters (at most LIMIT_PRINCIPAL_BYTES bytes) of clean UTF-8 without
+ * control characters. Looser than is_principal_name: older principals and
+ * consentd's own actors (customer, system) are found too. */
+bool is_actor_name(const char *s);
+
 /* A staff principal's name (token create), which becomes the actor of
- * audit entries: 1 to LIMIT_NAME_BYTES bytes of printable UTF-8 (quotes,
+ * audit entries: 1 to LIMIT_PRINCIPAL_CHARS characters (code points; at
+ * most LIMIT_PRINCIPAL_BYTES bytes) of printable UTF-8 (quotes,
  * commas, spaces and any script are fine: exports escape and quote them),
  * without control characters (tab, CR, LF included), invisible or
  * reordering characters (LRM/RLM, U+2028/9, bidi controls, BOM), leading or

@@ -62,6 +62,7 @@ const char *err_name(int code)
 	case ERR_TOOBIG: return "too_big";
 	case ERR_UNAVAILABLE: return "unavailable";
 	case ERR_AUDIT_ALTERED: return "audit_altered";
+	case ERR_RATE_LIMITED: return "rate_limited";
 	case ERR_NOMEM: return "out_of_memory";
 	case ERR_IO: return "io_error";
 	case ERR_CRYPTO: return "crypto_error";

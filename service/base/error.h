@@ -30,6 +30,7 @@ enum err {
 	ERR_INTERNAL = -13,	 /* a bug: an invariant did not hold */
 	ERR_UNPROCESSABLE = -14, /* well-formed but names unknown things (422) */
 	ERR_AUDIT_ALTERED = -15, /* the audit trail is not the one that was signed */
+	ERR_RATE_LIMITED = -16,	 /* too many attempts from this client; retry later */
 };
 
 /* Sets the current thread's error message and returns code, so that

@@ -29,7 +29,12 @@
 #define LIMIT_CLOCK_AHEAD_SECONDS 300 /* how far a claimed `at` may run ahead of ours */
 
 /* Identifiers */
-#define LIMIT_NAME_BYTES 64    /* purpose, channel, role, field names */
+#define LIMIT_NAME_BYTES 64 /* purpose, channel, role, field names */
+/* A staff principal's name (the actor of its entries) counts characters
+ * (code points), as the API's maxLength does: 64 of any script, within the
+ * 255 bytes an actor field holds (64 CJK characters are 192). */
+#define LIMIT_PRINCIPAL_CHARS 64
+#define LIMIT_PRINCIPAL_BYTES 255
 #define CONTACT_ID_BYTES 22    /* base64url of 16 bytes: a counter, then random */
 #define CONTACT_ID_SEQ_BYTES 6 /* the counter's share; 80 random bits remain */
 #define LIMIT_LABEL_BYTES 128  /* plaintext labels: source, owner (is_identifier) */

@@ -449,16 +449,16 @@ int contact_get(struct txn *t, const char *id, struct store_contact *out)
 	return store_contact_get(t->c, id, out);
 }
 
-int contact_get_active(struct txn *t, const char *id, struct store_contact *out, const char **reason)
+int contact_get_active(struct txn *t, const char *id, struct store_contact *out, enum decision_reason *reason)
 {
 	int rc = store_contact_get(t->c, id, out);
-	*reason = NULL;
+	*reason = REASON_NONE;
 	if (rc == ERR_NOTFOUND) {
-		*reason = "unknown_contact";
+		*reason = REASON_UNKNOWN_CONTACT;
 		return err_set(ERR_NOTFOUND, "no contact with this id");
 	}
 	if (rc == 0 && out->erased) {
-		*reason = "erased";
+		*reason = REASON_ERASED;
 		return err_set(ERR_GONE, "the contact was erased");
 	}
 	return rc;
@@ -531,7 +531,7 @@ static int reindex(struct txn *t, const struct store_contact *ct, json_t *body)
 
 int contact_update(struct txn *t, const char *id, json_t *body, const char *role,
 		   int (*record)(void *ctx, const char *old_purposes, const char *new_purposes), void *ctx,
-		   const char **reason)
+		   enum decision_reason *reason)
 {
 	struct store_contact ct;
 	uint8_t dek[32];
@@ -551,12 +551,12 @@ int contact_update(struct txn *t, const char *id, json_t *body, const char *role
 		if ((rc = contact_purposes_join(cf, ct.collected_for, sizeof ct.collected_for)) != 0)
 			goto out;
 		if ((rc = record(ctx, prev, ct.collected_for)) != 0) {
-			*reason = "too_large"; /* never change the gate without recording it in full */
+			*reason = REASON_TOO_LARGE; /* never change the gate without recording it in full */
 			goto out;
 		}
 		if (contact_purposes_widen(prev, ct.collected_for) &&
 		    !policy_role_may(t->policy, role, POLICY_ACT_CONTACTS_WIDEN_PURPOSES)) {
-			*reason = "purpose_widening_denied";
+			*reason = REASON_PURPOSE_WIDENING_DENIED;
 			rc = err_set(ERR_DENIED,
 				     "role %s may narrow collected_for but not add purposes to it "
 				     "(that needs contacts.widen_purposes)",
@@ -575,15 +575,15 @@ int contact_update(struct txn *t, const char *id, json_t *body, const char *role
 	if (json_object_get(body, "email") != NULL || json_object_get(body, "phone") != NULL) {
 		if ((rc = reindex(t, &ct, body)) != 0) {
 			if (rc == ERR_CONFLICT)
-				*reason = "duplicate_email";
+				*reason = REASON_DUPLICATE_EMAIL;
 			goto out;
 		}
 	}
 	rc = put_fields(t, dek, ct.id, body);
 out:
 	crypto_wipe(dek, sizeof dek);
-	if (rc != 0 && *reason == NULL)
-		*reason = "error";
+	if (rc != 0 && *reason == REASON_NONE)
+		*reason = REASON_ERROR;
 	return rc;
 }
 

@@ -17,6 +17,7 @@
 
 #include "policy/policy.h"
 #include "service/base/auditrec.h"
+#include "service/domain/reason.h"
 #include "service/domain/record.h"
 #include "service/domain/txn.h"
 #include "service/store/store.h"
@@ -107,9 +108,10 @@ void contact_new_clear(struct contact_new *c);
 
 /* The contact with this id (erased ones too); ERR_NOTFOUND when none. */
 int contact_get(struct txn *t, const char *id, struct store_contact *out);
-/* A live contact: ERR_NOTFOUND (reason "unknown_contact") or ERR_GONE
- * (reason "erased") otherwise; *reason is NULL on success. */
-int contact_get_active(struct txn *t, const char *id, struct store_contact *out, const char **reason);
+/* A live contact: ERR_NOTFOUND (REASON_UNKNOWN_CONTACT) or ERR_GONE
+ * (REASON_ERASED) otherwise; *reason is REASON_NONE on success. */
+int contact_get_active(struct txn *t, const char *id, struct store_contact *out,
+		       enum decision_reason *reason);
 
 /* On the writer: applies a validated patch body to live contact id at
  * t->now_us for role: collected_for (widening it only when the role has
@@ -121,7 +123,7 @@ int contact_get_active(struct txn *t, const char *id, struct store_contact *out,
  * duplicate_email or error). */
 int contact_update(struct txn *t, const char *id, json_t *body, const char *role,
 		   int (*record)(void *ctx, const char *old_purposes, const char *new_purposes), void *ctx,
-		   const char **reason);
+		   enum decision_reason *reason);
 
 /* The id of the contact with this email; ERR_INVALID when it does not
  * normalise, ERR_NOTFOUND when no contact has it. */

@@ -13,6 +13,7 @@
 #include "service/domain/release.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,117 @@ void trail_cursor_close(struct trail_cursor *tc)
 	if (tc->c != NULL)
 		store_conn_put(tc->st, tc->c);
 	free(tc);
+}
+
+/* ---- entries as lines ---- */
+
+struct trail_lines {
+	struct trail_cursor *cur;
+	enum trail_format fmt;
+	bool started, ended, filtered;
+	char reason[AUDIT_REASON_MAX + 1];
+	struct audit_entry e;
+	size_t len, off; /* the pending line, for trail_lines_read */
+	char line[AUDIT_JSON_MAX > AUDIT_CSV_MAX ? AUDIT_JSON_MAX : AUDIT_CSV_MAX];
+};
+
+int trail_lines_open(struct store *st, const struct store_audit_filter *f, enum trail_format fmt,
+		     const char *reason, struct trail_lines **out)
+{
+	struct trail_lines *l = calloc(1, sizeof *l);
+	int rc;
+	*out = NULL;
+	if (l == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	l->fmt = fmt;
+	if (reason != NULL) {
+		if (strlen(reason) >= sizeof l->reason) {
+			free(l);
+			return err_set(ERR_INVALID, "reason is longer than %d bytes", AUDIT_REASON_MAX);
+		}
+		memcpy(l->reason, reason, strlen(reason) + 1);
+		l->filtered = true;
+	}
+	if ((rc = trail_cursor_open(st, f, &l->cur)) != 0) {
+		free(l);
+		return rc;
+	}
+	*out = l;
+	return 0;
+}
+
+int trail_lines_next(struct trail_lines *l, const char **line, size_t *len)
+{
+	int n;
+	if (!l->started) {
+		l->started = true;
+		if (l->fmt == TRAIL_CSV) {
+			if ((n = audit_csv_header(l->line, sizeof l->line)) < 0)
+				return n;
+			*line = l->line;
+			*len = (size_t)n;
+			return 1;
+		}
+	}
+	for (;;) {
+		int rc = trail_cursor_next(l->cur, &l->e);
+		if (rc <= 0)
+			return rc;
+		if (l->filtered && strcmp(l->e.reason, l->reason) != 0)
+			continue;
+		if (l->fmt == TRAIL_CSV) {
+			n = audit_entry_format_csv(&l->e, l->line, sizeof l->line);
+		} else {
+			n = audit_entry_format_json(&l->e, l->line, sizeof l->line - 1);
+			if (n >= 0)
+				l->line[n++] = '\n';
+		}
+		if (n < 0)
+			return n;
+		*line = l->line;
+		*len = (size_t)n;
+		return 1;
+	}
+}
+
+ssize_t trail_lines_read(void *lines, char *buf, size_t cap)
+{
+	struct trail_lines *l = lines;
+	size_t out = 0;
+	while (out < cap) {
+		if (l->off == l->len) {
+			const char *p;
+			if (l->ended)
+				break;
+			int rc = trail_lines_next(l, &p, &l->len);
+			if (rc < 0) {
+				fprintf(stderr, "consentd: audit export cut short: %s\n", err_msg());
+				return -1;
+			}
+			if (rc == 0) {
+				l->ended = true;
+				l->len = l->off = 0;
+				break;
+			}
+			l->off = 0; /* p is l->line */
+		}
+		size_t k = l->len - l->off;
+		if (k > cap - out)
+			k = cap - out;
+		memcpy(buf + out, l->line + l->off, k);
+		l->off += k;
+		out += k;
+	}
+	return (ssize_t)out;
+}
+
+void trail_lines_free(void *lines)
+{
+	struct trail_lines *l = lines;
+	if (l == NULL)
+		return;
+	trail_cursor_close(l->cur);
+	free(l);
 }
 
 int trail_head(struct txn *t, int64_t *seq, uint8_t hash[32])

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "service/domain/txn.h"
 #include "service/store/store.h"
@@ -25,6 +26,25 @@ int trail_cursor_open(struct store *st, const struct store_audit_filter *f, stru
 /* 1 and *e filled, 0 at the end, or a negative error. */
 int trail_cursor_next(struct trail_cursor *tc, struct audit_entry *e);
 void trail_cursor_close(struct trail_cursor *tc); /* accepts NULL */
+
+/* Entries as lines: the one export stream (GET /v1/audit/export, the
+ * console's export and the evidence pack's audit.ndjson). NDJSON lines end
+ * in a newline; CSV starts with its header row. A trail_lines owns a
+ * trail_cursor, so it may outlive the request (it is the reply's body). */
+enum trail_format { TRAIL_NDJSON, TRAIL_CSV };
+struct trail_lines;
+/* Entries matching f; reason, when not NULL, keeps only the entries with
+ * that reason (copied; a filter the store does not index). */
+int trail_lines_open(struct store *st, const struct store_audit_filter *f, enum trail_format fmt,
+		     const char *reason, struct trail_lines **out);
+/* The next line: 1 with *line and *len (borrowed until the next call), 0 at
+ * the end, or a negative error. */
+int trail_lines_next(struct trail_lines *l, const char **line, size_t *len);
+/* The lines as an http reader (see http.h) and its free function: -1 on an
+ * error, logged, so a body cut short can never pass for a whole export (the
+ * chunked body lacks its last chunk). */
+ssize_t trail_lines_read(void *lines, char *buf, size_t cap);
+void trail_lines_free(void *lines); /* accepts NULL */
 
 /* The stored head (seq 0 and a zero hash when empty). */
 int trail_head(struct txn *t, int64_t *seq, uint8_t hash[32]);

@@ -636,6 +636,35 @@ def test_auditor_exports_ndjson_and_csv(srv):
     assert code == 0, (out, err)
 
 
+def test_a_principal_named_with_64_cjk_characters_is_recorded_whole(srv):
+    """maxLength counts characters: a name of 64 CJK characters (192 bytes)
+    is accepted, acts, is found by the actor filter and verifies in an
+    export; 65 are refused."""
+    name = "\u540d" * 64
+    tok = srv.token("auditor", name)
+    st, body = srv.call("GET", "/v1/audit?limit=1", token=tok)
+    assert st == 200, body
+    q = urllib.parse.quote(name)
+    st, body = srv.call("GET", f"/v1/audit?actor={q}", token=tok)
+    assert st == 200 and body["entries"], body
+    assert all(e["actor"] == name for e in body["entries"]), body
+    st, body = srv.call("GET", "/v1/audit?actor=" + urllib.parse.quote(name + "\u540d"), token=tok)
+    assert_problem(st, body, 400, "invalid-request")
+    code, _, err = cli("token", "create", "--data", srv.data, "--role", "auditor", "--name", name + "\u540d",
+                       check=False)
+    assert code != 0 and "64 characters" in err, err
+    st, hdrs, data = srv.raw("GET", "/v1/audit/export", headers={"Authorization": f"Bearer {tok}"})
+    assert st == 200 and name in data.decode(), data[:200]
+    path = os.path.join(srv.tmp, "cjk.ndjson")
+    with open(path, "wb") as f:
+        f.write(data)
+    pub = os.path.join(srv.data, "keys", "audit-signing.pub.pem")
+    anchor = os.path.join(srv.data, "audit-anchor.json")
+    code, out, err = cli("audit", "verify", "--export", path, "--pubkey", pub, "--checkpoint", anchor,
+                         check=False)
+    assert code == 0, (out, err)
+
+
 def test_auditor_verifies_an_export_independently_with_the_latest_checkpoint(srv):
     activity(srv)
     srv.restart()  # shutdown signs a checkpoint over the activity

@@ -4,6 +4,8 @@ import json
 import os
 import sqlite3
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import Server, assert_problem, run  # noqa: E402
@@ -136,6 +138,53 @@ def test_consent_check_reports_suppression_for_known_and_unknown_addresses(srv):
     assert srv.check("marketing", "email", contact_id=cid)["reason"] == "suppressed"
     assert srv.check("marketing", "sms", contact_id=cid)["reason"] != "suppressed"
     assert srv.check("marketing", "email", email="frank@example.org")["reason"] == "suppressed_by_list"
+
+
+def test_a_large_import_does_not_hold_up_other_requests_while_it_commits():
+    """One HTTP worker and slow group commits (a test hook): while a list is
+    being written, the server still answers other requests at once, since
+    the import waits for its commits on the commit thread, not on a worker."""
+    delay_ms = 600
+    srv = Server(env={"CONSENTD_TEST_FAULTS": "1", "CONSENTD_TEST_COMMIT_DELAY_MS": str(delay_ms)},
+                 start=False)
+    try:
+        conf = os.path.join(srv.data, "consentd.conf")
+        with open(conf) as f:
+            c = json.load(f)
+        c["threads"] = 1
+        with open(conf, "w") as f:
+            json.dump(c, f)
+        srv.start()
+        csv = "".join(f"big{i}@example.org\r\n" for i in range(4000))  # four batches
+        result = {}
+
+        def importer():
+            result["reply"] = srv.call("POST", "/v1/suppressions", token="marketing", body=csv,
+                                       content_type="text/csv", client=srv.new_client())
+
+        other = srv.new_client()
+        srv.call("GET", "/healthz", client=other)  # the TLS handshake, out of the timing
+        t = threading.Thread(target=importer)
+        t.start()
+        slowest, answered, deadline = 0.0, 0, time.monotonic() + 60
+        while t.is_alive() and time.monotonic() < deadline:
+            t0 = time.monotonic()
+            st, _ = srv.call("GET", "/healthz", client=other)
+            took = time.monotonic() - t0
+            assert st == 200, st
+            if t.is_alive():
+                answered += 1
+                slowest = max(slowest, took)
+            time.sleep(0.05)
+        t.join(60)
+        st, body = result["reply"]
+        assert st == 200 and body["added"] == 4000, body
+        assert answered >= 3, f"only {answered} requests answered during the import"
+        assert slowest < delay_ms / 2000, f"a request waited {slowest:.3f} s behind the import's commits"
+        batches = srv.audit_rows("action = 'suppressions.import'")
+        assert len(batches) == 4, batches
+    finally:
+        srv.close()
 
 
 if __name__ == "__main__":

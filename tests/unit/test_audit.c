@@ -277,7 +277,7 @@ static void test_json_parse_is_strict(void **state)
 	huge[LIMIT_LINE_BYTES + 7] = '}';
 	assert_int_equal(audit_entry_from_json(&back, huge, LIMIT_LINE_BYTES + 8), ERR_TOOBIG);
 	free(huge);
-	char longactor[AUDIT_NAME_MAX + 2];
+	char longactor[AUDIT_ACTOR_MAX + 2];
 	memset(longactor, 'a', sizeof longactor - 1);
 	longactor[sizeof longactor - 1] = '\0';
 	const char *at = strstr(line, "marketing-app");

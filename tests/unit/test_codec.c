@@ -145,6 +145,20 @@ static void test_labels_and_principal_names(void **state)
 	name[LIMIT_NAME_BYTES] = 'n';
 	name[LIMIT_NAME_BYTES + 1] = '\0';
 	assert_false(is_principal_name(name));
+
+	/* The limit counts characters, as the API's maxLength does: 64 CJK
+	 * characters (192 bytes) are a name, 65 are not. */
+	char cjk[3 * (LIMIT_PRINCIPAL_CHARS + 1) + 1];
+	for (int i = 0; i < LIMIT_PRINCIPAL_CHARS + 1; i++)
+		memcpy(cjk + 3 * i, "\xe5\x90\x8d", 3); /* U+540D */
+	cjk[3 * LIMIT_PRINCIPAL_CHARS] = '\0';
+	assert_int_equal(utf8_chars(cjk, strlen(cjk)), LIMIT_PRINCIPAL_CHARS);
+	assert_true(is_principal_name(cjk));
+	assert_true(is_actor_name(cjk));
+	cjk[3 * LIMIT_PRINCIPAL_CHARS] = '\xe5';
+	cjk[3 * (LIMIT_PRINCIPAL_CHARS + 1)] = '\0';
+	assert_false(is_principal_name(cjk));
+	assert_false(is_actor_name(cjk));
 }
 
 static void test_time_parsing(void **state)

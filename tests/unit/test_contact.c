@@ -158,11 +158,11 @@ static void test_erasure_shreds_the_contact_and_keeps_it_suppressed(void **state
 	assert_int_equal(contact_new_prepare(&t, b, NULL, "api", &c), 0);
 	assert_int_equal(contact_new_insert(&t, &c), 0);
 	struct store_contact got;
-	const char *reason = NULL;
+	enum decision_reason reason = REASON_NONE;
 	assert_int_equal(contact_get_active(&t, c.ct.id, &got, &reason), 0);
 	assert_int_equal(contact_erase(&t, &got), 0);
 	assert_int_equal(contact_get_active(&t, c.ct.id, &got, &reason), ERR_GONE);
-	assert_string_equal(reason, "erased");
+	assert_int_equal(reason, REASON_ERASED);
 	char sreason[STORE_NAME_CAP];
 	struct txn rt = txn_on(r, 2000);
 	assert_int_equal(suppression_match(&rt, c.ct.email_shash, NULL, "marketing", "email", sreason), 0);
