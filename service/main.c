@@ -6,7 +6,8 @@
  *   1  runtime failure (I/O, database, crypto)
  *   2  usage error (unknown verb or flag, missing argument)
  *   3  invalid input or configuration (bad policy file, DIR already exists)
- *   4  permission problem (a key file readable by others, missing key)
+ *   4  permission problem (a key file readable by others, missing key, or
+ *      keys that do not match the database's key check values)
  *   5  audit verification failed: the trail was altered
  *   6  unavailable (address in use, database locked)
  */
@@ -20,6 +21,8 @@
 #include "service/base/error.h"
 #include "service/config.h"
 #include "service/crypto/fieldcrypt.h"
+#include "service/keycheck.h"
+#include "service/log.h"
 #include "service/store/store.h"
 
 #include <errno.h>
@@ -87,8 +90,8 @@ static const char usage_main[] =
 	"  policy check FILE                       validate a policy file\n"
 	"\n"
 	"Run 'consentd <command> --help' for details. Exit codes: 0 ok, 1 failure,\n"
-	"2 usage, 3 invalid input or configuration, 4 permission or missing key,\n"
-	"5 audit trail altered, 6 unavailable.\n";
+	"2 usage, 3 invalid input or configuration, 4 permission, missing key or keys\n"
+	"that do not match the database, 5 audit trail altered, 6 unavailable.\n";
 
 struct opts {
 	const char *data, *listen, *role, *name, *format, *export_file, *pubkey, *checkpoint;
@@ -230,7 +233,21 @@ static int cmd_init(int argc, char **argv)
 		return fail(rc);
 	if ((rc = store_open(&st, cfg.database)) != 0)
 		return fail(rc);
+	/* On a database that already has a schema (a further instance), the
+	 * new folder's keys must be the deployment's; on a new one they become
+	 * them. */
+	struct keyring *kr = NULL;
+	if ((rc = keyring_open(&kr, cfg.keys_dir)) == 0)
+		rc = keycheck_verify(st, kr, cfg.signing_key, cfg.keys_dir, NULL);
+	keyring_free(kr);
 	store_close(st);
+	if (rc != 0) {
+		fprintf(stderr,
+			"consentd: %s was created, but its new keys cannot serve this database: remove it, "
+			"and make a further instance from a copy of an existing instance's folder\n",
+			o.data);
+		return fail(rc);
+	}
 	char shown[CONFIG_PATH_CAP];
 	printf("Initialised %s\n"
 	       "  config:      %s/consentd.conf (listen %s)\n"
@@ -297,6 +314,11 @@ static int cmd_serve(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* The log format first, so every line of the run has it; an invalid
+	 * config is reported by app_open below. */
+	struct config lc;
+	if (config_load(&lc, o.data) == 0 && (rc = log_setup(lc.log_json)) != 0)
+		return fail(rc);
 	if ((rc = serve_refuse_core_dumps(o.data)) != 0)
 		return fail(rc);
 	if ((rc = app_open(&app, o.data, o.listen)) != 0) {
@@ -520,7 +542,9 @@ static int rewrap_one(void *arg, struct store_contact *ct)
 static int apply_rotate(struct store_conn *w, struct writer_job *job)
 {
 	struct rotate_job *r = job->ctx;
-	int rc = store_contacts_rewrap(w, rewrap_one, r, &r->count);
+	int rc = keycheck_add_version(w, r->kr, keyring_current_version(r->kr));
+	if (rc == 0)
+		rc = store_contacts_rewrap(w, rewrap_one, r, &r->count);
 	snprintf(job->entry.detail, sizeof job->entry.detail, "{\"contacts\":%lld,\"key_version\":%d}",
 		 (long long)r->count, keyring_current_version(r->kr));
 	return rc;
@@ -548,9 +572,13 @@ static int cmd_keys(int argc, char **argv)
 	if ((rc = config_load(&cfg, o.data)) != 0 || (rc = keyring_open(&r.kr, cfg.keys_dir)) != 0)
 		return fail(rc);
 	int old = keyring_current_version(r.kr);
-	if ((rc = keyring_add_version(r.kr, cfg.keys_dir)) != 0)
+	/* Rotating with keys that are not the deployment's would rewrap
+	 * nothing it can read; the new version's check value is recorded in
+	 * the rotation's own transaction (apply_rotate). */
+	if ((rc = open_for_cli(o.data, &cfg, &st, &log)) != 0 ||
+	    (rc = keycheck_verify(st, r.kr, cfg.signing_key, cfg.keys_dir, NULL)) != 0)
 		goto out;
-	if ((rc = open_for_cli(o.data, &cfg, &st, &log)) != 0)
+	if ((rc = keyring_add_version(r.kr, cfg.keys_dir)) != 0)
 		goto out;
 	if ((rc = operator_job(log, "keys.rotate", "rotated", NULL, apply_rotate, &r)) != 0) {
 		err_set(rc, "rewrapping failed, nothing changed: %s", err_msg());

@@ -357,6 +357,9 @@ static const char *const migrations[] = {
 	") WITHOUT ROWID;"
 	"CREATE INDEX webhook_delivery_due ON webhook_delivery (next_us) WHERE state = 'pending';"
 	"CREATE INDEX webhook_delivery_endpoint ON webhook_delivery (endpoint_id, event_seq);",
+	/* 10: key check values (store_keycheck.c): which keys the deployment's
+	 * data was written with, so a data folder with other keys is refused. */
+	"CREATE TABLE key_check (name TEXT PRIMARY KEY, kcv BLOB NOT NULL) WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1639,6 +1642,8 @@ const struct store_backend store_sqlite_backend = {
 	.fields_each = sqlite_fields_each,
 	.contacts_rewrap = sqlite_contacts_rewrap,
 	.key_versions_in_use = sqlite_key_versions_in_use,
+	.key_check_get = sqlite_key_check_get,
+	.key_check_add = sqlite_key_check_add,
 	.consent_put = sqlite_consent_put,
 	.consent_get = sqlite_consent_get,
 	.consents_each = sqlite_consents_each,
