@@ -62,6 +62,7 @@
 #define PG_MAX_PARAMS 20
 #define PG_PAGE 1000 /* rows per page of the audit and checkpoint cursors */
 #define PG_FILTER_BATCH 4096
+#define PG_AUDIT_ROWS 64 /* audit entries per INSERT; more are sent in several */
 
 struct pg_conn {
 	struct store_conn base; /* first: the interface's handle */
@@ -72,6 +73,19 @@ struct pg_conn {
 	 * effect. */
 	int64_t last_seq;
 	uint8_t last_hash[32];
+	/* Audit entries appended but not yet sent: they go to the server in
+	 * one multi-row INSERT before the next statement of any kind (so the
+	 * order of everything the transaction does is kept) or at COMMIT, which
+	 * takes a round trip per entry out of the time a batch holds the chain
+	 * lock. NULL until the first append; PG_AUDIT_ROWS entries. */
+	struct audit_entry *pend;
+	int pend_n;
+	/* The seq the next append must have, once pg_audit_head has read the
+	 * head inside this transaction (0: unknown). Entries are deferred only
+	 * then, so an out-of-sequence append still fails at once (backend.h
+	 * guarantee 5), and never outside a transaction, where the INSERT is
+	 * its own commit. */
+	int64_t next_seq;
 };
 
 struct pg_store {
@@ -202,6 +216,8 @@ static void pg_reset(struct pg_conn *pc)
 
 /* Runs sql with the arguments; binary results. *out is the result when it
  * has status want; otherwise it is freed and an ERR_* returned. */
+static int pg_audit_flush(struct pg_conn *pc);
+
 static int pg_run(struct store_conn *c, const char *sql, const struct pg_args *a, PGresult **out,
 		  const char *what)
 {
@@ -209,11 +225,14 @@ static int pg_run(struct store_conn *c, const char *sql, const struct pg_args *a
 	*out = NULL;
 	if (PQstatus(pc->db) != CONNECTION_OK)
 		pg_reset(pc);
+	int rc = pc->pend_n > 0 ? pg_audit_flush(pc) : 0;
+	if (rc != 0)
+		return rc;
 	PGresult *r = PQexecParams(pc->db, sql, a ? a->n : 0, NULL, a ? a->v : NULL, a ? a->len : NULL,
 				   a ? a->fmt : NULL, 1);
 	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
-		int rc = pg_error(pc, r, what);
+		rc = pg_error(pc, r, what);
 		PQclear(r);
 		return rc;
 	}
@@ -495,6 +514,7 @@ static void pg_conn_free(struct store_conn *c)
 	pthread_cond_signal(&ps->freed);
 	pthread_mutex_unlock(&ps->lock);
 	PQfinish(pgc(c)->db);
+	free(pgc(c)->pend);
 	free(c);
 }
 
@@ -664,6 +684,8 @@ static int pg_begin(struct store_conn *c)
 {
 	struct pg_args a = { 0 };
 	pgc(c)->last_seq = 0;
+	pgc(c)->pend_n = 0;
+	pgc(c)->next_seq = 0;
 	a_i64(&a, PG_CHAIN_LOCK);
 	int rc = pg_do(c, "BEGIN", NULL, NULL, "cannot begin");
 	if (rc == 0 && (rc = pg_do(c, "SELECT pg_advisory_xact_lock($1::bigint)", &a, NULL,
@@ -740,6 +762,9 @@ static int pg_commit(struct store_conn *c)
 {
 	struct pg_conn *pc = pgc(c);
 	char fault[32] = "";
+	int rc = pc->pend_n > 0 ? pg_audit_flush(pc) : 0;
+	if (rc != 0)
+		return rc; /* the server refused the entries: the transaction is void */
 	pg_fault_take(pgs(c->st), fault, sizeof fault);
 	if (strcmp(fault, "commit-lost") == 0)
 		pg_cut(pc);
@@ -751,6 +776,7 @@ static int pg_commit(struct store_conn *c)
 		pg_cut(pc);
 		s = PGRES_FATAL_ERROR;
 	}
+	pc->next_seq = 0;
 	if (s == PGRES_COMMAND_OK) {
 		PQclear(r);
 		pc->last_seq = 0;
@@ -759,7 +785,7 @@ static int pg_commit(struct store_conn *c)
 	/* A server that answered has decided: the transaction was rolled back.
 	 * Only a lost connection leaves the outcome open. */
 	if (PQstatus(pc->db) == CONNECTION_OK) {
-		int rc = pg_error(pc, r, "cannot commit");
+		rc = pg_error(pc, r, "cannot commit");
 		PQclear(r);
 		pc->last_seq = 0;
 		return rc;
@@ -770,6 +796,8 @@ static int pg_commit(struct store_conn *c)
 
 static int pg_rollback(struct store_conn *c)
 {
+	pgc(c)->pend_n = 0; /* never sent: nothing to undo */
+	pgc(c)->next_seq = 0;
 	if (PQtransactionStatus(pgc(c)->db) == PQTRANS_IDLE)
 		return 0;
 	return pg_do(c, "ROLLBACK", NULL, NULL, "cannot roll back");
@@ -1306,39 +1334,84 @@ static int pg_audit_head(struct store_conn *c, int64_t *seq, uint8_t hash[32])
 		r_blob(r, 0, 1, hash, 32);
 	}
 	PQclear(r);
+	/* Under the chain lock (store_begin) the head cannot move until COMMIT. */
+	if (rc == 0 && PQtransactionStatus(pgc(c)->db) == PQTRANS_INTRANS)
+		pgc(c)->next_seq = *seq + 1;
+	return rc;
+}
+
+/* Sends the pending entries, PG_AUDIT_ROWS to an INSERT. The trigger checks
+ * each row's seq against the rows before it, those of the same statement
+ * included (a BEFORE ROW trigger sees the rows its statement inserted
+ * earlier), so the chain stays gapless exactly as with one row a statement. */
+static int pg_audit_flush(struct pg_conn *pc)
+{
+	enum { COLS = 16 };
+	static char sql[PG_AUDIT_ROWS * COLS * 6 + 256];
+	const char *v[PG_AUDIT_ROWS * COLS];
+	int len[PG_AUDIT_ROWS * COLS], fmt[PG_AUDIT_ROWS * COLS];
+	char num[PG_AUDIT_ROWS][2][24];
+	int n = pc->pend_n, rc = 0;
+	pc->pend_n = 0; /* pg_run below must not flush again */
+	for (int done = 0; done < n && rc == 0;) {
+		int k = n - done < PG_AUDIT_ROWS ? n - done : PG_AUDIT_ROWS, p = 0;
+		size_t o = (size_t)snprintf(sql, sizeof sql, "INSERT INTO audit (" AUDIT_COLS ") VALUES ");
+		for (int i = 0; i < k; i++) {
+			const struct audit_entry *e = &pc->pend[done + i];
+			const char *text[] = { e->actor,   e->role,	  e->action,   e->record_id,
+					       e->purpose, e->channel,	  e->decision, e->reason,
+					       e->fields,  e->request_id, e->client,   e->detail };
+			snprintf(num[i][0], sizeof num[i][0], "%lld", (long long)e->seq);
+			snprintf(num[i][1], sizeof num[i][1], "%lld", (long long)e->time_us);
+			o += (size_t)snprintf(sql + o, sizeof sql - o, "%s(", i ? "," : "");
+			for (int col = 0; col < COLS; col++)
+				o += (size_t)snprintf(sql + o, sizeof sql - o, "%s$%d", col ? "," : "",
+						      p + col + 1);
+			o += (size_t)snprintf(sql + o, sizeof sql - o, ")");
+			v[p] = num[i][0], len[p] = 0, fmt[p++] = 0;
+			v[p] = num[i][1], len[p] = 0, fmt[p++] = 0;
+			for (size_t t = 0; t < sizeof text / sizeof text[0]; t++)
+				v[p] = text[t], len[p] = 0, fmt[p++] = 0;
+			v[p] = (const char *)e->prev_hash, len[p] = 32, fmt[p++] = 1;
+			v[p] = (const char *)e->hash, len[p] = 32, fmt[p++] = 1;
+		}
+		PGresult *r = PQexecParams(pc->db, sql, p, NULL, v, len, fmt, 1);
+		if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+			rc = pg_error(pc, r, "cannot append to the audit trail");
+			rc = rc == ERR_CONFLICT ? ERR_UNAVAILABLE : rc;
+		}
+		PQclear(r);
+		done += k;
+	}
 	return rc;
 }
 
 static int pg_audit_append(struct store_conn *c, const struct audit_entry *e)
 {
-	struct pg_args a = { 0 };
+	struct pg_conn *pc = pgc(c);
 	if (atomic_load(&pgs(c->st)->fault_audit))
 		return err_set(ERR_UNAVAILABLE, "audit write failed (injected fault)");
-	a_i64(&a, e->seq);
-	a_i64(&a, e->time_us);
-	a_text(&a, e->actor);
-	a_text(&a, e->role);
-	a_text(&a, e->action);
-	a_text(&a, e->record_id);
-	a_text(&a, e->purpose);
-	a_text(&a, e->channel);
-	a_text(&a, e->decision);
-	a_text(&a, e->reason);
-	a_text(&a, e->fields);
-	a_text(&a, e->request_id);
-	a_text(&a, e->client);
-	a_text(&a, e->detail);
-	a_blob(&a, e->prev_hash, 32);
-	a_blob(&a, e->hash, 32);
-	int rc = pg_do(c,
-		       "INSERT INTO audit (" AUDIT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-		       "$9, $10, $11, $12, $13, $14, $15, $16)",
-		       &a, NULL, "cannot append to the audit trail");
-	if (rc == 0) {
-		pgc(c)->last_seq = e->seq;
-		memcpy(pgc(c)->last_hash, e->hash, 32);
+	if (pc->pend == NULL && (pc->pend = malloc(PG_AUDIT_ROWS * sizeof *pc->pend)) == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	if (pc->pend_n == PG_AUDIT_ROWS) {
+		int rc = pg_audit_flush(pc);
+		if (rc != 0)
+			return rc;
 	}
-	return rc == ERR_CONFLICT ? ERR_UNAVAILABLE : rc;
+	bool defer = pc->next_seq != 0 && PQtransactionStatus(pc->db) == PQTRANS_INTRANS;
+	if (defer && e->seq != pc->next_seq)
+		return err_set(ERR_UNAVAILABLE,
+			       "cannot append to the audit trail: seq %lld is not the head + 1",
+			       (long long)e->seq);
+	pc->pend[pc->pend_n++] = *e;
+	int rc = defer ? 0 : pg_audit_flush(pc);
+	if (rc != 0)
+		return rc;
+	pc->last_seq = e->seq;
+	memcpy(pc->last_hash, e->hash, 32);
+	if (defer)
+		pc->next_seq++;
+	return 0;
 }
 
 static int pg_checkpoint_append(struct store_conn *c, const struct audit_checkpoint *cp)
