@@ -450,8 +450,16 @@ static int pg_migrate(struct store_conn *c, int *version)
 	if ((rc = pg_do(c, "BEGIN", NULL, NULL, "cannot begin the migration")) != 0 ||
 	    (rc = pg_do(c, "SELECT pg_advisory_xact_lock($1::bigint)", &a, NULL, "cannot lock the schema")) !=
 		    0 ||
-	    (rc = pg_do(c, "CREATE TABLE IF NOT EXISTS consentd_schema (version INTEGER NOT NULL)", NULL,
-			NULL, "cannot create the schema table")) != 0 ||
+	    (rc = pg_run(c, "SELECT to_regclass('consentd_schema') IS NULL", NULL, &r,
+			 "cannot read the schema version")) != 0)
+		goto fail;
+	/* Only when missing: a service role without CREATE on the schema (the
+	 * least privilege of docs/operations.md) serves a schema the owner made. */
+	bool missing = PQgetlength(r, 0, 0) == 1 && PQgetvalue(r, 0, 0)[0] != 0;
+	PQclear(r);
+	r = NULL;
+	if ((missing && (rc = pg_do(c, "CREATE TABLE consentd_schema (version INTEGER NOT NULL)", NULL, NULL,
+				    "cannot create the schema table")) != 0) ||
 	    (rc = pg_run(c, "SELECT coalesce(max(version), 0)::bigint FROM consentd_schema", NULL, &r,
 			 "cannot read the schema version")) != 0)
 		goto fail;

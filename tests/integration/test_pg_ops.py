@@ -190,6 +190,57 @@ def test_an_unknown_log_format_is_refused():
         srv.close()
 
 
+# ---- least privilege ---------------------------------------------------------
+
+# The service role of docs/operations.md ("Several instances"): everything on
+# the data tables, only SELECT and INSERT on the audit trail and its
+# checkpoints and the key check values, nothing on the schema itself.
+SERVICE_GRANTS = """
+GRANT CONNECT ON DATABASE {db} TO consentd_app;
+GRANT USAGE ON SCHEMA public TO consentd_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO consentd_app;
+REVOKE UPDATE, DELETE, TRUNCATE ON audit, audit_checkpoint, key_check, consentd_schema FROM consentd_app;
+REVOKE INSERT ON consentd_schema FROM consentd_app;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO consentd_app;
+"""
+
+
+def psql(uri, sql):
+    import subprocess
+    return subprocess.run(["psql", "-qX", "-v", "ON_ERROR_STOP=1", uri, "-c", sql],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_service_role_serves_but_cannot_rewrite_the_audit_trail():
+    if not pg_admin():
+        raise Skip("needs the PostgreSQL backend (run through scripts/pgtest.sh)")
+    owner = Server(start=False)  # init ran as the owner: the schema exists
+    try:
+        db = owner.pg.rsplit("/", 1)[1]
+        psql(pg_admin(), "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'consentd_app') "
+                         "THEN CREATE ROLE consentd_app LOGIN; END IF; END$$")
+        r = psql(owner.pg, SERVICE_GRANTS.format(db=db))
+        assert r.returncode == 0, r.stderr
+        user, host = owner.pg.split("://", 1)[1].split("@", 1)
+        app_uri = owner.pg.replace(f"://{user}@", "://consentd_app@")
+        edit_conf(owner.data, database=app_uri)
+        owner.start()
+        cid = owner.create_contact(email="least.privilege@example.org")
+        owner.set_consent(cid, "marketing", "email", "granted")
+        assert owner.check("marketing", "email", contact_id=cid)["allowed"] is True
+        for sql in ("UPDATE audit SET reason = 'x' WHERE seq = 1", "DELETE FROM audit WHERE seq = 1",
+                    "TRUNCATE audit", "DELETE FROM audit_checkpoint", "UPDATE key_check SET kcv = kcv",
+                    "DROP TRIGGER audit_no_update ON audit", "ALTER TABLE audit DISABLE TRIGGER ALL"):
+            r = psql(app_uri, sql)
+            assert r.returncode != 0 and ("permission denied" in r.stderr or "must be owner" in r.stderr), \
+                (sql, r.stderr)
+        owner.stop()
+        rc, out, err = cli("audit", "verify", "--data", owner.data, check=False)
+        assert rc == 0, (rc, out, err)
+    finally:
+        owner.close()
+
+
 # ---- a COMMIT whose reply is lost ---------------------------------------------
 
 def faulty(srv_env_file):
