@@ -178,7 +178,9 @@ static const char usage_init[] =
 	"and the audit signing key (all mode 0600), the example policy and an empty database.\n"
 	"--database postgresql://USER@HOST/DB (libpq conninfo) puts the data in PostgreSQL\n"
 	"instead of DIR/consentd.db and creates or upgrades its schema there; a copy of DIR\n"
-	"with another --listen is a further instance on the same database.\n"
+	"with another --listen is a further instance on the same database. On a database\n"
+	"whose schema exists, DIR's new keys do not match the deployment's key check values\n"
+	"and init exits 4: make further instances from a copy instead.\n"
 	"The default listen address is 127.0.0.1:8443.\n";
 
 static int cmd_init(int argc, char **argv)
