@@ -1355,7 +1355,9 @@ static int pg_audit_head(struct store_conn *c, int64_t *seq, uint8_t hash[32])
 static int pg_audit_flush(struct pg_conn *pc)
 {
 	enum { COLS = 16 };
-	static char sql[PG_AUDIT_ROWS * COLS * 6 + 256];
+	/* At most "$NNNN," a parameter, "(),", and the column list: about 5,300
+	 * bytes for 64 rows. */
+	char sql[PG_AUDIT_ROWS * COLS * 7 + 512];
 	const char *v[PG_AUDIT_ROWS * COLS];
 	int len[PG_AUDIT_ROWS * COLS], fmt[PG_AUDIT_ROWS * COLS];
 	char num[PG_AUDIT_ROWS][2][24];
