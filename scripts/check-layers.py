@@ -98,7 +98,8 @@ CLI_OPENING = {
     "store_conn_get": "a reader connection for audit verify (auditq_verify reads on it)",
     "store_conn_put": "gives that connection back",
     "keyring_init_dir": "init creates the key files, before any keyring exists",
-    "keyring_free": "frees the keyring that rotation_start opened",
+    "keyring_open": "init opens the keys it made, to check them against the deployment (keycheck_verify)",
+    "keyring_free": "frees the keyring that init or rotation_open opened",
 }
 
 

@@ -18,6 +18,7 @@
 #include "service/base/codec.h"
 #include "service/base/error.h"
 #include "service/base/limits.h"
+#include "service/keycheck.h"
 #include "service/crypto/fieldcrypt.h"
 #include "service/crypto/provsig.h"
 #include "service/snscert.h"
@@ -73,15 +74,6 @@ int app_body(struct reqctx *ctx, json_t **out)
 	}
 	*out = root;
 	return 0;
-}
-
-json_t *app_json_body(struct reqctx *ctx)
-{
-	json_t *root = NULL;
-	int rc = app_body(ctx, &root);
-	if (rc != 0)
-		reply_problem(ctx, rc, NULL);
-	return root;
 }
 
 /* ---- http callbacks ---- */
@@ -392,6 +384,13 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 		return err_set(rc, "refusing to start with an invalid policy (%s)", app->cfg.policy);
 	}
 	if ((rc = store_open(&app->store, app->cfg.database)) != 0)
+		return rc;
+	if (app->cfg.database_pool != 0 &&
+	    (rc = store_set_pool_size(app->store, app->cfg.database_pool)) != 0)
+		return rc;
+	/* Before anything is written: a folder whose keys are not the
+	 * deployment's would seal and index data no other instance can read. */
+	if ((rc = keycheck_verify(app->store, kr, app->cfg.signing_key, app->cfg.keys_dir, NULL)) != 0)
 		return rc;
 	if ((rc = writer_open(&app->writer, app->store, app->cfg.signing_key, app->cfg.audit_anchor)) != 0)
 		return rc;

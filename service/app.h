@@ -206,11 +206,8 @@ bool app_stream_refused(struct reqctx *ctx, const void *state, bool role_denied,
 
 /* Request bodies: parses the buffered body as one JSON object with depth and
  * size bounds into *out; ERR_TOOBIG, ERR_UNSUPPORTED or ERR_INVALID (with
- * the message set) otherwise. app_json_body is the same for callers that
- * still render their own problems: on failure it prepares the problem and
- * returns NULL. */
+ * the message set) otherwise. */
 int app_body(struct reqctx *ctx, json_t **out);
-json_t *app_json_body(struct reqctx *ctx);
 
 /* TEMPORARY (issue 11): adapts a handler that still renders its own
  * problems (void) to the route signature, as NAME_route. */

@@ -479,6 +479,24 @@ int config_load(struct config *cfg, const char *dir)
 			if ((rc = webhooks_load(v, &cfg->webhooks, path)) != 0)
 				goto out;
 			continue;
+		} else if (strcmp(k, "database_pool") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < LIMIT_PG_POOL_MIN ||
+			    json_integer_value(v) > LIMIT_PG_POOL_MAX) {
+				rc = err_set(ERR_INVALID, "%s: database_pool must be an integer %d..%d", path,
+					     LIMIT_PG_POOL_MIN, LIMIT_PG_POOL_MAX);
+				goto out;
+			}
+			cfg->database_pool = (int)json_integer_value(v);
+			continue;
+		} else if (strcmp(k, "log_format") == 0) {
+			const char *f = json_string_value(v);
+			if (f == NULL || (strcmp(f, "text") != 0 && strcmp(f, "json") != 0)) {
+				rc = err_set(ERR_INVALID, "%s: log_format must be \"text\" or \"json\"",
+					     path);
+				goto out;
+			}
+			cfg->log_json = strcmp(f, "json") == 0;
+			continue;
 		} else if (strcmp(k, "allow_core_dumps") == 0) {
 			if (!json_is_boolean(v)) {
 				rc = err_set(ERR_INVALID, "%s: allow_core_dumps must be true or false", path);

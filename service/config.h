@@ -62,6 +62,10 @@ struct config {
 	char public_url[512];
 	bool public_url_given; /* else derived from the listen address */
 	bool allow_core_dumps; /* "allow_core_dumps": true; off by default (keys in memory) */
+	/* "database_pool": the most PostgreSQL connections this instance opens,
+	 * the writer's included (LIMIT_PG_POOL_MIN..MAX; 0: LIMIT_PG_CONNS). */
+	int database_pool;
+	bool log_json; /* "log_format": "json" (one object a line) or "text" (the default) */
 	struct config_events events;
 	/* "mail": {"dir": D}: messages are written as D/<id>.eml (default
 	 * DIR/mail-outbox; "" when a relay is configured). Or "mail":

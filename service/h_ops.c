@@ -90,6 +90,54 @@ static int webhook_metrics(struct app *app, char **buf, int n)
 	return n + m;
 }
 
+/* Appends the write lock histogram (writer_stats) to *buf, like
+ * webhook_metrics. On PostgreSQL this is the chain lock that serialises
+ * every instance's batches: its sum over the fleet's instances, divided by
+ * wall time, is the share of the database's chain capacity in use
+ * (docs/architecture.md). */
+static int lock_metrics(const struct writer_stats *st, char **buf, int n)
+{
+	static const int64_t bounds[8] = WRITER_LOCK_BUCKETS;
+	char *more = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&more, &len);
+	if (f == NULL)
+		return -1;
+	fputs("# HELP consentd_audit_batch_lock_seconds How long each committed batch held the write lock "
+	      "(PostgreSQL: the chain lock shared by every instance).\n"
+	      "# TYPE consentd_audit_batch_lock_seconds histogram\n",
+	      f);
+	for (int b = 0; b < 8; b++)
+		fprintf(f, "consentd_audit_batch_lock_seconds_bucket{le=\"%g\"} %llu\n",
+			(double)bounds[b] / 1e6, (unsigned long long)st->lock_bucket[b]);
+	fprintf(f,
+		"consentd_audit_batch_lock_seconds_bucket{le=\"+Inf\"} %llu\n"
+		"consentd_audit_batch_lock_seconds_sum %.6f\n"
+		"consentd_audit_batch_lock_seconds_count %llu\n"
+		"# HELP consentd_audit_batch_lock_max_seconds The longest write lock hold of one batch.\n"
+		"# TYPE consentd_audit_batch_lock_max_seconds gauge\n"
+		"consentd_audit_batch_lock_max_seconds %.6f\n",
+		(unsigned long long)st->lock_count, (double)st->lock_us_sum / 1e6,
+		(unsigned long long)st->lock_count, (double)st->lock_us_max / 1e6);
+	if (fclose(f) != 0 || more == NULL) {
+		free(more);
+		free(*buf);
+		*buf = NULL;
+		return -1;
+	}
+	char *joined = realloc(*buf, (size_t)n + len + 1);
+	if (joined == NULL) {
+		free(more);
+		free(*buf);
+		*buf = NULL;
+		return -1;
+	}
+	memcpy(joined + n, more, len + 1);
+	free(more);
+	*buf = joined;
+	return n + (int)len;
+}
+
 /* Appends the mail worker's counters to *buf, like webhook_metrics. */
 static int mail_metrics(struct app *app, char **buf, int n)
 {
@@ -198,6 +246,8 @@ int h_metrics(struct reqctx *ctx)
 		n = webhook_metrics(ctx->app, &buf, n);
 	if (n >= 0)
 		n = mail_metrics(ctx->app, &buf, n);
+	if (n >= 0)
+		n = lock_metrics(&st, &buf, n);
 	if (n < 0)
 		return err_set(ERR_NOMEM, "the metrics do not fit in memory");
 	reply_text(ctx, 200, "text/plain; version=0.0.4", buf, (size_t)n);

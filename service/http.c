@@ -14,6 +14,7 @@
  *   resume can never precede its suspend.
  */
 #include "service/http.h"
+#include "service/log.h"
 
 #include "service/base/codec.h"
 #include "service/base/error.h"
@@ -28,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define MAX_EXTRA_HEADERS 12
 /* A buffered body's first allocation; it doubles up to the route's limit. */
@@ -61,6 +63,8 @@ struct http_request {
 	struct MHD_Connection *conn;
 	const char *method, *path;
 	char request_id[40];
+	char method_copy[33]; /* for the JSON log's request line */
+	int64_t started_us;
 	char client[INET6_ADDRSTRLEN];
 	enum req_state state;
 	bool started;		/* on_access has seen this request */
@@ -287,6 +291,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		req->path = url;
 		req->body_limit = LIMIT_BODY_BYTES;
 		make_request_id(req);
+		if (log_is_json()) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			req->started_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+			snprintf(req->method_copy, sizeof req->method_copy, "%s", method);
+		}
 		client_address(req);
 		*con_cls = req;
 		if (!refuse_early(req, version))
@@ -367,6 +377,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (req == NULL)
 		return;
+	if (req->started_us != 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		log_request(req->request_id, req->method_copy, req->status,
+			    (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - req->started_us);
+	}
 	srv->cb.on_free(req, srv->app);
 	if (req->response != NULL)
 		MHD_destroy_response(req->response);

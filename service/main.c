@@ -6,7 +6,8 @@
  *   1  runtime failure (I/O, database, crypto)
  *   2  usage error (unknown verb or flag, missing argument)
  *   3  invalid input or configuration (bad policy file, DIR already exists)
- *   4  permission problem (a key file readable by others, missing key)
+ *   4  permission problem (a key file readable by others, missing key, or
+ *      keys that do not match the database's key check values)
  *   5  audit verification failed: the trail was altered
  *   6  unavailable (address in use, database locked)
  */
@@ -24,6 +25,8 @@
 #include "service/domain/principal.h"
 #include "service/domain/rotation.h"
 #include "service/domain/trail.h"
+#include "service/keycheck.h"
+#include "service/log.h"
 #include "service/store/store.h"
 
 #include <errno.h>
@@ -91,8 +94,8 @@ static const char usage_main[] =
 	"  policy check FILE                       validate a policy file\n"
 	"\n"
 	"Run 'consentd <command> --help' for details. Exit codes: 0 ok, 1 failure,\n"
-	"2 usage, 3 invalid input or configuration, 4 permission or missing key,\n"
-	"5 audit trail altered, 6 unavailable.\n";
+	"2 usage, 3 invalid input or configuration, 4 permission, missing key or keys\n"
+	"that do not match the database, 5 audit trail altered, 6 unavailable.\n";
 
 struct opts {
 	const char *data, *listen, *role, *name, *format, *export_file, *pubkey, *checkpoint;
@@ -179,7 +182,9 @@ static const char usage_init[] =
 	"and the audit signing key (all mode 0600), the example policy and an empty database.\n"
 	"--database postgresql://USER@HOST/DB (libpq conninfo) puts the data in PostgreSQL\n"
 	"instead of DIR/consentd.db and creates or upgrades its schema there; a copy of DIR\n"
-	"with another --listen is a further instance on the same database.\n"
+	"with another --listen is a further instance on the same database. On a database\n"
+	"whose schema exists, DIR's new keys do not match the deployment's key check values\n"
+	"and init exits 4: make further instances from a copy instead.\n"
 	"The default listen address is " CONFIG_DEFAULT_LISTEN ".\n";
 
 static int cmd_init(int argc, char **argv)
@@ -234,7 +239,21 @@ static int cmd_init(int argc, char **argv)
 		return fail(rc);
 	if ((rc = store_open(&st, cfg.database)) != 0)
 		return fail(rc);
+	/* On a database that already has a schema (a further instance), the
+	 * new folder's keys must be the deployment's; on a new one they become
+	 * them. */
+	struct keyring *kr = NULL;
+	if ((rc = keyring_open(&kr, cfg.keys_dir)) == 0)
+		rc = keycheck_verify(st, kr, cfg.signing_key, cfg.keys_dir, NULL);
+	keyring_free(kr);
 	store_close(st);
+	if (rc != 0) {
+		fprintf(stderr,
+			"consentd: %s was created, but its new keys cannot serve this database: remove it, "
+			"and make a further instance from a copy of an existing instance's folder\n",
+			o.data);
+		return fail(rc);
+	}
 	char shown[CONFIG_PATH_CAP];
 	printf("Initialised %s\n"
 	       "  config:      %s/consentd.conf (listen %s)\n"
@@ -301,6 +320,11 @@ static int cmd_serve(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* The log format first, so every line of the run has it; an invalid
+	 * config is reported by app_open below. */
+	struct config lc;
+	if (config_load(&lc, o.data) == 0 && (rc = log_setup(lc.log_json)) != 0)
+		return fail(rc);
 	if ((rc = serve_refuse_core_dumps(o.data)) != 0)
 		return fail(rc);
 	if ((rc = app_open(&app, o.data, o.listen)) != 0) {
@@ -511,7 +535,11 @@ static int apply_rotate(struct store_conn *w, struct writer_job *job)
 {
 	struct rotate_job *r = job->ctx;
 	struct txn t = { .c = w, .keys = r->kr, .now_us = now_us() };
-	int rc = rotation_rewrap(&t, &r->count);
+	/* The new version's key check value commits with the rewrap, so the
+	 * deployment never holds data under a version it cannot check. */
+	int rc = keycheck_add_version(w, r->kr, rotation_version(r->kr));
+	if (rc == 0)
+		rc = rotation_rewrap(&t, &r->count);
 	int drc =
 		audit_entry_set_detail(&job->entry, json_pack("{s:I, s:i}", "contacts", (json_int_t)r->count,
 							      "key_version", rotation_version(r->kr)));
@@ -540,9 +568,15 @@ static int cmd_keys(int argc, char **argv)
 	int old = 0;
 	if ((rc = config_load(&cfg, o.data)) != 0)
 		return fail(rc);
-	if ((rc = rotation_start(cfg.keys_dir, &r.kr, &old)) != 0)
+	if ((rc = rotation_open(cfg.keys_dir, &r.kr, &old)) != 0)
 		goto out;
-	if ((rc = open_for_cli(o.data, &cfg, &st, &log)) != 0)
+	/* Rotating with keys that are not the deployment's would rewrap
+	 * nothing it can read; the new version's check value is recorded in
+	 * the rotation's own transaction (apply_rotate). */
+	if ((rc = open_for_cli(o.data, &cfg, &st, &log)) != 0 ||
+	    (rc = keycheck_verify(st, r.kr, cfg.signing_key, cfg.keys_dir, NULL)) != 0)
+		goto out;
+	if ((rc = rotation_add_version(r.kr, cfg.keys_dir)) != 0)
 		goto out;
 	if ((rc = operator_job(log, "keys.rotate", "rotated", NULL, apply_rotate, &r)) != 0) {
 		err_set(rc, "rewrapping failed, nothing changed: %s", err_msg());

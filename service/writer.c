@@ -57,6 +57,7 @@ struct writer {
 	/* Set once, never cleared: the chain on disk is not the one this log
 	 * holds, so it appends nothing more and signs nothing more. */
 	enum audit_fault fault;
+	int64_t batch_lock_us; /* the last committed batch's lock hold time */
 
 	/* under lock */
 	struct writer_stats stats;
@@ -64,6 +65,13 @@ struct writer {
 
 static void raise_fault(struct writer *log, enum audit_fault f, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /* Stops appending for good and says why, once: every later batch is refused,
  * so each audited request is answered 503, and /readyz reports the fault. */
@@ -250,6 +258,7 @@ static int write_batch(struct writer *log, struct writer_job *jobs, int64_t *seq
 	 * without writes touches no database at all, so a benchmark can measure
 	 * what auditing costs. It breaks the product's promise; never set it
 	 * outside a benchmark (a loud warning is printed at start). */
+	log->batch_lock_us = -1; /* none: the batch took no lock */
 	if (log->bench_no_audit) {
 		bool any_apply = false;
 		for (struct writer_job *j = jobs; j != NULL; j = j->next)
@@ -270,6 +279,7 @@ static int write_batch(struct writer *log, struct writer_job *jobs, int64_t *seq
 	int rc = store_begin(log->w);
 	if (rc != 0)
 		return rc;
+	int64_t locked_us = mono_us();
 	/* The head appended to is the head held in memory; a CLI verb (token
 	 * create, keys rotate) may have extended it while the server ran, which
 	 * reconcile verifies. Any other change raises the fault. */
@@ -304,6 +314,7 @@ static int write_batch(struct writer *log, struct writer_job *jobs, int64_t *seq
 	}
 	if ((rc = store_commit(log->w)) != 0)
 		goto fail;
+	log->batch_lock_us = mono_us() - locked_us;
 	return 0;
 fail:
 	fprintf(stderr, "consentd: audit: batch failed, failing closed: %s\n", err_msg());
@@ -381,6 +392,15 @@ static void *commit_thread(void *arg)
 			}
 			pthread_mutex_lock(&log->lock);
 			log->stats.batches++;
+			if (rc == 0 && log->batch_lock_us >= 0) {
+				static const int64_t bounds[8] = WRITER_LOCK_BUCKETS;
+				for (int b = 0; b < 8; b++)
+					log->stats.lock_bucket[b] += log->batch_lock_us <= bounds[b];
+				log->stats.lock_us_sum += (uint64_t)log->batch_lock_us;
+				log->stats.lock_count++;
+				if ((uint64_t)log->batch_lock_us > log->stats.lock_us_max)
+					log->stats.lock_us_max = (uint64_t)log->batch_lock_us;
+			}
 			if (rc == 0) {
 				log->stats.entries += entries;
 				log->stats.head_seq = seq;

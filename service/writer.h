@@ -71,7 +71,19 @@ struct writer_stats {
 	bool healthy;
 	enum audit_fault fault; /* AUDIT_FAULT_NONE unless the chain diverged */
 	char fault_reason[AUDIT_REASON_BYTES];
+	/* How long each committed batch held the write lock (PostgreSQL: the
+	 * chain lock every instance's batches queue for), from store_begin's
+	 * return to store_commit's: a histogram over WRITER_LOCK_BUCKETS
+	 * (microseconds, cumulative as Prometheus wants it), sum and count. */
+	uint64_t lock_bucket[8];
+	uint64_t lock_us_sum, lock_count, lock_us_max;
 };
+/* The upper bounds of the lock histogram's buckets, in microseconds; the
+ * last bucket (+Inf) is lock_count. */
+#define WRITER_LOCK_BUCKETS                                                                                  \
+	{                                                                                                    \
+		500, 1000, 2000, 5000, 10000, 20000, 50000, 100000                                           \
+	}
 
 /* Starts the commit thread. The signing key is loaded from signing_key_path.
  * Each signed checkpoint is also written to anchor_path (when not NULL) and

@@ -192,8 +192,16 @@
 #define LIMIT_WEBHOOK_MAX_BACKOFF_SECONDS 3600 /* the longest wait between two attempts */
 
 /* PostgreSQL backend: connections one instance opens in all (readers and
- * the writer). A request that finds none free is answered 503, so a burst
+ * the writer), by default; consentd.conf's "database_pool" sets it within
+ * LIMIT_PG_POOL_MIN..LIMIT_PG_POOL_MAX. A request that finds none free waits
+ * up to LIMIT_PG_POOL_WAIT_MS for one and is then answered 503, so a burst
  * cannot exhaust the server's max_connections across a fleet. */
 #define LIMIT_PG_CONNS 16
+#define LIMIT_PG_POOL_MIN 2   /* the writer and one reader */
+#define LIMIT_PG_POOL_MAX 256 /* the array each instance keeps */
+#define LIMIT_PG_POOL_WAIT_MS 2000
+/* A structured (JSON) log line's message; a longer one is continued in
+ * further objects marked "continued", never cut. */
+#define LIMIT_LOG_LINE_BYTES 4096
 
 #endif

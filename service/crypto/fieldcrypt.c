@@ -61,6 +61,7 @@ struct keyring {
 	int asked[MAX_VERSIONS];
 	int n_asked;
 	uint8_t derived[FC_HASH_KINDS][FC_KEY_BYTES];
+	uint8_t index_kcv[FC_KCV_BYTES]; /* the index key's check value (keyring_check_value) */
 	/* Keyed HMAC-SHA256 contexts, one per kind, never used directly: each
 	 * hash works on a duplicate, so concurrent threads only read them.
 	 * (Duplicating is about 3x cheaper than a one-shot HMAC, which looks up
@@ -229,6 +230,45 @@ static int mac_template(const uint8_t key[FC_KEY_BYTES], EVP_MAC_CTX **out)
 	return 0;
 }
 
+/* See keyring_check_value: the labels are fixed, so equal keys give equal
+ * values on every instance and every version of consentd. */
+static int check_value(const uint8_t key[FC_KEY_BYTES], uint8_t out[FC_KCV_BYTES])
+{
+	static const char label[] = "consentd key check value v1";
+	uint8_t k[FC_KEY_BYTES];
+	size_t len = FC_KCV_BYTES;
+	int rc = derive(key, "consentd key check", k);
+	if (rc == 0 &&
+	    EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, k, sizeof k, (const unsigned char *)label,
+		      sizeof label - 1, out, FC_KCV_BYTES, &len) == NULL)
+		rc = err_set(ERR_CRYPTO, "cannot compute a key check value");
+	crypto_wipe(k, sizeof k);
+	return rc;
+}
+
+int keyring_check_value(const struct keyring *kr, int version, uint8_t out[FC_KCV_BYTES])
+{
+	if (version == 0) {
+		memcpy(out, kr->index_kcv, FC_KCV_BYTES);
+		return 0;
+	}
+	for (int i = 0; i < kr->n_masters; i++)
+		if (kr->masters[i].version == version)
+			return check_value(kr->masters[i].key, out);
+	return err_set(ERR_NOTFOUND, "master key version %d is not loaded", version);
+}
+
+void keyring_versions(const struct keyring *kr, int *versions, int cap, int *n)
+{
+	*n = 0;
+	for (int i = 0; i < kr->n_masters && *n < cap; i++) {
+		int v = kr->masters[i].version, j = (*n)++;
+		for (; j > 0 && versions[j - 1] > v; j--)
+			versions[j] = versions[j - 1];
+		versions[j] = v;
+	}
+}
+
 static int load_master(struct keyring *kr, const char *keys_dir, int version, bool retired)
 {
 	char path[LIMIT_FILE_PATH_CAP];
@@ -315,6 +355,8 @@ int keyring_open(struct keyring **out, const char *keys_dir)
 		if ((rc = derive(index_root, hash_labels[k], kr->derived[k])) != 0 ||
 		    (rc = mac_template(kr->derived[k], &kr->mac[k])) != 0)
 			goto fail;
+	if ((rc = check_value(index_root, kr->index_kcv)) != 0)
+		goto fail;
 	closedir(d);
 	crypto_wipe(index_root, sizeof index_root);
 	*out = kr;

@@ -68,6 +68,17 @@ bool keyring_has_version(const struct keyring *kr, int version);
  * version. */
 int keyring_refresh(struct keyring *kr, int *added);
 
+/* Key check values: for version 0 the index key's, for version N master
+ * key version N's (loaded, retired or not). HMAC-SHA256 of a fixed label
+ * under a key derived (HKDF) from the key for this purpose only: it tells
+ * two keys apart and helps no one find one (the keys are 256 random bits).
+ * ERR_NOTFOUND for a version not loaded. */
+#define FC_KCV_BYTES 32
+int keyring_check_value(const struct keyring *kr, int version, uint8_t out[FC_KCV_BYTES]);
+/* The master key versions loaded (live and retired), ascending; *n of them,
+ * at most cap. */
+void keyring_versions(const struct keyring *kr, int *versions, int cap, int *n);
+
 /* Writes master-v(N+1).key and loads it as current. */
 int keyring_add_version(struct keyring *kr, const char *keys_dir);
 /* Renames master-vN.key to master-vN.key.retired; it stays loaded for

@@ -7,13 +7,18 @@
 #include "service/crypto/fieldcrypt.h"
 #include "service/store/store.h"
 
-int rotation_start(const char *keys_dir, struct keyring **out, int *old)
+int rotation_open(const char *keys_dir, struct keyring **out, int *old)
 {
 	int rc = keyring_open(out, keys_dir);
 	if (rc != 0)
 		return rc;
 	*old = keyring_current_version(*out);
-	return keyring_add_version(*out, keys_dir);
+	return 0;
+}
+
+int rotation_add_version(struct keyring *kr, const char *keys_dir)
+{
+	return keyring_add_version(kr, keys_dir);
 }
 
 static int rewrap_one(void *arg, struct store_contact *ct)

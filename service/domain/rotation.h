@@ -2,7 +2,9 @@
  * rotation: moving every contact's data key to a new master key version
  * (`consentd keys rotate`). The steps, in order:
  *
- *   rotation_start    open the keyring and add master key version N+1
+ *   rotation_open     open the keyring (the caller then checks that its keys
+ *                     are the deployment's: keycheck_verify)
+ *   rotation_add_version  add master key version N+1
  *   rotation_rewrap   on the writer, in one transaction with the operator's
  *                     audit entry: rewrap every live contact's data key
  *                     under the newest version
@@ -22,8 +24,10 @@
 struct keyring;
 
 /* Opens the keyring of keys_dir into *out (free it with keyring_free, also
- * on failure) and adds a new version; *old is the version that was current. */
-int rotation_start(const char *keys_dir, struct keyring **out, int *old);
+ * on failure); *old is the version that is current. */
+int rotation_open(const char *keys_dir, struct keyring **out, int *old);
+/* Adds master key version N+1 to kr and its file to keys_dir. */
+int rotation_add_version(struct keyring *kr, const char *keys_dir);
 
 /* On the writer: rewraps every live contact's data key under the current
  * version of t->keys; *count is how many. */

@@ -189,6 +189,28 @@ int store_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, i
 	return CALL(c->be, contacts_rewrap, c, cb, ctx, count);
 }
 
+int store_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n)
+{
+	return CALL(c->be, key_versions_in_use, c, versions, cap, n);
+}
+
+int store_key_check_get(struct store_conn *c, const char *name, uint8_t kcv[32])
+{
+	return CALL(c->be, key_check_get, c, name, kcv);
+}
+
+int store_key_check_add(struct store_conn *c, const char *name, const uint8_t kcv[32])
+{
+	return CALL(c->be, key_check_add, c, name, kcv);
+}
+
+int store_set_pool_size(struct store *st, int n)
+{
+	/* A backend without a pool of its own (SQLite opens a connection per
+	 * reader thread) has nothing to size. */
+	return st->be->set_pool_size != NULL ? st->be->set_pool_size(st, n) : 0;
+}
+
 int store_consent_put(struct store_conn *c, const struct store_consent *cs, bool current)
 {
 	return CALL(c->be, consent_put, c, cs, current);

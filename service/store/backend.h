@@ -119,6 +119,12 @@ struct store_backend {
 	int (*field_delete)(struct store_conn *c, const char *id, const char *name);
 	int (*fields_each)(struct store_conn *c, const char *id, store_field_cb cb, void *ctx);
 	int (*contacts_rewrap)(struct store_conn *c, store_rewrap_cb cb, void *ctx, int64_t *count);
+	int (*key_versions_in_use)(struct store_conn *c, int *versions, int cap, int *n);
+	int (*key_check_get)(struct store_conn *c, const char *name, uint8_t kcv[32]);
+	int (*key_check_add)(struct store_conn *c, const char *name, const uint8_t kcv[32]);
+	/* Optional (NULL: nothing to size): the most connections the store may
+	 * open, the writer's included. */
+	int (*set_pool_size)(struct store *st, int n);
 	int (*consent_put)(struct store_conn *c, const struct store_consent *cs, bool current);
 	int (*consent_get)(struct store_conn *c, const char *contact_id, const char *purpose,
 			   const char *channel, struct store_consent *out);

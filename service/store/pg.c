@@ -25,8 +25,18 @@
  * - A connection the server dropped is reset before its next use, so an
  *   instance reconnects by itself; while the server is unreachable every
  *   call fails with ERR_UNAVAILABLE (fail closed: the writer answers 503).
- * - The pool is bounded (LIMIT_PG_CONNS connections in all): a request that
- *   finds none free gets ERR_UNAVAILABLE rather than a new connection.
+ * - The pool is bounded (pool_cap connections in all, the writer's included:
+ *   LIMIT_PG_CONNS unless "database_pool" says otherwise): a request that
+ *   finds none free waits up to LIMIT_PG_POOL_WAIT_MS for one to come back,
+ *   then gets ERR_UNAVAILABLE (503) rather than a new connection.
+ * - A COMMIT whose reply is lost (the connection dropped after it was sent)
+ *   is not answered as a failure blindly: the writer connection remembers
+ *   the last audit entry the transaction appended, reconnects and looks it
+ *   up (pg_commit_outcome). Found with its hash: the batch committed, and
+ *   is acknowledged. Absent: it did not, and the batch fails (503) with
+ *   nothing saved. Only when the database stays unreachable is the outcome
+ *   unknown; that is answered 503 too (docs/operations.md says what a
+ *   client does then).
  */
 #include "service/store/backend.h"
 #include "service/store/store.h"
@@ -34,11 +44,15 @@
 #include "service/base/error.h"
 #include "service/base/limits.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -48,21 +62,44 @@
 #define PG_MAX_PARAMS 20
 #define PG_PAGE 1000 /* rows per page of the audit and checkpoint cursors */
 #define PG_FILTER_BATCH 4096
+#define PG_AUDIT_ROWS 64 /* audit entries per INSERT; more are sent in several */
 
 struct pg_conn {
 	struct store_conn base; /* first: the interface's handle */
 	PGconn *db;
 	bool writer;
+	/* The last audit entry appended in the open transaction (seq 0: none),
+	 * by which pg_commit learns whether a COMMIT whose reply was lost took
+	 * effect. */
+	int64_t last_seq;
+	uint8_t last_hash[32];
+	/* Audit entries appended but not yet sent: they go to the server in
+	 * one multi-row INSERT before the next statement of any kind (so the
+	 * order of everything the transaction does is kept) or at COMMIT, which
+	 * takes a round trip per entry out of the time a batch holds the chain
+	 * lock. NULL until the first append; PG_AUDIT_ROWS entries. */
+	struct audit_entry *pend;
+	int pend_n;
+	/* The seq the next append must have, once pg_audit_head has read the
+	 * head inside this transaction (0: unknown). Entries are deferred only
+	 * then, so an out-of-sequence append still fails at once (backend.h
+	 * guarantee 5), and never outside a transaction, where the INSERT is
+	 * its own commit. */
+	int64_t next_seq;
 };
 
 struct pg_store {
 	struct store base; /* first: the interface's handle */
 	char *conninfo;
 	pthread_mutex_t lock;
-	struct store_conn *pool[LIMIT_PG_CONNS];
-	int pool_n, open_n;
+	pthread_cond_t freed; /* a connection came back, or one was closed */
+	struct store_conn *pool[LIMIT_PG_POOL_MAX];
+	int pool_n, open_n, pool_cap;
 	atomic_bool fault_audit;
 	bool faults_allowed;
+	/* CONSENTD_TEST_PG_FAULT_FILE (with CONSENTD_TEST_FAULTS=1): a file
+	 * whose content names a one-shot fault of the next COMMIT. */
+	char fault_file[512];
 	int schema_version;
 };
 
@@ -179,6 +216,8 @@ static void pg_reset(struct pg_conn *pc)
 
 /* Runs sql with the arguments; binary results. *out is the result when it
  * has status want; otherwise it is freed and an ERR_* returned. */
+static int pg_audit_flush(struct pg_conn *pc);
+
 static int pg_run(struct store_conn *c, const char *sql, const struct pg_args *a, PGresult **out,
 		  const char *what)
 {
@@ -186,11 +225,14 @@ static int pg_run(struct store_conn *c, const char *sql, const struct pg_args *a
 	*out = NULL;
 	if (PQstatus(pc->db) != CONNECTION_OK)
 		pg_reset(pc);
+	int rc = pc->pend_n > 0 ? pg_audit_flush(pc) : 0;
+	if (rc != 0)
+		return rc;
 	PGresult *r = PQexecParams(pc->db, sql, a ? a->n : 0, NULL, a ? a->v : NULL, a ? a->len : NULL,
 				   a ? a->fmt : NULL, 1);
 	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
-		int rc = pg_error(pc, r, what);
+		rc = pg_error(pc, r, what);
 		PQclear(r);
 		return rc;
 	}
@@ -393,6 +435,8 @@ static const char *const migrations[] = {
 	"CREATE TABLE consent_confirmation (id TEXT PRIMARY KEY, contact_id TEXT NOT NULL,"
 	" purpose TEXT NOT NULL, channel TEXT NOT NULL, receipt_id TEXT NOT NULL,"
 	" created_us BIGINT NOT NULL, expires_us BIGINT NOT NULL, confirmed_us BIGINT);",
+	/* 12: key check values (service/keycheck.c), never a key. */
+	"CREATE TABLE key_check (name TEXT PRIMARY KEY, kcv BYTEA NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -417,8 +461,16 @@ static int pg_migrate(struct store_conn *c, int *version)
 	if ((rc = pg_do(c, "BEGIN", NULL, NULL, "cannot begin the migration")) != 0 ||
 	    (rc = pg_do(c, "SELECT pg_advisory_xact_lock($1::bigint)", &a, NULL, "cannot lock the schema")) !=
 		    0 ||
-	    (rc = pg_do(c, "CREATE TABLE IF NOT EXISTS consentd_schema (version INTEGER NOT NULL)", NULL,
-			NULL, "cannot create the schema table")) != 0 ||
+	    (rc = pg_run(c, "SELECT to_regclass('consentd_schema') IS NULL", NULL, &r,
+			 "cannot read the schema version")) != 0)
+		goto fail;
+	/* Only when missing: a service role without CREATE on the schema (the
+	 * least privilege of docs/operations.md) serves a schema the owner made. */
+	bool missing = PQgetlength(r, 0, 0) == 1 && PQgetvalue(r, 0, 0)[0] != 0;
+	PQclear(r);
+	r = NULL;
+	if ((missing && (rc = pg_do(c, "CREATE TABLE consentd_schema (version INTEGER NOT NULL)", NULL, NULL,
+				    "cannot create the schema table")) != 0) ||
 	    (rc = pg_run(c, "SELECT coalesce(max(version), 0)::bigint FROM consentd_schema", NULL, &r,
 			 "cannot read the schema version")) != 0)
 		goto fail;
@@ -478,8 +530,10 @@ static void pg_conn_free(struct store_conn *c)
 	struct pg_store *ps = pgs(c->st);
 	pthread_mutex_lock(&ps->lock);
 	ps->open_n--;
+	pthread_cond_signal(&ps->freed);
 	pthread_mutex_unlock(&ps->lock);
 	PQfinish(pgc(c)->db);
+	free(pgc(c)->pend);
 	free(c);
 }
 
@@ -500,14 +554,20 @@ static int pg_open(struct store **out, const char *location)
 	}
 	ps->base.be = &store_pg_backend;
 	pthread_mutex_init(&ps->lock, NULL);
+	pthread_cond_init(&ps->freed, NULL);
+	ps->pool_cap = LIMIT_PG_CONNS;
 	const char *faults = getenv("CONSENTD_TEST_FAULTS");
 	ps->faults_allowed = faults != NULL && strcmp(faults, "1") == 0;
+	const char *ff = getenv("CONSENTD_TEST_PG_FAULT_FILE");
+	if (ps->faults_allowed && ff != NULL)
+		snprintf(ps->fault_file, sizeof ps->fault_file, "%s", ff);
 	ps->open_n = 1;
 	if ((rc = pg_connect(ps, false, &c)) != 0 || (rc = pg_migrate(c, &ps->schema_version)) != 0) {
 		if (c == NULL)
 			ps->open_n--;
 		pg_conn_free(c);
 		pthread_mutex_destroy(&ps->lock);
+		pthread_cond_destroy(&ps->freed);
 		free(ps->conninfo);
 		free(ps);
 		return rc;
@@ -523,6 +583,7 @@ static void pg_close(struct store *st)
 	while (ps->pool_n > 0)
 		pg_conn_free(ps->pool[--ps->pool_n]);
 	pthread_mutex_destroy(&ps->lock);
+	pthread_cond_destroy(&ps->freed);
 	free(ps->conninfo);
 	free(ps);
 }
@@ -532,19 +593,50 @@ static int pg_schema_version(struct store *st)
 	return pgs(st)->schema_version;
 }
 
+static int pg_set_pool_size(struct store *st, int n)
+{
+	struct pg_store *ps = pgs(st);
+	if (n < LIMIT_PG_POOL_MIN || n > LIMIT_PG_POOL_MAX)
+		return err_set(ERR_INVALID, "the database pool must hold %d to %d connections",
+			       LIMIT_PG_POOL_MIN, LIMIT_PG_POOL_MAX);
+	pthread_mutex_lock(&ps->lock);
+	ps->pool_cap = n;
+	/* Idle connections beyond a smaller size are closed when they come
+	 * back (pg_conn_put); those already idle stay until then. */
+	pthread_cond_broadcast(&ps->freed);
+	pthread_mutex_unlock(&ps->lock);
+	return 0;
+}
+
+/* Takes an idle connection, opens one while fewer than pool_cap are open,
+ * or waits for one to come back, at most LIMIT_PG_POOL_WAIT_MS: a short
+ * burst is served late rather than refused, a long one is answered 503
+ * instead of queueing without bound. */
 static int pg_conn_get(struct store *st, struct store_conn **out)
 {
 	struct pg_store *ps = pgs(st);
+	struct timespec until;
 	*out = NULL;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += LIMIT_PG_POOL_WAIT_MS / 1000;
+	until.tv_nsec += (long)(LIMIT_PG_POOL_WAIT_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
 	pthread_mutex_lock(&ps->lock);
+	while (ps->pool_n == 0 && ps->open_n >= ps->pool_cap)
+		if (pthread_cond_timedwait(&ps->freed, &ps->lock, &until) == ETIMEDOUT)
+			break;
 	if (ps->pool_n > 0) {
 		*out = ps->pool[--ps->pool_n];
 		pthread_mutex_unlock(&ps->lock);
 		return 0;
 	}
-	if (ps->open_n >= LIMIT_PG_CONNS) {
+	if (ps->open_n >= ps->pool_cap) {
 		pthread_mutex_unlock(&ps->lock);
-		return err_set(ERR_UNAVAILABLE, "every database connection is in use");
+		return err_set(ERR_UNAVAILABLE, "every database connection is in use (%d, waited %d ms)",
+			       ps->pool_cap, LIMIT_PG_POOL_WAIT_MS);
 	}
 	ps->open_n++;
 	pthread_mutex_unlock(&ps->lock);
@@ -565,9 +657,10 @@ static void pg_conn_put(struct store *st, struct store_conn *c)
 	if (PQtransactionStatus(pgc(c)->db) != PQTRANS_IDLE)
 		PQclear(PQexec(pgc(c)->db, "ROLLBACK"));
 	pthread_mutex_lock(&ps->lock);
-	if (ps->pool_n < LIMIT_PG_CONNS) {
+	if (ps->pool_n < LIMIT_PG_POOL_MAX && ps->open_n <= ps->pool_cap) {
 		ps->pool[ps->pool_n++] = c;
 		c = NULL;
+		pthread_cond_signal(&ps->freed);
 	}
 	pthread_mutex_unlock(&ps->lock);
 	pg_conn_free(c);
@@ -609,6 +702,9 @@ static int pg_wal_truncate(struct store_conn *w, int wait_ms)
 static int pg_begin(struct store_conn *c)
 {
 	struct pg_args a = { 0 };
+	pgc(c)->last_seq = 0;
+	pgc(c)->pend_n = 0;
+	pgc(c)->next_seq = 0;
 	a_i64(&a, PG_CHAIN_LOCK);
 	int rc = pg_do(c, "BEGIN", NULL, NULL, "cannot begin");
 	if (rc == 0 && (rc = pg_do(c, "SELECT pg_advisory_xact_lock($1::bigint)", &a, NULL,
@@ -617,13 +713,110 @@ static int pg_begin(struct store_conn *c)
 	return rc;
 }
 
+/* The one-shot test fault named by the fault file, consumed ("" for none):
+ * "commit-lost" drops the connection before COMMIT is sent (the server
+ * rolls the transaction back), "commit-reply-lost" after the COMMIT took
+ * effect but before its reply is read. */
+static void pg_fault_take(struct pg_store *ps, char *out, size_t cap)
+{
+	out[0] = '\0';
+	if (ps->fault_file[0] == '\0')
+		return;
+	FILE *f = fopen(ps->fault_file, "r");
+	if (f == NULL)
+		return;
+	if (fgets(out, (int)cap, f) == NULL)
+		out[0] = '\0';
+	fclose(f);
+	out[strcspn(out, "\r\n")] = '\0';
+	unlink(ps->fault_file);
+}
+
+/* Cuts the connection under libpq, as a network failure or a server crash
+ * would; libpq notices on the next statement. */
+static void pg_cut(struct pg_conn *pc)
+{
+	shutdown(PQsocket(pc->db), SHUT_RDWR);
+	PQclear(PQexec(pc->db, "SELECT 1"));
+}
+
+/* Called when COMMIT's outcome is unknown: the connection is gone, so the
+ * transaction either committed before it died or was rolled back by the
+ * server. Reconnects once and looks up the last entry the batch appended;
+ * the chain is gapless and append-only, so an entry at that seq with that
+ * hash is this batch's own. */
+static int pg_commit_outcome(struct pg_conn *pc)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	uint8_t hash[32];
+	int64_t seq = pc->last_seq;
+	pc->last_seq = 0;
+	if (seq == 0)
+		return err_set(ERR_UNAVAILABLE, "the connection was lost during COMMIT; the batch held no "
+						"audit entry to look up, so its outcome is unknown");
+	/* Under the chain lock: the dead session's transaction holds it until
+	 * the server has finished it either way, so a COMMIT still being
+	 * flushed is waited for rather than read as absent. */
+	struct pg_args l = { 0 };
+	a_i64(&l, PG_CHAIN_LOCK);
+	a_i64(&a, seq);
+	const char *what = "the connection was lost during COMMIT and the outcome cannot be learned";
+	int rc = pg_do(&pc->base, "BEGIN", NULL, NULL, what);
+	if (rc == 0 &&
+	    (rc = pg_do(&pc->base, "SELECT pg_advisory_xact_lock($1::bigint)", &l, NULL, what)) == 0)
+		rc = pg_run(&pc->base, "SELECT hash FROM audit WHERE seq = $1", &a, &r, what);
+	if (PQstatus(pc->db) == CONNECTION_OK && PQtransactionStatus(pc->db) != PQTRANS_IDLE)
+		PQclear(PQexec(pc->db, "ROLLBACK"));
+	if (rc != 0)
+		return rc;
+	bool found = PQntuples(r) == 1 && r_blob(r, 0, 0, hash, 32) == 32;
+	PQclear(r);
+	if (found && memcmp(hash, pc->last_hash, 32) == 0)
+		return 0; /* it committed: the replies may be sent */
+	return err_set(ERR_UNAVAILABLE, "the connection was lost during COMMIT; the batch did not commit");
+}
+
 static int pg_commit(struct store_conn *c)
 {
-	return pg_do(c, "COMMIT", NULL, NULL, "cannot commit");
+	struct pg_conn *pc = pgc(c);
+	char fault[32] = "";
+	int rc = pc->pend_n > 0 ? pg_audit_flush(pc) : 0;
+	if (rc != 0)
+		return rc; /* the server refused the entries: the transaction is void */
+	pg_fault_take(pgs(c->st), fault, sizeof fault);
+	if (strcmp(fault, "commit-lost") == 0)
+		pg_cut(pc);
+	PGresult *r = PQexec(pc->db, "COMMIT");
+	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (s == PGRES_COMMAND_OK && strcmp(fault, "commit-reply-lost") == 0) {
+		PQclear(r);
+		r = NULL;
+		pg_cut(pc);
+		s = PGRES_FATAL_ERROR;
+	}
+	pc->next_seq = 0;
+	if (s == PGRES_COMMAND_OK) {
+		PQclear(r);
+		pc->last_seq = 0;
+		return 0;
+	}
+	/* A server that answered has decided: the transaction was rolled back.
+	 * Only a lost connection leaves the outcome open. */
+	if (PQstatus(pc->db) == CONNECTION_OK) {
+		rc = pg_error(pc, r, "cannot commit");
+		PQclear(r);
+		pc->last_seq = 0;
+		return rc;
+	}
+	PQclear(r);
+	return pg_commit_outcome(pc);
 }
 
 static int pg_rollback(struct store_conn *c)
 {
+	pgc(c)->pend_n = 0; /* never sent: nothing to undo */
+	pgc(c)->next_seq = 0;
 	if (PQtransactionStatus(pgc(c)->db) == PQTRANS_IDLE)
 		return 0;
 	return pg_do(c, "ROLLBACK", NULL, NULL, "cannot roll back");
@@ -895,6 +1088,42 @@ static int pg_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ct
 	}
 }
 
+static int pg_key_check_get(struct store_conn *c, const char *name, uint8_t kcv[32])
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_text(&a, name);
+	int rc = pg_run(c, "SELECT kcv FROM key_check WHERE name = $1", &a, &r,
+			"cannot read a key check value");
+	if (rc == 0 && PQntuples(r) != 1)
+		rc = err_set(ERR_NOTFOUND, "no key check value for %s", name);
+	else if (rc == 0 && r_blob(r, 0, 0, kcv, 32) != 32)
+		rc = err_set(ERR_IO, "the key check value of %s is not 32 bytes", name);
+	PQclear(r);
+	return rc;
+}
+
+static int pg_key_check_add(struct store_conn *c, const char *name, const uint8_t kcv[32])
+{
+	struct pg_args a = { 0 };
+	a_text(&a, name);
+	a_blob(&a, kcv, 32);
+	return pg_do(c, "INSERT INTO key_check (name, kcv) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", &a,
+		     NULL, "cannot record a key check value");
+}
+
+static int pg_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n)
+{
+	PGresult *r = NULL;
+	*n = 0;
+	int rc = pg_run(c, "SELECT DISTINCT key_version::bigint FROM contact WHERE status = 'active'", NULL,
+			&r, "cannot list key versions");
+	for (int i = 0; rc == 0 && i < PQntuples(r) && *n < cap; i++)
+		versions[(*n)++] = (int)r_i64(r, i, 0);
+	PQclear(r);
+	return rc;
+}
+
 /* ---- consents ------------------------------------------------------------ */
 
 #define CONSENT_COLS                                                                                         \
@@ -1124,35 +1353,86 @@ static int pg_audit_head(struct store_conn *c, int64_t *seq, uint8_t hash[32])
 		r_blob(r, 0, 1, hash, 32);
 	}
 	PQclear(r);
+	/* Under the chain lock (store_begin) the head cannot move until COMMIT. */
+	if (rc == 0 && PQtransactionStatus(pgc(c)->db) == PQTRANS_INTRANS)
+		pgc(c)->next_seq = *seq + 1;
+	return rc;
+}
+
+/* Sends the pending entries, PG_AUDIT_ROWS to an INSERT. The trigger checks
+ * each row's seq against the rows before it, those of the same statement
+ * included (a BEFORE ROW trigger sees the rows its statement inserted
+ * earlier), so the chain stays gapless exactly as with one row a statement. */
+static int pg_audit_flush(struct pg_conn *pc)
+{
+	enum { COLS = 16 };
+	/* At most "$NNNN," a parameter, "(),", and the column list: about 5,300
+	 * bytes for 64 rows. */
+	char sql[PG_AUDIT_ROWS * COLS * 7 + 512];
+	const char *v[PG_AUDIT_ROWS * COLS];
+	int len[PG_AUDIT_ROWS * COLS], fmt[PG_AUDIT_ROWS * COLS];
+	char num[PG_AUDIT_ROWS][2][24];
+	int n = pc->pend_n, rc = 0;
+	pc->pend_n = 0; /* pg_run below must not flush again */
+	for (int done = 0; done < n && rc == 0;) {
+		int k = n - done < PG_AUDIT_ROWS ? n - done : PG_AUDIT_ROWS, p = 0;
+		size_t o = (size_t)snprintf(sql, sizeof sql, "INSERT INTO audit (" AUDIT_COLS ") VALUES ");
+		for (int i = 0; i < k; i++) {
+			const struct audit_entry *e = &pc->pend[done + i];
+			const char *text[] = { e->actor,   e->role,	  e->action,   e->record_id,
+					       e->purpose, e->channel,	  e->decision, e->reason,
+					       e->fields,  e->request_id, e->client,   e->detail };
+			snprintf(num[i][0], sizeof num[i][0], "%lld", (long long)e->seq);
+			snprintf(num[i][1], sizeof num[i][1], "%lld", (long long)e->time_us);
+			o += (size_t)snprintf(sql + o, sizeof sql - o, "%s(", i ? "," : "");
+			for (int col = 0; col < COLS; col++)
+				o += (size_t)snprintf(sql + o, sizeof sql - o, "%s$%d", col ? "," : "",
+						      p + col + 1);
+			o += (size_t)snprintf(sql + o, sizeof sql - o, ")");
+			v[p] = num[i][0], len[p] = 0, fmt[p++] = 0;
+			v[p] = num[i][1], len[p] = 0, fmt[p++] = 0;
+			for (size_t t = 0; t < sizeof text / sizeof text[0]; t++)
+				v[p] = text[t], len[p] = 0, fmt[p++] = 0;
+			v[p] = (const char *)e->prev_hash, len[p] = 32, fmt[p++] = 1;
+			v[p] = (const char *)e->hash, len[p] = 32, fmt[p++] = 1;
+		}
+		PGresult *r = PQexecParams(pc->db, sql, p, NULL, v, len, fmt, 1);
+		if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+			rc = pg_error(pc, r, "cannot append to the audit trail");
+			rc = rc == ERR_CONFLICT ? ERR_UNAVAILABLE : rc;
+		}
+		PQclear(r);
+		done += k;
+	}
 	return rc;
 }
 
 static int pg_audit_append(struct store_conn *c, const struct audit_entry *e)
 {
-	struct pg_args a = { 0 };
+	struct pg_conn *pc = pgc(c);
 	if (atomic_load(&pgs(c->st)->fault_audit))
 		return err_set(ERR_UNAVAILABLE, "audit write failed (injected fault)");
-	a_i64(&a, e->seq);
-	a_i64(&a, e->time_us);
-	a_text(&a, e->actor);
-	a_text(&a, e->role);
-	a_text(&a, e->action);
-	a_text(&a, e->record_id);
-	a_text(&a, e->purpose);
-	a_text(&a, e->channel);
-	a_text(&a, e->decision);
-	a_text(&a, e->reason);
-	a_text(&a, e->fields);
-	a_text(&a, e->request_id);
-	a_text(&a, e->client);
-	a_text(&a, e->detail);
-	a_blob(&a, e->prev_hash, 32);
-	a_blob(&a, e->hash, 32);
-	int rc = pg_do(c,
-		       "INSERT INTO audit (" AUDIT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-		       "$9, $10, $11, $12, $13, $14, $15, $16)",
-		       &a, NULL, "cannot append to the audit trail");
-	return rc == ERR_CONFLICT ? ERR_UNAVAILABLE : rc;
+	if (pc->pend == NULL && (pc->pend = malloc(PG_AUDIT_ROWS * sizeof *pc->pend)) == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	if (pc->pend_n == PG_AUDIT_ROWS) {
+		int rc = pg_audit_flush(pc);
+		if (rc != 0)
+			return rc;
+	}
+	bool defer = pc->next_seq != 0 && PQtransactionStatus(pc->db) == PQTRANS_INTRANS;
+	if (defer && e->seq != pc->next_seq)
+		return err_set(ERR_UNAVAILABLE,
+			       "cannot append to the audit trail: seq %lld is not the head + 1",
+			       (long long)e->seq);
+	pc->pend[pc->pend_n++] = *e;
+	int rc = defer ? 0 : pg_audit_flush(pc);
+	if (rc != 0)
+		return rc;
+	pc->last_seq = e->seq;
+	memcpy(pc->last_hash, e->hash, 32);
+	if (defer)
+		pc->next_seq++;
+	return 0;
 }
 
 static int pg_checkpoint_append(struct store_conn *c, const struct audit_checkpoint *cp)
@@ -2607,6 +2887,10 @@ const struct store_backend store_pg_backend = {
 	.field_delete = pg_field_delete,
 	.fields_each = pg_fields_each,
 	.contacts_rewrap = pg_contacts_rewrap,
+	.key_versions_in_use = pg_key_versions_in_use,
+	.key_check_get = pg_key_check_get,
+	.key_check_add = pg_key_check_add,
+	.set_pool_size = pg_set_pool_size,
 	.consent_put = pg_consent_put,
 	.consent_get = pg_consent_get,
 	.consents_each = pg_consents_each,

@@ -387,6 +387,9 @@ static const char *const migrations[] = {
 	" receipt_id TEXT NOT NULL, created_us INTEGER NOT NULL, expires_us INTEGER NOT NULL,"
 	" confirmed_us INTEGER"
 	") WITHOUT ROWID;",
+	/* 12: key check values (store_keycheck.c): which keys the deployment's
+	 * data was written with, so a data folder with other keys is refused. */
+	"CREATE TABLE key_check (name TEXT PRIMARY KEY, kcv BLOB NOT NULL) WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1099,6 +1102,20 @@ int sqlite_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, 
 	}
 }
 
+int sqlite_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n)
+{
+	sqlite3_stmt *s = stmt(c, S_KEY_VERSIONS);
+	int rc;
+	if (s == NULL)
+		return err_code();
+	*n = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (*n < cap)
+			versions[(*n)++] = sqlite3_column_int(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : store_db_error(sq_conn(c)->db, rc, "cannot list key versions");
+}
+
 /* ---- consents ---- */
 
 static void bind_consent(sqlite3_stmt *s, const struct store_consent *cs)
@@ -1615,6 +1632,9 @@ const struct store_backend store_sqlite_backend = {
 	.field_delete = sqlite_field_delete,
 	.fields_each = sqlite_fields_each,
 	.contacts_rewrap = sqlite_contacts_rewrap,
+	.key_versions_in_use = sqlite_key_versions_in_use,
+	.key_check_get = sqlite_key_check_get,
+	.key_check_add = sqlite_key_check_add,
 	.consent_put = sqlite_consent_put,
 	.consent_get = sqlite_consent_get,
 	.consents_each = sqlite_consents_each,

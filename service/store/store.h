@@ -118,6 +118,17 @@ int store_fields_each(struct store_conn *c, const char *id, store_field_cb cb, v
 /* Key rotation: calls cb for every live contact; cb rewraps in place. */
 typedef int (*store_rewrap_cb)(void *ctx, struct store_contact *ct);
 int store_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, int64_t *count);
+int store_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n);
+/* Key check values (service/keycheck.c): get fills kcv and returns 0, or
+ * ERR_NOTFOUND when the deployment has none for name; add records one
+ * unless the name already has one (which it leaves as it is: the caller
+ * reads it back and compares). */
+int store_key_check_get(struct store_conn *c, const char *name, uint8_t kcv[32]);
+int store_key_check_add(struct store_conn *c, const char *name, const uint8_t kcv[32]);
+/* The most connections the store may open (the PostgreSQL pool, the
+ * writer's included); n in LIMIT_PG_POOL_MIN..LIMIT_PG_POOL_MAX. A no-op
+ * for SQLite. */
+int store_set_pool_size(struct store *st, int n);
 
 /* ---- consents ---------------------------------------------------------- */
 

@@ -98,6 +98,9 @@ int sqlite_field_put(struct store_conn *c, const char *id, const char *name, con
 int sqlite_field_delete(struct store_conn *c, const char *id, const char *name);
 int sqlite_fields_each(struct store_conn *c, const char *id, store_field_cb cb, void *ctx);
 int sqlite_contacts_rewrap(struct store_conn *c, store_rewrap_cb cb, void *ctx, int64_t *count);
+int sqlite_key_versions_in_use(struct store_conn *c, int *versions, int cap, int *n);
+int sqlite_key_check_get(struct store_conn *c, const char *name, uint8_t kcv[32]);
+int sqlite_key_check_add(struct store_conn *c, const char *name, const uint8_t kcv[32]);
 int sqlite_consent_put(struct store_conn *c, const struct store_consent *cs, bool current);
 int sqlite_consent_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel,
 		       struct store_consent *out);

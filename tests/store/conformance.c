@@ -14,12 +14,15 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "service/base/error.h"
+#include "service/base/limits.h"
 #include "service/store/backend.h"
 #include "service/store/store.h"
 #include "tests/unit/fixture.h"
@@ -754,6 +757,8 @@ static void test_every_later_entry_the_backend_lacks_is_an_error_too(void **stat
 	LACKS(store_deliveries_each(f->r, "w1", 1, NULL, NULL), "deliveries_each");
 	LACKS(store_deliveries_due(f->r, 1, 1, NULL, NULL), "deliveries_due");
 	LACKS(store_delivery_record(f->r, &d), "delivery_record");
+	LACKS(store_key_check_get(f->r, "index", id), "key_check_get");
+	LACKS(store_key_check_add(f->r, "index", id), "key_check_add");
 	LACKS(store_delivery_retry(f->r, "w1", "msg_1", 1), "delivery_retry");
 	LACKS(store_outbox_stats(f->r, &a, &b), "outbox_stats");
 #undef LACKS
@@ -971,6 +976,75 @@ static void test_one_endpoints_backlog_does_not_fill_the_due_batch(void **state)
 	assert_int_equal(due[3].created_us, 102);
 }
 
+/* ---- key check values and the pool --------------------------------------- */
+
+static void test_a_key_check_value_is_recorded_once_and_never_replaced(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t a[32], b[32], got[32];
+	hash_of(a, 1);
+	hash_of(b, 2);
+	assert_int_equal(store_key_check_get(f->r, "index", got), ERR_NOTFOUND);
+	assert_int_equal(store_key_check_add(f->r, "index", a), 0);
+	assert_int_equal(store_key_check_get(f->r, "index", got), 0);
+	assert_memory_equal(got, a, 32);
+	/* A second add (another instance, another key) leaves the first. */
+	assert_int_equal(store_key_check_add(f->r, "index", b), 0);
+	assert_int_equal(store_key_check_get(f->r, "index", got), 0);
+	assert_memory_equal(got, a, 32);
+	assert_int_equal(store_key_check_get(f->r, "master-v1", got), ERR_NOTFOUND);
+}
+
+struct giver {
+	struct store *st;
+	struct store_conn *c;
+};
+
+static void *give_back_later(void *arg)
+{
+	struct giver *g = arg;
+	usleep(300 * 1000);
+	store_conn_put(g->st, g->c);
+	return NULL;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* PostgreSQL only (SQLite has no pool to size): an exhausted pool waits a
+ * bounded time for a connection to come back, then fails unavailable. */
+static void test_an_exhausted_pool_waits_for_a_connection_then_is_unavailable(void **state)
+{
+	struct fixture *f = *state;
+	const char *loc = getenv("CONSENTD_STORE_TEST_LOCATION");
+	if (loc == NULL || strstr(loc, "://") == NULL)
+		skip();
+	struct store_conn *c2 = NULL, *c3 = NULL;
+	assert_int_equal(store_set_pool_size(f->st, 1), ERR_INVALID);
+	assert_int_equal(store_set_pool_size(f->st, 257), ERR_INVALID);
+	/* The writer and the fixture's reader are two; a third fits. */
+	assert_int_equal(store_set_pool_size(f->st, 3), 0);
+	assert_int_equal(store_conn_get(f->st, &c2), 0);
+	int64_t t0 = mono_ms();
+	assert_int_equal(store_conn_get(f->st, &c3), ERR_UNAVAILABLE);
+	int64_t waited = mono_ms() - t0;
+	assert_true(waited >= LIMIT_PG_POOL_WAIT_MS - 50 && waited < LIMIT_PG_POOL_WAIT_MS + 2000);
+	/* One that comes back within the wait is handed on. */
+	struct giver g = { f->st, c2 };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, give_back_later, &g), 0);
+	t0 = mono_ms();
+	assert_int_equal(store_conn_get(f->st, &c3), 0);
+	waited = mono_ms() - t0;
+	pthread_join(t, NULL);
+	assert_true(waited >= 250 && waited < LIMIT_PG_POOL_WAIT_MS);
+	store_conn_put(f->st, c3);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -995,6 +1069,8 @@ int main(void)
 		T(test_a_confirmation_is_kept_and_confirms_once),
 		T(test_the_outbox_fans_out_in_the_transaction_and_deliveries_follow_their_states),
 		T(test_one_endpoints_backlog_does_not_fill_the_due_batch),
+		T(test_a_key_check_value_is_recorded_once_and_never_replaced),
+		T(test_an_exhausted_pool_waits_for_a_connection_then_is_unavailable),
 		T(test_an_entry_the_backend_lacks_is_an_error_naming_it),
 		T(test_every_later_entry_the_backend_lacks_is_an_error_too),
 		cmocka_unit_test(test_an_unreachable_postgresql_server_is_unavailable),
