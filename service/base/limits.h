@@ -81,6 +81,11 @@
  * index cached during an import (32 MiB: 10,903 contacts/s; 64: 26,445). */
 #define STORE_WRITER_CACHE_KIB (64 * 1024)
 
+/* Random bytes are drawn from OpenSSL this many at a time, per thread
+ * (crypto_random in service/crypto/fieldcrypt.c); larger requests go to
+ * OpenSSL directly. */
+#define CRYPTO_RANDOM_POOL_BYTES 4096
+
 /* Mail (service/mail.c). The worker looks for queued mail this often (and
  * at once when a job queues one), takes at most MAIL_BATCH a round, and
  * gives a message up after MAIL_ATTEMPTS_MAX failed deliveries. */
