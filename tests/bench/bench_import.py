@@ -39,6 +39,21 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_s(pid):
+    """{thread id: (name, CPU seconds)} of the server's threads."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                head, tail = f.read().rsplit(")", 1)
+        except OSError:
+            continue
+        fields = tail.split()
+        out[tid] = (head.split("(", 1)[1],
+                    (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
@@ -66,6 +81,7 @@ def main():
         th = threading.Thread(target=sample, daemon=True)
         th.start()
         c0 = cpu_s(srv.proc.pid)
+        th0 = thread_cpu_s(srv.proc.pid)
         t0 = time.time()
         st, hdrs, data = srv.raw("POST", "/v1/contacts/import", body=body,
                                  headers={"Authorization": f"Bearer {srv.tokens['admin']}",
@@ -73,6 +89,11 @@ def main():
                                  client=harness.Client("127.0.0.1", srv.port, srv.cafile, timeout=3600))
         dt = time.time() - t0
         cpu = cpu_s(srv.proc.pid) - c0
+        th1 = thread_cpu_s(srv.proc.pid)
+        # The busiest thread (the writer, or the request's thread) bounds
+        # the rate when each thread has a core of its own; on the shared
+        # machine the wall time mostly measures the other engineers' load.
+        busiest = max(((th1[t][1] - th0.get(t, ("", 0.0))[1], th1[t][0]) for t in th1), default=(0.0, "?"))
         stop.set()
         th.join()
         summary = json.loads(data.rstrip(b"\n").rsplit(b"\n", 1)[-1])["summary"]
@@ -82,7 +103,9 @@ def main():
             return 1
         rate = n / dt
         print(f"import: {n:,} contacts (half with a consent) in {dt:.2f} s = {rate:,.0f} contacts/s "
-              f"(goal >= {GOAL:,}); server CPU {cpu:.2f} s = {cpu / n * 1e6:.1f} us/contact; RSS {base / 1024:.1f} MiB -> peak {peak[0] / 1024:.1f} MiB")
+              f"(goal >= {GOAL:,}); server CPU {cpu:.2f} s = {cpu / n * 1e6:.1f} us/contact, "
+              f"busiest thread {busiest[0] / n * 1e6:.1f} us/contact "
+              f"(= {n / busiest[0] if busiest[0] else 0:,.0f} contacts/s on an idle core); RSS {base / 1024:.1f} MiB -> peak {peak[0] / 1024:.1f} MiB")
         return 0
     finally:
         srv.close()
