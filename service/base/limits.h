@@ -81,6 +81,12 @@
  * index cached during an import (32 MiB: 10,903 contacts/s; 64: 26,445). */
 #define STORE_WRITER_CACHE_KIB (64 * 1024)
 
+/* Audit verification (audit/verify.c) reads entries on a thread of its own
+ * and hands them to the checking thread in blocks of VERIFY_BLOCK_ENTRIES,
+ * VERIFY_BLOCKS blocks in flight (an entry is about 10 KiB: 2.6 MiB). */
+#define VERIFY_BLOCK_ENTRIES 64
+#define VERIFY_BLOCKS 4
+
 /* Random bytes are drawn from OpenSSL this many at a time, per thread
  * (crypto_random in service/crypto/fieldcrypt.c); larger requests go to
  * OpenSSL directly. */
