@@ -1,6 +1,9 @@
 """bench_import: POST /v1/contacts/import of N contacts over TLS, half of them
 with a marketing consent (the shape of issue 13), into an empty server. Prints
-the rate next to its goal (docs/suppression.md) and the server's peak RSS.
+the rate next to its goal (docs/suppression.md), the server's CPU time per
+contact, the busiest server thread's (which bounds the rate when each thread
+has a core: on the shared machine the wall time mostly measures the load)
+and the server's peak RSS.
 
     python3 tests/bench/bench_import.py --binary build/consentd [-n 1000000]
     python3 tests/bench/bench_import.py --binary build/consentd --smoke
