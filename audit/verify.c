@@ -16,16 +16,28 @@
  *   4. At the end, a checkpoint whose size exceeds the number of entries
  *      means entries after it were cut off (truncation).
  *
- * Memory: one entry buffer, one hasher, and one pointer per checkpoint.
+ * Two threads: a reader thread calls next() (for the SQLite store, decoding
+ * the rows is about two thirds of the work) and hands the entries over in
+ * blocks of VERIFY_BLOCK_ENTRIES; the caller's thread hashes and checks them
+ * in order. Every next() call, including the reading on that diagnoses a
+ * jump, happens on the reader thread, so the entry source is used by one
+ * thread at a time, as before. Without a thread (pthread_create failed) the
+ * caller's thread reads itself.
+ *
+ * Memory: VERIFY_BLOCKS blocks of entries, one hasher, and one pointer per
+ * checkpoint.
  */
 #include "audit/verify.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "service/base/error.h"
+#include "service/base/limits.h"
 
 const char *audit_fault_name(enum audit_fault f)
 {
@@ -121,6 +133,10 @@ struct cp_merge {
 	void *cp_ctx;
 	struct audit_checkpoint ahead;
 	bool have_ahead, stream_done;
+	/* Held around next_cp once the reader thread runs: both sources may
+	 * read through one database connection, which two threads must not
+	 * use at the same time. */
+	pthread_mutex_t *src_lock;
 };
 
 /* The next checkpoint in size order without consuming it; NULL at the end.
@@ -131,8 +147,15 @@ static const struct audit_checkpoint *cp_peek(struct cp_merge *m, const struct a
 {
 	*bad = false;
 	if (!m->have_ahead && !m->stream_done && m->next_cp != NULL) {
+		if (m->src_lock != NULL)
+			pthread_mutex_lock(m->src_lock);
 		int r = m->next_cp(m->cp_ctx, &m->ahead);
+		char msg[256];
+		snprintf(msg, sizeof msg, "%s", r < 0 ? err_msg() : "");
+		if (m->src_lock != NULL)
+			pthread_mutex_unlock(m->src_lock);
 		if (r < 0) {
+			err_set(r, "%s", msg);
 			fail(res, AUDIT_FAULT_READ, 0, "could not read the checkpoints: %s", err_msg());
 			*bad = true;
 			return NULL;
@@ -164,13 +187,148 @@ static void cp_pop(struct cp_merge *m, const struct audit_checkpoint *cp)
 		m->have_ahead = false;
 }
 
+/* ---- the reader thread ------------------------------------------------ */
+
+struct pf_block {
+	struct audit_entry e[VERIFY_BLOCK_ENTRIES];
+	int n;	       /* entries read into e */
+	int end;       /* 1: more may follow; 0: the source ended; < 0: it failed */
+	char msg[256]; /* the failure's message (err_msg is per thread) */
+	bool full;     /* under lock: the reader filled it, the checker may take it */
+};
+
+struct prefetch {
+	audit_next_fn next;
+	void *ctx;
+	struct pf_block *blocks; /* VERIFY_BLOCKS of them, used in turn */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_mutex_t src_lock; /* held while next() runs (see cp_merge) */
+	bool threaded, stop;
+	pthread_t thread;
+	int take;   /* the block the checker reads */
+	int pos;    /* the next entry in it */
+	bool ended; /* the checker saw the source end or fail */
+};
+
+static void pf_fill(struct prefetch *p, struct pf_block *b)
+{
+	b->n = 0;
+	b->end = 1;
+	pthread_mutex_lock(&p->src_lock);
+	while (b->n < VERIFY_BLOCK_ENTRIES) {
+		int r = p->next(p->ctx, &b->e[b->n]);
+		if (r != 1) {
+			b->end = r < 0 ? r : 0;
+			if (r < 0)
+				snprintf(b->msg, sizeof b->msg, "%s", err_msg());
+			break;
+		}
+		b->n++;
+	}
+	pthread_mutex_unlock(&p->src_lock);
+}
+
+static void *pf_reader(void *arg)
+{
+	struct prefetch *p = arg;
+	for (int k = 0;; k = (k + 1) % VERIFY_BLOCKS) {
+		struct pf_block *b = &p->blocks[k];
+		pthread_mutex_lock(&p->lock);
+		while (b->full && !p->stop)
+			pthread_cond_wait(&p->cond, &p->lock);
+		bool stop = p->stop;
+		pthread_mutex_unlock(&p->lock);
+		if (stop)
+			break;
+		pf_fill(p, b);
+		pthread_mutex_lock(&p->lock);
+		b->full = true;
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		if (b->end != 1)
+			break;
+	}
+	return NULL;
+}
+
+static int pf_start(struct prefetch *p, audit_next_fn next, void *ctx)
+{
+	memset(p, 0, sizeof *p);
+	p->next = next;
+	p->ctx = ctx;
+	p->blocks = calloc(VERIFY_BLOCKS, sizeof *p->blocks);
+	if (p->blocks == NULL)
+		return err_set(ERR_NOMEM, "audit verify: out of memory");
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	pthread_mutex_init(&p->src_lock, NULL);
+	p->threaded = pthread_create(&p->thread, NULL, pf_reader, p) == 0;
+	return 0;
+}
+
+static void pf_stop(struct prefetch *p)
+{
+	if (p->blocks == NULL)
+		return;
+	if (p->threaded) {
+		pthread_mutex_lock(&p->lock);
+		p->stop = true;
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		pthread_join(p->thread, NULL);
+	}
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->src_lock);
+	free(p->blocks);
+	p->blocks = NULL;
+}
+
+/* The next entry in order, as next() would give it: 1 and *out (valid until
+ * the following call), 0 at the end, or a negative code with its message. */
+static int pf_next(struct prefetch *p, const struct audit_entry **out)
+{
+	for (;;) {
+		struct pf_block *b = &p->blocks[p->take];
+		if (p->ended)
+			return 0;
+		if (!p->threaded && !b->full) {
+			pf_fill(p, b); /* no reader thread: read here */
+			b->full = true;
+		}
+		if (p->threaded) {
+			pthread_mutex_lock(&p->lock);
+			while (!b->full)
+				pthread_cond_wait(&p->cond, &p->lock);
+			pthread_mutex_unlock(&p->lock);
+		}
+		if (p->pos < b->n) {
+			*out = &b->e[p->pos++];
+			return 1;
+		}
+		if (b->end != 1) {
+			p->ended = true;
+			return b->end < 0 ? err_set(b->end, "%s", b->msg) : 0;
+		}
+		/* Block used up: give it back to the reader, go on to the next. */
+		p->pos = 0;
+		pthread_mutex_lock(&p->lock);
+		b->full = false;
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		p->take = (p->take + 1) % VERIFY_BLOCKS;
+	}
+}
+
 /* After a seq jump from expected to found, reads on to tell a deletion (the
  * missing numbers never appear) from a reordering (one of them turns up). */
-static void diagnose_jump(audit_next_fn next, void *ctx, struct audit_entry *e, int64_t expected,
-			  int64_t found, struct audit_verify_result *res)
+static void diagnose_jump(struct prefetch *p, int64_t expected, int64_t found,
+			  struct audit_verify_result *res)
 {
+	const struct audit_entry *e = NULL;
 	int64_t pos = expected;
-	while (next(ctx, e) == 1) {
+	while (pf_next(p, &e) == 1) {
 		pos++;
 		if (e->seq >= expected && e->seq < found) {
 			fail(res, AUDIT_FAULT_REORDERED, expected,
@@ -209,7 +367,8 @@ int audit_verify_run(const struct audit_verify_input *in, struct audit_verify_re
 	const struct audit_checkpoint **sorted = NULL;
 	const struct audit_checkpoint *cp;
 	struct audit_hasher *h = NULL;
-	struct audit_entry *e = NULL;
+	const struct audit_entry *e = NULL;
+	struct prefetch pf;
 	struct cp_merge m;
 	uint8_t prev[AUDIT_HASH_BYTES];
 	uint8_t computed[AUDIT_HASH_BYTES];
@@ -219,6 +378,7 @@ int audit_verify_run(const struct audit_verify_input *in, struct audit_verify_re
 	int rc = 0, r;
 
 	memset(res, 0, sizeof *res);
+	memset(&pf, 0, sizeof pf);
 	snprintf(res->reason, sizeof res->reason, "verification did not run");
 	if (in->next == NULL || (in->ncps > 0 && in->cps == NULL) || (in->nkeys > 0 && in->keys == NULL) ||
 	    in->start_seq < 0)
@@ -243,11 +403,6 @@ int audit_verify_run(const struct audit_verify_input *in, struct audit_verify_re
 	m.ncps = in->ncps;
 	m.next_cp = in->next_cp;
 	m.cp_ctx = in->cp_ctx;
-	e = malloc(sizeof *e);
-	if (e == NULL) {
-		rc = err_set(ERR_NOMEM, "audit verify: out of memory");
-		goto out;
-	}
 	rc = audit_hasher_new(&h);
 	if (rc < 0)
 		goto out;
@@ -268,8 +423,11 @@ int audit_verify_run(const struct audit_verify_input *in, struct audit_verify_re
 	if (bad)
 		goto out;
 
+	if ((rc = pf_start(&pf, in->next, in->ctx)) != 0)
+		goto out;
+	m.src_lock = &pf.src_lock;
 	for (;;) {
-		r = in->next(in->ctx, e);
+		r = pf_next(&pf, &e);
 		if (r < 0) {
 			fail(res, AUDIT_FAULT_READ, 0, "could not read the entry after %lld: %s",
 			     (long long)expected - 1, err_msg());
@@ -278,7 +436,7 @@ int audit_verify_run(const struct audit_verify_input *in, struct audit_verify_re
 		if (r == 0)
 			break;
 		if (e->seq > expected) {
-			diagnose_jump(in->next, in->ctx, e, expected, e->seq, res);
+			diagnose_jump(&pf, expected, e->seq, res);
 			goto out;
 		}
 		if (e->seq < expected) {
@@ -341,8 +499,8 @@ int audit_verify_run(const struct audit_verify_input *in, struct audit_verify_re
 	res->ok = true;
 	snprintf(res->reason, sizeof res->reason, "ok");
 out:
+	pf_stop(&pf);
 	audit_hasher_free(h);
-	free(e);
 	free(sorted);
 	return rc;
 }

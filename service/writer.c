@@ -289,7 +289,22 @@ static int write_batch(struct writer *log, struct writer_job *jobs, int64_t *seq
 	memcpy(hash, log->head_hash, AUDIT_HASH_BYTES);
 	for (struct writer_job *j = jobs; j != NULL; j = j->next) {
 		j->apply_rc = 0;
-		if (j->apply != NULL) {
+		if (j->apply != NULL && j == jobs) {
+			/* The first job needs no SAVEPOINT: nothing precedes it in
+			 * the transaction, so undoing it is a rollback and a new
+			 * BEGIN. A savepoint made SQLite copy every page the job
+			 * changed into a sub-journal first, which for an import
+			 * batch is thousands of pages. */
+			j->apply_rc = j->apply(log->w, j);
+			if (j->apply_rc != 0) {
+				snprintf(j->apply_msg, sizeof j->apply_msg, "%s", err_msg());
+				store_rollback(log->w);
+				if ((rc = store_begin(log->w)) != 0 || (rc = reconcile(log)) != 0)
+					goto fail;
+				*seq = log->head_seq;
+				memcpy(hash, log->head_hash, AUDIT_HASH_BYTES);
+			}
+		} else if (j->apply != NULL) {
 			if ((rc = store_savepoint(log->w)) != 0)
 				goto fail;
 			j->apply_rc = j->apply(log->w, j);

@@ -137,6 +137,18 @@
  * index cached during an import (32 MiB: 10,903 contacts/s; 64: 26,445). */
 #define STORE_WRITER_CACHE_KIB (64 * 1024)
 
+/* Audit verification (audit/verify.c) reads entries on a thread of its own
+ * and hands them to the checking thread in blocks of VERIFY_BLOCK_ENTRIES,
+ * VERIFY_BLOCKS blocks in flight (an entry is 7 KiB: 3.5 MiB). Blocks of 64
+ * cost twice the system time in wake-ups. */
+#define VERIFY_BLOCK_ENTRIES 128
+#define VERIFY_BLOCKS 4
+
+/* Random bytes are drawn from OpenSSL this many at a time, per thread
+ * (crypto_random in service/crypto/fieldcrypt.c); larger requests go to
+ * OpenSSL directly. */
+#define CRYPTO_RANDOM_POOL_BYTES 4096
+
 /* Mail (service/mail.c). The worker looks for queued mail this often (and
  * at once when a job queues one), takes at most MAIL_BATCH a round, and
  * gives a message up after MAIL_ATTEMPTS_MAX failed deliveries. */

@@ -100,10 +100,59 @@ static const char *const hash_labels[FC_HASH_KINDS] = {
 	[FC_HASH_EVENT] = "consentd provider event id v1",
 };
 
+/* Random bytes are drawn from OpenSSL's generator CRYPTO_RANDOM_POOL_BYTES at
+ * a time into a buffer per thread: one RAND_bytes call costs about a
+ * microsecond whatever its length (locks, the fork check's getpid, the
+ * DRBG's bookkeeping), and an imported contact needs five small draws (id,
+ * data key, three nonces). Every byte handed out is wiped from the pool at
+ * once, so the pool never holds a byte that was used, and a fork empties
+ * every pool (fork_generation), so parent and child never share bytes. */
+struct random_pool {
+	uint8_t buf[CRYPTO_RANDOM_POOL_BYTES];
+	size_t left; /* unused bytes at the end of buf */
+	unsigned generation;
+};
+
+static _Thread_local struct random_pool random_pool;
+static atomic_uint fork_generation;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void random_after_fork(void)
+{
+	atomic_fetch_add(&fork_generation, 1);
+}
+
+static void random_fork_hook(void)
+{
+	pthread_atfork(NULL, NULL, random_after_fork);
+}
+
 int crypto_random(void *buf, size_t len)
 {
-	if (RAND_bytes(buf, (int)len) != 1)
-		return err_set(ERR_CRYPTO, "the random number generator failed");
+	struct random_pool *p = &random_pool;
+	pthread_once(&fork_once, random_fork_hook);
+	if (len > sizeof p->buf / 4) {
+		if (RAND_bytes(buf, (int)len) != 1)
+			return err_set(ERR_CRYPTO, "the random number generator failed");
+		return 0;
+	}
+	unsigned gen = atomic_load(&fork_generation);
+	if (p->generation != gen) {
+		OPENSSL_cleanse(p->buf, sizeof p->buf);
+		p->left = 0;
+		p->generation = gen;
+	}
+	if (p->left < len) {
+		if (RAND_bytes(p->buf, (int)sizeof p->buf) != 1) {
+			p->left = 0;
+			return err_set(ERR_CRYPTO, "the random number generator failed");
+		}
+		p->left = sizeof p->buf;
+	}
+	uint8_t *from = p->buf + sizeof p->buf - p->left;
+	memcpy(buf, from, len);
+	OPENSSL_cleanse(from, len);
+	p->left -= len;
 	return 0;
 }
 
@@ -494,24 +543,77 @@ int keyring_retire_version(struct keyring *kr, const char *keys_dir, int version
 	return 0;
 }
 
+/* AES-256-GCM contexts are kept per thread and re-keyed for each value:
+ * creating a context and fetching the cipher by name for every field cost
+ * more than sealing it (OSSL_PARAM lookups, the provider's setup). A
+ * context holds the last key schedule it used until the next use or the
+ * thread's end, when it is freed (OpenSSL wipes it). */
+static EVP_CIPHER *gcm_cipher;
+static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
+static pthread_key_t gcm_key;
+
+struct gcm_ctxs {
+	EVP_CIPHER_CTX *seal, *open;
+};
+
+static void gcm_ctxs_free(void *p)
+{
+	struct gcm_ctxs *g = p;
+	EVP_CIPHER_CTX_free(g->seal);
+	EVP_CIPHER_CTX_free(g->open);
+	free(g);
+}
+
+static void gcm_setup(void)
+{
+	gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	pthread_key_create(&gcm_key, gcm_ctxs_free);
+}
+
+/* This thread's context for one direction, set up with the cipher on first
+ * use (so later inits only change key and nonce); NULL when out of memory. */
+static EVP_CIPHER_CTX *gcm_ctx(bool seal)
+{
+	pthread_once(&gcm_once, gcm_setup);
+	if (gcm_cipher == NULL)
+		return NULL;
+	struct gcm_ctxs *g = pthread_getspecific(gcm_key);
+	if (g == NULL) {
+		g = calloc(1, sizeof *g);
+		if (g == NULL || pthread_setspecific(gcm_key, g) != 0) {
+			free(g);
+			return NULL;
+		}
+	}
+	EVP_CIPHER_CTX **slot = seal ? &g->seal : &g->open;
+	if (*slot == NULL) {
+		EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+		if (ctx == NULL || EVP_CipherInit_ex2(ctx, gcm_cipher, NULL, NULL, seal ? 1 : 0, NULL) != 1) {
+			EVP_CIPHER_CTX_free(ctx);
+			return NULL;
+		}
+		*slot = ctx;
+	}
+	return *slot;
+}
+
 /* AES-256-GCM with the layout 0x01 | nonce | ciphertext | tag. */
 static int gcm_seal(const uint8_t key[FC_KEY_BYTES], const char *aad, const void *plain, size_t len,
 		    uint8_t *out, size_t *out_len)
 {
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	EVP_CIPHER_CTX *ctx = gcm_ctx(true);
 	int n = 0, rc = 0;
 	uint8_t *nonce = out + 1, *ct = out + 1 + FC_NONCE_BYTES;
 	if (ctx == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
 	out[0] = 0x01;
 	if (crypto_random(nonce, FC_NONCE_BYTES) != 0 ||
-	    EVP_EncryptInit_ex2(ctx, EVP_aes_256_gcm(), key, nonce, NULL) != 1 ||
+	    EVP_EncryptInit_ex2(ctx, NULL, key, nonce, NULL) != 1 ||
 	    EVP_EncryptUpdate(ctx, NULL, &n, (const uint8_t *)aad, (int)strlen(aad)) != 1 ||
 	    EVP_EncryptUpdate(ctx, ct, &n, plain, (int)len) != 1 ||
 	    EVP_EncryptFinal_ex(ctx, ct + n, &n) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, FC_TAG_BYTES, ct + len) != 1)
 		rc = err_set(ERR_CRYPTO, "encryption failed");
-	EVP_CIPHER_CTX_free(ctx);
 	*out_len = len + FC_SEAL_OVERHEAD;
 	return rc;
 }
@@ -523,11 +625,11 @@ static int gcm_open(const uint8_t key[FC_KEY_BYTES], const char *aad, const uint
 		return err_set(ERR_CRYPTO, "sealed value has a bad layout");
 	size_t ct_len = len - FC_SEAL_OVERHEAD;
 	const uint8_t *nonce = in + 1, *ct = in + 1 + FC_NONCE_BYTES;
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	EVP_CIPHER_CTX *ctx = gcm_ctx(false);
 	int n = 0, rc = 0;
 	if (ctx == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
-	if (EVP_DecryptInit_ex2(ctx, EVP_aes_256_gcm(), key, nonce, NULL) != 1 ||
+	if (EVP_DecryptInit_ex2(ctx, NULL, key, nonce, NULL) != 1 ||
 	    EVP_DecryptUpdate(ctx, NULL, &n, (const uint8_t *)aad, (int)strlen(aad)) != 1 ||
 	    EVP_DecryptUpdate(ctx, out, &n, ct, (int)ct_len) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, FC_TAG_BYTES, (void *)(ct + ct_len)) != 1 ||
@@ -535,7 +637,6 @@ static int gcm_open(const uint8_t key[FC_KEY_BYTES], const char *aad, const uint
 		crypto_wipe(out, ct_len);
 		rc = err_set(ERR_CRYPTO, "sealed value failed authentication");
 	}
-	EVP_CIPHER_CTX_free(ctx);
 	*out_len = rc == 0 ? ct_len : 0;
 	return rc;
 }

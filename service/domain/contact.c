@@ -243,6 +243,7 @@ void contact_new_clear(struct contact_new *c)
 	for (size_t i = 0; i < c->n_consents; i++)
 		free((void *)c->consents[i].evidence);
 	free(c->consents);
+	free(c->field_names);
 	crypto_wipe(c, sizeof *c);
 }
 
@@ -291,6 +292,7 @@ int contact_new_prepare(const struct txn *t, json_t *body, json_t *consents, con
 {
 	const struct policy *p = t->policy;
 	uint8_t dek[32];
+	char field_names[AUDIT_FIELDS_MAX + 1] = "";
 	const char *key;
 	json_t *val;
 	size_t names = 0;
@@ -339,10 +341,14 @@ int contact_new_prepare(const struct txn *t, json_t *body, json_t *consents, con
 		if ((rc = record_seal(dek, "contact", c->ct.id, key, val, &f->sealed, &f->len)) != 0)
 			goto out;
 		c->n_fields++;
-		int k = snprintf(c->field_names + names, sizeof c->field_names - names, "%s%s",
-				 names ? "," : "", key);
-		if (k > 0 && (size_t)k < sizeof c->field_names - names)
+		int k = snprintf(field_names + names, sizeof field_names - names, "%s%s", names ? "," : "",
+				 key);
+		if (k > 0 && (size_t)k < sizeof field_names - names)
 			names += (size_t)k;
+	}
+	if ((c->field_names = strdup(field_names)) == NULL) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
 	}
 	rc = add_consents(t, c, consents, dek);
 out:
@@ -413,19 +419,14 @@ static int add_consents(const struct txn *t, struct contact_new *c, json_t *list
 
 int contact_new_insert(struct txn *t, struct contact_new *c)
 {
-	char other[STORE_ID_CAP];
-	int rc;
-	/* Asked first, so that a duplicate is an answer (the import's result
-	 * line), not a failed statement; the unique index still holds. */
-	if (c->has_email) {
-		rc = store_contact_find_email(t->c, c->email_bidx, other);
-		if (rc == 0)
-			return err_set(ERR_CONFLICT, "a contact with this email already exists");
-		if (rc != ERR_NOTFOUND)
-			return rc;
-	}
-	rc = store_contact_insert(t->c, &c->ct, c->has_email ? c->email_bidx : NULL,
-				  c->has_phone ? c->phone_bidx : NULL);
+	/* The email blind index is unique, and both backends answer a
+	 * duplicate as ERR_CONFLICT from the insert itself without failing the
+	 * writer's transaction (SQLite checks every constraint before it
+	 * writes a row; PostgreSQL inserts ON CONFLICT DO NOTHING). So there is
+	 * no lookup first: it walked the same random-keyed B-tree a second
+	 * time for every imported contact. */
+	int rc = store_contact_insert(t->c, &c->ct, c->has_email ? c->email_bidx : NULL,
+				      c->has_phone ? c->phone_bidx : NULL);
 	for (size_t k = 0; rc == 0 && k < c->n_fields; k++)
 		rc = store_field_put(t->c, c->ct.id, c->fields[k].name, c->fields[k].sealed,
 				     c->fields[k].len);

@@ -81,7 +81,10 @@ struct contact_new {
 	size_t n_fields;
 	struct store_consent *consents; /* their evidence sealed; owned */
 	size_t n_consents;
-	char field_names[AUDIT_FIELDS_MAX + 1]; /* the fields written, for the audit entry */
+	/* The fields written, comma-separated, for the audit entry; owned. On
+	 * the heap, sized to the names: a fixed AUDIT_FIELDS_MAX buffer made
+	 * every prepared contact 4 KiB larger, and the import holds thousands. */
+	char *field_names;
 };
 
 /* A new contact id (CONTACT_ID_BYTES of base64url): a per-process counter

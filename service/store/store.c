@@ -475,8 +475,13 @@ static int conn_new(struct store *st, bool writer, struct store_conn **out)
 	 * them to the WAL in the middle of the transaction. At a million
 	 * contacts the email blind index alone outgrows 32 MiB, hence
 	 * STORE_WRITER_CACHE_KIB (docs/suppression.md has the measurements). */
-	char wpragma[96];
-	snprintf(wpragma, sizeof wpragma, "PRAGMA synchronous=FULL; PRAGMA cache_size=-%d",
+	/* temp_store=MEMORY keeps the writer's sub-journals (the copies of
+	 * pages first changed inside a job's SAVEPOINT) in memory: SQLite
+	 * spills them to a temporary file past 64 KiB, and a batch of imported
+	 * contacts wrote and deleted such a file for every job. */
+	char wpragma[128];
+	snprintf(wpragma, sizeof wpragma,
+		 "PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-%d",
 		 STORE_WRITER_CACHE_KIB);
 	if ((rc = exec(sq_conn(c)->db, writer ? wpragma : "PRAGMA synchronous=NORMAL")) != 0)
 		goto fail;

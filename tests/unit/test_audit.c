@@ -24,6 +24,7 @@
 #include "service/writer.h"
 #include "audit/verify.h"
 #include "service/base/error.h"
+#include "service/base/limits.h"
 
 /* The fixed entries of the known-answer test (docs/audit.md shows the same
  * values in the Python sketch's self-check). */
@@ -462,8 +463,9 @@ static void test_checkpoint_sign_verify(void **state)
 }
 
 /* The verifier tests build a chain of LOG entries, then read it back through
- * an iterator over an index list that each test can edit. */
-#define LOG 50
+ * an iterator over an index list that each test can edit. LOG spans several
+ * of the verifier's reading blocks (VERIFY_BLOCK_ENTRIES). */
+#define LOG 400
 
 struct log {
 	struct audit_entry *e; /* LOG + 1 slots; slot LOG is for a forged entry */
@@ -806,6 +808,44 @@ static void test_verify_bad_checkpoint(void **state)
 	log_free(l);
 }
 
+/* The reader thread hands entries over in blocks: a fault on either side of
+ * a block's edge, a deletion diagnosed by reading on into later blocks, and
+ * a read error in a later block are found as within one block. */
+static void test_verify_faults_at_block_edges(void **state)
+{
+	const int edge = VERIFY_BLOCK_ENTRIES;
+	struct log *l = log_new(*state);
+	int t = l->order[edge - 1];
+	l->order[edge - 1] = l->order[edge];
+	l->order[edge] = t;
+	expect_fault(*state, l, AUDIT_FAULT_REORDERED, edge);
+	log_free(l);
+
+	l = log_new(*state);
+	memmove(&l->order[edge], &l->order[edge + 1], (size_t)(LOG - edge - 1) * sizeof l->order[0]);
+	l->n = LOG - 1;
+	expect_fault(*state, l, AUDIT_FAULT_DELETED, edge + 1);
+	log_free(l);
+
+	/* Entry edge + 1 moved to the end: found by reading on, blocks later. */
+	l = log_new(*state);
+	t = l->order[edge];
+	memmove(&l->order[edge], &l->order[edge + 1], (size_t)(LOG - edge - 1) * sizeof l->order[0]);
+	l->order[LOG - 1] = t;
+	expect_fault(*state, l, AUDIT_FAULT_REORDERED, edge + 1);
+	log_free(l);
+
+	struct audit_verify_result res;
+	l = log_new(*state);
+	l->fail_at = 2 * edge + 5;
+	run_verify(*state, l, &res);
+	assert_false(res.ok);
+	assert_int_equal(res.fault, AUDIT_FAULT_READ);
+	assert_int_equal(res.entries, 2 * edge + 4);
+	assert_non_null(strstr(res.reason, "disk I/O error"));
+	log_free(l);
+}
+
 static void test_verify_read_error(void **state)
 {
 	struct log *l = log_new(*state);
@@ -958,6 +998,7 @@ int main(void)
 		cmocka_unit_test(test_verify_bad_checkpoint),
 		cmocka_unit_test(test_verify_read_error),
 		cmocka_unit_test(test_detail_is_canonical_and_never_cut),
+		cmocka_unit_test(test_verify_faults_at_block_edges),
 	};
 	int failed = cmocka_run_group_tests_name("audit", pure, NULL, NULL);
 	failed += cmocka_run_group_tests_name("audit_signed_log", signed_log, setup_signer, teardown_signer);

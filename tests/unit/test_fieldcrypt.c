@@ -8,10 +8,12 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "service/base/codec.h"
@@ -92,6 +94,74 @@ static void test_seal_round_trip_uses_fresh_nonces(void **state)
 	assert_memory_not_equal(a, b, la);
 	assert_int_equal(fieldcrypt_open(key, "contact", kat_id, "name", b, lb, out, &lo), 0);
 	assert_memory_equal(out, "Ada", 3);
+}
+
+/* The contexts are kept per thread and re-keyed for each value
+ * (fieldcrypt.c): a failed open, or a seal under another key, must leave
+ * nothing behind that changes the next result, in this thread or another. */
+static void *seal_and_open_kat(void *arg)
+{
+	uint8_t key[32], other[32], sealed[64], out[64], bad[64];
+	size_t n = strlen(kat_sealed) / 2, outlen = 0, ln = 0;
+	(void)arg;
+	kat_key(key);
+	if (fieldcrypt_dek_new(other) != 0 || hex_decode(kat_sealed, sealed, n) != 0)
+		return (void *)1;
+	memcpy(bad, sealed, n);
+	bad[n - 1] ^= 1;
+	for (int i = 0; i < 3; i++) {
+		if (fieldcrypt_open(key, "contact", kat_id, "email", bad, n, out, &outlen) != ERR_CRYPTO ||
+		    fieldcrypt_seal(other, "contact", kat_id, "name", "Ada", 3, out, &ln) != 0 ||
+		    fieldcrypt_open(other, "contact", kat_id, "name", out, ln, out, &ln) != 0 ||
+		    fieldcrypt_open(key, "contact", kat_id, "email", sealed, n, out, &outlen) != 0 ||
+		    outlen != 17 || memcmp(out, "\"kat@example.org\"", 17) != 0)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void test_contexts_reused_per_thread_keep_every_answer(void **state)
+{
+	(void)state;
+	pthread_t th;
+	void *ret = (void *)1;
+	assert_null(seal_and_open_kat(NULL));
+	assert_int_equal(pthread_create(&th, NULL, seal_and_open_kat, NULL), 0);
+	assert_int_equal(pthread_join(th, &ret), 0);
+	assert_null(ret);
+}
+
+/* Random bytes come from a pool per thread (crypto_random): draws across
+ * many refills never repeat, and a forked child never gets the bytes its
+ * parent will get next. */
+static void test_random_draws_never_repeat_across_refills_and_forks(void **state)
+{
+	(void)state;
+	enum { DRAWS = 2000 }; /* 2000 x 12 bytes: several refills of the pool */
+	static uint8_t seen[DRAWS][12];
+	int fds[2];
+	for (int i = 0; i < DRAWS; i++)
+		assert_int_equal(crypto_random(seen[i], 12), 0);
+	for (int i = 0; i < DRAWS; i++)
+		for (int j = i + 1; j < DRAWS; j++)
+			assert_memory_not_equal(seen[i], seen[j], 12);
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		uint8_t c[12];
+		int ok = crypto_random(c, sizeof c) == 0 && write(fds[1], c, sizeof c) == sizeof c;
+		_exit(ok ? 0 : 1);
+	}
+	uint8_t child[12], mine[12];
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(status, 0);
+	assert_int_equal(read(fds[0], child, sizeof child), (ssize_t)sizeof child);
+	assert_int_equal(crypto_random(mine, sizeof mine), 0);
+	assert_memory_not_equal(child, mine, sizeof mine);
+	close(fds[0]);
+	close(fds[1]);
 }
 
 static char keydir[256];
@@ -213,6 +283,8 @@ int main(void)
 		cmocka_unit_test(test_ciphertext_is_bound_to_record_field_and_table),
 		cmocka_unit_test(test_every_flipped_byte_fails),
 		cmocka_unit_test(test_seal_round_trip_uses_fresh_nonces),
+		cmocka_unit_test(test_contexts_reused_per_thread_keep_every_answer),
+		cmocka_unit_test(test_random_draws_never_repeat_across_refills_and_forks),
 		cmocka_unit_test(test_blind_index_known_answer),
 		cmocka_unit_test(test_dek_wrap_rotation_and_binding),
 		cmocka_unit_test(test_key_files_readable_by_others_are_refused),

@@ -275,6 +275,40 @@ static void test_a_failing_write_is_rolled_back_alone_and_still_audited(void **s
 	store_conn_put(f->st, r);
 }
 
+/* The first job of a batch runs without a SAVEPOINT (writer.c): when it
+ * fails, the transaction is rolled back and begun again, and the jobs after
+ * it still commit, each with its entry, the failed one's included. */
+static void test_a_failing_first_job_is_rolled_back_alone_and_still_audited(void **state)
+{
+	struct fixture *f = *state;
+	struct tjob gate, jobs[3];
+	struct store_conn *r = NULL;
+	char role[STORE_NAME_CAP];
+
+	hold_commit_thread(f, &gate);
+	tjob_init(&jobs[0], "test.fail", "p1", apply_fail);
+	tjob_init(&jobs[1], "test.insert", "p2", apply_insert);
+	tjob_init(&jobs[2], "test.fail", "p3", apply_fail);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(writer_submit(f->wr, &jobs[i].job), 0);
+	release_commit_thread();
+	for (int i = 0; i < 3; i++)
+		wait_done(&jobs[i]);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(jobs[i].rc, 0);
+	assert_int_equal(jobs[0].job.apply_rc, ERR_CONFLICT);
+	assert_int_equal(jobs[1].job.apply_rc, 0);
+	assert_int_equal(jobs[2].job.apply_rc, ERR_CONFLICT);
+	assert_int_equal(jobs[0].job.entry.seq, 1);
+	assert_int_equal(jobs[2].job.entry.seq, 3);
+	assert_int_equal(stored_head(f), 3);
+	assert_int_equal(store_conn_get(f->st, &r), 0);
+	assert_int_equal(store_principal_role(r, "p1", role), ERR_NOTFOUND);
+	assert_int_equal(store_principal_role(r, "p2", role), 0);
+	assert_int_equal(store_principal_role(r, "p3", role), ERR_NOTFOUND);
+	store_conn_put(f->st, r);
+}
+
 static void test_a_closed_writer_refuses_jobs(void **state)
 {
 	struct fixture *f = *state;
@@ -293,6 +327,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_a_failing_write_is_rolled_back_alone_and_still_audited,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_failing_first_job_is_rolled_back_alone_and_still_audited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_closed_writer_refuses_jobs, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("writer", tests, NULL, NULL);
