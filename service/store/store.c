@@ -1676,6 +1676,7 @@ const struct store_backend store_sqlite_backend = {
 	.principal_role = sqlite_principal_role,
 	.subject_suppressions_each = sqlite_subject_suppressions_each,
 	.filter_by_email = sqlite_filter_by_email,
+	.filter_by_email_many = sqlite_filter_by_email_many,
 	.filter_by_id = sqlite_filter_by_id,
 	.release_put = sqlite_release_put,
 	.release_find = sqlite_release_find,

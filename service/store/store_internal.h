@@ -150,6 +150,9 @@ int sqlite_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a
 int sqlite_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32],
 			   const char *purpose, const char *channel, const struct store_scope_keys *keys,
 			   struct store_filter_row *out);
+int sqlite_filter_by_email_many(struct store_conn *c, size_t n, const uint8_t (*bidx)[32],
+				const uint8_t (*list_hash)[32], const char *purpose, const char *channel,
+				const struct store_scope_keys *keys, struct store_filter_row *out);
 int sqlite_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel,
 			const struct store_scope_keys *keys, struct store_filter_row *out);
 int sqlite_release_put(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids,
