@@ -1752,7 +1752,11 @@ static int pg_filter_by_id(struct store_conn *c, const char *id, const char *pur
 
 /* The whole batch in one round trip per PG_FILTER_BATCH entries (backend.h
  * guarantee 8): the blind indexes and list hashes travel as two binary
- * strings of 32-byte slices, cut apart by the server. */
+ * strings of 32-byte slices, cut apart by the server. The contact and its
+ * consent are LATERAL subqueries so the plan is one index probe per entry
+ * whatever the planner estimates: as plain joins, a batch of a thousand
+ * entries against a table of 100,000 contacts was planned as a hash join
+ * over the whole table (20-30 ms per batch). */
 static int pg_filter_by_email_many(struct store_conn *c, size_t n, const uint8_t (*bidx)[32],
 				   const uint8_t (*list_hash)[32], const char *purpose, const char *channel,
 				   const struct store_scope_keys *keys, struct store_filter_row *out)
@@ -1774,8 +1778,10 @@ static int pg_filter_by_email_many(struct store_conn *c, size_t n, const uint8_t
 					"FROM generate_series(0, $11::int - 1) AS g(i) "
 					"CROSS JOIN LATERAL (SELECT substring($1::bytea FROM g.i * 32 + 1 FOR 32) AS b, "
 					"substring($4::bytea FROM g.i * 32 + 1 FOR 32) AS lh) AS e "
-					"LEFT JOIN contact c ON c.email_bidx = e.b "
-					"LEFT JOIN consent k ON k.contact_id = c.id AND k.purpose = $2 AND k.channel = $3 "
+					"LEFT JOIN LATERAL (SELECT c.id, c.status, c.collected_for, c.email_shash, c.phone_shash "
+					"FROM contact c WHERE c.email_bidx = e.b) AS c ON true "
+					"LEFT JOIN LATERAL (SELECT k.status, k.expires_us FROM consent k WHERE k.contact_id = c.id "
+					"AND k.purpose = $2 AND k.channel = $3) AS k ON true "
 					"ORDER BY g.i",
 			&a, &r, "cannot look up the entries");
 		if (rc == 0 && (size_t)PQntuples(r) != k)
