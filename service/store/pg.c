@@ -34,6 +34,7 @@
 #include "service/base/error.h"
 #include "service/base/limits.h"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1750,40 +1751,64 @@ static int pg_filter_by_id(struct store_conn *c, const char *id, const char *pur
 	return filter_one(c, "c.id = $1::text", NULL, id, NULL, purpose, channel, keys, out);
 }
 
+/* A one-dimensional bytea[] of n 32-byte values in PostgreSQL's binary
+ * array format (array_recv): ndim, has-null flag, element type (bytea,
+ * oid 17), length and lower bound, then each element as length + bytes. */
+static uint8_t *bytea_array(const uint8_t (*v)[32], size_t n, size_t *len)
+{
+	uint8_t *buf = malloc(20 + n * 36), *p = buf;
+	const uint32_t head[5] = { htonl(1), htonl(0), htonl(17), htonl((uint32_t)n), htonl(1) };
+	if (buf == NULL)
+		return NULL;
+	memcpy(p, head, sizeof head);
+	p += sizeof head;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t l = htonl(32);
+		memcpy(p, &l, 4);
+		memcpy(p + 4, v[i], 32);
+		p += 36;
+	}
+	*len = 20 + n * 36;
+	return buf;
+}
+
 /* The whole batch in one round trip per PG_FILTER_BATCH entries (backend.h
  * guarantee 8): the blind indexes and list hashes travel as two binary
- * strings of 32-byte slices, cut apart by the server. The contact and its
- * consent are LATERAL subqueries so the plan is one index probe per entry
- * whatever the planner estimates: as plain joins, a batch of a thousand
- * entries against a table of 100,000 contacts was planned as a hash join
- * over the whole table (20-30 ms per batch). */
+ * bytea[] arrays, unnested side by side. Cutting one long bytea apart with
+ * substring() instead copied the whole parameter for every entry (cost
+ * quadratic in the batch: 4096 entries took three times as long as four
+ * batches of 1024). The contact and its consent are LATERAL subqueries so
+ * the plan is one index probe per entry whatever the planner estimates. */
 static int pg_filter_by_email_many(struct store_conn *c, size_t n, const uint8_t (*bidx)[32],
 				   const uint8_t (*list_hash)[32], const char *purpose, const char *channel,
 				   const struct store_scope_keys *keys, struct store_filter_row *out)
 {
 	for (size_t done = 0; done < n;) {
 		size_t k = n - done < PG_FILTER_BATCH ? n - done : PG_FILTER_BATCH;
+		size_t blen = 0, llen = 0;
+		uint8_t *barr = bytea_array(bidx + done, k, &blen), *larr = bytea_array(list_hash + done, k, &llen);
 		struct pg_args a = { 0 };
 		PGresult *r = NULL;
-		a_blob(&a, bidx[done], 32 * k);
+		int rc = barr && larr ? 0 : err_set(ERR_NOMEM, "out of memory");
+		a_blob(&a, barr, blen);
 		a_text(&a, purpose);
 		a_text(&a, channel ? channel : "");
-		a_blob(&a, list_hash[done], 32 * k);
+		a_blob(&a, larr, llen);
 		a_keys(&a, keys);
-		a_i64(&a, (int64_t)k);
-		int rc = pg_run(
-			c,
-			"SELECT g.i, " FILTER_COLS ", " SUPPRESSION_COVERS(
-				"e.lh") " "
-					"FROM generate_series(0, $11::int - 1) AS g(i) "
-					"CROSS JOIN LATERAL (SELECT substring($1::bytea FROM g.i * 32 + 1 FOR 32) AS b, "
-					"substring($4::bytea FROM g.i * 32 + 1 FOR 32) AS lh) AS e "
-					"LEFT JOIN LATERAL (SELECT c.id, c.status, c.collected_for, c.email_shash, c.phone_shash "
-					"FROM contact c WHERE c.email_bidx = e.b) AS c ON true "
-					"LEFT JOIN LATERAL (SELECT k.status, k.expires_us FROM consent k WHERE k.contact_id = c.id "
-					"AND k.purpose = $2 AND k.channel = $3) AS k ON true "
-					"ORDER BY g.i",
-			&a, &r, "cannot look up the entries");
+		if (rc == 0)
+			rc = pg_run(
+				c,
+				"SELECT e.i, " FILTER_COLS ", " SUPPRESSION_COVERS(
+					"e.lh") " "
+						"FROM unnest($1::bytea[], $4::bytea[]) WITH ORDINALITY AS e(b, lh, i) "
+						"LEFT JOIN LATERAL (SELECT c.id, c.status, c.collected_for, c.email_shash, "
+						"c.phone_shash FROM contact c WHERE c.email_bidx = e.b) AS c ON true "
+						"LEFT JOIN LATERAL (SELECT k.status, k.expires_us FROM consent k "
+						"WHERE k.contact_id = c.id AND k.purpose = $2 AND k.channel = $3) AS k ON true "
+						"ORDER BY e.i",
+				&a, &r, "cannot look up the entries");
+		free(barr);
+		free(larr);
 		if (rc == 0 && (size_t)PQntuples(r) != k)
 			rc = err_set(ERR_IO, "cannot look up the entries: %d rows for %zu", PQntuples(r), k);
 		for (size_t i = 0; rc == 0 && i < k; i++)
