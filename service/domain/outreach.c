@@ -9,8 +9,8 @@
  *   lookup  e-mail entries sorted by blind index, one store call for all
  *           (store_filter_by_email_many); entries by id one by one
  *   decide  in list order: consent_decide, then the same-person dedupe
- *   caps    the allowed people of the block, sorted by contact id
- *           (release_outreach_held per person, in index order)
+ *   caps    the allowed people of the block, sorted by contact id, in one
+ *           store call (release_outreach_held_many)
  *   emit    in list order: counters, the released ids, the result lines
  *
  * so the answers, the counters and the reply are those of deciding each
@@ -76,6 +76,10 @@ struct outreach {
 	uint32_t *order; /* LIMIT_FILTER_BLOCK indexes into block, for sorting */
 	uint8_t (*bidx)[32], (*shash)[32];
 	struct store_filter_row *rows;
+	char (*ids)[STORE_ID_CAP]; /* the block's capped people, for the caps */
+	bool *held;
+	int64_t *reach;
+	int *rc_each;
 	char *line; /* LINE_CAP: one result line */
 };
 
@@ -326,19 +330,20 @@ static void caps_block(struct outreach *o)
 		return;
 	sort_by = o;
 	qsort(o->order, k, sizeof *o->order, cmp_id);
+	for (size_t j = 0; j < k; j++)
+		memcpy(o->ids[j], o->block[o->order[j]].row.id, STORE_ID_CAP);
+	int rc = release_outreach_held_many(o->t, k, (const char(*)[STORE_ID_CAP])o->ids, o->o.purpose,
+					    o->o.channel, o->o.cap_max, o->o.cap_per_days,
+					    o->o.frequency_choice, o->held, o->reach, o->rc_each);
 	for (size_t j = 0; j < k; j++) {
 		struct pending *p = &o->block[o->order[j]];
-		bool held = false;
-		if (release_outreach_held(o->t, p->row.id, o->o.purpose, o->o.channel, o->o.cap_max,
-					  o->o.cap_per_days, o->o.frequency_choice, &held,
-					  &p->reachable_us) != 0) {
-			p->rc = ERR_IO;
-			p->reachable_us = 0;
+		if (rc != 0 || o->rc_each[j] != 0) {
+			/* Undecidable: denied as an error, never allowed. */
+			p->rc = rc != 0 ? rc : o->rc_each[j];
 			continue;
 		}
-		p->held = held;
-		if (!held)
-			p->reachable_us = 0;
+		p->held = o->held[j];
+		p->reachable_us = p->held ? o->reach[j] : 0;
 	}
 }
 
@@ -424,10 +429,15 @@ int outreach_new(struct outreach **out, struct txn *t, const struct outreach_opt
 	o->bidx = calloc(LIMIT_FILTER_BLOCK, sizeof *o->bidx);
 	o->shash = calloc(LIMIT_FILTER_BLOCK, sizeof *o->shash);
 	o->rows = calloc(LIMIT_FILTER_BLOCK, sizeof *o->rows);
+	o->ids = calloc(LIMIT_FILTER_BLOCK, sizeof *o->ids);
+	o->held = calloc(LIMIT_FILTER_BLOCK, sizeof *o->held);
+	o->reach = calloc(LIMIT_FILTER_BLOCK, sizeof *o->reach);
+	o->rc_each = calloc(LIMIT_FILTER_BLOCK, sizeof *o->rc_each);
 	o->arena = malloc(LIMIT_FILTER_ARENA_BYTES);
 	o->line = malloc(LINE_CAP);
 	if (o->block == NULL || o->order == NULL || o->bidx == NULL || o->shash == NULL || o->rows == NULL ||
-	    o->arena == NULL || o->line == NULL)
+	    o->ids == NULL || o->held == NULL || o->reach == NULL || o->rc_each == NULL || o->arena == NULL ||
+	    o->line == NULL)
 		rc = err_set(ERR_NOMEM, "out of memory");
 	if (rc == 0)
 		rc = spill_open(&o->out, dir);
@@ -629,6 +639,10 @@ void outreach_free(struct outreach *o)
 	free(o->bidx);
 	free(o->shash);
 	free(o->rows);
+	free(o->ids);
+	free(o->held);
+	free(o->reach);
+	free(o->rc_each);
 	free(o->arena);
 	free(o->line);
 	free(o);

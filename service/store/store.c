@@ -1683,6 +1683,7 @@ const struct store_backend store_sqlite_backend = {
 	.release_count = sqlite_release_count,
 	.release_log_put = sqlite_release_log_put,
 	.release_recent = sqlite_release_recent,
+	.release_recent_many = sqlite_release_recent_many,
 	.release_log_each = sqlite_release_log_each,
 	.release_summary_put = sqlite_release_summary_put,
 	.release_summary_get = sqlite_release_summary_get,

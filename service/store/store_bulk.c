@@ -112,7 +112,8 @@ int sqlite_filter_by_email_many(struct store_conn *c, size_t n, const uint8_t (*
 		return store_db_error(db, sqlite3_errcode(db), "cannot look up the entries");
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = sqlite_filter_by_email(c, bidx[i], list_hash[i], purpose, channel, keys, &out[i]);
-	if (own && sqlite3_exec(db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK && rc == 0)
+	if (own && sqlite3_exec(db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK &&
+	    rc == 0)
 		rc = store_db_error(db, sqlite3_errcode(db), "cannot look up the entries");
 	return rc;
 }

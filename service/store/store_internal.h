@@ -161,6 +161,9 @@ int sqlite_release_find(struct store_conn *c, const char *release_id, const uint
 int sqlite_release_count(struct store_conn *c, const char *release_id, int64_t *out);
 int sqlite_release_log_put(struct store_conn *c, const char *release_id, const char *purpose,
 			   const char *channel, int64_t at_us, const uint8_t *ids, size_t n_ids);
+int sqlite_release_recent_many(struct store_conn *c, size_t n, const uint8_t (*ids)[16], const char *purpose,
+			       const char *channel, int64_t after_us, int64_t limit, int64_t *count,
+			       int64_t *last_us);
 int sqlite_release_recent(struct store_conn *c, const uint8_t id_raw[16], const char *purpose,
 			  const char *channel, int64_t after_us, int64_t limit, int64_t *count,
 			  int64_t *last_us);
