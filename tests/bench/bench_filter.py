@@ -98,10 +98,14 @@ def filter_once(srv, lst, extra="&dry_run=true", headers=None):
 
 
 def restart(srv, binary):
+    """Restarts the server with binary; returns (seconds to ready, idle RSS MiB)."""
     srv.stop()
     harness.ARGS.binary = binary
+    t0 = time.time()
     srv.start()
+    dt = time.time() - t0
     pin(srv)
+    return dt, rss_kb(srv.proc.pid) / 1024
 
 
 def main():
@@ -165,8 +169,9 @@ def main():
         binaries = [binary] + ([os.path.abspath(a.compare)] if a.compare else [])
         for rnd in range(1 if a.smoke else (REPEAT if a.compare else 1)):
             for b in binaries:
-                restart(srv, b)
+                up, idle = restart(srv, b)
                 tag = "" if not a.compare else (" [this build]" if b == binary else f" [{a.compare}]")
+                print(f"[{backend}] startup with {n:,} contacts{tag}: {up:.2f} s to ready, idle RSS {idle:.1f} MiB")
                 for k in ("first", "second"):
                     dt, growth, s, _ = filter_once(srv, half)
                     if s["total"] != n or s["allowed"] != want:
