@@ -47,8 +47,9 @@ struct pending {
 	size_t echo_off, echo_len; /* in the arena */
 	size_t aux_off;		   /* the contact id (K_ID) or the error (K_INVALID), NUL-ended */
 	uint8_t bidx[32], shash[32];
-	int rc; /* the lookup's result */
-	struct store_filter_row row;
+	int rc;		       /* the lookup's result */
+	uint32_t rowi;	       /* its lookup's row in rows[] */
+	char id[STORE_ID_CAP]; /* the contact, once decided */
 	struct policy_decision d;
 	bool same_person;
 	bool capped; /* allowed so far, and a cap or choice applies */
@@ -208,7 +209,7 @@ static int put_csv(struct outreach *o, const struct pending *p, bool allowed, co
 	if (error != NULL)
 		snprintf(num, sizeof num, "%llu", (unsigned long long)p->line);
 	n += (size_t)snprintf(o->line + n, LINE_CAP - n, ",%s,%s,%s,%s,%s,", allowed ? "true" : "false",
-			      error ? "invalid" : reason, allowed ? p->row.id : "", when, num);
+			      error ? "invalid" : reason, allowed ? p->id : "", when, num);
 	n += csv_field(error, o->line + n, LINE_CAP - n - 2);
 	memcpy(o->line + n, "\r\n", 2);
 	n += 2;
@@ -258,21 +259,25 @@ static int cmp_bidx(const void *a, const void *b)
 static int cmp_id(const void *a, const void *b)
 {
 	const struct pending *blk = sort_by->block;
-	return strcmp(blk[*(const uint32_t *)a].row.id, blk[*(const uint32_t *)b].row.id);
+	return strcmp(blk[*(const uint32_t *)a].id, blk[*(const uint32_t *)b].id);
 }
 
 /* The block's e-mail entries in blind index order, one store call. A store
  * error denies every one of them ("error"). */
 static void lookup_block(struct outreach *o)
 {
-	size_t k = 0;
+	size_t k = 0, m = 0;
+	for (size_t i = 0; i < o->nblock; i++)
+		if (o->block[i].kind == K_EMAIL)
+			o->order[k++] = (uint32_t)i;
+	/* Entries by id take the rows after the e-mail entries' k. */
 	for (size_t i = 0; i < o->nblock; i++) {
 		struct pending *p = &o->block[i];
-		if (p->kind == K_EMAIL)
-			o->order[k++] = (uint32_t)i;
-		else if (p->kind == K_ID)
-			p->rc = store_filter_by_id(o->t->c, o->arena + p->aux_off, o->o.purpose, o->o.channel,
-						   &o->keys, &p->row);
+		if (p->kind != K_ID)
+			continue;
+		p->rowi = (uint32_t)(k + m++);
+		p->rc = store_filter_by_id(o->t->c, o->arena + p->aux_off, o->o.purpose, o->o.channel,
+					   &o->keys, &o->rows[p->rowi]);
 	}
 	if (k == 0)
 		return;
@@ -288,8 +293,7 @@ static void lookup_block(struct outreach *o)
 	for (size_t j = 0; j < k; j++) {
 		struct pending *p = &o->block[o->order[j]];
 		p->rc = rc;
-		if (rc == 0)
-			p->row = o->rows[j];
+		p->rowi = (uint32_t)j;
 	}
 	crypto_wipe(o->bidx, k * 32);
 	crypto_wipe(o->shash, k * 32);
@@ -302,13 +306,15 @@ static int decide_block(struct outreach *o)
 		struct pending *p = &o->block[i];
 		if (p->kind == K_INVALID || p->rc != 0)
 			continue;
-		consent_decide(o->t, o->o.role, o->o.purpose, o->o.channel, &p->row, o->o.now_s, &p->d);
+		const struct store_filter_row *row = &o->rows[p->rowi];
+		consent_decide(o->t, o->o.role, o->o.purpose, o->o.channel, row, o->o.now_s, &p->d);
 		if (!p->d.allowed)
 			continue;
+		memcpy(p->id, row->id, sizeof p->id);
 		/* One person named twice (by id and by email) is answered allowed
 		 * once, so a campaign never reaches anyone twice. */
 		uint8_t pkey[32];
-		release_id_key(p->row.id, pkey);
+		release_id_key(p->id, pkey);
 		int rc = dedupe_add(&o->persons, pkey);
 		if (rc < 0)
 			return rc;
@@ -331,7 +337,7 @@ static void caps_block(struct outreach *o)
 	sort_by = o;
 	qsort(o->order, k, sizeof *o->order, cmp_id);
 	for (size_t j = 0; j < k; j++)
-		memcpy(o->ids[j], o->block[o->order[j]].row.id, STORE_ID_CAP);
+		memcpy(o->ids[j], o->block[o->order[j]].id, STORE_ID_CAP);
 	int rc = release_outreach_held_many(o->t, k, (const char(*)[STORE_ID_CAP])o->ids, o->o.purpose,
 					    o->o.channel, o->o.cap_max, o->o.cap_per_days,
 					    o->o.frequency_choice, o->held, o->reach, o->rc_each);
@@ -383,7 +389,7 @@ static int emit_block(struct outreach *o)
 		if (p->d.allowed) {
 			uint8_t raw[16];
 			o->n.allowed++;
-			if (b64url_decode(p->row.id, strlen(p->row.id), raw, sizeof raw) == 16) {
+			if (b64url_decode(p->id, strlen(p->id), raw, sizeof raw) == 16) {
 				if ((rc = spill_write(o->rel, raw, sizeof raw)) != 0)
 					break;
 				o->n.released++;
@@ -503,7 +509,7 @@ int outreach_entry(struct outreach *o, uint64_t line, json_t *value, const char 
 			return rc;
 	}
 	struct pending *p = &o->block[o->nblock];
-	memset(p, 0, offsetof(struct pending, row));
+	memset(p, 0, sizeof *p);
 	p->line = line;
 	p->d.allowed = false;
 	p->same_person = p->capped = p->held = false;
