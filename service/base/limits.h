@@ -28,7 +28,7 @@
  * entries per block, the block's arena of echoed entries (at least two of
  * the longest echoes, 6 x LIMIT_LINE_BYTES each), and the dedupe set's
  * slots (8 bytes each, at most 3/4 full: 6.29 M distinct entries). */
-#define LIMIT_FILTER_BLOCK 4096
+#define LIMIT_FILTER_BLOCK 2048
 #define LIMIT_FILTER_ARENA_BYTES (4 * 1024 * 1024)
 #define LIMIT_FILTER_DEDUPE_SLOTS (1ULL << 23)
 

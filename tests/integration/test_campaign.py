@@ -159,10 +159,10 @@ def test_two_campaigns_at_once_never_pass_the_cap_together():
         cid = consented(srv, "lea@example.org")
         ctx = ssl.create_default_context(cafile=srv.cafile)
         slow = http.client.HTTPSConnection("127.0.0.1", srv.port, context=ctx, timeout=30)
-        # Entries are decided in blocks of 4096 (LIMIT_FILTER_BLOCK): the
-        # 4097th entry makes the first block, lea's, decided before the
+        # Entries are decided in blocks of 2048 (LIMIT_FILTER_BLOCK): the
+        # 2049th entry makes the first block, lea's, decided before the
         # list ends.
-        head = b'"lea@example.org"\n' + b"".join(b'"x%d@example.org"\n' % i for i in range(4096))
+        head = b'"lea@example.org"\n' + b"".join(b'"x%d@example.org"\n' % i for i in range(2048))
         tail = b"\n" * 64
         slow.putrequest("POST", FILTER)
         slow.putheader("Authorization", f"Bearer {srv.tokens['marketing']}")
