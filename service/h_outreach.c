@@ -215,8 +215,11 @@ static void filter_finish(struct reqctx *ctx)
 	f->txn.c = ctx->rd;
 	if (rc == 0)
 		rc = bulk_finish(f->reader);
+	/* The last block is decided also when the list broke off, so the
+	 * audit entry's counts cover every entry read (nothing is released). */
+	int erc = outreach_end(f->run);
 	if (rc == 0)
-		rc = outreach_end(f->run);
+		rc = erc;
 	count_decided(ctx, f);
 	const struct outreach_counts *n = outreach_counts(f->run);
 	/* A campaign list is personal data, and a short one is recovered from a
