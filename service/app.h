@@ -209,15 +209,6 @@ bool app_stream_refused(struct reqctx *ctx, const void *state, bool role_denied,
  * the message set) otherwise. */
 int app_body(struct reqctx *ctx, json_t **out);
 
-/* TEMPORARY (issue 11): adapts a handler that still renders its own
- * problems (void) to the route signature, as NAME_route. */
-#define APP_VOID_HANDLER(name)                                                                               \
-	static int name##_route(struct reqctx *ctx)                                                          \
-	{                                                                                                    \
-		name(ctx);                                                                                   \
-		return 0;                                                                                    \
-	}
-
 /* Handlers: service/h_*.c. */
 int h_health(struct reqctx *ctx);
 int h_ready(struct reqctx *ctx);

@@ -24,6 +24,13 @@
 #define LIMIT_IMPORT_CONSENTS 64       /* consents of one imported contact */
 #define LIMIT_LINE_BYTES (64 * 1024)   /* one NDJSON / CSV line */
 #define LIMIT_BULK_ENTRIES 20000000ULL /* entries in one filter or import */
+/* The outreach filter decides entries in blocks (service/domain/outreach.c):
+ * entries per block, the block's arena of echoed entries (at least two of
+ * the longest echoes, 6 x LIMIT_LINE_BYTES each), and the dedupe set's
+ * slots (8 bytes each, at most 3/4 full: 6.29 M distinct entries). */
+#define LIMIT_FILTER_BLOCK 2048
+#define LIMIT_FILTER_ARENA_BYTES (4 * 1024 * 1024)
+#define LIMIT_FILTER_DEDUPE_SLOTS (1ULL << 23)
 
 /* Time */
 #define LIMIT_CLOCK_AHEAD_SECONDS 300 /* how far a claimed `at` may run ahead of ours */

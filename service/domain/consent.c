@@ -367,16 +367,6 @@ int consent_lists_json(struct txn *t, const struct store_contact *ct, const char
 	return 0;
 }
 
-int consent_lookup_hashed(struct txn *t, const char *contact_id, const uint8_t bidx[32],
-			  const uint8_t shash[32], const char *purpose, const char *channel,
-			  struct store_filter_row *row)
-{
-	struct store_scope_keys keys;
-	suppression_covering(purpose, channel, &keys);
-	return contact_id != NULL ? store_filter_by_id(t->c, contact_id, purpose, channel, &keys, row)
-				  : store_filter_by_email(t->c, bidx, shash, purpose, channel, &keys, row);
-}
-
 int consent_lookup(struct txn *t, const char *contact_id, const char *email, const char *purpose,
 		   const char *channel, struct store_filter_row *row)
 {

@@ -84,12 +84,6 @@ int consent_lists_json(struct txn *t, const struct store_contact *ct, const char
 int consent_lookup(struct txn *t, const char *contact_id, const char *email, const char *purpose,
 		   const char *channel, struct store_filter_row *row);
 
-/* The same with the email already hashed (record_email_hashes): the
- * outreach filter hashes each entry once for its own dedupe too. */
-int consent_lookup_hashed(struct txn *t, const char *contact_id, const uint8_t bidx[32],
-			  const uint8_t shash[32], const char *purpose, const char *channel,
-			  struct store_filter_row *row);
-
 /* The decision for role about a use of (purpose, channel) at now_s, from
  * the lookup's row. */
 void consent_decide(const struct txn *t, const char *role, const char *purpose, const char *channel,

@@ -75,18 +75,26 @@ int release_cap_recheck(struct txn *t, const char *purpose, const char *channel,
 			int64_t cap_per_days, const uint8_t *ids, size_t n_ids)
 {
 	int64_t since = policy_cap_window_start(cap_per_days, t->now_us);
-	for (size_t i = 0; cap_max > 0 && i < n_ids; i++) {
-		int64_t count = 0, kth = 0;
-		int rc = store_release_recent(t->c, ids + i * 16, purpose, channel, since, cap_max, &count,
-					      &kth);
-		if (rc != 0)
-			return rc;
-		if (count >= cap_max)
-			return err_set(ERR_CONFLICT,
-				       "another campaign reached some of these people while this "
-				       "list was read; nothing was released: run the filter again");
-	}
-	return 0;
+	int64_t *count = NULL, *kth = NULL;
+	int rc = 0;
+	if (cap_max <= 0 || n_ids == 0)
+		return 0;
+	/* One batched read for the chunk (one round trip on PostgreSQL). */
+	count = calloc(n_ids, sizeof *count);
+	kth = calloc(n_ids, sizeof *kth);
+	if (count == NULL || kth == NULL)
+		rc = err_set(ERR_NOMEM, "out of memory");
+	if (rc == 0)
+		rc = store_release_recent_many(t->c, n_ids, (const uint8_t(*)[16])ids, purpose, channel,
+					       since, cap_max, count, kth);
+	for (size_t i = 0; rc == 0 && i < n_ids; i++)
+		if (count[i] >= cap_max)
+			rc = err_set(ERR_CONFLICT,
+				     "another campaign reached some of these people while this "
+				     "list was read; nothing was released: run the filter again");
+	free(count);
+	free(kth);
+	return rc;
 }
 
 int release_log_put(struct txn *t, const char *release_id, const char *purpose, const char *channel,
@@ -153,18 +161,16 @@ int release_of_contact_json(struct txn *t, const char *contact_id, json_t **out)
 	return 0;
 }
 
-int release_outreach_held(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
-			  int64_t cap_max, int64_t cap_per_days, bool with_choice, bool *held,
-			  int64_t *reachable_us)
+/* The person's own choice on top of the policy's cap (*held and
+ * *reachable_us already hold the cap's answer). */
+static int choice_held(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
+		       bool *held, int64_t *reachable_us)
 {
 	struct store_frequency fq;
 	enum policy_frequency f = POLICY_FREQ_ANY;
 	int64_t pmax = 0, pdays = 0, preach = 0;
 	bool pheld = false;
-	int rc = release_cap_held(t, contact_id, purpose, channel, cap_max, cap_per_days, held, reachable_us);
-	if (rc != 0 || !with_choice)
-		return rc;
-	rc = store_frequency_get(t->c, contact_id, purpose, channel, &fq);
+	int rc = store_frequency_get(t->c, contact_id, purpose, channel, &fq);
 	if (rc == ERR_NOTFOUND)
 		return 0;
 	if (rc != 0)
@@ -187,6 +193,57 @@ int release_outreach_held(struct txn *t, const char *contact_id, const char *pur
 		*held = true;
 	}
 	return 0;
+}
+
+int release_outreach_held(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
+			  int64_t cap_max, int64_t cap_per_days, bool with_choice, bool *held,
+			  int64_t *reachable_us)
+{
+	int rc = release_cap_held(t, contact_id, purpose, channel, cap_max, cap_per_days, held, reachable_us);
+	if (rc != 0 || !with_choice)
+		return rc;
+	return choice_held(t, contact_id, purpose, channel, held, reachable_us);
+}
+
+int release_outreach_held_many(struct txn *t, size_t n, const char (*ids)[STORE_ID_CAP], const char *purpose,
+			       const char *channel, int64_t cap_max, int64_t cap_per_days, bool with_choice,
+			       bool *held, int64_t *reachable_us, int *rc_each)
+{
+	uint8_t(*raw)[16] = NULL;
+	int64_t *count = NULL, *kth = NULL;
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		held[i] = false;
+		reachable_us[i] = 0;
+		rc_each[i] = 0;
+	}
+	if (cap_max > 0 && n > 0) {
+		raw = calloc(n, sizeof *raw);
+		count = calloc(n, sizeof *count);
+		kth = calloc(n, sizeof *kth);
+		if (raw == NULL || count == NULL || kth == NULL)
+			rc = err_set(ERR_NOMEM, "out of memory");
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			if (b64url_decode(ids[i], strlen(ids[i]), raw[i], sizeof raw[i]) != 16)
+				rc_each[i] = err_set(ERR_INVALID, "not a contact id");
+		/* The whole batch in one store call: the same count as
+		 * release_cap_held, person by person. */
+		if (rc == 0)
+			rc = store_release_recent_many(t->c, n, (const uint8_t(*)[16])raw, purpose, channel,
+						       policy_cap_window_start(cap_per_days, t->now_us),
+						       cap_max, count, kth);
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			if (rc_each[i] == 0)
+				held[i] = policy_cap_reached(cap_max, cap_per_days, count[i], kth[i],
+							     &reachable_us[i]);
+	}
+	for (size_t i = 0; rc == 0 && with_choice && i < n; i++)
+		if (rc_each[i] == 0)
+			rc_each[i] = choice_held(t, ids[i], purpose, channel, &held[i], &reachable_us[i]);
+	free(raw);
+	free(count);
+	free(kth);
+	return rc;
 }
 
 int release_choice_set(struct txn *t, const char *contact_id, const char *purpose, const char *channel,

@@ -62,6 +62,13 @@ int release_cap_recheck(struct txn *t, const char *purpose, const char *channel,
 int release_outreach_held(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
 			  int64_t cap_max, int64_t cap_per_days, bool with_choice, bool *held,
 			  int64_t *reachable_us);
+/* The same for n people at once, in one store call for the policy's cap
+ * (one round trip on PostgreSQL); the choices are read person by person.
+ * A person whose answer could not be read gets rc_each[i] != 0 (the caller
+ * denies them); the return is 0 or an error for the whole batch. */
+int release_outreach_held_many(struct txn *t, size_t n, const char (*ids)[STORE_ID_CAP], const char *purpose,
+			       const char *channel, int64_t cap_max, int64_t cap_per_days, bool with_choice,
+			       bool *held, int64_t *reachable_us, int *rc_each);
 /* On the writer: records the person's choice for (purpose, channel). */
 int release_choice_set(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
 		       enum policy_frequency f);

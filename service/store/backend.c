@@ -437,6 +437,22 @@ int store_release_recent(struct store_conn *c, const uint8_t id_raw[16], const c
 	return CALL(c->be, release_recent, c, id_raw, purpose, channel, after_us, limit, count, last_us);
 }
 
+int store_release_recent_many(struct store_conn *c, size_t n, const uint8_t (*ids)[16], const char *purpose,
+			      const char *channel, int64_t after_us, int64_t limit, int64_t *count,
+			      int64_t *last_us)
+{
+	if (c->be->release_recent_many != NULL)
+		return CALL(c->be, release_recent_many, c, n, ids, purpose, channel, after_us, limit, count,
+			    last_us);
+	for (size_t i = 0; i < n; i++) {
+		int rc = CALL(c->be, release_recent, c, ids[i], purpose, channel, after_us, limit, &count[i],
+			      &last_us[i]);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
 int store_release_log_each(struct store_conn *c, const uint8_t id_raw[16], int64_t limit,
 			   store_release_log_cb cb, void *ctx)
 {

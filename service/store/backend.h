@@ -52,9 +52,9 @@
  *    its field in store.h is refused, never truncated.
  * 7. Nothing plaintext. The store only ever receives sealed values and
  *    keyed hashes; a backend must not log the values it is given.
- * 8. Batched lookups. filter_by_email_many may be NULL; store.h then loops
- *    over filter_by_email. A backend with a round trip per query (libpq)
- *    should implement it with one query for the whole batch.
+ * 8. Batched lookups. filter_by_email_many and release_recent_many may be
+ *    NULL; store.h then loops over filter_by_email and release_recent. A backend with a round trip per query
+ * (libpq) should implement it with one query for the whole batch.
  *
  * Each operation's own contract is the comment at its store_* function in
  * store.h.
@@ -192,6 +192,10 @@ struct store_backend {
 	int (*release_recent)(struct store_conn *c, const uint8_t id_raw[16], const char *purpose,
 			      const char *channel, int64_t after_us, int64_t limit, int64_t *count,
 			      int64_t *last_us);
+	/* May be NULL (see guarantee 8). */
+	int (*release_recent_many)(struct store_conn *c, size_t n, const uint8_t (*ids)[16],
+				   const char *purpose, const char *channel, int64_t after_us, int64_t limit,
+				   int64_t *count, int64_t *last_us);
 	int (*release_log_each)(struct store_conn *c, const uint8_t id_raw[16], int64_t limit,
 				store_release_log_cb cb, void *ctx);
 	int (*release_summary_put)(struct store_conn *c, const char *release_id, int64_t at_us,

@@ -44,6 +44,7 @@
 #include "service/base/error.h"
 #include "service/base/limits.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -1991,34 +1992,65 @@ static int pg_filter_by_id(struct store_conn *c, const char *id, const char *pur
 	return filter_one(c, "c.id = $1::text", NULL, id, NULL, purpose, channel, keys, out);
 }
 
+/* A one-dimensional bytea[] of n values of size bytes in PostgreSQL's binary
+ * array format (array_recv): ndim, has-null flag, element type (bytea,
+ * oid 17), length and lower bound, then each element as length + bytes. */
+static uint8_t *bytea_array(const uint8_t *v, size_t size, size_t n, size_t *len)
+{
+	uint8_t *buf = malloc(20 + n * (4 + size)), *p = buf;
+	const uint32_t head[5] = { htonl(1), htonl(0), htonl(17), htonl((uint32_t)n), htonl(1) };
+	if (buf == NULL)
+		return NULL;
+	memcpy(p, head, sizeof head);
+	p += sizeof head;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t l = htonl((uint32_t)size);
+		memcpy(p, &l, 4);
+		memcpy(p + 4, v + i * size, size);
+		p += 4 + size;
+	}
+	*len = 20 + n * (4 + size);
+	return buf;
+}
+
 /* The whole batch in one round trip per PG_FILTER_BATCH entries (backend.h
  * guarantee 8): the blind indexes and list hashes travel as two binary
- * strings of 32-byte slices, cut apart by the server. */
+ * bytea[] arrays, unnested side by side. Cutting one long bytea apart with
+ * substring() instead copied the whole parameter for every entry (cost
+ * quadratic in the batch: 4096 entries took three times as long as four
+ * batches of 1024). The contact and its consent are LATERAL subqueries so
+ * the plan is one index probe per entry whatever the planner estimates. */
 static int pg_filter_by_email_many(struct store_conn *c, size_t n, const uint8_t (*bidx)[32],
 				   const uint8_t (*list_hash)[32], const char *purpose, const char *channel,
 				   const struct store_scope_keys *keys, struct store_filter_row *out)
 {
 	for (size_t done = 0; done < n;) {
 		size_t k = n - done < PG_FILTER_BATCH ? n - done : PG_FILTER_BATCH;
+		size_t blen = 0, llen = 0;
+		uint8_t *barr = bytea_array(bidx[done], 32, k, &blen);
+		uint8_t *larr = bytea_array(list_hash[done], 32, k, &llen);
 		struct pg_args a = { 0 };
 		PGresult *r = NULL;
-		a_blob(&a, bidx[done], 32 * k);
+		int rc = barr && larr ? 0 : err_set(ERR_NOMEM, "out of memory");
+		a_blob(&a, barr, blen);
 		a_text(&a, purpose);
 		a_text(&a, channel ? channel : "");
-		a_blob(&a, list_hash[done], 32 * k);
+		a_blob(&a, larr, llen);
 		a_keys(&a, keys);
-		a_i64(&a, (int64_t)k);
-		int rc = pg_run(
-			c,
-			"SELECT g.i, " FILTER_COLS ", " SUPPRESSION_COVERS(
-				"e.lh") " "
-					"FROM generate_series(0, $11::int - 1) AS g(i) "
-					"CROSS JOIN LATERAL (SELECT substring($1::bytea FROM g.i * 32 + 1 FOR 32) AS b, "
-					"substring($4::bytea FROM g.i * 32 + 1 FOR 32) AS lh) AS e "
-					"LEFT JOIN contact c ON c.email_bidx = e.b "
-					"LEFT JOIN consent k ON k.contact_id = c.id AND k.purpose = $2 AND k.channel = $3 "
-					"ORDER BY g.i",
-			&a, &r, "cannot look up the entries");
+		if (rc == 0)
+			rc = pg_run(
+				c,
+				"SELECT e.i, " FILTER_COLS ", " SUPPRESSION_COVERS(
+					"e.lh") " "
+						"FROM unnest($1::bytea[], $4::bytea[]) WITH ORDINALITY AS e(b, lh, i) "
+						"LEFT JOIN LATERAL (SELECT c.id, c.status, c.collected_for, c.email_shash, "
+						"c.phone_shash FROM contact c WHERE c.email_bidx = e.b) AS c ON true "
+						"LEFT JOIN LATERAL (SELECT k.status, k.expires_us FROM consent k "
+						"WHERE k.contact_id = c.id AND k.purpose = $2 AND k.channel = $3) AS k ON true "
+						"ORDER BY e.i",
+				&a, &r, "cannot look up the entries");
+		free(barr);
+		free(larr);
 		if (rc == 0 && (size_t)PQntuples(r) != k)
 			rc = err_set(ERR_IO, "cannot look up the entries: %d rows for %zu", PQntuples(r), k);
 		for (size_t i = 0; rc == 0 && i < k; i++)
@@ -2232,29 +2264,77 @@ static int pg_provider_event_once(struct store_conn *c, const char *provider, co
 
 /* ---- release log, release summary, frequency choice ------------------------------ */
 
-/* The ids travel as one binary string of 16-byte slices, cut apart by the
- * server: one round trip per PG_FILTER_BATCH ids, not one per id. */
+/* The ids travel as one binary bytea[] array: one round trip per
+ * PG_FILTER_BATCH ids, not one per id (and not substring() over one long
+ * string, which copies it once per id). */
 static int pg_release_log_put(struct store_conn *c, const char *release_id, const char *purpose,
 			      const char *channel, int64_t at_us, const uint8_t *ids, size_t n_ids)
 {
 	int rc = 0;
 	for (size_t done = 0; done < n_ids && rc == 0;) {
 		size_t k = n_ids - done < PG_FILTER_BATCH ? n_ids - done : PG_FILTER_BATCH;
+		size_t len = 0;
+		uint8_t *arr = bytea_array(ids + done * 16, 16, k, &len);
 		struct pg_args a = { 0 };
-		a_blob(&a, ids + done * 16, k * 16);
+		if (arr == NULL)
+			return err_set(ERR_NOMEM, "out of memory");
+		a_blob(&a, arr, len);
 		a_text(&a, purpose);
 		a_text(&a, channel);
 		a_i64(&a, at_us);
 		a_text(&a, release_id);
-		a_i64(&a, (int64_t)k);
 		rc = pg_do(c,
 			   "INSERT INTO release_log (contact, purpose, channel, at_us, release_id) "
-			   "SELECT substring($1::bytea FROM g.i * 16 + 1 FOR 16), $2, $3, $4, $5 "
-			   "FROM generate_series(0, $6::int - 1) AS g(i) ON CONFLICT DO NOTHING",
+			   "SELECT e.contact, $2, $3, $4, $5 FROM unnest($1::bytea[]) AS e(contact) "
+			   "ON CONFLICT DO NOTHING",
 			   &a, NULL, "cannot record the release log");
+		free(arr);
 		done += k;
 	}
 	return rc;
+}
+
+/* The recent releases of a batch of contacts in one round trip per
+ * PG_FILTER_BATCH ids: the same probe as pg_release_recent, per id, as a
+ * LATERAL subquery. */
+static int pg_release_recent_many(struct store_conn *c, size_t n, const uint8_t (*ids)[16],
+				  const char *purpose, const char *channel, int64_t after_us, int64_t limit,
+				  int64_t *count, int64_t *last_us)
+{
+	for (size_t done = 0; done < n;) {
+		size_t k = n - done < PG_FILTER_BATCH ? n - done : PG_FILTER_BATCH;
+		size_t len = 0;
+		uint8_t *arr = bytea_array(ids[done], 16, k, &len);
+		struct pg_args a = { 0 };
+		PGresult *r = NULL;
+		if (arr == NULL)
+			return err_set(ERR_NOMEM, "out of memory");
+		a_blob(&a, arr, len);
+		a_text(&a, purpose);
+		a_text(&a, channel);
+		a_i64(&a, after_us);
+		a_i64(&a, limit);
+		int rc = pg_run(
+			c,
+			"SELECT e.i, r.n, coalesce(r.last, 0) FROM unnest($1::bytea[]) WITH ORDINALITY "
+			"AS e(contact, i) CROSS JOIN LATERAL (SELECT count(*)::bigint AS n, min(x.at_us) "
+			"AS last FROM (SELECT l.at_us FROM release_log l WHERE l.contact = e.contact AND "
+			"l.purpose = $2 AND l.channel = $3 AND l.at_us > $4 ORDER BY l.at_us DESC "
+			"LIMIT $5) AS x) AS r ORDER BY e.i",
+			&a, &r, "cannot read the release log");
+		free(arr);
+		if (rc == 0 && (size_t)PQntuples(r) != k)
+			rc = err_set(ERR_IO, "cannot read the release log: %d rows for %zu", PQntuples(r), k);
+		for (size_t i = 0; rc == 0 && i < k; i++) {
+			count[done + i] = r_i64(r, (int)i, 1);
+			last_us[done + i] = r_i64(r, (int)i, 2);
+		}
+		PQclear(r);
+		if (rc != 0)
+			return rc;
+		done += k;
+	}
+	return 0;
 }
 
 static int pg_release_recent(struct store_conn *c, const uint8_t id_raw[16], const char *purpose,
@@ -2937,6 +3017,7 @@ const struct store_backend store_pg_backend = {
 	.provider_event_once = pg_provider_event_once,
 	.release_log_put = pg_release_log_put,
 	.release_recent = pg_release_recent,
+	.release_recent_many = pg_release_recent_many,
 	.release_log_each = pg_release_log_each,
 	.release_summary_put = pg_release_summary_put,
 	.release_summary_get = pg_release_summary_get,

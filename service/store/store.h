@@ -331,6 +331,11 @@ int store_release_log_put(struct store_conn *c, const char *release_id, const ch
 int store_release_recent(struct store_conn *c, const uint8_t id_raw[16], const char *purpose,
 			 const char *channel, int64_t after_us, int64_t limit, int64_t *count,
 			 int64_t *last_us);
+/* The same for n contacts at once: count[i] and last_us[i] answer ids[i].
+ * A backend may answer the whole batch in one query (backend.h 8). */
+int store_release_recent_many(struct store_conn *c, size_t n, const uint8_t (*ids)[16], const char *purpose,
+			      const char *channel, int64_t after_us, int64_t limit, int64_t *count,
+			      int64_t *last_us);
 /* The contact's releases, newest first, at most limit. */
 int store_release_log_each(struct store_conn *c, const uint8_t id_raw[16], int64_t limit,
 			   store_release_log_cb cb, void *ctx);

@@ -151,6 +151,9 @@ int sqlite_subject_suppressions_each(struct store_conn *c, const uint8_t *hash_a
 int sqlite_filter_by_email(struct store_conn *c, const uint8_t bidx[32], const uint8_t list_hash[32],
 			   const char *purpose, const char *channel, const struct store_scope_keys *keys,
 			   struct store_filter_row *out);
+int sqlite_filter_by_email_many(struct store_conn *c, size_t n, const uint8_t (*bidx)[32],
+				const uint8_t (*list_hash)[32], const char *purpose, const char *channel,
+				const struct store_scope_keys *keys, struct store_filter_row *out);
 int sqlite_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel,
 			const struct store_scope_keys *keys, struct store_filter_row *out);
 int sqlite_release_put(struct store_conn *c, const char *release_id, int64_t chunk, const uint8_t *ids,
@@ -159,6 +162,9 @@ int sqlite_release_find(struct store_conn *c, const char *release_id, const uint
 int sqlite_release_count(struct store_conn *c, const char *release_id, int64_t *out);
 int sqlite_release_log_put(struct store_conn *c, const char *release_id, const char *purpose,
 			   const char *channel, int64_t at_us, const uint8_t *ids, size_t n_ids);
+int sqlite_release_recent_many(struct store_conn *c, size_t n, const uint8_t (*ids)[16], const char *purpose,
+			       const char *channel, int64_t after_us, int64_t limit, int64_t *count,
+			       int64_t *last_us);
 int sqlite_release_recent(struct store_conn *c, const uint8_t id_raw[16], const char *purpose,
 			  const char *channel, int64_t after_us, int64_t limit, int64_t *count,
 			  int64_t *last_us);

@@ -73,6 +73,26 @@ int sqlite_release_recent(struct store_conn *c, const uint8_t id_raw[16], const 
 	return ret;
 }
 
+/* The batch in one read transaction (one snapshot and one shared lock),
+ * or inside the caller's (the writer's recheck). */
+int sqlite_release_recent_many(struct store_conn *c, size_t n, const uint8_t (*ids)[16], const char *purpose,
+			       const char *channel, int64_t after_us, int64_t limit, int64_t *count,
+			       int64_t *last_us)
+{
+	sqlite3 *db = sq_conn(c)->db;
+	bool own = sqlite3_get_autocommit(db) != 0;
+	int rc = 0;
+	if (own && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return store_db_error(db, sqlite3_errcode(db), "cannot read the release log");
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = sqlite_release_recent(c, ids[i], purpose, channel, after_us, limit, &count[i],
+					   &last_us[i]);
+	if (own && sqlite3_exec(db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK &&
+	    rc == 0)
+		rc = store_db_error(db, sqlite3_errcode(db), "cannot read the release log");
+	return rc;
+}
+
 int sqlite_release_log_each(struct store_conn *c, const uint8_t id_raw[16], int64_t limit,
 			    store_release_log_cb cb, void *ctx)
 {

@@ -176,6 +176,20 @@ def test_filter_is_one_audit_entry_with_a_digest_and_a_release_record(srv):
     assert_problem(st, out, 403)
 
 
+def test_a_list_that_breaks_off_is_audited_with_every_entry_it_read(srv):
+    """Entries are decided in blocks (service/domain/outreach.c); a JSON
+    array whose framing breaks after more than one block is refused, and its
+    audit entry still counts every entry read, the last block's too."""
+    n = 3000
+    body = "[" + ",".join('"nobody%d@example.org"' % i for i in range(n)) + ",,]"
+    st, out = srv.call("POST", FILTER, token="marketing", body=body, content_type="application/json")
+    assert 400 <= st < 500, (st, out)
+    row = srv.audit_rows("action = 'outreach.filter'")[-1]
+    detail = json.loads(row["detail"])
+    assert row["reason"] == "malformed_list", row
+    assert detail["total"] == n and detail["denied"] == n and detail["allowed"] == 0, detail
+
+
 def test_filter_requires_the_role_and_the_purpose(srv):
     st, out = srv.call("POST", FILTER, token="support", body="[]", content_type="application/json")
     assert_problem(st, out, 403)

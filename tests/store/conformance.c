@@ -534,6 +534,31 @@ static void test_the_release_log_counts_newest_first_within_the_window(void **st
 	assert_int_equal(last, 100);
 	assert_int_equal(store_release_recent(f->r, other, "marketing", "email", 0, 10, &count, &last), 0);
 	assert_int_equal(count, 0);
+	/* A batch answers like one call per contact, in the batch's order, on
+	 * a reader and inside the writer's transaction (the cap recheck). */
+	uint8_t batch[3][16];
+	int64_t counts[3] = { -1, -1, -1 }, lasts[3] = { -1, -1, -1 };
+	memcpy(batch[0], ids[1], 16);
+	memcpy(batch[1], other, 16);
+	memcpy(batch[2], ids[0], 16);
+	assert_int_equal(store_release_recent_many(f->r, 3, (const uint8_t(*)[16])batch, "marketing", "email",
+						   0, 2, counts, lasts),
+			 0);
+	assert_int_equal(counts[0], 1);
+	assert_int_equal(lasts[0], 100);
+	assert_int_equal(counts[1], 0);
+	assert_int_equal(lasts[1], 0);
+	assert_int_equal(counts[2], 2);
+	assert_int_equal(lasts[2], 200);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_release_recent_many(f->w, 3, (const uint8_t(*)[16])batch, "marketing", "email",
+						   150, 10, counts, lasts),
+			 0);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(counts[0], 0);
+	assert_int_equal(counts[1], 0);
+	assert_int_equal(counts[2], 2);
+	assert_int_equal(lasts[2], 200);
 	assert_int_equal(store_release_log_each(f->r, ids[0], 3, count_entry, &n), ERR_OK);
 	assert_int_equal(n, 3);
 	assert_int_equal(store_release_summary_get(f->r, "r1", &last, &text), 0);
