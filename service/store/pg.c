@@ -11,7 +11,7 @@
  *   one transaction under an advisory lock (several instances may start at
  *   once); consentd_schema records the last one applied.
  * - store_begin takes the chain lock, pg_advisory_xact_lock(PG_CHAIN_LOCK),
- *   in the same transaction as everything the batch writes. Every instance's
+ *   in the same READ COMMITTED transaction as everything the batch writes. Every instance's
  *   writer does, so batches from several instances are totally ordered: the
  *   audit head a batch reads under the lock is the head its entries extend,
  *   and a trigger refuses an entry whose seq is not head + 1 (gapless; a
@@ -458,7 +458,8 @@ static int pg_migrate(struct store_conn *c, int *version)
 	struct pg_args a = { 0 };
 	int rc;
 	a_i64(&a, PG_MIGRATE_LOCK);
-	if ((rc = pg_do(c, "BEGIN", NULL, NULL, "cannot begin the migration")) != 0 ||
+	if ((rc = pg_do(c, "BEGIN ISOLATION LEVEL READ COMMITTED", NULL, NULL,
+			"cannot begin the migration")) != 0 ||
 	    (rc = pg_do(c, "SELECT pg_advisory_xact_lock($1::bigint)", &a, NULL, "cannot lock the schema")) !=
 		    0 ||
 	    (rc = pg_run(c, "SELECT to_regclass('consentd_schema') IS NULL", NULL, &r,
@@ -706,7 +707,12 @@ static int pg_begin(struct store_conn *c)
 	pgc(c)->pend_n = 0;
 	pgc(c)->next_seq = 0;
 	a_i64(&a, PG_CHAIN_LOCK);
-	int rc = pg_do(c, "BEGIN", NULL, NULL, "cannot begin");
+	/* READ COMMITTED whatever the database's default: every statement
+	 * after the lock then reads what the batches before it committed (the
+	 * audit head, and the release log the cap's recount reads). Under
+	 * REPEATABLE READ the snapshot would date from the lock request, before
+	 * the other instance's batch committed. */
+	int rc = pg_do(c, "BEGIN ISOLATION LEVEL READ COMMITTED", NULL, NULL, "cannot begin");
 	if (rc == 0 && (rc = pg_do(c, "SELECT pg_advisory_xact_lock($1::bigint)", &a, NULL,
 				   "cannot take the chain lock")) != 0)
 		PQclear(PQexec(pgc(c)->db, "ROLLBACK"));
@@ -762,7 +768,7 @@ static int pg_commit_outcome(struct pg_conn *pc)
 	a_i64(&l, PG_CHAIN_LOCK);
 	a_i64(&a, seq);
 	const char *what = "the connection was lost during COMMIT and the outcome cannot be learned";
-	int rc = pg_do(&pc->base, "BEGIN", NULL, NULL, what);
+	int rc = pg_do(&pc->base, "BEGIN ISOLATION LEVEL READ COMMITTED", NULL, NULL, what);
 	if (rc == 0 &&
 	    (rc = pg_do(&pc->base, "SELECT pg_advisory_xact_lock($1::bigint)", &l, NULL, what)) == 0)
 		rc = pg_run(&pc->base, "SELECT hash FROM audit WHERE seq = $1", &a, &r, what);

@@ -1,0 +1,203 @@
+"""Frequency caps beyond one purpose on one instance (issue 18): several
+instances on one PostgreSQL database counting the same people, caps shared
+by several purposes, the person's own choice as evidence in the consent
+history, and the auditor's view of a person's releases.
+
+Time moves with the test-only clock (CONSENTD_TEST_CLOCK_OFFSET_S, honoured
+only with CONSENTD_TEST_FAULTS=1), never by sleeping. The scenarios that
+need several instances run only on PostgreSQL (scripts/pgtest.sh sets
+CONSENTD_TEST_DATABASE); on SQLite they are SKIP."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Server, Skip, pg_admin, psql_rows, run  # noqa: E402
+
+FILTER = "/v1/outreach/filter?purpose=marketing&channel=email"
+ENV = {"CONSENTD_TEST_FAULTS": "1"}
+
+
+def ndjson(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def edit_policy(srv, change):
+    path = os.path.join(srv.data, "policy.json")
+    doc = json.load(open(path))
+    change(doc)
+    json.dump(doc, open(path, "w"))
+
+
+def consented(srv, email, purposes=("marketing",)):
+    cid = srv.create_contact(email=email, collected_for=list(purposes))
+    for p in purposes:
+        srv.set_consent(cid, p, "email", "granted")
+    return cid
+
+
+def filter_raw(srv, entries, path=FILTER, client=None):
+    body = "".join(json.dumps(e) + "\n" for e in entries)
+    return srv.call("POST", path, token="marketing", body=body, content_type="application/x-ndjson",
+                    client=client)
+
+
+def run_filter(srv, entries, path=FILTER):
+    st, out = filter_raw(srv, entries, path)
+    assert st == 200, (st, out)
+    lines = ndjson(out)
+    assert "summary" in lines[-1], lines[-1]
+    return lines[:-1], lines[-1]["summary"]
+
+
+# ---- several instances, one PostgreSQL database ----
+
+def capped_fleet(cap, n=2, isolation=None):
+    """n instances on one database with the marketing cap set; isolation
+    sets the database's default_transaction_isolation, as an operator may."""
+    if not pg_admin():
+        raise Skip("needs the PostgreSQL backend (run through scripts/pgtest.sh)")
+    first = Server(start=False, env=ENV)
+    edit_policy(first, lambda d: d["purposes"]["marketing"].__setitem__("frequency_cap", cap))
+    if isolation is not None:
+        name = first.pg.rsplit("/", 1)[1]
+        subprocess.run(["psql", "-qX", "-v", "ON_ERROR_STOP=1", pg_admin(), "-c",
+                        f"ALTER DATABASE {name} SET default_transaction_isolation = '{isolation}'"],
+                       check=True, capture_output=True, timeout=60)
+    servers = [first]
+    for i in range(1, n):
+        data = os.path.join(first.tmp, f"copy{i}")
+        shutil.copytree(first.data, data)
+        s = Server(roles=(), start=False, data=data, database=first.pg, env=ENV)
+        s.tokens = first.tokens
+        servers.append(s)
+    for s in servers:
+        s.start()
+    return servers
+
+
+def close_all(servers):
+    for s in servers:
+        s.stop()
+    shutil.rmtree(servers[0].tmp, ignore_errors=True)
+
+
+def releases_per_person(uri):
+    rows = psql_rows(uri, "SELECT encode(contact, 'hex') AS c, count(*) AS n FROM release_log "
+                          "GROUP BY contact")
+    return {r["c"]: r["n"] for r in rows}
+
+
+def concurrent_filters(servers, people, rounds):
+    """Two threads per instance, each filtering every person `rounds`
+    times; the answers (status, allowed count) of every request."""
+    answers, errors = [], []
+
+    def work(s):
+        c = s.new_client()
+        for _ in range(rounds):
+            st, out = filter_raw(s, people, client=c)
+            if st == 200:
+                summary = ndjson(out)[-1]["summary"]
+                answers.append((st, summary["allowed"]))
+            elif st == 409:
+                answers.append((st, 0))
+            else:
+                errors.append((st, out))
+
+    ts = [threading.Thread(target=work, args=(s,)) for s in servers for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(300)
+    assert not errors, errors[:3]
+    return answers
+
+
+def assert_cap_held_across_instances(servers, people):
+    answers = concurrent_filters(servers, people, rounds=8)
+    print(f"  {len(answers)} filters: {sum(1 for st, _ in answers if st == 409)} refused 409 cap_conflict",
+          flush=True)
+    counts = releases_per_person(servers[0].pg)
+    assert counts and max(counts.values()) <= 2, counts
+    # Every allowed line of a 200 is a release on record, and nothing else is.
+    assert sum(a for _, a in answers) == sum(counts.values()), (answers, counts)
+    # A later filter through either instance finds everyone at the cap.
+    for s in servers:
+        lines, summary = run_filter(s, people)
+        assert all(not l["allowed"] for l in lines), lines
+    return answers
+
+
+def test_two_instances_filtering_the_same_people_never_pass_a_cap_of_two():
+    servers = capped_fleet({"max": 2, "per_days": 7})
+    try:
+        people = [consented(servers[0], f"mi{i}@example.org") for i in range(12)]
+        assert_cap_held_across_instances(servers, people)
+    finally:
+        close_all(servers)
+
+
+def test_the_cap_stays_exact_when_the_database_defaults_to_repeatable_read():
+    """The writer's recount reads what other instances committed before it
+    took the chain lock. Under a database default of REPEATABLE READ its
+    snapshot would date from before the lock was granted, and the recount
+    would miss the other instance's releases; the writer sets READ
+    COMMITTED itself."""
+    servers = capped_fleet({"max": 2, "per_days": 7}, isolation="repeatable read")
+    try:
+        people = [consented(servers[0], f"rr{i}@example.org") for i in range(12)]
+        assert_cap_held_across_instances(servers, people)
+    finally:
+        close_all(servers)
+
+
+def test_a_list_decided_while_another_instance_released_the_person_is_refused():
+    """Deterministic interleaving: instance A has decided its list (the
+    person is under the cap), instance B releases the same person to the
+    cap and commits, then A's list ends: A's writer counts again, 409."""
+    import http.client
+    import ssl
+    import time
+    servers = capped_fleet({"max": 2, "per_days": 7})
+    a, b = servers
+    try:
+        cid = consented(a, "lea@example.org")
+        run_filter(a, [cid])  # one release of two
+        ctx = ssl.create_default_context(cafile=a.cafile)
+        slow = http.client.HTTPSConnection("127.0.0.1", a.port, context=ctx, timeout=30)
+        head = (json.dumps(cid) + "\n").encode()
+        tail = b"\n" * 64
+        slow.putrequest("POST", FILTER)
+        slow.putheader("Authorization", f"Bearer {a.tokens['marketing']}")
+        slow.putheader("Content-Type", "application/x-ndjson")
+        slow.putheader("Content-Length", str(len(head) + len(tail)))
+        slow.endheaders()
+        slow.send(head)
+        deadline = time.time() + 10
+        while time.time() < deadline and metric(a, "consentd_filter_entries_total") < 2:
+            time.sleep(0.02)
+        lines, _ = run_filter(b, [cid])
+        assert lines[0]["allowed"] is True, lines
+        slow.send(tail)
+        resp = slow.getresponse()
+        data = resp.read().decode()
+        assert resp.status == 409 and json.loads(data)["reason"] == "cap_conflict", (resp.status, data)
+        assert list(releases_per_person(a.pg).values()) == [2]
+    finally:
+        close_all(servers)
+
+
+def metric(srv, name):
+    st, text = srv.call("GET", "/metrics", token="admin")
+    for line in str(text).splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+if __name__ == "__main__":
+    run(globals())
