@@ -413,12 +413,17 @@ int consent_check(struct txn *t, const char *role, const struct check_req *req, 
 	consent_decide(t, role, req->purpose, req->channel, &row, t->now_us / 1000000, &out->d);
 	out->reachable_us = 0;
 	/* Asked about an outreach, the check answers as the filter would: the
-	 * purpose's frequency cap applies (a look-up is not a contact). */
-	if (req->outreach && out->d.allowed && (req->pi.cap_max > 0 || req->pi.frequency_choice)) {
+	 * purpose's frequency cap, the person's choice and the caps shared
+	 * with other purposes apply (a look-up is not a contact). */
+	if (req->outreach && out->d.allowed &&
+	    (req->pi.cap_max > 0 || req->pi.frequency_choice || policy_shared_cap_count(t->policy) > 0)) {
 		bool held = false;
 		rc = release_outreach_held(t, row.id, req->pi.name, check_channel(req), req->pi.cap_max,
 					   req->pi.cap_per_days, req->pi.frequency_choice, &held,
 					   &out->reachable_us);
+		if (rc == 0)
+			rc = release_shared_held(t, row.id, req->pi.name, check_channel(req), &held,
+						 &out->reachable_us);
 		if (rc != 0)
 			return rc;
 		if (held) {

@@ -470,6 +470,12 @@ int store_frequency_each(struct store_conn *c, const char *contact_id, store_fre
 	return CALL(c->be, frequency_each, c, contact_id, cb, ctx);
 }
 
+int store_release_times(struct store_conn *c, const uint8_t id_raw[16], const char *purpose,
+			const char *channel, int64_t after_us, int64_t limit, int64_t *times, int64_t *n)
+{
+	return CALL(c->be, release_times, c, id_raw, purpose, channel, after_us, limit, times, n);
+}
+
 int store_suppression_add(struct store_conn *c, const struct store_suppression *sp)
 {
 	return CALL(c->be, suppression_add, c, sp);

@@ -2415,6 +2415,27 @@ static int pg_frequency_each(struct store_conn *c, const char *contact_id, store
 	return rc;
 }
 
+static int pg_release_times(struct store_conn *c, const uint8_t id_raw[16], const char *purpose,
+			    const char *channel, int64_t after_us, int64_t limit, int64_t *times, int64_t *n)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	*n = 0;
+	a_blob(&a, id_raw, 16);
+	a_text(&a, purpose);
+	a_text(&a, channel);
+	a_i64(&a, after_us);
+	a_i64(&a, limit);
+	int rc = pg_run(c,
+			"SELECT at_us FROM release_log WHERE contact = $1 AND purpose = $2 AND "
+			"channel = $3 AND at_us > $4 ORDER BY at_us DESC LIMIT $5",
+			&a, &r, "cannot read the release log");
+	for (int i = 0; rc == 0 && i < PQntuples(r) && i < limit; i++)
+		times[(*n)++] = r_i64(r, i, 0);
+	PQclear(r);
+	return rc;
+}
+
 /* ---- the mail outbox ------------------------------------------------------------ */
 
 static int pg_mail_put(struct store_conn *c, const struct store_mail *m)
@@ -2949,6 +2970,7 @@ const struct store_backend store_pg_backend = {
 	.frequency_put = pg_frequency_put,
 	.frequency_get = pg_frequency_get,
 	.frequency_each = pg_frequency_each,
+	.release_times = pg_release_times,
 	.mail_put = pg_mail_put,
 	.mail_pending = pg_mail_pending,
 	.mail_mark = pg_mail_mark,

@@ -1687,6 +1687,7 @@ const struct store_backend store_sqlite_backend = {
 	.frequency_put = sqlite_frequency_put,
 	.frequency_get = sqlite_frequency_get,
 	.frequency_each = sqlite_frequency_each,
+	.release_times = sqlite_release_times,
 	.suppression_add = sqlite_suppression_add,
 	.suppressions_active = sqlite_suppressions_active,
 	.suppressions_lift = sqlite_suppressions_lift,

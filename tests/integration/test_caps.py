@@ -191,6 +191,107 @@ def test_a_list_decided_while_another_instance_released_the_person_is_refused():
         close_all(servers)
 
 
+# ---- a cap shared by several purposes ----
+
+SHARED = [{"name": "pressure", "purposes": ["marketing", "offers"], "max": 2, "per_days": 7}]
+
+
+def with_offers(doc, caps=SHARED):
+    """A second marketing-like purpose, "offers", that the marketing role
+    may filter, and the shared caps."""
+    offers = dict(doc["purposes"]["marketing"])
+    offers.pop("frequency_cap", None)
+    offers["description"] = "Special offers by email"
+    doc["purposes"]["offers"] = offers
+    role = doc["roles"]["marketing"]
+    role["purposes"].append("offers")
+    role["fields"]["offers"] = list(role["fields"]["marketing"])
+    if caps is not None:
+        doc["frequency_caps"] = caps
+
+
+def shared_server(caps=SHARED):
+    srv = Server(start=False, env=ENV)
+    edit_policy(srv, lambda d: with_offers(d, caps))
+    srv.start()
+    return srv
+
+
+def test_a_cap_shared_by_two_purposes_holds_a_person_both_reached():
+    """Newsletter and offers together at most twice a week: one mail of
+    each, and an outreach check for either answers frequency_cap, reachable
+    again when the older of the two leaves the window."""
+    from datetime import datetime, timedelta, timezone
+
+    def at(s):
+        return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+    srv = shared_server()
+    try:
+        cid = consented(srv, "ida@example.org", purposes=("marketing", "offers"))
+        body = srv.check("marketing", "email", contact_id=cid, use="outreach")
+        assert body["allowed"] is True, body
+        _, first = run_filter(srv, [cid])
+        body = srv.check("offers", "email", contact_id=cid, use="outreach")
+        assert body["allowed"] is True, body  # one of two so far
+        _, second = run_filter(srv, [cid], path="/v1/outreach/filter?purpose=offers&channel=email")
+        assert first["allowed"] == 1 and second["allowed"] == 1, (first, second)
+        st, rec = srv.call("GET", f"/v1/outreach/releases/{first['release_id']}", token="auditor")
+        assert st == 200, rec
+        for purpose in ("marketing", "offers"):
+            body = srv.check(purpose, "email", contact_id=cid, use="outreach")
+            assert body["allowed"] is False and body["reason"] == "frequency_cap", body
+            assert at(body["reachable_again"]) == at(rec["released_at"]) + timedelta(days=7), body
+        # Counted per channel, and a look-up is not an outreach.
+        body = srv.check("marketing", "email", contact_id=cid)
+        assert body["allowed"] is True and "reachable_again" not in body, body
+    finally:
+        srv.close()
+
+
+def test_without_a_shared_cap_each_purpose_counts_alone():
+    srv = shared_server(caps=None)
+    try:
+        cid = consented(srv, "jon@example.org", purposes=("marketing", "offers"))
+        run_filter(srv, [cid])
+        run_filter(srv, [cid], path="/v1/outreach/filter?purpose=offers&channel=email")
+        body = srv.check("marketing", "email", contact_id=cid, use="outreach")
+        assert body["allowed"] is True, body
+    finally:
+        srv.close()
+
+
+def test_an_invalid_shared_cap_refuses_start_and_a_reload_keeps_the_old_policy():
+    import signal
+    import time
+    for caps, text in (([{"name": "p", "purposes": ["marketing"], "max": 2, "per_days": 7}],
+                        "$.frequency_caps[0].purposes: a shared cap lists at least two purposes"),
+                       ([{"name": "p", "purposes": ["marketing", "sales"], "max": 2, "per_days": 7}],
+                        "$.frequency_caps[0].purposes[1]: unknown purpose \"sales\""),
+                       ([{"name": "p", "purposes": ["marketing", "offers"], "max": 2}],
+                        "$.frequency_caps[0]: missing required key \"per_days\"")):
+        srv = Server(start=False)
+        try:
+            edit_policy(srv, lambda d: with_offers(d, caps))
+            code = srv.start(expect_fail=True)
+            assert code == 3, (code, srv.output)
+            assert text in srv.output, (caps, srv.output)
+        finally:
+            srv.close()
+    srv = shared_server()
+    try:
+        cid = consented(srv, "kai@example.org", purposes=("marketing", "offers"))
+        run_filter(srv, [cid])
+        run_filter(srv, [cid])
+        edit_policy(srv, lambda d: d.__setitem__("frequency_caps", [{"name": "p", "max": 1}]))
+        srv.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        body = srv.check("offers", "email", contact_id=cid, use="outreach")
+        assert body["reason"] == "frequency_cap", body
+    finally:
+        srv.close()
+
+
 def metric(srv, name):
     st, text = srv.call("GET", "/metrics", token="admin")
     for line in str(text).splitlines():

@@ -575,6 +575,31 @@ static void test_a_frequency_choice_is_replaced_not_added(void **state)
 	assert_int_equal(n, 1);
 }
 
+static void test_release_times_are_newest_first_and_bounded(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t id[16];
+	int64_t times[4] = { 0 }, n = -1;
+	memset(id, 3, sizeof id);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_release_log_put(f->w, "r1", "news", "email", 100, id, 1), 0);
+	assert_int_equal(store_release_log_put(f->w, "r2", "news", "email", 200, id, 1), 0);
+	assert_int_equal(store_release_log_put(f->w, "r3", "news", "email", 300, id, 1), 0);
+	assert_int_equal(store_release_log_put(f->w, "r4", "offers", "email", 250, id, 1), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(store_release_times(f->r, id, "news", "email", 0, 2, times, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(times[0], 300);
+	assert_int_equal(times[1], 200);
+	assert_int_equal(store_release_times(f->r, id, "news", "email", 150, 4, times, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_release_times(f->r, id, "offers", "email", 0, 4, times, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(times[0], 250);
+	assert_int_equal(store_release_times(f->r, id, "news", "sms", 0, 4, times, &n), 0);
+	assert_int_equal(n, 0);
+}
+
 /* ---- the choice of backend -------------------------------------------- */
 
 /* ---- the mail outbox ------------------------------------------------- */
@@ -1064,6 +1089,7 @@ int main(void)
 		T(test_a_batched_filter_lookup_answers_like_single_ones),
 		T(test_a_provider_event_is_taken_in_once_and_a_rollback_forgets_it),
 		T(test_the_release_log_counts_newest_first_within_the_window),
+		T(test_release_times_are_newest_first_and_bounded),
 		T(test_a_frequency_choice_is_replaced_not_added),
 		T(test_queued_mail_is_pending_oldest_first_until_sent_and_a_rollback_drops_it),
 		T(test_a_confirmation_is_kept_and_confirms_once),
