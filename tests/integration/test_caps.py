@@ -191,6 +191,71 @@ def test_a_list_decided_while_another_instance_released_the_person_is_refused():
         close_all(servers)
 
 
+# ---- the person's own choice as evidence with the consent ----
+
+def page_form(srv, tok):
+    import re
+    st, _, html = srv.raw("GET", f"/p/{tok}")
+    assert st == 200, st
+    html = html.decode()
+    return html, re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def post_form(srv, tok, **fields):
+    import urllib.parse
+    _, csrf = page_form(srv, tok)
+    return srv.raw("POST", f"/p/{tok}", body=urllib.parse.urlencode({"csrf": csrf, **fields}).encode(),
+                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def test_a_persons_frequency_choice_is_evidence_in_the_consent_history():
+    """The person picks "at most one a week" on the preference page: the
+    consent history (API, page, data download) shows it as an event with
+    its receipt and sealed evidence; the current consent is unchanged."""
+    srv = Server(start=False, env=ENV)
+    edit_policy(srv, lambda d: d["purposes"]["marketing"].__setitem__("frequency_choice", True))
+    srv.start()
+    try:
+        cid = consented(srv, "liv@example.org")
+        st, before = srv.call("GET", f"/v1/contacts/{cid}/consents", token="admin")
+        assert st == 200, before
+        _, tok = srv.manage_link(cid, scope="all")
+        st, hdrs, _ = post_form(srv, tok, action="frequency", purpose="marketing", channel="email",
+                                frequency="weekly")
+        assert st == 303 and "done=saved" in hdrs["location"], (st, hdrs)
+        st, after = srv.call("GET", f"/v1/contacts/{cid}/consents", token="admin")
+        assert st == 200, after
+        assert after["consents"] == before["consents"], (before, after)  # the state is unchanged
+        added = [h for h in after["history"] if h["collection_method"] == "frequency_choice"]
+        assert len(added) == 1 and len(after["history"]) == len(before["history"]) + 1, after
+        ev = added[0]
+        assert (ev["purpose"], ev["channel"], ev["status"]) == ("marketing", "email", "granted"), ev
+        assert ev["evidence"]["frequency"] == "weekly" and ev["evidence"]["link_id"], ev
+        assert ev["receipt_id"] != before["consents"][0]["receipt_id"], ev
+        # The page's history says how often the person chose.
+        html, _ = page_form(srv, tok)
+        assert "How often: At most one a week" in html, html[-3000:]
+        # The data download carries the event and the choice.
+        st, _, data = post_form(srv, tok, action="download")
+        assert st == 200, st
+        doc = json.loads(data)
+        assert [h["collection_method"] for h in doc["consent_history"]].count("frequency_choice") == 1, doc
+        assert [(f["purpose"], f["channel"], f["choice"]) for f in doc["frequency_choices"]] == \
+            [("marketing", "email", "weekly")], doc["frequency_choices"]
+        # The audit entry of the choice names the same link, and no address.
+        rows = srv.audit_rows("action = 'customer.frequency'")
+        assert len(rows) == 1 and ev["evidence"]["link_id"] in rows[0]["detail"], rows
+        assert "liv@example.org" not in repr(rows), rows
+        # A choice for a channel without a consent is stored, with nothing to add to.
+        st, _, _ = post_form(srv, tok, action="frequency", purpose="marketing", channel="sms",
+                             frequency="monthly")
+        assert st == 303, st
+        st, later = srv.call("GET", f"/v1/contacts/{cid}/consents", token="admin")
+        assert len(later["history"]) == len(after["history"]), later
+    finally:
+        srv.close()
+
+
 # ---- a cap shared by several purposes ----
 
 SHARED = [{"name": "pressure", "purposes": ["marketing", "offers"], "max": 2, "per_days": 7}]
