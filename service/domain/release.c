@@ -135,6 +135,14 @@ static int log_entry_json(void *ctx, const struct store_release_entry *e)
 		       : err_set(ERR_NOMEM, "out of memory");
 }
 
+int release_of_contact_each(struct txn *t, const char *contact_id, store_release_log_cb cb, void *ctx)
+{
+	uint8_t raw[LIMIT_ID_RAW_BYTES];
+	if (b64url_decode(contact_id, strlen(contact_id), raw, sizeof raw) != LIMIT_ID_RAW_BYTES)
+		return err_set(ERR_INVALID, "not a contact id");
+	return store_release_log_each(t->c, raw, LIMIT_RELEASES_LISTED, cb, ctx);
+}
+
 int release_of_contact_json(struct txn *t, const char *contact_id, json_t **out)
 {
 	uint8_t raw[LIMIT_ID_RAW_BYTES];

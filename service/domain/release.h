@@ -77,7 +77,9 @@ int release_summary_put(struct txn *t, const char *release_id, json_t *summary);
  * as a new JSON object with "released_at". */
 int release_summary_get(struct txn *t, const char *release_id, json_t **out);
 /* On a reader: the releases that included contact_id, newest first
- * (at most LIMIT_RELEASES_LISTED), as a new JSON array. */
+ * (at most LIMIT_RELEASES_LISTED), each to cb (stop with nonzero), or as
+ * a new JSON array. */
+int release_of_contact_each(struct txn *t, const char *contact_id, store_release_log_cb cb, void *ctx);
 int release_of_contact_json(struct txn *t, const char *contact_id, json_t **out);
 
 /*

@@ -256,6 +256,47 @@ def test_a_persons_frequency_choice_is_evidence_in_the_consent_history():
         srv.close()
 
 
+# ---- the auditor's view ----
+
+def test_the_access_report_lists_the_persons_recent_releases_and_what_caps_held_back():
+    """The console's access report reads the person's releases from the
+    release log (time, purpose, channel, release id, newest first), and the
+    campaign tables say how many entries the caps held back."""
+    import re
+    from test_console import signed_in
+    srv = Server(start=False, env=ENV)
+    edit_policy(srv, lambda d: d["purposes"]["marketing"].__setitem__("frequency_cap",
+                                                                    {"max": 1, "per_days": 7}))
+    srv.start()
+    try:
+        cid = consented(srv, "mo@example.org")
+        other = consented(srv, "nia@example.org")
+        _, first = run_filter(srv, [cid])
+        _, second = run_filter(srv, [cid, other])
+        assert second["held_by_cap"] == 1 and second["allowed"] == 1, second
+        c = signed_in(srv)
+        st, _, page = c.req("GET", f"/console/people/{cid}")
+        assert st == 200, page
+        assert "Recent releases" in page and first["release_id"] in page, page[-4000:]
+        section = page[page.index("Recent releases"):]
+        rows = re.findall(r"<tr><td>.*?</tr>", section)
+        assert len(rows) == 1 and "marketing" in rows[0] and "email" in rows[0], rows
+        assert second["release_id"] not in section, section  # the cap held this person back
+        st, _, page = c.req("GET", f"/console/people/{other}")
+        assert st == 200 and second["release_id"] in page[page.index("Recent releases"):], page[-3000:]
+        st, _, page = c.req("GET", "/console/campaigns")
+        assert st == 200 and "Held by caps" in page, page
+        row = [r for r in re.findall(r"<tr>.*?</tr>", page) if second["release_id"] in r][0]
+        cells = re.findall(r"<td>([^<]*)</td>", row)
+        # Total 2, allowed 1, denied 1, held by caps 1, released 1.
+        assert ["2", "1", "1", "1", "1"] == [x for x in cells if x.isdigit()][-5:], cells
+        # The API's release record says the same.
+        st, rec = srv.call("GET", f"/v1/outreach/releases/{second['release_id']}", token="auditor")
+        assert st == 200 and rec["held_by_cap"] == 1 and rec["released"] == 1, rec
+    finally:
+        srv.close()
+
+
 # ---- a cap shared by several purposes ----
 
 SHARED = [{"name": "pressure", "purposes": ["marketing", "offers"], "max": 2, "per_days": 7}]
