@@ -249,29 +249,45 @@ int release_counts_many(struct txn *t, size_t n, const uint8_t (*ids)[LIMIT_ID_R
 			const char *const *purposes, size_t n_purposes, const char *channel, int64_t after_us,
 			int64_t limit, int64_t *count, int64_t *kth)
 {
-	int64_t *top = NULL, *got = NULL, *tmp = NULL;
+	int64_t *top = NULL, *got = NULL, *ntop = NULL, *ngot = NULL, *tmp = NULL;
 	int rc = 0;
 	if (limit < 1 || limit > POLICY_CAP_MAX)
 		return err_set(ERR_INVALID, "a cap counts between 1 and %d releases", POLICY_CAP_MAX);
-	top = malloc((size_t)limit * sizeof *top);
-	got = malloc((size_t)limit * sizeof *got);
+	/* People per store call: their times fill at most one batch. */
+	size_t per = (size_t)(LIMIT_RELEASE_TIMES_BATCH / limit);
+	if (per > n)
+		per = n;
+	if (per == 0)
+		return 0;
+	top = malloc(per * (size_t)limit * sizeof *top);
+	got = malloc(per * (size_t)limit * sizeof *got);
+	ntop = malloc(per * sizeof *ntop);
+	ngot = malloc(per * sizeof *ngot);
 	tmp = malloc((size_t)limit * sizeof *tmp);
-	if (top == NULL || got == NULL || tmp == NULL)
+	if (top == NULL || got == NULL || ntop == NULL || ngot == NULL || tmp == NULL)
 		rc = err_set(ERR_NOMEM, "out of memory");
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		int64_t ntop = 0;
+	for (size_t s = 0; rc == 0 && s < n; s += per) {
+		size_t m = n - s < per ? n - s : per;
+		for (size_t j = 0; j < m; j++)
+			ntop[j] = 0;
+		/* One batched read per purpose; each person's newest times of
+		 * every purpose merged into one newest-first list. */
 		for (size_t p = 0; rc == 0 && p < n_purposes; p++) {
-			int64_t ngot = 0;
-			rc = store_release_times(t->c, ids[i], purposes[p], channel, after_us, limit, got,
-						 &ngot);
-			if (rc == 0)
-				merge_newest(top, &ntop, got, ngot, limit, tmp);
+			rc = store_release_times_many(t->c, m, ids[s], purposes[p], channel, after_us, limit,
+						      got, ngot);
+			for (size_t j = 0; rc == 0 && j < m; j++)
+				merge_newest(top + j * (size_t)limit, &ntop[j], got + j * (size_t)limit,
+					     ngot[j], limit, tmp);
 		}
-		count[i] = ntop;
-		kth[i] = ntop > 0 ? top[ntop - 1] : 0;
+		for (size_t j = 0; rc == 0 && j < m; j++) {
+			count[s + j] = ntop[j];
+			kth[s + j] = ntop[j] > 0 ? top[j * (size_t)limit + (size_t)ntop[j] - 1] : 0;
+		}
 	}
 	free(top);
 	free(got);
+	free(ntop);
+	free(ngot);
 	free(tmp);
 	return rc;
 }
@@ -294,8 +310,6 @@ int release_shared_held_many(struct txn *t, size_t n, const char (*ids)[STORE_ID
 	int64_t *count = NULL, *kth = NULL;
 	struct policy_shared_cap cap;
 	int rc = 0;
-	for (size_t i = 0; i < n; i++)
-		rc_each[i] = 0;
 	for (size_t c = 0; rc == 0 && c < policy_shared_cap_count(t->policy); c++) {
 		if (policy_shared_cap_get(t->policy, c, &cap) != 0 ||
 		    !policy_shared_cap_covers(&cap, purpose))
@@ -309,8 +323,8 @@ int release_shared_held_many(struct txn *t, size_t n, const char (*ids)[STORE_ID
 				break;
 			}
 			for (size_t i = 0; i < n; i++)
-				if (b64url_decode(ids[i], strlen(ids[i]), raw[i], sizeof raw[i]) !=
-				    LIMIT_ID_RAW_BYTES)
+				if (rc_each[i] == 0 && b64url_decode(ids[i], strlen(ids[i]), raw[i],
+								     sizeof raw[i]) != LIMIT_ID_RAW_BYTES)
 					rc_each[i] = err_set(ERR_INVALID, "not a contact id");
 		}
 		rc = release_counts_many(

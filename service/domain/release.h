@@ -99,12 +99,13 @@ int release_counts_many(struct txn *t, size_t n, const uint8_t (*ids)[LIMIT_ID_R
 			int64_t limit, int64_t *count, int64_t *kth);
 /* For a block of n people (contact ids) of an outreach for (purpose,
  * channel): each shared cap of t->policy that lists purpose holds person i
- * back when it is reached; held[i] and reachable_us[i] come in holding the
- * answer so far (the purpose's cap, the person's choice) and leave holding
- * the stricter one: a person held with reachable_us 0 (their "important"
- * choice) stays so; otherwise the latest time wins. rc_each[i] != 0 for a
- * person that could not be counted (deny them); the return is 0 or an
- * error for the whole block. Nothing is read when no cap lists purpose. */
+ * back when it is reached. held[i], reachable_us[i] and rc_each[i] come in
+ * holding the answer so far (release_outreach_held_many's, so the same
+ * arrays chain) and leave holding the stricter one: a person held with
+ * reachable_us 0 (their "important" choice) stays so; otherwise the latest
+ * time wins. A person with rc_each[i] != 0 is not counted (deny them); one
+ * whose id is not a contact id gets ERR_INVALID there. The return is 0 or
+ * an error for the whole block. Nothing is read when no cap lists purpose. */
 int release_shared_held_many(struct txn *t, size_t n, const char (*ids)[STORE_ID_CAP], const char *purpose,
 			     const char *channel, bool *held, int64_t *reachable_us, int *rc_each);
 /* The same for one person (the single check about an outreach). */

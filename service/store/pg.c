@@ -2415,23 +2415,40 @@ static int pg_frequency_each(struct store_conn *c, const char *contact_id, store
 	return rc;
 }
 
-static int pg_release_times(struct store_conn *c, const uint8_t id_raw[16], const char *purpose,
-			    const char *channel, int64_t after_us, int64_t limit, int64_t *times, int64_t *n)
+/* The whole batch in one round trip: the ids travel as one bytea, cut
+ * apart by a series, and a LATERAL probe per id reads at most limit rows
+ * of the release log's primary key. */
+static int pg_release_times_many(struct store_conn *c, size_t n, const uint8_t *ids, const char *purpose,
+				 const char *channel, int64_t after_us, int64_t limit, int64_t *times,
+				 int64_t *counts)
 {
 	struct pg_args a = { 0 };
 	PGresult *r = NULL;
-	*n = 0;
-	a_blob(&a, id_raw, 16);
+	for (size_t i = 0; i < n; i++)
+		counts[i] = 0;
+	if (n == 0)
+		return 0;
+	a_blob(&a, ids, n * 16);
 	a_text(&a, purpose);
 	a_text(&a, channel);
 	a_i64(&a, after_us);
 	a_i64(&a, limit);
-	int rc = pg_run(c,
-			"SELECT at_us FROM release_log WHERE contact = $1 AND purpose = $2 AND "
-			"channel = $3 AND at_us > $4 ORDER BY at_us DESC LIMIT $5",
-			&a, &r, "cannot read the release log");
-	for (int i = 0; rc == 0 && i < PQntuples(r) && i < limit; i++)
-		times[(*n)++] = r_i64(r, i, 0);
+	a_i64(&a, (int64_t)n);
+	int rc = pg_run(
+		c,
+		"SELECT g.i::bigint, l.at_us FROM generate_series(0, $6::int - 1) AS g(i) CROSS JOIN LATERAL "
+		"(SELECT at_us FROM release_log WHERE contact = substring($1::bytea FROM g.i * 16 + 1 "
+		"FOR 16) AND purpose = $2 AND channel = $3 AND at_us > $4 ORDER BY at_us DESC "
+		"LIMIT $5) AS l ORDER BY g.i, l.at_us DESC",
+		&a, &r, "cannot read the release log");
+	for (int k = 0; rc == 0 && k < PQntuples(r); k++) {
+		int64_t i = r_i64(r, k, 0);
+		if (i < 0 || (size_t)i >= n || counts[i] >= limit) {
+			rc = err_set(ERR_IO, "the release log answered a row that was not asked for");
+			break;
+		}
+		times[i * limit + counts[i]++] = r_i64(r, k, 1);
+	}
 	PQclear(r);
 	return rc;
 }
@@ -2970,7 +2987,7 @@ const struct store_backend store_pg_backend = {
 	.frequency_put = pg_frequency_put,
 	.frequency_get = pg_frequency_get,
 	.frequency_each = pg_frequency_each,
-	.release_times = pg_release_times,
+	.release_times_many = pg_release_times_many,
 	.mail_put = pg_mail_put,
 	.mail_pending = pg_mail_pending,
 	.mail_mark = pg_mail_mark,

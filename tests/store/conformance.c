@@ -578,26 +578,36 @@ static void test_a_frequency_choice_is_replaced_not_added(void **state)
 static void test_release_times_are_newest_first_and_bounded(void **state)
 {
 	struct fixture *f = *state;
-	uint8_t id[16];
-	int64_t times[4] = { 0 }, n = -1;
-	memset(id, 3, sizeof id);
+	uint8_t ids[3][16];
+	int64_t times[3 * 2] = { 0 }, n[3] = { -1, -1, -1 };
+	memset(ids[0], 3, 16);
+	memset(ids[1], 4, 16);
+	memset(ids[2], 5, 16);
 	assert_int_equal(store_begin(f->w), 0);
-	assert_int_equal(store_release_log_put(f->w, "r1", "news", "email", 100, id, 1), 0);
-	assert_int_equal(store_release_log_put(f->w, "r2", "news", "email", 200, id, 1), 0);
-	assert_int_equal(store_release_log_put(f->w, "r3", "news", "email", 300, id, 1), 0);
-	assert_int_equal(store_release_log_put(f->w, "r4", "offers", "email", 250, id, 1), 0);
+	assert_int_equal(store_release_log_put(f->w, "r1", "news", "email", 100, ids[0], 1), 0);
+	assert_int_equal(store_release_log_put(f->w, "r2", "news", "email", 200, ids[0], 1), 0);
+	assert_int_equal(store_release_log_put(f->w, "r3", "news", "email", 300, ids[0], 1), 0);
+	assert_int_equal(store_release_log_put(f->w, "r4", "offers", "email", 250, ids[0], 1), 0);
+	assert_int_equal(store_release_log_put(f->w, "r5", "news", "email", 150, ids[2], 1), 0);
+	assert_int_equal(store_release_log_put(f->w, "r6", "news", "sms", 160, ids[2], 1), 0);
 	assert_int_equal(store_commit(f->w), 0);
-	assert_int_equal(store_release_times(f->r, id, "news", "email", 0, 2, times, &n), 0);
-	assert_int_equal(n, 2);
+	/* Newest first, at most limit each, each id in its own slots. */
+	assert_int_equal(store_release_times_many(f->r, 3, &ids[0][0], "news", "email", 0, 2, times, n), 0);
+	assert_int_equal(n[0], 2);
 	assert_int_equal(times[0], 300);
 	assert_int_equal(times[1], 200);
-	assert_int_equal(store_release_times(f->r, id, "news", "email", 150, 4, times, &n), 0);
-	assert_int_equal(n, 2);
-	assert_int_equal(store_release_times(f->r, id, "offers", "email", 0, 4, times, &n), 0);
-	assert_int_equal(n, 1);
+	assert_int_equal(n[1], 0);
+	assert_int_equal(n[2], 1);
+	assert_int_equal(times[4], 150);
+	/* Only after the window's start, only the purpose and channel asked. */
+	assert_int_equal(store_release_times_many(f->r, 1, &ids[0][0], "news", "email", 150, 2, times, n), 0);
+	assert_int_equal(n[0], 2);
+	assert_int_equal(store_release_times_many(f->r, 1, &ids[0][0], "offers", "email", 0, 2, times, n), 0);
+	assert_int_equal(n[0], 1);
 	assert_int_equal(times[0], 250);
-	assert_int_equal(store_release_times(f->r, id, "news", "sms", 0, 4, times, &n), 0);
-	assert_int_equal(n, 0);
+	assert_int_equal(store_release_times_many(f->r, 1, &ids[0][0], "news", "sms", 0, 2, times, n), 0);
+	assert_int_equal(n[0], 0);
+	assert_int_equal(store_release_times_many(f->r, 0, &ids[0][0], "news", "email", 0, 2, times, n), 0);
 }
 
 /* ---- the choice of backend -------------------------------------------- */
