@@ -178,12 +178,60 @@ static void test_the_writer_recount_refuses_a_person_at_a_shared_cap(void **stat
 	store_rollback(fx.s.w);
 }
 
+/* A block larger than one store call (65,536 times / a cap of 1000 = 65
+ * people a call) is counted in several calls, each person in their slot;
+ * a person the caller already denied is skipped. */
+static void test_a_large_block_is_counted_in_batches_and_chains(void **state)
+{
+	(void)state;
+	enum { N = 70 };
+	static uint8_t raw[N][16];
+	static char ids[N][STORE_ID_CAP];
+	const char *const both[] = { "marketing", "service" };
+	int64_t count[N], kth[N], reach[N];
+	bool held[N];
+	int rc_each[N];
+	for (size_t i = 0; i < N; i++) {
+		memset(raw[i], 0, 16);
+		raw[i][0] = 0x70;
+		raw[i][1] = (uint8_t)i;
+		b64url_encode(raw[i], 16, ids[i]);
+	}
+	/* The 66th and the 70th person (past the first call) have two releases. */
+	logged("b1", "marketing", "email", NOW - DAY, raw[65]);
+	logged("b2", "service", "email", NOW - 2 * DAY, raw[65]);
+	logged("b3", "marketing", "email", NOW - DAY, raw[69]);
+	logged("b4", "service", "email", NOW - 3 * DAY, raw[69]);
+	struct txn t = txn_on(fx.s.r);
+	assert_int_equal(release_counts_many(&t, N, (const uint8_t(*)[16])raw, both, 2, "email",
+					     NOW - 7 * DAY, 1000, count, kth),
+			 0);
+	for (size_t i = 0; i < N; i++)
+		assert_int_equal(count[i], i == 65 || i == 69 ? 2 : 0);
+	assert_int_equal(kth[69], NOW - 3 * DAY);
+	for (size_t i = 0; i < N; i++) {
+		held[i] = false;
+		reach[i] = 0;
+		rc_each[i] = 0;
+	}
+	rc_each[69] = ERR_IO; /* denied already by the caller */
+	assert_int_equal(release_shared_held_many(&t, N, (const char(*)[STORE_ID_CAP])ids, "marketing",
+						  "email", held, reach, rc_each),
+			 0);
+	for (size_t i = 0; i < N; i++)
+		assert_int_equal(held[i], i == 65);
+	assert_int_equal(reach[65], NOW + 5 * DAY);
+	assert_int_equal(rc_each[69], ERR_IO);
+	assert_int_equal(rc_each[0], 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_a_shared_cap_counts_releases_of_every_purpose_it_lists),
 		cmocka_unit_test(test_the_block_count_merges_purposes_newest_first),
 		cmocka_unit_test(test_the_writer_recount_refuses_a_person_at_a_shared_cap),
+		cmocka_unit_test(test_a_large_block_is_counted_in_batches_and_chains),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
