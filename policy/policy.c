@@ -38,6 +38,9 @@ void policy_destroy(struct policy *p)
 		free(p->roles[i].name);
 	for (size_t i = 0; i < p->n_principals; i++)
 		free(p->principals[i].name);
+	for (size_t i = 0; i < p->n_shared_caps; i++)
+		free(p->shared_caps[i].name);
+	free(p->shared_caps);
 	free(p->purposes);
 	free(p->fields);
 	free(p->roles);
@@ -274,6 +277,34 @@ void policy_frequency_cap(enum policy_frequency f, int64_t *max, int64_t *per_da
 	} else if (f == POLICY_FREQ_IMPORTANT) {
 		*max = -1;
 	}
+}
+
+size_t policy_shared_cap_count(const struct policy *p)
+{
+	return p != NULL ? p->n_shared_caps : 0;
+}
+
+int policy_shared_cap_get(const struct policy *p, size_t i, struct policy_shared_cap *out)
+{
+	memset(out, 0, sizeof *out);
+	if (p == NULL || i >= p->n_shared_caps)
+		return ERR_NOTFOUND;
+	const struct policy_shared_cap_def *d = &p->shared_caps[i];
+	out->name = d->name;
+	out->max = d->max;
+	out->per_days = d->per_days;
+	for (size_t k = 0; k < p->n_purposes; k++)
+		if (d->purposes & (UINT64_C(1) << k))
+			out->purposes[out->n_purposes++] = p->purposes[k].name;
+	return 0;
+}
+
+bool policy_shared_cap_covers(const struct policy_shared_cap *cap, const char *purpose)
+{
+	for (size_t i = 0; i < cap->n_purposes; i++)
+		if (strcmp(cap->purposes[i], purpose) == 0)
+			return true;
+	return false;
 }
 
 int64_t policy_cap_window_start(int64_t per_days, int64_t now_us)

@@ -47,6 +47,7 @@ struct policy_errors;
 #define POLICY_MAX_ERRORS 100	   /* errors kept; the rest are counted */
 #define POLICY_CAP_MAX 1000	   /* a frequency cap's largest max */
 #define POLICY_CAP_MAX_DAYS 366	   /* and its longest window */
+#define POLICY_MAX_SHARED_CAPS 16  /* caps shared by several purposes (frequency_caps) */
 
 /* The fixed action vocabulary. Names are the dotted strings in the file. */
 enum policy_action {
@@ -216,6 +217,24 @@ int policy_frequency_from_name(const char *name, enum policy_frequency *out);
 /* The person's choice as a cap: *max releases per *per_days (max 0: none
  * of their own; IMPORTANT: max -1, every campaign is held back). */
 void policy_frequency_cap(enum policy_frequency f, int64_t *max, int64_t *per_days);
+
+/* A cap shared by several purposes (the policy's "frequency_caps"): one
+ * person may be released at most max times per channel within per_days,
+ * counted over all the listed purposes together ("all our marketing, at
+ * most three a week"). It applies on top of each purpose's own cap. */
+struct policy_shared_cap {
+	const char *name; /* borrowed from the policy */
+	int64_t max;
+	int64_t per_days;
+	size_t n_purposes;
+	const char *purposes[POLICY_MAX_PURPOSES]; /* borrowed purpose names */
+};
+/* How many shared caps the policy has, and the i-th (ERR_NOTFOUND past the
+ * end). */
+size_t policy_shared_cap_count(const struct policy *p);
+int policy_shared_cap_get(const struct policy *p, size_t i, struct policy_shared_cap *out);
+/* Whether the shared cap counts releases for purpose. */
+bool policy_shared_cap_covers(const struct policy_shared_cap *cap, const char *purpose);
 
 struct policy_field_info {
 	const char *name;

@@ -31,6 +31,12 @@ struct policy_purpose {
 	bool double_opt_in;
 };
 
+struct policy_shared_cap_def {
+	char *name;
+	uint64_t purposes; /* bit per purpose index; at least two */
+	int64_t max, per_days;
+};
+
 struct policy_field {
 	char *name;
 	enum policy_field_class field_class;
@@ -63,6 +69,8 @@ struct policy {
 	size_t n_roles;
 	struct policy_principal *principals;
 	size_t n_principals;
+	struct policy_shared_cap_def *shared_caps; /* frequency_caps */
+	size_t n_shared_caps;
 };
 
 /* Frees a policy's contents and the policy itself, ignoring the count. */

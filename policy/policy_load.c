@@ -501,14 +501,13 @@ done:
  * overflows and a typo of extra zeros is caught. */
 #define MAX_LIFETIME_DAYS 36500
 
-/* A frequency cap: {"max": N, "per_days": D}, both required integers. */
-static void load_cap(struct loader *L, struct policy_purpose *pu, const json_t *val)
+/* The max and per_days of a cap object (already checked to be an object):
+ * both required integers in range; *max and *per_days are set only when
+ * both are valid. */
+static void load_cap_numbers(struct loader *L, const json_t *val, int64_t *max, int64_t *per_days)
 {
-	static const char *const keys[] = { "max", "per_days", NULL };
 	const json_t *mx, *pd;
 	size_t m;
-	if (!check_object(L, val, keys, keys))
-		return;
 	mx = json_object_get(val, "max");
 	pd = json_object_get(val, "per_days");
 	m = path_key(L, "max");
@@ -523,9 +522,90 @@ static void load_cap(struct loader *L, struct policy_purpose *pu, const json_t *
 	if (json_is_integer(mx) && json_is_integer(pd) && json_integer_value(mx) >= 1 &&
 	    json_integer_value(mx) <= POLICY_CAP_MAX && json_integer_value(pd) >= 1 &&
 	    json_integer_value(pd) <= POLICY_CAP_MAX_DAYS) {
-		pu->cap_max = json_integer_value(mx);
-		pu->cap_per_days = json_integer_value(pd);
+		*max = json_integer_value(mx);
+		*per_days = json_integer_value(pd);
 	}
+}
+
+/* A frequency cap: {"max": N, "per_days": D}, both required integers. */
+static void load_cap(struct loader *L, struct policy_purpose *pu, const json_t *val)
+{
+	static const char *const keys[] = { "max", "per_days", NULL };
+	if (check_object(L, val, keys, keys))
+		load_cap_numbers(L, val, &pu->cap_max, &pu->cap_per_days);
+}
+
+/* One cap shared by several purposes: {"name": N, "purposes": [at least two
+ * purposes with channels], "max": N, "per_days": D}, every key required.
+ * Kept only when all of it is valid. */
+static void load_shared_cap(struct loader *L, const json_t *val)
+{
+	static const char *const keys[] = { "name", "purposes", "max", "per_days", NULL };
+	struct policy *p = L->p;
+	struct policy_shared_cap_def d = { 0 };
+	const json_t *arr = NULL, *v;
+	size_t errors = L->errs->n + L->errs->dropped, m;
+	if (!check_object(L, val, keys, keys))
+		return;
+	if ((v = json_object_get(val, "name")) != NULL) {
+		m = path_key(L, "name");
+		if (!json_is_string(v) || !valid_name(json_string_value(v)))
+			add_error(L, "cap names must match [a-z][a-z0-9_]{0,63}");
+		else
+			for (size_t i = 0; i < p->n_shared_caps; i++)
+				if (strcmp(p->shared_caps[i].name, json_string_value(v)) == 0)
+					add_error(L, "duplicate cap name \"%s\"", json_string_value(v));
+		path_pop(L, m);
+	}
+	if (json_object_get(val, "purposes") != NULL &&
+	    array_at(L, val, "purposes", POLICY_MAX_PURPOSES, &arr)) {
+		m = path_key(L, "purposes");
+		if (json_array_size(arr) < 2)
+			add_error(L,
+				  "a shared cap lists at least two purposes (one purpose has frequency_cap)");
+		for (size_t i = 0; i < json_array_size(arr); i++) {
+			size_t mi = path_index(L, i);
+			int idx = array_name(L, json_array_get(arr, i), "purpose", &d.purposes,
+					     lookup_purpose, p);
+			if (idx >= 0 && p->purposes[idx].channels == 0)
+				add_error(L,
+					  "a purpose without channels contacts no one: a shared cap counts "
+					  "releases per channel");
+			path_pop(L, mi);
+		}
+		path_pop(L, m);
+	}
+	load_cap_numbers(L, val, &d.max, &d.per_days);
+	if (L->errs->n + L->errs->dropped != errors || d.max == 0)
+		return;
+	d.name = strdup(json_string_value(json_object_get(val, "name")));
+	if (d.name == NULL) {
+		L->nomem = true;
+		return;
+	}
+	p->shared_caps[p->n_shared_caps++] = d;
+}
+
+/* "frequency_caps": caps shared by several purposes. Read after the
+ * purposes, which they name. */
+static void load_shared_caps(struct loader *L, const json_t *root)
+{
+	struct policy *p = L->p;
+	const json_t *arr = NULL;
+	if (!array_at(L, root, "frequency_caps", POLICY_MAX_SHARED_CAPS, &arr))
+		return;
+	p->shared_caps = calloc(json_array_size(arr) + 1, sizeof *p->shared_caps);
+	if (p->shared_caps == NULL) {
+		L->nomem = true;
+		return;
+	}
+	size_t mark = path_key(L, "frequency_caps");
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		size_t m = path_index(L, i);
+		load_shared_cap(L, json_array_get(arr, i));
+		path_pop(L, m);
+	}
+	path_pop(L, mark);
 }
 
 static void load_purpose(struct loader *L, struct policy_purpose *pu, const json_t *val)
@@ -930,8 +1010,8 @@ done:
 
 static void load_root(struct loader *L, const json_t *root)
 {
-	static const char *const allowed[] = { "version", "notice_version", "purposes", "fields",
-					       "roles",	  "principals",	    NULL };
+	static const char *const allowed[] = { "version", "notice_version", "purposes",	      "fields",
+					       "roles",	  "principals",	    "frequency_caps", NULL };
 	static const char *const required[] = { "version", "notice_version", "purposes",
 						"fields",  "roles",	     NULL };
 	struct policy *p = L->p;
@@ -955,6 +1035,8 @@ static void load_root(struct loader *L, const json_t *root)
 		load_fields(L, v);
 	if ((v = json_object_get(root, "purposes")) != NULL)
 		load_purposes(L, v);
+	if (json_object_get(root, "frequency_caps") != NULL)
+		load_shared_caps(L, root);
 	if ((v = json_object_get(root, "roles")) != NULL)
 		load_roles(L, v);
 	if ((v = json_object_get(root, "principals")) != NULL)

@@ -135,6 +135,11 @@ static const char *const texts[C_COUNT_TEXTS][2] = {
 	[C_NOT_FOUND] = { "There is no such entry.", "没有此条目。" },
 	[C_PRINT_NOTE] = { "This page prints as a report: use your browser's print command.",
 			   "此页面可作为报告打印：请使用浏览器的打印功能。" },
+	[C_HELD_BY_CAP] = { "Held by caps", "因频率上限暂缓" },
+	[C_RECENT_RELEASES] = { "Recent releases (the release log the frequency caps count)",
+				"最近的放行（频率上限所计数的放行日志）" },
+	[C_NO_RELEASES] = { "No release in the log.", "放行日志中没有记录。" },
+	[C_RELEASE_ID] = { "Release id", "放行编号" },
 };
 
 const char *consolepage_tx(enum prefpage_lang lang, enum ctext t)

@@ -56,6 +56,7 @@
 #include "service/console.h"
 #include "service/consolepage.h"
 #include "service/domain/console_session.h"
+#include "service/domain/release.h"
 #include "service/domain/trail.h"
 #include "service/parse.h"
 #include "service/router.h"
@@ -1428,7 +1429,7 @@ static int report_add(void *arg, const struct audit_entry *e)
 
 /* One outreach filter request, read from its entry's detail. */
 struct campaign {
-	int64_t seq, time_us, total, allowed, denied, released;
+	int64_t seq, time_us, total, allowed, denied, released, held_by_cap;
 	char actor[AUDIT_ACTOR_MAX + 1], purpose[AUDIT_NAME_MAX + 1], channel[AUDIT_NAME_MAX + 1];
 	char release_id[STORE_ID_CAP], list_hmac[80];
 };
@@ -1448,6 +1449,7 @@ static void campaign_from(const struct audit_entry *e, struct campaign *c)
 	c->allowed = json_integer_value(json_object_get(d, "allowed"));
 	c->denied = json_integer_value(json_object_get(d, "denied"));
 	c->released = json_integer_value(json_object_get(d, "released"));
+	c->held_by_cap = json_integer_value(json_object_get(d, "held_by_cap"));
 	const char *rid = json_string_value(json_object_get(d, "release_id"));
 	const char *mac = json_string_value(json_object_get(d, "list_hmac"));
 	if (rid != NULL && strlen(rid) < sizeof c->release_id)
@@ -1459,8 +1461,9 @@ static void campaign_from(const struct audit_entry *e, struct campaign *c)
 
 static void campaigns_head(struct page_buf *b, enum prefpage_lang L, enum ctext caption)
 {
-	static const enum ctext cols[] = { C_SEQ,     C_TIME,	C_ACTOR,    C_PURPOSE,	   C_CHANNEL, C_TOTAL,
-					   C_ALLOWED, C_DENIED, C_RELEASED, C_LIST_DIGEST, C_RELEASE };
+	static const enum ctext cols[] = { C_SEQ,	  C_TIME,     C_ACTOR,	     C_PURPOSE,
+					   C_CHANNEL,	  C_TOTAL,    C_ALLOWED,     C_DENIED,
+					   C_HELD_BY_CAP, C_RELEASED, C_LIST_DIGEST, C_RELEASE };
 	page_puts(b, "<table class=\"entries\"><caption class=\"vh\">");
 	page_esc(b, consolepage_tx(L, caption));
 	page_puts(b, "</caption><thead><tr>");
@@ -1483,8 +1486,9 @@ static void campaign_row(struct page_buf *b, const struct campaign *c)
 	page_esc(b, c->purpose);
 	page_puts(b, "</td><td>");
 	page_esc(b, c->channel);
-	page_printf(b, "</td><td>%lld</td><td>%lld</td><td>%lld</td><td>%lld</td><td><code>",
-		    (long long)c->total, (long long)c->allowed, (long long)c->denied, (long long)c->released);
+	page_printf(b, "</td><td>%lld</td><td>%lld</td><td>%lld</td><td>%lld</td><td>%lld</td><td><code>",
+		    (long long)c->total, (long long)c->allowed, (long long)c->denied,
+		    (long long)c->held_by_cap, (long long)c->released);
 	page_esc(b, c->list_hmac);
 	page_puts(b, "</code></td><td><code>");
 	page_esc(b, c->release_id);
@@ -1505,6 +1509,52 @@ static int reach_add(void *arg, const struct audit_entry *e)
 	campaign_row(x->b, &c);
 	x->found++;
 	return 0;
+}
+
+struct recent {
+	struct page_buf *b;
+	int64_t n;
+};
+
+/* One row of the person's release log: what the frequency caps count. */
+static int recent_add(void *arg, const struct store_release_entry *e)
+{
+	struct recent *x = arg;
+	page_puts(x->b, "<tr><td>");
+	consolepage_time(x->b, e->at_us);
+	page_puts(x->b, "</td><td>");
+	page_esc(x->b, e->purpose);
+	page_puts(x->b, "</td><td>");
+	page_esc(x->b, e->channel);
+	page_puts(x->b, "</td><td><code>");
+	page_esc(x->b, e->release_id);
+	page_puts(x->b, "</code></td></tr>\n");
+	x->n++;
+	return 0;
+}
+
+/* The person's recent releases, read from the release log itself (exact,
+ * no scan limit), newest first. */
+static int person_recent_releases(struct txn *t, struct page_buf *b, enum prefpage_lang L, const char *id)
+{
+	static const enum ctext cols[] = { C_TIME, C_PURPOSE, C_CHANNEL, C_RELEASE_ID };
+	struct recent x = { .b = b };
+	page_puts(b, "<h2>");
+	page_esc(b, consolepage_tx(L, C_RECENT_RELEASES));
+	page_puts(b, "</h2><table class=\"entries\"><caption class=\"vh\">");
+	page_esc(b, consolepage_tx(L, C_RECENT_RELEASES));
+	page_puts(b, "</caption><thead><tr>");
+	for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+		page_puts(b, "<th scope=\"col\">");
+		page_esc(b, consolepage_tx(L, cols[i]));
+		page_puts(b, "</th>");
+	}
+	page_puts(b, "</tr></thead><tbody>\n");
+	int rc = release_of_contact_each(t, id, recent_add, &x);
+	page_puts(b, "</tbody></table>\n");
+	if (rc == 0 && x.n == 0)
+		consolepage_notice(b, consolepage_tx(L, C_NO_RELEASES), 0);
+	return rc;
 }
 
 static int h_console_person(struct reqctx *ctx)
@@ -1583,6 +1633,10 @@ static int h_console_person(struct reqctx *ctx)
 		consolepage_notice(&b, consolepage_tx(L, C_NO_CAMPAIGNS), 0);
 	if (more)
 		consolepage_notice(&b, consolepage_tx(L, C_SCAN_LIMIT), 0);
+	if ((rc = person_recent_releases(&t, &b, L, id)) != 0) {
+		free(page_finish(&b));
+		return fail_audited(ctx, r, rc);
+	}
 	consolepage_tail(&b);
 	reply_page(ctx, 200, &b);
 	app_commit(ctx);

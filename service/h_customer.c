@@ -887,9 +887,13 @@ static int apply_frequency(struct store_conn *w, struct writer_job *job)
 	struct reqctx *ctx = job->ctx;
 	struct cust *c = ctx->state;
 	struct txn t = app_txn(ctx, w);
-	int rc = release_choice_set(&t, c->ct.id, c->fq_purpose, c->fq_channel, c->fq);
+	int rc = contact_get(&t, c->ct.id, &c->ct);
+	if (rc == 0 && c->ct.erased)
+		rc = err_set(ERR_GONE, "the contact was erased");
+	if (rc == 0)
+		rc = consent_frequency_set(&t, &c->ct, c->fq_purpose, c->fq_channel, c->fq, c->link.id);
 	if (rc != 0)
-		audit_decide(ctx, false, "error");
+		audit_decide(ctx, false, rc == ERR_GONE || rc == ERR_NOTFOUND ? "erased" : "error");
 	return rc;
 }
 

@@ -522,6 +522,18 @@ static void frequency_form(struct buf *b, const struct prefpage_model *m, const 
 	puts_(b, "</button></form>");
 }
 
+/* The text of the person's own frequency choice, or -1 for none ("any"). */
+static int frequency_text(const char *name)
+{
+	if (strcmp(name, "weekly") == 0)
+		return T_FREQ_WEEKLY;
+	if (strcmp(name, "monthly") == 0)
+		return T_FREQ_MONTHLY;
+	if (strcmp(name, "important") == 0)
+		return T_FREQ_IMPORTANT;
+	return -1;
+}
+
 static void choice_row(struct buf *b, const struct prefpage_model *m, const struct prefpage_purpose *p,
 		       const struct prefpage_choice *c)
 {
@@ -570,6 +582,15 @@ static void choice_row(struct buf *b, const struct prefpage_model *m, const stru
 			puts_(b, " (");
 			esc(b, c->source);
 			puts_(b, ")");
+		}
+		/* The person's own choice belongs to the record of the
+		 * consent it narrows (it is evidence in the history too). */
+		int fq = frequency_text(c->frequency);
+		if (fq >= 0) {
+			puts_(b, "<br>");
+			esc(b, tx(lang, T_FREQ_LABEL));
+			puts_(b, ": ");
+			esc(b, tx(lang, (enum text)fq));
 		}
 	}
 	puts_(b, "</td><td>");

@@ -16,11 +16,15 @@
 #define LIMIT_QUERY_VALUE_BYTES 512
 
 /* JSON */
-#define LIMIT_JSON_DEPTH 8	       /* nesting of request bodies */
-#define LIMIT_STRING_BYTES 4096	       /* one field value */
-#define LIMIT_FIELDS 64		       /* keys in one contact object */
-#define LIMIT_LIST_ITEMS 64	       /* e.g. collected_for */
-#define LIMIT_RELEASES_LISTED 1000     /* releases of one contact an auditor sees at once */
+#define LIMIT_JSON_DEPTH 8	   /* nesting of request bodies */
+#define LIMIT_STRING_BYTES 4096	   /* one field value */
+#define LIMIT_FIELDS 64		   /* keys in one contact object */
+#define LIMIT_LIST_ITEMS 64	   /* e.g. collected_for */
+#define LIMIT_RELEASES_LISTED 1000 /* releases of one contact an auditor sees at once */
+/* Release times one shared-cap count reads per store call (people x the
+ * cap's max): 512 KiB of int64 per buffer, and one round trip on
+ * PostgreSQL for a whole filter block at small caps. */
+#define LIMIT_RELEASE_TIMES_BATCH 65536
 #define LIMIT_IMPORT_CONSENTS 64       /* consents of one imported contact */
 #define LIMIT_LINE_BYTES (64 * 1024)   /* one NDJSON / CSV line */
 #define LIMIT_BULK_ENTRIES 20000000ULL /* entries in one filter or import */

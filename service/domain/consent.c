@@ -302,6 +302,38 @@ int consent_put_confirmed(struct txn *t, const struct store_contact *ct, struct 
 	return put(t, ct, cs, evidence, current, true);
 }
 
+int consent_frequency_set(struct txn *t, const struct store_contact *ct, const char *purpose,
+			  const char *channel, enum policy_frequency f, const char *link_id)
+{
+	struct store_consent cs;
+	uint8_t dek[32], *sealed = NULL;
+	json_t *evidence = NULL;
+	int rc = release_choice_set(t, ct->id, purpose, channel, f);
+	if (rc != 0)
+		return rc;
+	rc = store_consent_get(t->c, ct->id, purpose, channel, &cs);
+	if (rc == ERR_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	consent_new_receipt(cs.receipt_id);
+	snprintf(cs.method, sizeof cs.method, "frequency_choice");
+	snprintf(cs.source, sizeof cs.source, "customer");
+	cs.at_us = cs.recorded_us = t->now_us;
+	evidence = json_pack("{s:s, s:s}", "frequency", policy_frequency_name(f), "link_id", link_id);
+	rc = evidence != NULL ? record_unwrap(t->keys, ct, dek) : err_set(ERR_NOMEM, "out of memory");
+	if (rc == 0)
+		rc = consent_seal_evidence(dek, ct->id, &cs, evidence, &sealed);
+	crypto_wipe(dek, sizeof dek);
+	/* History only: the choice is evidence about the consent, not a new
+	 * state of it. */
+	if (rc == 0)
+		rc = store_consent_put(t->c, &cs, false);
+	free(sealed);
+	json_decref(evidence);
+	return rc;
+}
+
 json_t *consent_to_json(const struct store_consent *cs, const struct policy *p, int64_t now_s)
 {
 	struct policy_consent pc = { POLICY_CONSENT_NONE, cs->expires_us / 1000000 };
@@ -403,12 +435,17 @@ int consent_check(struct txn *t, const char *role, const struct check_req *req, 
 	consent_decide(t, role, req->purpose, req->channel, &row, t->now_us / 1000000, &out->d);
 	out->reachable_us = 0;
 	/* Asked about an outreach, the check answers as the filter would: the
-	 * purpose's frequency cap applies (a look-up is not a contact). */
-	if (req->outreach && out->d.allowed && (req->pi.cap_max > 0 || req->pi.frequency_choice)) {
+	 * purpose's frequency cap, the person's choice and the caps shared
+	 * with other purposes apply (a look-up is not a contact). */
+	if (req->outreach && out->d.allowed &&
+	    (req->pi.cap_max > 0 || req->pi.frequency_choice || policy_shared_cap_count(t->policy) > 0)) {
 		bool held = false;
 		rc = release_outreach_held(t, row.id, req->pi.name, check_channel(req), req->pi.cap_max,
 					   req->pi.cap_per_days, req->pi.frequency_choice, &held,
 					   &out->reachable_us);
+		if (rc == 0)
+			rc = release_shared_held(t, row.id, req->pi.name, check_channel(req), &held,
+						 &out->reachable_us);
 		if (rc != 0)
 			return rc;
 		if (held) {

@@ -69,6 +69,17 @@ int consent_put(struct txn *t, const struct store_contact *ct, struct store_cons
 int consent_put_confirmed(struct txn *t, const struct store_contact *ct, struct store_consent *cs,
 			  json_t *evidence, bool *current);
 
+/* On the writer, for a live contact ct: the person's own frequency choice
+ * for (purpose, channel) (release_choice_set), recorded as evidence with
+ * the consent too: a copy of the current event (same status and times)
+ * appended to the history only, collection method "frequency_choice",
+ * with a new receipt and the choice and link_id as its sealed evidence, so
+ * the consent history shows when the person chose what. The current event
+ * stays as it is. With no consent for (purpose, channel) only the choice
+ * is stored (there is nothing to record it with). */
+int consent_frequency_set(struct txn *t, const struct store_contact *ct, const char *purpose,
+			  const char *channel, enum policy_frequency f, const char *link_id);
+
 /* One event as the API shows it (with its effective status at now_s). */
 json_t *consent_to_json(const struct store_consent *cs, const struct policy *p, int64_t now_s);
 

@@ -319,7 +319,8 @@ static int decide_block(struct outreach *o)
 		if (rc < 0)
 			return rc;
 		p->same_person = rc == 1;
-		p->capped = !p->same_person && (o->o.cap_max > 0 || o->o.frequency_choice);
+		p->capped = !p->same_person && (o->o.cap_max > 0 || o->o.frequency_choice ||
+						policy_shared_cap_count(o->t->policy) > 0);
 	}
 	return 0;
 }
@@ -341,6 +342,11 @@ static void caps_block(struct outreach *o)
 	int rc = release_outreach_held_many(o->t, k, (const char(*)[STORE_ID_CAP])o->ids, o->o.purpose,
 					    o->o.channel, o->o.cap_max, o->o.cap_per_days,
 					    o->o.frequency_choice, o->held, o->reach, o->rc_each);
+	/* Caps shared by several purposes (the policy's frequency_caps): the
+	 * stricter answer holds; rc_each chains from the call above. */
+	if (rc == 0 && policy_shared_cap_count(o->t->policy) > 0)
+		rc = release_shared_held_many(o->t, k, (const char(*)[STORE_ID_CAP])o->ids, o->o.purpose,
+					      o->o.channel, o->held, o->reach, o->rc_each);
 	for (size_t j = 0; j < k; j++) {
 		struct pending *p = &o->block[o->order[j]];
 		if (rc != 0 || o->rc_each[j] != 0) {
@@ -620,6 +626,8 @@ int outreach_record(struct outreach *o, struct txn *w, const char *release_id, j
 		if (rc == 0)
 			rc = release_cap_recheck(w, o->o.purpose, o->o.channel, o->o.cap_max,
 						 o->o.cap_per_days, ids, have / 16);
+		if (rc == 0)
+			rc = release_shared_recheck(w, o->o.purpose, o->o.channel, ids, have / 16);
 		if (rc == 0)
 			rc = release_log_put(w, release_id, o->o.purpose, o->o.channel, ids, have / 16);
 		if (have < RELEASE_CHUNK_IDS * 16)

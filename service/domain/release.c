@@ -143,6 +143,14 @@ static int log_entry_json(void *ctx, const struct store_release_entry *e)
 		       : err_set(ERR_NOMEM, "out of memory");
 }
 
+int release_of_contact_each(struct txn *t, const char *contact_id, store_release_log_cb cb, void *ctx)
+{
+	uint8_t raw[LIMIT_ID_RAW_BYTES];
+	if (b64url_decode(contact_id, strlen(contact_id), raw, sizeof raw) != LIMIT_ID_RAW_BYTES)
+		return err_set(ERR_INVALID, "not a contact id");
+	return store_release_log_each(t->c, raw, LIMIT_RELEASES_LISTED, cb, ctx);
+}
+
 int release_of_contact_json(struct txn *t, const char *contact_id, json_t **out)
 {
 	uint8_t raw[LIMIT_ID_RAW_BYTES];
@@ -279,4 +287,159 @@ int release_choices_json(struct txn *t, const char *contact_id, json_t **out)
 	}
 	*out = arr;
 	return 0;
+}
+
+/* ---- caps shared by several purposes ---- */
+
+/* Merges the newest-first times b (nb of them) into a (*na of them, room
+ * for limit), keeping the limit newest; tmp has room for limit. */
+static void merge_newest(int64_t *a, int64_t *na, const int64_t *b, int64_t nb, int64_t limit, int64_t *tmp)
+{
+	int64_t i = 0, j = 0, k = 0;
+	while (k < limit && (i < *na || j < nb))
+		tmp[k++] = j >= nb || (i < *na && a[i] >= b[j]) ? a[i++] : b[j++];
+	memcpy(a, tmp, (size_t)k * sizeof *a);
+	*na = k;
+}
+
+int release_counts_many(struct txn *t, size_t n, const uint8_t (*ids)[LIMIT_ID_RAW_BYTES],
+			const char *const *purposes, size_t n_purposes, const char *channel, int64_t after_us,
+			int64_t limit, int64_t *count, int64_t *kth)
+{
+	int64_t *top = NULL, *got = NULL, *ntop = NULL, *ngot = NULL, *tmp = NULL;
+	int rc = 0;
+	if (limit < 1 || limit > POLICY_CAP_MAX)
+		return err_set(ERR_INVALID, "a cap counts between 1 and %d releases", POLICY_CAP_MAX);
+	/* People per store call: their times fill at most one batch. */
+	size_t per = (size_t)(LIMIT_RELEASE_TIMES_BATCH / limit);
+	if (per > n)
+		per = n;
+	if (per == 0)
+		return 0;
+	top = malloc(per * (size_t)limit * sizeof *top);
+	got = malloc(per * (size_t)limit * sizeof *got);
+	ntop = malloc(per * sizeof *ntop);
+	ngot = malloc(per * sizeof *ngot);
+	tmp = malloc((size_t)limit * sizeof *tmp);
+	if (top == NULL || got == NULL || ntop == NULL || ngot == NULL || tmp == NULL)
+		rc = err_set(ERR_NOMEM, "out of memory");
+	for (size_t s = 0; rc == 0 && s < n; s += per) {
+		size_t m = n - s < per ? n - s : per;
+		for (size_t j = 0; j < m; j++)
+			ntop[j] = 0;
+		/* One batched read per purpose; each person's newest times of
+		 * every purpose merged into one newest-first list. */
+		for (size_t p = 0; rc == 0 && p < n_purposes; p++) {
+			rc = store_release_times_many(t->c, m, ids[s], purposes[p], channel, after_us, limit,
+						      got, ngot);
+			for (size_t j = 0; rc == 0 && j < m; j++)
+				merge_newest(top + j * (size_t)limit, &ntop[j], got + j * (size_t)limit,
+					     ngot[j], limit, tmp);
+		}
+		for (size_t j = 0; rc == 0 && j < m; j++) {
+			count[s + j] = ntop[j];
+			kth[s + j] = ntop[j] > 0 ? top[j * (size_t)limit + (size_t)ntop[j] - 1] : 0;
+		}
+	}
+	free(top);
+	free(got);
+	free(ntop);
+	free(ngot);
+	free(tmp);
+	return rc;
+}
+
+/* The stricter of two answers: held for good (reachable 0) stays so; else
+ * the later time. */
+static void hold_later(bool *held, int64_t *reachable_us, int64_t cap_reachable_us)
+{
+	if (*held && *reachable_us == 0)
+		return;
+	if (!*held || cap_reachable_us > *reachable_us)
+		*reachable_us = cap_reachable_us;
+	*held = true;
+}
+
+int release_shared_held_many(struct txn *t, size_t n, const char (*ids)[STORE_ID_CAP], const char *purpose,
+			     const char *channel, bool *held, int64_t *reachable_us, int *rc_each)
+{
+	uint8_t(*raw)[LIMIT_ID_RAW_BYTES] = NULL;
+	int64_t *count = NULL, *kth = NULL;
+	struct policy_shared_cap cap;
+	int rc = 0;
+	for (size_t c = 0; rc == 0 && c < policy_shared_cap_count(t->policy); c++) {
+		if (policy_shared_cap_get(t->policy, c, &cap) != 0 ||
+		    !policy_shared_cap_covers(&cap, purpose))
+			continue;
+		if (raw == NULL) {
+			raw = calloc(n, sizeof *raw);
+			count = calloc(n, sizeof *count);
+			kth = calloc(n, sizeof *kth);
+			if (raw == NULL || count == NULL || kth == NULL) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				break;
+			}
+			for (size_t i = 0; i < n; i++)
+				if (rc_each[i] == 0 && b64url_decode(ids[i], strlen(ids[i]), raw[i],
+								     sizeof raw[i]) != LIMIT_ID_RAW_BYTES)
+					rc_each[i] = err_set(ERR_INVALID, "not a contact id");
+		}
+		rc = release_counts_many(
+			t, n, (const uint8_t(*)[LIMIT_ID_RAW_BYTES])raw, cap.purposes, cap.n_purposes,
+			channel, policy_cap_window_start(cap.per_days, t->now_us), cap.max, count, kth);
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			int64_t at = 0;
+			if (rc_each[i] == 0 &&
+			    policy_cap_reached(cap.max, cap.per_days, count[i], kth[i], &at))
+				hold_later(&held[i], &reachable_us[i], at);
+		}
+	}
+	free(raw);
+	free(count);
+	free(kth);
+	return rc;
+}
+
+int release_shared_held(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
+			bool *held, int64_t *reachable_us)
+{
+	char id[1][STORE_ID_CAP];
+	int rc_one = 0;
+	if (snprintf(id[0], sizeof id[0], "%s", contact_id) >= (int)sizeof id[0])
+		return err_set(ERR_INVALID, "not a contact id");
+	int rc = release_shared_held_many(t, 1, (const char(*)[STORE_ID_CAP])id, purpose, channel, held,
+					  reachable_us, &rc_one);
+	return rc != 0 ? rc : rc_one;
+}
+
+int release_shared_recheck(struct txn *t, const char *purpose, const char *channel, const uint8_t *ids,
+			   size_t n_ids)
+{
+	int64_t *count = NULL, *kth = NULL;
+	struct policy_shared_cap cap;
+	int rc = 0;
+	for (size_t c = 0; rc == 0 && n_ids > 0 && c < policy_shared_cap_count(t->policy); c++) {
+		if (policy_shared_cap_get(t->policy, c, &cap) != 0 ||
+		    !policy_shared_cap_covers(&cap, purpose))
+			continue;
+		if (count == NULL) {
+			count = calloc(n_ids, sizeof *count);
+			kth = calloc(n_ids, sizeof *kth);
+			if (count == NULL || kth == NULL) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				break;
+			}
+		}
+		rc = release_counts_many(
+			t, n_ids, (const uint8_t(*)[LIMIT_ID_RAW_BYTES])ids, cap.purposes, cap.n_purposes,
+			channel, policy_cap_window_start(cap.per_days, t->now_us), cap.max, count, kth);
+		for (size_t i = 0; rc == 0 && i < n_ids; i++)
+			if (count[i] >= cap.max)
+				rc = err_set(ERR_CONFLICT,
+					     "another campaign reached some of these people while this "
+					     "list was read; nothing was released: run the filter again");
+	}
+	free(count);
+	free(kth);
+	return rc;
 }

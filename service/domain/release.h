@@ -84,7 +84,45 @@ int release_summary_put(struct txn *t, const char *release_id, json_t *summary);
  * as a new JSON object with "released_at". */
 int release_summary_get(struct txn *t, const char *release_id, json_t **out);
 /* On a reader: the releases that included contact_id, newest first
- * (at most LIMIT_RELEASES_LISTED), as a new JSON array. */
+ * (at most LIMIT_RELEASES_LISTED), each to cb (stop with nonzero), or as
+ * a new JSON array. */
+int release_of_contact_each(struct txn *t, const char *contact_id, store_release_log_cb cb, void *ctx);
 int release_of_contact_json(struct txn *t, const char *contact_id, json_t **out);
+
+/*
+ * Caps shared by several purposes (policy: frequency_caps, "all our
+ * marketing, at most three a week"): counted per person and channel over
+ * every purpose a cap lists, from the same release log, on top of each
+ * purpose's own cap and the person's choice.
+ *
+ * release_counts_many: for each of n raw ids, how many releases on channel
+ * for any of the n_purposes purposes came after after_us, counting at most
+ * limit (count[i]), and the time of the last one counted (kth[i]: the
+ * limit-th newest when count[i] == limit), as store_release_recent answers
+ * for one purpose. limit is at most POLICY_CAP_MAX.
+ */
+int release_counts_many(struct txn *t, size_t n, const uint8_t (*ids)[LIMIT_ID_RAW_BYTES],
+			const char *const *purposes, size_t n_purposes, const char *channel, int64_t after_us,
+			int64_t limit, int64_t *count, int64_t *kth);
+/* For a block of n people (contact ids) of an outreach for (purpose,
+ * channel): each shared cap of t->policy that lists purpose holds person i
+ * back when it is reached. held[i], reachable_us[i] and rc_each[i] come in
+ * holding the answer so far (release_outreach_held_many's, so the same
+ * arrays chain) and leave holding the stricter one: a person held with
+ * reachable_us 0 (their "important" choice) stays so; otherwise the latest
+ * time wins. A person with rc_each[i] != 0 is not counted (deny them); one
+ * whose id is not a contact id gets ERR_INVALID there. The return is 0 or
+ * an error for the whole block. Nothing is read when no cap lists purpose. */
+int release_shared_held_many(struct txn *t, size_t n, const char (*ids)[STORE_ID_CAP], const char *purpose,
+			     const char *channel, bool *held, int64_t *reachable_us, int *rc_each);
+/* The same for one person (the single check about an outreach). */
+int release_shared_held(struct txn *t, const char *contact_id, const char *purpose, const char *channel,
+			bool *held, int64_t *reachable_us);
+/* On the writer, before release_log_put, like release_cap_recheck: every
+ * one of n_ids raw ids is still under every shared cap that lists purpose,
+ * counting what committed since the list was decided; ERR_CONFLICT when
+ * one is not (the request releases no one and is run again). */
+int release_shared_recheck(struct txn *t, const char *purpose, const char *channel, const uint8_t *ids,
+			   size_t n_ids);
 
 #endif

@@ -486,6 +486,13 @@ int store_frequency_each(struct store_conn *c, const char *contact_id, store_fre
 	return CALL(c->be, frequency_each, c, contact_id, cb, ctx);
 }
 
+int store_release_times_many(struct store_conn *c, size_t n, const uint8_t *ids, const char *purpose,
+			     const char *channel, int64_t after_us, int64_t limit, int64_t *times,
+			     int64_t *counts)
+{
+	return CALL(c->be, release_times_many, c, n, ids, purpose, channel, after_us, limit, times, counts);
+}
+
 int store_suppression_add(struct store_conn *c, const struct store_suppression *sp)
 {
 	return CALL(c->be, suppression_add, c, sp);

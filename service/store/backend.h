@@ -206,6 +206,9 @@ struct store_backend {
 	int (*frequency_get)(struct store_conn *c, const char *contact_id, const char *purpose,
 			     const char *channel, struct store_frequency *out);
 	int (*frequency_each)(struct store_conn *c, const char *contact_id, store_frequency_cb cb, void *ctx);
+	int (*release_times_many)(struct store_conn *c, size_t n, const uint8_t *ids, const char *purpose,
+				  const char *channel, int64_t after_us, int64_t limit, int64_t *times,
+				  int64_t *counts);
 	int (*suppression_add)(struct store_conn *c, const struct store_suppression *sp);
 	int (*suppressions_active)(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb,
 				   void *ctx);

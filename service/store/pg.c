@@ -11,7 +11,7 @@
  *   one transaction under an advisory lock (several instances may start at
  *   once); consentd_schema records the last one applied.
  * - store_begin takes the chain lock, pg_advisory_xact_lock(PG_CHAIN_LOCK),
- *   in the same transaction as everything the batch writes. Every instance's
+ *   in the same READ COMMITTED transaction as everything the batch writes. Every instance's
  *   writer does, so batches from several instances are totally ordered: the
  *   audit head a batch reads under the lock is the head its entries extend,
  *   and a trigger refuses an entry whose seq is not head + 1 (gapless; a
@@ -459,7 +459,8 @@ static int pg_migrate(struct store_conn *c, int *version)
 	struct pg_args a = { 0 };
 	int rc;
 	a_i64(&a, PG_MIGRATE_LOCK);
-	if ((rc = pg_do(c, "BEGIN", NULL, NULL, "cannot begin the migration")) != 0 ||
+	if ((rc = pg_do(c, "BEGIN ISOLATION LEVEL READ COMMITTED", NULL, NULL,
+			"cannot begin the migration")) != 0 ||
 	    (rc = pg_do(c, "SELECT pg_advisory_xact_lock($1::bigint)", &a, NULL, "cannot lock the schema")) !=
 		    0 ||
 	    (rc = pg_run(c, "SELECT to_regclass('consentd_schema') IS NULL", NULL, &r,
@@ -707,7 +708,12 @@ static int pg_begin(struct store_conn *c)
 	pgc(c)->pend_n = 0;
 	pgc(c)->next_seq = 0;
 	a_i64(&a, PG_CHAIN_LOCK);
-	int rc = pg_do(c, "BEGIN", NULL, NULL, "cannot begin");
+	/* READ COMMITTED whatever the database's default: every statement
+	 * after the lock then reads what the batches before it committed (the
+	 * audit head, and the release log the cap's recount reads). Under
+	 * REPEATABLE READ the snapshot would date from the lock request, before
+	 * the other instance's batch committed. */
+	int rc = pg_do(c, "BEGIN ISOLATION LEVEL READ COMMITTED", NULL, NULL, "cannot begin");
 	if (rc == 0 && (rc = pg_do(c, "SELECT pg_advisory_xact_lock($1::bigint)", &a, NULL,
 				   "cannot take the chain lock")) != 0)
 		PQclear(PQexec(pgc(c)->db, "ROLLBACK"));
@@ -763,7 +769,7 @@ static int pg_commit_outcome(struct pg_conn *pc)
 	a_i64(&l, PG_CHAIN_LOCK);
 	a_i64(&a, seq);
 	const char *what = "the connection was lost during COMMIT and the outcome cannot be learned";
-	int rc = pg_do(&pc->base, "BEGIN", NULL, NULL, what);
+	int rc = pg_do(&pc->base, "BEGIN ISOLATION LEVEL READ COMMITTED", NULL, NULL, what);
 	if (rc == 0 &&
 	    (rc = pg_do(&pc->base, "SELECT pg_advisory_xact_lock($1::bigint)", &l, NULL, what)) == 0)
 		rc = pg_run(&pc->base, "SELECT hash FROM audit WHERE seq = $1", &a, &r, what);
@@ -2489,6 +2495,44 @@ static int pg_frequency_each(struct store_conn *c, const char *contact_id, store
 	return rc;
 }
 
+/* The whole batch in one round trip: the ids travel as one bytea, cut
+ * apart by a series, and a LATERAL probe per id reads at most limit rows
+ * of the release log's primary key. */
+static int pg_release_times_many(struct store_conn *c, size_t n, const uint8_t *ids, const char *purpose,
+				 const char *channel, int64_t after_us, int64_t limit, int64_t *times,
+				 int64_t *counts)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	for (size_t i = 0; i < n; i++)
+		counts[i] = 0;
+	if (n == 0)
+		return 0;
+	a_blob(&a, ids, n * 16);
+	a_text(&a, purpose);
+	a_text(&a, channel);
+	a_i64(&a, after_us);
+	a_i64(&a, limit);
+	a_i64(&a, (int64_t)n);
+	int rc = pg_run(
+		c,
+		"SELECT g.i::bigint, l.at_us FROM generate_series(0, $6::int - 1) AS g(i) CROSS JOIN LATERAL "
+		"(SELECT at_us FROM release_log WHERE contact = substring($1::bytea FROM g.i * 16 + 1 "
+		"FOR 16) AND purpose = $2 AND channel = $3 AND at_us > $4 ORDER BY at_us DESC "
+		"LIMIT $5) AS l ORDER BY g.i, l.at_us DESC",
+		&a, &r, "cannot read the release log");
+	for (int k = 0; rc == 0 && k < PQntuples(r); k++) {
+		int64_t i = r_i64(r, k, 0);
+		if (i < 0 || (size_t)i >= n || counts[i] >= limit) {
+			rc = err_set(ERR_IO, "the release log answered a row that was not asked for");
+			break;
+		}
+		times[i * limit + counts[i]++] = r_i64(r, k, 1);
+	}
+	PQclear(r);
+	return rc;
+}
+
 /* ---- the mail outbox ------------------------------------------------------------ */
 
 static int pg_mail_put(struct store_conn *c, const struct store_mail *m)
@@ -3024,6 +3068,7 @@ const struct store_backend store_pg_backend = {
 	.frequency_put = pg_frequency_put,
 	.frequency_get = pg_frequency_get,
 	.frequency_each = pg_frequency_each,
+	.release_times_many = pg_release_times_many,
 	.mail_put = pg_mail_put,
 	.mail_pending = pg_mail_pending,
 	.mail_mark = pg_mail_mark,

@@ -1690,6 +1690,7 @@ const struct store_backend store_sqlite_backend = {
 	.frequency_put = sqlite_frequency_put,
 	.frequency_get = sqlite_frequency_get,
 	.frequency_each = sqlite_frequency_each,
+	.release_times_many = sqlite_release_times_many,
 	.suppression_add = sqlite_suppression_add,
 	.suppressions_active = sqlite_suppressions_active,
 	.suppressions_lift = sqlite_suppressions_lift,

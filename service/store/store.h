@@ -357,6 +357,15 @@ int store_frequency_get(struct store_conn *c, const char *contact_id, const char
 			const char *channel, struct store_frequency *out);
 int store_frequency_each(struct store_conn *c, const char *contact_id, store_frequency_cb cb, void *ctx);
 
+/* The times of each contact's releases for (purpose, channel) after
+ * after_us, newest first, at most limit each, for n contacts at once (ids:
+ * n raw ids, 16 bytes each): those of ids[i] in times[i * limit ...],
+ * counts[i] of them. One query on PostgreSQL. A cap shared by several
+ * purposes merges these. */
+int store_release_times_many(struct store_conn *c, size_t n, const uint8_t *ids, const char *purpose,
+			     const char *channel, int64_t after_us, int64_t limit, int64_t *times,
+			     int64_t *counts);
+
 /* Adds sp unless an unlifted suppression of the same hash, scope, value and
  * reason exists: 1 when added, 0 when it was already there. */
 int store_suppression_add(struct store_conn *c, const struct store_suppression *sp);

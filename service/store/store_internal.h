@@ -177,6 +177,9 @@ int sqlite_frequency_put(struct store_conn *c, const char *contact_id, const str
 int sqlite_frequency_get(struct store_conn *c, const char *contact_id, const char *purpose,
 			 const char *channel, struct store_frequency *out);
 int sqlite_frequency_each(struct store_conn *c, const char *contact_id, store_frequency_cb cb, void *ctx);
+int sqlite_release_times_many(struct store_conn *c, size_t n, const uint8_t *ids, const char *purpose,
+			      const char *channel, int64_t after_us, int64_t limit, int64_t *times,
+			      int64_t *counts);
 int sqlite_suppression_add(struct store_conn *c, const struct store_suppression *sp);
 int sqlite_suppressions_active(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb,
 			       void *ctx);

@@ -225,3 +225,37 @@ int sqlite_frequency_each(struct store_conn *c, const char *contact_id, store_fr
 	sqlite3_reset(s);
 	return ret;
 }
+
+static int sqlite_release_times(struct store_conn *c, const uint8_t id_raw[16], const char *purpose,
+				const char *channel, int64_t after_us, int64_t limit, int64_t *times,
+				int64_t *n)
+{
+	sqlite3_stmt *s = store_stmt_sql(c, SQL_LOG_RECENT);
+	int rc, ret = 0;
+	*n = 0;
+	if (s == NULL)
+		return err_code();
+	sqlite3_bind_blob(s, 1, id_raw, 16, SQLITE_STATIC);
+	store_bind_text(s, 2, purpose);
+	store_bind_text(s, 3, channel);
+	sqlite3_bind_int64(s, 4, after_us);
+	sqlite3_bind_int64(s, 5, limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < limit)
+		times[(*n)++] = sqlite3_column_int64(s, 0);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		ret = store_db_error(sq_conn(c)->db, rc, "cannot read the release log");
+	sqlite3_reset(s);
+	return ret;
+}
+
+/* SQLite answers in-process: one prepared probe per id is the batch. */
+int sqlite_release_times_many(struct store_conn *c, size_t n, const uint8_t *ids, const char *purpose,
+			      const char *channel, int64_t after_us, int64_t limit, int64_t *times,
+			      int64_t *counts)
+{
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = sqlite_release_times(c, ids + i * 16, purpose, channel, after_us, limit,
+					  times + i * (size_t)limit, &counts[i]);
+	return rc;
+}

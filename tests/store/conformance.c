@@ -600,6 +600,41 @@ static void test_a_frequency_choice_is_replaced_not_added(void **state)
 	assert_int_equal(n, 1);
 }
 
+static void test_release_times_are_newest_first_and_bounded(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t ids[3][16];
+	int64_t times[3 * 2] = { 0 }, n[3] = { -1, -1, -1 };
+	memset(ids[0], 3, 16);
+	memset(ids[1], 4, 16);
+	memset(ids[2], 5, 16);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_release_log_put(f->w, "r1", "news", "email", 100, ids[0], 1), 0);
+	assert_int_equal(store_release_log_put(f->w, "r2", "news", "email", 200, ids[0], 1), 0);
+	assert_int_equal(store_release_log_put(f->w, "r3", "news", "email", 300, ids[0], 1), 0);
+	assert_int_equal(store_release_log_put(f->w, "r4", "offers", "email", 250, ids[0], 1), 0);
+	assert_int_equal(store_release_log_put(f->w, "r5", "news", "email", 150, ids[2], 1), 0);
+	assert_int_equal(store_release_log_put(f->w, "r6", "news", "sms", 160, ids[2], 1), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	/* Newest first, at most limit each, each id in its own slots. */
+	assert_int_equal(store_release_times_many(f->r, 3, &ids[0][0], "news", "email", 0, 2, times, n), 0);
+	assert_int_equal(n[0], 2);
+	assert_int_equal(times[0], 300);
+	assert_int_equal(times[1], 200);
+	assert_int_equal(n[1], 0);
+	assert_int_equal(n[2], 1);
+	assert_int_equal(times[4], 150);
+	/* Only after the window's start, only the purpose and channel asked. */
+	assert_int_equal(store_release_times_many(f->r, 1, &ids[0][0], "news", "email", 150, 2, times, n), 0);
+	assert_int_equal(n[0], 2);
+	assert_int_equal(store_release_times_many(f->r, 1, &ids[0][0], "offers", "email", 0, 2, times, n), 0);
+	assert_int_equal(n[0], 1);
+	assert_int_equal(times[0], 250);
+	assert_int_equal(store_release_times_many(f->r, 1, &ids[0][0], "news", "sms", 0, 2, times, n), 0);
+	assert_int_equal(n[0], 0);
+	assert_int_equal(store_release_times_many(f->r, 0, &ids[0][0], "news", "email", 0, 2, times, n), 0);
+}
+
 /* ---- the choice of backend -------------------------------------------- */
 
 /* ---- the mail outbox ------------------------------------------------- */
@@ -1089,6 +1124,7 @@ int main(void)
 		T(test_a_batched_filter_lookup_answers_like_single_ones),
 		T(test_a_provider_event_is_taken_in_once_and_a_rollback_forgets_it),
 		T(test_the_release_log_counts_newest_first_within_the_window),
+		T(test_release_times_are_newest_first_and_bounded),
 		T(test_a_frequency_choice_is_replaced_not_added),
 		T(test_queued_mail_is_pending_oldest_first_until_sent_and_a_rollback_drops_it),
 		T(test_a_confirmation_is_kept_and_confirms_once),

@@ -633,6 +633,43 @@ static const struct bad bads[] = {
 	  "no frequency to choose" },
 	{ "purposes/marketing/frequency_choice", "\"yes\"", "$.purposes.marketing.frequency_choice",
 	  "must be true or false" },
+	/* Caps shared by several purposes: named, at least two known purposes
+	 * with channels, both numbers, no other key. */
+	{ "frequency_caps", "{}", "$.frequency_caps", "must be an array" },
+	{ "frequency_caps",
+	  "[{\"name\": \"pressure\", \"purposes\": [\"marketing\"], \"max\": 3, \"per_days\": 7}]",
+	  "$.frequency_caps[0].purposes", "at least two purposes" },
+	{ "frequency_caps",
+	  "[{\"name\": \"pressure\", \"purposes\": [\"marketing\", \"offers\"], \"max\": 3, \"per_days\": 7}]",
+	  "$.frequency_caps[0].purposes[1]", "unknown purpose \"offers\"" },
+	{ "frequency_caps",
+	  "[{\"name\": \"pressure\", \"purposes\": [\"marketing\", \"marketing\"], \"max\": 3, \"per_days\": 7}]",
+	  "$.frequency_caps[0].purposes[1]", "duplicate purpose \"marketing\"" },
+	{ "frequency_caps",
+	  "[{\"name\": \"pressure\", \"purposes\": [\"marketing\", \"analytics\"], \"max\": 3, \"per_days\": 7}]",
+	  "$.frequency_caps[0].purposes[1]", "a purpose without channels" },
+	{ "frequency_caps",
+	  "[{\"name\": \"pressure\", \"purposes\": [\"marketing\", \"care\"], \"max\": 0, \"per_days\": 7}]",
+	  "$.frequency_caps[0].max", "between 1 and 1000" },
+	{ "frequency_caps",
+	  "[{\"name\": \"pressure\", \"purposes\": [\"marketing\", \"care\"], \"max\": 3, \"per_days\": 367}]",
+	  "$.frequency_caps[0].per_days", "between 1 and 366" },
+	{ "frequency_caps", "[{\"name\": \"pressure\", \"purposes\": [\"marketing\", \"care\"], \"max\": 3}]",
+	  "$.frequency_caps[0]", "missing required key \"per_days\"" },
+	{ "frequency_caps", "[{\"purposes\": [\"marketing\", \"care\"], \"max\": 3, \"per_days\": 7}]",
+	  "$.frequency_caps[0]", "missing required key \"name\"" },
+	{ "frequency_caps",
+	  "[{\"name\": \"Pressure\", \"purposes\": [\"marketing\", \"care\"], \"max\": 3, \"per_days\": 7}]",
+	  "$.frequency_caps[0].name", "cap names must match" },
+	{ "frequency_caps",
+	  "[{\"name\": \"p\", \"purposes\": [\"marketing\", \"care\"], \"max\": 3, \"per_days\": 7, \"channel\": \"email\"}]",
+	  "$.frequency_caps[0].channel", "unknown key" },
+	{ "frequency_caps",
+	  "[{\"name\": \"p\", \"purposes\": [\"marketing\", \"care\"], \"max\": 3, \"per_days\": 7},"
+	  "{\"name\": \"p\", \"purposes\": [\"service\", \"care\"], \"max\": 3, \"per_days\": 7}]",
+	  "$.frequency_caps[1].name", "duplicate cap name \"p\"" },
+	{ "frequency_caps", "[{\"name\": \"p\", \"purposes\": \"marketing\", \"max\": 3, \"per_days\": 7}]",
+	  "$.frequency_caps[0].purposes", "must be an array" },
 	/* Double opt-in confirms an address by mail. */
 	{ "purposes/analytics/double_opt_in", "true", "$.purposes.analytics.double_opt_in",
 	  "needs the email channel" },
@@ -756,6 +793,40 @@ static void test_frequency_cap(void **state)
 	}
 	enum policy_frequency f;
 	assert_int_equal(policy_frequency_from_name("hourly", &f), ERR_NOTFOUND);
+}
+
+/* A cap shared by several purposes is read with its purposes in the
+ * policy's order; a policy without one has none. */
+static void test_shared_frequency_caps(void **state)
+{
+	(void)state;
+	json_error_t jerr;
+	char *base = example_text();
+	json_t *doc = json_loads(base, 0, &jerr);
+	edit(doc, "frequency_caps",
+	     "[{\"name\": \"pressure\", \"purposes\": [\"care\", \"marketing\"], \"max\": 3, "
+	     "\"per_days\": 7}]");
+	char *text = json_dumps(doc, 0);
+	json_decref(doc);
+	struct policy *p = NULL;
+	struct policy_shared_cap cap;
+	assert_int_equal(policy_load_buffer(&p, text, strlen(text), "test.json", NULL), 0);
+	assert_int_equal(policy_shared_cap_count(p), 1);
+	assert_int_equal(policy_shared_cap_get(p, 0, &cap), 0);
+	assert_string_equal(cap.name, "pressure");
+	assert_int_equal(cap.max, 3);
+	assert_int_equal(cap.per_days, 7);
+	assert_int_equal(cap.n_purposes, 2);
+	assert_true(policy_shared_cap_covers(&cap, "marketing"));
+	assert_true(policy_shared_cap_covers(&cap, "care"));
+	assert_false(policy_shared_cap_covers(&cap, "service"));
+	assert_int_equal(policy_shared_cap_get(p, 1, &cap), ERR_NOTFOUND);
+	policy_free(p);
+	assert_int_equal(policy_load_buffer(&p, base, strlen(base), "test.json", NULL), 0);
+	assert_int_equal(policy_shared_cap_count(p), 0);
+	policy_free(p);
+	free(text);
+	free(base);
 }
 
 static void test_all_errors_reported(void **state)
@@ -900,6 +971,7 @@ int main(void)
 		cmocka_unit_test(test_invalid_policies),
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_frequency_cap),
+		cmocka_unit_test(test_shared_frequency_caps),
 		cmocka_unit_test(test_malformed_text),
 		cmocka_unit_test(test_principals),
 		cmocka_unit_test_setup_teardown(test_widening_and_labels, load_example, free_example),
