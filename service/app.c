@@ -464,12 +464,13 @@ void app_close(struct app *app)
 	auditwatch_stop(app->watch);
 	app->watch = NULL;
 	mail_worker_stop(app->mail);
-	app->mail = NULL;
 	outbound_stop(app->outbound); /* it records through the writer */
 	writer_shutdown(app->writer);
 	http_stop(app->http);
 	outbound_free(app->outbound); /* /metrics reads its stats until http_stop */
 	app->outbound = NULL;
+	mail_worker_free(app->mail); /* the same */
+	app->mail = NULL;
 	writer_close(app->writer);
 	store_close(app->store);
 	keyring_free(atomic_load(&app->keys));

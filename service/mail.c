@@ -31,7 +31,7 @@ struct mail_worker {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool stop;
+	bool stop, joined;
 	atomic_uint_fast64_t sent, retried, failed, dropped;
 };
 
@@ -508,13 +508,21 @@ void mail_worker_stats(struct mail_worker *w, struct mail_stats *out)
 
 void mail_worker_stop(struct mail_worker *w)
 {
-	if (w == NULL)
+	if (w == NULL || w->joined)
 		return;
 	pthread_mutex_lock(&w->lock);
 	w->stop = true;
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->thread, NULL);
+	w->joined = true;
+}
+
+void mail_worker_free(struct mail_worker *w)
+{
+	if (w == NULL)
+		return;
+	mail_worker_stop(w);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
 	curl_global_cleanup();

@@ -61,8 +61,11 @@ int64_t mail_retry_delay_ms(int64_t base_ms, int64_t attempts);
 
 /* Starts the worker on env (borrowed: it must outlive the worker). */
 int mail_worker_start(struct mail_worker **out, const struct service_env *env);
-/* Stops the thread (after its current round) and frees; NULL is fine. */
+/* Stops the thread (after its current round); NULL is fine. The stats stay
+ * readable until mail_worker_free, which stops it too if need be: /metrics
+ * may read them until the HTTP server has stopped. */
 void mail_worker_stop(struct mail_worker *w);
+void mail_worker_free(struct mail_worker *w);
 
 /* Counted since start, for /metrics. */
 struct mail_stats {
