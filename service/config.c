@@ -453,8 +453,10 @@ int config_load(struct config *cfg, const char *dir)
 		else if (strcmp(k, "public_url") == 0)
 			target = &url;
 		else if (strcmp(k, "threads") == 0) {
-			if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 64) {
-				rc = err_set(ERR_INVALID, "%s: threads must be an integer 0..64", path);
+			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+			    json_integer_value(v) > LIMIT_HTTP_THREADS) {
+				rc = err_set(ERR_INVALID, "%s: threads must be an integer 0..%d", path,
+					     LIMIT_HTTP_THREADS);
 				goto out;
 			}
 			threads = json_integer_value(v);
@@ -531,6 +533,20 @@ int config_load(struct config *cfg, const char *dir)
 	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
 		ncpu = CPU_COUNT(&set);
 	cfg->threads = threads > 0 ? (unsigned)threads : (unsigned)(ncpu > 0 ? ncpu : 2);
+	/* On PostgreSQL a check's reads wait for a round trip on the HTTP
+	 * thread, so one thread per core leaves the core idle while it waits:
+	 * the default is LIMIT_PG_THREADS_PER_CPU per core, but no more than
+	 * the pool has reader connections (one is the writer's), so no thread
+	 * waits for a connection. */
+	if (threads == 0 && strstr(db, "://") != NULL) {
+		unsigned readers =
+			(unsigned)(cfg->database_pool > 0 ? cfg->database_pool : LIMIT_PG_CONNS) - 1;
+		cfg->threads *= LIMIT_PG_THREADS_PER_CPU;
+		if (cfg->threads > readers)
+			cfg->threads = readers;
+		if (cfg->threads > LIMIT_HTTP_THREADS)
+			cfg->threads = LIMIT_HTTP_THREADS;
+	}
 	cfg->audit_verify_every = (unsigned)verify_every;
 	if ((rc = resolve(cfg->policy, dir, policy, "policy")) != 0 ||
 	    (rc = resolve(cfg->database, dir, db, "database")) != 0 ||

@@ -223,6 +223,13 @@
 #define LIMIT_PG_POOL_MIN 2   /* the writer and one reader */
 #define LIMIT_PG_POOL_MAX 256 /* the array each instance keeps */
 #define LIMIT_PG_POOL_WAIT_MS 2000
+/* HTTP threads by default on PostgreSQL, per core the process may run on
+ * (capped by the pool's readers): a check waits for its round trip on its
+ * HTTP thread, and at 8 per core the core stays busy while they wait
+ * (docs/operations.md has the figures). */
+#define LIMIT_PG_THREADS_PER_CPU 8
+/* The most HTTP threads ("threads" in consentd.conf). */
+#define LIMIT_HTTP_THREADS 64
 /* A structured (JSON) log line's message; a longer one is continued in
  * further objects marked "continued", never cut. */
 #define LIMIT_LOG_LINE_BYTES 4096

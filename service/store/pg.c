@@ -87,7 +87,15 @@ struct pg_conn {
 	 * guarantee 5), and never outside a transaction, where the INSERT is
 	 * its own commit. */
 	int64_t next_seq;
+	/* Bit i set: statement i of pg_stmts is prepared in this session. A
+	 * reset opens a new session, which has none. */
+	unsigned prepared;
 };
+
+/* The statements a check runs on every request, prepared once per session
+ * so the server parses and plans them once, not on every check. */
+enum pg_stmt { PG_STMT_FILTER_ID, PG_STMT_FILTER_EMAIL };
+static const char *const pg_stmt_names[] = { "cd_filter_id", "cd_filter_email" };
 
 struct pg_store {
 	struct store base; /* first: the interface's handle */
@@ -211,6 +219,7 @@ static int pg_error(struct pg_conn *pc, PGresult *r, const char *what)
 static void pg_reset(struct pg_conn *pc)
 {
 	PQreset(pc->db);
+	pc->prepared = 0;
 	if (PQstatus(pc->db) == CONNECTION_OK)
 		pg_session_setup(pc->db);
 }
@@ -231,6 +240,42 @@ static int pg_run(struct store_conn *c, const char *sql, const struct pg_args *a
 		return rc;
 	PGresult *r = PQexecParams(pc->db, sql, a ? a->n : 0, NULL, a ? a->v : NULL, a ? a->len : NULL,
 				   a ? a->fmt : NULL, 1);
+	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
+		rc = pg_error(pc, r, what);
+		PQclear(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+/* As pg_run, for statement id of pg_stmts (sql its text): prepared on the
+ * session's first use, then executed by name. */
+static int pg_run_prepared(struct store_conn *c, enum pg_stmt id, const char *sql, const struct pg_args *a,
+			   PGresult **out, const char *what)
+{
+	struct pg_conn *pc = pgc(c);
+	*out = NULL;
+	if (PQstatus(pc->db) != CONNECTION_OK)
+		pg_reset(pc);
+	int rc = pc->pend_n > 0 ? pg_audit_flush(pc) : 0;
+	if (rc != 0)
+		return rc;
+	if ((pc->prepared & (1u << id)) == 0) {
+		PGresult *p = PQprepare(pc->db, pg_stmt_names[id], sql, a->n, NULL);
+		/* 42P05: it exists already (a prepare whose reply was lost). */
+		const char *state = p != NULL ? PQresultErrorField(p, PG_DIAG_SQLSTATE) : NULL;
+		bool exists = state != NULL && strcmp(state, "42P05") == 0;
+		if (!exists && (p == NULL || PQresultStatus(p) != PGRES_COMMAND_OK)) {
+			rc = pg_error(pc, p, what);
+			PQclear(p);
+			return rc;
+		}
+		PQclear(p);
+		pc->prepared |= 1u << id;
+	}
+	PGresult *r = PQexecPrepared(pc->db, pg_stmt_names[id], a->n, a->v, a->len, a->fmt, 1);
 	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
 		rc = pg_error(pc, r, what);
@@ -1955,8 +2000,8 @@ static int read_filter_row(const PGresult *r, int i, int col, struct store_filte
 	return bad ? too_long("cannot look up the entry") : 0;
 }
 
-static int filter_one(struct store_conn *c, const char *join, const uint8_t *bidx, const char *id,
-		      const uint8_t *list_hash, const char *purpose, const char *channel,
+static int filter_one(struct store_conn *c, enum pg_stmt stmt, const char *join, const uint8_t *bidx,
+		      const char *id, const uint8_t *list_hash, const char *purpose, const char *channel,
 		      const struct store_scope_keys *keys, struct store_filter_row *out)
 {
 	char sql[2048];
@@ -1977,7 +2022,7 @@ static int filter_one(struct store_conn *c, const char *join, const uint8_t *bid
 				     "LEFT JOIN contact c ON %s LEFT JOIN consent k ON k.contact_id = c.id AND "
 				     "k.purpose = $2 AND k.channel = $3",
 		join);
-	int rc = pg_run(c, sql, &a, &r, "cannot look up the entry");
+	int rc = pg_run_prepared(c, stmt, sql, &a, &r, "cannot look up the entry");
 	if (rc == 0)
 		rc = PQntuples(r) == 1 ? read_filter_row(r, 0, 0, out)
 				       : err_set(ERR_IO, "cannot look up the entry");
@@ -1989,13 +2034,15 @@ static int pg_filter_by_email(struct store_conn *c, const uint8_t bidx[32], cons
 			      const char *purpose, const char *channel, const struct store_scope_keys *keys,
 			      struct store_filter_row *out)
 {
-	return filter_one(c, "c.email_bidx = $1::bytea", bidx, NULL, list_hash, purpose, channel, keys, out);
+	return filter_one(c, PG_STMT_FILTER_EMAIL, "c.email_bidx = $1::bytea", bidx, NULL, list_hash, purpose,
+			  channel, keys, out);
 }
 
 static int pg_filter_by_id(struct store_conn *c, const char *id, const char *purpose, const char *channel,
 			   const struct store_scope_keys *keys, struct store_filter_row *out)
 {
-	return filter_one(c, "c.id = $1::text", NULL, id, NULL, purpose, channel, keys, out);
+	return filter_one(c, PG_STMT_FILTER_ID, "c.id = $1::text", NULL, id, NULL, purpose, channel, keys,
+			  out);
 }
 
 /* A one-dimensional bytea[] of n values of size bytes in PostgreSQL's binary

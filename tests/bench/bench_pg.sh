@@ -84,7 +84,8 @@ uri=$(pgdb)
 "$bin" init --data "$work/pg" --listen "127.0.0.1:$p1" --database "$uri" >/dev/null
 # PG_THREADS: the PostgreSQL instance's HTTP threads. A read on PostgreSQL
 # waits for a round trip on the HTTP thread, so more threads than cores keep
-# the CPU busy; 0 (the default) is one per core, as for SQLite.
+# the CPU busy; 0 is consentd's default for PostgreSQL (8 per core, at most
+# the pool's readers: docs/operations.md).
 python3 - "$work/pg/consentd.conf" "${PG_THREADS:-0}" "${PG_POOL:-0}" <<'PY'
 import json, sys
 path, threads, pool = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

@@ -290,5 +290,40 @@ def test_a_commit_whose_reply_is_lost_is_answered_from_what_the_database_holds()
         first.close()
 
 
+def test_checks_stay_exact_when_their_prepared_lookups_lose_the_database_session():
+    """The check's lookups are prepared once per database session (pg.c).
+    A withdrawal is seen by the next check, and when the server ends every
+    session of the instance, each connection prepares them again: checks
+    answer as before, never "prepared statement does not exist"."""
+    if not pg_admin():
+        raise Skip("needs the PostgreSQL backend (run through scripts/pgtest.sh)")
+    srv = Server()
+    try:
+        cid = srv.create_contact(email="prepared.check@example.org", collected_for=["marketing"])
+        srv.set_consent(cid, "marketing", "email", "granted")
+        def check():
+            return srv.call("POST", "/v1/consent/check", token="marketing",
+                            json={"contact_id": cid, "purpose": "marketing", "channel": "email"})
+        for _ in range(20):  # every reader connection prepares and reuses them
+            st, body = check()
+            assert st == 200 and body["allowed"] is True, (st, body)
+        srv.set_consent(cid, "marketing", "email", "withdrawn")
+        st, body = check()
+        assert st == 200 and body["allowed"] is False, (st, body)
+        dbname = srv.pg.rsplit("/", 1)[1]
+        psql_rows(pg_admin(), "SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity "
+                  f"WHERE datname = '{dbname}' AND pid <> pg_backend_pid()")
+        answers = []
+        for _ in range(40):
+            st, body = check()
+            answers.append(st)
+            assert st in (200, 503), (st, body)
+            if st == 200:
+                assert body["allowed"] is False, body
+        assert answers[-20:] == [200] * 20, answers
+    finally:
+        srv.close()
+
+
 if __name__ == "__main__":
     run(globals())
