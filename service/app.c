@@ -42,6 +42,23 @@ struct policy *app_policy(struct app *app)
 	return p;
 }
 
+/* host:pid:random, the name this process claims outbox work under. */
+static int instance_name(char *out, size_t cap)
+{
+	char host[64] = "";
+	uint8_t rnd[6];
+	char hex[2 * sizeof rnd + 1];
+	if (gethostname(host, sizeof host - 1) != 0)
+		snprintf(host, sizeof host, "consentd");
+	host[sizeof host - 1] = '\0';
+	if (crypto_random(rnd, sizeof rnd) != 0)
+		return err_code();
+	for (size_t i = 0; i < sizeof rnd; i++)
+		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	snprintf(out, cap, "%s:%ld:%s", host, (long)getpid(), hex);
+	return 0;
+}
+
 /* app_policy in the shape struct service_env wants. */
 static struct policy *env_policy(void *arg)
 {
@@ -403,6 +420,8 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 					 .keys = &app->keys,
 					 .policy = env_policy,
 					 .policy_arg = app };
+	if ((rc = instance_name(app->env.instance, sizeof app->env.instance)) != 0)
+		return rc;
 	if ((rc = outbound_start(&app->outbound, &app->env)) != 0)
 		return rc;
 	if ((rc = read_file(app->cfg.tls_cert, &cert, false)) != 0 ||

@@ -17,6 +17,8 @@ struct policy;
 struct store;
 struct writer;
 
+#define ENV_INSTANCE_CAP 96
+
 struct service_env {
 	const struct config *cfg;
 	struct store *store;
@@ -27,6 +29,11 @@ struct service_env {
 	/* The live policy with a new reference (drop it with policy_unref). */
 	struct policy *(*policy)(void *arg);
 	void *policy_arg;
+	/* Who this process is when it claims outbox work in the shared
+	 * database (store_mail_claim, store_webhook_claim): host name, pid and
+	 * random hex, new at every start, so a restarted instance never takes
+	 * its predecessor's claims for its own. */
+	char instance[ENV_INSTANCE_CAP];
 };
 
 #endif
