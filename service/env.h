@@ -17,7 +17,7 @@ struct policy;
 struct store;
 struct writer;
 
-#define ENV_INSTANCE_CAP 96
+#define ENV_INSTANCE_CAP 192
 
 struct service_env {
 	const struct config *cfg;
@@ -29,10 +29,10 @@ struct service_env {
 	/* The live policy with a new reference (drop it with policy_unref). */
 	struct policy *(*policy)(void *arg);
 	void *policy_arg;
-	/* Who this process is when it claims outbox work in the shared
-	 * database (store_mail_claim, store_webhook_claim): host name, pid and
-	 * random hex, new at every start, so a restarted instance never takes
-	 * its predecessor's claims for its own. */
+	/* Who this instance is when it claims outbox work in the shared
+	 * database (store_mail_claim, store_webhook_claim): host, listen address
+	 * and a hash of the data folder's path, the same after a restart (its
+	 * claims are its own again at once). Fits: 63 + 64 + 30 bytes. */
 	char instance[ENV_INSTANCE_CAP];
 };
 

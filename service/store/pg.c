@@ -2467,7 +2467,7 @@ static int pg_mail_pending(struct store_conn *c, size_t max, int64_t now_us, sto
 	int rc = pg_run(
 		c,
 		"SELECT id, kind, contact_id, link_id, created_us, attempts, next_us, lang FROM mail_outbox "
-		"WHERE sent_us IS NULL AND failed_us IS NULL AND next_us <= $2 AND claim_until < $2 "
+		"WHERE sent_us IS NULL AND failed_us IS NULL AND next_us <= $2 "
 		"ORDER BY created_us, id LIMIT $1",
 		&a, &r, "cannot read the mail outbox");
 	if (rc == 0)
@@ -2492,8 +2492,9 @@ static int pg_mail_claim(struct store_conn *c, const char *owner, size_t max, in
 	int rc = pg_run(c,
 			"UPDATE mail_outbox SET claimed_by = $1, claim_until = $4::bigint WHERE id IN ("
 			"SELECT id FROM mail_outbox WHERE sent_us IS NULL AND failed_us IS NULL "
-			"AND next_us <= $3::bigint AND claim_until < $3::bigint ORDER BY created_us, id "
-			"LIMIT $2 FOR UPDATE SKIP LOCKED) AND claim_until < $3::bigint "
+			"AND next_us <= $3::bigint AND (claim_until < $3::bigint OR claimed_by = $1) "
+			"ORDER BY created_us, id LIMIT $2 FOR UPDATE SKIP LOCKED) "
+			"AND (claim_until < $3::bigint OR claimed_by = $1) "
 			"RETURNING id, kind, contact_id, link_id, created_us, attempts, next_us, lang",
 			&a, &r, "cannot claim mail");
 	if (rc == 0)

@@ -443,9 +443,10 @@ int store_mail_mark(struct store_conn *c, const char *id, enum store_mail_outcom
 /* Delivery claims, so that several instances on one database never send
  * one message twice at once. store_mail_claim takes, for owner, up to max
  * of the messages store_mail_pending would list at now_us whose claim has
- * run out (no claim, or one until before now_us), holds them until
- * until_us and calls cb for each one it took: the statement that checks
- * the claim also sets it, so of two connections only one gets a message.
+ * run out (no claim, or one until before now_us) or is owner's own (an
+ * instance restarted after a kill takes its claims up again), holds them
+ * until until_us and calls cb for each one it took: the statement that
+ * checks the claim also sets it, so of two owners only one gets a message.
  * store_mail_mark ends the claim of the message it marks; a killed
  * owner's claims run out at until_us and the messages are claimable again.
  * store_mail_release ends owner's claims on messages it did not mark. */

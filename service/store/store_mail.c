@@ -17,12 +17,11 @@ static const char SQL_MAIL_PUT[] =
 	"VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 static const char SQL_MAIL_PENDING[] =
 	"SELECT id, kind, contact_id, link_id, created_us, attempts, next_us, lang FROM mail_outbox "
-	"WHERE sent_us IS NULL AND failed_us IS NULL AND next_us <= ?2 AND claim_until < ?2 "
-	"ORDER BY created_us, id LIMIT ?1";
+	"WHERE sent_us IS NULL AND failed_us IS NULL AND next_us <= ?2 ORDER BY created_us, id LIMIT ?1";
 /* The check and the claim in one statement (migration 13). */
 static const char SQL_MAIL_CLAIM[] =
 	"UPDATE mail_outbox SET claimed_by = ?1, claim_until = ?4 WHERE id IN (SELECT id FROM mail_outbox "
-	"WHERE sent_us IS NULL AND failed_us IS NULL AND next_us <= ?3 AND claim_until < ?3 "
+	"WHERE sent_us IS NULL AND failed_us IS NULL AND next_us <= ?3 AND (claim_until < ?3 OR claimed_by = ?1) "
 	"ORDER BY created_us, id LIMIT ?2) "
 	"RETURNING id, kind, contact_id, link_id, created_us, attempts, next_us, lang";
 static const char SQL_MAIL_RELEASE[] = "UPDATE mail_outbox SET claimed_by = '', claim_until = 0 "
