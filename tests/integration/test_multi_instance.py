@@ -214,11 +214,13 @@ def test_two_instances_post_each_webhook_and_send_each_mail_once():
                  what="every delivery recorded")
         time.sleep(1.0)  # a second post would come within a poll or two
         ids = collections.Counter(h["webhook-id"] for h, _, _, _ in rec.got)
-        assert len(ids) == n and set(ids.values()) == {1}, ids
         sent = collections.Counter(
             email.message_from_bytes(m["data"], policy=email.policy.default)["X-Consentd-Link-Id"]
             for m in sink.messages)
-        assert sorted(sent) == sorted(links) and set(sent.values()) == {1}, sent
+        posted_once = len(ids) == n and set(ids.values()) == {1}
+        mailed_once = sorted(sent) == sorted(links) and set(sent.values()) == {1}
+        assert posted_once and mailed_once, (f"{sum(ids.values())} posts of {len(ids)} deliveries, "
+                                             f"{sum(sent.values())} mails of {len(sent)}", ids, sent)
         # Released on outcome: no claim outlives its delivery.
         assert not psql_rows(uri, "SELECT id FROM mail_outbox WHERE claim_until > 0")
         assert not psql_rows(uri, "SELECT id FROM webhook_endpoint WHERE claim_until > 0")
