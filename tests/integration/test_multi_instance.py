@@ -337,5 +337,48 @@ def test_a_customer_form_is_accepted_once_by_the_whole_fleet():
         close_all(servers)
 
 
+def test_one_form_posted_to_two_instances_at_once_is_accepted_by_one():
+    a, b = servers = fleet(2)
+    try:
+        cid = a.create_contact(email="form.race@example.org")
+        st, out = a.call("POST", f"/v1/contacts/{cid}/preference-link", token="marketing")
+        assert st == 201, (st, out)
+        tok = out["url"].rsplit("/", 1)[1]
+        hdrs = {"Content-Type": "application/x-www-form-urlencoded"}
+        for round_ in range(5):
+            a.set_consent(cid, "marketing", "email", "granted")
+            st, _, html = a.raw("GET", f"/p/{tok}")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', html.decode()).group(1)
+            form = urllib.parse.urlencode({"csrf": csrf, "action": "set", "purpose": "marketing",
+                                           "channel": "email", "status": "withdrawn"}).encode()
+            go, got = threading.Barrier(2), []
+
+            def post(s):
+                c = s.new_client()
+                go.wait()
+                st, h, body = c.request("POST", f"/p/{tok}", body=form, headers=hdrs)
+                got.append((st, h.get("content-type", ""), body))
+            ts = [threading.Thread(target=post, args=(s,)) for s in servers]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            assert sorted(st for st, _, _ in got) == [303, 403], (round_, got)
+            for st, ctype, body in got:
+                if st == 403 and ctype.startswith("application/problem+json"):
+                    assert json.loads(body)["reason"] == "csrf_replayed", body
+        rows = psql_rows(a.pg, "SELECT count(*) AS n FROM audit WHERE action = 'customer.consent' "
+                               "AND decision = 'allow'")
+        assert rows[0]["n"] == 5, rows
+        # Which refusals the write decided (both posts passed the read):
+        # for the log only, since the timing is the machine's.
+        raced = psql_rows(a.pg, "SELECT count(*) AS n FROM audit WHERE action = 'customer.consent' "
+                                "AND reason = 'csrf_replayed'")[0]["n"]
+        print(f"  {raced} of 5 refusals decided by the spend in the transaction, "
+              f"{5 - raced} by the read before it")
+    finally:
+        close_all(servers)
+
+
 if __name__ == "__main__":
     run(globals())
