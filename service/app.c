@@ -42,6 +42,25 @@ struct policy *app_policy(struct app *app)
 	return p;
 }
 
+/* The name this instance claims outbox work under: its host, its listen
+ * address and a hash (FNV-1a) of its data folder's path. Stable across
+ * restarts, so an instance killed holding a claim takes it up again when
+ * it comes back instead of waiting for it to run out; different for every
+ * instance of a fleet, since two instances on one host have their own data
+ * folders (and hosts have their own names). */
+static void instance_name(char *out, size_t cap, const struct config *cfg)
+{
+	char host[64] = "";
+	uint64_t h = 1469598103934665603ULL;
+	if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	for (const char *p = cfg->dir; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+	snprintf(out, cap, "%s@%s:%u/%016llx", host, cfg->address, (unsigned)cfg->port,
+		 (unsigned long long)h);
+}
+
 /* app_policy in the shape struct service_env wants. */
 static struct policy *env_policy(void *arg)
 {
@@ -403,6 +422,7 @@ int app_open(struct app *app, const char *dir, const char *listen_override)
 					 .keys = &app->keys,
 					 .policy = env_policy,
 					 .policy_arg = app };
+	instance_name(app->env.instance, sizeof app->env.instance, &app->cfg);
 	if ((rc = outbound_start(&app->outbound, &app->env)) != 0)
 		return rc;
 	if ((rc = read_file(app->cfg.tls_cert, &cert, false)) != 0 ||

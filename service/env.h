@@ -17,6 +17,8 @@ struct policy;
 struct store;
 struct writer;
 
+#define ENV_INSTANCE_CAP 192
+
 struct service_env {
 	const struct config *cfg;
 	struct store *store;
@@ -27,6 +29,11 @@ struct service_env {
 	/* The live policy with a new reference (drop it with policy_unref). */
 	struct policy *(*policy)(void *arg);
 	void *policy_arg;
+	/* Who this instance is when it claims outbox work in the shared
+	 * database (store_mail_claim, store_webhook_claim): host, listen address
+	 * and a hash of the data folder's path, the same after a restart (its
+	 * claims are its own again at once). Fits: 63 + 64 + 30 bytes. */
+	char instance[ENV_INSTANCE_CAP];
 };
 
 #endif

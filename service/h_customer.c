@@ -56,53 +56,8 @@
 #include <strings.h>
 
 #define CSRF_MAX_AGE_S (2 * 3600)
-#define CSRF_SEEN_CAP 8192
-#define CSRF_PER_LINK 32 /* used values one link may hold: one link cannot fill the table */
 #define FORM_VALUE_CAP 256
 #define EXPORT_AUDIT_MAX 100000 /* entries in one data download */
-
-/* ---- used CSRF nonces (replay) ---- */
-
-static struct {
-	uint8_t nonce[LINKTOKEN_CSRF_NONCE_BYTES];
-	uint8_t link[LINKTOKEN_ID_BYTES];
-	int64_t time_s; /* 0: free */
-} seen[CSRF_SEEN_CAP];
-static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* 0 when the nonce was not used before (and is now); ERR_DENIED on replay;
- * ERR_UNAVAILABLE when every slot holds a live nonce, or this link already
- * holds CSRF_PER_LINK of them (fail closed, for that link only: a link
- * holder posting in a loop cannot block everyone else's forms). */
-static int csrf_consume(const struct linktoken_csrf *c, const uint8_t link[LINKTOKEN_ID_BYTES], int64_t now_s)
-{
-	int free_slot = -1, rc = 0, mine = 0;
-	pthread_mutex_lock(&seen_lock);
-	for (int i = 0; i < CSRF_SEEN_CAP; i++) {
-		if (seen[i].time_s != 0 && now_s - seen[i].time_s > CSRF_MAX_AGE_S + 120)
-			seen[i].time_s = 0;
-		if (seen[i].time_s == 0) {
-			if (free_slot < 0)
-				free_slot = i;
-			continue;
-		}
-		if (memcmp(seen[i].nonce, c->nonce, sizeof c->nonce) == 0) {
-			rc = ERR_DENIED;
-			break;
-		}
-		if (memcmp(seen[i].link, link, LINKTOKEN_ID_BYTES) == 0)
-			mine++;
-	}
-	if (rc == 0 && (free_slot < 0 || mine >= CSRF_PER_LINK))
-		rc = ERR_UNAVAILABLE;
-	if (rc == 0) {
-		memcpy(seen[free_slot].link, link, LINKTOKEN_ID_BYTES);
-		memcpy(seen[free_slot].nonce, c->nonce, sizeof c->nonce);
-		seen[free_slot].time_s = c->time_s > 0 ? c->time_s : now_s;
-	}
-	pthread_mutex_unlock(&seen_lock);
-	return rc;
-}
 
 /* ---- form bodies (pure; service/parse.h) ---- */
 
@@ -287,6 +242,11 @@ struct cust {
 	int changed, suppressed; /* counted by apply, for the audit detail */
 	char fq_purpose[STORE_NAME_CAP], fq_channel[STORE_NAME_CAP]; /* apply_frequency */
 	enum policy_frequency fq;
+	/* A form's checked CSRF value, spent by apply_form in the job of
+	 * what the form does (csrf_set), and that job's own apply. */
+	bool csrf_set;
+	struct linktoken_csrf csrf;
+	int (*form_apply)(struct store_conn *, struct writer_job *);
 };
 
 static void cust_free(void *p)
@@ -814,6 +774,30 @@ static int export_audit_cb(void *arg, const struct audit_entry *e)
 	return 0;
 }
 
+/* The job of a form whose CSRF value was checked: the value is spent in
+ * the same transaction as what the form does, so a form is accepted once by
+ * every instance on the database; of two posts of one form at once the
+ * second finds it spent, changes nothing and is refused. */
+static int apply_form(struct store_conn *wc, struct writer_job *job)
+{
+	struct reqctx *ctx = job->ctx;
+	struct cust *c = ctx->state;
+	struct txn t = app_txn(ctx, wc);
+	int rc = link_csrf_spend(&t, &c->tok, &c->csrf, CSRF_MAX_AGE_S);
+	if (rc != 0) {
+		audit_decide(ctx, false, rc == ERR_DENIED ? "csrf_replayed" : "error");
+		return rc;
+	}
+	return c->form_apply != NULL ? c->form_apply(wc, job) : 0;
+}
+
+static void form_job(struct reqctx *ctx, struct cust *c,
+		     int (*apply)(struct store_conn *, struct writer_job *))
+{
+	c->form_apply = apply;
+	ctx->job.apply = c->csrf_set ? apply_form : apply;
+}
+
 static int customer_download(struct reqctx *ctx, struct cust *c)
 {
 	json_t *fields = NULL, *consents = json_array(), *history = json_array(), *supp = json_array(),
@@ -866,8 +850,7 @@ static int customer_download(struct reqctx *ctx, struct cust *c)
 	reply_json(ctx, 200, out);
 	http_add_header(ctx->http, "Content-Disposition", "attachment; filename=\"my-data.json\"");
 	http_add_header(ctx->http, "Content-Security-Policy", PREFPAGE_CSP);
-	if (c->gpc)
-		ctx->job.apply = apply_customer;
+	form_job(ctx, c, c->gpc ? apply_customer : NULL);
 	app_commit(ctx);
 	return 0;
 fail:
@@ -912,7 +895,7 @@ static int form_done(struct reqctx *ctx, struct cust *c, const char *action, con
 	audit_decide(ctx, allowed, reason);
 	if (detail != NULL)
 		cust_detail(ctx, detail);
-	ctx->job.apply = apply;
+	form_job(ctx, c, apply);
 	app_commit(ctx);
 	return 0;
 }
@@ -981,10 +964,17 @@ static int h_pref_post(struct reqctx *ctx)
 	if (parse_form_value(body, len, "csrf", csrf_text, sizeof csrf_text) != 0 ||
 	    link_csrf_check(&t, &c->tok, csrf_text, now_s, CSRF_MAX_AGE_S, &csrf) != 0)
 		return form_refused(ctx, c, 403, "csrf_invalid");
-	rc = csrf_consume(&csrf, c->tok.id, now_s);
-	if (rc != 0)
-		return form_refused(ctx, c, rc == ERR_DENIED ? 403 : 503,
-				    rc == ERR_DENIED ? "csrf_replayed" : "csrf_busy");
+	/* A value spent before, on any instance, is a replay. The job spends
+	 * this one (apply_form), so the read here answers the usual case with
+	 * the page, and the write decides a race. */
+	bool spent = false;
+	t.c = ctx->rd;
+	if ((rc = link_csrf_spent(&t, &c->tok, &csrf, &spent)) != 0)
+		return rc;
+	if (spent)
+		return form_refused(ctx, c, 403, "csrf_replayed");
+	c->csrf = csrf;
+	c->csrf_set = true;
 
 	/* An opt-out link may withdraw, and nothing more: granting, downloading
 	 * and erasure need a "manage" link (see h_link_create). */

@@ -391,6 +391,41 @@ static int deliver(const struct config *cfg, const struct mailq_message *msg, in
 	return rc;
 }
 
+/* A claim, run as a writer job: the rows it took land in b. The job may
+ * run again after a failed batch, so it starts from an empty b. */
+struct claim {
+	const char *owner;
+	int64_t now_us, until_us;
+	struct batch *b;
+};
+
+static int apply_claim(struct store_conn *wc, struct writer_job *job)
+{
+	struct claim *cl = job->ctx;
+	cl->b->n = 0;
+	return store_mail_claim(wc, cl->owner, MAIL_BATCH, cl->now_us, cl->until_us, batch_cb, cl->b);
+}
+
+static int apply_release(struct store_conn *wc, struct writer_job *job)
+{
+	return store_mail_release(wc, job->ctx);
+}
+
+/* Claims the due messages for this instance; b->n is 0 when none were
+ * taken (another instance holds them, or the claim did not commit). */
+static void claim_batch(struct mail_worker *w, struct batch *b, int64_t *until_us)
+{
+	struct claim cl = { w->env->instance, now_us(), 0, b };
+	struct writer_job job;
+	memset(&job, 0, sizeof job);
+	cl.until_us = cl.now_us + (int64_t)MAIL_CLAIM_LEASE_MS * 1000;
+	job.apply = apply_claim;
+	job.ctx = &cl;
+	if (writer_run(w->env->writer, &job) != 0 || job.apply_rc != 0)
+		b->n = 0;
+	*until_us = cl.until_us;
+}
+
 static void round_once(struct mail_worker *w)
 {
 	const struct service_env *env = w->env;
@@ -399,15 +434,25 @@ static void round_once(struct mail_worker *w)
 	struct batch *b = calloc(1, sizeof *b);
 	struct mailq_message *msg = calloc(1, sizeof *msg);
 	struct policy *p = NULL;
+	int64_t until_us = 0;
+	size_t i = 0;
 	if (b == NULL || msg == NULL || store_conn_get(env->store, &rd) != 0)
 		goto out;
-	if (store_mail_pending(rd, MAIL_BATCH, now_us(), batch_cb, b) != 0)
+	/* A read first: an empty outbox (the usual case) costs the writer
+	 * nothing. Then the claim, which is what decides who sends. */
+	if (store_mail_pending(rd, MAIL_BATCH, now_us(), batch_cb, b) != 0 || b->n == 0)
 		goto out;
+	claim_batch(w, b, &until_us);
 	p = env->policy(env->policy_arg);
 	const struct mailq_org org = { cfg->org.name, cfg->org.postal_address, cfg->org.privacy_policy_url,
 				       cfg->org.contact_email };
-	for (size_t i = 0; i < b->n; i++) {
+	for (i = 0; i < b->n; i++) {
 		const struct store_mail *m = &b->rows[i];
+		/* A delivery that could outlast the claim is left for the next
+		 * round: after the claim ran out another instance may send it. */
+		if (now_us() + (int64_t)(MAIL_SMTP_TIMEOUT_S + MAIL_SMTP_CONNECT_TIMEOUT_S + 30) * 1000000 >
+		    until_us)
+			break;
 		const char *drop = NULL;
 		bool permanent = false;
 		struct txn t = { rd, atomic_load(env->keys), p, now_us() };
@@ -440,6 +485,17 @@ static void round_once(struct mail_worker *w)
 		atomic_fetch_add(&w->retried, 1);
 		mark(w, m->id, STORE_MAIL_RETRY,
 		     now_us() + mail_retry_delay_ms(cfg->mail.retry_base_ms, m->attempts) * 1000);
+	}
+	if (b != NULL && i < b->n) {
+		/* Claimed and not tried: free them now rather than when the
+		 * claim runs out. */
+		struct writer_job job;
+		memset(&job, 0, sizeof job);
+		job.apply = apply_release;
+		job.ctx = (void *)env->instance;
+		if (writer_run(env->writer, &job) != 0 || job.apply_rc != 0)
+			fprintf(stderr,
+				"consentd: mail: cannot release the claims; they run out by themselves\n");
 	}
 out:
 	if (p != NULL)

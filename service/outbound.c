@@ -385,21 +385,68 @@ static int read_due(struct outbound *ob, int slot, struct due_list *l)
 	return rc;
 }
 
+/* The endpoint's claim in the database, through the writer (a write like
+ * any other): taken (or, with release, given back) for this instance. */
+struct db_claim {
+	const char *endpoint_id, *owner;
+	int64_t now_us, until_us;
+	bool release;
+};
+
+static int apply_db_claim(struct store_conn *wc, struct writer_job *job)
+{
+	struct db_claim *dc = job->ctx;
+	if (dc->release)
+		return store_webhook_release(wc, dc->endpoint_id, dc->owner);
+	return store_webhook_claim(wc, dc->endpoint_id, dc->owner, dc->now_us, dc->until_us);
+}
+
+static int db_claim(struct outbound *ob, const char *endpoint_id, bool release, int64_t *until_us)
+{
+	struct db_claim dc = { endpoint_id, ob->env->instance, now_us(), 0, release };
+	struct writer_job job;
+	memset(&job, 0, sizeof job);
+	dc.until_us = dc.now_us + (int64_t)LIMIT_WEBHOOK_CLAIM_SECONDS * 1000000;
+	job.apply = apply_db_claim;
+	job.ctx = &dc;
+	int rc = writer_run(ob->env->writer, &job);
+	if (rc == 0)
+		rc = job.apply_rc;
+	if (until_us != NULL)
+		*until_us = dc.until_us;
+	return rc;
+}
+
 /* One pass of one worker: claim an endpoint with due deliveries that no
- * other worker holds, then send its due deliveries, oldest event first, one
- * at a time. The list is read again after the claim: one read before it
- * may predate the outcome another worker recorded for the same endpoint
- * just before it let go, and would send that delivery twice. */
+ * other worker holds, here (ob->busy) and on every other instance on the
+ * database (db_claim), then send its due deliveries, oldest event first,
+ * one at a time. The list is read again after the claim: one read before
+ * it may predate the outcome another worker recorded for the same
+ * endpoint just before it let go, and would send that delivery twice. */
 static void pass(struct outbound *ob, int slot)
 {
 	struct due_list *l = calloc(1, sizeof *l);
 	char mine[STORE_ID_CAP];
+	int64_t until_us = 0;
 	if (l == NULL || read_due(ob, slot, l) != 0 || l->n == 0 || !claim(ob, slot, l, mine))
 		goto out;
+	if (db_claim(ob, mine, false, &until_us) != 0) {
+		release_claim(ob, slot); /* another instance posts to it now */
+		goto out;
+	}
+	/* No attempt starts that could outlast the claim: the rest waits for
+	 * the next pass, under a new claim. */
 	if (read_due(ob, slot, l) == 0)
 		for (int i = 0; i < l->n && !stopping(ob); i++)
-			if (strcmp(l->items[i].d.endpoint_id, mine) == 0)
+			if (strcmp(l->items[i].d.endpoint_id, mine) == 0) {
+				if (now_us() + (int64_t)(LIMIT_WEBHOOK_TIMEOUT_SECONDS + 10) * 1000000 >
+				    until_us)
+					break;
 				deliver(ob, &l->items[i]);
+			}
+	if (db_claim(ob, mine, true, NULL) != 0)
+		fprintf(stderr,
+			"consentd: webhooks: cannot release an endpoint's claim; it runs out by itself\n");
 	release_claim(ob, slot);
 out:
 	if (l != NULL)

@@ -499,17 +499,17 @@ static int open_check(struct writer *log)
 			    (long long)db_cp.size, log->anchor_path);
 		return 0;
 	}
-	if (anchors.have && have_db_cp && anchors.latest.size < db_cp.size) {
-		raise_fault(log, AUDIT_FAULT_ANCHOR,
-			    "the anchor file covers %lld entries, but the "
-			    "database holds a checkpoint for %lld: it was "
-			    "replaced by an older one",
-			    (long long)anchors.latest.size, (long long)db_cp.size);
-		return 0;
-	}
+	/* A newer checkpoint in the database than this instance's anchor is
+	 * what another instance of the fleet signed while this one was stopped
+	 * (they share the signing key). It is taken only as an extension of
+	 * the anchor: the check below starts at the anchor, so the stored
+	 * chain must reach the anchor with its root and every entry and
+	 * checkpoint past it must verify, the newer one included; only then
+	 * does the anchor advance to it. A rewritten trail fails that check. */
+	bool advance = anchors.have && have_db_cp && anchors.latest.size < db_cp.size;
 	if (anchors.have)
 		log->proven = anchors.latest;
-	if (have_db_cp && db_cp.size > log->proven.size)
+	if (have_db_cp && db_cp.size > log->proven.size && !advance)
 		log->proven = db_cp;
 	if (log->proven.size == 0 && db_seq > 0 && log->anchor_path[0] != '\0') {
 		raise_fault(log, AUDIT_FAULT_UNANCHORED,
@@ -542,6 +542,17 @@ static int open_check(struct writer *log)
 		return 0; /* the fault is raised */
 	if (rc != 0)
 		return rc;
+	if (advance) {
+		/* Verified from the anchor up to the head: the newer checkpoint
+		 * is now proven here too, and the anchor says so. */
+		if ((rc = audit_anchor_write(log->anchor_path, &db_cp)) != 0)
+			return rc;
+		fprintf(stderr,
+			"consentd: audit: the anchor advanced from %lld to %lld entries: a checkpoint "
+			"another instance signed, verified from the anchor\n",
+			(long long)anchors.latest.size, (long long)db_cp.size);
+		log->proven = db_cp;
+	}
 	log->checkpoint_size = log->proven.size;
 	return 0;
 }

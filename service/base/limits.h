@@ -178,6 +178,12 @@
 #define MAIL_RETRY_MAX_MS (6 * 3600 * 1000)
 #define MAIL_SMTP_CONNECT_TIMEOUT_S 10
 #define MAIL_SMTP_TIMEOUT_S 60
+/* Several instances on one database claim a batch of mail before sending
+ * it (store_mail_claim), for MAIL_CLAIM_LEASE_MS: a worker starts no
+ * delivery that could outlast its claim (MAIL_SMTP_TIMEOUT_S plus a
+ * margin), and the claims of an instance killed mid-batch run out after
+ * that long, when any instance sends those messages. */
+#define MAIL_CLAIM_LEASE_MS (5 * 60 * 1000)
 
 /* The public "ask for a link" page (/p/request). A self-requested manage
  * link lives LINK_SELF_TTL_DAYS. Per address (keyed hash) at most
@@ -204,6 +210,11 @@
 #define LIMIT_WEBHOOK_BATCH 32		 /* due deliveries a worker takes per pass */
 #define LIMIT_WEBHOOK_WORKERS 4		 /* delivery workers: requests in flight, in all */
 #define LIMIT_WEBHOOK_TIMEOUT_SECONDS 10 /* a whole delivery attempt */
+/* A worker claims an endpoint for this long before posting to it
+ * (store_webhook_claim): one instance posts to an endpoint at a time, in
+ * order; no attempt starts that could outlast the claim, and a killed
+ * instance's claim runs out after this long. */
+#define LIMIT_WEBHOOK_CLAIM_SECONDS 120
 /* webhooks.retry_base_ms (the first retry's wait, doubling after) and
  * webhooks.max_age_seconds (when a delivery is given up): the defaults,
  * and the largest values consentd.conf may set (an hour; thirty days). */

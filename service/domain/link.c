@@ -314,6 +314,37 @@ int link_csrf_make(const struct txn *t, const struct linktoken *tok, int64_t now
 	return linktoken_csrf_make(t->keys, tok->id, now_s, out);
 }
 
+/* The spent value's key: the link's id, then the nonce. */
+static size_t csrf_key(const struct linktoken *tok, const struct linktoken_csrf *csrf,
+		       uint8_t key[LINKTOKEN_ID_BYTES + LINKTOKEN_CSRF_NONCE_BYTES])
+{
+	memcpy(key, tok->id, LINKTOKEN_ID_BYTES);
+	memcpy(key + LINKTOKEN_ID_BYTES, csrf->nonce, LINKTOKEN_CSRF_NONCE_BYTES);
+	return LINKTOKEN_ID_BYTES + LINKTOKEN_CSRF_NONCE_BYTES;
+}
+
+int link_csrf_spent(const struct txn *t, const struct linktoken *tok, const struct linktoken_csrf *csrf,
+		    bool *spent)
+{
+	uint8_t key[LINKTOKEN_ID_BYTES + LINKTOKEN_CSRF_NONCE_BYTES];
+	size_t n = csrf_key(tok, csrf, key);
+	return store_form_nonce_spent(t->c, key, n, t->now_us, spent);
+}
+
+int link_csrf_spend(struct txn *t, const struct linktoken *tok, const struct linktoken_csrf *csrf,
+		    int64_t max_age_s)
+{
+	uint8_t key[LINKTOKEN_ID_BYTES + LINKTOKEN_CSRF_NONCE_BYTES];
+	size_t n = csrf_key(tok, csrf, key);
+	/* linktoken_csrf_verify refuses a value older than max_age_s, so it
+	 * need not be kept longer (a minute more for clocks that differ). */
+	int64_t expires_us = (csrf->time_s + max_age_s + 60) * 1000000;
+	int rc = store_form_nonce_spend(t->c, key, n, t->now_us, expires_us);
+	if (rc == ERR_CONFLICT)
+		rc = err_set(ERR_DENIED, "this form was sent already");
+	return rc;
+}
+
 int link_csrf_check(const struct txn *t, const struct linktoken *tok, const char *text, int64_t now_s,
 		    int64_t max_age_s, struct linktoken_csrf *out)
 {

@@ -98,6 +98,18 @@ int link_csrf_make(const struct txn *t, const struct linktoken *tok, int64_t now
 int link_csrf_check(const struct txn *t, const struct linktoken *tok, const char *text, int64_t now_s,
 		    int64_t max_age_s, struct linktoken_csrf *out);
 
+/* A form value is accepted once by the whole fleet: its nonce (with the
+ * link's id) is spent in the database, in the transaction of what the form
+ * does, and kept until the value expires (max_age_s after it was made,
+ * and a minute for clocks that differ). link_csrf_spent reads whether it
+ * was (a replay, answered before anything is done); link_csrf_spend, on
+ * the writer, spends it: ERR_DENIED when it was spent already, by a post
+ * of the same form that committed first on this or another instance. */
+int link_csrf_spent(const struct txn *t, const struct linktoken *tok, const struct linktoken_csrf *csrf,
+		    bool *spent);
+int link_csrf_spend(struct txn *t, const struct linktoken *tok, const struct linktoken_csrf *csrf,
+		    int64_t max_age_s);
+
 /* The keyed hash of a customer's client address for the audit entry:
  * "h:" and 32 hex digits, or "h:unavailable". */
 void link_client_id(const struct txn *t, const char *ip, char *out, size_t cap);

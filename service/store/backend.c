@@ -645,6 +645,40 @@ int store_deliveries_due(struct store_conn *c, int64_t now_us, int limit, store_
 	return CALL(c->be, deliveries_due, c, now_us, limit, cb, ctx);
 }
 
+int store_mail_claim(struct store_conn *c, const char *owner, size_t max, int64_t now_us, int64_t until_us,
+		     store_mail_cb cb, void *ctx)
+{
+	return CALL(c->be, mail_claim, c, owner, max, now_us, until_us, cb, ctx);
+}
+
+int store_mail_release(struct store_conn *c, const char *owner)
+{
+	return CALL(c->be, mail_release, c, owner);
+}
+
+int store_form_nonce_spend(struct store_conn *c, const uint8_t *nonce, size_t len, int64_t now_us,
+			   int64_t expires_us)
+{
+	return CALL(c->be, form_nonce_spend, c, nonce, len, now_us, expires_us);
+}
+
+int store_form_nonce_spent(struct store_conn *c, const uint8_t *nonce, size_t len, int64_t now_us,
+			   bool *spent)
+{
+	return CALL(c->be, form_nonce_spent, c, nonce, len, now_us, spent);
+}
+
+int store_webhook_claim(struct store_conn *c, const char *endpoint_id, const char *owner, int64_t now_us,
+			int64_t until_us)
+{
+	return CALL(c->be, webhook_claim, c, endpoint_id, owner, now_us, until_us);
+}
+
+int store_webhook_release(struct store_conn *c, const char *endpoint_id, const char *owner)
+{
+	return CALL(c->be, webhook_release, c, endpoint_id, owner);
+}
+
 int store_delivery_record(struct store_conn *c, const struct store_delivery *d)
 {
 	return CALL(c->be, delivery_record, c, d);

@@ -222,6 +222,13 @@ struct store_backend {
 	int (*mail_pending)(struct store_conn *c, size_t max, int64_t now_us, store_mail_cb cb, void *ctx);
 	int (*mail_mark)(struct store_conn *c, const char *id, enum store_mail_outcome outcome,
 			 int64_t when_us);
+	int (*mail_claim)(struct store_conn *c, const char *owner, size_t max, int64_t now_us,
+			  int64_t until_us, store_mail_cb cb, void *ctx);
+	int (*mail_release)(struct store_conn *c, const char *owner);
+	int (*form_nonce_spend)(struct store_conn *c, const uint8_t *nonce, size_t len, int64_t now_us,
+				int64_t expires_us);
+	int (*form_nonce_spent)(struct store_conn *c, const uint8_t *nonce, size_t len, int64_t now_us,
+				bool *spent);
 	/* double opt-in confirmations (store_mail.c) */
 	int (*confirmation_put)(struct store_conn *c, const struct store_confirmation *cf);
 	int (*confirmation_get)(struct store_conn *c, const char *id, struct store_confirmation *out);
@@ -242,6 +249,9 @@ struct store_backend {
 			       void *ctx);
 	int (*deliveries_due)(struct store_conn *c, int64_t now_us, int limit, store_delivery_cb cb,
 			      void *ctx);
+	int (*webhook_claim)(struct store_conn *c, const char *endpoint_id, const char *owner, int64_t now_us,
+			     int64_t until_us);
+	int (*webhook_release)(struct store_conn *c, const char *endpoint_id, const char *owner);
 	int (*delivery_record)(struct store_conn *c, const struct store_delivery *d);
 	int (*delivery_retry)(struct store_conn *c, const char *endpoint_id, const char *id, int64_t now_us);
 	int (*outbox_stats)(struct store_conn *c, int64_t *pending, int64_t *oldest_us);

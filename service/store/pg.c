@@ -483,6 +483,14 @@ static const char *const migrations[] = {
 	" created_us BIGINT NOT NULL, expires_us BIGINT NOT NULL, confirmed_us BIGINT);",
 	/* 12: key check values (service/keycheck.c), never a key. */
 	"CREATE TABLE key_check (name TEXT PRIMARY KEY, kcv BYTEA NOT NULL);",
+	/* 13: delivery claims (one instance sends a mail, one posts to an
+	 * endpoint at a time) and the spent customer form values. */
+	"ALTER TABLE mail_outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '',"
+	" ADD COLUMN claim_until BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE webhook_endpoint ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '',"
+	" ADD COLUMN claim_until BIGINT NOT NULL DEFAULT 0;"
+	"CREATE TABLE form_nonce (nonce BYTEA PRIMARY KEY, expires_us BIGINT NOT NULL);"
+	"CREATE INDEX form_nonce_expiry ON form_nonce (expires_us);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -2601,18 +2609,9 @@ static int pg_mail_put(struct store_conn *c, const struct store_mail *m)
 	return rc;
 }
 
-static int pg_mail_pending(struct store_conn *c, size_t max, int64_t now_us, store_mail_cb cb, void *ctx)
+static int mail_rows(PGresult *r, store_mail_cb cb, void *ctx)
 {
-	struct pg_args a = { 0 };
-	PGresult *r = NULL;
-	a_i64(&a, (int64_t)max);
-	a_i64(&a, now_us);
-	int rc = pg_run(
-		c,
-		"SELECT id, kind, contact_id, link_id, created_us, attempts, next_us, lang FROM mail_outbox "
-		"WHERE sent_us IS NULL AND failed_us IS NULL AND next_us <= $2 "
-		"ORDER BY created_us, id LIMIT $1",
-		&a, &r, "cannot read the mail outbox");
+	int rc = 0;
 	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
 		struct store_mail m;
 		bool bad = false;
@@ -2627,7 +2626,98 @@ static int pg_mail_pending(struct store_conn *c, size_t max, int64_t now_us, sto
 		r_text(r, i, 7, m.lang, sizeof m.lang, &bad);
 		rc = bad ? too_long("cannot read the mail outbox") : cb(ctx, &m);
 	}
+	return rc;
+}
+
+static int pg_mail_pending(struct store_conn *c, size_t max, int64_t now_us, store_mail_cb cb, void *ctx)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_i64(&a, (int64_t)max);
+	a_i64(&a, now_us);
+	int rc = pg_run(
+		c,
+		"SELECT id, kind, contact_id, link_id, created_us, attempts, next_us, lang FROM mail_outbox "
+		"WHERE sent_us IS NULL AND failed_us IS NULL AND next_us <= $2 "
+		"ORDER BY created_us, id LIMIT $1",
+		&a, &r, "cannot read the mail outbox");
+	if (rc == 0)
+		rc = mail_rows(r, cb, ctx);
 	PQclear(r);
+	return rc;
+}
+
+/* SKIP LOCKED passes over rows another transaction is claiming; a row
+ * claimed and committed since this statement's snapshot is re-read under
+ * its row lock and fails the claim_until test then: the claim is one
+ * instance's. */
+static int pg_mail_claim(struct store_conn *c, const char *owner, size_t max, int64_t now_us,
+			 int64_t until_us, store_mail_cb cb, void *ctx)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_text(&a, owner);
+	a_i64(&a, (int64_t)max);
+	a_i64(&a, now_us);
+	a_i64(&a, until_us);
+	int rc = pg_run(c,
+			"UPDATE mail_outbox SET claimed_by = $1, claim_until = $4::bigint WHERE id IN ("
+			"SELECT id FROM mail_outbox WHERE sent_us IS NULL AND failed_us IS NULL "
+			"AND next_us <= $3::bigint AND (claim_until < $3::bigint OR claimed_by = $1) "
+			"ORDER BY created_us, id LIMIT $2 FOR UPDATE SKIP LOCKED) "
+			"AND (claim_until < $3::bigint OR claimed_by = $1) "
+			"RETURNING id, kind, contact_id, link_id, created_us, attempts, next_us, lang",
+			&a, &r, "cannot claim mail");
+	if (rc == 0)
+		rc = mail_rows(r, cb, ctx);
+	PQclear(r);
+	return rc;
+}
+
+static int pg_mail_release(struct store_conn *c, const char *owner)
+{
+	struct pg_args a = { 0 };
+	a_text(&a, owner);
+	return pg_do(c,
+		     "UPDATE mail_outbox SET claimed_by = '', claim_until = 0 "
+		     "WHERE claimed_by = $1 AND sent_us IS NULL AND failed_us IS NULL",
+		     &a, NULL, "cannot release the mail claims");
+}
+
+static int pg_form_nonce_spend(struct store_conn *c, const uint8_t *nonce, size_t len, int64_t now_us,
+			       int64_t expires_us)
+{
+	struct pg_args a = { 0 }, b = { 0 };
+	int64_t n = 0;
+	if (len == 0 || len > STORE_NONCE_MAX)
+		return err_set(ERR_INVALID, "a form value's nonce is 1 to %d bytes", STORE_NONCE_MAX);
+	a_i64(&a, now_us);
+	int rc = pg_do(c, "DELETE FROM form_nonce WHERE expires_us < $1", &a, NULL,
+		       "cannot sweep the spent form values");
+	if (rc != 0)
+		return rc;
+	a_blob(&b, nonce, len);
+	a_i64(&b, expires_us);
+	rc = pg_do(c, "INSERT INTO form_nonce (nonce, expires_us) VALUES ($1, $2) ON CONFLICT DO NOTHING", &b,
+		   &n, "cannot spend the form value");
+	if (rc == 0 && n != 1)
+		rc = err_set(ERR_CONFLICT, "the form value was used");
+	return rc;
+}
+
+static int pg_form_nonce_spent(struct store_conn *c, const uint8_t *nonce, size_t len, int64_t now_us,
+			       bool *spent)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	*spent = false;
+	if (len == 0 || len > STORE_NONCE_MAX)
+		return err_set(ERR_INVALID, "a form value's nonce is 1 to %d bytes", STORE_NONCE_MAX);
+	a_blob(&a, nonce, len);
+	a_i64(&a, now_us);
+	int rc = pg_count(c, "SELECT count(*) FROM form_nonce WHERE nonce = $1 AND expires_us >= $2", &a, &n,
+			  "cannot read the spent form values");
+	*spent = rc == 0 && n > 0;
 	return rc;
 }
 
@@ -2643,7 +2733,8 @@ static int pg_mail_mark(struct store_conn *c, const char *id, enum store_mail_ou
 		       "UPDATE mail_outbox SET sent_us = CASE WHEN $2::bigint = 0 THEN $3::bigint END, "
 		       "next_us = CASE WHEN $2::bigint = 1 THEN $3::bigint ELSE next_us END, "
 		       "failed_us = CASE WHEN $2::bigint = 2 THEN $3::bigint END, "
-		       "attempts = attempts + CASE WHEN $2::bigint = 0 THEN 0 ELSE 1 END "
+		       "attempts = attempts + CASE WHEN $2::bigint = 0 THEN 0 ELSE 1 END, "
+		       "claimed_by = '', claim_until = 0 "
 		       "WHERE id = $1 AND sent_us IS NULL AND failed_us IS NULL",
 		       &a, &n, "cannot mark the mail");
 	if (rc == 0 && n == 0)
@@ -2979,6 +3070,44 @@ static int pg_deliveries_due(struct store_conn *c, int64_t now_us, int limit, st
 	return rc;
 }
 
+static int pg_webhook_claim(struct store_conn *c, const char *endpoint_id, const char *owner, int64_t now_us,
+			    int64_t until_us)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, endpoint_id);
+	a_text(&a, owner);
+	a_i64(&a, now_us);
+	a_i64(&a, until_us);
+	/* A concurrent claim holds the row lock; this UPDATE waits for it and
+	 * then tests the committed claim, so two instances never both win. */
+	int rc = pg_do(
+		c,
+		"UPDATE webhook_endpoint SET claimed_by = $2, claim_until = $4::bigint "
+		"WHERE id = $1 AND deleted_us IS NULL AND (claim_until < $3::bigint OR claimed_by = $2)",
+		&a, &n, "cannot claim the webhook endpoint");
+	if (rc != 0 || n == 1)
+		return rc;
+	struct pg_args b = { 0 };
+	a_text(&b, endpoint_id);
+	if ((rc = pg_count(c, "SELECT count(*) FROM webhook_endpoint WHERE id = $1 AND deleted_us IS NULL",
+			   &b, &n, "cannot read the webhook endpoint")) != 0)
+		return rc;
+	return n == 0 ? err_set(ERR_NOTFOUND, "no such webhook endpoint")
+		      : err_set(ERR_CONFLICT, "another instance is delivering to this endpoint");
+}
+
+static int pg_webhook_release(struct store_conn *c, const char *endpoint_id, const char *owner)
+{
+	struct pg_args a = { 0 };
+	a_text(&a, endpoint_id);
+	a_text(&a, owner);
+	return pg_do(c,
+		     "UPDATE webhook_endpoint SET claimed_by = '', claim_until = 0 "
+		     "WHERE id = $1 AND claimed_by = $2",
+		     &a, NULL, "cannot release the webhook endpoint");
+}
+
 static int pg_delivery_record(struct store_conn *c, const struct store_delivery *d)
 {
 	struct pg_args a = { 0 };
@@ -3119,6 +3248,10 @@ const struct store_backend store_pg_backend = {
 	.mail_put = pg_mail_put,
 	.mail_pending = pg_mail_pending,
 	.mail_mark = pg_mail_mark,
+	.mail_claim = pg_mail_claim,
+	.mail_release = pg_mail_release,
+	.form_nonce_spend = pg_form_nonce_spend,
+	.form_nonce_spent = pg_form_nonce_spent,
 	.confirmation_put = pg_confirmation_put,
 	.confirmation_get = pg_confirmation_get,
 	.confirmation_done = pg_confirmation_done,
@@ -3133,6 +3266,8 @@ const struct store_backend store_pg_backend = {
 	.outbox_forget_personal = pg_outbox_forget_personal,
 	.deliveries_each = pg_deliveries_each,
 	.deliveries_due = pg_deliveries_due,
+	.webhook_claim = pg_webhook_claim,
+	.webhook_release = pg_webhook_release,
 	.delivery_record = pg_delivery_record,
 	.delivery_retry = pg_delivery_retry,
 	.outbox_stats = pg_outbox_stats,

@@ -390,6 +390,16 @@ static const char *const migrations[] = {
 	/* 12: key check values (store_keycheck.c): which keys the deployment's
 	 * data was written with, so a data folder with other keys is refused. */
 	"CREATE TABLE key_check (name TEXT PRIMARY KEY, kcv BLOB NOT NULL) WITHOUT ROWID;",
+	/* 13: delivery claims, so that instances on one database never send
+	 * one mail or post to one endpoint at once (service/mail.c,
+	 * service/outbound.c), and the spent customer form values (nonces,
+	 * random bytes: no personal data), so a form is accepted once. */
+	"ALTER TABLE mail_outbox ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE mail_outbox ADD COLUMN claim_until INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE webhook_endpoint ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE webhook_endpoint ADD COLUMN claim_until INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE form_nonce (nonce BLOB PRIMARY KEY, expires_us INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX form_nonce_expiry ON form_nonce (expires_us);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1698,6 +1708,10 @@ const struct store_backend store_sqlite_backend = {
 	.mail_put = sqlite_mail_put,
 	.mail_pending = sqlite_mail_pending,
 	.mail_mark = sqlite_mail_mark,
+	.mail_claim = sqlite_mail_claim,
+	.mail_release = sqlite_mail_release,
+	.form_nonce_spend = sqlite_form_nonce_spend,
+	.form_nonce_spent = sqlite_form_nonce_spent,
 	.confirmation_put = sqlite_confirmation_put,
 	.confirmation_get = sqlite_confirmation_get,
 	.confirmation_done = sqlite_confirmation_done,
@@ -1711,6 +1725,8 @@ const struct store_backend store_sqlite_backend = {
 	.outbox_add = sqlite_outbox_add,
 	.deliveries_each = sqlite_deliveries_each,
 	.deliveries_due = sqlite_deliveries_due,
+	.webhook_claim = sqlite_webhook_claim,
+	.webhook_release = sqlite_webhook_release,
 	.delivery_record = sqlite_delivery_record,
 	.delivery_retry = sqlite_delivery_retry,
 	.outbox_stats = sqlite_outbox_stats,

@@ -454,6 +454,30 @@ int store_mail_pending(struct store_conn *c, size_t max, int64_t now_us, store_m
  * has this id. */
 enum store_mail_outcome { STORE_MAIL_SENT, STORE_MAIL_RETRY, STORE_MAIL_FAILED };
 int store_mail_mark(struct store_conn *c, const char *id, enum store_mail_outcome outcome, int64_t when_us);
+/* Delivery claims, so that several instances on one database never send
+ * one message twice at once. store_mail_claim takes, for owner, up to max
+ * of the messages store_mail_pending would list at now_us whose claim has
+ * run out (no claim, or one until before now_us) or is owner's own (an
+ * instance restarted after a kill takes its claims up again), holds them
+ * until until_us and calls cb for each one it took: the statement that
+ * checks the claim also sets it, so of two owners only one gets a message.
+ * store_mail_mark ends the claim of the message it marks; a killed
+ * owner's claims run out at until_us and the messages are claimable again.
+ * store_mail_release ends owner's claims on messages it did not mark. */
+int store_mail_claim(struct store_conn *c, const char *owner, size_t max, int64_t now_us, int64_t until_us,
+		     store_mail_cb cb, void *ctx);
+int store_mail_release(struct store_conn *c, const char *owner);
+
+/* Spent form values (store_mail.c): the nonce of a customer form's CSRF
+ * value, kept until expires_us so a form is accepted once by the whole
+ * fleet. store_form_nonce_spend records it (and drops the expired ones);
+ * ERR_CONFLICT when it was spent before. store_form_nonce_spent only
+ * reads. At most STORE_NONCE_MAX bytes, no personal data. */
+#define STORE_NONCE_MAX 64
+int store_form_nonce_spend(struct store_conn *c, const uint8_t *nonce, size_t len, int64_t now_us,
+			   int64_t expires_us);
+int store_form_nonce_spent(struct store_conn *c, const uint8_t *nonce, size_t len, int64_t now_us,
+			   bool *spent);
 
 /* Double opt-in (store_mail.c): a grant waiting for the person to confirm
  * it from a mailed link. The row names the pending consent event (its
@@ -550,6 +574,15 @@ int store_deliveries_each(struct store_conn *c, const char *endpoint_id, int lim
  * event first (oldest first among them), then every endpoint's second, and
  * so on, so that one endpoint's backlog cannot fill the batch. */
 int store_deliveries_due(struct store_conn *c, int64_t now_us, int limit, store_delivery_cb cb, void *ctx);
+/* Claims the deliveries of one endpoint for owner until until_us, so that
+ * of several instances one posts to it at a time, in order: 0 when taken
+ * (or already owner's: then extended), ERR_CONFLICT while another owner's
+ * claim runs (until at or after now_us), ERR_NOTFOUND for no such endpoint.
+ * The check and the claim are one statement. store_webhook_release ends
+ * owner's claim; a killed owner's claim runs out at until_us. */
+int store_webhook_claim(struct store_conn *c, const char *endpoint_id, const char *owner, int64_t now_us,
+			int64_t until_us);
+int store_webhook_release(struct store_conn *c, const char *endpoint_id, const char *owner);
 /* Records an attempt's outcome: state, attempts, next_us, status, error. */
 int store_delivery_record(struct store_conn *c, const struct store_delivery *d);
 /* Makes a delivery of endpoint_id pending again, due at now_us.

@@ -191,6 +191,13 @@ int sqlite_provider_event_once(struct store_conn *c, const char *provider, const
 int sqlite_mail_put(struct store_conn *c, const struct store_mail *m);
 int sqlite_mail_pending(struct store_conn *c, size_t max, int64_t now_us, store_mail_cb cb, void *ctx);
 int sqlite_mail_mark(struct store_conn *c, const char *id, enum store_mail_outcome outcome, int64_t when_us);
+int sqlite_mail_claim(struct store_conn *c, const char *owner, size_t max, int64_t now_us, int64_t until_us,
+		      store_mail_cb cb, void *ctx);
+int sqlite_mail_release(struct store_conn *c, const char *owner);
+int sqlite_form_nonce_spend(struct store_conn *c, const uint8_t *nonce, size_t len, int64_t now_us,
+			    int64_t expires_us);
+int sqlite_form_nonce_spent(struct store_conn *c, const uint8_t *nonce, size_t len, int64_t now_us,
+			    bool *spent);
 int sqlite_confirmation_put(struct store_conn *c, const struct store_confirmation *cf);
 int sqlite_confirmation_get(struct store_conn *c, const char *id, struct store_confirmation *out);
 int sqlite_confirmation_done(struct store_conn *c, const char *id, int64_t when_us);
@@ -208,6 +215,9 @@ int sqlite_outbox_forget_personal(struct store_conn *c, const char *contact_id);
 int sqlite_deliveries_each(struct store_conn *c, const char *endpoint_id, int limit, store_delivery_cb cb,
 			   void *ctx);
 int sqlite_deliveries_due(struct store_conn *c, int64_t now_us, int limit, store_delivery_cb cb, void *ctx);
+int sqlite_webhook_claim(struct store_conn *c, const char *endpoint_id, const char *owner, int64_t now_us,
+			 int64_t until_us);
+int sqlite_webhook_release(struct store_conn *c, const char *endpoint_id, const char *owner);
 int sqlite_delivery_record(struct store_conn *c, const struct store_delivery *d);
 int sqlite_delivery_retry(struct store_conn *c, const char *endpoint_id, const char *id, int64_t now_us);
 int sqlite_outbox_stats(struct store_conn *c, int64_t *pending, int64_t *oldest_us);

@@ -61,6 +61,15 @@ static const char SQL_DELIVERY_RECORD[] =
 	" last_error = ?7 WHERE id = ?1";
 static const char SQL_DELIVERY_RETRY[] =
 	"UPDATE webhook_delivery SET state = 'pending', next_us = ?3 WHERE endpoint_id = ?1 AND id = ?2";
+/* An endpoint's claim (migration 13): taken when free, run out, or this
+ * owner's already; the UPDATE's WHERE is the check. */
+static const char SQL_WH_CLAIM[] =
+	"UPDATE webhook_endpoint SET claimed_by = ?2, claim_until = ?4 WHERE id = ?1 AND deleted_us IS NULL"
+	" AND (claim_until < ?3 OR claimed_by = ?2)";
+static const char SQL_WH_EXISTS[] =
+	"SELECT count(*) FROM webhook_endpoint WHERE id = ?1 AND deleted_us IS NULL";
+static const char SQL_WH_RELEASE[] =
+	"UPDATE webhook_endpoint SET claimed_by = '', claim_until = 0 WHERE id = ?1 AND claimed_by = ?2";
 static const char SQL_OUTBOX_STATS[] =
 	"SELECT count(*), coalesce(min(created_us), 0) FROM webhook_delivery WHERE state = 'pending'";
 
@@ -340,4 +349,34 @@ int sqlite_outbox_stats(struct store_conn *c, int64_t *pending, int64_t *oldest_
 	}
 	sqlite3_reset(s);
 	return ret;
+}
+
+int sqlite_webhook_claim(struct store_conn *c, const char *endpoint_id, const char *owner, int64_t now_us,
+			 int64_t until_us)
+{
+	sqlite3_stmt *s = store_stmt_sql(c, SQL_WH_CLAIM);
+	int64_t n = 0;
+	if (s == NULL)
+		return err_code();
+	store_bind_text(s, 1, endpoint_id);
+	store_bind_text(s, 2, owner);
+	sqlite3_bind_int64(s, 3, now_us);
+	sqlite3_bind_int64(s, 4, until_us);
+	int rc = store_step_done(c, s, "cannot claim the webhook endpoint");
+	if (rc != 0 || sqlite3_changes(sq_conn(c)->db) == 1)
+		return rc;
+	if ((rc = one_int(c, SQL_WH_EXISTS, endpoint_id, &n, "cannot read the webhook endpoint")) != 0)
+		return rc;
+	return n == 0 ? err_set(ERR_NOTFOUND, "no such webhook endpoint")
+		      : err_set(ERR_CONFLICT, "another instance is delivering to this endpoint");
+}
+
+int sqlite_webhook_release(struct store_conn *c, const char *endpoint_id, const char *owner)
+{
+	sqlite3_stmt *s = store_stmt_sql(c, SQL_WH_RELEASE);
+	if (s == NULL)
+		return err_code();
+	store_bind_text(s, 1, endpoint_id);
+	store_bind_text(s, 2, owner);
+	return store_step_done(c, s, "cannot release the webhook endpoint");
 }

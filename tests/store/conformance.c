@@ -1038,6 +1038,171 @@ static void test_one_endpoints_backlog_does_not_fill_the_due_batch(void **state)
 
 /* ---- key check values and the pool --------------------------------------- */
 
+/* ---- claims across instances ---------------------------------------- */
+
+/* A second store on the same database with its own writer connection: what
+ * a second instance holds. */
+static void second_writer(struct fixture *f, struct store **st, struct store_conn **w)
+{
+	const char *loc = getenv("CONSENTD_STORE_TEST_LOCATION");
+	char path[128];
+	if (loc != NULL && loc[0] != '\0')
+		snprintf(path, sizeof path, "%s", loc);
+	else
+		snprintf(path, sizeof path, "%s/t.db", f->dir);
+	assert_int_equal(store_open(st, path), 0);
+	assert_int_equal(store_writer_open(*st, w), 0);
+}
+
+static size_t claim_mail(struct store_conn *w, const char *owner, int64_t now, int64_t until,
+			 struct mail_seen *seen)
+{
+	memset(seen, 0, sizeof *seen);
+	assert_int_equal(store_begin(w), 0);
+	assert_int_equal(store_mail_claim(w, owner, 10, now, until, mail_collect, seen), 0);
+	assert_int_equal(store_commit(w), 0);
+	return seen->n;
+}
+
+static void test_a_mail_claim_is_one_instances_until_it_is_marked_released_or_runs_out(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st2 = NULL;
+	struct store_conn *w2 = NULL;
+	struct mail_seen seen;
+	struct store_mail a = mail("m-a", 100), b = mail("m-b", 200);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_mail_put(f->w, &a), 0);
+	assert_int_equal(store_mail_put(f->w, &b), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	second_writer(f, &st2, &w2);
+
+	/* Instance A claims both; B, a moment later, gets none. A itself,
+	 * restarted, takes its own claims up again. */
+	assert_int_equal(claim_mail(f->w, "A", 1000, 5000, &seen), 2);
+	assert_string_equal(seen.ids[0], "m-a");
+	assert_int_equal(claim_mail(w2, "B", 2000, 6000, &seen), 0);
+	assert_int_equal(claim_mail(f->w, "A", 2000, 5000, &seen), 2);
+	/* A sends m-a and dies holding m-b: when its claim runs out, B takes
+	 * m-b, and only m-b. */
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_mail_mark(f->w, "m-a", STORE_MAIL_SENT, 2500), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(claim_mail(w2, "B", 5000, 9000, &seen), 0); /* until 5000 still runs at 5000 */
+	assert_int_equal(claim_mail(w2, "B", 5001, 9000, &seen), 1);
+	assert_string_equal(seen.ids[0], "m-b");
+	/* A's release cannot free B's claim; B's own release does. */
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_mail_release(f->w, "A"), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(claim_mail(f->w, "A", 5002, 9000, &seen), 0);
+	assert_int_equal(store_begin(w2), 0);
+	assert_int_equal(store_mail_release(w2, "B"), 0);
+	assert_int_equal(store_commit(w2), 0);
+	assert_int_equal(claim_mail(f->w, "A", 5003, 9000, &seen), 1);
+	/* A retry mark ends the claim too: due again later, claimable by B. */
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_mail_mark(f->w, "m-b", STORE_MAIL_RETRY, 6000), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(claim_mail(w2, "B", 6000, 9000, &seen), 1);
+	assert_int_equal(seen.attempts[0], 1);
+	/* A rolled-back claim took nothing. */
+	assert_int_equal(store_begin(w2), 0);
+	assert_int_equal(store_mail_release(w2, "B"), 0);
+	assert_int_equal(store_commit(w2), 0);
+	assert_int_equal(store_begin(f->w), 0);
+	memset(&seen, 0, sizeof seen);
+	assert_int_equal(store_mail_claim(f->w, "A", 10, 7000, 9000, mail_collect, &seen), 0);
+	assert_int_equal(seen.n, 1);
+	assert_int_equal(store_rollback(f->w), 0);
+	assert_int_equal(claim_mail(w2, "B", 7000, 9000, &seen), 1);
+	store_conn_free(w2);
+	store_close(st2);
+}
+
+static int claim_endpoint(struct store_conn *w, const char *id, const char *owner, int64_t now, int64_t until)
+{
+	assert_int_equal(store_begin(w), 0);
+	int rc = store_webhook_claim(w, id, owner, now, until);
+	assert_int_equal(store_commit(w), 0);
+	return rc;
+}
+
+static void release_endpoint(struct store_conn *w, const char *id, const char *owner)
+{
+	assert_int_equal(store_begin(w), 0);
+	assert_int_equal(store_webhook_release(w, id, owner), 0);
+	assert_int_equal(store_commit(w), 0);
+}
+
+static void test_an_endpoint_claim_is_one_instances_until_it_is_released_or_runs_out(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st2 = NULL;
+	struct store_conn *w2 = NULL;
+	struct store_webhook a;
+	const char *id = "AAAAAAAAAAAAAAAAAAAAAA";
+	endpoint(&a, id, "consent.changed");
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_webhook_insert(f->w, &a), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	second_writer(f, &st2, &w2);
+
+	assert_int_equal(claim_endpoint(f->w, id, "A", 1000, 5000), 0);
+	assert_int_equal(claim_endpoint(w2, id, "B", 2000, 6000), ERR_CONFLICT);
+	assert_int_equal(claim_endpoint(f->w, id, "A", 3000, 5000), 0); /* its own: extended */
+	release_endpoint(w2, id, "B");					/* not B's to release */
+	assert_int_equal(claim_endpoint(w2, id, "B", 5000, 9000), ERR_CONFLICT);
+	/* A was killed: its claim runs out and B takes the endpoint. */
+	assert_int_equal(claim_endpoint(w2, id, "B", 5001, 9000), 0);
+	assert_int_equal(claim_endpoint(f->w, id, "A", 5002, 9000), ERR_CONFLICT);
+	release_endpoint(w2, id, "B");
+	assert_int_equal(claim_endpoint(f->w, id, "A", 5003, 9000), 0);
+	assert_int_equal(claim_endpoint(f->w, "ZZZZZZZZZZZZZZZZZZZZZZ", "A", 5003, 9000), ERR_NOTFOUND);
+	store_conn_free(w2);
+	store_close(st2);
+}
+
+static void test_a_form_value_is_spent_once_for_every_connection_until_it_expires(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st2 = NULL;
+	struct store_conn *w2 = NULL;
+	const uint8_t k1[28] = { 1, 2, 3 }, k2[28] = { 9, 9, 9 };
+	bool spent = true;
+	assert_int_equal(store_form_nonce_spent(f->r, k1, sizeof k1, 1000, &spent), 0);
+	assert_false(spent);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_form_nonce_spend(f->w, k1, sizeof k1, 1000, 5000), 0);
+	assert_int_equal(store_form_nonce_spend(f->w, k1, sizeof k1, 1000, 5000), ERR_CONFLICT);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(store_form_nonce_spent(f->r, k1, sizeof k1, 1000, &spent), 0);
+	assert_true(spent);
+	assert_int_equal(store_form_nonce_spent(f->r, k2, sizeof k2, 1000, &spent), 0);
+	assert_false(spent);
+	/* Spent through one instance is spent for the other. */
+	second_writer(f, &st2, &w2);
+	assert_int_equal(store_begin(w2), 0);
+	assert_int_equal(store_form_nonce_spend(w2, k1, sizeof k1, 2000, 5000), ERR_CONFLICT);
+	assert_int_equal(store_rollback(w2), 0);
+	/* A rolled-back spend leaves the value unspent. */
+	assert_int_equal(store_begin(w2), 0);
+	assert_int_equal(store_form_nonce_spend(w2, k2, sizeof k2, 2000, 5000), 0);
+	assert_int_equal(store_rollback(w2), 0);
+	assert_int_equal(store_form_nonce_spent(f->r, k2, sizeof k2, 2000, &spent), 0);
+	assert_false(spent);
+	/* Past its expiry it is swept (the form check refuses it by then). */
+	assert_int_equal(store_begin(w2), 0);
+	assert_int_equal(store_form_nonce_spend(w2, k2, sizeof k2, 6000, 9000), 0);
+	assert_int_equal(store_form_nonce_spend(w2, k1, sizeof k1, 6000, 9000), 0);
+	assert_int_equal(store_commit(w2), 0);
+	assert_int_equal(store_begin(w2), 0);
+	assert_int_equal(store_form_nonce_spend(w2, k1, 0, 6000, 9000), ERR_INVALID);
+	assert_int_equal(store_rollback(w2), 0);
+	store_conn_free(w2);
+	store_close(st2);
+}
+
 static void test_a_key_check_value_is_recorded_once_and_never_replaced(void **state)
 {
 	struct fixture *f = *state;
@@ -1130,6 +1295,9 @@ int main(void)
 		T(test_a_confirmation_is_kept_and_confirms_once),
 		T(test_the_outbox_fans_out_in_the_transaction_and_deliveries_follow_their_states),
 		T(test_one_endpoints_backlog_does_not_fill_the_due_batch),
+		T(test_a_mail_claim_is_one_instances_until_it_is_marked_released_or_runs_out),
+		T(test_an_endpoint_claim_is_one_instances_until_it_is_released_or_runs_out),
+		T(test_a_form_value_is_spent_once_for_every_connection_until_it_expires),
 		T(test_a_key_check_value_is_recorded_once_and_never_replaced),
 		T(test_an_exhausted_pool_waits_for_a_connection_then_is_unavailable),
 		T(test_an_entry_the_backend_lacks_is_an_error_naming_it),
