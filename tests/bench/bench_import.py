@@ -65,6 +65,32 @@ def thread_cpu_s(pid):
     return out
 
 
+def pg_cpu_s():
+    """The CPU time so far of the throwaway cluster's server processes
+    (scripts/pgtest.sh names its data folder), or None: its share of the
+    work, which the server's own figure leaves out."""
+    ctl = os.environ.get("CONSENTD_TEST_PG_CTL", "").split()
+    if "-D" not in ctl:
+        return None
+    try:
+        with open(os.path.join(ctl[ctl.index("-D") + 1], "postmaster.pid")) as f:
+            top = int(f.readline())
+    except (OSError, ValueError, IndexError):
+        return None
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(pid) == top or int(fields[1]) == top:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
@@ -101,6 +127,7 @@ def main():
         th = threading.Thread(target=sample, daemon=True)
         th.start()
         c0 = cpu_s(srv.proc.pid)
+        p0 = pg_cpu_s()
         th0 = thread_cpu_s(srv.proc.pid)
         t0 = time.time()
         st, hdrs, data = srv.raw("POST", "/v1/contacts/import", body=body,
@@ -109,6 +136,7 @@ def main():
                                  client=harness.Client("127.0.0.1", srv.port, srv.cafile, timeout=3600))
         dt = time.time() - t0
         cpu = cpu_s(srv.proc.pid) - c0
+        p1 = pg_cpu_s()
         th1 = thread_cpu_s(srv.proc.pid)
         # The busiest thread (the writer, or the request's thread) bounds
         # the rate when each thread has a core of its own; on the shared
@@ -125,7 +153,8 @@ def main():
         print(f"import ({backend}): {n:,} contacts (half with a consent) in {dt:.2f} s = {rate:,.0f} contacts/s "
               f"(goal >= {GOAL:,}); server CPU {cpu:.2f} s = {cpu / n * 1e6:.1f} us/contact, "
               f"busiest thread {busiest[0] / n * 1e6:.1f} us/contact "
-              f"(= {n / busiest[0] if busiest[0] else 0:,.0f} contacts/s on an idle core); RSS {base / 1024:.1f} MiB -> peak {peak[0] / 1024:.1f} MiB")
+              f"(= {n / busiest[0] if busiest[0] else 0:,.0f} contacts/s on an idle core); RSS {base / 1024:.1f} MiB -> peak {peak[0] / 1024:.1f} MiB"
+              + (f"; PostgreSQL CPU {p1 - p0:.2f} s = {(p1 - p0) / n * 1e6:.1f} us/contact" if p0 is not None else ""))
         return 0
     finally:
         srv.close()
