@@ -10,8 +10,8 @@
  *     path (validation, new id, new DEK wrapped under the master key, every
  *     field and every consent's evidence sealed, keyed hashes);
  *   commit thread (job.apply, IMPORT_BATCH contacts per job):
- *     contact_new_insert (the inserts; the unique email blind index
- *     answers a duplicate).
+ *     contact_new_insert_many (the inserts, a few statements per batch;
+ *     the unique email blind index answers a duplicate per line).
  * Each batch is one job with ONE audit entry ("contacts.import", counts in
  * the detail) committed in the same transaction as its contacts, so every
  * created contact is durable and audited before its result line exists; the
@@ -131,35 +131,47 @@ static int prepare(struct import *im, struct imp_contact *c, json_t *v)
 	return rc;
 }
 
-/* Inserts the batch (commit thread). A duplicate email is that line's
- * result; any other failure fails the whole batch (rolled back). */
+/* Inserts the batch (commit thread), in one contact_new_insert_many call:
+ * a few statements per batch, not several per contact. A duplicate email
+ * is that line's result; any other failure fails the whole batch (rolled
+ * back). */
 static int apply_batch(struct store_conn *w, struct writer_job *job)
 {
 	struct imp_batch *b = job->ctx;
 	struct txn t = app_txn(b->im->ctx, w);
 	uint64_t created = 0, dups = 0;
+	struct contact_new **ready = calloc(b->n + 1, sizeof *ready);
+	size_t n = 0;
+	int rc = 0;
+	if (ready == NULL) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		if (b->items[i].result == IMP_READY)
+			ready[n++] = &b->items[i].nc;
+	if ((rc = contact_new_insert_many(&t, ready, n)) != 0)
+		goto out;
 	for (size_t i = 0; i < b->n; i++) {
 		struct imp_contact *c = &b->items[i];
 		if (c->result != IMP_READY)
 			continue;
-		int rc = contact_new_insert(&t, &c->nc);
-		if (rc == ERR_CONFLICT) {
-			c->result = IMP_DUPLICATE;
+		c->result = c->nc.duplicate ? IMP_DUPLICATE : IMP_CREATED;
+		if (c->nc.duplicate)
 			dups++;
-			continue;
-		}
-		if (rc != 0) {
-			snprintf(job->entry.decision, sizeof job->entry.decision, "deny");
-			snprintf(job->entry.reason, sizeof job->entry.reason, "error");
-			return rc;
-		}
-		c->result = IMP_CREATED;
-		created++;
+		else
+			created++;
 	}
 	snprintf(job->entry.detail, sizeof job->entry.detail,
 		 "{\"batch\":%llu,\"created\":%llu,\"duplicates\":%llu,\"lines\":%zu}",
 		 (unsigned long long)b->number, (unsigned long long)created, (unsigned long long)dups, b->n);
-	return 0;
+out:
+	if (rc != 0) {
+		snprintf(job->entry.decision, sizeof job->entry.decision, "deny");
+		snprintf(job->entry.reason, sizeof job->entry.reason, "error");
+	}
+	free(ready);
+	return rc;
 }
 
 static int write_result(struct import *im, const struct imp_contact *c)

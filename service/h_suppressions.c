@@ -105,36 +105,45 @@ static int entry_from_json(struct supp_import *s, json_t *o, struct supp_entry *
 	return rc != 0 ? rc : entry_hash(s, e, address);
 }
 
-/* Writes the batch on the commit thread. */
+/* Writes the batch on the commit thread, in one suppression_add_many call
+ * (one statement per batch on PostgreSQL, not one per entry). */
 static int apply_batch(struct store_conn *w, struct writer_job *job)
 {
 	struct supp_import *s = job->ctx;
 	struct txn t = app_txn(s->ctx, w);
-	uint64_t added = 0, already = 0;
+	uint64_t added = 0;
+	struct store_suppression *sp = calloc(s->n_batch + 1, sizeof *sp);
+	bool *ok = calloc(s->n_batch + 1, sizeof *ok);
+	int rc = 0;
+	if (sp == NULL || ok == NULL) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < s->n_batch; i++) {
 		struct supp_entry *e = &s->batch[i];
-		struct store_suppression sp = { .kind = e->kind,
-						.scope = e->scope,
-						.scope_value = e->scope_value,
-						.reason = e->reason,
-						.source = e->source,
-						.created_us = e->created_us,
-						.recorded_us = s->now };
-		memcpy(sp.hash, e->hash, 32);
-		int rc = suppression_add(&t, &sp);
-		if (rc < 0) {
-			snprintf(job->entry.decision, sizeof job->entry.decision, "deny");
-			snprintf(job->entry.reason, sizeof job->entry.reason, "error");
-			return rc;
-		}
-		if (rc == 1)
-			added++;
-		else
-			already++;
+		sp[i] = (struct store_suppression){ .kind = e->kind,
+						    .scope = e->scope,
+						    .scope_value = e->scope_value,
+						    .reason = e->reason,
+						    .source = e->source,
+						    .created_us = e->created_us,
+						    .recorded_us = s->now };
+		memcpy(sp[i].hash, e->hash, 32);
 	}
+	if ((rc = suppression_add_many(&t, sp, s->n_batch, ok)) != 0)
+		goto out;
+	for (size_t i = 0; i < s->n_batch; i++)
+		added += ok[i];
 	s->added += added;
-	s->already += already;
-	return 0;
+	s->already += s->n_batch - added;
+out:
+	if (rc != 0) {
+		snprintf(job->entry.decision, sizeof job->entry.decision, "deny");
+		snprintf(job->entry.reason, sizeof job->entry.reason, "error");
+	}
+	free(sp);
+	free(ok);
+	return rc;
 }
 
 static int on_entry(void *arg, const struct bulk_item *it)

@@ -417,21 +417,100 @@ static int add_consents(const struct txn *t, struct contact_new *c, json_t *list
 	return 0;
 }
 
+/* Which of c's consents become current. c is a new contact, so no consent
+ * of it is stored yet, and its consents are in history order: applying them
+ * one by one (consent_apply) would compare each with the current state its
+ * predecessors left, which is what this does in memory, without reading the
+ * state back from the store per consent. */
+static void new_consents_current(const struct contact_new *c, bool *current)
+{
+	for (size_t k = 0; k < c->n_consents; k++) {
+		const struct store_consent *cs = &c->consents[k], *cur = NULL;
+		for (size_t j = 0; j < k; j++)
+			if (current[j] && strcmp(c->consents[j].purpose, cs->purpose) == 0 &&
+			    strcmp(c->consents[j].channel, cs->channel) == 0)
+				cur = &c->consents[j]; /* the last one put as current is the state */
+		current[k] = cur == NULL || consent_supersedes(cs, cur);
+	}
+}
+
+int contact_new_insert_many(struct txn *t, struct contact_new *const *cs, size_t n)
+{
+	struct store_contact_new *rows = NULL;
+	struct store_field_new *fields = NULL;
+	struct store_consent_new *consents = NULL;
+	bool *current = NULL, wanted = false;
+	size_t n_fields = 0, n_consents = 0, max_consents = 0, k = 0;
+	int rc = 0;
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		n_fields += cs[i]->n_fields;
+		n_consents += cs[i]->n_consents;
+		if (cs[i]->n_consents > max_consents)
+			max_consents = cs[i]->n_consents;
+	}
+	rows = calloc(n, sizeof *rows);
+	fields = calloc(n_fields + 1, sizeof *fields);
+	consents = calloc(n_consents + 1, sizeof *consents);
+	current = calloc(max_consents + 1, sizeof *current);
+	if (rows == NULL || fields == NULL || consents == NULL || current == NULL) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/* The email blind index is unique, and the store answers a duplicate
+	 * per row without failing the writer's transaction (SQLite checks
+	 * every constraint before it writes a row; PostgreSQL inserts ON
+	 * CONFLICT DO NOTHING), so there is no lookup first. */
+	for (size_t i = 0; i < n; i++) {
+		rows[i].ct = &cs[i]->ct;
+		rows[i].email_bidx = cs[i]->has_email ? cs[i]->email_bidx : NULL;
+		rows[i].phone_bidx = cs[i]->has_phone ? cs[i]->phone_bidx : NULL;
+	}
+	if ((rc = store_contacts_insert_many(t->c, rows, n)) != 0)
+		goto out;
+	n_fields = n_consents = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct contact_new *c = cs[i];
+		c->duplicate = rows[i].duplicate;
+		if (c->duplicate)
+			continue;
+		for (k = 0; k < c->n_fields; k++)
+			fields[n_fields++] =
+				(struct store_field_new){ c->ct.id, c->fields[k].name, c->fields[k].sealed,
+							  c->fields[k].len };
+		memset(current, 0, (max_consents + 1) * sizeof *current);
+		new_consents_current(c, current);
+		for (k = 0; k < c->n_consents; k++)
+			consents[n_consents++] = (struct store_consent_new){ &c->consents[k], current[k] };
+	}
+	if ((rc = store_fields_put_many(t->c, fields, n_fields)) != 0 ||
+	    (rc = store_consents_put_many(t->c, consents, n_consents)) != 0)
+		goto out;
+	/* The consent.changed events of the states that became current, in
+	 * row order, once every row they may read is in. */
+	if (n_consents > 0 && (rc = event_wanted(t, EVENT_CONSENT_CHANGED, &wanted)) != 0)
+		goto out;
+	for (k = 0; wanted && rc == 0 && k < n_consents; k++) {
+		const struct store_consent *x = consents[k].cs;
+		if (consents[k].current)
+			rc = event_emit(t, EVENT_CONSENT_CHANGED, x->contact_id,
+					json_pack("{s:s, s:s, s:s}", "purpose", x->purpose, "channel",
+						  x->channel, "status", x->status));
+	}
+out:
+	free(rows);
+	free(fields);
+	free(consents);
+	free(current);
+	return rc;
+}
+
 int contact_new_insert(struct txn *t, struct contact_new *c)
 {
-	/* The email blind index is unique, and both backends answer a
-	 * duplicate as ERR_CONFLICT from the insert itself without failing the
-	 * writer's transaction (SQLite checks every constraint before it
-	 * writes a row; PostgreSQL inserts ON CONFLICT DO NOTHING). So there is
-	 * no lookup first: it walked the same random-keyed B-tree a second
-	 * time for every imported contact. */
-	int rc = store_contact_insert(t->c, &c->ct, c->has_email ? c->email_bidx : NULL,
-				      c->has_phone ? c->phone_bidx : NULL);
-	for (size_t k = 0; rc == 0 && k < c->n_fields; k++)
-		rc = store_field_put(t->c, c->ct.id, c->fields[k].name, c->fields[k].sealed,
-				     c->fields[k].len);
-	for (size_t k = 0; rc == 0 && k < c->n_consents; k++)
-		rc = consent_apply(t, &c->consents[k], NULL);
+	int rc = contact_new_insert_many(t, &c, 1);
+	if (rc == 0 && c->duplicate)
+		return err_set(ERR_CONFLICT, "a contact with this email already exists");
 	return rc;
 }
 

@@ -85,6 +85,9 @@ struct contact_new {
 	 * the heap, sized to the names: a fixed AUDIT_FIELDS_MAX buffer made
 	 * every prepared contact 4 KiB larger, and the import holds thousands. */
 	char *field_names;
+	/* Set by contact_new_insert_many: the email already named a contact,
+	 * so nothing of this one was stored. */
+	bool duplicate;
 };
 
 /* A new contact id (CONTACT_ID_BYTES of base64url): a per-process counter
@@ -101,8 +104,17 @@ int contact_new_id(char id[STORE_ID_CAP]);
  * also on failure. */
 int contact_new_prepare(const struct txn *t, json_t *body, json_t *consents, const char *default_source,
 			struct contact_new *out);
-/* On the writer: ERR_CONFLICT when the email already names a contact;
- * otherwise inserts the contact, its sealed fields and its consents. */
+/* On the writer: inserts cs[0..n) (a batch of the import; the API's create
+ * is n = 1), each with its sealed fields and consents, in a few store
+ * calls for the whole batch (store_contacts_insert_many and the others) so
+ * that a backend with a round trip per statement makes a few per batch,
+ * not several per contact. A contact whose email already names one (stored
+ * before, or an earlier contact of the batch) gets duplicate set and
+ * nothing of it is stored; that is no failure. Any other failure is
+ * returned, and the caller rolls the whole batch back. */
+int contact_new_insert_many(struct txn *t, struct contact_new *const *cs, size_t n);
+/* contact_new_insert_many of one: ERR_CONFLICT when the email already
+ * names a contact. */
 int contact_new_insert(struct txn *t, struct contact_new *c);
 /* Frees and wipes what c holds (not c itself). */
 void contact_new_clear(struct contact_new *c);

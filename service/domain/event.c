@@ -84,6 +84,14 @@ out:
 	return rc;
 }
 
+int event_wanted(struct txn *t, const char *type, bool *out)
+{
+	int64_t n = 0;
+	int rc = store_webhook_subscribers(t->c, type, &n);
+	*out = rc != 0 || n > 0; /* on a failure, ask event_emit, which fails too */
+	return rc;
+}
+
 int event_emit(struct txn *t, const char *type, const char *contact_id, json_t *data)
 {
 	uint8_t *personal = NULL;

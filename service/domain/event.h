@@ -47,4 +47,9 @@ uint64_t event_personal_fields(const struct policy *p, const char *role, const c
  * exceed LIMIT_WEBHOOK_BODY_BYTES (never cut). */
 int event_emit(struct txn *t, const char *type, const char *contact_id, json_t *data);
 
+/* Whether any endpoint subscribes to type now (inside the writer's
+ * transaction, where only this writer changes endpoints): a batch asks once
+ * and skips event_emit, and its round trip per row, when none does. */
+int event_wanted(struct txn *t, const char *type, bool *out);
+
 #endif

@@ -127,6 +127,22 @@ int suppression_add(struct txn *t, const struct store_suppression *sp)
 	return erc != 0 ? erc : rc;
 }
 
+int suppression_add_many(struct txn *t, const struct store_suppression *sp, size_t n, bool *added)
+{
+	bool wanted = false;
+	int rc = store_suppressions_add_many(t->c, sp, n, added);
+	if (rc == 0 && n > 0)
+		rc = event_wanted(t, EVENT_SUPPRESSION_ADDED, &wanted);
+	for (size_t i = 0; wanted && rc == 0 && i < n; i++)
+		if (added[i])
+			rc = event_emit(t, EVENT_SUPPRESSION_ADDED, "",
+					json_pack("{s:s, s:s, s:s, s:s}", "kind", sp[i].kind, "scope",
+						  sp[i].scope, "scope_value",
+						  sp[i].scope_value ? sp[i].scope_value : "", "reason",
+						  sp[i].reason));
+	return rc;
+}
+
 /* The suppression.lifted event of a lift that lifted n. */
 static int lifted_event(struct txn *t, const char *scope, const char *scope_value, int64_t n)
 {

@@ -72,6 +72,11 @@ int suppression_list(struct txn *t, const uint8_t hash[32], store_suppression_cb
 
 /* Adds sp unless the same one is in force: 1 added, 0 already there. */
 int suppression_add(struct txn *t, const struct store_suppression *sp);
+/* suppression_add for sp[0..n) (an import batch) in one store call for the
+ * batch: added[i] says whether sp[i] was added (false: already in force,
+ * also when an earlier entry of the batch is the same). Events follow in
+ * entry order. */
+int suppression_add_many(struct txn *t, const struct store_suppression *sp, size_t n, bool *added);
 
 /* 0 (reason copied, may be NULL) when an unlifted suppression of either
  * hash covers (purpose, channel); ERR_NOTFOUND when none does. */

@@ -138,6 +138,58 @@ int store_contact_insert(struct store_conn *c, const struct store_contact *ct, c
 	return CALL(c->be, contact_insert, c, ct, email_bidx, phone_bidx);
 }
 
+int store_contacts_insert_many(struct store_conn *c, struct store_contact_new *rows, size_t n)
+{
+	if (c->be->contacts_insert_many != NULL)
+		return CALL(c->be, contacts_insert_many, c, rows, n);
+	for (size_t i = 0; i < n; i++) {
+		int rc = CALL(c->be, contact_insert, c, rows[i].ct, rows[i].email_bidx, rows[i].phone_bidx);
+		rows[i].duplicate = rc == ERR_CONFLICT;
+		if (rc != 0 && rc != ERR_CONFLICT)
+			return rc;
+	}
+	return 0;
+}
+
+int store_fields_put_many(struct store_conn *c, const struct store_field_new *rows, size_t n)
+{
+	if (c->be->fields_put_many != NULL)
+		return CALL(c->be, fields_put_many, c, rows, n);
+	for (size_t i = 0; i < n; i++) {
+		int rc = CALL(c->be, field_put, c, rows[i].contact_id, rows[i].name, rows[i].sealed,
+			      rows[i].len);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int store_consents_put_many(struct store_conn *c, const struct store_consent_new *rows, size_t n)
+{
+	if (c->be->consents_put_many != NULL)
+		return CALL(c->be, consents_put_many, c, rows, n);
+	for (size_t i = 0; i < n; i++) {
+		int rc = CALL(c->be, consent_put, c, rows[i].cs, rows[i].current);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int store_suppressions_add_many(struct store_conn *c, const struct store_suppression *sp, size_t n,
+				bool *added)
+{
+	if (c->be->suppressions_add_many != NULL)
+		return CALL(c->be, suppressions_add_many, c, sp, n, added);
+	for (size_t i = 0; i < n; i++) {
+		int rc = CALL(c->be, suppression_add, c, &sp[i]);
+		if (rc < 0)
+			return rc;
+		added[i] = rc == 1;
+	}
+	return 0;
+}
+
 int store_contact_get(struct store_conn *c, const char *id, struct store_contact *out)
 {
 	return CALL(c->be, contact_get, c, id, out);

@@ -53,8 +53,14 @@
  * 7. Nothing plaintext. The store only ever receives sealed values and
  *    keyed hashes; a backend must not log the values it is given.
  * 8. Batched lookups. filter_by_email_many and release_recent_many may be
- *    NULL; store.h then loops over filter_by_email and release_recent. A backend with a round trip per query
- * (libpq) should implement it with one query for the whole batch.
+ *    NULL; store.h then loops over filter_by_email and release_recent. A
+ *    backend with a round trip per query (libpq) should implement them
+ *    with one query for the whole batch.
+ * 9. Batched writes. contacts_insert_many, fields_put_many,
+ *    consents_put_many and suppressions_add_many may be NULL; backend.c then
+ *    loops over the single-row call. Each must leave exactly what that loop
+ *    leaves (rows, their order, which were duplicates); a backend with a
+ *    round trip per statement implements them as one statement per batch.
  *
  * Each operation's own contract is the comment at its store_* function in
  * store.h.
@@ -106,6 +112,8 @@ struct store_backend {
 	void (*fault_audit)(struct store *st, bool fail);
 	int (*contact_insert)(struct store_conn *c, const struct store_contact *ct, const uint8_t *email_bidx,
 			      const uint8_t *phone_bidx);
+	/* May be NULL (see guarantee 9). */
+	int (*contacts_insert_many)(struct store_conn *c, struct store_contact_new *rows, size_t n);
 	int (*contact_get)(struct store_conn *c, const char *id, struct store_contact *out);
 	int (*contact_update)(struct store_conn *c, const struct store_contact *ct);
 	int (*contact_set_index)(struct store_conn *c, const char *id, const uint8_t *email_bidx,
@@ -116,6 +124,7 @@ struct store_backend {
 	int (*contact_count)(struct store_conn *c, int64_t *out);
 	int (*field_put)(struct store_conn *c, const char *id, const char *name, const uint8_t *sealed,
 			 size_t len);
+	int (*fields_put_many)(struct store_conn *c, const struct store_field_new *rows, size_t n);
 	int (*field_delete)(struct store_conn *c, const char *id, const char *name);
 	int (*fields_each)(struct store_conn *c, const char *id, store_field_cb cb, void *ctx);
 	int (*contacts_rewrap)(struct store_conn *c, store_rewrap_cb cb, void *ctx, int64_t *count);
@@ -126,6 +135,7 @@ struct store_backend {
 	 * open, the writer's included. */
 	int (*set_pool_size)(struct store *st, int n);
 	int (*consent_put)(struct store_conn *c, const struct store_consent *cs, bool current);
+	int (*consents_put_many)(struct store_conn *c, const struct store_consent_new *rows, size_t n);
 	int (*consent_get)(struct store_conn *c, const char *contact_id, const char *purpose,
 			   const char *channel, struct store_consent *out);
 	int (*consents_each)(struct store_conn *c, const char *contact_id, store_consent_cb cb, void *ctx);
@@ -210,6 +220,8 @@ struct store_backend {
 				  const char *channel, int64_t after_us, int64_t limit, int64_t *times,
 				  int64_t *counts);
 	int (*suppression_add)(struct store_conn *c, const struct store_suppression *sp);
+	int (*suppressions_add_many)(struct store_conn *c, const struct store_suppression *sp, size_t n,
+				     bool *added);
 	int (*suppressions_active)(struct store_conn *c, const uint8_t hash[32], store_suppression_cb cb,
 				   void *ctx);
 	int (*suppressions_lift)(struct store_conn *c, const uint8_t hash[32], const char *scope,

@@ -3157,6 +3157,370 @@ static int pg_outbox_stats(struct store_conn *c, int64_t *pending, int64_t *olde
 	return rc;
 }
 
+/* ---- batched writes (backend.h guarantee 9) -------------------------------
+ *
+ * A batch goes to the server as one statement whose parameters are arrays,
+ * one per column, taken apart by unnest(...) WITH ORDINALITY, so the row
+ * order survives and decides what a loop of single-row calls would have
+ * decided (which duplicate is the first, which current state is the last).
+ * The arrays are sent in PostgreSQL's binary array format: the values,
+ * sealed bytes and hashes included, travel byte for byte with no quoting to
+ * get wrong. */
+
+#define PG_OID_BOOL 16
+#define PG_OID_BYTEA 17
+#define PG_OID_INT8 20
+#define PG_OID_TEXT 25
+#define PG_BULK_ROWS 4096 /* rows per statement; an import batch is one */
+
+struct pg_arr {
+	uint8_t *p;
+	size_t len, cap;
+	int n;
+	bool nulls, oom;
+};
+
+static void arr_put(struct pg_arr *a, const void *b, size_t n)
+{
+	if (a->oom)
+		return;
+	if (a->len + n > a->cap) {
+		size_t cap = a->cap ? a->cap : 4096;
+		while (cap < a->len + n)
+			cap *= 2;
+		uint8_t *p = realloc(a->p, cap);
+		if (p == NULL) {
+			a->oom = true;
+			return;
+		}
+		a->p = p;
+		a->cap = cap;
+	}
+	memcpy(a->p + a->len, b, n);
+	a->len += n;
+}
+
+static void arr_u32(struct pg_arr *a, uint32_t x)
+{
+	uint8_t b[4] = { (uint8_t)(x >> 24), (uint8_t)(x >> 16), (uint8_t)(x >> 8), (uint8_t)x };
+	arr_put(a, b, 4);
+}
+
+/* The header of a one-dimensional array of element type oid; the count and
+ * the null flag are filled in by arr_done. */
+static void arr_begin(struct pg_arr *a, uint32_t oid)
+{
+	memset(a, 0, sizeof *a);
+	arr_u32(a, 1);	 /* dimensions */
+	arr_u32(a, 0);	 /* has nulls: arr_done */
+	arr_u32(a, oid); /* element type */
+	arr_u32(a, 0);	 /* length: arr_done */
+	arr_u32(a, 1);	 /* lower bound */
+}
+
+static void arr_blob(struct pg_arr *a, const void *b, size_t n)
+{
+	a->n++;
+	if (b == NULL) {
+		a->nulls = true;
+		arr_u32(a, UINT32_MAX); /* -1: NULL */
+		return;
+	}
+	arr_u32(a, (uint32_t)n);
+	arr_put(a, b, n);
+}
+
+static void arr_text(struct pg_arr *a, const char *s)
+{
+	arr_blob(a, s ? s : "", s ? strlen(s) : 0);
+}
+
+static void arr_i64(struct pg_arr *a, int64_t x)
+{
+	uint8_t b[8];
+	for (int i = 7; i >= 0; i--) {
+		b[i] = (uint8_t)((uint64_t)x & 0xff);
+		x = (int64_t)((uint64_t)x >> 8);
+	}
+	arr_blob(a, b, 8);
+}
+
+static void arr_bool(struct pg_arr *a, bool x)
+{
+	uint8_t b = x ? 1 : 0;
+	arr_blob(a, &b, 1);
+}
+
+/* Finishes the arrays and adds them to args as binary parameters. */
+static int arr_done(struct pg_arr *arrs, int k, struct pg_args *args)
+{
+	for (int i = 0; i < k; i++) {
+		struct pg_arr *a = &arrs[i];
+		if (a->oom || a->len > INT32_MAX)
+			return err_set(ERR_NOMEM, "out of memory for a batch");
+		a->p[7] = a->nulls ? 1 : 0;
+		a->p[12] = (uint8_t)(a->n >> 24);
+		a->p[13] = (uint8_t)(a->n >> 16);
+		a->p[14] = (uint8_t)(a->n >> 8);
+		a->p[15] = (uint8_t)a->n;
+		a_blob(args, a->p, a->len);
+	}
+	return 0;
+}
+
+static void arr_free(struct pg_arr *arrs, int k)
+{
+	for (int i = 0; i < k; i++)
+		free(arrs[i].p);
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* One statement per PG_BULK_ROWS contacts; ON CONFLICT DO NOTHING answers a
+ * duplicate without aborting the writer's transaction (an earlier row of the
+ * same statement counts, the rows go in in their order), and RETURNING
+ * names the rows that went in: every other row was a duplicate. */
+static int pg_contacts_insert_chunk(struct store_conn *c, struct store_contact_new *rows, size_t n)
+{
+	enum { K = 12 };
+	static const uint32_t oids[K] = { PG_OID_TEXT,	PG_OID_INT8,  PG_OID_INT8,  PG_OID_TEXT,
+					  PG_OID_TEXT,	PG_OID_TEXT,  PG_OID_INT8,  PG_OID_BYTEA,
+					  PG_OID_BYTEA, PG_OID_BYTEA, PG_OID_BYTEA, PG_OID_BYTEA };
+	struct pg_arr arrs[K];
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	char **in = NULL;
+	int rc;
+	for (int i = 0; i < K; i++)
+		arr_begin(&arrs[i], oids[i]);
+	for (size_t i = 0; i < n; i++) {
+		const struct store_contact *ct = rows[i].ct;
+		arr_text(&arrs[0], ct->id);
+		arr_i64(&arrs[1], ct->created_us);
+		arr_i64(&arrs[2], ct->updated_us);
+		arr_text(&arrs[3], ct->collected_for);
+		arr_text(&arrs[4], ct->source);
+		arr_text(&arrs[5], ct->owner);
+		arr_i64(&arrs[6], ct->key_version);
+		arr_blob(&arrs[7], ct->wrapped_key, ct->wrapped_len);
+		arr_blob(&arrs[8], rows[i].email_bidx, 32);
+		arr_blob(&arrs[9], rows[i].phone_bidx, 32);
+		arr_blob(&arrs[10], ct->has_email_shash ? ct->email_shash : NULL, 32);
+		arr_blob(&arrs[11], ct->has_phone_shash ? ct->phone_shash : NULL, 32);
+		rows[i].duplicate = true; /* until RETURNING names it */
+	}
+	if ((rc = arr_done(arrs, K, &a)) != 0)
+		goto out;
+	rc = pg_run(c,
+		    "INSERT INTO contact (id, created_us, updated_us, status, collected_for, source, "
+		    "owner, key_version, wrapped_key, email_bidx, phone_bidx, email_shash, phone_shash) "
+		    "SELECT u.id, u.cu, u.uu, 'active', u.cf, u.src, u.own, u.kv, u.wk, u.eb, u.pb, u.es, "
+		    "u.ps FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], "
+		    "$6::text[], $7::int8[], $8::bytea[], $9::bytea[], $10::bytea[], $11::bytea[], "
+		    "$12::bytea[]) WITH ORDINALITY AS u(id, cu, uu, cf, src, own, kv, wk, eb, pb, es, ps, "
+		    "ord) ORDER BY u.ord ON CONFLICT DO NOTHING RETURNING id",
+		    &a, &r, "cannot insert the contacts");
+	if (rc != 0)
+		goto out;
+	int got = PQntuples(r);
+	if ((size_t)got > n) {
+		rc = err_set(ERR_IO, "cannot insert the contacts: %d rows back for %zu", got, n);
+		goto out;
+	}
+	if ((in = calloc((size_t)got + 1, sizeof *in)) == NULL) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < got; i++)
+		in[i] = PQgetvalue(r, i, 0); /* text in binary format: the bytes, NUL-terminated */
+	qsort(in, (size_t)got, sizeof *in, cmp_id);
+	size_t matched = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *id = rows[i].ct->id;
+		if (bsearch(&id, in, (size_t)got, sizeof *in, cmp_id) != NULL) {
+			rows[i].duplicate = false;
+			matched++;
+		}
+	}
+	if (matched != (size_t)got)
+		rc = err_set(ERR_IO, "cannot insert the contacts: the ids back do not match");
+out:
+	free(in);
+	PQclear(r);
+	arr_free(arrs, K);
+	return rc;
+}
+
+static int pg_contacts_insert_many(struct store_conn *c, struct store_contact_new *rows, size_t n)
+{
+	for (size_t done = 0; done < n; done += PG_BULK_ROWS) {
+		size_t k = n - done < PG_BULK_ROWS ? n - done : PG_BULK_ROWS;
+		int rc = pg_contacts_insert_chunk(c, rows + done, k);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* DISTINCT ON keeps the last row of a (contact, name): ON CONFLICT DO
+ * UPDATE may not touch one row twice in a statement, and the last is what a
+ * loop of store_field_put leaves. */
+static int pg_fields_put_many(struct store_conn *c, const struct store_field_new *rows, size_t n)
+{
+	for (size_t done = 0; done < n; done += PG_BULK_ROWS) {
+		size_t k = n - done < PG_BULK_ROWS ? n - done : PG_BULK_ROWS;
+		struct pg_arr arrs[3];
+		struct pg_args a = { 0 };
+		arr_begin(&arrs[0], PG_OID_TEXT);
+		arr_begin(&arrs[1], PG_OID_TEXT);
+		arr_begin(&arrs[2], PG_OID_BYTEA);
+		for (size_t i = done; i < done + k; i++) {
+			arr_text(&arrs[0], rows[i].contact_id);
+			arr_text(&arrs[1], rows[i].name);
+			arr_blob(&arrs[2], rows[i].sealed ? rows[i].sealed : (const uint8_t *)"",
+				 rows[i].len);
+		}
+		int rc = arr_done(arrs, 3, &a);
+		if (rc == 0)
+			rc = pg_do(c,
+				   "INSERT INTO contact_field (contact_id, name, value) "
+				   "SELECT DISTINCT ON (u.cid, u.name) u.cid, u.name, u.v "
+				   "FROM unnest($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY "
+				   "AS u(cid, name, v, ord) ORDER BY u.cid, u.name, u.ord DESC "
+				   "ON CONFLICT (contact_id, name) DO UPDATE SET value = excluded.value",
+				   &a, NULL, "cannot store the fields");
+		arr_free(arrs, 3);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* The current rows (the last of each contact, purpose and channel, as in
+ * pg_fields_put_many) replace the state, and every row joins the history in
+ * row order; one statement for both. */
+static int pg_consents_put_many(struct store_conn *c, const struct store_consent_new *rows, size_t n)
+{
+	enum { K = 16 };
+	for (size_t done = 0; done < n; done += PG_BULK_ROWS) {
+		size_t k = n - done < PG_BULK_ROWS ? n - done : PG_BULK_ROWS;
+		struct pg_arr arrs[K];
+		struct pg_args a = { 0 };
+		for (int i = 0; i < K; i++)
+			arr_begin(&arrs[i], i < 9     ? PG_OID_TEXT
+					    : i < 14  ? PG_OID_INT8
+					    : i == 14 ? PG_OID_BYTEA
+						      : PG_OID_BOOL);
+		for (size_t i = done; i < done + k; i++) {
+			const struct store_consent *cs = rows[i].cs;
+			arr_text(&arrs[0], cs->contact_id);
+			arr_text(&arrs[1], cs->purpose);
+			arr_text(&arrs[2], cs->channel);
+			arr_text(&arrs[3], cs->status);
+			arr_text(&arrs[4], cs->legal_basis);
+			arr_text(&arrs[5], cs->notice_version);
+			arr_text(&arrs[6], cs->source);
+			arr_text(&arrs[7], cs->method);
+			arr_text(&arrs[8], cs->receipt_id);
+			arr_i64(&arrs[9], cs->at_us);
+			arr_i64(&arrs[10], cs->granted_us);
+			arr_i64(&arrs[11], cs->expires_us);
+			arr_i64(&arrs[12], cs->withdrawn_us);
+			arr_i64(&arrs[13], cs->recorded_us);
+			arr_blob(&arrs[14], cs->evidence, cs->evidence_len);
+			arr_bool(&arrs[15], rows[i].current);
+		}
+		int rc = arr_done(arrs, K, &a);
+		if (rc == 0)
+			rc = pg_do(c,
+				   "WITH u AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
+				   "$4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], "
+				   "$10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::int8[], "
+				   "$15::bytea[], $16::bool[]) WITH ORDINALITY AS u(" CONSENT_COLS
+				   ", cur, ord)), "
+				   "state AS (INSERT INTO consent (" CONSENT_COLS ") "
+				   "SELECT DISTINCT ON (contact_id, purpose, channel) " CONSENT_COLS
+				   " FROM u "
+				   "WHERE cur ORDER BY contact_id, purpose, channel, ord DESC "
+				   "ON CONFLICT (contact_id, purpose, channel) DO UPDATE SET "
+				   "status = excluded.status, legal_basis = excluded.legal_basis, "
+				   "notice_version = excluded.notice_version, source = excluded.source, "
+				   "method = excluded.method, receipt_id = excluded.receipt_id, "
+				   "at_us = excluded.at_us, granted_us = excluded.granted_us, "
+				   "expires_us = excluded.expires_us, withdrawn_us = excluded.withdrawn_us, "
+				   "recorded_us = excluded.recorded_us, evidence = excluded.evidence) "
+				   "INSERT INTO consent_event (" CONSENT_COLS ") SELECT " CONSENT_COLS
+				   " FROM u ORDER BY ord",
+				   &a, NULL, "cannot record the consents");
+		arr_free(arrs, K);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* `fresh` is the first entry of each (hash, scope, value, reason) that no
+ * unlifted suppression covers yet: the ones a loop of pg_suppression_add
+ * would add. The statement inserts them in entry order and answers their
+ * positions; the CTE runs once however often it is read. */
+static int pg_suppressions_add_many(struct store_conn *c, const struct store_suppression *sp, size_t n,
+				    bool *added)
+{
+	enum { K = 8 };
+	for (size_t done = 0; done < n; done += PG_BULK_ROWS) {
+		size_t k = n - done < PG_BULK_ROWS ? n - done : PG_BULK_ROWS;
+		struct pg_arr arrs[K];
+		struct pg_args a = { 0 };
+		PGresult *r = NULL;
+		for (int i = 0; i < K; i++)
+			arr_begin(&arrs[i], i == 0 ? PG_OID_BYTEA : i < 6 ? PG_OID_TEXT : PG_OID_INT8);
+		for (size_t i = done; i < done + k; i++) {
+			arr_blob(&arrs[0], sp[i].hash, 32);
+			arr_text(&arrs[1], sp[i].kind);
+			arr_text(&arrs[2], sp[i].scope);
+			arr_text(&arrs[3], sp[i].scope_value);
+			arr_text(&arrs[4], sp[i].reason);
+			arr_text(&arrs[5], sp[i].source);
+			arr_i64(&arrs[6], sp[i].created_us);
+			arr_i64(&arrs[7], sp[i].recorded_us);
+			added[i] = false;
+		}
+		int rc = arr_done(arrs, K, &a);
+		if (rc == 0)
+			rc = pg_run(
+				c,
+				"WITH u AS (SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], "
+				"$4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[]) WITH ORDINALITY "
+				"AS u(hash, kind, scope, scope_value, reason, source, created_us, "
+				"recorded_us, ord)), "
+				"fresh AS MATERIALIZED (SELECT DISTINCT ON (hash, scope, scope_value, reason) * "
+				"FROM u WHERE NOT EXISTS (SELECT 1 FROM suppression s WHERE s.hash = u.hash "
+				"AND s.lifted_us IS NULL AND s.scope = u.scope AND "
+				"s.scope_value = u.scope_value AND s.reason = u.reason) "
+				"ORDER BY hash, scope, scope_value, reason, ord), "
+				"ins AS (INSERT INTO suppression (hash, kind, scope, scope_value, reason, "
+				"source, created_us, recorded_us) SELECT hash, kind, scope, scope_value, "
+				"reason, source, created_us, recorded_us FROM fresh ORDER BY ord) "
+				"SELECT ord FROM fresh",
+				&a, &r, "cannot add the suppressions");
+		for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+			int64_t ord = r_i64(r, i, 0);
+			if (ord < 1 || (size_t)ord > k)
+				rc = err_set(ERR_IO, "cannot add the suppressions: an entry out of range");
+			else
+				added[done + (size_t)ord - 1] = true;
+		}
+		PQclear(r);
+		arr_free(arrs, K);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
 const struct store_backend store_pg_backend = {
 	.name = "postgresql",
 	.accepts = pg_accepts,
@@ -3177,6 +3541,7 @@ const struct store_backend store_pg_backend = {
 	.rollback_to = pg_rollback_to,
 	.fault_audit = pg_fault_audit,
 	.contact_insert = pg_contact_insert,
+	.contacts_insert_many = pg_contacts_insert_many,
 	.contact_get = pg_contact_get,
 	.contact_update = pg_contact_update,
 	.contact_set_index = pg_contact_set_index,
@@ -3184,6 +3549,7 @@ const struct store_backend store_pg_backend = {
 	.contact_erase = pg_contact_erase,
 	.contact_count = pg_contact_count,
 	.field_put = pg_field_put,
+	.fields_put_many = pg_fields_put_many,
 	.field_delete = pg_field_delete,
 	.fields_each = pg_fields_each,
 	.contacts_rewrap = pg_contacts_rewrap,
@@ -3192,6 +3558,7 @@ const struct store_backend store_pg_backend = {
 	.key_check_add = pg_key_check_add,
 	.set_pool_size = pg_set_pool_size,
 	.consent_put = pg_consent_put,
+	.consents_put_many = pg_consents_put_many,
 	.consent_get = pg_consent_get,
 	.consents_each = pg_consents_each,
 	.consent_history_each = pg_consent_history_each,
@@ -3232,6 +3599,7 @@ const struct store_backend store_pg_backend = {
 	.release_find = pg_release_find,
 	.release_count = pg_release_count,
 	.suppression_add = pg_suppression_add,
+	.suppressions_add_many = pg_suppressions_add_many,
 	.suppressions_active = pg_suppressions_active,
 	.suppressions_lift = pg_suppressions_lift,
 	.provider_event_once = pg_provider_event_once,

@@ -96,6 +96,18 @@ struct store_contact {
 /* ERR_CONFLICT when the email blind index already names a contact. */
 int store_contact_insert(struct store_conn *c, const struct store_contact *ct, const uint8_t *email_bidx,
 			 const uint8_t *phone_bidx);
+/* One contact of store_contacts_insert_many. */
+struct store_contact_new {
+	const struct store_contact *ct;
+	const uint8_t *email_bidx, *phone_bidx; /* NULL: none */
+	bool duplicate;				/* out: the email blind index already named a contact */
+};
+/* Inserts rows[0..n) in order, as n store_contact_insert calls would, in
+ * one round trip where the backend can: a row whose email blind index
+ * already names a contact (stored before, or an earlier row of the same
+ * call) is not inserted and gets duplicate set, and the transaction stays
+ * usable. Any other failure fails the call (the caller rolls back). */
+int store_contacts_insert_many(struct store_conn *c, struct store_contact_new *rows, size_t n);
 int store_contact_get(struct store_conn *c, const char *id, struct store_contact *out);
 int store_contact_update(struct store_conn *c, const struct store_contact *ct);
 /* Replaces the blind indexes and suppression hashes (NULL clears one);
@@ -112,6 +124,15 @@ int store_contact_count(struct store_conn *c, int64_t *out);
 typedef int (*store_field_cb)(void *ctx, const char *name, const uint8_t *sealed, size_t len);
 int store_field_put(struct store_conn *c, const char *id, const char *name, const uint8_t *sealed,
 		    size_t len);
+/* One sealed field of store_fields_put_many. */
+struct store_field_new {
+	const char *contact_id, *name;
+	const uint8_t *sealed;
+	size_t len;
+};
+/* store_field_put for each row in order (a later row of the same contact
+ * and name wins), in one round trip where the backend can. */
+int store_fields_put_many(struct store_conn *c, const struct store_field_new *rows, size_t n);
 int store_field_delete(struct store_conn *c, const char *id, const char *name);
 int store_fields_each(struct store_conn *c, const char *id, store_field_cb cb, void *ctx);
 
@@ -155,6 +176,15 @@ struct store_consent {
  * the current state of (contact, purpose, channel). Which event is current
  * is the consent domain's rule (service/domain/consent.c), not the store's. */
 int store_consent_put(struct store_conn *c, const struct store_consent *cs, bool current);
+/* One event of store_consents_put_many. */
+struct store_consent_new {
+	const struct store_consent *cs;
+	bool current;
+};
+/* store_consent_put for each row in order (history in row order; of the
+ * current rows of one contact, purpose and channel the last wins), in one
+ * round trip where the backend can. */
+int store_consents_put_many(struct store_conn *c, const struct store_consent_new *rows, size_t n);
 int store_consent_get(struct store_conn *c, const char *contact_id, const char *purpose, const char *channel,
 		      struct store_consent *out);
 typedef int (*store_consent_cb)(void *ctx, const struct store_consent *cs);
@@ -369,6 +399,11 @@ int store_release_times_many(struct store_conn *c, size_t n, const uint8_t *ids,
 /* Adds sp unless an unlifted suppression of the same hash, scope, value and
  * reason exists: 1 when added, 0 when it was already there. */
 int store_suppression_add(struct store_conn *c, const struct store_suppression *sp);
+/* store_suppression_add for sp[0..n) in order, in one round trip where the
+ * backend can: added[i] is whether sp[i] was added (false when an unlifted
+ * equal one was there, stored before or an earlier entry of the call). */
+int store_suppressions_add_many(struct store_conn *c, const struct store_suppression *sp, size_t n,
+				bool *added);
 
 /* Active (unlifted) suppressions of one hash, oldest first. */
 struct store_suppression_row {

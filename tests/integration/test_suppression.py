@@ -128,6 +128,26 @@ def test_historical_list_import_keeps_original_timestamps(srv):
     assert len(batches) >= 3, batches  # 1000 a batch, each audited
 
 
+def test_an_import_counts_an_entry_already_there_inside_a_batch_and_across_batches(srv):
+    """The writer adds a batch (1,000 entries) in one statement; an entry
+    that is already in force (stored before, earlier in the same batch, or
+    in an earlier batch) is counted as already there, never added twice."""
+    srv.call("POST", "/v1/suppressions", token="marketing",
+             json={"email": "before@example.org", "reason": "unsubscribe"})
+    n = 1500
+    emails = [f"sx{i}@example.org" for i in range(n)]
+    emails[3] = "before@example.org"
+    emails[7] = "sx6@example.org"
+    emails[1200] = "sx100@example.org"
+    csv = "".join(f"{e}\r\n" for e in emails)
+    st, body = srv.call("POST", "/v1/suppressions", token="marketing", body=csv, content_type="text/csv")
+    assert st == 200, body
+    for e in ("before@example.org", "sx6@example.org", "sx100@example.org"):
+        st, got = srv.call("GET", f"/v1/suppressions?email={e.replace('@', '%40')}", token="marketing")
+        assert st == 200 and len(got["suppressions"]) == 1, (e, got)
+    assert (body["total"], body["added"], body["already"]) == (n, n - 3, 3), body
+
+
 def test_consent_check_reports_suppression_for_known_and_unknown_addresses(srv):
     cid = srv.create_contact(email="erin@example.org", collected_for=["marketing"])
     srv.set_consent(cid, "marketing", "email", "granted")

@@ -307,6 +307,271 @@ static void test_consent_history_keeps_every_event_in_order(void **state)
 	assert_string_equal(order, "gwg");
 }
 
+/* ---- 9. batched writes ------------------------------------------------- */
+
+/* A batch answers each row as the single insert would: a row whose email a
+ * stored contact or an earlier row of the batch holds is a duplicate and is
+ * not stored, every other row is, byte for byte, and the transaction goes
+ * on. 5,000 rows cross the PostgreSQL backend's statement size, so a
+ * duplicate of a row in an earlier statement is caught too. */
+static void test_a_batched_contact_insert_reports_each_duplicate_and_stores_the_rest(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 5000 };
+	struct store_contact *cts = calloc(N, sizeof *cts), got, first = fixture_contact("stored-first");
+	struct store_contact_new *rows = calloc(N, sizeof *rows);
+	uint8_t(*bidx)[32] = calloc(N, 32), phone[32], stored[32];
+	char id[STORE_ID_CAP];
+	assert_non_null(cts);
+	assert_non_null(rows);
+	assert_non_null(bidx);
+	memset(stored, 0xee, 32);
+	memset(phone, 0x11, 32);
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_contact_insert(f->w, &first, stored, NULL), 0);
+	for (int i = 0; i < N; i++) {
+		char cid[STORE_ID_CAP];
+		snprintf(cid, sizeof cid, "batch-%05d", i);
+		cts[i] = fixture_contact(cid);
+		cts[i].has_email_shash = true;
+		memset(cts[i].email_shash, i & 0xff, 32);
+		memset(bidx[i], 0, 32);
+		memcpy(bidx[i], &i, sizeof i);
+		rows[i] = (struct store_contact_new){ &cts[i], bidx[i], NULL, true };
+	}
+	memcpy(bidx[1], stored, 32);	  /* a stored contact's email */
+	memcpy(bidx[3], bidx[2], 32);	  /* the row before's */
+	memcpy(bidx[4500], bidx[10], 32); /* a row of an earlier statement */
+	rows[5].email_bidx = NULL;	  /* no email: never a duplicate */
+	rows[6].email_bidx = NULL;
+	rows[6].phone_bidx = phone;
+	assert_int_equal(store_contacts_insert_many(f->w, rows, N), 0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(rows[i].duplicate, i == 1 || i == 3 || i == 4500);
+	assert_int_equal(store_commit(f->w), 0);
+
+	assert_int_equal(store_contact_find_email(f->r, stored, id), 0);
+	assert_string_equal(id, "stored-first");
+	assert_int_equal(store_contact_find_email(f->r, bidx[2], id), 0);
+	assert_string_equal(id, "batch-00002");
+	assert_int_equal(store_contact_find_email(f->r, bidx[10], id), 0);
+	assert_string_equal(id, "batch-00010");
+	assert_int_equal(store_contact_get(f->r, "batch-00001", &got), ERR_NOTFOUND);
+	assert_int_equal(store_contact_get(f->r, "batch-00003", &got), ERR_NOTFOUND);
+	assert_int_equal(store_contact_get(f->r, "batch-04500", &got), ERR_NOTFOUND);
+	assert_int_equal(store_contact_get(f->r, "batch-00006", &got), 0);
+	assert_int_equal(store_contact_get(f->r, "batch-04999", &got), 0);
+	assert_string_equal(got.collected_for, cts[4999].collected_for);
+	assert_int_equal(got.wrapped_len, cts[4999].wrapped_len);
+	assert_memory_equal(got.wrapped_key, cts[4999].wrapped_key, got.wrapped_len);
+	assert_true(got.has_email_shash);
+	assert_memory_equal(got.email_shash, cts[4999].email_shash, 32);
+	assert_false(got.has_phone_shash);
+	int64_t n = 0;
+	assert_int_equal(store_contact_count(f->r, &n), 0);
+	assert_int_equal(n, 1 + N - 3);
+	free(cts);
+	free(rows);
+	free(bidx);
+}
+
+struct field_seen {
+	int n;
+	char names[4][16];
+	uint8_t values[4][16];
+	size_t lens[4];
+};
+
+static int field_cb(void *ctx, const char *name, const uint8_t *sealed, size_t len)
+{
+	struct field_seen *s = ctx;
+	if (s->n < 4 && len <= sizeof s->values[0]) {
+		snprintf(s->names[s->n], sizeof s->names[0], "%s", name);
+		memcpy(s->values[s->n], sealed, len);
+		s->lens[s->n] = len;
+	}
+	s->n++;
+	return 0;
+}
+
+/* Sealed bytes come back exact (a NUL inside too), a later row of the same
+ * contact and name wins, and a stored field is replaced, as a loop of
+ * store_field_put leaves them. */
+static void test_batched_fields_are_stored_as_single_puts_would_leave_them(void **state)
+{
+	struct fixture *f = *state;
+	struct store_contact a = fixture_contact("fields-a"), b = fixture_contact("fields-b");
+	assert_int_equal(store_contact_insert(f->w, &a, NULL, NULL), 0);
+	assert_int_equal(store_contact_insert(f->w, &b, NULL, NULL), 0);
+	assert_int_equal(store_field_put(f->w, b.id, "phone", (const uint8_t *)"old", 3), 0);
+	const struct store_field_new rows[] = {
+		{ a.id, "email", (const uint8_t *)"first", 5 },
+		{ b.id, "phone", (const uint8_t *)"new\0phone", 9 },
+		{ a.id, "email", (const uint8_t *)"se\0led", 6 },
+		{ a.id, "name", (const uint8_t *)"n", 1 },
+	};
+	assert_int_equal(store_fields_put_many(f->w, rows, 4), 0);
+	struct field_seen sa = { 0 }, sb = { 0 };
+	assert_int_equal(store_fields_each(f->r, a.id, field_cb, &sa), 0);
+	assert_int_equal(sa.n, 2);
+	assert_string_equal(sa.names[0], "email");
+	assert_int_equal(sa.lens[0], 6);
+	assert_memory_equal(sa.values[0], "se\0led", 6);
+	assert_string_equal(sa.names[1], "name");
+	assert_int_equal(store_fields_each(f->r, b.id, field_cb, &sb), 0);
+	assert_int_equal(sb.n, 1);
+	assert_int_equal(sb.lens[0], 9);
+	assert_memory_equal(sb.values[0], "new\0phone", 9);
+}
+
+static void consent_of(struct store_consent *cs, const char *contact, const char *channel, const char *status,
+		       int64_t at)
+{
+	memset(cs, 0, sizeof *cs);
+	snprintf(cs->contact_id, sizeof cs->contact_id, "%s", contact);
+	snprintf(cs->purpose, sizeof cs->purpose, "marketing");
+	snprintf(cs->channel, sizeof cs->channel, "%s", channel);
+	snprintf(cs->legal_basis, sizeof cs->legal_basis, "consent");
+	snprintf(cs->status, sizeof cs->status, "%s", status);
+	snprintf(cs->receipt_id, sizeof cs->receipt_id, "r%lld", (long long)at);
+	cs->at_us = cs->recorded_us = at;
+}
+
+struct evidence_seen {
+	int n;
+	uint8_t bytes[16];
+	size_t len;
+};
+
+static int evidence_cb(void *ctx, const struct store_consent *cs)
+{
+	struct evidence_seen *s = ctx;
+	s->n++;
+	if (strcmp(cs->channel, "email") == 0 && cs->evidence != NULL &&
+	    cs->evidence_len <= sizeof s->bytes) {
+		memcpy(s->bytes, cs->evidence, cs->evidence_len);
+		s->len = cs->evidence_len;
+	}
+	return 0;
+}
+
+/* Every row joins the history in row order; of the current rows of one
+ * contact, purpose and channel the last is the state (a non-current row
+ * never is), over a state stored before; evidence comes back exact. */
+static void test_batched_consents_keep_the_history_order_and_the_last_current_state(void **state)
+{
+	struct fixture *f = *state;
+	struct store_contact a = fixture_contact("consents-a");
+	struct store_consent cs[5], got;
+	char order[8] = "";
+	int64_t n = 0;
+	assert_int_equal(store_contact_insert(f->w, &a, NULL, NULL), 0);
+	consent_of(&cs[0], a.id, "sms", "granted", 500);
+	assert_int_equal(store_consent_put(f->w, &cs[0], true), 0);
+	consent_of(&cs[0], a.id, "email", "granted", 1000);
+	consent_of(&cs[1], a.id, "sms", "refused", 1500);
+	consent_of(&cs[2], a.id, "email", "withdrawn", 2000);
+	cs[2].evidence = (const uint8_t *)"ev\0idence";
+	cs[2].evidence_len = 9;
+	consent_of(&cs[3], a.id, "email", "granted", 2000); /* a tie: row order decides */
+	consent_of(&cs[4], a.id, "sms", "withdrawn", 100);
+	const struct store_consent_new rows[] = {
+		{ &cs[0], true }, { &cs[1], true }, { &cs[2], true }, { &cs[3], false }, { &cs[4], false },
+	};
+	assert_int_equal(store_consents_put_many(f->w, rows, 5), 0);
+	assert_int_equal(store_consent_get(f->r, a.id, "marketing", "email", &got), 0);
+	assert_string_equal(got.status, "withdrawn");
+	assert_int_equal(got.at_us, 2000);
+	assert_int_equal(store_consent_get(f->r, a.id, "marketing", "sms", &got), 0);
+	assert_string_equal(got.status, "refused");
+	assert_int_equal(store_consent_history_count(f->r, a.id, &n), 0);
+	assert_int_equal(n, 6);
+	assert_int_equal(store_consent_history_each(f->r, a.id, count_history, order), 0);
+	assert_string_equal(order, "wggrwg");
+	struct evidence_seen ev = { 0 };
+	assert_int_equal(store_consents_each(f->r, a.id, evidence_cb, &ev), 0);
+	assert_int_equal(ev.n, 2);
+	assert_int_equal(ev.len, 9);
+	assert_memory_equal(ev.bytes, "ev\0idence", 9);
+}
+
+struct supp_seen {
+	int n;
+	char reasons[8][16];
+	char sources[8][16];
+};
+
+static int supp_cb(void *ctx, const struct store_suppression_row *row)
+{
+	struct supp_seen *s = ctx;
+	if (s->n < 8) {
+		snprintf(s->reasons[s->n], sizeof s->reasons[0], "%s", row->reason);
+		snprintf(s->sources[s->n], sizeof s->sources[0], "%s", row->source);
+	}
+	s->n++;
+	return 0;
+}
+
+/* An entry is added unless an unlifted equal one (same hash, scope, value
+ * and reason) is stored or came earlier in the batch; a lifted one does not
+ * count. Added entries keep their order. */
+static void test_batched_suppressions_are_added_once_as_single_adds_would(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t h1[32], h2[32];
+	int64_t lifted = 0;
+	hash_of(h1, 41);
+	hash_of(h2, 42);
+	struct store_suppression base = { .kind = "email",
+					  .scope = "all",
+					  .scope_value = "",
+					  .reason = "bounce",
+					  .source = "before",
+					  .created_us = 100,
+					  .recorded_us = 100 };
+	struct store_suppression sp[7];
+	bool added[7];
+	memcpy(base.hash, h1, 32);
+	assert_int_equal(store_suppression_add(f->w, &base), 1);
+	base.reason = "manual";
+	assert_int_equal(store_suppression_add(f->w, &base), 1);
+	assert_int_equal(store_suppressions_lift(f->w, h1, "all", "", "manual", 150, "test", &lifted), 0);
+	assert_int_equal(lifted, 1);
+	for (int i = 0; i < 7; i++) {
+		sp[i] = base;
+		sp[i].reason = "bounce";
+		sp[i].source = "batch";
+		sp[i].created_us = 200 + i;
+		memcpy(sp[i].hash, i < 2 || i == 6 ? h1 : h2, 32);
+	}
+	/* 0: h1 all bounce, stored: no.   1: h1 manual, lifted: yes.
+	 * 2: h2 all bounce: yes.          3: the same again: no.
+	 * 4: h2 purpose marketing: yes.   5: h2 complaint, kind phone: yes.
+	 * 6: h1 manual again: no (entry 1). */
+	sp[1].reason = "manual";
+	sp[4].scope = "purpose";
+	sp[4].scope_value = "marketing";
+	sp[5].reason = "complaint";
+	sp[5].kind = "phone";
+	sp[6].reason = "manual";
+	assert_int_equal(store_suppressions_add_many(f->w, sp, 7, added), 0);
+	const bool want[7] = { false, true, true, false, true, true, false };
+	for (int i = 0; i < 7; i++)
+		assert_int_equal(added[i], want[i]);
+	struct supp_seen s1 = { 0 }, s2 = { 0 };
+	assert_int_equal(store_suppressions_active(f->r, h1, supp_cb, &s1), 0);
+	assert_int_equal(s1.n, 2);
+	assert_string_equal(s1.reasons[0], "bounce");
+	assert_string_equal(s1.sources[0], "before");
+	assert_string_equal(s1.reasons[1], "manual");
+	assert_string_equal(s1.sources[1], "batch");
+	assert_int_equal(store_suppressions_active(f->r, h2, supp_cb, &s2), 0);
+	assert_int_equal(s2.n, 3);
+	assert_string_equal(s2.reasons[0], "bounce");
+	assert_string_equal(s2.reasons[1], "bounce");
+	assert_string_equal(s2.reasons[2], "complaint");
+}
+
 /* ---- 5. the audit append ---------------------------------------------- */
 
 static void test_audit_entries_come_back_byte_for_byte_in_seq_order(void **state)
@@ -1278,6 +1543,10 @@ int main(void)
 		T(test_rollback_to_a_savepoint_undoes_only_what_came_after_it),
 		T(test_readers_see_committed_data_only),
 		T(test_a_duplicate_email_is_a_conflict_and_the_transaction_goes_on),
+		T(test_a_batched_contact_insert_reports_each_duplicate_and_stores_the_rest),
+		T(test_batched_fields_are_stored_as_single_puts_would_leave_them),
+		T(test_batched_consents_keep_the_history_order_and_the_last_current_state),
+		T(test_batched_suppressions_are_added_once_as_single_adds_would),
 		T(test_a_contact_comes_back_as_stored_and_erasure_leaves_a_tombstone),
 		T(test_suppressions_are_listed_oldest_first_and_added_once),
 		T(test_consent_history_keeps_every_event_in_order),
