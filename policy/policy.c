@@ -75,7 +75,7 @@ static const char *const action_names[POLICY_ACT_COUNT] = {
 	"contacts.import", "consents.read",	"consents.write",     "consent.check",
 	"outreach.filter", "suppressions.read", "suppressions.write", "suppressions.delete",
 	"links.create",	   "audit.read",	"policy.reload",      "contacts.widen_purposes",
-	"webhooks.manage", "requests.read", "requests.manage",
+	"webhooks.manage", "requests.read",	"requests.manage",
 };
 
 static const char *const channel_names[POLICY_CH_COUNT] = {

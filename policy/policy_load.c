@@ -935,8 +935,10 @@ done:
 
 static void load_root(struct loader *L, const json_t *root)
 {
-	static const char *const allowed[] = { "version", "notice_version", "purposes", "fields",
-					       "roles",	  "principals",	    "erasure_needs_approval", NULL };
+	static const char *const allowed[] = {
+		"version",    "notice_version",		"purposes", "fields", "roles",
+		"principals", "erasure_needs_approval", NULL
+	};
 	static const char *const required[] = { "version", "notice_version", "purposes",
 						"fields",  "roles",	     NULL };
 	struct policy *p = L->p;

@@ -180,14 +180,15 @@ static int request_metrics(struct reqctx *ctx, char **buf, int n)
 	struct txn t = app_txn(ctx, ctx->rd);
 	if (ctx->rd == NULL || request_due_counts(&t, &overdue, &soon) != 0)
 		return n;
-	int m = asprintf(&more,
-			 "# HELP consentd_subject_requests_overdue Open data-subject requests past their due date.\n"
-			 "# TYPE consentd_subject_requests_overdue gauge\n"
-			 "consentd_subject_requests_overdue %lld\n"
-			 "# HELP consentd_subject_requests_due_soon Open data-subject requests due within %d days.\n"
-			 "# TYPE consentd_subject_requests_due_soon gauge\n"
-			 "consentd_subject_requests_due_soon %lld\n",
-			 (long long)overdue, LIMIT_REQUEST_DUE_SOON_DAYS, (long long)soon);
+	int m = asprintf(
+		&more,
+		"# HELP consentd_subject_requests_overdue Open data-subject requests past their due date.\n"
+		"# TYPE consentd_subject_requests_overdue gauge\n"
+		"consentd_subject_requests_overdue %lld\n"
+		"# HELP consentd_subject_requests_due_soon Open data-subject requests due within %d days.\n"
+		"# TYPE consentd_subject_requests_due_soon gauge\n"
+		"consentd_subject_requests_due_soon %lld\n",
+		(long long)overdue, LIMIT_REQUEST_DUE_SOON_DAYS, (long long)soon);
 	char *joined = m < 0 ? NULL : realloc(*buf, (size_t)n + (size_t)m + 1);
 	if (joined == NULL) {
 		free(more);

@@ -100,14 +100,14 @@ static int apply_create(struct store_conn *wc, struct writer_job *job)
 			      REQUEST_RECEIVED, false, NULL, &r, &why);
 	if (rc != 0) {
 		audit_decide(ctx, false,
-			     why != REASON_NONE ? decision_reason_name(why)
+			     why != REASON_NONE	       ? decision_reason_name(why)
 			     : rc == ERR_UNPROCESSABLE ? "invalid"
 						       : "error");
 		return rc;
 	}
 	audit_decide(ctx, true, "received");
-	audit_detail(ctx, json_pack("{s:s, s:s, s:s, s:s}", "request_id", r.id, "kind", r.kind, "jurisdiction",
-				    r.jurisdiction, "origin", r.origin));
+	audit_detail(ctx, json_pack("{s:s, s:s, s:s, s:s}", "request_id", r.id, "kind", r.kind,
+				    "jurisdiction", r.jurisdiction, "origin", r.origin));
 	reply_json(ctx, 201, request_to_json(&r));
 	return 0;
 }
@@ -197,8 +197,9 @@ static int list_param(void *arg, const char *name, const char *value)
 			return q->rc = err_set(ERR_INVALID, "limit must be 1 to %d", LIMIT_REQUEST_LIST);
 		q->limit = (size_t)n;
 	} else {
-		return q->rc = err_set(ERR_INVALID, "unknown query parameter: the list takes state, due_before "
-						    "and limit");
+		return q->rc = err_set(ERR_INVALID,
+				       "unknown query parameter: the list takes state, due_before "
+				       "and limit");
 	}
 	return 0;
 }
@@ -297,8 +298,7 @@ static int h_request_move(struct reqctx *ctx)
 		goto out;
 	}
 	if (to == NULL || request_state_from_name(to, &j->to) != 0 || j->to == REQUEST_RECEIVED) {
-		rc = err_set(ERR_INVALID,
-			     "to must be verified, in_progress, extended, completed or denied");
+		rc = err_set(ERR_INVALID, "to must be verified, in_progress, extended, completed or denied");
 		goto out;
 	}
 	/* A reason is what makes a refusal or an extension answerable to the
@@ -329,8 +329,8 @@ static int h_request_move(struct reqctx *ctx)
 		goto out;
 	audit_begin(ctx, "requests.transition", r.contact_id, NULL, NULL);
 	audit_decide(ctx, true, request_state_name(j->to));
-	audit_detail(ctx, json_pack("{s:s, s:s, s:s, s:s}", "request_id", r.id, "kind", r.kind, "from", r.state,
-				    "to", request_state_name(j->to)));
+	audit_detail(ctx, json_pack("{s:s, s:s, s:s, s:s}", "request_id", r.id, "kind", r.kind, "from",
+				    r.state, "to", request_state_name(j->to)));
 	ctx->job.apply = apply_move;
 	/* An erasure is confirmed only once no older copy is left in the WAL. */
 	ctx->job.purge_wal = erases;

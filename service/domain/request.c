@@ -233,7 +233,8 @@ static int queue_mail(struct txn *t, const char *kind, const struct store_reques
 
 int request_open(struct txn *t, const char *contact_id, enum request_kind kind, enum request_jurisdiction j,
 		 struct request_date received, const char *origin, enum request_state state,
-		 bool needs_approval, const char *lang, struct store_request *out, enum decision_reason *reason)
+		 bool needs_approval, const char *lang, struct store_request *out,
+		 enum decision_reason *reason)
 {
 	struct store_contact ct;
 	struct request_date due, ack;
@@ -336,7 +337,8 @@ int request_move(struct txn *t, const char *id, enum request_state to, const cha
 	/* Approval is a staff step on an erasure the page received: any
 	 * move by staff settles it. */
 	out->needs_approval = false;
-	if ((rc = store_request_update(t->c, out, prev)) != 0 || (rc = store_request_step_put(t->c, &st)) != 0)
+	if ((rc = store_request_update(t->c, out, prev)) != 0 ||
+	    (rc = store_request_step_put(t->c, &st)) != 0)
 		return rc;
 	if (to != REQUEST_COMPLETED)
 		return 0;
@@ -360,13 +362,14 @@ json_t *request_to_json(const struct store_request *r)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:b, s:b, s:o, s:o}", "id", r->id,
 			      "contact_id", r->contact_id, "kind", r->kind, "jurisdiction", r->jurisdiction,
-			      "state", r->state, "origin", r->origin, "received_at", day_json(r->received_day),
-			      "due_at", day_json(r->due_day), "extended", r->extended, "awaiting_approval",
-			      r->needs_approval, "created_at", json_time(r->created_us), "updated_at",
-			      json_time(r->updated_us));
+			      "state", r->state, "origin", r->origin, "received_at",
+			      day_json(r->received_day), "due_at", day_json(r->due_day), "extended",
+			      r->extended, "awaiting_approval", r->needs_approval, "created_at",
+			      json_time(r->created_us), "updated_at", json_time(r->updated_us));
 	if (o != NULL)
 		json_object_set_new(o, "acknowledge_by",
-				    strcmp(r->jurisdiction, "ccpa") == 0 ? day_json(r->ack_day) : json_null());
+				    strcmp(r->jurisdiction, "ccpa") == 0 ? day_json(r->ack_day)
+									 : json_null());
 	return o;
 }
 

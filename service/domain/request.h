@@ -120,7 +120,8 @@ struct request_date request_date_of_day(int64_t day);
  * ERR_UNPROCESSABLE for a receipt date in the future. */
 int request_open(struct txn *t, const char *contact_id, enum request_kind kind, enum request_jurisdiction j,
 		 struct request_date received, const char *origin, enum request_state state,
-		 bool needs_approval, const char *lang, struct store_request *out, enum decision_reason *reason);
+		 bool needs_approval, const char *lang, struct store_request *out,
+		 enum decision_reason *reason);
 
 /* On the writer: moves request id to `to` by actor with reason (UTF-8,
  * 1..LIMIT_REQUEST_REASON_BYTES bytes), at t->now_us. 0 with *refusal

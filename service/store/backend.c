@@ -589,7 +589,8 @@ int store_request_step_put(struct store_conn *c, const struct store_request_step
 	return CALL(c->be, request_step_put, c, st);
 }
 
-int store_request_steps_each(struct store_conn *c, const char *request_id, store_request_step_cb cb, void *ctx)
+int store_request_steps_each(struct store_conn *c, const char *request_id, store_request_step_cb cb,
+			     void *ctx)
 {
 	return CALL(c->be, request_steps_each, c, request_id, cb, ctx);
 }

@@ -228,8 +228,8 @@ struct store_backend {
 	int (*request_step_put)(struct store_conn *c, const struct store_request_step *st);
 	int (*request_steps_each)(struct store_conn *c, const char *request_id, store_request_step_cb cb,
 				  void *ctx);
-	int (*requests_due_counts)(struct store_conn *c, int64_t today_day, int64_t soon_day, int64_t *overdue,
-				   int64_t *due_soon);
+	int (*requests_due_counts)(struct store_conn *c, int64_t today_day, int64_t soon_day,
+				   int64_t *overdue, int64_t *due_soon);
 	/* outbound webhooks (store_webhooks.c) */
 	int (*webhook_insert)(struct store_conn *c, const struct store_webhook *w);
 	int (*webhook_get)(struct store_conn *c, const char *id, struct store_webhook *out);

@@ -2603,7 +2603,8 @@ static int pg_request_put(struct store_conn *c, const struct store_request *q)
 	a_i64(&a, q->updated_us);
 	a_i64(&a, q->steps);
 	int rc = pg_do(c,
-		       "INSERT INTO dsr_request (" REQUEST_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+		       "INSERT INTO dsr_request (" REQUEST_COLS
+		       ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
 		       "$10, $11, $12, $13, $14) ON CONFLICT DO NOTHING",
 		       &a, &n, "cannot record the request");
 	if (rc == 0 && n != 1)

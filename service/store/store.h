@@ -512,7 +512,8 @@ int store_requests_each(struct store_conn *c, const char *state, int64_t due_bef
 int store_request_step_put(struct store_conn *c, const struct store_request_step *st);
 /* The steps of one request, oldest first. */
 typedef int (*store_request_step_cb)(void *ctx, const struct store_request_step *st);
-int store_request_steps_each(struct store_conn *c, const char *request_id, store_request_step_cb cb, void *ctx);
+int store_request_steps_each(struct store_conn *c, const char *request_id, store_request_step_cb cb,
+			     void *ctx);
 /* Open requests (neither completed nor denied) due before today_day
  * (*overdue) and due from today_day to soon_day inclusive (*due_soon). */
 int store_requests_due_counts(struct store_conn *c, int64_t today_day, int64_t soon_day, int64_t *overdue,
