@@ -42,6 +42,7 @@
 #include "service/domain/contact.h"
 #include "service/domain/link.h"
 #include "service/domain/release.h"
+#include "service/domain/request.h"
 #include "service/domain/trail.h"
 #include "service/domain/suppression.h"
 #include "service/linktoken.h"
@@ -271,7 +272,9 @@ static void reply_page(struct reqctx *ctx, int status, char *page)
 
 /* ---- resolving a token ---- */
 
-enum cust_op { OP_NONE, OP_SET, OP_WITHDRAW_ALL, OP_UNSUBSCRIBE, OP_ERASE };
+/* OP_ERASE_REQUEST: an erasure the policy holds for staff approval
+ * (request.h); OP_ERASE erases at once. */
+enum cust_op { OP_NONE, OP_SET, OP_WITHDRAW_ALL, OP_UNSUBSCRIBE, OP_ERASE, OP_ERASE_REQUEST };
 
 struct cust {
 	struct linktoken tok;
@@ -285,8 +288,10 @@ struct cust {
 	struct store_consent cs; /* OP_SET */
 	json_t *evidence;	 /* OP_SET */
 	int changed, suppressed; /* counted by apply, for the audit detail */
+	struct store_request rq;  /* a request the page recorded */
 	char fq_purpose[STORE_NAME_CAP], fq_channel[STORE_NAME_CAP]; /* apply_frequency */
 	enum policy_frequency fq;
+	bool record_access; /* a download: recorded as an access request answered at once */
 };
 
 static void cust_free(void *p)
@@ -525,6 +530,24 @@ static int apply_gpc(struct store_conn *wc, struct reqctx *ctx, struct cust *c, 
 	return 0;
 }
 
+/* Records what the person asked for through the page as a data-subject
+ * request (request.h): the link proved the address, so it starts
+ * verified (or is completed at once). Page requests are held to the GDPR
+ * deadline, the shorter of the two, since the page does not know which
+ * law the person relies on. An erasure held for approval waits for staff. */
+static int page_request(struct reqctx *ctx, struct txn *t, struct cust *c, enum request_kind kind,
+			enum request_state state)
+{
+	enum decision_reason why = REASON_NONE;
+	bool hold = kind == REQUEST_ERASURE && state != REQUEST_COMPLETED;
+	int rc = request_open(t, c->ct.id, kind, REQUEST_GDPR, request_today(t), "page", state, hold,
+			      prefpage_lang_tag(c->lang), &c->rq, &why);
+	if (rc == 0)
+		cust_detail(ctx, json_pack("{s:s, s:s, s:s}", "link_id", c->link.id, "request_id", c->rq.id,
+					   "request_state", c->rq.state));
+	return rc;
+}
+
 static int apply_customer(struct store_conn *wc, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
@@ -540,6 +563,8 @@ static int apply_customer(struct store_conn *wc, struct writer_job *job)
 		return rc;
 	}
 	if (c->gpc && c->op != OP_ERASE && (rc = apply_gpc(wc, ctx, c, now)) != 0)
+		goto out;
+	if (c->record_access && (rc = page_request(ctx, &t, c, REQUEST_ACCESS, REQUEST_COMPLETED)) != 0)
 		goto out;
 	switch (c->op) {
 	case OP_NONE: break;
@@ -587,8 +612,20 @@ static int apply_customer(struct store_conn *wc, struct writer_job *job)
 		    link_covers(ctx, c, c->link.scope))
 			rc = suppress_purpose(wc, ctx, c, c->link.scope, "unsubscribe", now);
 		break;
+	case OP_ERASE_REQUEST:
+		rc = page_request(ctx, &t, c, REQUEST_ERASURE, REQUEST_VERIFIED);
+		if (rc == 0) {
+			char due[16];
+			request_due_text(&c->rq, due);
+			reply_page(ctx, 200, prefpage_erase_received(c->lang, c->token, due));
+		}
+		break;
 	case OP_ERASE:
-		rc = link_revoke_all(&t, c->ct.id);
+		/* The erasure is also a request answered at once: its record
+		 * (ids and dates only) outlives the person. */
+		rc = page_request(ctx, &t, c, REQUEST_ERASURE, REQUEST_COMPLETED);
+		if (rc == 0)
+			rc = link_revoke_all(&t, c->ct.id);
 		if (rc == 0)
 			rc = contact_erase(&t, &c->ct);
 		break;
@@ -866,8 +903,8 @@ static int customer_download(struct reqctx *ctx, struct cust *c)
 	reply_json(ctx, 200, out);
 	http_add_header(ctx->http, "Content-Disposition", "attachment; filename=\"my-data.json\"");
 	http_add_header(ctx->http, "Content-Security-Policy", PREFPAGE_CSP);
-	if (c->gpc)
-		ctx->job.apply = apply_customer;
+	c->record_access = true;
+	ctx->job.apply = apply_customer;
 	app_commit(ctx);
 	return 0;
 fail:
@@ -1071,6 +1108,12 @@ static int h_pref_post(struct reqctx *ctx)
 		if (parse_form_value(body, len, "confirm", confirm, sizeof confirm) != 0 ||
 		    strcmp(confirm, "yes") != 0)
 			return form_refused(ctx, c, 400, "not_confirmed");
+		if (policy_erasure_needs_approval(ctx->policy)) {
+			/* The page written by apply, once the due date is known. */
+			c->op = OP_ERASE_REQUEST;
+			return form_done(ctx, c, "customer.erase_request", NULL, NULL, true, "awaiting_approval",
+					 json_pack("{s:s}", "link_id", c->link.id), apply_customer);
+		}
 		c->op = OP_ERASE;
 		reply_page(ctx, 200, prefpage_erased(c->lang));
 		ctx->job.purge_wal = true;

@@ -88,6 +88,9 @@ enum text {
 	T_BTN_ERASE_CONFIRM,
 	T_ERASED_TITLE,
 	T_ERASED_TEXT,
+	T_ERASE_RECEIVED_TITLE,
+	T_ERASE_RECEIVED_TEXT,
+	T_ERASE_RECEIVED_DUE,
 	T_GPC_NOTE,
 	T_OPTOUT_NOTE,
 	T_INTRO_OPTOUT,
@@ -211,6 +214,10 @@ static const char *const texts[T_COUNT][2] = {
 	[T_ERASED_TITLE] = { "Your data has been erased", "您的数据已删除" },
 	[T_ERASED_TEXT] = { "Your personal data can no longer be read by anyone, and we will not contact you again. This link no longer works.",
 			    "任何人都无法再读取您的个人数据，我们也不会再联系您。此链接已失效。" },
+	[T_ERASE_RECEIVED_TITLE] = { "We received your request to erase your data", "我们已收到您删除数据的请求" },
+	[T_ERASE_RECEIVED_TEXT] = { "A member of our staff checks every erasure before it is carried out. Until then nothing is erased, and this link keeps working. We have sent you a message to confirm that we received your request.",
+				    "我们的工作人员会在执行前核查每一项删除请求。在此之前不会删除任何数据，此链接仍然有效。我们已向您发送邮件，确认收到您的请求。" },
+	[T_ERASE_RECEIVED_DUE] = { "We will answer by: ", "我们将在以下日期前答复：" },
 	[T_GPC_NOTE] = { "Off because of your browser's Global Privacy Control signal",
 			 "因浏览器的“全球隐私控制”信号而关闭" },
 	[T_NOT_COLLECTED] = { "We did not collect your data for this, so we do not ask for it",
@@ -789,6 +796,22 @@ char *prefpage_erased(enum prefpage_lang lang)
 {
 	struct buf b = { 0 };
 	simple_page(&b, lang, T_ERASED_TITLE, T_ERASED_TEXT);
+	tail(&b);
+	return finish(&b);
+}
+
+char *prefpage_erase_received(enum prefpage_lang lang, const char *token, const char *due)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_ERASE_RECEIVED_TITLE, T_ERASE_RECEIVED_TEXT);
+	puts_(&b, "<p>");
+	esc(&b, tx(lang, T_ERASE_RECEIVED_DUE));
+	puts_(&b, "<time datetime=\"");
+	esc(&b, due);
+	puts_(&b, "\">");
+	esc(&b, due);
+	puts_(&b, "</time></p>\n");
+	back_link(&b, lang, token);
 	tail(&b);
 	return finish(&b);
 }

@@ -91,6 +91,9 @@ char *prefpage_unsubscribe_confirm(enum prefpage_lang lang, const char *token);
 char *prefpage_unsubscribed(enum prefpage_lang lang, const char *token);
 char *prefpage_erase_confirm(enum prefpage_lang lang, const char *token, const char *csrf);
 char *prefpage_erased(enum prefpage_lang lang);
+/* An erasure the policy holds for a staff member's approval
+ * ("erasure_needs_approval"): received, answered by due (YYYY-MM-DD). */
+char *prefpage_erase_received(enum prefpage_lang lang, const char *token, const char *due);
 /* Withdraw-all asks first: this page's button posts withdraw_all with
  * confirm=yes. */
 char *prefpage_withdraw_all_confirm(enum prefpage_lang lang, const char *token, const char *csrf);

@@ -114,6 +114,8 @@ bool request_may_extend(enum request_jurisdiction j, struct request_date receive
 
 /* ---- the life cycle ---------------------------------------------------- */
 
+static struct request_date today_of(const struct txn *t);
+
 static const char *const state_names[REQUEST_STATE_COUNT] = {
 	"received", "verified", "in_progress", "extended", "completed", "denied",
 };
@@ -194,6 +196,11 @@ struct request_date request_date_of_day(int64_t day)
 	return request_from_days(day);
 }
 
+struct request_date request_today(const struct txn *t)
+{
+	return today_of(t);
+}
+
 static struct request_date today_of(const struct txn *t)
 {
 	int64_t s = t->now_us / 1000000;
@@ -264,6 +271,10 @@ int request_open(struct txn *t, const char *contact_id, enum request_kind kind, 
 	out->created_us = out->updated_us = t->now_us;
 	if ((rc = store_request_put(t->c, out)) != 0)
 		return rc;
+	/* A request answered at once (the page's download, an erasure
+	 * without approval) is its own answer: nothing to mail. */
+	if (state == REQUEST_COMPLETED)
+		return 0;
 	return queue_mail(t, "request_received", out, lang);
 }
 
@@ -356,6 +367,12 @@ static json_t *day_json(int64_t day)
 	struct request_date d = request_from_days(day);
 	snprintf(s, sizeof s, "%04d-%02d-%02d", d.y, d.m, d.d);
 	return json_string(s);
+}
+
+void request_due_text(const struct store_request *r, char out[16])
+{
+	struct request_date d = request_from_days(r->due_day);
+	snprintf(out, 16, "%04d-%02d-%02d", d.y, d.m, d.d);
 }
 
 json_t *request_to_json(const struct store_request *r)

@@ -109,13 +109,17 @@ bool request_may_move(enum request_state from, enum request_state to);
  * first deadline has passed) otherwise. Pure. */
 const char *request_refusal(const struct store_request *r, enum request_state to, struct request_date today);
 
-/* The day (days since 1970) of a date, and the date of a stored day. */
+/* The UTC day of t->now_us. */
+struct request_date request_today(const struct txn *t);
+/* The date of a stored day (days since 1970). */
 struct request_date request_date_of_day(int64_t day);
 
 /* On the writer: records a new request for live contact contact_id, kind,
  * jurisdiction, received on day `received`, from origin ("staff" or
- * "page"), in state `state` (received, or verified when the link proved
- * the address), with needs_approval; queues the receipt mail in lang.
+ * "page"), in state `state` (received; verified when the link proved the
+ * address; completed when the page answered it at once), with
+ * needs_approval; queues the receipt mail in lang, except for a request
+ * completed at once (its own answer).
  * ERR_NOTFOUND / ERR_GONE for an unknown or erased contact (*reason set),
  * ERR_UNPROCESSABLE for a receipt date in the future. */
 int request_open(struct txn *t, const char *contact_id, enum request_kind kind, enum request_jurisdiction j,
@@ -142,6 +146,8 @@ int request_get_json(struct txn *t, const char *id, bool with_steps, json_t **ou
  * most max, as a JSON array; *more whether there were others. */
 int request_list_json(struct txn *t, const char *state, int64_t due_before_day, size_t max, json_t **out,
 		      bool *more);
+/* The due date as YYYY-MM-DD. */
+void request_due_text(const struct store_request *r, char out[16]);
 /* The JSON of one stored request (no steps). */
 json_t *request_to_json(const struct store_request *r);
 /* On a reader: open requests overdue and due within

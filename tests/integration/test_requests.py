@@ -5,6 +5,8 @@ receipt and completion; /metrics counts what is overdue. One scenario each,
 as a privacy officer would meet it."""
 import datetime
 import email
+import re
+import urllib.parse
 import email.policy
 import json
 import os
@@ -239,6 +241,92 @@ def test_metrics_count_overdue_and_due_soon_requests(srv):
     assert st == 200, st
     assert "consentd_subject_requests_overdue 1\n" in text, text
     assert "consentd_subject_requests_due_soon 1\n" in text, text
+
+
+# ---- from the preference page ----
+
+def page_form(srv, tok, fields, lang=None):
+    h = {"Content-Type": "application/x-www-form-urlencoded"}
+    if lang:
+        h["Accept-Language"] = lang
+    st, _, data = srv.raw("POST", f"/p/{tok}", body=urllib.parse.urlencode(fields).encode(), headers=h)
+    return st, data.decode()
+
+
+def csrf(html):
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m, html[:2000]
+    return m.group(1)
+
+
+def page_erasure(srv, tok, lang=None):
+    h = {"Accept-Language": lang} if lang else {}
+    st, _, html = srv.raw("GET", f"/p/{tok}", headers=h)
+    assert st == 200, st
+    st, ask = page_form(srv, tok, {"csrf": csrf(html.decode()), "action": "erase_request"}, lang)
+    assert st == 200, ask
+    return page_form(srv, tok, {"csrf": csrf(ask), "action": "erase_confirm", "confirm": "yes"}, lang)
+
+
+def approval_server():
+    srv = Server(start=False)
+    path = os.path.join(srv.data, "policy.json")
+    with open(path) as f:
+        doc = json.load(f)
+    doc["erasure_needs_approval"] = True
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    srv.start()
+    return srv
+
+
+def test_an_erasure_asked_on_the_page_waits_for_staff_approval_when_the_policy_says_so():
+    srv = approval_server()
+    try:
+        cid = srv.create_contact(**ALICE)
+        _, tok = srv.manage_link(cid)
+        st, html = page_erasure(srv, tok)
+        assert st == 200 and "received your request to erase" in html, html
+        m = re.search(r'<time datetime="(\d{4}-\d\d-\d\d)">', html)
+        assert m, html
+        # Nothing is erased yet; the request is waiting for staff.
+        st, c = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="admin")
+        assert st == 200, (st, c)
+        st, got = srv.call("GET", "/v1/requests", token="admin")
+        (rq,) = got["requests"]
+        assert rq["kind"] == "erasure" and rq["origin"] == "page" and rq["state"] == "verified", rq
+        assert rq["awaiting_approval"] is True and rq["due_at"] == m.group(1), rq
+        assert len(wait_mails(srv, rq["id"], 1)) == 1
+        # Staff approve by moving it on; completing it erases.
+        assert move(srv, rq["id"], "in_progress", token="admin")[0] == 200
+        st, done = move(srv, rq["id"], "completed", token="admin")
+        assert st == 200 and done["awaiting_approval"] is False, (st, done)
+        st, c = srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="admin")
+        assert_problem(st, c, 410)
+    finally:
+        srv.close()
+
+
+def test_an_erasure_on_the_page_without_approval_is_recorded_as_a_completed_request(srv):
+    cid = srv.create_contact(**ALICE)
+    _, tok = srv.manage_link(cid)
+    st, html = page_erasure(srv, tok, lang="zh-CN")
+    assert st == 200 and "您的数据已删除" in html, html
+    st, got = srv.call("GET", "/v1/requests?state=completed", token="admin")
+    (rq,) = got["requests"]
+    assert rq["contact_id"] == cid and rq["kind"] == "erasure" and rq["origin"] == "page", rq
+    assert request_mails(srv, rq["id"]) == []  # the page was the answer; no address is left
+
+
+def test_a_download_from_the_page_is_recorded_as_an_access_request(srv):
+    cid = srv.create_contact(**ALICE)
+    _, tok = srv.manage_link(cid)
+    st, _, html = srv.raw("GET", f"/p/{tok}")
+    st, data = page_form(srv, tok, {"csrf": csrf(html.decode()), "action": "download"})
+    assert st == 200 and json.loads(data)["contact"]["id"] == cid, data[:300]
+    st, got = srv.call("GET", "/v1/requests", token="support")
+    (rq,) = got["requests"]
+    assert (rq["kind"], rq["state"], rq["origin"]) == ("access", "completed", "page"), rq
 
 
 if __name__ == "__main__":
