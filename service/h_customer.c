@@ -288,7 +288,7 @@ struct cust {
 	struct store_consent cs; /* OP_SET */
 	json_t *evidence;	 /* OP_SET */
 	int changed, suppressed; /* counted by apply, for the audit detail */
-	struct store_request rq;  /* a request the page recorded */
+	struct store_request rq; /* a request the page recorded */
 	char fq_purpose[STORE_NAME_CAP], fq_channel[STORE_NAME_CAP]; /* apply_frequency */
 	enum policy_frequency fq;
 	bool record_access; /* a download: recorded as an access request answered at once */
@@ -1111,8 +1111,9 @@ static int h_pref_post(struct reqctx *ctx)
 		if (policy_erasure_needs_approval(ctx->policy)) {
 			/* The page written by apply, once the due date is known. */
 			c->op = OP_ERASE_REQUEST;
-			return form_done(ctx, c, "customer.erase_request", NULL, NULL, true, "awaiting_approval",
-					 json_pack("{s:s}", "link_id", c->link.id), apply_customer);
+			return form_done(ctx, c, "customer.erase_request", NULL, NULL, true,
+					 "awaiting_approval", json_pack("{s:s}", "link_id", c->link.id),
+					 apply_customer);
 		}
 		c->op = OP_ERASE;
 		reply_page(ctx, 200, prefpage_erased(c->lang));

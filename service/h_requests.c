@@ -99,10 +99,7 @@ static int apply_create(struct store_conn *wc, struct writer_job *job)
 	int rc = request_open(&t, j->contact_id, j->kind, j->jurisdiction, j->received, "staff",
 			      REQUEST_RECEIVED, false, NULL, &r, &why);
 	if (rc != 0) {
-		audit_decide(ctx, false,
-			     why != REASON_NONE	       ? decision_reason_name(why)
-			     : rc == ERR_UNPROCESSABLE ? "invalid"
-						       : "error");
+		audit_decide(ctx, false, why != REASON_NONE ? decision_reason_name(why) : "error");
 		return rc;
 	}
 	audit_decide(ctx, true, "received");
@@ -155,6 +152,12 @@ static int h_request_create(struct reqctx *ctx)
 	} else {
 		int64_t sec = now_us() / 1000000;
 		j->received = request_date_of_day(sec / 86400);
+	}
+	/* Checked here too (the domain checks it again on the writer), so
+	 * the common mistake is a plain 422 with nothing begun. */
+	if (request_days(j->received) > now_us() / 1000000 / 86400) {
+		rc = err_set(ERR_UNPROCESSABLE, "received_at is in the future");
+		goto out;
 	}
 	snprintf(j->contact_id, sizeof j->contact_id, "%s", cid);
 	if (!app_require(ctx, POLICY_ACT_REQUESTS_MANAGE, j->contact_id, NULL))
