@@ -41,6 +41,7 @@
 #include "service/domain/consent.h"
 #include "service/domain/contact.h"
 #include "service/domain/link.h"
+#include "service/domain/receipt.h"
 #include "service/domain/release.h"
 #include "service/domain/request.h"
 #include "service/domain/trail.h"
@@ -688,6 +689,7 @@ static void fill_choice(struct prefpage_choice *ch, const char *channel, const s
 		ch->expires_us = cs->expires_us;
 		snprintf(ch->method, sizeof ch->method, "%s", cs->method);
 		snprintf(ch->source, sizeof ch->source, "%s", cs->source);
+		snprintf(ch->receipt_id, sizeof ch->receipt_id, "%s", cs->receipt_id);
 	}
 	/* What this request's GPC signal is about to record (same transaction
 	 * as this page's audit entry). */
@@ -917,6 +919,46 @@ fail:
 	return rc;
 }
 
+static int form_refused(struct reqctx *ctx, struct cust *c, int status, const char *why);
+
+/* POST /p/<token> action=receipt (+ receipt_id): one consent event's
+ * receipt (receipt.h) as a JSON attachment, in the page's language. */
+static int customer_receipt(struct reqctx *ctx, struct cust *c, const char *body, size_t len)
+{
+	char rid[FORM_VALUE_CAP], name[FORM_VALUE_CAP + 48];
+	json_t *out = NULL;
+	const struct config_org *org = &ctx->app->cfg.org;
+	const struct receipt_controller ctl = { org->name, org->postal_address, org->privacy_policy_url,
+						org->contact_email, org->jurisdiction };
+	if (parse_form_value(body, len, "receipt_id", rid, sizeof rid) != 0 || !is_contact_id(rid))
+		return form_refused(ctx, c, 400, "malformed_form");
+	customer_audit_begin(ctx, "customer.receipt", c->ct.id, NULL, NULL);
+	cust_detail(ctx, json_pack("{s:s, s:s}", "link_id", c->link.id, "receipt_id", rid));
+	struct txn rt = app_txn(ctx, ctx->rd);
+	int rc = receipt_json(&rt, &c->ct, rid, &ctl, prefpage_lang_tag(c->lang), &out);
+	if (rc == ERR_NOTFOUND) {
+		/* Not one of this person's receipts: the same answer as any
+		 * other form this link may not send. */
+		audit_decide(ctx, false, "unknown_receipt");
+		reply_page(ctx, 404, prefpage_form_expired(c->lang, c->token));
+		app_commit(ctx);
+		return 0;
+	}
+	if (rc != 0) {
+		audit_decide(ctx, false, "error");
+		return rc;
+	}
+	audit_decide(ctx, true, "shown");
+	reply_json(ctx, 200, out);
+	snprintf(name, sizeof name, "attachment; filename=\"consent-receipt-%s.json\"", rid);
+	http_add_header(ctx->http, "Content-Disposition", name);
+	http_add_header(ctx->http, "Content-Security-Policy", PREFPAGE_CSP);
+	if (c->gpc)
+		ctx->job.apply = apply_customer;
+	app_commit(ctx);
+	return 0;
+}
+
 /* ---- the person's own frequency choice ---- */
 
 static int apply_frequency(struct store_conn *w, struct writer_job *job)
@@ -1096,6 +1138,8 @@ static int h_pref_post(struct reqctx *ctx)
 				 apply_customer);
 	} else if (strcmp(action, "download") == 0) {
 		return customer_download(ctx, c);
+	} else if (strcmp(action, "receipt") == 0) {
+		return customer_receipt(ctx, c, body, len);
 	} else if (strcmp(action, "erase_request") == 0) {
 		char next[LINKTOKEN_CSRF_CAP];
 		if ((rc = link_csrf_make(&t, &c->tok, now_s, next)) != 0)

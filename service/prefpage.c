@@ -88,6 +88,7 @@ enum text {
 	T_BTN_ERASE_CONFIRM,
 	T_ERASED_TITLE,
 	T_ERASED_TEXT,
+	T_RECEIPT_BTN,
 	T_ERASE_RECEIVED_TITLE,
 	T_ERASE_RECEIVED_TEXT,
 	T_ERASE_RECEIVED_DUE,
@@ -214,6 +215,7 @@ static const char *const texts[T_COUNT][2] = {
 	[T_ERASED_TITLE] = { "Your data has been erased", "您的数据已删除" },
 	[T_ERASED_TEXT] = { "Your personal data can no longer be read by anyone, and we will not contact you again. This link no longer works.",
 			    "任何人都无法再读取您的个人数据，我们也不会再联系您。此链接已失效。" },
+	[T_RECEIPT_BTN] = { "Download the receipt", "下载同意凭证" },
 	[T_ERASE_RECEIVED_TITLE] = { "We received your request to erase your data",
 				     "我们已收到您删除数据的请求" },
 	[T_ERASE_RECEIVED_TEXT] = { "A member of our staff checks every erasure before it is carried out. Until then nothing is erased, and this link keeps working. We have sent you a message to confirm that we received your request.",
@@ -578,6 +580,24 @@ static void choice_row(struct buf *b, const struct prefpage_model *m, const stru
 			puts_(b, " (");
 			esc(b, c->source);
 			puts_(b, ")");
+		}
+		/* The receipt of this choice (Kantara CR v1.1 JSON): a
+		 * download, so a manage link only, like "download my data". */
+		if (m->manage && c->receipt_id[0] != '\0') {
+			puts_(b, "<br>");
+			form_open(b, "/p/", m->token);
+			hidden(b, "csrf", m->csrf);
+			hidden(b, "action", "receipt");
+			hidden(b, "receipt_id", c->receipt_id);
+			puts_(b, "<button type=\"submit\" class=\"secondary\">");
+			esc(b, tx(lang, T_RECEIPT_BTN));
+			puts_(b, "<span class=\"vh\">: ");
+			esc(b, purpose_word);
+			if (c->channel[0] != '\0') {
+				puts_(b, ", ");
+				esc(b, channel_word);
+			}
+			puts_(b, "</span></button></form>");
 		}
 	}
 	puts_(b, "</td><td>");

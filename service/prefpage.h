@@ -43,7 +43,8 @@ struct prefpage_choice {
 	int64_t at_us, granted_us, withdrawn_us, expires_us;
 	char method[65]; /* how it was given: api, preference_centre, gpc, ... */
 	char source[256];
-	char frequency[16]; /* the person's own frequency choice ("" or "any": none) */
+	char frequency[16];  /* the person's own frequency choice ("" or "any": none) */
+	char receipt_id[40]; /* the current event's receipt ("" none): a download button */
 };
 
 struct prefpage_purpose {

@@ -29,6 +29,7 @@ static const struct route *const tables[] = {
 	event_routes,
 	webhook_routes,
 	request_routes,
+	receipt_routes,
 };
 /* clang-format on */
 
