@@ -742,6 +742,55 @@ static int fill_frequencies(struct txn *t, const char *contact_id, struct prefpa
 	return 0;
 }
 
+/* The person's active suppressions, for the page to show for what they
+ * are; at most PAGE_BLOCKS listed, the rest counted (the download lists
+ * them all). */
+#define PAGE_BLOCKS 16
+struct block_list {
+	struct prefpage_block items[PAGE_BLOCKS];
+	size_t n, more;
+};
+
+static int block_cb(void *arg, const struct store_suppression *sp, int64_t lifted_us)
+{
+	struct block_list *l = arg;
+	if (lifted_us != 0)
+		return 0;
+	if (l->n == PAGE_BLOCKS) {
+		l->more++;
+		return 0;
+	}
+	struct prefpage_block *k = &l->items[l->n++];
+	snprintf(k->kind, sizeof k->kind, "%s", sp->kind);
+	snprintf(k->scope, sizeof k->scope, "%s", sp->scope);
+	snprintf(k->scope_value, sizeof k->scope_value, "%s", sp->scope_value ? sp->scope_value : "");
+	snprintf(k->reason, sizeof k->reason, "%s", sp->reason);
+	k->at_us = sp->created_us;
+	return 0;
+}
+
+/* Marks each choice a suppression stops, by the same match the consent
+ * check makes, so the page never says "yes" to a use the check refuses
+ * without saying why. */
+static int mark_blocked(struct txn *t, const struct store_contact *ct, struct prefpage_purpose *pp, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < pp[i].n_choices; j++) {
+			struct prefpage_choice *ch = &pp[i].choices[j];
+			char reason[STORE_NAME_CAP] = "";
+			int rc = suppression_match(t, ct->has_email_shash ? ct->email_shash : NULL,
+						   ct->has_phone_shash ? ct->phone_shash : NULL, pp[i].name,
+						   ch->channel, reason);
+			if (rc == 0)
+				snprintf(ch->blocked, sizeof ch->blocked, "%s",
+					 reason[0] ? reason : "manual");
+			else if (rc != ERR_NOTFOUND)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 static int h_pref_get(struct reqctx *ctx)
 {
 	struct cust *c = NULL;
@@ -788,6 +837,16 @@ static int h_pref_get(struct reqctx *ctx)
 	}
 	if ((rc = fill_frequencies(&rt, c->ct.id, pp, shown)) != 0)
 		goto fail;
+	struct block_list *bl = calloc(1, sizeof *bl);
+	if (bl == NULL) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	if ((rc = suppression_subject_each(&rt, &c->ct, block_cb, bl)) != 0 ||
+	    (rc = mark_blocked(&rt, &c->ct, pp, shown)) != 0) {
+		free(bl);
+		goto fail;
+	}
 	struct txn t = app_txn(ctx, ctx->rd);
 	if ((rc = link_csrf_make(&t, &c->tok, now / 1000000, csrf)) != 0)
 		goto fail;
@@ -798,8 +857,12 @@ static int h_pref_get(struct reqctx *ctx)
 				    .gpc = c->gpc,
 				    .manage = link_capability_of(&c->link) == LINK_MANAGE,
 				    .purposes = pp,
-				    .n_purposes = shown };
+				    .n_purposes = shown,
+				    .blocks = bl->items,
+				    .n_blocks = bl->n,
+				    .more_blocks = bl->more };
 	char *page = prefpage_centre(&m);
+	free(bl);
 	free(pp);
 	free(l.items);
 	audit_decide(ctx, true, "link_valid");

@@ -45,6 +45,18 @@ struct prefpage_choice {
 	char source[256];
 	char frequency[16];  /* the person's own frequency choice ("" or "any": none) */
 	char receipt_id[40]; /* the current event's receipt ("" none): a download button */
+	char blocked[24];    /* the reason of a suppression that stops this use ("" none) */
+};
+
+/* An active suppression of the person's address or number, shown for what
+ * it is ("You will not receive ...: you reported a message as spam on
+ * DATE"). */
+struct prefpage_block {
+	char kind[8];	      /* email | phone */
+	char scope[16];	      /* all | purpose | channel */
+	char scope_value[65]; /* the purpose or channel name */
+	char reason[24];      /* unsubscribe | withdrawal | bounce | complaint | manual | gpc | ... */
+	int64_t at_us;
 };
 
 struct prefpage_purpose {
@@ -73,6 +85,9 @@ struct prefpage_model {
 	bool manage; /* a "manage" link: also grant, download and erase */
 	const struct prefpage_purpose *purposes;
 	size_t n_purposes;
+	const struct prefpage_block *blocks;
+	size_t n_blocks;
+	size_t more_blocks; /* active suppressions not listed (beyond the page's bound) */
 };
 
 /* Who the pages speak for, shown at the top of every page; set once at
