@@ -32,7 +32,10 @@ static const struct {
 	{ "in_person", "in person", "当面" },
 };
 
-const char *receipt_method_label(const char *method, bool zh)
+/* A plain label of a collection method: "api" -> "recorded by our staff
+ * or systems". An unknown method gets a generic label, never the raw
+ * value (the page keeps its own table of the same words, prefpage.c). */
+static const char *receipt_method_label(const char *method, bool zh)
 {
 	for (size_t i = 0; method != NULL && i < sizeof methods / sizeof methods[0]; i++)
 		if (strcmp(methods[i].method, method) == 0)

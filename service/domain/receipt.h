@@ -41,9 +41,4 @@ struct receipt_controller {
 int receipt_json(struct txn *t, const struct store_contact *ct, const char *receipt_id,
 		 const struct receipt_controller *ctl, const char *lang, json_t **out);
 
-/* A plain label of a collection method (and source) in lang, for receipts
- * and the preference page: "api" -> "recorded by our staff or systems".
- * An unknown method gets a generic label, never the raw value. */
-const char *receipt_method_label(const char *method, bool zh);
-
 #endif
