@@ -78,7 +78,7 @@ static const char *const action_names[POLICY_ACT_COUNT] = {
 	"contacts.import", "consents.read",	"consents.write",     "consent.check",
 	"outreach.filter", "suppressions.read", "suppressions.write", "suppressions.delete",
 	"links.create",	   "audit.read",	"policy.reload",      "contacts.widen_purposes",
-	"webhooks.manage",
+	"webhooks.manage", "requests.read",	"requests.manage",
 };
 
 static const char *const channel_names[POLICY_CH_COUNT] = {
@@ -207,6 +207,11 @@ int policy_role_index(const struct policy *p, const char *name)
 		if (strcmp(p->roles[i].name, name) == 0)
 			return (int)i;
 	return -1;
+}
+
+bool policy_erasure_needs_approval(const struct policy *p)
+{
+	return p->erasure_needs_approval;
 }
 
 const char *policy_notice_version(const struct policy *p)

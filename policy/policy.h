@@ -71,6 +71,11 @@ enum policy_action {
 	 * narrow it; a role holding this must hold contacts.update too. */
 	POLICY_ACT_CONTACTS_WIDEN_PURPOSES,
 	POLICY_ACT_WEBHOOKS_MANAGE, /* "webhooks.manage": outbound webhook endpoints */
+	POLICY_ACT_REQUESTS_READ,   /* "requests.read": data-subject requests and their history */
+	/* "requests.manage": record a data-subject request for a person and
+	 * move it through its states; a role holding it must hold
+	 * requests.read too. */
+	POLICY_ACT_REQUESTS_MANAGE,
 	POLICY_ACT_COUNT
 };
 
@@ -299,6 +304,10 @@ const char *policy_reason_name(enum policy_reason r);
 /* ---- Lookups ---------------------------------------------------------- */
 
 const char *policy_notice_version(const struct policy *p);
+/* Whether an erasure the person asks for on the preference page waits for
+ * a staff member's approval (the policy's "erasure_needs_approval";
+ * false when absent). */
+bool policy_erasure_needs_approval(const struct policy *p);
 
 /* Purposes, in file order. _get and _at return 0 or ERR_NOTFOUND. */
 size_t policy_purpose_count(const struct policy *p);

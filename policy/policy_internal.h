@@ -61,6 +61,7 @@ struct policy_principal {
 struct policy {
 	atomic_ulong refs;
 	char *notice_version;
+	bool erasure_needs_approval;
 	struct policy_purpose *purposes;
 	size_t n_purposes;
 	struct policy_field *fields;

@@ -880,6 +880,11 @@ static void load_roles(struct loader *L, const json_t *roles)
 			    !(r->actions & (UINT32_C(1) << POLICY_ACT_CONTACTS_UPDATE)))
 				add_error(L,
 					  "contacts.widen_purposes needs contacts.update in the same role");
+			/* Managing requests means reading them first: the state
+			 * a transition starts from is read by requests.read. */
+			if ((r->actions & (UINT32_C(1) << POLICY_ACT_REQUESTS_MANAGE)) &&
+			    !(r->actions & (UINT32_C(1) << POLICY_ACT_REQUESTS_READ)))
+				add_error(L, "requests.manage needs requests.read in the same role");
 			path_pop(L, m2);
 		}
 		if (array_at(L, val, "purposes", POLICY_MAX_PURPOSES, &arr)) {
@@ -1010,8 +1015,10 @@ done:
 
 static void load_root(struct loader *L, const json_t *root)
 {
-	static const char *const allowed[] = { "version", "notice_version", "purposes",	      "fields",
-					       "roles",	  "principals",	    "frequency_caps", NULL };
+	static const char *const allowed[] = {
+		"version",	  "notice_version",	    "purposes", "fields", "roles", "principals",
+		"frequency_caps", "erasure_needs_approval", NULL
+	};
 	static const char *const required[] = { "version", "notice_version", "purposes",
 						"fields",  "roles",	     NULL };
 	struct policy *p = L->p;
@@ -1029,6 +1036,13 @@ static void load_root(struct loader *L, const json_t *root)
 	if (v != NULL) {
 		size_t m = path_key(L, "notice_version");
 		p->notice_version = take_text(L, v, LIMIT_NAME_BYTES);
+		path_pop(L, m);
+	}
+	if ((v = json_object_get(root, "erasure_needs_approval")) != NULL) {
+		size_t m = path_key(L, "erasure_needs_approval");
+		if (!json_is_boolean(v))
+			add_error(L, "must be true or false");
+		p->erasure_needs_approval = json_is_true(v);
 		path_pop(L, m);
 	}
 	if ((v = json_object_get(root, "fields")) != NULL)

@@ -327,7 +327,7 @@ static int parse_mail(json_t *v, const char *path, const char **dir, const char 
 }
 
 /* "organisation": {"name", "postal_address", "privacy_policy_url",
- * "contact_email"}, each an optional string of printable text (a postal
+ * "contact_email", "jurisdiction"}, each an optional string of printable text (a postal
  * address may hold line breaks). A value that does not fit is refused, not
  * cut: a cut address or URL would send people to the wrong place. */
 static int parse_org(json_t *v, const char *path, struct config_org *org)
@@ -340,6 +340,7 @@ static int parse_org(json_t *v, const char *path, struct config_org *org)
 		{ "postal_address", offsetof(struct config_org, postal_address) },
 		{ "privacy_policy_url", offsetof(struct config_org, privacy_policy_url) },
 		{ "contact_email", offsetof(struct config_org, contact_email) },
+		{ "jurisdiction", offsetof(struct config_org, jurisdiction) },
 	};
 	const char *k;
 	json_t *m;

@@ -90,6 +90,8 @@ struct config {
 		char postal_address[CONFIG_ORG_CAP];
 		char privacy_policy_url[CONFIG_ORG_CAP]; /* https:// only */
 		char contact_email[CONFIG_ORG_CAP];
+		/* The jurisdiction consent receipts name (e.g. "EU", "US-CA"). */
+		char jurisdiction[CONFIG_ORG_CAP];
 	} org;
 	/* "webhooks": {"allow_private_targets", "retry_base_ms",
 	 * "max_age_seconds"}: outbound delivery (docs/integrations.md). */

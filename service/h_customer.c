@@ -41,7 +41,9 @@
 #include "service/domain/consent.h"
 #include "service/domain/contact.h"
 #include "service/domain/link.h"
+#include "service/domain/receipt.h"
 #include "service/domain/release.h"
+#include "service/domain/request.h"
 #include "service/domain/trail.h"
 #include "service/domain/suppression.h"
 #include "service/linktoken.h"
@@ -226,7 +228,9 @@ static void reply_page(struct reqctx *ctx, int status, char *page)
 
 /* ---- resolving a token ---- */
 
-enum cust_op { OP_NONE, OP_SET, OP_WITHDRAW_ALL, OP_UNSUBSCRIBE, OP_ERASE };
+/* OP_ERASE_REQUEST: an erasure the policy holds for staff approval
+ * (request.h); OP_ERASE erases at once. */
+enum cust_op { OP_NONE, OP_SET, OP_WITHDRAW_ALL, OP_UNSUBSCRIBE, OP_ERASE, OP_ERASE_REQUEST };
 
 struct cust {
 	struct linktoken tok;
@@ -240,6 +244,7 @@ struct cust {
 	struct store_consent cs; /* OP_SET */
 	json_t *evidence;	 /* OP_SET */
 	int changed, suppressed; /* counted by apply, for the audit detail */
+	struct store_request rq; /* a request the page recorded */
 	char fq_purpose[STORE_NAME_CAP], fq_channel[STORE_NAME_CAP]; /* apply_frequency */
 	enum policy_frequency fq;
 	/* A form's checked CSRF value, spent by apply_form in the job of
@@ -247,6 +252,7 @@ struct cust {
 	bool csrf_set;
 	struct linktoken_csrf csrf;
 	int (*form_apply)(struct store_conn *, struct writer_job *);
+	bool record_access; /* a download: recorded as an access request answered at once */
 };
 
 static void cust_free(void *p)
@@ -485,6 +491,24 @@ static int apply_gpc(struct store_conn *wc, struct reqctx *ctx, struct cust *c, 
 	return 0;
 }
 
+/* Records what the person asked for through the page as a data-subject
+ * request (request.h): the link proved the address, so it starts
+ * verified (or is completed at once). Page requests are held to the GDPR
+ * deadline, the shorter of the two, since the page does not know which
+ * law the person relies on. An erasure held for approval waits for staff. */
+static int page_request(struct reqctx *ctx, struct txn *t, struct cust *c, enum request_kind kind,
+			enum request_state state)
+{
+	enum decision_reason why = REASON_NONE;
+	bool hold = kind == REQUEST_ERASURE && state != REQUEST_COMPLETED;
+	int rc = request_open(t, c->ct.id, kind, REQUEST_GDPR, request_today(t), "page", state, hold,
+			      prefpage_lang_tag(c->lang), &c->rq, &why);
+	if (rc == 0)
+		cust_detail(ctx, json_pack("{s:s, s:s, s:s}", "link_id", c->link.id, "request_id", c->rq.id,
+					   "request_state", c->rq.state));
+	return rc;
+}
+
 static int apply_customer(struct store_conn *wc, struct writer_job *job)
 {
 	struct reqctx *ctx = job->ctx;
@@ -500,6 +524,8 @@ static int apply_customer(struct store_conn *wc, struct writer_job *job)
 		return rc;
 	}
 	if (c->gpc && c->op != OP_ERASE && (rc = apply_gpc(wc, ctx, c, now)) != 0)
+		goto out;
+	if (c->record_access && (rc = page_request(ctx, &t, c, REQUEST_ACCESS, REQUEST_COMPLETED)) != 0)
 		goto out;
 	switch (c->op) {
 	case OP_NONE: break;
@@ -547,8 +573,20 @@ static int apply_customer(struct store_conn *wc, struct writer_job *job)
 		    link_covers(ctx, c, c->link.scope))
 			rc = suppress_purpose(wc, ctx, c, c->link.scope, "unsubscribe", now);
 		break;
+	case OP_ERASE_REQUEST:
+		rc = page_request(ctx, &t, c, REQUEST_ERASURE, REQUEST_VERIFIED);
+		if (rc == 0) {
+			char due[16];
+			request_due_text(&c->rq, due);
+			reply_page(ctx, 200, prefpage_erase_received(c->lang, c->token, due));
+		}
+		break;
 	case OP_ERASE:
-		rc = link_revoke_all(&t, c->ct.id);
+		/* The erasure is also a request answered at once: its record
+		 * (ids and dates only) outlives the person. */
+		rc = page_request(ctx, &t, c, REQUEST_ERASURE, REQUEST_COMPLETED);
+		if (rc == 0)
+			rc = link_revoke_all(&t, c->ct.id);
 		if (rc == 0)
 			rc = contact_erase(&t, &c->ct);
 		break;
@@ -611,6 +649,7 @@ static void fill_choice(struct prefpage_choice *ch, const char *channel, const s
 		ch->expires_us = cs->expires_us;
 		snprintf(ch->method, sizeof ch->method, "%s", cs->method);
 		snprintf(ch->source, sizeof ch->source, "%s", cs->source);
+		snprintf(ch->receipt_id, sizeof ch->receipt_id, "%s", cs->receipt_id);
 	}
 	/* What this request's GPC signal is about to record (same transaction
 	 * as this page's audit entry). */
@@ -663,6 +702,55 @@ static int fill_frequencies(struct txn *t, const char *contact_id, struct prefpa
 	return 0;
 }
 
+/* The person's active suppressions, for the page to show for what they
+ * are; at most PAGE_BLOCKS listed, the rest counted (the download lists
+ * them all). */
+#define PAGE_BLOCKS 16
+struct block_list {
+	struct prefpage_block items[PAGE_BLOCKS];
+	size_t n, more;
+};
+
+static int block_cb(void *arg, const struct store_suppression *sp, int64_t lifted_us)
+{
+	struct block_list *l = arg;
+	if (lifted_us != 0)
+		return 0;
+	if (l->n == PAGE_BLOCKS) {
+		l->more++;
+		return 0;
+	}
+	struct prefpage_block *k = &l->items[l->n++];
+	snprintf(k->kind, sizeof k->kind, "%s", sp->kind);
+	snprintf(k->scope, sizeof k->scope, "%s", sp->scope);
+	snprintf(k->scope_value, sizeof k->scope_value, "%s", sp->scope_value ? sp->scope_value : "");
+	snprintf(k->reason, sizeof k->reason, "%s", sp->reason);
+	k->at_us = sp->created_us;
+	return 0;
+}
+
+/* Marks each choice a suppression stops, by the same match the consent
+ * check makes, so the page never says "yes" to a use the check refuses
+ * without saying why. */
+static int mark_blocked(struct txn *t, const struct store_contact *ct, struct prefpage_purpose *pp, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < pp[i].n_choices; j++) {
+			struct prefpage_choice *ch = &pp[i].choices[j];
+			char reason[STORE_NAME_CAP] = "";
+			int rc = suppression_match(t, ct->has_email_shash ? ct->email_shash : NULL,
+						   ct->has_phone_shash ? ct->phone_shash : NULL, pp[i].name,
+						   ch->channel, reason);
+			if (rc == 0)
+				snprintf(ch->blocked, sizeof ch->blocked, "%s",
+					 reason[0] ? reason : "manual");
+			else if (rc != ERR_NOTFOUND)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 static int h_pref_get(struct reqctx *ctx)
 {
 	struct cust *c = NULL;
@@ -709,6 +797,16 @@ static int h_pref_get(struct reqctx *ctx)
 	}
 	if ((rc = fill_frequencies(&rt, c->ct.id, pp, shown)) != 0)
 		goto fail;
+	struct block_list *bl = calloc(1, sizeof *bl);
+	if (bl == NULL) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	if ((rc = suppression_subject_each(&rt, &c->ct, block_cb, bl)) != 0 ||
+	    (rc = mark_blocked(&rt, &c->ct, pp, shown)) != 0) {
+		free(bl);
+		goto fail;
+	}
 	struct txn t = app_txn(ctx, ctx->rd);
 	if ((rc = link_csrf_make(&t, &c->tok, now / 1000000, csrf)) != 0)
 		goto fail;
@@ -719,8 +817,12 @@ static int h_pref_get(struct reqctx *ctx)
 				    .gpc = c->gpc,
 				    .manage = link_capability_of(&c->link) == LINK_MANAGE,
 				    .purposes = pp,
-				    .n_purposes = shown };
+				    .n_purposes = shown,
+				    .blocks = bl->items,
+				    .n_blocks = bl->n,
+				    .more_blocks = bl->more };
 	char *page = prefpage_centre(&m);
+	free(bl);
 	free(pp);
 	free(l.items);
 	audit_decide(ctx, true, "link_valid");
@@ -850,7 +952,8 @@ static int customer_download(struct reqctx *ctx, struct cust *c)
 	reply_json(ctx, 200, out);
 	http_add_header(ctx->http, "Content-Disposition", "attachment; filename=\"my-data.json\"");
 	http_add_header(ctx->http, "Content-Security-Policy", PREFPAGE_CSP);
-	form_job(ctx, c, c->gpc ? apply_customer : NULL);
+	c->record_access = true;
+	form_job(ctx, c, apply_customer);
 	app_commit(ctx);
 	return 0;
 fail:
@@ -861,6 +964,46 @@ fail:
 	json_decref(accesses);
 	audit_decide(ctx, false, "error");
 	return rc;
+}
+
+static int form_refused(struct reqctx *ctx, struct cust *c, int status, const char *why);
+
+/* POST /p/<token> action=receipt (+ receipt_id): one consent event's
+ * receipt (receipt.h) as a JSON attachment, in the page's language. */
+static int customer_receipt(struct reqctx *ctx, struct cust *c, const char *body, size_t len)
+{
+	char rid[FORM_VALUE_CAP], name[FORM_VALUE_CAP + 48];
+	json_t *out = NULL;
+	const struct config_org *org = &ctx->app->cfg.org;
+	const struct receipt_controller ctl = { org->name, org->postal_address, org->privacy_policy_url,
+						org->contact_email, org->jurisdiction };
+	if (parse_form_value(body, len, "receipt_id", rid, sizeof rid) != 0 || !is_contact_id(rid))
+		return form_refused(ctx, c, 400, "malformed_form");
+	customer_audit_begin(ctx, "customer.receipt", c->ct.id, NULL, NULL);
+	cust_detail(ctx, json_pack("{s:s, s:s}", "link_id", c->link.id, "receipt_id", rid));
+	struct txn rt = app_txn(ctx, ctx->rd);
+	int rc = receipt_json(&rt, &c->ct, rid, &ctl, prefpage_lang_tag(c->lang), &out);
+	if (rc == ERR_NOTFOUND) {
+		/* Not one of this person's receipts: the same answer as any
+		 * other form this link may not send. */
+		audit_decide(ctx, false, "unknown_receipt");
+		reply_page(ctx, 404, prefpage_form_expired(c->lang, c->token));
+		app_commit(ctx);
+		return 0;
+	}
+	if (rc != 0) {
+		audit_decide(ctx, false, "error");
+		return rc;
+	}
+	audit_decide(ctx, true, "shown");
+	reply_json(ctx, 200, out);
+	snprintf(name, sizeof name, "attachment; filename=\"consent-receipt-%s.json\"", rid);
+	http_add_header(ctx->http, "Content-Disposition", name);
+	http_add_header(ctx->http, "Content-Security-Policy", PREFPAGE_CSP);
+	/* A form like the download: its CSRF value is spent with it. */
+	form_job(ctx, c, c->gpc ? apply_customer : NULL);
+	app_commit(ctx);
+	return 0;
 }
 
 /* ---- the person's own frequency choice ---- */
@@ -1053,6 +1196,8 @@ static int h_pref_post(struct reqctx *ctx)
 				 apply_customer);
 	} else if (strcmp(action, "download") == 0) {
 		return customer_download(ctx, c);
+	} else if (strcmp(action, "receipt") == 0) {
+		return customer_receipt(ctx, c, body, len);
 	} else if (strcmp(action, "erase_request") == 0) {
 		char next[LINKTOKEN_CSRF_CAP];
 		if ((rc = link_csrf_make(&t, &c->tok, now_s, next)) != 0)
@@ -1065,6 +1210,13 @@ static int h_pref_post(struct reqctx *ctx)
 		if (parse_form_value(body, len, "confirm", confirm, sizeof confirm) != 0 ||
 		    strcmp(confirm, "yes") != 0)
 			return form_refused(ctx, c, 400, "not_confirmed");
+		if (policy_erasure_needs_approval(ctx->policy)) {
+			/* The page written by apply, once the due date is known. */
+			c->op = OP_ERASE_REQUEST;
+			return form_done(ctx, c, "customer.erase_request", NULL, NULL, true,
+					 "awaiting_approval", json_pack("{s:s}", "link_id", c->link.id),
+					 apply_customer);
+		}
 		c->op = OP_ERASE;
 		reply_page(ctx, 200, prefpage_erased(c->lang));
 		ctx->job.purge_wal = true;

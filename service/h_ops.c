@@ -8,6 +8,8 @@
 #include "service/auditwatch.h"
 #include "service/base/codec.h"
 #include "service/base/error.h"
+#include "service/base/limits.h"
+#include "service/domain/request.h"
 #include "service/mail.h"
 #include "service/outbound.h"
 #include "service/router.h"
@@ -167,6 +169,39 @@ static int mail_metrics(struct app *app, char **buf, int n)
 	return n + m;
 }
 
+/* Appends the open data-subject requests past their deadline and due in
+ * the next LIMIT_REQUEST_DUE_SOON_DAYS, like webhook_metrics. When the
+ * store cannot answer, the two gauges are left out rather than shown as
+ * zero: a scrape that sees no value raises no false all-clear. */
+static int request_metrics(struct reqctx *ctx, char **buf, int n)
+{
+	int64_t overdue = 0, soon = 0;
+	char *more = NULL;
+	struct txn t = app_txn(ctx, ctx->rd);
+	if (ctx->rd == NULL || request_due_counts(&t, &overdue, &soon) != 0)
+		return n;
+	int m = asprintf(
+		&more,
+		"# HELP consentd_subject_requests_overdue Open data-subject requests past their due date.\n"
+		"# TYPE consentd_subject_requests_overdue gauge\n"
+		"consentd_subject_requests_overdue %lld\n"
+		"# HELP consentd_subject_requests_due_soon Open data-subject requests due within %d days.\n"
+		"# TYPE consentd_subject_requests_due_soon gauge\n"
+		"consentd_subject_requests_due_soon %lld\n",
+		(long long)overdue, LIMIT_REQUEST_DUE_SOON_DAYS, (long long)soon);
+	char *joined = m < 0 ? NULL : realloc(*buf, (size_t)n + (size_t)m + 1);
+	if (joined == NULL) {
+		free(more);
+		free(*buf);
+		*buf = NULL;
+		return -1;
+	}
+	memcpy(joined + n, more, (size_t)m + 1);
+	free(more);
+	*buf = joined;
+	return n + m;
+}
+
 int h_metrics(struct reqctx *ctx)
 {
 	struct app_metrics *m = &ctx->app->metrics;
@@ -248,6 +283,8 @@ int h_metrics(struct reqctx *ctx)
 		n = mail_metrics(ctx->app, &buf, n);
 	if (n >= 0)
 		n = lock_metrics(&st, &buf, n);
+	if (n >= 0)
+		n = request_metrics(ctx, &buf, n);
 	if (n < 0)
 		return err_set(ERR_NOMEM, "the metrics do not fit in memory");
 	reply_text(ctx, 200, "text/plain; version=0.0.4", buf, (size_t)n);

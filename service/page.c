@@ -80,6 +80,8 @@ char *page_finish(struct page_buf *b)
 
 const char PAGE_STYLE[] =
 	"*{box-sizing:border-box}"
+	/* A date is one unit: never broken across lines at its hyphens. */
+	"time{white-space:nowrap}"
 	"body{margin:0;font:1.0625rem/1.55 system-ui,-apple-system,\"Segoe UI\",Roboto,\"Noto Sans\",\"Noto Sans CJK SC\",\"PingFang SC\",sans-serif;color:#1b1b1b;background:#fff}"
 	"main{max-width:46rem;margin:0 auto;padding:1.5rem 1rem 3rem}"
 	"h1{font-size:1.75rem;line-height:1.25;margin:.5rem 0 1rem}"

@@ -88,6 +88,14 @@ enum text {
 	T_BTN_ERASE_CONFIRM,
 	T_ERASED_TITLE,
 	T_ERASED_TEXT,
+	T_RECEIPT_BTN,
+	T_BLOCKS_TITLE,
+	T_BLOCKS_MORE,
+	T_BLOCKED_NOTE,
+	T_SOURCE_YOU,
+	T_ERASE_RECEIVED_TITLE,
+	T_ERASE_RECEIVED_TEXT,
+	T_ERASE_RECEIVED_DUE,
 	T_GPC_NOTE,
 	T_OPTOUT_NOTE,
 	T_INTRO_OPTOUT,
@@ -211,6 +219,18 @@ static const char *const texts[T_COUNT][2] = {
 	[T_ERASED_TITLE] = { "Your data has been erased", "您的数据已删除" },
 	[T_ERASED_TEXT] = { "Your personal data can no longer be read by anyone, and we will not contact you again. This link no longer works.",
 			    "任何人都无法再读取您的个人数据，我们也不会再联系您。此链接已失效。" },
+	[T_RECEIPT_BTN] = { "Download the receipt", "下载同意凭证" },
+	[T_BLOCKS_TITLE] = { "What stops us contacting you", "阻止我们联系您的记录" },
+	[T_BLOCKS_MORE] = { "There are more such records: your data download lists them all.",
+			    "还有更多此类记录：下载您的数据可查看全部。" },
+	[T_BLOCKED_NOTE] = { "We will not contact you this way (see “What stops us contacting you”).",
+			     "我们不会以这种方式联系您（参见“阻止我们联系您的记录”）。" },
+	[T_SOURCE_YOU] = { "by you", "由您本人" },
+	[T_ERASE_RECEIVED_TITLE] = { "We received your request to erase your data",
+				     "我们已收到您删除数据的请求" },
+	[T_ERASE_RECEIVED_TEXT] = { "A member of our staff checks every erasure before it is carried out. Until then nothing is erased, and this link keeps working. We have sent you a message to confirm that we received your request.",
+				    "我们的工作人员会在执行前核查每一项删除请求。在此之前不会删除任何数据，此链接仍然有效。我们已向您发送邮件，确认收到您的请求。" },
+	[T_ERASE_RECEIVED_DUE] = { "We will answer by: ", "我们将在以下日期前答复：" },
 	[T_GPC_NOTE] = { "Off because of your browser's Global Privacy Control signal",
 			 "因浏览器的“全球隐私控制”信号而关闭" },
 	[T_NOT_COLLECTED] = { "We did not collect your data for this, so we do not ask for it",
@@ -273,6 +293,10 @@ static const struct {
 	{ "preference_centre", "on this page", "在此页面" },
 	{ "one_click", "one-click unsubscribe", "一键退订" },
 	{ "gpc", "Global Privacy Control signal", "全球隐私控制信号" },
+	{ "double_opt_in", "confirmed by you from a link we emailed", "由您通过我们发送的邮件链接确认" },
+	{ "web_form", "a form on our website", "我们网站上的表单" },
+	{ "paper", "a paper form", "纸质表格" },
+	{ "in_person", "in person", "当面" },
 	{ "service", "Service", "服务" },
 	{ "marketing", "Marketing", "营销" },
 	{ "analytics", "Analytics", "分析" },
@@ -288,6 +312,39 @@ static const char *word(enum prefpage_lang lang, const char *name)
 		if (strcmp(words[i].name, name) == 0)
 			return lang == PREFPAGE_ZH ? words[i].zh : words[i].en;
 	return name;
+}
+
+/* How a choice was recorded, in words: a method another system named in
+ * its own vocabulary is described by who recorded it, never shown raw. */
+static const char *method_word(enum prefpage_lang lang, const char *method)
+{
+	const char *w = word(lang, method);
+	return w != method ? w : word(lang, "api");
+}
+
+/* A suppression's reason as the person would put it, with {date}. */
+static const char *block_reason(enum prefpage_lang lang, const char *reason)
+{
+	static const struct {
+		const char *reason, *en, *zh;
+	} r[] = {
+		{ "unsubscribe", "you unsubscribed on {date}", "您于 {date} 退订" },
+		{ "withdrawal", "you withdrew your consent on {date}", "您于 {date} 撤回了同意" },
+		{ "bounce", "messages to it could not be delivered ({date})",
+		  "发往该地址的邮件无法送达（{date}）" },
+		{ "complaint", "you reported a message as spam on {date}",
+		  "您于 {date} 将一封邮件举报为垃圾邮件" },
+		{ "manual", "our staff recorded on {date} that you asked not to be contacted",
+		  "我们的工作人员于 {date} 记录了您不希望被联系的请求" },
+		{ "gpc", "your browser sent a Global Privacy Control signal on {date}",
+		  "您的浏览器于 {date} 发送了“全球隐私控制”信号" },
+		{ "erasure", "your data was erased on {date}", "您的数据已于 {date} 删除" },
+	};
+	for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
+		if (strcmp(r[i].reason, reason) == 0)
+			return lang == PREFPAGE_ZH ? r[i].zh : r[i].en;
+	return lang == PREFPAGE_ZH ? "我们于 {date} 记录了不联系您的请求"
+				   : "we recorded on {date} a request not to contact you";
 }
 
 /* ---- language ---- */
@@ -550,6 +607,11 @@ static void choice_row(struct buf *b, const struct prefpage_model *m, const stru
 		puts_(b, " class=\"status-granted\"");
 	puts_(b, ">");
 	esc(b, tx(lang, status_text(c->status)));
+	if (c->blocked[0] != '\0') {
+		puts_(b, "<br><span class=\"muted\">");
+		esc(b, tx(lang, T_BLOCKED_NOTE));
+		puts_(b, "</span>");
+	}
 	puts_(b, "</td><td class=\"muted\">");
 	if (strcmp(c->status, "none") != 0) {
 		if (c->granted_us != 0) {
@@ -577,10 +639,12 @@ static void choice_row(struct buf *b, const struct prefpage_model *m, const stru
 		}
 		esc(b, tx(lang, T_HOW));
 		puts_(b, ": ");
-		esc(b, word(lang, c->method));
-		if (c->source[0] != '\0' && strcmp(c->source, c->method) != 0) {
+		esc(b, method_word(lang, c->method));
+		/* A source is another system's label (a CRM, a form's name):
+		 * only "you" means something to the person. */
+		if (strcmp(c->source, "customer") == 0) {
 			puts_(b, " (");
-			esc(b, c->source);
+			esc(b, tx(lang, T_SOURCE_YOU));
 			puts_(b, ")");
 		}
 		/* The person's own choice belongs to the record of the
@@ -591,6 +655,24 @@ static void choice_row(struct buf *b, const struct prefpage_model *m, const stru
 			esc(b, tx(lang, T_FREQ_LABEL));
 			puts_(b, ": ");
 			esc(b, tx(lang, (enum text)fq));
+		}
+		/* The receipt of this choice (Kantara CR v1.1 JSON): a
+		 * download, so a manage link only, like "download my data". */
+		if (m->manage && c->receipt_id[0] != '\0') {
+			puts_(b, "<br>");
+			form_open(b, "/p/", m->token);
+			hidden(b, "csrf", m->csrf);
+			hidden(b, "action", "receipt");
+			hidden(b, "receipt_id", c->receipt_id);
+			puts_(b, "<button type=\"submit\" class=\"secondary\">");
+			esc(b, tx(lang, T_RECEIPT_BTN));
+			puts_(b, "<span class=\"vh\">: ");
+			esc(b, purpose_word);
+			if (c->channel[0] != '\0') {
+				puts_(b, ", ");
+				esc(b, channel_word);
+			}
+			puts_(b, "</span></button></form>");
 		}
 	}
 	puts_(b, "</td><td>");
@@ -693,6 +775,60 @@ static void action_section(struct buf *b, const struct prefpage_model *m, const 
 	puts_(b, "</button></form></section>\n");
 }
 
+/* One sentence per active suppression: what it stops, for which address,
+ * and why, with its date. */
+static void block_line(struct buf *b, enum prefpage_lang lang, const struct prefpage_block *k)
+{
+	bool zh = lang == PREFPAGE_ZH, email = strcmp(k->kind, "email") == 0;
+	/* The address the record was made for; it stops the use on every
+	 * channel, as the consent check does. */
+	const char *which = zh ? (email ? "（您的电子邮件地址）" : "（您的电话号码）")
+			       : (email ? " (your email address)" : " (your phone number)");
+	puts_(b, "<li>");
+	esc(b, zh ? "我们不会再向您发送" : "You will not receive ");
+	if (strcmp(k->scope, "purpose") == 0) {
+		esc(b, zh ? "以下用途的信息：" : "messages for ");
+		esc(b, word(lang, k->scope_value));
+	} else if (strcmp(k->scope, "channel") == 0) {
+		esc(b, zh ? "以下方式的信息：" : "messages by ");
+		esc(b, word(lang, k->scope_value));
+	} else {
+		esc(b, zh ? "任何信息" : "anything from us");
+	}
+	puts_(b, zh ? "：" : ": ");
+	const char *reason = block_reason(lang, k->reason);
+	const char *at = strstr(reason, "{date}");
+	if (at != NULL) {
+		char head_text[256];
+		snprintf(head_text, sizeof head_text, "%.*s", (int)(at - reason), reason);
+		esc(b, head_text);
+		date(b, k->at_us);
+		esc(b, at + 6);
+	} else {
+		esc(b, reason);
+	}
+	esc(b, which);
+	puts_(b, zh ? "。</li>" : ".</li>");
+}
+
+static void blocks_section(struct buf *b, const struct prefpage_model *m)
+{
+	if (m->n_blocks == 0 && m->more_blocks == 0)
+		return;
+	puts_(b, "<section class=\"notice\" id=\"blocks\" aria-labelledby=\"blocks-h\"><h2 id=\"blocks-h\">");
+	esc(b, tx(m->lang, T_BLOCKS_TITLE));
+	puts_(b, "</h2><ul>");
+	for (size_t i = 0; i < m->n_blocks; i++)
+		block_line(b, m->lang, &m->blocks[i]);
+	puts_(b, "</ul>");
+	if (m->more_blocks > 0) {
+		puts_(b, "<p>");
+		esc(b, tx(m->lang, T_BLOCKS_MORE));
+		puts_(b, "</p>");
+	}
+	puts_(b, "</section>\n");
+}
+
 char *prefpage_centre(const struct prefpage_model *m)
 {
 	struct buf b = { 0 };
@@ -714,6 +850,7 @@ char *prefpage_centre(const struct prefpage_model *m)
 		esc(&b, tx(lang, T_GPC));
 		puts_(&b, "</p></div>\n");
 	}
+	blocks_section(&b, m);
 	for (size_t i = 0; i < m->n_purposes; i++)
 		purpose_section(&b, m, &m->purposes[i]);
 	action_section(&b, m, "all", T_ALL_TITLE, T_ALL_TEXT, "withdraw_all_request", T_BTN_ALL, NULL);
@@ -810,6 +947,22 @@ char *prefpage_erased(enum prefpage_lang lang)
 {
 	struct buf b = { 0 };
 	simple_page(&b, lang, T_ERASED_TITLE, T_ERASED_TEXT);
+	tail(&b);
+	return finish(&b);
+}
+
+char *prefpage_erase_received(enum prefpage_lang lang, const char *token, const char *due)
+{
+	struct buf b = { 0 };
+	simple_page(&b, lang, T_ERASE_RECEIVED_TITLE, T_ERASE_RECEIVED_TEXT);
+	puts_(&b, "<p>");
+	esc(&b, tx(lang, T_ERASE_RECEIVED_DUE));
+	puts_(&b, "<time datetime=\"");
+	esc(&b, due);
+	puts_(&b, "\">");
+	esc(&b, due);
+	puts_(&b, "</time></p>\n");
+	back_link(&b, lang, token);
 	tail(&b);
 	return finish(&b);
 }

@@ -43,7 +43,20 @@ struct prefpage_choice {
 	int64_t at_us, granted_us, withdrawn_us, expires_us;
 	char method[65]; /* how it was given: api, preference_centre, gpc, ... */
 	char source[256];
-	char frequency[16]; /* the person's own frequency choice ("" or "any": none) */
+	char frequency[16];  /* the person's own frequency choice ("" or "any": none) */
+	char receipt_id[40]; /* the current event's receipt ("" none): a download button */
+	char blocked[24];    /* the reason of a suppression that stops this use ("" none) */
+};
+
+/* An active suppression of the person's address or number, shown for what
+ * it is ("You will not receive ...: you reported a message as spam on
+ * DATE"). */
+struct prefpage_block {
+	char kind[8];	      /* email | phone */
+	char scope[16];	      /* all | purpose | channel */
+	char scope_value[65]; /* the purpose or channel name */
+	char reason[24];      /* unsubscribe | withdrawal | bounce | complaint | manual | gpc | ... */
+	int64_t at_us;
 };
 
 struct prefpage_purpose {
@@ -72,6 +85,9 @@ struct prefpage_model {
 	bool manage; /* a "manage" link: also grant, download and erase */
 	const struct prefpage_purpose *purposes;
 	size_t n_purposes;
+	const struct prefpage_block *blocks;
+	size_t n_blocks;
+	size_t more_blocks; /* active suppressions not listed (beyond the page's bound) */
 };
 
 /* Who the pages speak for, shown at the top of every page; set once at
@@ -91,6 +107,9 @@ char *prefpage_unsubscribe_confirm(enum prefpage_lang lang, const char *token);
 char *prefpage_unsubscribed(enum prefpage_lang lang, const char *token);
 char *prefpage_erase_confirm(enum prefpage_lang lang, const char *token, const char *csrf);
 char *prefpage_erased(enum prefpage_lang lang);
+/* An erasure the policy holds for a staff member's approval
+ * ("erasure_needs_approval"): received, answered by due (YYYY-MM-DD). */
+char *prefpage_erase_received(enum prefpage_lang lang, const char *token, const char *due);
 /* Withdraw-all asks first: this page's button posts withdraw_all with
  * confirm=yes. */
 char *prefpage_withdraw_all_confirm(enum prefpage_lang lang, const char *token, const char *csrf);

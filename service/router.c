@@ -28,6 +28,8 @@ static const struct route *const tables[] = {
 	console_routes,
 	event_routes,
 	webhook_routes,
+	request_routes,
+	receipt_routes,
 };
 /* clang-format on */
 

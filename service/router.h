@@ -46,6 +46,8 @@ extern const struct route confirm_routes[];	/* h_confirm.c */
 extern const struct route console_routes[];	/* h_console.c */
 extern const struct route event_routes[];	/* h_events.c */
 extern const struct route webhook_routes[];	/* h_webhooks.c */
+extern const struct route request_routes[];	/* h_requests.c */
+extern const struct route receipt_routes[];	/* h_receipts.c */
 
 /* 0 and *out on a match; ERR_NOTFOUND when no pattern matches the path or a
  * parameter is malformed; ERR_UNSUPPORTED when the path matches with another

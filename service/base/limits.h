@@ -243,6 +243,16 @@
 #define LIMIT_HTTP_THREADS 64
 /* A structured (JSON) log line's message; a longer one is continued in
  * further objects marked "continued", never cut. */
+/* Data-subject requests (service/domain/request.h): a transition's reason
+ * (staff text, sealed under the person's data key), the requests one list
+ * answers, the steps one request may have, and how many days ahead a due
+ * date counts as "due soon" in /metrics. */
+#define LIMIT_REQUEST_REASON_BYTES 500
+#define LIMIT_REQUEST_LIST 500
+#define LIMIT_REQUEST_LIST_DEFAULT 100
+#define LIMIT_REQUEST_STEPS 32
+#define LIMIT_REQUEST_DUE_SOON_DAYS 7
+
 #define LIMIT_LOG_LINE_BYTES 4096
 
 #endif

@@ -146,7 +146,38 @@ static const struct mail_words words[] = {
 	  { "Until you confirm, we will not send you this. If you did not ask for it, ignore this message: "
 	    "nothing will be sent.",
 	    "在您确认之前，我们不会向您发送此类邮件。如果您没有提出此请求，请忽略本邮件：我们不会发送任何内容。" } },
+	/* Data-subject requests (request.h): no link; {purpose} is the kind of
+	 * request in the person's language and {date} its due date. */
+	{ "request_received",
+	  { "We received your request", "我们已收到您的请求" },
+	  { "Hello,", "您好：" },
+	  { "We received your {purpose} about your personal data. We will answer by {date}, and write to you "
+	    "if we need more time or more information.",
+	    "我们已收到您关于个人数据的{purpose}。我们将在 {date} 之前答复；如果需要更多时间或信息，我们会写信告知您。" },
+	  { "", "" },
+	  { "You do not need to do anything now. If you did not make this request, please tell us at the "
+	    "contact address below.",
+	    "您现在无需进行任何操作。如果您没有提出此请求，请通过下方的联系方式告知我们。" } },
+	{ "request_completed",
+	  { "Your request is complete", "您的请求已完成" },
+	  { "Hello,", "您好：" },
+	  { "We have completed your {purpose} about your personal data.",
+	    "我们已完成您关于个人数据的{purpose}。" },
+	  { "", "" },
+	  { "If you have questions about how we handled it, please write to us at the contact address "
+	    "below.",
+	    "如果您对我们的处理方式有疑问，请通过下方的联系方式与我们联系。" } },
 };
+
+/* The kind of a data-subject request, as the mail names it. */
+static const char *request_kind_words(const char *kind, int L)
+{
+	if (strcmp(kind, "access") == 0)
+		return L ? "访问（查阅）请求" : "request for access";
+	if (strcmp(kind, "erasure") == 0)
+		return L ? "删除请求" : "request for erasure";
+	return L ? "反对处理请求" : "objection to processing";
+}
 
 /* Copies template into out (cap bytes) with {date} and {purpose} filled
  * in; false when it does not fit. */
@@ -233,9 +264,12 @@ static int compose_parts(struct mailq_message *out, const struct mail_words *w, 
 	mb_text(&tx, w->greeting[L]);
 	mb_str(&tx, "\r\n\r\n");
 	mb_text(&tx, lead);
-	mb_str(&tx, "\r\n\r\n  ");
-	mb_str(&tx, url);
 	mb_str(&tx, "\r\n\r\n");
+	if (url != NULL) {
+		mb_str(&tx, "  ");
+		mb_str(&tx, url);
+		mb_str(&tx, "\r\n\r\n");
+	}
 	mb_text(&tx, w->note[L]);
 	mb_str(&tx, "\r\n");
 
@@ -246,11 +280,14 @@ static int compose_parts(struct mailq_message *out, const struct mail_words *w, 
 	mb_html(&ht, w->greeting[L]);
 	mb_str(&ht, "</p>\r\n<p>");
 	mb_html(&ht, lead);
-	mb_str(&ht, "</p>\r\n<p><a href=\"");
-	mb_html(&ht, url);
-	mb_str(&ht, "\">");
-	mb_html(&ht, w->action[L]);
-	mb_str(&ht, "</a></p>\r\n<p>");
+	mb_str(&ht, "</p>\r\n<p>");
+	if (url != NULL) {
+		mb_str(&ht, "<a href=\"");
+		mb_html(&ht, url);
+		mb_str(&ht, "\">");
+		mb_html(&ht, w->action[L]);
+		mb_str(&ht, "</a></p>\r\n<p>");
+	}
 	mb_html(&ht, w->note[L]);
 	mb_str(&ht, "</p>\r\n");
 	org_footer(&tx, &ht, org, L);
@@ -322,6 +359,26 @@ static int confirm_target(struct txn *t, const struct store_mail *m, struct stor
 	return 0;
 }
 
+/* A data-subject request's mail: the request must still be this
+ * contact's; the kind in the row's language and the due date. */
+static int request_target(struct txn *t, const struct store_mail *m, char *kind_text, size_t kcap, char *due,
+			  size_t dcap, const char **drop)
+{
+	struct store_request r;
+	int y, mo, d;
+	int rc = store_request_get(t->c, m->link_id, &r);
+	if (rc == ERR_NOTFOUND || (rc == 0 && strcmp(r.contact_id, m->contact_id) != 0)) {
+		*drop = "unknown_link";
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	snprintf(kind_text, kcap, "%s", request_kind_words(r.kind, strcmp(m->lang, "zh-CN") == 0));
+	civil_from_days(r.due_day, &y, &mo, &d);
+	snprintf(due, dcap, "%04d-%02d-%02d", y, mo, d);
+	return 0;
+}
+
 int mailq_compose(struct txn *t, const struct store_mail *m, const char *public_url,
 		  const struct mailq_org *org, struct mailq_message *out, const char **drop)
 {
@@ -336,15 +393,19 @@ int mailq_compose(struct txn *t, const struct store_mail *m, const char *public_
 	snprintf(out->id, sizeof out->id, "%s", m->id);
 	snprintf(out->link_id, sizeof out->link_id, "%s", m->link_id);
 	bool confirm = strcmp(m->kind, "confirm_consent") == 0;
+	bool request = strcmp(m->kind, "request_received") == 0 || strcmp(m->kind, "request_completed") == 0;
 	char purpose_text[POLICY_MAX_TEXT_BYTES + 1] = "";
+	char due[32] = "";
 	/* A kind this consentd does not know (a newer one's row) is not
 	 * guessed at: it could hand out the wrong kind of link. */
-	if (!confirm && strcmp(m->kind, "manage_link") != 0) {
+	if (!confirm && !request && strcmp(m->kind, "manage_link") != 0) {
 		*drop = "unknown_kind";
 		return 0;
 	}
 	if (confirm)
 		rc = confirm_target(t, m, &l, purpose_text, sizeof purpose_text, drop);
+	else if (request)
+		rc = request_target(t, m, purpose_text, sizeof purpose_text, due, sizeof due, drop);
 	else
 		rc = link_target(t, m, &l, drop);
 	if (rc != 0 || *drop != NULL)
@@ -369,6 +430,16 @@ int mailq_compose(struct txn *t, const struct store_mail *m, const char *public_
 	}
 	if (!header_safe(out->to) || strchr(out->to, '@') == NULL) {
 		*drop = "bad_address";
+		goto fail;
+	}
+	if (request) {
+		/* A request's mail carries no link: nothing to sign. */
+		const struct mail_words *rw = &words[0];
+		for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+			if (strcmp(words[i].kind, m->kind) == 0)
+				rw = &words[i];
+		rc = compose_parts(out, rw, strcmp(m->lang, "zh-CN") == 0 ? 1 : 0, NULL, due, purpose_text,
+				   org);
 		goto fail;
 	}
 	if (b64url_decode(l.id, strlen(l.id), raw, sizeof raw) != LINKTOKEN_ID_BYTES) {

@@ -5,9 +5,11 @@
  * mail worker (service/mail.c) composes each queued message after the
  * commit (mailq_compose) and delivers it.
  *
- * Kinds: "manage_link" (a manage link, mailed to the person: link.h) and
+ * Kinds: "manage_link" (a manage link, mailed to the person: link.h),
  * "confirm_consent" (a double opt-in confirmation: optin.h; its link_id
- * names the confirmation). The text is in the row's language (en, zh-CN),
+ * names the confirmation), and "request_received" / "request_completed"
+ * (a data-subject request: request.h; its link_id names the request, and
+ * the mail carries no link). The text is in the row's language (en, zh-CN),
  * as a text and an HTML part, with the organisation's details in both.
  *
  * Invariants: the outbox holds ids only, never an address or a token; the

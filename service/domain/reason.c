@@ -48,6 +48,9 @@ static const char *const own_names[REASON_COUNT - REASON_ERROR] = {
 	[REASON_CERT_UNAVAILABLE - REASON_ERROR] = "cert_unavailable",
 	[REASON_BAD_SUBSCRIBE_URL - REASON_ERROR] = "bad_subscribe_url",
 	[REASON_CONFIRM_FAILED - REASON_ERROR] = "confirm_failed",
+	[REASON_INVALID_TRANSITION - REASON_ERROR] = "invalid_transition",
+	[REASON_EXTENSION_TOO_LATE - REASON_ERROR] = "extension_too_late",
+	[REASON_CSRF_REPLAYED - REASON_ERROR] = "csrf_replayed",
 };
 
 const char *decision_reason_name(enum decision_reason r)

@@ -638,6 +638,44 @@ int store_confirmation_done(struct store_conn *c, const char *id, int64_t when_u
 	return CALL(c->be, confirmation_done, c, id, when_us);
 }
 
+int store_request_put(struct store_conn *c, const struct store_request *r)
+{
+	return CALL(c->be, request_put, c, r);
+}
+
+int store_request_update(struct store_conn *c, const struct store_request *r, int64_t prev_steps)
+{
+	return CALL(c->be, request_update, c, r, prev_steps);
+}
+
+int store_request_get(struct store_conn *c, const char *id, struct store_request *out)
+{
+	return CALL(c->be, request_get, c, id, out);
+}
+
+int store_requests_each(struct store_conn *c, const char *state, int64_t due_before_day, size_t max,
+			store_request_cb cb, void *ctx, bool *more)
+{
+	return CALL(c->be, requests_each, c, state, due_before_day, max, cb, ctx, more);
+}
+
+int store_request_step_put(struct store_conn *c, const struct store_request_step *st)
+{
+	return CALL(c->be, request_step_put, c, st);
+}
+
+int store_request_steps_each(struct store_conn *c, const char *request_id, store_request_step_cb cb,
+			     void *ctx)
+{
+	return CALL(c->be, request_steps_each, c, request_id, cb, ctx);
+}
+
+int store_requests_due_counts(struct store_conn *c, int64_t today_day, int64_t soon_day, int64_t *overdue,
+			      int64_t *due_soon)
+{
+	return CALL(c->be, requests_due_counts, c, today_day, soon_day, overdue, due_soon);
+}
+
 int store_webhook_insert(struct store_conn *c, const struct store_webhook *w)
 {
 	return CALL(c->be, webhook_insert, c, w);

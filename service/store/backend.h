@@ -245,6 +245,17 @@ struct store_backend {
 	int (*confirmation_put)(struct store_conn *c, const struct store_confirmation *cf);
 	int (*confirmation_get)(struct store_conn *c, const char *id, struct store_confirmation *out);
 	int (*confirmation_done)(struct store_conn *c, const char *id, int64_t when_us);
+	/* data-subject requests (store_requests.c) */
+	int (*request_put)(struct store_conn *c, const struct store_request *r);
+	int (*request_update)(struct store_conn *c, const struct store_request *r, int64_t prev_steps);
+	int (*request_get)(struct store_conn *c, const char *id, struct store_request *out);
+	int (*requests_each)(struct store_conn *c, const char *state, int64_t due_before_day, size_t max,
+			     store_request_cb cb, void *ctx, bool *more);
+	int (*request_step_put)(struct store_conn *c, const struct store_request_step *st);
+	int (*request_steps_each)(struct store_conn *c, const char *request_id, store_request_step_cb cb,
+				  void *ctx);
+	int (*requests_due_counts)(struct store_conn *c, int64_t today_day, int64_t soon_day,
+				   int64_t *overdue, int64_t *due_soon);
 	/* outbound webhooks (store_webhooks.c) */
 	int (*webhook_insert)(struct store_conn *c, const struct store_webhook *w);
 	int (*webhook_get)(struct store_conn *c, const char *id, struct store_webhook *out);

@@ -491,6 +491,20 @@ static const char *const migrations[] = {
 	" ADD COLUMN claim_until BIGINT NOT NULL DEFAULT 0;"
 	"CREATE TABLE form_nonce (nonce BYTEA PRIMARY KEY, expires_us BIGINT NOT NULL);"
 	"CREATE INDEX form_nonce_expiry ON form_nonce (expires_us);",
+	/* 14: data-subject requests and their steps (reasons sealed). */
+	"CREATE TABLE dsr_request (id TEXT PRIMARY KEY, contact_id TEXT NOT NULL,"
+	" kind TEXT NOT NULL CHECK (kind IN ('access', 'erasure', 'objection')),"
+	" jurisdiction TEXT NOT NULL CHECK (jurisdiction IN ('gdpr', 'ccpa')),"
+	" state TEXT NOT NULL CHECK (state IN ('received', 'verified', 'in_progress', 'extended',"
+	" 'completed', 'denied')),"
+	" origin TEXT NOT NULL CHECK (origin IN ('staff', 'page')),"
+	" received_day BIGINT NOT NULL, due_day BIGINT NOT NULL, ack_day BIGINT NOT NULL,"
+	" extended BIGINT NOT NULL, needs_approval BIGINT NOT NULL,"
+	" created_us BIGINT NOT NULL, updated_us BIGINT NOT NULL, steps BIGINT NOT NULL);"
+	"CREATE INDEX dsr_request_due ON dsr_request (due_day, id);"
+	"CREATE TABLE dsr_step (request_id TEXT NOT NULL, seq BIGINT NOT NULL, from_state TEXT NOT NULL,"
+	" to_state TEXT NOT NULL, actor TEXT NOT NULL, at_us BIGINT NOT NULL, reason BYTEA,"
+	" PRIMARY KEY (request_id, seq));",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -2807,6 +2821,200 @@ static int pg_confirmation_done(struct store_conn *c, const char *id, int64_t wh
 	return rc;
 }
 
+/* ---- data-subject requests ------------------------------------------------------ */
+
+#define REQUEST_COLS                                                                                         \
+	"id, contact_id, kind, jurisdiction, state, origin, received_day, due_day, ack_day, extended, "      \
+	"needs_approval, created_us, updated_us, steps"
+
+static void pg_request_row(const PGresult *r, int i, struct store_request *out, bool *bad)
+{
+	memset(out, 0, sizeof *out);
+	r_text(r, i, 0, out->id, sizeof out->id, bad);
+	r_text(r, i, 1, out->contact_id, sizeof out->contact_id, bad);
+	r_text(r, i, 2, out->kind, sizeof out->kind, bad);
+	r_text(r, i, 3, out->jurisdiction, sizeof out->jurisdiction, bad);
+	r_text(r, i, 4, out->state, sizeof out->state, bad);
+	r_text(r, i, 5, out->origin, sizeof out->origin, bad);
+	out->received_day = r_i64(r, i, 6);
+	out->due_day = r_i64(r, i, 7);
+	out->ack_day = r_i64(r, i, 8);
+	out->extended = r_i64(r, i, 9) != 0;
+	out->needs_approval = r_i64(r, i, 10) != 0;
+	out->created_us = r_i64(r, i, 11);
+	out->updated_us = r_i64(r, i, 12);
+	out->steps = r_i64(r, i, 13);
+}
+
+static int pg_request_put(struct store_conn *c, const struct store_request *q)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, q->id);
+	a_text(&a, q->contact_id);
+	a_text(&a, q->kind);
+	a_text(&a, q->jurisdiction);
+	a_text(&a, q->state);
+	a_text(&a, q->origin);
+	a_i64(&a, q->received_day);
+	a_i64(&a, q->due_day);
+	a_i64(&a, q->ack_day);
+	a_i64(&a, q->extended);
+	a_i64(&a, q->needs_approval);
+	a_i64(&a, q->created_us);
+	a_i64(&a, q->updated_us);
+	a_i64(&a, q->steps);
+	int rc = pg_do(c,
+		       "INSERT INTO dsr_request (" REQUEST_COLS
+		       ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+		       "$10, $11, $12, $13, $14) ON CONFLICT DO NOTHING",
+		       &a, &n, "cannot record the request");
+	if (rc == 0 && n != 1)
+		return err_set(ERR_CONFLICT, "cannot record the request: the id is taken");
+	return rc;
+}
+
+static int pg_request_get(struct store_conn *c, const char *id, struct store_request *out)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	bool bad = false;
+	a_text(&a, id);
+	int rc = pg_run(c, "SELECT " REQUEST_COLS " FROM dsr_request WHERE id = $1", &a, &r,
+			"cannot read the request");
+	if (rc == 0 && PQntuples(r) == 0)
+		rc = err_set(ERR_NOTFOUND, "no request with this id");
+	if (rc == 0) {
+		pg_request_row(r, 0, out, &bad);
+		if (bad)
+			rc = too_long("cannot read the request");
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_request_update(struct store_conn *c, const struct store_request *q, int64_t prev_steps)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	struct store_request cur;
+	a_text(&a, q->id);
+	a_text(&a, q->state);
+	a_i64(&a, q->due_day);
+	a_i64(&a, q->extended);
+	a_i64(&a, q->needs_approval);
+	a_i64(&a, q->updated_us);
+	a_i64(&a, q->steps);
+	a_i64(&a, prev_steps);
+	int rc = pg_do(c,
+		       "UPDATE dsr_request SET state = $2, due_day = $3, extended = $4, needs_approval = $5, "
+		       "updated_us = $6, steps = $7 WHERE id = $1 AND steps = $8",
+		       &a, &n, "cannot update the request");
+	if (rc == 0 && n == 0) {
+		rc = pg_request_get(c, q->id, &cur);
+		if (rc == 0)
+			rc = err_set(ERR_CONFLICT, "the request was changed by another transition");
+	}
+	return rc;
+}
+
+static int pg_requests_each(struct store_conn *c, const char *state, int64_t due_before_day, size_t max,
+			    store_request_cb cb, void *ctx, bool *more)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	*more = false;
+	a_text(&a, state != NULL ? state : "");
+	a_i64(&a, due_before_day);
+	a_i64(&a, (int64_t)max + 1); /* one more than asked: are there more? */
+	int rc = pg_run(c,
+			"SELECT " REQUEST_COLS " FROM dsr_request WHERE ($1 = '' OR state = $1) "
+			"AND ($2::bigint = 0 OR due_day < $2::bigint) ORDER BY due_day, id LIMIT $3",
+			&a, &r, "cannot list the requests");
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		struct store_request q;
+		bool bad = false;
+		if ((size_t)i == max) {
+			*more = true;
+			break;
+		}
+		pg_request_row(r, i, &q, &bad);
+		rc = bad ? too_long("cannot list the requests") : cb(ctx, &q);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_request_step_put(struct store_conn *c, const struct store_request_step *st)
+{
+	struct pg_args a = { 0 };
+	int64_t n = 0;
+	a_text(&a, st->request_id);
+	a_i64(&a, st->seq);
+	a_text(&a, st->from_state);
+	a_text(&a, st->to_state);
+	a_text(&a, st->actor);
+	a_i64(&a, st->at_us);
+	a_blob(&a, st->reason_len > 0 ? st->reason : NULL, st->reason_len);
+	int rc = pg_do(c,
+		       "INSERT INTO dsr_step (request_id, seq, from_state, to_state, actor, at_us, reason) "
+		       "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+		       &a, &n, "cannot record the request's step");
+	if (rc == 0 && n != 1)
+		return err_set(ERR_CONFLICT, "cannot record the request's step: it exists");
+	return rc;
+}
+
+static int pg_request_steps_each(struct store_conn *c, const char *request_id, store_request_step_cb cb,
+				 void *ctx)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_text(&a, request_id);
+	int rc = pg_run(c,
+			"SELECT request_id, seq, from_state, to_state, actor, at_us, reason FROM dsr_step "
+			"WHERE request_id = $1 ORDER BY seq",
+			&a, &r, "cannot read the request's steps");
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		struct store_request_step st;
+		bool bad = false;
+		memset(&st, 0, sizeof st);
+		r_text(r, i, 0, st.request_id, sizeof st.request_id, &bad);
+		st.seq = r_i64(r, i, 1);
+		r_text(r, i, 2, st.from_state, sizeof st.from_state, &bad);
+		r_text(r, i, 3, st.to_state, sizeof st.to_state, &bad);
+		r_text(r, i, 4, st.actor, sizeof st.actor, &bad);
+		st.at_us = r_i64(r, i, 5);
+		if (!r_null(r, i, 6) && (size_t)PQgetlength(r, i, 6) > sizeof st.reason)
+			bad = true;
+		else
+			st.reason_len = r_blob(r, i, 6, st.reason, sizeof st.reason);
+		rc = bad ? too_long("cannot read the request's steps") : cb(ctx, &st);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_requests_due_counts(struct store_conn *c, int64_t today_day, int64_t soon_day, int64_t *overdue,
+				  int64_t *due_soon)
+{
+	struct pg_args a = { 0 };
+	PGresult *r = NULL;
+	a_i64(&a, today_day);
+	a_i64(&a, soon_day);
+	int rc = pg_run(c,
+			"SELECT count(*) FILTER (WHERE due_day < $1::bigint), "
+			"count(*) FILTER (WHERE due_day >= $1::bigint AND due_day <= $2::bigint) "
+			"FROM dsr_request WHERE state NOT IN ('completed', 'denied')",
+			&a, &r, "cannot count the open requests");
+	if (rc == 0) {
+		*overdue = r_i64(r, 0, 0);
+		*due_soon = r_i64(r, 0, 1);
+	}
+	PQclear(r);
+	return rc;
+}
+
 /* ---- outbound webhooks ---------------------------------------------------------- */
 
 #define WEBHOOK_COLS                                                                                         \
@@ -3623,6 +3831,13 @@ const struct store_backend store_pg_backend = {
 	.confirmation_put = pg_confirmation_put,
 	.confirmation_get = pg_confirmation_get,
 	.confirmation_done = pg_confirmation_done,
+	.request_put = pg_request_put,
+	.request_update = pg_request_update,
+	.request_get = pg_request_get,
+	.requests_each = pg_requests_each,
+	.request_step_put = pg_request_step_put,
+	.request_steps_each = pg_request_steps_each,
+	.requests_due_counts = pg_requests_due_counts,
 	.webhook_insert = pg_webhook_insert,
 	.webhook_get = pg_webhook_get,
 	.webhooks_each = pg_webhooks_each,

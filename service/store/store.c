@@ -400,6 +400,25 @@ static const char *const migrations[] = {
 	"ALTER TABLE webhook_endpoint ADD COLUMN claim_until INTEGER NOT NULL DEFAULT 0;"
 	"CREATE TABLE form_nonce (nonce BLOB PRIMARY KEY, expires_us INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE INDEX form_nonce_expiry ON form_nonce (expires_us);",
+	/* 14: data-subject requests (store_requests.c) and their steps, the
+	 * reason of each sealed under the person's data key. */
+	"CREATE TABLE dsr_request ("
+	" id TEXT PRIMARY KEY, contact_id TEXT NOT NULL,"
+	" kind TEXT NOT NULL CHECK (kind IN ('access', 'erasure', 'objection')),"
+	" jurisdiction TEXT NOT NULL CHECK (jurisdiction IN ('gdpr', 'ccpa')),"
+	" state TEXT NOT NULL CHECK (state IN ('received', 'verified', 'in_progress', 'extended',"
+	" 'completed', 'denied')),"
+	" origin TEXT NOT NULL CHECK (origin IN ('staff', 'page')),"
+	" received_day INTEGER NOT NULL, due_day INTEGER NOT NULL, ack_day INTEGER NOT NULL,"
+	" extended INTEGER NOT NULL, needs_approval INTEGER NOT NULL,"
+	" created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL, steps INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE INDEX dsr_request_due ON dsr_request (due_day, id);"
+	"CREATE TABLE dsr_step ("
+	" request_id TEXT NOT NULL, seq INTEGER NOT NULL, from_state TEXT NOT NULL, to_state TEXT NOT NULL,"
+	" actor TEXT NOT NULL, at_us INTEGER NOT NULL, reason BLOB,"
+	" PRIMARY KEY (request_id, seq)"
+	") WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -1715,6 +1734,13 @@ const struct store_backend store_sqlite_backend = {
 	.confirmation_put = sqlite_confirmation_put,
 	.confirmation_get = sqlite_confirmation_get,
 	.confirmation_done = sqlite_confirmation_done,
+	.request_put = sqlite_request_put,
+	.request_update = sqlite_request_update,
+	.request_get = sqlite_request_get,
+	.requests_each = sqlite_requests_each,
+	.request_step_put = sqlite_request_step_put,
+	.request_steps_each = sqlite_request_steps_each,
+	.requests_due_counts = sqlite_requests_due_counts,
 	.webhook_insert = sqlite_webhook_insert,
 	.webhook_get = sqlite_webhook_get,
 	.webhooks_each = sqlite_webhooks_each,

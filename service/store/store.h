@@ -535,6 +535,63 @@ int store_confirmation_get(struct store_conn *c, const char *id, struct store_co
  * confirmed already (a link confirms once). */
 int store_confirmation_done(struct store_conn *c, const char *id, int64_t when_us);
 
+/* ---- data-subject requests (store_requests.c) --------------------------- */
+
+/* One access, erasure or objection request. Dates are whole days since
+ * 1970-01-01 (UTC): the deadlines are days, not instants. The store keeps
+ * what the domain decided (service/domain/request.h); it checks nothing
+ * about states or deadlines. */
+struct store_request {
+	char id[STORE_ID_CAP];
+	char contact_id[STORE_ID_CAP];
+	char kind[16];	      /* access | erasure | objection */
+	char jurisdiction[8]; /* gdpr | ccpa */
+	char state[16];	      /* received | verified | in_progress | extended | completed | denied */
+	char origin[8];	      /* staff | page */
+	int64_t received_day, due_day;
+	int64_t ack_day; /* CCPA's acknowledgement deadline; 0 for GDPR */
+	bool extended;
+	bool needs_approval; /* an erasure from the page, waiting for staff */
+	int64_t created_us, updated_us;
+	int64_t steps; /* transitions so far: the next step's number */
+};
+
+/* One transition, with the staff member's reason sealed under the
+ * person's data key (the reason is free text and may name them). */
+struct store_request_step {
+	char request_id[STORE_ID_CAP];
+	int64_t seq; /* 1, 2, ... */
+	char from_state[16], to_state[16];
+	char actor[STORE_NAME_CAP];
+	int64_t at_us;
+	uint8_t reason[LIMIT_REQUEST_REASON_BYTES + 128];
+	size_t reason_len;
+};
+
+int store_request_put(struct store_conn *c, const struct store_request *r);
+/* Writes r's state, due_day, extended, needs_approval, steps and
+ * updated_us, if the stored row still has steps == prev_steps;
+ * ERR_CONFLICT when another transition came first, ERR_NOTFOUND when no
+ * request has this id. */
+int store_request_update(struct store_conn *c, const struct store_request *r, int64_t prev_steps);
+/* ERR_NOTFOUND when no request has this id. */
+int store_request_get(struct store_conn *c, const char *id, struct store_request *out);
+/* Up to max requests, in the state named (NULL: any) and due before
+ * due_before_day (0: any), earliest due first; *more whether others
+ * matched. */
+typedef int (*store_request_cb)(void *ctx, const struct store_request *r);
+int store_requests_each(struct store_conn *c, const char *state, int64_t due_before_day, size_t max,
+			store_request_cb cb, void *ctx, bool *more);
+int store_request_step_put(struct store_conn *c, const struct store_request_step *st);
+/* The steps of one request, oldest first. */
+typedef int (*store_request_step_cb)(void *ctx, const struct store_request_step *st);
+int store_request_steps_each(struct store_conn *c, const char *request_id, store_request_step_cb cb,
+			     void *ctx);
+/* Open requests (neither completed nor denied) due before today_day
+ * (*overdue) and due from today_day to soon_day inclusive (*due_soon). */
+int store_requests_due_counts(struct store_conn *c, int64_t today_day, int64_t soon_day, int64_t *overdue,
+			      int64_t *due_soon);
+
 /* ---- outbound webhooks (store_webhooks.c) ------------------------------ */
 
 #define STORE_URL_CAP (LIMIT_WEBHOOK_URL_BYTES + 1)

@@ -201,6 +201,17 @@ int sqlite_form_nonce_spent(struct store_conn *c, const uint8_t *nonce, size_t l
 int sqlite_confirmation_put(struct store_conn *c, const struct store_confirmation *cf);
 int sqlite_confirmation_get(struct store_conn *c, const char *id, struct store_confirmation *out);
 int sqlite_confirmation_done(struct store_conn *c, const char *id, int64_t when_us);
+/* store_requests.c */
+int sqlite_request_put(struct store_conn *c, const struct store_request *r);
+int sqlite_request_update(struct store_conn *c, const struct store_request *r, int64_t prev_steps);
+int sqlite_request_get(struct store_conn *c, const char *id, struct store_request *out);
+int sqlite_requests_each(struct store_conn *c, const char *state, int64_t due_before_day, size_t max,
+			 store_request_cb cb, void *ctx, bool *more);
+int sqlite_request_step_put(struct store_conn *c, const struct store_request_step *st);
+int sqlite_request_steps_each(struct store_conn *c, const char *request_id, store_request_step_cb cb,
+			      void *ctx);
+int sqlite_requests_due_counts(struct store_conn *c, int64_t today_day, int64_t soon_day, int64_t *overdue,
+			       int64_t *due_soon);
 int sqlite_webhook_insert(struct store_conn *c, const struct store_webhook *w);
 int sqlite_webhook_get(struct store_conn *c, const char *id, struct store_webhook *out);
 int sqlite_webhooks_each(struct store_conn *c, store_webhook_cb cb, void *ctx, int64_t *n);

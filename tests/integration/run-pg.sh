@@ -21,7 +21,7 @@ files=(test_multi_instance test_pg_outage test_pg_ops test_store_backend test_co
        test_suppression test_import test_customer test_audit_walk test_audit_anchor
        test_erasure test_head test_metrics test_boundaries
        test_campaign test_filter test_caps test_events test_events_ses test_webhooks test_console test_mail
-       test_optin)
+       test_optin test_requests test_receipts test_page_truth)
 exec "$here/../../scripts/pgtest.sh" bash -c '
 bin="$1"; shift; here="$1"; shift; failed=0
 for f in "$@"; do

@@ -403,6 +403,27 @@ def test_every_route_writes_exactly_the_expected_entry(srv):
     srv.check("marketing", "email", contact_id=cid)
     expect(**std("marketing-1", "marketing", "consent.check", cid, "marketing", "email",
                  reason="granted"))
+    st, _ = srv.call("GET", f"/v1/contacts/{cid}/receipts/{body['receipt_id']}", token="support")
+    assert st == 200
+    expect(**std("support-1", "support", "receipts.read", cid, reason="allowed"),
+           detail={"receipt_id": body["receipt_id"]})
+    st, rq = srv.call("POST", "/v1/requests", token="support",
+                      json={"contact_id": cid, "kind": "access", "jurisdiction": "gdpr"})
+    assert st == 201, rq
+    expect(**std("support-1", "support", "requests.create", cid, reason="received"),
+           detail={"request_id": rq["id"], "kind": "access", "jurisdiction": "gdpr", "origin": "staff"})
+    st, _ = srv.call("POST", f"/v1/requests/{rq['id']}/transitions", token="support",
+                     json={"to": "verified", "reason": "identity checked"})
+    assert st == 200
+    expect(**std("support-1", "support", "requests.transition", cid, reason="verified"),
+           detail={"request_id": rq["id"], "kind": "access", "from": "received", "to": "verified"})
+    st, _ = srv.call("GET", f"/v1/requests/{rq['id']}", token="auditor")
+    assert st == 200
+    expect(**std("auditor-1", "auditor", "requests.read", cid, reason="allowed", fields="reason"),
+           detail={"request_id": rq["id"]})
+    st, _ = srv.call("GET", "/v1/requests", token="auditor")
+    assert st == 200
+    expect(**std("auditor-1", "auditor", "requests.list", reason="allowed"), detail={"count": 1})
     st, _ = get_audit(srv, f"contact={cid}&limit=5")
     assert st == 200
     expect(**std("auditor-1", "auditor", "audit.read", cid, reason="allowed"),

@@ -263,6 +263,7 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
     assert st == 200, body
     w.expect(rid, staff("admin", "consents.write", alice, "marketing", "email", reason="granted",
                         detail={"method": "api", "receipt_id": body["receipt_id"]}))
+    alice_receipt = body["receipt_id"]
     rid, st, body = w.call("PUT", "/v1/contacts/{id}/consents/{name}",
                            f"/v1/contacts/{bob}/consents/marketing", token="admin",
                            json_body={"channel": "email", "status": "granted", "source": "walk"})
@@ -274,6 +275,37 @@ def test_every_route_writes_exactly_its_audit_entries_and_the_trail_verifies(srv
                            json_body={"channel": "email", "status": "withdrawn", "source": "walk"})
     assert_problem(st, body, 403)
     w.expect(rid, denied("auditor", "consents.write", alice, "marketing"))  # the purpose in the URL
+
+    # -- consent receipts and data-subject requests: the entries name the
+    # contact, the receipt or request and the states, never a reason --
+    rid, st, body = w.call("GET", "/v1/contacts/{id}/receipts/{id}",
+                           f"/v1/contacts/{alice}/receipts/{alice_receipt}", token="support")
+    assert st == 200 and body["consentReceiptID"] == alice_receipt, body
+    w.expect(rid, staff("support", "receipts.read", alice, reason="allowed",
+                        detail={"receipt_id": alice_receipt}))
+    rid, st, body = w.call("POST", "/v1/requests", "/v1/requests", token="support",
+                           json_body={"contact_id": alice, "kind": "objection", "jurisdiction": "ccpa"})
+    assert st == 201, body
+    req_id = body["id"]
+    w.expect(rid, staff("support", "requests.create", alice, reason="received",
+                        detail={"request_id": req_id, "kind": "objection", "jurisdiction": "ccpa",
+                                "origin": "staff"}))
+    rid, st, body = w.call("POST", "/v1/requests/{id}/transitions", f"/v1/requests/{req_id}/transitions",
+                           token="support", json_body={"to": "denied", "reason": "walk: not an objection"})
+    assert st == 200 and body["state"] == "denied", body
+    w.expect(rid, staff("support", "requests.transition", alice, reason="denied",
+                        detail={"request_id": req_id, "kind": "objection", "from": "received",
+                                "to": "denied"}))
+    rid, st, body = w.call("GET", "/v1/requests/{id}", f"/v1/requests/{req_id}", token="auditor")
+    assert st == 200 and body["steps"][0]["reason"] == "walk: not an objection", body
+    w.expect(rid, staff("auditor", "requests.read", alice, reason="allowed", fields="reason",
+                        detail={"request_id": req_id}))
+    rid, st, body = w.call("GET", "/v1/requests", "/v1/requests", token="auditor")
+    assert st == 200, body
+    w.expect(rid, staff("auditor", "requests.list", reason="allowed", detail={"count": 1}))
+    rid, st, body = w.call("GET", "/v1/requests", "/v1/requests", token="marketing")
+    assert_problem(st, body, 403)
+    w.expect(rid, denied("marketing", "requests.list"))
 
     rid, st, body = w.call("GET", "/v1/contacts/{id}/consents", f"/v1/contacts/{alice}/consents",
                            token="admin")

@@ -126,5 +126,53 @@ def test_a_person_confirms_a_double_opt_in_in_a_real_browser_in_both_languages(s
         assert chk["allowed"] is True and chk["reason"] == "granted", chk
 
 
+def test_a_person_asks_for_erasure_held_for_approval_in_a_real_browser_in_both_languages(srv):
+    """The request flow from the page (issue 16): a suppression shown for
+    what it is, a receipt download, and an erasure the policy holds for
+    staff approval, recorded as a request with its due date."""
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        raise Skip(f"{CHROMIUM} is not installed (CONSENTD_BROWSER=1 scripts/deps.sh installs it)")
+    ensure_playwright()
+    if not os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "axe-core")):
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER_DIR, check=True,
+                       capture_output=True, timeout=300)
+    srv.stop()
+    path = os.path.join(srv.data, "policy.json")
+    with open(path) as f:
+        doc = json.load(f)
+    doc["erasure_needs_approval"] = True
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    srv.start()
+    tokens, ids = {}, []
+    for tag in ("zh", "en"):
+        email = f"{tag}.request.browser@example.org"
+        cid = srv.create_contact(email=email, name=f"{tag} Request", collected_for=["service", "marketing"])
+        srv.set_consent(cid, "marketing", "email", "granted")
+        st, out = srv.call("POST", "/v1/suppressions", token="marketing",
+                           json={"email": email, "scope": "purpose", "scope_value": "marketing",
+                                 "reason": "complaint", "created_at": "2026-03-01T10:00:00Z"})
+        assert st == 201, (st, out)
+        _, tokens[tag] = srv.manage_link(cid)
+        ids.append(cid)
+    env = dict(os.environ, CONSENTD_API=f"https://127.0.0.1:{srv.port}", CONSENTD_TOKENS=json.dumps(tokens),
+               CONSENTD_CHROMIUM=CHROMIUM, CONSENTD_ARTIFACTS=os.path.join(BROWSER_DIR, "artifacts"))
+    p = subprocess.run(["node", os.path.join(BROWSER_DIR, "requests.mjs")], cwd=BROWSER_DIR, env=env,
+                       capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    print(json.dumps(res["axe"]))
+    assert res["ok"] and len(res["axe"]) == 6 and all(v == 0 for v in res["axe"].values()), res
+    assert "spam" in res["blocks"]["en"] and "垃圾邮件" in res["blocks"]["zh"], res
+    assert res["receipt"] == {"zh": ["KI-CR-v1.1.0", "zh-CN"], "en": ["KI-CR-v1.1.0", "en"]}, res
+    assert res["received"] == {"zh": "我们已收到您删除数据的请求",
+                               "en": "We received your request to erase your data"}, res
+    st, got = srv.call("GET", "/v1/requests?state=verified", token="admin")
+    assert sorted(r["contact_id"] for r in got["requests"]) == sorted(ids), got
+    assert {r["due_at"] for r in got["requests"]} == set(res["due"].values()), (got, res)
+    for cid in ids:  # held for approval: nothing erased yet
+        assert srv.call("GET", f"/v1/contacts/{cid}?purpose=service", token="admin")[0] == 200
+
+
 if __name__ == "__main__":
     run(globals())

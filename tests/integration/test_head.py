@@ -72,7 +72,15 @@ def concrete_paths(srv):
                         json={"url": "https://hooks.example.org/head", "events": ["contact.erased"],
                               "role": "marketing"})
     assert st == 201, (st, hook)
+    st, rq = srv.call("POST", "/v1/requests", token="support",
+                      json={"contact_id": cid, "kind": "access", "jurisdiction": "gdpr"})
+    assert st == 201, (st, rq)
+    st, cons = srv.call("GET", f"/v1/contacts/{cid}/consents", token="admin")
+    receipt = cons["consents"][0]["receipt_id"]
     fill = {
+        "/v1/requests": ("/v1/requests", "support"),
+        "/v1/requests/{id}": (f"/v1/requests/{rq['id']}", "support"),
+        "/v1/contacts/{id}/receipts/{id}": (f"/v1/contacts/{cid}/receipts/{receipt}", "admin"),
         "/v1/webhooks": ("/v1/webhooks", "admin"),
         "/v1/webhooks/{id}": (f"/v1/webhooks/{hook['id']}", "admin"),
         "/v1/webhooks/{id}/deliveries": (f"/v1/webhooks/{hook['id']}/deliveries", "admin"),

@@ -1013,6 +1013,134 @@ static void test_a_confirmation_is_kept_and_confirms_once(void **state)
 	assert_int_equal(got.confirmed_us, 150);
 }
 
+static int request_collect(void *ctx, const struct store_request *r)
+{
+	char *ids = ctx;
+	strcat(ids, r->id);
+	strcat(ids, " ");
+	return 0;
+}
+
+static int step_collect(void *ctx, const struct store_request_step *st)
+{
+	struct store_request_step *out = ctx;
+	out[st->seq - 1] = *st;
+	return 0;
+}
+
+static struct store_request request_row(const char *id, const char *state, int64_t due_day)
+{
+	struct store_request r;
+	memset(&r, 0, sizeof r);
+	snprintf(r.id, sizeof r.id, "%s", id);
+	snprintf(r.contact_id, sizeof r.contact_id, "c1");
+	snprintf(r.kind, sizeof r.kind, "erasure");
+	snprintf(r.jurisdiction, sizeof r.jurisdiction, "ccpa");
+	snprintf(r.state, sizeof r.state, "%s", state);
+	snprintf(r.origin, sizeof r.origin, "page");
+	r.received_day = due_day - 45;
+	r.due_day = due_day;
+	r.ack_day = due_day - 31;
+	r.needs_approval = true;
+	r.created_us = r.updated_us = 1000;
+	return r;
+}
+
+/* Data-subject requests: a row comes back as stored, a transition wins only
+ * against the version it read, the list is earliest due first with a
+ * filter and a bound that says "more", and the due counts skip closed
+ * requests. */
+static void test_a_request_moves_once_per_version_and_lists_by_due_date(void **state)
+{
+	struct fixture *f = *state;
+	struct store_request a = request_row("rq-a", "received", 20000),
+			     b = request_row("rq-b", "verified", 19990),
+			     c = request_row("rq-c", "completed", 19980), got;
+	struct store_request_step st, steps[2];
+	char ids[256] = "";
+	bool more = true;
+	int64_t overdue = -1, soon = -1;
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_request_put(f->w, &a), 0);
+	assert_int_equal(store_request_put(f->w, &b), 0);
+	assert_int_equal(store_request_put(f->w, &c), 0);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(store_request_get(f->r, "rq-a", &got), 0);
+	assert_string_equal(got.contact_id, "c1");
+	assert_string_equal(got.kind, "erasure");
+	assert_string_equal(got.jurisdiction, "ccpa");
+	assert_string_equal(got.state, "received");
+	assert_string_equal(got.origin, "page");
+	assert_int_equal(got.received_day, 19955);
+	assert_int_equal(got.due_day, 20000);
+	assert_int_equal(got.ack_day, 19969);
+	assert_true(got.needs_approval);
+	assert_false(got.extended);
+	assert_int_equal(got.steps, 0);
+	assert_int_equal(store_request_get(f->r, "rq-none", &got), ERR_NOTFOUND);
+
+	/* One transition: the row and its step, with the sealed reason's bytes. */
+	memset(&st, 0, sizeof st);
+	snprintf(st.request_id, sizeof st.request_id, "rq-a");
+	st.seq = 1;
+	snprintf(st.from_state, sizeof st.from_state, "received");
+	snprintf(st.to_state, sizeof st.to_state, "extended");
+	snprintf(st.actor, sizeof st.actor, "support-1");
+	st.at_us = 2000;
+	memset(st.reason, 0xA5, 77);
+	st.reason_len = 77;
+	a.steps = 1;
+	a.extended = true;
+	a.needs_approval = false;
+	a.due_day = 20045;
+	snprintf(a.state, sizeof a.state, "extended");
+	assert_int_equal(store_begin(f->w), 0);
+	assert_int_equal(store_request_update(f->w, &a, 0), 0);
+	assert_int_equal(store_request_step_put(f->w, &st), 0);
+	/* A second writer that read version 0 loses. */
+	assert_int_equal(store_request_update(f->w, &a, 0), ERR_CONFLICT);
+	struct store_request ghost = request_row("rq-ghost", "received", 1);
+	assert_int_equal(store_request_update(f->w, &ghost, 0), ERR_NOTFOUND);
+	assert_int_equal(store_commit(f->w), 0);
+	assert_int_equal(store_request_get(f->r, "rq-a", &got), 0);
+	assert_string_equal(got.state, "extended");
+	assert_true(got.extended);
+	assert_false(got.needs_approval);
+	assert_int_equal(got.due_day, 20045);
+	assert_int_equal(got.steps, 1);
+	memset(steps, 0, sizeof steps);
+	assert_int_equal(store_request_steps_each(f->r, "rq-a", step_collect, steps), 0);
+	assert_string_equal(steps[0].from_state, "received");
+	assert_string_equal(steps[0].to_state, "extended");
+	assert_string_equal(steps[0].actor, "support-1");
+	assert_int_equal(steps[0].at_us, 2000);
+	assert_int_equal(steps[0].reason_len, 77);
+	assert_memory_equal(steps[0].reason, st.reason, 77);
+
+	assert_int_equal(store_requests_each(f->r, NULL, 0, 10, request_collect, ids, &more), 0);
+	assert_string_equal(ids, "rq-c rq-b rq-a ");
+	assert_false(more);
+	ids[0] = '\0';
+	assert_int_equal(store_requests_each(f->r, NULL, 0, 2, request_collect, ids, &more), 0);
+	assert_string_equal(ids, "rq-c rq-b ");
+	assert_true(more);
+	ids[0] = '\0';
+	assert_int_equal(store_requests_each(f->r, "verified", 0, 10, request_collect, ids, &more), 0);
+	assert_string_equal(ids, "rq-b ");
+	ids[0] = '\0';
+	assert_int_equal(store_requests_each(f->r, NULL, 19990, 10, request_collect, ids, &more), 0);
+	assert_string_equal(ids, "rq-c ");
+
+	/* Today 19995: rq-b (due 19990) is overdue, rq-a (20045) is not due
+	 * soon within 7 days, rq-c is closed. */
+	assert_int_equal(store_requests_due_counts(f->r, 19995, 20002, &overdue, &soon), 0);
+	assert_int_equal(overdue, 1);
+	assert_int_equal(soon, 0);
+	assert_int_equal(store_requests_due_counts(f->r, 19980, 20045, &overdue, &soon), 0);
+	assert_int_equal(overdue, 0);
+	assert_int_equal(soon, 2);
+}
+
 /* A store function a backend does not implement yet (added to the interface
  * after the backend was written, so its table entry is NULL) fails with an
  * error naming it, so this suite lists what a backend lacks instead of
@@ -1086,6 +1214,8 @@ static void test_every_later_entry_the_backend_lacks_is_an_error_too(void **stat
 	LACKS(store_key_check_add(f->r, "index", id), "key_check_add");
 	LACKS(store_delivery_retry(f->r, "w1", "msg_1", 1), "delivery_retry");
 	LACKS(store_outbox_stats(f->r, &a, &b), "outbox_stats");
+	LACKS(store_request_get(f->r, "rq", NULL), "request_get");
+	LACKS(store_requests_due_counts(f->r, 1, 2, &a, &b), "requests_due_counts");
 #undef LACKS
 	f->r->be = real;
 	assert_null(summary);
@@ -1562,6 +1692,7 @@ int main(void)
 		T(test_a_frequency_choice_is_replaced_not_added),
 		T(test_queued_mail_is_pending_oldest_first_until_sent_and_a_rollback_drops_it),
 		T(test_a_confirmation_is_kept_and_confirms_once),
+		T(test_a_request_moves_once_per_version_and_lists_by_due_date),
 		T(test_the_outbox_fans_out_in_the_transaction_and_deliveries_follow_their_states),
 		T(test_one_endpoints_backlog_does_not_fill_the_due_batch),
 		T(test_a_mail_claim_is_one_instances_until_it_is_marked_released_or_runs_out),

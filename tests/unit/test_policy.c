@@ -611,6 +611,10 @@ static const struct bad bads[] = {
 	  "[{\"name\": \"Customer\", \"role\": \"admin\", \"token_sha256\": "
 	  "\"0000000000000000000000000000000000000000000000000000000000000001\"}]",
 	  "$.principals[0].name", "reserved actor name" },
+	/* Managing data-subject requests starts from reading them. */
+	{ "roles/marketing/actions", "[\"contacts.read\", \"requests.manage\"]", "$.roles.marketing.actions",
+	  "requests.manage needs requests.read" },
+	{ "erasure_needs_approval", "\"yes\"", "$.erasure_needs_approval", "must be true or false" },
 	/* Widening collected_for is a kind of update. */
 	{ "roles/marketing/actions", "[\"contacts.read\", \"contacts.widen_purposes\"]",
 	  "$.roles.marketing.actions", "contacts.widen_purposes needs contacts.update" },

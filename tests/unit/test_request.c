@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <string.h>
 
 #include "service/base/error.h"
 #include "service/domain/request.h"
@@ -135,6 +136,60 @@ static void test_dates_weekdays_and_invalid_days(void **state)
 	assert_false(request_may_extend(REQUEST_GDPR, D(2026, 1, 31), false, D(2026, 2, 30)));
 }
 
+/* The whole state table, edge by edge: every pair (from, to) the drawing
+ * in request.h allows, and no other. */
+static void test_the_transition_table_is_the_drawing(void **state)
+{
+	(void)state;
+	static const char *const allowed[] = {
+		"received>verified",	"received>denied",    "received>extended",     "verified>in_progress",
+		"verified>denied",	"verified>extended",  "in_progress>completed", "in_progress>denied",
+		"in_progress>extended", "extended>completed", "extended>denied",
+	};
+	int edges = 0;
+	for (int f = 0; f < REQUEST_STATE_COUNT; f++) {
+		for (int t = 0; t < REQUEST_STATE_COUNT; t++) {
+			char pair[48];
+			bool want = false;
+			snprintf(pair, sizeof pair, "%s>%s", request_state_name((enum request_state)f),
+				 request_state_name((enum request_state)t));
+			for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
+				want = want || strcmp(allowed[i], pair) == 0;
+			if (request_may_move((enum request_state)f, (enum request_state)t) != want) {
+				print_error("%s: got %d, want %d\n", pair, !want, want);
+				fail();
+			}
+			edges += want;
+		}
+	}
+	assert_int_equal(edges, (int)(sizeof allowed / sizeof allowed[0]));
+	assert_false(request_may_move(REQUEST_STATE_COUNT, REQUEST_RECEIVED));
+}
+
+/* request_refusal: the edge first, then the extension window. */
+static void test_refusals_name_the_rule_that_was_broken(void **state)
+{
+	(void)state;
+	struct store_request r;
+	memset(&r, 0, sizeof r);
+	snprintf(r.state, sizeof r.state, "in_progress");
+	snprintf(r.jurisdiction, sizeof r.jurisdiction, "gdpr");
+	r.received_day = request_days(D(2026, 1, 31)); /* first deadline Monday 2 March */
+	assert_null(request_refusal(&r, REQUEST_EXTENDED, D(2026, 3, 2)));
+	assert_string_equal(request_refusal(&r, REQUEST_EXTENDED, D(2026, 3, 3)), "extension_too_late");
+	assert_null(request_refusal(&r, REQUEST_COMPLETED, D(2030, 1, 1)));
+	assert_string_equal(request_refusal(&r, REQUEST_VERIFIED, D(2026, 2, 1)), "invalid_transition");
+	snprintf(r.jurisdiction, sizeof r.jurisdiction, "ccpa"); /* 45 days: 17 March */
+	assert_null(request_refusal(&r, REQUEST_EXTENDED, D(2026, 3, 17)));
+	assert_string_equal(request_refusal(&r, REQUEST_EXTENDED, D(2026, 3, 18)), "extension_too_late");
+	r.extended = true;
+	assert_string_equal(request_refusal(&r, REQUEST_EXTENDED, D(2026, 2, 1)), "extension_too_late");
+	snprintf(r.state, sizeof r.state, "completed");
+	assert_string_equal(request_refusal(&r, REQUEST_DENIED, D(2026, 2, 1)), "invalid_transition");
+	snprintf(r.state, sizeof r.state, "bogus");
+	assert_string_equal(request_refusal(&r, REQUEST_VERIFIED, D(2026, 2, 1)), "invalid_transition");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -143,6 +198,8 @@ int main(void)
 		cmocka_unit_test(test_ccpa_acknowledgement_in_10_business_days_and_none_for_gdpr),
 		cmocka_unit_test(test_an_extension_only_once_and_only_before_the_first_deadline),
 		cmocka_unit_test(test_dates_weekdays_and_invalid_days),
+		cmocka_unit_test(test_the_transition_table_is_the_drawing),
+		cmocka_unit_test(test_refusals_name_the_rule_that_was_broken),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
