@@ -15,7 +15,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Server, Skip, pg_admin, psql_rows, run  # noqa: E402
+from harness import Server, needs_postgresql, pg_admin, psql_rows, run  # noqa: E402
 
 FILTER = "/v1/outreach/filter?purpose=marketing&channel=email"
 ENV = {"CONSENTD_TEST_FAULTS": "1"}
@@ -59,7 +59,7 @@ def capped_fleet(cap, n=2, isolation=None):
     """n instances on one database with the marketing cap set; isolation
     sets the database's default_transaction_isolation, as an operator may."""
     if not pg_admin():
-        raise Skip("needs the PostgreSQL backend (run through scripts/pgtest.sh)")
+        needs_postgresql()
     first = Server(start=False, env=ENV)
     edit_policy(first, lambda d: d["purposes"]["marketing"].__setitem__("frequency_cap", cap))
     if isolation is not None:

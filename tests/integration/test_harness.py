@@ -10,6 +10,7 @@ carries SKIP_RETURN_CODE 77, so a skip is shown as skipped, not passed.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -97,6 +98,29 @@ def test_a_skip_beside_a_pass_is_printed_and_the_file_passes():
 def test_a_skip_fails_when_skips_are_not_allowed():
     code, out = run_file(SKIPPING, env={"CONSENTD_NO_SKIP": "1"})
     assert code == 1 and "FAIL test_skips" in out, (code, out)
+
+
+def test_a_postgresql_scenario_stays_a_skip_on_sqlite_even_when_skips_are_not_allowed():
+    body = "def test_pg_only():\n    harness.needs_postgresql()\n"
+    env = {"CONSENTD_NO_SKIP": "1", "CONSENTD_TEST_DATABASE": ""}
+    code, out = run_file(PASSING + body, env=env)
+    assert code == 0 and "SKIP test_pg_only" in out and "1 passed, 0 failed, 1 skipped" in out, (code, out)
+
+
+def test_every_file_with_postgresql_scenarios_runs_in_integration_pg():
+    """A scenario that needs PostgreSQL is a SKIP on SQLite even in CI's
+    strict run: it must then be run by integration.pg, or it could never
+    fail."""
+    with open(os.path.join(HERE, "run-pg.sh")) as f:
+        listed = f.read()
+    missing = []
+    for name in sorted(os.listdir(HERE)):
+        if not (name.startswith("test_") and name.endswith(".py")) or name == "test_harness.py":
+            continue
+        with open(os.path.join(HERE, name)) as f:
+            if "needs_postgresql()" in f.read() and not re.search(rf"\b{name[:-3]}\b", listed):
+                missing.append(name)
+    assert not missing, f"not in run-pg.sh: {missing}"
 
 
 def test_the_browser_test_without_chromium_is_a_skip_not_a_pass():

@@ -21,7 +21,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Server, Skip, cli, pg_admin, psql_rows, run  # noqa: E402
+from harness import Server, cli, needs_postgresql, pg_admin, psql_rows, run  # noqa: E402
 from smtpsink import Sink  # noqa: E402
 from test_webhooks import Receiver, subscribe  # noqa: E402
 
@@ -31,7 +31,7 @@ def fleet(n=3, conf=None):
     (keys included, as docs/operations.md says), all on its database. conf:
     settings written into the first folder's consentd.conf before the copy."""
     if not pg_admin():
-        raise Skip("needs the PostgreSQL backend (run through scripts/pgtest.sh)")
+        needs_postgresql()
     first = Server(start=False)
     if conf:
         path = os.path.join(first.data, "consentd.conf")

@@ -13,7 +13,7 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Server, Skip, cli, pg_admin, psql_rows, run  # noqa: E402
+from harness import Server, cli, needs_postgresql, pg_admin, psql_rows, run  # noqa: E402
 
 
 def copy_of(first, name, **kw):
@@ -213,7 +213,7 @@ def psql(uri, sql):
 
 def test_the_service_role_serves_but_cannot_rewrite_the_audit_trail():
     if not pg_admin():
-        raise Skip("needs the PostgreSQL backend (run through scripts/pgtest.sh)")
+        needs_postgresql()
     owner = Server(start=False)  # init ran as the owner: the schema exists
     try:
         db = owner.pg.rsplit("/", 1)[1]
@@ -249,7 +249,7 @@ def faulty(srv_env_file):
 
 def test_a_commit_whose_reply_is_lost_is_answered_from_what_the_database_holds():
     if not pg_admin():
-        raise Skip("needs the PostgreSQL backend (run through scripts/pgtest.sh)")
+        needs_postgresql()
     first = Server(start=False)
     fault = os.path.join(first.tmp, "pg-fault")
     first.env.update(faulty(fault))
@@ -296,7 +296,7 @@ def test_checks_stay_exact_when_their_prepared_lookups_lose_the_database_session
     session of the instance, each connection prepares them again: checks
     answer as before, never "prepared statement does not exist"."""
     if not pg_admin():
-        raise Skip("needs the PostgreSQL backend (run through scripts/pgtest.sh)")
+        needs_postgresql()
     srv = Server()
     try:
         cid = srv.create_contact(email="prepared.check@example.org", collected_for=["marketing"])

@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Skip, run  # noqa: E402
+from harness import needs_postgresql, run  # noqa: E402
 
 
 def pg_ctl(*args):
@@ -22,7 +22,7 @@ def pg_ctl(*args):
 
 def test_an_unreachable_database_is_503_everywhere_and_the_instance_recovers_by_itself(srv):
     if not srv.pg or not os.environ.get("CONSENTD_TEST_PG_CTL"):
-        raise Skip("needs the PostgreSQL backend (run through scripts/pgtest.sh)")
+        needs_postgresql()
     cid = srv.create_contact(email="outage@example.org")
     srv.set_consent(cid, "marketing", "email", "granted")
     pg_ctl("stop", "-m", "fast")
