@@ -169,7 +169,10 @@ def test_a_list_decided_while_another_instance_released_the_person_is_refused():
         run_filter(a, [cid])  # one release of two
         ctx = ssl.create_default_context(cafile=a.cafile)
         slow = http.client.HTTPSConnection("127.0.0.1", a.port, context=ctx, timeout=30)
-        head = (json.dumps(cid) + "\n").encode()
+        # Entries are decided in blocks of 2048 (LIMIT_FILTER_BLOCK): the
+        # 2049th entry has A decide the first block, the person's, before
+        # the list ends.
+        head = (json.dumps(cid) + "\n").encode() + b"".join(b'"y%d@example.org"\n' % i for i in range(2048))
         tail = b"\n" * 64
         slow.putrequest("POST", FILTER)
         slow.putheader("Authorization", f"Bearer {a.tokens['marketing']}")
@@ -178,7 +181,7 @@ def test_a_list_decided_while_another_instance_released_the_person_is_refused():
         slow.endheaders()
         slow.send(head)
         deadline = time.time() + 10
-        while time.time() < deadline and metric(a, "consentd_filter_entries_total") < 2:
+        while time.time() < deadline and metric(a, "consentd_filter_entries_total") < 1 + 2048:
             time.sleep(0.02)
         lines, _ = run_filter(b, [cid])
         assert lines[0]["allowed"] is True, lines

@@ -313,14 +313,19 @@ def test_checks_stay_exact_when_their_prepared_lookups_lose_the_database_session
         dbname = srv.pg.rsplit("/", 1)[1]
         psql_rows(pg_admin(), "SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity "
                   f"WHERE datname = '{dbname}' AND pid <> pg_backend_pid()")
-        answers = []
-        for _ in range(40):
+        # A pooled connection learns that its session is gone when it is
+        # next used: that request fails closed (503) and the connection is
+        # opened again, so each fails at most once, whenever it comes up.
+        answers, run_of_200 = [], 0
+        while run_of_200 < 40 and len(answers) < 400:
             st, body = check()
             answers.append(st)
             assert st in (200, 503), (st, body)
             if st == 200:
                 assert body["allowed"] is False, body
-        assert answers[-20:] == [200] * 20, answers
+            run_of_200 = run_of_200 + 1 if st == 200 else 0
+        assert run_of_200 == 40, answers
+        assert answers.count(503) <= 16, answers  # database_pool, the default
     finally:
         srv.close()
 
