@@ -51,16 +51,15 @@ int h_ready(struct reqctx *ctx)
 	return 0;
 }
 
-/* Appends the webhook delivery metrics to *buf (n bytes); the new length,
- * or -1 (and *buf freed) when out of memory. */
-static int webhook_metrics(struct app *app, char **buf, int n)
+/* The sections of /metrics after the core counters, each written to f
+ * (one memory stream for the whole reply; h_metrics checks it once). */
+
+static void webhook_metrics(struct app *app, FILE *f)
 {
 	struct outbound_stats os;
-	char *more = NULL;
 	outbound_stats(app->outbound, &os);
 	int64_t age = os.oldest_us > 0 ? (now_us() - os.oldest_us) / 1000000 : 0;
-	int m = asprintf(
-		&more,
+	fprintf(f,
 		"# HELP consentd_webhook_deliveries_total Webhook delivery attempts by outcome.\n"
 		"# TYPE consentd_webhook_deliveries_total counter\n"
 		"consentd_webhook_deliveries_total{outcome=\"delivered\"} %llu\n"
@@ -79,32 +78,15 @@ static int webhook_metrics(struct app *app, char **buf, int n)
 		(unsigned long long)os.delivered, (unsigned long long)os.retried, (unsigned long long)os.dead,
 		(unsigned long long)os.gone, (unsigned long long)os.refused, (long long)os.pending,
 		(long long)age);
-	char *joined = m < 0 ? NULL : realloc(*buf, (size_t)n + (size_t)m + 1);
-	if (joined == NULL) {
-		free(more);
-		free(*buf);
-		*buf = NULL;
-		return -1;
-	}
-	memcpy(joined + n, more, (size_t)m + 1);
-	free(more);
-	*buf = joined;
-	return n + m;
 }
 
-/* Appends the write lock histogram (writer_stats) to *buf, like
- * webhook_metrics. On PostgreSQL this is the chain lock that serialises
+/* The write lock histogram (writer_stats). On PostgreSQL this is the chain lock that serialises
  * every instance's batches: its sum over the fleet's instances, divided by
  * wall time, is the share of the database's chain capacity in use
  * (docs/architecture.md). */
-static int lock_metrics(const struct writer_stats *st, char **buf, int n)
+static void lock_metrics(const struct writer_stats *st, FILE *f)
 {
 	static const int64_t bounds[8] = WRITER_LOCK_BUCKETS;
-	char *more = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&more, &len);
-	if (f == NULL)
-		return -1;
 	fputs("# HELP consentd_audit_batch_lock_seconds How long each committed batch held the write lock "
 	      "(PostgreSQL: the chain lock shared by every instance).\n"
 	      "# TYPE consentd_audit_batch_lock_seconds histogram\n",
@@ -121,67 +103,36 @@ static int lock_metrics(const struct writer_stats *st, char **buf, int n)
 		"consentd_audit_batch_lock_max_seconds %.6f\n",
 		(unsigned long long)st->lock_count, (double)st->lock_us_sum / 1e6,
 		(unsigned long long)st->lock_count, (double)st->lock_us_max / 1e6);
-	if (fclose(f) != 0 || more == NULL) {
-		free(more);
-		free(*buf);
-		*buf = NULL;
-		return -1;
-	}
-	char *joined = realloc(*buf, (size_t)n + len + 1);
-	if (joined == NULL) {
-		free(more);
-		free(*buf);
-		*buf = NULL;
-		return -1;
-	}
-	memcpy(joined + n, more, len + 1);
-	free(more);
-	*buf = joined;
-	return n + (int)len;
 }
 
-/* Appends the mail worker's counters to *buf, like webhook_metrics. */
-static int mail_metrics(struct app *app, char **buf, int n)
+/* The mail worker's counters. */
+static void mail_metrics(struct app *app, FILE *f)
 {
 	struct mail_stats ms;
-	char *more = NULL;
 	mail_worker_stats(app->mail, &ms);
-	int m = asprintf(&more,
-			 "# HELP consentd_mail_total Mail deliveries by outcome (failed: refused for good or "
-			 "given up; dropped: no longer to be sent).\n"
-			 "# TYPE consentd_mail_total counter\n"
-			 "consentd_mail_total{outcome=\"sent\"} %llu\n"
-			 "consentd_mail_total{outcome=\"retry\"} %llu\n"
-			 "consentd_mail_total{outcome=\"failed\"} %llu\n"
-			 "consentd_mail_total{outcome=\"dropped\"} %llu\n",
-			 (unsigned long long)ms.sent, (unsigned long long)ms.retried,
-			 (unsigned long long)ms.failed, (unsigned long long)ms.dropped);
-	char *joined = m < 0 ? NULL : realloc(*buf, (size_t)n + (size_t)m + 1);
-	if (joined == NULL) {
-		free(more);
-		free(*buf);
-		*buf = NULL;
-		return -1;
-	}
-	memcpy(joined + n, more, (size_t)m + 1);
-	free(more);
-	*buf = joined;
-	return n + m;
+	fprintf(f,
+		"# HELP consentd_mail_total Mail deliveries by outcome (failed: refused for good or "
+		"given up; dropped: no longer to be sent).\n"
+		"# TYPE consentd_mail_total counter\n"
+		"consentd_mail_total{outcome=\"sent\"} %llu\n"
+		"consentd_mail_total{outcome=\"retry\"} %llu\n"
+		"consentd_mail_total{outcome=\"failed\"} %llu\n"
+		"consentd_mail_total{outcome=\"dropped\"} %llu\n",
+		(unsigned long long)ms.sent, (unsigned long long)ms.retried, (unsigned long long)ms.failed,
+		(unsigned long long)ms.dropped);
 }
 
-/* Appends the open data-subject requests past their deadline and due in
- * the next LIMIT_REQUEST_DUE_SOON_DAYS, like webhook_metrics. When the
+/* The open data-subject requests past their deadline and due in the next
+ * LIMIT_REQUEST_DUE_SOON_DAYS. When the
  * store cannot answer, the two gauges are left out rather than shown as
  * zero: a scrape that sees no value raises no false all-clear. */
-static int request_metrics(struct reqctx *ctx, char **buf, int n)
+static void request_metrics(struct reqctx *ctx, FILE *f)
 {
 	int64_t overdue = 0, soon = 0;
-	char *more = NULL;
 	struct txn t = app_txn(ctx, ctx->rd);
 	if (ctx->rd == NULL || request_due_counts(&t, &overdue, &soon) != 0)
-		return n;
-	int m = asprintf(
-		&more,
+		return;
+	fprintf(f,
 		"# HELP consentd_subject_requests_overdue Open data-subject requests past their due date.\n"
 		"# TYPE consentd_subject_requests_overdue gauge\n"
 		"consentd_subject_requests_overdue %lld\n"
@@ -189,17 +140,6 @@ static int request_metrics(struct reqctx *ctx, char **buf, int n)
 		"# TYPE consentd_subject_requests_due_soon gauge\n"
 		"consentd_subject_requests_due_soon %lld\n",
 		(long long)overdue, LIMIT_REQUEST_DUE_SOON_DAYS, (long long)soon);
-	char *joined = m < 0 ? NULL : realloc(*buf, (size_t)n + (size_t)m + 1);
-	if (joined == NULL) {
-		free(more);
-		free(*buf);
-		*buf = NULL;
-		return -1;
-	}
-	memcpy(joined + n, more, (size_t)m + 1);
-	free(more);
-	*buf = joined;
-	return n + m;
 }
 
 int h_metrics(struct reqctx *ctx)
@@ -210,8 +150,11 @@ int h_metrics(struct reqctx *ctx)
 	writer_stats(ctx->app->writer, &st);
 	bool intact = audit_intact(ctx->app, &st, &ws);
 	char *buf = NULL;
-	int n = asprintf(
-		&buf,
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (f == NULL)
+		return err_set(ERR_NOMEM, "the metrics do not fit in memory");
+	fprintf(f,
 		"# HELP consentd_requests_total HTTP requests received.\n"
 		"# TYPE consentd_requests_total counter\n"
 		"consentd_requests_total %llu\n"
@@ -277,17 +220,18 @@ int h_metrics(struct reqctx *ctx)
 		(unsigned long long)st.checkpoints, (long long)st.head_seq, intact ? 1 : 0,
 		(long long)st.anchored, (unsigned long long)st.anchor_failures, (long long)ws.runs,
 		(long long)ws.failures, (long long)((now_us() - ctx->app->started_us) / 1000000));
-	if (n >= 0)
-		n = webhook_metrics(ctx->app, &buf, n);
-	if (n >= 0)
-		n = mail_metrics(ctx->app, &buf, n);
-	if (n >= 0)
-		n = lock_metrics(&st, &buf, n);
-	if (n >= 0)
-		n = request_metrics(ctx, &buf, n);
-	if (n < 0)
+	webhook_metrics(ctx->app, f);
+	mail_metrics(ctx->app, f);
+	lock_metrics(&st, f);
+	request_metrics(ctx, f);
+	/* A stream that ran out of memory fails its fclose (or its error flag):
+	 * nothing partial is sent. */
+	bool failed = ferror(f) != 0;
+	if (fclose(f) != 0 || failed || buf == NULL) {
+		free(buf);
 		return err_set(ERR_NOMEM, "the metrics do not fit in memory");
-	reply_text(ctx, 200, "text/plain; version=0.0.4", buf, (size_t)n);
+	}
+	reply_text(ctx, 200, "text/plain; version=0.0.4", buf, len);
 	app_send(ctx);
 	return 0;
 }
