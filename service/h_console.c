@@ -977,19 +977,27 @@ static void entry_row(struct page_buf *b, const struct audit_entry *e)
 	page_puts(b, "</td></tr>\n");
 }
 
-static void entries_head(struct page_buf *b, enum prefpage_lang L, enum ctext caption)
+/* Opens a table of class "entries": its (visually hidden) caption and a
+ * head row of the n columns cols. */
+static void table_head(struct page_buf *b, enum prefpage_lang L, enum ctext caption, const enum ctext *cols,
+		       size_t n)
 {
-	static const enum ctext cols[] = { C_SEQ,    C_TIME,	C_ACTOR,    C_ROLE,  C_ACTION,
-					   C_RECORD, C_PURPOSE, C_DECISION, C_REASON };
 	page_puts(b, "<table class=\"entries\"><caption class=\"vh\">");
 	page_esc(b, consolepage_tx(L, caption));
 	page_puts(b, "</caption><thead><tr>");
-	for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+	for (size_t i = 0; i < n; i++) {
 		page_puts(b, "<th scope=\"col\">");
 		page_esc(b, consolepage_tx(L, cols[i]));
 		page_puts(b, "</th>");
 	}
 	page_puts(b, "</tr></thead><tbody>\n");
+}
+
+static void entries_head(struct page_buf *b, enum prefpage_lang L, enum ctext caption)
+{
+	static const enum ctext cols[] = { C_SEQ,    C_TIME,	C_ACTOR,    C_ROLE,  C_ACTION,
+					   C_RECORD, C_PURPOSE, C_DECISION, C_REASON };
+	table_head(b, L, caption, cols, sizeof cols / sizeof cols[0]);
 }
 
 struct listing {
@@ -1464,15 +1472,7 @@ static void campaigns_head(struct page_buf *b, enum prefpage_lang L, enum ctext 
 	static const enum ctext cols[] = { C_SEQ,	  C_TIME,     C_ACTOR,	     C_PURPOSE,
 					   C_CHANNEL,	  C_TOTAL,    C_ALLOWED,     C_DENIED,
 					   C_HELD_BY_CAP, C_RELEASED, C_LIST_DIGEST, C_RELEASE };
-	page_puts(b, "<table class=\"entries\"><caption class=\"vh\">");
-	page_esc(b, consolepage_tx(L, caption));
-	page_puts(b, "</caption><thead><tr>");
-	for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
-		page_puts(b, "<th scope=\"col\">");
-		page_esc(b, consolepage_tx(L, cols[i]));
-		page_puts(b, "</th>");
-	}
-	page_puts(b, "</tr></thead><tbody>\n");
+	table_head(b, L, caption, cols, sizeof cols / sizeof cols[0]);
 }
 
 static void campaign_row(struct page_buf *b, const struct campaign *c)
@@ -1541,15 +1541,8 @@ static int person_recent_releases(struct txn *t, struct page_buf *b, enum prefpa
 	struct recent x = { .b = b };
 	page_puts(b, "<h2>");
 	page_esc(b, consolepage_tx(L, C_RECENT_RELEASES));
-	page_puts(b, "</h2><table class=\"entries\"><caption class=\"vh\">");
-	page_esc(b, consolepage_tx(L, C_RECENT_RELEASES));
-	page_puts(b, "</caption><thead><tr>");
-	for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
-		page_puts(b, "<th scope=\"col\">");
-		page_esc(b, consolepage_tx(L, cols[i]));
-		page_puts(b, "</th>");
-	}
-	page_puts(b, "</tr></thead><tbody>\n");
+	page_puts(b, "</h2>");
+	table_head(b, L, C_RECENT_RELEASES, cols, sizeof cols / sizeof cols[0]);
 	int rc = release_of_contact_each(t, id, recent_add, &x);
 	page_puts(b, "</tbody></table>\n");
 	if (rc == 0 && x.n == 0)
@@ -1583,17 +1576,10 @@ static int h_console_person(struct reqctx *ctx)
 	page_esc(&b, consolepage_tx(L, C_PRINT_NOTE));
 	page_puts(&b, "</p>\n<h2>");
 	page_esc(&b, consolepage_tx(L, C_WHO_ACCESSED));
-	page_puts(&b, "</h2><table class=\"entries\"><caption class=\"vh\">");
-	page_esc(&b, consolepage_tx(L, C_WHO_ACCESSED));
-	page_puts(&b, "</caption><thead><tr>");
+	page_puts(&b, "</h2>");
 	static const enum ctext cols[] = { C_SEQ,    C_TIME,	C_ACTOR,   C_ROLE,
 					   C_ACTION, C_PURPOSE, C_OUTCOME, C_FIELDS };
-	for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
-		page_puts(&b, "<th scope=\"col\">");
-		page_esc(&b, consolepage_tx(L, cols[i]));
-		page_puts(&b, "</th>");
-	}
-	page_puts(&b, "</tr></thead><tbody>\n");
+	table_head(&b, L, C_WHO_ACCESSED, cols, sizeof cols / sizeof cols[0]);
 	struct report rp = { .b = &b };
 	memset(&f, 0, sizeof f);
 	f.record_id = id;
